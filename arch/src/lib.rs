@@ -1,0 +1,125 @@
+//! The machine under the portable kernel.
+//!
+//! `kern` reaches the hardware only through the [`Machine`] trait defined here.
+//! Two machines implement it:
+//!
+//! * [`sparc64`] — the real one: an UltraSPARC-IIi under `qemu-system-sparc64 -M sun4u`
+//!   (S19). `%g7` is the current-thread register (S7), `resume()` flushes the
+//!   register windows and switches kernel stacks (S17), `%tick_cmpr` is the clock.
+//! * [`sim`] — the host simulation machine: simulated CPUs as host threads, each with
+//!   its own current-thread register, real stack switches, and a simulated clock
+//!   interrupt, so that the same `kern` source is tested on the host (S3, S19).
+//!
+//! Which one is compiled is chosen by the target; [`M`] names it. Everything
+//! `unsafe` or target-specific lives in this crate: `kern` denies `unsafe_code`.
+//!
+//! Calls that the machine makes into the kernel (the clock interrupt today; system
+//! calls and faults later) go through [`Upcalls`], which `kern` registers at boot,
+//! so that the dependency arrow points one way only: `kern` → `arch`.
+
+#![no_std]
+#![cfg_attr(target_arch = "sparc64", feature(asm_experimental_arch))]
+
+extern crate alloc;
+#[cfg(not(target_arch = "sparc64"))]
+extern crate std;
+
+pub mod cell;
+
+#[cfg(target_arch = "sparc64")]
+pub mod sparc64;
+/// The machine this build runs on.
+#[cfg(target_arch = "sparc64")]
+pub type M = sparc64::Sparc64;
+
+#[cfg(not(target_arch = "sparc64"))]
+pub mod sim;
+/// The machine this build runs on.
+#[cfg(not(target_arch = "sparc64"))]
+pub type M = sim::Sim;
+
+/// The type whose `&'static` the current-thread register holds.
+///
+/// # Safety
+///
+/// Exactly one type in the whole kernel may implement this trait: the kernel's thread
+/// structure. The register is untyped; [`Machine::curthread`] turns its contents
+/// back into a `&'static Self`, which is sound only if every pointer ever stored
+/// there came from a `&'static` of that same type.
+pub unsafe trait ThreadRegister: Sync + 'static {}
+
+/// How a kernel thread starts: the function runs on the thread's own kernel stack,
+/// with interrupts *disabled* (the kernel first finishes the switch that brought the
+/// thread in, then enables them), and never returns: it ends by switching away for good.
+pub type ThreadEntry = fn(usize) -> !;
+
+/// The kernel's entry points that the machine calls.
+pub struct Upcalls {
+    /// The clock interrupt (S2's clock thread work, time slicing). Runs with
+    /// interrupts disabled on the interrupted thread's stack; it may switch threads,
+    /// and the interrupted thread resumes where it was when it is switched back in.
+    pub clock_intr: fn(),
+}
+
+/// The fixed surface every machine implements, and the only one `kern` uses.
+pub trait Machine {
+    /// A kernel thread's machine context (S6, S17): its kernel stack and the kernel
+    /// registers saved while it is not running. It owns the stack.
+    type Context: Send + Sync + 'static;
+
+    /// The context of the thread that boots each CPU: it already runs, on the boot
+    /// stack, so it has nothing to be set up; it is saved the first time it switches away.
+    #[allow(clippy::declare_interior_mutable_const)] // a fresh context per boot thread
+    const BOOT_CONTEXT: Self::Context;
+
+    /// A new context with a kernel stack of `stack_size` bytes that starts `entry(arg)`
+    /// the first time it is switched to.
+    fn context_new(stack_size: usize, entry: ThreadEntry, arg: usize) -> Self::Context;
+
+    /// Makes a context whose thread has ended start afresh on the same stack: a
+    /// recycled thread structure keeps its stack (as Solaris' thread cache does).
+    /// Panics if the context is running.
+    fn context_reset(ctx: &Self::Context, entry: ThreadEntry, arg: usize);
+
+    /// `resume()` (S17): saves the running thread's kernel registers (on SPARC: all of
+    /// its register windows, flushed to its stack) in `from`, makes `to_thread` the
+    /// current thread (S7), and continues the thread saved in `to`. Returns when some
+    /// later switch resumes `from`. Interrupts must be disabled; each side restores
+    /// its own interrupt state afterwards. Panics if `to` is running.
+    fn switch<T: ThreadRegister>(from: &Self::Context, to: &Self::Context, to_thread: &'static T);
+
+    /// The current kernel thread (S7): one register read.
+    fn curthread<T: ThreadRegister>() -> &'static T;
+
+    /// Installs the thread that this CPU runs as it boots.
+    fn set_curthread<T: ThreadRegister>(t: &'static T);
+
+    /// This CPU's number, `0..ncpus()`.
+    fn cpu_id() -> usize;
+    /// How many CPUs the machine has.
+    fn ncpus() -> usize;
+
+    /// Disables interrupts on this CPU; returns whether they were enabled.
+    fn intr_disable() -> bool;
+    /// Puts back the state [`Machine::intr_disable`] returned.
+    fn intr_restore(was_enabled: bool);
+    /// Whether interrupts are enabled on this CPU.
+    fn intr_enabled() -> bool;
+    /// Idles the CPU until an interrupt has been taken: called with interrupts
+    /// disabled, enables them while waiting, returns with them disabled again.
+    fn idle_wait();
+
+    /// Registers the kernel's entry points; before this no upcall is made.
+    fn set_upcalls(upcalls: &'static Upcalls);
+    /// Starts the clock interrupt on this CPU at `hz` per second.
+    fn clock_start(hz: u32);
+    /// A monotonic clock in nanoseconds (on sparc64: `%tick` at 100 MHz).
+    fn now_ns() -> u64;
+
+    /// Writes to the console.
+    fn console_write(bytes: &[u8]);
+    /// The boot arguments (`qemu -append`; the `/chosen` `bootargs` property).
+    fn boot_args() -> &'static str;
+    /// Stops the machine with the kernel's verdict.
+    fn halt(success: bool) -> !;
+}

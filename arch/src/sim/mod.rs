@@ -1,0 +1,426 @@
+//! The host simulation machine: the machine's life (boot, the set of CPUs, halt) and
+//! the [`Machine`] implementation, [`Sim`].
+//!
+//! Each simulated CPU is a host thread. [`run`] (or [`boot`]) spawns them; each runs
+//! the kernel's `main(cpu)` as that CPU's boot thread, on the host thread's own stack,
+//! below a saved "exit" frame. `Sim::halt` from any CPU records the verdict and jumps
+//! back to that CPU's exit frame; the others are kicked with the clock signal until
+//! each has jumped back to its own (from the signal handler, or from `idle_wait`).
+//! Then `run` stops the clock thread, joins the CPUs and returns the verdict.
+//!
+//! Whole simulations are serialised by a process-wide mutex (cargo runs tests on
+//! parallel threads of one process, and the clock signal handler is process-wide);
+//! everything else belongs to one boot ([`Boot`]).
+//!
+//! Rules for code running on the simulated CPUs (kernel code and test code alike):
+//! it reaches CPU state only through [`Sim`]; it takes host locks only with interrupts
+//! disabled (a clock interrupt may switch threads, and the next thread on the same
+//! host thread could want the same lock); and a binary that boots the simulation
+//! installs [`SimAlloc`] as its global allocator.
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+compile_error!("the host simulation machine (arch::sim) needs an x86_64 Linux host");
+
+mod console;
+mod context;
+mod host_alloc;
+mod intr;
+mod percpu;
+#[cfg(test)]
+mod tests;
+
+use core::any::Any;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use std::boxed::Box;
+use std::string::String;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::thread::{self, JoinHandle, Thread};
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+pub use context::Context;
+pub use host_alloc::SimAlloc;
+
+use crate::{Machine, ThreadEntry, ThreadRegister, Upcalls};
+use percpu::{Cpu, PerCpu};
+
+/// At most this many simulated CPUs.
+pub const MAX_CPUS: usize = 64;
+
+/// The host stack of each CPU thread, which is also its boot thread's kernel stack.
+const CPU_STACK: usize = 8 << 20;
+
+/// How often `run` kicks the CPUs that have not yet gone home after a halt.
+const KICK_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Serialises whole simulations within the process.
+static SIMULATIONS: Mutex<()> = Mutex::new(());
+
+/// The host simulation machine.
+pub struct Sim;
+
+/// How to boot the simulated machine.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// How many CPUs, `1..=MAX_CPUS`.
+    pub ncpus: usize,
+    /// What `Sim::boot_args()` returns.
+    pub boot_args: &'static str,
+    /// If set, a machine still running after this long is halted with failure (and
+    /// [`Outcome::timed_out`] set), so that a hung kernel fails its test instead of
+    /// hanging it. A CPU holding a host lock forever can still hang the run.
+    pub timeout: Option<Duration>,
+    /// Echo the console to stderr as it is written (also when `SIM_CONSOLE=1`).
+    pub echo_console: bool,
+}
+
+impl SimConfig {
+    /// `ncpus` CPUs, no boot arguments, no timeout, no echo.
+    pub fn new(ncpus: usize) -> Self {
+        SimConfig { ncpus, boot_args: "", timeout: None, echo_console: false }
+    }
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig::new(1)
+    }
+}
+
+/// How a simulation ended.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The kernel's verdict: `Sim::halt(success)`; false if the machine stopped any
+    /// other way (timeout, a CPU's `main` returned).
+    pub success: bool,
+    /// Whether [`SimConfig::timeout`] stopped it.
+    pub timed_out: bool,
+    /// Everything written to the console (and the simulation's own notes).
+    pub console: String,
+}
+
+/// Boots the machine and runs it until it halts; returns the kernel's verdict.
+/// See [`run`].
+pub fn boot(config: SimConfig, main: fn(cpu: usize)) -> bool {
+    run(config, main).success
+}
+
+/// Boots the machine: `config.ncpus` CPUs, each a host thread running `main(cpu)` as
+/// its boot thread with interrupts disabled, no current thread and no clock. Returns
+/// once the kernel calls `Sim::halt` (on any CPU) and every CPU has stopped.
+///
+/// A CPU whose `main` returns halts the machine with failure. A panic on a simulated
+/// CPU halts it with failure too, and is then resumed on the calling thread, so that
+/// a failed assertion in kernel or test code fails the calling test with its message.
+///
+/// Panics if called from a simulated CPU.
+pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
+    assert!(Cpu::here().is_none(), "sim: run called from a simulated CPU");
+    let ncpus = config.ncpus;
+    assert!((1..=MAX_CPUS).contains(&ncpus), "sim: {ncpus} CPUs; 1 to {MAX_CPUS} are possible");
+    intr::install_handler();
+    let serial = SIMULATIONS.lock().unwrap_or_else(PoisonError::into_inner);
+
+    let echo = config.echo_console || std::env::var_os("SIM_CONSOLE").is_some_and(|v| v == "1");
+    let boot = Arc::new(Boot {
+        ncpus,
+        boot_args: config.boot_args,
+        echo,
+        percpu: (0..ncpus).map(PerCpu::new).collect(),
+        upcalls: AtomicPtr::new(core::ptr::null_mut()),
+        state: AtomicU8::new(RUNNING),
+        out: AtomicUsize::new(0),
+        waiter: thread::current(),
+        timer: OnceLock::new(),
+        timer_stop: AtomicBool::new(false),
+        console: spin::Mutex::new(Vec::new()),
+        panic: Mutex::new(None),
+    });
+
+    let timer = {
+        let boot = Arc::clone(&boot);
+        thread::Builder::new()
+            .name("sim-clock".into())
+            .spawn(move || intr::clock_thread(&boot))
+            .expect("sim: cannot spawn the clock thread")
+    };
+    let _ = boot.timer.set(timer.thread().clone());
+    let cpus: Vec<JoinHandle<()>> = (0..ncpus)
+        .map(|cpu| {
+            let boot = Arc::clone(&boot);
+            thread::Builder::new()
+                .name(std::format!("sim-cpu{cpu}"))
+                .stack_size(CPU_STACK)
+                .spawn(move || cpu_thread(&boot, cpu, main))
+                .expect("sim: cannot spawn a CPU thread")
+        })
+        .collect();
+
+    let timed_out = wait_for_halt(&boot, config.timeout);
+
+    // Bring every CPU home. A CPU notices the halt in its signal handler or while
+    // idling; kicks keep coming until it has (one holding a host lock lets it go).
+    while boot.out.load(Ordering::Acquire) < ncpus {
+        for pc in boot.percpu.iter().filter(|pc| !pc.out.load(Ordering::Acquire)) {
+            intr::kick(pc.pthread.load(Ordering::Acquire));
+        }
+        thread::park_timeout(KICK_INTERVAL);
+    }
+    // The clock thread goes first: it must send no signal to a joined thread.
+    boot.timer_stop.store(true, Ordering::Release);
+    timer.thread().unpark();
+    let _ = timer.join();
+    let mut host_panic = None;
+    for cpu in cpus {
+        if let Err(p) = cpu.join() {
+            host_panic.get_or_insert(p);
+        }
+    }
+
+    let success = boot.state.load(Ordering::Acquire) == HALTED_OK;
+    let console = String::from_utf8_lossy(&boot.console.lock()).into_owned();
+    console::set_last(&console);
+    let panic = boot.panic.lock().unwrap_or_else(PoisonError::into_inner).take().or(host_panic);
+    drop(serial);
+    if let Some(payload) = panic {
+        std::panic::resume_unwind(payload);
+    }
+    Outcome { success, timed_out, console }
+}
+
+/// On a simulated CPU: what this boot has written to the console so far. On any other
+/// thread: what the last boot that this thread ran wrote. (Per thread, because tests
+/// boot one after another from parallel threads.)
+pub fn console_output() -> String {
+    console::output()
+}
+
+const RUNNING: u8 = 0;
+const HALTED_OK: u8 = 1;
+const HALTED_FAIL: u8 = 2;
+
+/// One boot of the machine: what its CPUs share.
+struct Boot {
+    ncpus: usize,
+    boot_args: &'static str,
+    echo: bool,
+    percpu: Box<[PerCpu]>,
+    upcalls: AtomicPtr<Upcalls>,
+    /// RUNNING, or the verdict of the first halt.
+    state: AtomicU8,
+    /// How many CPUs are back on their host stacks for good.
+    out: AtomicUsize,
+    /// The host thread in `run`, woken by a halt and by each CPU going home.
+    waiter: Thread,
+    /// The clock thread, woken when a CPU (re)starts its clock.
+    timer: OnceLock<Thread>,
+    timer_stop: AtomicBool,
+    console: spin::Mutex<Vec<u8>>,
+    /// The first panic on a simulated CPU, for `run` to resume.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+impl Boot {
+    fn halted(&self) -> bool {
+        self.state.load(Ordering::Acquire) != RUNNING
+    }
+
+    /// Halts the machine with `success`, unless it has halted already; returns whether
+    /// this call did it.
+    fn request_halt(&self, success: bool) -> bool {
+        let verdict = if success { HALTED_OK } else { HALTED_FAIL };
+        let won = self.state.compare_exchange(RUNNING, verdict, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        self.waiter.unpark();
+        won
+    }
+
+    fn upcalls(&self) -> Option<&'static Upcalls> {
+        let p = self.upcalls.load(Ordering::Acquire);
+        // SAFETY: only `&'static Upcalls` are stored (set_upcalls), or null.
+        unsafe { p.as_ref() }
+    }
+}
+
+/// Waits for the machine to halt; halts it if `timeout` passes first (returns true then).
+fn wait_for_halt(boot: &Boot, timeout: Option<Duration>) -> bool {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    while !boot.halted() {
+        match deadline {
+            None => thread::park(),
+            Some(deadline) => {
+                let now = Instant::now();
+                if now < deadline {
+                    thread::park_timeout(deadline - now);
+                } else if boot.request_halt(false) {
+                    let msg = std::format!("sim: timed out after {:?}\n", timeout.unwrap_or_default());
+                    boot.console.lock().extend_from_slice(msg.as_bytes());
+                    std::eprint!("{msg}");
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// What a CPU thread's `cpu_main` needs.
+struct CpuStart {
+    main: fn(usize),
+    cpu: usize,
+}
+
+/// A CPU's host thread.
+fn cpu_thread(boot: &Boot, cpu: usize, main: fn(usize)) {
+    // The handler must not see this thread before it is a whole CPU, nor after.
+    intr::block_signal(true);
+    let pc = &boot.percpu[cpu];
+    pc.attach(boot);
+    let start = CpuStart { main, cpu };
+    intr::block_signal(false);
+    context::enter(pc.exit_sp_slot(), cpu_main, &start as *const CpuStart as usize);
+    intr::block_signal(true);
+    pc.set_in_sim(false);
+    pc.out.store(true, Ordering::Release);
+    boot.out.fetch_add(1, Ordering::AcqRel);
+    boot.waiter.unpark();
+    // This thread (and its thread-locals) must outlive all simulated code: a thread
+    // that migrated from here may still read this thread's IS_CPU flag through an
+    // address computed before it migrated.
+    while boot.out.load(Ordering::Acquire) < boot.ncpus {
+        thread::park_timeout(KICK_INTERVAL);
+    }
+    pc.detach();
+}
+
+/// The bottom of a CPU's boot thread, entered below the CPU's exit frame.
+extern "C" fn cpu_main(arg: usize) {
+    // SAFETY: `arg` is the CpuStart on cpu_thread's stack, which outlives `enter`.
+    let start = unsafe { &*(arg as *const CpuStart) };
+    let cpu = Cpu::expect("cpu_main");
+    // Only now may a halt send this CPU home: the exit frame exists.
+    cpu.set_in_sim(true);
+    if cpu.boot().halted() {
+        exit_to_host(cpu);
+    }
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (start.main)(start.cpu))) {
+        Ok(()) => {
+            let cpu = Cpu::expect("cpu_main");
+            let msg = std::format!("sim: cpu {}: main returned without halting the machine\n", start.cpu);
+            console::note(cpu, &msg);
+            halt(cpu, false)
+        }
+        Err(payload) => fail(Cpu::expect("cpu_main"), payload),
+    }
+}
+
+/// Halts the machine (unless it already has) and sends this CPU home.
+fn halt(cpu: Cpu, success: bool) -> ! {
+    cpu.boot().request_halt(success);
+    exit_to_host(cpu)
+}
+
+/// Halts the machine with failure because of a panic on a simulated CPU, keeping the
+/// first panic for `run` to resume.
+fn fail(cpu: Cpu, payload: Box<dyn Any + Send>) -> ! {
+    cpu.critical(|| {
+        let mut first = cpu.boot().panic.lock().unwrap_or_else(PoisonError::into_inner);
+        if first.is_none() {
+            *first = Some(payload);
+        }
+    });
+    halt(cpu, false)
+}
+
+/// Leaves the simulation for good: back to the CPU's exit frame on its host stack,
+/// abandoning whatever the CPU was running.
+fn exit_to_host(cpu: Cpu) -> ! {
+    // From here on the signal handler leaves this CPU alone, so nothing can move the
+    // thread before it reads its exit frame.
+    cpu.set_in_sim(false);
+    cpu.set_intr_enabled(false);
+    context::jump(cpu.exit_sp())
+}
+
+impl Machine for Sim {
+    type Context = Context;
+
+    const BOOT_CONTEXT: Context = Context::BOOT;
+
+    fn context_new(stack_size: usize, entry: ThreadEntry, arg: usize) -> Context {
+        Context::new(stack_size, entry, arg)
+    }
+
+    fn context_reset(ctx: &Context, entry: ThreadEntry, arg: usize) {
+        ctx.reset(entry, arg)
+    }
+
+    fn switch<T: ThreadRegister>(from: &Context, to: &Context, to_thread: &'static T) {
+        context::switch(Cpu::expect("switch"), from, to, to_thread as *const T as usize)
+    }
+
+    #[inline]
+    fn curthread<T: ThreadRegister>() -> &'static T {
+        let t = Cpu::expect("curthread").curthread();
+        assert!(t != 0, "sim: curthread: this CPU has no current thread yet");
+        // SAFETY: the register only ever holds 0 or a `&'static T` of the kernel's one
+        // ThreadRegister type (set_curthread, switch), so T is that type.
+        unsafe { &*(t as *const T) }
+    }
+
+    fn set_curthread<T: ThreadRegister>(t: &'static T) {
+        Cpu::expect("set_curthread").set_curthread(t as *const T as usize)
+    }
+
+    #[inline]
+    fn cpu_id() -> usize {
+        Cpu::expect("cpu_id").cpu()
+    }
+
+    fn ncpus() -> usize {
+        Cpu::expect("ncpus").boot().ncpus
+    }
+
+    #[inline]
+    fn intr_disable() -> bool {
+        intr::disable(Cpu::expect("intr_disable"))
+    }
+
+    #[inline]
+    fn intr_restore(was_enabled: bool) {
+        intr::restore(Cpu::expect("intr_restore"), was_enabled)
+    }
+
+    #[inline]
+    fn intr_enabled() -> bool {
+        Cpu::expect("intr_enabled").intr_enabled()
+    }
+
+    fn idle_wait() {
+        intr::idle_wait(Cpu::expect("idle_wait"))
+    }
+
+    fn set_upcalls(upcalls: &'static Upcalls) {
+        let boot = Cpu::expect("set_upcalls").boot();
+        boot.upcalls.store(upcalls as *const Upcalls as *mut Upcalls, Ordering::Release);
+    }
+
+    fn clock_start(hz: u32) {
+        intr::clock_start(Cpu::expect("clock_start"), hz)
+    }
+
+    fn now_ns() -> u64 {
+        intr::now_ns()
+    }
+
+    fn console_write(bytes: &[u8]) {
+        console::write(bytes)
+    }
+
+    fn boot_args() -> &'static str {
+        Cpu::expect("boot_args").boot().boot_args
+    }
+
+    fn halt(success: bool) -> ! {
+        halt(Cpu::expect("halt"), success)
+    }
+}

@@ -1,0 +1,184 @@
+//! Kernel thread contexts and `resume()`, the switch (S7, S17).
+//!
+//! # Theory
+//!
+//! On SPARC a thread's kernel registers are its register windows. `resume` makes one
+//! `save`, then `flushw` writes every other window of the outgoing thread to that
+//! thread's own stack, so what is left to keep is two registers of the current
+//! window: `%fp` (its caller's stack pointer) and `%i7` (where to return). It stores
+//! those in the outgoing context, loads the incoming thread's pair, moves `%g7` to the
+//! incoming thread, and `ret; restore`: the `restore` finds no window to restore
+//! (flushw left `CANRESTORE` = 0), so the fill trap loads the incoming thread's
+//! caller window from its stack, and execution continues in the incoming thread as
+//! if its own call to `resume` had just returned.
+//!
+//! A new thread is a context whose stack holds one prepared register save area: the
+//! first fill loads `%l0` = the entry function and `%l1` = its argument into the
+//! window of `sparc64_thread_start`, which calls it.
+//!
+//! The user-level registers of an LWP (S17's first and last steps) are saved at trap
+//! entry and restored at trap exit, around this switch; they never pass through here.
+
+use alloc::boxed::Box;
+use alloc::vec;
+use core::arch::global_asm;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+use super::trap::{OnTrap, ONTRAP, STACK_BIAS};
+use crate::ThreadEntry;
+
+/// Written at the bottom of every kernel stack and checked whenever the thread is
+/// switched out: a kernel stack has no guard page (the kernel's memory is mapped by
+/// 4 MiB entries), so this is how an overflow is caught before it spreads.
+const STACK_CANARY: u128 = 0x57ac_c0de_57ac_c0de_57ac_c0de_57ac_c0de;
+
+/// A minimal V9 stack frame: 16 doublewords of register save area and 6 of outgoing
+/// arguments, 16-byte aligned.
+const MIN_FRAME: usize = 176;
+
+global_asm!(
+    r#"
+    .section .text.resume, "ax"
+    .align  32
+    ! sparc64_resume(from: *mut Regs, to: *const Regs, thread: usize)
+    .globl  sparc64_resume
+    .type   sparc64_resume, #function
+sparc64_resume:
+    save    %sp, -176, %sp
+    flushw                      ! the outgoing thread's windows, onto its stack
+    stx     %fp, [%i0 + 0]
+    stx     %i7, [%i0 + 8]
+    ldx     [%i1 + 0], %fp
+    ldx     [%i1 + 8], %i7
+    mov     %i2, %g7            ! curthread is the incoming thread from here (S7)
+    ret
+     restore                    ! fill trap: the incoming thread's window, from its stack
+    .size   sparc64_resume, . - sparc64_resume
+
+    ! The first instructions of every new thread: %l0 = entry, %l1 = argument.
+    .globl  sparc64_thread_start
+    .type   sparc64_thread_start, #function
+sparc64_thread_start:
+    call    %l0
+     mov    %l1, %o0
+    illtrap 0                   ! entry never returns
+    .size   sparc64_thread_start, . - sparc64_thread_start
+
+    .globl  sparc64_flush_windows
+    .type   sparc64_flush_windows, #function
+sparc64_flush_windows:
+    retl
+     flushw
+    .size   sparc64_flush_windows, . - sparc64_flush_windows
+"#
+);
+
+extern "C" {
+    fn sparc64_resume(from: *mut Regs, to: *const Regs, thread: usize);
+    fn sparc64_thread_start();
+    fn sparc64_flush_windows();
+}
+
+/// Writes every register window but the current one to its stack frame.
+pub fn flush_windows() {
+    // SAFETY: flushw only stores windows into their own frames via the spill handler.
+    unsafe { sparc64_flush_windows() }
+}
+
+/// The two registers `resume` keeps (see the module comment).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Regs {
+    fp: u64,
+    i7: u64,
+}
+
+/// A kernel thread's machine context: its stack and saved kernel registers.
+pub struct Context {
+    regs: UnsafeCell<Regs>,
+    /// The fault-recovery record of the thread while it is switched out.
+    ontrap: AtomicPtr<OnTrap>,
+    /// Set while a CPU runs the thread: switching to a running context is refused.
+    running: AtomicBool,
+    /// The kernel stack; `None` for a CPU's boot thread, which runs on the boot stack.
+    stack: UnsafeCell<Option<Box<[u128]>>>,
+}
+
+// SAFETY: `regs` and `stack` are written only by the CPU that is switching the thread
+// out (with interrupts off) or, for `reset`, while the thread is not running; the
+// `running` flag, checked and set atomically in `switch`, keeps two CPUs from ever
+// using one context at once.
+unsafe impl Sync for Context {}
+// SAFETY: nothing in a context is tied to the CPU that made it.
+unsafe impl Send for Context {}
+
+impl Context {
+    // Interior mutability is the point: every use makes the fresh context of one boot thread.
+    #[allow(clippy::declare_interior_mutable_const)]
+    pub const BOOT: Context = Context {
+        regs: UnsafeCell::new(Regs { fp: 0, i7: 0 }),
+        ontrap: AtomicPtr::new(core::ptr::null_mut()),
+        running: AtomicBool::new(true),
+        stack: UnsafeCell::new(None),
+    };
+
+    pub fn new(stack_size: usize, entry: ThreadEntry, arg: usize) -> Context {
+        let words = stack_size.max(4 * 1024) / 16;
+        let ctx = Context {
+            regs: UnsafeCell::new(Regs { fp: 0, i7: 0 }),
+            ontrap: AtomicPtr::new(core::ptr::null_mut()),
+            running: AtomicBool::new(false),
+            stack: UnsafeCell::new(Some(vec![0u128; words].into_boxed_slice())),
+        };
+        ctx.reset(entry, arg);
+        ctx
+    }
+
+    /// Prepares the stack so that the next switch to this context starts `entry(arg)`.
+    pub fn reset(&self, entry: ThreadEntry, arg: usize) {
+        assert!(!self.running.load(Ordering::SeqCst), "context_reset of a running thread");
+        // SAFETY: the context is not running (checked above) and not being switched
+        // to (the caller owns the thread being recycled), so nothing else reads or
+        // writes its stack or registers now.
+        unsafe {
+            let stack = (*self.stack.get()).as_mut().expect("the boot context cannot be reset");
+            stack[0] = STACK_CANARY;
+            let top = stack.as_mut_ptr_range().end as u64;
+            let frame = top - MIN_FRAME as u64; // 16-byte aligned: u128 elements
+            let save = frame as *mut [u64; 16];
+            let mut area = [0u64; 16];
+            area[0] = entry as *const () as u64; // %l0
+            area[1] = arg as u64; // %l1
+            // %i6 = %i7 = 0: the end of every backtrace.
+            save.write(area);
+            *self.regs.get() = Regs {
+                fp: frame - STACK_BIAS,
+                i7: sparc64_thread_start as *const () as u64 - 8, // `ret` returns to %i7 + 8
+            };
+        }
+        self.ontrap.store(core::ptr::null_mut(), Ordering::SeqCst);
+    }
+
+    /// `resume()`: see the module comment. Interrupts must be off.
+    pub fn switch(from: &Context, to: &Context, to_thread: usize) {
+        // SAFETY: `from` is running on this CPU, so no other code touches its stack
+        // bookkeeping; the bottom word is read, not referenced.
+        if let Some(stack) = unsafe { &*from.stack.get() } {
+            assert!(stack[0] == STACK_CANARY, "kernel stack overflow in the thread switching out");
+        }
+        if to.running.swap(true, Ordering::SeqCst) {
+            panic!("switch to a thread that is running");
+        }
+        from.ontrap.store(ONTRAP.load(Ordering::SeqCst), Ordering::SeqCst);
+        ONTRAP.store(to.ontrap.load(Ordering::SeqCst), Ordering::SeqCst);
+        // `from` stops running once its registers are saved; on one CPU nothing can
+        // look at the flag in between (interrupts are off).
+        from.running.store(false, Ordering::SeqCst);
+        // SAFETY: `from` is the running thread's own context and `to` a context saved by
+        // an earlier switch or prepared by `reset`, whose stack it owns and keeps alive;
+        // `to.running` was false, so no CPU is running it. `to_thread` is the
+        // `&'static` thread that owns `to` (see `Machine::switch`).
+        unsafe { sparc64_resume(from.regs.get(), to.regs.get(), to_thread) };
+    }
+}

@@ -1,0 +1,245 @@
+//! The sparc64 machine: an UltraSPARC-IIi in QEMU's sun4u, booted by OpenBIOS (S19).
+//!
+//! Boot order (see [`sparc64_entry!`] and [`boot_main`]): the entry code jumps from
+//! OpenBIOS's alias to the linked address, takes the register windows over, sets the
+//! boot stack, clears `.bss` and loads `%g7` with the boot thread (S7), all before
+//! the first line of Rust. Then, in Rust: the boot arguments are read from OpenBIOS,
+//! the kernel window is locked into the TLBs, the kernel's trap table replaces
+//! OpenBIOS's, the heap is set up, and the kernel's `main` runs.
+//!
+//! `%g7` is the current-thread register. LLVM never allocates `%g7` on SPARC, so
+//! only the code in this module writes it: the entry code, `resume`
+//! ([`context`]), `prom_call` (which puts it back) and
+//! [`Machine::set_curthread`]. `scripts/check-g7` disassembles the kernel and
+//! fails the tests if any other instruction writes it.
+
+pub mod asi;
+pub mod clock;
+pub mod console;
+pub mod context;
+pub mod heap;
+pub mod mmu;
+pub mod power;
+pub mod probe;
+pub mod prom;
+pub mod trap;
+
+use core::arch::asm;
+
+use spin::Once;
+
+use crate::{Machine, ThreadEntry, ThreadRegister, Upcalls};
+
+/// The sparc64 machine.
+pub struct Sparc64;
+
+static UPCALLS: Once<&'static Upcalls> = Once::new();
+
+const BOOT_STACK_SIZE: usize = 64 * 1024;
+/// The stack the boot thread runs on.
+#[no_mangle]
+#[used]
+static mut sparc64_boot_stack: [u128; BOOT_STACK_SIZE / 16] = [0; BOOT_STACK_SIZE / 16];
+core::arch::global_asm!(
+    ".globl sparc64_boot_stack_top",
+    ".set sparc64_boot_stack_top, sparc64_boot_stack + {size}",
+    size = const BOOT_STACK_SIZE,
+);
+
+/// The kernel's entry point, `_start`, which OpenBIOS calls.
+///
+/// Expanded once, in the kernel image, with the boot thread (a `static` of the
+/// kernel's thread type) and the kernel's `main` (`fn() -> !`). The code runs
+/// before any Rust: `%g7` holds the boot thread from the first line of Rust on (S7).
+#[macro_export]
+macro_rules! sparc64_entry {
+    ($thread0:path, $main:path) => {
+        core::arch::global_asm!(
+            ".section .text.entry, \"ax\"",
+            ".globl _start",
+            "_start:",
+            // OpenBIOS calls the 0x40004000 alias of our first byte: go to where we
+            // are linked (virtual = physical, mapped by OpenBIOS below 8 MiB).
+            "sethi %hi(1f), %g1",
+            "or %g1, %lo(1f), %g1",
+            "jmpl %g1, %g0",
+            " nop",
+            "1:",
+            "wrpr %g0, 0x4, %pstate", // privileged, interrupts off, normal globals
+            // Take the windows over: OpenBIOS's frames are never returned to.
+            "wrpr %g0, 0, %canrestore",
+            "wrpr %g0, 0, %otherwin",
+            "wrpr %g0, 6, %cansave",
+            "wrpr %g0, 7, %cleanwin",
+            "sethi %hi(sparc64_boot_stack_top), %sp",
+            "or %sp, %lo(sparc64_boot_stack_top), %sp",
+            "sub %sp, 2047 + 192, %sp",
+            "clr %fp",
+            "clr %i7",
+            // Clear .bss (the boot stack is in it and not yet in use).
+            "sethi %hi(__bss_start), %g2",
+            "or %g2, %lo(__bss_start), %g2",
+            "sethi %hi(__bss_end), %g3",
+            "or %g3, %lo(__bss_end), %g3",
+            "2:",
+            "cmp %g2, %g3",
+            "bgeu,pn %xcc, 3f",
+            " nop",
+            "stx %g0, [%g2]",
+            "ba,pt %xcc, 2b",
+            " add %g2, 8, %g2",
+            "3:",
+            "sethi %hi({thread0}), %g7", // curthread = the boot thread (S7)
+            "or %g7, %lo({thread0}), %g7",
+            "mov %o4, %o0", // the client-interface handler
+            "sethi %hi({main}), %o1",
+            "or %o1, %lo({main}), %o1",
+            "call {boot}",
+            " nop",
+            "illtrap 0",
+            thread0 = sym $thread0,
+            main = sym $main,
+            boot = sym $crate::sparc64::boot_main,
+        );
+    };
+}
+
+/// The boot arguments, copied out of OpenBIOS before it is left behind.
+static BOOTARGS: Once<([u8; 256], usize)> = Once::new();
+
+/// The first Rust code: called by `_start` with OpenBIOS's client-interface handler.
+pub extern "C" fn boot_main(cif: usize, main: extern "C" fn() -> !) -> ! {
+    prom::init(cif);
+    BOOTARGS.call_once(|| {
+        let mut buf = [0u8; 256];
+        let len = prom::getprop(c"/chosen", c"bootargs", &mut buf).unwrap_or(0);
+        // The property may carry its terminating NUL.
+        let len = buf[..len].iter().position(|&b| b == 0).unwrap_or(len);
+        (buf, len)
+    });
+    mmu::lock_kernel();
+    trap::install();
+    heap::init();
+    main()
+}
+
+/// `%g7` as a number.
+#[inline(always)]
+fn curthread_raw() -> usize {
+    let p: usize;
+    // SAFETY: reading %g7 has no side effect.
+    unsafe { asm!("mov %g7, {}", out(reg) p, options(nomem, nostack, preserves_flags)) };
+    p
+}
+
+fn pstate() -> u64 {
+    let p: u64;
+    // SAFETY: reading PSTATE has no side effect.
+    unsafe { asm!("rdpr %pstate, {}", out(reg) p, options(nomem, nostack)) };
+    p
+}
+
+fn set_pstate(p: u64) {
+    // SAFETY: callers only flip PSTATE.IE; every other bit is written back unchanged.
+    // The memory clobber keeps the compiler from moving loads and stores across.
+    unsafe { asm!("wrpr {}, 0, %pstate", in(reg) p, options(nostack)) };
+}
+
+#[inline]
+fn intr_disable() -> bool {
+    let p = pstate();
+    set_pstate(p & !trap::pstate::IE);
+    p & trap::pstate::IE != 0
+}
+
+#[inline]
+fn intr_restore(enabled: bool) {
+    let p = pstate();
+    set_pstate(if enabled { p | trap::pstate::IE } else { p & !trap::pstate::IE });
+}
+
+impl Machine for Sparc64 {
+    type Context = context::Context;
+    const BOOT_CONTEXT: context::Context = context::Context::BOOT;
+
+    fn context_new(stack_size: usize, entry: ThreadEntry, arg: usize) -> context::Context {
+        context::Context::new(stack_size, entry, arg)
+    }
+
+    fn context_reset(ctx: &context::Context, entry: ThreadEntry, arg: usize) {
+        ctx.reset(entry, arg)
+    }
+
+    fn switch<T: ThreadRegister>(from: &context::Context, to: &context::Context, to_thread: &'static T) {
+        context::Context::switch(from, to, to_thread as *const T as usize)
+    }
+
+    #[inline(always)]
+    fn curthread<T: ThreadRegister>() -> &'static T {
+        let p = curthread_raw() as *const T;
+        // SAFETY: %g7 holds a `&'static T` from the first line of Rust on (the entry
+        // code loads the boot thread; only `switch` and `set_curthread` change it, from
+        // a `&'static T`), and `ThreadRegister` is implemented by one type only.
+        unsafe { &*p }
+    }
+
+    fn set_curthread<T: ThreadRegister>(t: &'static T) {
+        // SAFETY: the value is a `&'static T` (see `curthread`).
+        unsafe { asm!("mov {}, %g7", in(reg) t as *const T as usize, options(nomem, nostack)) };
+    }
+
+    fn cpu_id() -> usize {
+        0
+    }
+
+    fn ncpus() -> usize {
+        1
+    }
+
+    fn intr_disable() -> bool {
+        intr_disable()
+    }
+
+    fn intr_restore(was_enabled: bool) {
+        intr_restore(was_enabled)
+    }
+
+    fn intr_enabled() -> bool {
+        pstate() & trap::pstate::IE != 0
+    }
+
+    fn idle_wait() {
+        // UltraSPARC-IIi has no "wait for interrupt": spin with interrupts on until
+        // the clock has been taken once more.
+        let seen = clock::INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst);
+        intr_restore(true);
+        while clock::INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst) == seen {
+            core::hint::spin_loop();
+        }
+        intr_disable();
+    }
+
+    fn set_upcalls(upcalls: &'static Upcalls) {
+        UPCALLS.call_once(|| upcalls);
+    }
+
+    fn clock_start(hz: u32) {
+        clock::start(hz)
+    }
+
+    fn now_ns() -> u64 {
+        clock::tick() * (1_000_000_000 / clock::TICK_HZ)
+    }
+
+    fn console_write(bytes: &[u8]) {
+        console::write(bytes)
+    }
+
+    fn boot_args() -> &'static str {
+        BOOTARGS.get().map_or("", |(buf, len)| core::str::from_utf8(&buf[..*len]).unwrap_or(""))
+    }
+
+    fn halt(success: bool) -> ! {
+        power::halt(success)
+    }
+}

@@ -1,0 +1,143 @@
+//! Machine probes for the kernel's self-tests: small routines that make the CPU take
+//! a software trap, execute an illegal instruction, or load through a bad address,
+//! so that tests can check the trap machinery itself.
+
+use core::arch::{asm, global_asm};
+
+use super::trap::TrapFrame;
+
+global_asm!(
+    r#"
+    .section .text.probe, "ax"
+    .align  32
+    ! sparc64_probe_soft_trap(inp: *const [u64; 7], out: *mut [u64; 8])
+    ! %o0..%o5 = inp[0..6]; %g1..%g5 = inp[6] + 1..5; ta 0x70; then
+    ! out = [%o0, %o1, %g1, %g2, %g3, %g4, %g5, %g7] as the trap left them.
+    .globl  sparc64_probe_soft_trap
+sparc64_probe_soft_trap:
+    save    %sp, -176, %sp
+    ldx     [%i0 + 0], %o0
+    ldx     [%i0 + 8], %o1
+    ldx     [%i0 + 16], %o2
+    ldx     [%i0 + 24], %o3
+    ldx     [%i0 + 32], %o4
+    ldx     [%i0 + 40], %o5
+    ldx     [%i0 + 48], %l0
+    add     %l0, 1, %g1
+    add     %l0, 2, %g2
+    add     %l0, 3, %g3
+    add     %l0, 4, %g4
+    add     %l0, 5, %g5
+    ta      0x70
+    stx     %o0, [%i1 + 0]
+    stx     %o1, [%i1 + 8]
+    stx     %g1, [%i1 + 16]
+    stx     %g2, [%i1 + 24]
+    stx     %g3, [%i1 + 32]
+    stx     %g4, [%i1 + 40]
+    stx     %g5, [%i1 + 48]
+    stx     %g7, [%i1 + 56]
+    ret
+     restore
+
+    .globl  sparc64_probe_illegal
+    .globl  sparc64_probe_illegal_pc
+sparc64_probe_illegal:
+sparc64_probe_illegal_pc:
+    illtrap 0
+    retl
+     nop
+
+    ! sparc64_probe_load(addr): one 64-bit load from `addr`.
+    .globl  sparc64_probe_load
+    .globl  sparc64_probe_load_pc
+sparc64_probe_load:
+sparc64_probe_load_pc:
+    ldx     [%o0], %o0
+    retl
+     nop
+"#
+);
+
+extern "C" {
+    fn sparc64_probe_soft_trap(inp: *const [u64; 7], out: *mut [u64; 8]);
+    fn sparc64_probe_illegal();
+    fn sparc64_probe_load(addr: usize);
+    static sparc64_probe_illegal_pc: u8;
+    static sparc64_probe_load_pc: u8;
+}
+
+/// Executes `illtrap` (trap type 0x10). Shaped as an `extern "C" fn(usize)` so that
+/// [`super::trap::catch`] can run it; outside `catch` the trap is fatal.
+pub extern "C" fn illegal(_: usize) {
+    // SAFETY: the routine touches no memory; its trap is the point.
+    unsafe { sparc64_probe_illegal() }
+}
+
+/// Loads a doubleword from `addr` with one `ldx`, whose address may be bad on purpose
+/// (see [`illegal`] about `catch`). The load reads no Rust object through a reference.
+pub extern "C" fn load(addr: usize) {
+    // SAFETY: an assembly load from a possibly bad address either reads a value that
+    // is thrown away or traps; it creates no reference and writes nothing.
+    unsafe { sparc64_probe_load(addr) }
+}
+
+/// The address of the `illtrap` in `sparc64_probe_illegal`.
+pub fn illegal_pc() -> u64 {
+    // SAFETY: only the symbol's address is taken.
+    unsafe { &sparc64_probe_illegal_pc as *const u8 as u64 }
+}
+
+/// The address of the load in `sparc64_probe_load`.
+pub fn load_pc() -> u64 {
+    // SAFETY: only the symbol's address is taken.
+    unsafe { &sparc64_probe_load_pc as *const u8 as u64 }
+}
+
+/// What the probe trap reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoftTrapResult {
+    /// `%o0` after the trap: the handler's sum of `%o0`..`%o5`.
+    pub sum: u64,
+    /// `%o1` after the trap: `%g7` as the handler read it.
+    pub g7_in_handler: u64,
+    /// `%g1`..`%g5` after the trap (they went in as `base + 1..5`).
+    pub globals: [u64; 5],
+    /// `%g7` after the trap.
+    pub g7_after: u64,
+}
+
+/// Takes the probe trap (`ta 0x70`) with `args` in `%o0`..`%o5` and `base + n` in each
+/// `%gn`; the handler clobbers the globals, so that getting them back proves that
+/// trap entry and exit keep them.
+pub fn soft_trap(args: [u64; 6], base: u64) -> SoftTrapResult {
+    let mut inp = [0u64; 7];
+    inp[..6].copy_from_slice(&args);
+    inp[6] = base;
+    let mut out = [0u64; 8];
+    // SAFETY: the probe reads `inp` and writes `out`, both live and of the sizes it
+    // expects; the trap returns to the next instruction.
+    unsafe { sparc64_probe_soft_trap(&inp, &mut out) };
+    SoftTrapResult {
+        sum: out[0],
+        g7_in_handler: out[1],
+        globals: [out[2], out[3], out[4], out[5], out[6]],
+        g7_after: out[7],
+    }
+}
+
+/// The probe trap's handler: answers in the trapped window's `%o0`/`%o1`.
+pub(super) fn trap(frame: &mut TrapFrame) {
+    frame.o[0] = frame.o[..6].iter().fold(0u64, |a, &x| a.wrapping_add(x));
+    frame.o[1] = super::curthread_raw() as u64;
+    // SAFETY: only the normal globals %g2..%g5 are overwritten, and they are declared
+    // clobbered; the trap exit must restore the trapped code's values from the frame.
+    unsafe {
+        asm!(
+            "mov -1, %g2", "mov -1, %g3", "mov -1, %g4", "mov -1, %g5",
+            out("g2") _, out("g3") _, out("g4") _, out("g5") _,
+            options(nomem, nostack)
+        );
+    }
+    frame.skip_instruction();
+}

@@ -1,0 +1,522 @@
+//! Traps: the trap table, kernel trap entry and exit, register-window traps, and
+//! what happens to a trap nobody expected.
+//!
+//! # Theory
+//!
+//! The trap table (32 KiB, two halves of 512 eight-instruction vectors: traps taken at
+//! TL=0, then at TL>0) sends every trap type somewhere:
+//!
+//! * Window spill, fill and clean-window traps are handled in the vector itself, in
+//!   both halves: they are the only traps the entry and exit paths below can cause
+//!   themselves (a `save` or `restore` at TL=1).
+//! * Every other trap at TL=0 enters `etrap`, which builds a [`TrapFrame`] below the
+//!   interrupted code's stack pointer, leaves the alternate globals and goes back to
+//!   TL=0 (interrupts still off), saves the normal globals and calls [`sparc64_trap`]
+//!   in Rust. `%g7` is never written on this path: it still holds the interrupted
+//!   thread (S7), and the Rust code reads it as `curthread`. `rtrap` undoes it all and
+//!   `retry`s, with `TSTATE.CWP` rewritten to the window the thread has *now*: a
+//!   handler that switched threads may come back to a different window number.
+//! * Any other trap at TL>0 is a bug in this file; it goes to `tl1_fatal`, which
+//!   reports it from an emergency stack.
+//!
+//! The Rust dispatcher handles the clock interrupt, the self-test probe trap, and
+//! faults inside [`catch`] (fault recovery: the trapped code is abandoned and
+//! `catch` returns the trap). Anything else is reported with a register dump and
+//! the machine stops with failure.
+
+use core::arch::{asm, global_asm};
+use core::fmt::Write;
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
+use super::{clock, console, context, power, probe};
+
+/// Trap types the dispatcher knows.
+pub mod tt {
+    pub const ILLEGAL_INSTRUCTION: u64 = 0x010;
+    pub const PRIVILEGED_OPCODE: u64 = 0x011;
+    pub const FP_DISABLED: u64 = 0x020;
+    pub const DIVISION_BY_ZERO: u64 = 0x028;
+    pub const DATA_ACCESS_EXCEPTION: u64 = 0x030;
+    pub const DATA_ACCESS_ERROR: u64 = 0x032;
+    pub const MEM_ADDRESS_NOT_ALIGNED: u64 = 0x034;
+    /// Interrupt level 14: `%tick_cmpr` matched (the clock).
+    pub const INTERRUPT_LEVEL_14: u64 = 0x04e;
+    pub const FAST_INSTRUCTION_ACCESS_MMU_MISS: u64 = 0x064;
+    pub const FAST_DATA_ACCESS_MMU_MISS: u64 = 0x068;
+    pub const FAST_DATA_ACCESS_PROTECTION: u64 = 0x06c;
+    /// `ta 0x70`: the self-test probe trap (software trap 0x70 is trap type 0x170).
+    pub const PROBE: u64 = 0x170;
+}
+
+/// A short name for a trap type, for reports.
+pub fn tt_name(t: u64) -> &'static str {
+    match t {
+        0x008 => "instruction_access_exception",
+        0x00a => "instruction_access_error",
+        tt::ILLEGAL_INSTRUCTION => "illegal_instruction",
+        tt::PRIVILEGED_OPCODE => "privileged_opcode",
+        tt::FP_DISABLED => "fp_disabled",
+        0x021 => "fp_exception_ieee_754",
+        0x022 => "fp_exception_other",
+        0x023 => "tag_overflow",
+        tt::DIVISION_BY_ZERO => "division_by_zero",
+        tt::DATA_ACCESS_EXCEPTION => "data_access_exception",
+        tt::DATA_ACCESS_ERROR => "data_access_error",
+        tt::MEM_ADDRESS_NOT_ALIGNED => "mem_address_not_aligned",
+        0x035 => "LDDF_mem_address_not_aligned",
+        0x036 => "STDF_mem_address_not_aligned",
+        0x037 => "privileged_action",
+        0x041..=0x04f => "interrupt_level_n",
+        0x060 => "interrupt_vector",
+        tt::FAST_INSTRUCTION_ACCESS_MMU_MISS => "fast_instruction_access_MMU_miss",
+        tt::FAST_DATA_ACCESS_MMU_MISS => "fast_data_access_MMU_miss",
+        tt::FAST_DATA_ACCESS_PROTECTION => "fast_data_access_protection",
+        0x080..=0x0ff => "window spill/fill",
+        0x100..=0x17f => "trap_instruction",
+        _ => "reserved",
+    }
+}
+
+/// What `etrap` saves: the trap registers and the interrupted code's globals and
+/// out registers (its locals and ins stay in its own register window).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct TrapFrame {
+    pub tstate: u64,
+    pub tpc: u64,
+    pub tnpc: u64,
+    pub tt: u64,
+    pub y: u64,
+    /// `%g0`..`%g7`; `g[0]` is unused so that `g[n]` is `%gn`.
+    pub g: [u64; 8],
+    /// The interrupted window's `%o0`..`%o7` (they are `etrap`'s `%i0`..`%i7`).
+    pub o: [u64; 8],
+    _pad: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<TrapFrame>() == 176);
+
+impl TrapFrame {
+    /// Resumes after the trapping instruction (a software trap is done).
+    pub fn skip_instruction(&mut self) {
+        self.tpc = self.tnpc;
+        self.tnpc = self.tnpc.wrapping_add(4);
+    }
+
+    /// The interrupted code's stack pointer.
+    pub fn sp(&self) -> u64 {
+        self.o[6]
+    }
+}
+
+/// PSTATE bits used here.
+pub mod pstate {
+    pub const AG: u64 = 0x001;
+    pub const IE: u64 = 0x002;
+    pub const PRIV: u64 = 0x004;
+}
+
+/// The V9 64-bit stack bias: `%sp + 2047` is the real frame address.
+pub const STACK_BIAS: u64 = 2047;
+
+global_asm!(
+    r#"
+    .set    BIAS, 2047
+    .set    PSTATE_KERNEL, 0x4          ! PRIV; interrupts off, normal globals
+    .set    PSTATE_KERNEL_AG, 0x5       ! PRIV | AG
+
+    ! A vector that leaves for `target`: eight instructions.
+    .macro  VEC target
+    ba,pt   %xcc, \target
+     nop
+    nop
+    nop
+    nop
+    nop
+    nop
+    nop
+    .endm
+
+    ! spill_0_normal: this window's locals and ins go to its own (biased) stack frame.
+    .macro  SPILL64
+    stx     %l0, [%sp + BIAS + 0x00]
+    stx     %l1, [%sp + BIAS + 0x08]
+    stx     %l2, [%sp + BIAS + 0x10]
+    stx     %l3, [%sp + BIAS + 0x18]
+    stx     %l4, [%sp + BIAS + 0x20]
+    stx     %l5, [%sp + BIAS + 0x28]
+    stx     %l6, [%sp + BIAS + 0x30]
+    stx     %l7, [%sp + BIAS + 0x38]
+    stx     %i0, [%sp + BIAS + 0x40]
+    stx     %i1, [%sp + BIAS + 0x48]
+    stx     %i2, [%sp + BIAS + 0x50]
+    stx     %i3, [%sp + BIAS + 0x58]
+    stx     %i4, [%sp + BIAS + 0x60]
+    stx     %i5, [%sp + BIAS + 0x68]
+    stx     %i6, [%sp + BIAS + 0x70]
+    stx     %i7, [%sp + BIAS + 0x78]
+    saved
+    retry
+    .endm
+
+    ! fill_0_normal: the inverse.
+    .macro  FILL64
+    ldx     [%sp + BIAS + 0x00], %l0
+    ldx     [%sp + BIAS + 0x08], %l1
+    ldx     [%sp + BIAS + 0x10], %l2
+    ldx     [%sp + BIAS + 0x18], %l3
+    ldx     [%sp + BIAS + 0x20], %l4
+    ldx     [%sp + BIAS + 0x28], %l5
+    ldx     [%sp + BIAS + 0x30], %l6
+    ldx     [%sp + BIAS + 0x38], %l7
+    ldx     [%sp + BIAS + 0x40], %i0
+    ldx     [%sp + BIAS + 0x48], %i1
+    ldx     [%sp + BIAS + 0x50], %i2
+    ldx     [%sp + BIAS + 0x58], %i3
+    ldx     [%sp + BIAS + 0x60], %i4
+    ldx     [%sp + BIAS + 0x68], %i5
+    ldx     [%sp + BIAS + 0x70], %i6
+    ldx     [%sp + BIAS + 0x78], %i7
+    restored
+    retry
+    .endm
+
+    ! clean_window: the window `save` is about to use held someone else's values;
+    ! zero its locals and outs, count it clean, and let the `save` run again.
+    .macro  CLEANWIN
+    clr     %l0
+    clr     %l1
+    clr     %l2
+    clr     %l3
+    clr     %l4
+    clr     %l5
+    clr     %l6
+    clr     %l7
+    clr     %o0
+    clr     %o1
+    clr     %o2
+    clr     %o3
+    clr     %o4
+    clr     %o5
+    clr     %o6
+    clr     %o7
+    rdpr    %cleanwin, %l0
+    inc     %l0
+    wrpr    %l0, 0, %cleanwin
+    clr     %l0
+    retry
+    .endm
+
+    ! One half of the table; `other` is where unexpected traps of that half go.
+    .macro  HALF base, other
+    .rept   0x24
+    VEC     \other
+    .endr
+    .org    \base + 0x24 * 32
+    CLEANWIN
+    .org    \base + 0x28 * 32
+    .rept   0x80 - 0x28
+    VEC     \other
+    .endr
+    .org    \base + 0x80 * 32
+    SPILL64
+    .org    \base + 0x84 * 32
+    .rept   0xc0 - 0x84
+    VEC     \other
+    .endr
+    .org    \base + 0xc0 * 32
+    FILL64
+    .org    \base + 0xc4 * 32
+    .rept   0x200 - 0xc4
+    VEC     \other
+    .endr
+    .endm
+
+    .section .text.traptable, "ax"
+    .align  32768
+    .globl  sparc64_trap_table
+sparc64_trap_table:
+    HALF    sparc64_trap_table, etrap
+    .org    sparc64_trap_table + 0x4000
+    HALF    sparc64_trap_table + 0x4000, tl1_fatal
+    .org    sparc64_trap_table + 0x8000
+
+    ! etrap: a trap taken at TL=0 (the only kind there is until user mode exists).
+    ! TL=1, alternate globals, interrupts off, in the interrupted code's window.
+etrap:
+    save    %sp, -352, %sp              ! 176: a minimal frame for our callee; 176: TrapFrame
+    add     %sp, BIAS + 176, %l7        ! %l7 = &TrapFrame
+    rdpr    %tstate, %l0
+    stx     %l0, [%l7 + 0]
+    rdpr    %tpc, %l0
+    stx     %l0, [%l7 + 8]
+    rdpr    %tnpc, %l0
+    stx     %l0, [%l7 + 16]
+    rdpr    %tt, %l0
+    stx     %l0, [%l7 + 24]
+    rd      %y, %l0
+    stx     %l0, [%l7 + 32]
+    stx     %i0, [%l7 + 104]
+    stx     %i1, [%l7 + 112]
+    stx     %i2, [%l7 + 120]
+    stx     %i3, [%l7 + 128]
+    stx     %i4, [%l7 + 136]
+    stx     %i5, [%l7 + 144]
+    stx     %i6, [%l7 + 152]
+    stx     %i7, [%l7 + 160]
+    wrpr    %g0, 0, %tl
+    wrpr    %g0, PSTATE_KERNEL, %pstate ! the normal globals: %g7 is curthread again
+    stx     %g1, [%l7 + 48]
+    stx     %g2, [%l7 + 56]
+    stx     %g3, [%l7 + 64]
+    stx     %g4, [%l7 + 72]
+    stx     %g5, [%l7 + 80]
+    stx     %g6, [%l7 + 88]
+    stx     %g7, [%l7 + 96]
+    call    sparc64_trap
+     mov    %l7, %o0
+    ! rtrap: back the way we came. %g7 is not reloaded: it is this thread again.
+    ldx     [%l7 + 48], %g1
+    ldx     [%l7 + 56], %g2
+    ldx     [%l7 + 64], %g3
+    ldx     [%l7 + 72], %g4
+    ldx     [%l7 + 80], %g5
+    ldx     [%l7 + 88], %g6
+    ldx     [%l7 + 32], %l0
+    wr      %l0, 0, %y
+    ldx     [%l7 + 104], %i0
+    ldx     [%l7 + 112], %i1
+    ldx     [%l7 + 120], %i2
+    ldx     [%l7 + 128], %i3
+    ldx     [%l7 + 136], %i4
+    ldx     [%l7 + 144], %i5
+    ldx     [%l7 + 152], %i6
+    ldx     [%l7 + 160], %i7
+    wrpr    %g0, PSTATE_KERNEL_AG, %pstate
+    wrpr    %g0, 1, %tl
+    ldx     [%l7 + 0], %g1
+    ldx     [%l7 + 8], %g2
+    ldx     [%l7 + 16], %g3
+    restore                             ! may fill at TL=2: the window may be on the stack
+    rdpr    %cwp, %g4
+    andn    %g1, 0x1f, %g1
+    or      %g1, %g4, %g1
+    wrpr    %g1, 0, %tstate
+    wrpr    %g2, 0, %tpc
+    wrpr    %g3, 0, %tnpc
+    retry
+
+    ! A trap at TL>0 that is not a window trap: report it from the emergency stack.
+tl1_fatal:
+    rdpr    %tt, %o0
+    rdpr    %tpc, %o1
+    rdpr    %tnpc, %o2
+    rdpr    %tstate, %o3
+    rdpr    %tl, %o4
+    wrpr    %g0, 0, %canrestore         ! the windows are lost; start clean
+    wrpr    %g0, 0, %otherwin
+    wrpr    %g0, 6, %cansave
+    sethi   %hi(sparc64_emergency_stack_top), %sp
+    or      %sp, %lo(sparc64_emergency_stack_top), %sp
+    sub     %sp, BIAS + 192, %sp
+    call    sparc64_tl1_fatal
+     nop
+    ! not reached
+
+    ! Fault recovery (see `catch`): the trap handler made the trapped code `retry`
+    ! here with %g1 = &OnTrap. Abandon every window above `ontrap_call`'s caller and
+    ! return to it with %o0 = 1, exactly as `resume` enters a thread.
+    .globl  sparc64_ontrap_landing
+sparc64_ontrap_landing:
+    flushw
+    ldx     [%g1 + 0], %fp
+    ldx     [%g1 + 8], %i7
+    ret
+     restore %g0, 1, %o0
+
+    ! ontrap_call(f, arg, rec): records its caller's frame in `rec`, calls f(arg),
+    ! returns 0. A trap inside f comes back through the landing pad instead, with 1.
+    .globl  sparc64_ontrap_call
+sparc64_ontrap_call:
+    save    %sp, -176, %sp
+    stx     %fp, [%i2 + 0]
+    stx     %i7, [%i2 + 8]
+    call    %i0
+     mov    %i1, %o0
+    ret
+     restore %g0, 0, %o0
+"#
+);
+
+extern "C" {
+    static sparc64_trap_table: u8;
+    fn sparc64_ontrap_landing();
+    fn sparc64_ontrap_call(f: extern "C" fn(usize), arg: usize, rec: *mut OnTrap) -> u64;
+}
+
+/// A stack for reporting a trap at TL>0, when the thread's own stack may be the problem.
+#[no_mangle]
+#[used]
+static mut sparc64_emergency_stack: [u128; 1024] = [0; 1024];
+global_asm!(
+    ".globl sparc64_emergency_stack_top",
+    ".set sparc64_emergency_stack_top, sparc64_emergency_stack + 16384"
+);
+
+/// Installs the kernel's trap table and its window-state conventions. From here on
+/// every trap, MMU misses included, comes to this kernel.
+pub fn install() {
+    // SAFETY: the table is a complete 32 KiB, 32 KiB-aligned trap table whose
+    // handlers only touch the trapped thread's own stack; the MMU entries that cover
+    // the kernel were locked before (see `mmu::lock_kernel`), so no miss can follow.
+    // WSTATE 0 selects spill_0/fill_0_normal for kernel windows.
+    unsafe {
+        asm!(
+            "wrpr {tba}, 0, %tba",
+            "wrpr %g0, 0, %wstate",
+            tba = in(reg) &sparc64_trap_table as *const u8 as u64,
+            options(nostack)
+        );
+    }
+}
+
+/// Traps counted by type class, for self-tests and reports.
+pub static PROBE_TRAPS: AtomicU64 = AtomicU64::new(0);
+
+/// The Rust side of trap entry: runs at TL=0 with interrupts off, on the interrupted
+/// thread's stack, `%g7` = that thread.
+#[no_mangle]
+extern "C" fn sparc64_trap(frame: &mut TrapFrame) {
+    match frame.tt {
+        tt::INTERRUPT_LEVEL_14 => clock::intr(),
+        tt::PROBE => {
+            PROBE_TRAPS.fetch_add(1, Ordering::Relaxed);
+            probe::trap(frame);
+        }
+        _ => {
+            if !recover(frame) {
+                fatal(frame)
+            }
+        }
+    }
+}
+
+/// Where a trap is described when [`catch`] recovers from it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TrapInfo {
+    pub tt: u64,
+    pub tpc: u64,
+    pub tnpc: u64,
+    pub tstate: u64,
+}
+
+/// A fault-recovery record: `ontrap_call` fills `fp`/`i7`, the trap handler `info`.
+#[repr(C)]
+#[derive(Default)]
+pub struct OnTrap {
+    fp: u64,
+    i7: u64,
+    info: TrapInfo,
+}
+
+/// The running thread's fault-recovery record, if it is inside [`catch`]. Per thread:
+/// `context::switch` saves and restores it with the rest of the kernel context.
+pub(super) static ONTRAP: AtomicPtr<OnTrap> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Runs `f(arg)`; a trap that `f` causes ends `f` at once and is returned instead of
+/// stopping the kernel (Solaris' `on_trap`, the basis of `copyin` later). `f` must
+/// own nothing that needs dropping: its frames are abandoned.
+pub fn catch(f: extern "C" fn(usize), arg: usize) -> Result<(), TrapInfo> {
+    let mut rec = OnTrap::default();
+    let outer = ONTRAP.swap(&mut rec, Ordering::SeqCst);
+    // SAFETY: `rec` outlives the call and is registered in ONTRAP for its duration;
+    // `sparc64_ontrap_call` returns normally (0) or through the landing pad (1) to
+    // this frame, whose window it restores from the stack like `resume` does.
+    let trapped = unsafe { sparc64_ontrap_call(f, arg, &mut rec) };
+    ONTRAP.store(outer, Ordering::SeqCst);
+    if trapped == 0 {
+        Ok(())
+    } else {
+        Err(rec.info)
+    }
+}
+
+/// If the running thread is inside [`catch`], records the trap and makes the trap
+/// return into the landing pad.
+fn recover(frame: &mut TrapFrame) -> bool {
+    let rec = ONTRAP.load(Ordering::SeqCst);
+    if rec.is_null() {
+        return false;
+    }
+    // SAFETY: a non-null ONTRAP is the `rec` of a `catch` frame of this very thread
+    // (it is switched with the thread), live until `catch` returns.
+    let rec = unsafe { &mut *rec };
+    rec.info = TrapInfo { tt: frame.tt, tpc: frame.tpc, tnpc: frame.tnpc, tstate: frame.tstate };
+    frame.g[1] = rec as *mut OnTrap as u64;
+    frame.tpc = sparc64_ontrap_landing as *const () as u64;
+    frame.tnpc = frame.tpc + 4;
+    true
+}
+
+/// Writes the whole trap report: trap registers, globals, and the trapped window.
+fn report(w: &mut impl Write, frame: &TrapFrame) {
+    let _ = writeln!(
+        w,
+        "\nunexpected trap tt={:#05x} ({}) at TL=1\n  tpc={:#018x} tnpc={:#018x}\n  tstate={:#018x} (ccr={:#04x} asi={:#04x} pstate={:#05x} cwp={})",
+        frame.tt,
+        tt_name(frame.tt),
+        frame.tpc,
+        frame.tnpc,
+        frame.tstate,
+        (frame.tstate >> 32) & 0xff,
+        (frame.tstate >> 24) & 0xff,
+        (frame.tstate >> 8) & 0xfff,
+        frame.tstate & 0x1f
+    );
+    let _ = writeln!(w, "  curthread (%g7) = {:#018x}", frame.g[7]);
+    let mut g = frame.g;
+    g[0] = 0; // not saved: %g0 is always zero
+    dump_regs(w, "g", &g);
+    dump_regs(w, "o", &frame.o);
+    // The trapped window's locals and ins: flush it to its frame, then read them there.
+    context::flush_windows();
+    let sp = frame.sp();
+    if sp != 0 && (sp + STACK_BIAS).is_multiple_of(8) {
+        let save = (sp + STACK_BIAS) as *const [u64; 16];
+        // SAFETY: `sp` is the trapped code's stack pointer; its register save area (16
+        // doublewords at `sp + BIAS`) was just written by `flushw`. The kernel's
+        // memory is mapped by locked TLB entries, so reading it cannot miss.
+        let save = unsafe { save.read_volatile() };
+        let (l, i) = save.split_at(8);
+        dump_regs(w, "l", l.try_into().unwrap());
+        dump_regs(w, "i", i.try_into().unwrap());
+    }
+}
+
+fn dump_regs(w: &mut impl Write, name: &str, r: &[u64; 8]) {
+    for (row, regs) in r.chunks(4).enumerate() {
+        let _ = write!(w, " ");
+        for (k, v) in regs.iter().enumerate() {
+            let _ = write!(w, " %{}{}={:#018x}", name, row * 4 + k, v);
+        }
+        let _ = writeln!(w);
+    }
+}
+
+/// Reports an unexpected trap and stops the machine with failure.
+fn fatal(frame: &TrapFrame) -> ! {
+    report(&mut console::Writer, frame);
+    let _ = writeln!(console::Writer, "*** KERNEL FATAL: unexpected trap {:#05x}", frame.tt);
+    power::halt(false)
+}
+
+#[no_mangle]
+extern "C" fn sparc64_tl1_fatal(tt: u64, tpc: u64, tnpc: u64, tstate: u64, tl: u64) -> ! {
+    let _ = writeln!(
+        console::Writer,
+        "\nunexpected trap tt={tt:#05x} ({}) at TL={tl}\n  tpc={tpc:#018x} tnpc={tnpc:#018x} tstate={tstate:#018x}\n*** KERNEL FATAL: trap at TL>0",
+        tt_name(tt)
+    );
+    power::halt(false)
+}
