@@ -1,0 +1,68 @@
+//! The kernel's `main`: bring the portable kernel up on the boot CPU, run the
+//! self-tests, and stop the machine with their verdict.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use arch::{Machine, Upcalls};
+
+use crate::selftest::{self, Test};
+use crate::thread::{self, curthread, KThread};
+use crate::{clock, disp, kprintln, M};
+
+/// Set by the boot CPU once the kernel is up; the other CPUs wait for it.
+static KERNEL_UP: AtomicBool = AtomicBool::new(false);
+
+/// The kernel's side of the machine's upcalls.
+static UPCALLS: Upcalls = Upcalls { clock_intr: clock::clock_intr };
+
+/// The value of boot argument `key=value`, if given.
+pub fn bootarg<'a>(args: &'a str, key: &str) -> Option<&'a str> {
+    args.split_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// Brings this CPU's dispatching up, with `boot` the thread that is running and
+/// `idle` its idle thread, and starts its clock.
+fn cpu_start(boot: &'static KThread, idle: &'static KThread) {
+    assert!(core::ptr::eq(curthread(), boot), "the current-thread register is not the boot thread");
+    disp::cpu_init(boot, idle);
+    M::clock_start(clock::hz());
+}
+
+/// The kernel's main on the boot CPU: runs the self-test `suites` selected by the
+/// boot arguments and halts the machine with the verdict.
+pub fn main(boot: &'static KThread, suites: &[&[Test]]) -> ! {
+    let args = M::boot_args();
+    if let Some(hz) = bootarg(args, "hz").and_then(|v| v.parse().ok()).filter(|&hz| (1..=10_000).contains(&hz)) {
+        clock::set_hz(hz);
+    }
+    M::set_upcalls(&UPCALLS);
+    cpu_start(boot, thread::idle_thread_create(disp::idle));
+    KERNEL_UP.store(true, Ordering::Release);
+    M::intr_restore(true);
+    kprintln!("LWP kernel: {} CPU(s), HZ={}, boot arguments '{}'", M::ncpus(), clock::hz(), args);
+    let ok = selftest::run(suites, args);
+    M::halt(ok)
+}
+
+/// The kernel's main on every other CPU: once the boot CPU has the kernel up, this
+/// CPU's boot thread becomes its idle thread and runs whatever becomes runnable.
+pub fn secondary(boot: &'static KThread) -> ! {
+    while !KERNEL_UP.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+    cpu_start(boot, boot);
+    disp::idle(0)
+}
+
+#[cfg(test)]
+mod unit {
+    use super::bootarg;
+
+    #[test]
+    fn boot_arguments_are_found_by_key() {
+        assert_eq!(bootarg("hz=250 test=a,b", "hz"), Some("250"));
+        assert_eq!(bootarg("hz=250 test=a,b", "test"), Some("a,b"));
+        assert_eq!(bootarg("hzz=1", "hz"), None);
+        assert_eq!(bootarg("", "hz"), None);
+    }
+}

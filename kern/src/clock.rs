@@ -1,0 +1,42 @@
+//! The clock: ticks since boot (`lbolt`), and time slicing.
+//!
+//! The machine calls [`clock_intr`] `hz` times a second on each CPU, with interrupts
+//! off, on the stack of whatever thread it interrupted. The tick is counted, and if
+//! other threads wait to run the interrupted one is preempted on the spot: it will
+//! resume inside this handler, and return from the interrupt, when its turn comes.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::cpu::cpu;
+use crate::disp;
+
+/// Clock interrupts per second unless the boot arguments say `hz=N`.
+pub const DEFAULT_HZ: u32 = 100;
+
+static HZ: AtomicU32 = AtomicU32::new(DEFAULT_HZ);
+static LBOLT: AtomicU64 = AtomicU64::new(0);
+
+/// Ticks since boot, counted on CPU 0.
+pub fn lbolt() -> u64 {
+    LBOLT.load(Ordering::Relaxed)
+}
+
+/// The clock rate.
+pub fn hz() -> u32 {
+    HZ.load(Ordering::Relaxed)
+}
+
+pub(crate) fn set_hz(hz: u32) {
+    HZ.store(hz, Ordering::Relaxed);
+}
+
+/// The clock interrupt (registered as the machine's `clock_intr` upcall).
+pub fn clock_intr() {
+    let cpu = cpu();
+    if cpu.cpu_id == 0 {
+        LBOLT.fetch_add(1, Ordering::Relaxed);
+    }
+    cpu.cpu_ticks.fetch_add(1, Ordering::Relaxed);
+    cpu.cpu_runrun.store(true, Ordering::Relaxed);
+    disp::preempt();
+}

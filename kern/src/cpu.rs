@@ -1,0 +1,99 @@
+//! Per-CPU data (`cpu_t`): what each CPU is running and its counters.
+//!
+//! A CPU's structure is written only by that CPU with interrupts off (the running
+//! thread, the switch bookkeeping) or is atomic (counters read by anyone).
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use arch::cell::StaticRef;
+use arch::Machine;
+use spin::Mutex;
+
+use crate::thread::KThread;
+use crate::M;
+
+/// The most CPUs the kernel supports.
+pub const MAX_CPUS: usize = 8;
+
+/// One CPU.
+pub struct Cpu {
+    pub cpu_id: usize,
+    /// The thread running on this CPU.
+    pub cpu_thread: StaticRef<KThread>,
+    /// This CPU's idle thread.
+    pub cpu_idle: StaticRef<KThread>,
+    /// Set by the clock when the running thread should give up the CPU.
+    pub cpu_runrun: AtomicBool,
+    /// Clock interrupts taken.
+    pub cpu_ticks: AtomicU64,
+    /// Context switches made.
+    pub cpu_switches: AtomicU64,
+    /// Of those, preemptions (involuntary switches).
+    pub cpu_preempts: AtomicU64,
+    /// What to do with the thread switched away from, once the switch is complete.
+    pub(crate) cpu_prev: Mutex<Option<(crate::disp::Prev, &'static KThread)>>,
+}
+
+impl Cpu {
+    const fn new(id: usize) -> Cpu {
+        Cpu {
+            cpu_id: id,
+            cpu_thread: StaticRef::none(),
+            cpu_idle: StaticRef::none(),
+            cpu_runrun: AtomicBool::new(false),
+            cpu_ticks: AtomicU64::new(0),
+            cpu_switches: AtomicU64::new(0),
+            cpu_preempts: AtomicU64::new(0),
+            cpu_prev: Mutex::new(None),
+        }
+    }
+
+    pub fn ticks(&self) -> u64 {
+        self.cpu_ticks.load(Ordering::Relaxed)
+    }
+
+    pub fn switches(&self) -> u64 {
+        self.cpu_switches.load(Ordering::Relaxed)
+    }
+
+    pub fn preempts(&self) -> u64 {
+        self.cpu_preempts.load(Ordering::Relaxed)
+    }
+}
+
+static CPUS: [Cpu; MAX_CPUS] = [
+    Cpu::new(0),
+    Cpu::new(1),
+    Cpu::new(2),
+    Cpu::new(3),
+    Cpu::new(4),
+    Cpu::new(5),
+    Cpu::new(6),
+    Cpu::new(7),
+];
+
+/// The CPU this code runs on (`CPU` in Solaris).
+#[inline]
+pub fn cpu() -> &'static Cpu {
+    &CPUS[M::cpu_id()]
+}
+
+/// CPU `id`.
+pub fn cpu_by_id(id: usize) -> &'static Cpu {
+    &CPUS[id]
+}
+
+/// Every CPU the machine has.
+pub fn cpus() -> &'static [Cpu] {
+    &CPUS[..M::ncpus().min(MAX_CPUS)]
+}
+
+/// Preemptions on all CPUs.
+pub fn total_preempts() -> u64 {
+    cpus().iter().map(Cpu::preempts).sum()
+}
+
+/// Clock ticks taken on all CPUs.
+pub fn total_ticks() -> u64 {
+    cpus().iter().map(Cpu::ticks).sum()
+}

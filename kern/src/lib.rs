@@ -1,0 +1,30 @@
+//! The portable kernel of the Solaris/SVR4 light-weight-process model.
+//!
+//! Everything here is safe Rust without a single SPARC instruction: it reaches the
+//! machine only through [`arch::Machine`] (the current-thread register, context
+//! switch, interrupts, clock, console), so the same source runs in QEMU on sparc64
+//! and on the host simulation machine (S19).
+//!
+//! One concept per module:
+//! [`thread`] kernel threads (S2, S6, S7), [`lwp`] and [`proc`] the LWP and the
+//! process a thread may carry (S1, S3, S5), [`cpu`] per-CPU data, [`disp`] the
+//! dispatcher, [`clock`] the clock tick, [`console`] kernel output, [`selftest`] the
+//! self-test runner and the portable self-tests, [`boot`] the kernel's `main`.
+
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod boot;
+pub mod clock;
+pub mod console;
+pub mod cpu;
+pub mod disp;
+pub mod lwp;
+pub mod proc;
+pub mod selftest;
+pub mod thread;
+
+/// The machine this build runs on.
+pub use arch::M;

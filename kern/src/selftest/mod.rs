@@ -1,0 +1,132 @@
+//! The kernel self-test runner, and the portable self-tests.
+//!
+//! Tests are registered by name in suites (the portable ones in [`PORTABLE`], each
+//! machine adds its own), run in order on the boot thread, and reported one line
+//! each; the last lines give the counts and the verdict that the host harness reads:
+//!
+//! ```text
+//! test clock_ticks ... ok
+//! test heap_alloc_free ... FAILED: expected 3, got 4
+//! selftest: 11 passed, 1 failed
+//! selftest verdict: FAIL
+//! ```
+//!
+//! The boot argument `test=NAME[,NAME...]` runs only the tests named (a name ending
+//! in `*` is a prefix). Tests marked `explicit` run only when named: they end the
+//! kernel on purpose (a fatal trap, say) and the harness checks that it did.
+
+mod tests;
+
+use alloc::string::String;
+
+use crate::kprintln;
+
+pub use tests::PORTABLE;
+
+/// A test's outcome: `Err` carries the reason it failed.
+pub type TestResult = Result<(), String>;
+
+/// A self-test.
+pub struct Test {
+    pub name: &'static str,
+    pub func: fn() -> TestResult,
+    /// Runs only when named in the boot arguments.
+    pub explicit: bool,
+}
+
+impl Test {
+    pub const fn new(name: &'static str, func: fn() -> TestResult) -> Test {
+        Test { name, func, explicit: false }
+    }
+
+    pub const fn explicit(name: &'static str, func: fn() -> TestResult) -> Test {
+        Test { name, func, explicit: true }
+    }
+}
+
+/// Fails the test with a formatted reason unless `cond` holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            return Err(alloc::format!($($arg)*));
+        }
+    };
+}
+
+/// Fails the test unless `a == b`, naming both.
+#[macro_export]
+macro_rules! ensure_eq {
+    ($a:expr, $b:expr) => {{
+        let (a, b) = (&$a, &$b);
+        if a != b {
+            return Err(alloc::format!(
+                "{} == {:?}, expected {} == {:?}",
+                stringify!($a), a, stringify!($b), b
+            ));
+        }
+    }};
+}
+
+/// The `test=` selection of the boot arguments, if any.
+fn selection(bootargs: &str) -> Option<&str> {
+    bootargs.split_whitespace().find_map(|w| w.strip_prefix("test="))
+}
+
+fn selected(test: &Test, sel: Option<&str>) -> bool {
+    match sel {
+        None => !test.explicit,
+        Some(sel) => sel.split(',').any(|pat| match pat.strip_suffix('*') {
+            Some(prefix) => test.name.starts_with(prefix) && !test.explicit,
+            None => pat == test.name,
+        }),
+    }
+}
+
+/// Runs the selected tests of `suites`; true when every one passed (and at least one ran).
+pub fn run(suites: &[&[Test]], bootargs: &str) -> bool {
+    let sel = selection(bootargs);
+    let chosen = || suites.iter().flat_map(|s| s.iter()).filter(|t| selected(t, sel));
+    kprintln!("selftest: running {} tests", chosen().count());
+    let (mut passed, mut failed) = (0, 0);
+    for t in chosen() {
+        match (t.func)() {
+            Ok(()) => {
+                passed += 1;
+                kprintln!("test {} ... ok", t.name);
+            }
+            Err(why) => {
+                failed += 1;
+                kprintln!("test {} ... FAILED: {}", t.name, why);
+            }
+        }
+    }
+    kprintln!("selftest: {} passed, {} failed", passed, failed);
+    let ok = failed == 0 && passed > 0;
+    kprintln!("selftest verdict: {}", if ok { "PASS" } else { "FAIL" });
+    ok
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    fn pass() -> TestResult {
+        Ok(())
+    }
+
+    #[test]
+    fn selection_by_name_prefix_and_explicit() {
+        let normal = Test::new("clock_ticks", pass);
+        let other = Test::new("heap_alloc_free", pass);
+        let fatal = Test::explicit("trap_fatal", pass);
+        assert_eq!(selection("hz=100 test=clock_ticks"), Some("clock_ticks"));
+        assert_eq!(selection("hz=100"), None);
+        assert!(selected(&normal, None) && selected(&other, None));
+        assert!(!selected(&fatal, None), "explicit tests only run when named");
+        assert!(selected(&fatal, Some("trap_fatal")));
+        assert!(!selected(&fatal, Some("trap*")), "a prefix never selects an explicit test");
+        assert!(selected(&normal, Some("clock*")) && !selected(&other, Some("clock*")));
+        assert!(selected(&other, Some("clock_ticks,heap_alloc_free")));
+    }
+}

@@ -1,0 +1,250 @@
+//! Kernel threads: the entity the dispatcher schedules (S2), the never-swapped half
+//! of an LWP's state (S6), and what the current-thread register points at (S7).
+//!
+//! # Theory
+//!
+//! A `KThread` is what must stay in memory while its LWP's swappable `lwp` structure
+//! may be out: scheduling state, the machine context with the kernel stack, and the
+//! pointers to the `lwp` and `proc` it serves. A kernel thread may have neither (S2):
+//! the idle threads and the kernel's own daemons are such threads.
+//!
+//! Thread structures are never freed. An exited thread is reaped onto a cache and
+//! reused, stack and all, by a later `thread_create` (as Solaris' thread cache
+//! does). This is also what makes `&'static KThread` true: the current-thread
+//! register, the run queues and the CPUs hold plain references, and a reference to
+//! a thread can never dangle; it may only find the thread recycled, which the
+//! generation-bearing `t_id` tells apart.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+use arch::cell::StaticRef;
+use arch::{Machine, ThreadRegister};
+use spin::Mutex;
+
+use crate::lwp::Lwp;
+use crate::proc::Proc;
+use crate::{disp, M};
+
+/// The machine context type of this build.
+pub type Context = <M as Machine>::Context;
+
+/// Kernel stack size of a new thread.
+pub const DEFAULT_STACKSIZE: usize = 32 * 1024;
+
+/// A thread's start function and its argument.
+type StartFn = (fn(usize), usize);
+
+/// The states of a thread (`t_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ThreadState {
+    /// In the thread cache, not in use.
+    Free = 0,
+    /// Runnable, on a run queue.
+    Run = 1,
+    /// Running on a CPU.
+    OnProc = 2,
+    /// Exited; its stack is still in use until the switch away completes.
+    Zombie = 3,
+}
+
+/// A kernel thread.
+pub struct KThread {
+    /// Unique for the life of the kernel; a recycled structure gets a new one.
+    t_id: AtomicU64,
+    t_name: Mutex<&'static str>,
+    t_state: AtomicU8,
+    /// The machine context: kernel stack and saved kernel registers (S17).
+    pub(crate) t_ctx: Context,
+    /// What the thread runs when it first starts.
+    t_start: Mutex<Option<StartFn>>,
+    /// The LWP this thread carries, for its whole life (S3, S5.7); none for S2 threads.
+    pub t_lwp: StaticRef<Lwp>,
+    /// The process of that LWP (S1, S5.8).
+    pub t_procp: StaticRef<Proc>,
+    /// The CPU it last ran on.
+    t_cpu: AtomicUsize,
+    /// How many times it was switched in.
+    t_nswitch: AtomicU64,
+}
+
+// SAFETY: `KThread` is the only type ever stored in the current-thread register:
+// `thread` and `disp` hand the machine nothing but `&'static KThread`.
+#[allow(unsafe_code)]
+unsafe impl ThreadRegister for KThread {}
+
+/// The thread that boots the first CPU. The machine's entry code loads it into the
+/// current-thread register before the first line of Rust runs (S7).
+pub static THREAD0: KThread = KThread::boot("thread0");
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// Thread structures ever allocated (the cache holds the ones not in use).
+static NALLOCATED: AtomicUsize = AtomicUsize::new(0);
+/// Reaped threads, ready for reuse with their stacks.
+static THREAD_CACHE: Mutex<Vec<&'static KThread>> = Mutex::new(Vec::new());
+
+impl KThread {
+    /// A CPU's boot thread: it is already running on the machine's boot stack.
+    pub const fn boot(name: &'static str) -> KThread {
+        KThread {
+            t_id: AtomicU64::new(0),
+            t_name: Mutex::new(name),
+            t_state: AtomicU8::new(ThreadState::OnProc as u8),
+            t_ctx: <M as Machine>::BOOT_CONTEXT,
+            t_start: Mutex::new(None),
+            t_lwp: StaticRef::none(),
+            t_procp: StaticRef::none(),
+            t_cpu: AtomicUsize::new(0),
+            t_nswitch: AtomicU64::new(0),
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.t_id.load(Ordering::Relaxed)
+    }
+
+    pub fn name(&self) -> &'static str {
+        *self.t_name.lock()
+    }
+
+    pub fn state(&self) -> ThreadState {
+        match self.t_state.load(Ordering::SeqCst) {
+            0 => ThreadState::Free,
+            1 => ThreadState::Run,
+            2 => ThreadState::OnProc,
+            _ => ThreadState::Zombie,
+        }
+    }
+
+    pub(crate) fn set_state(&self, s: ThreadState) {
+        self.t_state.store(s as u8, Ordering::SeqCst);
+    }
+
+    /// The CPU the thread last ran on.
+    pub fn cpu(&self) -> usize {
+        self.t_cpu.load(Ordering::Relaxed)
+    }
+
+    /// How many times the thread was switched in.
+    pub fn nswitch(&self) -> u64 {
+        self.t_nswitch.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn note_switched_in(&self, cpu: usize) {
+        self.t_cpu.store(cpu, Ordering::Relaxed);
+        self.t_nswitch.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn context(&self) -> &Context {
+        &self.t_ctx
+    }
+}
+
+impl core::fmt::Debug for KThread {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "thread {} '{}' ({:?})", self.id(), self.name(), self.state())
+    }
+}
+
+/// The running thread (S7): one read of the current-thread register.
+#[inline(always)]
+pub fn curthread() -> &'static KThread {
+    M::curthread::<KThread>()
+}
+
+/// The running thread's LWP (S7): one load from the current thread.
+#[inline(always)]
+pub fn curlwp() -> Option<&'static Lwp> {
+    curthread().t_lwp.get()
+}
+
+/// The running thread's process (S7): one load from the current thread.
+#[inline(always)]
+pub fn curproc() -> Option<&'static Proc> {
+    curthread().t_procp.get()
+}
+
+/// Takes a thread structure from the cache, or makes a new one, prepared to start
+/// at `entry`. It is not runnable yet.
+fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> &'static KThread {
+    let cached = {
+        let was = M::intr_disable();
+        let t = THREAD_CACHE.lock().pop();
+        M::intr_restore(was);
+        t
+    };
+    let t = match cached {
+        Some(t) => {
+            M::context_reset(&t.t_ctx, entry, 0);
+            t
+        }
+        None => {
+            let mut t = KThread::boot(name);
+            t.t_ctx = M::context_new(DEFAULT_STACKSIZE, entry, 0);
+            NALLOCATED.fetch_add(1, Ordering::Relaxed);
+            Box::leak(Box::new(t))
+        }
+    };
+    t.t_id.store(NEXT_ID.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+    *t.t_name.lock() = name;
+    t.t_lwp.set(None);
+    t.t_procp.set(None);
+    t.t_nswitch.store(0, Ordering::Relaxed);
+    t.set_state(ThreadState::Free);
+    t
+}
+
+/// Creates a kernel thread that runs `func(arg)` and makes it runnable (S2). When
+/// `func` returns, the thread exits.
+pub fn thread_create(name: &'static str, func: fn(usize), arg: usize) -> &'static KThread {
+    let t = thread_create_stopped(name, func, arg);
+    disp::setrun(t);
+    t
+}
+
+/// Like [`thread_create`], but the thread is left out of the run queues: the caller
+/// attaches what it needs (an LWP, a process) and then calls [`disp::setrun`].
+pub fn thread_create_stopped(name: &'static str, func: fn(usize), arg: usize) -> &'static KThread {
+    let t = thread_alloc(name, thread_start);
+    *t.t_start.lock() = Some((func, arg));
+    t
+}
+
+/// Creates a CPU's idle thread: it runs when nothing else can, and never queues.
+pub(crate) fn idle_thread_create(idle: fn(usize) -> !) -> &'static KThread {
+    thread_alloc("idle", idle)
+}
+
+/// Where every thread made by `thread_create` begins, on its own stack.
+fn thread_start(_: usize) -> ! {
+    disp::switch_done();
+    M::intr_restore(true);
+    let start = curthread().t_start.lock().take();
+    if let Some((func, arg)) = start {
+        func(arg);
+    }
+    thread_exit()
+}
+
+/// Ends the current thread. Its structure is reaped once the switch away from its
+/// stack is complete.
+pub fn thread_exit() -> ! {
+    M::intr_disable();
+    let t = curthread();
+    t.set_state(ThreadState::Zombie);
+    disp::swtch(disp::Prev::Reap);
+    unreachable!("a zombie thread was switched back in")
+}
+
+/// Puts an exited thread, whose stack is no longer in use, in the cache.
+pub(crate) fn reap(t: &'static KThread) {
+    t.set_state(ThreadState::Free);
+    THREAD_CACHE.lock().push(t);
+}
+
+/// Thread structures allocated since boot, in use or cached.
+pub fn nthreads_allocated() -> usize {
+    NALLOCATED.load(Ordering::Relaxed)
+}
