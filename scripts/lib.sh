@@ -1,0 +1,45 @@
+# Shared by the scripts: paths, the cross-build command, and the one-time set-up.
+# Sourced, not run.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TARGET=sparc64-unknown-linux-gnu
+# There is no prebuilt sparc64 standard library: core and alloc are built from
+# source, which needs unstable cargo flags; RUSTC_BOOTSTRAP allows them on stable.
+export RUSTC_BOOTSTRAP=1
+
+say() { printf '%s\n' "$*" >&2; }
+
+# Installs whatever is missing: Debian's QEMU with OpenBIOS, the sparc64 binutils
+# (objdump for the %g7 check), and rust-src for -Zbuild-std. Quiet when all is there.
+setup() {
+    local pkgs=()
+    command -v qemu-system-sparc64 >/dev/null || pkgs+=(qemu-system-sparc)
+    command -v sparc64-linux-gnu-objdump >/dev/null || pkgs+=(binutils-sparc64-linux-gnu)
+    [ "${1:-}" = gdb ] && ! command -v gdb-multiarch >/dev/null && pkgs+=(gdb-multiarch)
+    if [ ${#pkgs[@]} -gt 0 ]; then
+        say "setup: installing ${pkgs[*]}"
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo=sudo
+        $sudo apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+    fi
+    if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+        say "setup: adding rust-src"
+        rustup component add rust-src >/dev/null
+    fi
+}
+
+# Builds the kernel image; PROFILE=release for an optimized one. Prints its path.
+build_kernel() {
+    local profile="${PROFILE:-dev}" dir=debug
+    [ "$profile" = release ] && dir=release
+    (cd "$ROOT" && cargo build --quiet -p lwp-kernel --target "$TARGET" --profile "$profile" \
+        -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem) >&2
+    echo "$ROOT/target/$TARGET/$dir/lwp-kernel"
+}
+
+# Builds the host harness. Prints its path.
+build_harness() {
+    (cd "$ROOT" && cargo build --quiet --release -p qemu-harness) >&2
+    echo "$ROOT/target/release/qemu-harness"
+}

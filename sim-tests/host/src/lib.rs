@@ -1,0 +1,47 @@
+//! The portable kernel on the host simulation machine.
+//!
+//! [`boot`] boots `arch::sim` with `ncpus` CPUs and runs the kernel's portable
+//! self-tests on it, the same suite that runs in QEMU (S19): CPU 0 runs the kernel's
+//! `main`, the others join as secondary CPUs. Each test binary in `tests/` boots
+//! once, so that every boot starts from fresh kernel state, as a machine does.
+
+use std::time::Duration;
+
+use arch::sim::{self, Outcome, SimConfig};
+use arch::Machine;
+use kern::thread::KThread;
+use kern::M;
+
+/// Every binary that boots the simulation allocates with interrupts off.
+#[global_allocator]
+static ALLOC: sim::SimAlloc = sim::SimAlloc;
+
+fn cpu_main(cpu: usize) {
+    // Each CPU boots on a thread of its own; the register must hold it before any
+    // kernel code runs (S7).
+    let boot: &'static KThread = Box::leak(Box::new(KThread::boot("boot")));
+    M::set_curthread(boot);
+    if cpu == 0 {
+        kern::boot::main(boot, &[kern::selftest::PORTABLE])
+    } else {
+        kern::boot::secondary(boot)
+    }
+}
+
+/// Boots the kernel on `ncpus` simulated CPUs with `bootargs`, runs the selected
+/// portable self-tests, and returns how the machine stopped.
+pub fn boot(ncpus: usize, bootargs: &'static str) -> Outcome {
+    let mut config = SimConfig::new(ncpus);
+    config.boot_args = bootargs;
+    config.timeout = Some(Duration::from_secs(120));
+    sim::run(config, cpu_main)
+}
+
+/// Boots, prints the console, and fails unless every selected test passed.
+pub fn boot_and_check(ncpus: usize, bootargs: &'static str) {
+    let out = boot(ncpus, bootargs);
+    println!("{}", out.console);
+    assert!(!out.timed_out, "the kernel hung on {ncpus} CPU(s)");
+    assert!(out.console.contains("selftest verdict: PASS"), "self-tests failed on {ncpus} CPU(s)");
+    assert!(out.success, "the kernel halted with failure on {ncpus} CPU(s)");
+}

@@ -1,0 +1,38 @@
+//! The sparc64 kernel image: wires the portable kernel to the sun4u machine and runs
+//! the self-tests (the portable suite and the machine's own) under QEMU.
+
+#![no_std]
+#![no_main]
+#![feature(asm_experimental_arch)]
+#![deny(unsafe_code)]
+
+mod machine_tests;
+
+use core::fmt::Write;
+
+use arch::Machine;
+use kern::thread::THREAD0;
+use kern::M;
+
+arch::sparc64_entry!(kern::thread::THREAD0, kmain);
+
+extern "C" fn kmain() -> ! {
+    kern::boot::main(&THREAD0, &[kern::selftest::PORTABLE, machine_tests::SPARC64])
+}
+
+struct PanicConsole;
+
+impl Write for PanicConsole {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        M::console_write(s.as_bytes());
+        Ok(())
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    M::intr_disable();
+    let _ = writeln!(PanicConsole, "\n*** KERNEL PANIC: {info}");
+    let _ = writeln!(PanicConsole, "*** KERNEL FATAL: panic in thread {:?}", kern::thread::curthread());
+    M::halt(false)
+}
