@@ -59,6 +59,20 @@ pub struct Upcalls {
     /// interrupts disabled on the interrupted thread's stack; it may switch threads,
     /// and the interrupted thread resumes where it was when it is switched back in.
     pub clock_intr: fn(),
+    /// A cross-call from another CPU ([`Machine::poke_cpu`]): this CPU should look at
+    /// its dispatch queue again. Runs like `clock_intr`.
+    pub poke_intr: fn(),
+}
+
+/// How the kernel's spin locks wait: through the machine, so that the host
+/// simulation can let another simulated CPU run meanwhile.
+pub struct Relax;
+
+impl spin::RelaxStrategy for Relax {
+    #[inline(always)]
+    fn relax() {
+        M::relax()
+    }
 }
 
 /// The fixed surface every machine implements, and the only one `kern` uses.
@@ -105,6 +119,11 @@ pub trait Machine {
     fn intr_restore(was_enabled: bool);
     /// Whether interrupts are enabled on this CPU.
     fn intr_enabled() -> bool;
+    /// Asks `cpu` to take a cross-call interrupt soon, which runs
+    /// [`Upcalls::poke_intr`] there.
+    fn poke_cpu(cpu: usize);
+    /// Spends a moment in a spin-wait loop.
+    fn relax();
     /// Idles the CPU until an interrupt has been taken: called with interrupts
     /// disabled, enables them while waiting, returns with them disabled again.
     fn idle_wait();

@@ -64,7 +64,7 @@ fn run_pending(cpu: Cpu) {
             return;
         }
         if cpu.swap_intr_pending(false) {
-            take_clock(cpu);
+            take_interrupts(cpu);
         }
         // The thread may be on another CPU by now (it may have been switched out and
         // resumed elsewhere): this enables the CPU it runs on, as it should.
@@ -72,15 +72,29 @@ fn run_pending(cpu: Cpu) {
     }
 }
 
-/// One clock interrupt, with interrupts disabled.
-fn take_clock(cpu: Cpu) {
+/// The interrupts that are due (a clock tick, a cross-call, or both; none for a
+/// halt's kick), with interrupts disabled.
+fn take_interrupts(cpu: Cpu) {
     cpu.count_intr();
+    let pc = cpu.percpu();
+    let clock = pc.clock_due.swap(false, Ordering::AcqRel);
+    let poke = pc.poked.swap(false, Ordering::AcqRel);
     let Some(upcalls) = cpu.boot().upcalls() else { return };
-    // Unwinding must stop here: above is a signal frame, or code that did not expect
-    // an interrupt to fail.
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(upcalls.clock_intr)) {
-        super::fail(cpu, payload);
+    for (due, handler) in [(clock, upcalls.clock_intr), (poke, upcalls.poke_intr)] {
+        // Unwinding must stop here: above is a signal frame, or code that did not
+        // expect an interrupt to fail.
+        if due {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(handler)) {
+                super::fail(cpu, payload);
+            }
+        }
     }
+}
+
+/// Sends `pc`'s CPU a cross-call.
+pub(super) fn poke(pc: &super::percpu::PerCpu) {
+    pc.poked.store(true, Ordering::Release);
+    kick(pc.pthread.load(Ordering::Acquire));
 }
 
 /// Idles until an interrupt has been taken: interrupts are enabled while waiting and
@@ -198,6 +212,7 @@ pub(super) fn clock_thread(boot: &Boot) {
             let due = pc.clock_next_ns.load(Ordering::Relaxed);
             let mut next = due;
             if due <= now {
+                pc.clock_due.store(true, Ordering::Release);
                 kick(pc.pthread.load(Ordering::Acquire));
                 // Ticks missed while the host was busy are dropped, as a real clock
                 // that latches one interrupt drops them.

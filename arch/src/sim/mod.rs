@@ -395,6 +395,15 @@ impl Machine for Sim {
         Cpu::expect("intr_enabled").intr_enabled()
     }
 
+    fn poke_cpu(cpu: usize) {
+        intr::poke(&Cpu::expect("poke_cpu").boot().percpu[cpu]);
+    }
+
+    #[inline(always)]
+    fn relax() {
+        core::hint::spin_loop()
+    }
+
     fn idle_wait() {
         intr::idle_wait(Cpu::expect("idle_wait"))
     }

@@ -74,6 +74,10 @@ pub(super) struct PerCpu {
     pub(super) clock_period_ns: AtomicU64,
     /// When the clock interrupts next.
     pub(super) clock_next_ns: AtomicU64,
+    /// A clock tick is due (set by the clock thread before it signals the CPU).
+    pub(super) clock_due: AtomicBool,
+    /// A cross-call is due (set by `poke` before it signals the CPU).
+    pub(super) poked: AtomicBool,
     /// The host thread's own alternate signal stack (`ss_sp`, `ss_size`,
     /// `ss_flags`), put aside while it is a CPU: see [`PerCpu::attach`].
     altstack: [AtomicUsize; 3],
@@ -98,6 +102,8 @@ impl PerCpu {
             out: AtomicBool::new(false),
             clock_period_ns: AtomicU64::new(0),
             clock_next_ns: AtomicU64::new(0),
+            clock_due: AtomicBool::new(false),
+            poked: AtomicBool::new(false),
             altstack: [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)],
         }
     }

@@ -208,6 +208,16 @@ impl Machine for Sparc64 {
         pstate() & trap::pstate::IE != 0
     }
 
+    fn poke_cpu(cpu: usize) {
+        // One CPU: the kernel never needs to interrupt another one.
+        assert_eq!(cpu, 0, "sun4u under QEMU has one CPU");
+    }
+
+    #[inline(always)]
+    fn relax() {
+        core::hint::spin_loop()
+    }
+
     fn idle_wait() {
         // UltraSPARC-IIi has no "wait for interrupt": spin with interrupts on until
         // the clock has been taken once more.
