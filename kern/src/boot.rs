@@ -13,7 +13,7 @@ use crate::{clock, disp, kprintln, M};
 static KERNEL_UP: AtomicBool = AtomicBool::new(false);
 
 /// The kernel's side of the machine's upcalls.
-static UPCALLS: Upcalls = Upcalls { clock_intr: clock::clock_intr };
+static UPCALLS: Upcalls = Upcalls { clock_intr: clock::clock_intr, poke_intr: disp::kpreempt };
 
 /// The value of boot argument `key=value`, if given.
 pub fn bootarg<'a>(args: &'a str, key: &str) -> Option<&'a str> {

@@ -1,14 +1,16 @@
 //! The clock: ticks since boot (`lbolt`), and time slicing.
 //!
 //! The machine calls [`clock_intr`] `hz` times a second on each CPU, with interrupts
-//! off, on the stack of whatever thread it interrupted. The tick is counted, and if
-//! other threads wait to run the interrupted one is preempted on the spot: it will
-//! resume inside this handler, and return from the interrupt, when its turn comes.
+//! off, on the stack of whatever thread it interrupted. The tick is charged to the
+//! running thread's scheduling class; CPU 0 also counts `lbolt`, runs the callouts
+//! that are due and, once a second, the dispatcher's starvation sweep. Then, if the
+//! CPU was asked to, the interrupted thread is preempted on the spot: it will resume
+//! inside this handler, and return from the interrupt, when its turn comes.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::cpu::cpu;
-use crate::disp;
+use crate::{callout, disp};
 
 /// Clock interrupts per second unless the boot arguments say `hz=N`.
 pub const DEFAULT_HZ: u32 = 100;
@@ -33,10 +35,12 @@ pub(crate) fn set_hz(hz: u32) {
 /// The clock interrupt (registered as the machine's `clock_intr` upcall).
 pub fn clock_intr() {
     let cpu = cpu();
-    if cpu.cpu_id == 0 {
-        LBOLT.fetch_add(1, Ordering::Relaxed);
-    }
     cpu.cpu_ticks.fetch_add(1, Ordering::Relaxed);
-    cpu.cpu_runrun.store(true, Ordering::Relaxed);
-    disp::preempt();
+    disp::clock_tick();
+    if cpu.cpu_id == 0 {
+        let now = LBOLT.fetch_add(1, Ordering::Relaxed) + 1;
+        callout::run(now);
+        disp::clock_second(now);
+    }
+    disp::kpreempt();
 }

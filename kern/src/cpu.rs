@@ -3,12 +3,13 @@
 //! A CPU's structure is written only by that CPU with interrupts off (the running
 //! thread, the switch bookkeeping) or is atomic (counters read by anyone).
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 use arch::cell::StaticRef;
 use arch::Machine;
-use spin::Mutex;
 
+use crate::disp::{DispQ, Prev};
+use crate::displock::DispLock;
 use crate::thread::KThread;
 use crate::M;
 
@@ -22,8 +23,16 @@ pub struct Cpu {
     pub cpu_thread: StaticRef<KThread>,
     /// This CPU's idle thread.
     pub cpu_idle: StaticRef<KThread>,
-    /// Set by the clock when the running thread should give up the CPU.
+    /// Priority of the running thread (-1 while idle).
+    pub cpu_curpri: AtomicI32,
+    /// The running thread should give up the CPU at the next preemption point.
     pub cpu_runrun: AtomicBool,
+    /// ... because its quantum is used up (it goes to the back of its queue).
+    pub cpu_qexpired: AtomicBool,
+    /// The runnable threads waiting for this CPU.
+    pub cpu_disp: DispLock<DispQ>,
+    /// How many wait there (read without the lock, as a hint).
+    pub cpu_nrunnable: AtomicUsize,
     /// Clock interrupts taken.
     pub cpu_ticks: AtomicU64,
     /// Context switches made.
@@ -31,7 +40,7 @@ pub struct Cpu {
     /// Of those, preemptions (involuntary switches).
     pub cpu_preempts: AtomicU64,
     /// What to do with the thread switched away from, once the switch is complete.
-    pub(crate) cpu_prev: Mutex<Option<(crate::disp::Prev, &'static KThread)>>,
+    pub(crate) cpu_prev: DispLock<Option<(Prev, &'static KThread)>>,
 }
 
 impl Cpu {
@@ -40,11 +49,15 @@ impl Cpu {
             cpu_id: id,
             cpu_thread: StaticRef::none(),
             cpu_idle: StaticRef::none(),
+            cpu_curpri: AtomicI32::new(-1),
             cpu_runrun: AtomicBool::new(false),
+            cpu_qexpired: AtomicBool::new(false),
+            cpu_disp: DispLock::new(DispQ::new()),
+            cpu_nrunnable: AtomicUsize::new(0),
             cpu_ticks: AtomicU64::new(0),
             cpu_switches: AtomicU64::new(0),
             cpu_preempts: AtomicU64::new(0),
-            cpu_prev: Mutex::new(None),
+            cpu_prev: DispLock::new(None),
         }
     }
 
@@ -58,6 +71,21 @@ impl Cpu {
 
     pub fn preempts(&self) -> u64 {
         self.cpu_preempts.load(Ordering::Relaxed)
+    }
+
+    /// The priority of what the CPU runs (-1: idle).
+    pub fn curpri(&self) -> i32 {
+        self.cpu_curpri.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_running(&self, t: &'static KThread, pri: i32) {
+        self.cpu_thread.set(Some(t));
+        self.cpu_curpri.store(pri, Ordering::Relaxed);
+    }
+
+    /// Whether `t` is this CPU's idle thread.
+    pub fn is_idle(&self, t: &KThread) -> bool {
+        self.cpu_idle.get().is_some_and(|i| core::ptr::eq(i, t))
     }
 }
 

@@ -1,118 +1,414 @@
-//! The dispatcher: which thread runs next, and the switch to it.
+//! The dispatcher: which thread runs next on each CPU, and the switch to it.
 //!
 //! # Theory
 //!
-//! Runnable threads wait on one first-in, first-out run queue that every CPU takes
-//! from; each CPU has an idle thread for when the queue is empty. The clock gives the
-//! running thread one tick: at each tick, if another thread is waiting, the running
-//! one is preempted to the back of the queue (round robin).
+//! Each CPU has a dispatch queue: one FIFO list of runnable threads per global
+//! priority (`class::NPRI` of them) and a bitmap of the non-empty lists, so that
+//! finding the best runnable thread is a scan of three words whatever the number of
+//! threads (O(1) in the number of runnable threads). The classes (`class`) decide
+//! how a thread's priority moves; the dispatcher only compares priorities.
+//!
+//! * **Where a thread waits.** [`setrun`] puts a thread on the queue of its bound
+//!   CPU, else of the CPU it last ran on (its cache is warm there) if that CPU runs
+//!   something of lower priority, else of the CPU running the lowest priority.
+//! * **Preemption.** If the thread outranks what that CPU runs, the CPU's `runrun`
+//!   is set; a remote CPU is poked (a cross-call), and the local one preempts at once
+//!   if the caller is a thread, or on the way out of the interrupt otherwise. The
+//!   clock charges each tick to the running thread's class; when its quantum is used
+//!   up it goes to the back of its (new) priority's queue. A thread preempted before
+//!   its quantum ran out goes back to the *front*.
+//! * **Idle CPUs** run their idle thread, which takes any thread queued on its CPU
+//!   and otherwise steals the best unbound thread queued on another CPU. A thread
+//!   whose quantum expired with nothing queued on its own CPU likewise gives way to
+//!   a thread stolen from a CPU where two or more wait, so queue lengths even out.
+//! * **Starvation.** Once a second the TS threads that have waited on a queue too
+//!   long are boosted (`class::starved`).
 //!
 //! A switch is made with interrupts off and in two halves. [`swtch`] picks the next
-//! thread, notes what must become of the current one, and calls the machine's
-//! switch. The note is carried out by [`switch_done`], which the *incoming* thread
-//! runs right after the switch (or first thing, if it is new): a thread that gave up
-//! the CPU is put back on the run queue, and an exited one reaped, only once its
-//! registers are saved and its stack is free. So no other CPU can ever pick up a
-//! thread whose context is still being saved.
+//! thread, notes in the CPU what must become of the current one, and calls the
+//! machine's switch. The *incoming* thread carries the note out in [`switch_done`],
+//! right after the switch (or first thing, if it is new): the outgoing thread is
+//! requeued, reaped, or simply marked off the CPU (`t_oncpu`) if it went to sleep.
+//! Whoever wants to make a thread runnable waits until it is off its CPU, so no CPU
+//! ever picks up a thread whose registers are still being saved, and no thread is
+//! ever on two CPUs or two queues at once.
 
-use alloc::collections::VecDeque;
 use core::sync::atomic::Ordering;
 
 use arch::Machine;
-use spin::Mutex;
 
-use crate::cpu::cpu;
+use crate::class::{self, NPRI};
+use crate::clock;
+use crate::cpu::{cpu, cpu_by_id, cpus, Cpu};
 use crate::thread::{self, curthread, KThread, ThreadState};
 use crate::M;
 
-/// What becomes of the thread a CPU switches away from.
+/// Why the current thread gives up its CPU, and so what becomes of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prev {
-    /// It stays runnable: back to the run queue.
-    Requeue,
+    /// It yields: it goes on if nothing of its priority or higher waits; else it
+    /// goes to the back of its queue.
+    Yield,
+    /// Its quantum is used up: like `Yield`.
+    Expired,
+    /// A higher-priority thread wants its CPU: it goes back to the front of its queue.
+    Preempted,
+    /// It must leave this CPU (it was bound elsewhere): always switches, then requeued.
+    Migrate,
+    /// It sleeps or stops: it is on some other queue already.
+    Block,
     /// It exited: reap it.
     Reap,
 }
 
-static RUNQ: Mutex<VecDeque<&'static KThread>> = Mutex::new(VecDeque::new());
-
-/// Makes `t` runnable.
-pub fn setrun(t: &'static KThread) {
-    let was = M::intr_disable();
-    t.set_state(ThreadState::Run);
-    RUNQ.lock().push_back(t);
-    M::intr_restore(was);
-}
-
-/// How many threads wait on the run queue.
-pub fn nrunnable() -> usize {
-    let was = M::intr_disable();
-    let n = RUNQ.lock().len();
-    M::intr_restore(was);
-    n
-}
-
-/// Gives the CPU to the next runnable thread, if any; the caller stays runnable.
-pub fn yield_now() {
-    let was = M::intr_disable();
-    swtch(Prev::Requeue);
-    M::intr_restore(was);
-}
-
-/// Preempts the running thread if the clock asked for it (interrupts off).
-pub(crate) fn preempt() {
-    let cpu = cpu();
-    if cpu.cpu_runrun.swap(false, Ordering::Relaxed) && !RUNQ.lock().is_empty() {
-        cpu.cpu_preempts.fetch_add(1, Ordering::Relaxed);
-        swtch(Prev::Requeue);
+impl Prev {
+    /// Whether the thread is put back on a dispatch queue, and at the front.
+    fn requeue(self) -> Option<bool> {
+        match self {
+            Prev::Yield | Prev::Expired | Prev::Migrate => Some(false),
+            Prev::Preempted => Some(true),
+            Prev::Block | Prev::Reap => None,
+        }
     }
 }
 
-/// Switches from the current thread to the next runnable one (or to idle), leaving
-/// the current one to `prev`. Interrupts must be off. Returns when the current
-/// thread is switched back in; at once if it may go on and nothing else is runnable.
-pub(crate) fn swtch(prev: Prev) {
+/// A CPU's dispatch queue.
+pub struct DispQ {
+    /// Bit `p` set: the list of priority `p` is not empty.
+    bitmap: [u64; NPRI.div_ceil(64)],
+    head: [Option<&'static KThread>; NPRI],
+    tail: [Option<&'static KThread>; NPRI],
+    nrun: usize,
+}
+
+impl DispQ {
+    pub const fn new() -> DispQ {
+        DispQ { bitmap: [0; NPRI.div_ceil(64)], head: [None; NPRI], tail: [None; NPRI], nrun: 0 }
+    }
+
+    /// The highest priority with a thread queued.
+    fn maxpri(&self) -> Option<u8> {
+        self.bitmap.iter().enumerate().rev().find(|(_, w)| **w != 0).map(|(i, w)| (i * 64 + 63 - w.leading_zeros() as usize) as u8)
+    }
+
+    fn push(&mut self, t: &'static KThread, front: bool) {
+        let pri = t.pri() as usize;
+        assert!(!t.t_queued.swap(true, Ordering::SeqCst), "{t:?} is already on a queue");
+        match (front, self.head[pri]) {
+            (_, None) => {
+                t.t_link.set(None);
+                self.head[pri] = Some(t);
+                self.tail[pri] = Some(t);
+            }
+            (true, Some(h)) => {
+                t.t_link.set(Some(h));
+                self.head[pri] = Some(t);
+            }
+            (false, Some(_)) => {
+                t.t_link.set(None);
+                self.tail[pri].expect("tail of a non-empty list").t_link.set(Some(t));
+                self.tail[pri] = Some(t);
+            }
+        }
+        self.bitmap[pri / 64] |= 1 << (pri % 64);
+        self.nrun += 1;
+    }
+
+    /// Unlinks `t`, which follows `prev` (or heads the list) at priority `pri`.
+    fn unlink(&mut self, pri: usize, prev: Option<&'static KThread>, t: &'static KThread) {
+        let next = t.t_link.get();
+        match prev {
+            None => self.head[pri] = next,
+            Some(p) => p.t_link.set(next),
+        }
+        if next.is_none() {
+            self.tail[pri] = prev;
+        }
+        if self.head[pri].is_none() {
+            self.bitmap[pri / 64] &= !(1 << (pri % 64));
+        }
+        t.t_link.set(None);
+        t.t_queued.store(false, Ordering::SeqCst);
+        self.nrun -= 1;
+    }
+
+    /// Takes the first thread, from the highest priority down, that `want` accepts.
+    fn take(&mut self, want: impl Fn(&KThread) -> bool) -> Option<&'static KThread> {
+        for pri in (0..NPRI).rev() {
+            if self.bitmap[pri / 64] & (1 << (pri % 64)) == 0 {
+                continue;
+            }
+            let (mut prev, mut cur) = (None, self.head[pri]);
+            while let Some(t) = cur {
+                if want(t) {
+                    self.unlink(pri, prev, t);
+                    return Some(t);
+                }
+                prev = Some(t);
+                cur = t.t_link.get();
+            }
+        }
+        None
+    }
+
+    /// Takes the first thread of the highest priority.
+    fn take_best(&mut self) -> Option<&'static KThread> {
+        let pri = self.maxpri()? as usize;
+        let t = self.head[pri].expect("bitmap says non-empty");
+        self.unlink(pri, None, t);
+        Some(t)
+    }
+
+    /// Removes `t` if it is queued here.
+    fn remove(&mut self, t: &'static KThread) -> bool {
+        let pri = t.pri() as usize;
+        let (mut prev, mut cur) = (None, self.head[pri]);
+        while let Some(c) = cur {
+            if core::ptr::eq(c, t) {
+                self.unlink(pri, prev, t);
+                return true;
+            }
+            prev = Some(c);
+            cur = c.t_link.get();
+        }
+        false
+    }
+}
+
+impl Default for DispQ {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The priority `cpu_curpri` shows while a CPU idles: below every thread's.
+const IDLE_PRI: i32 = -1;
+
+/// The CPU a runnable thread should wait on (see the module comment).
+fn choose_cpu(t: &KThread) -> &'static Cpu {
+    if let Some(b) = t.bound_cpu() {
+        return cpu_by_id(b);
+    }
+    let pri = i32::from(t.pri());
+    let last = cpu_by_id(t.cpu().min(M::ncpus() - 1));
+    if last.curpri() < pri {
+        return last;
+    }
+    let lowest = cpus().iter().min_by_key(|c| (c.curpri(), c.cpu_nrunnable.load(Ordering::Relaxed))).unwrap_or(last);
+    if lowest.curpri() < pri {
+        lowest
+    } else {
+        last
+    }
+}
+
+/// Makes `t` runnable (it must be neither running nor queued).
+pub fn setrun(t: &'static KThread) {
+    // Still being switched out on some CPU: it can be queued once it is off.
+    while t.t_oncpu.load(Ordering::Acquire) {
+        <arch::Relax as spin::RelaxStrategy>::relax();
+    }
+    enqueue(t, false);
+}
+
+/// Queues `t` on the CPU it should wait on, and asks that CPU to preempt if `t`
+/// outranks what it runs.
+fn enqueue(t: &'static KThread, front: bool) {
+    let was = M::intr_disable();
+    let c = choose_cpu(t);
+    t.set_state(ThreadState::Run);
+    t.t_disptime.store(clock::lbolt(), Ordering::Relaxed);
+    {
+        let mut q = c.cpu_disp.lock();
+        q.push(t, front);
+        c.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
+    }
+    let here = M::cpu_id() == c.cpu_id;
+    if i32::from(t.pri()) > c.curpri() {
+        c.cpu_runrun.store(true, Ordering::SeqCst);
+        if !here {
+            M::poke_cpu(c.cpu_id);
+        }
+    }
+    M::intr_restore(was);
+    if here && was {
+        // A thread made a higher-priority thread runnable: it runs now. (In an
+        // interrupt, the preemption happens on the way out of it.)
+        kpreempt();
+    }
+}
+
+/// Runnable threads waiting on every CPU's queue.
+pub fn nrunnable() -> usize {
+    cpus().iter().map(|c| c.cpu_nrunnable.load(Ordering::Relaxed)).sum()
+}
+
+/// Gives the CPU to a waiting thread of the same or a higher priority, if any.
+pub fn yield_now() {
+    let was = M::intr_disable();
+    swtch(Prev::Yield);
+    M::intr_restore(was);
+}
+
+/// Preempts the current thread if its CPU was asked to (`cpu_runrun`): called on the
+/// way out of every interrupt, and by a thread that made a better thread runnable.
+pub fn kpreempt() {
+    let was = M::intr_disable();
+    let cpu = cpu();
+    if cpu.cpu_runrun.swap(false, Ordering::SeqCst) {
+        let expired = cpu.cpu_qexpired.swap(false, Ordering::SeqCst);
+        if swtch(if expired { Prev::Expired } else { Prev::Preempted }) {
+            cpu.cpu_preempts.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    M::intr_restore(was);
+}
+
+/// The clock's share of dispatching (interrupts off): charge the tick to the running
+/// thread's class, and preempt it if its quantum is used up.
+pub(crate) fn clock_tick() {
+    let cpu = cpu();
+    let t = curthread();
+    if !cpu.is_idle(t) && class::tick(t) {
+        cpu.cpu_qexpired.store(true, Ordering::SeqCst);
+        cpu.cpu_runrun.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Boosts the TS threads that have waited on a queue too long (`ts_update`).
+pub(crate) fn ts_update() {
+    let now = clock::lbolt();
+    for c in cpus() {
+        let mut boosted = alloc::vec::Vec::new();
+        {
+            let mut q = c.cpu_disp.lock();
+            while let Some(t) = q.take(|t| class::starved(t, now - t.t_disptime.load(Ordering::Relaxed)).is_some()) {
+                boosted.push(t);
+            }
+            c.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
+        }
+        for t in boosted {
+            let waited = now - t.t_disptime.load(Ordering::Relaxed);
+            if let Some(pri) = class::starved(t, waited) {
+                t.set_pri_raw(pri);
+            }
+            enqueue(t, false);
+        }
+    }
+}
+
+/// Takes the best unbound thread waiting on another CPU that has at least `min`
+/// threads waiting.
+fn steal(me: &Cpu, min: usize) -> Option<&'static KThread> {
+    let n = M::ncpus();
+    (1..n).map(|k| cpu_by_id((me.cpu_id + k) % n)).find_map(|c| {
+        if c.cpu_nrunnable.load(Ordering::Relaxed) < min.max(1) {
+            return None;
+        }
+        let mut q = c.cpu_disp.lock();
+        let t = q.take(|t| t.bound_cpu().is_none());
+        c.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
+        t
+    })
+}
+
+/// Switches from the current thread to the best runnable one (or to idle), leaving
+/// the current one to `prev`. Interrupts must be off. Returns whether it switched;
+/// when it did, it returns once the current thread is switched back in.
+pub(crate) fn swtch(prev: Prev) -> bool {
     let cpu = cpu();
     let cur = curthread();
     let idle = cpu.cpu_idle.get().expect("no idle thread on this CPU");
     let is_idle = core::ptr::eq(cur, idle);
-    let next = match RUNQ.lock().pop_front() {
+    let must = is_idle || matches!(prev, Prev::Migrate | Prev::Block | Prev::Reap);
+    let queued = {
+        let mut q = cpu.cpu_disp.lock();
+        let best = q.maxpri().map(i32::from);
+        let mine = i32::from(cur.pri());
+        let take = match best {
+            None => false,
+            Some(_) if must => true,
+            Some(b) => match prev {
+                Prev::Preempted => b > mine,
+                _ => b >= mine,
+            },
+        };
+        let t = if take { q.take_best() } else { None };
+        cpu.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
+        t
+    };
+    // With nothing better here: an idle or blocking CPU takes work from any other;
+    // a thread whose quantum expired gives way to one queued where others wait too,
+    // so that queue lengths even out.
+    let stolen = || match prev {
+        _ if must => steal(cpu, 1),
+        Prev::Expired => steal(cpu, 2),
+        _ => None,
+    };
+    let next = match queued.or_else(stolen) {
         Some(t) => t,
-        None if prev == Prev::Requeue && !is_idle => return,
+        None if is_idle || !must => return false,
         None => idle,
     };
     if !is_idle {
         *cpu.cpu_prev.lock() = Some((prev, cur));
     }
-    if cur.state() == ThreadState::OnProc && prev == Prev::Requeue {
+    if prev.requeue().is_some() {
         cur.set_state(ThreadState::Run);
     }
     next.set_state(ThreadState::OnProc);
+    next.t_oncpu.store(true, Ordering::SeqCst);
     next.note_switched_in(cpu.cpu_id);
-    cpu.cpu_thread.set(Some(next));
+    cpu.set_running(next, if core::ptr::eq(next, idle) { IDLE_PRI } else { i32::from(next.pri()) });
     cpu.cpu_switches.fetch_add(1, Ordering::Relaxed);
     M::switch(cur.context(), next.context(), next);
     switch_done();
+    true
 }
 
 /// Completes the switch that brought the current thread in (see the module comment).
 pub(crate) fn switch_done() {
     let prev = cpu().cpu_prev.lock().take();
-    match prev {
-        Some((Prev::Requeue, t)) => RUNQ.lock().push_back(t),
-        Some((Prev::Reap, t)) => thread::reap(t),
+    let Some((prev, t)) = prev else { return };
+    t.t_oncpu.store(false, Ordering::Release);
+    match prev.requeue() {
+        Some(front) => enqueue(t, front),
+        None if prev == Prev::Reap => thread::reap(t),
         None => {}
     }
 }
 
-/// A CPU's idle thread: run whatever becomes runnable, otherwise wait for an interrupt.
+/// Binds the current thread to `cpu` (or unbinds it with `None`) and moves it there.
+pub fn thread_bind(target: Option<usize>) {
+    let t = curthread();
+    if let Some(c) = target {
+        assert!(c < M::ncpus(), "no CPU {c}");
+    }
+    t.set_bound(target);
+    let was = M::intr_disable();
+    if target.is_some_and(|c| c != M::cpu_id()) {
+        swtch(Prev::Migrate);
+    }
+    M::intr_restore(was);
+}
+
+/// Takes `t` off whatever dispatch queue it waits on; true if it was queued.
+pub(crate) fn dispdeq(t: &'static KThread) -> bool {
+    cpus().iter().any(|c| {
+        let mut q = c.cpu_disp.lock();
+        let found = q.remove(t);
+        c.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
+        found
+    })
+}
+
+/// A CPU's idle thread: run whatever becomes runnable here or can be stolen from
+/// another CPU; otherwise wait for an interrupt.
 pub fn idle(_: usize) -> ! {
     switch_done();
     loop {
-        if RUNQ.lock().is_empty() {
+        if !swtch(Prev::Yield) {
             M::idle_wait();
-        } else {
-            swtch(Prev::Requeue);
         }
     }
 }
@@ -122,6 +418,51 @@ pub fn idle(_: usize) -> ! {
 /// only to run the kernel's threads).
 pub(crate) fn cpu_init(boot: &'static KThread, idle: &'static KThread) {
     let cpu = cpu();
-    cpu.cpu_thread.set(Some(boot));
     cpu.cpu_idle.set(Some(idle));
+    let pri = if core::ptr::eq(boot, idle) { IDLE_PRI } else { i32::from(boot.pri()) };
+    cpu.set_running(boot, pri);
+    boot.note_switched_in(cpu.cpu_id);
+}
+
+/// The next clock tick's share of the dispatcher on CPU 0: once a second, the sweep.
+pub(crate) fn clock_second(lbolt: u64) {
+    if lbolt.is_multiple_of(u64::from(clock::hz())) {
+        ts_update();
+    }
+}
+
+/// Whether any CPU runs `t` right now.
+pub fn is_running(t: &KThread) -> bool {
+    t.t_oncpu.load(Ordering::Acquire)
+}
+
+/// Checks that the thread is on at most one queue and one CPU: every queued thread
+/// is `Run` and off every CPU, every running thread is on no queue. For tests.
+pub fn check_invariants() -> Result<(), alloc::string::String> {
+    for c in cpus() {
+        let q = c.cpu_disp.lock();
+        let mut n = 0;
+        for pri in 0..NPRI {
+            let mut cur = q.head[pri];
+            while let Some(t) = cur {
+                n += 1;
+                if usize::from(t.pri()) != pri || t.state() != ThreadState::Run || !t.t_queued.load(Ordering::SeqCst) {
+                    return Err(alloc::format!("cpu {}: {t:?} at priority {pri} is queued wrongly", c.cpu_id));
+                }
+                if let Some(b) = t.bound_cpu() {
+                    if b != c.cpu_id {
+                        return Err(alloc::format!("{t:?} bound to cpu {b} waits on cpu {}", c.cpu_id));
+                    }
+                }
+                cur = t.t_link.get();
+            }
+            if (q.bitmap[pri / 64] >> (pri % 64)) & 1 != u64::from(q.head[pri].is_some()) {
+                return Err(alloc::format!("cpu {}: bitmap wrong at priority {pri}", c.cpu_id));
+            }
+        }
+        if n != q.nrun {
+            return Err(alloc::format!("cpu {}: {n} threads queued, count says {}", c.cpu_id, q.nrun));
+        }
+    }
+    Ok(())
 }

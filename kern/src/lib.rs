@@ -8,8 +8,10 @@
 //! One concept per module:
 //! [`thread`] kernel threads (S2, S6, S7), [`lwp`] and [`proc`] the LWP and the
 //! process a thread may carry (S1, S3, S5), [`cpu`] per-CPU data, [`disp`] the
-//! dispatcher, [`clock`] the clock tick, [`console`] kernel output, [`selftest`] the
-//! self-test runner and the portable self-tests, [`boot`] the kernel's `main`.
+//! dispatcher and [`class`] its scheduling classes, [`displock`] the lowest-level
+//! lock, [`sleepq`] sleep and wakeup, [`clock`] the clock tick and [`callout`] timed
+//! calls, [`console`] kernel output, [`selftest`] the self-test runner and the
+//! portable self-tests, [`boot`] the kernel's `main`.
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
@@ -17,13 +19,17 @@
 extern crate alloc;
 
 pub mod boot;
+pub mod callout;
+pub mod class;
 pub mod clock;
 pub mod console;
 pub mod cpu;
 pub mod disp;
+pub mod displock;
 pub mod lwp;
 pub mod proc;
 pub mod selftest;
+pub mod sleepq;
 pub mod thread;
 
 /// The machine this build runs on.

@@ -17,12 +17,14 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use arch::cell::StaticRef;
 use arch::{Machine, ThreadRegister};
 use spin::Mutex;
 
+use crate::class::{self, SchedClass};
+use crate::displock::DispLock;
 use crate::lwp::Lwp;
 use crate::proc::Proc;
 use crate::{disp, M};
@@ -48,7 +50,14 @@ pub enum ThreadState {
     OnProc = 2,
     /// Exited; its stack is still in use until the switch away completes.
     Zombie = 3,
+    /// Asleep on a sleep queue, waiting for a wakeup on its wait channel.
+    Sleep = 4,
+    /// Stopped (an LWP suspended), waiting to be continued.
+    Stopped = 5,
 }
+
+/// `t_bound` of a thread that may run on any CPU.
+const UNBOUND: usize = usize::MAX;
 
 /// A kernel thread.
 pub struct KThread {
@@ -68,6 +77,33 @@ pub struct KThread {
     t_cpu: AtomicUsize,
     /// How many times it was switched in.
     t_nswitch: AtomicU64,
+
+    // Dispatcher state (S6: never swapped).
+    /// Scheduling class (`SchedClass`).
+    t_cid: AtomicU8,
+    /// Global priority, `0..NPRI`.
+    t_pri: AtomicU8,
+    /// Clock ticks left in the current quantum.
+    pub(crate) t_timeleft: AtomicI32,
+    /// The CPU the thread is bound to, or `UNBOUND`.
+    t_bound: AtomicUsize,
+    /// True from the moment a CPU picks the thread until the switch away from it is
+    /// complete: whoever wants to make it runnable again waits for that.
+    pub(crate) t_oncpu: AtomicBool,
+    /// The next thread on the same dispatch queue or sleep queue (intrusive link).
+    pub(crate) t_link: StaticRef<KThread>,
+    /// On a dispatch queue or a sleep queue (at most one at a time).
+    pub(crate) t_queued: AtomicBool,
+    /// `lbolt` when it was last put on a dispatch queue (for starvation).
+    pub(crate) t_disptime: AtomicU64,
+
+    // Sleep state (S6).
+    /// The wait channel it sleeps on; 0 when not asleep.
+    pub(crate) t_wchan: AtomicUsize,
+    /// Counts its sleeps, so that a stale timeout cannot end a later sleep.
+    pub(crate) t_sleepgen: AtomicU64,
+    /// Its last timed sleep ended by the timeout rather than a wakeup.
+    pub(crate) t_timedout: AtomicBool,
 }
 
 // SAFETY: `KThread` is the only type ever stored in the current-thread register:
@@ -83,7 +119,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// Thread structures ever allocated (the cache holds the ones not in use).
 static NALLOCATED: AtomicUsize = AtomicUsize::new(0);
 /// Reaped threads, ready for reuse with their stacks.
-static THREAD_CACHE: Mutex<Vec<&'static KThread>> = Mutex::new(Vec::new());
+static THREAD_CACHE: DispLock<Vec<&'static KThread>> = DispLock::new(Vec::new());
 
 impl KThread {
     /// A CPU's boot thread: it is already running on the machine's boot stack.
@@ -98,6 +134,17 @@ impl KThread {
             t_procp: StaticRef::none(),
             t_cpu: AtomicUsize::new(0),
             t_nswitch: AtomicU64::new(0),
+            t_cid: AtomicU8::new(SchedClass::Sys as u8),
+            t_pri: AtomicU8::new(class::SYS_PRI),
+            t_timeleft: AtomicI32::new(0),
+            t_bound: AtomicUsize::new(UNBOUND),
+            t_oncpu: AtomicBool::new(true),
+            t_link: StaticRef::none(),
+            t_queued: AtomicBool::new(false),
+            t_disptime: AtomicU64::new(0),
+            t_wchan: AtomicUsize::new(0),
+            t_sleepgen: AtomicU64::new(0),
+            t_timedout: AtomicBool::new(false),
         }
     }
 
@@ -114,7 +161,9 @@ impl KThread {
             0 => ThreadState::Free,
             1 => ThreadState::Run,
             2 => ThreadState::OnProc,
-            _ => ThreadState::Zombie,
+            3 => ThreadState::Zombie,
+            4 => ThreadState::Sleep,
+            _ => ThreadState::Stopped,
         }
     }
 
@@ -139,6 +188,44 @@ impl KThread {
 
     pub(crate) fn context(&self) -> &Context {
         &self.t_ctx
+    }
+
+    /// Its scheduling class.
+    pub fn class(&self) -> SchedClass {
+        SchedClass::from_u8(self.t_cid.load(Ordering::Relaxed))
+    }
+
+    /// Its global priority.
+    pub fn pri(&self) -> u8 {
+        self.t_pri.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_pri_raw(&self, pri: u8) {
+        self.t_pri.store(pri, Ordering::Relaxed);
+    }
+
+    /// Puts a thread that is not yet runnable in `class` at global priority `pri`.
+    pub(crate) fn set_class(&self, class: SchedClass, pri: u8) {
+        assert!(class.range().contains(&pri), "priority {pri} outside the {class:?} class");
+        self.t_cid.store(class as u8, Ordering::Relaxed);
+        self.t_pri.store(pri, Ordering::Relaxed);
+        self.t_timeleft.store(class::quantum(class, pri).unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// The CPU it is bound to, if any.
+    pub fn bound_cpu(&self) -> Option<usize> {
+        let b = self.t_bound.load(Ordering::Relaxed);
+        (b != UNBOUND).then_some(b)
+    }
+
+    pub(crate) fn set_bound(&self, cpu: Option<usize>) {
+        self.t_bound.store(cpu.unwrap_or(UNBOUND), Ordering::Relaxed);
+    }
+
+    /// The wait channel it sleeps on, if asleep.
+    pub fn wchan(&self) -> Option<usize> {
+        let w = self.t_wchan.load(Ordering::Acquire);
+        (w != 0).then_some(w)
     }
 }
 
@@ -169,12 +256,7 @@ pub fn curproc() -> Option<&'static Proc> {
 /// Takes a thread structure from the cache, or makes a new one, prepared to start
 /// at `entry`. It is not runnable yet.
 fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> &'static KThread {
-    let cached = {
-        let was = M::intr_disable();
-        let t = THREAD_CACHE.lock().pop();
-        M::intr_restore(was);
-        t
-    };
+    let cached = THREAD_CACHE.lock().pop();
     let t = match cached {
         Some(t) => {
             M::context_reset(&t.t_ctx, entry, 0);
@@ -192,22 +274,34 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> &'static KThrea
     t.t_lwp.set(None);
     t.t_procp.set(None);
     t.t_nswitch.store(0, Ordering::Relaxed);
+    t.t_oncpu.store(false, Ordering::Relaxed);
+    t.t_wchan.store(0, Ordering::Relaxed);
+    t.set_bound(None);
+    t.set_class(SchedClass::Sys, class::SYS_PRI);
     t.set_state(ThreadState::Free);
     t
 }
 
-/// Creates a kernel thread that runs `func(arg)` and makes it runnable (S2). When
-/// `func` returns, the thread exits.
+/// Creates a kernel thread (S2) in the SYS class that runs `func(arg)`, and makes it
+/// runnable. When `func` returns, the thread exits.
 pub fn thread_create(name: &'static str, func: fn(usize), arg: usize) -> &'static KThread {
-    let t = thread_create_stopped(name, func, arg);
+    let t = thread_create_stopped(name, func, arg, SchedClass::Sys, class::SYS_PRI);
     disp::setrun(t);
     t
 }
 
-/// Like [`thread_create`], but the thread is left out of the run queues: the caller
-/// attaches what it needs (an LWP, a process) and then calls [`disp::setrun`].
-pub fn thread_create_stopped(name: &'static str, func: fn(usize), arg: usize) -> &'static KThread {
+/// Creates a thread of `class` at global priority `pri` that will run `func(arg)`,
+/// but leaves it out of the run queues: the caller attaches what it needs (an LWP,
+/// a binding) and then calls [`disp::setrun`].
+pub fn thread_create_stopped(
+    name: &'static str,
+    func: fn(usize),
+    arg: usize,
+    class: SchedClass,
+    pri: u8,
+) -> &'static KThread {
     let t = thread_alloc(name, thread_start);
+    t.set_class(class, pri);
     *t.t_start.lock() = Some((func, arg));
     t
 }
@@ -232,8 +326,7 @@ fn thread_start(_: usize) -> ! {
 /// stack is complete.
 pub fn thread_exit() -> ! {
     M::intr_disable();
-    let t = curthread();
-    t.set_state(ThreadState::Zombie);
+    curthread().set_state(ThreadState::Zombie);
     disp::swtch(disp::Prev::Reap);
     unreachable!("a zombie thread was switched back in")
 }

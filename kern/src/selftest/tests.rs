@@ -19,7 +19,8 @@ use crate::cpu::{cpu, total_preempts, total_ticks};
 use crate::lwp::{lwp_bind, Lwp};
 use crate::proc::Proc;
 use crate::thread::{self, curlwp, curproc, curthread, KThread, ThreadState};
-use crate::{clock, disp, ensure, ensure_eq, M};
+use crate::class::{self, SchedClass};
+use crate::{clock, disp, ensure, ensure_eq, sleepq, M};
 
 /// The portable suite, in the order it runs.
 pub static PORTABLE: &[Test] = &[
@@ -34,16 +35,30 @@ pub static PORTABLE: &[Test] = &[
     Test::explicit("hang_detected", hang_detected),
 ];
 
-/// Yields until `done()` holds; fails after `secs` seconds of machine time.
+/// Sleeps a tick at a time until `done()` holds; fails after `secs` seconds of
+/// machine time.
 fn wait_for(what: &str, secs: u64, done: impl Fn() -> bool) -> TestResult {
     let deadline = M::now_ns() + secs * 1_000_000_000;
     while !done() {
         if M::now_ns() > deadline {
             return Err(format!("timed out after {secs} s waiting for {what}"));
         }
-        disp::yield_now();
+        sleepq::delay(1);
     }
     Ok(())
+}
+
+/// Each CPU's running priority and queue length, for failure reports.
+fn dispatcher_state() -> String {
+    let cpus: Vec<_> = crate::cpu::cpus().iter().map(|c| (c.curpri(), c.cpu_nrunnable.load(Ordering::Relaxed))).collect();
+    format!("cpus (curpri, queued) = {cpus:?}")
+}
+
+/// Creates a runnable time-sharing thread: it is preempted when its quantum ends.
+fn spawn_ts(name: &'static str, func: fn(usize), arg: usize) -> &'static KThread {
+    let t = thread::thread_create_stopped(name, func, arg, SchedClass::Ts, class::TS_DEFAULT_PRI);
+    disp::setrun(t);
+    t
 }
 
 /// The clock interrupt arrives, at about the configured rate.
@@ -176,7 +191,7 @@ fn g7_is_curthread_across_switches() -> TestResult {
     let n = crowd();
     for (slot, s) in G7_SLOTS.iter().enumerate().take(n) {
         s.set(None);
-        s.set(Some(thread::thread_create("g7", g7_checker, slot)));
+        s.set(Some(spawn_ts("g7", g7_checker, slot)));
     }
     let me = curthread();
     wait_for("the checkers", 20, || {
@@ -204,7 +219,7 @@ fn curlwp_curproc() -> TestResult {
     *LWP_SEEN.lock() = None;
     let p: &'static Proc = Box::leak(Box::new(Proc::new()));
     let lwp: &'static Lwp = Box::leak(Box::new(Lwp::new(1)));
-    let t = thread::thread_create_stopped("lwp1", lwp_body, 0);
+    let t = thread::thread_create_stopped("lwp1", lwp_body, 0, SchedClass::Ts, class::TS_DEFAULT_PRI);
     lwp_bind(lwp, p, t);
     disp::setrun(t);
     wait_for("the LWP's thread", 10, || DONE.load(Ordering::SeqCst) == 1)?;
@@ -234,9 +249,13 @@ fn clock_preempts_cpu_bound_threads() -> TestResult {
         c.store(0, Ordering::SeqCst);
     }
     let preempts0 = total_preempts();
-    let spinners: Vec<&KThread> = (0..n).map(|k| thread::thread_create("spin", spinner, k)).collect();
+    let spinners: Vec<&KThread> = (0..n).map(|k| spawn_ts("spin", spinner, k)).collect();
     let progress = wait_for("every spinner to run, and to be preempted and resumed", 20, || {
         SPIN_COUNT[..n].iter().all(|c| c.load(Ordering::Relaxed) > 0) && spinners.iter().all(|t| t.nswitch() >= 2)
+    })
+    .map_err(|e| {
+        let seen: Vec<_> = spinners.iter().zip(&SPIN_COUNT).map(|(t, c)| (c.load(Ordering::Relaxed), t.nswitch(), t.pri(), t.cpu())).collect();
+        format!("{e}: (count, switched in, pri, cpu) = {seen:?}, {}", dispatcher_state())
     });
     SPIN_STOP.store(true, Ordering::SeqCst);
     progress?;
@@ -308,9 +327,10 @@ fn deep_recursion_preempted() -> TestResult {
     REC_SWITCHES.store(0, Ordering::SeqCst);
     let n = crowd();
     for k in 0..n {
-        thread::thread_create("recurse", recurser, k);
+        spawn_ts("recurse", recurser, k);
     }
-    wait_for("the recursing threads", 60, || DONE.load(Ordering::SeqCst) == n)?;
+    wait_for("the recursing threads", 60, || DONE.load(Ordering::SeqCst) == n)
+        .map_err(|e| format!("{e}: {} of {n} done, {}", DONE.load(Ordering::SeqCst), dispatcher_state()))?;
     ensure_eq!(REC_BAD.load(Ordering::SeqCst), 0);
     // They never yield: every switch in after the first one followed a preemption.
     let resumed = REC_SWITCHES.load(Ordering::SeqCst) - n as u64;

@@ -1,0 +1,173 @@
+//! Sleep queues: threads waiting for an event, keyed by wait channel (S6).
+//!
+//! # Theory
+//!
+//! A wait channel is any nonzero number naming what is waited for, by convention the
+//! address of the object. Sleepers hang on one of a fixed set of queues, chosen by
+//! hashing the channel, in arrival order; a wakeup takes the first (or every) sleeper
+//! of its channel from the queue and makes it runnable.
+//!
+//! The classic lost-wakeup race is closed by evaluating the caller's condition with
+//! the sleep queue locked: a waker changes the state first and then calls wakeup,
+//! which takes the same lock, so either the sleeper saw the new state, or it was
+//! already on the queue when the wakeup looked. A sleeper is queued *before* its CPU
+//! switches away; a waker that finds it still on its CPU waits in `disp::setrun`
+//! until the switch is complete.
+//!
+//! A timed sleep arms a callout that ends it unless a wakeup comes first; the
+//! thread's sleep generation keeps a late callout from ending a later sleep.
+
+use core::sync::atomic::Ordering;
+
+use arch::Machine;
+
+use crate::displock::DispLock;
+use crate::disp::{self, Prev};
+use crate::thread::{curthread, KThread, ThreadState};
+use crate::{callout, class, clock, M};
+
+const NSLEEPQ: usize = 64;
+
+/// One sleep queue: a FIFO through `t_link`.
+struct SleepQ {
+    head: Option<&'static KThread>,
+    tail: Option<&'static KThread>,
+}
+
+impl SleepQ {
+    fn push(&mut self, t: &'static KThread) {
+        assert!(!t.t_queued.swap(true, Ordering::SeqCst), "{t:?} is already on a queue");
+        t.t_link.set(None);
+        match self.tail {
+            Some(last) => last.t_link.set(Some(t)),
+            None => self.head = Some(t),
+        }
+        self.tail = Some(t);
+    }
+
+    /// Takes the first sleeper that `want` accepts.
+    fn take(&mut self, want: impl Fn(&KThread) -> bool) -> Option<&'static KThread> {
+        let (mut prev, mut cur): (Option<&'static KThread>, _) = (None, self.head);
+        while let Some(t) = cur {
+            if want(t) {
+                let next = t.t_link.get();
+                match prev {
+                    None => self.head = next,
+                    Some(p) => p.t_link.set(next),
+                }
+                if next.is_none() {
+                    self.tail = prev;
+                }
+                t.t_link.set(None);
+                t.t_queued.store(false, Ordering::SeqCst);
+                t.t_wchan.store(0, Ordering::Release);
+                return Some(t);
+            }
+            prev = Some(t);
+            cur = t.t_link.get();
+        }
+        None
+    }
+}
+
+static SLEEPQ: [DispLock<SleepQ>; NSLEEPQ] = [const { DispLock::new(SleepQ { head: None, tail: None }) }; NSLEEPQ];
+
+fn bucket(chan: usize) -> &'static DispLock<SleepQ> {
+    &SLEEPQ[((chan >> 3) ^ (chan >> 11)) % NSLEEPQ]
+}
+
+/// Sleeps on `chan` until `cond()` holds (checked first, and after every wakeup).
+pub fn sleep(chan: usize, cond: impl Fn() -> bool) {
+    sleep_until(chan, cond, None);
+}
+
+/// Like [`sleep`], for at most `ticks` clock ticks: true if `cond()` came to hold,
+/// false if the time ran out first.
+pub fn sleep_timed(chan: usize, cond: impl Fn() -> bool, ticks: u64) -> bool {
+    sleep_until(chan, cond, Some(clock::lbolt() + ticks))
+}
+
+fn sleep_until(chan: usize, cond: impl Fn() -> bool, deadline: Option<u64>) -> bool {
+    assert!(chan != 0, "wait channel 0");
+    let t = curthread();
+    loop {
+        let was = M::intr_disable();
+        {
+            let mut q = bucket(chan).lock();
+            if cond() {
+                drop(q);
+                M::intr_restore(was);
+                return true;
+            }
+            let left = deadline.map(|d| d.saturating_sub(clock::lbolt()));
+            if left == Some(0) {
+                drop(q);
+                M::intr_restore(was);
+                return false;
+            }
+            let gen = t.t_sleepgen.fetch_add(1, Ordering::SeqCst) + 1;
+            t.t_timedout.store(false, Ordering::SeqCst);
+            t.t_wchan.store(chan, Ordering::Release);
+            t.set_state(ThreadState::Sleep);
+            q.push(t);
+            if let Some(ticks) = left {
+                callout::timeout_wake(t, gen, ticks);
+            }
+        }
+        disp::swtch(Prev::Block);
+        M::intr_restore(was);
+    }
+}
+
+/// Sleeps for `ticks` clock ticks (Solaris' `delay`).
+pub fn delay(ticks: u64) {
+    let me = curthread() as *const KThread as usize;
+    sleep_timed(me, || false, ticks);
+}
+
+/// Wakes the first thread sleeping on `chan`; true if there was one.
+pub fn wakeup_one(chan: usize) -> bool {
+    let t = bucket(chan).lock().take(|t| t.t_wchan.load(Ordering::Acquire) == chan);
+    t.map(wake).is_some()
+}
+
+/// Wakes every thread sleeping on `chan`; returns how many.
+pub fn wakeup(chan: usize) -> usize {
+    let mut n = 0;
+    while wakeup_one(chan) {
+        n += 1;
+    }
+    n
+}
+
+fn wake(t: &'static KThread) {
+    class::wakeup(t);
+    disp::setrun(t);
+}
+
+/// A timed sleep's callout: ends sleep number `gen` of `t` if it still goes on.
+pub(crate) fn timed_out(t: &'static KThread, gen: u64) {
+    let chan = t.t_wchan.load(Ordering::Acquire);
+    if chan == 0 {
+        return;
+    }
+    let taken = bucket(chan).lock().take(|s| {
+        core::ptr::eq(s, t) && s.t_sleepgen.load(Ordering::SeqCst) == gen && s.t_wchan.load(Ordering::Acquire) == chan
+    });
+    if let Some(t) = taken {
+        t.t_timedout.store(true, Ordering::SeqCst);
+        wake(t);
+    }
+}
+
+/// How many threads sleep on `chan`.
+pub fn sleepers(chan: usize) -> usize {
+    let q = bucket(chan).lock();
+    let mut n = 0;
+    let mut cur = q.head;
+    while let Some(t) = cur {
+        n += usize::from(t.t_wchan.load(Ordering::Acquire) == chan);
+        cur = t.t_link.get();
+    }
+    n
+}
