@@ -82,7 +82,7 @@ pub struct DispQ {
 }
 
 impl DispQ {
-    pub const fn new() -> DispQ {
+    pub(crate) const fn new() -> DispQ {
         DispQ { bitmap: [0; NPRI.div_ceil(64)], head: [None; NPRI], tail: [None; NPRI], nrun: 0 }
     }
 
@@ -91,7 +91,7 @@ impl DispQ {
         self.bitmap.iter().enumerate().rev().find(|(_, w)| **w != 0).map(|(i, w)| (i * 64 + 63 - w.leading_zeros() as usize) as u8)
     }
 
-    fn push(&mut self, t: &'static KThread, front: bool) {
+    pub(crate) fn push(&mut self, t: &'static KThread, front: bool) {
         let pri = t.pri() as usize;
         assert!(!t.t_queued.swap(true, Ordering::SeqCst), "{t:?} is already on a queue");
         match (front, self.head[pri]) {
@@ -152,7 +152,7 @@ impl DispQ {
     }
 
     /// Takes the first thread of the highest priority.
-    fn take_best(&mut self) -> Option<&'static KThread> {
+    pub(crate) fn take_best(&mut self) -> Option<&'static KThread> {
         let pri = self.maxpri()? as usize;
         let t = self.head[pri].expect("bitmap says non-empty");
         self.unlink(pri, None, t);

@@ -11,13 +11,14 @@
 //! dispatcher and [`class`] its scheduling classes, [`displock`] the lowest-level
 //! lock, [`sleepq`] sleep and wakeup, [`clock`] the clock tick and [`callout`] timed
 //! calls, [`console`] kernel output, [`selftest`] the self-test runner and the
-//! portable self-tests, [`boot`] the kernel's `main`.
+//! portable self-tests, [`bench`] the benchmarks, [`boot`] the kernel's `main`.
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
 extern crate alloc;
 
+pub mod bench;
 pub mod boot;
 pub mod callout;
 pub mod class;

@@ -2,13 +2,14 @@
 //!
 //! Tests are registered by name in suites (the portable ones in [`PORTABLE`], each
 //! machine adds its own), run in order on the boot thread, and reported one line
-//! each; the last lines give the counts and the verdict that the host harness reads:
+//! each; the last lines give the counts and (printed by `boot`) the verdict that the
+//! host harness reads:
 //!
 //! ```text
 //! test clock_ticks ... ok
 //! test heap_alloc_free ... FAILED: expected 3, got 4
 //! selftest: 11 passed, 1 failed
-//! selftest verdict: FAIL
+//! kernel verdict: FAIL
 //! ```
 //!
 //! The boot argument `test=NAME[,NAME...]` runs only the tests named (a name ending
@@ -102,9 +103,7 @@ pub fn run(suites: &[&[Test]], bootargs: &str) -> bool {
         }
     }
     kprintln!("selftest: {} passed, {} failed", passed, failed);
-    let ok = failed == 0 && passed > 0;
-    kprintln!("selftest verdict: {}", if ok { "PASS" } else { "FAIL" });
-    ok
+    failed == 0 && passed > 0
 }
 
 #[cfg(test)]

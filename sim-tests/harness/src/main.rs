@@ -7,7 +7,7 @@
 //!
 //! The kernel's protocol (see `kern::selftest`): one `test NAME ... ok` or
 //! `test NAME ... FAILED: why` line per test, then `selftest: N passed, N failed` and
-//! `selftest verdict: PASS|FAIL`; a panic or a fatal trap prints a line starting
+//! `kernel verdict: PASS|FAIL`; a panic or a fatal trap prints a line starting
 //! `*** KERNEL FATAL:`. QEMU exits 0 on the kernel's power-off, 1 through pvpanic. So
 //! the harness tells apart: all passed; tests failed; the kernel crashed; and a hang
 //! (no verdict within the time limit, QEMU killed).
@@ -100,7 +100,7 @@ impl Console {
             if rest.contains(" passed, ") && nums.len() == 2 {
                 self.counts = Some((nums[0], nums[1]));
             }
-        } else if let Some(v) = line.strip_prefix("selftest verdict: ") {
+        } else if let Some(v) = line.strip_prefix("kernel verdict: ") {
             self.verdict = Some(v.trim() == "PASS");
         } else if let Some(why) = line.strip_prefix("*** KERNEL FATAL: ") {
             self.fatal = Some(why.to_string());
@@ -247,7 +247,7 @@ mod tests {
             "test clock_ticks ... ok",
             "test heap ... FAILED: 3 != 4",
             "selftest: 1 passed, 1 failed",
-            "selftest verdict: FAIL",
+            "kernel verdict: FAIL",
         ] {
             c.line(l);
         }

@@ -42,6 +42,6 @@ pub fn boot_and_check(ncpus: usize, bootargs: &'static str) {
     let out = boot(ncpus, bootargs);
     println!("{}", out.console);
     assert!(!out.timed_out, "the kernel hung on {ncpus} CPU(s)");
-    assert!(out.console.contains("selftest verdict: PASS"), "self-tests failed on {ncpus} CPU(s)");
+    assert!(out.console.contains("kernel verdict: PASS"), "self-tests failed on {ncpus} CPU(s)");
     assert!(out.success, "the kernel halted with failure on {ncpus} CPU(s)");
 }

@@ -1,0 +1,205 @@
+//! Benchmarks: figures for `../shared/TARGETS.md`, never assertions about speed.
+//!
+//! Booted with the argument `bench` (and optionally `bench=NAME[,NAME...]`), the kernel
+//! runs these instead of its self-tests and prints one line per figure:
+//!
+//! ```text
+//! bench: yield_switch 412 ns/op (20000 ops)
+//! ```
+//!
+//! Under `qemu-system-sparc64 -icount shift=0,sleep=off` the clock advances exactly one
+//! nanosecond per guest instruction, so `ns/op` there *is* guest instructions per
+//! operation, the same run to run (`scripts/bench` boots that way). Each benchmark
+//! checks that it measured what it says (every yield switched, every ping was
+//! answered); if not, it reports an error instead of a figure.
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use arch::Machine;
+
+use crate::class::{self, SchedClass};
+use crate::cpu::cpu;
+use crate::disp::{self, DispQ};
+use crate::thread::{self, KThread};
+use crate::{kprintln, sleepq, M};
+
+/// A benchmark's result: nanoseconds (or guest instructions) per operation.
+pub struct Figure {
+    pub ns_per_op: u64,
+    pub ops: u64,
+}
+
+type Bench = (&'static str, fn() -> Result<Vec<(String, Figure)>, String>);
+
+static BENCHES: &[Bench] = &[
+    ("dispq_pick_enqueue", dispq_pick_enqueue),
+    ("yield_switch", yield_switch),
+    ("sleep_wakeup_pingpong", sleep_wakeup_pingpong),
+    ("thread_create_exit", thread_create_exit),
+];
+
+/// Runs the benchmarks `bootargs` selects; false if any could not measure.
+pub fn run(bootargs: &str) -> bool {
+    let sel = bootargs.split_whitespace().find_map(|w| w.strip_prefix("bench=")).unwrap_or("");
+    let mut ok = true;
+    for (name, f) in BENCHES.iter().filter(|(n, _)| sel.is_empty() || sel.split(',').any(|s| s == *n)) {
+        match f() {
+            Ok(figures) => {
+                for (label, fig) in figures {
+                    kprintln!("bench: {} {} ns/op ({} ops)", label, fig.ns_per_op, fig.ops);
+                }
+            }
+            Err(why) => {
+                ok = false;
+                kprintln!("bench: {name} ERROR: {why}");
+            }
+        }
+    }
+    ok
+}
+
+fn per_op(t0: u64, ops: u64) -> Figure {
+    Figure { ns_per_op: (M::now_ns() - t0) / ops.max(1), ops }
+}
+
+/// Pick-next plus enqueue on a dispatch queue holding 1 to 10,000 runnable threads
+/// spread over every TS priority: with the priority bitmap it must stay flat.
+fn dispq_pick_enqueue() -> Result<Vec<(String, Figure)>, String> {
+    const OPS: u64 = 20_000;
+    // Thread structures only: they are queued, never run, so they need no stack.
+    let pool: Vec<&'static KThread> = (0..10_000)
+        .map(|i| {
+            let t: &'static KThread = Box::leak(Box::new(KThread::boot("bench")));
+            t.set_class(SchedClass::Ts, (i % (usize::from(class::TS_MAXPRI) + 1)) as u8);
+            t
+        })
+        .collect();
+    let mut out = Vec::new();
+    for n in [1usize, 10, 100, 1_000, 10_000] {
+        let mut q = DispQ::new();
+        for t in &pool[..n] {
+            q.push(t, false);
+        }
+        let t0 = M::now_ns();
+        for _ in 0..OPS {
+            let t = q.take_best().ok_or("the queue ran dry")?;
+            q.push(t, false);
+        }
+        out.push((format!("dispq_pick_enqueue_{n}"), per_op(t0, OPS)));
+        while q.take_best().is_some() {}
+    }
+    Ok(out)
+}
+
+const YIELDS: u64 = 10_000;
+static YIELD_DONE: AtomicUsize = AtomicUsize::new(0);
+
+fn yielder(_: usize) {
+    for _ in 0..YIELDS {
+        disp::yield_now();
+    }
+    YIELD_DONE.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Runs `body` in `n` threads of the SYS class one priority above the caller, bound
+/// to this CPU, and waits for them; returns the switches this CPU made meanwhile.
+fn run_pair(name: &'static str, body: fn(usize), done: &AtomicUsize) -> Result<(u64, u64), String> {
+    disp::thread_bind(Some(M::cpu_id()));
+    let here = M::cpu_id();
+    done.store(0, Ordering::SeqCst);
+    let pri = class::SYS_PRI + 1;
+    let threads: Vec<_> = (0..2)
+        .map(|k| {
+            let t = thread::thread_create_stopped(name, body, k, SchedClass::Sys, pri);
+            t.set_bound(Some(here));
+            t
+        })
+        .collect();
+    let s0 = cpu().switches();
+    let t0 = M::now_ns();
+    // Both outrank the caller, which runs again only when they are done; queue both
+    // before either runs.
+    let was = M::intr_disable();
+    for t in threads {
+        disp::setrun(t);
+    }
+    M::intr_restore(was);
+    disp::kpreempt();
+    while done.load(Ordering::SeqCst) < 2 {
+        sleepq::delay(1);
+    }
+    let elapsed = M::now_ns() - t0;
+    let switches = cpu().switches() - s0;
+    disp::thread_bind(None);
+    Ok((elapsed, switches))
+}
+
+/// Two threads of one priority yielding to each other: the cost of one yield and
+/// the switch it makes (S17).
+fn yield_switch() -> Result<Vec<(String, Figure)>, String> {
+    let (elapsed, switches) = run_pair("yielder", yielder, &YIELD_DONE)?;
+    if switches < 2 * YIELDS {
+        return Err(format!("only {switches} switches for {} yields", 2 * YIELDS));
+    }
+    Ok(alloc::vec![("yield_switch".into(), Figure { ns_per_op: elapsed / (2 * YIELDS), ops: 2 * YIELDS })])
+}
+
+const PINGS: u64 = 5_000;
+static TURN: AtomicU64 = AtomicU64::new(0);
+static PING_DONE: AtomicUsize = AtomicUsize::new(0);
+
+fn pinger(k: usize) {
+    let k = k as u64;
+    let chan = |who: u64| &TURN as *const AtomicU64 as usize + who as usize;
+    for _ in 0..PINGS {
+        sleepq::sleep(chan(k), || TURN.load(Ordering::SeqCst) % 2 == k);
+        TURN.fetch_add(1, Ordering::SeqCst);
+        sleepq::wakeup_one(chan(1 - k));
+    }
+    PING_DONE.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Two threads handing a turn back and forth by sleep and wakeup: the cost of one
+/// block, one wakeup and the switch between them.
+fn sleep_wakeup_pingpong() -> Result<Vec<(String, Figure)>, String> {
+    TURN.store(0, Ordering::SeqCst);
+    let (elapsed, switches) = run_pair("pinger", pinger, &PING_DONE)?;
+    let turns = TURN.load(Ordering::SeqCst);
+    if turns != 2 * PINGS || switches < 2 * PINGS {
+        return Err(format!("{turns} turns and {switches} switches for {} pings", 2 * PINGS));
+    }
+    Ok(alloc::vec![("sleep_wakeup_switch".into(), Figure { ns_per_op: elapsed / (2 * PINGS), ops: 2 * PINGS })])
+}
+
+const CREATES: u64 = 2_000;
+static CREATED_RAN: AtomicU64 = AtomicU64::new(0);
+
+fn noop(_: usize) {
+    CREATED_RAN.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Creating a kernel thread that runs at once (it outranks the creator), exits, and
+/// is reaped into the thread cache: the kernel-thread half of "LWP create + exit +
+/// wait" (S16).
+fn thread_create_exit() -> Result<Vec<(String, Figure)>, String> {
+    CREATED_RAN.store(0, Ordering::SeqCst);
+    disp::thread_bind(Some(M::cpu_id()));
+    let here = M::cpu_id();
+    let t0 = M::now_ns();
+    for _ in 0..CREATES {
+        let t = thread::thread_create_stopped("noop", noop, 0, SchedClass::Sys, class::SYS_PRI + 1);
+        t.set_bound(Some(here));
+        disp::setrun(t);
+    }
+    let fig = per_op(t0, CREATES);
+    disp::thread_bind(None);
+    let ran = CREATED_RAN.load(Ordering::SeqCst);
+    if ran != CREATES {
+        return Err(format!("only {ran} of {CREATES} threads ran before their creator went on"));
+    }
+    Ok(alloc::vec![("thread_create_exit".into(), fig)])
+}
