@@ -30,6 +30,14 @@ impl<T: Sync + 'static> StaticRef<T> {
         unsafe { p.as_ref() }
     }
 
+    /// Empties the cell, returning what it held.
+    #[inline]
+    pub fn take(&self) -> Option<&'static T> {
+        let p = self.ptr.swap(ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: as in `get`: only null or pointers from `&'static T` are stored.
+        unsafe { p.as_ref() }
+    }
+
     /// Stores `r` (or empties the cell with `None`).
     #[inline]
     pub fn set(&self, r: Option<&'static T>) {
@@ -64,5 +72,8 @@ mod tests {
         assert!(core::ptr::eq(c.get().unwrap(), &X));
         c.set(None);
         assert!(c.get().is_none());
+        c.set(Some(&X));
+        assert_eq!(c.take().copied(), Some(7));
+        assert!(c.take().is_none() && c.get().is_none());
     }
 }

@@ -3,12 +3,12 @@
 //! A CPU's structure is written only by that CPU with interrupts off (the running
 //! thread, the switch bookkeeping) or is atomic (counters read by anyone).
 
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use arch::cell::StaticRef;
 use arch::Machine;
 
-use crate::disp::{DispQ, Prev};
+use crate::disp::DispQ;
 use crate::displock::DispLock;
 use crate::thread::KThread;
 use crate::M;
@@ -39,8 +39,10 @@ pub struct Cpu {
     pub cpu_switches: AtomicU64,
     /// Of those, preemptions (involuntary switches).
     pub cpu_preempts: AtomicU64,
-    /// What to do with the thread switched away from, once the switch is complete.
-    pub(crate) cpu_prev: DispLock<Option<(Prev, &'static KThread)>>,
+    /// The thread switched away from, and what to do with it once the switch is
+    /// complete. Only this CPU touches them, with interrupts off: no lock.
+    pub(crate) cpu_prev: StaticRef<KThread>,
+    pub(crate) cpu_prev_why: AtomicU8,
 }
 
 impl Cpu {
@@ -57,7 +59,8 @@ impl Cpu {
             cpu_ticks: AtomicU64::new(0),
             cpu_switches: AtomicU64::new(0),
             cpu_preempts: AtomicU64::new(0),
-            cpu_prev: DispLock::new(None),
+            cpu_prev: StaticRef::none(),
+            cpu_prev_why: AtomicU8::new(0),
         }
     }
 

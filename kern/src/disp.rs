@@ -45,6 +45,7 @@ use crate::M;
 
 /// Why the current thread gives up its CPU, and so what becomes of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Prev {
     /// It yields: it goes on if nothing of its priority or higher waits; else it
     /// goes to the back of its queue.
@@ -62,6 +63,8 @@ pub enum Prev {
 }
 
 impl Prev {
+    const ALL: [Prev; 6] = [Prev::Yield, Prev::Expired, Prev::Preempted, Prev::Migrate, Prev::Block, Prev::Reap];
+
     /// Whether the thread is put back on a dispatch queue, and at the front.
     fn requeue(self) -> Option<bool> {
         match self {
@@ -188,6 +191,9 @@ const IDLE_PRI: i32 = -1;
 fn choose_cpu(t: &KThread) -> &'static Cpu {
     if let Some(b) = t.bound_cpu() {
         return cpu_by_id(b);
+    }
+    if M::ncpus() == 1 {
+        return cpu_by_id(0);
     }
     let pri = i32::from(t.pri());
     let last = cpu_by_id(t.cpu().min(M::ncpus() - 1));
@@ -351,7 +357,8 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         None => idle,
     };
     if !is_idle {
-        *cpu.cpu_prev.lock() = Some((prev, cur));
+        cpu.cpu_prev_why.store(prev as u8, Ordering::Relaxed);
+        cpu.cpu_prev.set(Some(cur));
     }
     if prev.requeue().is_some() {
         cur.set_state(ThreadState::Run);
@@ -368,8 +375,9 @@ pub(crate) fn swtch(prev: Prev) -> bool {
 
 /// Completes the switch that brought the current thread in (see the module comment).
 pub(crate) fn switch_done() {
-    let prev = cpu().cpu_prev.lock().take();
-    let Some((prev, t)) = prev else { return };
+    let cpu = cpu();
+    let Some(t) = cpu.cpu_prev.take() else { return };
+    let prev = Prev::ALL[usize::from(cpu.cpu_prev_why.load(Ordering::Relaxed))];
     t.t_oncpu.store(false, Ordering::Release);
     match prev.requeue() {
         Some(front) => enqueue(t, front),
