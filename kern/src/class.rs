@@ -113,16 +113,16 @@ pub(crate) fn tick(t: &KThread) -> bool {
         return false;
     }
     if class == SchedClass::Ts {
-        t.set_pri_raw(ts_dptbl(t.pri()).tqexp);
+        t.set_pri_raw(ts_dptbl(t.base_pri()).tqexp);
     }
-    t.t_timeleft.store(quantum(class, t.pri()).unwrap_or(0), Ordering::Relaxed);
+    t.t_timeleft.store(quantum(class, t.base_pri()).unwrap_or(0), Ordering::Relaxed);
     true
 }
 
 /// `t` wakes up from a sleep (`cl_wakeup`): a TS thread returns at `slpret`.
 pub(crate) fn wakeup(t: &KThread) {
     if t.class() == SchedClass::Ts {
-        let pri = ts_dptbl(t.pri()).slpret;
+        let pri = ts_dptbl(t.base_pri()).slpret;
         t.set_pri_raw(pri);
         t.t_timeleft.store(ts_dptbl(pri).quantum, Ordering::Relaxed);
     }
@@ -134,8 +134,8 @@ pub(crate) fn starved(t: &KThread, waited: u64) -> Option<u8> {
     if t.class() != SchedClass::Ts {
         return None;
     }
-    let e = ts_dptbl(t.pri());
-    (waited > e.maxwait && e.lwait > t.pri()).then_some(e.lwait)
+    let e = ts_dptbl(t.base_pri());
+    (waited > e.maxwait && e.lwait > t.base_pri()).then_some(e.lwait)
 }
 
 #[cfg(test)]

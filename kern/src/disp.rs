@@ -97,6 +97,7 @@ impl DispQ {
     pub(crate) fn push(&mut self, t: &'static KThread, front: bool) {
         let pri = t.pri() as usize;
         assert!(!t.t_queued.swap(true, Ordering::SeqCst), "{t:?} is already on a queue");
+        t.t_qpri.store(pri as u8, Ordering::Relaxed);
         match (front, self.head[pri]) {
             (_, None) => {
                 t.t_link.set(None);
@@ -164,7 +165,7 @@ impl DispQ {
 
     /// Removes `t` if it is queued here.
     fn remove(&mut self, t: &'static KThread) -> bool {
-        let pri = t.pri() as usize;
+        let pri = usize::from(t.t_qpri.load(Ordering::Relaxed));
         let (mut prev, mut cur) = (None, self.head[pri]);
         while let Some(c) = cur {
             if core::ptr::eq(c, t) {
@@ -400,6 +401,35 @@ pub fn thread_bind(target: Option<usize>) {
     M::intr_restore(was);
 }
 
+/// Gives `t` the inherited priority `epri` (or takes it away with `None`) —
+/// priority inheritance (Solaris' `thread_change_epri`). A queued thread moves to the
+/// list of its new priority; a running one changes what its CPU runs at, and that
+/// CPU reschedules if a queued thread now outranks it.
+pub fn change_epri(t: &'static KThread, epri: Option<u8>) {
+    let was = M::intr_disable();
+    t.set_epri_raw(epri);
+    // Queued (perhaps just now, on another CPU, at the old priority): move it.
+    if dispdeq(t) {
+        enqueue(t, false);
+    } else {
+        let c = cpu_by_id(t.cpu());
+        if c.cpu_thread.get().is_some_and(|r| core::ptr::eq(r, t)) && !c.is_idle(t) {
+            c.cpu_curpri.store(i32::from(t.pri()), Ordering::Relaxed);
+            let best = c.cpu_disp.lock().maxpri().map(i32::from);
+            if best.is_some_and(|b| b > i32::from(t.pri())) {
+                c.cpu_runrun.store(true, Ordering::SeqCst);
+                if c.cpu_id != M::cpu_id() {
+                    M::poke_cpu(c.cpu_id);
+                }
+            }
+        }
+    }
+    M::intr_restore(was);
+    if was {
+        kpreempt();
+    }
+}
+
 /// Takes `t` off whatever dispatch queue it waits on; true if it was queued.
 pub(crate) fn dispdeq(t: &'static KThread) -> bool {
     cpus().iter().any(|c| {
@@ -454,7 +484,10 @@ pub fn check_invariants() -> Result<(), alloc::string::String> {
             let mut cur = q.head[pri];
             while let Some(t) = cur {
                 n += 1;
-                if usize::from(t.pri()) != pri || t.state() != ThreadState::Run || !t.t_queued.load(Ordering::SeqCst) {
+                if usize::from(t.t_qpri.load(Ordering::Relaxed)) != pri
+                    || t.state() != ThreadState::Run
+                    || !t.t_queued.load(Ordering::SeqCst)
+                {
                     return Err(alloc::format!("cpu {}: {t:?} at priority {pri} is queued wrongly", c.cpu_id));
                 }
                 if let Some(b) = t.bound_cpu() {

@@ -81,8 +81,11 @@ pub struct KThread {
     // Dispatcher state (S6: never swapped).
     /// Scheduling class (`SchedClass`).
     t_cid: AtomicU8,
-    /// Global priority, `0..NPRI`.
+    /// Global priority given by the class, `0..NPRI`.
     t_pri: AtomicU8,
+    /// Priority inherited from the threads it blocks (priority inheritance), or 0.
+    /// The thread runs at the higher of the two.
+    t_epri: AtomicU8,
     /// Clock ticks left in the current quantum.
     pub(crate) t_timeleft: AtomicI32,
     /// The CPU the thread is bound to, or `UNBOUND`.
@@ -94,6 +97,8 @@ pub struct KThread {
     pub(crate) t_link: StaticRef<KThread>,
     /// On a dispatch queue or a sleep queue (at most one at a time).
     pub(crate) t_queued: AtomicBool,
+    /// The priority whose dispatch list it is on: its priority may change meanwhile.
+    pub(crate) t_qpri: AtomicU8,
     /// `lbolt` when it was last put on a dispatch queue (for starvation).
     pub(crate) t_disptime: AtomicU64,
 
@@ -136,11 +141,13 @@ impl KThread {
             t_nswitch: AtomicU64::new(0),
             t_cid: AtomicU8::new(SchedClass::Sys as u8),
             t_pri: AtomicU8::new(class::SYS_PRI),
+            t_epri: AtomicU8::new(0),
             t_timeleft: AtomicI32::new(0),
             t_bound: AtomicUsize::new(UNBOUND),
             t_oncpu: AtomicBool::new(true),
             t_link: StaticRef::none(),
             t_queued: AtomicBool::new(false),
+            t_qpri: AtomicU8::new(0),
             t_disptime: AtomicU64::new(0),
             t_wchan: AtomicUsize::new(0),
             t_sleepgen: AtomicU64::new(0),
@@ -195,13 +202,31 @@ impl KThread {
         SchedClass::from_u8(self.t_cid.load(Ordering::Relaxed))
     }
 
-    /// Its global priority.
+    /// The global priority it runs at: its class's, or the one it inherited if higher.
     pub fn pri(&self) -> u8 {
+        self.base_pri().max(self.t_epri.load(Ordering::Relaxed))
+    }
+
+    /// The global priority its class gave it.
+    pub fn base_pri(&self) -> u8 {
         self.t_pri.load(Ordering::Relaxed)
     }
 
+    /// The priority it inherited, if any.
+    pub fn inherited_pri(&self) -> Option<u8> {
+        let e = self.t_epri.load(Ordering::Relaxed);
+        (e != 0).then_some(e)
+    }
+
+    /// Changes the class priority. The caller makes sure the thread is on no
+    /// dispatch queue, whose list is chosen by the priority (see `disp`).
     pub(crate) fn set_pri_raw(&self, pri: u8) {
         self.t_pri.store(pri, Ordering::Relaxed);
+    }
+
+    /// Changes the inherited priority, on the same terms as `set_pri_raw`.
+    pub(crate) fn set_epri_raw(&self, epri: Option<u8>) {
+        self.t_epri.store(epri.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// Puts a thread that is not yet runnable in `class` at global priority `pri`.
@@ -278,6 +303,7 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> &'static KThrea
     t.t_wchan.store(0, Ordering::Relaxed);
     t.set_bound(None);
     t.set_class(SchedClass::Sys, class::SYS_PRI);
+    t.set_epri_raw(None);
     t.set_state(ThreadState::Free);
     t
 }
