@@ -157,10 +157,15 @@ impl DispQ {
 
     /// Takes the first thread of the highest priority.
     pub(crate) fn take_best(&mut self) -> Option<&'static KThread> {
-        let pri = self.maxpri()? as usize;
+        self.maxpri().map(|p| self.take_first(p))
+    }
+
+    /// Takes the first thread of priority `pri`, which `maxpri` found non-empty.
+    fn take_first(&mut self, pri: u8) -> &'static KThread {
+        let pri = usize::from(pri);
         let t = self.head[pri].expect("bitmap says non-empty");
         self.unlink(pri, None, t);
-        Some(t)
+        t
     }
 
     /// Removes `t` if it is queued here.
@@ -330,8 +335,9 @@ pub(crate) fn swtch(prev: Prev) -> bool {
     let must = is_idle || matches!(prev, Prev::Migrate | Prev::Block | Prev::Reap);
     let queued = {
         let mut q = cpu.cpu_disp.lock();
-        let best = q.maxpri().map(i32::from);
-        let mine = i32::from(cur.pri());
+        // The bitmap scan costs a leading-zero count, a library call on this CPU: once.
+        let best = q.maxpri();
+        let mine = cur.pri();
         let take = match best {
             None => false,
             Some(_) if must => true,
@@ -340,7 +346,7 @@ pub(crate) fn swtch(prev: Prev) -> bool {
                 _ => b >= mine,
             },
         };
-        let t = if take { q.take_best() } else { None };
+        let t = best.filter(|_| take).map(|b| q.take_first(b));
         cpu.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
         t
     };
