@@ -13,6 +13,14 @@ const NPT: u64 = 1 << 63; // %tick's "non-privileged trap" bit; %tick_cmpr's INT
 
 static INTERVAL: AtomicU64 = AtomicU64::new(0);
 static DEADLINE: AtomicU64 = AtomicU64::new(0);
+/// `%tick` when the kernel took over from OpenBIOS (the first line of Rust).
+pub static HANDOVER_TICK: AtomicU64 = AtomicU64::new(0);
+
+/// Nanoseconds since the kernel took over from OpenBIOS.
+pub fn since_handover_ns() -> u64 {
+    (tick() - HANDOVER_TICK.load(Ordering::Relaxed)) * (1_000_000_000 / TICK_HZ)
+}
+
 /// Clock interrupts taken since boot (what `idle_wait` watches for).
 pub static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 

@@ -109,6 +109,7 @@ static BOOTARGS: Once<([u8; 256], usize)> = Once::new();
 
 /// The first Rust code: called by `_start` with OpenBIOS's client-interface handler.
 pub extern "C" fn boot_main(cif: usize, main: extern "C" fn() -> !) -> ! {
+    clock::HANDOVER_TICK.store(clock::tick(), core::sync::atomic::Ordering::Relaxed);
     prom::init(cif);
     BOOTARGS.call_once(|| {
         let mut buf = [0u8; 256];

@@ -151,7 +151,8 @@ fn main() -> ExitCode {
     let status = loop {
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(line) => {
-                kernel_started |= line.starts_with("LWP kernel:");
+                // --quiet hides OpenBIOS: everything before the kernel's first line.
+                kernel_started |= line.starts_with("boot: ") || line.starts_with("LWP kernel:");
                 echo(&line, kernel_started);
                 console.line(&line);
                 continue;

@@ -17,6 +17,9 @@ use kern::M;
 arch::sparc64_entry!(kern::thread::THREAD0, kmain);
 
 extern "C" fn kmain() -> ! {
+    // The TARGETS row "boot: OpenBIOS hand-over to first self-test" (scripts/bench).
+    let us = arch::sparc64::clock::since_handover_ns() / 1000;
+    kern::kprintln!("boot: {us} us from the OpenBIOS hand-over to kernel main");
     kern::boot::main(&THREAD0, &[kern::selftest::PORTABLE, machine_tests::SPARC64])
 }
 
