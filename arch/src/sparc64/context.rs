@@ -23,9 +23,10 @@ use alloc::boxed::Box;
 use alloc::vec;
 use core::arch::global_asm;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use super::trap::{OnTrap, ONTRAP, STACK_BIAS};
+use super::user::sparc64_cpu;
 use crate::ThreadEntry;
 
 /// Written at the bottom of every kernel stack and checked whenever the thread is
@@ -99,6 +100,8 @@ pub struct Context {
     regs: UnsafeCell<Regs>,
     /// The fault-recovery record of the thread while it is switched out.
     ontrap: AtomicPtr<OnTrap>,
+    /// The kernel stack pointer for traps from user mode, while switched out.
+    user_ksp: AtomicU64,
     /// Set while a CPU runs the thread: switching to a running context is refused.
     running: AtomicBool,
     /// The kernel stack; `None` for a CPU's boot thread, which runs on the boot stack.
@@ -119,6 +122,7 @@ impl Context {
     pub const BOOT: Context = Context {
         regs: UnsafeCell::new(Regs { fp: 0, i7: 0 }),
         ontrap: AtomicPtr::new(core::ptr::null_mut()),
+        user_ksp: AtomicU64::new(0),
         running: AtomicBool::new(true),
         stack: UnsafeCell::new(None),
     };
@@ -128,6 +132,7 @@ impl Context {
         let ctx = Context {
             regs: UnsafeCell::new(Regs { fp: 0, i7: 0 }),
             ontrap: AtomicPtr::new(core::ptr::null_mut()),
+            user_ksp: AtomicU64::new(0),
             running: AtomicBool::new(false),
             stack: UnsafeCell::new(Some(vec![0u128; words].into_boxed_slice())),
         };
@@ -172,6 +177,10 @@ impl Context {
         }
         from.ontrap.store(ONTRAP.load(Ordering::SeqCst), Ordering::SeqCst);
         ONTRAP.store(to.ontrap.load(Ordering::SeqCst), Ordering::SeqCst);
+        // Where traps from user mode build their frames is the thread's own.
+        from.user_ksp.store(sparc64_cpu.ksp.load(Ordering::Relaxed), Ordering::Relaxed);
+        sparc64_cpu.ksp.store(to.user_ksp.load(Ordering::Relaxed), Ordering::Relaxed);
+        sparc64_cpu.thread.store(to_thread as u64, Ordering::Relaxed);
         // `from` stops running once its registers are saved; on one CPU nothing can
         // look at the flag in between (interrupts are off).
         from.running.store(false, Ordering::SeqCst);

@@ -23,6 +23,7 @@ pub mod power;
 pub mod probe;
 pub mod prom;
 pub mod trap;
+pub mod user;
 
 use core::arch::asm;
 

@@ -141,3 +141,87 @@ pub(super) fn trap(frame: &mut TrapFrame) {
     }
     frame.skip_instruction();
 }
+
+global_asm!(
+    r#"
+    .section .rodata.user_probe, "a"
+    .align  8
+    ! User code, copied into a user page (position independent). From the start:
+    ! spin long enough for clock interrupts to arrive in user mode; recurse ten
+    ! windows deep (more than the file holds: user spills, fills, clean windows),
+    ! keeping each level's number in a local; sum the locals on the way back up
+    ! (55 if every window came back intact); set the user's own %g7; ta 0x41.
+    .globl  sparc64_user_probe
+sparc64_user_probe:
+    sethi   %hi(0x4000000), %o2        ! ~200M instructions: many clock ticks
+1:  subcc   %o2, 1, %o2
+    bne,pt  %icc, 1b
+     nop
+    mov     10, %o0
+2:  save    %sp, -192, %sp
+    mov     %i0, %l0
+    subcc   %i0, 1, %o0
+    bne,pt  %icc, 2b
+     nop
+    clr     %g1
+3:  add     %g1, %l0, %g1
+    cmp     %l0, 10
+    be,pn   %icc, 4f
+     nop
+    ba,pt   %icc, 3b
+     restore
+4:  restore
+    mov     %g1, %o0
+    mov     0x456, %o1
+    sethi   %hi(0x5eed0000), %g7
+    .globl  sparc64_user_probe_ta
+sparc64_user_probe_ta:
+    ta      0x41
+    ! Entry 2: a privileged instruction.
+    .globl  sparc64_user_probe_priv
+sparc64_user_probe_priv:
+    rdpr    %pstate, %o0
+    ! Entry 3: a load from the kernel's memory.
+    .globl  sparc64_user_probe_kread
+sparc64_user_probe_kread:
+    sethi   %hi(0x404000), %o0
+    ldx     [%o0], %o0
+    .globl  sparc64_user_probe_end
+sparc64_user_probe_end:
+"#
+);
+
+extern "C" {
+    static sparc64_user_probe: u8;
+    static sparc64_user_probe_ta: u8;
+    static sparc64_user_probe_priv: u8;
+    static sparc64_user_probe_kread: u8;
+    static sparc64_user_probe_end: u8;
+}
+
+/// The user-mode probe program, and the offsets of its points of interest.
+pub struct UserProbe {
+    pub code: &'static [u8],
+    /// The `ta 0x41` that ends a normal run.
+    pub ta: u64,
+    /// Entry point: a privileged instruction.
+    pub privileged: u64,
+    /// Entry point: a load from kernel memory (the load is 4 bytes in).
+    pub kernel_read: u64,
+}
+
+/// The user-mode probe (see the assembly above).
+pub fn user_probe() -> UserProbe {
+    // SAFETY: only the addresses of the labels are taken; the bytes between the
+    // first and the last are the probe's code in the kernel's read-only data.
+    unsafe {
+        let start = &sparc64_user_probe as *const u8;
+        let off = |p: *const u8| p as u64 - start as u64;
+        UserProbe {
+            code: core::slice::from_raw_parts(start, off(&sparc64_user_probe_end) as usize),
+            ta: off(&sparc64_user_probe_ta),
+            privileged: off(&sparc64_user_probe_priv),
+            kernel_read: off(&sparc64_user_probe_kread),
+        }
+    }
+}

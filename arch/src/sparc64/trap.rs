@@ -28,7 +28,7 @@ use core::arch::{asm, global_asm};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-use super::{clock, console, context, power, probe};
+use super::{clock, console, context, power, probe, user};
 
 /// Trap types the dispatcher knows.
 pub mod tt {
@@ -124,6 +124,12 @@ global_asm!(
     .set    BIAS, 2047
     .set    PSTATE_KERNEL, 0x4          ! PRIV; interrupts off, normal globals
     .set    PSTATE_KERNEL_AG, 0x5       ! PRIV | AG
+    .set    TSTATE_PRIV, 0x400          ! TSTATE's copy of PSTATE.PRIV: trapped in the kernel
+    .set    ASI_AIUP, 0x10              ! as if user, primary context
+    .set    WSTATE_USER, 0x1            ! user mode: every window is the user's (spill_1)
+    .set    WSTATE_KERNEL_UOTHER, 0x8   ! kernel, user windows still in the file (other = 1)
+    .set    CPU_KSP, 0                  ! sparc64_cpu: kernel %sp for traps from user mode
+    .set    CPU_THREAD, 8               ! sparc64_cpu: the kernel's current thread
 
     ! A vector that leaves for `target`: eight instructions.
     .macro  VEC target
@@ -181,6 +187,53 @@ global_asm!(
     retry
     .endm
 
+    ! spill_1_normal / spill_1_other: a window of user code goes to the user's stack,
+    ! through ASI_AS_IF_USER_PRIMARY: with the user's own rights, in its own context.
+    .macro  SPILL64_USER
+    wr      %g0, ASI_AIUP, %asi
+    stxa    %l0, [%sp + BIAS + 0x00] %asi
+    stxa    %l1, [%sp + BIAS + 0x08] %asi
+    stxa    %l2, [%sp + BIAS + 0x10] %asi
+    stxa    %l3, [%sp + BIAS + 0x18] %asi
+    stxa    %l4, [%sp + BIAS + 0x20] %asi
+    stxa    %l5, [%sp + BIAS + 0x28] %asi
+    stxa    %l6, [%sp + BIAS + 0x30] %asi
+    stxa    %l7, [%sp + BIAS + 0x38] %asi
+    stxa    %i0, [%sp + BIAS + 0x40] %asi
+    stxa    %i1, [%sp + BIAS + 0x48] %asi
+    stxa    %i2, [%sp + BIAS + 0x50] %asi
+    stxa    %i3, [%sp + BIAS + 0x58] %asi
+    stxa    %i4, [%sp + BIAS + 0x60] %asi
+    stxa    %i5, [%sp + BIAS + 0x68] %asi
+    stxa    %i6, [%sp + BIAS + 0x70] %asi
+    stxa    %i7, [%sp + BIAS + 0x78] %asi
+    saved
+    retry
+    .endm
+
+    ! fill_1_normal / fill_1_other: the inverse.
+    .macro  FILL64_USER
+    wr      %g0, ASI_AIUP, %asi
+    ldxa    [%sp + BIAS + 0x00] %asi, %l0
+    ldxa    [%sp + BIAS + 0x08] %asi, %l1
+    ldxa    [%sp + BIAS + 0x10] %asi, %l2
+    ldxa    [%sp + BIAS + 0x18] %asi, %l3
+    ldxa    [%sp + BIAS + 0x20] %asi, %l4
+    ldxa    [%sp + BIAS + 0x28] %asi, %l5
+    ldxa    [%sp + BIAS + 0x30] %asi, %l6
+    ldxa    [%sp + BIAS + 0x38] %asi, %l7
+    ldxa    [%sp + BIAS + 0x40] %asi, %i0
+    ldxa    [%sp + BIAS + 0x48] %asi, %i1
+    ldxa    [%sp + BIAS + 0x50] %asi, %i2
+    ldxa    [%sp + BIAS + 0x58] %asi, %i3
+    ldxa    [%sp + BIAS + 0x60] %asi, %i4
+    ldxa    [%sp + BIAS + 0x68] %asi, %i5
+    ldxa    [%sp + BIAS + 0x70] %asi, %i6
+    ldxa    [%sp + BIAS + 0x78] %asi, %i7
+    restored
+    retry
+    .endm
+
     ! clean_window: the window `save` is about to use held someone else's values;
     ! zero its locals and outs, count it clean, and let the `save` run again.
     .macro  CLEANWIN
@@ -219,15 +272,31 @@ global_asm!(
     VEC     \other
     .endr
     .org    \base + 0x80 * 32
-    SPILL64
+    SPILL64                             ! spill_0_normal: the kernel's own windows
     .org    \base + 0x84 * 32
-    .rept   0xc0 - 0x84
+    SPILL64_USER                        ! spill_1_normal: user code's own saves
+    .org    \base + 0x88 * 32
+    .rept   0xa4 - 0x88
+    VEC     \other
+    .endr
+    .org    \base + 0xa4 * 32
+    SPILL64_USER                        ! spill_1_other: the kernel pushes user windows out
+    .org    \base + 0xa8 * 32
+    .rept   0xc0 - 0xa8
     VEC     \other
     .endr
     .org    \base + 0xc0 * 32
     FILL64
     .org    \base + 0xc4 * 32
-    .rept   0x200 - 0xc4
+    FILL64_USER
+    .org    \base + 0xc8 * 32
+    .rept   0xe4 - 0xc8
+    VEC     \other
+    .endr
+    .org    \base + 0xe4 * 32
+    FILL64_USER
+    .org    \base + 0xe8 * 32
+    .rept   0x200 - 0xe8
     VEC     \other
     .endr
     .endm
@@ -241,10 +310,30 @@ sparc64_trap_table:
     HALF    sparc64_trap_table + 0x4000, tl1_fatal
     .org    sparc64_trap_table + 0x8000
 
-    ! etrap: a trap taken at TL=0 (the only kind there is until user mode exists).
+    ! etrap: a trap taken at TL=0, from the kernel or from user mode.
     ! TL=1, alternate globals, interrupts off, in the interrupted code's window.
+    .globl  sparc64_etrap
+sparc64_etrap:
 etrap:
-    save    %sp, -352, %sp              ! 176: a minimal frame for our callee; 176: TrapFrame
+    rdpr    %tstate, %g1
+    andcc   %g1, TSTATE_PRIV, %g0
+    bnz,pt  %xcc, 1f
+     mov    %sp, %g3                    ! from the kernel: the frame goes below its own
+    sethi   %hi(sparc64_cpu), %g3       ! from user mode: on the thread's kernel stack
+    or      %g3, %lo(sparc64_cpu), %g3
+    ldx     [%g3 + CPU_KSP], %g3
+1:
+    save    %g3, -352, %sp              ! 176: a minimal frame for our callee; 176: TrapFrame
+    andcc   %g1, TSTATE_PRIV, %g0       ! (a spill this save needed went the user's way)
+    bnz,pt  %xcc, 2f
+     nop
+    ! From user mode: every window below this one is the user's. They become the
+    ! "other" windows, pushed out (if ever) to the user's stack by spill_1_other.
+    rdpr    %canrestore, %g2
+    wrpr    %g0, 0, %canrestore
+    wrpr    %g2, 0, %otherwin
+    wrpr    %g0, WSTATE_KERNEL_UOTHER, %wstate
+2:
     add     %sp, BIAS + 176, %l7        ! %l7 = &TrapFrame
     rdpr    %tstate, %l0
     stx     %l0, [%l7 + 0]
@@ -273,15 +362,29 @@ etrap:
     stx     %g5, [%l7 + 80]
     stx     %g6, [%l7 + 88]
     stx     %g7, [%l7 + 96]
+    ldx     [%l7 + 0], %l0
+    andcc   %l0, TSTATE_PRIV, %g0
+    bnz,pt  %xcc, 3f
+     nop
+    sethi   %hi(sparc64_cpu), %g7       ! from user mode, %g7 was the user's own (saved
+    or      %g7, %lo(sparc64_cpu), %g7  ! above): the current thread is in per-CPU data
+    ldx     [%g7 + CPU_THREAD], %g7
+3:
     call    sparc64_trap
      mov    %l7, %o0
-    ! rtrap: back the way we came. %g7 is not reloaded: it is this thread again.
+    ! rtrap: back the way we came. To the kernel, %g7 stays: it is this thread again;
+    ! to user mode, the user's own %g7 comes back.
     ldx     [%l7 + 48], %g1
     ldx     [%l7 + 56], %g2
     ldx     [%l7 + 64], %g3
     ldx     [%l7 + 72], %g4
     ldx     [%l7 + 80], %g5
     ldx     [%l7 + 88], %g6
+    ldx     [%l7 + 0], %l0
+    andcc   %l0, TSTATE_PRIV, %g0
+    bz,a,pn %xcc, 4f
+     ldx    [%l7 + 96], %g7
+4:
     ldx     [%l7 + 32], %l0
     wr      %l0, 0, %y
     ldx     [%l7 + 104], %i0
@@ -297,7 +400,24 @@ etrap:
     ldx     [%l7 + 0], %g1
     ldx     [%l7 + 8], %g2
     ldx     [%l7 + 16], %g3
+    andcc   %g1, TSTATE_PRIV, %g0
+    bnz,pt  %xcc, 5f
+     nop
+    ! To user mode: the user's windows still in the file are restorable again, and
+    ! spills and fills from now on are the user's.
+    rdpr    %otherwin, %g4
+    wrpr    %g4, 0, %canrestore
+    wrpr    %g0, 0, %otherwin
+    wrpr    %g0, WSTATE_USER, %wstate
+5:
     restore                             ! may fill at TL=2: the window may be on the stack
+    andcc   %g1, TSTATE_PRIV, %g0
+    bnz,pt  %xcc, 6f
+     nop
+    ! Windows beyond the user's own held kernel values: clean them before it uses them.
+    rdpr    %canrestore, %g4
+    wrpr    %g4, 0, %cleanwin
+6:
     rdpr    %cwp, %g4
     andn    %g1, 0x1f, %g1
     or      %g1, %g4, %g1
@@ -316,6 +436,7 @@ tl1_fatal:
     wrpr    %g0, 0, %canrestore         ! the windows are lost; start clean
     wrpr    %g0, 0, %otherwin
     wrpr    %g0, 6, %cansave
+    wrpr    %g0, 0, %wstate             ! any spill from here on is the kernel's
     sethi   %hi(sparc64_emergency_stack_top), %sp
     or      %sp, %lo(sparc64_emergency_stack_top), %sp
     sub     %sp, BIAS + 192, %sp
@@ -387,8 +508,13 @@ pub static PROBE_TRAPS: AtomicU64 = AtomicU64::new(0);
 /// thread's stack, `%g7` = that thread.
 #[no_mangle]
 extern "C" fn sparc64_trap(frame: &mut TrapFrame) {
+    let from_user = frame.tstate & (pstate::PRIV << 8) == 0;
     match frame.tt {
         tt::INTERRUPT_LEVEL_14 => clock::intr(),
+        _ if from_user => {
+            user::trap(frame);
+            fatal(frame)
+        }
         tt::PROBE => {
             PROBE_TRAPS.fetch_add(1, Ordering::Relaxed);
             probe::trap(frame);

@@ -4,6 +4,7 @@
 use alloc::vec::Vec;
 
 use arch::sparc64::probe::{self, illegal, load};
+use arch::sparc64::user::{self, UserSpace};
 use arch::sparc64::{heap, trap};
 use kern::selftest::{Test, TestResult};
 use kern::thread::curthread;
@@ -17,6 +18,8 @@ pub static SPARC64: &[Test] = &[
     Test::new("trap_catch_misaligned_load", trap_catch_misaligned_load),
     Test::new("trap_catch_mmu_miss", trap_catch_mmu_miss),
     Test::new("heap_returns_freed_memory", heap_returns_freed_memory),
+    Test::new("user_mode_roundtrip", user_mode_roundtrip),
+    Test::new("user_mode_unprivileged", user_mode_unprivileged),
     Test::explicit("trap_fatal_reported", trap_fatal_reported),
 ];
 
@@ -88,4 +91,51 @@ fn heap_returns_freed_memory() -> TestResult {
 fn trap_fatal_reported() -> TestResult {
     illegal(0);
     Err("an illegal instruction outside catch() came back".into())
+}
+
+const USER_CODE: u64 = 0x10000;
+const USER_STACK: u64 = 0x20000;
+
+/// A user address space with the probe program and a stack.
+fn probe_space(ctx: u16) -> (UserSpace, probe::UserProbe) {
+    let p = probe::user_probe();
+    let mut space = UserSpace::new(ctx);
+    space.map(USER_CODE, p.code, false, true);
+    space.map(USER_STACK, &[], true, false);
+    (space, p)
+}
+
+/// User mode entered and left by a trap (S17's user half): the user code ran
+/// unprivileged in its own context, took clock interrupts in user mode, spilled,
+/// filled and cleaned its register windows on its own stack (ten levels deep: the
+/// sum of their locals is 55), and the kernel got its registers, the user's own
+/// `%g7` among them, while `%g7` in the kernel was the current thread (S7).
+fn user_mode_roundtrip() -> TestResult {
+    let (space, p) = probe_space(5);
+    let ticks0 = arch::sparc64::clock::INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst);
+    let exit = user::run(&space, USER_CODE, USER_STACK + user::PAGE_SIZE as u64);
+    let ticks = arch::sparc64::clock::INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst) - ticks0;
+    ensure_eq!(exit.trap.tt, 0x141);
+    ensure_eq!(exit.trap.tpc, USER_CODE + p.ta);
+    ensure!(exit.trap.tstate & (trap::pstate::PRIV << 8) == 0, "the trap did not come from user mode: tstate {:#x}", exit.trap.tstate);
+    ensure_eq!(exit.o[0], 55);
+    ensure_eq!(exit.o[1], 0x456);
+    ensure_eq!(exit.g[7], 0x5eed_0000);
+    ensure_eq!(exit.kernel_g7, curthread() as *const _ as u64);
+    ensure!(ticks >= 1, "no clock interrupt arrived while the user code spun");
+    Ok(())
+}
+
+/// User mode has no privilege: a privileged instruction traps (privileged_opcode)
+/// and kernel memory cannot be read (data_access_exception), each at the user PC.
+fn user_mode_unprivileged() -> TestResult {
+    let (space, p) = probe_space(6);
+    let top = USER_STACK + user::PAGE_SIZE as u64;
+    let exit = user::run(&space, USER_CODE + p.privileged, top);
+    ensure_eq!(exit.trap.tt, trap::tt::PRIVILEGED_OPCODE);
+    ensure_eq!(exit.trap.tpc, USER_CODE + p.privileged);
+    let exit = user::run(&space, USER_CODE + p.kernel_read, top);
+    ensure_eq!(exit.trap.tt, trap::tt::DATA_ACCESS_EXCEPTION);
+    ensure_eq!(exit.trap.tpc, USER_CODE + p.kernel_read + 4);
+    Ok(())
 }
