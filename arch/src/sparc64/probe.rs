@@ -186,6 +186,31 @@ sparc64_user_probe_priv:
 sparc64_user_probe_kread:
     sethi   %hi(0x404000), %o0
     ldx     [%o0], %o0
+    ! Entry 4: sum the first doubleword of 80 pages from 0x40000, twice: more pages
+    ! than the TLB holds, so the second pass refills what the first evicted.
+    .globl  sparc64_user_probe_pages
+sparc64_user_probe_pages:
+    clr     %o2
+    mov     2, %o5
+5:  sethi   %hi(0x40000), %o0
+    mov     80, %o1
+6:  ldx     [%o0], %o3
+    add     %o2, %o3, %o2
+    sethi   %hi(0x2000), %o4
+    add     %o0, %o4, %o0
+    subcc   %o1, 1, %o1
+    bne,pt  %icc, 6b
+     nop
+    subcc   %o5, 1, %o5
+    bne,pt  %icc, 5b
+     nop
+    mov     %o2, %o0
+    ta      0x41
+    ! Entry 5: a load from an address the space does not map.
+    .globl  sparc64_user_probe_unmapped
+sparc64_user_probe_unmapped:
+    sethi   %hi(0x7000000), %o0
+    ldx     [%o0], %o0
     .globl  sparc64_user_probe_end
 sparc64_user_probe_end:
 "#
@@ -196,6 +221,8 @@ extern "C" {
     static sparc64_user_probe_ta: u8;
     static sparc64_user_probe_priv: u8;
     static sparc64_user_probe_kread: u8;
+    static sparc64_user_probe_pages: u8;
+    static sparc64_user_probe_unmapped: u8;
     static sparc64_user_probe_end: u8;
 }
 
@@ -208,6 +235,10 @@ pub struct UserProbe {
     pub privileged: u64,
     /// Entry point: a load from kernel memory (the load is 4 bytes in).
     pub kernel_read: u64,
+    /// Entry point: sum the first doubleword of the 80 pages from 0x40000, twice.
+    pub pages: u64,
+    /// Entry point: a load from 0x7000000, which no space maps (4 bytes in).
+    pub unmapped: u64,
 }
 
 /// The user-mode probe (see the assembly above).
@@ -222,6 +253,8 @@ pub fn user_probe() -> UserProbe {
             ta: off(&sparc64_user_probe_ta),
             privileged: off(&sparc64_user_probe_priv),
             kernel_read: off(&sparc64_user_probe_kread),
+            pages: off(&sparc64_user_probe_pages),
+            unmapped: off(&sparc64_user_probe_unmapped),
         }
     }
 }

@@ -260,6 +260,31 @@ global_asm!(
     retry
     .endm
 
+    ! fast_data_access_MMU_miss: look the missing page up in the TSB (sparc64_tsb:
+    ! 512 entries of tag access value and TTE, indexed by virtual page number) and
+    ! load it into the DTLB; if it is not there, go to `other`. The CPU gives these
+    ! traps their own MMU globals, so this never disturbs a trap handler it
+    ! interrupts (a window spill to a user stack, say, inside etrap). Instruction
+    ! misses always take the slow path: this CPU has no no-execute bit, so whether a
+    ! page may be executed is decided only by what is let into the ITLB.
+    .macro  DTSB_MISS other
+    mov     0x30, %g1
+    ldxa    [%g1] 0x58, %g1               ! the D-MMU tag access register: va | context
+    srlx    %g1, 13, %g2
+    and     %g2, 511, %g2
+    sllx    %g2, 4, %g2
+    sethi   %hi(sparc64_tsb), %g3
+    or      %g3, %lo(sparc64_tsb), %g3
+    add     %g3, %g2, %g3
+    ldx     [%g3], %g2
+    cmp     %g2, %g1
+    bne,pn  %xcc, \other
+     nop
+    ldx     [%g3 + 8], %g2
+    stxa    %g2, [%g0] 0x5c               ! DTLB data in
+    retry
+    .endm
+
     ! One half of the table; `other` is where unexpected traps of that half go.
     .macro  HALF base, other
     .rept   0x24
@@ -268,7 +293,13 @@ global_asm!(
     .org    \base + 0x24 * 32
     CLEANWIN
     .org    \base + 0x28 * 32
-    .rept   0x80 - 0x28
+    .rept   0x68 - 0x28
+    VEC     \other
+    .endr
+    .org    \base + 0x68 * 32
+    DTSB_MISS \other
+    .org    \base + 0x6c * 32
+    .rept   0x80 - 0x6c
     VEC     \other
     .endr
     .org    \base + 0x80 * 32
@@ -511,6 +542,7 @@ extern "C" fn sparc64_trap(frame: &mut TrapFrame) {
     let from_user = frame.tstate & (pstate::PRIV << 8) == 0;
     match frame.tt {
         tt::INTERRUPT_LEVEL_14 => clock::intr(),
+        tt::FAST_INSTRUCTION_ACCESS_MMU_MISS | tt::FAST_DATA_ACCESS_MMU_MISS if user::tlb_miss(frame) => {}
         _ if from_user => {
             user::trap(frame);
             fatal(frame)

@@ -2,11 +2,13 @@
 //!
 //! # Theory
 //!
-//! A user address space is an MMU context number: its translations are TLB entries
-//! tagged with that context and without the privileged bit, loaded while the primary
-//! context register holds the number. The kernel's own entries are global, so they
-//! translate in every context and the kernel never needs to switch context to run;
-//! it reaches user memory through the as-if-user ASIs, with the user's rights.
+//! A user address space is an MMU context number and a table of its pages: its
+//! translations are TLB entries tagged with that context and without the privileged
+//! bit. A TLB miss in that context (from user mode, or from the kernel reaching user
+//! memory through the as-if-user ASIs) is refilled from the table; an address the
+//! table does not have ends the run with the fault. The kernel's own entries are
+//! global, so they translate in every context and the kernel never needs to switch
+//! context to run.
 //!
 //! Entering user mode: the kernel's windows are flushed to the kernel stack, the
 //! current window is wiped and becomes the user's first one, every other window is
@@ -24,7 +26,7 @@
 //! back in the caller's frame the way fault recovery does.
 
 use alloc::alloc::{alloc_zeroed, dealloc};
-use alloc::vec::Vec;
+use alloc::collections::BTreeMap;
 use core::alloc::Layout;
 use core::arch::{asm, global_asm};
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
@@ -33,6 +35,35 @@ use super::trap::{TrapFrame, TrapInfo};
 
 /// The base page size.
 pub const PAGE_SIZE: usize = 8192;
+
+/// One TSB entry: the tag access value it translates (va | context; 0: empty, as
+/// context 0 is the kernel's and never misses) and its TTE.
+#[repr(C)]
+pub struct TsbEntry {
+    tag: AtomicU64,
+    tte: AtomicU64,
+}
+
+const TSB_ENTRIES: usize = 512;
+
+/// The translation storage buffer the data-MMU miss vectors search (see `trap`):
+/// direct-mapped by virtual page number, data translations only. The truth is the address space's page
+/// table; this only caches it where a miss at TL>1 can find it.
+#[no_mangle]
+pub static sparc64_tsb: [TsbEntry; TSB_ENTRIES] =
+    [const { TsbEntry { tag: AtomicU64::new(0), tte: AtomicU64::new(0) } }; TSB_ENTRIES];
+
+fn tsb_slot(tag: u64) -> &'static TsbEntry {
+    &sparc64_tsb[(tag >> 13) as usize % TSB_ENTRIES]
+}
+
+fn tsb_insert(tag: u64, tte: u64) {
+    let e = tsb_slot(tag);
+    // Empty the slot first: a miss vector never sees a new tag with an old TTE.
+    e.tag.store(0, Ordering::SeqCst);
+    e.tte.store(tte, Ordering::SeqCst);
+    e.tag.store(tag, Ordering::SeqCst);
+}
 
 /// What trap entry from user mode needs, per CPU (one CPU here).
 #[repr(C)]
@@ -44,12 +75,18 @@ pub struct ArchCpu {
     pub(super) thread: AtomicU64,
     /// The [`run`] in progress on this CPU, if any.
     run: AtomicPtr<UserRun>,
+    /// The user address space of that run.
+    space: AtomicPtr<UserSpace>,
 }
 
 /// The per-CPU block that `etrap` reads (offsets CPU_KSP, CPU_THREAD).
 #[no_mangle]
-pub static sparc64_cpu: ArchCpu =
-    ArchCpu { ksp: AtomicU64::new(0), thread: AtomicU64::new(0), run: AtomicPtr::new(core::ptr::null_mut()) };
+pub static sparc64_cpu: ArchCpu = ArchCpu {
+    ksp: AtomicU64::new(0),
+    thread: AtomicU64::new(0),
+    run: AtomicPtr::new(core::ptr::null_mut()),
+    space: AtomicPtr::new(core::ptr::null_mut()),
+};
 
 const _: () = assert!(core::mem::offset_of!(ArchCpu, ksp) == 0 && core::mem::offset_of!(ArchCpu, thread) == 8);
 
@@ -65,6 +102,8 @@ pub struct UserExit {
     pub g: [u64; 8],
     /// `%g7` as the kernel's trap handler saw it: the current kernel thread.
     pub kernel_g7: u64,
+    /// For an MMU miss: the page of the address that had no translation.
+    pub fault_va: u64,
 }
 
 /// A run of user code in progress: where to land when it ends, and what ended it.
@@ -190,59 +229,124 @@ fn demap_primary_context() {
     };
 }
 
-/// A small user address space: pages of kernel memory mapped at user addresses in
-/// one MMU context, loaded straight into the TLB (enough for a few pages).
+/// One page of a user address space: where it is, and its rights.
+struct Page {
+    /// The kernel's memory is mapped virtual = physical: this is also its address.
+    pa: u64,
+    writable: bool,
+    exec: bool,
+}
+
+impl Page {
+    /// Its TTE: valid, 8 KiB, cacheable, unprivileged, writable if it is.
+    fn tte(&self) -> u64 {
+        TTE_V | self.pa | TTE_CP | TTE_CV | if self.writable { TTE_W } else { 0 }
+    }
+}
+
+/// A user address space: an MMU context and its pages, refilled into the TLB on
+/// demand. Pages are zeroed kernel memory mapped at user addresses.
 pub struct UserSpace {
     ctx: u16,
-    pages: Vec<(u64, *mut u8)>,
+    pages: BTreeMap<u64, Page>,
 }
+
+const TTE_V: u64 = 1 << 63;
+const TTE_CP: u64 = 1 << 5;
+const TTE_CV: u64 = 1 << 4;
+const TTE_W: u64 = 1 << 1;
+const PAGE_LAYOUT: Layout = match Layout::from_size_align(PAGE_SIZE, PAGE_SIZE) {
+    Ok(l) => l,
+    Err(_) => panic!("page layout"),
+};
 
 impl UserSpace {
     /// An empty address space with context number `ctx` (1..8191; 0 is the kernel's).
     pub fn new(ctx: u16) -> UserSpace {
         assert!((1..8192).contains(&ctx), "context {ctx} out of range");
-        UserSpace { ctx, pages: Vec::new() }
+        UserSpace { ctx, pages: BTreeMap::new() }
     }
 
     /// Maps a new zeroed page at user address `va` holding `bytes` at its start.
     pub fn map(&mut self, va: u64, bytes: &[u8], writable: bool, exec: bool) {
-        assert!(va % PAGE_SIZE as u64 == 0 && bytes.len() <= PAGE_SIZE);
-        let layout = Layout::from_size_align(PAGE_SIZE, PAGE_SIZE).expect("page layout");
+        assert!(va % PAGE_SIZE as u64 == 0 && bytes.len() <= PAGE_SIZE && !self.pages.contains_key(&va));
         // SAFETY: the layout has a nonzero size.
-        let page = unsafe { alloc_zeroed(layout) };
+        let page = unsafe { alloc_zeroed(PAGE_LAYOUT) };
         assert!(!page.is_null(), "out of memory for a user page");
         // SAFETY: `page` is a fresh allocation of PAGE_SIZE bytes, `bytes` fits.
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), page, bytes.len()) };
-        self.pages.push((va, page));
-        // The kernel's memory is mapped virtual = physical.
-        let pa = page as u64;
-        let data = (1u64 << 63) | pa | (1 << 5) | (1 << 4) | if writable { 1 << 1 } else { 0 };
-        let tag = va | u64::from(self.ctx);
-        // SAFETY: the entry maps a page this space owns, unprivileged, in this
-        // space's context only; it cannot alias anything the kernel relies on.
+        let p = Page { pa: page as u64, writable, exec };
+        tsb_insert(va | u64::from(self.ctx), p.tte());
+        self.pages.insert(va, p);
+    }
+
+    /// Loads the translation of `va` into the instruction or the data TLB, if the
+    /// space maps it with the rights that TLB needs.
+    fn refill(&self, va: u64, instruction: bool) -> bool {
+        let Some(p) = self.pages.get(&(va & !(PAGE_SIZE as u64 - 1))) else { return false };
+        if instruction && !p.exec {
+            return false;
+        }
+        let data = p.tte();
+        let tag = (va & !(PAGE_SIZE as u64 - 1)) | u64::from(self.ctx);
+        if !instruction {
+            tsb_insert(tag, data);
+        }
+        // SAFETY: the entry maps a page this space owns, unprivileged, in this space's
+        // context only; it cannot alias anything the kernel relies on.
         unsafe {
-            asm!("stxa {tag}, [{ta}] 0x58", "stxa {data}, [%g0] 0x5c", "membar #Sync",
-                tag = in(reg) tag, ta = in(reg) 0x30u64, data = in(reg) data, options(nostack));
-            if exec {
+            if instruction {
                 asm!("stxa {tag}, [{ta}] 0x50", "stxa {data}, [%g0] 0x54", "flush {k}",
                     tag = in(reg) tag, ta = in(reg) 0x30u64, data = in(reg) data,
                     k = in(reg) super::mmu::KERNEL_BASE, options(nostack));
+            } else {
+                asm!("stxa {tag}, [{ta}] 0x58", "stxa {data}, [%g0] 0x5c", "membar #Sync",
+                    tag = in(reg) tag, ta = in(reg) 0x30u64, data = in(reg) data, options(nostack));
             }
         }
+        true
     }
+}
+
+/// The tag access register of the MMU that missed: the address and its context.
+fn tag_access(instruction: bool) -> u64 {
+    let t: u64;
+    // SAFETY: reading the tag access register has no side effect.
+    unsafe {
+        if instruction {
+            asm!("ldxa [{va}] 0x50, {t}", va = in(reg) 0x30u64, t = out(reg) t, options(nostack));
+        } else {
+            asm!("ldxa [{va}] 0x58, {t}", va = in(reg) 0x30u64, t = out(reg) t, options(nostack));
+        }
+    }
+    t
+}
+
+/// A fast MMU miss: refills it from the running user address space if the missing
+/// address is one of its pages; false otherwise.
+pub(super) fn tlb_miss(frame: &TrapFrame) -> bool {
+    let instruction = frame.tt == super::trap::tt::FAST_INSTRUCTION_ACCESS_MMU_MISS;
+    let tag = tag_access(instruction);
+    let space = sparc64_cpu.space.load(Ordering::SeqCst);
+    // SAFETY: a non-null `space` is the address space of the run in progress on this
+    // CPU, borrowed by `run` for its whole duration.
+    let Some(space) = (unsafe { space.as_ref() }) else { return false };
+    tag & 0x1fff == u64::from(space.ctx) && space.refill(tag & !0x1fff, instruction)
 }
 
 impl Drop for UserSpace {
     fn drop(&mut self) {
         let was = super::intr_disable();
+        for e in sparc64_tsb.iter().filter(|e| e.tag.load(Ordering::SeqCst) & 0x1fff == u64::from(self.ctx)) {
+            e.tag.store(0, Ordering::SeqCst);
+        }
         set_primary_context(self.ctx);
         demap_primary_context();
         set_primary_context(0);
         super::intr_restore(was);
-        let layout = Layout::from_size_align(PAGE_SIZE, PAGE_SIZE).expect("page layout");
-        for &(_, page) in &self.pages {
+        for p in self.pages.values() {
             // SAFETY: allocated in `map` with this layout; no TLB entry maps it now.
-            unsafe { dealloc(page, layout) };
+            unsafe { dealloc(p.pa as *mut u8, PAGE_LAYOUT) };
         }
     }
 }
@@ -253,6 +357,7 @@ pub fn run(space: &UserSpace, pc: u64, sp: u64) -> UserExit {
     let was = super::intr_disable();
     let mut r = UserRun { fp: 0, i7: 0, exit: UserExit::default() };
     sparc64_cpu.run.store(&mut r, Ordering::SeqCst);
+    sparc64_cpu.space.store(space as *const UserSpace as *mut UserSpace, Ordering::SeqCst);
     sparc64_cpu.thread.store(super::curthread_raw() as u64, Ordering::Relaxed);
     set_primary_context(space.ctx);
     // SAFETY: `r` lives until the landing returns here; the address space maps `pc`
@@ -261,6 +366,7 @@ pub fn run(space: &UserSpace, pc: u64, sp: u64) -> UserExit {
     unsafe { sparc64_enter_user(pc, sp - 2047 - 192, &mut r) };
     set_primary_context(0);
     sparc64_cpu.run.store(core::ptr::null_mut(), Ordering::SeqCst);
+    sparc64_cpu.space.store(core::ptr::null_mut(), Ordering::SeqCst);
     super::intr_restore(was);
     r.exit
 }
@@ -280,6 +386,11 @@ pub(super) fn trap(frame: &TrapFrame) {
         o: frame.o,
         g: frame.g,
         kernel_g7: super::curthread_raw() as u64,
+        fault_va: match frame.tt {
+            super::trap::tt::FAST_INSTRUCTION_ACCESS_MMU_MISS => tag_access(true) & !0x1fff,
+            super::trap::tt::FAST_DATA_ACCESS_MMU_MISS => tag_access(false) & !0x1fff,
+            _ => 0,
+        },
     };
     // SAFETY: `r` is the live run whose `fp`/`i7` enter_user recorded on this very
     // thread's kernel stack, above this trap's frame; everything below is abandoned.

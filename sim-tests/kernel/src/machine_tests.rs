@@ -20,6 +20,7 @@ pub static SPARC64: &[Test] = &[
     Test::new("heap_returns_freed_memory", heap_returns_freed_memory),
     Test::new("user_mode_roundtrip", user_mode_roundtrip),
     Test::new("user_mode_unprivileged", user_mode_unprivileged),
+    Test::new("user_mode_tlb_refill", user_mode_tlb_refill),
     Test::explicit("trap_fatal_reported", trap_fatal_reported),
 ];
 
@@ -126,8 +127,10 @@ fn user_mode_roundtrip() -> TestResult {
     Ok(())
 }
 
-/// User mode has no privilege: a privileged instruction traps (privileged_opcode)
-/// and kernel memory cannot be read (data_access_exception), each at the user PC.
+/// User mode has no privilege: a privileged instruction traps (privileged_opcode),
+/// kernel memory cannot be read (data_access_exception), and a page mapped without
+/// the right to execute cannot be executed (it never enters the ITLB), each at the
+/// user PC.
 fn user_mode_unprivileged() -> TestResult {
     let (space, p) = probe_space(6);
     let top = USER_STACK + user::PAGE_SIZE as u64;
@@ -137,5 +140,29 @@ fn user_mode_unprivileged() -> TestResult {
     let exit = user::run(&space, USER_CODE + p.kernel_read, top);
     ensure_eq!(exit.trap.tt, trap::tt::DATA_ACCESS_EXCEPTION);
     ensure_eq!(exit.trap.tpc, USER_CODE + p.kernel_read + 4);
+    let exit = user::run(&space, USER_STACK, top);
+    ensure_eq!(exit.trap.tt, trap::tt::FAST_INSTRUCTION_ACCESS_MMU_MISS);
+    ensure_eq!(exit.trap.tpc, USER_STACK);
+    Ok(())
+}
+
+/// User pages are translated on demand: a user program reads 80 pages, more than
+/// the TLB's 64 entries, twice, so every page is refilled after eviction and the sum
+/// comes out right; a load from an address the space does not map ends the run with
+/// an MMU miss naming that page.
+fn user_mode_tlb_refill() -> TestResult {
+    const BASE: u64 = 0x40000;
+    let (mut space, p) = probe_space(7);
+    for i in 0..80u64 {
+        space.map(BASE + i * user::PAGE_SIZE as u64, &(3 * i + 1).to_be_bytes(), false, false);
+    }
+    let top = USER_STACK + user::PAGE_SIZE as u64;
+    let exit = user::run(&space, USER_CODE + p.pages, top);
+    ensure_eq!(exit.trap.tt, 0x141);
+    ensure_eq!(exit.o[0], 2 * (0..80u64).map(|i| 3 * i + 1).sum::<u64>());
+    let exit = user::run(&space, USER_CODE + p.unmapped, top);
+    ensure_eq!(exit.trap.tt, trap::tt::FAST_DATA_ACCESS_MMU_MISS);
+    ensure_eq!(exit.trap.tpc, USER_CODE + p.unmapped + 4);
+    ensure_eq!(exit.fault_va, 0x700_0000);
     Ok(())
 }
