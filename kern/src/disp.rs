@@ -96,7 +96,9 @@ impl DispQ {
 
     pub(crate) fn push(&mut self, t: &'static KThread, front: bool) {
         let pri = t.pri() as usize;
-        assert!(!t.t_queued.swap(true, Ordering::SeqCst), "{t:?} is already on a queue");
+        // Queues change only under their locks, which order these flags too.
+        assert!(!t.t_queued.load(Ordering::Relaxed), "{t:?} is already on a queue");
+        t.t_queued.store(true, Ordering::Relaxed);
         t.t_qpri.store(pri as u8, Ordering::Relaxed);
         match (front, self.head[pri]) {
             (_, None) => {
@@ -132,7 +134,7 @@ impl DispQ {
             self.bitmap[pri / 64] &= !(1 << (pri % 64));
         }
         t.t_link.set(None);
-        t.t_queued.store(false, Ordering::SeqCst);
+        t.t_queued.store(false, Ordering::Relaxed);
         self.nrun -= 1;
     }
 
@@ -237,7 +239,7 @@ fn enqueue(t: &'static KThread, front: bool) {
     }
     let here = M::cpu_id() == c.cpu_id;
     if i32::from(t.pri()) > c.curpri() {
-        c.cpu_runrun.store(true, Ordering::SeqCst);
+        c.cpu_runrun.store(true, Ordering::Release);
         if !here {
             M::poke_cpu(c.cpu_id);
         }
@@ -267,8 +269,12 @@ pub fn yield_now() {
 pub fn kpreempt() {
     let was = M::intr_disable();
     let cpu = cpu();
-    if cpu.cpu_runrun.swap(false, Ordering::SeqCst) {
-        let expired = cpu.cpu_qexpired.swap(false, Ordering::SeqCst);
+    // Interrupts are off: only another CPU's setrun may set `runrun` meanwhile, and
+    // the switch below looks at the queue anyway.
+    if cpu.cpu_runrun.load(Ordering::Acquire) {
+        cpu.cpu_runrun.store(false, Ordering::Relaxed);
+        let expired = cpu.cpu_qexpired.load(Ordering::Relaxed);
+        cpu.cpu_qexpired.store(false, Ordering::Relaxed);
         if swtch(if expired { Prev::Expired } else { Prev::Preempted }) {
             cpu.cpu_preempts.fetch_add(1, Ordering::Relaxed);
         }
@@ -282,8 +288,8 @@ pub(crate) fn clock_tick() {
     let cpu = cpu();
     let t = curthread();
     if !cpu.is_idle(t) && class::tick(t) {
-        cpu.cpu_qexpired.store(true, Ordering::SeqCst);
-        cpu.cpu_runrun.store(true, Ordering::SeqCst);
+        cpu.cpu_qexpired.store(true, Ordering::Relaxed);
+        cpu.cpu_runrun.store(true, Ordering::Relaxed);
     }
 }
 
@@ -371,7 +377,7 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         cur.set_state(ThreadState::Run);
     }
     next.set_state(ThreadState::OnProc);
-    next.t_oncpu.store(true, Ordering::SeqCst);
+    next.t_oncpu.store(true, Ordering::Release);
     next.note_switched_in(cpu.cpu_id);
     cpu.set_running(next, if core::ptr::eq(next, idle) { IDLE_PRI } else { i32::from(next.pri()) });
     cpu.cpu_switches.fetch_add(1, Ordering::Relaxed);
@@ -423,7 +429,7 @@ pub fn change_epri(t: &'static KThread, epri: Option<u8>) {
             c.cpu_curpri.store(i32::from(t.pri()), Ordering::Relaxed);
             let best = c.cpu_disp.lock().maxpri().map(i32::from);
             if best.is_some_and(|b| b > i32::from(t.pri())) {
-                c.cpu_runrun.store(true, Ordering::SeqCst);
+                c.cpu_runrun.store(true, Ordering::Release);
                 if c.cpu_id != M::cpu_id() {
                     M::poke_cpu(c.cpu_id);
                 }
@@ -492,7 +498,7 @@ pub fn check_invariants() -> Result<(), alloc::string::String> {
                 n += 1;
                 if usize::from(t.t_qpri.load(Ordering::Relaxed)) != pri
                     || t.state() != ThreadState::Run
-                    || !t.t_queued.load(Ordering::SeqCst)
+                    || !t.t_queued.load(Ordering::Relaxed)
                 {
                     return Err(alloc::format!("cpu {}: {t:?} at priority {pri} is queued wrongly", c.cpu_id));
                 }

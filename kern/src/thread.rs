@@ -164,7 +164,7 @@ impl KThread {
     }
 
     pub fn state(&self) -> ThreadState {
-        match self.t_state.load(Ordering::SeqCst) {
+        match self.t_state.load(Ordering::Acquire) {
             0 => ThreadState::Free,
             1 => ThreadState::Run,
             2 => ThreadState::OnProc,
@@ -175,7 +175,7 @@ impl KThread {
     }
 
     pub(crate) fn set_state(&self, s: ThreadState) {
-        self.t_state.store(s as u8, Ordering::SeqCst);
+        self.t_state.store(s as u8, Ordering::Release);
     }
 
     /// The CPU the thread last ran on.

@@ -172,18 +172,21 @@ impl Context {
         if let Some(stack) = unsafe { &*from.stack.get() } {
             assert!(stack[0] == STACK_CANARY, "kernel stack overflow in the thread switching out");
         }
-        if to.running.swap(true, Ordering::SeqCst) {
+        // One CPU, interrupts off: nothing else can look at these between the reads
+        // and the writes, so plain loads and stores do (no atomic read-modify-write).
+        if to.running.load(Ordering::Relaxed) {
             panic!("switch to a thread that is running");
         }
-        from.ontrap.store(ONTRAP.load(Ordering::SeqCst), Ordering::SeqCst);
-        ONTRAP.store(to.ontrap.load(Ordering::SeqCst), Ordering::SeqCst);
+        to.running.store(true, Ordering::Relaxed);
+        from.ontrap.store(ONTRAP.load(Ordering::Relaxed), Ordering::Relaxed);
+        ONTRAP.store(to.ontrap.load(Ordering::Relaxed), Ordering::Relaxed);
         // Where traps from user mode build their frames is the thread's own.
         from.user_ksp.store(sparc64_cpu.ksp.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.ksp.store(to.user_ksp.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.thread.store(to_thread as u64, Ordering::Relaxed);
         // `from` stops running once its registers are saved; on one CPU nothing can
         // look at the flag in between (interrupts are off).
-        from.running.store(false, Ordering::SeqCst);
+        from.running.store(false, Ordering::Relaxed);
         // SAFETY: `from` is the running thread's own context and `to` a context saved by
         // an earlier switch or prepared by `reset`, whose stack it owns and keeps alive;
         // `to.running` was false, so no CPU is running it. `to_thread` is the
