@@ -165,7 +165,10 @@ impl Context {
         self.ontrap.store(core::ptr::null_mut(), Ordering::SeqCst);
     }
 
-    /// `resume()`: see the module comment. Interrupts must be off.
+    /// `resume()`: see the module comment. Interrupts must be off. Inlined into the
+    /// dispatcher: every frame between it and `resume` is one more window to spill
+    /// at the `flushw` and to fill on the way back.
+    #[inline(always)]
     pub fn switch(from: &Context, to: &Context, to_thread: usize) {
         // SAFETY: `from` is running on this CPU, so no other code touches its stack
         // bookkeeping; the bottom word is read, not referenced.

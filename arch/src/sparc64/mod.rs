@@ -172,6 +172,7 @@ impl Machine for Sparc64 {
         ctx.reset(entry, arg)
     }
 
+    #[inline(always)]
     fn switch<T: ThreadRegister>(from: &context::Context, to: &context::Context, to_thread: &'static T) {
         context::Context::switch(from, to, to_thread as *const T as usize)
     }
