@@ -264,7 +264,10 @@ global_asm!(
     ! 512 entries of tag access value and TTE, indexed by virtual page number) and
     ! load it into the DTLB; if it is not there, go to `other`. The CPU gives these
     ! traps their own MMU globals, so this never disturbs a trap handler it
-    ! interrupts (a window spill to a user stack, say, inside etrap). Instruction
+    ! interrupts (a window spill to a user stack, say, inside etrap). A miss at TL>1
+    ! that the TSB cannot answer (a user stack that is not mapped at all) is still
+    ! fatal: user mode proper must save such a window in the LWP and kill the
+    ! process if its stack cannot be repaired (Solaris' window buffer). Instruction
     ! misses always take the slow path: this CPU has no no-execute bit, so whether a
     ! page may be executed is decided only by what is let into the ITLB.
     .macro  DTSB_MISS other
