@@ -519,3 +519,88 @@ pub fn check_invariants() -> Result<(), alloc::string::String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+
+    use super::*;
+    use crate::class::SchedClass;
+
+    /// Thread structures that are only queued, never run.
+    fn threads(pris: &[u8]) -> Vec<&'static KThread> {
+        pris.iter()
+            .map(|&p| {
+                let t: &'static KThread = Box::leak(Box::new(KThread::boot("q")));
+                t.set_class(SchedClass::Ts, p);
+                t
+            })
+            .collect()
+    }
+
+    fn drain(q: &mut DispQ) -> Vec<u8> {
+        core::iter::from_fn(|| q.take_best()).map(|t| t.pri()).collect()
+    }
+
+    #[test]
+    fn highest_priority_first_fifo_within_a_priority() {
+        let ts = threads(&[10, 50, 10, 0, 50, 59]);
+        let mut q = DispQ::new();
+        for t in &ts {
+            q.push(t, false);
+        }
+        assert_eq!(q.maxpri(), Some(59));
+        let order: Vec<_> = core::iter::from_fn(|| q.take_best()).collect();
+        let expect = [5, 1, 4, 0, 2, 3];
+        for (got, want) in order.iter().zip(expect) {
+            assert!(core::ptr::eq(*got, ts[want]), "wrong order");
+        }
+        assert_eq!(q.nrun, 0);
+        assert_eq!(q.maxpri(), None);
+        assert!(ts.iter().all(|t| !t.t_queued.load(Ordering::Relaxed)));
+    }
+
+    #[test]
+    fn front_insertion_and_removal_keep_lists_and_bitmap_right() {
+        let ts = threads(&[20, 20, 20, 40]);
+        let mut q = DispQ::new();
+        q.push(ts[0], false);
+        q.push(ts[1], false);
+        q.push(ts[2], true); // preempted: back to the front
+        q.push(ts[3], false);
+        assert!(q.remove(ts[0]), "the middle of a list");
+        assert!(!q.remove(ts[0]), "removed twice");
+        assert!(q.remove(ts[3]), "the only one of its priority");
+        assert_eq!(q.maxpri(), Some(20), "bitmap bit of priority 40 cleared");
+        let first = q.take_best().unwrap();
+        assert!(core::ptr::eq(first, ts[2]));
+        assert!(core::ptr::eq(q.take_best().unwrap(), ts[1]));
+        assert_eq!(drain(&mut q), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn take_by_predicate_and_priority_changes_while_queued() {
+        let ts = threads(&[5, 30, 30]);
+        let mut q = DispQ::new();
+        for t in &ts {
+            q.push(t, false);
+        }
+        ts[1].set_bound(Some(3));
+        let stolen = q.take(|t| t.bound_cpu().is_none()).unwrap();
+        assert!(core::ptr::eq(stolen, ts[2]), "skips the bound thread, best first");
+        // A priority that changes while queued: the thread is still found.
+        ts[1].set_epri_raw(Some(55));
+        assert!(q.remove(ts[1]));
+        assert_eq!(drain(&mut q), alloc::vec![5]);
+    }
+
+    #[test]
+    #[should_panic(expected = "already on a queue")]
+    fn a_thread_cannot_be_queued_twice() {
+        let ts = threads(&[1]);
+        let mut q = DispQ::new();
+        q.push(ts[0], false);
+        q.push(ts[0], false);
+    }
+}
