@@ -1,13 +1,15 @@
-//! A safe atomic cell for `&'static` references.
+//! Safe atomic cells for `&'static` references.
 //!
 //! The portable kernel links long-lived structures to each other (a thread to its
 //! LWP and process, S5.7/S5.8) through fields that are set when a structure is put
 //! to use and cleared when it is recycled. `AtomicPtr` would make every read
-//! `unsafe`; this cell only ever stores `&'static T`, so reading one back is sound.
+//! `unsafe`; [`StaticRef`] only ever stores `&'static T`, so reading one back is
+//! sound. [`TaggedRef`] is the same with flag bits beside the reference, or a number
+//! in its place: the lock word of the kernel's synchronization objects (S8).
 
 use core::marker::PhantomData;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 /// An atomic `Option<&'static T>`: a read is one load.
 pub struct StaticRef<T: 'static> {
@@ -75,5 +77,201 @@ mod tests {
         c.set(Some(&X));
         assert_eq!(c.take().copied(), Some(7));
         assert!(c.take().is_none() && c.get().is_none());
+    }
+}
+
+/// A value of a [`TaggedRef`]: a `&'static T` with a few flag bits, or a number with
+/// the same flag bits. Locks keep their state in such a word: the owner thread and
+/// its flags (a mutex, a write-locked rwlock), or a count of readers and the flags.
+pub enum Tagged<T: 'static> {
+    /// A reference and its flags (`flags < TaggedRef::<T>::FLAG_LIMIT`).
+    Ref(&'static T, usize),
+    /// A number (`n <= TaggedRef::<T>::NUM_MAX`) and its flags.
+    Num(usize, usize),
+}
+
+impl<T: 'static> Clone for Tagged<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: 'static> Copy for Tagged<T> {}
+
+impl<T: 'static> PartialEq for Tagged<T> {
+    /// References compare by address.
+    fn eq(&self, other: &Self) -> bool {
+        match (*self, *other) {
+            (Tagged::Ref(a, f), Tagged::Ref(b, g)) => ptr::eq(a, b) && f == g,
+            (Tagged::Num(a, f), Tagged::Num(b, g)) => a == b && f == g,
+            _ => false,
+        }
+    }
+}
+
+impl<T: 'static> Eq for Tagged<T> {}
+
+impl<T: 'static> core::fmt::Debug for Tagged<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Tagged::Ref(r, flags) => write!(f, "Ref({:p}, {flags:#x})", r),
+            Tagged::Num(n, flags) => write!(f, "Num({n}, {flags:#x})"),
+        }
+    }
+}
+
+impl<T: 'static> Tagged<T> {
+    /// The flag bits.
+    #[inline(always)]
+    pub fn flags(self) -> usize {
+        match self {
+            Tagged::Ref(_, f) | Tagged::Num(_, f) => f,
+        }
+    }
+
+    /// The reference, if it holds one.
+    #[inline(always)]
+    pub fn as_ref(self) -> Option<&'static T> {
+        match self {
+            Tagged::Ref(r, _) => Some(r),
+            Tagged::Num(..) => None,
+        }
+    }
+
+    /// The same value with other flags.
+    #[inline(always)]
+    pub fn with_flags(self, flags: usize) -> Self {
+        match self {
+            Tagged::Ref(r, _) => Tagged::Ref(r, flags),
+            Tagged::Num(n, _) => Tagged::Num(n, flags),
+        }
+    }
+}
+
+/// An atomic [`Tagged`]: one machine word holding either a `&'static T` or a number,
+/// plus flag bits, read and changed with single atomic instructions.
+///
+/// The encoding uses the alignment of `T`: bit 0 says "reference"; the next
+/// `log2(align_of::<T>()) - 1` bits are the flags; a reference's address fills the
+/// rest (it has those low bits clear), a number is shifted above the flags. Every
+/// word stored is the encoding of a `Tagged` built from a `&'static T` or a number,
+/// so decoding a word with bit 0 set yields a reference that really is `&'static T`.
+pub struct TaggedRef<T: 'static> {
+    word: AtomicUsize,
+    _ref: PhantomData<&'static T>,
+}
+
+impl<T: Sync + 'static> TaggedRef<T> {
+    const SHIFT: u32 = core::mem::align_of::<T>().trailing_zeros();
+    /// Flags must be below this.
+    pub const FLAG_LIMIT: usize = 1 << (Self::SHIFT - 1);
+    /// The largest number a word can hold.
+    pub const NUM_MAX: usize = usize::MAX >> Self::SHIFT;
+    const IS_REF: usize = 1;
+
+    /// A word holding `Num(n, flags)`.
+    pub const fn new_num(n: usize, flags: usize) -> Self {
+        assert!(Self::SHIFT >= 2, "TaggedRef needs a type aligned to at least 4 bytes");
+        TaggedRef { word: AtomicUsize::new(Self::encode_num(n, flags)), _ref: PhantomData }
+    }
+
+    const fn encode_num(n: usize, flags: usize) -> usize {
+        // Out-of-range values would garble the number, never forge a reference:
+        // bit 0 stays clear.
+        debug_assert!(n <= Self::NUM_MAX && flags < Self::FLAG_LIMIT, "TaggedRef: number or flags out of range");
+        n << Self::SHIFT | flags << 1
+    }
+
+    #[inline(always)]
+    fn encode(v: Tagged<T>) -> usize {
+        match v {
+            Tagged::Ref(r, flags) => {
+                debug_assert!(flags < Self::FLAG_LIMIT, "TaggedRef: flags out of range");
+                // The address has its low SHIFT bits clear (alignment); masking the
+                // flags keeps the address intact whatever the caller passed.
+                r as *const T as usize | (flags << 1) & ((1 << Self::SHIFT) - 1) | Self::IS_REF
+            }
+            Tagged::Num(n, flags) => Self::encode_num(n, flags),
+        }
+    }
+
+    #[inline(always)]
+    fn decode(w: usize) -> Tagged<T> {
+        let flags = (w >> 1) & (Self::FLAG_LIMIT - 1);
+        if w & Self::IS_REF != 0 {
+            let p = (w & !((1 << Self::SHIFT) - 1)) as *const T;
+            // SAFETY: a word with IS_REF set was stored by `encode` of a
+            // `Tagged::Ref(&'static T, _)` (numbers never set bit 0), and the mask
+            // gives back exactly that reference's address.
+            Tagged::Ref(unsafe { &*p }, flags)
+        } else {
+            Tagged::Num(w >> Self::SHIFT, flags)
+        }
+    }
+
+    #[inline(always)]
+    pub fn load(&self, order: Ordering) -> Tagged<T> {
+        Self::decode(self.word.load(order))
+    }
+
+    #[inline(always)]
+    pub fn store(&self, v: Tagged<T>, order: Ordering) {
+        self.word.store(Self::encode(v), order)
+    }
+
+    #[inline(always)]
+    pub fn swap(&self, v: Tagged<T>, order: Ordering) -> Tagged<T> {
+        Self::decode(self.word.swap(Self::encode(v), order))
+    }
+
+    /// Replaces `current` by `new` if the word holds `current`; returns what it held.
+    #[inline(always)]
+    pub fn compare_exchange(
+        &self,
+        current: Tagged<T>,
+        new: Tagged<T>,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<Tagged<T>, Tagged<T>> {
+        self.word
+            .compare_exchange(Self::encode(current), Self::encode(new), success, failure)
+            .map(Self::decode)
+            .map_err(Self::decode)
+    }
+}
+
+impl<T: Sync + 'static> core::fmt::Debug for TaggedRef<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "TaggedRef({:?})", self.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tagged_tests {
+    use super::{Tagged, TaggedRef};
+    use core::sync::atomic::Ordering::SeqCst;
+
+    #[repr(align(8))]
+    struct Obj(#[allow(dead_code)] u64);
+
+    #[test]
+    fn holds_references_numbers_and_flags() {
+        static A: Obj = Obj(1);
+        static B: Obj = Obj(2);
+        assert_eq!(TaggedRef::<Obj>::FLAG_LIMIT, 4);
+        let w: TaggedRef<Obj> = TaggedRef::new_num(0, 0);
+        assert_eq!(w.load(SeqCst), Tagged::Num(0, 0));
+        assert!(w.compare_exchange(Tagged::Num(0, 0), Tagged::Ref(&A, 0), SeqCst, SeqCst).is_ok());
+        assert_eq!(w.load(SeqCst), Tagged::Ref(&A, 0));
+        assert_ne!(w.load(SeqCst), Tagged::Ref(&B, 0), "references compare by address");
+        assert_eq!(w.compare_exchange(Tagged::Ref(&B, 0), Tagged::Num(0, 0), SeqCst, SeqCst), Err(Tagged::Ref(&A, 0)));
+        w.store(Tagged::Ref(&A, 3), SeqCst);
+        let v = w.load(SeqCst);
+        assert!(core::ptr::eq(v.as_ref().unwrap(), &A) && v.flags() == 3);
+        assert_eq!(w.swap(Tagged::Num(12345, 2), SeqCst), Tagged::Ref(&A, 3));
+        assert_eq!(w.load(SeqCst), Tagged::Num(12345, 2));
+        assert_eq!(w.load(SeqCst).as_ref().map(|_| ()), None);
+        w.store(Tagged::Num(TaggedRef::<Obj>::NUM_MAX, 3), SeqCst);
+        assert_eq!(w.load(SeqCst), Tagged::Num(TaggedRef::<Obj>::NUM_MAX, 3));
     }
 }

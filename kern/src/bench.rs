@@ -25,6 +25,7 @@ use crate::class::{self, SchedClass};
 use crate::cpu::cpu;
 use crate::disp::{self, DispQ};
 use crate::thread::{self, KThread};
+use crate::sync::{KMutex, KRwLock, Mutex, MutexKind, RwMode, STATS};
 use crate::{kprintln, sleepq, M};
 
 /// A benchmark's result: nanoseconds (or guest instructions) per operation.
@@ -40,6 +41,9 @@ static BENCHES: &[Bench] = &[
     ("yield_switch", yield_switch),
     ("sleep_wakeup_pingpong", sleep_wakeup_pingpong),
     ("thread_create_exit", thread_create_exit),
+    ("mutex_enter_exit", mutex_enter_exit),
+    ("rwlock_read_enter_exit", rwlock_read_enter_exit),
+    ("mutex_handoff", mutex_handoff),
 ];
 
 /// Runs the benchmarks `bootargs` selects; false if any could not measure.
@@ -202,4 +206,100 @@ fn thread_create_exit() -> Result<Vec<(String, Figure)>, String> {
         return Err(format!("only {ran} of {CREATES} threads ran before their creator went on"));
     }
     Ok(alloc::vec![("thread_create_exit".into(), fig)])
+}
+
+const LOCK_OPS: u64 = 20_000;
+
+/// Checks that a run of uncontended operations never left the fast path: no spin,
+/// no block, no hand-off since `s0`.
+fn all_fast(s0: &crate::sync::StatsSnapshot, what: &str) -> Result<(), String> {
+    let s = STATS.snapshot().since(s0);
+    if s != crate::sync::StatsSnapshot::default() {
+        return Err(format!("{what} took the slow path: {s:?}"));
+    }
+    Ok(())
+}
+
+/// Entering and leaving a free kernel mutex of each kind (S9): the fast path, one
+/// compare-and-swap each way (a spin mutex also turns interrupts off and back on);
+/// and the same through `Mutex<T>`'s guard.
+fn mutex_enter_exit() -> Result<Vec<(String, Figure)>, String> {
+    let mut out = Vec::new();
+    for (name, kind) in [("adaptive", MutexKind::Adaptive), ("block", MutexKind::Block), ("spin", MutexKind::Spin)] {
+        let m = KMutex::new(kind);
+        let s0 = STATS.snapshot();
+        let t0 = M::now_ns();
+        for _ in 0..LOCK_OPS {
+            m.enter();
+            m.exit();
+        }
+        let fig = per_op(t0, LOCK_OPS);
+        all_fast(&s0, name)?;
+        if m.owner().is_some() || !M::intr_enabled() {
+            return Err(format!("{m:?} left held, or interrupts off"));
+        }
+        out.push((format!("mutex_{name}_enter_exit"), fig));
+    }
+    let m = Mutex::new(0u64);
+    let s0 = STATS.snapshot();
+    let t0 = M::now_ns();
+    for _ in 0..LOCK_OPS {
+        *m.lock() += 1;
+    }
+    let fig = per_op(t0, LOCK_OPS);
+    all_fast(&s0, "Mutex<T>")?;
+    if *m.lock() != LOCK_OPS {
+        return Err("the guarded counter is wrong".into());
+    }
+    out.push(("mutex_guard_lock_unlock".into(), fig));
+    Ok(out)
+}
+
+/// Entering a free reader-writer lock to read, and leaving it.
+fn rwlock_read_enter_exit() -> Result<Vec<(String, Figure)>, String> {
+    let l = KRwLock::new();
+    let s0 = STATS.snapshot();
+    let t0 = M::now_ns();
+    for _ in 0..LOCK_OPS {
+        l.enter(RwMode::Read);
+        l.exit();
+    }
+    let fig = per_op(t0, LOCK_OPS);
+    all_fast(&s0, "rwlock read")?;
+    if l.read_held() || l.writer().is_some() {
+        return Err(format!("{l:?} left held"));
+    }
+    Ok(alloc::vec![("rwlock_read_enter_exit".into(), fig)])
+}
+
+const HANDOFFS: u64 = 5_000;
+static HANDOFF_MUTEX: KMutex = KMutex::new(MutexKind::Adaptive);
+static HANDOFF_DONE: AtomicUsize = AtomicUsize::new(0);
+
+fn handoff_body(k: usize) {
+    HANDOFF_MUTEX.enter();
+    if k == 0 {
+        // Let the other thread block on the mutex before the relay starts.
+        disp::yield_now();
+    }
+    for _ in 0..HANDOFFS {
+        // Hands the mutex to the blocked thread, then blocks until it comes back.
+        HANDOFF_MUTEX.exit();
+        HANDOFF_MUTEX.enter();
+    }
+    HANDOFF_MUTEX.exit();
+    HANDOFF_DONE.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Two threads on one CPU relaying a contended mutex: each exit hands the mutex to
+/// the thread blocked on it (turnstile), which runs once the leaving thread blocks
+/// on its next enter. The cost of one hand-off: exit slow path, wakeup, block, switch.
+fn mutex_handoff() -> Result<Vec<(String, Figure)>, String> {
+    let s0 = STATS.snapshot();
+    let (elapsed, switches) = run_pair("handoff", handoff_body, &HANDOFF_DONE)?;
+    let handoffs = STATS.snapshot().since(&s0).handoffs;
+    if handoffs < 2 * HANDOFFS - 2 || switches < handoffs {
+        return Err(format!("{handoffs} hand-offs and {switches} switches for {} relays", 2 * HANDOFFS));
+    }
+    Ok(alloc::vec![("mutex_handoff".into(), Figure { ns_per_op: elapsed / handoffs, ops: handoffs })])
 }

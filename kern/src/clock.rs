@@ -2,7 +2,7 @@
 //!
 //! The machine calls [`clock_intr`] `hz` times a second on each CPU, with interrupts
 //! off, on the stack of whatever thread it interrupted. The tick is charged to the
-//! running thread's scheduling class; CPU 0 also counts `lbolt`, runs the callouts
+//! running thread's scheduling class, and to its LWP's CPU time (S5.6); CPU 0 also counts `lbolt`, runs the callouts
 //! that are due and, once a second, the dispatcher's starvation sweep. Then, if the
 //! CPU was asked to, the interrupted thread is preempted on the spot: it will resume
 //! inside this handler, and return from the interrupt, when its turn comes.
@@ -10,7 +10,7 @@
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::cpu::cpu;
-use crate::{callout, disp};
+use crate::{callout, disp, lwp};
 
 /// Clock interrupts per second unless the boot arguments say `hz=N`.
 pub const DEFAULT_HZ: u32 = 100;
@@ -37,6 +37,7 @@ pub fn clock_intr() {
     let cpu = cpu();
     cpu.cpu_ticks.fetch_add(1, Ordering::Relaxed);
     disp::clock_tick();
+    lwp::clock_tick();
     if cpu.cpu_id == 0 {
         let now = LBOLT.fetch_add(1, Ordering::Relaxed) + 1;
         callout::run(now);

@@ -1,16 +1,19 @@
 //! Kernel output: `kprint!`/`kprintln!` onto the machine's console.
 //!
 //! A line is written with interrupts off under one lock, so lines of threads that
-//! preempt each other never interleave.
+//! preempt each other never interleave. The lock spins through the machine's relax
+//! hook, as `DispLock` does: its holder is writing through the machine, and on the
+//! host simulation's seeded mode the holder's CPU runs only while the waiter makes
+//! machine calls.
 
 use core::fmt::{self, Write};
 
 use arch::Machine;
-use spin::Mutex;
+use spin::mutex::Mutex;
 
 use crate::M;
 
-static LOCK: Mutex<()> = Mutex::new(());
+static LOCK: Mutex<(), arch::Relax> = Mutex::new(());
 
 struct Console;
 

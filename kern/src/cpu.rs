@@ -29,6 +29,9 @@ pub struct Cpu {
     pub cpu_runrun: AtomicBool,
     /// ... because its quantum is used up (it goes to the back of its queue).
     pub cpu_qexpired: AtomicBool,
+    /// A cross-call has been sent to this CPU and it has not taken it yet
+    /// (`disp::kpreempt` clears it): no other is sent meanwhile.
+    pub cpu_poked: AtomicBool,
     /// The runnable threads waiting for this CPU.
     pub cpu_disp: DispLock<DispQ>,
     /// How many wait there (read without the lock, as a hint).
@@ -54,6 +57,7 @@ impl Cpu {
             cpu_curpri: AtomicI32::new(-1),
             cpu_runrun: AtomicBool::new(false),
             cpu_qexpired: AtomicBool::new(false),
+            cpu_poked: AtomicBool::new(false),
             cpu_disp: DispLock::new(DispQ::new()),
             cpu_nrunnable: AtomicUsize::new(0),
             cpu_ticks: AtomicU64::new(0),

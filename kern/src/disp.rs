@@ -239,9 +239,9 @@ fn enqueue(t: &'static KThread, front: bool) {
     }
     let here = M::cpu_id() == c.cpu_id;
     if i32::from(t.pri()) > c.curpri() {
-        c.cpu_runrun.store(true, Ordering::Release);
+        c.cpu_runrun.store(true, Ordering::SeqCst);
         if !here {
-            M::poke_cpu(c.cpu_id);
+            poke(c);
         }
     }
     M::intr_restore(was);
@@ -249,6 +249,16 @@ fn enqueue(t: &'static KThread, front: bool) {
         // A thread made a higher-priority thread runnable: it runs now. (In an
         // interrupt, the preemption happens on the way out of it.)
         kpreempt();
+    }
+}
+
+/// Sends `c` a cross-call to look at its queue, unless one is on its way: it has
+/// not yet reached `kpreempt`, which will see the `runrun` set before this call.
+/// (Cross-calls must not pile up faster than a CPU takes them: on the simulation
+/// machine each one is a signal frame on the interrupted thread's stack.)
+fn poke(c: &Cpu) {
+    if !c.cpu_poked.swap(true, Ordering::SeqCst) {
+        M::poke_cpu(c.cpu_id);
     }
 }
 
@@ -269,9 +279,12 @@ pub fn yield_now() {
 pub fn kpreempt() {
     let was = M::intr_disable();
     let cpu = cpu();
+    // A cross-call sent from now on finds the flag clear; one sent before it was
+    // cleared finds `runrun` read below.
+    cpu.cpu_poked.store(false, Ordering::SeqCst);
     // Interrupts are off: only another CPU's setrun may set `runrun` meanwhile, and
     // the switch below looks at the queue anyway.
-    if cpu.cpu_runrun.load(Ordering::Acquire) {
+    if cpu.cpu_runrun.load(Ordering::SeqCst) {
         cpu.cpu_runrun.store(false, Ordering::Relaxed);
         let expired = cpu.cpu_qexpired.load(Ordering::Relaxed);
         cpu.cpu_qexpired.store(false, Ordering::Relaxed);
@@ -366,7 +379,14 @@ pub(crate) fn swtch(prev: Prev) -> bool {
     };
     let next = match queued.or_else(stolen) {
         Some(t) => t,
-        None if is_idle || !must => return false,
+        None if is_idle || !must => {
+            // It goes on running, perhaps at a priority its class just lowered (an
+            // expired quantum): the CPU must show that one, for `enqueue` to preempt it.
+            if !is_idle {
+                cpu.cpu_curpri.store(i32::from(cur.pri()), Ordering::Relaxed);
+            }
+            return false;
+        }
         None => idle,
     };
     if !is_idle {
@@ -429,9 +449,9 @@ pub fn change_epri(t: &'static KThread, epri: Option<u8>) {
             c.cpu_curpri.store(i32::from(t.pri()), Ordering::Relaxed);
             let best = c.cpu_disp.lock().maxpri().map(i32::from);
             if best.is_some_and(|b| b > i32::from(t.pri())) {
-                c.cpu_runrun.store(true, Ordering::Release);
+                c.cpu_runrun.store(true, Ordering::SeqCst);
                 if c.cpu_id != M::cpu_id() {
-                    M::poke_cpu(c.cpu_id);
+                    poke(c);
                 }
             }
         }

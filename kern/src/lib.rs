@@ -7,11 +7,14 @@
 //!
 //! One concept per module:
 //! [`thread`] kernel threads (S2, S6, S7), [`lwp`] and [`proc`] the LWP and the
-//! process a thread may carry (S1, S3, S5), [`cpu`] per-CPU data, [`disp`] the
+//! process a thread may carry and their life cycles (S1, S3, S5, S15), [`errno`]
+//! error numbers (S16), [`cpu`] per-CPU data, [`disp`] the
 //! dispatcher and [`class`] its scheduling classes, [`displock`] the lowest-level
-//! lock, [`sleepq`] sleep and wakeup, [`clock`] the clock tick and [`callout`] timed
-//! calls, [`console`] kernel output, [`selftest`] the self-test runner and the
-//! portable self-tests, [`bench`] the benchmarks, [`boot`] the kernel's `main`.
+//! lock, [`sleepq`] sleep and wakeup, [`sync`] the synchronization objects (mutexes,
+//! condition variables, semaphores, reader-writer locks, turnstiles: S8, S9),
+//! [`clock`] the clock tick and [`callout`] timed calls, [`console`] kernel output,
+//! [`selftest`] the self-test runner and the portable self-tests, [`bench`] the
+//! benchmarks, [`boot`] the kernel's `main`.
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
@@ -27,10 +30,12 @@ pub mod console;
 pub mod cpu;
 pub mod disp;
 pub mod displock;
+pub mod errno;
 pub mod lwp;
 pub mod proc;
 pub mod selftest;
 pub mod sleepq;
+pub mod sync;
 pub mod thread;
 
 /// The machine this build runs on.

@@ -1,29 +1,361 @@
-//! Processes (S1): the container of LWPs.
+//! Processes (S1): the container of LWPs — creation, exit, and the parent's wait.
 //!
-//! A process holds what its LWPs share: the address space, resources, credentials
-//! and signal dispositions. Here it is the identity every LWP points back to
-//! (`curproc`, S7).
+//! # Theory
+//!
+//! A process holds what its LWPs share: its LWP directory (S15, `lwp`), the signal
+//! dispositions (S10), and later the address space, resources and credentials. It
+//! is the identity every LWP points back to (`curproc`, S7). Like threads and LWP
+//! handles, process structures are never freed but cached and reused, so that
+//! `&'static Proc` is the normal reference; pids are not reused until the pid counter
+//! wraps around, which tells a reused structure apart.
+//!
+//! * **Creation** ([`proc_create`]): a new process, child of the caller's process
+//!   or, for a kernel thread, of proc 0 ([`PROC0`], the kernel's), with one LWP.
+//! * **Exit** ([`proc_exit`]): the calling LWP records the status and asks every
+//!   other LWP to exit (they leave at their next stop point, at once if stopped or
+//!   asleep in a wait of `lwp`/`proc`), then exits itself. Whichever LWP leaves
+//!   last — also when LWPs simply exit one by one — makes the process a zombie:
+//!   its children go to proc 0 and its parent is woken.
+//! * **Wait** ([`proc_wait`]): the parent reaps a zombie child, given or any, and
+//!   gets its status; `ECHILD` when there is no such child. A kernel thread waits
+//!   for proc 0's children, which include every orphan (proc 0 plays `init`).
+//!
+//! The process tree — pids, parents, children, and the move to zombie — is guarded
+//! by one global lock, `PIDLOCK` (as Solaris' `pidlock`); each process's own state
+//! by its `p_lock`, taken inside `PIDLOCK` when both are needed.
 
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+use core::fmt;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-/// A process.
-#[derive(Debug)]
-pub struct Proc {
-    /// Process id.
-    pub p_pid: u32,
+use arch::cell::StaticRef;
+
+use crate::disp;
+use crate::displock::DispLock;
+use crate::errno::Errno;
+use crate::lwp::{self, Event, LwpDir, LwpFlags, LwpId, NewLwp};
+use crate::thread::{curproc, curthread};
+
+/// A process id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pid(pub u32);
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pid {}", self.0)
+    }
 }
 
-static NEXT_PID: AtomicU32 = AtomicU32::new(1);
+/// The largest pid; pids are handed out in turn up to it, then again from 1,
+/// skipping those in use (Solaris' default `maxpid`).
+pub const MAXPID: u32 = 999_999;
+
+/// A process's life (`p_stat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PStat {
+    /// Its LWPs run; new ones may be created.
+    Active,
+    /// Exiting: its LWPs are leaving and no new one may come.
+    Exiting,
+    /// Every LWP has left; the exit status waits for the parent.
+    Zombie,
+}
+
+/// Signals are numbered `1..NSIG` (Solaris: 72 of them, real-time ones included).
+pub const NSIG: usize = 73;
+
+/// What a process does with a signal (S10): shared by all its LWPs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigDisp {
+    /// `SIG_DFL`: the signal's default action.
+    Default,
+    /// `SIG_IGN`.
+    Ignore,
+    /// Caught by the user handler at this address.
+    Catch(usize),
+}
+
+/// A process's state under its `p_lock`.
+pub struct ProcState {
+    pub(crate) p_stat: PStat,
+    /// The status `proc_exit` gave (0 when the LWPs simply all exited).
+    pub(crate) p_exitstatus: i32,
+    /// Its LWPs, live and zombie (S15).
+    pub(crate) p_lwpdir: LwpDir,
+}
+
+impl ProcState {
+    const fn new() -> ProcState {
+        ProcState { p_stat: PStat::Active, p_exitstatus: 0, p_lwpdir: LwpDir::new() }
+    }
+}
+
+/// A process (S1).
+pub struct Proc {
+    /// Its id; 0 for proc 0 and while the structure is cached.
+    p_pid: AtomicU32,
+    /// Its parent. Changed under `PIDLOCK`.
+    p_parent: StaticRef<Proc>,
+    /// Its state and LWPs.
+    pub(crate) p_lock: DispLock<ProcState>,
+    /// The signal dispositions its LWPs share (S10), indexed by signal number;
+    /// the signals issue acts on them.
+    pub p_sigdisp: DispLock<[SigDisp; NSIG]>,
+    /// An LWP exited: `lwp_wait` looks again.
+    pub(crate) p_lwpexit: Event,
+    /// An LWP stopped, or was continued: `lwp_suspend` looks again.
+    pub(crate) p_holdlwps: Event,
+    /// A child became a zombie: `proc_wait` looks again.
+    pub(crate) p_childexit: Event,
+}
+
+/// Proc 0: the kernel's process. Its "LWPs" are the kernel threads (S2), which
+/// have no LWP; it is the parent of processes they create, and of orphans.
+pub static PROC0: Proc = Proc::new();
 
 impl Proc {
-    /// A new process with a fresh id.
-    pub fn new() -> Proc {
-        Proc { p_pid: NEXT_PID.fetch_add(1, Ordering::Relaxed) }
+    const fn new() -> Proc {
+        Proc {
+            p_pid: AtomicU32::new(0),
+            p_parent: StaticRef::none(),
+            p_lock: DispLock::new(ProcState::new()),
+            p_sigdisp: DispLock::new([SigDisp::Default; NSIG]),
+            p_lwpexit: Event::new(),
+            p_holdlwps: Event::new(),
+            p_childexit: Event::new(),
+        }
+    }
+
+    pub fn pid(&self) -> Pid {
+        Pid(self.p_pid.load(Ordering::Relaxed))
+    }
+
+    /// Its parent's pid (proc 0 has none).
+    pub fn parent(&self) -> Option<Pid> {
+        self.p_parent.get().map(Proc::pid)
+    }
+
+    pub fn stat(&self) -> PStat {
+        self.p_lock.lock().p_stat
+    }
+
+    /// The exit status, once it is a zombie.
+    pub fn exit_status(&self) -> Option<i32> {
+        let ps = self.p_lock.lock();
+        (ps.p_stat == PStat::Zombie).then_some(ps.p_exitstatus)
+    }
+
+    /// Live LWPs.
+    pub fn lwpcnt(&self) -> u32 {
+        self.p_lock.lock().p_lwpdir.lwpcnt()
+    }
+
+    /// Zombie LWPs, not yet waited for.
+    pub fn zombcnt(&self) -> u32 {
+        self.p_lock.lock().p_lwpdir.zombcnt()
+    }
+
+    /// LWPs inside `lwp_wait`.
+    pub fn lwpwait(&self) -> u32 {
+        self.p_lock.lock().p_lwpdir.lwpwait()
+    }
+
+    /// The ids in its LWP directory, live and zombie.
+    pub fn lwp_ids(&self) -> Vec<LwpId> {
+        self.p_lock.lock().p_lwpdir.ids()
     }
 }
 
-impl Default for Proc {
-    fn default() -> Self {
-        Self::new()
+impl fmt::Debug for Proc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({:?})", self.pid(), self.stat())
     }
+}
+
+/// Whether `p` is proc 0.
+pub(crate) fn is_proc0(p: &Proc) -> bool {
+    core::ptr::eq(p, &PROC0)
+}
+
+/// The process tree.
+struct ProcTable {
+    /// Every process not yet reaped, active or zombie (proc 0 is not in it).
+    pt_procs: BTreeMap<Pid, &'static Proc>,
+    /// (parent, child) for each of them: a parent's children are one range.
+    pt_children: BTreeSet<(Pid, Pid)>,
+    /// The pid to try next.
+    pt_nextpid: u32,
+}
+
+static PIDLOCK: DispLock<ProcTable> =
+    DispLock::new(ProcTable { pt_procs: BTreeMap::new(), pt_children: BTreeSet::new(), pt_nextpid: 1 });
+
+/// Reaped process structures, for reuse.
+static PROC_CACHE: DispLock<Vec<&'static Proc>> = DispLock::new(Vec::new());
+
+impl ProcTable {
+    /// The next free pid; `EAGAIN` if all are in use.
+    fn alloc_pid(&mut self) -> Result<Pid, Errno> {
+        for _ in 0..MAXPID {
+            let pid = Pid(self.pt_nextpid);
+            self.pt_nextpid = if self.pt_nextpid == MAXPID { 1 } else { self.pt_nextpid + 1 };
+            if !self.pt_procs.contains_key(&pid) {
+                return Ok(pid);
+            }
+        }
+        Err(Errno::EAGAIN)
+    }
+
+    fn children(&self, parent: Pid) -> impl Iterator<Item = Pid> + '_ {
+        self.pt_children.range((parent, Pid(0))..=(parent, Pid(u32::MAX))).map(|&(_, c)| c)
+    }
+}
+
+fn proc_alloc() -> &'static Proc {
+    let cached = PROC_CACHE.lock().pop();
+    cached.unwrap_or_else(|| Box::leak(Box::new(Proc::new())))
+}
+
+/// Resets a reaped (or never used) process structure and caches it.
+fn proc_free(p: &'static Proc) {
+    p.p_pid.store(0, Ordering::Relaxed);
+    p.p_parent.set(None);
+    *p.p_lock.lock() = ProcState::new();
+    *p.p_sigdisp.lock() = [SigDisp::Default; NSIG];
+    PROC_CACHE.lock().push(p);
+}
+
+/// Creates a process, child of the current process (of proc 0 in a kernel thread),
+/// whose one LWP (id 1) runs `func(arg)`. Returns its pid.
+///
+/// Errors: `EAGAIN` if the current process is exiting, or no pid is free.
+pub fn proc_create(func: fn(usize), arg: usize) -> Result<Pid, Errno> {
+    let parent = curproc().unwrap_or(&PROC0);
+    let p = proc_alloc();
+    let first = NewLwp::alloc(p, func, arg);
+    let made = {
+        let mut tbl = PIDLOCK.lock();
+        let active = is_proc0(parent) || parent.p_lock.lock().p_stat == PStat::Active;
+        match if active { tbl.alloc_pid() } else { Err(Errno::EAGAIN) } {
+            Ok(pid) => {
+                p.p_pid.store(pid.0, Ordering::Relaxed);
+                p.p_parent.set(Some(parent));
+                tbl.pt_procs.insert(pid, p);
+                tbl.pt_children.insert((parent.pid(), pid));
+                let (_, t) = first.install(p, &mut p.p_lock.lock(), LwpFlags::empty());
+                Ok((pid, t))
+            }
+            Err(e) => Err((e, first)),
+        }
+    };
+    match made {
+        Ok((pid, t)) => {
+            disp::setrun(t);
+            Ok(pid)
+        }
+        Err((e, first)) => {
+            first.discard();
+            proc_free(p);
+            Err(e)
+        }
+    }
+}
+
+/// Exits the current process with `status`: every other LWP is made to exit, then
+/// this one exits; the last to leave makes the process a zombie for its parent to
+/// reap. If another LWP is already exiting the process, its status stands. In a
+/// kernel thread (S2), it just ends the thread.
+pub fn proc_exit(status: i32) -> ! {
+    let t = curthread();
+    if let Some(p) = t.t_procp.get() {
+        {
+            let mut ps = p.p_lock.lock();
+            if ps.p_stat == PStat::Active {
+                ps.p_stat = PStat::Exiting;
+                ps.p_exitstatus = status;
+            }
+        }
+        lwp::exitlwps(p, t);
+    }
+    lwp::lwp_exit()
+}
+
+/// The last LWP of `p` has left: `p` becomes a zombie, its children go to proc 0,
+/// and its parent is woken. `p` may be reaped (and reused) as soon as `PIDLOCK` is
+/// dropped: it is not touched after that.
+pub(crate) fn proc_zombie(p: &'static Proc) {
+    let (parent, orphan_zombie) = {
+        let mut tbl = PIDLOCK.lock();
+        {
+            let mut ps = p.p_lock.lock();
+            // Zombie LWPs nobody waited for go with the process.
+            ps.p_lwpdir.clear();
+            ps.p_stat = PStat::Zombie;
+        }
+        let pid = p.pid();
+        let orphans: Vec<Pid> = tbl.children(pid).collect();
+        let mut orphan_zombie = false;
+        for c in orphans {
+            tbl.pt_children.remove(&(pid, c));
+            tbl.pt_children.insert((PROC0.pid(), c));
+            if let Some(&cp) = tbl.pt_procs.get(&c) {
+                cp.p_parent.set(Some(&PROC0));
+                orphan_zombie |= cp.p_lock.lock().p_stat == PStat::Zombie;
+            }
+        }
+        (p.p_parent.get().unwrap_or(&PROC0), orphan_zombie)
+    };
+    parent.p_childexit.signal();
+    if orphan_zombie {
+        PROC0.p_childexit.signal();
+    }
+}
+
+/// Waits for child `which` (or, with `None`, any child) of the current process (of
+/// proc 0 in a kernel thread) to become a zombie, reaps it, and returns its pid and
+/// exit status.
+///
+/// Errors: `ECHILD` if there is no such child (none at all, or `which` is not one).
+pub fn proc_wait(which: Option<Pid>) -> Result<(Pid, i32), Errno> {
+    let me = curproc().unwrap_or(&PROC0);
+    loop {
+        let seen = me.p_childexit.snapshot();
+        {
+            let mut tbl = PIDLOCK.lock();
+            let mut any = false;
+            let mut zombie = None;
+            for c in tbl.children(me.pid()).filter(|c| which.is_none_or(|w| w == *c)) {
+                any = true;
+                let Some(cp) = tbl.pt_procs.get(&c) else { continue };
+                let ps = cp.p_lock.lock();
+                if ps.p_stat == PStat::Zombie {
+                    zombie = Some((c, *cp, ps.p_exitstatus));
+                    break;
+                }
+            }
+            if let Some((pid, cp, status)) = zombie {
+                tbl.pt_procs.remove(&pid);
+                tbl.pt_children.remove(&(me.pid(), pid));
+                drop(tbl);
+                proc_free(cp);
+                return Ok((pid, status));
+            }
+            if !any {
+                return Err(Errno::ECHILD);
+            }
+        }
+        if !me.p_childexit.wait(seen) {
+            lwp::stop_point();
+        }
+    }
+}
+
+/// The process `pid`, if it exists (active or zombie); proc 0 for pid 0.
+pub fn prfind(pid: Pid) -> Option<&'static Proc> {
+    if pid == PROC0.pid() {
+        return Some(&PROC0);
+    }
+    PIDLOCK.lock().pt_procs.get(&pid).copied()
 }

@@ -133,11 +133,11 @@ pub fn wakeup_one(chan: usize) -> bool {
 
 /// Wakes every thread sleeping on `chan`; returns how many.
 pub fn wakeup(chan: usize) -> usize {
-    let mut n = 0;
-    while wakeup_one(chan) {
-        n += 1;
-    }
-    n
+    // Only those asleep now: a woken thread may preempt this one and sleep on `chan`
+    // again before the loop ends, and must not be woken again (that would never end).
+    // The queue is FIFO, so the first `n` sleepers of `chan` are the ones counted.
+    let n = sleepers(chan);
+    (0..n).take_while(|_| wakeup_one(chan)).count()
 }
 
 fn wake(t: &'static KThread) {

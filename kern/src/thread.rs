@@ -17,7 +17,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use arch::cell::StaticRef;
 use arch::{Machine, ThreadRegister};
@@ -25,7 +25,7 @@ use spin::Mutex;
 
 use crate::class::{self, SchedClass};
 use crate::displock::DispLock;
-use crate::lwp::Lwp;
+use crate::lwp::{Lwp, TpFlags};
 use crate::proc::Proc;
 use crate::{disp, M};
 
@@ -73,6 +73,9 @@ pub struct KThread {
     pub t_lwp: StaticRef<Lwp>,
     /// The process of that LWP (S1, S5.8).
     pub t_procp: StaticRef<Proc>,
+    /// What the LWP module asks of the thread's LWP (`TpFlags`: stop, exit) and
+    /// whether it is stopped. Resident (S6): it is read at every stop point.
+    t_proc_flag: AtomicU32,
     /// The CPU it last ran on.
     t_cpu: AtomicUsize,
     /// How many times it was switched in.
@@ -109,6 +112,18 @@ pub struct KThread {
     pub(crate) t_sleepgen: AtomicU64,
     /// Its last timed sleep ended by the timeout rather than a wakeup.
     pub(crate) t_timedout: AtomicBool,
+
+    // Synchronization state (sync): kept by `crate::sync`, under its turnstile lock
+    // except `t_spinning`. A thread blocked on a turnstile is on no other queue; it
+    // is linked there through `t_link` (and `t_queued`), like a sleeping thread.
+    /// The lock (the address of its lock word) on whose turnstile the thread is
+    /// blocked; 0 if none. Deadlock detection and priority inheritance follow it.
+    pub(crate) t_ts_sobj: AtomicUsize,
+    /// What it waits there for (`sync::turnstile::WaitKind`).
+    pub(crate) t_ts_kind: AtomicU8,
+    /// It is spinning for an adaptive mutex: a thread that wants a lock it holds
+    /// blocks rather than spin behind it.
+    pub(crate) t_spinning: AtomicBool,
 }
 
 // SAFETY: `KThread` is the only type ever stored in the current-thread register:
@@ -137,6 +152,7 @@ impl KThread {
             t_start: Mutex::new(None),
             t_lwp: StaticRef::none(),
             t_procp: StaticRef::none(),
+            t_proc_flag: AtomicU32::new(0),
             t_cpu: AtomicUsize::new(0),
             t_nswitch: AtomicU64::new(0),
             t_cid: AtomicU8::new(SchedClass::Sys as u8),
@@ -152,6 +168,9 @@ impl KThread {
             t_wchan: AtomicUsize::new(0),
             t_sleepgen: AtomicU64::new(0),
             t_timedout: AtomicBool::new(false),
+            t_ts_sobj: AtomicUsize::new(0),
+            t_ts_kind: AtomicU8::new(0),
+            t_spinning: AtomicBool::new(false),
         }
     }
 
@@ -247,6 +266,21 @@ impl KThread {
         self.t_bound.store(cpu.unwrap_or(UNBOUND), Ordering::Relaxed);
     }
 
+    /// The LWP flags (`t_proc_flag`): what its LWP was asked to do at its next stop point.
+    pub fn proc_flag(&self) -> TpFlags {
+        TpFlags::from_bits_retain(self.t_proc_flag.load(Ordering::SeqCst))
+    }
+
+    /// Sets `f` in `t_proc_flag`.
+    pub(crate) fn set_proc_flag(&self, f: TpFlags) {
+        self.t_proc_flag.fetch_or(f.bits(), Ordering::SeqCst);
+    }
+
+    /// Clears `f` in `t_proc_flag`; returns the flags as they were.
+    pub(crate) fn clear_proc_flag(&self, f: TpFlags) -> TpFlags {
+        TpFlags::from_bits_retain(self.t_proc_flag.fetch_and(!f.bits(), Ordering::SeqCst))
+    }
+
     /// The wait channel it sleeps on, if asleep.
     pub fn wchan(&self) -> Option<usize> {
         let w = self.t_wchan.load(Ordering::Acquire);
@@ -298,9 +332,13 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> &'static KThrea
     *t.t_name.lock() = name;
     t.t_lwp.set(None);
     t.t_procp.set(None);
+    t.t_proc_flag.store(0, Ordering::SeqCst);
     t.t_nswitch.store(0, Ordering::Relaxed);
     t.t_oncpu.store(false, Ordering::Relaxed);
     t.t_wchan.store(0, Ordering::Relaxed);
+    t.t_ts_sobj.store(0, Ordering::Relaxed);
+    t.t_ts_kind.store(0, Ordering::Relaxed);
+    t.t_spinning.store(false, Ordering::Relaxed);
     t.set_bound(None);
     t.set_class(SchedClass::Sys, class::SYS_PRI);
     t.set_epri_raw(None);

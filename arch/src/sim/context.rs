@@ -205,6 +205,9 @@ pub struct Context {
 
 impl Context {
     /// The boot thread's context: already running, on the host thread's stack.
+    // A const, not a static, on purpose: each use (each CPU's boot thread) is a fresh
+    // context with its own flag and saved stack pointer.
+    #[allow(clippy::declare_interior_mutable_const)]
     pub(super) const BOOT: Context =
         Context { sp: AtomicUsize::new(0), running: AtomicBool::new(true), stack: None };
 
@@ -299,6 +302,26 @@ pub(super) fn switch(cpu: Cpu, from: &Context, to: &Context, to_thread: usize) {
     unsafe { arch_sim_switch(from.sp.as_ptr(), to_sp, from.running.as_ptr()) };
 }
 
+/// The stack pointer at which a context that has not run yet waits: its initial
+/// frame, which [`coroutine_switch`] or [`jump`] enters. For the CPUs of the seeded
+/// mode, whose host stacks are contexts that never go through [`switch`].
+pub(super) fn initial_sp(ctx: &Context) -> usize {
+    assert!(ctx.stack.is_some(), "sim: a boot context has no initial frame");
+    ctx.sp.load(Ordering::Acquire)
+}
+
+/// The seeded mode's switch between two simulated CPUs on one host thread: saves the
+/// running stack's frame, storing its stack pointer in `save_sp`, and continues the
+/// stack suspended at `load_sp` (by an earlier `coroutine_switch`, or an initial frame).
+/// Returns when some later `coroutine_switch` or [`jump`] continues the saved one.
+pub(super) fn coroutine_switch(save_sp: &AtomicUsize, load_sp: usize, scratch: &AtomicBool) {
+    // SAFETY: `load_sp` is a frame saved by arch_sim_switch on a stack that nothing runs
+    // now (a suspended CPU, the caller guarantees), or an initial frame laid out by
+    // `arm`; the save slot and the scratch flag (which the switch clears, standing in
+    // for a context's running flag) outlive the call.
+    unsafe { arch_sim_switch(save_sp.as_ptr(), load_sp, scratch.as_ptr()) };
+}
+
 /// Runs `f(arg)` on the calling host stack, below a frame saved in `exit_sp`;
 /// returns once [`jump`] is called with that frame.
 pub(super) fn enter(exit_sp: &AtomicUsize, f: extern "C" fn(usize), arg: usize) {
@@ -317,12 +340,16 @@ pub(super) fn jump(sp: usize) -> ! {
 }
 
 /// A new thread's first Rust frame, on its own stack, entered from the trampoline
-/// with interrupts disabled (as every switch is made).
+/// with interrupts disabled (as every switch is made). They stay disabled: the
+/// [`ThreadEntry`] contract is that the entry first finishes the switch that brought
+/// the thread in and then enables them itself, as on sparc64. (Enabling them here
+/// would let a pending clock interrupt in before the switch is finished: a test
+/// kernel whose switches hold a lock that the incoming thread releases deadlocked
+/// on it now and then.)
 extern "C" fn thread_start(entry: usize, arg: usize) -> ! {
     // SAFETY: `arm` put exactly a `ThreadEntry` in r12, which the trampoline passes here.
     let entry = unsafe { core::mem::transmute::<usize, ThreadEntry>(entry) };
-    let cpu = Cpu::expect("a kernel thread");
-    super::intr::restore(cpu, true);
+    let _ = Cpu::expect("a kernel thread");
     // A panic must not unwind into the trampoline, which has nowhere to go.
     match catch_unwind(AssertUnwindSafe(|| entry(arg))) {
         Ok(()) => unreachable!(),

@@ -2,8 +2,8 @@
 //! the clock signal and its handler, idling, and the host thread that makes the clock
 //! tick.
 //!
-//! A clock interrupt is a `CLOCK_SIGNAL` sent with `pthread_kill` to the CPU's host
-//! thread. The handler runs on whatever stack the CPU was running: if the CPU's flag
+//! In the parallel mode a clock interrupt is a `CLOCK_SIGNAL` sent with
+//! `pthread_kill` to the CPU's host thread. The handler runs on whatever stack the CPU was running: if the CPU's flag
 //! says interrupts are disabled it only marks the interrupt pending; otherwise it
 //! takes it, calling `Upcalls::clock_intr`, which may switch to another thread right
 //! there. The interrupted thread's registers then wait in the signal frame on its own
@@ -16,6 +16,11 @@
 //! without `SA_RESTART`: a host system call interrupted on one host thread may be
 //! finished on another after a migration, and an `EINTR` result carries over safely
 //! where a kernel-side restart might not.
+//!
+//! In the seeded mode (`det`) no clock thread runs and no signal plays an interrupt:
+//! the seeded scheduler marks interrupts pending from virtual time and cross-calls,
+//! and delivers them through the same [`run_pending`] at its scheduling points. The
+//! signal then only brings the host thread home after a timeout.
 
 use core::sync::atomic::Ordering;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -55,7 +60,7 @@ pub(super) fn restore(cpu: Cpu, was_enabled: bool) {
 }
 
 /// Takes the pending clock interrupts; interrupts are enabled on entry and exit.
-fn run_pending(cpu: Cpu) {
+pub(super) fn run_pending(cpu: Cpu) {
     // A CPU leaving the simulation (or not yet in it) takes no more interrupts.
     while cpu.in_sim() && cpu.intr_pending() {
         // Whoever turns the flag off owns the delivery; a signal nested in here sees
@@ -172,7 +177,7 @@ extern "C" fn on_clock_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, _u
         if !cpu.in_critical() {
             super::exit_to_host(cpu);
         }
-    } else {
+    } else if !cpu.seeded() {
         cpu.set_intr_pending(true);
         if cpu.intr_enabled() {
             run_pending(cpu);
@@ -190,7 +195,8 @@ pub(super) fn clock_start(cpu: Cpu, hz: u32) {
         pc.clock_period_ns.store(0, Ordering::Release);
     } else {
         let period = (1_000_000_000 / u64::from(hz)).max(1);
-        pc.clock_next_ns.store(now_ns() + period, Ordering::Relaxed);
+        let now = if cpu.seeded() { super::det::now(cpu) } else { now_ns() };
+        pc.clock_next_ns.store(now + period, Ordering::Relaxed);
         pc.clock_period_ns.store(period, Ordering::Release);
     }
     if let Some(timer) = cpu.boot().timer.get() {

@@ -1,12 +1,25 @@
 //! The host simulation machine: the machine's life (boot, the set of CPUs, halt) and
 //! the [`Machine`] implementation, [`Sim`].
 //!
-//! Each simulated CPU is a host thread. [`run`] (or [`boot`]) spawns them; each runs
-//! the kernel's `main(cpu)` as that CPU's boot thread, on the host thread's own stack,
-//! below a saved "exit" frame. `Sim::halt` from any CPU records the verdict and jumps
-//! back to that CPU's exit frame; the others are kicked with the clock signal until
-//! each has jumped back to its own (from the signal handler, or from `idle_wait`).
-//! Then `run` stops the clock thread, joins the CPUs and returns the verdict.
+//! It runs in one of two modes, chosen by [`SimConfig::schedule`]:
+//!
+//! * **Parallel** ([`Schedule::Parallel`]): each simulated CPU is a host thread.
+//!   [`run`] (or [`boot`]) spawns them; each runs the kernel's `main(cpu)` as that
+//!   CPU's boot thread, on the host thread's own stack, below a saved "exit" frame.
+//!   The clock is a signal from a clock thread (`intr`). `Sim::halt` from any CPU
+//!   records the verdict and jumps back to that CPU's exit frame; the others are kicked
+//!   with the clock signal until each has jumped back to its own (from the signal
+//!   handler, or from `idle_wait`). Then `run` stops the clock thread, joins the CPUs
+//!   and returns the verdict.
+//! * **Seeded** ([`Schedule::Seeded`]): one host thread runs every CPU, each on a host
+//!   stack of its own, switching between them at the CPUs' machine calls as a seeded
+//!   PRNG decides, in virtual time (`det`). The same seed gives the same run. A halt
+//!   jumps back to that one thread's exit frame.
+//!
+//! Module map: `percpu` the per-CPU block behind `%gs`; `context` kernel stacks and
+//! the stack switch; `intr` the interrupt flag, interrupt delivery, the parallel
+//! mode's clock signal and idling; `det` the seeded mode's schedule and virtual time;
+//! `console` the console capture; `host_alloc` the allocator wrapper.
 //!
 //! Whole simulations are serialised by a process-wide mutex (cargo runs tests on
 //! parallel threads of one process, and the clock signal handler is process-wide);
@@ -23,6 +36,7 @@ compile_error!("the host simulation machine (arch::sim) needs an x86_64 Linux ho
 
 mod console;
 mod context;
+mod det;
 mod host_alloc;
 mod intr;
 mod percpu;
@@ -39,9 +53,11 @@ use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 pub use context::Context;
+pub use det::{SeededRun, STEP_NS};
 pub use host_alloc::SimAlloc;
 
 use crate::{Machine, ThreadEntry, ThreadRegister, Upcalls};
+use det::{Det, Point};
 use percpu::{Cpu, PerCpu};
 
 /// At most this many simulated CPUs.
@@ -59,6 +75,19 @@ static SIMULATIONS: Mutex<()> = Mutex::new(());
 /// The host simulation machine.
 pub struct Sim;
 
+/// How the simulated CPUs share the host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Schedule {
+    /// Each CPU is a host thread, interleaved by the host's scheduler; the clock is a
+    /// signal (real time). Finds what real parallelism finds, but no run repeats.
+    #[default]
+    Parallel,
+    /// Every CPU on one host thread, interleaved by a PRNG seeded with this, in
+    /// virtual time: a run is a function of the seed (see the `det` module comment for
+    /// what code must do to run in this mode).
+    Seeded(u64),
+}
+
 /// How to boot the simulated machine.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -72,12 +101,26 @@ pub struct SimConfig {
     pub timeout: Option<Duration>,
     /// Echo the console to stderr as it is written (also when `SIM_CONSOLE=1`).
     pub echo_console: bool,
+    /// Parallel or seeded.
+    pub schedule: Schedule,
+    /// Seeded mode only: a machine whose virtual clock passes this is halted with
+    /// failure (and [`Outcome::timed_out`] set). Unlike the wall-clock `timeout` this
+    /// stops a run at the same point every time, so it replays; and a kernel that
+    /// hangs making machine calls reaches it in far less host time.
+    pub virtual_timeout: Option<Duration>,
 }
 
 impl SimConfig {
-    /// `ncpus` CPUs, no boot arguments, no timeout, no echo.
+    /// `ncpus` CPUs, no boot arguments, no timeout, no echo, the parallel mode.
     pub fn new(ncpus: usize) -> Self {
-        SimConfig { ncpus, boot_args: "", timeout: None, echo_console: false }
+        SimConfig {
+            ncpus,
+            boot_args: "",
+            timeout: None,
+            echo_console: false,
+            schedule: Schedule::Parallel,
+            virtual_timeout: None,
+        }
     }
 }
 
@@ -93,10 +136,12 @@ pub struct Outcome {
     /// The kernel's verdict: `Sim::halt(success)`; false if the machine stopped any
     /// other way (timeout, a CPU's `main` returned).
     pub success: bool,
-    /// Whether [`SimConfig::timeout`] stopped it.
+    /// Whether [`SimConfig::timeout`] (or [`SimConfig::virtual_timeout`]) stopped it.
     pub timed_out: bool,
     /// Everything written to the console (and the simulation's own notes).
     pub console: String,
+    /// In the seeded mode: what the schedule did (its seed, steps, trace).
+    pub seeded: Option<SeededRun>,
 }
 
 /// Boots the machine and runs it until it halts; returns the kernel's verdict.
@@ -113,6 +158,10 @@ pub fn boot(config: SimConfig, main: fn(cpu: usize)) -> bool {
 /// CPU halts it with failure too, and is then resumed on the calling thread, so that
 /// a failed assertion in kernel or test code fails the calling test with its message.
 ///
+/// In the seeded mode the console ends with a line `sim: seeded schedule: ...` (the
+/// seed, steps, trace), and a run that fails (a failed halt, a timeout, a panic)
+/// also prints that line, and how to replay the seed, to stderr.
+///
 /// Panics if called from a simulated CPU.
 pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
     assert!(Cpu::here().is_none(), "sim: run called from a simulated CPU");
@@ -122,6 +171,13 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
     let serial = SIMULATIONS.lock().unwrap_or_else(PoisonError::into_inner);
 
     let echo = config.echo_console || std::env::var_os("SIM_CONSOLE").is_some_and(|v| v == "1");
+    let det = match config.schedule {
+        Schedule::Parallel => None,
+        Schedule::Seeded(seed) => {
+            let limit = config.virtual_timeout.map_or(u64::MAX, |t| t.as_nanos().try_into().unwrap_or(u64::MAX));
+            Some(Det::new(seed, ncpus, main, limit))
+        }
+    };
     let boot = Arc::new(Boot {
         ncpus,
         boot_args: config.boot_args,
@@ -135,31 +191,48 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
         timer_stop: AtomicBool::new(false),
         console: spin::Mutex::new(Vec::new()),
         panic: Mutex::new(None),
+        det,
     });
 
-    let timer = {
-        let boot = Arc::clone(&boot);
-        thread::Builder::new()
+    // Parallel: a clock thread and a host thread per CPU. Seeded: one host thread.
+    let timer = if boot.det.is_none() {
+        let b = Arc::clone(&boot);
+        let timer = thread::Builder::new()
             .name("sim-clock".into())
-            .spawn(move || intr::clock_thread(&boot))
-            .expect("sim: cannot spawn the clock thread")
+            .spawn(move || intr::clock_thread(&b))
+            .expect("sim: cannot spawn the clock thread");
+        let _ = boot.timer.set(timer.thread().clone());
+        Some(timer)
+    } else {
+        None
     };
-    let _ = boot.timer.set(timer.thread().clone());
-    let cpus: Vec<JoinHandle<()>> = (0..ncpus)
-        .map(|cpu| {
-            let boot = Arc::clone(&boot);
-            thread::Builder::new()
-                .name(std::format!("sim-cpu{cpu}"))
-                .stack_size(CPU_STACK)
-                .spawn(move || cpu_thread(&boot, cpu, main))
-                .expect("sim: cannot spawn a CPU thread")
-        })
-        .collect();
+    let cpus: Vec<JoinHandle<()>> = if boot.det.is_none() {
+        (0..ncpus)
+            .map(|cpu| {
+                let boot = Arc::clone(&boot);
+                thread::Builder::new()
+                    .name(std::format!("sim-cpu{cpu}"))
+                    .stack_size(CPU_STACK)
+                    .spawn(move || cpu_thread(&boot, cpu, main))
+                    .expect("sim: cannot spawn a CPU thread")
+            })
+            .collect()
+    } else {
+        let boot = Arc::clone(&boot);
+        let host = thread::Builder::new()
+            .name("sim-seeded".into())
+            // It only holds the exit frame: the CPUs run on stacks of their own.
+            .stack_size(1 << 20)
+            .spawn(move || det::host_thread(&boot))
+            .expect("sim: cannot spawn the seeded mode's host thread");
+        std::vec![host]
+    };
 
-    let timed_out = wait_for_halt(&boot, config.timeout);
+    let mut timed_out = wait_for_halt(&boot, config.timeout);
 
-    // Bring every CPU home. A CPU notices the halt in its signal handler or while
-    // idling; kicks keep coming until it has (one holding a host lock lets it go).
+    // Bring every CPU home. A CPU notices the halt in its signal handler, while
+    // idling, or (seeded) at its next scheduling point; kicks keep coming until it
+    // has (one holding a host lock lets it go).
     while boot.out.load(Ordering::Acquire) < ncpus {
         for pc in boot.percpu.iter().filter(|pc| !pc.out.load(Ordering::Acquire)) {
             intr::kick(pc.pthread.load(Ordering::Acquire));
@@ -168,8 +241,10 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
     }
     // The clock thread goes first: it must send no signal to a joined thread.
     boot.timer_stop.store(true, Ordering::Release);
-    timer.thread().unpark();
-    let _ = timer.join();
+    if let Some(timer) = timer {
+        timer.thread().unpark();
+        let _ = timer.join();
+    }
     let mut host_panic = None;
     for cpu in cpus {
         if let Err(p) = cpu.join() {
@@ -178,14 +253,27 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
     }
 
     let success = boot.state.load(Ordering::Acquire) == HALTED_OK;
+    let seeded = boot.det.as_ref().map(Det::report);
+    timed_out |= boot.det.as_ref().is_some_and(Det::expired);
+    let panic = boot.panic.lock().unwrap_or_else(PoisonError::into_inner).take().or(host_panic);
+    if let Some(report) = seeded {
+        let line = std::format!("sim: seeded schedule: {ncpus} CPU(s), {report}\n");
+        boot.console.lock().extend_from_slice(line.as_bytes());
+        if !success || panic.is_some() {
+            std::eprintln!(
+                "{line}sim: this seeded run FAILED; it replays exactly with Schedule::Seeded({}) on {ncpus} CPU(s)",
+                report.seed
+            );
+        }
+    }
     let console = String::from_utf8_lossy(&boot.console.lock()).into_owned();
     console::set_last(&console);
-    let panic = boot.panic.lock().unwrap_or_else(PoisonError::into_inner).take().or(host_panic);
+    drop(boot);
     drop(serial);
     if let Some(payload) = panic {
         std::panic::resume_unwind(payload);
     }
-    Outcome { success, timed_out, console }
+    Outcome { success, timed_out, console, seeded }
 }
 
 /// On a simulated CPU: what this boot has written to the console so far. On any other
@@ -218,6 +306,8 @@ struct Boot {
     console: spin::Mutex<Vec<u8>>,
     /// The first panic on a simulated CPU, for `run` to resume.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
+    /// The schedule of the seeded mode; `None` in the parallel mode.
+    det: Option<Det>,
 }
 
 impl Boot {
@@ -232,6 +322,11 @@ impl Boot {
         let won = self.state.compare_exchange(RUNNING, verdict, Ordering::AcqRel, Ordering::Acquire).is_ok();
         self.waiter.unpark();
         won
+    }
+
+    /// The seeded schedule; only called in the seeded mode.
+    fn det(&self) -> &Det {
+        self.det.as_ref().expect("sim: the seeded schedule of a parallel run")
     }
 
     fn upcalls(&self) -> Option<&'static Upcalls> {
@@ -341,6 +436,14 @@ fn exit_to_host(cpu: Cpu) -> ! {
     context::jump(cpu.exit_sp())
 }
 
+/// A scheduling point of the seeded mode (see `det`); nothing in the parallel mode.
+#[inline(always)]
+fn seeded_point(cpu: Cpu, kind: Point) {
+    if cpu.seeded() {
+        det::point(cpu, kind);
+    }
+}
+
 impl Machine for Sim {
     type Context = Context;
 
@@ -355,7 +458,9 @@ impl Machine for Sim {
     }
 
     fn switch<T: ThreadRegister>(from: &Context, to: &Context, to_thread: &'static T) {
-        context::switch(Cpu::expect("switch"), from, to, to_thread as *const T as usize)
+        let cpu = Cpu::expect("switch");
+        seeded_point(cpu, Point::Call);
+        context::switch(cpu, from, to, to_thread as *const T as usize)
     }
 
     #[inline]
@@ -382,12 +487,18 @@ impl Machine for Sim {
 
     #[inline]
     fn intr_disable() -> bool {
-        intr::disable(Cpu::expect("intr_disable"))
+        let cpu = Cpu::expect("intr_disable");
+        // Seeded: the point comes first, so that an interrupt due now is taken before
+        // they go off, as one arriving just before the call would be.
+        seeded_point(cpu, Point::Call);
+        intr::disable(cpu)
     }
 
     #[inline]
     fn intr_restore(was_enabled: bool) {
-        intr::restore(Cpu::expect("intr_restore"), was_enabled)
+        let cpu = Cpu::expect("intr_restore");
+        intr::restore(cpu, was_enabled);
+        seeded_point(cpu, Point::Call);
     }
 
     #[inline]
@@ -396,16 +507,32 @@ impl Machine for Sim {
     }
 
     fn poke_cpu(cpu: usize) {
-        intr::poke(&Cpu::expect("poke_cpu").boot().percpu[cpu]);
+        let me = Cpu::expect("poke_cpu");
+        let target = &me.boot().percpu[cpu];
+        if me.seeded() {
+            // Taken when the target next passes a scheduling point with interrupts on.
+            target.poked.store(true, Ordering::Release);
+            det::point(me, Point::Call);
+        } else {
+            intr::poke(target);
+        }
     }
 
     #[inline(always)]
     fn relax() {
-        core::hint::spin_loop()
+        match Cpu::here() {
+            Some(cpu) if cpu.seeded() => det::point(cpu, Point::Relax),
+            _ => core::hint::spin_loop(),
+        }
     }
 
     fn idle_wait() {
-        intr::idle_wait(Cpu::expect("idle_wait"))
+        let cpu = Cpu::expect("idle_wait");
+        if cpu.seeded() {
+            det::idle_wait(cpu)
+        } else {
+            intr::idle_wait(cpu)
+        }
     }
 
     fn set_upcalls(upcalls: &'static Upcalls) {
@@ -414,14 +541,26 @@ impl Machine for Sim {
     }
 
     fn clock_start(hz: u32) {
-        intr::clock_start(Cpu::expect("clock_start"), hz)
+        let cpu = Cpu::expect("clock_start");
+        seeded_point(cpu, Point::Call);
+        intr::clock_start(cpu, hz)
     }
 
+    /// Parallel: the host's monotonic clock. Seeded: the virtual clock.
     fn now_ns() -> u64 {
-        intr::now_ns()
+        match Cpu::here() {
+            Some(cpu) if cpu.seeded() => {
+                det::point(cpu, Point::Call);
+                det::now(cpu)
+            }
+            _ => intr::now_ns(),
+        }
     }
 
     fn console_write(bytes: &[u8]) {
+        if let Some(cpu) = Cpu::here() {
+            seeded_point(cpu, Point::Call);
+        }
         console::write(bytes)
     }
 

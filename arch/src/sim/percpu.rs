@@ -15,9 +15,9 @@
 //! stale address, since it holds the same value on every CPU thread, and every CPU
 //! thread keeps living until no simulated code runs anywhere (see `sim::cpu_thread`).
 //!
-//! A later deterministic mode, in which one host thread interleaves all the simulated
-//! CPUs, only has to repoint `%gs` when it changes CPU: nothing here assumes one host
-//! thread per CPU.
+//! In the seeded mode (`det`) one host thread runs every simulated CPU in turn and
+//! repoints `%gs` at the block of the CPU it continues ([`set_gs`]): nothing here
+//! assumes one host thread per CPU.
 
 use core::arch::asm;
 use core::cell::Cell;
@@ -35,7 +35,7 @@ std::thread_local! {
 /// `arch_prctl` code that sets this thread's `%gs` base.
 const ARCH_SET_GS: libc::c_int = 0x1001;
 
-/// One simulated CPU. The fields up to `in_sim` are the CPU's registers and flags,
+/// One simulated CPU. The fields up to `seeded` are the CPU's registers and flags,
 /// read and written through `%gs` by the CPU itself; the rest is the host's
 /// bookkeeping, reached through the [`Boot`].
 #[repr(C)]
@@ -63,6 +63,8 @@ pub(super) struct PerCpu {
     /// Whether simulated code may run on this CPU's host thread: set while it is
     /// inside `sim::enter`, cleared as it leaves for good.
     in_sim: AtomicU8,
+    /// Whether the machine runs in the seeded mode (the same on every CPU of a boot).
+    seeded: AtomicU8,
 
     /// This CPU's number.
     pub(super) cpu: usize,
@@ -97,6 +99,7 @@ impl PerCpu {
             intr_enabled: AtomicU8::new(0),
             intr_pending: AtomicU8::new(0),
             in_sim: AtomicU8::new(0),
+            seeded: AtomicU8::new(0),
             cpu,
             pthread: AtomicUsize::new(0),
             out: AtomicBool::new(false),
@@ -115,6 +118,26 @@ impl PerCpu {
 
     pub(super) fn set_in_sim(&self, on: bool) {
         self.in_sim.store(on as u8, Ordering::SeqCst);
+    }
+
+    /// Marks the CPU as one of a seeded machine's, before it runs.
+    pub(super) fn set_seeded(&self) {
+        self.seeded.store(1, Ordering::Relaxed);
+    }
+
+    /// Whether an interrupt is pending on this CPU (read by the seeded scheduler,
+    /// which runs one CPU at a time, about another).
+    pub(super) fn pending(&self) -> bool {
+        self.intr_pending.load(Ordering::Relaxed) != 0
+    }
+
+    /// In the seeded mode: makes this block one of the CPUs of the calling host thread,
+    /// which [`PerCpu::attach`]ed another one first. `%gs` moves here only when the
+    /// thread continues this CPU ([`set_gs`]).
+    pub(super) fn attach_alias(&self, boot: &Boot, pthread: usize) {
+        self.this.store(self as *const PerCpu as usize, Ordering::Relaxed);
+        self.boot.store(boot as *const Boot as usize, Ordering::Relaxed);
+        self.pthread.store(pthread, Ordering::Release);
     }
 
     /// Makes the calling host thread this CPU: its `%gs` points here from now on.
@@ -173,7 +196,34 @@ impl PerCpu {
     }
 }
 
+/// Points the calling host thread's `%gs` at `pc`: from now on it executes as that
+/// CPU. The seeded mode calls this at every change of CPU.
+pub(super) fn set_gs_to(pc: &PerCpu) {
+    set_gs(pc as *const PerCpu as usize)
+}
+
+/// `AT_HWCAP2` bit: the kernel lets user code run `wrgsbase`.
+const HWCAP2_FSGSBASE: libc::c_ulong = 1 << 1;
+
 fn set_gs(base: usize) {
+    // 0: not known yet, 1: wrgsbase, 2: arch_prctl.
+    static HOW: AtomicU8 = AtomicU8::new(0);
+    let mut how = HOW.load(Ordering::Relaxed);
+    if how == 0 {
+        // SAFETY: getauxval has no preconditions.
+        let hwcap2 = unsafe { libc::getauxval(libc::AT_HWCAP2) };
+        how = if hwcap2 & HWCAP2_FSGSBASE != 0 { 1 } else { 2 };
+        HOW.store(how, Ordering::Relaxed);
+    }
+    if how == 1 {
+        // SAFETY: as below; the kernel enabled the instruction (HWCAP2_FSGSBASE), and
+        // it writes the %gs base of the calling thread and nothing else. (Encoded by
+        // hand: `wrgsbase rax`, which needs no target feature that way.)
+        unsafe {
+            asm!(".byte 0xf3, 0x48, 0x0f, 0xae, 0xd8", in("rax") base, options(nostack, preserves_flags));
+        }
+        return;
+    }
     // SAFETY: ARCH_SET_GS changes only the calling thread's %gs base, which nothing
     // but this module reads; `Cpu` accessors are only reachable while IS_CPU says the
     // base is a live PerCpu.
@@ -335,6 +385,11 @@ impl Cpu {
     #[inline]
     pub(super) fn swap_intr_pending(self, on: bool) -> bool {
         self.swap8::<{ off!(intr_pending) }>(on)
+    }
+    /// Whether the machine runs in the seeded mode.
+    #[inline]
+    pub(super) fn seeded(self) -> bool {
+        self.load8::<{ off!(seeded) }>()
     }
     #[inline]
     pub(super) fn in_sim(self) -> bool {

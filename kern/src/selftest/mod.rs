@@ -16,12 +16,18 @@
 //! in `*` is a prefix). Tests marked `explicit` run only when named: they end the
 //! kernel on purpose (a fatal trap, say) and the harness checks that it did.
 
+mod disp_tests;
+mod lwp_tests;
+mod sync_tests;
 mod tests;
 
 use alloc::string::String;
 
 use crate::kprintln;
 
+pub use disp_tests::DISP;
+pub use lwp_tests::LWP;
+pub use sync_tests::SYNC;
 pub use tests::PORTABLE;
 
 /// A test's outcome: `Err` carries the reason it failed.

@@ -16,8 +16,7 @@ use arch::Machine;
 
 use super::{Test, TestResult};
 use crate::cpu::{cpu, total_preempts, total_ticks};
-use crate::lwp::{lwp_bind, Lwp};
-use crate::proc::Proc;
+use crate::proc::{proc_create, proc_wait};
 use crate::thread::{self, curlwp, curproc, curthread, KThread, ThreadState};
 use crate::class::{self, SchedClass};
 use crate::{clock, disp, ensure, ensure_eq, sleepq, M};
@@ -37,7 +36,7 @@ pub static PORTABLE: &[Test] = &[
 
 /// Sleeps a tick at a time until `done()` holds; fails after `secs` seconds of
 /// machine time.
-fn wait_for(what: &str, secs: u64, done: impl Fn() -> bool) -> TestResult {
+pub(super) fn wait_for(what: &str, secs: u64, done: impl Fn() -> bool) -> TestResult {
     let deadline = M::now_ns() + secs * 1_000_000_000;
     while !done() {
         if M::now_ns() > deadline {
@@ -149,7 +148,22 @@ fn thread_create_exit_reuse() -> TestResult {
 fn crowd() -> usize {
     M::ncpus() + 3
 }
-const MAX_CROWD: usize = crate::cpu::MAX_CPUS + 3;
+const MAX_CROWD: usize = 2 * crate::cpu::MAX_CPUS;
+
+/// Two CPU-bound threads bound to each CPU: every CPU has to time-slice between
+/// them. (Unbound, a thread that happens to be alone on its CPU may rightly run on
+/// undisturbed: nothing of its priority waits there.)
+fn pairs() -> usize {
+    2 * M::ncpus()
+}
+
+/// Like `spawn_ts`, bound to CPU `k / 2`.
+fn spawn_ts_pair(name: &'static str, func: fn(usize), k: usize) -> &'static KThread {
+    let t = thread::thread_create_stopped(name, func, k, SchedClass::Ts, class::TS_DEFAULT_PRI);
+    t.set_bound(Some(k / 2));
+    disp::setrun(t);
+    t
+}
 
 static G7_SLOTS: [StaticRef<KThread>; MAX_CROWD] = [const { StaticRef::none() }; MAX_CROWD];
 static G7_WRONG: AtomicU64 = AtomicU64::new(0);
@@ -207,8 +221,10 @@ static LWP_SEEN: spin::Mutex<Option<(bool, bool, bool)>> = spin::Mutex::new(None
 
 fn lwp_body(_: usize) {
     let (lwp, p) = (curlwp(), curproc());
-    let back = lwp.and_then(|l| l.lwp_thread.get()).is_some_and(|t| core::ptr::eq(t, curthread()));
-    *LWP_SEEN.lock() = Some((lwp.is_some(), p.is_some(), back));
+    // The `lwp` structure points back at the thread and the process (S5.7, S5.8).
+    let back = lwp.and_then(|l| l.with_data(|d| (d.lwp_thread.0 as *const KThread, d.lwp_procp.0 as *const _)));
+    let me = (curthread() as *const KThread, p.map_or(core::ptr::null(), |p| p as *const _));
+    *LWP_SEEN.lock() = Some((lwp.is_some(), p.is_some(), back == Some(me)));
     DONE.fetch_add(1, Ordering::SeqCst);
 }
 
@@ -217,14 +233,10 @@ fn curlwp_curproc() -> TestResult {
     ensure!(curlwp().is_none() && curproc().is_none(), "the boot thread (S2) has an LWP or a process");
     DONE.store(0, Ordering::SeqCst);
     *LWP_SEEN.lock() = None;
-    let p: &'static Proc = Box::leak(Box::new(Proc::new()));
-    let lwp: &'static Lwp = Box::leak(Box::new(Lwp::new(1)));
-    let t = thread::thread_create_stopped("lwp1", lwp_body, 0, SchedClass::Ts, class::TS_DEFAULT_PRI);
-    lwp_bind(lwp, p, t);
-    disp::setrun(t);
+    let pid = proc_create(lwp_body, 0).map_err(|e| format!("proc_create: {e}"))?;
     wait_for("the LWP's thread", 10, || DONE.load(Ordering::SeqCst) == 1)?;
     ensure_eq!(*LWP_SEEN.lock(), Some((true, true, true)));
-    ensure!(core::ptr::eq(lwp.lwp_procp.get().unwrap(), p), "lwp_procp is not the process");
+    ensure_eq!(proc_wait(Some(pid)), Ok((pid, 0)));
     Ok(())
 }
 
@@ -239,17 +251,17 @@ fn spinner(k: usize) {
     DONE.fetch_add(1, Ordering::SeqCst);
 }
 
-/// More threads than CPUs that never give up the CPU all make progress, and each is
-/// switched in again after being taken off: the clock preempts.
+/// Two threads on each CPU that never give up the CPU all make progress, and each
+/// is switched in again after being taken off: the clock preempts on every CPU.
 fn clock_preempts_cpu_bound_threads() -> TestResult {
-    let n = crowd();
+    let n = pairs();
     DONE.store(0, Ordering::SeqCst);
     SPIN_STOP.store(false, Ordering::SeqCst);
     for c in &SPIN_COUNT {
         c.store(0, Ordering::SeqCst);
     }
     let preempts0 = total_preempts();
-    let spinners: Vec<&KThread> = (0..n).map(|k| spawn_ts("spin", spinner, k)).collect();
+    let spinners: Vec<&KThread> = (0..n).map(|k| spawn_ts_pair("spin", spinner, k)).collect();
     let progress = wait_for("every spinner to run, and to be preempted and resumed", 20, || {
         SPIN_COUNT[..n].iter().all(|c| c.load(Ordering::Relaxed) > 0) && spinners.iter().all(|t| t.nswitch() >= 2)
     })
@@ -319,15 +331,15 @@ fn recurser(k: usize) {
     DONE.fetch_add(1, Ordering::SeqCst);
 }
 
-/// Deep recursion in more threads than CPUs, preempted in the middle of it keeps every
+/// Deep recursion in two threads per CPU, preempted in the middle of it keeps every
 /// register window intact: the checksums match a loop's (S17).
 fn deep_recursion_preempted() -> TestResult {
     DONE.store(0, Ordering::SeqCst);
     REC_BAD.store(0, Ordering::SeqCst);
     REC_SWITCHES.store(0, Ordering::SeqCst);
-    let n = crowd();
+    let n = pairs();
     for k in 0..n {
-        spawn_ts("recurse", recurser, k);
+        spawn_ts_pair("recurse", recurser, k);
     }
     wait_for("the recursing threads", 60, || DONE.load(Ordering::SeqCst) == n)
         .map_err(|e| format!("{e}: {} of {n} done, {}", DONE.load(Ordering::SeqCst), dispatcher_state()))?;

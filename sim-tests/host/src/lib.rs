@@ -22,7 +22,7 @@ fn cpu_main(cpu: usize) {
     let boot: &'static KThread = Box::leak(Box::new(KThread::boot("boot")));
     M::set_curthread(boot);
     if cpu == 0 {
-        kern::boot::main(boot, &[kern::selftest::PORTABLE])
+        kern::boot::main(boot, &[kern::selftest::PORTABLE, kern::selftest::LWP, kern::selftest::SYNC, kern::selftest::DISP])
     } else {
         kern::boot::secondary(boot)
     }
@@ -44,4 +44,23 @@ pub fn boot_and_check(ncpus: usize, bootargs: &'static str) {
     assert!(!out.timed_out, "the kernel hung on {ncpus} CPU(s)");
     assert!(out.console.contains("kernel verdict: PASS"), "self-tests failed on {ncpus} CPU(s)");
     assert!(out.success, "the kernel halted with failure on {ncpus} CPU(s)");
+}
+
+/// Boots `ncpus` CPUs running one explicit self-test that must end in a kernel
+/// panic, and returns the panic's message. (One boot per test binary: kernel state
+/// is static.)
+pub fn panic_of(ncpus: usize, bootargs: &'static str) -> String {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    // The panic is expected: keep its report off the test output.
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = catch_unwind(AssertUnwindSafe(|| boot(ncpus, bootargs)));
+    let _ = std::panic::take_hook();
+    match r {
+        Ok(out) => panic!("the kernel did not panic ({bootargs}):\n{}", out.console),
+        Err(p) => p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default(),
+    }
 }

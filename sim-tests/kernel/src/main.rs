@@ -20,7 +20,7 @@ extern "C" fn kmain() -> ! {
     // The TARGETS row "boot: OpenBIOS hand-over to first self-test" (scripts/bench).
     let us = arch::sparc64::clock::since_handover_ns() / 1000;
     kern::kprintln!("boot: {us} us from the OpenBIOS hand-over to kernel main");
-    kern::boot::main(&THREAD0, &[kern::selftest::PORTABLE, machine_tests::SPARC64])
+    kern::boot::main(&THREAD0, &[kern::selftest::PORTABLE, kern::selftest::LWP, kern::selftest::SYNC, machine_tests::SPARC64, kern::selftest::DISP])
 }
 
 struct PanicConsole;

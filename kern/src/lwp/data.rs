@@ -1,0 +1,272 @@
+//! The `lwp` structure (S5): the swappable half of an LWP's state, and swapping it.
+//!
+//! # Theory
+//!
+//! Everything S5 lists lives in one heap block, [`LwpData`], owned by the LWP's
+//! [`Lwp`] handle through `lwp_image`, which says in its type whether the block is
+//! loaded: [`LwpImage::Resident`] or [`LwpImage::SwappedOut`]. The data is reached
+//! only through [`Lwp::with_data`], which has nothing to give while it is out.
+//!
+//! [`lwp_swapout`] moves the block out of the LWP into the swap store (a later swap
+//! issue writes the store to a device) and leaves a slot number behind;
+//! [`lwp_swapin`] moves it back. Only a stopped LWP may be swapped out: it is on no
+//! CPU and no queue, and nothing can set it running without going through
+//! `lwp_continue` or an exit request, which bring the block back in first — so an
+//! LWP never runs without its `lwp` structure. (A sleeping LWP is refused: the
+//! wakeup that would make it runnable has no hook to swap it in.) What must stay
+//! resident meanwhile — scheduling state, wait channel, `t_proc_flag` (S6) — is in
+//! the kernel thread.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::{Lwp, LwpId, TpFlags};
+use crate::disp;
+use crate::displock::DispLock;
+use crate::errno::Errno;
+use crate::proc::Proc;
+use crate::thread::{curthread, KThread};
+
+/// Saved user registers: as many as Solaris' SPARC V9 `gregset_t` (`NGREG`): `%ccr`,
+/// `%pc`, `%npc`, `%y`, `%g1`–`%g7`, `%o0`–`%o7`, `%asi`, `%fprs`. Opaque until the
+/// user-mode issue fills them at trap entry (S17).
+pub const LWP_NREGS: usize = 21;
+/// System-call arguments (Solaris' `MAXSYSARGS`).
+pub const MAXSYSARGS: usize = 8;
+/// Interval timers: `ITIMER_REAL`, `ITIMER_VIRTUAL`, `ITIMER_PROF`.
+pub const NITIMER: usize = 3;
+
+/// A reference to a long-lived kernel structure, compared by address.
+pub struct Link<T: 'static>(pub &'static T);
+
+impl<T> Clone for Link<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Link<T> {}
+
+impl<T> PartialEq for Link<T> {
+    fn eq(&self, other: &Self) -> bool {
+        core::ptr::eq(self.0, other.0)
+    }
+}
+
+impl<T> Eq for Link<T> {}
+
+impl<T> fmt::Debug for Link<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:p}", self.0)
+    }
+}
+
+/// An alternate signal stack (`stack_t`, S12).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SigAltStack {
+    pub ss_sp: u64,
+    pub ss_size: u64,
+    pub ss_flags: u32,
+}
+
+/// What a signal being delivered is about (`k_siginfo_t`, S13).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SigInfo {
+    pub si_signo: u8,
+    pub si_code: i32,
+    pub si_errno: i32,
+    /// The faulting address of a trap.
+    pub si_addr: u64,
+}
+
+/// Resource usage (`struct lrusage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LwpRusage {
+    pub minflt: u64,
+    pub majflt: u64,
+    pub nswap: u64,
+    pub inblock: u64,
+    pub oublock: u64,
+    pub msgsnd: u64,
+    pub msgrcv: u64,
+    pub nsignals: u64,
+    pub nvcsw: u64,
+    pub nivcsw: u64,
+    pub sysc: u64,
+    pub ioch: u64,
+}
+
+/// Profiling (`profil(2)`'s buffer: `struct prof`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LwpProf {
+    pub pr_base: u64,
+    pub pr_size: u64,
+    pub pr_off: u64,
+    pub pr_scale: u64,
+}
+
+/// An interval timer (`struct itimerval`), in nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ITimerVal {
+    pub it_interval: u64,
+    pub it_value: u64,
+}
+
+/// The `lwp` structure (S5): every item of S5, in one heap block that can be
+/// swapped out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LwpData {
+    /// S5.1: the user registers, saved while the LWP is not running.
+    pub lwp_regs: [u64; LWP_NREGS],
+    /// S5.2: the current system call: its number, arguments, results and error.
+    pub lwp_sysnum: u32,
+    pub lwp_arg: [u64; MAXSYSARGS],
+    pub lwp_rval: [u64; 2],
+    pub lwp_errno: Option<Errno>,
+    /// S5.3: signal handling: the alternate stack (S12), the signal being
+    /// delivered (0: none) and its information.
+    pub lwp_sigaltstack: SigAltStack,
+    pub lwp_cursig: u8,
+    pub lwp_curinfo: Option<SigInfo>,
+    /// S5.4: resource usage and profiling.
+    pub lwp_ru: LwpRusage,
+    pub lwp_prof: LwpProf,
+    /// S5.5: the interval timers.
+    pub lwp_itimer: [ITimerVal; NITIMER],
+    /// S5.6: CPU time used in user and in system mode, in clock ticks.
+    pub lwp_utime: u64,
+    pub lwp_stime: u64,
+    /// S5.7: its kernel thread.
+    pub lwp_thread: Link<KThread>,
+    /// S5.8: its process.
+    pub lwp_procp: Link<Proc>,
+}
+
+impl LwpData {
+    /// A fresh `lwp` structure for an LWP of `p` on thread `t`.
+    pub(crate) fn new(t: &'static KThread, p: &'static Proc) -> LwpData {
+        LwpData {
+            lwp_regs: [0; LWP_NREGS],
+            lwp_sysnum: 0,
+            lwp_arg: [0; MAXSYSARGS],
+            lwp_rval: [0; 2],
+            lwp_errno: None,
+            lwp_sigaltstack: SigAltStack::default(),
+            lwp_cursig: 0,
+            lwp_curinfo: None,
+            lwp_ru: LwpRusage::default(),
+            lwp_prof: LwpProf::default(),
+            lwp_itimer: [ITimerVal::default(); NITIMER],
+            lwp_utime: 0,
+            lwp_stime: 0,
+            lwp_thread: Link(t),
+            lwp_procp: Link(p),
+        }
+    }
+}
+
+/// A place in the swap store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct SwapSlot(u64);
+
+/// Where an LWP's `lwp` structure is.
+pub(crate) enum LwpImage {
+    /// The handle is cached: no LWP.
+    Unused,
+    /// Loaded: the LWP may run.
+    Resident(Box<LwpData>),
+    /// In the swap store.
+    SwappedOut(SwapSlot),
+}
+
+/// The swap store: `lwp` structures moved out of their LWPs.
+static SWAPSTORE: DispLock<BTreeMap<SwapSlot, Box<LwpData>>> = DispLock::new(BTreeMap::new());
+static NEXT_SLOT: AtomicU64 = AtomicU64::new(1);
+
+impl Lwp {
+    /// Runs `f` on the `lwp` structure if it is resident; `None` while it is swapped
+    /// out. `f` runs with interrupts off under the structure's lock: keep it short.
+    pub fn with_data<R>(&self, f: impl FnOnce(&mut LwpData) -> R) -> Option<R> {
+        match &mut *self.lwp_image.lock() {
+            LwpImage::Resident(d) => Some(f(d)),
+            LwpImage::Unused | LwpImage::SwappedOut(_) => None,
+        }
+    }
+
+    /// Whether the `lwp` structure is loaded.
+    pub fn is_resident(&self) -> bool {
+        matches!(*self.lwp_image.lock(), LwpImage::Resident(_))
+    }
+
+    pub(super) fn set_data(&self, data: Box<LwpData>) {
+        *self.lwp_image.lock() = LwpImage::Resident(data);
+    }
+
+    /// Frees the `lwp` structure, wherever it is.
+    pub(super) fn free_data(&self) {
+        let image = core::mem::replace(&mut *self.lwp_image.lock(), LwpImage::Unused);
+        if let LwpImage::SwappedOut(slot) = image {
+            SWAPSTORE.lock().remove(&slot);
+        }
+    }
+
+    /// Moves the structure to the swap store (nothing if it is out already).
+    fn swap_out(&self) {
+        let mut image = self.lwp_image.lock();
+        if !matches!(*image, LwpImage::Resident(_)) {
+            return;
+        }
+        let slot = SwapSlot(NEXT_SLOT.fetch_add(1, Ordering::Relaxed));
+        if let LwpImage::Resident(d) = core::mem::replace(&mut *image, LwpImage::SwappedOut(slot)) {
+            SWAPSTORE.lock().insert(slot, d);
+        }
+    }
+
+    /// Brings the structure back from the swap store (nothing if it is resident).
+    pub(super) fn swap_in(&self) {
+        let mut image = self.lwp_image.lock();
+        if let LwpImage::SwappedOut(slot) = *image {
+            if let Some(d) = SWAPSTORE.lock().remove(&slot) {
+                *image = LwpImage::Resident(d);
+            }
+        }
+    }
+}
+
+/// Swaps out the `lwp` structure of LWP `id` of `p` (S5).
+///
+/// Errors: `ESRCH` if `p` has no live LWP `id`; `EBUSY` unless it is stopped (off
+/// every CPU and queue): running, runnable and sleeping LWPs stay in.
+pub fn lwp_swapout(p: &Proc, id: LwpId) -> Result<(), Errno> {
+    let ps = p.p_lock.lock();
+    let (t, lwp) = ps.p_lwpdir.live(id).ok_or(Errno::ESRCH)?;
+    if !t.proc_flag().contains(TpFlags::STOPPED) || disp::is_running(t) {
+        return Err(Errno::EBUSY);
+    }
+    lwp.swap_out();
+    Ok(())
+}
+
+/// Brings the `lwp` structure of LWP `id` of `p` back in; `ESRCH` if there is no
+/// such live LWP. (Continuing an LWP does this by itself.)
+pub fn lwp_swapin(p: &Proc, id: LwpId) -> Result<(), Errno> {
+    let ps = p.p_lock.lock();
+    let (_, lwp) = ps.p_lwpdir.live(id).ok_or(Errno::ESRCH)?;
+    lwp.swap_in();
+    Ok(())
+}
+
+/// `lwp` structures in the swap store.
+pub fn nswapped() -> usize {
+    SWAPSTORE.lock().len()
+}
+
+/// A clock tick on this CPU (from the clock interrupt): charges it to the running
+/// LWP's system time (S5.6). User time comes with user mode.
+pub(crate) fn clock_tick() {
+    if let Some(lwp) = curthread().t_lwp.get() {
+        lwp.with_data(|d| d.lwp_stime += 1);
+    }
+}

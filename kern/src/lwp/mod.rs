@@ -1,0 +1,291 @@
+//! Light-weight processes (S3, S5, S15): a user-level execution context on top of
+//! exactly one kernel thread, for the thread's whole life; created, stopped,
+//! continued, ended and waited for inside its process.
+//!
+//! # Theory
+//!
+//! An LWP is three things:
+//!
+//! * its **kernel thread** (S3, S6), made for it by [`lwp_create`] and bound to it
+//!   until it exits: the thread keeps what must stay resident — the scheduling
+//!   state, the wait channel, and `t_proc_flag`, what the LWP was asked to do;
+//! * its **`lwp` structure** (S5, `data`): the swappable state (user registers,
+//!   system-call values, signal-handling state, usage, timers, CPU times, the
+//!   pointers to its thread and process) in a heap block of its own that may be
+//!   moved out to a swap store while the LWP is stopped;
+//! * its **entry in its process's LWP directory** (`dir`): its id, which means
+//!   something only inside the process (S15), whether it is detached, and what it
+//!   waits for. An exited LWP that is not detached stays there as a zombie until
+//!   another LWP of the process waits for it ([`lwp_wait`]); only then is its id
+//!   free to be reused.
+//!
+//! [`Lwp`] is the handle that ties them: the thread's `t_lwp` points at it
+//! (`curlwp`, S7). Like threads, `Lwp` handles are never freed but cached and
+//! reused, so that `&'static Lwp` is the normal reference; what an LWP owns (its
+//! `lwp` structure) is freed when it exits.
+//!
+//! An LWP in the kernel cannot be stopped or killed just anywhere: it could hold a
+//! lock. It acts on requests at *stop points* ([`stop_point`], `stop`), as
+//! Solaris' LWPs do on their way back to user mode. Every wait in this module and in
+//! [`crate::proc`] is a stop point too: an LWP asleep there is woken to stop or exit,
+//! and picks its wait up again when continued.
+//!
+//! Locks, outermost first: the process table (`proc`'s `PIDLOCK`), a process's
+//! `p_lock` (its state and LWP directory), an `Lwp`'s `lwp_image`, the swap store;
+//! the dispatcher's and sleep queues' locks are taken inside any of these. Wakeups
+//! are given after the locks are dropped.
+
+mod data;
+mod dir;
+mod event;
+mod stop;
+mod wait;
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::fmt;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use bitflags::bitflags;
+
+use crate::class::{self, SchedClass};
+use crate::disp;
+use crate::displock::DispLock;
+use crate::errno::Errno;
+use crate::proc::{self, PStat, Proc, ProcState};
+use crate::thread::{self, curlwp, curthread, KThread, ThreadState};
+
+pub use data::{
+    lwp_swapin, lwp_swapout, nswapped, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack, SigInfo, LWP_NREGS,
+    MAXSYSARGS, NITIMER,
+};
+pub(crate) use data::clock_tick;
+pub(crate) use dir::LwpDir;
+pub(crate) use event::Event;
+pub(crate) use stop::exitlwps;
+pub use stop::{lwp_continue, lwp_suspend, stop_point};
+pub use wait::lwp_wait;
+
+/// An LWP's id: a name inside its process only (S15). Ids start at 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LwpId(pub u32);
+
+impl fmt::Display for LwpId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "lwp {}", self.0)
+    }
+}
+
+bitflags! {
+    /// How [`lwp_create`] makes an LWP (Solaris' `_lwp_create` flags, same values).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct LwpFlags: u32 {
+        /// Never waited for: it leaves no zombie and is reaped as it exits.
+        const DETACHED = 0x40;
+        /// Created stopped: it runs only once [`lwp_continue`]d.
+        const SUSPENDED = 0x80;
+    }
+}
+
+bitflags! {
+    /// A thread's `t_proc_flag`: requests to its LWP and its stop state. Set and
+    /// cleared under the process's `p_lock`; read without it at stop points.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct TpFlags: u32 {
+        /// Stop at the next stop point, until continued (Solaris' `TP_HOLDLWP`).
+        const HOLDLWP = 0x0002;
+        /// Exit at the next stop point: the process is exiting (`TP_EXITLWP`).
+        const EXITLWP = 0x0040;
+        /// Stopped at a stop point (state `Stopped`), and nobody has set it running
+        /// since: whoever clears this bit owns the `setrun`.
+        const STOPPED = 0x1_0000;
+    }
+}
+
+/// What an LWP runs: `func(arg)`.
+type StartFn = (fn(usize), usize);
+
+/// An LWP: the handle its thread points at (`t_lwp`).
+pub struct Lwp {
+    /// Its id in its process (S15); 0 while the handle is cached.
+    lwp_id: AtomicU32,
+    /// What its thread runs first: taken once, by `lwp_main`.
+    lwp_start: DispLock<Option<StartFn>>,
+    /// The swappable `lwp` structure (S5): resident or swapped out.
+    lwp_image: DispLock<data::LwpImage>,
+}
+
+impl Lwp {
+    const fn unused() -> Lwp {
+        Lwp { lwp_id: AtomicU32::new(0), lwp_start: DispLock::new(None), lwp_image: DispLock::new(data::LwpImage::Unused) }
+    }
+
+    /// Its id in its process.
+    pub fn id(&self) -> LwpId {
+        LwpId(self.lwp_id.load(Ordering::Relaxed))
+    }
+}
+
+impl fmt::Debug for Lwp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.id(), if self.is_resident() { "resident" } else { "not resident" })
+    }
+}
+
+/// Handles of exited LWPs, for reuse.
+static LWP_CACHE: DispLock<Vec<&'static Lwp>> = DispLock::new(Vec::new());
+
+fn lwp_alloc() -> &'static Lwp {
+    let cached = LWP_CACHE.lock().pop();
+    cached.unwrap_or_else(|| Box::leak(Box::new(Lwp::unused())))
+}
+
+/// Frees what an LWP owns and caches its handle. Nobody refers to it any more: its
+/// thread has let go of it and its directory entry is gone or a zombie.
+fn lwp_free(lwp: &'static Lwp) {
+    lwp.free_data();
+    lwp.lwp_start.lock().take();
+    lwp.lwp_id.store(0, Ordering::Relaxed);
+    LWP_CACHE.lock().push(lwp);
+}
+
+/// An LWP made but not yet entered in its process: everything that needs memory is
+/// allocated here, before any lock is taken.
+pub(crate) struct NewLwp {
+    t: &'static KThread,
+    lwp: &'static Lwp,
+    data: Box<LwpData>,
+}
+
+impl NewLwp {
+    /// A thread (TS class) and an `lwp` structure for an LWP of `p` that will run
+    /// `func(arg)`.
+    pub(crate) fn alloc(p: &'static Proc, func: fn(usize), arg: usize) -> NewLwp {
+        let t = thread::thread_create_stopped("lwp", lwp_main, 0, SchedClass::Ts, class::TS_DEFAULT_PRI);
+        let lwp = lwp_alloc();
+        *lwp.lwp_start.lock() = Some((func, arg));
+        NewLwp { t, lwp, data: Box::new(LwpData::new(t, p)) }
+    }
+
+    /// Enters the LWP in `p`, whose locked state is `ps`: gives it an id, binds it to
+    /// its thread for life (S3), and marks it stopped if `flags` say SUSPENDED.
+    /// Returns the id and the thread, which the caller sets running unless suspended.
+    pub(crate) fn install(self, p: &'static Proc, ps: &mut ProcState, flags: LwpFlags) -> (LwpId, &'static KThread) {
+        let NewLwp { t, lwp, data } = self;
+        let id = ps.p_lwpdir.alloc_id();
+        lwp.lwp_id.store(id.0, Ordering::Relaxed);
+        lwp.set_data(data);
+        t.t_lwp.set(Some(lwp));
+        t.t_procp.set(Some(p));
+        if flags.contains(LwpFlags::SUSPENDED) {
+            // As if it had stopped at its first stop point (it has no stack to stop on
+            // yet): `lwp_continue` sets it running.
+            t.set_proc_flag(TpFlags::HOLDLWP | TpFlags::STOPPED);
+            t.set_state(ThreadState::Stopped);
+        }
+        ps.p_lwpdir.enter(id, t, lwp, flags.contains(LwpFlags::DETACHED));
+        (id, t)
+    }
+
+    /// Gives back what `alloc` took, when the LWP cannot be entered after all.
+    pub(crate) fn discard(self) {
+        thread::reap(self.t);
+        lwp_free(self.lwp);
+    }
+}
+
+/// Creates an LWP in process `p` that runs `func(arg)` on a new kernel thread of its
+/// own, in the TS class (S3); when `func` returns, the LWP exits. Returns its id.
+///
+/// Errors: `EAGAIN` if `p` is exiting (or already gone); `EINVAL` for proc 0, which
+/// holds the kernel's own threads (S2) and never LWPs.
+pub fn lwp_create(p: &'static Proc, func: fn(usize), arg: usize, flags: LwpFlags) -> Result<LwpId, Errno> {
+    if proc::is_proc0(p) {
+        return Err(Errno::EINVAL);
+    }
+    let new = NewLwp::alloc(p, func, arg);
+    let entered = {
+        let mut ps = p.p_lock.lock();
+        if ps.p_stat == PStat::Active {
+            Ok(new.install(p, &mut ps, flags))
+        } else {
+            Err(new)
+        }
+    };
+    match entered {
+        Ok((id, t)) => {
+            if !flags.contains(LwpFlags::SUSPENDED) {
+                disp::setrun(t);
+            }
+            Ok(id)
+        }
+        Err(new) => {
+            new.discard();
+            Err(Errno::EAGAIN)
+        }
+    }
+}
+
+/// Where every LWP's thread starts.
+fn lwp_main(_: usize) {
+    let start = curlwp().and_then(|l| l.lwp_start.lock().take());
+    // A stop or an exit may have been asked for before it first ran.
+    stop_point();
+    if let Some((func, arg)) = start {
+        func(arg);
+    }
+    lwp_exit()
+}
+
+/// Ends the current LWP. Unless it is detached, it stays in its process's directory
+/// as a zombie until waited for. The last LWP to leave makes the process a zombie
+/// (`proc`). Called by a kernel thread with no LWP (S2), it just ends the thread.
+pub fn lwp_exit() -> ! {
+    let t = curthread();
+    let (Some(lwp), Some(p)) = (t.t_lwp.get(), t.t_procp.get()) else { thread::thread_exit() };
+    let last = {
+        let mut ps = p.p_lock.lock();
+        let last = ps.p_lwpdir.exited(lwp.id());
+        if last && ps.p_stat == PStat::Active {
+            // No LWP is left to create another: the process is on its way out.
+            ps.p_stat = PStat::Exiting;
+        }
+        last
+    };
+    t.t_lwp.set(None);
+    t.t_procp.set(None);
+    t.clear_proc_flag(TpFlags::all());
+    lwp_free(lwp);
+    // Waiters for an exit, and suspenders waiting for this LWP to stop, look again.
+    p.p_lwpexit.signal();
+    p.p_holdlwps.signal();
+    if last {
+        proc::proc_zombie(p);
+    }
+    thread::thread_exit()
+}
+
+/// The current LWP's id; `None` in a kernel thread (S2).
+pub fn lwp_self() -> Option<LwpId> {
+    curlwp().map(Lwp::id)
+}
+
+/// The thread of LWP `id` of `p` (Solaris' `idtot`), if it is alive.
+pub fn idtot(p: &Proc, id: LwpId) -> Option<&'static KThread> {
+    p.p_lock.lock().p_lwpdir.live(id).map(|(t, _)| t)
+}
+
+/// The `Lwp` of LWP `id` of `p`, if it is alive.
+pub fn idtolwp(p: &Proc, id: LwpId) -> Option<&'static Lwp> {
+    p.p_lock.lock().p_lwpdir.live(id).map(|(_, l)| l)
+}
+
+/// The current thread and its process, for the operations an LWP makes on its own
+/// process; `EINVAL` in a kernel thread, which has none (S2).
+fn current() -> Result<(&'static KThread, &'static Lwp, &'static Proc), Errno> {
+    let t = curthread();
+    match (t.t_lwp.get(), t.t_procp.get()) {
+        (Some(lwp), Some(p)) => Ok((t, lwp, p)),
+        _ => Err(Errno::EINVAL),
+    }
+}

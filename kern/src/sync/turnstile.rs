@@ -1,0 +1,335 @@
+//! Turnstiles: where threads block on a mutex or a reader-writer lock, and the
+//! priority inheritance and deadlock detection that go with it.
+//!
+//! # Theory
+//!
+//! A lock that has waiters has a turnstile: the queue of the threads blocked on it,
+//! highest priority first, and the
+//! thread that owns the lock, if one does (a mutex's owner, a write-locked rwlock's
+//! writer; a read-held rwlock has none). Turnstiles exist only while threads wait:
+//! they are found by the lock's address in one table, under one `DispLock`, the
+//! *turnstile lock*. That lock is taken only on the slow paths (a lock that is busy,
+//! or an exit with waiters); a lock word changes its `WAITERS` flag and is handed on
+//! only under it (see `lockword`).
+//!
+//! * **Queue order.** By priority, first come first served within one; the one
+//!   exception is that a reader queues behind every writer already waiting for the
+//!   same rwlock (even one of lower priority), so that writers are not starved by
+//!   readers that keep arriving (see `rwlock`).
+//! * **Blocking.** A thread that must wait has marked the lock word under the
+//!   turnstile lock. It then walks the chain of owners: the lock's owner, the lock
+//!   that owner is blocked on, that lock's owner, and so on. If the chain comes back
+//!   to itself, blocking would close a cycle that nothing can ever break: it panics
+//!   with the cycle (deadlock detection). Otherwise it queues itself, sets its state
+//!   to sleeping, and lends its priority along the same chain.
+//! * **Priority inheritance.** Every owner in the chain whose priority is below the
+//!   blocker's inherits the blocker's (`disp::change_epri`); an owner that is itself
+//!   blocked moves up its own turnstile's queue, and the walk goes on to the owner
+//!   of that lock. The walk stops at the first owner already running at least as
+//!   high, since everything beyond it has that priority already.
+//! * **Hand-off.** The owner that leaves a lock with waiters takes the first waiter
+//!   off the queue (or, for a rwlock, the readers at its head), makes it the owner
+//!   in the lock word, and makes it runnable. Its own inherited priority is then
+//!   recomputed from the turnstiles of the locks it still owns (the highest
+//!   priority waiting on any of them), and dropped if none has waiters. The new
+//!   owner likewise inherits from the waiters still queued behind it.
+//!
+//! Inherited priorities only ever rise while a thread blocks: a blocked thread can
+//! leave its turnstile only by being handed the lock, so the waiters a priority
+//! came from stay until their owner releases.
+//!
+//! The lock order is: turnstile lock, then the dispatcher's queue locks
+//! (`change_epri`, `setrun`). The blocked thread is linked through `t_link`, which a
+//! thread uses for at most one queue at a time.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering::{Relaxed, SeqCst};
+
+use crate::disp::{self, Prev};
+use crate::displock::{DispLock, DispLockGuard};
+use crate::sync::STATS;
+use crate::thread::{curthread, KThread, ThreadState};
+
+/// What a blocked thread waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum WaitKind {
+    /// A mutex.
+    Mutex = 0,
+    /// A reader-writer lock, to read.
+    Reader = 1,
+    /// A reader-writer lock, to write.
+    Writer = 2,
+}
+
+impl WaitKind {
+    fn from_u8(v: u8) -> WaitKind {
+        match v {
+            0 => WaitKind::Mutex,
+            1 => WaitKind::Reader,
+            _ => WaitKind::Writer,
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            WaitKind::Mutex => "mutex",
+            WaitKind::Reader => "rwlock (to read)",
+            WaitKind::Writer => "rwlock (to write)",
+        }
+    }
+}
+
+fn kind_of(t: &KThread) -> WaitKind {
+    WaitKind::from_u8(t.t_ts_kind.load(Relaxed))
+}
+
+/// The turnstile of one lock that has waiters.
+struct Turnstile {
+    /// The lock: the address of its lock word.
+    sobj: usize,
+    /// The thread that holds it and inherits from the waiters, if one does.
+    owner: Option<&'static KThread>,
+    /// The waiters, highest priority first, linked through `t_link`.
+    head: Option<&'static KThread>,
+    nwaiters: usize,
+}
+
+impl Turnstile {
+    /// Queues `t` after every waiter of its priority or higher; a reader also after
+    /// every writer already waiting (so that readers cannot starve writers).
+    fn insert(&mut self, t: &'static KThread) {
+        assert!(!t.t_queued.swap(true, SeqCst), "{t:?} is already on a queue");
+        let pri = t.pri();
+        let writers = if kind_of(t) == WaitKind::Reader { self.iter().filter(|w| kind_of(w) == WaitKind::Writer).count() } else { 0 };
+        let (mut prev, mut cur): (Option<&'static KThread>, _) = (None, self.head);
+        let mut passed_writers = 0;
+        while let Some(c) = cur {
+            if c.pri() < pri && passed_writers == writers {
+                break;
+            }
+            passed_writers += usize::from(kind_of(c) == WaitKind::Writer);
+            prev = Some(c);
+            cur = c.t_link.get();
+        }
+        t.t_link.set(cur);
+        match prev {
+            None => self.head = Some(t),
+            Some(p) => p.t_link.set(Some(t)),
+        }
+        self.nwaiters += 1;
+    }
+
+    /// Unlinks `t`; false if it was not queued here.
+    fn remove(&mut self, t: &'static KThread) -> bool {
+        let (mut prev, mut cur): (Option<&'static KThread>, _) = (None, self.head);
+        while let Some(c) = cur {
+            if core::ptr::eq(c, t) {
+                let next = t.t_link.get();
+                match prev {
+                    None => self.head = next,
+                    Some(p) => p.t_link.set(next),
+                }
+                t.t_link.set(None);
+                t.t_queued.store(false, SeqCst);
+                self.nwaiters -= 1;
+                return true;
+            }
+            prev = Some(c);
+            cur = c.t_link.get();
+        }
+        false
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &'static KThread> {
+        core::iter::successors(self.head, |t| t.t_link.get())
+    }
+}
+
+/// Every turnstile in use.
+pub(crate) struct Table {
+    ts: Vec<Turnstile>,
+}
+
+static TURNSTILES: DispLock<Table> = DispLock::new(Table { ts: Vec::new() });
+
+/// The turnstile lock, held.
+pub(crate) type Locked = DispLockGuard<'static, Table>;
+
+/// Takes the turnstile lock (interrupts off while it is held).
+pub(crate) fn lock() -> Locked {
+    TURNSTILES.lock()
+}
+
+/// Chains longer than this are taken for corruption.
+const MAX_CHAIN: usize = 100_000;
+
+impl Table {
+    fn idx(&self, sobj: usize) -> Option<usize> {
+        self.ts.iter().position(|t| t.sobj == sobj)
+    }
+
+    fn get(&self, sobj: usize) -> Option<&Turnstile> {
+        self.ts.iter().find(|t| t.sobj == sobj)
+    }
+
+    /// The first waiter on `sobj`, and what it waits for.
+    pub(crate) fn first(&self, sobj: usize) -> Option<(&'static KThread, WaitKind)> {
+        let t = self.get(sobj)?.head?;
+        Some((t, kind_of(t)))
+    }
+
+    /// How many threads wait on `sobj`.
+    pub(crate) fn nwaiters(&self, sobj: usize) -> usize {
+        self.get(sobj).map_or(0, |t| t.nwaiters)
+    }
+
+    /// How many readers wait at the head of `sobj`'s queue, before its first writer.
+    pub(crate) fn leading_readers(&self, sobj: usize) -> usize {
+        self.get(sobj).map_or(0, |ts| ts.iter().take_while(|t| kind_of(t) == WaitKind::Reader).count())
+    }
+
+    /// Takes the first waiter off `sobj`'s queue (it is not runnable yet: see `wake`).
+    pub(crate) fn pop(&mut self, sobj: usize) -> Option<&'static KThread> {
+        let ts = self.ts.iter_mut().find(|t| t.sobj == sobj)?;
+        let t = ts.head?;
+        ts.remove(t);
+        Some(t)
+    }
+
+    /// Records who owns `sobj` now (a hand-off), and drops its turnstile if nobody
+    /// waits any more.
+    pub(crate) fn set_owner(&mut self, sobj: usize, owner: Option<&'static KThread>) {
+        if let Some(i) = self.idx(sobj) {
+            if self.ts[i].nwaiters == 0 {
+                self.ts.swap_remove(i);
+            } else {
+                self.ts[i].owner = owner;
+            }
+        }
+    }
+
+    /// The priority `t` inherits from the waiters of the locks it owns, if any.
+    pub(crate) fn inherited(&self, t: &KThread) -> Option<u8> {
+        self.ts.iter().filter(|ts| ts.owner.is_some_and(|o| core::ptr::eq(o, t))).filter_map(|ts| ts.iter().map(|w| w.pri()).max()).max()
+    }
+
+    /// Makes a thread taken off a queue runnable: it has been handed its lock.
+    pub(crate) fn wake(&mut self, t: &'static KThread) {
+        t.t_ts_sobj.store(0, Relaxed);
+        disp::setrun(t);
+    }
+
+    /// After `t` gave a lock up: its inherited priority comes from the locks it
+    /// still owns, or goes.
+    pub(crate) fn undo_inheritance(&self, t: &'static KThread) {
+        if t.inherited_pri().is_some() {
+            let e = self.inherited(t);
+            if e != t.inherited_pri() {
+                disp::change_epri(t, e);
+            }
+        }
+    }
+
+    /// After a hand-off to `t`: it inherits from the waiters behind it.
+    pub(crate) fn inherit(&self, t: &'static KThread) {
+        let e = self.inherited(t);
+        if e != t.inherited_pri() {
+            disp::change_epri(t, e);
+        }
+    }
+
+    /// The lock `t` is blocked on, and that lock's owner.
+    fn blocker(&self, t: &KThread) -> Option<(usize, WaitKind, Option<&'static KThread>)> {
+        let sobj = t.t_ts_sobj.load(Relaxed);
+        if sobj == 0 {
+            return None;
+        }
+        let ts = self.get(sobj)?;
+        Some((sobj, kind_of(t), ts.owner))
+    }
+
+    /// If `me` blocking on `sobj` (held by `owner`) would close a cycle of threads
+    /// each waiting for a lock the next one holds, describes the cycle.
+    fn find_cycle(&self, me: &'static KThread, sobj: usize, kind: WaitKind, owner: &'static KThread) -> Option<String> {
+        let mut t = owner;
+        let mut chain = Vec::new();
+        for _ in 0..MAX_CHAIN {
+            if core::ptr::eq(t, me) {
+                let mut msg = format!("deadlock: {me:?} would block on {} {sobj:#x} held by {owner:?}", kind.what());
+                for (s, k, o) in chain {
+                    msg += &format!(", which waits for {} {s:#x} held by {o:?}", WaitKind::what(k));
+                }
+                return Some(msg);
+            }
+            let (s, k, o) = self.blocker(t)?;
+            let o = o?;
+            chain.push((s, k, o));
+            t = o;
+        }
+        None
+    }
+
+    /// Lends priority `pri` along the chain of owners that starts at `to`.
+    fn lend(&mut self, pri: u8, mut to: Option<&'static KThread>) {
+        for _ in 0..MAX_CHAIN {
+            let Some(t) = to else { return };
+            if t.pri() >= pri {
+                return;
+            }
+            disp::change_epri(t, Some(pri));
+            STATS.pi_lends.fetch_add(1, Relaxed);
+            let sobj = t.t_ts_sobj.load(Relaxed);
+            let Some(ts) = self.ts.iter_mut().find(|ts| ts.sobj == sobj && sobj != 0) else { return };
+            // Its priority rose: its place in its own queue moves up.
+            if ts.remove(t) {
+                ts.insert(t);
+            }
+            to = ts.owner;
+        }
+    }
+}
+
+/// Blocks the current thread on the turnstile of `sobj`, held by `owner` (if a
+/// thread holds it). `tbl` is the turnstile lock, taken after interrupts were
+/// disabled; the caller has marked the lock word. Panics if blocking would close a
+/// cycle (deadlock). Returns once a hand-off has made the thread the lock's holder,
+/// with the turnstile lock released and interrupts still disabled.
+pub(crate) fn block(mut tbl: Locked, sobj: usize, owner: Option<&'static KThread>, kind: WaitKind) {
+    let me = curthread();
+    if let Some(o) = owner {
+        if let Some(cycle) = tbl.find_cycle(me, sobj, kind, o) {
+            drop(tbl);
+            panic!("{cycle}");
+        }
+    }
+    let i = match tbl.idx(sobj) {
+        Some(i) => i,
+        None => {
+            tbl.ts.push(Turnstile { sobj, owner, head: None, nwaiters: 0 });
+            tbl.ts.len() - 1
+        }
+    };
+    let ts = &mut tbl.ts[i];
+    ts.owner = owner;
+    me.t_ts_sobj.store(sobj, Relaxed);
+    me.t_ts_kind.store(kind as u8, Relaxed);
+    ts.insert(me);
+    me.set_state(ThreadState::Sleep);
+    tbl.lend(me.pri(), owner);
+    drop(tbl);
+    disp::swtch(Prev::Block);
+}
+
+/// The lock (its address) whose turnstile `t` is blocked on, if any.
+pub fn blocked_on(t: &KThread) -> Option<usize> {
+    let s = t.t_ts_sobj.load(Relaxed);
+    (s != 0).then_some(s)
+}
+
+/// How many threads are blocked on the turnstile of the lock at `sobj`.
+pub fn waiters(sobj: usize) -> usize {
+    lock().nwaiters(sobj)
+}

@@ -1,0 +1,257 @@
+//! The dispatcher suite (`kern::selftest::DISP`) on the seeded simulation
+//! (`arch::sim::Schedule::Seeded`), one boot per child process.
+//!
+//! Kernel statics live once per process, so every boot needs a fresh one: the parent
+//! test re-executes its own binary (`std::env::current_exe()`) with `--exact
+//! seeded_child` and `SIM_CHILD=seed:ncpus` in an otherwise empty environment and with
+//! address-space randomisation off (the kernel hashes some addresses: sleep queues by
+//! wait channel), so that a child is the same process every time; the child test
+//! boots once, prints the console between markers, and fails unless the kernel
+//! passed. Two children of one seed print the same console byte for byte.
+//!
+//! Environment of the parent test:
+//!
+//! * `SIM_SEED` — the seeds to run: `1234`, `1,5,9` or `0..40` (default `1..=50`);
+//!   set it to replay a failure: every child's console is then printed.
+//! * `SIM_NCPUS` — the CPU counts: `4` or `1,2,8` (default `1,2,4,8`).
+//! * `SIM_BOOTARGS` — boot arguments for the kernel (`test=disp_sleeper*`); a
+//!   different selection is a different run, so a replay must use the same.
+//! * `SIM_CONSOLE=1` — the children echo their console as it is written.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use arch::sim::{self, Schedule, SimConfig};
+use arch::Machine;
+use kern::thread::KThread;
+use kern::M;
+// The binary allocates through the simulation's allocator (see arch::sim::SimAlloc).
+use sim_tests as _;
+
+/// The test binary that holds the child test, as `cargo test --test` names it.
+pub const BINARY: &str = "dispatch_seeds";
+/// The name of the child test.
+const CHILD: &str = "seeded_child";
+/// Seeds run by default, on each CPU count.
+const DEFAULT_SEEDS: u64 = 50;
+const DEFAULT_NCPUS: &[usize] = &[1, 2, 4, 8];
+/// A seeded boot whose virtual clock reaches this fails, with its seed (deterministic:
+/// it replays). The suite needs about 5 s of virtual time; its waits give up after at
+/// most 60 s each.
+const BOOT_VIRTUAL_TIMEOUT: Duration = Duration::from_secs(200);
+/// A seeded boot that has not halted after this long (wall time) fails, with its seed:
+/// for code that computes forever without a machine call.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The parent kills a child still running after this long.
+const CHILD_KILL: Duration = Duration::from_secs(120);
+
+const CONSOLE_BEGIN: &str = "=== seeded console ===";
+const CONSOLE_END: &str = "=== end of seeded console ===";
+
+fn cpu_main(cpu: usize) {
+    // Each CPU boots on a thread of its own; the register must hold it before any
+    // kernel code runs (S7).
+    let boot: &'static KThread = Box::leak(Box::new(KThread::boot("boot")));
+    M::set_curthread(boot);
+    if cpu == 0 {
+        kern::boot::main(boot, &[kern::selftest::DISP])
+    } else {
+        kern::boot::secondary(boot)
+    }
+}
+
+/// The command that replays `seed` on `ncpus` CPUs.
+pub fn replay_command(seed: u64, ncpus: usize) -> String {
+    let args = std::env::var("SIM_BOOTARGS").map(|a| format!("SIM_BOOTARGS='{a}' ")).unwrap_or_default();
+    format!("{args}SIM_SEED={seed} SIM_NCPUS={ncpus} cargo test -p sim-tests --test {BINARY} -- --nocapture")
+}
+
+/// The child: boots once if `SIM_CHILD` says so, and does nothing otherwise.
+pub fn child() {
+    let Ok(spec) = std::env::var("SIM_CHILD") else { return };
+    let (seed, ncpus) = spec
+        .split_once(':')
+        .and_then(|(s, n)| Some((s.parse::<u64>().ok()?, n.parse::<usize>().ok()?)))
+        .unwrap_or_else(|| panic!("SIM_CHILD={spec}: expected seed:ncpus"));
+    let bootargs: &'static str = Box::leak(std::env::var("SIM_BOOTARGS").unwrap_or_default().into_boxed_str());
+    let config = SimConfig {
+        boot_args: bootargs,
+        timeout: Some(BOOT_TIMEOUT),
+        virtual_timeout: Some(BOOT_VIRTUAL_TIMEOUT),
+        schedule: Schedule::Seeded(seed),
+        ..SimConfig::new(ncpus)
+    };
+    let out = sim::run(config, cpu_main);
+    println!("{CONSOLE_BEGIN}\n{}{CONSOLE_END}", out.console);
+    let how = if out.timed_out { "timed out" } else { "failed" };
+    assert!(
+        out.success && out.console.contains("kernel verdict: PASS"),
+        "seed {seed} on {ncpus} CPU(s) {how}; replay: {}",
+        replay_command(seed, ncpus)
+    );
+}
+
+/// How one child run went.
+pub struct Run {
+    pub seed: u64,
+    pub ncpus: usize,
+    pub passed: bool,
+    /// Everything the child printed.
+    pub output: String,
+}
+
+impl Run {
+    /// What the kernel wrote to the console, as the child printed it.
+    pub fn console(&self) -> Option<&str> {
+        let start = self.output.find(CONSOLE_BEGIN)? + CONSOLE_BEGIN.len() + 1;
+        let end = self.output[start..].find(CONSOLE_END)? + start;
+        Some(&self.output[start..end])
+    }
+
+    /// The line `sim: seeded schedule: ...` (seed, steps, trace), if the boot ended.
+    pub fn schedule(&self) -> Option<&str> {
+        self.console()?.lines().find(|l| l.starts_with("sim: seeded schedule:"))
+    }
+}
+
+/// Boots `seed` on `ncpus` CPUs in a child process.
+pub fn run_child(seed: u64, ncpus: usize) -> Run {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", CHILD, "--nocapture", "--test-threads", "1"])
+        // Nothing of the parent's environment reaches the kernel: a replay sees the
+        // same process as the original run.
+        .env_clear()
+        .env("SIM_CHILD", format!("{seed}:{ncpus}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in ["SIM_BOOTARGS", "SIM_CONSOLE", "RUST_BACKTRACE"] {
+        if let Ok(v) = std::env::var(var) {
+            cmd.env(var, v);
+        }
+    }
+    // SAFETY: the closure runs in the forked child before exec and makes one system
+    // call, personality(2), which is async-signal-safe; it touches no memory shared
+    // with the parent. Its failure (a kernel that refuses) only costs the guarantee
+    // that addresses repeat, so it is ignored.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("cannot run the test binary as a child");
+    // Drain both pipes meanwhile, so that a chatty child cannot block on a full one.
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + CHILD_KILL;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for a child") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let mut output = out_reader.join().unwrap_or_default();
+    output.push_str(&err_reader.join().unwrap_or_default());
+    if status.is_none() {
+        output.push_str(&format!("\n(the child was killed after {CHILD_KILL:?})\n"));
+    }
+    let passed = status.is_some_and(|s| s.success()) && output.contains("kernel verdict: PASS");
+    Run { seed, ncpus, passed, output }
+}
+
+/// Runs every (seed, CPU count) pair in child processes, as many at once as the host
+/// has CPUs; returns the runs in the order of `jobs`.
+pub fn run_all(jobs: &[(u64, usize)]) -> Vec<Run> {
+    let queue = Mutex::new(jobs.iter().copied().enumerate().collect::<VecDeque<_>>());
+    let done = Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let Some((i, (seed, ncpus))) = queue.lock().unwrap().pop_front() else { break };
+                let run = run_child(seed, ncpus);
+                done.lock().unwrap().push((i, run));
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap();
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// `SIM_SEED`: a number, a list, or a range `a..b` / `a..=b`.
+fn parse_seeds(spec: &str) -> Vec<u64> {
+    let bad = || panic!("SIM_SEED={spec}: expected N, N,M,... or A..B");
+    if let Some((a, b)) = spec.split_once("..") {
+        let a: u64 = a.trim().parse().unwrap_or_else(|_| bad());
+        let (b, inclusive) = match b.strip_prefix('=') {
+            Some(b) => (b, true),
+            None => (b, false),
+        };
+        let b: u64 = b.trim().parse().unwrap_or_else(|_| bad());
+        return if inclusive { (a..=b).collect() } else { (a..b).collect() };
+    }
+    spec.split(',').map(|s| s.trim().parse().unwrap_or_else(|_| bad())).collect()
+}
+
+/// The sweep: the DISP suite for every seed on every CPU count. A failure prints
+/// the seed, its console, and the command that replays it.
+pub fn sweep() {
+    let explicit = std::env::var("SIM_SEED").ok();
+    let seeds = explicit.as_deref().map_or_else(|| (1..=DEFAULT_SEEDS).collect(), parse_seeds);
+    let ncpus: Vec<usize> = std::env::var("SIM_NCPUS").map_or_else(
+        |_| DEFAULT_NCPUS.to_vec(),
+        |s| s.split(',').map(|n| n.trim().parse().expect("SIM_NCPUS: expected N or N,M,...")).collect(),
+    );
+    let jobs: Vec<(u64, usize)> = ncpus.iter().flat_map(|&n| seeds.iter().map(move |&s| (s, n))).collect();
+    let start = Instant::now();
+    let runs = run_all(&jobs);
+    let failed: Vec<&Run> = runs.iter().filter(|r| !r.passed).collect();
+    for r in &runs {
+        if explicit.is_some() || !r.passed {
+            println!("---- seed {} on {} CPU(s): {}", r.seed, r.ncpus, if r.passed { "passed" } else { "FAILED" });
+            println!("{}", r.output.trim_end());
+        }
+    }
+    println!(
+        "seeded: {} runs ({} seeds x CPUs {:?}) in {:.1} s: {} failed",
+        runs.len(),
+        seeds.len(),
+        ncpus,
+        start.elapsed().as_secs_f64(),
+        failed.len()
+    );
+    if !failed.is_empty() {
+        println!("To replay a failure exactly:");
+        for r in &failed {
+            println!("    {}", replay_command(r.seed, r.ncpus));
+        }
+        panic!(
+            "{} of {} seeded runs failed: {}",
+            failed.len(),
+            runs.len(),
+            failed.iter().map(|r| format!("seed {} on {} CPU(s)", r.seed, r.ncpus)).collect::<Vec<_>>().join(", ")
+        );
+    }
+}
