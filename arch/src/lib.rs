@@ -6,9 +6,11 @@
 //! * [`sparc64`] — the real one: an UltraSPARC-IIi under `qemu-system-sparc64 -M sun4u`
 //!   (S19). `%g7` is the current-thread register (S7), `resume()` flushes the
 //!   register windows and switches kernel stacks (S17), `%tick_cmpr` is the clock.
-//! * [`sim`] — the host simulation machine: simulated CPUs as host threads, each with
-//!   its own current-thread register, real stack switches, and a simulated clock
-//!   interrupt, so that the same `kern` source is tested on the host (S3, S19).
+//! * [`sim`] — the host simulation machine: simulated CPUs, each with its own
+//!   current-thread register, real stack switches, and a simulated clock interrupt, so
+//!   that the same `kern` source is tested on the host (S3, S19). The CPUs run as host
+//!   threads in parallel, or on one host thread interleaved by a seeded schedule in
+//!   virtual time, so that a run replays exactly from its seed.
 //!
 //! Which one is compiled is chosen by the target; [`M`] names it. Everything
 //! `unsafe` or target-specific lives in this crate: `kern` denies `unsafe_code`.

@@ -371,7 +371,8 @@ static SLEEPY: KMutex = KMutex::new(MutexKind::Adaptive);
 fn sleepy_holder(_: usize) {
     SLEEPY.enter();
     HELPER_HOLDS.store(true, SeqCst);
-    sleepq::delay(3);
+    // Long enough that it cannot be waking up while the test thread enters.
+    sleepq::delay(20);
     SLEEPY.exit();
     DONE.fetch_add(1, SeqCst);
 }
@@ -381,8 +382,12 @@ fn sleepy_holder(_: usize) {
 fn sync_adaptive_blocks_when_owner_sleeps() -> TestResult {
     reset();
     HELPER_HOLDS.store(false, SeqCst);
-    spawn_sys("sleepy", sleepy_holder, 0);
-    wait_for("the holder", 5, || HELPER_HOLDS.load(SeqCst))?;
+    let holder = spawn_sys("sleepy", sleepy_holder, 0);
+    // It must really be asleep and off its CPU: on the way to sleep it is still
+    // running, and spinning on it then is what an adaptive mutex should do.
+    wait_for("the holder to hold the mutex and sleep", 5, || {
+        HELPER_HOLDS.load(SeqCst) && holder.state() == ThreadState::Sleep && !disp::is_running(holder)
+    })?;
     let s0 = STATS.snapshot();
     SLEEPY.enter();
     let s = STATS.snapshot().since(&s0);

@@ -318,9 +318,11 @@ fn recurser(k: usize) {
     // 40..130 levels of 192-byte frames: deep enough for many window spills and
     // fills, within a 32 KiB kernel stack.
     let depth = 40 + 30 * (k % 4) as u64;
-    let start = clock::lbolt();
+    let deadline = M::now_ns() + 30_000_000_000;
     let mut round = 0u64;
-    while clock::lbolt() < start + 8 || round < 200 {
+    // Until it has been preempted in the middle of it and resumed (its partner on
+    // the CPU does the same, so each one's quantum ends while the other waits).
+    while (curthread().nswitch() < 2 || round < 200) && M::now_ns() < deadline {
         let seed = (k as u64) << 32 | round;
         if rec(depth, seed) != rec_by_loop(depth, seed) {
             REC_BAD.fetch_add(1, Ordering::SeqCst);
