@@ -276,6 +276,24 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
     Outcome { success, timed_out, console, seeded }
 }
 
+/// Makes `cmd`, a process that will boot the seeded simulation, run with address
+/// randomisation off: the kernel's behaviour may depend on addresses (which sleep
+/// queue a wait channel hashes to, say), so a seed replays exactly only if they
+/// repeat from run to run.
+pub fn fixed_addresses(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and makes one system
+    // call, personality(2), which is async-signal-safe; it touches no memory shared
+    // with the parent. Its failure (a kernel that refuses) only costs the guarantee
+    // that addresses repeat, so it is ignored.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
+            Ok(())
+        });
+    }
+}
+
 /// On a simulated CPU: what this boot has written to the console so far. On any other
 /// thread: what the last boot that this thread ran wrote. (Per thread, because tests
 /// boot one after another from parallel threads.)

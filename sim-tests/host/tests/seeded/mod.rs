@@ -20,7 +20,6 @@
 
 use std::collections::VecDeque;
 use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -135,16 +134,9 @@ pub fn run_child(seed: u64, ncpus: usize) -> Run {
             cmd.env(var, v);
         }
     }
-    // SAFETY: the closure runs in the forked child before exec and makes one system
-    // call, personality(2), which is async-signal-safe; it touches no memory shared
-    // with the parent. Its failure (a kernel that refuses) only costs the guarantee
-    // that addresses repeat, so it is ignored.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
-            Ok(())
-        });
-    }
+    // A replay must see the same addresses as the original run (they decide, say,
+    // which sleep queue a channel hashes to).
+    arch::sim::fixed_addresses(&mut cmd);
     let mut child = cmd.spawn().expect("cannot run the test binary as a child");
     // Drain both pipes meanwhile, so that a chatty child cannot block on a full one.
     let mut stdout = child.stdout.take().expect("piped stdout");
