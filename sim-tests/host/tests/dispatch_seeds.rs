@@ -1,5 +1,5 @@
-//! The dispatcher self-tests (`kern::selftest::DISP`) on the seeded simulation: many
-//! seeds on 1, 2, 4 and 8 CPUs, each boot in a child process (see `seeded/mod.rs`), and
+//! The dispatcher and LWP life-cycle self-tests (`kern::selftest::DISP`, `LWP`) on the
+//! seeded simulation: many seeds on 1, 2, 4 and 8 CPUs, each boot in a child process (see `seeded/mod.rs`), and
 //! the proof that a seed replays exactly.
 //!
 //! A failure prints its seed and the command that replays it, e.g.
@@ -10,7 +10,7 @@ mod seeded;
 use std::collections::BTreeSet;
 
 /// 50 seeds on each of 1, 2, 4 and 8 CPUs (or what `SIM_SEED`/`SIM_NCPUS` say): the
-/// whole DISP suite passes on every one.
+/// whole DISP and LWP suites pass on every one.
 #[test]
 fn disp_suite_over_seeds() {
     seeded::sweep();

@@ -1,4 +1,4 @@
-//! The dispatcher suite (`kern::selftest::DISP`) on the seeded simulation
+//! The dispatcher and LWP suites (`kern::selftest::DISP`, `LWP`) on the seeded simulation
 //! (`arch::sim::Schedule::Seeded`), one boot per child process.
 //!
 //! Kernel statics live once per process, so every boot needs a fresh one: the parent
@@ -57,7 +57,7 @@ fn cpu_main(cpu: usize) {
     let boot: &'static KThread = Box::leak(Box::new(KThread::boot("boot")));
     M::set_curthread(boot);
     if cpu == 0 {
-        kern::boot::main(boot, &[kern::selftest::DISP])
+        kern::boot::main(boot, &[kern::selftest::DISP, kern::selftest::LWP])
     } else {
         kern::boot::secondary(boot)
     }
