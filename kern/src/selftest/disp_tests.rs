@@ -33,11 +33,11 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use arch::cell::StaticRef;
 use arch::Machine;
 
-use super::{Test, TestResult};
+use super::{dispatcher_state, spawn, Test, TestResult};
 use crate::class::{self, SchedClass, RT_MAXPRI, RT_QUANTUM};
-use crate::cpu::{cpu_by_id, cpus, MAX_CPUS};
+use crate::cpu::{cpu_by_id, MAX_CPUS};
 use crate::displock::DispLock;
-use crate::thread::{self, curthread, KThread, ThreadState};
+use crate::thread::{curthread, KThread, ThreadState};
 use crate::{clock, disp, ensure, ensure_eq, sleepq, M};
 
 /// The dispatcher suite, in the order it runs.
@@ -94,20 +94,7 @@ fn work() {
     M::relax();
 }
 
-/// Creates a thread of `class` at `pri` running `f(arg)`, bound to `bind` if given,
-/// and makes it runnable.
-fn spawn(name: &'static str, f: fn(usize), arg: usize, class: SchedClass, pri: u8, bind: Option<usize>) -> &'static KThread {
-    let t = thread::thread_create_stopped(name, f, arg, class, pri);
-    t.set_bound(bind);
-    disp::setrun(t);
-    t
-}
 
-/// Each CPU's running priority, queue length and clock ticks, for failure reports.
-fn dispatcher_state() -> String {
-    let cpus: Vec<_> = cpus().iter().map(|c| (c.curpri(), c.cpu_nrunnable.load(SeqCst), c.ticks())).collect();
-    format!("lbolt {}, cpus (curpri, queued, ticks) = {cpus:?}", clock::lbolt())
-}
 
 fn invariants() -> TestResult {
     disp::check_invariants().map_err(|e| format!("dispatcher invariant broken: {e}"))

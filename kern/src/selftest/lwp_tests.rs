@@ -20,7 +20,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering
 
 use arch::Machine;
 
-use super::tests::wait_for;
+use super::wait_for;
 use super::{Test, TestResult};
 use crate::class::SchedClass;
 use crate::cpu::{cpus, MAX_CPUS};

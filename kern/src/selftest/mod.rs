@@ -23,6 +23,12 @@ mod tests;
 
 use alloc::string::String;
 
+use arch::Machine;
+
+use crate::class::{self, SchedClass};
+use crate::thread::{self, KThread};
+use crate::{disp, sleepq, M};
+
 use crate::kprintln;
 
 pub use disp_tests::DISP;
@@ -110,6 +116,48 @@ pub fn run(suites: &[&[Test]], bootargs: &str) -> bool {
     }
     kprintln!("selftest: {} passed, {} failed", passed, failed);
     failed == 0 && passed > 0
+}
+
+/// Creates a thread of `class` at `pri` running `f(arg)`, bound to `bind` if given;
+/// not yet runnable.
+pub(crate) fn create(name: &'static str, f: fn(usize), arg: usize, class: SchedClass, pri: u8, bind: Option<usize>) -> &'static KThread {
+    let t = thread::thread_create_stopped(name, f, arg, class, pri);
+    t.set_bound(bind);
+    t
+}
+
+/// Like [`create`], and makes it runnable.
+pub(crate) fn spawn(name: &'static str, f: fn(usize), arg: usize, class: SchedClass, pri: u8, bind: Option<usize>) -> &'static KThread {
+    let t = create(name, f, arg, class, pri, bind);
+    disp::setrun(t);
+    t
+}
+
+/// A runnable time-sharing thread: it is preempted when its quantum ends.
+pub(crate) fn spawn_ts(name: &'static str, f: fn(usize), arg: usize) -> &'static KThread {
+    spawn(name, f, arg, SchedClass::Ts, class::TS_DEFAULT_PRI, None)
+}
+
+/// Sleeps a tick at a time until `done()` holds; fails after `secs` seconds of
+/// machine time.
+pub(crate) fn wait_for(what: &str, secs: u64, done: impl Fn() -> bool) -> TestResult {
+    let deadline = M::now_ns() + secs * 1_000_000_000;
+    while !done() {
+        if M::now_ns() > deadline {
+            return Err(alloc::format!("timed out after {secs} s waiting for {what}; {}", dispatcher_state()));
+        }
+        sleepq::delay(1);
+    }
+    Ok(())
+}
+
+/// Each CPU's running priority, queue length and clock ticks, for failure reports.
+pub(crate) fn dispatcher_state() -> String {
+    let cpus: alloc::vec::Vec<_> = crate::cpu::cpus()
+        .iter()
+        .map(|c| (c.curpri(), c.cpu_nrunnable.load(core::sync::atomic::Ordering::Relaxed), c.ticks()))
+        .collect();
+    alloc::format!("lbolt {}, cpus (curpri, queued, ticks) = {cpus:?}", crate::clock::lbolt())
 }
 
 #[cfg(test)]

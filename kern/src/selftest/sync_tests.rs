@@ -16,12 +16,11 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize};
 use arch::cell::StaticRef;
 use arch::Machine;
 
-use super::tests::wait_for;
-use super::{Test, TestResult};
+use super::{create, spawn, spawn_ts, wait_for, Test, TestResult};
 use crate::class::{self, SchedClass};
 use crate::sync::turnstile::blocked_on;
 use crate::sync::{CondVar, KMutex, KRwLock, Mutex, MutexKind, RwLock, RwMode, Sema, STATS};
-use crate::thread::{self, curthread, KThread, ThreadState};
+use crate::thread::{curthread, KThread, ThreadState};
 use crate::{callout, clock, disp, ensure, ensure_eq, kprintln, sleepq, M};
 
 /// The synchronization suite, in the order it runs.
@@ -60,26 +59,12 @@ fn sleep_until(done: impl Fn() -> bool) {
     }
 }
 
-/// Creates a thread of `class` at `pri`, bound to `cpu` if given, not yet runnable.
-fn create(name: &'static str, f: fn(usize), arg: usize, class: SchedClass, pri: u8, cpu: Option<usize>) -> &'static KThread {
-    let t = thread::thread_create_stopped(name, f, arg, class, pri);
-    t.set_bound(cpu);
-    t
-}
 
-/// Creates and starts a time-sharing thread.
-fn spawn_ts(name: &'static str, f: fn(usize), arg: usize) -> &'static KThread {
-    let t = create(name, f, arg, SchedClass::Ts, class::TS_DEFAULT_PRI, None);
-    disp::setrun(t);
-    t
-}
 
 /// Creates and starts a SYS thread one above the test thread's priority: it runs
 /// as soon as the test thread sleeps, and before any TS thread.
 fn spawn_sys(name: &'static str, f: fn(usize), arg: usize) -> &'static KThread {
-    let t = create(name, f, arg, SchedClass::Sys, class::SYS_PRI + 1, None);
-    disp::setrun(t);
-    t
+    spawn(name, f, arg, SchedClass::Sys, class::SYS_PRI + 1, None)
 }
 
 /// Makes all of `ts` runnable before any of them runs, then lets the best run.

@@ -14,12 +14,12 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use arch::cell::StaticRef;
 use arch::Machine;
 
-use super::{Test, TestResult};
+use super::{dispatcher_state, spawn, spawn_ts, wait_for, Test, TestResult};
 use crate::cpu::{cpu, total_preempts, total_ticks};
 use crate::proc::{proc_create, proc_wait};
 use crate::thread::{self, curlwp, curproc, curthread, KThread, ThreadState};
 use crate::class::{self, SchedClass};
-use crate::{clock, disp, ensure, ensure_eq, sleepq, M};
+use crate::{clock, disp, ensure, ensure_eq, M};
 
 /// The portable suite, in the order it runs.
 pub static PORTABLE: &[Test] = &[
@@ -34,31 +34,8 @@ pub static PORTABLE: &[Test] = &[
     Test::explicit("hang_detected", hang_detected),
 ];
 
-/// Sleeps a tick at a time until `done()` holds; fails after `secs` seconds of
-/// machine time.
-pub(super) fn wait_for(what: &str, secs: u64, done: impl Fn() -> bool) -> TestResult {
-    let deadline = M::now_ns() + secs * 1_000_000_000;
-    while !done() {
-        if M::now_ns() > deadline {
-            return Err(format!("timed out after {secs} s waiting for {what}"));
-        }
-        sleepq::delay(1);
-    }
-    Ok(())
-}
 
-/// Each CPU's running priority and queue length, for failure reports.
-fn dispatcher_state() -> String {
-    let cpus: Vec<_> = crate::cpu::cpus().iter().map(|c| (c.curpri(), c.cpu_nrunnable.load(Ordering::Relaxed))).collect();
-    format!("cpus (curpri, queued) = {cpus:?}")
-}
 
-/// Creates a runnable time-sharing thread: it is preempted when its quantum ends.
-fn spawn_ts(name: &'static str, func: fn(usize), arg: usize) -> &'static KThread {
-    let t = thread::thread_create_stopped(name, func, arg, SchedClass::Ts, class::TS_DEFAULT_PRI);
-    disp::setrun(t);
-    t
-}
 
 /// The clock interrupt arrives, at about the configured rate.
 fn clock_ticks() -> TestResult {
@@ -159,10 +136,7 @@ fn pairs() -> usize {
 
 /// Like `spawn_ts`, bound to CPU `k / 2`.
 fn spawn_ts_pair(name: &'static str, func: fn(usize), k: usize) -> &'static KThread {
-    let t = thread::thread_create_stopped(name, func, k, SchedClass::Ts, class::TS_DEFAULT_PRI);
-    t.set_bound(Some(k / 2));
-    disp::setrun(t);
-    t
+    spawn(name, func, k, SchedClass::Ts, class::TS_DEFAULT_PRI, Some(k / 2))
 }
 
 static G7_SLOTS: [StaticRef<KThread>; MAX_CROWD] = [const { StaticRef::none() }; MAX_CROWD];
