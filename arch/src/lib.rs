@@ -15,9 +15,14 @@
 //! Which one is compiled is chosen by the target; [`M`] names it. Everything
 //! `unsafe` or target-specific lives in this crate: `kern` denies `unsafe_code`.
 //!
-//! Calls that the machine makes into the kernel (the clock interrupt today; system
-//! calls and faults later) go through [`Upcalls`], which `kern` registers at boot,
-//! so that the dependency arrow points one way only: `kern` → `arch`.
+//! Calls that the machine makes into the kernel (the clock interrupt, system calls,
+//! faults in user mode) go through [`Upcalls`], which `kern` registers at boot, so
+//! that the dependency arrow points one way only: `kern` → `arch`.
+//!
+//! User mode (S3, S5.1, S13, S16) is the machine's too: an address space
+//! ([`Machine::AddrSpace`]: an MMU context and its pages), entering user mode with
+//! an LWP's registers ([`Machine::user_enter`]), `copyin`/`copyout` with the user's
+//! own rights, and the way back into the kernel through [`Upcalls::user_trap`].
 
 #![no_std]
 #![cfg_attr(target_arch = "sparc64", feature(asm_experimental_arch))]
@@ -27,6 +32,9 @@ extern crate alloc;
 extern crate std;
 
 pub mod cell;
+pub mod uregs;
+
+pub use uregs::{reg, Fault, FaultKind, MapError, Prot, UserRegs, UserTrap, PAGE_SIZE, USER_LIMIT};
 
 #[cfg(target_arch = "sparc64")]
 pub mod sparc64;
@@ -57,13 +65,19 @@ pub type ThreadEntry = fn(usize) -> !;
 
 /// The kernel's entry points that the machine calls.
 pub struct Upcalls {
-    /// The clock interrupt (S2's clock thread work, time slicing). Runs with
+    /// The clock interrupt (S2's clock thread work, time slicing), told whether it
+    /// interrupted user mode (S5.6: whose time the tick was). Runs with
     /// interrupts disabled on the interrupted thread's stack; it may switch threads,
     /// and the interrupted thread resumes where it was when it is switched back in.
-    pub clock_intr: fn(),
+    pub clock_intr: fn(from_user: bool),
     /// A cross-call from another CPU ([`Machine::poke_cpu`]): this CPU should look at
     /// its dispatch queue again. Runs like `clock_intr`.
     pub poke_intr: fn(),
+    /// User mode was left (a system call, a fault, or an interrupt the machine has
+    /// handled): runs on the LWP's kernel stack with interrupts enabled, with the
+    /// user registers saved at the trap; what it leaves in them is what user mode
+    /// resumes with. It may sleep, switch, or never return (the LWP exits).
+    pub user_trap: fn(regs: &mut UserRegs, why: UserTrap),
 }
 
 /// How the kernel's spin locks wait: through the machine, so that the host
@@ -143,4 +157,32 @@ pub trait Machine {
     fn boot_args() -> &'static str;
     /// Stops the machine with the kernel's verdict.
     fn halt(success: bool) -> !;
+
+    /// A user address space: an MMU context and its pages (S1). Dropping it frees
+    /// both; threads in it hold it by `Arc` until they leave user mode for good.
+    type AddrSpace: Send + Sync + 'static;
+
+    /// A new, empty address space; `NoMemory` if no MMU context is free.
+    fn as_create() -> Result<Self::AddrSpace, MapError>;
+    /// Maps zero-filled pages at `va..va + len` (page-aligned) with rights `prot`.
+    fn as_map(space: &Self::AddrSpace, va: u64, len: u64, prot: Prot) -> Result<(), MapError>;
+    /// Writes `bytes` at `va` in `space`, whatever the pages' rights (the kernel
+    /// loading a program); every page must be mapped.
+    fn as_write(space: &Self::AddrSpace, va: u64, bytes: &[u8]) -> Result<(), MapError>;
+    /// Reads `buf.len()` bytes at `va` of `space`, whatever the pages' rights.
+    fn as_read(space: &Self::AddrSpace, va: u64, buf: &mut [u8]) -> Result<(), MapError>;
+
+    /// Enters user mode in `space` with `regs` (S17's last step): the current thread
+    /// runs in `space` from now on — its switches take the MMU context along — and
+    /// comes back into the kernel only through [`Upcalls::user_trap`].
+    fn user_enter(space: alloc::sync::Arc<Self::AddrSpace>, regs: &UserRegs) -> !;
+    /// The current thread leaves its address space for good (its LWP is exiting):
+    /// its user windows still in the machine are dropped with it.
+    fn user_exit();
+    /// Copies `buf.len()` bytes in from user address `uaddr` of the current thread's
+    /// address space, with the user's own rights: `Err` with the fault if any byte
+    /// is not readable by user mode (or the thread has no address space).
+    fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Fault>;
+    /// Copies `bytes` out to user address `uaddr`, with the user's own rights.
+    fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Fault>;
 }

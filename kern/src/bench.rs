@@ -34,7 +34,17 @@ pub struct Figure {
     pub ops: u64,
 }
 
-type Bench = (&'static str, fn() -> Result<Vec<(String, Figure)>, String>);
+/// A benchmark: its name (for `bench=NAME`) and the function that measures it,
+/// returning its labelled figures.
+pub type Bench = (&'static str, fn() -> Result<Vec<(String, Figure)>, String>);
+
+/// Benchmarks the kernel image adds (those that need its user programs).
+static EXTRA: spin::Once<&'static [Bench]> = spin::Once::new();
+
+/// Adds `benches` to those [`run`] runs (once, before `boot::main`).
+pub fn add(benches: &'static [Bench]) {
+    EXTRA.call_once(|| benches);
+}
 
 static BENCHES: &[Bench] = &[
     ("dispq_pick_enqueue", dispq_pick_enqueue),
@@ -50,7 +60,8 @@ static BENCHES: &[Bench] = &[
 pub fn run(bootargs: &str) -> bool {
     let sel = bootargs.split_whitespace().find_map(|w| w.strip_prefix("bench=")).unwrap_or("");
     let mut ok = true;
-    for (name, f) in BENCHES.iter().filter(|(n, _)| sel.is_empty() || sel.split(',').any(|s| s == *n)) {
+    let extra = EXTRA.get().copied().unwrap_or(&[]);
+    for (name, f) in BENCHES.iter().chain(extra).filter(|(n, _)| sel.is_empty() || sel.split(',').any(|s| s == *n)) {
         match f() {
             Ok(figures) => {
                 for (label, fig) in figures {
@@ -66,7 +77,8 @@ pub fn run(bootargs: &str) -> bool {
     ok
 }
 
-fn per_op(t0: u64, ops: u64) -> Figure {
+/// The figure of an operation measured over `ops` operations since `t0`.
+pub fn per_op(t0: u64, ops: u64) -> Figure {
     Figure { ns_per_op: (M::now_ns() - t0) / ops.max(1), ops }
 }
 

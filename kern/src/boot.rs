@@ -7,13 +7,14 @@ use arch::{Machine, Upcalls};
 
 use crate::selftest::{self, Test};
 use crate::thread::{self, curthread, KThread};
-use crate::{bench, clock, disp, kprintln, M};
+use crate::{bench, clock, disp, kprintln, syscall, M};
 
 /// Set by the boot CPU once the kernel is up; the other CPUs wait for it.
 static KERNEL_UP: AtomicBool = AtomicBool::new(false);
 
 /// The kernel's side of the machine's upcalls.
-static UPCALLS: Upcalls = Upcalls { clock_intr: clock::clock_intr, poke_intr: disp::kpreempt };
+static UPCALLS: Upcalls =
+    Upcalls { clock_intr: clock::clock_intr, poke_intr: disp::kpreempt, user_trap: syscall::user_trap };
 
 /// The value of boot argument `key=value`, if given.
 pub fn bootarg<'a>(args: &'a str, key: &str) -> Option<&'a str> {

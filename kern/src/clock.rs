@@ -32,12 +32,13 @@ pub(crate) fn set_hz(hz: u32) {
     HZ.store(hz, Ordering::Relaxed);
 }
 
-/// The clock interrupt (registered as the machine's `clock_intr` upcall).
-pub fn clock_intr() {
+/// The clock interrupt (registered as the machine's `clock_intr` upcall), told
+/// whether it interrupted user mode.
+pub fn clock_intr(from_user: bool) {
     let cpu = cpu();
     cpu.cpu_ticks.fetch_add(1, Ordering::Relaxed);
     disp::clock_tick();
-    lwp::clock_tick();
+    lwp::clock_tick(from_user);
     if cpu.cpu_id == 0 {
         let now = LBOLT.fetch_add(1, Ordering::Relaxed) + 1;
         callout::run(now);

@@ -26,9 +26,20 @@ impl Write for Console {
 
 #[doc(hidden)]
 pub fn print(args: fmt::Arguments) {
+    locked(|| {
+        let _ = Console.write_fmt(args);
+    });
+}
+
+/// Writes raw bytes (a user program's output) without splitting a kernel line.
+pub fn write_bytes(bytes: &[u8]) {
+    locked(|| M::console_write(bytes));
+}
+
+fn locked(f: impl FnOnce()) {
     let was = M::intr_disable();
     let guard = LOCK.lock();
-    let _ = Console.write_fmt(args);
+    f();
     drop(guard);
     M::intr_restore(was);
 }

@@ -17,6 +17,10 @@ pub enum Errno {
     ESRCH = 3,
     /// Interrupted system call.
     EINTR = 4,
+    /// Exec format error: a program image the kernel cannot load.
+    ENOEXEC = 8,
+    /// Bad file number.
+    EBADF = 9,
     /// No children to wait for.
     ECHILD = 10,
     /// Resource temporarily unavailable.
@@ -56,7 +60,7 @@ mod tests {
 
     #[test]
     fn numbers_are_solaris() {
-        let want = [(ESRCH, 3), (EINTR, 4), (ECHILD, 10), (EAGAIN, 11), (ENOMEM, 12), (EFAULT, 14)];
+        let want = [(ESRCH, 3), (EINTR, 4), (ENOEXEC, 8), (ECHILD, 10), (EAGAIN, 11), (ENOMEM, 12), (EFAULT, 14)];
         for (e, n) in want {
             assert_eq!(e.code(), n, "{e:?}");
         }

@@ -8,11 +8,14 @@
 //! One concept per module:
 //! [`thread`] kernel threads (S2, S6, S7), [`lwp`] and [`proc`] the LWP and the
 //! process a thread may carry and their life cycles (S1, S3, S5, S15), [`errno`]
-//! error numbers (S16), [`cpu`] per-CPU data, [`disp`] the
+//! error numbers (S16), [`exec`] the ELF loader that starts user processes (S1,
+//! S16), [`cpu`] per-CPU data, [`disp`] the
 //! dispatcher and [`class`] its scheduling classes, [`displock`] the lowest-level
 //! lock, [`sleepq`] sleep and wakeup, [`sync`] the synchronization objects (mutexes,
 //! condition variables, semaphores, reader-writer locks, turnstiles: S8, S9),
 //! [`clock`] the clock tick and [`callout`] timed calls, [`console`] kernel output,
+//! [`syscall`] system calls and every entry from user mode (S13, S16), [`signal`]
+//! the signals traps raise and their default actions (S13),
 //! [`selftest`] the self-test runner and the portable self-tests, [`bench`] the
 //! benchmarks, [`boot`] the kernel's `main`.
 
@@ -31,11 +34,14 @@ pub mod cpu;
 pub mod disp;
 pub mod displock;
 pub mod errno;
+pub mod exec;
 pub mod lwp;
 pub mod proc;
 pub mod selftest;
+pub mod signal;
 pub mod sleepq;
 pub mod sync;
+pub mod syscall;
 pub mod thread;
 
 /// The machine this build runs on.

@@ -17,8 +17,14 @@
 //!   last — also when LWPs simply exit one by one — makes the process a zombie:
 //!   its children go to proc 0 and its parent is woken.
 //! * **Wait** ([`proc_wait`]): the parent reaps a zombie child, given or any, and
-//!   gets its status; `ECHILD` when there is no such child. A kernel thread waits
-//!   for proc 0's children, which include every orphan (proc 0 plays `init`).
+//!   gets its status, encoded as `wait(2)` does ([`WaitStatus`]); `ECHILD` when
+//!   there is no such child. A kernel thread waits for proc 0's children, which
+//!   include every orphan (proc 0 plays `init`).
+//! * **User processes** ([`proc_create_user`], used by `exec`): a process with an
+//!   address space, whose first LWP starts in user mode. The process holds the
+//!   space; its LWPs' threads hold it too while they run in it, and the last one to
+//!   leave frees it. The CPU time of its LWPs (S5.6) is summed into the process as
+//!   each exits.
 //!
 //! The process tree — pids, parents, children, and the move to zombie — is guarded
 //! by one global lock, `PIDLOCK` (as Solaris' `pidlock`); each process's own state
@@ -26,17 +32,23 @@
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use arch::cell::StaticRef;
+use arch::{Machine, UserRegs};
 
 use crate::disp;
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::lwp::{self, Event, LwpDir, LwpFlags, LwpId, NewLwp};
 use crate::thread::{curproc, curthread};
+use crate::M;
+
+/// A user address space, as the machine makes it.
+pub type AddrSpace = <M as Machine>::AddrSpace;
 
 /// A process id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -77,18 +89,50 @@ pub enum SigDisp {
     Catch(usize),
 }
 
+/// How a process ended, as `wait(2)` encodes it in the status word that
+/// [`proc_wait`] returns: an exit code in bits 8..16, or the signal that killed it
+/// in bits 0..7 (bit 7: a core-dumping signal's default action).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitStatus {
+    /// It exited with this code (`exit(2)`, `proc_exit`), or its LWPs all exited (0).
+    Exited(u8),
+    /// A signal's default action killed it (S13).
+    Killed(u8),
+}
+
+impl WaitStatus {
+    /// The status word.
+    pub fn raw(self) -> i32 {
+        match self {
+            WaitStatus::Exited(code) => i32::from(code) << 8,
+            WaitStatus::Killed(sig) => i32::from(sig),
+        }
+    }
+
+    /// Decodes a status word from [`proc_wait`] (the core flag is dropped).
+    pub fn from_raw(status: i32) -> WaitStatus {
+        match status & 0x7f {
+            0 => WaitStatus::Exited((status >> 8) as u8),
+            sig => WaitStatus::Killed(sig as u8),
+        }
+    }
+}
+
 /// A process's state under its `p_lock`.
 pub struct ProcState {
     pub(crate) p_stat: PStat,
-    /// The status `proc_exit` gave (0 when the LWPs simply all exited).
+    /// The wait status (`WaitStatus::raw`): 0 when the LWPs simply all exited.
     pub(crate) p_exitstatus: i32,
     /// Its LWPs, live and zombie (S15).
     pub(crate) p_lwpdir: LwpDir,
+    /// User and system time of its LWPs that have exited, in ticks (S5.6).
+    pub(crate) p_utime: u64,
+    pub(crate) p_stime: u64,
 }
 
 impl ProcState {
     const fn new() -> ProcState {
-        ProcState { p_stat: PStat::Active, p_exitstatus: 0, p_lwpdir: LwpDir::new() }
+        ProcState { p_stat: PStat::Active, p_exitstatus: 0, p_lwpdir: LwpDir::new(), p_utime: 0, p_stime: 0 }
     }
 }
 
@@ -103,6 +147,8 @@ pub struct Proc {
     /// The signal dispositions its LWPs share (S10), indexed by signal number;
     /// the signals issue acts on them.
     pub p_sigdisp: DispLock<[SigDisp; NSIG]>,
+    /// Its address space (S1); none for a process whose LWPs run kernel code only.
+    pub(crate) p_as: DispLock<Option<Arc<AddrSpace>>>,
     /// An LWP exited: `lwp_wait` looks again.
     pub(crate) p_lwpexit: Event,
     /// An LWP stopped, or was continued: `lwp_suspend` looks again.
@@ -122,6 +168,7 @@ impl Proc {
             p_parent: StaticRef::none(),
             p_lock: DispLock::new(ProcState::new()),
             p_sigdisp: DispLock::new([SigDisp::Default; NSIG]),
+            p_as: DispLock::new(None),
             p_lwpexit: Event::new(),
             p_holdlwps: Event::new(),
             p_childexit: Event::new(),
@@ -145,6 +192,22 @@ impl Proc {
     pub fn exit_status(&self) -> Option<i32> {
         let ps = self.p_lock.lock();
         (ps.p_stat == PStat::Zombie).then_some(ps.p_exitstatus)
+    }
+
+    /// The user and system time of every LWP it has had, live or exited, in
+    /// clock ticks (S5.6). A live LWP whose `lwp` structure is swapped out adds
+    /// nothing until it is back.
+    pub fn times(&self) -> (u64, u64) {
+        let ps = self.p_lock.lock();
+        ps.p_lwpdir.live_all().fold((ps.p_utime, ps.p_stime), |(u, s), (_, lwp)| {
+            let (lu, ls) = lwp.with_data(|d| (d.lwp_utime, d.lwp_stime)).unwrap_or((0, 0));
+            (u + lu, s + ls)
+        })
+    }
+
+    /// The address space, if it has one.
+    pub fn addr_space(&self) -> Option<Arc<AddrSpace>> {
+        self.p_as.lock().clone()
     }
 
     /// Live LWPs.
@@ -224,17 +287,35 @@ fn proc_free(p: &'static Proc) {
     p.p_parent.set(None);
     *p.p_lock.lock() = ProcState::new();
     *p.p_sigdisp.lock() = [SigDisp::Default; NSIG];
+    p.p_as.lock().take();
     PROC_CACHE.lock().push(p);
 }
 
 /// Creates a process, child of the current process (of proc 0 in a kernel thread),
-/// whose one LWP (id 1) runs `func(arg)`. Returns its pid.
+/// whose one LWP (id 1) runs `func(arg)` in the kernel. Returns its pid.
 ///
 /// Errors: `EAGAIN` if the current process is exiting, or no pid is free.
 pub fn proc_create(func: fn(usize), arg: usize) -> Result<Pid, Errno> {
-    let parent = curproc().unwrap_or(&PROC0);
     let p = proc_alloc();
     let first = NewLwp::alloc(p, func, arg);
+    proc_enter(p, first)
+}
+
+/// Creates a user process (S1): a child of the current process with address space
+/// `space`, whose one LWP (id 1) starts in user mode with `regs`. Returns its pid.
+///
+/// Errors as [`proc_create`].
+pub fn proc_create_user(space: Arc<AddrSpace>, regs: UserRegs) -> Result<Pid, Errno> {
+    let p = proc_alloc();
+    *p.p_as.lock() = Some(space);
+    let first = NewLwp::alloc_user(p, regs);
+    proc_enter(p, first)
+}
+
+/// Enters the new process `p` with its first LWP in the process tree and sets the
+/// LWP running; on failure gives both back.
+fn proc_enter(p: &'static Proc, first: NewLwp) -> Result<Pid, Errno> {
+    let parent = curproc().unwrap_or(&PROC0);
     let made = {
         let mut tbl = PIDLOCK.lock();
         let active = is_proc0(parent) || parent.p_lock.lock().p_stat == PStat::Active;
@@ -263,18 +344,25 @@ pub fn proc_create(func: fn(usize), arg: usize) -> Result<Pid, Errno> {
     }
 }
 
-/// Exits the current process with `status`: every other LWP is made to exit, then
-/// this one exits; the last to leave makes the process a zombie for its parent to
-/// reap. If another LWP is already exiting the process, its status stands. In a
-/// kernel thread (S2), it just ends the thread.
-pub fn proc_exit(status: i32) -> ! {
+/// Exits the current process with exit code `code` (its wait status is
+/// [`WaitStatus::Exited`]): every other LWP is made to exit, then this one exits;
+/// the last to leave makes the process a zombie for its parent to reap. If another
+/// LWP is already exiting the process, its status stands. In a kernel thread (S2),
+/// it just ends the thread.
+pub fn proc_exit(code: u8) -> ! {
+    proc_exit_status(WaitStatus::Exited(code), false)
+}
+
+/// Exits the current process with wait status `status`; `core` marks a signal's
+/// core-dumping default action in the status word (no core is written).
+pub(crate) fn proc_exit_status(status: WaitStatus, core: bool) -> ! {
     let t = curthread();
     if let Some(p) = t.t_procp.get() {
         {
             let mut ps = p.p_lock.lock();
             if ps.p_stat == PStat::Active {
                 ps.p_stat = PStat::Exiting;
-                ps.p_exitstatus = status;
+                ps.p_exitstatus = status.raw() | if core { 0x80 } else { 0 };
             }
         }
         lwp::exitlwps(p, t);
@@ -286,6 +374,9 @@ pub fn proc_exit(status: i32) -> ! {
 /// and its parent is woken. `p` may be reaped (and reused) as soon as `PIDLOCK` is
 /// dropped: it is not touched after that.
 pub(crate) fn proc_zombie(p: &'static Proc) {
+    // Nothing runs in the address space any more: its pages go now, not at reaping.
+    let space = p.p_as.lock().take();
+    drop(space);
     let (parent, orphan_zombie) = {
         let mut tbl = PIDLOCK.lock();
         {

@@ -7,12 +7,19 @@
 //! r12–r15) and the control bits of MXCSR and the x87 control word, under the return
 //! address. Everything else is caller-saved, so the compiler has already saved what
 //! it needs before calling the switch.
+//!
+//! A context also carries its thread's user state (`user::UserState`: its address
+//! space and saved user registers), which goes wherever the thread goes. Whether the
+//! thread was in user mode needs no saving: a switch is only ever made in the kernel,
+//! and a thread interrupted in user code finds that out from its interrupt's frame
+//! (`intr::run_pending`) when it is switched back in, as SPARC finds it in `%tstate`.
 
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::percpu::Cpu;
+use super::user::UserState;
 use crate::ThreadEntry;
 
 /// Host code needs far more stack than SPARC kernel code: unoptimised builds, the
@@ -201,6 +208,8 @@ pub struct Context {
     running: AtomicBool,
     /// None for a boot context, which runs on its CPU's host thread stack.
     stack: Option<Stack>,
+    /// The thread's user state.
+    pub(super) user: UserState,
 }
 
 impl Context {
@@ -209,13 +218,14 @@ impl Context {
     // context with its own flag and saved stack pointer.
     #[allow(clippy::declare_interior_mutable_const)]
     pub(super) const BOOT: Context =
-        Context { sp: AtomicUsize::new(0), running: AtomicBool::new(true), stack: None };
+        Context { sp: AtomicUsize::new(0), running: AtomicBool::new(true), stack: None, user: UserState::NONE };
 
     pub(super) fn new(stack_size: usize, entry: ThreadEntry, arg: usize) -> Context {
         let ctx = Context {
             sp: AtomicUsize::new(0),
             running: AtomicBool::new(false),
             stack: Some(Stack::map(stack_size)),
+            user: UserState::NONE,
         };
         ctx.arm(entry, arg);
         ctx
@@ -228,6 +238,7 @@ impl Context {
             panic!("sim: context_reset of a running context");
         }
         self.arm(entry, arg);
+        self.user.clear();
         self.running.store(false, Ordering::Release);
     }
 
@@ -281,6 +292,7 @@ impl core::fmt::Debug for Context {
 /// continues the thread saved in `to`.
 pub(super) fn switch(cpu: Cpu, from: &Context, to: &Context, to_thread: usize) {
     assert!(!cpu.intr_enabled(), "sim: switch with interrupts enabled");
+    assert!(!cpu.user_mode(), "sim: switch in user mode");
     let here = cpu.cur_ctx();
     assert!(
         from.running.load(Ordering::Relaxed) && (here == 0 || here == from as *const Context as usize),

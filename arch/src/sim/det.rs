@@ -12,9 +12,12 @@
 //!
 //! A CPU runs until it makes one of these `Machine` calls: `intr_disable`,
 //! `intr_restore`, `relax`, `idle_wait`, `poke_cpu`, `switch`, `clock_start`,
-//! `now_ns`, `console_write`. (Not `curthread`, `cpu_id`, `ncpus`, `intr_enabled`,
-//! `set_curthread`, `boot_args`, contexts, nor the host allocator: allocating while
-//! holding a plain spin lock is common and must not let another CPU spin on it.)
+//! `now_ns`, `console_write`, `user_enter`, `copyin`, `copyout`; or, in user code,
+//! one of the user program's machine calls (`user::syscall`, the loads and stores,
+//! `user::fault`). (Not `curthread`, `cpu_id`, `ncpus`, `intr_enabled`,
+//! `set_curthread`, `boot_args`, contexts, the address-space calls, nor the host
+//! allocator: allocating while holding a plain spin lock is common and must not let
+//! another CPU spin on it.)
 //! At each point ([`point`]):
 //!
 //! 1. virtual time advances by [`STEP_NS`] divided by the number of CPUs that are not

@@ -17,6 +17,11 @@
 //! finished on another after a migration, and an `EINTR` result carries over safely
 //! where a kernel-side restart might not.
 //!
+//! An interrupt that finds the CPU in user mode (`user`) is taken in the kernel: the
+//! handlers are told so (`clock_intr(true)`), and the thread then makes the
+//! `UserTrap::Return` upcall before its user code goes on, as the return path of a
+//! real trap to user mode does.
+//!
 //! In the seeded mode (`det`) no clock thread runs and no signal plays an interrupt:
 //! the seeded scheduler marks interrupts pending from virtual time and cross-calls,
 //! and delivers them through the same [`run_pending`] at its scheduling points. The
@@ -68,8 +73,19 @@ pub(super) fn run_pending(cpu: Cpu) {
         if !cpu.swap_intr_enabled(false) {
             return;
         }
-        if cpu.swap_intr_pending(false) {
-            take_interrupts(cpu);
+        // The handlers run in the kernel, whatever they interrupted.
+        let from_user = cpu.swap_user_mode(false);
+        let taken = cpu.swap_intr_pending(false) && take_interrupts(cpu, from_user);
+        if from_user {
+            if taken {
+                // As the trap return path to user mode does: the kernel's chance to
+                // stop or end the LWP first, with interrupts enabled. It may not
+                // return, abandoning the user program's frames.
+                cpu.set_intr_enabled(true);
+                guarded(cpu, || super::user::interrupted(cpu));
+                cpu.set_intr_enabled(false);
+            }
+            cpu.set_user_mode(true);
         }
         // The thread may be on another CPU by now (it may have been switched out and
         // resumed elsewhere): this enables the CPU it runs on, as it should.
@@ -78,21 +94,27 @@ pub(super) fn run_pending(cpu: Cpu) {
 }
 
 /// The interrupts that are due (a clock tick, a cross-call, or both; none for a
-/// halt's kick), with interrupts disabled.
-fn take_interrupts(cpu: Cpu) {
+/// halt's kick), with interrupts disabled. Returns whether a handler ran.
+fn take_interrupts(cpu: Cpu, from_user: bool) -> bool {
     cpu.count_intr();
     let pc = cpu.percpu();
     let clock = pc.clock_due.swap(false, Ordering::AcqRel);
     let poke = pc.poked.swap(false, Ordering::AcqRel);
-    let Some(upcalls) = cpu.boot().upcalls() else { return };
-    for (due, handler) in [(clock, upcalls.clock_intr), (poke, upcalls.poke_intr)] {
-        // Unwinding must stop here: above is a signal frame, or code that did not
-        // expect an interrupt to fail.
-        if due {
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(handler)) {
-                super::fail(cpu, payload);
-            }
-        }
+    let Some(upcalls) = cpu.boot().upcalls() else { return false };
+    if clock {
+        guarded(cpu, || (upcalls.clock_intr)(from_user));
+    }
+    if poke {
+        guarded(cpu, upcalls.poke_intr);
+    }
+    clock || poke
+}
+
+/// Runs an interrupt's upcall. Unwinding must stop here: above is a signal frame, or
+/// code that did not expect an interrupt to fail.
+fn guarded(cpu: Cpu, f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        super::fail(cpu, payload);
     }
 }
 

@@ -19,7 +19,9 @@
 //! Module map: `percpu` the per-CPU block behind `%gs`; `context` kernel stacks and
 //! the stack switch; `intr` the interrupt flag, interrupt delivery, the parallel
 //! mode's clock signal and idling; `det` the seeded mode's schedule and virtual time;
-//! `console` the console capture; `host_alloc` the allocator wrapper.
+//! `console` the console capture; `host_alloc` the allocator wrapper; `user` user
+//! mode: address spaces, user programs (host functions playing SPARC user code),
+//! their system calls and faults, `copyin`/`copyout`.
 //!
 //! Whole simulations are serialised by a process-wide mutex (cargo runs tests on
 //! parallel threads of one process, and the clock signal handler is process-wide);
@@ -42,6 +44,7 @@ mod intr;
 mod percpu;
 #[cfg(test)]
 mod tests;
+pub mod user;
 
 use core::any::Any;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
@@ -55,8 +58,9 @@ use std::vec::Vec;
 pub use context::Context;
 pub use det::{SeededRun, STEP_NS};
 pub use host_alloc::SimAlloc;
+pub use user::AddrSpace;
 
-use crate::{Machine, ThreadEntry, ThreadRegister, Upcalls};
+use crate::{Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserRegs};
 use det::{Det, Point};
 use percpu::{Cpu, PerCpu};
 
@@ -192,6 +196,7 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
         console: spin::Mutex::new(Vec::new()),
         panic: Mutex::new(None),
         det,
+        spaces: Arc::new(AtomicUsize::new(0)),
     });
 
     // Parallel: a clock thread and a host thread per CPU. Seeded: one host thread.
@@ -326,6 +331,9 @@ struct Boot {
     panic: Mutex<Option<Box<dyn Any + Send>>>,
     /// The schedule of the seeded mode; `None` in the parallel mode.
     det: Option<Det>,
+    /// Live address spaces (MMU contexts), shared with each space, which may outlive
+    /// the boot.
+    spaces: Arc<AtomicUsize>,
 }
 
 impl Boot {
@@ -588,5 +596,39 @@ impl Machine for Sim {
 
     fn halt(success: bool) -> ! {
         halt(Cpu::expect("halt"), success)
+    }
+
+    type AddrSpace = AddrSpace;
+
+    fn as_create() -> Result<AddrSpace, MapError> {
+        AddrSpace::new(Cpu::expect("as_create"))
+    }
+
+    fn as_map(space: &AddrSpace, va: u64, len: u64, prot: Prot) -> Result<(), MapError> {
+        space.map(va, len, prot)
+    }
+
+    fn as_write(space: &AddrSpace, va: u64, bytes: &[u8]) -> Result<(), MapError> {
+        space.write(va, bytes)
+    }
+
+    fn as_read(space: &AddrSpace, va: u64, buf: &mut [u8]) -> Result<(), MapError> {
+        space.read(va, buf)
+    }
+
+    fn user_enter(space: Arc<AddrSpace>, regs: &UserRegs) -> ! {
+        user::enter(space, regs)
+    }
+
+    fn user_exit() {
+        user::exit()
+    }
+
+    fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        user::copyin(uaddr, buf)
+    }
+
+    fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Fault> {
+        user::copyout(uaddr, bytes)
     }
 }

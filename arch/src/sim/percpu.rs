@@ -35,7 +35,7 @@ std::thread_local! {
 /// `arch_prctl` code that sets this thread's `%gs` base.
 const ARCH_SET_GS: libc::c_int = 0x1001;
 
-/// One simulated CPU. The fields up to `seeded` are the CPU's registers and flags,
+/// One simulated CPU. The fields up to `user_mode` are the CPU's registers and flags,
 /// read and written through `%gs` by the CPU itself; the rest is the host's
 /// bookkeeping, reached through the [`Boot`].
 #[repr(C)]
@@ -65,6 +65,8 @@ pub(super) struct PerCpu {
     in_sim: AtomicU8,
     /// Whether the machine runs in the seeded mode (the same on every CPU of a boot).
     seeded: AtomicU8,
+    /// Whether the CPU runs user code (`user`).
+    user_mode: AtomicU8,
 
     /// This CPU's number.
     pub(super) cpu: usize,
@@ -100,6 +102,7 @@ impl PerCpu {
             intr_pending: AtomicU8::new(0),
             in_sim: AtomicU8::new(0),
             seeded: AtomicU8::new(0),
+            user_mode: AtomicU8::new(0),
             cpu,
             pthread: AtomicUsize::new(0),
             out: AtomicBool::new(false),
@@ -390,6 +393,18 @@ impl Cpu {
     #[inline]
     pub(super) fn seeded(self) -> bool {
         self.load8::<{ off!(seeded) }>()
+    }
+    #[inline]
+    pub(super) fn user_mode(self) -> bool {
+        self.load8::<{ off!(user_mode) }>()
+    }
+    #[inline]
+    pub(super) fn set_user_mode(self, on: bool) {
+        self.store8::<{ off!(user_mode) }>(on)
+    }
+    #[inline]
+    pub(super) fn swap_user_mode(self, on: bool) -> bool {
+        self.swap8::<{ off!(user_mode) }>(on)
     }
     #[inline]
     pub(super) fn in_sim(self) -> bool {

@@ -54,7 +54,7 @@ pub fn start(hz: u32) {
 }
 
 /// The level-14 interrupt: acknowledge, re-arm, tell the kernel.
-pub fn intr() {
+pub fn intr(from_user: bool) {
     clear_tick_softint();
     let interval = INTERVAL.load(Ordering::Relaxed);
     let now = tick();
@@ -66,6 +66,6 @@ pub fn intr() {
     set_compare(deadline);
     INTERRUPTS.fetch_add(1, Ordering::SeqCst);
     if let Some(up) = super::UPCALLS.get() {
-        (up.clock_intr)();
+        (up.clock_intr)(from_user);
     }
 }

@@ -26,7 +26,7 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use super::trap::{OnTrap, ONTRAP, STACK_BIAS};
-use super::user::sparc64_cpu;
+use super::user::{self, sparc64_cpu, UserCtx};
 use crate::ThreadEntry;
 
 /// Written at the bottom of every kernel stack and checked whenever the thread is
@@ -104,6 +104,8 @@ pub struct Context {
     user_ksp: AtomicU64,
     /// Set while a CPU runs the thread: switching to a running context is refused.
     running: AtomicBool,
+    /// Its user side: the address space it runs in, its window buffer (`user`).
+    user: UnsafeCell<UserCtx>,
     /// The kernel stack; `None` for a CPU's boot thread, which runs on the boot stack.
     stack: UnsafeCell<Option<Box<[u128]>>>,
 }
@@ -124,6 +126,7 @@ impl Context {
         ontrap: AtomicPtr::new(core::ptr::null_mut()),
         user_ksp: AtomicU64::new(0),
         running: AtomicBool::new(true),
+        user: UnsafeCell::new(UserCtx::NONE),
         stack: UnsafeCell::new(None),
     };
 
@@ -134,6 +137,7 @@ impl Context {
             ontrap: AtomicPtr::new(core::ptr::null_mut()),
             user_ksp: AtomicU64::new(0),
             running: AtomicBool::new(false),
+            user: UnsafeCell::new(UserCtx::NONE),
             stack: UnsafeCell::new(Some(vec![0u128; words].into_boxed_slice())),
         };
         ctx.reset(entry, arg);
@@ -161,8 +165,15 @@ impl Context {
                 fp: frame - STACK_BIAS,
                 i7: sparc64_thread_start as *const () as u64 - 8, // `ret` returns to %i7 + 8
             };
+            // A thread that ended in user mode left it (`user::exit`); start clean anyway.
+            *self.user.get() = UserCtx::NONE;
         }
         self.ontrap.store(core::ptr::null_mut(), Ordering::SeqCst);
+    }
+
+    /// Its user side (see `user`): reached only by the thread itself while it runs.
+    pub(super) fn user_ctx(&self) -> &UnsafeCell<UserCtx> {
+        &self.user
     }
 
     /// `resume()`: see the module comment. Interrupts must be off. Inlined into the
@@ -183,10 +194,15 @@ impl Context {
         to.running.store(true, Ordering::Relaxed);
         from.ontrap.store(ONTRAP.load(Ordering::Relaxed), Ordering::Relaxed);
         ONTRAP.store(to.ontrap.load(Ordering::Relaxed), Ordering::Relaxed);
+        // The outgoing thread's user windows still in the file go to its own user
+        // stack (or its window buffer) now, while its address space is in force:
+        // after this the MMU and the buffer are the incoming thread's.
+        flush_windows();
         // Where traps from user mode build their frames is the thread's own.
         from.user_ksp.store(sparc64_cpu.ksp.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.ksp.store(to.user_ksp.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.thread.store(to_thread as u64, Ordering::Relaxed);
+        user::switch_in(to, &to.user);
         // `from` stops running once its registers are saved; on one CPU nothing can
         // look at the flag in between (interrupts are off).
         from.running.store(false, Ordering::Relaxed);

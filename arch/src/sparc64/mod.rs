@@ -24,12 +24,15 @@ pub mod probe;
 pub mod prom;
 pub mod trap;
 pub mod user;
+pub mod vm;
 
 use core::arch::asm;
 
 use spin::Once;
 
-use crate::{Machine, ThreadEntry, ThreadRegister, Upcalls};
+use alloc::sync::Arc;
+
+use crate::{Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserRegs};
 
 /// The sparc64 machine.
 pub struct Sparc64;
@@ -254,5 +257,40 @@ impl Machine for Sparc64 {
 
     fn halt(success: bool) -> ! {
         power::halt(success)
+    }
+
+    type AddrSpace = vm::AddrSpace;
+
+    fn as_create() -> Result<vm::AddrSpace, MapError> {
+        vm::AddrSpace::new()
+    }
+
+    fn as_map(space: &vm::AddrSpace, va: u64, len: u64, prot: Prot) -> Result<(), MapError> {
+        space.map(va, len, prot)
+    }
+
+    fn as_write(space: &vm::AddrSpace, va: u64, bytes: &[u8]) -> Result<(), MapError> {
+        space.write(va, bytes)
+    }
+
+    fn as_read(space: &vm::AddrSpace, va: u64, buf: &mut [u8]) -> Result<(), MapError> {
+        space.read(va, buf)
+    }
+
+    fn user_enter(space: Arc<vm::AddrSpace>, regs: &UserRegs) -> ! {
+        user::enter(space, regs)
+    }
+
+    fn user_exit() {
+        user::exit()
+    }
+
+    fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        vm::copy_user(uaddr, buf.as_mut_ptr(), buf.len(), false)
+    }
+
+    fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Fault> {
+        // The copy only reads `bytes`: the pointer is mutable for the shared routine.
+        vm::copy_user(uaddr, bytes.as_ptr().cast_mut(), bytes.len(), true)
     }
 }

@@ -8,20 +8,29 @@
 //!
 //! * Window spill, fill and clean-window traps are handled in the vector itself, in
 //!   both halves: they are the only traps the entry and exit paths below can cause
-//!   themselves (a `save` or `restore` at TL=1).
+//!   themselves (a `save` or `restore` at TL=1). Kernel windows go to the kernel
+//!   stack (`WSTATE` 0), user windows to the user's stack through the as-if-user ASI
+//!   (`WSTATE` 1 in user mode, "other" windows while the kernel runs).
+//! * MMU misses are refilled by the vector from the running thread's page table
+//!   (`vm`), at any trap level; what the table does not map goes on as a fault.
 //! * Every other trap at TL=0 enters `etrap`, which builds a [`TrapFrame`] below the
-//!   interrupted code's stack pointer, leaves the alternate globals and goes back to
-//!   TL=0 (interrupts still off), saves the normal globals and calls [`sparc64_trap`]
-//!   in Rust. `%g7` is never written on this path: it still holds the interrupted
-//!   thread (S7), and the Rust code reads it as `curthread`. `rtrap` undoes it all and
-//!   `retry`s, with `TSTATE.CWP` rewritten to the window the thread has *now*: a
-//!   handler that switched threads may come back to a different window number.
-//! * Any other trap at TL>0 is a bug in this file; it goes to `tl1_fatal`, which
-//!   reports it from an emergency stack.
+//!   interrupted code's stack pointer (from user mode: on the thread's kernel stack),
+//!   leaves the alternate globals and goes back to TL=0 (interrupts still off),
+//!   saves the normal globals and calls [`sparc64_trap`] in Rust. From the kernel,
+//!   `%g7` is never written on this path: it still holds the interrupted thread
+//!   (S7); from user mode, the user's `%g7` is saved and the kernel's thread loaded
+//!   from the per-CPU block. `rtrap` undoes it all and `retry`s, with `TSTATE.CWP`
+//!   rewritten to the window the thread has *now*: a handler that switched threads
+//!   may come back to a different window number.
+//! * A data fault at TL>1 is legitimate only inside a spill or fill of a user window
+//!   whose stack cannot take it: `wintrap_fault` puts a spilled window in the
+//!   thread's window buffer (`user`); anything else at TL>0 is a bug in this file and
+//!   goes to `tl1_fatal`, which reports it from an emergency stack.
 //!
-//! The Rust dispatcher handles the clock interrupt, the self-test probe trap, and
-//! faults inside [`catch`] (fault recovery: the trapped code is abandoned and
-//! `catch` returns the trap). Anything else is reported with a register dump and
+//! The Rust dispatcher sends every trap from user mode to `user`; from the kernel it
+//! handles the clock interrupt, the self-test probe trap, and faults inside
+//! [`catch`] (fault recovery: the trapped code is abandoned and `catch` returns the
+//! trap, the basis of `copyin`). Anything else is reported with a register dump and
 //! the machine stops with failure.
 
 use core::arch::{asm, global_asm};
@@ -44,6 +53,14 @@ pub mod tt {
     pub const FAST_INSTRUCTION_ACCESS_MMU_MISS: u64 = 0x064;
     pub const FAST_DATA_ACCESS_MMU_MISS: u64 = 0x068;
     pub const FAST_DATA_ACCESS_PROTECTION: u64 = 0x06c;
+    /// Window spills and fills of user windows (`WSTATE` 1: `spill_1_normal`,
+    /// `spill_1_other`, `fill_1_normal`, `fill_1_other`).
+    pub const SPILL_USER: u64 = 0x084;
+    pub const SPILL_USER_OTHER: u64 = 0x0a4;
+    pub const FILL_USER: u64 = 0x0c4;
+    pub const FILL_USER_OTHER: u64 = 0x0e4;
+    /// `ta 0x40`: a system call (Solaris' `ST_SYSCALL` for 64-bit programs).
+    pub const SYSCALL: u64 = 0x140;
     /// `ta 0x70`: the self-test probe trap (software trap 0x70 is trap type 0x170).
     pub const PROBE: u64 = 0x170;
 }
@@ -107,6 +124,10 @@ impl TrapFrame {
     pub fn sp(&self) -> u64 {
         self.o[6]
     }
+
+    pub(super) const fn zeroed() -> TrapFrame {
+        TrapFrame { tstate: 0, tpc: 0, tnpc: 0, tt: 0, y: 0, g: [0; 8], o: [0; 8], _pad: 0 }
+    }
 }
 
 /// PSTATE bits used here.
@@ -130,6 +151,9 @@ global_asm!(
     .set    WSTATE_KERNEL_UOTHER, 0x8   ! kernel, user windows still in the file (other = 1)
     .set    CPU_KSP, 0                  ! sparc64_cpu: kernel %sp for traps from user mode
     .set    CPU_THREAD, 8               ! sparc64_cpu: the kernel's current thread
+    .set    CPU_PGD, 16                 ! sparc64_cpu: the running thread's page table
+    .set    CPU_WBUF, 24                ! sparc64_cpu: the running thread's window buffer
+    .set    WBUF_WINDOWS, 7             ! windows a WindowBuffer holds
 
     ! A vector that leaves for `target`: eight instructions.
     .macro  VEC target
@@ -141,6 +165,13 @@ global_asm!(
     nop
     nop
     nop
+    .endm
+
+    ! `n` vectors that leave for `target`.
+    .macro  VECS n, target
+    .rept   \n
+    VEC     \target
+    .endr
     .endm
 
     ! spill_0_normal: this window's locals and ins go to its own (biased) stack frame.
@@ -260,89 +291,181 @@ global_asm!(
     retry
     .endm
 
-    ! fast_data_access_MMU_miss: look the missing page up in the TSB (sparc64_tsb:
-    ! 512 entries of tag access value and TTE, indexed by virtual page number) and
-    ! load it into the DTLB; if it is not there, go to `other`. The CPU gives these
-    ! traps their own MMU globals, so this never disturbs a trap handler it
-    ! interrupts (a window spill to a user stack, say, inside etrap). A miss at TL>1
-    ! that the TSB cannot answer (a user stack that is not mapped at all) is still
-    ! fatal: user mode proper must save such a window in the LWP and kill the
-    ! process if its stack cannot be repaired (Solaris' window buffer). Instruction
-    ! misses always take the slow path: this CPU has no no-execute bit, so whether a
-    ! page may be executed is decided only by what is let into the ITLB.
-    .macro  DTSB_MISS other
+    ! WALK: the MMU-miss refill. Walks the running thread's page table (see `vm`)
+    ! for the address in the tag access register of the MMU whose ASI is `asi`, and
+    ! leaves the page's TTE in %g2; anything the table does not map goes to `other`.
+    ! The CPU gives MMU misses their own globals, so this never disturbs a handler
+    ! it interrupts (a window spill to a user stack inside etrap, say).
+    .macro  WALK asi, other
     mov     0x30, %g1
-    ldxa    [%g1] 0x58, %g1               ! the D-MMU tag access register: va | context
-    srlx    %g1, 13, %g2
-    and     %g2, 511, %g2
-    sllx    %g2, 4, %g2
-    sethi   %hi(sparc64_tsb), %g3
-    or      %g3, %lo(sparc64_tsb), %g3
-    add     %g3, %g2, %g3
-    ldx     [%g3], %g2
-    cmp     %g2, %g1
-    bne,pn  %xcc, \other
+    ldxa    [%g1] \asi, %g1               ! tag access: va | context
+    sethi   %hi(sparc64_cpu), %g2
+    or      %g2, %lo(sparc64_cpu), %g2
+    ldx     [%g2 + CPU_PGD], %g2
+    brz,pn  %g2, \other                   ! a thread with no address space
+     sllx   %g1, 51, %g3
+    brz,pn  %g3, \other                   ! context 0 is the kernel's: never a user page
+     srlx   %g1, 43, %g3
+    brnz,pn %g3, \other                   ! beyond the user range
+     srlx   %g1, 33, %g3
+    and     %g3, 1023, %g3
+    sllx    %g3, 3, %g3
+    ldx     [%g2 + %g3], %g2              ! level 1: va[42:33]
+    brz,pn  %g2, \other
+     srlx   %g1, 23, %g3
+    and     %g3, 1023, %g3
+    sllx    %g3, 3, %g3
+    ldx     [%g2 + %g3], %g2              ! level 2: va[32:23]
+    brz,pn  %g2, \other
+     srlx   %g1, 13, %g3
+    and     %g3, 1023, %g3
+    sllx    %g3, 3, %g3
+    ldx     [%g2 + %g3], %g2              ! level 3: the TTE
+    brgez,pn %g2, \other                  ! not valid (V is bit 63)
      nop
-    ldx     [%g3 + 8], %g2
-    stxa    %g2, [%g0] 0x5c               ! DTLB data in
-    retry
     .endm
 
-    ! One half of the table; `other` is where unexpected traps of that half go.
-    .macro  HALF base, other
-    .rept   0x24
-    VEC     \other
-    .endr
-    .org    \base + 0x24 * 32
+    ! One half of the table: `other` is where unexpected traps of that half go,
+    ! `imiss`/`dmiss` the MMU-miss refills, `dfault` data faults (access exception,
+    ! misalignment, protection).
+    .macro  HALF base, other, imiss, dmiss, dfault
+    VECS    0x24, \other
     CLEANWIN
     .org    \base + 0x28 * 32
-    .rept   0x68 - 0x28
-    VEC     \other
-    .endr
-    .org    \base + 0x68 * 32
-    DTSB_MISS \other
-    .org    \base + 0x6c * 32
-    .rept   0x80 - 0x6c
-    VEC     \other
-    .endr
+    VECS    0x30 - 0x28, \other
+    VEC     \dfault                     ! 0x30 data_access_exception
+    VECS    0x34 - 0x31, \other
+    VEC     \dfault                     ! 0x34 mem_address_not_aligned
+    VECS    0x64 - 0x35, \other
+    VEC     \imiss                      ! 0x64 fast_instruction_access_MMU_miss
+    VECS    0x68 - 0x65, \other
+    VEC     \dmiss                      ! 0x68 fast_data_access_MMU_miss
+    VECS    0x6c - 0x69, \other
+    VEC     \dfault                     ! 0x6c fast_data_access_protection
+    VECS    0x80 - 0x6d, \other
     .org    \base + 0x80 * 32
     SPILL64                             ! spill_0_normal: the kernel's own windows
     .org    \base + 0x84 * 32
     SPILL64_USER                        ! spill_1_normal: user code's own saves
     .org    \base + 0x88 * 32
-    .rept   0xa4 - 0x88
-    VEC     \other
-    .endr
+    VECS    0xa4 - 0x88, \other
     .org    \base + 0xa4 * 32
     SPILL64_USER                        ! spill_1_other: the kernel pushes user windows out
     .org    \base + 0xa8 * 32
-    .rept   0xc0 - 0xa8
-    VEC     \other
-    .endr
+    VECS    0xc0 - 0xa8, \other
     .org    \base + 0xc0 * 32
     FILL64
     .org    \base + 0xc4 * 32
     FILL64_USER
     .org    \base + 0xc8 * 32
-    .rept   0xe4 - 0xc8
-    VEC     \other
-    .endr
+    VECS    0xe4 - 0xc8, \other
     .org    \base + 0xe4 * 32
     FILL64_USER
     .org    \base + 0xe8 * 32
-    .rept   0x200 - 0xe8
-    VEC     \other
-    .endr
+    VECS    0x200 - 0xe8, \other
     .endm
 
     .section .text.traptable, "ax"
     .align  32768
     .globl  sparc64_trap_table
 sparc64_trap_table:
-    HALF    sparc64_trap_table, etrap
+    HALF    sparc64_trap_table, etrap, immu_miss, dmmu_miss, etrap
     .org    sparc64_trap_table + 0x4000
-    HALF    sparc64_trap_table + 0x4000, tl1_fatal
+    HALF    sparc64_trap_table + 0x4000, tl1_fatal, tl1_fatal, dmmu_miss_tl1, wintrap_fault
     .org    sparc64_trap_table + 0x8000
+
+    ! The MMU-miss refills (see WALK). Instruction misses load the ITLB only for
+    ! pages that may be executed; a miss at TL>0 comes from a window spill or fill
+    ! of a user window: what the table cannot answer is the user stack's fault.
+immu_miss:
+    WALK    0x50, etrap
+    srlx    %g2, 7, %g3                 ! TTE_SOFT_EXEC
+    andcc   %g3, 1, %g0
+    bz,pn   %xcc, etrap
+     nop
+    stxa    %g2, [%g0] 0x54             ! ITLB data in
+    retry
+dmmu_miss:
+    WALK    0x58, etrap
+    stxa    %g2, [%g0] 0x5c             ! DTLB data in
+    retry
+dmmu_miss_tl1:
+    WALK    0x58, wintrap_fault
+    stxa    %g2, [%g0] 0x5c
+    retry
+
+    ! wintrap_fault: a data fault at TL>1. Legitimate only inside a spill or fill
+    ! of a user window whose stack cannot take it (see `user`, the window buffer).
+    ! Back at the window trap's level: a spill stores the window in the running
+    ! thread's window buffer and completes (`saved`); a fill cannot complete. If the
+    ! window trap came from user code itself, user mode is left at once through
+    ! etrap, as if its `save` or `restore` had trapped (CWP back to the user's
+    ! window: TSTATE has it); if it came from the kernel (etrap's own save, a
+    ! flushw), the kernel goes on and deals with the buffer before going back.
+wintrap_fault:
+    rdpr    %tl, %g1
+    sub     %g1, 1, %g1
+    wrpr    %g1, 0, %tl
+    rdpr    %tt, %g2
+    cmp     %g2, 0x84
+    be,pt   %xcc, 1f
+     cmp    %g2, 0xa4
+    be,pt   %xcc, 1f
+     cmp    %g2, 0xc4
+    be,pt   %xcc, 3f
+     cmp    %g2, 0xe4
+    be,pt   %xcc, 3f
+     nop
+    ba,pt   %xcc, tl1_fatal
+     nop
+1:  sethi   %hi(sparc64_cpu), %g2
+    or      %g2, %lo(sparc64_cpu), %g2
+    ldx     [%g2 + CPU_WBUF], %g2
+    brz,pn  %g2, tl1_fatal
+     nop
+    ldx     [%g2], %g3                  ! the count
+    cmp     %g3, WBUF_WINDOWS
+    bgeu,pn %xcc, tl1_fatal
+     sllx   %g3, 7, %g4                 ! count * 136: the window's slot
+    sllx    %g3, 3, %g5
+    add     %g4, %g5, %g4
+    add     %g4, 8, %g4
+    add     %g2, %g4, %g4
+    stx     %sp, [%g4 + 0x00]
+    stx     %l0, [%g4 + 0x08]
+    stx     %l1, [%g4 + 0x10]
+    stx     %l2, [%g4 + 0x18]
+    stx     %l3, [%g4 + 0x20]
+    stx     %l4, [%g4 + 0x28]
+    stx     %l5, [%g4 + 0x30]
+    stx     %l6, [%g4 + 0x38]
+    stx     %l7, [%g4 + 0x40]
+    stx     %i0, [%g4 + 0x48]
+    stx     %i1, [%g4 + 0x50]
+    stx     %i2, [%g4 + 0x58]
+    stx     %i3, [%g4 + 0x60]
+    stx     %i4, [%g4 + 0x68]
+    stx     %i5, [%g4 + 0x70]
+    stx     %i6, [%g4 + 0x78]
+    stx     %i7, [%g4 + 0x80]
+    inc     %g3
+    stx     %g3, [%g2]
+    saved
+    rdpr    %tstate, %g1
+    andcc   %g1, TSTATE_PRIV, %g0
+    bnz,pt  %xcc, 2f
+     and    %g1, 0x1f, %g1
+    wrpr    %g1, 0, %cwp
+    ba,pt   %xcc, etrap
+     nop
+2:  retry
+3:  rdpr    %tstate, %g1
+    andcc   %g1, TSTATE_PRIV, %g0
+    bnz,pn  %xcc, tl1_fatal             ! rtrap's own fill: `user::trap` checked its stack
+     and    %g1, 0x1f, %g1
+    wrpr    %g1, 0, %cwp
+    ba,pt   %xcc, etrap
+     nop
 
     ! etrap: a trap taken at TL=0, from the kernel or from user mode.
     ! TL=1, alternate globals, interrupts off, in the interrupted code's window.
@@ -406,8 +529,11 @@ etrap:
 3:
     call    sparc64_trap
      mov    %l7, %o0
-    ! rtrap: back the way we came. To the kernel, %g7 stays: it is this thread again;
+    ! rtrap: back the way we came (entering user mode comes here too, with %l7 =
+    ! the frame to return with: see `user`). To the kernel, %g7 stays: it is this thread again;
     ! to user mode, the user's own %g7 comes back.
+    .globl  sparc64_rtrap
+sparc64_rtrap:
     ldx     [%l7 + 48], %g1
     ldx     [%l7 + 56], %g2
     ldx     [%l7 + 64], %g3
@@ -542,14 +668,11 @@ pub static PROBE_TRAPS: AtomicU64 = AtomicU64::new(0);
 /// thread's stack, `%g7` = that thread.
 #[no_mangle]
 extern "C" fn sparc64_trap(frame: &mut TrapFrame) {
-    let from_user = frame.tstate & (pstate::PRIV << 8) == 0;
+    if frame.tstate & (pstate::PRIV << 8) == 0 {
+        return user::trap(frame);
+    }
     match frame.tt {
-        tt::INTERRUPT_LEVEL_14 => clock::intr(),
-        tt::FAST_INSTRUCTION_ACCESS_MMU_MISS | tt::FAST_DATA_ACCESS_MMU_MISS if user::tlb_miss(frame) => {}
-        _ if from_user => {
-            user::trap(frame);
-            fatal(frame)
-        }
+        tt::INTERRUPT_LEVEL_14 => clock::intr(false),
         tt::PROBE => {
             PROBE_TRAPS.fetch_add(1, Ordering::Relaxed);
             probe::trap(frame);

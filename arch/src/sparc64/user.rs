@@ -1,71 +1,41 @@
-//! User mode: user address-space mappings, entering user mode, and coming back.
+//! User mode: entering it with an LWP's registers, every trap that leaves it, the
+//! window buffer, and the per-CPU block the trap code reads (S3, S5.1, S13, S17).
 //!
 //! # Theory
 //!
-//! A user address space is an MMU context number and a table of its pages: its
-//! translations are TLB entries tagged with that context and without the privileged
-//! bit. A TLB miss in that context (from user mode, or from the kernel reaching user
-//! memory through the as-if-user ASIs) is refilled from the table; an address the
-//! table does not have ends the run with the fault. The kernel's own entries are
-//! global, so they translate in every context and the kernel never needs to switch
-//! context to run.
+//! **Entering user mode** is returning from a trap that never happened: the LWP's
+//! registers (Solaris' `gregset_t`) become a trap frame on its kernel stack, and
+//! the trap-return code (`rtrap`, see `trap`) restores them and `retry`s into user
+//! mode. The first user window is filled from the user's stack like any other.
 //!
-//! Entering user mode: the kernel's windows are flushed to the kernel stack, the
-//! current window is wiped and becomes the user's first one, every other window is
-//! free and counted unclean (a user `save` into one is cleaned first), spills and
-//! fills go to the user stack (`WSTATE` 1), the globals are zeroed (the user's `%g7`
-//! is its own), and `retry` at TL=1 drops the privilege.
+//! **Leaving it**: every trap from user mode enters through `etrap`, which builds its
+//! frame on the thread's kernel stack (`sparc64_cpu.ksp`), keeps the user's windows
+//! in the register file as "other" windows (spilled, if ever, to the user's stack
+//! by the kernel), saves the user's `%g7` and loads the kernel's current thread
+//! (S7). [`trap`] then handles what is the machine's (the clock), turns the trap into
+//! a [`UserTrap`] and calls the kernel's `user_trap` with the registers, which it
+//! writes back into the frame for the return.
 //!
-//! A trap from user mode (see `trap`) builds its frame at the kernel stack pointer
-//! recorded in the per-CPU block when user mode was entered (the switch keeps it
-//! per thread), saves the user's `%g7` and loads the kernel's current thread from
-//! the same block.
-//!
-//! [`run`] is the one way in for now: it runs user code until the first trap that
-//! is not an interrupt, and returns that trap with the user's registers, landing
-//! back in the caller's frame the way fault recovery does.
+//! **The window buffer**: a user window that must be spilled while the user's stack
+//! cannot take it (unmapped, read-only, misaligned) is not lost: the fault vector
+//! at TL>1 stores it in the running thread's [`WindowBuffer`] (kernel memory, which
+//! never faults) and lets the spill complete. If the spill was the user's own, user
+//! mode is left at once as if the `save` had trapped. Before any return to user mode
+//! the buffer is written out to the user's stack; a window that still cannot be
+//! written, or a stack the return cannot fill its window from, is a `BadStack`
+//! fault of the LWP (SIGSEGV), never the kernel's.
 
-use alloc::alloc::{alloc_zeroed, dealloc};
-use alloc::collections::BTreeMap;
-use core::alloc::Layout;
+use alloc::sync::Arc;
 use core::arch::{asm, global_asm};
+use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-use super::trap::{TrapFrame, TrapInfo};
+use super::context::Context;
+use super::trap::{tt, TrapFrame, TrapInfo, STACK_BIAS};
+use super::vm::{self, AddrSpace};
+use crate::{reg, Fault, FaultKind, UserRegs, UserTrap};
 
-/// The base page size.
-pub const PAGE_SIZE: usize = 8192;
-
-/// One TSB entry: the tag access value it translates (va | context; 0: empty, as
-/// context 0 is the kernel's and never misses) and its TTE.
-#[repr(C)]
-pub struct TsbEntry {
-    tag: AtomicU64,
-    tte: AtomicU64,
-}
-
-const TSB_ENTRIES: usize = 512;
-
-/// The translation storage buffer the data-MMU miss vectors search (see `trap`):
-/// direct-mapped by virtual page number, data translations only. The truth is the address space's page
-/// table; this only caches it where a miss at TL>1 can find it.
-#[no_mangle]
-pub static sparc64_tsb: [TsbEntry; TSB_ENTRIES] =
-    [const { TsbEntry { tag: AtomicU64::new(0), tte: AtomicU64::new(0) } }; TSB_ENTRIES];
-
-fn tsb_slot(tag: u64) -> &'static TsbEntry {
-    &sparc64_tsb[(tag >> 13) as usize % TSB_ENTRIES]
-}
-
-fn tsb_insert(tag: u64, tte: u64) {
-    let e = tsb_slot(tag);
-    // Empty the slot first: a miss vector never sees a new tag with an old TTE.
-    e.tag.store(0, Ordering::SeqCst);
-    e.tte.store(tte, Ordering::SeqCst);
-    e.tag.store(tag, Ordering::SeqCst);
-}
-
-/// What trap entry from user mode needs, per CPU (one CPU here).
+/// The per-CPU block the trap code reads (one CPU here; offsets in `trap`).
 #[repr(C)]
 pub struct ArchCpu {
     /// The kernel stack pointer (biased) below which traps from user mode build
@@ -73,118 +43,120 @@ pub struct ArchCpu {
     pub(super) ksp: AtomicU64,
     /// The kernel's current thread, for `%g7` on trap entry from user mode.
     pub(super) thread: AtomicU64,
+    /// The running thread's page table (its space's root), 0 if it has none: what
+    /// the MMU-miss vectors walk.
+    pub(super) pgd: AtomicU64,
+    /// The running thread's window buffer.
+    pub(super) wbuf: AtomicU64,
+    /// The context number in the primary context register.
+    pub(super) ctx: AtomicU64,
+    /// The running thread's machine context.
+    pub(super) cur: AtomicPtr<Context>,
     /// The [`run`] in progress on this CPU, if any.
     run: AtomicPtr<UserRun>,
-    /// The user address space of that run.
-    space: AtomicPtr<UserSpace>,
 }
 
-/// The per-CPU block that `etrap` reads (offsets CPU_KSP, CPU_THREAD).
 #[no_mangle]
 pub static sparc64_cpu: ArchCpu = ArchCpu {
     ksp: AtomicU64::new(0),
     thread: AtomicU64::new(0),
+    pgd: AtomicU64::new(0),
+    wbuf: AtomicU64::new(0),
+    ctx: AtomicU64::new(0),
+    cur: AtomicPtr::new(core::ptr::null_mut()),
     run: AtomicPtr::new(core::ptr::null_mut()),
-    space: AtomicPtr::new(core::ptr::null_mut()),
 };
 
-const _: () = assert!(core::mem::offset_of!(ArchCpu, ksp) == 0 && core::mem::offset_of!(ArchCpu, thread) == 8);
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(ArchCpu, ksp) == 0 && offset_of!(ArchCpu, thread) == 8);
+    assert!(offset_of!(ArchCpu, pgd) == 16 && offset_of!(ArchCpu, wbuf) == 24);
+};
 
-/// How a [`run`] of user code ended.
+/// Windows a buffer holds: every user window the file can hold (8 windows, less
+/// the kernel's current one).
+pub const WBUF_WINDOWS: usize = 7;
+
+/// User windows that could not be spilled to the user's stack (Solaris' `pcb_wbuf`),
+/// per thread. Layout known to `trap`'s fault vector: the count, then per window
+/// its stack pointer and its sixteen locals and ins.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct UserExit {
-    /// The trap that ended it, with the user PC.
-    pub trap: TrapInfo,
-    /// The user's `%o0`..`%o7` at the trap.
-    pub o: [u64; 8],
-    /// The user's `%g0`..`%g7` at the trap (`g[7]`: the user's own `%g7`).
-    pub g: [u64; 8],
-    /// `%g7` as the kernel's trap handler saw it: the current kernel thread.
-    pub kernel_g7: u64,
-    /// For an MMU miss: the page of the address that had no translation.
-    pub fault_va: u64,
+pub struct WindowBuffer {
+    count: u64,
+    windows: [[u64; 17]; WBUF_WINDOWS],
 }
 
-/// A run of user code in progress: where to land when it ends, and what ended it.
-#[repr(C)]
-struct UserRun {
-    fp: u64,
-    i7: u64,
-    exit: UserExit,
+const _: () = assert!(core::mem::size_of::<[u64; 17]>() == 136);
+
+/// What a thread has of user mode: its address space and its window buffer.
+pub(super) struct UserCtx {
+    space: Option<Arc<AddrSpace>>,
+    wbuf: WindowBuffer,
+}
+
+impl UserCtx {
+    pub(super) const NONE: UserCtx = UserCtx { space: None, wbuf: WindowBuffer { count: 0, windows: [[0; 17]; WBUF_WINDOWS] } };
+}
+
+/// Makes the per-CPU block describe `u`, the user side of the thread being
+/// switched in, and puts its context in the MMU. Interrupts are off.
+pub(super) fn switch_in(ctx: &Context, u: &UnsafeCell<UserCtx>) {
+    // SAFETY: the thread is being switched in on this CPU with interrupts off: only
+    // this CPU touches its user side now (see `Context`).
+    let u = unsafe { &*u.get() };
+    sparc64_cpu.cur.store(ctx as *const Context as *mut Context, Ordering::Relaxed);
+    sparc64_cpu.wbuf.store(&u.wbuf as *const WindowBuffer as u64, Ordering::Relaxed);
+    activate(u.space.as_deref());
+}
+
+/// Makes `space` (or none) the one the MMU-miss vectors and `copyin` use.
+fn activate(space: Option<&AddrSpace>) {
+    sparc64_cpu.pgd.store(space.map_or(0, AddrSpace::root), Ordering::Relaxed);
+    // A thread without a space leaves the context register alone (switched lazily):
+    // with no table to walk and `copy_user` refusing, nothing reaches it.
+    if let Some(s) = space {
+        if sparc64_cpu.ctx.load(Ordering::Relaxed) != u64::from(s.ctx()) {
+            vm::set_primary_context(s.ctx());
+            sparc64_cpu.ctx.store(u64::from(s.ctx()), Ordering::Relaxed);
+        }
+    }
+}
+
+/// The running thread's user side.
+fn current() -> &'static mut UserCtx {
+    let ctx = sparc64_cpu.cur.load(Ordering::Relaxed);
+    assert!(!ctx.is_null(), "user mode from a thread that was never switched in");
+    // SAFETY: `cur` is the running thread's context (set at every switch), which
+    // lives as long as its thread (contexts are never freed while in use); only the
+    // running thread touches its own user side, with interrupts off or from its
+    // own code.
+    unsafe { &mut *(*ctx).user_ctx().get() }
 }
 
 global_asm!(
     r#"
     .section .text.user, "ax"
     .align  32
-    ! sparc64_enter_user(pc, sp, run): never returns here; `run` ends in the landing.
-    .globl  sparc64_enter_user
-    .type   sparc64_enter_user, #function
-sparc64_enter_user:
+    ! sparc64_user_rtt(frame): enter user mode by returning from a trap that never
+    ! happened: the kernel's windows go to its stack, and `rtrap` restores `frame`.
+    .globl  sparc64_user_rtt
+    .type   sparc64_user_rtt, #function
+sparc64_user_rtt:
     save    %sp, -176, %sp
-    stx     %fp, [%i2 + 0]              ! the landing returns from this call
-    stx     %i7, [%i2 + 8]
-    flushw                              ! the kernel's windows onto the kernel stack
+    flushw                              ! no kernel window stays: the user's is filled
     sethi   %hi(sparc64_cpu), %l0
     or      %l0, %lo(sparc64_cpu), %l0
     stx     %sp, [%l0 + 0]              ! traps from user mode build frames below here
-    mov     %i0, %l1
-    mov     %i1, %l2
-    wrpr    %g0, 0, %canrestore         ! this window is the user's only one
-    wrpr    %g0, 0, %otherwin
-    wrpr    %g0, 6, %cansave
-    wrpr    %g0, 0, %cleanwin           ! every other window must be cleaned first
-    wrpr    %g0, 1, %wstate             ! spill_1 / fill_1: the user's stack
-    clr     %g1                         ! the user's globals: nothing of the kernel's
-    clr     %g2
-    clr     %g3
-    clr     %g4
-    clr     %g5
-    clr     %g6
-    clr     %g7
-    wrpr    %g0, 0x5, %pstate           ! PRIV | AG: work in the alternate globals
-    mov     %l1, %g1
-    mov     %l2, %g2
-    clr     %l0                         ! and nothing of the kernel's in its window
-    clr     %l1
-    clr     %l2
-    clr     %l3
-    clr     %l4
-    clr     %l5
-    clr     %l6
-    clr     %l7
-    clr     %i0
-    clr     %i1
-    clr     %i2
-    clr     %i3
-    clr     %i4
-    clr     %i5
-    clr     %i6
-    clr     %i7
-    clr     %o0
-    clr     %o1
-    clr     %o2
-    clr     %o3
-    clr     %o4
-    clr     %o5
-    clr     %o7
-    mov     %g2, %o6                    ! the user's stack pointer
-    wrpr    %g0, 1, %tl
-    rdpr    %cwp, %g3
-    sethi   %hi(0x80000000), %g4        ! TSTATE: ASI_PRIMARY (0x80) << 24, and
-    or      %g4, 0x200, %g4             ! PSTATE.IE << 8: user, unprivileged, interrupts on
-    or      %g3, %g4, %g3
-    wrpr    %g3, 0, %tstate
-    wrpr    %g1, 0, %tpc
-    add     %g1, 4, %g1
-    wrpr    %g1, 0, %tnpc
-    retry
-    .size   sparc64_enter_user, . - sparc64_enter_user
+    wrpr    %g0, 0, %otherwin           ! no user window is in the file yet
+    sethi   %hi(sparc64_rtrap), %l0     ! (another section: no pc-relative branch)
+    or      %l0, %lo(sparc64_rtrap), %l0
+    jmpl    %l0, %g0
+     mov    %i0, %l7
+    .size   sparc64_user_rtt, . - sparc64_user_rtt
 
     ! sparc64_user_landing(run): called by the trap handler, at TL=0 in the kernel
-    ! with interrupts off, to end the run. Every window in the file (the user's and
-    ! the trap handler's) is abandoned; return from sparc64_enter_user's call as
+    ! with interrupts off, to end a `run`. Every window in the file (the user's and
+    ! the trap handler's) is abandoned; return from sparc64_user_run's call as
     ! `resume` enters a thread: the fill comes from the kernel stack.
     .globl  sparc64_user_landing
 sparc64_user_landing:
@@ -197,202 +169,285 @@ sparc64_user_landing:
     ldx     [%o0 + 8], %i7
     ret
      restore
+
+    ! sparc64_user_run(frame, run): records the caller's frame in `run` for the
+    ! landing, then enters user mode with `frame`.
+    .globl  sparc64_user_run
+sparc64_user_run:
+    save    %sp, -176, %sp
+    stx     %fp, [%i1 + 0]
+    stx     %i7, [%i1 + 8]
+    call    sparc64_user_rtt
+     mov    %i0, %o0
 "#
 );
 
 extern "C" {
-    fn sparc64_enter_user(pc: u64, sp: u64, run: *mut UserRun);
+    fn sparc64_user_rtt(frame: *const TrapFrame) -> !;
     fn sparc64_user_landing(run: *mut UserRun) -> !;
+    fn sparc64_user_run(frame: *const TrapFrame, run: *mut UserRun);
 }
 
-/// Sets the primary context register (and with it which user entries translate).
-fn set_primary_context(ctx: u16) {
-    // SAFETY: the primary context only selects which non-global TLB entries match;
-    // everything the kernel uses is global, so nothing the kernel needs changes.
-    unsafe { asm!("stxa {ctx}, [{va}] 0x58", "membar #Sync", ctx = in(reg) u64::from(ctx), va = in(reg) 0x8u64, options(nostack)) };
+/// TSTATE for user mode: the user's `%ccr` and `%asi`, PSTATE with interrupts
+/// enabled and nothing else (unprivileged, normal globals, FPU off).
+fn user_tstate(r: &UserRegs) -> u64 {
+    ((r.r[reg::CCR] & 0xff) << 32) | ((r.r[reg::ASI] & 0xff) << 24) | (super::trap::pstate::IE << 8)
 }
 
-/// Removes every TLB entry of the primary context (`demap context`).
-fn demap_primary_context() {
-    // SAFETY: a demap only removes translations of the current primary context,
-    // which belong to user address spaces; the kernel's are global and stay.
+/// The trap frame that returns to user mode with `r`.
+fn frame_of(r: &UserRegs) -> TrapFrame {
+    let mut f = TrapFrame::zeroed();
+    f.load_user(r);
+    f.tstate = user_tstate(r);
+    f
+}
+
+impl TrapFrame {
+    /// The user registers this frame saved.
+    fn user_regs(&self) -> UserRegs {
+        let mut r = UserRegs::default();
+        r.r[reg::CCR] = (self.tstate >> 32) & 0xff;
+        r.r[reg::PC] = self.tpc;
+        r.r[reg::NPC] = self.tnpc;
+        r.r[reg::Y] = self.y;
+        r.r[reg::G1..=reg::G7].copy_from_slice(&self.g[1..]);
+        r.r[reg::O0..=reg::O7].copy_from_slice(&self.o);
+        r.r[reg::ASI] = (self.tstate >> 24) & 0xff;
+        r
+    }
+
+    /// Puts user registers back: what the return to user mode restores. Only the
+    /// user-writable parts of TSTATE change.
+    fn load_user(&mut self, r: &UserRegs) {
+        self.tstate = (self.tstate & !(0xffff << 24)) | (user_tstate(r) & (0xffff << 24));
+        self.tpc = r.r[reg::PC];
+        self.tnpc = r.r[reg::NPC];
+        self.y = r.r[reg::Y] & 0xffff_ffff;
+        self.g[1..].copy_from_slice(&r.r[reg::G1..=reg::G7]);
+        self.o.copy_from_slice(&r.r[reg::O0..=reg::O7]);
+    }
+}
+
+/// Enters user mode in `space` with `regs` (see the module comment).
+pub fn enter(space: Arc<AddrSpace>, regs: &UserRegs) -> ! {
+    super::intr_disable();
+    let u = current();
+    activate(Some(&space));
+    u.space = Some(space);
+    u.wbuf.count = 0;
+    let frame = frame_of(regs);
+    // SAFETY: `frame` lives in this frame, which `sparc64_user_rtt` never returns
+    // to but does not overwrite (it works below it) until `rtrap` has read it; the
+    // space that `regs` runs in is installed for this thread above.
+    unsafe { sparc64_user_rtt(&frame) }
+}
+
+/// The running thread leaves user mode for good: its user windows still in the
+/// register file and its window buffer are dropped, and so is its hold on the space.
+pub fn exit() {
+    let was = super::intr_disable();
+    // SAFETY: the user windows are the "other" windows; giving them back to CANSAVE
+    // drops them without a spill (their stack may be gone with the space).
     unsafe {
         asm!(
-            "stxa %g0, [{op}] 0x5f",
-            "membar #Sync",
-            "stxa %g0, [{op}] 0x57",
-            "flush {k}",
-            op = in(reg) 0x40u64, // demap context, primary
-            k = in(reg) super::mmu::KERNEL_BASE,
-            options(nostack)
+            "rdpr %otherwin, {o}",
+            "rdpr %cansave, {c}",
+            "add {c}, {o}, {c}",
+            "wrpr {c}, 0, %cansave",
+            "wrpr %g0, 0, %otherwin",
+            o = out(reg) _, c = out(reg) _, options(nostack)
         )
     };
+    let u = current();
+    u.wbuf.count = 0;
+    activate(None);
+    let space = u.space.take();
+    super::intr_restore(was);
+    drop(space);
 }
 
-/// One page of a user address space: where it is, and its rights.
-struct Page {
-    /// The kernel's memory is mapped virtual = physical: this is also its address.
-    pa: u64,
-    writable: bool,
-    exec: bool,
+/// How many user windows are still in the register file.
+fn otherwin() -> u64 {
+    let n: u64;
+    // SAFETY: reading OTHERWIN has no side effect.
+    unsafe { asm!("rdpr %otherwin, {}", out(reg) n, options(nomem, nostack)) };
+    n
 }
 
-impl Page {
-    /// Its TTE: valid, 8 KiB, cacheable, unprivileged, writable if it is.
-    fn tte(&self) -> u64 {
-        TTE_V | self.pa | TTE_CP | TTE_CV | if self.writable { TTE_W } else { 0 }
-    }
+/// The fault a trap from user mode is, by trap type.
+fn fault_of(frame: &TrapFrame) -> Fault {
+    let data_va = || sfar();
+    let (kind, addr) = match frame.tt {
+        tt::FAST_INSTRUCTION_ACCESS_MMU_MISS => (FaultKind::Unmapped, frame.tpc),
+        0x008 => (FaultKind::Protection, frame.tpc),
+        tt::FAST_DATA_ACCESS_MMU_MISS => (FaultKind::Unmapped, tag_access() & !0x1fff),
+        tt::FAST_DATA_ACCESS_PROTECTION => (FaultKind::Protection, tag_access() & !0x1fff),
+        tt::DATA_ACCESS_EXCEPTION => (FaultKind::Protection, data_va()),
+        tt::MEM_ADDRESS_NOT_ALIGNED | 0x035 | 0x036 => (FaultKind::Misaligned, data_va()),
+        tt::ILLEGAL_INSTRUCTION => (FaultKind::IllegalInstruction, frame.tpc),
+        tt::PRIVILEGED_OPCODE | 0x037 => (FaultKind::PrivilegedInstruction, frame.tpc),
+        tt::DIVISION_BY_ZERO => (FaultKind::DivisionByZero, frame.tpc),
+        tt::FILL_USER | tt::FILL_USER_OTHER => (FaultKind::BadStack, frame.sp().wrapping_add(STACK_BIAS)),
+        other => (FaultKind::Other(other as u16), frame.tpc),
+    };
+    Fault { kind, addr }
 }
 
-/// A user address space: an MMU context and its pages, refilled into the TLB on
-/// demand. Pages are zeroed kernel memory mapped at user addresses.
-pub struct UserSpace {
-    ctx: u16,
-    pages: BTreeMap<u64, Page>,
-}
-
-const TTE_V: u64 = 1 << 63;
-const TTE_CP: u64 = 1 << 5;
-const TTE_CV: u64 = 1 << 4;
-const TTE_W: u64 = 1 << 1;
-const PAGE_LAYOUT: Layout = match Layout::from_size_align(PAGE_SIZE, PAGE_SIZE) {
-    Ok(l) => l,
-    Err(_) => panic!("page layout"),
-};
-
-impl UserSpace {
-    /// An empty address space with context number `ctx` (1..8191; 0 is the kernel's).
-    pub fn new(ctx: u16) -> UserSpace {
-        assert!((1..8192).contains(&ctx), "context {ctx} out of range");
-        UserSpace { ctx, pages: BTreeMap::new() }
-    }
-
-    /// Maps a new zeroed page at user address `va` holding `bytes` at its start.
-    pub fn map(&mut self, va: u64, bytes: &[u8], writable: bool, exec: bool) {
-        assert!(va % PAGE_SIZE as u64 == 0 && bytes.len() <= PAGE_SIZE && !self.pages.contains_key(&va));
-        // SAFETY: the layout has a nonzero size.
-        let page = unsafe { alloc_zeroed(PAGE_LAYOUT) };
-        assert!(!page.is_null(), "out of memory for a user page");
-        // SAFETY: `page` is a fresh allocation of PAGE_SIZE bytes, `bytes` fits.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), page, bytes.len()) };
-        let p = Page { pa: page as u64, writable, exec };
-        tsb_insert(va | u64::from(self.ctx), p.tte());
-        self.pages.insert(va, p);
-    }
-
-    /// Loads the translation of `va` into the instruction or the data TLB, if the
-    /// space maps it with the rights that TLB needs.
-    fn refill(&self, va: u64, instruction: bool) -> bool {
-        let Some(p) = self.pages.get(&(va & !(PAGE_SIZE as u64 - 1))) else { return false };
-        if instruction && !p.exec {
-            return false;
-        }
-        let data = p.tte();
-        let tag = (va & !(PAGE_SIZE as u64 - 1)) | u64::from(self.ctx);
-        if !instruction {
-            tsb_insert(tag, data);
-        }
-        // SAFETY: the entry maps a page this space owns, unprivileged, in this space's
-        // context only; it cannot alias anything the kernel relies on.
-        unsafe {
-            if instruction {
-                asm!("stxa {tag}, [{ta}] 0x50", "stxa {data}, [%g0] 0x54", "flush {k}",
-                    tag = in(reg) tag, ta = in(reg) 0x30u64, data = in(reg) data,
-                    k = in(reg) super::mmu::KERNEL_BASE, options(nostack));
-            } else {
-                asm!("stxa {tag}, [{ta}] 0x58", "stxa {data}, [%g0] 0x5c", "membar #Sync",
-                    tag = in(reg) tag, ta = in(reg) 0x30u64, data = in(reg) data, options(nostack));
-            }
-        }
-        true
-    }
-}
-
-/// The tag access register of the MMU that missed: the address and its context.
-fn tag_access(instruction: bool) -> u64 {
+/// The D-MMU tag access register: the page (and context) of the last data miss.
+fn tag_access() -> u64 {
     let t: u64;
     // SAFETY: reading the tag access register has no side effect.
-    unsafe {
-        if instruction {
-            asm!("ldxa [{va}] 0x50, {t}", va = in(reg) 0x30u64, t = out(reg) t, options(nostack));
-        } else {
-            asm!("ldxa [{va}] 0x58, {t}", va = in(reg) 0x30u64, t = out(reg) t, options(nostack));
-        }
-    }
+    unsafe { asm!("ldxa [{va}] 0x58, {t}", va = in(reg) 0x30u64, t = out(reg) t, options(nostack)) };
     t
 }
 
-/// A fast MMU miss: refills it from the running user address space if the missing
-/// address is one of its pages; false otherwise.
-pub(super) fn tlb_miss(frame: &TrapFrame) -> bool {
-    let instruction = frame.tt == super::trap::tt::FAST_INSTRUCTION_ACCESS_MMU_MISS;
-    let tag = tag_access(instruction);
-    let space = sparc64_cpu.space.load(Ordering::SeqCst);
-    // SAFETY: a non-null `space` is the address space of the run in progress on this
-    // CPU, borrowed by `run` for its whole duration.
-    let Some(space) = (unsafe { space.as_ref() }) else { return false };
-    tag & 0x1fff == u64::from(space.ctx) && space.refill(tag & !0x1fff, instruction)
+/// The D-MMU synchronous fault address register.
+fn sfar() -> u64 {
+    let t: u64;
+    // SAFETY: reading the fault address register has no side effect.
+    unsafe { asm!("ldxa [{va}] 0x58, {t}", va = in(reg) 0x20u64, t = out(reg) t, options(nostack)) };
+    t
 }
 
-impl Drop for UserSpace {
-    fn drop(&mut self) {
-        let was = super::intr_disable();
-        for e in sparc64_tsb.iter().filter(|e| e.tag.load(Ordering::SeqCst) & 0x1fff == u64::from(self.ctx)) {
-            e.tag.store(0, Ordering::SeqCst);
+/// A trap from user mode (interrupts off, on the thread's kernel stack): see the
+/// module comment. Returns to go back to user mode with what is in `frame`.
+#[inline(always)] // one frame less: fewer windows to spill and fill per trap
+pub(super) fn trap(frame: &mut TrapFrame) {
+    if frame.tt == tt::INTERRUPT_LEVEL_14 {
+        super::clock::intr(true);
+    } else if !sparc64_cpu.run.load(Ordering::Relaxed).is_null() {
+        land(frame);
+    }
+    let why = match frame.tt {
+        tt::INTERRUPT_LEVEL_14 | tt::SPILL_USER | tt::SPILL_USER_OTHER => UserTrap::Return,
+        tt::SYSCALL => {
+            frame.skip_instruction();
+            UserTrap::Syscall
         }
-        set_primary_context(self.ctx);
-        demap_primary_context();
-        set_primary_context(0);
-        super::intr_restore(was);
-        for p in self.pages.values() {
-            // SAFETY: allocated in `map` with this layout; no TLB entry maps it now.
-            unsafe { dealloc(p.pa as *mut u8, PAGE_LAYOUT) };
+        _ => UserTrap::Fault(fault_of(frame)),
+    };
+    upcall(frame, why);
+    loop {
+        // The buffer goes out first: the window the return fills may be in it.
+        if let Err(addr) = flush_wbuf() {
+            upcall(frame, UserTrap::Fault(Fault { kind: FaultKind::BadStack, addr }));
+            continue;
         }
+        // The return restores the trapped window; if it is not in the file, it is
+        // filled from the user's stack, at TL>1 where there is no way back: make
+        // sure it can be read now.
+        let sp = frame.sp().wrapping_add(STACK_BIAS);
+        if otherwin() == 0 && vm::copy_user(sp, [0u8; 128].as_mut_ptr(), 128, false).is_err() {
+            upcall(frame, UserTrap::Fault(Fault { kind: FaultKind::BadStack, addr: sp }));
+            continue;
+        }
+        return;
     }
 }
 
-/// Runs user code of `space` from `pc` with stack pointer `sp` (unbiased top) until
-/// its first trap other than an interrupt, and returns that trap.
-pub fn run(space: &UserSpace, pc: u64, sp: u64) -> UserExit {
+/// Calls the kernel's `user_trap` with the registers of `frame`, and puts back
+/// what it leaves in them. Inside a [`run`] there is no kernel behind the user
+/// code: a fault ends the run, anything else just goes back.
+#[inline(always)]
+fn upcall(frame: &mut TrapFrame, why: UserTrap) {
+    if !sparc64_cpu.run.load(Ordering::Relaxed).is_null() {
+        if let UserTrap::Fault(_) = why {
+            land(frame);
+        }
+        return;
+    }
+    let Some(up) = super::UPCALLS.get() else { return };
+    let mut regs = frame.user_regs();
+    super::intr_restore(true);
+    (up.user_trap)(&mut regs, why);
+    super::intr_disable();
+    frame.load_user(&regs);
+}
+
+/// Writes the running thread's buffered windows to the user stack; the address
+/// of the first window that cannot be written.
+fn flush_wbuf() -> Result<(), u64> {
+    let u = current();
+    while u.wbuf.count > 0 {
+        // Taken out before the copy, which may itself spill more user windows into
+        // the buffer (its `catch` makes a frame); put back if it cannot be written.
+        u.wbuf.count -= 1;
+        let w = u.wbuf.windows[u.wbuf.count as usize];
+        let mut bytes = [0u8; 128];
+        for (b, r) in bytes.chunks_exact_mut(8).zip(&w[1..]) {
+            b.copy_from_slice(&r.to_be_bytes());
+        }
+        let at = w[0].wrapping_add(STACK_BIAS);
+        if vm::copy_user(at, bytes.as_mut_ptr(), 128, true).is_err() {
+            if (u.wbuf.count as usize) < WBUF_WINDOWS {
+                u.wbuf.windows[u.wbuf.count as usize] = w;
+                u.wbuf.count += 1;
+            }
+            return Err(at);
+        }
+    }
+    Ok(())
+}
+
+/// A run of user code for the machine's own tests: where to land, what ended it.
+#[repr(C)]
+struct UserRun {
+    fp: u64,
+    i7: u64,
+    exit: UserExit,
+}
+
+/// How a [`run`] of user code ended.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserExit {
+    /// The trap that ended it, with the user PC.
+    pub trap: TrapInfo,
+    /// The user's registers at the trap (`%g7`: the user's own).
+    pub regs: UserRegs,
+    /// `%g7` as the kernel's trap handler saw it: the current kernel thread.
+    pub kernel_g7: u64,
+    /// For an MMU miss: the page of the address that had no translation.
+    pub fault_va: u64,
+}
+
+/// Runs user code of `space` from `pc` with stack top `stack_top` until its first
+/// trap other than an interrupt, and returns that trap: the machine's user mode
+/// tested without a kernel behind it.
+pub fn run(space: Arc<AddrSpace>, pc: u64, stack_top: u64) -> UserExit {
     let was = super::intr_disable();
     let mut r = UserRun { fp: 0, i7: 0, exit: UserExit::default() };
+    let u = current();
+    activate(Some(&space));
+    u.space = Some(space);
     sparc64_cpu.run.store(&mut r, Ordering::SeqCst);
-    sparc64_cpu.space.store(space as *const UserSpace as *mut UserSpace, Ordering::SeqCst);
-    sparc64_cpu.thread.store(super::curthread_raw() as u64, Ordering::Relaxed);
-    set_primary_context(space.ctx);
-    // SAFETY: `r` lives until the landing returns here; the address space maps `pc`
-    // and the stack; enter_user flushes this thread's windows to its kernel stack
-    // first, and the landing returns into this frame like `resume` does.
-    unsafe { sparc64_enter_user(pc, sp - 2047 - 192, &mut r) };
-    set_primary_context(0);
+    let frame = frame_of(&UserRegs::for_entry(pc, stack_top, 0));
+    // SAFETY: `r` and `frame` live until the landing returns here; enter flushes
+    // this thread's windows to its kernel stack first, and the landing returns
+    // into this frame like `resume` does.
+    unsafe { sparc64_user_run(&frame, &mut r) };
     sparc64_cpu.run.store(core::ptr::null_mut(), Ordering::SeqCst);
-    sparc64_cpu.space.store(core::ptr::null_mut(), Ordering::SeqCst);
+    exit();
     super::intr_restore(was);
     r.exit
 }
 
-/// A trap from user mode that is not an interrupt: ends the [`run`] in progress
-/// (and does not return). Returns if there is none: nothing else runs user code yet.
-pub(super) fn trap(frame: &TrapFrame) {
+/// Ends the [`run`] in progress with the trap in `frame`.
+fn land(frame: &TrapFrame) -> ! {
     let r = sparc64_cpu.run.load(Ordering::SeqCst);
-    if r.is_null() {
-        return;
-    }
     // SAFETY: a non-null `run` is the live UserRun of `run` on this CPU, whose
-    // frame is below this trap frame on the same kernel stack.
+    // frame is above this trap frame on the same kernel stack.
     let r = unsafe { &mut *r };
     r.exit = UserExit {
         trap: TrapInfo { tt: frame.tt, tpc: frame.tpc, tnpc: frame.tnpc, tstate: frame.tstate },
-        o: frame.o,
-        g: frame.g,
+        regs: frame.user_regs(),
         kernel_g7: super::curthread_raw() as u64,
         fault_va: match frame.tt {
-            super::trap::tt::FAST_INSTRUCTION_ACCESS_MMU_MISS => tag_access(true) & !0x1fff,
-            super::trap::tt::FAST_DATA_ACCESS_MMU_MISS => tag_access(false) & !0x1fff,
+            tt::FAST_DATA_ACCESS_MMU_MISS => tag_access() & !0x1fff,
             _ => 0,
         },
     };
-    // SAFETY: `r` is the live run whose `fp`/`i7` enter_user recorded on this very
+    // SAFETY: `r` is the live run whose `fp`/`i7` were recorded on this very
     // thread's kernel stack, above this trap's frame; everything below is abandoned.
     unsafe { sparc64_user_landing(r) }
 }

@@ -22,6 +22,8 @@ use alloc::collections::BTreeMap;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use arch::UserRegs;
+
 use super::{Lwp, LwpId, TpFlags};
 use crate::disp;
 use crate::displock::DispLock;
@@ -29,10 +31,6 @@ use crate::errno::Errno;
 use crate::proc::Proc;
 use crate::thread::{curthread, KThread};
 
-/// Saved user registers: as many as Solaris' SPARC V9 `gregset_t` (`NGREG`): `%ccr`,
-/// `%pc`, `%npc`, `%y`, `%g1`–`%g7`, `%o0`–`%o7`, `%asi`, `%fprs`. Opaque until the
-/// user-mode issue fills them at trap entry (S17).
-pub const LWP_NREGS: usize = 21;
 /// System-call arguments (Solaris' `MAXSYSARGS`).
 pub const MAXSYSARGS: usize = 8;
 /// Interval timers: `ITIMER_REAL`, `ITIMER_VIRTUAL`, `ITIMER_PROF`.
@@ -118,8 +116,9 @@ pub struct ITimerVal {
 /// swapped out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LwpData {
-    /// S5.1: the user registers, saved while the LWP is not running.
-    pub lwp_regs: [u64; LWP_NREGS],
+    /// S5.1: the user registers (Solaris' SPARC V9 `gregset_t`), saved at every
+    /// entry into the kernel from user mode and loaded again on the way back.
+    pub lwp_regs: UserRegs,
     /// S5.2: the current system call: its number, arguments, results and error.
     pub lwp_sysnum: u32,
     pub lwp_arg: [u64; MAXSYSARGS],
@@ -148,7 +147,7 @@ impl LwpData {
     /// A fresh `lwp` structure for an LWP of `p` on thread `t`.
     pub(crate) fn new(t: &'static KThread, p: &'static Proc) -> LwpData {
         LwpData {
-            lwp_regs: [0; LWP_NREGS],
+            lwp_regs: UserRegs::default(),
             lwp_sysnum: 0,
             lwp_arg: [0; MAXSYSARGS],
             lwp_rval: [0; 2],
@@ -264,9 +263,9 @@ pub fn nswapped() -> usize {
 }
 
 /// A clock tick on this CPU (from the clock interrupt): charges it to the running
-/// LWP's system time (S5.6). User time comes with user mode.
-pub(crate) fn clock_tick() {
+/// LWP's user or system time, by the mode the tick interrupted (S5.6).
+pub(crate) fn clock_tick(from_user: bool) {
     if let Some(lwp) = curthread().t_lwp.get() {
-        lwp.with_data(|d| d.lwp_stime += 1);
+        lwp.with_data(|d| if from_user { d.lwp_utime += 1 } else { d.lwp_stime += 1 });
     }
 }

@@ -52,6 +52,14 @@ impl Event {
         !stop_requested(t)
     }
 
+    /// Like [`Event::wait`], for at most `ticks` clock ticks (a timeout also
+    /// returns true: the caller looks at the time itself).
+    pub(crate) fn wait_timed(&self, seen: u64, ticks: u64) -> bool {
+        let t = curthread();
+        sleepq::sleep_timed(self.chan(), || self.ev_count.load(Ordering::SeqCst) != seen || stop_requested(t), ticks);
+        !stop_requested(t)
+    }
+
     /// Signals the event: wakes every waiter. Returns the new count.
     pub(crate) fn signal(&self) -> u64 {
         let count = self.ev_count.fetch_add(1, Ordering::SeqCst) + 1;

@@ -53,15 +53,18 @@ use crate::disp;
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::proc::{self, PStat, Proc, ProcState};
-use crate::thread::{self, curlwp, curthread, KThread, ThreadState};
+use crate::thread::{self, curlwp, curproc, curthread, KThread, ThreadState};
+use crate::M;
+
+use arch::{Machine, UserRegs};
 
 pub use data::{
-    lwp_swapin, lwp_swapout, nswapped, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack, SigInfo, LWP_NREGS,
-    MAXSYSARGS, NITIMER,
+    lwp_swapin, lwp_swapout, nswapped, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack, SigInfo, MAXSYSARGS,
+    NITIMER,
 };
 pub(crate) use data::clock_tick;
 pub(crate) use dir::LwpDir;
-pub(crate) use event::Event;
+pub(crate) use event::{stop_requested, Event};
 pub(crate) use stop::exitlwps;
 pub use stop::{lwp_continue, lwp_suspend, stop_point};
 pub use wait::lwp_wait;
@@ -102,15 +105,22 @@ bitflags! {
     }
 }
 
-/// What an LWP runs: `func(arg)`.
-type StartFn = (fn(usize), usize);
+/// What an LWP runs first.
+#[derive(Clone, Copy)]
+enum Start {
+    /// Kernel code: `func(arg)`; the LWP exits when it returns.
+    Kernel(fn(usize), usize),
+    /// User mode, in its process's address space, with the registers in its `lwp`
+    /// structure (S5.1).
+    User,
+}
 
 /// An LWP: the handle its thread points at (`t_lwp`).
 pub struct Lwp {
     /// Its id in its process (S15); 0 while the handle is cached.
     lwp_id: AtomicU32,
     /// What its thread runs first: taken once, by `lwp_main`.
-    lwp_start: DispLock<Option<StartFn>>,
+    lwp_start: DispLock<Option<Start>>,
     /// The swappable `lwp` structure (S5): resident or swapped out.
     lwp_image: DispLock<data::LwpImage>,
 }
@@ -159,12 +169,23 @@ pub(crate) struct NewLwp {
 
 impl NewLwp {
     /// A thread (TS class) and an `lwp` structure for an LWP of `p` that will run
-    /// `func(arg)`.
+    /// `func(arg)` in the kernel.
     pub(crate) fn alloc(p: &'static Proc, func: fn(usize), arg: usize) -> NewLwp {
+        Self::alloc_start(p, Start::Kernel(func, arg), UserRegs::default())
+    }
+
+    /// The same for an LWP of `p` that starts in user mode with `regs`.
+    pub(crate) fn alloc_user(p: &'static Proc, regs: UserRegs) -> NewLwp {
+        Self::alloc_start(p, Start::User, regs)
+    }
+
+    fn alloc_start(p: &'static Proc, start: Start, regs: UserRegs) -> NewLwp {
         let t = thread::thread_create_stopped("lwp", lwp_main, 0, SchedClass::Ts, class::TS_DEFAULT_PRI);
         let lwp = lwp_alloc();
-        *lwp.lwp_start.lock() = Some((func, arg));
-        NewLwp { t, lwp, data: Box::new(LwpData::new(t, p)) }
+        *lwp.lwp_start.lock() = Some(start);
+        let mut data = Box::new(LwpData::new(t, p));
+        data.lwp_regs = regs;
+        NewLwp { t, lwp, data }
     }
 
     /// Enters the LWP in `p`, whose locked state is `ps`: gives it an id, binds it to
@@ -203,7 +224,23 @@ pub fn lwp_create(p: &'static Proc, func: fn(usize), arg: usize, flags: LwpFlags
     if proc::is_proc0(p) {
         return Err(Errno::EINVAL);
     }
-    let new = NewLwp::alloc(p, func, arg);
+    lwp_enter(p, NewLwp::alloc(p, func, arg), flags)
+}
+
+/// Creates an LWP in the current process that starts in user mode with `regs`
+/// (the `_lwp_create` system call, S16). Returns its id.
+///
+/// Errors: `EINVAL` if the process has no address space; `EAGAIN` if it is exiting.
+pub fn lwp_create_user(regs: UserRegs, flags: LwpFlags) -> Result<LwpId, Errno> {
+    let (_, _, p) = current()?;
+    if p.p_as.lock().is_none() {
+        return Err(Errno::EINVAL);
+    }
+    lwp_enter(p, NewLwp::alloc_user(p, regs), flags)
+}
+
+/// Enters `new` in `p` and sets it running unless it was made SUSPENDED.
+fn lwp_enter(p: &'static Proc, new: NewLwp, flags: LwpFlags) -> Result<LwpId, Errno> {
     let entered = {
         let mut ps = p.p_lock.lock();
         if ps.p_stat == PStat::Active {
@@ -231,10 +268,20 @@ fn lwp_main(_: usize) {
     let start = curlwp().and_then(|l| l.lwp_start.lock().take());
     // A stop or an exit may have been asked for before it first ran.
     stop_point();
-    if let Some((func, arg)) = start {
-        func(arg);
+    match start {
+        Some(Start::Kernel(func, arg)) => func(arg),
+        Some(Start::User) => user_start(),
+        None => {}
     }
     lwp_exit()
+}
+
+/// Enters user mode for the first time (S17's last step): the registers come from
+/// the `lwp` structure, the address space from the process.
+fn user_start() {
+    let (Ok((_, lwp, _)), Some(space)) = (current(), curproc().and_then(Proc::addr_space)) else { return };
+    let Some(regs) = lwp.with_data(|d| d.lwp_regs) else { return };
+    M::user_enter(space, &regs)
 }
 
 /// Ends the current LWP. Unless it is detached, it stays in its process's directory
@@ -243,8 +290,14 @@ fn lwp_main(_: usize) {
 pub fn lwp_exit() -> ! {
     let t = curthread();
     let (Some(lwp), Some(p)) = (t.t_lwp.get(), t.t_procp.get()) else { thread::thread_exit() };
+    // Its user context, if it had one, goes with it.
+    M::user_exit();
     let last = {
         let mut ps = p.p_lock.lock();
+        // Under p_lock, interrupts off: no tick can fall between this and the sum.
+        let times = lwp.with_data(|d| (d.lwp_utime, d.lwp_stime)).unwrap_or((0, 0));
+        ps.p_utime += times.0;
+        ps.p_stime += times.1;
         let last = ps.p_lwpdir.exited(lwp.id());
         if last && ps.p_stat == PStat::Active {
             // No LWP is left to create another: the process is on its way out.

@@ -30,7 +30,7 @@ use crate::lwp::{
     idtolwp, idtot, lwp_continue, lwp_create, lwp_self, lwp_suspend, lwp_swapin, lwp_swapout, lwp_wait,
     nswapped, stop_point, ITimerVal, LwpData, LwpFlags, LwpId, LwpProf, LwpRusage, SigAltStack, SigInfo, TpFlags,
 };
-use crate::proc::{prfind, proc_create, proc_exit, proc_wait, PStat, Pid, Proc, SigDisp, PROC0};
+use crate::proc::{prfind, proc_create, proc_exit, proc_wait, PStat, Pid, Proc, SigDisp, WaitStatus, PROC0};
 use crate::thread::{curlwp, curproc, curthread, KThread, ThreadState};
 use crate::{clock, disp, ensure, ensure_eq, sleepq, M};
 
@@ -63,7 +63,7 @@ static RESULT: DispLock<Option<TestResult>> = DispLock::new(None);
 fn proc_main(_: usize) {
     let body = BODY.lock().take();
     let r = body.map_or_else(|| Err(String::from("no test body")), |b| b());
-    let status = i32::from(r.is_err());
+    let status = u8::from(r.is_err());
     *RESULT.lock() = Some(r);
     proc_exit(status)
 }
@@ -563,7 +563,7 @@ fn lwp_suspend_stops_lwp_asleep_in_wait() -> TestResult {
 /// Writes a value of its own into every S5 field an LWP owns (the CPU times but
 /// `lwp_stime`, which is the clock's).
 fn fill(d: &mut LwpData) {
-    for (i, r) in d.lwp_regs.iter_mut().enumerate() {
+    for (i, r) in d.lwp_regs.r.iter_mut().enumerate() {
         *r = 0x5500 + i as u64;
     }
     d.lwp_sysnum = 159;
@@ -605,7 +605,7 @@ fn swap_subject(_: usize) {
     if let Some(id) = lwp_self() {
         let _ = lwp_suspend(id);
     }
-    let back = curlwp().and_then(|l| l.with_data(|d| d.lwp_regs[0]));
+    let back = curlwp().and_then(|l| l.with_data(|d| d.lwp_regs.r[0]));
     SWAP_STAGE.store(if back == Some(0x5500) { 2 } else { 3 }, Ordering::SeqCst);
 }
 
@@ -753,9 +753,9 @@ fn lwp_proc_exit_ends_every_lwp() -> TestResult {
     wait_for("the process to exit", 10, || p.stat() == PStat::Zombie)?;
     let setup = core::mem::take(&mut *EXIT_SETUP.lock());
     ensure!(setup.is_empty(), "setting up: {setup}");
-    ensure_eq!(p.exit_status(), Some(42));
+    ensure_eq!(p.exit_status().map(WaitStatus::from_raw), Some(WaitStatus::Exited(42)));
     ensure_eq!((p.lwpcnt(), p.zombcnt(), p.lwp_ids().len()), (0, 0, 0));
-    ensure_eq!(proc_wait(Some(pid)), Ok((pid, 42)));
+    ensure_eq!(proc_wait(Some(pid)), Ok((pid, WaitStatus::Exited(42).raw())));
     ensure!(prfind(pid).is_none(), "{pid} is still there after it was reaped");
     ensure_eq!(proc_wait(Some(pid)), Err(Errno::ECHILD));
     let threads = EXIT_THREADS.lock().clone();
@@ -784,7 +784,7 @@ fn child_wait_body() -> TestResult {
     ensure_eq!(prfind(c).and_then(Proc::parent), Some(p.pid()));
     ensure_eq!(proc_wait(Some(PROC0.pid())), Err(Errno::ECHILD));
     let t0 = clock::lbolt();
-    ensure_eq!(proc_wait(None), Ok((c, 7)));
+    ensure_eq!(proc_wait(None), Ok((c, WaitStatus::Exited(7).raw())));
     ensure!(clock::lbolt() - t0 >= 3, "proc_wait returned after {} ticks, before the child could exit", clock::lbolt() - t0);
     ensure!(prfind(c).is_none(), "the reaped child is still there");
     ensure_eq!(proc_wait(None), Err(Errno::ECHILD));

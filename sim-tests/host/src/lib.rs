@@ -2,13 +2,17 @@
 //!
 //! [`boot`] boots `arch::sim` with `ncpus` CPUs and runs the kernel's portable
 //! self-tests on it, the same suite that runs in QEMU (S19): CPU 0 runs the kernel's
-//! `main`, the others join as secondary CPUs. Each test binary in `tests/` boots
-//! once, so that every boot starts from fresh kernel state, as a machine does.
+//! `main`, the others join as secondary CPUs. [`boot_suites`] runs a test binary's
+//! own suites instead (the user-program tests, `tests/user_sim`). Each test binary in
+//! `tests/` boots once, so that every boot starts from fresh kernel state, as a
+//! machine does.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use arch::sim::{self, Outcome, SimConfig};
 use arch::Machine;
+use kern::selftest::Test;
 use kern::thread::KThread;
 use kern::M;
 
@@ -16,16 +20,30 @@ use kern::M;
 #[global_allocator]
 static ALLOC: sim::SimAlloc = sim::SimAlloc;
 
+/// The suites a binary that chose its own ([`boot_suites`]) runs instead of the
+/// portable ones.
+static SUITES: OnceLock<&'static [&'static [Test]]> = OnceLock::new();
+
 fn cpu_main(cpu: usize) {
     // Each CPU boots on a thread of its own; the register must hold it before any
     // kernel code runs (S7).
     let boot: &'static KThread = Box::leak(Box::new(KThread::boot("boot")));
     M::set_curthread(boot);
-    if cpu == 0 {
-        kern::boot::main(boot, &[kern::selftest::PORTABLE, kern::selftest::LWP, kern::selftest::SYNC, kern::selftest::DISP])
-    } else {
+    if cpu != 0 {
         kern::boot::secondary(boot)
     }
+    match SUITES.get() {
+        Some(suites) => kern::boot::main(boot, suites),
+        None => kern::boot::main(boot, &[kern::selftest::PORTABLE, kern::selftest::LWP, kern::selftest::SYNC, kern::selftest::DISP]),
+    }
+}
+
+/// Boots the kernel as `config` says, running the self-test `suites` (a test
+/// binary's own, such as tests of user programs) instead of the portable ones, and
+/// returns how the machine stopped. Once per test binary, as every boot.
+pub fn boot_suites(config: SimConfig, suites: &'static [&'static [Test]]) -> Outcome {
+    assert!(SUITES.set(suites).is_ok(), "one boot per test binary");
+    sim::run(config, cpu_main)
 }
 
 /// Boots the kernel on `ncpus` simulated CPUs with `bootargs`, runs the selected

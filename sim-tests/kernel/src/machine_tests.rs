@@ -1,16 +1,21 @@
 //! Self-tests of the sparc64 machine itself: the trap path, fault recovery, the
 //! kernel heap's accounting, and (run on its own) the report of a fatal trap.
 
+use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use arch::sparc64::probe::{self, illegal, load};
-use arch::sparc64::user::{self, UserSpace};
+use alloc::sync::Arc;
+
+use arch::sparc64::user;
+use arch::sparc64::vm::AddrSpace;
+use arch::{reg, Prot, PAGE_SIZE};
 use arch::sparc64::{heap, trap};
 use kern::selftest::{Test, TestResult};
 use kern::thread::curthread;
 use kern::{ensure, ensure_eq};
 
-extern crate alloc;
 
 pub static SPARC64: &[Test] = &[
     Test::new("trap_soft_roundtrip", trap_soft_roundtrip),
@@ -98,12 +103,13 @@ const USER_CODE: u64 = 0x10000;
 const USER_STACK: u64 = 0x20000;
 
 /// A user address space with the probe program and a stack.
-fn probe_space(ctx: u16) -> (UserSpace, probe::UserProbe) {
+fn probe_space() -> Result<(Arc<AddrSpace>, probe::UserProbe), String> {
     let p = probe::user_probe();
-    let mut space = UserSpace::new(ctx);
-    space.map(USER_CODE, p.code, false, true);
-    space.map(USER_STACK, &[], true, false);
-    (space, p)
+    let space = AddrSpace::new().map_err(|e| format!("{e:?}"))?;
+    space.map(USER_CODE, PAGE_SIZE, Prot::READ | Prot::EXEC).map_err(|e| format!("{e:?}"))?;
+    space.write(USER_CODE, p.code).map_err(|e| format!("{e:?}"))?;
+    space.map(USER_STACK, PAGE_SIZE, Prot::READ | Prot::WRITE).map_err(|e| format!("{e:?}"))?;
+    Ok((Arc::new(space), p))
 }
 
 /// User mode entered and left by a trap (S17's user half): the user code ran
@@ -112,16 +118,16 @@ fn probe_space(ctx: u16) -> (UserSpace, probe::UserProbe) {
 /// sum of their locals is 55), and the kernel got its registers, the user's own
 /// `%g7` among them, while `%g7` in the kernel was the current thread (S7).
 fn user_mode_roundtrip() -> TestResult {
-    let (space, p) = probe_space(5);
+    let (space, p) = probe_space()?;
     let ticks0 = arch::sparc64::clock::INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst);
-    let exit = user::run(&space, USER_CODE, USER_STACK + user::PAGE_SIZE as u64);
+    let exit = user::run(space, USER_CODE, USER_STACK + PAGE_SIZE);
     let ticks = arch::sparc64::clock::INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst) - ticks0;
     ensure_eq!(exit.trap.tt, 0x141);
     ensure_eq!(exit.trap.tpc, USER_CODE + p.ta);
     ensure!(exit.trap.tstate & (trap::pstate::PRIV << 8) == 0, "the trap did not come from user mode: tstate {:#x}", exit.trap.tstate);
-    ensure_eq!(exit.o[0], 55);
-    ensure_eq!(exit.o[1], 0x456);
-    ensure_eq!(exit.g[7], 0x5eed_0000);
+    ensure_eq!(exit.regs.r[reg::O0], 55);
+    ensure_eq!(exit.regs.r[reg::O0 + 1], 0x456);
+    ensure_eq!(exit.regs.r[reg::G7], 0x5eed_0000);
     ensure_eq!(exit.kernel_g7, curthread() as *const _ as u64);
     ensure!(ticks >= 1, "no clock interrupt arrived while the user code spun");
     Ok(())
@@ -132,15 +138,15 @@ fn user_mode_roundtrip() -> TestResult {
 /// the right to execute cannot be executed (it never enters the ITLB), each at the
 /// user PC.
 fn user_mode_unprivileged() -> TestResult {
-    let (space, p) = probe_space(6);
-    let top = USER_STACK + user::PAGE_SIZE as u64;
-    let exit = user::run(&space, USER_CODE + p.privileged, top);
+    let (space, p) = probe_space()?;
+    let top = USER_STACK + PAGE_SIZE;
+    let exit = user::run(space.clone(), USER_CODE + p.privileged, top);
     ensure_eq!(exit.trap.tt, trap::tt::PRIVILEGED_OPCODE);
     ensure_eq!(exit.trap.tpc, USER_CODE + p.privileged);
-    let exit = user::run(&space, USER_CODE + p.kernel_read, top);
+    let exit = user::run(space.clone(), USER_CODE + p.kernel_read, top);
     ensure_eq!(exit.trap.tt, trap::tt::DATA_ACCESS_EXCEPTION);
     ensure_eq!(exit.trap.tpc, USER_CODE + p.kernel_read + 4);
-    let exit = user::run(&space, USER_STACK, top);
+    let exit = user::run(space, USER_STACK, top);
     ensure_eq!(exit.trap.tt, trap::tt::FAST_INSTRUCTION_ACCESS_MMU_MISS);
     ensure_eq!(exit.trap.tpc, USER_STACK);
     Ok(())
@@ -152,15 +158,16 @@ fn user_mode_unprivileged() -> TestResult {
 /// an MMU miss naming that page.
 fn user_mode_tlb_refill() -> TestResult {
     const BASE: u64 = 0x40000;
-    let (mut space, p) = probe_space(7);
+    let (space, p) = probe_space()?;
+    space.map(BASE, 80 * PAGE_SIZE, Prot::READ).map_err(|e| format!("{e:?}"))?;
     for i in 0..80u64 {
-        space.map(BASE + i * user::PAGE_SIZE as u64, &(3 * i + 1).to_be_bytes(), false, false);
+        space.write(BASE + i * PAGE_SIZE, &(3 * i + 1).to_be_bytes()).map_err(|e| format!("{e:?}"))?;
     }
-    let top = USER_STACK + user::PAGE_SIZE as u64;
-    let exit = user::run(&space, USER_CODE + p.pages, top);
+    let top = USER_STACK + PAGE_SIZE;
+    let exit = user::run(space.clone(), USER_CODE + p.pages, top);
     ensure_eq!(exit.trap.tt, 0x141);
-    ensure_eq!(exit.o[0], 2 * (0..80u64).map(|i| 3 * i + 1).sum::<u64>());
-    let exit = user::run(&space, USER_CODE + p.unmapped, top);
+    ensure_eq!(exit.regs.r[reg::O0], 2 * (0..80u64).map(|i| 3 * i + 1).sum::<u64>());
+    let exit = user::run(space, USER_CODE + p.unmapped, top);
     ensure_eq!(exit.trap.tt, trap::tt::FAST_DATA_ACCESS_MMU_MISS);
     ensure_eq!(exit.trap.tpc, USER_CODE + p.unmapped + 4);
     ensure_eq!(exit.fault_va, 0x700_0000);

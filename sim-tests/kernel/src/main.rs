@@ -1,12 +1,18 @@
 //! The sparc64 kernel image: wires the portable kernel to the sun4u machine and runs
-//! the self-tests (the portable suite and the machine's own) under QEMU.
+//! the self-tests (the portable suites, the machine's own, and the user programs')
+//! under QEMU, or the benchmarks.
 
 #![no_std]
 #![no_main]
 #![feature(asm_experimental_arch)]
 #![deny(unsafe_code)]
 
+extern crate alloc;
+
 mod machine_tests;
+mod programs;
+mod user_bench;
+mod user_tests;
 
 use core::fmt::Write;
 
@@ -20,7 +26,8 @@ extern "C" fn kmain() -> ! {
     // The TARGETS row "boot: OpenBIOS hand-over to first self-test" (scripts/bench).
     let us = arch::sparc64::clock::since_handover_ns() / 1000;
     kern::kprintln!("boot: {us} us from the OpenBIOS hand-over to kernel main");
-    kern::boot::main(&THREAD0, &[kern::selftest::PORTABLE, kern::selftest::LWP, kern::selftest::SYNC, machine_tests::SPARC64, kern::selftest::DISP])
+    kern::bench::add(user_bench::USER_BENCHES);
+    kern::boot::main(&THREAD0, &[kern::selftest::PORTABLE, kern::selftest::LWP, kern::selftest::SYNC, machine_tests::SPARC64, user_tests::USER, kern::selftest::DISP])
 }
 
 struct PanicConsole;

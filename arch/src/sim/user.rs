@@ -1,0 +1,479 @@
+//! User mode on the simulation machine (S1, S3, S5.1, S13, S16): address spaces,
+//! each thread's user state, entering user mode, the traps back into the kernel, and
+//! `copyin`/`copyout`.
+//!
+//! The simulation cannot run SPARC code, so a *user program* is a host function that
+//! plays one, registered with [`program`], which gives it a fake user `pc` in
+//! [`TEXT`]. It follows the ABI the kernel sees on sparc64 (`crate::uregs`):
+//!
+//! * it starts at `regs.pc()` with `%o0` as its argument, once `user_enter` has
+//!   "fetched" its first instruction: the `pc` must be 4-aligned, its page mapped
+//!   with [`Prot::EXEC`] in the thread's address space, and a program must be
+//!   registered there (an executable page that holds none holds zeros, `illtrap`);
+//!   a failed fetch is a [`UserTrap::Fault`] for the kernel;
+//! * it talks to the kernel only through [`syscall`] (a `ta 0x40`: `%g1`, `%o0`..`%o5`,
+//!   the result in `%o0`/`%o1` or the error number with the carry set) and through
+//!   user memory with the user's own rights ([`load_u64`], [`store_u64`], and the
+//!   4-byte and byte versions; big-endian, as on SPARC), whose faults go to the
+//!   kernel the same way (the access is retried if the kernel returns); [`fault`]
+//!   plays any other faulting instruction;
+//! * a program that returns falls off its end: the machine makes the `exit(0)` system
+//!   call for it, which ends the whole process (an LWP's program that should end
+//!   only its LWP calls `_lwp_exit` itself).
+//!
+//! While a program runs, its CPU is in user mode (a per-CPU flag). Each thread's
+//! address space and saved user registers are kept in its [`Context`], so they go
+//! with it from CPU to CPU. An interrupt taken in user mode is reported to the
+//! kernel as such (`clock_intr(true)`) and is followed by a [`UserTrap::Return`], the
+//! kernel's chance to stop or end the LWP before its user code goes on; the
+//! interrupt's frame remembers that it came from user mode, so a thread preempted
+//! there comes back in user mode when it is switched back in, on whatever CPU (`intr`).
+//!
+//! What user programs must do: run with interrupts enabled (they do, as user code
+//! always does); use no host locks nor thread-locals (a program may be preempted and
+//! migrate to another host thread at any instruction in the parallel mode; the
+//! allocator is fine); and, in the seeded mode, reach the machine (a system call or a
+//! memory access) in any loop that waits for another LWP, since those calls are
+//! user code's scheduling points. A trap whose upcall never returns (the LWP exits)
+//! abandons the program's host frames, as a thread's stack is abandoned at exit. The
+//! machine runs the host function on after a trap returns: a kernel that moves
+//! `pc` elsewhere (a signal handler, say) is only honoured at `user_enter`.
+
+use alloc::collections::BTreeMap;
+use core::ops::Range;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use std::boxed::Box;
+use std::sync::Arc;
+use std::vec::Vec;
+
+use super::context::Context;
+use super::det::Point;
+use super::intr;
+use super::percpu::{host_critical, Cpu};
+use crate::uregs::{reg, USER_LIMIT};
+use crate::{Fault, FaultKind, MapError, Prot, UserRegs, UserTrap, PAGE_SIZE};
+
+/// Where registered programs live: one text page, which a test maps with
+/// [`Prot::EXEC`] (the first program is at `TEXT.start`).
+pub const TEXT: Range<u64> = 0x1000_0000..0x1000_0000 + PAGE_SIZE;
+/// Each program's fake code is this long, so that its `pc` names it alone.
+const PROGRAM_STRIDE: u64 = 16;
+/// How many programs fit in the text page.
+const MAX_PROGRAMS: usize = (PAGE_SIZE / PROGRAM_STRIDE) as usize;
+
+/// Live address spaces per boot: as many as UltraSPARC has user MMU contexts (8192,
+/// less context 0, the kernel's).
+const MAX_SPACES: usize = 8191;
+/// Pages per address space: the simulated machine's memory is not the host's.
+const MAX_PAGES: u64 = 65536;
+
+/// Solaris' `exit` system-call number, made for a program that returns.
+const SYS_EXIT: u64 = 1;
+
+/// The programs, by index: process-wide, as a program is a host function.
+static PROGRAMS: spin::Mutex<Vec<fn(u64)>> = spin::Mutex::new(Vec::new());
+
+/// Registers `f` as a user program; returns its user `pc`, in [`TEXT`]. Registering
+/// the same function again returns the same `pc`. Callable from anywhere.
+pub fn program(f: fn(u64)) -> u64 {
+    let index = host_critical(|| {
+        let mut programs = PROGRAMS.lock();
+        // Function addresses compare as numbers: a function is a program once.
+        match programs.iter().position(|&g| g as usize == f as usize) {
+            Some(i) => i,
+            None => {
+                assert!(programs.len() < MAX_PROGRAMS, "sim: more than {MAX_PROGRAMS} user programs");
+                programs.push(f);
+                programs.len() - 1
+            }
+        }
+    });
+    TEXT.start + index as u64 * PROGRAM_STRIDE
+}
+
+/// The program registered at `pc`, if any.
+fn program_at(pc: u64) -> Option<fn(u64)> {
+    if !TEXT.contains(&pc) || !(pc - TEXT.start).is_multiple_of(PROGRAM_STRIDE) {
+        return None;
+    }
+    let index = ((pc - TEXT.start) / PROGRAM_STRIDE) as usize;
+    host_critical(|| PROGRAMS.lock().get(index).copied())
+}
+
+/// One page of user memory.
+struct Page {
+    prot: Prot,
+    bytes: Box<[u8]>,
+}
+
+/// A user address space (`Machine::AddrSpace`): pages of host memory with their
+/// rights, by user virtual address. Its lock is a host lock, taken with interrupts
+/// disabled.
+pub struct AddrSpace {
+    pages: spin::Mutex<BTreeMap<u64, Page>>,
+    /// The boot's count of live spaces, given back on drop.
+    live: Arc<AtomicUsize>,
+}
+
+impl core::fmt::Debug for AddrSpace {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let pages = host_critical(|| self.pages.lock().len());
+        f.debug_struct("AddrSpace").field("pages", &pages).finish()
+    }
+}
+
+impl Drop for AddrSpace {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The page that holds `va`.
+fn page_of(va: u64) -> u64 {
+    va & !(PAGE_SIZE - 1)
+}
+
+/// `va..va + len` piece by piece, one per page: (address, offset in the range,
+/// length). Lazy: a walk that stops at the first address past `USER_LIMIT` never
+/// reaches one that would overflow.
+fn pieces(va: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize)> {
+    let mut done = 0;
+    core::iter::from_fn(move || {
+        if done == len {
+            return None;
+        }
+        let addr = va.wrapping_add(done as u64);
+        let n = ((PAGE_SIZE - addr % PAGE_SIZE) as usize).min(len - done);
+        let piece = (addr, done, n);
+        done += n;
+        Some(piece)
+    })
+}
+
+/// Whether `va..va + len` lies in user space (`len` bytes, none past `USER_LIMIT`).
+fn in_user_range(va: u64, len: u64) -> bool {
+    va.checked_add(len).is_some_and(|end| end <= USER_LIMIT)
+}
+
+impl AddrSpace {
+    /// `Machine::as_create`.
+    pub(super) fn new(cpu: Cpu) -> Result<AddrSpace, MapError> {
+        let live = Arc::clone(&cpu.boot().spaces);
+        live.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_SPACES).then_some(n + 1))
+            .map_err(|_| MapError::NoMemory)?;
+        Ok(AddrSpace { pages: spin::Mutex::new(BTreeMap::new()), live })
+    }
+
+    /// `Machine::as_map`.
+    pub(super) fn map(&self, va: u64, len: u64, prot: Prot) -> Result<(), MapError> {
+        if len == 0 || !va.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) || !in_user_range(va, len) {
+            return Err(MapError::BadRange);
+        }
+        host_critical(|| {
+            let mut pages = self.pages.lock();
+            if pages.range(va..va + len).next().is_some() {
+                return Err(MapError::Overlap);
+            }
+            if pages.len() as u64 + len / PAGE_SIZE > MAX_PAGES {
+                return Err(MapError::NoMemory);
+            }
+            for page in (va..va + len).step_by(PAGE_SIZE as usize) {
+                let bytes = std::vec![0; PAGE_SIZE as usize].into_boxed_slice();
+                pages.insert(page, Page { prot, bytes });
+            }
+            Ok(())
+        })
+    }
+
+    /// `Machine::as_write`: the kernel's access, whatever the rights.
+    pub(super) fn write(&self, va: u64, bytes: &[u8]) -> Result<(), MapError> {
+        self.kernel_access(va, bytes.len(), |off, page| page.copy_from_slice(&bytes[off..off + page.len()]))
+    }
+
+    /// `Machine::as_read`: the kernel's access, whatever the rights.
+    pub(super) fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), MapError> {
+        self.kernel_access(va, buf.len(), |off, page| buf[off..off + page.len()].copy_from_slice(page))
+    }
+
+    fn kernel_access(&self, va: u64, len: usize, f: impl FnMut(usize, &mut [u8])) -> Result<(), MapError> {
+        if !in_user_range(va, len as u64) {
+            return Err(MapError::BadRange);
+        }
+        self.access(va, len, Prot::empty(), f).map_err(|_| MapError::Unmapped)
+    }
+
+    /// Checks that every byte of `va..va + len` is mapped with at least the rights
+    /// `need` (addresses past `USER_LIMIT` are unmapped), and only then hands each
+    /// piece of it to `f` with its offset in the range: all or nothing. `f` runs
+    /// under the lock, with interrupts disabled.
+    fn access(&self, va: u64, len: usize, need: Prot, mut f: impl FnMut(usize, &mut [u8])) -> Result<(), Fault> {
+        host_critical(|| {
+            let mut pages = self.pages.lock();
+            for (addr, _, _) in pieces(va, len) {
+                let kind = match pages.get(&page_of(addr)) {
+                    _ if addr >= USER_LIMIT => FaultKind::Unmapped,
+                    None => FaultKind::Unmapped,
+                    Some(page) if !page.prot.contains(need) => FaultKind::Protection,
+                    Some(_) => continue,
+                };
+                return Err(Fault { kind, addr });
+            }
+            for (addr, off, n) in pieces(va, len) {
+                let page = pages.get_mut(&page_of(addr)).expect("sim: a page checked just now");
+                let at = (addr % PAGE_SIZE) as usize;
+                f(off, &mut page.bytes[at..at + n]);
+            }
+            Ok(())
+        })
+    }
+
+    /// What fetching the instruction at `pc` finds: the program there, or the fault.
+    fn fetch(&self, pc: u64) -> Result<fn(u64), Fault> {
+        if !pc.is_multiple_of(4) {
+            return Err(Fault { kind: FaultKind::Misaligned, addr: pc });
+        }
+        self.access(pc, 4, Prot::EXEC, |_, _| {})?;
+        program_at(pc).ok_or(Fault { kind: FaultKind::IllegalInstruction, addr: pc })
+    }
+}
+
+/// A thread's user state, in its [`Context`]. Only the thread itself touches it
+/// while it runs (and `reset` while it does not); the locks are host locks.
+pub(super) struct UserState {
+    /// The address space the thread runs in, from `user_enter` to `user_exit`.
+    space: spin::Mutex<Option<Arc<AddrSpace>>>,
+    /// The user registers as the last trap saved them (and the kernel left them).
+    regs: spin::Mutex<UserRegs>,
+}
+
+impl UserState {
+    #[allow(clippy::declare_interior_mutable_const)] // a fresh state per context
+    pub(super) const NONE: UserState = UserState {
+        space: spin::Mutex::new(None),
+        regs: spin::Mutex::new(UserRegs { r: [0; crate::uregs::NGREG] }),
+    };
+
+    /// Forgets everything: the thread starts afresh (`context_reset`).
+    pub(super) fn clear(&self) {
+        let space = host_critical(|| {
+            *self.regs.lock() = UserRegs::default();
+            self.space.lock().take()
+        });
+        drop(space);
+    }
+
+    fn space(&self) -> Option<Arc<AddrSpace>> {
+        host_critical(|| self.space.lock().clone())
+    }
+}
+
+/// The running thread's user state; `None` on a boot thread that has never switched
+/// (it has no context the CPU knows of).
+fn state<'a>(cpu: Cpu) -> Option<&'a UserState> {
+    // Interrupts off: the word read is the running thread's own CPU's.
+    let ctx = cpu.critical(|| cpu.cur_ctx());
+    // SAFETY: a nonzero `cur_ctx` is the address of the Context that the running
+    // thread — the caller — runs on, stored by the switch that brought it in (and
+    // moved along with it by every switch since). Its owner can drop it only once
+    // no CPU runs it, which is after the caller's machine call: `'a` ends there.
+    (ctx != 0).then(|| unsafe { &(*(ctx as *const Context)).user })
+}
+
+/// Checks that the caller is user code, and passes a scheduling point of the seeded
+/// mode, where pending interrupts are taken in user mode.
+fn user_call(what: &str) -> Cpu {
+    let cpu = Cpu::expect(what);
+    assert!(cpu.user_mode(), "sim: {what} called outside a user program");
+    super::seeded_point(cpu, Point::Call);
+    cpu
+}
+
+/// A trap out of user mode into the kernel: the CPU leaves user mode, then
+/// [`enter_kernel`].
+fn trap(cpu: Cpu, why: UserTrap, edit: impl FnOnce(&mut UserRegs)) -> UserRegs {
+    cpu.set_user_mode(false);
+    enter_kernel(cpu, why, edit)
+}
+
+/// The kernel's side of a trap from user mode, once the CPU is out of it: calls
+/// `user_trap` with interrupts enabled and the thread's user registers as the trap
+/// saved them (`edit` applies what the trap itself changes), then saves the ones
+/// the kernel leaves, and returns them.
+fn enter_kernel(cpu: Cpu, why: UserTrap, edit: impl FnOnce(&mut UserRegs)) -> UserRegs {
+    let upcalls = cpu.boot().upcalls().expect("sim: user mode before the kernel registered its upcalls");
+    let user = state(cpu).expect("sim: a trap from user mode on a thread without a context");
+    let mut regs = cpu.critical(|| {
+        let mut saved = user.regs.lock();
+        edit(&mut saved);
+        *saved
+    });
+    (upcalls.user_trap)(&mut regs, why);
+    let gone = cpu.critical(|| {
+        *user.regs.lock() = regs;
+        user.space.lock().is_none()
+    });
+    assert!(!gone, "sim: user_trap returned to user mode after user_exit");
+    regs
+}
+
+/// After an interrupt taken in user mode (`intr`, with the CPU out of user mode and
+/// interrupts enabled): the kernel's chance to act before user code goes on.
+pub(super) fn interrupted(cpu: Cpu) {
+    enter_kernel(cpu, UserTrap::Return, |_| {});
+}
+
+/// Back to user mode after a trap (`done`/`retry`): interrupts come on as user code
+/// runs, and any pending one is taken at once, from user mode.
+fn return_to_user(cpu: Cpu) {
+    intr::disable(cpu);
+    cpu.set_user_mode(true);
+    intr::restore(cpu, true);
+}
+
+/// `Machine::user_enter`.
+pub(super) fn enter(space: Arc<AddrSpace>, regs: &UserRegs) -> ! {
+    let cpu = Cpu::expect("user_enter");
+    let user = state(cpu).expect("sim: user_enter on a boot thread that has never switched");
+    let old = cpu.critical(|| {
+        *user.regs.lock() = *regs;
+        user.space.lock().replace(space)
+    });
+    drop(old);
+    // User mode runs with interrupts on; the fetch below may already trap.
+    intr::restore(cpu, true);
+    let mut regs = *regs;
+    let program = loop {
+        super::seeded_point(cpu, Point::Call);
+        // No reference to the space may stay on this stack across the trap: the
+        // kernel may end the LWP there, abandoning it.
+        let fetched = user.space().expect("sim: the kernel left user_enter's address space in a fault").fetch(regs.pc());
+        match fetched {
+            Ok(program) => break program,
+            // The kernel's default action ends the process; if it returns, it may
+            // have moved pc: fetch again.
+            Err(fault) => regs = enter_kernel(cpu, UserTrap::Fault(fault), |_| {}),
+        }
+    };
+    return_to_user(cpu);
+    program(regs.r[reg::O0]);
+    // Fell off the end of the program.
+    let _ = syscall(SYS_EXIT, [0; 6]);
+    panic!("sim: the exit system call returned to a user program that had ended");
+}
+
+/// `Machine::user_exit`.
+pub(super) fn exit() {
+    let cpu = Cpu::expect("user_exit");
+    let Some(user) = state(cpu) else { return };
+    let space = cpu.critical(|| user.space.lock().take());
+    drop(space);
+}
+
+/// `Machine::copyin`.
+pub(super) fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Fault> {
+    let space = kernel_copy("copyin", uaddr)?;
+    space.access(uaddr, buf.len(), Prot::READ, |off, page| buf[off..off + page.len()].copy_from_slice(page))
+}
+
+/// `Machine::copyout`.
+pub(super) fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Fault> {
+    let space = kernel_copy("copyout", uaddr)?;
+    space.access(uaddr, bytes.len(), Prot::WRITE, |off, page| page.copy_from_slice(&bytes[off..off + page.len()]))
+}
+
+/// The address space a copy on behalf of the current thread uses (a scheduling
+/// point of the seeded mode, as the kernel's other machine calls are).
+fn kernel_copy(what: &str, uaddr: u64) -> Result<Arc<AddrSpace>, Fault> {
+    let cpu = Cpu::expect(what);
+    super::seeded_point(cpu, Point::Call);
+    state(cpu).and_then(UserState::space).ok_or(Fault { kind: FaultKind::Unmapped, addr: uaddr })
+}
+
+/// A system call from a user program (`ta 0x40`): `Ok((%o0, %o1))`, or `Err(errno)`.
+/// It may not return (the LWP or its process ends).
+pub fn syscall(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
+    let cpu = user_call("syscall");
+    let regs = trap(cpu, UserTrap::Syscall, |r| {
+        r.r[reg::G1] = num;
+        r.r[reg::O0..reg::O0 + 6].copy_from_slice(&args);
+        // Past the trap instruction, as the kernel expects.
+        let npc = r.r[reg::NPC];
+        r.r[reg::PC] = npc;
+        r.r[reg::NPC] = npc.wrapping_add(4);
+    });
+    return_to_user(cpu);
+    if regs.failed() {
+        Err(regs.r[reg::O0])
+    } else {
+        Ok((regs.r[reg::O0], regs.r[reg::O0 + 1]))
+    }
+}
+
+/// A user program's instruction that faults (an illegal instruction, a division by
+/// zero...): the kernel gets the fault; the program goes on after it if the kernel
+/// returns.
+pub fn fault(kind: FaultKind, addr: u64) {
+    let cpu = user_call("fault");
+    trap(cpu, UserTrap::Fault(Fault { kind, addr }), |_| {});
+    return_to_user(cpu);
+}
+
+/// A user load or store of `len` bytes at `addr` with the rights `need`: `f` does
+/// it once the access is allowed. A fault goes to the kernel, and the access is
+/// retried once the kernel returns, as the faulting instruction is.
+fn user_access(what: &str, addr: u64, len: usize, need: Prot, mut f: impl FnMut(usize, &mut [u8])) {
+    loop {
+        let cpu = user_call(what);
+        let fault = if !addr.is_multiple_of(len as u64) {
+            Fault { kind: FaultKind::Misaligned, addr }
+        } else {
+            let space = state(cpu).and_then(UserState::space).expect("sim: user mode without an address space");
+            match space.access(addr, len, need, &mut f) {
+                Ok(()) => return,
+                Err(fault) => fault,
+            }
+        };
+        trap(cpu, UserTrap::Fault(fault), |_| {});
+        return_to_user(cpu);
+    }
+}
+
+fn load<const N: usize>(what: &str, addr: u64) -> [u8; N] {
+    let mut v = [0; N];
+    user_access(what, addr, N, Prot::READ, |off, b| v[off..off + b.len()].copy_from_slice(b));
+    v
+}
+
+fn store<const N: usize>(what: &str, addr: u64, v: [u8; N]) {
+    user_access(what, addr, N, Prot::WRITE, |off, b| b.copy_from_slice(&v[off..off + b.len()]));
+}
+
+/// A user program's 8-byte load (`ldx`), big-endian; `addr` 8-aligned.
+pub fn load_u64(addr: u64) -> u64 {
+    u64::from_be_bytes(load("load_u64", addr))
+}
+
+/// A user program's 8-byte store (`stx`), big-endian; `addr` 8-aligned.
+pub fn store_u64(addr: u64, v: u64) {
+    store("store_u64", addr, v.to_be_bytes())
+}
+
+/// A user program's 4-byte load (`lduw`), big-endian; `addr` 4-aligned.
+pub fn load_u32(addr: u64) -> u32 {
+    u32::from_be_bytes(load("load_u32", addr))
+}
+
+/// A user program's 4-byte store (`stw`), big-endian; `addr` 4-aligned.
+pub fn store_u32(addr: u64, v: u32) {
+    store("store_u32", addr, v.to_be_bytes())
+}
+
+/// A user program's byte load (`ldub`).
+pub fn load_u8(addr: u64) -> u8 {
+    load::<1>("load_u8", addr)[0]
+}
+
+/// A user program's byte store (`stb`).
+pub fn store_u8(addr: u64, v: u8) {
+    store("store_u8", addr, [v])
+}

@@ -1,0 +1,354 @@
+//! User address spaces: MMU contexts, page tables, the miss handlers' view of
+//! them, and `copyin`/`copyout` (S1, S16).
+//!
+//! # Theory
+//!
+//! A user address space is an MMU context number (1..8191; 0 is the kernel's) and a
+//! page table. The kernel's own translations are locked, global TLB entries
+//! (`mmu`), so they translate in every context and the kernel never changes context
+//! to run; the primary context register names the address space of the thread
+//! that runs, and changes only when a switch brings in a thread of another space.
+//!
+//! The page table is a three-level radix tree of 8 KiB tables of 1024 entries
+//! (virtual address bits 42..33, 32..23, 22..13): the levels hold the addresses of
+//! the next tables (kernel memory is mapped virtual = physical), the last level
+//! holds each page's TTE. It is simple enough for the MMU-miss vectors to walk in a
+//! few instructions at any trap level (see `trap`): a miss on a mapped page is
+//! always refilled, even inside a window spill at TL>1, and a miss the table cannot
+//! answer is a real fault. The per-CPU block names the running thread's table
+//! (`sparc64_cpu.pgd`): a miss in a thread without one is a fault too.
+//!
+//! A page's rights are in its TTE: no privileged bit (user pages), the writable bit
+//! if it may be written, and a software bit for execute, which the instruction-miss
+//! vector checks: this CPU has no no-execute bit, so a page may be executed only if
+//! it is let into the instruction TLB.
+//!
+//! `copyin`/`copyout` reach user memory with the as-if-user ASI: the MMU checks the
+//! user's own rights in the user's context, and a fault is recovered by `catch`.
+
+use alloc::alloc::{alloc_zeroed, dealloc};
+use alloc::vec::Vec;
+use core::alloc::Layout;
+use core::arch::{asm, global_asm};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use spin::Mutex;
+
+use super::trap::{self, tt};
+use super::user::sparc64_cpu;
+use crate::{Fault, FaultKind, MapError, Prot, PAGE_SIZE, USER_LIMIT};
+
+const TTE_V: u64 = 1 << 63;
+const TTE_CP: u64 = 1 << 5;
+const TTE_CV: u64 = 1 << 4;
+const TTE_W: u64 = 1 << 1;
+/// A software bit of the TTE: the page may be executed (checked by the ITLB miss vector).
+pub(super) const TTE_SOFT_EXEC: u64 = 1 << 7;
+const TTE_PA_MASK: u64 = ((1 << 41) - 1) & !(PAGE_SIZE - 1);
+
+const ENTRIES: usize = 1024;
+const PAGE_LAYOUT: Layout = match Layout::from_size_align(PAGE_SIZE as usize, PAGE_SIZE as usize) {
+    Ok(l) => l,
+    Err(_) => panic!("page layout"),
+};
+
+/// One page-table page: 1024 entries.
+type Table = [AtomicU64; ENTRIES];
+
+/// A zeroed page of kernel memory, or `NoMemory`.
+fn page_alloc() -> Result<u64, MapError> {
+    // SAFETY: the layout has a nonzero size.
+    let p = unsafe { alloc_zeroed(PAGE_LAYOUT) };
+    if p.is_null() {
+        Err(MapError::NoMemory)
+    } else {
+        Ok(p as u64)
+    }
+}
+
+/// The page-table page at `pa`.
+fn table(pa: u64) -> &'static Table {
+    // SAFETY: `pa` is a page that `page_alloc` returned for a table and that lives
+    // until its address space is dropped, which takes every reference with it; a
+    // zeroed page is a valid table (AtomicU64 has the layout of u64).
+    unsafe { &*(pa as *const Table) }
+}
+
+/// The index of `va` at level `level` (0: bits 42..33, 1: 32..23, 2: 22..13).
+fn index(va: u64, level: u32) -> usize {
+    ((va >> (33 - 10 * level)) & (ENTRIES as u64 - 1)) as usize
+}
+
+/// The free MMU context numbers.
+static CONTEXTS: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+static NEXT_CONTEXT: AtomicU64 = AtomicU64::new(1);
+
+fn context_alloc() -> Result<u16, MapError> {
+    if let Some(c) = CONTEXTS.lock().pop() {
+        return Ok(c);
+    }
+    let c = NEXT_CONTEXT.fetch_add(1, Ordering::Relaxed);
+    u16::try_from(c).ok().filter(|&c| c < 8192).ok_or(MapError::NoMemory)
+}
+
+/// A user address space: an MMU context and its page table.
+pub struct AddrSpace {
+    ctx: u16,
+    /// The top-level table (its physical = virtual address).
+    root: u64,
+    /// Serializes changes to the table; the miss vectors only read it, and every
+    /// entry is filled in before the entry above it points at it.
+    lock: Mutex<()>,
+}
+
+impl AddrSpace {
+    /// A new, empty address space with a context of its own.
+    pub fn new() -> Result<AddrSpace, MapError> {
+        let ctx = context_alloc()?;
+        match page_alloc() {
+            Ok(root) => Ok(AddrSpace { ctx, root, lock: Mutex::new(()) }),
+            Err(e) => {
+                CONTEXTS.lock().push(ctx);
+                Err(e)
+            }
+        }
+    }
+
+    /// Its MMU context number.
+    pub fn ctx(&self) -> u16 {
+        self.ctx
+    }
+
+    /// Its top-level table, for the per-CPU block the miss vectors read.
+    pub(super) fn root(&self) -> u64 {
+        self.root
+    }
+
+    /// The last-level entry for `va`; with `create`, making the tables on the way.
+    fn leaf(&self, va: u64, create: bool) -> Result<Option<&'static AtomicU64>, MapError> {
+        let mut t = table(self.root);
+        for level in 0..2 {
+            let e = &t[index(va, level)];
+            let mut next = e.load(Ordering::Acquire);
+            if next == 0 {
+                if !create {
+                    return Ok(None);
+                }
+                next = page_alloc()?;
+                e.store(next, Ordering::Release);
+            }
+            t = table(next);
+        }
+        Ok(Some(&t[index(va, 2)]))
+    }
+
+    /// Maps zero-filled pages at `va..va + len` with `prot`.
+    pub fn map(&self, va: u64, len: u64, prot: Prot) -> Result<(), MapError> {
+        let end = va.checked_add(len).ok_or(MapError::BadRange)?;
+        if va % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || len == 0 || end > USER_LIMIT {
+            return Err(MapError::BadRange);
+        }
+        // The kernel's global entries translate there in every context: a user page
+        // could never be reached (and two matching entries are an MMU error).
+        if va < super::mmu::KERNEL_END && end > super::mmu::KERNEL_BASE {
+            return Err(MapError::BadRange);
+        }
+        let _g = self.lock.lock();
+        for page in (va..end).step_by(PAGE_SIZE as usize) {
+            if self.leaf(page, false)?.is_some_and(|e| e.load(Ordering::Acquire) != 0) {
+                return Err(MapError::Overlap);
+            }
+        }
+        let mut rights = TTE_V | TTE_CP | TTE_CV;
+        if prot.contains(Prot::WRITE) {
+            rights |= TTE_W;
+        }
+        if prot.contains(Prot::EXEC) {
+            rights |= TTE_SOFT_EXEC;
+        }
+        for page in (va..end).step_by(PAGE_SIZE as usize) {
+            let e = self.leaf(page, true)?.ok_or(MapError::NoMemory)?;
+            e.store(page_alloc()? | rights, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// The kernel's address of user address `va`, if mapped.
+    fn kaddr(&self, va: u64) -> Result<u64, MapError> {
+        if va >= USER_LIMIT {
+            return Err(MapError::BadRange);
+        }
+        let tte = self.leaf(va, false)?.map_or(0, |e| e.load(Ordering::Acquire));
+        if tte & TTE_V == 0 {
+            return Err(MapError::Unmapped);
+        }
+        Ok((tte & TTE_PA_MASK) | (va & (PAGE_SIZE - 1)))
+    }
+
+    /// Copies between the space and the kernel, whatever the rights, page by page:
+    /// `f(kernel address, offset into the kernel buffer, length)`.
+    fn each_piece(&self, va: u64, len: usize, mut f: impl FnMut(u64, usize, usize)) -> Result<(), MapError> {
+        va.checked_add(len as u64).filter(|&e| e <= USER_LIMIT).ok_or(MapError::BadRange)?;
+        // Every page first: a copy never stops half-way.
+        let mut at = va & !(PAGE_SIZE - 1);
+        while at < va + len as u64 {
+            self.kaddr(at)?;
+            at += PAGE_SIZE;
+        }
+        let mut done = 0;
+        while done < len {
+            let a = va + done as u64;
+            let n = (PAGE_SIZE - (a % PAGE_SIZE)).min((len - done) as u64) as usize;
+            f(self.kaddr(a)?, done, n);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` at `va` (the kernel loading a program).
+    pub fn write(&self, va: u64, bytes: &[u8]) -> Result<(), MapError> {
+        self.each_piece(va, bytes.len(), |k, off, n| {
+            // SAFETY: `k..k + n` lies in one page this space owns (`kaddr`), which
+            // lives as long as the space; `bytes[off..off + n]` is in bounds.
+            unsafe { core::ptr::copy_nonoverlapping(bytes[off..].as_ptr(), k as *mut u8, n) }
+        })
+    }
+
+    /// Reads `buf.len()` bytes at `va`.
+    pub fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), MapError> {
+        self.each_piece(va, buf.len(), |k, off, n| {
+            // SAFETY: as in `write`, the other way.
+            unsafe { core::ptr::copy_nonoverlapping(k as *const u8, buf[off..].as_mut_ptr(), n) }
+        })
+    }
+}
+
+impl Drop for AddrSpace {
+    fn drop(&mut self) {
+        let was = super::intr_disable();
+        // No TLB entry may outlive the pages or name the context's next owner.
+        set_primary_context(self.ctx);
+        demap_primary_context();
+        let current = sparc64_cpu.ctx.load(Ordering::Relaxed) as u16;
+        set_primary_context(if current == self.ctx { 0 } else { current });
+        if current == self.ctx {
+            sparc64_cpu.ctx.store(0, Ordering::Relaxed);
+        }
+        super::intr_restore(was);
+        for l1 in table(self.root).iter().map(|e| e.load(Ordering::Relaxed)).filter(|&e| e != 0) {
+            for l2 in table(l1).iter().map(|e| e.load(Ordering::Relaxed)).filter(|&e| e != 0) {
+                for tte in table(l2).iter().map(|e| e.load(Ordering::Relaxed)).filter(|&e| e & TTE_V != 0) {
+                    page_free(tte & TTE_PA_MASK);
+                }
+                page_free(l2);
+            }
+            page_free(l1);
+        }
+        page_free(self.root);
+        CONTEXTS.lock().push(self.ctx);
+    }
+}
+
+fn page_free(pa: u64) {
+    // SAFETY: every page freed here came from `page_alloc` with this layout and is
+    // referenced by nothing any more: its space is being dropped and demapped.
+    unsafe { dealloc(pa as *mut u8, PAGE_LAYOUT) }
+}
+
+/// Sets the primary context register: which non-global TLB entries translate.
+pub(super) fn set_primary_context(ctx: u16) {
+    // SAFETY: the primary context only selects which non-global TLB entries match;
+    // everything the kernel uses is global, so nothing the kernel needs changes.
+    unsafe { asm!("stxa {ctx}, [{va}] 0x58", "membar #Sync", ctx = in(reg) u64::from(ctx), va = in(reg) 0x8u64, options(nostack)) };
+}
+
+/// Removes every TLB entry of the primary context (`demap context`).
+fn demap_primary_context() {
+    // SAFETY: a demap only removes translations of the current primary context,
+    // which belong to user address spaces; the kernel's are global and stay.
+    unsafe {
+        asm!(
+            "stxa %g0, [{op}] 0x5f",
+            "membar #Sync",
+            "stxa %g0, [{op}] 0x57",
+            "flush {k}",
+            op = in(reg) 0x40u64, // demap context, primary
+            k = in(reg) super::mmu::KERNEL_BASE,
+            options(nostack)
+        )
+    };
+}
+
+global_asm!(
+    r#"
+    .section .text.copy, "ax"
+    .align  32
+    ! sparc64_copy_user(args): args = [user, kernel, len, out]: copies len bytes
+    ! between the user address and the kernel buffer through ASI_AS_IF_USER_PRIMARY,
+    ! in (out = 0) or out (out = 1). Runs inside `catch`: a fault ends it.
+    .globl  sparc64_copy_user
+    .type   sparc64_copy_user, #function
+sparc64_copy_user:
+    ldx     [%o0 + 0], %o1
+    ldx     [%o0 + 8], %o2
+    ldx     [%o0 + 16], %o3
+    ldx     [%o0 + 24], %o4
+    brz,pn  %o3, 3f
+     nop
+    brnz,pn %o4, 2f
+     nop
+1:  lduba   [%o1] 0x10, %o5             ! in: user → kernel
+    stb     %o5, [%o2]
+    add     %o1, 1, %o1
+    subcc   %o3, 1, %o3
+    bnz,pt  %xcc, 1b
+     add    %o2, 1, %o2
+    retl
+     nop
+2:  ldub    [%o2], %o5                  ! out: kernel → user
+    stba    %o5, [%o1] 0x10
+    add     %o1, 1, %o1
+    subcc   %o3, 1, %o3
+    bnz,pt  %xcc, 2b
+     add    %o2, 1, %o2
+3:  retl
+     nop
+    .size   sparc64_copy_user, . - sparc64_copy_user
+"#
+);
+
+extern "C" {
+    fn sparc64_copy_user(args: usize);
+}
+
+/// What a copy that trapped ran into.
+fn fault_of(info: trap::TrapInfo, uaddr: u64) -> Fault {
+    let kind = match info.tt {
+        tt::FAST_DATA_ACCESS_PROTECTION | tt::DATA_ACCESS_EXCEPTION => FaultKind::Protection,
+        _ => FaultKind::Unmapped,
+    };
+    Fault { kind, addr: uaddr }
+}
+
+/// Copies between user address `uaddr` of the running thread's address space and
+/// `kbuf`, with the user's rights; `out` = towards the user.
+pub(super) fn copy_user(uaddr: u64, kbuf: *mut u8, len: usize, out: bool) -> Result<(), Fault> {
+    let unmapped = Fault { kind: FaultKind::Unmapped, addr: uaddr };
+    if uaddr.checked_add(len as u64).is_none_or(|end| end > USER_LIMIT) {
+        return Err(unmapped);
+    }
+    // Without a space of its own the thread must not reach whatever the primary
+    // context still names (it is switched lazily).
+    if sparc64_cpu.pgd.load(Ordering::Relaxed) == 0 {
+        return Err(unmapped);
+    }
+    let args = [uaddr, kbuf as u64, len as u64, u64::from(out)];
+    trap::catch(copy_user_entry, args.as_ptr() as usize).map_err(|info| fault_of(info, uaddr))
+}
+
+extern "C" fn copy_user_entry(args: usize) {
+    // SAFETY: `args` points at the four words `copy_user` made, whose kernel buffer
+    // is valid for `len` bytes; user addresses are reached only through the
+    // as-if-user ASI, checked by the MMU, and a fault lands back in `catch`.
+    unsafe { sparc64_copy_user(args) }
+}

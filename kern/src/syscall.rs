@@ -1,0 +1,312 @@
+//! System calls, and every other way user mode enters the kernel (S5.1, S5.2, S13,
+//! S15, S16).
+//!
+//! # Theory
+//!
+//! The machine calls [`user_trap`] whenever user mode is left — a system call, a
+//! fault, or an interrupt it has handled — on the LWP's own kernel stack, with the
+//! user registers it saved at the trap. The kernel's side of every such entry is
+//! the same, as Solaris' `syscall_trap`/`user_trap` and `lwp_rtt`:
+//!
+//! 1. the user registers go into the `lwp` structure (S5.1): from here until the
+//!    way back, `lwp_regs` is the truth about the LWP's user state;
+//! 2. the work: a system call (its number, arguments, results and error kept in the
+//!    `lwp` structure too, S5.2), or the signal a fault raises at this very LWP
+//!    (S13, `signal`);
+//! 3. a stop point: a request to stop or to exit (the process is exiting) takes
+//!    effect here, before user mode runs again — also after a clock interrupt, so
+//!    that an LWP spinning in user mode is reached too;
+//! 4. the registers come back from the `lwp` structure (from where a system call
+//!    left its results, or where they were while the LWP was stopped).
+//!
+//! Every argument is untrusted (S16): numbers are checked against what they may
+//! be, and memory is reached only through [`copyin`]/[`copyout`], which go through
+//! the machine with the user's own rights and turn any fault into `EFAULT`. An LWP
+//! id names an LWP of the caller's own process only (S15): ids of other processes
+//! are simply not found (`ESRCH`). A number that is no system call raises SIGSYS at
+//! the caller (S13).
+
+pub mod abi;
+
+use arch::{Machine, UserRegs, UserTrap, USER_LIMIT};
+
+use crate::errno::Errno;
+use crate::lwp::{self, Lwp, LwpFlags, LwpId};
+use crate::signal::{self, Sig};
+use crate::thread::{curlwp, curproc, curthread};
+use crate::{clock, console, disp, proc, M};
+use abi::*;
+
+/// The machine's `user_trap` upcall: see the module comment.
+pub fn user_trap(regs: &mut UserRegs, why: UserTrap) {
+    let t = curthread();
+    let lwp = t.t_lwp.get().expect("user mode was left by a thread that has no LWP");
+    match why {
+        UserTrap::Syscall => syscall(lwp, regs),
+        UserTrap::Fault(f) => {
+            lwp.with_data(|d| d.lwp_regs = *regs);
+            let (sig, info) = signal::fault_signal(f);
+            signal::trap_signal(sig, info);
+            reload(lwp, regs);
+        }
+        UserTrap::Return => {
+            lwp.with_data(|d| d.lwp_regs = *regs);
+        }
+    }
+    if lwp::stop_requested(t) {
+        lwp.with_data(|d| d.lwp_regs = *regs);
+        lwp::stop_point();
+        reload(lwp, regs);
+    }
+}
+
+/// The registers user mode resumes with: the `lwp` structure's (S5.1).
+fn reload(lwp: &Lwp, regs: &mut UserRegs) {
+    if let Some(r) = lwp.with_data(|d| d.lwp_regs) {
+        *regs = r;
+    }
+}
+
+/// What a system call gives back: `%o0`/`%o1`, or an error number.
+type SysResult = Result<(u64, u64), Errno>;
+
+/// Runs the system call in `regs`: the registers, the call and its results pass
+/// through `lwp`'s `lwp` structure (S5.1, S5.2), and come back in `regs`.
+#[inline(always)] // one frame less: fewer register windows per system call
+fn syscall(lwp: &Lwp, regs: &mut UserRegs) {
+    let Some((num, args)) = lwp.with_data(|d| {
+        d.lwp_regs = *regs;
+        let num = d.lwp_regs.sysnum();
+        let args: [u64; 6] = core::array::from_fn(|i| d.lwp_regs.sysarg(i));
+        d.lwp_sysnum = num as u32;
+        d.lwp_arg[..6].copy_from_slice(&args);
+        d.lwp_ru.sysc += 1;
+        (num, args)
+    }) else {
+        return;
+    };
+    let result = dispatch(num, args);
+    lwp.with_data(|d| {
+        match result {
+            Ok((r0, r1)) => {
+                d.lwp_rval = [r0, r1];
+                d.lwp_errno = None;
+                d.lwp_regs.set_rval(r0, r1);
+            }
+            Err(e) => {
+                d.lwp_errno = Some(e);
+                d.lwp_regs.set_error(e.code() as u64);
+            }
+        }
+        *regs = d.lwp_regs;
+    });
+}
+
+/// The system-call table.
+#[inline(always)]
+fn dispatch(num: u64, a: [u64; 6]) -> SysResult {
+    match num {
+        SYS_EXIT => proc::proc_exit(a[0] as u8),
+        SYS_WRITE => write(a[0], a[1], a[2]),
+        SYS_GETPID => Ok((u64::from(curproc().map_or(0, |p| p.pid().0)), 0)),
+        SYS_LWP_CREATE => lwp_create(a[0], a[1], a[2]),
+        SYS_LWP_EXIT => lwp::lwp_exit(),
+        SYS_LWP_SUSPEND => lwp::lwp_suspend(lwp_id(a[0])?).map(none),
+        SYS_LWP_CONTINUE => lwp::lwp_continue(lwp_id(a[0])?).map(none),
+        SYS_LWP_KILL => lwp_kill(a[0], a[1]),
+        SYS_LWP_SELF => Ok((u64::from(lwp::lwp_self().map_or(0, |id| id.0)), 0)),
+        SYS_LWP_WAIT => lwp_wait(a[0], a[1]),
+        SYS_YIELD => {
+            disp::yield_now();
+            Ok((0, 0))
+        }
+        SYS_NANOSLEEP => nanosleep(a[0]),
+        SYS_LWP_TIMES => lwp_times(a[0]),
+        SYS_CLOCK_NS => Ok((M::now_ns(), 0)),
+        _ => {
+            // S13: SIGSYS at the caller; were it ignored, the call fails.
+            if let Some(sig) = Sig::new(SIGSYS) {
+                signal::trap_signal(sig, crate::lwp::SigInfo { si_signo: sig.num(), ..Default::default() });
+            }
+            Err(Errno::ENOSYS)
+        }
+    }
+}
+
+fn none(_: ()) -> (u64, u64) {
+    (0, 0)
+}
+
+/// An LWP id argument: ids are 32 bits and start at 1; anything else names no LWP.
+fn lwp_id(a: u64) -> Result<LwpId, Errno> {
+    match u32::try_from(a) {
+        Ok(id) if id != 0 => Ok(LwpId(id)),
+        _ => Err(Errno::ESRCH),
+    }
+}
+
+/// Copies `buf.len()` bytes in from user address `uaddr`; `EFAULT` if any of them
+/// is not readable by the calling LWP.
+pub fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    M::copyin(uaddr, buf).map_err(|_| Errno::EFAULT)
+}
+
+/// Copies `bytes` out to user address `uaddr`; `EFAULT` if any byte of the range
+/// is not writable by the calling LWP.
+pub fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Errno> {
+    M::copyout(uaddr, bytes).map_err(|_| Errno::EFAULT)
+}
+
+/// Copies in a structure of `N` 64-bit fields (see `abi`: big-endian, no padding).
+fn copyin_words<const N: usize>(uaddr: u64) -> Result<[u64; N], Errno> {
+    let mut words = [0u64; N];
+    let mut buf = [0u8; 64];
+    let bytes = &mut buf[..N * 8];
+    copyin(uaddr, bytes)?;
+    for (w, b) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+        *w = u64::from_be_bytes(b.try_into().unwrap_or_default());
+    }
+    Ok(words)
+}
+
+/// Copies out a structure of 64-bit fields.
+fn copyout_words(uaddr: u64, words: &[u64]) -> Result<(), Errno> {
+    let mut buf = [0u8; 64];
+    for (b, w) in buf.chunks_exact_mut(8).zip(words) {
+        b.copy_from_slice(&w.to_be_bytes());
+    }
+    copyout(uaddr, &buf[..words.len() * 8])
+}
+
+/// `write(fd, buf, len)`: the console is fds 1 and 2. Like any `write`, it may
+/// write less than asked when part of the buffer is bad: it copies 256 bytes at a
+/// time and stops at the first piece that cannot be read whole, failing with
+/// `EFAULT` if that is the first.
+fn write(fd: u64, buf: u64, len: u64) -> SysResult {
+    if fd != 1 && fd != 2 {
+        return Err(Errno::EBADF);
+    }
+    let mut chunk = [0u8; 256];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk.len() as u64) as usize;
+        let at = buf.checked_add(done).ok_or(Errno::EFAULT);
+        match at.and_then(|at| copyin(at, &mut chunk[..n])) {
+            Ok(()) => console::write_bytes(&chunk[..n]),
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+        done += n as u64;
+    }
+    Ok((done, 0))
+}
+
+/// `_lwp_create(&LwpContext, flags, &mut lwpid)` (S16): the parameters are copied
+/// in and checked before anything is created; the new id is written back before
+/// the new LWP can run.
+fn lwp_create(ctxp: u64, flags: u64, idp: u64) -> SysResult {
+    let [pc, stack_top, arg] = copyin_words::<3>(ctxp)?;
+    let flags = u32::try_from(flags).ok().and_then(LwpFlags::from_bits).ok_or(Errno::EINVAL)?;
+    if pc % 4 != 0 || pc >= USER_LIMIT || stack_top % 16 != 0 || stack_top > USER_LIMIT || stack_top == 0 {
+        return Err(Errno::EINVAL);
+    }
+    // The id's place must take the id before there is an LWP to lose; nothing
+    // unmaps user memory, so the second copyout cannot fail where the first did not.
+    copyout(idp, &0u32.to_be_bytes())?;
+    let id = lwp::lwp_create_user(UserRegs::for_entry(pc, stack_top, arg), flags | LwpFlags::SUSPENDED)?;
+    copyout(idp, &id.0.to_be_bytes())?;
+    // Held until here: it runs only once its id is where its creator looks.
+    if !flags.contains(LwpFlags::SUSPENDED) {
+        lwp::lwp_continue(id)?;
+    }
+    Ok((0, 0))
+}
+
+/// `_lwp_kill(lwpid, sig)`: signal 0 only checks that the LWP exists (S15: in the
+/// caller's process); any other signal takes its default action for now.
+fn lwp_kill(id: u64, sig: u64) -> SysResult {
+    let id = lwp_id(id)?;
+    let sig = match sig {
+        0 => None,
+        n => Some(Sig::new(n).ok_or(Errno::EINVAL)?),
+    };
+    let p = curproc().ok_or(Errno::EINVAL)?;
+    if lwp::idtot(p, id).is_none() {
+        return Err(Errno::ESRCH);
+    }
+    if let Some(sig) = sig {
+        if sig.default_action() == signal::Action::Stop {
+            return Err(Errno::ENOTSUP);
+        }
+        signal::take_default(sig);
+    }
+    Ok((0, 0))
+}
+
+/// `_lwp_wait(lwpid or 0, &mut departed or null)`.
+fn lwp_wait(id: u64, departedp: u64) -> SysResult {
+    let which = if id == 0 { None } else { Some(lwp_id(id)?) };
+    if departedp != 0 {
+        // Checked first: a departed LWP is reaped only if its id can be reported.
+        copyout(departedp, &0u32.to_be_bytes())?;
+    }
+    let gone = lwp::lwp_wait(which)?;
+    if departedp != 0 {
+        copyout(departedp, &gone.0.to_be_bytes())?;
+    }
+    Ok((0, 0))
+}
+
+/// `nanosleep(&Timespec)`: sleeps at least that long, rounded up to clock ticks;
+/// a stop or an exit of the LWP is acted on meanwhile.
+fn nanosleep(tsp: u64) -> SysResult {
+    let [sec, nsec] = copyin_words::<2>(tsp)?;
+    let (sec, nsec) = (sec as i64, nsec as i64);
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+        return Err(Errno::EINVAL);
+    }
+    let hz = u128::from(clock::hz());
+    let ns = sec as u128 * 1_000_000_000 + nsec as u128;
+    let ticks = u64::try_from((ns * hz).div_ceil(1_000_000_000)).unwrap_or(u64::MAX);
+    let p = curproc().ok_or(Errno::EINVAL)?;
+    let deadline = clock::lbolt().saturating_add(ticks);
+    loop {
+        let now = clock::lbolt();
+        if now >= deadline {
+            return Ok((0, 0));
+        }
+        let seen = p.p_holdlwps.snapshot();
+        if !p.p_holdlwps.wait_timed(seen, deadline - now) {
+            lwp::stop_point();
+        }
+    }
+}
+
+/// `lwp_times(&mut LwpTimes)` (S5.6).
+fn lwp_times(tp: u64) -> SysResult {
+    let lwp = curlwp().ok_or(Errno::EINVAL)?;
+    let p = curproc().ok_or(Errno::EINVAL)?;
+    let (utime, stime, sysc) = lwp.with_data(|d| (d.lwp_utime, d.lwp_stime, d.lwp_ru.sysc)).ok_or(Errno::EINVAL)?;
+    let (putime, pstime) = p.times();
+    copyout_words(tp, &[utime, stime, putime, pstime, sysc, u64::from(clock::hz())])?;
+    Ok((0, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lwp_ids_are_checked() {
+        assert_eq!(lwp_id(0), Err(Errno::ESRCH));
+        assert_eq!(lwp_id(1 << 32), Err(Errno::ESRCH));
+        assert_eq!(lwp_id(7), Ok(LwpId(7)));
+    }
+
+    #[test]
+    fn abi_layouts_are_words() {
+        assert_eq!(core::mem::size_of::<LwpContext>(), 3 * 8);
+        assert_eq!(core::mem::size_of::<Timespec>(), 2 * 8);
+        assert_eq!(core::mem::size_of::<LwpTimes>(), 6 * 8);
+    }
+}

@@ -1,0 +1,93 @@
+//! The system-call ABI shared by the kernel and the user runtime
+//! (`sim-tests/user`, which includes this very file): call numbers, flags and the
+//! layouts of what is passed through memory. Plain `#[repr(C)]` data, nothing else.
+//!
+//! Calling convention (SPARC V9, as Solaris): `ta 0x40` with the number in `%g1` and
+//! the arguments in `%o0`..`%o5`; results come back in `%o0`/`%o1` with the carry bit
+//! clear, or the error number (`errno`) in `%o0` with the carry bit set. Numbers are
+//! Solaris' where Solaris has the call (`exit`, `write`, `getpid`, the `_lwp_*`
+//! calls); the rest are this kernel's own, above 200.
+//!
+//! Memory is big-endian, as on SPARC (the host simulation stores user memory the
+//! same way): a structure passed by pointer is its fields' bytes in order, each
+//! field big-endian, with no padding (every field here is 8 bytes; an LWP id
+//! written back is 4).
+
+/// `exit(status)`: ends the process; its wait status is `(status & 0xff) << 8`.
+pub const SYS_EXIT: u64 = 1;
+/// `write(fd, buf, len) -> len`: fd 1 and 2 are the console.
+pub const SYS_WRITE: u64 = 4;
+/// `getpid() -> pid`.
+pub const SYS_GETPID: u64 = 20;
+/// `_lwp_create(&LwpContext, flags, &mut lwpid) -> 0`.
+pub const SYS_LWP_CREATE: u64 = 159;
+/// `_lwp_exit()`: ends the calling LWP.
+pub const SYS_LWP_EXIT: u64 = 160;
+/// `_lwp_suspend(lwpid) -> 0`: returns once the LWP is stopped.
+pub const SYS_LWP_SUSPEND: u64 = 161;
+/// `_lwp_continue(lwpid) -> 0`.
+pub const SYS_LWP_CONTINUE: u64 = 162;
+/// `_lwp_kill(lwpid, sig) -> 0`: for now only checks the LWP (signal 0) or ends
+/// the process as the signal's default action would.
+pub const SYS_LWP_KILL: u64 = 163;
+/// `_lwp_self() -> lwpid`.
+pub const SYS_LWP_SELF: u64 = 164;
+/// `_lwp_wait(lwpid or 0 for any, &mut departed or null) -> 0`.
+pub const SYS_LWP_WAIT: u64 = 167;
+/// `yield()`: lets another runnable LWP or thread run.
+pub const SYS_YIELD: u64 = 201;
+/// `nanosleep(&Timespec) -> 0`.
+pub const SYS_NANOSLEEP: u64 = 202;
+/// `lwp_times(&mut LwpTimes) -> 0`: the caller's and its process's CPU times and usage.
+pub const SYS_LWP_TIMES: u64 = 203;
+/// `clock_ns() -> ns`: the monotonic clock (under `-icount`, guest instructions).
+pub const SYS_CLOCK_NS: u64 = 204;
+
+/// `_lwp_create` flags (Solaris' values).
+pub const LWP_DETACHED: u64 = 0x40;
+pub const LWP_SUSPENDED: u64 = 0x80;
+
+/// Where a new LWP starts (this kernel's small stand-in for `ucontext_t`): at `pc`,
+/// on the stack whose 16-byte aligned top is `stack_top`, with `arg` as its first
+/// argument.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LwpContext {
+    pub pc: u64,
+    pub stack_top: u64,
+    pub arg: u64,
+}
+
+/// A duration (`timespec_t`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timespec {
+    pub tv_sec: i64,
+    pub tv_nsec: i64,
+}
+
+/// What `lwp_times` returns: CPU times in clock ticks (S5.6) and some usage counts.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LwpTimes {
+    /// The calling LWP's user and system time.
+    pub lwp_utime: u64,
+    pub lwp_stime: u64,
+    /// The process's: every LWP it has had, live or exited.
+    pub proc_utime: u64,
+    pub proc_stime: u64,
+    /// The calling LWP's system calls so far, this one included.
+    pub lwp_sysc: u64,
+    /// The clock rate the ticks count at.
+    pub hz: u64,
+}
+
+/// Signals the kernel raises or is asked for (Solaris' numbers).
+pub const SIGILL: u64 = 4;
+pub const SIGTRAP: u64 = 5;
+pub const SIGFPE: u64 = 8;
+pub const SIGKILL: u64 = 9;
+pub const SIGBUS: u64 = 10;
+pub const SIGSEGV: u64 = 11;
+pub const SIGSYS: u64 = 12;
+pub const SIGTERM: u64 = 15;

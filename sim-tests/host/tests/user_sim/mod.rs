@@ -1,0 +1,409 @@
+//! User programs on the simulation machine, through the same kernel code as under
+//! QEMU (S1, S3, S13, S15, S16): a process whose LWPs, created from user code with
+//! `_lwp_create`, run in parallel and share its memory; `_lwp_wait` for any LWP and
+//! for a given one; bad pointers to every system call that takes one give `EFAULT`
+//! (and other bad parameters `EINVAL`) while the process goes on; a bad call number
+//! kills the process with SIGSYS, and a fault with its signal, other LWPs spinning
+//! in user code included; LWP ids of another process are `ESRCH`.
+//!
+//! User programs are host functions that play SPARC user code (`arch::sim::user`):
+//! they reach the kernel only through system calls and their own memory. The tests
+//! are kernel self-tests ([`USER`]), run by the kernel's `main` on its boot thread:
+//! each builds an address space, starts a process in it with `proc_create_user`,
+//! reaps it with `proc_wait`, and checks its wait status and what it left in its
+//! memory (the test keeps a reference to the space, so it outlives the process).
+//! A failed assertion inside a user program fails the boot with its message.
+//!
+//! Kernel state is static, so each test binary boots once: `user_Ncpu.rs` boot
+//! these tests on N CPUs, `user_seeded.rs` on the seeded schedule.
+
+extern crate alloc;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arch::sim::user::{self, TEXT};
+use arch::sim::{Outcome, SimConfig};
+use arch::{FaultKind, Machine, Prot, UserRegs, PAGE_SIZE, USER_LIMIT};
+use kern::errno::Errno;
+use kern::proc::{AddrSpace, Pid, WaitStatus};
+use kern::selftest::{Test, TestResult};
+use kern::syscall::abi::*;
+use kern::{ensure, ensure_eq, sleepq, M};
+
+/// The tests, in the order they run.
+pub static USER: &[Test] = &[
+    Test::new("user_lwps_run_in_parallel_and_share_memory", lwps_run_in_parallel_and_share_memory),
+    Test::new("user_bad_pointers_give_efault_and_the_process_goes_on", bad_pointers_give_efault),
+    Test::new("user_traps_kill_the_process_with_their_signal", traps_kill_the_process),
+    Test::new("user_lwp_ids_of_another_process_are_esrch", lwp_ids_of_another_process_are_esrch),
+];
+
+/// Boots the tests on `config`'s machine (faster clock: quicker time slices for
+/// LWPs spinning in user code) and fails unless all of them passed.
+pub fn boot_and_check(config: SimConfig) {
+    let ncpus = config.ncpus;
+    let config = SimConfig { boot_args: "hz=1000", timeout: Some(Duration::from_secs(120)), ..config };
+    static SUITES: [&[Test]; 1] = [USER];
+    let out: Outcome = sim_tests::boot_suites(config, &SUITES);
+    println!("{}", out.console);
+    assert!(!out.timed_out, "the kernel hung on {ncpus} CPU(s)");
+    assert!(out.console.contains(&format!("selftest: {} passed, 0 failed", USER.len())), "user tests failed on {ncpus} CPU(s)");
+    assert!(out.success, "the kernel halted with failure on {ncpus} CPU(s)");
+}
+
+// Every process's address space: the text page of the registered programs, `DATA`
+// (read-write), a read-only page `RO`, and a stack page per LWP, with unmapped
+// gaps between them; nothing at `HOLE`.
+const RW: Prot = Prot::READ.union(Prot::WRITE);
+const DATA: u64 = 0x2000_0000;
+const DATA_LEN: u64 = 2 * PAGE_SIZE;
+const RO: u64 = 0x2100_0000;
+const HOLE: u64 = 0x3000_0000;
+const STACKS: u64 = 0x4000_0000;
+/// LWPs a process may have: main (stack 0) and workers 0.. (stacks 1..).
+const MAX_WORKERS: u64 = 7;
+
+// What lives where in `DATA`: words, big-endian.
+/// The worker program's pc, put there by the test.
+const WORKER_PC: u64 = DATA;
+/// Nonzero: the main program holds its workers back.
+const HOLD: u64 = DATA + 8;
+/// Set by the main program: the workers may go on.
+const GO: u64 = DATA + 16;
+/// The sum of the workers' counters, as the main program saw it.
+const TOTAL: u64 = DATA + 24;
+/// How far a dying program got.
+const MARK: u64 = DATA + 32;
+/// `_lwp_wait`'s departed id (4 bytes).
+const DEPARTED: u64 = DATA + 40;
+/// A `Timespec`.
+const TS: u64 = DATA + 48;
+/// `lwp_times`' result (6 words).
+const TIMES: u64 = DATA + 64;
+/// A message to write.
+const MSG: u64 = DATA + 128;
+/// Per worker `i`, at `+ 8 * i`: started (or, for a spinner, its loop count), its
+/// counter, its id (4 bytes), the id of another process's LWP.
+const STARTED: u64 = DATA + 0x100;
+const COUNT: u64 = DATA + 0x200;
+const IDS: u64 = DATA + 0x300;
+const OTHER_IDS: u64 = DATA + 0x400;
+/// Per worker `i`, at `+ 24 * i`: its `LwpContext`.
+const CTX: u64 = DATA + 0x500;
+
+/// How many times each worker adds one to its counter.
+const ROUNDS: u64 = 500;
+
+/// The top of LWP stack `k` (0: the main program's).
+fn stack_top(k: u64) -> u64 {
+    STACKS + (2 * k + 1) * PAGE_SIZE
+}
+
+fn errno(e: Errno) -> u64 {
+    e.code() as u64
+}
+
+// ---- The kernel's side: the tests.
+
+fn new_space() -> Result<Arc<AddrSpace>, String> {
+    let space = Arc::new(M::as_create().map_err(|e| format!("as_create: {e:?}"))?);
+    let map = |va: u64, len: u64, prot: Prot| M::as_map(&space, va, len, prot).map_err(|e| format!("as_map at {va:#x}: {e:?}"));
+    map(TEXT.start, TEXT.end - TEXT.start, Prot::READ | Prot::EXEC)?;
+    map(DATA, DATA_LEN, RW)?;
+    map(RO, PAGE_SIZE, Prot::READ)?;
+    for k in 0..=MAX_WORKERS {
+        map(stack_top(k) - PAGE_SIZE, PAGE_SIZE, RW)?;
+    }
+    Ok(space)
+}
+
+fn peek(space: &AddrSpace, va: u64) -> Result<u64, String> {
+    let mut b = [0u8; 8];
+    M::as_read(space, va, &mut b).map_err(|e| format!("as_read at {va:#x}: {e:?}"))?;
+    Ok(u64::from_be_bytes(b))
+}
+
+fn poke(space: &AddrSpace, va: u64, v: u64) -> TestResult {
+    M::as_write(space, va, &v.to_be_bytes()).map_err(|e| format!("as_write at {va:#x}: {e:?}"))
+}
+
+/// Starts a process running `program(arg)` in `space`.
+fn start(space: &Arc<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
+    let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
+    kern::proc::proc_create_user(Arc::clone(space), regs).map_err(|e| format!("proc_create_user: {e:?}"))
+}
+
+/// Reaps process `pid`; its wait status.
+fn reap(pid: Pid) -> Result<WaitStatus, String> {
+    let (reaped, status) = kern::proc::proc_wait(Some(pid)).map_err(|e| format!("proc_wait: {e:?}"))?;
+    ensure_eq!(reaped, pid);
+    Ok(WaitStatus::from_raw(status))
+}
+
+/// Waits (a tick at a time, 60 s of machine time at most) until `done()`.
+fn wait_until(what: &str, done: impl Fn() -> Result<bool, String>) -> TestResult {
+    let deadline = M::now_ns() + 60_000_000_000;
+    while !done()? {
+        ensure!(M::now_ns() < deadline, "timed out waiting for {what}");
+        sleepq::delay(1);
+    }
+    Ok(())
+}
+
+/// Which CPUs ran the workers' user code (test instrumentation, not the ABI).
+static WORKER_CPUS: AtomicU64 = AtomicU64::new(0);
+
+/// S3: the LWPs of one process run in parallel (on several CPUs when the machine
+/// has them: they all spin in user code at once, waiting for `GO`) and share its
+/// memory: each worker's counter reaches the main program and the kernel.
+fn lwps_run_in_parallel_and_share_memory() -> TestResult {
+    let n = MAX_WORKERS;
+    WORKER_CPUS.store(0, Ordering::Relaxed);
+    let space = new_space()?;
+    poke(&space, WORKER_PC, user::program(worker))?;
+    let pid = start(&space, lwps_main, n)?;
+    ensure_eq!(reap(pid)?, WaitStatus::Exited(42));
+    for i in 0..n {
+        ensure_eq!(peek(&space, COUNT + 8 * i)?, ROUNDS);
+    }
+    ensure_eq!(peek(&space, TOTAL)?, n * ROUNDS);
+    let cpus = WORKER_CPUS.load(Ordering::Relaxed).count_ones();
+    ensure!(M::ncpus() == 1 || cpus >= 2, "the workers ran on {cpus} of {} CPUs", M::ncpus());
+    Ok(())
+}
+
+/// S16: every system call that takes a pointer refuses a bad one with `EFAULT` (and
+/// other bad parameters with `EINVAL`), creates nothing, and the process goes on.
+fn bad_pointers_give_efault() -> TestResult {
+    let space = new_space()?;
+    poke(&space, WORKER_PC, user::program(worker))?;
+    let pid = start(&space, efault_main, 0)?;
+    ensure_eq!(reap(pid)?, WaitStatus::Exited(7));
+    ensure!(arch::sim::console_output().contains(EFAULT_MSG), "the process's last write did not reach the console");
+    Ok(())
+}
+
+/// S13: a bad call number kills the process with SIGSYS, and a fault with its
+/// signal; its other LWP, spinning in user code meanwhile, goes too.
+fn traps_kill_the_process() -> TestResult {
+    let cases = [
+        (0, SIGSYS),
+        (1, SIGSEGV),
+        (2, SIGSEGV),
+        (3, SIGBUS),
+        (4, SIGILL),
+        (5, SIGFPE),
+    ];
+    for (how, sig) in cases {
+        let space = new_space()?;
+        poke(&space, WORKER_PC, user::program(spinner))?;
+        let pid = start(&space, dying_main, how)?;
+        let status = reap(pid)?;
+        ensure!(status == WaitStatus::Killed(sig as u8), "case {how}: {status:?}, expected signal {sig}");
+        ensure!(peek(&space, MARK)? == 1, "case {how}: the program went on after its trap");
+        // Nothing runs in the space any more: the spinner's count stands still.
+        let spins = peek(&space, STARTED)?;
+        ensure!(spins > 0, "case {how}: the spinner never ran");
+        sleepq::delay(5);
+        ensure!(peek(&space, STARTED)? == spins, "case {how}: the spinner outlived its process");
+    }
+    Ok(())
+}
+
+/// S15: the ids of another process's live LWPs name nothing here.
+fn lwp_ids_of_another_process_are_esrch() -> TestResult {
+    let n = 3;
+    let a = new_space()?;
+    poke(&a, WORKER_PC, user::program(worker))?;
+    poke(&a, HOLD, 1)?;
+    let pa = start(&a, lwps_main, n)?;
+    wait_until("the other process's LWPs", || {
+        let started: Result<Vec<u64>, String> = (0..n).map(|i| peek(&a, STARTED + 8 * i)).collect();
+        Ok(started?.iter().all(|&s| s != 0))
+    })?;
+    let b = new_space()?;
+    for i in 0..n {
+        // The id is 4 bytes at the start of its slot.
+        poke(&b, OTHER_IDS + 8 * i, peek(&a, IDS + 8 * i)? >> 32)?;
+    }
+    let pb = start(&b, other_main, n)?;
+    ensure_eq!(reap(pb)?, WaitStatus::Exited(0));
+    poke(&a, HOLD, 0)?;
+    ensure_eq!(reap(pa)?, WaitStatus::Exited(42));
+    Ok(())
+}
+
+// ---- The user programs.
+
+fn sys(num: u64, args: &[u64]) -> Result<(u64, u64), u64> {
+    let mut a = [0; 6];
+    a[..args.len()].copy_from_slice(args);
+    user::syscall(num, a)
+}
+
+fn exit(code: u64) -> ! {
+    let _ = sys(SYS_EXIT, &[code]);
+    unreachable!("exit returned");
+}
+
+/// Puts worker `i`'s `LwpContext` in place.
+fn set_context(i: u64, pc: u64, stack_top: u64) -> u64 {
+    let ctx = CTX + 24 * i;
+    user::store_u64(ctx, pc);
+    user::store_u64(ctx + 8, stack_top);
+    user::store_u64(ctx + 16, i);
+    ctx
+}
+
+/// Creates worker `i` running the program at `pc` with argument `i`; its id.
+fn create_worker(i: u64, pc: u64) -> u32 {
+    let ctx = set_context(i, pc, stack_top(i + 1));
+    assert_eq!(sys(SYS_LWP_CREATE, &[ctx, 0, IDS + 8 * i]), Ok((0, 0)), "_lwp_create of worker {i}");
+    user::load_u32(IDS + 8 * i)
+}
+
+/// Waits, giving the CPU away meanwhile, until `done()`.
+fn spin_until(done: impl Fn() -> bool) {
+    while !done() {
+        assert_eq!(sys(SYS_YIELD, &[]), Ok((0, 0)));
+    }
+}
+
+/// Worker `i`: says it has started, spins in user code until `GO`, adds one to its
+/// counter `ROUNDS` times (a load and a store each), and ends its LWP.
+fn worker(i: u64) {
+    user::store_u64(STARTED + 8 * i, 1);
+    while user::load_u64(GO) == 0 {
+        WORKER_CPUS.fetch_or(1 << M::cpu_id(), Ordering::Relaxed);
+    }
+    let count = COUNT + 8 * i;
+    for _ in 0..ROUNDS {
+        user::store_u64(count, user::load_u64(count) + 1);
+    }
+    let _ = sys(SYS_LWP_EXIT, &[]);
+    unreachable!("_lwp_exit returned");
+}
+
+/// Worker `i` that counts its loops forever, in user code.
+fn spinner(i: u64) {
+    let count = STARTED + 8 * i;
+    loop {
+        user::store_u64(count, user::load_u64(count) + 1);
+    }
+}
+
+/// Creates `n` workers, lets them go once all have started (and `HOLD` is clear),
+/// reaps all but one as they exit and the last by its id, sums their counters into
+/// `TOTAL`, and exits with 42.
+fn lwps_main(n: u64) {
+    let pc = user::load_u64(WORKER_PC);
+    let ids: BTreeSet<u32> = (0..n).map(|i| create_worker(i, pc)).collect();
+    assert_eq!(ids.len() as u64, n, "LWP ids repeat");
+    assert!(!ids.contains(&0) && !ids.contains(&1), "new LWPs got ids {ids:?}");
+    assert_eq!(sys(SYS_LWP_SELF, &[]), Ok((1, 0)));
+    spin_until(|| (0..n).all(|i| user::load_u64(STARTED + 8 * i) != 0));
+    spin_until(|| user::load_u64(HOLD) == 0);
+    user::store_u64(GO, 1);
+    let mut departed = BTreeSet::new();
+    for _ in 1..n {
+        assert_eq!(sys(SYS_LWP_WAIT, &[0, DEPARTED]), Ok((0, 0)));
+        assert!(departed.insert(user::load_u32(DEPARTED)), "an LWP was reaped twice");
+    }
+    let last: Vec<u32> = ids.difference(&departed).copied().collect();
+    assert_eq!(last.len(), 1, "reaped {departed:?} of {ids:?}");
+    assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(last[0]), DEPARTED]), Ok((0, 0)));
+    assert_eq!(user::load_u32(DEPARTED), last[0]);
+    assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(last[0]), 0]), Err(errno(Errno::ESRCH)), "reaped twice");
+    assert_eq!(sys(SYS_LWP_WAIT, &[0, 0]), Err(errno(Errno::EDEADLK)), "nobody is left to wait for");
+    user::store_u64(TOTAL, (0..n).map(|i| user::load_u64(COUNT + 8 * i)).sum());
+    exit(42)
+}
+
+const EFAULT_MSG: &str = "user: bad pointers refused, the process goes on\n";
+
+fn efault_main(_: u64) {
+    let efault = Err(errno(Errno::EFAULT));
+    let einval = Err(errno(Errno::EINVAL));
+    let pc = user::load_u64(WORKER_PC);
+    let ctx = set_context(0, pc, stack_top(1));
+    // Unmapped, past user space, wrapping round, running off the end of DATA (not
+    // for write, which may write what it can read of a buffer).
+    let unreadable = [HOLE, USER_LIMIT, u64::MAX - 7, DATA + DATA_LEN - 8];
+    for p in unreadable {
+        if p != DATA + DATA_LEN - 8 {
+            assert_eq!(sys(SYS_WRITE, &[1, p, 8]), efault, "write from {p:#x}");
+        }
+        assert_eq!(sys(SYS_LWP_CREATE, &[p, 0, IDS]), efault, "_lwp_create from {p:#x}");
+        assert_eq!(sys(SYS_NANOSLEEP, &[p]), efault, "nanosleep from {p:#x}");
+    }
+    // The same, and mapped but not writable: read-only data, text.
+    let unwritable = [HOLE, USER_LIMIT, u64::MAX - 7, DATA + DATA_LEN - 2, RO, TEXT.start];
+    for p in unwritable {
+        assert_eq!(sys(SYS_LWP_CREATE, &[ctx, 0, p]), efault, "_lwp_create's id to {p:#x}");
+        assert_eq!(sys(SYS_LWP_WAIT, &[0, p]), efault, "_lwp_wait's id to {p:#x}");
+        assert_eq!(sys(SYS_LWP_TIMES, &[p]), efault, "lwp_times to {p:#x}");
+    }
+    // Bad parameters that are not pointers.
+    assert_eq!(sys(SYS_LWP_CREATE, &[ctx, 0xdead_0000, IDS]), einval, "flags");
+    set_context(1, pc + 2, stack_top(1));
+    assert_eq!(sys(SYS_LWP_CREATE, &[CTX + 24, 0, IDS]), einval, "a misaligned pc");
+    set_context(1, pc, stack_top(1) - 8);
+    assert_eq!(sys(SYS_LWP_CREATE, &[CTX + 24, 0, IDS]), einval, "a misaligned stack");
+    user::store_u64(TS, 0);
+    user::store_u64(TS + 8, 1_000_000_000);
+    assert_eq!(sys(SYS_NANOSLEEP, &[TS]), einval, "a nanosecond count of a whole second");
+    // None of them made an LWP.
+    for id in 2..6 {
+        assert_eq!(sys(SYS_LWP_KILL, &[id, 0]), Err(errno(Errno::ESRCH)), "LWP {id} exists");
+    }
+    // And the process goes on: the same calls with good pointers work.
+    user::store_u64(TS + 8, 1_000_000);
+    assert_eq!(sys(SYS_NANOSLEEP, &[TS]), Ok((0, 0)));
+    assert_eq!(sys(SYS_LWP_TIMES, &[TIMES]), Ok((0, 0)));
+    assert_eq!(user::load_u64(TIMES + 40), 1000, "lwp_times' hz");
+    for (k, b) in EFAULT_MSG.bytes().enumerate() {
+        user::store_u8(MSG + k as u64, b);
+    }
+    let len = EFAULT_MSG.len() as u64;
+    assert_eq!(sys(SYS_WRITE, &[1, MSG, len]), Ok((len, 0)));
+    exit(7)
+}
+
+/// Starts a spinner, waits until it spins, then traps as `how` says: a bad call
+/// number, an unmapped load, a store to read-only memory, a misaligned load, an
+/// illegal instruction, a division by zero. `MARK` is 1 at the trap, 2 past it.
+fn dying_main(how: u64) {
+    create_worker(0, user::load_u64(WORKER_PC));
+    spin_until(|| user::load_u64(STARTED) != 0);
+    user::store_u64(MARK, 1);
+    match how {
+        0 => drop(sys(1_000_000, &[])),
+        1 => drop(user::load_u64(HOLE)),
+        2 => user::store_u64(RO, 1),
+        3 => drop(user::load_u64(DATA + 4)),
+        4 => user::fault(FaultKind::IllegalInstruction, TEXT.start),
+        _ => user::fault(FaultKind::DivisionByZero, TEXT.start),
+    }
+    user::store_u64(MARK, 2);
+    exit(0)
+}
+
+/// Aims every call that takes an LWP id at the `n` LWPs of another process (ids
+/// in `OTHER_IDS`): none of them is found. Its own LWP 1 is.
+fn other_main(n: u64) {
+    let esrch = Err(errno(Errno::ESRCH));
+    for i in 0..n {
+        let id = user::load_u64(OTHER_IDS + 8 * i);
+        assert!(id > 1, "LWP id {id}");
+        assert_eq!(sys(SYS_LWP_KILL, &[id, 0]), esrch, "_lwp_kill({id})");
+        assert_eq!(sys(SYS_LWP_SUSPEND, &[id]), esrch, "_lwp_suspend({id})");
+        assert_eq!(sys(SYS_LWP_CONTINUE, &[id]), esrch, "_lwp_continue({id})");
+        assert_eq!(sys(SYS_LWP_WAIT, &[id, DEPARTED]), esrch, "_lwp_wait({id})");
+    }
+    assert_eq!(sys(SYS_LWP_SELF, &[]), Ok((1, 0)));
+    assert_eq!(sys(SYS_LWP_KILL, &[1, 0]), Ok((0, 0)));
+    exit(0)
+}

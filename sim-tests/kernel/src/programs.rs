@@ -1,0 +1,21 @@
+//! The user programs the kernel image carries: the ELF executables of
+//! `sim-tests/user` (one per `src/bin/*.rs` there), built by `build.rs` and
+//! included here byte for byte, as a program file would be read.
+
+/// Program `name`'s file, from where `build.rs` built it.
+macro_rules! program {
+    ($name:literal) => {
+        include_bytes!(concat!(env!("LWP_USER_BIN_DIR"), "/", $name))
+    };
+}
+
+pub static HELLO: &[u8] = program!("hello");
+pub static LWPS: &[u8] = program!("lwps");
+pub static SUSPEND: &[u8] = program!("suspend");
+pub static WAIT: &[u8] = program!("wait");
+pub static FAULT: &[u8] = program!("fault");
+pub static BADPTR: &[u8] = program!("badptr");
+pub static ISOLATION: &[u8] = program!("isolation");
+pub static STACK: &[u8] = program!("stack");
+pub static TIMES: &[u8] = program!("times");
+pub static BENCH: &[u8] = program!("bench");

@@ -1,0 +1,43 @@
+//! The benchmarks that need user programs (`scripts/bench`, `../shared/TARGETS.md`):
+//! the `bench` program measures from user mode, with `clock_ns`, and prints its own
+//! `bench:` lines; here the kernel starts it for each figure and checks that it
+//! measured (exit 0: see the program for what it verifies).
+//!
+//! * `null_syscall`: the null system call (S16's mode switch);
+//! * `lwp_create_exit_wait`: an LWP created, run to its exit and reaped (S16);
+//! * `lwp_yield_switch`: a yield between two LWPs of one process, per switch (S17);
+//! * `proc_yield_switch`: the same between LWPs of two processes (S17 across
+//!   address spaces): two copies run together.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use kern::bench::{Bench, Figure};
+use kern::proc::WaitStatus;
+
+use crate::programs::BENCH;
+use crate::user_tests::{passes, reap, start};
+
+pub static USER_BENCHES: &[Bench] = &[
+    ("null_syscall", || mode(1, 20_000)),
+    ("lwp_create_exit_wait", || mode(2, 2_000)),
+    ("lwp_yield_switch", || mode(3, 10_000)),
+    ("proc_yield_switch", proc_yield_switch),
+];
+
+type Figures = Result<Vec<(String, Figure)>, String>;
+
+/// Runs benchmark `which` of the program for `ops` operations.
+fn mode(which: u64, ops: u64) -> Figures {
+    passes(BENCH, which | ops << 8)?;
+    Ok(Vec::new())
+}
+
+fn proc_yield_switch() -> Figures {
+    let (a, b) = (start(BENCH, 4)?, start(BENCH, 4)?);
+    let (sa, sb) = (reap(a)?, reap(b)?);
+    if (sa, sb) != (WaitStatus::Exited(0), WaitStatus::Exited(0)) {
+        return Err(alloc::format!("the two processes ended {sa:?} and {sb:?}"));
+    }
+    Ok(Vec::new())
+}

@@ -1,0 +1,259 @@
+//! Self-tests of user mode: the programs of `sim-tests/user` (carried in the image,
+//! `programs`) run in processes of their own, started by the ELF loader
+//! (`kern::exec::spawn`) and reaped with their wait status (`proc_wait`). A program
+//! checks what it can see from user mode and exits 0, or with a code naming the
+//! failed check (its line on the console says more); a test checks the status,
+//! and what only the kernel sees — that a sibling process survived, that a
+//! refused image left no process.
+//!
+//! Requirements: S1 (processes, exec, exit status), S3 (LWPs in user mode),
+//! S5.6 (CPU times), S13 (faults kill with their signal, the kernel survives), S15
+//! (LWP ids are per process), S16 (system calls validate what they are given),
+//! S17 (register windows and switches in user mode).
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use kern::errno::Errno;
+use kern::exec;
+use kern::proc::{self, PStat, Pid, WaitStatus};
+use kern::selftest::{Test, TestResult};
+use kern::syscall::abi::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS};
+use kern::{ensure, ensure_eq, M};
+
+use arch::Machine;
+
+use crate::programs::*;
+
+
+pub static USER: &[Test] = &[
+    Test::new("user_hello", user_hello),
+    Test::new("user_malformed_elf", user_malformed_elf),
+    Test::new("user_lwps_interleave", user_lwps_interleave),
+    Test::new("user_lwp_suspend_continue", user_lwp_suspend_continue),
+    Test::new("user_lwp_wait", user_lwp_wait),
+    Test::new("user_fault_unmapped_load", user_fault_unmapped_load),
+    Test::new("user_fault_text_store", user_fault_text_store),
+    Test::new("user_fault_misaligned_load", user_fault_misaligned_load),
+    Test::new("user_fault_illegal_instruction", user_fault_illegal_instruction),
+    Test::new("user_fault_privileged_instruction", user_fault_privileged_instruction),
+    Test::new("user_fault_division_by_zero", user_fault_division_by_zero),
+    Test::new("user_bad_syscall", user_bad_syscall),
+    Test::new("user_fault_data_exec", user_fault_data_exec),
+    Test::new("user_fault_kernel_read", user_fault_kernel_read),
+    Test::new("user_fault_in_second_lwp", user_fault_in_second_lwp),
+    Test::new("user_bad_pointers", user_bad_pointers),
+    Test::new("user_isolation", user_isolation),
+    Test::new("user_bad_stack", user_bad_stack),
+    Test::new("user_times", user_times),
+    Test::new("user_bench_programs", user_bench_programs),
+];
+
+pub(crate) fn start(image: &[u8], arg: u64) -> Result<Pid, String> {
+    exec::spawn(image, arg).map_err(|e| format!("spawn: {e}"))
+}
+
+/// Reaps child `pid` and decodes its wait status.
+pub(crate) fn reap(pid: Pid) -> Result<WaitStatus, String> {
+    let (got, status) = proc::proc_wait(Some(pid)).map_err(|e| format!("proc_wait({pid}): {e}"))?;
+    ensure_eq!(got, pid);
+    Ok(WaitStatus::from_raw(status))
+}
+
+/// Runs program `image` with argument `arg` to its end: its wait status.
+fn run(image: &[u8], arg: u64) -> Result<WaitStatus, String> {
+    reap(start(image, arg)?)
+}
+
+/// Runs a program that must pass: exit 0.
+pub(crate) fn passes(image: &[u8], arg: u64) -> TestResult {
+    let status = run(image, arg)?;
+    ensure!(status == WaitStatus::Exited(0), "exit status {status:?} (the program's line above says why)");
+    Ok(())
+}
+
+/// Waits (a tick at a time, at most 10 s) until process `pid` has `n` LWPs.
+fn wait_lwps(pid: Pid, n: u32) -> TestResult {
+    let deadline = M::now_ns() + 10_000_000_000;
+    while proc::prfind(pid).map_or(0, |p| p.lwpcnt()) < n {
+        ensure!(M::now_ns() < deadline, "{pid} never had {n} LWPs");
+        kern::sleepq::delay(1);
+    }
+    Ok(())
+}
+
+/// Runs `test` while a sibling process lives — `isolation` as process A, with four
+/// LWPs asleep — and then checks the sibling was untouched: still active, and it
+/// exits 0 on its own (its own check: its memory kept its secret). The sibling is
+/// reaped whatever `test` says.
+fn beside_sibling(test: impl FnOnce() -> TestResult) -> TestResult {
+    let sibling = start(ISOLATION, 1)?;
+    let result = wait_lwps(sibling, 4).and_then(|()| test()).and_then(|()| {
+        let stat = proc::prfind(sibling).map(|p| p.stat());
+        ensure!(stat == Some(PStat::Active), "the sibling {sibling} is {stat:?}");
+        Ok(())
+    });
+    let sibling_status = reap(sibling);
+    result?;
+    ensure_eq!(sibling_status?, WaitStatus::Exited(0));
+    Ok(())
+}
+
+/// Runs program `image` beside a sibling: the program must be killed by signal `sig`.
+fn killed_by(image: &'static [u8], arg: u64, sig: u64) -> TestResult {
+    beside_sibling(|| {
+        let status = run(image, arg)?;
+        ensure!(status == WaitStatus::Killed(sig as u8), "{arg}: status {status:?}, expected killed by signal {sig}");
+        Ok(())
+    })
+}
+
+/// A program runs in user mode, makes system calls and exits 0; the pid it sees
+/// is the one its parent got (pids are given in turn: the next is one more).
+fn user_hello() -> TestResult {
+    let pid = start(HELLO, 0)?;
+    ensure_eq!(reap(pid)?, WaitStatus::Exited(0));
+    let next = Pid(pid.0 + 1);
+    let again = start(HELLO, u64::from(next.0))?;
+    let status = reap(again)?;
+    ensure_eq!(again, next);
+    ensure_eq!(status, WaitStatus::Exited(0));
+    Ok(())
+}
+
+/// Images the loader must refuse: `spawn` fails with ENOEXEC and no process is
+/// left (every pid given out between two good spawns names nothing). The loader's
+/// every rule is unit-tested on the host (`kern::exec`); these are real programs
+/// broken as a bad file would be.
+fn user_malformed_elf() -> TestResult {
+    let patched = |at: usize, bytes: &[u8]| {
+        let mut b: Vec<u8> = HELLO.to_vec();
+        b[at..at + bytes.len()].copy_from_slice(bytes);
+        b
+    };
+    // The first program header's p_vaddr: past the end of user space.
+    let phoff = u64::from_be_bytes(HELLO[32..40].try_into().map_err(|_| "e_phoff")?) as usize;
+    let bad: [(&str, Vec<u8>); 7] = [
+        ("empty", Vec::new()),
+        ("truncated header", HELLO[..40].to_vec()),
+        ("truncated segment", HELLO[..HELLO.len() / 2].to_vec()),
+        ("garbage", (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()),
+        ("x86-64 machine", patched(18, &62u16.to_be_bytes())),
+        ("little-endian", patched(5, &[1])),
+        ("segment beyond user space", patched(phoff + 16, &(1u64 << 43).to_be_bytes())),
+    ];
+    let before = start(HELLO, 0)?;
+    ensure_eq!(reap(before)?, WaitStatus::Exited(0));
+    for (what, image) in &bad {
+        let r = exec::spawn(image, 0);
+        ensure!(r == Err(Errno::ENOEXEC), "{what}: spawn = {r:?}");
+    }
+    let after = start(HELLO, 0)?;
+    ensure_eq!(reap(after)?, WaitStatus::Exited(0));
+    for pid in (before.0 + 1..after.0).map(Pid) {
+        ensure!(proc::prfind(pid).is_none(), "a refused image left {pid}");
+    }
+    Ok(())
+}
+
+/// Five LWPs of one process that never yield all run, interleaved by the clock,
+/// sharing the process's memory (S3, S17).
+fn user_lwps_interleave() -> TestResult {
+    passes(LWPS, 0)
+}
+
+/// LWPs created suspended, suspended and continued while running, detached (S3).
+fn user_lwp_suspend_continue() -> TestResult {
+    passes(SUSPEND, 0)
+}
+
+/// `_lwp_wait` for any, by id, for itself (EDEADLK), for nobody (ESRCH) (S3).
+fn user_lwp_wait() -> TestResult {
+    passes(WAIT, 0)
+}
+
+// S13: each fault kills its process with its signal, and nothing else.
+
+fn user_fault_unmapped_load() -> TestResult {
+    killed_by(FAULT, 1, SIGSEGV)
+}
+
+fn user_fault_text_store() -> TestResult {
+    killed_by(FAULT, 2, SIGSEGV)
+}
+
+fn user_fault_misaligned_load() -> TestResult {
+    killed_by(FAULT, 3, SIGBUS)
+}
+
+fn user_fault_illegal_instruction() -> TestResult {
+    killed_by(FAULT, 4, SIGILL)
+}
+
+fn user_fault_privileged_instruction() -> TestResult {
+    killed_by(FAULT, 5, SIGILL)
+}
+
+fn user_fault_division_by_zero() -> TestResult {
+    killed_by(FAULT, 6, SIGFPE)
+}
+
+/// A system call number that is none: SIGSYS (S13).
+fn user_bad_syscall() -> TestResult {
+    killed_by(FAULT, 7, SIGSYS)
+}
+
+fn user_fault_data_exec() -> TestResult {
+    killed_by(FAULT, 8, SIGSEGV)
+}
+
+fn user_fault_kernel_read() -> TestResult {
+    killed_by(FAULT, 9, SIGSEGV)
+}
+
+/// The fault of a second LWP ends the process, main asleep in `lwp_wait` too.
+fn user_fault_in_second_lwp() -> TestResult {
+    killed_by(FAULT, 10, SIGSEGV)
+}
+
+/// Every pointer argument of every system call refuses bad addresses with EFAULT,
+/// and the process goes on (S16).
+fn user_bad_pointers() -> TestResult {
+    passes(BADPTR, 0)
+}
+
+/// Two processes of one program: each has its own memory at the same addresses,
+/// and one's LWP ids mean nothing to the other (S1, S15). B starts once A has its
+/// LWPs 2, 3 and 4.
+fn user_isolation() -> TestResult {
+    beside_sibling(|| passes(ISOLATION, 2))
+}
+
+/// An LWP whose stack pointer is unusable dies with SIGSEGV when its windows must
+/// spill — by recursion, or on a system call that switches away — and the kernel
+/// goes on (S13, S17).
+fn user_bad_stack() -> TestResult {
+    killed_by(STACK, 1, SIGSEGV)?;
+    killed_by(STACK, 2, SIGSEGV)
+}
+
+/// CPU times are charged per LWP, user and system, and summed in the process,
+/// exited LWPs included (S5.6).
+fn user_times() -> TestResult {
+    passes(TIMES, 0)
+}
+
+/// The benchmark program runs each of its benchmarks (a few operations each here;
+/// `scripts/bench` runs them in full) and finds what it measured real: the two
+/// processes of the process-switch benchmark run together.
+fn user_bench_programs() -> TestResult {
+    for which in 1..=3 {
+        passes(BENCH, which | 100 << 8)?;
+    }
+    let (a, b) = (start(BENCH, 4)?, start(BENCH, 4)?);
+    let (sa, sb) = (reap(a), reap(b));
+    ensure_eq!(sa?, WaitStatus::Exited(0));
+    ensure_eq!(sb?, WaitStatus::Exited(0));
+    Ok(())
+}

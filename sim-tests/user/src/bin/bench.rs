@@ -1,0 +1,119 @@
+//! `bench`: the costs of S16 and S17 from user mode, measured with `clock_ns`
+//! (under `qemu -icount shift=0`, one nanosecond is one guest instruction). The
+//! argument's low byte selects the benchmark, the rest is the number of
+//! operations (0: the default); each prints
+//! `bench: <name> <ns per op> ns/op (<ops> ops)` and checks that it measured what
+//! it claims:
+//!
+//! 1. `null_syscall`: `getpid`, the cheapest system call;
+//! 2. `lwp_create_exit_wait`: an LWP made, run to its exit and reaped (S16);
+//! 3. `lwp_yield_switch`: two LWPs of the process hand a turn back and forth, each
+//!    yielding until the other has taken it: an op is one yield, which switched
+//!    to the other LWP unless the other had not handed the turn back (counted: at
+//!    most one in 64 may be such an empty yield, for the clock's preemptions);
+//! 4. `proc_yield_switch`: one of two processes that the kernel starts together,
+//!    each yielding for 30 clock ticks: an op is one switch (half a yield of
+//!    each); this process must have had at most two thirds of the CPU meanwhile,
+//!    so the other really ran between its yields (S17 across address spaces).
+//!
+//! Exit codes: 0 done; 1 a call failed; 2 a created LWP was not the one reaped;
+//! 3 too many yields switched to nobody; 4 this process had the CPU to itself;
+//! 5 an unknown benchmark.
+
+#![no_std]
+#![no_main]
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use lwp_user::{check, clock_ns, getpid, lwp_times, lwp_wait, ok, println, spawn, yield_now};
+
+lwp_user::main!(main);
+
+/// Whose turn it is in `lwp_yield_switch` (0 main, 1 the other LWP), and each
+/// side's yields that found it still not theirs.
+static TURN: AtomicU64 = AtomicU64::new(0);
+static EMPTY: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+static YIELDS: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+/// The rounds each side of `lwp_yield_switch` plays.
+static ROUNDS: AtomicU64 = AtomicU64::new(0);
+
+/// Clock ticks `proc_yield_switch` runs for.
+const PROC_TICKS: u64 = 30;
+
+fn now() -> u64 {
+    ok!(1, clock_ns())
+}
+
+fn report(name: &str, start: u64, ops: u64) {
+    println!("bench: {name} {} ns/op ({ops} ops)", (now() - start) / ops.max(1));
+}
+
+/// One side of `lwp_yield_switch`: waits for its turn, yielding, then hands it over.
+fn play(me: u64) {
+    let side = me as usize;
+    for _ in 0..ROUNDS.load(Relaxed) {
+        let mut first = true;
+        while TURN.load(Relaxed) != me {
+            ok!(1, yield_now());
+            YIELDS[side].fetch_add(1, Relaxed);
+            if !first {
+                EMPTY[side].fetch_add(1, Relaxed);
+            }
+            first = false;
+        }
+        TURN.store(1 - me, Relaxed);
+    }
+}
+
+fn main(arg: u64) {
+    let (which, n) = (arg & 0xff, arg >> 8);
+    let ops = |default: u64| if n == 0 { default } else { n };
+    match which {
+        1 => {
+            let n = ops(10_000);
+            let start = now();
+            for _ in 0..n {
+                ok!(1, getpid());
+            }
+            report("null_syscall", start, n);
+        }
+        2 => {
+            let n = ops(1_000);
+            let start = now();
+            for _ in 0..n {
+                let id = ok!(1, spawn(|_| {}, 0, 0));
+                let gone = ok!(1, lwp_wait(id));
+                check!(2, gone == id, "made LWP {id}, reaped {gone}");
+            }
+            report("lwp_create_exit_wait", start, n);
+        }
+        3 => {
+            let n = ops(10_000);
+            ROUNDS.store(n, Relaxed);
+            let other = ok!(1, spawn(play, 1, 0));
+            let start = now();
+            play(0);
+            let yields = YIELDS[0].load(Relaxed) + YIELDS[1].load(Relaxed);
+            report("lwp_yield_switch", start, yields);
+            ok!(1, lwp_wait(other));
+            let empty = EMPTY[0].load(Relaxed) + EMPTY[1].load(Relaxed);
+            check!(3, empty <= yields / 64, "{empty} of {yields} yields came back to a turn not handed over");
+        }
+        4 => {
+            let hz = ok!(1, lwp_times()).hz;
+            let before = ok!(1, lwp_times());
+            let start = now();
+            let end = start + PROC_TICKS * 1_000_000_000 / hz;
+            let mut yields = 0;
+            while now() < end {
+                ok!(1, yield_now());
+                yields += 1;
+            }
+            let after = ok!(1, lwp_times());
+            let mine = (after.lwp_utime + after.lwp_stime) - (before.lwp_utime + before.lwp_stime);
+            report("proc_yield_switch", start, 2 * yields);
+            check!(4, 3 * mine <= 2 * PROC_TICKS, "pid {}: {mine} of {PROC_TICKS} ticks were this process's", ok!(1, getpid()));
+        }
+        _ => check!(5, false, "no benchmark {which}"),
+    }
+}

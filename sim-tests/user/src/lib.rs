@@ -1,0 +1,395 @@
+//! `rt`: the runtime of the user programs (S1, S3, S16): the system-call stubs,
+//! typed wrappers for every call of the ABI, console output, the checks that end a
+//! program with a code naming what failed, and stacks for new LWPs.
+//!
+//! The ABI is the kernel's own `kern/src/syscall/abi.rs`, included here as it is
+//! (as is `kern/src/errno.rs`, for the error numbers), so kernel and programs
+//! cannot disagree about numbers and layouts. A call is `ta 0x40` with its number
+//! in `%g1` and its arguments in `%o0`..`%o5`; it comes back with its values in
+//! `%o0`/`%o1` and the carry bit clear, or the error number in `%o0` and the carry
+//! set. Every wrapper returns `Result<_, u64>`, the error being that number
+//! (compare with [`errno`]).
+//!
+//! A program is a `fn main(arg: u64)` named by [`main!`]: the kernel starts the
+//! first LWP at `_start` with the argument its test chose in `%o0`, and returning
+//! from `main` exits with status 0. A failed [`check!`] prints a line and exits
+//! with the check's own code; a panic prints its message and exits with 101.
+
+#![no_std]
+#![feature(asm_experimental_arch)]
+
+use core::arch::asm;
+use core::cell::UnsafeCell;
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+
+#[path = "../../../kern/src/syscall/abi.rs"]
+pub mod abi;
+#[path = "../../../kern/src/errno.rs"]
+mod kerrno;
+
+use abi::*;
+pub use kerrno::Errno;
+
+/// The error numbers the programs look for, as the wrappers return them (`%o0` of
+/// a failed call), taken from the kernel's own [`Errno`].
+pub mod errno {
+    use super::Errno;
+
+    pub const ESRCH: u64 = Errno::ESRCH as u64;
+    pub const EAGAIN: u64 = Errno::EAGAIN as u64;
+    pub const EFAULT: u64 = Errno::EFAULT as u64;
+    pub const EDEADLK: u64 = Errno::EDEADLK as u64;
+}
+
+/// Addresses the programs give the kernel, or touch, to provoke a fault.
+pub mod addr {
+    /// Below the user limit and mapped by nobody: the programs are linked at
+    /// 0x100000 (`user.ld`), and `kern::exec` puts the stack just below 2^43.
+    pub const UNMAPPED: u64 = 0x4000_0000;
+    /// The kernel's base, its entry code: never reachable from user mode.
+    pub const KERNEL: u64 = 0x404000;
+    /// The top of the user address space (`USER_LIMIT`, 2^43).
+    pub const LIMIT: u64 = 1 << 43;
+
+    extern "C" {
+        static __user_text: u8;
+        static __user_end: u8;
+    }
+
+    /// The program's first instruction: mapped, but not writable.
+    pub fn text() -> u64 {
+        core::ptr::addr_of!(__user_text) as u64
+    }
+
+    /// The first page after the data segment: everything below it down to the
+    /// data segment's start is mapped, nothing from it on.
+    pub fn data_end() -> u64 {
+        core::ptr::addr_of!(__user_end) as u64
+    }
+}
+
+/// An LWP id (32 bits, as the kernel writes it back).
+pub type LwpId = u32;
+
+/// `icc.c`: the kernel sets both carry bits of `%ccr` when a call fails.
+const CCR_ICC_C: u64 = 1;
+
+/// The raw system call `num` with six arguments: `%o0`/`%o1`, or the error number.
+///
+/// # Safety
+///
+/// The kernel reads and writes the memory the arguments point at, with the
+/// caller's rights: pointers to the program's own memory must be valid for what
+/// the call does with them. (Bad pointers are the kernel's business: it must
+/// answer `EFAULT`.)
+#[inline(always)]
+pub unsafe fn syscall6(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
+    let (r0, r1, ccr): (u64, u64, u64);
+    // SAFETY: the trap enters the kernel, which changes only %o0, %o1 and the
+    // condition codes (%g1, which LLVM reserves, holds the number); %o2..%o5 are
+    // declared clobbered anyway. What the call does to memory is the caller's
+    // contract above.
+    unsafe {
+        asm!(
+            "mov {num}, %g1",
+            "ta 0x40",
+            "rd %ccr, {ccr}",
+            num = in(reg) num,
+            ccr = lateout(reg) ccr,
+            inout("o0") args[0] => r0,
+            inout("o1") args[1] => r1,
+            inout("o2") args[2] => _,
+            inout("o3") args[3] => _,
+            inout("o4") args[4] => _,
+            inout("o5") args[5] => _,
+        );
+    }
+    if ccr & CCR_ICC_C != 0 {
+        Err(r0)
+    } else {
+        Ok((r0, r1))
+    }
+}
+
+/// A call whose arguments are plain values or pointers made from references here.
+fn call(num: u64, a0: u64, a1: u64, a2: u64) -> Result<u64, u64> {
+    // SAFETY: every caller in this module passes values, or pointers made from
+    // live references to memory of the size the call uses.
+    unsafe { syscall6(num, [a0, a1, a2, 0, 0, 0]) }.map(|(r0, _)| r0)
+}
+
+/// Stops the program with SIGILL: for a call that must not return and did.
+fn returned(what: &str) -> ! {
+    println!("rt: {what} returned");
+    // SAFETY: an illegal instruction: the kernel ends the process (S13).
+    unsafe { asm!("illtrap 0", options(noreturn)) }
+}
+
+/// `exit(status)`: ends the process (every LWP), wait status `status << 8`.
+pub fn exit(status: u8) -> ! {
+    let _ = call(SYS_EXIT, u64::from(status), 0, 0);
+    returned("exit")
+}
+
+/// `write(fd, buf)`: the number of bytes written.
+pub fn write(fd: u64, buf: &[u8]) -> Result<usize, u64> {
+    call(SYS_WRITE, fd, buf.as_ptr() as u64, buf.len() as u64).map(|n| n as usize)
+}
+
+/// `getpid()`.
+pub fn getpid() -> Result<u64, u64> {
+    call(SYS_GETPID, 0, 0, 0)
+}
+
+/// `_lwp_create`: a new LWP of this process starting at `start(arg)` on the stack
+/// whose (16-byte aligned) top is `stack_top`; its id.
+///
+/// # Safety
+///
+/// The stack must be memory of this program that nothing else uses while the
+/// LWP lives. [`spawn`] is the safe way.
+pub unsafe fn lwp_create(start: extern "C" fn(u64) -> !, stack_top: u64, arg: u64, flags: u64) -> Result<LwpId, u64> {
+    let ctx = LwpContext { pc: start as usize as u64, stack_top, arg };
+    let mut id: LwpId = 0;
+    call(SYS_LWP_CREATE, &ctx as *const LwpContext as u64, flags, &mut id as *mut LwpId as u64)?;
+    Ok(id)
+}
+
+/// `_lwp_exit()`: ends the calling LWP (the process, if it is the last).
+pub fn lwp_exit() -> ! {
+    let _ = call(SYS_LWP_EXIT, 0, 0, 0);
+    returned("lwp_exit")
+}
+
+/// `_lwp_suspend(id)`: returns once the LWP is stopped.
+pub fn lwp_suspend(id: LwpId) -> Result<(), u64> {
+    call(SYS_LWP_SUSPEND, u64::from(id), 0, 0).map(drop)
+}
+
+/// `_lwp_continue(id)`.
+pub fn lwp_continue(id: LwpId) -> Result<(), u64> {
+    call(SYS_LWP_CONTINUE, u64::from(id), 0, 0).map(drop)
+}
+
+/// `_lwp_kill(id, sig)`: signal 0 only checks that the LWP exists.
+pub fn lwp_kill(id: LwpId, sig: u64) -> Result<(), u64> {
+    call(SYS_LWP_KILL, u64::from(id), sig, 0).map(drop)
+}
+
+/// `_lwp_self()`.
+pub fn lwp_self() -> Result<LwpId, u64> {
+    call(SYS_LWP_SELF, 0, 0, 0).map(|id| id as LwpId)
+}
+
+/// `_lwp_wait(id)`, 0 for any: the id of the LWP that departed. Its stack, if
+/// [`spawn`] gave it one, is free again.
+pub fn lwp_wait(id: LwpId) -> Result<LwpId, u64> {
+    let mut gone: LwpId = 0;
+    call(SYS_LWP_WAIT, u64::from(id), &mut gone as *mut LwpId as u64, 0)?;
+    release_stack(gone);
+    Ok(gone)
+}
+
+/// `yield()`.
+pub fn yield_now() -> Result<(), u64> {
+    call(SYS_YIELD, 0, 0, 0).map(drop)
+}
+
+/// `nanosleep(ts)`.
+pub fn nanosleep(ts: &Timespec) -> Result<(), u64> {
+    call(SYS_NANOSLEEP, ts as *const Timespec as u64, 0, 0).map(drop)
+}
+
+/// `lwp_times()`: the caller's and its process's CPU times (S5.6).
+pub fn lwp_times() -> Result<LwpTimes, u64> {
+    let mut t = LwpTimes::default();
+    call(SYS_LWP_TIMES, &mut t as *mut LwpTimes as u64, 0, 0)?;
+    Ok(t)
+}
+
+/// `clock_ns()`: the monotonic clock (under `-icount`, guest instructions).
+pub fn clock_ns() -> Result<u64, u64> {
+    call(SYS_CLOCK_NS, 0, 0, 0)
+}
+
+/// Sleeps `ms` milliseconds.
+pub fn sleep_ms(ms: u64) {
+    let ts = Timespec { tv_sec: (ms / 1000) as i64, tv_nsec: ((ms % 1000) * 1_000_000) as i64 };
+    nanosleep(&ts).expect("nanosleep");
+}
+
+/// Sleeps a millisecond at a time until `done()` holds; false if it did not within
+/// `ms` milliseconds.
+pub fn sleep_until(ms: u64, done: impl Fn() -> bool) -> bool {
+    for _ in 0..ms {
+        if done() {
+            return true;
+        }
+        sleep_ms(1);
+    }
+    done()
+}
+
+// ---- Stacks for new LWPs -------------------------------------------------------
+
+/// Each LWP [`spawn`] makes gets one of these stacks, in the program's bss.
+const STACK_SIZE: usize = 16 * 1024;
+const NSTACKS: usize = 8;
+
+#[repr(C, align(16))]
+struct Stacks(UnsafeCell<[[u8; STACK_SIZE]; NSTACKS]>);
+
+// SAFETY: the memory is never reached through references here: only the address
+// of one slot's top is handed to the kernel, for one LWP at a time (see `Slot`).
+unsafe impl Sync for Stacks {}
+
+static STACKS: Stacks = Stacks(UnsafeCell::new([[0; STACK_SIZE]; NSTACKS]));
+
+/// A stack's owner and what the LWP on it runs.
+struct Slot {
+    /// `FREE`, `CLAIMED` while its LWP is being made, then the LWP's id.
+    owner: AtomicU32,
+    func: AtomicPtr<()>,
+    arg: AtomicU64,
+}
+
+const FREE: LwpId = 0;
+const CLAIMED: LwpId = LwpId::MAX;
+
+static SLOTS: [Slot; NSTACKS] =
+    [const { Slot { owner: AtomicU32::new(FREE), func: AtomicPtr::new(core::ptr::null_mut()), arg: AtomicU64::new(0) } }; NSTACKS];
+
+/// Makes an LWP that runs `f(arg)` on a stack of its own, then exits; `flags` are
+/// `LWP_SUSPENDED`, `LWP_DETACHED`. `EAGAIN` if every stack is taken. The stack
+/// is free again once [`lwp_wait`] has reaped the LWP (a detached LWP's never is).
+pub fn spawn(f: fn(u64), arg: u64, flags: u64) -> Result<LwpId, u64> {
+    let slot = SLOTS
+        .iter()
+        .position(|s| s.owner.compare_exchange(FREE, CLAIMED, Ordering::AcqRel, Ordering::Relaxed).is_ok())
+        .ok_or(errno::EAGAIN)?;
+    let s = &SLOTS[slot];
+    s.func.store(f as *mut (), Ordering::Relaxed);
+    s.arg.store(arg, Ordering::Relaxed);
+    let top = STACKS.0.get() as u64 + ((slot + 1) * STACK_SIZE) as u64;
+    // SAFETY: the slot is this LWP's alone until lwp_wait reaps it.
+    let made = unsafe { lwp_create(lwp_start, top, slot as u64, flags) };
+    s.owner.store(made.unwrap_or(FREE), Ordering::Release);
+    made
+}
+
+/// Where every LWP of [`spawn`] starts: runs its slot's function, then exits.
+extern "C" fn lwp_start(slot: u64) -> ! {
+    let s = &SLOTS[slot as usize];
+    // SAFETY: `spawn` stored a `fn(u64)` there before the system call that made
+    // this LWP, which orders the store before this load.
+    let f: fn(u64) = unsafe { core::mem::transmute::<*mut (), fn(u64)>(s.func.load(Ordering::Relaxed)) };
+    f(s.arg.load(Ordering::Relaxed));
+    lwp_exit()
+}
+
+fn release_stack(gone: LwpId) {
+    if let Some(s) = SLOTS.iter().find(|s| s.owner.load(Ordering::Acquire) == gone) {
+        s.owner.store(FREE, Ordering::Release);
+    }
+}
+
+// ---- Console output and checks ---------------------------------------------------
+
+/// Formats into a line buffer, written with one `write` when full or done, so that
+/// the lines of different LWPs and processes do not mix.
+struct Line {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl Line {
+    fn flush(&mut self) {
+        let _ = write(1, &self.buf[..self.len]);
+        self.len = 0;
+    }
+}
+
+impl Write for Line {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            if self.len == self.buf.len() {
+                self.flush();
+            }
+            self.buf[self.len] = b;
+            self.len += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `args` to the console (fd 1): `print!`/`println!` call this.
+pub fn print(args: fmt::Arguments) {
+    let mut line = Line { buf: [0; 256], len: 0 };
+    let _ = line.write_fmt(args);
+    line.flush();
+}
+
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::print(format_args!($($arg)*)) };
+}
+
+#[macro_export]
+macro_rules! println {
+    ($($arg:tt)*) => { $crate::print(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// A line of the program's, prefixed with its name.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => { $crate::println!("{}: {}", env!("CARGO_BIN_NAME"), format_args!($($arg)*)) };
+}
+
+/// Exits with `code` unless `cond` holds, saying which check failed and why: the
+/// kernel test reads the code from the wait status.
+#[macro_export]
+macro_rules! check {
+    ($code:expr, $cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            $crate::fail(env!("CARGO_BIN_NAME"), $code, format_args!($($arg)*))
+        }
+    };
+}
+
+/// The value of `$r`, a `Result`, if `Ok`; otherwise exits with `$code`, naming the
+/// call and its error.
+#[macro_export]
+macro_rules! ok {
+    ($code:expr, $r:expr) => {
+        match $r {
+            Ok(v) => v,
+            Err(e) => $crate::fail(env!("CARGO_BIN_NAME"), $code, format_args!("{} failed: {:?}", stringify!($r), e)),
+        }
+    };
+}
+
+/// Prints that check `code` of program `prog` failed, and exits with `code`.
+pub fn fail(prog: &str, code: u8, why: fmt::Arguments) -> ! {
+    println!("{prog}: check {code} failed: {why}");
+    exit(code)
+}
+
+/// Makes `$main(arg)` the program: `_start` runs it with the kernel's argument and
+/// exits with status 0 when it returns.
+#[macro_export]
+macro_rules! main {
+    ($main:path) => {
+        #[no_mangle]
+        pub extern "C" fn _start(arg: u64) -> ! {
+            $main(arg);
+            $crate::exit(0)
+        }
+    };
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    println!("user panic: {info}");
+    exit(101)
+}
