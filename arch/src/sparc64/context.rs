@@ -198,6 +198,7 @@ impl Context {
         // stack (or its window buffer) now, while its address space is in force:
         // after this the MMU and the buffer are the incoming thread's.
         flush_windows();
+        user::boot_switched_out(&from.user);
         // Where traps from user mode build their frames is the thread's own.
         from.user_ksp.store(sparc64_cpu.ksp.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.ksp.store(to.user_ksp.load(Ordering::Relaxed), Ordering::Relaxed);

@@ -122,15 +122,36 @@ fn activate(space: Option<&AddrSpace>) {
     }
 }
 
+/// The boot thread's user side until its first switch, when the machine learns
+/// its context (see `boot_switched_out`).
+struct BootUser(UnsafeCell<UserCtx>);
+// SAFETY: one CPU; only the boot thread uses it, while it runs, before its first switch.
+unsafe impl Sync for BootUser {}
+static BOOT_USER: BootUser = BootUser(UnsafeCell::new(UserCtx::NONE));
+
 /// The running thread's user side.
 fn current() -> &'static mut UserCtx {
     let ctx = sparc64_cpu.cur.load(Ordering::Relaxed);
-    assert!(!ctx.is_null(), "user mode from a thread that was never switched in");
-    // SAFETY: `cur` is the running thread's context (set at every switch), which
-    // lives as long as its thread (contexts are never freed while in use); only the
-    // running thread touches its own user side, with interrupts off or from its
-    // own code.
-    unsafe { &mut *(*ctx).user_ctx().get() }
+    let cell = if ctx.is_null() {
+        &BOOT_USER.0
+    } else {
+        // SAFETY: `cur` is the running thread's context (set at every switch), which
+        // lives as long as its thread (contexts are never freed while in use).
+        unsafe { (*ctx).user_ctx() }
+    };
+    // SAFETY: only the running thread touches its own user side, with interrupts
+    // off or from its own code, and never through two references at once.
+    unsafe { &mut *cell.get() }
+}
+
+/// The first switch on this CPU: the boot thread, switching out, takes its user
+/// side from the boot slot into its context. Interrupts are off.
+pub(super) fn boot_switched_out(from: &UnsafeCell<UserCtx>) {
+    if sparc64_cpu.cur.load(Ordering::Relaxed).is_null() {
+        // SAFETY: the boot thread is switching out (interrupts off): nothing else
+        // uses either slot now.
+        unsafe { core::ptr::swap(from.get(), BOOT_USER.0.get()) };
+    }
 }
 
 global_asm!(
@@ -228,13 +249,22 @@ impl TrapFrame {
     }
 }
 
-/// Enters user mode in `space` with `regs` (see the module comment).
-pub fn enter(space: Arc<AddrSpace>, regs: &UserRegs) -> ! {
-    super::intr_disable();
+/// Makes the running thread run in `space`, with an empty window buffer.
+/// Interrupts are off.
+fn attach(space: Arc<AddrSpace>) {
     let u = current();
+    // Switches keep these; the boot thread may enter user mode before its first.
+    sparc64_cpu.thread.store(super::curthread_raw() as u64, Ordering::Relaxed);
+    sparc64_cpu.wbuf.store(&u.wbuf as *const WindowBuffer as u64, Ordering::Relaxed);
     activate(Some(&space));
     u.space = Some(space);
     u.wbuf.count = 0;
+}
+
+/// Enters user mode in `space` with `regs` (see the module comment).
+pub fn enter(space: Arc<AddrSpace>, regs: &UserRegs) -> ! {
+    super::intr_disable();
+    attach(space);
     let frame = frame_of(regs);
     // SAFETY: `frame` lives in this frame, which `sparc64_user_rtt` never returns
     // to but does not overwrite (it works below it) until `rtrap` has read it; the
@@ -364,6 +394,10 @@ fn upcall(frame: &mut TrapFrame, why: UserTrap) {
     frame.load_user(&regs);
 }
 
+/// Buffered windows that could not be written to their user stack (each one a
+/// `BadStack` fault): the self-tests check that an unusable stack went this way.
+pub static WBUF_UNWRITABLE: AtomicU64 = AtomicU64::new(0);
+
 /// Writes the running thread's buffered windows to the user stack; the address
 /// of the first window that cannot be written.
 fn flush_wbuf() -> Result<(), u64> {
@@ -379,6 +413,7 @@ fn flush_wbuf() -> Result<(), u64> {
         }
         let at = w[0].wrapping_add(STACK_BIAS);
         if vm::copy_user(at, bytes.as_mut_ptr(), 128, true).is_err() {
+            WBUF_UNWRITABLE.fetch_add(1, Ordering::Relaxed);
             if (u.wbuf.count as usize) < WBUF_WINDOWS {
                 u.wbuf.windows[u.wbuf.count as usize] = w;
                 u.wbuf.count += 1;
@@ -417,9 +452,7 @@ pub struct UserExit {
 pub fn run(space: Arc<AddrSpace>, pc: u64, stack_top: u64) -> UserExit {
     let was = super::intr_disable();
     let mut r = UserRun { fp: 0, i7: 0, exit: UserExit::default() };
-    let u = current();
-    activate(Some(&space));
-    u.space = Some(space);
+    attach(space);
     sparc64_cpu.run.store(&mut r, Ordering::SeqCst);
     let frame = frame_of(&UserRegs::for_entry(pc, stack_top, 0));
     // SAFETY: `r` and `frame` live until the landing returns here; enter flushes

@@ -22,6 +22,9 @@ use kern::selftest::{Test, TestResult};
 use kern::syscall::abi::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS};
 use kern::{ensure, ensure_eq, M};
 
+use core::sync::atomic::Ordering;
+
+use arch::sparc64::user::WBUF_UNWRITABLE;
 use arch::Machine;
 
 use crate::programs::*;
@@ -234,8 +237,13 @@ fn user_isolation() -> TestResult {
 /// spill — by recursion, or on a system call that switches away — and the kernel
 /// goes on (S13, S17).
 fn user_bad_stack() -> TestResult {
-    killed_by(STACK, 1, SIGSEGV)?;
-    killed_by(STACK, 2, SIGSEGV)
+    for way in 1..=2 {
+        let before = WBUF_UNWRITABLE.load(Ordering::Relaxed);
+        killed_by(STACK, way, SIGSEGV)?;
+        // The windows went to the window buffer, not lost, and failed only there.
+        ensure!(WBUF_UNWRITABLE.load(Ordering::Relaxed) > before, "way {way}: no window went through the window buffer");
+    }
+    Ok(())
 }
 
 /// CPU times are charged per LWP, user and system, and summed in the process,
