@@ -13,7 +13,7 @@ use arch::{Fault, FaultKind};
 
 use crate::lwp::SigInfo;
 use crate::proc::{self, WaitStatus, NSIG};
-use crate::syscall::abi::{SIGBUS, SIGFPE, SIGILL, SIGKILL, SIGSEGV, SIGSYS, SIGTERM, SIGTRAP};
+use crate::syscall::abi::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS, SIGTRAP};
 use crate::thread::curlwp;
 
 /// `si_code` values (Solaris' `<sys/machsig.h>`).
@@ -32,6 +32,9 @@ pub mod code {
 pub struct Sig(u8);
 
 impl Sig {
+    /// SIGSYS: a bad system call (S13).
+    pub const SYS: Sig = Sig(SIGSYS as u8);
+
     /// The signal numbered `n`, if there is one (0 is not a signal).
     pub fn new(n: u64) -> Option<Sig> {
         (1..NSIG as u64).contains(&n).then_some(Sig(n as u8))
@@ -50,7 +53,6 @@ impl Sig {
             18 | 19 | 20 | 21 | 25 | 32 | 33 | 36 | 39 | 40 | 41 => Action::Ignore,
             // SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU: the job-control stop.
             23 | 24 | 26 | 27 => Action::Stop,
-            SIGKILL | SIGTERM => Action::Exit,
             _ => Action::Exit,
         }
     }
@@ -110,6 +112,7 @@ pub fn take_default(sig: Sig) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::syscall::abi::SIGTERM;
 
     #[test]
     fn faults_raise_their_signals() {

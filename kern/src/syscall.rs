@@ -125,9 +125,8 @@ fn dispatch(num: u64, a: [u64; 6]) -> SysResult {
         SYS_CLOCK_NS => Ok((M::now_ns(), 0)),
         _ => {
             // S13: SIGSYS at the caller; were it ignored, the call fails.
-            if let Some(sig) = Sig::new(SIGSYS) {
-                signal::trap_signal(sig, crate::lwp::SigInfo { si_signo: sig.num(), ..Default::default() });
-            }
+            let info = crate::lwp::SigInfo { si_signo: Sig::SYS.num(), ..Default::default() };
+            signal::trap_signal(Sig::SYS, info);
             Err(Errno::ENOSYS)
         }
     }

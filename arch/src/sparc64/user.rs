@@ -306,14 +306,13 @@ fn otherwin() -> u64 {
 
 /// The fault a trap from user mode is, by trap type.
 fn fault_of(frame: &TrapFrame) -> Fault {
-    let data_va = || sfar();
     let (kind, addr) = match frame.tt {
         tt::FAST_INSTRUCTION_ACCESS_MMU_MISS => (FaultKind::Unmapped, frame.tpc),
         0x008 => (FaultKind::Protection, frame.tpc),
         tt::FAST_DATA_ACCESS_MMU_MISS => (FaultKind::Unmapped, tag_access() & !0x1fff),
         tt::FAST_DATA_ACCESS_PROTECTION => (FaultKind::Protection, tag_access() & !0x1fff),
-        tt::DATA_ACCESS_EXCEPTION => (FaultKind::Protection, data_va()),
-        tt::MEM_ADDRESS_NOT_ALIGNED | 0x035 | 0x036 => (FaultKind::Misaligned, data_va()),
+        tt::DATA_ACCESS_EXCEPTION => (FaultKind::Protection, sfar()),
+        tt::MEM_ADDRESS_NOT_ALIGNED | 0x035 | 0x036 => (FaultKind::Misaligned, sfar()),
         tt::ILLEGAL_INSTRUCTION => (FaultKind::IllegalInstruction, frame.tpc),
         tt::PRIVILEGED_OPCODE | 0x037 => (FaultKind::PrivilegedInstruction, frame.tpc),
         tt::DIVISION_BY_ZERO => (FaultKind::DivisionByZero, frame.tpc),

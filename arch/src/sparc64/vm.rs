@@ -42,8 +42,9 @@ const TTE_V: u64 = 1 << 63;
 const TTE_CP: u64 = 1 << 5;
 const TTE_CV: u64 = 1 << 4;
 const TTE_W: u64 = 1 << 1;
-/// A software bit of the TTE: the page may be executed (checked by the ITLB miss vector).
-pub(super) const TTE_SOFT_EXEC: u64 = 1 << 7;
+/// A software bit of the TTE: the page may be executed (the ITLB miss vector in
+/// `trap` tests this bit, 7).
+const TTE_SOFT_EXEC: u64 = 1 << 7;
 const TTE_PA_MASK: u64 = ((1 << 41) - 1) & !(PAGE_SIZE - 1);
 
 const ENTRIES: usize = 1024;
