@@ -178,7 +178,10 @@ impl<T: Sync + 'static> TaggedRef<T> {
     const fn encode_num(n: usize, flags: usize) -> usize {
         // Out-of-range values would garble the number, never forge a reference:
         // bit 0 stays clear.
-        debug_assert!(n <= Self::NUM_MAX && flags < Self::FLAG_LIMIT, "TaggedRef: number or flags out of range");
+        debug_assert!(
+            n <= Self::NUM_MAX && flags < Self::FLAG_LIMIT,
+            "TaggedRef: number or flags out of range"
+        );
         n << Self::SHIFT | flags << 1
     }
 
@@ -264,7 +267,10 @@ mod tagged_tests {
         assert!(w.compare_exchange(Tagged::Num(0, 0), Tagged::Ref(&A, 0), SeqCst, SeqCst).is_ok());
         assert_eq!(w.load(SeqCst), Tagged::Ref(&A, 0));
         assert_ne!(w.load(SeqCst), Tagged::Ref(&B, 0), "references compare by address");
-        assert_eq!(w.compare_exchange(Tagged::Ref(&B, 0), Tagged::Num(0, 0), SeqCst, SeqCst), Err(Tagged::Ref(&A, 0)));
+        assert_eq!(
+            w.compare_exchange(Tagged::Ref(&B, 0), Tagged::Num(0, 0), SeqCst, SeqCst),
+            Err(Tagged::Ref(&A, 0))
+        );
         w.store(Tagged::Ref(&A, 3), SeqCst);
         let v = w.load(SeqCst);
         assert!(core::ptr::eq(v.as_ref().unwrap(), &A) && v.flags() == 3);

@@ -24,8 +24,8 @@ use arch::Machine;
 use crate::class::{self, SchedClass};
 use crate::cpu::cpu;
 use crate::disp::{self, DispQ};
-use crate::thread::{self, KThread};
 use crate::sync::{KMutex, KRwLock, Mutex, MutexKind, RwMode, STATS};
+use crate::thread::{self, KThread};
 use crate::{kprintln, sleepq, M};
 
 /// A benchmark's result: nanoseconds (or guest instructions) per operation.
@@ -61,7 +61,11 @@ pub fn run(bootargs: &str) -> bool {
     let sel = bootargs.split_whitespace().find_map(|w| w.strip_prefix("bench=")).unwrap_or("");
     let mut ok = true;
     let extra = EXTRA.get().copied().unwrap_or(&[]);
-    for (name, f) in BENCHES.iter().chain(extra).filter(|(n, _)| sel.is_empty() || sel.split(',').any(|s| s == *n)) {
+    for (name, f) in BENCHES
+        .iter()
+        .chain(extra)
+        .filter(|(n, _)| sel.is_empty() || sel.split(',').any(|s| s == *n))
+    {
         match f() {
             Ok(figures) => {
                 for (label, fig) in figures {
@@ -161,7 +165,10 @@ fn yield_switch() -> Result<Vec<(String, Figure)>, String> {
     if switches < 2 * YIELDS {
         return Err(format!("only {switches} switches for {} yields", 2 * YIELDS));
     }
-    Ok(alloc::vec![("yield_switch".into(), Figure { ns_per_op: elapsed / (2 * YIELDS), ops: 2 * YIELDS })])
+    Ok(alloc::vec![(
+        "yield_switch".into(),
+        Figure { ns_per_op: elapsed / (2 * YIELDS), ops: 2 * YIELDS }
+    )])
 }
 
 const PINGS: u64 = 5_000;
@@ -188,7 +195,10 @@ fn sleep_wakeup_pingpong() -> Result<Vec<(String, Figure)>, String> {
     if turns != 2 * PINGS || switches < 2 * PINGS {
         return Err(format!("{turns} turns and {switches} switches for {} pings", 2 * PINGS));
     }
-    Ok(alloc::vec![("sleep_wakeup_switch".into(), Figure { ns_per_op: elapsed / (2 * PINGS), ops: 2 * PINGS })])
+    Ok(alloc::vec![(
+        "sleep_wakeup_switch".into(),
+        Figure { ns_per_op: elapsed / (2 * PINGS), ops: 2 * PINGS }
+    )])
 }
 
 const CREATES: u64 = 2_000;
@@ -237,7 +247,9 @@ fn all_fast(s0: &crate::sync::StatsSnapshot, what: &str) -> Result<(), String> {
 /// and the same through `Mutex<T>`'s guard.
 fn mutex_enter_exit() -> Result<Vec<(String, Figure)>, String> {
     let mut out = Vec::new();
-    for (name, kind) in [("adaptive", MutexKind::Adaptive), ("block", MutexKind::Block), ("spin", MutexKind::Spin)] {
+    for (name, kind) in
+        [("adaptive", MutexKind::Adaptive), ("block", MutexKind::Block), ("spin", MutexKind::Spin)]
+    {
         let m = KMutex::new(kind);
         let s0 = STATS.snapshot();
         let t0 = M::now_ns();
@@ -311,7 +323,13 @@ fn mutex_handoff() -> Result<Vec<(String, Figure)>, String> {
     let (elapsed, switches) = run_pair("handoff", handoff_body, &HANDOFF_DONE)?;
     let handoffs = STATS.snapshot().since(&s0).handoffs;
     if handoffs < 2 * HANDOFFS - 2 || switches < handoffs {
-        return Err(format!("{handoffs} hand-offs and {switches} switches for {} relays", 2 * HANDOFFS));
+        return Err(format!(
+            "{handoffs} hand-offs and {switches} switches for {} relays",
+            2 * HANDOFFS
+        ));
     }
-    Ok(alloc::vec![("mutex_handoff".into(), Figure { ns_per_op: elapsed / handoffs, ops: handoffs })])
+    Ok(alloc::vec![(
+        "mutex_handoff".into(),
+        Figure { ns_per_op: elapsed / handoffs, ops: handoffs }
+    )])
 }

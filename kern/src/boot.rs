@@ -13,8 +13,11 @@ use crate::{bench, clock, disp, kprintln, syscall, M};
 static KERNEL_UP: AtomicBool = AtomicBool::new(false);
 
 /// The kernel's side of the machine's upcalls.
-static UPCALLS: Upcalls =
-    Upcalls { clock_intr: clock::clock_intr, poke_intr: disp::kpreempt, user_trap: syscall::user_trap };
+static UPCALLS: Upcalls = Upcalls {
+    clock_intr: clock::clock_intr,
+    poke_intr: disp::kpreempt,
+    user_trap: syscall::user_trap,
+};
 
 /// The value of boot argument `key=value`, if given.
 pub fn bootarg<'a>(args: &'a str, key: &str) -> Option<&'a str> {
@@ -34,7 +37,9 @@ fn cpu_start(boot: &'static KThread, idle: &'static KThread) {
 /// verdict.
 pub fn main(boot: &'static KThread, suites: &[&[Test]]) -> ! {
     let args = M::boot_args();
-    if let Some(hz) = bootarg(args, "hz").and_then(|v| v.parse().ok()).filter(|&hz| (1..=10_000).contains(&hz)) {
+    if let Some(hz) =
+        bootarg(args, "hz").and_then(|v| v.parse().ok()).filter(|&hz| (1..=10_000).contains(&hz))
+    {
         clock::set_hz(hz);
     }
     M::set_upcalls(&UPCALLS);

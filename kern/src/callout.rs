@@ -29,7 +29,10 @@ static CALLOUTS: DispLock<BTreeMap<(u64, u64), Action>> = DispLock::new(BTreeMap
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 fn arm(ticks: u64, action: Action) -> CalloutId {
-    let c = CalloutId { expire: clock::lbolt() + ticks.max(1), id: NEXT_ID.fetch_add(1, Ordering::Relaxed) };
+    let c = CalloutId {
+        expire: clock::lbolt() + ticks.max(1),
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+    };
     CALLOUTS.lock().insert((c.expire, c.id), action);
     c
 }

@@ -147,10 +147,16 @@ mod tests {
         for pri in 0..=TS_MAXPRI {
             let e = ts_dptbl(pri);
             assert!(e.tqexp <= pri, "quantum expiry never raises ({pri})");
-            assert!(e.slpret >= pri && e.slpret <= TS_MAXPRI, "sleep return raises within TS ({pri})");
+            assert!(
+                e.slpret >= pri && e.slpret <= TS_MAXPRI,
+                "sleep return raises within TS ({pri})"
+            );
             assert!(e.quantum >= 5 && e.quantum <= 20);
             if pri > 0 {
-                assert!(ts_dptbl(pri - 1).quantum >= e.quantum, "lower priorities get longer quanta");
+                assert!(
+                    ts_dptbl(pri - 1).quantum >= e.quantum,
+                    "lower priorities get longer quanta"
+                );
             }
         }
         assert_eq!(ts_dptbl(59).tqexp, 49);

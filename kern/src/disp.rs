@@ -63,7 +63,8 @@ pub enum Prev {
 }
 
 impl Prev {
-    const ALL: [Prev; 6] = [Prev::Yield, Prev::Expired, Prev::Preempted, Prev::Migrate, Prev::Block, Prev::Reap];
+    const ALL: [Prev; 6] =
+        [Prev::Yield, Prev::Expired, Prev::Preempted, Prev::Migrate, Prev::Block, Prev::Reap];
 
     /// Whether the thread is put back on a dispatch queue, and at the front.
     fn requeue(self) -> Option<bool> {
@@ -91,7 +92,12 @@ impl DispQ {
 
     /// The highest priority with a thread queued.
     fn maxpri(&self) -> Option<u8> {
-        self.bitmap.iter().enumerate().rev().find(|(_, w)| **w != 0).map(|(i, w)| (i * 64 + 63 - w.leading_zeros() as usize) as u8)
+        self.bitmap
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, w)| **w != 0)
+            .map(|(i, w)| (i * 64 + 63 - w.leading_zeros() as usize) as u8)
     }
 
     pub(crate) fn push(&mut self, t: &'static KThread, front: bool) {
@@ -208,7 +214,10 @@ fn choose_cpu(t: &KThread) -> &'static Cpu {
     if last.curpri() < pri {
         return last;
     }
-    let lowest = cpus().iter().min_by_key(|c| (c.curpri(), c.cpu_nrunnable.load(Ordering::Relaxed))).unwrap_or(last);
+    let lowest = cpus()
+        .iter()
+        .min_by_key(|c| (c.curpri(), c.cpu_nrunnable.load(Ordering::Relaxed)))
+        .unwrap_or(last);
     if lowest.curpri() < pri {
         lowest
     } else {
@@ -313,7 +322,9 @@ pub(crate) fn ts_update() {
         let mut boosted = alloc::vec::Vec::new();
         {
             let mut q = c.cpu_disp.lock();
-            while let Some(t) = q.take(|t| class::starved(t, now - t.t_disptime.load(Ordering::Relaxed)).is_some()) {
+            while let Some(t) =
+                q.take(|t| class::starved(t, now - t.t_disptime.load(Ordering::Relaxed)).is_some())
+            {
                 boosted.push(t);
             }
             c.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
@@ -520,11 +531,17 @@ pub fn check_invariants() -> Result<(), alloc::string::String> {
                     || t.state() != ThreadState::Run
                     || !t.t_queued.load(Ordering::Relaxed)
                 {
-                    return Err(alloc::format!("cpu {}: {t:?} at priority {pri} is queued wrongly", c.cpu_id));
+                    return Err(alloc::format!(
+                        "cpu {}: {t:?} at priority {pri} is queued wrongly",
+                        c.cpu_id
+                    ));
                 }
                 if let Some(b) = t.bound_cpu() {
                     if b != c.cpu_id {
-                        return Err(alloc::format!("{t:?} bound to cpu {b} waits on cpu {}", c.cpu_id));
+                        return Err(alloc::format!(
+                            "{t:?} bound to cpu {b} waits on cpu {}",
+                            c.cpu_id
+                        ));
                     }
                 }
                 cur = t.t_link.get();
@@ -534,7 +551,11 @@ pub fn check_invariants() -> Result<(), alloc::string::String> {
             }
         }
         if n != q.nrun {
-            return Err(alloc::format!("cpu {}: {n} threads queued, count says {}", c.cpu_id, q.nrun));
+            return Err(alloc::format!(
+                "cpu {}: {n} threads queued, count says {}",
+                c.cpu_id,
+                q.nrun
+            ));
         }
     }
     Ok(())

@@ -60,7 +60,15 @@ mod tests {
 
     #[test]
     fn numbers_are_solaris() {
-        let want = [(ESRCH, 3), (EINTR, 4), (ENOEXEC, 8), (ECHILD, 10), (EAGAIN, 11), (ENOMEM, 12), (EFAULT, 14)];
+        let want = [
+            (ESRCH, 3),
+            (EINTR, 4),
+            (ENOEXEC, 8),
+            (ECHILD, 10),
+            (EAGAIN, 11),
+            (ENOMEM, 12),
+            (EFAULT, 14),
+        ];
         for (e, n) in want {
             assert_eq!(e.code(), n, "{e:?}");
         }

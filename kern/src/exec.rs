@@ -129,7 +129,11 @@ fn parse_image(elf: &[u8]) -> Option<Image<'_>> {
 }
 
 /// One `PT_LOAD` program header, checked on its own.
-fn segment<'a>(ph: &ProgramHeader64<BigEndian>, e: BigEndian, elf: &'a [u8]) -> Option<Segment<'a>> {
+fn segment<'a>(
+    ph: &ProgramHeader64<BigEndian>,
+    e: BigEndian,
+    elf: &'a [u8],
+) -> Option<Segment<'a>> {
     let (vaddr, memsz, offset) = (ph.p_vaddr(e), ph.p_memsz(e), ph.p_offset(e));
     // The file range, inside the image; a segment without file bytes (all bss)
     // reads none, wherever its offset points (past the end of a stripped image).
@@ -284,7 +288,10 @@ mod tests {
         assert_eq!((text.vaddr, text.memsz, text.prot), (TEXT, 0x2000, Prot::READ | Prot::EXEC));
         assert_eq!(text.data, &elf[..0x2000]);
         assert_eq!(text.pages(), TEXT..TEXT + 0x2000);
-        assert_eq!((data.vaddr, data.memsz, data.prot), (TEXT + 0x2000, 0x5000, Prot::READ | Prot::WRITE));
+        assert_eq!(
+            (data.vaddr, data.memsz, data.prot),
+            (TEXT + 0x2000, 0x5000, Prot::READ | Prot::WRITE)
+        );
         assert_eq!(data.data, &elf[0x2000..LEN]);
         assert_eq!(data.pages(), TEXT + 0x2000..TEXT + 0x8000);
     }
@@ -335,7 +342,8 @@ mod tests {
     #[test]
     fn exec_refuses_dynamic_programs() {
         let interp = Ph { typ: elf::PT_INTERP, ..load_ph(elf::PF_R, 0x200, TEXT + 0x200, 16, 16) };
-        let dynamic = Ph { typ: elf::PT_DYNAMIC, flags: RW, offset: 0x2000, vaddr: TEXT + 0x2000, ..interp };
+        let dynamic =
+            Ph { typ: elf::PT_DYNAMIC, flags: RW, offset: 0x2000, vaddr: TEXT + 0x2000, ..interp };
         let [text, data] = phs();
         refused(&build(ENTRY, &[interp, text, data], LEN), "PT_INTERP");
         refused(&build(ENTRY, &[text, data, dynamic], LEN), "PT_DYNAMIC");
@@ -347,7 +355,10 @@ mod tests {
         refused(&with(|p| p[1].filesz = 0x101), "file range beyond the image");
         refused(&with(|p| p[1].offset = u64::MAX - 0x1fff), "file range wraps around");
         let bss_only = with(|p| (p[1].offset, p[1].filesz) = (0x10_0000, 0));
-        assert!(parse(&bss_only).unwrap().segments[1].data.is_empty(), "bss only, offset past the end");
+        assert!(
+            parse(&bss_only).unwrap().segments[1].data.is_empty(),
+            "bss only, offset past the end"
+        );
         refused(&with(|p| p[1].flags = 0), "no rights");
         refused(&with(|p| p[1].flags = elf::PF_MASKOS), "only OS flags");
         refused(&with(|p| p[1].vaddr = TEXT + 0x2008), "vaddr and offset differ in their page");
@@ -356,7 +367,10 @@ mod tests {
         refused(&with(|p| p[1].vaddr = USER_LIMIT - 0x2000), "ending beyond USER_LIMIT");
         refused(&with(|p| p[1].vaddr = PROGRAM_LIMIT - 0x2000), "into the stack's guard page");
         refused(&with(|p| p[1].vaddr = USER_STACK_TOP - 0x4000), "into the stack");
-        refused(&with(|p| (p[1].vaddr, p[1].memsz) = (u64::MAX - 0x1fff, 0x4000)), "address wraps around");
+        refused(
+            &with(|p| (p[1].vaddr, p[1].memsz) = (u64::MAX - 0x1fff, 0x4000)),
+            "address wraps around",
+        );
         // Just fits: ends at the guard page.
         let elf = with(|p| p[1].vaddr = PROGRAM_LIMIT - 0x6000);
         assert_eq!(parse(&elf).unwrap().segments[1].pages().end, PROGRAM_LIMIT);
@@ -366,7 +380,10 @@ mod tests {
     fn exec_refuses_segments_sharing_pages() {
         refused(&with(|p| p[1].vaddr = TEXT), "the same address");
         refused(&with(|p| p[0].memsz = 0x2001), "text spilling into data's page");
-        refused(&with(|p| (p[1].offset, p[1].vaddr) = (0x1ff0, TEXT + 0x1ff0)), "data starting in text's page");
+        refused(
+            &with(|p| (p[1].offset, p[1].vaddr) = (0x1ff0, TEXT + 0x1ff0)),
+            "data starting in text's page",
+        );
         refused(&with(|p| p[0].memsz = 0x10_0000), "data inside text's range");
         refused(&with(|p| p.swap(0, 1)), "out of address order");
         assert!(parse(&with(|p| p[1].vaddr = TEXT + 0x10_2000)).is_ok(), "far apart");
@@ -398,7 +415,11 @@ mod tests {
     fn check_accepted(elf: &[u8]) {
         let Ok(img) = parse(elf) else { return };
         for (i, s) in img.segments.iter().enumerate() {
-            assert!(s.pages().end <= PROGRAM_LIMIT && s.data.len() as u64 <= s.memsz && !s.prot.is_empty());
+            assert!(
+                s.pages().end <= PROGRAM_LIMIT
+                    && s.data.len() as u64 <= s.memsz
+                    && !s.prot.is_empty()
+            );
             assert!(i == 0 || img.segments[i - 1].pages().end <= s.pages().start);
         }
         assert!(img.segments.iter().any(|s| s.prot.contains(Prot::EXEC) && s.contains(img.entry)));

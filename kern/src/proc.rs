@@ -132,7 +132,13 @@ pub struct ProcState {
 
 impl ProcState {
     const fn new() -> ProcState {
-        ProcState { p_stat: PStat::Active, p_exitstatus: 0, p_lwpdir: LwpDir::new(), p_utime: 0, p_stime: 0 }
+        ProcState {
+            p_stat: PStat::Active,
+            p_exitstatus: 0,
+            p_lwpdir: LwpDir::new(),
+            p_utime: 0,
+            p_stime: 0,
+        }
     }
 }
 
@@ -252,8 +258,11 @@ struct ProcTable {
     pt_nextpid: u32,
 }
 
-static PIDLOCK: DispLock<ProcTable> =
-    DispLock::new(ProcTable { pt_procs: BTreeMap::new(), pt_children: BTreeSet::new(), pt_nextpid: 1 });
+static PIDLOCK: DispLock<ProcTable> = DispLock::new(ProcTable {
+    pt_procs: BTreeMap::new(),
+    pt_children: BTreeSet::new(),
+    pt_nextpid: 1,
+});
 
 /// Reaped process structures, for reuse.
 static PROC_CACHE: DispLock<Vec<&'static Proc>> = DispLock::new(Vec::new());

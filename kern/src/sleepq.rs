@@ -21,8 +21,8 @@ use core::sync::atomic::Ordering;
 
 use arch::Machine;
 
-use crate::displock::DispLock;
 use crate::disp::{self, Prev};
+use crate::displock::DispLock;
 use crate::thread::{curthread, KThread, ThreadState};
 use crate::{callout, class, clock, M};
 
@@ -70,7 +70,8 @@ impl SleepQ {
     }
 }
 
-static SLEEPQ: [DispLock<SleepQ>; NSLEEPQ] = [const { DispLock::new(SleepQ { head: None, tail: None }) }; NSLEEPQ];
+static SLEEPQ: [DispLock<SleepQ>; NSLEEPQ] =
+    [const { DispLock::new(SleepQ { head: None, tail: None }) }; NSLEEPQ];
 
 fn bucket(chan: usize) -> &'static DispLock<SleepQ> {
     &SLEEPQ[((chan >> 3) ^ (chan >> 11)) % NSLEEPQ]
@@ -152,7 +153,9 @@ pub(crate) fn timed_out(t: &'static KThread, gen: u64) {
         return;
     }
     let taken = bucket(chan).lock().take(|s| {
-        core::ptr::eq(s, t) && s.t_sleepgen.load(Ordering::SeqCst) == gen && s.t_wchan.load(Ordering::Acquire) == chan
+        core::ptr::eq(s, t)
+            && s.t_sleepgen.load(Ordering::SeqCst) == gen
+            && s.t_wchan.load(Ordering::Acquire) == chan
     });
     if let Some(t) = taken {
         t.t_timedout.store(true, Ordering::SeqCst);

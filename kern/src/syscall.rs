@@ -206,13 +206,19 @@ fn write(fd: u64, buf: u64, len: u64) -> SysResult {
 fn lwp_create(ctxp: u64, flags: u64, idp: u64) -> SysResult {
     let [pc, stack_top, arg] = copyin_words::<3>(ctxp)?;
     let flags = u32::try_from(flags).ok().and_then(LwpFlags::from_bits).ok_or(Errno::EINVAL)?;
-    if pc % 4 != 0 || pc >= USER_LIMIT || stack_top % 16 != 0 || stack_top > USER_LIMIT || stack_top == 0 {
+    if pc % 4 != 0
+        || pc >= USER_LIMIT
+        || stack_top % 16 != 0
+        || stack_top > USER_LIMIT
+        || stack_top == 0
+    {
         return Err(Errno::EINVAL);
     }
     // The id's place must take the id before there is an LWP to lose; nothing
     // unmaps user memory, so the second copyout cannot fail where the first did not.
     copyout(idp, &0u32.to_be_bytes())?;
-    let id = lwp::lwp_create_user(UserRegs::for_entry(pc, stack_top, arg), flags | LwpFlags::SUSPENDED)?;
+    let id =
+        lwp::lwp_create_user(UserRegs::for_entry(pc, stack_top, arg), flags | LwpFlags::SUSPENDED)?;
     copyout(idp, &id.0.to_be_bytes())?;
     // Held until here: it runs only once its id is where its creator looks.
     if !flags.contains(LwpFlags::SUSPENDED) {
@@ -285,7 +291,8 @@ fn nanosleep(tsp: u64) -> SysResult {
 fn lwp_times(tp: u64) -> SysResult {
     let lwp = curlwp().ok_or(Errno::EINVAL)?;
     let p = curproc().ok_or(Errno::EINVAL)?;
-    let (utime, stime, sysc) = lwp.with_data(|d| (d.lwp_utime, d.lwp_stime, d.lwp_ru.sysc)).ok_or(Errno::EINVAL)?;
+    let (utime, stime, sysc) =
+        lwp.with_data(|d| (d.lwp_utime, d.lwp_stime, d.lwp_ru.sysc)).ok_or(Errno::EINVAL)?;
     let (putime, pstime) = p.times();
     copyout_words(tp, &[utime, stime, putime, pstime, sysc, u64::from(clock::hz())])?;
     Ok((0, 0))

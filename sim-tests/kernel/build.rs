@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
-    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = manifest.join("../..").canonicalize().expect("the workspace root");
 
     // The kernel's own layout (the user programs have theirs).
@@ -41,8 +42,17 @@ fn build_user_programs(root: &Path) {
         .expect("running cargo for the user programs");
     assert!(status.success(), "building the user programs (sim-tests/user) failed");
 
-    println!("cargo:rustc-env=LWP_USER_BIN_DIR={}", target_dir.join(&target).join("user").display());
-    for input in ["sim-tests/user", "kern/src/syscall/abi.rs", "kern/src/errno.rs", ".cargo/config.toml", "Cargo.toml"] {
+    println!(
+        "cargo:rustc-env=LWP_USER_BIN_DIR={}",
+        target_dir.join(&target).join("user").display()
+    );
+    for input in [
+        "sim-tests/user",
+        "kern/src/syscall/abi.rs",
+        "kern/src/errno.rs",
+        ".cargo/config.toml",
+        "Cargo.toml",
+    ] {
         rerun_if_changed(&root.join(input));
     }
 }

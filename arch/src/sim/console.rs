@@ -45,7 +45,9 @@ pub(super) fn note(cpu: Cpu, msg: &str) {
 /// `sim::console_output`.
 pub(super) fn output() -> String {
     match Cpu::here() {
-        Some(cpu) => cpu.critical(|| String::from_utf8_lossy(&cpu.boot().console.lock()).into_owned()),
+        Some(cpu) => {
+            cpu.critical(|| String::from_utf8_lossy(&cpu.boot().console.lock()).into_owned())
+        }
         None => LAST.with(|l| l.borrow().clone()),
     }
 }
@@ -67,7 +69,8 @@ fn write_fd(fd: libc::c_int, mut bytes: &[u8]) {
         let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
         if n > 0 {
             bytes = &bytes[n as usize..];
-        } else if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+        } else if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+        {
             continue;
         } else {
             return;

@@ -217,8 +217,12 @@ impl Context {
     // A const, not a static, on purpose: each use (each CPU's boot thread) is a fresh
     // context with its own flag and saved stack pointer.
     #[allow(clippy::declare_interior_mutable_const)]
-    pub(super) const BOOT: Context =
-        Context { sp: AtomicUsize::new(0), running: AtomicBool::new(true), stack: None, user: UserState::NONE };
+    pub(super) const BOOT: Context = Context {
+        sp: AtomicUsize::new(0),
+        running: AtomicBool::new(true),
+        stack: None,
+        user: UserState::NONE,
+    };
 
     pub(super) fn new(stack_size: usize, entry: ThreadEntry, arg: usize) -> Context {
         let ctx = Context {
@@ -234,7 +238,8 @@ impl Context {
     pub(super) fn reset(&self, entry: ThreadEntry, arg: usize) {
         // Claim the context while rewriting it, so that a concurrent switch to it
         // panics rather than running a half-written frame.
-        if self.running.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        if self.running.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err()
+        {
             panic!("sim: context_reset of a running context");
         }
         self.arm(entry, arg);
@@ -245,19 +250,20 @@ impl Context {
     /// Lays out the initial frame so that the first switch here "returns" into the
     /// trampoline with `entry` in r12 and `arg` in r13. The context must be idle.
     fn arm(&self, entry: ThreadEntry, arg: usize) {
-        let stack = self.stack.as_ref().expect("sim: a boot context has no stack to start a thread on");
+        let stack =
+            self.stack.as_ref().expect("sim: a boot context has no stack to start a thread on");
         // The trampoline starts with rsp = `top` (16-byte aligned) and calls
         // thread_start from there, as the ABI wants.
         let top = stack.top() & !15;
         let sp = top - FRAME_WORDS * 8;
         let frame: [usize; FRAME_WORDS] = [
             FP_CONTROL_DEFAULT,
-            0,                                  // r15
-            0,                                  // r14
-            arg,                                // r13
-            entry as usize,                     // r12
-            0,                                  // rbx
-            0,                                  // rbp: frame-pointer walks end here
+            0,                                         // r15
+            0,                                         // r14
+            arg,                                       // r13
+            entry as usize,                            // r12
+            0,                                         // rbx
+            0,                                         // rbp: frame-pointer walks end here
             arch_sim_trampoline as *const () as usize, // return address
         ];
         // SAFETY: [sp, top) lies inside the mapping, above its guard page, and no
@@ -295,7 +301,8 @@ pub(super) fn switch(cpu: Cpu, from: &Context, to: &Context, to_thread: usize) {
     assert!(!cpu.user_mode(), "sim: switch in user mode");
     let here = cpu.cur_ctx();
     assert!(
-        from.running.load(Ordering::Relaxed) && (here == 0 || here == from as *const Context as usize),
+        from.running.load(Ordering::Relaxed)
+            && (here == 0 || here == from as *const Context as usize),
         "sim: switch from a context that is not the one running on this CPU"
     );
     // Acquire pairs with the switch that saved `to`: its stack pointer and frame are

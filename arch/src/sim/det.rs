@@ -164,7 +164,11 @@ impl Det {
         let cpus = (0..ncpus)
             .map(|cpu| {
                 let stack = Context::new(CPU_STACK, cpu_entry, cpu);
-                DetCpu { sp: AtomicUsize::new(context::initial_sp(&stack)), idle: AtomicBool::new(false), _stack: stack }
+                DetCpu {
+                    sp: AtomicUsize::new(context::initial_sp(&stack)),
+                    idle: AtomicBool::new(false),
+                    _stack: stack,
+                }
             })
             .collect();
         Det {
@@ -203,7 +207,10 @@ impl Det {
     /// Stops the run, with failure, if virtual time has passed the limit.
     fn check_limit(&self, cpu: Cpu) {
         if self.now.load(Relaxed) > self.limit && !self.expired.swap(true, Relaxed) {
-            let msg = std::format!("sim: timed out after {} ms of virtual time\n", self.limit / 1_000_000);
+            let msg = std::format!(
+                "sim: timed out after {} ms of virtual time\n",
+                self.limit / 1_000_000
+            );
             console::note(cpu, &msg);
             super::halt(cpu, false);
         }
@@ -273,8 +280,13 @@ impl Det {
         }
         let running = |k: &usize| boot.percpu[*k].clock_period_ns.load(Relaxed) != 0;
         let n = self.cpus.len();
-        let Some(at) = (0..n).filter(running).map(|k| boot.percpu[k].clock_next_ns.load(Relaxed)).min() else {
-            console::note(cpu, "sim: every CPU idles and no clock runs: nothing can happen any more\n");
+        let Some(at) =
+            (0..n).filter(running).map(|k| boot.percpu[k].clock_next_ns.load(Relaxed)).min()
+        else {
+            console::note(
+                cpu,
+                "sim: every CPU idles and no clock runs: nothing can happen any more\n",
+            );
             super::halt(cpu, false)
         };
         if at > self.now.load(Relaxed) {

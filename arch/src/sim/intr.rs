@@ -149,7 +149,8 @@ pub(super) fn idle_wait(cpu: Cpu) {
 pub(super) fn install_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = on_clock_signal;
+        let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            on_clock_signal;
         // SAFETY: an all-zero sigaction is a valid value, which is then filled in;
         // the handler has the three-argument signature SA_SIGINFO calls for.
         let r = unsafe {
@@ -187,7 +188,11 @@ pub(super) fn kick(pthread: usize) {
     }
 }
 
-extern "C" fn on_clock_signal(_sig: libc::c_int, _info: *mut libc::siginfo_t, _uctx: *mut libc::c_void) {
+extern "C" fn on_clock_signal(
+    _sig: libc::c_int,
+    _info: *mut libc::siginfo_t,
+    _uctx: *mut libc::c_void,
+) {
     let Some(cpu) = Cpu::here() else { return };
     if !cpu.in_sim() {
         return;
@@ -246,7 +251,12 @@ pub(super) fn clock_thread(boot: &Boot) {
                 // that latches one interrupt drops them.
                 next = if due + period > now { due + period } else { now + period };
                 // A clock_start meanwhile wins.
-                let _ = pc.clock_next_ns.compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed);
+                let _ = pc.clock_next_ns.compare_exchange(
+                    due,
+                    next,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
             }
             wake = wake.min(next);
         }

@@ -178,7 +178,9 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
     let det = match config.schedule {
         Schedule::Parallel => None,
         Schedule::Seeded(seed) => {
-            let limit = config.virtual_timeout.map_or(u64::MAX, |t| t.as_nanos().try_into().unwrap_or(u64::MAX));
+            let limit = config
+                .virtual_timeout
+                .map_or(u64::MAX, |t| t.as_nanos().try_into().unwrap_or(u64::MAX));
             Some(Det::new(seed, ncpus, main, limit))
         }
     };
@@ -345,7 +347,10 @@ impl Boot {
     /// this call did it.
     fn request_halt(&self, success: bool) -> bool {
         let verdict = if success { HALTED_OK } else { HALTED_FAIL };
-        let won = self.state.compare_exchange(RUNNING, verdict, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        let won = self
+            .state
+            .compare_exchange(RUNNING, verdict, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
         self.waiter.unpark();
         won
     }
@@ -373,7 +378,8 @@ fn wait_for_halt(boot: &Boot, timeout: Option<Duration>) -> bool {
                 if now < deadline {
                     thread::park_timeout(deadline - now);
                 } else if boot.request_halt(false) {
-                    let msg = std::format!("sim: timed out after {:?}\n", timeout.unwrap_or_default());
+                    let msg =
+                        std::format!("sim: timed out after {:?}\n", timeout.unwrap_or_default());
                     boot.console.lock().extend_from_slice(msg.as_bytes());
                     std::eprint!("{msg}");
                     return true;
@@ -426,7 +432,8 @@ extern "C" fn cpu_main(arg: usize) {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (start.main)(start.cpu))) {
         Ok(()) => {
             let cpu = Cpu::expect("cpu_main");
-            let msg = std::format!("sim: cpu {}: main returned without halting the machine\n", start.cpu);
+            let msg =
+                std::format!("sim: cpu {}: main returned without halting the machine\n", start.cpu);
             console::note(cpu, &msg);
             halt(cpu, false)
         }

@@ -187,7 +187,11 @@ impl PerCpu {
         // settings into `old` and only disables the thread's alternate stack.
         let old = unsafe {
             let mut old: libc::stack_t = core::mem::zeroed();
-            let off = libc::stack_t { ss_sp: core::ptr::null_mut(), ss_size: 0, ss_flags: libc::SS_DISABLE };
+            let off = libc::stack_t {
+                ss_sp: core::ptr::null_mut(),
+                ss_size: 0,
+                ss_flags: libc::SS_DISABLE,
+            };
             if libc::sigaltstack(&off, &mut old) != 0 {
                 old.ss_flags = libc::SS_DISABLE;
             }

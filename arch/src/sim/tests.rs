@@ -197,7 +197,10 @@ fn switching_to_a_running_context_panics() {
         Sim::intr_disable();
         assert!(panics(|| Sim::switch(&me.ctx, &me.ctx, me)), "switch to itself");
         assert!(panics(|| Sim::context_reset(&me.ctx, entry, 0)), "reset of itself");
-        assert!(panics(|| Sim::switch(&idle.ctx, &boot.ctx, boot)), "switch from another thread's context");
+        assert!(
+            panics(|| Sim::switch(&idle.ctx, &boot.ctx, boot)),
+            "switch from another thread's context"
+        );
         // Nothing of that changed anything: still current, and it switches normally.
         assert!(ptr::eq(Sim::curthread::<T>(), me));
         CHECKED.store(true, SeqCst);
@@ -251,7 +254,8 @@ mod preemption {
             Sim::switch(&me.ctx, &next.ctx, next);
         }
     }
-    static UPCALLS: Upcalls = Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
+    static UPCALLS: Upcalls =
+        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
 
     fn spinner(_arg: usize) -> ! {
         Sim::intr_restore(true);
@@ -276,7 +280,9 @@ mod preemption {
             let now = other.count.load(SeqCst);
             if now != last {
                 last = now;
-                if me.seen.fetch_add(1, SeqCst) + 1 == ROUNDS && DONE.fetch_add(1, SeqCst) + 1 == TOTAL.load(SeqCst) {
+                if me.seen.fetch_add(1, SeqCst) + 1 == ROUNDS
+                    && DONE.fetch_add(1, SeqCst) + 1 == TOTAL.load(SeqCst)
+                {
                     Sim::halt(BAD.load(SeqCst) == 0);
                 }
             }
@@ -397,7 +403,8 @@ fn migrate(config: SimConfig) {
         }
         unlock();
     }
-    static UPCALLS: Upcalls = Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
+    static UPCALLS: Upcalls =
+        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
 
     fn migrant(_arg: usize) -> ! {
         // The switch that started this thread held the dispatcher lock; interrupts
@@ -433,7 +440,9 @@ fn migrate(config: SimConfig) {
             let now = Sim::cpu_id();
             if now != cpu {
                 cpu = now;
-                if me.seen.fetch_add(1, SeqCst) + 1 == MIGRATIONS && DONE.fetch_add(1, SeqCst) + 1 == THREADS {
+                if me.seen.fetch_add(1, SeqCst) + 1 == MIGRATIONS
+                    && DONE.fetch_add(1, SeqCst) + 1 == THREADS
+                {
                     Sim::halt(BAD.load(SeqCst) == 0);
                 }
             }
@@ -472,7 +481,11 @@ fn migrate(config: SimConfig) {
     DONE.store(0, SeqCst);
     BAD.store(0, SeqCst);
     let out = run(config, main);
-    assert_eq!(BAD.load(SeqCst), 0, "1: FP state, 2: stack, 3: curthread, 4: interrupts off, 5: heap");
+    assert_eq!(
+        BAD.load(SeqCst),
+        0,
+        "1: FP state, 2: stack, 3: curthread, 4: interrupts off, 5: heap"
+    );
     assert!(out.success && !out.timed_out, "{out:?}");
     for t in ALL.lock().iter() {
         assert!(t.seen.load(SeqCst) >= MIGRATIONS, "thread {} migrated too little", t.id);
@@ -487,7 +500,8 @@ fn disabled_interrupts_defer_the_clock_until_enabled() {
         assert!(!Sim::intr_enabled(), "the clock runs with interrupts disabled");
         TICKS.fetch_add(1, SeqCst);
     }
-    static UPCALLS: Upcalls = Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
+    static UPCALLS: Upcalls =
+        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
 
     fn main(_cpu: usize) {
         assert!(!Sim::intr_enabled(), "a CPU boots with interrupts disabled");
@@ -571,7 +585,8 @@ fn halt_from_inside_the_clock_interrupt() {
             Sim::halt(true);
         }
     }
-    static UPCALLS: Upcalls = Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
+    static UPCALLS: Upcalls =
+        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
 
     fn main(cpu: usize) {
         Sim::set_upcalls(&UPCALLS);
@@ -613,7 +628,11 @@ fn boots_run_one_after_another_with_their_own_cpus_args_and_console() {
         assert!(out.success);
         assert_eq!(out.console.lines().count(), ncpus, "{}", out.console);
         for cpu in 0..ncpus {
-            assert!(out.console.contains(&std::format!("cpu {cpu} of {ncpus}: {args}\n")), "{}", out.console);
+            assert!(
+                out.console.contains(&std::format!("cpu {cpu} of {ncpus}: {args}\n")),
+                "{}",
+                out.console
+            );
         }
         assert_eq!(console_output(), out.console);
     }
@@ -633,7 +652,8 @@ fn a_stuck_machine_times_out() {
         // Interrupts off, no clock: only the halt's kicks get this CPU home.
         while !black_box(false) {}
     }
-    let out = run(SimConfig { timeout: Some(Duration::from_millis(100)), ..SimConfig::new(1) }, main);
+    let out =
+        run(SimConfig { timeout: Some(Duration::from_millis(100)), ..SimConfig::new(1) }, main);
     assert!(!out.success && out.timed_out);
 }
 
@@ -718,7 +738,11 @@ mod seeded {
         assert_eq!(out_a.console, out_b.console, "seed 42 wrote different consoles");
         let (ra, rb) = (out_a.seeded.unwrap(), out_b.seeded.unwrap());
         assert_eq!(ra, rb, "the same seed gave different schedules");
-        assert!(out_a.console.ends_with(&std::format!("sim: seeded schedule: 4 CPU(s), {ra}\n")), "{}", out_a.console);
+        assert!(
+            out_a.console.ends_with(&std::format!("sim: seeded schedule: 4 CPU(s), {ra}\n")),
+            "{}",
+            out_a.console
+        );
         // Every CPU took steps, interleaved with the others.
         for cpu in 0..4 {
             assert!(a.iter().any(|&(c, _)| c == cpu), "cpu {cpu} never ran");
@@ -738,7 +762,11 @@ mod seeded {
                 traces.insert(r.trace);
             }
         }
-        assert!(traces.len() >= 5, "5 other seeds gave only {} other interleavings", traces.len() - 1);
+        assert!(
+            traces.len() >= 5,
+            "5 other seeds gave only {} other interleavings",
+            traces.len() - 1
+        );
     }
 
     #[test]
@@ -753,7 +781,11 @@ mod seeded {
                 Sim::halt(true);
             }
         }
-        static UPCALLS: Upcalls = Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
+        static UPCALLS: Upcalls = Upcalls {
+            clock_intr: tick,
+            poke_intr: unexpected_poke,
+            user_trap: unexpected_user_trap,
+        };
         fn main(_cpu: usize) {
             Sim::set_upcalls(&UPCALLS);
             Sim::clock_start(100);
@@ -784,7 +816,8 @@ mod seeded {
         fn no_clock(_from_user: bool) {
             panic!("no clock runs in this test");
         }
-        static UPCALLS: Upcalls = Upcalls { clock_intr: no_clock, poke_intr: poked, user_trap: unexpected_user_trap };
+        static UPCALLS: Upcalls =
+            Upcalls { clock_intr: no_clock, poke_intr: poked, user_trap: unexpected_user_trap };
         fn main(cpu: usize) {
             Sim::set_upcalls(&UPCALLS);
             if cpu == 1 {
@@ -797,7 +830,10 @@ mod seeded {
                 assert_eq!(POKES.load(SeqCst), 0, "a cross-call was taken with interrupts off");
                 Sim::intr_restore(true);
                 // (cpu 0 may have run and poked again meanwhile.)
-                assert!(POKES.load(SeqCst) >= 1, "the pending cross-call was not taken as interrupts came on");
+                assert!(
+                    POKES.load(SeqCst) >= 1,
+                    "the pending cross-call was not taken as interrupts came on"
+                );
                 Sim::intr_disable();
                 loop {
                     Sim::idle_wait();
@@ -917,7 +953,11 @@ mod seeded {
             assert!(!Sim::intr_enabled(), "the clock runs with interrupts disabled");
             TICKS.fetch_add(1, SeqCst);
         }
-        static UPCALLS: Upcalls = Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
+        static UPCALLS: Upcalls = Upcalls {
+            clock_intr: tick,
+            poke_intr: unexpected_poke,
+            user_trap: unexpected_user_trap,
+        };
         fn main(cpu: usize) {
             if cpu != 0 {
                 loop {
@@ -1074,7 +1114,11 @@ mod user_mode {
         for i in 0..n {
             switch_to(thread(i + 1, lwp_entry, i));
             // Back here: the LWP has ended, and its address space is gone with it.
-            assert!(locked(|| SPACE.lock().upgrade()).is_none(), "LWP {} left its address space alive", i + 1);
+            assert!(
+                locked(|| SPACE.lock().upgrade()).is_none(),
+                "LWP {} left its address space alive",
+                i + 1
+            );
             assert_eq!(Sim::copyout(DATA, &buf), unmapped);
         }
         Sim::halt(true)
@@ -1131,14 +1175,32 @@ mod user_mode {
         fn main(_cpu: usize) {
             let s = Sim::as_create().unwrap();
             let rw = Prot::READ | Prot::WRITE;
-            for (va, len) in [(DATA + 8, PAGE_SIZE), (DATA, 8), (DATA, 0), (USER_LIMIT, PAGE_SIZE), (USER_LIMIT - PAGE_SIZE, 2 * PAGE_SIZE), (u64::MAX - PAGE_SIZE + 1, PAGE_SIZE)] {
-                assert_eq!(Sim::as_map(&s, va, len, rw), Err(MapError::BadRange), "map {va:#x}+{len:#x}");
+            for (va, len) in [
+                (DATA + 8, PAGE_SIZE),
+                (DATA, 8),
+                (DATA, 0),
+                (USER_LIMIT, PAGE_SIZE),
+                (USER_LIMIT - PAGE_SIZE, 2 * PAGE_SIZE),
+                (u64::MAX - PAGE_SIZE + 1, PAGE_SIZE),
+            ] {
+                assert_eq!(
+                    Sim::as_map(&s, va, len, rw),
+                    Err(MapError::BadRange),
+                    "map {va:#x}+{len:#x}"
+                );
             }
             Sim::as_map(&s, DATA, 2 * PAGE_SIZE, rw).unwrap();
             Sim::as_map(&s, USER_LIMIT - PAGE_SIZE, PAGE_SIZE, Prot::READ).unwrap();
-            assert_eq!(Sim::as_map(&s, DATA - PAGE_SIZE, 2 * PAGE_SIZE, rw), Err(MapError::Overlap));
+            assert_eq!(
+                Sim::as_map(&s, DATA - PAGE_SIZE, 2 * PAGE_SIZE, rw),
+                Err(MapError::Overlap)
+            );
             assert_eq!(Sim::as_map(&s, DATA + PAGE_SIZE, PAGE_SIZE, rw), Err(MapError::Overlap));
-            assert_eq!(Sim::as_map(&s, 1 << 40, 1 << 40, rw), Err(MapError::NoMemory), "more than the machine's memory");
+            assert_eq!(
+                Sim::as_map(&s, 1 << 40, 1 << 40, rw),
+                Err(MapError::NoMemory),
+                "more than the machine's memory"
+            );
 
             // Fresh pages are zero; a write may cross pages; the kernel ignores rights.
             let mut buf = [0xffu8; 16];
@@ -1152,7 +1214,10 @@ mod user_mode {
             assert_eq!(&buf[..2], b"ro");
 
             // All or nothing: a write running into an unmapped page writes nothing.
-            assert_eq!(Sim::as_write(&s, DATA + 2 * PAGE_SIZE - 2, b"xyz"), Err(MapError::Unmapped));
+            assert_eq!(
+                Sim::as_write(&s, DATA + 2 * PAGE_SIZE - 2, b"xyz"),
+                Err(MapError::Unmapped)
+            );
             Sim::as_read(&s, DATA + 2 * PAGE_SIZE - 2, &mut buf[..2]).unwrap();
             assert_eq!(&buf[..2], b"\0\0");
             assert_eq!(Sim::as_read(&s, HOLE, &mut buf), Err(MapError::Unmapped));
@@ -1191,7 +1256,8 @@ mod user_mode {
                 n => panic!("system call {n}"),
             }
         }
-        static UPCALLS: Upcalls = Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
+        static UPCALLS: Upcalls =
+            Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
         let _s = serial();
         let pc = user::program(program);
         let entry = UserRegs::for_entry(pc, DATA + PAGE_SIZE, 77);
@@ -1204,7 +1270,10 @@ mod user_mode {
             assert_eq!(first.sp(), entry.sp());
             for (k, e) in log.iter().enumerate() {
                 // Each `ta 0x40` is one instruction further on.
-                assert_eq!((e.regs.pc(), e.regs.r[reg::NPC]), (pc + 4 * (k as u64 + 1), pc + 4 * (k as u64 + 2)));
+                assert_eq!(
+                    (e.regs.pc(), e.regs.r[reg::NPC]),
+                    (pc + 4 * (k as u64 + 1), pc + 4 * (k as u64 + 2))
+                );
             }
             assert_eq!(log[3].regs.sysarg(0), 0, "exit status");
         }
@@ -1221,17 +1290,26 @@ mod user_mode {
             match why {
                 // The text was not loaded yet: load it, and the fetch is retried.
                 UserTrap::Fault(Fault { kind: FaultKind::Unmapped, addr }) => {
-                    Sim::as_map(&space(), addr & !(PAGE_SIZE - 1), PAGE_SIZE, Prot::READ | Prot::EXEC).unwrap();
+                    Sim::as_map(
+                        &space(),
+                        addr & !(PAGE_SIZE - 1),
+                        PAGE_SIZE,
+                        Prot::READ | Prot::EXEC,
+                    )
+                    .unwrap();
                 }
                 UserTrap::Fault(Fault { kind: FaultKind::Protection, .. }) => lwp_end(),
                 // Somewhere else to go.
-                UserTrap::Fault(_) => *regs = UserRegs::for_entry(GOOD_PC.load(SeqCst), DATA + PAGE_SIZE, 5),
+                UserTrap::Fault(_) => {
+                    *regs = UserRegs::for_entry(GOOD_PC.load(SeqCst), DATA + PAGE_SIZE, 5)
+                }
                 UserTrap::Syscall if regs.sysnum() == SYS_ECHO => regs.set_rval(regs.sysarg(0), 0),
                 UserTrap::Syscall if regs.sysnum() == SYS_EXIT => lwp_end(),
                 _ => panic!("{why:?}"),
             }
         }
-        static UPCALLS: Upcalls = Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
+        static UPCALLS: Upcalls =
+            Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
         let _s = serial();
         let pc = user::program(program);
         GOOD_PC.store(pc, SeqCst);
@@ -1241,13 +1319,21 @@ mod user_mode {
         let cases = [
             (Prot::empty(), pc, std::vec![fault(FaultKind::Unmapped, pc)], 1),
             (Prot::READ, pc, std::vec![fault(FaultKind::Protection, pc)], 0),
-            (Prot::READ | Prot::EXEC, pc + 8, std::vec![fault(FaultKind::IllegalInstruction, pc + 8)], 5),
+            (
+                Prot::READ | Prot::EXEC,
+                pc + 8,
+                std::vec![fault(FaultKind::IllegalInstruction, pc + 8)],
+                5,
+            ),
             (Prot::READ | Prot::EXEC, pc + 2, std::vec![fault(FaultKind::Misaligned, pc + 2)], 5),
             // Mapped on demand, but no program is there: zeros, `illtrap`.
             (
                 Prot::READ | Prot::EXEC,
                 TEXT.end,
-                std::vec![fault(FaultKind::Unmapped, TEXT.end), fault(FaultKind::IllegalInstruction, TEXT.end)],
+                std::vec![
+                    fault(FaultKind::Unmapped, TEXT.end),
+                    fault(FaultKind::IllegalInstruction, TEXT.end)
+                ],
                 5,
             ),
         ];
@@ -1279,7 +1365,10 @@ mod user_mode {
                     assert_eq!((user::load_u8(DATA + 8), user::load_u8(DATA + 15)), (1, 8));
                     user::store_u8(DATA + 16, 0xab);
                     user::store_u32(DATA + 20, 0x1122_3344);
-                    assert_eq!((user::load_u32(DATA + 20), user::load_u8(DATA + 23)), (0x1122_3344, 0x44));
+                    assert_eq!(
+                        (user::load_u32(DATA + 20), user::load_u8(DATA + 23)),
+                        (0x1122_3344, 0x44)
+                    );
                     assert_eq!(user::load_u32(DATA + 8), 0x0102_0304);
                     assert_eq!(user::load_u64(RO), 0, "a read-only page is readable");
                     // The kernel maps the missing page, and the load is retried.
@@ -1317,7 +1406,8 @@ mod user_mode {
                 _ => panic!("{why:?}"),
             }
         }
-        static UPCALLS: Upcalls = Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
+        static UPCALLS: Upcalls =
+            Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
         let _s = serial();
         let pc = user::program(program);
         let lwps: Vec<(u64, u64)> = (0..7).map(|case| (pc, case)).collect();
@@ -1332,7 +1422,11 @@ mod user_mode {
                 (4, fault(FaultKind::Unmapped, USER_LIMIT + 5)),
                 (5, fault(FaultKind::Unmapped, u64::MAX - 7)),
             ] {
-                assert_eq!(of(lwp).iter().map(|e| e.why).collect::<Vec<_>>(), [UserTrap::Fault(f)], "LWP {lwp}");
+                assert_eq!(
+                    of(lwp).iter().map(|e| e.why).collect::<Vec<_>>(),
+                    [UserTrap::Fault(f)],
+                    "LWP {lwp}"
+                );
             }
             assert_eq!(faults(&of(6)), [fault(FaultKind::DivisionByZero, 0x1234)]);
             assert_eq!(syscalls(&of(6)), [SYS_EXIT], "the program went on after its fault");
@@ -1356,7 +1450,8 @@ mod user_mode {
                 SYS_COPY => {
                     let s = space();
                     Sim::as_map(&s, WO, PAGE_SIZE, Prot::WRITE).unwrap();
-                    Sim::as_map(&s, USER_LIMIT - PAGE_SIZE, PAGE_SIZE, Prot::READ | Prot::WRITE).unwrap();
+                    Sim::as_map(&s, USER_LIMIT - PAGE_SIZE, PAGE_SIZE, Prot::READ | Prot::WRITE)
+                        .unwrap();
                     let fault = |kind, addr| Err(Fault { kind, addr });
                     let mut b = [0u8; 5];
                     Sim::copyout(DATA + 100, b"hello").unwrap();
@@ -1374,17 +1469,31 @@ mod user_mode {
                     assert_eq!(Sim::copyin(WO, &mut b), fault(FaultKind::Protection, WO));
                     // Unmapped, past the end of user space, wrapping round.
                     assert_eq!(Sim::copyin(HOLE, &mut b), fault(FaultKind::Unmapped, HOLE));
-                    assert_eq!(Sim::copyin(RO + PAGE_SIZE - 2, &mut b), fault(FaultKind::Unmapped, RO + PAGE_SIZE));
-                    assert_eq!(Sim::copyout(USER_LIMIT - 2, b"hello"), fault(FaultKind::Unmapped, USER_LIMIT));
-                    assert_eq!(Sim::copyin(u64::MAX - 1, &mut b), fault(FaultKind::Unmapped, u64::MAX - 1));
-                    assert_eq!(Sim::copyin(HOLE, &mut []), Ok(()), "nothing to copy, nothing to fault");
+                    assert_eq!(
+                        Sim::copyin(RO + PAGE_SIZE - 2, &mut b),
+                        fault(FaultKind::Unmapped, RO + PAGE_SIZE)
+                    );
+                    assert_eq!(
+                        Sim::copyout(USER_LIMIT - 2, b"hello"),
+                        fault(FaultKind::Unmapped, USER_LIMIT)
+                    );
+                    assert_eq!(
+                        Sim::copyin(u64::MAX - 1, &mut b),
+                        fault(FaultKind::Unmapped, u64::MAX - 1)
+                    );
+                    assert_eq!(
+                        Sim::copyin(HOLE, &mut []),
+                        Ok(()),
+                        "nothing to copy, nothing to fault"
+                    );
                     regs.set_rval(0, 0);
                 }
                 SYS_EXIT => lwp_end(),
                 n => panic!("system call {n}"),
             }
         }
-        static UPCALLS: Upcalls = Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
+        static UPCALLS: Upcalls =
+            Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
         let _s = serial();
         let pc = user::program(program);
         for log in run_lwps(&UPCALLS, Prot::READ | Prot::EXEC, &[(pc, 0), (pc, 0)]) {
@@ -1453,20 +1562,28 @@ mod user_mode {
                     assert_eq!(regs.sysarg(0), id as u64, "another LWP's registers");
                     let mut b = [0u8; 8];
                     Sim::copyin(DATA, &mut b).unwrap();
-                    assert_eq!(u64::from_be_bytes(b), regs.sysarg(1), "the kernel sees another address space");
+                    assert_eq!(
+                        u64::from_be_bytes(b),
+                        regs.sysarg(1),
+                        "the kernel sees another address space"
+                    );
                     CHECKS[id].fetch_add(1, SeqCst);
                     regs.set_rval(0, 0);
                 }
                 _ => panic!("{why:?}"),
             }
         }
-        static UPCALLS: Upcalls = Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: kernel };
+        static UPCALLS: Upcalls =
+            Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: kernel };
         static PC: AtomicU64 = AtomicU64::new(0);
 
         fn lwp(id: usize) -> ! {
             Sim::intr_restore(true);
             let space = new_space(Prot::READ | Prot::EXEC);
-            Sim::user_enter(space, &UserRegs::for_entry(PC.load(SeqCst), DATA + PAGE_SIZE, id as u64))
+            Sim::user_enter(
+                space,
+                &UserRegs::for_entry(PC.load(SeqCst), DATA + PAGE_SIZE, id as u64),
+            )
         }
 
         fn main(_cpu: usize) {
@@ -1484,7 +1601,8 @@ mod user_mode {
         }
 
         #[test]
-        fn a_tick_in_user_code_is_reported_and_followed_by_return_and_user_mode_survives_a_switch() {
+        fn a_tick_in_user_code_is_reported_and_followed_by_return_and_user_mode_survives_a_switch()
+        {
             let _s = serial();
             let pc = user::program(program);
             PC.store(pc, SeqCst);
@@ -1498,7 +1616,10 @@ mod user_mode {
                 let out = run(cfg.clone(), main);
                 assert!(out.success && !out.timed_out, "{cfg:?}: {out:?}");
                 for (k, ticks) in USER_TICKS.iter().enumerate().skip(1) {
-                    assert!(ticks.load(SeqCst) >= ROUNDS, "{cfg:?}: LWP {k} took too few ticks in user code");
+                    assert!(
+                        ticks.load(SeqCst) >= ROUNDS,
+                        "{cfg:?}: LWP {k} took too few ticks in user code"
+                    );
                 }
                 assert_eq!(USER_TICKS[0].load(SeqCst), 0);
             }

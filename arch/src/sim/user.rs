@@ -82,7 +82,10 @@ pub fn program(f: fn(u64)) -> u64 {
         match programs.iter().position(|&g| g as usize == f as usize) {
             Some(i) => i,
             None => {
-                assert!(programs.len() < MAX_PROGRAMS, "sim: more than {MAX_PROGRAMS} user programs");
+                assert!(
+                    programs.len() < MAX_PROGRAMS,
+                    "sim: more than {MAX_PROGRAMS} user programs"
+                );
                 programs.push(f);
                 programs.len() - 1
             }
@@ -159,14 +162,20 @@ impl AddrSpace {
     /// `Machine::as_create`.
     pub(super) fn new(cpu: Cpu) -> Result<AddrSpace, MapError> {
         let live = Arc::clone(&cpu.boot().spaces);
-        live.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_SPACES).then_some(n + 1))
-            .map_err(|_| MapError::NoMemory)?;
+        live.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < MAX_SPACES).then_some(n + 1)
+        })
+        .map_err(|_| MapError::NoMemory)?;
         Ok(AddrSpace { pages: spin::Mutex::new(BTreeMap::new()), live })
     }
 
     /// `Machine::as_map`.
     pub(super) fn map(&self, va: u64, len: u64, prot: Prot) -> Result<(), MapError> {
-        if len == 0 || !va.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) || !in_user_range(va, len) {
+        if len == 0
+            || !va.is_multiple_of(PAGE_SIZE)
+            || !len.is_multiple_of(PAGE_SIZE)
+            || !in_user_range(va, len)
+        {
             return Err(MapError::BadRange);
         }
         host_critical(|| {
@@ -187,15 +196,24 @@ impl AddrSpace {
 
     /// `Machine::as_write`: the kernel's access, whatever the rights.
     pub(super) fn write(&self, va: u64, bytes: &[u8]) -> Result<(), MapError> {
-        self.kernel_access(va, bytes.len(), |off, page| page.copy_from_slice(&bytes[off..off + page.len()]))
+        self.kernel_access(va, bytes.len(), |off, page| {
+            page.copy_from_slice(&bytes[off..off + page.len()])
+        })
     }
 
     /// `Machine::as_read`: the kernel's access, whatever the rights.
     pub(super) fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), MapError> {
-        self.kernel_access(va, buf.len(), |off, page| buf[off..off + page.len()].copy_from_slice(page))
+        self.kernel_access(va, buf.len(), |off, page| {
+            buf[off..off + page.len()].copy_from_slice(page)
+        })
     }
 
-    fn kernel_access(&self, va: u64, len: usize, f: impl FnMut(usize, &mut [u8])) -> Result<(), MapError> {
+    fn kernel_access(
+        &self,
+        va: u64,
+        len: usize,
+        f: impl FnMut(usize, &mut [u8]),
+    ) -> Result<(), MapError> {
         if !in_user_range(va, len as u64) {
             return Err(MapError::BadRange);
         }
@@ -206,7 +224,13 @@ impl AddrSpace {
     /// `need` (addresses past `USER_LIMIT` are unmapped), and only then hands each
     /// piece of it to `f` with its offset in the range: all or nothing. `f` runs
     /// under the lock, with interrupts disabled.
-    fn access(&self, va: u64, len: usize, need: Prot, mut f: impl FnMut(usize, &mut [u8])) -> Result<(), Fault> {
+    fn access(
+        &self,
+        va: u64,
+        len: usize,
+        need: Prot,
+        mut f: impl FnMut(usize, &mut [u8]),
+    ) -> Result<(), Fault> {
         host_critical(|| {
             let mut pages = self.pages.lock();
             for (addr, _, _) in pieces(va, len) {
@@ -300,7 +324,8 @@ fn trap(cpu: Cpu, why: UserTrap, edit: impl FnOnce(&mut UserRegs)) -> UserRegs {
 /// saved them (`edit` applies what the trap itself changes), then saves the ones
 /// the kernel leaves, and returns them.
 fn enter_kernel(cpu: Cpu, why: UserTrap, edit: impl FnOnce(&mut UserRegs)) -> UserRegs {
-    let upcalls = cpu.boot().upcalls().expect("sim: user mode before the kernel registered its upcalls");
+    let upcalls =
+        cpu.boot().upcalls().expect("sim: user mode before the kernel registered its upcalls");
     let user = state(cpu).expect("sim: a trap from user mode on a thread without a context");
     let mut regs = cpu.critical(|| {
         let mut saved = user.regs.lock();
@@ -346,7 +371,10 @@ pub(super) fn enter(space: Arc<AddrSpace>, regs: &UserRegs) -> ! {
         super::seeded_point(cpu, Point::Call);
         // No reference to the space may stay on this stack across the trap: the
         // kernel may end the LWP there, abandoning it.
-        let fetched = user.space().expect("sim: the kernel left user_enter's address space in a fault").fetch(regs.pc());
+        let fetched = user
+            .space()
+            .expect("sim: the kernel left user_enter's address space in a fault")
+            .fetch(regs.pc());
         match fetched {
             Ok(program) => break program,
             // The kernel's default action ends the process; if it returns, it may
@@ -372,13 +400,17 @@ pub(super) fn exit() {
 /// `Machine::copyin`.
 pub(super) fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Fault> {
     let space = kernel_copy("copyin", uaddr)?;
-    space.access(uaddr, buf.len(), Prot::READ, |off, page| buf[off..off + page.len()].copy_from_slice(page))
+    space.access(uaddr, buf.len(), Prot::READ, |off, page| {
+        buf[off..off + page.len()].copy_from_slice(page)
+    })
 }
 
 /// `Machine::copyout`.
 pub(super) fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Fault> {
     let space = kernel_copy("copyout", uaddr)?;
-    space.access(uaddr, bytes.len(), Prot::WRITE, |off, page| page.copy_from_slice(&bytes[off..off + page.len()]))
+    space.access(uaddr, bytes.len(), Prot::WRITE, |off, page| {
+        page.copy_from_slice(&bytes[off..off + page.len()])
+    })
 }
 
 /// The address space a copy on behalf of the current thread uses (a scheduling
@@ -427,7 +459,9 @@ fn user_access(what: &str, addr: u64, len: usize, need: Prot, mut f: impl FnMut(
         let fault = if !addr.is_multiple_of(len as u64) {
             Fault { kind: FaultKind::Misaligned, addr }
         } else {
-            let space = state(cpu).and_then(UserState::space).expect("sim: user mode without an address space");
+            let space = state(cpu)
+                .and_then(UserState::space)
+                .expect("sim: user mode without an address space");
             match space.access(addr, len, need, &mut f) {
                 Ok(()) => return,
                 Err(fault) => fault,

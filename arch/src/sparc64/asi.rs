@@ -20,12 +20,16 @@ pub fn read8(pa: u64) -> u8 {
 #[inline]
 pub fn write8(pa: u64, v: u8) {
     // SAFETY: as for `read8`: a device register store, no Rust memory involved.
-    unsafe { asm!("stba {v}, [{pa}] 0x15", pa = in(reg) pa, v = in(reg) v as u64, options(nostack)) };
+    unsafe {
+        asm!("stba {v}, [{pa}] 0x15", pa = in(reg) pa, v = in(reg) v as u64, options(nostack))
+    };
 }
 
 /// Writes a 32-bit word at physical address `pa`.
 #[inline]
 pub fn write32(pa: u64, v: u32) {
     // SAFETY: as for `write8`.
-    unsafe { asm!("stwa {v}, [{pa}] 0x15", pa = in(reg) pa, v = in(reg) v as u64, options(nostack)) };
+    unsafe {
+        asm!("stwa {v}, [{pa}] 0x15", pa = in(reg) pa, v = in(reg) v as u64, options(nostack))
+    };
 }

@@ -159,7 +159,7 @@ impl Context {
             let mut area = [0u64; 16];
             area[0] = entry as *const () as u64; // %l0
             area[1] = arg as u64; // %l1
-            // %i6 = %i7 = 0: the end of every backtrace.
+                                  // %i6 = %i7 = 0: the end of every backtrace.
             save.write(area);
             *self.regs.get() = Regs {
                 fp: frame - STACK_BIAS,

@@ -46,7 +46,8 @@ pub fn usage() -> (usize, usize) {
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let was = intr_disable();
-        let p = self.0.lock().allocate_first_fit(layout).map_or(core::ptr::null_mut(), |p| p.as_ptr());
+        let p =
+            self.0.lock().allocate_first_fit(layout).map_or(core::ptr::null_mut(), |p| p.as_ptr());
         intr_restore(was);
         p
     }

@@ -176,7 +176,11 @@ impl Machine for Sparc64 {
     }
 
     #[inline(always)]
-    fn switch<T: ThreadRegister>(from: &context::Context, to: &context::Context, to_thread: &'static T) {
+    fn switch<T: ThreadRegister>(
+        from: &context::Context,
+        to: &context::Context,
+        to_thread: &'static T,
+    ) {
         context::Context::switch(from, to, to_thread as *const T as usize)
     }
 

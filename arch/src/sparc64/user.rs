@@ -95,7 +95,8 @@ pub(super) struct UserCtx {
 }
 
 impl UserCtx {
-    pub(super) const NONE: UserCtx = UserCtx { space: None, wbuf: WindowBuffer { count: 0, windows: [[0; 17]; WBUF_WINDOWS] } };
+    pub(super) const NONE: UserCtx =
+        UserCtx { space: None, wbuf: WindowBuffer { count: 0, windows: [[0; 17]; WBUF_WINDOWS] } };
 }
 
 /// Makes the per-CPU block describe `u`, the user side of the thread being
@@ -316,7 +317,9 @@ fn fault_of(frame: &TrapFrame) -> Fault {
         tt::ILLEGAL_INSTRUCTION => (FaultKind::IllegalInstruction, frame.tpc),
         tt::PRIVILEGED_OPCODE | 0x037 => (FaultKind::PrivilegedInstruction, frame.tpc),
         tt::DIVISION_BY_ZERO => (FaultKind::DivisionByZero, frame.tpc),
-        tt::FILL_USER | tt::FILL_USER_OTHER => (FaultKind::BadStack, frame.sp().wrapping_add(STACK_BIAS)),
+        tt::FILL_USER | tt::FILL_USER_OTHER => {
+            (FaultKind::BadStack, frame.sp().wrapping_add(STACK_BIAS))
+        }
         other => (FaultKind::Other(other as u16), frame.tpc),
     };
     Fault { kind, addr }
@@ -326,7 +329,9 @@ fn fault_of(frame: &TrapFrame) -> Fault {
 fn tag_access() -> u64 {
     let t: u64;
     // SAFETY: reading the tag access register has no side effect.
-    unsafe { asm!("ldxa [{va}] 0x58, {t}", va = in(reg) 0x30u64, t = out(reg) t, options(nostack)) };
+    unsafe {
+        asm!("ldxa [{va}] 0x58, {t}", va = in(reg) 0x30u64, t = out(reg) t, options(nostack))
+    };
     t
 }
 
@@ -334,7 +339,9 @@ fn tag_access() -> u64 {
 fn sfar() -> u64 {
     let t: u64;
     // SAFETY: reading the fault address register has no side effect.
-    unsafe { asm!("ldxa [{va}] 0x58, {t}", va = in(reg) 0x20u64, t = out(reg) t, options(nostack)) };
+    unsafe {
+        asm!("ldxa [{va}] 0x58, {t}", va = in(reg) 0x20u64, t = out(reg) t, options(nostack))
+    };
     t
 }
 

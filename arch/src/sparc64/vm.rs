@@ -188,7 +188,12 @@ impl AddrSpace {
 
     /// Copies between the space and the kernel, whatever the rights, page by page:
     /// `f(kernel address, offset into the kernel buffer, length)`.
-    fn each_piece(&self, va: u64, len: usize, mut f: impl FnMut(u64, usize, usize)) -> Result<(), MapError> {
+    fn each_piece(
+        &self,
+        va: u64,
+        len: usize,
+        mut f: impl FnMut(u64, usize, usize),
+    ) -> Result<(), MapError> {
         va.checked_add(len as u64).filter(|&e| e <= USER_LIMIT).ok_or(MapError::BadRange)?;
         // Every page first: a copy never stops half-way.
         let mut at = va & !(PAGE_SIZE - 1);
@@ -238,7 +243,9 @@ impl Drop for AddrSpace {
         super::intr_restore(was);
         for l1 in table(self.root).iter().map(|e| e.load(Ordering::Relaxed)).filter(|&e| e != 0) {
             for l2 in table(l1).iter().map(|e| e.load(Ordering::Relaxed)).filter(|&e| e != 0) {
-                for tte in table(l2).iter().map(|e| e.load(Ordering::Relaxed)).filter(|&e| e & TTE_V != 0) {
+                for tte in
+                    table(l2).iter().map(|e| e.load(Ordering::Relaxed)).filter(|&e| e & TTE_V != 0)
+                {
                     page_free(tte & TTE_PA_MASK);
                 }
                 page_free(l2);
@@ -260,7 +267,9 @@ fn page_free(pa: u64) {
 pub(super) fn set_primary_context(ctx: u16) {
     // SAFETY: the primary context only selects which non-global TLB entries match;
     // everything the kernel uses is global, so nothing the kernel needs changes.
-    unsafe { asm!("stxa {ctx}, [{va}] 0x58", "membar #Sync", ctx = in(reg) u64::from(ctx), va = in(reg) 0x8u64, options(nostack)) };
+    unsafe {
+        asm!("stxa {ctx}, [{va}] 0x58", "membar #Sync", ctx = in(reg) u64::from(ctx), va = in(reg) 0x8u64, options(nostack))
+    };
 }
 
 /// Removes every TLB entry of the primary context (`demap context`).

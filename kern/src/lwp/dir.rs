@@ -94,8 +94,19 @@ impl LwpDir {
     }
 
     /// Enters a new live LWP.
-    pub(crate) fn enter(&mut self, id: LwpId, t: &'static KThread, lwp: &'static Lwp, detached: bool) {
-        let e = LwpEnt { le_live: Some((t, lwp)), le_detached: detached, le_waiters: 0, le_waitfor: Waitfor::Nothing };
+    pub(crate) fn enter(
+        &mut self,
+        id: LwpId,
+        t: &'static KThread,
+        lwp: &'static Lwp,
+        detached: bool,
+    ) {
+        let e = LwpEnt {
+            le_live: Some((t, lwp)),
+            le_detached: detached,
+            le_waiters: 0,
+            le_waitfor: Waitfor::Nothing,
+        };
         self.ld_ents.insert(id, e);
         self.ld_lwpcnt += 1;
     }
@@ -213,7 +224,10 @@ mod tests {
         d.enter(LwpId(2), &THREAD0, lwp(), true);
         d.enter(LwpId(3), &THREAD0, lwp(), false);
         assert!(!d.exited(LwpId(2)));
-        assert!(d.get(LwpId(2)).is_none() && d.zombcnt() == 0, "a detached LWP is reaped as it exits");
+        assert!(
+            d.get(LwpId(2)).is_none() && d.zombcnt() == 0,
+            "a detached LWP is reaped as it exits"
+        );
         d.wait_begin(LwpId(1), Waitfor::Lwp(LwpId(3)));
         d.wait_begin(LwpId(1), Waitfor::Lwp(LwpId(3)));
         assert_eq!((d.lwpwait(), d.get(LwpId(3)).unwrap().le_waiters), (1, 1), "counted once");

@@ -48,7 +48,9 @@ impl Event {
     /// exit: the caller undoes its wait's bookkeeping and calls `stop_point`.
     pub(crate) fn wait(&self, seen: u64) -> bool {
         let t = curthread();
-        sleepq::sleep(self.chan(), || self.ev_count.load(Ordering::SeqCst) != seen || stop_requested(t));
+        sleepq::sleep(self.chan(), || {
+            self.ev_count.load(Ordering::SeqCst) != seen || stop_requested(t)
+        });
         !stop_requested(t)
     }
 
@@ -56,7 +58,11 @@ impl Event {
     /// returns true: the caller looks at the time itself).
     pub(crate) fn wait_timed(&self, seen: u64, ticks: u64) -> bool {
         let t = curthread();
-        sleepq::sleep_timed(self.chan(), || self.ev_count.load(Ordering::SeqCst) != seen || stop_requested(t), ticks);
+        sleepq::sleep_timed(
+            self.chan(),
+            || self.ev_count.load(Ordering::SeqCst) != seen || stop_requested(t),
+            ticks,
+        );
         !stop_requested(t)
     }
 

@@ -58,11 +58,11 @@ use crate::M;
 
 use arch::{Machine, UserRegs};
 
-pub use data::{
-    lwp_swapin, lwp_swapout, nswapped, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack, SigInfo, MAXSYSARGS,
-    NITIMER,
-};
 pub(crate) use data::clock_tick;
+pub use data::{
+    lwp_swapin, lwp_swapout, nswapped, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack,
+    SigInfo, MAXSYSARGS, NITIMER,
+};
 pub(crate) use dir::LwpDir;
 pub(crate) use event::{stop_requested, Event};
 pub(crate) use stop::exitlwps;
@@ -127,7 +127,11 @@ pub struct Lwp {
 
 impl Lwp {
     const fn unused() -> Lwp {
-        Lwp { lwp_id: AtomicU32::new(0), lwp_start: DispLock::new(None), lwp_image: DispLock::new(data::LwpImage::Unused) }
+        Lwp {
+            lwp_id: AtomicU32::new(0),
+            lwp_start: DispLock::new(None),
+            lwp_image: DispLock::new(data::LwpImage::Unused),
+        }
     }
 
     /// Its id in its process.
@@ -138,7 +142,12 @@ impl Lwp {
 
 impl fmt::Debug for Lwp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.id(), if self.is_resident() { "resident" } else { "not resident" })
+        write!(
+            f,
+            "{} ({})",
+            self.id(),
+            if self.is_resident() { "resident" } else { "not resident" }
+        )
     }
 }
 
@@ -180,7 +189,13 @@ impl NewLwp {
     }
 
     fn alloc_start(p: &'static Proc, start: Start, regs: UserRegs) -> NewLwp {
-        let t = thread::thread_create_stopped("lwp", lwp_main, 0, SchedClass::Ts, class::TS_DEFAULT_PRI);
+        let t = thread::thread_create_stopped(
+            "lwp",
+            lwp_main,
+            0,
+            SchedClass::Ts,
+            class::TS_DEFAULT_PRI,
+        );
         let lwp = lwp_alloc();
         *lwp.lwp_start.lock() = Some(start);
         let mut data = Box::new(LwpData::new(t, p));
@@ -191,7 +206,12 @@ impl NewLwp {
     /// Enters the LWP in `p`, whose locked state is `ps`: gives it an id, binds it to
     /// its thread for life (S3), and marks it stopped if `flags` say SUSPENDED.
     /// Returns the id and the thread, which the caller sets running unless suspended.
-    pub(crate) fn install(self, p: &'static Proc, ps: &mut ProcState, flags: LwpFlags) -> (LwpId, &'static KThread) {
+    pub(crate) fn install(
+        self,
+        p: &'static Proc,
+        ps: &mut ProcState,
+        flags: LwpFlags,
+    ) -> (LwpId, &'static KThread) {
         let NewLwp { t, lwp, data } = self;
         let id = ps.p_lwpdir.alloc_id();
         lwp.lwp_id.store(id.0, Ordering::Relaxed);
@@ -220,7 +240,12 @@ impl NewLwp {
 ///
 /// Errors: `EAGAIN` if `p` is exiting (or already gone); `EINVAL` for proc 0, which
 /// holds the kernel's own threads (S2) and never LWPs.
-pub fn lwp_create(p: &'static Proc, func: fn(usize), arg: usize, flags: LwpFlags) -> Result<LwpId, Errno> {
+pub fn lwp_create(
+    p: &'static Proc,
+    func: fn(usize),
+    arg: usize,
+    flags: LwpFlags,
+) -> Result<LwpId, Errno> {
     if proc::is_proc0(p) {
         return Err(Errno::EINVAL);
     }
@@ -279,7 +304,9 @@ fn lwp_main(_: usize) {
 /// Enters user mode for the first time (S17's last step): the registers come from
 /// the `lwp` structure, the address space from the process.
 fn user_start() {
-    let (Ok((_, lwp, _)), Some(space)) = (current(), curproc().and_then(Proc::addr_space)) else { return };
+    let (Ok((_, lwp, _)), Some(space)) = (current(), curproc().and_then(Proc::addr_space)) else {
+        return;
+    };
     let Some(regs) = lwp.with_data(|d| d.lwp_regs) else { return };
     M::user_enter(space, &regs)
 }

@@ -23,7 +23,9 @@ use crate::errno::Errno;
 enum Look {
     Done(Result<LwpId, Errno>),
     /// Sleep; first wake the waiters for any if one of them should see a deadlock.
-    Sleep { wake_any: bool },
+    Sleep {
+        wake_any: bool,
+    },
 }
 
 /// Waits for LWP `which` (or, with `None`, any LWP not detached) of the current

@@ -44,7 +44,10 @@ use crate::{clock, disp, ensure, ensure_eq, sleepq, M};
 pub static DISP: &[Test] = &[
     Test::new("disp_highest_priority_runs_first", highest_priority_runs_first),
     Test::new("disp_preempted_thread_resumes_first", preempted_thread_resumes_first),
-    Test::new("disp_yield_gives_way_only_to_equal_or_higher", yield_gives_way_only_to_equal_or_higher),
+    Test::new(
+        "disp_yield_gives_way_only_to_equal_or_higher",
+        yield_gives_way_only_to_equal_or_higher,
+    ),
     Test::new("disp_rt_preempts_ts_at_once_on_its_cpu", rt_preempts_ts_at_once_on_its_cpu),
     Test::new("disp_rt_preempts_remote_cpu_by_cross_call", rt_preempts_remote_cpu_by_cross_call),
     Test::new("disp_round_robin_by_yield", round_robin_by_yield),
@@ -94,8 +97,6 @@ fn work() {
     M::relax();
 }
 
-
-
 fn invariants() -> TestResult {
     disp::check_invariants().map_err(|e| format!("dispatcher invariant broken: {e}"))
 }
@@ -127,7 +128,10 @@ fn wait_until(what: &str, secs: u64, done: impl Fn() -> bool) -> TestResult {
             return Ok(());
         }
         if M::now_ns() > deadline {
-            return Err(format!("gave up after {secs} s of machine time waiting for {what}; {}", dispatcher_state()));
+            return Err(format!(
+                "gave up after {secs} s of machine time waiting for {what}; {}",
+                dispatcher_state()
+            ));
         }
         sleepq::delay(1);
     }
@@ -343,7 +347,9 @@ fn yield_high(cpu: usize) {
     }
     disp::yield_now();
     if !EQUAL_RAN[cpu].load(SeqCst) {
-        yield_fail(format!("cpu {cpu}: a yield did not give way to a waiting equal-priority thread"));
+        yield_fail(format!(
+            "cpu {cpu}: a yield did not give way to a waiting equal-priority thread"
+        ));
     }
     HIGH_DONE[cpu].store(true, SeqCst);
 }
@@ -354,7 +360,9 @@ fn yield_equal(cpu: usize) {
 
 fn yield_low(cpu: usize) {
     if !HIGH_DONE[cpu].load(SeqCst) {
-        yield_fail(format!("cpu {cpu}: a TS 29 thread ran while a SYS 70 thread was runnable there"));
+        yield_fail(format!(
+            "cpu {cpu}: a TS 29 thread ran while a SYS 70 thread was runnable there"
+        ));
     }
     LOW_RAN[cpu].store(true, SeqCst);
 }
@@ -374,7 +382,9 @@ fn yield_gives_way_only_to_equal_or_higher() -> TestResult {
     for c in 0..n {
         gated(c, GATE_YIELD);
     }
-    wait_until("the yielding threads", 30, || (0..n).all(|c| LOW_RAN[c].load(SeqCst) && HIGH_DONE[c].load(SeqCst)))?;
+    wait_until("the yielding threads", 30, || {
+        (0..n).all(|c| LOW_RAN[c].load(SeqCst) && HIGH_DONE[c].load(SeqCst))
+    })?;
     if let Some(e) = YIELD_ERR.lock().take() {
         return Err(e);
     }
@@ -399,9 +409,13 @@ fn local_ts(cpu: usize) {
         spawn("local-rt", local_rt, cpu, SchedClass::Rt, 100, Some(cpu));
         // setrun has returned: the RT thread must have run already, in between.
         if !RT_RAN[cpu].load(SeqCst) {
-            LOCAL_ERR.lock().get_or_insert(format!("cpu {cpu} round {round}: setrun of an RT thread returned before it ran"));
+            LOCAL_ERR.lock().get_or_insert(format!(
+                "cpu {cpu} round {round}: setrun of an RT thread returned before it ran"
+            ));
         } else if !RT_SAW_TS_QUEUED[cpu].load(SeqCst) {
-            LOCAL_ERR.lock().get_or_insert(format!("cpu {cpu} round {round}: the preempted TS thread was not waiting on a queue"));
+            LOCAL_ERR.lock().get_or_insert(format!(
+                "cpu {cpu} round {round}: the preempted TS thread was not waiting on a queue"
+            ));
         }
         for _ in 0..10 {
             work();
@@ -412,7 +426,9 @@ fn local_ts(cpu: usize) {
 
 fn local_rt(cpu: usize) {
     if this_cpu() != cpu {
-        LOCAL_ERR.lock().get_or_insert(format!("an RT thread bound to cpu {cpu} ran on cpu {}", this_cpu()));
+        LOCAL_ERR
+            .lock()
+            .get_or_insert(format!("an RT thread bound to cpu {cpu} ran on cpu {}", this_cpu()));
     }
     let ts = TS_THREAD[cpu].get().expect("the TS thread");
     RT_SAW_TS_QUEUED[cpu].store(ts.state() == ThreadState::Run && !disp::is_running(ts), SeqCst);
@@ -460,7 +476,8 @@ fn remote_rt(_: usize) {
     let c = this_cpu();
     REMOTE_RT_CPU.store(c, SeqCst);
     let victim = REMOTE_VICTIM.get().expect("the victim");
-    REMOTE_RT_SAW_QUEUED.store(victim.state() == ThreadState::Run && !disp::is_running(victim), SeqCst);
+    REMOTE_RT_SAW_QUEUED
+        .store(victim.state() == ThreadState::Run && !disp::is_running(victim), SeqCst);
     REMOTE_RT_TICKS.store(cpu_by_id(c).ticks(), SeqCst);
 }
 
@@ -512,11 +529,14 @@ fn remote_trials(n: usize) -> TestResult {
             }
             let (at, on) = (REMOTE_RT_TICKS.load(SeqCst), REMOTE_RT_CPU.load(SeqCst));
             if on != c {
-                result = Err(format!("trial {trial}: an RT thread bound to cpu {c} ran on cpu {on}"));
+                result =
+                    Err(format!("trial {trial}: an RT thread bound to cpu {c} ran on cpu {on}"));
                 break;
             }
             if !REMOTE_RT_SAW_QUEUED.load(SeqCst) {
-                result = Err(format!("trial {trial}: cpu {c}'s SYS thread was not preempted onto its queue"));
+                result = Err(format!(
+                    "trial {trial}: cpu {c}'s SYS thread was not preempted onto its queue"
+                ));
                 break;
             }
             before_tick += usize::from(at == ticks0);
@@ -541,7 +561,11 @@ fn after_a_tick(c: usize) -> TestResult {
     let deadline = M::now_ns() + 10_000_000_000;
     let t = cpu_by_id(c).ticks();
     while cpu_by_id(c).ticks() == t {
-        ensure!(M::now_ns() < deadline, "cpu {c} took no clock tick for 10 s; {}", dispatcher_state());
+        ensure!(
+            M::now_ns() < deadline,
+            "cpu {c} took no clock tick for 10 s; {}",
+            dispatcher_state()
+        );
         work();
     }
     let at = M::now_ns() + period / 4;
@@ -585,7 +609,9 @@ fn round_robin_by_yield() -> TestResult {
     for c in 0..n {
         gated(c, GATE_RR);
     }
-    wait_until("the yielding RT threads", 30, || (0..n).all(|c| RR_LOG.len(c) == RR_THREADS * RR_ROUNDS))?;
+    wait_until("the yielding RT threads", 30, || {
+        (0..n).all(|c| RR_LOG.len(c) == RR_THREADS * RR_ROUNDS)
+    })?;
     let now = clock::lbolt();
     for (c, start) in RR_LBOLT.iter().enumerate().take(n) {
         let log = RR_LOG.get(c);
@@ -598,7 +624,10 @@ fn round_robin_by_yield() -> TestResult {
         if now - start.load(SeqCst) < RT_QUANTUM as u64 {
             let strict = log.iter().enumerate().all(|(i, &x)| x == log[i % RR_THREADS]);
             let first: Vec<usize> = log[..RR_THREADS].to_vec();
-            ensure!(strict && first == [1, 2, 3], "cpu {c}: steps in the order {log:?}, not in rotation 1 2 3 1 2 3 ...");
+            ensure!(
+                strict && first == [1, 2, 3],
+                "cpu {c}: steps in the order {log:?}, not in rotation 1 2 3 1 2 3 ..."
+            );
         }
     }
     invariants()
@@ -611,7 +640,8 @@ const QRR_THREADS: usize = 2;
 const QRR_TURNS: u64 = 3;
 const NOBODY: usize = usize::MAX;
 static QRR_LAST: [AtomicUsize; QRR_GROUPS] = [const { AtomicUsize::new(NOBODY) }; QRR_GROUPS];
-static QRR_TURN: [[AtomicU64; QRR_THREADS]; QRR_GROUPS] = [const { [const { AtomicU64::new(0) }; QRR_THREADS] }; QRR_GROUPS];
+static QRR_TURN: [[AtomicU64; QRR_THREADS]; QRR_GROUPS] =
+    [const { [const { AtomicU64::new(0) }; QRR_THREADS] }; QRR_GROUPS];
 static QRR_DONE: AtomicUsize = AtomicUsize::new(0);
 
 fn qrr_group_done(g: usize) -> bool {
@@ -656,11 +686,14 @@ fn round_robin_by_quantum_rt_and_ts() -> TestResult {
         spawn("rr-ts", qrr_body, 16 + k, SchedClass::Ts, class::TS_DEFAULT_PRI, Some(ts_cpu));
     }
     gated(rt_cpu, GATE_QRR);
-    wait_until("every CPU-bound thread to get its turns", 60, || QRR_DONE.load(SeqCst) == QRR_GROUPS * QRR_THREADS)
-        .map_err(|e| {
-            let turns: Vec<Vec<u64>> = QRR_TURN.iter().map(|g| g.iter().map(|t| t.load(SeqCst)).collect()).collect();
-            format!("{e}; turns (RT, TS) = {turns:?}")
-        })?;
+    wait_until("every CPU-bound thread to get its turns", 60, || {
+        QRR_DONE.load(SeqCst) == QRR_GROUPS * QRR_THREADS
+    })
+    .map_err(|e| {
+        let turns: Vec<Vec<u64>> =
+            QRR_TURN.iter().map(|g| g.iter().map(|t| t.load(SeqCst)).collect()).collect();
+        format!("{e}; turns (RT, TS) = {turns:?}")
+    })?;
     invariants()
 }
 
@@ -737,12 +770,15 @@ fn sleeper_not_starved_by_cpu_bound_load() -> TestResult {
     spawn("sleeper", sleeper, 0, SchedClass::Ts, 0, Some(c));
     // Asleep on its channel, not merely started: made runnable but preempted before
     // it slept, it would wait on a run queue under the load.
-    let mut r = wait_until("the sleeper to sleep", 30, || SLEEPER_READY.load(SeqCst) && sleepq::sleepers(go_chan()) == 1);
+    let mut r = wait_until("the sleeper to sleep", 30, || {
+        SLEEPER_READY.load(SeqCst) && sleepq::sleepers(go_chan()) == 1
+    });
     // Two per CPU, bound: unbound ones could pile up on one CPU and wait there long
     // enough for the starvation sweep to boost them above the sleeper, legitimately.
     let nload = 2 * ncpus();
-    let load: Vec<&KThread> =
-        (0..nload).map(|k| spawn("load", load_body, 0, SchedClass::Ts, LOAD_PRI, Some(k % ncpus()))).collect();
+    let load: Vec<&KThread> = (0..nload)
+        .map(|k| spawn("load", load_body, 0, SchedClass::Ts, LOAD_PRI, Some(k % ncpus())))
+        .collect();
     if r.is_ok() {
         // Every load thread has run: the CPU-bound threads compete with the sleeper.
         r = wait_until("every load thread to run", 30, || load.iter().all(|t| t.nswitch() > 0));
@@ -794,7 +830,12 @@ fn boost_hog(_: usize) {
 }
 
 fn boost_starved(_: usize) {
-    let hogs = BOOST_HOG.iter().filter_map(StaticRef::get).map(|t| usize::from(t.pri())).max().unwrap_or(0);
+    let hogs = BOOST_HOG
+        .iter()
+        .filter_map(StaticRef::get)
+        .map(|t| usize::from(t.pri()))
+        .max()
+        .unwrap_or(0);
     BOOST_HOG_MAXPRI.store(hogs, SeqCst);
     BOOST_WAITED.store(clock::lbolt() - BOOST_START.load(SeqCst), SeqCst);
     BOOST_PRI.store(usize::from(curthread().pri()) + 1, SeqCst);
@@ -819,14 +860,19 @@ fn starved_ts_thread_is_boosted() -> TestResult {
     r?;
     joined?;
     let e = class::ts_dptbl(0);
-    let (pri, hogs, waited) = (BOOST_PRI.load(SeqCst) - 1, BOOST_HOG_MAXPRI.load(SeqCst), BOOST_WAITED.load(SeqCst));
+    let (pri, hogs, waited) =
+        (BOOST_PRI.load(SeqCst) - 1, BOOST_HOG_MAXPRI.load(SeqCst), BOOST_WAITED.load(SeqCst));
     ensure!(
         pri == usize::from(e.lwait),
         "the starved thread first ran at priority {pri} after {waited} ticks, not boosted to {}",
         e.lwait
     );
     ensure!(hogs > 0, "the CPU-bound threads had all sunk to 0 when the starved thread ran");
-    ensure!(waited > e.maxwait, "the starved thread ran after {waited} ticks, before it had waited maxwait {}", e.maxwait);
+    ensure!(
+        waited > e.maxwait,
+        "the starved thread ran after {waited} ticks, before it had waited maxwait {}",
+        e.maxwait
+    );
     // The sweep runs once a second: it must have run by maxwait plus two seconds.
     let bound = e.maxwait + 2 * u64::from(clock::hz());
     ensure!(waited <= bound, "the starved thread waited {waited} ticks (at most {bound} expected)");
@@ -912,8 +958,9 @@ static STEAL_STOP: AtomicBool = AtomicBool::new(false);
 static STEAL_DONE: AtomicUsize = AtomicUsize::new(0);
 
 fn build_steal(cpu: usize) {
-    let workers: Vec<&KThread> =
-        (0..ncpus()).map(|_| spawn("steal", steal_body, 0, SchedClass::Sys, class::SYS_PRI, Some(cpu))).collect();
+    let workers: Vec<&KThread> = (0..ncpus())
+        .map(|_| spawn("steal", steal_body, 0, SchedClass::Sys, class::SYS_PRI, Some(cpu)))
+        .collect();
     // All queued on this CPU (bound, so none was placed elsewhere); now let them go
     // wherever the dispatcher takes them.
     for t in workers {
@@ -942,8 +989,9 @@ fn idle_cpus_take_queued_threads() -> TestResult {
     STEAL_DONE.store(0, SeqCst);
     gated(n - 1, GATE_STEAL);
     let all = (1 << n) - 1;
-    let r = wait_until("the queued threads to reach every CPU", 30, || STEAL_CPUS.load(SeqCst) == all)
-        .map_err(|e| format!("{e}; CPUs reached {:#b}", STEAL_CPUS.load(SeqCst)));
+    let r =
+        wait_until("the queued threads to reach every CPU", 30, || STEAL_CPUS.load(SeqCst) == all)
+            .map_err(|e| format!("{e}; CPUs reached {:#b}", STEAL_CPUS.load(SeqCst)));
     let joined = stop_and_join(&STEAL_STOP, &STEAL_DONE, n, "the threads to stop");
     r?;
     joined?;
@@ -1003,13 +1051,22 @@ fn every_runnable_thread_runs() -> TestResult {
             spawn("crowd", live_body, k, class, pri, None)
         })
         .collect();
-    wait_until("every thread of the crowd to finish", 60, || LIVE_DONE.load(SeqCst) == n).map_err(|e| {
-        let behind: Vec<String> = (0..n)
-            .filter(|&k| LIVE_STEPS_DONE[k].load(SeqCst) < LIVE_STEPS)
-            .map(|k| format!("#{k} {:?} pri {} steps {}", threads[k], threads[k].pri(), LIVE_STEPS_DONE[k].load(SeqCst)))
-            .collect();
-        format!("{e}; behind: {behind:?}")
-    })?;
+    wait_until("every thread of the crowd to finish", 60, || LIVE_DONE.load(SeqCst) == n).map_err(
+        |e| {
+            let behind: Vec<String> = (0..n)
+                .filter(|&k| LIVE_STEPS_DONE[k].load(SeqCst) < LIVE_STEPS)
+                .map(|k| {
+                    format!(
+                        "#{k} {:?} pri {} steps {}",
+                        threads[k],
+                        threads[k].pri(),
+                        LIVE_STEPS_DONE[k].load(SeqCst)
+                    )
+                })
+                .collect();
+            format!("{e}; behind: {behind:?}")
+        },
+    )?;
     broken()?;
     invariants()
 }

@@ -27,10 +27,13 @@ use crate::cpu::{cpus, MAX_CPUS};
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::lwp::{
-    idtolwp, idtot, lwp_continue, lwp_create, lwp_self, lwp_suspend, lwp_swapin, lwp_swapout, lwp_wait,
-    nswapped, stop_point, ITimerVal, LwpData, LwpFlags, LwpId, LwpProf, LwpRusage, SigAltStack, SigInfo, TpFlags,
+    idtolwp, idtot, lwp_continue, lwp_create, lwp_self, lwp_suspend, lwp_swapin, lwp_swapout,
+    lwp_wait, nswapped, stop_point, ITimerVal, LwpData, LwpFlags, LwpId, LwpProf, LwpRusage,
+    SigAltStack, SigInfo, TpFlags,
 };
-use crate::proc::{prfind, proc_create, proc_exit, proc_wait, PStat, Pid, Proc, SigDisp, WaitStatus, PROC0};
+use crate::proc::{
+    prfind, proc_create, proc_exit, proc_wait, PStat, Pid, Proc, SigDisp, WaitStatus, PROC0,
+};
 use crate::thread::{curlwp, curproc, curthread, KThread, ThreadState};
 use crate::{clock, disp, ensure, ensure_eq, sleepq, M};
 
@@ -43,7 +46,10 @@ pub static LWP: &[Test] = &[
     Test::new("lwp_wait_edeadlk", lwp_wait_edeadlk),
     Test::new("lwp_ids_are_per_process", lwp_ids_are_per_process),
     Test::new("lwp_ids_reused_only_after_wait", lwp_ids_reused_only_after_wait),
-    Test::new("lwp_created_suspended_runs_after_continue", lwp_created_suspended_runs_after_continue),
+    Test::new(
+        "lwp_created_suspended_runs_after_continue",
+        lwp_created_suspended_runs_after_continue,
+    ),
     Test::new("lwp_suspend_stops_busy_lwps", lwp_suspend_stops_busy_lwps),
     Test::new("lwp_suspend_self", lwp_suspend_self),
     Test::new("lwp_suspend_stops_lwp_asleep_in_wait", lwp_suspend_stops_lwp_asleep_in_wait),
@@ -74,7 +80,10 @@ fn in_process(body: fn() -> TestResult) -> TestResult {
     *BODY.lock() = Some(body);
     let pid = proc_create(proc_main, 0).map_err(|e| format!("proc_create: {e}"))?;
     let status = reap(pid, 20)?;
-    RESULT.lock().take().unwrap_or_else(|| Err(format!("{pid} exited (status {status}) without a verdict")))?;
+    RESULT
+        .lock()
+        .take()
+        .unwrap_or_else(|| Err(format!("{pid} exited (status {status}) without a verdict")))?;
     ensure_eq!(status, 0);
     Ok(())
 }
@@ -82,7 +91,9 @@ fn in_process(body: fn() -> TestResult) -> TestResult {
 /// Waits (at most `secs` seconds) for `pid` to be a zombie, reaps it with
 /// `proc_wait`, and returns its exit status.
 fn reap(pid: Pid, secs: u64) -> Result<i32, String> {
-    wait_for(&format!("{pid} to exit"), secs, || prfind(pid).is_some_and(|p| p.stat() == PStat::Zombie))?;
+    wait_for(&format!("{pid} to exit"), secs, || {
+        prfind(pid).is_some_and(|p| p.stat() == PStat::Zombie)
+    })?;
     match proc_wait(Some(pid)) {
         Ok((got, status)) if got == pid => Ok(status),
         other => Err(format!("proc_wait({pid}) = {other:?}")),
@@ -164,7 +175,9 @@ static WHERE_SEEN: DispLock<Vec<(LwpId, bool)>> = DispLock::new(Vec::new());
 /// `lwp` structure's back pointers all agree.
 fn where_am_i() -> (Option<LwpId>, bool) {
     let t = curthread();
-    let (Some(l), Some(p), Some(id)) = (curlwp(), curproc(), lwp_self()) else { return (None, false) };
+    let (Some(l), Some(p), Some(id)) = (curlwp(), curproc(), lwp_self()) else {
+        return (None, false);
+    };
     let back = l.with_data(|d| ptr::eq(d.lwp_thread.0, t) && ptr::eq(d.lwp_procp.0, p));
     let ok = l.id() == id
         && p.pid().0 == WHERE_PID.load(Ordering::SeqCst)
@@ -186,7 +199,8 @@ fn where_body() -> TestResult {
     WHERE_SEEN.lock().clear();
     ensure_eq!(where_am_i(), (Some(LwpId(1)), true));
     let n = 2 * M::ncpus();
-    let ids = (0..n).map(|_| spawn(where_child, 0, LwpFlags::empty())).collect::<Result<Vec<_>, _>>()?;
+    let ids =
+        (0..n).map(|_| spawn(where_child, 0, LwpFlags::empty())).collect::<Result<Vec<_>, _>>()?;
     for &id in &ids {
         ensure_eq!(lwp_wait(Some(id)), Ok(id));
     }
@@ -227,7 +241,9 @@ fn many_body() -> TestResult {
     let p = this_proc()?;
     MANY_PID.store(p.pid().0, Ordering::SeqCst);
     MANY_SEEN.lock().clear();
-    let ids = (0..MANY).map(|k| spawn(many_child, k, LwpFlags::empty())).collect::<Result<Vec<_>, _>>()?;
+    let ids = (0..MANY)
+        .map(|k| spawn(many_child, k, LwpFlags::empty()))
+        .collect::<Result<Vec<_>, _>>()?;
     let want: Vec<LwpId> = (2..=MANY as u32 + 1).map(LwpId).collect();
     ensure_eq!(ids, want);
     ensure_eq!(p.lwp_ids().len(), MANY + 1);
@@ -237,7 +253,8 @@ fn many_body() -> TestResult {
     }
     let mut left: BTreeSet<LwpId> = ids[MANY / 2..].iter().copied().collect();
     while !left.is_empty() {
-        let got = lwp_wait(None).map_err(|e| format!("lwp_wait(any) with {} left: {e}", left.len()))?;
+        let got =
+            lwp_wait(None).map_err(|e| format!("lwp_wait(any) with {} left: {e}", left.len()))?;
         ensure!(left.remove(&got), "lwp_wait(any) returned {got}, which was not left to wait for");
     }
     ensure_eq!(lwp_wait(Some(ids[0])), Err(Errno::ESRCH));
@@ -317,7 +334,9 @@ fn detached_body() -> TestResult {
     ensure_eq!(lwp_wait(Some(d)), Err(Errno::ESRCH));
     ensure_eq!((p.lwpcnt(), p.zombcnt()), (1, 0));
     ensure_eq!(p.lwp_ids(), [LwpId(1)]);
-    wait_for("the detached LWP's thread to be reaped", 5, || t.state() == ThreadState::Free || t.id() != tid)?;
+    wait_for("the detached LWP's thread to be reaped", 5, || {
+        t.state() == ThreadState::Free || t.id() != tid
+    })?;
     Ok(())
 }
 
@@ -483,7 +502,9 @@ fn busy_body() -> TestResult {
     for &id in &ids {
         ensure_eq!(lwp_continue(id), Ok(()));
     }
-    wait_for("every busy LWP to count again", 5, || counts(n).iter().zip(&frozen).all(|(c, f)| c > f))?;
+    wait_for("every busy LWP to count again", 5, || {
+        counts(n).iter().zip(&frozen).all(|(c, f)| c > f)
+    })?;
     // Continuing a running LWP is a no-op: it goes on counting.
     ensure_eq!(lwp_continue(ids[0]), Ok(()));
     let now = counts(1)[0];
@@ -515,7 +536,9 @@ fn self_body() -> TestResult {
     SELF_STAGE.store(0, Ordering::SeqCst);
     let id = spawn(self_suspender, 0, LwpFlags::empty())?;
     let t = thread_of(id)?;
-    wait_for("the LWP to stop itself", 5, || SELF_STAGE.load(Ordering::SeqCst) == 1 && t.state() == ThreadState::Stopped)?;
+    wait_for("the LWP to stop itself", 5, || {
+        SELF_STAGE.load(Ordering::SeqCst) == 1 && t.state() == ThreadState::Stopped
+    })?;
     sleepq::delay(2);
     ensure_eq!(SELF_STAGE.load(Ordering::SeqCst), 1);
     ensure_eq!(lwp_continue(id), Ok(()));
@@ -615,21 +638,32 @@ fn swap_body() -> TestResult {
     busy_reset();
     let s = spawn(swap_subject, 0, LwpFlags::empty())?;
     let (t, l) = (thread_of(s)?, idtolwp(p, s).ok_or("no lwp")?);
-    wait_for("the subject to fill and stop", 5, || SWAP_STAGE.load(Ordering::SeqCst) == 1 && t.state() == ThreadState::Stopped)?;
+    wait_for("the subject to fill and stop", 5, || {
+        SWAP_STAGE.load(Ordering::SeqCst) == 1 && t.state() == ThreadState::Stopped
+    })?;
     ensure_eq!(lwp_suspend(s), Ok(()));
     let before = l.with_data(|d| d.clone()).ok_or("the stopped LWP's structure is not resident")?;
     let mut want = before.clone();
     fill(&mut want);
     ensure!(want == before, "the subject's writes are not in its structure");
-    ensure!(ptr::eq(before.lwp_thread.0, t) && ptr::eq(before.lwp_procp.0, p), "wrong back pointers");
+    ensure!(
+        ptr::eq(before.lwp_thread.0, t) && ptr::eq(before.lwp_procp.0, p),
+        "wrong back pointers"
+    );
 
     let n0 = nswapped();
     ensure_eq!(lwp_swapout(p, s), Ok(()));
-    ensure!(!l.is_resident() && l.with_data(|_| ()).is_none(), "swapped out, yet the data is reachable");
+    ensure!(
+        !l.is_resident() && l.with_data(|_| ()).is_none(),
+        "swapped out, yet the data is reachable"
+    );
     ensure_eq!(nswapped(), n0 + 1);
     // What must stay resident is in the thread (S6).
     ensure_eq!(t.state(), ThreadState::Stopped);
-    ensure!(t.proc_flag().contains(TpFlags::STOPPED) && t.class() == SchedClass::Ts, "thread state lost");
+    ensure!(
+        t.proc_flag().contains(TpFlags::STOPPED) && t.class() == SchedClass::Ts,
+        "thread state lost"
+    );
     ensure!(idtot(p, s).is_some_and(|x| ptr::eq(x, t)), "the directory lost the LWP");
     ensure_eq!(lwp_swapout(p, s), Ok(()));
     ensure_eq!(nswapped(), n0 + 1);
@@ -660,7 +694,9 @@ fn swap_body() -> TestResult {
     ensure_eq!(lwp_swapout(p, LwpId(1000)), Err(Errno::ESRCH));
     ensure!(lb.is_resident(), "a refused swap-out moved the data");
     // The clock charges a running LWP's system time (S5.6).
-    wait_for("the busy LWP to be charged a tick", 5, || lb.with_data(|d| d.lwp_stime).unwrap_or(0) > 0)?;
+    wait_for("the busy LWP to be charged a tick", 5, || {
+        lb.with_data(|d| d.lwp_stime).unwrap_or(0) > 0
+    })?;
     BUSY_STOP.store(true, Ordering::SeqCst);
     ensure_eq!(lwp_wait(Some(w)), Ok(w));
     ensure_eq!(*WAITED.lock(), Some(Ok(b)));
@@ -762,7 +798,11 @@ fn lwp_proc_exit_ends_every_lwp() -> TestResult {
     ensure_eq!(threads.len(), 10);
     let reaped = |&(t, tid): &(&KThread, u64)| t.state() == ThreadState::Free || t.id() != tid;
     wait_for("every LWP's thread to be reaped", 5, || threads.iter().all(reaped)).map_err(|e| {
-        let left: Vec<_> = threads.iter().filter(|x| !reaped(x)).map(|(t, _)| (t.state(), t.wchan(), t.pri())).collect();
+        let left: Vec<_> = threads
+            .iter()
+            .filter(|x| !reaped(x))
+            .map(|(t, _)| (t.state(), t.wchan(), t.pri()))
+            .collect();
         format!("{e}: (state, wchan, pri) = {left:?}")
     })?;
     let child = Pid(EXIT_CHILD.load(Ordering::SeqCst));
@@ -785,7 +825,11 @@ fn child_wait_body() -> TestResult {
     ensure_eq!(proc_wait(Some(PROC0.pid())), Err(Errno::ECHILD));
     let t0 = clock::lbolt();
     ensure_eq!(proc_wait(None), Ok((c, WaitStatus::Exited(7).raw())));
-    ensure!(clock::lbolt() - t0 >= 3, "proc_wait returned after {} ticks, before the child could exit", clock::lbolt() - t0);
+    ensure!(
+        clock::lbolt() - t0 >= 3,
+        "proc_wait returned after {} ticks, before the child could exit",
+        clock::lbolt() - t0
+    );
     ensure!(prfind(c).is_none(), "the reaped child is still there");
     ensure_eq!(proc_wait(None), Err(Errno::ECHILD));
     Ok(())
@@ -811,7 +855,10 @@ fn read_sigdisp(_: usize) {
 
 fn sigdisp_body() -> TestResult {
     let p = this_proc()?;
-    ensure!(p.p_sigdisp.lock().iter().all(|&d| d == SigDisp::Default), "a new process has a disposition set");
+    ensure!(
+        p.p_sigdisp.lock().iter().all(|&d| d == SigDisp::Default),
+        "a new process has a disposition set"
+    );
     *SIGDISP_SEEN.lock() = None;
     {
         let mut d = p.p_sigdisp.lock();

@@ -75,7 +75,10 @@ macro_rules! ensure_eq {
         if a != b {
             return Err(alloc::format!(
                 "{} == {:?}, expected {} == {:?}",
-                stringify!($a), a, stringify!($b), b
+                stringify!($a),
+                a,
+                stringify!($b),
+                b
             ));
         }
     }};
@@ -120,14 +123,28 @@ pub fn run(suites: &[&[Test]], bootargs: &str) -> bool {
 
 /// Creates a thread of `class` at `pri` running `f(arg)`, bound to `bind` if given;
 /// not yet runnable.
-pub(crate) fn create(name: &'static str, f: fn(usize), arg: usize, class: SchedClass, pri: u8, bind: Option<usize>) -> &'static KThread {
+pub(crate) fn create(
+    name: &'static str,
+    f: fn(usize),
+    arg: usize,
+    class: SchedClass,
+    pri: u8,
+    bind: Option<usize>,
+) -> &'static KThread {
     let t = thread::thread_create_stopped(name, f, arg, class, pri);
     t.set_bound(bind);
     t
 }
 
 /// Like [`create`], and makes it runnable.
-pub(crate) fn spawn(name: &'static str, f: fn(usize), arg: usize, class: SchedClass, pri: u8, bind: Option<usize>) -> &'static KThread {
+pub(crate) fn spawn(
+    name: &'static str,
+    f: fn(usize),
+    arg: usize,
+    class: SchedClass,
+    pri: u8,
+    bind: Option<usize>,
+) -> &'static KThread {
     let t = create(name, f, arg, class, pri, bind);
     disp::setrun(t);
     t
@@ -144,7 +161,10 @@ pub(crate) fn wait_for(what: &str, secs: u64, done: impl Fn() -> bool) -> TestRe
     let deadline = M::now_ns() + secs * 1_000_000_000;
     while !done() {
         if M::now_ns() > deadline {
-            return Err(alloc::format!("timed out after {secs} s waiting for {what}; {}", dispatcher_state()));
+            return Err(alloc::format!(
+                "timed out after {secs} s waiting for {what}; {}",
+                dispatcher_state()
+            ));
         }
         sleepq::delay(1);
     }
@@ -155,7 +175,9 @@ pub(crate) fn wait_for(what: &str, secs: u64, done: impl Fn() -> bool) -> TestRe
 pub(crate) fn dispatcher_state() -> String {
     let cpus: alloc::vec::Vec<_> = crate::cpu::cpus()
         .iter()
-        .map(|c| (c.curpri(), c.cpu_nrunnable.load(core::sync::atomic::Ordering::Relaxed), c.ticks()))
+        .map(|c| {
+            (c.curpri(), c.cpu_nrunnable.load(core::sync::atomic::Ordering::Relaxed), c.ticks())
+        })
         .collect();
     alloc::format!("lbolt {}, cpus (curpri, queued, ticks) = {cpus:?}", crate::clock::lbolt())
 }

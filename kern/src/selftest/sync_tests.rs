@@ -50,7 +50,6 @@ pub static SYNC: &[Test] = &[
 
 // ------------------------------------------------------------------ helpers
 
-
 /// Sleeps (a tick at a time) until `done()` holds: for test threads, which give up
 /// when the machine halts.
 fn sleep_until(done: impl Fn() -> bool) {
@@ -58,8 +57,6 @@ fn sleep_until(done: impl Fn() -> bool) {
         sleepq::delay(1);
     }
 }
-
-
 
 /// Creates and starts a SYS thread one above the test thread's priority: it runs
 /// as soon as the test thread sleeps, and before any TS thread.
@@ -127,7 +124,8 @@ fn next_seq() -> u64 {
 
 // ------------------------------------------------------------------ mutex counters
 
-static CS_MUTEX: [KMutex; 3] = [KMutex::new(MutexKind::Adaptive), KMutex::new(MutexKind::Block), KMutex::new(MutexKind::Spin)];
+static CS_MUTEX: [KMutex; 3] =
+    [KMutex::new(MutexKind::Adaptive), KMutex::new(MutexKind::Block), KMutex::new(MutexKind::Spin)];
 /// The counter, incremented by a separate load and store inside the critical
 /// section: any overlap of two sections loses an update.
 static CS_COUNT: AtomicU64 = AtomicU64::new(0);
@@ -220,7 +218,13 @@ fn mutex_counter(kind: MutexKind) -> TestResult {
     STOP.store(true, SeqCst);
     wait_for("the workers to stop", 10, || DONE.load(SeqCst) == n + M::ncpus())?;
     let s = STATS.snapshot().since(&s0);
-    r.map_err(|e| format!("{e}: {s:?}, {} sections, {} preempted inside", CS_COUNT.load(SeqCst), CS_SWITCHED_INSIDE.load(SeqCst)))?;
+    r.map_err(|e| {
+        format!(
+            "{e}: {s:?}, {} sections, {} preempted inside",
+            CS_COUNT.load(SeqCst),
+            CS_SWITCHED_INSIDE.load(SeqCst)
+        )
+    })?;
     ensure_eq!(CS_COUNT.load(SeqCst), CS_ENTRIES.load(SeqCst));
     ensure_eq!(CS_MAX_INSIDE.load(SeqCst), 1);
     ensure_eq!(CS_NOT_HELD.load(SeqCst), 0);
@@ -235,7 +239,9 @@ fn mutex_counter(kind: MutexKind) -> TestResult {
         s.handoffs
     );
     match kind {
-        MutexKind::Block => ensure!(s.adaptive_spins == 0 && s.spin_waits == 0, "a blocking mutex spun: {s:?}"),
+        MutexKind::Block => {
+            ensure!(s.adaptive_spins == 0 && s.spin_waits == 0, "a blocking mutex spun: {s:?}")
+        }
         MutexKind::Spin => ensure!(s.blocks == 0 && s.handoffs == 0, "a spin mutex blocked: {s:?}"),
         MutexKind::Adaptive => {}
     }
@@ -256,7 +262,8 @@ fn sync_mutex_counter_spin() -> TestResult {
 
 // ------------------------------------------------------------------ try_enter, owner
 
-static TRY_MUTEX: [KMutex; 3] = [KMutex::new(MutexKind::Adaptive), KMutex::new(MutexKind::Block), KMutex::new(MutexKind::Spin)];
+static TRY_MUTEX: [KMutex; 3] =
+    [KMutex::new(MutexKind::Adaptive), KMutex::new(MutexKind::Block), KMutex::new(MutexKind::Spin)];
 static HELPER_HOLDS: AtomicBool = AtomicBool::new(false);
 static HELPER_RESULT: AtomicU8 = AtomicU8::new(0);
 
@@ -318,7 +325,11 @@ fn sync_mutex_try_enter_and_owner() -> TestResult {
         } else {
             // Another thread is refused while we hold it, and does not see it as its own.
             let r = run_try_helper(k)?;
-            ensure!(r == 2, "another thread's try_enter of a held {:?} mutex returned {r}", m.kind());
+            ensure!(
+                r == 2,
+                "another thread's try_enter of a held {:?} mutex returned {r}",
+                m.kind()
+            );
             m.exit();
         }
         ensure!(m.owner().is_none() && !m.held(), "{m:?} still held after exit");
@@ -342,7 +353,11 @@ fn sync_mutex_try_enter_and_owner() -> TestResult {
             disp::thread_bind(None);
             held?;
             left?;
-            ensure!(refused, "try_enter of a {:?} mutex held by another thread succeeded", m.kind());
+            ensure!(
+                refused,
+                "try_enter of a {:?} mutex held by another thread succeeded",
+                m.kind()
+            );
             ensure!(owner_ok, "{m:?}: owner() is not the helper that holds it");
             ensure!(m.try_enter(), "try_enter failed after the helper left");
             m.exit();
@@ -371,7 +386,9 @@ fn sync_adaptive_blocks_when_owner_sleeps() -> TestResult {
     // It must really be asleep and off its CPU: on the way to sleep it is still
     // running, and spinning on it then is what an adaptive mutex should do.
     wait_for("the holder to hold the mutex and sleep", 5, || {
-        HELPER_HOLDS.load(SeqCst) && holder.state() == ThreadState::Sleep && !disp::is_running(holder)
+        HELPER_HOLDS.load(SeqCst)
+            && holder.state() == ThreadState::Sleep
+            && !disp::is_running(holder)
     })?;
     let s0 = STATS.snapshot();
     SLEEPY.enter();
@@ -534,7 +551,10 @@ fn sync_cv_producer_consumer() -> TestResult {
     let dup = seen.iter().filter(|&&c| c > 1).count();
     ensure!(lost == 0 && dup == 0, "{lost} items lost, {dup} items delivered twice, of {total}");
     ensure!(BUF.lock().q.is_empty(), "items left in the buffer");
-    ensure!(PC_WAITS.load(SeqCst) > 0, "nobody ever waited: the test did not exercise the condition variables");
+    ensure!(
+        PC_WAITS.load(SeqCst) > 0,
+        "nobody ever waited: the test did not exercise the condition variables"
+    );
     ensure_eq!(NOT_EMPTY.waiters() + NOT_FULL.waiters(), 0);
     Ok(())
 }
@@ -572,7 +592,10 @@ fn sync_cv_timedwait() -> TestResult {
     let waited = clock::lbolt() - t0;
     let held = TW_RAW.held();
     TW_RAW.exit();
-    ensure!(!woken && held && waited >= 3, "timedwait_raw: woken {woken}, held {held}, {waited} ticks");
+    ensure!(
+        !woken && held && waited >= 3,
+        "timedwait_raw: woken {woken}, held {held}, {waited} ticks"
+    );
     // Signalled after 2 ticks, long before the 100-tick limit.
     spawn_sys("signaller", tw_signaller, 0);
     let t0 = clock::lbolt();
@@ -610,7 +633,9 @@ fn sync_cv_signal_one_broadcast_all() -> TestResult {
     *TOK_MUTEX.lock() = 0;
     let n = crowd();
     let ts: Vec<_> = (0..n).map(|_| spawn_ts("taker", token_taker, 0)).collect();
-    wait_for("every taker to sleep", 5, || TOK_CV.waiters() == n && ts.iter().all(|t| t.state() == ThreadState::Sleep))?;
+    wait_for("every taker to sleep", 5, || {
+        TOK_CV.waiters() == n && ts.iter().all(|t| t.state() == ThreadState::Sleep)
+    })?;
     *TOK_MUTEX.lock() += 1;
     TOK_CV.signal();
     wait_for("one taker", 5, || TOK_TAKEN.load(SeqCst) == 1)?;
@@ -742,7 +767,11 @@ fn sync_rwlock_readers_overlap() -> TestResult {
     r?;
     wait_for("the readers", 10, || DONE.load(SeqCst) == n)?;
     measured!("up to {} readers inside at once", RW_MAX.load(SeqCst));
-    ensure!(RW_MAX.load(SeqCst) >= 2, "readers never overlapped (at most {} inside)", RW_MAX.load(SeqCst));
+    ensure!(
+        RW_MAX.load(SeqCst) >= 2,
+        "readers never overlapped (at most {} inside)",
+        RW_MAX.load(SeqCst)
+    );
     ensure_eq!(RW_BAD.load(SeqCst), 0);
     ensure!(refused, "try_write succeeded while a reader was inside");
     ensure!(RW.try_write().is_some(), "try_write failed once the readers left");
@@ -816,7 +845,13 @@ fn sync_rwlock_writer_not_starved() -> TestResult {
     let entries_at_end = STREAM_ENTRIES.load(SeqCst);
     STOP.store(true, SeqCst);
     let finished = wait_for("the readers and the writer", 10, || DONE.load(SeqCst) == nr + 1);
-    r.map_err(|e| format!("{e}: the writer starved ({} writes, {} reader entries)", WRITES.load(SeqCst), entries_at_end))?;
+    r.map_err(|e| {
+        format!(
+            "{e}: the writer starved ({} writes, {} reader entries)",
+            WRITES.load(SeqCst),
+            entries_at_end
+        )
+    })?;
     finished.map_err(|e| format!("{e}: {} of {} done, {:?}", DONE.load(SeqCst), nr + 1, STREAM))?;
     let s = STATS.snapshot().since(&s0);
     measured!(
@@ -828,7 +863,10 @@ fn sync_rwlock_writer_not_starved() -> TestResult {
     );
     ensure_eq!(WRITER_SAW_READERS.load(SeqCst), 0);
     ensure!(s.rw_read_blocks > 0, "no reader was held off by the waiting writer: {s:?}");
-    ensure!(s.rw_write_blocks > 0, "the writer never had to wait: the readers did not overlap ({s:?})");
+    ensure!(
+        s.rw_write_blocks > 0,
+        "the writer never had to wait: the readers did not overlap ({s:?})"
+    );
     let w = WRITE_WAIT_TICKS.load(SeqCst);
     ensure!(w <= 30, "a write waited {w} ticks");
     Ok(())
@@ -912,10 +950,15 @@ fn sync_rwlock_try_downgrade_upgrade() -> TestResult {
     let wt = spawn_sys("dg_writer", dg_writer, 0);
     wait_for("the writer to block", 5, || blocked_on(wt) == Some(DG.raw().addr()))?;
     let r = w.downgrade();
-    wait_for("the blocked reader to get in beside the downgraded hold", 5, || DG_READER_IN.load(SeqCst))?;
+    wait_for("the blocked reader to get in beside the downgraded hold", 5, || {
+        DG_READER_IN.load(SeqCst)
+    })?;
     ensure!(*r == 1, "the downgraded hold reads {}", *r);
     ensure!(DG.raw().readers() == 2, "{:?}: expected two readers", DG.raw());
-    ensure!(blocked_on(wt).is_some() && !DG_WRITER_IN.load(SeqCst), "the writer got in after a downgrade");
+    ensure!(
+        blocked_on(wt).is_some() && !DG_WRITER_IN.load(SeqCst),
+        "the writer got in after a downgrade"
+    );
     // Two readers inside (and a writer waiting): no upgrade.
     let r = match r.try_upgrade() {
         Ok(_) => return Err("try_upgrade succeeded with two readers inside".into()),
@@ -925,7 +968,10 @@ fn sync_rwlock_try_downgrade_upgrade() -> TestResult {
     DG_MODE.store(1, SeqCst);
     wait_for("the reader and the writer", 5, || DONE.load(SeqCst) == d0 + 2)?;
     ensure!(DG_WRITER_IN.load(SeqCst), "the writer never got in");
-    ensure!(DG_RESULT.load(SeqCst) != 99, "the reader let in by the downgrade did not see the write");
+    ensure!(
+        DG_RESULT.load(SeqCst) != 99,
+        "the reader let in by the downgrade did not see the write"
+    );
 
     // Upgrade as the only reader.
     let r = DG.read();
@@ -973,9 +1019,16 @@ fn pi_reset() {
     reset();
     PI_HIGH.set(None);
     PI_HOLDS.store(false, SeqCst);
-    for a in
-        [&PI_OWNER_PRI, &PI_OWNER_EPRI, &PI_OWNER_MINPRI, &PI_AFTER_EPRI, &PI_AFTER_PRI, &PI_AFTER_BASE, &PI_MID_EPRI, &PI_MID_AFTER_EPRI]
-    {
+    for a in [
+        &PI_OWNER_PRI,
+        &PI_OWNER_EPRI,
+        &PI_OWNER_MINPRI,
+        &PI_AFTER_EPRI,
+        &PI_AFTER_PRI,
+        &PI_AFTER_BASE,
+        &PI_MID_EPRI,
+        &PI_MID_AFTER_EPRI,
+    ] {
         a.store(0, SeqCst);
     }
     for a in [&PI_OWNER_DONE, &PI_MED_DONE, &PI_HIGH_GOT] {
@@ -1059,7 +1112,8 @@ fn start_high_and_medium(cpu: usize, chain: usize) {
 /// medium priority (which would have kept it off the CPU without inheritance), and
 /// went back to its own priority after the release.
 fn check_owner(chain: bool) -> TestResult {
-    let (pri, epri, min) = (PI_OWNER_PRI.load(SeqCst), PI_OWNER_EPRI.load(SeqCst), PI_OWNER_MINPRI.load(SeqCst));
+    let (pri, epri, min) =
+        (PI_OWNER_PRI.load(SeqCst), PI_OWNER_EPRI.load(SeqCst), PI_OWNER_MINPRI.load(SeqCst));
     measured!(
         "owner at {pri} (inherited {epri}, lowest {min}) while the waiter ({PI_HIGH_PRI}) was blocked; finish order: owner #{}, waiter #{}, hog ({PI_MED_PRI}) #{}",
         PI_OWNER_DONE.load(SeqCst),
@@ -1072,7 +1126,8 @@ fn check_owner(chain: bool) -> TestResult {
         if chain { " through the chain" } else { "" }
     );
     ensure!(min >= PI_HIGH_PRI, "the owner dropped to priority {min} while it held the lock");
-    let (owner, med, high) = (PI_OWNER_DONE.load(SeqCst), PI_MED_DONE.load(SeqCst), PI_HIGH_GOT.load(SeqCst));
+    let (owner, med, high) =
+        (PI_OWNER_DONE.load(SeqCst), PI_MED_DONE.load(SeqCst), PI_HIGH_GOT.load(SeqCst));
     ensure!(owner < med, "the medium-priority hog finished (#{med}) before the boosted owner (#{owner}): no inheritance");
     ensure!(high > owner && high < med, "order: owner #{owner}, waiter #{high}, hog #{med}");
     Ok(())
@@ -1093,7 +1148,8 @@ fn sync_pi_mutex_inversion() -> TestResult {
     start_high_and_medium(cpu, 0);
     wait_for("the three threads", 10, || DONE.load(SeqCst) == 3)?;
     check_owner(false)?;
-    let (after_e, after_p, base) = (PI_AFTER_EPRI.load(SeqCst), PI_AFTER_PRI.load(SeqCst), PI_AFTER_BASE.load(SeqCst));
+    let (after_e, after_p, base) =
+        (PI_AFTER_EPRI.load(SeqCst), PI_AFTER_PRI.load(SeqCst), PI_AFTER_BASE.load(SeqCst));
     ensure!(
         after_e == 0 && after_p == base && base <= class::TS_MAXPRI,
         "after the release the owner inherits {after_e}, runs at {after_p} (base {base})"
@@ -1122,7 +1178,11 @@ fn sync_pi_chain_of_two_locks() -> TestResult {
     check_owner(true)?;
     ensure_eq!(PI_MID_EPRI.load(SeqCst), PI_HIGH_PRI);
     ensure_eq!(PI_MID_AFTER_EPRI.load(SeqCst), PI_HIGH_PRI);
-    ensure!(PI_AFTER_EPRI.load(SeqCst) == 0, "a thread still inherits {} after releasing everything", PI_AFTER_EPRI.load(SeqCst));
+    ensure!(
+        PI_AFTER_EPRI.load(SeqCst) == 0,
+        "a thread still inherits {} after releasing everything",
+        PI_AFTER_EPRI.load(SeqCst)
+    );
     ensure!(STATS.snapshot().since(&s0).pi_lends >= 2, "the priority was not lent along the chain");
     Ok(())
 }
@@ -1138,7 +1198,8 @@ fn rc_holder(_: usize) {
     RC_A.enter();
     RC_B.enter();
     PI_HOLDS.store(true, SeqCst);
-    let blocked = |i: usize, m: &KMutex| RC_WAITERS[i].get().is_some_and(|t| blocked_on(t) == Some(m.addr()));
+    let blocked =
+        |i: usize, m: &KMutex| RC_WAITERS[i].get().is_some_and(|t| blocked_on(t) == Some(m.addr()));
     sleep_until(|| blocked(0, &RC_A) && blocked(1, &RC_B));
     RC_SEEN[0].store(me.inherited_pri().unwrap_or(0), SeqCst);
     RC_B.exit();

@@ -15,10 +15,10 @@ use arch::cell::StaticRef;
 use arch::Machine;
 
 use super::{dispatcher_state, spawn, spawn_ts, wait_for, Test, TestResult};
+use crate::class::{self, SchedClass};
 use crate::cpu::{cpu, total_preempts, total_ticks};
 use crate::proc::{proc_create, proc_wait};
 use crate::thread::{self, curlwp, curproc, curthread, KThread, ThreadState};
-use crate::class::{self, SchedClass};
 use crate::{clock, disp, ensure, ensure_eq, M};
 
 /// The portable suite, in the order it runs.
@@ -34,9 +34,6 @@ pub static PORTABLE: &[Test] = &[
     Test::explicit("hang_detected", hang_detected),
 ];
 
-
-
-
 /// The clock interrupt arrives, at about the configured rate.
 fn clock_ticks() -> TestResult {
     ensure!(M::intr_enabled(), "interrupts are off in the test thread");
@@ -44,7 +41,11 @@ fn clock_ticks() -> TestResult {
     let (t0, n0) = (clock::lbolt(), M::now_ns());
     let want = (hz / 5).max(2); // ~200 ms of ticks
     while clock::lbolt() < t0 + want {
-        ensure!(M::now_ns() - n0 < 5_000_000_000, "no clock tick for 5 s (lbolt {})", clock::lbolt());
+        ensure!(
+            M::now_ns() - n0 < 5_000_000_000,
+            "no clock tick for 5 s (lbolt {})",
+            clock::lbolt()
+        );
         core::hint::spin_loop();
     }
     let ticks = clock::lbolt() - t0;
@@ -106,18 +107,29 @@ fn thread_create_exit_reuse() -> TestResult {
     IDS.lock().clear();
     let allocated0 = thread::nthreads_allocated();
     for round in 1..=3 {
-        let batch: Vec<&KThread> = (0..BATCH).map(|_| thread::thread_create("reuse", record_and_exit, 0)).collect();
+        let batch: Vec<&KThread> =
+            (0..BATCH).map(|_| thread::thread_create("reuse", record_and_exit, 0)).collect();
         wait_for("the batch to run", 10, || DONE.load(Ordering::SeqCst) == round * BATCH)?;
         // Exited threads are reaped when the switch away from them completes.
-        wait_for("the batch to be reaped", 10, || batch.iter().all(|t| t.state() == ThreadState::Free))?;
+        wait_for("the batch to be reaped", 10, || {
+            batch.iter().all(|t| t.state() == ThreadState::Free)
+        })?;
     }
     let allocated = thread::nthreads_allocated() - allocated0;
-    ensure!(allocated <= BATCH, "{allocated} thread structures allocated for {BATCH} threads alive at once");
+    ensure!(
+        allocated <= BATCH,
+        "{allocated} thread structures allocated for {BATCH} threads alive at once"
+    );
     let mut ids = IDS.lock().clone();
     ensure_eq!(ids.len(), 3 * BATCH);
     ids.sort_unstable();
     ids.dedup();
-    ensure!(ids.len() == 3 * BATCH, "thread ids were reused: {} distinct of {}", ids.len(), 3 * BATCH);
+    ensure!(
+        ids.len() == 3 * BATCH,
+        "thread ids were reused: {} distinct of {}",
+        ids.len(),
+        3 * BATCH
+    );
     Ok(())
 }
 
@@ -186,7 +198,11 @@ fn g7_is_curthread_across_switches() -> TestResult {
         DONE.load(Ordering::SeqCst) == n && core::ptr::eq(curthread(), me)
     })?;
     ensure_eq!(G7_WRONG.load(Ordering::SeqCst), 0);
-    ensure!(G7_CHECKS.load(Ordering::SeqCst) >= 20_000 * n as u64, "only {} checks", G7_CHECKS.load(Ordering::SeqCst));
+    ensure!(
+        G7_CHECKS.load(Ordering::SeqCst) >= 20_000 * n as u64,
+        "only {} checks",
+        G7_CHECKS.load(Ordering::SeqCst)
+    );
     ensure!(total_preempts() > preempts0, "no preemption happened during the test");
     Ok(())
 }
@@ -196,7 +212,9 @@ static LWP_SEEN: spin::Mutex<Option<(bool, bool, bool)>> = spin::Mutex::new(None
 fn lwp_body(_: usize) {
     let (lwp, p) = (curlwp(), curproc());
     // The `lwp` structure points back at the thread and the process (S5.7, S5.8).
-    let back = lwp.and_then(|l| l.with_data(|d| (d.lwp_thread.0 as *const KThread, d.lwp_procp.0 as *const _)));
+    let back = lwp.and_then(|l| {
+        l.with_data(|d| (d.lwp_thread.0 as *const KThread, d.lwp_procp.0 as *const _))
+    });
     let me = (curthread() as *const KThread, p.map_or(core::ptr::null(), |p| p as *const _));
     *LWP_SEEN.lock() = Some((lwp.is_some(), p.is_some(), back == Some(me)));
     DONE.fetch_add(1, Ordering::SeqCst);
@@ -204,7 +222,10 @@ fn lwp_body(_: usize) {
 
 /// `curlwp`/`curproc` find a thread's LWP and process (S7); a kernel thread has none (S2).
 fn curlwp_curproc() -> TestResult {
-    ensure!(curlwp().is_none() && curproc().is_none(), "the boot thread (S2) has an LWP or a process");
+    ensure!(
+        curlwp().is_none() && curproc().is_none(),
+        "the boot thread (S2) has an LWP or a process"
+    );
     DONE.store(0, Ordering::SeqCst);
     *LWP_SEEN.lock() = None;
     let pid = proc_create(lwp_body, 0).map_err(|e| format!("proc_create: {e}"))?;
@@ -237,16 +258,25 @@ fn clock_preempts_cpu_bound_threads() -> TestResult {
     let preempts0 = total_preempts();
     let spinners: Vec<&KThread> = (0..n).map(|k| spawn_ts_pair("spin", spinner, k)).collect();
     let progress = wait_for("every spinner to run, and to be preempted and resumed", 20, || {
-        SPIN_COUNT[..n].iter().all(|c| c.load(Ordering::Relaxed) > 0) && spinners.iter().all(|t| t.nswitch() >= 2)
+        SPIN_COUNT[..n].iter().all(|c| c.load(Ordering::Relaxed) > 0)
+            && spinners.iter().all(|t| t.nswitch() >= 2)
     })
     .map_err(|e| {
-        let seen: Vec<_> = spinners.iter().zip(&SPIN_COUNT).map(|(t, c)| (c.load(Ordering::Relaxed), t.nswitch(), t.pri(), t.cpu())).collect();
+        let seen: Vec<_> = spinners
+            .iter()
+            .zip(&SPIN_COUNT)
+            .map(|(t, c)| (c.load(Ordering::Relaxed), t.nswitch(), t.pri(), t.cpu()))
+            .collect();
         format!("{e}: (count, switched in, pri, cpu) = {seen:?}, {}", dispatcher_state())
     });
     SPIN_STOP.store(true, Ordering::SeqCst);
     progress?;
     wait_for("the spinners to stop", 10, || DONE.load(Ordering::SeqCst) == n)?;
-    ensure!(total_preempts() >= preempts0 + n as u64, "only {} preemptions", total_preempts() - preempts0);
+    ensure!(
+        total_preempts() >= preempts0 + n as u64,
+        "only {} preemptions",
+        total_preempts() - preempts0
+    );
     Ok(())
 }
 
@@ -317,12 +347,16 @@ fn deep_recursion_preempted() -> TestResult {
     for k in 0..n {
         spawn_ts_pair("recurse", recurser, k);
     }
-    wait_for("the recursing threads", 60, || DONE.load(Ordering::SeqCst) == n)
-        .map_err(|e| format!("{e}: {} of {n} done, {}", DONE.load(Ordering::SeqCst), dispatcher_state()))?;
+    wait_for("the recursing threads", 60, || DONE.load(Ordering::SeqCst) == n).map_err(|e| {
+        format!("{e}: {} of {n} done, {}", DONE.load(Ordering::SeqCst), dispatcher_state())
+    })?;
     ensure_eq!(REC_BAD.load(Ordering::SeqCst), 0);
     // They never yield: every switch in after the first one followed a preemption.
     let resumed = REC_SWITCHES.load(Ordering::SeqCst) - n as u64;
-    ensure!(resumed >= n as u64, "the recursing threads were resumed after preemption only {resumed} times");
+    ensure!(
+        resumed >= n as u64,
+        "the recursing threads were resumed after preemption only {resumed} times"
+    );
     Ok(())
 }
 

@@ -84,7 +84,11 @@ impl CondVar {
 
     /// Like [`wait`](CondVar::wait) for at most `ticks` clock ticks; the flag is
     /// true if the time ran out first.
-    pub fn wait_timeout<'a, T>(&self, mut g: MutexGuard<'a, T>, ticks: u64) -> (MutexGuard<'a, T>, bool) {
+    pub fn wait_timeout<'a, T>(
+        &self,
+        mut g: MutexGuard<'a, T>,
+        ticks: u64,
+    ) -> (MutexGuard<'a, T>, bool) {
         g.data = None;
         let woken = self.sleep(g.mutex.raw(), Some(ticks));
         g.data = Some(g.mutex.open());
@@ -92,7 +96,11 @@ impl CondVar {
     }
 
     /// Waits while `cond` holds of the data.
-    pub fn wait_while<'a, T>(&self, mut g: MutexGuard<'a, T>, mut cond: impl FnMut(&mut T) -> bool) -> MutexGuard<'a, T> {
+    pub fn wait_while<'a, T>(
+        &self,
+        mut g: MutexGuard<'a, T>,
+        mut cond: impl FnMut(&mut T) -> bool,
+    ) -> MutexGuard<'a, T> {
         while cond(&mut g) {
             g = self.wait(g);
         }

@@ -69,7 +69,13 @@ impl<T: Sync + 'static> Word for arch::cell::TaggedRef<T> {
         arch::cell::TaggedRef::store(self, v, o)
     }
     #[inline(always)]
-    fn compare_exchange(&self, cur: Tagged<T>, new: Tagged<T>, s: Ordering, f: Ordering) -> Result<Tagged<T>, Tagged<T>> {
+    fn compare_exchange(
+        &self,
+        cur: Tagged<T>,
+        new: Tagged<T>,
+        s: Ordering,
+        f: Ordering,
+    ) -> Result<Tagged<T>, Tagged<T>> {
         arch::cell::TaggedRef::compare_exchange(self, cur, new, s, f)
     }
 }
@@ -100,10 +106,12 @@ pub fn mutex_mark_waiters<W: Word>(w: &W) -> Option<&'static W::Owner> {
     loop {
         match v {
             Tagged::Ref(o, f) if f & WAITERS != 0 => return Some(o),
-            Tagged::Ref(o, f) => match w.compare_exchange(v, Tagged::Ref(o, f | WAITERS), Relaxed, Relaxed) {
-                Ok(_) => return Some(o),
-                Err(now) => v = now,
-            },
+            Tagged::Ref(o, f) => {
+                match w.compare_exchange(v, Tagged::Ref(o, f | WAITERS), Relaxed, Relaxed) {
+                    Ok(_) => return Some(o),
+                    Err(now) => v = now,
+                }
+            }
             Tagged::Num(..) => return None,
         }
     }
@@ -111,7 +119,12 @@ pub fn mutex_mark_waiters<W: Word>(w: &W) -> Option<&'static W::Owner> {
 
 /// Under the turnstile lock, by the owner `me` whose fast exit failed: hands the
 /// mutex to `next` (keeping `WAITERS` if `more` threads still wait), or frees it.
-pub fn mutex_handoff<W: Word>(w: &W, me: &'static W::Owner, next: Option<&'static W::Owner>, more: bool) {
+pub fn mutex_handoff<W: Word>(
+    w: &W,
+    me: &'static W::Owner,
+    next: Option<&'static W::Owner>,
+    more: bool,
+) {
     let new = match next {
         Some(n) => Tagged::Ref(n, if more { WAITERS } else { 0 }),
         None => free(),
@@ -119,7 +132,11 @@ pub fn mutex_handoff<W: Word>(w: &W, me: &'static W::Owner, next: Option<&'stati
     // Nobody else changes a held word with WAITERS set: a compare-and-swap both
     // checks that and releases.
     let was = w.compare_exchange(Tagged::Ref(me, WAITERS), new, AcqRel, Relaxed);
-    assert!(was.is_ok(), "mutex hand-off: the lock word changed under the turnstile lock ({:?})", was);
+    assert!(
+        was.is_ok(),
+        "mutex hand-off: the lock word changed under the turnstile lock ({:?})",
+        was
+    );
 }
 
 // ---------------------------------------------------------------- rwlock
@@ -131,10 +148,12 @@ pub fn rw_try_read<W: Word>(w: &W) -> Result<(), Tagged<W::Owner>> {
     let mut v = w.load(Relaxed);
     loop {
         match v {
-            Tagged::Num(n, 0) => match w.compare_exchange(v, Tagged::Num(n + 1, 0), Acquire, Relaxed) {
-                Ok(_) => return Ok(()),
-                Err(now) => v = now,
-            },
+            Tagged::Num(n, 0) => {
+                match w.compare_exchange(v, Tagged::Num(n + 1, 0), Acquire, Relaxed) {
+                    Ok(_) => return Ok(()),
+                    Err(now) => v = now,
+                }
+            }
             _ => return Err(v),
         }
     }
@@ -154,10 +173,12 @@ pub fn rw_exit_read_fast<W: Word>(w: &W, seen: Tagged<W::Owner>) -> Result<(), T
     let mut v = seen;
     loop {
         match v {
-            Tagged::Num(n, f) if n > 1 || (n == 1 && f == 0) => match w.compare_exchange(v, Tagged::Num(n - 1, f), Release, Relaxed) {
-                Ok(_) => return Ok(()),
-                Err(now) => v = now,
-            },
+            Tagged::Num(n, f) if n > 1 || (n == 1 && f == 0) => {
+                match w.compare_exchange(v, Tagged::Num(n - 1, f), Release, Relaxed) {
+                    Ok(_) => return Ok(()),
+                    Err(now) => v = now,
+                }
+            }
             _ => return Err(v),
         }
     }
@@ -217,7 +238,9 @@ pub fn rw_mark_writer<W: Word>(w: &W, me: &'static W::Owner) -> Marked<W::Owner>
             // hand-off never leaves; take it and keep them for our exit to see.
             Tagged::Num(0, f) => (Tagged::Ref(me, f), Marked::Entered),
             Tagged::Num(n, f) => (Tagged::Num(n, f | WAITERS | WRITE_WANTED), Marked::Wait(None)),
-            Tagged::Ref(o, f) => (Tagged::Ref(o, f | WAITERS | WRITE_WANTED), Marked::Wait(Some(o))),
+            Tagged::Ref(o, f) => {
+                (Tagged::Ref(o, f | WAITERS | WRITE_WANTED), Marked::Wait(Some(o)))
+            }
         };
         match w.compare_exchange(v, new, Acquire, Relaxed) {
             Ok(_) => return res,
@@ -234,10 +257,12 @@ pub fn rw_exit_read_slow<W: Word>(w: &W) -> bool {
     loop {
         match v {
             Tagged::Num(1, _) => return true,
-            Tagged::Num(n, f) if n > 1 => match w.compare_exchange(v, Tagged::Num(n - 1, f), Release, Relaxed) {
-                Ok(_) => return false,
-                Err(now) => v = now,
-            },
+            Tagged::Num(n, f) if n > 1 => {
+                match w.compare_exchange(v, Tagged::Num(n - 1, f), Release, Relaxed) {
+                    Ok(_) => return false,
+                    Err(now) => v = now,
+                }
+            }
             _ => panic!("rwlock read exit: the lock is not read-held ({v:?})"),
         }
     }
@@ -247,7 +272,12 @@ pub fn rw_exit_read_slow<W: Word>(w: &W) -> bool {
 /// `Num(1, _)` or the writer's `Ref(me, _)`) by `to`, what the hand-off decided.
 pub fn rw_handoff<W: Word>(w: &W, from: Tagged<W::Owner>, to: Tagged<W::Owner>) {
     let was = w.compare_exchange(from, to, AcqRel, Relaxed);
-    assert!(was.is_ok(), "rwlock hand-off: the lock word changed under the turnstile lock ({:?}, expected {:?})", was, from);
+    assert!(
+        was.is_ok(),
+        "rwlock hand-off: the lock word changed under the turnstile lock ({:?}, expected {:?})",
+        was,
+        from
+    );
 }
 
 /// The hand-off decision (under the turnstile lock): the word a rwlock gets when
@@ -257,10 +287,17 @@ pub fn rw_handoff<W: Word>(w: &W, from: Tagged<W::Owner>, to: Tagged<W::Owner>) 
 /// head gets the lock alone (not on a downgrade); else the readers at the head get
 /// it together. The flags stay while anyone stays queued (behind a writer, hence
 /// `WRITE_WANTED`).
-pub fn rw_grant<T>(first_writer: Option<&'static T>, readers: usize, nwaiters: usize, keep: usize) -> Tagged<T> {
+pub fn rw_grant<T>(
+    first_writer: Option<&'static T>,
+    readers: usize,
+    nwaiters: usize,
+    keep: usize,
+) -> Tagged<T> {
     match first_writer {
         Some(w) if keep == 0 => Tagged::Ref(w, if nwaiters > 1 { WAITERS } else { 0 }),
-        _ => Tagged::Num(keep + readers, if nwaiters > readers { WAITERS | WRITE_WANTED } else { 0 }),
+        _ => {
+            Tagged::Num(keep + readers, if nwaiters > readers { WAITERS | WRITE_WANTED } else { 0 })
+        }
     }
 }
 

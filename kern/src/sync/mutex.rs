@@ -115,7 +115,12 @@ impl KMutex {
     #[track_caller]
     pub fn assert_held(&self) {
         if !self.held() {
-            panic!("{:?} does not hold mutex {:#x} (held by {:?})", curthread(), self.addr(), self.owner());
+            panic!(
+                "{:?} does not hold mutex {:#x} (held by {:?})",
+                curthread(),
+                self.addr(),
+                self.owner()
+            );
         }
     }
 
@@ -183,8 +188,14 @@ impl KMutex {
     #[cold]
     fn bad_exit(&self, me: &'static KThread, v: Tagged<KThread>) -> ! {
         match v.as_ref() {
-            Some(o) => panic!("mutex_exit by a non-owner: {me:?} exits mutex {:#x}, held by {o:?}", self.addr()),
-            None => panic!("mutex_exit of a free mutex: {me:?} exits mutex {:#x}, held by nobody", self.addr()),
+            Some(o) => panic!(
+                "mutex_exit by a non-owner: {me:?} exits mutex {:#x}, held by {o:?}",
+                self.addr()
+            ),
+            None => panic!(
+                "mutex_exit of a free mutex: {me:?} exits mutex {:#x}, held by nobody",
+                self.addr()
+            ),
         }
     }
 
@@ -280,7 +291,11 @@ impl KMutex {
         turnstile::block(tbl, self.addr(), Some(owner), WaitKind::Mutex);
         M::intr_restore(was);
         let now = self.word.load(Relaxed);
-        assert!(lw::is_writer(now, me), "{me:?} woke up on mutex {:#x} without holding it ({now:?})", self.addr());
+        assert!(
+            lw::is_writer(now, me),
+            "{me:?} woke up on mutex {:#x} without holding it ({now:?})",
+            self.addr()
+        );
         true
     }
 

@@ -143,7 +143,9 @@ impl KRwLock {
                     }
                 }
             }
-            Tagged::Num(0, _) => panic!("rw_exit of a free rwlock: {me:?} exits rwlock {:#x}", self.addr()),
+            Tagged::Num(0, _) => {
+                panic!("rw_exit of a free rwlock: {me:?} exits rwlock {:#x}", self.addr())
+            }
             Tagged::Num(..) => {
                 if lw::rw_exit_read_fast(&self.word, v).is_err() {
                     self.exit_slow(me, true, 0);
@@ -175,7 +177,10 @@ impl KRwLock {
     #[track_caller]
     fn check_not_mine(&self, me: &'static KThread, v: Tagged<KThread>) {
         if lw::is_writer(v, me) {
-            panic!("recursive rw_enter: {me:?} already holds rwlock {:#x} for writing", self.addr());
+            panic!(
+                "recursive rw_enter: {me:?} already holds rwlock {:#x} for writing",
+                self.addr()
+            );
         }
     }
 
@@ -198,7 +203,10 @@ impl KRwLock {
             Marked::Wait(owner) => {
                 if owner.is_some_and(|o| core::ptr::eq(o, me)) {
                     drop(tbl);
-                    panic!("recursive rw_enter: {me:?} already holds rwlock {:#x} for writing", self.addr());
+                    panic!(
+                        "recursive rw_enter: {me:?} already holds rwlock {:#x} for writing",
+                        self.addr()
+                    );
                 }
                 match kind {
                     WaitKind::Writer => STATS.rw_write_blocks.fetch_add(1, Relaxed),

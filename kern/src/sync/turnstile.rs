@@ -103,7 +103,11 @@ impl Turnstile {
     fn insert(&mut self, t: &'static KThread) {
         assert!(!t.t_queued.swap(true, SeqCst), "{t:?} is already on a queue");
         let pri = t.pri();
-        let writers = if kind_of(t) == WaitKind::Reader { self.iter().filter(|w| kind_of(w) == WaitKind::Writer).count() } else { 0 };
+        let writers = if kind_of(t) == WaitKind::Reader {
+            self.iter().filter(|w| kind_of(w) == WaitKind::Writer).count()
+        } else {
+            0
+        };
         let (mut prev, mut cur): (Option<&'static KThread>, _) = (None, self.head);
         let mut passed_writers = 0;
         while let Some(c) = cur {
@@ -188,7 +192,8 @@ impl Table {
 
     /// How many readers wait at the head of `sobj`'s queue, before its first writer.
     pub(crate) fn leading_readers(&self, sobj: usize) -> usize {
-        self.get(sobj).map_or(0, |ts| ts.iter().take_while(|t| kind_of(t) == WaitKind::Reader).count())
+        self.get(sobj)
+            .map_or(0, |ts| ts.iter().take_while(|t| kind_of(t) == WaitKind::Reader).count())
     }
 
     /// Takes the first waiter off `sobj`'s queue (it is not runnable yet: see `wake`).
@@ -213,7 +218,11 @@ impl Table {
 
     /// The priority `t` inherits from the waiters of the locks it owns, if any.
     pub(crate) fn inherited(&self, t: &KThread) -> Option<u8> {
-        self.ts.iter().filter(|ts| ts.owner.is_some_and(|o| core::ptr::eq(o, t))).filter_map(|ts| ts.iter().map(|w| w.pri()).max()).max()
+        self.ts
+            .iter()
+            .filter(|ts| ts.owner.is_some_and(|o| core::ptr::eq(o, t)))
+            .filter_map(|ts| ts.iter().map(|w| w.pri()).max())
+            .max()
     }
 
     /// Makes a thread taken off a queue runnable: it has been handed its lock.
@@ -253,12 +262,21 @@ impl Table {
 
     /// If `me` blocking on `sobj` (held by `owner`) would close a cycle of threads
     /// each waiting for a lock the next one holds, describes the cycle.
-    fn find_cycle(&self, me: &'static KThread, sobj: usize, kind: WaitKind, owner: &'static KThread) -> Option<String> {
+    fn find_cycle(
+        &self,
+        me: &'static KThread,
+        sobj: usize,
+        kind: WaitKind,
+        owner: &'static KThread,
+    ) -> Option<String> {
         let mut t = owner;
         let mut chain = Vec::new();
         for _ in 0..MAX_CHAIN {
             if core::ptr::eq(t, me) {
-                let mut msg = format!("deadlock: {me:?} would block on {} {sobj:#x} held by {owner:?}", kind.what());
+                let mut msg = format!(
+                    "deadlock: {me:?} would block on {} {sobj:#x} held by {owner:?}",
+                    kind.what()
+                );
                 for (s, k, o) in chain {
                     msg += &format!(", which waits for {} {s:#x} held by {o:?}", WaitKind::what(k));
                 }
@@ -282,7 +300,9 @@ impl Table {
             disp::change_epri(t, Some(pri));
             STATS.pi_lends.fetch_add(1, Relaxed);
             let sobj = t.t_ts_sobj.load(Relaxed);
-            let Some(ts) = self.ts.iter_mut().find(|ts| ts.sobj == sobj && sobj != 0) else { return };
+            let Some(ts) = self.ts.iter_mut().find(|ts| ts.sobj == sobj && sobj != 0) else {
+                return;
+            };
             // Its priority rose: its place in its own queue moves up.
             if ts.remove(t) {
                 ts.insert(t);

@@ -96,7 +96,8 @@ impl Console {
                 }
             }
         } else if let Some(rest) = line.strip_prefix("selftest: ") {
-            let nums: Vec<usize> = rest.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+            let nums: Vec<usize> =
+                rest.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
             if rest.contains(" passed, ") && nums.len() == 2 {
                 self.counts = Some((nums[0], nums[1]));
             }
@@ -185,17 +186,26 @@ fn main() -> ExitCode {
             println!(
                 "qemu-harness: expected a hang: {} (QEMU {})",
                 if hung { "as expected" } else { "NOT as expected" },
-                if hung { "killed at the time limit".to_string() } else { format!("exited {code:?}") }
+                if hung {
+                    "killed at the time limit".to_string()
+                } else {
+                    format!("exited {code:?}")
+                }
             );
             hung
         }
         (_, true) => {
-            println!("qemu-harness: HANG: no verdict within {} s; QEMU killed", o.timeout.as_secs());
+            println!(
+                "qemu-harness: HANG: no verdict within {} s; QEMU killed",
+                o.timeout.as_secs()
+            );
             false
         }
         (false, false) => {
             let text = &o.expect_fatal;
-            let ok = code == Some(1) && console.fatal.is_some() && text.iter().all(|t| console.text.contains(t.as_str()));
+            let ok = code == Some(1)
+                && console.fatal.is_some()
+                && text.iter().all(|t| console.text.contains(t.as_str()));
             println!(
                 "qemu-harness: expected a fatal stop printing {text:?}: {} (exit {code:?}, fatal: {:?})",
                 if ok { "as expected" } else { "NOT as expected" },
@@ -210,7 +220,11 @@ fn main() -> ExitCode {
             }
             (None, Some(true), Some(0)) => true,
             (None, Some(_), _) => {
-                println!("qemu-harness: FAIL: {} failed: {}", console.failed.len(), console.failed.join(", "));
+                println!(
+                    "qemu-harness: FAIL: {} failed: {}",
+                    console.failed.len(),
+                    console.failed.join(", ")
+                );
                 false
             }
             (None, None, _) => {

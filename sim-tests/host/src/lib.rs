@@ -34,7 +34,15 @@ fn cpu_main(cpu: usize) {
     }
     match SUITES.get() {
         Some(suites) => kern::boot::main(boot, suites),
-        None => kern::boot::main(boot, &[kern::selftest::PORTABLE, kern::selftest::LWP, kern::selftest::SYNC, kern::selftest::DISP]),
+        None => kern::boot::main(
+            boot,
+            &[
+                kern::selftest::PORTABLE,
+                kern::selftest::LWP,
+                kern::selftest::SYNC,
+                kern::selftest::DISP,
+            ],
+        ),
     }
 }
 

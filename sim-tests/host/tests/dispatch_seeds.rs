@@ -24,9 +24,20 @@ fn a_seed_replays_exactly_and_seeds_differ() {
     let jobs = [(7, 4), (7, 4), (8, 4), (9, 4), (7, 2), (7, 2)];
     let runs = seeded::run_all(&jobs);
     for r in &runs {
-        assert!(r.passed, "seed {} on {} CPU(s) failed:\n{}\nreplay: {}", r.seed, r.ncpus, r.output, seeded::replay_command(r.seed, r.ncpus));
+        assert!(
+            r.passed,
+            "seed {} on {} CPU(s) failed:\n{}\nreplay: {}",
+            r.seed,
+            r.ncpus,
+            r.output,
+            seeded::replay_command(r.seed, r.ncpus)
+        );
     }
-    let console = |i: usize| runs[i].console().unwrap_or_else(|| panic!("run {i} printed no console:\n{}", runs[i].output));
+    let console = |i: usize| {
+        runs[i]
+            .console()
+            .unwrap_or_else(|| panic!("run {i} printed no console:\n{}", runs[i].output))
+    };
     for (a, b) in [(0, 1), (4, 5)] {
         assert!(
             console(a) == console(b),
@@ -40,7 +51,9 @@ fn a_seed_replays_exactly_and_seeds_differ() {
     // Seeds 7, 8, 9 on 4 CPUs: three different traces.
     let trace = |i: usize| {
         let line = runs[i].schedule().expect("a schedule line");
-        line.rsplit_once("trace ").map(|(_, t)| t.trim().to_string()).expect("a trace in the schedule line")
+        line.rsplit_once("trace ")
+            .map(|(_, t)| t.trim().to_string())
+            .expect("a trace in the schedule line")
     };
     let traces: BTreeSet<String> = [0, 2, 3].into_iter().map(trace).collect();
     assert_eq!(traces.len(), 3, "seeds 7, 8 and 9 gave the same interleaving: {traces:?}");

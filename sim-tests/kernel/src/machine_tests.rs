@@ -5,17 +5,16 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use arch::sparc64::probe::{self, illegal, load};
 use alloc::sync::Arc;
+use arch::sparc64::probe::{self, illegal, load};
 
 use arch::sparc64::user;
 use arch::sparc64::vm::AddrSpace;
-use arch::{reg, Prot, PAGE_SIZE};
 use arch::sparc64::{heap, trap};
+use arch::{reg, Prot, PAGE_SIZE};
 use kern::selftest::{Test, TestResult};
 use kern::thread::curthread;
 use kern::{ensure, ensure_eq};
-
 
 pub static SPARC64: &[Test] = &[
     Test::new("trap_soft_roundtrip", trap_soft_roundtrip),
@@ -71,7 +70,9 @@ fn trap_catch_misaligned_load() -> TestResult {
 
 fn trap_catch_mmu_miss() -> TestResult {
     // Far outside the kernel's locked window: no translation exists.
-    let info = trap::catch(load, 0x4000_0000_0000).err().ok_or("a load from an unmapped address did not trap")?;
+    let info = trap::catch(load, 0x4000_0000_0000)
+        .err()
+        .ok_or("a load from an unmapped address did not trap")?;
     ensure_eq!(info.tt, trap::tt::FAST_DATA_ACCESS_MMU_MISS);
     ensure_eq!(info.tpc, probe::load_pc());
     Ok(())
@@ -83,8 +84,14 @@ fn heap_returns_freed_memory() -> TestResult {
     {
         let blocks: Vec<Vec<u8>> = (1..200).map(|n| alloc::vec![n as u8; n * 37]).collect();
         let (used1, _) = heap::usage();
-        ensure!(used1 >= used0 + (1..200).map(|n| n * 37).sum::<usize>(), "allocation not accounted");
-        ensure!(blocks.iter().enumerate().all(|(i, b)| b.iter().all(|&x| x == (i + 1) as u8)), "block overwritten");
+        ensure!(
+            used1 >= used0 + (1..200).map(|n| n * 37).sum::<usize>(),
+            "allocation not accounted"
+        );
+        ensure!(
+            blocks.iter().enumerate().all(|(i, b)| b.iter().all(|&x| x == (i + 1) as u8)),
+            "block overwritten"
+        );
     }
     let (used2, _) = heap::usage();
     ensure_eq!(used2, used0);
@@ -121,10 +128,15 @@ fn user_mode_roundtrip() -> TestResult {
     let (space, p) = probe_space()?;
     let ticks0 = arch::sparc64::clock::INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst);
     let exit = user::run(space, USER_CODE, USER_STACK + PAGE_SIZE);
-    let ticks = arch::sparc64::clock::INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst) - ticks0;
+    let ticks =
+        arch::sparc64::clock::INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst) - ticks0;
     ensure_eq!(exit.trap.tt, 0x141);
     ensure_eq!(exit.trap.tpc, USER_CODE + p.ta);
-    ensure!(exit.trap.tstate & (trap::pstate::PRIV << 8) == 0, "the trap did not come from user mode: tstate {:#x}", exit.trap.tstate);
+    ensure!(
+        exit.trap.tstate & (trap::pstate::PRIV << 8) == 0,
+        "the trap did not come from user mode: tstate {:#x}",
+        exit.trap.tstate
+    );
     ensure_eq!(exit.regs.r[reg::O0], 55);
     ensure_eq!(exit.regs.r[reg::O0 + 1], 0x456);
     ensure_eq!(exit.regs.r[reg::G7], 0x5eed_0000);
@@ -161,7 +173,9 @@ fn user_mode_tlb_refill() -> TestResult {
     let (space, p) = probe_space()?;
     space.map(BASE, 80 * PAGE_SIZE, Prot::READ).map_err(|e| format!("{e:?}"))?;
     for i in 0..80u64 {
-        space.write(BASE + i * PAGE_SIZE, &(3 * i + 1).to_be_bytes()).map_err(|e| format!("{e:?}"))?;
+        space
+            .write(BASE + i * PAGE_SIZE, &(3 * i + 1).to_be_bytes())
+            .map_err(|e| format!("{e:?}"))?;
     }
     let top = USER_STACK + PAGE_SIZE;
     let exit = user::run(space.clone(), USER_CODE + p.pages, top);

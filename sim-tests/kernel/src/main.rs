@@ -27,7 +27,17 @@ extern "C" fn kmain() -> ! {
     let us = arch::sparc64::clock::since_handover_ns() / 1000;
     kern::kprintln!("boot: {us} us from the OpenBIOS hand-over to kernel main");
     kern::bench::add(user_bench::USER_BENCHES);
-    kern::boot::main(&THREAD0, &[kern::selftest::PORTABLE, kern::selftest::LWP, kern::selftest::SYNC, machine_tests::SPARC64, user_tests::USER, kern::selftest::DISP])
+    kern::boot::main(
+        &THREAD0,
+        &[
+            kern::selftest::PORTABLE,
+            kern::selftest::LWP,
+            kern::selftest::SYNC,
+            machine_tests::SPARC64,
+            user_tests::USER,
+            kern::selftest::DISP,
+        ],
+    )
 }
 
 struct PanicConsole;
@@ -43,6 +53,7 @@ impl Write for PanicConsole {
 fn panic(info: &core::panic::PanicInfo) -> ! {
     M::intr_disable();
     let _ = writeln!(PanicConsole, "\n*** KERNEL PANIC: {info}");
-    let _ = writeln!(PanicConsole, "*** KERNEL FATAL: panic in thread {:?}", kern::thread::curthread());
+    let _ =
+        writeln!(PanicConsole, "*** KERNEL FATAL: panic in thread {:?}", kern::thread::curthread());
     M::halt(false)
 }

@@ -29,7 +29,6 @@ use arch::Machine;
 
 use crate::programs::*;
 
-
 pub static USER: &[Test] = &[
     Test::new("user_hello", user_hello),
     Test::new("user_malformed_elf", user_malformed_elf),
@@ -72,7 +71,10 @@ fn run(image: &[u8], arg: u64) -> Result<WaitStatus, String> {
 /// Runs a program that must pass: exit 0.
 pub(crate) fn passes(image: &[u8], arg: u64) -> TestResult {
     let status = run(image, arg)?;
-    ensure!(status == WaitStatus::Exited(0), "exit status {status:?} (the program's line above says why)");
+    ensure!(
+        status == WaitStatus::Exited(0),
+        "exit status {status:?} (the program's line above says why)"
+    );
     Ok(())
 }
 
@@ -107,7 +109,10 @@ fn beside_sibling(test: impl FnOnce() -> TestResult) -> TestResult {
 fn killed_by(image: &'static [u8], arg: u64, sig: u64) -> TestResult {
     beside_sibling(|| {
         let status = run(image, arg)?;
-        ensure!(status == WaitStatus::Killed(sig as u8), "{arg}: status {status:?}, expected killed by signal {sig}");
+        ensure!(
+            status == WaitStatus::Killed(sig as u8),
+            "{arg}: status {status:?}, expected killed by signal {sig}"
+        );
         Ok(())
     })
 }
@@ -241,7 +246,10 @@ fn user_bad_stack() -> TestResult {
         let before = WBUF_UNWRITABLE.load(Ordering::Relaxed);
         killed_by(STACK, way, SIGSEGV)?;
         // The windows went to the window buffer, not lost, and failed only there.
-        ensure!(WBUF_UNWRITABLE.load(Ordering::Relaxed) > before, "way {way}: no window went through the window buffer");
+        ensure!(
+            WBUF_UNWRITABLE.load(Ordering::Relaxed) > before,
+            "way {way}: no window went through the window buffer"
+        );
     }
     Ok(())
 }

@@ -149,7 +149,12 @@ pub fn getpid() -> Result<u64, u64> {
 ///
 /// The stack must be memory of this program that nothing else uses while the
 /// LWP lives. [`spawn`] is the safe way.
-pub unsafe fn lwp_create(start: extern "C" fn(u64) -> !, stack_top: u64, arg: u64, flags: u64) -> Result<LwpId, u64> {
+pub unsafe fn lwp_create(
+    start: extern "C" fn(u64) -> !,
+    stack_top: u64,
+    arg: u64,
+    flags: u64,
+) -> Result<LwpId, u64> {
     let ctx = LwpContext { pc: start as usize as u64, stack_top, arg };
     let mut id: LwpId = 0;
     call(SYS_LWP_CREATE, &ctx as *const LwpContext as u64, flags, &mut id as *mut LwpId as u64)?;
@@ -257,8 +262,13 @@ struct Slot {
 const FREE: LwpId = 0;
 const CLAIMED: LwpId = LwpId::MAX;
 
-static SLOTS: [Slot; NSTACKS] =
-    [const { Slot { owner: AtomicU32::new(FREE), func: AtomicPtr::new(core::ptr::null_mut()), arg: AtomicU64::new(0) } }; NSTACKS];
+static SLOTS: [Slot; NSTACKS] = [const {
+    Slot {
+        owner: AtomicU32::new(FREE),
+        func: AtomicPtr::new(core::ptr::null_mut()),
+        arg: AtomicU64::new(0),
+    }
+}; NSTACKS];
 
 /// Makes an LWP that runs `f(arg)` on a stack of its own, then exits; `flags` are
 /// `LWP_SUSPENDED`, `LWP_DETACHED`. `EAGAIN` if every stack is taken. The stack
@@ -266,7 +276,9 @@ static SLOTS: [Slot; NSTACKS] =
 pub fn spawn(f: fn(u64), arg: u64, flags: u64) -> Result<LwpId, u64> {
     let slot = SLOTS
         .iter()
-        .position(|s| s.owner.compare_exchange(FREE, CLAIMED, Ordering::AcqRel, Ordering::Relaxed).is_ok())
+        .position(|s| {
+            s.owner.compare_exchange(FREE, CLAIMED, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        })
         .ok_or(errno::EAGAIN)?;
     let s = &SLOTS[slot];
     s.func.store(f as *mut (), Ordering::Relaxed);
@@ -283,7 +295,8 @@ extern "C" fn lwp_start(slot: u64) -> ! {
     let s = &SLOTS[slot as usize];
     // SAFETY: `spawn` stored a `fn(u64)` there before the system call that made
     // this LWP, which orders the store before this load.
-    let f: fn(u64) = unsafe { core::mem::transmute::<*mut (), fn(u64)>(s.func.load(Ordering::Relaxed)) };
+    let f: fn(u64) =
+        unsafe { core::mem::transmute::<*mut (), fn(u64)>(s.func.load(Ordering::Relaxed)) };
     f(s.arg.load(Ordering::Relaxed));
     lwp_exit()
 }
@@ -364,7 +377,11 @@ macro_rules! ok {
     ($code:expr, $r:expr) => {
         match $r {
             Ok(v) => v,
-            Err(e) => $crate::fail(env!("CARGO_BIN_NAME"), $code, format_args!("{} failed: {:?}", stringify!($r), e)),
+            Err(e) => $crate::fail(
+                env!("CARGO_BIN_NAME"),
+                $code,
+                format_args!("{} failed: {:?}", stringify!($r), e),
+            ),
         }
     };
 }

@@ -65,7 +65,13 @@ impl Word for LoomWord {
     fn store(&self, v: Tagged<Owner>, o: Ordering) {
         self.0.store(Self::enc(v), o)
     }
-    fn compare_exchange(&self, c: Tagged<Owner>, n: Tagged<Owner>, s: Ordering, f: Ordering) -> Result<Tagged<Owner>, Tagged<Owner>> {
+    fn compare_exchange(
+        &self,
+        c: Tagged<Owner>,
+        n: Tagged<Owner>,
+        s: Ordering,
+        f: Ordering,
+    ) -> Result<Tagged<Owner>, Tagged<Owner>> {
         self.0.compare_exchange(Self::enc(c), Self::enc(n), s, f).map(Self::dec).map_err(Self::dec)
     }
 }
@@ -98,7 +104,12 @@ impl Model {
         Arc::new(Model {
             word: LoomWord::new(),
             ts: Mutex::new(Vec::new()),
-            granted: [AtomicBool::new(false), AtomicBool::new(false), AtomicBool::new(false), AtomicBool::new(false)],
+            granted: [
+                AtomicBool::new(false),
+                AtomicBool::new(false),
+                AtomicBool::new(false),
+                AtomicBool::new(false),
+            ],
             threads: Mutex::new(alloc::vec![None, None, None, None]),
             counter: UnsafeCell::new(0),
             readers_in: AtomicUsize::new(0),

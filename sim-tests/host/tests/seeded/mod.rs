@@ -65,7 +65,8 @@ fn cpu_main(cpu: usize) {
 
 /// The command that replays `seed` on `ncpus` CPUs.
 pub fn replay_command(seed: u64, ncpus: usize) -> String {
-    let args = std::env::var("SIM_BOOTARGS").map(|a| format!("SIM_BOOTARGS='{a}' ")).unwrap_or_default();
+    let args =
+        std::env::var("SIM_BOOTARGS").map(|a| format!("SIM_BOOTARGS='{a}' ")).unwrap_or_default();
     format!("{args}SIM_SEED={seed} SIM_NCPUS={ncpus} cargo test -p sim-tests --test {BINARY} -- --nocapture")
 }
 
@@ -76,7 +77,8 @@ pub fn child() {
         .split_once(':')
         .and_then(|(s, n)| Some((s.parse::<u64>().ok()?, n.parse::<usize>().ok()?)))
         .unwrap_or_else(|| panic!("SIM_CHILD={spec}: expected seed:ncpus"));
-    let bootargs: &'static str = Box::leak(std::env::var("SIM_BOOTARGS").unwrap_or_default().into_boxed_str());
+    let bootargs: &'static str =
+        Box::leak(std::env::var("SIM_BOOTARGS").unwrap_or_default().into_boxed_str());
     let config = SimConfig {
         boot_args: bootargs,
         timeout: Some(BOOT_TIMEOUT),
@@ -214,15 +216,25 @@ pub fn sweep() {
     let seeds = explicit.as_deref().map_or_else(|| (1..=DEFAULT_SEEDS).collect(), parse_seeds);
     let ncpus: Vec<usize> = std::env::var("SIM_NCPUS").map_or_else(
         |_| DEFAULT_NCPUS.to_vec(),
-        |s| s.split(',').map(|n| n.trim().parse().expect("SIM_NCPUS: expected N or N,M,...")).collect(),
+        |s| {
+            s.split(',')
+                .map(|n| n.trim().parse().expect("SIM_NCPUS: expected N or N,M,..."))
+                .collect()
+        },
     );
-    let jobs: Vec<(u64, usize)> = ncpus.iter().flat_map(|&n| seeds.iter().map(move |&s| (s, n))).collect();
+    let jobs: Vec<(u64, usize)> =
+        ncpus.iter().flat_map(|&n| seeds.iter().map(move |&s| (s, n))).collect();
     let start = Instant::now();
     let runs = run_all(&jobs);
     let failed: Vec<&Run> = runs.iter().filter(|r| !r.passed).collect();
     for r in &runs {
         if explicit.is_some() || !r.passed {
-            println!("---- seed {} on {} CPU(s): {}", r.seed, r.ncpus, if r.passed { "passed" } else { "FAILED" });
+            println!(
+                "---- seed {} on {} CPU(s): {}",
+                r.seed,
+                r.ncpus,
+                if r.passed { "passed" } else { "FAILED" }
+            );
             println!("{}", r.output.trim_end());
         }
     }
@@ -243,7 +255,11 @@ pub fn sweep() {
             "{} of {} seeded runs failed: {}",
             failed.len(),
             runs.len(),
-            failed.iter().map(|r| format!("seed {} on {} CPU(s)", r.seed, r.ncpus)).collect::<Vec<_>>().join(", ")
+            failed
+                .iter()
+                .map(|r| format!("seed {} on {} CPU(s)", r.seed, r.ncpus))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
 }

@@ -45,12 +45,16 @@ pub static USER: &[Test] = &[
 /// LWPs spinning in user code) and fails unless all of them passed.
 pub fn boot_and_check(config: SimConfig) {
     let ncpus = config.ncpus;
-    let config = SimConfig { boot_args: "hz=1000", timeout: Some(Duration::from_secs(120)), ..config };
+    let config =
+        SimConfig { boot_args: "hz=1000", timeout: Some(Duration::from_secs(120)), ..config };
     static SUITES: [&[Test]; 1] = [USER];
     let out: Outcome = sim_tests::boot_suites(config, &SUITES);
     println!("{}", out.console);
     assert!(!out.timed_out, "the kernel hung on {ncpus} CPU(s)");
-    assert!(out.console.contains(&format!("selftest: {} passed, 0 failed", USER.len())), "user tests failed on {ncpus} CPU(s)");
+    assert!(
+        out.console.contains(&format!("selftest: {} passed, 0 failed", USER.len())),
+        "user tests failed on {ncpus} CPU(s)"
+    );
     assert!(out.success, "the kernel halted with failure on {ncpus} CPU(s)");
 }
 
@@ -110,7 +114,9 @@ fn errno(e: Errno) -> u64 {
 
 fn new_space() -> Result<Arc<AddrSpace>, String> {
     let space = Arc::new(M::as_create().map_err(|e| format!("as_create: {e:?}"))?);
-    let map = |va: u64, len: u64, prot: Prot| M::as_map(&space, va, len, prot).map_err(|e| format!("as_map at {va:#x}: {e:?}"));
+    let map = |va: u64, len: u64, prot: Prot| {
+        M::as_map(&space, va, len, prot).map_err(|e| format!("as_map at {va:#x}: {e:?}"))
+    };
     map(TEXT.start, TEXT.end - TEXT.start, Prot::READ | Prot::EXEC)?;
     map(DATA, DATA_LEN, RW)?;
     map(RO, PAGE_SIZE, Prot::READ)?;
@@ -133,12 +139,14 @@ fn poke(space: &AddrSpace, va: u64, v: u64) -> TestResult {
 /// Starts a process running `program(arg)` in `space`.
 fn start(space: &Arc<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
     let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
-    kern::proc::proc_create_user(Arc::clone(space), regs).map_err(|e| format!("proc_create_user: {e:?}"))
+    kern::proc::proc_create_user(Arc::clone(space), regs)
+        .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 
 /// Reaps process `pid`; its wait status.
 fn reap(pid: Pid) -> Result<WaitStatus, String> {
-    let (reaped, status) = kern::proc::proc_wait(Some(pid)).map_err(|e| format!("proc_wait: {e:?}"))?;
+    let (reaped, status) =
+        kern::proc::proc_wait(Some(pid)).map_err(|e| format!("proc_wait: {e:?}"))?;
     ensure_eq!(reaped, pid);
     Ok(WaitStatus::from_raw(status))
 }
@@ -182,27 +190,26 @@ fn bad_pointers_give_efault() -> TestResult {
     poke(&space, WORKER_PC, user::program(worker))?;
     let pid = start(&space, efault_main, 0)?;
     ensure_eq!(reap(pid)?, WaitStatus::Exited(7));
-    ensure!(arch::sim::console_output().contains(EFAULT_MSG), "the process's last write did not reach the console");
+    ensure!(
+        arch::sim::console_output().contains(EFAULT_MSG),
+        "the process's last write did not reach the console"
+    );
     Ok(())
 }
 
 /// S13: a bad call number kills the process with SIGSYS, and a fault with its
 /// signal; its other LWP, spinning in user code meanwhile, goes too.
 fn traps_kill_the_process() -> TestResult {
-    let cases = [
-        (0, SIGSYS),
-        (1, SIGSEGV),
-        (2, SIGSEGV),
-        (3, SIGBUS),
-        (4, SIGILL),
-        (5, SIGFPE),
-    ];
+    let cases = [(0, SIGSYS), (1, SIGSEGV), (2, SIGSEGV), (3, SIGBUS), (4, SIGILL), (5, SIGFPE)];
     for (how, sig) in cases {
         let space = new_space()?;
         poke(&space, WORKER_PC, user::program(spinner))?;
         let pid = start(&space, dying_main, how)?;
         let status = reap(pid)?;
-        ensure!(status == WaitStatus::Killed(sig as u8), "case {how}: {status:?}, expected signal {sig}");
+        ensure!(
+            status == WaitStatus::Killed(sig as u8),
+            "case {how}: {status:?}, expected signal {sig}"
+        );
         ensure!(peek(&space, MARK)? == 1, "case {how}: the program went on after its trap");
         // Nothing runs in the space any more: the spinner's count stands still.
         let spins = peek(&space, STARTED)?;
@@ -261,7 +268,11 @@ fn set_context(i: u64, pc: u64, stack_top: u64) -> u64 {
 /// Creates worker `i` running the program at `pc` with argument `i`; its id.
 fn create_worker(i: u64, pc: u64) -> u32 {
     let ctx = set_context(i, pc, stack_top(i + 1));
-    assert_eq!(sys(SYS_LWP_CREATE, &[ctx, 0, IDS + 8 * i]), Ok((0, 0)), "_lwp_create of worker {i}");
+    assert_eq!(
+        sys(SYS_LWP_CREATE, &[ctx, 0, IDS + 8 * i]),
+        Ok((0, 0)),
+        "_lwp_create of worker {i}"
+    );
     user::load_u32(IDS + 8 * i)
 }
 
@@ -316,8 +327,16 @@ fn lwps_main(n: u64) {
     assert_eq!(last.len(), 1, "reaped {departed:?} of {ids:?}");
     assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(last[0]), DEPARTED]), Ok((0, 0)));
     assert_eq!(user::load_u32(DEPARTED), last[0]);
-    assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(last[0]), 0]), Err(errno(Errno::ESRCH)), "reaped twice");
-    assert_eq!(sys(SYS_LWP_WAIT, &[0, 0]), Err(errno(Errno::EDEADLK)), "nobody is left to wait for");
+    assert_eq!(
+        sys(SYS_LWP_WAIT, &[u64::from(last[0]), 0]),
+        Err(errno(Errno::ESRCH)),
+        "reaped twice"
+    );
+    assert_eq!(
+        sys(SYS_LWP_WAIT, &[0, 0]),
+        Err(errno(Errno::EDEADLK)),
+        "nobody is left to wait for"
+    );
     user::store_u64(TOTAL, (0..n).map(|i| user::load_u64(COUNT + 8 * i)).sum());
     exit(42)
 }

@@ -18,10 +18,15 @@
 
 use core::cell::UnsafeCell;
 
-use lwp_user::abi::{LwpContext, LwpTimes, Timespec, SYS_LWP_CREATE, SYS_LWP_TIMES, SYS_LWP_WAIT, SYS_NANOSLEEP, SYS_WRITE};
+use lwp_user::abi::{
+    LwpContext, LwpTimes, Timespec, SYS_LWP_CREATE, SYS_LWP_TIMES, SYS_LWP_WAIT, SYS_NANOSLEEP,
+    SYS_WRITE,
+};
 use lwp_user::addr::{data_end, text, KERNEL, LIMIT, UNMAPPED};
 use lwp_user::errno::{EDEADLK, EFAULT};
-use lwp_user::{check, fail, lwp_times, lwp_wait, nanosleep, ok, say, spawn, syscall6, write, LwpId};
+use lwp_user::{
+    check, fail, lwp_times, lwp_wait, nanosleep, ok, say, spawn, syscall6, write, LwpId,
+};
 
 lwp_user::main!(main);
 
@@ -47,16 +52,24 @@ fn bad_addresses(len: u64, how: Use) -> impl Iterator<Item = (u8, &'static str, 
         ("u64::MAX-7", u64::MAX - 7),
         ("text", text()),
     ];
-    all.into_iter()
-        .enumerate()
-        .map(|(i, (name, a))| (i as u8, name, a))
-        .filter(move |&(_, name, _)| !(name == "null" && how == Use::WrittenOrNull || name == "text" && how == Use::Read))
+    all.into_iter().enumerate().map(|(i, (name, a))| (i as u8, name, a)).filter(
+        move |&(_, name, _)| {
+            !(name == "null" && how == Use::WrittenOrNull || name == "text" && how == Use::Read)
+        },
+    )
 }
 
 /// Makes system call `num` with each bad address for argument `what` (an object
 /// of `len` bytes), which `args` puts among the others: each must fail with
 /// EFAULT, else the program exits with 10 * `call` + the address's number.
-fn expect_efault(call: u8, what: &str, len: u64, how: Use, num: u64, args: impl Fn(u64) -> [u64; 6]) {
+fn expect_efault(
+    call: u8,
+    what: &str,
+    len: u64,
+    how: Use,
+    num: u64,
+    args: impl Fn(u64) -> [u64; 6],
+) {
     for (i, name, a) in bad_addresses(len, how) {
         // SAFETY: the pointer is bad on purpose, and every other argument is valid.
         let r = unsafe { syscall6(num, args(a)) };
@@ -80,24 +93,46 @@ fn main(_: u64) {
     ok!(73, write(1, line));
     expect_efault(1, "write", 16, Use::Read, SYS_WRITE, |a| [1, a, 16, 0, 0, 0]);
 
-    let ctx = LwpContext { pc: stray as *const () as u64, stack_top: STRAY_STACK.0.get() as u64 + 4096, arg: 0 };
+    let ctx = LwpContext {
+        pc: stray as *const () as u64,
+        stack_top: STRAY_STACK.0.get() as u64 + 4096,
+        arg: 0,
+    };
     let ctx_len = core::mem::size_of::<LwpContext>() as u64;
     let mut id: LwpId = 0;
     let idp = &mut id as *mut LwpId as u64;
-    expect_efault(2, "lwp_create's context", ctx_len, Use::Read, SYS_LWP_CREATE, |a| [a, 0, idp, 0, 0, 0]);
+    expect_efault(2, "lwp_create's context", ctx_len, Use::Read, SYS_LWP_CREATE, |a| {
+        [a, 0, idp, 0, 0, 0]
+    });
     let ctxp = &ctx as *const LwpContext as u64;
     expect_efault(3, "lwp_create's id", 4, Use::Written, SYS_LWP_CREATE, |a| [ctxp, 0, a, 0, 0, 0]);
     let r = lwp_wait(0);
     check!(70, r == Err(EDEADLK), "after refused lwp_creates, lwp_wait(any) = {r:?}");
 
     ok!(73, nanosleep(&Timespec { tv_sec: 0, tv_nsec: 1_000_000 }));
-    expect_efault(4, "nanosleep", core::mem::size_of::<Timespec>() as u64, Use::Read, SYS_NANOSLEEP, |a| [a, 0, 0, 0, 0, 0]);
+    expect_efault(
+        4,
+        "nanosleep",
+        core::mem::size_of::<Timespec>() as u64,
+        Use::Read,
+        SYS_NANOSLEEP,
+        |a| [a, 0, 0, 0, 0, 0],
+    );
     ok!(73, lwp_times());
-    expect_efault(5, "lwp_times", core::mem::size_of::<LwpTimes>() as u64, Use::Written, SYS_LWP_TIMES, |a| [a, 0, 0, 0, 0, 0]);
+    expect_efault(
+        5,
+        "lwp_times",
+        core::mem::size_of::<LwpTimes>() as u64,
+        Use::Written,
+        SYS_LWP_TIMES,
+        |a| [a, 0, 0, 0, 0, 0],
+    );
 
     // A refused wait reaps nothing: the LWP is still there for a good one.
     let z = ok!(73, spawn(|_| {}, 0, 0));
-    expect_efault(6, "lwp_wait's id", 4, Use::WrittenOrNull, SYS_LWP_WAIT, |a| [u64::from(z), a, 0, 0, 0, 0]);
+    expect_efault(6, "lwp_wait's id", 4, Use::WrittenOrNull, SYS_LWP_WAIT, |a| {
+        [u64::from(z), a, 0, 0, 0, 0]
+    });
     let r = lwp_wait(z);
     check!(72, r == Ok(z), "lwp_wait({z}) after the refused waits = {r:?}");
     say!("every bad pointer was refused with EFAULT");

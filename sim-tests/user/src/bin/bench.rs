@@ -97,7 +97,11 @@ fn main(arg: u64) {
             report("lwp_yield_switch", start, yields);
             ok!(1, lwp_wait(other));
             let empty = EMPTY[0].load(Relaxed) + EMPTY[1].load(Relaxed);
-            check!(3, empty <= yields / 64, "{empty} of {yields} yields came back to a turn not handed over");
+            check!(
+                3,
+                empty <= yields / 64,
+                "{empty} of {yields} yields came back to a turn not handed over"
+            );
         }
         4 => {
             let hz = ok!(1, lwp_times()).hz;
@@ -112,7 +116,12 @@ fn main(arg: u64) {
             let after = ok!(1, lwp_times());
             let mine = (after.lwp_utime + after.lwp_stime) - (before.lwp_utime + before.lwp_stime);
             report("proc_yield_switch", start, 2 * yields);
-            check!(4, 3 * mine <= 2 * PROC_TICKS, "pid {}: {mine} of {PROC_TICKS} ticks were this process's", ok!(1, getpid()));
+            check!(
+                4,
+                3 * mine <= 2 * PROC_TICKS,
+                "pid {}: {mine} of {PROC_TICKS} ticks were this process's",
+                ok!(1, getpid())
+            );
         }
         _ => check!(5, false, "no benchmark {which}"),
     }

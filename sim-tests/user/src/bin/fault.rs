@@ -42,7 +42,9 @@ static DATA_CODE: [AtomicU32; 2] = [AtomicU32::new(0x81c3_e008), AtomicU32::new(
 fn load(addr: u64) -> u64 {
     let v: u64;
     // SAFETY: meant to fault; were it to succeed, it only reads.
-    unsafe { asm!("ldx [{a}], {v}", a = in(reg) addr, v = lateout(reg) v, options(nostack, readonly)) };
+    unsafe {
+        asm!("ldx [{a}], {v}", a = in(reg) addr, v = lateout(reg) v, options(nostack, readonly))
+    };
     v
 }
 

@@ -21,7 +21,9 @@
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use lwp_user::errno::ESRCH;
-use lwp_user::{check, lwp_continue, lwp_kill, lwp_suspend, lwp_wait, ok, say, sleep_ms, spawn, LwpId};
+use lwp_user::{
+    check, lwp_continue, lwp_kill, lwp_suspend, lwp_wait, ok, say, sleep_ms, spawn, LwpId,
+};
 
 lwp_user::main!(main);
 

@@ -55,7 +55,8 @@ fn count(me: u64) {
         }
         last = now;
         if n % CHECK_EVERY == 0
-            && ((n >= MIN_COUNT && SEEN.load(Relaxed) == N) || clock_ns().expect("clock_ns") > deadline)
+            && ((n >= MIN_COUNT && SEEN.load(Relaxed) == N)
+                || clock_ns().expect("clock_ns") > deadline)
         {
             break;
         }
@@ -75,7 +76,12 @@ fn main(_: u64) {
     }
     for i in 0..N as u8 {
         let (count, fin) = (COUNT[i as usize].load(Relaxed), FINAL[i as usize].load(Relaxed));
-        check!(10 + i, SAW[i as usize].load(Relaxed), "participant {i} never saw another LWP run (counts {:?})", counts());
+        check!(
+            10 + i,
+            SAW[i as usize].load(Relaxed),
+            "participant {i} never saw another LWP run (counts {:?})",
+            counts()
+        );
         check!(20 + i, count == fin, "participant {i}: counter {count}, counted {fin}");
         check!(30 + i, fin >= MIN_COUNT, "participant {i} counted only {fin}");
     }

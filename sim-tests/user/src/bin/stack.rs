@@ -38,7 +38,9 @@ fn main(how: u64) {
     match how {
         // SAFETY: nothing runs with the bad stack pointer but these instructions,
         // which never return: the spill must kill the process.
-        1 => unsafe { asm!("mov {sp}, %sp", "1: save %sp, -176, %sp", "ba,a 1b", sp = in(reg) BAD_SP, options(noreturn)) },
+        1 => unsafe {
+            asm!("mov {sp}, %sp", "1: save %sp, -176, %sp", "ba,a 1b", sp = in(reg) BAD_SP, options(noreturn))
+        },
         2 => {
             spawn(spin, 0, 0).expect("spawn");
             // SAFETY: between the two moves nothing but the trap uses the stack;

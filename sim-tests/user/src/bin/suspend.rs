@@ -50,7 +50,11 @@ fn main(_: u64) {
         check!(1, !RAN.load(Relaxed), "LWP {id}, created suspended, ran");
     }
     ok!(2, lwp_continue(id));
-    check!(2, sleep_until(PATIENCE_MS, || RAN.load(Relaxed)), "LWP {id} did not run once continued");
+    check!(
+        2,
+        sleep_until(PATIENCE_MS, || RAN.load(Relaxed)),
+        "LWP {id} did not run once continued"
+    );
     let gone = lwp_wait(id);
     check!(3, gone == Ok(id), "lwp_wait({id}) = {gone:?}");
 
@@ -63,14 +67,22 @@ fn main(_: u64) {
     let later = SPINS.load(Relaxed);
     check!(6, later == stopped, "the suspended spinner counted from {stopped} to {later}");
     ok!(7, lwp_continue(id));
-    check!(8, sleep_until(PATIENCE_MS, || SPINS.load(Relaxed) > later), "the continued spinner does not count");
+    check!(
+        8,
+        sleep_until(PATIENCE_MS, || SPINS.load(Relaxed) > later),
+        "the continued spinner does not count"
+    );
     STOP.store(true, Relaxed);
     let gone = lwp_wait(id);
     check!(9, gone == Ok(id), "lwp_wait({id}) = {gone:?}");
 
     // Detached: it runs and exits, and nobody can wait for it.
     let id = ok!(12, spawn(detached, 0, LWP_DETACHED));
-    check!(10, sleep_until(PATIENCE_MS, || DETACHED_RAN.load(Relaxed)), "the detached LWP never ran");
+    check!(
+        10,
+        sleep_until(PATIENCE_MS, || DETACHED_RAN.load(Relaxed)),
+        "the detached LWP never ran"
+    );
     sleep_ms(20);
     let gone = lwp_wait(id);
     check!(11, gone == Err(ESRCH), "lwp_wait({id}) of a detached LWP = {gone:?}");

@@ -79,10 +79,23 @@ fn main(_: u64) {
         su += u;
         ss += s;
     }
-    check!(10, t.lwp_utime >= MIN_TICKS, "main measured {SPIN_TICKS} ticks, was charged {}", t.lwp_utime);
+    check!(
+        10,
+        t.lwp_utime >= MIN_TICKS,
+        "main measured {SPIN_TICKS} ticks, was charged {}",
+        t.lwp_utime
+    );
     check!(7, su <= t.proc_utime, "user: the LWPs' {su} > the process's {}", t.proc_utime);
     check!(8, ss <= t.proc_stime, "system: the LWPs' {ss} > the process's {}", t.proc_stime);
     let excess = (t.proc_utime - su) + (t.proc_stime - ss);
-    check!(9, excess <= SLACK, "the process has {excess} ticks more than its LWPs' records ({su}u {ss}s, process {t:?})");
-    say!("{SPINNERS} spinners and main: {su} ticks user, {ss} system; process {}u {}s at {hz} Hz", t.proc_utime, t.proc_stime);
+    check!(
+        9,
+        excess <= SLACK,
+        "the process has {excess} ticks more than its LWPs' records ({su}u {ss}s, process {t:?})"
+    );
+    say!(
+        "{SPINNERS} spinners and main: {su} ticks user, {ss} system; process {}u {}s at {hz} Hz",
+        t.proc_utime,
+        t.proc_stime
+    );
 }

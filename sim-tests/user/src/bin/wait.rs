@@ -47,7 +47,11 @@ fn main(_: u64) {
     for _ in 0..3 {
         let gone = ok!(4, lwp_wait(0));
         let i = ids.iter().position(|&id| id == gone);
-        check!(5, i.is_some_and(|i| !reaped[i]), "lwp_wait(any) = {gone}; made {ids:?}, reaped {reaped:?}");
+        check!(
+            5,
+            i.is_some_and(|i| !reaped[i]),
+            "lwp_wait(any) = {gone}; made {ids:?}, reaped {reaped:?}"
+        );
         reaped[i.unwrap_or_default()] = true;
     }
     let r = lwp_wait(ids[0]);
