@@ -34,12 +34,12 @@ build_kernel() {
     local profile="${PROFILE:-dev}" dir=debug
     [ "$profile" = release ] && dir=release
     (cd "$ROOT" && cargo build --quiet -p lwp-kernel --target "$TARGET" --profile "$profile" \
-        -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem) >&2
+        -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem) >&2 || return 1
     echo "$ROOT/target/$TARGET/$dir/lwp-kernel"
 }
 
 # Builds the host harness. Prints its path.
 build_harness() {
-    (cd "$ROOT" && cargo build --quiet --release -p qemu-harness) >&2
+    (cd "$ROOT" && cargo build --quiet --release -p qemu-harness) >&2 || return 1
     echo "$ROOT/target/release/qemu-harness"
 }

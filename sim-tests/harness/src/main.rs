@@ -131,11 +131,16 @@ fn main() -> ExitCode {
     let (tx, rx) = mpsc::channel::<String>();
     let out = child.stdout.take().expect("piped stdout");
     thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line.trim_end_matches('\r').to_string()).is_err() {
+        // Bytes, not `lines()`: a byte that is not UTF-8 (a user program may write
+        // anything) must not end the reading; it shows as U+FFFD.
+        let mut reader = BufReader::new(out);
+        let mut buf = Vec::new();
+        while matches!(reader.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
+            let line = String::from_utf8_lossy(&buf);
+            if tx.send(line.trim_end_matches(['\n', '\r']).to_string()).is_err() {
                 break;
             }
+            buf.clear();
         }
     });
 
