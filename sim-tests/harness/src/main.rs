@@ -5,7 +5,7 @@
 //! qemu-harness [--timeout SECS] [--expect-fatal TEXT | --expect-hang] [--quiet] KERNEL [BOOTARG...] [-- QEMU-ARG...]
 //! ```
 //!
-//! The kernel's protocol (see `kern::selftest`): one `test NAME ... ok` or
+//! The kernel's protocol (see `kern_selftest`): one `test NAME ... ok` or
 //! `test NAME ... FAILED: why` line per test, then `selftest: N passed, N failed` and
 //! `kernel verdict: PASS|FAIL`; a panic or a fatal trap prints a line starting
 //! `*** KERNEL FATAL:`. QEMU exits 0 on the kernel's power-off, 1 through pvpanic. So

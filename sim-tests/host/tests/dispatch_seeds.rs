@@ -1,4 +1,4 @@
-//! The dispatcher and LWP life-cycle self-tests (`kern::selftest::DISP`, `LWP`) on the
+//! The dispatcher and LWP life-cycle self-tests (`kern_selftest::DISP`, `LWP`) on the
 //! seeded simulation: many seeds on 1, 2, 4 and 8 CPUs, each boot in a child process (see `seeded/mod.rs`), and
 //! the proof that a seed replays exactly.
 //!

@@ -12,8 +12,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use kern::bench::{Bench, Figure};
 use kern::proc::WaitStatus;
+use kern_selftest::bench::{Bench, Figure};
 
 use crate::programs::BENCH;
 use crate::user_tests::{passes, reap, start};

@@ -18,9 +18,9 @@ use alloc::vec::Vec;
 use kern::errno::Errno;
 use kern::exec;
 use kern::proc::{self, PStat, Pid, WaitStatus};
-use kern::selftest::{Test, TestResult};
 use kern::syscall::abi::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS};
-use kern::{ensure, ensure_eq, M};
+use kern::M;
+use kern_selftest::{ensure, ensure_eq, Test, TestResult};
 
 use core::sync::atomic::Ordering;
 

@@ -1,4 +1,4 @@
-//! The dispatcher and LWP suites (`kern::selftest::DISP`, `LWP`) on the seeded simulation
+//! The dispatcher and LWP suites (`kern_selftest::DISP`, `LWP`) on the seeded simulation
 //! (`arch::sim::Schedule::Seeded`), one boot per child process.
 //!
 //! Kernel statics live once per process, so every boot needs a fresh one: the parent
@@ -57,7 +57,13 @@ fn cpu_main(cpu: usize) {
     let boot: &'static KThread = Box::leak(Box::new(KThread::boot("boot")));
     M::set_curthread(boot);
     if cpu == 0 {
-        kern::boot::main(boot, &[kern::selftest::DISP, kern::selftest::LWP])
+        kern::boot::main(boot, |args| {
+            kern_selftest::main(
+                args,
+                &[kern_selftest::DISP, kern_selftest::LWP],
+                &[kern_selftest::bench::KERNEL],
+            )
+        })
     } else {
         kern::boot::secondary(boot)
     }

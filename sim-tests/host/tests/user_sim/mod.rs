@@ -29,9 +29,9 @@ use arch::sim::{Outcome, SimConfig};
 use arch::{FaultKind, Machine, Prot, UserRegs, PAGE_SIZE, USER_LIMIT};
 use kern::errno::Errno;
 use kern::proc::{AddrSpace, Pid, WaitStatus};
-use kern::selftest::{Test, TestResult};
 use kern::syscall::abi::*;
-use kern::{ensure, ensure_eq, sleepq, M};
+use kern::{sleepq, M};
+use kern_selftest::{ensure, ensure_eq, Test, TestResult};
 
 /// The tests, in the order they run.
 pub static USER: &[Test] = &[

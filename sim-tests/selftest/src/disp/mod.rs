@@ -33,12 +33,12 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use arch::cell::StaticRef;
 use arch::Machine;
 
-use super::{dispatcher_state, spawn, Test, TestResult};
-use crate::class::{self, SchedClass, RT_MAXPRI, RT_QUANTUM};
-use crate::cpu::{cpu_by_id, MAX_CPUS};
-use crate::displock::DispLock;
-use crate::thread::{curthread, KThread, ThreadState};
-use crate::{clock, disp, ensure, ensure_eq, sleepq, M};
+use crate::{dispatcher_state, ensure, ensure_eq, spawn, Test, TestResult};
+use kern::class::{self, SchedClass, RT_MAXPRI, RT_QUANTUM};
+use kern::cpu::{cpu_by_id, MAX_CPUS};
+use kern::displock::DispLock;
+use kern::thread::{curthread, KThread, ThreadState};
+use kern::{clock, disp, sleepq, M};
 
 /// The dispatcher suite, in the order it runs.
 pub static DISP: &[Test] = &[

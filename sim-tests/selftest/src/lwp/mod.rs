@@ -20,22 +20,21 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering
 
 use arch::Machine;
 
-use super::wait_for;
-use super::{Test, TestResult};
-use crate::class::SchedClass;
-use crate::cpu::{cpus, MAX_CPUS};
-use crate::displock::DispLock;
-use crate::errno::Errno;
-use crate::lwp::{
+use crate::{ensure, ensure_eq, wait_for, Test, TestResult};
+use kern::class::SchedClass;
+use kern::cpu::{cpus, MAX_CPUS};
+use kern::displock::DispLock;
+use kern::errno::Errno;
+use kern::lwp::{
     idtolwp, idtot, lwp_continue, lwp_create, lwp_self, lwp_suspend, lwp_swapin, lwp_swapout,
     lwp_wait, nswapped, stop_point, ITimerVal, LwpData, LwpFlags, LwpId, LwpProf, LwpRusage,
     SigAltStack, SigInfo, TpFlags,
 };
-use crate::proc::{
+use kern::proc::{
     prfind, proc_create, proc_exit, proc_wait, PStat, Pid, Proc, SigDisp, WaitStatus, PROC0,
 };
-use crate::thread::{curlwp, curproc, curthread, KThread, ThreadState};
-use crate::{clock, disp, ensure, ensure_eq, sleepq, M};
+use kern::thread::{curlwp, curproc, curthread, KThread, ThreadState};
+use kern::{clock, disp, sleepq, M};
 
 /// The LWP suite, in the order it runs.
 pub static LWP: &[Test] = &[

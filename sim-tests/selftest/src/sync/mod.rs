@@ -16,12 +16,12 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize};
 use arch::cell::StaticRef;
 use arch::Machine;
 
-use super::{create, spawn, spawn_ts, wait_for, Test, TestResult};
-use crate::class::{self, SchedClass};
-use crate::sync::turnstile::blocked_on;
-use crate::sync::{CondVar, KMutex, KRwLock, Mutex, MutexKind, RwLock, RwMode, Sema, STATS};
-use crate::thread::{curthread, KThread, ThreadState};
-use crate::{callout, clock, disp, ensure, ensure_eq, kprintln, sleepq, M};
+use crate::{ensure, ensure_eq, spawn, spawn_ts, wait_for, Test, TestResult};
+use kern::class::{self, SchedClass};
+use kern::sync::turnstile::blocked_on;
+use kern::sync::{CondVar, KMutex, KRwLock, Mutex, MutexKind, RwLock, RwMode, Sema, STATS};
+use kern::thread::{curthread, thread_create_bound, KThread, ThreadState};
+use kern::{callout, clock, disp, kprintln, sleepq, M};
 
 /// The synchronization suite, in the order it runs.
 pub static SYNC: &[Test] = &[
@@ -148,7 +148,14 @@ fn ticker(_: usize) {
 /// Starts a [`ticker`] on every CPU.
 fn start_tickers() {
     for c in 0..M::ncpus() {
-        disp::setrun(create("ticker", ticker, 0, SchedClass::Sys, class::SYS_PRI + 2, Some(c)));
+        disp::setrun(thread_create_bound(
+            "ticker",
+            ticker,
+            0,
+            SchedClass::Sys,
+            class::SYS_PRI + 2,
+            Some(c),
+        ));
     }
 }
 
@@ -343,7 +350,14 @@ fn sync_mutex_try_enter_and_owner() -> TestResult {
             // callouts that end its sleeps) must keep running.
             disp::thread_bind(Some(0));
             let cpu = (m.kind() == MutexKind::Spin).then_some(1);
-            let h = create("hold", hold_helper, k, SchedClass::Sys, class::SYS_PRI + 1, cpu);
+            let h = thread_create_bound(
+                "hold",
+                hold_helper,
+                k,
+                SchedClass::Sys,
+                class::SYS_PRI + 1,
+                cpu,
+            );
             disp::setrun(h);
             let held = wait_for("the helper to hold the mutex", 5, || HELPER_HOLDS.load(SeqCst));
             let refused = !m.try_enter();
@@ -1101,8 +1115,8 @@ fn pi_medium(_: usize) {
 /// Starts the high-priority waiter and the medium-priority hog, both bound to
 /// `cpu`, queued together so that the waiter runs (and blocks) first.
 fn start_high_and_medium(cpu: usize, chain: usize) {
-    let h = create("pi_high", pi_high, chain, SchedClass::Rt, PI_HIGH_PRI, Some(cpu));
-    let m = create("pi_medium", pi_medium, 0, SchedClass::Sys, PI_MED_PRI, Some(cpu));
+    let h = thread_create_bound("pi_high", pi_high, chain, SchedClass::Rt, PI_HIGH_PRI, Some(cpu));
+    let m = thread_create_bound("pi_medium", pi_medium, 0, SchedClass::Sys, PI_MED_PRI, Some(cpu));
     PI_HIGH.set(Some(h));
     start_together(&[h, m]);
 }
@@ -1142,7 +1156,14 @@ fn sync_pi_mutex_inversion() -> TestResult {
     pi_reset();
     let cpu = M::ncpus() - 1;
     let s0 = STATS.snapshot();
-    let o = create("pi_owner", pi_owner, 0, SchedClass::Ts, class::TS_DEFAULT_PRI, Some(cpu));
+    let o = thread_create_bound(
+        "pi_owner",
+        pi_owner,
+        0,
+        SchedClass::Ts,
+        class::TS_DEFAULT_PRI,
+        Some(cpu),
+    );
     disp::setrun(o);
     wait_for("the owner to hold the mutex", 5, || PI_HOLDS.load(SeqCst))?;
     start_high_and_medium(cpu, 0);
@@ -1167,10 +1188,24 @@ fn sync_pi_chain_of_two_locks() -> TestResult {
     pi_reset();
     let cpu = M::ncpus() - 1;
     let s0 = STATS.snapshot();
-    let o = create("pi_owner", pi_owner, 1, SchedClass::Ts, class::TS_DEFAULT_PRI, Some(cpu));
+    let o = thread_create_bound(
+        "pi_owner",
+        pi_owner,
+        1,
+        SchedClass::Ts,
+        class::TS_DEFAULT_PRI,
+        Some(cpu),
+    );
     disp::setrun(o);
     wait_for("the owner to hold M1", 5, || PI_HOLDS.load(SeqCst))?;
-    let mid = create("pi_middle", pi_middle, 0, SchedClass::Ts, class::TS_DEFAULT_PRI, Some(cpu));
+    let mid = thread_create_bound(
+        "pi_middle",
+        pi_middle,
+        0,
+        SchedClass::Ts,
+        class::TS_DEFAULT_PRI,
+        Some(cpu),
+    );
     disp::setrun(mid);
     wait_for("the middle thread to block on M1", 5, || blocked_on(mid) == Some(PI_M1.addr()))?;
     start_high_and_medium(cpu, 1);
@@ -1230,7 +1265,7 @@ fn sync_pi_recomputed_on_release() -> TestResult {
     spawn_ts("rc_holder", rc_holder, 0);
     wait_for("the holder", 5, || PI_HOLDS.load(SeqCst))?;
     for (i, pri) in [(0, class::RT_MINPRI), (1, class::RT_MINPRI + 10)] {
-        let t = create("rc_waiter", rc_waiter, i, SchedClass::Rt, pri, None);
+        let t = thread_create_bound("rc_waiter", rc_waiter, i, SchedClass::Rt, pri, None);
         RC_WAITERS[i].set(Some(t));
         disp::setrun(t);
     }
@@ -1270,7 +1305,7 @@ fn sync_pi_rwlock_writer() -> TestResult {
     pi_reset();
     spawn_ts("pw_writer", pw_writer, 0);
     wait_for("the writer", 5, || PI_HOLDS.load(SeqCst))?;
-    let r = create("pw_reader", pw_reader, 0, SchedClass::Rt, PI_HIGH_PRI, None);
+    let r = thread_create_bound("pw_reader", pw_reader, 0, SchedClass::Rt, PI_HIGH_PRI, None);
     PI_HIGH.set(Some(r));
     disp::setrun(r);
     wait_for("the writer and the reader", 10, || DONE.load(SeqCst) == 2)?;
@@ -1305,7 +1340,7 @@ fn dl_thread(k: usize) {
 fn sync_deadlock_detected() -> TestResult {
     reset();
     for (k, name) in ["deadlock_a", "deadlock_b"].into_iter().enumerate() {
-        let t = create(name, dl_thread, k, SchedClass::Sys, class::SYS_PRI + 1, None);
+        let t = thread_create_bound(name, dl_thread, k, SchedClass::Sys, class::SYS_PRI + 1, None);
         DL_THREADS[k].set(Some(t));
     }
     for t in &DL_THREADS {
