@@ -39,7 +39,7 @@ use alloc::string::String;
 use kern::kprintln;
 
 pub use disp::DISP;
-pub(crate) use helpers::*;
+pub use helpers::{crowd, dispatcher_state, reap, spawn, spawn_ts, wait_for, wait_until};
 pub use lwp::LWP;
 pub use portable::PORTABLE;
 pub use sync::SYNC;

@@ -14,7 +14,9 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use arch::cell::StaticRef;
 use arch::Machine;
 
-use crate::{dispatcher_state, ensure, ensure_eq, spawn, spawn_ts, wait_for, Test, TestResult};
+use crate::{
+    crowd, dispatcher_state, ensure, ensure_eq, spawn, spawn_ts, wait_for, Test, TestResult,
+};
 use kern::class::{self, SchedClass};
 use kern::cpu::{cpu, total_preempts, total_ticks};
 use kern::proc::{proc_create, proc_wait};
@@ -133,10 +135,6 @@ fn thread_create_exit_reuse() -> TestResult {
     Ok(())
 }
 
-/// Enough threads that every CPU has to switch among several of them.
-fn crowd() -> usize {
-    M::ncpus() + 3
-}
 const MAX_CROWD: usize = 2 * kern::cpu::MAX_CPUS;
 
 /// Two CPU-bound threads bound to each CPU: every CPU has to time-slice between

@@ -31,7 +31,7 @@ use kern::errno::Errno;
 use kern::proc::{AddrSpace, Pid, WaitStatus};
 use kern::syscall::abi::*;
 use kern::{sleepq, M};
-use kern_selftest::{ensure, ensure_eq, Test, TestResult};
+use kern_selftest::{ensure, ensure_eq, reap, wait_until, Test, TestResult};
 
 /// The tests, in the order they run.
 pub static USER: &[Test] = &[
@@ -143,24 +143,6 @@ fn start(space: &Arc<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, Stri
         .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 
-/// Reaps process `pid`; its wait status.
-fn reap(pid: Pid) -> Result<WaitStatus, String> {
-    let (reaped, status) =
-        kern::proc::proc_wait(Some(pid)).map_err(|e| format!("proc_wait: {e:?}"))?;
-    ensure_eq!(reaped, pid);
-    Ok(WaitStatus::from_raw(status))
-}
-
-/// Waits (a tick at a time, 60 s of machine time at most) until `done()`.
-fn wait_until(what: &str, done: impl Fn() -> Result<bool, String>) -> TestResult {
-    let deadline = M::now_ns() + 60_000_000_000;
-    while !done()? {
-        ensure!(M::now_ns() < deadline, "timed out waiting for {what}");
-        sleepq::delay(1);
-    }
-    Ok(())
-}
-
 /// Which CPUs ran the workers' user code (test instrumentation, not the ABI).
 static WORKER_CPUS: AtomicU64 = AtomicU64::new(0);
 
@@ -227,7 +209,7 @@ fn lwp_ids_of_another_process_are_esrch() -> TestResult {
     poke(&a, WORKER_PC, user::program(worker))?;
     poke(&a, HOLD, 1)?;
     let pa = start(&a, lwps_main, n)?;
-    wait_until("the other process's LWPs", || {
+    wait_until("the other process's LWPs", 60, || {
         let started: Result<Vec<u64>, String> = (0..n).map(|i| peek(&a, STARTED + 8 * i)).collect();
         Ok(started?.iter().all(|&s| s != 0))
     })?;

@@ -118,23 +118,12 @@ fn broken() -> TestResult {
     }
 }
 
-/// Sleeps a tick at a time until `done()` holds, checking the dispatcher's invariants
-/// at every poll; fails after `secs` seconds of machine time with the dispatcher's state.
+/// [`crate::wait_for`], checking the dispatcher's invariants at every poll.
 fn wait_until(what: &str, secs: u64, done: impl Fn() -> bool) -> TestResult {
-    let deadline = M::now_ns() + secs * 1_000_000_000;
-    loop {
+    crate::wait_until(what, secs, || {
         invariants()?;
-        if done() {
-            return Ok(());
-        }
-        if M::now_ns() > deadline {
-            return Err(format!(
-                "gave up after {secs} s of machine time waiting for {what}; {}",
-                dispatcher_state()
-            ));
-        }
-        sleepq::delay(1);
-    }
+        Ok(done())
+    })
 }
 
 /// Waits for `n` threads counted in `done` to finish; `stop` is raised first either way.

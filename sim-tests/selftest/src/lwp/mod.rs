@@ -20,7 +20,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering
 
 use arch::Machine;
 
-use crate::{ensure, ensure_eq, wait_for, Test, TestResult};
+use crate::{ensure, ensure_eq, reap, wait_for, Test, TestResult};
 use kern::class::SchedClass;
 use kern::cpu::{cpus, MAX_CPUS};
 use kern::displock::DispLock;
@@ -78,25 +78,21 @@ fn in_process(body: fn() -> TestResult) -> TestResult {
     *RESULT.lock() = None;
     *BODY.lock() = Some(body);
     let pid = proc_create(proc_main, 0).map_err(|e| format!("proc_create: {e}"))?;
-    let status = reap(pid, 20)?;
+    let status = reap_within(pid, 20)?;
     RESULT
         .lock()
         .take()
-        .unwrap_or_else(|| Err(format!("{pid} exited (status {status}) without a verdict")))?;
-    ensure_eq!(status, 0);
+        .unwrap_or_else(|| Err(format!("{pid} exited ({status:?}) without a verdict")))?;
+    ensure_eq!(status, WaitStatus::Exited(0));
     Ok(())
 }
 
-/// Waits (at most `secs` seconds) for `pid` to be a zombie, reaps it with
-/// `proc_wait`, and returns its exit status.
-fn reap(pid: Pid, secs: u64) -> Result<i32, String> {
+/// Waits (at most `secs` seconds) for `pid` to be a zombie, then reaps it.
+fn reap_within(pid: Pid, secs: u64) -> Result<WaitStatus, String> {
     wait_for(&format!("{pid} to exit"), secs, || {
         prfind(pid).is_some_and(|p| p.stat() == PStat::Zombie)
     })?;
-    match proc_wait(Some(pid)) {
-        Ok((got, status)) if got == pid => Ok(status),
-        other => Err(format!("proc_wait({pid}) = {other:?}")),
-    }
+    reap(pid)
 }
 
 fn this_proc() -> Result<&'static Proc, String> {
@@ -414,7 +410,7 @@ fn lwp_ids_are_per_process() -> TestResult {
     let b = in_process(proc_b_body);
     ensure_eq!(pa.lwpcnt(), 4);
     GO.store(1, Ordering::SeqCst);
-    ensure_eq!(reap(a, 10)?, 0);
+    ensure_eq!(reap_within(a, 10)?, WaitStatus::Exited(0));
     b
 }
 
@@ -807,7 +803,7 @@ fn lwp_proc_exit_ends_every_lwp() -> TestResult {
     let child = Pid(EXIT_CHILD.load(Ordering::SeqCst));
     ensure_eq!(prfind(child).and_then(Proc::parent), Some(PROC0.pid()));
     GO.store(1, Ordering::SeqCst);
-    ensure_eq!(reap(child, 10)?, 0);
+    ensure_eq!(reap_within(child, 10)?, WaitStatus::Exited(0));
     Ok(())
 }
 

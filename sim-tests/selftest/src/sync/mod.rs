@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize};
 use arch::cell::StaticRef;
 use arch::Machine;
 
-use crate::{ensure, ensure_eq, spawn, spawn_ts, wait_for, Test, TestResult};
+use crate::{crowd, ensure, ensure_eq, spawn, spawn_ts, wait_for, Test, TestResult};
 use kern::class::{self, SchedClass};
 use kern::sync::turnstile::blocked_on;
 use kern::sync::{CondVar, KMutex, KRwLock, Mutex, MutexKind, RwLock, RwMode, Sema, STATS};
@@ -72,10 +72,6 @@ fn start_together(ts: &[&'static KThread]) {
     }
     M::intr_restore(was);
     disp::kpreempt();
-}
-
-fn crowd() -> usize {
-    M::ncpus() + 3
 }
 
 fn mix(x: u64, y: u64) -> u64 {
