@@ -1,6 +1,6 @@
 //! The kernel's self-tests and benchmarks, in a crate of their own so that the
 //! kernel (`kern`) is the kernel and nothing else: the test runner, the portable
-//! suites, and the kernel's benchmarks ([`bench`]).
+//! suites, and the kernel's benchmarks ([`bench`](mod@bench)).
 //!
 //! Tests are registered by name in suites (the portable ones here: [`PORTABLE`],
 //! [`LWP`], [`SYNC`], [`DISP`]; each machine adds its own), run in order on the boot
