@@ -35,7 +35,6 @@ pub mod console;
 pub mod cpu;
 pub mod disp;
 pub mod displock;
-pub mod errno;
 pub mod exec;
 pub mod lwp;
 pub mod proc;
@@ -44,6 +43,10 @@ pub mod sleepq;
 pub mod sync;
 pub mod syscall;
 pub mod thread;
+
+/// Error numbers (S16): the system-call ABI's ([`lwp_abi::errno`]), which user
+/// code sees unchanged.
+pub use lwp_abi::errno;
 
 /// The machine this build runs on.
 pub use arch::M;

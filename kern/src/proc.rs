@@ -75,8 +75,8 @@ pub enum PStat {
     Zombie,
 }
 
-/// Signals are numbered `1..NSIG` (Solaris: 72 of them, real-time ones included).
-pub const NSIG: usize = 73;
+/// Signals are numbered `1..NSIG` (72 of them, real-time ones included: `lwp_abi`).
+pub const NSIG: usize = lwp_abi::NSIG as usize;
 
 /// What a process does with a signal (S10): shared by all its LWPs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

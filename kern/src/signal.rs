@@ -13,8 +13,8 @@ use arch::{Fault, FaultKind};
 
 use crate::lwp::SigInfo;
 use crate::proc::{self, WaitStatus, NSIG};
-use crate::syscall::abi::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS, SIGTRAP};
 use crate::thread::curlwp;
+use lwp_abi::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS, SIGTRAP};
 
 /// `si_code` values (Solaris' `<sys/machsig.h>`).
 pub mod code {
@@ -112,7 +112,7 @@ pub fn take_default(sig: Sig) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syscall::abi::SIGTERM;
+    use lwp_abi::SIGTERM;
 
     #[test]
     fn faults_raise_their_signals() {

@@ -26,8 +26,6 @@
 //! are simply not found (`ESRCH`). A number that is no system call raises SIGSYS at
 //! the caller (S13).
 
-pub mod abi;
-
 use arch::{Machine, UserRegs, UserTrap, USER_LIMIT};
 
 use crate::errno::Errno;
@@ -35,7 +33,7 @@ use crate::lwp::{self, Lwp, LwpFlags, LwpId};
 use crate::signal::{self, Sig};
 use crate::thread::{curlwp, curproc, curthread};
 use crate::{clock, console, disp, proc, M};
-use abi::*;
+use lwp_abi::*;
 
 /// The machine's `user_trap` upcall: see the module comment.
 pub fn user_trap(regs: &mut UserRegs, why: UserTrap) {
@@ -156,7 +154,7 @@ pub fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Errno> {
     M::copyout(uaddr, bytes).map_err(|_| Errno::EFAULT)
 }
 
-/// Copies in a structure of `N` 64-bit fields (see `abi`: big-endian, no padding).
+/// Copies in a structure of `N` 64-bit fields (see `lwp_abi`: big-endian, no padding).
 fn copyin_words<const N: usize>(uaddr: u64) -> Result<[u64; N], Errno> {
     let mut words = [0u64; N];
     let mut buf = [0u8; 64];

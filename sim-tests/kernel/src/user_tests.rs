@@ -18,8 +18,8 @@ use alloc::vec::Vec;
 use kern::errno::Errno;
 use kern::exec;
 use kern::proc::{self, PStat, Pid, WaitStatus};
-use kern::syscall::abi::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS};
 use kern_selftest::{ensure, ensure_eq, reap, wait_for, Test, TestResult};
+use lwp_abi::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS};
 
 use core::sync::atomic::Ordering;
 

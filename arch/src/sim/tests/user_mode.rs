@@ -7,6 +7,7 @@
 use super::*;
 use crate::uregs::{reg, USER_LIMIT};
 use crate::{FaultKind, MapError, Prot, UserTrap, PAGE_SIZE};
+use lwp_abi::SYS_EXIT;
 use std::sync::Weak;
 use user::TEXT;
 
@@ -16,8 +17,7 @@ const DATA: u64 = 0x2000_0000;
 const RO: u64 = DATA + PAGE_SIZE;
 const HOLE: u64 = 0x3000_0000;
 
-/// The fake kernel's system calls (besides `exit`, 1).
-const SYS_EXIT: u64 = 1;
+/// The fake kernel's system calls (besides the ABI's `exit`).
 const SYS_ECHO: u64 = 300;
 const SYS_FAIL: u64 = 301;
 const SYS_CHECK: u64 = 302;

@@ -27,11 +27,10 @@ use std::time::Duration;
 use arch::sim::user::{self, TEXT};
 use arch::sim::{Outcome, SimConfig};
 use arch::{FaultKind, Machine, Prot, UserRegs, PAGE_SIZE, USER_LIMIT};
-use kern::errno::Errno;
 use kern::proc::{AddrSpace, Pid, WaitStatus};
-use kern::syscall::abi::*;
 use kern::{sleepq, M};
 use kern_selftest::{ensure, ensure_eq, reap, wait_until, Test, TestResult};
+use lwp_abi::*;
 
 /// The tests, in the order they run.
 pub static USER: &[Test] = &[

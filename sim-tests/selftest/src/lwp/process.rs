@@ -152,8 +152,9 @@ pub(super) fn lwp_proc_wait_sleeps_until_child_exits() -> TestResult {
     in_process(child_wait_body)
 }
 
-const SIGINT: usize = 2;
-const SIGTERM: usize = 15;
+/// Indices of `p_sigdisp`.
+const SIGINT: usize = lwp_abi::SIGINT as usize;
+const SIGTERM: usize = lwp_abi::SIGTERM as usize;
 static SIGDISP_SEEN: DispLock<Option<(SigDisp, SigDisp)>> = DispLock::new(None);
 
 fn read_sigdisp(_: usize) {
