@@ -14,7 +14,11 @@ use arch::{Fault, FaultKind};
 use crate::lwp::SigInfo;
 use crate::proc::{self, WaitStatus, NSIG};
 use crate::thread::curlwp;
-use lwp_abi::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS, SIGTRAP};
+use lwp_abi::{
+    SIGABRT, SIGBUS, SIGCANCEL, SIGCHLD, SIGCONT, SIGEMT, SIGFPE, SIGILL, SIGINFO, SIGJVM1,
+    SIGJVM2, SIGLWP, SIGPWR, SIGQUIT, SIGSEGV, SIGSTOP, SIGSYS, SIGTRAP, SIGTSTP, SIGTTIN, SIGTTOU,
+    SIGURG, SIGWAITING, SIGWINCH,
+};
 
 /// `si_code` values (Solaris' `<sys/machsig.h>`).
 pub mod code {
@@ -47,12 +51,13 @@ impl Sig {
     /// What the signal does when nobody handles it.
     pub fn default_action(self) -> Action {
         match u64::from(self.0) {
-            SIGILL | SIGTRAP | SIGFPE | SIGBUS | SIGSEGV | SIGSYS | 3 | 6 | 7 => Action::Core,
-            // SIGCHLD, SIGPWR, SIGWINCH, SIGURG, SIGCONT, SIGWAITING, SIGLWP,
-            // SIGCANCEL, SIGJVM1/2, SIGINFO: ignored.
-            18 | 19 | 20 | 21 | 25 | 32 | 33 | 36 | 39 | 40 | 41 => Action::Ignore,
-            // SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU: the job-control stop.
-            23 | 24 | 26 | 27 => Action::Stop,
+            SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGEMT | SIGFPE | SIGBUS | SIGSEGV | SIGSYS => {
+                Action::Core
+            }
+            SIGCHLD | SIGPWR | SIGWINCH | SIGURG | SIGCONT | SIGWAITING | SIGLWP | SIGCANCEL
+            | SIGJVM1 | SIGJVM2 | SIGINFO => Action::Ignore,
+            // The job-control stop.
+            SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => Action::Stop,
             _ => Action::Exit,
         }
     }
@@ -112,7 +117,7 @@ pub fn take_default(sig: Sig) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lwp_abi::SIGTERM;
+    use lwp_abi::{SIGCHLD, SIGSTOP, SIGTERM};
 
     #[test]
     fn faults_raise_their_signals() {
@@ -133,7 +138,7 @@ mod tests {
         assert_eq!(Sig::new(NSIG as u64), None);
         assert_eq!(Sig::new(SIGSEGV).map(Sig::default_action), Some(Action::Core));
         assert_eq!(Sig::new(SIGTERM).map(Sig::default_action), Some(Action::Exit));
-        assert_eq!(Sig::new(18).map(Sig::default_action), Some(Action::Ignore));
-        assert_eq!(Sig::new(23).map(Sig::default_action), Some(Action::Stop));
+        assert_eq!(Sig::new(SIGCHLD).map(Sig::default_action), Some(Action::Ignore));
+        assert_eq!(Sig::new(SIGSTOP).map(Sig::default_action), Some(Action::Stop));
     }
 }
