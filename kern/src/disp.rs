@@ -276,11 +276,6 @@ fn poke(c: &Cpu) {
     }
 }
 
-/// Runnable threads waiting on every CPU's queue.
-pub fn nrunnable() -> usize {
-    cpus().iter().map(|c| c.cpu_nrunnable.load(Ordering::Relaxed)).sum()
-}
-
 /// Gives the CPU to a waiting thread of the same or a higher priority, if any.
 pub fn yield_now() {
     let was = M::intr_disable();

@@ -35,7 +35,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use arch::cell::{Tagged, TaggedRef};
 use arch::Machine;
 
-use super::lockword::{self as lw, Marked, WRITE_WANTED};
+use super::lockword::{self as lw, Marked};
 use super::turnstile::{self, Table, WaitKind};
 use super::STATS;
 use crate::disp;
@@ -88,11 +88,6 @@ impl KRwLock {
     /// Whether some thread holds it for reading (readers are not named).
     pub fn read_held(&self) -> bool {
         self.readers() > 0
-    }
-
-    /// Whether a writer waits for it.
-    pub fn write_wanted(&self) -> bool {
-        self.word.load(Relaxed).flags() & WRITE_WANTED != 0
     }
 
     /// Enters the lock, blocking until it can.
