@@ -1,13 +1,13 @@
-//! Signals, as far as user mode needs them so far: the signals that traps raise at
-//! the LWP that caused them (S13), and their default actions.
+//! Signals: the signals that traps raise at the LWP that caused them (S13), and
+//! their default actions.
 //!
 //! A fault in user mode (`arch::Fault`) becomes its signal and `siginfo` code here,
 //! recorded in the faulting LWP's `lwp` structure as the signal being delivered
 //! (S5.3: `lwp_cursig`, `lwp_curinfo`); a bad system-call number becomes SIGSYS.
-//! The delivery itself is the signals issue's: until handlers, masks and the
-//! alternate stack exist (S10–S12, S14), every signal takes its default action,
-//! which for the trap signals ends the process with the signal as its wait status
-//! (core-dump flag set, no core written). The kernel and every other process go on.
+//! Delivery to handlers is not implemented, nor are signal masks and the alternate
+//! stack (S10–S12, S14): every signal takes its default action, which for the trap
+//! signals ends the process with the signal as its wait status (core-dump flag set,
+//! no core written). The kernel and every other process go on.
 
 use arch::{Fault, FaultKind};
 
@@ -72,7 +72,8 @@ pub enum Action {
     Core,
     /// Nothing.
     Ignore,
-    /// Stop the process (job control; not implemented yet).
+    /// Stop the process (job control). Not implemented: [`take_default`] does not
+    /// stop, and `_lwp_kill` refuses a stop signal (`ENOTSUP`).
     Stop,
 }
 
@@ -93,7 +94,7 @@ pub fn fault_signal(f: Fault) -> (Sig, SigInfo) {
 
 /// Raises `sig` at the current LWP, which caused it (S13): records it as the
 /// signal being delivered and takes its default action. Returns only if that is
-/// to ignore it (or to stop, which the signals issue brings).
+/// to ignore it, or to stop (not implemented: see [`Action::Stop`]).
 pub fn trap_signal(sig: Sig, info: SigInfo) {
     if let Some(lwp) = curlwp() {
         lwp.with_data(|d| {

@@ -226,7 +226,9 @@ fn lwp_create(ctxp: u64, flags: u64, idp: u64) -> SysResult {
 }
 
 /// `_lwp_kill(lwpid, sig)`: signal 0 only checks that the LWP exists (S15: in the
-/// caller's process); any other signal takes its default action for now.
+/// caller's process); any other signal takes its default action in the process
+/// (delivery to handlers is not implemented), but a stop signal is refused with
+/// `ENOTSUP` (job control is not implemented).
 fn lwp_kill(id: u64, sig: u64) -> SysResult {
     let id = lwp_id(id)?;
     let sig = match sig {

@@ -709,7 +709,7 @@ pub struct OnTrap {
 pub(super) static ONTRAP: AtomicPtr<OnTrap> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Runs `f(arg)`; a trap that `f` causes ends `f` at once and is returned instead of
-/// stopping the kernel (Solaris' `on_trap`, the basis of `copyin` later). `f` must
+/// stopping the kernel (Solaris' `on_trap`, the basis of `copyin`: `vm::copy_user`). `f` must
 /// own nothing that needs dropping: its frames are abandoned.
 pub fn catch(f: extern "C" fn(usize), arg: usize) -> Result<(), TrapInfo> {
     let mut rec = OnTrap::default();

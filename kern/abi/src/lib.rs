@@ -38,8 +38,9 @@ pub const SYS_LWP_EXIT: u64 = 160;
 pub const SYS_LWP_SUSPEND: u64 = 161;
 /// `_lwp_continue(lwpid) -> 0`.
 pub const SYS_LWP_CONTINUE: u64 = 162;
-/// `_lwp_kill(lwpid, sig) -> 0`: for now only checks the LWP (signal 0) or ends
-/// the process as the signal's default action would.
+/// `_lwp_kill(lwpid, sig) -> 0`: checks the LWP (signal 0), or takes the signal's
+/// default action in the process (handlers are not implemented; a stop signal is
+/// `ENOTSUP`).
 pub const SYS_LWP_KILL: u64 = 163;
 /// `_lwp_self() -> lwpid`.
 pub const SYS_LWP_SELF: u64 = 164;
