@@ -4,10 +4,11 @@
 //!
 //! A process holds what its LWPs share: its LWP directory (S15, `lwp`), the signal
 //! dispositions (S10) and, for a user process, the address space (resources and
-//! credentials are not implemented). It is the identity every LWP points back to (`curproc`, S7). Like threads and LWP
-//! handles, process structures are never freed but cached and reused, so that
-//! `&'static Proc` is the normal reference; pids are not reused until the pid counter
-//! wraps around, which tells a reused structure apart.
+//! credentials are not implemented). It is the identity every LWP points back to
+//! (`curproc`, S7). Like threads and LWP handles, process structures are never
+//! freed but cached and reused, so that `&'static Proc` is the normal reference;
+//! pids are not reused until the pid counter wraps around, which tells a reused
+//! structure apart.
 //!
 //! * **Creation** ([`proc_create`]): a new process, child of the caller's process
 //!   or, for a kernel thread, of proc 0 ([`PROC0`], the kernel's), with one LWP.

@@ -132,9 +132,16 @@ impl KRwLock {
                 if let Err(v) = lw::rw_exit_write_fast(&self.word, me) {
                     match v.as_ref() {
                         Some(w) if core::ptr::eq(w, me) => self.exit_slow(me, false, 0),
-                        Some(w) => panic!("rw_exit by a non-owner: {me:?} exits rwlock {:#x}, write-held by {w:?}", self.addr()),
+                        Some(w) => panic!(
+                            "rw_exit by a non-owner: {me:?} exits rwlock {:#x}, \
+                             write-held by {w:?}",
+                            self.addr()
+                        ),
                         // A writer's word can only change hands through its own exit.
-                        None => panic!("rw_exit: {me:?} exits rwlock {:#x}, write-held by someone else", self.addr()),
+                        None => panic!(
+                            "rw_exit: {me:?} exits rwlock {:#x}, write-held by someone else",
+                            self.addr()
+                        ),
                     }
                 }
             }

@@ -2,7 +2,8 @@
 //! its console, and turns what the kernel printed and how QEMU exited into a verdict.
 //!
 //! ```text
-//! qemu-harness [--timeout SECS] [--expect-fatal TEXT | --expect-hang] [--quiet] KERNEL [BOOTARG...] [-- QEMU-ARG...]
+//! qemu-harness [--timeout SECS] [--expect-fatal TEXT | --expect-hang] [--quiet]
+//!              KERNEL [BOOTARG...] [-- QEMU-ARG...]
 //! ```
 //!
 //! The kernel's protocol (see `kern_selftest`): one `test NAME ... ok` or
@@ -36,7 +37,8 @@ struct Options {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: qemu-harness [--timeout SECS] [--expect-fatal TEXT | --expect-hang] [--quiet] KERNEL [BOOTARG...] [-- QEMU-ARG...]"
+        "usage: qemu-harness [--timeout SECS] [--expect-fatal TEXT | --expect-hang] [--quiet] \
+         KERNEL [BOOTARG...] [-- QEMU-ARG...]"
     );
     std::process::exit(2)
 }
@@ -207,7 +209,8 @@ fn main() -> ExitCode {
                 && console.fatal.is_some()
                 && text.iter().all(|t| console.text.contains(t.as_str()));
             println!(
-                "qemu-harness: expected a fatal stop printing {text:?}: {} (exit {code:?}, fatal: {:?})",
+                "qemu-harness: expected a fatal stop printing {text:?}: {} \
+                 (exit {code:?}, fatal: {:?})",
                 if ok { "as expected" } else { "NOT as expected" },
                 console.fatal
             );

@@ -54,7 +54,10 @@ static SUITES: [&[Test]; 2] = [kern_selftest::DISP, kern_selftest::LWP];
 pub fn replay_command(seed: u64, ncpus: usize) -> String {
     let args =
         std::env::var("SIM_BOOTARGS").map(|a| format!("SIM_BOOTARGS='{a}' ")).unwrap_or_default();
-    format!("{args}SIM_SEED={seed} SIM_NCPUS={ncpus} cargo test -p sim-tests --test {BINARY} -- --nocapture")
+    format!(
+        "{args}SIM_SEED={seed} SIM_NCPUS={ncpus} \
+         cargo test -p sim-tests --test {BINARY} -- --nocapture"
+    )
 }
 
 /// The child: boots once if `SIM_CHILD` says so, and does nothing otherwise.

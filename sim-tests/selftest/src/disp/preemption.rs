@@ -125,7 +125,8 @@ pub(super) fn preempted_thread_resumes_first() -> TestResult {
         let got = FRONT.get(c);
         ensure!(
             got == [EV_R, EV_A, EV_B],
-            "cpu {c}: events {got:?}, expected [R, A, B] = [{EV_R}, {EV_A}, {EV_B}] (A preempted by R, then A before B)"
+            "cpu {c}: events {got:?}, expected [R, A, B] = [{EV_R}, {EV_A}, {EV_B}] \
+             (A preempted by R, then A before B)"
         );
     }
     invariants()
@@ -361,8 +362,9 @@ fn remote_trials(n: usize) -> TestResult {
         joined?;
         ensure!(
             before_tick > 0,
-            "cpu {c}: the RT thread ran before the next clock tick in none of {REMOTE_TRIALS} trials \
-             (ticks waited per trial: {report:?}): the cross-call does not preempt"
+            "cpu {c}: the RT thread ran before the next clock tick in none of \
+             {REMOTE_TRIALS} trials (ticks waited per trial: {report:?}): the cross-call \
+             does not preempt"
         );
     }
     Ok(())

@@ -228,8 +228,8 @@ pub(super) fn sleeper_not_starved_by_cpu_bound_load() -> TestResult {
     let quick = lat.iter().filter(|&&l| l as u64 <= WAKE_LATENCY_MAX).count();
     ensure!(
         lat.len() == SLEEPS + 1 && quick >= WAKE_QUICK_MIN,
-        "the sleeper waited {lat:?} ticks for a CPU after its wakeups ({quick} within {WAKE_LATENCY_MAX}, \
-         {WAKE_QUICK_MIN} needed)"
+        "the sleeper waited {lat:?} ticks for a CPU after its wakeups \
+         ({quick} within {WAKE_LATENCY_MAX}, {WAKE_QUICK_MIN} needed)"
     );
     invariants()
 }

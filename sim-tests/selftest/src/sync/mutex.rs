@@ -79,7 +79,8 @@ fn cs_worker(k: usize) {
 }
 
 /// `crowd()` TS threads increment one counter under a mutex of `kind`, preempted
-/// every tick on every CPU by a SYS thread: the count is exact and at most one thread is ever inside.
+/// every tick on every CPU by a SYS thread: the count is exact and at most one
+/// thread is ever inside.
 /// Measured alongside: holders were preempted inside (blocking kinds; a spin
 /// mutex holds interrupts off) and the waiters really waited the way the kind
 /// says (spun for a spin mutex on several CPUs; blocked for the others, and an
@@ -129,7 +130,8 @@ fn mutex_counter(kind: MutexKind) -> TestResult {
     ensure_eq!(CS_NOT_HELD.load(SeqCst), 0);
     ensure!(CS_MUTEX[k].owner().is_none(), "the mutex is still held: {:?}", CS_MUTEX[k]);
     measured!(
-        "{kind:?}: {} sections by {n} threads, {} preempted inside; {} spin waits, {} adaptive spins, {} blocks, {} hand-offs",
+        "{kind:?}: {} sections by {n} threads, {} preempted inside; {} spin waits, \
+         {} adaptive spins, {} blocks, {} hand-offs",
         CS_COUNT.load(SeqCst),
         CS_SWITCHED_INSIDE.load(SeqCst),
         s.spin_waits,

@@ -140,20 +140,26 @@ fn check_owner(chain: bool) -> TestResult {
     let (pri, epri, min) =
         (PI_OWNER_PRI.load(SeqCst), PI_OWNER_EPRI.load(SeqCst), PI_OWNER_MINPRI.load(SeqCst));
     measured!(
-        "owner at {pri} (inherited {epri}, lowest {min}) while the waiter ({PI_HIGH_PRI}) was blocked; finish order: owner #{}, waiter #{}, hog ({PI_MED_PRI}) #{}",
+        "owner at {pri} (inherited {epri}, lowest {min}) while the waiter ({PI_HIGH_PRI}) \
+         was blocked; finish order: owner #{}, waiter #{}, hog ({PI_MED_PRI}) #{}",
         PI_OWNER_DONE.load(SeqCst),
         PI_HIGH_GOT.load(SeqCst),
         PI_MED_DONE.load(SeqCst)
     );
     ensure!(
         pri == PI_HIGH_PRI && epri == PI_HIGH_PRI,
-        "while the waiter was blocked the owner ran at {pri}, inheriting {epri} (expected {PI_HIGH_PRI}){}",
+        "while the waiter was blocked the owner ran at {pri}, inheriting {epri} \
+         (expected {PI_HIGH_PRI}){}",
         if chain { " through the chain" } else { "" }
     );
     ensure!(min >= PI_HIGH_PRI, "the owner dropped to priority {min} while it held the lock");
     let (owner, med, high) =
         (PI_OWNER_DONE.load(SeqCst), PI_MED_DONE.load(SeqCst), PI_HIGH_GOT.load(SeqCst));
-    ensure!(owner < med, "the medium-priority hog finished (#{med}) before the boosted owner (#{owner}): no inheritance");
+    ensure!(
+        owner < med,
+        "the medium-priority hog finished (#{med}) before the boosted owner (#{owner}): \
+         no inheritance"
+    );
     ensure!(high > owner && high < med, "order: owner #{owner}, waiter #{high}, hog #{med}");
     Ok(())
 }

@@ -147,7 +147,8 @@ pub(super) fn sync_rwlock_writer_not_starved() -> TestResult {
     finished.map_err(|e| format!("{e}: {} of {} done, {:?}", DONE.load(SeqCst), nr + 1, STREAM))?;
     let s = STATS.snapshot().since(&s0);
     measured!(
-        "3 writes among {} reader entries, the longest write wait {} ticks, {} readers held off, the writer blocked {} times",
+        "3 writes among {} reader entries, the longest write wait {} ticks, \
+         {} readers held off, the writer blocked {} times",
         entries_at_end,
         WRITE_WAIT_TICKS.load(SeqCst),
         s.rw_read_blocks,
