@@ -14,7 +14,7 @@ use kern::{disp, sleepq};
 
 use super::{
     broken, check_from_worker, gated, invariants, load_body, ncpus, stop_and_join, this_cpu,
-    wait_until, work, OnCpu0, BROKEN, GATE_STEAL, LOAD_DONE, LOAD_STOP,
+    wait_checked, work, OnCpu0, BROKEN, GATE_STEAL, LOAD_DONE, LOAD_STOP,
 };
 
 // Binding.
@@ -70,7 +70,7 @@ pub(super) fn bound_threads_stay_on_their_cpu() -> TestResult {
     for c in 0..n {
         spawn("bound", bound_body, c, SchedClass::Ts, class::TS_MAXPRI, None);
     }
-    let r = wait_until("the bound threads", 60, || BIND_DONE.load(SeqCst) == n);
+    let r = wait_checked("the bound threads", 60, || BIND_DONE.load(SeqCst) == n);
     let joined = stop_and_join(&LOAD_STOP, &LOAD_DONE, nload, "the load to stop");
     r?;
     joined?;
@@ -126,9 +126,10 @@ pub(super) fn idle_cpus_take_queued_threads() -> TestResult {
     STEAL_DONE.store(0, SeqCst);
     gated(n - 1, GATE_STEAL);
     let all = (1 << n) - 1;
-    let r =
-        wait_until("the queued threads to reach every CPU", 30, || STEAL_CPUS.load(SeqCst) == all)
-            .map_err(|e| format!("{e}; CPUs reached {:#b}", STEAL_CPUS.load(SeqCst)));
+    let r = wait_checked("the queued threads to reach every CPU", 30, || {
+        STEAL_CPUS.load(SeqCst) == all
+    })
+    .map_err(|e| format!("{e}; CPUs reached {:#b}", STEAL_CPUS.load(SeqCst)));
     let joined = stop_and_join(&STEAL_STOP, &STEAL_DONE, n, "the threads to stop");
     r?;
     joined?;
@@ -188,8 +189,8 @@ pub(super) fn every_runnable_thread_runs() -> TestResult {
             spawn("crowd", live_body, k, class, pri, None)
         })
         .collect();
-    wait_until("every thread of the crowd to finish", 60, || LIVE_DONE.load(SeqCst) == n).map_err(
-        |e| {
+    wait_checked("every thread of the crowd to finish", 60, || LIVE_DONE.load(SeqCst) == n)
+        .map_err(|e| {
             let behind: Vec<String> = (0..n)
                 .filter(|&k| LIVE_STEPS_DONE[k].load(SeqCst) < LIVE_STEPS)
                 .map(|k| {
@@ -202,8 +203,7 @@ pub(super) fn every_runnable_thread_runs() -> TestResult {
                 })
                 .collect();
             format!("{e}; behind: {behind:?}")
-        },
-    )?;
+        })?;
     broken()?;
     invariants()
 }

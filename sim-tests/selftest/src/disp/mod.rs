@@ -139,7 +139,7 @@ fn broken() -> TestResult {
 }
 
 /// [`crate::wait_for`], checking the dispatcher's invariants at every poll.
-fn wait_until(what: &str, secs: u64, done: impl Fn() -> bool) -> TestResult {
+fn wait_checked(what: &str, secs: u64, done: impl Fn() -> bool) -> TestResult {
     crate::wait_until(what, secs, || {
         invariants()?;
         Ok(done())
@@ -149,7 +149,7 @@ fn wait_until(what: &str, secs: u64, done: impl Fn() -> bool) -> TestResult {
 /// Waits for `n` threads counted in `done` to finish; `stop` is raised first either way.
 fn stop_and_join(stop: &AtomicBool, done: &AtomicUsize, n: usize, what: &str) -> TestResult {
     stop.store(true, SeqCst);
-    wait_until(what, 30, || done.load(SeqCst) >= n)
+    wait_checked(what, 30, || done.load(SeqCst) >= n)
 }
 
 /// CPU-bound load: threads running `load_body` spin until `LOAD_STOP`, counting

@@ -19,8 +19,8 @@ use kern::thread::{curthread, KThread, ThreadState};
 use kern::{clock, disp, M};
 
 use super::{
-    gated, invariants, ncpus, stop_and_join, this_cpu, wait_until, work, Logs, OnCpu0, GATE_FRONT,
-    GATE_PRIORITY_ORDER, GATE_YIELD,
+    gated, invariants, ncpus, stop_and_join, this_cpu, wait_checked, work, Logs, OnCpu0,
+    GATE_FRONT, GATE_PRIORITY_ORDER, GATE_YIELD,
 };
 
 // The highest-priority runnable thread runs first, FIFO within a priority.
@@ -65,7 +65,7 @@ pub(super) fn highest_priority_runs_first() -> TestResult {
     for c in 0..n {
         gated(c, GATE_PRIORITY_ORDER);
     }
-    wait_until("every thread to run", 30, || (0..n).all(|c| ORDER.len(c) == PRI_SET.len()))?;
+    wait_checked("every thread to run", 30, || (0..n).all(|c| ORDER.len(c) == PRI_SET.len()))?;
     let mut expect: Vec<usize> = (0..PRI_SET.len()).collect();
     expect.sort_by_key(|&i| (core::cmp::Reverse(PRI_SET[i].1), i));
     let expect: Vec<usize> = expect.into_iter().map(|i| i + 1).collect();
@@ -120,7 +120,7 @@ pub(super) fn preempted_thread_resumes_first() -> TestResult {
     for c in 0..n {
         gated(c, GATE_FRONT);
     }
-    wait_until("the three threads on every CPU", 30, || (0..n).all(|c| FRONT.len(c) == 3))?;
+    wait_checked("the three threads on every CPU", 30, || (0..n).all(|c| FRONT.len(c) == 3))?;
     for c in 0..n {
         let got = FRONT.get(c);
         ensure!(
@@ -197,7 +197,7 @@ pub(super) fn yield_gives_way_only_to_equal_or_higher() -> TestResult {
     for c in 0..n {
         gated(c, GATE_YIELD);
     }
-    wait_until("the yielding threads", 30, || {
+    wait_checked("the yielding threads", 30, || {
         (0..n).all(|c| LOW_RAN[c].load(SeqCst) && HIGH_DONE[c].load(SeqCst))
     })?;
     if let Some(e) = YIELD_ERR.lock().take() {
@@ -262,7 +262,7 @@ pub(super) fn rt_preempts_ts_at_once_on_its_cpu() -> TestResult {
         slot.set(None);
         spawn("local-ts", local_ts, c, SchedClass::Ts, class::TS_DEFAULT_PRI, Some(c));
     }
-    wait_until("the TS threads", 30, || LOCAL_DONE.load(SeqCst) == n)?;
+    wait_checked("the TS threads", 30, || LOCAL_DONE.load(SeqCst) == n)?;
     if let Some(e) = LOCAL_ERR.lock().take() {
         return Err(e);
     }
@@ -321,7 +321,8 @@ fn remote_trials(n: usize) -> TestResult {
         REMOTE_VICTIM.set(None);
         spawn("victim", remote_victim, c, SchedClass::Sys, 65, Some(c));
         let mut before_tick = 0;
-        let mut result = wait_until("the SYS thread to spin", 30, || REMOTE_SPINS.load(SeqCst) > 0);
+        let mut result =
+            wait_checked("the SYS thread to spin", 30, || REMOTE_SPINS.load(SeqCst) > 0);
         for trial in 0..REMOTE_TRIALS {
             if result.is_err() {
                 break;
@@ -338,7 +339,7 @@ fn remote_trials(n: usize) -> TestResult {
             }
             let ticks0 = cpu_by_id(c).ticks();
             spawn("remote-rt", remote_rt, 0, SchedClass::Rt, 100, Some(c));
-            result = wait_until("the RT thread", 30, || REMOTE_RT_TICKS.load(SeqCst) != u64::MAX);
+            result = wait_checked("the RT thread", 30, || REMOTE_RT_TICKS.load(SeqCst) != u64::MAX);
             if result.is_err() {
                 break;
             }

@@ -14,7 +14,7 @@ use kern::thread::{curthread, KThread};
 use kern::{clock, disp, sleepq};
 
 use super::{
-    broken, check_from_worker, gated, invariants, load_body, ncpus, stop_and_join, wait_until,
+    broken, check_from_worker, gated, invariants, load_body, ncpus, stop_and_join, wait_checked,
     work, Logs, OnCpu0, BROKEN, GATE_BOOST, GATE_QRR, GATE_RR, LOAD_DONE, LOAD_SPINS, LOAD_STOP,
 };
 
@@ -51,7 +51,7 @@ pub(super) fn round_robin_by_yield() -> TestResult {
     for c in 0..n {
         gated(c, GATE_RR);
     }
-    wait_until("the yielding RT threads", 30, || {
+    wait_checked("the yielding RT threads", 30, || {
         (0..n).all(|c| RR_LOG.len(c) == RR_THREADS * RR_ROUNDS)
     })?;
     let now = clock::lbolt();
@@ -128,7 +128,7 @@ pub(super) fn round_robin_by_quantum_rt_and_ts() -> TestResult {
         spawn("rr-ts", qrr_body, 16 + k, SchedClass::Ts, class::TS_DEFAULT_PRI, Some(ts_cpu));
     }
     gated(rt_cpu, GATE_QRR);
-    wait_until("every CPU-bound thread to get its turns", 60, || {
+    wait_checked("every CPU-bound thread to get its turns", 60, || {
         QRR_DONE.load(SeqCst) == QRR_GROUPS * QRR_THREADS
     })
     .map_err(|e| {
@@ -200,7 +200,7 @@ pub(super) fn sleeper_not_starved_by_cpu_bound_load() -> TestResult {
     spawn("sleeper", sleeper, 0, SchedClass::Ts, 0, Some(c));
     // Asleep on its channel, not merely started: made runnable but preempted before
     // it slept, it would wait on a run queue under the load.
-    let mut r = wait_until("the sleeper to sleep", 30, || {
+    let mut r = wait_checked("the sleeper to sleep", 30, || {
         SLEEPER_READY.load(SeqCst) && sleepq::sleepers(go_chan()) == 1
     });
     // Two per CPU, bound: unbound ones could pile up on one CPU and wait there long
@@ -211,13 +211,13 @@ pub(super) fn sleeper_not_starved_by_cpu_bound_load() -> TestResult {
         .collect();
     if r.is_ok() {
         // Every load thread has run: the CPU-bound threads compete with the sleeper.
-        r = wait_until("every load thread to run", 30, || load.iter().all(|t| t.nswitch() > 0));
+        r = wait_checked("every load thread to run", 30, || load.iter().all(|t| t.nswitch() > 0));
     }
     SLEEPER_GO_AT.store(clock::lbolt(), SeqCst);
     SLEEPER_GO.store(true, SeqCst);
     sleepq::wakeup(go_chan());
     if r.is_ok() {
-        r = wait_until("the sleeper's sleeps", 60, || SLEEPER_DONE.load(SeqCst))
+        r = wait_checked("the sleeper's sleeps", 60, || SLEEPER_DONE.load(SeqCst))
             .map_err(|e| format!("{e}; wakeup latencies so far {:?}", SLEEP_LAT.get(0)));
     }
     let joined = stop_and_join(&LOAD_STOP, &LOAD_DONE, nload, "the load to stop");
@@ -284,9 +284,9 @@ pub(super) fn starved_ts_thread_is_boosted() -> TestResult {
     BOOST_HOG_MAXPRI.store(0, SeqCst);
     let cpu = ncpus() - 1;
     gated(cpu, GATE_BOOST);
-    let r = wait_until("the starved thread to run", 60, || BOOST_PRI.load(SeqCst) != 0);
+    let r = wait_checked("the starved thread to run", 60, || BOOST_PRI.load(SeqCst) != 0);
     BOOST_STOP.store(true, SeqCst);
-    let joined = wait_until("the hogs to stop", 30, || BOOST_DONE.load(SeqCst) == BOOST_HOGS + 1);
+    let joined = wait_checked("the hogs to stop", 30, || BOOST_DONE.load(SeqCst) == BOOST_HOGS + 1);
     r?;
     joined?;
     let e = class::ts_dptbl(0);
