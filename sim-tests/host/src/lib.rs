@@ -3,9 +3,9 @@
 //! [`boot`] boots `arch::sim` with `ncpus` CPUs and runs the kernel's portable
 //! self-tests on it, the same suite that runs in QEMU (S19): CPU 0 runs the kernel's
 //! `main`, the others join as secondary CPUs. [`boot_suites`] runs a test binary's
-//! own suites instead (the user-program tests, `tests/user_sim`). Each test binary in
-//! `tests/` boots once, so that every boot starts from fresh kernel state, as a
-//! machine does.
+//! own suites instead (the user-program tests, `tests/user_sim`; the seeded boots of
+//! `tests/seeded`). Each test binary in `tests/` boots once, so that every boot
+//! starts from fresh kernel state, as a machine does.
 
 use std::sync::OnceLock;
 use std::time::Duration;
