@@ -137,15 +137,6 @@ impl<T: 'static> Tagged<T> {
             Tagged::Num(..) => None,
         }
     }
-
-    /// The same value with other flags.
-    #[inline(always)]
-    pub fn with_flags(self, flags: usize) -> Self {
-        match self {
-            Tagged::Ref(r, _) => Tagged::Ref(r, flags),
-            Tagged::Num(n, _) => Tagged::Num(n, flags),
-        }
-    }
 }
 
 /// An atomic [`Tagged`]: one machine word holding either a `&'static T` or a number,

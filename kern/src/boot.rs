@@ -1,13 +1,13 @@
-//! The kernel's `main`: bring the portable kernel up on the boot CPU, run the
-//! self-tests, and stop the machine with their verdict.
+//! The kernel's `main`: bring the portable kernel up on the boot CPU, run what the
+//! caller chose (the self-tests or the benchmarks), and stop the machine with its
+//! verdict.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use arch::{Machine, Upcalls};
 
-use crate::selftest::{self, Test};
 use crate::thread::{self, curthread, KThread};
-use crate::{bench, clock, disp, kprintln, syscall, M};
+use crate::{clock, disp, kprintln, syscall, M};
 
 /// Set by the boot CPU once the kernel is up; the other CPUs wait for it.
 static KERNEL_UP: AtomicBool = AtomicBool::new(false);
@@ -32,10 +32,11 @@ fn cpu_start(boot: &'static KThread, idle: &'static KThread) {
     M::clock_start(clock::hz());
 }
 
-/// The kernel's main on the boot CPU: runs the self-test `suites` selected by the
-/// boot arguments (or, with `bench`, the benchmarks) and halts the machine with the
-/// verdict.
-pub fn main(boot: &'static KThread, suites: &[&[Test]]) -> ! {
+/// The kernel's main on the boot CPU: brings the kernel up, calls `run` with the boot
+/// arguments on the boot thread, and halts the machine with its verdict (true: pass).
+/// What `run` does is the caller's: the kernel image and the host tests run the
+/// self-tests or, with `bench`, the benchmarks (`sim-tests/selftest`).
+pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
     let args = M::boot_args();
     if let Some(hz) =
         bootarg(args, "hz").and_then(|v| v.parse().ok()).filter(|&hz| (1..=10_000).contains(&hz))
@@ -47,11 +48,7 @@ pub fn main(boot: &'static KThread, suites: &[&[Test]]) -> ! {
     KERNEL_UP.store(true, Ordering::Release);
     M::intr_restore(true);
     kprintln!("LWP kernel: {} CPU(s), HZ={}, boot arguments '{}'", M::ncpus(), clock::hz(), args);
-    let ok = if args.split_whitespace().any(|w| w == "bench" || w.starts_with("bench=")) {
-        bench::run(args)
-    } else {
-        selftest::run(suites, args)
-    };
+    let ok = run(args);
     // The last line the host harness reads.
     kprintln!("kernel verdict: {}", if ok { "PASS" } else { "FAIL" });
     M::halt(ok)

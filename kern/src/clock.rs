@@ -2,8 +2,9 @@
 //!
 //! The machine calls [`clock_intr`] `hz` times a second on each CPU, with interrupts
 //! off, on the stack of whatever thread it interrupted. The tick is charged to the
-//! running thread's scheduling class, and to its LWP's CPU time (S5.6); CPU 0 also counts `lbolt`, runs the callouts
-//! that are due and, once a second, the dispatcher's starvation sweep. Then, if the
+//! running thread's scheduling class, and to its LWP's CPU time (S5.6); CPU 0 also
+//! counts `lbolt`, runs the callouts that are due and, once a second, the
+//! dispatcher's starvation sweep. Then, if the
 //! CPU was asked to, the interrupted thread is preempted on the spot: it will resume
 //! inside this handler, and return from the interrupt, when its turn comes.
 

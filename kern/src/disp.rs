@@ -76,7 +76,9 @@ impl Prev {
     }
 }
 
-/// A CPU's dispatch queue.
+/// A CPU's dispatch queue. Public so that it can be measured on its own (the
+/// benchmarks fill one with thread structures that never run); the dispatcher's
+/// queues are the CPUs' (`Cpu::cpu_disp`).
 pub struct DispQ {
     /// Bit `p` set: the list of priority `p` is not empty.
     bitmap: [u64; NPRI.div_ceil(64)],
@@ -86,7 +88,8 @@ pub struct DispQ {
 }
 
 impl DispQ {
-    pub(crate) const fn new() -> DispQ {
+    /// An empty queue.
+    pub const fn new() -> DispQ {
         DispQ { bitmap: [0; NPRI.div_ceil(64)], head: [None; NPRI], tail: [None; NPRI], nrun: 0 }
     }
 
@@ -100,7 +103,9 @@ impl DispQ {
             .map(|(i, w)| (i * 64 + 63 - w.leading_zeros() as usize) as u8)
     }
 
-    pub(crate) fn push(&mut self, t: &'static KThread, front: bool) {
+    /// Queues `t` at its priority: at the back of that priority's list, or at the
+    /// front if `front` (a preempted thread). Panics if `t` is on a queue already.
+    pub fn push(&mut self, t: &'static KThread, front: bool) {
         let pri = t.pri() as usize;
         // Queues change only under their locks, which order these flags too.
         assert!(!t.t_queued.load(Ordering::Relaxed), "{t:?} is already on a queue");
@@ -164,7 +169,7 @@ impl DispQ {
     }
 
     /// Takes the first thread of the highest priority.
-    pub(crate) fn take_best(&mut self) -> Option<&'static KThread> {
+    pub fn take_best(&mut self) -> Option<&'static KThread> {
         self.maxpri().map(|p| self.take_first(p))
     }
 
@@ -269,11 +274,6 @@ fn poke(c: &Cpu) {
     if !c.cpu_poked.swap(true, Ordering::SeqCst) {
         M::poke_cpu(c.cpu_id);
     }
-}
-
-/// Runnable threads waiting on every CPU's queue.
-pub fn nrunnable() -> usize {
-    cpus().iter().map(|c| c.cpu_nrunnable.load(Ordering::Relaxed)).sum()
 }
 
 /// Gives the CPU to a waiting thread of the same or a higher priority, if any.

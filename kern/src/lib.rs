@@ -16,15 +16,17 @@
 //! [`clock`] the clock tick and [`callout`] timed calls, [`console`] kernel output,
 //! [`syscall`] system calls and every entry from user mode (S13, S16), [`signal`]
 //! the signals traps raise and their default actions (S13),
-//! [`selftest`] the self-test runner and the portable self-tests, [`bench`] the
-//! benchmarks, [`boot`] the kernel's `main`.
+//! [`boot`] the kernel's `main`.
+//!
+//! The self-tests and benchmarks are not part of it: they are the crate
+//! `kern-selftest` (`sim-tests/selftest`); the kernel image and the host tests tell
+//! [`boot::main`] to run them.
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
 extern crate alloc;
 
-pub mod bench;
 pub mod boot;
 pub mod callout;
 pub mod class;
@@ -33,16 +35,18 @@ pub mod console;
 pub mod cpu;
 pub mod disp;
 pub mod displock;
-pub mod errno;
 pub mod exec;
 pub mod lwp;
 pub mod proc;
-pub mod selftest;
 pub mod signal;
 pub mod sleepq;
 pub mod sync;
 pub mod syscall;
 pub mod thread;
+
+/// Error numbers (S16): the system-call ABI's ([`lwp_abi::errno`]), which user
+/// code sees unchanged.
+pub use lwp_abi::errno;
 
 /// The machine this build runs on.
 pub use arch::M;

@@ -3,11 +3,12 @@
 //! # Theory
 //!
 //! A process holds what its LWPs share: its LWP directory (S15, `lwp`), the signal
-//! dispositions (S10), and later the address space, resources and credentials. It
-//! is the identity every LWP points back to (`curproc`, S7). Like threads and LWP
-//! handles, process structures are never freed but cached and reused, so that
-//! `&'static Proc` is the normal reference; pids are not reused until the pid counter
-//! wraps around, which tells a reused structure apart.
+//! dispositions (S10) and, for a user process, the address space (resources and
+//! credentials are not implemented). It is the identity every LWP points back to
+//! (`curproc`, S7). Like threads and LWP handles, process structures are never
+//! freed but cached and reused, so that `&'static Proc` is the normal reference;
+//! pids are not reused until the pid counter wraps around, which tells a reused
+//! structure apart.
 //!
 //! * **Creation** ([`proc_create`]): a new process, child of the caller's process
 //!   or, for a kernel thread, of proc 0 ([`PROC0`], the kernel's), with one LWP.
@@ -75,8 +76,8 @@ pub enum PStat {
     Zombie,
 }
 
-/// Signals are numbered `1..NSIG` (Solaris: 72 of them, real-time ones included).
-pub const NSIG: usize = 73;
+/// Signals are numbered `1..NSIG` (72 of them, real-time ones included: `lwp_abi`).
+pub const NSIG: usize = lwp_abi::NSIG as usize;
 
 /// What a process does with a signal (S10): shared by all its LWPs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,8 +151,9 @@ pub struct Proc {
     p_parent: StaticRef<Proc>,
     /// Its state and LWPs.
     pub(crate) p_lock: DispLock<ProcState>,
-    /// The signal dispositions its LWPs share (S10), indexed by signal number;
-    /// the signals issue acts on them.
+    /// The signal dispositions its LWPs share (S10), indexed by signal number. They
+    /// are kept, not acted on: delivery to handlers is not implemented, and every
+    /// signal takes its default action (`signal`).
     pub p_sigdisp: DispLock<[SigDisp; NSIG]>,
     /// Its address space (S1); none for a process whose LWPs run kernel code only.
     pub(crate) p_as: DispLock<Option<Arc<AddrSpace>>>,

@@ -1,20 +1,24 @@
-//! Signals, as far as user mode needs them so far: the signals that traps raise at
-//! the LWP that caused them (S13), and their default actions.
+//! Signals: the signals that traps raise at the LWP that caused them (S13), and
+//! their default actions.
 //!
 //! A fault in user mode (`arch::Fault`) becomes its signal and `siginfo` code here,
 //! recorded in the faulting LWP's `lwp` structure as the signal being delivered
 //! (S5.3: `lwp_cursig`, `lwp_curinfo`); a bad system-call number becomes SIGSYS.
-//! The delivery itself is the signals issue's: until handlers, masks and the
-//! alternate stack exist (S10–S12, S14), every signal takes its default action,
-//! which for the trap signals ends the process with the signal as its wait status
-//! (core-dump flag set, no core written). The kernel and every other process go on.
+//! Delivery to handlers is not implemented, nor are signal masks and the alternate
+//! stack (S10–S12, S14): every signal takes its default action, which for the trap
+//! signals ends the process with the signal as its wait status (core-dump flag set,
+//! no core written). The kernel and every other process go on.
 
 use arch::{Fault, FaultKind};
 
 use crate::lwp::SigInfo;
 use crate::proc::{self, WaitStatus, NSIG};
-use crate::syscall::abi::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS, SIGTRAP};
 use crate::thread::curlwp;
+use lwp_abi::{
+    SIGABRT, SIGBUS, SIGCANCEL, SIGCHLD, SIGCONT, SIGEMT, SIGFPE, SIGILL, SIGINFO, SIGJVM1,
+    SIGJVM2, SIGLWP, SIGPWR, SIGQUIT, SIGSEGV, SIGSTOP, SIGSYS, SIGTRAP, SIGTSTP, SIGTTIN, SIGTTOU,
+    SIGURG, SIGWAITING, SIGWINCH,
+};
 
 /// `si_code` values (Solaris' `<sys/machsig.h>`).
 pub mod code {
@@ -47,12 +51,13 @@ impl Sig {
     /// What the signal does when nobody handles it.
     pub fn default_action(self) -> Action {
         match u64::from(self.0) {
-            SIGILL | SIGTRAP | SIGFPE | SIGBUS | SIGSEGV | SIGSYS | 3 | 6 | 7 => Action::Core,
-            // SIGCHLD, SIGPWR, SIGWINCH, SIGURG, SIGCONT, SIGWAITING, SIGLWP,
-            // SIGCANCEL, SIGJVM1/2, SIGINFO: ignored.
-            18 | 19 | 20 | 21 | 25 | 32 | 33 | 36 | 39 | 40 | 41 => Action::Ignore,
-            // SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU: the job-control stop.
-            23 | 24 | 26 | 27 => Action::Stop,
+            SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGEMT | SIGFPE | SIGBUS | SIGSEGV | SIGSYS => {
+                Action::Core
+            }
+            SIGCHLD | SIGPWR | SIGWINCH | SIGURG | SIGCONT | SIGWAITING | SIGLWP | SIGCANCEL
+            | SIGJVM1 | SIGJVM2 | SIGINFO => Action::Ignore,
+            // The job-control stop.
+            SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => Action::Stop,
             _ => Action::Exit,
         }
     }
@@ -67,7 +72,8 @@ pub enum Action {
     Core,
     /// Nothing.
     Ignore,
-    /// Stop the process (job control; not implemented yet).
+    /// Stop the process (job control). Not implemented: [`take_default`] does not
+    /// stop, and `_lwp_kill` refuses a stop signal (`ENOTSUP`).
     Stop,
 }
 
@@ -88,7 +94,7 @@ pub fn fault_signal(f: Fault) -> (Sig, SigInfo) {
 
 /// Raises `sig` at the current LWP, which caused it (S13): records it as the
 /// signal being delivered and takes its default action. Returns only if that is
-/// to ignore it (or to stop, which the signals issue brings).
+/// to ignore it, or to stop (not implemented: see [`Action::Stop`]).
 pub fn trap_signal(sig: Sig, info: SigInfo) {
     if let Some(lwp) = curlwp() {
         lwp.with_data(|d| {
@@ -112,7 +118,7 @@ pub fn take_default(sig: Sig) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syscall::abi::SIGTERM;
+    use lwp_abi::{SIGCHLD, SIGSTOP, SIGTERM};
 
     #[test]
     fn faults_raise_their_signals() {
@@ -133,7 +139,7 @@ mod tests {
         assert_eq!(Sig::new(NSIG as u64), None);
         assert_eq!(Sig::new(SIGSEGV).map(Sig::default_action), Some(Action::Core));
         assert_eq!(Sig::new(SIGTERM).map(Sig::default_action), Some(Action::Exit));
-        assert_eq!(Sig::new(18).map(Sig::default_action), Some(Action::Ignore));
-        assert_eq!(Sig::new(23).map(Sig::default_action), Some(Action::Stop));
+        assert_eq!(Sig::new(SIGCHLD).map(Sig::default_action), Some(Action::Ignore));
+        assert_eq!(Sig::new(SIGSTOP).map(Sig::default_action), Some(Action::Stop));
     }
 }

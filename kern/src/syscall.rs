@@ -26,8 +26,6 @@
 //! are simply not found (`ESRCH`). A number that is no system call raises SIGSYS at
 //! the caller (S13).
 
-pub mod abi;
-
 use arch::{Machine, UserRegs, UserTrap, USER_LIMIT};
 
 use crate::errno::Errno;
@@ -35,7 +33,7 @@ use crate::lwp::{self, Lwp, LwpFlags, LwpId};
 use crate::signal::{self, Sig};
 use crate::thread::{curlwp, curproc, curthread};
 use crate::{clock, console, disp, proc, M};
-use abi::*;
+use lwp_abi::*;
 
 /// The machine's `user_trap` upcall: see the module comment.
 pub fn user_trap(regs: &mut UserRegs, why: UserTrap) {
@@ -156,7 +154,7 @@ pub fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Errno> {
     M::copyout(uaddr, bytes).map_err(|_| Errno::EFAULT)
 }
 
-/// Copies in a structure of `N` 64-bit fields (see `abi`: big-endian, no padding).
+/// Copies in a structure of `N` 64-bit fields (see `lwp_abi`: big-endian, no padding).
 fn copyin_words<const N: usize>(uaddr: u64) -> Result<[u64; N], Errno> {
     let mut words = [0u64; N];
     let mut buf = [0u8; 64];
@@ -228,7 +226,9 @@ fn lwp_create(ctxp: u64, flags: u64, idp: u64) -> SysResult {
 }
 
 /// `_lwp_kill(lwpid, sig)`: signal 0 only checks that the LWP exists (S15: in the
-/// caller's process); any other signal takes its default action for now.
+/// caller's process); any other signal takes its default action in the process
+/// (delivery to handlers is not implemented), but a stop signal is refused with
+/// `ENOTSUP` (job control is not implemented).
 fn lwp_kill(id: u64, sig: u64) -> SysResult {
     let id = lwp_id(id)?;
     let sig = match sig {

@@ -250,8 +250,12 @@ impl KThread {
         self.t_epri.store(epri.unwrap_or(0), Ordering::Relaxed);
     }
 
-    /// Puts a thread that is not yet runnable in `class` at global priority `pri`.
-    pub(crate) fn set_class(&self, class: SchedClass, pri: u8) {
+    /// Puts a thread that is not yet runnable in `class` at global priority `pri`,
+    /// with that priority's quantum: one just created (not yet given to
+    /// `disp::setrun`), or a bare structure from [`KThread::boot`] that is only ever
+    /// an entry of a dispatch queue ([`disp::DispQ`]). The priority of a thread the
+    /// dispatcher schedules changes through its class, never through this.
+    pub fn set_class(&self, class: SchedClass, pri: u8) {
         assert!(class.range().contains(&pri), "priority {pri} outside the {class:?} class");
         self.t_cid.store(class as u8, Ordering::Relaxed);
         self.t_pri.store(pri, Ordering::Relaxed);
@@ -264,7 +268,12 @@ impl KThread {
         (b != UNBOUND).then_some(b)
     }
 
-    pub(crate) fn set_bound(&self, cpu: Option<usize>) {
+    /// Binds the thread to `cpu`, or unbinds it (`None`), without moving it: for a
+    /// thread that is not running. A thread not yet runnable then waits on that
+    /// CPU's queue when made runnable; a queued one stays where it waits until a CPU
+    /// takes it (once unbound, an idle CPU may steal it). A running thread binds
+    /// itself, and moves, with [`disp::thread_bind`].
+    pub fn set_bound(&self, cpu: Option<usize>) {
         self.t_bound.store(cpu.unwrap_or(UNBOUND), Ordering::Relaxed);
     }
 
@@ -369,6 +378,22 @@ pub fn thread_create_stopped(
     let t = thread_alloc(name, thread_start);
     t.set_class(class, pri);
     *t.t_start.lock() = Some((func, arg));
+    t
+}
+
+/// Like [`thread_create_stopped`], and bound to CPU `cpu` if given (processor
+/// binding): the dispatcher runs it on that CPU and on no other. A running thread
+/// binds itself with [`disp::thread_bind`].
+pub fn thread_create_bound(
+    name: &'static str,
+    func: fn(usize),
+    arg: usize,
+    class: SchedClass,
+    pri: u8,
+    cpu: Option<usize>,
+) -> &'static KThread {
+    let t = thread_create_stopped(name, func, arg, class, pri);
+    t.set_bound(cpu);
     t
 }
 

@@ -91,7 +91,8 @@ impl core::fmt::Display for SeededRun {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "seed {} (switch chance {}/65536): {} steps, {} CPU switches, {} ms virtual, trace {:016x}",
+            "seed {} (switch chance {}/65536): {} steps, {} CPU switches, {} ms virtual, \
+             trace {:016x}",
             self.seed,
             self.switch_chance,
             self.steps,

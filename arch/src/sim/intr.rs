@@ -3,8 +3,9 @@
 //! tick.
 //!
 //! In the parallel mode a clock interrupt is a `CLOCK_SIGNAL` sent with
-//! `pthread_kill` to the CPU's host thread. The handler runs on whatever stack the CPU was running: if the CPU's flag
-//! says interrupts are disabled it only marks the interrupt pending; otherwise it
+//! `pthread_kill` to the CPU's host thread. The handler runs on whatever stack the
+//! CPU was running: if the CPU's flag says interrupts are disabled it only marks the
+//! interrupt pending; otherwise it
 //! takes it, calling `Upcalls::clock_intr`, which may switch to another thread right
 //! there. The interrupted thread's registers then wait in the signal frame on its own
 //! stack; when some later switch resumes it (possibly on another CPU's host thread)

@@ -268,7 +268,8 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
         boot.console.lock().extend_from_slice(line.as_bytes());
         if !success || panic.is_some() {
             std::eprintln!(
-                "{line}sim: this seeded run FAILED; it replays exactly with Schedule::Seeded({}) on {ncpus} CPU(s)",
+                "{line}sim: this seeded run FAILED; it replays exactly with \
+                 Schedule::Seeded({}) on {ncpus} CPU(s)",
                 report.seed
             );
         }

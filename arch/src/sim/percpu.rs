@@ -227,7 +227,11 @@ fn set_gs(base: usize) {
         // it writes the %gs base of the calling thread and nothing else. (Encoded by
         // hand: `wrgsbase rax`, which needs no target feature that way.)
         unsafe {
-            asm!(".byte 0xf3, 0x48, 0x0f, 0xae, 0xd8", in("rax") base, options(nostack, preserves_flags));
+            asm!(
+                ".byte 0xf3, 0x48, 0x0f, 0xae, 0xd8",
+                in("rax") base,
+                options(nostack, preserves_flags),
+            );
         }
         return;
     }

@@ -67,9 +67,6 @@ const MAX_SPACES: usize = 8191;
 /// Pages per address space: the simulated machine's memory is not the host's.
 const MAX_PAGES: u64 = 65536;
 
-/// Solaris' `exit` system-call number, made for a program that returns.
-const SYS_EXIT: u64 = 1;
-
 /// The programs, by index: process-wide, as a program is a host function.
 static PROGRAMS: spin::Mutex<Vec<fn(u64)>> = spin::Mutex::new(Vec::new());
 
@@ -385,7 +382,8 @@ pub(super) fn enter(space: Arc<AddrSpace>, regs: &UserRegs) -> ! {
     return_to_user(cpu);
     program(regs.r[reg::O0]);
     // Fell off the end of the program.
-    let _ = syscall(SYS_EXIT, [0; 6]);
+    // The `exit` system call, made for a program that returns.
+    let _ = syscall(lwp_abi::SYS_EXIT, [0; 6]);
     panic!("sim: the exit system call returned to a user program that had ended");
 }
 

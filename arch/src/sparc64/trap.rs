@@ -709,7 +709,7 @@ pub struct OnTrap {
 pub(super) static ONTRAP: AtomicPtr<OnTrap> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Runs `f(arg)`; a trap that `f` causes ends `f` at once and is returned instead of
-/// stopping the kernel (Solaris' `on_trap`, the basis of `copyin` later). `f` must
+/// stopping the kernel (Solaris' `on_trap`, the basis of `copyin`: `vm::copy_user`). `f` must
 /// own nothing that needs dropping: its frames are abandoned.
 pub fn catch(f: extern "C" fn(usize), arg: usize) -> Result<(), TrapInfo> {
     let mut rec = OnTrap::default();
@@ -747,7 +747,8 @@ fn recover(frame: &mut TrapFrame) -> bool {
 fn report(w: &mut impl Write, frame: &TrapFrame) {
     let _ = writeln!(
         w,
-        "\nunexpected trap tt={:#05x} ({}) at TL=1\n  tpc={:#018x} tnpc={:#018x}\n  tstate={:#018x} (ccr={:#04x} asi={:#04x} pstate={:#05x} cwp={})",
+        "\nunexpected trap tt={:#05x} ({}) at TL=1\n  tpc={:#018x} tnpc={:#018x}\n  \
+         tstate={:#018x} (ccr={:#04x} asi={:#04x} pstate={:#05x} cwp={})",
         frame.tt,
         tt_name(frame.tt),
         frame.tpc,
@@ -799,7 +800,9 @@ fn fatal(frame: &TrapFrame) -> ! {
 extern "C" fn sparc64_tl1_fatal(tt: u64, tpc: u64, tnpc: u64, tstate: u64, tl: u64) -> ! {
     let _ = writeln!(
         console::Writer,
-        "\nunexpected trap tt={tt:#05x} ({}) at TL={tl}\n  tpc={tpc:#018x} tnpc={tnpc:#018x} tstate={tstate:#018x}\n*** KERNEL FATAL: trap at TL>0",
+        "\nunexpected trap tt={tt:#05x} ({}) at TL={tl}\n  \
+         tpc={tpc:#018x} tnpc={tnpc:#018x} tstate={tstate:#018x}\n\
+         *** KERNEL FATAL: trap at TL>0",
         tt_name(tt)
     );
     power::halt(false)

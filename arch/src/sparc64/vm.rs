@@ -268,7 +268,13 @@ pub(super) fn set_primary_context(ctx: u16) {
     // SAFETY: the primary context only selects which non-global TLB entries match;
     // everything the kernel uses is global, so nothing the kernel needs changes.
     unsafe {
-        asm!("stxa {ctx}, [{va}] 0x58", "membar #Sync", ctx = in(reg) u64::from(ctx), va = in(reg) 0x8u64, options(nostack))
+        asm!(
+            "stxa {ctx}, [{va}] 0x58",
+            "membar #Sync",
+            ctx = in(reg) u64::from(ctx),
+            va = in(reg) 0x8u64,
+            options(nostack),
+        )
     };
 }
 

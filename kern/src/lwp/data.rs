@@ -7,9 +7,9 @@
 //! loaded: [`LwpImage::Resident`] or [`LwpImage::SwappedOut`]. The data is reached
 //! only through [`Lwp::with_data`], which has nothing to give while it is out.
 //!
-//! [`lwp_swapout`] moves the block out of the LWP into the swap store (a later swap
-//! issue writes the store to a device) and leaves a slot number behind;
-//! [`lwp_swapin`] moves it back. Only a stopped LWP may be swapped out: it is on no
+//! [`lwp_swapout`] moves the block out of the LWP into the swap store (kept in
+//! memory: writing it to a swap device is not implemented) and leaves a slot number
+//! behind; [`lwp_swapin`] moves it back. Only a stopped LWP may be swapped out: it is on no
 //! CPU and no queue, and nothing can set it running without going through
 //! `lwp_continue` or an exit request, which bring the block back in first — so an
 //! LWP never runs without its `lwp` structure. (A sleeping LWP is refused: the

@@ -5,9 +5,9 @@
 //!
 //! A request is a bit in the target thread's `t_proc_flag` (`HOLDLWP`: stop;
 //! `EXITLWP`: exit), set under the process's `p_lock`. The target acts on it at its
-//! next stop point: [`stop_point`], which the LWP's own code calls (the user-mode
-//! issue calls it on every return to user mode, as Solaris checks on its way out of
-//! the kernel), and which every wait of `lwp` and `proc` passes through when a
+//! next stop point: [`stop_point`], which the LWP's own code calls (and
+//! `syscall::user_trap` on every return to user mode, as Solaris checks on its way
+//! out of the kernel), and which every wait of `lwp` and `proc` passes through when a
 //! request wakes it. A stopping LWP marks itself `STOPPED` and `Stopped` under
 //! `p_lock`, then switches away with interrupts still off; whoever clears `STOPPED`
 //! (continue, or an exit request) owns making it runnable, and `disp::setrun` waits

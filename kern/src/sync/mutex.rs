@@ -271,7 +271,8 @@ impl KMutex {
     fn block(&self, me: &'static KThread, adaptive: bool) -> bool {
         if !M::intr_enabled() {
             panic!(
-                "{me:?} would block on mutex {:#x} with interrupts disabled (in an interrupt handler, or holding a spin mutex)",
+                "{me:?} would block on mutex {:#x} with interrupts disabled (in an interrupt \
+                 handler, or holding a spin mutex)",
                 self.addr()
             );
         }

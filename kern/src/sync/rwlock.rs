@@ -35,7 +35,7 @@ use core::sync::atomic::Ordering::Relaxed;
 use arch::cell::{Tagged, TaggedRef};
 use arch::Machine;
 
-use super::lockword::{self as lw, Marked, WRITE_WANTED};
+use super::lockword::{self as lw, Marked};
 use super::turnstile::{self, Table, WaitKind};
 use super::STATS;
 use crate::disp;
@@ -90,11 +90,6 @@ impl KRwLock {
         self.readers() > 0
     }
 
-    /// Whether a writer waits for it.
-    pub fn write_wanted(&self) -> bool {
-        self.word.load(Relaxed).flags() & WRITE_WANTED != 0
-    }
-
     /// Enters the lock, blocking until it can.
     #[inline]
     pub fn enter(&self, mode: RwMode) {
@@ -137,9 +132,16 @@ impl KRwLock {
                 if let Err(v) = lw::rw_exit_write_fast(&self.word, me) {
                     match v.as_ref() {
                         Some(w) if core::ptr::eq(w, me) => self.exit_slow(me, false, 0),
-                        Some(w) => panic!("rw_exit by a non-owner: {me:?} exits rwlock {:#x}, write-held by {w:?}", self.addr()),
+                        Some(w) => panic!(
+                            "rw_exit by a non-owner: {me:?} exits rwlock {:#x}, \
+                             write-held by {w:?}",
+                            self.addr()
+                        ),
                         // A writer's word can only change hands through its own exit.
-                        None => panic!("rw_exit: {me:?} exits rwlock {:#x}, write-held by someone else", self.addr()),
+                        None => panic!(
+                            "rw_exit: {me:?} exits rwlock {:#x}, write-held by someone else",
+                            self.addr()
+                        ),
                     }
                 }
             }

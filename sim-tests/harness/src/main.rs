@@ -2,10 +2,11 @@
 //! its console, and turns what the kernel printed and how QEMU exited into a verdict.
 //!
 //! ```text
-//! qemu-harness [--timeout SECS] [--expect-fatal TEXT | --expect-hang] [--quiet] KERNEL [BOOTARG...] [-- QEMU-ARG...]
+//! qemu-harness [--timeout SECS] [--expect-fatal TEXT | --expect-hang] [--quiet]
+//!              KERNEL [BOOTARG...] [-- QEMU-ARG...]
 //! ```
 //!
-//! The kernel's protocol (see `kern::selftest`): one `test NAME ... ok` or
+//! The kernel's protocol (see `kern_selftest`): one `test NAME ... ok` or
 //! `test NAME ... FAILED: why` line per test, then `selftest: N passed, N failed` and
 //! `kernel verdict: PASS|FAIL`; a panic or a fatal trap prints a line starting
 //! `*** KERNEL FATAL:`. QEMU exits 0 on the kernel's power-off, 1 through pvpanic. So
@@ -36,7 +37,8 @@ struct Options {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: qemu-harness [--timeout SECS] [--expect-fatal TEXT | --expect-hang] [--quiet] KERNEL [BOOTARG...] [-- QEMU-ARG...]"
+        "usage: qemu-harness [--timeout SECS] [--expect-fatal TEXT | --expect-hang] [--quiet] \
+         KERNEL [BOOTARG...] [-- QEMU-ARG...]"
     );
     std::process::exit(2)
 }
@@ -212,7 +214,8 @@ fn main() -> ExitCode {
                 && console.fatal.is_some()
                 && text.iter().all(|t| console.text.contains(t.as_str()));
             println!(
-                "qemu-harness: expected a fatal stop printing {text:?}: {} (exit {code:?}, fatal: {:?})",
+                "qemu-harness: expected a fatal stop printing {text:?}: {} \
+                 (exit {code:?}, fatal: {:?})",
                 if ok { "as expected" } else { "NOT as expected" },
                 console.fatal
             );

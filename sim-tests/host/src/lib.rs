@@ -3,18 +3,18 @@
 //! [`boot`] boots `arch::sim` with `ncpus` CPUs and runs the kernel's portable
 //! self-tests on it, the same suite that runs in QEMU (S19): CPU 0 runs the kernel's
 //! `main`, the others join as secondary CPUs. [`boot_suites`] runs a test binary's
-//! own suites instead (the user-program tests, `tests/user_sim`). Each test binary in
-//! `tests/` boots once, so that every boot starts from fresh kernel state, as a
-//! machine does.
+//! own suites instead (the user-program tests, `tests/user_sim`; the seeded boots of
+//! `tests/seeded`). Each test binary in `tests/` boots once, so that every boot
+//! starts from fresh kernel state, as a machine does.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use arch::sim::{self, Outcome, SimConfig};
 use arch::Machine;
-use kern::selftest::Test;
 use kern::thread::KThread;
 use kern::M;
+use kern_selftest::{bench, Test};
 
 /// Every binary that boots the simulation allocates with interrupts off.
 #[global_allocator]
@@ -32,18 +32,16 @@ fn cpu_main(cpu: usize) {
     if cpu != 0 {
         kern::boot::secondary(boot)
     }
-    match SUITES.get() {
-        Some(suites) => kern::boot::main(boot, suites),
-        None => kern::boot::main(
-            boot,
-            &[
-                kern::selftest::PORTABLE,
-                kern::selftest::LWP,
-                kern::selftest::SYNC,
-                kern::selftest::DISP,
-            ],
-        ),
-    }
+    kern::boot::main(boot, run)
+}
+
+/// What the kernel runs once it is up: the binary's suites or the portable ones (or,
+/// with `bench`, the kernel's benchmarks).
+fn run(bootargs: &str) -> bool {
+    let portable: &[&[Test]] =
+        &[kern_selftest::PORTABLE, kern_selftest::LWP, kern_selftest::SYNC, kern_selftest::DISP];
+    let suites = SUITES.get().copied().unwrap_or(portable);
+    kern_selftest::main(bootargs, suites, &[bench::KERNEL])
 }
 
 /// Boots the kernel as `config` says, running the self-test `suites` (a test

@@ -1,6 +1,6 @@
-//! The dispatcher and LWP life-cycle self-tests (`kern::selftest::DISP`, `LWP`) on the
-//! seeded simulation: many seeds on 1, 2, 4 and 8 CPUs, each boot in a child process (see `seeded/mod.rs`), and
-//! the proof that a seed replays exactly.
+//! The dispatcher and LWP life-cycle self-tests (`kern_selftest::DISP`, `LWP`) on the
+//! seeded simulation: many seeds on 1, 2, 4 and 8 CPUs, each boot in a child process
+//! (see `seeded/mod.rs`), and the proof that a seed replays exactly.
 //!
 //! A failure prints its seed and the command that replays it, e.g.
 //! `SIM_SEED=17 SIM_NCPUS=4 cargo test -p sim-tests --test dispatch_seeds -- --nocapture`.
@@ -41,7 +41,8 @@ fn a_seed_replays_exactly_and_seeds_differ() {
     for (a, b) in [(0, 1), (4, 5)] {
         assert!(
             console(a) == console(b),
-            "seed {} on {} CPU(s) wrote different consoles in two runs:\n--- first\n{}\n--- second\n{}",
+            "seed {} on {} CPU(s) wrote different consoles in two runs:\n\
+             --- first\n{}\n--- second\n{}",
             runs[a].seed,
             runs[a].ncpus,
             console(a),

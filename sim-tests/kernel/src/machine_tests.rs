@@ -12,9 +12,8 @@ use arch::sparc64::user;
 use arch::sparc64::vm::AddrSpace;
 use arch::sparc64::{heap, trap};
 use arch::{reg, Prot, PAGE_SIZE};
-use kern::selftest::{Test, TestResult};
 use kern::thread::curthread;
-use kern::{ensure, ensure_eq};
+use kern_selftest::{ensure, ensure_eq, Test, TestResult};
 
 pub static SPARC64: &[Test] = &[
     Test::new("trap_soft_roundtrip", trap_soft_roundtrip),

@@ -19,6 +19,8 @@ use core::fmt::Write;
 use arch::Machine;
 use kern::thread::THREAD0;
 use kern::M;
+use kern_selftest::bench::{self, Bench};
+use kern_selftest::Test;
 
 arch::sparc64_entry!(kern::thread::THREAD0, kmain);
 
@@ -26,18 +28,25 @@ extern "C" fn kmain() -> ! {
     // The TARGETS row "boot: OpenBIOS hand-over to first self-test" (scripts/bench).
     let us = arch::sparc64::clock::since_handover_ns() / 1000;
     kern::kprintln!("boot: {us} us from the OpenBIOS hand-over to kernel main");
-    kern::bench::add(user_bench::USER_BENCHES);
-    kern::boot::main(
-        &THREAD0,
-        &[
-            kern::selftest::PORTABLE,
-            kern::selftest::LWP,
-            kern::selftest::SYNC,
-            machine_tests::SPARC64,
-            user_tests::USER,
-            kern::selftest::DISP,
-        ],
-    )
+    kern::boot::main(&THREAD0, run)
+}
+
+/// The self-tests, in the order they run: the portable suites and this machine's.
+static SUITES: &[&[Test]] = &[
+    kern_selftest::PORTABLE,
+    kern_selftest::LWP,
+    kern_selftest::SYNC,
+    machine_tests::SPARC64,
+    user_tests::USER,
+    kern_selftest::DISP,
+];
+
+/// The benchmarks: the kernel's, then those of the user programs.
+static BENCHES: &[&[Bench]] = &[bench::KERNEL, user_bench::USER_BENCHES];
+
+/// What the kernel runs once it is up: the self-tests, or the benchmarks.
+fn run(bootargs: &str) -> bool {
+    kern_selftest::main(bootargs, SUITES, BENCHES)
 }
 
 struct PanicConsole;

@@ -12,11 +12,13 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use kern::bench::{Bench, Figure};
 use kern::proc::WaitStatus;
+use kern_selftest::bench::{Bench, Figure};
 
 use crate::programs::BENCH;
-use crate::user_tests::{passes, reap, start};
+use kern_selftest::reap;
+
+use crate::user_tests::{passes, start};
 
 pub static USER_BENCHES: &[Bench] = &[
     ("null_syscall", || mode(1, 20_000)),

@@ -18,14 +18,12 @@ use alloc::vec::Vec;
 use kern::errno::Errno;
 use kern::exec;
 use kern::proc::{self, PStat, Pid, WaitStatus};
-use kern::selftest::{Test, TestResult};
-use kern::syscall::abi::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS};
-use kern::{ensure, ensure_eq, M};
+use kern_selftest::{ensure, ensure_eq, reap, wait_for, Test, TestResult};
+use lwp_abi::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS};
 
 use core::sync::atomic::Ordering;
 
 use arch::sparc64::user::WBUF_UNWRITABLE;
-use arch::Machine;
 
 use crate::programs::*;
 
@@ -56,13 +54,6 @@ pub(crate) fn start(image: &[u8], arg: u64) -> Result<Pid, String> {
     exec::spawn(image, arg).map_err(|e| format!("spawn: {e}"))
 }
 
-/// Reaps child `pid` and decodes its wait status.
-pub(crate) fn reap(pid: Pid) -> Result<WaitStatus, String> {
-    let (got, status) = proc::proc_wait(Some(pid)).map_err(|e| format!("proc_wait({pid}): {e}"))?;
-    ensure_eq!(got, pid);
-    Ok(WaitStatus::from_raw(status))
-}
-
 /// Runs program `image` with argument `arg` to its end: its wait status.
 fn run(image: &[u8], arg: u64) -> Result<WaitStatus, String> {
     reap(start(image, arg)?)
@@ -80,12 +71,9 @@ pub(crate) fn passes(image: &[u8], arg: u64) -> TestResult {
 
 /// Waits (a tick at a time, at most 10 s) until process `pid` has `n` LWPs.
 fn wait_lwps(pid: Pid, n: u32) -> TestResult {
-    let deadline = M::now_ns() + 10_000_000_000;
-    while proc::prfind(pid).map_or(0, |p| p.lwpcnt()) < n {
-        ensure!(M::now_ns() < deadline, "{pid} never had {n} LWPs");
-        kern::sleepq::delay(1);
-    }
-    Ok(())
+    wait_for(&format!("{pid} to have {n} LWPs"), 10, || {
+        proc::prfind(pid).map_or(0, |p| p.lwpcnt()) >= n
+    })
 }
 
 /// Runs `test` while a sibling process lives — `isolation` as process A, with four

@@ -2,12 +2,11 @@
 //! typed wrappers for every call of the ABI, console output, the checks that end a
 //! program with a code naming what failed, and stacks for new LWPs.
 //!
-//! The ABI is the kernel's own `kern/src/syscall/abi.rs`, included here as it is
-//! (as is `kern/src/errno.rs`, for the error numbers), so kernel and programs
-//! cannot disagree about numbers and layouts. A call is `ta 0x40` with its number
-//! in `%g1` and its arguments in `%o0`..`%o5`; it comes back with its values in
-//! `%o0`/`%o1` and the carry bit clear, or the error number in `%o0` and the carry
-//! set. Every wrapper returns `Result<_, u64>`, the error being that number
+//! The ABI is the kernel's own, the crate `lwp-abi` (`kern/abi`), so kernel and
+//! programs cannot disagree about numbers and layouts. A call is `ta 0x40` with its
+//! number in `%g1` and its arguments in `%o0`..`%o5`; it comes back with its values
+//! in `%o0`/`%o1` and the carry bit clear, or the error number in `%o0` and the
+//! carry set. Every wrapper returns `Result<_, u64>`, the error being that number
 //! (compare with [`errno`]).
 //!
 //! A program is a `fn main(arg: u64)` named by [`main!`]: the kernel starts the
@@ -23,13 +22,11 @@ use core::cell::UnsafeCell;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
-#[path = "../../../kern/src/syscall/abi.rs"]
-pub mod abi;
-#[path = "../../../kern/src/errno.rs"]
-mod kerrno;
+/// The system-call ABI (`lwp-abi`), for the programs.
+pub use lwp_abi as abi;
+pub use lwp_abi::Errno;
 
 use abi::*;
-pub use kerrno::Errno;
 
 /// The error numbers the programs look for, as the wrappers return them (`%o0` of
 /// a failed call), taken from the kernel's own [`Errno`].

@@ -1,4 +1,4 @@
-//! The dispatcher and LWP suites (`kern::selftest::DISP`, `LWP`) on the seeded simulation
+//! The dispatcher and LWP suites (`kern_selftest::DISP`, `LWP`) on the seeded simulation
 //! (`arch::sim::Schedule::Seeded`), one boot per child process.
 //!
 //! Kernel statics live once per process, so every boot needs a fresh one: the parent
@@ -24,12 +24,8 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use arch::sim::{self, Schedule, SimConfig};
-use arch::Machine;
-use kern::thread::KThread;
-use kern::M;
-// The binary allocates through the simulation's allocator (see arch::sim::SimAlloc).
-use sim_tests as _;
+use arch::sim::{Schedule, SimConfig};
+use kern_selftest::Test;
 
 /// The test binary that holds the child test, as `cargo test --test` names it.
 pub const BINARY: &str = "dispatch_seeds";
@@ -51,23 +47,17 @@ const CHILD_KILL: Duration = Duration::from_secs(120);
 const CONSOLE_BEGIN: &str = "=== seeded console ===";
 const CONSOLE_END: &str = "=== end of seeded console ===";
 
-fn cpu_main(cpu: usize) {
-    // Each CPU boots on a thread of its own; the register must hold it before any
-    // kernel code runs (S7).
-    let boot: &'static KThread = Box::leak(Box::new(KThread::boot("boot")));
-    M::set_curthread(boot);
-    if cpu == 0 {
-        kern::boot::main(boot, &[kern::selftest::DISP, kern::selftest::LWP])
-    } else {
-        kern::boot::secondary(boot)
-    }
-}
+/// The suites a seeded boot runs.
+static SUITES: [&[Test]; 2] = [kern_selftest::DISP, kern_selftest::LWP];
 
 /// The command that replays `seed` on `ncpus` CPUs.
 pub fn replay_command(seed: u64, ncpus: usize) -> String {
     let args =
         std::env::var("SIM_BOOTARGS").map(|a| format!("SIM_BOOTARGS='{a}' ")).unwrap_or_default();
-    format!("{args}SIM_SEED={seed} SIM_NCPUS={ncpus} cargo test -p sim-tests --test {BINARY} -- --nocapture")
+    format!(
+        "{args}SIM_SEED={seed} SIM_NCPUS={ncpus} \
+         cargo test -p sim-tests --test {BINARY} -- --nocapture"
+    )
 }
 
 /// The child: boots once if `SIM_CHILD` says so, and does nothing otherwise.
@@ -86,7 +76,7 @@ pub fn child() {
         schedule: Schedule::Seeded(seed),
         ..SimConfig::new(ncpus)
     };
-    let out = sim::run(config, cpu_main);
+    let out = sim_tests::boot_suites(config, &SUITES);
     println!("{CONSOLE_BEGIN}\n{}{CONSOLE_END}", out.console);
     let how = if out.timed_out { "timed out" } else { "failed" };
     assert!(

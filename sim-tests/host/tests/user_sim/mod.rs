@@ -27,11 +27,10 @@ use std::time::Duration;
 use arch::sim::user::{self, TEXT};
 use arch::sim::{Outcome, SimConfig};
 use arch::{FaultKind, Machine, Prot, UserRegs, PAGE_SIZE, USER_LIMIT};
-use kern::errno::Errno;
 use kern::proc::{AddrSpace, Pid, WaitStatus};
-use kern::selftest::{Test, TestResult};
-use kern::syscall::abi::*;
-use kern::{ensure, ensure_eq, sleepq, M};
+use kern::{sleepq, M};
+use kern_selftest::{ensure, ensure_eq, reap, wait_until, Test, TestResult};
+use lwp_abi::*;
 
 /// The tests, in the order they run.
 pub static USER: &[Test] = &[
@@ -143,24 +142,6 @@ fn start(space: &Arc<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, Stri
         .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 
-/// Reaps process `pid`; its wait status.
-fn reap(pid: Pid) -> Result<WaitStatus, String> {
-    let (reaped, status) =
-        kern::proc::proc_wait(Some(pid)).map_err(|e| format!("proc_wait: {e:?}"))?;
-    ensure_eq!(reaped, pid);
-    Ok(WaitStatus::from_raw(status))
-}
-
-/// Waits (a tick at a time, 60 s of machine time at most) until `done()`.
-fn wait_until(what: &str, done: impl Fn() -> Result<bool, String>) -> TestResult {
-    let deadline = M::now_ns() + 60_000_000_000;
-    while !done()? {
-        ensure!(M::now_ns() < deadline, "timed out waiting for {what}");
-        sleepq::delay(1);
-    }
-    Ok(())
-}
-
 /// Which CPUs ran the workers' user code (test instrumentation, not the ABI).
 static WORKER_CPUS: AtomicU64 = AtomicU64::new(0);
 
@@ -227,7 +208,7 @@ fn lwp_ids_of_another_process_are_esrch() -> TestResult {
     poke(&a, WORKER_PC, user::program(worker))?;
     poke(&a, HOLD, 1)?;
     let pa = start(&a, lwps_main, n)?;
-    wait_until("the other process's LWPs", || {
+    wait_until("the other process's LWPs", 60, || {
         let started: Result<Vec<u64>, String> = (0..n).map(|i| peek(&a, STARTED + 8 * i)).collect();
         Ok(started?.iter().all(|&s| s != 0))
     })?;

@@ -65,8 +65,13 @@ fn fault(kind: u64) {
         4 => unsafe { asm!("illtrap 0", options(nostack, nomem)) },
         5 => unsafe { asm!("rdpr %pstate, {v}", v = out(reg) _, options(nostack, nomem)) },
         6 => unsafe {
-            asm!("sdivx {n}, {d}, {q}", n = in(reg) 7u64, d = in(reg) core::hint::black_box(0u64), q = lateout(reg) _,
-                 options(nostack, nomem))
+            asm!(
+                "sdivx {n}, {d}, {q}",
+                n = in(reg) 7u64,
+                d = in(reg) core::hint::black_box(0u64),
+                q = lateout(reg) _,
+                options(nostack, nomem),
+            )
         },
         // SAFETY: no pointers; the kernel knows no call 9999.
         7 => drop(unsafe { syscall6(9999, [0; 6]) }),

@@ -39,7 +39,13 @@ fn main(how: u64) {
         // SAFETY: nothing runs with the bad stack pointer but these instructions,
         // which never return: the spill must kill the process.
         1 => unsafe {
-            asm!("mov {sp}, %sp", "1: save %sp, -176, %sp", "ba,a 1b", sp = in(reg) BAD_SP, options(noreturn))
+            asm!(
+                "mov {sp}, %sp",
+                "1: save %sp, -176, %sp",
+                "ba,a 1b",
+                sp = in(reg) BAD_SP,
+                options(noreturn),
+            )
         },
         2 => {
             spawn(spin, 0, 0).expect("spawn");

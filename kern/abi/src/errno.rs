@@ -73,6 +73,6 @@ mod tests {
             assert_eq!(e.code(), n, "{e:?}");
         }
         assert_eq!((EBUSY.code(), EINVAL.code(), EDEADLK.code(), ENOTSUP.code()), (16, 22, 45, 48));
-        assert_eq!(alloc::format!("{EDEADLK}"), "EDEADLK (45)");
+        assert_eq!(std::format!("{EDEADLK}"), "EDEADLK (45)");
     }
 }

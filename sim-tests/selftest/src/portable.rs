@@ -14,12 +14,14 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use arch::cell::StaticRef;
 use arch::Machine;
 
-use super::{dispatcher_state, spawn, spawn_ts, wait_for, Test, TestResult};
-use crate::class::{self, SchedClass};
-use crate::cpu::{cpu, total_preempts, total_ticks};
-use crate::proc::{proc_create, proc_wait};
-use crate::thread::{self, curlwp, curproc, curthread, KThread, ThreadState};
-use crate::{clock, disp, ensure, ensure_eq, M};
+use crate::{
+    crowd, dispatcher_state, ensure, ensure_eq, spawn, spawn_ts, wait_for, Test, TestResult,
+};
+use kern::class::{self, SchedClass};
+use kern::cpu::{cpu, total_preempts, total_ticks};
+use kern::proc::{proc_create, proc_wait};
+use kern::thread::{self, curlwp, curproc, curthread, KThread, ThreadState};
+use kern::{clock, disp, M};
 
 /// The portable suite, in the order it runs.
 pub static PORTABLE: &[Test] = &[
@@ -133,11 +135,7 @@ fn thread_create_exit_reuse() -> TestResult {
     Ok(())
 }
 
-/// Enough threads that every CPU has to switch among several of them.
-fn crowd() -> usize {
-    M::ncpus() + 3
-}
-const MAX_CROWD: usize = 2 * crate::cpu::MAX_CPUS;
+const MAX_CROWD: usize = 2 * kern::cpu::MAX_CPUS;
 
 /// Two CPU-bound threads bound to each CPU: every CPU has to time-slice between
 /// them. (Unbound, a thread that happens to be alone on its CPU may rightly run on

@@ -1,7 +1,9 @@
 //! Benchmarks: figures for `../shared/TARGETS.md`, never assertions about speed.
 //!
 //! Booted with the argument `bench` (and optionally `bench=NAME[,NAME...]`), the kernel
-//! runs these instead of its self-tests and prints one line per figure:
+//! runs the benchmarks instead of its self-tests ([`crate::main`]): these, the
+//! kernel's own ([`KERNEL`]), and those its image adds (which need its user
+//! programs). It prints one line per figure:
 //!
 //! ```text
 //! bench: yield_switch 412 ns/op (20000 ops)
@@ -21,12 +23,12 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use arch::Machine;
 
-use crate::class::{self, SchedClass};
-use crate::cpu::cpu;
-use crate::disp::{self, DispQ};
-use crate::sync::{KMutex, KRwLock, Mutex, MutexKind, RwMode, STATS};
-use crate::thread::{self, KThread};
-use crate::{kprintln, sleepq, M};
+use kern::class::{self, SchedClass};
+use kern::cpu::cpu;
+use kern::disp::{self, DispQ};
+use kern::sync::{KMutex, KRwLock, Mutex, MutexKind, RwMode, STATS};
+use kern::thread::{self, KThread};
+use kern::{kprintln, sleepq, M};
 
 /// A benchmark's result: nanoseconds (or guest instructions) per operation.
 pub struct Figure {
@@ -38,15 +40,8 @@ pub struct Figure {
 /// returning its labelled figures.
 pub type Bench = (&'static str, fn() -> Result<Vec<(String, Figure)>, String>);
 
-/// Benchmarks the kernel image adds (those that need its user programs).
-static EXTRA: spin::Once<&'static [Bench]> = spin::Once::new();
-
-/// Adds `benches` to those [`run`] runs (once, before `boot::main`).
-pub fn add(benches: &'static [Bench]) {
-    EXTRA.call_once(|| benches);
-}
-
-static BENCHES: &[Bench] = &[
+/// The kernel's benchmarks, in the order they run.
+pub static KERNEL: &[Bench] = &[
     ("dispq_pick_enqueue", dispq_pick_enqueue),
     ("yield_switch", yield_switch),
     ("sleep_wakeup_pingpong", sleep_wakeup_pingpong),
@@ -56,14 +51,14 @@ static BENCHES: &[Bench] = &[
     ("mutex_handoff", mutex_handoff),
 ];
 
-/// Runs the benchmarks `bootargs` selects; false if any could not measure.
-pub fn run(bootargs: &str) -> bool {
+/// Runs the benchmarks of `benches` that `bootargs` selects (all without
+/// `bench=NAME,...`); false if any could not measure.
+pub fn run(benches: &[&[Bench]], bootargs: &str) -> bool {
     let sel = bootargs.split_whitespace().find_map(|w| w.strip_prefix("bench=")).unwrap_or("");
     let mut ok = true;
-    let extra = EXTRA.get().copied().unwrap_or(&[]);
-    for (name, f) in BENCHES
+    for (name, f) in benches
         .iter()
-        .chain(extra)
+        .flat_map(|b| b.iter())
         .filter(|(n, _)| sel.is_empty() || sel.split(',').any(|s| s == *n))
     {
         match f() {
@@ -133,11 +128,7 @@ fn run_pair(name: &'static str, body: fn(usize), done: &AtomicUsize) -> Result<(
     done.store(0, Ordering::SeqCst);
     let pri = class::SYS_PRI + 1;
     let threads: Vec<_> = (0..2)
-        .map(|k| {
-            let t = thread::thread_create_stopped(name, body, k, SchedClass::Sys, pri);
-            t.set_bound(Some(here));
-            t
-        })
+        .map(|k| thread::thread_create_bound(name, body, k, SchedClass::Sys, pri, Some(here)))
         .collect();
     let s0 = cpu().switches();
     let t0 = M::now_ns();
@@ -217,8 +208,14 @@ fn thread_create_exit() -> Result<Vec<(String, Figure)>, String> {
     let here = M::cpu_id();
     let t0 = M::now_ns();
     for _ in 0..CREATES {
-        let t = thread::thread_create_stopped("noop", noop, 0, SchedClass::Sys, class::SYS_PRI + 1);
-        t.set_bound(Some(here));
+        let t = thread::thread_create_bound(
+            "noop",
+            noop,
+            0,
+            SchedClass::Sys,
+            class::SYS_PRI + 1,
+            Some(here),
+        );
         disp::setrun(t);
     }
     let fig = per_op(t0, CREATES);
@@ -234,9 +231,9 @@ const LOCK_OPS: u64 = 20_000;
 
 /// Checks that a run of uncontended operations never left the fast path: no spin,
 /// no block, no hand-off since `s0`.
-fn all_fast(s0: &crate::sync::StatsSnapshot, what: &str) -> Result<(), String> {
+fn all_fast(s0: &kern::sync::StatsSnapshot, what: &str) -> Result<(), String> {
     let s = STATS.snapshot().since(s0);
-    if s != crate::sync::StatsSnapshot::default() {
+    if s != kern::sync::StatsSnapshot::default() {
         return Err(format!("{what} took the slow path: {s:?}"));
     }
     Ok(())

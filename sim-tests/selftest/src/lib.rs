@@ -1,9 +1,11 @@
-//! The kernel self-test runner, and the portable self-tests.
+//! The kernel's self-tests and benchmarks, in a crate of their own so that the
+//! kernel (`kern`) is the kernel and nothing else: the test runner, the portable
+//! suites, and the kernel's benchmarks ([`bench`](mod@bench)).
 //!
-//! Tests are registered by name in suites (the portable ones in [`PORTABLE`], each
-//! machine adds its own), run in order on the boot thread, and reported one line
-//! each; the last lines give the counts and (printed by `boot`) the verdict that the
-//! host harness reads:
+//! Tests are registered by name in suites (the portable ones here: [`PORTABLE`],
+//! [`LWP`], [`SYNC`], [`DISP`]; each machine adds its own), run in order on the boot
+//! thread, and reported one line each; the last lines give the counts and (printed
+//! by `kern::boot`) the verdict that the host harness reads:
 //!
 //! ```text
 //! test clock_ticks ... ok
@@ -15,26 +17,35 @@
 //! The boot argument `test=NAME[,NAME...]` runs only the tests named (a name ending
 //! in `*` is a prefix). Tests marked `explicit` run only when named: they end the
 //! kernel on purpose (a fatal trap, say) and the harness checks that it did.
+//!
+//! The kernel image (`sim-tests/kernel`) and the host tests (`sim-tests/host`) give
+//! `kern::boot::main` a function that calls [`main`] with their suites and
+//! benchmarks: the kernel boots, then runs what its caller chose.
 
-mod disp_tests;
-mod lwp_tests;
-mod sync_tests;
-mod tests;
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+extern crate alloc;
+
+pub mod bench;
+mod disp;
+mod helpers;
+mod lwp;
+mod portable;
+mod sync;
 
 use alloc::string::String;
 
-use arch::Machine;
+use kern::kprintln;
 
-use crate::class::{self, SchedClass};
-use crate::thread::{self, KThread};
-use crate::{disp, sleepq, M};
+pub use disp::DISP;
+pub use helpers::{crowd, dispatcher_state, reap, spawn, spawn_ts, wait_for, wait_until};
+pub use lwp::LWP;
+pub use portable::PORTABLE;
+pub use sync::SYNC;
 
-use crate::kprintln;
-
-pub use disp_tests::DISP;
-pub use lwp_tests::LWP;
-pub use sync_tests::SYNC;
-pub use tests::PORTABLE;
+#[doc(hidden)]
+pub use alloc::format as __format;
 
 /// A test's outcome: `Err` carries the reason it failed.
 pub type TestResult = Result<(), String>;
@@ -62,7 +73,7 @@ impl Test {
 macro_rules! ensure {
     ($cond:expr, $($arg:tt)*) => {
         if !$cond {
-            return Err(alloc::format!($($arg)*));
+            return Err($crate::__format!($($arg)*));
         }
     };
 }
@@ -73,7 +84,7 @@ macro_rules! ensure_eq {
     ($a:expr, $b:expr) => {{
         let (a, b) = (&$a, &$b);
         if a != b {
-            return Err(alloc::format!(
+            return Err($crate::__format!(
                 "{} == {:?}, expected {} == {:?}",
                 stringify!($a),
                 a,
@@ -99,6 +110,18 @@ fn selected(test: &Test, sel: Option<&str>) -> bool {
     }
 }
 
+/// What the kernel runs once it is up (the `run` that `kern::boot::main` takes): with
+/// the boot argument `bench` or `bench=NAME[,NAME...]` the benchmarks of `benches`
+/// ([`bench::run`]), otherwise the self-tests of `suites` ([`run`]). True when all
+/// passed (or measured).
+pub fn main(bootargs: &str, suites: &[&[Test]], benches: &[&[bench::Bench]]) -> bool {
+    if bootargs.split_whitespace().any(|w| w == "bench" || w.starts_with("bench=")) {
+        bench::run(benches, bootargs)
+    } else {
+        run(suites, bootargs)
+    }
+}
+
 /// Runs the selected tests of `suites`; true when every one passed (and at least one ran).
 pub fn run(suites: &[&[Test]], bootargs: &str) -> bool {
     let sel = selection(bootargs);
@@ -119,67 +142,6 @@ pub fn run(suites: &[&[Test]], bootargs: &str) -> bool {
     }
     kprintln!("selftest: {} passed, {} failed", passed, failed);
     failed == 0 && passed > 0
-}
-
-/// Creates a thread of `class` at `pri` running `f(arg)`, bound to `bind` if given;
-/// not yet runnable.
-pub(crate) fn create(
-    name: &'static str,
-    f: fn(usize),
-    arg: usize,
-    class: SchedClass,
-    pri: u8,
-    bind: Option<usize>,
-) -> &'static KThread {
-    let t = thread::thread_create_stopped(name, f, arg, class, pri);
-    t.set_bound(bind);
-    t
-}
-
-/// Like [`create`], and makes it runnable.
-pub(crate) fn spawn(
-    name: &'static str,
-    f: fn(usize),
-    arg: usize,
-    class: SchedClass,
-    pri: u8,
-    bind: Option<usize>,
-) -> &'static KThread {
-    let t = create(name, f, arg, class, pri, bind);
-    disp::setrun(t);
-    t
-}
-
-/// A runnable time-sharing thread: it is preempted when its quantum ends.
-pub(crate) fn spawn_ts(name: &'static str, f: fn(usize), arg: usize) -> &'static KThread {
-    spawn(name, f, arg, SchedClass::Ts, class::TS_DEFAULT_PRI, None)
-}
-
-/// Sleeps a tick at a time until `done()` holds; fails after `secs` seconds of
-/// machine time.
-pub(crate) fn wait_for(what: &str, secs: u64, done: impl Fn() -> bool) -> TestResult {
-    let deadline = M::now_ns() + secs * 1_000_000_000;
-    while !done() {
-        if M::now_ns() > deadline {
-            return Err(alloc::format!(
-                "timed out after {secs} s waiting for {what}; {}",
-                dispatcher_state()
-            ));
-        }
-        sleepq::delay(1);
-    }
-    Ok(())
-}
-
-/// Each CPU's running priority, queue length and clock ticks, for failure reports.
-pub(crate) fn dispatcher_state() -> String {
-    let cpus: alloc::vec::Vec<_> = crate::cpu::cpus()
-        .iter()
-        .map(|c| {
-            (c.curpri(), c.cpu_nrunnable.load(core::sync::atomic::Ordering::Relaxed), c.ticks())
-        })
-        .collect();
-    alloc::format!("lbolt {}, cpus (curpri, queued, ticks) = {cpus:?}", crate::clock::lbolt())
 }
 
 #[cfg(test)]

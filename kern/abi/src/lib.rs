@@ -1,6 +1,9 @@
-//! The system-call ABI shared by the kernel and the user runtime
-//! (`sim-tests/user`, which includes this very file): call numbers, flags and the
-//! layouts of what is passed through memory. Plain `#[repr(C)]` data, nothing else.
+//! The system-call ABI: what the kernel (`kern`) and user programs (the runtime of
+//! `sim-tests/user`, and the host simulation's user programs) must agree on — call
+//! numbers, flags, the layouts of what is passed through memory, error numbers
+//! ([`errno`]) and signal numbers ([`signal`]). Constants and plain `#[repr(C)]`
+//! data, nothing else; it needs only `core`, so that the user programs, built with
+//! `core` alone, use it as the kernel does.
 //!
 //! Calling convention (SPARC V9, as Solaris): `ta 0x40` with the number in `%g1` and
 //! the arguments in `%o0`..`%o5`; results come back in `%o0`/`%o1` with the carry bit
@@ -12,6 +15,14 @@
 //! same way): a structure passed by pointer is its fields' bytes in order, each
 //! field big-endian, with no padding (every field here is 8 bytes; an LWP id
 //! written back is 4).
+
+#![cfg_attr(not(test), no_std)]
+
+pub mod errno;
+pub mod signal;
+
+pub use errno::Errno;
+pub use signal::*;
 
 /// `exit(status)`: ends the process; its wait status is `(status & 0xff) << 8`.
 pub const SYS_EXIT: u64 = 1;
@@ -27,8 +38,9 @@ pub const SYS_LWP_EXIT: u64 = 160;
 pub const SYS_LWP_SUSPEND: u64 = 161;
 /// `_lwp_continue(lwpid) -> 0`.
 pub const SYS_LWP_CONTINUE: u64 = 162;
-/// `_lwp_kill(lwpid, sig) -> 0`: for now only checks the LWP (signal 0) or ends
-/// the process as the signal's default action would.
+/// `_lwp_kill(lwpid, sig) -> 0`: checks the LWP (signal 0), or takes the signal's
+/// default action in the process (handlers are not implemented; a stop signal is
+/// `ENOTSUP`).
 pub const SYS_LWP_KILL: u64 = 163;
 /// `_lwp_self() -> lwpid`.
 pub const SYS_LWP_SELF: u64 = 164;
@@ -81,13 +93,3 @@ pub struct LwpTimes {
     /// The clock rate the ticks count at.
     pub hz: u64,
 }
-
-/// Signals the kernel raises or is asked for (Solaris' numbers).
-pub const SIGILL: u64 = 4;
-pub const SIGTRAP: u64 = 5;
-pub const SIGFPE: u64 = 8;
-pub const SIGKILL: u64 = 9;
-pub const SIGBUS: u64 = 10;
-pub const SIGSEGV: u64 = 11;
-pub const SIGSYS: u64 = 12;
-pub const SIGTERM: u64 = 15;

@@ -1,0 +1,620 @@
+//! User mode: address spaces, user programs and their traps, `copyin`/`copyout`, and
+//! interrupts taken in user code. A small fake kernel runs LWPs one after another
+//! from CPU 0's boot thread: each maps its own address space and enters user mode;
+//! the kernel's `user_trap` logs what reaches it and ends an LWP by leaving its
+//! address space and switching back to the boot thread for good.
+
+use super::*;
+use crate::uregs::{reg, USER_LIMIT};
+use crate::{FaultKind, MapError, Prot, UserTrap, PAGE_SIZE};
+use lwp_abi::SYS_EXIT;
+use std::sync::Weak;
+use user::TEXT;
+
+/// Every LWP's address space: `TEXT` (with the rights the test asks for), a
+/// read-write page `DATA`, a read-only page `RO` right above it; `HOLE` is unmapped.
+const DATA: u64 = 0x2000_0000;
+const RO: u64 = DATA + PAGE_SIZE;
+const HOLE: u64 = 0x3000_0000;
+
+/// The fake kernel's system calls (besides the ABI's `exit`).
+const SYS_ECHO: u64 = 300;
+const SYS_FAIL: u64 = 301;
+const SYS_CHECK: u64 = 302;
+const SYS_COPY: u64 = 303;
+
+/// Serialises the tests of this module, which share statics.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// What one boot runs: the upcalls, the text page's rights, and the LWPs in
+/// order, each as (pc, argument).
+struct Plan {
+    upcalls: &'static Upcalls,
+    text: Prot,
+    lwps: Vec<(u64, u64)>,
+}
+static PLAN: spin::Mutex<Option<Plan>> = spin::Mutex::new(None);
+static BOOT_T: StaticRef<T> = StaticRef::none();
+/// The running LWP's address space, weakly: the kernel's handle to it, and the
+/// proof that it is gone once the LWP has ended.
+static SPACE: spin::Mutex<Weak<AddrSpace>> = spin::Mutex::new(Weak::new());
+
+/// One upcall that reached the fake kernel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Event {
+    lwp: usize,
+    why: UserTrap,
+    regs: UserRegs,
+    intr_enabled: bool,
+}
+static LOG: spin::Mutex<Vec<Event>> = spin::Mutex::new(Vec::new());
+
+/// Host locks are taken with interrupts disabled (the `sim` rules).
+fn locked<R>(f: impl FnOnce() -> R) -> R {
+    let was = Sim::intr_disable();
+    let r = f();
+    Sim::intr_restore(was);
+    r
+}
+
+fn record(regs: &UserRegs, why: UserTrap) {
+    let e = Event { lwp: me().id, why, regs: *regs, intr_enabled: Sim::intr_enabled() };
+    locked(|| LOG.lock().push(e));
+}
+
+fn space() -> Arc<AddrSpace> {
+    locked(|| SPACE.lock().upgrade()).expect("the running LWP's address space")
+}
+
+fn no_clock(_from_user: bool) {
+    panic!("no clock runs in this test");
+}
+
+/// Ends the running LWP: it leaves its address space, and its thread switches
+/// back to the boot thread for good.
+fn lwp_end() -> ! {
+    Sim::user_exit();
+    let boot = BOOT_T.get().unwrap();
+    Sim::intr_disable();
+    Sim::switch(&me().ctx, &boot.ctx, boot);
+    unreachable!("an ended LWP was resumed");
+}
+
+/// Maps an LWP's address space.
+fn new_space(text: Prot) -> Arc<AddrSpace> {
+    let space = Arc::new(Sim::as_create().unwrap());
+    if !text.is_empty() {
+        Sim::as_map(&space, TEXT.start, PAGE_SIZE, text).unwrap();
+    }
+    Sim::as_map(&space, DATA, PAGE_SIZE, Prot::READ | Prot::WRITE).unwrap();
+    Sim::as_map(&space, RO, PAGE_SIZE, Prot::READ).unwrap();
+    space
+}
+
+fn lwp_entry(i: usize) -> ! {
+    Sim::intr_restore(true);
+    let (text, (pc, arg)) = locked(|| {
+        let plan = PLAN.lock();
+        let plan = plan.as_ref().unwrap();
+        (plan.text, plan.lwps[i])
+    });
+    let space = new_space(text);
+    locked(|| *SPACE.lock() = Arc::downgrade(&space));
+    Sim::user_enter(space, &UserRegs::for_entry(pc, DATA + PAGE_SIZE, arg))
+}
+
+/// CPU 0 runs the plan's LWPs one after another; the other CPUs idle.
+fn main(cpu: usize) {
+    if cpu != 0 {
+        loop {
+            Sim::idle_wait();
+        }
+    }
+    let t0 = boot_thread(0);
+    BOOT_T.set(Some(t0));
+    let (upcalls, n) = {
+        let plan = PLAN.lock();
+        let plan = plan.as_ref().unwrap();
+        (plan.upcalls, plan.lwps.len())
+    };
+    Sim::set_upcalls(upcalls);
+    // A thread with no address space copies nothing: before its first switch
+    // (the CPU knows no context of it) and after.
+    let mut buf = [0u8; 4];
+    let unmapped = Err(Fault { kind: FaultKind::Unmapped, addr: DATA });
+    assert_eq!(Sim::copyin(DATA, &mut buf), unmapped);
+    for i in 0..n {
+        switch_to(thread(i + 1, lwp_entry, i));
+        // Back here: the LWP has ended, and its address space is gone with it.
+        assert!(
+            locked(|| SPACE.lock().upgrade()).is_none(),
+            "LWP {} left its address space alive",
+            i + 1
+        );
+        assert_eq!(Sim::copyout(DATA, &buf), unmapped);
+    }
+    Sim::halt(true)
+}
+
+/// Runs `lwps` under `upcalls` on each test machine (parallel, seeded on one
+/// and two CPUs); returns each run's log.
+fn run_lwps(upcalls: &'static Upcalls, text: Prot, lwps: &[(u64, u64)]) -> Vec<Vec<Event>> {
+    [config(1), seeded(1, 3), seeded(2, 4)]
+        .into_iter()
+        .map(|cfg| {
+            *PLAN.lock() = Some(Plan { upcalls, text, lwps: lwps.to_vec() });
+            LOG.lock().clear();
+            let out = run(cfg.clone(), main);
+            assert!(out.success && !out.timed_out, "{cfg:?}: {out:?}");
+            LOG.lock().clone()
+        })
+        .collect()
+}
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn syscalls(log: &[Event]) -> Vec<u64> {
+    log.iter().filter(|e| e.why == UserTrap::Syscall).map(|e| e.regs.sysnum()).collect()
+}
+
+fn faults(log: &[Event]) -> Vec<Fault> {
+    log.iter()
+        .filter_map(|e| match e.why {
+            UserTrap::Fault(f) => Some(f),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn programs_get_distinct_aligned_pcs_in_the_text_page() {
+    fn a(_: u64) {}
+    fn b(_: u64) {
+        black_box(1);
+    }
+    let (pa, pb) = (user::program(a), user::program(b));
+    assert_eq!(user::program(a), pa, "a program registered twice keeps its pc");
+    assert_ne!(pa, pb);
+    for pc in [pa, pb] {
+        assert!(TEXT.contains(&pc) && pc % 4 == 0, "pc {pc:#x}");
+    }
+}
+
+#[test]
+fn address_spaces_map_read_and_write_and_refuse_bad_ranges() {
+    fn main(_cpu: usize) {
+        let s = Sim::as_create().unwrap();
+        let rw = Prot::READ | Prot::WRITE;
+        for (va, len) in [
+            (DATA + 8, PAGE_SIZE),
+            (DATA, 8),
+            (DATA, 0),
+            (USER_LIMIT, PAGE_SIZE),
+            (USER_LIMIT - PAGE_SIZE, 2 * PAGE_SIZE),
+            (u64::MAX - PAGE_SIZE + 1, PAGE_SIZE),
+        ] {
+            assert_eq!(
+                Sim::as_map(&s, va, len, rw),
+                Err(MapError::BadRange),
+                "map {va:#x}+{len:#x}"
+            );
+        }
+        Sim::as_map(&s, DATA, 2 * PAGE_SIZE, rw).unwrap();
+        Sim::as_map(&s, USER_LIMIT - PAGE_SIZE, PAGE_SIZE, Prot::READ).unwrap();
+        assert_eq!(Sim::as_map(&s, DATA - PAGE_SIZE, 2 * PAGE_SIZE, rw), Err(MapError::Overlap));
+        assert_eq!(Sim::as_map(&s, DATA + PAGE_SIZE, PAGE_SIZE, rw), Err(MapError::Overlap));
+        assert_eq!(
+            Sim::as_map(&s, 1 << 40, 1 << 40, rw),
+            Err(MapError::NoMemory),
+            "more than the machine's memory"
+        );
+
+        // Fresh pages are zero; a write may cross pages; the kernel ignores rights.
+        let mut buf = [0xffu8; 16];
+        Sim::as_read(&s, DATA + PAGE_SIZE - 8, &mut buf).unwrap();
+        assert_eq!(buf, [0; 16]);
+        Sim::as_write(&s, DATA + PAGE_SIZE - 3, b"across").unwrap();
+        Sim::as_write(&s, USER_LIMIT - 2, b"ro").unwrap();
+        Sim::as_read(&s, DATA + PAGE_SIZE - 4, &mut buf[..8]).unwrap();
+        assert_eq!(&buf[..8], b"\0across\0");
+        Sim::as_read(&s, USER_LIMIT - 2, &mut buf[..2]).unwrap();
+        assert_eq!(&buf[..2], b"ro");
+
+        // All or nothing: a write running into an unmapped page writes nothing.
+        assert_eq!(Sim::as_write(&s, DATA + 2 * PAGE_SIZE - 2, b"xyz"), Err(MapError::Unmapped));
+        Sim::as_read(&s, DATA + 2 * PAGE_SIZE - 2, &mut buf[..2]).unwrap();
+        assert_eq!(&buf[..2], b"\0\0");
+        assert_eq!(Sim::as_read(&s, HOLE, &mut buf), Err(MapError::Unmapped));
+        assert_eq!(Sim::as_read(&s, USER_LIMIT - 2, &mut buf[..3]), Err(MapError::BadRange));
+        assert_eq!(Sim::as_write(&s, u64::MAX - 1, b"xyz"), Err(MapError::BadRange));
+
+        // As many live spaces as the MMU has user contexts; a dropped one is free.
+        let mut more: Vec<AddrSpace> = (1..8191).map(|_| Sim::as_create().unwrap()).collect();
+        assert_eq!(Sim::as_create().map(drop), Err(MapError::NoMemory));
+        more.pop();
+        more.push(Sim::as_create().unwrap());
+        drop(s);
+        more.push(Sim::as_create().unwrap());
+        assert_eq!(Sim::as_create().map(drop), Err(MapError::NoMemory));
+        Sim::halt(true)
+    }
+    assert!(boot(config(1), main));
+}
+
+#[test]
+fn a_system_call_reaches_the_kernel_with_its_registers_and_returns_its_result() {
+    fn program(arg: u64) {
+        assert_eq!(arg, 77);
+        assert_eq!(user::syscall(SYS_ECHO, [1, 2, 3, 4, 5, 6]), Ok((21, 6)));
+        assert_eq!(user::syscall(SYS_FAIL, [13, 0, 0, 0, 0, 0]), Err(13));
+        assert_eq!(user::syscall(SYS_ECHO, [0, 0, 0, 0, 0, 9]), Ok((9, 9)));
+        // Falls off its end: the machine makes the exit call.
+    }
+    fn kernel(regs: &mut UserRegs, why: UserTrap) {
+        record(regs, why);
+        assert_eq!(why, UserTrap::Syscall);
+        match regs.sysnum() {
+            SYS_ECHO => regs.set_rval((0..6).map(|i| regs.sysarg(i)).sum(), regs.sysarg(5)),
+            SYS_FAIL => regs.set_error(regs.sysarg(0)),
+            SYS_EXIT => lwp_end(),
+            n => panic!("system call {n}"),
+        }
+    }
+    static UPCALLS: Upcalls =
+        Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
+    let _s = serial();
+    let pc = user::program(program);
+    let entry = UserRegs::for_entry(pc, DATA + PAGE_SIZE, 77);
+    for log in run_lwps(&UPCALLS, Prot::READ | Prot::EXEC, &[(pc, 77)]) {
+        assert_eq!(syscalls(&log), [SYS_ECHO, SYS_FAIL, SYS_ECHO, SYS_EXIT]);
+        assert!(log.iter().all(|e| e.lwp == 1 && e.intr_enabled), "{log:?}");
+        let first = log[0].regs;
+        assert_eq!(&first.r[reg::O0..reg::O0 + 6], &[1, 2, 3, 4, 5, 6]);
+        // The rest is what user_enter started with.
+        assert_eq!(first.sp(), entry.sp());
+        for (k, e) in log.iter().enumerate() {
+            // Each `ta 0x40` is one instruction further on.
+            assert_eq!(
+                (e.regs.pc(), e.regs.r[reg::NPC]),
+                (pc + 4 * (k as u64 + 1), pc + 4 * (k as u64 + 2))
+            );
+        }
+        assert_eq!(log[3].regs.sysarg(0), 0, "exit status");
+    }
+}
+
+#[test]
+fn user_enter_delivers_a_fault_for_a_pc_it_cannot_fetch() {
+    fn program(arg: u64) {
+        assert_eq!(user::syscall(SYS_ECHO, [arg, 0, 0, 0, 0, 0]), Ok((arg, 0)));
+    }
+    static GOOD_PC: AtomicU64 = AtomicU64::new(0);
+    fn kernel(regs: &mut UserRegs, why: UserTrap) {
+        record(regs, why);
+        match why {
+            // The text was not loaded yet: load it, and the fetch is retried.
+            UserTrap::Fault(Fault { kind: FaultKind::Unmapped, addr }) => {
+                Sim::as_map(&space(), addr & !(PAGE_SIZE - 1), PAGE_SIZE, Prot::READ | Prot::EXEC)
+                    .unwrap();
+            }
+            UserTrap::Fault(Fault { kind: FaultKind::Protection, .. }) => lwp_end(),
+            // Somewhere else to go.
+            UserTrap::Fault(_) => {
+                *regs = UserRegs::for_entry(GOOD_PC.load(SeqCst), DATA + PAGE_SIZE, 5)
+            }
+            UserTrap::Syscall if regs.sysnum() == SYS_ECHO => regs.set_rval(regs.sysarg(0), 0),
+            UserTrap::Syscall if regs.sysnum() == SYS_EXIT => lwp_end(),
+            _ => panic!("{why:?}"),
+        }
+    }
+    static UPCALLS: Upcalls =
+        Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
+    let _s = serial();
+    let pc = user::program(program);
+    GOOD_PC.store(pc, SeqCst);
+    let fault = |kind, addr| Fault { kind, addr };
+    // (text rights, starting pc, the faults, what the program echoed: 0 if it
+    // never ran).
+    let cases = [
+        (Prot::empty(), pc, std::vec![fault(FaultKind::Unmapped, pc)], 1),
+        (Prot::READ, pc, std::vec![fault(FaultKind::Protection, pc)], 0),
+        (
+            Prot::READ | Prot::EXEC,
+            pc + 8,
+            std::vec![fault(FaultKind::IllegalInstruction, pc + 8)],
+            5,
+        ),
+        (Prot::READ | Prot::EXEC, pc + 2, std::vec![fault(FaultKind::Misaligned, pc + 2)], 5),
+        // Mapped on demand, but no program is there: zeros, `illtrap`.
+        (
+            Prot::READ | Prot::EXEC,
+            TEXT.end,
+            std::vec![
+                fault(FaultKind::Unmapped, TEXT.end),
+                fault(FaultKind::IllegalInstruction, TEXT.end)
+            ],
+            5,
+        ),
+    ];
+    for (text, start, expected, echoed) in cases {
+        for log in run_lwps(&UPCALLS, text, &[(start, 1)]) {
+            assert_eq!(faults(&log), expected, "{log:?}");
+            assert_eq!(log[0].regs.pc(), start);
+            assert!(log.iter().all(|e| e.intr_enabled && e.lwp == 1));
+            if echoed == 0 {
+                assert_eq!(log.len(), 1, "the LWP ran on after its end: {log:?}");
+            } else {
+                // The fetch was made again, and the program ran.
+                assert_eq!(syscalls(&log), [SYS_ECHO, SYS_EXIT], "{log:?}");
+                assert_eq!(log[expected.len()].regs.sysarg(0), echoed);
+            }
+        }
+    }
+}
+
+#[test]
+fn user_loads_and_stores_check_the_users_rights_and_fault_to_the_kernel() {
+    const DEMAND: u64 = 0x4242;
+    fn program(case: u64) {
+        match case {
+            0 => {
+                user::store_u64(DATA + 8, 0x0102_0304_0506_0708);
+                assert_eq!(user::load_u64(DATA + 8), 0x0102_0304_0506_0708);
+                // Big-endian, as on SPARC.
+                assert_eq!((user::load_u8(DATA + 8), user::load_u8(DATA + 15)), (1, 8));
+                user::store_u8(DATA + 16, 0xab);
+                user::store_u32(DATA + 20, 0x1122_3344);
+                assert_eq!(
+                    (user::load_u32(DATA + 20), user::load_u8(DATA + 23)),
+                    (0x1122_3344, 0x44)
+                );
+                assert_eq!(user::load_u32(DATA + 8), 0x0102_0304);
+                assert_eq!(user::load_u64(RO), 0, "a read-only page is readable");
+                // The kernel maps the missing page, and the load is retried.
+                assert_eq!(user::load_u64(HOLE + 8), DEMAND);
+                user::syscall(SYS_CHECK, [0; 6]).unwrap();
+            }
+            1 => user::store_u64(RO, 5),
+            2 => drop(user::load_u64(DATA + 4)),
+            3 => drop(user::load_u8(USER_LIMIT + 5)),
+            // (Misaligned for 4 bytes, too.)
+            6 => drop(user::load_u32(DATA + 2)),
+            4 => drop(user::load_u64(u64::MAX - 7)),
+            5 => user::fault(FaultKind::DivisionByZero, 0x1234),
+            _ => unreachable!(),
+        }
+    }
+    fn kernel(regs: &mut UserRegs, why: UserTrap) {
+        record(regs, why);
+        match why {
+            UserTrap::Fault(Fault { kind: FaultKind::Unmapped, addr }) if addr == HOLE + 8 => {
+                let s = space();
+                Sim::as_map(&s, HOLE, PAGE_SIZE, Prot::READ).unwrap();
+                Sim::as_write(&s, HOLE + 8, &DEMAND.to_be_bytes()).unwrap();
+            }
+            // The program goes on after the faulting instruction.
+            UserTrap::Fault(Fault { kind: FaultKind::DivisionByZero, .. }) => {}
+            UserTrap::Fault(_) => lwp_end(),
+            UserTrap::Syscall if regs.sysnum() == SYS_CHECK => {
+                let mut b = [0u8; 16];
+                Sim::as_read(&space(), DATA + 8, &mut b).unwrap();
+                assert_eq!(b, [1, 2, 3, 4, 5, 6, 7, 8, 0xab, 0, 0, 0, 0x11, 0x22, 0x33, 0x44]);
+                regs.set_rval(0, 0);
+            }
+            UserTrap::Syscall if regs.sysnum() == SYS_EXIT => lwp_end(),
+            _ => panic!("{why:?}"),
+        }
+    }
+    static UPCALLS: Upcalls =
+        Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
+    let _s = serial();
+    let pc = user::program(program);
+    let lwps: Vec<(u64, u64)> = (0..7).map(|case| (pc, case)).collect();
+    for log in run_lwps(&UPCALLS, Prot::READ | Prot::EXEC, &lwps) {
+        let of = |lwp| log.iter().filter(|e| e.lwp == lwp).copied().collect::<Vec<_>>();
+        let fault = |kind, addr| Fault { kind, addr };
+        assert_eq!(faults(&of(1)), [fault(FaultKind::Unmapped, HOLE + 8)]);
+        assert_eq!(syscalls(&of(1)), [SYS_CHECK, SYS_EXIT]);
+        for (lwp, f) in [
+            (2, fault(FaultKind::Protection, RO)),
+            (3, fault(FaultKind::Misaligned, DATA + 4)),
+            (4, fault(FaultKind::Unmapped, USER_LIMIT + 5)),
+            (5, fault(FaultKind::Unmapped, u64::MAX - 7)),
+        ] {
+            assert_eq!(
+                of(lwp).iter().map(|e| e.why).collect::<Vec<_>>(),
+                [UserTrap::Fault(f)],
+                "LWP {lwp}"
+            );
+        }
+        assert_eq!(faults(&of(6)), [fault(FaultKind::DivisionByZero, 0x1234)]);
+        assert_eq!(syscalls(&of(6)), [SYS_EXIT], "the program went on after its fault");
+        assert_eq!(faults(&of(7)), [fault(FaultKind::Misaligned, DATA + 2)]);
+        assert!(log.iter().all(|e| e.intr_enabled));
+    }
+}
+
+#[test]
+fn copyin_and_copyout_use_the_users_rights_and_fail_cleanly() {
+    const WO: u64 = RO + 4 * PAGE_SIZE;
+    fn program(_: u64) {
+        user::syscall(SYS_COPY, [0; 6]).unwrap();
+        let bytes = |va: u64, n: u64| (va..va + n).map(user::load_u8).collect::<Vec<u8>>();
+        assert_eq!(bytes(DATA + 100, 5), b"hello");
+        assert_eq!(bytes(RO - 3, 3), b"abc");
+    }
+    fn kernel(regs: &mut UserRegs, why: UserTrap) {
+        record(regs, why);
+        match regs.sysnum() {
+            SYS_COPY => {
+                let s = space();
+                Sim::as_map(&s, WO, PAGE_SIZE, Prot::WRITE).unwrap();
+                Sim::as_map(&s, USER_LIMIT - PAGE_SIZE, PAGE_SIZE, Prot::READ | Prot::WRITE)
+                    .unwrap();
+                let fault = |kind, addr| Err(Fault { kind, addr });
+                let mut b = [0u8; 5];
+                Sim::copyout(DATA + 100, b"hello").unwrap();
+                Sim::copyin(DATA + 100, &mut b).unwrap();
+                assert_eq!(&b, b"hello");
+                // Readable across DATA and RO, but not writable in RO: then
+                // nothing is written.
+                Sim::copyout(RO - 3, b"abc").unwrap();
+                assert_eq!(Sim::copyout(RO - 3, b"xyzw"), fault(FaultKind::Protection, RO));
+                let mut e = [0xffu8; 6];
+                Sim::copyin(RO - 3, &mut e).unwrap();
+                assert_eq!(&e, b"abc\0\0\0");
+                // A write-only page cannot be read.
+                Sim::copyout(WO, b"w").unwrap();
+                assert_eq!(Sim::copyin(WO, &mut b), fault(FaultKind::Protection, WO));
+                // Unmapped, past the end of user space, wrapping round.
+                assert_eq!(Sim::copyin(HOLE, &mut b), fault(FaultKind::Unmapped, HOLE));
+                assert_eq!(
+                    Sim::copyin(RO + PAGE_SIZE - 2, &mut b),
+                    fault(FaultKind::Unmapped, RO + PAGE_SIZE)
+                );
+                assert_eq!(
+                    Sim::copyout(USER_LIMIT - 2, b"hello"),
+                    fault(FaultKind::Unmapped, USER_LIMIT)
+                );
+                assert_eq!(
+                    Sim::copyin(u64::MAX - 1, &mut b),
+                    fault(FaultKind::Unmapped, u64::MAX - 1)
+                );
+                assert_eq!(Sim::copyin(HOLE, &mut []), Ok(()), "nothing to copy, nothing to fault");
+                regs.set_rval(0, 0);
+            }
+            SYS_EXIT => lwp_end(),
+            n => panic!("system call {n}"),
+        }
+    }
+    static UPCALLS: Upcalls =
+        Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
+    let _s = serial();
+    let pc = user::program(program);
+    for log in run_lwps(&UPCALLS, Prot::READ | Prot::EXEC, &[(pc, 0), (pc, 0)]) {
+        assert_eq!(syscalls(&log), [SYS_COPY, SYS_EXIT, SYS_COPY, SYS_EXIT]);
+    }
+}
+
+/// One CPU round-robins, at each clock tick, between a kernel thread (the boot
+/// thread, spinning in the kernel) and two LWPs, each looping in user code over
+/// its own address space. Ticks in user code must say so and be followed by a
+/// `Return` before the user code goes on; the kernel thread's never do; and each
+/// LWP comes back in user mode, in its own address space, after being switched out.
+mod preempted {
+    use super::*;
+
+    const ROUNDS: u64 = 3;
+    static USER_TICKS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+    static KERNEL_TICKS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+    static RETURNS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+    /// A tick from user mode awaits its `Return`.
+    static OWED: [AtomicBool; 3] = [const { AtomicBool::new(false) }; 3];
+    static CHECKS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+
+    fn program(id: u64) {
+        for i in 0.. {
+            let v = id << 32 | i;
+            user::store_u64(DATA, v);
+            assert_eq!(user::load_u64(DATA), v, "LWP {id} sees another address space");
+            user::syscall(SYS_CHECK, [id, v, 0, 0, 0, 0]).unwrap();
+        }
+    }
+
+    fn tick(from_user: bool) {
+        let me = me();
+        if from_user {
+            assert!(me.id != 0, "a tick in the kernel thread said it came from user mode");
+            assert!(!OWED[me.id].swap(true, SeqCst), "two user ticks without a Return between");
+            USER_TICKS[me.id].fetch_add(1, SeqCst);
+        } else {
+            KERNEL_TICKS[me.id].fetch_add(1, SeqCst);
+        }
+        let next = me.next.get().unwrap();
+        Sim::switch(&me.ctx, &next.ctx, next);
+    }
+
+    fn kernel(regs: &mut UserRegs, why: UserTrap) {
+        let id = me().id;
+        assert!(Sim::intr_enabled());
+        match why {
+            UserTrap::Return => {
+                assert!(OWED[id].swap(false, SeqCst), "a Return with no user tick before it");
+                RETURNS[id].fetch_add(1, SeqCst);
+                let done = (0..3).all(|k| {
+                    if k == 0 {
+                        KERNEL_TICKS[0].load(SeqCst) >= ROUNDS
+                    } else {
+                        RETURNS[k].load(SeqCst) >= ROUNDS && CHECKS[k].load(SeqCst) > 0
+                    }
+                });
+                if done {
+                    Sim::halt(true);
+                }
+            }
+            UserTrap::Syscall if regs.sysnum() == SYS_CHECK => {
+                assert!(!OWED[id].load(SeqCst), "user code went on without its Return");
+                assert_eq!(regs.sysarg(0), id as u64, "another LWP's registers");
+                let mut b = [0u8; 8];
+                Sim::copyin(DATA, &mut b).unwrap();
+                assert_eq!(
+                    u64::from_be_bytes(b),
+                    regs.sysarg(1),
+                    "the kernel sees another address space"
+                );
+                CHECKS[id].fetch_add(1, SeqCst);
+                regs.set_rval(0, 0);
+            }
+            _ => panic!("{why:?}"),
+        }
+    }
+    static UPCALLS: Upcalls =
+        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: kernel };
+    static PC: AtomicU64 = AtomicU64::new(0);
+
+    fn lwp(id: usize) -> ! {
+        Sim::intr_restore(true);
+        let space = new_space(Prot::READ | Prot::EXEC);
+        Sim::user_enter(space, &UserRegs::for_entry(PC.load(SeqCst), DATA + PAGE_SIZE, id as u64))
+    }
+
+    fn main(_cpu: usize) {
+        let t0 = boot_thread(0);
+        let (a, b) = (thread(1, lwp, 1), thread(2, lwp, 2));
+        t0.next.set(Some(a));
+        a.next.set(Some(b));
+        b.next.set(Some(t0));
+        Sim::set_upcalls(&UPCALLS);
+        Sim::clock_start(1000);
+        Sim::intr_restore(true);
+        loop {
+            Sim::relax();
+        }
+    }
+
+    #[test]
+    fn a_tick_in_user_code_is_reported_and_followed_by_return_and_user_mode_survives_a_switch() {
+        let _s = serial();
+        let pc = user::program(program);
+        PC.store(pc, SeqCst);
+        for cfg in [config(1), seeded(1, 21), seeded(1, 22)] {
+            for k in 0..3 {
+                for c in [&USER_TICKS[k], &KERNEL_TICKS[k], &RETURNS[k], &CHECKS[k]] {
+                    c.store(0, SeqCst);
+                }
+                OWED[k].store(false, SeqCst);
+            }
+            let out = run(cfg.clone(), main);
+            assert!(out.success && !out.timed_out, "{cfg:?}: {out:?}");
+            for (k, ticks) in USER_TICKS.iter().enumerate().skip(1) {
+                assert!(
+                    ticks.load(SeqCst) >= ROUNDS,
+                    "{cfg:?}: LWP {k} took too few ticks in user code"
+                );
+            }
+            assert_eq!(USER_TICKS[0].load(SeqCst), 0);
+        }
+    }
+}

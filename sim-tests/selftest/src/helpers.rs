@@ -1,0 +1,87 @@
+//! What the suites share (and the machines' suites too): threads of a chosen class,
+//! priority and CPU, waiting with a deadline that turns a hang into a failure with
+//! the dispatcher's state, and reaping a process.
+
+use alloc::format;
+use alloc::string::String;
+
+use arch::Machine;
+
+use kern::class::{self, SchedClass};
+use kern::proc::{self, Pid, WaitStatus};
+use kern::thread::{self, KThread};
+use kern::{disp, sleepq, M};
+
+use crate::TestResult;
+
+/// Creates a thread of `class` at `pri` running `f(arg)`, bound to `bind` if given,
+/// and makes it runnable.
+pub fn spawn(
+    name: &'static str,
+    f: fn(usize),
+    arg: usize,
+    class: SchedClass,
+    pri: u8,
+    bind: Option<usize>,
+) -> &'static KThread {
+    let t = thread::thread_create_bound(name, f, arg, class, pri, bind);
+    disp::setrun(t);
+    t
+}
+
+/// A runnable time-sharing thread: it is preempted when its quantum ends.
+pub fn spawn_ts(name: &'static str, f: fn(usize), arg: usize) -> &'static KThread {
+    spawn(name, f, arg, SchedClass::Ts, class::TS_DEFAULT_PRI, None)
+}
+
+/// Sleeps a tick at a time until `done()` holds; fails after `secs` seconds of
+/// machine time.
+pub fn wait_for(what: &str, secs: u64, done: impl Fn() -> bool) -> TestResult {
+    wait_until(what, secs, || Ok(done()))
+}
+
+/// Sleeps a tick at a time until `done()` says so, and fails as soon as it fails, or
+/// after `secs` seconds of machine time (virtual on the seeded simulation) with the
+/// dispatcher's state.
+pub fn wait_until(
+    what: &str,
+    secs: u64,
+    mut done: impl FnMut() -> Result<bool, String>,
+) -> TestResult {
+    let deadline = M::now_ns() + secs * 1_000_000_000;
+    while !done()? {
+        if M::now_ns() > deadline {
+            return Err(format!(
+                "timed out after {secs} s of machine time waiting for {what}; {}",
+                dispatcher_state()
+            ));
+        }
+        sleepq::delay(1);
+    }
+    Ok(())
+}
+
+/// Each CPU's running priority, queue length and clock ticks, for failure reports.
+pub fn dispatcher_state() -> String {
+    let cpus: alloc::vec::Vec<_> = kern::cpu::cpus()
+        .iter()
+        .map(|c| {
+            (c.curpri(), c.cpu_nrunnable.load(core::sync::atomic::Ordering::Relaxed), c.ticks())
+        })
+        .collect();
+    format!("lbolt {}, cpus (curpri, queued, ticks) = {cpus:?}", kern::clock::lbolt())
+}
+
+/// Enough threads that every CPU has to switch among several of them.
+pub fn crowd() -> usize {
+    M::ncpus() + 3
+}
+
+/// Reaps process `pid` (sleeping until it exits) and decodes its wait status.
+pub fn reap(pid: Pid) -> Result<WaitStatus, String> {
+    let (got, status) = proc::proc_wait(Some(pid)).map_err(|e| format!("proc_wait({pid}): {e}"))?;
+    if got != pid {
+        return Err(format!("proc_wait({pid}) reaped {got}"));
+    }
+    Ok(WaitStatus::from_raw(status))
+}
