@@ -23,9 +23,10 @@ use alloc::boxed::Box;
 use alloc::vec;
 use core::arch::global_asm;
 use core::cell::UnsafeCell;
+use core::mem::offset_of;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
-use super::trap::{OnTrap, ONTRAP, STACK_BIAS};
+use super::trap::{OnTrap, MIN_FRAME, ONTRAP, STACK_BIAS};
 use super::user::{self, sparc64_cpu, UserCtx};
 use crate::ThreadEntry;
 
@@ -33,10 +34,6 @@ use crate::ThreadEntry;
 /// switched out: a kernel stack has no guard page (the kernel's memory is mapped by
 /// 4 MiB entries), so this is how an overflow is caught before it spreads.
 const STACK_CANARY: u128 = 0x57ac_c0de_57ac_c0de_57ac_c0de_57ac_c0de;
-
-/// A minimal V9 stack frame: 16 doublewords of register save area and 6 of outgoing
-/// arguments, 16-byte aligned.
-const MIN_FRAME: usize = 176;
 
 global_asm!(
     r#"
@@ -46,12 +43,12 @@ global_asm!(
     .globl  sparc64_resume
     .type   sparc64_resume, #function
 sparc64_resume:
-    save    %sp, -176, %sp
+    save    %sp, -{minframe}, %sp
     flushw                      ! the outgoing thread's windows, onto its stack
-    stx     %fp, [%i0 + 0]
-    stx     %i7, [%i0 + 8]
-    ldx     [%i1 + 0], %fp
-    ldx     [%i1 + 8], %i7
+    stx     %fp, [%i0 + {regs_fp}]
+    stx     %i7, [%i0 + {regs_i7}]
+    ldx     [%i1 + {regs_fp}], %fp
+    ldx     [%i1 + {regs_i7}], %i7
     mov     %i2, %g7            ! curthread is the incoming thread from here (S7)
     ret
      restore                    ! fill trap: the incoming thread's window, from its stack
@@ -72,7 +69,10 @@ sparc64_flush_windows:
     retl
      flushw
     .size   sparc64_flush_windows, . - sparc64_flush_windows
-"#
+"#,
+    minframe = const MIN_FRAME,
+    regs_fp = const offset_of!(Regs, fp),
+    regs_i7 = const offset_of!(Regs, i7),
 );
 
 extern "C" {

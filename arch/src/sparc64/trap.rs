@@ -35,8 +35,10 @@
 
 use core::arch::{asm, global_asm};
 use core::fmt::Write;
+use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
+use super::user::{ArchCpu, WindowBuffer, WBUF_WINDOWS};
 use super::{clock, console, context, power, probe, user};
 
 /// Trap types the dispatcher knows.
@@ -111,7 +113,8 @@ pub struct TrapFrame {
     _pad: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<TrapFrame>() == 176);
+// `etrap` puts it on the stack below a minimal frame: both keep the stack 16-byte aligned.
+const _: () = assert!(size_of::<TrapFrame>() % 16 == 0);
 
 impl TrapFrame {
     /// Resumes after the trapping instruction (a software trap is done).
@@ -140,20 +143,40 @@ pub mod pstate {
 /// The V9 64-bit stack bias: `%sp + 2047` is the real frame address.
 pub const STACK_BIAS: u64 = 2047;
 
+/// A minimal V9 stack frame: 16 doublewords of register save area and 6 of outgoing
+/// arguments, 16-byte aligned.
+pub const MIN_FRAME: usize = 176;
+
 global_asm!(
     r#"
-    .set    BIAS, 2047
+    .set    BIAS, {bias}
     .set    PSTATE_KERNEL, 0x4          ! PRIV; interrupts off, normal globals
     .set    PSTATE_KERNEL_AG, 0x5       ! PRIV | AG
     .set    TSTATE_PRIV, 0x400          ! TSTATE's copy of PSTATE.PRIV: trapped in the kernel
     .set    ASI_AIUP, 0x10              ! as if user, primary context
     .set    WSTATE_USER, 0x1            ! user mode: every window is the user's (spill_1)
     .set    WSTATE_KERNEL_UOTHER, 0x8   ! kernel, user windows still in the file (other = 1)
-    .set    CPU_KSP, 0                  ! sparc64_cpu: kernel %sp for traps from user mode
-    .set    CPU_THREAD, 8               ! sparc64_cpu: the kernel's current thread
-    .set    CPU_PGD, 16                 ! sparc64_cpu: the running thread's page table
-    .set    CPU_WBUF, 24                ! sparc64_cpu: the running thread's window buffer
-    .set    WBUF_WINDOWS, 7             ! windows a WindowBuffer holds
+    ! Offsets into the structures this code reads, from their Rust definitions: a
+    ! field moved there moves here too.
+    .set    MINFRAME, {minframe}        ! a minimal stack frame (register save area, args)
+    .set    TF_SIZE, {tf_size}          ! TrapFrame
+    .set    TF_TSTATE, {tf_tstate}
+    .set    TF_TPC, {tf_tpc}
+    .set    TF_TNPC, {tf_tnpc}
+    .set    TF_TT, {tf_tt}
+    .set    TF_Y, {tf_y}
+    .set    TF_G, {tf_g}                ! %g0; %gN is TF_G + 8 * N
+    .set    TF_O, {tf_o}                ! %o0; %oN is TF_O + 8 * N
+    .set    CPU_KSP, {cpu_ksp}          ! sparc64_cpu: kernel %sp for traps from user mode
+    .set    CPU_THREAD, {cpu_thread}    ! sparc64_cpu: the kernel's current thread
+    .set    CPU_PGD, {cpu_pgd}          ! sparc64_cpu: the running thread's page table
+    .set    CPU_WBUF, {cpu_wbuf}        ! sparc64_cpu: the running thread's window buffer
+    .set    WBUF_COUNT, {wbuf_count}    ! WindowBuffer: windows held
+    .set    WBUF_WINDOWS, {wbuf_windows} ! WindowBuffer: the first window
+    .set    WBUF_NWINDOWS, {wbuf_nwindows} ! windows a WindowBuffer holds
+    .set    WBUF_SLOT, {wbuf_slot}      ! a window's slot: its %sp, then its 16 registers
+    .set    OT_FP, {ot_fp}              ! OnTrap: the frame `catch` returns to
+    .set    OT_I7, {ot_i7}
 
     ! A vector that leaves for `target`: eight instructions.
     .macro  VEC target
@@ -423,13 +446,11 @@ wintrap_fault:
     ldx     [%g2 + CPU_WBUF], %g2
     brz,pn  %g2, tl1_fatal
      nop
-    ldx     [%g2], %g3                  ! the count
-    cmp     %g3, WBUF_WINDOWS
+    ldx     [%g2 + WBUF_COUNT], %g3
+    cmp     %g3, WBUF_NWINDOWS
     bgeu,pn %xcc, tl1_fatal
-     sllx   %g3, 7, %g4                 ! count * 136: the window's slot
-    sllx    %g3, 3, %g5
-    add     %g4, %g5, %g4
-    add     %g4, 8, %g4
+     mulx   %g3, WBUF_SLOT, %g4         ! the window's slot
+    add     %g4, WBUF_WINDOWS, %g4
     add     %g2, %g4, %g4
     stx     %sp, [%g4 + 0x00]
     stx     %l0, [%g4 + 0x08]
@@ -449,7 +470,7 @@ wintrap_fault:
     stx     %i6, [%g4 + 0x78]
     stx     %i7, [%g4 + 0x80]
     inc     %g3
-    stx     %g3, [%g2]
+    stx     %g3, [%g2 + WBUF_COUNT]
     saved
     rdpr    %tstate, %g1
     andcc   %g1, TSTATE_PRIV, %g0
@@ -480,7 +501,7 @@ etrap:
     or      %g3, %lo(sparc64_cpu), %g3
     ldx     [%g3 + CPU_KSP], %g3
 1:
-    save    %g3, -352, %sp              ! 176: a minimal frame for our callee; 176: TrapFrame
+    save    %g3, -(MINFRAME + TF_SIZE), %sp ! a minimal frame for our callee, and the TrapFrame
     andcc   %g1, TSTATE_PRIV, %g0       ! (a spill this save needed went the user's way)
     bnz,pt  %xcc, 2f
      nop
@@ -491,35 +512,35 @@ etrap:
     wrpr    %g2, 0, %otherwin
     wrpr    %g0, WSTATE_KERNEL_UOTHER, %wstate
 2:
-    add     %sp, BIAS + 176, %l7        ! %l7 = &TrapFrame
+    add     %sp, BIAS + MINFRAME, %l7   ! %l7 = &TrapFrame
     rdpr    %tstate, %l0
-    stx     %l0, [%l7 + 0]
+    stx     %l0, [%l7 + TF_TSTATE]
     rdpr    %tpc, %l0
-    stx     %l0, [%l7 + 8]
+    stx     %l0, [%l7 + TF_TPC]
     rdpr    %tnpc, %l0
-    stx     %l0, [%l7 + 16]
+    stx     %l0, [%l7 + TF_TNPC]
     rdpr    %tt, %l0
-    stx     %l0, [%l7 + 24]
+    stx     %l0, [%l7 + TF_TT]
     rd      %y, %l0
-    stx     %l0, [%l7 + 32]
-    stx     %i0, [%l7 + 104]
-    stx     %i1, [%l7 + 112]
-    stx     %i2, [%l7 + 120]
-    stx     %i3, [%l7 + 128]
-    stx     %i4, [%l7 + 136]
-    stx     %i5, [%l7 + 144]
-    stx     %i6, [%l7 + 152]
-    stx     %i7, [%l7 + 160]
+    stx     %l0, [%l7 + TF_Y]
+    stx     %i0, [%l7 + TF_O + 0]
+    stx     %i1, [%l7 + TF_O + 8]
+    stx     %i2, [%l7 + TF_O + 16]
+    stx     %i3, [%l7 + TF_O + 24]
+    stx     %i4, [%l7 + TF_O + 32]
+    stx     %i5, [%l7 + TF_O + 40]
+    stx     %i6, [%l7 + TF_O + 48]
+    stx     %i7, [%l7 + TF_O + 56]
     wrpr    %g0, 0, %tl
     wrpr    %g0, PSTATE_KERNEL, %pstate ! the normal globals: %g7 is curthread again
-    stx     %g1, [%l7 + 48]
-    stx     %g2, [%l7 + 56]
-    stx     %g3, [%l7 + 64]
-    stx     %g4, [%l7 + 72]
-    stx     %g5, [%l7 + 80]
-    stx     %g6, [%l7 + 88]
-    stx     %g7, [%l7 + 96]
-    ldx     [%l7 + 0], %l0
+    stx     %g1, [%l7 + TF_G + 8]
+    stx     %g2, [%l7 + TF_G + 16]
+    stx     %g3, [%l7 + TF_G + 24]
+    stx     %g4, [%l7 + TF_G + 32]
+    stx     %g5, [%l7 + TF_G + 40]
+    stx     %g6, [%l7 + TF_G + 48]
+    stx     %g7, [%l7 + TF_G + 56]
+    ldx     [%l7 + TF_TSTATE], %l0
     andcc   %l0, TSTATE_PRIV, %g0
     bnz,pt  %xcc, 3f
      nop
@@ -534,32 +555,32 @@ etrap:
     ! to user mode, the user's own %g7 comes back.
     .globl  sparc64_rtrap
 sparc64_rtrap:
-    ldx     [%l7 + 48], %g1
-    ldx     [%l7 + 56], %g2
-    ldx     [%l7 + 64], %g3
-    ldx     [%l7 + 72], %g4
-    ldx     [%l7 + 80], %g5
-    ldx     [%l7 + 88], %g6
-    ldx     [%l7 + 0], %l0
+    ldx     [%l7 + TF_G + 8], %g1
+    ldx     [%l7 + TF_G + 16], %g2
+    ldx     [%l7 + TF_G + 24], %g3
+    ldx     [%l7 + TF_G + 32], %g4
+    ldx     [%l7 + TF_G + 40], %g5
+    ldx     [%l7 + TF_G + 48], %g6
+    ldx     [%l7 + TF_TSTATE], %l0
     andcc   %l0, TSTATE_PRIV, %g0
     bz,a,pn %xcc, 4f
-     ldx    [%l7 + 96], %g7
+     ldx    [%l7 + TF_G + 56], %g7
 4:
-    ldx     [%l7 + 32], %l0
+    ldx     [%l7 + TF_Y], %l0
     wr      %l0, 0, %y
-    ldx     [%l7 + 104], %i0
-    ldx     [%l7 + 112], %i1
-    ldx     [%l7 + 120], %i2
-    ldx     [%l7 + 128], %i3
-    ldx     [%l7 + 136], %i4
-    ldx     [%l7 + 144], %i5
-    ldx     [%l7 + 152], %i6
-    ldx     [%l7 + 160], %i7
+    ldx     [%l7 + TF_O + 0], %i0
+    ldx     [%l7 + TF_O + 8], %i1
+    ldx     [%l7 + TF_O + 16], %i2
+    ldx     [%l7 + TF_O + 24], %i3
+    ldx     [%l7 + TF_O + 32], %i4
+    ldx     [%l7 + TF_O + 40], %i5
+    ldx     [%l7 + TF_O + 48], %i6
+    ldx     [%l7 + TF_O + 56], %i7
     wrpr    %g0, PSTATE_KERNEL_AG, %pstate
     wrpr    %g0, 1, %tl
-    ldx     [%l7 + 0], %g1
-    ldx     [%l7 + 8], %g2
-    ldx     [%l7 + 16], %g3
+    ldx     [%l7 + TF_TSTATE], %g1
+    ldx     [%l7 + TF_TPC], %g2
+    ldx     [%l7 + TF_TNPC], %g3
     andcc   %g1, TSTATE_PRIV, %g0
     bnz,pt  %xcc, 5f
      nop
@@ -610,8 +631,8 @@ tl1_fatal:
     .globl  sparc64_ontrap_landing
 sparc64_ontrap_landing:
     flushw
-    ldx     [%g1 + 0], %fp
-    ldx     [%g1 + 8], %i7
+    ldx     [%g1 + OT_FP], %fp
+    ldx     [%g1 + OT_I7], %i7
     ret
      restore %g0, 1, %o0
 
@@ -619,14 +640,34 @@ sparc64_ontrap_landing:
     ! returns 0. A trap inside f comes back through the landing pad instead, with 1.
     .globl  sparc64_ontrap_call
 sparc64_ontrap_call:
-    save    %sp, -176, %sp
-    stx     %fp, [%i2 + 0]
-    stx     %i7, [%i2 + 8]
+    save    %sp, -MINFRAME, %sp
+    stx     %fp, [%i2 + OT_FP]
+    stx     %i7, [%i2 + OT_I7]
     call    %i0
      mov    %i1, %o0
     ret
      restore %g0, 0, %o0
-"#
+"#,
+    bias = const STACK_BIAS,
+    minframe = const MIN_FRAME,
+    tf_size = const size_of::<TrapFrame>(),
+    tf_tstate = const offset_of!(TrapFrame, tstate),
+    tf_tpc = const offset_of!(TrapFrame, tpc),
+    tf_tnpc = const offset_of!(TrapFrame, tnpc),
+    tf_tt = const offset_of!(TrapFrame, tt),
+    tf_y = const offset_of!(TrapFrame, y),
+    tf_g = const offset_of!(TrapFrame, g),
+    tf_o = const offset_of!(TrapFrame, o),
+    cpu_ksp = const offset_of!(ArchCpu, ksp),
+    cpu_thread = const offset_of!(ArchCpu, thread),
+    cpu_pgd = const offset_of!(ArchCpu, pgd),
+    cpu_wbuf = const offset_of!(ArchCpu, wbuf),
+    wbuf_count = const WindowBuffer::COUNT,
+    wbuf_windows = const WindowBuffer::WINDOWS,
+    wbuf_nwindows = const WBUF_WINDOWS,
+    wbuf_slot = const WindowBuffer::SLOT,
+    ot_fp = const offset_of!(OnTrap, fp),
+    ot_i7 = const offset_of!(OnTrap, i7),
 );
 
 extern "C" {
@@ -638,10 +679,12 @@ extern "C" {
 /// A stack for reporting a trap at TL>0, when the thread's own stack may be the problem.
 #[no_mangle]
 #[used]
-static mut sparc64_emergency_stack: [u128; 1024] = [0; 1024];
+static mut sparc64_emergency_stack: [u128; EMERGENCY_STACK / 16] = [0; EMERGENCY_STACK / 16];
+const EMERGENCY_STACK: usize = 16 * 1024;
 global_asm!(
     ".globl sparc64_emergency_stack_top",
-    ".set sparc64_emergency_stack_top, sparc64_emergency_stack + 16384"
+    ".set sparc64_emergency_stack_top, sparc64_emergency_stack + {size}",
+    size = const EMERGENCY_STACK,
 );
 
 /// Installs the kernel's trap table and its window-state conventions. From here on

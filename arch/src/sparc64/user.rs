@@ -28,10 +28,11 @@
 use alloc::sync::Arc;
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
+use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use super::context::Context;
-use super::trap::{tt, TrapFrame, TrapInfo, STACK_BIAS};
+use super::trap::{tt, TrapFrame, TrapInfo, MIN_FRAME, STACK_BIAS};
 use super::vm::{self, AddrSpace};
 use crate::{reg, Fault, FaultKind, UserRegs, UserTrap};
 
@@ -67,26 +68,25 @@ pub static sparc64_cpu: ArchCpu = ArchCpu {
     run: AtomicPtr::new(core::ptr::null_mut()),
 };
 
-const _: () = {
-    use core::mem::offset_of;
-    assert!(offset_of!(ArchCpu, ksp) == 0 && offset_of!(ArchCpu, thread) == 8);
-    assert!(offset_of!(ArchCpu, pgd) == 16 && offset_of!(ArchCpu, wbuf) == 24);
-};
-
 /// Windows a buffer holds: every user window the file can hold (8 windows, less
 /// the kernel's current one).
 pub const WBUF_WINDOWS: usize = 7;
 
 /// User windows that could not be spilled to the user's stack (Solaris' `pcb_wbuf`),
-/// per thread. Layout known to `trap`'s fault vector: the count, then per window
-/// its stack pointer and its sixteen locals and ins.
+/// per thread. `trap`'s fault vector fills it: the count, then per window its stack
+/// pointer and its sixteen locals and ins.
 #[repr(C)]
 pub struct WindowBuffer {
     count: u64,
     windows: [[u64; 17]; WBUF_WINDOWS],
 }
 
-const _: () = assert!(core::mem::size_of::<[u64; 17]>() == 136);
+impl WindowBuffer {
+    /// Offsets and sizes the fault vector uses.
+    pub(super) const COUNT: usize = offset_of!(WindowBuffer, count);
+    pub(super) const WINDOWS: usize = offset_of!(WindowBuffer, windows);
+    pub(super) const SLOT: usize = size_of::<[u64; 17]>();
+}
 
 /// What a thread has of user mode: its address space and its window buffer.
 pub(super) struct UserCtx {
@@ -164,11 +164,11 @@ global_asm!(
     .globl  sparc64_user_rtt
     .type   sparc64_user_rtt, #function
 sparc64_user_rtt:
-    save    %sp, -176, %sp
+    save    %sp, -{minframe}, %sp
     flushw                              ! no kernel window stays: the user's is filled
     sethi   %hi(sparc64_cpu), %l0
     or      %l0, %lo(sparc64_cpu), %l0
-    stx     %sp, [%l0 + 0]              ! traps from user mode build frames below here
+    stx     %sp, [%l0 + {cpu_ksp}]      ! traps from user mode build frames below here
     wrpr    %g0, 0, %otherwin           ! no user window is in the file yet
     sethi   %hi(sparc64_rtrap), %l0     ! (another section: no pc-relative branch)
     or      %l0, %lo(sparc64_rtrap), %l0
@@ -187,8 +187,8 @@ sparc64_user_landing:
     wrpr    %g0, 6, %cansave
     wrpr    %g0, 7, %cleanwin
     wrpr    %g0, 0, %wstate
-    ldx     [%o0 + 0], %fp
-    ldx     [%o0 + 8], %i7
+    ldx     [%o0 + {run_fp}], %fp
+    ldx     [%o0 + {run_i7}], %i7
     ret
      restore
 
@@ -196,12 +196,16 @@ sparc64_user_landing:
     ! landing, then enters user mode with `frame`.
     .globl  sparc64_user_run
 sparc64_user_run:
-    save    %sp, -176, %sp
-    stx     %fp, [%i1 + 0]
-    stx     %i7, [%i1 + 8]
+    save    %sp, -{minframe}, %sp
+    stx     %fp, [%i1 + {run_fp}]
+    stx     %i7, [%i1 + {run_i7}]
     call    sparc64_user_rtt
      mov    %i0, %o0
-"#
+"#,
+    minframe = const MIN_FRAME,
+    cpu_ksp = const offset_of!(ArchCpu, ksp),
+    run_fp = const offset_of!(UserRun, fp),
+    run_i7 = const offset_of!(UserRun, i7),
 );
 
 extern "C" {
