@@ -31,7 +31,11 @@
 //! requeued, reaped, or simply marked off the CPU (`t_oncpu`) if it went to sleep.
 //! Whoever wants to make a thread runnable waits until it is off its CPU, so no CPU
 //! ever picks up a thread whose registers are still being saved, and no thread is
-//! ever on two CPUs or two queues at once.
+//! ever on two CPUs or two queues at once. The one exception is the common case of
+//! a yield or a preemption on a CPU whose queue nobody else takes from (a machine of
+//! one CPU, or a thread bound there): the outgoing thread goes back on the queue
+//! under the same lock hold that picks its successor, and is off its CPU before
+//! that CPU can pick it again.
 
 use core::sync::atomic::Ordering;
 
@@ -45,7 +49,6 @@ use crate::M;
 
 /// Why the current thread gives up its CPU, and so what becomes of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
 pub enum Prev {
     /// It yields: it goes on if nothing of its priority or higher waits; else it
     /// goes to the back of its queue.
@@ -63,9 +66,6 @@ pub enum Prev {
 }
 
 impl Prev {
-    const ALL: [Prev; 6] =
-        [Prev::Yield, Prev::Expired, Prev::Preempted, Prev::Migrate, Prev::Block, Prev::Reap];
-
     /// Whether the thread is put back on a dispatch queue, and at the front.
     fn requeue(self) -> Option<bool> {
         match self {
@@ -97,9 +97,10 @@ impl DispQ {
             .enumerate()
             .rev()
             .find(|(_, w)| **w != 0)
-            .map(|(i, w)| (i * 64 + 63 - w.leading_zeros() as usize) as u8)
+            .map(|(i, &w)| (i * 64 + highest_bit(w)) as u8)
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, t: &'static KThread, front: bool) {
         let pri = t.pri() as usize;
         // Queues change only under their locks, which order these flags too.
@@ -197,6 +198,33 @@ impl Default for DispQ {
         Self::new()
     }
 }
+
+/// The number of the highest bit set in `w`, which is not 0: the byte by a binary
+/// search in three steps, the bit in it from a table. SPARC V9 has no
+/// count-leading-zeros instruction, and `leading_zeros` would be a call to a
+/// library routine on every switch.
+#[inline(always)]
+fn highest_bit(mut w: u64) -> usize {
+    let mut n = 0;
+    for shift in [32, 16, 8] {
+        if w >> shift != 0 {
+            w >>= shift;
+            n += shift;
+        }
+    }
+    n + usize::from(HIGHEST_BIT_OF_BYTE[w as usize])
+}
+
+/// `HIGHEST_BIT_OF_BYTE[b]`: the number of the highest bit set in `b` (0 for 0).
+const HIGHEST_BIT_OF_BYTE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 2;
+    while b < 256 {
+        t[b] = t[b / 2] + 1;
+        b += 1;
+    }
+    t
+};
 
 /// The priority `cpu_curpri` shows while a CPU idles: below every thread's.
 const IDLE_PRI: i32 = -1;
@@ -298,7 +326,8 @@ pub fn kpreempt() {
         let expired = cpu.cpu_qexpired.load(Ordering::Relaxed);
         cpu.cpu_qexpired.store(false, Ordering::Relaxed);
         if swtch(if expired { Prev::Expired } else { Prev::Preempted }) {
-            cpu.cpu_preempts.fetch_add(1, Ordering::Relaxed);
+            // Only this CPU writes its counters, with interrupts off.
+            cpu.cpu_preempts.store(cpu.preempts() + 1, Ordering::Relaxed);
         }
     }
     M::intr_restore(was);
@@ -357,15 +386,24 @@ fn steal(me: &Cpu, min: usize) -> Option<&'static KThread> {
 /// Switches from the current thread to the best runnable one (or to idle), leaving
 /// the current one to `prev`. Interrupts must be off. Returns whether it switched;
 /// when it did, it returns once the current thread is switched back in.
+///
+/// Inlined into its callers: the switch path from a trap to `resume` is then one
+/// kernel frame, and `resume` has one register window fewer to spill and fill.
+#[inline(always)]
 pub(crate) fn swtch(prev: Prev) -> bool {
     let cpu = cpu();
     let cur = curthread();
     let idle = cpu.cpu_idle.get().expect("no idle thread on this CPU");
     let is_idle = core::ptr::eq(cur, idle);
     let must = is_idle || matches!(prev, Prev::Migrate | Prev::Block | Prev::Reap);
-    let queued = {
+    // A thread that goes back on a queue goes back on this CPU's, under the lock
+    // taken to pick its successor, when that is where `enqueue` would put it and no
+    // other CPU can take it from there before the switch is complete: on a machine
+    // of one CPU, or when it is bound here (nobody steals a bound thread).
+    let requeue = if is_idle { None } else { prev.requeue() };
+    let here = requeue.is_some() && (M::ncpus() == 1 || cur.bound_cpu() == Some(cpu.cpu_id));
+    let (queued, requeued) = {
         let mut q = cpu.cpu_disp.lock();
-        // The bitmap scan costs a leading-zero count, a library call on this CPU: once.
         let best = q.maxpri();
         let mine = cur.pri();
         let take = match best {
@@ -377,8 +415,17 @@ pub(crate) fn swtch(prev: Prev) -> bool {
             },
         };
         let t = best.filter(|_| take).map(|b| q.take_first(b));
+        let requeued = match requeue {
+            Some(front) if here && t.is_some() => {
+                cur.set_state(ThreadState::Run);
+                cur.t_disptime.store(clock::lbolt(), Ordering::Relaxed);
+                q.push(cur, front);
+                true
+            }
+            _ => false,
+        };
         cpu.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
-        t
+        (t, requeued)
     };
     // With nothing better here: an idle or blocking CPU takes work from any other;
     // a thread whose quantum expired gives way to one queued where others wait too,
@@ -401,35 +448,62 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         None => idle,
     };
     if !is_idle {
-        cpu.cpu_prev_why.store(prev as u8, Ordering::Relaxed);
+        let after = match (prev, requeue) {
+            (Prev::Reap, _) => After::Reap,
+            (_, Some(false)) if !requeued => After::EnqueueBack,
+            (_, Some(true)) if !requeued => After::EnqueueFront,
+            _ => After::OffCpu,
+        };
+        cpu.cpu_prev_why.store(after as u8, Ordering::Relaxed);
         cpu.cpu_prev.set(Some(cur));
     }
-    if prev.requeue().is_some() {
+    if requeue.is_some() {
         cur.set_state(ThreadState::Run);
     }
     next.set_state(ThreadState::OnProc);
     next.t_oncpu.store(true, Ordering::Release);
     next.note_switched_in(cpu.cpu_id);
     cpu.set_running(next, if core::ptr::eq(next, idle) { IDLE_PRI } else { i32::from(next.pri()) });
-    cpu.cpu_switches.fetch_add(1, Ordering::Relaxed);
+    // Only this CPU writes its counters, with interrupts off: no atomic add.
+    cpu.cpu_switches.store(cpu.switches() + 1, Ordering::Relaxed);
     M::switch(cur.context(), next.context(), next);
     switch_done();
     true
 }
 
+/// What the thread that a switch left becomes once the switch is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum After {
+    /// Nothing more: it sleeps, stops, or is already back on its queue.
+    OffCpu,
+    /// It goes on the back of a dispatch queue.
+    EnqueueBack,
+    /// It goes on the front of a dispatch queue (it was preempted).
+    EnqueueFront,
+    /// It exited: reap it.
+    Reap,
+}
+
+impl After {
+    const ALL: [After; 4] = [After::OffCpu, After::EnqueueBack, After::EnqueueFront, After::Reap];
+}
+
 /// Completes the switch that brought the current thread in (see the module comment).
 pub(crate) fn switch_done() {
     let cpu = cpu();
-    let Some(t) = cpu.cpu_prev.take() else { return };
-    let prev = Prev::ALL[usize::from(cpu.cpu_prev_why.load(Ordering::Relaxed))];
+    // Only this CPU touches its note, with interrupts off: no atomic swap.
+    let Some(t) = cpu.cpu_prev.get() else { return };
+    cpu.cpu_prev.set(None);
+    let after = After::ALL[usize::from(cpu.cpu_prev_why.load(Ordering::Relaxed))];
     t.t_oncpu.store(false, Ordering::Release);
-    match prev.requeue() {
-        Some(front) => enqueue(t, front),
-        None if prev == Prev::Reap => thread::reap(t),
-        None => {}
+    match after {
+        After::OffCpu => {}
+        After::EnqueueBack => enqueue(t, false),
+        After::EnqueueFront => enqueue(t, true),
+        After::Reap => thread::reap(t),
     }
 }
-
 /// Binds the current thread to `cpu` (or unbinds it with `None`) and moves it there.
 pub fn thread_bind(target: Option<usize>) {
     let t = curthread();
@@ -634,6 +708,21 @@ mod tests {
         ts[1].set_epri_raw(Some(55));
         assert!(q.remove(ts[1]));
         assert_eq!(drain(&mut q), alloc::vec![5]);
+    }
+
+    #[test]
+    fn highest_bit_is_63_minus_leading_zeros() {
+        let mut w = 1u64;
+        for _ in 0..100_000 {
+            assert_eq!(highest_bit(w), 63 - w.leading_zeros() as usize, "{w:#x}");
+            w = w.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+            w >>= w % 64;
+            w |= 1;
+        }
+        for b in 0..64 {
+            assert_eq!(highest_bit(1 << b), b);
+            assert_eq!(highest_bit(u64::MAX >> (63 - b)), b);
+        }
     }
 
     #[test]

@@ -209,9 +209,11 @@ impl KThread {
         self.t_nswitch.load(Ordering::Relaxed)
     }
 
+    /// Called by the CPU that switches the thread in, with interrupts off: no other
+    /// CPU writes these meanwhile, so the count needs no atomic add.
     pub(crate) fn note_switched_in(&self, cpu: usize) {
         self.t_cpu.store(cpu, Ordering::Relaxed);
-        self.t_nswitch.fetch_add(1, Ordering::Relaxed);
+        self.t_nswitch.store(self.nswitch() + 1, Ordering::Relaxed);
     }
 
     pub(crate) fn context(&self) -> &Context {

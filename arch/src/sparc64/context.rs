@@ -196,8 +196,12 @@ impl Context {
         ONTRAP.store(to.ontrap.load(Ordering::Relaxed), Ordering::Relaxed);
         // The outgoing thread's user windows still in the file go to its own user
         // stack (or its window buffer) now, while its address space is in force:
-        // after this the MMU and the buffer are the incoming thread's.
-        flush_windows();
+        // after this the MMU and the buffer are the incoming thread's. (Its kernel
+        // windows go too: `resume` is left only its caller's window to flush.)
+        // SAFETY: flushw only stores windows into their own frames via the spill
+        // handlers: user windows through the as-if-user ASI, kernel windows to the
+        // kernel stack.
+        unsafe { core::arch::asm!("flushw", options(nostack)) };
         user::boot_switched_out(&from.user);
         // Where traps from user mode build their frames is the thread's own.
         from.user_ksp.store(sparc64_cpu.ksp.load(Ordering::Relaxed), Ordering::Relaxed);

@@ -101,6 +101,7 @@ impl UserCtx {
 
 /// Makes the per-CPU block describe `u`, the user side of the thread being
 /// switched in, and puts its context in the MMU. Interrupts are off.
+#[inline(always)]
 pub(super) fn switch_in(ctx: &Context, u: &UnsafeCell<UserCtx>) {
     // SAFETY: the thread is being switched in on this CPU with interrupts off: only
     // this CPU touches its user side now (see `Context`).
@@ -111,6 +112,7 @@ pub(super) fn switch_in(ctx: &Context, u: &UnsafeCell<UserCtx>) {
 }
 
 /// Makes `space` (or none) the one the MMU-miss vectors and `copyin` use.
+#[inline(always)]
 fn activate(space: Option<&AddrSpace>) {
     sparc64_cpu.pgd.store(space.map_or(0, AddrSpace::root), Ordering::Relaxed);
     // A thread without a space leaves the context register alone (switched lazily):
@@ -147,6 +149,7 @@ fn current() -> &'static mut UserCtx {
 
 /// The first switch on this CPU: the boot thread, switching out, takes its user
 /// side from the boot slot into its context. Interrupts are off.
+#[inline(always)]
 pub(super) fn boot_switched_out(from: &UnsafeCell<UserCtx>) {
     if sparc64_cpu.cur.load(Ordering::Relaxed).is_null() {
         // SAFETY: the boot thread is switching out (interrupts off): nothing else
