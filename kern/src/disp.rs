@@ -83,21 +83,37 @@ pub struct DispQ {
     head: [Option<&'static KThread>; NPRI],
     tail: [Option<&'static KThread>; NPRI],
     nrun: usize,
+    /// The highest priority with a thread queued, -1 if none (Solaris'
+    /// `disp_maxrunpri`): kept as threads come and go, the bitmap scanned only when
+    /// the highest list empties.
+    max: i16,
 }
 
 impl DispQ {
     pub(crate) const fn new() -> DispQ {
-        DispQ { bitmap: [0; NPRI.div_ceil(64)], head: [None; NPRI], tail: [None; NPRI], nrun: 0 }
+        DispQ {
+            bitmap: [0; NPRI.div_ceil(64)],
+            head: [None; NPRI],
+            tail: [None; NPRI],
+            nrun: 0,
+            max: -1,
+        }
     }
 
     /// The highest priority with a thread queued.
+    #[inline(always)]
     fn maxpri(&self) -> Option<u8> {
+        u8::try_from(self.max).ok()
+    }
+
+    /// The highest priority with a thread queued, from the bitmap.
+    fn scan_maxpri(&self) -> i16 {
         self.bitmap
             .iter()
             .enumerate()
             .rev()
             .find(|(_, w)| **w != 0)
-            .map(|(i, &w)| (i * 64 + highest_bit(w)) as u8)
+            .map_or(-1, |(i, &w)| (i * 64 + highest_bit(w)) as i16)
     }
 
     #[inline]
@@ -124,10 +140,12 @@ impl DispQ {
             }
         }
         self.bitmap[pri / 64] |= 1 << (pri % 64);
+        self.max = self.max.max(pri as i16);
         self.nrun += 1;
     }
 
     /// Unlinks `t`, which follows `prev` (or heads the list) at priority `pri`.
+    #[inline]
     fn unlink(&mut self, pri: usize, prev: Option<&'static KThread>, t: &'static KThread) {
         let next = t.t_link.get();
         match prev {
@@ -139,6 +157,9 @@ impl DispQ {
         }
         if self.head[pri].is_none() {
             self.bitmap[pri / 64] &= !(1 << (pri % 64));
+            if pri as i16 == self.max {
+                self.max = self.scan_maxpri();
+            }
         }
         t.t_link.set(None);
         t.t_queued.store(false, Ordering::Relaxed);
@@ -305,6 +326,9 @@ pub fn nrunnable() -> usize {
 }
 
 /// Gives the CPU to a waiting thread of the same or a higher priority, if any.
+/// Inlined, as `swtch` is: the `yield` system call's handler is then the only
+/// kernel frame between its trap and `resume`.
+#[inline(always)]
 pub fn yield_now() {
     let was = M::intr_disable();
     swtch(Prev::Yield);
@@ -403,7 +427,7 @@ pub(crate) fn swtch(prev: Prev) -> bool {
     let requeue = if is_idle { None } else { prev.requeue() };
     let here = requeue.is_some() && (M::ncpus() == 1 || cur.bound_cpu() == Some(cpu.cpu_id));
     let (queued, requeued) = {
-        let mut q = cpu.cpu_disp.lock();
+        let mut q = cpu.cpu_disp.lock_intr_off();
         let best = q.maxpri();
         let mine = cur.pri();
         let take = match best {
@@ -414,16 +438,18 @@ pub(crate) fn swtch(prev: Prev) -> bool {
                 _ => b >= mine,
             },
         };
-        let t = best.filter(|_| take).map(|b| q.take_first(b));
+        // Back on the queue first, then the successor taken: a list that the
+        // successor leaves empty is then refilled before the highest priority is
+        // looked for again.
         let requeued = match requeue {
-            Some(front) if here && t.is_some() => {
-                cur.set_state(ThreadState::Run);
+            Some(front) if here && take => {
                 cur.t_disptime.store(clock::lbolt(), Ordering::Relaxed);
                 q.push(cur, front);
                 true
             }
             _ => false,
         };
+        let t = best.filter(|_| take).map(|b| q.take_first(b));
         cpu.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
         (t, requeued)
     };
@@ -458,6 +484,8 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         cpu.cpu_prev.set(Some(cur));
     }
     if requeue.is_some() {
+        // (Queued already if `requeued`: nothing but this CPU looks at it before the
+        // lock is taken again, and that happens after this.)
         cur.set_state(ThreadState::Run);
     }
     next.set_state(ThreadState::OnProc);
@@ -485,23 +513,20 @@ enum After {
     Reap,
 }
 
-impl After {
-    const ALL: [After; 4] = [After::OffCpu, After::EnqueueBack, After::EnqueueFront, After::Reap];
-}
-
 /// Completes the switch that brought the current thread in (see the module comment).
+#[inline(always)]
 pub(crate) fn switch_done() {
     let cpu = cpu();
     // Only this CPU touches its note, with interrupts off: no atomic swap.
     let Some(t) = cpu.cpu_prev.get() else { return };
     cpu.cpu_prev.set(None);
-    let after = After::ALL[usize::from(cpu.cpu_prev_why.load(Ordering::Relaxed))];
+    let after = cpu.cpu_prev_why.load(Ordering::Relaxed);
     t.t_oncpu.store(false, Ordering::Release);
     match after {
-        After::OffCpu => {}
-        After::EnqueueBack => enqueue(t, false),
-        After::EnqueueFront => enqueue(t, true),
-        After::Reap => thread::reap(t),
+        a if a == After::EnqueueBack as u8 => enqueue(t, false),
+        a if a == After::EnqueueFront as u8 => enqueue(t, true),
+        a if a == After::Reap as u8 => thread::reap(t),
+        _ => {}
     }
 }
 /// Binds the current thread to `cpu` (or unbinds it with `None`) and moves it there.
@@ -623,6 +648,14 @@ pub fn check_invariants() -> Result<(), alloc::string::String> {
             if (q.bitmap[pri / 64] >> (pri % 64)) & 1 != u64::from(q.head[pri].is_some()) {
                 return Err(alloc::format!("cpu {}: bitmap wrong at priority {pri}", c.cpu_id));
             }
+        }
+        if q.max != q.scan_maxpri() {
+            return Err(alloc::format!(
+                "cpu {}: highest priority {} recorded, {} queued",
+                c.cpu_id,
+                q.max,
+                q.scan_maxpri()
+            ));
         }
         if n != q.nrun {
             return Err(alloc::format!(

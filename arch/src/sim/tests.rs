@@ -15,6 +15,7 @@ use std::vec::Vec;
 
 use super::*;
 use crate::cell::StaticRef;
+use crate::PendingWork;
 
 #[global_allocator]
 static ALLOC: SimAlloc = SimAlloc;
@@ -31,12 +32,14 @@ fn unexpected_poke() {
 }
 
 /// Tests that run no user code: a trap from user mode is a bug of the machine.
-fn unexpected_user_trap(_regs: &mut UserRegs, why: crate::UserTrap) {
+fn unexpected_user_trap(_frame: &UserFrame, why: crate::UserTrap) {
     panic!("sim: a user trap ({why:?}) in a test that runs no user code");
 }
 
-/// The test kernel's thread.
+/// The test kernel's thread: its pending-work word first (`ThreadRegister`).
+#[repr(C)]
 struct T {
+    pending: PendingWork,
     id: usize,
     ctx: Context,
     /// The next thread in a test scheduler's ring.
@@ -47,11 +50,13 @@ struct T {
     seen: AtomicU64,
 }
 
-// SAFETY: T is the only ThreadRegister type in this crate's tests.
+// SAFETY: T is the only ThreadRegister type in this crate's tests, `#[repr(C)]`
+// with its pending-work word first.
 unsafe impl ThreadRegister for T {}
 
 fn thread(id: usize, entry: ThreadEntry, arg: usize) -> &'static T {
     Box::leak(Box::new(T {
+        pending: PendingWork::new(),
         id,
         ctx: Sim::context_new(STACK, entry, arg),
         next: StaticRef::none(),
@@ -63,6 +68,7 @@ fn thread(id: usize, entry: ThreadEntry, arg: usize) -> &'static T {
 /// The calling CPU's boot thread, installed as its current thread.
 fn boot_thread(id: usize) -> &'static T {
     let t = Box::leak(Box::new(T {
+        pending: PendingWork::new(),
         id,
         ctx: Sim::BOOT_CONTEXT,
         next: StaticRef::none(),
@@ -254,8 +260,12 @@ mod preemption {
             Sim::switch(&me.ctx, &next.ctx, next);
         }
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: tick,
+        poke_intr: unexpected_poke,
+        sysent: &[],
+        user_trap: unexpected_user_trap,
+    };
 
     fn spinner(_arg: usize) -> ! {
         Sim::intr_restore(true);
@@ -403,8 +413,12 @@ fn migrate(config: SimConfig) {
         }
         unlock();
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: tick,
+        poke_intr: unexpected_poke,
+        sysent: &[],
+        user_trap: unexpected_user_trap,
+    };
 
     fn migrant(_arg: usize) -> ! {
         // The switch that started this thread held the dispatcher lock; interrupts
@@ -500,8 +514,12 @@ fn disabled_interrupts_defer_the_clock_until_enabled() {
         assert!(!Sim::intr_enabled(), "the clock runs with interrupts disabled");
         TICKS.fetch_add(1, SeqCst);
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: tick,
+        poke_intr: unexpected_poke,
+        sysent: &[],
+        user_trap: unexpected_user_trap,
+    };
 
     fn main(_cpu: usize) {
         assert!(!Sim::intr_enabled(), "a CPU boots with interrupts disabled");
@@ -585,8 +603,12 @@ fn halt_from_inside_the_clock_interrupt() {
             Sim::halt(true);
         }
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: tick,
+        poke_intr: unexpected_poke,
+        sysent: &[],
+        user_trap: unexpected_user_trap,
+    };
 
     fn main(cpu: usize) {
         Sim::set_upcalls(&UPCALLS);
@@ -784,6 +806,7 @@ mod seeded {
         static UPCALLS: Upcalls = Upcalls {
             clock_intr: tick,
             poke_intr: unexpected_poke,
+            sysent: &[],
             user_trap: unexpected_user_trap,
         };
         fn main(_cpu: usize) {
@@ -816,8 +839,12 @@ mod seeded {
         fn no_clock(_from_user: bool) {
             panic!("no clock runs in this test");
         }
-        static UPCALLS: Upcalls =
-            Upcalls { clock_intr: no_clock, poke_intr: poked, user_trap: unexpected_user_trap };
+        static UPCALLS: Upcalls = Upcalls {
+            clock_intr: no_clock,
+            poke_intr: poked,
+            sysent: &[],
+            user_trap: unexpected_user_trap,
+        };
         fn main(cpu: usize) {
             Sim::set_upcalls(&UPCALLS);
             if cpu == 1 {
@@ -956,6 +983,7 @@ mod seeded {
         static UPCALLS: Upcalls = Upcalls {
             clock_intr: tick,
             poke_intr: unexpected_poke,
+            sysent: &[],
             user_trap: unexpected_user_trap,
         };
         fn main(cpu: usize) {
@@ -994,7 +1022,7 @@ mod seeded {
 mod user_mode {
     use super::*;
     use crate::uregs::{reg, USER_LIMIT};
-    use crate::{FaultKind, MapError, Prot, UserTrap, PAGE_SIZE};
+    use crate::{FaultKind, MapError, Prot, SysEnt, SysRet, UserRegs, UserTrap, PAGE_SIZE};
     use std::sync::Weak;
     use user::TEXT;
 
@@ -1027,7 +1055,7 @@ mod user_mode {
     /// proof that it is gone once the LWP has ended.
     static SPACE: spin::Mutex<Weak<AddrSpace>> = spin::Mutex::new(Weak::new());
 
-    /// One upcall that reached the fake kernel.
+    /// One upcall that reached the fake kernel, with the registers as it found them.
     #[derive(Debug, Clone, Copy, PartialEq)]
     struct Event {
         lwp: usize,
@@ -1045,8 +1073,8 @@ mod user_mode {
         r
     }
 
-    fn record(regs: &UserRegs, why: UserTrap) {
-        let e = Event { lwp: me().id, why, regs: *regs, intr_enabled: Sim::intr_enabled() };
+    fn record(frame: &UserFrame, why: UserTrap) {
+        let e = Event { lwp: me().id, why, regs: frame.load(), intr_enabled: Sim::intr_enabled() };
         locked(|| LOG.lock().push(e));
     }
 
@@ -1088,7 +1116,7 @@ mod user_mode {
         });
         let space = new_space(text);
         locked(|| *SPACE.lock() = Arc::downgrade(&space));
-        Sim::user_enter(space, &UserRegs::for_entry(pc, DATA + PAGE_SIZE, arg))
+        Sim::user_enter(space, UserFrame::new(&UserRegs::for_entry(pc, DATA + PAGE_SIZE, arg)))
     }
 
     /// CPU 0 runs the plan's LWPs one after another; the other CPUs idle.
@@ -1144,7 +1172,7 @@ mod user_mode {
     }
 
     fn syscalls(log: &[Event]) -> Vec<u64> {
-        log.iter().filter(|e| e.why == UserTrap::Syscall).map(|e| e.regs.sysnum()).collect()
+        log.iter().filter(|e| e.why == UserTrap::Syscall).map(|e| e.regs.r[reg::G1]).collect()
     }
 
     fn faults(log: &[Event]) -> Vec<Fault> {
@@ -1246,7 +1274,7 @@ mod user_mode {
             assert_eq!(user::syscall(SYS_ECHO, [0, 0, 0, 0, 0, 9]), Ok((9, 9)));
             // Falls off its end: the machine makes the exit call.
         }
-        fn kernel(regs: &mut UserRegs, why: UserTrap) {
+        fn kernel(regs: &UserFrame, why: UserTrap) {
             record(regs, why);
             assert_eq!(why, UserTrap::Syscall);
             match regs.sysnum() {
@@ -1256,8 +1284,12 @@ mod user_mode {
                 n => panic!("system call {n}"),
             }
         }
-        static UPCALLS: Upcalls =
-            Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
+        static UPCALLS: Upcalls = Upcalls {
+            clock_intr: no_clock,
+            poke_intr: unexpected_poke,
+            sysent: &[],
+            user_trap: kernel,
+        };
         let _s = serial();
         let pc = user::program(program);
         let entry = UserRegs::for_entry(pc, DATA + PAGE_SIZE, 77);
@@ -1275,8 +1307,80 @@ mod user_mode {
                     (pc + 4 * (k as u64 + 1), pc + 4 * (k as u64 + 2))
                 );
             }
-            assert_eq!(log[3].regs.sysarg(0), 0, "exit status");
+            assert_eq!(log[3].regs.r[reg::O0], 0, "exit status");
         }
+    }
+
+    /// Calls the table marks `fast` are made by the machine itself: the handler runs
+    /// with the arguments, its results (or error, with the carry) come back, the
+    /// kernel's `user_trap` never sees the call, and the frame counts it. A bit the
+    /// handler sets in the thread's pending-work word brings a `Return` before user
+    /// code goes on; a call that is not `fast` still goes to `user_trap`.
+    #[test]
+    fn fast_system_calls_are_made_by_the_machine_and_pending_work_follows() {
+        const SYS_FAST_ADD: u64 = 2;
+        const SYS_FAST_FAIL: u64 = 3;
+        const SYS_FAST_ASK: u64 = 4;
+        const ASKED: u32 = 1;
+        static FAST_CALLS: AtomicU64 = AtomicU64::new(0);
+        extern "C" fn add(a0: u64, a1: u64, _: u64, _: u64, _: u64, a5: u64) -> SysRet {
+            FAST_CALLS.fetch_add(1, SeqCst);
+            SysRet { r0: a0 + a1, r1: a5, err: 0 }
+        }
+        extern "C" fn fail(a0: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> SysRet {
+            FAST_CALLS.fetch_add(1, SeqCst);
+            SysRet { r0: 0, r1: 0, err: a0 }
+        }
+        extern "C" fn ask(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> SysRet {
+            FAST_CALLS.fetch_add(1, SeqCst);
+            me().pending.set(ASKED);
+            SysRet { r0: 7, r1: 0, err: 0 }
+        }
+        static TABLE: [SysEnt; 5] = [
+            SysEnt { call: fail, fast: false },
+            SysEnt { call: fail, fast: false },
+            SysEnt { call: add, fast: true },
+            SysEnt { call: fail, fast: true },
+            SysEnt { call: ask, fast: true },
+        ];
+        fn program(_: u64) {
+            assert_eq!(user::syscall(SYS_FAST_ADD, [40, 2, 0, 0, 0, 9]), Ok((42, 9)));
+            assert_eq!(user::syscall(SYS_FAST_FAIL, [13, 0, 0, 0, 0, 0]), Err(13));
+            assert_eq!(user::syscall(SYS_FAST_ASK, [0; 6]), Ok((7, 0)));
+            assert_eq!(user::syscall(SYS_ECHO, [5, 0, 0, 0, 0, 0]), Ok((5, 0)));
+        }
+        fn kernel(regs: &UserFrame, why: UserTrap) {
+            record(regs, why);
+            match why {
+                UserTrap::Return => {
+                    assert_eq!(me().pending.take(ASKED), ASKED, "a Return nobody asked for");
+                }
+                UserTrap::Syscall if regs.sysnum() == SYS_ECHO => {
+                    assert_eq!(regs.syscalls(), 4, "every call is counted, fast or not");
+                    regs.set_rval(regs.sysarg(0), 0)
+                }
+                UserTrap::Syscall if regs.sysnum() == SYS_EXIT => lwp_end(),
+                _ => panic!("{why:?}"),
+            }
+        }
+        static UPCALLS: Upcalls = Upcalls {
+            clock_intr: no_clock,
+            poke_intr: unexpected_poke,
+            sysent: &TABLE,
+            user_trap: kernel,
+        };
+        let _s = serial();
+        let pc = user::program(program);
+        FAST_CALLS.store(0, SeqCst);
+        for log in run_lwps(&UPCALLS, Prot::READ | Prot::EXEC, &[(pc, 0)]) {
+            let whys: Vec<UserTrap> = log.iter().map(|e| e.why).collect();
+            assert_eq!(whys, [UserTrap::Return, UserTrap::Syscall, UserTrap::Syscall], "{log:?}");
+            // The Return came with the registers of the call that asked for it.
+            assert_eq!(log[0].regs.r[reg::G1], SYS_FAST_ASK);
+            assert_eq!(log[0].regs.r[reg::O0], 7);
+            assert_eq!(syscalls(&log), [SYS_ECHO, SYS_EXIT]);
+        }
+        assert_eq!(FAST_CALLS.load(SeqCst), 3 * 3, "three fast calls in each of three runs");
     }
 
     #[test]
@@ -1285,7 +1389,7 @@ mod user_mode {
             assert_eq!(user::syscall(SYS_ECHO, [arg, 0, 0, 0, 0, 0]), Ok((arg, 0)));
         }
         static GOOD_PC: AtomicU64 = AtomicU64::new(0);
-        fn kernel(regs: &mut UserRegs, why: UserTrap) {
+        fn kernel(regs: &UserFrame, why: UserTrap) {
             record(regs, why);
             match why {
                 // The text was not loaded yet: load it, and the fetch is retried.
@@ -1301,15 +1405,19 @@ mod user_mode {
                 UserTrap::Fault(Fault { kind: FaultKind::Protection, .. }) => lwp_end(),
                 // Somewhere else to go.
                 UserTrap::Fault(_) => {
-                    *regs = UserRegs::for_entry(GOOD_PC.load(SeqCst), DATA + PAGE_SIZE, 5)
+                    regs.store(&UserRegs::for_entry(GOOD_PC.load(SeqCst), DATA + PAGE_SIZE, 5))
                 }
                 UserTrap::Syscall if regs.sysnum() == SYS_ECHO => regs.set_rval(regs.sysarg(0), 0),
                 UserTrap::Syscall if regs.sysnum() == SYS_EXIT => lwp_end(),
                 _ => panic!("{why:?}"),
             }
         }
-        static UPCALLS: Upcalls =
-            Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
+        static UPCALLS: Upcalls = Upcalls {
+            clock_intr: no_clock,
+            poke_intr: unexpected_poke,
+            sysent: &[],
+            user_trap: kernel,
+        };
         let _s = serial();
         let pc = user::program(program);
         GOOD_PC.store(pc, SeqCst);
@@ -1347,7 +1455,7 @@ mod user_mode {
                 } else {
                     // The fetch was made again, and the program ran.
                     assert_eq!(syscalls(&log), [SYS_ECHO, SYS_EXIT], "{log:?}");
-                    assert_eq!(log[expected.len()].regs.sysarg(0), echoed);
+                    assert_eq!(log[expected.len()].regs.r[reg::O0], echoed);
                 }
             }
         }
@@ -1385,7 +1493,7 @@ mod user_mode {
                 _ => unreachable!(),
             }
         }
-        fn kernel(regs: &mut UserRegs, why: UserTrap) {
+        fn kernel(regs: &UserFrame, why: UserTrap) {
             record(regs, why);
             match why {
                 UserTrap::Fault(Fault { kind: FaultKind::Unmapped, addr }) if addr == HOLE + 8 => {
@@ -1406,8 +1514,12 @@ mod user_mode {
                 _ => panic!("{why:?}"),
             }
         }
-        static UPCALLS: Upcalls =
-            Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
+        static UPCALLS: Upcalls = Upcalls {
+            clock_intr: no_clock,
+            poke_intr: unexpected_poke,
+            sysent: &[],
+            user_trap: kernel,
+        };
         let _s = serial();
         let pc = user::program(program);
         let lwps: Vec<(u64, u64)> = (0..7).map(|case| (pc, case)).collect();
@@ -1444,7 +1556,7 @@ mod user_mode {
             assert_eq!(bytes(DATA + 100, 5), b"hello");
             assert_eq!(bytes(RO - 3, 3), b"abc");
         }
-        fn kernel(regs: &mut UserRegs, why: UserTrap) {
+        fn kernel(regs: &UserFrame, why: UserTrap) {
             record(regs, why);
             match regs.sysnum() {
                 SYS_COPY => {
@@ -1492,8 +1604,12 @@ mod user_mode {
                 n => panic!("system call {n}"),
             }
         }
-        static UPCALLS: Upcalls =
-            Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
+        static UPCALLS: Upcalls = Upcalls {
+            clock_intr: no_clock,
+            poke_intr: unexpected_poke,
+            sysent: &[],
+            user_trap: kernel,
+        };
         let _s = serial();
         let pc = user::program(program);
         for log in run_lwps(&UPCALLS, Prot::READ | Prot::EXEC, &[(pc, 0), (pc, 0)]) {
@@ -1503,13 +1619,16 @@ mod user_mode {
 
     /// One CPU round-robins, at each clock tick, between a kernel thread (the boot
     /// thread, spinning in the kernel) and two LWPs, each looping in user code over
-    /// its own address space. Ticks in user code must say so and be followed by a
-    /// `Return` before the user code goes on; the kernel thread's never do; and each
+    /// its own address space. Ticks in user code must say so; the kernel asks for a
+    /// `Return` in the thread's pending-work word at each of them, which must come
+    /// before the user code goes on; the kernel thread's ticks never do; and each
     /// LWP comes back in user mode, in its own address space, after being switched out.
     mod preempted {
         use super::*;
 
         const ROUNDS: u64 = 3;
+        /// The fake kernel's pending-work bit: act on the way back to user mode.
+        const PENDING_RETURN: u32 = 1;
         static USER_TICKS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
         static KERNEL_TICKS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
         static RETURNS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
@@ -1532,6 +1651,7 @@ mod user_mode {
                 assert!(me.id != 0, "a tick in the kernel thread said it came from user mode");
                 assert!(!OWED[me.id].swap(true, SeqCst), "two user ticks without a Return between");
                 USER_TICKS[me.id].fetch_add(1, SeqCst);
+                me.pending.set(PENDING_RETURN);
             } else {
                 KERNEL_TICKS[me.id].fetch_add(1, SeqCst);
             }
@@ -1539,11 +1659,12 @@ mod user_mode {
             Sim::switch(&me.ctx, &next.ctx, next);
         }
 
-        fn kernel(regs: &mut UserRegs, why: UserTrap) {
+        fn kernel(regs: &UserFrame, why: UserTrap) {
             let id = me().id;
             assert!(Sim::intr_enabled());
             match why {
                 UserTrap::Return => {
+                    assert_eq!(me().pending.take(PENDING_RETURN), PENDING_RETURN);
                     assert!(OWED[id].swap(false, SeqCst), "a Return with no user tick before it");
                     RETURNS[id].fetch_add(1, SeqCst);
                     let done = (0..3).all(|k| {
@@ -1573,8 +1694,12 @@ mod user_mode {
                 _ => panic!("{why:?}"),
             }
         }
-        static UPCALLS: Upcalls =
-            Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: kernel };
+        static UPCALLS: Upcalls = Upcalls {
+            clock_intr: tick,
+            poke_intr: unexpected_poke,
+            sysent: &[],
+            user_trap: kernel,
+        };
         static PC: AtomicU64 = AtomicU64::new(0);
 
         fn lwp(id: usize) -> ! {
@@ -1582,7 +1707,7 @@ mod user_mode {
             let space = new_space(Prot::READ | Prot::EXEC);
             Sim::user_enter(
                 space,
-                &UserRegs::for_entry(PC.load(SeqCst), DATA + PAGE_SIZE, id as u64),
+                UserFrame::new(&UserRegs::for_entry(PC.load(SeqCst), DATA + PAGE_SIZE, id as u64)),
             )
         }
 

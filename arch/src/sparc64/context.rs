@@ -33,7 +33,8 @@ use crate::ThreadEntry;
 /// Written at the bottom of every kernel stack and checked whenever the thread is
 /// switched out: a kernel stack has no guard page (the kernel's memory is mapped by
 /// 4 MiB entries), so this is how an overflow is caught before it spreads.
-const STACK_CANARY: u128 = 0x57ac_c0de_57ac_c0de_57ac_c0de_57ac_c0de;
+/// (One doubleword that one `sethi` makes: the check is cheap on every switch.)
+const STACK_CANARY: u64 = 0x57ac_c000;
 
 global_asm!(
     r#"
@@ -152,7 +153,7 @@ impl Context {
         // writes its stack or registers now.
         unsafe {
             let stack = (*self.stack.get()).as_mut().expect("the boot context cannot be reset");
-            stack[0] = STACK_CANARY;
+            stack[0] = u128::from(STACK_CANARY);
             let top = stack.as_mut_ptr_range().end as u64;
             let frame = top - MIN_FRAME as u64; // 16-byte aligned: u128 elements
             let save = frame as *mut [u64; 16];
@@ -184,7 +185,9 @@ impl Context {
         // SAFETY: `from` is running on this CPU, so no other code touches its stack
         // bookkeeping; the bottom word is read, not referenced.
         if let Some(stack) = unsafe { &*from.stack.get() } {
-            assert!(stack[0] == STACK_CANARY, "kernel stack overflow in the thread switching out");
+            // The low doubleword of the first element (big-endian: its second).
+            let bottom = stack[0] as u64;
+            assert!(bottom == STACK_CANARY, "kernel stack overflow in the thread switching out");
         }
         // One CPU, interrupts off: nothing else can look at these between the reads
         // and the writes, so plain loads and stores do (no atomic read-modify-write).

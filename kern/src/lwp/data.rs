@@ -22,7 +22,7 @@ use alloc::collections::BTreeMap;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use arch::UserRegs;
+use arch::{UserFrame, UserRegs};
 
 use super::{Lwp, LwpId, TpFlags};
 use crate::disp;
@@ -92,7 +92,6 @@ pub struct LwpRusage {
     pub nsignals: u64,
     pub nvcsw: u64,
     pub nivcsw: u64,
-    pub sysc: u64,
     pub ioch: u64,
 }
 
@@ -116,10 +115,14 @@ pub struct ITimerVal {
 /// swapped out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LwpData {
-    /// S5.1: the user registers (Solaris' SPARC V9 `gregset_t`), saved at every
-    /// entry into the kernel from user mode and loaded again on the way back.
-    pub lwp_regs: UserRegs,
-    /// S5.2: the current system call: its number, arguments, results and error.
+    /// S5.1: the user registers (Solaris' SPARC V9 `gregset_t`), where the machine
+    /// saves them at every entry into the kernel from user mode and loads them from
+    /// on the way back (it holds a second handle to them while the LWP may run in
+    /// user mode), and the count of system calls (S5.4).
+    pub lwp_regs: UserFrame,
+    /// S5.2: the current system call on the general path (`syscall`): its number,
+    /// arguments, results and error. (A fast call's number and arguments are in the
+    /// registers above, as Solaris' `lwp_ap` points at them.)
     pub lwp_sysnum: u32,
     pub lwp_arg: [u64; MAXSYSARGS],
     pub lwp_rval: [u64; 2],
@@ -144,10 +147,11 @@ pub struct LwpData {
 }
 
 impl LwpData {
-    /// A fresh `lwp` structure for an LWP of `p` on thread `t`.
-    pub(crate) fn new(t: &'static KThread, p: &'static Proc) -> LwpData {
+    /// A fresh `lwp` structure for an LWP of `p` on thread `t`, with user registers
+    /// `regs`.
+    pub(crate) fn new(t: &'static KThread, p: &'static Proc, regs: &UserRegs) -> LwpData {
         LwpData {
-            lwp_regs: UserRegs::default(),
+            lwp_regs: UserFrame::new(regs),
             lwp_sysnum: 0,
             lwp_arg: [0; MAXSYSARGS],
             lwp_rval: [0; 2],
