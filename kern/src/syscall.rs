@@ -307,7 +307,8 @@ fn nanosleep(tsp: u64) -> SysResult {
     let ns = sec as u128 * 1_000_000_000 + nsec as u128;
     let ticks = u64::try_from((ns * hz).div_ceil(1_000_000_000)).unwrap_or(u64::MAX);
     let p = curproc().ok_or(Errno::EINVAL)?;
-    let deadline = clock::lbolt().saturating_add(ticks);
+    // The tick in progress is partly over: it does not count towards the time.
+    let deadline = clock::lbolt().saturating_add(ticks).saturating_add(u64::from(ticks > 0));
     loop {
         let now = clock::lbolt();
         if now >= deadline {
