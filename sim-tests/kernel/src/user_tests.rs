@@ -48,6 +48,11 @@ pub static USER: &[Test] = &[
     Test::new("user_bad_pointers", user_bad_pointers),
     Test::new("user_isolation", user_isolation),
     Test::new("user_bad_stack", user_bad_stack),
+    Test::new("user_bad_stack_first_entry", user_bad_stack_first_entry),
+    Test::new("user_bad_stack_misaligned_at_switch", user_bad_stack_misaligned_at_switch),
+    Test::new("user_bad_stack_unbiased_at_switch", user_bad_stack_unbiased_at_switch),
+    Test::new("user_bad_stack_misaligned_preempted", user_bad_stack_misaligned_preempted),
+    Test::new("user_bad_stack_in_kernel_window", user_bad_stack_in_kernel_window),
     Test::new("user_times", user_times),
     Test::new("user_bench_programs", user_bench_programs),
 ];
@@ -252,6 +257,41 @@ fn user_bad_stack() -> TestResult {
         );
     }
     Ok(())
+}
+
+// Issue #9: every user stack pointer is the LWP's problem, at every entry to user
+// mode (first start, return from a trap, after a switch): a window that cannot be
+// filled or spilled is the LWP's signal (SIGSEGV, SIGBUS when misaligned), taken
+// where it faults, and the kernel and a sibling process go on (S13, S17).
+
+/// An LWP created with an aligned, unmapped stack: its first entry to user mode
+/// cannot fill its first window (a fault at TL=2 in the return path).
+fn user_bad_stack_first_entry() -> TestResult {
+    killed_by(STACK, 3, SIGSEGV)
+}
+
+/// A misaligned stack pointer on mapped memory when the LWP yields: the spill at
+/// the switch and the fill at the return cannot use it.
+fn user_bad_stack_misaligned_at_switch() -> TestResult {
+    killed_by(STACK, 4, SIGBUS)
+}
+
+/// A stack pointer without the V9 stack bias (even) on mapped memory: its frame
+/// address is odd, misaligned for every doubleword of the window.
+fn user_bad_stack_unbiased_at_switch() -> TestResult {
+    killed_by(STACK, 5, SIGBUS)
+}
+
+/// A misaligned stack pointer in an LWP that never enters the kernel itself: an
+/// interrupt preempts it (its sibling waking from a sleep), and its windows are
+/// saved and restored around the switch.
+fn user_bad_stack_misaligned_preempted() -> TestResult {
+    killed_by(STACK, 6, SIGBUS)
+}
+
+/// A stack pointer into the kernel's own memory, which user mode cannot reach.
+fn user_bad_stack_in_kernel_window() -> TestResult {
+    killed_by(STACK, 7, SIGSEGV)
 }
 
 /// CPU times are charged per LWP, user and system, and summed in the process,
