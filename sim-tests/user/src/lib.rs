@@ -88,8 +88,11 @@ pub unsafe fn syscall6(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
     let (r0, r1, ccr): (u64, u64, u64);
     // SAFETY: the trap enters the kernel, which changes only %o0, %o1 and the
     // condition codes (%g1, which LLVM reserves, holds the number); %o2..%o5 are
-    // declared clobbered anyway. What the call does to memory is the caller's
-    // contract above.
+    // declared clobbered anyway. The condition codes: the asm must not claim
+    // `preserves_flags` (the carry comes back in %icc and %xcc), so the compiler
+    // takes them as clobbered (rustc gives LLVM `~{icc}`, which on SPARC is both
+    // %icc and %xcc) and never reuses a comparison made before the trap. What the
+    // call does to memory is the caller's contract above.
     unsafe {
         asm!(
             "mov {num}, %g1",
