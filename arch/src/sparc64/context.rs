@@ -105,6 +105,9 @@ pub struct Context {
     user_ksp: AtomicU64,
     /// Set while a CPU runs the thread: switching to a running context is refused.
     running: AtomicBool,
+    /// `%tick`s the thread has spent on a CPU until it was last switched out (its
+    /// LWP's virtual time, `ta 0x25`).
+    vtime: AtomicU64,
     /// Its user side: the address space it runs in, its window buffer (`user`).
     user: UnsafeCell<UserCtx>,
     /// The kernel stack; `None` for a CPU's boot thread, which runs on the boot stack.
@@ -127,6 +130,7 @@ impl Context {
         ontrap: AtomicPtr::new(core::ptr::null_mut()),
         user_ksp: AtomicU64::new(0),
         running: AtomicBool::new(true),
+        vtime: AtomicU64::new(0),
         user: UnsafeCell::new(UserCtx::NONE),
         stack: UnsafeCell::new(None),
     };
@@ -138,6 +142,7 @@ impl Context {
             ontrap: AtomicPtr::new(core::ptr::null_mut()),
             user_ksp: AtomicU64::new(0),
             running: AtomicBool::new(false),
+            vtime: AtomicU64::new(0),
             user: UnsafeCell::new(UserCtx::NONE),
             stack: UnsafeCell::new(Some(vec![0u128; words].into_boxed_slice())),
         };
@@ -170,6 +175,7 @@ impl Context {
             *self.user.get() = UserCtx::NONE;
         }
         self.ontrap.store(core::ptr::null_mut(), Ordering::SeqCst);
+        self.vtime.store(0, Ordering::Relaxed);
     }
 
     /// Its user side (see `user`): reached only by the thread itself while it runs.
@@ -210,6 +216,12 @@ impl Context {
         from.user_ksp.store(sparc64_cpu.ksp.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.ksp.store(to.user_ksp.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.thread.store(to_thread as u64, Ordering::Relaxed);
+        // The outgoing thread's time on this CPU ends, the incoming one's begins.
+        let now = super::clock::tick();
+        let ran = now.wrapping_sub(sparc64_cpu.oncpu.load(Ordering::Relaxed));
+        from.vtime.store(sparc64_cpu.vtime.load(Ordering::Relaxed) + ran, Ordering::Relaxed);
+        sparc64_cpu.vtime.store(to.vtime.load(Ordering::Relaxed), Ordering::Relaxed);
+        sparc64_cpu.oncpu.store(now, Ordering::Relaxed);
         user::switch_in(to, &to.user);
         // `from` stops running once its registers are saved; on one CPU nothing can
         // look at the flag in between (interrupts are off).

@@ -13,6 +13,8 @@
 //!   (`WSTATE` 1 in user mode, "other" windows while the kernel runs).
 //! * MMU misses are refilled by the vector from the running thread's page table
 //!   (`vm`), at any trap level; what the table does not map goes on as a fault.
+//! * The fast traps `ta 0x24` and `ta 0x25` (Solaris' gethrtime and gethrvtime) are
+//!   served by the vector itself, in a few instructions, without saving anything.
 //! * A system call (`ta 0x40`) enters `sparc64_syscall_trap`, which saves the user's
 //!   registers into its LWP's frame and, for a call the kernel's table marks `fast`,
 //!   calls the handler itself with the trapped window's outs as arguments (Solaris'
@@ -67,6 +69,17 @@ pub mod tt {
     pub const SPILL_USER_OTHER: u64 = 0x0a4;
     pub const FILL_USER: u64 = 0x0c4;
     pub const FILL_USER_OTHER: u64 = 0x0e4;
+    /// Solaris' software traps user code relies on (`<sys/trap.h>`; `ta n` is
+    /// trap type `0x100 + n`): `ta 1` a breakpoint (`ST_BREAKPOINT`), `ta 2`
+    /// integer division by zero (`ST_DIV0`), `ta 3` flush the register windows to
+    /// the stack (`ST_FLUSH_WINDOWS`).
+    pub const SOFT_BREAKPOINT: u64 = 0x101;
+    pub const SOFT_DIV0: u64 = 0x102;
+    pub const SOFT_FLUSH_WINDOWS: u64 = 0x103;
+    /// The fast traps served in the trap table: `ta 0x24` gethrtime, `ta 0x25`
+    /// gethrvtime (`ST_GETHRTIME`, `ST_GETHRVTIME`).
+    pub const FAST_GETHRTIME: u64 = 0x124;
+    pub const FAST_GETHRVTIME: u64 = 0x125;
     /// `ta 0x40`: a system call (Solaris' `ST_SYSCALL` for 64-bit programs).
     pub const SYSCALL: u64 = 0x140;
     /// `ta 0x70`: the self-test probe trap (software trap 0x70 is trap type 0x170).
@@ -186,6 +199,9 @@ global_asm!(
     .set    CPU_SYSENT, {cpu_sysent}    ! sparc64_cpu: the system-call table
     .set    CPU_NSYSENT, {cpu_nsysent}  !   and its length
     .set    CPU_WINFAULT, {cpu_winfault} ! sparc64_cpu: the last fault in a user window trap
+    .set    CPU_VTIME, {cpu_vtime}      ! sparc64_cpu: the running thread's %ticks on a CPU
+    .set    CPU_ONCPU, {cpu_oncpu}      !   until %tick = CPU_ONCPU, when it was switched in
+    .set    NS_PER_TICK, {ns_per_tick}  ! %tick runs at TICK_HZ
     .set    FR_TSTATE, {fr_tstate}      ! FrameData: %ccr and %asi, as TSTATE has them
     .set    FR_PC, {fr_pc}
     .set    FR_NPC, {fr_npc}
@@ -413,13 +429,33 @@ global_asm!(
     .org    \base + 0xe4 * 32
     FILL64_USER
     .org    \base + 0xe8 * 32
-    VECS    0x140 - 0xe8, \other
+    VECS    0x124 - 0xe8, \other
     .if     \soft
-    VEC     syscall_trap        ! 0x140 ta 0x40: a system call
+    GETHRTIME                           ! 0x124 ta 0x24: gethrtime
+    .org    \base + 0x125 * 32
+    VEC     fast_gethrvtime             ! 0x125 ta 0x25: gethrvtime
+    .else
+    VECS    2, \other
+    .endif
+    VECS    0x140 - 0x126, \other
+    .if     \soft
+    VEC     syscall_trap                ! 0x140 ta 0x40: a system call
     .else
     VEC     \other
     .endif
     VECS    0x200 - 0x141, \other
+    .endm
+
+    ! The fast traps: served in the trap table, on the alternate globals, without
+    ! saving anything or entering Rust; `done` returns past the `ta`.
+    ! GETHRTIME (ta 0x24): %o0 = nanoseconds since the machine started (%tick at
+    ! TICK_HZ, NPT bit off), the clock `clock_ns` reads too.
+    .macro  GETHRTIME
+    rd      %tick, %g1
+    sllx    %g1, 1, %g1
+    srlx    %g1, 1, %g1
+    mulx    %g1, NS_PER_TICK, %o0
+    done
     .endm
 
     .section .text.traptable, "ax"
@@ -450,6 +486,22 @@ dmmu_miss_tl1:
     WALK    0x58, wintrap_fault
     stxa    %g2, [%g0] 0x5c
     retry
+
+    ! fast_gethrvtime (ta 0x25): %o0 = the LWP's virtual time, the nanoseconds its
+    ! thread has spent on a CPU: what it had when switched in (CPU_VTIME), and the
+    ! time since (CPU_ONCPU: %tick then). `context::switch` keeps both.
+fast_gethrvtime:
+    sethi   %hi(sparc64_cpu), %g1
+    or      %g1, %lo(sparc64_cpu), %g1
+    rd      %tick, %g2
+    sllx    %g2, 1, %g2
+    srlx    %g2, 1, %g2
+    ldx     [%g1 + CPU_ONCPU], %g3
+    sub     %g2, %g3, %g2
+    ldx     [%g1 + CPU_VTIME], %g3
+    add     %g2, %g3, %g2
+    mulx    %g2, NS_PER_TICK, %o0
+    done
 
     ! wintrap_fault: a data fault at TL>1 (on the MMU globals for a miss, the
     ! alternate ones otherwise). Legitimate only inside a spill or fill of a user
@@ -891,6 +943,9 @@ sparc64_ontrap_call:
     cpu_sysent = const offset_of!(ArchCpu, sysent),
     cpu_nsysent = const offset_of!(ArchCpu, nsysent),
     cpu_winfault = const offset_of!(ArchCpu, winfault),
+    cpu_vtime = const offset_of!(ArchCpu, vtime),
+    cpu_oncpu = const offset_of!(ArchCpu, oncpu),
+    ns_per_tick = const 1_000_000_000 / clock::TICK_HZ,
     fr_tstate = const offset_of!(FrameData, tstate),
     fr_pc = const offset_of!(FrameData, pc),
     fr_npc = const offset_of!(FrameData, npc),

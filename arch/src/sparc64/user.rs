@@ -57,7 +57,7 @@ use super::context::Context;
 use super::trap::{tt, TrapInfo, MIN_FRAME, STACK_BIAS};
 use super::vm::{self, AddrSpace};
 use crate::uregs::FrameData;
-use crate::{Fault, FaultKind, PendingWork, SysEnt, UserFrame, UserRegs, UserTrap};
+use crate::{reg, Fault, FaultKind, PendingWork, SysEnt, UserFrame, UserRegs, UserTrap};
 
 /// The per-CPU block the trap code reads (one CPU here; its offsets are given to
 /// the assembly in `trap`).
@@ -86,6 +86,11 @@ pub struct ArchCpu {
     /// The trap type of the last fault inside a window spill or fill of a user
     /// window (the fault vector notes it: it tells a misaligned stack from a bad one).
     pub(super) winfault: AtomicU64,
+    /// The running thread's time on a CPU, in `%tick`s, until it was switched in,
+    /// and `%tick` then: the LWP's virtual time (`ta 0x25`) is their sum with the
+    /// time since. Kept by `context::switch`.
+    pub(super) vtime: AtomicU64,
+    pub(super) oncpu: AtomicU64,
 }
 
 #[no_mangle]
@@ -100,6 +105,8 @@ pub static sparc64_cpu: ArchCpu = ArchCpu {
     sysent: AtomicU64::new(0),
     nsysent: AtomicU64::new(0),
     winfault: AtomicU64::new(0),
+    vtime: AtomicU64::new(0),
+    oncpu: AtomicU64::new(0),
 };
 
 /// Makes `table` the system-call table the trap code calls through.
@@ -375,7 +382,8 @@ fn fault_of(tt: u64, frame: &UserFrame) -> Fault {
         tt::MEM_ADDRESS_NOT_ALIGNED | 0x035 | 0x036 => (FaultKind::Misaligned, sfar()),
         tt::ILLEGAL_INSTRUCTION => (FaultKind::IllegalInstruction, frame.pc()),
         tt::PRIVILEGED_OPCODE | 0x037 => (FaultKind::PrivilegedInstruction, frame.pc()),
-        tt::DIVISION_BY_ZERO => (FaultKind::DivisionByZero, frame.pc()),
+        tt::DIVISION_BY_ZERO | tt::SOFT_DIV0 => (FaultKind::DivisionByZero, frame.pc()),
+        tt::SOFT_BREAKPOINT => (FaultKind::Breakpoint, frame.pc()),
         tt::FILL_USER | tt::FILL_USER_OTHER => {
             let sp = frame.sp().wrapping_add(STACK_BIAS);
             match sparc64_cpu.winfault.load(Ordering::Relaxed) {
@@ -423,6 +431,15 @@ extern "C" fn sparc64_user_trap(tt: u64) {
         // The clock was the machine's; a window that went to the buffer is written
         // out on the way back.
         tt::INTERRUPT_LEVEL_14 | tt::SPILL_USER | tt::SPILL_USER_OTHER => return,
+        tt::SOFT_FLUSH_WINDOWS => {
+            // The user's windows are the "other" windows now: they go to its stack
+            // (or the buffer, written out on the way back), and the `ta` is done.
+            super::context::flush_windows();
+            let npc = frame.get(reg::NPC);
+            frame.set(reg::PC, npc);
+            frame.set(reg::NPC, npc.wrapping_add(4));
+            return;
+        }
         tt::SYSCALL => UserTrap::Syscall,
         _ => UserTrap::Fault(fault_of(tt, frame)),
     };

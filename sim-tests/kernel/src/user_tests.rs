@@ -19,7 +19,7 @@ use kern::errno::Errno;
 use kern::exec;
 use kern::proc::{self, PStat, Pid, WaitStatus};
 use kern::selftest::{Test, TestResult};
-use kern::syscall::abi::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS};
+use kern::syscall::abi::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS, SIGTRAP};
 use kern::{ensure, ensure_eq, M};
 
 use core::sync::atomic::Ordering;
@@ -45,6 +45,10 @@ pub static USER: &[Test] = &[
     Test::new("user_fault_data_exec", user_fault_data_exec),
     Test::new("user_fault_kernel_read", user_fault_kernel_read),
     Test::new("user_fault_in_second_lwp", user_fault_in_second_lwp),
+    Test::new("user_soft_trap_breakpoint", user_soft_trap_breakpoint),
+    Test::new("user_soft_trap_div0", user_soft_trap_div0),
+    Test::new("user_soft_trap_unserved", user_soft_trap_unserved),
+    Test::new("user_fast_traps_and_flush_windows", user_fast_traps_and_flush_windows),
     Test::new("user_bad_pointers", user_bad_pointers),
     Test::new("user_isolation", user_isolation),
     Test::new("user_bad_stack", user_bad_stack),
@@ -228,6 +232,30 @@ fn user_fault_kernel_read() -> TestResult {
 /// The fault of a second LWP ends the process, main asleep in `lwp_wait` too.
 fn user_fault_in_second_lwp() -> TestResult {
     killed_by(FAULT, 10, SIGSEGV)
+}
+
+// Solaris' software traps (`<sys/trap.h>`) that are no system calls.
+
+/// `ta 1` (`ST_BREAKPOINT`) is a breakpoint: SIGTRAP at the LWP (S13).
+fn user_soft_trap_breakpoint() -> TestResult {
+    killed_by(FAULT, 11, SIGTRAP)
+}
+
+/// `ta 2` (`ST_DIV0`), what compiled code does for a division by zero: SIGFPE.
+fn user_soft_trap_div0() -> TestResult {
+    killed_by(FAULT, 12, SIGFPE)
+}
+
+/// A software trap nobody serves is an illegal trap: SIGILL, as before.
+fn user_soft_trap_unserved() -> TestResult {
+    killed_by(FAULT, 13, SIGILL)
+}
+
+/// The fast traps `ta 0x24`/`ta 0x25` (gethrtime, gethrvtime) answer without a
+/// system call, with the clock and with the LWP's time on a CPU; `ta 3` puts the
+/// caller's windows on the stack (see the `traps` program).
+fn user_fast_traps_and_flush_windows() -> TestResult {
+    passes(TRAPS, 0)
 }
 
 /// Every pointer argument of every system call refuses bad addresses with EFAULT,

@@ -221,6 +221,34 @@ pub fn clock_ns() -> Result<u64, u64> {
     call(SYS_CLOCK_NS, 0, 0, 0)
 }
 
+/// `gethrtime()`: nanoseconds since the machine started, from Solaris' fast trap
+/// `ta 0x24`, which the kernel serves in its trap table without a system call.
+pub fn gethrtime() -> u64 {
+    let t: u64;
+    // SAFETY: the fast trap writes %o0 and nothing else: no memory, and it returns
+    // with the condition codes as they were (`done` restores them).
+    unsafe { asm!("ta 0x24", out("o0") t, options(nomem, nostack, preserves_flags)) };
+    t
+}
+
+/// `gethrvtime()`: the calling LWP's virtual time, the nanoseconds it has spent on
+/// a CPU, from the fast trap `ta 0x25`.
+pub fn gethrvtime() -> u64 {
+    let t: u64;
+    // SAFETY: as `gethrtime`.
+    unsafe { asm!("ta 0x25", out("o0") t, options(nomem, nostack, preserves_flags)) };
+    t
+}
+
+/// Solaris' `ta 3` (`ST_FLUSH_WINDOWS`): every register window of the caller's
+/// callers goes to its place on the stack.
+pub fn flush_windows() {
+    // SAFETY: the trap writes the windows to their own frames on this LWP's stack,
+    // memory the compiler is told may be read and written (no `nomem`); no
+    // register changes.
+    unsafe { asm!("ta 3", options(nostack, preserves_flags)) };
+}
+
 /// Sleeps `ms` milliseconds.
 pub fn sleep_ms(ms: u64) {
     let ts = Timespec { tv_sec: (ms / 1000) as i64, tv_nsec: ((ms % 1000) * 1_000_000) as i64 };
