@@ -76,12 +76,15 @@ impl UserRegs {
     /// 16-byte aligned) top is `stack_top`, with `arg` in `%o0` (and in `%i0` of the
     /// first window, as a called function would find it).
     pub fn for_entry(pc: u64, stack_top: u64, arg: u64) -> UserRegs {
-        let mut r = UserRegs::default();
-        r.r[reg::PC] = pc;
-        r.r[reg::NPC] = pc.wrapping_add(4);
-        r.r[reg::O6] = stack_top.wrapping_sub(MIN_FRAME + STACK_BIAS);
-        r.r[reg::O0] = arg;
-        r
+        // Register by register (no zeroed array to fill in: one store each).
+        let r = core::array::from_fn(|i| match i {
+            reg::PC => pc,
+            reg::NPC => pc.wrapping_add(4),
+            reg::O6 => stack_top.wrapping_sub(MIN_FRAME + STACK_BIAS),
+            reg::O0 => arg,
+            _ => 0,
+        });
+        UserRegs { r }
     }
 
     pub fn pc(&self) -> u64 {
@@ -126,18 +129,44 @@ const ASI_SHIFT: u32 = 24;
 impl UserFrame {
     /// A frame holding `regs`.
     pub fn new(regs: &UserRegs) -> UserFrame {
-        let f = UserFrame(Arc::new(FrameData {
-            tstate: AtomicU64::new(0),
-            pc: AtomicU64::new(0),
-            npc: AtomicU64::new(0),
-            y: AtomicU64::new(0),
-            g: Default::default(),
-            o: Default::default(),
-            sysc: AtomicU64::new(0),
-            mach: crate::MachFrame::new(),
-        }));
-        f.store(regs);
-        f
+        let mut block = Arc::<FrameData>::new_uninit();
+        let d = Arc::get_mut(&mut block).expect("a new Arc has no other handle").as_mut_ptr();
+        // SAFETY: `d` is the new block's only pointer; every field is written once
+        // before `assume_init` (the registers zeroed, then set by `store`), the
+        // machine's part by its own initialiser, which writes no more than it needs
+        // (a window buffer's windows need no zeros). No reference to the block
+        // exists before it is whole.
+        let frame = unsafe {
+            for word in [
+                &raw mut (*d).tstate,
+                &raw mut (*d).pc,
+                &raw mut (*d).npc,
+                &raw mut (*d).y,
+                &raw mut (*d).sysc,
+            ] {
+                word.write(AtomicU64::new(0));
+            }
+            (&raw mut (*d).g).write(Default::default());
+            (&raw mut (*d).o).write(Default::default());
+            crate::MachFrame::init(&raw mut (*d).mach);
+            UserFrame(block.assume_init())
+        };
+        frame.store(regs);
+        frame
+    }
+
+    /// Makes this frame hold `regs` for a new LWP, its count of system calls back
+    /// at 0: in place when no other handle shares the block (the LWP it was made
+    /// for has left user mode), else in a new one.
+    pub fn renew(&mut self, regs: &UserRegs) {
+        match Arc::get_mut(&mut self.0) {
+            Some(d) => {
+                d.sysc.store(0, Ordering::Relaxed);
+                d.mach.reset();
+                self.store(regs);
+            }
+            None => *self = UserFrame::new(regs),
+        }
     }
 
     /// Another handle to these very registers.
@@ -204,10 +233,19 @@ impl UserFrame {
         UserRegs { r: core::array::from_fn(|i| self.get(i)) }
     }
 
-    /// Sets every register from a `gregset_t`.
+    /// Sets every register from a `gregset_t` (as `set` would, one by one).
     pub fn store(&self, regs: &UserRegs) {
-        for (i, &v) in regs.r.iter().enumerate() {
-            self.set(i, v);
+        let (d, r) = (&self.0, &regs.r);
+        let field = |i: usize, shift: u32| (r[i] & 0xff) << shift;
+        d.tstate.store(field(reg::CCR, CCR_SHIFT) | field(reg::ASI, ASI_SHIFT), Ordering::Relaxed);
+        d.pc.store(r[reg::PC], Ordering::Relaxed);
+        d.npc.store(r[reg::NPC], Ordering::Relaxed);
+        d.y.store(r[reg::Y] & 0xffff_ffff, Ordering::Relaxed);
+        for (n, g) in d.g.iter().enumerate().skip(1) {
+            g.store(r[reg::G1 + n - 1], Ordering::Relaxed);
+        }
+        for (n, o) in d.o.iter().enumerate() {
+            o.store(r[reg::O0 + n], Ordering::Relaxed);
         }
     }
 
@@ -222,31 +260,35 @@ impl UserFrame {
 
     /// The system-call number (`%g1`).
     pub fn sysnum(&self) -> u64 {
-        self.get(reg::G1)
+        self.0.g[1].load(Ordering::Relaxed)
     }
 
     /// System-call argument `i` (`%o0`..`%o5`).
     pub fn sysarg(&self, i: usize) -> u64 {
         assert!(i < 6, "system-call argument {i}");
-        self.get(reg::O0 + i)
+        self.0.o[i].load(Ordering::Relaxed)
     }
 
     /// The six system-call arguments.
     pub fn sysargs(&self) -> [u64; 6] {
-        core::array::from_fn(|i| self.sysarg(i))
+        core::array::from_fn(|i| self.0.o[i].load(Ordering::Relaxed))
     }
 
     /// A successful return: `%o0`, `%o1`, carry clear.
     pub fn set_rval(&self, r0: u64, r1: u64) {
-        self.set(reg::O0, r0);
-        self.set(reg::O0 + 1, r1);
-        self.set(reg::CCR, self.get(reg::CCR) & !CCR_CARRY);
+        let d = &self.0;
+        d.o[0].store(r0, Ordering::Relaxed);
+        d.o[1].store(r1, Ordering::Relaxed);
+        let carry = CCR_CARRY << CCR_SHIFT;
+        d.tstate.store(d.tstate.load(Ordering::Relaxed) & !carry, Ordering::Relaxed);
     }
 
     /// A failed return: the error number in `%o0`, carry set.
     pub fn set_error(&self, errno: u64) {
-        self.set(reg::O0, errno);
-        self.set(reg::CCR, self.get(reg::CCR) | CCR_CARRY);
+        let d = &self.0;
+        d.o[0].store(errno, Ordering::Relaxed);
+        let carry = CCR_CARRY << CCR_SHIFT;
+        d.tstate.store(d.tstate.load(Ordering::Relaxed) | carry, Ordering::Relaxed);
     }
 
     /// Whether the last system call failed (carry set), as user code tests it.
@@ -470,6 +512,22 @@ mod tests {
         assert_eq!(f.get(reg::O0), 7);
         f.data().sysc.store(1, Ordering::Relaxed);
         assert_eq!((g.syscalls(), c.syscalls()), (1, 0));
+    }
+
+    #[test]
+    fn a_frame_is_renewed_in_place_only_when_nothing_shares_it() {
+        let mut f = UserFrame::new(&UserRegs::for_entry(0x1000, 0x8000, 1));
+        f.data().sysc.store(9, Ordering::Relaxed);
+        let block = f.data() as *const FrameData;
+        let fresh = UserRegs::for_entry(0x2000, 0x9000, 2);
+        f.renew(&fresh);
+        assert!(core::ptr::eq(f.data(), block), "renewed in its own block");
+        assert_eq!((f.load(), f.syscalls()), (fresh, 0));
+        let shared = f.share();
+        f.renew(&UserRegs::for_entry(0x3000, 0xa000, 3));
+        assert!(!f.same(&shared), "a shared block is left to its other handle");
+        assert_eq!(shared.load(), fresh);
+        assert_eq!(f.pc(), 0x3000);
     }
 
     #[test]

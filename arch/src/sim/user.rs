@@ -272,9 +272,15 @@ impl AddrSpace {
 pub struct MachFrame;
 
 impl MachFrame {
-    pub(crate) fn new() -> MachFrame {
-        MachFrame
-    }
+    /// Makes the uninitialised `at` a machine part (there is nothing to write).
+    ///
+    /// # Safety
+    ///
+    /// `at` is valid for writes.
+    pub(crate) unsafe fn init(_at: *mut MachFrame) {}
+
+    /// Empties the machine part for a new LWP.
+    pub(crate) fn reset(&mut self) {}
 }
 
 /// A thread's user state, in its [`Context`]. Only the thread itself touches it

@@ -155,18 +155,21 @@ impl Context {
         assert!(!self.running.load(Ordering::SeqCst), "context_reset of a running thread");
         // SAFETY: the context is not running (checked above) and not being switched
         // to (the caller owns the thread being recycled), so nothing else reads or
-        // writes its stack or registers now.
+        // writes its stack or registers now. The save area written is the top
+        // 16 doublewords of that stack (at least 4 KiB long, 16-byte aligned).
         unsafe {
             let stack = (*self.stack.get()).as_mut().expect("the boot context cannot be reset");
             stack[0] = u128::from(STACK_CANARY);
             let top = stack.as_mut_ptr_range().end as u64;
             let frame = top - MIN_FRAME as u64; // 16-byte aligned: u128 elements
-            let save = frame as *mut [u64; 16];
-            let mut area = [0u64; 16];
-            area[0] = entry as *const () as u64; // %l0
-            area[1] = arg as u64; // %l1
-                                  // %i6 = %i7 = 0: the end of every backtrace.
-            save.write(area);
+            let save = frame as *mut u64;
+            // The window the first fill loads: %l0 = entry, %l1 = its argument, and
+            // %i6 = %i7 = 0, the end of every backtrace. The others start as they
+            // find themselves: nothing reads them.
+            save.add(0).write(entry as *const () as u64);
+            save.add(1).write(arg as u64);
+            save.add(14).write(0);
+            save.add(15).write(0);
             *self.regs.get() = Regs {
                 fp: frame - STACK_BIAS,
                 i7: sparc64_thread_start as *const () as u64 - 8, // `ret` returns to %i7 + 8

@@ -1048,12 +1048,15 @@ pub(super) static ONTRAP: AtomicPtr<OnTrap> = AtomicPtr::new(core::ptr::null_mut
 /// own nothing that needs dropping: its frames are abandoned.
 pub fn catch(f: extern "C" fn(usize), arg: usize) -> Result<(), TrapInfo> {
     let mut rec = OnTrap::default();
-    let outer = ONTRAP.swap(&mut rec, Ordering::SeqCst);
+    // Only this CPU, in this thread, reads it (the trap handler; `context::switch`
+    // keeps it per thread): plain loads and stores, no atomic swap.
+    let outer = ONTRAP.load(Ordering::Relaxed);
+    ONTRAP.store(&mut rec, Ordering::Relaxed);
     // SAFETY: `rec` outlives the call and is registered in ONTRAP for its duration;
     // `sparc64_ontrap_call` returns normally (0) or through the landing pad (1) to
     // this frame, whose window it restores from the stack like `resume` does.
     let trapped = unsafe { sparc64_ontrap_call(f, arg, &mut rec) };
-    ONTRAP.store(outer, Ordering::SeqCst);
+    ONTRAP.store(outer, Ordering::Relaxed);
     if trapped == 0 {
         Ok(())
     } else {

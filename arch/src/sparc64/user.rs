@@ -50,7 +50,7 @@
 use alloc::sync::Arc;
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
-use core::mem::{offset_of, size_of};
+use core::mem::{offset_of, size_of, MaybeUninit};
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use super::context::Context;
@@ -125,18 +125,20 @@ const _: () = assert!(PENDING_WBUF & PendingWork::MACHINE == PENDING_WBUF);
 
 /// User windows that could not be spilled to the user's stack (Solaris' `pcb_wbuf`),
 /// per LWP. `trap`'s fault vector fills it: the count, then per window its stack
-/// pointer and its sixteen locals and ins.
+/// pointer and its sixteen locals and ins. The windows below `count` are the ones
+/// written; the others are never read, and never cleared (a new LWP's buffer is
+/// not 952 bytes of zeros to write).
 #[repr(C)]
 pub struct WindowBuffer {
     count: u64,
-    windows: [[u64; 17]; WBUF_WINDOWS],
+    windows: [MaybeUninit<[u64; 17]>; WBUF_WINDOWS],
 }
 
 impl WindowBuffer {
     /// Offsets and sizes the fault vector uses.
     pub(super) const COUNT: usize = offset_of!(WindowBuffer, count);
     pub(super) const WINDOWS: usize = offset_of!(WindowBuffer, windows);
-    pub(super) const SLOT: usize = size_of::<[u64; 17]>();
+    pub(super) const SLOT: usize = size_of::<MaybeUninit<[u64; 17]>>();
 }
 
 /// What the machine keeps in an LWP's frame besides its registers: the window
@@ -154,10 +156,25 @@ unsafe impl Sync for MachFrame {}
 unsafe impl Send for MachFrame {}
 
 impl MachFrame {
-    pub(crate) fn new() -> MachFrame {
-        MachFrame {
-            wbuf: UnsafeCell::new(WindowBuffer { count: 0, windows: [[0; 17]; WBUF_WINDOWS] }),
+    /// Makes the uninitialised `at` an empty machine part: only the buffer's count
+    /// is written (its windows are never read before written).
+    ///
+    /// # Safety
+    ///
+    /// `at` is valid for writes and nothing reads it meanwhile.
+    pub(crate) unsafe fn init(at: *mut MachFrame) {
+        // SAFETY: the caller's promise; only raw pointers are made to the
+        // uninitialised block, and after this write it is a valid `MachFrame`: the
+        // count is its only field that is not `MaybeUninit`.
+        unsafe {
+            let wbuf = UnsafeCell::raw_get(&raw const (*at).wbuf);
+            (&raw mut (*wbuf).count).write(0);
         }
+    }
+
+    /// Empties the machine part for a new LWP.
+    pub(crate) fn reset(&mut self) {
+        self.wbuf.get_mut().count = 0;
     }
 }
 
@@ -471,6 +488,7 @@ extern "C" fn sparc64_user_pending() {
 }
 
 /// Calls the kernel's `user_trap` with the LWP's frame, with interrupts on.
+#[inline(always)]
 fn upcall(frame: &UserFrame, why: UserTrap) {
     let Some(up) = super::UPCALLS.get() else { return };
     super::intr_restore(true);
@@ -491,7 +509,9 @@ fn flush_wbuf() -> Result<(), Fault> {
         // Taken out before the copy, which may itself spill more user windows into
         // the buffer (its `catch` makes a frame); put back if it cannot be written.
         wbuf.count -= 1;
-        let w = wbuf.windows[wbuf.count as usize];
+        // SAFETY: every window below the count was written whole by the fault
+        // vector (or put back below), before the count was raised over it.
+        let w = unsafe { wbuf.windows[wbuf.count as usize].assume_init() };
         let at = w[0].wrapping_add(STACK_BIAS);
         let mut bytes = [0u8; 128];
         for (b, r) in bytes.chunks_exact_mut(8).zip(&w[1..]) {
@@ -506,7 +526,7 @@ fn flush_wbuf() -> Result<(), Fault> {
         if let Err(fault) = written {
             WBUF_UNWRITABLE.fetch_add(1, Ordering::Relaxed);
             if (wbuf.count as usize) < WBUF_WINDOWS {
-                wbuf.windows[wbuf.count as usize] = w;
+                wbuf.windows[wbuf.count as usize] = MaybeUninit::new(w);
                 wbuf.count += 1;
             }
             return Err(fault);

@@ -296,7 +296,8 @@ global_asm!(
     .align  32
     ! sparc64_copy_user(args: &CopyArgs): copies `len` bytes between the user address
     ! and the kernel buffer through ASI_AS_IF_USER_PRIMARY, in (out = 0) or out
-    ! (out = 1). Runs inside `catch`: a fault ends it.
+    ! (out = 1): a doubleword at a time while both addresses are 8-aligned and 8 or
+    ! more bytes are left, then byte by byte. Runs inside `catch`: a fault ends it.
     .globl  sparc64_copy_user
     .type   sparc64_copy_user, #function
 sparc64_copy_user:
@@ -304,25 +305,49 @@ sparc64_copy_user:
     ldx     [%o0 + {kernel}], %o2
     ldx     [%o0 + {len}], %o3
     ldx     [%o0 + {out}], %o4
-    brz,pn  %o3, 3f
-     nop
+    or      %o1, %o2, %o5
+    andcc   %o5, 7, %g0
+    bnz,pn  %xcc, 5f                    ! not both aligned: bytes
+     cmp    %o3, 8
     brnz,pn %o4, 2f
      nop
-1:  lduba   [%o1] 0x10, %o5             ! in: user → kernel
+1:  blu,pn  %xcc, 5f                    ! in: user → kernel, doublewords
+     nop
+    ldxa    [%o1] 0x10, %o5
+    stx     %o5, [%o2]
+    add     %o1, 8, %o1
+    add     %o2, 8, %o2
+    sub     %o3, 8, %o3
+    ba,pt   %xcc, 1b
+     cmp    %o3, 8
+2:  blu,pn  %xcc, 5f                    ! out: kernel → user, doublewords
+     nop
+    ldx     [%o2], %o5
+    stxa    %o5, [%o1] 0x10
+    add     %o1, 8, %o1
+    add     %o2, 8, %o2
+    sub     %o3, 8, %o3
+    ba,pt   %xcc, 2b
+     cmp    %o3, 8
+5:  brz,pn  %o3, 8f                     ! the bytes left
+     nop
+    brnz,pn %o4, 7f
+     nop
+6:  lduba   [%o1] 0x10, %o5             ! in, bytes
     stb     %o5, [%o2]
     add     %o1, 1, %o1
     subcc   %o3, 1, %o3
-    bnz,pt  %xcc, 1b
+    bnz,pt  %xcc, 6b
      add    %o2, 1, %o2
     retl
      nop
-2:  ldub    [%o2], %o5                  ! out: kernel → user
+7:  ldub    [%o2], %o5                  ! out, bytes
     stba    %o5, [%o1] 0x10
     add     %o1, 1, %o1
     subcc   %o3, 1, %o3
-    bnz,pt  %xcc, 2b
+    bnz,pt  %xcc, 7b
      add    %o2, 1, %o2
-3:  retl
+8:  retl
      nop
     .size   sparc64_copy_user, . - sparc64_copy_user
 "#,

@@ -130,7 +130,7 @@ impl Lwp {
         Lwp {
             lwp_id: AtomicU32::new(0),
             lwp_start: DispLock::new(None),
-            lwp_image: DispLock::new(data::LwpImage::Unused),
+            lwp_image: DispLock::new(data::LwpImage::Unused(None)),
         }
     }
 
@@ -198,7 +198,7 @@ impl NewLwp {
         );
         let lwp = lwp_alloc();
         *lwp.lwp_start.lock() = Some(start);
-        let data = Box::new(LwpData::new(t, p, &regs));
+        let data = LwpData::make(lwp.take_block(), t, p, &regs);
         NewLwp { t, lwp, data }
     }
 
