@@ -191,6 +191,7 @@ impl DispQ {
     }
 
     /// Takes the first thread of priority `pri`, which `maxpri` found non-empty.
+    #[inline]
     fn take_first(&mut self, pri: u8) -> &'static KThread {
         let pri = usize::from(pri);
         let t = self.head[pri].expect("bitmap says non-empty");
