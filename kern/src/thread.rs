@@ -62,7 +62,14 @@ pub enum ThreadState {
 const UNBOUND: usize = usize::MAX;
 
 /// The bits of `t_pending` that the kernel sets (the machine keeps
-/// `PendingWork::MACHINE` for itself). A later kind of work gets a bit here.
+/// `PendingWork::MACHINE` for itself: windows waiting in the window buffer). Of the
+/// kinds of work due before a return to user mode, a stop point has a bit; a
+/// signal to deliver will have one (the signals issue). Preemption needs none:
+/// the interrupt that asks for it preempts on its way out (`disp::kpreempt`),
+/// from the kernel as from user mode, and the return path tests the word with
+/// interrupts off, so a request after the test is an interrupt taken in user mode
+/// at once. Nor does a swap-in: only a stopped LWP is swapped out, and continuing
+/// it brings its `lwp` structure back before it can run.
 pub mod pending {
     /// A stop point is due: the LWP was asked to stop or to exit (`TpFlags`).
     pub const STOP: u32 = 1;
