@@ -133,7 +133,7 @@ pub struct TrapFrame {
 }
 
 // `etrap` puts it on the stack below a minimal frame: both keep the stack 16-byte aligned.
-const _: () = assert!(size_of::<TrapFrame>() % 16 == 0);
+const _: () = assert!(size_of::<TrapFrame>().is_multiple_of(16));
 
 impl TrapFrame {
     /// Resumes after the trapping instruction (a software trap is done).

@@ -517,7 +517,7 @@ fn flush_wbuf() -> Result<(), Fault> {
         for (b, r) in bytes.chunks_exact_mut(8).zip(&w[1..]) {
             b.copy_from_slice(&r.to_be_bytes());
         }
-        let written = if at % 8 != 0 {
+        let written = if !at.is_multiple_of(8) {
             Err(Fault { kind: FaultKind::Misaligned, addr: at })
         } else {
             vm::copy_user(at, bytes.as_mut_ptr(), bytes.len(), true)
