@@ -249,11 +249,13 @@ fn current_frame() -> &'static UserFrame {
     current().frame.as_ref().expect("a trap from user mode in a thread with no user frame")
 }
 
-/// The running thread's window buffer.
-fn current_wbuf() -> &'static mut WindowBuffer {
+/// The window buffer of `frame`, the running thread's (or one it is taking on).
+/// Callers hold the reference only while no other Rust code touches the buffer.
+#[allow(clippy::mut_from_ref)] // the buffer is the running thread's, not the frame's
+fn wbuf_of(frame: &UserFrame) -> &mut WindowBuffer {
     // SAFETY: see `MachFrame`: the running thread's own buffer, touched here by that
     // thread only, never through two references at once.
-    unsafe { &mut *current_frame().data().mach.wbuf.get() }
+    unsafe { &mut *frame.data().mach.wbuf.get() }
 }
 
 /// The running thread's pending-work word.
@@ -342,9 +344,9 @@ fn attach(space: Arc<AddrSpace>, frame: UserFrame) {
     sparc64_cpu.thread.store(super::curthread_raw() as u64, Ordering::Relaxed);
     sparc64_cpu.frame.store(frame_addr(Some(&frame)), Ordering::Relaxed);
     activate(Some(&space));
+    wbuf_of(&frame).count = 0;
     u.space = Some(space);
     u.frame = Some(frame);
-    current_wbuf().count = 0;
 }
 
 /// Enters user mode in `space` with the registers in `frame` (see the module comment).
@@ -375,8 +377,8 @@ pub fn exit() {
         )
     };
     let u = current();
-    if u.frame.is_some() {
-        current_wbuf().count = 0;
+    if let Some(frame) = &u.frame {
+        wbuf_of(frame).count = 0;
     }
     pending().take(PENDING_WBUF);
     activate(None);
@@ -504,8 +506,13 @@ pub static WBUF_UNWRITABLE: AtomicU64 = AtomicU64::new(0);
 /// first window that cannot be written (a misaligned stack pointer, or one whose
 /// window is not writable by the user).
 fn flush_wbuf() -> Result<(), Fault> {
-    let wbuf = current_wbuf();
-    while wbuf.count > 0 {
+    let frame = current_frame();
+    loop {
+        // Taken afresh at each window: the copy below may add windows to it.
+        let wbuf = wbuf_of(frame);
+        if wbuf.count == 0 {
+            return Ok(());
+        }
         // Taken out before the copy, which may itself spill more user windows into
         // the buffer (its `catch` makes a frame); put back if it cannot be written.
         wbuf.count -= 1;
@@ -525,6 +532,7 @@ fn flush_wbuf() -> Result<(), Fault> {
         };
         if let Err(fault) = written {
             WBUF_UNWRITABLE.fetch_add(1, Ordering::Relaxed);
+            let wbuf = wbuf_of(frame);
             if (wbuf.count as usize) < WBUF_WINDOWS {
                 wbuf.windows[wbuf.count as usize] = MaybeUninit::new(w);
                 wbuf.count += 1;
@@ -532,7 +540,6 @@ fn flush_wbuf() -> Result<(), Fault> {
             return Err(fault);
         }
     }
-    Ok(())
 }
 
 /// A run of user code for the machine's own tests: where to land, what ended it.
