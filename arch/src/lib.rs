@@ -21,8 +21,11 @@
 //!
 //! User mode (S3, S5.1, S13, S16) is the machine's too: an address space
 //! ([`Machine::AddrSpace`]: an MMU context and its pages), entering user mode with
-//! an LWP's registers ([`Machine::user_enter`]), `copyin`/`copyout` with the user's
-//! own rights, and the way back into the kernel through [`Upcalls::user_trap`].
+//! the [`UserFrame`] that holds an LWP's registers ([`Machine::user_enter`]),
+//! `copyin`/`copyout` with the user's own rights, system calls through the kernel's
+//! table ([`Upcalls::sysent`]), and every other way back into the kernel through
+//! [`Upcalls::user_trap`] — including the work a thread's [`PendingWork`] word asks
+//! for before it goes back to user mode.
 
 #![no_std]
 #![cfg_attr(target_arch = "sparc64", feature(asm_experimental_arch))]
@@ -34,19 +37,26 @@ extern crate std;
 pub mod cell;
 pub mod uregs;
 
-pub use uregs::{reg, Fault, FaultKind, MapError, Prot, UserRegs, UserTrap, PAGE_SIZE, USER_LIMIT};
+pub use uregs::{
+    reg, Fault, FaultKind, MapError, PendingWork, Prot, SysEnt, SysHandler, SysRet, UserFrame,
+    UserRegs, UserTrap, PAGE_SIZE, USER_LIMIT,
+};
 
 #[cfg(target_arch = "sparc64")]
 pub mod sparc64;
 /// The machine this build runs on.
 #[cfg(target_arch = "sparc64")]
 pub type M = sparc64::Sparc64;
+#[cfg(target_arch = "sparc64")]
+use sparc64::user::MachFrame;
 
 #[cfg(not(target_arch = "sparc64"))]
 pub mod sim;
 /// The machine this build runs on.
 #[cfg(not(target_arch = "sparc64"))]
 pub type M = sim::Sim;
+#[cfg(not(target_arch = "sparc64"))]
+use sim::user::MachFrame;
 
 /// The type whose `&'static` the current-thread register holds.
 ///
@@ -55,7 +65,9 @@ pub type M = sim::Sim;
 /// Exactly one type in the whole kernel may implement this trait: the kernel's thread
 /// structure. The register is untyped; [`Machine::curthread`] turns its contents
 /// back into a `&'static Self`, which is sound only if every pointer ever stored
-/// there came from a `&'static` of that same type.
+/// there came from a `&'static` of that same type. The type's first field, at offset
+/// 0, must be the thread's [`PendingWork`] word (a `#[repr(C)]` structure): the
+/// machine's return path to user mode reads it straight through the register.
 pub unsafe trait ThreadRegister: Sync + 'static {}
 
 /// How a kernel thread starts: the function runs on the thread's own kernel stack,
@@ -73,11 +85,17 @@ pub struct Upcalls {
     /// A cross-call from another CPU ([`Machine::poke_cpu`]): this CPU should look at
     /// its dispatch queue again. Runs like `clock_intr`.
     pub poke_intr: fn(),
-    /// User mode was left (a system call, a fault, or an interrupt the machine has
-    /// handled): runs on the LWP's kernel stack with interrupts enabled, with the
-    /// user registers saved at the trap; what it leaves in them is what user mode
-    /// resumes with. It may sleep, switch, or never return (the LWP exits).
-    pub user_trap: fn(regs: &mut UserRegs, why: UserTrap),
+    /// The system-call table (Solaris' `sysent`): entry `n` serves call number `n`.
+    /// The machine calls a `fast` entry itself, straight from its trap path, with
+    /// interrupts enabled, and puts its results in the LWP's registers; anything
+    /// else is a [`UserTrap::Syscall`].
+    pub sysent: &'static [SysEnt],
+    /// User mode was left for the kernel (a system call that is not `fast`, a
+    /// fault, or pending work on the way back): runs on the LWP's kernel stack with
+    /// interrupts enabled, with the LWP's registers in `frame` as the trap saved
+    /// them; what it leaves there is what user mode resumes with. It may sleep,
+    /// switch, or never return (the LWP exits).
+    pub user_trap: fn(frame: &UserFrame, why: UserTrap),
 }
 
 /// How the kernel's spin locks wait: through the machine, so that the host
@@ -172,12 +190,15 @@ pub trait Machine {
     /// Reads `buf.len()` bytes at `va` of `space`, whatever the pages' rights.
     fn as_read(space: &Self::AddrSpace, va: u64, buf: &mut [u8]) -> Result<(), MapError>;
 
-    /// Enters user mode in `space` with `regs` (S17's last step): the current thread
-    /// runs in `space` from now on — its switches take the MMU context along — and
-    /// comes back into the kernel only through [`Upcalls::user_trap`].
-    fn user_enter(space: alloc::sync::Arc<Self::AddrSpace>, regs: &UserRegs) -> !;
+    /// Enters user mode in `space` with the registers in `frame` (S17's last step):
+    /// the current thread runs in `space` from now on — its switches take the MMU
+    /// context along — with `frame` as the one place its user registers are saved
+    /// and restored, and comes back into the kernel only through its system-call
+    /// table and [`Upcalls::user_trap`].
+    fn user_enter(space: alloc::sync::Arc<Self::AddrSpace>, frame: UserFrame) -> !;
     /// The current thread leaves its address space for good (its LWP is exiting):
-    /// its user windows still in the machine are dropped with it.
+    /// its user windows still in the machine are dropped with it, and the machine
+    /// lets go of its frame.
     fn user_exit();
     /// Copies `buf.len()` bytes in from user address `uaddr` of the current thread's
     /// address space, with the user's own rights: `Err` with the fault if any byte

@@ -1,12 +1,30 @@
 //! What the machine and the kernel say to each other about user mode: an LWP's
-//! user registers (S5.1), why user mode was left (a system call, a fault, or just a
-//! chance to act on the way back), and the rights of user memory.
+//! user registers and where they live (S5.1), why user mode was left (a system
+//! call, a fault, or work pending on the way back), the system-call table the
+//! machine calls through, the pending-work word, and the rights of user memory.
 //!
 //! Both machines use the SPARC V9 user ABI of Solaris: the registers are a
 //! `gregset_t`, a system call is `ta 0x40` with its number in `%g1` and its
 //! arguments in `%o0`..`%o5`, and it returns its values in `%o0`/`%o1` with the
 //! carry bit clear, or an error number in `%o0` with the carry bit set. The host
 //! simulation follows the same conventions, so the portable kernel sees one ABI.
+//!
+//! # Where the registers live
+//!
+//! An LWP's user registers have one home, its [`UserFrame`], which the kernel keeps
+//! in the LWP's `lwp` structure (S5.1) and hands to the machine when the LWP first
+//! enters user mode ([`crate::Machine::user_enter`]). Every trap from user mode
+//! saves the registers straight into it and every return to user mode loads them
+//! from it: there is no other copy, and no copying in between. While the LWP runs
+//! in the kernel or is not running at all, the frame holds its user state; while it
+//! runs in user mode, the CPU does. The slots are atomic words, so the machine's
+//! trap code and the kernel may both reach them through shared references (a trap
+//! and the kernel never touch one LWP's frame at the same time: the LWP is either in
+//! user mode or in the kernel).
+
+use alloc::sync::Arc;
+use core::fmt;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use bitflags::bitflags;
 
@@ -38,14 +56,14 @@ pub const STACK_BIAS: u64 = 2047;
 /// A minimal V9 stack frame: the register save area and the outgoing arguments.
 pub const MIN_FRAME: u64 = 176;
 /// The carry bits of `%ccr` (`icc.c`, `xcc.c`): set when a system call failed.
-const CCR_CARRY: u64 = 0x11;
+pub const CCR_CARRY: u64 = 0x11;
 
 /// User addresses are `0..USER_LIMIT` (UltraSPARC's 44-bit virtual address space
 /// has its hole above 2^43; user mode gets the bottom half).
 pub const USER_LIMIT: u64 = 1 << 43;
 
-/// An LWP's user-level registers (S5.1): Solaris' `gregset_t`. The integer state of
-/// user mode; the other globals' and locals' worth lives in the register windows,
+/// An LWP's user-level registers as a value: Solaris' `gregset_t`. The integer state
+/// of user mode; the other globals' and locals' worth lives in the register windows,
 /// which spill to the user's own stack.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,12 +76,15 @@ impl UserRegs {
     /// 16-byte aligned) top is `stack_top`, with `arg` in `%o0` (and in `%i0` of the
     /// first window, as a called function would find it).
     pub fn for_entry(pc: u64, stack_top: u64, arg: u64) -> UserRegs {
-        let mut r = UserRegs::default();
-        r.r[reg::PC] = pc;
-        r.r[reg::NPC] = pc.wrapping_add(4);
-        r.r[reg::O6] = stack_top.wrapping_sub(MIN_FRAME + STACK_BIAS);
-        r.r[reg::O0] = arg;
-        r
+        // Register by register (no zeroed array to fill in: one store each).
+        let r = core::array::from_fn(|i| match i {
+            reg::PC => pc,
+            reg::NPC => pc.wrapping_add(4),
+            reg::O6 => stack_top.wrapping_sub(MIN_FRAME + STACK_BIAS),
+            reg::O0 => arg,
+            _ => 0,
+        });
+        UserRegs { r }
     }
 
     pub fn pc(&self) -> u64 {
@@ -74,46 +95,321 @@ impl UserRegs {
     pub fn sp(&self) -> u64 {
         self.r[reg::O6]
     }
+}
+
+/// Where an LWP's user registers live (S5.1; see the module comment): a handle to
+/// one heap block shared by the LWP's `lwp` structure and, while the LWP may run
+/// in user mode, the machine. [`UserFrame::share`] makes a second handle to the
+/// same registers; `clone` makes an independent copy of them.
+pub struct UserFrame(Arc<FrameData>);
+
+/// The block behind a [`UserFrame`]: the registers in the order the trap code
+/// saves them (the machine's assembly takes its offsets from here), the count of
+/// system calls, and what only the machine keeps per LWP.
+#[repr(C)]
+pub(crate) struct FrameData {
+    /// `%ccr` and `%asi` as `TSTATE` holds them: `%ccr` in bits 39..32, `%asi` in
+    /// bits 31..24, nothing else (so one load or store moves both).
+    pub(crate) tstate: AtomicU64,
+    pub(crate) pc: AtomicU64,
+    pub(crate) npc: AtomicU64,
+    pub(crate) y: AtomicU64,
+    /// `%g0`..`%g7`; `g[0]` is not saved (it is always zero), so that `g[n]` is `%gn`.
+    pub(crate) g: [AtomicU64; 8],
+    pub(crate) o: [AtomicU64; 8],
+    /// System calls made so far (S5.4): the machine counts every `ta 0x40`.
+    pub(crate) sysc: AtomicU64,
+    /// The machine's own per-LWP state (sparc64: the window buffer).
+    pub(crate) mach: crate::MachFrame,
+}
+
+const CCR_SHIFT: u32 = 32;
+const ASI_SHIFT: u32 = 24;
+
+impl UserFrame {
+    /// A frame holding `regs`.
+    pub fn new(regs: &UserRegs) -> UserFrame {
+        let mut block = Arc::<FrameData>::new_uninit();
+        let d = Arc::get_mut(&mut block).expect("a new Arc has no other handle").as_mut_ptr();
+        // SAFETY: `d` is the new block's only pointer; every field is written once
+        // before `assume_init` (the registers zeroed, then set by `store`), the
+        // machine's part by its own initialiser, which writes no more than it needs
+        // (a window buffer's windows need no zeros). No reference to the block
+        // exists before it is whole.
+        let frame = unsafe {
+            for word in [
+                &raw mut (*d).tstate,
+                &raw mut (*d).pc,
+                &raw mut (*d).npc,
+                &raw mut (*d).y,
+                &raw mut (*d).sysc,
+            ] {
+                word.write(AtomicU64::new(0));
+            }
+            (&raw mut (*d).g).write(Default::default());
+            (&raw mut (*d).o).write(Default::default());
+            crate::MachFrame::init(&raw mut (*d).mach);
+            UserFrame(block.assume_init())
+        };
+        frame.store(regs);
+        frame
+    }
+
+    /// Makes this frame hold `regs` for a new LWP, its count of system calls back
+    /// at 0: in place when no other handle shares the block (the LWP it was made
+    /// for has left user mode), else in a new one.
+    pub fn renew(&mut self, regs: &UserRegs) {
+        match Arc::get_mut(&mut self.0) {
+            Some(d) => {
+                d.sysc.store(0, Ordering::Relaxed);
+                d.mach.reset();
+                self.store(regs);
+            }
+            None => *self = UserFrame::new(regs),
+        }
+    }
+
+    /// Another handle to these very registers.
+    pub fn share(&self) -> UserFrame {
+        UserFrame(Arc::clone(&self.0))
+    }
+
+    /// Whether `other` is a handle to these very registers.
+    pub fn same(&self, other: &UserFrame) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    pub(crate) fn data(&self) -> &FrameData {
+        &self.0
+    }
+
+    /// The slot of register `i` (`reg::*`); `None` for `%ccr` and `%asi`, which
+    /// share `tstate`, and for `%fprs`, which is not kept (no FPU state yet).
+    fn slot(&self, i: usize) -> Option<&AtomicU64> {
+        let d = &self.0;
+        match i {
+            reg::PC => Some(&d.pc),
+            reg::NPC => Some(&d.npc),
+            reg::Y => Some(&d.y),
+            reg::G1..=reg::G7 => Some(&d.g[i - reg::G1 + 1]),
+            reg::O0..=reg::O7 => Some(&d.o[i - reg::O0]),
+            _ => None,
+        }
+    }
+
+    /// Register `i` (`reg::*`).
+    pub fn get(&self, i: usize) -> u64 {
+        let tstate = || self.0.tstate.load(Ordering::Relaxed);
+        match i {
+            reg::CCR => (tstate() >> CCR_SHIFT) & 0xff,
+            reg::ASI => (tstate() >> ASI_SHIFT) & 0xff,
+            reg::FPRS => 0,
+            _ => self.slot(i).map_or(0, |s| s.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Sets register `i` (`reg::*`). `%ccr` and `%asi` keep 8 bits; `%y` 32;
+    /// `%fprs` is not kept.
+    pub fn set(&self, i: usize, v: u64) {
+        let d = &self.0;
+        let field = |shift: u32| {
+            let keep = d.tstate.load(Ordering::Relaxed) & !(0xff << shift);
+            d.tstate.store(keep | (v & 0xff) << shift, Ordering::Relaxed);
+        };
+        match i {
+            reg::CCR => field(CCR_SHIFT),
+            reg::ASI => field(ASI_SHIFT),
+            reg::Y => d.y.store(v & 0xffff_ffff, Ordering::Relaxed),
+            _ => {
+                if let Some(s) = self.slot(i) {
+                    s.store(v, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Every register, as a `gregset_t`.
+    pub fn load(&self) -> UserRegs {
+        UserRegs { r: core::array::from_fn(|i| self.get(i)) }
+    }
+
+    /// Sets every register from a `gregset_t` (as `set` would, one by one).
+    pub fn store(&self, regs: &UserRegs) {
+        let (d, r) = (&self.0, &regs.r);
+        let field = |i: usize, shift: u32| (r[i] & 0xff) << shift;
+        d.tstate.store(field(reg::CCR, CCR_SHIFT) | field(reg::ASI, ASI_SHIFT), Ordering::Relaxed);
+        d.pc.store(r[reg::PC], Ordering::Relaxed);
+        d.npc.store(r[reg::NPC], Ordering::Relaxed);
+        d.y.store(r[reg::Y] & 0xffff_ffff, Ordering::Relaxed);
+        for (n, g) in d.g.iter().enumerate().skip(1) {
+            g.store(r[reg::G1 + n - 1], Ordering::Relaxed);
+        }
+        for (n, o) in d.o.iter().enumerate() {
+            o.store(r[reg::O0 + n], Ordering::Relaxed);
+        }
+    }
+
+    pub fn pc(&self) -> u64 {
+        self.get(reg::PC)
+    }
+
+    /// The user's stack pointer (biased).
+    pub fn sp(&self) -> u64 {
+        self.get(reg::O6)
+    }
 
     /// The system-call number (`%g1`).
     pub fn sysnum(&self) -> u64 {
-        self.r[reg::G1]
+        self.0.g[1].load(Ordering::Relaxed)
     }
 
     /// System-call argument `i` (`%o0`..`%o5`).
     pub fn sysarg(&self, i: usize) -> u64 {
         assert!(i < 6, "system-call argument {i}");
-        self.r[reg::O0 + i]
+        self.0.o[i].load(Ordering::Relaxed)
+    }
+
+    /// The six system-call arguments.
+    pub fn sysargs(&self) -> [u64; 6] {
+        core::array::from_fn(|i| self.0.o[i].load(Ordering::Relaxed))
     }
 
     /// A successful return: `%o0`, `%o1`, carry clear.
-    pub fn set_rval(&mut self, r0: u64, r1: u64) {
-        self.r[reg::O0] = r0;
-        self.r[reg::O0 + 1] = r1;
-        self.r[reg::CCR] &= !CCR_CARRY;
+    pub fn set_rval(&self, r0: u64, r1: u64) {
+        let d = &self.0;
+        d.o[0].store(r0, Ordering::Relaxed);
+        d.o[1].store(r1, Ordering::Relaxed);
+        let carry = CCR_CARRY << CCR_SHIFT;
+        d.tstate.store(d.tstate.load(Ordering::Relaxed) & !carry, Ordering::Relaxed);
     }
 
     /// A failed return: the error number in `%o0`, carry set.
-    pub fn set_error(&mut self, errno: u64) {
-        self.r[reg::O0] = errno;
-        self.r[reg::CCR] |= CCR_CARRY;
+    pub fn set_error(&self, errno: u64) {
+        let d = &self.0;
+        d.o[0].store(errno, Ordering::Relaxed);
+        let carry = CCR_CARRY << CCR_SHIFT;
+        d.tstate.store(d.tstate.load(Ordering::Relaxed) | carry, Ordering::Relaxed);
     }
 
     /// Whether the last system call failed (carry set), as user code tests it.
     pub fn failed(&self) -> bool {
-        self.r[reg::CCR] & CCR_CARRY != 0
+        self.get(reg::CCR) & CCR_CARRY != 0
     }
+
+    /// The system calls this LWP has made (S5.4).
+    pub fn syscalls(&self) -> u64 {
+        self.0.sysc.load(Ordering::Relaxed)
+    }
+}
+
+impl Clone for UserFrame {
+    /// An independent frame with the same registers and count (not a second handle:
+    /// that is [`UserFrame::share`]).
+    fn clone(&self) -> UserFrame {
+        let f = UserFrame::new(&self.load());
+        f.0.sysc.store(self.syscalls(), Ordering::Relaxed);
+        f
+    }
+}
+
+impl PartialEq for UserFrame {
+    fn eq(&self, other: &UserFrame) -> bool {
+        self.load() == other.load() && self.syscalls() == other.syscalls()
+    }
+}
+
+impl Eq for UserFrame {}
+
+impl fmt::Debug for UserFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserFrame")
+            .field("regs", &self.load().r)
+            .field("sysc", &self.syscalls())
+            .finish()
+    }
+}
+
+/// A thread's pending-work word (illumos' `t_astflag`): one bit per kind of work
+/// that must be done before the thread's LWP goes back to user mode. The machine
+/// tests the whole word once on every return to user mode — with interrupts off,
+/// so nothing set before the test is missed — and only when it is not zero takes
+/// the slow way: its own work first (the bits in [`PendingWork::MACHINE`]), then the
+/// kernel's ([`crate::UserTrap::Return`]), then the test again.
+///
+/// It is the first field of the kernel's thread structure (see
+/// [`crate::ThreadRegister`]), so the machine finds it at the current-thread
+/// register itself.
+#[repr(transparent)]
+pub struct PendingWork(AtomicU32);
+
+impl PendingWork {
+    /// The bits the machine keeps for itself; the kernel's are the others.
+    pub const MACHINE: u32 = 0xffff_0000;
+
+    pub const fn new() -> PendingWork {
+        PendingWork(AtomicU32::new(0))
+    }
+
+    /// Asks for the work of `bits`.
+    pub fn set(&self, bits: u32) {
+        self.0.fetch_or(bits, Ordering::SeqCst);
+    }
+
+    /// Clears `bits`, returning which of them were set.
+    pub fn take(&self, bits: u32) -> u32 {
+        self.0.fetch_and(!bits, Ordering::SeqCst) & bits
+    }
+
+    /// The bits set.
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Default for PendingWork {
+    fn default() -> Self {
+        PendingWork::new()
+    }
+}
+
+/// A system call's handler: the six argument registers in, [`SysRet`] out. An
+/// `extern "C"` function, so that the machine's trap code may call it directly.
+pub type SysHandler = extern "C" fn(u64, u64, u64, u64, u64, u64) -> SysRet;
+
+/// What a system call gives back: `%o0`/`%o1`, or the error number (`err` not 0).
+/// Returned in registers (`%o0`..`%o2`, as the SPARC V9 ABI returns small structures).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SysRet {
+    pub r0: u64,
+    pub r1: u64,
+    /// 0: success; else the error number, returned with the carry set.
+    pub err: u64,
+}
+
+/// An entry of the system-call table (Solaris' `sysent`), indexed by call number.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SysEnt {
+    /// The handler.
+    pub call: SysHandler,
+    /// Whether the machine may call it straight from its trap path, the kernel
+    /// doing nothing around it: a call that neither blocks nor faults. The others
+    /// go through [`crate::Upcalls::user_trap`] as [`UserTrap::Syscall`].
+    pub fast: bool,
 }
 
 /// Why the machine left user mode and called [`crate::Upcalls::user_trap`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserTrap {
-    /// `ta 0x40`: a system call; `pc`/`npc` already point past the trap instruction.
+    /// `ta 0x40` whose table entry is not `fast` (or whose number has none): `pc`/
+    /// `npc` already point past the trap instruction; the kernel runs the call and
+    /// leaves its results in the frame.
     Syscall,
     /// The LWP's own instruction faulted (S13): `pc` is the faulting instruction.
     Fault(Fault),
-    /// Anything else the machine handled itself (an interrupt, say): the kernel's
-    /// chance to act — stop, exit — before user mode goes on.
+    /// Work the kernel asked for in the thread's [`PendingWork`] (a bit outside
+    /// `MACHINE` is set): its chance to act — stop, exit — before user mode goes on.
     Return,
 }
 
@@ -133,14 +429,18 @@ pub enum FaultKind {
     /// A mapped address without the right (write to read-only, fetch from data,
     /// user access to the kernel): SIGSEGV, `SEGV_ACCERR`.
     Protection,
-    /// A misaligned access (SIGBUS, `BUS_ADRALN`).
+    /// A misaligned access (SIGBUS, `BUS_ADRALN`); also a register window whose
+    /// stack pointer is misaligned or lacks the stack bias.
     Misaligned,
     /// An illegal instruction (SIGILL, `ILL_ILLOPC`).
     IllegalInstruction,
     /// A privileged instruction (SIGILL, `ILL_PRVOPC`).
     PrivilegedInstruction,
-    /// Integer division by zero (SIGFPE, `FPE_INTDIV`).
+    /// Integer division by zero (SIGFPE, `FPE_INTDIV`): the hardware's, or
+    /// Solaris' `ta 2` (`ST_DIV0`) that compiled code makes for it.
     DivisionByZero,
+    /// A breakpoint: Solaris' `ta 1` (`ST_BREAKPOINT`), SIGTRAP (`TRAP_BRKPT`).
+    Breakpoint,
     /// A register window could be neither spilled to nor filled from the user
     /// stack at `addr` (SIGSEGV): the stack cannot be repaired.
     BadStack,
@@ -170,4 +470,73 @@ pub enum MapError {
     Unmapped,
     /// No memory for pages or tables, or no MMU context left.
     NoMemory,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_keeps_a_gregset_with_ccr_and_asi_in_tstate() {
+        let mut r = UserRegs::for_entry(0x10_0000, 0x7fff_0000, 5);
+        for i in [reg::G1, reg::G7, reg::O7] {
+            r.r[i] = 0x1111 * i as u64;
+        }
+        r.r[reg::CCR] = 0x44;
+        r.r[reg::ASI] = 0x82;
+        r.r[reg::Y] = 0xdead_beef;
+        let f = UserFrame::new(&r);
+        assert_eq!(f.load(), r);
+        assert_eq!(f.data().tstate.load(Ordering::Relaxed), 0x44 << 32 | 0x82 << 24);
+        assert_eq!(f.data().g[1].load(Ordering::Relaxed), r.r[reg::G1]);
+        assert_eq!(f.sp(), r.sp());
+        f.set(reg::Y, 1 << 40 | 3);
+        assert_eq!(f.get(reg::Y), 3, "%y is 32 bits");
+        f.set(reg::CCR, 0x1ff);
+        assert_eq!((f.get(reg::CCR), f.get(reg::ASI)), (0xff, 0x82));
+    }
+
+    #[test]
+    fn results_set_and_clear_the_carry_and_shares_are_the_same_registers() {
+        let f = UserFrame::new(&UserRegs::default());
+        let g = f.share();
+        g.set_error(14);
+        assert!(f.failed() && f.get(reg::O0) == 14 && f.get(reg::CCR) == CCR_CARRY);
+        f.set_rval(7, 8);
+        assert!(!g.failed());
+        assert_eq!((g.get(reg::O0), g.get(reg::O0 + 1)), (7, 8));
+        assert!(f.same(&g));
+        let c = f.clone();
+        assert!(c == f && !c.same(&f), "a clone is a copy, not a share");
+        c.set(reg::O0, 1);
+        assert_eq!(f.get(reg::O0), 7);
+        f.data().sysc.store(1, Ordering::Relaxed);
+        assert_eq!((g.syscalls(), c.syscalls()), (1, 0));
+    }
+
+    #[test]
+    fn a_frame_is_renewed_in_place_only_when_nothing_shares_it() {
+        let mut f = UserFrame::new(&UserRegs::for_entry(0x1000, 0x8000, 1));
+        f.data().sysc.store(9, Ordering::Relaxed);
+        let block = f.data() as *const FrameData;
+        let fresh = UserRegs::for_entry(0x2000, 0x9000, 2);
+        f.renew(&fresh);
+        assert!(core::ptr::eq(f.data(), block), "renewed in its own block");
+        assert_eq!((f.load(), f.syscalls()), (fresh, 0));
+        let shared = f.share();
+        f.renew(&UserRegs::for_entry(0x3000, 0xa000, 3));
+        assert!(!f.same(&shared), "a shared block is left to its other handle");
+        assert_eq!(shared.load(), fresh);
+        assert_eq!(f.pc(), 0x3000);
+    }
+
+    #[test]
+    fn pending_work_bits_are_set_and_taken() {
+        let p = PendingWork::new();
+        p.set(1);
+        p.set(PendingWork::MACHINE & 0x1_0000);
+        assert_eq!(p.take(!PendingWork::MACHINE), 1);
+        assert_eq!(p.get(), 0x1_0000);
+        assert_eq!(p.take(!PendingWork::MACHINE), 0);
+    }
 }

@@ -16,6 +16,7 @@ static KERNEL_UP: AtomicBool = AtomicBool::new(false);
 static UPCALLS: Upcalls = Upcalls {
     clock_intr: clock::clock_intr,
     poke_intr: disp::kpreempt,
+    sysent: &syscall::SYSENT,
     user_trap: syscall::user_trap,
 };
 

@@ -37,7 +37,8 @@ pub(crate) fn set_hz(hz: u32) {
 /// whether it interrupted user mode.
 pub fn clock_intr(from_user: bool) {
     let cpu = cpu();
-    cpu.cpu_ticks.fetch_add(1, Ordering::Relaxed);
+    // Only this CPU writes its counters, with interrupts off.
+    cpu.cpu_ticks.store(cpu.ticks() + 1, Ordering::Relaxed);
     disp::clock_tick();
     lwp::clock_tick(from_user);
     if cpu.cpu_id == 0 {

@@ -31,7 +31,11 @@
 //! requeued, reaped, or simply marked off the CPU (`t_oncpu`) if it went to sleep.
 //! Whoever wants to make a thread runnable waits until it is off its CPU, so no CPU
 //! ever picks up a thread whose registers are still being saved, and no thread is
-//! ever on two CPUs or two queues at once.
+//! ever on two CPUs or two queues at once. The one exception is the common case of
+//! a yield or a preemption on a CPU whose queue nobody else takes from (a machine of
+//! one CPU, or a thread bound there): the outgoing thread goes back on the queue
+//! under the same lock hold that picks its successor, and is off its CPU before
+//! that CPU can pick it again.
 
 use core::sync::atomic::Ordering;
 
@@ -45,7 +49,6 @@ use crate::M;
 
 /// Why the current thread gives up its CPU, and so what becomes of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
 pub enum Prev {
     /// It yields: it goes on if nothing of its priority or higher waits; else it
     /// goes to the back of its queue.
@@ -63,9 +66,6 @@ pub enum Prev {
 }
 
 impl Prev {
-    const ALL: [Prev; 6] =
-        [Prev::Yield, Prev::Expired, Prev::Preempted, Prev::Migrate, Prev::Block, Prev::Reap];
-
     /// Whether the thread is put back on a dispatch queue, and at the front.
     fn requeue(self) -> Option<bool> {
         match self {
@@ -85,26 +85,43 @@ pub struct DispQ {
     head: [Option<&'static KThread>; NPRI],
     tail: [Option<&'static KThread>; NPRI],
     nrun: usize,
+    /// The highest priority with a thread queued, -1 if none (Solaris'
+    /// `disp_maxrunpri`): kept as threads come and go, the bitmap scanned only when
+    /// the highest list empties.
+    max: i16,
 }
 
 impl DispQ {
     /// An empty queue.
     pub const fn new() -> DispQ {
-        DispQ { bitmap: [0; NPRI.div_ceil(64)], head: [None; NPRI], tail: [None; NPRI], nrun: 0 }
+        DispQ {
+            bitmap: [0; NPRI.div_ceil(64)],
+            head: [None; NPRI],
+            tail: [None; NPRI],
+            nrun: 0,
+            max: -1,
+        }
     }
 
     /// The highest priority with a thread queued.
+    #[inline(always)]
     fn maxpri(&self) -> Option<u8> {
+        u8::try_from(self.max).ok()
+    }
+
+    /// The highest priority with a thread queued, from the bitmap.
+    fn scan_maxpri(&self) -> i16 {
         self.bitmap
             .iter()
             .enumerate()
             .rev()
             .find(|(_, w)| **w != 0)
-            .map(|(i, w)| (i * 64 + 63 - w.leading_zeros() as usize) as u8)
+            .map_or(-1, |(i, &w)| (i * 64 + highest_bit(w)) as i16)
     }
 
     /// Queues `t` at its priority: at the back of that priority's list, or at the
     /// front if `front` (a preempted thread). Panics if `t` is on a queue already.
+    #[inline]
     pub fn push(&mut self, t: &'static KThread, front: bool) {
         let pri = t.pri() as usize;
         // Queues change only under their locks, which order these flags too.
@@ -128,10 +145,12 @@ impl DispQ {
             }
         }
         self.bitmap[pri / 64] |= 1 << (pri % 64);
+        self.max = self.max.max(pri as i16);
         self.nrun += 1;
     }
 
     /// Unlinks `t`, which follows `prev` (or heads the list) at priority `pri`.
+    #[inline]
     fn unlink(&mut self, pri: usize, prev: Option<&'static KThread>, t: &'static KThread) {
         let next = t.t_link.get();
         match prev {
@@ -143,6 +162,9 @@ impl DispQ {
         }
         if self.head[pri].is_none() {
             self.bitmap[pri / 64] &= !(1 << (pri % 64));
+            if pri as i16 == self.max {
+                self.max = self.scan_maxpri();
+            }
         }
         t.t_link.set(None);
         t.t_queued.store(false, Ordering::Relaxed);
@@ -174,6 +196,7 @@ impl DispQ {
     }
 
     /// Takes the first thread of priority `pri`, which `maxpri` found non-empty.
+    #[inline]
     fn take_first(&mut self, pri: u8) -> &'static KThread {
         let pri = usize::from(pri);
         let t = self.head[pri].expect("bitmap says non-empty");
@@ -202,6 +225,33 @@ impl Default for DispQ {
         Self::new()
     }
 }
+
+/// The number of the highest bit set in `w`, which is not 0: the byte by a binary
+/// search in three steps, the bit in it from a table. SPARC V9 has no
+/// count-leading-zeros instruction, and `leading_zeros` would be a call to a
+/// library routine on every switch.
+#[inline(always)]
+fn highest_bit(mut w: u64) -> usize {
+    let mut n = 0;
+    for shift in [32, 16, 8] {
+        if w >> shift != 0 {
+            w >>= shift;
+            n += shift;
+        }
+    }
+    n + usize::from(HIGHEST_BIT_OF_BYTE[w as usize])
+}
+
+/// `HIGHEST_BIT_OF_BYTE[b]`: the number of the highest bit set in `b` (0 for 0).
+const HIGHEST_BIT_OF_BYTE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 2;
+    while b < 256 {
+        t[b] = t[b / 2] + 1;
+        b += 1;
+    }
+    t
+};
 
 /// The priority `cpu_curpri` shows while a CPU idles: below every thread's.
 const IDLE_PRI: i32 = -1;
@@ -277,6 +327,9 @@ fn poke(c: &Cpu) {
 }
 
 /// Gives the CPU to a waiting thread of the same or a higher priority, if any.
+/// Inlined, as `swtch` is: the `yield` system call's handler is then the only
+/// kernel frame between its trap and `resume`.
+#[inline(always)]
 pub fn yield_now() {
     let was = M::intr_disable();
     swtch(Prev::Yield);
@@ -298,7 +351,8 @@ pub fn kpreempt() {
         let expired = cpu.cpu_qexpired.load(Ordering::Relaxed);
         cpu.cpu_qexpired.store(false, Ordering::Relaxed);
         if swtch(if expired { Prev::Expired } else { Prev::Preempted }) {
-            cpu.cpu_preempts.fetch_add(1, Ordering::Relaxed);
+            // Only this CPU writes its counters, with interrupts off.
+            cpu.cpu_preempts.store(cpu.preempts() + 1, Ordering::Relaxed);
         }
     }
     M::intr_restore(was);
@@ -357,15 +411,24 @@ fn steal(me: &Cpu, min: usize) -> Option<&'static KThread> {
 /// Switches from the current thread to the best runnable one (or to idle), leaving
 /// the current one to `prev`. Interrupts must be off. Returns whether it switched;
 /// when it did, it returns once the current thread is switched back in.
+///
+/// Inlined into its callers: the switch path from a trap to `resume` is then one
+/// kernel frame, and `resume` has one register window fewer to spill and fill.
+#[inline(always)]
 pub(crate) fn swtch(prev: Prev) -> bool {
     let cpu = cpu();
     let cur = curthread();
     let idle = cpu.cpu_idle.get().expect("no idle thread on this CPU");
     let is_idle = core::ptr::eq(cur, idle);
     let must = is_idle || matches!(prev, Prev::Migrate | Prev::Block | Prev::Reap);
-    let queued = {
-        let mut q = cpu.cpu_disp.lock();
-        // The bitmap scan costs a leading-zero count, a library call on this CPU: once.
+    // A thread that goes back on a queue goes back on this CPU's, under the lock
+    // taken to pick its successor, when that is where `enqueue` would put it and no
+    // other CPU can take it from there before the switch is complete: on a machine
+    // of one CPU, or when it is bound here (nobody steals a bound thread).
+    let requeue = if is_idle { None } else { prev.requeue() };
+    let here = requeue.is_some() && (M::ncpus() == 1 || cur.bound_cpu() == Some(cpu.cpu_id));
+    let (queued, requeued) = {
+        let mut q = cpu.cpu_disp.lock_intr_off();
         let best = q.maxpri();
         let mine = cur.pri();
         let take = match best {
@@ -376,9 +439,20 @@ pub(crate) fn swtch(prev: Prev) -> bool {
                 _ => b >= mine,
             },
         };
+        // Back on the queue first, then the successor taken: a list that the
+        // successor leaves empty is then refilled before the highest priority is
+        // looked for again.
+        let requeued = match requeue {
+            Some(front) if here && take => {
+                cur.t_disptime.store(clock::lbolt(), Ordering::Relaxed);
+                q.push(cur, front);
+                true
+            }
+            _ => false,
+        };
         let t = best.filter(|_| take).map(|b| q.take_first(b));
         cpu.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
-        t
+        (t, requeued)
     };
     // With nothing better here: an idle or blocking CPU takes work from any other;
     // a thread whose quantum expired gives way to one queued where others wait too,
@@ -401,35 +475,61 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         None => idle,
     };
     if !is_idle {
-        cpu.cpu_prev_why.store(prev as u8, Ordering::Relaxed);
+        let after = match (prev, requeue) {
+            (Prev::Reap, _) => After::Reap,
+            (_, Some(false)) if !requeued => After::EnqueueBack,
+            (_, Some(true)) if !requeued => After::EnqueueFront,
+            _ => After::OffCpu,
+        };
+        cpu.cpu_prev_why.store(after as u8, Ordering::Relaxed);
         cpu.cpu_prev.set(Some(cur));
     }
-    if prev.requeue().is_some() {
+    if requeue.is_some() {
+        // (Queued already if `requeued`: nothing but this CPU looks at it before the
+        // lock is taken again, and that happens after this.)
         cur.set_state(ThreadState::Run);
     }
     next.set_state(ThreadState::OnProc);
     next.t_oncpu.store(true, Ordering::Release);
     next.note_switched_in(cpu.cpu_id);
     cpu.set_running(next, if core::ptr::eq(next, idle) { IDLE_PRI } else { i32::from(next.pri()) });
-    cpu.cpu_switches.fetch_add(1, Ordering::Relaxed);
+    // Only this CPU writes its counters, with interrupts off: no atomic add.
+    cpu.cpu_switches.store(cpu.switches() + 1, Ordering::Relaxed);
     M::switch(cur.context(), next.context(), next);
     switch_done();
     true
 }
 
-/// Completes the switch that brought the current thread in (see the module comment).
-pub(crate) fn switch_done() {
-    let cpu = cpu();
-    let Some(t) = cpu.cpu_prev.take() else { return };
-    let prev = Prev::ALL[usize::from(cpu.cpu_prev_why.load(Ordering::Relaxed))];
-    t.t_oncpu.store(false, Ordering::Release);
-    match prev.requeue() {
-        Some(front) => enqueue(t, front),
-        None if prev == Prev::Reap => thread::reap(t),
-        None => {}
-    }
+/// What the thread that a switch left becomes once the switch is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum After {
+    /// Nothing more: it sleeps, stops, or is already back on its queue.
+    OffCpu,
+    /// It goes on the back of a dispatch queue.
+    EnqueueBack,
+    /// It goes on the front of a dispatch queue (it was preempted).
+    EnqueueFront,
+    /// It exited: reap it.
+    Reap,
 }
 
+/// Completes the switch that brought the current thread in (see the module comment).
+#[inline(always)]
+pub(crate) fn switch_done() {
+    let cpu = cpu();
+    // Only this CPU touches its note, with interrupts off: no atomic swap.
+    let Some(t) = cpu.cpu_prev.get() else { return };
+    cpu.cpu_prev.set(None);
+    let after = cpu.cpu_prev_why.load(Ordering::Relaxed);
+    t.t_oncpu.store(false, Ordering::Release);
+    match after {
+        a if a == After::EnqueueBack as u8 => enqueue(t, false),
+        a if a == After::EnqueueFront as u8 => enqueue(t, true),
+        a if a == After::Reap as u8 => thread::reap(t),
+        _ => {}
+    }
+}
 /// Binds the current thread to `cpu` (or unbinds it with `None`) and moves it there.
 pub fn thread_bind(target: Option<usize>) {
     let t = curthread();
@@ -550,6 +650,14 @@ pub fn check_invariants() -> Result<(), alloc::string::String> {
                 return Err(alloc::format!("cpu {}: bitmap wrong at priority {pri}", c.cpu_id));
             }
         }
+        if q.max != q.scan_maxpri() {
+            return Err(alloc::format!(
+                "cpu {}: highest priority {} recorded, {} queued",
+                c.cpu_id,
+                q.max,
+                q.scan_maxpri()
+            ));
+        }
         if n != q.nrun {
             return Err(alloc::format!(
                 "cpu {}: {n} threads queued, count says {}",
@@ -634,6 +742,21 @@ mod tests {
         ts[1].set_epri_raw(Some(55));
         assert!(q.remove(ts[1]));
         assert_eq!(drain(&mut q), alloc::vec![5]);
+    }
+
+    #[test]
+    fn highest_bit_is_63_minus_leading_zeros() {
+        let mut w = 1u64;
+        for _ in 0..100_000 {
+            assert_eq!(highest_bit(w), 63 - w.leading_zeros() as usize, "{w:#x}");
+            w = w.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+            w >>= w % 64;
+            w |= 1;
+        }
+        for b in 0..64 {
+            assert_eq!(highest_bit(1 << b), b);
+            assert_eq!(highest_bit(u64::MAX >> (63 - b)), b);
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod code {
     pub const ILL_ILLTRP: i32 = 4;
     pub const ILL_PRVOPC: i32 = 5;
     pub const FPE_INTDIV: i32 = 1;
+    pub const TRAP_BRKPT: i32 = 1;
     pub const SEGV_MAPERR: i32 = 1;
     pub const SEGV_ACCERR: i32 = 2;
     pub const BUS_ADRALN: i32 = 1;
@@ -86,6 +87,7 @@ pub fn fault_signal(f: Fault) -> (Sig, SigInfo) {
         FaultKind::IllegalInstruction => (SIGILL, code::ILL_ILLOPC),
         FaultKind::PrivilegedInstruction => (SIGILL, code::ILL_PRVOPC),
         FaultKind::DivisionByZero => (SIGFPE, code::FPE_INTDIV),
+        FaultKind::Breakpoint => (SIGTRAP, code::TRAP_BRKPT),
         FaultKind::Other(_) => (SIGILL, code::ILL_ILLTRP),
     };
     let sig = Sig(sig as u8);
@@ -130,6 +132,7 @@ mod tests {
         assert_eq!(at(FaultKind::IllegalInstruction).0.num() as u64, SIGILL);
         assert_eq!(at(FaultKind::PrivilegedInstruction).1.si_code, code::ILL_PRVOPC);
         assert_eq!(at(FaultKind::DivisionByZero).0.num() as u64, SIGFPE);
+        assert_eq!(at(FaultKind::Breakpoint).0.num() as u64, SIGTRAP);
         assert_eq!(at(FaultKind::Unmapped).1.si_addr, 0x1000);
     }
 

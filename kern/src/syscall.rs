@@ -3,21 +3,28 @@
 //!
 //! # Theory
 //!
-//! The machine calls [`user_trap`] whenever user mode is left — a system call, a
-//! fault, or an interrupt it has handled — on the LWP's own kernel stack, with the
-//! user registers it saved at the trap. The kernel's side of every such entry is
-//! the same, as Solaris' `syscall_trap`/`user_trap` and `lwp_rtt`:
+//! An LWP's user registers live in its `lwp` structure (S5.1, `lwp_regs`: an
+//! [`arch::UserFrame`]), where the machine saves them at every trap from user mode
+//! and loads them from at every return: the kernel reads and writes them there,
+//! without a copy and without taking the structure's lock (only a stopped LWP can
+//! be swapped out, and a stopped LWP is not in a trap).
 //!
-//! 1. the user registers go into the `lwp` structure (S5.1): from here until the
-//!    way back, `lwp_regs` is the truth about the LWP's user state;
-//! 2. the work: a system call (its number, arguments, results and error kept in the
-//!    `lwp` structure too, S5.2), or the signal a fault raises at this very LWP
-//!    (S13, `signal`);
-//! 3. a stop point: a request to stop or to exit (the process is exiting) takes
-//!    effect here, before user mode runs again — also after a clock interrupt, so
-//!    that an LWP spinning in user mode is reached too;
-//! 4. the registers come back from the `lwp` structure (from where a system call
-//!    left its results, or where they were while the LWP was stopped).
+//! A system call is found in [`SYSENT`], the table the machine calls through
+//! (Solaris' `sysent`). A call that neither blocks nor faults is `fast`: the
+//! machine calls its handler straight from the trap, with the arguments from the
+//! trapped window, and writes its results back itself (Solaris' `syscall_trap`);
+//! its number and arguments are in the registers of the `lwp` structure, as Solaris'
+//! `lwp_ap` points at them. Every other call comes to [`user_trap`] as
+//! [`UserTrap::Syscall`], the general path: the number, arguments, results and error
+//! are also kept in the `lwp` structure (S5.2), where they survive a call that
+//! sleeps while its registers change, and then the results go into the registers.
+//!
+//! The machine calls [`user_trap`] for everything else too: a fault raises its
+//! signal at this very LWP (S13, `signal`); and before any return to user mode it
+//! tests the thread's pending-work word (`t_pending`) once, calling here with
+//! [`UserTrap::Return`] only when a bit of the kernel's is set: a stop request or a
+//! process exit (a stop point), so that an LWP spinning in user mode is reached at
+//! its next clock tick too.
 //!
 //! Every argument is untrusted (S16): numbers are checked against what they may
 //! be, and memory is reached only through [`copyin`]/[`copyout`], which go through
@@ -26,108 +33,137 @@
 //! are simply not found (`ESRCH`). A number that is no system call raises SIGSYS at
 //! the caller (S13).
 
-use arch::{Machine, UserRegs, UserTrap, USER_LIMIT};
+use arch::{Machine, SysEnt, SysRet, UserFrame, UserRegs, UserTrap, USER_LIMIT};
 
 use crate::errno::Errno;
-use crate::lwp::{self, Lwp, LwpFlags, LwpId};
+use crate::lwp::{self, LwpFlags, LwpId};
 use crate::signal::{self, Sig};
-use crate::thread::{curlwp, curproc, curthread};
+use crate::thread::{curlwp, curproc, curthread, pending};
 use crate::{clock, console, disp, proc, M};
 use lwp_abi::*;
 
 /// The machine's `user_trap` upcall: see the module comment.
-pub fn user_trap(regs: &mut UserRegs, why: UserTrap) {
-    let t = curthread();
-    let lwp = t.t_lwp.get().expect("user mode was left by a thread that has no LWP");
+pub fn user_trap(frame: &UserFrame, why: UserTrap) {
     match why {
-        UserTrap::Syscall => syscall(lwp, regs),
+        UserTrap::Syscall => syscall(frame),
         UserTrap::Fault(f) => {
-            lwp.with_data(|d| d.lwp_regs = *regs);
             let (sig, info) = signal::fault_signal(f);
             signal::trap_signal(sig, info);
-            reload(lwp, regs);
         }
         UserTrap::Return => {
-            lwp.with_data(|d| d.lwp_regs = *regs);
+            if curthread().t_pending.take(pending::STOP) != 0 {
+                lwp::stop_point();
+            }
         }
-    }
-    if lwp::stop_requested(t) {
-        lwp.with_data(|d| d.lwp_regs = *regs);
-        lwp::stop_point();
-        reload(lwp, regs);
-    }
-}
-
-/// The registers user mode resumes with: the `lwp` structure's (S5.1).
-fn reload(lwp: &Lwp, regs: &mut UserRegs) {
-    if let Some(r) = lwp.with_data(|d| d.lwp_regs) {
-        *regs = r;
     }
 }
 
 /// What a system call gives back: `%o0`/`%o1`, or an error number.
 type SysResult = Result<(u64, u64), Errno>;
 
-/// Runs the system call in `regs`: the registers, the call and its results pass
-/// through `lwp`'s `lwp` structure (S5.1, S5.2), and come back in `regs`.
-#[inline(always)] // one frame less: fewer register windows per system call
-fn syscall(lwp: &Lwp, regs: &mut UserRegs) {
-    let Some((num, args)) = lwp.with_data(|d| {
-        d.lwp_regs = *regs;
-        let num = d.lwp_regs.sysnum();
-        let args: [u64; 6] = core::array::from_fn(|i| d.lwp_regs.sysarg(i));
-        d.lwp_sysnum = num as u32;
-        d.lwp_arg[..6].copy_from_slice(&args);
-        d.lwp_ru.sysc += 1;
-        (num, args)
-    }) else {
-        return;
-    };
-    let result = dispatch(num, args);
-    lwp.with_data(|d| {
-        match result {
+/// A system call on the general path: its number, arguments, results and error
+/// pass through the `lwp` structure (S5.2), its results into the registers.
+/// Inlined, with `call`: one register window less between the trap and the call.
+#[inline(always)]
+fn syscall(frame: &UserFrame) {
+    let (num, args) = (frame.sysnum(), frame.sysargs());
+    let lwp = curlwp();
+    if let Some(lwp) = lwp {
+        lwp.with_data(|d| {
+            d.lwp_sysnum = num as u32;
+            d.lwp_arg[..6].copy_from_slice(&args);
+        });
+    }
+    let result = call(num, args);
+    if let Some(lwp) = lwp {
+        lwp.with_data(|d| match result {
             Ok((r0, r1)) => {
                 d.lwp_rval = [r0, r1];
                 d.lwp_errno = None;
-                d.lwp_regs.set_rval(r0, r1);
             }
-            Err(e) => {
-                d.lwp_errno = Some(e);
-                d.lwp_regs.set_error(e.code() as u64);
-            }
-        }
-        *regs = d.lwp_regs;
-    });
+            Err(e) => d.lwp_errno = Some(e),
+        });
+    }
+    match result {
+        Ok((r0, r1)) => frame.set_rval(r0, r1),
+        Err(e) => frame.set_error(e.code() as u64),
+    }
 }
 
-/// The system-call table.
-#[inline(always)]
-fn dispatch(num: u64, a: [u64; 6]) -> SysResult {
-    match num {
-        SYS_EXIT => proc::proc_exit(a[0] as u8),
-        SYS_WRITE => write(a[0], a[1], a[2]),
-        SYS_GETPID => Ok((u64::from(curproc().map_or(0, |p| p.pid().0)), 0)),
-        SYS_LWP_CREATE => lwp_create(a[0], a[1], a[2]),
-        SYS_LWP_EXIT => lwp::lwp_exit(),
-        SYS_LWP_SUSPEND => lwp::lwp_suspend(lwp_id(a[0])?).map(none),
-        SYS_LWP_CONTINUE => lwp::lwp_continue(lwp_id(a[0])?).map(none),
-        SYS_LWP_KILL => lwp_kill(a[0], a[1]),
-        SYS_LWP_SELF => Ok((u64::from(lwp::lwp_self().map_or(0, |id| id.0)), 0)),
-        SYS_LWP_WAIT => lwp_wait(a[0], a[1]),
-        SYS_YIELD => {
-            disp::yield_now();
-            Ok((0, 0))
+/// A handler for the machine (`arch::SysHandler`) around `$f`, a call in Rust
+/// terms (`fn([u64; 6]) -> SysResult`).
+macro_rules! handler {
+    ($f:expr) => {{
+        extern "C" fn handler(a0: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> SysRet {
+            sysret(($f)([a0, a1, a2, a3, a4, a5]))
         }
-        SYS_NANOSLEEP => nanosleep(a[0]),
-        SYS_LWP_TIMES => lwp_times(a[0]),
-        SYS_CLOCK_NS => Ok((M::now_ns(), 0)),
-        _ => {
-            // S13: SIGSYS at the caller; were it ignored, the call fails.
-            let info = crate::lwp::SigInfo { si_signo: Sig::SYS.num(), ..Default::default() };
-            signal::trap_signal(Sig::SYS, info);
-            Err(Errno::ENOSYS)
+        handler
+    }};
+}
+
+/// The table and the general path's dispatch, from one list: each call's number,
+/// whether the machine may make it itself (`fast`: it neither blocks nor faults)
+/// or must hand it to the kernel (`general`), and what it does.
+macro_rules! syscalls {
+    ($($num:ident => $path:ident $f:expr,)*) => {
+        /// The system-call table (Solaris' `sysent`), indexed by call number: what
+        /// the kernel registers with the machine (`Upcalls::sysent`).
+        pub static SYSENT: [SysEnt; NSYSENT] = {
+            let mut t = [SysEnt { call: handler!(nosys), fast: false }; NSYSENT];
+            $(t[$num as usize] = SysEnt { call: handler!($f), fast: syscalls!(@fast $path) };)*
+            t
+        };
+
+        /// The system call `num` with arguments `a`, in Rust terms.
+        #[inline(always)]
+        fn call(num: u64, a: [u64; 6]) -> SysResult {
+            match num {
+                $($num => ($f)(a),)*
+                _ => nosys(a),
+            }
         }
+    };
+    (@fast fast) => { true };
+    (@fast general) => { false };
+}
+
+/// Entries in [`SYSENT`]: one past the highest call number.
+const NSYSENT: usize = SYS_CLOCK_NS as usize + 1;
+
+syscalls! {
+    SYS_EXIT => general |a: [u64; 6]| proc::proc_exit(a[0] as u8),
+    SYS_WRITE => general |a: [u64; 6]| write(a[0], a[1], a[2]),
+    SYS_GETPID => fast |_| Ok((u64::from(curproc().map_or(0, |p| p.pid().0)), 0)),
+    SYS_LWP_CREATE => general |a: [u64; 6]| lwp_create(a[0], a[1], a[2]),
+    SYS_LWP_EXIT => general |_| -> SysResult { lwp::lwp_exit() },
+    SYS_LWP_SUSPEND => general |a: [u64; 6]| lwp::lwp_suspend(lwp_id(a[0])?).map(none),
+    SYS_LWP_CONTINUE => general |a: [u64; 6]| lwp::lwp_continue(lwp_id(a[0])?).map(none),
+    SYS_LWP_KILL => general |a: [u64; 6]| lwp_kill(a[0], a[1]),
+    SYS_LWP_SELF => fast |_| Ok((u64::from(lwp::lwp_self().map_or(0, |id| id.0)), 0)),
+    SYS_LWP_WAIT => general |a: [u64; 6]| lwp_wait(a[0], a[1]),
+    SYS_YIELD => fast |_| {
+        disp::yield_now();
+        Ok((0, 0))
+    },
+    SYS_NANOSLEEP => general |a: [u64; 6]| nanosleep(a[0]),
+    SYS_LWP_TIMES => general |a: [u64; 6]| lwp_times(a[0]),
+    SYS_CLOCK_NS => fast |_| Ok((M::now_ns(), 0)),
+}
+
+/// A result as the machine returns it.
+fn sysret(r: SysResult) -> SysRet {
+    match r {
+        Ok((r0, r1)) => SysRet { r0, r1, err: 0 },
+        Err(e) => SysRet { r0: 0, r1: 0, err: e.code() as u64 },
     }
+}
+
+/// A number that is no system call: SIGSYS at the caller (S13); were it ignored,
+/// the call fails.
+fn nosys(_: [u64; 6]) -> SysResult {
+    let info = crate::lwp::SigInfo { si_signo: Sig::SYS.num(), ..Default::default() };
+    signal::trap_signal(Sig::SYS, info);
+    Err(Errno::ENOSYS)
 }
 
 fn none(_: ()) -> (u64, u64) {
@@ -274,7 +310,8 @@ fn nanosleep(tsp: u64) -> SysResult {
     let ns = sec as u128 * 1_000_000_000 + nsec as u128;
     let ticks = u64::try_from((ns * hz).div_ceil(1_000_000_000)).unwrap_or(u64::MAX);
     let p = curproc().ok_or(Errno::EINVAL)?;
-    let deadline = clock::lbolt().saturating_add(ticks);
+    // The tick in progress is partly over: it does not count towards the time.
+    let deadline = clock::lbolt().saturating_add(ticks).saturating_add(u64::from(ticks > 0));
     loop {
         let now = clock::lbolt();
         if now >= deadline {
@@ -291,8 +328,9 @@ fn nanosleep(tsp: u64) -> SysResult {
 fn lwp_times(tp: u64) -> SysResult {
     let lwp = curlwp().ok_or(Errno::EINVAL)?;
     let p = curproc().ok_or(Errno::EINVAL)?;
-    let (utime, stime, sysc) =
-        lwp.with_data(|d| (d.lwp_utime, d.lwp_stime, d.lwp_ru.sysc)).ok_or(Errno::EINVAL)?;
+    let (utime, stime, sysc) = lwp
+        .with_data(|d| (d.lwp_utime, d.lwp_stime, d.lwp_regs.syscalls()))
+        .ok_or(Errno::EINVAL)?;
     let (putime, pstime) = p.times();
     copyout_words(tp, &[utime, stime, putime, pstime, sysc, u64::from(clock::hz())])?;
     Ok((0, 0))

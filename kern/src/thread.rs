@@ -22,7 +22,7 @@ use core::sync::atomic::{
 };
 
 use arch::cell::StaticRef;
-use arch::{Machine, ThreadRegister};
+use arch::{Machine, PendingWork, ThreadRegister};
 use spin::Mutex;
 
 use crate::class::{self, SchedClass};
@@ -61,8 +61,28 @@ pub enum ThreadState {
 /// `t_bound` of a thread that may run on any CPU.
 const UNBOUND: usize = usize::MAX;
 
-/// A kernel thread.
+/// The bits of `t_pending` that the kernel sets (the machine keeps
+/// `PendingWork::MACHINE` for itself: windows waiting in the window buffer). Of the
+/// kinds of work due before a return to user mode, a stop point has a bit; a
+/// signal to deliver will have one (the signals issue). Preemption needs none:
+/// the interrupt that asks for it preempts on its way out (`disp::kpreempt`),
+/// from the kernel as from user mode, and the return path tests the word with
+/// interrupts off, so a request after the test is an interrupt taken in user mode
+/// at once. Nor does a swap-in: only a stopped LWP is swapped out, and continuing
+/// it brings its `lwp` structure back before it can run.
+pub mod pending {
+    /// A stop point is due: the LWP was asked to stop or to exit (`TpFlags`).
+    pub const STOP: u32 = 1;
+}
+
+/// A kernel thread. `#[repr(C)]`: its first field is the pending-work word, where
+/// the machine finds it through the current-thread register (`ThreadRegister`).
+#[repr(C)]
 pub struct KThread {
+    /// Work to do before the thread's LWP goes back to user mode (illumos'
+    /// `t_astflag`): one bit per kind (`pending`), tested by the machine once on
+    /// every return to user mode. Resident (S6): it is read at every such return.
+    pub t_pending: PendingWork,
     /// Unique for the life of the kernel; a recycled structure gets a new one.
     t_id: AtomicU64,
     t_name: Mutex<&'static str>,
@@ -129,9 +149,11 @@ pub struct KThread {
 }
 
 // SAFETY: `KThread` is the only type ever stored in the current-thread register:
-// `thread` and `disp` hand the machine nothing but `&'static KThread`.
+// `thread` and `disp` hand the machine nothing but `&'static KThread`; it is
+// `#[repr(C)]` with its pending-work word first (checked below).
 #[allow(unsafe_code)]
 unsafe impl ThreadRegister for KThread {}
+const _: () = assert!(core::mem::offset_of!(KThread, t_pending) == 0);
 
 /// The thread that boots the first CPU. The machine's entry code loads it into the
 /// current-thread register before the first line of Rust runs (S7).
@@ -147,6 +169,7 @@ impl KThread {
     /// A CPU's boot thread: it is already running on the machine's boot stack.
     pub const fn boot(name: &'static str) -> KThread {
         KThread {
+            t_pending: PendingWork::new(),
             t_id: AtomicU64::new(0),
             t_name: Mutex::new(name),
             t_state: AtomicU8::new(ThreadState::OnProc as u8),
@@ -209,9 +232,11 @@ impl KThread {
         self.t_nswitch.load(Ordering::Relaxed)
     }
 
+    /// Called by the CPU that switches the thread in, with interrupts off: no other
+    /// CPU writes these meanwhile, so the count needs no atomic add.
     pub(crate) fn note_switched_in(&self, cpu: usize) {
         self.t_cpu.store(cpu, Ordering::Relaxed);
-        self.t_nswitch.fetch_add(1, Ordering::Relaxed);
+        self.t_nswitch.store(self.nswitch() + 1, Ordering::Relaxed);
     }
 
     pub(crate) fn context(&self) -> &Context {
@@ -282,9 +307,13 @@ impl KThread {
         TpFlags::from_bits_retain(self.t_proc_flag.load(Ordering::SeqCst))
     }
 
-    /// Sets `f` in `t_proc_flag`.
+    /// Sets `f` in `t_proc_flag`. A request to stop or to exit also makes a stop
+    /// point due on the way back to user mode.
     pub(crate) fn set_proc_flag(&self, f: TpFlags) {
         self.t_proc_flag.fetch_or(f.bits(), Ordering::SeqCst);
+        if f.intersects(TpFlags::HOLDLWP | TpFlags::EXITLWP) {
+            self.t_pending.set(pending::STOP);
+        }
     }
 
     /// Clears `f` in `t_proc_flag`; returns the flags as they were.
@@ -344,6 +373,7 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> &'static KThrea
     t.t_lwp.set(None);
     t.t_procp.set(None);
     t.t_proc_flag.store(0, Ordering::SeqCst);
+    t.t_pending.take(!PendingWork::MACHINE);
     t.t_nswitch.store(0, Ordering::Relaxed);
     t.t_oncpu.store(false, Ordering::Relaxed);
     t.t_wchan.store(0, Ordering::Relaxed);

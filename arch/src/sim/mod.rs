@@ -60,7 +60,7 @@ pub use det::{SeededRun, STEP_NS};
 pub use host_alloc::SimAlloc;
 pub use user::AddrSpace;
 
-use crate::{Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserRegs};
+use crate::{Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserFrame};
 use det::{Det, Point};
 use percpu::{Cpu, PerCpu};
 
@@ -624,8 +624,8 @@ impl Machine for Sim {
         space.read(va, buf)
     }
 
-    fn user_enter(space: Arc<AddrSpace>, regs: &UserRegs) -> ! {
-        user::enter(space, regs)
+    fn user_enter(space: Arc<AddrSpace>, frame: UserFrame) -> ! {
+        user::enter(space, frame)
     }
 
     fn user_exit() {

@@ -17,17 +17,23 @@
 //!   4-byte and byte versions; big-endian, as on SPARC), whose faults go to the
 //!   kernel the same way (the access is retried if the kernel returns); [`fault`]
 //!   plays any other faulting instruction;
+//! * as on sparc64, a system call is made through the kernel's table: a `fast`
+//!   entry's handler is called by the machine itself, anything else goes to the
+//!   kernel's `user_trap`; every trap saves the registers in the thread's
+//!   [`UserFrame`] (the one `user_enter` was given) and returns with what is there;
+//!   and before going back to user code the machine tests the thread's pending-work
+//!   word, calling `user_trap` with `Return` while a kernel bit of it is set;
 //! * a program that returns falls off its end: the machine makes the `exit(0)` system
 //!   call for it, which ends the whole process (an LWP's program that should end
 //!   only its LWP calls `_lwp_exit` itself).
 //!
 //! While a program runs, its CPU is in user mode (a per-CPU flag). Each thread's
-//! address space and saved user registers are kept in its [`Context`], so they go
-//! with it from CPU to CPU. An interrupt taken in user mode is reported to the
-//! kernel as such (`clock_intr(true)`) and is followed by a [`UserTrap::Return`], the
-//! kernel's chance to stop or end the LWP before its user code goes on; the
-//! interrupt's frame remembers that it came from user mode, so a thread preempted
-//! there comes back in user mode when it is switched back in, on whatever CPU (`intr`).
+//! address space and user frame are kept in its [`Context`], so they go with it from
+//! CPU to CPU. An interrupt taken in user mode is reported to the kernel as such
+//! (`clock_intr(true)`) and is followed by the pending-work test, the kernel's chance
+//! to stop or end the LWP before its user code goes on; the interrupt's frame
+//! remembers that it came from user mode, so a thread preempted there comes back in
+//! user mode when it is switched back in, on whatever CPU (`intr`).
 //!
 //! What user programs must do: run with interrupts enabled (they do, as user code
 //! always does); use no host locks nor thread-locals (a program may be preempted and
@@ -51,7 +57,7 @@ use super::det::Point;
 use super::intr;
 use super::percpu::{host_critical, Cpu};
 use crate::uregs::{reg, USER_LIMIT};
-use crate::{Fault, FaultKind, MapError, Prot, UserRegs, UserTrap, PAGE_SIZE};
+use crate::{Fault, FaultKind, MapError, PendingWork, Prot, UserFrame, UserTrap, PAGE_SIZE};
 
 /// Where registered programs live: one text page, which a test maps with
 /// [`Prot::EXEC`] (the first program is at `TEXT.start`).
@@ -258,33 +264,49 @@ impl AddrSpace {
     }
 }
 
+/// What the simulation keeps in an LWP's frame besides its registers: nothing (it
+/// has no register windows to buffer).
+pub struct MachFrame;
+
+impl MachFrame {
+    /// Makes the uninitialised `at` a machine part (there is nothing to write).
+    ///
+    /// # Safety
+    ///
+    /// `at` is valid for writes.
+    pub(crate) unsafe fn init(_at: *mut MachFrame) {}
+
+    /// Empties the machine part for a new LWP.
+    pub(crate) fn reset(&mut self) {}
+}
+
 /// A thread's user state, in its [`Context`]. Only the thread itself touches it
 /// while it runs (and `reset` while it does not); the locks are host locks.
 pub(super) struct UserState {
     /// The address space the thread runs in, from `user_enter` to `user_exit`.
     space: spin::Mutex<Option<Arc<AddrSpace>>>,
-    /// The user registers as the last trap saved them (and the kernel left them).
-    regs: spin::Mutex<UserRegs>,
+    /// Where its user registers live (the LWP's, given by `user_enter`).
+    frame: spin::Mutex<Option<UserFrame>>,
 }
 
 impl UserState {
     #[allow(clippy::declare_interior_mutable_const)] // a fresh state per context
-    pub(super) const NONE: UserState = UserState {
-        space: spin::Mutex::new(None),
-        regs: spin::Mutex::new(UserRegs { r: [0; crate::uregs::NGREG] }),
-    };
+    pub(super) const NONE: UserState =
+        UserState { space: spin::Mutex::new(None), frame: spin::Mutex::new(None) };
 
     /// Forgets everything: the thread starts afresh (`context_reset`).
     pub(super) fn clear(&self) {
-        let space = host_critical(|| {
-            *self.regs.lock() = UserRegs::default();
-            self.space.lock().take()
-        });
-        drop(space);
+        let gone = host_critical(|| (self.space.lock().take(), self.frame.lock().take()));
+        drop(gone);
     }
 
     fn space(&self) -> Option<Arc<AddrSpace>> {
         host_critical(|| self.space.lock().clone())
+    }
+
+    fn frame(&self) -> UserFrame {
+        host_critical(|| self.frame.lock().as_ref().map(UserFrame::share))
+            .expect("sim: user mode in a thread without a user frame")
     }
 }
 
@@ -300,6 +322,15 @@ fn state<'a>(cpu: Cpu) -> Option<&'a UserState> {
     (ctx != 0).then(|| unsafe { &(*(ctx as *const Context)).user })
 }
 
+/// The running thread's pending-work word.
+fn pending(cpu: Cpu) -> &'static PendingWork {
+    let t = cpu.critical(|| cpu.curthread());
+    assert!(t != 0, "sim: user mode on a CPU with no current thread");
+    // SAFETY: the current-thread register holds a `&'static` of the kernel's thread
+    // type, whose first field is its pending-work word (`ThreadRegister`).
+    unsafe { &*(t as *const PendingWork) }
+}
+
 /// Checks that the caller is user code, and passes a scheduling point of the seeded
 /// mode, where pending interrupts are taken in user mode.
 fn user_call(what: &str) -> Cpu {
@@ -309,39 +340,38 @@ fn user_call(what: &str) -> Cpu {
     cpu
 }
 
-/// A trap out of user mode into the kernel: the CPU leaves user mode, then
-/// [`enter_kernel`].
-fn trap(cpu: Cpu, why: UserTrap, edit: impl FnOnce(&mut UserRegs)) -> UserRegs {
+/// A fault out of user mode into the kernel: the CPU leaves user mode, and the
+/// kernel gets the fault with the thread's frame, then the pending work.
+fn trap(cpu: Cpu, fault: Fault) {
     cpu.set_user_mode(false);
-    enter_kernel(cpu, why, edit)
+    let user = state(cpu).expect("sim: a trap from user mode on a thread without a context");
+    let frame = user.frame();
+    upcall(cpu, &frame, UserTrap::Fault(fault));
+    leave_kernel(cpu, &frame);
 }
 
-/// The kernel's side of a trap from user mode, once the CPU is out of it: calls
-/// `user_trap` with interrupts enabled and the thread's user registers as the trap
-/// saved them (`edit` applies what the trap itself changes), then saves the ones
-/// the kernel leaves, and returns them.
-fn enter_kernel(cpu: Cpu, why: UserTrap, edit: impl FnOnce(&mut UserRegs)) -> UserRegs {
+/// Calls the kernel's `user_trap` with interrupts enabled.
+fn upcall(cpu: Cpu, frame: &UserFrame, why: UserTrap) {
     let upcalls =
         cpu.boot().upcalls().expect("sim: user mode before the kernel registered its upcalls");
-    let user = state(cpu).expect("sim: a trap from user mode on a thread without a context");
-    let mut regs = cpu.critical(|| {
-        let mut saved = user.regs.lock();
-        edit(&mut saved);
-        *saved
-    });
-    (upcalls.user_trap)(&mut regs, why);
-    let gone = cpu.critical(|| {
-        *user.regs.lock() = regs;
-        user.space.lock().is_none()
-    });
+    (upcalls.user_trap)(frame, why);
+}
+
+/// The way back to user code: while the thread's pending-work word has a kernel bit
+/// set, the kernel's `Return`; then the thread must still have its address space.
+fn leave_kernel(cpu: Cpu, frame: &UserFrame) {
+    while pending(cpu).get() & !PendingWork::MACHINE != 0 {
+        upcall(cpu, frame, UserTrap::Return);
+    }
+    let gone = state(cpu).is_none_or(|u| u.space().is_none());
     assert!(!gone, "sim: user_trap returned to user mode after user_exit");
-    regs
 }
 
 /// After an interrupt taken in user mode (`intr`, with the CPU out of user mode and
-/// interrupts enabled): the kernel's chance to act before user code goes on.
+/// interrupts enabled): the pending work before user code goes on.
 pub(super) fn interrupted(cpu: Cpu) {
-    enter_kernel(cpu, UserTrap::Return, |_| {});
+    let user = state(cpu).expect("sim: an interrupt in user mode on a thread without a context");
+    leave_kernel(cpu, &user.frame());
 }
 
 /// Back to user mode after a trap (`done`/`retry`): interrupts come on as user code
@@ -353,17 +383,14 @@ fn return_to_user(cpu: Cpu) {
 }
 
 /// `Machine::user_enter`.
-pub(super) fn enter(space: Arc<AddrSpace>, regs: &UserRegs) -> ! {
+pub(super) fn enter(space: Arc<AddrSpace>, frame: UserFrame) -> ! {
     let cpu = Cpu::expect("user_enter");
     let user = state(cpu).expect("sim: user_enter on a boot thread that has never switched");
-    let old = cpu.critical(|| {
-        *user.regs.lock() = *regs;
-        user.space.lock().replace(space)
-    });
+    let old = cpu
+        .critical(|| (user.space.lock().replace(space), user.frame.lock().replace(frame.share())));
     drop(old);
     // User mode runs with interrupts on; the fetch below may already trap.
     intr::restore(cpu, true);
-    let mut regs = *regs;
     let program = loop {
         super::seeded_point(cpu, Point::Call);
         // No reference to the space may stay on this stack across the trap: the
@@ -371,16 +398,21 @@ pub(super) fn enter(space: Arc<AddrSpace>, regs: &UserRegs) -> ! {
         let fetched = user
             .space()
             .expect("sim: the kernel left user_enter's address space in a fault")
-            .fetch(regs.pc());
+            .fetch(frame.pc());
         match fetched {
             Ok(program) => break program,
             // The kernel's default action ends the process; if it returns, it may
             // have moved pc: fetch again.
-            Err(fault) => regs = enter_kernel(cpu, UserTrap::Fault(fault), |_| {}),
+            Err(fault) => {
+                upcall(cpu, &frame, UserTrap::Fault(fault));
+                leave_kernel(cpu, &frame);
+            }
         }
     };
+    let arg = frame.get(reg::O0);
+    drop(frame);
     return_to_user(cpu);
-    program(regs.r[reg::O0]);
+    program(arg);
     // Fell off the end of the program.
     // The `exit` system call, made for a program that returns.
     let _ = syscall(lwp_abi::SYS_EXIT, [0; 6]);
@@ -391,8 +423,8 @@ pub(super) fn enter(space: Arc<AddrSpace>, regs: &UserRegs) -> ! {
 pub(super) fn exit() {
     let cpu = Cpu::expect("user_exit");
     let Some(user) = state(cpu) else { return };
-    let space = cpu.critical(|| user.space.lock().take());
-    drop(space);
+    let gone = cpu.critical(|| (user.space.lock().take(), user.frame.lock().take()));
+    drop(gone);
 }
 
 /// `Machine::copyin`.
@@ -423,19 +455,38 @@ fn kernel_copy(what: &str, uaddr: u64) -> Result<Arc<AddrSpace>, Fault> {
 /// It may not return (the LWP or its process ends).
 pub fn syscall(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
     let cpu = user_call("syscall");
-    let regs = trap(cpu, UserTrap::Syscall, |r| {
-        r.r[reg::G1] = num;
-        r.r[reg::O0..reg::O0 + 6].copy_from_slice(&args);
-        // Past the trap instruction, as the kernel expects.
-        let npc = r.r[reg::NPC];
-        r.r[reg::PC] = npc;
-        r.r[reg::NPC] = npc.wrapping_add(4);
-    });
+    cpu.set_user_mode(false);
+    let user = state(cpu).expect("sim: a system call on a thread without a context");
+    let frame = user.frame();
+    frame.set(reg::G1, num);
+    for (i, &a) in args.iter().enumerate() {
+        frame.set(reg::O0 + i, a);
+    }
+    // Past the trap instruction, as the kernel expects; and counted (S5.4).
+    let npc = frame.get(reg::NPC);
+    frame.set(reg::PC, npc);
+    frame.set(reg::NPC, npc.wrapping_add(4));
+    frame.data().sysc.store(frame.syscalls() + 1, core::sync::atomic::Ordering::Relaxed);
+    let upcalls =
+        cpu.boot().upcalls().expect("sim: user mode before the kernel registered its upcalls");
+    match upcalls.sysent.get(num as usize) {
+        // As sparc64's trap code does: the machine calls the handler itself.
+        Some(ent) if ent.fast => {
+            let r = (ent.call)(args[0], args[1], args[2], args[3], args[4], args[5]);
+            if r.err == 0 {
+                frame.set_rval(r.r0, r.r1);
+            } else {
+                frame.set_error(r.err);
+            }
+        }
+        _ => upcall(cpu, &frame, UserTrap::Syscall),
+    }
+    leave_kernel(cpu, &frame);
     return_to_user(cpu);
-    if regs.failed() {
-        Err(regs.r[reg::O0])
+    if frame.failed() {
+        Err(frame.get(reg::O0))
     } else {
-        Ok((regs.r[reg::O0], regs.r[reg::O0 + 1]))
+        Ok((frame.get(reg::O0), frame.get(reg::O0 + 1)))
     }
 }
 
@@ -444,7 +495,7 @@ pub fn syscall(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
 /// returns.
 pub fn fault(kind: FaultKind, addr: u64) {
     let cpu = user_call("fault");
-    trap(cpu, UserTrap::Fault(Fault { kind, addr }), |_| {});
+    trap(cpu, Fault { kind, addr });
     return_to_user(cpu);
 }
 
@@ -465,7 +516,7 @@ fn user_access(what: &str, addr: u64, len: usize, need: Prot, mut f: impl FnMut(
                 Err(fault) => fault,
             }
         };
-        trap(cpu, UserTrap::Fault(fault), |_| {});
+        trap(cpu, fault);
         return_to_user(cpu);
     }
 }

@@ -30,7 +30,8 @@ pub fn tick() -> u64 {
     let t: u64;
     // SAFETY: reading %tick has no side effect.
     unsafe { asm!("rd %tick, {}", out(reg) t, options(nomem, nostack)) };
-    t & !NPT
+    // NPT (bit 63) off: two shifts, cheaper on SPARC than the 64-bit mask.
+    (t << 1) >> 1
 }
 
 fn set_compare(deadline: u64) {

@@ -23,20 +23,18 @@ use alloc::boxed::Box;
 use alloc::vec;
 use core::arch::global_asm;
 use core::cell::UnsafeCell;
+use core::mem::offset_of;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
-use super::trap::{OnTrap, ONTRAP, STACK_BIAS};
+use super::trap::{OnTrap, MIN_FRAME, ONTRAP, STACK_BIAS};
 use super::user::{self, sparc64_cpu, UserCtx};
 use crate::ThreadEntry;
 
 /// Written at the bottom of every kernel stack and checked whenever the thread is
 /// switched out: a kernel stack has no guard page (the kernel's memory is mapped by
 /// 4 MiB entries), so this is how an overflow is caught before it spreads.
-const STACK_CANARY: u128 = 0x57ac_c0de_57ac_c0de_57ac_c0de_57ac_c0de;
-
-/// A minimal V9 stack frame: 16 doublewords of register save area and 6 of outgoing
-/// arguments, 16-byte aligned.
-const MIN_FRAME: usize = 176;
+/// (One doubleword that one `sethi` makes: the check is cheap on every switch.)
+const STACK_CANARY: u64 = 0x57ac_c000;
 
 global_asm!(
     r#"
@@ -46,12 +44,12 @@ global_asm!(
     .globl  sparc64_resume
     .type   sparc64_resume, #function
 sparc64_resume:
-    save    %sp, -176, %sp
+    save    %sp, -{minframe}, %sp
     flushw                      ! the outgoing thread's windows, onto its stack
-    stx     %fp, [%i0 + 0]
-    stx     %i7, [%i0 + 8]
-    ldx     [%i1 + 0], %fp
-    ldx     [%i1 + 8], %i7
+    stx     %fp, [%i0 + {regs_fp}]
+    stx     %i7, [%i0 + {regs_i7}]
+    ldx     [%i1 + {regs_fp}], %fp
+    ldx     [%i1 + {regs_i7}], %i7
     mov     %i2, %g7            ! curthread is the incoming thread from here (S7)
     ret
      restore                    ! fill trap: the incoming thread's window, from its stack
@@ -72,7 +70,10 @@ sparc64_flush_windows:
     retl
      flushw
     .size   sparc64_flush_windows, . - sparc64_flush_windows
-"#
+"#,
+    minframe = const MIN_FRAME,
+    regs_fp = const offset_of!(Regs, fp),
+    regs_i7 = const offset_of!(Regs, i7),
 );
 
 extern "C" {
@@ -104,6 +105,9 @@ pub struct Context {
     user_ksp: AtomicU64,
     /// Set while a CPU runs the thread: switching to a running context is refused.
     running: AtomicBool,
+    /// `%tick`s the thread has spent on a CPU until it was last switched out (its
+    /// LWP's virtual time, `ta 0x25`).
+    vtime: AtomicU64,
     /// Its user side: the address space it runs in, its window buffer (`user`).
     user: UnsafeCell<UserCtx>,
     /// The kernel stack; `None` for a CPU's boot thread, which runs on the boot stack.
@@ -126,6 +130,7 @@ impl Context {
         ontrap: AtomicPtr::new(core::ptr::null_mut()),
         user_ksp: AtomicU64::new(0),
         running: AtomicBool::new(true),
+        vtime: AtomicU64::new(0),
         user: UnsafeCell::new(UserCtx::NONE),
         stack: UnsafeCell::new(None),
     };
@@ -137,6 +142,7 @@ impl Context {
             ontrap: AtomicPtr::new(core::ptr::null_mut()),
             user_ksp: AtomicU64::new(0),
             running: AtomicBool::new(false),
+            vtime: AtomicU64::new(0),
             user: UnsafeCell::new(UserCtx::NONE),
             stack: UnsafeCell::new(Some(vec![0u128; words].into_boxed_slice())),
         };
@@ -149,18 +155,21 @@ impl Context {
         assert!(!self.running.load(Ordering::SeqCst), "context_reset of a running thread");
         // SAFETY: the context is not running (checked above) and not being switched
         // to (the caller owns the thread being recycled), so nothing else reads or
-        // writes its stack or registers now.
+        // writes its stack or registers now. The save area written is the top
+        // 16 doublewords of that stack (at least 4 KiB long, 16-byte aligned).
         unsafe {
             let stack = (*self.stack.get()).as_mut().expect("the boot context cannot be reset");
-            stack[0] = STACK_CANARY;
+            stack[0] = u128::from(STACK_CANARY);
             let top = stack.as_mut_ptr_range().end as u64;
             let frame = top - MIN_FRAME as u64; // 16-byte aligned: u128 elements
-            let save = frame as *mut [u64; 16];
-            let mut area = [0u64; 16];
-            area[0] = entry as *const () as u64; // %l0
-            area[1] = arg as u64; // %l1
-                                  // %i6 = %i7 = 0: the end of every backtrace.
-            save.write(area);
+            let save = frame as *mut u64;
+            // The window the first fill loads: %l0 = entry, %l1 = its argument, and
+            // %i6 = %i7 = 0, the end of every backtrace. The others start as they
+            // find themselves: nothing reads them.
+            save.add(0).write(entry as *const () as u64);
+            save.add(1).write(arg as u64);
+            save.add(14).write(0);
+            save.add(15).write(0);
             *self.regs.get() = Regs {
                 fp: frame - STACK_BIAS,
                 i7: sparc64_thread_start as *const () as u64 - 8, // `ret` returns to %i7 + 8
@@ -169,6 +178,7 @@ impl Context {
             *self.user.get() = UserCtx::NONE;
         }
         self.ontrap.store(core::ptr::null_mut(), Ordering::SeqCst);
+        self.vtime.store(0, Ordering::Relaxed);
     }
 
     /// Its user side (see `user`): reached only by the thread itself while it runs.
@@ -184,7 +194,9 @@ impl Context {
         // SAFETY: `from` is running on this CPU, so no other code touches its stack
         // bookkeeping; the bottom word is read, not referenced.
         if let Some(stack) = unsafe { &*from.stack.get() } {
-            assert!(stack[0] == STACK_CANARY, "kernel stack overflow in the thread switching out");
+            // The low doubleword of the first element (big-endian: its second).
+            let bottom = stack[0] as u64;
+            assert!(bottom == STACK_CANARY, "kernel stack overflow in the thread switching out");
         }
         // One CPU, interrupts off: nothing else can look at these between the reads
         // and the writes, so plain loads and stores do (no atomic read-modify-write).
@@ -196,13 +208,23 @@ impl Context {
         ONTRAP.store(to.ontrap.load(Ordering::Relaxed), Ordering::Relaxed);
         // The outgoing thread's user windows still in the file go to its own user
         // stack (or its window buffer) now, while its address space is in force:
-        // after this the MMU and the buffer are the incoming thread's.
-        flush_windows();
+        // after this the MMU and the buffer are the incoming thread's. (Its kernel
+        // windows go too: `resume` is left only its caller's window to flush.)
+        // SAFETY: flushw only stores windows into their own frames via the spill
+        // handlers: user windows through the as-if-user ASI, kernel windows to the
+        // kernel stack.
+        unsafe { core::arch::asm!("flushw", options(nostack)) };
         user::boot_switched_out(&from.user);
         // Where traps from user mode build their frames is the thread's own.
         from.user_ksp.store(sparc64_cpu.ksp.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.ksp.store(to.user_ksp.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.thread.store(to_thread as u64, Ordering::Relaxed);
+        // The outgoing thread's time on this CPU ends, the incoming one's begins.
+        let now = super::clock::tick();
+        let ran = now.wrapping_sub(sparc64_cpu.oncpu.load(Ordering::Relaxed));
+        from.vtime.store(sparc64_cpu.vtime.load(Ordering::Relaxed) + ran, Ordering::Relaxed);
+        sparc64_cpu.vtime.store(to.vtime.load(Ordering::Relaxed), Ordering::Relaxed);
+        sparc64_cpu.oncpu.store(now, Ordering::Relaxed);
         user::switch_in(to, &to.user);
         // `from` stops running once its registers are saved; on one CPU nothing can
         // look at the flag in between (interrupts are off).

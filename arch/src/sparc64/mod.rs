@@ -9,9 +9,10 @@
 //!
 //! `%g7` is the current-thread register. LLVM never allocates `%g7` on SPARC, so
 //! only the code in this module writes it: the entry code, `resume`
-//! ([`context`]), `prom_call` (which puts it back) and
-//! [`Machine::set_curthread`]. `scripts/check-g7` disassembles the kernel and
-//! fails the tests if any other instruction writes it.
+//! ([`context`]), `prom_call` (which puts it back), [`Machine::set_curthread`], and
+//! the trap code of user mode ([`trap`]: entry from user mode loads the kernel's
+//! thread, the return to user mode the user's own `%g7`). `scripts/check-g7`
+//! disassembles the kernel and fails the tests if any other instruction writes it.
 
 pub mod asi;
 pub mod clock;
@@ -32,7 +33,7 @@ use spin::Once;
 
 use alloc::sync::Arc;
 
-use crate::{Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserRegs};
+use crate::{Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserFrame};
 
 /// The sparc64 machine.
 pub struct Sparc64;
@@ -241,6 +242,7 @@ impl Machine for Sparc64 {
 
     fn set_upcalls(upcalls: &'static Upcalls) {
         UPCALLS.call_once(|| upcalls);
+        user::set_sysent(upcalls.sysent);
     }
 
     fn clock_start(hz: u32) {
@@ -281,8 +283,8 @@ impl Machine for Sparc64 {
         space.read(va, buf)
     }
 
-    fn user_enter(space: Arc<vm::AddrSpace>, regs: &UserRegs) -> ! {
-        user::enter(space, regs)
+    fn user_enter(space: Arc<vm::AddrSpace>, frame: UserFrame) -> ! {
+        user::enter(space, frame)
     }
 
     fn user_exit() {

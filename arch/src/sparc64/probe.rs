@@ -3,40 +3,41 @@
 //! so that tests can check the trap machinery itself.
 
 use core::arch::{asm, global_asm};
+use core::mem::offset_of;
 
-use super::trap::TrapFrame;
+use super::trap::{TrapFrame, MIN_FRAME};
 
 global_asm!(
     r#"
     .section .text.probe, "ax"
     .align  32
-    ! sparc64_probe_soft_trap(inp: *const [u64; 7], out: *mut [u64; 8])
-    ! %o0..%o5 = inp[0..6]; %g1..%g5 = inp[6] + 1..5; ta 0x70; then
-    ! out = [%o0, %o1, %g1, %g2, %g3, %g4, %g5, %g7] as the trap left them.
+    ! sparc64_probe_soft_trap(inp: &SoftTrapIn, out: &mut SoftTrapOut)
+    ! %o0..%o5 = inp.args; %g1..%g5 = inp.base + 1..5; ta 0x70; then out gets
+    ! %o0, %o1, %g1..%g5 and %g7 as the trap left them.
     .globl  sparc64_probe_soft_trap
 sparc64_probe_soft_trap:
-    save    %sp, -176, %sp
-    ldx     [%i0 + 0], %o0
-    ldx     [%i0 + 8], %o1
-    ldx     [%i0 + 16], %o2
-    ldx     [%i0 + 24], %o3
-    ldx     [%i0 + 32], %o4
-    ldx     [%i0 + 40], %o5
-    ldx     [%i0 + 48], %l0
+    save    %sp, -{minframe}, %sp
+    ldx     [%i0 + {in_args} + 0], %o0
+    ldx     [%i0 + {in_args} + 8], %o1
+    ldx     [%i0 + {in_args} + 16], %o2
+    ldx     [%i0 + {in_args} + 24], %o3
+    ldx     [%i0 + {in_args} + 32], %o4
+    ldx     [%i0 + {in_args} + 40], %o5
+    ldx     [%i0 + {in_base}], %l0
     add     %l0, 1, %g1
     add     %l0, 2, %g2
     add     %l0, 3, %g3
     add     %l0, 4, %g4
     add     %l0, 5, %g5
     ta      0x70
-    stx     %o0, [%i1 + 0]
-    stx     %o1, [%i1 + 8]
-    stx     %g1, [%i1 + 16]
-    stx     %g2, [%i1 + 24]
-    stx     %g3, [%i1 + 32]
-    stx     %g4, [%i1 + 40]
-    stx     %g5, [%i1 + 48]
-    stx     %g7, [%i1 + 56]
+    stx     %o0, [%i1 + {out_o0}]
+    stx     %o1, [%i1 + {out_o1}]
+    stx     %g1, [%i1 + {out_g} + 0]
+    stx     %g2, [%i1 + {out_g} + 8]
+    stx     %g3, [%i1 + {out_g} + 16]
+    stx     %g4, [%i1 + {out_g} + 24]
+    stx     %g5, [%i1 + {out_g} + 32]
+    stx     %g7, [%i1 + {out_g7}]
     ret
      restore
 
@@ -56,11 +57,38 @@ sparc64_probe_load_pc:
     ldx     [%o0], %o0
     retl
      nop
-"#
+"#,
+    minframe = const MIN_FRAME,
+    in_args = const offset_of!(SoftTrapIn, args),
+    in_base = const offset_of!(SoftTrapIn, base),
+    out_o0 = const offset_of!(SoftTrapOut, o0),
+    out_o1 = const offset_of!(SoftTrapOut, o1),
+    out_g = const offset_of!(SoftTrapOut, g),
+    out_g7 = const offset_of!(SoftTrapOut, g7),
 );
 
+/// What the soft-trap probe loads before its trap.
+#[repr(C)]
+struct SoftTrapIn {
+    /// `%o0`..`%o5`.
+    args: [u64; 6],
+    /// `%gN` = `base + N` for N in 1..=5.
+    base: u64,
+}
+
+/// What the soft-trap probe finds after its trap.
+#[repr(C)]
+#[derive(Default)]
+struct SoftTrapOut {
+    o0: u64,
+    o1: u64,
+    /// `%g1`..`%g5`.
+    g: [u64; 5],
+    g7: u64,
+}
+
 extern "C" {
-    fn sparc64_probe_soft_trap(inp: *const [u64; 7], out: *mut [u64; 8]);
+    fn sparc64_probe_soft_trap(inp: *const SoftTrapIn, out: *mut SoftTrapOut);
     fn sparc64_probe_illegal();
     fn sparc64_probe_load(addr: usize);
     static sparc64_probe_illegal_pc: u8;
@@ -111,19 +139,12 @@ pub struct SoftTrapResult {
 /// `%gn`; the handler clobbers the globals, so that getting them back proves that
 /// trap entry and exit keep them.
 pub fn soft_trap(args: [u64; 6], base: u64) -> SoftTrapResult {
-    let mut inp = [0u64; 7];
-    inp[..6].copy_from_slice(&args);
-    inp[6] = base;
-    let mut out = [0u64; 8];
-    // SAFETY: the probe reads `inp` and writes `out`, both live and of the sizes it
-    // expects; the trap returns to the next instruction.
+    let inp = SoftTrapIn { args, base };
+    let mut out = SoftTrapOut::default();
+    // SAFETY: the probe reads `inp` and writes `out`, both live and of the layouts it
+    // is assembled with; the trap returns to the next instruction.
     unsafe { sparc64_probe_soft_trap(&inp, &mut out) };
-    SoftTrapResult {
-        sum: out[0],
-        g7_in_handler: out[1],
-        globals: [out[2], out[3], out[4], out[5], out[6]],
-        g7_after: out[7],
-    }
+    SoftTrapResult { sum: out.o0, g7_in_handler: out.o1, globals: out.g, g7_after: out.g7 }
 }
 
 /// The probe trap's handler: answers in the trapped window's `%o0`/`%o1`.

@@ -1,5 +1,5 @@
-//! Traps: the trap table, kernel trap entry and exit, register-window traps, and
-//! what happens to a trap nobody expected.
+//! Traps: the trap table, trap entry and exit from the kernel and from user mode,
+//! register-window traps, and what happens to a trap nobody expected.
 //!
 //! # Theory
 //!
@@ -13,31 +13,41 @@
 //!   (`WSTATE` 1 in user mode, "other" windows while the kernel runs).
 //! * MMU misses are refilled by the vector from the running thread's page table
 //!   (`vm`), at any trap level; what the table does not map goes on as a fault.
-//! * Every other trap at TL=0 enters `etrap`, which builds a [`TrapFrame`] below the
-//!   interrupted code's stack pointer (from user mode: on the thread's kernel stack),
-//!   leaves the alternate globals and goes back to TL=0 (interrupts still off),
-//!   saves the normal globals and calls [`sparc64_trap`] in Rust. From the kernel,
-//!   `%g7` is never written on this path: it still holds the interrupted thread
-//!   (S7); from user mode, the user's `%g7` is saved and the kernel's thread loaded
-//!   from the per-CPU block. `rtrap` undoes it all and `retry`s, with `TSTATE.CWP`
-//!   rewritten to the window the thread has *now*: a handler that switched threads
-//!   may come back to a different window number.
+//! * The fast traps `ta 0x24` and `ta 0x25` (Solaris' gethrtime and gethrvtime) are
+//!   served by the vector itself, in a few instructions, without saving anything.
+//! * A system call (`ta 0x40`) enters `sparc64_syscall_trap`, which saves the user's
+//!   registers into its LWP's frame and, for a call the kernel's table marks `fast`,
+//!   calls the handler itself with the trapped window's outs as arguments (Solaris'
+//!   `syscall_trap`); every other trap at TL=0 enters `etrap`.
+//! * `etrap` sends a trap from user mode to `sparc64_utrap`, which saves the user's
+//!   registers into the frame as well and calls `user` (see there: the frame, the
+//!   return path, pending work, the window buffer). A trap from the kernel gets a
+//!   [`TrapFrame`] below the interrupted code's stack pointer; `etrap` leaves the
+//!   alternate globals and goes back to TL=0 (interrupts still off), saves the normal
+//!   globals and calls [`sparc64_trap`] in Rust. `%g7` is never written on this path:
+//!   it still holds the interrupted thread (S7). `rtrap` undoes it all and `retry`s,
+//!   with `TSTATE.CWP` rewritten to the window the thread has *now*: a handler that
+//!   switched threads may come back to a different window number.
 //! * A data fault at TL>1 is legitimate only inside a spill or fill of a user window
-//!   whose stack cannot take it: `wintrap_fault` puts a spilled window in the
-//!   thread's window buffer (`user`); anything else at TL>0 is a bug in this file and
-//!   goes to `tl1_fatal`, which reports it from an emergency stack.
+//!   whose stack cannot take it: `wintrap_fault` puts a spilled window in the LWP's
+//!   window buffer, and turns a fill that cannot be made into a trap from user mode
+//!   (`user`); anything else at TL>0 is a bug in this file and goes to `tl1_fatal`,
+//!   which reports it from an emergency stack.
 //!
-//! The Rust dispatcher sends every trap from user mode to `user`; from the kernel it
-//! handles the clock interrupt, the self-test probe trap, and faults inside
-//! [`catch`] (fault recovery: the trapped code is abandoned and `catch` returns the
-//! trap, the basis of `copyin`). Anything else is reported with a register dump and
-//! the machine stops with failure.
+//! From the kernel, the Rust dispatcher handles the clock interrupt, the self-test
+//! probe trap, and faults inside [`catch`] (fault recovery: the trapped code is
+//! abandoned and `catch` returns the trap, the basis of `copyin`). Anything else is
+//! reported with a register dump and the machine stops with failure.
 
 use core::arch::{asm, global_asm};
 use core::fmt::Write;
+use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-use super::{clock, console, context, power, probe, user};
+use super::user::{ArchCpu, WindowBuffer, FRAME_WBUF, PENDING_WBUF, WBUF_WINDOWS};
+use super::{clock, console, context, power, probe};
+use crate::uregs::FrameData;
+use crate::SysEnt;
 
 /// Trap types the dispatcher knows.
 pub mod tt {
@@ -59,6 +69,17 @@ pub mod tt {
     pub const SPILL_USER_OTHER: u64 = 0x0a4;
     pub const FILL_USER: u64 = 0x0c4;
     pub const FILL_USER_OTHER: u64 = 0x0e4;
+    /// Solaris' software traps user code relies on (`<sys/trap.h>`; `ta n` is
+    /// trap type `0x100 + n`): `ta 1` a breakpoint (`ST_BREAKPOINT`), `ta 2`
+    /// integer division by zero (`ST_DIV0`), `ta 3` flush the register windows to
+    /// the stack (`ST_FLUSH_WINDOWS`).
+    pub const SOFT_BREAKPOINT: u64 = 0x101;
+    pub const SOFT_DIV0: u64 = 0x102;
+    pub const SOFT_FLUSH_WINDOWS: u64 = 0x103;
+    /// The fast traps served in the trap table: `ta 0x24` gethrtime, `ta 0x25`
+    /// gethrvtime (`ST_GETHRTIME`, `ST_GETHRVTIME`).
+    pub const FAST_GETHRTIME: u64 = 0x124;
+    pub const FAST_GETHRVTIME: u64 = 0x125;
     /// `ta 0x40`: a system call (Solaris' `ST_SYSCALL` for 64-bit programs).
     pub const SYSCALL: u64 = 0x140;
     /// `ta 0x70`: the self-test probe trap (software trap 0x70 is trap type 0x170).
@@ -111,7 +132,8 @@ pub struct TrapFrame {
     _pad: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<TrapFrame>() == 176);
+// `etrap` puts it on the stack below a minimal frame: both keep the stack 16-byte aligned.
+const _: () = assert!(size_of::<TrapFrame>().is_multiple_of(16));
 
 impl TrapFrame {
     /// Resumes after the trapping instruction (a software trap is done).
@@ -123,10 +145,6 @@ impl TrapFrame {
     /// The interrupted code's stack pointer.
     pub fn sp(&self) -> u64 {
         self.o[6]
-    }
-
-    pub(super) const fn zeroed() -> TrapFrame {
-        TrapFrame { tstate: 0, tpc: 0, tnpc: 0, tt: 0, y: 0, g: [0; 8], o: [0; 8], _pad: 0 }
     }
 }
 
@@ -140,20 +158,68 @@ pub mod pstate {
 /// The V9 64-bit stack bias: `%sp + 2047` is the real frame address.
 pub const STACK_BIAS: u64 = 2047;
 
+/// A minimal V9 stack frame: 16 doublewords of register save area and 6 of outgoing
+/// arguments, 16-byte aligned.
+pub const MIN_FRAME: usize = 176;
+
+/// A system-call table entry is `1 << SYSENT_SHIFT` bytes: the trap code indexes the
+/// table with a shift.
+const SYSENT_SHIFT: u32 = size_of::<SysEnt>().trailing_zeros();
+const _: () = assert!(size_of::<SysEnt>() == 1 << SYSENT_SHIFT);
+
 global_asm!(
     r#"
-    .set    BIAS, 2047
+    .set    BIAS, {bias}
+    .set    NWINDOWS, 8                 ! register windows of the UltraSPARC-IIi
     .set    PSTATE_KERNEL, 0x4          ! PRIV; interrupts off, normal globals
+    .set    PSTATE_KERNEL_IE, 0x6       ! PRIV | IE
     .set    PSTATE_KERNEL_AG, 0x5       ! PRIV | AG
     .set    TSTATE_PRIV, 0x400          ! TSTATE's copy of PSTATE.PRIV: trapped in the kernel
+    .set    TSTATE_USER, 0x200          ! TSTATE's PSTATE for user mode: IE, nothing else
+    .set    CCR_CARRY, {ccr_carry}      ! %ccr's carry bits: a system call failed
     .set    ASI_AIUP, 0x10              ! as if user, primary context
     .set    WSTATE_USER, 0x1            ! user mode: every window is the user's (spill_1)
     .set    WSTATE_KERNEL_UOTHER, 0x8   ! kernel, user windows still in the file (other = 1)
-    .set    CPU_KSP, 0                  ! sparc64_cpu: kernel %sp for traps from user mode
-    .set    CPU_THREAD, 8               ! sparc64_cpu: the kernel's current thread
-    .set    CPU_PGD, 16                 ! sparc64_cpu: the running thread's page table
-    .set    CPU_WBUF, 24                ! sparc64_cpu: the running thread's window buffer
-    .set    WBUF_WINDOWS, 7             ! windows a WindowBuffer holds
+    .set    TT_SYSCALL, {tt_syscall}
+    ! Offsets into the structures this code reads, from their Rust definitions: a
+    ! field moved there moves here too.
+    .set    MINFRAME, {minframe}        ! a minimal stack frame (register save area, args)
+    .set    TF_SIZE, {tf_size}          ! TrapFrame
+    .set    TF_TSTATE, {tf_tstate}
+    .set    TF_TPC, {tf_tpc}
+    .set    TF_TNPC, {tf_tnpc}
+    .set    TF_TT, {tf_tt}
+    .set    TF_Y, {tf_y}
+    .set    TF_G, {tf_g}                ! %g0; %gN is TF_G + 8 * N
+    .set    TF_O, {tf_o}                ! %o0; %oN is TF_O + 8 * N
+    .set    CPU_KSP, {cpu_ksp}          ! sparc64_cpu: kernel %sp for traps from user mode
+    .set    CPU_THREAD, {cpu_thread}    ! sparc64_cpu: the kernel's current thread
+    .set    CPU_PGD, {cpu_pgd}          ! sparc64_cpu: the running thread's page table
+    .set    CPU_FRAME, {cpu_frame}      ! sparc64_cpu: the running thread's user frame
+    .set    CPU_SYSENT, {cpu_sysent}    ! sparc64_cpu: the system-call table
+    .set    CPU_NSYSENT, {cpu_nsysent}  !   and its length
+    .set    CPU_WINFAULT, {cpu_winfault} ! sparc64_cpu: the last fault in a user window trap
+    .set    CPU_VTIME, {cpu_vtime}      ! sparc64_cpu: the running thread's %ticks on a CPU
+    .set    CPU_ONCPU, {cpu_oncpu}      !   until %tick = CPU_ONCPU, when it was switched in
+    .set    NS_PER_TICK, {ns_per_tick}  ! %tick runs at TICK_HZ
+    .set    FR_TSTATE, {fr_tstate}      ! FrameData: %ccr and %asi, as TSTATE has them
+    .set    FR_PC, {fr_pc}
+    .set    FR_NPC, {fr_npc}
+    .set    FR_Y, {fr_y}
+    .set    FR_G, {fr_g}                ! %g0; %gN is FR_G + 8 * N
+    .set    FR_O, {fr_o}                ! %o0; %oN is FR_O + 8 * N
+    .set    FR_SYSC, {fr_sysc}          ! system calls made
+    .set    FR_WBUF, {fr_wbuf}          ! the window buffer
+    .set    WBUF_COUNT, {wbuf_count}    ! WindowBuffer: windows held
+    .set    WBUF_WINDOWS, {wbuf_windows} ! WindowBuffer: the first window
+    .set    WBUF_NWINDOWS, {wbuf_nwindows} ! windows a WindowBuffer holds
+    .set    WBUF_SLOT, {wbuf_slot}      ! a window's slot: its %sp, then its 16 registers
+    .set    PENDING_WBUF, {pending_wbuf} ! the pending-work bit: windows wait in the buffer
+    .set    SE_SHIFT, {se_shift}        ! log2 of a SysEnt's size
+    .set    SE_CALL, {se_call}          ! SysEnt: the handler
+    .set    SE_FAST, {se_fast}          ! SysEnt: the machine calls it itself
+    .set    OT_FP, {ot_fp}              ! OnTrap: the frame `catch` returns to
+    .set    OT_I7, {ot_i7}
 
     ! A vector that leaves for `target`: eight instructions.
     .macro  VEC target
@@ -327,8 +393,9 @@ global_asm!(
 
     ! One half of the table: `other` is where unexpected traps of that half go,
     ! `imiss`/`dmiss` the MMU-miss refills, `dfault` data faults (access exception,
-    ! misalignment, protection).
-    .macro  HALF base, other, imiss, dmiss, dfault
+    ! misalignment, protection); `soft` (TL=0 only) serves the software traps user
+    ! code makes: the system call and the fast traps.
+    .macro  HALF base, other, imiss, dmiss, dfault, soft
     VECS    0x24, \other
     CLEANWIN
     .org    \base + 0x28 * 32
@@ -362,16 +429,42 @@ global_asm!(
     .org    \base + 0xe4 * 32
     FILL64_USER
     .org    \base + 0xe8 * 32
-    VECS    0x200 - 0xe8, \other
+    VECS    0x124 - 0xe8, \other
+    .if     \soft
+    GETHRTIME                           ! 0x124 ta 0x24: gethrtime
+    .org    \base + 0x125 * 32
+    VEC     fast_gethrvtime             ! 0x125 ta 0x25: gethrvtime
+    .else
+    VECS    2, \other
+    .endif
+    VECS    0x140 - 0x126, \other
+    .if     \soft
+    VEC     syscall_trap                ! 0x140 ta 0x40: a system call
+    .else
+    VEC     \other
+    .endif
+    VECS    0x200 - 0x141, \other
+    .endm
+
+    ! The fast traps: served in the trap table, on the alternate globals, without
+    ! saving anything or entering Rust; `done` returns past the `ta`.
+    ! GETHRTIME (ta 0x24): %o0 = nanoseconds since the machine started (%tick at
+    ! TICK_HZ, NPT bit off), the clock `clock_ns` reads too.
+    .macro  GETHRTIME
+    rd      %tick, %g1
+    sllx    %g1, 1, %g1
+    srlx    %g1, 1, %g1
+    mulx    %g1, NS_PER_TICK, %o0
+    done
     .endm
 
     .section .text.traptable, "ax"
     .align  32768
     .globl  sparc64_trap_table
 sparc64_trap_table:
-    HALF    sparc64_trap_table, etrap, immu_miss, dmmu_miss, etrap
+    HALF    sparc64_trap_table, etrap, immu_miss, dmmu_miss, etrap, 1
     .org    sparc64_trap_table + 0x4000
-    HALF    sparc64_trap_table + 0x4000, tl1_fatal, tl1_fatal, dmmu_miss_tl1, wintrap_fault
+    HALF    sparc64_trap_table + 0x4000, tl1_fatal, tl1_fatal, dmmu_miss_tl1, wintrap_fault, 0
     .org    sparc64_trap_table + 0x8000
 
     ! The MMU-miss refills (see WALK). Instruction misses load the ITLB only for
@@ -394,62 +487,90 @@ dmmu_miss_tl1:
     stxa    %g2, [%g0] 0x5c
     retry
 
-    ! wintrap_fault: a data fault at TL>1. Legitimate only inside a spill or fill
-    ! of a user window whose stack cannot take it (see `user`, the window buffer).
-    ! Back at the window trap's level: a spill stores the window in the running
-    ! thread's window buffer and completes (`saved`); a fill cannot complete. If the
-    ! window trap came from user code itself, user mode is left at once through
-    ! etrap, as if its `save` or `restore` had trapped (CWP back to the user's
-    ! window: TSTATE has it); if it came from the kernel (etrap's own save, a
-    ! flushw), the kernel goes on and deals with the buffer before going back.
+    ! fast_gethrvtime (ta 0x25): %o0 = the LWP's virtual time, the nanoseconds its
+    ! thread has spent on a CPU: what it had when switched in (CPU_VTIME), and the
+    ! time since (CPU_ONCPU: %tick then). `context::switch` keeps both.
+fast_gethrvtime:
+    sethi   %hi(sparc64_cpu), %g1
+    or      %g1, %lo(sparc64_cpu), %g1
+    rd      %tick, %g2
+    sllx    %g2, 1, %g2
+    srlx    %g2, 1, %g2
+    ldx     [%g1 + CPU_ONCPU], %g3
+    sub     %g2, %g3, %g2
+    ldx     [%g1 + CPU_VTIME], %g3
+    add     %g2, %g3, %g2
+    mulx    %g2, NS_PER_TICK, %o0
+    done
+
+    ! wintrap_fault: a data fault at TL>1 (on the MMU globals for a miss, the
+    ! alternate ones otherwise). Legitimate only inside a spill or fill of a user
+    ! window whose stack cannot take it (see `user`): the fault is noted, and handled
+    ! back at the window trap's level.
+    ! - A spill stores the window in the running LWP's window buffer, asks its
+    !   return to user mode to write the buffer out (the pending-work bit), and
+    !   completes (`saved`). If the spill was user code's own `save`, user mode is
+    !   left at once, as if the `save` had trapped (CWP back to the user's window:
+    !   TSTATE has it); if it came from the kernel (a trap's save, a flushw), the
+    !   kernel goes on.
+    ! - A fill cannot complete. If it was user code's own `restore`, user mode is
+    !   left as if the `restore` had trapped. From the kernel, only the return to
+    !   user mode restores a user window (sparc64_user_restore): the trap becomes a
+    !   trap from user mode at the registers the return was loading
+    !   (sparc64_user_refault). Anything else is a bug here, and fatal.
 wintrap_fault:
+    rdpr    %tt, %g4
+    sethi   %hi(sparc64_cpu), %g2
+    or      %g2, %lo(sparc64_cpu), %g2
+    stx     %g4, [%g2 + CPU_WINFAULT]
     rdpr    %tl, %g1
     sub     %g1, 1, %g1
     wrpr    %g1, 0, %tl
-    rdpr    %tt, %g2
-    cmp     %g2, 0x84
+    rdpr    %tt, %g1
+    cmp     %g1, 0x84
     be,pt   %xcc, 1f
-     cmp    %g2, 0xa4
+     cmp    %g1, 0xa4
     be,pt   %xcc, 1f
-     cmp    %g2, 0xc4
+     cmp    %g1, 0xc4
     be,pt   %xcc, 3f
-     cmp    %g2, 0xe4
+     cmp    %g1, 0xe4
     be,pt   %xcc, 3f
      nop
     ba,pt   %xcc, tl1_fatal
      nop
-1:  sethi   %hi(sparc64_cpu), %g2
-    or      %g2, %lo(sparc64_cpu), %g2
-    ldx     [%g2 + CPU_WBUF], %g2
-    brz,pn  %g2, tl1_fatal
-     nop
-    ldx     [%g2], %g3                  ! the count
-    cmp     %g3, WBUF_WINDOWS
+1:  ldx     [%g2 + CPU_FRAME], %g3
+    brz,pn  %g3, tl1_fatal
+     add    %g3, FR_WBUF, %g3
+    ldx     [%g3 + WBUF_COUNT], %g4
+    cmp     %g4, WBUF_NWINDOWS
     bgeu,pn %xcc, tl1_fatal
-     sllx   %g3, 7, %g4                 ! count * 136: the window's slot
-    sllx    %g3, 3, %g5
-    add     %g4, %g5, %g4
-    add     %g4, 8, %g4
-    add     %g2, %g4, %g4
-    stx     %sp, [%g4 + 0x00]
-    stx     %l0, [%g4 + 0x08]
-    stx     %l1, [%g4 + 0x10]
-    stx     %l2, [%g4 + 0x18]
-    stx     %l3, [%g4 + 0x20]
-    stx     %l4, [%g4 + 0x28]
-    stx     %l5, [%g4 + 0x30]
-    stx     %l6, [%g4 + 0x38]
-    stx     %l7, [%g4 + 0x40]
-    stx     %i0, [%g4 + 0x48]
-    stx     %i1, [%g4 + 0x50]
-    stx     %i2, [%g4 + 0x58]
-    stx     %i3, [%g4 + 0x60]
-    stx     %i4, [%g4 + 0x68]
-    stx     %i5, [%g4 + 0x70]
-    stx     %i6, [%g4 + 0x78]
-    stx     %i7, [%g4 + 0x80]
-    inc     %g3
-    stx     %g3, [%g2]
+     mulx   %g4, WBUF_SLOT, %g5         ! the window's slot
+    add     %g5, WBUF_WINDOWS, %g5
+    add     %g3, %g5, %g5
+    stx     %sp, [%g5 + 0x00]
+    stx     %l0, [%g5 + 0x08]
+    stx     %l1, [%g5 + 0x10]
+    stx     %l2, [%g5 + 0x18]
+    stx     %l3, [%g5 + 0x20]
+    stx     %l4, [%g5 + 0x28]
+    stx     %l5, [%g5 + 0x30]
+    stx     %l6, [%g5 + 0x38]
+    stx     %l7, [%g5 + 0x40]
+    stx     %i0, [%g5 + 0x48]
+    stx     %i1, [%g5 + 0x50]
+    stx     %i2, [%g5 + 0x58]
+    stx     %i3, [%g5 + 0x60]
+    stx     %i4, [%g5 + 0x68]
+    stx     %i5, [%g5 + 0x70]
+    stx     %i6, [%g5 + 0x78]
+    stx     %i7, [%g5 + 0x80]
+    inc     %g4
+    stx     %g4, [%g3 + WBUF_COUNT]
+    ldx     [%g2 + CPU_THREAD], %g3     ! its pending-work word (at offset 0)
+    lduw    [%g3], %g4
+    sethi   %hi(PENDING_WBUF), %g5
+    or      %g4, %g5, %g4
+    stw     %g4, [%g3]
     saved
     rdpr    %tstate, %g1
     andcc   %g1, TSTATE_PRIV, %g0
@@ -461,123 +582,89 @@ wintrap_fault:
 2:  retry
 3:  rdpr    %tstate, %g1
     andcc   %g1, TSTATE_PRIV, %g0
-    bnz,pn  %xcc, tl1_fatal             ! rtrap's own fill: `user::trap` checked its stack
+    bnz,pn  %xcc, 4f
      and    %g1, 0x1f, %g1
     wrpr    %g1, 0, %cwp
     ba,pt   %xcc, etrap
      nop
+4:  rdpr    %tpc, %g3
+    sethi   %hi(sparc64_user_restore), %g4
+    or      %g4, %lo(sparc64_user_restore), %g4
+    cmp     %g3, %g4
+    bne,pn  %xcc, tl1_fatal
+     nop
+    wrpr    %g1, 0, %cwp                ! the return path's window, as it was
+    ba,pt   %xcc, user_refault
+     nop
 
-    ! etrap: a trap taken at TL=0, from the kernel or from user mode.
-    ! TL=1, alternate globals, interrupts off, in the interrupted code's window.
+    ! etrap: a trap taken at TL=0 that its vector does not handle. From user mode,
+    ! sparc64_utrap. From the kernel: TL=1, alternate globals, interrupts off, in
+    ! the interrupted code's window; a TrapFrame goes below its stack pointer, then
+    ! TL=0, the normal globals (%g7 is the interrupted thread: never written here),
+    ! and sparc64_trap in Rust. rtrap undoes it all and `retry`s, with TSTATE.CWP
+    ! rewritten to the window the thread has now (a handler that switched threads
+    ! comes back to a different window number).
     .globl  sparc64_etrap
 sparc64_etrap:
-etrap:
-    rdpr    %tstate, %g1
+etrap:                                  ! (branches take local labels: lld cannot relocate
+    rdpr    %tstate, %g1                !  19-bit displacements to global symbols)
     andcc   %g1, TSTATE_PRIV, %g0
-    bnz,pt  %xcc, 1f
-     mov    %sp, %g3                    ! from the kernel: the frame goes below its own
-    sethi   %hi(sparc64_cpu), %g3       ! from user mode: on the thread's kernel stack
-    or      %g3, %lo(sparc64_cpu), %g3
-    ldx     [%g3 + CPU_KSP], %g3
-1:
-    save    %g3, -352, %sp              ! 176: a minimal frame for our callee; 176: TrapFrame
-    andcc   %g1, TSTATE_PRIV, %g0       ! (a spill this save needed went the user's way)
-    bnz,pt  %xcc, 2f
+    bz,pn   %xcc, utrap
      nop
-    ! From user mode: every window below this one is the user's. They become the
-    ! "other" windows, pushed out (if ever) to the user's stack by spill_1_other.
-    rdpr    %canrestore, %g2
-    wrpr    %g0, 0, %canrestore
-    wrpr    %g2, 0, %otherwin
-    wrpr    %g0, WSTATE_KERNEL_UOTHER, %wstate
-2:
-    add     %sp, BIAS + 176, %l7        ! %l7 = &TrapFrame
-    rdpr    %tstate, %l0
-    stx     %l0, [%l7 + 0]
+    save    %sp, -(MINFRAME + TF_SIZE), %sp ! a minimal frame for our callee, and the TrapFrame
+    add     %sp, BIAS + MINFRAME, %l7   ! %l7 = &TrapFrame
+    stx     %g1, [%l7 + TF_TSTATE]
     rdpr    %tpc, %l0
-    stx     %l0, [%l7 + 8]
+    stx     %l0, [%l7 + TF_TPC]
     rdpr    %tnpc, %l0
-    stx     %l0, [%l7 + 16]
+    stx     %l0, [%l7 + TF_TNPC]
     rdpr    %tt, %l0
-    stx     %l0, [%l7 + 24]
+    stx     %l0, [%l7 + TF_TT]
     rd      %y, %l0
-    stx     %l0, [%l7 + 32]
-    stx     %i0, [%l7 + 104]
-    stx     %i1, [%l7 + 112]
-    stx     %i2, [%l7 + 120]
-    stx     %i3, [%l7 + 128]
-    stx     %i4, [%l7 + 136]
-    stx     %i5, [%l7 + 144]
-    stx     %i6, [%l7 + 152]
-    stx     %i7, [%l7 + 160]
+    stx     %l0, [%l7 + TF_Y]
+    stx     %i0, [%l7 + TF_O + 0]
+    stx     %i1, [%l7 + TF_O + 8]
+    stx     %i2, [%l7 + TF_O + 16]
+    stx     %i3, [%l7 + TF_O + 24]
+    stx     %i4, [%l7 + TF_O + 32]
+    stx     %i5, [%l7 + TF_O + 40]
+    stx     %i6, [%l7 + TF_O + 48]
+    stx     %i7, [%l7 + TF_O + 56]
     wrpr    %g0, 0, %tl
-    wrpr    %g0, PSTATE_KERNEL, %pstate ! the normal globals: %g7 is curthread again
-    stx     %g1, [%l7 + 48]
-    stx     %g2, [%l7 + 56]
-    stx     %g3, [%l7 + 64]
-    stx     %g4, [%l7 + 72]
-    stx     %g5, [%l7 + 80]
-    stx     %g6, [%l7 + 88]
-    stx     %g7, [%l7 + 96]
-    ldx     [%l7 + 0], %l0
-    andcc   %l0, TSTATE_PRIV, %g0
-    bnz,pt  %xcc, 3f
-     nop
-    sethi   %hi(sparc64_cpu), %g7       ! from user mode, %g7 was the user's own (saved
-    or      %g7, %lo(sparc64_cpu), %g7  ! above): the current thread is in per-CPU data
-    ldx     [%g7 + CPU_THREAD], %g7
-3:
+    wrpr    %g0, PSTATE_KERNEL, %pstate ! the normal globals: %g7 is curthread
+    stx     %g1, [%l7 + TF_G + 8]
+    stx     %g2, [%l7 + TF_G + 16]
+    stx     %g3, [%l7 + TF_G + 24]
+    stx     %g4, [%l7 + TF_G + 32]
+    stx     %g5, [%l7 + TF_G + 40]
+    stx     %g6, [%l7 + TF_G + 48]
+    stx     %g7, [%l7 + TF_G + 56]
     call    sparc64_trap
      mov    %l7, %o0
-    ! rtrap: back the way we came (entering user mode comes here too, with %l7 =
-    ! the frame to return with: see `user`). To the kernel, %g7 stays: it is this thread again;
-    ! to user mode, the user's own %g7 comes back.
     .globl  sparc64_rtrap
 sparc64_rtrap:
-    ldx     [%l7 + 48], %g1
-    ldx     [%l7 + 56], %g2
-    ldx     [%l7 + 64], %g3
-    ldx     [%l7 + 72], %g4
-    ldx     [%l7 + 80], %g5
-    ldx     [%l7 + 88], %g6
-    ldx     [%l7 + 0], %l0
-    andcc   %l0, TSTATE_PRIV, %g0
-    bz,a,pn %xcc, 4f
-     ldx    [%l7 + 96], %g7
-4:
-    ldx     [%l7 + 32], %l0
+    ldx     [%l7 + TF_G + 8], %g1
+    ldx     [%l7 + TF_G + 16], %g2
+    ldx     [%l7 + TF_G + 24], %g3
+    ldx     [%l7 + TF_G + 32], %g4
+    ldx     [%l7 + TF_G + 40], %g5
+    ldx     [%l7 + TF_G + 48], %g6
+    ldx     [%l7 + TF_Y], %l0
     wr      %l0, 0, %y
-    ldx     [%l7 + 104], %i0
-    ldx     [%l7 + 112], %i1
-    ldx     [%l7 + 120], %i2
-    ldx     [%l7 + 128], %i3
-    ldx     [%l7 + 136], %i4
-    ldx     [%l7 + 144], %i5
-    ldx     [%l7 + 152], %i6
-    ldx     [%l7 + 160], %i7
+    ldx     [%l7 + TF_O + 0], %i0
+    ldx     [%l7 + TF_O + 8], %i1
+    ldx     [%l7 + TF_O + 16], %i2
+    ldx     [%l7 + TF_O + 24], %i3
+    ldx     [%l7 + TF_O + 32], %i4
+    ldx     [%l7 + TF_O + 40], %i5
+    ldx     [%l7 + TF_O + 48], %i6
+    ldx     [%l7 + TF_O + 56], %i7
     wrpr    %g0, PSTATE_KERNEL_AG, %pstate
     wrpr    %g0, 1, %tl
-    ldx     [%l7 + 0], %g1
-    ldx     [%l7 + 8], %g2
-    ldx     [%l7 + 16], %g3
-    andcc   %g1, TSTATE_PRIV, %g0
-    bnz,pt  %xcc, 5f
-     nop
-    ! To user mode: the user's windows still in the file are restorable again, and
-    ! spills and fills from now on are the user's.
-    rdpr    %otherwin, %g4
-    wrpr    %g4, 0, %canrestore
-    wrpr    %g0, 0, %otherwin
-    wrpr    %g0, WSTATE_USER, %wstate
-5:
-    restore                             ! may fill at TL=2: the window may be on the stack
-    andcc   %g1, TSTATE_PRIV, %g0
-    bnz,pt  %xcc, 6f
-     nop
-    ! Windows beyond the user's own held kernel values: clean them before it uses them.
-    rdpr    %canrestore, %g4
-    wrpr    %g4, 0, %cleanwin
-6:
+    ldx     [%l7 + TF_TSTATE], %g1
+    ldx     [%l7 + TF_TPC], %g2
+    ldx     [%l7 + TF_TNPC], %g3
+    restore                             ! may fill at TL=2 from the kernel stack
     rdpr    %cwp, %g4
     andn    %g1, 0x1f, %g1
     or      %g1, %g4, %g1
@@ -585,6 +672,216 @@ sparc64_rtrap:
     wrpr    %g2, 0, %tpc
     wrpr    %g3, 0, %tnpc
     retry
+
+    ! ---- User mode: traps that leave it, and the way back (see `user`) ----
+
+    ! USER_ENTRY: the start of every trap from user mode (TL=1, alternate globals,
+    ! the window the user trapped in). The free windows are marked clean, so that
+    ! the kernel, this save included, takes no clean_window trap (what they hold is
+    ! the user's own, or the kernel's; the return to user mode counts them dirty
+    ! again). A kernel frame on the thread's kernel stack (the save may spill a user
+    ! window, to the user's stack or the window buffer); the user's windows in the
+    ! file become "other" windows. Leaves %g3 = &sparc64_cpu, %g5 = the frame.
+    .macro  USER_ENTRY
+    wrpr    %g0, NWINDOWS - 1, %cleanwin
+    sethi   %hi(sparc64_cpu), %g3
+    or      %g3, %lo(sparc64_cpu), %g3
+    ldx     [%g3 + CPU_KSP], %g2
+    save    %g2, -MINFRAME, %sp
+    rdpr    %canrestore, %g2
+    wrpr    %g0, 0, %canrestore
+    wrpr    %g2, 0, %otherwin
+    wrpr    %g0, WSTATE_KERNEL_UOTHER, %wstate
+    ldx     [%g3 + CPU_FRAME], %g5
+    .endm
+
+    ! USER_SAVE: the rest of the user's registers into the frame (%g1 = TSTATE, the
+    ! trapped window's outs are our ins), then TL=0 on the normal globals with
+    ! %g7 = the kernel's current thread (S7), interrupts still off. Leaves %l7 =
+    ! the frame, %l6 = &sparc64_cpu.
+    .macro  USER_SAVE
+    srlx    %g1, 24, %g2                ! %ccr and %asi, nothing else
+    sllx    %g2, 24, %g2
+    stx     %g2, [%g5 + FR_TSTATE]
+    rd      %y, %g2
+    stx     %g2, [%g5 + FR_Y]
+    stx     %i0, [%g5 + FR_O + 0]
+    stx     %i1, [%g5 + FR_O + 8]
+    stx     %i2, [%g5 + FR_O + 16]
+    stx     %i3, [%g5 + FR_O + 24]
+    stx     %i4, [%g5 + FR_O + 32]
+    stx     %i5, [%g5 + FR_O + 40]
+    stx     %i6, [%g5 + FR_O + 48]
+    stx     %i7, [%g5 + FR_O + 56]
+    mov     %g5, %l7
+    mov     %g3, %l6
+    wrpr    %g0, 0, %tl
+    wrpr    %g0, PSTATE_KERNEL, %pstate ! the normal globals: the user's
+    stx     %g1, [%l7 + FR_G + 8]
+    stx     %g2, [%l7 + FR_G + 16]
+    stx     %g3, [%l7 + FR_G + 24]
+    stx     %g4, [%l7 + FR_G + 32]
+    stx     %g5, [%l7 + FR_G + 40]
+    stx     %g6, [%l7 + FR_G + 48]
+    stx     %g7, [%l7 + FR_G + 56]
+    ldx     [%l6 + CPU_THREAD], %g7     ! the kernel's current thread
+    .endm
+
+    ! sparc64_utrap: a trap from user mode other than a system call (from etrap,
+    ! %g1 = TSTATE): saved whole, handed to sparc64_user_trap with its type.
+    .globl  sparc64_utrap
+sparc64_utrap:
+utrap:
+    USER_ENTRY
+    rdpr    %tpc, %g2
+    stx     %g2, [%g5 + FR_PC]
+    rdpr    %tnpc, %g2
+    stx     %g2, [%g5 + FR_NPC]
+    rdpr    %tt, %l5
+    USER_SAVE
+.Lutrap_call:
+    call    sparc64_user_trap
+     mov    %l5, %o0
+    ba,pt   %xcc, user_rtt
+     nop
+
+    ! sparc64_syscall_trap: ta 0x40 (Solaris' syscall_trap). The registers go into
+    ! the frame as for any trap, with `pc` past the trap instruction, and the call is
+    ! counted. A call whose table entry is `fast` is made right here: its arguments
+    ! are the trapped window's outs, its results go back into the frame and those
+    ! outs, with the carry, and the return path follows. Any other goes to
+    ! sparc64_user_trap as TT_SYSCALL.
+    .globl  sparc64_syscall_trap
+sparc64_syscall_trap:
+syscall_trap:
+    rdpr    %tstate, %g1
+    andcc   %g1, TSTATE_PRIV, %g0
+    bnz,pn  %xcc, etrap         ! from the kernel: not a system call (reported)
+     nop
+    USER_ENTRY
+    rdpr    %tnpc, %g2
+    stx     %g2, [%g5 + FR_PC]
+    add     %g2, 4, %g2
+    stx     %g2, [%g5 + FR_NPC]
+    ldx     [%g5 + FR_SYSC], %g2
+    inc     %g2
+    stx     %g2, [%g5 + FR_SYSC]
+    USER_SAVE
+    ldx     [%l6 + CPU_NSYSENT], %l0    ! %g1: the call number
+    cmp     %g1, %l0
+    bgeu,pn %xcc, 1f
+     sllx   %g1, SE_SHIFT, %l0
+    ldx     [%l6 + CPU_SYSENT], %l1
+    add     %l1, %l0, %l0
+    ldub    [%l0 + SE_FAST], %l1
+    brz,pn  %l1, 1f
+     ldx    [%l0 + SE_CALL], %l0
+    wrpr    %g0, PSTATE_KERNEL_IE, %pstate
+    mov     %i0, %o0
+    mov     %i1, %o1
+    mov     %i2, %o2
+    mov     %i3, %o3
+    mov     %i4, %o4
+    call    %l0
+     mov    %i5, %o5
+    wrpr    %g0, PSTATE_KERNEL, %pstate ! %o0, %o1; %o2 the error number, or 0
+    ldx     [%l7 + FR_TSTATE], %l0
+    mov     CCR_CARRY, %l1
+    sllx    %l1, 32, %l1
+    andn    %l0, %l1, %l0               ! success: carry clear
+    or      %l0, %l1, %l1
+    movrnz  %o2, %l1, %l0               ! failure: carry set, the error in %o0,
+    movrnz  %o2, %o2, %o0
+    movrnz  %o2, %i1, %o1               ! %o1 as it was
+    stx     %l0, [%l7 + FR_TSTATE]
+    stx     %o0, [%l7 + FR_O + 0]
+    stx     %o1, [%l7 + FR_O + 8]
+    mov     %o0, %i0
+    ba,pt   %xcc, .Luser_rtt_ins        ! the other outs are in the window still
+     mov    %o1, %i1
+1:  call    sparc64_user_trap
+     mov    TT_SYSCALL, %o0
+    ba,pt   %xcc, user_rtt
+     nop
+
+    ! sparc64_user_refault: wintrap_fault found that the return to user mode could
+    ! not fill the user's window (TL=2, in the return path's window, the alternate
+    ! or MMU globals). The frame still holds every register of the LWP, and the
+    ! normal globals the user's: a trap from user mode, as from sparc64_utrap, with
+    ! the fill's trap type.
+    .globl  sparc64_user_refault
+sparc64_user_refault:
+user_refault:
+    wrpr    %g0, WSTATE_KERNEL_UOTHER, %wstate
+    wrpr    %g0, NWINDOWS - 1, %cleanwin
+    rdpr    %tt, %l5
+    sethi   %hi(sparc64_cpu), %l6
+    or      %l6, %lo(sparc64_cpu), %l6
+    ldx     [%l6 + CPU_FRAME], %l7
+    wrpr    %g0, 0, %tl
+    wrpr    %g0, PSTATE_KERNEL, %pstate
+    ba,pt   %xcc, .Lutrap_call
+     ldx    [%l6 + CPU_THREAD], %g7
+
+    ! sparc64_user_rtt: back to user mode with the registers of the frame (%l7),
+    ! from TL=0 in the kernel, normal globals, %l6 = &sparc64_cpu, interrupts off.
+    ! Pending work first (the thread's word at %g7 + 0): only when it is set,
+    ! sparc64_user_pending, and the test again.
+    .globl  sparc64_user_rtt
+sparc64_user_rtt:
+user_rtt:
+    ldx     [%l7 + FR_O + 0], %i0
+    ldx     [%l7 + FR_O + 8], %i1
+    ldx     [%l7 + FR_O + 16], %i2
+    ldx     [%l7 + FR_O + 24], %i3
+    ldx     [%l7 + FR_O + 32], %i4
+    ldx     [%l7 + FR_O + 40], %i5
+    ldx     [%l7 + FR_O + 48], %i6
+    ldx     [%l7 + FR_O + 56], %i7
+.Luser_rtt_ins:
+    lduw    [%g7], %l0
+    brnz,pn %l0, .Luser_pending
+     ldx    [%l7 + FR_G + 8], %g1
+    ldx     [%l7 + FR_G + 16], %g2
+    ldx     [%l7 + FR_G + 24], %g3
+    ldx     [%l7 + FR_G + 32], %g4
+    ldx     [%l7 + FR_G + 40], %g5
+    ldx     [%l7 + FR_G + 48], %g6
+    ldx     [%l7 + FR_Y], %l0
+    wr      %l0, 0, %y
+    ldx     [%l7 + FR_TSTATE], %l0
+    or      %l0, TSTATE_USER, %l0
+    ldx     [%l7 + FR_PC], %l1
+    ldx     [%l7 + FR_NPC], %l2
+    ldx     [%l7 + FR_G + 56], %g7      ! the user's own %g7: no kernel code from here
+    wrpr    %g0, PSTATE_KERNEL_AG, %pstate
+    wrpr    %g0, 1, %tl
+    mov     %l0, %g1
+    mov     %l1, %g2
+    mov     %l2, %g3
+    ! The user's windows still in the file are restorable again, and spills and
+    ! fills from now on are the user's.
+    rdpr    %otherwin, %g4
+    wrpr    %g4, 0, %canrestore
+    wrpr    %g0, 0, %otherwin
+    wrpr    %g0, WSTATE_USER, %wstate
+    .globl  sparc64_user_restore
+sparc64_user_restore:
+    restore                             ! may fill at TL=2 from the user's stack
+    ! Windows beyond the user's own held kernel values: clean them before it uses them.
+    rdpr    %canrestore, %g4
+    wrpr    %g4, 0, %cleanwin
+    rdpr    %cwp, %g4
+    or      %g1, %g4, %g1
+    wrpr    %g1, 0, %tstate
+    wrpr    %g2, 0, %tpc
+    wrpr    %g3, 0, %tnpc
+    retry
+.Luser_pending:
+    call    sparc64_user_pending
+     nop
+    ba,pt   %xcc, user_rtt
+     nop
 
     ! A trap at TL>0 that is not a window trap: report it from the emergency stack.
 tl1_fatal:
@@ -610,8 +907,8 @@ tl1_fatal:
     .globl  sparc64_ontrap_landing
 sparc64_ontrap_landing:
     flushw
-    ldx     [%g1 + 0], %fp
-    ldx     [%g1 + 8], %i7
+    ldx     [%g1 + OT_FP], %fp
+    ldx     [%g1 + OT_I7], %i7
     ret
      restore %g0, 1, %o0
 
@@ -619,14 +916,54 @@ sparc64_ontrap_landing:
     ! returns 0. A trap inside f comes back through the landing pad instead, with 1.
     .globl  sparc64_ontrap_call
 sparc64_ontrap_call:
-    save    %sp, -176, %sp
-    stx     %fp, [%i2 + 0]
-    stx     %i7, [%i2 + 8]
+    save    %sp, -MINFRAME, %sp
+    stx     %fp, [%i2 + OT_FP]
+    stx     %i7, [%i2 + OT_I7]
     call    %i0
      mov    %i1, %o0
     ret
      restore %g0, 0, %o0
-"#
+"#,
+    bias = const STACK_BIAS,
+    ccr_carry = const crate::uregs::CCR_CARRY,
+    tt_syscall = const tt::SYSCALL,
+    minframe = const MIN_FRAME,
+    tf_size = const size_of::<TrapFrame>(),
+    tf_tstate = const offset_of!(TrapFrame, tstate),
+    tf_tpc = const offset_of!(TrapFrame, tpc),
+    tf_tnpc = const offset_of!(TrapFrame, tnpc),
+    tf_tt = const offset_of!(TrapFrame, tt),
+    tf_y = const offset_of!(TrapFrame, y),
+    tf_g = const offset_of!(TrapFrame, g),
+    tf_o = const offset_of!(TrapFrame, o),
+    cpu_ksp = const offset_of!(ArchCpu, ksp),
+    cpu_thread = const offset_of!(ArchCpu, thread),
+    cpu_pgd = const offset_of!(ArchCpu, pgd),
+    cpu_frame = const offset_of!(ArchCpu, frame),
+    cpu_sysent = const offset_of!(ArchCpu, sysent),
+    cpu_nsysent = const offset_of!(ArchCpu, nsysent),
+    cpu_winfault = const offset_of!(ArchCpu, winfault),
+    cpu_vtime = const offset_of!(ArchCpu, vtime),
+    cpu_oncpu = const offset_of!(ArchCpu, oncpu),
+    ns_per_tick = const 1_000_000_000 / clock::TICK_HZ,
+    fr_tstate = const offset_of!(FrameData, tstate),
+    fr_pc = const offset_of!(FrameData, pc),
+    fr_npc = const offset_of!(FrameData, npc),
+    fr_y = const offset_of!(FrameData, y),
+    fr_g = const offset_of!(FrameData, g),
+    fr_o = const offset_of!(FrameData, o),
+    fr_sysc = const offset_of!(FrameData, sysc),
+    fr_wbuf = const FRAME_WBUF,
+    wbuf_count = const WindowBuffer::COUNT,
+    wbuf_windows = const WindowBuffer::WINDOWS,
+    wbuf_nwindows = const WBUF_WINDOWS,
+    wbuf_slot = const WindowBuffer::SLOT,
+    pending_wbuf = const PENDING_WBUF,
+    se_shift = const SYSENT_SHIFT,
+    se_call = const offset_of!(SysEnt, call),
+    se_fast = const offset_of!(SysEnt, fast),
+    ot_fp = const offset_of!(OnTrap, fp),
+    ot_i7 = const offset_of!(OnTrap, i7),
 );
 
 extern "C" {
@@ -638,10 +975,12 @@ extern "C" {
 /// A stack for reporting a trap at TL>0, when the thread's own stack may be the problem.
 #[no_mangle]
 #[used]
-static mut sparc64_emergency_stack: [u128; 1024] = [0; 1024];
+static mut sparc64_emergency_stack: [u128; EMERGENCY_STACK / 16] = [0; EMERGENCY_STACK / 16];
+const EMERGENCY_STACK: usize = 16 * 1024;
 global_asm!(
     ".globl sparc64_emergency_stack_top",
-    ".set sparc64_emergency_stack_top, sparc64_emergency_stack + 16384"
+    ".set sparc64_emergency_stack_top, sparc64_emergency_stack + {size}",
+    size = const EMERGENCY_STACK,
 );
 
 /// Installs the kernel's trap table and its window-state conventions. From here on
@@ -664,13 +1003,9 @@ pub fn install() {
 /// Traps counted by type class, for self-tests and reports.
 pub static PROBE_TRAPS: AtomicU64 = AtomicU64::new(0);
 
-/// The Rust side of trap entry: runs at TL=0 with interrupts off, on the interrupted
-/// thread's stack, `%g7` = that thread.
+/// The Rust side of a trap taken in the kernel (traps from user mode go to `user`).
 #[no_mangle]
 extern "C" fn sparc64_trap(frame: &mut TrapFrame) {
-    if frame.tstate & (pstate::PRIV << 8) == 0 {
-        return user::trap(frame);
-    }
     match frame.tt {
         tt::INTERRUPT_LEVEL_14 => clock::intr(false),
         tt::PROBE => {
@@ -713,12 +1048,15 @@ pub(super) static ONTRAP: AtomicPtr<OnTrap> = AtomicPtr::new(core::ptr::null_mut
 /// own nothing that needs dropping: its frames are abandoned.
 pub fn catch(f: extern "C" fn(usize), arg: usize) -> Result<(), TrapInfo> {
     let mut rec = OnTrap::default();
-    let outer = ONTRAP.swap(&mut rec, Ordering::SeqCst);
+    // Only this CPU, in this thread, reads it (the trap handler; `context::switch`
+    // keeps it per thread): plain loads and stores, no atomic swap.
+    let outer = ONTRAP.load(Ordering::Relaxed);
+    ONTRAP.store(&mut rec, Ordering::Relaxed);
     // SAFETY: `rec` outlives the call and is registered in ONTRAP for its duration;
     // `sparc64_ontrap_call` returns normally (0) or through the landing pad (1) to
     // this frame, whose window it restores from the stack like `resume` does.
     let trapped = unsafe { sparc64_ontrap_call(f, arg, &mut rec) };
-    ONTRAP.store(outer, Ordering::SeqCst);
+    ONTRAP.store(outer, Ordering::Relaxed);
     if trapped == 0 {
         Ok(())
     } else {

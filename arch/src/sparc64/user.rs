@@ -3,39 +3,64 @@
 //!
 //! # Theory
 //!
-//! **Entering user mode** is returning from a trap that never happened: the LWP's
-//! registers (Solaris' `gregset_t`) become a trap frame on its kernel stack, and
-//! the trap-return code (`rtrap`, see `trap`) restores them and `retry`s into user
-//! mode. The first user window is filled from the user's stack like any other.
+//! **The registers live in the LWP's frame** ([`UserFrame`], in its `lwp`
+//! structure: S5.1). The thread that runs the LWP has the frame attached to its
+//! context, and the per-CPU block names the running thread's frame: every trap from
+//! user mode saves the user's registers straight into it, and every return to user
+//! mode loads them from it (`trap`'s `sparc64_utrap`, `sparc64_syscall_trap`,
+//! `sparc64_user_rtt`). Nothing is copied in between.
 //!
-//! **Leaving it**: every trap from user mode enters through `etrap`, which builds its
-//! frame on the thread's kernel stack (`sparc64_cpu.ksp`), keeps the user's windows
-//! in the register file as "other" windows (spilled, if ever, to the user's stack
-//! by the kernel), saves the user's `%g7` and loads the kernel's current thread
-//! (S7). [`trap`] then handles what is the machine's (the clock), turns the trap into
-//! a [`UserTrap`] and calls the kernel's `user_trap` with the registers, which it
-//! writes back into the frame for the return.
+//! **Entering user mode** is returning from a trap that never happened: the
+//! thread's kernel windows go to its stack, its kernel stack pointer is kept for
+//! traps from user mode, and the return path loads the frame and `retry`s.
 //!
-//! **The window buffer**: a user window that must be spilled while the user's stack
-//! cannot take it (unmapped, read-only, misaligned) is not lost: the fault vector
-//! at TL>1 stores it in the running thread's [`WindowBuffer`] (kernel memory, which
-//! never faults) and lets the spill complete. If the spill was the user's own, user
-//! mode is left at once as if the `save` had trapped. Before any return to user mode
-//! the buffer is written out to the user's stack; a window that still cannot be
-//! written, or a stack the return cannot fill its window from, is a `BadStack`
-//! fault of the LWP (SIGSEGV), never the kernel's.
+//! **Leaving it**: the trap code builds a kernel frame on the thread's kernel stack
+//! (`sparc64_cpu.ksp`), keeps the user's windows in the register file as "other"
+//! windows (spilled, if ever, to the user's stack by the kernel), marks the free
+//! windows clean (so the kernel takes no clean-window traps), saves the user's
+//! `%g7` and loads the kernel's current thread (S7). A system call whose table
+//! entry is `fast` is called right there, its results written back, and the return
+//! path runs at once; every other trap comes to [`sparc64_user_trap`], which handles
+//! what is the machine's (the clock, `ta 3`) and hands the rest to the kernel's
+//! `user_trap`.
+//!
+//! **On the way back**, with interrupts off, the return path tests the thread's
+//! pending-work word, and only if it is not zero calls [`sparc64_user_pending`]:
+//! the window buffer is written out (the machine's own bit), the kernel acts on
+//! its bits (`UserTrap::Return`), and the test is made again.
+//!
+//! **The window buffer**: a user window that must be spilled while the user's
+//! stack cannot take it (unmapped, read-only, misaligned: a fault at TL>1) is not
+//! lost: the fault vector stores it in the LWP's [`WindowBuffer`] (part of its
+//! frame, kernel memory, which never faults), sets the machine's pending bit, and
+//! lets the spill complete. If the spill was the user's own, user mode is left at
+//! once as if the `save` had trapped. The return to user mode writes the buffer out
+//! to the user's stack first; a window that still cannot be written is the LWP's
+//! fault (SIGSEGV, or SIGBUS for a misaligned stack pointer).
+//!
+//! **A window that cannot be filled**: the return to user mode restores the user's
+//! window, from the user's stack if it is no longer in the register file. Nothing
+//! checks that stack beforehand: if the fill faults (at TL=2, whatever the stack
+//! pointer is — unmapped, misaligned, without the stack bias, in the kernel's
+//! window), the fault vector turns it into a trap from user mode at the user's own
+//! registers (`sparc64_user_refault`, as illumos' `user_rtt` does "by simulating a
+//! page fault"), and the LWP gets its signal. A fill of the user's own `restore`
+//! that faults is a trap from user mode anyway.
 
 use alloc::sync::Arc;
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
+use core::mem::{offset_of, size_of, MaybeUninit};
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use super::context::Context;
-use super::trap::{tt, TrapFrame, TrapInfo, STACK_BIAS};
+use super::trap::{tt, TrapInfo, MIN_FRAME, STACK_BIAS};
 use super::vm::{self, AddrSpace};
-use crate::{reg, Fault, FaultKind, UserRegs, UserTrap};
+use crate::uregs::FrameData;
+use crate::{reg, Fault, FaultKind, PendingWork, SysEnt, UserFrame, UserRegs, UserTrap};
 
-/// The per-CPU block the trap code reads (one CPU here; offsets in `trap`).
+/// The per-CPU block the trap code reads (one CPU here; its offsets are given to
+/// the assembly in `trap`).
 #[repr(C)]
 pub struct ArchCpu {
     /// The kernel stack pointer (biased) below which traps from user mode build
@@ -46,14 +71,26 @@ pub struct ArchCpu {
     /// The running thread's page table (its space's root), 0 if it has none: what
     /// the MMU-miss vectors walk.
     pub(super) pgd: AtomicU64,
-    /// The running thread's window buffer.
-    pub(super) wbuf: AtomicU64,
+    /// The running thread's user frame (its `FrameData`), 0 if it has none: where
+    /// traps from user mode save the registers, and where the window buffer is.
+    pub(super) frame: AtomicU64,
     /// The context number in the primary context register.
     pub(super) ctx: AtomicU64,
     /// The running thread's machine context.
     pub(super) cur: AtomicPtr<Context>,
     /// The [`run`] in progress on this CPU, if any.
     run: AtomicPtr<UserRun>,
+    /// The kernel's system-call table (`Upcalls::sysent`) and its length.
+    pub(super) sysent: AtomicU64,
+    pub(super) nsysent: AtomicU64,
+    /// The trap type of the last fault inside a window spill or fill of a user
+    /// window (the fault vector notes it: it tells a misaligned stack from a bad one).
+    pub(super) winfault: AtomicU64,
+    /// The running thread's time on a CPU, in `%tick`s, until it was switched in,
+    /// and `%tick` then: the LWP's virtual time (`ta 0x25`) is their sum with the
+    /// time since. Kept by `context::switch`.
+    pub(super) vtime: AtomicU64,
+    pub(super) oncpu: AtomicU64,
 }
 
 #[no_mangle]
@@ -61,56 +98,118 @@ pub static sparc64_cpu: ArchCpu = ArchCpu {
     ksp: AtomicU64::new(0),
     thread: AtomicU64::new(0),
     pgd: AtomicU64::new(0),
-    wbuf: AtomicU64::new(0),
+    frame: AtomicU64::new(0),
     ctx: AtomicU64::new(0),
     cur: AtomicPtr::new(core::ptr::null_mut()),
     run: AtomicPtr::new(core::ptr::null_mut()),
+    sysent: AtomicU64::new(0),
+    nsysent: AtomicU64::new(0),
+    winfault: AtomicU64::new(0),
+    vtime: AtomicU64::new(0),
+    oncpu: AtomicU64::new(0),
 };
 
-const _: () = {
-    use core::mem::offset_of;
-    assert!(offset_of!(ArchCpu, ksp) == 0 && offset_of!(ArchCpu, thread) == 8);
-    assert!(offset_of!(ArchCpu, pgd) == 16 && offset_of!(ArchCpu, wbuf) == 24);
-};
+/// Makes `table` the system-call table the trap code calls through.
+pub(super) fn set_sysent(table: &'static [SysEnt]) {
+    sparc64_cpu.sysent.store(table.as_ptr() as u64, Ordering::Relaxed);
+    sparc64_cpu.nsysent.store(table.len() as u64, Ordering::Relaxed);
+}
 
 /// Windows a buffer holds: every user window the file can hold (8 windows, less
 /// the kernel's current one).
 pub const WBUF_WINDOWS: usize = 7;
 
+/// The pending-work bit the fault vector sets when it buffers a window.
+pub(super) const PENDING_WBUF: u32 = 0x1_0000;
+const _: () = assert!(PENDING_WBUF & PendingWork::MACHINE == PENDING_WBUF);
+
 /// User windows that could not be spilled to the user's stack (Solaris' `pcb_wbuf`),
-/// per thread. Layout known to `trap`'s fault vector: the count, then per window
-/// its stack pointer and its sixteen locals and ins.
+/// per LWP. `trap`'s fault vector fills it: the count, then per window its stack
+/// pointer and its sixteen locals and ins. The windows below `count` are the ones
+/// written; the others are never read, and never cleared (a new LWP's buffer is
+/// not 952 bytes of zeros to write).
 #[repr(C)]
 pub struct WindowBuffer {
     count: u64,
-    windows: [[u64; 17]; WBUF_WINDOWS],
+    windows: [MaybeUninit<[u64; 17]>; WBUF_WINDOWS],
 }
 
-const _: () = assert!(core::mem::size_of::<[u64; 17]>() == 136);
+impl WindowBuffer {
+    /// Offsets and sizes the fault vector uses.
+    pub(super) const COUNT: usize = offset_of!(WindowBuffer, count);
+    pub(super) const WINDOWS: usize = offset_of!(WindowBuffer, windows);
+    pub(super) const SLOT: usize = size_of::<MaybeUninit<[u64; 17]>>();
+}
 
-/// What a thread has of user mode: its address space and its window buffer.
+/// What the machine keeps in an LWP's frame besides its registers: the window
+/// buffer (Solaris keeps `pcb_wbuf` in the LWP's machine-dependent part too).
+#[repr(C)]
+pub struct MachFrame {
+    wbuf: UnsafeCell<WindowBuffer>,
+}
+
+// SAFETY: the buffer is touched only by the fault vector and the return path of the
+// thread that runs the LWP, on its own CPU with interrupts off, and by `exit` of
+// that same thread: never by two CPUs or two threads at once.
+unsafe impl Sync for MachFrame {}
+// SAFETY: nothing in it is tied to a CPU.
+unsafe impl Send for MachFrame {}
+
+impl MachFrame {
+    /// Makes the uninitialised `at` an empty machine part: only the buffer's count
+    /// is written (its windows are never read before written).
+    ///
+    /// # Safety
+    ///
+    /// `at` is valid for writes and nothing reads it meanwhile.
+    pub(crate) unsafe fn init(at: *mut MachFrame) {
+        // SAFETY: the caller's promise; only raw pointers are made to the
+        // uninitialised block, and after this write it is a valid `MachFrame`: the
+        // count is its only field that is not `MaybeUninit`.
+        unsafe {
+            let wbuf = UnsafeCell::raw_get(&raw const (*at).wbuf);
+            (&raw mut (*wbuf).count).write(0);
+        }
+    }
+
+    /// Empties the machine part for a new LWP.
+    pub(crate) fn reset(&mut self) {
+        self.wbuf.get_mut().count = 0;
+    }
+}
+
+/// Offset of the window buffer in a frame (for the fault vector).
+pub(super) const FRAME_WBUF: usize = offset_of!(FrameData, mach) + offset_of!(MachFrame, wbuf);
+
+/// What a thread has of user mode: its address space and its frame.
 pub(super) struct UserCtx {
     space: Option<Arc<AddrSpace>>,
-    wbuf: WindowBuffer,
+    frame: Option<UserFrame>,
 }
 
 impl UserCtx {
-    pub(super) const NONE: UserCtx =
-        UserCtx { space: None, wbuf: WindowBuffer { count: 0, windows: [[0; 17]; WBUF_WINDOWS] } };
+    pub(super) const NONE: UserCtx = UserCtx { space: None, frame: None };
+}
+
+/// The address of `frame`'s block, as the trap code wants it.
+fn frame_addr(frame: Option<&UserFrame>) -> u64 {
+    frame.map_or(0, |f| f.data() as *const FrameData as u64)
 }
 
 /// Makes the per-CPU block describe `u`, the user side of the thread being
 /// switched in, and puts its context in the MMU. Interrupts are off.
+#[inline(always)]
 pub(super) fn switch_in(ctx: &Context, u: &UnsafeCell<UserCtx>) {
     // SAFETY: the thread is being switched in on this CPU with interrupts off: only
     // this CPU touches its user side now (see `Context`).
     let u = unsafe { &*u.get() };
     sparc64_cpu.cur.store(ctx as *const Context as *mut Context, Ordering::Relaxed);
-    sparc64_cpu.wbuf.store(&u.wbuf as *const WindowBuffer as u64, Ordering::Relaxed);
+    sparc64_cpu.frame.store(frame_addr(u.frame.as_ref()), Ordering::Relaxed);
     activate(u.space.as_deref());
 }
 
 /// Makes `space` (or none) the one the MMU-miss vectors and `copyin` use.
+#[inline(always)]
 fn activate(space: Option<&AddrSpace>) {
     sparc64_cpu.pgd.store(space.map_or(0, AddrSpace::root), Ordering::Relaxed);
     // A thread without a space leaves the context register alone (switched lazily):
@@ -145,8 +244,30 @@ fn current() -> &'static mut UserCtx {
     unsafe { &mut *cell.get() }
 }
 
+/// The running thread's frame: it is in user mode or has just left it.
+fn current_frame() -> &'static UserFrame {
+    current().frame.as_ref().expect("a trap from user mode in a thread with no user frame")
+}
+
+/// The window buffer of `frame`, the running thread's (or one it is taking on).
+/// Callers hold the reference only while no other Rust code touches the buffer.
+#[allow(clippy::mut_from_ref)] // the buffer is the running thread's, not the frame's
+fn wbuf_of(frame: &UserFrame) -> &mut WindowBuffer {
+    // SAFETY: see `MachFrame`: the running thread's own buffer, touched here by that
+    // thread only, never through two references at once.
+    unsafe { &mut *frame.data().mach.wbuf.get() }
+}
+
+/// The running thread's pending-work word.
+fn pending() -> &'static PendingWork {
+    // SAFETY: `%g7` holds the `&'static` of the kernel's thread type, whose first
+    // field is its pending-work word (the contract of `ThreadRegister`).
+    unsafe { &*(super::curthread_raw() as *const PendingWork) }
+}
+
 /// The first switch on this CPU: the boot thread, switching out, takes its user
 /// side from the boot slot into its context. Interrupts are off.
+#[inline(always)]
 pub(super) fn boot_switched_out(from: &UnsafeCell<UserCtx>) {
     if sparc64_cpu.cur.load(Ordering::Relaxed).is_null() {
         // SAFETY: the boot thread is switching out (interrupts off): nothing else
@@ -159,22 +280,23 @@ global_asm!(
     r#"
     .section .text.user, "ax"
     .align  32
-    ! sparc64_user_rtt(frame): enter user mode by returning from a trap that never
-    ! happened: the kernel's windows go to its stack, and `rtrap` restores `frame`.
-    .globl  sparc64_user_rtt
-    .type   sparc64_user_rtt, #function
-sparc64_user_rtt:
-    save    %sp, -176, %sp
+    ! sparc64_user_enter(frame): enter user mode by returning from a trap that never
+    ! happened: the kernel's windows go to its stack, and the return path loads the
+    ! registers from `frame` (the running thread's, per CPU).
+    .globl  sparc64_user_enter
+    .type   sparc64_user_enter, #function
+sparc64_user_enter:
+    save    %sp, -{minframe}, %sp
     flushw                              ! no kernel window stays: the user's is filled
-    sethi   %hi(sparc64_cpu), %l0
-    or      %l0, %lo(sparc64_cpu), %l0
-    stx     %sp, [%l0 + 0]              ! traps from user mode build frames below here
+    sethi   %hi(sparc64_cpu), %l6
+    or      %l6, %lo(sparc64_cpu), %l6
+    stx     %sp, [%l6 + {cpu_ksp}]      ! traps from user mode build frames below here
     wrpr    %g0, 0, %otherwin           ! no user window is in the file yet
-    sethi   %hi(sparc64_rtrap), %l0     ! (another section: no pc-relative branch)
-    or      %l0, %lo(sparc64_rtrap), %l0
+    sethi   %hi(sparc64_user_rtt), %l0  ! (another section: no pc-relative branch)
+    or      %l0, %lo(sparc64_user_rtt), %l0
     jmpl    %l0, %g0
      mov    %i0, %l7
-    .size   sparc64_user_rtt, . - sparc64_user_rtt
+    .size   sparc64_user_enter, . - sparc64_user_enter
 
     ! sparc64_user_landing(run): called by the trap handler, at TL=0 in the kernel
     ! with interrupts off, to end a `run`. Every window in the file (the user's and
@@ -187,8 +309,8 @@ sparc64_user_landing:
     wrpr    %g0, 6, %cansave
     wrpr    %g0, 7, %cleanwin
     wrpr    %g0, 0, %wstate
-    ldx     [%o0 + 0], %fp
-    ldx     [%o0 + 8], %i7
+    ldx     [%o0 + {run_fp}], %fp
+    ldx     [%o0 + {run_i7}], %i7
     ret
      restore
 
@@ -196,85 +318,50 @@ sparc64_user_landing:
     ! landing, then enters user mode with `frame`.
     .globl  sparc64_user_run
 sparc64_user_run:
-    save    %sp, -176, %sp
-    stx     %fp, [%i1 + 0]
-    stx     %i7, [%i1 + 8]
-    call    sparc64_user_rtt
+    save    %sp, -{minframe}, %sp
+    stx     %fp, [%i1 + {run_fp}]
+    stx     %i7, [%i1 + {run_i7}]
+    call    sparc64_user_enter
      mov    %i0, %o0
-"#
+"#,
+    minframe = const MIN_FRAME,
+    cpu_ksp = const offset_of!(ArchCpu, ksp),
+    run_fp = const offset_of!(UserRun, fp),
+    run_i7 = const offset_of!(UserRun, i7),
 );
 
 extern "C" {
-    fn sparc64_user_rtt(frame: *const TrapFrame) -> !;
+    fn sparc64_user_enter(frame: *const FrameData) -> !;
     fn sparc64_user_landing(run: *mut UserRun) -> !;
-    fn sparc64_user_run(frame: *const TrapFrame, run: *mut UserRun);
+    fn sparc64_user_run(frame: *const FrameData, run: *mut UserRun);
 }
 
-/// TSTATE for user mode: the user's `%ccr` and `%asi`, PSTATE with interrupts
-/// enabled and nothing else (unprivileged, normal globals, FPU off).
-fn user_tstate(r: &UserRegs) -> u64 {
-    ((r.r[reg::CCR] & 0xff) << 32) | ((r.r[reg::ASI] & 0xff) << 24) | (super::trap::pstate::IE << 8)
-}
-
-/// The trap frame that returns to user mode with `r`.
-fn frame_of(r: &UserRegs) -> TrapFrame {
-    let mut f = TrapFrame::zeroed();
-    f.load_user(r);
-    f.tstate = user_tstate(r);
-    f
-}
-
-impl TrapFrame {
-    /// The user registers this frame saved.
-    fn user_regs(&self) -> UserRegs {
-        let mut r = UserRegs::default();
-        r.r[reg::CCR] = (self.tstate >> 32) & 0xff;
-        r.r[reg::PC] = self.tpc;
-        r.r[reg::NPC] = self.tnpc;
-        r.r[reg::Y] = self.y;
-        r.r[reg::G1..=reg::G7].copy_from_slice(&self.g[1..]);
-        r.r[reg::O0..=reg::O7].copy_from_slice(&self.o);
-        r.r[reg::ASI] = (self.tstate >> 24) & 0xff;
-        r
-    }
-
-    /// Puts user registers back: what the return to user mode restores. Only the
-    /// user-writable parts of TSTATE change.
-    fn load_user(&mut self, r: &UserRegs) {
-        self.tstate = (self.tstate & !(0xffff << 24)) | (user_tstate(r) & (0xffff << 24));
-        self.tpc = r.r[reg::PC];
-        self.tnpc = r.r[reg::NPC];
-        self.y = r.r[reg::Y] & 0xffff_ffff;
-        self.g[1..].copy_from_slice(&r.r[reg::G1..=reg::G7]);
-        self.o.copy_from_slice(&r.r[reg::O0..=reg::O7]);
-    }
-}
-
-/// Makes the running thread run in `space`, with an empty window buffer.
-/// Interrupts are off.
-fn attach(space: Arc<AddrSpace>) {
+/// Makes the running thread run in `space` with `frame`, with an empty window
+/// buffer. Interrupts are off.
+fn attach(space: Arc<AddrSpace>, frame: UserFrame) {
     let u = current();
     // Switches keep these; the boot thread may enter user mode before its first.
     sparc64_cpu.thread.store(super::curthread_raw() as u64, Ordering::Relaxed);
-    sparc64_cpu.wbuf.store(&u.wbuf as *const WindowBuffer as u64, Ordering::Relaxed);
+    sparc64_cpu.frame.store(frame_addr(Some(&frame)), Ordering::Relaxed);
     activate(Some(&space));
+    wbuf_of(&frame).count = 0;
     u.space = Some(space);
-    u.wbuf.count = 0;
+    u.frame = Some(frame);
 }
 
-/// Enters user mode in `space` with `regs` (see the module comment).
-pub fn enter(space: Arc<AddrSpace>, regs: &UserRegs) -> ! {
+/// Enters user mode in `space` with the registers in `frame` (see the module comment).
+pub fn enter(space: Arc<AddrSpace>, frame: UserFrame) -> ! {
     super::intr_disable();
-    attach(space);
-    let frame = frame_of(regs);
-    // SAFETY: `frame` lives in this frame, which `sparc64_user_rtt` never returns
-    // to but does not overwrite (it works below it) until `rtrap` has read it; the
-    // space that `regs` runs in is installed for this thread above.
-    unsafe { sparc64_user_rtt(&frame) }
+    let at = frame.data() as *const FrameData;
+    attach(space, frame);
+    // SAFETY: the frame is attached to this thread (above) and lives as long as the
+    // attachment; the space its registers run in is installed for this thread.
+    unsafe { sparc64_user_enter(at) }
 }
 
 /// The running thread leaves user mode for good: its user windows still in the
-/// register file and its window buffer are dropped, and so is its hold on the space.
+/// register file and its window buffer are dropped, and so are its holds on the
+/// space and the frame.
 pub fn exit() {
     let was = super::intr_disable();
     // SAFETY: the user windows are the "other" windows; giving them back to CANSAVE
@@ -290,37 +377,40 @@ pub fn exit() {
         )
     };
     let u = current();
-    u.wbuf.count = 0;
+    if let Some(frame) = &u.frame {
+        wbuf_of(frame).count = 0;
+    }
+    pending().take(PENDING_WBUF);
     activate(None);
+    sparc64_cpu.frame.store(0, Ordering::Relaxed);
     let space = u.space.take();
+    let frame = u.frame.take();
     super::intr_restore(was);
-    drop(space);
+    drop((space, frame));
 }
 
-/// How many user windows are still in the register file.
-fn otherwin() -> u64 {
-    let n: u64;
-    // SAFETY: reading OTHERWIN has no side effect.
-    unsafe { asm!("rdpr %otherwin, {}", out(reg) n, options(nomem, nostack)) };
-    n
-}
-
-/// The fault a trap from user mode is, by trap type.
-fn fault_of(frame: &TrapFrame) -> Fault {
-    let (kind, addr) = match frame.tt {
-        tt::FAST_INSTRUCTION_ACCESS_MMU_MISS => (FaultKind::Unmapped, frame.tpc),
-        0x008 => (FaultKind::Protection, frame.tpc),
+/// The fault a trap from user mode is, by trap type; `winfault` is the fault inside
+/// a window spill or fill (see `ArchCpu::winfault`).
+fn fault_of(tt: u64, frame: &UserFrame) -> Fault {
+    let (kind, addr) = match tt {
+        tt::FAST_INSTRUCTION_ACCESS_MMU_MISS => (FaultKind::Unmapped, frame.pc()),
+        0x008 => (FaultKind::Protection, frame.pc()),
         tt::FAST_DATA_ACCESS_MMU_MISS => (FaultKind::Unmapped, tag_access() & !0x1fff),
         tt::FAST_DATA_ACCESS_PROTECTION => (FaultKind::Protection, tag_access() & !0x1fff),
         tt::DATA_ACCESS_EXCEPTION => (FaultKind::Protection, sfar()),
         tt::MEM_ADDRESS_NOT_ALIGNED | 0x035 | 0x036 => (FaultKind::Misaligned, sfar()),
-        tt::ILLEGAL_INSTRUCTION => (FaultKind::IllegalInstruction, frame.tpc),
-        tt::PRIVILEGED_OPCODE | 0x037 => (FaultKind::PrivilegedInstruction, frame.tpc),
-        tt::DIVISION_BY_ZERO => (FaultKind::DivisionByZero, frame.tpc),
+        tt::ILLEGAL_INSTRUCTION => (FaultKind::IllegalInstruction, frame.pc()),
+        tt::PRIVILEGED_OPCODE | 0x037 => (FaultKind::PrivilegedInstruction, frame.pc()),
+        tt::DIVISION_BY_ZERO | tt::SOFT_DIV0 => (FaultKind::DivisionByZero, frame.pc()),
+        tt::SOFT_BREAKPOINT => (FaultKind::Breakpoint, frame.pc()),
         tt::FILL_USER | tt::FILL_USER_OTHER => {
-            (FaultKind::BadStack, frame.sp().wrapping_add(STACK_BIAS))
+            let sp = frame.sp().wrapping_add(STACK_BIAS);
+            match sparc64_cpu.winfault.load(Ordering::Relaxed) {
+                tt::MEM_ADDRESS_NOT_ALIGNED => (FaultKind::Misaligned, sp),
+                _ => (FaultKind::BadStack, sp),
+            }
         }
-        other => (FaultKind::Other(other as u16), frame.tpc),
+        other => (FaultKind::Other(other as u16), frame.pc()),
     };
     Fault { kind, addr }
 }
@@ -345,89 +435,111 @@ fn sfar() -> u64 {
     t
 }
 
-/// A trap from user mode (interrupts off, on the thread's kernel stack): see the
-/// module comment. Returns to go back to user mode with what is in `frame`.
-#[inline(always)] // one frame less: fewer windows to spill and fill per trap
-pub(super) fn trap(frame: &mut TrapFrame) {
-    if frame.tt == tt::INTERRUPT_LEVEL_14 {
+/// Every trap from user mode but a `fast` system call (see the module comment),
+/// called by the trap code with interrupts off, on the thread's kernel stack, the
+/// registers in the thread's frame. The return path to user mode follows.
+#[no_mangle]
+extern "C" fn sparc64_user_trap(tt: u64) {
+    let frame = current_frame();
+    if tt == tt::INTERRUPT_LEVEL_14 {
         super::clock::intr(true);
     } else if !sparc64_cpu.run.load(Ordering::Relaxed).is_null() {
-        land(frame);
+        land(tt, frame);
     }
-    let why = match frame.tt {
-        tt::INTERRUPT_LEVEL_14 | tt::SPILL_USER | tt::SPILL_USER_OTHER => UserTrap::Return,
-        tt::SYSCALL => {
-            frame.skip_instruction();
-            UserTrap::Syscall
+    let why = match tt {
+        // The clock was the machine's; a window that went to the buffer is written
+        // out on the way back.
+        tt::INTERRUPT_LEVEL_14 | tt::SPILL_USER | tt::SPILL_USER_OTHER => return,
+        tt::SOFT_FLUSH_WINDOWS => {
+            // The user's windows are the "other" windows now: they go to its stack
+            // (or the buffer, written out on the way back), and the `ta` is done.
+            super::context::flush_windows();
+            let npc = frame.get(reg::NPC);
+            frame.set(reg::PC, npc);
+            frame.set(reg::NPC, npc.wrapping_add(4));
+            return;
         }
-        _ => UserTrap::Fault(fault_of(frame)),
+        tt::SYSCALL => UserTrap::Syscall,
+        _ => UserTrap::Fault(fault_of(tt, frame)),
     };
     upcall(frame, why);
-    loop {
-        // The buffer goes out first: the window the return fills may be in it.
-        if let Err(addr) = flush_wbuf() {
-            upcall(frame, UserTrap::Fault(Fault { kind: FaultKind::BadStack, addr }));
-            continue;
+}
+
+/// The return path found the thread's pending-work word set (interrupts off): the
+/// window buffer goes out first (the window the return fills may be in it), then
+/// the kernel does its part. The return path tests the word again afterwards.
+#[no_mangle]
+extern "C" fn sparc64_user_pending() {
+    let frame = current_frame();
+    let work = pending();
+    let in_run = !sparc64_cpu.run.load(Ordering::Relaxed).is_null();
+    if work.take(PENDING_WBUF) != 0 {
+        if let Err(fault) = flush_wbuf() {
+            // Still buffered: the next return tries again, should the LWP live on.
+            work.set(PENDING_WBUF);
+            if in_run {
+                land(tt::SPILL_USER, frame);
+            }
+            upcall(frame, UserTrap::Fault(fault));
         }
-        // The return restores the trapped window; if it is not in the file, it is
-        // filled from the user's stack, at TL>1 where there is no way back: make
-        // sure it can be read now.
-        let sp = frame.sp().wrapping_add(STACK_BIAS);
-        if otherwin() == 0 && vm::copy_user(sp, [0u8; 128].as_mut_ptr(), 128, false).is_err() {
-            upcall(frame, UserTrap::Fault(Fault { kind: FaultKind::BadStack, addr: sp }));
-            continue;
-        }
-        return;
+    }
+    // Inside a `run` there is no kernel behind the user code to do its part.
+    if work.get() & !PendingWork::MACHINE != 0 && !in_run {
+        upcall(frame, UserTrap::Return);
     }
 }
 
-/// Calls the kernel's `user_trap` with the registers of `frame`, and puts back
-/// what it leaves in them. Inside a [`run`] there is no kernel behind the user
-/// code: a fault ends the run, anything else just goes back.
+/// Calls the kernel's `user_trap` with the LWP's frame, with interrupts on.
 #[inline(always)]
-fn upcall(frame: &mut TrapFrame, why: UserTrap) {
-    if !sparc64_cpu.run.load(Ordering::Relaxed).is_null() {
-        if let UserTrap::Fault(_) = why {
-            land(frame);
-        }
-        return;
-    }
+fn upcall(frame: &UserFrame, why: UserTrap) {
     let Some(up) = super::UPCALLS.get() else { return };
-    let mut regs = frame.user_regs();
     super::intr_restore(true);
-    (up.user_trap)(&mut regs, why);
+    (up.user_trap)(frame, why);
     super::intr_disable();
-    frame.load_user(&regs);
 }
 
 /// Buffered windows that could not be written to their user stack (each one a
-/// `BadStack` fault): the self-tests check that an unusable stack went this way.
+/// fault of the LWP): the self-tests check that an unusable stack went this way.
 pub static WBUF_UNWRITABLE: AtomicU64 = AtomicU64::new(0);
 
-/// Writes the running thread's buffered windows to the user stack; the address
-/// of the first window that cannot be written.
-fn flush_wbuf() -> Result<(), u64> {
-    let u = current();
-    while u.wbuf.count > 0 {
+/// Writes the running thread's buffered windows to the user stack; the fault of the
+/// first window that cannot be written (a misaligned stack pointer, or one whose
+/// window is not writable by the user).
+fn flush_wbuf() -> Result<(), Fault> {
+    let frame = current_frame();
+    loop {
+        // Taken afresh at each window: the copy below may add windows to it.
+        let wbuf = wbuf_of(frame);
+        if wbuf.count == 0 {
+            return Ok(());
+        }
         // Taken out before the copy, which may itself spill more user windows into
         // the buffer (its `catch` makes a frame); put back if it cannot be written.
-        u.wbuf.count -= 1;
-        let w = u.wbuf.windows[u.wbuf.count as usize];
+        wbuf.count -= 1;
+        // SAFETY: every window below the count was written whole by the fault
+        // vector (or put back below), before the count was raised over it.
+        let w = unsafe { wbuf.windows[wbuf.count as usize].assume_init() };
+        let at = w[0].wrapping_add(STACK_BIAS);
         let mut bytes = [0u8; 128];
         for (b, r) in bytes.chunks_exact_mut(8).zip(&w[1..]) {
             b.copy_from_slice(&r.to_be_bytes());
         }
-        let at = w[0].wrapping_add(STACK_BIAS);
-        if vm::copy_user(at, bytes.as_mut_ptr(), 128, true).is_err() {
+        let written = if !at.is_multiple_of(8) {
+            Err(Fault { kind: FaultKind::Misaligned, addr: at })
+        } else {
+            vm::copy_user(at, bytes.as_mut_ptr(), bytes.len(), true)
+                .map_err(|_| Fault { kind: FaultKind::BadStack, addr: at })
+        };
+        if let Err(fault) = written {
             WBUF_UNWRITABLE.fetch_add(1, Ordering::Relaxed);
-            if (u.wbuf.count as usize) < WBUF_WINDOWS {
-                u.wbuf.windows[u.wbuf.count as usize] = w;
-                u.wbuf.count += 1;
+            let wbuf = wbuf_of(frame);
+            if (wbuf.count as usize) < WBUF_WINDOWS {
+                wbuf.windows[wbuf.count as usize] = MaybeUninit::new(w);
+                wbuf.count += 1;
             }
-            return Err(at);
+            return Err(fault);
         }
     }
-    Ok(())
 }
 
 /// A run of user code for the machine's own tests: where to land, what ended it.
@@ -442,7 +554,8 @@ struct UserRun {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UserExit {
-    /// The trap that ended it, with the user PC.
+    /// The trap that ended it: its type, the user's `pc`/`npc`, and the `%ccr` and
+    /// `%asi` the trap saved (in `tstate`'s bits 39..24).
     pub trap: TrapInfo,
     /// The user's registers at the trap (`%g7`: the user's own).
     pub regs: UserRegs,
@@ -458,30 +571,38 @@ pub struct UserExit {
 pub fn run(space: Arc<AddrSpace>, pc: u64, stack_top: u64) -> UserExit {
     let was = super::intr_disable();
     let mut r = UserRun { fp: 0, i7: 0, exit: UserExit::default() };
-    attach(space);
+    let frame = UserFrame::new(&UserRegs::for_entry(pc, stack_top, 0));
+    let at = frame.data() as *const FrameData;
+    attach(space, frame);
     sparc64_cpu.run.store(&mut r, Ordering::SeqCst);
-    let frame = frame_of(&UserRegs::for_entry(pc, stack_top, 0));
-    // SAFETY: `r` and `frame` live until the landing returns here; enter flushes
-    // this thread's windows to its kernel stack first, and the landing returns
-    // into this frame like `resume` does.
-    unsafe { sparc64_user_run(&frame, &mut r) };
+    // SAFETY: `r` lives until the landing returns here, and the frame as long as it
+    // is attached (until `exit` below); entering flushes this thread's windows to
+    // its kernel stack first, and the landing returns into this frame like `resume`
+    // does.
+    unsafe { sparc64_user_run(at, &mut r) };
     sparc64_cpu.run.store(core::ptr::null_mut(), Ordering::SeqCst);
     exit();
     super::intr_restore(was);
     r.exit
 }
 
-/// Ends the [`run`] in progress with the trap in `frame`.
-fn land(frame: &TrapFrame) -> ! {
+/// Ends the [`run`] in progress with trap `tt`, its registers in `frame`.
+fn land(tt: u64, frame: &UserFrame) -> ! {
     let r = sparc64_cpu.run.load(Ordering::SeqCst);
     // SAFETY: a non-null `run` is the live UserRun of `run` on this CPU, whose
-    // frame is above this trap frame on the same kernel stack.
+    // frame is above this trap's frame on the same kernel stack.
     let r = unsafe { &mut *r };
+    let d = frame.data();
     r.exit = UserExit {
-        trap: TrapInfo { tt: frame.tt, tpc: frame.tpc, tnpc: frame.tnpc, tstate: frame.tstate },
-        regs: frame.user_regs(),
+        trap: TrapInfo {
+            tt,
+            tpc: frame.pc(),
+            tnpc: frame.get(crate::reg::NPC),
+            tstate: d.tstate.load(Ordering::Relaxed),
+        },
+        regs: frame.load(),
         kernel_g7: super::curthread_raw() as u64,
-        fault_va: match frame.tt {
+        fault_va: match tt {
             tt::FAST_DATA_ACCESS_MMU_MISS => tag_access() & !0x1fff,
             _ => 0,
         },

@@ -30,6 +30,7 @@ use alloc::alloc::{alloc_zeroed, dealloc};
 use alloc::vec::Vec;
 use core::alloc::Layout;
 use core::arch::{asm, global_asm};
+use core::mem::offset_of;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
@@ -299,42 +300,81 @@ global_asm!(
     r#"
     .section .text.copy, "ax"
     .align  32
-    ! sparc64_copy_user(args): args = [user, kernel, len, out]: copies len bytes
-    ! between the user address and the kernel buffer through ASI_AS_IF_USER_PRIMARY,
-    ! in (out = 0) or out (out = 1). Runs inside `catch`: a fault ends it.
+    ! sparc64_copy_user(args: &CopyArgs): copies `len` bytes between the user address
+    ! and the kernel buffer through ASI_AS_IF_USER_PRIMARY, in (out = 0) or out
+    ! (out = 1): a doubleword at a time while both addresses are 8-aligned and 8 or
+    ! more bytes are left, then byte by byte. Runs inside `catch`: a fault ends it.
     .globl  sparc64_copy_user
     .type   sparc64_copy_user, #function
 sparc64_copy_user:
-    ldx     [%o0 + 0], %o1
-    ldx     [%o0 + 8], %o2
-    ldx     [%o0 + 16], %o3
-    ldx     [%o0 + 24], %o4
-    brz,pn  %o3, 3f
-     nop
+    ldx     [%o0 + {user}], %o1
+    ldx     [%o0 + {kernel}], %o2
+    ldx     [%o0 + {len}], %o3
+    ldx     [%o0 + {out}], %o4
+    or      %o1, %o2, %o5
+    andcc   %o5, 7, %g0
+    bnz,pn  %xcc, 5f                    ! not both aligned: bytes
+     cmp    %o3, 8
     brnz,pn %o4, 2f
      nop
-1:  lduba   [%o1] 0x10, %o5             ! in: user → kernel
+1:  blu,pn  %xcc, 5f                    ! in: user → kernel, doublewords
+     nop
+    ldxa    [%o1] 0x10, %o5
+    stx     %o5, [%o2]
+    add     %o1, 8, %o1
+    add     %o2, 8, %o2
+    sub     %o3, 8, %o3
+    ba,pt   %xcc, 1b
+     cmp    %o3, 8
+2:  blu,pn  %xcc, 5f                    ! out: kernel → user, doublewords
+     nop
+    ldx     [%o2], %o5
+    stxa    %o5, [%o1] 0x10
+    add     %o1, 8, %o1
+    add     %o2, 8, %o2
+    sub     %o3, 8, %o3
+    ba,pt   %xcc, 2b
+     cmp    %o3, 8
+5:  brz,pn  %o3, 8f                     ! the bytes left
+     nop
+    brnz,pn %o4, 7f
+     nop
+6:  lduba   [%o1] 0x10, %o5             ! in, bytes
     stb     %o5, [%o2]
     add     %o1, 1, %o1
     subcc   %o3, 1, %o3
-    bnz,pt  %xcc, 1b
+    bnz,pt  %xcc, 6b
      add    %o2, 1, %o2
     retl
      nop
-2:  ldub    [%o2], %o5                  ! out: kernel → user
+7:  ldub    [%o2], %o5                  ! out, bytes
     stba    %o5, [%o1] 0x10
     add     %o1, 1, %o1
     subcc   %o3, 1, %o3
-    bnz,pt  %xcc, 2b
+    bnz,pt  %xcc, 7b
      add    %o2, 1, %o2
-3:  retl
+8:  retl
      nop
     .size   sparc64_copy_user, . - sparc64_copy_user
-"#
+"#,
+    user = const offset_of!(CopyArgs, user),
+    kernel = const offset_of!(CopyArgs, kernel),
+    len = const offset_of!(CopyArgs, len),
+    out = const offset_of!(CopyArgs, out),
 );
 
 extern "C" {
-    fn sparc64_copy_user(args: usize);
+    fn sparc64_copy_user(args: *const CopyArgs);
+}
+
+/// What `sparc64_copy_user` copies: passed by address, through `catch`'s one argument.
+#[repr(C)]
+struct CopyArgs {
+    user: u64,
+    kernel: u64,
+    len: u64,
+    /// 1: towards the user; 0: from it.
+    out: u64,
 }
 
 /// What a copy that trapped ran into.
@@ -358,13 +398,14 @@ pub(super) fn copy_user(uaddr: u64, kbuf: *mut u8, len: usize, out: bool) -> Res
     if sparc64_cpu.pgd.load(Ordering::Relaxed) == 0 {
         return Err(unmapped);
     }
-    let args = [uaddr, kbuf as u64, len as u64, u64::from(out)];
-    trap::catch(copy_user_entry, args.as_ptr() as usize).map_err(|info| fault_of(info, uaddr))
+    let args = CopyArgs { user: uaddr, kernel: kbuf as u64, len: len as u64, out: u64::from(out) };
+    trap::catch(copy_user_entry, &args as *const CopyArgs as usize)
+        .map_err(|info| fault_of(info, uaddr))
 }
 
 extern "C" fn copy_user_entry(args: usize) {
-    // SAFETY: `args` points at the four words `copy_user` made, whose kernel buffer
-    // is valid for `len` bytes; user addresses are reached only through the
+    // SAFETY: `args` is the address of the `CopyArgs` `copy_user` made, whose kernel
+    // buffer is valid for `len` bytes; user addresses are reached only through the
     // as-if-user ASI, checked by the MMU, and a fault lands back in `catch`.
-    unsafe { sparc64_copy_user(args) }
+    unsafe { sparc64_copy_user(args as *const CopyArgs) }
 }

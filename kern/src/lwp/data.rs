@@ -5,7 +5,10 @@
 //! Everything S5 lists lives in one heap block, [`LwpData`], owned by the LWP's
 //! [`Lwp`] handle through `lwp_image`, which says in its type whether the block is
 //! loaded: [`LwpImage::Resident`] or [`LwpImage::SwappedOut`]. The data is reached
-//! only through [`Lwp::with_data`], which has nothing to give while it is out.
+//! only through [`Lwp::with_data`], which has nothing to give while it is out. When
+//! the LWP is gone the handle keeps the block, and the next LWP made with the
+//! handle has its structure built in it, registers included (`LwpData::make`):
+//! making an LWP then neither allocates nor copies its `lwp` structure.
 //!
 //! [`lwp_swapout`] moves the block out of the LWP into the swap store (kept in
 //! memory: writing it to a swap device is not implemented) and leaves a slot number
@@ -22,7 +25,7 @@ use alloc::collections::BTreeMap;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use arch::UserRegs;
+use arch::{UserFrame, UserRegs};
 
 use super::{Lwp, LwpId, TpFlags};
 use crate::disp;
@@ -92,7 +95,6 @@ pub struct LwpRusage {
     pub nsignals: u64,
     pub nvcsw: u64,
     pub nivcsw: u64,
-    pub sysc: u64,
     pub ioch: u64,
 }
 
@@ -116,10 +118,14 @@ pub struct ITimerVal {
 /// swapped out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LwpData {
-    /// S5.1: the user registers (Solaris' SPARC V9 `gregset_t`), saved at every
-    /// entry into the kernel from user mode and loaded again on the way back.
-    pub lwp_regs: UserRegs,
-    /// S5.2: the current system call: its number, arguments, results and error.
+    /// S5.1: the user registers (Solaris' SPARC V9 `gregset_t`), where the machine
+    /// saves them at every entry into the kernel from user mode and loads them from
+    /// on the way back (it holds a second handle to them while the LWP may run in
+    /// user mode), and the count of system calls (S5.4).
+    pub lwp_regs: UserFrame,
+    /// S5.2: the current system call on the general path (`syscall`): its number,
+    /// arguments, results and error. (A fast call's number and arguments are in the
+    /// registers above, as Solaris' `lwp_ap` points at them.)
     pub lwp_sysnum: u32,
     pub lwp_arg: [u64; MAXSYSARGS],
     pub lwp_rval: [u64; 2],
@@ -144,10 +150,30 @@ pub struct LwpData {
 }
 
 impl LwpData {
-    /// A fresh `lwp` structure for an LWP of `p` on thread `t`.
-    pub(crate) fn new(t: &'static KThread, p: &'static Proc) -> LwpData {
+    /// A fresh `lwp` structure for an LWP of `p` on thread `t`, with user registers
+    /// `regs`: in `block`, the one an exited LWP left, if there is one (its frame
+    /// too, if nothing shares it any more), else in a new one.
+    pub(crate) fn make(
+        block: Option<Box<LwpData>>,
+        t: &'static KThread,
+        p: &'static Proc,
+        regs: &UserRegs,
+    ) -> Box<LwpData> {
+        match block {
+            Some(mut d) => {
+                let mut frame = d.lwp_regs;
+                frame.renew(regs);
+                *d = LwpData::with_frame(frame, t, p);
+                d
+            }
+            None => Box::new(LwpData::with_frame(UserFrame::new(regs), t, p)),
+        }
+    }
+
+    /// What a new LWP's `lwp` structure holds, its registers in `frame`.
+    fn with_frame(frame: UserFrame, t: &'static KThread, p: &'static Proc) -> LwpData {
         LwpData {
-            lwp_regs: UserRegs::default(),
+            lwp_regs: frame,
             lwp_sysnum: 0,
             lwp_arg: [0; MAXSYSARGS],
             lwp_rval: [0; 2],
@@ -172,8 +198,9 @@ pub(crate) struct SwapSlot(u64);
 
 /// Where an LWP's `lwp` structure is.
 pub(crate) enum LwpImage {
-    /// The handle is cached: no LWP.
-    Unused,
+    /// The handle is cached: no LWP. It keeps the block of the last LWP it had, in
+    /// which the next one's `lwp` structure is built (`LwpData::make`).
+    Unused(Option<Box<LwpData>>),
     /// Loaded: the LWP may run.
     Resident(Box<LwpData>),
     /// In the swap store.
@@ -190,7 +217,7 @@ impl Lwp {
     pub fn with_data<R>(&self, f: impl FnOnce(&mut LwpData) -> R) -> Option<R> {
         match &mut *self.lwp_image.lock() {
             LwpImage::Resident(d) => Some(f(d)),
-            LwpImage::Unused | LwpImage::SwappedOut(_) => None,
+            LwpImage::Unused(_) | LwpImage::SwappedOut(_) => None,
         }
     }
 
@@ -203,11 +230,23 @@ impl Lwp {
         *self.lwp_image.lock() = LwpImage::Resident(data);
     }
 
-    /// Frees the `lwp` structure, wherever it is.
+    /// Ends the `lwp` structure, wherever it is: its block stays with the handle
+    /// for the next LWP.
     pub(super) fn free_data(&self) {
-        let image = core::mem::replace(&mut *self.lwp_image.lock(), LwpImage::Unused);
-        if let LwpImage::SwappedOut(slot) = image {
-            SWAPSTORE.lock().remove(&slot);
+        let mut image = self.lwp_image.lock();
+        let block = match core::mem::replace(&mut *image, LwpImage::Unused(None)) {
+            LwpImage::Resident(d) => Some(d),
+            LwpImage::SwappedOut(slot) => SWAPSTORE.lock().remove(&slot),
+            LwpImage::Unused(block) => block,
+        };
+        *image = LwpImage::Unused(block);
+    }
+
+    /// The block an exited LWP left in this cached handle, if any.
+    pub(super) fn take_block(&self) -> Option<Box<LwpData>> {
+        match &mut *self.lwp_image.lock() {
+            LwpImage::Unused(block) => block.take(),
+            LwpImage::Resident(_) | LwpImage::SwappedOut(_) => None,
         }
     }
 

@@ -64,7 +64,7 @@ pub use data::{
     SigInfo, MAXSYSARGS, NITIMER,
 };
 pub(crate) use dir::LwpDir;
-pub(crate) use event::{stop_requested, Event};
+pub(crate) use event::Event;
 pub(crate) use stop::exitlwps;
 pub use stop::{lwp_continue, lwp_suspend, stop_point};
 pub use wait::lwp_wait;
@@ -130,7 +130,7 @@ impl Lwp {
         Lwp {
             lwp_id: AtomicU32::new(0),
             lwp_start: DispLock::new(None),
-            lwp_image: DispLock::new(data::LwpImage::Unused),
+            lwp_image: DispLock::new(data::LwpImage::Unused(None)),
         }
     }
 
@@ -198,8 +198,7 @@ impl NewLwp {
         );
         let lwp = lwp_alloc();
         *lwp.lwp_start.lock() = Some(start);
-        let mut data = Box::new(LwpData::new(t, p));
-        data.lwp_regs = regs;
+        let data = LwpData::make(lwp.take_block(), t, p, &regs);
         NewLwp { t, lwp, data }
     }
 
@@ -301,14 +300,15 @@ fn lwp_main(_: usize) {
     lwp_exit()
 }
 
-/// Enters user mode for the first time (S17's last step): the registers come from
-/// the `lwp` structure, the address space from the process.
+/// Enters user mode for the first time (S17's last step): with the registers of
+/// the `lwp` structure, which the machine keeps there from now on (S5.1), in the
+/// process's address space.
 fn user_start() {
     let (Ok((_, lwp, _)), Some(space)) = (current(), curproc().and_then(Proc::addr_space)) else {
         return;
     };
-    let Some(regs) = lwp.with_data(|d| d.lwp_regs) else { return };
-    M::user_enter(space, &regs)
+    let Some(frame) = lwp.with_data(|d| d.lwp_regs.share()) else { return };
+    M::user_enter(space, frame)
 }
 
 /// Ends the current LWP. Unless it is detached, it stays in its process's directory

@@ -118,11 +118,12 @@ fn probe_space() -> Result<(Arc<AddrSpace>, probe::UserProbe), String> {
     Ok((Arc::new(space), p))
 }
 
-/// User mode entered and left by a trap (S17's user half): the user code ran
-/// unprivileged in its own context, took clock interrupts in user mode, spilled,
-/// filled and cleaned its register windows on its own stack (ten levels deep: the
-/// sum of their locals is 55), and the kernel got its registers, the user's own
-/// `%g7` among them, while `%g7` in the kernel was the current thread (S7).
+/// User mode entered and left by a trap (S17's user half): the user code ran in its
+/// own context, took clock interrupts in user mode, spilled, filled and cleaned its
+/// register windows on its own stack (ten levels deep: the sum of their locals is
+/// 55), and the kernel got its registers in the frame — the user's own `%g7`, and
+/// the `%ccr` of its last compare (equal: Z in icc and xcc) — while `%g7` in the
+/// kernel was the current thread (S7).
 fn user_mode_roundtrip() -> TestResult {
     let (space, p) = probe_space()?;
     let ticks0 = arch::sparc64::clock::INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst);
@@ -131,11 +132,8 @@ fn user_mode_roundtrip() -> TestResult {
         arch::sparc64::clock::INTERRUPTS.load(core::sync::atomic::Ordering::SeqCst) - ticks0;
     ensure_eq!(exit.trap.tt, 0x141);
     ensure_eq!(exit.trap.tpc, USER_CODE + p.ta);
-    ensure!(
-        exit.trap.tstate & (trap::pstate::PRIV << 8) == 0,
-        "the trap did not come from user mode: tstate {:#x}",
-        exit.trap.tstate
-    );
+    ensure_eq!(exit.regs.r[reg::CCR], 0x44);
+    ensure_eq!(exit.trap.tstate, 0x44 << 32);
     ensure_eq!(exit.regs.r[reg::O0], 55);
     ensure_eq!(exit.regs.r[reg::O0 + 1], 0x456);
     ensure_eq!(exit.regs.r[reg::G7], 0x5eed_0000);

@@ -18,4 +18,5 @@ pub static BADPTR: &[u8] = program!("badptr");
 pub static ISOLATION: &[u8] = program!("isolation");
 pub static STACK: &[u8] = program!("stack");
 pub static TIMES: &[u8] = program!("times");
+pub static TRAPS: &[u8] = program!("traps");
 pub static BENCH: &[u8] = program!("bench");

@@ -7,7 +7,8 @@
 //! * `lwp_create_exit_wait`: an LWP created, run to its exit and reaped (S16);
 //! * `lwp_yield_switch`: a yield between two LWPs of one process, per switch (S17);
 //! * `proc_yield_switch`: the same between LWPs of two processes (S17 across
-//!   address spaces): two copies run together.
+//!   address spaces), per real switch: two copies run together;
+//! * `fast_trap_gethrtime`: the fast trap `ta 0x24`, beside the null system call.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -25,6 +26,7 @@ pub static USER_BENCHES: &[Bench] = &[
     ("lwp_create_exit_wait", || mode(2, 2_000)),
     ("lwp_yield_switch", || mode(3, 10_000)),
     ("proc_yield_switch", proc_yield_switch),
+    ("fast_trap_gethrtime", || mode(5, 100_000)),
 ];
 
 type Figures = Result<Vec<(String, Figure)>, String>;

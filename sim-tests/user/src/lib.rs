@@ -85,8 +85,11 @@ pub unsafe fn syscall6(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
     let (r0, r1, ccr): (u64, u64, u64);
     // SAFETY: the trap enters the kernel, which changes only %o0, %o1 and the
     // condition codes (%g1, which LLVM reserves, holds the number); %o2..%o5 are
-    // declared clobbered anyway. What the call does to memory is the caller's
-    // contract above.
+    // declared clobbered anyway. The condition codes: the asm must not claim
+    // `preserves_flags` (the carry comes back in %icc and %xcc), so the compiler
+    // takes them as clobbered (rustc gives LLVM `~{icc}`, which on SPARC is both
+    // %icc and %xcc) and never reuses a comparison made before the trap. What the
+    // call does to memory is the caller's contract above.
     unsafe {
         asm!(
             "mov {num}, %g1",
@@ -110,6 +113,10 @@ pub unsafe fn syscall6(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
 }
 
 /// A call whose arguments are plain values or pointers made from references here.
+/// This and the wrappers of the calls without memory arguments are `#[inline]`: a
+/// call is its trap in the caller, as a benchmark loop wants it, whatever else the
+/// program holds.
+#[inline]
 fn call(num: u64, a0: u64, a1: u64, a2: u64) -> Result<u64, u64> {
     // SAFETY: every caller in this module passes values, or pointers made from
     // live references to memory of the size the call uses.
@@ -135,6 +142,7 @@ pub fn write(fd: u64, buf: &[u8]) -> Result<usize, u64> {
 }
 
 /// `getpid()`.
+#[inline]
 pub fn getpid() -> Result<u64, u64> {
     call(SYS_GETPID, 0, 0, 0)
 }
@@ -180,6 +188,7 @@ pub fn lwp_kill(id: LwpId, sig: u64) -> Result<(), u64> {
 }
 
 /// `_lwp_self()`.
+#[inline]
 pub fn lwp_self() -> Result<LwpId, u64> {
     call(SYS_LWP_SELF, 0, 0, 0).map(|id| id as LwpId)
 }
@@ -194,6 +203,7 @@ pub fn lwp_wait(id: LwpId) -> Result<LwpId, u64> {
 }
 
 /// `yield()`.
+#[inline]
 pub fn yield_now() -> Result<(), u64> {
     call(SYS_YIELD, 0, 0, 0).map(drop)
 }
@@ -211,8 +221,39 @@ pub fn lwp_times() -> Result<LwpTimes, u64> {
 }
 
 /// `clock_ns()`: the monotonic clock (under `-icount`, guest instructions).
+#[inline]
 pub fn clock_ns() -> Result<u64, u64> {
     call(SYS_CLOCK_NS, 0, 0, 0)
+}
+
+/// `gethrtime()`: nanoseconds since the machine started, from Solaris' fast trap
+/// `ta 0x24`, which the kernel serves in its trap table without a system call.
+#[inline]
+pub fn gethrtime() -> u64 {
+    let t: u64;
+    // SAFETY: the fast trap writes %o0 and nothing else: no memory, and it returns
+    // with the condition codes as they were (`done` restores them).
+    unsafe { asm!("ta 0x24", out("o0") t, options(nomem, nostack, preserves_flags)) };
+    t
+}
+
+/// `gethrvtime()`: the calling LWP's virtual time, the nanoseconds it has spent on
+/// a CPU, from the fast trap `ta 0x25`.
+#[inline]
+pub fn gethrvtime() -> u64 {
+    let t: u64;
+    // SAFETY: as `gethrtime`.
+    unsafe { asm!("ta 0x25", out("o0") t, options(nomem, nostack, preserves_flags)) };
+    t
+}
+
+/// Solaris' `ta 3` (`ST_FLUSH_WINDOWS`): every register window of the caller's
+/// callers goes to its place on the stack.
+pub fn flush_windows() {
+    // SAFETY: the trap writes the windows to their own frames on this LWP's stack,
+    // memory the compiler is told may be read and written (no `nomem`); no
+    // register changes.
+    unsafe { asm!("ta 3", options(nostack, preserves_flags)) };
 }
 
 /// Sleeps `ms` milliseconds.

@@ -11,8 +11,12 @@ fn disabled_interrupts_defer_the_clock_until_enabled() {
         assert!(!Sim::intr_enabled(), "the clock runs with interrupts disabled");
         TICKS.fetch_add(1, SeqCst);
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: tick,
+        poke_intr: unexpected_poke,
+        sysent: &[],
+        user_trap: unexpected_user_trap,
+    };
 
     fn main(_cpu: usize) {
         assert!(!Sim::intr_enabled(), "a CPU boots with interrupts disabled");
@@ -96,8 +100,12 @@ fn halt_from_inside_the_clock_interrupt() {
             Sim::halt(true);
         }
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: tick,
+        poke_intr: unexpected_poke,
+        sysent: &[],
+        user_trap: unexpected_user_trap,
+    };
 
     fn main(cpu: usize) {
         Sim::set_upcalls(&UPCALLS);

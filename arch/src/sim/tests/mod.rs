@@ -26,6 +26,7 @@ use std::vec::Vec;
 
 use super::*;
 use crate::cell::StaticRef;
+use crate::PendingWork;
 
 #[global_allocator]
 static ALLOC: SimAlloc = SimAlloc;
@@ -42,12 +43,14 @@ fn unexpected_poke() {
 }
 
 /// Tests that run no user code: a trap from user mode is a bug of the machine.
-fn unexpected_user_trap(_regs: &mut UserRegs, why: crate::UserTrap) {
+fn unexpected_user_trap(_frame: &UserFrame, why: crate::UserTrap) {
     panic!("sim: a user trap ({why:?}) in a test that runs no user code");
 }
 
-/// The test kernel's thread.
+/// The test kernel's thread: its pending-work word first (`ThreadRegister`).
+#[repr(C)]
 struct T {
+    pending: PendingWork,
     id: usize,
     ctx: Context,
     /// The next thread in a test scheduler's ring.
@@ -58,11 +61,13 @@ struct T {
     seen: AtomicU64,
 }
 
-// SAFETY: T is the only ThreadRegister type in this crate's tests.
+// SAFETY: T is the only ThreadRegister type in this crate's tests, `#[repr(C)]`
+// with its pending-work word first.
 unsafe impl ThreadRegister for T {}
 
 fn thread(id: usize, entry: ThreadEntry, arg: usize) -> &'static T {
     Box::leak(Box::new(T {
+        pending: PendingWork::new(),
         id,
         ctx: Sim::context_new(STACK, entry, arg),
         next: StaticRef::none(),
@@ -74,6 +79,7 @@ fn thread(id: usize, entry: ThreadEntry, arg: usize) -> &'static T {
 /// The calling CPU's boot thread, installed as its current thread.
 fn boot_thread(id: usize) -> &'static T {
     let t = Box::leak(Box::new(T {
+        pending: PendingWork::new(),
         id,
         ctx: Sim::BOOT_CONTEXT,
         next: StaticRef::none(),

@@ -26,8 +26,12 @@ fn tick(from_user: bool) {
         Sim::switch(&me.ctx, &next.ctx, next);
     }
 }
-static UPCALLS: Upcalls =
-    Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
+static UPCALLS: Upcalls = Upcalls {
+    clock_intr: tick,
+    poke_intr: unexpected_poke,
+    sysent: &[],
+    user_trap: unexpected_user_trap,
+};
 
 fn spinner(_arg: usize) -> ! {
     Sim::intr_restore(true);
@@ -174,8 +178,12 @@ fn migrate(config: SimConfig) {
         }
         unlock();
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: tick,
+        poke_intr: unexpected_poke,
+        sysent: &[],
+        user_trap: unexpected_user_trap,
+    };
 
     fn migrant(_arg: usize) -> ! {
         // The switch that started this thread held the dispatcher lock; interrupts

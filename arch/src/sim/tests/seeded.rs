@@ -99,8 +99,12 @@ fn idle_cpus_let_virtual_time_jump_to_the_next_tick() {
             Sim::halt(true);
         }
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: tick,
+        poke_intr: unexpected_poke,
+        sysent: &[],
+        user_trap: unexpected_user_trap,
+    };
     fn main(_cpu: usize) {
         Sim::set_upcalls(&UPCALLS);
         Sim::clock_start(100);
@@ -131,8 +135,12 @@ fn a_poke_reaches_an_idle_cpu_and_waits_while_interrupts_are_off() {
     fn no_clock(_from_user: bool) {
         panic!("no clock runs in this test");
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: no_clock, poke_intr: poked, user_trap: unexpected_user_trap };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: no_clock,
+        poke_intr: poked,
+        sysent: &[],
+        user_trap: unexpected_user_trap,
+    };
     fn main(cpu: usize) {
         Sim::set_upcalls(&UPCALLS);
         if cpu == 1 {
@@ -268,8 +276,12 @@ fn halt_and_interrupt_flag_behave_as_in_the_parallel_mode() {
         assert!(!Sim::intr_enabled(), "the clock runs with interrupts disabled");
         TICKS.fetch_add(1, SeqCst);
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: unexpected_user_trap };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: tick,
+        poke_intr: unexpected_poke,
+        sysent: &[],
+        user_trap: unexpected_user_trap,
+    };
     fn main(cpu: usize) {
         if cpu != 0 {
             loop {

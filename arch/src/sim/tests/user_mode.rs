@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::uregs::{reg, USER_LIMIT};
-use crate::{FaultKind, MapError, Prot, UserTrap, PAGE_SIZE};
+use crate::{FaultKind, MapError, Prot, SysEnt, SysRet, UserRegs, UserTrap, PAGE_SIZE};
 use lwp_abi::SYS_EXIT;
 use std::sync::Weak;
 use user::TEXT;
@@ -39,7 +39,7 @@ static BOOT_T: StaticRef<T> = StaticRef::none();
 /// proof that it is gone once the LWP has ended.
 static SPACE: spin::Mutex<Weak<AddrSpace>> = spin::Mutex::new(Weak::new());
 
-/// One upcall that reached the fake kernel.
+/// One upcall that reached the fake kernel, with the registers as it found them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Event {
     lwp: usize,
@@ -57,8 +57,8 @@ fn locked<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
-fn record(regs: &UserRegs, why: UserTrap) {
-    let e = Event { lwp: me().id, why, regs: *regs, intr_enabled: Sim::intr_enabled() };
+fn record(frame: &UserFrame, why: UserTrap) {
+    let e = Event { lwp: me().id, why, regs: frame.load(), intr_enabled: Sim::intr_enabled() };
     locked(|| LOG.lock().push(e));
 }
 
@@ -100,7 +100,7 @@ fn lwp_entry(i: usize) -> ! {
     });
     let space = new_space(text);
     locked(|| *SPACE.lock() = Arc::downgrade(&space));
-    Sim::user_enter(space, &UserRegs::for_entry(pc, DATA + PAGE_SIZE, arg))
+    Sim::user_enter(space, UserFrame::new(&UserRegs::for_entry(pc, DATA + PAGE_SIZE, arg)))
 }
 
 /// CPU 0 runs the plan's LWPs one after another; the other CPUs idle.
@@ -156,7 +156,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn syscalls(log: &[Event]) -> Vec<u64> {
-    log.iter().filter(|e| e.why == UserTrap::Syscall).map(|e| e.regs.sysnum()).collect()
+    log.iter().filter(|e| e.why == UserTrap::Syscall).map(|e| e.regs.r[reg::G1]).collect()
 }
 
 fn faults(log: &[Event]) -> Vec<Fault> {
@@ -252,7 +252,7 @@ fn a_system_call_reaches_the_kernel_with_its_registers_and_returns_its_result() 
         assert_eq!(user::syscall(SYS_ECHO, [0, 0, 0, 0, 0, 9]), Ok((9, 9)));
         // Falls off its end: the machine makes the exit call.
     }
-    fn kernel(regs: &mut UserRegs, why: UserTrap) {
+    fn kernel(regs: &UserFrame, why: UserTrap) {
         record(regs, why);
         assert_eq!(why, UserTrap::Syscall);
         match regs.sysnum() {
@@ -262,8 +262,12 @@ fn a_system_call_reaches_the_kernel_with_its_registers_and_returns_its_result() 
             n => panic!("system call {n}"),
         }
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: no_clock,
+        poke_intr: unexpected_poke,
+        sysent: &[],
+        user_trap: kernel,
+    };
     let _s = serial();
     let pc = user::program(program);
     let entry = UserRegs::for_entry(pc, DATA + PAGE_SIZE, 77);
@@ -281,8 +285,80 @@ fn a_system_call_reaches_the_kernel_with_its_registers_and_returns_its_result() 
                 (pc + 4 * (k as u64 + 1), pc + 4 * (k as u64 + 2))
             );
         }
-        assert_eq!(log[3].regs.sysarg(0), 0, "exit status");
+        assert_eq!(log[3].regs.r[reg::O0], 0, "exit status");
     }
+}
+
+/// Calls the table marks `fast` are made by the machine itself: the handler runs
+/// with the arguments, its results (or error, with the carry) come back, the
+/// kernel's `user_trap` never sees the call, and the frame counts it. A bit the
+/// handler sets in the thread's pending-work word brings a `Return` before user
+/// code goes on; a call that is not `fast` still goes to `user_trap`.
+#[test]
+fn fast_system_calls_are_made_by_the_machine_and_pending_work_follows() {
+    const SYS_FAST_ADD: u64 = 2;
+    const SYS_FAST_FAIL: u64 = 3;
+    const SYS_FAST_ASK: u64 = 4;
+    const ASKED: u32 = 1;
+    static FAST_CALLS: AtomicU64 = AtomicU64::new(0);
+    extern "C" fn add(a0: u64, a1: u64, _: u64, _: u64, _: u64, a5: u64) -> SysRet {
+        FAST_CALLS.fetch_add(1, SeqCst);
+        SysRet { r0: a0 + a1, r1: a5, err: 0 }
+    }
+    extern "C" fn fail(a0: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> SysRet {
+        FAST_CALLS.fetch_add(1, SeqCst);
+        SysRet { r0: 0, r1: 0, err: a0 }
+    }
+    extern "C" fn ask(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> SysRet {
+        FAST_CALLS.fetch_add(1, SeqCst);
+        me().pending.set(ASKED);
+        SysRet { r0: 7, r1: 0, err: 0 }
+    }
+    static TABLE: [SysEnt; 5] = [
+        SysEnt { call: fail, fast: false },
+        SysEnt { call: fail, fast: false },
+        SysEnt { call: add, fast: true },
+        SysEnt { call: fail, fast: true },
+        SysEnt { call: ask, fast: true },
+    ];
+    fn program(_: u64) {
+        assert_eq!(user::syscall(SYS_FAST_ADD, [40, 2, 0, 0, 0, 9]), Ok((42, 9)));
+        assert_eq!(user::syscall(SYS_FAST_FAIL, [13, 0, 0, 0, 0, 0]), Err(13));
+        assert_eq!(user::syscall(SYS_FAST_ASK, [0; 6]), Ok((7, 0)));
+        assert_eq!(user::syscall(SYS_ECHO, [5, 0, 0, 0, 0, 0]), Ok((5, 0)));
+    }
+    fn kernel(regs: &UserFrame, why: UserTrap) {
+        record(regs, why);
+        match why {
+            UserTrap::Return => {
+                assert_eq!(me().pending.take(ASKED), ASKED, "a Return nobody asked for");
+            }
+            UserTrap::Syscall if regs.sysnum() == SYS_ECHO => {
+                assert_eq!(regs.syscalls(), 4, "every call is counted, fast or not");
+                regs.set_rval(regs.sysarg(0), 0)
+            }
+            UserTrap::Syscall if regs.sysnum() == SYS_EXIT => lwp_end(),
+            _ => panic!("{why:?}"),
+        }
+    }
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: no_clock,
+        poke_intr: unexpected_poke,
+        sysent: &TABLE,
+        user_trap: kernel,
+    };
+    let _s = serial();
+    let pc = user::program(program);
+    FAST_CALLS.store(0, SeqCst);
+    for log in run_lwps(&UPCALLS, Prot::READ | Prot::EXEC, &[(pc, 0)]) {
+        let whys: Vec<UserTrap> = log.iter().map(|e| e.why).collect();
+        assert_eq!(whys, [UserTrap::Return, UserTrap::Syscall, UserTrap::Syscall], "{log:?}");
+        // The Return came with the registers of the call that asked for it.
+        assert_eq!(log[0].regs.r[reg::G1], SYS_FAST_ASK);
+        assert_eq!(log[0].regs.r[reg::O0], 7);
+        assert_eq!(syscalls(&log), [SYS_ECHO, SYS_EXIT]);
+    }
+    assert_eq!(FAST_CALLS.load(SeqCst), 3 * 3, "three fast calls in each of three runs");
 }
 
 #[test]
@@ -291,7 +367,7 @@ fn user_enter_delivers_a_fault_for_a_pc_it_cannot_fetch() {
         assert_eq!(user::syscall(SYS_ECHO, [arg, 0, 0, 0, 0, 0]), Ok((arg, 0)));
     }
     static GOOD_PC: AtomicU64 = AtomicU64::new(0);
-    fn kernel(regs: &mut UserRegs, why: UserTrap) {
+    fn kernel(regs: &UserFrame, why: UserTrap) {
         record(regs, why);
         match why {
             // The text was not loaded yet: load it, and the fetch is retried.
@@ -302,15 +378,19 @@ fn user_enter_delivers_a_fault_for_a_pc_it_cannot_fetch() {
             UserTrap::Fault(Fault { kind: FaultKind::Protection, .. }) => lwp_end(),
             // Somewhere else to go.
             UserTrap::Fault(_) => {
-                *regs = UserRegs::for_entry(GOOD_PC.load(SeqCst), DATA + PAGE_SIZE, 5)
+                regs.store(&UserRegs::for_entry(GOOD_PC.load(SeqCst), DATA + PAGE_SIZE, 5))
             }
             UserTrap::Syscall if regs.sysnum() == SYS_ECHO => regs.set_rval(regs.sysarg(0), 0),
             UserTrap::Syscall if regs.sysnum() == SYS_EXIT => lwp_end(),
             _ => panic!("{why:?}"),
         }
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: no_clock,
+        poke_intr: unexpected_poke,
+        sysent: &[],
+        user_trap: kernel,
+    };
     let _s = serial();
     let pc = user::program(program);
     GOOD_PC.store(pc, SeqCst);
@@ -348,7 +428,7 @@ fn user_enter_delivers_a_fault_for_a_pc_it_cannot_fetch() {
             } else {
                 // The fetch was made again, and the program ran.
                 assert_eq!(syscalls(&log), [SYS_ECHO, SYS_EXIT], "{log:?}");
-                assert_eq!(log[expected.len()].regs.sysarg(0), echoed);
+                assert_eq!(log[expected.len()].regs.r[reg::O0], echoed);
             }
         }
     }
@@ -386,7 +466,7 @@ fn user_loads_and_stores_check_the_users_rights_and_fault_to_the_kernel() {
             _ => unreachable!(),
         }
     }
-    fn kernel(regs: &mut UserRegs, why: UserTrap) {
+    fn kernel(regs: &UserFrame, why: UserTrap) {
         record(regs, why);
         match why {
             UserTrap::Fault(Fault { kind: FaultKind::Unmapped, addr }) if addr == HOLE + 8 => {
@@ -407,8 +487,12 @@ fn user_loads_and_stores_check_the_users_rights_and_fault_to_the_kernel() {
             _ => panic!("{why:?}"),
         }
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: no_clock,
+        poke_intr: unexpected_poke,
+        sysent: &[],
+        user_trap: kernel,
+    };
     let _s = serial();
     let pc = user::program(program);
     let lwps: Vec<(u64, u64)> = (0..7).map(|case| (pc, case)).collect();
@@ -445,7 +529,7 @@ fn copyin_and_copyout_use_the_users_rights_and_fail_cleanly() {
         assert_eq!(bytes(DATA + 100, 5), b"hello");
         assert_eq!(bytes(RO - 3, 3), b"abc");
     }
-    fn kernel(regs: &mut UserRegs, why: UserTrap) {
+    fn kernel(regs: &UserFrame, why: UserTrap) {
         record(regs, why);
         match regs.sysnum() {
             SYS_COPY => {
@@ -489,8 +573,12 @@ fn copyin_and_copyout_use_the_users_rights_and_fail_cleanly() {
             n => panic!("system call {n}"),
         }
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: no_clock, poke_intr: unexpected_poke, user_trap: kernel };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: no_clock,
+        poke_intr: unexpected_poke,
+        sysent: &[],
+        user_trap: kernel,
+    };
     let _s = serial();
     let pc = user::program(program);
     for log in run_lwps(&UPCALLS, Prot::READ | Prot::EXEC, &[(pc, 0), (pc, 0)]) {
@@ -500,13 +588,16 @@ fn copyin_and_copyout_use_the_users_rights_and_fail_cleanly() {
 
 /// One CPU round-robins, at each clock tick, between a kernel thread (the boot
 /// thread, spinning in the kernel) and two LWPs, each looping in user code over
-/// its own address space. Ticks in user code must say so and be followed by a
-/// `Return` before the user code goes on; the kernel thread's never do; and each
+/// its own address space. Ticks in user code must say so; the kernel asks for a
+/// `Return` in the thread's pending-work word at each of them, which must come
+/// before the user code goes on; the kernel thread's ticks never do; and each
 /// LWP comes back in user mode, in its own address space, after being switched out.
 mod preempted {
     use super::*;
 
     const ROUNDS: u64 = 3;
+    /// The fake kernel's pending-work bit: act on the way back to user mode.
+    const PENDING_RETURN: u32 = 1;
     static USER_TICKS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
     static KERNEL_TICKS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
     static RETURNS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
@@ -529,6 +620,7 @@ mod preempted {
             assert!(me.id != 0, "a tick in the kernel thread said it came from user mode");
             assert!(!OWED[me.id].swap(true, SeqCst), "two user ticks without a Return between");
             USER_TICKS[me.id].fetch_add(1, SeqCst);
+            me.pending.set(PENDING_RETURN);
         } else {
             KERNEL_TICKS[me.id].fetch_add(1, SeqCst);
         }
@@ -536,11 +628,12 @@ mod preempted {
         Sim::switch(&me.ctx, &next.ctx, next);
     }
 
-    fn kernel(regs: &mut UserRegs, why: UserTrap) {
+    fn kernel(regs: &UserFrame, why: UserTrap) {
         let id = me().id;
         assert!(Sim::intr_enabled());
         match why {
             UserTrap::Return => {
+                assert_eq!(me().pending.take(PENDING_RETURN), PENDING_RETURN);
                 assert!(OWED[id].swap(false, SeqCst), "a Return with no user tick before it");
                 RETURNS[id].fetch_add(1, SeqCst);
                 let done = (0..3).all(|k| {
@@ -571,13 +664,16 @@ mod preempted {
         }
     }
     static UPCALLS: Upcalls =
-        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, user_trap: kernel };
+        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, sysent: &[], user_trap: kernel };
     static PC: AtomicU64 = AtomicU64::new(0);
 
     fn lwp(id: usize) -> ! {
         Sim::intr_restore(true);
         let space = new_space(Prot::READ | Prot::EXEC);
-        Sim::user_enter(space, &UserRegs::for_entry(PC.load(SeqCst), DATA + PAGE_SIZE, id as u64))
+        Sim::user_enter(
+            space,
+            UserFrame::new(&UserRegs::for_entry(PC.load(SeqCst), DATA + PAGE_SIZE, id as u64)),
+        )
     }
 
     fn main(_cpu: usize) {

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use core::ptr;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use arch::Machine;
+use arch::{Machine, UserRegs};
 
 use crate::{ensure, ensure_eq, wait_for, TestResult};
 use kern::class::SchedClass;
@@ -150,9 +150,7 @@ pub(super) fn lwp_suspend_stops_lwp_asleep_in_wait() -> TestResult {
 /// Writes a value of its own into every S5 field an LWP owns (the CPU times but
 /// `lwp_stime`, which is the clock's).
 fn fill(d: &mut LwpData) {
-    for (i, r) in d.lwp_regs.r.iter_mut().enumerate() {
-        *r = 0x5500 + i as u64;
-    }
+    d.lwp_regs.store(&UserRegs { r: core::array::from_fn(|i| 0x5500 + i as u64) });
     d.lwp_sysnum = 159;
     d.lwp_arg = [1, 2, 3, 4, 5, 6, 7, 8];
     d.lwp_rval = [11, 12];
@@ -171,7 +169,6 @@ fn fill(d: &mut LwpData) {
         nsignals: 8,
         nvcsw: 9,
         nivcsw: 10,
-        sysc: 11,
         ioch: 12,
     };
     d.lwp_prof = LwpProf { pr_base: 0x1_0000, pr_size: 4096, pr_off: 0x100, pr_scale: 0x8000 };
@@ -192,8 +189,8 @@ fn swap_subject(_: usize) {
     if let Some(id) = lwp_self() {
         let _ = lwp_suspend(id);
     }
-    let back = curlwp().and_then(|l| l.with_data(|d| d.lwp_regs.r[0]));
-    SWAP_STAGE.store(if back == Some(0x5500) { 2 } else { 3 }, Ordering::SeqCst);
+    let back = curlwp().and_then(|l| l.with_data(|d| d.lwp_regs.pc()));
+    SWAP_STAGE.store(if back == Some(0x5501) { 2 } else { 3 }, Ordering::SeqCst);
 }
 
 fn swap_body() -> TestResult {

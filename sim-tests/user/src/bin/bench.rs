@@ -12,20 +12,34 @@
 //!    to the other LWP unless the other had not handed the turn back (counted: at
 //!    most one in 64 may be such an empty yield, for the clock's preemptions);
 //! 4. `proc_yield_switch`: one of two processes that the kernel starts together,
-//!    each yielding for 30 clock ticks: an op is one switch (half a yield of
-//!    each); this process must have had at most two thirds of the CPU meanwhile,
-//!    so the other really ran between its yields (S17 across address spaces).
+//!    each yielding for 30 clock ticks, measured per real switch: a yield after
+//!    which the wall clock (gethrtime) moved on more than the LWP's own time on
+//!    the CPU (gethrvtime) let the other process run in between — two switches,
+//!    one there and one back, and both sides' loops, whose two clock reads (timed
+//!    on their own first) are taken out. Yields that found no one to switch to
+//!    (the TS class lowers a process whose quantum expired, and a yield goes only
+//!    to an equal or higher priority) are not counted; nor is what the other did
+//!    meanwhile when it ran longer than one turn: the figure is the median of
+//!    those intervals (to 16 ns). This process must have had at most two thirds of
+//!    the CPU meanwhile, so the other really ran between its yields (S17 across
+//!    address spaces), and switched at least once;
+//! 5. `fast_trap_gethrtime`: the fast trap `ta 0x24`, served in the kernel's trap
+//!    table without a system call: beside the null system call.
 //!
 //! Exit codes: 0 done; 1 a call failed; 2 a created LWP was not the one reaped;
-//! 3 too many yields switched to nobody; 4 this process had the CPU to itself;
-//! 5 an unknown benchmark.
+//! 3 too many yields switched to nobody; 4 this process had the CPU to itself,
+//! or never switched; 5 an unknown benchmark; 6 the fast trap's clock went back.
 
 #![no_std]
 #![no_main]
 
+use core::hint::black_box;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use lwp_user::{check, clock_ns, getpid, lwp_times, lwp_wait, ok, println, spawn, yield_now};
+use lwp_user::{
+    check, clock_ns, gethrtime, gethrvtime, getpid, lwp_times, lwp_wait, ok, println, spawn,
+    yield_now,
+};
 
 lwp_user::main!(main);
 
@@ -104,24 +118,63 @@ fn main(arg: u64) {
             );
         }
         4 => {
+            // The two clock reads of the loop, timed alone.
+            const CALIBRATE: u64 = 1_000;
+            let c0 = gethrtime();
+            for _ in 0..CALIBRATE {
+                black_box(gethrtime());
+                black_box(gethrvtime());
+            }
+            let reads = (gethrtime() - c0) / CALIBRATE;
             let hz = ok!(1, lwp_times()).hz;
             let before = ok!(1, lwp_times());
-            let start = now();
-            let end = start + PROC_TICKS * 1_000_000_000 / hz;
-            let mut yields = 0;
-            while now() < end {
+            let (mut h, mut v) = (gethrtime(), gethrvtime());
+            let end = h + PROC_TICKS * 1_000_000_000 / hz;
+            // Intervals with a switch, by length in 16 ns steps (the last: longer).
+            let mut intervals = [0u64; 256];
+            let mut switched = 0;
+            while h < end {
                 ok!(1, yield_now());
-                yields += 1;
+                let (h1, v1) = (gethrtime(), gethrvtime());
+                if h1 - h > v1 - v {
+                    // The other process ran: this side's loop and the other's, two
+                    // switches, and two pairs of clock reads.
+                    switched += 1;
+                    intervals[(((h1 - h) / 16) as usize).min(255)] += 1;
+                }
+                (h, v) = (h1, v1);
             }
             let after = ok!(1, lwp_times());
             let mine = (after.lwp_utime + after.lwp_stime) - (before.lwp_utime + before.lwp_stime);
-            report("proc_yield_switch", start, 2 * yields);
+            let mut seen = 0;
+            let median = intervals.iter().position(|&n| {
+                seen += n;
+                2 * seen >= switched
+            });
+            let interval = median.map_or(0, |i| 16 * i as u64 + 8);
+            println!(
+                "bench: proc_yield_switch {} ns/op ({} ops)",
+                interval.saturating_sub(2 * reads) / 2,
+                2 * switched
+            );
             check!(
                 4,
-                3 * mine <= 2 * PROC_TICKS,
-                "pid {}: {mine} of {PROC_TICKS} ticks were this process's",
+                3 * mine <= 2 * PROC_TICKS && switched > 0,
+                "pid {}: {mine} of {PROC_TICKS} ticks were this process's, {switched} switches",
                 ok!(1, getpid())
             );
+        }
+        5 => {
+            let n = ops(100_000);
+            let start = now();
+            let (mut last, mut back) = (0, false);
+            for _ in 0..n {
+                let t = gethrtime();
+                back |= t < last;
+                last = t;
+            }
+            report("fast_trap_gethrtime", start, n);
+            check!(6, !back, "gethrtime went back");
         }
         _ => check!(5, false, "no benchmark {which}"),
     }

@@ -14,6 +14,9 @@
 //! | 8 | jump into a data page (no execute right) | SIGSEGV |
 //! | 9 | load from the kernel's base | SIGSEGV |
 //! | 10 | fault 1 in a second LWP while main sleeps in `lwp_wait` | SIGSEGV |
+//! | 11 | `ta 1`, Solaris' breakpoint trap | SIGTRAP |
+//! | 12 | `ta 2`, Solaris' division-by-zero trap (compiled code's) | SIGFPE |
+//! | 13 | `ta 0x50`, a software trap nobody serves | SIGILL |
 //!
 //! Exit codes (the fault did not end the process): the argument; 100 an unknown
 //! argument; 101 (a panic) `spawn` failed.
@@ -83,6 +86,10 @@ fn fault(kind: u64) {
         9 => {
             load(KERNEL);
         }
+        // SAFETY (11, 12, 13): each trap ends the process or changes nothing.
+        11 => unsafe { asm!("ta 1", options(nostack, nomem)) },
+        12 => unsafe { asm!("ta 2", options(nostack, nomem)) },
+        13 => unsafe { asm!("ta 0x50", options(nostack, nomem)) },
         _ => check!(100, false, "no fault {kind}"),
     }
 }
