@@ -36,6 +36,7 @@ unsafe impl<T: Send> Send for SpinLock<T> {}
 
 /// The data of a held [`SpinLock`]; dropping it unlocks, then puts the interrupt
 /// state of before back (if `lock` changed it).
+#[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct SpinGuard<'a, T> {
     lock: &'a SpinLock<T>,
     /// Whether interrupts were enabled before `lock`; `None` after `lock_intr_off`.
@@ -66,6 +67,8 @@ impl<T> SpinLock<T> {
         SpinGuard { lock: self, intr_was_enabled: None, _cpu: PhantomData }
     }
 
+    /// Takes the lock; nothing may be allocated until it is released
+    /// ([`Machine::alloc_forbid`], `kmem`).
     #[inline(always)]
     fn acquire(&self) {
         while self.word.compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
@@ -73,6 +76,7 @@ impl<T> SpinLock<T> {
                 M::relax();
             }
         }
+        M::alloc_forbid();
     }
 }
 
@@ -98,6 +102,7 @@ impl<T> Drop for SpinGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
         // Unlock first: interrupts come back only once the lock is free.
+        M::alloc_permit();
         self.lock.word.store(0, Ordering::Release);
         if let Some(was) = self.intr_was_enabled {
             M::intr_restore(was);

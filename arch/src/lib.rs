@@ -35,8 +35,10 @@ extern crate alloc;
 extern crate std;
 
 pub mod cell;
+pub mod kmem;
 pub mod uregs;
 
+pub use kmem::HeapStats;
 pub use uregs::{
     reg, Fault, FaultKind, MapError, PendingWork, Prot, SysEnt, SysHandler, SysRet, UserFrame,
     UserRegs, UserTrap, PAGE_SIZE, USER_LIMIT,
@@ -121,13 +123,28 @@ pub trait Machine {
     const BOOT_CONTEXT: Self::Context;
 
     /// A new context with a kernel stack of `stack_size` bytes that starts `entry(arg)`
-    /// the first time it is switched to.
-    fn context_new(stack_size: usize, entry: ThreadEntry, arg: usize) -> Self::Context;
+    /// the first time it is switched to; `AllocError` if there is no memory for it.
+    fn context_new(
+        stack_size: usize,
+        entry: ThreadEntry,
+        arg: usize,
+    ) -> Result<Self::Context, kmem::AllocError>;
 
-    /// Makes a context whose thread has ended start afresh on the same stack: a
-    /// recycled thread structure keeps its stack (as Solaris' thread cache does).
-    /// Panics if the context is running.
-    fn context_reset(ctx: &Self::Context, entry: ThreadEntry, arg: usize);
+    /// Makes a context whose thread has ended start afresh: a recycled thread
+    /// structure keeps its stack (as Solaris' thread cache does), or gets a new one
+    /// of `stack_size` bytes if [`Machine::context_release_stack`] took it
+    /// (`AllocError` if there is no memory for it). Panics if the context is running.
+    fn context_reset(
+        ctx: &Self::Context,
+        stack_size: usize,
+        entry: ThreadEntry,
+        arg: usize,
+    ) -> Result<(), kmem::AllocError>;
+
+    /// Frees the kernel stack of a context whose thread has ended, to give memory
+    /// back (a cache that shrinks); the next [`Machine::context_reset`] makes one.
+    /// Returns whether it had one. Panics if the context is running.
+    fn context_release_stack(ctx: &Self::Context) -> bool;
 
     /// `resume()` (S17): saves the running thread's kernel registers (on SPARC: all of
     /// its register windows, flushed to its stack) in `from`, makes `to_thread` the
@@ -168,6 +185,16 @@ pub trait Machine {
     fn clock_start(hz: u32);
     /// A monotonic clock in nanoseconds (on sparc64: `%tick` at 100 MHz).
     fn now_ns() -> u64;
+
+    /// The kernel heap's size and use (`kmem`): what limits are sized from, and
+    /// what leak checks compare.
+    fn heap_stats() -> kmem::HeapStats;
+    /// This CPU takes a spin lock under which nothing may be allocated (`kmem`):
+    /// in debug builds an allocation before the matching [`Machine::alloc_permit`]
+    /// panics. Call with interrupts disabled.
+    fn alloc_forbid();
+    /// Undoes one [`Machine::alloc_forbid`]. Call with interrupts disabled.
+    fn alloc_permit();
 
     /// Writes to the console.
     fn console_write(bytes: &[u8]);

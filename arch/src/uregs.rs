@@ -22,11 +22,12 @@
 //! and the kernel never touch one LWP's frame at the same time: the LWP is either in
 //! user mode or in the kernel).
 
-use alloc::sync::Arc;
 use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use bitflags::bitflags;
+
+use crate::kmem::{AllocError, Shared};
 
 /// Registers in a [`UserRegs`] (Solaris' SPARC V9 `NGREG`).
 pub const NGREG: usize = 21;
@@ -101,7 +102,7 @@ impl UserRegs {
 /// one heap block shared by the LWP's `lwp` structure and, while the LWP may run
 /// in user mode, the machine. [`UserFrame::share`] makes a second handle to the
 /// same registers; `clone` makes an independent copy of them.
-pub struct UserFrame(Arc<FrameData>);
+pub struct UserFrame(Shared<FrameData>);
 
 /// The block behind a [`UserFrame`]: the registers in the order the trap code
 /// saves them (the machine's assembly takes its offsets from here), the count of
@@ -127,56 +128,64 @@ const CCR_SHIFT: u32 = 32;
 const ASI_SHIFT: u32 = 24;
 
 impl UserFrame {
-    /// A frame holding `regs`.
-    pub fn new(regs: &UserRegs) -> UserFrame {
-        let mut block = Arc::<FrameData>::new_uninit();
-        let d = Arc::get_mut(&mut block).expect("a new Arc has no other handle").as_mut_ptr();
-        // SAFETY: `d` is the new block's only pointer; every field is written once
-        // before `assume_init` (the registers zeroed, then set by `store`), the
-        // machine's part by its own initialiser, which writes no more than it needs
-        // (a window buffer's windows need no zeros). No reference to the block
-        // exists before it is whole.
-        let frame = unsafe {
-            for word in [
-                &raw mut (*d).tstate,
-                &raw mut (*d).pc,
-                &raw mut (*d).npc,
-                &raw mut (*d).y,
-                &raw mut (*d).sysc,
-            ] {
-                word.write(AtomicU64::new(0));
-            }
-            (&raw mut (*d).g).write(Default::default());
-            (&raw mut (*d).o).write(Default::default());
-            crate::MachFrame::init(&raw mut (*d).mach);
-            UserFrame(block.assume_init())
-        };
+    /// A frame holding `regs`, or `AllocError` if there is no memory for it.
+    pub fn try_new(regs: &UserRegs) -> Result<UserFrame, AllocError> {
+        // SAFETY: every field is written once before the block is used (the
+        // registers zeroed, then set by `store`), the machine's part by its own
+        // initialiser, which writes no more than it needs (a window buffer's windows
+        // need no zeros). No reference to the block exists before it is whole.
+        let block = unsafe {
+            Shared::try_new_with(|d: *mut FrameData| {
+                for word in [
+                    &raw mut (*d).tstate,
+                    &raw mut (*d).pc,
+                    &raw mut (*d).npc,
+                    &raw mut (*d).y,
+                    &raw mut (*d).sysc,
+                ] {
+                    word.write(AtomicU64::new(0));
+                }
+                (&raw mut (*d).g).write(Default::default());
+                (&raw mut (*d).o).write(Default::default());
+                crate::MachFrame::init(&raw mut (*d).mach);
+            })
+        }?;
+        let frame = UserFrame(block);
         frame.store(regs);
-        frame
+        Ok(frame)
+    }
+
+    /// A frame holding `regs`; panics if there is no memory (tests and the
+    /// machine's own use; the kernel uses [`UserFrame::try_new`]).
+    pub fn new(regs: &UserRegs) -> UserFrame {
+        UserFrame::try_new(regs).expect("no memory for a user frame")
     }
 
     /// Makes this frame hold `regs` for a new LWP, its count of system calls back
     /// at 0: in place when no other handle shares the block (the LWP it was made
     /// for has left user mode), else in a new one.
-    pub fn renew(&mut self, regs: &UserRegs) {
-        match Arc::get_mut(&mut self.0) {
+    /// `AllocError` (and the frame unchanged) if a new block is needed and there is
+    /// no memory for it.
+    pub fn renew(&mut self, regs: &UserRegs) -> Result<(), AllocError> {
+        match self.0.get_mut() {
             Some(d) => {
                 d.sysc.store(0, Ordering::Relaxed);
                 d.mach.reset();
                 self.store(regs);
             }
-            None => *self = UserFrame::new(regs),
+            None => *self = UserFrame::try_new(regs)?,
         }
+        Ok(())
     }
 
     /// Another handle to these very registers.
     pub fn share(&self) -> UserFrame {
-        UserFrame(Arc::clone(&self.0))
+        UserFrame(self.0.share())
     }
 
     /// Whether `other` is a handle to these very registers.
     pub fn same(&self, other: &UserFrame) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Shared::ptr_eq(&self.0, &other.0)
     }
 
     pub(crate) fn data(&self) -> &FrameData {
@@ -520,11 +529,11 @@ mod tests {
         f.data().sysc.store(9, Ordering::Relaxed);
         let block = f.data() as *const FrameData;
         let fresh = UserRegs::for_entry(0x2000, 0x9000, 2);
-        f.renew(&fresh);
+        f.renew(&fresh).expect("renewed");
         assert!(core::ptr::eq(f.data(), block), "renewed in its own block");
         assert_eq!((f.load(), f.syscalls()), (fresh, 0));
         let shared = f.share();
-        f.renew(&UserRegs::for_entry(0x3000, 0xa000, 3));
+        f.renew(&UserRegs::for_entry(0x3000, 0xa000, 3)).expect("renewed");
         assert!(!f.same(&shared), "a shared block is left to its other handle");
         assert_eq!(shared.load(), fresh);
         assert_eq!(f.pc(), 0x3000);

@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use arch::{Machine, Upcalls};
 
 use crate::thread::{self, curthread, KThread};
-use crate::{clock, disp, kprintln, syscall, M};
+use crate::{clock, disp, kprintln, proc, rctl, syscall, M};
 
 /// Set by the boot CPU once the kernel is up; the other CPUs wait for it.
 static KERNEL_UP: AtomicBool = AtomicBool::new(false);
@@ -44,11 +44,23 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
     {
         clock::set_hz(hz);
     }
+    rctl::init(args);
     M::set_upcalls(&UPCALLS);
     cpu_start(boot, thread::idle_thread_create(disp::idle));
     KERNEL_UP.store(true, Ordering::Release);
     M::intr_restore(true);
+    thread::thread_create("reaper", proc::reaper, 0);
     kprintln!("LWP kernel: {} CPU(s), HZ={}, boot arguments '{}'", M::ncpus(), clock::hz(), args);
+    let (l, heap) = (rctl::limits(), M::heap_stats());
+    kprintln!(
+        "limits: {} threads, {} LWPs ({} per process), {} processes; heap {} KiB, {} KiB free",
+        l.max_threads,
+        l.max_lwps,
+        l.lwps_per_proc,
+        l.max_procs,
+        heap.total / 1024,
+        heap.free() / 1024
+    );
     let ok = run(args);
     // The last line the host harness reads.
     kprintln!("kernel verdict: {}", if ok { "PASS" } else { "FAIL" });

@@ -1,75 +1,202 @@
-//! Callouts: functions the clock calls after a given number of ticks (`timeout`).
+//! Callouts: functions the clock calls after a number of ticks (`timeout`), and the
+//! timeouts of timed sleeps.
 //!
-//! Pending callouts wait in a list ordered by expiry tick; at each tick CPU 0 runs
-//! those that are due, in the clock interrupt, with the list unlocked (a callout may
-//! arm another). They must be short: waking a thread is the typical one.
+//! # Theory
+//!
+//! A [`Callout`] is a structure its owner keeps: every thread has one for its timed
+//! sleeps (`t_callout`), and a subsystem that wants a function called later keeps
+//! its own (a `static`). Arming one links it into the callout table; so arming
+//! allocates nothing and cannot fail, and the number of pending callouts is bounded
+//! by the callouts that exist — a loop of interrupted sleeps re-arms the same one.
+//! A callout is armed at most once at a time: arming it again moves it.
+//!
+//! The table is a wheel of [`NBUCKET`] lists, a callout in the list of its expiry
+//! tick modulo `NBUCKET` (Solaris' callout table hashes by expiration too), each
+//! list doubly linked through the callouts themselves: arming and cancelling are a
+//! few pointer writes. At each tick CPU 0 runs the list of that tick, taking the
+//! callouts that are due; one due later (after a whole turn of the wheel or more)
+//! stays for a later turn. Expiry ticks saturate: a callout for "never" is armed at
+//! `u64::MAX` and simply never comes due.
+//!
+//! A due callout is unlinked under the table lock and its action run with the lock
+//! dropped, so an action may arm callouts, this one included. Its owner may cancel
+//! or re-arm it meanwhile; a thread's sleep timeout carries the number of the sleep
+//! it ends, so a late one cannot end a later sleep (`sleepq`).
 
-use alloc::collections::BTreeMap;
 use core::sync::atomic::{AtomicU64, Ordering};
+
+use arch::cell::StaticRef;
 
 use crate::clock;
 use crate::displock::DispLock;
 use crate::sleepq;
 use crate::thread::KThread;
 
-/// Names a pending callout, for [`untimeout`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CalloutId {
-    expire: u64,
-    id: u64,
-}
+/// Lists of the wheel: a power of two.
+pub const NBUCKET: usize = 256;
 
+/// What an armed callout does when it comes due.
+#[derive(Clone, Copy)]
 enum Action {
+    /// Nothing: not armed.
+    Idle,
+    /// Call `func(arg)`.
     Call(fn(usize), usize),
     /// End sleep number `.1` of the thread, if it still goes on.
     Wake(&'static KThread, u64),
 }
 
-static CALLOUTS: DispLock<BTreeMap<(u64, u64), Action>> = DispLock::new(BTreeMap::new());
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-fn arm(ticks: u64, action: Action) -> CalloutId {
-    let c = CalloutId {
-        expire: clock::lbolt() + ticks.max(1),
-        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-    };
-    CALLOUTS.lock().insert((c.expire, c.id), action);
-    c
+/// A callout (Solaris' `callout_t`): see the module comment. All its fields are
+/// changed under the table lock.
+pub struct Callout {
+    c_next: StaticRef<Callout>,
+    c_prev: StaticRef<Callout>,
+    /// The tick it is due at; 0 while not armed.
+    c_expire: AtomicU64,
+    c_action: spin::Mutex<Action>,
 }
 
-/// Calls `func(arg)` from the clock interrupt in `ticks` ticks (at least one).
-pub fn timeout(func: fn(usize), arg: usize, ticks: u64) -> CalloutId {
-    arm(ticks, Action::Call(func, arg))
+impl Callout {
+    /// A callout that is not armed.
+    pub const fn new() -> Callout {
+        Callout {
+            c_next: StaticRef::none(),
+            c_prev: StaticRef::none(),
+            c_expire: AtomicU64::new(0),
+            c_action: spin::Mutex::new(Action::Idle),
+        }
+    }
+
+    /// Arms the callout to call `func(arg)` from the clock interrupt in `ticks` ticks
+    /// (at least one); if it was armed, it is moved.
+    pub fn timeout(&'static self, func: fn(usize), arg: usize, ticks: u64) {
+        arm(self, Action::Call(func, arg), ticks);
+    }
+
+    /// Disarms the callout; true if it was armed (and had not started to run).
+    pub fn untimeout(&'static self) -> bool {
+        let mut tbl = TABLE.lock();
+        tbl.unlink(self)
+    }
+
+    /// Whether the callout is armed.
+    pub fn is_armed(&self) -> bool {
+        self.c_expire.load(Ordering::Relaxed) != 0
+    }
 }
 
-/// Cancels a callout; true if it had not run yet.
-pub fn untimeout(c: CalloutId) -> bool {
-    CALLOUTS.lock().remove(&(c.expire, c.id)).is_some()
+impl Default for Callout {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
+/// The wheel (see the module comment), under its lock.
+struct Table {
+    buckets: [Option<&'static Callout>; NBUCKET],
+    /// The last tick whose list has run.
+    done: u64,
+    /// Callouts armed.
+    pending: usize,
+}
+
+static TABLE: DispLock<Table> =
+    DispLock::new(Table { buckets: [None; NBUCKET], done: 0, pending: 0 });
+
+fn bucket(expire: u64) -> usize {
+    (expire % NBUCKET as u64) as usize
+}
+
+impl Table {
+    fn link(&mut self, c: &'static Callout, expire: u64) {
+        let b = bucket(expire);
+        c.c_expire.store(expire, Ordering::Relaxed);
+        c.c_prev.set(None);
+        c.c_next.set(self.buckets[b]);
+        if let Some(next) = self.buckets[b] {
+            next.c_prev.set(Some(c));
+        }
+        self.buckets[b] = Some(c);
+        self.pending += 1;
+    }
+
+    /// Takes `c` out of its list; false if it was not armed.
+    fn unlink(&mut self, c: &'static Callout) -> bool {
+        let expire = c.c_expire.swap(0, Ordering::Relaxed);
+        if expire == 0 {
+            return false;
+        }
+        let (prev, next) = (c.c_prev.take(), c.c_next.take());
+        match prev {
+            Some(p) => p.c_next.set(next),
+            None => self.buckets[bucket(expire)] = next,
+        }
+        if let Some(n) = next {
+            n.c_prev.set(prev);
+        }
+        self.pending -= 1;
+        true
+    }
+
+    /// Takes the first callout of `tick`'s list that is due by `tick`.
+    fn take_due(&mut self, tick: u64) -> Option<Action> {
+        let mut cur = self.buckets[bucket(tick)];
+        while let Some(c) = cur {
+            if c.c_expire.load(Ordering::Relaxed) <= tick {
+                self.unlink(c);
+                return Some(core::mem::replace(&mut *c.c_action.lock(), Action::Idle));
+            }
+            cur = c.c_next.get();
+        }
+        None
+    }
+}
+
+fn arm(c: &'static Callout, action: Action, ticks: u64) {
+    let mut tbl = TABLE.lock();
+    tbl.unlink(c);
+    // Never in a list that has run already for this tick: it would wait a whole turn.
+    let expire = clock::lbolt().saturating_add(ticks.max(1)).max(tbl.done + 1);
+    *c.c_action.lock() = action;
+    tbl.link(c, expire);
+}
+
+/// Arms `t`'s own callout to end its sleep number `gen` in `ticks` ticks.
 pub(crate) fn timeout_wake(t: &'static KThread, gen: u64, ticks: u64) {
-    arm(ticks, Action::Wake(t, gen));
+    arm(&t.t_callout, Action::Wake(t, gen), ticks);
 }
 
-/// Callouts not yet run.
+/// Disarms `t`'s sleep timeout, if it is still armed.
+pub(crate) fn untimeout_wake(t: &'static KThread) {
+    if t.t_callout.is_armed() {
+        t.t_callout.untimeout();
+    }
+}
+
+/// Callouts armed and not yet run.
 pub fn pending() -> usize {
-    CALLOUTS.lock().len()
+    TABLE.lock().pending
 }
 
-/// Runs every callout due at tick `now` (from the clock interrupt).
+/// Runs every callout due by tick `now` (from the clock interrupt, on CPU 0).
 pub(crate) fn run(now: u64) {
     loop {
-        let due = {
-            let mut list = CALLOUTS.lock();
-            match list.first_key_value() {
-                Some((&(expire, _), _)) if expire <= now => list.pop_first().map(|(_, a)| a),
-                _ => None,
+        let next = {
+            let mut tbl = TABLE.lock();
+            if tbl.done >= now {
+                return;
             }
+            let tick = tbl.done + 1;
+            let due = tbl.take_due(tick);
+            if due.is_none() {
+                tbl.done = tick;
+            }
+            due
         };
-        match due {
+        match next {
             Some(Action::Call(f, arg)) => f(arg),
             Some(Action::Wake(t, gen)) => sleepq::timed_out(t, gen),
-            None => break,
+            Some(Action::Idle) | None => {}
         }
     }
 }

@@ -369,23 +369,22 @@ pub(crate) fn clock_tick() {
     }
 }
 
-/// Boosts the TS threads that have waited on a queue too long (`ts_update`).
+/// Boosts the TS threads that have waited on a queue too long (`ts_update`). They
+/// are taken off one at a time (nothing is allocated under a queue's lock), and
+/// requeued at their new priority, waiting from now: not starved any more.
 pub(crate) fn ts_update() {
     let now = clock::lbolt();
+    let waited = |t: &KThread| now.saturating_sub(t.t_disptime.load(Ordering::Relaxed));
     for c in cpus() {
-        let mut boosted = alloc::vec::Vec::new();
-        {
-            let mut q = c.cpu_disp.lock();
-            while let Some(t) =
-                q.take(|t| class::starved(t, now - t.t_disptime.load(Ordering::Relaxed)).is_some())
-            {
-                boosted.push(t);
-            }
-            c.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
-        }
-        for t in boosted {
-            let waited = now - t.t_disptime.load(Ordering::Relaxed);
-            if let Some(pri) = class::starved(t, waited) {
+        loop {
+            let starved = {
+                let mut q = c.cpu_disp.lock();
+                let t = q.take(|t| class::starved(t, waited(t)).is_some());
+                c.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
+                t
+            };
+            let Some(t) = starved else { break };
+            if let Some(pri) = class::starved(t, waited(t)) {
                 t.set_pri_raw(pri);
             }
             enqueue(t, false);

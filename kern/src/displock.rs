@@ -10,6 +10,12 @@
 //! The lock itself is the machine's ([`arch::cell::SpinLock`]): a word that one
 //! compare-and-swap takes, spinning through the machine's relax hook, so that the
 //! host simulation can run another simulated CPU while this one waits.
+//!
+//! Nothing is allocated while a `DispLock` is held: an allocation could take long
+//! with interrupts off, and could fail where nothing can be undone. Code that needs
+//! memory for what it will do under the lock allocates it first. The rule is checked:
+//! the lock tells the machine ([`arch::Machine::alloc_forbid`]), whose allocator
+//! panics on an allocation inside in debug builds (`arch::kmem`).
 
 /// A spin lock taken with interrupts disabled.
 pub type DispLock<T> = arch::cell::SpinLock<T>;

@@ -38,6 +38,7 @@ pub mod displock;
 pub mod exec;
 pub mod lwp;
 pub mod proc;
+pub mod rctl;
 pub mod signal;
 pub mod sleepq;
 pub mod sync;

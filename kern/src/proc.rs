@@ -16,11 +16,13 @@
 //!   other LWP to exit (they leave at their next stop point, at once if stopped or
 //!   asleep in a wait of `lwp`/`proc`), then exits itself. Whichever LWP leaves
 //!   last — also when LWPs simply exit one by one — makes the process a zombie:
-//!   its children go to proc 0 and its parent is woken.
+//!   its children go to proc 0, as orphans, and its parent is woken.
 //! * **Wait** ([`proc_wait`]): the parent reaps a zombie child, given or any, and
 //!   gets its status, encoded as `wait(2)` does ([`WaitStatus`]); `ECHILD` when
-//!   there is no such child. A kernel thread waits for proc 0's children, which
-//!   include every orphan (proc 0 plays `init`).
+//!   there is no such child. A kernel thread waits for proc 0's children. Orphans
+//!   are reaped by a kernel thread of their own, the *reaper* ([`reaper`], started
+//!   at boot; Solaris gives them to `init`), so that no zombie is left for ever
+//!   when nobody waits: a kernel thread's `proc_wait` leaves them to it.
 //! * **User processes** ([`proc_create_user`], used by `exec`): a process with an
 //!   address space, whose first LWP starts in user mode. The process holds the
 //!   space; its LWPs' threads hold it too while they run in it, and the last one to
@@ -29,22 +31,27 @@
 //!
 //! The process tree — pids, parents, children, and the move to zombie — is guarded
 //! by one global lock, `PIDLOCK` (as Solaris' `pidlock`); each process's own state
-//! by its `p_lock`, taken inside `PIDLOCK` when both are needed.
+//! by its `p_lock`, taken inside `PIDLOCK` when both are needed. As in Solaris, the
+//! tree is made of the processes themselves: a pid hash whose chains run through
+//! `p_hash`, and each parent's list of children through `p_child`, `p_sibling`
+//! and `p_psibling`; so entering, moving and removing a process allocates nothing
+//! under the lock. Processes, zombies included, are limited to `rctl`'s
+//! `max_procs` (`EAGAIN` beyond).
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use arch::cell::StaticRef;
-use arch::{Machine, UserRegs};
+use arch::{kmem, Machine, UserRegs};
 
 use crate::disp;
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::lwp::{self, Event, LwpDir, LwpFlags, LwpId, NewLwp};
+use crate::rctl;
 use crate::thread::{curproc, curthread};
 use crate::M;
 
@@ -163,6 +170,15 @@ pub struct Proc {
     pub(crate) p_holdlwps: Event,
     /// A child became a zombie: `proc_wait` looks again.
     pub(crate) p_childexit: Event,
+    /// The next process in its pid hash chain; in the cache, the next cached one.
+    /// Under `PIDLOCK` (the cache's lock in the cache).
+    p_hash: StaticRef<Proc>,
+    /// Its first child, its next and previous siblings (`PIDLOCK`).
+    p_child: StaticRef<Proc>,
+    p_sibling: StaticRef<Proc>,
+    p_psibling: StaticRef<Proc>,
+    /// Its parent exited before it: it is proc 0's, for the reaper (`PIDLOCK`).
+    p_orphan: AtomicBool,
 }
 
 /// Proc 0: the kernel's process. Its "LWPs" are the kernel threads (S2), which
@@ -180,6 +196,11 @@ impl Proc {
             p_lwpexit: Event::new(),
             p_holdlwps: Event::new(),
             p_childexit: Event::new(),
+            p_hash: StaticRef::none(),
+            p_child: StaticRef::none(),
+            p_sibling: StaticRef::none(),
+            p_psibling: StaticRef::none(),
+            p_orphan: AtomicBool::new(false),
         }
     }
 
@@ -235,7 +256,17 @@ impl Proc {
 
     /// The ids in its LWP directory, live and zombie.
     pub fn lwp_ids(&self) -> Vec<LwpId> {
-        self.p_lock.lock().p_lwpdir.ids()
+        // Room is made before the lock is taken, and enough of it: nothing is
+        // allocated under the lock (`displock`).
+        loop {
+            let n = self.p_lock.lock().p_lwpdir.len();
+            let mut ids = Vec::with_capacity(n + 1);
+            let ps = self.p_lock.lock();
+            if ps.p_lwpdir.len() < ids.capacity() {
+                ps.p_lwpdir.ids_into(&mut ids);
+                return ids;
+            }
+        }
     }
 }
 
@@ -250,56 +281,147 @@ pub(crate) fn is_proc0(p: &Proc) -> bool {
     core::ptr::eq(p, &PROC0)
 }
 
-/// The process tree.
+/// Chains of the pid hash.
+const PIDHASH: usize = 256;
+
+/// The process tree (see the module comment), under `PIDLOCK`.
 struct ProcTable {
-    /// Every process not yet reaped, active or zombie (proc 0 is not in it).
-    pt_procs: BTreeMap<Pid, &'static Proc>,
-    /// (parent, child) for each of them: a parent's children are one range.
-    pt_children: BTreeSet<(Pid, Pid)>,
+    /// Every process not yet reaped, active or zombie, by pid (proc 0 is not in it).
+    pt_hash: [Option<&'static Proc>; PIDHASH],
+    /// How many (`rctl::max_procs`).
+    pt_nprocs: u32,
     /// The pid to try next.
     pt_nextpid: u32,
 }
 
-static PIDLOCK: DispLock<ProcTable> = DispLock::new(ProcTable {
-    pt_procs: BTreeMap::new(),
-    pt_children: BTreeSet::new(),
-    pt_nextpid: 1,
-});
+static PIDLOCK: DispLock<ProcTable> =
+    DispLock::new(ProcTable { pt_hash: [None; PIDHASH], pt_nprocs: 0, pt_nextpid: 1 });
 
-/// Reaped process structures, for reuse.
-static PROC_CACHE: DispLock<Vec<&'static Proc>> = DispLock::new(Vec::new());
+/// Reaped process structures, for reuse: a list through `p_hash`.
+static PROC_CACHE: DispLock<Option<&'static Proc>> = DispLock::new(None);
+
+fn hash(pid: Pid) -> usize {
+    pid.0 as usize % PIDHASH
+}
 
 impl ProcTable {
+    /// The process `pid`, if it is in the table.
+    fn find(&self, pid: Pid) -> Option<&'static Proc> {
+        let mut cur = self.pt_hash[hash(pid)];
+        while let Some(p) = cur {
+            if p.pid() == pid {
+                return Some(p);
+            }
+            cur = p.p_hash.get();
+        }
+        None
+    }
+
     /// The next free pid; `EAGAIN` if all are in use.
     fn alloc_pid(&mut self) -> Result<Pid, Errno> {
         for _ in 0..MAXPID {
             let pid = Pid(self.pt_nextpid);
             self.pt_nextpid = if self.pt_nextpid == MAXPID { 1 } else { self.pt_nextpid + 1 };
-            if !self.pt_procs.contains_key(&pid) {
+            if self.find(pid).is_none() {
                 return Ok(pid);
             }
         }
         Err(Errno::EAGAIN)
     }
 
-    fn children(&self, parent: Pid) -> impl Iterator<Item = Pid> + '_ {
-        self.pt_children.range((parent, Pid(0))..=(parent, Pid(u32::MAX))).map(|&(_, c)| c)
+    /// Enters `p`, whose pid is set, as a child of `parent`.
+    fn insert(&mut self, p: &'static Proc, parent: &'static Proc) {
+        let b = hash(p.pid());
+        p.p_hash.set(self.pt_hash[b]);
+        self.pt_hash[b] = Some(p);
+        self.pt_nprocs += 1;
+        adopt(parent, p);
+    }
+
+    /// Takes `p` out of the table and out of its parent's children.
+    fn remove(&mut self, p: &'static Proc) {
+        let b = hash(p.pid());
+        let (mut prev, mut cur): (Option<&'static Proc>, _) = (None, self.pt_hash[b]);
+        while let Some(c) = cur {
+            if core::ptr::eq(c, p) {
+                match prev {
+                    Some(pr) => pr.p_hash.set(c.p_hash.get()),
+                    None => self.pt_hash[b] = c.p_hash.get(),
+                }
+                break;
+            }
+            prev = Some(c);
+            cur = c.p_hash.get();
+        }
+        p.p_hash.set(None);
+        self.pt_nprocs -= 1;
+        disown(p);
     }
 }
 
-fn proc_alloc() -> &'static Proc {
-    let cached = PROC_CACHE.lock().pop();
-    cached.unwrap_or_else(|| Box::leak(Box::new(Proc::new())))
+/// Links `c` in front of `parent`'s children; under `PIDLOCK`.
+fn adopt(parent: &'static Proc, c: &'static Proc) {
+    c.p_parent.set(Some(parent));
+    c.p_psibling.set(None);
+    let first = parent.p_child.get();
+    c.p_sibling.set(first);
+    if let Some(f) = first {
+        f.p_psibling.set(Some(c));
+    }
+    parent.p_child.set(Some(c));
+}
+
+/// Unlinks `c` from its parent's children; under `PIDLOCK`.
+fn disown(c: &'static Proc) {
+    let (prev, next) = (c.p_psibling.take(), c.p_sibling.take());
+    match prev {
+        Some(p) => p.p_sibling.set(next),
+        None => {
+            if let Some(parent) = c.p_parent.get() {
+                parent.p_child.set(next);
+            }
+        }
+    }
+    if let Some(n) = next {
+        n.p_psibling.set(prev);
+    }
+}
+
+/// `parent`'s children; under `PIDLOCK`.
+fn children(parent: &Proc) -> impl Iterator<Item = &'static Proc> {
+    core::iter::successors(parent.p_child.get(), |c| c.p_sibling.get())
+}
+
+/// A process structure from the cache, or a new one; `ENOMEM` without memory.
+fn proc_alloc() -> Result<&'static Proc, Errno> {
+    let cached = {
+        let mut head = PROC_CACHE.lock();
+        let p = *head;
+        if let Some(p) = p {
+            *head = p.p_hash.take();
+        }
+        p
+    };
+    match cached {
+        Some(p) => Ok(p),
+        None => kmem::try_box(Proc::new()).map(|b| &*Box::leak(b)).map_err(|_| Errno::ENOMEM),
+    }
 }
 
 /// Resets a reaped (or never used) process structure and caches it.
 fn proc_free(p: &'static Proc) {
     p.p_pid.store(0, Ordering::Relaxed);
     p.p_parent.set(None);
-    *p.p_lock.lock() = ProcState::new();
+    p.p_orphan.store(false, Ordering::Relaxed);
+    // What the old state owns (a directory's array) is freed outside the lock.
+    let old = core::mem::replace(&mut *p.p_lock.lock(), ProcState::new());
+    drop(old);
     *p.p_sigdisp.lock() = [SigDisp::Default; NSIG];
-    p.p_as.lock().take();
-    PROC_CACHE.lock().push(p);
+    let space = p.p_as.lock().take();
+    drop(space);
+    let mut head = PROC_CACHE.lock();
+    p.p_hash.set(*head);
+    *head = Some(p);
 }
 
 /// Creates a process, child of the current process (of proc 0 in a kernel thread),
@@ -307,9 +429,14 @@ fn proc_free(p: &'static Proc) {
 ///
 /// Errors: `EAGAIN` if the current process is exiting, or no pid is free.
 pub fn proc_create(func: fn(usize), arg: usize) -> Result<Pid, Errno> {
-    let p = proc_alloc();
-    let first = NewLwp::alloc(p, func, arg);
-    proc_enter(p, first)
+    let p = proc_alloc()?;
+    match NewLwp::alloc(p, func, arg) {
+        Ok(first) => proc_enter(p, first),
+        Err(e) => {
+            proc_free(p);
+            Err(e)
+        }
+    }
 }
 
 /// Creates a user process (S1): a child of the current process with address space
@@ -317,30 +444,44 @@ pub fn proc_create(func: fn(usize), arg: usize) -> Result<Pid, Errno> {
 ///
 /// Errors as [`proc_create`].
 pub fn proc_create_user(space: Arc<AddrSpace>, regs: UserRegs) -> Result<Pid, Errno> {
-    let p = proc_alloc();
+    let p = proc_alloc()?;
     *p.p_as.lock() = Some(space);
-    let first = NewLwp::alloc_user(p, regs);
-    proc_enter(p, first)
+    match NewLwp::alloc_user(p, regs) {
+        Ok(first) => proc_enter(p, first),
+        Err(e) => {
+            proc_free(p);
+            Err(e)
+        }
+    }
 }
 
 /// Enters the new process `p` with its first LWP in the process tree and sets the
 /// LWP running; on failure gives both back.
 fn proc_enter(p: &'static Proc, first: NewLwp) -> Result<Pid, Errno> {
     let parent = curproc().unwrap_or(&PROC0);
-    let made = {
-        let mut tbl = PIDLOCK.lock();
-        let active = is_proc0(parent) || parent.p_lock.lock().p_stat == PStat::Active;
-        match if active { tbl.alloc_pid() } else { Err(Errno::EAGAIN) } {
-            Ok(pid) => {
-                p.p_pid.store(pid.0, Ordering::Relaxed);
-                p.p_parent.set(Some(parent));
-                tbl.pt_procs.insert(pid, p);
-                tbl.pt_children.insert((parent.pid(), pid));
-                let (_, t) = first.install(p, &mut p.p_lock.lock(), LwpFlags::empty());
-                Ok((pid, t))
+    // The new process's directory gets its first slots now: p is not visible yet,
+    // and nothing may be allocated under the locks below.
+    let made = match LwpDir::room_of(4) {
+        Ok(room) => {
+            let empty = p.p_lock.lock().p_lwpdir.adopt(room);
+            drop(empty);
+            let mut tbl = PIDLOCK.lock();
+            let active = is_proc0(parent) || parent.p_lock.lock().p_stat == PStat::Active;
+            let pid = match (active, tbl.pt_nprocs < rctl::max_procs()) {
+                (true, true) => tbl.alloc_pid(),
+                _ => Err(Errno::EAGAIN),
+            };
+            match pid {
+                Ok(pid) => {
+                    p.p_pid.store(pid.0, Ordering::Relaxed);
+                    tbl.insert(p, parent);
+                    let (_, t) = first.install(p, &mut p.p_lock.lock(), LwpFlags::empty());
+                    Ok((pid, t))
+                }
+                Err(e) => Err((e, first)),
             }
-            Err(e) => Err((e, first)),
         }
+        Err(e) => Err((e, first)),
     };
     match made {
         Ok((pid, t)) => {
@@ -381,34 +522,32 @@ pub(crate) fn proc_exit_status(status: WaitStatus, core: bool) -> ! {
     lwp::lwp_exit()
 }
 
-/// The last LWP of `p` has left: `p` becomes a zombie, its children go to proc 0,
-/// and its parent is woken. `p` may be reaped (and reused) as soon as `PIDLOCK` is
-/// dropped: it is not touched after that.
+/// The last LWP of `p` has left: `p` becomes a zombie, its children go to proc 0
+/// (orphans, for the reaper), and its parent is woken. `p` may be reaped (and
+/// reused) as soon as `PIDLOCK` is dropped: it is not touched after that.
 pub(crate) fn proc_zombie(p: &'static Proc) {
     // Nothing runs in the address space any more: its pages go now, not at reaping.
     let space = p.p_as.lock().take();
     drop(space);
-    let (parent, orphan_zombie) = {
-        let mut tbl = PIDLOCK.lock();
-        {
+    let (parent, orphan_zombie, dir) = {
+        let tbl = PIDLOCK.lock();
+        // Zombie LWPs nobody waited for go with the process (freed below).
+        let dir = {
             let mut ps = p.p_lock.lock();
-            // Zombie LWPs nobody waited for go with the process.
-            ps.p_lwpdir.clear();
             ps.p_stat = PStat::Zombie;
-        }
-        let pid = p.pid();
-        let orphans: Vec<Pid> = tbl.children(pid).collect();
+            ps.p_lwpdir.take()
+        };
         let mut orphan_zombie = false;
-        for c in orphans {
-            tbl.pt_children.remove(&(pid, c));
-            tbl.pt_children.insert((PROC0.pid(), c));
-            if let Some(&cp) = tbl.pt_procs.get(&c) {
-                cp.p_parent.set(Some(&PROC0));
-                orphan_zombie |= cp.p_lock.lock().p_stat == PStat::Zombie;
-            }
+        while let Some(c) = p.p_child.get() {
+            disown(c);
+            adopt(&PROC0, c);
+            c.p_orphan.store(true, Ordering::Relaxed);
+            orphan_zombie |= c.p_lock.lock().p_stat == PStat::Zombie;
         }
-        (p.p_parent.get().unwrap_or(&PROC0), orphan_zombie)
+        drop(tbl);
+        (p.p_parent.get().unwrap_or(&PROC0), orphan_zombie, dir)
     };
+    drop(dir);
     parent.p_childexit.signal();
     if orphan_zombie {
         PROC0.p_childexit.signal();
@@ -417,31 +556,36 @@ pub(crate) fn proc_zombie(p: &'static Proc) {
 
 /// Waits for child `which` (or, with `None`, any child) of the current process (of
 /// proc 0 in a kernel thread) to become a zombie, reaps it, and returns its pid and
-/// exit status.
+/// exit status. Orphans are the reaper's: a kernel thread does not see them.
 ///
 /// Errors: `ECHILD` if there is no such child (none at all, or `which` is not one).
 pub fn proc_wait(which: Option<Pid>) -> Result<(Pid, i32), Errno> {
     let me = curproc().unwrap_or(&PROC0);
+    reap_child(me, |c| which.is_none_or(|w| w == c.pid()) && !c.p_orphan.load(Ordering::Relaxed))
+}
+
+/// Waits for a zombie among the children of `me` that `want` accepts, and reaps
+/// it; `ECHILD` if `want` accepts none of them.
+fn reap_child(me: &'static Proc, want: impl Fn(&Proc) -> bool) -> Result<(Pid, i32), Errno> {
     loop {
         let seen = me.p_childexit.snapshot();
         {
             let mut tbl = PIDLOCK.lock();
             let mut any = false;
             let mut zombie = None;
-            for c in tbl.children(me.pid()).filter(|c| which.is_none_or(|w| w == *c)) {
+            for c in children(me).filter(|c| want(c)) {
                 any = true;
-                let Some(cp) = tbl.pt_procs.get(&c) else { continue };
-                let ps = cp.p_lock.lock();
+                let ps = c.p_lock.lock();
                 if ps.p_stat == PStat::Zombie {
-                    zombie = Some((c, *cp, ps.p_exitstatus));
+                    zombie = Some((c, ps.p_exitstatus));
                     break;
                 }
             }
-            if let Some((pid, cp, status)) = zombie {
-                tbl.pt_procs.remove(&pid);
-                tbl.pt_children.remove(&(me.pid(), pid));
+            if let Some((c, status)) = zombie {
+                let pid = c.pid();
+                tbl.remove(c);
                 drop(tbl);
-                proc_free(cp);
+                proc_free(c);
                 return Ok((pid, status));
             }
             if !any {
@@ -454,10 +598,26 @@ pub fn proc_wait(which: Option<Pid>) -> Result<(Pid, i32), Errno> {
     }
 }
 
+/// The reaper: a kernel thread (S2) that reaps orphans, the zombies whose parent
+/// exited before them, as they appear. Started at boot.
+pub fn reaper(_: usize) {
+    loop {
+        let seen = PROC0.p_childexit.snapshot();
+        let orphan = |c: &Proc| c.p_orphan.load(Ordering::Relaxed);
+        while reap_child(&PROC0, |c| orphan(c) && c.stat() == PStat::Zombie).is_ok() {}
+        PROC0.p_childexit.wait(seen);
+    }
+}
+
+/// Processes in the table, zombies included.
+pub fn nprocs() -> u32 {
+    PIDLOCK.lock().pt_nprocs
+}
+
 /// The process `pid`, if it exists (active or zombie); proc 0 for pid 0.
 pub fn prfind(pid: Pid) -> Option<&'static Proc> {
     if pid == PROC0.pid() {
         return Some(&PROC0);
     }
-    PIDLOCK.lock().pt_procs.get(&pid).copied()
+    PIDLOCK.lock().find(pid)
 }

@@ -14,8 +14,10 @@
 //! switches away; a waker that finds it still on its CPU waits in `disp::setrun`
 //! until the switch is complete.
 //!
-//! A timed sleep arms a callout that ends it unless a wakeup comes first; the
-//! thread's sleep generation keeps a late callout from ending a later sleep.
+//! A timed sleep arms the thread's own callout, which ends it unless a wakeup comes
+//! first; a sleep that ends early disarms it, and the thread's sleep generation keeps
+//! a callout already running from ending a later sleep. Deadlines saturate: a
+//! sleep of `u64::MAX` ticks is a sleep without end.
 
 use core::sync::atomic::Ordering;
 
@@ -85,7 +87,7 @@ pub fn sleep(chan: usize, cond: impl Fn() -> bool) {
 /// Like [`sleep`], for at most `ticks` clock ticks: true if `cond()` came to hold,
 /// false if the time ran out first.
 pub fn sleep_timed(chan: usize, cond: impl Fn() -> bool, ticks: u64) -> bool {
-    sleep_until(chan, cond, Some(clock::lbolt() + ticks))
+    sleep_until(chan, cond, Some(clock::lbolt().saturating_add(ticks)))
 }
 
 fn sleep_until(chan: usize, cond: impl Fn() -> bool, deadline: Option<u64>) -> bool {
@@ -116,6 +118,9 @@ fn sleep_until(chan: usize, cond: impl Fn() -> bool, deadline: Option<u64>) -> b
             }
         }
         disp::swtch(Prev::Block);
+        if deadline.is_some() {
+            callout::untimeout_wake(t);
+        }
         M::intr_restore(was);
     }
 }

@@ -14,22 +14,30 @@
 //! register, the run queues and the CPUs hold plain references, and a reference to
 //! a thread can never dangle; it may only find the thread recycled, which the
 //! generation-bearing `t_id` tells apart.
+//!
+//! What is freed is a cached thread's stack, which is most of its memory: when the
+//! heap runs low (a reaped thread then goes to the cache without its stack), and all
+//! of them when an allocation for a new thread fails ([`cache_reap`]). A thread is
+//! made only within `rctl`'s `max_threads`; making one fails with `EAGAIN` beyond
+//! it and with `ENOMEM` when there is no memory, and leaves nothing behind. The
+//! cache is a list through the threads' own `t_link` (a cached thread is on no
+//! queue), so putting a thread there allocates nothing under its lock.
 
-use alloc::boxed::Box;
-use alloc::vec::Vec;
 use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 
 use arch::cell::StaticRef;
-use arch::{Machine, PendingWork, ThreadRegister};
+use arch::{kmem, Machine, PendingWork, ThreadRegister};
 use spin::Mutex;
 
+use crate::callout::Callout;
 use crate::class::{self, SchedClass};
 use crate::displock::DispLock;
+use crate::errno::Errno;
 use crate::lwp::{Lwp, TpFlags};
 use crate::proc::Proc;
-use crate::{disp, M};
+use crate::{disp, rctl, M};
 
 /// The machine context type of this build.
 pub type Context = <M as Machine>::Context;
@@ -134,6 +142,8 @@ pub struct KThread {
     pub(crate) t_sleepgen: AtomicU64,
     /// Its last timed sleep ended by the timeout rather than a wakeup.
     pub(crate) t_timedout: AtomicBool,
+    /// The callout that ends its timed sleeps (`callout`, `sleepq`).
+    pub(crate) t_callout: Callout,
 
     // Synchronization state (sync): kept by `crate::sync`, under its turnstile lock
     // except `t_spinning`. A thread blocked on a turnstile is on no other queue; it
@@ -162,8 +172,31 @@ pub static THREAD0: KThread = KThread::boot("thread0");
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// Thread structures ever allocated (the cache holds the ones not in use).
 static NALLOCATED: AtomicUsize = AtomicUsize::new(0);
-/// Reaped threads, ready for reuse with their stacks.
-static THREAD_CACHE: DispLock<Vec<&'static KThread>> = DispLock::new(Vec::new());
+/// Threads made and not yet reaped (`rctl::max_threads`).
+static NTHREADS: AtomicU32 = AtomicU32::new(0);
+
+/// Reaped threads, ready for reuse: a list through `t_link`.
+struct Cache {
+    head: Option<&'static KThread>,
+    len: usize,
+}
+
+static THREAD_CACHE: DispLock<Cache> = DispLock::new(Cache { head: None, len: 0 });
+
+impl Cache {
+    fn push(&mut self, t: &'static KThread) {
+        t.t_link.set(self.head);
+        self.head = Some(t);
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<&'static KThread> {
+        let t = self.head?;
+        self.head = t.t_link.take();
+        self.len -= 1;
+        Some(t)
+    }
+}
 
 impl KThread {
     /// A CPU's boot thread: it is already running on the machine's boot stack.
@@ -193,6 +226,7 @@ impl KThread {
             t_wchan: AtomicUsize::new(0),
             t_sleepgen: AtomicU64::new(0),
             t_timedout: AtomicBool::new(false),
+            t_callout: Callout::new(),
             t_ts_sobj: AtomicUsize::new(0),
             t_ts_kind: AtomicU8::new(0),
             t_spinning: AtomicBool::new(false),
@@ -354,19 +388,16 @@ pub fn curproc() -> Option<&'static Proc> {
 
 /// Takes a thread structure from the cache, or makes a new one, prepared to start
 /// at `entry`. It is not runnable yet.
-fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> &'static KThread {
-    let cached = THREAD_CACHE.lock().pop();
-    let t = match cached {
-        Some(t) => {
-            M::context_reset(&t.t_ctx, entry, 0);
-            t
-        }
-        None => {
-            let mut t = KThread::boot(name);
-            t.t_ctx = M::context_new(DEFAULT_STACKSIZE, entry, 0);
-            NALLOCATED.fetch_add(1, Ordering::Relaxed);
-            Box::leak(Box::new(t))
-        }
+///
+/// Errors: `EAGAIN` beyond `rctl::max_threads`; `ENOMEM` if there is no memory for
+/// a stack or a structure, even after the cache gave its stacks back.
+fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> Result<&'static KThread, Errno> {
+    if !rctl::take(&NTHREADS, rctl::max_threads()) {
+        return Err(Errno::EAGAIN);
+    }
+    let Some(t) = structure_alloc(name, entry) else {
+        rctl::give(&NTHREADS);
+        return Err(Errno::ENOMEM);
     };
     t.t_id.store(NEXT_ID.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
     *t.t_name.lock() = name;
@@ -384,36 +415,87 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> &'static KThrea
     t.set_class(SchedClass::Sys, class::SYS_PRI);
     t.set_epri_raw(None);
     t.set_state(ThreadState::Free);
-    t
+    Ok(t)
+}
+
+/// A thread structure with a stack prepared to start at `entry`: a cached one, or a
+/// new one; a second try after the cache has given its stacks back.
+fn structure_alloc(name: &'static str, entry: arch::ThreadEntry) -> Option<&'static KThread> {
+    for attempt in 0..2 {
+        if attempt > 0 {
+            cache_reap();
+        }
+        let cached = THREAD_CACHE.lock().pop();
+        if let Some(t) = cached {
+            if M::context_reset(&t.t_ctx, DEFAULT_STACKSIZE, entry, 0).is_ok() {
+                return Some(t);
+            }
+            // No memory for its stack: it stays cached, without one.
+            THREAD_CACHE.lock().push(t);
+            continue;
+        }
+        let Ok(ctx) = M::context_new(DEFAULT_STACKSIZE, entry, 0) else { continue };
+        let mut t = KThread::boot(name);
+        t.t_ctx = ctx;
+        if let Ok(t) = kmem::try_box(t) {
+            NALLOCATED.fetch_add(1, Ordering::Relaxed);
+            return Some(alloc::boxed::Box::leak(t));
+        }
+    }
+    None
+}
+
+/// Gives the stacks of every cached thread back to the heap (memory runs low).
+/// Returns how many it freed.
+pub fn cache_reap() -> usize {
+    // The list is taken whole, emptied outside the lock, and put back.
+    let mut list = core::mem::replace(&mut *THREAD_CACHE.lock(), Cache { head: None, len: 0 });
+    let mut freed = 0;
+    let mut cur = list.head;
+    while let Some(t) = cur {
+        freed += usize::from(M::context_release_stack(&t.t_ctx));
+        cur = t.t_link.get();
+    }
+    let mut c = THREAD_CACHE.lock();
+    while let Some(t) = list.pop() {
+        c.push(t);
+    }
+    freed
 }
 
 /// Creates a kernel thread (S2) in the SYS class that runs `func(arg)`, and makes it
 /// runnable. When `func` returns, the thread exits.
+/// For the kernel's own threads: panics if the thread cannot be made (see
+/// [`thread_create_stopped`] for the fallible way).
 pub fn thread_create(name: &'static str, func: fn(usize), arg: usize) -> &'static KThread {
-    let t = thread_create_stopped(name, func, arg, SchedClass::Sys, class::SYS_PRI);
+    let t = thread_create_bound(name, func, arg, SchedClass::Sys, class::SYS_PRI, None);
     disp::setrun(t);
     t
 }
 
 /// Creates a thread of `class` at global priority `pri` that will run `func(arg)`,
 /// but leaves it out of the run queues: the caller attaches what it needs (an LWP,
-/// a binding) and then calls [`disp::setrun`].
+/// a binding) and then calls [`disp::setrun`] (or gives it back with [`discard`]).
+///
+/// Errors: `EAGAIN` beyond the system's thread limit (`rctl`), `ENOMEM` when there
+/// is no memory for it; nothing is left behind.
 pub fn thread_create_stopped(
     name: &'static str,
     func: fn(usize),
     arg: usize,
     class: SchedClass,
     pri: u8,
-) -> &'static KThread {
-    let t = thread_alloc(name, thread_start);
+) -> Result<&'static KThread, Errno> {
+    let t = thread_alloc(name, thread_start)?;
     t.set_class(class, pri);
     *t.t_start.lock() = Some((func, arg));
-    t
+    Ok(t)
 }
 
 /// Like [`thread_create_stopped`], and bound to CPU `cpu` if given (processor
 /// binding): the dispatcher runs it on that CPU and on no other. A running thread
-/// binds itself with [`disp::thread_bind`].
+/// binds itself with [`disp::thread_bind`]. For the kernel's own threads: panics,
+/// naming the thread, if it cannot be made.
 pub fn thread_create_bound(
     name: &'static str,
     func: fn(usize),
@@ -422,14 +504,21 @@ pub fn thread_create_bound(
     pri: u8,
     cpu: Option<usize>,
 ) -> &'static KThread {
-    let t = thread_create_stopped(name, func, arg, class, pri);
+    let t = thread_create_stopped(name, func, arg, class, pri)
+        .unwrap_or_else(|e| panic!("kernel thread '{name}' cannot be made: {e}"));
     t.set_bound(cpu);
     t
 }
 
 /// Creates a CPU's idle thread: it runs when nothing else can, and never queues.
 pub(crate) fn idle_thread_create(idle: fn(usize) -> !) -> &'static KThread {
-    thread_alloc("idle", idle)
+    thread_alloc("idle", idle).unwrap_or_else(|e| panic!("no idle thread: {e}"))
+}
+
+/// Gives back a thread made by [`thread_create_stopped`] that never ran.
+pub(crate) fn discard(t: &'static KThread) {
+    t.t_start.lock().take();
+    reap(t);
 }
 
 /// Where every thread made by `thread_create` begins, on its own stack.
@@ -452,10 +541,26 @@ pub fn thread_exit() -> ! {
     unreachable!("a zombie thread was switched back in")
 }
 
-/// Puts an exited thread, whose stack is no longer in use, in the cache.
+/// Puts an exited thread, whose stack is no longer in use, in the cache: without
+/// its stack if the heap runs low (less than an eighth of it free).
 pub(crate) fn reap(t: &'static KThread) {
     t.set_state(ThreadState::Free);
+    let heap = M::heap_stats();
+    if heap.free() < heap.total / 8 {
+        M::context_release_stack(&t.t_ctx);
+    }
     THREAD_CACHE.lock().push(t);
+    rctl::give(&NTHREADS);
+}
+
+/// Threads made and not yet reaped.
+pub fn nthreads() -> u32 {
+    NTHREADS.load(Ordering::Relaxed)
+}
+
+/// Threads in the cache.
+pub fn ncached() -> usize {
+    THREAD_CACHE.lock().len
 }
 
 /// Thread structures allocated since boot, in use or cached.

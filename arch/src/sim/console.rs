@@ -2,7 +2,7 @@
 //! and echoed to stderr on request (`SimConfig::echo_console` or `SIM_CONSOLE=1`).
 //!
 //! The kernel may write from inside a clock interrupt, so the capture buffer is only
-//! touched in a `Cpu::critical` section (interrupts off, no halt), and the echo is a
+//! touched in a `Cpu::machine` section (interrupts off, no halt, not the kernel heap), and the echo is a
 //! raw `write(2)`, not std's stderr lock.
 
 use core::cell::RefCell;
@@ -18,7 +18,7 @@ std::thread_local! {
 /// `Machine::console_write`.
 pub(super) fn write(bytes: &[u8]) {
     match Cpu::here() {
-        Some(cpu) => cpu.critical(|| {
+        Some(cpu) => cpu.machine(|| {
             let boot = cpu.boot();
             boot.console.lock().extend_from_slice(bytes);
             if boot.echo {
@@ -36,7 +36,7 @@ pub(super) fn write(bytes: &[u8]) {
 /// (std's stderr lock is safe here: interrupts are off, so no handler can run on this
 /// host thread until it is released.)
 pub(super) fn note(cpu: Cpu, msg: &str) {
-    cpu.critical(|| {
+    cpu.machine(|| {
         cpu.boot().console.lock().extend_from_slice(msg.as_bytes());
         std::eprint!("{msg}");
     });
@@ -46,7 +46,7 @@ pub(super) fn note(cpu: Cpu, msg: &str) {
 pub(super) fn output() -> String {
     match Cpu::here() {
         Some(cpu) => {
-            cpu.critical(|| String::from_utf8_lossy(&cpu.boot().console.lock()).into_owned())
+            cpu.machine(|| String::from_utf8_lossy(&cpu.boot().console.lock()).into_owned())
         }
         None => LAST.with(|l| l.borrow().clone()),
     }

@@ -14,12 +14,15 @@
 //! and a thread interrupted in user code finds that out from its interrupt's frame
 //! (`intr::run_pending`) when it is switched back in, as SPARC finds it in `%tstate`.
 
+use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use super::host_alloc;
 use super::percpu::Cpu;
 use super::user::UserState;
+use crate::kmem::AllocError;
 use crate::ThreadEntry;
 
 /// Host code needs far more stack than SPARC kernel code: unoptimised builds, the
@@ -152,10 +155,13 @@ core::arch::global_asm!(
     start = sym thread_start,
 );
 
-/// A kernel stack: an anonymous mapping whose lowest page is the guard.
+/// A kernel stack: an anonymous mapping whose lowest page is the guard. It counts
+/// its nominal size against the simulated kernel heap (`host_alloc`), as a stack
+/// from the heap does on sparc64.
 struct Stack {
     base: NonNull<u8>,
     len: usize,
+    charged: usize,
 }
 
 // SAFETY: a Stack is only an address range; the memory is used by whichever thread
@@ -165,7 +171,14 @@ unsafe impl Send for Stack {}
 unsafe impl Sync for Stack {}
 
 impl Stack {
-    fn map(size: usize) -> Stack {
+    /// A stack of (nominally) `size` bytes, charged to the simulated kernel heap
+    /// if `charge`; `AllocError` when the heap has not that much left or the host
+    /// refuses the mapping.
+    fn map(size: usize, charge: bool) -> Result<Stack, AllocError> {
+        let charged = if charge { size } else { 0 };
+        if !host_alloc::charge(charged) {
+            return Err(AllocError);
+        }
         let size = size.max(MIN_STACK).next_multiple_of(GUARD);
         let len = size + GUARD;
         // SAFETY: a fresh private anonymous mapping aliases nothing.
@@ -179,11 +192,14 @@ impl Stack {
                 0,
             )
         };
-        assert!(p != libc::MAP_FAILED, "sim: cannot map a {len}-byte kernel stack");
+        if p == libc::MAP_FAILED {
+            host_alloc::uncharge(charged);
+            return Err(AllocError);
+        }
         // SAFETY: the first page of the mapping just made, which nothing uses yet.
         let r = unsafe { libc::mprotect(p, GUARD, libc::PROT_NONE) };
         assert_eq!(r, 0, "sim: cannot protect a kernel stack's guard page");
-        Stack { base: NonNull::new(p.cast()).expect("mmap returned null"), len }
+        Ok(Stack { base: NonNull::new(p.cast()).expect("mmap returned null"), len, charged })
     }
 
     fn top(&self) -> usize {
@@ -196,6 +212,7 @@ impl Drop for Stack {
         // SAFETY: the mapping is ours, and Context::drop only drops a stack that no
         // thread runs on.
         unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+        host_alloc::uncharge(self.charged);
     }
 }
 
@@ -206,11 +223,18 @@ pub struct Context {
     /// Whether a CPU runs the thread (or is about to). Switching to a running
     /// context would run one stack on two CPUs, so it panics instead.
     running: AtomicBool,
-    /// None for a boot context, which runs on its CPU's host thread stack.
-    stack: Option<Stack>,
+    /// None for a boot context, which runs on its CPU's host thread stack, and for
+    /// a context whose stack was given back (`release_stack`). Changed only while
+    /// the context is claimed (its `running` flag set by the one changing it).
+    stack: UnsafeCell<Option<Stack>>,
     /// The thread's user state.
     pub(super) user: UserState,
 }
+
+// SAFETY: the stack cell is changed only by whoever has claimed the context (its
+// `running` flag, taken with a compare-and-swap), and read only by the one running
+// or claiming it; everything else in a context is atomic or has its own lock.
+unsafe impl Sync for Context {}
 
 impl Context {
     /// The boot thread's context: already running, on the host thread's stack.
@@ -220,38 +244,92 @@ impl Context {
     pub(super) const BOOT: Context = Context {
         sp: AtomicUsize::new(0),
         running: AtomicBool::new(true),
-        stack: None,
+        stack: UnsafeCell::new(None),
         user: UserState::NONE,
     };
 
-    pub(super) fn new(stack_size: usize, entry: ThreadEntry, arg: usize) -> Context {
+    pub(super) fn new(
+        stack_size: usize,
+        entry: ThreadEntry,
+        arg: usize,
+    ) -> Result<Context, AllocError> {
         let ctx = Context {
             sp: AtomicUsize::new(0),
             running: AtomicBool::new(false),
-            stack: Some(Stack::map(stack_size)),
+            stack: UnsafeCell::new(Some(Stack::map(stack_size, true)?)),
+            user: UserState::NONE,
+        };
+        ctx.arm(entry, arg);
+        Ok(ctx)
+    }
+
+    /// A context for the machine's own use (a seeded CPU's host stack), not the
+    /// kernel heap's.
+    pub(super) fn machine_own(stack_size: usize, entry: ThreadEntry, arg: usize) -> Context {
+        let stack = Stack::map(stack_size, false).expect("sim: cannot map a CPU's stack");
+        let ctx = Context {
+            sp: AtomicUsize::new(0),
+            running: AtomicBool::new(false),
+            stack: UnsafeCell::new(Some(stack)),
             user: UserState::NONE,
         };
         ctx.arm(entry, arg);
         ctx
     }
 
-    pub(super) fn reset(&self, entry: ThreadEntry, arg: usize) {
-        // Claim the context while rewriting it, so that a concurrent switch to it
-        // panics rather than running a half-written frame.
+    pub(super) fn reset(
+        &self,
+        stack_size: usize,
+        entry: ThreadEntry,
+        arg: usize,
+    ) -> Result<(), AllocError> {
+        self.claim("context_reset");
+        // SAFETY: the context is claimed (above): nothing else reads or changes its
+        // stack until it is released below.
+        let stack = unsafe { &mut *self.stack.get() };
+        let made = match stack {
+            Some(_) => Ok(()),
+            None => Stack::map(stack_size, true).map(|s| *stack = Some(s)),
+        };
+        if made.is_ok() {
+            self.arm(entry, arg);
+            self.user.clear();
+        }
+        self.running.store(false, Ordering::Release);
+        made
+    }
+
+    /// Unmaps the stack of a context whose thread has ended (see `Machine`);
+    /// whether it had one.
+    pub(super) fn release_stack(&self) -> bool {
+        self.claim("context_release_stack");
+        // SAFETY: claimed, as in `reset`; no thread runs on the stack (it was idle).
+        let stack = unsafe { (*self.stack.get()).take() };
+        self.running.store(false, Ordering::Release);
+        stack.is_some()
+    }
+
+    /// Claims an idle context for a change, so that a concurrent switch to it panics
+    /// rather than running a half-written frame.
+    fn claim(&self, what: &str) {
         if self.running.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_err()
         {
-            panic!("sim: context_reset of a running context");
+            panic!("sim: {what} of a running context");
         }
-        self.arm(entry, arg);
-        self.user.clear();
-        self.running.store(false, Ordering::Release);
+    }
+
+    /// The stack, if the context has one.
+    fn stack(&self) -> Option<&Stack> {
+        // SAFETY: the stack changes only while the context is claimed by the one
+        // changing it, who reads it through no other path meanwhile; a switch reads
+        // it only through a context it has claimed itself.
+        unsafe { (*self.stack.get()).as_ref() }
     }
 
     /// Lays out the initial frame so that the first switch here "returns" into the
     /// trampoline with `entry` in r12 and `arg` in r13. The context must be idle.
     fn arm(&self, entry: ThreadEntry, arg: usize) {
-        let stack =
-            self.stack.as_ref().expect("sim: a boot context has no stack to start a thread on");
+        let stack = self.stack().expect("sim: a boot context has no stack to start a thread on");
         // The trampoline starts with rsp = `top` (16-byte aligned) and calls
         // thread_start from there, as the ABI wants.
         let top = stack.top() & !15;
@@ -278,7 +356,7 @@ impl Drop for Context {
         // A context still marked running is abandoned mid-run (the machine halted
         // under it, or a CPU runs it still): its stack is leaked, not unmapped.
         if *self.running.get_mut() {
-            if let Some(stack) = self.stack.take() {
+            if let Some(stack) = self.stack.get_mut().take() {
                 core::mem::forget(stack);
             }
         }
@@ -289,7 +367,7 @@ impl core::fmt::Debug for Context {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Context")
             .field("running", &self.running.load(Ordering::Relaxed))
-            .field("stack_top", &self.stack.as_ref().map(Stack::top))
+            .field("stack_top", &self.stack().map(Stack::top))
             .finish()
     }
 }
@@ -325,7 +403,7 @@ pub(super) fn switch(cpu: Cpu, from: &Context, to: &Context, to_thread: usize) {
 /// frame, which [`coroutine_switch`] or [`jump`] enters. For the CPUs of the seeded
 /// mode, whose host stacks are contexts that never go through [`switch`].
 pub(super) fn initial_sp(ctx: &Context) -> usize {
-    assert!(ctx.stack.is_some(), "sim: a boot context has no initial frame");
+    assert!(ctx.stack().is_some(), "sim: a boot context has no initial frame");
     ctx.sp.load(Ordering::Acquire)
 }
 

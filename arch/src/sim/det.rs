@@ -164,7 +164,7 @@ impl Det {
         let rng = splitmix(&mut s).max(1);
         let cpus = (0..ncpus)
             .map(|cpu| {
-                let stack = Context::new(CPU_STACK, cpu_entry, cpu);
+                let stack = Context::machine_own(CPU_STACK, cpu_entry, cpu);
                 DetCpu {
                     sp: AtomicUsize::new(context::initial_sp(&stack)),
                     idle: AtomicBool::new(false),

@@ -70,6 +70,10 @@ pub const MAX_CPUS: usize = 64;
 /// The host stack of each CPU thread, which is also its boot thread's kernel stack.
 const CPU_STACK: usize = 8 << 20;
 
+/// The simulated kernel heap unless [`SimConfig::heap_bytes`] says otherwise: about
+/// three times the sparc64 kernel's, for the host's larger structures.
+pub const DEFAULT_HEAP: usize = 32 << 20;
+
 /// How often `run` kicks the CPUs that have not yet gone home after a halt.
 const KICK_INTERVAL: Duration = Duration::from_millis(1);
 
@@ -107,6 +111,9 @@ pub struct SimConfig {
     pub echo_console: bool,
     /// Parallel or seeded.
     pub schedule: Schedule,
+    /// The size of the simulated kernel heap: what the simulated CPUs may allocate
+    /// at once (kernel stacks count their nominal size); beyond it allocations fail.
+    pub heap_bytes: usize,
     /// Seeded mode only: a machine whose virtual clock passes this is halted with
     /// failure (and [`Outcome::timed_out`] set). Unlike the wall-clock `timeout` this
     /// stops a run at the same point every time, so it replays; and a kernel that
@@ -123,6 +130,7 @@ impl SimConfig {
             timeout: None,
             echo_console: false,
             schedule: Schedule::Parallel,
+            heap_bytes: DEFAULT_HEAP,
             virtual_timeout: None,
         }
     }
@@ -174,6 +182,7 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
     intr::install_handler();
     let serial = SIMULATIONS.lock().unwrap_or_else(PoisonError::into_inner);
 
+    host_alloc::heap_reset(config.heap_bytes);
     let echo = config.echo_console || std::env::var_os("SIM_CONSOLE").is_some_and(|v| v == "1");
     let det = match config.schedule {
         Schedule::Parallel => None,
@@ -483,12 +492,25 @@ impl Machine for Sim {
 
     const BOOT_CONTEXT: Context = Context::BOOT;
 
-    fn context_new(stack_size: usize, entry: ThreadEntry, arg: usize) -> Context {
+    fn context_new(
+        stack_size: usize,
+        entry: ThreadEntry,
+        arg: usize,
+    ) -> Result<Context, crate::kmem::AllocError> {
         Context::new(stack_size, entry, arg)
     }
 
-    fn context_reset(ctx: &Context, entry: ThreadEntry, arg: usize) {
-        ctx.reset(entry, arg)
+    fn context_reset(
+        ctx: &Context,
+        stack_size: usize,
+        entry: ThreadEntry,
+        arg: usize,
+    ) -> Result<(), crate::kmem::AllocError> {
+        ctx.reset(stack_size, entry, arg)
+    }
+
+    fn context_release_stack(ctx: &Context) -> bool {
+        ctx.release_stack()
     }
 
     fn switch<T: ThreadRegister>(from: &Context, to: &Context, to_thread: &'static T) {
@@ -588,6 +610,26 @@ impl Machine for Sim {
                 det::now(cpu)
             }
             _ => intr::now_ns(),
+        }
+    }
+
+    fn heap_stats() -> crate::HeapStats {
+        host_alloc::heap_stats()
+    }
+
+    #[inline]
+    fn alloc_forbid() {
+        let cpu = Cpu::expect("alloc_forbid");
+        if cfg!(debug_assertions) {
+            cpu.set_noalloc(cpu.noalloc() + 1);
+        }
+    }
+
+    #[inline]
+    fn alloc_permit() {
+        let cpu = Cpu::expect("alloc_permit");
+        if cfg!(debug_assertions) {
+            cpu.set_noalloc(cpu.noalloc().saturating_sub(1));
         }
     }
 

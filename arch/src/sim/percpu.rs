@@ -67,6 +67,12 @@ pub(super) struct PerCpu {
     seeded: AtomicU8,
     /// Whether the CPU runs user code (`user`).
     user_mode: AtomicU8,
+    /// Spin locks held that forbid allocation (`kmem`): changed by the CPU itself
+    /// with interrupts disabled, read by the allocator.
+    noalloc: AtomicU32,
+    /// Set while the machine allocates for itself (its console): not the kernel
+    /// heap's (`host_alloc`).
+    machine_own: AtomicU8,
 
     /// This CPU's number.
     pub(super) cpu: usize,
@@ -103,6 +109,8 @@ impl PerCpu {
             in_sim: AtomicU8::new(0),
             seeded: AtomicU8::new(0),
             user_mode: AtomicU8::new(0),
+            noalloc: AtomicU32::new(0),
+            machine_own: AtomicU8::new(0),
             cpu,
             pthread: AtomicUsize::new(0),
             out: AtomicBool::new(false),
@@ -423,15 +431,52 @@ impl Cpu {
         self.store8::<{ off!(in_sim) }>(on)
     }
 
+    /// Whether the CPU runs the machine's own code, whose allocations are not the
+    /// kernel heap's.
     #[inline]
-    pub(super) fn in_critical(self) -> bool {
-        // SAFETY: as in `load`, for the u32 field `crit`.
-        let v: u32;
+    pub(super) fn machine_own(self) -> bool {
+        self.load8::<{ off!(machine_own) }>()
+    }
+
+    /// Runs `f`, the machine's own work, in a [`Cpu::critical`] section, with its
+    /// allocations kept off the kernel heap.
+    pub(super) fn machine<R>(self, f: impl FnOnce() -> R) -> R {
+        self.critical(|| {
+            let was = self.swap8::<{ off!(machine_own) }>(true);
+            let r = f();
+            self.store8::<{ off!(machine_own) }>(was);
+            r
+        })
+    }
+
+    /// Spin locks this CPU holds that forbid allocation.
+    #[inline]
+    pub(super) fn noalloc(self) -> u32 {
+        self.load32::<{ off!(noalloc) }>()
+    }
+    #[inline]
+    pub(super) fn set_noalloc(self, n: u32) {
+        // SAFETY: as in `load`, for the u32 field `noalloc`.
         unsafe {
-            asm!("mov {v:e}, dword ptr gs:[{o}]", v = out(reg) v, o = const off!(crit),
+            asm!("mov dword ptr gs:[{o}], {v:e}", v = in(reg) n, o = const off!(noalloc),
+                 options(nostack, preserves_flags));
+        }
+    }
+
+    #[inline(always)]
+    fn load32<const OFF: usize>(self) -> u32 {
+        let v: u32;
+        // SAFETY: as in `load`, for a u32 field.
+        unsafe {
+            asm!("mov {v:e}, dword ptr gs:[{o}]", v = out(reg) v, o = const OFF,
                  options(nostack, preserves_flags, readonly));
         }
-        v != 0
+        v
+    }
+
+    #[inline]
+    pub(super) fn in_critical(self) -> bool {
+        self.load32::<{ off!(crit) }>() != 0
     }
 
     /// The CPU's block. Which CPU that is can change under the caller's feet while

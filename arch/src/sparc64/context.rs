@@ -20,7 +20,6 @@
 //! entry and restored at trap exit, around this switch; they never pass through here.
 
 use alloc::boxed::Box;
-use alloc::vec;
 use core::arch::global_asm;
 use core::cell::UnsafeCell;
 use core::mem::offset_of;
@@ -28,6 +27,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use super::trap::{OnTrap, MIN_FRAME, ONTRAP, STACK_BIAS};
 use super::user::{self, sparc64_cpu, UserCtx};
+use crate::kmem::AllocError;
 use crate::ThreadEntry;
 
 /// Written at the bottom of every kernel stack and checked whenever the thread is
@@ -80,6 +80,11 @@ extern "C" {
     fn sparc64_resume(from: *mut Regs, to: *const Regs, thread: usize);
     fn sparc64_thread_start();
     fn sparc64_flush_windows();
+}
+
+/// A kernel stack of `stack_size` bytes (at least 4 KiB), or `AllocError`.
+fn stack_alloc(stack_size: usize) -> Result<Box<[u128]>, AllocError> {
+    crate::kmem::try_zeroed_slice(stack_size.max(4 * 1024) / 16)
 }
 
 /// Writes every register window but the current one to its stack frame.
@@ -135,8 +140,9 @@ impl Context {
         stack: UnsafeCell::new(None),
     };
 
-    pub fn new(stack_size: usize, entry: ThreadEntry, arg: usize) -> Context {
-        let words = stack_size.max(4 * 1024) / 16;
+    /// A context with a stack of `stack_size` bytes that starts `entry(arg)`;
+    /// `AllocError` if the heap has no room for the stack.
+    pub fn new(stack_size: usize, entry: ThreadEntry, arg: usize) -> Result<Context, AllocError> {
         let ctx = Context {
             regs: UnsafeCell::new(Regs { fp: 0, i7: 0 }),
             ontrap: AtomicPtr::new(core::ptr::null_mut()),
@@ -144,21 +150,31 @@ impl Context {
             running: AtomicBool::new(false),
             vtime: AtomicU64::new(0),
             user: UnsafeCell::new(UserCtx::NONE),
-            stack: UnsafeCell::new(Some(vec![0u128; words].into_boxed_slice())),
+            stack: UnsafeCell::new(Some(stack_alloc(stack_size)?)),
         };
-        ctx.reset(entry, arg);
-        ctx
+        ctx.reset(stack_size, entry, arg)?;
+        Ok(ctx)
     }
 
-    /// Prepares the stack so that the next switch to this context starts `entry(arg)`.
-    pub fn reset(&self, entry: ThreadEntry, arg: usize) {
+    /// Prepares the stack so that the next switch to this context starts `entry(arg)`,
+    /// making a stack of `stack_size` bytes first if `release_stack` took it.
+    pub fn reset(
+        &self,
+        stack_size: usize,
+        entry: ThreadEntry,
+        arg: usize,
+    ) -> Result<(), AllocError> {
         assert!(!self.running.load(Ordering::SeqCst), "context_reset of a running thread");
         // SAFETY: the context is not running (checked above) and not being switched
         // to (the caller owns the thread being recycled), so nothing else reads or
         // writes its stack or registers now. The save area written is the top
         // 16 doublewords of that stack (at least 4 KiB long, 16-byte aligned).
         unsafe {
-            let stack = (*self.stack.get()).as_mut().expect("the boot context cannot be reset");
+            let slot = &mut *self.stack.get();
+            if slot.is_none() {
+                *slot = Some(stack_alloc(stack_size)?);
+            }
+            let stack = slot.as_mut().expect("the stack was just made");
             stack[0] = u128::from(STACK_CANARY);
             let top = stack.as_mut_ptr_range().end as u64;
             let frame = top - MIN_FRAME as u64; // 16-byte aligned: u128 elements
@@ -179,6 +195,15 @@ impl Context {
         }
         self.ontrap.store(core::ptr::null_mut(), Ordering::SeqCst);
         self.vtime.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Frees the stack of a context whose thread has ended; whether it had one.
+    pub fn release_stack(&self) -> bool {
+        assert!(!self.running.load(Ordering::SeqCst), "release_stack of a running thread");
+        // SAFETY: as in `reset`: the context is not running and its owner is the
+        // caller, so nothing uses the stack.
+        unsafe { (*self.stack.get()).take().is_some() }
     }
 
     /// Its user side (see `user`): reached only by the thread itself while it runs.

@@ -3,18 +3,26 @@
 //!
 //! Allocation runs with interrupts disabled, so an interrupt handler (or a thread
 //! switched in by one) can never find the heap lock held by the thread it interrupted.
+//! Each allocation also passes the checks of [`crate::kmem`]: none while a spin lock
+//! that forbids it is held (debug builds), and failures injected by a test.
 
 use core::alloc::{GlobalAlloc, Layout};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use linked_list_allocator::Heap;
 use spin::Mutex;
 
-use super::{intr_disable, intr_restore, mmu};
+use super::{curthread_raw, intr_disable, intr_restore, mmu};
+use crate::kmem::{self, HeapStats};
 
 pub struct KernelHeap(Mutex<Heap>);
 
 #[global_allocator]
 static HEAP: KernelHeap = KernelHeap(Mutex::new(Heap::empty()));
+
+/// Spin locks held on this (the one) CPU that forbid allocation (`kmem`). Changed
+/// only with interrupts off, by the CPU itself.
+static NOALLOC: AtomicU32 = AtomicU32::new(0);
 
 extern "C" {
     /// The first byte after the kernel image (linker script).
@@ -31,23 +39,42 @@ pub fn init() {
     unsafe { HEAP.0.lock().init(start as *mut u8, size as usize) };
 }
 
-/// (bytes in use, bytes free).
-pub fn usage() -> (usize, usize) {
+/// The heap's size and use.
+pub fn stats() -> HeapStats {
     let was = intr_disable();
     let h = HEAP.0.lock();
-    let r = (h.used(), h.free());
+    let r = HeapStats { total: h.size(), used: h.used() };
     drop(h);
     intr_restore(was);
     r
+}
+
+/// A spin lock that forbids allocation is taken (`forbid`) or dropped.
+#[inline(always)]
+pub fn alloc_forbid(forbid: bool) {
+    if cfg!(debug_assertions) {
+        let n = NOALLOC.load(Ordering::Relaxed);
+        NOALLOC.store(if forbid { n + 1 } else { n.saturating_sub(1) }, Ordering::Relaxed);
+    }
 }
 
 // SAFETY: `Heap` hands out disjoint, suitably aligned blocks and takes them back; the
 // mutex with interrupts off serializes every use of it.
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        kmem::check_allowed(NOALLOC.load(Ordering::Relaxed), layout, || {
+            NOALLOC.store(0, Ordering::Relaxed)
+        });
+        if kmem::inject(curthread_raw()) {
+            return core::ptr::null_mut();
+        }
         let was = intr_disable();
-        let p =
-            self.0.lock().allocate_first_fit(layout).map_or(core::ptr::null_mut(), |p| p.as_ptr());
+        let mut heap = self.0.lock();
+        let p = heap.allocate_first_fit(layout).map_or(core::ptr::null_mut(), |p| p.as_ptr());
+        if p.is_null() {
+            kmem::note_failure(layout, heap.used());
+        }
+        drop(heap);
         intr_restore(was);
         p
     }

@@ -168,12 +168,25 @@ impl Machine for Sparc64 {
     type Context = context::Context;
     const BOOT_CONTEXT: context::Context = context::Context::BOOT;
 
-    fn context_new(stack_size: usize, entry: ThreadEntry, arg: usize) -> context::Context {
+    fn context_new(
+        stack_size: usize,
+        entry: ThreadEntry,
+        arg: usize,
+    ) -> Result<context::Context, crate::kmem::AllocError> {
         context::Context::new(stack_size, entry, arg)
     }
 
-    fn context_reset(ctx: &context::Context, entry: ThreadEntry, arg: usize) {
-        ctx.reset(entry, arg)
+    fn context_reset(
+        ctx: &context::Context,
+        stack_size: usize,
+        entry: ThreadEntry,
+        arg: usize,
+    ) -> Result<(), crate::kmem::AllocError> {
+        ctx.reset(stack_size, entry, arg)
+    }
+
+    fn context_release_stack(ctx: &context::Context) -> bool {
+        ctx.release_stack()
     }
 
     #[inline(always)]
@@ -251,6 +264,20 @@ impl Machine for Sparc64 {
 
     fn now_ns() -> u64 {
         clock::tick() * (1_000_000_000 / clock::TICK_HZ)
+    }
+
+    fn heap_stats() -> crate::HeapStats {
+        heap::stats()
+    }
+
+    #[inline(always)]
+    fn alloc_forbid() {
+        heap::alloc_forbid(true)
+    }
+
+    #[inline(always)]
+    fn alloc_permit() {
+        heap::alloc_forbid(false)
     }
 
     fn console_write(bytes: &[u8]) {

@@ -21,11 +21,10 @@
 //! the kernel thread.
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use core::fmt;
-use core::sync::atomic::{AtomicU64, Ordering};
 
-use arch::{UserFrame, UserRegs};
+use arch::{kmem, UserFrame, UserRegs};
 
 use super::{Lwp, LwpId, TpFlags};
 use crate::disp;
@@ -152,21 +151,32 @@ pub struct LwpData {
 impl LwpData {
     /// A fresh `lwp` structure for an LWP of `p` on thread `t`, with user registers
     /// `regs`: in `block`, the one an exited LWP left, if there is one (its frame
-    /// too, if nothing shares it any more), else in a new one.
+    /// too, if nothing shares it any more), else in a new one. Without memory for
+    /// what is new, `block` comes back as the error.
     pub(crate) fn make(
         block: Option<Box<LwpData>>,
         t: &'static KThread,
         p: &'static Proc,
         regs: &UserRegs,
-    ) -> Box<LwpData> {
+    ) -> Result<Box<LwpData>, Option<Box<LwpData>>> {
         match block {
             Some(mut d) => {
                 let mut frame = d.lwp_regs;
-                frame.renew(regs);
-                *d = LwpData::with_frame(frame, t, p);
-                d
+                match frame.renew(regs) {
+                    Ok(()) => {
+                        *d = LwpData::with_frame(frame, t, p);
+                        Ok(d)
+                    }
+                    Err(_) => {
+                        d.lwp_regs = frame;
+                        Err(Some(d))
+                    }
+                }
             }
-            None => Box::new(LwpData::with_frame(UserFrame::new(regs), t, p)),
+            None => {
+                let frame = UserFrame::try_new(regs).map_err(|_| None)?;
+                kmem::try_box(LwpData::with_frame(frame, t, p)).map_err(|_| None)
+            }
         }
     }
 
@@ -194,7 +204,7 @@ impl LwpData {
 
 /// A place in the swap store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct SwapSlot(u64);
+pub(crate) struct SwapSlot(usize);
 
 /// Where an LWP's `lwp` structure is.
 pub(crate) enum LwpImage {
@@ -207,9 +217,60 @@ pub(crate) enum LwpImage {
     SwappedOut(SwapSlot),
 }
 
-/// The swap store: `lwp` structures moved out of their LWPs.
-static SWAPSTORE: DispLock<BTreeMap<SwapSlot, Box<LwpData>>> = DispLock::new(BTreeMap::new());
-static NEXT_SLOT: AtomicU64 = AtomicU64::new(1);
+/// The swap store: `lwp` structures moved out of their LWPs, in slots. Its array
+/// grows outside its lock ([`swap_reserve`]), as nothing is allocated under one.
+struct SwapStore {
+    slots: Vec<Option<Box<LwpData>>>,
+    used: usize,
+}
+
+static SWAPSTORE: DispLock<SwapStore> = DispLock::new(SwapStore { slots: Vec::new(), used: 0 });
+
+impl SwapStore {
+    /// Whether a structure can be stored without allocating.
+    fn has_room(&self) -> bool {
+        self.used < self.slots.capacity()
+    }
+
+    fn put(&mut self, d: Box<LwpData>) -> SwapSlot {
+        let free = self.slots.iter().position(Option::is_none);
+        let i = free.unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        self.slots[i] = Some(d);
+        self.used += 1;
+        SwapSlot(i)
+    }
+
+    fn take(&mut self, slot: SwapSlot) -> Option<Box<LwpData>> {
+        let d = self.slots.get_mut(slot.0)?.take()?;
+        self.used -= 1;
+        Some(d)
+    }
+}
+
+/// Makes room in the swap store for one more structure; `ENOMEM` without memory.
+fn swap_reserve() -> Result<(), Errno> {
+    loop {
+        let want = {
+            let store = SWAPSTORE.lock();
+            if store.has_room() {
+                return Ok(());
+            }
+            (store.slots.capacity() * 2).max(4)
+        };
+        let mut bigger = Vec::new();
+        bigger.try_reserve_exact(want).map_err(|_| Errno::ENOMEM)?;
+        let mut store = SWAPSTORE.lock();
+        if store.slots.capacity() < want {
+            bigger.extend(store.slots.drain(..));
+            bigger = core::mem::replace(&mut store.slots, bigger);
+        }
+        drop(store);
+        drop(bigger);
+    }
+}
 
 impl Lwp {
     /// Runs `f` on the `lwp` structure if it is resident; `None` while it is swapped
@@ -236,10 +297,15 @@ impl Lwp {
         let mut image = self.lwp_image.lock();
         let block = match core::mem::replace(&mut *image, LwpImage::Unused(None)) {
             LwpImage::Resident(d) => Some(d),
-            LwpImage::SwappedOut(slot) => SWAPSTORE.lock().remove(&slot),
+            LwpImage::SwappedOut(slot) => SWAPSTORE.lock().take(slot),
             LwpImage::Unused(block) => block,
         };
         *image = LwpImage::Unused(block);
+    }
+
+    /// Gives a cached handle the block it keeps for its next LWP.
+    pub(super) fn put_block(&self, block: Option<Box<LwpData>>) {
+        *self.lwp_image.lock() = LwpImage::Unused(block);
     }
 
     /// The block an exited LWP left in this cached handle, if any.
@@ -250,23 +316,28 @@ impl Lwp {
         }
     }
 
-    /// Moves the structure to the swap store (nothing if it is out already).
-    fn swap_out(&self) {
+    /// Moves the structure to the swap store (nothing if it is out already); false
+    /// if the store had no room (see [`swap_reserve`]).
+    fn swap_out(&self) -> bool {
         let mut image = self.lwp_image.lock();
         if !matches!(*image, LwpImage::Resident(_)) {
-            return;
+            return true;
         }
-        let slot = SwapSlot(NEXT_SLOT.fetch_add(1, Ordering::Relaxed));
-        if let LwpImage::Resident(d) = core::mem::replace(&mut *image, LwpImage::SwappedOut(slot)) {
-            SWAPSTORE.lock().insert(slot, d);
+        let mut store = SWAPSTORE.lock();
+        if !store.has_room() {
+            return false;
         }
+        if let LwpImage::Resident(d) = core::mem::replace(&mut *image, LwpImage::Unused(None)) {
+            *image = LwpImage::SwappedOut(store.put(d));
+        }
+        true
     }
 
     /// Brings the structure back from the swap store (nothing if it is resident).
     pub(super) fn swap_in(&self) {
         let mut image = self.lwp_image.lock();
         if let LwpImage::SwappedOut(slot) = *image {
-            if let Some(d) = SWAPSTORE.lock().remove(&slot) {
+            if let Some(d) = SWAPSTORE.lock().take(slot) {
                 *image = LwpImage::Resident(d);
             }
         }
@@ -276,15 +347,20 @@ impl Lwp {
 /// Swaps out the `lwp` structure of LWP `id` of `p` (S5).
 ///
 /// Errors: `ESRCH` if `p` has no live LWP `id`; `EBUSY` unless it is stopped (off
-/// every CPU and queue): running, runnable and sleeping LWPs stay in.
+/// every CPU and queue): running, runnable and sleeping LWPs stay in; `ENOMEM` if
+/// the store cannot grow.
 pub fn lwp_swapout(p: &Proc, id: LwpId) -> Result<(), Errno> {
-    let ps = p.p_lock.lock();
-    let (t, lwp) = ps.p_lwpdir.live(id).ok_or(Errno::ESRCH)?;
-    if !t.proc_flag().contains(TpFlags::STOPPED) || disp::is_running(t) {
-        return Err(Errno::EBUSY);
+    loop {
+        swap_reserve()?;
+        let ps = p.p_lock.lock();
+        let (t, lwp) = ps.p_lwpdir.live(id).ok_or(Errno::ESRCH)?;
+        if !t.proc_flag().contains(TpFlags::STOPPED) || disp::is_running(t) {
+            return Err(Errno::EBUSY);
+        }
+        if lwp.swap_out() {
+            return Ok(());
+        }
     }
-    lwp.swap_out();
-    Ok(())
 }
 
 /// Brings the `lwp` structure of LWP `id` of `p` back in; `ESRCH` if there is no
@@ -298,7 +374,7 @@ pub fn lwp_swapin(p: &Proc, id: LwpId) -> Result<(), Errno> {
 
 /// `lwp` structures in the swap store.
 pub fn nswapped() -> usize {
-    SWAPSTORE.lock().len()
+    SWAPSTORE.lock().used
 }
 
 /// A clock tick on this CPU (from the clock interrupt): charges it to the running

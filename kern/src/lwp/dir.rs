@@ -1,20 +1,32 @@
 //! A process's LWP directory (Solaris' `p_lwpdir`): the per-process name space of
 //! LWP ids (S15), each LWP's entry, and the counts `lwp_wait` reasons with.
 //!
+//! # Theory
+//!
 //! Ids exist only inside their process (S15): two processes have their own LWP 1,
-//! and nothing outside a process can name one of its LWPs. A new LWP gets the lowest
-//! id not in the directory, and an exited LWP keeps its entry (a zombie) until it is
-//! waited for, so an id is reused only after its last owner was waited for (or, if
-//! detached, has exited). Solaris hands ids out from a counter that wraps around;
-//! lowest-free keeps them small and makes that rule observable.
+//! and nothing outside a process can name one of its LWPs. The directory is an
+//! array of slots, LWP `n` in slot `n - 1`, and the free slots form a list through
+//! the slots themselves (as Solaris' `p_lwpfree`): a new LWP takes the head of the
+//! list — the slot freed last, or the lowest never used — in a few instructions,
+//! whatever the number of LWPs, with no search under the process's lock. An exited
+//! LWP keeps its slot (a zombie) until it is waited for, so an id is reused only
+//! after its last owner was waited for (or, if detached, has exited).
 //!
 //! The directory lives in the process's locked state (`ProcState`): every method
-//! runs under `p_lock`.
+//! runs under `p_lock`, a `DispLock`, under which nothing may be allocated. So the
+//! array never grows in place: a creator that finds no free slot drops the lock,
+//! makes a bigger array ([`LwpDir::room_of`]), and hands it over under the lock
+//! ([`LwpDir::adopt`]), which moves the slots without allocating; the old array is
+//! freed once the lock is dropped.
+//!
+//! Every entry carries the unique id of the thread its LWP was made with
+//! (`le_gen`), so a waiter that holds on to an id across a stop can tell its LWP
+//! from a later one given the same id.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use super::{Lwp, LwpId};
+use crate::errno::Errno;
 use crate::thread::KThread;
 
 /// What an LWP waits for in `lwp_wait` (Solaris' `t_waitfor`).
@@ -35,6 +47,8 @@ pub(crate) enum Waitfor {
 pub(crate) struct LwpEnt {
     /// Its thread and `Lwp`; `None` once it has exited: a zombie, until waited for.
     pub(crate) le_live: Option<(&'static KThread, &'static Lwp)>,
+    /// Which LWP this is, for ever: its thread's unique id when it was made.
+    pub(crate) le_gen: u64,
     /// Created DETACHED: never waited for, reaped as it exits.
     pub(crate) le_detached: bool,
     /// How many LWPs wait for this one by id.
@@ -43,9 +57,21 @@ pub(crate) struct LwpEnt {
     pub(crate) le_waitfor: Waitfor,
 }
 
+/// A slot of the directory.
+pub(crate) enum Slot {
+    /// Free; the next free slot's index plus one (0: the last).
+    Free(u32),
+    Used(LwpEnt),
+}
+
 /// A process's LWPs, live and zombie, by id.
 pub(crate) struct LwpDir {
-    ld_ents: BTreeMap<LwpId, LwpEnt>,
+    /// LWP `n` is in slot `n - 1`; every slot of the array's capacity exists.
+    ld_slots: Vec<Slot>,
+    /// The first free slot's index plus one (0: none).
+    ld_free: u32,
+    /// Slots in use.
+    ld_used: u32,
     /// Live LWPs (Solaris' `p_lwpcnt`).
     ld_lwpcnt: u32,
     /// Zombie LWPs, exited and not yet waited for (`p_zombcnt`).
@@ -56,7 +82,14 @@ pub(crate) struct LwpDir {
 
 impl LwpDir {
     pub(crate) const fn new() -> LwpDir {
-        LwpDir { ld_ents: BTreeMap::new(), ld_lwpcnt: 0, ld_zombcnt: 0, ld_lwpwait: 0 }
+        LwpDir {
+            ld_slots: Vec::new(),
+            ld_free: 0,
+            ld_used: 0,
+            ld_lwpcnt: 0,
+            ld_zombcnt: 0,
+            ld_lwpwait: 0,
+        }
     }
 
     pub(crate) fn lwpcnt(&self) -> u32 {
@@ -73,69 +106,142 @@ impl LwpDir {
 
     /// Entries, live and zombie.
     pub(crate) fn len(&self) -> usize {
-        self.ld_ents.len()
+        self.ld_used as usize
     }
 
-    /// Every id in the directory, live or zombie, in order.
-    pub(crate) fn ids(&self) -> Vec<LwpId> {
-        self.ld_ents.keys().copied().collect()
-    }
-
-    /// The lowest id not in use.
-    pub(crate) fn alloc_id(&self) -> LwpId {
-        let mut want = 1;
-        for id in self.ld_ents.keys() {
-            if id.0 != want {
-                break;
-            }
-            want += 1;
+    /// Every id in the directory, live or zombie, in order, into `out` (as many as
+    /// its capacity takes: nothing is allocated under the lock).
+    pub(crate) fn ids_into(&self, out: &mut Vec<LwpId>) {
+        let used = self.ld_slots.iter().enumerate().filter(|(_, s)| matches!(s, Slot::Used(_)));
+        for (i, _) in used.take(out.capacity() - out.len()) {
+            out.push(LwpId(i as u32 + 1));
         }
-        LwpId(want)
     }
 
-    /// Enters a new live LWP.
+    /// Whether a new LWP can be entered now.
+    pub(crate) fn has_room(&self) -> bool {
+        self.ld_free != 0
+    }
+
+    /// How many slots the next, bigger array has.
+    pub(crate) fn room_size(&self) -> usize {
+        (self.ld_slots.len() * 2).max(4)
+    }
+
+    /// An array of `slots` slots for a directory, made outside the lock (see the
+    /// module comment); `ENOMEM` if there is no memory.
+    pub(crate) fn room_of(slots: usize) -> Result<Vec<Slot>, Errno> {
+        let mut v = Vec::new();
+        v.try_reserve_exact(slots).map_err(|_| Errno::ENOMEM)?;
+        Ok(v)
+    }
+
+    /// Moves the directory into `bigger`, allocating nothing; returns the array to
+    /// free once the lock is dropped (the old one, or `bigger` if the directory grew
+    /// meanwhile and needs it no more).
+    pub(crate) fn adopt(&mut self, mut bigger: Vec<Slot>) -> Vec<Slot> {
+        let old = self.ld_slots.len();
+        if self.has_room() || bigger.capacity() <= old {
+            return bigger;
+        }
+        for slot in self.ld_slots.drain(..) {
+            bigger.push(slot);
+        }
+        let cap = bigger.capacity();
+        for i in old..cap {
+            // The new slots, in order, end the free list (which was empty).
+            bigger.push(Slot::Free(if i + 1 < cap { i as u32 + 2 } else { 0 }));
+        }
+        self.ld_free = old as u32 + 1;
+        core::mem::replace(&mut self.ld_slots, bigger)
+    }
+
+    /// Enters a new live LWP in the first free slot, which there must be
+    /// ([`LwpDir::has_room`]); returns its id.
     pub(crate) fn enter(
         &mut self,
-        id: LwpId,
         t: &'static KThread,
         lwp: &'static Lwp,
         detached: bool,
-    ) {
-        let e = LwpEnt {
+    ) -> LwpId {
+        let i = self.ld_free.checked_sub(1).expect("an LWP entered in a full directory") as usize;
+        let Slot::Free(next) = self.ld_slots[i] else {
+            unreachable!("a used slot on the free list")
+        };
+        self.ld_free = next;
+        self.ld_slots[i] = Slot::Used(LwpEnt {
             le_live: Some((t, lwp)),
+            le_gen: t.id(),
             le_detached: detached,
             le_waiters: 0,
             le_waitfor: Waitfor::Nothing,
-        };
-        self.ld_ents.insert(id, e);
+        });
+        self.ld_used += 1;
         self.ld_lwpcnt += 1;
+        LwpId(i as u32 + 1)
+    }
+
+    fn index(id: LwpId) -> Option<usize> {
+        (id.0 as usize).checked_sub(1)
     }
 
     pub(crate) fn get(&self, id: LwpId) -> Option<&LwpEnt> {
-        self.ld_ents.get(&id)
+        match self.ld_slots.get(Self::index(id)?)? {
+            Slot::Used(e) => Some(e),
+            Slot::Free(_) => None,
+        }
+    }
+
+    fn get_mut(&mut self, id: LwpId) -> Option<&mut LwpEnt> {
+        match self.ld_slots.get_mut(Self::index(id)?)? {
+            Slot::Used(e) => Some(e),
+            Slot::Free(_) => None,
+        }
+    }
+
+    /// Frees the slot of `id`: its id is free again.
+    fn remove(&mut self, id: LwpId) -> Option<LwpEnt> {
+        let i = Self::index(id)?;
+        if !matches!(self.ld_slots.get(i), Some(Slot::Used(_))) {
+            return None;
+        }
+        let Slot::Used(e) = core::mem::replace(&mut self.ld_slots[i], Slot::Free(self.ld_free))
+        else {
+            unreachable!()
+        };
+        self.ld_free = i as u32 + 1;
+        self.ld_used -= 1;
+        Some(e)
     }
 
     /// The thread and `Lwp` of live LWP `id`.
     pub(crate) fn live(&self, id: LwpId) -> Option<(&'static KThread, &'static Lwp)> {
-        self.ld_ents.get(&id).and_then(|e| e.le_live)
+        self.get(id).and_then(|e| e.le_live)
+    }
+
+    fn used(&self) -> impl Iterator<Item = (LwpId, &LwpEnt)> + '_ {
+        self.ld_slots.iter().enumerate().filter_map(|(i, s)| match s {
+            Slot::Used(e) => Some((LwpId(i as u32 + 1), e)),
+            Slot::Free(_) => None,
+        })
     }
 
     /// Every live LWP.
     pub(crate) fn live_all(&self) -> impl Iterator<Item = (&'static KThread, &'static Lwp)> + '_ {
-        self.ld_ents.values().filter_map(|e| e.le_live)
+        self.used().filter_map(|(_, e)| e.le_live)
     }
 
     /// Zombies: (id, how many wait for it by id).
     pub(crate) fn zombies(&self) -> impl Iterator<Item = (LwpId, u32)> + '_ {
-        self.ld_ents.iter().filter(|(_, e)| e.le_live.is_none()).map(|(&id, e)| (id, e.le_waiters))
+        self.used().filter(|(_, e)| e.le_live.is_none()).map(|(id, e)| (id, e.le_waiters))
     }
 
     /// LWP `id` has exited: it becomes a zombie, or goes at once if detached.
     /// Returns whether it was the last live LWP.
     pub(crate) fn exited(&mut self, id: LwpId) -> bool {
-        if let Some(e) = self.ld_ents.get_mut(&id) {
+        if let Some(e) = self.get_mut(id) {
             if e.le_detached {
-                self.ld_ents.remove(&id);
+                self.remove(id);
             } else {
                 e.le_live = None;
                 self.ld_zombcnt += 1;
@@ -148,24 +254,28 @@ impl LwpDir {
     /// Removes zombie `id`, waited for: its id is free again. Whoever else waited
     /// for it by id is told it is gone.
     pub(crate) fn reap(&mut self, id: LwpId) {
-        let Some(e) = self.ld_ents.remove(&id) else { return };
+        let Some(e) = self.remove(id) else { return };
         self.ld_zombcnt -= 1;
         if e.le_waiters > 1 {
-            for other in self.ld_ents.values_mut().filter(|o| o.le_waitfor == Waitfor::Lwp(id)) {
-                other.le_waitfor = Waitfor::Gone;
+            for slot in &mut self.ld_slots {
+                if let Slot::Used(o) = slot {
+                    if o.le_waitfor == Waitfor::Lwp(id) {
+                        o.le_waitfor = Waitfor::Gone;
+                    }
+                }
             }
         }
     }
 
     /// LWP `me` enters `lwp_wait` for `which` (nothing if it is already counted).
     pub(crate) fn wait_begin(&mut self, me: LwpId, which: Waitfor) {
-        match self.ld_ents.get_mut(&me) {
+        match self.get_mut(me) {
             Some(e) if e.le_waitfor == Waitfor::Nothing => e.le_waitfor = which,
             _ => return,
         }
         self.ld_lwpwait += 1;
         if let Waitfor::Lwp(target) = which {
-            if let Some(t) = self.ld_ents.get_mut(&target) {
+            if let Some(t) = self.get_mut(target) {
                 t.le_waiters += 1;
             }
         }
@@ -173,22 +283,24 @@ impl LwpDir {
 
     /// LWP `me` leaves `lwp_wait` (or stops inside it: it is not counted while stopped).
     pub(crate) fn wait_end(&mut self, me: LwpId) {
-        let Some(e) = self.ld_ents.get_mut(&me) else { return };
+        let Some(e) = self.get_mut(me) else { return };
         let was = core::mem::replace(&mut e.le_waitfor, Waitfor::Nothing);
         if was == Waitfor::Nothing {
             return;
         }
         self.ld_lwpwait -= 1;
         if let Waitfor::Lwp(target) = was {
-            if let Some(t) = self.ld_ents.get_mut(&target) {
+            if let Some(t) = self.get_mut(target) {
                 t.le_waiters -= 1;
             }
         }
     }
 
-    /// Forgets every remaining zombie: the process itself is becoming a zombie.
-    pub(crate) fn clear(&mut self) {
-        *self = LwpDir::new();
+    /// Empties the directory, giving the whole of it to the caller to drop once the
+    /// lock is released: the process itself is becoming a zombie, and its zombie
+    /// LWPs go with it.
+    pub(crate) fn take(&mut self) -> LwpDir {
+        core::mem::replace(self, LwpDir::new())
     }
 }
 
@@ -201,33 +313,56 @@ mod tests {
         alloc::boxed::Box::leak(alloc::boxed::Box::new(Lwp::unused()))
     }
 
-    #[test]
-    fn ids_are_lowest_free_and_reused_only_after_reap() {
-        let mut d = LwpDir::new();
-        for want in 1..=3 {
-            let id = d.alloc_id();
-            assert_eq!(id, LwpId(want));
-            d.enter(id, &THREAD0, lwp(), false);
+    /// Enters an LWP, growing the directory first if it must.
+    fn enter(d: &mut LwpDir, detached: bool) -> LwpId {
+        if !d.has_room() {
+            let room = LwpDir::room_of(d.room_size()).unwrap();
+            drop(d.adopt(room));
         }
-        assert!(!d.exited(LwpId(2)), "two LWPs are still alive");
-        assert_eq!((d.lwpcnt(), d.zombcnt()), (2, 1));
-        assert_eq!(d.alloc_id(), LwpId(4), "a zombie keeps its id");
+        d.enter(&THREAD0, lwp(), detached)
+    }
+
+    #[test]
+    fn ids_are_reused_only_after_reap_most_recent_first() {
+        let mut d = LwpDir::new();
+        for want in 1..=6 {
+            assert_eq!(enter(&mut d, false), LwpId(want), "the lowest never used, growing");
+        }
+        assert!(!d.exited(LwpId(2)), "five LWPs are still alive");
+        assert!(!d.exited(LwpId(5)));
+        assert_eq!((d.lwpcnt(), d.zombcnt()), (4, 2));
+        assert_eq!(enter(&mut d, false), LwpId(7), "zombies keep their ids");
         d.reap(LwpId(2));
-        assert_eq!(d.alloc_id(), LwpId(2), "a reaped id is free");
-        assert_eq!(d.ids(), [LwpId(1), LwpId(3)]);
+        d.reap(LwpId(5));
+        assert_eq!(enter(&mut d, false), LwpId(5), "the id freed last comes first");
+        assert_eq!(enter(&mut d, false), LwpId(2));
+        let mut ids = Vec::with_capacity(16);
+        d.ids_into(&mut ids);
+        assert_eq!(ids, (1..=7).map(LwpId).collect::<Vec<_>>());
+        let mut two = Vec::with_capacity(2);
+        d.ids_into(&mut two);
+        assert_eq!(two, [LwpId(1), LwpId(2)], "no more than the capacity given");
+    }
+
+    #[test]
+    fn a_room_made_for_nothing_is_given_back() {
+        let mut d = LwpDir::new();
+        enter(&mut d, false);
+        let room = LwpDir::room_of(d.room_size()).unwrap();
+        let cap = room.capacity();
+        let back = d.adopt(room);
+        assert_eq!(back.capacity(), cap, "there was room already: the new array comes back");
+        assert_eq!(d.get(LwpId(1)).map(|e| e.le_gen), Some(THREAD0.id()));
     }
 
     #[test]
     fn detached_lwps_leave_no_zombie_and_waiters_are_counted() {
         let mut d = LwpDir::new();
-        d.enter(LwpId(1), &THREAD0, lwp(), false);
-        d.enter(LwpId(2), &THREAD0, lwp(), true);
-        d.enter(LwpId(3), &THREAD0, lwp(), false);
+        enter(&mut d, false);
+        enter(&mut d, true);
+        enter(&mut d, false);
         assert!(!d.exited(LwpId(2)));
-        assert!(
-            d.get(LwpId(2)).is_none() && d.zombcnt() == 0,
-            "a detached LWP is reaped as it exits"
-        );
+        assert!(d.get(LwpId(2)).is_none() && d.zombcnt() == 0, "reaped as it exits");
         d.wait_begin(LwpId(1), Waitfor::Lwp(LwpId(3)));
         d.wait_begin(LwpId(1), Waitfor::Lwp(LwpId(3)));
         assert_eq!((d.lwpwait(), d.get(LwpId(3)).unwrap().le_waiters), (1, 1), "counted once");
@@ -236,5 +371,7 @@ mod tests {
         assert!(!d.exited(LwpId(3)));
         assert!(d.exited(LwpId(1)), "the last live LWP");
         assert_eq!(d.zombies().collect::<Vec<_>>(), [(LwpId(1), 0), (LwpId(3), 0)]);
+        assert_eq!(d.take().len(), 2);
+        assert_eq!(d.len(), 0);
     }
 }

@@ -24,6 +24,13 @@
 //! reused, so that `&'static Lwp` is the normal reference; what an LWP owns (its
 //! `lwp` structure) is freed when it exits.
 //!
+//! Making an LWP is the one thing a user program can ask of the kernel over and
+//! over, so it is bounded and fallible throughout: the system's and the process's
+//! LWP limits (`rctl`: `EAGAIN`, zombies counting for their process) and the memory
+//! for the thread, the handle, the `lwp` structure and a bigger directory
+//! (`ENOMEM`) are all had before the LWP is entered in its process, and given
+//! back if anything fails, so a refused `_lwp_create` leaves nothing behind.
+//!
 //! An LWP in the kernel cannot be stopped or killed just anywhere: it could hold a
 //! lock. It acts on requests at *stop points* ([`stop_point`], `stop`), as
 //! Solaris' LWPs do on their way back to user mode. Every wait in this module and in
@@ -42,9 +49,11 @@ mod stop;
 mod wait;
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{AtomicU32, Ordering};
+
+use arch::cell::StaticRef;
+use arch::kmem;
 
 use bitflags::bitflags;
 
@@ -53,6 +62,7 @@ use crate::disp;
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::proc::{self, PStat, Proc, ProcState};
+use crate::rctl;
 use crate::thread::{self, curlwp, curproc, curthread, KThread, ThreadState};
 use crate::M;
 
@@ -123,6 +133,8 @@ pub struct Lwp {
     lwp_start: DispLock<Option<Start>>,
     /// The swappable `lwp` structure (S5): resident or swapped out.
     lwp_image: DispLock<data::LwpImage>,
+    /// The next handle in the cache (only while cached).
+    lwp_next: StaticRef<Lwp>,
 }
 
 impl Lwp {
@@ -131,6 +143,7 @@ impl Lwp {
             lwp_id: AtomicU32::new(0),
             lwp_start: DispLock::new(None),
             lwp_image: DispLock::new(data::LwpImage::Unused(None)),
+            lwp_next: StaticRef::none(),
         }
     }
 
@@ -151,12 +164,25 @@ impl fmt::Debug for Lwp {
     }
 }
 
-/// Handles of exited LWPs, for reuse.
-static LWP_CACHE: DispLock<Vec<&'static Lwp>> = DispLock::new(Vec::new());
+/// Handles of exited LWPs, for reuse: a list through `lwp_next`.
+static LWP_CACHE: DispLock<Option<&'static Lwp>> = DispLock::new(None);
+/// LWPs made and not yet freed, in every process (`rctl::max_lwps`).
+static NLWPS: AtomicU32 = AtomicU32::new(0);
 
-fn lwp_alloc() -> &'static Lwp {
-    let cached = LWP_CACHE.lock().pop();
-    cached.unwrap_or_else(|| Box::leak(Box::new(Lwp::unused())))
+/// A handle from the cache, or a new one; `ENOMEM` if there is no memory.
+fn lwp_alloc() -> Result<&'static Lwp, Errno> {
+    let cached = {
+        let mut head = LWP_CACHE.lock();
+        let lwp = *head;
+        if let Some(l) = lwp {
+            *head = l.lwp_next.take();
+        }
+        lwp
+    };
+    match cached {
+        Some(lwp) => Ok(lwp),
+        None => kmem::try_box(Lwp::unused()).map(|b| &*Box::leak(b)).map_err(|_| Errno::ENOMEM),
+    }
 }
 
 /// Frees what an LWP owns and caches its handle. Nobody refers to it any more: its
@@ -165,7 +191,16 @@ fn lwp_free(lwp: &'static Lwp) {
     lwp.free_data();
     lwp.lwp_start.lock().take();
     lwp.lwp_id.store(0, Ordering::Relaxed);
-    LWP_CACHE.lock().push(lwp);
+    let mut head = LWP_CACHE.lock();
+    lwp.lwp_next.set(*head);
+    *head = Some(lwp);
+    drop(head);
+    rctl::give(&NLWPS);
+}
+
+/// LWPs in every process, live (zombies are only their directory entries).
+pub fn nlwps() -> u32 {
+    NLWPS.load(Ordering::Relaxed)
 }
 
 /// An LWP made but not yet entered in its process: everything that needs memory is
@@ -179,32 +214,59 @@ pub(crate) struct NewLwp {
 impl NewLwp {
     /// A thread (TS class) and an `lwp` structure for an LWP of `p` that will run
     /// `func(arg)` in the kernel.
-    pub(crate) fn alloc(p: &'static Proc, func: fn(usize), arg: usize) -> NewLwp {
+    pub(crate) fn alloc(p: &'static Proc, func: fn(usize), arg: usize) -> Result<NewLwp, Errno> {
         Self::alloc_start(p, Start::Kernel(func, arg), UserRegs::default())
     }
 
     /// The same for an LWP of `p` that starts in user mode with `regs`.
-    pub(crate) fn alloc_user(p: &'static Proc, regs: UserRegs) -> NewLwp {
+    pub(crate) fn alloc_user(p: &'static Proc, regs: UserRegs) -> Result<NewLwp, Errno> {
         Self::alloc_start(p, Start::User, regs)
     }
 
-    fn alloc_start(p: &'static Proc, start: Start, regs: UserRegs) -> NewLwp {
-        let t = thread::thread_create_stopped(
+    /// Errors: `EAGAIN` beyond the system's LWP or thread limit; `ENOMEM` without
+    /// memory. What was had is given back.
+    fn alloc_start(p: &'static Proc, start: Start, regs: UserRegs) -> Result<NewLwp, Errno> {
+        if !rctl::take(&NLWPS, rctl::max_lwps()) {
+            return Err(Errno::EAGAIN);
+        }
+        let t = match thread::thread_create_stopped(
             "lwp",
             lwp_main,
             0,
             SchedClass::Ts,
             class::TS_DEFAULT_PRI,
-        );
-        let lwp = lwp_alloc();
-        *lwp.lwp_start.lock() = Some(start);
-        let data = LwpData::make(lwp.take_block(), t, p, &regs);
-        NewLwp { t, lwp, data }
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                rctl::give(&NLWPS);
+                return Err(e);
+            }
+        };
+        let made = lwp_alloc().and_then(|lwp| match LwpData::make(lwp.take_block(), t, p, &regs) {
+            Ok(data) => Ok((lwp, data)),
+            Err(block) => {
+                lwp.put_block(block);
+                lwp_cache(lwp);
+                Err(Errno::ENOMEM)
+            }
+        });
+        match made {
+            Ok((lwp, data)) => {
+                *lwp.lwp_start.lock() = Some(start);
+                Ok(NewLwp { t, lwp, data })
+            }
+            Err(e) => {
+                thread::discard(t);
+                rctl::give(&NLWPS);
+                Err(e)
+            }
+        }
     }
 
-    /// Enters the LWP in `p`, whose locked state is `ps`: gives it an id, binds it to
-    /// its thread for life (S3), and marks it stopped if `flags` say SUSPENDED.
-    /// Returns the id and the thread, which the caller sets running unless suspended.
+    /// Enters the LWP in `p`, whose locked state is `ps` and whose directory has
+    /// room: gives it an id, binds it to its thread for life (S3), and marks it
+    /// stopped if `flags` say SUSPENDED. Returns the id and the thread, which the
+    /// caller sets running unless suspended.
     pub(crate) fn install(
         self,
         p: &'static Proc,
@@ -212,7 +274,7 @@ impl NewLwp {
         flags: LwpFlags,
     ) -> (LwpId, &'static KThread) {
         let NewLwp { t, lwp, data } = self;
-        let id = ps.p_lwpdir.alloc_id();
+        let id = ps.p_lwpdir.enter(t, lwp, flags.contains(LwpFlags::DETACHED));
         lwp.lwp_id.store(id.0, Ordering::Relaxed);
         lwp.set_data(data);
         t.t_lwp.set(Some(lwp));
@@ -223,15 +285,24 @@ impl NewLwp {
             t.set_proc_flag(TpFlags::HOLDLWP | TpFlags::STOPPED);
             t.set_state(ThreadState::Stopped);
         }
-        ps.p_lwpdir.enter(id, t, lwp, flags.contains(LwpFlags::DETACHED));
         (id, t)
     }
 
     /// Gives back what `alloc` took, when the LWP cannot be entered after all.
     pub(crate) fn discard(self) {
-        thread::reap(self.t);
-        lwp_free(self.lwp);
+        let NewLwp { t, lwp, data } = self;
+        lwp.put_block(Some(data));
+        thread::discard(t);
+        lwp_cache(lwp);
+        rctl::give(&NLWPS);
     }
+}
+
+/// Puts a handle that carries no LWP in the cache.
+fn lwp_cache(lwp: &'static Lwp) {
+    let mut head = LWP_CACHE.lock();
+    lwp.lwp_next.set(*head);
+    *head = Some(lwp);
 }
 
 /// Creates an LWP in process `p` that runs `func(arg)` on a new kernel thread of its
@@ -248,29 +319,51 @@ pub fn lwp_create(
     if proc::is_proc0(p) {
         return Err(Errno::EINVAL);
     }
-    lwp_enter(p, NewLwp::alloc(p, func, arg), flags)
+    lwp_enter(p, NewLwp::alloc(p, func, arg)?, flags)
 }
 
 /// Creates an LWP in the current process that starts in user mode with `regs`
 /// (the `_lwp_create` system call, S16). Returns its id.
 ///
-/// Errors: `EINVAL` if the process has no address space; `EAGAIN` if it is exiting.
+/// Errors: `EINVAL` if the process has no address space; `EAGAIN` if it is exiting
+/// or a limit is reached; `ENOMEM` if there is no memory for the LWP.
 pub fn lwp_create_user(regs: UserRegs, flags: LwpFlags) -> Result<LwpId, Errno> {
     let (_, _, p) = current()?;
     if p.p_as.lock().is_none() {
         return Err(Errno::EINVAL);
     }
-    lwp_enter(p, NewLwp::alloc_user(p, regs), flags)
+    lwp_enter(p, NewLwp::alloc_user(p, regs)?, flags)
 }
 
 /// Enters `new` in `p` and sets it running unless it was made SUSPENDED.
+///
+/// Errors: `EAGAIN` if `p` is exiting or has its limit of LWPs (zombies count);
+/// `ENOMEM` if its directory cannot grow. `new` is given back then.
 fn lwp_enter(p: &'static Proc, new: NewLwp, flags: LwpFlags) -> Result<LwpId, Errno> {
-    let entered = {
+    let mut room = None;
+    let mut new = Some(new);
+    let entered = loop {
         let mut ps = p.p_lock.lock();
-        if ps.p_stat == PStat::Active {
-            Ok(new.install(p, &mut ps, flags))
-        } else {
-            Err(new)
+        if ps.p_stat != PStat::Active {
+            break Err(Errno::EAGAIN);
+        }
+        let dir = &ps.p_lwpdir;
+        if dir.lwpcnt() + dir.zombcnt() >= rctl::lwps_per_proc() {
+            break Err(Errno::EAGAIN);
+        }
+        let spare = room.take().map(|r| ps.p_lwpdir.adopt(r));
+        if ps.p_lwpdir.has_room() {
+            let entered = new.take().map(|n| n.install(p, &mut ps, flags));
+            drop(ps);
+            drop(spare);
+            break entered.ok_or(Errno::EAGAIN);
+        }
+        let grown = ps.p_lwpdir.room_size();
+        drop(ps);
+        drop(spare);
+        match LwpDir::room_of(grown) {
+            Ok(r) => room = Some(r),
+            Err(e) => break Err(e),
         }
     };
     match entered {
@@ -280,9 +373,11 @@ fn lwp_enter(p: &'static Proc, new: NewLwp, flags: LwpFlags) -> Result<LwpId, Er
             }
             Ok(id)
         }
-        Err(new) => {
-            new.discard();
-            Err(Errno::EAGAIN)
+        Err(e) => {
+            if let Some(n) = new {
+                n.discard();
+            }
+            Err(e)
         }
     }
 }

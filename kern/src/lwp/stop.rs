@@ -21,7 +21,6 @@
 //! waiting for it then asks again). Suspends do not nest: one continue undoes any
 //! number of suspends.
 
-use alloc::vec::Vec;
 use core::ptr;
 
 use arch::Machine;
@@ -166,21 +165,30 @@ pub fn lwp_continue(id: LwpId) -> Result<(), Errno> {
 }
 
 /// Makes every LWP of `p` but `me` exit at its next stop point: stopped ones are set
-/// running to get there, sleeping ones are woken (Solaris' `exitlwps`).
+/// running to get there, sleeping ones are woken (Solaris' `exitlwps`). The stopped
+/// ones are taken out of their stop one at a time, each with `p_lock` taken anew:
+/// nothing is allocated under it, and the process, exiting, gets no new LWP.
 pub(crate) fn exitlwps(p: &Proc, me: &KThread) {
-    let resume: Vec<&'static KThread> = {
+    {
         let ps = p.p_lock.lock();
-        ps.p_lwpdir
-            .live_all()
-            .filter(|(t, _)| !ptr::eq(*t, me))
-            .filter_map(|(t, lwp)| {
-                t.set_proc_flag(TpFlags::EXITLWP);
-                unstop(t, lwp)
-            })
-            .collect()
-    };
-    for t in resume {
-        disp::setrun(t);
+        for (t, _) in ps.p_lwpdir.live_all().filter(|(t, _)| !ptr::eq(*t, me)) {
+            t.set_proc_flag(TpFlags::EXITLWP);
+        }
+    }
+    loop {
+        let next = {
+            let ps = p.p_lock.lock();
+            let found = ps
+                .p_lwpdir
+                .live_all()
+                .filter(|(t, _)| !ptr::eq(*t, me))
+                .find_map(|(t, l)| unstop(t, l));
+            found
+        };
+        match next {
+            Some(t) => disp::setrun(t),
+            None => break,
+        }
     }
     wake_stop_points(p);
 }

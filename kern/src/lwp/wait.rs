@@ -13,7 +13,11 @@
 //!   id whose chain ends at such a waiter for any wakes it, so that it sees this.
 //!
 //! An LWP stopped in its wait is not counted as waiting (Solaris leaves the call,
-//! to restart it after the stop); it registers again when continued.
+//! to restart it after the stop); it registers again when continued. A wait for a
+//! given id names one LWP for its whole life: the first look notes which LWP has
+//! the id (its directory entry's `le_gen`), and if that one is reaped by another
+//! waiter while this one is stopped and a new LWP is given the same id meanwhile,
+//! the wait ends with `ESRCH` instead of taking the newcomer.
 
 use super::dir::{LwpDir, Waitfor};
 use super::{current, LwpId};
@@ -40,13 +44,15 @@ pub fn lwp_wait(which: Option<LwpId>) -> Result<LwpId, Errno> {
     let (_, lwp, p) = current()?;
     let me = lwp.id();
     let waitfor = which.map_or(Waitfor::Any, Waitfor::Lwp);
+    // Which LWP `which` names, once seen (see the module comment).
+    let mut target = None;
     loop {
         let mut seen = p.p_lwpexit.snapshot();
         let look = {
             let mut ps = p.p_lock.lock();
             let dir = &mut ps.p_lwpdir;
             dir.wait_begin(me, waitfor);
-            let look = look(dir, me, which);
+            let look = look(dir, me, which, &mut target);
             if matches!(look, Look::Done(_)) {
                 dir.wait_end(me);
             }
@@ -71,17 +77,21 @@ pub fn lwp_wait(which: Option<LwpId>) -> Result<LwpId, Errno> {
 }
 
 /// One look for what LWP `me`, registered as waiting for `which`, can take; under
-/// `p_lock`.
-fn look(dir: &mut LwpDir, me: LwpId, which: Option<LwpId>) -> Look {
+/// `p_lock`. `target` is which LWP `which` names, once a look has seen it.
+fn look(dir: &mut LwpDir, me: LwpId, which: Option<LwpId>, target: &mut Option<u64>) -> Look {
     match (dir.get(me).map(|e| e.le_waitfor), which) {
         (Some(Waitfor::Gone), _) => Look::Done(Err(Errno::ESRCH)),
-        (_, Some(id)) => look_for(dir, me, id),
+        (_, Some(id)) => look_for(dir, me, id, target),
         (_, None) => look_any(dir),
     }
 }
 
-fn look_for(dir: &mut LwpDir, me: LwpId, id: LwpId) -> Look {
+fn look_for(dir: &mut LwpDir, me: LwpId, id: LwpId, gen: &mut Option<u64>) -> Look {
     let Some(target) = dir.get(id) else { return Look::Done(Err(Errno::ESRCH)) };
+    if *gen.get_or_insert(target.le_gen) != target.le_gen {
+        // The LWP waited for is gone; another has its id now.
+        return Look::Done(Err(Errno::ESRCH));
+    }
     if target.le_live.is_none() {
         dir.reap(id);
         return Look::Done(Ok(id));

@@ -42,8 +42,6 @@
 //! (`change_epri`, `setrun`). The blocked thread is linked through `t_link`, which a
 //! thread uses for at most one queue at a time.
 
-use alloc::format;
-use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 
@@ -162,9 +160,27 @@ static TURNSTILES: DispLock<Table> = DispLock::new(Table { ts: Vec::new() });
 /// The turnstile lock, held.
 pub(crate) type Locked = DispLockGuard<'static, Table>;
 
-/// Takes the turnstile lock (interrupts off while it is held).
+/// Takes the turnstile lock (interrupts off while it is held), with room in the
+/// table for one more turnstile: the most a blocking thread adds. The table grows
+/// between two holds of the lock, never under it (nothing is allocated under a
+/// `DispLock`); a growth the heap cannot satisfy is the kernel's own failure.
 pub(crate) fn lock() -> Locked {
-    TURNSTILES.lock()
+    loop {
+        let tbl = TURNSTILES.lock();
+        if tbl.ts.len() < tbl.ts.capacity() {
+            return tbl;
+        }
+        let want = (tbl.ts.capacity() * 2).max(16);
+        drop(tbl);
+        let mut bigger = Vec::with_capacity(want);
+        let mut tbl = TURNSTILES.lock();
+        if tbl.ts.capacity() < want {
+            bigger.extend(tbl.ts.drain(..));
+            bigger = core::mem::replace(&mut tbl.ts, bigger);
+        }
+        drop(tbl);
+        drop(bigger);
+    }
 }
 
 /// Chains longer than this are taken for corruption.
@@ -268,23 +284,20 @@ impl Table {
         sobj: usize,
         kind: WaitKind,
         owner: &'static KThread,
-    ) -> Option<String> {
+    ) -> Option<Cycle> {
+        let mut cycle =
+            Cycle { me, first: (sobj, kind, owner), links: [None; CYCLE_SHOWN], more: 0 };
         let mut t = owner;
-        let mut chain = Vec::new();
-        for _ in 0..MAX_CHAIN {
+        for n in 0..MAX_CHAIN {
             if core::ptr::eq(t, me) {
-                let mut msg = format!(
-                    "deadlock: {me:?} would block on {} {sobj:#x} held by {owner:?}",
-                    kind.what()
-                );
-                for (s, k, o) in chain {
-                    msg += &format!(", which waits for {} {s:#x} held by {o:?}", WaitKind::what(k));
-                }
-                return Some(msg);
+                return Some(cycle);
             }
             let (s, k, o) = self.blocker(t)?;
             let o = o?;
-            chain.push((s, k, o));
+            match cycle.links.get_mut(n) {
+                Some(link) => *link = Some((s, k, o)),
+                None => cycle.more += 1,
+            }
             t = o;
         }
         None
@@ -309,6 +322,38 @@ impl Table {
             }
             to = ts.owner;
         }
+    }
+}
+
+/// Links of a deadlock cycle its report names (the rest are counted).
+const CYCLE_SHOWN: usize = 8;
+
+/// A cycle of threads each waiting for a lock the next one holds: what `block`
+/// reports. Made under the turnstile lock without allocating, and formatted only
+/// once the lock is dropped.
+struct Cycle {
+    me: &'static KThread,
+    first: (usize, WaitKind, &'static KThread),
+    links: [Option<(usize, WaitKind, &'static KThread)>; CYCLE_SHOWN],
+    more: usize,
+}
+
+impl core::fmt::Display for Cycle {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (sobj, kind, owner) = self.first;
+        write!(
+            f,
+            "deadlock: {:?} would block on {} {sobj:#x} held by {owner:?}",
+            self.me,
+            kind.what()
+        )?;
+        for (s, k, o) in self.links.iter().flatten() {
+            write!(f, ", which waits for {} {s:#x} held by {o:?}", k.what())?;
+        }
+        if self.more > 0 {
+            write!(f, ", and {} more", self.more)?;
+        }
+        Ok(())
     }
 }
 

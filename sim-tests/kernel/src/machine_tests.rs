@@ -79,10 +79,10 @@ fn trap_catch_mmu_miss() -> TestResult {
 
 /// Memory freed goes back to the heap: usage returns to where it was.
 fn heap_returns_freed_memory() -> TestResult {
-    let (used0, _) = heap::usage();
+    let used0 = heap::stats().used;
     {
         let blocks: Vec<Vec<u8>> = (1..200).map(|n| alloc::vec![n as u8; n * 37]).collect();
-        let (used1, _) = heap::usage();
+        let used1 = heap::stats().used;
         ensure!(
             used1 >= used0 + (1..200).map(|n| n * 37).sum::<usize>(),
             "allocation not accounted"
@@ -92,7 +92,7 @@ fn heap_returns_freed_memory() -> TestResult {
             "block overwritten"
         );
     }
-    let (used2, _) = heap::usage();
+    let used2 = heap::stats().used;
     ensure_eq!(used2, used0);
     Ok(())
 }

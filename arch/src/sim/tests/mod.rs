@@ -69,7 +69,7 @@ fn thread(id: usize, entry: ThreadEntry, arg: usize) -> &'static T {
     Box::leak(Box::new(T {
         pending: PendingWork::new(),
         id,
-        ctx: Sim::context_new(STACK, entry, arg),
+        ctx: Sim::context_new(STACK, entry, arg).expect("a test thread's stack"),
         next: StaticRef::none(),
         count: AtomicU64::new(0),
         seen: AtomicU64::new(0),

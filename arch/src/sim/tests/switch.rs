@@ -67,7 +67,7 @@ fn context_reset_restarts_a_thread_on_its_own_stack() {
         BOOT_T.set(Some(t0));
         let t1 = thread(1, entry, 10);
         switch_to(t1);
-        Sim::context_reset(&t1.ctx, entry, 20);
+        Sim::context_reset(&t1.ctx, STACK, entry, 20).expect("its stack is kept");
         switch_to(t1);
         Sim::halt(true)
     }
@@ -95,7 +95,12 @@ fn switching_to_a_running_context_panics() {
         let idle = IDLE_T.get().unwrap();
         Sim::intr_disable();
         assert!(panics(|| Sim::switch(&me.ctx, &me.ctx, me)), "switch to itself");
-        assert!(panics(|| Sim::context_reset(&me.ctx, entry, 0)), "reset of itself");
+        assert!(
+            panics(|| {
+                let _ = Sim::context_reset(&me.ctx, STACK, entry, 0);
+            }),
+            "reset of itself"
+        );
         assert!(
             panics(|| Sim::switch(&idle.ctx, &boot.ctx, boot)),
             "switch from another thread's context"
@@ -120,7 +125,7 @@ fn switching_to_a_running_context_panics() {
         switch_to(t1);
         assert!(CHECKED.load(SeqCst));
         // t1 ended, so it is no longer running: it may be reset now.
-        Sim::context_reset(&t1.ctx, entry, 0);
+        Sim::context_reset(&t1.ctx, STACK, entry, 0).expect("its stack is kept");
         Sim::halt(true)
     }
 

@@ -43,7 +43,7 @@ use arch::Machine;
 use crate::{spawn, Test, TestResult};
 use kern::class::{SchedClass, RT_MAXPRI};
 use kern::cpu::MAX_CPUS;
-use kern::displock::DispLock;
+use kern::sync::Mutex;
 use kern::thread::KThread;
 use kern::{disp, M};
 
@@ -122,7 +122,7 @@ fn invariants() -> TestResult {
 }
 
 /// The first invariant violation a worker thread saw.
-static BROKEN: DispLock<Option<String>> = DispLock::new(None);
+static BROKEN: Mutex<Option<String>> = Mutex::new(None);
 
 /// Checks the invariants from a worker; the first failure is kept for its test.
 fn check_from_worker() {

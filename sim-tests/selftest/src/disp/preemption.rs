@@ -14,7 +14,7 @@ use arch::Machine;
 use crate::{dispatcher_state, ensure, ensure_eq, spawn, TestResult};
 use kern::class::{self, SchedClass};
 use kern::cpu::{cpu_by_id, MAX_CPUS};
-use kern::displock::DispLock;
+use kern::sync::Mutex;
 use kern::thread::{curthread, KThread, ThreadState};
 use kern::{clock, disp, M};
 
@@ -138,7 +138,7 @@ pub(super) fn preempted_thread_resumes_first() -> TestResult {
 static HIGH_DONE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 static LOW_RAN: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 static EQUAL_RAN: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
-static YIELD_ERR: DispLock<Option<String>> = DispLock::new(None);
+static YIELD_ERR: Mutex<Option<String>> = Mutex::new(None);
 
 fn yield_fail(msg: String) {
     YIELD_ERR.lock().get_or_insert(msg);
@@ -212,7 +212,7 @@ pub(super) fn yield_gives_way_only_to_equal_or_higher() -> TestResult {
 static RT_RAN: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 static RT_SAW_TS_QUEUED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 static TS_THREAD: [StaticRef<KThread>; MAX_CPUS] = [const { StaticRef::none() }; MAX_CPUS];
-static LOCAL_ERR: DispLock<Option<String>> = DispLock::new(None);
+static LOCAL_ERR: Mutex<Option<String>> = Mutex::new(None);
 static LOCAL_DONE: AtomicUsize = AtomicUsize::new(0);
 const LOCAL_ROUNDS: usize = 3;
 

@@ -12,12 +12,12 @@ use arch::Machine;
 
 use crate::{ensure, ensure_eq, wait_for, TestResult};
 use kern::class::SchedClass;
-use kern::displock::DispLock;
 use kern::errno::Errno;
 use kern::lwp::{
     idtolwp, idtot, lwp_continue, lwp_create, lwp_self, lwp_suspend, lwp_wait, LwpFlags, LwpId,
 };
 use kern::proc::{prfind, proc_create, WaitStatus, PROC0};
+use kern::sync::Mutex;
 use kern::thread::{curlwp, curproc, curthread, ThreadState};
 use kern::{sleepq, M};
 
@@ -27,7 +27,7 @@ use super::{
 };
 
 static WHERE_PID: AtomicU32 = AtomicU32::new(0);
-static WHERE_SEEN: DispLock<Vec<(LwpId, bool)>> = DispLock::new(Vec::new());
+static WHERE_SEEN: Mutex<Vec<(LwpId, bool)>> = Mutex::new(Vec::new());
 
 /// Checks, inside an LWP, that `curlwp`, `curproc`, `lwp_self`, the directory and the
 /// `lwp` structure's back pointers all agree.
@@ -84,7 +84,7 @@ pub(super) fn lwp_curlwp_curproc_in_every_lwp() -> TestResult {
 
 const MANY: usize = 24;
 static MANY_PID: AtomicU32 = AtomicU32::new(0);
-static MANY_SEEN: DispLock<Vec<(LwpId, u64)>> = DispLock::new(Vec::new());
+static MANY_SEEN: Mutex<Vec<(LwpId, u64)>> = Mutex::new(Vec::new());
 
 fn many_child(k: usize) {
     let mine = curproc().is_some_and(|p| p.pid().0 == MANY_PID.load(Ordering::SeqCst));

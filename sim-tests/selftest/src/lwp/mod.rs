@@ -30,10 +30,10 @@ use arch::Machine;
 
 use crate::{ensure_eq, reap, wait_for, Test, TestResult};
 use kern::cpu::{cpus, MAX_CPUS};
-use kern::displock::DispLock;
 use kern::errno::Errno;
 use kern::lwp::{idtot, lwp_create, lwp_self, lwp_suspend, lwp_wait, stop_point, LwpFlags, LwpId};
 use kern::proc::{prfind, proc_create, proc_exit, PStat, Pid, Proc, WaitStatus};
+use kern::sync::Mutex;
 use kern::thread::{curproc, KThread};
 use kern::{sleepq, M};
 
@@ -70,8 +70,8 @@ pub static LWP: &[Test] = &[
 
 // ---- Running a test inside a process ----------------------------------------------
 
-static BODY: DispLock<Option<fn() -> TestResult>> = DispLock::new(None);
-static RESULT: DispLock<Option<TestResult>> = DispLock::new(None);
+static BODY: Mutex<Option<fn() -> TestResult>> = Mutex::new(None);
+static RESULT: Mutex<Option<TestResult>> = Mutex::new(None);
 
 /// The first LWP of a test's process: runs the body, leaves the verdict, and exits
 /// the process as returning from `main` would, taking any LWP left with it.
@@ -182,7 +182,7 @@ fn self_suspender(_: usize) {
 }
 
 /// What an LWP's `lwp_wait` returned.
-static WAITED: DispLock<Option<Result<LwpId, Errno>>> = DispLock::new(None);
+static WAITED: Mutex<Option<Result<LwpId, Errno>>> = Mutex::new(None);
 
 /// Waits for LWP `id` (0: any) and leaves the result in `WAITED`.
 fn waiter(id: usize) {

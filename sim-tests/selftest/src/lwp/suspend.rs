@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use core::ptr;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use arch::{Machine, UserRegs};
+use arch::{reg, Machine, UserRegs};
 
 use crate::{ensure, ensure_eq, wait_for, TestResult};
 use kern::class::SchedClass;
@@ -147,37 +147,106 @@ pub(super) fn lwp_suspend_stops_lwp_asleep_in_wait() -> TestResult {
     in_process(asleep_body)
 }
 
-/// Writes a value of its own into every S5 field an LWP owns (the CPU times but
-/// `lwp_stime`, which is the clock's).
+/// Every S5 field of an `lwp` structure, as values: what the swap test compares.
+/// (Read under the structure's lock, where nothing may be allocated: no clone.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fields {
+    regs: UserRegs,
+    sysnum: u32,
+    arg: [u64; 8],
+    rval: [u64; 2],
+    errno: Option<Errno>,
+    sigaltstack: SigAltStack,
+    cursig: u8,
+    curinfo: Option<SigInfo>,
+    ru: LwpRusage,
+    prof: LwpProf,
+    itimer: [ITimerVal; 3],
+    utime: u64,
+    stime: u64,
+    thread: usize,
+    procp: usize,
+}
+
+fn fields(d: &LwpData) -> Fields {
+    Fields {
+        regs: d.lwp_regs.load(),
+        sysnum: d.lwp_sysnum,
+        arg: d.lwp_arg,
+        rval: d.lwp_rval,
+        errno: d.lwp_errno,
+        sigaltstack: d.lwp_sigaltstack,
+        cursig: d.lwp_cursig,
+        curinfo: d.lwp_curinfo,
+        ru: d.lwp_ru,
+        prof: d.lwp_prof,
+        itimer: d.lwp_itimer,
+        utime: d.lwp_utime,
+        stime: d.lwp_stime,
+        thread: d.lwp_thread.0 as *const _ as usize,
+        procp: d.lwp_procp.0 as *const _ as usize,
+    }
+}
+
+/// A value of its own for every S5 field an LWP owns (the CPU times but `lwp_stime`,
+/// which is the clock's, and the back pointers, which are the kernel's).
+fn filled(f: Fields) -> Fields {
+    Fields {
+        // What a frame keeps whole: 8 bits of %ccr and %asi, no %fprs.
+        regs: UserRegs {
+            r: core::array::from_fn(|i| match i {
+                reg::CCR => 0x44,
+                reg::ASI => 0x82,
+                reg::FPRS => 0,
+                _ => 0x5500 + i as u64,
+            }),
+        },
+        sysnum: 159,
+        arg: [1, 2, 3, 4, 5, 6, 7, 8],
+        rval: [11, 12],
+        errno: Some(Errno::EINTR),
+        sigaltstack: SigAltStack { ss_sp: 0x7fff_0000, ss_size: 8192, ss_flags: 1 },
+        cursig: 14,
+        curinfo: Some(SigInfo { si_signo: 11, si_code: 1, si_errno: 0, si_addr: 0xdead_0000 }),
+        ru: LwpRusage {
+            minflt: 1,
+            majflt: 2,
+            nswap: 3,
+            inblock: 4,
+            oublock: 5,
+            msgsnd: 6,
+            msgrcv: 7,
+            nsignals: 8,
+            nvcsw: 9,
+            nivcsw: 10,
+            ioch: 12,
+        },
+        prof: LwpProf { pr_base: 0x1_0000, pr_size: 4096, pr_off: 0x100, pr_scale: 0x8000 },
+        itimer: [
+            ITimerVal { it_interval: 10, it_value: 20 },
+            ITimerVal { it_interval: 30, it_value: 40 },
+            ITimerVal { it_interval: 50, it_value: 60 },
+        ],
+        utime: 77,
+        ..f
+    }
+}
+
+/// Writes the values of [`filled`] into the LWP's own structure.
 fn fill(d: &mut LwpData) {
-    d.lwp_regs.store(&UserRegs { r: core::array::from_fn(|i| 0x5500 + i as u64) });
-    d.lwp_sysnum = 159;
-    d.lwp_arg = [1, 2, 3, 4, 5, 6, 7, 8];
-    d.lwp_rval = [11, 12];
-    d.lwp_errno = Some(Errno::EINTR);
-    d.lwp_sigaltstack = SigAltStack { ss_sp: 0x7fff_0000, ss_size: 8192, ss_flags: 1 };
-    d.lwp_cursig = 14;
-    d.lwp_curinfo = Some(SigInfo { si_signo: 11, si_code: 1, si_errno: 0, si_addr: 0xdead_0000 });
-    d.lwp_ru = LwpRusage {
-        minflt: 1,
-        majflt: 2,
-        nswap: 3,
-        inblock: 4,
-        oublock: 5,
-        msgsnd: 6,
-        msgrcv: 7,
-        nsignals: 8,
-        nvcsw: 9,
-        nivcsw: 10,
-        ioch: 12,
-    };
-    d.lwp_prof = LwpProf { pr_base: 0x1_0000, pr_size: 4096, pr_off: 0x100, pr_scale: 0x8000 };
-    d.lwp_itimer = [
-        ITimerVal { it_interval: 10, it_value: 20 },
-        ITimerVal { it_interval: 30, it_value: 40 },
-        ITimerVal { it_interval: 50, it_value: 60 },
-    ];
-    d.lwp_utime = 77;
+    let f = filled(fields(d));
+    d.lwp_regs.store(&f.regs);
+    d.lwp_sysnum = f.sysnum;
+    d.lwp_arg = f.arg;
+    d.lwp_rval = f.rval;
+    d.lwp_errno = f.errno;
+    d.lwp_sigaltstack = f.sigaltstack;
+    d.lwp_cursig = f.cursig;
+    d.lwp_curinfo = f.curinfo;
+    d.lwp_ru = f.ru;
+    d.lwp_prof = f.prof;
+    d.lwp_itimer = f.itimer;
+    d.lwp_utime = f.utime;
 }
 
 /// 1: filled its `lwp` structure and stops; 2: ran again with it resident; 3: not.
@@ -203,12 +272,10 @@ fn swap_body() -> TestResult {
         SWAP_STAGE.load(Ordering::SeqCst) == 1 && t.state() == ThreadState::Stopped
     })?;
     ensure_eq!(lwp_suspend(s), Ok(()));
-    let before = l.with_data(|d| d.clone()).ok_or("the stopped LWP's structure is not resident")?;
-    let mut want = before.clone();
-    fill(&mut want);
-    ensure!(want == before, "the subject's writes are not in its structure");
+    let before = l.with_data(|d| fields(d)).ok_or("the stopped LWP's structure is not resident")?;
+    ensure!(filled(before) == before, "the subject's writes are not in its structure");
     ensure!(
-        ptr::eq(before.lwp_thread.0, t) && ptr::eq(before.lwp_procp.0, p),
+        before.thread == t as *const _ as usize && before.procp == p as *const _ as usize,
         "wrong back pointers"
     );
 
@@ -230,7 +297,7 @@ fn swap_body() -> TestResult {
     ensure_eq!(nswapped(), n0 + 1);
     ensure_eq!(lwp_swapin(p, s), Ok(()));
     ensure_eq!(nswapped(), n0);
-    ensure_eq!(l.with_data(|d| d.clone()), Some(before));
+    ensure_eq!(l.with_data(|d| fields(d)), Some(before));
 
     // Out again: continuing brings it back before it runs.
     ensure_eq!(lwp_swapout(p, s), Ok(()));

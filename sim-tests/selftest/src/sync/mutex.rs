@@ -9,10 +9,11 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize};
 use arch::Machine;
 
 use crate::{crowd, ensure, ensure_eq, spawn_ts, wait_for, TestResult};
+use kern::callout::Callout;
 use kern::class::{self, SchedClass};
 use kern::sync::{KMutex, MutexKind, STATS};
 use kern::thread::{curthread, thread_create_bound, ThreadState};
-use kern::{callout, clock, disp, sleepq, M};
+use kern::{clock, disp, sleepq, M};
 
 use super::{measured, reset, same, sleep_until, spawn_sys, work, DONE, STOP};
 
@@ -317,6 +318,7 @@ static INTR_COUNT: AtomicU64 = AtomicU64::new(0);
 static INTR_RUNS: AtomicU64 = AtomicU64::new(0);
 static INTR_BAD: AtomicU64 = AtomicU64::new(0);
 const INTR_WANT: u64 = 8;
+static INTR_CALLOUT: Callout = Callout::new();
 
 /// A callout: runs in the clock interrupt, takes the spin mutex, re-arms itself.
 fn intr_callout(_: usize) {
@@ -331,7 +333,7 @@ fn intr_callout(_: usize) {
         INTR_BAD.fetch_add(1, SeqCst);
     }
     if INTR_RUNS.fetch_add(1, SeqCst) + 1 < INTR_WANT {
-        callout::timeout(intr_callout, 0, 1);
+        INTR_CALLOUT.timeout(intr_callout, 0, 1);
     }
 }
 
@@ -362,7 +364,7 @@ pub(super) fn sync_spin_mutex_in_interrupt_handler() -> TestResult {
     for _ in 0..n {
         spawn_ts("intr_cs", intr_worker, 0);
     }
-    callout::timeout(intr_callout, 0, 1);
+    INTR_CALLOUT.timeout(intr_callout, 0, 1);
     let r = wait_for("the interrupt handler's runs", 5, || INTR_RUNS.load(SeqCst) >= INTR_WANT);
     STOP.store(true, SeqCst);
     wait_for("the workers", 10, || DONE.load(SeqCst) == n)?;

@@ -1,0 +1,149 @@
+//! Resource controls: how many threads, LWPs and processes the system may have, and
+//! how many LWPs one process may have (Solaris' `max_nprocs`, and the `max-lwps`,
+//! `max-processes` and per-process LWP resource controls), so that no user program
+//! can make the kernel exhaust its memory (S16: bad parameters, or too many of good
+//! ones, get an error code, never a kernel crash).
+//!
+//! # Theory
+//!
+//! Every kernel thread costs a kernel stack and its structures; every LWP also its
+//! `lwp` structure and a slot in its process's directory, which a zombie keeps until
+//! it is waited for. The limits are sized at boot from the kernel heap the machine
+//! reports, so that the objects they admit fit in half of it, leaving the rest for
+//! address spaces, page tables and the kernel's own needs:
+//!
+//! * `max_threads`: kernel threads of any kind, LWPs' included;
+//! * `max_lwps`: LWPs of all processes: `max_threads` less a reserve, so that user
+//!   programs can never take the threads the kernel needs for itself;
+//! * `lwps_per_proc`: LWPs of one process, zombies included (a process that never
+//!   waits for its LWPs fills its own directory, and only that);
+//! * `max_procs`: processes, zombies included.
+//!
+//! Past a limit, the creating call fails with `EAGAIN` and the caller goes on. Boot
+//! arguments override them (`max_threads=N`, `max_lwps=N`, `lwps_per_proc=N`,
+//! `max_procs=N`), as do the self-tests that walk the limits ([`set`]).
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use arch::Machine;
+
+use crate::lwp::{Lwp, LwpData};
+use crate::proc::Proc;
+use crate::thread::{KThread, DEFAULT_STACKSIZE};
+use crate::M;
+
+/// The limits in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Kernel threads, LWPs' included.
+    pub max_threads: u32,
+    /// LWPs of all processes.
+    pub max_lwps: u32,
+    /// LWPs of one process, zombies included.
+    pub lwps_per_proc: u32,
+    /// Processes, zombies included.
+    pub max_procs: u32,
+}
+
+static MAX_THREADS: AtomicU32 = AtomicU32::new(u32::MAX);
+static MAX_LWPS: AtomicU32 = AtomicU32::new(u32::MAX);
+static LWPS_PER_PROC: AtomicU32 = AtomicU32::new(u32::MAX);
+static MAX_PROCS: AtomicU32 = AtomicU32::new(u32::MAX);
+
+/// What one thread costs at least: its stack and structures.
+const THREAD_COST: usize = DEFAULT_STACKSIZE + core::mem::size_of::<KThread>();
+/// What an LWP costs besides its thread.
+const LWP_COST: usize = core::mem::size_of::<Lwp>() + core::mem::size_of::<LwpData>() + 64;
+/// Threads kept for the kernel's own use out of `max_threads`.
+const KERNEL_RESERVE: u32 = 16;
+
+/// The limits a heap of `heap` bytes allows (see the module comment).
+pub fn sized_for(heap: usize) -> Limits {
+    let budget = heap / 2;
+    let max_threads = u32::try_from(budget / (THREAD_COST + LWP_COST)).unwrap_or(u32::MAX);
+    let max_threads = max_threads.max(2 * KERNEL_RESERVE);
+    let max_lwps = max_threads - KERNEL_RESERVE.min(max_threads / 4);
+    // A process holds at least its structure and one LWP; its address space is
+    // accounted where it is made (exec), which fails with ENOMEM when it cannot.
+    let proc_cost = core::mem::size_of::<Proc>() + THREAD_COST + LWP_COST;
+    let max_procs = u32::try_from(budget / 2 / proc_cost).unwrap_or(u32::MAX).max(4);
+    Limits { max_threads, max_lwps, lwps_per_proc: max_lwps, max_procs }
+}
+
+/// Sets the limits at boot: sized from the machine's heap, then as the boot
+/// arguments say.
+pub fn init(bootargs: &str) {
+    let mut l = sized_for(M::heap_stats().total);
+    let arg = |key: &str| crate::boot::bootarg(bootargs, key).and_then(|v| v.parse::<u32>().ok());
+    l.max_threads = arg("max_threads").unwrap_or(l.max_threads);
+    l.max_lwps = arg("max_lwps").unwrap_or(l.max_lwps.min(l.max_threads));
+    l.lwps_per_proc = arg("lwps_per_proc").unwrap_or(l.lwps_per_proc.min(l.max_lwps));
+    l.max_procs = arg("max_procs").unwrap_or(l.max_procs);
+    set(l);
+}
+
+/// The limits in force.
+pub fn limits() -> Limits {
+    Limits {
+        max_threads: MAX_THREADS.load(Ordering::Relaxed),
+        max_lwps: MAX_LWPS.load(Ordering::Relaxed),
+        lwps_per_proc: LWPS_PER_PROC.load(Ordering::Relaxed),
+        max_procs: MAX_PROCS.load(Ordering::Relaxed),
+    }
+}
+
+/// Puts `l` in force (for what is created from now on); returns the limits it
+/// replaces.
+pub fn set(l: Limits) -> Limits {
+    let old = limits();
+    MAX_THREADS.store(l.max_threads, Ordering::Relaxed);
+    MAX_LWPS.store(l.max_lwps, Ordering::Relaxed);
+    LWPS_PER_PROC.store(l.lwps_per_proc, Ordering::Relaxed);
+    MAX_PROCS.store(l.max_procs, Ordering::Relaxed);
+    old
+}
+
+/// Takes one of `count`'s places under `limit`; false (nothing taken) if it is full.
+pub(crate) fn take(count: &AtomicU32, limit: u32) -> bool {
+    count
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
+        .is_ok()
+}
+
+/// Gives back a place [`take`] took.
+pub(crate) fn give(count: &AtomicU32) {
+    count.fetch_sub(1, Ordering::AcqRel);
+}
+
+pub(crate) fn max_threads() -> u32 {
+    MAX_THREADS.load(Ordering::Relaxed)
+}
+
+pub(crate) fn max_lwps() -> u32 {
+    MAX_LWPS.load(Ordering::Relaxed)
+}
+
+pub(crate) fn lwps_per_proc() -> u32 {
+    LWPS_PER_PROC.load(Ordering::Relaxed)
+}
+
+pub(crate) fn max_procs() -> u32 {
+    MAX_PROCS.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_fit_in_half_the_heap_and_keep_a_reserve() {
+        let heap = 11 << 20;
+        let l = sized_for(heap);
+        assert!(l.max_threads as usize * (THREAD_COST + LWP_COST) <= heap / 2);
+        assert!(l.max_lwps < l.max_threads && l.lwps_per_proc <= l.max_lwps);
+        assert!(l.max_procs >= 4);
+        let small = sized_for(64 << 10);
+        assert!(small.max_threads >= 2 * KERNEL_RESERVE, "a floor for tiny heaps: {small:?}");
+        assert!(small.max_lwps >= 1);
+    }
+}
