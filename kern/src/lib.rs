@@ -36,6 +36,7 @@ pub mod cpu;
 pub mod disp;
 pub mod displock;
 pub mod exec;
+pub mod kmem;
 pub mod lwp;
 pub mod proc;
 pub mod rctl;

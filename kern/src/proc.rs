@@ -299,6 +299,8 @@ static PIDLOCK: DispLock<ProcTable> =
 
 /// Reaped process structures, for reuse: a list through `p_hash`.
 static PROC_CACHE: DispLock<Option<&'static Proc>> = DispLock::new(None);
+/// Process structures ever allocated (the cache holds those not in use).
+static NALLOCATED: AtomicU32 = AtomicU32::new(0);
 
 fn hash(pid: Pid) -> usize {
     pid.0 as usize % PIDHASH
@@ -404,7 +406,11 @@ fn proc_alloc() -> Result<&'static Proc, Errno> {
     };
     match cached {
         Some(p) => Ok(p),
-        None => kmem::try_box(Proc::new()).map(|b| &*Box::leak(b)).map_err(|_| Errno::ENOMEM),
+        None => {
+            let p = kmem::try_box(Proc::new()).map_err(|_| Errno::ENOMEM)?;
+            NALLOCATED.fetch_add(1, Ordering::Relaxed);
+            Ok(Box::leak(p))
+        }
     }
 }
 
@@ -612,6 +618,11 @@ pub fn reaper(_: usize) {
 /// Processes in the table, zombies included.
 pub fn nprocs() -> u32 {
     PIDLOCK.lock().pt_nprocs
+}
+
+/// Process structures allocated since boot, in use or cached.
+pub fn nallocated() -> u32 {
+    NALLOCATED.load(Ordering::Relaxed)
 }
 
 /// The process `pid`, if it exists (active or zombie); proc 0 for pid 0.

@@ -305,6 +305,8 @@ impl Context {
         self.claim("context_release_stack");
         // SAFETY: claimed, as in `reset`; no thread runs on the stack (it was idle).
         let stack = unsafe { (*self.stack.get()).take() };
+        // What its thread left of user mode goes too.
+        self.user.clear();
         self.running.store(false, Ordering::Release);
         stack.is_some()
     }

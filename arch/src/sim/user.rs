@@ -46,6 +46,7 @@
 //! `pc` elsewhere (a signal handler, say) is only honoured at `user_enter`.
 
 use alloc::collections::BTreeMap;
+use core::cell::UnsafeCell;
 use core::ops::Range;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use std::boxed::Box;
@@ -281,31 +282,46 @@ impl MachFrame {
 }
 
 /// A thread's user state, in its [`Context`]. Only the thread itself touches it
-/// while it runs (and `reset` while it does not); the locks are host locks.
+/// while it runs (and `reset` while it does not).
+///
+/// Nothing that holds a reference count may stay on the thread's stack across a
+/// trap into the kernel: the kernel may end the LWP there, abandoning the stack
+/// and whatever it holds. So the machine reaches the frame by reference, never by
+/// a second handle, and takes the space's handle only inside a critical section
+/// (where no interrupt, and so no exit, can come).
 pub(super) struct UserState {
     /// The address space the thread runs in, from `user_enter` to `user_exit`.
     space: spin::Mutex<Option<Arc<AddrSpace>>>,
-    /// Where its user registers live (the LWP's, given by `user_enter`).
-    frame: spin::Mutex<Option<UserFrame>>,
+    /// Where its user registers live (the LWP's, given by `user_enter`). Written
+    /// only by the thread itself in `user_enter` (no reference to it is live then)
+    /// or by `clear` while the thread does not run; `user_exit` leaves it, as a
+    /// reference to it may still be on the stack the exit abandons.
+    frame: UnsafeCell<Option<UserFrame>>,
 }
 
 impl UserState {
     #[allow(clippy::declare_interior_mutable_const)] // a fresh state per context
     pub(super) const NONE: UserState =
-        UserState { space: spin::Mutex::new(None), frame: spin::Mutex::new(None) };
+        UserState { space: spin::Mutex::new(None), frame: UnsafeCell::new(None) };
 
-    /// Forgets everything: the thread starts afresh (`context_reset`).
+    /// Forgets everything: the thread starts afresh (`context_reset`), or its cached
+    /// context gives its memory back. The thread does not run.
     pub(super) fn clear(&self) {
-        let gone = host_critical(|| (self.space.lock().take(), self.frame.lock().take()));
-        drop(gone);
+        let space = host_critical(|| self.space.lock().take());
+        drop(space);
+        // SAFETY: the thread does not run (the caller claimed its context), so no
+        // reference to the frame is live.
+        drop(unsafe { (*self.frame.get()).take() });
     }
 
     fn space(&self) -> Option<Arc<AddrSpace>> {
         host_critical(|| self.space.lock().clone())
     }
 
-    fn frame(&self) -> UserFrame {
-        host_critical(|| self.frame.lock().as_ref().map(UserFrame::share))
+    fn frame(&self) -> &UserFrame {
+        // SAFETY: see the field: the running thread reads it, and only `user_enter`
+        // (by this thread, holding no reference) or `clear` (not running) write it.
+        unsafe { (*self.frame.get()).as_ref() }
             .expect("sim: user mode in a thread without a user frame")
     }
 }
@@ -346,8 +362,8 @@ fn trap(cpu: Cpu, fault: Fault) {
     cpu.set_user_mode(false);
     let user = state(cpu).expect("sim: a trap from user mode on a thread without a context");
     let frame = user.frame();
-    upcall(cpu, &frame, UserTrap::Fault(fault));
-    leave_kernel(cpu, &frame);
+    upcall(cpu, frame, UserTrap::Fault(fault));
+    leave_kernel(cpu, frame);
 }
 
 /// Calls the kernel's `user_trap` with interrupts enabled.
@@ -371,7 +387,7 @@ fn leave_kernel(cpu: Cpu, frame: &UserFrame) {
 /// interrupts enabled): the pending work before user code goes on.
 pub(super) fn interrupted(cpu: Cpu) {
     let user = state(cpu).expect("sim: an interrupt in user mode on a thread without a context");
-    leave_kernel(cpu, &user.frame());
+    leave_kernel(cpu, user.frame());
 }
 
 /// Back to user mode after a trap (`done`/`retry`): interrupts come on as user code
@@ -386,31 +402,35 @@ fn return_to_user(cpu: Cpu) {
 pub(super) fn enter(space: Arc<AddrSpace>, frame: UserFrame) -> ! {
     let cpu = Cpu::expect("user_enter");
     let user = state(cpu).expect("sim: user_enter on a boot thread that has never switched");
-    let old = cpu
-        .critical(|| (user.space.lock().replace(space), user.frame.lock().replace(frame.share())));
-    drop(old);
+    let old_space = cpu.critical(|| user.space.lock().replace(space));
+    drop(old_space);
+    // SAFETY: the running thread itself, holding no reference to its frame (see
+    // `UserState`).
+    let old_frame = unsafe { (*user.frame.get()).replace(frame) };
+    drop(old_frame);
+    let frame = user.frame();
     // User mode runs with interrupts on; the fetch below may already trap.
     intr::restore(cpu, true);
     let program = loop {
         super::seeded_point(cpu, Point::Call);
         // No reference to the space may stay on this stack across the trap: the
         // kernel may end the LWP there, abandoning it.
-        let fetched = user
-            .space()
-            .expect("sim: the kernel left user_enter's address space in a fault")
-            .fetch(frame.pc());
+        let fetched = cpu.critical(|| {
+            user.space()
+                .expect("sim: the kernel left user_enter's address space in a fault")
+                .fetch(frame.pc())
+        });
         match fetched {
             Ok(program) => break program,
             // The kernel's default action ends the process; if it returns, it may
             // have moved pc: fetch again.
             Err(fault) => {
-                upcall(cpu, &frame, UserTrap::Fault(fault));
-                leave_kernel(cpu, &frame);
+                upcall(cpu, frame, UserTrap::Fault(fault));
+                leave_kernel(cpu, frame);
             }
         }
     };
     let arg = frame.get(reg::O0);
-    drop(frame);
     return_to_user(cpu);
     program(arg);
     // Fell off the end of the program.
@@ -423,8 +443,9 @@ pub(super) fn enter(space: Arc<AddrSpace>, frame: UserFrame) -> ! {
 pub(super) fn exit() {
     let cpu = Cpu::expect("user_exit");
     let Some(user) = state(cpu) else { return };
-    let gone = cpu.critical(|| (user.space.lock().take(), user.frame.lock().take()));
-    drop(gone);
+    // The frame stays: see `UserState`.
+    let space = cpu.critical(|| user.space.lock().take());
+    drop(space);
 }
 
 /// `Machine::copyin`.
@@ -479,9 +500,9 @@ pub fn syscall(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
                 frame.set_error(r.err);
             }
         }
-        _ => upcall(cpu, &frame, UserTrap::Syscall),
+        _ => upcall(cpu, frame, UserTrap::Syscall),
     }
-    leave_kernel(cpu, &frame);
+    leave_kernel(cpu, frame);
     return_to_user(cpu);
     if frame.failed() {
         Err(frame.get(reg::O0))
@@ -508,10 +529,15 @@ fn user_access(what: &str, addr: u64, len: usize, need: Prot, mut f: impl FnMut(
         let fault = if !addr.is_multiple_of(len as u64) {
             Fault { kind: FaultKind::Misaligned, addr }
         } else {
-            let space = state(cpu)
-                .and_then(UserState::space)
-                .expect("sim: user mode without an address space");
-            match space.access(addr, len, need, &mut f) {
+            // The space's handle lives only inside the critical section (see
+            // `UserState`).
+            let done = cpu.critical(|| {
+                let space = state(cpu)
+                    .and_then(UserState::space)
+                    .expect("sim: user mode without an address space");
+                space.access(addr, len, need, &mut f)
+            });
+            match done {
                 Ok(()) => return,
                 Err(fault) => fault,
             }

@@ -168,6 +168,8 @@ impl fmt::Debug for Lwp {
 static LWP_CACHE: DispLock<Option<&'static Lwp>> = DispLock::new(None);
 /// LWPs made and not yet freed, in every process (`rctl::max_lwps`).
 static NLWPS: AtomicU32 = AtomicU32::new(0);
+/// `Lwp` handles ever allocated (the cache holds those not in use).
+static NALLOCATED: AtomicU32 = AtomicU32::new(0);
 
 /// A handle from the cache, or a new one; `ENOMEM` if there is no memory.
 fn lwp_alloc() -> Result<&'static Lwp, Errno> {
@@ -181,7 +183,11 @@ fn lwp_alloc() -> Result<&'static Lwp, Errno> {
     };
     match cached {
         Some(lwp) => Ok(lwp),
-        None => kmem::try_box(Lwp::unused()).map(|b| &*Box::leak(b)).map_err(|_| Errno::ENOMEM),
+        None => {
+            let lwp = kmem::try_box(Lwp::unused()).map_err(|_| Errno::ENOMEM)?;
+            NALLOCATED.fetch_add(1, Ordering::Relaxed);
+            Ok(Box::leak(lwp))
+        }
     }
 }
 
@@ -201,6 +207,31 @@ fn lwp_free(lwp: &'static Lwp) {
 /// LWPs in every process, live (zombies are only their directory entries).
 pub fn nlwps() -> u32 {
     NLWPS.load(Ordering::Relaxed)
+}
+
+/// `Lwp` handles allocated since boot, in use or cached.
+pub fn nallocated() -> u32 {
+    NALLOCATED.load(Ordering::Relaxed)
+}
+
+/// Frees the blocks cached handles keep for their next LWP (memory runs low);
+/// returns how many. The list is taken whole and put back, as the thread cache's.
+pub fn cache_reap() -> usize {
+    let list = LWP_CACHE.lock().take();
+    let mut freed = 0;
+    let mut last = None;
+    let mut cur = list;
+    while let Some(lwp) = cur {
+        freed += usize::from(lwp.take_block().is_some());
+        last = Some(lwp);
+        cur = lwp.lwp_next.get();
+    }
+    if let (Some(first), Some(last)) = (list, last) {
+        let mut head = LWP_CACHE.lock();
+        last.lwp_next.set(*head);
+        *head = Some(first);
+    }
+    freed
 }
 
 /// An LWP made but not yet entered in its process: everything that needs memory is

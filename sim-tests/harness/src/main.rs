@@ -7,7 +7,8 @@
 //! ```
 //!
 //! The kernel's protocol (see `kern_selftest`): one `test NAME ... ok` or
-//! `test NAME ... FAILED: why` line per test, then `selftest: N passed, N failed` and
+//! `test NAME ... FAILED: why` (or `... skipped: why`) line per test, then
+//! `selftest: N passed, N failed, N skipped` and
 //! `kernel verdict: PASS|FAIL`; a panic or a fatal trap prints a line starting
 //! `*** KERNEL FATAL:`. QEMU exits 0 on the kernel's power-off, 1 through pvpanic. So
 //! the harness tells apart: all passed; tests failed; the kernel crashed; and a hang
@@ -79,7 +80,9 @@ fn parse_args() -> Options {
 struct Console {
     passed: Vec<String>,
     failed: Vec<String>,
-    counts: Option<(usize, usize)>,
+    skipped: Vec<String>,
+    /// The kernel's own count: passed, failed, skipped.
+    counts: Option<(usize, usize, usize)>,
     verdict: Option<bool>,
     fatal: Option<String>,
     text: String,
@@ -95,13 +98,19 @@ impl Console {
                     self.passed.push(name.to_string());
                 } else if outcome.starts_with("FAILED") {
                     self.failed.push(name.to_string());
+                } else if outcome.starts_with("skipped") {
+                    self.skipped.push(name.to_string());
                 }
             }
         } else if let Some(rest) = line.strip_prefix("selftest: ") {
             let nums: Vec<usize> =
                 rest.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
-            if rest.contains(" passed, ") && nums.len() == 2 {
-                self.counts = Some((nums[0], nums[1]));
+            if rest.contains(" passed, ") {
+                match nums[..] {
+                    [p, f] => self.counts = Some((p, f, 0)),
+                    [p, f, s] => self.counts = Some((p, f, s)),
+                    _ => {}
+                }
             }
         } else if let Some(v) = line.strip_prefix("kernel verdict: ") {
             self.verdict = Some(v.trim() == "PASS");
@@ -243,14 +252,15 @@ fn main() -> ExitCode {
     };
     // A fatal stop interrupts the test that caused it: count it as failed.
     let crashed = usize::from(console.fatal.is_some() || hung);
-    let (passed, failed) = if expecting {
-        (usize::from(ok), usize::from(!ok))
+    let (passed, failed, skipped) = if expecting {
+        (usize::from(ok), usize::from(!ok), 0)
     } else {
-        let (p, f) = console.counts.unwrap_or((console.passed.len(), console.failed.len()));
-        (p, f + crashed)
+        let seen = (console.passed.len(), console.failed.len(), console.skipped.len());
+        let (p, f, s) = console.counts.unwrap_or(seen);
+        (p, f + crashed, s)
     };
     println!("qemu-harness: {:.1} s wall", secs);
-    println!("qemu: {passed} passed, {failed} failed");
+    println!("qemu: {passed} passed, {failed} failed, {skipped} skipped");
     if ok {
         ExitCode::SUCCESS
     } else {
@@ -269,14 +279,16 @@ mod tests {
             "LWP kernel: 1 CPU(s)",
             "test clock_ticks ... ok",
             "test heap ... FAILED: 3 != 4",
-            "selftest: 1 passed, 1 failed",
+            "test cross_call ... skipped: one CPU",
+            "selftest: 1 passed, 1 failed, 1 skipped",
             "kernel verdict: FAIL",
         ] {
             c.line(l);
         }
         assert_eq!(c.passed, ["clock_ticks"]);
         assert_eq!(c.failed, ["heap"]);
-        assert_eq!(c.counts, Some((1, 1)));
+        assert_eq!(c.skipped, ["cross_call"]);
+        assert_eq!(c.counts, Some((1, 1, 1)));
         assert_eq!(c.verdict, Some(false));
         assert!(c.fatal.is_none());
         c.line("*** KERNEL FATAL: unexpected trap 0x010");

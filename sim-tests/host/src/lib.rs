@@ -14,7 +14,7 @@ use arch::sim::{self, Outcome, SimConfig};
 use arch::Machine;
 use kern::thread::KThread;
 use kern::M;
-use kern_selftest::{bench, Test};
+use kern_selftest::{bench, Suite};
 
 /// Every binary that boots the simulation allocates with interrupts off.
 #[global_allocator]
@@ -22,7 +22,7 @@ static ALLOC: sim::SimAlloc = sim::SimAlloc;
 
 /// The suites a binary that chose its own ([`boot_suites`]) runs instead of the
 /// portable ones.
-static SUITES: OnceLock<&'static [&'static [Test]]> = OnceLock::new();
+static SUITES: OnceLock<&'static [Suite]> = OnceLock::new();
 
 fn cpu_main(cpu: usize) {
     // Each CPU boots on a thread of its own; the register must hold it before any
@@ -38,8 +38,12 @@ fn cpu_main(cpu: usize) {
 /// What the kernel runs once it is up: the binary's suites or the portable ones (or,
 /// with `bench`, the kernel's benchmarks).
 fn run(bootargs: &str) -> bool {
-    let portable: &[&[Test]] =
-        &[kern_selftest::PORTABLE, kern_selftest::LWP, kern_selftest::SYNC, kern_selftest::DISP];
+    let portable: &[Suite] = &[
+        ("portable", kern_selftest::PORTABLE),
+        ("lwp", kern_selftest::LWP),
+        ("sync", kern_selftest::SYNC),
+        ("disp", kern_selftest::DISP),
+    ];
     let suites = SUITES.get().copied().unwrap_or(portable);
     kern_selftest::main(bootargs, suites, &[bench::KERNEL])
 }
@@ -47,7 +51,7 @@ fn run(bootargs: &str) -> bool {
 /// Boots the kernel as `config` says, running the self-test `suites` (a test
 /// binary's own, such as tests of user programs) instead of the portable ones, and
 /// returns how the machine stopped. Once per test binary, as every boot.
-pub fn boot_suites(config: SimConfig, suites: &'static [&'static [Test]]) -> Outcome {
+pub fn boot_suites(config: SimConfig, suites: &'static [Suite]) -> Outcome {
     assert!(SUITES.set(suites).is_ok(), "one boot per test binary");
     sim::run(config, cpu_main)
 }

@@ -20,7 +20,7 @@ use arch::Machine;
 use kern::thread::THREAD0;
 use kern::M;
 use kern_selftest::bench::{self, Bench};
-use kern_selftest::Test;
+use kern_selftest::Suite;
 
 arch::sparc64_entry!(kern::thread::THREAD0, kmain);
 
@@ -32,13 +32,13 @@ extern "C" fn kmain() -> ! {
 }
 
 /// The self-tests, in the order they run: the portable suites and this machine's.
-static SUITES: &[&[Test]] = &[
-    kern_selftest::PORTABLE,
-    kern_selftest::LWP,
-    kern_selftest::SYNC,
-    machine_tests::SPARC64,
-    user_tests::USER,
-    kern_selftest::DISP,
+static SUITES: &[Suite] = &[
+    ("portable", kern_selftest::PORTABLE),
+    ("lwp", kern_selftest::LWP),
+    ("sync", kern_selftest::SYNC),
+    ("sparc64", machine_tests::SPARC64),
+    ("user", user_tests::USER),
+    ("disp", kern_selftest::DISP),
 ];
 
 /// The benchmarks: the kernel's, then those of the user programs.

@@ -3,7 +3,7 @@
 //!
 //! Kernel statics live once per process, so every boot needs a fresh one: the parent
 //! test re-executes its own binary (`std::env::current_exe()`) with `--exact
-//! seeded_child` and `SIM_CHILD=seed:ncpus` in an otherwise empty environment and with
+//! seeded_child --ignored` and `SIM_CHILD=seed:ncpus` in an otherwise empty environment and with
 //! address-space randomisation off (the kernel hashes some addresses: sleep queues by
 //! wait channel), so that a child is the same process every time; the child test
 //! boots once, prints the console between markers, and fails unless the kernel
@@ -25,7 +25,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use arch::sim::{Schedule, SimConfig};
-use kern_selftest::Test;
+use kern_selftest::Suite;
 
 /// The test binary that holds the child test, as `cargo test --test` names it.
 pub const BINARY: &str = "dispatch_seeds";
@@ -48,7 +48,7 @@ const CONSOLE_BEGIN: &str = "=== seeded console ===";
 const CONSOLE_END: &str = "=== end of seeded console ===";
 
 /// The suites a seeded boot runs.
-static SUITES: [&[Test]; 2] = [kern_selftest::DISP, kern_selftest::LWP];
+static SUITES: [Suite; 2] = [("disp", kern_selftest::DISP), ("lwp", kern_selftest::LWP)];
 
 /// The command that replays `seed` on `ncpus` CPUs.
 pub fn replay_command(seed: u64, ncpus: usize) -> String {
@@ -113,7 +113,7 @@ impl Run {
 pub fn run_child(seed: u64, ncpus: usize) -> Run {
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut cmd = Command::new(exe);
-    cmd.args(["--exact", CHILD, "--nocapture", "--test-threads", "1"])
+    cmd.args(["--exact", CHILD, "--ignored", "--nocapture", "--test-threads", "1"])
         // Nothing of the parent's environment reaches the kernel: a replay sees the
         // same process as the original run.
         .env_clear()

@@ -29,7 +29,7 @@ use arch::sim::{Outcome, SimConfig};
 use arch::{FaultKind, Machine, Prot, UserRegs, PAGE_SIZE, USER_LIMIT};
 use kern::proc::{AddrSpace, Pid, WaitStatus};
 use kern::{sleepq, M};
-use kern_selftest::{ensure, ensure_eq, reap, wait_until, Test, TestResult};
+use kern_selftest::{ensure, ensure_eq, reap, wait_until, Suite, Test, TestResult};
 use lwp_abi::*;
 
 /// The tests, in the order they run.
@@ -46,12 +46,12 @@ pub fn boot_and_check(config: SimConfig) {
     let ncpus = config.ncpus;
     let config =
         SimConfig { boot_args: "hz=1000", timeout: Some(Duration::from_secs(120)), ..config };
-    static SUITES: [&[Test]; 1] = [USER];
+    static SUITES: [Suite; 1] = [("user", USER)];
     let out: Outcome = sim_tests::boot_suites(config, &SUITES);
     println!("{}", out.console);
     assert!(!out.timed_out, "the kernel hung on {ncpus} CPU(s)");
     assert!(
-        out.console.contains(&format!("selftest: {} passed, 0 failed", USER.len())),
+        out.console.contains(&format!("selftest: {} passed, 0 failed, 0 skipped", USER.len() + 1)),
         "user tests failed on {ncpus} CPU(s)"
     );
     assert!(out.success, "the kernel halted with failure on {ncpus} CPU(s)");

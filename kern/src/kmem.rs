@@ -1,0 +1,97 @@
+//! The kernel's memory as a whole: what its caches hold and give back when memory
+//! runs low (Solaris' `kmem_reap`), and a census of what the kernel has made, by
+//! which a test or a user finds a leak.
+//!
+//! # Theory
+//!
+//! Thread, LWP and process structures are never freed (their `&'static`
+//! references must never dangle: see `thread`); they are cached and reused. What
+//! they carry that is big is freed instead: a cached thread's stack, a cached LWP
+//! handle's `lwp` structure. So after a [`reap`] the heap in use is the live
+//! objects plus the structures ever allocated, and a run of work that leaves no
+//! thread, LWP or process behind may leave the heap bigger by at most those
+//! structures (and the kernel's tables, which grow by doubling): anything more is a
+//! leak ([`Census::leaked_since`]).
+
+use alloc::format;
+use alloc::string::String;
+
+use arch::Machine;
+
+use crate::lwp::{self, Lwp};
+use crate::proc::{self, Proc};
+use crate::thread::{self, KThread};
+use crate::{callout, M};
+
+/// Room for the kernel's tables to grow (turnstiles, swap slots) and the heap's
+/// rounding, in a census comparison.
+const TABLE_SLACK: usize = 16 * 1024;
+
+/// Gives back what the caches hold beyond the structures themselves: cached
+/// threads' stacks and cached LWP handles' `lwp` structures. Returns how many
+/// blocks it freed.
+pub fn reap() -> usize {
+    thread::cache_reap() + lwp::cache_reap()
+}
+
+/// What the kernel holds at one moment (see the module comment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Census {
+    /// Heap bytes in use, after a [`reap`].
+    pub heap_used: usize,
+    /// Threads made and not yet reaped.
+    pub threads: u32,
+    /// LWPs in every process.
+    pub lwps: u32,
+    /// Processes, zombies included.
+    pub procs: u32,
+    /// Callouts armed.
+    pub callouts: usize,
+    /// Structures ever allocated: threads, LWP handles, processes.
+    pub thread_structs: usize,
+    pub lwp_structs: u32,
+    pub proc_structs: u32,
+}
+
+/// Reaps the caches and counts.
+pub fn census() -> Census {
+    reap();
+    Census {
+        heap_used: M::heap_stats().used,
+        threads: thread::nthreads(),
+        lwps: lwp::nlwps(),
+        procs: proc::nprocs(),
+        callouts: callout::pending(),
+        thread_structs: thread::nthreads_allocated(),
+        lwp_structs: lwp::nallocated(),
+        proc_structs: proc::nallocated(),
+    }
+}
+
+impl Census {
+    /// What this census holds beyond `before`, if it is more than new structures
+    /// explain: threads, LWPs, processes or callouts left over, or heap bytes
+    /// beyond the structures allocated since.
+    pub fn leaked_since(&self, before: &Census) -> Option<String> {
+        let counts = (self.threads, self.lwps, self.procs, self.callouts);
+        let was = (before.threads, before.lwps, before.procs, before.callouts);
+        if counts != was {
+            return Some(format!(
+                "(threads, LWPs, processes, callouts) were {was:?}, are {counts:?}"
+            ));
+        }
+        let structs = self.thread_structs.saturating_sub(before.thread_structs)
+            * core::mem::size_of::<KThread>()
+            + self.lwp_structs.saturating_sub(before.lwp_structs) as usize
+                * core::mem::size_of::<Lwp>()
+            + self.proc_structs.saturating_sub(before.proc_structs) as usize
+                * core::mem::size_of::<Proc>();
+        let grown = self.heap_used.saturating_sub(before.heap_used);
+        (grown > structs + TABLE_SLACK).then(|| {
+            format!(
+                "the heap grew by {grown} bytes, of which new thread, LWP and process \
+                 structures explain {structs}"
+            )
+        })
+    }
+}
