@@ -39,6 +39,10 @@ pub enum Errno {
     ENOTSUP = 48,
     /// Unsupported system call.
     ENOSYS = 89,
+    /// A system call interrupted by a signal, to be restarted if the signal's
+    /// disposition says `SA_RESTART` (else it fails with EINTR): never returned to
+    /// user code.
+    ERESTART = 91,
 }
 
 impl Errno {

@@ -9,12 +9,13 @@
 //! the arguments in `%o0`..`%o5`; results come back in `%o0`/`%o1` with the carry bit
 //! clear, or the error number (`errno`) in `%o0` with the carry bit set. Numbers are
 //! Solaris' where Solaris has the call (`exit`, `write`, `getpid`, the `_lwp_*`
-//! calls); the rest are this kernel's own, above 200.
+//! calls, the signal calls); the rest are this kernel's own, above 200.
 //!
 //! Memory is big-endian, as on SPARC (the host simulation stores user memory the
 //! same way): a structure passed by pointer is its fields' bytes in order, each
-//! field big-endian, with no padding (every field here is 8 bytes; an LWP id
-//! written back is 4).
+//! field big-endian, laid out as `#[repr(C)]` lays it out on SPARC V9 (the
+//! signal structures mix 4- and 8-byte fields and pad them as C does; an LWP id
+//! written back is 4 bytes).
 
 #![cfg_attr(not(test), no_std)]
 
@@ -30,6 +31,35 @@ pub const SYS_EXIT: u64 = 1;
 pub const SYS_WRITE: u64 = 4;
 /// `getpid() -> pid`.
 pub const SYS_GETPID: u64 = 20;
+/// `alarm(seconds) -> seconds left of the previous alarm`: SIGALRM to the process
+/// once the time is up (0: cancel). The process's `ITIMER_REAL`.
+pub const SYS_ALARM: u64 = 27;
+/// `kill(pid, sig) -> 0`: `sig` (0: only check) to process `pid` (0: the caller's
+/// own; there are no process groups), taken by one of its LWPs (S14).
+pub const SYS_KILL: u64 = 37;
+/// `sigprocmask(how, &set or null, &mut oset or null) -> 0`: the calling LWP's mask (S11).
+pub const SYS_SIGPROCMASK: u64 = 95;
+/// `sigsuspend(&set)`: waits with `set` as the mask until a signal is caught; EINTR.
+pub const SYS_SIGSUSPEND: u64 = 96;
+/// `sigaltstack(&ss or null, &mut oss or null) -> 0`: the calling LWP's alternate
+/// signal stack (S12).
+pub const SYS_SIGALTSTACK: u64 = 97;
+/// `sigaction(sig, &act or null, &mut oact or null) -> 0`: the process's disposition (S10).
+pub const SYS_SIGACTION: u64 = 98;
+/// `sigpending(SIGPENDING, &mut set) -> 0`: the signals pending on the calling LWP
+/// or its process that it masks; `sigpending(SIGFILLSET, &mut set)`: every signal.
+pub const SYS_SIGPENDING: u64 = 99;
+/// `context(GETCONTEXT, &mut ucontext)`, `context(SETCONTEXT, &ucontext)`: save the
+/// calling LWP's context, or resume one (how a signal handler returns).
+pub const SYS_CONTEXT: u64 = 100;
+/// `sigtimedwait(&set, &mut info or null, &timeout or null) -> sig`: takes a
+/// pending signal of `set` (which the caller masks), waiting for one at most
+/// `timeout` (null: for ever; EAGAIN when it runs out).
+pub const SYS_SIGTIMEDWAIT: u64 = 144;
+/// `getitimer(which, &mut ITimerVal) -> 0`, `setitimer(which, &ITimerVal, &mut old
+/// or null) -> 0`: `ITIMER_REAL` is the process's, the others the calling LWP's (S5.5).
+pub const SYS_GETITIMER: u64 = 157;
+pub const SYS_SETITIMER: u64 = 158;
 /// `_lwp_create(&LwpContext, flags, &mut lwpid) -> 0`.
 pub const SYS_LWP_CREATE: u64 = 159;
 /// `_lwp_exit()`: ends the calling LWP.
@@ -38,14 +68,19 @@ pub const SYS_LWP_EXIT: u64 = 160;
 pub const SYS_LWP_SUSPEND: u64 = 161;
 /// `_lwp_continue(lwpid) -> 0`.
 pub const SYS_LWP_CONTINUE: u64 = 162;
-/// `_lwp_kill(lwpid, sig) -> 0`: checks the LWP (signal 0), or takes the signal's
-/// default action in the process (handlers are not implemented; a stop signal is
-/// `ENOTSUP`).
+/// `_lwp_kill(lwpid, sig) -> 0`: `sig` to that LWP of the caller's own process
+/// (S15), or (signal 0) only checks that it exists.
 pub const SYS_LWP_KILL: u64 = 163;
 /// `_lwp_self() -> lwpid`.
 pub const SYS_LWP_SELF: u64 = 164;
+/// `_lwp_sigmask(how, bits0, bits1, bits2, bits3) -> (old bits0 | bits1 << 32, old
+/// bits2 | bits3 << 32)`: `sigprocmask` with the set's words in registers (S11).
+pub const SYS_LWP_SIGMASK: u64 = 165;
 /// `_lwp_wait(lwpid or 0 for any, &mut departed or null) -> 0`.
 pub const SYS_LWP_WAIT: u64 = 167;
+/// `sigqueue(pid, sig, value) -> 0`: as `kill`, with a value for the receiver's
+/// `si_value`.
+pub const SYS_SIGQUEUE: u64 = 190;
 /// `yield()`: lets another runnable LWP or thread run.
 pub const SYS_YIELD: u64 = 201;
 /// `nanosleep(&Timespec) -> 0`.

@@ -100,3 +100,197 @@ pub const SIGRTMIN: u64 = 42;
 pub const SIGRTMAX: u64 = 72;
 /// One more than the highest signal number: signals are `1..NSIG`.
 pub const NSIG: u64 = SIGRTMAX + 1;
+
+// ---- Dispositions, masks and what a handler is given (Solaris' values) ----------
+
+/// `sa_handler` of the default action.
+pub const SIG_DFL: u64 = 0;
+/// `sa_handler` that ignores the signal.
+pub const SIG_IGN: u64 = 1;
+
+/// `sa_flags`: run the handler on the LWP's alternate stack, if it has one (S12).
+pub const SA_ONSTACK: u32 = 0x1;
+/// `sa_flags`: the disposition goes back to `SIG_DFL` as the handler is entered.
+pub const SA_RESETHAND: u32 = 0x2;
+/// `sa_flags`: a system call the signal interrupts is restarted, not failed with EINTR.
+pub const SA_RESTART: u32 = 0x4;
+/// `sa_flags`: the handler is given the signal's `siginfo_t` (else a null pointer).
+pub const SA_SIGINFO: u32 = 0x8;
+/// `sa_flags`: the signal is not added to the mask while its handler runs.
+pub const SA_NODEFER: u32 = 0x10;
+/// `sa_flags` of SIGCHLD: children leave no zombie when they exit.
+pub const SA_NOCLDWAIT: u32 = 0x1_0000;
+/// `sa_flags` of SIGCHLD: no SIGCHLD when a child stops or continues.
+pub const SA_NOCLDSTOP: u32 = 0x2_0000;
+
+/// `sigprocmask`'s `how`: add the set to the mask, take it out, or make it the mask.
+pub const SIG_BLOCK: u64 = 1;
+pub const SIG_UNBLOCK: u64 = 2;
+pub const SIG_SETMASK: u64 = 3;
+
+/// `ss_flags`: the LWP runs on its alternate stack now (reported, never set).
+pub const SS_ONSTACK: u32 = 1;
+/// `ss_flags`: the LWP has no alternate stack.
+pub const SS_DISABLE: u32 = 2;
+/// The smallest alternate stack `sigaltstack` accepts, and a comfortable size.
+pub const MINSIGSTKSZ: u64 = 2048;
+pub const SIGSTKSZ: u64 = 8192;
+
+/// `si_code` of a signal sent by user code (`siginfo.h`): `kill`, `_lwp_kill`,
+/// `sigqueue`, and timers, whose siginfo says nothing more.
+pub const SI_USER: i32 = 0;
+pub const SI_LWP: i32 = -1;
+pub const SI_QUEUE: i32 = -2;
+pub const SI_NOINFO: i32 = 32767;
+/// `si_code` of the trap signals (`<sys/machsig.h>`).
+pub const ILL_ILLOPC: i32 = 1;
+pub const ILL_ILLTRP: i32 = 4;
+pub const ILL_PRVOPC: i32 = 5;
+pub const FPE_INTDIV: i32 = 1;
+pub const TRAP_BRKPT: i32 = 1;
+pub const SEGV_MAPERR: i32 = 1;
+pub const SEGV_ACCERR: i32 = 2;
+pub const BUS_ADRALN: i32 = 1;
+/// `si_code` of SIGCHLD: what happened to the child.
+pub const CLD_EXITED: i32 = 1;
+pub const CLD_KILLED: i32 = 2;
+pub const CLD_DUMPED: i32 = 3;
+pub const CLD_STOPPED: i32 = 5;
+pub const CLD_CONTINUED: i32 = 6;
+
+/// `sigpending`'s subcodes (Solaris' `SYS_sigpending`).
+pub const SIGPENDING: u64 = 1;
+pub const SIGFILLSET: u64 = 2;
+/// `SYS_context`'s subcodes.
+pub const GETCONTEXT: u64 = 0;
+pub const SETCONTEXT: u64 = 1;
+
+/// Interval timers (`setitimer`): real time (SIGALRM, the process's), the LWP's
+/// user time (SIGVTALRM) and its user and system time (SIGPROF).
+pub const ITIMER_REAL: u64 = 0;
+pub const ITIMER_VIRTUAL: u64 = 1;
+pub const ITIMER_PROF: u64 = 2;
+
+/// A set of signals (`sigset_t`): signal `n` is bit `(n - 1) % 32` of word
+/// `(n - 1) / 32`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SigSet {
+    pub sigbits: [u32; 4],
+}
+
+impl SigSet {
+    pub const EMPTY: SigSet = SigSet { sigbits: [0; 4] };
+
+    /// The set of the signals listed.
+    pub const fn of(sigs: &[u64]) -> SigSet {
+        let mut s = SigSet::EMPTY;
+        let mut i = 0;
+        while i < sigs.len() {
+            s = s.with(sigs[i]);
+            i += 1;
+        }
+        s
+    }
+
+    /// This set and signal `sig` (`1..NSIG`; others are left out).
+    pub const fn with(mut self, sig: u64) -> SigSet {
+        if sig >= 1 && sig < NSIG {
+            self.sigbits[((sig - 1) / 32) as usize] |= 1 << ((sig - 1) % 32);
+        }
+        self
+    }
+
+    pub const fn contains(&self, sig: u64) -> bool {
+        sig >= 1
+            && sig < NSIG
+            && self.sigbits[((sig - 1) / 32) as usize] & 1 << ((sig - 1) % 32) != 0
+    }
+}
+
+/// What a process does with a signal (`struct sigaction`, 64-bit layout): the
+/// flags, the handler (or `SIG_DFL`, `SIG_IGN`), and the signals added to the
+/// mask while the handler runs.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SigAction {
+    pub sa_flags: u32,
+    pub sa_pad: u32,
+    pub sa_handler: u64,
+    pub sa_mask: SigSet,
+}
+
+/// An alternate signal stack (`stack_t`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StackT {
+    pub ss_sp: u64,
+    pub ss_size: u64,
+    pub ss_flags: u32,
+    pub ss_pad: u32,
+}
+
+/// What a signal is about (this kernel's `siginfo_t`: Solaris' fields, without
+/// its unions): who sent it (`si_pid`, a process, never an LWP: S15), the
+/// faulting address of a trap, the value of `sigqueue`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SigInfoT {
+    pub si_signo: i32,
+    pub si_code: i32,
+    pub si_errno: i32,
+    pub si_pad: i32,
+    pub si_pid: i32,
+    pub si_uid: i32,
+    pub si_addr: u64,
+    pub si_value: u64,
+}
+
+/// Registers of a `ucontext_t` (Solaris' SPARC V9 `gregset_t`, indices as
+/// `arch::reg`): `%ccr`, `%pc`, `%npc`, `%y`, `%g1`..`%g7`, `%o0`..`%o7`, `%asi`,
+/// `%fprs`.
+pub const NGREG: usize = 21;
+
+/// The machine context: the registers (the register windows are on the stack,
+/// flushed there before the context was saved).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MContext {
+    pub gregs: [u64; NGREG],
+    /// Windows that could not be written to the stack: always 0 (none here).
+    pub gwins: u64,
+}
+
+/// `uc_flags`: which parts of a `ucontext_t` hold something (Solaris' values):
+/// the signal mask, the stack, the registers.
+pub const UC_SIGMASK: u64 = 0x1;
+pub const UC_STACK: u64 = 0x2;
+pub const UC_CPU: u64 = 0x4;
+
+/// A user context (`ucontext_t`): what a signal handler is given and what
+/// `setcontext` resumes — the registers, the signal mask to restore, the stack.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UContext {
+    pub uc_flags: u64,
+    pub uc_link: u64,
+    pub uc_sigmask: SigSet,
+    pub uc_stack: StackT,
+    pub uc_mcontext: MContext,
+}
+
+/// A time in seconds and microseconds (`struct timeval`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timeval {
+    pub tv_sec: i64,
+    pub tv_usec: i64,
+}
+
+/// An interval timer (`struct itimerval`): the reload value, then the time left.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ITimerVal {
+    pub it_interval: Timeval,
+    pub it_value: Timeval,
+}

@@ -1,0 +1,421 @@
+//! Signals in the LWP model (S10–S15, S5.3, S5.5, S6): who holds what, how a
+//! signal finds an LWP, and how it is taken — by a handler in user mode, or by its
+//! default action.
+//!
+//! # Theory
+//!
+//! **Where the state lives.** What a process does with each signal (its
+//! disposition: default, ignore or a handler, with `sa_flags` and the mask held
+//! while the handler runs) is one table in the process, shared by all its LWPs
+//! (S10: [`ProcSig::act`]), beside the set of signals pending on the process as a
+//! whole ([`ProcSig::pending`], S14) and what each is about. Each LWP has its own
+//! mask and its own pending set (S11), in its kernel thread (`t_hold`, `t_sig`):
+//! deciding which LWP may take a signal never needs an `lwp` structure, which may
+//! be swapped out (S6). The LWP's alternate stack (S12), the signal being
+//! delivered and its `siginfo` (`lwp_cursig`, `lwp_curinfo`), and its interval
+//! timers of user and system time are in its `lwp` structure (S5.3, S5.5); the
+//! process's real-time timer (`ITIMER_REAL`, `alarm`) is the process's, with a
+//! callout of its own. All of it changes under the process's `p_lock`.
+//!
+//! **Sending** ([`post`]: Solaris' `sigtoproc`). A signal for an LWP (a trap it
+//! caused, S13; `_lwp_kill`, which names LWPs of the caller's own process only,
+//! S15; its own timers) joins that LWP's pending set. A signal for the process
+//! (`kill`, `sigqueue`, `alarm`, a child's SIGCHLD) joins the process's set, and
+//! one LWP that does not mask it is chosen to notice it (S14): one waiting for it
+//! in `sigtimedwait`, else the sender itself, else one running, one asleep in an
+//! interruptible wait (it is woken), one runnable, in that order. The chosen LWP
+//! gets the `SIG` bit of its pending-work word (`thread::pending`), which the
+//! machine tests on every return to user mode; a running one on another CPU is
+//! poked, so that it looks at once. While every LWP masks the signal it stays on
+//! the process, and whichever LWP unmasks it first takes it: every change of a
+//! mask looks at what it unmasked. A signal that the disposition ignores is
+//! discarded as it is sent. Some signals act as they are sent, on every LWP:
+//! SIGKILL ends the process (each LWP at its next stop point, sleeping ones woken,
+//! stopped ones set running), a stop signal taking its default action stops every
+//! LWP (job control: `JOBSTOP` at the next stop point), SIGCONT continues them.
+//!
+//! **Taking** ([`take`]: Solaris' `issig`/`psig`). An LWP takes a signal on its
+//! way back to user mode (the pending-work word), or when an interruptible wait
+//! is interrupted: the lowest-numbered signal pending on it or its process that it
+//! does not mask. One that is ignored is dropped; one whose default action stops,
+//! stops the process; one whose default action ends it, ends it; a caught one
+//! becomes the signal being delivered (`lwp_cursig`), and an interrupted system
+//! call returns EINTR (or is restarted, with `SA_RESTART`). Delivery ([`frame`]:
+//! Solaris' `sendsig`) flushes the LWP's register windows to its stack, writes a
+//! `ucontext_t` (registers, the mask to restore, the stack) and a `siginfo_t` below
+//! the interrupted stack pointer or on the alternate stack, and points the
+//! registers at the handler with `(sig, &siginfo, &ucontext)`; the handler returns
+//! through `setcontext`, which puts every register back, the mask too. A trap
+//! signal goes to the LWP that caused it even if it masks or ignores it: then its
+//! default action is taken (S13, as Solaris does, since the instruction would only
+//! fault again).
+
+mod calls;
+mod frame;
+mod post;
+mod take;
+mod timer;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use arch::{Fault, FaultKind};
+
+use crate::proc::NSIG;
+use lwp_abi::{
+    BUS_ADRALN, FPE_INTDIV, ILL_ILLOPC, ILL_ILLTRP, ILL_PRVOPC, SEGV_ACCERR, SEGV_MAPERR,
+    SIGABRT, SIGBUS, SIGCANCEL, SIGCHLD, SIGCONT, SIGEMT, SIGFPE, SIGFREEZE, SIGILL, SIGINFO,
+    SIGJVM1, SIGJVM2, SIGKILL, SIGLWP, SIGPWR, SIGQUIT, SIGSEGV, SIGSTOP, SIGSYS, SIGTHAW,
+    SIGTRAP, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGWAITING, SIGWINCH, SIGXCPU, SIGXFSZ, SIGXRES,
+    TRAP_BRKPT,
+};
+
+pub(crate) use calls::*;
+pub(crate) use post::{
+    job_report, keeps_no_zombies, proc_stopped, sigchld_on_exit, tell_parent_stopped,
+};
+pub use post::{kill, lwp_kill, sigqueue};
+pub(crate) use take::{delivering, issig, psig, restartable, trapsig};
+pub use take::{sigaction, sigpending, sigprocmask, sigsuspend, sigtimedwait};
+pub(crate) use timer::{itimer_expired, itimer_tick, realitimer_cancel};
+pub use timer::{alarm, getitimer, setitimer};
+
+/// A signal number, `1..NSIG`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Sig(u8);
+
+impl Sig {
+    pub const KILL: Sig = Sig(SIGKILL as u8);
+    pub const STOP: Sig = Sig(SIGSTOP as u8);
+    pub const CONT: Sig = Sig(SIGCONT as u8);
+    pub const CHLD: Sig = Sig(SIGCHLD as u8);
+    pub const SEGV: Sig = Sig(SIGSEGV as u8);
+    /// SIGSYS: a bad system call (S13).
+    pub const SYS: Sig = Sig(SIGSYS as u8);
+
+    /// The signal numbered `n`, if there is one (0 is not a signal).
+    pub fn new(n: u64) -> Option<Sig> {
+        (1..NSIG as u64).contains(&n).then_some(Sig(n as u8))
+    }
+
+    pub fn num(self) -> u8 {
+        self.0
+    }
+
+    fn index(self) -> usize {
+        usize::from(self.0)
+    }
+
+    /// What the signal does when nobody handles it (Solaris' `signal.h(3HEAD)`).
+    pub fn default_action(self) -> Action {
+        match u64::from(self.0) {
+            SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGEMT | SIGFPE | SIGBUS | SIGSEGV | SIGSYS
+            | SIGXCPU | SIGXFSZ => Action::Core,
+            SIGCHLD | SIGPWR | SIGWINCH | SIGURG | SIGWAITING | SIGLWP | SIGFREEZE | SIGTHAW
+            | SIGCANCEL | SIGXRES | SIGJVM1 | SIGJVM2 | SIGINFO => Action::Ignore,
+            SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => Action::Stop,
+            SIGCONT => Action::Continue,
+            _ => Action::Exit,
+        }
+    }
+}
+
+/// A signal's default action (Solaris' `signal.h(3HEAD)` table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// End the process.
+    Exit,
+    /// End the process, marked as having dumped core (no core is written).
+    Core,
+    /// Nothing.
+    Ignore,
+    /// Stop every LWP of the process (job control).
+    Stop,
+    /// Continue the process if it is stopped; otherwise nothing.
+    Continue,
+}
+
+/// A set of signals: bit `n` is signal `n`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SigSet(u128);
+
+impl SigSet {
+    pub const EMPTY: SigSet = SigSet(0);
+    /// Every signal.
+    pub const ALL: SigSet = SigSet(((1u128 << NSIG) - 1) & !1);
+    /// What no LWP may mask, ignore or catch: SIGKILL and SIGSTOP.
+    pub const CANTMASK: SigSet = SigSet(1 << SIGKILL | 1 << SIGSTOP);
+    /// The stop signals of job control.
+    pub const STOPS: SigSet = SigSet(1 << SIGSTOP | 1 << SIGTSTP | 1 << SIGTTIN | 1 << SIGTTOU);
+
+    pub fn of(sig: Sig) -> SigSet {
+        SigSet(1 << sig.0)
+    }
+
+    pub fn has(self, sig: Sig) -> bool {
+        self.0 & 1 << sig.0 != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    #[must_use]
+    pub fn with(self, sig: Sig) -> SigSet {
+        SigSet(self.0 | 1 << sig.0)
+    }
+
+    #[must_use]
+    pub fn without(self, sig: Sig) -> SigSet {
+        SigSet(self.0 & !(1 << sig.0))
+    }
+
+    #[must_use]
+    pub fn union(self, other: SigSet) -> SigSet {
+        SigSet(self.0 | other.0)
+    }
+
+    #[must_use]
+    pub fn minus(self, other: SigSet) -> SigSet {
+        SigSet(self.0 & !other.0)
+    }
+
+    #[must_use]
+    pub fn and(self, other: SigSet) -> SigSet {
+        SigSet(self.0 & other.0)
+    }
+
+    /// The lowest-numbered signal of the set.
+    pub fn first(self) -> Option<Sig> {
+        (self.0 != 0).then(|| Sig(self.0.trailing_zeros() as u8))
+    }
+
+    /// The signals of the set, lowest first.
+    pub fn iter(self) -> impl Iterator<Item = Sig> {
+        let mut rest = self;
+        core::iter::from_fn(move || {
+            let s = rest.first()?;
+            rest = rest.without(s);
+            Some(s)
+        })
+    }
+
+    /// The set as `sigset_t`'s four words (signal `n`: bit `(n-1) % 32` of word
+    /// `(n-1) / 32`).
+    pub fn words(self) -> [u32; 4] {
+        let bits = self.0 >> 1;
+        core::array::from_fn(|i| (bits >> (32 * i)) as u32)
+    }
+
+    /// The signals in `sigset_t`'s words (bits past the last signal are dropped).
+    pub fn from_words(w: [u32; 4]) -> SigSet {
+        let bits = w.iter().rev().fold(0u128, |acc, &x| acc << 32 | u128::from(x));
+        SigSet(bits << 1).and(SigSet::ALL)
+    }
+}
+
+/// A [`SigSet`] that LWPs read and write (two words; changed under `p_lock`).
+pub(crate) struct AtomicSigSet {
+    lo: AtomicU64,
+    hi: AtomicU64,
+}
+
+impl AtomicSigSet {
+    pub(crate) const fn new() -> AtomicSigSet {
+        AtomicSigSet { lo: AtomicU64::new(0), hi: AtomicU64::new(0) }
+    }
+
+    pub(crate) fn get(&self) -> SigSet {
+        let lo = self.lo.load(Ordering::SeqCst);
+        let hi = self.hi.load(Ordering::SeqCst);
+        SigSet(u128::from(hi) << 64 | u128::from(lo))
+    }
+
+    pub(crate) fn set(&self, s: SigSet) {
+        self.lo.store(s.0 as u64, Ordering::SeqCst);
+        self.hi.store((s.0 >> 64) as u64, Ordering::SeqCst);
+    }
+}
+
+/// What a signal is about (`k_siginfo_t`): who sent it, or what trap raised it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SigInfo {
+    pub si_signo: u8,
+    pub si_code: i32,
+    pub si_errno: i32,
+    /// The sending process (S15: never an LWP), for signals sent by user code.
+    pub si_pid: u32,
+    /// The faulting address of a trap.
+    pub si_addr: u64,
+    /// `sigqueue`'s value.
+    pub si_value: u64,
+}
+
+impl SigInfo {
+    /// Information that says only which signal it is.
+    pub fn bare(sig: Sig) -> SigInfo {
+        SigInfo { si_signo: sig.0, si_code: lwp_abi::SI_NOINFO, ..SigInfo::default() }
+    }
+}
+
+/// What a disposition does (S10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigDisp {
+    /// `SIG_DFL`: the signal's default action.
+    Default,
+    /// `SIG_IGN`.
+    Ignore,
+    /// Caught by the user handler at this address.
+    Catch(u64),
+}
+
+/// A disposition (`struct sigaction`): what to do, the flags, and the signals
+/// masked while a handler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SigAct {
+    pub disp: SigDisp,
+    pub flags: u32,
+    pub mask: SigSet,
+}
+
+impl SigAct {
+    pub const DEFAULT: SigAct = SigAct { disp: SigDisp::Default, flags: 0, mask: SigSet::EMPTY };
+
+    /// Whether a signal with this disposition would be dropped unseen.
+    fn ignores(&self, sig: Sig) -> bool {
+        match self.disp {
+            SigDisp::Ignore => true,
+            SigDisp::Default => {
+                matches!(sig.default_action(), Action::Ignore | Action::Continue)
+            }
+            SigDisp::Catch(_) => false,
+        }
+    }
+}
+
+/// What a parent's wait may report of a child that is still alive (job control).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JobState {
+    /// Nothing to report.
+    Running,
+    /// Stopped by this signal, not yet reported.
+    Stopped(Sig),
+    /// Stopped and reported: continuing it is reported next.
+    StopReported,
+    /// Continued after a stop, not yet reported.
+    Continued,
+}
+
+/// A process's signal state (S10, S14), under its `p_lock`.
+pub(crate) struct ProcSig {
+    /// The dispositions its LWPs share (S10), by signal number.
+    pub(crate) act: [SigAct; NSIG],
+    /// Signals sent to the process and not yet taken by any LWP (S14).
+    pub(crate) pending: SigSet,
+    /// What each of them is about (the first one sent, while it is pending).
+    pub(crate) info: [SigInfo; NSIG],
+    /// The stop signal every LWP is stopping for (job control); none: running.
+    pub(crate) stopsig: Option<Sig>,
+    /// What its parent's wait may report.
+    pub(crate) job: JobState,
+    /// `ITIMER_REAL`: the lbolt it fires at (0: disarmed) and its interval, in ticks.
+    pub(crate) real_expire: u64,
+    pub(crate) real_interval: u64,
+}
+
+impl ProcSig {
+    pub(crate) const fn new() -> ProcSig {
+        ProcSig {
+            act: [SigAct::DEFAULT; NSIG],
+            pending: SigSet::EMPTY,
+            info: [SigInfo {
+                si_signo: 0,
+                si_code: 0,
+                si_errno: 0,
+                si_pid: 0,
+                si_addr: 0,
+                si_value: 0,
+            }; NSIG],
+            stopsig: None,
+            job: JobState::Running,
+            real_expire: 0,
+            real_interval: 0,
+        }
+    }
+
+    /// The disposition of `sig`.
+    pub(crate) fn act(&self, sig: Sig) -> SigAct {
+        self.act[sig.index()]
+    }
+}
+
+/// The signal and `siginfo` a user-mode fault raises (S13).
+pub fn fault_signal(f: Fault) -> (Sig, SigInfo) {
+    let (sig, code) = match f.kind {
+        FaultKind::Unmapped | FaultKind::BadStack => (SIGSEGV, SEGV_MAPERR),
+        FaultKind::Protection => (SIGSEGV, SEGV_ACCERR),
+        FaultKind::Misaligned => (SIGBUS, BUS_ADRALN),
+        FaultKind::IllegalInstruction => (SIGILL, ILL_ILLOPC),
+        FaultKind::PrivilegedInstruction => (SIGILL, ILL_PRVOPC),
+        FaultKind::DivisionByZero => (SIGFPE, FPE_INTDIV),
+        FaultKind::Breakpoint => (SIGTRAP, TRAP_BRKPT),
+        FaultKind::Other(_) => (SIGILL, ILL_ILLTRP),
+    };
+    let sig = Sig(sig as u8);
+    (sig, SigInfo { si_signo: sig.0, si_code: code, si_addr: f.addr, ..SigInfo::default() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lwp_abi::{SIGALRM, SIGRTMAX, SIGRTMIN, SIGTERM, SIGUSR1};
+
+    #[test]
+    fn faults_raise_their_signals() {
+        let at = |kind| fault_signal(Fault { kind, addr: 0x1000 });
+        assert_eq!(at(FaultKind::Unmapped).0.num() as u64, SIGSEGV);
+        assert_eq!(at(FaultKind::Protection).1.si_code, SEGV_ACCERR);
+        assert_eq!(at(FaultKind::BadStack).0.num() as u64, SIGSEGV);
+        assert_eq!(at(FaultKind::Misaligned).0.num() as u64, SIGBUS);
+        assert_eq!(at(FaultKind::IllegalInstruction).0.num() as u64, SIGILL);
+        assert_eq!(at(FaultKind::PrivilegedInstruction).1.si_code, ILL_PRVOPC);
+        assert_eq!(at(FaultKind::DivisionByZero).0.num() as u64, SIGFPE);
+        assert_eq!(at(FaultKind::Breakpoint).0.num() as u64, SIGTRAP);
+        assert_eq!(at(FaultKind::Unmapped).1.si_addr, 0x1000);
+    }
+
+    #[test]
+    fn default_actions_are_solaris() {
+        let act = |n| Sig::new(n).map(Sig::default_action);
+        assert_eq!(Sig::new(0), None);
+        assert_eq!(Sig::new(NSIG as u64), None);
+        for n in [SIGSEGV, SIGXCPU, SIGXFSZ, SIGQUIT, SIGABRT] {
+            assert_eq!(act(n), Some(Action::Core), "signal {n}");
+        }
+        for n in [SIGTERM, SIGALRM, SIGUSR1, SIGKILL, SIGRTMIN, SIGRTMAX] {
+            assert_eq!(act(n), Some(Action::Exit), "signal {n}");
+        }
+        for n in [SIGCHLD, SIGFREEZE, SIGTHAW, SIGXRES, SIGWINCH, SIGINFO] {
+            assert_eq!(act(n), Some(Action::Ignore), "signal {n}");
+        }
+        for n in [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU] {
+            assert_eq!(act(n), Some(Action::Stop), "signal {n}");
+        }
+        assert_eq!(act(SIGCONT), Some(Action::Continue));
+    }
+
+    #[test]
+    fn sets_and_sigset_words() {
+        let s = SigSet::EMPTY.with(Sig::KILL).with(Sig::new(33).unwrap()).with(Sig::new(72).unwrap());
+        assert!(s.has(Sig::KILL) && !s.has(Sig::STOP));
+        assert_eq!(s.first(), Some(Sig::KILL));
+        assert_eq!(s.words(), [1 << 8, 1, 0, 1 << 7]);
+        assert_eq!(SigSet::from_words(s.words()), s);
+        assert_eq!(SigSet::from_words([u32::MAX; 4]), SigSet::ALL);
+        assert_eq!(SigSet::ALL.iter().count(), NSIG - 1);
+        let abi = lwp_abi::SigSet::of(&[SIGKILL, 33, 72]);
+        assert_eq!(abi.sigbits, s.words(), "the ABI's sigset_t and the kernel's agree");
+        let a = AtomicSigSet::new();
+        a.set(s);
+        assert_eq!(a.get(), s);
+    }
+}
