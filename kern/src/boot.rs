@@ -2,7 +2,7 @@
 //! caller chose (the self-tests or the benchmarks), and stop the machine with its
 //! verdict.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arch::{Machine, Upcalls};
 
@@ -11,6 +11,10 @@ use crate::{clock, disp, kprintln, proc, rctl, syscall, M};
 
 /// Set by the boot CPU once the kernel is up; the other CPUs wait for it.
 static KERNEL_UP: AtomicBool = AtomicBool::new(false);
+/// The other CPUs that have come up: the boot CPU waits for them all before it
+/// runs anything (what they make as they come up — their boot threads — is then
+/// made before the first self-test counts the kernel's memory).
+static SECONDARIES_UP: AtomicUsize = AtomicUsize::new(0);
 
 /// The kernel's side of the machine's upcalls.
 static UPCALLS: Upcalls = Upcalls {
@@ -48,6 +52,9 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
     M::set_upcalls(&UPCALLS);
     cpu_start(boot, thread::idle_thread_create(disp::idle));
     KERNEL_UP.store(true, Ordering::Release);
+    while SECONDARIES_UP.load(Ordering::Acquire) < M::ncpus() - 1 {
+        M::relax();
+    }
     M::intr_restore(true);
     thread::thread_create("reaper", proc::reaper, 0);
     kprintln!("LWP kernel: {} CPU(s), HZ={}, boot arguments '{}'", M::ncpus(), clock::hz(), args);
@@ -76,6 +83,7 @@ pub fn secondary(boot: &'static KThread) -> ! {
         M::relax();
     }
     cpu_start(boot, boot);
+    SECONDARIES_UP.fetch_add(1, Ordering::Release);
     disp::idle(0)
 }
 
