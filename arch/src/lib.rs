@@ -223,6 +223,15 @@ pub trait Machine {
     /// and restored, and comes back into the kernel only through its system-call
     /// table and [`Upcalls::user_trap`].
     fn user_enter(space: alloc::sync::Arc<Self::AddrSpace>, frame: UserFrame) -> !;
+    /// Writes the current thread's user register windows that the machine still
+    /// holds to their frames on the user's stack (on SPARC: `flushw`, as `ta 3`
+    /// does; a window whose stack cannot take it waits in the window buffer, and
+    /// is the LWP's fault on the way back). The kernel does this before it writes a
+    /// signal frame on the user's stack or resumes another user context, so that
+    /// the stack holds every window and the return to user mode fills its window
+    /// from the stack at the stack pointer it finds in the frame. A machine without
+    /// register windows has nothing to do.
+    fn user_flush_windows();
     /// The current thread leaves its address space for good (its LWP is exiting):
     /// its user windows still in the machine are dropped with it, and the machine
     /// lets go of its frame.

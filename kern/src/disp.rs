@@ -326,6 +326,17 @@ fn poke(c: &Cpu) {
     }
 }
 
+/// Asks the CPU that runs `t`, if it is another, to look at `t`'s pending work now:
+/// a cross-call interrupts `t`, and its way back to user mode tests its
+/// pending-work word. (On this CPU the word is tested on the way out anyway.)
+pub(crate) fn poke_thread(t: &KThread) {
+    let was = M::intr_disable();
+    if is_running(t) && t.cpu() != M::cpu_id() {
+        poke(cpu_by_id(t.cpu()));
+    }
+    M::intr_restore(was);
+}
+
 /// Gives the CPU to a waiting thread of the same or a higher priority, if any.
 /// Inlined, as `swtch` is: the `yield` system call's handler is then the only
 /// kernel frame between its trap and `resume`.

@@ -2,8 +2,9 @@
 //!
 //! # Theory
 //!
-//! A process holds what its LWPs share: its LWP directory (S15, `lwp`), the signal
-//! dispositions (S10) and, for a user process, the address space (resources and
+//! A process holds what its LWPs share: its LWP directory (S15, `lwp`), its signal
+//! state (S10, S14: dispositions, pending signals, the real-time interval timer,
+//! job control: `signal`) and, for a user process, the address space (resources and
 //! credentials are not implemented). It is the identity every LWP points back to
 //! (`curproc`, S7). Like threads and LWP handles, process structures are never
 //! freed but cached and reused, so that `&'static Proc` is the normal reference;
@@ -47,12 +48,14 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use arch::cell::StaticRef;
 use arch::{kmem, Machine, UserRegs};
 
+use crate::callout::Callout;
 use crate::disp;
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::lwp::{self, Event, LwpDir, LwpFlags, LwpId, NewLwp};
 use crate::rctl;
-use crate::thread::{curproc, curthread};
+use crate::signal::{self, ProcSig};
+use crate::thread::{curproc, curthread, KThread};
 use crate::M;
 
 /// A user address space, as the machine makes it.
@@ -86,27 +89,24 @@ pub enum PStat {
 /// Signals are numbered `1..NSIG` (72 of them, real-time ones included: `lwp_abi`).
 pub const NSIG: usize = lwp_abi::NSIG as usize;
 
-/// What a process does with a signal (S10): shared by all its LWPs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SigDisp {
-    /// `SIG_DFL`: the signal's default action.
-    Default,
-    /// `SIG_IGN`.
-    Ignore,
-    /// Caught by the user handler at this address.
-    Catch(usize),
-}
-
-/// How a process ended, as `wait(2)` encodes it in the status word that
-/// [`proc_wait`] returns: an exit code in bits 8..16, or the signal that killed it
-/// in bits 0..7 (bit 7: a core-dumping signal's default action).
+/// How a process ended, or what happened to it, as `wait(2)` encodes it in the
+/// status word that [`proc_wait`] returns: an exit code in bits 8..16, or the
+/// signal that killed it in bits 0..7 (bit 7: a core-dumping signal's default
+/// action); a stop signal in bits 8..16 over 0x7f; 0xffff for continued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitStatus {
     /// It exited with this code (`exit(2)`, `proc_exit`), or its LWPs all exited (0).
     Exited(u8),
     /// A signal's default action killed it (S13).
     Killed(u8),
+    /// A stop signal stopped every LWP of it (job control).
+    Stopped(u8),
+    /// It was continued after a stop (SIGCONT).
+    Continued,
 }
+
+/// `WCONTINUED`'s status word (Solaris' `WCONTFLG`).
+const WCONTFLG: i32 = 0xffff;
 
 impl WaitStatus {
     /// The status word.
@@ -114,15 +114,34 @@ impl WaitStatus {
         match self {
             WaitStatus::Exited(code) => i32::from(code) << 8,
             WaitStatus::Killed(sig) => i32::from(sig),
+            WaitStatus::Stopped(sig) => i32::from(sig) << 8 | 0x7f,
+            WaitStatus::Continued => WCONTFLG,
         }
     }
 
     /// Decodes a status word from [`proc_wait`] (the core flag is dropped).
     pub fn from_raw(status: i32) -> WaitStatus {
+        if status == WCONTFLG {
+            return WaitStatus::Continued;
+        }
         match status & 0x7f {
             0 => WaitStatus::Exited((status >> 8) as u8),
+            0x7f => WaitStatus::Stopped((status >> 8) as u8),
             sig => WaitStatus::Killed(sig as u8),
         }
+    }
+}
+
+bitflags::bitflags! {
+    /// What [`proc_waitid`] waits for (Solaris' `waitid` options).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct WaitOpts: u32 {
+        /// A child that exited (it is reaped).
+        const EXITED = 0o4;
+        /// A child that a stop signal stopped (reported once).
+        const STOPPED = 0o10;
+        /// A stopped child that SIGCONT continued (reported once).
+        const CONTINUED = 0o20;
     }
 }
 
@@ -136,6 +155,9 @@ pub struct ProcState {
     /// User and system time of its LWPs that have exited, in ticks (S5.6).
     pub(crate) p_utime: u64,
     pub(crate) p_stime: u64,
+    /// Its signal state: dispositions shared by its LWPs (S10), signals pending on
+    /// the process (S14), job control, the real-time interval timer (`signal`).
+    pub(crate) p_sig: ProcSig,
 }
 
 impl ProcState {
@@ -146,6 +168,7 @@ impl ProcState {
             p_lwpdir: LwpDir::new(),
             p_utime: 0,
             p_stime: 0,
+            p_sig: ProcSig::new(),
         }
     }
 }
@@ -156,12 +179,10 @@ pub struct Proc {
     p_pid: AtomicU32,
     /// Its parent. Changed under `PIDLOCK`.
     p_parent: StaticRef<Proc>,
-    /// Its state and LWPs.
+    /// Its state, LWPs and signal state.
     pub(crate) p_lock: DispLock<ProcState>,
-    /// The signal dispositions its LWPs share (S10), indexed by signal number. They
-    /// are kept, not acted on: delivery to handlers is not implemented, and every
-    /// signal takes its default action (`signal`).
-    pub p_sigdisp: DispLock<[SigDisp; NSIG]>,
+    /// The callout of its real-time interval timer (`ITIMER_REAL`, `alarm`).
+    pub(crate) p_itimer: Callout,
     /// Its address space (S1); none for a process whose LWPs run kernel code only.
     pub(crate) p_as: DispLock<Option<Arc<AddrSpace>>>,
     /// An LWP exited: `lwp_wait` looks again.
@@ -191,7 +212,7 @@ impl Proc {
             p_pid: AtomicU32::new(0),
             p_parent: StaticRef::none(),
             p_lock: DispLock::new(ProcState::new()),
-            p_sigdisp: DispLock::new([SigDisp::Default; NSIG]),
+            p_itimer: Callout::new(),
             p_as: DispLock::new(None),
             p_lwpexit: Event::new(),
             p_holdlwps: Event::new(),
@@ -422,7 +443,6 @@ fn proc_free(p: &'static Proc) {
     // What the old state owns (a directory's array) is freed outside the lock.
     let old = core::mem::replace(&mut *p.p_lock.lock(), ProcState::new());
     drop(old);
-    *p.p_sigdisp.lock() = [SigDisp::Default; NSIG];
     let space = p.p_as.lock().take();
     drop(space);
     let mut head = PROC_CACHE.lock();
@@ -516,32 +536,44 @@ pub fn proc_exit(code: u8) -> ! {
 pub(crate) fn proc_exit_status(status: WaitStatus, core: bool) -> ! {
     let t = curthread();
     if let Some(p) = t.t_procp.get() {
-        {
-            let mut ps = p.p_lock.lock();
-            if ps.p_stat == PStat::Active {
-                ps.p_stat = PStat::Exiting;
-                ps.p_exitstatus = status.raw() | if core { 0x80 } else { 0 };
-            }
-        }
-        lwp::exitlwps(p, t);
+        proc_kill(p, status, core, Some(t));
     }
     lwp::lwp_exit()
 }
 
+/// Makes process `p` exit with wait status `status` (`core` as for
+/// [`proc_exit_status`]): every LWP but `me` — the caller, which exits by itself —
+/// leaves at its next stop point, sleeping ones woken and stopped ones set running.
+/// How one of its LWPs exits the process, and how SIGKILL, from anywhere, ends it.
+/// If it is exiting already, its status stands.
+pub(crate) fn proc_kill(p: &'static Proc, status: WaitStatus, core: bool, me: Option<&KThread>) {
+    {
+        let mut ps = p.p_lock.lock();
+        if ps.p_stat == PStat::Active {
+            ps.p_stat = PStat::Exiting;
+            ps.p_exitstatus = status.raw() | if core { 0x80 } else { 0 };
+        }
+    }
+    lwp::exitlwps(p, me);
+}
+
 /// The last LWP of `p` has left: `p` becomes a zombie, its children go to proc 0
-/// (orphans, for the reaper), and its parent is woken. `p` may be reaped (and
-/// reused) as soon as `PIDLOCK` is dropped: it is not touched after that.
+/// (orphans, for the reaper), and its parent is woken and sent SIGCHLD — unless the
+/// parent's SIGCHLD disposition keeps no zombies (`SA_NOCLDWAIT`, or `SIG_IGN`):
+/// then `p` goes to proc 0 too. `p` may be reaped (and reused) as soon as
+/// `PIDLOCK` is dropped: it is not touched after that.
 pub(crate) fn proc_zombie(p: &'static Proc) {
     // Nothing runs in the address space any more: its pages go now, not at reaping.
     let space = p.p_as.lock().take();
     drop(space);
+    signal::realitimer_cancel(p);
     let (parent, orphan_zombie, dir) = {
         let tbl = PIDLOCK.lock();
         // Zombie LWPs nobody waited for go with the process (freed below).
-        let dir = {
+        let (dir, status) = {
             let mut ps = p.p_lock.lock();
             ps.p_stat = PStat::Zombie;
-            ps.p_lwpdir.take()
+            (ps.p_lwpdir.take(), ps.p_exitstatus)
         };
         let mut orphan_zombie = false;
         while let Some(c) = p.p_child.get() {
@@ -550,8 +582,19 @@ pub(crate) fn proc_zombie(p: &'static Proc) {
             c.p_orphan.store(true, Ordering::Relaxed);
             orphan_zombie |= c.p_lock.lock().p_stat == PStat::Zombie;
         }
+        let parent = p.p_parent.get().unwrap_or(&PROC0);
+        if !is_proc0(parent) {
+            if signal::keeps_no_zombies(&parent.p_lock.lock().p_sig) {
+                disown(p);
+                adopt(&PROC0, p);
+                p.p_orphan.store(true, Ordering::Relaxed);
+                orphan_zombie = true;
+            }
+            // Before any wait of the parent can see the zombie go.
+            signal::sigchld_on_exit(parent, p.pid(), status);
+        }
         drop(tbl);
-        (p.p_parent.get().unwrap_or(&PROC0), orphan_zombie, dir)
+        (parent, orphan_zombie, dir)
     };
     drop(dir);
     parent.p_childexit.signal();
@@ -560,38 +603,69 @@ pub(crate) fn proc_zombie(p: &'static Proc) {
     }
 }
 
+/// The parent of `p` (proc 0 for proc 0), as the process tree has it now.
+pub(crate) fn parent_of(p: &Proc) -> &'static Proc {
+    let _tbl = PIDLOCK.lock();
+    p.p_parent.get().unwrap_or(&PROC0)
+}
+
 /// Waits for child `which` (or, with `None`, any child) of the current process (of
 /// proc 0 in a kernel thread) to become a zombie, reaps it, and returns its pid and
 /// exit status. Orphans are the reaper's: a kernel thread does not see them.
 ///
-/// Errors: `ECHILD` if there is no such child (none at all, or `which` is not one).
+/// Errors: `ECHILD` if there is no such child (none at all, or `which` is not one);
+/// `EINTR` if a signal the LWP catches interrupts the wait.
 pub fn proc_wait(which: Option<Pid>) -> Result<(Pid, i32), Errno> {
-    let me = curproc().unwrap_or(&PROC0);
-    reap_child(me, |c| which.is_none_or(|w| w == c.pid()) && !c.p_orphan.load(Ordering::Relaxed))
+    proc_waitid(which, WaitOpts::EXITED)
 }
 
-/// Waits for a zombie among the children of `me` that `want` accepts, and reaps
-/// it; `ECHILD` if `want` accepts none of them.
-fn reap_child(me: &'static Proc, want: impl Fn(&Proc) -> bool) -> Result<(Pid, i32), Errno> {
+/// Waits for child `which` (or any child) of the current process to do one of
+/// the things `opts` names — exit (it is reaped), stop, or continue after a stop
+/// (each reported once) — and returns its pid and the [`WaitStatus`] word.
+///
+/// Errors as [`proc_wait`]; `EINVAL` if `opts` is empty.
+pub fn proc_waitid(which: Option<Pid>, opts: WaitOpts) -> Result<(Pid, i32), Errno> {
+    if opts.is_empty() {
+        return Err(Errno::EINVAL);
+    }
+    let me = curproc().unwrap_or(&PROC0);
+    let want = |c: &Proc| which.is_none_or(|w| w == c.pid()) && !c.p_orphan.load(Ordering::Relaxed);
+    reap_child(me, opts, want)
+}
+
+/// Waits for a child of `me` that `want` accepts to do what `opts` names (see
+/// [`proc_waitid`]): reaps it if it exited. `ECHILD` if `want` accepts none of them.
+fn reap_child(
+    me: &'static Proc,
+    opts: WaitOpts,
+    want: impl Fn(&Proc) -> bool,
+) -> Result<(Pid, i32), Errno> {
     loop {
         let seen = me.p_childexit.snapshot();
         {
             let mut tbl = PIDLOCK.lock();
             let mut any = false;
-            let mut zombie = None;
+            let mut found = None;
             for c in children(me).filter(|c| want(c)) {
                 any = true;
-                let ps = c.p_lock.lock();
+                let mut ps = c.p_lock.lock();
                 if ps.p_stat == PStat::Zombie {
-                    zombie = Some((c, ps.p_exitstatus));
+                    if opts.contains(WaitOpts::EXITED) {
+                        found = Some((c, ps.p_exitstatus, true));
+                        break;
+                    }
+                } else if let Some(status) = signal::job_report(&mut ps.p_sig, opts) {
+                    found = Some((c, status.raw(), false));
                     break;
                 }
             }
-            if let Some((c, status)) = zombie {
+            if let Some((c, status, zombie)) = found {
                 let pid = c.pid();
-                tbl.remove(c);
-                drop(tbl);
-                proc_free(c);
+                if zombie {
+                    tbl.remove(c);
+                    drop(tbl);
+                    proc_free(c);
+                }
                 return Ok((pid, status));
             }
             if !any {
@@ -599,7 +673,7 @@ fn reap_child(me: &'static Proc, want: impl Fn(&Proc) -> bool) -> Result<(Pid, i
             }
         }
         if !me.p_childexit.wait(seen) {
-            lwp::stop_point();
+            lwp::wait_interrupted()?;
         }
     }
 }
@@ -610,7 +684,8 @@ pub fn reaper(_: usize) {
     loop {
         let seen = PROC0.p_childexit.snapshot();
         let orphan = |c: &Proc| c.p_orphan.load(Ordering::Relaxed);
-        while reap_child(&PROC0, |c| orphan(c) && c.stat() == PStat::Zombie).is_ok() {}
+        let zombie = |c: &Proc| orphan(c) && c.stat() == PStat::Zombie;
+        while reap_child(&PROC0, WaitOpts::EXITED, zombie).is_ok() {}
         PROC0.p_childexit.wait(seen);
     }
 }

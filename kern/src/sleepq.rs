@@ -146,6 +146,22 @@ pub fn wakeup(chan: usize) -> usize {
     (0..n).take_while(|_| wakeup_one(chan)).count()
 }
 
+/// Wakes `t` if it sleeps (on whatever channel); true if it did. For a signal, a
+/// stop or an exit that an interruptible sleep must see: the sleeper's condition
+/// says whether it was for it, and a sleeper whose condition still does not hold
+/// only sleeps again. (If `t` is between sleeps, its next condition check sees
+/// what the caller changed before calling.)
+pub fn wakeup_thread(t: &'static KThread) -> bool {
+    let chan = t.t_wchan.load(Ordering::Acquire);
+    if chan == 0 {
+        return false;
+    }
+    let taken = bucket(chan)
+        .lock()
+        .take(|s| core::ptr::eq(s, t) && s.t_wchan.load(Ordering::Acquire) == chan);
+    taken.map(wake).is_some()
+}
+
 fn wake(t: &'static KThread) {
     class::wakeup(t);
     disp::setrun(t);

@@ -23,8 +23,16 @@
 //! signal at this very LWP (S13, `signal`); and before any return to user mode it
 //! tests the thread's pending-work word (`t_pending`) once, calling here with
 //! [`UserTrap::Return`] only when a bit of the kernel's is set: a stop request or a
-//! process exit (a stop point), so that an LWP spinning in user mode is reached at
-//! its next clock tick too.
+//! process exit (a stop point), or a signal to take — delivered to its handler by
+//! pointing the registers there (`signal::psig`) — so that an LWP spinning in user
+//! mode is reached at its next clock tick too, or at once when poked.
+//!
+//! A call that a signal interrupts fails with EINTR; one that may be restarted
+//! returns `ERESTART` instead, and is restarted — its registers put back as they
+//! were at the trap, the trap made again when the handler returns — if the
+//! signal's disposition says `SA_RESTART`. A call that sets the registers itself
+//! (`setcontext`) says so in the `lwp` structure (`lwp_eosys`), and its results are
+//! not written over them.
 //!
 //! Every argument is untrusted (S16): numbers are checked against what they may
 //! be, and memory is reached only through [`copyin`]/[`copyout`], which go through
@@ -33,11 +41,11 @@
 //! are simply not found (`ESRCH`). A number that is no system call raises SIGSYS at
 //! the caller (S13).
 
-use arch::{Machine, SysEnt, SysRet, UserFrame, UserRegs, UserTrap, USER_LIMIT};
+use arch::{reg, Machine, SysEnt, SysRet, UserFrame, UserRegs, UserTrap, USER_LIMIT};
 
 use crate::errno::Errno;
-use crate::lwp::{self, LwpFlags, LwpId};
-use crate::signal::{self, Sig};
+use crate::lwp::{self, Eosys, LwpFlags, LwpId};
+use crate::signal::{self, Sig, SigInfo};
 use crate::thread::{curlwp, curproc, curthread, pending};
 use crate::{clock, console, disp, proc, M};
 use lwp_abi::*;
@@ -48,18 +56,22 @@ pub fn user_trap(frame: &UserFrame, why: UserTrap) {
         UserTrap::Syscall => syscall(frame),
         UserTrap::Fault(f) => {
             let (sig, info) = signal::fault_signal(f);
-            signal::trap_signal(sig, info);
+            signal::trapsig(sig, info);
         }
         UserTrap::Return => {
-            if curthread().t_pending.take(pending::STOP) != 0 {
+            let t = curthread();
+            if t.t_pending.take(pending::STOP) != 0 {
                 lwp::stop_point();
+            }
+            if t.t_pending.get() & pending::SIG != 0 && signal::issig() {
+                signal::psig(frame);
             }
         }
     }
 }
 
 /// What a system call gives back: `%o0`/`%o1`, or an error number.
-type SysResult = Result<(u64, u64), Errno>;
+pub(crate) type SysResult = Result<(u64, u64), Errno>;
 
 /// A system call on the general path: its number, arguments, results and error
 /// pass through the `lwp` structure (S5.2), its results into the registers.
@@ -72,19 +84,39 @@ fn syscall(frame: &UserFrame) {
         lwp.with_data(|d| {
             d.lwp_sysnum = num as u32;
             d.lwp_arg[..6].copy_from_slice(&args);
+            d.lwp_eosys = Eosys::Normal;
         });
     }
-    let result = call(num, args);
-    if let Some(lwp) = lwp {
-        lwp.with_data(|d| match result {
-            Ok((r0, r1)) => {
-                d.lwp_rval = [r0, r1];
-                d.lwp_errno = None;
+    let mut result = call(num, args);
+    if result == Err(Errno::ERESTART) {
+        if signal::restartable() {
+            // The trap again, with the same number and arguments, once the handler
+            // has run (`pc` is past the trap instruction).
+            let pc = frame.pc();
+            frame.set(reg::NPC, pc);
+            frame.set(reg::PC, pc.wrapping_sub(4));
+            frame.set(reg::G1, num);
+            for (i, &a) in args.iter().enumerate() {
+                frame.set(reg::O0 + i, a);
             }
-            Err(e) => d.lwp_errno = Some(e),
-        });
+            return;
+        }
+        result = Err(Errno::EINTR);
     }
+    let just_return = lwp.and_then(|lwp| {
+        lwp.with_data(|d| {
+            match result {
+                Ok((r0, r1)) => {
+                    d.lwp_rval = [r0, r1];
+                    d.lwp_errno = None;
+                }
+                Err(e) => d.lwp_errno = Some(e),
+            }
+            d.lwp_eosys == Eosys::JustReturn
+        })
+    });
     match result {
+        _ if just_return == Some(true) => {}
         Ok((r0, r1)) => frame.set_rval(r0, r1),
         Err(e) => frame.set_error(e.code() as u64),
     }
@@ -134,13 +166,26 @@ syscalls! {
     SYS_EXIT => general |a: [u64; 6]| proc::proc_exit(a[0] as u8),
     SYS_WRITE => general |a: [u64; 6]| write(a[0], a[1], a[2]),
     SYS_GETPID => fast |_| Ok((u64::from(curproc().map_or(0, |p| p.pid().0)), 0)),
+    SYS_ALARM => general |a: [u64; 6]| signal::sys_alarm(a[0]),
+    SYS_KILL => general |a: [u64; 6]| signal::sys_kill(a[0], a[1]),
+    SYS_SIGPROCMASK => general |a: [u64; 6]| signal::sys_sigprocmask(a[0], a[1], a[2]),
+    SYS_SIGSUSPEND => general |a: [u64; 6]| signal::sys_sigsuspend(a[0]),
+    SYS_SIGALTSTACK => general |a: [u64; 6]| signal::sys_sigaltstack(a[0], a[1]),
+    SYS_SIGACTION => general |a: [u64; 6]| signal::sys_sigaction(a[0], a[1], a[2]),
+    SYS_SIGPENDING => general |a: [u64; 6]| signal::sys_sigpending(a[0], a[1]),
+    SYS_CONTEXT => general |a: [u64; 6]| signal::sys_context(a[0], a[1]),
+    SYS_SIGTIMEDWAIT => general |a: [u64; 6]| signal::sys_sigtimedwait(a[0], a[1], a[2]),
+    SYS_GETITIMER => general |a: [u64; 6]| signal::sys_getitimer(a[0], a[1]),
+    SYS_SETITIMER => general |a: [u64; 6]| signal::sys_setitimer(a[0], a[1], a[2]),
     SYS_LWP_CREATE => general |a: [u64; 6]| lwp_create(a[0], a[1], a[2]),
     SYS_LWP_EXIT => general |_| -> SysResult { lwp::lwp_exit() },
     SYS_LWP_SUSPEND => general |a: [u64; 6]| lwp::lwp_suspend(lwp_id(a[0])?).map(none),
     SYS_LWP_CONTINUE => general |a: [u64; 6]| lwp::lwp_continue(lwp_id(a[0])?).map(none),
-    SYS_LWP_KILL => general |a: [u64; 6]| lwp_kill(a[0], a[1]),
+    SYS_LWP_KILL => general |a: [u64; 6]| signal::sys_lwp_kill(a[0], a[1]),
     SYS_LWP_SELF => fast |_| Ok((u64::from(lwp::lwp_self().map_or(0, |id| id.0)), 0)),
-    SYS_LWP_WAIT => general |a: [u64; 6]| lwp_wait(a[0], a[1]),
+    SYS_LWP_SIGMASK => fast |a: [u64; 6]| signal::sys_lwp_sigmask(a),
+    SYS_LWP_WAIT => general |a: [u64; 6]| restartable(lwp_wait(a[0], a[1])),
+    SYS_SIGQUEUE => general |a: [u64; 6]| signal::sys_sigqueue(a[0], a[1], a[2]),
     SYS_YIELD => fast |_| {
         disp::yield_now();
         Ok((0, 0))
@@ -158,16 +203,20 @@ fn sysret(r: SysResult) -> SysRet {
     }
 }
 
-/// A number that is no system call: SIGSYS at the caller (S13); were it ignored,
-/// the call fails.
+/// A number that is no system call: SIGSYS at the caller (S13), which a handler
+/// may catch; the call fails with ENOSYS.
 fn nosys(_: [u64; 6]) -> SysResult {
-    let info = crate::lwp::SigInfo { si_signo: Sig::SYS.num(), ..Default::default() };
-    signal::trap_signal(Sig::SYS, info);
+    signal::trapsig(Sig::SYS, SigInfo { si_signo: Sig::SYS.num(), ..SigInfo::default() });
     Err(Errno::ENOSYS)
 }
 
 fn none(_: ()) -> (u64, u64) {
     (0, 0)
+}
+
+/// A call that a signal may interrupt and that may be restarted (`SA_RESTART`).
+fn restartable(r: SysResult) -> SysResult {
+    r.map_err(|e| if e == Errno::EINTR { Errno::ERESTART } else { e })
 }
 
 /// An LWP id argument: ids are 32 bits and start at 1; anything else names no LWP.
@@ -261,29 +310,6 @@ fn lwp_create(ctxp: u64, flags: u64, idp: u64) -> SysResult {
     Ok((0, 0))
 }
 
-/// `_lwp_kill(lwpid, sig)`: signal 0 only checks that the LWP exists (S15: in the
-/// caller's process); any other signal takes its default action in the process
-/// (delivery to handlers is not implemented), but a stop signal is refused with
-/// `ENOTSUP` (job control is not implemented).
-fn lwp_kill(id: u64, sig: u64) -> SysResult {
-    let id = lwp_id(id)?;
-    let sig = match sig {
-        0 => None,
-        n => Some(Sig::new(n).ok_or(Errno::EINVAL)?),
-    };
-    let p = curproc().ok_or(Errno::EINVAL)?;
-    if lwp::idtot(p, id).is_none() {
-        return Err(Errno::ESRCH);
-    }
-    if let Some(sig) = sig {
-        if sig.default_action() == signal::Action::Stop {
-            return Err(Errno::ENOTSUP);
-        }
-        signal::take_default(sig);
-    }
-    Ok((0, 0))
-}
-
 /// `_lwp_wait(lwpid or 0, &mut departed or null)`.
 fn lwp_wait(id: u64, departedp: u64) -> SysResult {
     let which = if id == 0 { None } else { Some(lwp_id(id)?) };
@@ -298,9 +324,9 @@ fn lwp_wait(id: u64, departedp: u64) -> SysResult {
     Ok((0, 0))
 }
 
-/// `nanosleep(&Timespec)`: sleeps at least that long, rounded up to clock ticks;
-/// a stop or an exit of the LWP is acted on meanwhile.
-fn nanosleep(tsp: u64) -> SysResult {
+/// The `Timespec` at `tsp` in clock ticks, rounded up; `EINVAL` for a negative
+/// time or nanoseconds out of range, `EFAULT`.
+pub(crate) fn timespec_ticks(tsp: u64) -> Result<u64, Errno> {
     let [sec, nsec] = copyin_words::<2>(tsp)?;
     let (sec, nsec) = (sec as i64, nsec as i64);
     if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
@@ -308,7 +334,14 @@ fn nanosleep(tsp: u64) -> SysResult {
     }
     let hz = u128::from(clock::hz());
     let ns = sec as u128 * 1_000_000_000 + nsec as u128;
-    let ticks = u64::try_from((ns * hz).div_ceil(1_000_000_000)).unwrap_or(u64::MAX);
+    Ok(u64::try_from((ns * hz).div_ceil(1_000_000_000)).unwrap_or(u64::MAX))
+}
+
+/// `nanosleep(&Timespec)`: sleeps at least that long, rounded up to clock ticks;
+/// a stop or an exit of the LWP is acted on meanwhile, and a signal it catches
+/// ends the sleep with EINTR (never restarted, as POSIX says).
+fn nanosleep(tsp: u64) -> SysResult {
+    let ticks = timespec_ticks(tsp)?;
     let p = curproc().ok_or(Errno::EINVAL)?;
     // The tick in progress is partly over: it does not count towards the time.
     let deadline = clock::lbolt().saturating_add(ticks).saturating_add(u64::from(ticks > 0));
@@ -319,7 +352,7 @@ fn nanosleep(tsp: u64) -> SysResult {
         }
         let seen = p.p_holdlwps.snapshot();
         if !p.p_holdlwps.wait_timed(seen, deadline - now) {
-            lwp::stop_point();
+            lwp::wait_interrupted()?;
         }
     }
 }

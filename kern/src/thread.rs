@@ -36,7 +36,8 @@ use crate::class::{self, SchedClass};
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::lwp::{Lwp, TpFlags};
-use crate::proc::Proc;
+use crate::proc::{Proc, NSIG};
+use crate::signal::{AtomicSigSet, SigInfo, SigSet};
 use crate::{disp, rctl, M};
 
 /// The machine context type of this build.
@@ -71,8 +72,8 @@ const UNBOUND: usize = usize::MAX;
 
 /// The bits of `t_pending` that the kernel sets (the machine keeps
 /// `PendingWork::MACHINE` for itself: windows waiting in the window buffer). Of the
-/// kinds of work due before a return to user mode, a stop point has a bit; a
-/// signal to deliver will have one (the signals issue). Preemption needs none:
+/// kinds of work due before a return to user mode, a stop point has a bit, and so
+/// has a signal to look at (`signal`). Preemption needs none:
 /// the interrupt that asks for it preempts on its way out (`disp::kpreempt`),
 /// from the kernel as from user mode, and the return path tests the word with
 /// interrupts off, so a request after the test is an interrupt taken in user mode
@@ -81,6 +82,9 @@ const UNBOUND: usize = usize::MAX;
 pub mod pending {
     /// A stop point is due: the LWP was asked to stop or to exit (`TpFlags`).
     pub const STOP: u32 = 1;
+    /// A signal may be there for the LWP to take (`signal::issig`): one was sent
+    /// to it or to its process, unmasked, or is being delivered.
+    pub const SIG: u32 = 2;
 }
 
 /// A kernel thread. `#[repr(C)]`: its first field is the pending-work word, where
@@ -156,6 +160,20 @@ pub struct KThread {
     /// It is spinning for an adaptive mutex: a thread that wants a lock it holds
     /// blocks rather than spin behind it.
     pub(crate) t_spinning: AtomicBool,
+
+    // Signal state (S6, S11, `signal`): resident, so that choosing the LWP that
+    // takes a signal never needs an `lwp` structure. Changed under the process's
+    // `p_lock`.
+    /// The LWP's mask: the signals it blocks (S11).
+    pub(crate) t_hold: AtomicSigSet,
+    /// Signals sent to this LWP (S13, S15), not yet taken.
+    pub(crate) t_sig: AtomicSigSet,
+    /// What each of them is about; taken only under `p_lock`.
+    pub(crate) t_siginfo: Mutex<[SigInfo; NSIG]>,
+    /// The signals it waits for in `sigtimedwait`: it is their first choice.
+    pub(crate) t_sigwait: AtomicSigSet,
+    /// Asleep in an interruptible wait, which a signal ends (Solaris' `T_WAKEABLE`).
+    pub(crate) t_wakeable: AtomicBool,
 }
 
 // SAFETY: `KThread` is the only type ever stored in the current-thread register:
@@ -230,6 +248,20 @@ impl KThread {
             t_ts_sobj: AtomicUsize::new(0),
             t_ts_kind: AtomicU8::new(0),
             t_spinning: AtomicBool::new(false),
+            t_hold: AtomicSigSet::new(),
+            t_sig: AtomicSigSet::new(),
+            t_siginfo: Mutex::new(
+                [SigInfo {
+                    si_signo: 0,
+                    si_code: 0,
+                    si_errno: 0,
+                    si_pid: 0,
+                    si_addr: 0,
+                    si_value: 0,
+                }; NSIG],
+            ),
+            t_sigwait: AtomicSigSet::new(),
+            t_wakeable: AtomicBool::new(false),
         }
     }
 
@@ -345,7 +377,7 @@ impl KThread {
     /// point due on the way back to user mode.
     pub(crate) fn set_proc_flag(&self, f: TpFlags) {
         self.t_proc_flag.fetch_or(f.bits(), Ordering::SeqCst);
-        if f.intersects(TpFlags::HOLDLWP | TpFlags::EXITLWP) {
+        if f.intersects(TpFlags::HOLDLWP | TpFlags::JOBSTOP | TpFlags::EXITLWP) {
             self.t_pending.set(pending::STOP);
         }
     }
@@ -411,6 +443,10 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> Result<&'static
     t.t_ts_sobj.store(0, Ordering::Relaxed);
     t.t_ts_kind.store(0, Ordering::Relaxed);
     t.t_spinning.store(false, Ordering::Relaxed);
+    t.t_hold.set(SigSet::EMPTY);
+    t.t_sig.set(SigSet::EMPTY);
+    t.t_sigwait.set(SigSet::EMPTY);
+    t.t_wakeable.store(false, Ordering::Relaxed);
     t.set_bound(None);
     t.set_class(SchedClass::Sys, class::SYS_PRI);
     t.set_epri_raw(None);

@@ -670,6 +670,8 @@ impl Machine for Sim {
         user::enter(space, frame)
     }
 
+    fn user_flush_windows() {}
+
     fn user_exit() {
         user::exit()
     }

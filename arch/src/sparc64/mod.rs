@@ -314,6 +314,10 @@ impl Machine for Sparc64 {
         user::enter(space, frame)
     }
 
+    fn user_flush_windows() {
+        context::flush_windows()
+    }
+
     fn user_exit() {
         user::exit()
     }

@@ -31,12 +31,14 @@ use crate::disp;
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::proc::Proc;
+use crate::signal::{SigInfo, SigSet};
 use crate::thread::{curthread, KThread};
 
 /// System-call arguments (Solaris' `MAXSYSARGS`).
 pub const MAXSYSARGS: usize = 8;
-/// Interval timers: `ITIMER_REAL`, `ITIMER_VIRTUAL`, `ITIMER_PROF`.
-pub const NITIMER: usize = 3;
+/// An LWP's interval timers: `ITIMER_VIRTUAL` and `ITIMER_PROF` (at `which - 1`;
+/// `ITIMER_REAL` is its process's).
+pub const NITIMER: usize = 2;
 
 /// A reference to a long-lived kernel structure, compared by address.
 pub struct Link<T: 'static>(pub &'static T);
@@ -71,16 +73,6 @@ pub struct SigAltStack {
     pub ss_flags: u32,
 }
 
-/// What a signal being delivered is about (`k_siginfo_t`, S13).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SigInfo {
-    pub si_signo: u8,
-    pub si_code: i32,
-    pub si_errno: i32,
-    /// The faulting address of a trap.
-    pub si_addr: u64,
-}
-
 /// Resource usage (`struct lrusage`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LwpRusage {
@@ -106,11 +98,22 @@ pub struct LwpProf {
     pub pr_scale: u64,
 }
 
-/// An interval timer (`struct itimerval`), in nanoseconds.
+/// An interval timer (`struct itimerval`), in nanoseconds: the reload value, and
+/// the time left (0: disarmed).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ITimerVal {
     pub it_interval: u64,
     pub it_value: u64,
+}
+
+/// How the current system call ends (Solaris' `lwp_eosys`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Eosys {
+    /// Its results go into the registers.
+    #[default]
+    Normal,
+    /// The registers are what the call made them (`setcontext`): leave them.
+    JustReturn,
 }
 
 /// The `lwp` structure (S5): every item of S5, in one heap block that can be
@@ -129,15 +132,19 @@ pub struct LwpData {
     pub lwp_arg: [u64; MAXSYSARGS],
     pub lwp_rval: [u64; 2],
     pub lwp_errno: Option<Errno>,
+    pub lwp_eosys: Eosys,
     /// S5.3: signal handling: the alternate stack (S12), the signal being
-    /// delivered (0: none) and its information.
+    /// delivered (0: none) and its information, and the mask `sigsuspend` replaced
+    /// (restored by the handler's return, or when no handler runs).
     pub lwp_sigaltstack: SigAltStack,
     pub lwp_cursig: u8,
     pub lwp_curinfo: Option<SigInfo>,
+    pub lwp_sigoldmask: Option<SigSet>,
     /// S5.4: resource usage and profiling.
     pub lwp_ru: LwpRusage,
     pub lwp_prof: LwpProf,
-    /// S5.5: the interval timers.
+    /// S5.5: the interval timers of the LWP's own time (`ITIMER_VIRTUAL`,
+    /// `ITIMER_PROF`), counted down by the clock.
     pub lwp_itimer: [ITimerVal; NITIMER],
     /// S5.6: CPU time used in user and in system mode, in clock ticks.
     pub lwp_utime: u64,
@@ -188,9 +195,14 @@ impl LwpData {
             lwp_arg: [0; MAXSYSARGS],
             lwp_rval: [0; 2],
             lwp_errno: None,
-            lwp_sigaltstack: SigAltStack::default(),
+            lwp_eosys: Eosys::Normal,
+            lwp_sigaltstack: SigAltStack {
+                ss_flags: lwp_abi::SS_DISABLE,
+                ..SigAltStack::default()
+            },
             lwp_cursig: 0,
             lwp_curinfo: None,
+            lwp_sigoldmask: None,
             lwp_ru: LwpRusage::default(),
             lwp_prof: LwpProf::default(),
             lwp_itimer: [ITimerVal::default(); NITIMER],
@@ -378,9 +390,18 @@ pub fn nswapped() -> usize {
 }
 
 /// A clock tick on this CPU (from the clock interrupt): charges it to the running
-/// LWP's user or system time, by the mode the tick interrupted (S5.6).
+/// LWP's user or system time, by the mode the tick interrupted (S5.6), and to its
+/// interval timers (S5.5), which may send it their signals.
 pub(crate) fn clock_tick(from_user: bool) {
     if let Some(lwp) = curthread().t_lwp.get() {
-        lwp.with_data(|d| if from_user { d.lwp_utime += 1 } else { d.lwp_stime += 1 });
+        let expired = lwp.with_data(|d| {
+            if from_user {
+                d.lwp_utime += 1;
+            } else {
+                d.lwp_stime += 1;
+            }
+            crate::signal::itimer_tick(&mut d.lwp_itimer, from_user)
+        });
+        crate::signal::itimer_expired(expired.unwrap_or_default());
     }
 }

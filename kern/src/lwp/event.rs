@@ -8,16 +8,21 @@
 //! the signal and it does not sleep through it: no wakeup is lost, and the sleep
 //! queue's condition is one atomic load, with no lock taken under the sleep queue's.
 //!
-//! The wait also ends when the waiting LWP is asked to stop or exit (`t_proc_flag`);
-//! whoever asks signals the process's events. The caller then undoes what it
-//! registered for its wait, goes through its stop point, and waits again: a
-//! sleeping LWP "stops in its wait" (S3).
+//! The wait also ends when the waiting LWP is asked to stop or exit (`t_proc_flag`),
+//! or when a signal may be there for it to take (`pending::SIG`): it is an
+//! interruptible wait (`t_wakeable`, which whoever sends a signal wakes). The caller
+//! then undoes what it registered for its wait and goes through
+//! `wait_interrupted`: a sleeping LWP "stops in its wait" (S3) and waits again
+//! afterwards; a signal it catches ends the wait with EINTR.
+//!
+//! [`pause`] is the same interruptible sleep with no event: `sigsuspend`,
+//! `sigtimedwait`.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::TpFlags;
 use crate::sleepq;
-use crate::thread::{curthread, KThread};
+use crate::thread::{curthread, pending, KThread};
 
 /// An event count LWPs wait on.
 pub(crate) struct Event {
@@ -26,7 +31,36 @@ pub(crate) struct Event {
 
 /// Whether `t`'s LWP was asked to stop or exit.
 pub(crate) fn stop_requested(t: &KThread) -> bool {
-    t.proc_flag().intersects(TpFlags::HOLDLWP | TpFlags::EXITLWP)
+    t.proc_flag().intersects(TpFlags::HOLDLWP | TpFlags::JOBSTOP | TpFlags::EXITLWP)
+}
+
+/// Whether an interruptible wait of `t` must end: a stop or exit request, or a
+/// signal to look at.
+pub(crate) fn interrupt_requested(t: &KThread) -> bool {
+    stop_requested(t) || t.t_pending.get() & pending::SIG != 0
+}
+
+/// Runs `f`, an interruptible sleep of the current thread, marked wakeable.
+fn wakeable<R>(t: &KThread, f: impl FnOnce() -> R) -> R {
+    let flag: &AtomicBool = &t.t_wakeable;
+    flag.store(true, Ordering::SeqCst);
+    let r = f();
+    flag.store(false, Ordering::SeqCst);
+    r
+}
+
+/// Sleeps until the current LWP's wait is interrupted (see the module comment),
+/// or for at most `ticks` clock ticks if given: true if it was interrupted.
+pub(crate) fn pause(ticks: Option<u64>) -> bool {
+    let t = curthread();
+    let chan = t as *const KThread as usize;
+    wakeable(t, || match ticks {
+        Some(n) => sleepq::sleep_timed(chan, || interrupt_requested(t), n),
+        None => {
+            sleepq::sleep(chan, || interrupt_requested(t));
+            true
+        }
+    })
 }
 
 impl Event {
@@ -44,26 +78,31 @@ impl Event {
     }
 
     /// Sleeps until the event is signalled after `seen` was taken. Returns false if
-    /// the wait ended (or never began) because the current LWP was asked to stop or
-    /// exit: the caller undoes its wait's bookkeeping and calls `stop_point`.
+    /// the wait ended (or never began) because it was interrupted (see the module
+    /// comment): the caller undoes its wait's bookkeeping and calls
+    /// `wait_interrupted`.
     pub(crate) fn wait(&self, seen: u64) -> bool {
         let t = curthread();
-        sleepq::sleep(self.chan(), || {
-            self.ev_count.load(Ordering::SeqCst) != seen || stop_requested(t)
+        wakeable(t, || {
+            sleepq::sleep(self.chan(), || {
+                self.ev_count.load(Ordering::SeqCst) != seen || interrupt_requested(t)
+            })
         });
-        !stop_requested(t)
+        !interrupt_requested(t)
     }
 
     /// Like [`Event::wait`], for at most `ticks` clock ticks (a timeout also
     /// returns true: the caller looks at the time itself).
     pub(crate) fn wait_timed(&self, seen: u64, ticks: u64) -> bool {
         let t = curthread();
-        sleepq::sleep_timed(
-            self.chan(),
-            || self.ev_count.load(Ordering::SeqCst) != seen || stop_requested(t),
-            ticks,
-        );
-        !stop_requested(t)
+        wakeable(t, || {
+            sleepq::sleep_timed(
+                self.chan(),
+                || self.ev_count.load(Ordering::SeqCst) != seen || interrupt_requested(t),
+                ticks,
+            )
+        });
+        !interrupt_requested(t)
     }
 
     /// Signals the event: wakes every waiter. Returns the new count.

@@ -70,12 +70,14 @@ use arch::{Machine, UserRegs};
 
 pub(crate) use data::clock_tick;
 pub use data::{
-    lwp_swapin, lwp_swapout, nswapped, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack,
-    SigInfo, MAXSYSARGS, NITIMER,
+    lwp_swapin, lwp_swapout, nswapped, Eosys, ITimerVal, Link, LwpData, LwpProf, LwpRusage,
+    SigAltStack, MAXSYSARGS, NITIMER,
 };
 pub(crate) use dir::LwpDir;
-pub(crate) use event::Event;
-pub(crate) use stop::exitlwps;
+pub(crate) use event::{interrupt_requested, pause, Event};
+pub(crate) use stop::{
+    all_stopped, continue_all, exitlwps, stop_requests, wait_interrupted, wake_stop_points,
+};
 pub use stop::{lwp_continue, lwp_suspend, stop_point};
 pub use wait::lwp_wait;
 
@@ -107,6 +109,9 @@ bitflags! {
     pub struct TpFlags: u32 {
         /// Stop at the next stop point, until continued (Solaris' `TP_HOLDLWP`).
         const HOLDLWP = 0x0002;
+        /// Stop at the next stop point until the process is continued: a stop
+        /// signal (job control, `signal`; Solaris' `TP_PRSTOP`).
+        const JOBSTOP = 0x0004;
         /// Exit at the next stop point: the process is exiting (`TP_EXITLWP`).
         const EXITLWP = 0x0040;
         /// Stopped at a stop point (state `Stopped`), and nobody has set it running
@@ -310,6 +315,15 @@ impl NewLwp {
         lwp.set_data(data);
         t.t_lwp.set(Some(lwp));
         t.t_procp.set(Some(p));
+        // It starts with its creator's mask (S11), and stops with the other LWPs if
+        // the process is stopping.
+        let me = curthread();
+        if me.t_procp.get().is_some_and(|mine| core::ptr::eq(mine, p)) {
+            t.t_hold.set(me.t_hold.get());
+        }
+        if ps.p_sig.stopsig.is_some() {
+            t.set_proc_flag(TpFlags::JOBSTOP);
+        }
         if flags.contains(LwpFlags::SUSPENDED) {
             // As if it had stopped at its first stop point (it has no stack to stop on
             // yet): `lwp_continue` sets it running.

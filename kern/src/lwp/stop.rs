@@ -1,10 +1,12 @@
 //! Stopping and continuing LWPs, and making them exit: stop points, `lwp_suspend`,
-//! `lwp_continue`, and the exit requests of a process that exits (S3, S1).
+//! `lwp_continue`, the stops and continues of job control (`signal`), and the exit
+//! requests of a process that exits (S3, S1).
 //!
 //! # Theory
 //!
-//! A request is a bit in the target thread's `t_proc_flag` (`HOLDLWP`: stop;
-//! `EXITLWP`: exit), set under the process's `p_lock`. The target acts on it at its
+//! A request is a bit in the target thread's `t_proc_flag` (`HOLDLWP`: stop, for
+//! `lwp_suspend`; `JOBSTOP`: stop, for a stop signal; `EXITLWP`: exit), set under
+//! the process's `p_lock`. The target acts on it at its
 //! next stop point: [`stop_point`], which the LWP's own code calls (and
 //! `syscall::user_trap` on every return to user mode, as Solaris checks on its way
 //! out of the kernel), and which every wait of `lwp` and `proc` passes through when a
@@ -12,7 +14,11 @@
 //! `p_lock`, then switches away with interrupts still off; whoever clears `STOPPED`
 //! (continue, or an exit request) owns making it runnable, and `disp::setrun` waits
 //! for the switch away to be complete. So a stopped LWP is on no queue and no CPU,
-//! and is set running exactly once.
+//! and is set running exactly once. An LWP stays stopped while either stop
+//! request stands: `lwp_continue` clears `HOLDLWP`, SIGCONT clears `JOBSTOP`
+//! ([`continue_all`]), and each sets running only an LWP the other does not hold.
+//! The last LWP of a process to stop for a stop signal tells the parent
+//! (`signal::proc_stopped`).
 //!
 //! Behaviour at the edges, as Solaris' `_lwp_suspend`/`_lwp_continue`: suspending a
 //! stopped LWP succeeds at once; suspending or continuing an LWP that has exited (a
@@ -28,29 +34,45 @@ use arch::Machine;
 use super::{current, Lwp, LwpId, TpFlags};
 use crate::disp::{self, Prev};
 use crate::errno::Errno;
-use crate::proc::Proc;
-use crate::thread::{curthread, KThread, ThreadState};
-use crate::M;
+use crate::proc::{Proc, ProcState};
+use crate::thread::{curthread, pending, KThread, ThreadState};
+use crate::{signal, sleepq, M};
+
+/// The requests that keep an LWP stopped.
+const HELD: TpFlags = TpFlags::HOLDLWP.union(TpFlags::JOBSTOP);
 
 /// A stop point: where the current LWP acts on a request to stop (it stays here
-/// until continued) or to exit (it never returns). Free when nothing is asked: one
-/// load. A kernel thread (S2) never stops. Call it with no lock held.
+/// until continued) or to exit (it never returns), and looks at a signal sent to
+/// it (`signal::issig`: one it ignores is dropped, a stop signal stops it, one that
+/// ends the process ends it, a caught one is delivered on its way back to user
+/// mode). Free when nothing is asked: two loads. A kernel thread (S2) never stops.
+/// Call it with no lock held.
 pub fn stop_point() {
+    stop_requests();
+    let t = curthread();
+    if t.t_pending.get() & pending::SIG != 0 && signal::issig() {
+        // Taken (the bit) by `issig`: due again for the way back to user mode.
+        t.t_pending.set(pending::SIG);
+    }
+}
+
+/// The stop and exit requests of a stop point (no signals).
+pub(crate) fn stop_requests() {
     let t = curthread();
     loop {
-        if !t.proc_flag().intersects(TpFlags::HOLDLWP | TpFlags::EXITLWP) {
+        if !t.proc_flag().intersects(HELD | TpFlags::EXITLWP) {
             return;
         }
         let Some(p) = t.t_procp.get() else { return };
         let was = M::intr_disable();
-        let ps = p.p_lock.lock();
+        let mut ps = p.p_lock.lock();
         let f = t.proc_flag();
         if f.contains(TpFlags::EXITLWP) {
             drop(ps);
             M::intr_restore(was);
             super::lwp_exit();
         }
-        if !f.contains(TpFlags::HOLDLWP) {
+        if !f.intersects(HELD) {
             // Continued before it could stop.
             drop(ps);
             M::intr_restore(was);
@@ -58,13 +80,37 @@ pub fn stop_point() {
         }
         t.set_proc_flag(TpFlags::STOPPED);
         t.set_state(ThreadState::Stopped);
+        let last = f.contains(TpFlags::JOBSTOP) && all_stopped(&ps);
+        let told = if last { signal::proc_stopped(&mut ps.p_sig) } else { None };
         drop(ps);
         // Interrupts stay off until the switch is made: nothing runs here meanwhile,
         // and a continuer's `setrun` waits until this thread is off its CPU.
         p.p_holdlwps.signal();
+        if let Some(sig) = told {
+            signal::tell_parent_stopped(p, sig);
+        }
         disp::swtch(Prev::Block);
         M::intr_restore(was);
     }
+}
+
+/// Whether every live LWP of the process whose state is `ps` is stopped.
+pub(crate) fn all_stopped(ps: &ProcState) -> bool {
+    ps.p_lwpdir.live_all().all(|(t, _)| t.proc_flag().contains(TpFlags::STOPPED))
+}
+
+/// After an interruptible wait of the current LWP ended early (`Event`, `pause`):
+/// a stop point (a sleeping LWP "stops in its wait", and looks at its signals).
+/// `Ok`: nothing ends the wait, wait again. `EINTR`: a signal it catches is to be
+/// delivered on its way back to user mode, and the wait ends (a system call
+/// restarts instead if the signal's disposition says `SA_RESTART` and the call can
+/// be restarted).
+pub(crate) fn wait_interrupted() -> Result<(), Errno> {
+    stop_point();
+    if signal::delivering() {
+        return Err(Errno::EINTR);
+    }
+    Ok(())
 }
 
 /// Takes a stopped LWP's thread out of its stop, bringing its `lwp` structure back
@@ -79,11 +125,19 @@ fn unstop(t: &'static KThread, lwp: &Lwp) -> Option<&'static KThread> {
 }
 
 /// Wakes every LWP of `p` asleep in a wait that is a stop point, so that it sees a
-/// request: those are the waits on `p`'s events.
-fn wake_stop_points(p: &Proc) {
+/// request: those are the waits on `p`'s events, and the interruptible waits with
+/// no event (`pause`). (A thread asleep elsewhere meanwhile only looks at its
+/// condition again.)
+pub(crate) fn wake_stop_points(p: &Proc) {
     p.p_lwpexit.signal();
     p.p_holdlwps.signal();
     p.p_childexit.signal();
+    let ps = p.p_lock.lock();
+    for (t, _) in ps.p_lwpdir.live_all() {
+        if t.t_wakeable.load(core::sync::atomic::Ordering::SeqCst) {
+            sleepq::wakeup_thread(t);
+        }
+    }
 }
 
 /// Suspends LWP `id` of the current process: returns once it is stopped (state
@@ -139,13 +193,14 @@ fn wait_stopped(p: &Proc, id: LwpId, t: &'static KThread) -> Result<bool, Errno>
             }
         }
         if !p.p_holdlwps.wait(seen) {
-            stop_point();
+            wait_interrupted()?;
         }
     }
 }
 
-/// Continues LWP `id` of the current process: a stopped LWP becomes runnable; one
-/// that is not stopped is left running, and a pending suspension is cancelled.
+/// Continues LWP `id` of the current process: a stopped LWP becomes runnable (unless
+/// its process is stopped by a stop signal: then SIGCONT does that); one that is
+/// not stopped is left running, and a pending suspension is cancelled.
 ///
 /// Errors: `ESRCH` if the process has no live LWP `id`; `EINVAL` in a kernel thread.
 pub fn lwp_continue(id: LwpId) -> Result<(), Errno> {
@@ -153,8 +208,12 @@ pub fn lwp_continue(id: LwpId) -> Result<(), Errno> {
     let resume = {
         let ps = p.p_lock.lock();
         let (t, lwp) = ps.p_lwpdir.live(id).ok_or(Errno::ESRCH)?;
-        t.clear_proc_flag(TpFlags::HOLDLWP);
-        unstop(t, lwp)
+        let was = t.clear_proc_flag(TpFlags::HOLDLWP);
+        if was.contains(TpFlags::JOBSTOP) {
+            None
+        } else {
+            unstop(t, lwp)
+        }
     };
     if let Some(t) = resume {
         disp::setrun(t);
@@ -164,24 +223,35 @@ pub fn lwp_continue(id: LwpId) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Makes every LWP of `p` but `me` exit at its next stop point: stopped ones are set
-/// running to get there, sleeping ones are woken (Solaris' `exitlwps`). The stopped
-/// ones are taken out of their stop one at a time, each with `p_lock` taken anew:
-/// nothing is allocated under it, and the process, exiting, gets no new LWP.
-pub(crate) fn exitlwps(p: &Proc, me: &KThread) {
+/// Makes every LWP of `p` but `me` (if given) exit at its next stop point: stopped
+/// ones are set running to get there, sleeping ones are woken (Solaris'
+/// `exitlwps`); running ones on other CPUs are poked, to get there at once.
+pub(crate) fn exitlwps(p: &Proc, me: Option<&KThread>) {
+    let others = |t: &&'static KThread| me.is_none_or(|me| !ptr::eq(*t, me));
     {
         let ps = p.p_lock.lock();
-        for (t, _) in ps.p_lwpdir.live_all().filter(|(t, _)| !ptr::eq(*t, me)) {
-            t.set_proc_flag(TpFlags::EXITLWP);
+        for (t, _) in ps.p_lwpdir.live_all() {
+            if others(&t) {
+                t.set_proc_flag(TpFlags::EXITLWP);
+                disp::poke_thread(t);
+            }
         }
     }
+    setrun_unstopped(p, |f| f.contains(TpFlags::EXITLWP));
+    wake_stop_points(p);
+}
+
+/// Sets running every stopped LWP of `p` whose flags `go` accepts: taken out of
+/// their stop one at a time, each with `p_lock` taken anew (nothing is allocated
+/// under it, and `setrun` waits for a thread still switching out).
+fn setrun_unstopped(p: &Proc, go: impl Fn(TpFlags) -> bool) {
     loop {
         let next = {
             let ps = p.p_lock.lock();
             let found = ps
                 .p_lwpdir
                 .live_all()
-                .filter(|(t, _)| !ptr::eq(*t, me))
+                .filter(|(t, _)| go(t.proc_flag()))
                 .find_map(|(t, l)| unstop(t, l));
             found
         };
@@ -190,5 +260,10 @@ pub(crate) fn exitlwps(p: &Proc, me: &KThread) {
             None => break,
         }
     }
-    wake_stop_points(p);
+}
+
+/// Continues every LWP of `p` that a stop signal stopped and `lwp_suspend` does not
+/// hold (SIGCONT, which has cleared their `JOBSTOP`).
+pub(crate) fn continue_all(p: &Proc) {
+    setrun_unstopped(p, |f| !f.intersects(HELD));
 }

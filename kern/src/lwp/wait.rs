@@ -38,8 +38,8 @@ enum Look {
 /// Errors: `ESRCH` if there is no LWP `which` in this process (ids of other
 /// processes are unknown here, S15) or another waiter took it first; `EINVAL` if it
 /// is detached (Solaris' choice; once a detached LWP has exited it is gone: `ESRCH`);
-/// `EDEADLK` if the wait could never end (see the module comment); `EINVAL` in a
-/// kernel thread.
+/// `EDEADLK` if the wait could never end (see the module comment); `EINTR` if a
+/// signal the LWP catches interrupts it; `EINVAL` in a kernel thread.
 pub fn lwp_wait(which: Option<LwpId>) -> Result<LwpId, Errno> {
     let (_, lwp, p) = current()?;
     let me = lwp.id();
@@ -71,7 +71,7 @@ pub fn lwp_wait(which: Option<LwpId>) -> Result<LwpId, Errno> {
         }
         if !p.p_lwpexit.wait(seen) {
             p.p_lock.lock().p_lwpdir.wait_end(me);
-            super::stop_point();
+            super::wait_interrupted()?;
         }
     }
 }

@@ -62,11 +62,10 @@ use arch::{Fault, FaultKind};
 
 use crate::proc::NSIG;
 use lwp_abi::{
-    BUS_ADRALN, FPE_INTDIV, ILL_ILLOPC, ILL_ILLTRP, ILL_PRVOPC, SEGV_ACCERR, SEGV_MAPERR,
-    SIGABRT, SIGBUS, SIGCANCEL, SIGCHLD, SIGCONT, SIGEMT, SIGFPE, SIGFREEZE, SIGILL, SIGINFO,
-    SIGJVM1, SIGJVM2, SIGKILL, SIGLWP, SIGPWR, SIGQUIT, SIGSEGV, SIGSTOP, SIGSYS, SIGTHAW,
-    SIGTRAP, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGWAITING, SIGWINCH, SIGXCPU, SIGXFSZ, SIGXRES,
-    TRAP_BRKPT,
+    BUS_ADRALN, FPE_INTDIV, ILL_ILLOPC, ILL_ILLTRP, ILL_PRVOPC, SEGV_ACCERR, SEGV_MAPERR, SIGABRT,
+    SIGBUS, SIGCANCEL, SIGCHLD, SIGCONT, SIGEMT, SIGFPE, SIGFREEZE, SIGILL, SIGINFO, SIGJVM1,
+    SIGJVM2, SIGKILL, SIGLWP, SIGPWR, SIGQUIT, SIGSEGV, SIGSTOP, SIGSYS, SIGTHAW, SIGTRAP, SIGTSTP,
+    SIGTTIN, SIGTTOU, SIGURG, SIGWAITING, SIGWINCH, SIGXCPU, SIGXFSZ, SIGXRES, TRAP_BRKPT,
 };
 
 pub(crate) use calls::*;
@@ -76,8 +75,8 @@ pub(crate) use post::{
 pub use post::{kill, lwp_kill, sigqueue};
 pub(crate) use take::{delivering, issig, psig, restartable, trapsig};
 pub use take::{sigaction, sigpending, sigprocmask, sigsuspend, sigtimedwait};
-pub(crate) use timer::{itimer_expired, itimer_tick, realitimer_cancel};
 pub use timer::{alarm, getitimer, setitimer};
+pub(crate) use timer::{itimer_expired, itimer_tick, realitimer_cancel};
 
 /// A signal number, `1..NSIG`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -405,10 +404,11 @@ mod tests {
 
     #[test]
     fn sets_and_sigset_words() {
-        let s = SigSet::EMPTY.with(Sig::KILL).with(Sig::new(33).unwrap()).with(Sig::new(72).unwrap());
+        let s =
+            SigSet::EMPTY.with(Sig::KILL).with(Sig::new(33).unwrap()).with(Sig::new(72).unwrap());
         assert!(s.has(Sig::KILL) && !s.has(Sig::STOP));
         assert_eq!(s.first(), Some(Sig::KILL));
-        assert_eq!(s.words(), [1 << 8, 1, 0, 1 << 7]);
+        assert_eq!(s.words(), [1 << 8, 1, 1 << 7, 0]);
         assert_eq!(SigSet::from_words(s.words()), s);
         assert_eq!(SigSet::from_words([u32::MAX; 4]), SigSet::ALL);
         assert_eq!(SigSet::ALL.iter().count(), NSIG - 1);

@@ -1,4 +1,4 @@
-//! The LWP and process self-tests (S1, S3, S5, S6, S7, S10, S15): run in QEMU on
+//! The LWP and process self-tests (S1, S3, S5, S6, S7, S10, S11, S14, S15): run in QEMU on
 //! sparc64 and on the host simulation.
 //!
 //! Most tests run as the first LWP of a process of their own (`in_process`), since
@@ -11,12 +11,14 @@
 //! seeded mode switches CPUs only at machine calls.
 //!
 //! One file per subject: [`life`] (creation, exit, `lwp_wait`, ids), [`suspend`]
-//! (stopping and continuing, swapping out) and [`process`] (`proc_exit`,
-//! `proc_wait`, signal dispositions); here the suite, running a test in a process,
-//! and the LWP bodies several tests use.
+//! (stopping and continuing, swapping out), [`process`] (`proc_exit`,
+//! `proc_wait`) and [`signal`] (dispositions, masks, SIGKILL, job control,
+//! SIGCHLD); here the suite, running a test in a process, and the LWP bodies
+//! several tests use.
 
 mod life;
 mod process;
+mod signal;
 mod suspend;
 
 use alloc::format;
@@ -65,7 +67,11 @@ pub static LWP: &[Test] = &[
         "lwp_proc_wait_sleeps_until_child_exits",
         process::lwp_proc_wait_sleeps_until_child_exits,
     ),
-    Test::new("lwp_proc_sigdisp_shared", process::lwp_proc_sigdisp_shared),
+    Test::new("lwp_sig_disposition_shared", signal::lwp_sig_disposition_shared),
+    Test::new("lwp_sig_masks_choose_the_lwp", signal::lwp_sig_masks_choose_the_lwp),
+    Test::new("lwp_sig_kill_ends_every_lwp", signal::lwp_sig_kill_ends_every_lwp),
+    Test::new("lwp_sig_stop_and_continue", signal::lwp_sig_stop_and_continue),
+    Test::new("lwp_sig_sigchld", signal::lwp_sig_sigchld),
 ];
 
 // ---- Running a test inside a process ----------------------------------------------

@@ -1,5 +1,5 @@
-//! The process of the LWPs (S1, S10): `proc_exit` ends every LWP, `proc_wait` sleeps
-//! until a child exits, and the signal dispositions are shared by all the LWPs.
+//! The process of the LWPs (S1): `proc_exit` ends every LWP, and `proc_wait` sleeps
+//! until a child exits.
 
 use alloc::format;
 use alloc::string::String;
@@ -8,12 +8,10 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::{ensure, ensure_eq, wait_for, TestResult};
 use kern::errno::Errno;
-use kern::lwp::{lwp_continue, lwp_wait, LwpFlags};
-use kern::proc::{
-    prfind, proc_create, proc_exit, proc_wait, PStat, Pid, Proc, SigDisp, WaitStatus, PROC0,
-};
+use kern::lwp::{lwp_continue, LwpFlags};
+use kern::proc::{prfind, proc_create, proc_exit, proc_wait, PStat, Pid, Proc, WaitStatus, PROC0};
 use kern::sync::Mutex;
-use kern::thread::{curproc, KThread, ThreadState};
+use kern::thread::{KThread, ThreadState};
 use kern::{clock, sleepq};
 
 use super::{
@@ -153,41 +151,4 @@ fn child_wait_body() -> TestResult {
 /// `ECHILD` (S1).
 pub(super) fn lwp_proc_wait_sleeps_until_child_exits() -> TestResult {
     in_process(child_wait_body)
-}
-
-/// Indices of `p_sigdisp`.
-const SIGINT: usize = lwp_abi::SIGINT as usize;
-const SIGTERM: usize = lwp_abi::SIGTERM as usize;
-static SIGDISP_SEEN: Mutex<Option<(SigDisp, SigDisp)>> = Mutex::new(None);
-
-fn read_sigdisp(_: usize) {
-    if let Some(p) = curproc() {
-        let d = p.p_sigdisp.lock();
-        *SIGDISP_SEEN.lock() = Some((d[SIGINT], d[SIGTERM]));
-    }
-}
-
-fn sigdisp_body() -> TestResult {
-    let p = this_proc()?;
-    ensure!(
-        p.p_sigdisp.lock().iter().all(|&d| d == SigDisp::Default),
-        "a new process has a disposition set"
-    );
-    *SIGDISP_SEEN.lock() = None;
-    {
-        let mut d = p.p_sigdisp.lock();
-        d[SIGINT] = SigDisp::Ignore;
-        d[SIGTERM] = SigDisp::Catch(0x1_2340);
-    }
-    let id = spawn(read_sigdisp, 0, LwpFlags::empty())?;
-    ensure_eq!(lwp_wait(Some(id)), Ok(id));
-    ensure_eq!(*SIGDISP_SEEN.lock(), Some((SigDisp::Ignore, SigDisp::Catch(0x1_2340))));
-    Ok(())
-}
-
-/// The signal dispositions are the process's, seen alike by all its LWPs (S10), and
-/// a new process (likely a reused structure) starts with every one `SIG_DFL`.
-pub(super) fn lwp_proc_sigdisp_shared() -> TestResult {
-    in_process(sigdisp_body)?;
-    in_process(sigdisp_body)
 }

@@ -13,9 +13,10 @@ use kern::class::SchedClass;
 use kern::errno::Errno;
 use kern::lwp::{
     idtolwp, idtot, lwp_continue, lwp_self, lwp_suspend, lwp_swapin, lwp_swapout, lwp_wait,
-    nswapped, ITimerVal, LwpData, LwpFlags, LwpId, LwpProf, LwpRusage, SigAltStack, SigInfo,
-    TpFlags,
+    nswapped, Eosys, ITimerVal, LwpData, LwpFlags, LwpId, LwpProf, LwpRusage, SigAltStack, TpFlags,
+    NITIMER,
 };
+use kern::signal::{Sig, SigInfo, SigSet};
 use kern::thread::{curlwp, ThreadState};
 use kern::{disp, sleepq, M};
 
@@ -156,12 +157,14 @@ struct Fields {
     arg: [u64; 8],
     rval: [u64; 2],
     errno: Option<Errno>,
+    eosys: Eosys,
     sigaltstack: SigAltStack,
     cursig: u8,
     curinfo: Option<SigInfo>,
+    sigoldmask: Option<SigSet>,
     ru: LwpRusage,
     prof: LwpProf,
-    itimer: [ITimerVal; 3],
+    itimer: [ITimerVal; NITIMER],
     utime: u64,
     stime: u64,
     thread: usize,
@@ -175,9 +178,11 @@ fn fields(d: &LwpData) -> Fields {
         arg: d.lwp_arg,
         rval: d.lwp_rval,
         errno: d.lwp_errno,
+        eosys: d.lwp_eosys,
         sigaltstack: d.lwp_sigaltstack,
         cursig: d.lwp_cursig,
         curinfo: d.lwp_curinfo,
+        sigoldmask: d.lwp_sigoldmask,
         ru: d.lwp_ru,
         prof: d.lwp_prof,
         itimer: d.lwp_itimer,
@@ -205,9 +210,18 @@ fn filled(f: Fields) -> Fields {
         arg: [1, 2, 3, 4, 5, 6, 7, 8],
         rval: [11, 12],
         errno: Some(Errno::EINTR),
+        eosys: Eosys::JustReturn,
         sigaltstack: SigAltStack { ss_sp: 0x7fff_0000, ss_size: 8192, ss_flags: 1 },
         cursig: 14,
-        curinfo: Some(SigInfo { si_signo: 11, si_code: 1, si_errno: 0, si_addr: 0xdead_0000 }),
+        curinfo: Some(SigInfo {
+            si_signo: 11,
+            si_code: 1,
+            si_errno: 0,
+            si_pid: 7,
+            si_addr: 0xdead_0000,
+            si_value: 0x5151,
+        }),
+        sigoldmask: Some(SigSet::of(Sig::CHLD)),
         ru: LwpRusage {
             minflt: 1,
             majflt: 2,
@@ -225,7 +239,6 @@ fn filled(f: Fields) -> Fields {
         itimer: [
             ITimerVal { it_interval: 10, it_value: 20 },
             ITimerVal { it_interval: 30, it_value: 40 },
-            ITimerVal { it_interval: 50, it_value: 60 },
         ],
         utime: 77,
         ..f
@@ -240,9 +253,11 @@ fn fill(d: &mut LwpData) {
     d.lwp_arg = f.arg;
     d.lwp_rval = f.rval;
     d.lwp_errno = f.errno;
+    d.lwp_eosys = f.eosys;
     d.lwp_sigaltstack = f.sigaltstack;
     d.lwp_cursig = f.cursig;
     d.lwp_curinfo = f.curinfo;
+    d.lwp_sigoldmask = f.sigoldmask;
     d.lwp_ru = f.ru;
     d.lwp_prof = f.prof;
     d.lwp_itimer = f.itimer;

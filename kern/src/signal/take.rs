@@ -1,0 +1,301 @@
+//! Taking signals (Solaris' `issig`, `psig`, `trapsig`), and what an LWP changes
+//! of its own signal state: its mask (S11), its process's dispositions (S10),
+//! waiting for signals (`sigsuspend`, `sigtimedwait`).
+
+use arch::UserFrame;
+
+use super::post::{choose, discard, jobstop_self, notify};
+use super::{frame, Action, Sig, SigAct, SigDisp, SigInfo, SigSet};
+use crate::clock;
+use crate::errno::Errno;
+use crate::lwp::{self, Lwp};
+use crate::proc::{self, Proc, ProcState, WaitStatus};
+use crate::thread::{curthread, pending, KThread};
+use lwp_abi::{SA_NODEFER, SA_RESETHAND, SA_RESTART, SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK};
+
+/// The current LWP, its thread and its process; `None` in a kernel thread.
+fn current() -> Option<(&'static KThread, &'static Lwp, &'static Proc)> {
+    let t = curthread();
+    Some((t, t.t_lwp.get()?, t.t_procp.get()?))
+}
+
+/// Gives LWP `t` the mask `new` (under `p_lock`): if it unmasked a signal pending
+/// on it or on its process, it looks at it (S11: the first LWP to unmask a process
+/// signal takes it); a process signal pending for it that it masks now goes to
+/// another LWP that does not.
+pub(super) fn set_mask(t: &'static KThread, ps: &ProcState, new: SigSet) {
+    let new = new.minus(SigSet::CANTMASK);
+    let old = t.t_hold.get();
+    t.t_hold.set(new);
+    let pending = t.t_sig.get().union(ps.p_sig.pending);
+    if !pending.minus(new).is_empty() {
+        t.t_pending.set(pending::SIG);
+    }
+    for sig in new.minus(old).and(ps.p_sig.pending).iter() {
+        if let Some(other) = choose(ps, sig, Some(t)) {
+            notify(other);
+        }
+    }
+}
+
+/// Whether the current LWP has a caught signal to deliver (Solaris' `issig`): takes
+/// the lowest-numbered signal pending on it or its process that it does not mask,
+/// and acts on it — dropped if ignored, the process stopped (and this LWP with
+/// it) for a stop signal, the process ended for one whose default action ends it
+/// — until one is caught: that one becomes the signal being delivered
+/// (`lwp_cursig`), and `issig` returns true. Also true if one is being delivered
+/// already (a trap signal). Call it with no lock held.
+pub(crate) fn issig() -> bool {
+    let Some((t, lwp, p)) = current() else { return false };
+    loop {
+        // Taken before looking: a signal sent from now on sets it again.
+        t.t_pending.take(pending::SIG);
+        let mut ps = p.p_lock.lock();
+        if lwp.with_data(|d| d.lwp_cursig).unwrap_or(0) != 0 {
+            return true;
+        }
+        let hold = t.t_hold.get();
+        let mine = t.t_sig.get();
+        let Some(sig) = mine.union(ps.p_sig.pending).minus(hold).first() else { return false };
+        let i = usize::from(sig.num());
+        let info = if mine.has(sig) {
+            t.t_sig.set(mine.without(sig));
+            t.t_siginfo.lock()[i]
+        } else {
+            ps.p_sig.pending = ps.p_sig.pending.without(sig);
+            ps.p_sig.info[i]
+        };
+        match ps.p_sig.act(sig).disp {
+            SigDisp::Catch(_) => {
+                lwp.with_data(|d| {
+                    d.lwp_cursig = sig.num();
+                    d.lwp_curinfo = Some(info);
+                });
+                return true;
+            }
+            SigDisp::Ignore => {}
+            SigDisp::Default => match sig.default_action() {
+                Action::Ignore | Action::Continue => {}
+                Action::Stop => jobstop_self(p, ps, sig),
+                Action::Exit | Action::Core => {
+                    drop(ps);
+                    take_default(sig);
+                }
+            },
+        }
+    }
+}
+
+/// Takes `sig`'s default action in the current LWP's process: ends it (with the
+/// signal as its wait status, marked as dumping core where the action says so), or
+/// nothing. (Stops are taken where they are found: `issig`.)
+fn take_default(sig: Sig) {
+    match sig.default_action() {
+        Action::Exit => proc::proc_exit_status(WaitStatus::Killed(sig.num()), false),
+        Action::Core => proc::proc_exit_status(WaitStatus::Killed(sig.num()), true),
+        Action::Ignore | Action::Stop | Action::Continue => {}
+    }
+}
+
+/// Delivers the signal `issig` chose (Solaris' `psig`), on the current LWP's way
+/// back to user mode, whose registers are in `frame`: the handler of its
+/// disposition is entered with the disposition's mask added to the LWP's (and the
+/// signal, unless `SA_NODEFER`), and the disposition is reset if it says
+/// `SA_RESETHAND`. A trap signal with no handler takes its default action. A frame
+/// that cannot be written on the stack ends the process with SIGSEGV.
+pub(crate) fn psig(frame: &UserFrame) {
+    let Some((t, lwp, p)) = current() else { return };
+    let taken = lwp.with_data(|d| {
+        let sig = Sig::new(core::mem::take(&mut d.lwp_cursig).into())?;
+        Some((sig, d.lwp_curinfo.take(), d.lwp_sigoldmask.take()))
+    });
+    let Some(Some((sig, info, oldmask))) = taken else { return };
+    let mut ps = p.p_lock.lock();
+    let act = ps.p_sig.act(sig);
+    let SigDisp::Catch(handler) = act.disp else {
+        // A trap signal nobody catches, or a disposition another LWP changed
+        // meanwhile: no handler runs, so `sigsuspend`'s mask goes now.
+        if let Some(m) = oldmask {
+            set_mask(t, &ps, m);
+        }
+        drop(ps);
+        if act.disp == SigDisp::Default {
+            take_default(sig);
+        }
+        return;
+    };
+    let hold = t.t_hold.get();
+    let mut during = hold.union(act.mask);
+    if act.flags & SA_NODEFER == 0 {
+        during = during.with(sig);
+    }
+    if act.flags & SA_RESETHAND != 0 {
+        ps.p_sig.act[usize::from(sig.num())] = SigAct::DEFAULT;
+    }
+    drop(ps);
+    lwp.with_data(|d| d.lwp_ru.nsignals += 1);
+    let info = info.unwrap_or(SigInfo::bare(sig));
+    match frame::sendsig(frame, sig, &info, handler, act.flags, oldmask.unwrap_or(hold)) {
+        Ok(()) => set_mask(t, &p.p_lock.lock(), during),
+        Err(_) => proc::proc_exit_status(WaitStatus::Killed(Sig::SEGV.num()), true),
+    }
+}
+
+/// A trap signal (S13): the current LWP caused `sig`, and takes it whatever its
+/// mask says. If it masks or ignores it, its disposition goes back to the default
+/// (Solaris' `trapsig`: the instruction would only trap again), which ends the
+/// process. It is delivered on the LWP's way back to user mode.
+pub(crate) fn trapsig(sig: Sig, info: SigInfo) {
+    let Some((t, lwp, p)) = current() else { return };
+    let mut ps = p.p_lock.lock();
+    let hold = t.t_hold.get();
+    if hold.has(sig) || ps.p_sig.act(sig).disp == SigDisp::Ignore {
+        t.t_hold.set(hold.without(sig));
+        ps.p_sig.act[usize::from(sig.num())] = SigAct::DEFAULT;
+    }
+    lwp.with_data(|d| {
+        d.lwp_cursig = sig.num();
+        d.lwp_curinfo = Some(info);
+    });
+    t.t_pending.set(pending::SIG);
+}
+
+/// Whether the current LWP has a caught signal to deliver (`lwp_cursig`): an
+/// interrupted wait then ends.
+pub(crate) fn delivering() -> bool {
+    current().and_then(|(_, lwp, _)| lwp.with_data(|d| d.lwp_cursig != 0)).unwrap_or(false)
+}
+
+/// Whether a system call that a signal interrupted is restarted: the signal
+/// being delivered has `SA_RESTART`.
+pub(crate) fn restartable() -> bool {
+    let Some((_, lwp, p)) = current() else { return false };
+    let sig = lwp.with_data(|d| d.lwp_cursig).and_then(|s| Sig::new(s.into()));
+    sig.is_some_and(|s| p.p_lock.lock().p_sig.act(s).flags & SA_RESTART != 0)
+}
+
+/// `sigaction`: the disposition of `sig` for every LWP of the current process
+/// (S10), replaced by `new` if given; returns the old one. A disposition that
+/// ignores the signal drops it wherever it is pending.
+///
+/// Errors: `EINVAL` for a number that is no signal, or for catching or ignoring
+/// SIGKILL or SIGSTOP; `EINVAL` in a kernel thread.
+pub fn sigaction(sig: u64, new: Option<SigAct>) -> Result<SigAct, Errno> {
+    let sig = Sig::new(sig).ok_or(Errno::EINVAL)?;
+    if new.is_some_and(|a| a.disp != SigDisp::Default) && SigSet::CANTMASK.has(sig) {
+        return Err(Errno::EINVAL);
+    }
+    let (_, _, p) = current().ok_or(Errno::EINVAL)?;
+    let mut ps = p.p_lock.lock();
+    let old = ps.p_sig.act(sig);
+    if let Some(mut a) = new {
+        a.mask = a.mask.minus(SigSet::CANTMASK);
+        ps.p_sig.act[usize::from(sig.num())] = a;
+        if a.ignores(sig) {
+            discard(&mut ps, SigSet::of(sig));
+        }
+    }
+    Ok(old)
+}
+
+/// `sigprocmask`: the calling LWP's mask (S11), changed as `how` says (`SIG_BLOCK`,
+/// `SIG_UNBLOCK`, `SIG_SETMASK`) by `set` if given; returns the old mask. SIGKILL
+/// and SIGSTOP are never masked. A signal it unmasks is taken on the way back to
+/// user mode.
+///
+/// Errors: `EINVAL` for another `how` (with a set); `EINVAL` in a kernel thread.
+pub fn sigprocmask(how: u64, set: Option<SigSet>) -> Result<SigSet, Errno> {
+    let (t, _, p) = current().ok_or(Errno::EINVAL)?;
+    let ps = p.p_lock.lock();
+    let old = t.t_hold.get();
+    if let Some(set) = set {
+        let new = match how {
+            SIG_BLOCK => old.union(set),
+            SIG_UNBLOCK => old.minus(set),
+            SIG_SETMASK => set,
+            _ => return Err(Errno::EINVAL),
+        };
+        set_mask(t, &ps, new);
+    }
+    Ok(old)
+}
+
+/// `sigpending`: the signals pending on the calling LWP or its process that it
+/// masks. `EINVAL` in a kernel thread.
+pub fn sigpending() -> Result<SigSet, Errno> {
+    let (t, _, p) = current().ok_or(Errno::EINVAL)?;
+    let ps = p.p_lock.lock();
+    Ok(t.t_sig.get().union(ps.p_sig.pending).and(t.t_hold.get()))
+}
+
+/// `sigsuspend`: waits with `mask` as the calling LWP's mask until it catches a
+/// signal, then fails with EINTR; the handler returns to the old mask (which also
+/// comes back if no handler runs). `EINVAL` in a kernel thread.
+pub fn sigsuspend(mask: SigSet) -> Errno {
+    let Some((t, lwp, p)) = current() else { return Errno::EINVAL };
+    {
+        let ps = p.p_lock.lock();
+        lwp.with_data(|d| d.lwp_sigoldmask = Some(t.t_hold.get()));
+        set_mask(t, &ps, mask);
+    }
+    loop {
+        lwp::pause(None);
+        if let Err(e) = lwp::wait_interrupted() {
+            return e;
+        }
+    }
+}
+
+/// Takes a signal of `set` pending on the current LWP (first) or its process, if
+/// there is one; otherwise makes the LWP wait for `set` (`t_sigwait`), under the
+/// same lock, so that a signal sent from then on wakes it.
+fn sigwait_take(t: &KThread, p: &Proc, set: SigSet) -> Option<(Sig, SigInfo)> {
+    let mut ps = p.p_lock.lock();
+    let mine = t.t_sig.get().and(set);
+    let Some(sig) = mine.union(ps.p_sig.pending.and(set)).first() else {
+        t.t_sigwait.set(set);
+        return None;
+    };
+    t.t_sigwait.set(SigSet::EMPTY);
+    let i = usize::from(sig.num());
+    if mine.has(sig) {
+        t.t_sig.set(t.t_sig.get().without(sig));
+        Some((sig, t.t_siginfo.lock()[i]))
+    } else {
+        ps.p_sig.pending = ps.p_sig.pending.without(sig);
+        Some((sig, ps.p_sig.info[i]))
+    }
+}
+
+/// `sigtimedwait`: takes a signal of `set` (which the caller should mask) pending
+/// on the calling LWP or its process, waiting for one for at most `ticks` clock
+/// ticks (`None`: for ever). The LWP is the first choice for those signals while
+/// it waits.
+///
+/// Errors: `EAGAIN` when the time runs out; `EINTR` if a signal it catches comes
+/// first; `EINVAL` in a kernel thread.
+pub fn sigtimedwait(set: SigSet, ticks: Option<u64>) -> Result<(Sig, SigInfo), Errno> {
+    let (t, _, p) = current().ok_or(Errno::EINVAL)?;
+    let set = set.minus(SigSet::CANTMASK);
+    // The tick in progress is partly over: it does not count towards the time.
+    let deadline = ticks.map(|n| clock::lbolt().saturating_add(n).saturating_add(u64::from(n > 0)));
+    let stop_waiting = || t.t_sigwait.set(SigSet::EMPTY);
+    loop {
+        if let Some(got) = sigwait_take(t, p, set) {
+            return Ok(got);
+        }
+        let left = deadline.map(|d| d.saturating_sub(clock::lbolt()));
+        if left == Some(0) {
+            stop_waiting();
+            return Err(Errno::EAGAIN);
+        }
+        if lwp::pause(left) && lwp::interrupt_requested(t) {
+            // Taken first if it is one of the set; else a signal to act on.
+            if let Some(got) = sigwait_take(t, p, set) {
+                return Ok(got);
+            }
+            stop_waiting();
+            lwp::wait_interrupted()?;
+        }
+    }
+}
