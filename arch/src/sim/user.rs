@@ -25,7 +25,24 @@
 //!   word, calling `user_trap` with `Return` while a kernel bit of it is set;
 //! * a program that returns falls off its end: the machine makes the `exit(0)` system
 //!   call for it, which ends the whole process (an LWP's program that should end
-//!   only its LWP calls `_lwp_exit` itself).
+//!   only its LWP calls `_lwp_exit` itself);
+//! * its `pc` moves only at traps: it is the address of the next trap the program
+//!   makes (a system call moves it past itself, 4 bytes on; a faulting access or
+//!   [`fault`] leaves it on the faulting instruction);
+//! * a *signal handler* is a host function too, registered with [`handler`] (its
+//!   own fake `pc`): when the kernel points a thread's registers at one (a signal
+//!   to deliver, `signal::sendsig`), the machine calls it with `%o0`..`%o2` —
+//!   `(sig, &siginfo, &ucontext)` — on the interrupted program's host stack, in
+//!   user mode; when it returns, the machine makes the `setcontext(&ucontext)`
+//!   system call for it (what the user runtime's trampoline does on sparc64), which
+//!   puts the interrupted registers back. The machine then goes on where the
+//!   resumed `pc` says: the interrupted program at the instruction it trapped on
+//!   (a faulting one is made again, a system call the kernel backed up for a
+//!   restart is made again), or just past it (a system call's return; a faulting
+//!   instruction the handler skipped: a load then yields 0). A handler diverted to
+//!   from an interrupt runs at the program's next machine call, before it: no
+//!   machine-visible step of the program lies between. A handler that ends its
+//!   LWP or process never returns.
 //!
 //! While a program runs, its CPU is in user mode (a per-CPU flag). Each thread's
 //! address space and user frame are kept in its [`Context`], so they go with it from
@@ -41,14 +58,15 @@
 //! allocator is fine); and, in the seeded mode, reach the machine (a system call or a
 //! memory access) in any loop that waits for another LWP, since those calls are
 //! user code's scheduling points. A trap whose upcall never returns (the LWP exits)
-//! abandons the program's host frames, as a thread's stack is abandoned at exit. The
-//! machine runs the host function on after a trap returns: a kernel that moves
-//! `pc` elsewhere (a signal handler, say) is only honoured at `user_enter`.
+//! abandons the program's host frames, as a thread's stack is abandoned at exit. A
+//! `pc` the kernel moves anywhere but to a handler or to where the program can go
+//! on (see above) is an illegal instruction there, as on SPARC a jump into no code
+//! is a fault.
 
 use alloc::collections::BTreeMap;
 use core::cell::UnsafeCell;
 use core::ops::Range;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::boxed::Box;
 use std::sync::Arc;
 use std::vec::Vec;
@@ -74,23 +92,44 @@ const MAX_SPACES: usize = 8191;
 /// Pages per address space: the simulated machine's memory is not the host's.
 const MAX_PAGES: u64 = 65536;
 
-/// The programs, by index: process-wide, as a program is a host function.
-static PROGRAMS: spin::Mutex<Vec<fn(u64)>> = spin::Mutex::new(Vec::new());
+/// A signal handler: `(sig, &siginfo or null, &ucontext)`.
+pub type Handler = fn(u64, u64, u64);
 
-/// Registers `f` as a user program; returns its user `pc`, in [`TEXT`]. Registering
-/// the same function again returns the same `pc`. Callable from anywhere.
-pub fn program(f: fn(u64)) -> u64 {
+/// What a fake `pc` in [`TEXT`] holds.
+#[derive(Clone, Copy)]
+enum Entry {
+    /// A program (or an LWP's start function): `f(%o0)`.
+    Program(fn(u64)),
+    /// A signal handler.
+    Handler(Handler),
+}
+
+impl Entry {
+    /// The host function's address: a function is registered once.
+    fn addr(self) -> usize {
+        match self {
+            Entry::Program(f) => f as usize,
+            Entry::Handler(f) => f as usize,
+        }
+    }
+}
+
+/// The programs and handlers, by index: process-wide, as each is a host function.
+static PROGRAMS: spin::Mutex<Vec<Entry>> = spin::Mutex::new(Vec::new());
+
+/// Registers `e`; returns its user `pc`, in [`TEXT`].
+fn register(e: Entry) -> u64 {
     let index = host_critical(|| {
         let mut programs = PROGRAMS.lock();
-        // Function addresses compare as numbers: a function is a program once.
-        match programs.iter().position(|&g| g as usize == f as usize) {
+        // Function addresses compare as numbers: a function is registered once.
+        match programs.iter().position(|g| g.addr() == e.addr()) {
             Some(i) => i,
             None => {
                 assert!(
                     programs.len() < MAX_PROGRAMS,
                     "sim: more than {MAX_PROGRAMS} user programs"
                 );
-                programs.push(f);
+                programs.push(e);
                 programs.len() - 1
             }
         }
@@ -98,8 +137,20 @@ pub fn program(f: fn(u64)) -> u64 {
     TEXT.start + index as u64 * PROGRAM_STRIDE
 }
 
-/// The program registered at `pc`, if any.
-fn program_at(pc: u64) -> Option<fn(u64)> {
+/// Registers `f` as a user program; returns its user `pc`, in [`TEXT`]. Registering
+/// the same function again returns the same `pc`. Callable from anywhere.
+pub fn program(f: fn(u64)) -> u64 {
+    register(Entry::Program(f))
+}
+
+/// Registers `f` as a signal handler (see the module comment); returns its user
+/// `pc`, the address a disposition gives the kernel. Callable from anywhere.
+pub fn handler(f: Handler) -> u64 {
+    register(Entry::Handler(f))
+}
+
+/// What is registered at `pc`, if anything.
+fn program_at(pc: u64) -> Option<Entry> {
     if !TEXT.contains(&pc) || !(pc - TEXT.start).is_multiple_of(PROGRAM_STRIDE) {
         return None;
     }
@@ -255,8 +306,9 @@ impl AddrSpace {
         })
     }
 
-    /// What fetching the instruction at `pc` finds: the program there, or the fault.
-    fn fetch(&self, pc: u64) -> Result<fn(u64), Fault> {
+    /// What fetching the instruction at `pc` finds: the program or handler there,
+    /// or the fault.
+    fn fetch(&self, pc: u64) -> Result<Entry, Fault> {
         if !pc.is_multiple_of(4) {
             return Err(Fault { kind: FaultKind::Misaligned, addr: pc });
         }
@@ -297,12 +349,18 @@ pub(super) struct UserState {
     /// or by `clear` while the thread does not run; `user_exit` leaves it, as a
     /// reference to it may still be on the stack the exit abandons.
     frame: UnsafeCell<Option<UserFrame>>,
+    /// The `pc` its user code was last resumed at: if the frame says otherwise at
+    /// its next machine call, an interrupt sent it to a signal handler meanwhile.
+    at: AtomicU64,
 }
 
 impl UserState {
     #[allow(clippy::declare_interior_mutable_const)] // a fresh state per context
-    pub(super) const NONE: UserState =
-        UserState { space: spin::Mutex::new(None), frame: UnsafeCell::new(None) };
+    pub(super) const NONE: UserState = UserState {
+        space: spin::Mutex::new(None),
+        frame: UnsafeCell::new(None),
+        at: AtomicU64::new(0),
+    };
 
     /// Forgets everything: the thread starts afresh (`context_reset`), or its cached
     /// context gives its memory back. The thread does not run.
@@ -348,22 +406,70 @@ fn pending(cpu: Cpu) -> &'static PendingWork {
 }
 
 /// Checks that the caller is user code, and passes a scheduling point of the seeded
-/// mode, where pending interrupts are taken in user mode.
+/// mode, where pending interrupts are taken in user mode. If an interrupt sent the
+/// thread to a signal handler meanwhile, the handler runs now, first.
 fn user_call(what: &str) -> Cpu {
     let cpu = Cpu::expect(what);
     assert!(cpu.user_mode(), "sim: {what} called outside a user program");
     super::seeded_point(cpu, Point::Call);
+    let user = state(cpu).expect("sim: user mode on a thread without a context");
+    let (frame, at) = (user.frame(), user.at.load(Ordering::Relaxed));
+    if frame.pc() != at {
+        cpu.set_user_mode(false);
+        // The program goes on with this call, wherever the handler resumes it.
+        go_on(cpu, frame, at);
+        resume(cpu, frame);
+    }
     cpu
+}
+
+/// The running thread's frame.
+fn current_frame<'a>(cpu: Cpu) -> &'a UserFrame {
+    state(cpu).expect("sim: user mode on a thread without a context").frame()
 }
 
 /// A fault out of user mode into the kernel: the CPU leaves user mode, and the
 /// kernel gets the fault with the thread's frame, then the pending work.
 fn trap(cpu: Cpu, fault: Fault) {
     cpu.set_user_mode(false);
-    let user = state(cpu).expect("sim: a trap from user mode on a thread without a context");
-    let frame = user.frame();
+    let frame = current_frame(cpu);
     upcall(cpu, frame, UserTrap::Fault(fault));
     leave_kernel(cpu, frame);
+}
+
+/// Runs the signal handlers the kernel points the thread's registers at, one after
+/// the other, while its `pc` is a handler's (see the module comment). Each runs in
+/// user mode; when it returns, the machine makes its `setcontext`. Called out of
+/// user mode, and returns so.
+fn run_handlers(cpu: Cpu, frame: &UserFrame) {
+    while let Some(Entry::Handler(h)) = program_at(frame.pc()) {
+        let (sig, sip, ucp) = (frame.get(reg::O0), frame.get(reg::O0 + 1), frame.get(reg::O0 + 2));
+        resume(cpu, frame);
+        h(sig, sip, ucp);
+        cpu.set_user_mode(false);
+        kernel_syscall(cpu, frame, lwp_abi::SYS_CONTEXT, [lwp_abi::SETCONTEXT, ucp, 0, 0, 0, 0]);
+    }
+}
+
+/// Where user code that trapped at `at` goes on, once the handlers the kernel sent
+/// it to have run: true at `at` itself (the trap is made again), false just past
+/// it. Any other `pc` holds no code the program can go on with: an illegal
+/// instruction there, for the kernel, until it is one of the two. Called out of
+/// user mode, and returns so.
+fn go_on(cpu: Cpu, frame: &UserFrame, at: u64) -> bool {
+    loop {
+        run_handlers(cpu, frame);
+        let pc = frame.pc();
+        if pc == at || pc == at.wrapping_add(4) {
+            return pc == at;
+        }
+        upcall(
+            cpu,
+            frame,
+            UserTrap::Fault(Fault { kind: FaultKind::IllegalInstruction, addr: pc }),
+        );
+        leave_kernel(cpu, frame);
+    }
 }
 
 /// Calls the kernel's `user_trap` with interrupts enabled.
@@ -390,9 +496,13 @@ pub(super) fn interrupted(cpu: Cpu) {
     leave_kernel(cpu, user.frame());
 }
 
-/// Back to user mode after a trap (`done`/`retry`): interrupts come on as user code
-/// runs, and any pending one is taken at once, from user mode.
-fn return_to_user(cpu: Cpu) {
+/// Back to user mode after a trap (`done`/`retry`), at the `pc` in `frame`:
+/// interrupts come on as user code runs, and any pending one is taken at once,
+/// from user mode.
+fn resume(cpu: Cpu, frame: &UserFrame) {
+    if let Some(u) = state(cpu) {
+        u.at.store(frame.pc(), Ordering::Relaxed);
+    }
     intr::disable(cpu);
     cpu.set_user_mode(true);
     intr::restore(cpu, true);
@@ -411,27 +521,33 @@ pub(super) fn enter(space: Arc<AddrSpace>, frame: UserFrame) -> ! {
     let frame = user.frame();
     // User mode runs with interrupts on; the fetch below may already trap.
     intr::restore(cpu, true);
+    // The first entry is a return to user mode: its pending work first (a signal
+    // sent to the LWP before it ever ran is delivered here).
+    leave_kernel(cpu, frame);
     let program = loop {
+        run_handlers(cpu, frame);
         super::seeded_point(cpu, Point::Call);
+        let pc = frame.pc();
         // No reference to the space may stay on this stack across the trap: the
         // kernel may end the LWP there, abandoning it.
         let fetched = cpu.critical(|| {
             user.space()
                 .expect("sim: the kernel left user_enter's address space in a fault")
-                .fetch(frame.pc())
+                .fetch(pc)
         });
-        match fetched {
-            Ok(program) => break program,
-            // The kernel's default action ends the process; if it returns, it may
-            // have moved pc: fetch again.
-            Err(fault) => {
-                upcall(cpu, frame, UserTrap::Fault(fault));
-                leave_kernel(cpu, frame);
-            }
-        }
+        let fault = match fetched {
+            Ok(Entry::Program(program)) => break program,
+            // A handler is no program to start.
+            Ok(Entry::Handler(_)) => Fault { kind: FaultKind::IllegalInstruction, addr: pc },
+            Err(fault) => fault,
+        };
+        // The kernel's default action ends the process; a handler may move pc:
+        // fetch again where it says.
+        upcall(cpu, frame, UserTrap::Fault(fault));
+        leave_kernel(cpu, frame);
     };
     let arg = frame.get(reg::O0);
-    return_to_user(cpu);
+    resume(cpu, frame);
     program(arg);
     // Fell off the end of the program.
     // The `exit` system call, made for a program that returns.
@@ -477,8 +593,26 @@ fn kernel_copy(what: &str, uaddr: u64) -> Result<Arc<AddrSpace>, Fault> {
 pub fn syscall(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
     let cpu = user_call("syscall");
     cpu.set_user_mode(false);
-    let user = state(cpu).expect("sim: a system call on a thread without a context");
-    let frame = user.frame();
+    let frame = current_frame(cpu);
+    let at = frame.pc();
+    kernel_syscall(cpu, frame, num, args);
+    // Backed up to the trap for a restart (`SA_RESTART`): the trap again, with the
+    // registers the kernel put back.
+    while go_on(cpu, frame, at) {
+        kernel_syscall(cpu, frame, frame.sysnum(), frame.sysargs());
+    }
+    resume(cpu, frame);
+    if frame.failed() {
+        Err(frame.get(reg::O0))
+    } else {
+        Ok((frame.get(reg::O0), frame.get(reg::O0 + 1)))
+    }
+}
+
+/// The trap of system call `num` with `args` from the thread's user code, whose
+/// registers are in `frame`: the machine calls a `fast` entry itself (as sparc64's
+/// trap code does), the kernel gets any other; then the pending work.
+fn kernel_syscall(cpu: Cpu, frame: &UserFrame, num: u64, args: [u64; 6]) {
     frame.set(reg::G1, num);
     for (i, &a) in args.iter().enumerate() {
         frame.set(reg::O0 + i, a);
@@ -487,11 +621,10 @@ pub fn syscall(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
     let npc = frame.get(reg::NPC);
     frame.set(reg::PC, npc);
     frame.set(reg::NPC, npc.wrapping_add(4));
-    frame.data().sysc.store(frame.syscalls() + 1, core::sync::atomic::Ordering::Relaxed);
+    frame.data().sysc.store(frame.syscalls() + 1, Ordering::Relaxed);
     let upcalls =
         cpu.boot().upcalls().expect("sim: user mode before the kernel registered its upcalls");
     match upcalls.sysent.get(num as usize) {
-        // As sparc64's trap code does: the machine calls the handler itself.
         Some(ent) if ent.fast => {
             let r = (ent.call)(args[0], args[1], args[2], args[3], args[4], args[5]);
             if r.err == 0 {
@@ -503,26 +636,29 @@ pub fn syscall(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
         _ => upcall(cpu, frame, UserTrap::Syscall),
     }
     leave_kernel(cpu, frame);
-    return_to_user(cpu);
-    if frame.failed() {
-        Err(frame.get(reg::O0))
-    } else {
-        Ok((frame.get(reg::O0), frame.get(reg::O0 + 1)))
-    }
 }
 
 /// A user program's instruction that faults (an illegal instruction, a division by
-/// zero...): the kernel gets the fault; the program goes on after it if the kernel
-/// returns.
+/// zero...) at its `pc`: the kernel gets the fault. If the kernel returns — after a
+/// handler — the instruction is made again (it faults again), unless the handler
+/// skipped it: then the program goes on after it.
 pub fn fault(kind: FaultKind, addr: u64) {
     let cpu = user_call("fault");
-    trap(cpu, Fault { kind, addr });
-    return_to_user(cpu);
+    let frame = current_frame(cpu);
+    let at = frame.pc();
+    loop {
+        trap(cpu, Fault { kind, addr });
+        if !go_on(cpu, frame, at) {
+            break;
+        }
+    }
+    resume(cpu, frame);
 }
 
 /// A user load or store of `len` bytes at `addr` with the rights `need`: `f` does
 /// it once the access is allowed. A fault goes to the kernel, and the access is
-/// retried once the kernel returns, as the faulting instruction is.
+/// made again once the kernel returns, as the faulting instruction is — unless a
+/// handler skipped it (`f` is not called: a load yields 0).
 fn user_access(what: &str, addr: u64, len: usize, need: Prot, mut f: impl FnMut(usize, &mut [u8])) {
     loop {
         let cpu = user_call(what);
@@ -542,8 +678,14 @@ fn user_access(what: &str, addr: u64, len: usize, need: Prot, mut f: impl FnMut(
                 Err(fault) => fault,
             }
         };
+        let frame = current_frame(cpu);
+        let at = frame.pc();
         trap(cpu, fault);
-        return_to_user(cpu);
+        let skipped = !go_on(cpu, frame, at);
+        resume(cpu, frame);
+        if skipped {
+            return;
+        }
     }
 }
 

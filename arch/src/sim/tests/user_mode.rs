@@ -474,8 +474,14 @@ fn user_loads_and_stores_check_the_users_rights_and_fault_to_the_kernel() {
                 Sim::as_map(&s, HOLE, PAGE_SIZE, Prot::READ).unwrap();
                 Sim::as_write(&s, HOLE + 8, &DEMAND.to_be_bytes()).unwrap();
             }
-            // The program goes on after the faulting instruction.
-            UserTrap::Fault(Fault { kind: FaultKind::DivisionByZero, .. }) => {}
+            // The kernel moves the pc past the faulting instruction (as a signal
+            // handler may): the program goes on after it. (Left where it is, the
+            // instruction would be made again.)
+            UserTrap::Fault(Fault { kind: FaultKind::DivisionByZero, .. }) => {
+                let npc = regs.get(reg::NPC);
+                regs.set(reg::PC, npc);
+                regs.set(reg::NPC, npc + 4);
+            }
             UserTrap::Fault(_) => lwp_end(),
             UserTrap::Syscall if regs.sysnum() == SYS_CHECK => {
                 let mut b = [0u8; 16];
