@@ -7,9 +7,11 @@
 //! refused image left no process.
 //!
 //! Requirements: S1 (processes, exec, exit status), S3 (LWPs in user mode),
-//! S5.6 (CPU times), S13 (faults kill with their signal, the kernel survives), S15
-//! (LWP ids are per process), S16 (system calls validate what they are given),
-//! S17 (register windows and switches in user mode).
+//! S5.1 (registers back after a handler), S5.6 (CPU times), S10–S15 (signals: the
+//! `signals` program, and the job control and SIGKILL the kernel sends), S13
+//! (faults kill with their signal, the kernel survives), S15 (LWP ids are per
+//! process), S16 (system calls validate what they are given), S17 (register
+//! windows and switches in user mode).
 
 use alloc::format;
 use alloc::string::String;
@@ -17,9 +19,13 @@ use alloc::vec::Vec;
 
 use kern::errno::Errno;
 use kern::exec;
-use kern::proc::{self, PStat, Pid, WaitStatus};
+use kern::proc::{self, PStat, Pid, WaitOpts, WaitStatus};
+use kern::signal;
+use kern::thread::ThreadState;
 use kern_selftest::{ensure, ensure_eq, reap, wait_for, Test, TestResult};
-use lwp_abi::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS, SIGTRAP};
+use lwp_abi::{
+    SIGBUS, SIGCONT, SIGFPE, SIGILL, SIGKILL, SIGSEGV, SIGSTOP, SIGSYS, SIGTERM, SIGTRAP,
+};
 
 use core::sync::atomic::Ordering;
 
@@ -56,6 +62,20 @@ pub static USER: &[Test] = &[
     Test::new("user_bad_stack_misaligned_preempted", user_bad_stack_misaligned_preempted),
     Test::new("user_bad_stack_in_kernel_window", user_bad_stack_in_kernel_window),
     Test::new("user_times", user_times),
+    Test::new("user_sig_handler_in_other_lwp", user_sig_handler_in_other_lwp),
+    Test::new("user_sig_masks_choose_the_lwp", user_sig_masks_choose_the_lwp),
+    Test::new("user_sig_altstacks_per_lwp", user_sig_altstacks_per_lwp),
+    Test::new("user_sig_traps_in_their_lwp", user_sig_traps_in_their_lwp),
+    Test::new("user_sig_masked_or_ignored_trap_kills", user_sig_masked_or_ignored_trap_kills),
+    Test::new("user_sig_process_signals_and_timers", user_sig_process_signals_and_timers),
+    Test::new("user_sig_eintr_and_restart", user_sig_eintr_and_restart),
+    Test::new("user_sig_sigsuspend_sigtimedwait", user_sig_sigsuspend_sigtimedwait),
+    Test::new("user_sig_bad_arguments", user_sig_bad_arguments),
+    Test::new("user_sig_bad_frame_is_sigsegv", user_sig_bad_frame_is_sigsegv),
+    Test::new("user_sig_registers_restored", user_sig_registers_restored),
+    Test::new("user_sig_between_processes", user_sig_between_processes),
+    Test::new("user_sig_stop_and_continue", user_sig_stop_and_continue),
+    Test::new("user_sig_kill_every_state", user_sig_kill_every_state),
     Test::new("user_bench_programs", user_bench_programs),
 ];
 
@@ -314,6 +334,151 @@ fn user_bad_stack_in_kernel_window() -> TestResult {
 /// exited LWPs included (S5.6).
 fn user_times() -> TestResult {
     passes(TIMES, 0)
+}
+
+// The `signals` program (see there for what each check does).
+
+/// S10: a handler one LWP installed runs in another.
+fn user_sig_handler_in_other_lwp() -> TestResult {
+    passes(SIGNALS, 1)
+}
+
+/// S11, S14: 1000 process signals, one LWP masking them and one not.
+fn user_sig_masks_choose_the_lwp() -> TestResult {
+    passes(SIGNALS, 2)
+}
+
+/// S12: each LWP's handler on its own alternate stack.
+fn user_sig_altstacks_per_lwp() -> TestResult {
+    passes(SIGNALS, 3)
+}
+
+/// S13: every trap signal handled in the LWP that caused it, and it goes on.
+fn user_sig_traps_in_their_lwp() -> TestResult {
+    passes(SIGNALS, 4)
+}
+
+/// S13: a trap signal its LWP masks, or the process ignores, still ends it.
+fn user_sig_masked_or_ignored_trap_kills() -> TestResult {
+    killed_by(SIGNALS, 5, SIGSEGV)?;
+    killed_by(SIGNALS, 6, SIGILL)
+}
+
+/// S14, S5.5: SIGINT, SIGTERM, SIGALRM go to the one LWP that does not mask them;
+/// the LWP's own timers signal it.
+fn user_sig_process_signals_and_timers() -> TestResult {
+    passes(SIGNALS, 7)
+}
+
+/// EINTR, and `SA_RESTART`.
+fn user_sig_eintr_and_restart() -> TestResult {
+    passes(SIGNALS, 8)
+}
+
+fn user_sig_sigsuspend_sigtimedwait() -> TestResult {
+    passes(SIGNALS, 9)
+}
+
+/// S16: every bad argument of the signal calls.
+fn user_sig_bad_arguments() -> TestResult {
+    passes(SIGNALS, 10)
+}
+
+/// A signal frame that cannot be written ends the process with SIGSEGV; the
+/// kernel and a sibling go on.
+fn user_sig_bad_frame_is_sigsegv() -> TestResult {
+    killed_by(SIGNALS, 11, SIGSEGV)
+}
+
+/// S5.1: every register and window of interrupted code back after its handler.
+fn user_sig_registers_restored() -> TestResult {
+    passes(SIGNALS, 12)
+}
+
+/// S15: a signal from another process names that process, nothing of its LWPs;
+/// that process's `_lwp_kill` cannot reach this one's LWPs. The sender starts
+/// first and sends to the pid after its own; the target is given the sender's.
+fn user_sig_between_processes() -> TestResult {
+    let sender = start(SIGNALS, 14 | 1 << 8)?;
+    let target = start(SIGNALS, 13 | u64::from(sender.0) << 8)?;
+    let (st, ss) = (reap(target), reap(sender));
+    ensure_eq!(target, Pid(sender.0 + 1));
+    ensure_eq!(st?, WaitStatus::Exited(0));
+    ensure_eq!(ss?, WaitStatus::Exited(0));
+    Ok(())
+}
+
+/// The user time its LWPs have used, in ticks.
+fn utime(pid: Pid) -> u64 {
+    proc::prfind(pid).map_or(0, |p| p.times().0)
+}
+
+fn sig_to(pid: Pid, sig: u64) -> TestResult {
+    signal::kill(u64::from(pid.0), sig).map_err(|e| format!("kill({pid}, {sig}): {e}"))
+}
+
+/// Whether every LWP of `pid` is stopped.
+fn all_stopped(pid: Pid) -> bool {
+    proc::prfind(pid).is_some_and(|p| {
+        p.lwp_ids()
+            .iter()
+            .all(|&id| kern::lwp::idtot(p, id).is_none_or(|t| t.state() == ThreadState::Stopped))
+    })
+}
+
+/// S14, job control: SIGSTOP stops every LWP of a user process — two spinning in
+/// user mode, one sleeping, one in `_lwp_wait` — and their time stands still; its
+/// parent's wait sees it stopped. SIGCONT sets them going (their time moves), and
+/// the wait sees that. A stopped process dies of SIGKILL; one going again, of
+/// SIGTERM's default action.
+fn user_sig_stop_and_continue() -> TestResult {
+    for end in [SIGTERM, SIGKILL] {
+        let pid = start(SIGNALS, 15)?;
+        let result = stop_and_continue(pid, end);
+        if result.is_err() {
+            let _ = sig_to(pid, SIGKILL);
+        }
+        let status = reap(pid);
+        result?;
+        ensure_eq!(status?, WaitStatus::Killed(end as u8));
+    }
+    Ok(())
+}
+
+fn stop_and_continue(pid: Pid, end: u64) -> TestResult {
+    wait_lwps(pid, 4)?;
+    let t0 = utime(pid);
+    wait_for("the LWPs to spin", 10, || utime(pid) > t0 + 2)?;
+    sig_to(pid, SIGSTOP)?;
+    let stopped = WaitStatus::Stopped(SIGSTOP as u8).raw();
+    ensure_eq!(proc::proc_waitid(Some(pid), WaitOpts::STOPPED), Ok((pid, stopped)));
+    ensure!(all_stopped(pid), "the wait saw it stopped, an LWP was not");
+    let frozen = utime(pid);
+    kern::sleepq::delay(10);
+    ensure_eq!(utime(pid), frozen);
+    if end == SIGKILL {
+        return sig_to(pid, SIGKILL);
+    }
+    sig_to(pid, SIGCONT)?;
+    let cont = WaitOpts::CONTINUED | WaitOpts::STOPPED;
+    ensure_eq!(proc::proc_waitid(Some(pid), cont), Ok((pid, WaitStatus::Continued.raw())));
+    wait_for("the LWPs to spin again", 10, || utime(pid) > frozen + 2)?;
+    sig_to(pid, end)
+}
+
+/// S14: SIGKILL ends a process whose LWPs spin, sleep, wait in `sigsuspend`,
+/// `sigtimedwait` and `_lwp_wait`, or are suspended.
+fn user_sig_kill_every_state() -> TestResult {
+    let pid = start(SIGNALS, 16)?;
+    let placed = wait_lwps(pid, 7).and_then(|()| {
+        let t0 = utime(pid);
+        wait_for("the spinner to spin", 10, || utime(pid) > t0 + 2)
+    });
+    sig_to(pid, SIGKILL)?;
+    let status = reap(pid);
+    placed?;
+    ensure_eq!(status?, WaitStatus::Killed(SIGKILL as u8));
+    Ok(())
 }
 
 /// The benchmark program runs each of its benchmarks (a few operations each here;

@@ -13,6 +13,7 @@
 //! first LWP at `_start` with the argument its test chose in `%o0`, and returning
 //! from `main` exits with status 0. A failed [`check!`] prints a line and exits
 //! with the check's own code; a panic prints its message and exits with 101.
+//! Signals, and the trampoline through which handlers return, are [`signal`].
 
 #![no_std]
 #![feature(asm_experimental_arch)]
@@ -21,6 +22,8 @@ use core::arch::asm;
 use core::cell::UnsafeCell;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+
+pub mod signal;
 
 /// The system-call ABI (`lwp-abi`), for the programs.
 pub use lwp_abi as abi;
@@ -33,10 +36,15 @@ use abi::*;
 pub mod errno {
     use super::Errno;
 
+    pub const EPERM: u64 = Errno::EPERM as u64;
     pub const ESRCH: u64 = Errno::ESRCH as u64;
+    pub const EINTR: u64 = Errno::EINTR as u64;
     pub const EAGAIN: u64 = Errno::EAGAIN as u64;
+    pub const ENOMEM: u64 = Errno::ENOMEM as u64;
     pub const EFAULT: u64 = Errno::EFAULT as u64;
+    pub const EINVAL: u64 = Errno::EINVAL as u64;
     pub const EDEADLK: u64 = Errno::EDEADLK as u64;
+    pub const ENOSYS: u64 = Errno::ENOSYS as u64;
 }
 
 /// Addresses the programs give the kernel, or touch, to provoke a fault.
