@@ -292,14 +292,20 @@ impl SigAct {
 }
 
 /// What a parent's wait may report of a child that is still alive (job control).
+/// A stop or a continue becomes reportable only once the parent's SIGCHLD for it
+/// is sent: a wait that reports it finds the signal there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum JobState {
     /// Nothing to report.
     Running,
+    /// Every LWP stopped for this signal; the parent is being told.
+    Stopping(Sig),
     /// Stopped by this signal, not yet reported.
     Stopped(Sig),
     /// Stopped and reported: continuing it is reported next.
     StopReported,
+    /// Continued after a stop; the parent is being told.
+    Continuing,
     /// Continued after a stop, not yet reported.
     Continued,
 }

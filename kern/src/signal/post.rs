@@ -246,21 +246,19 @@ fn jobcont(ps: &mut ProcState) -> After {
         any |= t.clear_proc_flag(TpFlags::JOBSTOP).contains(TpFlags::JOBSTOP);
     }
     let tell = matches!(ps.p_sig.job, JobState::Stopped(_) | JobState::StopReported);
-    if tell {
-        ps.p_sig.job = JobState::Continued;
-    }
+    ps.p_sig.job = if tell { JobState::Continuing } else { JobState::Running };
     After { continued: any, tell_continued: tell, ..After::default() }
 }
 
 /// The last LWP of a process stopping for a stop signal has stopped (under
-/// `p_lock`): the process is stopped, for its parent's wait. Returns the signal,
-/// to tell the parent, the first time.
+/// `p_lock`): the process is stopped. Returns the signal, to tell the parent
+/// (`tell_parent_stopped`), the first time.
 pub(crate) fn proc_stopped(s: &mut ProcSig) -> Option<Sig> {
     let sig = s.stopsig?;
-    if matches!(s.job, JobState::Stopped(_) | JobState::StopReported) {
+    if matches!(s.job, JobState::Stopping(_) | JobState::Stopped(_) | JobState::StopReported) {
         return None;
     }
-    s.job = JobState::Stopped(sig);
+    s.job = JobState::Stopping(sig);
     Some(sig)
 }
 
@@ -287,10 +285,11 @@ pub(crate) fn keeps_no_zombies(s: &ProcSig) -> bool {
     act.disp == SigDisp::Ignore || act.flags & SA_NOCLDWAIT != 0
 }
 
-/// `p` stopped or continued (`code`, with the child's status `status`): its
-/// parent's waits look again, and the parent gets SIGCHLD unless its SIGCHLD
-/// disposition says `SA_NOCLDSTOP`.
-fn tell_parent(p: &Proc, code: i32, status: u64) {
+/// `p` stopped or continued (`code`, with the child's status `status`): the parent
+/// gets SIGCHLD unless its SIGCHLD disposition says `SA_NOCLDSTOP`; then the job
+/// state goes from `from` to `to` (unless it changed meanwhile), which the
+/// parent's waits may report, and they look again.
+fn tell_parent(p: &Proc, code: i32, status: u64, from: JobState, to: JobState) {
     let parent = proc::parent_of(p);
     // The signal first: a wait that the event ends finds it sent.
     if !proc::is_proc0(parent) {
@@ -306,17 +305,25 @@ fn tell_parent(p: &Proc, code: i32, status: u64) {
             post(parent, parent.pid(), Post::Proc, Sig::CHLD, info);
         }
     }
+    {
+        let mut ps = p.p_lock.lock();
+        if ps.p_sig.job == from {
+            ps.p_sig.job = to;
+        }
+    }
     parent.p_childexit.signal();
 }
 
 /// `p` stopped for `sig`: its parent hears of it.
 pub(crate) fn tell_parent_stopped(p: &Proc, sig: Sig) {
-    tell_parent(p, CLD_STOPPED, u64::from(sig.num()));
+    let num = u64::from(sig.num());
+    tell_parent(p, CLD_STOPPED, num, JobState::Stopping(sig), JobState::Stopped(sig));
 }
 
 /// `p` was continued after a stop: its parent hears of it.
-pub(crate) fn proc_jobcont_notify(p: &Proc) {
-    tell_parent(p, CLD_CONTINUED, u64::from(Sig::CONT.num()));
+fn proc_jobcont_notify(p: &Proc) {
+    let num = u64::from(Sig::CONT.num());
+    tell_parent(p, CLD_CONTINUED, num, JobState::Continuing, JobState::Continued);
 }
 
 /// Child `pid` of `parent` exited with wait status `status`: SIGCHLD for the
