@@ -26,9 +26,11 @@
 //! * a program that returns falls off its end: the machine makes the `exit(0)` system
 //!   call for it, which ends the whole process (an LWP's program that should end
 //!   only its LWP calls `_lwp_exit` itself);
-//! * its `pc` moves only at traps: it is the address of the next trap the program
-//!   makes (a system call moves it past itself, 4 bytes on; a faulting access or
-//!   [`fault`] leaves it on the faulting instruction);
+//! * its `pc` is its own address, the one [`program`] (or [`handler`]) gave it:
+//!   every trap it makes is made there, whatever the `pc` the last one left — the
+//!   kernel finds a system call's `pc` past the trap, 4 bytes on, and a fault's on
+//!   the faulting instruction (the code's address: no `pc` ever walks into another
+//!   program's or handler's);
 //! * a *signal handler* is a host function too, registered with [`handler`] (its
 //!   own fake `pc`): when the kernel points a thread's registers at one (a signal
 //!   to deliver, `signal::sendsig`), the machine calls it with `%o0`..`%o2` —
@@ -36,13 +38,12 @@
 //!   user mode; when it returns, the machine makes the `setcontext(&ucontext)`
 //!   system call for it (what the user runtime's trampoline does on sparc64), which
 //!   puts the interrupted registers back. The machine then goes on where the
-//!   resumed `pc` says: the interrupted program at the instruction it trapped on
-//!   (a faulting one is made again, a system call the kernel backed up for a
-//!   restart is made again), or just past it (a system call's return; a faulting
+//!   resumed `pc` says: the interrupted code at the instruction it trapped on (a
+//!   faulting one is made again, a system call the kernel backed up for a restart
+//!   is made again), or just past it (a system call's return; a faulting
 //!   instruction the handler skipped: a load then yields 0). A handler diverted to
-//!   from an interrupt runs at the program's next machine call, before it: no
-//!   machine-visible step of the program lies between. A handler that ends its
-//!   LWP or process never returns.
+//!   from an interrupt runs at the program's next machine call, before it. A
+//!   handler that ends its LWP or process never returns.
 //!
 //! While a program runs, its CPU is in user mode (a per-CPU flag). Each thread's
 //! address space and user frame are kept in its [`Context`], so they go with it from
@@ -412,9 +413,8 @@ fn user_call(what: &str) -> Cpu {
     let cpu = Cpu::expect(what);
     assert!(cpu.user_mode(), "sim: {what} called outside a user program");
     super::seeded_point(cpu, Point::Call);
-    let user = state(cpu).expect("sim: user mode on a thread without a context");
-    let (frame, at) = (user.frame(), user.at.load(Ordering::Relaxed));
-    if frame.pc() != at {
+    let (frame, at) = code(cpu);
+    if diverted(frame, at) {
         cpu.set_user_mode(false);
         // The program goes on with this call, wherever the handler resumes it.
         go_on(cpu, frame, at);
@@ -423,53 +423,69 @@ fn user_call(what: &str) -> Cpu {
     cpu
 }
 
-/// The running thread's frame.
-fn current_frame<'a>(cpu: Cpu) -> &'a UserFrame {
-    state(cpu).expect("sim: user mode on a thread without a context").frame()
+/// The running thread's frame, and the address of the code it runs (see the
+/// module comment: a program's or a handler's own `pc`).
+fn code<'a>(cpu: Cpu) -> (&'a UserFrame, u64) {
+    let user = state(cpu).expect("sim: user mode on a thread without a context");
+    (user.frame(), user.at.load(Ordering::Relaxed))
 }
 
-/// A fault out of user mode into the kernel: the CPU leaves user mode, and the
-/// kernel gets the fault with the thread's frame, then the pending work.
-fn trap(cpu: Cpu, fault: Fault) {
+/// Whether the kernel moved the `pc` of code at `at` elsewhere than it can go on
+/// (at `at`, or past it): to a signal handler.
+fn diverted(frame: &UserFrame, at: u64) -> bool {
+    let pc = frame.pc();
+    pc != at && pc != at.wrapping_add(4)
+}
+
+/// Leaves user mode for a trap of the running code: its registers say it traps at
+/// its own address (`pc` = `at`). A handler an interrupt sent it to runs first.
+fn trap_at<'a>(cpu: Cpu) -> (&'a UserFrame, u64) {
     cpu.set_user_mode(false);
-    let frame = current_frame(cpu);
+    let (frame, at) = code(cpu);
+    if diverted(frame, at) {
+        go_on(cpu, frame, at);
+    }
+    frame.set(reg::PC, at);
+    frame.set(reg::NPC, at.wrapping_add(4));
+    (frame, at)
+}
+
+/// A fault of the running code (out of user mode, at `trap_at`'s `pc`): the kernel
+/// gets it with the thread's frame, then the pending work.
+fn trap(cpu: Cpu, frame: &UserFrame, fault: Fault) {
     upcall(cpu, frame, UserTrap::Fault(fault));
     leave_kernel(cpu, frame);
 }
 
-/// Runs the signal handlers the kernel points the thread's registers at, one after
-/// the other, while its `pc` is a handler's (see the module comment). Each runs in
-/// user mode; when it returns, the machine makes its `setcontext`. Called out of
-/// user mode, and returns so.
-fn run_handlers(cpu: Cpu, frame: &UserFrame) {
-    while let Some(Entry::Handler(h)) = program_at(frame.pc()) {
-        let (sig, sip, ucp) = (frame.get(reg::O0), frame.get(reg::O0 + 1), frame.get(reg::O0 + 2));
-        resume(cpu, frame);
-        h(sig, sip, ucp);
-        cpu.set_user_mode(false);
-        kernel_syscall(cpu, frame, lwp_abi::SYS_CONTEXT, [lwp_abi::SETCONTEXT, ucp, 0, 0, 0, 0]);
-    }
+/// Runs the signal handler `h`, whose `pc` the kernel put in the thread's registers:
+/// in user mode, with `%o0`..`%o2`, its own code's address `pc`; when it returns,
+/// the machine makes its `setcontext`. Called out of user mode, and returns so.
+fn run_handler(cpu: Cpu, frame: &UserFrame, h: Handler, pc: u64) {
+    let (sig, sip, ucp) = (frame.get(reg::O0), frame.get(reg::O0 + 1), frame.get(reg::O0 + 2));
+    let user = state(cpu).expect("sim: a handler on a thread without a context");
+    let outer = user.at.swap(pc, Ordering::Relaxed);
+    resume(cpu, frame);
+    h(sig, sip, ucp);
+    let (frame, _) = trap_at(cpu);
+    kernel_syscall(cpu, frame, lwp_abi::SYS_CONTEXT, [lwp_abi::SETCONTEXT, ucp, 0, 0, 0, 0]);
+    let user = state(cpu).expect("sim: a handler on a thread without a context");
+    user.at.store(outer, Ordering::Relaxed);
 }
 
-/// Where user code that trapped at `at` goes on, once the handlers the kernel sent
-/// it to have run: true at `at` itself (the trap is made again), false just past
-/// it. Any other `pc` holds no code the program can go on with: an illegal
-/// instruction there, for the kernel, until it is one of the two. Called out of
-/// user mode, and returns so.
+/// Where code at `at` that trapped goes on, once the handlers the kernel sends it
+/// to have run: true at `at` itself (the trap is made again), false just past it.
+/// A `pc` that is neither and holds no handler holds no code the program can go on
+/// with: an illegal instruction there, for the kernel. Called out of user mode, and
+/// returns so.
 fn go_on(cpu: Cpu, frame: &UserFrame, at: u64) -> bool {
-    loop {
-        run_handlers(cpu, frame);
+    while diverted(frame, at) {
         let pc = frame.pc();
-        if pc == at || pc == at.wrapping_add(4) {
-            return pc == at;
+        match program_at(pc) {
+            Some(Entry::Handler(h)) => run_handler(cpu, frame, h, pc),
+            _ => trap(cpu, frame, Fault { kind: FaultKind::IllegalInstruction, addr: pc }),
         }
-        upcall(
-            cpu,
-            frame,
-            UserTrap::Fault(Fault { kind: FaultKind::IllegalInstruction, addr: pc }),
-        );
-        leave_kernel(cpu, frame);
     }
+    frame.pc() == at
 }
 
 /// Calls the kernel's `user_trap` with interrupts enabled.
@@ -496,13 +512,9 @@ pub(super) fn interrupted(cpu: Cpu) {
     leave_kernel(cpu, user.frame());
 }
 
-/// Back to user mode after a trap (`done`/`retry`), at the `pc` in `frame`:
-/// interrupts come on as user code runs, and any pending one is taken at once,
-/// from user mode.
-fn resume(cpu: Cpu, frame: &UserFrame) {
-    if let Some(u) = state(cpu) {
-        u.at.store(frame.pc(), Ordering::Relaxed);
-    }
+/// Back to user mode after a trap (`done`/`retry`): interrupts come on as user
+/// code runs, and any pending one is taken at once, from user mode.
+fn resume(cpu: Cpu, _frame: &UserFrame) {
     intr::disable(cpu);
     cpu.set_user_mode(true);
     intr::restore(cpu, true);
@@ -525,7 +537,6 @@ pub(super) fn enter(space: Arc<AddrSpace>, frame: UserFrame) -> ! {
     // sent to the LWP before it ever ran is delivered here).
     leave_kernel(cpu, frame);
     let program = loop {
-        run_handlers(cpu, frame);
         super::seeded_point(cpu, Point::Call);
         let pc = frame.pc();
         // No reference to the space may stay on this stack across the trap: the
@@ -535,16 +546,21 @@ pub(super) fn enter(space: Arc<AddrSpace>, frame: UserFrame) -> ! {
                 .expect("sim: the kernel left user_enter's address space in a fault")
                 .fetch(pc)
         });
-        let fault = match fetched {
-            Ok(Entry::Program(program)) => break program,
-            // A handler is no program to start.
-            Ok(Entry::Handler(_)) => Fault { kind: FaultKind::IllegalInstruction, addr: pc },
-            Err(fault) => fault,
-        };
-        // The kernel's default action ends the process; a handler may move pc:
-        // fetch again where it says.
-        upcall(cpu, frame, UserTrap::Fault(fault));
-        leave_kernel(cpu, frame);
+        match fetched {
+            Ok(Entry::Program(program)) => {
+                user.at.store(pc, Ordering::Relaxed);
+                break program;
+            }
+            Ok(Entry::Handler(h)) => {
+                // Sent to a handler before the program's first instruction: the
+                // handler returns to it.
+                user.at.store(pc, Ordering::Relaxed);
+                run_handler(cpu, frame, h, pc);
+            }
+            // The kernel's default action ends the process; it may move pc (a
+            // handler, or elsewhere): fetch again where it says.
+            Err(fault) => trap(cpu, frame, fault),
+        }
     };
     let arg = frame.get(reg::O0);
     resume(cpu, frame);
@@ -592,9 +608,7 @@ fn kernel_copy(what: &str, uaddr: u64) -> Result<Arc<AddrSpace>, Fault> {
 /// It may not return (the LWP or its process ends).
 pub fn syscall(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
     let cpu = user_call("syscall");
-    cpu.set_user_mode(false);
-    let frame = current_frame(cpu);
-    let at = frame.pc();
+    let (frame, at) = trap_at(cpu);
     kernel_syscall(cpu, frame, num, args);
     // Backed up to the trap for a restart (`SA_RESTART`): the trap again, with the
     // registers the kernel put back.
@@ -644,10 +658,9 @@ fn kernel_syscall(cpu: Cpu, frame: &UserFrame, num: u64, args: [u64; 6]) {
 /// skipped it: then the program goes on after it.
 pub fn fault(kind: FaultKind, addr: u64) {
     let cpu = user_call("fault");
-    let frame = current_frame(cpu);
-    let at = frame.pc();
+    let (frame, at) = trap_at(cpu);
     loop {
-        trap(cpu, Fault { kind, addr });
+        trap(cpu, frame, Fault { kind, addr });
         if !go_on(cpu, frame, at) {
             break;
         }
@@ -678,9 +691,8 @@ fn user_access(what: &str, addr: u64, len: usize, need: Prot, mut f: impl FnMut(
                 Err(fault) => fault,
             }
         };
-        let frame = current_frame(cpu);
-        let at = frame.pc();
-        trap(cpu, fault);
+        let (frame, at) = trap_at(cpu);
+        trap(cpu, frame, fault);
         let skipped = !go_on(cpu, frame, at);
         resume(cpu, frame);
         if skipped {

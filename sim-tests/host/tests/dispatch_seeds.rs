@@ -9,11 +9,20 @@ mod seeded;
 
 use std::collections::BTreeSet;
 
+use seeded::Plan;
+
+static PLAN: Plan = Plan {
+    binary: "dispatch_seeds",
+    suites: &[("disp", kern_selftest::DISP), ("lwp", kern_selftest::LWP)],
+    seeds: 50,
+    boot_args: "",
+};
+
 /// 50 seeds on each of 1, 2, 4 and 8 CPUs (or what `SIM_SEED`/`SIM_NCPUS` say): the
 /// whole DISP and LWP suites pass on every one.
 #[test]
 fn disp_suite_over_seeds() {
-    seeded::sweep();
+    seeded::sweep(&PLAN);
 }
 
 /// One seed, booted twice in two fresh processes, writes the same console byte for
@@ -30,7 +39,7 @@ fn a_seed_replays_exactly_and_seeds_differ() {
             r.seed,
             r.ncpus,
             r.output,
-            seeded::replay_command(r.seed, r.ncpus)
+            seeded::replay_command(&PLAN, r.seed, r.ncpus)
         );
     }
     let console = |i: usize| {
@@ -66,5 +75,5 @@ fn a_seed_replays_exactly_and_seeds_differ() {
 #[test]
 #[ignore = "the seeded boot of a child process: run by the tests above"]
 fn seeded_child() {
-    seeded::child();
+    seeded::child(&PLAN);
 }

@@ -1,5 +1,7 @@
-//! The dispatcher and LWP suites (`kern_selftest::DISP`, `LWP`) on the seeded simulation
-//! (`arch::sim::Schedule::Seeded`), one boot per child process.
+//! Self-test suites on the seeded simulation (`arch::sim::Schedule::Seeded`), one
+//! boot per child process, for every seed of a sweep: what a test binary runs is
+//! its [`Plan`] (`dispatch_seeds`: the dispatcher and LWP suites; `user_signal_seeds`:
+//! the user programs' and signals' suites).
 //!
 //! Kernel statics live once per process, so every boot needs a fresh one: the parent
 //! test re-executes its own binary (`std::env::current_exe()`) with `--exact
@@ -11,7 +13,7 @@
 //!
 //! Environment of the parent test:
 //!
-//! * `SIM_SEED` — the seeds to run: `1234`, `1,5,9` or `0..40` (default `1..=50`);
+//! * `SIM_SEED` — the seeds to run: `1234`, `1,5,9` or `0..40` (default: the plan's);
 //!   set it to replay a failure: every child's console is then printed.
 //! * `SIM_NCPUS` — the CPU counts: `4` or `1,2,8` (default `1,2,4,8`).
 //! * `SIM_BOOTARGS` — boot arguments for the kernel (`test=disp_sleeper*`); a
@@ -27,12 +29,20 @@ use std::time::{Duration, Instant};
 use arch::sim::{Schedule, SimConfig};
 use kern_selftest::Suite;
 
-/// The test binary that holds the child test, as `cargo test --test` names it.
-pub const BINARY: &str = "dispatch_seeds";
+/// What a test binary sweeps.
+pub struct Plan {
+    /// The test binary that holds the child test, as `cargo test --test` names it.
+    pub binary: &'static str,
+    /// The suites a seeded boot runs.
+    pub suites: &'static [Suite],
+    /// Seeds run by default (`1..=seeds`), on each CPU count.
+    pub seeds: u64,
+    /// Boot arguments of every boot (`SIM_BOOTARGS` adds to them).
+    pub boot_args: &'static str,
+}
+
 /// The name of the child test.
 const CHILD: &str = "seeded_child";
-/// Seeds run by default, on each CPU count.
-const DEFAULT_SEEDS: u64 = 50;
 const DEFAULT_NCPUS: &[usize] = &[1, 2, 4, 8];
 /// A seeded boot whose virtual clock reaches this fails, with its seed (deterministic:
 /// it replays). The suite needs about 5 s of virtual time; its waits give up after at
@@ -47,28 +57,27 @@ const CHILD_KILL: Duration = Duration::from_secs(120);
 const CONSOLE_BEGIN: &str = "=== seeded console ===";
 const CONSOLE_END: &str = "=== end of seeded console ===";
 
-/// The suites a seeded boot runs.
-static SUITES: [Suite; 2] = [("disp", kern_selftest::DISP), ("lwp", kern_selftest::LWP)];
-
 /// The command that replays `seed` on `ncpus` CPUs.
-pub fn replay_command(seed: u64, ncpus: usize) -> String {
+pub fn replay_command(plan: &Plan, seed: u64, ncpus: usize) -> String {
     let args =
         std::env::var("SIM_BOOTARGS").map(|a| format!("SIM_BOOTARGS='{a}' ")).unwrap_or_default();
     format!(
         "{args}SIM_SEED={seed} SIM_NCPUS={ncpus} \
-         cargo test -p sim-tests --test {BINARY} -- --nocapture"
+         cargo test -p sim-tests --test {} -- --nocapture",
+        plan.binary
     )
 }
 
 /// The child: boots once if `SIM_CHILD` says so, and does nothing otherwise.
-pub fn child() {
+pub fn child(plan: &'static Plan) {
     let Ok(spec) = std::env::var("SIM_CHILD") else { return };
     let (seed, ncpus) = spec
         .split_once(':')
         .and_then(|(s, n)| Some((s.parse::<u64>().ok()?, n.parse::<usize>().ok()?)))
         .unwrap_or_else(|| panic!("SIM_CHILD={spec}: expected seed:ncpus"));
+    let extra = std::env::var("SIM_BOOTARGS").unwrap_or_default();
     let bootargs: &'static str =
-        Box::leak(std::env::var("SIM_BOOTARGS").unwrap_or_default().into_boxed_str());
+        Box::leak(format!("{} {extra}", plan.boot_args).trim().to_string().into_boxed_str());
     let config = SimConfig {
         boot_args: bootargs,
         timeout: Some(BOOT_TIMEOUT),
@@ -76,13 +85,13 @@ pub fn child() {
         schedule: Schedule::Seeded(seed),
         ..SimConfig::new(ncpus)
     };
-    let out = sim_tests::boot_suites(config, &SUITES);
+    let out = sim_tests::boot_suites(config, plan.suites);
     println!("{CONSOLE_BEGIN}\n{}{CONSOLE_END}", out.console);
     let how = if out.timed_out { "timed out" } else { "failed" };
     assert!(
         out.success && out.console.contains("kernel verdict: PASS"),
         "seed {seed} on {ncpus} CPU(s) {how}; replay: {}",
-        replay_command(seed, ncpus)
+        replay_command(plan, seed, ncpus)
     );
 }
 
@@ -199,11 +208,11 @@ fn parse_seeds(spec: &str) -> Vec<u64> {
     spec.split(',').map(|s| s.trim().parse().unwrap_or_else(|_| bad())).collect()
 }
 
-/// The sweep: the DISP suite for every seed on every CPU count. A failure prints
+/// The sweep: the plan's suites for every seed on every CPU count. A failure prints
 /// the seed, its console, and the command that replays it.
-pub fn sweep() {
+pub fn sweep(plan: &Plan) {
     let explicit = std::env::var("SIM_SEED").ok();
-    let seeds = explicit.as_deref().map_or_else(|| (1..=DEFAULT_SEEDS).collect(), parse_seeds);
+    let seeds = explicit.as_deref().map_or_else(|| (1..=plan.seeds).collect(), parse_seeds);
     let ncpus: Vec<usize> = std::env::var("SIM_NCPUS").map_or_else(
         |_| DEFAULT_NCPUS.to_vec(),
         |s| {
@@ -239,7 +248,7 @@ pub fn sweep() {
     if !failed.is_empty() {
         println!("To replay a failure exactly:");
         for r in &failed {
-            println!("    {}", replay_command(r.seed, r.ncpus));
+            println!("    {}", replay_command(plan, r.seed, r.ncpus));
         }
         panic!(
             "{} of {} seeded runs failed: {}",

@@ -15,9 +15,12 @@
 //! A failed assertion inside a user program fails the boot with its message.
 //!
 //! Kernel state is static, so each test binary boots once: `user_Ncpu.rs` boot
-//! these tests on N CPUs, `user_seeded.rs` on the seeded schedule.
+//! these tests on N CPUs, `user_seeded.rs` on the seeded schedule. The signal
+//! tests are [`signals`]; `user_signal_seeds.rs` runs them over many seeds.
 
 extern crate alloc;
+
+pub mod signals;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,12 +49,13 @@ pub fn boot_and_check(config: SimConfig) {
     let ncpus = config.ncpus;
     let config =
         SimConfig { boot_args: "hz=1000", timeout: Some(Duration::from_secs(120)), ..config };
-    static SUITES: [Suite; 1] = [("user", USER)];
+    static SUITES: [Suite; 2] = [("user", USER), ("signals", signals::SIGNALS)];
     let out: Outcome = sim_tests::boot_suites(config, &SUITES);
     println!("{}", out.console);
     assert!(!out.timed_out, "the kernel hung on {ncpus} CPU(s)");
+    let all = USER.len() + 1 + signals::SIGNALS.len() + 1;
     assert!(
-        out.console.contains(&format!("selftest: {} passed, 0 failed, 0 skipped", USER.len() + 1)),
+        out.console.contains(&format!("selftest: {all} passed, 0 failed, 0 skipped")),
         "user tests failed on {ncpus} CPU(s)"
     );
     assert!(out.success, "the kernel halted with failure on {ncpus} CPU(s)");

@@ -1,0 +1,38 @@
+//! The user programs' suites (`user_sim`: the user-mode tests and the signal tests)
+//! on the seeded simulation: many seeds on 1, 2, 4 and 8 CPUs, each boot in a child
+//! process (`seeded/mod.rs`). Which LWP takes a signal, and that each is taken once,
+//! must hold whatever the interleaving (S11, S14).
+//!
+//! A failure prints its seed and the command that replays it, e.g.
+//! `SIM_SEED=17 SIM_NCPUS=4 cargo test -p sim-tests --test user_signal_seeds -- --nocapture`.
+
+// (The replay checks of `dispatch_seeds` use more of it than this binary.)
+#[allow(dead_code)]
+mod seeded;
+// This binary runs the suites of `user_sim`, not its boot of them.
+#[allow(dead_code)]
+mod user_sim;
+
+use seeded::Plan;
+
+static PLAN: Plan = Plan {
+    binary: "user_signal_seeds",
+    suites: &[("user", user_sim::USER), ("signals", user_sim::signals::SIGNALS)],
+    seeds: 100,
+    boot_args: "hz=1000",
+};
+
+/// 100 seeds on each of 1, 2, 4 and 8 CPUs (or what `SIM_SEED`/`SIM_NCPUS` say):
+/// both suites pass on every one.
+#[test]
+fn user_and_signal_suites_over_seeds() {
+    seeded::sweep(&PLAN);
+}
+
+/// Not a test of its own: the boot that the test above runs in child processes
+/// (with `--ignored`).
+#[test]
+#[ignore = "the seeded boot of a child process: run by the test above"]
+fn seeded_child() {
+    seeded::child(&PLAN);
+}
