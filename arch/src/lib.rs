@@ -242,4 +242,16 @@ pub trait Machine {
     fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Fault>;
     /// Copies `bytes` out to user address `uaddr`, with the user's own rights.
     fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Fault>;
+    /// Copies in `N` 64-bit words from user address `uaddr`, as `copyin` does (user
+    /// memory is big-endian on both machines), and gives them to `f`, where they
+    /// are: for structures of whole words (a signal's `ucontext_t`), no buffer is
+    /// filled with zeros first, converted, or moved (on sparc64 the words land as
+    /// they are, in the machine's own frame).
+    fn copyin_words<const N: usize, R>(
+        uaddr: u64,
+        f: impl FnOnce(&[u64; N]) -> R,
+    ) -> Result<R, Fault>;
+    /// Copies `words` out to user address `uaddr` as big-endian words, as `copyout`
+    /// does (a fault may leave the words before it written).
+    fn copyout_words(uaddr: u64, words: &[u64]) -> Result<(), Fault>;
 }

@@ -244,7 +244,13 @@ impl UserFrame {
 
     /// Sets every register from a `gregset_t` (as `set` would, one by one).
     pub fn store(&self, regs: &UserRegs) {
-        let (d, r) = (&self.0, &regs.r);
+        self.store_gregs(&regs.r);
+    }
+
+    /// Sets every register from the words of a `gregset_t` where they are (a
+    /// signal's `ucontext_t`), as `store` does.
+    pub fn store_gregs(&self, r: &[u64; NGREG]) {
+        let d = &self.0;
         let field = |i: usize, shift: u32| (r[i] & 0xff) << shift;
         d.tstate.store(field(reg::CCR, CCR_SHIFT) | field(reg::ASI, ASI_SHIFT), Ordering::Relaxed);
         d.pc.store(r[reg::PC], Ordering::Relaxed);
@@ -281,6 +287,20 @@ impl UserFrame {
     /// The six system-call arguments.
     pub fn sysargs(&self) -> [u64; 6] {
         core::array::from_fn(|i| self.0.o[i].load(Ordering::Relaxed))
+    }
+
+    /// A call of the function at `pc` with the stack pointer `sp` (biased) and
+    /// `args` in `%o0`..`%o2`: what a signal handler is entered with. `%o7`, its
+    /// return address, is 0 (a handler returns through `setcontext`, never to it).
+    pub fn set_call(&self, pc: u64, sp: u64, args: [u64; 3]) {
+        let d = &self.0;
+        d.pc.store(pc, Ordering::Relaxed);
+        d.npc.store(pc.wrapping_add(4), Ordering::Relaxed);
+        for (o, a) in d.o.iter().zip(args) {
+            o.store(a, Ordering::Relaxed);
+        }
+        d.o[6].store(sp, Ordering::Relaxed);
+        d.o[7].store(0, Ordering::Relaxed);
     }
 
     /// A successful return: `%o0`, `%o1`, carry clear.

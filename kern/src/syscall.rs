@@ -14,7 +14,9 @@
 //! machine calls its handler straight from the trap, with the arguments from the
 //! trapped window, and writes its results back itself (Solaris' `syscall_trap`);
 //! its number and arguments are in the registers of the `lwp` structure, as Solaris'
-//! `lwp_ap` points at them. Every other call comes to [`user_trap`] as
+//! `lwp_ap` points at them. Sending a signal and changing the mask are such calls:
+//! they take the process's lock, wake or poke an LWP, and a signal for the caller
+//! is delivered on its way back. Every other call comes to [`user_trap`] as
 //! [`UserTrap::Syscall`], the general path: the number, arguments, results and error
 //! are also kept in the `lwp` structure (S5.2), where they survive a call that
 //! sleeps while its registers change, and then the results go into the registers.
@@ -167,7 +169,7 @@ syscalls! {
     SYS_WRITE => general |a: [u64; 6]| write(a[0], a[1], a[2]),
     SYS_GETPID => fast |_| Ok((u64::from(curproc().map_or(0, |p| p.pid().0)), 0)),
     SYS_ALARM => general |a: [u64; 6]| signal::sys_alarm(a[0]),
-    SYS_KILL => general |a: [u64; 6]| signal::sys_kill(a[0], a[1]),
+    SYS_KILL => fast |a: [u64; 6]| signal::sys_kill(a[0], a[1]),
     SYS_SIGPROCMASK => general |a: [u64; 6]| signal::sys_sigprocmask(a[0], a[1], a[2]),
     SYS_SIGSUSPEND => general |a: [u64; 6]| signal::sys_sigsuspend(a[0]),
     SYS_SIGALTSTACK => general |a: [u64; 6]| signal::sys_sigaltstack(a[0], a[1]),
@@ -181,11 +183,11 @@ syscalls! {
     SYS_LWP_EXIT => general |_| -> SysResult { lwp::lwp_exit() },
     SYS_LWP_SUSPEND => general |a: [u64; 6]| lwp::lwp_suspend(lwp_id(a[0])?).map(none),
     SYS_LWP_CONTINUE => general |a: [u64; 6]| lwp::lwp_continue(lwp_id(a[0])?).map(none),
-    SYS_LWP_KILL => general |a: [u64; 6]| signal::sys_lwp_kill(a[0], a[1]),
+    SYS_LWP_KILL => fast |a: [u64; 6]| signal::sys_lwp_kill(a[0], a[1]),
     SYS_LWP_SELF => fast |_| Ok((u64::from(lwp::lwp_self().map_or(0, |id| id.0)), 0)),
     SYS_LWP_SIGMASK => fast |a: [u64; 6]| signal::sys_lwp_sigmask(a),
     SYS_LWP_WAIT => general |a: [u64; 6]| restartable(lwp_wait(a[0], a[1])),
-    SYS_SIGQUEUE => general |a: [u64; 6]| signal::sys_sigqueue(a[0], a[1], a[2]),
+    SYS_SIGQUEUE => fast |a: [u64; 6]| signal::sys_sigqueue(a[0], a[1], a[2]),
     SYS_YIELD => fast |_| {
         disp::yield_now();
         Ok((0, 0))
@@ -229,35 +231,39 @@ fn lwp_id(a: u64) -> Result<LwpId, Errno> {
 
 /// Copies `buf.len()` bytes in from user address `uaddr`; `EFAULT` if any of them
 /// is not readable by the calling LWP.
+#[inline]
 pub fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Errno> {
     M::copyin(uaddr, buf).map_err(|_| Errno::EFAULT)
 }
 
 /// Copies `bytes` out to user address `uaddr`; `EFAULT` if any byte of the range
 /// is not writable by the calling LWP.
+#[inline]
 pub fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Errno> {
     M::copyout(uaddr, bytes).map_err(|_| Errno::EFAULT)
 }
 
-/// Copies in a structure of `N` 64-bit fields (see `lwp_abi`: big-endian, no padding).
-fn copyin_words<const N: usize>(uaddr: u64) -> Result<[u64; N], Errno> {
-    let mut words = [0u64; N];
-    let mut buf = [0u8; 64];
-    let bytes = &mut buf[..N * 8];
-    copyin(uaddr, bytes)?;
-    for (w, b) in words.iter_mut().zip(bytes.chunks_exact(8)) {
-        *w = u64::from_be_bytes(b.try_into().unwrap_or_default());
-    }
-    Ok(words)
+/// Copies in a small structure of `N` 64-bit words (see `lwp_abi`: big-endian, a
+/// pair of 4-byte fields in one word); `EFAULT` as `copyin`.
+#[inline]
+pub(crate) fn copyin_words<const N: usize>(uaddr: u64) -> Result<[u64; N], Errno> {
+    with_copyin_words(uaddr, |w: &[u64; N]| *w)
 }
 
-/// Copies out a structure of 64-bit fields.
-fn copyout_words(uaddr: u64, words: &[u64]) -> Result<(), Errno> {
-    let mut buf = [0u8; 64];
-    for (b, w) in buf.chunks_exact_mut(8).zip(words) {
-        b.copy_from_slice(&w.to_be_bytes());
-    }
-    copyout(uaddr, &buf[..words.len() * 8])
+/// Copies in a structure of `N` 64-bit words and gives them to `f` where they are
+/// (a big one is not moved); `EFAULT` as `copyin`.
+#[inline]
+pub(crate) fn with_copyin_words<const N: usize, R>(
+    uaddr: u64,
+    f: impl FnOnce(&[u64; N]) -> R,
+) -> Result<R, Errno> {
+    M::copyin_words(uaddr, f).map_err(|_| Errno::EFAULT)
+}
+
+/// Copies out a structure of 64-bit words; `EFAULT` as `copyout`.
+#[inline]
+pub(crate) fn copyout_words(uaddr: u64, words: &[u64]) -> Result<(), Errno> {
+    M::copyout_words(uaddr, words).map_err(|_| Errno::EFAULT)
 }
 
 /// `write(fd, buf, len)`: the console is fds 1 and 2. Like any `write`, it may

@@ -683,4 +683,15 @@ impl Machine for Sim {
     fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Fault> {
         user::copyout(uaddr, bytes)
     }
+
+    fn copyin_words<const N: usize, R>(
+        uaddr: u64,
+        f: impl FnOnce(&[u64; N]) -> R,
+    ) -> Result<R, Fault> {
+        user::copyin_words(uaddr).map(|w| f(&w))
+    }
+
+    fn copyout_words(uaddr: u64, words: &[u64]) -> Result<(), Fault> {
+        user::copyout_words(uaddr, words)
+    }
 }

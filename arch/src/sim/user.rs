@@ -596,6 +596,28 @@ pub(super) fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Fault> {
     })
 }
 
+/// `Machine::copyin_words`: the bytes, as `copyin` reads them, then each word
+/// from big-endian.
+pub(super) fn copyin_words<const N: usize>(uaddr: u64) -> Result<[u64; N], Fault> {
+    let mut bytes = [[0u8; 8]; N];
+    copyin(uaddr, bytes.as_flattened_mut())?;
+    Ok(bytes.map(u64::from_be_bytes))
+}
+
+/// `Machine::copyout_words`: a piece at a time, each word big-endian.
+pub(super) fn copyout_words(uaddr: u64, words: &[u64]) -> Result<(), Fault> {
+    const PIECE: usize = 32;
+    for (k, piece) in words.chunks(PIECE).enumerate() {
+        let mut bytes = [[0u8; 8]; PIECE];
+        for (b, w) in bytes.iter_mut().zip(piece) {
+            *b = w.to_be_bytes();
+        }
+        let at = uaddr.wrapping_add((k * PIECE * 8) as u64);
+        copyout(at, &bytes.as_flattened()[..piece.len() * 8])?;
+    }
+    Ok(())
+}
+
 /// The address space a copy on behalf of the current thread uses (a scheduling
 /// point of the seeded mode, as the kernel's other machine calls are).
 fn kernel_copy(what: &str, uaddr: u64) -> Result<Arc<AddrSpace>, Fault> {

@@ -322,12 +322,32 @@ impl Machine for Sparc64 {
         user::exit()
     }
 
+    #[inline]
     fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Fault> {
         vm::copy_user(uaddr, buf.as_mut_ptr(), buf.len(), false)
     }
 
+    #[inline]
     fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Fault> {
         // The copy only reads `bytes`: the pointer is mutable for the shared routine.
         vm::copy_user(uaddr, bytes.as_ptr().cast_mut(), bytes.len(), true)
+    }
+
+    #[inline]
+    fn copyin_words<const N: usize, R>(
+        uaddr: u64,
+        f: impl FnOnce(&[u64; N]) -> R,
+    ) -> Result<R, Fault> {
+        let mut words = core::mem::MaybeUninit::<[u64; N]>::uninit();
+        vm::copy_user(uaddr, words.as_mut_ptr().cast(), N * 8, false)?;
+        // SAFETY: the copy wrote all N * 8 bytes (it returns Ok only then), and
+        // every bit pattern is a u64: big-endian user memory is this CPU's order.
+        Ok(f(unsafe { words.assume_init_ref() }))
+    }
+
+    #[inline]
+    fn copyout_words(uaddr: u64, words: &[u64]) -> Result<(), Fault> {
+        // Big-endian words are user memory's order already. The copy only reads.
+        vm::copy_user(uaddr, words.as_ptr().cast::<u8>().cast_mut(), words.len() * 8, true)
     }
 }

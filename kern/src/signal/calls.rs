@@ -4,29 +4,22 @@
 //! anything changes, and where it writes is tried before anything changes (nothing
 //! unmaps user memory, so the second write goes where the first did).
 
-use core::mem::offset_of;
-
 use arch::UserFrame;
 
-use super::frame::{self, get_sigset, get_stack, on_altstack, put_siginfo, put_sigset, put_stack};
+use super::frame::{self, on_altstack};
+use super::wire::{self, Word};
 use super::{take, SigAct, SigDisp, SigSet};
 use crate::errno::Errno;
 use crate::lwp::{ITimerVal, LwpId, SigAltStack};
-use crate::syscall::{copyin, copyout, timespec_ticks, SysResult};
+use crate::syscall::{copyin_words, copyout_words, timespec_ticks, SysResult};
 use crate::thread::curlwp;
 use lwp_abi::{
-    SigAction, StackT, Timeval, GETCONTEXT, MINSIGSTKSZ, SETCONTEXT, SIGFILLSET, SIGPENDING,
-    SIG_DFL, SIG_IGN, SS_DISABLE,
+    GETCONTEXT, MINSIGSTKSZ, SETCONTEXT, SIGFILLSET, SIGPENDING, SIG_DFL, SIG_IGN, SS_DISABLE,
 };
 
-/// A `sigset_t` in user memory.
-const SIGSET: usize = core::mem::size_of::<lwp_abi::SigSet>();
-/// A `struct sigaction` in user memory.
-const SIGACTION: usize = core::mem::size_of::<SigAction>();
-/// A `stack_t` in user memory.
-const STACK: usize = core::mem::size_of::<StackT>();
-/// A `struct itimerval` in user memory.
-const ITIMERVAL: usize = core::mem::size_of::<lwp_abi::ITimerVal>();
+/// A `struct itimerval` in user memory: two `struct timeval`s of two words.
+const ITIMERVAL_WORDS: usize = 4;
+const _: () = assert!(core::mem::size_of::<lwp_abi::ITimerVal>() == ITIMERVAL_WORDS * 8);
 
 fn none<T>(_: T) -> (u64, u64) {
     (0, 0)
@@ -39,43 +32,31 @@ fn user_frame() -> Result<UserFrame, Errno> {
 
 /// Copies in a `sigset_t`.
 fn copyin_sigset(uaddr: u64) -> Result<SigSet, Errno> {
-    let mut b = [0u8; SIGSET];
-    copyin(uaddr, &mut b)?;
-    Ok(get_sigset(&b, 0))
+    Ok(wire::get_sigset(&copyin_words::<{ wire::SIGSET_WORDS }>(uaddr)?))
 }
 
 /// Copies out a `sigset_t`.
 fn copyout_sigset(uaddr: u64, s: SigSet) -> Result<(), Errno> {
-    let mut b = [0u8; SIGSET];
-    put_sigset(&mut b, 0, s);
-    copyout(uaddr, &b)
+    copyout_words(uaddr, &wire::sigset(s))
 }
 
-fn encode_sigaction(a: &SigAct) -> [u8; SIGACTION] {
-    let mut b = [0u8; SIGACTION];
+fn encode_sigaction(a: &SigAct) -> [Word; wire::SIGACTION_WORDS] {
     let handler = match a.disp {
         SigDisp::Default => SIG_DFL,
         SigDisp::Ignore => SIG_IGN,
         SigDisp::Catch(h) => h,
     };
-    b[offset_of!(SigAction, sa_flags)..][..4].copy_from_slice(&a.flags.to_be_bytes());
-    b[offset_of!(SigAction, sa_handler)..][..8].copy_from_slice(&handler.to_be_bytes());
-    put_sigset(&mut b, offset_of!(SigAction, sa_mask), a.mask);
-    b
+    wire::sigaction(a.flags, handler, a.mask)
 }
 
-fn decode_sigaction(b: &[u8; SIGACTION]) -> SigAct {
-    let at = |off: usize, n: usize| &b[off..off + n];
-    let flags =
-        u32::from_be_bytes(at(offset_of!(SigAction, sa_flags), 4).try_into().unwrap_or_default());
-    let handler =
-        u64::from_be_bytes(at(offset_of!(SigAction, sa_handler), 8).try_into().unwrap_or_default());
+fn decode_sigaction(w: &[Word]) -> SigAct {
+    let (flags, handler, mask) = wire::get_sigaction(w);
     let disp = match handler {
         SIG_DFL => SigDisp::Default,
         SIG_IGN => SigDisp::Ignore,
         h => SigDisp::Catch(h),
     };
-    SigAct { disp, flags, mask: get_sigset(b, offset_of!(SigAction, sa_mask)) }
+    SigAct { disp, flags, mask }
 }
 
 /// `sigaction(sig, &act or null, &mut oact or null)` (S10).
@@ -83,16 +64,14 @@ pub(crate) fn sys_sigaction(sig: u64, actp: u64, oactp: u64) -> SysResult {
     let new = if actp == 0 {
         None
     } else {
-        let mut b = [0u8; SIGACTION];
-        copyin(actp, &mut b)?;
-        Some(decode_sigaction(&b))
+        Some(decode_sigaction(&copyin_words::<{ wire::SIGACTION_WORDS }>(actp)?))
     };
     if oactp != 0 {
-        copyout(oactp, &encode_sigaction(&take::sigaction(sig, None)?))?;
+        copyout_words(oactp, &encode_sigaction(&take::sigaction(sig, None)?))?;
     }
     let old = take::sigaction(sig, new)?;
     if oactp != 0 {
-        copyout(oactp, &encode_sigaction(&old))?;
+        copyout_words(oactp, &encode_sigaction(&old))?;
     }
     Ok((0, 0))
 }
@@ -114,9 +93,8 @@ pub(crate) fn sys_sigprocmask(how: u64, setp: u64, osetp: u64) -> SysResult {
 /// set's words in registers and the old mask's returned in `%o0`/`%o1`.
 pub(crate) fn sys_lwp_sigmask(a: [u64; 6]) -> SysResult {
     let set = SigSet::from_words(core::array::from_fn(|i| a[i + 1] as u32));
-    let w = take::sigprocmask(a[0], Some(set))?.words();
-    let pair = |lo: u32, hi: u32| u64::from(lo) | u64::from(hi) << 32;
-    Ok((pair(w[0], w[1]), pair(w[2], w[3])))
+    let [lo, hi] = take::sigprocmask(a[0], Some(set))?.pairs();
+    Ok((lo, hi))
 }
 
 /// `sigpending(SIGPENDING, &mut set)`, `sigpending(SIGFILLSET, &mut set)`.
@@ -143,9 +121,7 @@ pub(crate) fn sys_sigaltstack(ssp: u64, ossp: u64) -> SysResult {
     let new = if ssp == 0 {
         None
     } else {
-        let mut b = [0u8; STACK];
-        copyin(ssp, &mut b)?;
-        Some(get_stack(&b, 0))
+        Some(wire::get_stack(&copyin_words::<{ wire::STACK_WORDS }>(ssp)?))
     };
     let lwp = curlwp().ok_or(Errno::EINVAL)?;
     let sp = user_frame()?.sp();
@@ -163,9 +139,7 @@ pub(crate) fn sys_sigaltstack(ssp: u64, ossp: u64) -> SysResult {
     }
     if ossp != 0 {
         let flags = alt.ss_flags | if on_altstack(&alt, sp) { lwp_abi::SS_ONSTACK } else { 0 };
-        let mut b = [0u8; STACK];
-        put_stack(&mut b, 0, &SigAltStack { ss_flags: flags, ..alt });
-        copyout(ossp, &b)?;
+        copyout_words(ossp, &wire::stack(&SigAltStack { ss_flags: flags, ..alt }))?;
     }
     if let Some(n) = new {
         lwp.with_data(|d| d.lwp_sigaltstack = n);
@@ -174,6 +148,7 @@ pub(crate) fn sys_sigaltstack(ssp: u64, ossp: u64) -> SysResult {
 }
 
 /// `context(GETCONTEXT, &mut ucontext)`, `context(SETCONTEXT, &ucontext)`.
+#[inline]
 pub(crate) fn sys_context(sub: u64, ucp: u64) -> SysResult {
     let frame = user_frame()?;
     match sub {
@@ -206,15 +181,13 @@ pub(crate) fn sys_lwp_kill(id: u64, sig: u64) -> SysResult {
 pub(crate) fn sys_sigtimedwait(setp: u64, infop: u64, tsp: u64) -> SysResult {
     let set = copyin_sigset(setp)?;
     let ticks = if tsp == 0 { None } else { Some(timespec_ticks(tsp)?) };
-    let mut b = [0u8; frame::SIGINFO_SIZE];
     if infop != 0 {
         // Tried first: a signal is taken only if what it is about can be told.
-        copyout(infop, &b)?;
+        copyout_words(infop, &[0; wire::SIGINFO_WORDS])?;
     }
     let (sig, info) = take::sigtimedwait(set, ticks)?;
     if infop != 0 {
-        put_siginfo(&mut b, 0, &info);
-        copyout(infop, &b)?;
+        copyout_words(infop, &wire::siginfo(&info))?;
     }
     Ok((u64::from(sig.num()), 0))
 }
@@ -224,48 +197,40 @@ pub(crate) fn sys_alarm(secs: u64) -> SysResult {
     super::alarm(secs).map(|left| (left, 0))
 }
 
-fn timeval_ns(b: &[u8], at: usize) -> Result<u64, Errno> {
-    let word =
-        |off: usize| i64::from_be_bytes(b[at + off..at + off + 8].try_into().unwrap_or_default());
-    let (sec, usec) = (word(offset_of!(Timeval, tv_sec)), word(offset_of!(Timeval, tv_usec)));
+/// A `struct timeval` (two words) in nanoseconds: `EINVAL` for a negative time or
+/// microseconds out of range.
+fn timeval_ns(w: &[Word]) -> Result<u64, Errno> {
+    let (sec, usec) = (w[0] as i64, w[1] as i64);
     if sec < 0 || !(0..1_000_000).contains(&usec) {
         return Err(Errno::EINVAL);
     }
     Ok((sec as u64).saturating_mul(1_000_000_000).saturating_add(usec as u64 * 1000))
 }
 
-fn put_timeval(b: &mut [u8], at: usize, ns: u64) {
-    let (sec, usec) = (ns / 1_000_000_000, ns % 1_000_000_000 / 1000);
-    b[at + offset_of!(Timeval, tv_sec)..][..8].copy_from_slice(&sec.to_be_bytes());
-    b[at + offset_of!(Timeval, tv_usec)..][..8].copy_from_slice(&usec.to_be_bytes());
+fn timeval(ns: u64) -> [Word; 2] {
+    [ns / 1_000_000_000, ns % 1_000_000_000 / 1000]
 }
 
-fn encode_itimer(v: &ITimerVal) -> [u8; ITIMERVAL] {
-    let mut b = [0u8; ITIMERVAL];
-    put_timeval(&mut b, offset_of!(lwp_abi::ITimerVal, it_interval), v.it_interval);
-    put_timeval(&mut b, offset_of!(lwp_abi::ITimerVal, it_value), v.it_value);
-    b
+fn encode_itimer(v: &ITimerVal) -> [Word; ITIMERVAL_WORDS] {
+    let ([i0, i1], [v0, v1]) = (timeval(v.it_interval), timeval(v.it_value));
+    [i0, i1, v0, v1]
 }
 
 /// `getitimer(which, &mut itimerval)` (S5.5).
 pub(crate) fn sys_getitimer(which: u64, vp: u64) -> SysResult {
-    copyout(vp, &encode_itimer(&super::getitimer(which)?)).map(none)
+    copyout_words(vp, &encode_itimer(&super::getitimer(which)?)).map(none)
 }
 
 /// `setitimer(which, &itimerval, &mut old or null)` (S5.5).
 pub(crate) fn sys_setitimer(which: u64, vp: u64, ovp: u64) -> SysResult {
-    let mut b = [0u8; ITIMERVAL];
-    copyin(vp, &mut b)?;
-    let v = ITimerVal {
-        it_interval: timeval_ns(&b, offset_of!(lwp_abi::ITimerVal, it_interval))?,
-        it_value: timeval_ns(&b, offset_of!(lwp_abi::ITimerVal, it_value))?,
-    };
+    let w = copyin_words::<ITIMERVAL_WORDS>(vp)?;
+    let v = ITimerVal { it_interval: timeval_ns(&w[..2])?, it_value: timeval_ns(&w[2..])? };
     if ovp != 0 {
-        copyout(ovp, &encode_itimer(&super::getitimer(which)?))?;
+        copyout_words(ovp, &encode_itimer(&super::getitimer(which)?))?;
     }
     let old = super::setitimer(which, v)?;
     if ovp != 0 {
-        copyout(ovp, &encode_itimer(&old))?;
+        copyout_words(ovp, &encode_itimer(&old))?;
     }
     Ok((0, 0))
 }

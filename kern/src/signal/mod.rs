@@ -55,6 +55,7 @@ mod frame;
 mod post;
 mod take;
 mod timer;
+mod wire;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -133,59 +134,93 @@ pub enum Action {
     Continue,
 }
 
-/// A set of signals: bit `n` is signal `n`.
+/// A set of signals: two words, as `sigset_t` pairs its words — signal `n` is bit
+/// `(n - 1) % 64` of word `(n - 1) / 64` (no 128-bit arithmetic: SPARC V9 has none).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SigSet(u128);
+pub struct SigSet([u64; 2]);
+
+/// The word and bit of signal `n` (`1..NSIG`).
+const fn bit(n: u64) -> (usize, u64) {
+    (((n - 1) / 64) as usize, 1 << ((n - 1) % 64))
+}
+
+/// The set of signals numbered in `sigs`.
+const fn set_of(sigs: &[u64]) -> SigSet {
+    let mut w = [0u64; 2];
+    let mut i = 0;
+    while i < sigs.len() {
+        let (k, b) = bit(sigs[i]);
+        w[k] |= b;
+        i += 1;
+    }
+    SigSet(w)
+}
 
 impl SigSet {
-    pub const EMPTY: SigSet = SigSet(0);
+    pub const EMPTY: SigSet = SigSet([0; 2]);
     /// Every signal.
-    pub const ALL: SigSet = SigSet(((1u128 << NSIG) - 1) & !1);
+    pub const ALL: SigSet = SigSet([u64::MAX, (1 << (NSIG - 1 - 64)) - 1]);
     /// What no LWP may mask, ignore or catch: SIGKILL and SIGSTOP.
-    pub const CANTMASK: SigSet = SigSet(1 << SIGKILL | 1 << SIGSTOP);
+    pub const CANTMASK: SigSet = set_of(&[SIGKILL, SIGSTOP]);
     /// The stop signals of job control.
-    pub const STOPS: SigSet = SigSet(1 << SIGSTOP | 1 << SIGTSTP | 1 << SIGTTIN | 1 << SIGTTOU);
+    pub const STOPS: SigSet = set_of(&[SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU]);
 
     pub fn of(sig: Sig) -> SigSet {
-        SigSet(1 << sig.0)
+        SigSet::EMPTY.with(sig)
     }
 
+    #[inline]
     pub fn has(self, sig: Sig) -> bool {
-        self.0 & 1 << sig.0 != 0
+        let (k, b) = bit(sig.0.into());
+        self.0[k] & b != 0
     }
 
+    #[inline]
     pub fn is_empty(self) -> bool {
-        self.0 == 0
+        self.0[0] | self.0[1] == 0
     }
 
     #[must_use]
-    pub fn with(self, sig: Sig) -> SigSet {
-        SigSet(self.0 | 1 << sig.0)
+    #[inline]
+    pub fn with(mut self, sig: Sig) -> SigSet {
+        let (k, b) = bit(sig.0.into());
+        self.0[k] |= b;
+        self
     }
 
     #[must_use]
-    pub fn without(self, sig: Sig) -> SigSet {
-        SigSet(self.0 & !(1 << sig.0))
+    #[inline]
+    pub fn without(mut self, sig: Sig) -> SigSet {
+        let (k, b) = bit(sig.0.into());
+        self.0[k] &= !b;
+        self
     }
 
     #[must_use]
-    pub fn union(self, other: SigSet) -> SigSet {
-        SigSet(self.0 | other.0)
+    #[inline]
+    pub fn union(self, o: SigSet) -> SigSet {
+        SigSet([self.0[0] | o.0[0], self.0[1] | o.0[1]])
     }
 
     #[must_use]
-    pub fn minus(self, other: SigSet) -> SigSet {
-        SigSet(self.0 & !other.0)
+    #[inline]
+    pub fn minus(self, o: SigSet) -> SigSet {
+        SigSet([self.0[0] & !o.0[0], self.0[1] & !o.0[1]])
     }
 
     #[must_use]
-    pub fn and(self, other: SigSet) -> SigSet {
-        SigSet(self.0 & other.0)
+    #[inline]
+    pub fn and(self, o: SigSet) -> SigSet {
+        SigSet([self.0[0] & o.0[0], self.0[1] & o.0[1]])
     }
 
     /// The lowest-numbered signal of the set.
     pub fn first(self) -> Option<Sig> {
-        (self.0 != 0).then(|| Sig(self.0.trailing_zeros() as u8))
+        match self.0 {
+            [0, 0] => None,
+            [0, hi] => Some(Sig(hi.trailing_zeros() as u8 + 65)),
+            [lo, _] => Some(Sig(lo.trailing_zeros() as u8 + 1)),
+        }
     }
 
     /// The signals of the set, lowest first.
@@ -198,21 +233,34 @@ impl SigSet {
         })
     }
 
+    /// The set as two words: `sigset_t`'s words 0 and 1, then 2 and 3, each pair
+    /// the first in the low half (what `_lwp_sigmask` takes and returns).
+    pub fn pairs(self) -> [u64; 2] {
+        self.0
+    }
+
+    /// The signals in two such words (bits past the last signal are dropped).
+    pub fn from_pairs(w: [u64; 2]) -> SigSet {
+        SigSet(w).and(SigSet::ALL)
+    }
+
     /// The set as `sigset_t`'s four words (signal `n`: bit `(n-1) % 32` of word
     /// `(n-1) / 32`).
     pub fn words(self) -> [u32; 4] {
-        let bits = self.0 >> 1;
-        core::array::from_fn(|i| (bits >> (32 * i)) as u32)
+        let [lo, hi] = self.0;
+        [lo as u32, (lo >> 32) as u32, hi as u32, (hi >> 32) as u32]
     }
 
     /// The signals in `sigset_t`'s words (bits past the last signal are dropped).
     pub fn from_words(w: [u32; 4]) -> SigSet {
-        let bits = w.iter().rev().fold(0u128, |acc, &x| acc << 32 | u128::from(x));
-        SigSet(bits << 1).and(SigSet::ALL)
+        let pair = |a: u32, b: u32| u64::from(a) | u64::from(b) << 32;
+        SigSet::from_pairs([pair(w[0], w[1]), pair(w[2], w[3])])
     }
 }
 
-/// A [`SigSet`] that LWPs read and write (two words; changed under `p_lock`).
+/// A [`SigSet`] of a thread (two words). Changed only under its process's
+/// `p_lock`, and read under it or by the thread itself: the lock orders what others
+/// see, so the words need no ordering of their own.
 pub(crate) struct AtomicSigSet {
     lo: AtomicU64,
     hi: AtomicU64,
@@ -223,15 +271,15 @@ impl AtomicSigSet {
         AtomicSigSet { lo: AtomicU64::new(0), hi: AtomicU64::new(0) }
     }
 
+    #[inline]
     pub(crate) fn get(&self) -> SigSet {
-        let lo = self.lo.load(Ordering::SeqCst);
-        let hi = self.hi.load(Ordering::SeqCst);
-        SigSet(u128::from(hi) << 64 | u128::from(lo))
+        SigSet([self.lo.load(Ordering::Relaxed), self.hi.load(Ordering::Relaxed)])
     }
 
+    #[inline]
     pub(crate) fn set(&self, s: SigSet) {
-        self.lo.store(s.0 as u64, Ordering::SeqCst);
-        self.hi.store((s.0 >> 64) as u64, Ordering::SeqCst);
+        self.lo.store(s.0[0], Ordering::Relaxed);
+        self.hi.store(s.0[1], Ordering::Relaxed);
     }
 }
 
@@ -322,6 +370,9 @@ pub(crate) struct ProcSig {
     pub(crate) stopsig: Option<Sig>,
     /// What its parent's wait may report.
     pub(crate) job: JobState,
+    /// LWPs waiting in `sigtimedwait` (with a `t_sigwait`): while none does, a
+    /// signal's first choice is simpler (`post`).
+    pub(crate) sigwaiters: u32,
     /// `ITIMER_REAL`: the lbolt it fires at (0: disarmed) and its interval, in ticks.
     pub(crate) real_expire: u64,
     pub(crate) real_interval: u64,
@@ -342,6 +393,7 @@ impl ProcSig {
             }; NSIG],
             stopsig: None,
             job: JobState::Running,
+            sigwaiters: 0,
             real_expire: 0,
             real_interval: 0,
         }

@@ -90,7 +90,7 @@ pub(crate) fn post(p: &'static Proc, pid: Pid, to: Post, sig: Sig, info: SigInfo
             discard(&mut ps, SigSet::of(Sig::CONT));
         }
         let act = ps.p_sig.act(sig);
-        let waited = sigwaited(&ps, target, sig);
+        let waited = ps.p_sig.sigwaiters > 0 && sigwaited(&ps, target, sig);
         if act.ignores(sig) && !waited {
             drop(ps);
             after.run(p);
@@ -122,7 +122,16 @@ pub(crate) fn post(p: &'static Proc, pid: Pid, to: Post, sig: Sig, info: SigInfo
                     ps_sig.info[usize::from(sig.num())] = info;
                     ps_sig.pending = ps_sig.pending.with(sig);
                 }
-                if let Some(t) = choose(&ps, sig, None) {
+                // The sender itself, if nobody waits for it and it may take it:
+                // `choose`'s first choice, found without looking at every LWP.
+                let me = curthread();
+                let mine = me.t_procp.get().is_some_and(|q| ptr::eq(q, p));
+                let to = if mine && ps.p_sig.sigwaiters == 0 && !me.t_hold.get().has(sig) {
+                    Some(me)
+                } else {
+                    choose(&ps, sig, None)
+                };
+                if let Some(t) = to {
                     notify(t);
                 }
             }
@@ -138,7 +147,7 @@ pub(super) fn notify(t: &'static KThread) {
     t.t_pending.set(pending::SIG);
     if t.t_wakeable.load(core::sync::atomic::Ordering::SeqCst) {
         sleepq::wakeup_thread(t);
-    } else {
+    } else if !ptr::eq(t, curthread()) {
         disp::poke_thread(t);
     }
 }
@@ -357,10 +366,14 @@ fn user_sig(sig: u64) -> Result<Option<Sig>, Errno> {
 fn send(pid: u64, sig: u64, value: Option<u64>) -> Result<(), Errno> {
     let sig = user_sig(sig)?;
     let me = curproc();
-    let p = match u32::try_from(pid) {
-        Ok(0) => me.ok_or(Errno::ESRCH)?,
-        Ok(n) => proc::prfind(Pid(n)).filter(|p| !proc::is_proc0(p)).ok_or(Errno::ESRCH)?,
-        Err(_) => return Err(Errno::ESRCH),
+    let p = match (u32::try_from(pid), me) {
+        (Ok(0), Some(me)) => me,
+        // One's own process needs no look in the process table.
+        (Ok(n), Some(me)) if n == me.pid().0 => me,
+        (Ok(n), _) if n != 0 => {
+            proc::prfind(Pid(n)).filter(|p| !proc::is_proc0(p)).ok_or(Errno::ESRCH)?
+        }
+        _ => return Err(Errno::ESRCH),
     };
     if let Some(sig) = sig {
         let info = SigInfo {

@@ -47,32 +47,40 @@ pub(super) fn set_mask(t: &'static KThread, ps: &ProcState, new: SigSet) {
 /// already (a trap signal). Call it with no lock held.
 pub(crate) fn issig() -> bool {
     let Some((t, lwp, p)) = current() else { return false };
+    let delivering = || lwp.with_data(|d| d.lwp_cursig != 0).unwrap_or(false);
     loop {
         // Taken before looking: a signal sent from now on sets it again.
         t.t_pending.take(pending::SIG);
         let mut ps = p.p_lock.lock();
-        if lwp.with_data(|d| d.lwp_cursig).unwrap_or(0) != 0 {
-            return true;
-        }
-        let hold = t.t_hold.get();
         let mine = t.t_sig.get();
-        let Some(sig) = mine.union(ps.p_sig.pending).minus(hold).first() else { return false };
-        let i = usize::from(sig.num());
-        let info = if mine.has(sig) {
-            t.t_sig.set(mine.without(sig));
-            t.t_siginfo.lock()[i]
-        } else {
-            ps.p_sig.pending = ps.p_sig.pending.without(sig);
-            ps.p_sig.info[i]
+        let Some(sig) = mine.union(ps.p_sig.pending).minus(t.t_hold.get()).first() else {
+            return delivering();
         };
-        match ps.p_sig.act(sig).disp {
-            SigDisp::Catch(_) => {
-                lwp.with_data(|d| {
+        let i = usize::from(sig.num());
+        let info = if mine.has(sig) { t.t_siginfo.lock()[i] } else { ps.p_sig.info[i] };
+        let disp = ps.p_sig.act[i].disp;
+        if let SigDisp::Catch(_) = disp {
+            // It becomes the signal being delivered, unless one is already (a trap
+            // signal): then it stays pending, for after that one.
+            let taken = lwp.with_data(|d| {
+                let free = d.lwp_cursig == 0;
+                if free {
                     d.lwp_cursig = sig.num();
                     d.lwp_curinfo = Some(info);
-                });
+                }
+                free
+            });
+            if taken != Some(true) {
                 return true;
             }
+        }
+        if mine.has(sig) {
+            t.t_sig.set(mine.without(sig));
+        } else {
+            ps.p_sig.pending = ps.p_sig.pending.without(sig);
+        }
+        match disp {
+            SigDisp::Catch(_) => return true,
             SigDisp::Ignore => {}
             SigDisp::Default => match sig.default_action() {
                 Action::Ignore | Action::Continue => {}
@@ -103,41 +111,47 @@ fn take_default(sig: Sig) {
 /// signal, unless `SA_NODEFER`), and the disposition is reset if it says
 /// `SA_RESETHAND`. A trap signal with no handler takes its default action. A frame
 /// that cannot be written on the stack ends the process with SIGSEGV.
+#[inline]
 pub(crate) fn psig(frame: &UserFrame) {
     let Some((t, lwp, p)) = current() else { return };
+    // One look at the lwp structure: the signal, what it is about, the mask
+    // `sigsuspend` replaced, the alternate stack.
     let taken = lwp.with_data(|d| {
         let sig = Sig::new(core::mem::take(&mut d.lwp_cursig).into())?;
-        Some((sig, d.lwp_curinfo.take(), d.lwp_sigoldmask.take()))
+        d.lwp_ru.nsignals += 1;
+        Some((sig, d.lwp_curinfo.take(), d.lwp_sigoldmask.take(), d.lwp_sigaltstack))
     });
-    let Some(Some((sig, info, oldmask))) = taken else { return };
-    let mut ps = p.p_lock.lock();
-    let act = ps.p_sig.act(sig);
-    let SigDisp::Catch(handler) = act.disp else {
-        // A trap signal nobody catches, or a disposition another LWP changed
-        // meanwhile: no handler runs, so `sigsuspend`'s mask goes now.
-        if let Some(m) = oldmask {
+    let Some(Some((sig, info, oldmask, alt))) = taken else { return };
+    let (act, restore) = {
+        let mut ps = p.p_lock.lock();
+        let act = ps.p_sig.act(sig);
+        let hold = t.t_hold.get();
+        if let SigDisp::Catch(_) = act.disp {
+            // The handler runs with its mask: the one it returns to is in the frame.
+            let mut during = hold.union(act.mask);
+            if act.flags & SA_NODEFER == 0 {
+                during = during.with(sig);
+            }
+            if act.flags & SA_RESETHAND != 0 {
+                ps.p_sig.act[usize::from(sig.num())] = SigAct::DEFAULT;
+            }
+            set_mask(t, &ps, during);
+        } else if let Some(m) = oldmask {
+            // A trap signal nobody catches, or a disposition another LWP changed
+            // meanwhile: no handler runs, so `sigsuspend`'s mask goes now.
             set_mask(t, &ps, m);
         }
-        drop(ps);
+        (act, oldmask.unwrap_or(hold))
+    };
+    let SigDisp::Catch(handler) = act.disp else {
         if act.disp == SigDisp::Default {
             take_default(sig);
         }
         return;
     };
-    let hold = t.t_hold.get();
-    let mut during = hold.union(act.mask);
-    if act.flags & SA_NODEFER == 0 {
-        during = during.with(sig);
-    }
-    if act.flags & SA_RESETHAND != 0 {
-        ps.p_sig.act[usize::from(sig.num())] = SigAct::DEFAULT;
-    }
-    drop(ps);
-    lwp.with_data(|d| d.lwp_ru.nsignals += 1);
     let info = info.unwrap_or(SigInfo::bare(sig));
-    match frame::sendsig(frame, sig, &info, handler, act.flags, oldmask.unwrap_or(hold)) {
-        Ok(()) => set_mask(t, &p.p_lock.lock(), during),
-        Err(_) => proc::proc_exit_status(WaitStatus::Killed(Sig::SEGV.num()), true),
+    if frame::sendsig(frame, &alt, sig, &info, handler, act.flags, restore).is_err() {
+        proc::proc_exit_status(WaitStatus::Killed(Sig::SEGV.num()), true);
     }
 }
 
@@ -246,6 +260,18 @@ pub fn sigsuspend(mask: SigSet) -> Errno {
     }
 }
 
+/// Makes LWP `t` of the process whose state is `ps` wait for `set` in
+/// `sigtimedwait`, or no more (the empty set), counting the LWPs that wait.
+fn sigwait_set(t: &KThread, ps: &mut ProcState, set: SigSet) {
+    let was = !t.t_sigwait.get().is_empty();
+    t.t_sigwait.set(set);
+    match (was, set.is_empty()) {
+        (false, false) => ps.p_sig.sigwaiters += 1,
+        (true, true) => ps.p_sig.sigwaiters -= 1,
+        _ => {}
+    }
+}
+
 /// Takes a signal of `set` pending on the current LWP (first) or its process, if
 /// there is one; otherwise makes the LWP wait for `set` (`t_sigwait`), under the
 /// same lock, so that a signal sent from then on wakes it.
@@ -253,10 +279,10 @@ fn sigwait_take(t: &KThread, p: &Proc, set: SigSet) -> Option<(Sig, SigInfo)> {
     let mut ps = p.p_lock.lock();
     let mine = t.t_sig.get().and(set);
     let Some(sig) = mine.union(ps.p_sig.pending.and(set)).first() else {
-        t.t_sigwait.set(set);
+        sigwait_set(t, &mut ps, set);
         return None;
     };
-    t.t_sigwait.set(SigSet::EMPTY);
+    sigwait_set(t, &mut ps, SigSet::EMPTY);
     let i = usize::from(sig.num());
     if mine.has(sig) {
         t.t_sig.set(t.t_sig.get().without(sig));
@@ -279,7 +305,7 @@ pub fn sigtimedwait(set: SigSet, ticks: Option<u64>) -> Result<(Sig, SigInfo), E
     let set = set.minus(SigSet::CANTMASK);
     // The tick in progress is partly over: it does not count towards the time.
     let deadline = ticks.map(|n| clock::lbolt().saturating_add(n).saturating_add(u64::from(n > 0)));
-    let stop_waiting = || t.t_sigwait.set(SigSet::EMPTY);
+    let stop_waiting = || sigwait_set(t, &mut p.p_lock.lock(), SigSet::EMPTY);
     loop {
         if let Some(got) = sigwait_take(t, p, set) {
             return Ok(got);

@@ -8,7 +8,10 @@
 //! * `lwp_yield_switch`: a yield between two LWPs of one process, per switch (S17);
 //! * `proc_yield_switch`: the same between LWPs of two processes (S17 across
 //!   address spaces), per real switch: two copies run together;
-//! * `fast_trap_gethrtime`: the fast trap `ta 0x24`, beside the null system call.
+//! * `fast_trap_gethrtime`: the fast trap `ta 0x24`, beside the null system call;
+//! * `signal_roundtrip`: `kill` of the own process → handler entry → return from
+//!   it (S10–S14's cost);
+//! * `sigprocmask_pair`: SIGUSR1 blocked and unblocked (S11's cost).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -27,6 +30,8 @@ pub static USER_BENCHES: &[Bench] = &[
     ("lwp_yield_switch", || mode(3, 10_000)),
     ("proc_yield_switch", proc_yield_switch),
     ("fast_trap_gethrtime", || mode(5, 100_000)),
+    ("signal_roundtrip", || mode(6, 10_000)),
+    ("sigprocmask_pair", || mode(7, 10_000)),
 ];
 
 type Figures = Result<Vec<(String, Figure)>, String>;

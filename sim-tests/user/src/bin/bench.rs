@@ -24,11 +24,17 @@
 //!    the CPU meanwhile, so the other really ran between its yields (S17 across
 //!    address spaces), and switched at least once;
 //! 5. `fast_trap_gethrtime`: the fast trap `ta 0x24`, served in the kernel's trap
-//!    table without a system call: beside the null system call.
+//!    table without a system call: beside the null system call;
+//! 6. `signal_roundtrip`: `kill` of the own process, the handler entered (it
+//!    counts), and the return from it through `setcontext`: each op is all three,
+//!    the signal being taken on the way back from `kill`;
+//! 7. `sigprocmask_pair`: SIGUSR1 blocked, then unblocked (`_lwp_sigmask` twice).
 //!
 //! Exit codes: 0 done; 1 a call failed; 2 a created LWP was not the one reaped;
 //! 3 too many yields switched to nobody; 4 this process had the CPU to itself,
-//! or never switched; 5 an unknown benchmark; 6 the fast trap's clock went back.
+//! or never switched; 5 an unknown benchmark; 6 the fast trap's clock went back;
+//! 7 a handler ran other than once per `kill`; 8 the mask is not what the pairs
+//! should leave.
 
 #![no_std]
 #![no_main]
@@ -36,6 +42,8 @@
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use lwp_user::abi::{SigInfoT, SigSet, UContext, SIGUSR1, SIG_BLOCK, SIG_UNBLOCK};
+use lwp_user::signal::{kill, sigaction, sigmask, sigprocmask, Disposition};
 use lwp_user::{
     check, clock_ns, gethrtime, gethrvtime, getpid, lwp_times, lwp_wait, ok, println, spawn,
     yield_now,
@@ -50,6 +58,13 @@ static EMPTY: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 static YIELDS: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 /// The rounds each side of `lwp_yield_switch` plays.
 static ROUNDS: AtomicU64 = AtomicU64::new(0);
+
+/// Handler runs of `signal_roundtrip`.
+static HANDLED: AtomicU64 = AtomicU64::new(0);
+
+fn count_signal(_: u64, _: Option<&SigInfoT>, _: &mut UContext) {
+    HANDLED.fetch_add(1, Relaxed);
+}
 
 /// Clock ticks `proc_yield_switch` runs for.
 const PROC_TICKS: u64 = 30;
@@ -175,6 +190,30 @@ fn main(arg: u64) {
             }
             report("fast_trap_gethrtime", start, n);
             check!(6, !back, "gethrtime went back");
+        }
+        6 => {
+            let n = ops(10_000);
+            ok!(1, sigaction(SIGUSR1, Disposition::Catch(count_signal), 0, SigSet::EMPTY));
+            let pid = ok!(1, getpid());
+            let start = now();
+            for _ in 0..n {
+                ok!(1, kill(pid, SIGUSR1));
+            }
+            report("signal_roundtrip", start, n);
+            let handled = HANDLED.load(Relaxed);
+            check!(7, handled == n, "{n} kills ran the handler {handled} times");
+        }
+        7 => {
+            let n = ops(10_000);
+            let usr1 = SigSet::of(&[SIGUSR1]);
+            let start = now();
+            for _ in 0..n {
+                ok!(1, sigprocmask(SIG_BLOCK, usr1));
+                ok!(1, sigprocmask(SIG_UNBLOCK, usr1));
+            }
+            report("sigprocmask_pair", start, n);
+            let mask = ok!(1, sigmask());
+            check!(8, mask == SigSet::EMPTY, "the pairs left the mask {mask:?}");
         }
         _ => check!(5, false, "no benchmark {which}"),
     }

@@ -1,0 +1,176 @@
+//! The signal structures as they are in user memory (`lwp_abi`'s `#[repr(C)]`
+//! layouts, big-endian, as on SPARC): each a run of 64-bit words, which
+//! `copyin_words`/`copyout_words` move whole (on sparc64 as they are: no byte
+//! buffer, no conversion). A pair of 4-byte fields is one word, the first in its
+//! high half. The layouts are checked against the ABI's at compile time.
+
+use core::mem::{offset_of, size_of};
+
+use super::{SigInfo, SigSet};
+use crate::lwp::SigAltStack;
+use lwp_abi::{MContext, SigAction, SigInfoT, StackT, UContext, UC_CPU, UC_SIGMASK, UC_STACK};
+
+/// One 8-byte word of user memory, as a number.
+pub(super) type Word = u64;
+
+/// Two 4-byte fields, `hi` first.
+#[inline(always)]
+fn pair(hi: u32, lo: u32) -> Word {
+    u64::from(hi) << 32 | u64::from(lo)
+}
+
+/// A `sigset_t`: its words 0 and 1, then 2 and 3 (`SigSet::pairs` keeps the first
+/// of each pair in the low half).
+pub(super) const SIGSET_WORDS: usize = 2;
+
+pub(super) fn sigset(s: SigSet) -> [Word; SIGSET_WORDS] {
+    s.pairs().map(|p| p.rotate_left(32))
+}
+
+pub(super) fn get_sigset(w: &[Word]) -> SigSet {
+    SigSet::from_pairs([w[0].rotate_left(32), w[1].rotate_left(32)])
+}
+
+/// A `stack_t`.
+pub(super) const STACK_WORDS: usize = 3;
+
+pub(super) fn stack(s: &SigAltStack) -> [Word; STACK_WORDS] {
+    [s.ss_sp, s.ss_size, pair(s.ss_flags, 0)]
+}
+
+pub(super) fn get_stack(w: &[Word]) -> SigAltStack {
+    SigAltStack { ss_sp: w[0], ss_size: w[1], ss_flags: (w[2] >> 32) as u32 }
+}
+
+/// A `siginfo_t`.
+pub(super) const SIGINFO_WORDS: usize = 5;
+
+pub(super) fn siginfo(i: &SigInfo) -> [Word; SIGINFO_WORDS] {
+    [
+        pair(u32::from(i.si_signo), i.si_code as u32),
+        pair(i.si_errno as u32, 0),
+        pair(i.si_pid, 0),
+        i.si_addr,
+        i.si_value,
+    ]
+}
+
+/// A `struct sigaction`: flags, handler, mask.
+pub(super) const SIGACTION_WORDS: usize = 4;
+
+pub(super) fn sigaction(flags: u32, handler: u64, mask: SigSet) -> [Word; SIGACTION_WORDS] {
+    let [m0, m1] = sigset(mask);
+    [pair(flags, 0), handler, m0, m1]
+}
+
+/// The flags, handler and mask of a `struct sigaction`.
+pub(super) fn get_sigaction(w: &[Word]) -> (u32, u64, SigSet) {
+    ((w[0] >> 32) as u32, w[1], get_sigset(&w[2..]))
+}
+
+/// A `ucontext_t`: flags, link, the mask, the stack, the registers, `gwins`.
+pub(super) const UCONTEXT_WORDS: usize = 29;
+/// Where its mask and its registers are.
+pub(super) const UC_MASK: usize = 2;
+pub(super) const UC_REGS: usize = 7;
+
+/// Written out word by word: on the path of every signal delivered.
+#[inline(always)]
+pub(super) fn ucontext(
+    r: &[u64; arch::uregs::NGREG],
+    mask: SigSet,
+    stack_t: &SigAltStack,
+) -> [Word; UCONTEXT_WORDS] {
+    let [m0, m1] = sigset(mask);
+    let [s0, s1, s2] = stack(stack_t);
+    [
+        UC_SIGMASK | UC_STACK | UC_CPU,
+        0,
+        m0,
+        m1,
+        s0,
+        s1,
+        s2,
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        r[7],
+        r[8],
+        r[9],
+        r[10],
+        r[11],
+        r[12],
+        r[13],
+        r[14],
+        r[15],
+        r[16],
+        r[17],
+        r[18],
+        r[19],
+        r[20],
+        0,
+    ]
+}
+
+/// The registers of a `ucontext_t`.
+pub(super) fn gregs(uc: &[Word; UCONTEXT_WORDS]) -> &[u64; arch::uregs::NGREG] {
+    uc[UC_REGS..UC_REGS + arch::uregs::NGREG].try_into().unwrap_or(&[0; arch::uregs::NGREG])
+}
+
+// The layouts above are the ABI's.
+const _: () = {
+    assert!(size_of::<lwp_abi::SigSet>() == SIGSET_WORDS * 8);
+    assert!(size_of::<StackT>() == STACK_WORDS * 8 && offset_of!(StackT, ss_flags) == 16);
+    assert!(size_of::<SigInfoT>() == SIGINFO_WORDS * 8);
+    assert!(offset_of!(SigInfoT, si_errno) == 8 && offset_of!(SigInfoT, si_pid) == 16);
+    assert!(offset_of!(SigInfoT, si_addr) == 24 && offset_of!(SigInfoT, si_value) == 32);
+    assert!(size_of::<SigAction>() == SIGACTION_WORDS * 8);
+    assert!(offset_of!(SigAction, sa_handler) == 8 && offset_of!(SigAction, sa_mask) == 16);
+    assert!(size_of::<UContext>() == UCONTEXT_WORDS * 8);
+    assert!(offset_of!(UContext, uc_sigmask) == UC_MASK * 8);
+    assert!(offset_of!(UContext, uc_stack) == 4 * 8);
+    assert!(offset_of!(UContext, uc_mcontext) + offset_of!(MContext, gregs) == UC_REGS * 8);
+    assert!(UC_REGS + arch::uregs::NGREG == 28 && offset_of!(MContext, gwins) == 21 * 8);
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signal::Sig;
+
+    /// The bytes user memory holds for `words`.
+    fn bytes(words: &[Word]) -> std::vec::Vec<u8> {
+        words.iter().flat_map(|w| w.to_be_bytes()).collect()
+    }
+
+    #[test]
+    fn words_are_the_abis_bytes() {
+        let s = SigSet::of(Sig::CHLD).with(Sig::new(33).unwrap()).with(Sig::new(72).unwrap());
+        let b = bytes(&sigset(s));
+        // sigset_t: four big-endian words; SIGCHLD (18) is bit 17 of word 0.
+        assert_eq!(&b[..4], &(1u32 << 17).to_be_bytes());
+        assert_eq!(&b[4..8], &1u32.to_be_bytes(), "signal 33: bit 0 of word 1");
+        assert_eq!(&b[8..12], &(1u32 << 7).to_be_bytes(), "signal 72: bit 7 of word 2");
+        assert_eq!(get_sigset(&sigset(s)), s);
+        let alt = SigAltStack { ss_sp: 0x2000, ss_size: 0x4000, ss_flags: 2 };
+        assert_eq!(get_stack(&stack(&alt)), alt);
+        assert_eq!(&bytes(&stack(&alt))[16..20], &2u32.to_be_bytes());
+        let info = SigInfo { si_signo: 11, si_code: -1, si_pid: 7, ..SigInfo::default() };
+        let b = bytes(&siginfo(&info));
+        assert_eq!(
+            (&b[0..4], &b[4..8], &b[16..20]),
+            (&[0, 0, 0, 11][..], &[0xff; 4][..], &[0, 0, 0, 7][..])
+        );
+        let mut regs = [0u64; arch::uregs::NGREG];
+        regs[arch::reg::G7] = 0x0707;
+        let uc = ucontext(&regs, s, &alt);
+        assert_eq!(gregs(&uc), &regs);
+        assert_eq!(get_sigset(&uc[UC_MASK..]), s);
+        assert_eq!(get_stack(&uc[4..]), alt);
+        assert_eq!(get_sigaction(&sigaction(0x8, 0x1234, s)), (0x8, 0x1234, s));
+    }
+}
