@@ -173,7 +173,10 @@ impl ProcState {
     }
 }
 
-/// A process (S1).
+/// A process (S1). `#[repr(C)]`, the pid first: the signal state makes the
+/// structure kilobytes long, and a field beyond 4 KiB costs SPARC two more
+/// instructions to reach (`getpid`, the null system call, reads the pid).
+#[repr(C)]
 pub struct Proc {
     /// Its id; 0 for proc 0 and while the structure is cached.
     p_pid: AtomicU32,
