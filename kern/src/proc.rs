@@ -54,7 +54,7 @@ use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::lwp::{self, Event, LwpDir, LwpFlags, LwpId, NewLwp};
 use crate::rctl;
-use crate::signal::{self, ProcSig};
+use crate::signal::{self, AtomicSigSet, ProcSig};
 use crate::thread::{curproc, curthread, KThread};
 use crate::M;
 
@@ -184,6 +184,10 @@ pub struct Proc {
     p_parent: StaticRef<Proc>,
     /// Its state, LWPs and signal state.
     pub(crate) p_lock: DispLock<ProcState>,
+    /// The signals sent to the process and not yet taken by any LWP (S14):
+    /// changed under `p_lock`, and read without it by an LWP that changes its own
+    /// mask (`signal`).
+    pub(crate) p_sigpend: AtomicSigSet,
     /// The callout of its real-time interval timer (`ITIMER_REAL`, `alarm`).
     pub(crate) p_itimer: Callout,
     /// Its address space (S1); none for a process whose LWPs run kernel code only.
@@ -215,6 +219,7 @@ impl Proc {
             p_pid: AtomicU32::new(0),
             p_parent: StaticRef::none(),
             p_lock: DispLock::new(ProcState::new()),
+            p_sigpend: AtomicSigSet::new(),
             p_itimer: Callout::new(),
             p_as: DispLock::new(None),
             p_lwpexit: Event::new(),
@@ -446,6 +451,7 @@ fn proc_free(p: &'static Proc) {
     // What the old state owns (a directory's array) is freed outside the lock.
     let old = core::mem::replace(&mut *p.p_lock.lock(), ProcState::new());
     drop(old);
+    p.p_sigpend.set(signal::SigSet::EMPTY);
     let space = p.p_as.lock().take();
     drop(space);
     let mut head = PROC_CACHE.lock();

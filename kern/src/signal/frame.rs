@@ -131,7 +131,7 @@ pub(super) fn setcontext(frame: &UserFrame, ucp: u64) -> Result<(), Errno> {
     if let Some(mask) = mask {
         let t = curthread();
         if let Some(p) = t.t_procp.get() {
-            set_mask(t, &p.p_lock.lock(), mask);
+            set_mask(t, p, mask, None);
         }
     }
     lwp.with_data(|d| d.lwp_eosys = Eosys::JustReturn);

@@ -8,7 +8,7 @@
 //! disposition: default, ignore or a handler, with `sa_flags` and the mask held
 //! while the handler runs) is one table in the process, shared by all its LWPs
 //! (S10: [`ProcSig::act`]), beside the set of signals pending on the process as a
-//! whole ([`ProcSig::pending`], S14) and what each is about. Each LWP has its own
+//! whole (`Proc::p_sigpend`, S14) and what each is about. Each LWP has its own
 //! mask and its own pending set (S11), in its kernel thread (`t_hold`, `t_sig`):
 //! deciding which LWP may take a signal never needs an `lwp` structure, which may
 //! be swapped out (S6). The LWP's alternate stack (S12), the signal being
@@ -362,9 +362,8 @@ pub(crate) enum JobState {
 pub(crate) struct ProcSig {
     /// The dispositions its LWPs share (S10), by signal number.
     pub(crate) act: [SigAct; NSIG],
-    /// Signals sent to the process and not yet taken by any LWP (S14).
-    pub(crate) pending: SigSet,
-    /// What each of them is about (the first one sent, while it is pending).
+    /// What each signal pending on the process (`Proc::p_sigpend`, S14) is about:
+    /// the first one sent, while it is pending.
     pub(crate) info: [SigInfo; NSIG],
     /// The stop signal every LWP is stopping for (job control); none: running.
     pub(crate) stopsig: Option<Sig>,
@@ -382,7 +381,6 @@ impl ProcSig {
     pub(crate) const fn new() -> ProcSig {
         ProcSig {
             act: [SigAct::DEFAULT; NSIG],
-            pending: SigSet::EMPTY,
             info: [SigInfo {
                 si_signo: 0,
                 si_code: 0,

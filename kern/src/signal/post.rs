@@ -4,6 +4,7 @@
 //! (SIGCHLD, job control).
 
 use core::ptr;
+use core::sync::atomic::{fence, Ordering};
 
 use super::{JobState, ProcSig, Sig, SigAct, SigDisp, SigInfo, SigSet};
 use crate::errno::Errno;
@@ -84,10 +85,10 @@ pub(crate) fn post(p: &'static Proc, pid: Pid, to: Post, sig: Sig, info: SigInfo
             },
         };
         if sig == Sig::CONT {
-            after = jobcont(&mut ps);
+            after = jobcont(p, &mut ps);
         } else if SigSet::STOPS.has(sig) {
             // A stop undoes a continue that has not been taken yet.
-            discard(&mut ps, SigSet::of(Sig::CONT));
+            discard(p, &ps, SigSet::of(Sig::CONT));
         }
         let act = ps.p_sig.act(sig);
         let waited = ps.p_sig.sigwaiters > 0 && sigwaited(&ps, target, sig);
@@ -112,16 +113,20 @@ pub(crate) fn post(p: &'static Proc, pid: Pid, to: Post, sig: Sig, info: SigInfo
                     t.t_siginfo.lock()[usize::from(sig.num())] = info;
                     t.t_sig.set(mine.with(sig));
                 }
+                // Then its mask (see `take::set_mask`).
+                fence(Ordering::SeqCst);
                 if waited || !t.t_hold.get().has(sig) {
                     notify(t);
                 }
             }
             None => {
-                let ps_sig = &mut ps.p_sig;
-                if !ps_sig.pending.has(sig) {
-                    ps_sig.info[usize::from(sig.num())] = info;
-                    ps_sig.pending = ps_sig.pending.with(sig);
+                let theirs = p.p_sigpend.get();
+                if !theirs.has(sig) {
+                    ps.p_sig.info[usize::from(sig.num())] = info;
+                    p.p_sigpend.set(theirs.with(sig));
                 }
+                // Then the masks (see `take::set_mask`).
+                fence(Ordering::SeqCst);
                 // The sender itself, if nobody waits for it and it may take it:
                 // `choose`'s first choice, found without looking at every LWP.
                 let me = curthread();
@@ -201,9 +206,10 @@ fn sigwaited(ps: &ProcState, target: Option<&KThread>, sig: Sig) -> bool {
     }
 }
 
-/// Drops `sigs` wherever they are pending in the process: on it and on its LWPs.
-pub(super) fn discard(ps: &mut ProcState, sigs: SigSet) {
-    ps.p_sig.pending = ps.p_sig.pending.minus(sigs);
+/// Drops `sigs` wherever they are pending in process `p` (locked: `ps`): on it and
+/// on its LWPs.
+pub(super) fn discard(p: &Proc, ps: &ProcState, sigs: SigSet) {
+    p.p_sigpend.set(p.p_sigpend.get().minus(sigs));
     for (t, _) in ps.p_lwpdir.live_all() {
         t.t_sig.set(t.t_sig.get().minus(sigs));
     }
@@ -247,9 +253,9 @@ pub(super) fn jobstop_self(
 /// SIGCONT: every LWP stopped by a stop signal goes on (those `lwp_suspend`
 /// holds stay stopped), and stop signals still pending are dropped. Under
 /// `p_lock`.
-fn jobcont(ps: &mut ProcState) -> After {
+fn jobcont(p: &Proc, ps: &mut ProcState) -> After {
     let was = ps.p_sig.stopsig.take();
-    discard(ps, SigSet::STOPS);
+    discard(p, ps, SigSet::STOPS);
     let mut any = was.is_some();
     for (t, _) in ps.p_lwpdir.live_all() {
         any |= t.clear_proc_flag(TpFlags::JOBSTOP).contains(TpFlags::JOBSTOP);

@@ -2,6 +2,8 @@
 //! of its own signal state: its mask (S11), its process's dispositions (S10),
 //! waiting for signals (`sigsuspend`, `sigtimedwait`).
 
+use core::sync::atomic::{fence, Ordering};
+
 use arch::UserFrame;
 
 use super::post::{choose, discard, jobstop_self, notify};
@@ -19,21 +21,35 @@ fn current() -> Option<(&'static KThread, &'static Lwp, &'static Proc)> {
     Some((t, t.t_lwp.get()?, t.t_procp.get()?))
 }
 
-/// Gives LWP `t` the mask `new` (under `p_lock`): if it unmasked a signal pending
-/// on it or on its process, it looks at it (S11: the first LWP to unmask a process
-/// signal takes it); a process signal pending for it that it masks now goes to
-/// another LWP that does not.
-pub(super) fn set_mask(t: &'static KThread, ps: &ProcState, new: SigSet) {
+/// Gives the current LWP, `t` of `p`, the mask `new` — with `p_lock` held (`ps`),
+/// or without it: an LWP changes its own mask alone, and `post` looks at it under
+/// the lock. If the new mask unmasks a signal pending on the LWP or its process,
+/// the LWP looks at it on its way back to user mode (S11: the first LWP to unmask
+/// a process signal takes it); a process signal that it masks now goes to another
+/// LWP that does not (one may have been told to take it). The mask is stored, then
+/// the pending sets read, with a fence between; `post` stores a signal, then reads
+/// the masks, with a fence between: of any signal sent meanwhile, one side sees
+/// the other's write.
+pub(super) fn set_mask(t: &'static KThread, p: &Proc, new: SigSet, ps: Option<&ProcState>) {
     let new = new.minus(SigSet::CANTMASK);
     let old = t.t_hold.get();
     t.t_hold.set(new);
-    let pending = t.t_sig.get().union(ps.p_sig.pending);
-    if !pending.minus(new).is_empty() {
+    fence(Ordering::SeqCst);
+    let theirs = p.p_sigpend.get();
+    if !t.t_sig.get().union(theirs).minus(new).is_empty() {
         t.t_pending.set(pending::SIG);
     }
-    for sig in new.minus(old).and(ps.p_sig.pending).iter() {
-        if let Some(other) = choose(ps, sig, Some(t)) {
-            notify(other);
+    if !new.minus(old).and(theirs).is_empty() {
+        let reroute = |ps: &ProcState| {
+            for sig in new.minus(old).and(p.p_sigpend.get()).iter() {
+                if let Some(other) = choose(ps, sig, Some(t)) {
+                    notify(other);
+                }
+            }
+        };
+        match ps {
+            Some(ps) => reroute(ps),
+            None => reroute(&p.p_lock.lock()),
         }
     }
 }
@@ -51,9 +67,9 @@ pub(crate) fn issig() -> bool {
     loop {
         // Taken before looking: a signal sent from now on sets it again.
         t.t_pending.take(pending::SIG);
-        let mut ps = p.p_lock.lock();
-        let mine = t.t_sig.get();
-        let Some(sig) = mine.union(ps.p_sig.pending).minus(t.t_hold.get()).first() else {
+        let ps = p.p_lock.lock();
+        let (mine, theirs) = (t.t_sig.get(), p.p_sigpend.get());
+        let Some(sig) = mine.union(theirs).minus(t.t_hold.get()).first() else {
             return delivering();
         };
         let i = usize::from(sig.num());
@@ -77,7 +93,7 @@ pub(crate) fn issig() -> bool {
         if mine.has(sig) {
             t.t_sig.set(mine.without(sig));
         } else {
-            ps.p_sig.pending = ps.p_sig.pending.without(sig);
+            p.p_sigpend.set(theirs.without(sig));
         }
         match disp {
             SigDisp::Catch(_) => return true,
@@ -135,11 +151,11 @@ pub(crate) fn psig(frame: &UserFrame) {
             if act.flags & SA_RESETHAND != 0 {
                 ps.p_sig.act[usize::from(sig.num())] = SigAct::DEFAULT;
             }
-            set_mask(t, &ps, during);
+            set_mask(t, p, during, Some(&ps));
         } else if let Some(m) = oldmask {
             // A trap signal nobody catches, or a disposition another LWP changed
             // meanwhile: no handler runs, so `sigsuspend`'s mask goes now.
-            set_mask(t, &ps, m);
+            set_mask(t, p, m, Some(&ps));
         }
         (act, oldmask.unwrap_or(hold))
     };
@@ -206,7 +222,7 @@ pub fn sigaction(sig: u64, new: Option<SigAct>) -> Result<SigAct, Errno> {
         a.mask = a.mask.minus(SigSet::CANTMASK);
         ps.p_sig.act[usize::from(sig.num())] = a;
         if a.ignores(sig) {
-            discard(&mut ps, SigSet::of(sig));
+            discard(p, &ps, SigSet::of(sig));
         }
     }
     Ok(old)
@@ -219,8 +235,8 @@ pub fn sigaction(sig: u64, new: Option<SigAct>) -> Result<SigAct, Errno> {
 ///
 /// Errors: `EINVAL` for another `how` (with a set); `EINVAL` in a kernel thread.
 pub fn sigprocmask(how: u64, set: Option<SigSet>) -> Result<SigSet, Errno> {
-    let (t, _, p) = current().ok_or(Errno::EINVAL)?;
-    let ps = p.p_lock.lock();
+    let t = curthread();
+    let p = t.t_procp.get().ok_or(Errno::EINVAL)?;
     let old = t.t_hold.get();
     if let Some(set) = set {
         let new = match how {
@@ -229,7 +245,7 @@ pub fn sigprocmask(how: u64, set: Option<SigSet>) -> Result<SigSet, Errno> {
             SIG_SETMASK => set,
             _ => return Err(Errno::EINVAL),
         };
-        set_mask(t, &ps, new);
+        set_mask(t, p, new, None);
     }
     Ok(old)
 }
@@ -238,8 +254,8 @@ pub fn sigprocmask(how: u64, set: Option<SigSet>) -> Result<SigSet, Errno> {
 /// masks. `EINVAL` in a kernel thread.
 pub fn sigpending() -> Result<SigSet, Errno> {
     let (t, _, p) = current().ok_or(Errno::EINVAL)?;
-    let ps = p.p_lock.lock();
-    Ok(t.t_sig.get().union(ps.p_sig.pending).and(t.t_hold.get()))
+    let _ps = p.p_lock.lock();
+    Ok(t.t_sig.get().union(p.p_sigpend.get()).and(t.t_hold.get()))
 }
 
 /// `sigsuspend`: waits with `mask` as the calling LWP's mask until it catches a
@@ -250,7 +266,7 @@ pub fn sigsuspend(mask: SigSet) -> Errno {
     {
         let ps = p.p_lock.lock();
         lwp.with_data(|d| d.lwp_sigoldmask = Some(t.t_hold.get()));
-        set_mask(t, &ps, mask);
+        set_mask(t, p, mask, Some(&ps));
     }
     loop {
         lwp::pause(None);
@@ -278,7 +294,7 @@ fn sigwait_set(t: &KThread, ps: &mut ProcState, set: SigSet) {
 fn sigwait_take(t: &KThread, p: &Proc, set: SigSet) -> Option<(Sig, SigInfo)> {
     let mut ps = p.p_lock.lock();
     let mine = t.t_sig.get().and(set);
-    let Some(sig) = mine.union(ps.p_sig.pending.and(set)).first() else {
+    let Some(sig) = mine.union(p.p_sigpend.get().and(set)).first() else {
         sigwait_set(t, &mut ps, set);
         return None;
     };
@@ -288,7 +304,7 @@ fn sigwait_take(t: &KThread, p: &Proc, set: SigSet) -> Option<(Sig, SigInfo)> {
         t.t_sig.set(t.t_sig.get().without(sig));
         Some((sig, t.t_siginfo.lock()[i]))
     } else {
-        ps.p_sig.pending = ps.p_sig.pending.without(sig);
+        p.p_sigpend.set(p.p_sigpend.get().without(sig));
         Some((sig, ps.p_sig.info[i]))
     }
 }
