@@ -438,7 +438,8 @@ pub enum UserTrap {
     /// The LWP's own instruction faulted (S13): `pc` is the faulting instruction.
     Fault(Fault),
     /// Work the kernel asked for in the thread's [`PendingWork`] (a bit outside
-    /// `MACHINE` is set): its chance to act — stop, exit — before user mode goes on.
+    /// `MACHINE` is set): its chance to act — stop, exit, point the registers at a
+    /// signal handler — before user mode goes on.
     Return,
 }
 

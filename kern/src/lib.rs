@@ -15,7 +15,8 @@
 //! condition variables, semaphores, reader-writer locks, turnstiles: S8, S9),
 //! [`clock`] the clock tick and [`callout`] timed calls, [`console`] kernel output,
 //! [`syscall`] system calls and every entry from user mode (S13, S16), [`signal`]
-//! the signals traps raise and their default actions (S13),
+//! signals: dispositions, masks, sending, taking, handlers, interval timers
+//! (S10–S15),
 //! [`boot`] the kernel's `main`.
 //!
 //! The self-tests and benchmarks are not part of it: they are the crate

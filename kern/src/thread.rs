@@ -250,16 +250,7 @@ impl KThread {
             t_spinning: AtomicBool::new(false),
             t_hold: AtomicSigSet::new(),
             t_sig: AtomicSigSet::new(),
-            t_siginfo: Mutex::new(
-                [SigInfo {
-                    si_signo: 0,
-                    si_code: 0,
-                    si_errno: 0,
-                    si_pid: 0,
-                    si_addr: 0,
-                    si_value: 0,
-                }; NSIG],
-            ),
+            t_siginfo: Mutex::new([SigInfo::NONE; NSIG]),
             t_sigwait: AtomicSigSet::new(),
             t_wakeable: AtomicBool::new(false),
         }

@@ -15,7 +15,9 @@
 //! delivered and its `siginfo` (`lwp_cursig`, `lwp_curinfo`), and its interval
 //! timers of user and system time are in its `lwp` structure (S5.3, S5.5); the
 //! process's real-time timer (`ITIMER_REAL`, `alarm`) is the process's, with a
-//! callout of its own. All of it changes under the process's `p_lock`.
+//! callout of its own. All of it changes under the process's `p_lock`, but for an
+//! LWP's own mask, which it changes alone (`take::set_mask`: a fence on its side
+//! and on the sender's makes each see the other's change).
 //!
 //! **Sending** ([`post`]: Solaris' `sigtoproc`). A signal for an LWP (a trap it
 //! caused, S13; `_lwp_kill`, which names LWPs of the caller's own process only,
@@ -42,10 +44,13 @@
 //! becomes the signal being delivered (`lwp_cursig`), and an interrupted system
 //! call returns EINTR (or is restarted, with `SA_RESTART`). Delivery ([`frame`]:
 //! Solaris' `sendsig`) flushes the LWP's register windows to its stack, writes a
-//! `ucontext_t` (registers, the mask to restore, the stack) and a `siginfo_t` below
-//! the interrupted stack pointer or on the alternate stack, and points the
-//! registers at the handler with `(sig, &siginfo, &ucontext)`; the handler returns
-//! through `setcontext`, which puts every register back, the mask too. A trap
+//! `ucontext_t` (registers, the mask to restore, the stack) and, with
+//! `SA_SIGINFO`, a `siginfo_t` below the interrupted stack pointer or on the
+//! alternate stack, and points the registers at the handler with `(sig, &siginfo,
+//! &ucontext)`; the handler returns through `setcontext`, which puts every
+//! register back, the mask too. (Windows that cannot be written to the stack as it
+//! is flushed stay in the machine's window buffer, whose way back to a bad stack
+//! is SIGSEGV: they are not saved in the `ucontext_t`, whose `gwins` is always 0.) A trap
 //! signal goes to the LWP that caused it even if it masks or ignores it: then its
 //! default action is taken (S13, as Solaris does, since the instruction would only
 //! fault again).
@@ -298,6 +303,10 @@ pub struct SigInfo {
 }
 
 impl SigInfo {
+    /// No information (the slot of a signal not pending).
+    pub const NONE: SigInfo =
+        SigInfo { si_signo: 0, si_code: 0, si_errno: 0, si_pid: 0, si_addr: 0, si_value: 0 };
+
     /// Information that says only which signal it is.
     pub fn bare(sig: Sig) -> SigInfo {
         SigInfo { si_signo: sig.0, si_code: lwp_abi::SI_NOINFO, ..SigInfo::default() }
@@ -381,14 +390,7 @@ impl ProcSig {
     pub(crate) const fn new() -> ProcSig {
         ProcSig {
             act: [SigAct::DEFAULT; NSIG],
-            info: [SigInfo {
-                si_signo: 0,
-                si_code: 0,
-                si_errno: 0,
-                si_pid: 0,
-                si_addr: 0,
-                si_value: 0,
-            }; NSIG],
+            info: [SigInfo::NONE; NSIG],
             stopsig: None,
             job: JobState::Running,
             sigwaiters: 0,

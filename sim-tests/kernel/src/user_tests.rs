@@ -375,6 +375,8 @@ fn user_sig_eintr_and_restart() -> TestResult {
     passes(SIGNALS, 8)
 }
 
+/// `sigsuspend` waits with a mask of its own; `sigtimedwait` accepts a masked
+/// signal, and times out.
 fn user_sig_sigsuspend_sigtimedwait() -> TestResult {
     passes(SIGNALS, 9)
 }
