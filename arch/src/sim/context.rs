@@ -176,7 +176,7 @@ impl Stack {
     /// refuses the mapping.
     fn map(size: usize, charge: bool) -> Result<Stack, AllocError> {
         let charged = if charge { size } else { 0 };
-        if !host_alloc::charge(charged) {
+        if charge && host_alloc::refuse_injected() || !host_alloc::charge(charged) {
             return Err(AllocError);
         }
         let size = size.max(MIN_STACK).next_multiple_of(GUARD);

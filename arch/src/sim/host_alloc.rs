@@ -63,6 +63,12 @@ pub(super) fn uncharge(bytes: usize) {
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| Some(used.saturating_sub(bytes)));
 }
 
+/// Whether a failure injected for the running thread (`kmem::fail_nth`) refuses
+/// this allocation, for what the machine allocates outside the heap (a stack).
+pub(super) fn refuse_injected() -> bool {
+    Cpu::here().is_some_and(|cpu| kmem::inject(cpu.curthread()))
+}
+
 /// The checks of an allocation by a simulated CPU: none under a spin lock, an
 /// injected failure, the heap's size. `Ok(true)`: admitted and charged to the
 /// kernel heap; `Ok(false)`: the machine's own (its console), not charged;

@@ -102,6 +102,15 @@ impl Console {
                     self.skipped.push(name.to_string());
                 }
             }
+        } else if let Some(rest) = line.strip_prefix("bench: ") {
+            // A benchmark boot: each figure a pass, each benchmark that could not
+            // measure what it claims a failure.
+            let name = rest.split_whitespace().next().unwrap_or("").to_string();
+            if rest.contains(" ERROR") {
+                self.failed.push(name);
+            } else if rest.contains(" ns/op") {
+                self.passed.push(name);
+            }
         } else if let Some(rest) = line.strip_prefix("selftest: ") {
             let nums: Vec<usize> =
                 rest.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
@@ -291,6 +300,13 @@ mod tests {
         assert_eq!(c.counts, Some((1, 1, 1)));
         assert_eq!(c.verdict, Some(false));
         assert!(c.fatal.is_none());
+        let mut b = Console::default();
+        b.line("bench: null_syscall 139 ns/op (20000 ops)");
+        b.line("bench: lwp_yield_switch ERROR: only 3 switches");
+        assert_eq!(
+            (b.passed.as_slice(), b.failed.as_slice()),
+            (&["null_syscall".to_string()][..], &["lwp_yield_switch".to_string()][..])
+        );
         c.line("*** KERNEL FATAL: unexpected trap 0x010");
         assert_eq!(c.fatal.as_deref(), Some("unexpected trap 0x010"));
     }

@@ -62,6 +62,21 @@ impl Write for PanicConsole {
 fn panic(info: &core::panic::PanicInfo) -> ! {
     M::intr_disable();
     let _ = writeln!(PanicConsole, "\n*** KERNEL PANIC: {info}");
+    // An allocation the kernel could not do without ends here too: say what the
+    // heap had, and which allocation it last refused.
+    let heap = M::heap_stats();
+    let _ = write!(PanicConsole, "*** heap: {} of {} bytes in use", heap.used, heap.total);
+    match arch::kmem::last_failure() {
+        Some((size, align, used)) => {
+            let _ = writeln!(
+                PanicConsole,
+                "; last refused: {size} bytes (align {align}) with {used} in use"
+            );
+        }
+        None => {
+            let _ = writeln!(PanicConsole);
+        }
+    }
     let _ =
         writeln!(PanicConsole, "*** KERNEL FATAL: panic in thread {:?}", kern::thread::curthread());
     M::halt(false)

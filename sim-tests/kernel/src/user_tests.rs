@@ -56,6 +56,9 @@ pub static USER: &[Test] = &[
     Test::new("user_bad_stack_misaligned_preempted", user_bad_stack_misaligned_preempted),
     Test::new("user_bad_stack_in_kernel_window", user_bad_stack_in_kernel_window),
     Test::new("user_times", user_times),
+    Test::new("user_lwp_create_until_refused", user_lwp_create_until_refused),
+    Test::new("user_zombie_lwps_until_refused", user_zombie_lwps_until_refused),
+    Test::new("user_thousands_of_lwps_leave_nothing", user_thousands_of_lwps_leave_nothing),
     Test::new("user_bench_programs", user_bench_programs),
 ];
 
@@ -328,4 +331,29 @@ fn user_bench_programs() -> TestResult {
     ensure_eq!(sa?, WaitStatus::Exited(0));
     ensure_eq!(sb?, WaitStatus::Exited(0));
     Ok(())
+}
+
+/// A program that makes SUSPENDED LWPs until the kernel refuses gets `EAGAIN` (at
+/// the process's or the system's limit, `kern::rctl`), and exits; a sibling process
+/// lives on, and the next program runs (S16). The suite's memory check then finds
+/// everything given back.
+fn user_lwp_create_until_refused() -> TestResult {
+    beside_sibling(|| passes(LIMITS, 1))?;
+    passes(HELLO, 0)
+}
+
+/// The same with LWPs that exit at once and are never waited for: their zombies
+/// fill the process's directory until `EAGAIN`; one wait makes room for one more.
+fn user_zombie_lwps_until_refused() -> TestResult {
+    beside_sibling(|| passes(LIMITS, 2))?;
+    passes(HELLO, 0)
+}
+
+/// Four thousand LWPs made, run to their exit and waited for one after another
+/// leave the kernel's memory as it was (the suite's check: thread stacks and `lwp`
+/// structures back in the heap, not kept by the caches).
+fn user_thousands_of_lwps_leave_nothing() -> TestResult {
+    let before = kern::kmem::census();
+    passes(LIMITS, 3 | 4000 << 8)?;
+    kern_selftest::memory_back(&before)
 }

@@ -188,7 +188,7 @@ pub fn run(suites: &[Suite], bootargs: &str) -> bool {
 
 /// Waits (up to 5 s: exiting threads are reaped as the next switch completes, an
 /// orphan by the reaper) until the kernel holds no more than it did at `before`.
-fn memory_back(before: &kern::kmem::Census) -> TestResult {
+pub fn memory_back(before: &kern::kmem::Census) -> TestResult {
     let mut leak = None;
     let waited = wait_until("the kernel's memory to be back", 5, || {
         leak = kern::kmem::census().leaked_since(before);

@@ -11,11 +11,13 @@
 //! seeded mode switches CPUs only at machine calls.
 //!
 //! One file per subject: [`life`] (creation, exit, `lwp_wait`, ids), [`suspend`]
-//! (stopping and continuing, swapping out) and [`process`] (`proc_exit`,
-//! `proc_wait`, signal dispositions); here the suite, running a test in a process,
+//! (stopping and continuing, swapping out), [`process`] (`proc_exit`,
+//! `proc_wait`, signal dispositions) and [`limits`] (the limits on creation, and
+//! creation that runs out of memory); here the suite, running a test in a process,
 //! and the LWP bodies several tests use.
 
 mod life;
+mod limits;
 mod process;
 mod suspend;
 
@@ -49,6 +51,7 @@ pub static LWP: &[Test] = &[
     Test::new("lwp_wait_edeadlk", life::lwp_wait_edeadlk),
     Test::new("lwp_ids_are_per_process", life::lwp_ids_are_per_process),
     Test::new("lwp_ids_reused_only_after_wait", life::lwp_ids_reused_only_after_wait),
+    Test::new("lwp_wait_never_takes_a_reused_id", life::lwp_wait_never_takes_a_reused_id),
     Test::new(
         "lwp_created_suspended_runs_after_continue",
         suspend::lwp_created_suspended_runs_after_continue,
@@ -66,6 +69,13 @@ pub static LWP: &[Test] = &[
         process::lwp_proc_wait_sleeps_until_child_exits,
     ),
     Test::new("lwp_proc_sigdisp_shared", process::lwp_proc_sigdisp_shared),
+    Test::new("lwp_limit_per_process", limits::lwp_limit_per_process),
+    Test::new("lwp_and_thread_limits_system_wide", limits::lwp_and_thread_limits_system_wide),
+    Test::new("lwp_proc_limit", limits::proc_limit),
+    Test::new(
+        "lwp_creation_survives_each_allocation_failure",
+        limits::creation_survives_each_allocation_failure,
+    ),
 ];
 
 // ---- Running a test inside a process ----------------------------------------------
