@@ -59,6 +59,7 @@ pub static USER: &[Test] = &[
     Test::new("user_lwp_create_until_refused", user_lwp_create_until_refused),
     Test::new("user_zombie_lwps_until_refused", user_zombie_lwps_until_refused),
     Test::new("user_thousands_of_lwps_leave_nothing", user_thousands_of_lwps_leave_nothing),
+    Test::new("user_endless_sleep_woken_again_and_again", user_endless_sleep_woken_again_and_again),
     Test::new("user_bench_programs", user_bench_programs),
 ];
 
@@ -355,5 +356,16 @@ fn user_zombie_lwps_until_refused() -> TestResult {
 fn user_thousands_of_lwps_leave_nothing() -> TestResult {
     let before = kern::kmem::census();
     passes(LIMITS, 3 | 4000 << 8)?;
+    kern_selftest::memory_back(&before)
+}
+
+/// An LWP asleep in `nanosleep` for `i64::MAX` seconds, woken 2,000 times by
+/// `_lwp_continue`: its deadline saturates (a debug kernel once panicked on the
+/// overflow) and its one timeout moves instead of piling up (2,000 callouts once
+/// stayed armed); the process then exits, and the kernel's callouts, threads and
+/// heap are as they were.
+fn user_endless_sleep_woken_again_and_again() -> TestResult {
+    let before = kern::kmem::census();
+    passes(LIMITS, 4 | 2000 << 8)?;
     kern_selftest::memory_back(&before)
 }

@@ -10,6 +10,10 @@
 //!    `_lwp_wait` one more can be made.
 //! 3. `count` LWPs made, run to their exit and waited for, one after another (the
 //!    kernel's memory must be back afterwards: the test checks that).
+//! 4. An LWP asleep in `nanosleep` for the longest time there is, woken `count` times
+//!    by `_lwp_continue` (each wakeup makes it sleep again): the sleep's deadline must
+//!    not overflow, and its timeout is re-armed, not piled up (the test checks the
+//!    kernel's callouts afterwards). The program then exits, ending the sleeper.
 //!
 //! It prints `limits: N` (the LWPs made before the refusal). Exit codes: 0 done;
 //! 1 a call failed unexpectedly; 2 creation was refused with another error than
@@ -21,9 +25,9 @@
 
 use core::cell::UnsafeCell;
 
-use lwp_user::abi::{LWP_SUSPENDED, SYS_LWP_EXIT};
+use lwp_user::abi::{Timespec, LWP_SUSPENDED, SYS_LWP_EXIT};
 use lwp_user::errno::EAGAIN;
-use lwp_user::{check, lwp_create, lwp_wait, ok, say, spawn};
+use lwp_user::{check, lwp_continue, lwp_create, lwp_wait, nanosleep, ok, say, sleep_ms, spawn};
 
 lwp_user::main!(main);
 
@@ -68,6 +72,11 @@ fn until_refused(entry: extern "C" fn(u64) -> !, flags: u64) -> (u64, u64) {
     }
 }
 
+/// Way 4's sleeper: the longest `nanosleep` there is.
+fn sleep_forever(_: u64) {
+    let _ = nanosleep(&Timespec { tv_sec: i64::MAX, tv_nsec: 999_999_999 });
+}
+
 extern "C" fn never_runs(_: u64) -> ! {
     lwp_user::lwp_exit()
 }
@@ -98,6 +107,14 @@ fn main(arg: u64) {
             for _ in 0..count {
                 let id = ok!(1, spawn(|_| {}, 0, 0));
                 ok!(1, lwp_wait(id));
+            }
+            say!("{count}");
+        }
+        4 => {
+            let sleeper = ok!(1, spawn(sleep_forever, 0, 0));
+            sleep_ms(5);
+            for _ in 0..count {
+                ok!(1, lwp_continue(sleeper));
             }
             say!("{count}");
         }
