@@ -20,6 +20,7 @@ static HZ: AtomicU32 = AtomicU32::new(DEFAULT_HZ);
 static LBOLT: AtomicU64 = AtomicU64::new(0);
 
 /// Ticks since boot, counted on CPU 0.
+#[inline]
 pub fn lbolt() -> u64 {
     LBOLT.load(Ordering::Relaxed)
 }

@@ -233,6 +233,7 @@ impl KThread {
         }
     }
 
+    #[inline]
     pub fn id(&self) -> u64 {
         self.t_id.load(Ordering::Relaxed)
     }
@@ -241,6 +242,7 @@ impl KThread {
         *self.t_name.lock()
     }
 
+    #[inline]
     pub fn state(&self) -> ThreadState {
         match self.t_state.load(Ordering::Acquire) {
             0 => ThreadState::Free,
@@ -252,11 +254,13 @@ impl KThread {
         }
     }
 
+    #[inline]
     pub(crate) fn set_state(&self, s: ThreadState) {
         self.t_state.store(s as u8, Ordering::Release);
     }
 
     /// The CPU the thread last ran on.
+    #[inline]
     pub fn cpu(&self) -> usize {
         self.t_cpu.load(Ordering::Relaxed)
     }
@@ -268,6 +272,7 @@ impl KThread {
 
     /// Called by the CPU that switches the thread in, with interrupts off: no other
     /// CPU writes these meanwhile, so the count needs no atomic add.
+    #[inline]
     pub(crate) fn note_switched_in(&self, cpu: usize) {
         self.t_cpu.store(cpu, Ordering::Relaxed);
         self.t_nswitch.store(self.nswitch() + 1, Ordering::Relaxed);
@@ -278,21 +283,25 @@ impl KThread {
     }
 
     /// Its scheduling class.
+    #[inline]
     pub fn class(&self) -> SchedClass {
         SchedClass::from_u8(self.t_cid.load(Ordering::Relaxed))
     }
 
     /// The global priority it runs at: its class's, or the one it inherited if higher.
+    #[inline]
     pub fn pri(&self) -> u8 {
         self.base_pri().max(self.t_epri.load(Ordering::Relaxed))
     }
 
     /// The global priority its class gave it.
+    #[inline]
     pub fn base_pri(&self) -> u8 {
         self.t_pri.load(Ordering::Relaxed)
     }
 
     /// The priority it inherited, if any.
+    #[inline]
     pub fn inherited_pri(&self) -> Option<u8> {
         let e = self.t_epri.load(Ordering::Relaxed);
         (e != 0).then_some(e)
@@ -322,6 +331,7 @@ impl KThread {
     }
 
     /// The CPU it is bound to, if any.
+    #[inline]
     pub fn bound_cpu(&self) -> Option<usize> {
         let b = self.t_bound.load(Ordering::Relaxed);
         (b != UNBOUND).then_some(b)
