@@ -7,6 +7,11 @@
 //! back as `ENOMEM`/`EAGAIN` to that program, so the kernel allocates those objects
 //! through [`try_box`] (and `Vec::try_reserve`), which report the failure.
 //!
+//! When the heap has no block for an allocation, the allocator first asks the
+//! kernel to give back what its caches hold ([`set_reclaim`]: cached threads'
+//! stacks, say) and tries once more; only then does the allocation fail. So the
+//! caches shrink when memory runs low, whoever is allocating.
+//!
 //! Two rules make allocation failures testable and rare:
 //!
 //! * **No allocation under a spin lock.** A `DispLock` is held with interrupts off
@@ -118,6 +123,32 @@ pub(crate) fn inject(thread: usize) -> bool {
     FAIL_THREAD.store(0, Ordering::SeqCst);
     INJECTED.fetch_add(1, Ordering::SeqCst);
     true
+}
+
+/// What the kernel runs to give memory back when the heap is short (`set_reclaim`).
+static RECLAIM: spin::Once<fn() -> usize> = spin::Once::new();
+/// Set while a reclaim runs: an allocation failing meanwhile is not retried.
+static RECLAIMING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Registers `f`, which gives back the memory the kernel's caches hold and returns
+/// how many blocks it freed, as what an allocator runs when the heap is short. `f`
+/// must not allocate; it runs wherever an allocation failed (but never under a
+/// spin lock that forbids allocation).
+pub fn set_reclaim(f: fn() -> usize) {
+    RECLAIM.call_once(|| f);
+}
+
+/// Called by the machine's allocator when the heap has no block, outside its own
+/// lock: runs the kernel's reclaim, once at a time; true if it freed anything
+/// (worth a second try).
+pub(crate) fn reclaim() -> bool {
+    let Some(f) = RECLAIM.get() else { return false };
+    if RECLAIMING.swap(true, Ordering::AcqRel) {
+        return false;
+    }
+    let freed = f();
+    RECLAIMING.store(false, Ordering::Release);
+    freed > 0
 }
 
 /// The last allocation the heap could not satisfy (not an injected one): its size

@@ -146,6 +146,9 @@ pub trait Machine {
     /// Returns whether it had one. Panics if the context is running.
     fn context_release_stack(ctx: &Self::Context) -> bool;
 
+    /// Whether a context has its kernel stack (a cached one may have given it back).
+    fn context_has_stack(ctx: &Self::Context) -> bool;
+
     /// `resume()` (S17): saves the running thread's kernel registers (on SPARC: all of
     /// its register windows, flushed to its stack) in `from`, makes `to_thread` the
     /// current thread (S7), and continues the thread saved in `to`. Returns when some

@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use arch::{Machine, Upcalls};
 
 use crate::thread::{self, curthread, KThread};
-use crate::{clock, disp, kprintln, proc, rctl, syscall, M};
+use crate::{clock, disp, kmem, kprintln, proc, rctl, syscall, M};
 
 /// Set by the boot CPU once the kernel is up; the other CPUs wait for it.
 static KERNEL_UP: AtomicBool = AtomicBool::new(false);
@@ -45,6 +45,7 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
         clock::set_hz(hz);
     }
     rctl::init(args);
+    arch::kmem::set_reclaim(kmem::reap);
     M::set_upcalls(&UPCALLS);
     cpu_start(boot, thread::idle_thread_create(disp::idle));
     KERNEL_UP.store(true, Ordering::Release);

@@ -17,7 +17,8 @@
 //!
 //! What is freed is a cached thread's stack, which is most of its memory: when the
 //! heap runs low (a reaped thread then goes to the cache without its stack), and all
-//! of them when an allocation for a new thread fails ([`cache_reap`]). A thread is
+//! of them when an allocation fails ([`cache_reap`], through `kern::kmem::reap`,
+//! which the allocator runs before it refuses). A thread is
 //! made only within `rctl`'s `max_threads`; making one fails with `EAGAIN` beyond
 //! it and with `ENOMEM` when there is no memory, and leaves nothing behind. The
 //! cache is a list through the threads' own `t_link` (a cached thread is on no
@@ -429,30 +430,24 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> Result<&'static
 }
 
 /// A thread structure with a stack prepared to start at `entry`: a cached one, or a
-/// new one; a second try after the cache has given its stacks back.
+/// new one. (A heap that is short has already had the caches give their memory
+/// back before it refuses: `arch::kmem::set_reclaim`.)
 fn structure_alloc(name: &'static str, entry: arch::ThreadEntry) -> Option<&'static KThread> {
-    for attempt in 0..2 {
-        if attempt > 0 {
-            cache_reap();
+    let cached = THREAD_CACHE.lock().pop();
+    if let Some(t) = cached {
+        if M::context_reset(&t.t_ctx, DEFAULT_STACKSIZE, entry, 0).is_ok() {
+            return Some(t);
         }
-        let cached = THREAD_CACHE.lock().pop();
-        if let Some(t) = cached {
-            if M::context_reset(&t.t_ctx, DEFAULT_STACKSIZE, entry, 0).is_ok() {
-                return Some(t);
-            }
-            // No memory for its stack: it stays cached, without one.
-            THREAD_CACHE.lock().push(t);
-            continue;
-        }
-        let Ok(ctx) = M::context_new(DEFAULT_STACKSIZE, entry, 0) else { continue };
-        let mut t = KThread::boot(name);
-        t.t_ctx = ctx;
-        if let Ok(t) = kmem::try_box(t) {
-            NALLOCATED.fetch_add(1, Ordering::Relaxed);
-            return Some(alloc::boxed::Box::leak(t));
-        }
+        // No memory for its stack: it stays cached, without one.
+        THREAD_CACHE.lock().push(t);
+        return None;
     }
-    None
+    let ctx = M::context_new(DEFAULT_STACKSIZE, entry, 0).ok()?;
+    let mut t = KThread::boot(name);
+    t.t_ctx = ctx;
+    let t = kmem::try_box(t).ok()?;
+    NALLOCATED.fetch_add(1, Ordering::Relaxed);
+    Some(alloc::boxed::Box::leak(t))
 }
 
 /// Gives the stacks of every cached thread back to the heap (memory runs low).
@@ -568,9 +563,12 @@ pub fn nthreads() -> u32 {
     NTHREADS.load(Ordering::Relaxed)
 }
 
-/// Threads in the cache.
-pub fn ncached() -> usize {
-    THREAD_CACHE.lock().len
+/// Threads in the cache that still have their stacks.
+pub fn cached_stacks() -> usize {
+    let c = THREAD_CACHE.lock();
+    core::iter::successors(c.head, |t| t.t_link.get())
+        .filter(|t| M::context_has_stack(&t.t_ctx))
+        .count()
 }
 
 /// Thread structures allocated since boot, in use or cached.

@@ -176,7 +176,10 @@ impl Stack {
     /// refuses the mapping.
     fn map(size: usize, charge: bool) -> Result<Stack, AllocError> {
         let charged = if charge { size } else { 0 };
-        if charge && host_alloc::refuse_injected() || !host_alloc::charge(charged) {
+        if charge && host_alloc::refuse_injected()
+            || !host_alloc::charge(charged)
+                && !(crate::kmem::reclaim() && host_alloc::charge(charged))
+        {
             return Err(AllocError);
         }
         let size = size.max(MIN_STACK).next_multiple_of(GUARD);
@@ -318,6 +321,11 @@ impl Context {
         {
             panic!("sim: {what} of a running context");
         }
+    }
+
+    /// Whether the context has its stack.
+    pub(super) fn has_stack(&self) -> bool {
+        self.stack().is_some()
     }
 
     /// The stack, if the context has one.

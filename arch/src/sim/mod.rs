@@ -513,6 +513,10 @@ impl Machine for Sim {
         ctx.release_stack()
     }
 
+    fn context_has_stack(ctx: &Context) -> bool {
+        ctx.has_stack()
+    }
+
     fn switch<T: ThreadRegister>(from: &Context, to: &Context, to_thread: &'static T) {
         let cpu = Cpu::expect("switch");
         seeded_point(cpu, Point::Call);

@@ -198,6 +198,14 @@ impl Context {
         Ok(())
     }
 
+    /// Whether the context has its stack.
+    pub fn has_stack(&self) -> bool {
+        // SAFETY: a read of the slot, which only `reset` and `release_stack` change,
+        // both by the context's owner while it does not run (as here: the caller
+        // owns the cached thread or runs it).
+        unsafe { (*self.stack.get()).is_some() }
+    }
+
     /// Frees the stack of a context whose thread has ended; whether it had one.
     pub fn release_stack(&self) -> bool {
         assert!(!self.running.load(Ordering::SeqCst), "release_stack of a running thread");

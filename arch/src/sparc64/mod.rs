@@ -189,6 +189,10 @@ impl Machine for Sparc64 {
         ctx.release_stack()
     }
 
+    fn context_has_stack(ctx: &context::Context) -> bool {
+        ctx.has_stack()
+    }
+
     #[inline(always)]
     fn switch<T: ThreadRegister>(
         from: &context::Context,

@@ -265,3 +265,44 @@ pub(super) fn creation_survives_each_allocation_failure() -> TestResult {
     )?;
     Ok(())
 }
+
+/// A heap that runs short takes back what the caches hold before it refuses: with
+/// stacks of exited threads in the thread cache, allocating the heap full leaves
+/// none there (the allocator ran the kernel's reclaim), and every block is given
+/// back afterwards.
+pub(super) fn heap_short_takes_back_cached_stacks() -> TestResult {
+    // Threads that exit at once leave their stacks in the cache.
+    let made: Vec<_> = (0..4)
+        .map(|_| {
+            thread::thread_create_stopped(
+                "t",
+                return_at_once,
+                0,
+                class::SchedClass::Sys,
+                class::SYS_PRI,
+            )
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("thread_create_stopped: {e}"))?;
+    for &t in &made {
+        kern::disp::setrun(t);
+    }
+    wait_for("the threads to be reaped", 5, || {
+        made.iter().all(|t| t.state() == ThreadState::Free)
+    })?;
+    ensure!(thread::cached_stacks() > 0, "no stack in the thread cache to take back");
+    // The heap full, in blocks a stack's size (each allocation may fail: none panics).
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    blocks.try_reserve(4096).map_err(|_| "no room for the list of blocks")?;
+    while blocks.len() < blocks.capacity() {
+        let mut b = Vec::new();
+        if b.try_reserve_exact(32 * 1024).is_err() {
+            break;
+        }
+        blocks.push(b);
+    }
+    let left = thread::cached_stacks();
+    drop(blocks);
+    ensure_eq!(left, 0);
+    Ok(())
+}
