@@ -232,6 +232,17 @@ impl<T> Shared<T> {
         Ok(Shared { block })
     }
 
+    /// A new block holding `value`, or `value` back if there is no memory.
+    pub fn try_new(value: T) -> Result<Shared<T>, T> {
+        let mut value = Some(value);
+        // SAFETY: the closure writes the whole value; `value` is consumed only if
+        // the block was made.
+        let made = unsafe {
+            Shared::try_new_with(|p: *mut T| p.write(value.take().expect("written once")))
+        };
+        made.map_err(|_| value.take().expect("not written: no block was made"))
+    }
+
     /// Another handle to the same block.
     pub fn share(&self) -> Shared<T> {
         self.counter().fetch_add(1, Ordering::Relaxed);
@@ -256,6 +267,13 @@ impl<T> Shared<T> {
     fn counter(&self) -> &core::sync::atomic::AtomicUsize {
         // SAFETY: the block lives while any handle does (this one, at least).
         unsafe { &(*self.block.as_ptr()).refs }
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    /// Another handle to the same block (as `Arc::clone`).
+    fn clone(&self) -> Shared<T> {
+        self.share()
     }
 }
 

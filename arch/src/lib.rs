@@ -207,7 +207,8 @@ pub trait Machine {
     fn halt(success: bool) -> !;
 
     /// A user address space: an MMU context and its pages (S1). Dropping it frees
-    /// both; threads in it hold it by `Arc` until they leave user mode for good.
+    /// both; threads in it hold it by a shared handle ([`kmem::Shared`]) until they
+    /// leave user mode for good.
     type AddrSpace: Send + Sync + 'static;
 
     /// A new, empty address space; `NoMemory` if no MMU context is free.
@@ -225,7 +226,7 @@ pub trait Machine {
     /// context along — with `frame` as the one place its user registers are saved
     /// and restored, and comes back into the kernel only through its system-call
     /// table and [`Upcalls::user_trap`].
-    fn user_enter(space: alloc::sync::Arc<Self::AddrSpace>, frame: UserFrame) -> !;
+    fn user_enter(space: kmem::Shared<Self::AddrSpace>, frame: UserFrame) -> !;
     /// The current thread leaves its address space for good (its LWP is exiting):
     /// its user windows still in the machine are dropped with it, and the machine
     /// lets go of its frame.

@@ -39,13 +39,13 @@
 //! `max_procs` (`EAGAIN` beyond).
 
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use arch::cell::StaticRef;
-use arch::{kmem, Machine, UserRegs};
+use arch::kmem::{self, Shared};
+use arch::{Machine, UserRegs};
 
 use crate::disp;
 use crate::displock::DispLock;
@@ -163,7 +163,7 @@ pub struct Proc {
     /// signal takes its default action (`signal`).
     pub p_sigdisp: DispLock<[SigDisp; NSIG]>,
     /// Its address space (S1); none for a process whose LWPs run kernel code only.
-    pub(crate) p_as: DispLock<Option<Arc<AddrSpace>>>,
+    pub(crate) p_as: DispLock<Option<Shared<AddrSpace>>>,
     /// An LWP exited: `lwp_wait` looks again.
     pub(crate) p_lwpexit: Event,
     /// An LWP stopped, or was continued: `lwp_suspend` looks again.
@@ -235,7 +235,7 @@ impl Proc {
     }
 
     /// The address space, if it has one.
-    pub fn addr_space(&self) -> Option<Arc<AddrSpace>> {
+    pub fn addr_space(&self) -> Option<Shared<AddrSpace>> {
         self.p_as.lock().clone()
     }
 
@@ -449,7 +449,7 @@ pub fn proc_create(func: fn(usize), arg: usize) -> Result<Pid, Errno> {
 /// `space`, whose one LWP (id 1) starts in user mode with `regs`. Returns its pid.
 ///
 /// Errors as [`proc_create`].
-pub fn proc_create_user(space: Arc<AddrSpace>, regs: UserRegs) -> Result<Pid, Errno> {
+pub fn proc_create_user(space: Shared<AddrSpace>, regs: UserRegs) -> Result<Pid, Errno> {
     let p = proc_alloc()?;
     *p.p_as.lock() = Some(space);
     match NewLwp::alloc_user(p, regs) {

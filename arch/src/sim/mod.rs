@@ -670,7 +670,7 @@ impl Machine for Sim {
         space.read(va, buf)
     }
 
-    fn user_enter(space: Arc<AddrSpace>, frame: UserFrame) -> ! {
+    fn user_enter(space: crate::kmem::Shared<AddrSpace>, frame: UserFrame) -> ! {
         user::enter(space, frame)
     }
 

@@ -31,8 +31,6 @@ use core::arch::asm;
 
 use spin::Once;
 
-use alloc::sync::Arc;
-
 use crate::{Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserFrame};
 
 /// The sparc64 machine.
@@ -314,7 +312,7 @@ impl Machine for Sparc64 {
         space.read(va, buf)
     }
 
-    fn user_enter(space: Arc<vm::AddrSpace>, frame: UserFrame) -> ! {
+    fn user_enter(space: crate::kmem::Shared<vm::AddrSpace>, frame: UserFrame) -> ! {
         user::enter(space, frame)
     }
 

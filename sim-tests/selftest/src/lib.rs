@@ -48,7 +48,9 @@ use alloc::string::String;
 use kern::kprintln;
 
 pub use disp::DISP;
-pub use helpers::{crowd, dispatcher_state, reap, spawn, spawn_ts, wait_for, wait_until};
+pub use helpers::{
+    crowd, dispatcher_state, each_allocation_fails, reap, spawn, spawn_ts, wait_for, wait_until,
+};
 pub use lwp::LWP;
 pub use portable::PORTABLE;
 pub use sync::SYNC;

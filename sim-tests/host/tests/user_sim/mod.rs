@@ -19,9 +19,9 @@
 
 extern crate alloc;
 
+use arch::kmem::Shared;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use arch::sim::user::{self, TEXT};
@@ -111,8 +111,9 @@ fn errno(e: Errno) -> u64 {
 
 // ---- The kernel's side: the tests.
 
-fn new_space() -> Result<Arc<AddrSpace>, String> {
-    let space = Arc::new(M::as_create().map_err(|e| format!("as_create: {e:?}"))?);
+fn new_space() -> Result<Shared<AddrSpace>, String> {
+    let space = M::as_create().map_err(|e| format!("as_create: {e:?}"))?;
+    let space = Shared::try_new(space).map_err(|_| "no memory for the space")?;
     let map = |va: u64, len: u64, prot: Prot| {
         M::as_map(&space, va, len, prot).map_err(|e| format!("as_map at {va:#x}: {e:?}"))
     };
@@ -136,9 +137,9 @@ fn poke(space: &AddrSpace, va: u64, v: u64) -> TestResult {
 }
 
 /// Starts a process running `program(arg)` in `space`.
-fn start(space: &Arc<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
+fn start(space: &Shared<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
     let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
-    kern::proc::proc_create_user(Arc::clone(space), regs)
+    kern::proc::proc_create_user(space.share(), regs)
         .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 

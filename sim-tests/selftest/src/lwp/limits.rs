@@ -5,13 +5,11 @@
 //! nothing behind (`kern::kmem::fail_nth` makes each allocation fail in turn).
 
 use alloc::format;
-use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
-use crate::{ensure, ensure_eq, wait_for, wait_until, TestResult};
+use crate::{each_allocation_fails, ensure, ensure_eq, wait_for, TestResult};
 use kern::errno::Errno;
-use kern::kmem::{self, census};
 use kern::lwp::{lwp_continue, lwp_create, lwp_wait, LwpFlags, LwpId};
 use kern::proc::{proc_create, proc_wait};
 use kern::rctl::{self, Limits};
@@ -160,59 +158,6 @@ pub(super) fn proc_limit() -> TestResult {
             Ok(())
         },
     )
-}
-
-/// Runs `create` with its `n`th allocation refused, for n = 1, 2, ... until it makes
-/// fewer than `n` (its caches emptied first, so that it must allocate). A refused
-/// allocation either makes the call fail with `ENOMEM` or `EAGAIN`, leaving the
-/// kernel as it was, or is absorbed (a second try after the caches gave memory
-/// back). `undo` cleans up after each success. Returns how many allocations the
-/// creation made.
-fn each_allocation_fails<T: core::fmt::Debug>(
-    what: &str,
-    create: impl Fn() -> Result<T, Errno>,
-    undo: impl Fn(T) -> TestResult,
-) -> Result<u64, String> {
-    let (mut n, mut retries) = (1, 0);
-    while n <= 64 {
-        let before = census();
-        let injected = kmem::failures_injected();
-        kmem::fail_nth(n);
-        let r = create();
-        kmem::fail_nth(0);
-        let refused = kmem::failures_injected() != injected;
-        match r {
-            Ok(made) => {
-                undo(made)?;
-                if !refused && n == 1 && retries < 20 {
-                    // A thread of an earlier call, reaped after the census, put its
-                    // stack back in the cache: the call had nothing to allocate.
-                    retries += 1;
-                    continue;
-                }
-                if !refused {
-                    ensure!(n > 1, "{what} allocated nothing: the test proves nothing");
-                    return Ok(n - 1);
-                }
-            }
-            Err(e) => {
-                ensure!(refused, "{what} failed with no allocation refused: {e}");
-                ensure!(e == Errno::ENOMEM || e == Errno::EAGAIN, "{what}, allocation {n}: {e}");
-                let mut leak = None;
-                // What the refused call undid may still be on its way out (a thread
-                // reaped as the next switch completes).
-                let _ = wait_until("nothing left of the refused call", 5, || {
-                    leak = census().leaked_since(&before);
-                    Ok(leak.is_none())
-                });
-                if let Some(leak) = leak {
-                    return Err(format!("{what}, allocation {n} refused: {leak}"));
-                }
-            }
-        }
-        n += 1;
-    }
-    Err(format!("{what} still allocated after 64 allocations"))
 }
 
 fn alloc_failure_body() -> TestResult {
