@@ -20,3 +20,4 @@ pub static STACK: &[u8] = program!("stack");
 pub static TIMES: &[u8] = program!("times");
 pub static TRAPS: &[u8] = program!("traps");
 pub static BENCH: &[u8] = program!("bench");
+pub static FUZZ: &[u8] = program!("fuzz");

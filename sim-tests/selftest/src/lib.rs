@@ -1,6 +1,8 @@
 //! The kernel's self-tests and benchmarks, in a crate of their own so that the
 //! kernel (`kern`) is the kernel and nothing else: the test runner, the portable
-//! suites, and the kernel's benchmarks ([`bench`](mod@bench)).
+//! suites, the kernel's side of the fuzzer ([`fuzz`]: runs of the user program
+//! `lwp_fuzz` and their checks, for the machines' fuzzing suites), and the kernel's
+//! benchmarks ([`bench`](mod@bench)).
 //!
 //! Tests are registered by name in suites (the portable ones here: [`PORTABLE`],
 //! [`LWP`], [`SYNC`], [`DISP`]; each machine adds its own), run in order on the boot
@@ -38,6 +40,7 @@ extern crate alloc;
 
 pub mod bench;
 mod disp;
+pub mod fuzz;
 mod helpers;
 mod lwp;
 mod portable;
@@ -188,7 +191,7 @@ pub fn run(suites: &[Suite], bootargs: &str) -> bool {
 
 /// Waits (up to 5 s: exiting threads are reaped as the next switch completes, an
 /// orphan by the reaper) until the kernel holds no more than it did at `before`.
-fn memory_back(before: &kern::kmem::Census) -> TestResult {
+pub fn memory_back(before: &kern::kmem::Census) -> TestResult {
     let mut leak = None;
     let waited = wait_until("the kernel's memory to be back", 5, || {
         leak = kern::kmem::census().leaked_since(before);
