@@ -32,7 +32,8 @@
 //!   suspends the keeper; so an LWP may suspend itself, or the main LWP;
 //! * waits end: nobody waits for the keeper, and workers do not wait for the main
 //!   LWP, which waits for them at the end; a wait for any LWP gets a zombie, since
-//!   the keeper makes one (a stub) when no call has been made for a few rounds;
+//!   the keeper gives one when no call has been made for a few rounds: a stub it
+//!   keeps suspended in reserve (made while there is memory), or a new one;
 //! * `nanosleep` sleeps at most a few milliseconds, except the one deliberate
 //!   sleeper of every run that ends by a process exit: an LWP asleep for `i64::MAX`
 //!   seconds while the main LWP and the keeper continue and suspend it over and over
@@ -254,12 +255,16 @@ pub mod word {
     /// The keeper's id, and the sleeper's.
     pub const KEEPER: usize = 7;
     pub const SLEEPER: usize = 8;
-    /// Figures for the last line: LWPs made, storms, storms ended by `EAGAIN`.
+    /// Figures for the last line: LWPs made, storms, storms ended by `EAGAIN` (a
+    /// limit) and by `ENOMEM` (no memory).
     pub const MADE_LWPS: usize = 9;
     pub const STORMS: usize = 10;
     pub const STORMS_EAGAIN: usize = 11;
+    pub const STORMS_ENOMEM: usize = 14;
     /// The guard's secret.
     pub const SECRET: usize = 12;
+    /// The keeper's reserve: a stub it keeps suspended (0: none).
+    pub const RESERVE: usize = 13;
     /// Per slot (0: the main LWP, 1: the keeper, 2..: workers), the id of the LWP
     /// in it (0: free), and the highest LWP id it has made or seen made.
     pub const OWNER: usize = 16;

@@ -135,10 +135,12 @@ fn make_lwp<E: Env>(env: &mut E, me: &Me, ctx: [u64; 3], flags: u64) -> Result<u
     Ok(id)
 }
 
-/// Continues every LWP up to a few past the highest id made.
+/// Continues every LWP up to a few past the highest id made, but the keeper's
+/// reserve (when the keeper does it).
 fn continue_all<E: Env>(env: &mut E, me: &Me) {
+    let keep = if u64::from(me.id) == env.get(word::KEEPER) { env.get(word::RESERVE) } else { 0 };
     for id in 1..=u64::from(max_id(env)) + 4 {
-        if id != u64::from(me.id) {
+        if id != u64::from(me.id) && id != keep {
             make(env, me, Call::LwpContinue, args1(id), Expect::ok().may(Errno::ESRCH));
         }
     }
@@ -251,11 +253,12 @@ fn fuzz_main<E: Env>(env: &mut E, seed: u32, calls: u32, fate: Fate) {
         fail(env, &me, code::SLEEPER, format_args!("the sleeper {sleeper} woke up"));
     }
     env.say(format_args!(
-        "fuzz: seed {seed}: {} calls, {} LWPs made, {} storms ({} to EAGAIN): done",
+        "fuzz: seed {seed}: {} calls, {} LWPs made, {} storms ({} to EAGAIN, {} to ENOMEM): done",
         env.get(word::MADE),
         env.get(word::MADE_LWPS),
         env.get(word::STORMS),
         env.get(word::STORMS_EAGAIN),
+        env.get(word::STORMS_ENOMEM),
     ));
     if fate == Fate::LastLwpExit {
         // Two more LWPs that may outlive this one: the last to leave ends it.
@@ -324,12 +327,19 @@ fn worker<E: Env>(env: &mut E, slot: usize, nonce: u64) {
 }
 
 /// The keeper: each round it continues every LWP, and, when no call has been made
-/// for a few rounds, makes a stub, so that a wait for any LWP gets a zombie.
+/// for a few rounds, gives the LWPs a zombie, so that a wait for any LWP ends: it
+/// continues its reserve, a stub it keeps suspended for the purpose (made while
+/// memory allows: when the heap is gone no stub can be made then), or makes a stub.
 fn keeper<E: Env>(env: &mut E, slot: usize) {
     let id = env.syscall(SYS_LWP_SELF, [0; 6]).map_or(0, |r| r.0) as u32;
     let me = Me::new(id, slot, env.get(word::PID));
     let (mut last, mut still) = (u64::MAX, 0);
     while env.get(word::KEEPER_STOP) == 0 {
+        let mut reserve = env.get(word::RESERVE);
+        if reserve == 0 || !alive(env, &me, reserve) {
+            reserve = make_stub(env, &me, LWP_SUSPENDED).map_or(0, u64::from);
+            env.set(word::RESERVE, reserve);
+        }
         continue_all(env, &me);
         let made = env.get(word::MADE);
         if made == last {
@@ -339,7 +349,12 @@ fn keeper<E: Env>(env: &mut E, slot: usize) {
         }
         if still >= 4 {
             still = 0;
-            let _ = make_stub(env, &me, 0);
+            if reserve == 0 {
+                let _ = make_stub(env, &me, 0);
+            } else {
+                env.set(word::RESERVE, 0);
+                make(env, &me, Call::LwpContinue, args1(reserve), Expect::ok().may(Errno::ESRCH));
+            }
         }
         nap(env, &me);
     }
@@ -376,9 +391,13 @@ fn storm<E: Env>(env: &mut E, me: &Me, rng: &mut Rng) {
     let mut made = 0;
     while made < cap {
         let flags = rng.pick(&[0, LWP_SUSPENDED, LWP_DETACHED, LWP_SUSPENDED | LWP_DETACHED]);
-        let Ok(id) = make_stub(env, me, flags) else {
-            env.add(word::STORMS_EAGAIN, 1);
-            break;
+        let id = match make_stub(env, me, flags) {
+            Ok(id) => id,
+            Err(e) => {
+                let nomem = e == Errno::ENOMEM as u64;
+                env.add(if nomem { word::STORMS_ENOMEM } else { word::STORMS_EAGAIN }, 1);
+                break;
+            }
         };
         made += 1;
         if flags & LWP_SUSPENDED != 0 {
