@@ -22,6 +22,7 @@ static SWEEP: Sweep = Sweep {
     boot_args: |_| String::new(),
     // The suites need about 5 s of virtual time; their waits give up after at most
     // 60 s each.
+    heap_bytes: arch::sim::DEFAULT_HEAP,
     virtual_timeout: Duration::from_secs(200),
     timeout: Duration::from_secs(60),
 };

@@ -17,6 +17,7 @@ static SWEEP: Sweep = Sweep {
     seeds: 12,
     ncpus: &[2, 4, 8],
     boot_args: |seed| format!("hz=1000 fuzz={seed},3000"),
+    heap_bytes: arch::sim::DEFAULT_HEAP,
     virtual_timeout: Duration::from_secs(300),
     timeout: Duration::from_secs(100),
 };

@@ -48,6 +48,8 @@ pub struct Sweep {
     pub ncpus: &'static [usize],
     /// The boot arguments of the boot of a seed (`SIM_BOOTARGS` comes after them).
     pub boot_args: fn(u64) -> String,
+    /// The simulated kernel heap (`SimConfig::heap_bytes`).
+    pub heap_bytes: usize,
     /// A boot whose virtual clock reaches this fails, with its seed (deterministic:
     /// it replays).
     pub virtual_timeout: Duration,
@@ -83,6 +85,7 @@ impl Sweep {
             timeout: Some(self.timeout),
             virtual_timeout: Some(self.virtual_timeout),
             schedule: Schedule::Seeded(seed),
+            heap_bytes: self.heap_bytes,
             ..SimConfig::new(ncpus)
         };
         let out = sim_tests::boot_suites(config, self.suites);
