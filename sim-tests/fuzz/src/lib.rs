@@ -99,6 +99,8 @@ pub mod code {
     pub const STRIKE: u8 = 4;
     /// The sleeper's endless sleep ended.
     pub const SLEEPER: u8 = 5;
+    /// A system call changed registers it must not (where the machine checks).
+    pub const REGISTERS: u8 = 6;
     /// The guard found something changed (50 and up).
     pub const GUARD: u8 = 50;
 }

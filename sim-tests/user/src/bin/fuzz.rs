@@ -5,7 +5,11 @@
 //! (`lwp_fuzz::code`, `Call::code`), whose line on the console names the call and
 //! its arguments.
 //!
-//! What this machine gives the fuzzer: system calls by `ta 0x40` (`syscall6`); the
+//! What this machine gives the fuzzer: system calls by `ta 0x40`, each with values
+//! of its own in `%g2`..`%g5` and in `%g7` (the user's thread pointer, which the
+//! kernel swaps for its own on every entry), which must come back unchanged
+//! (`lwp_fuzz::code::REGISTERS` otherwise: the runtime's contract is that a call
+//! changes only `%o0`, `%o1` and the condition codes); the
 //! process's shared words as atomics in its data (`casx`); each LWP's staging area
 //! on its own stack; a stack of its own in the bss for each slot's LWP; two stubs
 //! in assembly that never touch their stack (`_lwp_exit`, and `nanosleep(%o0)`
@@ -19,15 +23,15 @@
 #![no_main]
 #![feature(asm_experimental_arch)]
 
-use core::arch::global_asm;
+use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
-use lwp_fuzz::{word, Env, Layout, NSLOTS, STAGE_LEN};
+use lwp_fuzz::{code, word, Env, Layout, NSLOTS, STAGE_LEN};
 use lwp_user::abi::{Timespec, SYS_LWP_EXIT, SYS_NANOSLEEP};
 use lwp_user::addr::{data_end, text, STACK_BOTTOM, STACK_TOP, UNMAPPED};
-use lwp_user::{flush_windows, gethrtime, gethrvtime, lwp_create, println, syscall6};
+use lwp_user::{exit, flush_windows, gethrtime, gethrvtime, lwp_create, println};
 
 lwp_user::main!(main);
 
@@ -127,11 +131,58 @@ impl Sparc {
 
 impl Env for Sparc {
     fn syscall(&mut self, num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
-        // SAFETY: what the fuzzer points at in this program's memory is meant for
+        // Values of this call's own, for the globals.
+        let g = [0x2222, 0x3333, 0x4444, 0x5555, 0x7777]
+            .map(|k: u64| (num ^ args[0].rotate_left(k as u32 % 64)).wrapping_mul(k | 1));
+        let (r0, r1, ccr, g2, g3, g4, g5, g7): (u64, u64, u64, u64, u64, u64, u64, u64);
+        // SAFETY: the trap enters the kernel as `syscall6` does (see its comment); %g7,
+        // which the compiler keeps for itself, is given the call's value and back its
+        // own before the asm ends (this program has no thread-local storage).
+        // Memory: what the fuzzer points at in this program's memory is meant for
         // what the calls do with it: its staging area and buffer of garbage (which
         // the kernel may write), its console line and huge Timespec (which it
         // reads). Every other pointer is bad on purpose: the kernel's business.
-        unsafe { syscall6(num, args) }
+        unsafe {
+            asm!(
+                "mov %g7, {keep}",
+                "mov {g7in}, %g7",
+                "mov {num}, %g1",
+                "ta 0x40",
+                "rd %ccr, {ccr}",
+                "mov %g7, {g7out}",
+                "mov {keep}, %g7",
+                keep = out(reg) _,
+                g7in = in(reg) g[4],
+                num = in(reg) num,
+                g7out = lateout(reg) g7,
+                ccr = lateout(reg) ccr,
+                inout("g2") g[0] => g2,
+                inout("g3") g[1] => g3,
+                inout("g4") g[2] => g4,
+                inout("g5") g[3] => g5,
+                inout("o0") args[0] => r0,
+                inout("o1") args[1] => r1,
+                inout("o2") args[2] => _,
+                inout("o3") args[3] => _,
+                inout("o4") args[4] => _,
+                inout("o5") args[5] => _,
+            );
+        }
+        if [g2, g3, g4, g5, g7] != g {
+            println!(
+                "fuzz: check {} failed: call {num:#x}{args:x?} changed the globals \
+                 %g2..%g5, %g7 from {g:x?} to {:x?}",
+                code::REGISTERS,
+                [g2, g3, g4, g5, g7]
+            );
+            exit(code::REGISTERS);
+        }
+        // The carry of %icc: the call failed, its error in %o0.
+        if ccr & 1 != 0 {
+            Err(r0)
+        } else {
+            Ok((r0, r1))
+        }
     }
 
     fn get(&self, w: usize) -> u64 {
