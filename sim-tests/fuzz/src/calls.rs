@@ -169,15 +169,15 @@ pub struct Me {
     pub slot: usize,
     /// The process's pid, as the main LWP saw it first.
     pub pid: u64,
-    /// The last readings of the clocks and of its call count.
+    /// The last readings of the clock (`clock_ns` and `ta 0x24` read the same
+    /// one) and of its call count.
     last_clock: u64,
-    last_hrtime: u64,
     last_sysc: u64,
 }
 
 impl Me {
     pub fn new(id: u32, slot: usize, pid: u64) -> Me {
-        Me { id, slot, pid, last_clock: 0, last_hrtime: 0, last_sysc: 0 }
+        Me { id, slot, pid, last_clock: 0, last_sysc: 0 }
     }
 
     pub fn is_main(&self) -> bool {
@@ -278,20 +278,34 @@ pub fn random_call<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> Option<Wr
             if id == env.get(word::KEEPER) || (id == 1 && !me.is_main()) {
                 id = u64::from(me.id);
             }
-            let dp = match rng.below(10) {
-                0 | 1 => 0,
-                2..=6 => pools::garbage(rng, &l, 4),
-                // Null among them: no report, a good pointer here.
-                _ => pools::bad_out(rng, &l, 4),
+            // Null (no report), the LWP's own staging area (the id is read back),
+            // garbage, or bad (null among them: then a good one).
+            let (dp, bad_dp) = match rng.below(10) {
+                0 | 1 => (0, false),
+                2 | 3 => {
+                    let dp = env.stage(&[0]);
+                    own = Some(dp);
+                    (dp, false)
+                }
+                4..=6 => (pools::garbage(rng, &l, 4), false),
+                _ => {
+                    let dp = pools::bad_out(rng, &l, 4);
+                    (dp, dp != 0)
+                }
             };
             args[..2].copy_from_slice(&[id, dp]);
-            let bad_dp = dp != 0 && !(l.outbuf..l.outbuf + l.outbuf_len).contains(&dp);
-            none.fails(Errno::EFAULT, bad_dp)
+            let e = none
+                .fails(Errno::EFAULT, bad_dp)
                 .fails(Errno::ESRCH, id != 0 && !pools::valid_id(id))
-                .fails(Errno::EDEADLK, id == u64::from(me.id))
-                .may(Errno::ESRCH)
-                .may(Errno::EINVAL)
-                .may(Errno::EDEADLK)
+                .fails(Errno::EDEADLK, id == u64::from(me.id));
+            if id == 0 {
+                // Any LWP: the keeper lives and never waits, so the wait can always
+                // end (never EDEADLK), and there is always an LWP (never ESRCH).
+                e
+            } else {
+                // The LWP may be gone, detached, or in a chain of waits back to this one.
+                e.may(Errno::ESRCH).may(Errno::EINVAL).may(Errno::EDEADLK)
+            }
         }
         Call::Nanosleep => {
             if rng.chance(3, 4) {
@@ -342,12 +356,22 @@ pub fn random_call<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> Option<Wr
                 (id <= 1 || id == me.id).then_some("the new LWP's id")
             })
         }
+        Call::LwpWait => own.and_then(|dp| {
+            // The id waited for, or, for any, another LWP's.
+            let gone = env.peek(dp) >> 32;
+            let right =
+                if args[0] == 0 { gone != 0 && gone != u64::from(me.id) } else { gone == args[0] };
+            (!right).then_some("the departed LWP's id")
+        }),
         Call::LwpTimes => own.and_then(|tp| {
-            let (sysc, hz) = (env.peek(tp + 32), env.peek(tp + 40));
+            let t: [u64; 6] = core::array::from_fn(|i| env.peek(tp + 8 * i as u64));
+            let [utime, stime, putime, pstime, sysc, hz] = t;
             let back = sysc <= me.last_sysc;
             me.last_sysc = sysc;
             if hz == 0 || hz > 100_000 {
                 Some("lwp_times' clock rate")
+            } else if putime < utime || pstime < stime {
+                Some("lwp_times: the process's times leave out the caller's")
             } else {
                 back.then_some("lwp_times' call count did not grow")
             }
@@ -410,8 +434,8 @@ fn soft_trap<E: Env>(
             got.is_err().then(|| wrong([0; 6], got, "yield failed", Expect::ok()))
         }
         Some(t) if which == 0x24 => {
-            let back = t < me.last_hrtime;
-            me.last_hrtime = t;
+            let back = t < me.last_clock;
+            me.last_clock = t;
             let got = Ok((t, 0));
             back.then(|| wrong([which, 0, 0, 0, 0, 0], got, "gethrtime went back", Expect::ok()))
         }
