@@ -18,8 +18,9 @@
 //!
 //! * a bad call number (SIGSYS), `exit`, `_lwp_kill` with a signal whose default
 //!   action ends the process, and an LWP created to run where it faults are the
-//!   fates that strike ([`Fate::strikes`]): once, by whichever LWP makes the call that
-//!   reaches a point drawn from the seed, while the others are busy in theirs;
+//!   fates that strike ([`Fate::strikes`]): by whichever LWP makes the call that
+//!   reaches a point drawn from the seed (and the next one, if the process still
+//!   runs: two at once), while the others are busy in theirs;
 //!   `_lwp_exit` of the last LWP is the fate [`Fate::LastLwpExit`]; every other call
 //!   number is a valid one, and `_lwp_kill` sends only signals that are ignored by
 //!   default, or that are no signals (`EINVAL`);
@@ -78,6 +79,7 @@ pub enum Fate {
     /// `_lwp_kill(an LWP of its own, SIGKILL)`.
     Kill,
     /// Every LWP leaves by `_lwp_exit`; the last one out ends the process: exit 0.
+    /// The main LWP leaves last, or (one run in two) first, the others still busy.
     LastLwpExit,
     /// An LWP is created to start at a kernel address: it faults at once, SIGSEGV.
     Fault,
@@ -267,6 +269,8 @@ pub mod word {
     pub const SECRET: usize = 12;
     /// The keeper's reserve: a stub it keeps suspended (0: none).
     pub const RESERVE: usize = 13;
+    /// Nonzero: the main LWP has left first ([`super::Fate::LastLwpExit`]).
+    pub const MAIN_GONE: usize = 15;
     /// Per slot (0: the main LWP, 1: the keeper, 2..: workers), the id of the LWP
     /// in it (0: free), and the highest LWP id it has made or seen made.
     pub const OWNER: usize = 16;

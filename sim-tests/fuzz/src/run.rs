@@ -150,7 +150,9 @@ fn continue_all<E: Env>(env: &mut E, me: &Me) {
 /// makes a random call.
 fn step<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) {
     let n = env.add(word::MADE, 1);
-    if n >= env.get(word::DEATH_AT) && env.get(word::STRUCK) == 0 {
+    // The first two LWPs to reach the point both strike, if the first has not
+    // ended the process by then: two exits (or faults) at once, to one status.
+    if n >= env.get(word::DEATH_AT) && env.get(word::STRUCK) < 2 {
         strike(env, me, rng);
     }
     if let Some(w) = calls::random_call(env, me, rng) {
@@ -160,7 +162,7 @@ fn step<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) {
 
 /// The fate's call: it ends the process, so nothing after it should run.
 fn strike<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> ! {
-    env.set(word::STRUCK, 1);
+    env.add(word::STRUCK, 1);
     let (seed, _, fate) = run_of(env);
     let made = env.get(word::MADE);
     env.say(format_args!("fuzz: seed {seed}: lwp {} strikes ({fate:?}) at call {made}", me.id));
@@ -247,6 +249,14 @@ fn fuzz_main<E: Env>(env: &mut E, seed: u32, calls: u32, fate: Fate) {
             format_args!("{fate:?} by another LWP did not end the process"),
         );
     }
+    if fate == Fate::LastLwpExit && rng.chance(1, 2) {
+        // This LWP leaves first, the others busy: the keeper ends the run.
+        env.say(format_args!("fuzz: seed {seed}: the main LWP leaves first"));
+        env.set(word::STOP, 1);
+        env.set(word::MAIN_GONE, 1);
+        let _ = env.syscall(SYS_LWP_EXIT, [0; 6]);
+        fail(env, &me, code::STRIKE, format_args!("_lwp_exit returned"));
+    }
     join(env, &me);
     let sleeper = env.get(word::SLEEPER);
     if sleeper != 0 && !alive(env, &me, sleeper) {
@@ -261,13 +271,18 @@ fn fuzz_main<E: Env>(env: &mut E, seed: u32, calls: u32, fate: Fate) {
         env.get(word::STORMS_ENOMEM),
     ));
     if fate == Fate::LastLwpExit {
-        // Two more LWPs that may outlive this one: the last to leave ends it.
-        for _ in 0..2 {
-            let _ = make_stub(env, &me, 0);
-        }
-        let _ = env.syscall(SYS_LWP_EXIT, [0; 6]);
-        fail(env, &me, code::STRIKE, format_args!("_lwp_exit returned"));
+        leave_last(env, &me);
     }
+}
+
+/// The end of [`Fate::LastLwpExit`], once the workers are gone: two more LWPs that
+/// may outlive this one, and `_lwp_exit`: the last to leave ends the process.
+fn leave_last<E: Env>(env: &mut E, me: &Me) -> ! {
+    for _ in 0..2 {
+        let _ = make_stub(env, me, 0);
+    }
+    let _ = env.syscall(SYS_LWP_EXIT, [0; 6]);
+    fail(env, me, code::STRIKE, format_args!("_lwp_exit returned"))
 }
 
 /// Makes the LWP of slot `slot` with argument `arg`: its id.
@@ -335,6 +350,15 @@ fn keeper<E: Env>(env: &mut E, slot: usize) {
     let me = Me::new(id, slot, env.get(word::PID));
     let (mut last, mut still) = (u64::MAX, 0);
     while env.get(word::KEEPER_STOP) == 0 {
+        if env.get(word::MAIN_GONE) != 0 {
+            // The main LWP has left first: the keeper ends the run in its stead
+            // (and its reserve goes with the others).
+            env.set(word::RESERVE, 0);
+            join_workers(env, &me);
+            continue_all(env, &me);
+            reap_zombies(env, &me);
+            leave_last(env, &me);
+        }
         let mut reserve = env.get(word::RESERVE);
         if reserve == 0 || !alive(env, &me, reserve) {
             reserve = make_stub(env, &me, LWP_SUSPENDED).map_or(0, u64::from);
@@ -432,23 +456,10 @@ fn reap_zombies<E: Env>(env: &mut E, me: &Me) {
     }
 }
 
-/// The end of a run that is not struck: the workers are told to stop and are
-/// continued until they are gone, a worker waiting for any LWP is given a zombie
-/// now and then; then the keeper goes, and the zombies are reaped.
+/// The end of a run that is not struck: the workers go (`join_workers`), then the
+/// keeper, and the zombies are reaped.
 fn join<E: Env>(env: &mut E, me: &Me) {
-    env.set(word::STOP, 1);
-    let mut round = 0;
-    while (2..NSLOTS).any(|s| slot_taken(env, me, s)) {
-        continue_all(env, me);
-        if round % 8 == 7 {
-            let _ = make_stub(env, me, 0);
-        }
-        nap(env, me);
-        round += 1;
-        if round == JOIN_ROUNDS {
-            fail(env, me, code::JOIN, format_args!("the workers did not end"));
-        }
-    }
+    join_workers(env, me);
     env.set(word::KEEPER_STOP, 1);
     let keeper = env.get(word::KEEPER);
     for round in 0.. {
@@ -463,6 +474,24 @@ fn join<E: Env>(env: &mut E, me: &Me) {
     make(env, me, Call::LwpWait, [keeper, 0, 0, 0, 0, 0], Expect::ok().may(Errno::ESRCH));
     continue_all(env, me);
     reap_zombies(env, me);
+}
+
+/// The workers are told to stop and are continued until they are gone; a worker
+/// waiting for any LWP is given a zombie now and then.
+fn join_workers<E: Env>(env: &mut E, me: &Me) {
+    env.set(word::STOP, 1);
+    let mut round = 0;
+    while (2..NSLOTS).any(|s| slot_taken(env, me, s)) {
+        continue_all(env, me);
+        if round % 8 == 7 {
+            let _ = make_stub(env, me, 0);
+        }
+        nap(env, me);
+        round += 1;
+        if round == JOIN_ROUNDS {
+            fail(env, me, code::JOIN, format_args!("the workers did not end"));
+        }
+    }
 }
 
 /// The guard (see [`Role::Guard`]).
