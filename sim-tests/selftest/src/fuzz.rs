@@ -38,7 +38,8 @@ pub trait Programs {
 pub const PER_PROC: u32 = 2500;
 /// Processes of the fuzzer at a time (and the guard).
 pub const AT_ONCE: usize = 4;
-/// The LWP limit per process while the fuzzer runs: storms reach it.
+/// The LWP limit per process while the fuzzer runs (unless the boot arguments set
+/// one): storms reach it.
 const LWPS_PER_PROC: u32 = 48;
 /// Machine time a process may take.
 const PROC_SECS: u64 = 120;
@@ -53,10 +54,11 @@ pub fn bootarg() -> Option<(u32, u64)> {
 /// time beside the guard, and checks them, the guard, and the kernel's memory.
 pub fn run(m: &dyn Programs, seed: u32, count: u64) -> TestResult {
     let limits = rctl::limits();
-    let old = rctl::set(rctl::Limits {
-        lwps_per_proc: limits.lwps_per_proc.min(LWPS_PER_PROC),
-        ..limits
-    });
+    let lwps_per_proc = match kern::boot::bootarg(M::boot_args(), "lwps_per_proc") {
+        Some(_) => limits.lwps_per_proc,
+        None => limits.lwps_per_proc.min(LWPS_PER_PROC),
+    };
+    let old = rctl::set(rctl::Limits { lwps_per_proc, ..limits });
     let r = run_limited(m, seed, count);
     rctl::set(old);
     r
