@@ -71,7 +71,8 @@ pub const KERNEL: core::ops::Range<u64> = 0x40_4000..0x100_0000;
 pub enum Fate {
     /// Every LWP is made to stop and is waited for, then `main` returns: exit 0.
     Return,
-    /// `exit(EXIT_CODE)` from some LWP, while the others are busy.
+    /// `exit(EXIT_CODE)` from some LWP, while the others are busy (with random
+    /// high bits: the status is the low byte).
     Exit,
     /// A call number that is none (0, beyond the table, or with high bits set):
     /// SIGSYS (S13).

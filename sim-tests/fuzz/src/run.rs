@@ -168,7 +168,11 @@ fn strike<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> ! {
     env.say(format_args!("fuzz: seed {seed}: lwp {} strikes ({fate:?}) at call {made}", me.id));
     let l = *env.layout();
     match fate {
-        Fate::Exit => exit(env, EXIT_CODE),
+        Fate::Exit => {
+            // High bits too: the status is the low byte.
+            let status = u64::from(EXIT_CODE) | rng.next_u64() << 8;
+            let _ = env.syscall(SYS_EXIT, [status, 0, 0, 0, 0, 0]);
+        }
         Fate::BadCall => {
             let num = rng.pick(&calls::BAD_NUMBERS);
             let ids = pools::Ids { me: me.id, max: max_id(env) };
