@@ -3,7 +3,8 @@
 //! beside a guard process, and the checks that each run ended with the wait status
 //! its fate says, that the guard is intact (still active while they run; its own
 //! checks of its memory and LWPs; exit 0 when told), and that the kernel's memory
-//! is back afterwards (no thread, LWP, process or callout left, no heap grown).
+//! is back afterwards (no thread, LWP, process or callout left, no heap grown);
+//! and, at every tick meanwhile, that the dispatcher's queues are consistent.
 //!
 //! Each machine says how to start the fuzzer ([`Programs`]): the sparc64 image runs
 //! the `fuzz` program it carries, the host simulation its fuzzing program. A run
@@ -111,6 +112,10 @@ fn runs(m: &dyn Programs, guard: Pid, seed: u32, count: u64) -> Result<u64, Stri
             next += 1;
         }
         sleepq::delay(1);
+        // The dispatcher's queues stay consistent under the load, at every tick.
+        if let Err(e) = kern::disp::check_invariants() {
+            return Err(format!("while the fuzzer runs: {e}"));
+        }
         let stat = proc::prfind(guard).map(|p| p.stat());
         if stat != Some(PStat::Active) && failure.is_none() {
             failure = Some(format!("the guard {guard} is {stat:?} while the fuzzer runs"));
