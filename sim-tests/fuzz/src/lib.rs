@@ -42,6 +42,10 @@
 //! * `write` writes to the console only the runtime's line, or nothing (length 0,
 //!   or a buffer whose first byte is unreadable); other descriptors are `EBADF`.
 //!
+//! Each call is made a random number of frames deep (up to 15), each frame holding
+//! a value across it that must come back intact: on SPARC, the register windows
+//! spilled and filled around the calls (S17).
+//!
 //! Pointers come from [`pools`]: null, unmapped, kernel, straddling the end of what
 //! is mapped, just below and above 2^43, near 2^64, misaligned, and the process's
 //! own buffers; a structure the kernel reads is staged in the LWP's own memory with
@@ -104,6 +108,8 @@ pub mod code {
     pub const SLEEPER: u8 = 5;
     /// A system call changed registers it must not (where the machine checks).
     pub const REGISTERS: u8 = 6;
+    /// A frame's value changed across a system call made deeper down.
+    pub const FRAMES: u8 = 7;
     /// The guard found something changed (50 and up).
     pub const GUARD: u8 = 50;
 }

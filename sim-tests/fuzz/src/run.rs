@@ -155,9 +155,36 @@ fn step<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) {
     if n >= env.get(word::DEATH_AT) && env.get(word::STRUCK) < 2 {
         strike(env, me, rng);
     }
-    if let Some(w) = calls::random_call(env, me, rng) {
-        wrong(env, me, w)
+    let depth = rng.below(16) as u32;
+    let salt = rng.next_u64();
+    match deep(depth, salt, &mut || calls::random_call(env, me, rng)) {
+        Ok(None) => {}
+        Ok(Some(w)) => wrong(env, me, w),
+        Err(frame) => fail(
+            env,
+            me,
+            code::FRAMES,
+            format_args!("frame {frame} of {depth} lost its value across a system call"),
+        ),
     }
+}
+
+/// Runs `f` `depth` frames deeper, each frame holding a value of its own across the
+/// call (in a register of its window, on SPARC), which must be the same after it:
+/// the windows spilled and filled around the system calls below come back intact
+/// (S17). The frame whose value changed, if one did.
+#[inline(never)]
+fn deep<R>(depth: u32, salt: u64, f: &mut dyn FnMut() -> R) -> Result<R, u32> {
+    if depth == 0 {
+        return Ok(f());
+    }
+    let want = salt.rotate_left(depth) ^ u64::from(depth);
+    let mine = core::hint::black_box(want);
+    let r = deep(depth - 1, salt, f);
+    if core::hint::black_box(mine) != want {
+        return Err(depth);
+    }
+    r
 }
 
 /// The fate's call: it ends the process, so nothing after it should run.
