@@ -334,7 +334,15 @@ pub fn random_call<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> Option<Wr
         },
         Call::SoftTrap => unreachable!("made above"),
     };
+    // Whom this LWP suspends, while it does (see `run`: continue_all).
+    let suspending = call == Call::LwpSuspend && args[0] != u64::from(me.id);
+    if suspending {
+        env.set(word::SUSPENDING + me.slot, args[0]);
+    }
     let got = env.syscall(call.num(), args);
+    if suspending {
+        env.set(word::SUSPENDING + me.slot, 0);
+    }
     if !expect.admits(got) {
         return Some(wrong(args, got, "an answer the arguments do not allow", expect));
     }

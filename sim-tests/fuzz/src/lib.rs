@@ -30,7 +30,12 @@
 //!   it whenever it was made suspended;
 //! * stopped LWPs never stay stopped: the *keeper*, an LWP of its own, continues
 //!   every id up to the highest made (and a few beyond) each round, and nobody
-//!   suspends the keeper; so an LWP may suspend itself, or the main LWP;
+//!   suspends the keeper; so an LWP may suspend itself, or the main LWP. An LWP
+//!   that another is suspending is continued only one round in four (each LWP
+//!   says whom it suspends): a continue before the suspender has seen it stopped
+//!   cancels the request, which the suspender makes again, and a keeper that
+//!   always came first would keep it suspending for ever (as seen on one busy
+//!   CPU of the seeded simulation);
 //! * waits end: nobody waits for the keeper, and workers do not wait for the main
 //!   LWP, which waits for them at the end; a wait for any LWP gets a zombie, since
 //!   the keeper gives one when no call has been made for a few rounds: a stub it
@@ -284,8 +289,10 @@ pub mod word {
     pub const MAXID: usize = OWNER + super::NSLOTS;
     /// Per slot of the guard: rounds its LWP has made.
     pub const ROUNDS: usize = MAXID + super::NSLOTS;
+    /// Per slot, the LWP it is suspending (0: none; not itself).
+    pub const SUSPENDING: usize = ROUNDS + super::NSLOTS;
     /// How many there are.
-    pub const N: usize = ROUNDS + super::NSLOTS;
+    pub const N: usize = SUSPENDING + super::NSLOTS;
 }
 
 /// LWPs with a slot of their own (a stack, a staging area): the main LWP, the

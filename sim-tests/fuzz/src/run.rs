@@ -135,12 +135,45 @@ fn make_lwp<E: Env>(env: &mut E, me: &Me, ctx: [u64; 3], flags: u64) -> Result<u
     Ok(id)
 }
 
+/// [`continue_all`] continues an LWP that another is suspending once in this many
+/// rounds only.
+const SPARE_ROUNDS: u32 = 4;
+
+/// What an LWP that continues every LWP round after round remembers: for each
+/// slot, whom it was suspending and for how many rounds.
+struct Rounds {
+    suspending: [(u64, u32); NSLOTS],
+}
+
+impl Rounds {
+    fn new() -> Rounds {
+        Rounds { suspending: [(0, 0); NSLOTS] }
+    }
+}
+
 /// Continues every LWP up to a few past the highest id made, but the keeper's
-/// reserve (when the keeper does it).
-fn continue_all<E: Env>(env: &mut E, me: &Me) {
+/// reserve (when the keeper does it), and, but once in [`SPARE_ROUNDS`] rounds,
+/// those that another LWP is suspending: a continue before the suspender has seen
+/// its LWP stopped cancels its request, and it asks again; continued at every
+/// round, on a busy CPU where the LWP waits longer than a round to run, it would
+/// ask for ever. (Two LWPs suspending each other both stop: the round that
+/// continues them frees them.)
+fn continue_all<E: Env>(env: &mut E, me: &Me, rounds: &mut Rounds) {
     let keep = if u64::from(me.id) == env.get(word::KEEPER) { env.get(word::RESERVE) } else { 0 };
+    let mut spare = [0u64; NSLOTS];
+    for (k, (target, n)) in rounds.suspending.iter_mut().enumerate() {
+        let now = env.get(word::SUSPENDING + k);
+        if now == *target {
+            *n += 1;
+        } else {
+            (*target, *n) = (now, 0);
+        }
+        if *n % SPARE_ROUNDS != SPARE_ROUNDS - 1 {
+            spare[k] = now;
+        }
+    }
     for id in 1..=u64::from(max_id(env)) + 4 {
-        if id != u64::from(me.id) && id != keep {
+        if id != u64::from(me.id) && id != keep && !spare.contains(&id) {
             make(env, me, Call::LwpContinue, args1(id), Expect::ok().may(Errno::ESRCH));
         }
     }
@@ -380,13 +413,14 @@ fn keeper<E: Env>(env: &mut E, slot: usize) {
     let id = env.syscall(SYS_LWP_SELF, [0; 6]).map_or(0, |r| r.0) as u32;
     let me = Me::new(id, slot, env.get(word::PID));
     let (mut last, mut still) = (u64::MAX, 0);
+    let mut rounds = Rounds::new();
     while env.get(word::KEEPER_STOP) == 0 {
         if env.get(word::MAIN_GONE) != 0 {
             // The main LWP has left first: the keeper ends the run in its stead
             // (and its reserve goes with the others).
             env.set(word::RESERVE, 0);
             join_workers(env, &me);
-            continue_all(env, &me);
+            continue_all(env, &me, &mut Rounds::new());
             reap_zombies(env, &me);
             leave_last(env, &me);
         }
@@ -395,7 +429,7 @@ fn keeper<E: Env>(env: &mut E, slot: usize) {
             reserve = make_stub(env, &me, LWP_SUSPENDED).map_or(0, u64::from);
             env.set(word::RESERVE, reserve);
         }
-        continue_all(env, &me);
+        continue_all(env, &me, &mut rounds);
         let made = env.get(word::MADE);
         if made == last {
             still += 1;
@@ -427,7 +461,9 @@ fn sleeper<E: Env>(env: &mut E, me: &Me) {
     let id = u64::from(id);
     for i in 0..64 {
         if i % 8 == 0 {
+            env.set(word::SUSPENDING + me.slot, id);
             make(env, me, Call::LwpSuspend, args1(id), Expect::ok());
+            env.set(word::SUSPENDING + me.slot, 0);
         }
         make(env, me, Call::LwpContinue, args1(id), Expect::ok());
         make(env, me, Call::Yield, [0; 6], Expect::ok());
@@ -503,7 +539,7 @@ fn join<E: Env>(env: &mut E, me: &Me) {
         }
     }
     make(env, me, Call::LwpWait, [keeper, 0, 0, 0, 0, 0], Expect::ok().may(Errno::ESRCH));
-    continue_all(env, me);
+    continue_all(env, me, &mut Rounds::new());
     reap_zombies(env, me);
 }
 
@@ -512,8 +548,9 @@ fn join<E: Env>(env: &mut E, me: &Me) {
 fn join_workers<E: Env>(env: &mut E, me: &Me) {
     env.set(word::STOP, 1);
     let mut round = 0;
+    let mut rounds = Rounds::new();
     while (2..NSLOTS).any(|s| slot_taken(env, me, s)) {
-        continue_all(env, me);
+        continue_all(env, me, &mut rounds);
         if round % 8 == 7 {
             let _ = make_stub(env, me, 0);
         }
