@@ -1,6 +1,6 @@
 //! The fuzzer (`sim_tests::fuzz`) on the seeded simulation: for each seed, a boot whose
 //! schedule and fuzzer both start from that seed (runs of seeds `seed`, `seed + 1`)
-//! on 2, 4 and 8 CPUs, each in a child process (`seeded/mod.rs`), so that a failure
+//! on 1, 2, 4 and 8 CPUs, each in a child process (`seeded/mod.rs`), so that a failure
 //! replays exactly from its seed, e.g.
 //! `SIM_SEED=17 SIM_NCPUS=4 cargo test -p sim-tests --test fuzz_seeded -- --nocapture`.
 
@@ -15,7 +15,7 @@ static SWEEP: Sweep = Sweep {
     binary: "fuzz_seeded",
     suites: &SUITES,
     seeds: 12,
-    ncpus: &[2, 4, 8],
+    ncpus: &[1, 2, 4, 8],
     boot_args: |seed| format!("hz=1000 fuzz={seed},3000"),
     heap_bytes: arch::sim::DEFAULT_HEAP,
     virtual_timeout: Duration::from_secs(300),
@@ -24,7 +24,7 @@ static SWEEP: Sweep = Sweep {
 
 static SUITES: [Suite; 1] = [("fuzz", sim_tests::fuzz::FUZZ)];
 
-/// 12 seeds on each of 2, 4 and 8 CPUs (or what `SIM_SEED`/`SIM_NCPUS` say).
+/// 12 seeds on each of 1, 2, 4 and 8 CPUs (or what `SIM_SEED`/`SIM_NCPUS` say).
 #[test]
 fn fuzz_over_seeds() {
     seeded::sweep(&SWEEP);

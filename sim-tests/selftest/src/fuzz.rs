@@ -166,18 +166,26 @@ fn check_ending(m: &dyn Programs, r: &Running) -> TestResult {
     ))
 }
 
-/// Each LWP of process `pid`: its state, what it sleeps on, what it was asked.
+/// Each LWP of process `pid`: its thread's state and priority, how often it has
+/// been switched, its system call (the last one: S5.2), what it sleeps on, what it
+/// was asked.
 fn lwp_states(pid: Pid) -> String {
     let Some(p) = proc::prfind(pid) else { return format!("{pid} is gone") };
     let mut s = format!("{p:?}:");
     for id in p.lwp_ids() {
-        match lwp::idtot(p, id) {
-            Some(t) => {
-                s +=
-                    &format!(" [{id}: {:?}, wchan {:?}, {:?}]", t.state(), t.wchan(), t.proc_flag())
-            }
-            None => s += &format!(" [{id}: zombie]"),
-        }
+        let Some(t) = lwp::idtot(p, id) else {
+            s += &format!(" [{id}: zombie]");
+            continue;
+        };
+        let call = lwp::idtolwp(p, id).and_then(|l| l.with_data(|d| d.lwp_sysnum));
+        s += &format!(
+            " [{id}: {:?}, pri {}, {} switches, call {call:?}, wchan {:?}, {:?}]",
+            t.state(),
+            t.pri(),
+            t.nswitch(),
+            t.wchan(),
+            t.proc_flag()
+        );
     }
     s
 }
