@@ -481,7 +481,7 @@ fn proc_enter(p: &'static Proc, first: NewLwp) -> Result<Pid, Errno> {
                 Ok(pid) => {
                     p.p_pid.store(pid.0, Ordering::Relaxed);
                     tbl.insert(p, parent);
-                    let (_, t) = first.install(p, &mut p.p_lock.lock(), LwpFlags::empty());
+                    let (_, t) = first.install(p, &mut p.p_lock.lock(), LwpFlags::empty(), false);
                     Ok((pid, t))
                 }
                 Err(e) => Err((e, first)),

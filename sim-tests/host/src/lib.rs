@@ -4,8 +4,10 @@
 //! self-tests on it, the same suite that runs in QEMU (S19): CPU 0 runs the kernel's
 //! `main`, the others join as secondary CPUs. [`boot_suites`] runs a test binary's
 //! own suites instead (the user-program tests, `tests/user_sim`; the seeded boots of
-//! `tests/seeded`). Each test binary in `tests/` boots once, so that every boot
-//! starts from fresh kernel state, as a machine does.
+//! `tests/seeded`; the fuzzer, [`fuzz`]). Each test binary in `tests/` boots once, so
+//! that every boot starts from fresh kernel state, as a machine does.
+
+pub mod fuzz;
 
 use std::sync::OnceLock;
 use std::time::Duration;

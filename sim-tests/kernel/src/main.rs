@@ -9,6 +9,7 @@
 
 extern crate alloc;
 
+mod fuzz_tests;
 mod machine_tests;
 mod programs;
 mod user_bench;
@@ -38,6 +39,7 @@ static SUITES: &[Suite] = &[
     ("sync", kern_selftest::SYNC),
     ("sparc64", machine_tests::SPARC64),
     ("user", user_tests::USER),
+    ("fuzz", fuzz_tests::FUZZ_TESTS),
     ("disp", kern_selftest::DISP),
 ];
 

@@ -1,6 +1,8 @@
 //! The kernel's self-tests and benchmarks, in a crate of their own so that the
 //! kernel (`kern`) is the kernel and nothing else: the test runner, the portable
-//! suites, and the kernel's benchmarks ([`bench`](mod@bench)).
+//! suites, the kernel's side of the fuzzer ([`fuzz`]: runs of the user program
+//! `lwp_fuzz` and their checks, for the machines' fuzzing suites), and the kernel's
+//! benchmarks ([`bench`](mod@bench)).
 //!
 //! Tests are registered by name in suites (the portable ones here: [`PORTABLE`],
 //! [`LWP`], [`SYNC`], [`DISP`]; each machine adds its own), run in order on the boot
@@ -38,6 +40,7 @@ extern crate alloc;
 
 pub mod bench;
 mod disp;
+pub mod fuzz;
 mod helpers;
 mod lwp;
 mod portable;
