@@ -21,8 +21,8 @@
 //! N CPUs in parallel, `tests/fuzz_seeded.rs` a seed at a time on the seeded
 //! schedule, where a failure replays from its seed.
 
+use arch::kmem::Shared;
 use std::fmt::{self, Write};
-use std::sync::Arc;
 use std::time::Duration;
 
 use arch::sim::user::{self, TEXT};
@@ -101,7 +101,8 @@ struct SimPrograms;
 
 impl Programs for SimPrograms {
     fn start(&self, arg: u64) -> Result<Pid, String> {
-        let space = Arc::new(M::as_create().map_err(|e| format!("as_create: {e:?}"))?);
+        let space = M::as_create().map_err(|e| format!("as_create: {e:?}"))?;
+        let space = Shared::try_new(space).map_err(|_| "no memory for the space")?;
         let map = |va: u64, len: u64, prot: Prot| {
             M::as_map(&space, va, len, prot).map_err(|e| format!("as_map at {va:#x}: {e:?}"))
         };
