@@ -79,5 +79,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     }
     let _ =
         writeln!(PanicConsole, "*** KERNEL FATAL: panic in thread {:?}", kern::thread::curthread());
+    // The dump (every thread, this one's stack), and the debugger if `kmdb` was given.
+    kern::kmdb::fatal(kern::kmdb::Why::Panic, arch::WalkFrom::Here);
     M::halt(false)
 }
