@@ -275,7 +275,13 @@ mod tests {
     /// the tool's own writer makes the symbol part, then the room is appended.
     fn image(syms: Vec<Symbol>, room: usize) -> Vec<u8> {
         let e = Endianness::Big;
+        let n = syms.len();
         let mut img = symtab_elf(syms, e);
+        // An image's symbols are in its sections, not absolute: section 1 here.
+        for i in 1..=n {
+            let shndx = 64 + i * size_of::<Sym64<Endianness>>() + 6;
+            img[shndx..shndx + 2].copy_from_slice(&1u16.to_be_bytes());
+        }
         let hdr = *FileHeader64::<Endianness>::parse(&*img).unwrap();
         let shoff = hdr.e_shoff.get(e) as usize;
         let mut headers: Vec<SectionHeader64<Endianness>> = (0..4)
@@ -326,11 +332,19 @@ mod tests {
             sym("_ZN4kern4disp5swtch17h0123456789abcdefE", 0x404000, 0x40),
             sym(".Lanon", 0x404010, 0),
             sym("sparc64_resume", 0x405000, 0x20),
+            sym("WSTATE_KERNEL", 0x8, 0),
         ];
         let mut img = image(syms.clone(), 4096);
+        // The lowest, symbol 1, is an assembly constant: absolute.
+        let shndx = 64 + size_of::<Sym64<Endianness>>() + 6;
+        img[shndx..shndx + 2].copy_from_slice(&elf::SHN_ABS.to_be_bytes());
         let len = img.len();
         let (n, used, room) = fill(&mut img).unwrap();
-        assert_eq!((n, room, img.len()), (2, 4096, len), "local label dropped, nothing moved");
+        assert_eq!(
+            (n, room, img.len()),
+            (2, 4096, len),
+            "label and constant dropped, nothing moved"
+        );
         let table = room_of(&img);
         assert_eq!(
             read_back(table),
