@@ -181,8 +181,10 @@ def thread_rows():
             wchan, sobj = "%016x" % chan, SOBJS[num(t["t_sobj"])]
         else:
             wchan, sobj = "-", "-"
+        # An LWP's thread is named by its process, as kmdb and mdb name it.
+        name = proc_name(deref(proc, "kern::proc::Proc")) if proc else thread_name(t)
         rows.append(("%016x" % addr_of(t), num(t["t_id"]), pid, lwpid, state_name(t, cpu_list),
-                     CLASSES[num(t["t_cid"])], pri, num(t["t_cpu"]), wchan, sobj, thread_name(t)))
+                     CLASSES[num(t["t_cid"])], pri, num(t["t_cpu"]), wchan, sobj, name))
     return sorted(rows, key=lambda r: r[1])
 
 

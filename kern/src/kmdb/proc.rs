@@ -66,7 +66,7 @@ fn ps_line(p: &Proc) -> Option<PsLine> {
 /// A process's name: the one it was given, else the kernel function its first
 /// LWP runs (the last part of its symbol), else `-`; proc 0 is `sched`, as in
 /// Solaris.
-struct ProcName(&'static Proc);
+pub(super) struct ProcName(pub &'static Proc);
 
 impl fmt::Display for ProcName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -231,7 +231,9 @@ pub(super) fn thread_header(out: &mut dyn Write) -> fmt::Result {
 
 /// One `::threadlist` line. `PRI` is the priority it runs at, marked `*` when
 /// inherited; `CPU` the one it runs on, or last ran on; `OWNER` the thread id of
-/// the lock's owner when it is blocked on one; `LWPD` where its `lwp` structure is.
+/// the lock's owner when it is blocked on one; `LWPD` where its `lwp` structure is;
+/// `NAME` its process's name for an LWP's thread (as mdb shows the command), the
+/// thread's own for a kernel thread.
 pub(super) fn thread_line(t: &'static KThread, w: &World, out: &mut dyn Write) -> fmt::Result {
     let wait = Wait::of(t, w);
     let owner = match wait {
@@ -253,8 +255,20 @@ pub(super) fn thread_line(t: &'static KThread, w: &World, out: &mut dyn Write) -
         &wait.sobj(),
         &Opt(owner),
         &lwp_residence(t),
-        &t.try_name().unwrap_or("?"),
+        &ThreadName(t),
     )
+}
+
+/// `NAME` of `::threadlist`.
+struct ThreadName(&'static KThread);
+
+impl fmt::Display for ThreadName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.t_procp.get() {
+            Some(p) => super::proc::ProcName(p).fmt(f),
+            None => f.write_str(self.0.try_name().unwrap_or("?")),
+        }
+    }
 }
 
 /// The `-v` lines of a thread: what it waits for in words, its priority's story,
@@ -293,14 +307,17 @@ fn thread_detail(t: &'static KThread, w: &World, out: &mut dyn Write) -> fmt::Re
     if let Some(e) = t.inherited_pri().filter(|e| *e > t.base_pri()) {
         writeln!(out, "    runs at inherited priority {e} (its class gives it {})", t.base_pri())?;
     }
-    let bound = t.bound_cpu().map(|c| alloc::format!("bound to cpu {c}; "));
-    writeln!(
-        out,
-        "    {}{} switches in; lwp flags {:?}",
-        bound.unwrap_or_default(),
-        t.nswitch(),
-        t.proc_flag()
-    )?;
+    write!(out, "    ")?;
+    if let Some(c) = t.bound_cpu() {
+        write!(out, "bound to cpu {c}; ")?;
+    }
+    write!(out, "{} switches in", t.nswitch())?;
+    let flags = t.proc_flag();
+    if !flags.is_empty() {
+        // `TpFlags(HOLDLWP | STOPPED)`: the names are Solaris' (`TP_HOLDLWP` ...).
+        write!(out, "; lwp flags {flags:?}")?;
+    }
+    writeln!(out)?;
     stack_lines(t, None, out, "      ")
 }
 

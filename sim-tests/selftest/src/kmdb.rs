@@ -187,6 +187,9 @@ fn kmdb_threadlist() -> TestResult {
         ensure!(states.iter().all(|s| *s == "run" || *s == "onproc"), "spinners: {states:?}");
         ensure!(states.contains(&"run"), "one spinner waits on a run queue: {states:?}");
         ensure_eq!(row(&out, 12, "reaper")?[4], "sleep");
+        // An LWP's thread goes by its process's name.
+        ensure_eq!(row(&out, 0, &addr(a.lister))?[12], "showcase");
+        ensure_eq!(row(&out, 0, &addr(a.on_cv))?[12], "sleepers");
         // Every thread in use is listed (a CPU's idle thread too), once, and none else.
         let idle = |t: &KThread| cpus().iter().any(|c| c.is_idle(t));
         for t in allthreads() {
