@@ -169,11 +169,12 @@ fn lwp_row(
     stime: &dyn fmt::Display,
     notes: &dyn fmt::Display,
 ) -> fmt::Result {
-    writeln!(
-        out,
+    let line = alloc::format!(
         "{lwp:>4} {thread:<16} {state:<7} {class:<3} {pri:>4} {wchan:<16} {sobj:<8} {lwpd:<4} \
          {utime:>6} {stime:>6} {notes}"
-    )
+    );
+    // No notes, no trailing blank.
+    writeln!(out, "{}", line.trim_end())
 }
 
 fn lwps(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! qemu-harness [--timeout SECS] [--expect-fatal TEXT | --expect-hang] [--quiet]
-//!              [--send-on TEXT BYTES]... [--expect TEXT]...
+//!              [--send-on TEXT BYTES]... [--expect TEXT]... [--interactive]
 //!              KERNEL [BOOTARG...] [-- QEMU-ARG...]
 //! ```
 //!
@@ -42,6 +42,8 @@ struct Options {
     sends: Vec<(String, Vec<u8>)>,
     /// Texts the console must print (`--expect`).
     expect: Vec<String>,
+    /// QEMU reads the harness's standard input (`--interactive`).
+    interactive: bool,
     quiet: bool,
     kernel: String,
     bootargs: Vec<String>,
@@ -51,7 +53,8 @@ struct Options {
 fn usage() -> ! {
     eprintln!(
         "usage: qemu-harness [--timeout SECS] [--expect-fatal TEXT | --expect-hang] [--quiet] \
-         [--send-on TEXT BYTES]... [--expect TEXT]... KERNEL [BOOTARG...] [-- QEMU-ARG...]"
+         [--send-on TEXT BYTES]... [--expect TEXT]... [--interactive] KERNEL [BOOTARG...] \
+         [-- QEMU-ARG...]"
     );
     std::process::exit(2)
 }
@@ -64,6 +67,7 @@ fn parse_args() -> Options {
         expect_hang: false,
         sends: Vec::new(),
         expect: Vec::new(),
+        interactive: false,
         quiet: false,
         kernel: String::new(),
         bootargs: Vec::new(),
@@ -83,6 +87,7 @@ fn parse_args() -> Options {
                 o.sends.push((text, bytes));
             }
             "--expect" => o.expect.push(args.next().unwrap_or_else(|| usage())),
+            "--interactive" => o.interactive = true,
             "--quiet" => o.quiet = true,
             "--" => o.qemu_args.extend(args.by_ref()),
             _ if o.kernel.is_empty() => o.kernel = a,
@@ -250,7 +255,11 @@ fn main() -> ExitCode {
         .args(["-kernel", &o.kernel])
         .args(["-append", &o.bootargs.join(" ")])
         .args(&o.qemu_args)
-        .stdin(if o.sends.is_empty() { Stdio::null() } else { Stdio::piped() })
+        .stdin(match (o.sends.is_empty(), o.interactive) {
+            (false, _) => Stdio::piped(),
+            (true, true) => Stdio::inherit(),
+            (true, false) => Stdio::null(),
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut child = match cmd.spawn() {
