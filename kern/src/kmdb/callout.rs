@@ -6,7 +6,7 @@ use core::fmt::{self, Write};
 
 use super::sym::Addr;
 use super::thread::Who;
-use super::{Args, Dcmd, Next};
+use super::{l, r, row, Args, Col, Dcmd, Next};
 use crate::callout::{self, CalloutDo};
 use crate::clock;
 use crate::thread::KThread;
@@ -18,15 +18,8 @@ pub(super) const DCMDS: &[Dcmd] = &[Dcmd {
     run: callouts,
 }];
 
-fn row(
-    out: &mut dyn Write,
-    addr: &dyn fmt::Display,
-    expire: &dyn fmt::Display,
-    due: &dyn fmt::Display,
-    what: &dyn fmt::Display,
-) -> fmt::Result {
-    writeln!(out, "{addr:<16} {expire:>10} {due:>8} {what}")
-}
+/// The columns of `::callout` (the last, the action, takes what it needs).
+const COLS: &[Col] = &[l(16), r(10), r(8)];
 
 fn callouts(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
     // Room for every callout armed (threads' own, and the kernel's statics), then
@@ -39,7 +32,7 @@ fn callouts(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
     armed.sort_by_key(|c| c.expire);
     let now = clock::lbolt();
     writeln!(out, "lbolt {now}; the clock has run the callouts due by tick {done}")?;
-    row(out, &"CALLOUT", &"EXPIRE", &"DUE IN", &"ACTION")?;
+    row(out, COLS, &[&"CALLOUT", &"EXPIRE", &"DUE IN", &"ACTION"])?;
     for c in &armed {
         let what = match c.what {
             CalloutDo::Call(f, arg) => alloc::format!("{}({arg:#x})", Addr(f)),
@@ -53,7 +46,7 @@ fn callouts(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
             CalloutDo::Unknown => alloc::string::String::from("? (its action is locked)"),
         };
         let due = alloc::format!("{}", c.expire.saturating_sub(now));
-        row(out, &format_args!("{:016x}", c.addr), &c.expire, &due, &what)?;
+        row(out, COLS, &[&format_args!("{:016x}", c.addr), &c.expire, &due, &what])?;
     }
     writeln!(out, "({pending} armed)")?;
     if armed.len() < pending {

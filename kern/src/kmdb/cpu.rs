@@ -6,7 +6,7 @@ use core::fmt::{self, Write};
 use core::sync::atomic::Ordering;
 
 use super::thread::{thread_header, thread_line, Hex, Opt, Who, World};
-use super::{Args, Dcmd, Next};
+use super::{l, r, row, Args, Col, Dcmd, Next};
 use crate::cpu::cpus;
 use crate::thread::KThread;
 
@@ -17,39 +17,25 @@ pub(super) const DCMDS: &[Dcmd] = &[Dcmd {
     run: cpuinfo,
 }];
 
-#[allow(clippy::too_many_arguments)]
-fn row(
-    out: &mut dyn Write,
-    id: &dyn fmt::Display,
-    thread: &dyn fmt::Display,
-    pri: &dyn fmt::Display,
-    nrun: &dyn fmt::Display,
-    runrun: &dyn fmt::Display,
-    ticks: &dyn fmt::Display,
-    switches: &dyn fmt::Display,
-    preempts: &dyn fmt::Display,
-    who: &dyn fmt::Display,
-) -> fmt::Result {
-    writeln!(
-        out,
-        "{id:>3} {thread:<16} {pri:>4} {nrun:>4} {runrun:<6} {ticks:>8} {switches:>9} \
-         {preempts:>8} {who}"
-    )
-}
+/// The columns of `::cpuinfo` (the last, the running thread, takes what it needs).
+const COLS: &[Col] = &[r(3), l(16), r(4), r(4), l(6), r(8), r(9), r(8)];
 
 fn cpuinfo(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
     let verbose = args.flag("-v");
     row(
         out,
-        &"ID",
-        &"THREAD",
-        &"PRI",
-        &"NRUN",
-        &"RUNRUN",
-        &"TICKS",
-        &"SWITCHES",
-        &"PREEMPTS",
-        &"RUNNING",
+        COLS,
+        &[
+            &"ID",
+            &"THREAD",
+            &"PRI",
+            &"NRUN",
+            &"RUNRUN",
+            &"TICKS",
+            &"SWITCHES",
+            &"PREEMPTS",
+            &"RUNNING",
+        ],
     )?;
     let w = World::take();
     for c in cpus() {
@@ -57,21 +43,24 @@ fn cpuinfo(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
         let pri = c.curpri();
         row(
             out,
-            &c.cpu_id,
-            &Hex(t.map(|t| t as *const KThread as usize)),
-            &Opt((pri >= 0).then_some(pri)),
-            &c.cpu_nrunnable.load(Ordering::Relaxed),
-            &if c.cpu_runrun.load(Ordering::Relaxed) { "yes" } else { "no" },
-            &c.ticks(),
-            &c.switches(),
-            &c.preempts(),
-            &Opt(t.map(|t| {
-                if c.is_idle(t) {
-                    alloc::format!("(idle) {}", Who(t))
-                } else {
-                    alloc::format!("{}", Who(t))
-                }
-            })),
+            COLS,
+            &[
+                &c.cpu_id,
+                &Hex(t.map(|t| t as *const KThread as usize)),
+                &Opt((pri >= 0).then_some(pri)),
+                &c.cpu_nrunnable.load(Ordering::Relaxed),
+                &if c.cpu_runrun.load(Ordering::Relaxed) { "yes" } else { "no" },
+                &c.ticks(),
+                &c.switches(),
+                &c.preempts(),
+                &Opt(t.map(|t| {
+                    if c.is_idle(t) {
+                        alloc::format!("(idle) {}", Who(t))
+                    } else {
+                        alloc::format!("{}", Who(t))
+                    }
+                })),
+            ],
         )?;
         if verbose {
             // Room first, then the queue copied under its lock.

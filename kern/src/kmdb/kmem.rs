@@ -12,7 +12,7 @@ use core::fmt::{self, Write};
 use arch::Machine;
 
 use super::thread::World;
-use super::{Args, Dcmd, Next};
+use super::{l, r, row, Args, Col, Dcmd, Next};
 use crate::lwp::{self, Lwp, LwpData};
 use crate::proc::{self, Proc};
 use crate::thread::{self, allthreads, KThread, ThreadState};
@@ -25,16 +25,8 @@ pub(super) const DCMDS: &[Dcmd] = &[Dcmd {
     run: kmastat,
 }];
 
-fn row(
-    out: &mut dyn Write,
-    cache: &dyn fmt::Display,
-    size: &dyn fmt::Display,
-    inuse: &dyn fmt::Display,
-    total: &dyn fmt::Display,
-    memory: &dyn fmt::Display,
-) -> fmt::Result {
-    writeln!(out, "{cache:<20} {size:>8} {inuse:>8} {total:>8} {memory:>10}")
-}
+/// The columns of `::kmastat`.
+const COLS: &[Col] = &[l(20), r(8), r(8), r(8), r(10)];
 
 /// A count, or `?` when the lock that guards it was held.
 fn or_unknown(v: Option<usize>) -> super::thread::Opt<usize> {
@@ -42,10 +34,10 @@ fn or_unknown(v: Option<usize>) -> super::thread::Opt<usize> {
 }
 
 fn kmastat(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
-    row(out, &"cache", &"buf size", &"in use", &"total", &"memory")?;
+    row(out, COLS, &[&"cache", &"buf size", &"in use", &"total", &"memory"])?;
     let kt = core::mem::size_of::<KThread>();
     let (tin, ttotal) = (thread::nthreads() as usize, thread::nthreads_allocated());
-    row(out, &"kthread", &kt, &tin, &ttotal, &(ttotal * kt))?;
+    row(out, COLS, &[&"kthread", &kt, &tin, &ttotal, &(ttotal * kt)])?;
     // Every stack there is: of threads in use and of cached ones that kept theirs.
     let (mut stacks, mut stacks_inuse, mut bytes) = (0, 0, 0);
     for t in allthreads() {
@@ -56,10 +48,14 @@ fn kmastat(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
             stacks_inuse += usize::from(t.state() != ThreadState::Free);
         }
     }
-    row(out, &"kthread stack", &thread::DEFAULT_STACKSIZE, &stacks_inuse, &stacks, &bytes)?;
+    row(
+        out,
+        COLS,
+        &[&"kthread stack", &thread::DEFAULT_STACKSIZE, &stacks_inuse, &stacks, &bytes],
+    )?;
     let lw = core::mem::size_of::<Lwp>();
     let (lin, ltotal) = (lwp::nlwps() as usize, lwp::nallocated() as usize);
-    row(out, &"lwp", &lw, &lin, &ltotal, &(ltotal * lw))?;
+    row(out, COLS, &[&"lwp", &lw, &lin, &ltotal, &(ltotal * lw)])?;
     // Each live LWP has its lwp structure (resident or swapped out); cached handles
     // keep the last one's block for the next.
     let ld = core::mem::size_of::<LwpData>();
@@ -67,16 +63,13 @@ fn kmastat(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
     let ldtotal = kept.map(|k| lin + k);
     row(
         out,
-        &"lwp structure",
-        &ld,
-        &lin,
-        &or_unknown(ldtotal),
-        &or_unknown(ldtotal.map(|n| n * ld)),
+        COLS,
+        &[&"lwp structure", &ld, &lin, &or_unknown(ldtotal), &or_unknown(ldtotal.map(|n| n * ld))],
     )?;
     let pr = core::mem::size_of::<Proc>();
     let pin = World::take().procs.map(|p| p.len());
     let ptotal = proc::nallocated() as usize;
-    row(out, &"proc", &pr, &or_unknown(pin), &ptotal, &(ptotal * pr))?;
+    row(out, COLS, &[&"proc", &pr, &or_unknown(pin), &ptotal, &(ptotal * pr)])?;
     writeln!(
         out,
         "(cached: {} threads with {} bytes of stack, {} LWP handles)",
@@ -92,17 +85,17 @@ fn kmastat(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
         heap.used / 1024,
         heap.free() / 1024
     )?;
-    let l = rctl::limits();
+    let lim = rctl::limits();
     writeln!(
         out,
         "limits (rctl): threads {} of {}, LWPs {} of {} ({} per process), processes {} of {}",
         tin,
-        l.max_threads,
+        lim.max_threads,
         lin,
-        l.max_lwps,
-        l.lwps_per_proc,
+        lim.max_lwps,
+        lim.lwps_per_proc,
         or_unknown(pin),
-        l.max_procs
+        lim.max_procs
     )?;
     Ok(Next::Stay)
 }

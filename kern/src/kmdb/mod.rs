@@ -260,6 +260,38 @@ pub fn exec(line: &str, out: &mut dyn Write) -> Next {
     (d.run)(&Args { addr, words }, out).unwrap_or(Next::Stay)
 }
 
+/// A column of a listing: its width, and whether its cells are right-aligned
+/// (numbers, as mdb prints them) or left-aligned (names, addresses).
+pub(crate) struct Col(usize, bool);
+
+/// A left-aligned column of `width`.
+pub(crate) const fn l(width: usize) -> Col {
+    Col(width, false)
+}
+
+/// A right-aligned column of `width`.
+pub(crate) const fn r(width: usize) -> Col {
+    Col(width, true)
+}
+
+/// Writes one line of a listing, its header as its rows: each cell padded to its
+/// column, a blank between them; cells beyond the columns (a name, notes) as they
+/// are; no blank at the end.
+pub(crate) fn row(out: &mut dyn Write, cols: &[Col], cells: &[&dyn fmt::Display]) -> fmt::Result {
+    let mut line = alloc::string::String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        if i > 0 {
+            line.push(' ');
+        }
+        match cols.get(i) {
+            Some(&Col(w, true)) => write!(line, "{cell:>w$}")?,
+            Some(&Col(w, false)) => write!(line, "{cell:<w$}")?,
+            None => write!(line, "{cell}")?,
+        }
+    }
+    writeln!(out, "{}", line.trim_end())
+}
+
 /// The console device, written directly: the debugger may have stopped the
 /// kernel inside its console lock.
 pub struct Console;

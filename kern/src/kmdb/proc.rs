@@ -7,7 +7,7 @@ use core::fmt::{self, Write};
 
 use super::sym;
 use super::thread::{class_name, lwp_residence, pri_mark, state_name, Hex, Opt, Wait, World};
-use super::{Args, Dcmd, Next};
+use super::{l, r, row, Args, Col, Dcmd, Next};
 use crate::lwp::{LwpId, TpFlags};
 use crate::proc::{PStat, Pid, Proc, PROC0};
 use crate::thread::KThread;
@@ -21,6 +21,12 @@ pub(super) const DCMDS: &[Dcmd] = &[
     },
     Dcmd { name: "lwps", usage: "PID", help: "the LWPs of process PID", run: lwps },
 ];
+
+/// The columns of `::lwps` (the last, the notes, takes what it needs).
+const LWP_COLS: &[Col] = &[r(4), l(16), l(7), l(3), r(4), l(16), l(8), l(4), r(6), r(6)];
+
+/// The columns of `::ps` (the last, NAME, takes what it needs).
+const PS_COLS: &[Col] = &[l(1), r(6), r(6), r(5), r(5), r(7), r(7), l(16)];
 
 fn stat_letter(s: PStat) -> char {
     match s {
@@ -87,25 +93,6 @@ impl fmt::Display for ProcName {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn ps_row(
-    out: &mut dyn Write,
-    s: &dyn fmt::Display,
-    pid: &dyn fmt::Display,
-    ppid: &dyn fmt::Display,
-    nlwp: &dyn fmt::Display,
-    nzomb: &dyn fmt::Display,
-    utime: &dyn fmt::Display,
-    stime: &dyn fmt::Display,
-    addr: &dyn fmt::Display,
-    name: &dyn fmt::Display,
-) -> fmt::Result {
-    writeln!(
-        out,
-        "{s:<1} {pid:>6} {ppid:>6} {nlwp:>5} {nzomb:>5} {utime:>7} {stime:>7} {addr:<16} {name}"
-    )
-}
-
 fn ps(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
     let w = World::take();
     let Some(mut procs) = w.procs else {
@@ -113,30 +100,39 @@ fn ps(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
         return Ok(Next::Stay);
     };
     procs.sort_by_key(|p| p.pid());
-    ps_row(out, &"S", &"PID", &"PPID", &"NLWP", &"NZOMB", &"UTIME", &"STIME", &"PROC", &"NAME")?;
+    row(
+        out,
+        PS_COLS,
+        &[&"S", &"PID", &"PPID", &"NLWP", &"NZOMB", &"UTIME", &"STIME", &"PROC", &"NAME"],
+    )?;
     let mut partial = false;
     for p in core::iter::once(&PROC0).chain(procs) {
         let addr = Hex(Some(p as *const Proc as usize));
         let ppid = Opt(p.parent().map(|pp| pp.0));
         match ps_line(p) {
-            Some(l) => {
-                partial |= l.partial;
-                ps_row(
+            Some(line) => {
+                partial |= line.partial;
+                row(
                     out,
-                    &stat_letter(l.stat),
-                    &p.pid().0,
-                    &ppid,
-                    &l.nlwp,
-                    &l.nzomb,
-                    &l.utime,
-                    &l.stime,
-                    &addr,
-                    &ProcName(p),
+                    PS_COLS,
+                    &[
+                        &stat_letter(line.stat),
+                        &p.pid().0,
+                        &ppid,
+                        &line.nlwp,
+                        &line.nzomb,
+                        &line.utime,
+                        &line.stime,
+                        &addr,
+                        &ProcName(p),
+                    ],
                 )?
             }
-            None => {
-                ps_row(out, &"?", &p.pid().0, &ppid, &"?", &"?", &"?", &"?", &addr, &ProcName(p))?
-            }
+            None => row(
+                out,
+                PS_COLS,
+                &[&"?", &p.pid().0, &ppid, &"?", &"?", &"?", &"?", &addr, &ProcName(p)],
+            )?,
         }
     }
     if partial {
@@ -152,29 +148,6 @@ struct Ent {
     detached: bool,
     waiters: u32,
     waitfor: crate::lwp::Waitfor,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn lwp_row(
-    out: &mut dyn Write,
-    lwp: &dyn fmt::Display,
-    thread: &dyn fmt::Display,
-    state: &dyn fmt::Display,
-    class: &dyn fmt::Display,
-    pri: &dyn fmt::Display,
-    wchan: &dyn fmt::Display,
-    sobj: &dyn fmt::Display,
-    lwpd: &dyn fmt::Display,
-    utime: &dyn fmt::Display,
-    stime: &dyn fmt::Display,
-    notes: &dyn fmt::Display,
-) -> fmt::Result {
-    let line = alloc::format!(
-        "{lwp:>4} {thread:<16} {state:<7} {class:<3} {pri:>4} {wchan:<16} {sobj:<8} {lwpd:<4} \
-         {utime:>6} {stime:>6} {notes}"
-    );
-    // No notes, no trailing blank.
-    writeln!(out, "{}", line.trim_end())
 }
 
 fn lwps(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
@@ -210,9 +183,13 @@ fn lwps(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
             });
         }
     }
-    lwp_row(
-        out, &"LWP", &"THREAD", &"STATE", &"CLS", &"PRI", &"WCHAN", &"SOBJ", &"LWPD", &"UTIME",
-        &"STIME", &"NOTES",
+    row(
+        out,
+        LWP_COLS,
+        &[
+            &"LWP", &"THREAD", &"STATE", &"CLS", &"PRI", &"WCHAN", &"SOBJ", &"LWPD", &"UTIME",
+            &"STIME", &"NOTES",
+        ],
     )?;
     for e in &ents {
         let mut notes = alloc::string::String::new();
@@ -231,8 +208,10 @@ fn lwps(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
             notes.push_str(&alloc::format!("{} waiting for it ", e.waiters));
         }
         let Some(t) = e.thread else {
-            lwp_row(
-                out, &e.id.0, &"-", &"zombie", &"-", &"-", &"-", &"-", &"-", &"-", &"-", &notes,
+            row(
+                out,
+                LWP_COLS,
+                &[&e.id.0, &"-", &"zombie", &"-", &"-", &"-", &"-", &"-", &"-", &"-", &notes],
             )?;
             continue;
         };
@@ -245,19 +224,22 @@ fn lwps(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
             Some(Some((u, s))) => (Opt(Some(u)), Opt(Some(s))),
             _ => (Opt(None), Opt(None)),
         };
-        lwp_row(
+        row(
             out,
-            &e.id.0,
-            &Hex(Some(t as *const KThread as usize)),
-            &state_name(t),
-            &class_name(t.class()),
-            &pri_mark(t),
-            &Hex(wait.chan()),
-            &wait.sobj(),
-            &lwp_residence(t),
-            &u,
-            &s,
-            &notes.trim_end(),
+            LWP_COLS,
+            &[
+                &e.id.0,
+                &Hex(Some(t as *const KThread as usize)),
+                &state_name(t),
+                &class_name(t.class()),
+                &pri_mark(t),
+                &Hex(wait.chan()),
+                &wait.sobj(),
+                &lwp_residence(t),
+                &u,
+                &s,
+                &notes.trim_end(),
+            ],
         )?;
     }
     Ok(Next::Stay)

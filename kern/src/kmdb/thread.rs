@@ -13,7 +13,7 @@ use core::fmt::{self, Write};
 use arch::{Machine, WalkFrom};
 
 use super::sym::{self, Addr};
-use super::{live_threads, thread_at, Args, Dcmd, Next};
+use super::{l, live_threads, r, row, thread_at, Args, Col, Dcmd, Next};
 use crate::class::SchedClass;
 use crate::cpu::cpus;
 use crate::proc::{self, Proc, PROC0};
@@ -37,6 +37,9 @@ pub(super) const DCMDS: &[Dcmd] = &[
         run: findstack_cmd,
     },
 ];
+
+/// The columns of `::threadlist` (the last, NAME, takes what it needs).
+const COLS: &[Col] = &[l(16), r(5), r(5), r(4), l(7), l(3), r(4), r(3), l(16), l(8), r(5), l(4)];
 
 /// Frames a stack walk shows at most.
 const MAX_FRAMES: usize = 40;
@@ -196,36 +199,15 @@ impl fmt::Display for Hex {
     }
 }
 
-/// The columns of `::threadlist`, for its header and its lines alike.
-#[allow(clippy::too_many_arguments)]
-fn row(
-    out: &mut dyn Write,
-    thread: &dyn fmt::Display,
-    tid: &dyn fmt::Display,
-    pid: &dyn fmt::Display,
-    lwp: &dyn fmt::Display,
-    state: &dyn fmt::Display,
-    class: &dyn fmt::Display,
-    pri: &dyn fmt::Display,
-    cpu: &dyn fmt::Display,
-    wchan: &dyn fmt::Display,
-    sobj: &dyn fmt::Display,
-    owner: &dyn fmt::Display,
-    lwpd: &dyn fmt::Display,
-    name: &dyn fmt::Display,
-) -> fmt::Result {
-    writeln!(
-        out,
-        "{thread:<16} {tid:>5} {pid:>5} {lwp:>4} {state:<7} {class:<3} {pri:>4} {cpu:>3} \
-         {wchan:<16} {sobj:<8} {owner:>5} {lwpd:<4} {name}"
-    )
-}
-
 /// The `::threadlist` header.
 pub(super) fn thread_header(out: &mut dyn Write) -> fmt::Result {
     row(
-        out, &"THREAD", &"TID", &"PID", &"LWP", &"STATE", &"CLS", &"PRI", &"CPU", &"WCHAN",
-        &"SOBJ", &"OWNER", &"LWPD", &"NAME",
+        out,
+        COLS,
+        &[
+            &"THREAD", &"TID", &"PID", &"LWP", &"STATE", &"CLS", &"PRI", &"CPU", &"WCHAN", &"SOBJ",
+            &"OWNER", &"LWPD", &"NAME",
+        ],
     )
 }
 
@@ -243,19 +225,22 @@ pub(super) fn thread_line(t: &'static KThread, w: &World, out: &mut dyn Write) -
     let pri = pri_mark(t);
     row(
         out,
-        &Hex(Some(t as *const KThread as usize)),
-        &t.id(),
-        &Opt(t.t_procp.get().map(|p| p.pid().0)),
-        &Opt(t.t_lwp.get().map(|l| l.id().0)),
-        &state_name(t),
-        &class_name(t.class()),
-        &pri,
-        &t.cpu(),
-        &Hex(wait.chan()),
-        &wait.sobj(),
-        &Opt(owner),
-        &lwp_residence(t),
-        &ThreadName(t),
+        COLS,
+        &[
+            &Hex(Some(t as *const KThread as usize)),
+            &t.id(),
+            &Opt(t.t_procp.get().map(|p| p.pid().0)),
+            &Opt(t.t_lwp.get().map(|l| l.id().0)),
+            &state_name(t),
+            &class_name(t.class()),
+            &pri,
+            &t.cpu(),
+            &Hex(wait.chan()),
+            &wait.sobj(),
+            &Opt(owner),
+            &lwp_residence(t),
+            &ThreadName(t),
+        ],
     )
 }
 
