@@ -123,9 +123,10 @@ class LwpPs(gdb.Command):
         super().__init__("lwp-ps", gdb.COMMAND_DATA)
 
     def invoke(self, arg, from_tty):
-        print("%-1s %6s %6s %5s %5s %-16s %s" % ("S", "PID", "PPID", "NLWP", "NZOMB", "PROC", "NAME"))
+        fmt = "%-1s %6s %6s %5s %5s %-16s %s"
+        print(fmt % ("S", "PID", "PPID", "NLWP", "NZOMB", "PROC", "NAME"))
         for r in ps_rows():
-            print("%-1s %6d %6s %5d %5d %-16s %s" % r)
+            print(fmt % r)
 
 
 # ---- threads ------------------------------------------------------------------------
