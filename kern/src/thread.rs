@@ -23,6 +23,13 @@
 //! it and with `ENOMEM` when there is no memory, and leaves nothing behind. The
 //! cache is a list through the threads' own `t_link` (a cached thread is on no
 //! queue), so putting a thread there allocates nothing under its lock.
+//!
+//! Every thread structure there is, in use or cached, is also on one list that
+//! only grows ([`allthreads`], as Solaris links its threads from `t0` by `t_next`): the
+//! structures allocated, and each CPU's boot thread as the CPU starts. It is what
+//! the debugger (`kmdb`) and the gdb helpers (`scripts/gdb`) walk to see every
+//! thread, without a lock: a structure is linked once, before the head points at
+//! it, and never unlinked.
 
 use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
@@ -157,6 +164,11 @@ pub struct KThread {
     /// It is spinning for an adaptive mutex: a thread that wants a lock it holds
     /// blocks rather than spin behind it.
     pub(crate) t_spinning: AtomicBool,
+    /// What kind of object its wait channel names while it sleeps
+    /// (`sleepq::SObj`, Solaris' `t_sobj_ops`): for the debugger.
+    pub(crate) t_sobj: AtomicU8,
+    /// The next thread structure on the list of all of them ([`allthreads`]).
+    t_next_all: StaticRef<KThread>,
 }
 
 // SAFETY: `KThread` is the only type ever stored in the current-thread register:
@@ -183,6 +195,35 @@ struct Cache {
 }
 
 static THREAD_CACHE: DispLock<Cache> = DispLock::new(Cache { head: None, len: 0 });
+
+/// The first thread structure on the list of all of them (see the module comment);
+/// changed only under `ALLTHREADS_LOCK`, read without it.
+static ALLTHREADS: StaticRef<KThread> = StaticRef::none();
+static ALLTHREADS_LOCK: DispLock<()> = DispLock::new(());
+
+/// Puts `t`, not on the list yet, at the head of the list of all threads: a new
+/// structure, or a CPU's boot thread, which no allocation made.
+pub(crate) fn enlist(t: &'static KThread) {
+    let _g = ALLTHREADS_LOCK.lock();
+    t.t_next_all.set(ALLTHREADS.get());
+    ALLTHREADS.set(Some(t));
+}
+
+/// Every thread structure there is, newest first: those in use, in any state, and
+/// those cached (`ThreadState::Free`). Takes no lock (see the module comment).
+pub fn allthreads() -> impl Iterator<Item = &'static KThread> {
+    core::iter::successors(ALLTHREADS.get(), |t| t.t_next_all.get())
+}
+
+/// The thread cache's figures for the debugger: threads cached, and the bytes of
+/// kernel stack they keep; `None` if its lock is held.
+pub(crate) fn cache_peek() -> Option<(usize, usize)> {
+    let c = crate::kmdb::peek(&THREAD_CACHE)?;
+    let stacks = core::iter::successors(c.head, |t| t.t_link.get())
+        .map(|t| M::context_stack_bytes(&t.t_ctx))
+        .sum();
+    Some((c.len, stacks))
+}
 
 impl Cache {
     fn push(&mut self, t: &'static KThread) {
@@ -231,6 +272,8 @@ impl KThread {
             t_ts_sobj: AtomicUsize::new(0),
             t_ts_kind: AtomicU8::new(0),
             t_spinning: AtomicBool::new(false),
+            t_sobj: AtomicU8::new(0),
+            t_next_all: StaticRef::none(),
         }
     }
 
@@ -241,6 +284,11 @@ impl KThread {
 
     pub fn name(&self) -> &'static str {
         *self.t_name.lock()
+    }
+
+    /// Its name, unless its lock is held (by code a debugger stopped, say).
+    pub fn try_name(&self) -> Option<&'static str> {
+        self.t_name.try_lock().map(|n| *n)
     }
 
     #[inline]
@@ -445,9 +493,10 @@ fn structure_alloc(name: &'static str, entry: arch::ThreadEntry) -> Option<&'sta
     let ctx = M::context_new(DEFAULT_STACKSIZE, entry, 0).ok()?;
     let mut t = KThread::boot(name);
     t.t_ctx = ctx;
-    let t = kmem::try_box(t).ok()?;
+    let t = alloc::boxed::Box::leak(kmem::try_box(t).ok()?);
     NALLOCATED.fetch_add(1, Ordering::Relaxed);
-    Some(alloc::boxed::Box::leak(t))
+    enlist(t);
+    Some(t)
 }
 
 /// Gives the stacks of every cached thread back to the heap (memory runs low).
@@ -567,7 +616,7 @@ pub fn nthreads() -> u32 {
 pub fn cached_stacks() -> usize {
     let c = THREAD_CACHE.lock();
     core::iter::successors(c.head, |t| t.t_link.get())
-        .filter(|t| M::context_has_stack(&t.t_ctx))
+        .filter(|t| M::context_stack_bytes(&t.t_ctx) > 0)
         .count()
 }
 

@@ -72,7 +72,7 @@ pub use data::{
     lwp_swapin, lwp_swapout, nswapped, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack,
     SigInfo, MAXSYSARGS, NITIMER,
 };
-pub(crate) use dir::LwpDir;
+pub(crate) use dir::{LwpDir, Waitfor};
 pub(crate) use event::Event;
 pub(crate) use stop::exitlwps;
 pub use stop::{lwp_continue, lwp_suspend, stop_point};
@@ -214,6 +214,22 @@ pub fn nlwps() -> u32 {
 /// `Lwp` handles allocated since boot, in use or cached.
 pub fn nallocated() -> u32 {
     NALLOCATED.load(Ordering::Relaxed)
+}
+
+/// The handle cache's figures for the debugger: handles cached, and how many of
+/// them keep an `lwp` structure's block for their next LWP; `None` if a lock it
+/// needs is held.
+pub(crate) fn cache_peek() -> Option<(usize, usize)> {
+    let head = crate::kmdb::peek(&LWP_CACHE)?;
+    let mut n = 0;
+    let mut blocks = 0;
+    for lwp in core::iter::successors(*head, |l| l.lwp_next.get()) {
+        n += 1;
+        let kept = crate::kmdb::peek(&lwp.lwp_image)
+            .is_some_and(|i| matches!(*i, data::LwpImage::Unused(Some(_))));
+        blocks += usize::from(kept);
+    }
+    Some((n, blocks))
 }
 
 /// Frees the blocks cached handles keep for their next LWP (memory runs low);

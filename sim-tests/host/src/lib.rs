@@ -44,6 +44,7 @@ fn run(bootargs: &str) -> bool {
         ("portable", kern_selftest::PORTABLE),
         ("lwp", kern_selftest::LWP),
         ("sync", kern_selftest::SYNC),
+        ("kmdb", kern_selftest::KMDB),
         ("disp", kern_selftest::DISP),
     ];
     let suites = SUITES.get().copied().unwrap_or(portable);
@@ -64,6 +65,12 @@ pub fn boot(ncpus: usize, bootargs: &'static str) -> Outcome {
     let mut config = SimConfig::new(ncpus);
     config.boot_args = bootargs;
     config.timeout = Some(Duration::from_secs(120));
+    boot_with(config)
+}
+
+/// Boots the kernel as `config` says (its console input, say) and runs the selected
+/// portable self-tests; returns how the machine stopped.
+pub fn boot_with(config: SimConfig) -> Outcome {
     sim::run(config, cpu_main)
 }
 

@@ -37,6 +37,7 @@ static SUITES: &[Suite] = &[
     ("portable", kern_selftest::PORTABLE),
     ("lwp", kern_selftest::LWP),
     ("sync", kern_selftest::SYNC),
+    ("kmdb", kern_selftest::KMDB),
     ("sparc64", machine_tests::SPARC64),
     ("user", user_tests::USER),
     ("fuzz", fuzz_tests::FUZZ_TESTS),
@@ -81,5 +82,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     }
     let _ =
         writeln!(PanicConsole, "*** KERNEL FATAL: panic in thread {:?}", kern::thread::curthread());
+    // The dump (every thread, this one's stack), and the debugger if `kmdb` was given.
+    kern::kmdb::fatal(kern::kmdb::Why::Panic, arch::WalkFrom::Here);
     M::halt(false)
 }

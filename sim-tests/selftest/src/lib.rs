@@ -5,7 +5,7 @@
 //! benchmarks ([`bench`](mod@bench)).
 //!
 //! Tests are registered by name in suites (the portable ones here: [`PORTABLE`],
-//! [`LWP`], [`SYNC`], [`DISP`]; each machine adds its own), run in order on the boot
+//! [`LWP`], [`SYNC`], [`KMDB`], [`DISP`]; each machine adds its own), run in order on the boot
 //! thread, and reported one line each; the last lines give the counts and (printed
 //! by `kern::boot`) the verdict that the host harness reads:
 //!
@@ -42,8 +42,10 @@ pub mod bench;
 mod disp;
 pub mod fuzz;
 mod helpers;
+mod kmdb;
 mod lwp;
 mod portable;
+pub mod showcase;
 mod sync;
 
 use alloc::string::String;
@@ -54,6 +56,7 @@ pub use disp::DISP;
 pub use helpers::{
     crowd, dispatcher_state, each_allocation_fails, reap, spawn, spawn_ts, wait_for, wait_until,
 };
+pub use kmdb::KMDB;
 pub use lwp::LWP;
 pub use portable::PORTABLE;
 pub use sync::SYNC;
@@ -143,11 +146,14 @@ fn selected(test: &Test, sel: Option<&str>) -> bool {
 
 /// What the kernel runs once it is up (the `run` that `kern::boot::main` takes): with
 /// the boot argument `bench` or `bench=NAME[,NAME...]` the benchmarks of `benches`
-/// ([`bench::run`]), otherwise the self-tests of `suites` ([`run`]). True when all
-/// passed (or measured).
+/// ([`bench::run`]); with `showcase`, the showcase ([`showcase::run`]); otherwise
+/// the self-tests of `suites` ([`run`]). True when all passed (or measured).
 pub fn main(bootargs: &str, suites: &[Suite], benches: &[&[bench::Bench]]) -> bool {
-    if bootargs.split_whitespace().any(|w| w == "bench" || w.starts_with("bench=")) {
+    let words = || bootargs.split_whitespace();
+    if words().any(|w| w == "bench" || w.starts_with("bench=")) {
         bench::run(benches, bootargs)
+    } else if words().any(|w| w == "showcase") {
+        showcase::run(bootargs)
     } else {
         run(suites, bootargs)
     }

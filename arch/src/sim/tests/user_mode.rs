@@ -266,6 +266,7 @@ fn a_system_call_reaches_the_kernel_with_its_registers_and_returns_its_result() 
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        fatal_trap: unexpected_fatal_trap,
     };
     let _s = serial();
     let pc = user::program(program);
@@ -345,6 +346,7 @@ fn fast_system_calls_are_made_by_the_machine_and_pending_work_follows() {
         poke_intr: unexpected_poke,
         sysent: &TABLE,
         user_trap: kernel,
+        fatal_trap: unexpected_fatal_trap,
     };
     let _s = serial();
     let pc = user::program(program);
@@ -389,6 +391,7 @@ fn user_enter_delivers_a_fault_for_a_pc_it_cannot_fetch() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        fatal_trap: unexpected_fatal_trap,
     };
     let _s = serial();
     let pc = user::program(program);
@@ -491,6 +494,7 @@ fn user_loads_and_stores_check_the_users_rights_and_fault_to_the_kernel() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        fatal_trap: unexpected_fatal_trap,
     };
     let _s = serial();
     let pc = user::program(program);
@@ -577,6 +581,7 @@ fn copyin_and_copyout_use_the_users_rights_and_fail_cleanly() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        fatal_trap: unexpected_fatal_trap,
     };
     let _s = serial();
     let pc = user::program(program);
@@ -662,8 +667,13 @@ mod preempted {
             _ => panic!("{why:?}"),
         }
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, sysent: &[], user_trap: kernel };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: tick,
+        poke_intr: unexpected_poke,
+        sysent: &[],
+        user_trap: kernel,
+        fatal_trap: unexpected_fatal_trap,
+    };
     static PC: AtomicU64 = AtomicU64::new(0);
 
     fn lwp(id: usize) -> ! {
