@@ -63,6 +63,12 @@ pub(super) fn uncharge(bytes: usize) {
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| Some(used.saturating_sub(bytes)));
 }
 
+/// Whether a failure injected for the running thread (`kmem::fail_nth`) refuses
+/// this allocation, for what the machine allocates outside the heap (a stack).
+pub(super) fn refuse_injected() -> bool {
+    Cpu::here().is_some_and(|cpu| kmem::inject(cpu.curthread()))
+}
+
 /// The checks of an allocation by a simulated CPU: none under a spin lock, an
 /// injected failure, the heap's size. `Ok(true)`: admitted and charged to the
 /// kernel heap; `Ok(false)`: the machine's own (its console), not charged;
@@ -75,7 +81,9 @@ fn admit(cpu: Cpu, layout: Layout) -> Result<bool, ()> {
     if kmem::inject(cpu.curthread()) {
         return Err(());
     }
-    if !charge(layout.size()) {
+    // Short of memory: the kernel's caches give theirs back, and once more (never
+    // under a spin lock that forbids allocation).
+    if !charge(layout.size()) && !(cpu.noalloc() == 0 && kmem::reclaim() && charge(layout.size())) {
         kmem::note_failure(layout, HEAP_USED.load(Ordering::Relaxed));
         return Err(());
     }

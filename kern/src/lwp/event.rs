@@ -21,7 +21,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::TpFlags;
-use crate::sleepq;
+use crate::sleepq::{self, SObj};
 use crate::thread::{curthread, pending, KThread};
 
 /// An event count LWPs wait on.
@@ -84,7 +84,7 @@ impl Event {
     pub(crate) fn wait(&self, seen: u64) -> bool {
         let t = curthread();
         wakeable(t, || {
-            sleepq::sleep(self.chan(), || {
+            sleepq::sleep_on(self.chan(), SObj::Event, || {
                 self.ev_count.load(Ordering::SeqCst) != seen || interrupt_requested(t)
             })
         });
@@ -96,8 +96,9 @@ impl Event {
     pub(crate) fn wait_timed(&self, seen: u64, ticks: u64) -> bool {
         let t = curthread();
         wakeable(t, || {
-            sleepq::sleep_timed(
+            sleepq::sleep_timed_on(
                 self.chan(),
+                SObj::Event,
                 || self.ev_count.load(Ordering::SeqCst) != seen || interrupt_requested(t),
                 ticks,
             )

@@ -13,20 +13,31 @@ mod seeded;
 #[allow(dead_code)]
 mod user_sim;
 
-use seeded::Plan;
+use std::time::Duration;
 
-static PLAN: Plan = Plan {
+use kern_selftest::Suite;
+use seeded::Sweep;
+
+static SWEEP: Sweep = Sweep {
     binary: "user_signal_seeds",
-    suites: &[("user", user_sim::USER), ("signals", user_sim::signals::SIGNALS)],
+    suites: &SUITES,
     seeds: 100,
-    boot_args: "hz=1000",
+    ncpus: &[1, 2, 4, 8],
+    boot_args: |_| "hz=1000".to_string(),
+    heap_bytes: arch::sim::DEFAULT_HEAP,
+    // The suites need a few seconds of virtual time; their waits give up after at
+    // most 60 s each.
+    virtual_timeout: Duration::from_secs(200),
+    timeout: Duration::from_secs(60),
 };
+
+static SUITES: [Suite; 2] = [("user", user_sim::USER), ("signals", user_sim::signals::SIGNALS)];
 
 /// 100 seeds on each of 1, 2, 4 and 8 CPUs (or what `SIM_SEED`/`SIM_NCPUS` say):
 /// both suites pass on every one.
 #[test]
 fn user_and_signal_suites_over_seeds() {
-    seeded::sweep(&PLAN);
+    seeded::sweep(&SWEEP);
 }
 
 /// Not a test of its own: the boot that the test above runs in child processes
@@ -34,5 +45,5 @@ fn user_and_signal_suites_over_seeds() {
 #[test]
 #[ignore = "the seeded boot of a child process: run by the test above"]
 fn seeded_child() {
-    seeded::child(&PLAN);
+    SWEEP.child();
 }

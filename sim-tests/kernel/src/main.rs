@@ -9,6 +9,7 @@
 
 extern crate alloc;
 
+mod fuzz_tests;
 mod machine_tests;
 mod programs;
 mod user_bench;
@@ -36,8 +37,10 @@ static SUITES: &[Suite] = &[
     ("portable", kern_selftest::PORTABLE),
     ("lwp", kern_selftest::LWP),
     ("sync", kern_selftest::SYNC),
+    ("kmdb", kern_selftest::KMDB),
     ("sparc64", machine_tests::SPARC64),
     ("user", user_tests::USER),
+    ("fuzz", fuzz_tests::FUZZ_TESTS),
     ("disp", kern_selftest::DISP),
 ];
 
@@ -62,7 +65,24 @@ impl Write for PanicConsole {
 fn panic(info: &core::panic::PanicInfo) -> ! {
     M::intr_disable();
     let _ = writeln!(PanicConsole, "\n*** KERNEL PANIC: {info}");
+    // An allocation the kernel could not do without ends here too: say what the
+    // heap had, and which allocation it last refused.
+    let heap = M::heap_stats();
+    let _ = write!(PanicConsole, "*** heap: {} of {} bytes in use", heap.used, heap.total);
+    match arch::kmem::last_failure() {
+        Some((size, align, used)) => {
+            let _ = writeln!(
+                PanicConsole,
+                "; last refused: {size} bytes (align {align}) with {used} in use"
+            );
+        }
+        None => {
+            let _ = writeln!(PanicConsole);
+        }
+    }
     let _ =
         writeln!(PanicConsole, "*** KERNEL FATAL: panic in thread {:?}", kern::thread::curthread());
+    // The dump (every thread, this one's stack), and the debugger if `kmdb` was given.
+    kern::kmdb::fatal(kern::kmdb::Why::Panic, arch::WalkFrom::Here);
     M::halt(false)
 }

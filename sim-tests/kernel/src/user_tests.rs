@@ -76,6 +76,14 @@ pub static USER: &[Test] = &[
     Test::new("user_sig_between_processes", user_sig_between_processes),
     Test::new("user_sig_stop_and_continue", user_sig_stop_and_continue),
     Test::new("user_sig_kill_every_state", user_sig_kill_every_state),
+    Test::new("user_lwp_create_until_refused", user_lwp_create_until_refused),
+    Test::new("user_zombie_lwps_until_refused", user_zombie_lwps_until_refused),
+    Test::new("user_thousands_of_lwps_leave_nothing", user_thousands_of_lwps_leave_nothing),
+    Test::new("user_endless_sleep_woken_again_and_again", user_endless_sleep_woken_again_and_again),
+    Test::new(
+        "user_spawn_survives_each_allocation_failure",
+        user_spawn_survives_each_allocation_failure,
+    ),
     Test::new("user_bench_programs", user_bench_programs),
 ];
 
@@ -494,5 +502,57 @@ fn user_bench_programs() -> TestResult {
     let (sa, sb) = (reap(a), reap(b));
     ensure_eq!(sa?, WaitStatus::Exited(0));
     ensure_eq!(sb?, WaitStatus::Exited(0));
+    Ok(())
+}
+
+/// A program that makes SUSPENDED LWPs until the kernel refuses gets `EAGAIN` (at
+/// the process's or the system's limit, `kern::rctl`), and exits; a sibling process
+/// lives on, and the next program runs (S16). The suite's memory check then finds
+/// everything given back.
+fn user_lwp_create_until_refused() -> TestResult {
+    beside_sibling(|| passes(LIMITS, 1))?;
+    passes(HELLO, 0)
+}
+
+/// The same with LWPs that exit at once and are never waited for: their zombies
+/// fill the process's directory until `EAGAIN`; one wait makes room for one more.
+fn user_zombie_lwps_until_refused() -> TestResult {
+    beside_sibling(|| passes(LIMITS, 2))?;
+    passes(HELLO, 0)
+}
+
+/// Four thousand LWPs made, run to their exit and waited for one after another
+/// leave the kernel's memory as it was (the suite's check: thread stacks and `lwp`
+/// structures back in the heap, not kept by the caches).
+fn user_thousands_of_lwps_leave_nothing() -> TestResult {
+    let before = kern::kmem::census();
+    passes(LIMITS, 3 | 4000 << 8)?;
+    kern_selftest::memory_back(&before)
+}
+
+/// An LWP asleep in `nanosleep` for `i64::MAX` seconds, woken 2,000 times by
+/// `_lwp_continue`: its deadline saturates (a debug kernel once panicked on the
+/// overflow) and its one timeout moves instead of piling up (2,000 callouts once
+/// stayed armed); the process then exits, and the kernel's callouts, threads and
+/// heap are as they were.
+fn user_endless_sleep_woken_again_and_again() -> TestResult {
+    let before = kern::kmem::census();
+    passes(LIMITS, 4 | 2000 << 8)?;
+    kern_selftest::memory_back(&before)
+}
+
+/// Starting a program (`exec::spawn`: the address space, its tables and pages, the
+/// process, its first LWP) with each of its allocations refused in turn: every
+/// refusal fails the start with ENOMEM/EAGAIN and leaves nothing behind (S16).
+fn user_spawn_survives_each_allocation_failure() -> TestResult {
+    let n = kern_selftest::each_allocation_fails(
+        "exec::spawn",
+        || exec::spawn(HELLO, 0),
+        |pid| {
+            ensure_eq!(reap(pid)?, WaitStatus::Exited(0));
+            Ok(())
+        },
+    )?;
+    ensure!(n >= 10, "starting a program took only {n} allocations");
     Ok(())
 }

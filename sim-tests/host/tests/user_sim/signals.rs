@@ -5,7 +5,7 @@
 //! `setcontext`. Run on 1, 2, 4 and 8 CPUs and, in `user_signal_seeds`, over many
 //! seeds: which LWP takes a signal must not depend on the interleaving.
 
-use std::sync::Arc;
+use arch::kmem::Shared;
 
 use arch::sim::user::{self, TEXT};
 use arch::{FaultKind, Machine, Prot, UserRegs, PAGE_SIZE, USER_LIMIT};
@@ -57,16 +57,17 @@ const ALT: u64 = 0x5000_0000;
 const SENDS: u64 = 200;
 
 /// A process's address space: the other tests', and the alternate stacks.
-fn space() -> Result<Arc<AddrSpace>, String> {
+fn space() -> Result<Shared<AddrSpace>, String> {
     let s = new_space()?;
     M::as_map(&s, ALT, 2 * PAGE_SIZE, Prot::READ | Prot::WRITE)
         .map_err(|e| format!("as_map of the alternate stacks: {e:?}"))?;
     Ok(s)
 }
 
-fn start(space: &Arc<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
+fn start(space: &Shared<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
     let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
-    proc::proc_create_user(Arc::clone(space), regs).map_err(|e| format!("proc_create_user: {e:?}"))
+    proc::proc_create_user(Shared::clone(space), regs)
+        .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 
 // ---- The programs' side -----------------------------------------------------------

@@ -299,3 +299,35 @@ fn reuse_body() -> TestResult {
 pub(super) fn lwp_ids_reused_only_after_wait() -> TestResult {
     in_process(reuse_body)
 }
+
+/// A waiter A for LWP 2, suspended in its wait while another LWP reaps LWP 2 and a
+/// new LWP is given id 2, finds its LWP gone when continued (`ESRCH`): a wait names
+/// one LWP for its whole life, and never takes a newcomer with a reused id (S15).
+fn reused_id_body() -> TestResult {
+    let p = this_proc()?;
+    GO.store(0, Ordering::SeqCst);
+    *WAITED.lock() = None;
+    let target = spawn(hold_until, 1, LwpFlags::empty())?;
+    let a = spawn(waiter, target.0 as usize, LwpFlags::empty())?;
+    let ta = thread_of(a)?;
+    wait_for("A to wait for the target", 5, || {
+        p.lwpwait() == 1 && ta.state() == ThreadState::Sleep
+    })?;
+    ensure_eq!(lwp_suspend(a), Ok(()));
+    GO.store(1, Ordering::SeqCst);
+    ensure_eq!(lwp_wait(Some(target)), Ok(target));
+    // The id just freed is the next one given out.
+    let newcomer = spawn(hold_until, 2, LwpFlags::empty())?;
+    ensure_eq!(newcomer, target);
+    ensure_eq!(lwp_continue(a), Ok(()));
+    ensure_eq!(lwp_wait(Some(a)), Ok(a));
+    ensure_eq!(*WAITED.lock(), Some(Err(Errno::ESRCH)));
+    ensure!(idtot(p, newcomer).is_some(), "the newcomer was taken by the old wait");
+    GO.store(2, Ordering::SeqCst);
+    ensure_eq!(lwp_wait(Some(newcomer)), Ok(newcomer));
+    Ok(())
+}
+
+pub(super) fn lwp_wait_never_takes_a_reused_id() -> TestResult {
+    in_process(reused_id_body)
+}

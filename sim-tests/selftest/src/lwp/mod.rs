@@ -12,11 +12,13 @@
 //!
 //! One file per subject: [`life`] (creation, exit, `lwp_wait`, ids), [`suspend`]
 //! (stopping and continuing, swapping out), [`process`] (`proc_exit`,
-//! `proc_wait`) and [`signal`] (dispositions, masks, SIGKILL, job control,
-//! SIGCHLD); here the suite, running a test in a process, and the LWP bodies
-//! several tests use.
+//! `proc_wait`), [`signal`] (dispositions, masks, SIGKILL, job control, SIGCHLD)
+//! and [`limits`] (the limits on creation, and creation that runs out of memory);
+//! here the suite, running a test in a process, and the LWP bodies several tests
+//! use.
 
 mod life;
+mod limits;
 mod process;
 mod signal;
 mod suspend;
@@ -51,6 +53,7 @@ pub static LWP: &[Test] = &[
     Test::new("lwp_wait_edeadlk", life::lwp_wait_edeadlk),
     Test::new("lwp_ids_are_per_process", life::lwp_ids_are_per_process),
     Test::new("lwp_ids_reused_only_after_wait", life::lwp_ids_reused_only_after_wait),
+    Test::new("lwp_wait_never_takes_a_reused_id", life::lwp_wait_never_takes_a_reused_id),
     Test::new(
         "lwp_created_suspended_runs_after_continue",
         suspend::lwp_created_suspended_runs_after_continue,
@@ -72,6 +75,14 @@ pub static LWP: &[Test] = &[
     Test::new("lwp_sig_kill_ends_every_lwp", signal::lwp_sig_kill_ends_every_lwp),
     Test::new("lwp_sig_stop_and_continue", signal::lwp_sig_stop_and_continue),
     Test::new("lwp_sig_sigchld", signal::lwp_sig_sigchld),
+    Test::new("lwp_limit_per_process", limits::lwp_limit_per_process),
+    Test::new("lwp_and_thread_limits_system_wide", limits::lwp_and_thread_limits_system_wide),
+    Test::new("lwp_proc_limit", limits::proc_limit),
+    Test::new(
+        "lwp_creation_survives_each_allocation_failure",
+        limits::creation_survives_each_allocation_failure,
+    ),
+    Test::new("heap_short_takes_back_cached_stacks", limits::heap_short_takes_back_cached_stacks),
 ];
 
 // ---- Running a test inside a process ----------------------------------------------
