@@ -11,7 +11,8 @@
 //! only as the state of the process allows (`EAGAIN` at a limit). What succeeds is
 //! checked where the fuzzer can know the answer: `getpid` and `_lwp_self` give the
 //! same as ever, the clocks and the call count of `lwp_times` never go back, a
-//! `write` writes what it was given.
+//! `write` writes what it was given, `sigtimedwait` takes a signal. The signal
+//! calls' arguments are drawn in `sigcalls`.
 
 use core::fmt;
 
@@ -19,6 +20,7 @@ use lwp_abi::*;
 
 use crate::pools::{self, Ids};
 use crate::rng::Rng;
+use crate::sigcalls;
 use crate::{word, Env, Layout, NSLOTS, STAGE_LEN};
 
 /// The calls the fuzzer makes.
@@ -38,10 +40,24 @@ pub enum Call {
     LwpTimes,
     /// Solaris' other software traps: `ta 0x24`, `ta 0x25`, `ta 3`.
     SoftTrap,
+    // The signal calls (`sigcalls`).
+    Kill,
+    Sigqueue,
+    Sigaction,
+    Sigprocmask,
+    LwpSigmask,
+    Sigpending,
+    Sigsuspend,
+    Sigaltstack,
+    Sigtimedwait,
+    Context,
+    Getitimer,
+    Setitimer,
+    Alarm,
 }
 
 /// How often each call is drawn.
-pub const MIX: [(u32, Call); 13] = [
+pub const MIX: [(u32, Call); 26] = [
     (3, Call::Getpid),
     (3, Call::LwpSelf),
     (6, Call::Yield),
@@ -55,10 +71,34 @@ pub const MIX: [(u32, Call); 13] = [
     (5, Call::Nanosleep),
     (5, Call::LwpTimes),
     (3, Call::SoftTrap),
+    (4, Call::Kill),
+    (2, Call::Sigqueue),
+    (4, Call::Sigaction),
+    (4, Call::Sigprocmask),
+    (2, Call::LwpSigmask),
+    (2, Call::Sigpending),
+    (1, Call::Sigsuspend),
+    (2, Call::Sigaltstack),
+    (3, Call::Sigtimedwait),
+    (2, Call::Context),
+    (2, Call::Getitimer),
+    (2, Call::Setitimer),
+    (2, Call::Alarm),
 ];
 
 /// The highest call number of the ABI: the table ends after it.
-pub const LAST_NUM: u64 = SYS_CLOCK_NS;
+pub const LAST_NUM: u64 = {
+    let mut last = 0;
+    let mut i = 0;
+    while i < MIX.len() {
+        let n = MIX[i].1.num();
+        if n > last {
+            last = n;
+        }
+        i += 1;
+    }
+    last
+};
 
 /// Numbers that are no system call, for [`crate::Fate::BadCall`]: 0, just past the
 /// table's end, far past it, and valid numbers with high bits set (a kernel that
@@ -67,7 +107,7 @@ pub const BAD_NUMBERS: [u64; 7] =
     [0, LAST_NUM + 1, LAST_NUM + 2, 1000, 1 << 32 | SYS_GETPID, 1 << 63 | SYS_YIELD, u64::MAX];
 
 impl Call {
-    pub fn num(self) -> u64 {
+    pub const fn num(self) -> u64 {
         match self {
             Call::Getpid => SYS_GETPID,
             Call::LwpSelf => SYS_LWP_SELF,
@@ -82,6 +122,19 @@ impl Call {
             Call::Nanosleep => SYS_NANOSLEEP,
             Call::LwpTimes => SYS_LWP_TIMES,
             Call::SoftTrap => 0,
+            Call::Kill => SYS_KILL,
+            Call::Sigqueue => SYS_SIGQUEUE,
+            Call::Sigaction => SYS_SIGACTION,
+            Call::Sigprocmask => SYS_SIGPROCMASK,
+            Call::LwpSigmask => SYS_LWP_SIGMASK,
+            Call::Sigpending => SYS_SIGPENDING,
+            Call::Sigsuspend => SYS_SIGSUSPEND,
+            Call::Sigaltstack => SYS_SIGALTSTACK,
+            Call::Sigtimedwait => SYS_SIGTIMEDWAIT,
+            Call::Context => SYS_CONTEXT,
+            Call::Getitimer => SYS_GETITIMER,
+            Call::Setitimer => SYS_SETITIMER,
+            Call::Alarm => SYS_ALARM,
         }
     }
 
@@ -333,6 +386,7 @@ pub fn random_call<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> Option<Wr
             }
         },
         Call::SoftTrap => unreachable!("made above"),
+        _ => sigcalls::args(env, rng, &l, me.pid, call, &mut args),
     };
     // Whom this LWP suspends, while it does (see `run`: continue_all).
     let suspending = call == Call::LwpSuspend && args[0] != u64::from(me.id);
@@ -356,6 +410,7 @@ pub fn random_call<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> Option<Wr
             back.then_some("the clock went back")
         }
         Call::Write => (Some(r0) != wrote).then_some("not the length written"),
+        Call::Sigtimedwait => (!(1..NSIG).contains(&r0)).then_some("no signal taken"),
         Call::LwpCreate => {
             env.add(word::MADE_LWPS, 1);
             own.and_then(|idp| {

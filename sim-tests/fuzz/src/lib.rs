@@ -22,8 +22,9 @@
 //!   reaches a point drawn from the seed (and the next one, if the process still
 //!   runs: two at once), while the others are busy in theirs;
 //!   `_lwp_exit` of the last LWP is the fate [`Fate::LastLwpExit`]; every other call
-//!   number is a valid one, and `_lwp_kill` sends only signals that are ignored by
-//!   default, or that are no signals (`EINVAL`);
+//!   number is a valid one, and `_lwp_kill`, `kill` and `sigqueue` send only
+//!   signals that are ignored by default, or that are no signals (`EINVAL`); no
+//!   handler is ever installed and no timer ever runs out ([`sigcalls`]);
 //! * a new LWP only ever runs the stub ([`Layout::stub_pc`]), which exits at once and
 //!   never reads its stack, on the stub stack; contexts are otherwise refused ones
 //!   (a misaligned or out-of-range pc or stack). Its id is known to the LWP that made
@@ -62,6 +63,7 @@ pub mod calls;
 pub mod pools;
 pub mod rng;
 mod run;
+pub mod sigcalls;
 
 pub use run::{lwp_start, start};
 
