@@ -7,12 +7,11 @@
 //! each one's LWPs (`::lwps`), every kernel thread with what it waits for
 //! (`::threadlist`), a sleeping thread's kernel stack (`::findstack`), the caches
 //! and limits (`::kmastat`), the callouts, the CPUs and their run queues, the
-//! turnstiles (`::turnstile`). Its commands have Solaris' names and print columns
-//! as mdb does; `::help` lists them. One file per group of commands: `proc`,
-//! `thread`, `kmem`, `cpu`, `callout`, `sync`; this file holds the entry points,
-//! the table of commands and the prompt. (`::sig` and `::swapinfo` join the
-//! table where per-LWP signal state and the swap device are kept, once they
-//! exist.)
+//! turnstiles (`::turnstile`), a process's signal state (`::sig`). Its commands
+//! have Solaris' names and print columns as mdb does; `::help` lists them. One
+//! file per group of commands: `proc`, `thread`, `kmem`, `cpu`, `callout`, `sync`,
+//! `sig`; this file holds the entry points, the table of commands and the prompt.
+//! (`::swapinfo` joins the table once there is a swap device.)
 //!
 //! It is entered
 //!
@@ -44,6 +43,7 @@ mod cpu;
 mod kmem;
 mod line;
 mod proc;
+mod sig;
 pub mod sym;
 mod sync;
 mod thread;
@@ -183,8 +183,16 @@ pub struct Dcmd {
 }
 
 /// Every command, group by group.
-const DCMDS: &[&[Dcmd]] =
-    &[proc::DCMDS, thread::DCMDS, sync::DCMDS, cpu::DCMDS, callout::DCMDS, kmem::DCMDS, CONTROL];
+const DCMDS: &[&[Dcmd]] = &[
+    proc::DCMDS,
+    sig::DCMDS,
+    thread::DCMDS,
+    sync::DCMDS,
+    cpu::DCMDS,
+    callout::DCMDS,
+    kmem::DCMDS,
+    CONTROL,
+];
 
 /// The commands that steer the debugger itself.
 const CONTROL: &[Dcmd] = &[

@@ -351,6 +351,7 @@ fn kmdb_commands_and_errors() -> TestResult {
     for cmd in [
         "ps",
         "lwps",
+        "sig",
         "threadlist",
         "findstack",
         "kmastat",
