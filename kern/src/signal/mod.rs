@@ -54,6 +54,15 @@
 //! signal goes to the LWP that caused it even if it masks or ignores it: then its
 //! default action is taken (S13, as Solaris does, since the instruction would only
 //! fault again).
+//!
+//! **Memory.** Nothing here allocates: a pending signal is a bit of a set and one
+//! `siginfo` slot per signal (the process's in `ProcSig::info`, an LWP's in its
+//! thread's `t_siginfo`), and `ITIMER_REAL`'s callout is part of the process
+//! (arming a callout links it, and cannot fail). So no signal call
+//! fails for want of memory, none needs a limit of its own, and nothing is left
+//! behind but the callout, which the process's end disarms
+//! (`realitimer_cancel`). `sigqueue` does not queue: its value is merged with a
+//! pending instance of the signal.
 
 mod calls;
 mod frame;
