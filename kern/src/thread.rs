@@ -44,8 +44,8 @@ use crate::class::{self, SchedClass};
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::lwp::{Lwp, TpFlags};
-use crate::proc::{Proc, NSIG};
-use crate::signal::{AtomicSigSet, SigInfo, SigSet};
+use crate::proc::Proc;
+use crate::signal::{AtomicSigSet, SigSet};
 use crate::{disp, rctl, M};
 
 /// The machine context type of this build.
@@ -176,8 +176,6 @@ pub struct KThread {
     pub(crate) t_hold: AtomicSigSet,
     /// Signals sent to this LWP (S13, S15), not yet taken.
     pub(crate) t_sig: AtomicSigSet,
-    /// What each of them is about; taken only under `p_lock`.
-    pub(crate) t_siginfo: Mutex<[SigInfo; NSIG]>,
     /// The signals it waits for in `sigtimedwait`: it is their first choice.
     pub(crate) t_sigwait: AtomicSigSet,
     /// Asleep in an interruptible wait, which a signal ends (Solaris' `T_WAKEABLE`).
@@ -292,7 +290,6 @@ impl KThread {
             t_spinning: AtomicBool::new(false),
             t_hold: AtomicSigSet::new(),
             t_sig: AtomicSigSet::new(),
-            t_siginfo: Mutex::new([SigInfo::NONE; NSIG]),
             t_sigwait: AtomicSigSet::new(),
             t_wakeable: AtomicBool::new(false),
             t_sobj: AtomicU8::new(0),

@@ -60,8 +60,9 @@ use bitflags::bitflags;
 use crate::class::{self, SchedClass};
 use crate::displock::DispLock;
 use crate::errno::Errno;
-use crate::proc::{self, PStat, Proc, ProcState};
+use crate::proc::{self, PStat, Proc, ProcState, NSIG};
 use crate::rctl;
+use crate::signal::SigInfo;
 use crate::thread::{self, curlwp, curproc, curthread, KThread, ThreadState};
 use crate::M;
 
@@ -140,6 +141,11 @@ pub struct Lwp {
     lwp_start: DispLock<Option<Start>>,
     /// The swappable `lwp` structure (S5): resident or swapped out.
     lwp_image: DispLock<data::LwpImage>,
+    /// What each signal pending on the LWP (its thread's `t_sig`) is about: the
+    /// first one sent, while it is pending. In the handle, which stays resident
+    /// while the `lwp` structure is swapped out (S6), and which only threads of
+    /// LWPs have. Written and read under the process's `p_lock` (`signal`).
+    pub(crate) lwp_siginfo: spin::Mutex<[SigInfo; NSIG]>,
     /// The next handle in the cache (only while cached).
     lwp_next: StaticRef<Lwp>,
 }
@@ -150,6 +156,7 @@ impl Lwp {
             lwp_id: AtomicU32::new(0),
             lwp_start: DispLock::new(None),
             lwp_image: DispLock::new(data::LwpImage::Unused(None)),
+            lwp_siginfo: spin::Mutex::new([SigInfo::NONE; NSIG]),
             lwp_next: StaticRef::none(),
         }
     }

@@ -57,7 +57,7 @@
 //!
 //! **Memory.** Nothing here allocates: a pending signal is a bit of a set and one
 //! `siginfo` slot per signal (the process's in `ProcSig::info`, an LWP's in its
-//! thread's `t_siginfo`), and `ITIMER_REAL`'s callout is part of the process
+//! handle's `lwp_siginfo`), and `ITIMER_REAL`'s callout is part of the process
 //! (arming a callout links it, and cannot fail). So no signal call
 //! fails for want of memory, none needs a limit of its own, and nothing is left
 //! behind but the callout, which the process's end disarms

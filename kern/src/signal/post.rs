@@ -110,7 +110,9 @@ pub(crate) fn post(p: &'static Proc, pid: Pid, to: Post, sig: Sig, info: SigInfo
             Some(t) => {
                 let mine = t.t_sig.get();
                 if !mine.has(sig) {
-                    t.t_siginfo.lock()[usize::from(sig.num())] = info;
+                    if let Some(lwp) = t.t_lwp.get() {
+                        lwp.lwp_siginfo.lock()[usize::from(sig.num())] = info;
+                    }
                     t.t_sig.set(mine.with(sig));
                 }
                 // Then its mask (see `take::set_mask`).

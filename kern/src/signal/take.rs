@@ -73,7 +73,7 @@ pub(crate) fn issig() -> bool {
             return delivering();
         };
         let i = usize::from(sig.num());
-        let info = if mine.has(sig) { t.t_siginfo.lock()[i] } else { ps.p_sig.info[i] };
+        let info = if mine.has(sig) { lwp.lwp_siginfo.lock()[i] } else { ps.p_sig.info[i] };
         let disp = ps.p_sig.act[i].disp;
         if let SigDisp::Catch(_) = disp {
             // It becomes the signal being delivered, unless one is already (a trap
@@ -302,7 +302,8 @@ fn sigwait_take(t: &KThread, p: &Proc, set: SigSet) -> Option<(Sig, SigInfo)> {
     let i = usize::from(sig.num());
     if mine.has(sig) {
         t.t_sig.set(t.t_sig.get().without(sig));
-        Some((sig, t.t_siginfo.lock()[i]))
+        let info = t.t_lwp.get().map_or(SigInfo::bare(sig), |lwp| lwp.lwp_siginfo.lock()[i]);
+        Some((sig, info))
     } else {
         p.p_sigpend.set(p.p_sigpend.get().without(sig));
         Some((sig, ps.p_sig.info[i]))
