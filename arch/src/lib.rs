@@ -40,8 +40,8 @@ pub mod uregs;
 
 pub use kmem::HeapStats;
 pub use uregs::{
-    reg, Fault, FaultKind, MapError, PendingWork, Prot, SysEnt, SysHandler, SysRet, UserFrame,
-    UserRegs, UserTrap, PAGE_SIZE, USER_LIMIT,
+    reg, Fault, FaultKind, FrameImageError, MapError, PendingWork, Prot, SysEnt, SysHandler,
+    SysRet, UserFrame, UserRegs, UserTrap, PAGE_SIZE, USER_LIMIT,
 };
 
 #[cfg(target_arch = "sparc64")]
@@ -227,6 +227,17 @@ pub trait Machine {
     /// its user windows still in the machine are dropped with it, and the machine
     /// lets go of its frame.
     fn user_exit();
+    /// Takes back the handle to its LWP's registers that a thread's context holds
+    /// (given by [`Machine::user_enter`]), so that the registers can go out to the
+    /// swap device with the LWP's `lwp` structure (S5); `None` if it holds none. The
+    /// thread must not be running, nor be switched in until
+    /// [`Machine::user_frame_attach`] gives it its registers back: a switch to it
+    /// meanwhile panics. A reference to the handle kept on the thread's stack (a
+    /// trap's) reaches the registers given back.
+    fn user_frame_detach(ctx: &Self::Context) -> Option<UserFrame>;
+    /// Gives a thread that is not running the registers its LWP's `lwp` structure
+    /// brought back in (see [`Machine::user_frame_detach`]).
+    fn user_frame_attach(ctx: &Self::Context, frame: UserFrame);
     /// Copies `buf.len()` bytes in from user address `uaddr` of the current thread's
     /// address space, with the user's own rights: `Err` with the fault if any byte
     /// is not readable by user mode (or the thread has no address space).

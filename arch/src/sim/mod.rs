@@ -674,6 +674,16 @@ impl Machine for Sim {
         user::exit()
     }
 
+    fn user_frame_detach(ctx: &Context) -> Option<UserFrame> {
+        let frame = ctx.user_frame_exchange(UserFrame::empty());
+        (!frame.is_empty()).then_some(frame)
+    }
+
+    fn user_frame_attach(ctx: &Context, frame: UserFrame) {
+        let old = ctx.user_frame_exchange(frame);
+        assert!(old.is_empty(), "sim: a user frame attached over another");
+    }
+
     fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Fault> {
         user::copyin(uaddr, buf)
     }

@@ -318,6 +318,16 @@ impl Machine for Sparc64 {
         user::exit()
     }
 
+    fn user_frame_detach(ctx: &context::Context) -> Option<UserFrame> {
+        let frame = ctx.user_frame_exchange(UserFrame::empty());
+        (!frame.is_empty()).then_some(frame)
+    }
+
+    fn user_frame_attach(ctx: &context::Context, frame: UserFrame) {
+        let old = ctx.user_frame_exchange(frame);
+        assert!(old.is_empty(), "a user frame attached over another");
+    }
+
     fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Fault> {
         vm::copy_user(uaddr, buf.as_mut_ptr(), buf.len(), false)
     }
