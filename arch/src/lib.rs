@@ -34,10 +34,12 @@ extern crate alloc;
 #[cfg(not(target_arch = "sparc64"))]
 extern crate std;
 
+pub mod blk;
 pub mod cell;
 pub mod kmem;
 pub mod uregs;
 
+pub use blk::{BlkBuf, BlkDone, BlkError, BlkOp, BlkRequest, SECTOR_SIZE};
 pub use kmem::HeapStats;
 pub use uregs::{
     reg, Fault, FaultKind, FrameImageError, MapError, PendingWork, Prot, SysEnt, SysHandler,
@@ -98,6 +100,9 @@ pub struct Upcalls {
     /// them; what it leaves there is what user mode resumes with. It may sleep,
     /// switch, or never return (the LWP exits).
     pub user_trap: fn(frame: &UserFrame, why: UserTrap),
+    /// The disk finished one or more transfers ([`Machine::blk_reap`] hands them
+    /// back). Runs like `clock_intr`, with interrupts disabled.
+    pub blk_intr: fn(),
 }
 
 /// How the kernel's spin locks wait: through the machine, so that the host
@@ -195,6 +200,17 @@ pub trait Machine {
     fn alloc_forbid();
     /// Undoes one [`Machine::alloc_forbid`]. Call with interrupts disabled.
     fn alloc_permit();
+
+    /// The disk (the swap device), if the machine has one: its size in sectors of
+    /// [`SECTOR_SIZE`] bytes (see [`blk`]).
+    fn blk_sectors() -> Option<u64>;
+    /// Starts a transfer. The machine owns the request, buffer included, until
+    /// [`Machine::blk_reap`] gives it back finished; the device's completion
+    /// interrupt calls [`Upcalls::blk_intr`]. A request the machine cannot start (no
+    /// disk, sectors outside it, its queue full) comes back at once with the reason.
+    fn blk_submit(req: BlkRequest) -> Result<(), (BlkRequest, BlkError)>;
+    /// A finished transfer, if there is one; each comes back once.
+    fn blk_reap() -> Option<BlkDone>;
 
     /// Writes to the console.
     fn console_write(bytes: &[u8]);

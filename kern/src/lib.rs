@@ -15,7 +15,8 @@
 //! condition variables, semaphores, reader-writer locks, turnstiles: S8, S9),
 //! [`clock`] the clock tick and [`callout`] timed calls, [`console`] kernel output,
 //! [`syscall`] system calls and every entry from user mode (S13, S16), [`signal`]
-//! the signals traps raise and their default actions (S13),
+//! the signals traps raise and their default actions (S13), [`swap`] the swap
+//! device and the swapper that moves `lwp` structures out and back in (S5, S6, S2),
 //! [`boot`] the kernel's `main`.
 //!
 //! The self-tests and benchmarks are not part of it: they are the crate
@@ -42,6 +43,7 @@ pub mod proc;
 pub mod rctl;
 pub mod signal;
 pub mod sleepq;
+pub mod swap;
 pub mod sync;
 pub mod syscall;
 pub mod thread;

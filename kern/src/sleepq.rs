@@ -168,6 +168,22 @@ pub(crate) fn timed_out(t: &'static KThread, gen: u64) {
     }
 }
 
+/// Runs `f` if `t` sleeps on a sleep queue — queued, off every CPU — under that
+/// queue's lock: a wakeup cannot take it off meanwhile, and one that comes later
+/// sees what `f` did (the swapper marking its LWP's `lwp` structure not loaded).
+pub(crate) fn if_asleep<R>(t: &KThread, f: impl FnOnce() -> R) -> Option<R> {
+    let chan = t.t_wchan.load(Ordering::Acquire);
+    if chan == 0 {
+        return None;
+    }
+    let _q = bucket(chan).lock();
+    let asleep = t.t_wchan.load(Ordering::Acquire) == chan
+        && t.t_queued.load(Ordering::SeqCst)
+        && t.state() == ThreadState::Sleep
+        && !disp::is_running(t);
+    asleep.then(f)
+}
+
 /// How many threads sleep on `chan`.
 pub fn sleepers(chan: usize) -> usize {
     let q = bucket(chan).lock();

@@ -76,11 +76,24 @@ const UNBOUND: usize = usize::MAX;
 /// the interrupt that asks for it preempts on its way out (`disp::kpreempt`),
 /// from the kernel as from user mode, and the return path tests the word with
 /// interrupts off, so a request after the test is an interrupt taken in user mode
-/// at once. Nor does a swap-in: only a stopped LWP is swapped out, and continuing
-/// it brings its `lwp` structure back before it can run.
+/// at once. Nor does a swap-in: a thread whose LWP's `lwp` structure is out is
+/// never dispatched (`t_schedflag`), so it gets its structure back before it runs
+/// at all.
 pub mod pending {
     /// A stop point is due: the LWP was asked to stop or to exit (`TpFlags`).
     pub const STOP: u32 = 1;
+}
+
+/// The bits of `t_schedflag` (Solaris' `TS_*`): whether the thread's LWP's `lwp`
+/// structure is in memory, which the dispatcher must know before it runs the
+/// thread (S5, S6; see `swap`). Changed under the swap queue's lock.
+pub mod schedflag {
+    /// The LWP's `lwp` structure is in memory: the thread may run (`TS_LOAD`).
+    /// Always set for a thread without an LWP.
+    pub const LOAD: u32 = 1;
+    /// The thread was made runnable while not loaded: it waits on the swapper's
+    /// queue for its structure instead of a dispatch queue (`TS_ON_SWAPQ`).
+    pub const ON_SWAPQ: u32 = 2;
 }
 
 /// A kernel thread. `#[repr(C)]`: its first field is the pending-work word, where
@@ -106,6 +119,12 @@ pub struct KThread {
     /// What the LWP module asks of the thread's LWP (`TpFlags`: stop, exit) and
     /// whether it is stopped. Resident (S6): it is read at every stop point.
     t_proc_flag: AtomicU32,
+    /// Where the LWP's `lwp` structure is (`schedflag`): resident (S6), as the
+    /// dispatcher reads it whenever the thread is made runnable.
+    pub(crate) t_schedflag: AtomicU32,
+    /// `lbolt` when the thread last went to sleep or stopped: the swapper takes the
+    /// LWPs that have waited longest first (Solaris' `t_stime`).
+    pub(crate) t_stime: AtomicU64,
     /// The CPU it last ran on.
     t_cpu: AtomicUsize,
     /// How many times it was switched in.
@@ -211,6 +230,8 @@ impl KThread {
             t_lwp: StaticRef::none(),
             t_procp: StaticRef::none(),
             t_proc_flag: AtomicU32::new(0),
+            t_schedflag: AtomicU32::new(schedflag::LOAD),
+            t_stime: AtomicU64::new(0),
             t_cpu: AtomicUsize::new(0),
             t_nswitch: AtomicU64::new(0),
             t_cid: AtomicU8::new(SchedClass::Sys as u8),
@@ -256,7 +277,22 @@ impl KThread {
 
     #[inline]
     pub(crate) fn set_state(&self, s: ThreadState) {
+        if matches!(s, ThreadState::Sleep | ThreadState::Stopped) {
+            self.t_stime.store(crate::clock::lbolt(), Ordering::Relaxed);
+        }
         self.t_state.store(s as u8, Ordering::Release);
+    }
+
+    /// Whether its LWP's `lwp` structure is in memory, so that it may run (always
+    /// true for a thread without an LWP).
+    #[inline]
+    pub fn loaded(&self) -> bool {
+        self.t_schedflag.load(Ordering::Acquire) & schedflag::LOAD != 0
+    }
+
+    /// `lbolt` when it last went to sleep or stopped.
+    pub fn stime(&self) -> u64 {
+        self.t_stime.load(Ordering::Relaxed)
     }
 
     /// The CPU the thread last ran on.
@@ -414,6 +450,7 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> Result<&'static
     t.t_lwp.set(None);
     t.t_procp.set(None);
     t.t_proc_flag.store(0, Ordering::SeqCst);
+    t.t_schedflag.store(schedflag::LOAD, Ordering::SeqCst);
     t.t_pending.take(!PendingWork::MACHINE);
     t.t_nswitch.store(0, Ordering::Relaxed);
     t.t_oncpu.store(false, Ordering::Relaxed);

@@ -39,6 +39,7 @@ compile_error!("the host simulation machine (arch::sim) needs an x86_64 Linux ho
 mod console;
 mod context;
 mod det;
+mod disk;
 mod host_alloc;
 mod intr;
 mod percpu;
@@ -57,10 +58,14 @@ use std::vec::Vec;
 
 pub use context::Context;
 pub use det::{SeededRun, STEP_NS};
+pub use disk::{DiskConfig, DiskFaults, DiskStats};
 pub use host_alloc::SimAlloc;
 pub use user::AddrSpace;
 
-use crate::{Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserFrame};
+use crate::{
+    BlkDone, BlkError, BlkRequest, Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister,
+    Upcalls, UserFrame,
+};
 use det::{Det, Point};
 use percpu::{Cpu, PerCpu};
 
@@ -119,6 +124,8 @@ pub struct SimConfig {
     /// stops a run at the same point every time, so it replays; and a kernel that
     /// hangs making machine calls reaches it in far less host time.
     pub virtual_timeout: Option<Duration>,
+    /// The disk, if the machine has one (`disk`).
+    pub disk: Option<DiskConfig>,
 }
 
 impl SimConfig {
@@ -132,6 +139,7 @@ impl SimConfig {
             schedule: Schedule::Parallel,
             heap_bytes: DEFAULT_HEAP,
             virtual_timeout: None,
+            disk: None,
         }
     }
 }
@@ -154,6 +162,8 @@ pub struct Outcome {
     pub console: String,
     /// In the seeded mode: what the schedule did (its seed, steps, trace).
     pub seeded: Option<SeededRun>,
+    /// What the disk did, if there was one.
+    pub disk: Option<DiskStats>,
 }
 
 /// Boots the machine and runs it until it halts; returns the kernel's verdict.
@@ -208,6 +218,13 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
         panic: Mutex::new(None),
         det,
         spaces: Arc::new(AtomicUsize::new(0)),
+        disk: config.disk.map(|d| {
+            let seed = match config.schedule {
+                Schedule::Seeded(seed) => seed ^ DISK_SEED,
+                Schedule::Parallel => d.seed,
+            };
+            disk::Disk::new(d, seed)
+        }),
     });
 
     // Parallel: a clock thread and a host thread per CPU. Seeded: one host thread.
@@ -270,6 +287,7 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
 
     let success = boot.state.load(Ordering::Acquire) == HALTED_OK;
     let seeded = boot.det.as_ref().map(Det::report);
+    let disk = boot.disk.as_ref().map(disk::Disk::stats);
     timed_out |= boot.det.as_ref().is_some_and(Det::expired);
     let panic = boot.panic.lock().unwrap_or_else(PoisonError::into_inner).take().or(host_panic);
     if let Some(report) = seeded {
@@ -290,7 +308,7 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
     if let Some(payload) = panic {
         std::panic::resume_unwind(payload);
     }
-    Outcome { success, timed_out, console, seeded }
+    Outcome { success, timed_out, console, seeded, disk }
 }
 
 /// Makes `cmd`, a process that will boot the seeded simulation, run with address
@@ -317,6 +335,12 @@ pub fn fixed_addresses(cmd: &mut std::process::Command) {
 pub fn console_output() -> String {
     console::output()
 }
+
+/// Mixed into a seeded run's seed for its disk's PRNG (a stream of its own).
+const DISK_SEED: u64 = 0xd15c_5eed;
+
+/// The CPU that takes the disk's interrupt.
+const DISK_CPU: usize = 0;
 
 const RUNNING: u8 = 0;
 const HALTED_OK: u8 = 1;
@@ -346,6 +370,8 @@ struct Boot {
     /// Live address spaces (MMU contexts), shared with each space, which may outlive
     /// the boot.
     spaces: Arc<AtomicUsize>,
+    /// The disk, if the machine has one.
+    disk: Option<disk::Disk>,
 }
 
 impl Boot {
@@ -631,6 +657,31 @@ impl Machine for Sim {
         if cfg!(debug_assertions) {
             cpu.set_noalloc(cpu.noalloc().saturating_sub(1));
         }
+    }
+
+    fn blk_sectors() -> Option<u64> {
+        Cpu::expect("blk_sectors").boot().disk.as_ref().map(disk::Disk::sectors)
+    }
+
+    fn blk_submit(req: BlkRequest) -> Result<(), (BlkRequest, BlkError)> {
+        let cpu = Cpu::expect("blk_submit");
+        seeded_point(cpu, Point::Call);
+        let Some(disk) = &cpu.boot().disk else { return Err((req, BlkError::NoDevice)) };
+        let now = if cpu.seeded() { det::now(cpu) } else { intr::now_ns() };
+        let submitted = cpu.critical(|| disk.submit(req, now));
+        if submitted.is_ok() {
+            // The clock thread plays the disk in the parallel mode: it looks again.
+            if let Some(timer) = cpu.boot().timer.get() {
+                timer.unpark();
+            }
+        }
+        submitted
+    }
+
+    fn blk_reap() -> Option<BlkDone> {
+        let cpu = Cpu::expect("blk_reap");
+        let disk = cpu.boot().disk.as_ref()?;
+        cpu.critical(|| disk.reap())
     }
 
     fn console_write(bytes: &[u8]) {

@@ -33,7 +33,10 @@ use spin::Once;
 
 use alloc::sync::Arc;
 
-use crate::{Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserFrame};
+use crate::{
+    BlkDone, BlkError, BlkRequest, Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister,
+    Upcalls, UserFrame,
+};
 
 /// The sparc64 machine.
 pub struct Sparc64;
@@ -278,6 +281,18 @@ impl Machine for Sparc64 {
     #[inline(always)]
     fn alloc_permit() {
         heap::alloc_forbid(false)
+    }
+
+    fn blk_sectors() -> Option<u64> {
+        None
+    }
+
+    fn blk_submit(req: BlkRequest) -> Result<(), (BlkRequest, BlkError)> {
+        Err((req, BlkError::NoDevice))
+    }
+
+    fn blk_reap() -> Option<BlkDone> {
+        None
     }
 
     fn console_write(bytes: &[u8]) {

@@ -11,8 +11,9 @@
 //!   state, the wait channel, and `t_proc_flag`, what the LWP was asked to do;
 //! * its **`lwp` structure** (S5, `data`): the swappable state (user registers,
 //!   system-call values, signal-handling state, usage, timers, CPU times, the
-//!   pointers to its thread and process) in a heap block of its own that may be
-//!   moved out to a swap store while the LWP is stopped;
+//!   pointers to its thread and process) in a heap block of its own that the
+//!   swapper (`crate::swap`) may write out to the swap device and free while the
+//!   LWP does not run, and bring back before it runs again;
 //! * its **entry in its process's LWP directory** (`dir`): its id, which means
 //!   something only inside the process (S15), whether it is detached, and what it
 //!   waits for. An exited LWP that is not detached stays there as a zombie until
@@ -38,9 +39,10 @@
 //! and picks its wait up again when continued.
 //!
 //! Locks, outermost first: the process table (`proc`'s `PIDLOCK`), a process's
-//! `p_lock` (its state and LWP directory), an `Lwp`'s `lwp_image`, the swap store;
-//! the dispatcher's and sleep queues' locks are taken inside any of these. Wakeups
-//! are given after the locks are dropped.
+//! `p_lock` (its state and LWP directory), a sleep queue's, the swap queue's
+//! (`swap`), an `Lwp`'s `lwp_image`, the swap device's slot map; the dispatcher's
+//! locks are taken inside any of these. Wakeups are given after the locks are
+//! dropped.
 
 mod data;
 mod dir;
@@ -68,10 +70,9 @@ use crate::M;
 
 use arch::{Machine, UserRegs};
 
-pub(crate) use data::clock_tick;
+pub(crate) use data::{clock_tick, ImageState, SwapRef};
 pub use data::{
-    lwp_swapin, lwp_swapout, nswapped, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack,
-    SigInfo, MAXSYSARGS, NITIMER,
+    ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack, SigInfo, MAXSYSARGS, NITIMER,
 };
 pub(crate) use dir::LwpDir;
 pub(crate) use event::Event;
@@ -340,7 +341,8 @@ fn lwp_cache(lwp: &'static Lwp) {
 /// own, in the TS class (S3); when `func` returns, the LWP exits. Returns its id.
 ///
 /// Errors: `EAGAIN` if `p` is exiting (or already gone); `EINVAL` for proc 0, which
-/// holds the kernel's own threads (S2) and never LWPs.
+/// holds the kernel's own threads (S2) and never LWPs; `ENOMEM` if there is no
+/// memory for it, even once the swapper has made what room it could.
 pub fn lwp_create(
     p: &'static Proc,
     func: fn(usize),
@@ -350,7 +352,16 @@ pub fn lwp_create(
     if proc::is_proc0(p) {
         return Err(Errno::EINVAL);
     }
-    lwp_enter(p, NewLwp::alloc(p, func, arg)?, flags)
+    with_reclaim(|| lwp_enter(p, NewLwp::alloc(p, func, arg)?, flags))
+}
+
+/// Makes an LWP with `make`; if there is no memory for it, once more after the
+/// swapper has swapped out what it could to make room (`swap::reclaim`, S5).
+fn with_reclaim(make: impl Fn() -> Result<LwpId, Errno>) -> Result<LwpId, Errno> {
+    match make() {
+        Err(Errno::ENOMEM) if crate::swap::reclaim() > 0 => make(),
+        made => made,
+    }
 }
 
 /// Creates an LWP in the current process that starts in user mode with `regs`
@@ -363,7 +374,7 @@ pub fn lwp_create_user(regs: UserRegs, flags: LwpFlags) -> Result<LwpId, Errno> 
     if p.p_as.lock().is_none() {
         return Err(Errno::EINVAL);
     }
-    lwp_enter(p, NewLwp::alloc_user(p, regs)?, flags)
+    with_reclaim(|| lwp_enter(p, NewLwp::alloc_user(p, regs)?, flags))
 }
 
 /// Enters `new` in `p` and sets it running unless it was made SUSPENDED.

@@ -25,7 +25,7 @@ use core::ptr;
 
 use arch::Machine;
 
-use super::{current, Lwp, LwpId, TpFlags};
+use super::{current, LwpId, TpFlags};
 use crate::disp::{self, Prev};
 use crate::errno::Errno;
 use crate::proc::Proc;
@@ -67,15 +67,11 @@ pub fn stop_point() {
     }
 }
 
-/// Takes a stopped LWP's thread out of its stop, bringing its `lwp` structure back
-/// in first (S5): the caller sets it running. `None` if it is not stopped, or if
-/// someone else already took it. Under `p_lock`.
-fn unstop(t: &'static KThread, lwp: &Lwp) -> Option<&'static KThread> {
-    if !t.clear_proc_flag(TpFlags::STOPPED).contains(TpFlags::STOPPED) {
-        return None;
-    }
-    lwp.swap_in();
-    Some(t)
+/// Takes a stopped LWP's thread out of its stop: the caller sets it running (which,
+/// if its `lwp` structure is swapped out, has the swapper bring it back first: S5).
+/// `None` if it is not stopped, or if someone else already took it. Under `p_lock`.
+fn unstop(t: &'static KThread) -> Option<&'static KThread> {
+    t.clear_proc_flag(TpFlags::STOPPED).contains(TpFlags::STOPPED).then_some(t)
 }
 
 /// Wakes every LWP of `p` asleep in a wait that is a stop point, so that it sees a
@@ -152,9 +148,9 @@ pub fn lwp_continue(id: LwpId) -> Result<(), Errno> {
     let (_, _, p) = current()?;
     let resume = {
         let ps = p.p_lock.lock();
-        let (t, lwp) = ps.p_lwpdir.live(id).ok_or(Errno::ESRCH)?;
+        let (t, _) = ps.p_lwpdir.live(id).ok_or(Errno::ESRCH)?;
         t.clear_proc_flag(TpFlags::HOLDLWP);
-        unstop(t, lwp)
+        unstop(t)
     };
     if let Some(t) = resume {
         disp::setrun(t);
@@ -182,7 +178,7 @@ pub(crate) fn exitlwps(p: &Proc, me: &KThread) {
                 .p_lwpdir
                 .live_all()
                 .filter(|(t, _)| !ptr::eq(*t, me))
-                .find_map(|(t, l)| unstop(t, l));
+                .find_map(|(t, _)| unstop(t));
             found
         };
         match next {

@@ -41,6 +41,7 @@ mod disp;
 mod helpers;
 mod lwp;
 mod portable;
+mod swap;
 mod sync;
 
 use alloc::string::String;
@@ -51,6 +52,7 @@ pub use disp::DISP;
 pub use helpers::{crowd, dispatcher_state, reap, spawn, spawn_ts, wait_for, wait_until};
 pub use lwp::LWP;
 pub use portable::PORTABLE;
+pub use swap::{SWAP, SWAP_RACES};
 pub use sync::SYNC;
 
 #[doc(hidden)]

@@ -267,6 +267,7 @@ fn a_system_call_reaches_the_kernel_with_its_registers_and_returns_its_result() 
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        blk_intr: unexpected_blk_intr,
     };
     let _s = serial();
     let pc = user::program(program);
@@ -346,6 +347,7 @@ fn fast_system_calls_are_made_by_the_machine_and_pending_work_follows() {
         poke_intr: unexpected_poke,
         sysent: &TABLE,
         user_trap: kernel,
+        blk_intr: unexpected_blk_intr,
     };
     let _s = serial();
     let pc = user::program(program);
@@ -390,6 +392,7 @@ fn user_enter_delivers_a_fault_for_a_pc_it_cannot_fetch() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        blk_intr: unexpected_blk_intr,
     };
     let _s = serial();
     let pc = user::program(program);
@@ -492,6 +495,7 @@ fn user_loads_and_stores_check_the_users_rights_and_fault_to_the_kernel() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        blk_intr: unexpected_blk_intr,
     };
     let _s = serial();
     let pc = user::program(program);
@@ -578,6 +582,7 @@ fn copyin_and_copyout_use_the_users_rights_and_fail_cleanly() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        blk_intr: unexpected_blk_intr,
     };
     let _s = serial();
     let pc = user::program(program);
@@ -663,8 +668,13 @@ mod preempted {
             _ => panic!("{why:?}"),
         }
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, sysent: &[], user_trap: kernel };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: tick,
+        poke_intr: unexpected_poke,
+        sysent: &[],
+        user_trap: kernel,
+        blk_intr: unexpected_blk_intr,
+    };
     static PC: AtomicU64 = AtomicU64::new(0);
 
     fn lwp(id: usize) -> ! {
