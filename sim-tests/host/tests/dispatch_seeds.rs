@@ -9,11 +9,16 @@ mod seeded;
 
 use std::collections::BTreeSet;
 
+use kern_selftest::Suite;
+
+/// The suites each seeded boot runs.
+static SUITES: [Suite; 2] = [("disp", kern_selftest::DISP), ("lwp", kern_selftest::LWP)];
+
 /// 50 seeds on each of 1, 2, 4 and 8 CPUs (or what `SIM_SEED`/`SIM_NCPUS` say): the
 /// whole DISP and LWP suites pass on every one.
 #[test]
 fn disp_suite_over_seeds() {
-    seeded::sweep();
+    seeded::sweep(50);
 }
 
 /// One seed, booted twice in two fresh processes, writes the same console byte for
@@ -66,5 +71,5 @@ fn a_seed_replays_exactly_and_seeds_differ() {
 #[test]
 #[ignore = "the seeded boot of a child process: run by the tests above"]
 fn seeded_child() {
-    seeded::child();
+    seeded::child(&SUITES, |config| config);
 }

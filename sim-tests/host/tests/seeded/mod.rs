@@ -1,5 +1,6 @@
-//! The dispatcher and LWP suites (`kern_selftest::DISP`, `LWP`) on the seeded simulation
-//! (`arch::sim::Schedule::Seeded`), one boot per child process.
+//! Self-test suites on the seeded simulation (`arch::sim::Schedule::Seeded`), one
+//! boot per child process: the dispatcher and LWP suites (`dispatch_seeds`), the
+//! swapping races on a disk that fails by chance (`swap_seeds`).
 //!
 //! Kernel statics live once per process, so every boot needs a fresh one: the parent
 //! test re-executes its own binary (`std::env::current_exe()`) with `--exact
@@ -28,11 +29,10 @@ use arch::sim::{Schedule, SimConfig};
 use kern_selftest::Suite;
 
 /// The test binary that holds the child test, as `cargo test --test` names it.
-pub const BINARY: &str = "dispatch_seeds";
+pub const BINARY: &str = env!("CARGO_CRATE_NAME");
 /// The name of the child test.
 const CHILD: &str = "seeded_child";
-/// Seeds run by default, on each CPU count.
-const DEFAULT_SEEDS: u64 = 50;
+/// CPU counts run by default.
 const DEFAULT_NCPUS: &[usize] = &[1, 2, 4, 8];
 /// A seeded boot whose virtual clock reaches this fails, with its seed (deterministic:
 /// it replays). The suite needs about 5 s of virtual time; its waits give up after at
@@ -47,9 +47,6 @@ const CHILD_KILL: Duration = Duration::from_secs(120);
 const CONSOLE_BEGIN: &str = "=== seeded console ===";
 const CONSOLE_END: &str = "=== end of seeded console ===";
 
-/// The suites a seeded boot runs.
-static SUITES: [Suite; 2] = [("disp", kern_selftest::DISP), ("lwp", kern_selftest::LWP)];
-
 /// The command that replays `seed` on `ncpus` CPUs.
 pub fn replay_command(seed: u64, ncpus: usize) -> String {
     let args =
@@ -60,8 +57,10 @@ pub fn replay_command(seed: u64, ncpus: usize) -> String {
     )
 }
 
-/// The child: boots once if `SIM_CHILD` says so, and does nothing otherwise.
-pub fn child() {
+/// The child: boots once if `SIM_CHILD` says so, running `suites` on the machine
+/// `config` makes (from the seeded one of the seed and CPU count), and does nothing
+/// otherwise.
+pub fn child(suites: &'static [Suite], config: fn(SimConfig) -> SimConfig) {
     let Ok(spec) = std::env::var("SIM_CHILD") else { return };
     let (seed, ncpus) = spec
         .split_once(':')
@@ -69,14 +68,14 @@ pub fn child() {
         .unwrap_or_else(|| panic!("SIM_CHILD={spec}: expected seed:ncpus"));
     let bootargs: &'static str =
         Box::leak(std::env::var("SIM_BOOTARGS").unwrap_or_default().into_boxed_str());
-    let config = SimConfig {
+    let config = config(SimConfig {
         boot_args: bootargs,
         timeout: Some(BOOT_TIMEOUT),
         virtual_timeout: Some(BOOT_VIRTUAL_TIMEOUT),
         schedule: Schedule::Seeded(seed),
         ..SimConfig::new(ncpus)
-    };
-    let out = sim_tests::boot_suites(config, &SUITES);
+    });
+    let out = sim_tests::boot_suites(config, suites);
     println!("{CONSOLE_BEGIN}\n{}{CONSOLE_END}", out.console);
     let how = if out.timed_out { "timed out" } else { "failed" };
     assert!(
@@ -199,11 +198,12 @@ fn parse_seeds(spec: &str) -> Vec<u64> {
     spec.split(',').map(|s| s.trim().parse().unwrap_or_else(|_| bad())).collect()
 }
 
-/// The sweep: the DISP suite for every seed on every CPU count. A failure prints
-/// the seed, its console, and the command that replays it.
-pub fn sweep() {
+/// The sweep: the binary's suites for seeds `1..=default_seeds` (or `SIM_SEED`'s) on
+/// every CPU count. A failure prints the seed, its console, and the command that
+/// replays it.
+pub fn sweep(default_seeds: u64) {
     let explicit = std::env::var("SIM_SEED").ok();
-    let seeds = explicit.as_deref().map_or_else(|| (1..=DEFAULT_SEEDS).collect(), parse_seeds);
+    let seeds = explicit.as_deref().map_or_else(|| (1..=default_seeds).collect(), parse_seeds);
     let ncpus: Vec<usize> = std::env::var("SIM_NCPUS").map_or_else(
         |_| DEFAULT_NCPUS.to_vec(),
         |s| {
