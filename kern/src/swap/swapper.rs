@@ -13,8 +13,9 @@ use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::lwp::{ImageState, Lwp, LwpData, LwpId, SwapRef, TpFlags};
 use crate::proc::{self, Pid, Proc};
+use crate::sleepq::{self, ThreadFifo};
 use crate::thread::{schedflag, KThread, ThreadState};
-use crate::{disp, kmem, kprintln, sleepq, M};
+use crate::{disp, kmem, kprintln, M};
 
 /// Times a slot is read before its LWP is given up.
 const READ_TRIES: u32 = 3;
@@ -23,58 +24,10 @@ const READ_TRIES: u32 = 3;
 /// is allocated under the process table's lock).
 pub(super) const BATCH: usize = 16;
 
-/// Threads made runnable while not loaded, waiting for the swapper to bring their
-/// LWPs' structures in: a FIFO through `t_link`.
-struct SwapQ {
-    head: Option<&'static KThread>,
-    tail: Option<&'static KThread>,
-}
-
-impl SwapQ {
-    fn push(&mut self, t: &'static KThread) {
-        assert!(!t.t_queued.swap(true, Ordering::SeqCst), "{t:?} is already on a queue");
-        t.t_link.set(None);
-        match self.tail {
-            Some(last) => last.t_link.set(Some(t)),
-            None => self.head = Some(t),
-        }
-        self.tail = Some(t);
-    }
-
-    fn pop(&mut self) -> Option<&'static KThread> {
-        let t = self.head?;
-        self.head = t.t_link.take();
-        if self.head.is_none() {
-            self.tail = None;
-        }
-        t.t_queued.store(false, Ordering::SeqCst);
-        Some(t)
-    }
-
-    /// Takes `t` off the queue if it is there.
-    fn remove(&mut self, t: &'static KThread) {
-        let (mut prev, mut cur): (Option<&'static KThread>, _) = (None, self.head);
-        while let Some(c) = cur {
-            if ptr::eq(c, t) {
-                let next = c.t_link.take();
-                match prev {
-                    Some(p) => p.t_link.set(next),
-                    None => self.head = next,
-                }
-                if next.is_none() {
-                    self.tail = prev;
-                }
-                c.t_queued.store(false, Ordering::SeqCst);
-                return;
-            }
-            prev = Some(c);
-            cur = c.t_link.get();
-        }
-    }
-}
-
-/// The swap-in queue. Every change of a thread's `t_schedflag` is made under it.
-static SWAPQ: DispLock<SwapQ> = DispLock::new(SwapQ { head: None, tail: None });
+/// The swap-in queue: threads made runnable while not loaded, waiting for the
+/// swapper to bring their LWPs' structures in. Every change of a thread's
+/// `t_schedflag` is made under its lock.
+static SWAPQ: DispLock<ThreadFifo> = DispLock::new(ThreadFifo::new());
 
 /// `disp::setrun` of a thread that is not loaded: it waits on the swap-in queue
 /// (true), or turns out to be loaded after all (false: the caller queues it).
@@ -99,7 +52,7 @@ pub(crate) fn swapin_request(t: &'static KThread) -> bool {
 
 /// The next thread waiting for its structure.
 pub(super) fn swapq_take() -> Option<&'static KThread> {
-    SWAPQ.lock().pop()
+    SWAPQ.lock().take(|_| true)
 }
 
 /// Puts `t` back at the end of the swap-in queue (no memory to bring it in yet).
@@ -109,7 +62,7 @@ fn swapq_requeue(t: &'static KThread) {
 
 /// Whether a thread waits for the swapper.
 pub(super) fn swapq_empty() -> bool {
-    SWAPQ.lock().head.is_none()
+    SWAPQ.lock().iter().next().is_none()
 }
 
 /// Marks `t` not loaded, if it is loaded and not waiting to run: the start of a
@@ -129,7 +82,7 @@ fn set_loaded(t: &'static KThread) -> bool {
     let mut q = SWAPQ.lock();
     let f = t.t_schedflag.load(Ordering::Acquire);
     if f & schedflag::ON_SWAPQ != 0 && t.t_queued.load(Ordering::SeqCst) {
-        q.remove(t);
+        q.take(|c| ptr::eq(c, t));
     }
     t.t_schedflag.store(schedflag::LOAD, Ordering::Release);
     f & schedflag::ON_SWAPQ != 0
