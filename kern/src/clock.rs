@@ -3,15 +3,15 @@
 //! The machine calls [`clock_intr`] `hz` times a second on each CPU, with interrupts
 //! off, on the stack of whatever thread it interrupted. The tick is charged to the
 //! running thread's scheduling class, and to its LWP's CPU time (S5.6); CPU 0 also
-//! counts `lbolt`, runs the callouts that are due and, once a second, the
-//! dispatcher's starvation sweep. Then, if the
-//! CPU was asked to, the interrupted thread is preempted on the spot: it will resume
-//! inside this handler, and return from the interrupt, when its turn comes.
+//! counts `lbolt`, runs the callouts that are due, once a second the dispatcher's
+//! starvation sweep, and every few ticks wakes the swapper if memory runs low. Then,
+//! if the CPU was asked to, the interrupted thread is preempted on the spot: it will
+//! resume inside this handler, and return from the interrupt, when its turn comes.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::cpu::cpu;
-use crate::{callout, disp, lwp};
+use crate::{callout, disp, lwp, swap};
 
 /// Clock interrupts per second unless the boot arguments say `hz=N`.
 pub const DEFAULT_HZ: u32 = 100;
@@ -46,6 +46,7 @@ pub fn clock_intr(from_user: bool) {
         let now = LBOLT.fetch_add(1, Ordering::Relaxed) + 1;
         callout::run(now);
         disp::clock_second(now);
+        swap::clock_tick(now);
     }
     disp::kpreempt();
 }

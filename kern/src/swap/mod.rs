@@ -37,10 +37,10 @@
 //! one to run to its exit with. An LWP asked to exit (killed) while out gets a
 //! fresh one at once: its slot is freed without being read.
 //!
-//! **When**: the swapper wakes when a thread waits on the swap-in queue, and every
-//! few ticks to look at memory: when the kernel heap's free memory falls below a
-//! low-water mark it swaps out the LWPs that have been asleep or stopped longest,
-//! until free memory is back above a high-water mark. A creation that fails for
+//! **When**: the swapper wakes when a thread waits on the swap-in queue, and when
+//! the clock, looking at memory every few ticks, finds the kernel heap's free memory
+//! below a low-water mark: then it swaps out the LWPs that have been asleep or
+//! stopped longest, until free memory is back above a high-water mark. A creation that fails for
 //! lack of memory asks for a swap-out of its own ([`reclaim`]) before it gives up.
 //! Boot arguments: `swap=off` (nothing goes out unless asked), `swap=force`
 //! (everything swappable goes out at every pass: swapping made visible and
@@ -152,7 +152,8 @@ static WORK: AtomicU64 = AtomicU64::new(0);
 /// The swapper's thread.
 static SWAPPER: StaticRef<KThread> = StaticRef::none();
 
-/// How often the swapper looks at memory, in ticks, and in the forced mode.
+/// How often the swapper looks at memory, in ticks, and makes its passes in the
+/// forced mode.
 const SCAN_TICKS: u64 = 10;
 const FORCE_TICKS: u64 = 2;
 
@@ -234,6 +235,25 @@ fn memory_back() -> bool {
     h.free() >= h.total / 6
 }
 
+/// The clock's share of swapping (CPU 0, every tick, interrupts off): wakes the
+/// swapper for the work nobody asks it for — memory running low (looked at every
+/// few ticks), the forced mode's next pass, a report due. The swapper sleeps with
+/// no timeout of its own: an idle kernel has no callout of its.
+pub(crate) fn clock_tick(lbolt: u64) {
+    if SWAPPER.get().is_none() {
+        return;
+    }
+    let period = u64::from(STAT_PERIOD.load(Ordering::Relaxed)) * u64::from(clock::hz());
+    let due = match mode() {
+        Mode::Force => lbolt.is_multiple_of(FORCE_TICKS),
+        Mode::Pressure => lbolt.is_multiple_of(SCAN_TICKS) && memory_low(),
+        Mode::Off => false,
+    };
+    if due || (period != 0 && lbolt.is_multiple_of(period)) {
+        wake_swapper();
+    }
+}
+
 /// The swapper (Solaris' `sched`): a kernel thread of its own (S2).
 fn swapper(_: usize) {
     let mut last_report = clock::lbolt();
@@ -262,13 +282,11 @@ fn swapper(_: usize) {
             last_report = clock::lbolt();
             report();
         }
-        let ticks = match mode() {
-            _ if starved => 1,
-            Mode::Force => FORCE_TICKS,
-            _ => SCAN_TICKS,
-        };
-        if swapper::swapq_empty() || starved {
-            sleepq::sleep_timed(work_chan(), || WORK.load(Ordering::SeqCst) != seen, ticks);
+        let more = || WORK.load(Ordering::SeqCst) != seen;
+        if starved {
+            sleepq::sleep_timed(work_chan(), more, 1);
+        } else if swapper::swapq_empty() {
+            sleepq::sleep(work_chan(), more);
         }
     }
 }
