@@ -494,15 +494,18 @@ fn sfar() -> u64 {
 #[no_mangle]
 extern "C" fn sparc64_user_trap(tt: u64) {
     let frame = current_frame();
-    if tt == tt::INTERRUPT_LEVEL_14 {
-        super::clock::intr(true);
-    } else if !sparc64_cpu.run.load(Ordering::Relaxed).is_null() {
-        land(tt, frame);
+    match tt {
+        tt::INTERRUPT_LEVEL_14 => super::clock::intr(true),
+        tt::INTERRUPT_VECTOR => super::virtio::vector(),
+        _ if !sparc64_cpu.run.load(Ordering::Relaxed).is_null() => land(tt, frame),
+        _ => {}
     }
     let why = match tt {
-        // The clock was the machine's; a window that went to the buffer is written
-        // out on the way back.
-        tt::INTERRUPT_LEVEL_14 | tt::SPILL_USER | tt::SPILL_USER_OTHER => return,
+        // The interrupts were the machine's; a window that went to the buffer is
+        // written out on the way back.
+        tt::INTERRUPT_LEVEL_14 | tt::INTERRUPT_VECTOR | tt::SPILL_USER | tt::SPILL_USER_OTHER => {
+            return
+        }
         tt::SOFT_FLUSH_WINDOWS => {
             // The user's windows are the "other" windows now: they go to its stack
             // (or the buffer, written out on the way back), and the `ta` is done.

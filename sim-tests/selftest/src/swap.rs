@@ -46,7 +46,7 @@ pub static SWAP: &[Test] = &[
     Test::new("swap_io_errors_keep_or_retry", io_errors_keep_or_retry),
     Test::new("swap_unreadable_image_kills_its_process", unreadable_image_kills_its_process),
     Test::new("swap_races_with_suspends_and_kills", swap_races_with_suspends_and_kills),
-    Test::new("swap_memory_pressure_swaps_instead_of_failing", memory_pressure),
+    Test::new("swap_memory_pressure_makes_swap_outs", memory_pressure),
 ];
 
 /// The races alone: what the seeded sweep runs, on a disk that fails by chance.
@@ -133,10 +133,10 @@ fn filled(f: Fields, k: u64) -> Fields {
         // What a frame keeps whole: 8 bits of %ccr and %asi, 32 of %y, no %fprs.
         regs: UserRegs {
             r: core::array::from_fn(|i| match i {
-                reg::CCR => 0x44 + k,
+                reg::CCR => (0x44 + k) & 0xff,
                 reg::ASI => 0x82,
                 reg::FPRS => 0,
-                reg::Y => v(0x5500),
+                reg::Y => v(0x5500) & 0xffff_ffff,
                 _ => v(0x5500_0000_0000 + i as u64),
             }),
         },
@@ -739,41 +739,78 @@ fn swap_races_with_suspends_and_kills() -> TestResult {
 
 // ---- Memory pressure ----------------------------------------------------------------
 
-/// LWPs made before creation was refused, and the refusal.
-static PRESSURE_MADE: Mutex<Option<(usize, Errno)>> = Mutex::new(None);
+/// What the pressure test's process saw: LWPs made, swap-outs while they slept
+/// (none asked for), the heap's free memory at its lowest and once the swapper had
+/// done its work, and LWPs that came back with a wrong structure.
+#[derive(Debug, Clone, Copy, Default)]
+struct Pressure {
+    made: usize,
+    swapouts: u64,
+    low: usize,
+    after: usize,
+    bad: u64,
+}
 
+static PRESSURE: Mutex<Option<Pressure>> = Mutex::new(None);
+static PRESSURE_BAD: AtomicU64 = AtomicU64::new(0);
+/// Each sleeper's own value, from its number.
+static PRESSURE_NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// Fills its structure with values of its own, sleeps until `GO`, and checks them.
 fn pressure_sleeper(_: usize) {
+    let k = PRESSURE_NEXT.fetch_add(1, Ordering::SeqCst) + SUBJECTS as u64;
+    curlwp().and_then(|l| l.with_data(|d| fill(d, k)));
     sleepq::sleep(chan(2), || GO.load(Ordering::SeqCst) >= 1);
+    let ok = curlwp().and_then(|l| l.with_data(|d| fields(d))).is_some_and(|f| filled(f, k) == f);
+    if !ok {
+        PRESSURE_BAD.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether the heap is below the swapper's low-water mark (an eighth free).
+fn heap_low() -> bool {
+    let h = M::heap_stats();
+    h.free() < h.total / 8
 }
 
 fn pressure_body() -> TestResult {
     let p = this_proc()?;
     GO.store(0, Ordering::SeqCst);
+    PRESSURE_BAD.store(0, Ordering::SeqCst);
+    let st0 = swap::stats();
     let mut made = Vec::new();
-    let refused = loop {
+    while !heap_low() {
+        made.try_reserve(1).map_err(|_| "no memory for the list of LWPs")?;
         match lwp_create(p, pressure_sleeper, 0, LwpFlags::empty()) {
-            Ok(id) => {
-                if made.try_reserve(1).is_err() {
-                    break Errno::ENOMEM;
-                }
-                made.push(id);
-            }
-            Err(e) => break e,
+            Ok(id) => made.push(id),
+            Err(e) => return Err(format!("LWP {} refused before memory ran low: {e}", made.len())),
         }
-        // The new LWP goes to sleep now (on one CPU too): only a sleeping LWP may go out.
+        // It goes to sleep now (on one CPU too): only a sleeping LWP may go out.
         disp::yield_now();
-    };
-    *PRESSURE_MADE.lock() = Some((made.len(), refused));
+    }
+    let low = M::heap_stats().free();
+    // The swapper looks at memory every few ticks.
+    sleepq::delay(30);
+    let st1 = swap::stats();
+    let after = M::heap_stats().free();
     GO.store(1, Ordering::SeqCst);
     sleepq::wakeup(chan(2));
-    for id in made {
+    for &id in &made {
         ensure_eq!(lwp_wait(Some(id)), Ok(id));
     }
+    *PRESSURE.lock() = Some(Pressure {
+        made: made.len(),
+        swapouts: st1.swapouts - st0.swapouts,
+        low,
+        after,
+        bad: PRESSURE_BAD.load(Ordering::SeqCst),
+    });
     Ok(())
 }
 
-/// Sleeping LWPs made until memory runs out, with the swapper in mode `m`: how many.
-fn made_until_refused(m: Mode) -> Result<usize, String> {
+/// Sleeping LWPs made until the heap runs low, with the swapper in mode `m`: what
+/// the process saw.
+fn run_low_on_memory(m: Mode) -> Result<Pressure, String> {
     kmem::reap();
     with_mode(m, || {
         with_limits(
@@ -785,22 +822,27 @@ fn made_until_refused(m: Mode) -> Result<usize, String> {
             || in_process(pressure_body),
         )
     })?;
-    let (n, e) = PRESSURE_MADE.lock().take().ok_or("no count")?;
-    ensure_eq!(e, Errno::ENOMEM);
-    Ok(n)
+    PRESSURE.lock().take().ok_or_else(|| String::from("no report"))
 }
 
-/// LWPs are made until the kernel has no memory left for one more, once with
-/// swapping off and once with the swapper working under pressure: with it, sleeping
-/// LWPs' structures go out as memory runs low and when a creation finds none, and
-/// more LWPs are made before the refusal (S5).
+/// A process that makes the kernel short of memory — sleeping LWPs until the heap
+/// is below the swapper's low-water mark — causes swap-outs nobody asked for: the
+/// sleepers' structures go out, memory comes back, and each sleeper finds its own
+/// structure when it wakes. With the swapper's own swapping off, the same process
+/// causes none (S5).
 fn memory_pressure() -> TestResult {
     need_device!();
-    let without = made_until_refused(Mode::Off)?;
-    let st0 = swap::stats();
-    let with = made_until_refused(Mode::Pressure)?;
-    let st1 = swap::stats();
-    ensure!(st1.swapouts > st0.swapouts, "memory ran out and nothing was swapped out");
-    ensure!(with > without, "{with} LWPs made with swapping, {without} without");
+    let off = run_low_on_memory(Mode::Off)?;
+    ensure_eq!((off.swapouts, off.bad), (0, 0));
+    let on = run_low_on_memory(Mode::Pressure)?;
+    kern::kprintln!("  measured: {on:?} (swapping off: {off:?})");
+    ensure!(on.made > 0 && on.swapouts > 0, "memory ran low and nothing was swapped out: {on:?}");
+    ensure_eq!(on.bad, 0);
+    let freed = on.after.saturating_sub(on.low);
+    ensure!(
+        freed >= on.swapouts as usize * size_of::<LwpData>(),
+        "{} swap-outs freed {freed} bytes",
+        on.swapouts
+    );
     Ok(())
 }
