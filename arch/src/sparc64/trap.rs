@@ -825,13 +825,16 @@ user_refault:
     ba,pt   %xcc, .Lutrap_call
      ldx    [%l6 + CPU_THREAD], %g7
 
-    ! sparc64_user_rtt: back to user mode with the registers of the frame (%l7),
-    ! from TL=0 in the kernel, normal globals, %l6 = &sparc64_cpu, interrupts off.
-    ! Pending work first (the thread's word at %g7 + 0): only when it is set,
-    ! sparc64_user_pending, and the test again.
+    ! sparc64_user_rtt: back to user mode with the registers of the running thread's
+    ! frame, from TL=0 in the kernel, normal globals, %l6 = &sparc64_cpu, interrupts
+    ! off. The frame's address is taken afresh (into %l7): while the kernel had the
+    ! LWP, its registers may have gone out to the swap device with its lwp structure
+    ! and come back in another block (S5). Pending work first (the thread's word at
+    ! %g7 + 0): only when it is set, sparc64_user_pending, and the test again.
     .globl  sparc64_user_rtt
 sparc64_user_rtt:
 user_rtt:
+    ldx     [%l6 + CPU_FRAME], %l7
     ldx     [%l7 + FR_O + 0], %i0
     ldx     [%l7 + FR_O + 8], %i1
     ldx     [%l7 + FR_O + 16], %i2
