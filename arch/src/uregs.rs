@@ -202,7 +202,20 @@ impl UserFrame {
 
     /// Whether this handle holds no registers.
     pub fn is_empty(&self) -> bool {
-        self.0.load(Ordering::Acquire).is_null()
+        self.0.load(Ordering::Relaxed).is_null()
+    }
+
+    /// The address of the registers' block, 0 for an empty handle: what the trap
+    /// code is given (one load, on every switch).
+    #[inline]
+    pub(crate) fn addr(&self) -> u64 {
+        let p = self.0.load(Ordering::Relaxed);
+        if p.is_null() {
+            0
+        } else {
+            // SAFETY: as in `data`.
+            unsafe { Shared::<FrameData>::raw_value(p) as *const FrameData as u64 }
+        }
     }
 
     /// The handle as a `Shared` (consumed), if it holds registers.
@@ -248,7 +261,7 @@ impl UserFrame {
 
     /// Another handle to these very registers (an empty one for an empty handle).
     pub fn share(&self) -> UserFrame {
-        let p = self.0.load(Ordering::Acquire);
+        let p = self.0.load(Ordering::Relaxed);
         if p.is_null() {
             return UserFrame::empty();
         }
@@ -259,8 +272,8 @@ impl UserFrame {
 
     /// Whether `other` is a handle to these very registers (two empty handles are not).
     pub fn same(&self, other: &UserFrame) -> bool {
-        let p = self.0.load(Ordering::Acquire);
-        !p.is_null() && p == other.0.load(Ordering::Acquire)
+        let p = self.0.load(Ordering::Relaxed);
+        !p.is_null() && p == other.0.load(Ordering::Relaxed)
     }
 
     /// Whether no other handle shares these registers (false for an empty handle).
@@ -276,8 +289,11 @@ impl UserFrame {
         r
     }
 
+    // The word changes only while no thread reaches the registers through this
+    // handle (the machine's, of a thread that does not run: the switch that runs it
+    // again orders the change before) or through `&mut self`: relaxed loads suffice.
     pub(crate) fn data(&self) -> &FrameData {
-        let p = self.0.load(Ordering::Acquire);
+        let p = self.0.load(Ordering::Relaxed);
         assert!(!p.is_null(), "a user frame with no registers: its LWP is swapped out");
         // SAFETY: a non-null word is a block this handle holds a count of. It changes
         // only through `exchange` (the machine's handle of a thread that does not run,

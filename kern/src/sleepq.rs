@@ -131,6 +131,7 @@ fn sleep_until(chan: usize, cond: impl Fn() -> bool, deadline: Option<u64>) -> b
             let gen = t.t_sleepgen.fetch_add(1, Ordering::SeqCst) + 1;
             t.t_timedout.store(false, Ordering::SeqCst);
             t.t_wchan.store(chan, Ordering::Release);
+            t.note_wait();
             t.set_state(ThreadState::Sleep);
             q.push(t);
             if let Some(ticks) = left {

@@ -122,7 +122,8 @@ pub struct KThread {
     /// Where the LWP's `lwp` structure is (`schedflag`): resident (S6), as the
     /// dispatcher reads it whenever the thread is made runnable.
     pub(crate) t_schedflag: AtomicU32,
-    /// `lbolt` when the thread last went to sleep or stopped: the swapper takes the
+    /// `lbolt` when the thread last went to sleep on a sleep queue or stopped
+    /// (`note_wait`): the swapper takes the
     /// LWPs that have waited longest first (Solaris' `t_stime`).
     pub(crate) t_stime: AtomicU64,
     /// The CPU it last ran on.
@@ -277,17 +278,22 @@ impl KThread {
 
     #[inline]
     pub(crate) fn set_state(&self, s: ThreadState) {
-        if matches!(s, ThreadState::Sleep | ThreadState::Stopped) {
-            self.t_stime.store(crate::clock::lbolt(), Ordering::Relaxed);
-        }
         self.t_state.store(s as u8, Ordering::Release);
     }
 
+    /// The thread goes to sleep on a sleep queue, or stops: from now (`t_stime`).
+    #[inline]
+    pub(crate) fn note_wait(&self) {
+        self.t_stime.store(crate::clock::lbolt(), Ordering::Relaxed);
+    }
+
     /// Whether its LWP's `lwp` structure is in memory, so that it may run (always
-    /// true for a thread without an LWP).
+    /// true for a thread without an LWP). A relaxed load: the flag goes off only
+    /// under the lock that keeps the thread asleep or stopped, which whoever makes
+    /// it runnable took first.
     #[inline]
     pub fn loaded(&self) -> bool {
-        self.t_schedflag.load(Ordering::Acquire) & schedflag::LOAD != 0
+        self.t_schedflag.load(Ordering::Relaxed) & schedflag::LOAD != 0
     }
 
     /// `lbolt` when it last went to sleep or stopped.

@@ -239,12 +239,9 @@ impl UserCtx {
 }
 
 /// The address of `frame`'s block, as the trap code wants it (0: none).
+#[inline(always)]
 fn frame_addr(frame: &UserFrame) -> u64 {
-    if frame.is_empty() {
-        0
-    } else {
-        frame.data() as *const FrameData as u64
-    }
+    frame.addr()
 }
 
 /// Makes the per-CPU block describe `u`, the user side of the thread being

@@ -315,6 +315,7 @@ impl NewLwp {
             // As if it had stopped at its first stop point (it has no stack to stop on
             // yet): `lwp_continue` sets it running.
             t.set_proc_flag(TpFlags::HOLDLWP | TpFlags::STOPPED);
+            t.note_wait();
             t.set_state(ThreadState::Stopped);
         }
         (id, t)

@@ -57,6 +57,7 @@ pub fn stop_point() {
             continue;
         }
         t.set_proc_flag(TpFlags::STOPPED);
+        t.note_wait();
         t.set_state(ThreadState::Stopped);
         drop(ps);
         // Interrupts stay off until the switch is made: nothing runs here meanwhile,
