@@ -25,7 +25,13 @@
 //! `copyin`/`copyout` with the user's own rights, system calls through the kernel's
 //! table ([`Upcalls::sysent`]), and every other way back into the kernel through
 //! [`Upcalls::user_trap`] — including the work a thread's [`PendingWork`] word asks
-//! for before it goes back to user mode.
+//! for before it goes back to user mode. While an LWP does not run, the kernel may
+//! take its registers back from the machine ([`Machine::user_frame_detach`]) to
+//! swap them out with its `lwp` structure (S5), and give them back later.
+//!
+//! The machine's disk, the swap device, is reached through block I/O ([`blk`]):
+//! requests handed over with their buffers, completions by interrupt
+//! ([`Upcalls::blk_intr`]) and taken back with [`Machine::blk_reap`].
 
 #![no_std]
 #![cfg_attr(target_arch = "sparc64", feature(asm_experimental_arch))]

@@ -31,7 +31,7 @@
 //! image ([`UserFrame::save_image`]) with the rest of the structure, and frees them;
 //! on the way back it makes a new frame from the image ([`UserFrame::from_image`])
 //! and gives the machine its handle again (`Machine::user_frame_attach`). A handle is
-//! one atomic word, changed in place ([`UserFrame::exchange`]): a reference to the
+//! one atomic word, changed in place (`UserFrame::exchange`): a reference to the
 //! machine's handle kept on the LWP's kernel stack across a sleep (the one every
 //! trap hands the kernel) stays valid, and reaches the registers wherever they are
 //! when the LWP runs again.
@@ -207,6 +207,7 @@ impl UserFrame {
 
     /// The address of the registers' block, 0 for an empty handle: what the trap
     /// code is given (one load, on every switch).
+    #[cfg(target_arch = "sparc64")]
     #[inline]
     pub(crate) fn addr(&self) -> u64 {
         let p = self.0.load(Ordering::Relaxed);
