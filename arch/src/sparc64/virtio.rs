@@ -44,7 +44,7 @@ use spin::{Mutex, Once};
 
 use super::asi;
 use super::prom::{self, Node};
-use crate::blk::{BlkDone, BlkError, BlkOp, BlkRequest, SECTOR_SIZE};
+use crate::blk::{BlkDone, BlkError, BlkOp, BlkRequest};
 
 /// PCI ids of a virtio block device: the transitional and the modern one.
 const VIRTIO_VENDOR: u32 = 0x1af4;
@@ -349,7 +349,10 @@ pub fn init() -> Result<u64, &'static str> {
     };
     let status = |s: u8| asi::write8(common + common::STATUS, s);
     status(0);
-    while asi::read8(common + common::STATUS) != 0 {}
+    // A reset is done when the status reads 0 again (QEMU's at once).
+    if (0..1_000_000).all(|_| asi::read8(common + common::STATUS) != 0) {
+        return Err("virtio-blk does not reset");
+    }
     status(ACKNOWLEDGE);
     status(ACKNOWLEDGE | DRIVER);
     asi::write32_le(common + common::DFSELECT, 1);
@@ -477,7 +480,7 @@ pub fn submit(req: BlkRequest) -> Result<(), (BlkRequest, BlkError)> {
     let mut req = Some(req);
     let refused = with_disk(|d| {
         let r = req.take()?;
-        if !r.fits(d.capacity) || r.buf.bytes().len() != r.buf.sectors() * SECTOR_SIZE {
+        if !r.fits(d.capacity) {
             return Some((r, BlkError::BadRange));
         }
         let end = r.buf.bytes().as_ptr() as u64 + r.buf.bytes().len() as u64;
