@@ -271,7 +271,7 @@ impl Lwp {
         *image = LwpImage::Unused(block);
         drop(image);
         if let Some(slot) = slot {
-            crate::swap::slot_free(slot);
+            crate::swap::forget(slot);
         }
     }
 

@@ -106,7 +106,7 @@ pub(super) fn slot_alloc() -> Option<u32> {
 }
 
 /// Gives slot `slot` back.
-pub(crate) fn slot_free(slot: u32) {
+pub(super) fn slot_free(slot: u32) {
     let mut s = SLOTS.lock();
     let (i, bit) = (slot as usize / 64, slot % 64);
     if let Some(w) = s.map.get_mut(i) {

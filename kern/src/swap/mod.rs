@@ -19,14 +19,17 @@
 //! swapper's back — asleep on a sleep queue (in the kernel: its kernel stack stays,
 //! its structure goes) or stopped. The swap-out *claims* it: under the lock that
 //! keeps it asleep (its sleep queue's) or stopped (`p_lock`), and the swap queue's,
-//! it clears `LOAD`. From then on whoever makes it runnable — a wakeup, a signal, a
-//! continue, an exit request — does so through `disp::setrun`, which finds it not
-//! loaded and puts it on the **swap-in queue** instead of a dispatch queue: the
-//! dispatcher never runs a thread whose LWP is out. Then the machine gives back its
-//! handle to the registers (`Machine::user_frame_detach`), the image goes to the
-//! disk, and once the disk has it the structure is freed — unless the LWP was made
-//! runnable meanwhile (the swap-out is given up: nothing to read back), or the write
-//! failed (the LWP stays in memory, counted), or the device is full (the same).
+//! it clears `LOAD` and takes the structure, in one step (so a swapper that finds
+//! the thread made runnable meanwhile finds its structure on its way out, never in
+//! memory with the thread not loaded). From then on whoever makes it runnable — a
+//! wakeup, a signal, a continue, an exit request — does so through `disp::setrun`,
+//! which finds it not loaded and puts it on the **swap-in queue** instead of a
+//! dispatch queue: the dispatcher never runs a thread whose LWP is out. Then the
+//! machine gives back its handle to the registers (`Machine::user_frame_detach`),
+//! the image goes to the disk, and once the disk has it the structure is freed —
+//! unless the LWP was made runnable meanwhile (the swap-out is given up: nothing to
+//! read back), or the write failed (the LWP stays in memory, counted), or the device
+//! is full (the same).
 //!
 //! **Coming back**: the swapper takes each thread off the swap-in queue, reads its
 //! slot, checks the image (the owner, the sequence number, the checksum: a torn or
@@ -68,7 +71,6 @@ use crate::proc::Proc;
 use crate::thread::KThread;
 use crate::{clock, disp, kprintln, sleepq, thread, M};
 
-pub(crate) use device::slot_free;
 pub use device::{SLOT_SECTORS, SLOT_SIZE};
 pub(crate) use swapper::swapin_request;
 
@@ -198,6 +200,15 @@ pub(crate) fn init(bootargs: &str) {
         }
         None => kprintln!("swap: no swap device"),
     }
+}
+
+/// An LWP ends with its structure out, which cannot be (it runs to its exit, so
+/// its structure is in): its slot is freed unread, and it is counted discarded.
+pub(crate) fn forget(slot: u32) {
+    debug_assert!(false, "an LWP ended with its lwp structure in slot {slot}");
+    device::slot_free(slot);
+    stat::OUT.fetch_sub(1, Ordering::Relaxed);
+    stat::DISCARDED.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Whether there is a swap device.

@@ -1,6 +1,7 @@
 //! Moving one LWP's `lwp` structure out and back in, the swap-in queue, and the
 //! choice of what goes out (see the `swap` module comment for the protocol).
 
+use alloc::boxed::Box;
 use core::ptr;
 use core::sync::atomic::Ordering;
 
@@ -65,15 +66,19 @@ pub(super) fn swapq_empty() -> bool {
     SWAPQ.lock().iter().next().is_none()
 }
 
-/// Marks `t` not loaded, if it is loaded and not waiting to run: the start of a
-/// swap-out. Called under the lock that keeps it asleep or stopped.
-fn clear_load(t: &KThread) -> bool {
+/// Starts the swap-out of LWP `lwp` on thread `t`, if `t` is loaded and not waiting
+/// to run: marks it not loaded and takes its structure, in one step under the swap
+/// queue's lock. So whoever finds it not loaded from now on — the swapper too, with
+/// a thread made runnable meanwhile — finds its structure being written out, never
+/// in memory for the taking. Called under the lock that keeps it asleep or stopped.
+fn unload(t: &KThread, lwp: &Lwp) -> Option<Box<LwpData>> {
     let _q = SWAPQ.lock();
     if t.t_schedflag.load(Ordering::Acquire) != schedflag::LOAD {
-        return false;
+        return None;
     }
+    let data = lwp.take_for_swapout()?;
     t.t_schedflag.store(0, Ordering::Release);
-    true
+    Some(data)
 }
 
 /// Marks `t` loaded: its structure is in memory again. True if it was made
@@ -155,39 +160,38 @@ pub(super) fn candidate(p: &'static Proc, id: LwpId) -> Result<Candidate, Errno>
     Ok(Candidate { t, lwp, p, pid: p.pid(), id, tid: t.id(), since: t.stime() })
 }
 
-/// Starts the swap-out of `c` if it is still what it was and still may go: marks
-/// its thread not loaded, under the lock that keeps it stopped (`p_lock`) or asleep
-/// (its sleep queue's), so that whoever makes it runnable from now on finds it so.
-fn claim(c: &Candidate) -> bool {
+/// Starts the swap-out of `c` if it is still what it was and still may go ([`unload`],
+/// under the lock that keeps it stopped, `p_lock`, or asleep, its sleep queue's), so
+/// that whoever makes it runnable from now on finds it not loaded; its structure.
+fn claim(c: &Candidate) -> Option<Box<LwpData>> {
     let same = |t: &KThread| t.id() == c.tid && t.t_lwp.get().is_some_and(|l| ptr::eq(l, c.lwp));
     {
         let ps = c.p.p_lock.lock();
         let listed =
             ps.p_lwpdir.live(c.id).is_some_and(|(t, l)| ptr::eq(t, c.t) && ptr::eq(l, c.lwp));
         if c.p.pid() != c.pid || !listed || !same(c.t) {
-            return false;
+            return None;
         }
         let f = c.t.proc_flag();
         if f.contains(TpFlags::EXITLWP) {
-            return false;
+            return None;
         }
         if f.contains(TpFlags::STOPPED) {
-            return c.t.state() == ThreadState::Stopped
-                && !disp::is_running(c.t)
-                && clear_load(c.t);
+            let stopped = c.t.state() == ThreadState::Stopped && !disp::is_running(c.t);
+            return stopped.then(|| unload(c.t, c.lwp)).flatten();
         }
         if f.contains(TpFlags::HOLDLWP) {
             // About to stop: it will run to its stop point first.
-            return false;
+            return None;
         }
     }
-    sleepq::if_asleep(c.t, || same(c.t) && clear_load(c.t)).unwrap_or(false)
+    sleepq::if_asleep(c.t, || same(c.t).then(|| unload(c.t, c.lwp)).flatten()).flatten()
 }
 
 /// Gives a structure taken out back to its LWP (the swap-out was given up): its
 /// registers to the machine, the slot back, and the thread loaded — and runnable,
 /// if it was made runnable meanwhile.
-fn undo(c: &Candidate, data: alloc::boxed::Box<LwpData>, attached: bool, slot: u32) {
+fn undo(c: &Candidate, data: Box<LwpData>, attached: bool, slot: u32) {
     let frame = attached.then(|| data.lwp_regs.share());
     c.lwp.put_back(data);
     if let Some(f) = frame {
@@ -203,16 +207,8 @@ fn undo(c: &Candidate, data: alloc::boxed::Box<LwpData>, attached: bool, slot: u
 /// memory is freed once the disk has it.
 pub(super) fn swap_out(c: &Candidate) -> Outcome {
     let Some(slot) = device::slot_alloc() else { return Outcome::Full };
-    if !claim(c) {
+    let Some(mut data) = claim(c) else {
         device::slot_free(slot);
-        return Outcome::Busy;
-    }
-    let Some(mut data) = c.lwp.take_for_swapout() else {
-        // Not resident after all: it was never ours to take.
-        device::slot_free(slot);
-        if set_loaded(c.t) {
-            disp::setrun(c.t);
-        }
         return Outcome::Busy;
     };
     // The machine lets go of the registers first: then nothing else can reach them.
@@ -267,7 +263,7 @@ pub(super) fn swap_out(c: &Candidate) -> Outcome {
 
 /// A fresh `lwp` structure for LWP thread `t` of `p`, for an LWP that will only run
 /// to its exit; `None` without memory.
-fn blank(t: &'static KThread, p: &'static Proc) -> Option<alloc::boxed::Box<LwpData>> {
+fn blank(t: &'static KThread, p: &'static Proc) -> Option<Box<LwpData>> {
     LwpData::make(None, t, p, &UserRegs::default()).ok()
 }
 
@@ -278,7 +274,7 @@ fn read_back(
     lwp: &Lwp,
     p: &'static Proc,
     r: &SwapRef,
-) -> Result<alloc::boxed::Box<LwpData>, Refused> {
+) -> Result<Box<LwpData>, Refused> {
     let owner = Owner { tid: t.id(), lwpid: lwp.id().0 };
     let mut why = Refused::Unreadable;
     for _ in 0..READ_TRIES {

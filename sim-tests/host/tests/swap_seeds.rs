@@ -21,10 +21,10 @@ static SUITES: [Suite; 1] = [("swap", kern_selftest::SWAP_RACES)];
 const FAULTS: DiskFaults =
     DiskFaults { read_error: 20, read_corrupt: 20, write_torn: 20, write_lost: 5 };
 
-/// 100 seeds on each of 1, 2, 4 and 8 CPUs (or what `SIM_SEED`/`SIM_NCPUS` say).
+/// 250 seeds on each of 1, 2, 4 and 8 CPUs (or what `SIM_SEED`/`SIM_NCPUS` say).
 #[test]
 fn swap_races_over_seeds_on_a_failing_disk() {
-    seeded::sweep(100);
+    seeded::sweep(250);
 }
 
 /// A seed of this sweep replays byte for byte, disk faults included: the same
