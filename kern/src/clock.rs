@@ -4,14 +4,15 @@
 //! off, on the stack of whatever thread it interrupted. The tick is charged to the
 //! running thread's scheduling class, and to its LWP's CPU time (S5.6); CPU 0 also
 //! counts `lbolt`, runs the callouts that are due, once a second the dispatcher's
-//! starvation sweep, and every few ticks wakes the swapper if memory runs low. Then,
-//! if the CPU was asked to, the interrupted thread is preempted on the spot: it will
-//! resume inside this handler, and return from the interrupt, when its turn comes.
+//! starvation sweep, and every few ticks wakes the swapper if memory runs low, and
+//! watches the console for the debugger's break sequence (`kmdb`). Then, if the CPU
+//! was asked to, the interrupted thread is preempted on the spot: it will resume
+//! inside this handler, and return from the interrupt, when its turn comes.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::cpu::cpu;
-use crate::{callout, disp, lwp, swap};
+use crate::{callout, disp, kmdb, lwp, swap};
 
 /// Clock interrupts per second unless the boot arguments say `hz=N`.
 pub const DEFAULT_HZ: u32 = 100;
@@ -47,6 +48,8 @@ pub fn clock_intr(from_user: bool) {
         callout::run(now);
         disp::clock_second(now);
         swap::clock_tick(now);
+        // The break sequence on the console stops the kernel in its debugger.
+        kmdb::poll_break();
     }
     disp::kpreempt();
 }

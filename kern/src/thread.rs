@@ -17,11 +17,19 @@
 //!
 //! What is freed is a cached thread's stack, which is most of its memory: when the
 //! heap runs low (a reaped thread then goes to the cache without its stack), and all
-//! of them when an allocation for a new thread fails ([`cache_reap`]). A thread is
+//! of them when an allocation fails ([`cache_reap`], through `kern::kmem::reap`,
+//! which the allocator runs before it refuses). A thread is
 //! made only within `rctl`'s `max_threads`; making one fails with `EAGAIN` beyond
 //! it and with `ENOMEM` when there is no memory, and leaves nothing behind. The
 //! cache is a list through the threads' own `t_link` (a cached thread is on no
 //! queue), so putting a thread there allocates nothing under its lock.
+//!
+//! Every thread structure there is, in use or cached, is also on one list that
+//! only grows ([`allthreads`], as Solaris links its threads from `t0` by `t_next`): the
+//! structures allocated, and each CPU's boot thread as the CPU starts. It is what
+//! the debugger (`kmdb`) and the gdb helpers (`scripts/gdb`) walk to see every
+//! thread, without a lock: a structure is linked once, before the head points at
+//! it, and never unlinked.
 
 use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
@@ -176,6 +184,11 @@ pub struct KThread {
     /// It is spinning for an adaptive mutex: a thread that wants a lock it holds
     /// blocks rather than spin behind it.
     pub(crate) t_spinning: AtomicBool,
+    /// What kind of object its wait channel names while it sleeps
+    /// (`sleepq::SObj`, Solaris' `t_sobj_ops`): for the debugger.
+    pub(crate) t_sobj: AtomicU8,
+    /// The next thread structure on the list of all of them ([`allthreads`]).
+    t_next_all: StaticRef<KThread>,
 }
 
 // SAFETY: `KThread` is the only type ever stored in the current-thread register:
@@ -202,6 +215,35 @@ struct Cache {
 }
 
 static THREAD_CACHE: DispLock<Cache> = DispLock::new(Cache { head: None, len: 0 });
+
+/// The first thread structure on the list of all of them (see the module comment);
+/// changed only under `ALLTHREADS_LOCK`, read without it.
+static ALLTHREADS: StaticRef<KThread> = StaticRef::none();
+static ALLTHREADS_LOCK: DispLock<()> = DispLock::new(());
+
+/// Puts `t`, not on the list yet, at the head of the list of all threads: a new
+/// structure, or a CPU's boot thread, which no allocation made.
+pub(crate) fn enlist(t: &'static KThread) {
+    let _g = ALLTHREADS_LOCK.lock();
+    t.t_next_all.set(ALLTHREADS.get());
+    ALLTHREADS.set(Some(t));
+}
+
+/// Every thread structure there is, newest first: those in use, in any state, and
+/// those cached (`ThreadState::Free`). Takes no lock (see the module comment).
+pub fn allthreads() -> impl Iterator<Item = &'static KThread> {
+    core::iter::successors(ALLTHREADS.get(), |t| t.t_next_all.get())
+}
+
+/// The thread cache's figures for the debugger: threads cached, and the bytes of
+/// kernel stack they keep; `None` if its lock is held.
+pub(crate) fn cache_peek() -> Option<(usize, usize)> {
+    let c = crate::kmdb::peek(&THREAD_CACHE)?;
+    let stacks = core::iter::successors(c.head, |t| t.t_link.get())
+        .map(|t| M::context_stack_bytes(&t.t_ctx))
+        .sum();
+    Some((c.len, stacks))
+}
 
 impl Cache {
     fn push(&mut self, t: &'static KThread) {
@@ -252,6 +294,8 @@ impl KThread {
             t_ts_sobj: AtomicUsize::new(0),
             t_ts_kind: AtomicU8::new(0),
             t_spinning: AtomicBool::new(false),
+            t_sobj: AtomicU8::new(0),
+            t_next_all: StaticRef::none(),
         }
     }
 
@@ -262,6 +306,11 @@ impl KThread {
 
     pub fn name(&self) -> &'static str {
         *self.t_name.lock()
+    }
+
+    /// Its name, unless its lock is held (by code a debugger stopped, say).
+    pub fn try_name(&self) -> Option<&'static str> {
+        self.t_name.try_lock().map(|n| *n)
     }
 
     #[inline]
@@ -472,30 +521,25 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> Result<&'static
 }
 
 /// A thread structure with a stack prepared to start at `entry`: a cached one, or a
-/// new one; a second try after the cache has given its stacks back.
+/// new one. (A heap that is short has already had the caches give their memory
+/// back before it refuses: `arch::kmem::set_reclaim`.)
 fn structure_alloc(name: &'static str, entry: arch::ThreadEntry) -> Option<&'static KThread> {
-    for attempt in 0..2 {
-        if attempt > 0 {
-            cache_reap();
+    let cached = THREAD_CACHE.lock().pop();
+    if let Some(t) = cached {
+        if M::context_reset(&t.t_ctx, DEFAULT_STACKSIZE, entry, 0).is_ok() {
+            return Some(t);
         }
-        let cached = THREAD_CACHE.lock().pop();
-        if let Some(t) = cached {
-            if M::context_reset(&t.t_ctx, DEFAULT_STACKSIZE, entry, 0).is_ok() {
-                return Some(t);
-            }
-            // No memory for its stack: it stays cached, without one.
-            THREAD_CACHE.lock().push(t);
-            continue;
-        }
-        let Ok(ctx) = M::context_new(DEFAULT_STACKSIZE, entry, 0) else { continue };
-        let mut t = KThread::boot(name);
-        t.t_ctx = ctx;
-        if let Ok(t) = kmem::try_box(t) {
-            NALLOCATED.fetch_add(1, Ordering::Relaxed);
-            return Some(alloc::boxed::Box::leak(t));
-        }
+        // No memory for its stack: it stays cached, without one.
+        THREAD_CACHE.lock().push(t);
+        return None;
     }
-    None
+    let ctx = M::context_new(DEFAULT_STACKSIZE, entry, 0).ok()?;
+    let mut t = KThread::boot(name);
+    t.t_ctx = ctx;
+    let t = alloc::boxed::Box::leak(kmem::try_box(t).ok()?);
+    NALLOCATED.fetch_add(1, Ordering::Relaxed);
+    enlist(t);
+    Some(t)
 }
 
 /// Gives the stacks of every cached thread back to the heap (memory runs low).
@@ -611,9 +655,12 @@ pub fn nthreads() -> u32 {
     NTHREADS.load(Ordering::Relaxed)
 }
 
-/// Threads in the cache.
-pub fn ncached() -> usize {
-    THREAD_CACHE.lock().len
+/// Threads in the cache that still have their stacks.
+pub fn cached_stacks() -> usize {
+    let c = THREAD_CACHE.lock();
+    core::iter::successors(c.head, |t| t.t_link.get())
+        .filter(|t| M::context_stack_bytes(&t.t_ctx) > 0)
+        .count()
 }
 
 /// Thread structures allocated since boot, in use or cached.

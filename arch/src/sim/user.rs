@@ -50,6 +50,8 @@ use core::ops::Range;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use std::boxed::Box;
 use std::sync::Arc;
+
+use crate::kmem::Shared;
 use std::vec::Vec;
 
 use super::context::Context;
@@ -303,7 +305,7 @@ impl MachFrame {
 /// (where no interrupt, and so no exit, can come).
 pub(super) struct UserState {
     /// The address space the thread runs in, from `user_enter` to `user_exit`.
-    space: spin::Mutex<Option<Arc<AddrSpace>>>,
+    space: spin::Mutex<Option<Shared<AddrSpace>>>,
     /// Where its user registers live (the LWP's, given by `user_enter`; empty
     /// before, and while its `lwp` structure is swapped out). Changed in place
     /// (`UserFrame::exchange`) by the thread itself in `user_enter`, or while the
@@ -332,7 +334,7 @@ impl UserState {
         self.frame.exchange(frame)
     }
 
-    fn space(&self) -> Option<Arc<AddrSpace>> {
+    fn space(&self) -> Option<Shared<AddrSpace>> {
         host_critical(|| self.space.lock().clone())
     }
 
@@ -340,6 +342,13 @@ impl UserState {
         assert!(!self.frame.is_empty(), "sim: user mode in a thread without a user frame");
         &self.frame
     }
+}
+
+/// The address space the running thread is in: the machine's own tests reach it
+/// this way from their fake kernel.
+#[cfg(test)]
+pub(super) fn current_space() -> Option<Shared<AddrSpace>> {
+    state(Cpu::expect("current_space")).and_then(UserState::space)
 }
 
 /// The running thread's user state; `None` on a boot thread that has never switched
@@ -415,7 +424,7 @@ fn return_to_user(cpu: Cpu) {
 }
 
 /// `Machine::user_enter`.
-pub(super) fn enter(space: Arc<AddrSpace>, frame: UserFrame) -> ! {
+pub(super) fn enter(space: Shared<AddrSpace>, frame: UserFrame) -> ! {
     let cpu = Cpu::expect("user_enter");
     let user = state(cpu).expect("sim: user_enter on a boot thread that has never switched");
     let old_space = cpu.critical(|| user.space.lock().replace(space));
@@ -479,7 +488,7 @@ pub(super) fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Fault> {
 
 /// The address space a copy on behalf of the current thread uses (a scheduling
 /// point of the seeded mode, as the kernel's other machine calls are).
-fn kernel_copy(what: &str, uaddr: u64) -> Result<Arc<AddrSpace>, Fault> {
+fn kernel_copy(what: &str, uaddr: u64) -> Result<Shared<AddrSpace>, Fault> {
     let cpu = Cpu::expect(what);
     super::seeded_point(cpu, Point::Call);
     state(cpu).and_then(UserState::space).ok_or(Fault { kind: FaultKind::Unmapped, addr: uaddr })

@@ -239,6 +239,18 @@ pub(crate) enum LwpImage {
     SwappedOut(SwapRef),
 }
 
+impl LwpImage {
+    /// The CPU times of the structure, wherever it is (S5.6).
+    fn times(&self) -> (u64, u64) {
+        match self {
+            LwpImage::Resident(d) => (d.lwp_utime, d.lwp_stime),
+            LwpImage::Moving(times) => *times,
+            LwpImage::SwappedOut(r) => r.times,
+            LwpImage::Unused(_) => (0, 0),
+        }
+    }
+}
+
 impl Lwp {
     /// Runs `f` on the `lwp` structure if it is resident; `None` while it is swapped
     /// out. `f` runs with interrupts off under the structure's lock: keep it short.
@@ -247,6 +259,24 @@ impl Lwp {
             LwpImage::Resident(d) => Some(f(d)),
             LwpImage::Unused(_) | LwpImage::Moving(_) | LwpImage::SwappedOut(_) => None,
         }
+    }
+
+    /// For the debugger, which must not wait for a lock the code it stopped may
+    /// hold: `f` on the `lwp` structure if it is resident (`Some(Some(_))`),
+    /// `Some(None)` while it is swapped out or being written out (nothing of it is
+    /// read then), `None` if its lock is held.
+    pub(crate) fn peek_data<R>(&self, f: impl FnOnce(&LwpData) -> R) -> Option<Option<R>> {
+        match &*crate::kmdb::peek(&self.lwp_image)? {
+            LwpImage::Resident(d) => Some(Some(f(d))),
+            LwpImage::Unused(_) | LwpImage::Moving(_) | LwpImage::SwappedOut(_) => Some(None),
+        }
+    }
+
+    /// For the debugger: the CPU times of the `lwp` structure wherever it is (those
+    /// of one that is out are kept in memory with its place on the device), `None`
+    /// if its lock is held.
+    pub(crate) fn peek_times(&self) -> Option<(u64, u64)> {
+        Some(crate::kmdb::peek(&self.lwp_image)?.times())
     }
 
     /// Whether the `lwp` structure is loaded.
@@ -290,12 +320,7 @@ impl Lwp {
 
     /// The CPU times of its `lwp` structure, wherever the structure is (S5.6).
     pub(crate) fn times(&self) -> (u64, u64) {
-        match &*self.lwp_image.lock() {
-            LwpImage::Resident(d) => (d.lwp_utime, d.lwp_stime),
-            LwpImage::Moving(times) => *times,
-            LwpImage::SwappedOut(r) => r.times,
-            LwpImage::Unused(_) => (0, 0),
-        }
+        self.lwp_image.lock().times()
     }
 
     /// Where the structure is on the swap device, if it is there.

@@ -70,9 +70,33 @@ pub fn stop_point() {
 
 /// Takes a stopped LWP's thread out of its stop: the caller sets it running (which,
 /// if its `lwp` structure is swapped out, has the swapper bring it back first: S5).
-/// `None` if it is not stopped, or if someone else already took it. Under `p_lock`.
+/// `None` if it is not stopped, if someone else already took it, or if its creator
+/// is not done with it yet (`CREATING`). Under `p_lock`.
 fn unstop(t: &'static KThread) -> Option<&'static KThread> {
+    if t.proc_flag().contains(TpFlags::CREATING) {
+        return None;
+    }
     t.clear_proc_flag(TpFlags::STOPPED).contains(TpFlags::STOPPED).then_some(t)
+}
+
+/// The creator of `t`, a new LWP of `p` held since it was entered (`CREATING`), is
+/// done with it: it runs, unless it is to stay stopped — made SUSPENDED, or
+/// suspended meanwhile — and not to exit (Solaris' `lwp_create_done`). A continue
+/// meanwhile cleared the suspension; an exit request meanwhile set it running.
+pub(super) fn create_done(p: &Proc, t: &'static KThread) {
+    let resume = {
+        let _ps = p.p_lock.lock();
+        let f = t.clear_proc_flag(TpFlags::CREATING);
+        let stays = f.contains(TpFlags::HOLDLWP) && !f.contains(TpFlags::EXITLWP);
+        if stays {
+            None
+        } else {
+            unstop(t)
+        }
+    };
+    if let Some(t) = resume {
+        disp::setrun(t);
+    }
 }
 
 /// Wakes every LWP of `p` asleep in a wait that is a stop point, so that it sees a

@@ -11,10 +11,28 @@
 
 mod seeded;
 
+use std::time::Duration;
+
 use arch::sim::{DiskConfig, DiskFaults, SimConfig};
 use kern_selftest::Suite;
+use seeded::Sweep;
 
-/// The suite each seeded boot runs.
+/// 250 seeds on 1, 2, 4 and 8 CPUs, each machine with a disk that fails by chance.
+static SWEEP: Sweep = Sweep {
+    binary: "swap_seeds",
+    suites: &SUITES,
+    seeds: 250,
+    ncpus: &[1, 2, 4, 8],
+    boot_args: |_| String::new(),
+    heap_bytes: arch::sim::DEFAULT_HEAP,
+    virtual_timeout: Duration::from_secs(200),
+    timeout: Duration::from_secs(60),
+    machine: |config| SimConfig {
+        disk: Some(DiskConfig { faults: FAULTS, ..DiskConfig::new(sim_tests::SWAP_DISK_SECTORS) }),
+        ..config
+    },
+};
+
 static SUITES: [Suite; 1] = [("swap", kern_selftest::SWAP_RACES)];
 
 /// Chances out of 1000 per transfer.
@@ -24,7 +42,7 @@ const FAULTS: DiskFaults =
 /// 250 seeds on each of 1, 2, 4 and 8 CPUs (or what `SIM_SEED`/`SIM_NCPUS` say).
 #[test]
 fn swap_races_over_seeds_on_a_failing_disk() {
-    seeded::sweep(250);
+    seeded::sweep(&SWEEP);
 }
 
 /// A seed of this sweep replays byte for byte, disk faults included: the same
@@ -45,8 +63,5 @@ fn a_seed_replays_exactly_with_its_disk_faults() {
 #[test]
 #[ignore = "the seeded boot of a child process: run by the test above"]
 fn seeded_child() {
-    seeded::child(&SUITES, |config| SimConfig {
-        disk: Some(DiskConfig { faults: FAULTS, ..DiskConfig::new(sim_tests::SWAP_DISK_SECTORS) }),
-        ..config
-    });
+    SWEEP.child();
 }

@@ -22,3 +22,4 @@ pub static TRAPS: &[u8] = program!("traps");
 pub static LIMITS: &[u8] = program!("limits");
 pub static BENCH: &[u8] = program!("bench");
 pub static SWAPEE: &[u8] = program!("swapee");
+pub static FUZZ: &[u8] = program!("fuzz");

@@ -17,6 +17,7 @@ fn disabled_interrupts_defer_the_clock_until_enabled() {
         sysent: &[],
         user_trap: unexpected_user_trap,
         blk_intr: unexpected_blk_intr,
+        fatal_trap: unexpected_fatal_trap,
     };
 
     fn main(_cpu: usize) {
@@ -107,6 +108,7 @@ fn halt_from_inside_the_clock_interrupt() {
         sysent: &[],
         user_trap: unexpected_user_trap,
         blk_intr: unexpected_blk_intr,
+        fatal_trap: unexpected_fatal_trap,
     };
 
     fn main(cpu: usize) {

@@ -32,6 +32,7 @@ static UPCALLS: Upcalls = Upcalls {
     sysent: &[],
     user_trap: unexpected_user_trap,
     blk_intr: unexpected_blk_intr,
+    fatal_trap: unexpected_fatal_trap,
 };
 
 fn spinner(_arg: usize) -> ! {
@@ -185,6 +186,7 @@ fn migrate(config: SimConfig) {
         sysent: &[],
         user_trap: unexpected_user_trap,
         blk_intr: unexpected_blk_intr,
+        fatal_trap: unexpected_fatal_trap,
     };
 
     fn migrant(_arg: usize) -> ! {

@@ -105,6 +105,7 @@ fn idle_cpus_let_virtual_time_jump_to_the_next_tick() {
         sysent: &[],
         user_trap: unexpected_user_trap,
         blk_intr: unexpected_blk_intr,
+        fatal_trap: unexpected_fatal_trap,
     };
     fn main(_cpu: usize) {
         Sim::set_upcalls(&UPCALLS);
@@ -142,6 +143,7 @@ fn a_poke_reaches_an_idle_cpu_and_waits_while_interrupts_are_off() {
         sysent: &[],
         user_trap: unexpected_user_trap,
         blk_intr: unexpected_blk_intr,
+        fatal_trap: unexpected_fatal_trap,
     };
     fn main(cpu: usize) {
         Sim::set_upcalls(&UPCALLS);
@@ -284,6 +286,7 @@ fn halt_and_interrupt_flag_behave_as_in_the_parallel_mode() {
         sysent: &[],
         user_trap: unexpected_user_trap,
         blk_intr: unexpected_blk_intr,
+        fatal_trap: unexpected_fatal_trap,
     };
     fn main(cpu: usize) {
         if cpu != 0 {
