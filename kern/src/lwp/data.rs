@@ -249,6 +249,14 @@ impl LwpImage {
             LwpImage::Unused(_) => (0, 0),
         }
     }
+
+    fn state(&self) -> ImageState {
+        match self {
+            LwpImage::SwappedOut(r) => ImageState::Out(*r),
+            LwpImage::Moving(_) => ImageState::Moving,
+            LwpImage::Resident(_) | LwpImage::Unused(_) => ImageState::Resident,
+        }
+    }
 }
 
 impl Lwp {
@@ -333,11 +341,12 @@ impl Lwp {
 
     /// Where the structure is, for the swapper.
     pub(crate) fn image_state(&self) -> ImageState {
-        match &*self.lwp_image.lock() {
-            LwpImage::SwappedOut(r) => ImageState::Out(*r),
-            LwpImage::Moving(_) => ImageState::Moving,
-            LwpImage::Resident(_) | LwpImage::Unused(_) => ImageState::Resident,
-        }
+        self.lwp_image.lock().state()
+    }
+
+    /// For the debugger: where the structure is, `None` if its lock is held.
+    pub(crate) fn peek_state(&self) -> Option<ImageState> {
+        Some(crate::kmdb::peek(&self.lwp_image)?.state())
     }
 
     /// Takes the resident structure for the swapper to write out (it is `Moving`

@@ -123,6 +123,13 @@ pub(super) fn slots() -> (u32, u32) {
     (s.used, s.nslots)
 }
 
+/// For the debugger, which must not wait for a lock: [`slots`], `None` if the map
+/// is locked.
+pub(super) fn peek_slots() -> Option<(u32, u32)> {
+    let s = crate::kmdb::peek(&SLOTS)?;
+    Some((s.used, s.nslots))
+}
+
 /// The disk's interrupt: a transfer finished; its waiter looks.
 pub(super) fn io_done() {
     IO_DONE.fetch_add(1, Ordering::SeqCst);

@@ -380,7 +380,23 @@ pub fn swapout(p: &'static Proc, id: LwpId) -> Result<(), Errno> {
 
 /// What swapping has done, and the memory it works for.
 pub fn stats() -> SwapStats {
-    let (slots_used, slots) = device::slots();
+    stats_with(device::slots())
+}
+
+/// LWPs whose `lwp` structure is on the swap device now (one atomic load: the
+/// debugger's too).
+pub fn lwps_out() -> u64 {
+    stat::OUT.load(Ordering::Relaxed)
+}
+
+/// For the debugger (`::swapinfo`), which must not wait for a lock: [`stats`],
+/// `None` if the slot map is locked.
+pub(crate) fn peek_stats() -> Option<SwapStats> {
+    device::peek_slots().map(stats_with)
+}
+
+/// The counters, with the slot map's (slots in use, slots).
+fn stats_with((slots_used, slots): (u32, u32)) -> SwapStats {
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     SwapStats {
         free: M::heap_stats().free(),
