@@ -150,7 +150,7 @@ pub fn run(bootargs: &str) -> bool {
 fn show(a: &Arrangement) -> TestResult {
     let mut out = String::new();
     out.push_str("showcase: four processes, their LWPs in every state, and the kernel's threads\n");
-    for cmd in ["::ps", &format!("::lwps {}", a.showcase.0), "::threadlist"] {
+    for cmd in ["::ps", &format!("::lwps {}", a.showcase.0), "::threadlist", "::swapinfo"] {
         out.push_str(&format!("[showcase]> {cmd}\n"));
         kmdb::exec(cmd, &mut out);
     }
