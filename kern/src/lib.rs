@@ -25,6 +25,7 @@
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 
@@ -36,6 +37,7 @@ pub mod console;
 pub mod cpu;
 pub mod disp;
 pub mod displock;
+pub mod dispq;
 pub mod exec;
 pub mod kmdb;
 pub mod kmem;
@@ -47,6 +49,7 @@ pub mod sleepq;
 pub mod sync;
 pub mod syscall;
 pub mod thread;
+pub mod tick;
 
 /// Error numbers (S16): the system-call ABI's ([`lwp_abi::errno`]), which user
 /// code sees unchanged.

@@ -218,7 +218,7 @@ pub fn allthreads() -> impl Iterator<Item = &'static KThread> {
 /// The thread cache's figures for the debugger: threads cached, and the bytes of
 /// kernel stack they keep; `None` if its lock is held.
 pub(crate) fn cache_peek() -> Option<(usize, usize)> {
-    let c = crate::kmdb::peek(&THREAD_CACHE)?;
+    let c = crate::displock::peek(&THREAD_CACHE)?;
     let stacks = core::iter::successors(c.head, |t| t.t_link.get())
         .map(|t| M::context_stack_bytes(&t.t_ctx))
         .sum();
@@ -277,11 +277,14 @@ impl KThread {
         }
     }
 
+    /// Its id (`t_did`): unique for the life of the kernel; a recycled structure
+    /// gets a new one.
     #[inline]
     pub fn id(&self) -> u64 {
         self.t_id.load(Ordering::Relaxed)
     }
 
+    /// Its name, read under the name's own mutex (a debugger uses `try_name`).
     pub fn name(&self) -> &'static str {
         *self.t_name.lock()
     }
@@ -291,6 +294,8 @@ impl KThread {
         self.t_name.try_lock().map(|n| *n)
     }
 
+    /// Its scheduling state (`t_state`): free, runnable, on a CPU, asleep, stopped
+    /// or zombie.
     #[inline]
     pub fn state(&self) -> ThreadState {
         match self.t_state.load(Ordering::Acquire) {
@@ -370,7 +375,7 @@ impl KThread {
     /// Puts a thread that is not yet runnable in `class` at global priority `pri`,
     /// with that priority's quantum: one just created (not yet given to
     /// `disp::setrun`), or a bare structure from [`KThread::boot`] that is only ever
-    /// an entry of a dispatch queue ([`disp::DispQ`]). The priority of a thread the
+    /// an entry of a dispatch queue ([`DispQ`](crate::dispq::DispQ)). The priority of a thread the
     /// dispatcher schedules changes through its class, never through this.
     pub fn set_class(&self, class: SchedClass, pri: u8) {
         assert!(class.range().contains(&pri), "priority {pri} outside the {class:?} class");

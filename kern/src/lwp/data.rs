@@ -264,7 +264,7 @@ fn swap_reserve() -> Result<(), Errno> {
         bigger.try_reserve_exact(want).map_err(|_| Errno::ENOMEM)?;
         let mut store = SWAPSTORE.lock();
         if store.slots.capacity() < want {
-            bigger.extend(store.slots.drain(..));
+            bigger.append(&mut store.slots);
             bigger = core::mem::replace(&mut store.slots, bigger);
         }
         drop(store);
@@ -286,7 +286,7 @@ impl Lwp {
     /// hold: `f` on the `lwp` structure if it is resident (`Some(Some(_))`),
     /// `Some(None)` while it is swapped out, `None` if its lock is held.
     pub(crate) fn peek_data<R>(&self, f: impl FnOnce(&LwpData) -> R) -> Option<Option<R>> {
-        match &*crate::kmdb::peek(&self.lwp_image)? {
+        match &*crate::displock::peek(&self.lwp_image)? {
             LwpImage::Resident(d) => Some(Some(f(d))),
             LwpImage::Unused(_) | LwpImage::SwappedOut(_) => Some(None),
         }
