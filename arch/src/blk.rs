@@ -98,9 +98,12 @@ impl fmt::Debug for BlkBuf {
 /// A transfer: `buf.sectors()` sectors from `sector` on.
 #[derive(Debug)]
 pub struct BlkRequest {
+    /// A read or a write.
     pub op: BlkOp,
     /// The first sector.
     pub sector: u64,
+    /// Where the data comes from or goes to: the machine's until the request
+    /// comes back done.
     pub buf: BlkBuf,
     /// The kernel's name for it, given back with its completion.
     pub tag: u64,
@@ -117,9 +120,13 @@ impl BlkRequest {
 /// A finished transfer: the request's tag, its buffer back, and how it went.
 #[derive(Debug)]
 pub struct BlkDone {
+    /// The request's tag.
     pub tag: u64,
+    /// The request's operation.
     pub op: BlkOp,
+    /// The request's buffer, given back (filled, for a read that succeeded).
     pub buf: BlkBuf,
+    /// How the transfer went.
     pub result: Result<(), BlkError>,
 }
 

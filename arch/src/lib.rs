@@ -35,6 +35,7 @@
 
 #![no_std]
 #![cfg_attr(target_arch = "sparc64", feature(asm_experimental_arch))]
+#![warn(missing_docs)]
 
 extern crate alloc;
 #[cfg(not(target_arch = "sparc64"))]
@@ -124,7 +125,13 @@ pub enum WalkFrom {
     /// The caller of `stack_walk`, in the running thread.
     Here,
     /// A trap: the trapped `pc`, and the trapped code's stack pointer `sp`.
-    Trap { pc: usize, sp: usize },
+    Trap {
+        /// The address of the trapped instruction: the first frame of the walk.
+        pc: usize,
+        /// The trapped code's kernel stack pointer as `%sp` held it (on sparc64,
+        /// biased by the V9 stack bias of 2047).
+        sp: usize,
+    },
 }
 
 /// How the kernel's spin locks wait: through the machine, so that the host

@@ -48,18 +48,27 @@ pub const NGREG: usize = 21;
 
 /// Indices into [`UserRegs::r`], as Solaris' `REG_*` for SPARC V9.
 pub mod reg {
+    /// `%ccr`, the condition codes (`icc` and `xcc`; carry set = failed system call).
     pub const CCR: usize = 0;
+    /// `%pc`, the address of the instruction user mode resumes at.
     pub const PC: usize = 1;
+    /// `%npc`, the next instruction's address (V9 delayed control transfer).
     pub const NPC: usize = 2;
+    /// `%y`, the multiply/divide register (32 bits kept).
     pub const Y: usize = 3;
     /// `%g1`; `%gN` is `G1 + N - 1`.
     pub const G1: usize = 4;
+    /// `%g7`, the last global (Solaris' libc keeps its thread pointer there).
     pub const G7: usize = 10;
     /// `%o0`; `%oN` is `O0 + N`.
     pub const O0: usize = 11;
+    /// `%o6`, the stack pointer `%sp` (biased by [`STACK_BIAS`](super::STACK_BIAS)).
     pub const O6: usize = 17;
+    /// `%o7`, where `call` leaves its own address (the return address less 8).
     pub const O7: usize = 18;
+    /// `%asi`, the address space identifier for alternate-space loads and stores.
     pub const ASI: usize = 19;
+    /// `%fprs`, the floating-point registers state (not kept yet: reads as 0).
     pub const FPRS: usize = 20;
 }
 
@@ -83,6 +92,7 @@ pub const USER_LIMIT: u64 = 1 << 43;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UserRegs {
+    /// The registers, indexed by the [`reg`] constants (Solaris' `REG_*`).
     pub r: [u64; NGREG],
 }
 
@@ -102,6 +112,7 @@ impl UserRegs {
         UserRegs { r }
     }
 
+    /// The user program counter (`%pc`).
     pub fn pc(&self) -> u64 {
         self.r[reg::PC]
     }
@@ -410,6 +421,7 @@ impl UserFrame {
         }
     }
 
+    /// The user program counter (`%pc`): where user mode resumes.
     pub fn pc(&self) -> u64 {
         self.get(reg::PC)
     }
@@ -522,6 +534,7 @@ impl PendingWork {
     /// The bits the machine keeps for itself; the kernel's are the others.
     pub const MACHINE: u32 = 0xffff_0000;
 
+    /// A word with no work pending (all bits clear).
     pub const fn new() -> PendingWork {
         PendingWork(AtomicU32::new(0))
     }
@@ -557,7 +570,9 @@ pub type SysHandler = extern "C" fn(u64, u64, u64, u64, u64, u64) -> SysRet;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SysRet {
+    /// The first return value, for `%o0` (Solaris' `rval1`).
     pub r0: u64,
+    /// The second return value, for `%o1` (Solaris' `rval2`).
     pub r1: u64,
     /// 0: success; else the error number, returned with the carry set.
     pub err: u64,
@@ -592,6 +607,7 @@ pub enum UserTrap {
 /// A fault taken by user code (S13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fault {
+    /// What went wrong, which decides the signal and its code.
     pub kind: FaultKind,
     /// The address that faulted (data faults) or the faulting instruction's.
     pub addr: u64,
@@ -628,8 +644,11 @@ bitflags! {
     /// The rights of a user mapping.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct Prot: u8 {
+        /// User loads may read the pages (Solaris' `PROT_READ`).
         const READ = 1;
+        /// User stores may write the pages (Solaris' `PROT_WRITE`).
         const WRITE = 2;
+        /// User mode may fetch instructions from the pages (Solaris' `PROT_EXEC`).
         const EXEC = 4;
     }
 }

@@ -7,14 +7,14 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use arch::{Machine, Upcalls};
 
 use crate::thread::{self, curthread, KThread};
-use crate::{clock, disp, kmdb, kmem, kprintln, proc, rctl, swap, syscall, M};
+use crate::{clock, disp, kmdb, kmem, kprintln, proc, rctl, swap, syscall, tick, M};
 
 /// Set by the boot CPU once the kernel is up; the other CPUs wait for it.
 static KERNEL_UP: AtomicBool = AtomicBool::new(false);
 
 /// The kernel's side of the machine's upcalls.
 static UPCALLS: Upcalls = Upcalls {
-    clock_intr: clock::clock_intr,
+    clock_intr: tick::clock_intr,
     poke_intr: disp::kpreempt,
     sysent: &syscall::SYSENT,
     user_trap: syscall::user_trap,
@@ -47,7 +47,7 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
     {
         clock::set_hz(hz);
     }
-    rctl::init(args);
+    rctl::init(|key| bootarg(args, key).and_then(|v| v.parse().ok()));
     arch::kmem::set_reclaim(kmem::reap);
     M::set_upcalls(&UPCALLS);
     cpu_start(boot, thread::idle_thread_create(disp::idle));

@@ -50,7 +50,9 @@ pub struct Census {
     pub callouts: usize,
     /// Structures ever allocated: threads, LWP handles, processes.
     pub thread_structs: usize,
+    /// `Lwp` handles allocated since boot, in use or cached.
     pub lwp_structs: u32,
+    /// Process structures allocated since boot, in use or cached.
     pub proc_structs: u32,
 }
 

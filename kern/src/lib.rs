@@ -26,6 +26,7 @@
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 
@@ -37,6 +38,7 @@ pub mod console;
 pub mod cpu;
 pub mod disp;
 pub mod displock;
+pub mod dispq;
 pub mod exec;
 pub mod kmdb;
 pub mod kmem;
@@ -49,6 +51,7 @@ pub mod swap;
 pub mod sync;
 pub mod syscall;
 pub mod thread;
+pub mod tick;
 
 /// Error numbers (S16): the system-call ABI's ([`lwp_abi::errno`]), which user
 /// code sees unchanged.

@@ -178,6 +178,7 @@ impl Comm {
         Comm { buf, len: len as u8 }
     }
 
+    /// The name as text (empty if none was given).
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
     }
@@ -251,7 +252,7 @@ impl Proc {
 
     /// Its name, if it was given one; `None` too if the name's lock is held.
     pub fn comm(&self) -> Option<Comm> {
-        let c = *crate::kmdb::peek(&self.p_comm)?;
+        let c = *crate::displock::peek(&self.p_comm)?;
         (c.len != 0).then_some(c)
     }
 
@@ -262,6 +263,7 @@ impl Proc {
         (f != 0).then_some(f)
     }
 
+    /// Its process id (`p_pid`); 0 for proc 0 and while the structure is cached.
     pub fn pid(&self) -> Pid {
         Pid(self.p_pid.load(Ordering::Relaxed))
     }
@@ -271,6 +273,7 @@ impl Proc {
         self.p_parent.get().map(Proc::pid)
     }
 
+    /// Where it is in its life (`p_stat`: active, exiting, zombie), read under `p_lock`.
     pub fn stat(&self) -> PStat {
         self.p_lock.lock().p_stat
     }
@@ -716,7 +719,7 @@ pub fn nallocated() -> u32 {
 /// no particular order; false if the table's lock is held (by code a debugger
 /// stopped). For the debugger; `nallocated` bounds the room to make.
 pub(crate) fn procs_into(out: &mut Vec<&'static Proc>) -> bool {
-    let Some(tbl) = crate::kmdb::peek(&PIDLOCK) else { return false };
+    let Some(tbl) = crate::displock::peek(&PIDLOCK) else { return false };
     let room = out.capacity() - out.len();
     let chains = tbl.pt_hash.iter().filter_map(|h| *h);
     for p in chains.flat_map(|h| core::iter::successors(Some(h), |p| p.p_hash.get())).take(room) {

@@ -156,6 +156,9 @@ pub fn sleep_timed_on(chan: usize, sobj: SObj, cond: impl Fn() -> bool, ticks: u
 
 fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Option<u64>) -> bool {
     assert!(chan != 0, "wait channel 0");
+    // A thread that sleeps with interrupts off holds a spin lock (or runs in an
+    // interrupt): the CPU would deadlock on the next thread that wants that lock.
+    debug_assert!(M::intr_enabled(), "sleep with interrupts off");
     let t = curthread();
     loop {
         let was = M::intr_disable();

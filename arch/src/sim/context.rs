@@ -176,10 +176,12 @@ impl Stack {
     /// refuses the mapping.
     fn map(size: usize, charge: bool) -> Result<Stack, AllocError> {
         let charged = if charge { size } else { 0 };
-        if charge && host_alloc::refuse_injected()
-            || !host_alloc::charge(charged)
-                && !(crate::kmem::reclaim() && host_alloc::charge(charged))
-        {
+        if charge && host_alloc::refuse_injected() {
+            return Err(AllocError);
+        }
+        let charged_ok =
+            host_alloc::charge(charged) || crate::kmem::reclaim() && host_alloc::charge(charged);
+        if !charged_ok {
             return Err(AllocError);
         }
         let size = size.max(MIN_STACK).next_multiple_of(GUARD);

@@ -49,6 +49,7 @@ pub struct DiskConfig {
     pub sectors: u64,
     /// The shortest and longest time a transfer takes, in nanoseconds.
     pub latency_ns: (u64, u64),
+    /// How often it fails, by kind (none by default).
     pub faults: DiskFaults,
     /// The PRNG's seed in the parallel mode (the seeded mode uses the run's).
     pub seed: u64,
@@ -69,7 +70,9 @@ impl DiskConfig {
 /// What the disk did: for tests and reports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DiskStats {
+    /// Transfers completed, by direction.
     pub reads: u64,
+    /// See `reads`.
     pub writes: u64,
     /// Faults injected, of every kind.
     pub faults: u64,

@@ -161,6 +161,8 @@ unsafe impl Sync for Context {}
 unsafe impl Send for Context {}
 
 impl Context {
+    /// A CPU's boot thread: already running (`running` set), on the boot stack (no
+    /// stack of its own), no user side; its registers are saved when it first switches away.
     // Interior mutability is the point: every use makes the fresh context of one boot thread.
     #[allow(clippy::declare_interior_mutable_const)]
     pub const BOOT: Context = Context {

@@ -93,6 +93,8 @@ pub struct ArchCpu {
     pub(super) oncpu: AtomicU64,
 }
 
+/// The one CPU's [`ArchCpu`]; unmangled so that the trap-table assembly can reach it
+/// by name (`sethi %hi(sparc64_cpu)`).
 #[no_mangle]
 pub static sparc64_cpu: ArchCpu = ArchCpu {
     ksp: AtomicU64::new(0),

@@ -147,7 +147,11 @@ impl AddrSpace {
     /// Maps zero-filled pages at `va..va + len` with `prot`.
     pub fn map(&self, va: u64, len: u64, prot: Prot) -> Result<(), MapError> {
         let end = va.checked_add(len).ok_or(MapError::BadRange)?;
-        if va % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || len == 0 || end > USER_LIMIT {
+        if !va.is_multiple_of(PAGE_SIZE)
+            || !len.is_multiple_of(PAGE_SIZE)
+            || len == 0
+            || end > USER_LIMIT
+        {
             return Err(MapError::BadRange);
         }
         // The kernel's global entries translate there in every context: a user page

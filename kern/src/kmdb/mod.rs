@@ -56,21 +56,11 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use arch::{Machine, WalkFrom};
 
-use crate::displock::{DispLock, DispLockGuard};
+pub(crate) use crate::displock::peek;
 use crate::thread::{allthreads, curthread, KThread, ThreadState};
 use crate::M;
 
 pub use line::poll_break;
-
-/// How long [`peek`] spins for a lock before it reports it held.
-const PEEK_SPINS: usize = 100_000;
-
-/// Takes `lock` if it comes free within a bounded spin; `None` if it stays held
-/// (by code the debugger stopped, which will not let go). For the debugger's
-/// read-only accessors, which every module that owns a lock provides.
-pub(crate) fn peek<T>(lock: &DispLock<T>) -> Option<DispLockGuard<'_, T>> {
-    lock.try_lock_for(PEEK_SPINS)
-}
 
 /// Why the debugger was entered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,10 +168,14 @@ fn parse_hex(w: &str) -> Option<usize> {
 
 /// A debugger command (mdb's "dcmd").
 pub struct Dcmd {
+    /// What the user types after `::` to run it.
     pub name: &'static str,
     /// What it takes, as `::help` shows it.
     pub usage: &'static str,
+    /// One line saying what it does, as `::help` shows it.
     pub help: &'static str,
+    /// Runs it with the command line's arguments, writing what it shows to the
+    /// writer; says whether the debugger prompts again or lets the kernel go on.
     pub run: fn(&Args<'_>, &mut dyn Write) -> Result<Next, fmt::Error>,
 }
 

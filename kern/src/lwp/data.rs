@@ -274,7 +274,7 @@ impl Lwp {
     /// `Some(None)` while it is swapped out or being written out (nothing of it is
     /// read then), `None` if its lock is held.
     pub(crate) fn peek_data<R>(&self, f: impl FnOnce(&LwpData) -> R) -> Option<Option<R>> {
-        match &*crate::kmdb::peek(&self.lwp_image)? {
+        match &*crate::displock::peek(&self.lwp_image)? {
             LwpImage::Resident(d) => Some(Some(f(d))),
             LwpImage::Unused(_) | LwpImage::Moving(_) | LwpImage::SwappedOut(_) => Some(None),
         }
@@ -284,7 +284,7 @@ impl Lwp {
     /// of one that is out are kept in memory with its place on the device), `None`
     /// if its lock is held.
     pub(crate) fn peek_times(&self) -> Option<(u64, u64)> {
-        Some(crate::kmdb::peek(&self.lwp_image)?.times())
+        Some(crate::displock::peek(&self.lwp_image)?.times())
     }
 
     /// Whether the `lwp` structure is loaded.
@@ -346,7 +346,7 @@ impl Lwp {
 
     /// For the debugger: where the structure is, `None` if its lock is held.
     pub(crate) fn peek_state(&self) -> Option<ImageState> {
-        Some(crate::kmdb::peek(&self.lwp_image)?.state())
+        Some(crate::displock::peek(&self.lwp_image)?.state())
     }
 
     /// Takes the resident structure for the swapper to write out (it is `Moving`

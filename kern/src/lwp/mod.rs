@@ -221,12 +221,12 @@ pub fn nallocated() -> u32 {
 /// them keep an `lwp` structure's block for their next LWP; `None` if a lock it
 /// needs is held.
 pub(crate) fn cache_peek() -> Option<(usize, usize)> {
-    let head = crate::kmdb::peek(&LWP_CACHE)?;
+    let head = crate::displock::peek(&LWP_CACHE)?;
     let mut n = 0;
     let mut blocks = 0;
     for lwp in core::iter::successors(*head, |l| l.lwp_next.get()) {
         n += 1;
-        let kept = crate::kmdb::peek(&lwp.lwp_image)
+        let kept = crate::displock::peek(&lwp.lwp_image)
             .is_some_and(|i| matches!(*i, data::LwpImage::Unused(Some(_))));
         blocks += usize::from(kept);
     }

@@ -126,7 +126,7 @@ pub(super) fn slots() -> (u32, u32) {
 /// For the debugger, which must not wait for a lock: [`slots`], `None` if the map
 /// is locked.
 pub(super) fn peek_slots() -> Option<(u32, u32)> {
-    let s = crate::kmdb::peek(&SLOTS)?;
+    let s = crate::displock::peek(&SLOTS)?;
     Some((s.used, s.nslots))
 }
 

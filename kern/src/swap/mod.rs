@@ -122,14 +122,17 @@ pub struct SwapStats {
     pub free: usize,
     /// LWPs whose `lwp` structure is on the swap device now.
     pub lwps_out: u64,
-    /// Slots in use, and slots on the device (0: no swap device).
+    /// Slots in use.
     pub slots_used: u32,
+    /// Slots on the device (0: no swap device).
     pub slots: u32,
-    /// Transfers made: slots written, slots read.
+    /// Slots written.
     pub writes: u64,
+    /// Slots read.
     pub reads: u64,
-    /// Structures swapped out and back in.
+    /// Structures swapped out.
     pub swapouts: u64,
+    /// Structures swapped back in.
     pub swapins: u64,
     /// Swap-outs given up because the LWP was made runnable while its image was
     /// being written.
@@ -138,9 +141,9 @@ pub struct SwapStats {
     pub discarded: u64,
     /// Swap-outs refused because the device was full.
     pub full: u64,
-    /// Writes the disk failed (the LWP stayed in memory), reads it failed or whose
-    /// image was refused (each was tried again).
+    /// Writes the disk failed (the LWP stayed in memory).
     pub write_errors: u64,
+    /// Reads the disk failed or whose image was refused (each was tried again).
     pub read_errors: u64,
     /// LWPs whose structure could not be read back: their processes were killed.
     pub lost: u64,

@@ -25,7 +25,8 @@ use arch::Machine;
 
 use kern::class::{self, SchedClass};
 use kern::cpu::cpu;
-use kern::disp::{self, DispQ};
+use kern::disp;
+use kern::dispq::DispQ;
 use kern::lwp::LwpId;
 use kern::proc::{self, PStat};
 use kern::sync::{KMutex, KRwLock, Mutex, MutexKind, RwMode, STATS};
