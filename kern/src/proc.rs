@@ -179,6 +179,8 @@ pub struct Proc {
     p_psibling: StaticRef<Proc>,
     /// Its parent exited before it: it is proc 0's, for the reaper (`PIDLOCK`).
     p_orphan: AtomicBool,
+    /// The pages it shares with its thread library, and its pool count (`schedctl`).
+    pub(crate) p_sc: crate::schedctl::ScProc,
 }
 
 /// Proc 0: the kernel's process. Its "LWPs" are the kernel threads (S2), which
@@ -201,6 +203,7 @@ impl Proc {
             p_sibling: StaticRef::none(),
             p_psibling: StaticRef::none(),
             p_orphan: AtomicBool::new(false),
+            p_sc: crate::schedctl::ScProc::new(),
         }
     }
 
@@ -535,6 +538,7 @@ pub(crate) fn proc_zombie(p: &'static Proc) {
     // Nothing runs in the address space any more: its pages go now, not at reaping.
     let space = p.p_as.lock().take();
     drop(space);
+    crate::schedctl::proc_done(p);
     let (parent, orphan_zombie, dir) = {
         let tbl = PIDLOCK.lock();
         // Zombie LWPs nobody waited for go with the process (freed below).

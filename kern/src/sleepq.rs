@@ -26,7 +26,7 @@ use arch::Machine;
 use crate::disp::{self, Prev};
 use crate::displock::DispLock;
 use crate::thread::{curthread, KThread, ThreadState};
-use crate::{callout, class, clock, M};
+use crate::{callout, class, clock, schedctl, M};
 
 const NSLEEPQ: usize = 64;
 
@@ -117,7 +117,11 @@ fn sleep_until(chan: usize, cond: impl Fn() -> bool, deadline: Option<u64>) -> b
                 callout::timeout_wake(t, gen, ticks);
             }
         }
+        // A pool LWP of a thread library that blocks here may leave its pool without
+        // an LWP to run on (`schedctl`).
+        let counted = schedctl::sleeping(t);
         disp::swtch(Prev::Block);
+        schedctl::woke(t, counted);
         if deadline.is_some() {
             callout::untimeout_wake(t);
         }
@@ -135,6 +139,29 @@ pub fn delay(ticks: u64) {
 pub fn wakeup_one(chan: usize) -> bool {
     let t = bucket(chan).lock().take(|t| t.t_wchan.load(Ordering::Acquire) == chan);
     t.map(wake).is_some()
+}
+
+/// Takes the first thread sleeping on `chan` off its queue and calls
+/// `decide(it, more)` under the queue's lock, where `more` says whether others
+/// still sleep on `chan`: what `decide` does is seen by every sleeper's condition
+/// as done before the wakeup (a lock handed over to the thread taken). Then wakes
+/// that thread. Returns what `decide` returned.
+pub fn wakeup_first<R>(chan: usize, decide: impl FnOnce(Option<&'static KThread>, bool) -> R) -> R {
+    let (t, r) = {
+        let mut q = bucket(chan).lock();
+        let t = q.take(|t| t.t_wchan.load(Ordering::Acquire) == chan);
+        let mut more = false;
+        let mut cur = q.head;
+        while let Some(s) = cur {
+            more |= s.t_wchan.load(Ordering::Acquire) == chan;
+            cur = s.t_link.get();
+        }
+        (t, decide(t, more))
+    };
+    if let Some(t) = t {
+        wake(t);
+    }
+    r
 }
 
 /// Wakes every thread sleeping on `chan`; returns how many.

@@ -156,6 +156,12 @@ pub struct KThread {
     /// It is spinning for an adaptive mutex: a thread that wants a lock it holds
     /// blocks rather than spin behind it.
     pub(crate) t_spinning: AtomicBool,
+
+    // User-level synchronization support (S6: read at every park and switch).
+    /// Its LWP's park permit (`lwp::park`).
+    pub(crate) t_park: crate::lwp::Permit,
+    /// Its LWP's schedctl slot and pool state (`schedctl`).
+    pub(crate) t_sc: crate::schedctl::ScThread,
 }
 
 // SAFETY: `KThread` is the only type ever stored in the current-thread register:
@@ -230,6 +236,8 @@ impl KThread {
             t_ts_sobj: AtomicUsize::new(0),
             t_ts_kind: AtomicU8::new(0),
             t_spinning: AtomicBool::new(false),
+            t_park: crate::lwp::Permit::new(),
+            t_sc: crate::schedctl::ScThread::new(),
         }
     }
 
@@ -342,11 +350,12 @@ impl KThread {
     }
 
     /// Sets `f` in `t_proc_flag`. A request to stop or to exit also makes a stop
-    /// point due on the way back to user mode.
+    /// point due on the way back to user mode, and ends a park (a stop point too).
     pub(crate) fn set_proc_flag(&self, f: TpFlags) {
         self.t_proc_flag.fetch_or(f.bits(), Ordering::SeqCst);
         if f.intersects(TpFlags::HOLDLWP | TpFlags::EXITLWP) {
             self.t_pending.set(pending::STOP);
+            self.t_park.interrupt();
         }
     }
 
@@ -411,6 +420,8 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> Result<&'static
     t.t_ts_sobj.store(0, Ordering::Relaxed);
     t.t_ts_kind.store(0, Ordering::Relaxed);
     t.t_spinning.store(false, Ordering::Relaxed);
+    t.t_park.clear();
+    t.t_sc.reset();
     t.set_bound(None);
     t.set_class(SchedClass::Sys, class::SYS_PRI);
     t.set_epri_raw(None);

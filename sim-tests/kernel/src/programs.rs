@@ -21,3 +21,4 @@ pub static TIMES: &[u8] = program!("times");
 pub static TRAPS: &[u8] = program!("traps");
 pub static LIMITS: &[u8] = program!("limits");
 pub static BENCH: &[u8] = program!("bench");
+pub static PARK: &[u8] = program!("park");

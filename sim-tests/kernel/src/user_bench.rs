@@ -8,7 +8,9 @@
 //! * `lwp_yield_switch`: a yield between two LWPs of one process, per switch (S17);
 //! * `proc_yield_switch`: the same between LWPs of two processes (S17 across
 //!   address spaces), per real switch: two copies run together;
-//! * `fast_trap_gethrtime`: the fast trap `ta 0x24`, beside the null system call.
+//! * `fast_trap_gethrtime`: the fast trap `ta 0x24`, beside the null system call;
+//! * `park_unpark_pingpong`: two LWPs wake each other with `_lwp_unpark` and wait
+//!   with `_lwp_park`, per switch (Linux: the futex ping-pong).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -27,6 +29,7 @@ pub static USER_BENCHES: &[Bench] = &[
     ("lwp_yield_switch", || mode(3, 10_000)),
     ("proc_yield_switch", proc_yield_switch),
     ("fast_trap_gethrtime", || mode(5, 100_000)),
+    ("park_unpark_pingpong", || mode(6, 10_000)),
 ];
 
 type Figures = Result<Vec<(String, Figure)>, String>;

@@ -61,6 +61,7 @@ pub static USER: &[Test] = &[
     Test::new("user_thousands_of_lwps_leave_nothing", user_thousands_of_lwps_leave_nothing),
     Test::new("user_endless_sleep_woken_again_and_again", user_endless_sleep_woken_again_and_again),
     Test::new("user_bench_programs", user_bench_programs),
+    Test::new("user_park_unpark", user_park_unpark),
 ];
 
 pub(crate) fn start(image: &[u8], arg: u64) -> Result<Pid, String> {
@@ -324,7 +325,7 @@ fn user_times() -> TestResult {
 /// `scripts/bench` runs them in full) and finds what it measured real: the two
 /// processes of the process-switch benchmark run together.
 fn user_bench_programs() -> TestResult {
-    for which in [1, 2, 3, 5] {
+    for which in [1, 2, 3, 5, 6] {
         passes(BENCH, which | 100 << 8)?;
     }
     let (a, b) = (start(BENCH, 4)?, start(BENCH, 4)?);
@@ -368,4 +369,11 @@ fn user_endless_sleep_woken_again_and_again() -> TestResult {
     let before = kern::kmem::census();
     passes(LIMITS, 4 | 2000 << 8)?;
     kern_selftest::memory_back(&before)
+}
+
+/// `_lwp_park`/`_lwp_unpark` (S3, S8): an early unpark is kept, a timed park times
+/// out, bad arguments are refused, two LWPs hand a turn back and forth through
+/// them (also with the combined `park(unpark)`), and a stop ends no park.
+fn user_park_unpark() -> TestResult {
+    passes(PARK, 0)
 }
