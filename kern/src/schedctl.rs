@@ -26,9 +26,10 @@
 //!   unbound threads say `SC_POOL`. The process counts those that are not asleep in
 //!   the kernel — parked ones count as awake: a parked pool LWP is idle, ready for
 //!   work — and shows the count in its `ScProc`. When it falls to 0 the LWP that
-//!   said `SC_WAITING` is unparked (`_lwp_park`'s permit): the library then adds an
-//!   LWP to its pool if threads wait to run. Once signals exist this is where
-//!   SIGWAITING is sent instead; the count and the decision stay.
+//!   said `SC_WAITING` is unparked (`_lwp_park`'s permit), and so is an LWP that
+//!   says it while the count is 0: the library then adds an LWP to its pool if
+//!   threads wait to run. Once signals exist this is where SIGWAITING is sent
+//!   instead; the count and the decision stay.
 //!
 //! A thread's slot handle is set and cleared by the thread itself (the system call,
 //! and its LWP's exit), and read by whoever switches it or takes its clock tick,
@@ -184,6 +185,13 @@ pub fn schedctl(flags: u64) -> Result<u64, Errno> {
     }
     if flags & SC_WAITING != 0 {
         p.p_sc.waiting.store(id.0, Ordering::SeqCst);
+        // The pool may be all asleep already: the notification is of a state,
+        // not only of the moment it began.
+        if p.p_sc.pool_lwps.load(Ordering::SeqCst) > 0
+            && p.p_sc.pool_awake.load(Ordering::SeqCst) == 0
+        {
+            lwp::unpark(t);
+        }
     }
     Ok(sc_shared_addr(id.0))
 }
