@@ -11,6 +11,7 @@ extern crate alloc;
 
 mod machine_tests;
 mod programs;
+mod thread_tests;
 mod user_bench;
 mod user_tests;
 
@@ -38,6 +39,7 @@ static SUITES: &[Suite] = &[
     ("sync", kern_selftest::SYNC),
     ("sparc64", machine_tests::SPARC64),
     ("user", user_tests::USER),
+    ("uthread", thread_tests::UTHREAD),
     ("disp", kern_selftest::DISP),
 ];
 

@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use kern::proc::WaitStatus;
 use kern_selftest::bench::{Bench, Figure};
 
-use crate::programs::BENCH;
+use crate::programs::{BENCH, UBENCH};
 use kern_selftest::reap;
 
 use crate::user_tests::{passes, start};
@@ -30,6 +30,12 @@ pub static USER_BENCHES: &[Bench] = &[
     ("proc_yield_switch", proc_yield_switch),
     ("fast_trap_gethrtime", || mode(5, 100_000)),
     ("park_unpark_pingpong", || mode(6, 10_000)),
+    ("uthread_yield_switch", || umode(1, 20_000)),
+    ("uthread_create_exit_join", || umode(2, 10_000)),
+    ("umutex_lock_unlock", || umode(3, 100_000)),
+    ("umutex_handoff_lwps", || umode(4, 10_000)),
+    ("umutex_handoff_unbound", || umode(5, 10_000)),
+    ("ucond_pingpong_lwps", || umode(6, 10_000)),
 ];
 
 type Figures = Result<Vec<(String, Figure)>, String>;
@@ -37,6 +43,12 @@ type Figures = Result<Vec<(String, Figure)>, String>;
 /// Runs benchmark `which` of the program for `ops` operations.
 fn mode(which: u64, ops: u64) -> Figures {
     passes(BENCH, which | ops << 8)?;
+    Ok(Vec::new())
+}
+
+/// Runs benchmark `which` of the thread library's program for `ops` operations.
+fn umode(which: u64, ops: u64) -> Figures {
+    passes(UBENCH, which | ops << 8)?;
     Ok(Vec::new())
 }
 

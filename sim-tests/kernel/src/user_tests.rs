@@ -69,7 +69,7 @@ pub(crate) fn start(image: &[u8], arg: u64) -> Result<Pid, String> {
 }
 
 /// Runs program `image` with argument `arg` to its end: its wait status.
-fn run(image: &[u8], arg: u64) -> Result<WaitStatus, String> {
+pub(crate) fn run(image: &[u8], arg: u64) -> Result<WaitStatus, String> {
     reap(start(image, arg)?)
 }
 
