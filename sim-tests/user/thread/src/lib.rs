@@ -53,3 +53,6 @@ pub use lwpmutex::SyncKind;
 mod rt;
 #[cfg(target_arch = "sparc64")]
 pub use rt::*;
+
+#[cfg(all(test, loom))]
+mod loom_tests;

@@ -32,7 +32,12 @@
 //! Acquisitions use `Acquire`, releases `Release`, so that a critical section's
 //! accesses stay inside it.
 
-use core::sync::atomic::Ordering::{self, AcqRel, Acquire, Relaxed, Release};
+use core::sync::atomic::Ordering::{self, AcqRel, Acquire, Relaxed, Release, SeqCst};
+
+#[cfg(not(loom))]
+use core::sync::atomic::fence;
+#[cfg(loom)]
+use loom::sync::atomic::fence;
 
 /// Threads wait (or are about to) on the lock's sleep queue.
 pub const WAITERS: u64 = 2;
@@ -329,6 +334,30 @@ pub fn sema_try_p<W: Word>(w: &W) -> bool {
     false
 }
 
+/// A waiter about to sleep (under the queue's lock): counts itself a waiter, and
+/// takes a unit if there is one after all (then it is no waiter). `post` adds a
+/// unit and then looks for waiters ([`sema_v`]): with a full fence between the
+/// write and the read on each side, one of the two sees the other.
+#[inline(always)]
+pub fn sema_wait_or_count<W: Word>(count: &W, waiters: &W) -> bool {
+    waiters.fetch_add(1, Relaxed);
+    fence(SeqCst);
+    if sema_try_p(count) {
+        waiters.fetch_add(u64::MAX, Relaxed);
+        return true;
+    }
+    false
+}
+
+/// Gives a unit back; true if a waiter may be queued (then the poster takes the
+/// queue's lock and hands units over).
+#[inline(always)]
+pub fn sema_v<W: Word>(count: &W, waiters: &W) -> bool {
+    count.fetch_add(1, Release);
+    fence(SeqCst);
+    waiters.load(Relaxed) != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,9 +420,15 @@ mod tests {
 
     #[test]
     fn semaphore_never_goes_below_zero() {
-        let w = AtomicU64::new(2);
+        let (w, waiters) = (AtomicU64::new(2), AtomicU64::new(0));
         assert!(sema_try_p(&w) && sema_try_p(&w));
         assert!(!sema_try_p(&w));
         assert_eq!(w.load(Relaxed), 0);
+        assert!(!sema_wait_or_count(&w, &waiters), "no unit: a waiter");
+        assert!(sema_v(&w, &waiters), "a waiter to hand the unit to");
+        waiters.store(0, Relaxed);
+        assert!(sema_wait_or_count(&w, &waiters), "the unit, and no waiter counted");
+        assert_eq!(waiters.load(Relaxed), 0);
+        assert!(!sema_v(&w, &waiters));
     }
 }

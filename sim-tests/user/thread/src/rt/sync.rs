@@ -464,9 +464,7 @@ impl Sema {
             }
         }
         let h = hold();
-        self.waiters.fetch_add(1, SeqCst);
-        if lw::sema_try_p(&self.count) {
-            self.waiters.fetch_sub(1, SeqCst);
+        if lw::sema_wait_or_count(&self.count, &self.waiters) {
             h.release();
         } else {
             // `post` takes the unit for us and hands it over.
@@ -489,8 +487,7 @@ impl Sema {
     /// Gives a unit back, handing it to the first waiter if any.
     pub fn post(&self) -> Result<(), Error> {
         self.h.check(SEMA_MAGIC)?;
-        self.count.fetch_add(1, SeqCst);
-        if self.waiters.load(SeqCst) == 0 {
+        if !lw::sema_v(&self.count, &self.waiters) {
             return Ok(());
         }
         let addr = self.addr();
