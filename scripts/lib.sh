@@ -30,12 +30,16 @@ setup() {
 }
 
 # Builds the kernel image; PROFILE=release for an optimized one. Prints its path.
+# The image then gets its own symbol table written into it (ksymtab, for kmdb).
 build_kernel() {
     local profile="${PROFILE:-dev}" dir=debug
     [ "$profile" = release ] && dir=release
     (cd "$ROOT" && cargo build --quiet -p lwp-kernel --target "$TARGET" --profile "$profile" \
         -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem) >&2 || return 1
-    echo "$ROOT/target/$TARGET/$dir/lwp-kernel"
+    local kernel="$ROOT/target/$TARGET/$dir/lwp-kernel"
+    (cd "$ROOT" && cargo build --quiet --release -p ksymtab) >&2 || return 1
+    "$ROOT/target/release/ksymtab" "$kernel" >/dev/null || return 1
+    echo "$kernel"
 }
 
 # Builds the host harness. Prints its path.

@@ -67,6 +67,27 @@ impl<T> SpinLock<T> {
         SpinGuard { lock: self, intr_was_enabled: None, _cpu: PhantomData }
     }
 
+    /// Like [`SpinLock::lock`], but gives up after `spins` rounds of waiting: `None`
+    /// if the lock stayed held that long. For a debugger that looks at a kernel it
+    /// has stopped (`kern::kmdb`): the holder may be the very code it stopped, which
+    /// never lets go, and a listing must then say so rather than wait for ever.
+    pub fn try_lock_for(&self, spins: usize) -> Option<SpinGuard<'_, T>> {
+        let was = M::intr_disable();
+        for _ in 0..=spins {
+            if self.word.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                M::alloc_forbid();
+                return Some(SpinGuard {
+                    lock: self,
+                    intr_was_enabled: Some(was),
+                    _cpu: PhantomData,
+                });
+            }
+            M::relax();
+        }
+        M::intr_restore(was);
+        None
+    }
+
     /// Takes the lock; nothing may be allocated until it is released
     /// ([`Machine::alloc_forbid`], `kmem`).
     #[inline(always)]

@@ -7,6 +7,11 @@
 //! back as `ENOMEM`/`EAGAIN` to that program, so the kernel allocates those objects
 //! through [`try_box`] (and `Vec::try_reserve`), which report the failure.
 //!
+//! When the heap has no block for an allocation, the allocator first asks the
+//! kernel to give back what its caches hold ([`set_reclaim`]: cached threads'
+//! stacks, say) and tries once more; only then does the allocation fail. So the
+//! caches shrink when memory runs low, whoever is allocating.
+//!
 //! Two rules make allocation failures testable and rare:
 //!
 //! * **No allocation under a spin lock.** A `DispLock` is held with interrupts off
@@ -120,6 +125,32 @@ pub(crate) fn inject(thread: usize) -> bool {
     true
 }
 
+/// What the kernel runs to give memory back when the heap is short (`set_reclaim`).
+static RECLAIM: spin::Once<fn() -> usize> = spin::Once::new();
+/// Set while a reclaim runs: an allocation failing meanwhile is not retried.
+static RECLAIMING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Registers `f`, which gives back the memory the kernel's caches hold and returns
+/// how many blocks it freed, as what an allocator runs when the heap is short. `f`
+/// must not allocate; it runs wherever an allocation failed (but never under a
+/// spin lock that forbids allocation).
+pub fn set_reclaim(f: fn() -> usize) {
+    RECLAIM.call_once(|| f);
+}
+
+/// Called by the machine's allocator when the heap has no block, outside its own
+/// lock: runs the kernel's reclaim, once at a time; true if it freed anything
+/// (worth a second try).
+pub(crate) fn reclaim() -> bool {
+    let Some(f) = RECLAIM.get() else { return false };
+    if RECLAIMING.swap(true, Ordering::AcqRel) {
+        return false;
+    }
+    let freed = f();
+    RECLAIMING.store(false, Ordering::Release);
+    freed > 0
+}
+
 /// The last allocation the heap could not satisfy (not an injected one): its size
 /// and alignment, and the heap's use when it failed. For the panic report.
 static LAST_FAILED: [AtomicUsize; 3] = [const { AtomicUsize::new(0) }; 3];
@@ -201,6 +232,17 @@ impl<T> Shared<T> {
         Ok(Shared { block })
     }
 
+    /// A new block holding `value`, or `value` back if there is no memory.
+    pub fn try_new(value: T) -> Result<Shared<T>, T> {
+        let mut value = Some(value);
+        // SAFETY: the closure writes the whole value; `value` is consumed only if
+        // the block was made.
+        let made = unsafe {
+            Shared::try_new_with(|p: *mut T| p.write(value.take().expect("written once")))
+        };
+        made.map_err(|_| value.take().expect("not written: no block was made"))
+    }
+
     /// Another handle to the same block.
     pub fn share(&self) -> Shared<T> {
         self.counter().fetch_add(1, Ordering::Relaxed);
@@ -225,6 +267,13 @@ impl<T> Shared<T> {
     fn counter(&self) -> &core::sync::atomic::AtomicUsize {
         // SAFETY: the block lives while any handle does (this one, at least).
         unsafe { &(*self.block.as_ptr()).refs }
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    /// Another handle to the same block (as `Arc::clone`).
+    fn clone(&self) -> Shared<T> {
+        self.share()
     }
 }
 

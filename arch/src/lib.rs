@@ -98,6 +98,22 @@ pub struct Upcalls {
     /// them; what it leaves there is what user mode resumes with. It may sleep,
     /// switch, or never return (the LWP exits).
     pub user_trap: fn(frame: &UserFrame, why: UserTrap),
+    /// A trap nobody expected was taken in the kernel, at `pc` with the trapped
+    /// code's kernel stack at `sp`: the machine has printed its register report,
+    /// and stops with failure when this returns. The kernel adds what it knows
+    /// (its threads, the trapped stack: `kern::kmdb`), with interrupts off.
+    pub fatal_trap: fn(pc: usize, sp: usize),
+}
+
+/// Where a walk of a kernel stack ([`Machine::stack_walk`]) begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalkFrom {
+    /// The registers a switched-out thread's context saved (S17).
+    Saved,
+    /// The caller of `stack_walk`, in the running thread.
+    Here,
+    /// A trap: the trapped `pc`, and the trapped code's stack pointer `sp`.
+    Trap { pc: usize, sp: usize },
 }
 
 /// How the kernel's spin locks wait: through the machine, so that the host
@@ -198,13 +214,36 @@ pub trait Machine {
 
     /// Writes to the console.
     fn console_write(bytes: &[u8]);
+    /// The next byte typed on the console, if one is waiting (polled: no interrupt,
+    /// no buffer beyond the device's). On the host simulation, the next byte of the
+    /// boot's scripted input (`arch::sim::console_feed`).
+    fn console_read() -> Option<u8>;
+
+    /// The kernel image's own symbol table, as an ELF file of symbols only, or
+    /// nothing if the build put none in (`kern::kmdb` reads it to name addresses).
+    fn kernel_symbols() -> &'static [u8];
+    /// Walks a kernel stack: writes the code addresses of its frames into `out`,
+    /// innermost first (the first is the pc where the walk begins, each next one a
+    /// return address), and returns how many. `ctx` is the thread whose stack it
+    /// is: a switched-out one (`WalkFrom::Saved`), or the running thread's own
+    /// (`Here`, `Trap`). Never reads outside that thread's kernel stack; returns 0
+    /// for a thread another CPU runs, and on a machine that cannot walk its stacks.
+    fn stack_walk(ctx: &Self::Context, from: WalkFrom, out: &mut [usize]) -> usize;
+    /// The bytes of kernel stack `ctx` holds on the heap: 0 once
+    /// [`Machine::context_release_stack`] took it, and for a boot thread, which runs
+    /// on the machine's boot stack. Readable at any time.
+    fn context_stack_bytes(ctx: &Self::Context) -> usize;
     /// The boot arguments (`qemu -append`; the `/chosen` `bootargs` property).
     fn boot_args() -> &'static str;
     /// Stops the machine with the kernel's verdict.
     fn halt(success: bool) -> !;
+    /// Resets the machine (it boots again, or, when its host says so, stops as a
+    /// halt does: QEMU's `-no-reboot`, the host simulation).
+    fn reboot() -> !;
 
     /// A user address space: an MMU context and its pages (S1). Dropping it frees
-    /// both; threads in it hold it by `Arc` until they leave user mode for good.
+    /// both; threads in it hold it by a shared handle ([`kmem::Shared`]) until they
+    /// leave user mode for good.
     type AddrSpace: Send + Sync + 'static;
 
     /// A new, empty address space; `NoMemory` if no MMU context is free.
@@ -222,7 +261,7 @@ pub trait Machine {
     /// context along — with `frame` as the one place its user registers are saved
     /// and restored, and comes back into the kernel only through its system-call
     /// table and [`Upcalls::user_trap`].
-    fn user_enter(space: alloc::sync::Arc<Self::AddrSpace>, frame: UserFrame) -> !;
+    fn user_enter(space: kmem::Shared<Self::AddrSpace>, frame: UserFrame) -> !;
     /// The current thread leaves its address space for good (its LWP is exiting):
     /// its user windows still in the machine are dropped with it, and the machine
     /// lets go of its frame.

@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use arch::{Machine, Upcalls};
 
 use crate::thread::{self, curthread, KThread};
-use crate::{clock, disp, kprintln, proc, rctl, syscall, M};
+use crate::{clock, disp, kmdb, kmem, kprintln, proc, rctl, syscall, M};
 
 /// Set by the boot CPU once the kernel is up; the other CPUs wait for it.
 static KERNEL_UP: AtomicBool = AtomicBool::new(false);
@@ -18,6 +18,7 @@ static UPCALLS: Upcalls = Upcalls {
     poke_intr: disp::kpreempt,
     sysent: &syscall::SYSENT,
     user_trap: syscall::user_trap,
+    fatal_trap: kmdb::fatal_trap,
 };
 
 /// The value of boot argument `key=value`, if given.
@@ -29,6 +30,7 @@ pub fn bootarg<'a>(args: &'a str, key: &str) -> Option<&'a str> {
 /// `idle` its idle thread, and starts its clock.
 fn cpu_start(boot: &'static KThread, idle: &'static KThread) {
     assert!(core::ptr::eq(curthread(), boot), "the current-thread register is not the boot thread");
+    thread::enlist(boot);
     disp::cpu_init(boot, idle);
     M::clock_start(clock::hz());
 }
@@ -45,6 +47,7 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
         clock::set_hz(hz);
     }
     rctl::init(args);
+    arch::kmem::set_reclaim(kmem::reap);
     M::set_upcalls(&UPCALLS);
     cpu_start(boot, thread::idle_thread_create(disp::idle));
     KERNEL_UP.store(true, Ordering::Release);
@@ -61,6 +64,9 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
         heap.total / 1024,
         heap.free() / 1024
     );
+    if kmdb::requested(args) {
+        kmdb::enter(kmdb::Why::Boot);
+    }
     let ok = run(args);
     // The last line the host harness reads.
     kprintln!("kernel verdict: {}", if ok { "PASS" } else { "FAIL" });

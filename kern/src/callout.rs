@@ -23,6 +23,7 @@
 //! or re-arm it meanwhile; a thread's sleep timeout carries the number of the sleep
 //! it ends, so a late one cannot end a later sleep (`sleepq`).
 
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use arch::cell::StaticRef;
@@ -171,6 +172,45 @@ pub(crate) fn untimeout_wake(t: &'static KThread) {
     if t.t_callout.is_armed() {
         t.t_callout.untimeout();
     }
+}
+
+/// What an armed callout will do, as the debugger shows it.
+#[derive(Clone, Copy)]
+pub enum CalloutDo {
+    /// Call the function at this address with this argument.
+    Call(usize, usize),
+    /// End a timed sleep of this thread.
+    Wake(&'static KThread),
+    /// Its action's lock was held (by code a debugger stopped).
+    Unknown,
+}
+
+/// One armed callout: its address, the tick it is due at, what it will do.
+#[derive(Clone, Copy)]
+pub struct CalloutView {
+    pub addr: usize,
+    pub expire: u64,
+    pub what: CalloutDo,
+}
+
+/// Every armed callout, into `out` (as many as its spare capacity takes: nothing
+/// is allocated under the table lock), wheel list by list; returns the last tick
+/// whose list has run, and how many are armed. `None` if the table's lock is
+/// held. For the debugger.
+pub(crate) fn peek_armed(out: &mut Vec<CalloutView>) -> Option<(u64, usize)> {
+    let tbl = crate::kmdb::peek(&TABLE)?;
+    let lists = tbl.buckets.iter().filter_map(|b| *b);
+    let armed = lists.flat_map(|c| core::iter::successors(Some(c), |c| c.c_next.get()));
+    for c in armed.take(out.capacity() - out.len()) {
+        let what = match c.c_action.try_lock().map(|a| *a) {
+            Some(Action::Call(f, arg)) => CalloutDo::Call(f as usize, arg),
+            Some(Action::Wake(t, _)) => CalloutDo::Wake(t),
+            Some(Action::Idle) | None => CalloutDo::Unknown,
+        };
+        let addr = c as *const Callout as usize;
+        out.push(CalloutView { addr, expire: c.c_expire.load(Ordering::Relaxed), what });
+    }
+    Some((tbl.done, tbl.pending))
 }
 
 /// Callouts armed and not yet run.

@@ -4,14 +4,15 @@
 //! off, on the stack of whatever thread it interrupted. The tick is charged to the
 //! running thread's scheduling class, and to its LWP's CPU time (S5.6); CPU 0 also
 //! counts `lbolt`, runs the callouts that are due and, once a second, the
-//! dispatcher's starvation sweep. Then, if the
+//! dispatcher's starvation sweep, and watches the console for the debugger's
+//! break sequence (`kmdb`). Then, if the
 //! CPU was asked to, the interrupted thread is preempted on the spot: it will resume
 //! inside this handler, and return from the interrupt, when its turn comes.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::cpu::cpu;
-use crate::{callout, disp, lwp};
+use crate::{callout, disp, kmdb, lwp};
 
 /// Clock interrupts per second unless the boot arguments say `hz=N`.
 pub const DEFAULT_HZ: u32 = 100;
@@ -20,6 +21,7 @@ static HZ: AtomicU32 = AtomicU32::new(DEFAULT_HZ);
 static LBOLT: AtomicU64 = AtomicU64::new(0);
 
 /// Ticks since boot, counted on CPU 0.
+#[inline]
 pub fn lbolt() -> u64 {
     LBOLT.load(Ordering::Relaxed)
 }
@@ -45,6 +47,8 @@ pub fn clock_intr(from_user: bool) {
         let now = LBOLT.fetch_add(1, Ordering::Relaxed) + 1;
         callout::run(now);
         disp::clock_second(now);
+        // The break sequence on the console stops the kernel in its debugger.
+        kmdb::poll_break();
     }
     disp::kpreempt();
 }

@@ -72,6 +72,7 @@ impl Cpu {
         self.cpu_ticks.load(Ordering::Relaxed)
     }
 
+    #[inline]
     pub fn switches(&self) -> u64 {
         self.cpu_switches.load(Ordering::Relaxed)
     }
@@ -85,6 +86,7 @@ impl Cpu {
         self.cpu_curpri.load(Ordering::Relaxed)
     }
 
+    #[inline]
     pub(crate) fn set_running(&self, t: &'static KThread, pri: i32) {
         self.cpu_thread.set(Some(t));
         self.cpu_curpri.store(pri, Ordering::Relaxed);

@@ -204,6 +204,21 @@ impl DispQ {
         t
     }
 
+    /// How many threads are queued.
+    pub fn len(&self) -> usize {
+        self.nrun
+    }
+
+    /// Whether no thread is queued.
+    pub fn is_empty(&self) -> bool {
+        self.nrun == 0
+    }
+
+    /// The queued threads, highest priority first, in the order they will run.
+    pub fn iter(&self) -> impl Iterator<Item = &'static KThread> + '_ {
+        (0..NPRI).rev().flat_map(|p| core::iter::successors(self.head[p], |t| t.t_link.get()))
+    }
+
     /// Removes `t` if it is queued here.
     fn remove(&mut self, t: &'static KThread) -> bool {
         let pri = usize::from(t.t_qpri.load(Ordering::Relaxed));

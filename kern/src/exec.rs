@@ -26,8 +26,8 @@
 //! [`USER_STACK_TOP`]; one unmapped page above it, up to `USER_LIMIT`, so that a
 //! read past the top of the stack faults too.
 
-use alloc::sync::Arc;
 use alloc::vec::Vec;
+use arch::kmem::Shared;
 use core::ops::Range;
 
 use arch::uregs::USER_LIMIT;
@@ -95,17 +95,28 @@ impl Segment<'_> {
 /// rights); an entry point that is misaligned or not in an executable segment
 /// (which also refuses an image without segments).
 pub fn parse(elf: &[u8]) -> Result<Image<'_>, Errno> {
-    parse_image(elf).ok_or(Errno::ENOEXEC)
+    // Room for every segment the headers may describe, had before they are read.
+    let mut segments = Vec::new();
+    let phnum = FileHeader64::<BigEndian>::parse(elf)
+        .ok()
+        .and_then(|h| h.endian().ok().map(|e| usize::from(h.e_phnum(e))))
+        .ok_or(Errno::ENOEXEC)?;
+    segments.try_reserve_exact(phnum).map_err(|_| Errno::ENOMEM)?;
+    parse_image(elf, segments).ok_or(Errno::ENOEXEC)
 }
 
-fn parse_image(elf: &[u8]) -> Option<Image<'_>> {
+/// The checks of [`parse`], the segments going into `segments` (room made for all).
+fn parse_image<'a>(elf: &'a [u8], mut segments: Vec<Segment<'a>>) -> Option<Image<'a>> {
     let hdr = FileHeader64::<BigEndian>::parse(elf).ok()?; // magic, class, version
     let e = hdr.endian().ok()?; // refuses little-endian
     if hdr.e_machine(e) != elf::EM_SPARCV9 || hdr.e_type(e) != elf::ET_EXEC {
         return None;
     }
-    let mut segments: Vec<Segment<'_>> = Vec::new();
-    for ph in hdr.program_headers(e, elf).ok()? {
+    let headers = hdr.program_headers(e, elf).ok()?;
+    if headers.len() > segments.capacity() {
+        return None;
+    }
+    for ph in headers {
         match ph.p_type(e) {
             elf::PT_LOAD => {}
             elf::PT_INTERP | elf::PT_DYNAMIC => return None,
@@ -194,7 +205,8 @@ pub fn spawn(elf: &[u8], arg: u64) -> Result<Pid, Errno> {
     let stack = USER_STACK_TOP - USER_STACK_SIZE;
     M::as_map(&space, stack, USER_STACK_SIZE, Prot::READ | Prot::WRITE).map_err(map_errno)?;
     let regs = UserRegs::for_entry(image.entry, USER_STACK_TOP, arg);
-    proc_create_user(Arc::new(space), regs)
+    let space = Shared::try_new(space).map_err(|_| Errno::ENOMEM)?;
+    proc_create_user(space, regs)
 }
 
 #[cfg(test)]

@@ -29,7 +29,8 @@ const TABLE_SLACK: usize = 16 * 1024;
 
 /// Gives back what the caches hold beyond the structures themselves: cached
 /// threads' stacks and cached LWP handles' `lwp` structures. Returns how many
-/// blocks it freed.
+/// blocks it freed. The allocators run it when the heap is short
+/// (`arch::kmem::set_reclaim`, registered at boot); it allocates nothing.
 pub fn reap() -> usize {
     thread::cache_reap() + lwp::cache_reap()
 }

@@ -17,7 +17,8 @@
 //! [`syscall`] system calls and every entry from user mode (S13, S16), [`signal`]
 //! the signals traps raise and their default actions (S13), [`schedctl`] the pages
 //! shared with a thread library and its all-LWPs-blocked notification (S4, S9),
-//! [`boot`] the kernel's `main`.
+//! [`boot`] the kernel's `main`, [`kmdb`] the kernel's debugger (its console,
+//! and the dump a panic prints).
 //!
 //! The self-tests and benchmarks are not part of it: they are the crate
 //! `kern-selftest` (`sim-tests/selftest`); the kernel image and the host tests tell
@@ -37,6 +38,7 @@ pub mod cpu;
 pub mod disp;
 pub mod displock;
 pub mod exec;
+pub mod kmdb;
 pub mod kmem;
 pub mod lwp;
 pub mod proc;

@@ -37,15 +37,19 @@
 //! and `p_psibling`; so entering, moving and removing a process allocates nothing
 //! under the lock. Processes, zombies included, are limited to `rctl`'s
 //! `max_procs` (`EAGAIN` beyond).
+//!
+//! A process also has a name for people to read (Solaris' `u_comm`, what `ps`
+//! shows): whoever makes it may give it one ([`Proc::set_comm`]); a process made
+//! by [`proc_create`] also remembers the kernel function its first LWP runs.
 
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use arch::cell::StaticRef;
-use arch::{kmem, Machine, UserRegs};
+use arch::kmem::{self, Shared};
+use arch::{Machine, UserRegs};
 
 use crate::disp;
 use crate::displock::DispLock;
@@ -150,6 +154,35 @@ impl ProcState {
     }
 }
 
+/// The longest process name (Solaris' `MAXCOMLEN`).
+pub const MAXCOMLEN: usize = 16;
+
+/// A process's name (`u_comm`): up to [`MAXCOMLEN`] bytes of UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Comm {
+    buf: [u8; MAXCOMLEN],
+    len: u8,
+}
+
+impl Comm {
+    const EMPTY: Comm = Comm { buf: [0; MAXCOMLEN], len: 0 };
+
+    /// `name`, cut to the last whole character that fits.
+    pub fn new(name: &str) -> Comm {
+        let mut len = name.len().min(MAXCOMLEN);
+        while !name.is_char_boundary(len) {
+            len -= 1;
+        }
+        let mut buf = [0; MAXCOMLEN];
+        buf[..len].copy_from_slice(&name.as_bytes()[..len]);
+        Comm { buf, len: len as u8 }
+    }
+
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
 /// A process (S1).
 pub struct Proc {
     /// Its id; 0 for proc 0 and while the structure is cached.
@@ -163,7 +196,7 @@ pub struct Proc {
     /// signal takes its default action (`signal`).
     pub p_sigdisp: DispLock<[SigDisp; NSIG]>,
     /// Its address space (S1); none for a process whose LWPs run kernel code only.
-    pub(crate) p_as: DispLock<Option<Arc<AddrSpace>>>,
+    pub(crate) p_as: DispLock<Option<Shared<AddrSpace>>>,
     /// An LWP exited: `lwp_wait` looks again.
     pub(crate) p_lwpexit: Event,
     /// An LWP stopped, or was continued: `lwp_suspend` looks again.
@@ -181,6 +214,11 @@ pub struct Proc {
     p_orphan: AtomicBool,
     /// The pages it shares with its thread library, and its pool count (`schedctl`).
     pub(crate) p_sc: crate::schedctl::ScProc,
+    /// Its name, if it was given one (`set_comm`).
+    p_comm: DispLock<Comm>,
+    /// The kernel function its first LWP runs ([`proc_create`]); 0 for a user
+    /// process.
+    p_start: AtomicUsize,
 }
 
 /// Proc 0: the kernel's process. Its "LWPs" are the kernel threads (S2), which
@@ -204,7 +242,27 @@ impl Proc {
             p_psibling: StaticRef::none(),
             p_orphan: AtomicBool::new(false),
             p_sc: crate::schedctl::ScProc::new(),
+            p_comm: DispLock::new(Comm::EMPTY),
+            p_start: AtomicUsize::new(0),
         }
+    }
+
+    /// Names the process (what `ps` shows), cut to [`MAXCOMLEN`] bytes.
+    pub fn set_comm(&self, name: &str) {
+        *self.p_comm.lock() = Comm::new(name);
+    }
+
+    /// Its name, if it was given one; `None` too if the name's lock is held.
+    pub fn comm(&self) -> Option<Comm> {
+        let c = *crate::kmdb::peek(&self.p_comm)?;
+        (c.len != 0).then_some(c)
+    }
+
+    /// The address of the kernel function its first LWP runs (made by
+    /// [`proc_create`]), if it is such a process.
+    pub fn start_func(&self) -> Option<usize> {
+        let f = self.p_start.load(Ordering::Relaxed);
+        (f != 0).then_some(f)
     }
 
     pub fn pid(&self) -> Pid {
@@ -238,7 +296,7 @@ impl Proc {
     }
 
     /// The address space, if it has one.
-    pub fn addr_space(&self) -> Option<Arc<AddrSpace>> {
+    pub fn addr_space(&self) -> Option<Shared<AddrSpace>> {
         self.p_as.lock().clone()
     }
 
@@ -422,6 +480,8 @@ fn proc_free(p: &'static Proc) {
     p.p_pid.store(0, Ordering::Relaxed);
     p.p_parent.set(None);
     p.p_orphan.store(false, Ordering::Relaxed);
+    p.p_start.store(0, Ordering::Relaxed);
+    *p.p_comm.lock() = Comm::EMPTY;
     // What the old state owns (a directory's array) is freed outside the lock.
     let old = core::mem::replace(&mut *p.p_lock.lock(), ProcState::new());
     drop(old);
@@ -439,6 +499,7 @@ fn proc_free(p: &'static Proc) {
 /// Errors: `EAGAIN` if the current process is exiting, or no pid is free.
 pub fn proc_create(func: fn(usize), arg: usize) -> Result<Pid, Errno> {
     let p = proc_alloc()?;
+    p.p_start.store(func as usize, Ordering::Relaxed);
     match NewLwp::alloc(p, func, arg) {
         Ok(first) => proc_enter(p, first),
         Err(e) => {
@@ -452,7 +513,7 @@ pub fn proc_create(func: fn(usize), arg: usize) -> Result<Pid, Errno> {
 /// `space`, whose one LWP (id 1) starts in user mode with `regs`. Returns its pid.
 ///
 /// Errors as [`proc_create`].
-pub fn proc_create_user(space: Arc<AddrSpace>, regs: UserRegs) -> Result<Pid, Errno> {
+pub fn proc_create_user(space: Shared<AddrSpace>, regs: UserRegs) -> Result<Pid, Errno> {
     let p = proc_alloc()?;
     *p.p_as.lock() = Some(space);
     match NewLwp::alloc_user(p, regs) {
@@ -484,7 +545,7 @@ fn proc_enter(p: &'static Proc, first: NewLwp) -> Result<Pid, Errno> {
                 Ok(pid) => {
                     p.p_pid.store(pid.0, Ordering::Relaxed);
                     tbl.insert(p, parent);
-                    let (_, t) = first.install(p, &mut p.p_lock.lock(), LwpFlags::empty());
+                    let (_, t) = first.install(p, &mut p.p_lock.lock(), LwpFlags::empty(), false);
                     Ok((pid, t))
                 }
                 Err(e) => Err((e, first)),
@@ -627,6 +688,20 @@ pub fn nprocs() -> u32 {
 /// Process structures allocated since boot, in use or cached.
 pub fn nallocated() -> u32 {
     NALLOCATED.load(Ordering::Relaxed)
+}
+
+/// Every process in the table (proc 0 is not in it), active or zombie, into `out`
+/// (as many as its spare capacity takes: nothing is allocated under the lock), in
+/// no particular order; false if the table's lock is held (by code a debugger
+/// stopped). For the debugger; `nallocated` bounds the room to make.
+pub(crate) fn procs_into(out: &mut Vec<&'static Proc>) -> bool {
+    let Some(tbl) = crate::kmdb::peek(&PIDLOCK) else { return false };
+    let room = out.capacity() - out.len();
+    let chains = tbl.pt_hash.iter().filter_map(|h| *h);
+    for p in chains.flat_map(|h| core::iter::successors(Some(h), |p| p.p_hash.get())).take(room) {
+        out.push(p);
+    }
+    true
 }
 
 /// The process `pid`, if it exists (active or zombie); proc 0 for pid 0.

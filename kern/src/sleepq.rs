@@ -18,6 +18,10 @@
 //! first; a sleep that ends early disarms it, and the thread's sleep generation keeps
 //! a callout already running from ending a later sleep. Deadlines saturate: a
 //! sleep of `u64::MAX` ticks is a sleep without end.
+//!
+//! A sleeper also records what kind of object its channel names ([`SObj`]: a
+//! condition variable, a semaphore, an LWP or process event, its own delay), so
+//! that a debugger can say what it waits for (Solaris keeps `t_sobj_ops`).
 
 use core::sync::atomic::Ordering;
 
@@ -29,6 +33,36 @@ use crate::thread::{curthread, KThread, ThreadState};
 use crate::{callout, class, clock, schedctl, M};
 
 const NSLEEPQ: usize = 64;
+
+/// What a sleeping thread's wait channel is the address of (`t_sobj`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SObj {
+    /// Not said: a caller of [`sleep`] or [`sleep_timed`].
+    Other = 0,
+    /// A condition variable (`sync::CondVar`).
+    Cv = 1,
+    /// A semaphore (`sync::Sema`).
+    Sema = 2,
+    /// An event of an LWP's process (`lwp::Event`): an LWP exited or stopped, a
+    /// child exited.
+    Event = 3,
+    /// Nothing: the thread itself, sleeping for a time ([`delay`]).
+    Delay = 4,
+}
+
+impl SObj {
+    /// What `t` sleeps on, as it recorded it.
+    pub fn of(t: &KThread) -> SObj {
+        match t.t_sobj.load(Ordering::Relaxed) {
+            1 => SObj::Cv,
+            2 => SObj::Sema,
+            3 => SObj::Event,
+            4 => SObj::Delay,
+            _ => SObj::Other,
+        }
+    }
+}
 
 /// One sleep queue: a FIFO through `t_link`.
 struct SleepQ {
@@ -81,16 +115,26 @@ fn bucket(chan: usize) -> &'static DispLock<SleepQ> {
 
 /// Sleeps on `chan` until `cond()` holds (checked first, and after every wakeup).
 pub fn sleep(chan: usize, cond: impl Fn() -> bool) {
-    sleep_until(chan, cond, None);
+    sleep_on(chan, SObj::Other, cond);
 }
 
 /// Like [`sleep`], for at most `ticks` clock ticks: true if `cond()` came to hold,
 /// false if the time ran out first.
 pub fn sleep_timed(chan: usize, cond: impl Fn() -> bool, ticks: u64) -> bool {
-    sleep_until(chan, cond, Some(clock::lbolt().saturating_add(ticks)))
+    sleep_timed_on(chan, SObj::Other, cond, ticks)
 }
 
-fn sleep_until(chan: usize, cond: impl Fn() -> bool, deadline: Option<u64>) -> bool {
+/// [`sleep`] on a channel that is the address of an object of kind `sobj`.
+pub fn sleep_on(chan: usize, sobj: SObj, cond: impl Fn() -> bool) {
+    sleep_until(chan, sobj, cond, None);
+}
+
+/// [`sleep_timed`] on a channel that is the address of an object of kind `sobj`.
+pub fn sleep_timed_on(chan: usize, sobj: SObj, cond: impl Fn() -> bool, ticks: u64) -> bool {
+    sleep_until(chan, sobj, cond, Some(clock::lbolt().saturating_add(ticks)))
+}
+
+fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Option<u64>) -> bool {
     assert!(chan != 0, "wait channel 0");
     let t = curthread();
     loop {
@@ -110,6 +154,7 @@ fn sleep_until(chan: usize, cond: impl Fn() -> bool, deadline: Option<u64>) -> b
             }
             let gen = t.t_sleepgen.fetch_add(1, Ordering::SeqCst) + 1;
             t.t_timedout.store(false, Ordering::SeqCst);
+            t.t_sobj.store(sobj as u8, Ordering::Relaxed);
             t.t_wchan.store(chan, Ordering::Release);
             t.set_state(ThreadState::Sleep);
             q.push(t);
@@ -132,7 +177,7 @@ fn sleep_until(chan: usize, cond: impl Fn() -> bool, deadline: Option<u64>) -> b
 /// Sleeps for `ticks` clock ticks (Solaris' `delay`).
 pub fn delay(ticks: u64) {
     let me = curthread() as *const KThread as usize;
-    sleep_timed(me, || false, ticks);
+    sleep_timed_on(me, SObj::Delay, || false, ticks);
 }
 
 /// Wakes the first thread sleeping on `chan`; true if there was one.

@@ -257,7 +257,7 @@ fn write(fd: u64, buf: u64, len: u64) -> SysResult {
 
 /// `_lwp_create(&LwpContext, flags, &mut lwpid)` (S16): the parameters are copied
 /// in and checked before anything is created; the new id is written back before
-/// the new LWP can run.
+/// the new LWP can run (`lwp_create_user` holds it until then).
 fn lwp_create(ctxp: u64, flags: u64, idp: u64) -> SysResult {
     let [pc, stack_top, arg] = copyin_words::<3>(ctxp)?;
     let flags = u32::try_from(flags).ok().and_then(LwpFlags::from_bits).ok_or(Errno::EINVAL)?;
@@ -270,15 +270,11 @@ fn lwp_create(ctxp: u64, flags: u64, idp: u64) -> SysResult {
         return Err(Errno::EINVAL);
     }
     // The id's place must take the id before there is an LWP to lose; nothing
-    // unmaps user memory, so the second copyout cannot fail where the first did not.
+    // unmaps user memory, so the copy of the id cannot fail where this one did not.
     copyout(idp, &0u32.to_be_bytes())?;
-    let id =
-        lwp::lwp_create_user(UserRegs::for_entry(pc, stack_top, arg), flags | LwpFlags::SUSPENDED)?;
-    copyout(idp, &id.0.to_be_bytes())?;
-    // Held until here: it runs only once its id is where its creator looks.
-    if !flags.contains(LwpFlags::SUSPENDED) {
-        lwp::lwp_continue(id)?;
-    }
+    lwp::lwp_create_user(UserRegs::for_entry(pc, stack_top, arg), flags, |id| {
+        let _ = copyout(idp, &id.0.to_be_bytes());
+    })?;
     Ok((0, 0))
 }
 

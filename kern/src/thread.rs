@@ -17,11 +17,19 @@
 //!
 //! What is freed is a cached thread's stack, which is most of its memory: when the
 //! heap runs low (a reaped thread then goes to the cache without its stack), and all
-//! of them when an allocation for a new thread fails ([`cache_reap`]). A thread is
+//! of them when an allocation fails ([`cache_reap`], through `kern::kmem::reap`,
+//! which the allocator runs before it refuses). A thread is
 //! made only within `rctl`'s `max_threads`; making one fails with `EAGAIN` beyond
 //! it and with `ENOMEM` when there is no memory, and leaves nothing behind. The
 //! cache is a list through the threads' own `t_link` (a cached thread is on no
 //! queue), so putting a thread there allocates nothing under its lock.
+//!
+//! Every thread structure there is, in use or cached, is also on one list that
+//! only grows ([`allthreads`], as Solaris links its threads from `t0` by `t_next`): the
+//! structures allocated, and each CPU's boot thread as the CPU starts. It is what
+//! the debugger (`kmdb`) and the gdb helpers (`scripts/gdb`) walk to see every
+//! thread, without a lock: a structure is linked once, before the head points at
+//! it, and never unlinked.
 
 use core::sync::atomic::{
     AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
@@ -156,6 +164,11 @@ pub struct KThread {
     /// It is spinning for an adaptive mutex: a thread that wants a lock it holds
     /// blocks rather than spin behind it.
     pub(crate) t_spinning: AtomicBool,
+    /// What kind of object its wait channel names while it sleeps
+    /// (`sleepq::SObj`, Solaris' `t_sobj_ops`): for the debugger.
+    pub(crate) t_sobj: AtomicU8,
+    /// The next thread structure on the list of all of them ([`allthreads`]).
+    t_next_all: StaticRef<KThread>,
 
     // User-level synchronization support (S6: read at every park and switch).
     /// Its LWP's park permit (`lwp::park`).
@@ -188,6 +201,35 @@ struct Cache {
 }
 
 static THREAD_CACHE: DispLock<Cache> = DispLock::new(Cache { head: None, len: 0 });
+
+/// The first thread structure on the list of all of them (see the module comment);
+/// changed only under `ALLTHREADS_LOCK`, read without it.
+static ALLTHREADS: StaticRef<KThread> = StaticRef::none();
+static ALLTHREADS_LOCK: DispLock<()> = DispLock::new(());
+
+/// Puts `t`, not on the list yet, at the head of the list of all threads: a new
+/// structure, or a CPU's boot thread, which no allocation made.
+pub(crate) fn enlist(t: &'static KThread) {
+    let _g = ALLTHREADS_LOCK.lock();
+    t.t_next_all.set(ALLTHREADS.get());
+    ALLTHREADS.set(Some(t));
+}
+
+/// Every thread structure there is, newest first: those in use, in any state, and
+/// those cached (`ThreadState::Free`). Takes no lock (see the module comment).
+pub fn allthreads() -> impl Iterator<Item = &'static KThread> {
+    core::iter::successors(ALLTHREADS.get(), |t| t.t_next_all.get())
+}
+
+/// The thread cache's figures for the debugger: threads cached, and the bytes of
+/// kernel stack they keep; `None` if its lock is held.
+pub(crate) fn cache_peek() -> Option<(usize, usize)> {
+    let c = crate::kmdb::peek(&THREAD_CACHE)?;
+    let stacks = core::iter::successors(c.head, |t| t.t_link.get())
+        .map(|t| M::context_stack_bytes(&t.t_ctx))
+        .sum();
+    Some((c.len, stacks))
+}
 
 impl Cache {
     fn push(&mut self, t: &'static KThread) {
@@ -236,11 +278,14 @@ impl KThread {
             t_ts_sobj: AtomicUsize::new(0),
             t_ts_kind: AtomicU8::new(0),
             t_spinning: AtomicBool::new(false),
+            t_sobj: AtomicU8::new(0),
+            t_next_all: StaticRef::none(),
             t_park: crate::lwp::Permit::new(),
             t_sc: crate::schedctl::ScThread::new(),
         }
     }
 
+    #[inline]
     pub fn id(&self) -> u64 {
         self.t_id.load(Ordering::Relaxed)
     }
@@ -249,6 +294,12 @@ impl KThread {
         *self.t_name.lock()
     }
 
+    /// Its name, unless its lock is held (by code a debugger stopped, say).
+    pub fn try_name(&self) -> Option<&'static str> {
+        self.t_name.try_lock().map(|n| *n)
+    }
+
+    #[inline]
     pub fn state(&self) -> ThreadState {
         match self.t_state.load(Ordering::Acquire) {
             0 => ThreadState::Free,
@@ -260,11 +311,13 @@ impl KThread {
         }
     }
 
+    #[inline]
     pub(crate) fn set_state(&self, s: ThreadState) {
         self.t_state.store(s as u8, Ordering::Release);
     }
 
     /// The CPU the thread last ran on.
+    #[inline]
     pub fn cpu(&self) -> usize {
         self.t_cpu.load(Ordering::Relaxed)
     }
@@ -276,6 +329,7 @@ impl KThread {
 
     /// Called by the CPU that switches the thread in, with interrupts off: no other
     /// CPU writes these meanwhile, so the count needs no atomic add.
+    #[inline]
     pub(crate) fn note_switched_in(&self, cpu: usize) {
         self.t_cpu.store(cpu, Ordering::Relaxed);
         self.t_nswitch.store(self.nswitch() + 1, Ordering::Relaxed);
@@ -286,21 +340,25 @@ impl KThread {
     }
 
     /// Its scheduling class.
+    #[inline]
     pub fn class(&self) -> SchedClass {
         SchedClass::from_u8(self.t_cid.load(Ordering::Relaxed))
     }
 
     /// The global priority it runs at: its class's, or the one it inherited if higher.
+    #[inline]
     pub fn pri(&self) -> u8 {
         self.base_pri().max(self.t_epri.load(Ordering::Relaxed))
     }
 
     /// The global priority its class gave it.
+    #[inline]
     pub fn base_pri(&self) -> u8 {
         self.t_pri.load(Ordering::Relaxed)
     }
 
     /// The priority it inherited, if any.
+    #[inline]
     pub fn inherited_pri(&self) -> Option<u8> {
         let e = self.t_epri.load(Ordering::Relaxed);
         (e != 0).then_some(e)
@@ -330,6 +388,7 @@ impl KThread {
     }
 
     /// The CPU it is bound to, if any.
+    #[inline]
     pub fn bound_cpu(&self) -> Option<usize> {
         let b = self.t_bound.load(Ordering::Relaxed);
         (b != UNBOUND).then_some(b)
@@ -430,30 +489,25 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> Result<&'static
 }
 
 /// A thread structure with a stack prepared to start at `entry`: a cached one, or a
-/// new one; a second try after the cache has given its stacks back.
+/// new one. (A heap that is short has already had the caches give their memory
+/// back before it refuses: `arch::kmem::set_reclaim`.)
 fn structure_alloc(name: &'static str, entry: arch::ThreadEntry) -> Option<&'static KThread> {
-    for attempt in 0..2 {
-        if attempt > 0 {
-            cache_reap();
+    let cached = THREAD_CACHE.lock().pop();
+    if let Some(t) = cached {
+        if M::context_reset(&t.t_ctx, DEFAULT_STACKSIZE, entry, 0).is_ok() {
+            return Some(t);
         }
-        let cached = THREAD_CACHE.lock().pop();
-        if let Some(t) = cached {
-            if M::context_reset(&t.t_ctx, DEFAULT_STACKSIZE, entry, 0).is_ok() {
-                return Some(t);
-            }
-            // No memory for its stack: it stays cached, without one.
-            THREAD_CACHE.lock().push(t);
-            continue;
-        }
-        let Ok(ctx) = M::context_new(DEFAULT_STACKSIZE, entry, 0) else { continue };
-        let mut t = KThread::boot(name);
-        t.t_ctx = ctx;
-        if let Ok(t) = kmem::try_box(t) {
-            NALLOCATED.fetch_add(1, Ordering::Relaxed);
-            return Some(alloc::boxed::Box::leak(t));
-        }
+        // No memory for its stack: it stays cached, without one.
+        THREAD_CACHE.lock().push(t);
+        return None;
     }
-    None
+    let ctx = M::context_new(DEFAULT_STACKSIZE, entry, 0).ok()?;
+    let mut t = KThread::boot(name);
+    t.t_ctx = ctx;
+    let t = alloc::boxed::Box::leak(kmem::try_box(t).ok()?);
+    NALLOCATED.fetch_add(1, Ordering::Relaxed);
+    enlist(t);
+    Some(t)
 }
 
 /// Gives the stacks of every cached thread back to the heap (memory runs low).
@@ -569,9 +623,12 @@ pub fn nthreads() -> u32 {
     NTHREADS.load(Ordering::Relaxed)
 }
 
-/// Threads in the cache.
-pub fn ncached() -> usize {
-    THREAD_CACHE.lock().len
+/// Threads in the cache that still have their stacks.
+pub fn cached_stacks() -> usize {
+    let c = THREAD_CACHE.lock();
+    core::iter::successors(c.head, |t| t.t_link.get())
+        .filter(|t| M::context_stack_bytes(&t.t_ctx) > 0)
+        .count()
 }
 
 /// Thread structures allocated since boot, in use or cached.

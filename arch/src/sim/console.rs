@@ -1,5 +1,9 @@
 //! The console: captured per boot so that tests can read back what the kernel wrote,
 //! and echoed to stderr on request (`SimConfig::echo_console` or `SIM_CONSOLE=1`).
+//! Its input is a script: the bytes a test gives the boot ([`SimConfig::console_input`],
+//! and [`feed`] while it runs), read one at a time as a terminal would type them.
+//!
+//! [`SimConfig::console_input`]: super::SimConfig::console_input
 //!
 //! The kernel may write from inside a clock interrupt, so the capture buffer is only
 //! touched in a `Cpu::machine` section (interrupts off, no halt, not the kernel heap), and the echo is a
@@ -29,6 +33,18 @@ pub(super) fn write(bytes: &[u8]) {
         // boot to capture into.
         None => write_fd(2, bytes),
     }
+}
+
+/// `Machine::console_read`: the next byte of the boot's scripted input.
+pub(super) fn read() -> Option<u8> {
+    let cpu = Cpu::here()?;
+    cpu.machine(|| cpu.boot().input.lock().pop_front())
+}
+
+/// `sim::console_feed`: more scripted input for the boot of this simulated CPU.
+pub(super) fn feed(bytes: &[u8]) {
+    let cpu = Cpu::expect("console_feed");
+    cpu.machine(|| cpu.boot().input.lock().extend(bytes.iter().copied()));
 }
 
 /// A message from the simulation itself: into the capture, and to stderr through

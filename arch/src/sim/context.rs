@@ -176,7 +176,10 @@ impl Stack {
     /// refuses the mapping.
     fn map(size: usize, charge: bool) -> Result<Stack, AllocError> {
         let charged = if charge { size } else { 0 };
-        if charge && host_alloc::refuse_injected() || !host_alloc::charge(charged) {
+        if charge && host_alloc::refuse_injected()
+            || !host_alloc::charge(charged)
+                && !(crate::kmem::reclaim() && host_alloc::charge(charged))
+        {
             return Err(AllocError);
         }
         let size = size.max(MIN_STACK).next_multiple_of(GUARD);
@@ -227,6 +230,9 @@ pub struct Context {
     /// a context whose stack was given back (`release_stack`). Changed only while
     /// the context is claimed (its `running` flag set by the one changing it).
     stack: UnsafeCell<Option<Stack>>,
+    /// What the stack counts against the simulated kernel heap, 0 without one:
+    /// readable at any time (`Machine::context_stack_bytes`), unlike `stack`.
+    stack_bytes: AtomicUsize,
     /// The thread's user state.
     pub(super) user: UserState,
 }
@@ -245,6 +251,7 @@ impl Context {
         sp: AtomicUsize::new(0),
         running: AtomicBool::new(true),
         stack: UnsafeCell::new(None),
+        stack_bytes: AtomicUsize::new(0),
         user: UserState::NONE,
     };
 
@@ -253,10 +260,12 @@ impl Context {
         entry: ThreadEntry,
         arg: usize,
     ) -> Result<Context, AllocError> {
+        let stack = Stack::map(stack_size, true)?;
         let ctx = Context {
             sp: AtomicUsize::new(0),
             running: AtomicBool::new(false),
-            stack: UnsafeCell::new(Some(Stack::map(stack_size, true)?)),
+            stack_bytes: AtomicUsize::new(stack.charged),
+            stack: UnsafeCell::new(Some(stack)),
             user: UserState::NONE,
         };
         ctx.arm(entry, arg);
@@ -271,6 +280,7 @@ impl Context {
             sp: AtomicUsize::new(0),
             running: AtomicBool::new(false),
             stack: UnsafeCell::new(Some(stack)),
+            stack_bytes: AtomicUsize::new(0),
             user: UserState::NONE,
         };
         ctx.arm(entry, arg);
@@ -289,7 +299,10 @@ impl Context {
         let stack = unsafe { &mut *self.stack.get() };
         let made = match stack {
             Some(_) => Ok(()),
-            None => Stack::map(stack_size, true).map(|s| *stack = Some(s)),
+            None => Stack::map(stack_size, true).map(|s| {
+                self.stack_bytes.store(s.charged, Ordering::Relaxed);
+                *stack = Some(s)
+            }),
         };
         if made.is_ok() {
             self.arm(entry, arg);
@@ -305,6 +318,7 @@ impl Context {
         self.claim("context_release_stack");
         // SAFETY: claimed, as in `reset`; no thread runs on the stack (it was idle).
         let stack = unsafe { (*self.stack.get()).take() };
+        self.stack_bytes.store(0, Ordering::Relaxed);
         // What its thread left of user mode goes too.
         self.user.clear();
         self.running.store(false, Ordering::Release);
@@ -318,6 +332,11 @@ impl Context {
         {
             panic!("sim: {what} of a running context");
         }
+    }
+
+    /// What its stack counts against the simulated kernel heap (0: none).
+    pub(super) fn stack_bytes(&self) -> usize {
+        self.stack_bytes.load(Ordering::Relaxed)
     }
 
     /// The stack, if the context has one.

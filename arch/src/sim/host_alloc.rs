@@ -81,7 +81,9 @@ fn admit(cpu: Cpu, layout: Layout) -> Result<bool, ()> {
     if kmem::inject(cpu.curthread()) {
         return Err(());
     }
-    if !charge(layout.size()) {
+    // Short of memory: the kernel's caches give theirs back, and once more (never
+    // under a spin lock that forbids allocation).
+    if !charge(layout.size()) && !(cpu.noalloc() == 0 && kmem::reclaim() && charge(layout.size())) {
         kmem::note_failure(layout, HEAP_USED.load(Ordering::Relaxed));
         return Err(());
     }

@@ -49,6 +49,7 @@ pub mod user;
 use core::any::Any;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::boxed::Box;
+use std::collections::VecDeque;
 use std::string::String;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle, Thread};
@@ -61,7 +62,9 @@ pub use host_alloc::SimAlloc;
 pub use user::AddrSpace;
 
 use crate::kmem::Shared;
-use crate::{Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserFrame};
+use crate::{
+    Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserFrame, WalkFrom,
+};
 use det::{Det, Point};
 use percpu::{Cpu, PerCpu};
 
@@ -120,6 +123,9 @@ pub struct SimConfig {
     /// stops a run at the same point every time, so it replays; and a kernel that
     /// hangs making machine calls reaches it in far less host time.
     pub virtual_timeout: Option<Duration>,
+    /// What is "typed" on the console: `Sim::console_read` gives these bytes one
+    /// by one, then whatever [`console_feed`] adds.
+    pub console_input: Vec<u8>,
 }
 
 impl SimConfig {
@@ -133,6 +139,7 @@ impl SimConfig {
             schedule: Schedule::Parallel,
             heap_bytes: DEFAULT_HEAP,
             virtual_timeout: None,
+            console_input: Vec::new(),
         }
     }
 }
@@ -206,6 +213,7 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
         timer: OnceLock::new(),
         timer_stop: AtomicBool::new(false),
         console: spin::Mutex::new(Vec::new()),
+        input: spin::Mutex::new(config.console_input.iter().copied().collect()),
         panic: Mutex::new(None),
         det,
         spaces: Arc::new(AtomicUsize::new(0)),
@@ -312,6 +320,12 @@ pub fn fixed_addresses(cmd: &mut std::process::Command) {
     }
 }
 
+/// On a simulated CPU: adds `bytes` to the console input of this boot, after what
+/// is still unread (as if typed now). Panics on any other thread.
+pub fn console_feed(bytes: &[u8]) {
+    console::feed(bytes)
+}
+
 /// On a simulated CPU: what this boot has written to the console so far. On any other
 /// thread: what the last boot that this thread ran wrote. (Per thread, because tests
 /// boot one after another from parallel threads.)
@@ -340,6 +354,8 @@ struct Boot {
     timer: OnceLock<Thread>,
     timer_stop: AtomicBool,
     console: spin::Mutex<Vec<u8>>,
+    /// The console's scripted input, not yet read.
+    input: spin::Mutex<VecDeque<u8>>,
     /// The first panic on a simulated CPU, for `run` to resume.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
     /// The schedule of the seeded mode; `None` in the parallel mode.
@@ -641,12 +657,42 @@ impl Machine for Sim {
         console::write(bytes)
     }
 
+    fn console_read() -> Option<u8> {
+        if let Some(cpu) = Cpu::here() {
+            seeded_point(cpu, Point::Call);
+        }
+        console::read()
+    }
+
+    /// None: nothing carries the test binary's symbols into the simulated kernel.
+    fn kernel_symbols() -> &'static [u8] {
+        &[]
+    }
+
+    /// Nothing: the host's code keeps no frame chain that could be walked safely
+    /// (frame pointers are not forced on the host).
+    fn stack_walk(_ctx: &Context, _from: WalkFrom, _out: &mut [usize]) -> usize {
+        0
+    }
+
+    fn context_stack_bytes(ctx: &Context) -> usize {
+        ctx.stack_bytes()
+    }
+
     fn boot_args() -> &'static str {
         Cpu::expect("boot_args").boot().boot_args
     }
 
     fn halt(success: bool) -> ! {
         halt(Cpu::expect("halt"), success)
+    }
+
+    /// The simulation cannot boot again: it notes the request and stops as a
+    /// successful halt does (QEMU's `-no-reboot` likewise exits).
+    fn reboot() -> ! {
+        let cpu = Cpu::expect("reboot");
+        console::note(cpu, "sim: reboot requested: the simulation stops\n");
+        halt(cpu, true)
     }
 
     type AddrSpace = AddrSpace;
@@ -667,7 +713,7 @@ impl Machine for Sim {
         space.read(va, buf)
     }
 
-    fn user_enter(space: Arc<AddrSpace>, frame: UserFrame) -> ! {
+    fn user_enter(space: crate::kmem::Shared<AddrSpace>, frame: UserFrame) -> ! {
         user::enter(space, frame)
     }
 

@@ -350,7 +350,7 @@ impl MachFrame {
 /// (where no interrupt, and so no exit, can come).
 pub(super) struct UserState {
     /// The address space the thread runs in, from `user_enter` to `user_exit`.
-    space: spin::Mutex<Option<Arc<AddrSpace>>>,
+    space: spin::Mutex<Option<Shared<AddrSpace>>>,
     /// Where its user registers live (the LWP's, given by `user_enter`). Written
     /// only by the thread itself in `user_enter` (no reference to it is live then)
     /// or by `clear` while the thread does not run; `user_exit` leaves it, as a
@@ -373,7 +373,7 @@ impl UserState {
         drop(unsafe { (*self.frame.get()).take() });
     }
 
-    fn space(&self) -> Option<Arc<AddrSpace>> {
+    fn space(&self) -> Option<Shared<AddrSpace>> {
         host_critical(|| self.space.lock().clone())
     }
 
@@ -383,6 +383,13 @@ impl UserState {
         unsafe { (*self.frame.get()).as_ref() }
             .expect("sim: user mode in a thread without a user frame")
     }
+}
+
+/// The address space the running thread is in: the machine's own tests reach it
+/// this way from their fake kernel.
+#[cfg(test)]
+pub(super) fn current_space() -> Option<Shared<AddrSpace>> {
+    state(Cpu::expect("current_space")).and_then(UserState::space)
 }
 
 /// The running thread's user state; `None` on a boot thread that has never switched
@@ -458,7 +465,7 @@ fn return_to_user(cpu: Cpu) {
 }
 
 /// `Machine::user_enter`.
-pub(super) fn enter(space: Arc<AddrSpace>, frame: UserFrame) -> ! {
+pub(super) fn enter(space: Shared<AddrSpace>, frame: UserFrame) -> ! {
     let cpu = Cpu::expect("user_enter");
     let user = state(cpu).expect("sim: user_enter on a boot thread that has never switched");
     let old_space = cpu.critical(|| user.space.lock().replace(space));
@@ -545,7 +552,7 @@ fn cas_bytes(word: &mut [u8], old: u32, new: u32) -> u32 {
 
 /// The address space a copy on behalf of the current thread uses (a scheduling
 /// point of the seeded mode, as the kernel's other machine calls are).
-fn kernel_copy(what: &str, uaddr: u64) -> Result<Arc<AddrSpace>, Fault> {
+fn kernel_copy(what: &str, uaddr: u64) -> Result<Shared<AddrSpace>, Fault> {
     let cpu = Cpu::expect(what);
     super::seeded_point(cpu, Point::Call);
     state(cpu).and_then(UserState::space).ok_or(Fault { kind: FaultKind::Unmapped, addr: uaddr })

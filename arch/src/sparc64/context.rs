@@ -18,6 +18,11 @@
 //!
 //! The user-level registers of an LWP (S17's first and last steps) are saved at trap
 //! entry and restored at trap exit, around this switch; they never pass through here.
+//!
+//! The same layout makes a switched-out thread's kernel stack walkable
+//! ([`Context::stack_walk`], for the debugger): from the saved `%fp`, every frame's
+//! register save area holds its caller's stack pointer (`%i6`) and return address
+//! (`%i7`), up to the zeros a new thread's first frame starts with.
 
 use alloc::boxed::Box;
 use core::arch::global_asm;
@@ -28,7 +33,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use super::trap::{OnTrap, MIN_FRAME, ONTRAP, STACK_BIAS};
 use super::user::{self, sparc64_cpu, UserCtx};
 use crate::kmem::AllocError;
-use crate::ThreadEntry;
+use crate::{ThreadEntry, WalkFrom};
 
 /// Written at the bottom of every kernel stack and checked whenever the thread is
 /// switched out: a kernel stack has no guard page (the kernel's memory is mapped by
@@ -64,6 +69,19 @@ sparc64_thread_start:
     illtrap 0                   ! entry never returns
     .size   sparc64_thread_start, . - sparc64_thread_start
 
+    ! sparc64_current_frame(out): stores its caller's %sp and return address in
+    ! out[0], out[1], every window of the caller and below flushed to its save area.
+    .globl  sparc64_current_frame
+    .type   sparc64_current_frame, #function
+sparc64_current_frame:
+    save    %sp, -{minframe}, %sp
+    flushw
+    stx     %fp, [%i0]
+    stx     %i7, [%i0 + 8]
+    ret
+     restore
+    .size   sparc64_current_frame, . - sparc64_current_frame
+
     .globl  sparc64_flush_windows
     .type   sparc64_flush_windows, #function
 sparc64_flush_windows:
@@ -77,6 +95,7 @@ sparc64_flush_windows:
 );
 
 extern "C" {
+    fn sparc64_current_frame(out: *mut [u64; 2]);
     fn sparc64_resume(from: *mut Regs, to: *const Regs, thread: usize);
     fn sparc64_thread_start();
     fn sparc64_flush_windows();
@@ -85,6 +104,17 @@ extern "C" {
 /// A kernel stack of `stack_size` bytes (at least 4 KiB), or `AllocError`.
 fn stack_alloc(stack_size: usize) -> Result<Box<[u128]>, AllocError> {
     crate::kmem::try_zeroed_slice(stack_size.max(4 * 1024) / 16)
+}
+
+/// This function's own stack pointer and return address, its window and its
+/// callers' flushed to their save areas (see `sparc64_current_frame`).
+#[inline(never)]
+fn current_frame() -> (u64, u64) {
+    let mut out = [0u64; 2];
+    // SAFETY: the routine flushes windows to their own frames and stores two
+    // doublewords into `out`, which lives across the call.
+    unsafe { sparc64_current_frame(&mut out) };
+    (out[0], out[1])
 }
 
 /// Writes every register window but the current one to its stack frame.
@@ -117,6 +147,9 @@ pub struct Context {
     user: UnsafeCell<UserCtx>,
     /// The kernel stack; `None` for a CPU's boot thread, which runs on the boot stack.
     stack: UnsafeCell<Option<Box<[u128]>>>,
+    /// The kernel stack's size in bytes, 0 without one: what [`Context::stack_bytes`]
+    /// reads without touching `stack`, which only its owner may.
+    stack_len: AtomicU64,
 }
 
 // SAFETY: `regs` and `stack` are written only by the CPU that is switching the thread
@@ -138,6 +171,7 @@ impl Context {
         vtime: AtomicU64::new(0),
         user: UnsafeCell::new(UserCtx::NONE),
         stack: UnsafeCell::new(None),
+        stack_len: AtomicU64::new(0),
     };
 
     /// A context with a stack of `stack_size` bytes that starts `entry(arg)`;
@@ -151,6 +185,7 @@ impl Context {
             vtime: AtomicU64::new(0),
             user: UnsafeCell::new(UserCtx::NONE),
             stack: UnsafeCell::new(Some(stack_alloc(stack_size)?)),
+            stack_len: AtomicU64::new(0),
         };
         ctx.reset(stack_size, entry, arg)?;
         Ok(ctx)
@@ -175,6 +210,7 @@ impl Context {
                 *slot = Some(stack_alloc(stack_size)?);
             }
             let stack = slot.as_mut().expect("the stack was just made");
+            self.stack_len.store(core::mem::size_of_val(&stack[..]) as u64, Ordering::Relaxed);
             stack[0] = u128::from(STACK_CANARY);
             let top = stack.as_mut_ptr_range().end as u64;
             let frame = top - MIN_FRAME as u64; // 16-byte aligned: u128 elements
@@ -201,9 +237,95 @@ impl Context {
     /// Frees the stack of a context whose thread has ended; whether it had one.
     pub fn release_stack(&self) -> bool {
         assert!(!self.running.load(Ordering::SeqCst), "release_stack of a running thread");
+        self.stack_len.store(0, Ordering::Relaxed);
         // SAFETY: as in `reset`: the context is not running and its owner is the
         // caller, so nothing uses the stack.
         unsafe { (*self.stack.get()).take().is_some() }
+    }
+
+    /// The bytes of its kernel stack on the heap (0: none, or the boot stack).
+    pub fn stack_bytes(&self) -> usize {
+        self.stack_len.load(Ordering::Relaxed) as usize
+    }
+
+    /// Walks this thread's kernel stack (`Machine::stack_walk`): the pc where the
+    /// walk begins, then the return address of every frame, into `out`; returns
+    /// how many. `Saved` walks a switched-out thread from the `%fp`/`%i7` its last
+    /// switch kept; `Here` and `Trap` walk the running thread (this context must
+    /// be its own) from the caller's frame or from a trapped one. Each frame is read
+    /// from its register save area after a `flushw`, and only inside the thread's
+    /// own stack (its heap block, or the boot stack for a boot thread): a walk
+    /// stops at the first frame pointer that leaves it, at a zero return address
+    /// (the first frame of every thread), or when `out` is full.
+    pub fn stack_walk(&self, from: WalkFrom, out: &mut [usize]) -> usize {
+        // One CPU (sun4u under QEMU): with interrupts off nothing else runs, so no
+        // switch, reset or reap can change this context or its stack meanwhile.
+        let was = super::intr_disable();
+        let n = self.walk(from, out);
+        super::intr_restore(was);
+        n
+    }
+
+    fn walk(&self, from: WalkFrom, out: &mut [usize]) -> usize {
+        // SAFETY: interrupts are off on the one CPU (see `stack_walk`): nothing writes
+        // the stack slot or the saved registers while they are read; only the bounds
+        // of the stack are taken from the slot.
+        let (lo, hi) = match unsafe { &*self.stack.get() } {
+            Some(stack) => {
+                let r = stack.as_ptr_range();
+                (r.start as u64, r.end as u64)
+            }
+            None => super::boot_stack(),
+        };
+        let (pc, mut sp) = match from {
+            WalkFrom::Saved => {
+                if self.running.load(Ordering::Relaxed) {
+                    return 0;
+                }
+                // SAFETY: as above; the context is not running, so these are the
+                // registers its last switch stored.
+                let r = unsafe { *self.regs.get() };
+                (r.i7, r.fp)
+            }
+            WalkFrom::Here => {
+                let (fp, i7) = current_frame();
+                (i7, fp)
+            }
+            WalkFrom::Trap { pc, sp } => {
+                flush_windows();
+                (pc as u64, sp as u64)
+            }
+        };
+        let mut n = 0;
+        if pc == 0 || out.is_empty() {
+            return 0;
+        }
+        out[n] = pc as usize;
+        n += 1;
+        while n < out.len() {
+            let save = sp.wrapping_add(STACK_BIAS);
+            if sp == 0 || !save.is_multiple_of(8) || save < lo || save + 16 * 8 > hi {
+                break;
+            }
+            // SAFETY: the 16 doublewords of this register save area lie inside the
+            // thread's own kernel stack (checked just above), mapped kernel memory
+            // that `flushw` (at the switch, or just now) has written.
+            let (caller_sp, ret) = unsafe {
+                let area = save as *const u64;
+                (area.add(14).read_volatile(), area.add(15).read_volatile())
+            };
+            if ret == 0 {
+                break;
+            }
+            out[n] = ret as usize;
+            n += 1;
+            // A caller's frame is above its callee's: anything else is not a frame.
+            if caller_sp <= sp {
+                break;
+            }
+            sp = caller_sp;
+        }
+        n
     }
 
     /// Its user side (see `user`): reached only by the thread itself while it runs.

@@ -4,7 +4,8 @@
 //! Allocation runs with interrupts disabled, so an interrupt handler (or a thread
 //! switched in by one) can never find the heap lock held by the thread it interrupted.
 //! Each allocation also passes the checks of [`crate::kmem`]: none while a spin lock
-//! that forbids it is held (debug builds), and failures injected by a test.
+//! that forbids it is held (debug builds), and failures injected by a test; and a
+//! heap that is short asks the kernel's caches to give memory back before it fails.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -58,6 +59,21 @@ pub fn alloc_forbid(forbid: bool) {
     }
 }
 
+impl KernelHeap {
+    /// A block for `layout` from the heap, or null (noted for the panic report).
+    fn first_fit(&self, layout: Layout) -> *mut u8 {
+        let was = intr_disable();
+        let mut heap = self.0.lock();
+        let p = heap.allocate_first_fit(layout).map_or(core::ptr::null_mut(), |p| p.as_ptr());
+        if p.is_null() {
+            kmem::note_failure(layout, heap.used());
+        }
+        drop(heap);
+        intr_restore(was);
+        p
+    }
+}
+
 // SAFETY: `Heap` hands out disjoint, suitably aligned blocks and takes them back; the
 // mutex with interrupts off serializes every use of it.
 unsafe impl GlobalAlloc for KernelHeap {
@@ -68,14 +84,11 @@ unsafe impl GlobalAlloc for KernelHeap {
         if kmem::inject(curthread_raw()) {
             return core::ptr::null_mut();
         }
-        let was = intr_disable();
-        let mut heap = self.0.lock();
-        let p = heap.allocate_first_fit(layout).map_or(core::ptr::null_mut(), |p| p.as_ptr());
-        if p.is_null() {
-            kmem::note_failure(layout, heap.used());
+        let p = self.first_fit(layout);
+        // Short of memory: the kernel's caches give theirs back, and once more.
+        if p.is_null() && NOALLOC.load(Ordering::Relaxed) == 0 && kmem::reclaim() {
+            return self.first_fit(layout);
         }
-        drop(heap);
-        intr_restore(was);
         p
     }
 

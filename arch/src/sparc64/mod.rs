@@ -19,6 +19,7 @@ pub mod clock;
 pub mod console;
 pub mod context;
 pub mod heap;
+pub mod ksyms;
 pub mod mmu;
 pub mod power;
 pub mod probe;
@@ -32,10 +33,10 @@ use core::sync::atomic::Ordering;
 
 use spin::Once;
 
-use alloc::sync::Arc;
-
 use crate::kmem::Shared;
-use crate::{Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserFrame};
+use crate::{
+    Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserFrame, WalkFrom,
+};
 
 /// The sparc64 machine.
 pub struct Sparc64;
@@ -52,6 +53,12 @@ core::arch::global_asm!(
     ".set sparc64_boot_stack_top, sparc64_boot_stack + {size}",
     size = const BOOT_STACK_SIZE,
 );
+
+/// The boot stack's bounds, `[low, high)`: the stack of the boot thread.
+pub(crate) fn boot_stack() -> (u64, u64) {
+    let low = &raw const sparc64_boot_stack as u64;
+    (low, low + BOOT_STACK_SIZE as u64)
+}
 
 /// The kernel's entry point, `_start`, which OpenBIOS calls.
 ///
@@ -286,12 +293,32 @@ impl Machine for Sparc64 {
         console::write(bytes)
     }
 
+    fn console_read() -> Option<u8> {
+        console::read()
+    }
+
+    fn kernel_symbols() -> &'static [u8] {
+        ksyms::symbols()
+    }
+
+    fn stack_walk(ctx: &context::Context, from: WalkFrom, out: &mut [usize]) -> usize {
+        ctx.stack_walk(from, out)
+    }
+
+    fn context_stack_bytes(ctx: &context::Context) -> usize {
+        ctx.stack_bytes()
+    }
+
     fn boot_args() -> &'static str {
         BOOTARGS.get().map_or("", |(buf, len)| core::str::from_utf8(&buf[..*len]).unwrap_or(""))
     }
 
     fn halt(success: bool) -> ! {
         power::halt(success)
+    }
+
+    fn reboot() -> ! {
+        power::reboot()
     }
 
     type AddrSpace = vm::AddrSpace;
@@ -312,7 +339,7 @@ impl Machine for Sparc64 {
         space.read(va, buf)
     }
 
-    fn user_enter(space: Arc<vm::AddrSpace>, frame: UserFrame) -> ! {
+    fn user_enter(space: crate::kmem::Shared<vm::AddrSpace>, frame: UserFrame) -> ! {
         user::enter(space, frame)
     }
 

@@ -1127,10 +1127,14 @@ fn dump_regs(w: &mut impl Write, name: &str, r: &[u64; 8]) {
     }
 }
 
-/// Reports an unexpected trap and stops the machine with failure.
+/// Reports an unexpected trap, lets the kernel add what it knows (its threads, the
+/// trapped stack: `Upcalls::fatal_trap`), and stops the machine with failure.
 fn fatal(frame: &TrapFrame) -> ! {
     report(&mut console::Writer, frame);
     let _ = writeln!(console::Writer, "*** KERNEL FATAL: unexpected trap {:#05x}", frame.tt);
+    if let Some(up) = super::UPCALLS.get() {
+        (up.fatal_trap)(frame.tpc as usize, frame.sp() as usize);
+    }
     power::halt(false)
 }
 

@@ -47,7 +47,7 @@
 //! page fault"), and the LWP gets its signal. A fill of the user's own `restore`
 //! that faults is a trap from user mode anyway.
 
-use alloc::sync::Arc;
+use crate::kmem::Shared;
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
 use core::mem::{offset_of, size_of, MaybeUninit};
@@ -183,7 +183,7 @@ pub(super) const FRAME_WBUF: usize = offset_of!(FrameData, mach) + offset_of!(Ma
 
 /// What a thread has of user mode: its address space and its frame.
 pub(super) struct UserCtx {
-    space: Option<Arc<AddrSpace>>,
+    space: Option<Shared<AddrSpace>>,
     frame: Option<UserFrame>,
 }
 
@@ -338,7 +338,7 @@ extern "C" {
 
 /// Makes the running thread run in `space` with `frame`, with an empty window
 /// buffer. Interrupts are off.
-fn attach(space: Arc<AddrSpace>, frame: UserFrame) {
+fn attach(space: Shared<AddrSpace>, frame: UserFrame) {
     let u = current();
     // Switches keep these; the boot thread may enter user mode before its first.
     sparc64_cpu.thread.store(super::curthread_raw() as u64, Ordering::Relaxed);
@@ -350,7 +350,7 @@ fn attach(space: Arc<AddrSpace>, frame: UserFrame) {
 }
 
 /// Enters user mode in `space` with the registers in `frame` (see the module comment).
-pub fn enter(space: Arc<AddrSpace>, frame: UserFrame) -> ! {
+pub fn enter(space: Shared<AddrSpace>, frame: UserFrame) -> ! {
     super::intr_disable();
     let at = frame.data() as *const FrameData;
     attach(space, frame);
@@ -568,7 +568,7 @@ pub struct UserExit {
 /// Runs user code of `space` from `pc` with stack top `stack_top` until its first
 /// trap other than an interrupt, and returns that trap: the machine's user mode
 /// tested without a kernel behind it.
-pub fn run(space: Arc<AddrSpace>, pc: u64, stack_top: u64) -> UserExit {
+pub fn run(space: Shared<AddrSpace>, pc: u64, stack_top: u64) -> UserExit {
     let was = super::intr_disable();
     let mut r = UserRun { fp: 0, i7: 0, exit: UserExit::default() };
     let frame = UserFrame::new(&UserRegs::for_entry(pc, stack_top, 0));

@@ -282,6 +282,16 @@ impl Lwp {
         }
     }
 
+    /// For the debugger, which must not wait for a lock the code it stopped may
+    /// hold: `f` on the `lwp` structure if it is resident (`Some(Some(_))`),
+    /// `Some(None)` while it is swapped out, `None` if its lock is held.
+    pub(crate) fn peek_data<R>(&self, f: impl FnOnce(&LwpData) -> R) -> Option<Option<R>> {
+        match &*crate::kmdb::peek(&self.lwp_image)? {
+            LwpImage::Resident(d) => Some(Some(f(d))),
+            LwpImage::Unused(_) | LwpImage::SwappedOut(_) => Some(None),
+        }
+    }
+
     /// Whether the `lwp` structure is loaded.
     pub fn is_resident(&self) -> bool {
         matches!(*self.lwp_image.lock(), LwpImage::Resident(_))

@@ -219,7 +219,8 @@ impl LwpDir {
         self.get(id).and_then(|e| e.le_live)
     }
 
-    fn used(&self) -> impl Iterator<Item = (LwpId, &LwpEnt)> + '_ {
+    /// Every entry, live and zombie, by id.
+    pub(crate) fn used(&self) -> impl Iterator<Item = (LwpId, &LwpEnt)> + '_ {
         self.ld_slots.iter().enumerate().filter_map(|(i, s)| match s {
             Slot::Used(e) => Some((LwpId(i as u32 + 1), e)),
             Slot::Free(_) => None,

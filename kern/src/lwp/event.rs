@@ -16,7 +16,7 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::TpFlags;
-use crate::sleepq;
+use crate::sleepq::{self, SObj};
 use crate::thread::{curthread, KThread};
 
 /// An event count LWPs wait on.
@@ -48,7 +48,7 @@ impl Event {
     /// exit: the caller undoes its wait's bookkeeping and calls `stop_point`.
     pub(crate) fn wait(&self, seen: u64) -> bool {
         let t = curthread();
-        sleepq::sleep(self.chan(), || {
+        sleepq::sleep_on(self.chan(), SObj::Event, || {
             self.ev_count.load(Ordering::SeqCst) != seen || stop_requested(t)
         });
         !stop_requested(t)
@@ -58,8 +58,9 @@ impl Event {
     /// returns true: the caller looks at the time itself).
     pub(crate) fn wait_timed(&self, seen: u64, ticks: u64) -> bool {
         let t = curthread();
-        sleepq::sleep_timed(
+        sleepq::sleep_timed_on(
             self.chan(),
+            SObj::Event,
             || self.ev_count.load(Ordering::SeqCst) != seen || stop_requested(t),
             ticks,
         );

@@ -67,7 +67,6 @@ use arch::kmem;
 use bitflags::bitflags;
 
 use crate::class::{self, SchedClass};
-use crate::disp;
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::proc::{self, PStat, Proc, ProcState};
@@ -82,7 +81,7 @@ pub use data::{
     lwp_swapin, lwp_swapout, nswapped, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack,
     SigInfo, MAXSYSARGS, NITIMER,
 };
-pub(crate) use dir::LwpDir;
+pub(crate) use dir::{LwpDir, Waitfor};
 pub(crate) use event::Event;
 pub use mutex::{lwp_mutex_timedlock, lwp_mutex_unlock};
 pub use park::{lwp_park, lwp_unpark};
@@ -124,6 +123,9 @@ bitflags! {
         /// Stopped at a stop point (state `Stopped`), and nobody has set it running
         /// since: whoever clears this bit owns the `setrun`.
         const STOPPED = 0x1_0000;
+        /// Being created: it stays stopped, whatever else is asked of it, until its
+        /// creator is done with it (Solaris' thread without `TS_CREATE` yet).
+        const CREATING = 0x2_0000;
     }
 }
 
@@ -226,6 +228,22 @@ pub fn nallocated() -> u32 {
     NALLOCATED.load(Ordering::Relaxed)
 }
 
+/// The handle cache's figures for the debugger: handles cached, and how many of
+/// them keep an `lwp` structure's block for their next LWP; `None` if a lock it
+/// needs is held.
+pub(crate) fn cache_peek() -> Option<(usize, usize)> {
+    let head = crate::kmdb::peek(&LWP_CACHE)?;
+    let mut n = 0;
+    let mut blocks = 0;
+    for lwp in core::iter::successors(*head, |l| l.lwp_next.get()) {
+        n += 1;
+        let kept = crate::kmdb::peek(&lwp.lwp_image)
+            .is_some_and(|i| matches!(*i, data::LwpImage::Unused(Some(_))));
+        blocks += usize::from(kept);
+    }
+    Some((n, blocks))
+}
+
 /// Frees the blocks cached handles keep for their next LWP (memory runs low);
 /// returns how many. The list is taken whole and put back, as the thread cache's.
 pub fn cache_reap() -> usize {
@@ -308,13 +326,15 @@ impl NewLwp {
 
     /// Enters the LWP in `p`, whose locked state is `ps` and whose directory has
     /// room: gives it an id, binds it to its thread for life (S3), and marks it
-    /// stopped if `flags` say SUSPENDED. Returns the id and the thread, which the
-    /// caller sets running unless suspended.
+    /// stopped if `flags` say SUSPENDED, or if `creating`: then it stays stopped
+    /// until `stop::create_done`. Returns the id and the thread, which the caller
+    /// sets running unless it is stopped.
     pub(crate) fn install(
         self,
         p: &'static Proc,
         ps: &mut ProcState,
         flags: LwpFlags,
+        creating: bool,
     ) -> (LwpId, &'static KThread) {
         let NewLwp { t, lwp, data } = self;
         let id = ps.p_lwpdir.enter(t, lwp, flags.contains(LwpFlags::DETACHED));
@@ -322,10 +342,17 @@ impl NewLwp {
         lwp.set_data(data);
         t.t_lwp.set(Some(lwp));
         t.t_procp.set(Some(p));
+        let mut stop = TpFlags::empty();
         if flags.contains(LwpFlags::SUSPENDED) {
+            stop |= TpFlags::HOLDLWP;
+        }
+        if creating {
+            stop |= TpFlags::CREATING;
+        }
+        if !stop.is_empty() {
             // As if it had stopped at its first stop point (it has no stack to stop on
-            // yet): `lwp_continue` sets it running.
-            t.set_proc_flag(TpFlags::HOLDLWP | TpFlags::STOPPED);
+            // yet): `lwp_continue` (or `create_done`) sets it running.
+            t.set_proc_flag(stop | TpFlags::STOPPED);
             t.set_state(ThreadState::Stopped);
         }
         (id, t)
@@ -362,27 +389,41 @@ pub fn lwp_create(
     if proc::is_proc0(p) {
         return Err(Errno::EINVAL);
     }
-    lwp_enter(p, NewLwp::alloc(p, func, arg)?, flags)
+    lwp_enter(p, NewLwp::alloc(p, func, arg)?, flags, |_| {})
 }
 
 /// Creates an LWP in the current process that starts in user mode with `regs`
-/// (the `_lwp_create` system call, S16). Returns its id.
+/// (the `_lwp_create` system call, S16), and hands its id to `publish` (the system
+/// call writes it where its caller looks) before the new LWP can run: until then it
+/// is held, and no `_lwp_continue` of its id by another LWP starts it, so that it
+/// cannot run, exit and have its id given to another LWP before its creator is done
+/// with it. Returns its id.
 ///
 /// Errors: `EINVAL` if the process has no address space; `EAGAIN` if it is exiting
 /// or a limit is reached; `ENOMEM` if there is no memory for the LWP.
-pub fn lwp_create_user(regs: UserRegs, flags: LwpFlags) -> Result<LwpId, Errno> {
+pub fn lwp_create_user(
+    regs: UserRegs,
+    flags: LwpFlags,
+    publish: impl FnOnce(LwpId),
+) -> Result<LwpId, Errno> {
     let (_, _, p) = current()?;
     if p.p_as.lock().is_none() {
         return Err(Errno::EINVAL);
     }
-    lwp_enter(p, NewLwp::alloc_user(p, regs)?, flags)
+    lwp_enter(p, NewLwp::alloc_user(p, regs)?, flags, publish)
 }
 
-/// Enters `new` in `p` and sets it running unless it was made SUSPENDED.
+/// Enters `new` in `p`, held, hands its id to `publish`, then lets it run unless
+/// it was made SUSPENDED (or was suspended meanwhile).
 ///
 /// Errors: `EAGAIN` if `p` is exiting or has its limit of LWPs (zombies count);
 /// `ENOMEM` if its directory cannot grow. `new` is given back then.
-fn lwp_enter(p: &'static Proc, new: NewLwp, flags: LwpFlags) -> Result<LwpId, Errno> {
+fn lwp_enter(
+    p: &'static Proc,
+    new: NewLwp,
+    flags: LwpFlags,
+    publish: impl FnOnce(LwpId),
+) -> Result<LwpId, Errno> {
     let mut room = None;
     let mut new = Some(new);
     let entered = loop {
@@ -396,7 +437,7 @@ fn lwp_enter(p: &'static Proc, new: NewLwp, flags: LwpFlags) -> Result<LwpId, Er
         }
         let spare = room.take().map(|r| ps.p_lwpdir.adopt(r));
         if ps.p_lwpdir.has_room() {
-            let entered = new.take().map(|n| n.install(p, &mut ps, flags));
+            let entered = new.take().map(|n| n.install(p, &mut ps, flags, true));
             drop(ps);
             drop(spare);
             break entered.ok_or(Errno::EAGAIN);
@@ -411,9 +452,8 @@ fn lwp_enter(p: &'static Proc, new: NewLwp, flags: LwpFlags) -> Result<LwpId, Er
     };
     match entered {
         Ok((id, t)) => {
-            if !flags.contains(LwpFlags::SUSPENDED) {
-                disp::setrun(t);
-            }
+            publish(id);
+            stop::create_done(p, t);
             Ok(id)
         }
         Err(e) => {

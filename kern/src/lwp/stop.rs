@@ -68,14 +68,36 @@ pub fn stop_point() {
 }
 
 /// Takes a stopped LWP's thread out of its stop, bringing its `lwp` structure back
-/// in first (S5): the caller sets it running. `None` if it is not stopped, or if
-/// someone else already took it. Under `p_lock`.
+/// in first (S5): the caller sets it running. `None` if it is not stopped, if
+/// someone else already took it, or if its creator is not done with it yet
+/// (`CREATING`). Under `p_lock`.
 fn unstop(t: &'static KThread, lwp: &Lwp) -> Option<&'static KThread> {
-    if !t.clear_proc_flag(TpFlags::STOPPED).contains(TpFlags::STOPPED) {
+    if t.proc_flag().contains(TpFlags::CREATING)
+        || !t.clear_proc_flag(TpFlags::STOPPED).contains(TpFlags::STOPPED)
+    {
         return None;
     }
     lwp.swap_in();
     Some(t)
+}
+
+/// The creator of `t`, a new LWP of `p` held since it was entered (`CREATING`), is
+/// done with it: it runs, unless it is to stay stopped — made SUSPENDED, or
+/// suspended meanwhile — and not to exit (Solaris' `lwp_create_done`). A continue
+/// meanwhile cleared the suspension; an exit request meanwhile set it running.
+pub(super) fn create_done(p: &Proc, t: &'static KThread) {
+    let resume = {
+        let _ps = p.p_lock.lock();
+        let f = t.clear_proc_flag(TpFlags::CREATING);
+        let stays = f.contains(TpFlags::HOLDLWP) && !f.contains(TpFlags::EXITLWP);
+        match t.t_lwp.get() {
+            Some(lwp) if !stays => unstop(t, lwp),
+            _ => None,
+        }
+    };
+    if let Some(t) = resume {
+        disp::setrun(t);
+    }
 }
 
 /// Wakes every LWP of `p` asleep in a wait that is a stop point, so that it sees a

@@ -25,7 +25,7 @@ use core::sync::atomic::Ordering::SeqCst;
 use core::sync::atomic::{AtomicU64, AtomicUsize};
 
 use super::mutex::{KMutex, MutexGuard};
-use crate::sleepq;
+use crate::sleepq::{self, SObj};
 
 /// A condition variable (Solaris' `kcondvar_t`).
 pub struct CondVar {
@@ -52,10 +52,10 @@ impl CondVar {
         let changed = || self.seq.load(SeqCst) != seq;
         let woken = match ticks {
             None => {
-                sleepq::sleep(self.chan(), changed);
+                sleepq::sleep_on(self.chan(), SObj::Cv, changed);
                 true
             }
-            Some(t) => sleepq::sleep_timed(self.chan(), changed, t),
+            Some(t) => sleepq::sleep_timed_on(self.chan(), SObj::Cv, changed, t),
         };
         self.waiters.fetch_sub(1, SeqCst);
         m.enter();

@@ -17,7 +17,7 @@
 use core::sync::atomic::AtomicUsize;
 use core::sync::atomic::Ordering::SeqCst;
 
-use crate::sleepq;
+use crate::sleepq::{self, SObj};
 
 /// A counting semaphore (Solaris' `ksema_t`).
 pub struct Sema {
@@ -53,7 +53,7 @@ impl Sema {
             return;
         }
         self.waiters.fetch_add(1, SeqCst);
-        sleepq::sleep(self.chan(), || self.try_p());
+        sleepq::sleep_on(self.chan(), SObj::Sema, || self.try_p());
         self.waiters.fetch_sub(1, SeqCst);
     }
 

@@ -71,7 +71,8 @@ impl WaitKind {
         }
     }
 
-    fn what(self) -> &'static str {
+    /// What it is, in a few words (`mutex`, `rwlock (to read)` ...).
+    pub fn what(self) -> &'static str {
         match self {
             WaitKind::Mutex => "mutex",
             WaitKind::Reader => "rwlock (to read)",
@@ -386,6 +387,45 @@ pub(crate) fn block(mut tbl: Locked, sobj: usize, owner: Option<&'static KThread
     tbl.lend(me.pri(), owner);
     drop(tbl);
     disp::swtch(Prev::Block);
+}
+
+/// Waiters of one turnstile a [`TsView`] names (the rest are counted).
+pub const TS_SHOWN: usize = 8;
+
+/// One turnstile as the debugger shows it: the lock, its owner, and its first
+/// waiters in queue order with what each waits for.
+#[derive(Clone, Copy)]
+pub struct TsView {
+    /// The lock (the address of its lock word).
+    pub sobj: usize,
+    pub owner: Option<&'static KThread>,
+    pub nwaiters: usize,
+    pub waiters: [Option<(&'static KThread, WaitKind)>; TS_SHOWN],
+}
+
+/// Every turnstile in use, into `out` (as many as its spare capacity takes:
+/// nothing is allocated under the turnstile lock); false if the turnstile lock is
+/// held (by code a debugger stopped). For the debugger.
+pub(crate) fn peek_all(out: &mut Vec<TsView>) -> bool {
+    let Some(tbl) = crate::kmdb::peek(&TURNSTILES) else { return false };
+    for ts in tbl.ts.iter().take(out.capacity() - out.len()) {
+        let mut waiters = [None; TS_SHOWN];
+        for (slot, w) in waiters.iter_mut().zip(ts.iter()) {
+            *slot = Some((w, kind_of(w)));
+        }
+        out.push(TsView { sobj: ts.sobj, owner: ts.owner, nwaiters: ts.nwaiters, waiters });
+    }
+    true
+}
+
+/// Turnstiles in use (the room [`peek_all`] needs); `None` if the lock is held.
+pub(crate) fn peek_count() -> Option<usize> {
+    crate::kmdb::peek(&TURNSTILES).map(|t| t.ts.len())
+}
+
+/// What `t` waits for on the turnstile it is blocked on, if it is.
+pub fn blocked_kind(t: &KThread) -> Option<WaitKind> {
+    blocked_on(t).map(|_| kind_of(t))
 }
 
 /// The lock (its address) whose turnstile `t` is blocked on, if any.

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! qemu-harness [--timeout SECS] [--expect-fatal TEXT | --expect-hang] [--quiet]
+//!              [--send-on TEXT BYTES]... [--expect TEXT]... [--interactive]
 //!              KERNEL [BOOTARG...] [-- QEMU-ARG...]
 //! ```
 //!
@@ -18,8 +19,15 @@
 //! that takes a fatal trap on purpose): it passes only if the kernel stops with
 //! failure, through the fatal path, and printed TEXT. With `--expect-hang` it passes
 //! only if the time limit had to stop the kernel (a self-test that hangs on purpose).
+//!
+//! With `--send-on TEXT BYTES` (repeatable, in order) the harness types on the
+//! console: once TEXT appears in the output (a prompt need not end its line), it
+//! writes BYTES to QEMU's standard input, which is the console's; the next one
+//! waits for its TEXT after that point. BYTES may hold `\r`, `\n`, `\t`, `\\` and
+//! `\xNN`. With `--expect TEXT` (repeatable) the run passes only if the console
+//! printed TEXT too.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -30,6 +38,12 @@ struct Options {
     /// Texts a fatal stop must have printed (`--expect-fatal`, repeatable).
     expect_fatal: Vec<String>,
     expect_hang: bool,
+    /// What to type on the console, and when (`--send-on`).
+    sends: Vec<(String, Vec<u8>)>,
+    /// Texts the console must print (`--expect`).
+    expect: Vec<String>,
+    /// QEMU reads the harness's standard input (`--interactive`).
+    interactive: bool,
     quiet: bool,
     kernel: String,
     bootargs: Vec<String>,
@@ -39,7 +53,8 @@ struct Options {
 fn usage() -> ! {
     eprintln!(
         "usage: qemu-harness [--timeout SECS] [--expect-fatal TEXT | --expect-hang] [--quiet] \
-         KERNEL [BOOTARG...] [-- QEMU-ARG...]"
+         [--send-on TEXT BYTES]... [--expect TEXT]... [--interactive] KERNEL [BOOTARG...] \
+         [-- QEMU-ARG...]"
     );
     std::process::exit(2)
 }
@@ -50,6 +65,9 @@ fn parse_args() -> Options {
         timeout: Duration::from_secs(120),
         expect_fatal: Vec::new(),
         expect_hang: false,
+        sends: Vec::new(),
+        expect: Vec::new(),
+        interactive: false,
         quiet: false,
         kernel: String::new(),
         bootargs: Vec::new(),
@@ -63,6 +81,13 @@ fn parse_args() -> Options {
             }
             "--expect-fatal" => o.expect_fatal.push(args.next().unwrap_or_else(|| usage())),
             "--expect-hang" => o.expect_hang = true,
+            "--send-on" => {
+                let text = args.next().unwrap_or_else(|| usage());
+                let bytes = args.next().and_then(|b| unescape(&b)).unwrap_or_else(|| usage());
+                o.sends.push((text, bytes));
+            }
+            "--expect" => o.expect.push(args.next().unwrap_or_else(|| usage())),
+            "--interactive" => o.interactive = true,
             "--quiet" => o.quiet = true,
             "--" => o.qemu_args.extend(args.by_ref()),
             _ if o.kernel.is_empty() => o.kernel = a,
@@ -73,6 +98,98 @@ fn parse_args() -> Options {
         usage();
     }
     o
+}
+
+/// `BYTES` of `--send-on`: `\r`, `\n`, `\t`, `\\` and `\xNN` stand for their
+/// bytes; `None` for a bad escape.
+fn unescape(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        out.push(match bytes.next()? {
+            b'r' => b'\r',
+            b'n' => b'\n',
+            b't' => b'\t',
+            b'\\' => b'\\',
+            b'x' => {
+                let hex = [bytes.next()?, bytes.next()?];
+                u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?
+            }
+            _ => return None,
+        });
+    }
+    Some(out)
+}
+
+/// The console's bytes, split into lines. Bytes, not `lines()`: a byte that is not
+/// UTF-8 (a user program may write anything) must not end the reading; it shows as
+/// U+FFFD.
+#[derive(Default)]
+struct Lines {
+    partial: Vec<u8>,
+}
+
+impl Lines {
+    /// Takes more output; returns the lines it completes, without their ends.
+    fn push(&mut self, chunk: &[u8]) -> Vec<String> {
+        self.partial.extend_from_slice(chunk);
+        let mut done = Vec::new();
+        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            done.push(Self::text(&line));
+        }
+        done
+    }
+
+    /// The last line, if the output did not end it.
+    fn finish(&mut self) -> Option<String> {
+        let line = core::mem::take(&mut self.partial);
+        (!line.is_empty()).then(|| Self::text(&line))
+    }
+
+    fn text(line: &[u8]) -> String {
+        String::from_utf8_lossy(line).trim_end_matches(['\n', '\r']).to_string()
+    }
+}
+
+/// Types on the console (`--send-on`): each text to wait for, in order, and what to
+/// write once it has appeared.
+struct Typist {
+    sends: std::vec::IntoIter<(String, Vec<u8>)>,
+    next: Option<(String, Vec<u8>)>,
+    /// All the console printed, partial lines included, lossily decoded.
+    seen: String,
+    /// Where in `seen` the next text is looked for: after the last one found.
+    from: usize,
+}
+
+impl Typist {
+    fn new(sends: Vec<(String, Vec<u8>)>) -> Typist {
+        let mut sends = sends.into_iter();
+        let next = sends.next();
+        Typist { sends, next, seen: String::new(), from: 0 }
+    }
+
+    /// Takes more output; returns the bytes to type now, if any.
+    fn output(&mut self, text: &str) -> Vec<u8> {
+        self.seen.push_str(text);
+        let mut typed = Vec::new();
+        while let Some((want, bytes)) = &self.next {
+            match self.seen[self.from..].find(want.as_str()) {
+                Some(at) => {
+                    self.from += at + want.len();
+                    typed.extend_from_slice(bytes);
+                    self.next = self.sends.next();
+                }
+                None => break,
+            }
+        }
+        typed
+    }
 }
 
 /// What the console said, as far as the verdict is concerned.
@@ -138,7 +255,11 @@ fn main() -> ExitCode {
         .args(["-kernel", &o.kernel])
         .args(["-append", &o.bootargs.join(" ")])
         .args(&o.qemu_args)
-        .stdin(Stdio::null())
+        .stdin(match (o.sends.is_empty(), o.interactive) {
+            (false, _) => Stdio::piped(),
+            (true, true) => Stdio::inherit(),
+            (true, false) => Stdio::null(),
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut child = match cmd.spawn() {
@@ -148,21 +269,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (tx, rx) = mpsc::channel::<String>();
-    let out = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut stdin = child.stdin.take();
     thread::spawn(move || {
-        // Bytes, not `lines()`: a byte that is not UTF-8 (a user program may write
-        // anything) must not end the reading; it shows as U+FFFD.
-        let mut reader = BufReader::new(out);
-        let mut buf = Vec::new();
-        while matches!(reader.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
-            let line = String::from_utf8_lossy(&buf);
-            if tx.send(line.trim_end_matches(['\n', '\r']).to_string()).is_err() {
+        // What arrives, as it arrives: a prompt does not end its line.
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = out.read(&mut buf) {
+            if tx.send(buf[..n].to_vec()).is_err() {
                 break;
             }
-            buf.clear();
         }
     });
+    let mut typist = Typist::new(o.sends.clone());
+    let mut lines = Lines::default();
 
     let start = Instant::now();
     let mut console = Console::default();
@@ -176,11 +296,17 @@ fn main() -> ExitCode {
     };
     let status = loop {
         match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(line) => {
-                // --quiet hides OpenBIOS: everything before the kernel's first line.
-                kernel_started |= line.starts_with("boot: ") || line.starts_with("LWP kernel:");
-                echo(&line, kernel_started);
-                console.line(&line);
+            Ok(chunk) => {
+                let typed = typist.output(&String::from_utf8_lossy(&chunk));
+                if let (false, Some(input)) = (typed.is_empty(), stdin.as_mut()) {
+                    let _ = input.write_all(&typed).and_then(|()| input.flush());
+                }
+                for line in lines.push(&chunk) {
+                    // --quiet hides OpenBIOS: everything before the kernel's first line.
+                    kernel_started |= line.starts_with("boot: ") || line.starts_with("LWP kernel:");
+                    echo(&line, kernel_started);
+                    console.line(&line);
+                }
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -189,7 +315,8 @@ fn main() -> ExitCode {
         }
         if let Ok(Some(status)) = child.try_wait() {
             // Drain what is left of the console: the reader ends at the pipe's EOF.
-            for line in rx.iter() {
+            let rest: Vec<u8> = rx.iter().flatten().collect();
+            for line in lines.push(&rest).into_iter().chain(lines.finish()) {
                 echo(&line, true);
                 console.line(&line);
             }
@@ -259,6 +386,17 @@ fn main() -> ExitCode {
             }
         },
     };
+    let missing: Vec<&String> =
+        o.expect.iter().filter(|t| !console.text.contains(t.as_str())).collect();
+    if !missing.is_empty() {
+        println!("qemu-harness: the console never printed {missing:?}");
+    }
+    let unsent = typist.next.as_ref().map(|(want, _)| want);
+    if let Some(want) = unsent {
+        println!("qemu-harness: never saw {want:?}, so typed nothing after it");
+    }
+    let ok = ok && missing.is_empty() && unsent.is_none();
+    let expecting = expecting || !o.expect.is_empty() || !o.sends.is_empty();
     // A fatal stop interrupts the test that caused it: count it as failed.
     let crashed = usize::from(console.fatal.is_some() || hung);
     let (passed, failed, skipped) = if expecting {
@@ -279,7 +417,32 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::Console;
+    use super::{unescape, Console, Lines, Typist};
+
+    #[test]
+    fn types_each_text_once_after_its_prompt_appears_even_mid_line() {
+        let sends =
+            vec![("[0]> ".to_string(), b"a".to_vec()), ("[0]> ".to_string(), b"b".to_vec())];
+        let mut t = Typist::new(sends);
+        assert_eq!(t.output("boot\n[0"), b"");
+        assert_eq!(t.output("]> "), b"a", "a prompt split across reads");
+        assert_eq!(t.output("a\nout"), b"", "the next waits for a prompt after the first");
+        assert_eq!(t.output("put\n[0]> "), b"b");
+        assert_eq!(t.output("[0]> "), b"", "nothing left to type");
+        assert!(t.next.is_none());
+    }
+
+    #[test]
+    fn escapes_and_lines() {
+        assert_eq!(unescape(r"\r~\x02::ps\n\\").unwrap(), b"\r~\x02::ps\n\\");
+        assert!(unescape(r"\q").is_none() && unescape(r"\x4").is_none());
+        let mut l = Lines::default();
+        assert_eq!(l.push(b"one\r\ntw"), ["one"]);
+        assert_eq!(l.push(b"o\n\xff\n"), ["two", "\u{fffd}"]);
+        assert_eq!(l.push(b"[0]> "), Vec::<String>::new());
+        assert_eq!(l.finish().as_deref(), Some("[0]> "));
+        assert_eq!(l.finish(), None);
+    }
 
     #[test]
     fn reads_tests_counts_verdict_and_fatal_lines() {

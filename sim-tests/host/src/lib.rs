@@ -4,8 +4,10 @@
 //! self-tests on it, the same suite that runs in QEMU (S19): CPU 0 runs the kernel's
 //! `main`, the others join as secondary CPUs. [`boot_suites`] runs a test binary's
 //! own suites instead (the user-program tests, `tests/user_sim`; the seeded boots of
-//! `tests/seeded`). Each test binary in `tests/` boots once, so that every boot
-//! starts from fresh kernel state, as a machine does.
+//! `tests/seeded`; the fuzzer, [`fuzz`]). Each test binary in `tests/` boots once, so
+//! that every boot starts from fresh kernel state, as a machine does.
+
+pub mod fuzz;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -42,6 +44,7 @@ fn run(bootargs: &str) -> bool {
         ("portable", kern_selftest::PORTABLE),
         ("lwp", kern_selftest::LWP),
         ("sync", kern_selftest::SYNC),
+        ("kmdb", kern_selftest::KMDB),
         ("disp", kern_selftest::DISP),
     ];
     let suites = SUITES.get().copied().unwrap_or(portable);
@@ -62,6 +65,12 @@ pub fn boot(ncpus: usize, bootargs: &'static str) -> Outcome {
     let mut config = SimConfig::new(ncpus);
     config.boot_args = bootargs;
     config.timeout = Some(Duration::from_secs(120));
+    boot_with(config)
+}
+
+/// Boots the kernel as `config` says (its console input, say) and runs the selected
+/// portable self-tests; returns how the machine stopped.
+pub fn boot_with(config: SimConfig) -> Outcome {
     sim::run(config, cpu_main)
 }
 

@@ -8,12 +8,32 @@
 mod seeded;
 
 use std::collections::BTreeSet;
+use std::time::Duration;
+
+use kern_selftest::Suite;
+use seeded::Sweep;
+
+/// The DISP and LWP suites, 50 seeds on 1, 2, 4 and 8 CPUs.
+static SWEEP: Sweep = Sweep {
+    binary: "dispatch_seeds",
+    suites: &SUITES,
+    seeds: 50,
+    ncpus: &[1, 2, 4, 8],
+    boot_args: |_| String::new(),
+    // The suites need about 5 s of virtual time; their waits give up after at most
+    // 60 s each.
+    heap_bytes: arch::sim::DEFAULT_HEAP,
+    virtual_timeout: Duration::from_secs(200),
+    timeout: Duration::from_secs(60),
+};
+
+static SUITES: [Suite; 2] = [("disp", kern_selftest::DISP), ("lwp", kern_selftest::LWP)];
 
 /// 50 seeds on each of 1, 2, 4 and 8 CPUs (or what `SIM_SEED`/`SIM_NCPUS` say): the
 /// whole DISP and LWP suites pass on every one.
 #[test]
 fn disp_suite_over_seeds() {
-    seeded::sweep();
+    seeded::sweep(&SWEEP);
 }
 
 /// One seed, booted twice in two fresh processes, writes the same console byte for
@@ -30,7 +50,7 @@ fn a_seed_replays_exactly_and_seeds_differ() {
             r.seed,
             r.ncpus,
             r.output,
-            seeded::replay_command(r.seed, r.ncpus)
+            SWEEP.replay_command(r.seed, r.ncpus)
         );
     }
     let console = |i: usize| {
@@ -66,5 +86,5 @@ fn a_seed_replays_exactly_and_seeds_differ() {
 #[test]
 #[ignore = "the seeded boot of a child process: run by the tests above"]
 fn seeded_child() {
-    seeded::child();
+    SWEEP.child();
 }

@@ -5,7 +5,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use alloc::sync::Arc;
+use arch::kmem::Shared;
 use arch::sparc64::probe::{self, illegal, load};
 
 use arch::sparc64::user;
@@ -109,13 +109,13 @@ const USER_CODE: u64 = 0x10000;
 const USER_STACK: u64 = 0x20000;
 
 /// A user address space with the probe program and a stack.
-fn probe_space() -> Result<(Arc<AddrSpace>, probe::UserProbe), String> {
+fn probe_space() -> Result<(Shared<AddrSpace>, probe::UserProbe), String> {
     let p = probe::user_probe();
     let space = AddrSpace::new().map_err(|e| format!("{e:?}"))?;
     space.map(USER_CODE, PAGE_SIZE, Prot::READ | Prot::EXEC).map_err(|e| format!("{e:?}"))?;
     space.write(USER_CODE, p.code).map_err(|e| format!("{e:?}"))?;
     space.map(USER_STACK, PAGE_SIZE, Prot::READ | Prot::WRITE).map_err(|e| format!("{e:?}"))?;
-    Ok((Arc::new(space), p))
+    Ok((Shared::try_new(space).map_err(|_| "no memory for the space")?, p))
 }
 
 /// User mode entered and left by a trap (S17's user half): the user code ran in its

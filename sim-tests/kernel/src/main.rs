@@ -9,6 +9,7 @@
 
 extern crate alloc;
 
+mod fuzz_tests;
 mod machine_tests;
 mod programs;
 mod thread_tests;
@@ -37,9 +38,11 @@ static SUITES: &[Suite] = &[
     ("portable", kern_selftest::PORTABLE),
     ("lwp", kern_selftest::LWP),
     ("sync", kern_selftest::SYNC),
+    ("kmdb", kern_selftest::KMDB),
     ("sparc64", machine_tests::SPARC64),
     ("user", user_tests::USER),
     ("uthread", thread_tests::UTHREAD),
+    ("fuzz", fuzz_tests::FUZZ_TESTS),
     ("disp", kern_selftest::DISP),
 ];
 
@@ -81,5 +84,7 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     }
     let _ =
         writeln!(PanicConsole, "*** KERNEL FATAL: panic in thread {:?}", kern::thread::curthread());
+    // The dump (every thread, this one's stack), and the debugger if `kmdb` was given.
+    kern::kmdb::fatal(kern::kmdb::Why::Panic, arch::WalkFrom::Here);
     M::halt(false)
 }

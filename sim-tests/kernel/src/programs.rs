@@ -26,3 +26,4 @@ pub static PARK: &[u8] = program!("park");
 pub static UTHREADS: &[u8] = program!("uthreads");
 pub static UBENCH: &[u8] = program!("ubench");
 pub static USYNC: &[u8] = program!("usync");
+pub static FUZZ: &[u8] = program!("fuzz");

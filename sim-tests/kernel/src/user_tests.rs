@@ -60,6 +60,10 @@ pub static USER: &[Test] = &[
     Test::new("user_zombie_lwps_until_refused", user_zombie_lwps_until_refused),
     Test::new("user_thousands_of_lwps_leave_nothing", user_thousands_of_lwps_leave_nothing),
     Test::new("user_endless_sleep_woken_again_and_again", user_endless_sleep_woken_again_and_again),
+    Test::new(
+        "user_spawn_survives_each_allocation_failure",
+        user_spawn_survives_each_allocation_failure,
+    ),
     Test::new("user_bench_programs", user_bench_programs),
     Test::new("user_park_unpark", user_park_unpark),
 ];
@@ -376,4 +380,20 @@ fn user_endless_sleep_woken_again_and_again() -> TestResult {
 /// them (also with the combined `park(unpark)`), and a stop ends no park.
 fn user_park_unpark() -> TestResult {
     passes(PARK, 0)
+}
+
+/// Starting a program (`exec::spawn`: the address space, its tables and pages, the
+/// process, its first LWP) with each of its allocations refused in turn: every
+/// refusal fails the start with ENOMEM/EAGAIN and leaves nothing behind (S16).
+fn user_spawn_survives_each_allocation_failure() -> TestResult {
+    let n = kern_selftest::each_allocation_fails(
+        "exec::spawn",
+        || exec::spawn(HELLO, 0),
+        |pid| {
+            ensure_eq!(reap(pid)?, WaitStatus::Exited(0));
+            Ok(())
+        },
+    )?;
+    ensure!(n >= 10, "starting a program took only {n} allocations");
+    Ok(())
 }

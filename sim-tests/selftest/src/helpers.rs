@@ -8,11 +8,13 @@ use alloc::string::String;
 use arch::Machine;
 
 use kern::class::{self, SchedClass};
+use kern::errno::Errno;
+use kern::kmem::{self, census};
 use kern::proc::{self, Pid, WaitStatus};
 use kern::thread::{self, KThread};
 use kern::{disp, sleepq, M};
 
-use crate::TestResult;
+use crate::{ensure, TestResult};
 
 /// Creates a thread of `class` at `pri` running `f(arg)`, bound to `bind` if given,
 /// and makes it runnable.
@@ -84,4 +86,58 @@ pub fn reap(pid: Pid) -> Result<WaitStatus, String> {
         return Err(format!("proc_wait({pid}) reaped {got}"));
     }
     Ok(WaitStatus::from_raw(status))
+}
+
+/// Runs `create` with its `n`th allocation refused, for n = 1, 2, ... until it makes
+/// fewer than `n` (its caches emptied first, so that it must allocate). A refused
+/// allocation either makes the call fail with `ENOMEM` or `EAGAIN`, leaving the
+/// kernel as it was, or is absorbed (a second try after the caches gave memory
+/// back). `undo` cleans up after each success. Returns how many allocations the
+/// creation made.
+pub fn each_allocation_fails<T: core::fmt::Debug>(
+    what: &str,
+    create: impl Fn() -> Result<T, Errno>,
+    undo: impl Fn(T) -> TestResult,
+) -> Result<u64, String> {
+    let (mut n, mut retries) = (1, 0);
+    while n <= 64 {
+        let before = census();
+        let injected = kmem::failures_injected();
+        kmem::fail_nth(n);
+        let r = create();
+        kmem::fail_nth(0);
+        let refused = kmem::failures_injected() != injected;
+        match r {
+            Ok(made) => {
+                undo(made)?;
+                if !refused && retries < 20 {
+                    // A thread of an earlier call, reaped after the census, may have
+                    // put its stack back in the cache: the call had one allocation
+                    // fewer to make. Only a count that repeats is the call's own.
+                    retries += 1;
+                    continue;
+                }
+                if !refused {
+                    ensure!(n > 1, "{what} allocated nothing: the test proves nothing");
+                    return Ok(n - 1);
+                }
+            }
+            Err(e) => {
+                ensure!(refused, "{what} failed with no allocation refused: {e}");
+                ensure!(e == Errno::ENOMEM || e == Errno::EAGAIN, "{what}, allocation {n}: {e}");
+                let mut leak = None;
+                // What the refused call undid may still be on its way out (a thread
+                // reaped as the next switch completes).
+                let _ = wait_until("nothing left of the refused call", 5, || {
+                    leak = census().leaked_since(&before);
+                    Ok(leak.is_none())
+                });
+                if let Some(leak) = leak {
+                    return Err(format!("{what}, allocation {n} refused: {leak}"));
+                }
+            }
+        }
+        n += 1;
+    }
+    Err(format!("{what} still allocated after 64 allocations"))
 }

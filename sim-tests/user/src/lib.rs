@@ -52,6 +52,11 @@ pub mod addr {
     pub const KERNEL: u64 = 0x404000;
     /// The top of the user address space (`USER_LIMIT`, 2^43).
     pub const LIMIT: u64 = 1 << 43;
+    /// The top of the first LWP's stack, and its lowest address (`kern::exec`: 256
+    /// KiB up to the last page below 2^43, which is unmapped, as the page below the
+    /// stack is).
+    pub const STACK_TOP: u64 = LIMIT - 8192;
+    pub const STACK_BOTTOM: u64 = STACK_TOP - 256 * 1024;
 
     extern "C" {
         static __user_text: u8;

@@ -16,6 +16,7 @@ fn disabled_interrupts_defer_the_clock_until_enabled() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: unexpected_user_trap,
+        fatal_trap: unexpected_fatal_trap,
     };
 
     fn main(_cpu: usize) {
@@ -105,6 +106,7 @@ fn halt_from_inside_the_clock_interrupt() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: unexpected_user_trap,
+        fatal_trap: unexpected_fatal_trap,
     };
 
     fn main(cpu: usize) {

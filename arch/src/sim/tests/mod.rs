@@ -47,6 +47,11 @@ fn unexpected_user_trap(_frame: &UserFrame, why: crate::UserTrap) {
     panic!("sim: a user trap ({why:?}) in a test that runs no user code");
 }
 
+/// The simulation takes no traps of its own: a fatal trap is a bug of the machine.
+fn unexpected_fatal_trap(pc: usize, sp: usize) {
+    panic!("sim: a fatal trap at pc {pc:#x}, sp {sp:#x}");
+}
+
 /// The test kernel's thread: its pending-work word first (`ThreadRegister`).
 #[repr(C)]
 struct T {

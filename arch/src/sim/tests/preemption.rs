@@ -31,6 +31,7 @@ static UPCALLS: Upcalls = Upcalls {
     poke_intr: unexpected_poke,
     sysent: &[],
     user_trap: unexpected_user_trap,
+    fatal_trap: unexpected_fatal_trap,
 };
 
 fn spinner(_arg: usize) -> ! {
@@ -183,6 +184,7 @@ fn migrate(config: SimConfig) {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: unexpected_user_trap,
+        fatal_trap: unexpected_fatal_trap,
     };
 
     fn migrant(_arg: usize) -> ! {

@@ -104,6 +104,7 @@ fn idle_cpus_let_virtual_time_jump_to_the_next_tick() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: unexpected_user_trap,
+        fatal_trap: unexpected_fatal_trap,
     };
     fn main(_cpu: usize) {
         Sim::set_upcalls(&UPCALLS);
@@ -140,6 +141,7 @@ fn a_poke_reaches_an_idle_cpu_and_waits_while_interrupts_are_off() {
         poke_intr: poked,
         sysent: &[],
         user_trap: unexpected_user_trap,
+        fatal_trap: unexpected_fatal_trap,
     };
     fn main(cpu: usize) {
         Sim::set_upcalls(&UPCALLS);
@@ -281,6 +283,7 @@ fn halt_and_interrupt_flag_behave_as_in_the_parallel_mode() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: unexpected_user_trap,
+        fatal_trap: unexpected_fatal_trap,
     };
     fn main(cpu: usize) {
         if cpu != 0 {

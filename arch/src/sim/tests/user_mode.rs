@@ -5,10 +5,11 @@
 //! address space and switching back to the boot thread for good.
 
 use super::*;
+use crate::kmem::Shared;
 use crate::uregs::{reg, USER_LIMIT};
 use crate::{FaultKind, MapError, Prot, SysEnt, SysRet, UserRegs, UserTrap, PAGE_SIZE};
 use lwp_abi::SYS_EXIT;
-use std::sync::Weak;
+use percpu::Cpu;
 use user::TEXT;
 
 /// Every LWP's address space: `TEXT` (with the rights the test asks for), a
@@ -35,9 +36,6 @@ struct Plan {
 }
 static PLAN: spin::Mutex<Option<Plan>> = spin::Mutex::new(None);
 static BOOT_T: StaticRef<T> = StaticRef::none();
-/// The running LWP's address space, weakly: the kernel's handle to it, and the
-/// proof that it is gone once the LWP has ended.
-static SPACE: spin::Mutex<Weak<AddrSpace>> = spin::Mutex::new(Weak::new());
 
 /// One upcall that reached the fake kernel, with the registers as it found them.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,8 +60,14 @@ fn record(frame: &UserFrame, why: UserTrap) {
     locked(|| LOG.lock().push(e));
 }
 
-fn space() -> Arc<AddrSpace> {
-    locked(|| SPACE.lock().upgrade()).expect("the running LWP's address space")
+/// The running LWP's address space.
+fn space() -> Shared<AddrSpace> {
+    user::current_space().expect("the running LWP's address space")
+}
+
+/// Address spaces alive on this machine.
+fn live_spaces() -> usize {
+    Cpu::expect("live_spaces").boot().spaces.load(SeqCst)
 }
 
 fn no_clock(_from_user: bool) {
@@ -81,8 +85,8 @@ fn lwp_end() -> ! {
 }
 
 /// Maps an LWP's address space.
-fn new_space(text: Prot) -> Arc<AddrSpace> {
-    let space = Arc::new(Sim::as_create().unwrap());
+fn new_space(text: Prot) -> Shared<AddrSpace> {
+    let space = Shared::try_new(Sim::as_create().unwrap()).expect("memory for a space");
     if !text.is_empty() {
         Sim::as_map(&space, TEXT.start, PAGE_SIZE, text).unwrap();
     }
@@ -99,7 +103,6 @@ fn lwp_entry(i: usize) -> ! {
         (plan.text, plan.lwps[i])
     });
     let space = new_space(text);
-    locked(|| *SPACE.lock() = Arc::downgrade(&space));
     Sim::user_enter(space, UserFrame::new(&UserRegs::for_entry(pc, DATA + PAGE_SIZE, arg)))
 }
 
@@ -126,11 +129,7 @@ fn main(cpu: usize) {
     for i in 0..n {
         switch_to(thread(i + 1, lwp_entry, i));
         // Back here: the LWP has ended, and its address space is gone with it.
-        assert!(
-            locked(|| SPACE.lock().upgrade()).is_none(),
-            "LWP {} left its address space alive",
-            i + 1
-        );
+        assert_eq!(live_spaces(), 0, "LWP {} left its address space alive", i + 1);
         assert_eq!(Sim::copyout(DATA, &buf), unmapped);
     }
     Sim::halt(true)
@@ -267,6 +266,7 @@ fn a_system_call_reaches_the_kernel_with_its_registers_and_returns_its_result() 
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        fatal_trap: unexpected_fatal_trap,
     };
     let _s = serial();
     let pc = user::program(program);
@@ -346,6 +346,7 @@ fn fast_system_calls_are_made_by_the_machine_and_pending_work_follows() {
         poke_intr: unexpected_poke,
         sysent: &TABLE,
         user_trap: kernel,
+        fatal_trap: unexpected_fatal_trap,
     };
     let _s = serial();
     let pc = user::program(program);
@@ -390,6 +391,7 @@ fn user_enter_delivers_a_fault_for_a_pc_it_cannot_fetch() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        fatal_trap: unexpected_fatal_trap,
     };
     let _s = serial();
     let pc = user::program(program);
@@ -492,6 +494,7 @@ fn user_loads_and_stores_check_the_users_rights_and_fault_to_the_kernel() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        fatal_trap: unexpected_fatal_trap,
     };
     let _s = serial();
     let pc = user::program(program);
@@ -578,6 +581,7 @@ fn copyin_and_copyout_use_the_users_rights_and_fail_cleanly() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        fatal_trap: unexpected_fatal_trap,
     };
     let _s = serial();
     let pc = user::program(program);
@@ -663,8 +667,13 @@ mod preempted {
             _ => panic!("{why:?}"),
         }
     }
-    static UPCALLS: Upcalls =
-        Upcalls { clock_intr: tick, poke_intr: unexpected_poke, sysent: &[], user_trap: kernel };
+    static UPCALLS: Upcalls = Upcalls {
+        clock_intr: tick,
+        poke_intr: unexpected_poke,
+        sysent: &[],
+        user_trap: kernel,
+        fatal_trap: unexpected_fatal_trap,
+    };
     static PC: AtomicU64 = AtomicU64::new(0);
 
     fn lwp(id: usize) -> ! {

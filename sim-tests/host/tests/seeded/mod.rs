@@ -1,5 +1,7 @@
-//! The dispatcher and LWP suites (`kern_selftest::DISP`, `LWP`) on the seeded simulation
-//! (`arch::sim::Schedule::Seeded`), one boot per child process.
+//! Suites on the seeded simulation (`arch::sim::Schedule::Seeded`), one boot per
+//! child process, over many seeds and CPU counts: each test binary that sweeps
+//! describes its sweep in a [`Sweep`] (`dispatch_seeds.rs`: the DISP and LWP suites;
+//! `fuzz_seeded.rs`: the fuzzer).
 //!
 //! Kernel statics live once per process, so every boot needs a fresh one: the parent
 //! test re-executes its own binary (`std::env::current_exe()`) with `--exact
@@ -11,11 +13,11 @@
 //!
 //! Environment of the parent test:
 //!
-//! * `SIM_SEED` — the seeds to run: `1234`, `1,5,9` or `0..40` (default `1..=50`);
+//! * `SIM_SEED` — the seeds to run: `1234`, `1,5,9` or `0..40` (default: the sweep's);
 //!   set it to replay a failure: every child's console is then printed.
-//! * `SIM_NCPUS` — the CPU counts: `4` or `1,2,8` (default `1,2,4,8`).
-//! * `SIM_BOOTARGS` — boot arguments for the kernel (`test=disp_sleeper*`); a
-//!   different selection is a different run, so a replay must use the same.
+//! * `SIM_NCPUS` — the CPU counts: `4` or `1,2,8` (default: the sweep's).
+//! * `SIM_BOOTARGS` — boot arguments for the kernel (`test=disp_sleeper*`), after the
+//!   sweep's own; a different selection is a different run, so a replay must use the same.
 //! * `SIM_CONSOLE=1` — the children echo their console as it is written.
 
 use std::collections::VecDeque;
@@ -27,63 +29,74 @@ use std::time::{Duration, Instant};
 use arch::sim::{Schedule, SimConfig};
 use kern_selftest::Suite;
 
-/// The test binary that holds the child test, as `cargo test --test` names it.
-pub const BINARY: &str = "dispatch_seeds";
 /// The name of the child test.
 const CHILD: &str = "seeded_child";
-/// Seeds run by default, on each CPU count.
-const DEFAULT_SEEDS: u64 = 50;
-const DEFAULT_NCPUS: &[usize] = &[1, 2, 4, 8];
-/// A seeded boot whose virtual clock reaches this fails, with its seed (deterministic:
-/// it replays). The suite needs about 5 s of virtual time; its waits give up after at
-/// most 60 s each.
-const BOOT_VIRTUAL_TIMEOUT: Duration = Duration::from_secs(200);
-/// A seeded boot that has not halted after this long (wall time) fails, with its seed:
-/// for code that computes forever without a machine call.
-const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The parent kills a child still running after this long.
 const CHILD_KILL: Duration = Duration::from_secs(120);
 
 const CONSOLE_BEGIN: &str = "=== seeded console ===";
 const CONSOLE_END: &str = "=== end of seeded console ===";
 
-/// The suites a seeded boot runs.
-static SUITES: [Suite; 2] = [("disp", kern_selftest::DISP), ("lwp", kern_selftest::LWP)];
-
-/// The command that replays `seed` on `ncpus` CPUs.
-pub fn replay_command(seed: u64, ncpus: usize) -> String {
-    let args =
-        std::env::var("SIM_BOOTARGS").map(|a| format!("SIM_BOOTARGS='{a}' ")).unwrap_or_default();
-    format!(
-        "{args}SIM_SEED={seed} SIM_NCPUS={ncpus} \
-         cargo test -p sim-tests --test {BINARY} -- --nocapture"
-    )
+/// A sweep: what each seeded boot of a test binary runs, and over what.
+pub struct Sweep {
+    /// The test binary that holds the child test, as `cargo test --test` names it.
+    pub binary: &'static str,
+    /// The suites a boot runs.
+    pub suites: &'static [Suite],
+    /// Seeds run by default (`1..=seeds`), on each of the CPU counts `ncpus`.
+    pub seeds: u64,
+    pub ncpus: &'static [usize],
+    /// The boot arguments of the boot of a seed (`SIM_BOOTARGS` comes after them).
+    pub boot_args: fn(u64) -> String,
+    /// The simulated kernel heap (`SimConfig::heap_bytes`).
+    pub heap_bytes: usize,
+    /// A boot whose virtual clock reaches this fails, with its seed (deterministic:
+    /// it replays).
+    pub virtual_timeout: Duration,
+    /// A boot that has not halted after this long (wall time) fails, with its seed:
+    /// for code that computes forever without a machine call.
+    pub timeout: Duration,
 }
 
-/// The child: boots once if `SIM_CHILD` says so, and does nothing otherwise.
-pub fn child() {
-    let Ok(spec) = std::env::var("SIM_CHILD") else { return };
-    let (seed, ncpus) = spec
-        .split_once(':')
-        .and_then(|(s, n)| Some((s.parse::<u64>().ok()?, n.parse::<usize>().ok()?)))
-        .unwrap_or_else(|| panic!("SIM_CHILD={spec}: expected seed:ncpus"));
-    let bootargs: &'static str =
-        Box::leak(std::env::var("SIM_BOOTARGS").unwrap_or_default().into_boxed_str());
-    let config = SimConfig {
-        boot_args: bootargs,
-        timeout: Some(BOOT_TIMEOUT),
-        virtual_timeout: Some(BOOT_VIRTUAL_TIMEOUT),
-        schedule: Schedule::Seeded(seed),
-        ..SimConfig::new(ncpus)
-    };
-    let out = sim_tests::boot_suites(config, &SUITES);
-    println!("{CONSOLE_BEGIN}\n{}{CONSOLE_END}", out.console);
-    let how = if out.timed_out { "timed out" } else { "failed" };
-    assert!(
-        out.success && out.console.contains("kernel verdict: PASS"),
-        "seed {seed} on {ncpus} CPU(s) {how}; replay: {}",
-        replay_command(seed, ncpus)
-    );
+impl Sweep {
+    /// The command that replays `seed` on `ncpus` CPUs.
+    pub fn replay_command(&self, seed: u64, ncpus: usize) -> String {
+        let args = std::env::var("SIM_BOOTARGS")
+            .map(|a| format!("SIM_BOOTARGS='{a}' "))
+            .unwrap_or_default();
+        format!(
+            "{args}SIM_SEED={seed} SIM_NCPUS={ncpus} \
+             cargo test -p sim-tests --test {} -- --nocapture",
+            self.binary
+        )
+    }
+
+    /// The child: boots once if `SIM_CHILD` says so, and does nothing otherwise.
+    pub fn child(&self) {
+        let Ok(spec) = std::env::var("SIM_CHILD") else { return };
+        let (seed, ncpus) = spec
+            .split_once(':')
+            .and_then(|(s, n)| Some((s.parse::<u64>().ok()?, n.parse::<usize>().ok()?)))
+            .unwrap_or_else(|| panic!("SIM_CHILD={spec}: expected seed:ncpus"));
+        let extra = std::env::var("SIM_BOOTARGS").unwrap_or_default();
+        let bootargs = format!("{} {extra}", (self.boot_args)(seed));
+        let config = SimConfig {
+            boot_args: Box::leak(bootargs.trim().to_string().into_boxed_str()),
+            timeout: Some(self.timeout),
+            virtual_timeout: Some(self.virtual_timeout),
+            schedule: Schedule::Seeded(seed),
+            heap_bytes: self.heap_bytes,
+            ..SimConfig::new(ncpus)
+        };
+        let out = sim_tests::boot_suites(config, self.suites);
+        println!("{CONSOLE_BEGIN}\n{}{CONSOLE_END}", out.console);
+        let how = if out.timed_out { "timed out" } else { "failed" };
+        assert!(
+            out.success && out.console.contains("kernel verdict: PASS"),
+            "seed {seed} on {ncpus} CPU(s) {how}; replay: {}",
+            self.replay_command(seed, ncpus)
+        );
+    }
 }
 
 /// How one child run went.
@@ -110,7 +123,7 @@ impl Run {
 }
 
 /// Boots `seed` on `ncpus` CPUs in a child process.
-pub fn run_child(seed: u64, ncpus: usize) -> Run {
+fn run_child(seed: u64, ncpus: usize) -> Run {
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut cmd = Command::new(exe);
     cmd.args(["--exact", CHILD, "--ignored", "--nocapture", "--test-threads", "1"])
@@ -199,13 +212,13 @@ fn parse_seeds(spec: &str) -> Vec<u64> {
     spec.split(',').map(|s| s.trim().parse().unwrap_or_else(|_| bad())).collect()
 }
 
-/// The sweep: the DISP suite for every seed on every CPU count. A failure prints
-/// the seed, its console, and the command that replays it.
-pub fn sweep() {
+/// The sweep: the suites for every seed on every CPU count. A failure prints the
+/// seed, its console, and the command that replays it.
+pub fn sweep(sw: &Sweep) {
     let explicit = std::env::var("SIM_SEED").ok();
-    let seeds = explicit.as_deref().map_or_else(|| (1..=DEFAULT_SEEDS).collect(), parse_seeds);
+    let seeds = explicit.as_deref().map_or_else(|| (1..=sw.seeds).collect(), parse_seeds);
     let ncpus: Vec<usize> = std::env::var("SIM_NCPUS").map_or_else(
-        |_| DEFAULT_NCPUS.to_vec(),
+        |_| sw.ncpus.to_vec(),
         |s| {
             s.split(',')
                 .map(|n| n.trim().parse().expect("SIM_NCPUS: expected N or N,M,..."))
@@ -237,9 +250,10 @@ pub fn sweep() {
         failed.len()
     );
     if !failed.is_empty() {
-        println!("To replay a failure exactly:");
+        println!("To replay a failure exactly (a replay ends with the same schedule line):");
         for r in &failed {
-            println!("    {}", replay_command(r.seed, r.ncpus));
+            println!("    {}", sw.replay_command(r.seed, r.ncpus));
+            println!("      {}", r.schedule().unwrap_or("(the boot did not end)"));
         }
         panic!(
             "{} of {} seeded runs failed: {}",

@@ -4,7 +4,8 @@
 //! for a given one; bad pointers to every system call that takes one give `EFAULT`
 //! (and other bad parameters `EINVAL`) while the process goes on; a bad call number
 //! kills the process with SIGSYS, and a fault with its signal, other LWPs spinning
-//! in user code included; LWP ids of another process are `ESRCH`.
+//! in user code included; LWP ids of another process are `ESRCH`; `_lwp_create`
+//! answers for the LWP it made while other LWPs continue its id.
 //!
 //! User programs are host functions that play SPARC user code (`arch::sim::user`):
 //! they reach the kernel only through system calls and their own memory. The tests
@@ -19,9 +20,9 @@
 
 extern crate alloc;
 
+use arch::kmem::Shared;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use arch::sim::user::{self, TEXT};
@@ -38,6 +39,10 @@ pub static USER: &[Test] = &[
     Test::new("user_bad_pointers_give_efault_and_the_process_goes_on", bad_pointers_give_efault),
     Test::new("user_traps_kill_the_process_with_their_signal", traps_kill_the_process),
     Test::new("user_lwp_ids_of_another_process_are_esrch", lwp_ids_of_another_process_are_esrch),
+    Test::new(
+        "user_lwp_create_answers_for_the_lwp_it_made",
+        lwp_create_answers_for_the_lwp_it_made,
+    ),
 ];
 
 /// Boots the tests on `config`'s machine (faster clock: quicker time slices for
@@ -96,6 +101,9 @@ const IDS: u64 = DATA + 0x300;
 const OTHER_IDS: u64 = DATA + 0x400;
 /// Per worker `i`, at `+ 24 * i`: its `LwpContext`.
 const CTX: u64 = DATA + 0x500;
+/// How many `_lwp_create`s failed, and with what error last.
+const FAILS: u64 = DATA + 0x600;
+const LAST_ERROR: u64 = DATA + 0x608;
 
 /// How many times each worker adds one to its counter.
 const ROUNDS: u64 = 500;
@@ -111,8 +119,9 @@ fn errno(e: Errno) -> u64 {
 
 // ---- The kernel's side: the tests.
 
-fn new_space() -> Result<Arc<AddrSpace>, String> {
-    let space = Arc::new(M::as_create().map_err(|e| format!("as_create: {e:?}"))?);
+fn new_space() -> Result<Shared<AddrSpace>, String> {
+    let space = M::as_create().map_err(|e| format!("as_create: {e:?}"))?;
+    let space = Shared::try_new(space).map_err(|_| "no memory for the space")?;
     let map = |va: u64, len: u64, prot: Prot| {
         M::as_map(&space, va, len, prot).map_err(|e| format!("as_map at {va:#x}: {e:?}"))
     };
@@ -136,9 +145,9 @@ fn poke(space: &AddrSpace, va: u64, v: u64) -> TestResult {
 }
 
 /// Starts a process running `program(arg)` in `space`.
-fn start(space: &Arc<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
+fn start(space: &Shared<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
     let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
-    kern::proc::proc_create_user(Arc::clone(space), regs)
+    kern::proc::proc_create_user(space.share(), regs)
         .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 
@@ -221,6 +230,24 @@ fn lwp_ids_of_another_process_are_esrch() -> TestResult {
     ensure_eq!(reap(pb)?, WaitStatus::Exited(0));
     poke(&a, HOLD, 0)?;
     ensure_eq!(reap(pa)?, WaitStatus::Exited(42));
+    Ok(())
+}
+
+/// S16: `_lwp_create` answers for the LWP it made, whatever other LWPs do to it
+/// meanwhile. Fuzzing found that another LWP's `_lwp_continue` of the new id could
+/// start the new LWP before its creator had finished with it: it ran, exited and,
+/// detached, was gone, and the creator's own continue then failed, so that
+/// `_lwp_create` said ESRCH for an LWP it had made (or started another LWP given
+/// the id meanwhile). Here one LWP makes detached LWPs that exit at once, while
+/// another continues their ids as fast as it can: every creation must succeed.
+fn lwp_create_answers_for_the_lwp_it_made() -> TestResult {
+    let space = new_space()?;
+    poke(&space, WORKER_PC, user::program(continuer))?;
+    let pid = start(&space, create_race_main, 400)?;
+    let status = reap(pid)?;
+    let (fails, errno) = (peek(&space, FAILS)?, peek(&space, LAST_ERROR)?);
+    ensure!(fails == 0, "{fails} of 400 _lwp_create calls failed, the last with error {errno}");
+    ensure_eq!(status, WaitStatus::Exited(42));
     Ok(())
 }
 
@@ -389,6 +416,45 @@ fn dying_main(how: u64) {
     }
     user::store_u64(MARK, 2);
     exit(0)
+}
+
+/// Starts the continuer, then makes `n` detached LWPs that exit at once, counting
+/// in `FAILS` the creations that fail but for a full process (`EAGAIN`); stops the
+/// continuer and exits 42.
+fn create_race_main(n: u64) {
+    let pc = user::load_u64(WORKER_PC);
+    let continuer = create_worker(0, pc);
+    let ctx = set_context(1, user::program(exits_at_once), stack_top(2));
+    for _ in 0..n {
+        match sys(SYS_LWP_CREATE, &[ctx, LWP_DETACHED, IDS + 8]) {
+            Ok(_) => {}
+            Err(e) if e == errno(Errno::EAGAIN) => {}
+            Err(e) => {
+                user::store_u64(FAILS, user::load_u64(FAILS) + 1);
+                user::store_u64(LAST_ERROR, e);
+            }
+        }
+    }
+    user::store_u64(GO, 1);
+    assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(continuer), 0]), Ok((0, 0)));
+    exit(42)
+}
+
+/// Continues LWPs 3 to 10 over and over until `GO`.
+fn continuer(_: u64) {
+    while user::load_u64(GO) == 0 {
+        for id in 3..=10 {
+            let _ = sys(SYS_LWP_CONTINUE, &[id]);
+        }
+    }
+    let _ = sys(SYS_LWP_EXIT, &[]);
+    unreachable!("_lwp_exit returned");
+}
+
+/// An LWP that exits as soon as it runs.
+fn exits_at_once(_: u64) {
+    let _ = sys(SYS_LWP_EXIT, &[]);
+    unreachable!("_lwp_exit returned");
 }
 
 /// Aims every call that takes an LWP id at the `n` LWPs of another process (ids

@@ -5,13 +5,11 @@
 //! nothing behind (`kern::kmem::fail_nth` makes each allocation fail in turn).
 
 use alloc::format;
-use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
-use crate::{ensure, ensure_eq, wait_for, wait_until, TestResult};
+use crate::{each_allocation_fails, ensure, ensure_eq, wait_for, TestResult};
 use kern::errno::Errno;
-use kern::kmem::{self, census};
 use kern::lwp::{lwp_continue, lwp_create, lwp_wait, LwpFlags, LwpId};
 use kern::proc::{proc_create, proc_wait};
 use kern::rctl::{self, Limits};
@@ -105,36 +103,35 @@ pub(super) fn lwp_and_thread_limits_system_wide() -> TestResult {
     // This process's LWP 1 and three more.
     let room = lwp::nlwps() + 4;
     with_limits(|l| l.max_lwps = room, || in_process(system_body))?;
-    let threads = thread::nthreads();
+    let limit = thread::nthreads() + 2;
     with_limits(
-        |l| l.max_threads = threads + 2,
+        |l| l.max_threads = limit,
         || {
-            let a = thread::thread_create_stopped(
-                "t",
-                return_at_once,
-                0,
-                class::SchedClass::Sys,
-                class::SYS_PRI,
-            );
-            let b = thread::thread_create_stopped(
-                "t",
-                return_at_once,
-                0,
-                class::SchedClass::Sys,
-                class::SYS_PRI,
-            );
-            let c = thread::thread_create_stopped(
-                "t",
-                return_at_once,
-                0,
-                class::SchedClass::Sys,
-                class::SYS_PRI,
-            );
-            for t in [a, b].into_iter().flatten() {
+            // Threads of earlier tests may still end meanwhile: make threads until
+            // one is refused, and check the count stood at the limit then.
+            let mut made = Vec::new();
+            let refused = loop {
+                let t = thread::thread_create_stopped(
+                    "t",
+                    return_at_once,
+                    0,
+                    class::SchedClass::Sys,
+                    class::SYS_PRI,
+                );
+                match t {
+                    Ok(t) if made.len() < 64 => made.push(t),
+                    Ok(t) => {
+                        made.push(t);
+                        break None;
+                    }
+                    Err(e) => break Some((e, thread::nthreads())),
+                }
+            };
+            for &t in &made {
                 kern::disp::setrun(t);
             }
-            ensure!(a.is_ok() && b.is_ok(), "threads under the limit were refused");
-            ensure_eq!(c.err(), Some(Errno::EAGAIN));
+            ensure!(made.len() >= 2, "threads under the limit were refused");
+            ensure_eq!(refused, Some((Errno::EAGAIN, limit)));
             Ok(())
         },
     )
@@ -160,60 +157,6 @@ pub(super) fn proc_limit() -> TestResult {
             Ok(())
         },
     )
-}
-
-/// Runs `create` with its `n`th allocation refused, for n = 1, 2, ... until it makes
-/// fewer than `n` (its caches emptied first, so that it must allocate). A refused
-/// allocation either makes the call fail with `ENOMEM` or `EAGAIN`, leaving the
-/// kernel as it was, or is absorbed (a second try after the caches gave memory
-/// back). `undo` cleans up after each success. Returns how many allocations the
-/// creation made.
-fn each_allocation_fails<T: core::fmt::Debug>(
-    what: &str,
-    create: impl Fn() -> Result<T, Errno>,
-    undo: impl Fn(T) -> TestResult,
-) -> Result<u64, String> {
-    let (mut n, mut retries) = (1, 0);
-    while n <= 64 {
-        let before = census();
-        let injected = kmem::failures_injected();
-        kmem::fail_nth(n);
-        let r = create();
-        kmem::fail_nth(0);
-        let refused = kmem::failures_injected() != injected;
-        match r {
-            Ok(made) => {
-                undo(made)?;
-                if !refused && retries < 20 {
-                    // A thread of an earlier call, reaped after the census, may have
-                    // put its stack back in the cache: the call had one allocation
-                    // fewer to make. Only a count that repeats is the call's own.
-                    retries += 1;
-                    continue;
-                }
-                if !refused {
-                    ensure!(n > 1, "{what} allocated nothing: the test proves nothing");
-                    return Ok(n - 1);
-                }
-            }
-            Err(e) => {
-                ensure!(refused, "{what} failed with no allocation refused: {e}");
-                ensure!(e == Errno::ENOMEM || e == Errno::EAGAIN, "{what}, allocation {n}: {e}");
-                let mut leak = None;
-                // What the refused call undid may still be on its way out (a thread
-                // reaped as the next switch completes).
-                let _ = wait_until("nothing left of the refused call", 5, || {
-                    leak = census().leaked_since(&before);
-                    Ok(leak.is_none())
-                });
-                if let Some(leak) = leak {
-                    return Err(format!("{what}, allocation {n} refused: {leak}"));
-                }
-            }
-        }
-        n += 1;
-    }
-    Err(format!("{what} still allocated after 64 allocations"))
 }
 
 fn alloc_failure_body() -> TestResult {
@@ -264,5 +207,46 @@ pub(super) fn creation_survives_each_allocation_failure() -> TestResult {
             })
         },
     )?;
+    Ok(())
+}
+
+/// A heap that runs short takes back what the caches hold before it refuses: with
+/// stacks of exited threads in the thread cache, allocating the heap full leaves
+/// none there (the allocator ran the kernel's reclaim), and every block is given
+/// back afterwards.
+pub(super) fn heap_short_takes_back_cached_stacks() -> TestResult {
+    // Threads that exit at once leave their stacks in the cache.
+    let made: Vec<_> = (0..4)
+        .map(|_| {
+            thread::thread_create_stopped(
+                "t",
+                return_at_once,
+                0,
+                class::SchedClass::Sys,
+                class::SYS_PRI,
+            )
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("thread_create_stopped: {e}"))?;
+    for &t in &made {
+        kern::disp::setrun(t);
+    }
+    wait_for("the threads to be reaped", 5, || {
+        made.iter().all(|t| t.state() == ThreadState::Free)
+    })?;
+    ensure!(thread::cached_stacks() > 0, "no stack in the thread cache to take back");
+    // The heap full, in blocks a stack's size (each allocation may fail: none panics).
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    blocks.try_reserve(4096).map_err(|_| "no room for the list of blocks")?;
+    while blocks.len() < blocks.capacity() {
+        let mut b = Vec::new();
+        if b.try_reserve_exact(32 * 1024).is_err() {
+            break;
+        }
+        blocks.push(b);
+    }
+    let left = thread::cached_stacks();
+    drop(blocks);
+    ensure_eq!(left, 0);
     Ok(())
 }

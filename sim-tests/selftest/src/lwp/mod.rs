@@ -76,6 +76,7 @@ pub static LWP: &[Test] = &[
         "lwp_creation_survives_each_allocation_failure",
         limits::creation_survives_each_allocation_failure,
     ),
+    Test::new("heap_short_takes_back_cached_stacks", limits::heap_short_takes_back_cached_stacks),
 ];
 
 // ---- Running a test inside a process ----------------------------------------------

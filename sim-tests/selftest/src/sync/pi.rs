@@ -132,6 +132,13 @@ fn start_high_and_medium(cpu: usize, chain: usize) {
     start_together(&[h, m]);
 }
 
+/// Starts a TS thread at the default priority, bound to `cpu`.
+fn start_ts(name: &'static str, f: fn(usize), arg: usize, cpu: usize) -> &'static KThread {
+    let t = thread_create_bound(name, f, arg, SchedClass::Ts, class::TS_DEFAULT_PRI, Some(cpu));
+    disp::setrun(t);
+    t
+}
+
 /// Checks what the owner measured: it ran at the waiter's priority from the moment
 /// the waiter blocked until it released the lock, finished before the CPU hog of
 /// medium priority (which would have kept it off the CPU without inheritance), and
@@ -173,15 +180,7 @@ pub(super) fn sync_pi_mutex_inversion() -> TestResult {
     pi_reset();
     let cpu = M::ncpus() - 1;
     let s0 = STATS.snapshot();
-    let o = thread_create_bound(
-        "pi_owner",
-        pi_owner,
-        0,
-        SchedClass::Ts,
-        class::TS_DEFAULT_PRI,
-        Some(cpu),
-    );
-    disp::setrun(o);
+    start_ts("pi_owner", pi_owner, 0, cpu);
     wait_for("the owner to hold the mutex", 5, || PI_HOLDS.load(SeqCst))?;
     start_high_and_medium(cpu, 0);
     wait_for("the three threads", 10, || DONE.load(SeqCst) == 3)?;
@@ -205,25 +204,9 @@ pub(super) fn sync_pi_chain_of_two_locks() -> TestResult {
     pi_reset();
     let cpu = M::ncpus() - 1;
     let s0 = STATS.snapshot();
-    let o = thread_create_bound(
-        "pi_owner",
-        pi_owner,
-        1,
-        SchedClass::Ts,
-        class::TS_DEFAULT_PRI,
-        Some(cpu),
-    );
-    disp::setrun(o);
+    start_ts("pi_owner", pi_owner, 1, cpu);
     wait_for("the owner to hold M1", 5, || PI_HOLDS.load(SeqCst))?;
-    let mid = thread_create_bound(
-        "pi_middle",
-        pi_middle,
-        0,
-        SchedClass::Ts,
-        class::TS_DEFAULT_PRI,
-        Some(cpu),
-    );
-    disp::setrun(mid);
+    let mid = start_ts("pi_middle", pi_middle, 0, cpu);
     wait_for("the middle thread to block on M1", 5, || blocked_on(mid) == Some(PI_M1.addr()))?;
     start_high_and_medium(cpu, 1);
     wait_for("the four threads", 10, || DONE.load(SeqCst) == 4)?;

@@ -1,0 +1,246 @@
+//! `::ps` and `::lwps`: the processes (S1), and the LWPs of one of them as its LWP
+//! directory holds them (S15): live ones with their threads, zombies waiting to
+//! be waited for.
+
+use alloc::vec::Vec;
+use core::fmt::{self, Write};
+
+use super::sym;
+use super::thread::{class_name, lwp_residence, pri_mark, state_name, Hex, Opt, Wait, World};
+use super::{l, r, row, Args, Col, Dcmd, Next};
+use crate::lwp::{LwpId, TpFlags};
+use crate::proc::{PStat, Pid, Proc, PROC0};
+use crate::thread::KThread;
+
+pub(super) const DCMDS: &[Dcmd] = &[
+    Dcmd {
+        name: "ps",
+        usage: "",
+        help: "processes: state, parent, LWPs, CPU time (ticks), name",
+        run: ps,
+    },
+    Dcmd { name: "lwps", usage: "PID", help: "the LWPs of process PID", run: lwps },
+];
+
+/// The columns of `::lwps` (the last, the notes, takes what it needs).
+const LWP_COLS: &[Col] = &[r(4), l(16), l(7), l(3), r(4), l(16), l(8), l(4), r(6), r(6)];
+
+/// The columns of `::ps` (the last, NAME, takes what it needs).
+const PS_COLS: &[Col] = &[l(1), r(6), r(6), r(5), r(5), r(7), r(7), l(16)];
+
+fn stat_letter(s: PStat) -> char {
+    match s {
+        PStat::Active => 'R',
+        PStat::Exiting => 'E',
+        PStat::Zombie => 'Z',
+    }
+}
+
+/// What `::ps` shows of a process, read under its lock (if it could be taken).
+struct PsLine {
+    stat: PStat,
+    nlwp: u32,
+    nzomb: u32,
+    utime: u64,
+    stime: u64,
+    /// Some LWP's `lwp` structure was out or locked: the times miss its share.
+    partial: bool,
+}
+
+fn ps_line(p: &Proc) -> Option<PsLine> {
+    let ps = super::peek(&p.p_lock)?;
+    let mut line = PsLine {
+        stat: ps.p_stat,
+        nlwp: ps.p_lwpdir.lwpcnt(),
+        nzomb: ps.p_lwpdir.zombcnt(),
+        utime: ps.p_utime,
+        stime: ps.p_stime,
+        partial: false,
+    };
+    for (_, lwp) in ps.p_lwpdir.live_all() {
+        match lwp.peek_data(|d| (d.lwp_utime, d.lwp_stime)) {
+            Some(Some((u, s))) => {
+                line.utime += u;
+                line.stime += s;
+            }
+            _ => line.partial = true,
+        }
+    }
+    Some(line)
+}
+
+/// A process's name: the one it was given, else the kernel function its first
+/// LWP runs (the last part of its symbol), else `-`; proc 0 is `sched`, as in
+/// Solaris.
+pub(super) struct ProcName(pub &'static Proc);
+
+impl fmt::Display for ProcName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.0;
+        if core::ptr::eq(p, &PROC0) {
+            return f.write_str("sched");
+        }
+        if let Some(c) = p.comm() {
+            return f.write_str(c.as_str());
+        }
+        match p.start_func().map(|a| (a, sym::lookup(a))) {
+            Some((_, Some((s, _)))) => {
+                write!(f, "<{}>", s.name.rsplit("::").next().unwrap_or(s.name))
+            }
+            Some((a, None)) => write!(f, "<{a:#x}>"),
+            None => f.write_str("-"),
+        }
+    }
+}
+
+fn ps(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
+    let w = World::take();
+    let Some(mut procs) = w.procs else {
+        writeln!(out, "kmdb: the process table is locked")?;
+        return Ok(Next::Stay);
+    };
+    procs.sort_by_key(|p| p.pid());
+    row(
+        out,
+        PS_COLS,
+        &[&"S", &"PID", &"PPID", &"NLWP", &"NZOMB", &"UTIME", &"STIME", &"PROC", &"NAME"],
+    )?;
+    let mut partial = false;
+    for p in core::iter::once(&PROC0).chain(procs) {
+        let addr = Hex(Some(p as *const Proc as usize));
+        let ppid = Opt(p.parent().map(|pp| pp.0));
+        match ps_line(p) {
+            Some(line) => {
+                partial |= line.partial;
+                row(
+                    out,
+                    PS_COLS,
+                    &[
+                        &stat_letter(line.stat),
+                        &p.pid().0,
+                        &ppid,
+                        &line.nlwp,
+                        &line.nzomb,
+                        &line.utime,
+                        &line.stime,
+                        &addr,
+                        &ProcName(p),
+                    ],
+                )?
+            }
+            None => row(
+                out,
+                PS_COLS,
+                &[&"?", &p.pid().0, &ppid, &"?", &"?", &"?", &"?", &addr, &ProcName(p)],
+            )?,
+        }
+    }
+    if partial {
+        writeln!(out, "(the times leave out LWPs whose lwp structure is swapped out or locked)")?;
+    }
+    Ok(Next::Stay)
+}
+
+/// One LWP directory entry, copied out under the process's lock.
+struct Ent {
+    id: LwpId,
+    thread: Option<&'static KThread>,
+    detached: bool,
+    waiters: u32,
+    waitfor: crate::lwp::Waitfor,
+}
+
+fn lwps(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
+    let Some(pid) = args.words().next().and_then(|w| w.parse::<u32>().ok()) else {
+        writeln!(out, "kmdb: ::lwps PID (a decimal process id, as ::ps shows it)")?;
+        return Ok(Next::Stay);
+    };
+    let w = World::take();
+    let procs = w.procs.iter().flatten().copied();
+    let Some(p) = core::iter::once(&PROC0).chain(procs).find(|p| p.pid() == Pid(pid)) else {
+        writeln!(out, "kmdb: no process {pid}")?;
+        return Ok(Next::Stay);
+    };
+    if core::ptr::eq(p, &PROC0) {
+        writeln!(out, "kmdb: pid 0 has no LWPs: its threads are the kernel's (::threadlist)")?;
+        return Ok(Next::Stay);
+    }
+    // Room first, then the entries copied under the lock (nothing allocated there).
+    let n = super::peek(&p.p_lock).map_or(0, |ps| ps.p_lwpdir.len());
+    let mut ents = Vec::with_capacity(n + 8);
+    {
+        let Some(ps) = super::peek(&p.p_lock) else {
+            writeln!(out, "kmdb: process {pid} is locked")?;
+            return Ok(Next::Stay);
+        };
+        for (id, e) in ps.p_lwpdir.used().take(ents.capacity()) {
+            ents.push(Ent {
+                id,
+                thread: e.le_live.map(|(t, _)| t),
+                detached: e.le_detached,
+                waiters: e.le_waiters,
+                waitfor: e.le_waitfor,
+            });
+        }
+    }
+    row(
+        out,
+        LWP_COLS,
+        &[
+            &"LWP", &"THREAD", &"STATE", &"CLS", &"PRI", &"WCHAN", &"SOBJ", &"LWPD", &"UTIME",
+            &"STIME", &"NOTES",
+        ],
+    )?;
+    for e in &ents {
+        let mut notes = alloc::string::String::new();
+        if e.detached {
+            notes.push_str("detached ");
+        }
+        match e.waitfor {
+            crate::lwp::Waitfor::Nothing => {}
+            crate::lwp::Waitfor::Any => notes.push_str("in lwp_wait(any) "),
+            crate::lwp::Waitfor::Lwp(id) => {
+                notes.push_str(&alloc::format!("in lwp_wait({}) ", id.0));
+            }
+            crate::lwp::Waitfor::Gone => notes.push_str("in lwp_wait(reaped) "),
+        }
+        if e.waiters > 0 {
+            notes.push_str(&alloc::format!("{} waiting for it ", e.waiters));
+        }
+        let Some(t) = e.thread else {
+            row(
+                out,
+                LWP_COLS,
+                &[&e.id.0, &"-", &"zombie", &"-", &"-", &"-", &"-", &"-", &"-", &"-", &notes],
+            )?;
+            continue;
+        };
+        if t.proc_flag().contains(TpFlags::HOLDLWP) {
+            notes.push_str("held ");
+        }
+        let wait = Wait::of(t, &w);
+        let times = t.t_lwp.get().and_then(|l| l.peek_data(|d| (d.lwp_utime, d.lwp_stime)));
+        let (u, s) = match times {
+            Some(Some((u, s))) => (Opt(Some(u)), Opt(Some(s))),
+            _ => (Opt(None), Opt(None)),
+        };
+        row(
+            out,
+            LWP_COLS,
+            &[
+                &e.id.0,
+                &Hex(Some(t as *const KThread as usize)),
+                &state_name(t),
+                &class_name(t.class()),
+                &pri_mark(t),
+                &Hex(wait.chan()),
+                &wait.sobj(),
+                &lwp_residence(t),
+                &u,
+                &s,
+                &notes.trim_end(),
+            ],
+        )?;
+    }
+    Ok(Next::Stay)
+}

@@ -1,0 +1,455 @@
+//! One random system call, and what it may answer.
+//!
+//! A call is drawn by weight from the ABI's calls ([`MIX`]), its arguments from the
+//! pools (`pools`), and from the arguments the rules of the ABI say which errors
+//! apply ([`Expect`]): a bad pointer is `EFAULT`, flags, a pc, a stack, a signal or
+//! a time out of range are `EINVAL`, an id that is no id `ESRCH`, another file
+//! than the console `EBADF`, a wait for oneself `EDEADLK`. A call to which some
+//! error applies must fail with one of them (or with one the state of the process
+//! may give, such as `ESRCH` for an LWP gone meanwhile): the ABI does not say which
+//! comes first when several apply. A call to which none applies may succeed, or fail
+//! only as the state of the process allows (`EAGAIN` at a limit). What succeeds is
+//! checked where the fuzzer can know the answer: `getpid` and `_lwp_self` give the
+//! same as ever, the clocks and the call count of `lwp_times` never go back, a
+//! `write` writes what it was given.
+
+use core::fmt;
+
+use lwp_abi::*;
+
+use crate::pools::{self, Ids};
+use crate::rng::Rng;
+use crate::{word, Env, Layout, NSLOTS, STAGE_LEN};
+
+/// The calls the fuzzer makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Getpid,
+    LwpSelf,
+    Yield,
+    ClockNs,
+    Write,
+    LwpCreate,
+    LwpSuspend,
+    LwpContinue,
+    LwpKill,
+    LwpWait,
+    Nanosleep,
+    LwpTimes,
+    /// Solaris' other software traps: `ta 0x24`, `ta 0x25`, `ta 3`.
+    SoftTrap,
+}
+
+/// How often each call is drawn.
+pub const MIX: [(u32, Call); 13] = [
+    (3, Call::Getpid),
+    (3, Call::LwpSelf),
+    (6, Call::Yield),
+    (2, Call::ClockNs),
+    (6, Call::Write),
+    (10, Call::LwpCreate),
+    (7, Call::LwpSuspend),
+    (8, Call::LwpContinue),
+    (6, Call::LwpKill),
+    (7, Call::LwpWait),
+    (5, Call::Nanosleep),
+    (5, Call::LwpTimes),
+    (3, Call::SoftTrap),
+];
+
+/// The highest call number of the ABI: the table ends after it.
+pub const LAST_NUM: u64 = SYS_CLOCK_NS;
+
+/// Numbers that are no system call, for [`crate::Fate::BadCall`]: 0, just past the
+/// table's end, far past it, and valid numbers with high bits set (a kernel that
+/// looks at 32 bits finds a call).
+pub const BAD_NUMBERS: [u64; 7] =
+    [0, LAST_NUM + 1, LAST_NUM + 2, 1000, 1 << 32 | SYS_GETPID, 1 << 63 | SYS_YIELD, u64::MAX];
+
+impl Call {
+    pub fn num(self) -> u64 {
+        match self {
+            Call::Getpid => SYS_GETPID,
+            Call::LwpSelf => SYS_LWP_SELF,
+            Call::Yield => SYS_YIELD,
+            Call::ClockNs => SYS_CLOCK_NS,
+            Call::Write => SYS_WRITE,
+            Call::LwpCreate => SYS_LWP_CREATE,
+            Call::LwpSuspend => SYS_LWP_SUSPEND,
+            Call::LwpContinue => SYS_LWP_CONTINUE,
+            Call::LwpKill => SYS_LWP_KILL,
+            Call::LwpWait => SYS_LWP_WAIT,
+            Call::Nanosleep => SYS_NANOSLEEP,
+            Call::LwpTimes => SYS_LWP_TIMES,
+            Call::SoftTrap => 0,
+        }
+    }
+
+    /// The exit code of a process whose call of this kind was answered wrongly.
+    pub fn code(self) -> u8 {
+        10 + self as u8
+    }
+}
+
+/// What a call may answer: `Ok` unless an error applies (`certain`), one of the
+/// errors that apply, or one the state of the process may give (`possible`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expect {
+    certain: u128,
+    possible: u128,
+}
+
+fn bit(e: Errno) -> u128 {
+    1 << e.code()
+}
+
+impl Expect {
+    /// Success: no error applies, none may come.
+    pub fn ok() -> Expect {
+        Expect::default()
+    }
+
+    /// `e` applies when `applies`.
+    pub fn fails(mut self, e: Errno, applies: bool) -> Expect {
+        if applies {
+            self.certain |= bit(e);
+        }
+        self
+    }
+
+    /// `e` may come whatever the arguments.
+    pub fn may(mut self, e: Errno) -> Expect {
+        self.possible |= bit(e);
+        self
+    }
+
+    pub fn admits(&self, r: Result<(u64, u64), u64>) -> bool {
+        match r {
+            Ok(_) => self.certain == 0,
+            Err(e) => e < 128 && (self.certain | self.possible) & (1 << e) != 0,
+        }
+    }
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMED: [Errno; 11] = [
+            Errno::ESRCH,
+            Errno::EINTR,
+            Errno::EBADF,
+            Errno::EAGAIN,
+            Errno::ENOMEM,
+            Errno::EFAULT,
+            Errno::EINVAL,
+            Errno::EDEADLK,
+            Errno::ENOTSUP,
+            Errno::ENOSYS,
+            Errno::EPERM,
+        ];
+        let name = |m: u128| NAMED.into_iter().filter(move |&e| m & bit(e) != 0);
+        if self.certain == 0 {
+            write!(f, "Ok")?;
+        } else {
+            write!(f, "one of")?;
+            for e in name(self.certain) {
+                write!(f, " {e:?}")?;
+            }
+        }
+        for e in name(self.possible & !self.certain) {
+            write!(f, " or {e:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What an LWP of the fuzzer knows of itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Me {
+    pub id: u32,
+    pub slot: usize,
+    /// The process's pid, as the main LWP saw it first.
+    pub pid: u64,
+    /// The last readings of the clock (`clock_ns` and `ta 0x24` read the same
+    /// one) and of its call count.
+    last_clock: u64,
+    last_sysc: u64,
+}
+
+impl Me {
+    pub fn new(id: u32, slot: usize, pid: u64) -> Me {
+        Me { id, slot, pid, last_clock: 0, last_sysc: 0 }
+    }
+
+    pub fn is_main(&self) -> bool {
+        self.slot == 0
+    }
+}
+
+/// The highest LWP id the process's LWPs have made or seen made.
+pub fn max_id<E: Env>(env: &E) -> u32 {
+    (0..NSLOTS).map(|k| env.get(word::MAXID + k) as u32).max().unwrap_or(1).max(1)
+}
+
+/// Notes that LWP `id` exists, in the caller's slot.
+pub fn saw_id<E: Env>(env: &E, me: &Me, id: u32) {
+    let w = word::MAXID + me.slot;
+    if u64::from(id) > env.get(w) {
+        env.set(w, u64::from(id));
+    }
+}
+
+/// A call that was answered wrongly: what was asked and what came back.
+#[derive(Debug, Clone, Copy)]
+pub struct Wrong {
+    pub call: Call,
+    pub args: [u64; 6],
+    pub got: Result<(u64, u64), u64>,
+    pub why: &'static str,
+    pub expect: Expect,
+}
+
+impl fmt::Display for Wrong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let a = self.args;
+        write!(
+            f,
+            "{:?}({:#x}, {:#x}, {:#x}, {:#x}, {:#x}, {:#x}) = {:x?}: {}, expected {}",
+            self.call, a[0], a[1], a[2], a[3], a[4], a[5], self.got, self.why, self.expect
+        )
+    }
+}
+
+/// Draws a call, makes it, and checks its answer: what was answered wrongly, if
+/// anything.
+pub fn random_call<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> Option<Wrong> {
+    let call = rng.weighted(&MIX);
+    let l = *env.layout();
+    let ids = Ids { me: me.id, max: max_id(env) };
+    let mut args: [u64; 6] = core::array::from_fn(|_| pools::any(rng, &l, ids));
+    let none = Expect::default();
+    let wrong = |args: [u64; 6], got, why, expect| Wrong { call, args, got, why, expect };
+    if call == Call::SoftTrap {
+        return soft_trap(env, me, rng, wrong);
+    }
+    // What the call's answer is checked against, once made: where the kernel writes
+    // what the fuzzer reads back, and what `Ok` must carry.
+    let mut own = None;
+    let mut wrote = None;
+    let expect = match call {
+        Call::Getpid | Call::LwpSelf | Call::Yield | Call::ClockNs => none,
+        Call::Write => {
+            let fd = pools::fd(rng);
+            args[0] = fd;
+            if fd != 1 && fd != 2 {
+                none.fails(Errno::EBADF, true)
+            } else if rng.chance(1, 2) {
+                args[2] = 0;
+                wrote = Some(0);
+                none
+            } else if rng.chance(1, 40) {
+                (args[1], args[2]) = (l.line, l.line_len);
+                wrote = Some(l.line_len);
+                none
+            } else {
+                let len = rng.pick(&[1, 8, 255, 256, 257, 4096, u64::MAX, crate::LIMIT]);
+                (args[1], args[2]) = (pools::bad_in(rng, &l, len.min(256)), len);
+                none.fails(Errno::EFAULT, true)
+            }
+        }
+        Call::LwpCreate => create_args(env, rng, &l, &mut args, &mut own),
+        Call::LwpSuspend | Call::LwpContinue | Call::LwpKill => {
+            let mut id = pools::id(rng, ids);
+            if call == Call::LwpSuspend && id == env.get(word::KEEPER) {
+                // Nobody suspends the keeper: nobody would continue it.
+                id |= 1 << 32;
+            }
+            args[0] = id;
+            let mut e = none.fails(Errno::ESRCH, !pools::valid_id(id)).may(Errno::ESRCH);
+            if call == Call::LwpKill {
+                args[1] = pools::sig(rng);
+                e = e.fails(Errno::EINVAL, !pools::valid_sig(args[1]));
+            }
+            e
+        }
+        Call::LwpWait => {
+            let mut id = if rng.chance(1, 4) { 0 } else { pools::id(rng, ids) };
+            // Nobody waits for the keeper, nor a worker for the main LWP: those
+            // waits would end only with the run. Waiting for oneself instead.
+            if id == env.get(word::KEEPER) || (id == 1 && !me.is_main()) {
+                id = u64::from(me.id);
+            }
+            // Null (no report), the LWP's own staging area (the id is read back),
+            // garbage, or bad (null among them: then a good one).
+            let (dp, bad_dp) = match rng.below(10) {
+                0 | 1 => (0, false),
+                2 | 3 => {
+                    let dp = env.stage(&[0]);
+                    own = Some(dp);
+                    (dp, false)
+                }
+                4..=6 => (pools::garbage(rng, &l, 4), false),
+                _ => {
+                    let dp = pools::bad_out(rng, &l, 4);
+                    (dp, dp != 0)
+                }
+            };
+            args[..2].copy_from_slice(&[id, dp]);
+            let e = none
+                .fails(Errno::EFAULT, bad_dp)
+                .fails(Errno::ESRCH, id != 0 && !pools::valid_id(id))
+                .fails(Errno::EDEADLK, id == u64::from(me.id));
+            if id == 0 {
+                // Any LWP: the keeper lives and never waits, so the wait can always
+                // end (never EDEADLK), and there is always an LWP (never ESRCH).
+                e
+            } else {
+                // The LWP may be gone, detached, or in a chain of waits back to this one.
+                e.may(Errno::ESRCH).may(Errno::EINVAL).may(Errno::EDEADLK)
+            }
+        }
+        Call::Nanosleep => {
+            if rng.chance(3, 4) {
+                let ts = pools::timespec(rng);
+                args[0] = env.stage(&ts);
+                none.fails(Errno::EINVAL, !pools::valid_timespec(ts))
+            } else {
+                args[0] = pools::bad_in(rng, &l, 16);
+                none.fails(Errno::EFAULT, true)
+            }
+        }
+        Call::LwpTimes => match rng.below(10) {
+            0..=3 => {
+                args[0] = env.stage(&[]);
+                own = Some(args[0]);
+                none
+            }
+            4..=6 => {
+                args[0] = pools::garbage(rng, &l, 48);
+                none
+            }
+            _ => {
+                args[0] = pools::bad_out(rng, &l, 48);
+                none.fails(Errno::EFAULT, true)
+            }
+        },
+        Call::SoftTrap => unreachable!("made above"),
+    };
+    // Whom this LWP suspends, while it does (see `run`: continue_all).
+    let suspending = call == Call::LwpSuspend && args[0] != u64::from(me.id);
+    if suspending {
+        env.set(word::SUSPENDING + me.slot, args[0]);
+    }
+    let got = env.syscall(call.num(), args);
+    if suspending {
+        env.set(word::SUSPENDING + me.slot, 0);
+    }
+    if !expect.admits(got) {
+        return Some(wrong(args, got, "an answer the arguments do not allow", expect));
+    }
+    let Ok((r0, _)) = got else { return None };
+    let why = match call {
+        Call::Getpid => (r0 != me.pid).then_some("not the pid of the process"),
+        Call::LwpSelf => (r0 != u64::from(me.id)).then_some("not the caller's id"),
+        Call::ClockNs => {
+            let back = r0 < me.last_clock;
+            me.last_clock = r0;
+            back.then_some("the clock went back")
+        }
+        Call::Write => (Some(r0) != wrote).then_some("not the length written"),
+        Call::LwpCreate => {
+            env.add(word::MADE_LWPS, 1);
+            own.and_then(|idp| {
+                let id = (env.peek(idp) >> 32) as u32;
+                saw_id(env, me, id);
+                (id <= 1 || id == me.id).then_some("the new LWP's id")
+            })
+        }
+        Call::LwpWait => own.and_then(|dp| {
+            // The id waited for, or, for any, another LWP's.
+            let gone = env.peek(dp) >> 32;
+            let right =
+                if args[0] == 0 { gone != 0 && gone != u64::from(me.id) } else { gone == args[0] };
+            (!right).then_some("the departed LWP's id")
+        }),
+        Call::LwpTimes => own.and_then(|tp| {
+            let t: [u64; 6] = core::array::from_fn(|i| env.peek(tp + 8 * i as u64));
+            let [utime, stime, putime, pstime, sysc, hz] = t;
+            let back = sysc <= me.last_sysc;
+            me.last_sysc = sysc;
+            if hz == 0 || hz > 100_000 {
+                Some("lwp_times' clock rate")
+            } else if putime < utime || pstime < stime {
+                Some("lwp_times: the process's times leave out the caller's")
+            } else {
+                back.then_some("lwp_times' call count did not grow")
+            }
+        }),
+        _ => None,
+    };
+    why.map(|why| wrong(args, got, why, expect))
+}
+
+/// `_lwp_create`'s arguments: a context staged with fields from the pools, or a bad
+/// pointer; flags; where the id goes. Sets `own` where the fuzzer reads the id back.
+fn create_args<E: Env>(
+    env: &mut E,
+    rng: &mut Rng,
+    l: &Layout,
+    args: &mut [u64; 6],
+    own: &mut Option<u64>,
+) -> Expect {
+    let mut flags = pools::flags(rng);
+    let staged = rng.chance(7, 10);
+    let (pc, top) = (pools::pc(rng, l), pools::stack_top(rng, l));
+    let idp_kind = rng.below(20);
+    // An LWP made suspended must have its id where the fuzzer reads it, so that the
+    // keeper knows it is there to continue.
+    if idp_kind >= 12 {
+        flags &= !LWP_SUSPENDED;
+    }
+    let ctx = if staged { env.stage(&[pc, top, rng.next_u64(), 0]) } else { 0 };
+    let ctxp = if staged { ctx } else { pools::bad_in(rng, l, 24) };
+    let idp = match idp_kind {
+        0..=11 if staged => ctx + 24,
+        0..=11 => env.stage(&[0]),
+        12..=14 => pools::garbage(rng, l, 4),
+        _ => pools::bad_out(rng, l, 4),
+    };
+    if idp_kind < 12 {
+        *own = Some(idp);
+    }
+    args[..3].copy_from_slice(&[ctxp, flags, idp]);
+    Expect::default()
+        .fails(Errno::EFAULT, !staged || idp_kind >= 15)
+        .fails(Errno::EINVAL, !pools::valid_flags(flags))
+        .fails(Errno::EINVAL, staged && !(pools::valid_pc(pc) && pools::valid_stack_top(top)))
+        .may(Errno::EAGAIN)
+        .may(Errno::ENOMEM)
+}
+
+/// `ta 0x24` (gethrtime, which never goes back), `ta 0x25` (gethrvtime) or `ta 3`
+/// (flush windows); a yield where the machine has no such traps.
+fn soft_trap<E: Env>(
+    env: &mut E,
+    me: &mut Me,
+    rng: &mut Rng,
+    wrong: impl Fn([u64; 6], Result<(u64, u64), u64>, &'static str, Expect) -> Wrong,
+) -> Option<Wrong> {
+    let which = rng.pick(&[0x24, 0x25, 3]);
+    match env.soft_trap(which) {
+        None => {
+            let got = env.syscall(SYS_YIELD, [0; 6]);
+            got.is_err().then(|| wrong([0; 6], got, "yield failed", Expect::ok()))
+        }
+        Some(t) if which == 0x24 => {
+            let back = t < me.last_clock;
+            me.last_clock = t;
+            let got = Ok((t, 0));
+            back.then(|| wrong([which, 0, 0, 0, 0, 0], got, "gethrtime went back", Expect::ok()))
+        }
+        Some(_) => None,
+    }
+}
+
+/// The staging area is big enough for what is staged here.
+const _: () = assert!(STAGE_LEN >= 48);
