@@ -518,7 +518,7 @@ fn bad_timeout(rng: &mut Rng, l: &Layout) -> u64 {
 /// `lwp_mutex_timedlock`'s and `lwp_mutex_unlock`'s arguments: an LWP mutex staged
 /// in the caller's own memory (free, held by the caller, held by another id with or
 /// without waiters, destroyed, never initialized), misaligned, at a bad pointer, or
-/// in garbage (anything at all); and for a lock, a timeout: short (or out of
+/// in garbage (anything at all), or the caller's schedctl slot; and for a lock, a timeout: short (or out of
 /// range), at a bad pointer, or none or `i64::MAX` seconds where the lock cannot
 /// wait. A mutex staged held by another id is never unlocked: a lock of it sleeps
 /// until its timeout.
@@ -565,6 +565,12 @@ fn mutex_args<E: Env>(
             // A misaligned one is refused as such, maybe before it is read.
             let e = none.fails(Errno::EFAULT, true).fails(Errno::EINVAL, lp % 4 != 0);
             (lp, e, false)
+        }
+        9 if rng.chance(1, 2) => {
+            // The caller's schedctl slot, if mapped: shared with the kernel, which
+            // writes it at every switch; never a mutex.
+            let e = none.fails(Errno::EINVAL, true).fails(Errno::EFAULT, true);
+            (sc_shared_addr(me.id), e, false)
         }
         _ => (pools::garbage(rng, l, 8), anything, true),
     };
