@@ -49,6 +49,11 @@ pub enum SObj {
     Event = 3,
     /// Nothing: the thread itself, sleeping for a time ([`delay`]).
     Delay = 4,
+    /// Its LWP's park permit (`lwp::park`: `_lwp_park`).
+    Park = 5,
+    /// An LWP mutex in user memory (`lwp::mutex`): the channel names the process
+    /// and the address.
+    LwpMutex = 6,
 }
 
 impl SObj {
@@ -59,6 +64,8 @@ impl SObj {
             2 => SObj::Sema,
             3 => SObj::Event,
             4 => SObj::Delay,
+            5 => SObj::Park,
+            6 => SObj::LwpMutex,
             _ => SObj::Other,
         }
     }

@@ -83,6 +83,7 @@ pub use data::{
 };
 pub(crate) use dir::{LwpDir, Waitfor};
 pub(crate) use event::Event;
+pub(crate) use mutex::chan_names as lwp_mutex_chan_names;
 pub use mutex::{lwp_mutex_timedlock, lwp_mutex_unlock};
 pub use park::{lwp_park, lwp_unpark};
 pub(crate) use park::{unpark, Permit};

@@ -40,9 +40,10 @@ use super::event::stop_requested;
 use super::{current, stop_point};
 use crate::errno::Errno;
 use crate::proc::Proc;
+use crate::sleepq::{self, SObj};
 use crate::syscall::copyin;
 use crate::thread::KThread;
-use crate::{clock, sleepq, M};
+use crate::{clock, M};
 use arch::Machine;
 
 /// The sleep-queue channel of the LWP mutex at user address `lp` of `p`: the top
@@ -50,6 +51,12 @@ use arch::Machine;
 /// and the address (below 2^43).
 fn chan(p: &Proc, lp: u64) -> usize {
     (1 << 63 | u64::from(p.pid().0) << 43 | lp) as usize
+}
+
+/// The pid and the user address a channel of [`chan`] names (for the debugger).
+pub(crate) fn chan_names(chan: usize) -> (u32, u64) {
+    let c = chan as u64;
+    ((c >> 43 & 0xf_ffff) as u32, c & ((1 << 43) - 1))
 }
 
 /// Checks that `lp` is an initialized LWP mutex the caller can reach and write;
@@ -142,10 +149,13 @@ pub fn lwp_mutex_timedlock(lp: u64, ticks: Option<u64>) -> Result<(), Errno> {
     loop {
         let woken = match deadline {
             None => {
-                sleepq::sleep(chan, cond);
+                sleepq::sleep_on(chan, SObj::LwpMutex, cond);
                 true
             }
-            Some(d) => sleepq::sleep_timed(chan, cond, d.saturating_sub(clock::lbolt())),
+            Some(d) => {
+                let left = d.saturating_sub(clock::lbolt());
+                sleepq::sleep_timed_on(chan, SObj::LwpMutex, cond, left)
+            }
         };
         if let Some(r) = done.take() {
             return r;
@@ -188,4 +198,16 @@ pub fn lwp_mutex_unlock(lp: u64) -> Result<(), Errno> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chan_names;
+
+    /// The debugger reads back the pid and the address a channel was made of.
+    #[test]
+    fn a_channel_names_its_process_and_address() {
+        let chan = (1u64 << 63 | 999_999 << 43 | ((1 << 43) - 4)) as usize;
+        assert_eq!(chan_names(chan), (999_999, (1 << 43) - 4));
+    }
 }

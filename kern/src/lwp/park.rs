@@ -30,8 +30,9 @@ use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use super::event::stop_requested;
 use super::{current, stop_point, LwpId};
 use crate::errno::Errno;
+use crate::sleepq::{self, SObj};
 use crate::thread::KThread;
-use crate::{clock, disp, schedctl, sleepq};
+use crate::{clock, disp, schedctl};
 
 /// An LWP's park permit: a field of its thread.
 pub(crate) struct Permit {
@@ -86,10 +87,13 @@ pub fn lwp_park(ticks: Option<u64>, unpark: Option<LwpId>) -> Result<(), Errno> 
         let was = schedctl::parking(t);
         let woken = match deadline {
             None => {
-                sleepq::sleep(permit.chan(), cond);
+                sleepq::sleep_on(permit.chan(), SObj::Park, cond);
                 true
             }
-            Some(d) => sleepq::sleep_timed(permit.chan(), cond, d.saturating_sub(clock::lbolt())),
+            Some(d) => {
+                let left = d.saturating_sub(clock::lbolt());
+                sleepq::sleep_timed_on(permit.chan(), SObj::Park, cond, left)
+            }
         };
         schedctl::parked(t, was);
         // Asked to stop or exit: stop here; a park that was only interrupted
