@@ -10,7 +10,8 @@
 //!   address spaces), per real switch: two copies run together;
 //! * `fast_trap_gethrtime`: the fast trap `ta 0x24`, beside the null system call;
 //! * `park_unpark_pingpong`: two LWPs wake each other with `_lwp_unpark` and wait
-//!   with `_lwp_park`, per switch (Linux: the futex ping-pong).
+//!   with `_lwp_park`, per switch (Linux: the futex ping-pong);
+//! * `park_handoff_pingpong`: the same with the unpark made by the park itself.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -30,6 +31,7 @@ pub static USER_BENCHES: &[Bench] = &[
     ("proc_yield_switch", proc_yield_switch),
     ("fast_trap_gethrtime", || mode(5, 100_000)),
     ("park_unpark_pingpong", || mode(6, 10_000)),
+    ("park_handoff_pingpong", || mode(7, 10_000)),
     ("uthread_yield_switch", || umode(1, 20_000)),
     ("uthread_create_exit_join", || umode(2, 10_000)),
     ("umutex_lock_unlock", || umode(3, 100_000)),

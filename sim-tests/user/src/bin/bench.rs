@@ -28,7 +28,10 @@
 //! 6. `park_unpark_pingpong`: two LWPs take turns as Linux's futex ping-pong does,
 //!    each unparking the other and parking until its turn comes back; an op is
 //!    one switch (two per round trip), and the other must have answered every
-//!    round.
+//!    round;
+//! 7. `park_handoff_pingpong`: the same, each side unparking the other with the
+//!    park itself (`_lwp_park(timeout, lwpid)`, as Solaris' libthread hands a lock
+//!    over): one system call per switch where 6 makes two.
 //!
 //! Exit codes: 0 done; 1 a call failed; 2 a created LWP was not the one reaped;
 //! 3 too many yields switched to nobody; 4 this process had the CPU to itself,
@@ -39,7 +42,7 @@
 #![no_main]
 
 use core::hint::black_box;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 
 use lwp_user::abi::LWP_SUSPENDED;
 use lwp_user::{
@@ -63,25 +66,46 @@ static PING: AtomicU64 = AtomicU64::new(0);
 static PING_IDS: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 static PONGS: AtomicU64 = AtomicU64::new(0);
 
-/// The other side of `park_unpark_pingpong`: answers `n` pings.
+/// The ping-pong unparks with the park (`park_handoff_pingpong`).
+static HANDOFF: AtomicBool = AtomicBool::new(false);
+
+/// The other side of the ping-pongs: answers `n` pings.
 fn ponger(n: u64) {
     let main = PING_IDS[0].load(Relaxed) as u32;
+    let handoff = HANDOFF.load(Relaxed);
+    // An unpark of main not given yet: the next park gives it.
+    let mut owed = false;
     for _ in 0..n {
         while PING.load(SeqCst) != 1 {
-            ok!(1, lwp_park(None, 0));
+            ok!(1, lwp_park(None, if owed { main } else { 0 }));
+            owed = false;
         }
         PONGS.fetch_add(1, Relaxed);
         PING.store(0, SeqCst);
+        if handoff {
+            owed = true;
+        } else {
+            ok!(1, lwp_unpark(main));
+        }
+    }
+    if owed {
         ok!(1, lwp_unpark(main));
     }
 }
 
-/// `n` round trips of `park_unpark_pingpong`, from main's side.
+/// `n` round trips of the ping-pongs, from main's side.
 fn ping(n: u64) {
     let other = PING_IDS[1].load(Relaxed) as u32;
+    let handoff = HANDOFF.load(Relaxed);
     for _ in 0..n {
         PING.store(1, SeqCst);
-        ok!(1, lwp_unpark(other));
+        if handoff {
+            // A permit left from an earlier round may end this park at once: the
+            // loop below parks again.
+            ok!(1, lwp_park(None, other));
+        } else {
+            ok!(1, lwp_unpark(other));
+        }
         while PING.load(SeqCst) != 0 {
             ok!(1, lwp_park(None, 0));
         }
@@ -213,8 +237,9 @@ fn main(arg: u64) {
             report("fast_trap_gethrtime", start, n);
             check!(6, !back, "gethrtime went back");
         }
-        6 => {
+        6 | 7 => {
             let n = ops(10_000);
+            HANDOFF.store(which == 7, Relaxed);
             let warm = n / 10;
             PING_IDS[0].store(u64::from(ok!(1, lwp_self())), Relaxed);
             let other = ok!(1, spawn(ponger, warm + n, LWP_SUSPENDED));
@@ -224,7 +249,8 @@ fn main(arg: u64) {
             let answered = PONGS.load(Relaxed);
             let start = now();
             ping(n);
-            report("park_unpark_pingpong", start, 2 * n);
+            let name = if which == 7 { "park_handoff_pingpong" } else { "park_unpark_pingpong" };
+            report(name, start, 2 * n);
             let answered = PONGS.load(Relaxed) - answered;
             ok!(1, lwp_wait(other));
             check!(7, answered == n, "the other side answered {answered} of {n} rounds");
