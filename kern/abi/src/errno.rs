@@ -41,6 +41,8 @@ pub enum Errno {
     ENOSPC = 28,
     /// The operation would deadlock.
     EDEADLK = 45,
+    /// A timed wait ran out of time.
+    ETIME = 62,
     /// Operation not supported.
     ENOTSUP = 48,
     /// Unsupported system call.
@@ -49,7 +51,7 @@ pub enum Errno {
 
 impl Errno {
     /// Every error number, in the order of [`Errno::index`].
-    pub const ALL: [Errno; 17] = [
+    pub const ALL: [Errno; 18] = [
         Errno::EPERM,
         Errno::ESRCH,
         Errno::EINTR,
@@ -65,6 +67,7 @@ impl Errno {
         Errno::EINVAL,
         Errno::ENOSPC,
         Errno::EDEADLK,
+        Errno::ETIME,
         Errno::ENOTSUP,
         Errno::ENOSYS,
     ];
@@ -98,8 +101,9 @@ impl Errno {
             Errno::EINVAL => 12,
             Errno::ENOSPC => 13,
             Errno::EDEADLK => 14,
-            Errno::ENOTSUP => 15,
-            Errno::ENOSYS => 16,
+            Errno::ETIME => 15,
+            Errno::ENOTSUP => 16,
+            Errno::ENOSYS => 17,
         }
     }
 }
@@ -129,6 +133,7 @@ mod tests {
             assert_eq!(e.code(), n, "{e:?}");
         }
         assert_eq!((EBUSY.code(), EINVAL.code(), EDEADLK.code(), ENOTSUP.code()), (16, 22, 45, 48));
+        assert_eq!((EPERM.code(), ETIME.code()), (1, 62));
         assert_eq!(std::format!("{EDEADLK}"), "EDEADLK (45)");
         assert_eq!((EIO.code(), ENODEV.code(), ENOSPC.code()), (5, 19, 28));
     }

@@ -68,6 +68,7 @@ pub static USER: &[Test] = &[
     ),
     Test::new("user_bench_programs", user_bench_programs),
     Test::new("user_swap_everything_repeatedly", user_swap_everything_repeatedly),
+    Test::new("user_park_unpark", user_park_unpark),
 ];
 
 pub(crate) fn start(image: &[u8], arg: u64) -> Result<Pid, String> {
@@ -75,7 +76,7 @@ pub(crate) fn start(image: &[u8], arg: u64) -> Result<Pid, String> {
 }
 
 /// Runs program `image` with argument `arg` to its end: its wait status.
-fn run(image: &[u8], arg: u64) -> Result<WaitStatus, String> {
+pub(crate) fn run(image: &[u8], arg: u64) -> Result<WaitStatus, String> {
     reap(start(image, arg)?)
 }
 
@@ -331,7 +332,7 @@ fn user_times() -> TestResult {
 /// `scripts/bench` runs them in full) and finds what it measured real: the two
 /// processes of the process-switch benchmark run together.
 fn user_bench_programs() -> TestResult {
-    for which in [1, 2, 3, 5] {
+    for which in [1, 2, 3, 5, 6] {
         passes(BENCH, which | 100 << 8)?;
     }
     let (a, b) = (start(BENCH, 4)?, start(BENCH, 4)?);
@@ -465,6 +466,13 @@ fn swap_everything() -> TestResult {
     ensure_eq!(ins, outs);
     ensure_eq!((st1.lwps_out, st1.slots_used), (st0.lwps_out, st0.slots_used));
     Ok(())
+}
+
+/// `_lwp_park`/`_lwp_unpark` (S3, S8): an early unpark is kept, a timed park times
+/// out, bad arguments are refused, two LWPs hand a turn back and forth through
+/// them (also with the combined `park(unpark)`), and a stop ends no park.
+fn user_park_unpark() -> TestResult {
+    passes(PARK, 0)
 }
 
 /// Starting a program (`exec::spawn`: the address space, its tables and pages, the
