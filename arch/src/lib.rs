@@ -279,4 +279,28 @@ pub trait Machine {
     fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Fault>;
     /// Copies `bytes` out to user address `uaddr`, with the user's own rights.
     fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Fault>;
+    /// Compare-and-swap of the 32-bit word at user address `uaddr` (4-aligned) of the
+    /// current thread's address space, atomic with respect to user code on every
+    /// CPU (SPARC's `cas`): stores `new` if the word holds `old`, and returns what it
+    /// held; `Err` with the fault if user mode may not read and write it.
+    fn user_cas32(uaddr: u64, old: u32, new: u32) -> Result<u32, Fault>;
+
+    /// A page of memory the kernel shares with one user address space (Solaris'
+    /// schedctl pages): user code reads and writes it at the address it is mapped
+    /// at, and the kernel through its handle, 32-bit word by word, atomically, at any
+    /// moment — in the middle of a switch, with interrupts off — and never faults.
+    type SharedPage: Send + Sync + 'static;
+
+    /// Maps a new zero-filled shared page at the page-aligned user address `va` of
+    /// `space`, read-write for user mode, and returns the kernel's handle. The page
+    /// lives as long as the handle or the mapping, whichever lasts longer.
+    fn as_map_shared(
+        space: &Self::AddrSpace,
+        va: u64,
+    ) -> Result<kmem::Shared<Self::SharedPage>, MapError>;
+    /// The 32-bit word at byte `offset` (4-aligned, within the page) of a shared page,
+    /// as user mode sees it.
+    fn shared_load(page: &Self::SharedPage, offset: usize) -> u32;
+    /// Stores the 32-bit word at byte `offset` of a shared page.
+    fn shared_store(page: &Self::SharedPage, offset: usize, v: u32);
 }

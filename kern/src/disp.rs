@@ -42,10 +42,10 @@ use core::sync::atomic::Ordering;
 use arch::Machine;
 
 use crate::class;
-use crate::clock;
 use crate::cpu::{cpu, cpu_by_id, cpus, Cpu};
 use crate::thread::{self, curthread, KThread, ThreadState};
 use crate::M;
+use crate::{clock, schedctl};
 
 /// Why the current thread gives up its CPU, and so what becomes of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +186,7 @@ pub fn kpreempt() {
 pub(crate) fn clock_tick() {
     let cpu = cpu();
     let t = curthread();
-    if !cpu.is_idle(t) && class::tick(t) {
+    if !cpu.is_idle(t) && class::tick(t) && !schedctl::defer_preemption(t) {
         cpu.cpu_qexpired.store(true, Ordering::Relaxed);
         cpu.cpu_runrun.store(true, Ordering::Relaxed);
     }
@@ -318,6 +318,7 @@ pub(crate) fn swtch(prev: Prev) -> bool {
     cpu.set_running(next, if core::ptr::eq(next, idle) { IDLE_PRI } else { i32::from(next.pri()) });
     // Only this CPU writes its counters, with interrupts off: no atomic add.
     cpu.cpu_switches.store(cpu.switches() + 1, Ordering::Relaxed);
+    schedctl::switching(cur, prev, next, cpu.cpu_id);
     M::switch(cur.context(), next.context(), next);
     switch_done();
     true

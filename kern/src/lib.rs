@@ -15,7 +15,8 @@
 //! condition variables, semaphores, reader-writer locks, turnstiles: S8, S9),
 //! [`clock`] the clock tick and [`callout`] timed calls, [`console`] kernel output,
 //! [`syscall`] system calls and every entry from user mode (S13, S16), [`signal`]
-//! the signals traps raise and their default actions (S13),
+//! the signals traps raise and their default actions (S13), [`schedctl`] the pages
+//! shared with a thread library and its all-LWPs-blocked notification (S4, S9),
 //! [`boot`] the kernel's `main`, [`kmdb`] the kernel's debugger (its console,
 //! and the dump a panic prints).
 //!
@@ -44,6 +45,7 @@ pub mod kmem;
 pub mod lwp;
 pub mod proc;
 pub mod rctl;
+pub mod schedctl;
 pub mod signal;
 pub mod sleepq;
 pub mod sync;

@@ -213,6 +213,8 @@ pub struct Proc {
     p_psibling: StaticRef<Proc>,
     /// Its parent exited before it: it is proc 0's, for the reaper (`PIDLOCK`).
     p_orphan: AtomicBool,
+    /// The pages it shares with its thread library, and its pool count (`schedctl`).
+    pub(crate) p_sc: crate::schedctl::ScProc,
     /// Its name, if it was given one (`set_comm`).
     p_comm: DispLock<Comm>,
     /// The kernel function its first LWP runs ([`proc_create`]); 0 for a user
@@ -240,6 +242,7 @@ impl Proc {
             p_sibling: StaticRef::none(),
             p_psibling: StaticRef::none(),
             p_orphan: AtomicBool::new(false),
+            p_sc: crate::schedctl::ScProc::new(),
             p_comm: DispLock::new(Comm::EMPTY),
             p_start: AtomicUsize::new(0),
         }
@@ -599,6 +602,7 @@ pub(crate) fn proc_zombie(p: &'static Proc) {
     // Nothing runs in the address space any more: its pages go now, not at reaping.
     let space = p.p_as.lock().take();
     drop(space);
+    crate::schedctl::proc_done(p);
     let (parent, orphan_zombie, dir) = {
         let tbl = PIDLOCK.lock();
         // Zombie LWPs nobody waited for go with the process (freed below).

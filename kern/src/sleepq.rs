@@ -30,7 +30,7 @@ use arch::Machine;
 use crate::disp::{self, Prev};
 use crate::displock::DispLock;
 use crate::thread::{curthread, KThread, ThreadState};
-use crate::{callout, class, clock, M};
+use crate::{callout, class, clock, schedctl, M};
 
 const NSLEEPQ: usize = 64;
 
@@ -49,6 +49,11 @@ pub enum SObj {
     Event = 3,
     /// Nothing: the thread itself, sleeping for a time ([`delay`]).
     Delay = 4,
+    /// Its LWP's park permit (`lwp::park`: `_lwp_park`).
+    Park = 5,
+    /// An LWP mutex in user memory (`lwp::mutex`): the channel names the process
+    /// and the address.
+    LwpMutex = 6,
 }
 
 impl SObj {
@@ -59,6 +64,8 @@ impl SObj {
             2 => SObj::Sema,
             3 => SObj::Event,
             4 => SObj::Delay,
+            5 => SObj::Park,
+            6 => SObj::LwpMutex,
             _ => SObj::Other,
         }
     }
@@ -165,7 +172,11 @@ fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Optio
                 callout::timeout_wake(t, gen, ticks);
             }
         }
+        // A pool LWP of a thread library that blocks here may leave its pool without
+        // an LWP to run on (`schedctl`).
+        let counted = schedctl::sleeping(t);
         disp::swtch(Prev::Block);
+        schedctl::woke(t, counted);
         if deadline.is_some() {
             callout::untimeout_wake(t);
         }
@@ -183,6 +194,29 @@ pub fn delay(ticks: u64) {
 pub fn wakeup_one(chan: usize) -> bool {
     let t = bucket(chan).lock().take(|t| t.t_wchan.load(Ordering::Acquire) == chan);
     t.map(wake).is_some()
+}
+
+/// Takes the first thread sleeping on `chan` off its queue and calls
+/// `decide(it, more)` under the queue's lock, where `more` says whether others
+/// still sleep on `chan`: what `decide` does is seen by every sleeper's condition
+/// as done before the wakeup (a lock handed over to the thread taken). Then wakes
+/// that thread. Returns what `decide` returned.
+pub fn wakeup_first<R>(chan: usize, decide: impl FnOnce(Option<&'static KThread>, bool) -> R) -> R {
+    let (t, r) = {
+        let mut q = bucket(chan).lock();
+        let t = q.take(|t| t.t_wchan.load(Ordering::Acquire) == chan);
+        let mut more = false;
+        let mut cur = q.head;
+        while let Some(s) = cur {
+            more |= s.t_wchan.load(Ordering::Acquire) == chan;
+            cur = s.t_link.get();
+        }
+        (t, decide(t, more))
+    };
+    if let Some(t) = t {
+        wake(t);
+    }
+    r
 }
 
 /// Wakes every thread sleeping on `chan`; returns how many.

@@ -194,6 +194,12 @@ pub struct KThread {
     /// The next thread structure on the list of all of them ([`allthreads`]).
     /// *Under `ALLTHREADS_LOCK`*, once, before the structure is published.
     t_next_all: StaticRef<KThread>,
+
+    // User-level synchronization support (S6: read at every park and switch).
+    /// Its LWP's park permit (`lwp::park`).
+    pub(crate) t_park: crate::lwp::Permit,
+    /// Its LWP's schedctl slot and pool state (`schedctl`).
+    pub(crate) t_sc: crate::schedctl::ScThread,
 }
 
 // SAFETY: `KThread` is the only type ever stored in the current-thread register:
@@ -299,6 +305,8 @@ impl KThread {
             t_spinning: AtomicBool::new(false),
             t_sobj: AtomicU8::new(0),
             t_next_all: StaticRef::none(),
+            t_park: crate::lwp::Permit::new(),
+            t_sc: crate::schedctl::ScThread::new(),
         }
     }
 
@@ -431,11 +439,12 @@ impl KThread {
     }
 
     /// Sets `f` in `t_proc_flag`. A request to stop or to exit also makes a stop
-    /// point due on the way back to user mode.
+    /// point due on the way back to user mode, and ends a park (a stop point too).
     pub(crate) fn set_proc_flag(&self, f: TpFlags) {
         self.t_proc_flag.fetch_or(f.bits(), Ordering::SeqCst);
         if f.intersects(TpFlags::HOLDLWP | TpFlags::EXITLWP) {
             self.t_pending.set(pending::STOP);
+            self.t_park.interrupt();
         }
     }
 
@@ -500,6 +509,8 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> Result<&'static
     t.t_ts_sobj.store(0, Ordering::Relaxed);
     t.t_ts_kind.store(0, Ordering::Relaxed);
     t.t_spinning.store(false, Ordering::Relaxed);
+    t.t_park.clear();
+    t.t_sc.reset();
     t.set_bound(None);
     t.set_class(SchedClass::Sys, class::SYS_PRI);
     t.set_epri_raw(None);

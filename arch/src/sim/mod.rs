@@ -61,6 +61,7 @@ pub use det::{SeededRun, STEP_NS};
 pub use host_alloc::SimAlloc;
 pub use user::AddrSpace;
 
+use crate::kmem::Shared;
 use crate::{
     Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserFrame, WalkFrom,
 };
@@ -726,5 +727,23 @@ impl Machine for Sim {
 
     fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Fault> {
         user::copyout(uaddr, bytes)
+    }
+
+    fn user_cas32(uaddr: u64, old: u32, new: u32) -> Result<u32, Fault> {
+        user::cas32(uaddr, old, new)
+    }
+
+    type SharedPage = user::SharedPage;
+
+    fn as_map_shared(space: &AddrSpace, va: u64) -> Result<Shared<user::SharedPage>, MapError> {
+        space.map_shared(va)
+    }
+
+    fn shared_load(page: &user::SharedPage, offset: usize) -> u32 {
+        page.load(offset)
+    }
+
+    fn shared_store(page: &user::SharedPage, offset: usize, v: u32) {
+        page.store(offset, v)
     }
 }

@@ -51,14 +51,13 @@ use core::ops::Range;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use std::boxed::Box;
 use std::sync::Arc;
-
-use crate::kmem::Shared;
 use std::vec::Vec;
 
 use super::context::Context;
 use super::det::Point;
 use super::intr;
 use super::percpu::{host_critical, Cpu};
+use crate::kmem::Shared;
 use crate::uregs::{reg, USER_LIMIT};
 use crate::{Fault, FaultKind, MapError, PendingWork, Prot, UserFrame, UserTrap, PAGE_SIZE};
 
@@ -112,7 +111,37 @@ fn program_at(pc: u64) -> Option<fn(u64)> {
 /// One page of user memory.
 struct Page {
     prot: Prot,
-    bytes: Box<[u8]>,
+    mem: PageMem,
+}
+
+/// Where a page's bytes are.
+enum PageMem {
+    /// The space's own.
+    Own(Box<[u8]>),
+    /// A page it shares with the kernel.
+    Shared(Shared<SharedPage>),
+}
+
+/// A page shared by the kernel and one user address space (`Machine::SharedPage`):
+/// its bytes behind a host lock, which user accesses take inside the space's, and
+/// the kernel's word accesses alone. Words are big-endian, as all user memory.
+pub struct SharedPage {
+    bytes: spin::Mutex<Box<[u8]>>,
+}
+
+impl SharedPage {
+    /// `Machine::shared_load`.
+    pub(super) fn load(&self, offset: usize) -> u32 {
+        host_critical(|| {
+            let b = self.bytes.lock();
+            u32::from_be_bytes(b[offset..offset + 4].try_into().expect("four bytes"))
+        })
+    }
+
+    /// `Machine::shared_store`.
+    pub(super) fn store(&self, offset: usize, v: u32) {
+        host_critical(|| self.bytes.lock()[offset..offset + 4].copy_from_slice(&v.to_be_bytes()))
+    }
 }
 
 /// A user address space (`Machine::AddrSpace`): pages of host memory with their
@@ -194,10 +223,35 @@ impl AddrSpace {
             }
             for page in (va..va + len).step_by(PAGE_SIZE as usize) {
                 let bytes = std::vec![0; PAGE_SIZE as usize].into_boxed_slice();
-                pages.insert(page, Page { prot, bytes });
+                pages.insert(page, Page { prot, mem: PageMem::Own(bytes) });
             }
             Ok(())
         })
+    }
+
+    /// `Machine::as_map_shared`.
+    pub(super) fn map_shared(&self, va: u64) -> Result<Shared<SharedPage>, MapError> {
+        if !va.is_multiple_of(PAGE_SIZE) || !in_user_range(va, PAGE_SIZE) {
+            return Err(MapError::BadRange);
+        }
+        let bytes = spin::Mutex::new(std::vec![0; PAGE_SIZE as usize].into_boxed_slice());
+        // SAFETY: `init` writes the only field.
+        let page =
+            unsafe { Shared::try_new_with(|p: *mut SharedPage| p.write(SharedPage { bytes })) }
+                .map_err(|_| MapError::NoMemory)?;
+        host_critical(|| {
+            let mut pages = self.pages.lock();
+            if pages.contains_key(&va) {
+                return Err(MapError::Overlap);
+            }
+            if pages.len() as u64 >= MAX_PAGES {
+                return Err(MapError::NoMemory);
+            }
+            let mem = PageMem::Shared(page.share());
+            pages.insert(va, Page { prot: Prot::READ | Prot::WRITE, mem });
+            Ok(())
+        })?;
+        Ok(page)
     }
 
     /// `Machine::as_write`: the kernel's access, whatever the rights.
@@ -251,7 +305,10 @@ impl AddrSpace {
             for (addr, off, n) in pieces(va, len) {
                 let page = pages.get_mut(&page_of(addr)).expect("sim: a page checked just now");
                 let at = (addr % PAGE_SIZE) as usize;
-                f(off, &mut page.bytes[at..at + n]);
+                match &mut page.mem {
+                    PageMem::Own(bytes) => f(off, &mut bytes[at..at + n]),
+                    PageMem::Shared(shared) => f(off, &mut shared.bytes.lock()[at..at + n]),
+                }
             }
             Ok(())
         })
@@ -473,6 +530,26 @@ pub(super) fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Fault> {
     })
 }
 
+/// `Machine::user_cas32`.
+pub(super) fn cas32(uaddr: u64, old: u32, new: u32) -> Result<u32, Fault> {
+    if !uaddr.is_multiple_of(4) {
+        return Err(Fault { kind: FaultKind::Misaligned, addr: uaddr });
+    }
+    let space = kernel_copy("user_cas32", uaddr)?;
+    let mut was = 0;
+    space.access(uaddr, 4, Prot::READ | Prot::WRITE, |_, word| was = cas_bytes(word, old, new))?;
+    Ok(was)
+}
+
+/// `cas` on the four bytes of a big-endian word: what they held.
+fn cas_bytes(word: &mut [u8], old: u32, new: u32) -> u32 {
+    let was = u32::from_be_bytes(word.try_into().expect("a 4-byte word"));
+    if was == old {
+        word.copy_from_slice(&new.to_be_bytes());
+    }
+    was
+}
+
 /// The address space a copy on behalf of the current thread uses (a scheduling
 /// point of the seeded mode, as the kernel's other machine calls are).
 fn kernel_copy(what: &str, uaddr: u64) -> Result<Shared<AddrSpace>, Fault> {
@@ -584,6 +661,14 @@ pub fn load_u32(addr: u64) -> u32 {
 /// A user program's 4-byte store (`stw`), big-endian; `addr` 4-aligned.
 pub fn store_u32(addr: u64, v: u32) {
     store("store_u32", addr, v.to_be_bytes())
+}
+
+/// A user program's compare-and-swap (`cas`) of the 4-byte word at `addr`
+/// (4-aligned): stores `new` if it holds `old`; returns what it held.
+pub fn cas_u32(addr: u64, old: u32, new: u32) -> u32 {
+    let mut was = 0;
+    user_access("cas_u32", addr, 4, Prot::READ | Prot::WRITE, |_, w| was = cas_bytes(w, old, new));
+    was
 }
 
 /// A user program's byte load (`ldub`).

@@ -29,9 +29,11 @@ pub mod user;
 pub mod vm;
 
 use core::arch::asm;
+use core::sync::atomic::Ordering;
 
 use spin::Once;
 
+use crate::kmem::Shared;
 use crate::{
     Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserFrame, WalkFrom,
 };
@@ -352,5 +354,23 @@ impl Machine for Sparc64 {
     fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Fault> {
         // The copy only reads `bytes`: the pointer is mutable for the shared routine.
         vm::copy_user(uaddr, bytes.as_ptr().cast_mut(), bytes.len(), true)
+    }
+
+    fn user_cas32(uaddr: u64, old: u32, new: u32) -> Result<u32, Fault> {
+        vm::cas_user(uaddr, old, new)
+    }
+
+    type SharedPage = vm::SharedPage;
+
+    fn as_map_shared(space: &vm::AddrSpace, va: u64) -> Result<Shared<vm::SharedPage>, MapError> {
+        space.map_shared(va)
+    }
+
+    fn shared_load(page: &vm::SharedPage, offset: usize) -> u32 {
+        page.word(offset).load(Ordering::Acquire)
+    }
+
+    fn shared_store(page: &vm::SharedPage, offset: usize, v: u32) {
+        page.word(offset).store(v, Ordering::Release)
     }
 }

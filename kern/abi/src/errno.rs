@@ -35,6 +35,8 @@ pub enum Errno {
     EINVAL = 22,
     /// The operation would deadlock.
     EDEADLK = 45,
+    /// A timed wait ran out of time.
+    ETIME = 62,
     /// Operation not supported.
     ENOTSUP = 48,
     /// Unsupported system call.
@@ -73,6 +75,7 @@ mod tests {
             assert_eq!(e.code(), n, "{e:?}");
         }
         assert_eq!((EBUSY.code(), EINVAL.code(), EDEADLK.code(), ENOTSUP.code()), (16, 22, 45, 48));
+        assert_eq!((EPERM.code(), ETIME.code()), (1, 62));
         assert_eq!(std::format!("{EDEADLK}"), "EDEADLK (45)");
     }
 }

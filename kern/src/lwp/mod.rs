@@ -37,14 +37,23 @@
 //! [`crate::proc`] is a stop point too: an LWP asleep there is woken to stop or exit,
 //! and picks its wait up again when continued.
 //!
+//! What a thread library in user space needs of the kernel to block LWPs is here
+//! too (S4, S8): each LWP's park permit (`park`: `_lwp_park`, `_lwp_unpark`), and
+//! LWP mutexes (`mutex`: locks in user memory owned by an LWP, which the kernel
+//! hands from owner to sleeper). Both sleeps are stop points.
+//!
 //! Locks, outermost first: the process table (`proc`'s `PIDLOCK`), a process's
 //! `p_lock` (its state and LWP directory), an `Lwp`'s `lwp_image`, the swap store;
 //! the dispatcher's and sleep queues' locks are taken inside any of these. Wakeups
-//! are given after the locks are dropped.
+//! are given after the locks are dropped, but for an unpark, given under `p_lock`,
+//! where its id still names the LWP; the unparker then preempts itself if the LWP
+//! it woke outranks it.
 
 mod data;
 mod dir;
 mod event;
+mod mutex;
+mod park;
 mod stop;
 mod wait;
 
@@ -74,6 +83,10 @@ pub use data::{
 };
 pub(crate) use dir::{LwpDir, Waitfor};
 pub(crate) use event::Event;
+pub(crate) use mutex::chan_names as lwp_mutex_chan_names;
+pub use mutex::{lwp_mutex_timedlock, lwp_mutex_unlock};
+pub use park::{lwp_park, lwp_unpark};
+pub(crate) use park::{unpark, Permit};
 pub(crate) use stop::exitlwps;
 pub use stop::{lwp_continue, lwp_suspend, stop_point};
 pub use wait::lwp_wait;
@@ -483,6 +496,7 @@ fn user_start() {
 pub fn lwp_exit() -> ! {
     let t = curthread();
     let (Some(lwp), Some(p)) = (t.t_lwp.get(), t.t_procp.get()) else { thread::thread_exit() };
+    crate::schedctl::lwp_exit(t, lwp.id(), p);
     // Its user context, if it had one, goes with it.
     M::user_exit();
     let last = {

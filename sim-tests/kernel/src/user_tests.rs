@@ -65,6 +65,7 @@ pub static USER: &[Test] = &[
         user_spawn_survives_each_allocation_failure,
     ),
     Test::new("user_bench_programs", user_bench_programs),
+    Test::new("user_park_unpark", user_park_unpark),
 ];
 
 pub(crate) fn start(image: &[u8], arg: u64) -> Result<Pid, String> {
@@ -72,7 +73,7 @@ pub(crate) fn start(image: &[u8], arg: u64) -> Result<Pid, String> {
 }
 
 /// Runs program `image` with argument `arg` to its end: its wait status.
-fn run(image: &[u8], arg: u64) -> Result<WaitStatus, String> {
+pub(crate) fn run(image: &[u8], arg: u64) -> Result<WaitStatus, String> {
     reap(start(image, arg)?)
 }
 
@@ -328,7 +329,7 @@ fn user_times() -> TestResult {
 /// `scripts/bench` runs them in full) and finds what it measured real: the two
 /// processes of the process-switch benchmark run together.
 fn user_bench_programs() -> TestResult {
-    for which in [1, 2, 3, 5] {
+    for which in [1, 2, 3, 5, 6] {
         passes(BENCH, which | 100 << 8)?;
     }
     let (a, b) = (start(BENCH, 4)?, start(BENCH, 4)?);
@@ -372,6 +373,13 @@ fn user_endless_sleep_woken_again_and_again() -> TestResult {
     let before = kern::kmem::census();
     passes(LIMITS, 4 | 2000 << 8)?;
     kern_selftest::memory_back(&before)
+}
+
+/// `_lwp_park`/`_lwp_unpark` (S3, S8): an early unpark is kept, a timed park times
+/// out, bad arguments are refused, two LWPs hand a turn back and forth through
+/// them (also with the combined `park(unpark)`), and a stop ends no park.
+fn user_park_unpark() -> TestResult {
+    passes(PARK, 0)
 }
 
 /// Starting a program (`exec::spawn`: the address space, its tables and pages, the

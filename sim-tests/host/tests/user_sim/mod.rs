@@ -20,6 +20,8 @@
 
 extern crate alloc;
 
+pub mod sync;
+
 use arch::kmem::Shared;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,12 +53,14 @@ pub fn boot_and_check(config: SimConfig) {
     let ncpus = config.ncpus;
     let config =
         SimConfig { boot_args: "hz=1000", timeout: Some(Duration::from_secs(120)), ..config };
-    static SUITES: [Suite; 1] = [("user", USER)];
+    static SUITES: [Suite; 2] = [("user", USER), ("usync", sync::SYNC)];
     let out: Outcome = sim_tests::boot_suites(config, &SUITES);
     println!("{}", out.console);
     assert!(!out.timed_out, "the kernel hung on {ncpus} CPU(s)");
+    // Each suite's tests and its memory check.
+    let n = USER.len() + sync::SYNC.len() + 2;
     assert!(
-        out.console.contains(&format!("selftest: {} passed, 0 failed, 0 skipped", USER.len() + 1)),
+        out.console.contains(&format!("selftest: {n} passed, 0 failed, 0 skipped")),
         "user tests failed on {ncpus} CPU(s)"
     );
     assert!(out.success, "the kernel halted with failure on {ncpus} CPU(s)");
@@ -468,6 +472,7 @@ fn other_main(n: u64) {
         assert_eq!(sys(SYS_LWP_SUSPEND, &[id]), esrch, "_lwp_suspend({id})");
         assert_eq!(sys(SYS_LWP_CONTINUE, &[id]), esrch, "_lwp_continue({id})");
         assert_eq!(sys(SYS_LWP_WAIT, &[id, DEPARTED]), esrch, "_lwp_wait({id})");
+        assert_eq!(sys(SYS_LWP_UNPARK, &[id]), esrch, "_lwp_unpark({id})");
     }
     assert_eq!(sys(SYS_LWP_SELF, &[]), Ok((1, 0)));
     assert_eq!(sys(SYS_LWP_KILL, &[1, 0]), Ok((0, 0)));

@@ -24,21 +24,30 @@
 //!    the CPU meanwhile, so the other really ran between its yields (S17 across
 //!    address spaces), and switched at least once;
 //! 5. `fast_trap_gethrtime`: the fast trap `ta 0x24`, served in the kernel's trap
-//!    table without a system call: beside the null system call.
+//!    table without a system call: beside the null system call;
+//! 6. `park_unpark_pingpong`: two LWPs take turns as Linux's futex ping-pong does,
+//!    each unparking the other and parking until its turn comes back; an op is
+//!    one switch (two per round trip), and the other must have answered every
+//!    round;
+//! 7. `park_handoff_pingpong`: the same, each side unparking the other with the
+//!    park itself (`_lwp_park(timeout, lwpid)`, as Solaris' libthread hands a lock
+//!    over): one system call per switch where 6 makes two.
 //!
 //! Exit codes: 0 done; 1 a call failed; 2 a created LWP was not the one reaped;
 //! 3 too many yields switched to nobody; 4 this process had the CPU to itself,
-//! or never switched; 5 an unknown benchmark; 6 the fast trap's clock went back.
+//! or never switched; 5 an unknown benchmark; 6 the fast trap's clock went back;
+//! 7 the ping-pong's other side did not answer every round.
 
 #![no_std]
 #![no_main]
 
 use core::hint::black_box;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 
+use lwp_user::abi::LWP_SUSPENDED;
 use lwp_user::{
-    check, clock_ns, gethrtime, gethrvtime, getpid, lwp_times, lwp_wait, ok, println, spawn,
-    yield_now,
+    check, clock_ns, gethrtime, gethrvtime, getpid, lwp_continue, lwp_park, lwp_self, lwp_times,
+    lwp_unpark, lwp_wait, ok, println, spawn, yield_now,
 };
 
 lwp_user::main!(main);
@@ -50,6 +59,58 @@ static EMPTY: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 static YIELDS: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
 /// The rounds each side of `lwp_yield_switch` plays.
 static ROUNDS: AtomicU64 = AtomicU64::new(0);
+
+/// `park_unpark_pingpong`: whose turn it is (0 main, 1 the other), the LWPs' ids,
+/// and the rounds the other answered.
+static PING: AtomicU64 = AtomicU64::new(0);
+static PING_IDS: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+static PONGS: AtomicU64 = AtomicU64::new(0);
+
+/// The ping-pong unparks with the park (`park_handoff_pingpong`).
+static HANDOFF: AtomicBool = AtomicBool::new(false);
+
+/// The other side of the ping-pongs: answers `n` pings.
+fn ponger(n: u64) {
+    let main = PING_IDS[0].load(Relaxed) as u32;
+    let handoff = HANDOFF.load(Relaxed);
+    // An unpark of main not given yet: the next park gives it.
+    let mut owed = false;
+    for _ in 0..n {
+        while PING.load(SeqCst) != 1 {
+            ok!(1, lwp_park(None, if owed { main } else { 0 }));
+            owed = false;
+        }
+        PONGS.fetch_add(1, Relaxed);
+        PING.store(0, SeqCst);
+        if handoff {
+            owed = true;
+        } else {
+            ok!(1, lwp_unpark(main));
+        }
+    }
+    if owed {
+        ok!(1, lwp_unpark(main));
+    }
+}
+
+/// `n` round trips of the ping-pongs, from main's side.
+fn ping(n: u64) {
+    let other = PING_IDS[1].load(Relaxed) as u32;
+    let handoff = HANDOFF.load(Relaxed);
+    for _ in 0..n {
+        PING.store(1, SeqCst);
+        if handoff {
+            // A permit left from an earlier round may end this park at once: the
+            // loop below parks again.
+            ok!(1, lwp_park(None, other));
+        } else {
+            ok!(1, lwp_unpark(other));
+        }
+        while PING.load(SeqCst) != 0 {
+            ok!(1, lwp_park(None, 0));
+        }
+    }
+}
 
 /// Clock ticks `proc_yield_switch` runs for.
 const PROC_TICKS: u64 = 30;
@@ -175,6 +236,24 @@ fn main(arg: u64) {
             }
             report("fast_trap_gethrtime", start, n);
             check!(6, !back, "gethrtime went back");
+        }
+        6 | 7 => {
+            let n = ops(10_000);
+            HANDOFF.store(which == 7, Relaxed);
+            let warm = n / 10;
+            PING_IDS[0].store(u64::from(ok!(1, lwp_self())), Relaxed);
+            let other = ok!(1, spawn(ponger, warm + n, LWP_SUSPENDED));
+            PING_IDS[1].store(u64::from(other), Relaxed);
+            ok!(1, lwp_continue(other));
+            ping(warm);
+            let answered = PONGS.load(Relaxed);
+            let start = now();
+            ping(n);
+            let name = if which == 7 { "park_handoff_pingpong" } else { "park_unpark_pingpong" };
+            report(name, start, 2 * n);
+            let answered = PONGS.load(Relaxed) - answered;
+            ok!(1, lwp_wait(other));
+            check!(7, answered == n, "the other side answered {answered} of {n} rounds");
         }
         _ => check!(5, false, "no benchmark {which}"),
     }
