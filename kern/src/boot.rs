@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use arch::{Machine, Upcalls};
 
 use crate::thread::{self, curthread, KThread};
-use crate::{clock, disp, kmdb, kmem, kprintln, proc, rctl, syscall, tick, M};
+use crate::{clock, disp, kmdb, kmem, kprintln, proc, rctl, swap, syscall, tick, M};
 
 /// Set by the boot CPU once the kernel is up; the other CPUs wait for it.
 static KERNEL_UP: AtomicBool = AtomicBool::new(false);
@@ -18,6 +18,7 @@ static UPCALLS: Upcalls = Upcalls {
     poke_intr: disp::kpreempt,
     sysent: &syscall::SYSENT,
     user_trap: syscall::user_trap,
+    blk_intr: swap::blk_intr,
     fatal_trap: kmdb::fatal_trap,
 };
 
@@ -53,6 +54,7 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
     KERNEL_UP.store(true, Ordering::Release);
     M::intr_restore(true);
     thread::thread_create("reaper", proc::reaper, 0);
+    swap::init(args);
     kprintln!("LWP kernel: {} CPU(s), HZ={}, boot arguments '{}'", M::ncpus(), clock::hz(), args);
     let (l, heap) = (rctl::limits(), M::heap_stats());
     kprintln!(

@@ -103,11 +103,16 @@ fn choose_cpu(t: &KThread) -> &'static Cpu {
     }
 }
 
-/// Makes `t` runnable (it must be neither running nor queued).
+/// Makes `t` runnable (it must be neither running nor queued). A thread whose LWP's
+/// `lwp` structure is swapped out is not queued here: it goes to the swapper, which
+/// brings the structure back and then makes it runnable (S5).
 pub fn setrun(t: &'static KThread) {
     // Still being switched out on some CPU: it can be queued once it is off.
     while t.t_oncpu.load(Ordering::Acquire) {
         <arch::Relax as spin::RelaxStrategy>::relax();
+    }
+    if !t.loaded() && crate::swap::swapin_request(t) {
+        return;
     }
     enqueue(t, false);
 }
@@ -312,6 +317,8 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         // lock is taken again, and that happens after this.)
         cur.set_state(ThreadState::Run);
     }
+    // S5: the dispatcher never runs a thread whose LWP's `lwp` structure is out.
+    debug_assert!(next.loaded(), "{next:?} picked to run while its lwp structure is out");
     next.set_state(ThreadState::OnProc);
     next.t_oncpu.store(true, Ordering::Release);
     next.note_switched_in(cpu.cpu_id);

@@ -17,6 +17,8 @@
 //! [`syscall`] system calls and every entry from user mode (S13, S16), [`signal`]
 //! the signals traps raise and their default actions (S13), [`schedctl`] the pages
 //! shared with a thread library and its all-LWPs-blocked notification (S4, S9),
+//! [`swap`] the swap device and the swapper that moves `lwp` structures out and
+//! back in (S5, S6, S2),
 //! [`boot`] the kernel's `main`, [`kmdb`] the kernel's debugger (its console,
 //! and the dump a panic prints).
 //!
@@ -48,6 +50,7 @@ pub mod rctl;
 pub mod schedctl;
 pub mod signal;
 pub mod sleepq;
+pub mod swap;
 pub mod sync;
 pub mod syscall;
 pub mod thread;

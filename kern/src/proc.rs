@@ -56,7 +56,7 @@ use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::lwp::{self, Event, LwpDir, LwpFlags, LwpId, NewLwp};
 use crate::rctl;
-use crate::thread::{curproc, curthread};
+use crate::thread::{curproc, curthread, KThread};
 use crate::M;
 
 /// A user address space, as the machine makes it.
@@ -288,12 +288,11 @@ impl Proc {
     }
 
     /// The user and system time of every LWP it has had, live or exited, in
-    /// clock ticks (S5.6). A live LWP whose `lwp` structure is swapped out adds
-    /// nothing until it is back.
+    /// clock ticks (S5.6), whether its `lwp` structure is in memory or swapped out.
     pub fn times(&self) -> (u64, u64) {
         let ps = self.p_lock.lock();
         ps.p_lwpdir.live_all().fold((ps.p_utime, ps.p_stime), |(u, s), (_, lwp)| {
-            let (lu, ls) = lwp.with_data(|d| (d.lwp_utime, d.lwp_stime)).unwrap_or((0, 0));
+            let (lu, ls) = lwp.times();
             (u + lu, s + ls)
         })
     }
@@ -583,16 +582,42 @@ pub fn proc_exit(code: u8) -> ! {
 pub(crate) fn proc_exit_status(status: WaitStatus, core: bool) -> ! {
     let t = curthread();
     if let Some(p) = t.t_procp.get() {
-        {
-            let mut ps = p.p_lock.lock();
-            if ps.p_stat == PStat::Active {
-                ps.p_stat = PStat::Exiting;
-                ps.p_exitstatus = status.raw() | if core { 0x80 } else { 0 };
-            }
-        }
-        lwp::exitlwps(p, t);
+        exit_all(p, status.raw() | if core { 0x80 } else { 0 }, t);
     }
     lwp::lwp_exit()
+}
+
+/// Makes process `p` exit with wait status `raw` (unless it is exiting already:
+/// the first status stands): every LWP but `me` is made to exit.
+fn exit_all(p: &Proc, raw: i32, me: &KThread) {
+    {
+        let mut ps = p.p_lock.lock();
+        if ps.p_stat == PStat::Active {
+            ps.p_stat = PStat::Exiting;
+            ps.p_exitstatus = raw;
+        }
+    }
+    lwp::exitlwps(p, me);
+}
+
+/// Ends process `p`, from outside it, as signal `sig` ends a process: its status
+/// is the signal's, and every LWP exits at its next stop point. The swapper's way
+/// to end a process whose LWP's `lwp` structure cannot be read back (S5).
+pub(crate) fn proc_kill(p: &Proc, sig: u8) {
+    exit_all(p, WaitStatus::Killed(sig).raw(), curthread());
+}
+
+/// Runs `f` on every process in the table (zombies included), under `PIDLOCK`:
+/// `f` may take a process's `p_lock`, and must allocate nothing.
+pub(crate) fn for_each(mut f: impl FnMut(&'static Proc)) {
+    let tbl = PIDLOCK.lock();
+    for &head in &tbl.pt_hash {
+        let mut cur = head;
+        while let Some(p) = cur {
+            f(p);
+            cur = p.p_hash.get();
+        }
+    }
 }
 
 /// The last LWP of `p` has left: `p` becomes a zombie, its children go to proc 0

@@ -71,14 +71,21 @@ impl SObj {
     }
 }
 
-/// One sleep queue: a FIFO through `t_link`.
-struct SleepQ {
+/// A FIFO of threads through their `t_link` (a thread is on one queue at a time:
+/// `t_queued`): a sleep queue, and the swapper's queue (`swap`). Under its owner's
+/// lock.
+pub(crate) struct ThreadFifo {
     head: Option<&'static KThread>,
     tail: Option<&'static KThread>,
 }
 
-impl SleepQ {
-    fn push(&mut self, t: &'static KThread) {
+impl ThreadFifo {
+    pub(crate) const fn new() -> ThreadFifo {
+        ThreadFifo { head: None, tail: None }
+    }
+
+    /// Puts `t` at the back. Panics if it is on a queue already.
+    pub(crate) fn push(&mut self, t: &'static KThread) {
         assert!(!t.t_queued.swap(true, Ordering::SeqCst), "{t:?} is already on a queue");
         t.t_link.set(None);
         match self.tail {
@@ -88,8 +95,8 @@ impl SleepQ {
         self.tail = Some(t);
     }
 
-    /// Takes the first sleeper that `want` accepts.
-    fn take(&mut self, want: impl Fn(&KThread) -> bool) -> Option<&'static KThread> {
+    /// Takes the first thread that `want` accepts off the queue.
+    pub(crate) fn take(&mut self, want: impl Fn(&KThread) -> bool) -> Option<&'static KThread> {
         let (mut prev, mut cur): (Option<&'static KThread>, _) = (None, self.head);
         while let Some(t) = cur {
             if want(t) {
@@ -103,7 +110,6 @@ impl SleepQ {
                 }
                 t.t_link.set(None);
                 t.t_queued.store(false, Ordering::SeqCst);
-                t.t_wchan.store(0, Ordering::Release);
                 return Some(t);
             }
             prev = Some(t);
@@ -111,10 +117,24 @@ impl SleepQ {
         }
         None
     }
+
+    /// The threads on the queue, first to last.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'static KThread> {
+        core::iter::successors(self.head, |t| t.t_link.get())
+    }
 }
 
-static SLEEPQ: [DispLock<SleepQ>; NSLEEPQ] =
-    [const { DispLock::new(SleepQ { head: None, tail: None }) }; NSLEEPQ];
+/// One sleep queue.
+type SleepQ = ThreadFifo;
+
+/// Takes the first sleeper of `q` that `want` accepts: it sleeps no more.
+fn unsleep(q: &mut SleepQ, want: impl Fn(&KThread) -> bool) -> Option<&'static KThread> {
+    let t = q.take(want)?;
+    t.t_wchan.store(0, Ordering::Release);
+    Some(t)
+}
+
+static SLEEPQ: [DispLock<SleepQ>; NSLEEPQ] = [const { DispLock::new(SleepQ::new()) }; NSLEEPQ];
 
 fn bucket(chan: usize) -> &'static DispLock<SleepQ> {
     &SLEEPQ[((chan >> 3) ^ (chan >> 11)) % NSLEEPQ]
@@ -166,6 +186,7 @@ fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Optio
             t.t_timedout.store(false, Ordering::SeqCst);
             t.t_sobj.store(sobj as u8, Ordering::Relaxed);
             t.t_wchan.store(chan, Ordering::Release);
+            t.note_wait();
             t.set_state(ThreadState::Sleep);
             q.push(t);
             if let Some(ticks) = left {
@@ -192,7 +213,7 @@ pub fn delay(ticks: u64) {
 
 /// Wakes the first thread sleeping on `chan`; true if there was one.
 pub fn wakeup_one(chan: usize) -> bool {
-    let t = bucket(chan).lock().take(|t| t.t_wchan.load(Ordering::Acquire) == chan);
+    let t = unsleep(&mut bucket(chan).lock(), |t| t.t_wchan.load(Ordering::Acquire) == chan);
     t.map(wake).is_some()
 }
 
@@ -239,7 +260,7 @@ pub(crate) fn timed_out(t: &'static KThread, gen: u64) {
     if chan == 0 {
         return;
     }
-    let taken = bucket(chan).lock().take(|s| {
+    let taken = unsleep(&mut bucket(chan).lock(), |s| {
         core::ptr::eq(s, t)
             && s.t_sleepgen.load(Ordering::SeqCst) == gen
             && s.t_wchan.load(Ordering::Acquire) == chan
@@ -250,14 +271,23 @@ pub(crate) fn timed_out(t: &'static KThread, gen: u64) {
     }
 }
 
+/// Runs `f` if `t` sleeps on a sleep queue — queued, off every CPU — under that
+/// queue's lock: a wakeup cannot take it off meanwhile, and one that comes later
+/// sees what `f` did (the swapper marking its LWP's `lwp` structure not loaded).
+pub(crate) fn if_asleep<R>(t: &KThread, f: impl FnOnce() -> R) -> Option<R> {
+    let chan = t.t_wchan.load(Ordering::Acquire);
+    if chan == 0 {
+        return None;
+    }
+    let _q = bucket(chan).lock();
+    let asleep = t.t_wchan.load(Ordering::Acquire) == chan
+        && t.t_queued.load(Ordering::SeqCst)
+        && t.state() == ThreadState::Sleep
+        && !disp::is_running(t);
+    asleep.then(f)
+}
+
 /// How many threads sleep on `chan`.
 pub fn sleepers(chan: usize) -> usize {
-    let q = bucket(chan).lock();
-    let mut n = 0;
-    let mut cur = q.head;
-    while let Some(t) = cur {
-        n += usize::from(t.t_wchan.load(Ordering::Acquire) == chan);
-        cur = t.t_link.get();
-    }
-    n
+    bucket(chan).lock().iter().filter(|t| t.t_wchan.load(Ordering::Acquire) == chan).count()
 }

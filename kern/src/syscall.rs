@@ -6,8 +6,10 @@
 //! An LWP's user registers live in its `lwp` structure (S5.1, `lwp_regs`: an
 //! [`arch::UserFrame`]), where the machine saves them at every trap from user mode
 //! and loads them from at every return: the kernel reads and writes them there,
-//! without a copy and without taking the structure's lock (only a stopped LWP can
-//! be swapped out, and a stopped LWP is not in a trap).
+//! through the machine's handle it is given with every trap, without a copy and
+//! without taking the structure's lock. An LWP that sleeps in a system call may
+//! have its structure swapped out meanwhile (`swap`): the handle is changed in
+//! place, and reaches the registers wherever they are once the LWP runs again.
 //!
 //! A system call is found in [`SYSENT`], the table the machine calls through
 //! (Solaris' `sysent`). A call that neither blocks nor faults is `fast`: the

@@ -84,11 +84,24 @@ const UNBOUND: usize = usize::MAX;
 /// the interrupt that asks for it preempts on its way out (`disp::kpreempt`),
 /// from the kernel as from user mode, and the return path tests the word with
 /// interrupts off, so a request after the test is an interrupt taken in user mode
-/// at once. Nor does a swap-in: only a stopped LWP is swapped out, and continuing
-/// it brings its `lwp` structure back before it can run.
+/// at once. Nor does a swap-in: a thread whose LWP's `lwp` structure is out is
+/// never dispatched (`t_schedflag`), so it gets its structure back before it runs
+/// at all.
 pub mod pending {
     /// A stop point is due: the LWP was asked to stop or to exit (`TpFlags`).
     pub const STOP: u32 = 1;
+}
+
+/// The bits of `t_schedflag` (Solaris' `TS_*`): whether the thread's LWP's `lwp`
+/// structure is in memory, which the dispatcher must know before it runs the
+/// thread (S5, S6; see `swap`). Changed under the swap queue's lock.
+pub mod schedflag {
+    /// The LWP's `lwp` structure is in memory: the thread may run (`TS_LOAD`).
+    /// Always set for a thread without an LWP.
+    pub const LOAD: u32 = 1;
+    /// The thread was made runnable while not loaded: it waits on the swapper's
+    /// queue for its structure instead of a dispatch queue (`TS_ON_SWAPQ`).
+    pub const ON_SWAPQ: u32 = 2;
 }
 
 /// A kernel thread. `#[repr(C)]`: its first field is the pending-work word, where
@@ -124,6 +137,15 @@ pub struct KThread {
     /// *Atomic:* set by other LWPs of the process under its `p_lock`, taken by the
     /// thread itself at its stop points.
     t_proc_flag: AtomicU32,
+    /// Where the LWP's `lwp` structure is (`schedflag`): resident (S6), as the
+    /// dispatcher reads it whenever the thread is made runnable. *Under the swap-in
+    /// queue's lock* (`swap`), and before the thread is handed out.
+    pub(crate) t_schedflag: AtomicU32,
+    /// `lbolt` when the thread last went to sleep on a sleep queue or stopped
+    /// (`note_wait`): the swapper takes the LWPs that have waited longest first
+    /// (Solaris' `t_stime`). *Only by the thread itself* as it goes to sleep or
+    /// stops, or by its creator before it first runs.
+    pub(crate) t_stime: AtomicU64,
     /// The CPU it last ran on. *By the CPU that switches it in*, interrupts off.
     t_cpu: AtomicUsize,
     /// How many times it was switched in. *Like `t_cpu`.*
@@ -284,6 +306,8 @@ impl KThread {
             t_lwp: StaticRef::none(),
             t_procp: StaticRef::none(),
             t_proc_flag: AtomicU32::new(0),
+            t_schedflag: AtomicU32::new(schedflag::LOAD),
+            t_stime: AtomicU64::new(0),
             t_cpu: AtomicUsize::new(0),
             t_nswitch: AtomicU64::new(0),
             t_cid: AtomicU8::new(SchedClass::Sys as u8),
@@ -344,6 +368,26 @@ impl KThread {
     #[inline]
     pub(crate) fn set_state(&self, s: ThreadState) {
         self.t_state.store(s as u8, Ordering::Release);
+    }
+
+    /// The thread goes to sleep on a sleep queue, or stops: from now (`t_stime`).
+    #[inline]
+    pub(crate) fn note_wait(&self) {
+        self.t_stime.store(crate::clock::lbolt(), Ordering::Relaxed);
+    }
+
+    /// Whether its LWP's `lwp` structure is in memory, so that it may run (always
+    /// true for a thread without an LWP). A relaxed load: the flag goes off only
+    /// under the lock that keeps the thread asleep or stopped, which whoever makes
+    /// it runnable took first.
+    #[inline]
+    pub fn loaded(&self) -> bool {
+        self.t_schedflag.load(Ordering::Relaxed) & schedflag::LOAD != 0
+    }
+
+    /// `lbolt` when it last went to sleep or stopped.
+    pub fn stime(&self) -> u64 {
+        self.t_stime.load(Ordering::Relaxed)
     }
 
     /// The CPU the thread last ran on.
@@ -502,6 +546,7 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> Result<&'static
     t.t_lwp.set(None);
     t.t_procp.set(None);
     t.t_proc_flag.store(0, Ordering::SeqCst);
+    t.t_schedflag.store(schedflag::LOAD, Ordering::SeqCst);
     t.t_pending.take(!PendingWork::MACHINE);
     t.t_nswitch.store(0, Ordering::Relaxed);
     t.t_oncpu.store(false, Ordering::Relaxed);

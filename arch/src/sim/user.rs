@@ -46,7 +46,6 @@
 //! `pc` elsewhere (a signal handler, say) is only honoured at `user_enter`.
 
 use alloc::collections::BTreeMap;
-use core::cell::UnsafeCell;
 use core::ops::Range;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use std::boxed::Box;
@@ -338,6 +337,19 @@ impl MachFrame {
 
     /// Empties the machine part for a new LWP.
     pub(crate) fn reset(&mut self) {}
+
+    /// The most bytes [`MachFrame::save`] writes: none.
+    pub(crate) const IMAGE_MAX: usize = 0;
+
+    /// Writes the machine part's image: nothing. Returns its length.
+    pub(crate) fn save(&mut self, _out: &mut [u8]) -> usize {
+        0
+    }
+
+    /// Makes the machine part what `image` says: it must be empty.
+    pub(crate) fn restore(&mut self, image: &[u8]) -> bool {
+        image.is_empty()
+    }
 }
 
 /// A thread's user state, in its [`Context`]. Only the thread itself touches it
@@ -351,26 +363,32 @@ impl MachFrame {
 pub(super) struct UserState {
     /// The address space the thread runs in, from `user_enter` to `user_exit`.
     space: spin::Mutex<Option<Shared<AddrSpace>>>,
-    /// Where its user registers live (the LWP's, given by `user_enter`). Written
-    /// only by the thread itself in `user_enter` (no reference to it is live then)
-    /// or by `clear` while the thread does not run; `user_exit` leaves it, as a
-    /// reference to it may still be on the stack the exit abandons.
-    frame: UnsafeCell<Option<UserFrame>>,
+    /// Where its user registers live (the LWP's, given by `user_enter`; empty
+    /// before, and while its `lwp` structure is swapped out). Changed in place
+    /// (`UserFrame::exchange`) by the thread itself in `user_enter`, or while the
+    /// thread does not run (`clear`, `Context::user_frame_exchange`): a reference to
+    /// it on the thread's stack stays valid. `user_exit` leaves it, as a reference to
+    /// it may still be on the stack the exit abandons.
+    frame: UserFrame,
 }
 
 impl UserState {
     #[allow(clippy::declare_interior_mutable_const)] // a fresh state per context
     pub(super) const NONE: UserState =
-        UserState { space: spin::Mutex::new(None), frame: UnsafeCell::new(None) };
+        UserState { space: spin::Mutex::new(None), frame: UserFrame::empty() };
 
     /// Forgets everything: the thread starts afresh (`context_reset`), or its cached
     /// context gives its memory back. The thread does not run.
     pub(super) fn clear(&self) {
         let space = host_critical(|| self.space.lock().take());
         drop(space);
-        // SAFETY: the thread does not run (the caller claimed its context), so no
-        // reference to the frame is live.
-        drop(unsafe { (*self.frame.get()).take() });
+        drop(self.frame.exchange(UserFrame::empty()));
+    }
+
+    /// Puts `frame` in the frame slot and returns what was there; the thread does
+    /// not run (its context is claimed).
+    pub(super) fn exchange_frame(&self, frame: UserFrame) -> UserFrame {
+        self.frame.exchange(frame)
     }
 
     fn space(&self) -> Option<Shared<AddrSpace>> {
@@ -378,10 +396,8 @@ impl UserState {
     }
 
     fn frame(&self) -> &UserFrame {
-        // SAFETY: see the field: the running thread reads it, and only `user_enter`
-        // (by this thread, holding no reference) or `clear` (not running) write it.
-        unsafe { (*self.frame.get()).as_ref() }
-            .expect("sim: user mode in a thread without a user frame")
+        assert!(!self.frame.is_empty(), "sim: user mode in a thread without a user frame");
+        &self.frame
     }
 }
 
@@ -470,10 +486,7 @@ pub(super) fn enter(space: Shared<AddrSpace>, frame: UserFrame) -> ! {
     let user = state(cpu).expect("sim: user_enter on a boot thread that has never switched");
     let old_space = cpu.critical(|| user.space.lock().replace(space));
     drop(old_space);
-    // SAFETY: the running thread itself, holding no reference to its frame (see
-    // `UserState`).
-    let old_frame = unsafe { (*user.frame.get()).replace(frame) };
-    drop(old_frame);
+    drop(user.frame.exchange(frame));
     let frame = user.frame();
     // User mode runs with interrupts on; the fetch below may already trap.
     intr::restore(cpu, true);

@@ -3,9 +3,10 @@
 //! Boot order (see [`sparc64_entry!`] and [`boot_main`]): the entry code jumps from
 //! OpenBIOS's alias to the linked address, takes the register windows over, sets the
 //! boot stack, clears `.bss` and loads `%g7` with the boot thread (S7), all before
-//! the first line of Rust. Then, in Rust: the boot arguments are read from OpenBIOS,
-//! the kernel window is locked into the TLBs, the kernel's trap table replaces
-//! OpenBIOS's, the heap is set up, and the kernel's `main` runs.
+//! the first line of Rust. Then, in Rust: the boot arguments are read from OpenBIOS
+//! and its device tree walked for the disk, the kernel window is locked into the
+//! TLBs, the kernel's trap table replaces OpenBIOS's, the heap is set up, the disk
+//! started, and the kernel's `main` runs.
 //!
 //! `%g7` is the current-thread register. LLVM never allocates `%g7` on SPARC, so
 //! only the code in this module writes it: the entry code, `resume`
@@ -26,6 +27,7 @@ pub mod probe;
 pub mod prom;
 pub mod trap;
 pub mod user;
+pub mod virtio;
 pub mod vm;
 
 use core::arch::asm;
@@ -35,7 +37,8 @@ use spin::Once;
 
 use crate::kmem::Shared;
 use crate::{
-    Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserFrame, WalkFrom,
+    BlkDone, BlkError, BlkRequest, Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister,
+    Upcalls, UserFrame, WalkFrom,
 };
 
 /// The sparc64 machine.
@@ -132,9 +135,16 @@ pub extern "C" fn boot_main(cif: usize, main: extern "C" fn() -> !) -> ! {
         let len = buf[..len].iter().position(|&b| b == 0).unwrap_or(len);
         (buf, len)
     });
+    // The device tree, while OpenBIOS's client interface works.
+    virtio::probe();
     mmu::lock_kernel();
     trap::install();
     heap::init();
+    if let Err(why) = virtio::init() {
+        console::write(b"virtio: ");
+        console::write(why.as_bytes());
+        console::write(b": no disk\n");
+    }
     main()
 }
 
@@ -289,6 +299,18 @@ impl Machine for Sparc64 {
         heap::alloc_forbid(false)
     }
 
+    fn blk_sectors() -> Option<u64> {
+        virtio::sectors()
+    }
+
+    fn blk_submit(req: BlkRequest) -> Result<(), (BlkRequest, BlkError)> {
+        virtio::submit(req)
+    }
+
+    fn blk_reap() -> Option<BlkDone> {
+        virtio::reap()
+    }
+
     fn console_write(bytes: &[u8]) {
         console::write(bytes)
     }
@@ -345,6 +367,16 @@ impl Machine for Sparc64 {
 
     fn user_exit() {
         user::exit()
+    }
+
+    fn user_frame_detach(ctx: &context::Context) -> Option<UserFrame> {
+        let frame = ctx.user_frame_exchange(UserFrame::empty());
+        (!frame.is_empty()).then_some(frame)
+    }
+
+    fn user_frame_attach(ctx: &context::Context, frame: UserFrame) {
+        let old = ctx.user_frame_exchange(frame);
+        assert!(old.is_empty(), "a user frame attached over another");
     }
 
     fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Fault> {

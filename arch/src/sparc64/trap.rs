@@ -34,8 +34,8 @@
 //!   (`user`); anything else at TL>0 is a bug in this file and goes to `tl1_fatal`,
 //!   which reports it from an emergency stack.
 //!
-//! From the kernel, the Rust dispatcher handles the clock interrupt, the self-test
-//! probe trap, and faults inside [`catch`] (fault recovery: the trapped code is
+//! From the kernel, the Rust dispatcher handles the clock interrupt, the disk's
+//! interrupt vector (`virtio`), the self-test probe trap, and faults inside [`catch`] (fault recovery: the trapped code is
 //! abandoned and `catch` returns the trap, the basis of `copyin`). Anything else is
 //! reported with a register dump and the machine stops with failure.
 
@@ -45,7 +45,7 @@ use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use super::user::{ArchCpu, WindowBuffer, FRAME_WBUF, PENDING_WBUF, WBUF_WINDOWS};
-use super::{clock, console, context, power, probe};
+use super::{clock, console, context, power, probe, virtio};
 use crate::uregs::FrameData;
 use crate::SysEnt;
 
@@ -73,6 +73,8 @@ pub mod tt {
     pub const MEM_ADDRESS_NOT_ALIGNED: u64 = 0x034;
     /// Interrupt level 14: `%tick_cmpr` matched (the clock).
     pub const INTERRUPT_LEVEL_14: u64 = 0x04e;
+    /// An interrupt vector: a device's interrupt, through the PCI host bridge.
+    pub const INTERRUPT_VECTOR: u64 = 0x060;
     /// 0x064 fast_instruction_access_MMU_miss: an instruction fetch from a page not
     /// in the ITLB (the vector refills it from the page table, or it is a fault).
     pub const FAST_INSTRUCTION_ACCESS_MMU_MISS: u64 = 0x064;
@@ -135,7 +137,7 @@ pub fn tt_name(t: u64) -> &'static str {
         0x036 => "STDF_mem_address_not_aligned",
         0x037 => "privileged_action",
         0x041..=0x04f => "interrupt_level_n",
-        0x060 => "interrupt_vector",
+        tt::INTERRUPT_VECTOR => "interrupt_vector",
         tt::FAST_INSTRUCTION_ACCESS_MMU_MISS => "fast_instruction_access_MMU_miss",
         tt::FAST_DATA_ACCESS_MMU_MISS => "fast_data_access_MMU_miss",
         tt::FAST_DATA_ACCESS_PROTECTION => "fast_data_access_protection",
@@ -862,13 +864,16 @@ user_refault:
     ba,pt   %xcc, .Lutrap_call
      ldx    [%l6 + CPU_THREAD], %g7
 
-    ! sparc64_user_rtt: back to user mode with the registers of the frame (%l7),
-    ! from TL=0 in the kernel, normal globals, %l6 = &sparc64_cpu, interrupts off.
-    ! Pending work first (the thread's word at %g7 + 0): only when it is set,
-    ! sparc64_user_pending, and the test again.
+    ! sparc64_user_rtt: back to user mode with the registers of the running thread's
+    ! frame, from TL=0 in the kernel, normal globals, %l6 = &sparc64_cpu, interrupts
+    ! off. The frame's address is taken afresh (into %l7): while the kernel had the
+    ! LWP, its registers may have gone out to the swap device with its lwp structure
+    ! and come back in another block (S5). Pending work first (the thread's word at
+    ! %g7 + 0): only when it is set, sparc64_user_pending, and the test again.
     .globl  sparc64_user_rtt
 sparc64_user_rtt:
 user_rtt:
+    ldx     [%l6 + CPU_FRAME], %l7
     ldx     [%l7 + FR_O + 0], %i0
     ldx     [%l7 + FR_O + 8], %i1
     ldx     [%l7 + FR_O + 16], %i2
@@ -1047,6 +1052,7 @@ pub static PROBE_TRAPS: AtomicU64 = AtomicU64::new(0);
 extern "C" fn sparc64_trap(frame: &mut TrapFrame) {
     match frame.tt {
         tt::INTERRUPT_LEVEL_14 => clock::intr(false),
+        tt::INTERRUPT_VECTOR => virtio::vector(),
         tt::PROBE => {
             PROBE_TRAPS.fetch_add(1, Ordering::Relaxed);
             probe::trap(frame);

@@ -7,12 +7,14 @@
 //! each one's LWPs (`::lwps`), every kernel thread with what it waits for
 //! (`::threadlist`), a sleeping thread's kernel stack (`::findstack`), the caches
 //! and limits (`::kmastat`), the callouts, the CPUs and their run queues, the
-//! turnstiles (`::turnstile`). Its commands have Solaris' names and print columns
-//! as mdb does; `::help` lists them. One file per group of commands: `proc`,
-//! `thread`, `kmem`, `cpu`, `callout`, `sync`; this file holds the entry points,
-//! the table of commands and the prompt. (`::sig` and `::swapinfo` join the
-//! table where per-LWP signal state and the swap device are kept, once they
-//! exist.)
+//! turnstiles (`::turnstile`), the swap device and the LWPs swapped out
+//! (`::swapinfo`). Its commands have Solaris' names and print columns as mdb does;
+//! `::help` lists them. One file per group of commands: `proc`, `thread`, `kmem`,
+//! `cpu`, `callout`, `sync`, `swap`; this file holds the entry points, the table of
+//! commands and the prompt. (`::sig` joins the table where per-LWP signal state is
+//! kept, once it exists.) Of an LWP whose `lwp` structure is swapped out it shows
+//! only what stays in memory (S6, and the structure's place on the device): it
+//! never reads the structure, nor the disk.
 //!
 //! It is entered
 //!
@@ -44,6 +46,7 @@ mod cpu;
 mod kmem;
 mod line;
 mod proc;
+mod swap;
 pub mod sym;
 mod sync;
 mod thread;
@@ -177,8 +180,16 @@ pub struct Dcmd {
 }
 
 /// Every command, group by group.
-const DCMDS: &[&[Dcmd]] =
-    &[proc::DCMDS, thread::DCMDS, sync::DCMDS, cpu::DCMDS, callout::DCMDS, kmem::DCMDS, CONTROL];
+const DCMDS: &[&[Dcmd]] = &[
+    proc::DCMDS,
+    thread::DCMDS,
+    sync::DCMDS,
+    cpu::DCMDS,
+    callout::DCMDS,
+    kmem::DCMDS,
+    swap::DCMDS,
+    CONTROL,
+];
 
 /// The commands that steer the debugger itself.
 const CONTROL: &[Dcmd] = &[

@@ -11,8 +11,9 @@
 //!   state, the wait channel, and `t_proc_flag`, what the LWP was asked to do;
 //! * its **`lwp` structure** (S5, `data`): the swappable state (user registers,
 //!   system-call values, signal-handling state, usage, timers, CPU times, the
-//!   pointers to its thread and process) in a heap block of its own that may be
-//!   moved out to a swap store while the LWP is stopped;
+//!   pointers to its thread and process) in a heap block of its own that the
+//!   swapper (`crate::swap`) may write out to the swap device and free while the
+//!   LWP does not run, and bring back before it runs again;
 //! * its **entry in its process's LWP directory** (`dir`): its id, which means
 //!   something only inside the process (S15), whether it is detached, and what it
 //!   waits for. An exited LWP that is not detached stays there as a zombie until
@@ -43,11 +44,11 @@
 //! hands from owner to sleeper). Both sleeps are stop points.
 //!
 //! Locks, outermost first: the process table (`proc`'s `PIDLOCK`), a process's
-//! `p_lock` (its state and LWP directory), an `Lwp`'s `lwp_image`, the swap store;
-//! the dispatcher's and sleep queues' locks are taken inside any of these. Wakeups
-//! are given after the locks are dropped, but for an unpark, given under `p_lock`,
-//! where its id still names the LWP; the unparker then preempts itself if the LWP
-//! it woke outranks it.
+//! `p_lock` (its state and LWP directory), a sleep queue's, the swap queue's
+//! (`swap`), an `Lwp`'s `lwp_image`, the swap device's slot map; the dispatcher's
+//! locks are taken inside any of these. Wakeups are given after the locks are
+//! dropped, but for an unpark, given under `p_lock`, where its id still names the
+//! LWP; the unparker then preempts itself if the LWP it woke outranks it.
 
 mod data;
 mod dir;
@@ -76,10 +77,9 @@ use crate::M;
 
 use arch::{Machine, UserRegs};
 
-pub(crate) use data::clock_tick;
+pub(crate) use data::{clock_tick, ImageState, SwapRef};
 pub use data::{
-    lwp_swapin, lwp_swapout, nswapped, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack,
-    SigInfo, MAXSYSARGS, NITIMER,
+    ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack, SigInfo, MAXSYSARGS, NITIMER,
 };
 pub(crate) use dir::{LwpDir, Waitfor};
 pub(crate) use event::Event;
@@ -354,6 +354,7 @@ impl NewLwp {
             // As if it had stopped at its first stop point (it has no stack to stop on
             // yet): `lwp_continue` (or `create_done`) sets it running.
             t.set_proc_flag(stop | TpFlags::STOPPED);
+            t.note_wait();
             t.set_state(ThreadState::Stopped);
         }
         (id, t)
@@ -380,7 +381,8 @@ fn lwp_cache(lwp: &'static Lwp) {
 /// own, in the TS class (S3); when `func` returns, the LWP exits. Returns its id.
 ///
 /// Errors: `EAGAIN` if `p` is exiting (or already gone); `EINVAL` for proc 0, which
-/// holds the kernel's own threads (S2) and never LWPs.
+/// holds the kernel's own threads (S2) and never LWPs; `ENOMEM` if there is no
+/// memory for it, even once the swapper has made what room it could.
 pub fn lwp_create(
     p: &'static Proc,
     func: fn(usize),
@@ -390,7 +392,16 @@ pub fn lwp_create(
     if proc::is_proc0(p) {
         return Err(Errno::EINVAL);
     }
-    lwp_enter(p, NewLwp::alloc(p, func, arg)?, flags, |_| {})
+    with_reclaim(|| lwp_enter(p, NewLwp::alloc(p, func, arg)?, flags, |_| {}))
+}
+
+/// Makes an LWP with `make`; if there is no memory for it, once more after the
+/// swapper has swapped out what it could to make room (`swap::reclaim`, S5).
+fn with_reclaim(mut make: impl FnMut() -> Result<LwpId, Errno>) -> Result<LwpId, Errno> {
+    match make() {
+        Err(Errno::ENOMEM) if crate::swap::reclaim() > 0 => make(),
+        made => made,
+    }
 }
 
 /// Creates an LWP in the current process that starts in user mode with `regs`
@@ -411,7 +422,15 @@ pub fn lwp_create_user(
     if p.p_as.lock().is_none() {
         return Err(Errno::EINVAL);
     }
-    lwp_enter(p, NewLwp::alloc_user(p, regs)?, flags, publish)
+    // `lwp_enter` hands the id to `publish` only when it succeeds: once.
+    let mut publish = Some(publish);
+    with_reclaim(|| {
+        lwp_enter(p, NewLwp::alloc_user(p, regs)?, flags, |id| {
+            if let Some(publish) = publish.take() {
+                publish(id);
+            }
+        })
+    })
 }
 
 /// Enters `new` in `p`, held, hands its id to `publish`, then lets it run unless

@@ -25,7 +25,7 @@ use core::ptr;
 
 use arch::Machine;
 
-use super::{current, Lwp, LwpId, TpFlags};
+use super::{current, LwpId, TpFlags};
 use crate::disp::{self, Prev};
 use crate::errno::Errno;
 use crate::proc::Proc;
@@ -57,6 +57,7 @@ pub fn stop_point() {
             continue;
         }
         t.set_proc_flag(TpFlags::STOPPED);
+        t.note_wait();
         t.set_state(ThreadState::Stopped);
         drop(ps);
         // Interrupts stay off until the switch is made: nothing runs here meanwhile,
@@ -67,18 +68,15 @@ pub fn stop_point() {
     }
 }
 
-/// Takes a stopped LWP's thread out of its stop, bringing its `lwp` structure back
-/// in first (S5): the caller sets it running. `None` if it is not stopped, if
-/// someone else already took it, or if its creator is not done with it yet
-/// (`CREATING`). Under `p_lock`.
-fn unstop(t: &'static KThread, lwp: &Lwp) -> Option<&'static KThread> {
-    if t.proc_flag().contains(TpFlags::CREATING)
-        || !t.clear_proc_flag(TpFlags::STOPPED).contains(TpFlags::STOPPED)
-    {
+/// Takes a stopped LWP's thread out of its stop: the caller sets it running (which,
+/// if its `lwp` structure is swapped out, has the swapper bring it back first: S5).
+/// `None` if it is not stopped, if someone else already took it, or if its creator
+/// is not done with it yet (`CREATING`). Under `p_lock`.
+fn unstop(t: &'static KThread) -> Option<&'static KThread> {
+    if t.proc_flag().contains(TpFlags::CREATING) {
         return None;
     }
-    lwp.swap_in();
-    Some(t)
+    t.clear_proc_flag(TpFlags::STOPPED).contains(TpFlags::STOPPED).then_some(t)
 }
 
 /// The creator of `t`, a new LWP of `p` held since it was entered (`CREATING`), is
@@ -90,9 +88,10 @@ pub(super) fn create_done(p: &Proc, t: &'static KThread) {
         let _ps = p.p_lock.lock();
         let f = t.clear_proc_flag(TpFlags::CREATING);
         let stays = f.contains(TpFlags::HOLDLWP) && !f.contains(TpFlags::EXITLWP);
-        match t.t_lwp.get() {
-            Some(lwp) if !stays => unstop(t, lwp),
-            _ => None,
+        if stays {
+            None
+        } else {
+            unstop(t)
         }
     };
     if let Some(t) = resume {
@@ -174,9 +173,9 @@ pub fn lwp_continue(id: LwpId) -> Result<(), Errno> {
     let (_, _, p) = current()?;
     let resume = {
         let ps = p.p_lock.lock();
-        let (t, lwp) = ps.p_lwpdir.live(id).ok_or(Errno::ESRCH)?;
+        let (t, _) = ps.p_lwpdir.live(id).ok_or(Errno::ESRCH)?;
         t.clear_proc_flag(TpFlags::HOLDLWP);
-        unstop(t, lwp)
+        unstop(t)
     };
     if let Some(t) = resume {
         disp::setrun(t);
@@ -204,7 +203,7 @@ pub(crate) fn exitlwps(p: &Proc, me: &KThread) {
                 .p_lwpdir
                 .live_all()
                 .filter(|(t, _)| !ptr::eq(*t, me))
-                .find_map(|(t, l)| unstop(t, l));
+                .find_map(|(t, _)| unstop(t));
             found
         };
         match next {

@@ -31,6 +31,7 @@ static SWEEP: Sweep = Sweep {
     // most 60 s each.
     virtual_timeout: Duration::from_secs(200),
     timeout: Duration::from_secs(60),
+    machine: |config| config,
 };
 
 static SUITES: [Suite; 1] = [("usync", user_sim::sync::SYNC)];

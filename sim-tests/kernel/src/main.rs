@@ -38,6 +38,7 @@ static SUITES: &[Suite] = &[
     ("portable", kern_selftest::PORTABLE),
     ("lwp", kern_selftest::LWP),
     ("sync", kern_selftest::SYNC),
+    ("swap", kern_selftest::SWAP),
     ("kmdb", kern_selftest::KMDB),
     ("sparc64", machine_tests::SPARC64),
     ("user", user_tests::USER),

@@ -22,6 +22,7 @@ pub static TIMES: &[u8] = program!("times");
 pub static TRAPS: &[u8] = program!("traps");
 pub static LIMITS: &[u8] = program!("limits");
 pub static BENCH: &[u8] = program!("bench");
+pub static SWAPEE: &[u8] = program!("swapee");
 pub static PARK: &[u8] = program!("park");
 pub static UTHREADS: &[u8] = program!("uthreads");
 pub static UBENCH: &[u8] = program!("ubench");
