@@ -47,3 +47,13 @@ build_harness() {
     (cd "$ROOT" && cargo build --quiet --release -p qemu-harness) >&2 || return 1
     echo "$ROOT/target/release/qemu-harness"
 }
+
+# Makes a fresh, sparse swap image of $1 MiB (default 8) for one QEMU run (two QEMUs
+# cannot open one image for writing) and prints its path. truncate, not qemu-img:
+# a fresh machine may not have qemu-img. (qemu-harness makes its own the same way.)
+swap_image() {
+    local img
+    img=$(mktemp "${TMPDIR:-/tmp}/lwp-swap.XXXXXX.img")
+    truncate -s "${1:-8}M" "$img"
+    echo "$img"
+}

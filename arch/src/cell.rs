@@ -46,6 +46,7 @@ pub struct SpinGuard<'a, T> {
 }
 
 impl<T> SpinLock<T> {
+    /// An unlocked spin lock around `value` (`const`, so it may be a `static`).
     pub const fn new(value: T) -> Self {
         SpinLock { word: AtomicU32::new(0), data: UnsafeCell::new(value) }
     }
@@ -323,16 +324,19 @@ impl<T: Sync + 'static> TaggedRef<T> {
         }
     }
 
+    /// The reference or number the word holds, with its flags (one atomic load).
     #[inline(always)]
     pub fn load(&self, order: Ordering) -> Tagged<T> {
         Self::decode(self.word.load(order))
     }
 
+    /// Makes the word hold `v` (one atomic store).
     #[inline(always)]
     pub fn store(&self, v: Tagged<T>, order: Ordering) {
         self.word.store(Self::encode(v), order)
     }
 
+    /// Makes the word hold `v`; returns what it held (one atomic swap).
     #[inline(always)]
     pub fn swap(&self, v: Tagged<T>, order: Ordering) -> Tagged<T> {
         Self::decode(self.word.swap(Self::encode(v), order))

@@ -264,6 +264,47 @@ impl<T> Shared<T> {
         a.block == b.block
     }
 
+    /// Gives up the handle for a raw pointer to its block, which keeps the handle's
+    /// count (for a handle kept in an atomic word: `UserFrame`).
+    pub fn into_raw(self) -> *mut () {
+        let p = self.block.as_ptr().cast::<()>();
+        core::mem::forget(self);
+        p
+    }
+
+    /// The handle [`Shared::into_raw`] gave up.
+    ///
+    /// # Safety
+    ///
+    /// `p` came from `into_raw` of a `Shared<T>`, and its count is given back once.
+    pub unsafe fn from_raw(p: *mut ()) -> Shared<T> {
+        // SAFETY: the caller's promise: a live block's pointer, never null.
+        Shared { block: unsafe { core::ptr::NonNull::new_unchecked(p.cast()) } }
+    }
+
+    /// The value of the block `p` points at (from [`Shared::into_raw`]).
+    ///
+    /// # Safety
+    ///
+    /// `p` came from `into_raw` of a `Shared<T>` whose count is held for as long as
+    /// the reference lives, and nothing has `&mut T` meanwhile.
+    pub unsafe fn raw_value<'a>(p: *mut ()) -> &'a T {
+        // SAFETY: the caller's promise: the block lives, shared.
+        unsafe { &(*p.cast::<SharedBlock<T>>()).value }
+    }
+
+    /// Another handle to the block `p` points at (from [`Shared::into_raw`]).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Shared::raw_value`].
+    pub unsafe fn raw_share(p: *mut ()) -> Shared<T> {
+        // SAFETY: the caller's promise: the block lives while this counts it too.
+        unsafe { (*p.cast::<SharedBlock<T>>()).refs.fetch_add(1, Ordering::Relaxed) };
+        // SAFETY: the count just taken is the new handle's.
+        unsafe { Shared::from_raw(p) }
+    }
+
     fn counter(&self) -> &core::sync::atomic::AtomicUsize {
         // SAFETY: the block lives while any handle does (this one, at least).
         unsafe { &(*self.block.as_ptr()).refs }

@@ -25,23 +25,32 @@
 //! `copyin`/`copyout` with the user's own rights, system calls through the kernel's
 //! table ([`Upcalls::sysent`]), and every other way back into the kernel through
 //! [`Upcalls::user_trap`] — including the work a thread's [`PendingWork`] word asks
-//! for before it goes back to user mode.
+//! for before it goes back to user mode. While an LWP does not run, the kernel may
+//! take its registers back from the machine ([`Machine::user_frame_detach`]) to
+//! swap them out with its `lwp` structure (S5), and give them back later.
+//!
+//! The machine's disk, the swap device, is reached through block I/O ([`blk`]):
+//! requests handed over with their buffers, completions by interrupt
+//! ([`Upcalls::blk_intr`]) and taken back with [`Machine::blk_reap`].
 
 #![no_std]
 #![cfg_attr(target_arch = "sparc64", feature(asm_experimental_arch))]
+#![warn(missing_docs)]
 
 extern crate alloc;
 #[cfg(not(target_arch = "sparc64"))]
 extern crate std;
 
+pub mod blk;
 pub mod cell;
 pub mod kmem;
 pub mod uregs;
 
+pub use blk::{BlkBuf, BlkDone, BlkError, BlkOp, BlkRequest, SECTOR_SIZE};
 pub use kmem::HeapStats;
 pub use uregs::{
-    reg, Fault, FaultKind, MapError, PendingWork, Prot, SysEnt, SysHandler, SysRet, UserFrame,
-    UserRegs, UserTrap, PAGE_SIZE, USER_LIMIT,
+    reg, Fault, FaultKind, FrameImageError, MapError, PendingWork, Prot, SysEnt, SysHandler,
+    SysRet, UserFrame, UserRegs, UserTrap, PAGE_SIZE, USER_LIMIT,
 };
 
 #[cfg(target_arch = "sparc64")]
@@ -98,6 +107,9 @@ pub struct Upcalls {
     /// them; what it leaves there is what user mode resumes with. It may sleep,
     /// switch, or never return (the LWP exits).
     pub user_trap: fn(frame: &UserFrame, why: UserTrap),
+    /// The disk finished one or more transfers ([`Machine::blk_reap`] hands them
+    /// back). Runs like `clock_intr`, with interrupts disabled.
+    pub blk_intr: fn(),
     /// A trap nobody expected was taken in the kernel, at `pc` with the trapped
     /// code's kernel stack at `sp`: the machine has printed its register report,
     /// and stops with failure when this returns. The kernel adds what it knows
@@ -113,7 +125,13 @@ pub enum WalkFrom {
     /// The caller of `stack_walk`, in the running thread.
     Here,
     /// A trap: the trapped `pc`, and the trapped code's stack pointer `sp`.
-    Trap { pc: usize, sp: usize },
+    Trap {
+        /// The address of the trapped instruction: the first frame of the walk.
+        pc: usize,
+        /// The trapped code's kernel stack pointer as `%sp` held it (on sparc64,
+        /// biased by the V9 stack bias of 2047).
+        sp: usize,
+    },
 }
 
 /// How the kernel's spin locks wait: through the machine, so that the host
@@ -212,6 +230,17 @@ pub trait Machine {
     /// Undoes one [`Machine::alloc_forbid`]. Call with interrupts disabled.
     fn alloc_permit();
 
+    /// The disk (the swap device), if the machine has one: its size in sectors of
+    /// [`SECTOR_SIZE`] bytes (see [`blk`]).
+    fn blk_sectors() -> Option<u64>;
+    /// Starts a transfer. The machine owns the request, buffer included, until
+    /// [`Machine::blk_reap`] gives it back finished; the device's completion
+    /// interrupt calls [`Upcalls::blk_intr`]. A request the machine cannot start (no
+    /// disk, sectors outside it, its queue full) comes back at once with the reason.
+    fn blk_submit(req: BlkRequest) -> Result<(), (BlkRequest, BlkError)>;
+    /// A finished transfer, if there is one; each comes back once.
+    fn blk_reap() -> Option<BlkDone>;
+
     /// Writes to the console.
     fn console_write(bytes: &[u8]);
     /// The next byte typed on the console, if one is waiting (polled: no interrupt,
@@ -275,6 +304,17 @@ pub trait Machine {
     /// its user windows still in the machine are dropped with it, and the machine
     /// lets go of its frame.
     fn user_exit();
+    /// Takes back the handle to its LWP's registers that a thread's context holds
+    /// (given by [`Machine::user_enter`]), so that the registers can go out to the
+    /// swap device with the LWP's `lwp` structure (S5); `None` if it holds none. The
+    /// thread must not be running, nor be switched in until
+    /// [`Machine::user_frame_attach`] gives it its registers back: a switch to it
+    /// meanwhile panics. A reference to the handle kept on the thread's stack (a
+    /// trap's) reaches the registers given back.
+    fn user_frame_detach(ctx: &Self::Context) -> Option<UserFrame>;
+    /// Gives a thread that is not running the registers its LWP's `lwp` structure
+    /// brought back in (see [`Machine::user_frame_detach`]).
+    fn user_frame_attach(ctx: &Self::Context, frame: UserFrame);
     /// Copies `buf.len()` bytes in from user address `uaddr` of the current thread's
     /// address space, with the user's own rights: `Err` with the fault if any byte
     /// is not readable by user mode (or the thread has no address space).
@@ -293,4 +333,28 @@ pub trait Machine {
     /// Copies `words` out to user address `uaddr` as big-endian words, as `copyout`
     /// does (a fault may leave the words before it written).
     fn copyout_words(uaddr: u64, words: &[u64]) -> Result<(), Fault>;
+    /// Compare-and-swap of the 32-bit word at user address `uaddr` (4-aligned) of the
+    /// current thread's address space, atomic with respect to user code on every
+    /// CPU (SPARC's `cas`): stores `new` if the word holds `old`, and returns what it
+    /// held; `Err` with the fault if user mode may not read and write it.
+    fn user_cas32(uaddr: u64, old: u32, new: u32) -> Result<u32, Fault>;
+
+    /// A page of memory the kernel shares with one user address space (Solaris'
+    /// schedctl pages): user code reads and writes it at the address it is mapped
+    /// at, and the kernel through its handle, 32-bit word by word, atomically, at any
+    /// moment — in the middle of a switch, with interrupts off — and never faults.
+    type SharedPage: Send + Sync + 'static;
+
+    /// Maps a new zero-filled shared page at the page-aligned user address `va` of
+    /// `space`, read-write for user mode, and returns the kernel's handle. The page
+    /// lives as long as the handle or the mapping, whichever lasts longer.
+    fn as_map_shared(
+        space: &Self::AddrSpace,
+        va: u64,
+    ) -> Result<kmem::Shared<Self::SharedPage>, MapError>;
+    /// The 32-bit word at byte `offset` (4-aligned, within the page) of a shared page,
+    /// as user mode sees it.
+    fn shared_load(page: &Self::SharedPage, offset: usize) -> u32;
+    /// Stores the 32-bit word at byte `offset` of a shared page.
+    fn shared_store(page: &Self::SharedPage, offset: usize, v: u32);
 }

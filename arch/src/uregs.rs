@@ -21,9 +21,23 @@
 //! trap code and the kernel may both reach them through shared references (a trap
 //! and the kernel never touch one LWP's frame at the same time: the LWP is either in
 //! user mode or in the kernel).
+//!
+//! # Swapping
+//!
+//! While an LWP does not run, its `lwp` structure may go out to the swap device,
+//! frame included (S5). The kernel first takes back the machine's handle to the
+//! frame (`Machine::user_frame_detach`: the thread's context keeps an empty handle),
+//! so that nothing else can reach the registers, writes their position-independent
+//! image ([`UserFrame::save_image`]) with the rest of the structure, and frees them;
+//! on the way back it makes a new frame from the image ([`UserFrame::from_image`])
+//! and gives the machine its handle again (`Machine::user_frame_attach`). A handle is
+//! one atomic word, changed in place (`UserFrame::exchange`): a reference to the
+//! machine's handle kept on the LWP's kernel stack across a sleep (the one every
+//! trap hands the kernel) stays valid, and reaches the registers wherever they are
+//! when the LWP runs again.
 
 use core::fmt;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use bitflags::bitflags;
 
@@ -34,18 +48,27 @@ pub const NGREG: usize = 21;
 
 /// Indices into [`UserRegs::r`], as Solaris' `REG_*` for SPARC V9.
 pub mod reg {
+    /// `%ccr`, the condition codes (`icc` and `xcc`; carry set = failed system call).
     pub const CCR: usize = 0;
+    /// `%pc`, the address of the instruction user mode resumes at.
     pub const PC: usize = 1;
+    /// `%npc`, the next instruction's address (V9 delayed control transfer).
     pub const NPC: usize = 2;
+    /// `%y`, the multiply/divide register (32 bits kept).
     pub const Y: usize = 3;
     /// `%g1`; `%gN` is `G1 + N - 1`.
     pub const G1: usize = 4;
+    /// `%g7`, the last global (Solaris' libc keeps its thread pointer there).
     pub const G7: usize = 10;
     /// `%o0`; `%oN` is `O0 + N`.
     pub const O0: usize = 11;
+    /// `%o6`, the stack pointer `%sp` (biased by [`STACK_BIAS`](super::STACK_BIAS)).
     pub const O6: usize = 17;
+    /// `%o7`, where `call` leaves its own address (the return address less 8).
     pub const O7: usize = 18;
+    /// `%asi`, the address space identifier for alternate-space loads and stores.
     pub const ASI: usize = 19;
+    /// `%fprs`, the floating-point registers state (not kept yet: reads as 0).
     pub const FPRS: usize = 20;
 }
 
@@ -69,6 +92,7 @@ pub const USER_LIMIT: u64 = 1 << 43;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UserRegs {
+    /// The registers, indexed by the [`reg`] constants (Solaris' `REG_*`).
     pub r: [u64; NGREG],
 }
 
@@ -88,6 +112,7 @@ impl UserRegs {
         UserRegs { r }
     }
 
+    /// The user program counter (`%pc`).
     pub fn pc(&self) -> u64 {
         self.r[reg::PC]
     }
@@ -102,7 +127,13 @@ impl UserRegs {
 /// one heap block shared by the LWP's `lwp` structure and, while the LWP may run
 /// in user mode, the machine. [`UserFrame::share`] makes a second handle to the
 /// same registers; `clone` makes an independent copy of them.
-pub struct UserFrame(Shared<FrameData>);
+///
+/// The machine's handle lives in the thread's context, and the kernel gets a
+/// reference to it with every trap from user mode; while the LWP's `lwp` structure
+/// is swapped out (S5) that handle is empty (see "Swapping" in the module comment),
+/// so the handle is one atomic word, changed in place: a reference to it stays valid
+/// across the change, and reaches the registers wherever they are when it is used.
+pub struct UserFrame(AtomicPtr<()>);
 
 /// The block behind a [`UserFrame`]: the registers in the order the trap code
 /// saves them (the machine's assembly takes its offsets from here), the count of
@@ -127,7 +158,19 @@ pub(crate) struct FrameData {
 const CCR_SHIFT: u32 = 32;
 const ASI_SHIFT: u32 = 24;
 
+/// Why [`UserFrame::from_image`] made no frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameImageError {
+    /// The image is too short, or its machine part says what cannot be.
+    Malformed,
+    /// No memory for the frame.
+    NoMemory,
+}
+
 impl UserFrame {
+    /// The most bytes a frame's image takes ([`UserFrame::save_image`]).
+    pub const IMAGE_MAX: usize = (NGREG + 1) * 8 + crate::MachFrame::IMAGE_MAX;
+
     /// A frame holding `regs`, or `AllocError` if there is no memory for it.
     pub fn try_new(regs: &UserRegs) -> Result<UserFrame, AllocError> {
         // SAFETY: every field is written once before the block is used (the
@@ -150,7 +193,7 @@ impl UserFrame {
                 crate::MachFrame::init(&raw mut (*d).mach);
             })
         }?;
-        let frame = UserFrame(block);
+        let frame = UserFrame(AtomicPtr::new(block.into_raw()));
         frame.store(regs);
         Ok(frame)
     }
@@ -161,41 +204,161 @@ impl UserFrame {
         UserFrame::try_new(regs).expect("no memory for a user frame")
     }
 
+    /// A handle to no registers: what a thread's context holds before its LWP
+    /// enters user mode, and while its `lwp` structure is swapped out. Reaching a
+    /// register through it panics.
+    pub const fn empty() -> UserFrame {
+        UserFrame(AtomicPtr::new(core::ptr::null_mut()))
+    }
+
+    /// Whether this handle holds no registers.
+    pub fn is_empty(&self) -> bool {
+        self.0.load(Ordering::Relaxed).is_null()
+    }
+
+    /// The address of the registers' block, 0 for an empty handle: what the trap
+    /// code is given (one load, on every switch).
+    #[cfg(target_arch = "sparc64")]
+    #[inline]
+    pub(crate) fn addr(&self) -> u64 {
+        let p = self.0.load(Ordering::Relaxed);
+        if p.is_null() {
+            0
+        } else {
+            // SAFETY: as in `data`.
+            unsafe { Shared::<FrameData>::raw_value(p) as *const FrameData as u64 }
+        }
+    }
+
+    /// The handle as a `Shared` (consumed), if it holds registers.
+    fn into_shared(self) -> Option<Shared<FrameData>> {
+        let p = self.0.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: a non-null word is a block pointer from `into_raw` whose count this
+        // handle held; it is given back to exactly one `Shared` here.
+        (!p.is_null()).then(|| unsafe { Shared::from_raw(p) })
+    }
+
+    fn from_shared(block: Shared<FrameData>) -> UserFrame {
+        UserFrame(AtomicPtr::new(block.into_raw()))
+    }
+
+    /// Puts `other`'s registers in this handle and returns a handle to the ones it
+    /// held, in one step: a reference to this handle stays valid across it.
+    ///
+    /// For the machine's handle in a thread's context, while no other reference
+    /// to it is being used: when the LWP enters user mode (the thread itself), and
+    /// when its `lwp` structure is swapped out and back in (the thread does not
+    /// run, see `Machine::user_frame_detach`).
+    pub(crate) fn exchange(&self, other: UserFrame) -> UserFrame {
+        let p = other.0.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        UserFrame(AtomicPtr::new(self.0.swap(p, Ordering::AcqRel)))
+    }
+
     /// Makes this frame hold `regs` for a new LWP, its count of system calls back
     /// at 0: in place when no other handle shares the block (the LWP it was made
     /// for has left user mode), else in a new one.
     /// `AllocError` (and the frame unchanged) if a new block is needed and there is
     /// no memory for it.
     pub fn renew(&mut self, regs: &UserRegs) -> Result<(), AllocError> {
-        match self.0.get_mut() {
-            Some(d) => {
-                d.sysc.store(0, Ordering::Relaxed);
-                d.mach.reset();
-                self.store(regs);
-            }
+        let reset = self.with_unique(|d| {
+            d.sysc.store(0, Ordering::Relaxed);
+            d.mach.reset();
+        });
+        match reset {
+            Some(()) => self.store(regs),
             None => *self = UserFrame::try_new(regs)?,
         }
         Ok(())
     }
 
-    /// Another handle to these very registers.
+    /// Another handle to these very registers (an empty one for an empty handle).
     pub fn share(&self) -> UserFrame {
-        UserFrame(self.0.share())
+        let p = self.0.load(Ordering::Relaxed);
+        if p.is_null() {
+            return UserFrame::empty();
+        }
+        // SAFETY: this handle holds a count of the block for as long as `self` is
+        // borrowed; the new handle takes a count of its own.
+        UserFrame::from_shared(unsafe { Shared::<FrameData>::raw_share(p) })
     }
 
-    /// Whether `other` is a handle to these very registers.
+    /// Whether `other` is a handle to these very registers (two empty handles are not).
     pub fn same(&self, other: &UserFrame) -> bool {
-        Shared::ptr_eq(&self.0, &other.0)
+        let p = self.0.load(Ordering::Relaxed);
+        !p.is_null() && p == other.0.load(Ordering::Relaxed)
     }
 
+    /// Whether no other handle shares these registers (false for an empty handle).
+    pub fn is_unique(&mut self) -> bool {
+        self.with_unique(|_| ()).is_some()
+    }
+
+    /// Runs `f` on the block if this is its only handle.
+    fn with_unique<R>(&mut self, f: impl FnOnce(&mut FrameData) -> R) -> Option<R> {
+        let mut block = core::mem::replace(self, UserFrame::empty()).into_shared()?;
+        let r = block.get_mut().map(f);
+        *self = UserFrame::from_shared(block);
+        r
+    }
+
+    // The word changes only while no thread reaches the registers through this
+    // handle (the machine's, of a thread that does not run: the switch that runs it
+    // again orders the change before) or through `&mut self`: relaxed loads suffice.
     pub(crate) fn data(&self) -> &FrameData {
-        &self.0
+        let p = self.0.load(Ordering::Relaxed);
+        assert!(!p.is_null(), "a user frame with no registers: its LWP is swapped out");
+        // SAFETY: a non-null word is a block this handle holds a count of. It changes
+        // only through `exchange` (the machine's handle of a thread that does not run,
+        // whose references are not in use then) or `&mut self`: the block outlives
+        // the borrow of `self`.
+        unsafe { Shared::<FrameData>::raw_value(p) }
+    }
+
+    /// Writes a position-independent image of the frame into `out` (at least
+    /// [`UserFrame::IMAGE_MAX`] bytes): the registers, the count of system calls and
+    /// the machine's part (sparc64: the window buffer), as big-endian words; returns
+    /// its length. `None` unless this is the only handle to the registers (the
+    /// machine's was taken back first: nothing can change them meanwhile).
+    pub fn save_image(&mut self, out: &mut [u8]) -> Option<usize> {
+        let regs = self.load();
+        let sysc = self.syscalls();
+        self.with_unique(|d| {
+            let mut w = out.chunks_exact_mut(8);
+            for v in regs.r.iter().chain([&sysc]) {
+                w.next().expect("room for the registers").copy_from_slice(&v.to_be_bytes());
+            }
+            let head = (NGREG + 1) * 8;
+            head + d.mach.save(&mut out[head..])
+        })
+    }
+
+    /// A new frame from an image [`UserFrame::save_image`] wrote.
+    pub fn from_image(image: &[u8]) -> Result<UserFrame, FrameImageError> {
+        let head = (NGREG + 1) * 8;
+        if image.len() < head {
+            return Err(FrameImageError::Malformed);
+        }
+        let word = |i: usize| {
+            let b: [u8; 8] = image[i * 8..i * 8 + 8].try_into().unwrap_or_default();
+            u64::from_be_bytes(b)
+        };
+        let regs = UserRegs { r: core::array::from_fn(word) };
+        let mut frame = UserFrame::try_new(&regs).map_err(|_| FrameImageError::NoMemory)?;
+        let sysc = word(NGREG);
+        let restored = frame.with_unique(|d| {
+            d.sysc.store(sysc, Ordering::Relaxed);
+            d.mach.restore(&image[head..])
+        });
+        match restored {
+            Some(true) => Ok(frame),
+            _ => Err(FrameImageError::Malformed),
+        }
     }
 
     /// The slot of register `i` (`reg::*`); `None` for `%ccr` and `%asi`, which
     /// share `tstate`, and for `%fprs`, which is not kept (no FPU state yet).
     fn slot(&self, i: usize) -> Option<&AtomicU64> {
-        let d = &self.0;
+        let d = self.data();
         match i {
             reg::PC => Some(&d.pc),
             reg::NPC => Some(&d.npc),
@@ -208,7 +371,7 @@ impl UserFrame {
 
     /// Register `i` (`reg::*`).
     pub fn get(&self, i: usize) -> u64 {
-        let tstate = || self.0.tstate.load(Ordering::Relaxed);
+        let tstate = || self.data().tstate.load(Ordering::Relaxed);
         match i {
             reg::CCR => (tstate() >> CCR_SHIFT) & 0xff,
             reg::ASI => (tstate() >> ASI_SHIFT) & 0xff,
@@ -220,7 +383,7 @@ impl UserFrame {
     /// Sets register `i` (`reg::*`). `%ccr` and `%asi` keep 8 bits; `%y` 32;
     /// `%fprs` is not kept.
     pub fn set(&self, i: usize, v: u64) {
-        let d = &self.0;
+        let d = self.data();
         let field = |shift: u32| {
             let keep = d.tstate.load(Ordering::Relaxed) & !(0xff << shift);
             d.tstate.store(keep | (v & 0xff) << shift, Ordering::Relaxed);
@@ -250,7 +413,7 @@ impl UserFrame {
     /// Sets every register from the words of a `gregset_t` where they are (a
     /// signal's `ucontext_t`), as `store` does.
     pub fn store_gregs(&self, r: &[u64; NGREG]) {
-        let d = &self.0;
+        let d = self.data();
         let field = |i: usize, shift: u32| (r[i] & 0xff) << shift;
         d.tstate.store(field(reg::CCR, CCR_SHIFT) | field(reg::ASI, ASI_SHIFT), Ordering::Relaxed);
         d.pc.store(r[reg::PC], Ordering::Relaxed);
@@ -264,6 +427,7 @@ impl UserFrame {
         }
     }
 
+    /// The user program counter (`%pc`): where user mode resumes.
     pub fn pc(&self) -> u64 {
         self.get(reg::PC)
     }
@@ -275,25 +439,26 @@ impl UserFrame {
 
     /// The system-call number (`%g1`).
     pub fn sysnum(&self) -> u64 {
-        self.0.g[1].load(Ordering::Relaxed)
+        self.data().g[1].load(Ordering::Relaxed)
     }
 
     /// System-call argument `i` (`%o0`..`%o5`).
     pub fn sysarg(&self, i: usize) -> u64 {
         assert!(i < 6, "system-call argument {i}");
-        self.0.o[i].load(Ordering::Relaxed)
+        self.data().o[i].load(Ordering::Relaxed)
     }
 
     /// The six system-call arguments.
     pub fn sysargs(&self) -> [u64; 6] {
-        core::array::from_fn(|i| self.0.o[i].load(Ordering::Relaxed))
+        let d = self.data();
+        core::array::from_fn(|i| d.o[i].load(Ordering::Relaxed))
     }
 
     /// A call of the function at `pc` with the stack pointer `sp` (biased) and
     /// `args` in `%o0`..`%o2`: what a signal handler is entered with. `%o7`, its
     /// return address, is 0 (a handler returns through `setcontext`, never to it).
     pub fn set_call(&self, pc: u64, sp: u64, args: [u64; 3]) {
-        let d = &self.0;
+        let d = self.data();
         d.pc.store(pc, Ordering::Relaxed);
         d.npc.store(pc.wrapping_add(4), Ordering::Relaxed);
         for (o, a) in d.o.iter().zip(args) {
@@ -305,7 +470,7 @@ impl UserFrame {
 
     /// A successful return: `%o0`, `%o1`, carry clear.
     pub fn set_rval(&self, r0: u64, r1: u64) {
-        let d = &self.0;
+        let d = self.data();
         d.o[0].store(r0, Ordering::Relaxed);
         d.o[1].store(r1, Ordering::Relaxed);
         let carry = CCR_CARRY << CCR_SHIFT;
@@ -314,7 +479,7 @@ impl UserFrame {
 
     /// A failed return: the error number in `%o0`, carry set.
     pub fn set_error(&self, errno: u64) {
-        let d = &self.0;
+        let d = self.data();
         d.o[0].store(errno, Ordering::Relaxed);
         let carry = CCR_CARRY << CCR_SHIFT;
         d.tstate.store(d.tstate.load(Ordering::Relaxed) | carry, Ordering::Relaxed);
@@ -327,7 +492,18 @@ impl UserFrame {
 
     /// The system calls this LWP has made (S5.4).
     pub fn syscalls(&self) -> u64 {
-        self.0.sysc.load(Ordering::Relaxed)
+        self.data().sysc.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for UserFrame {
+    fn drop(&mut self) {
+        let p = *self.0.get_mut();
+        if !p.is_null() {
+            // SAFETY: a non-null word is a block pointer from `into_raw` whose count
+            // this handle holds; it is given back once, here.
+            drop(unsafe { Shared::<FrameData>::from_raw(p) });
+        }
     }
 }
 
@@ -336,7 +512,7 @@ impl Clone for UserFrame {
     /// that is [`UserFrame::share`]).
     fn clone(&self) -> UserFrame {
         let f = UserFrame::new(&self.load());
-        f.0.sysc.store(self.syscalls(), Ordering::Relaxed);
+        f.data().sysc.store(self.syscalls(), Ordering::Relaxed);
         f
     }
 }
@@ -351,6 +527,9 @@ impl Eq for UserFrame {}
 
 impl fmt::Debug for UserFrame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("UserFrame(empty)");
+        }
         f.debug_struct("UserFrame")
             .field("regs", &self.load().r)
             .field("sysc", &self.syscalls())
@@ -375,6 +554,7 @@ impl PendingWork {
     /// The bits the machine keeps for itself; the kernel's are the others.
     pub const MACHINE: u32 = 0xffff_0000;
 
+    /// A word with no work pending (all bits clear).
     pub const fn new() -> PendingWork {
         PendingWork(AtomicU32::new(0))
     }
@@ -410,7 +590,9 @@ pub type SysHandler = extern "C" fn(u64, u64, u64, u64, u64, u64) -> SysRet;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SysRet {
+    /// The first return value, for `%o0` (Solaris' `rval1`).
     pub r0: u64,
+    /// The second return value, for `%o1` (Solaris' `rval2`).
     pub r1: u64,
     /// 0: success; else the error number, returned with the carry set.
     pub err: u64,
@@ -446,6 +628,7 @@ pub enum UserTrap {
 /// A fault taken by user code (S13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fault {
+    /// What went wrong, which decides the signal and its code.
     pub kind: FaultKind,
     /// The address that faulted (data faults) or the faulting instruction's.
     pub addr: u64,
@@ -482,8 +665,11 @@ bitflags! {
     /// The rights of a user mapping.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct Prot: u8 {
+        /// User loads may read the pages (Solaris' `PROT_READ`).
         const READ = 1;
+        /// User stores may write the pages (Solaris' `PROT_WRITE`).
         const WRITE = 2;
+        /// User mode may fetch instructions from the pages (Solaris' `PROT_EXEC`).
         const EXEC = 4;
     }
 }
@@ -558,6 +744,49 @@ mod tests {
         assert!(!f.same(&shared), "a shared block is left to its other handle");
         assert_eq!(shared.load(), fresh);
         assert_eq!(f.pc(), 0x3000);
+    }
+
+    #[test]
+    fn an_exchange_moves_registers_in_place_and_empty_handles_hold_none() {
+        let slot = UserFrame::empty();
+        assert!(slot.is_empty() && !slot.same(&UserFrame::empty()));
+        let regs = UserRegs::for_entry(0x4000, 0x8000, 9);
+        let f = UserFrame::new(&regs);
+        let share = f.share();
+        assert!(slot.exchange(f).is_empty(), "the slot held nothing");
+        assert!(slot.same(&share) && slot.pc() == 0x4000);
+        // Taken back: the slot is empty again and the registers live on in the handle.
+        let back = slot.exchange(UserFrame::empty());
+        assert!(slot.is_empty() && back.same(&share));
+        assert!(slot.share().is_empty(), "a share of nothing is nothing");
+    }
+
+    #[test]
+    fn an_image_brings_back_every_register_and_the_count_but_only_unshared() {
+        let mut r = UserRegs::for_entry(0x10_0000, 0x7fff_0000, 5);
+        for (i, v) in r.r.iter_mut().enumerate() {
+            *v = 0x0101_0101_0101_0101 * (i as u64 + 1);
+        }
+        r.r[reg::CCR] = 0x44;
+        r.r[reg::ASI] = 0x82;
+        r.r[reg::Y] = 0xdead_beef;
+        r.r[reg::FPRS] = 0;
+        let mut f = UserFrame::new(&r);
+        f.data().sysc.store(31, Ordering::Relaxed);
+        let mut image = [0u8; UserFrame::IMAGE_MAX];
+        let other = f.share();
+        assert_eq!(f.save_image(&mut image), None, "a shared frame may still change");
+        drop(other);
+        assert!(f.is_unique());
+        let len = f.save_image(&mut image).expect("the only handle");
+        let back = UserFrame::from_image(&image[..len]).expect("a good image");
+        assert_eq!((back.load(), back.syscalls()), (r, 31));
+        assert!(!back.same(&f), "a new block");
+        assert_eq!(
+            UserFrame::from_image(&image[..len - 1]).err(),
+            Some(FrameImageError::Malformed)
+        );
+        assert_eq!(UserFrame::from_image(&image[..8]).err(), Some(FrameImageError::Malformed));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use arch::{Machine, Upcalls};
 
 use crate::thread::{self, curthread, KThread};
-use crate::{clock, disp, kmdb, kmem, kprintln, proc, rctl, syscall, M};
+use crate::{clock, disp, kmdb, kmem, kprintln, proc, rctl, swap, syscall, tick, M};
 
 /// Set by the boot CPU once the kernel is up; the other CPUs wait for it.
 static KERNEL_UP: AtomicBool = AtomicBool::new(false);
@@ -18,10 +18,11 @@ static SECONDARIES_UP: AtomicUsize = AtomicUsize::new(0);
 
 /// The kernel's side of the machine's upcalls.
 static UPCALLS: Upcalls = Upcalls {
-    clock_intr: clock::clock_intr,
+    clock_intr: tick::clock_intr,
     poke_intr: disp::kpreempt,
     sysent: &syscall::SYSENT,
     user_trap: syscall::user_trap,
+    blk_intr: swap::blk_intr,
     fatal_trap: kmdb::fatal_trap,
 };
 
@@ -50,7 +51,7 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
     {
         clock::set_hz(hz);
     }
-    rctl::init(args);
+    rctl::init(|key| bootarg(args, key).and_then(|v| v.parse().ok()));
     arch::kmem::set_reclaim(kmem::reap);
     M::set_upcalls(&UPCALLS);
     cpu_start(boot, thread::idle_thread_create(disp::idle));
@@ -60,6 +61,7 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
     }
     M::intr_restore(true);
     thread::thread_create("reaper", proc::reaper, 0);
+    swap::init(args);
     kprintln!("LWP kernel: {} CPU(s), HZ={}, boot arguments '{}'", M::ncpus(), clock::hz(), args);
     let (l, heap) = (rctl::limits(), M::heap_stats());
     kprintln!(

@@ -188,8 +188,11 @@ pub enum CalloutDo {
 /// One armed callout: its address, the tick it is due at, what it will do.
 #[derive(Clone, Copy)]
 pub struct CalloutView {
+    /// The address of the [`Callout`] structure itself.
     pub addr: usize,
+    /// The clock tick (`lbolt` value) it is due at.
     pub expire: u64,
+    /// What it will do when it runs.
     pub what: CalloutDo,
 }
 
@@ -198,7 +201,7 @@ pub struct CalloutView {
 /// whose list has run, and how many are armed. `None` if the table's lock is
 /// held. For the debugger.
 pub(crate) fn peek_armed(out: &mut Vec<CalloutView>) -> Option<(u64, usize)> {
-    let tbl = crate::kmdb::peek(&TABLE)?;
+    let tbl = crate::displock::peek(&TABLE)?;
     let lists = tbl.buckets.iter().filter_map(|b| *b);
     let armed = lists.flat_map(|c| core::iter::successors(Some(c), |c| c.c_next.get()));
     for c in armed.take(out.capacity() - out.len()) {

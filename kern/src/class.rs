@@ -28,10 +28,13 @@ pub const NPRI: usize = 160;
 pub const TS_MAXPRI: u8 = 59;
 /// The SYS band: kernel threads get `SYS_PRI` unless told otherwise.
 pub const SYS_MINPRI: u8 = 60;
+/// The highest SYS priority (Solaris' `maxclsyspri`).
 pub const SYS_MAXPRI: u8 = 99;
+/// The priority kernel threads are created at: the bottom of the SYS band.
 pub const SYS_PRI: u8 = SYS_MINPRI;
 /// The RT band.
 pub const RT_MINPRI: u8 = 100;
+/// The highest RT priority, and the highest global priority (`NPRI - 1`).
 pub const RT_MAXPRI: u8 = 159;
 /// The RT quantum, in clock ticks.
 pub const RT_QUANTUM: i32 = 10;
@@ -42,8 +45,11 @@ pub const TS_DEFAULT_PRI: u8 = 29;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum SchedClass {
+    /// SYS: kernel threads, fixed priority in 60–99, no time slice.
     Sys = 0,
+    /// TS, time sharing: priority 0–59 moved by the `ts_dptbl`; the default for LWPs.
     Ts = 1,
+    /// RT, real time: fixed priority in 100–159, round robin within a priority.
     Rt = 2,
 }
 

@@ -8,8 +8,8 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, AtomicUsize
 use arch::cell::StaticRef;
 use arch::Machine;
 
-use crate::disp::DispQ;
 use crate::displock::DispLock;
+use crate::dispq::DispQ;
 use crate::thread::KThread;
 use crate::M;
 
@@ -18,6 +18,7 @@ pub const MAX_CPUS: usize = 8;
 
 /// One CPU.
 pub struct Cpu {
+    /// This CPU's number, `0..MAX_CPUS`: its index in the table of CPUs.
     pub cpu_id: usize,
     /// The thread running on this CPU.
     pub cpu_thread: StaticRef<KThread>,
@@ -68,15 +69,18 @@ impl Cpu {
         }
     }
 
+    /// Clock interrupts this CPU has taken (`cpu_ticks`).
     pub fn ticks(&self) -> u64 {
         self.cpu_ticks.load(Ordering::Relaxed)
     }
 
+    /// Context switches this CPU has made (`cpu_switches`).
     #[inline]
     pub fn switches(&self) -> u64 {
         self.cpu_switches.load(Ordering::Relaxed)
     }
 
+    /// Of its switches, the involuntary ones: preemptions (`cpu_preempts`).
     pub fn preempts(&self) -> u64 {
         self.cpu_preempts.load(Ordering::Relaxed)
     }

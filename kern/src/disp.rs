@@ -41,11 +41,11 @@ use core::sync::atomic::Ordering;
 
 use arch::Machine;
 
-use crate::class::{self, NPRI};
-use crate::clock;
+use crate::class;
 use crate::cpu::{cpu, cpu_by_id, cpus, Cpu};
 use crate::thread::{self, curthread, KThread, ThreadState};
 use crate::M;
+use crate::{clock, schedctl};
 
 /// Why the current thread gives up its CPU, and so what becomes of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,198 +76,6 @@ impl Prev {
     }
 }
 
-/// A CPU's dispatch queue. Public so that it can be measured on its own (the
-/// benchmarks fill one with thread structures that never run); the dispatcher's
-/// queues are the CPUs' (`Cpu::cpu_disp`).
-pub struct DispQ {
-    /// Bit `p` set: the list of priority `p` is not empty.
-    bitmap: [u64; NPRI.div_ceil(64)],
-    head: [Option<&'static KThread>; NPRI],
-    tail: [Option<&'static KThread>; NPRI],
-    nrun: usize,
-    /// The highest priority with a thread queued, -1 if none (Solaris'
-    /// `disp_maxrunpri`): kept as threads come and go, the bitmap scanned only when
-    /// the highest list empties.
-    max: i16,
-}
-
-impl DispQ {
-    /// An empty queue.
-    pub const fn new() -> DispQ {
-        DispQ {
-            bitmap: [0; NPRI.div_ceil(64)],
-            head: [None; NPRI],
-            tail: [None; NPRI],
-            nrun: 0,
-            max: -1,
-        }
-    }
-
-    /// The highest priority with a thread queued.
-    #[inline(always)]
-    fn maxpri(&self) -> Option<u8> {
-        u8::try_from(self.max).ok()
-    }
-
-    /// The highest priority with a thread queued, from the bitmap.
-    fn scan_maxpri(&self) -> i16 {
-        self.bitmap
-            .iter()
-            .enumerate()
-            .rev()
-            .find(|(_, w)| **w != 0)
-            .map_or(-1, |(i, &w)| (i * 64 + highest_bit(w)) as i16)
-    }
-
-    /// Queues `t` at its priority: at the back of that priority's list, or at the
-    /// front if `front` (a preempted thread). Panics if `t` is on a queue already.
-    #[inline]
-    pub fn push(&mut self, t: &'static KThread, front: bool) {
-        let pri = t.pri() as usize;
-        // Queues change only under their locks, which order these flags too.
-        assert!(!t.t_queued.load(Ordering::Relaxed), "{t:?} is already on a queue");
-        t.t_queued.store(true, Ordering::Relaxed);
-        t.t_qpri.store(pri as u8, Ordering::Relaxed);
-        match (front, self.head[pri]) {
-            (_, None) => {
-                t.t_link.set(None);
-                self.head[pri] = Some(t);
-                self.tail[pri] = Some(t);
-            }
-            (true, Some(h)) => {
-                t.t_link.set(Some(h));
-                self.head[pri] = Some(t);
-            }
-            (false, Some(_)) => {
-                t.t_link.set(None);
-                self.tail[pri].expect("tail of a non-empty list").t_link.set(Some(t));
-                self.tail[pri] = Some(t);
-            }
-        }
-        self.bitmap[pri / 64] |= 1 << (pri % 64);
-        self.max = self.max.max(pri as i16);
-        self.nrun += 1;
-    }
-
-    /// Unlinks `t`, which follows `prev` (or heads the list) at priority `pri`.
-    #[inline]
-    fn unlink(&mut self, pri: usize, prev: Option<&'static KThread>, t: &'static KThread) {
-        let next = t.t_link.get();
-        match prev {
-            None => self.head[pri] = next,
-            Some(p) => p.t_link.set(next),
-        }
-        if next.is_none() {
-            self.tail[pri] = prev;
-        }
-        if self.head[pri].is_none() {
-            self.bitmap[pri / 64] &= !(1 << (pri % 64));
-            if pri as i16 == self.max {
-                self.max = self.scan_maxpri();
-            }
-        }
-        t.t_link.set(None);
-        t.t_queued.store(false, Ordering::Relaxed);
-        self.nrun -= 1;
-    }
-
-    /// Takes the first thread, from the highest priority down, that `want` accepts.
-    fn take(&mut self, want: impl Fn(&KThread) -> bool) -> Option<&'static KThread> {
-        for pri in (0..NPRI).rev() {
-            if self.bitmap[pri / 64] & (1 << (pri % 64)) == 0 {
-                continue;
-            }
-            let (mut prev, mut cur) = (None, self.head[pri]);
-            while let Some(t) = cur {
-                if want(t) {
-                    self.unlink(pri, prev, t);
-                    return Some(t);
-                }
-                prev = Some(t);
-                cur = t.t_link.get();
-            }
-        }
-        None
-    }
-
-    /// Takes the first thread of the highest priority.
-    pub fn take_best(&mut self) -> Option<&'static KThread> {
-        self.maxpri().map(|p| self.take_first(p))
-    }
-
-    /// Takes the first thread of priority `pri`, which `maxpri` found non-empty.
-    #[inline]
-    fn take_first(&mut self, pri: u8) -> &'static KThread {
-        let pri = usize::from(pri);
-        let t = self.head[pri].expect("bitmap says non-empty");
-        self.unlink(pri, None, t);
-        t
-    }
-
-    /// How many threads are queued.
-    pub fn len(&self) -> usize {
-        self.nrun
-    }
-
-    /// Whether no thread is queued.
-    pub fn is_empty(&self) -> bool {
-        self.nrun == 0
-    }
-
-    /// The queued threads, highest priority first, in the order they will run.
-    pub fn iter(&self) -> impl Iterator<Item = &'static KThread> + '_ {
-        (0..NPRI).rev().flat_map(|p| core::iter::successors(self.head[p], |t| t.t_link.get()))
-    }
-
-    /// Removes `t` if it is queued here.
-    fn remove(&mut self, t: &'static KThread) -> bool {
-        let pri = usize::from(t.t_qpri.load(Ordering::Relaxed));
-        let (mut prev, mut cur) = (None, self.head[pri]);
-        while let Some(c) = cur {
-            if core::ptr::eq(c, t) {
-                self.unlink(pri, prev, t);
-                return true;
-            }
-            prev = Some(c);
-            cur = c.t_link.get();
-        }
-        false
-    }
-}
-
-impl Default for DispQ {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// The number of the highest bit set in `w`, which is not 0: the byte by a binary
-/// search in three steps, the bit in it from a table. SPARC V9 has no
-/// count-leading-zeros instruction, and `leading_zeros` would be a call to a
-/// library routine on every switch.
-#[inline(always)]
-fn highest_bit(mut w: u64) -> usize {
-    let mut n = 0;
-    for shift in [32, 16, 8] {
-        if w >> shift != 0 {
-            w >>= shift;
-            n += shift;
-        }
-    }
-    n + usize::from(HIGHEST_BIT_OF_BYTE[w as usize])
-}
-
-/// `HIGHEST_BIT_OF_BYTE[b]`: the number of the highest bit set in `b` (0 for 0).
-const HIGHEST_BIT_OF_BYTE: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut b = 2;
-    while b < 256 {
-        t[b] = t[b / 2] + 1;
-        b += 1;
-    }
-    t
-};
-
 /// The priority `cpu_curpri` shows while a CPU idles: below every thread's.
 const IDLE_PRI: i32 = -1;
 
@@ -295,11 +103,16 @@ fn choose_cpu(t: &KThread) -> &'static Cpu {
     }
 }
 
-/// Makes `t` runnable (it must be neither running nor queued).
+/// Makes `t` runnable (it must be neither running nor queued). A thread whose LWP's
+/// `lwp` structure is swapped out is not queued here: it goes to the swapper, which
+/// brings the structure back and then makes it runnable (S5).
 pub fn setrun(t: &'static KThread) {
     // Still being switched out on some CPU: it can be queued once it is off.
     while t.t_oncpu.load(Ordering::Acquire) {
         <arch::Relax as spin::RelaxStrategy>::relax();
+    }
+    if !t.loaded() && crate::swap::swapin_request(t) {
+        return;
     }
     enqueue(t, false);
 }
@@ -314,7 +127,7 @@ fn enqueue(t: &'static KThread, front: bool) {
     {
         let mut q = c.cpu_disp.lock();
         q.push(t, front);
-        c.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
+        c.cpu_nrunnable.store(q.len(), Ordering::Relaxed);
     }
     let here = M::cpu_id() == c.cpu_id;
     if i32::from(t.pri()) > c.curpri() {
@@ -389,7 +202,7 @@ pub fn kpreempt() {
 pub(crate) fn clock_tick() {
     let cpu = cpu();
     let t = curthread();
-    if !cpu.is_idle(t) && class::tick(t) {
+    if !cpu.is_idle(t) && class::tick(t) && !schedctl::defer_preemption(t) {
         cpu.cpu_qexpired.store(true, Ordering::Relaxed);
         cpu.cpu_runrun.store(true, Ordering::Relaxed);
     }
@@ -406,7 +219,7 @@ pub(crate) fn ts_update() {
             let starved = {
                 let mut q = c.cpu_disp.lock();
                 let t = q.take(|t| class::starved(t, waited(t)).is_some());
-                c.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
+                c.cpu_nrunnable.store(q.len(), Ordering::Relaxed);
                 t
             };
             let Some(t) = starved else { break };
@@ -428,7 +241,7 @@ fn steal(me: &Cpu, min: usize) -> Option<&'static KThread> {
         }
         let mut q = c.cpu_disp.lock();
         let t = q.take(|t| t.bound_cpu().is_none());
-        c.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
+        c.cpu_nrunnable.store(q.len(), Ordering::Relaxed);
         t
     })
 }
@@ -441,6 +254,7 @@ fn steal(me: &Cpu, min: usize) -> Option<&'static KThread> {
 /// kernel frame, and `resume` has one register window fewer to spill and fill.
 #[inline(always)]
 pub(crate) fn swtch(prev: Prev) -> bool {
+    debug_assert!(!M::intr_enabled(), "swtch with interrupts on");
     let cpu = cpu();
     let cur = curthread();
     let idle = cpu.cpu_idle.get().expect("no idle thread on this CPU");
@@ -476,7 +290,7 @@ pub(crate) fn swtch(prev: Prev) -> bool {
             _ => false,
         };
         let t = best.filter(|_| take).map(|b| q.take_first(b));
-        cpu.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
+        cpu.cpu_nrunnable.store(q.len(), Ordering::Relaxed);
         (t, requeued)
     };
     // With nothing better here: an idle or blocking CPU takes work from any other;
@@ -514,12 +328,15 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         // lock is taken again, and that happens after this.)
         cur.set_state(ThreadState::Run);
     }
+    // S5: the dispatcher never runs a thread whose LWP's `lwp` structure is out.
+    debug_assert!(next.loaded(), "{next:?} picked to run while its lwp structure is out");
     next.set_state(ThreadState::OnProc);
     next.t_oncpu.store(true, Ordering::Release);
     next.note_switched_in(cpu.cpu_id);
     cpu.set_running(next, if core::ptr::eq(next, idle) { IDLE_PRI } else { i32::from(next.pri()) });
     // Only this CPU writes its counters, with interrupts off: no atomic add.
     cpu.cpu_switches.store(cpu.switches() + 1, Ordering::Relaxed);
+    schedctl::switching(cur, prev, next, cpu.cpu_id);
     M::switch(cur.context(), next.context(), next);
     switch_done();
     true
@@ -603,7 +420,7 @@ pub(crate) fn dispdeq(t: &'static KThread) -> bool {
     cpus().iter().any(|c| {
         let mut q = c.cpu_disp.lock();
         let found = q.remove(t);
-        c.cpu_nrunnable.store(q.nrun, Ordering::Relaxed);
+        c.cpu_nrunnable.store(q.len(), Ordering::Relaxed);
         found
     })
 }
@@ -646,150 +463,7 @@ pub fn is_running(t: &KThread) -> bool {
 /// is `Run` and off every CPU, every running thread is on no queue. For tests.
 pub fn check_invariants() -> Result<(), alloc::string::String> {
     for c in cpus() {
-        let q = c.cpu_disp.lock();
-        let mut n = 0;
-        for pri in 0..NPRI {
-            let mut cur = q.head[pri];
-            while let Some(t) = cur {
-                n += 1;
-                if usize::from(t.t_qpri.load(Ordering::Relaxed)) != pri
-                    || t.state() != ThreadState::Run
-                    || !t.t_queued.load(Ordering::Relaxed)
-                {
-                    return Err(alloc::format!(
-                        "cpu {}: {t:?} at priority {pri} is queued wrongly",
-                        c.cpu_id
-                    ));
-                }
-                if let Some(b) = t.bound_cpu() {
-                    if b != c.cpu_id {
-                        return Err(alloc::format!(
-                            "{t:?} bound to cpu {b} waits on cpu {}",
-                            c.cpu_id
-                        ));
-                    }
-                }
-                cur = t.t_link.get();
-            }
-            if (q.bitmap[pri / 64] >> (pri % 64)) & 1 != u64::from(q.head[pri].is_some()) {
-                return Err(alloc::format!("cpu {}: bitmap wrong at priority {pri}", c.cpu_id));
-            }
-        }
-        if q.max != q.scan_maxpri() {
-            return Err(alloc::format!(
-                "cpu {}: highest priority {} recorded, {} queued",
-                c.cpu_id,
-                q.max,
-                q.scan_maxpri()
-            ));
-        }
-        if n != q.nrun {
-            return Err(alloc::format!(
-                "cpu {}: {n} threads queued, count says {}",
-                c.cpu_id,
-                q.nrun
-            ));
-        }
+        c.cpu_disp.lock().check(c.cpu_id).map_err(|e| alloc::format!("cpu {}: {e}", c.cpu_id))?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use alloc::boxed::Box;
-    use alloc::vec::Vec;
-
-    use super::*;
-    use crate::class::SchedClass;
-
-    /// Thread structures that are only queued, never run.
-    fn threads(pris: &[u8]) -> Vec<&'static KThread> {
-        pris.iter()
-            .map(|&p| {
-                let t: &'static KThread = Box::leak(Box::new(KThread::boot("q")));
-                t.set_class(SchedClass::Ts, p);
-                t
-            })
-            .collect()
-    }
-
-    fn drain(q: &mut DispQ) -> Vec<u8> {
-        core::iter::from_fn(|| q.take_best()).map(|t| t.pri()).collect()
-    }
-
-    #[test]
-    fn highest_priority_first_fifo_within_a_priority() {
-        let ts = threads(&[10, 50, 10, 0, 50, 59]);
-        let mut q = DispQ::new();
-        for t in &ts {
-            q.push(t, false);
-        }
-        assert_eq!(q.maxpri(), Some(59));
-        let order: Vec<_> = core::iter::from_fn(|| q.take_best()).collect();
-        let expect = [5, 1, 4, 0, 2, 3];
-        for (got, want) in order.iter().zip(expect) {
-            assert!(core::ptr::eq(*got, ts[want]), "wrong order");
-        }
-        assert_eq!(q.nrun, 0);
-        assert_eq!(q.maxpri(), None);
-        assert!(ts.iter().all(|t| !t.t_queued.load(Ordering::Relaxed)));
-    }
-
-    #[test]
-    fn front_insertion_and_removal_keep_lists_and_bitmap_right() {
-        let ts = threads(&[20, 20, 20, 40]);
-        let mut q = DispQ::new();
-        q.push(ts[0], false);
-        q.push(ts[1], false);
-        q.push(ts[2], true); // preempted: back to the front
-        q.push(ts[3], false);
-        assert!(q.remove(ts[0]), "the middle of a list");
-        assert!(!q.remove(ts[0]), "removed twice");
-        assert!(q.remove(ts[3]), "the only one of its priority");
-        assert_eq!(q.maxpri(), Some(20), "bitmap bit of priority 40 cleared");
-        let first = q.take_best().unwrap();
-        assert!(core::ptr::eq(first, ts[2]));
-        assert!(core::ptr::eq(q.take_best().unwrap(), ts[1]));
-        assert_eq!(drain(&mut q), Vec::<u8>::new());
-    }
-
-    #[test]
-    fn take_by_predicate_and_priority_changes_while_queued() {
-        let ts = threads(&[5, 30, 30]);
-        let mut q = DispQ::new();
-        for t in &ts {
-            q.push(t, false);
-        }
-        ts[1].set_bound(Some(3));
-        let stolen = q.take(|t| t.bound_cpu().is_none()).unwrap();
-        assert!(core::ptr::eq(stolen, ts[2]), "skips the bound thread, best first");
-        // A priority that changes while queued: the thread is still found.
-        ts[1].set_epri_raw(Some(55));
-        assert!(q.remove(ts[1]));
-        assert_eq!(drain(&mut q), alloc::vec![5]);
-    }
-
-    #[test]
-    fn highest_bit_is_63_minus_leading_zeros() {
-        let mut w = 1u64;
-        for _ in 0..100_000 {
-            assert_eq!(highest_bit(w), 63 - w.leading_zeros() as usize, "{w:#x}");
-            w = w.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
-            w >>= w % 64;
-            w |= 1;
-        }
-        for b in 0..64 {
-            assert_eq!(highest_bit(1 << b), b);
-            assert_eq!(highest_bit(u64::MAX >> (63 - b)), b);
-        }
-    }
-
-    #[test]
-    #[should_panic(expected = "already on a queue")]
-    fn a_thread_cannot_be_queued_twice() {
-        let ts = threads(&[1]);
-        let mut q = DispQ::new();
-        q.push(ts[0], false);
-        q.push(ts[0], false);
-    }
 }

@@ -23,3 +23,13 @@ pub type DispLock<T> = arch::cell::SpinLock<T>;
 /// Access to the data of a held [`DispLock`]; dropping it unlocks and restores the
 /// interrupt state of before.
 pub type DispLockGuard<'a, T> = arch::cell::SpinGuard<'a, T>;
+
+/// How long [`peek`] spins for a lock before it reports it held.
+const PEEK_SPINS: usize = 100_000;
+
+/// Takes `lock` if it comes free within a bounded spin; `None` if it stays held
+/// (by code the debugger stopped, which will not let go). For the debugger's
+/// read-only accessors (`kmdb`), which every module that owns a lock provides.
+pub(crate) fn peek<T>(lock: &DispLock<T>) -> Option<DispLockGuard<'_, T>> {
+    lock.try_lock_for(PEEK_SPINS)
+}

@@ -63,9 +63,11 @@ pub struct Image<'a> {
 pub struct Segment<'a> {
     /// Its first address; the segment is `vaddr..vaddr + memsz`.
     pub vaddr: u64,
+    /// Its size in memory, in bytes (ELF's `p_memsz`; at least `data.len()`).
     pub memsz: u64,
     /// The bytes of the image that go at `vaddr`; the rest of the segment is zero.
     pub data: &'a [u8],
+    /// The rights of its pages, from ELF's `p_flags` (`PF_R`, `PF_W`, `PF_X`).
     pub prot: Prot,
 }
 

@@ -23,7 +23,7 @@ use crate::proc::{self, Proc};
 use crate::thread::{self, KThread};
 use crate::{callout, M};
 
-/// Room for the kernel's tables to grow (turnstiles, swap slots) and the heap's
+/// Room for the kernel's tables to grow (turnstiles, directories) and the heap's
 /// rounding, in a census comparison.
 const TABLE_SLACK: usize = 16 * 1024;
 
@@ -50,7 +50,9 @@ pub struct Census {
     pub callouts: usize,
     /// Structures ever allocated: threads, LWP handles, processes.
     pub thread_structs: usize,
+    /// `Lwp` handles allocated since boot, in use or cached.
     pub lwp_structs: u32,
+    /// Process structures allocated since boot, in use or cached.
     pub proc_structs: u32,
 }
 

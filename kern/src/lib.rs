@@ -17,6 +17,9 @@
 //! [`syscall`] system calls and every entry from user mode (S13, S16), [`signal`]
 //! signals: dispositions, masks, sending, taking, handlers, interval timers
 //! (S10–S15),
+//! [`schedctl`] the pages shared with a thread library and its all-LWPs-blocked
+//! notification (S4, S9), [`swap`] the swap device and the swapper that moves `lwp`
+//! structures out and back in (S5, S6, S2),
 //! [`boot`] the kernel's `main`, [`kmdb`] the kernel's debugger (its console,
 //! and the dump a panic prints).
 //!
@@ -26,6 +29,7 @@
 
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 extern crate alloc;
 
@@ -37,17 +41,21 @@ pub mod console;
 pub mod cpu;
 pub mod disp;
 pub mod displock;
+pub mod dispq;
 pub mod exec;
 pub mod kmdb;
 pub mod kmem;
 pub mod lwp;
 pub mod proc;
 pub mod rctl;
+pub mod schedctl;
 pub mod signal;
 pub mod sleepq;
+pub mod swap;
 pub mod sync;
 pub mod syscall;
 pub mod thread;
+pub mod tick;
 
 /// Error numbers (S16): the system-call ABI's ([`lwp_abi::errno`]), which user
 /// code sees unchanged.

@@ -201,6 +201,7 @@ impl Comm {
         Comm { buf, len: len as u8 }
     }
 
+    /// The name as text (empty if none was given).
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("")
     }
@@ -240,6 +241,8 @@ pub struct Proc {
     p_psibling: StaticRef<Proc>,
     /// Its parent exited before it: it is proc 0's, for the reaper (`PIDLOCK`).
     p_orphan: AtomicBool,
+    /// The pages it shares with its thread library, and its pool count (`schedctl`).
+    pub(crate) p_sc: crate::schedctl::ScProc,
     /// Its name, if it was given one (`set_comm`).
     p_comm: DispLock<Comm>,
     /// The kernel function its first LWP runs ([`proc_create`]); 0 for a user
@@ -268,6 +271,7 @@ impl Proc {
             p_sibling: StaticRef::none(),
             p_psibling: StaticRef::none(),
             p_orphan: AtomicBool::new(false),
+            p_sc: crate::schedctl::ScProc::new(),
             p_comm: DispLock::new(Comm::EMPTY),
             p_start: AtomicUsize::new(0),
         }
@@ -280,7 +284,7 @@ impl Proc {
 
     /// Its name, if it was given one; `None` too if the name's lock is held.
     pub fn comm(&self) -> Option<Comm> {
-        let c = *crate::kmdb::peek(&self.p_comm)?;
+        let c = *crate::displock::peek(&self.p_comm)?;
         (c.len != 0).then_some(c)
     }
 
@@ -291,6 +295,7 @@ impl Proc {
         (f != 0).then_some(f)
     }
 
+    /// Its process id (`p_pid`); 0 for proc 0 and while the structure is cached.
     pub fn pid(&self) -> Pid {
         Pid(self.p_pid.load(Ordering::Relaxed))
     }
@@ -300,6 +305,7 @@ impl Proc {
         self.p_parent.get().map(Proc::pid)
     }
 
+    /// Where it is in its life (`p_stat`: active, exiting, zombie), read under `p_lock`.
     pub fn stat(&self) -> PStat {
         self.p_lock.lock().p_stat
     }
@@ -311,12 +317,11 @@ impl Proc {
     }
 
     /// The user and system time of every LWP it has had, live or exited, in
-    /// clock ticks (S5.6). A live LWP whose `lwp` structure is swapped out adds
-    /// nothing until it is back.
+    /// clock ticks (S5.6), whether its `lwp` structure is in memory or swapped out.
     pub fn times(&self) -> (u64, u64) {
         let ps = self.p_lock.lock();
         ps.p_lwpdir.live_all().fold((ps.p_utime, ps.p_stime), |(u, s), (_, lwp)| {
-            let (lu, ls) = lwp.with_data(|d| (d.lwp_utime, d.lwp_stime)).unwrap_or((0, 0));
+            let (lu, ls) = lwp.times();
             (u + lu, s + ls)
         })
     }
@@ -627,6 +632,19 @@ pub(crate) fn proc_kill(p: &'static Proc, status: WaitStatus, core: bool, me: Op
     lwp::exitlwps(p, me);
 }
 
+/// Runs `f` on every process in the table (zombies included), under `PIDLOCK`:
+/// `f` may take a process's `p_lock`, and must allocate nothing.
+pub(crate) fn for_each(mut f: impl FnMut(&'static Proc)) {
+    let tbl = PIDLOCK.lock();
+    for &head in &tbl.pt_hash {
+        let mut cur = head;
+        while let Some(p) = cur {
+            f(p);
+            cur = p.p_hash.get();
+        }
+    }
+}
+
 /// The last LWP of `p` has left: `p` becomes a zombie, its children go to proc 0
 /// (orphans, for the reaper), and its parent is woken and sent SIGCHLD — unless the
 /// parent's SIGCHLD disposition keeps no zombies (`SA_NOCLDWAIT`, or `SIG_IGN`):
@@ -637,6 +655,7 @@ pub(crate) fn proc_zombie(p: &'static Proc) {
     let space = p.p_as.lock().take();
     drop(space);
     signal::realitimer_cancel(p);
+    crate::schedctl::proc_done(p);
     let (parent, orphan_zombie, dir) = {
         let tbl = PIDLOCK.lock();
         // Zombie LWPs nobody waited for go with the process (freed below).
@@ -775,7 +794,7 @@ pub fn nallocated() -> u32 {
 /// no particular order; false if the table's lock is held (by code a debugger
 /// stopped). For the debugger; `nallocated` bounds the room to make.
 pub(crate) fn procs_into(out: &mut Vec<&'static Proc>) -> bool {
-    let Some(tbl) = crate::kmdb::peek(&PIDLOCK) else { return false };
+    let Some(tbl) = crate::displock::peek(&PIDLOCK) else { return false };
     let room = out.capacity() - out.len();
     let chains = tbl.pt_hash.iter().filter_map(|h| *h);
     for p in chains.flat_map(|h| core::iter::successors(Some(h), |p| p.p_hash.get())).take(room) {

@@ -71,10 +71,9 @@ pub fn sized_for(heap: usize) -> Limits {
 }
 
 /// Sets the limits at boot: sized from the machine's heap, then as the boot
-/// arguments say.
-pub fn init(bootargs: &str) {
+/// arguments say (`arg("max_lwps")` is the value of `max_lwps=N`, if given).
+pub fn init(arg: impl Fn(&str) -> Option<u32>) {
     let mut l = sized_for(M::heap_stats().total);
-    let arg = |key: &str| crate::boot::bootarg(bootargs, key).and_then(|v| v.parse::<u32>().ok());
     l.max_threads = arg("max_threads").unwrap_or(l.max_threads);
     l.max_lwps = arg("max_lwps").unwrap_or(l.max_lwps.min(l.max_threads));
     l.lwps_per_proc = arg("lwps_per_proc").unwrap_or(l.lwps_per_proc.min(l.max_lwps));

@@ -30,7 +30,7 @@ use arch::Machine;
 use crate::disp::{self, Prev};
 use crate::displock::DispLock;
 use crate::thread::{curthread, KThread, ThreadState};
-use crate::{callout, class, clock, M};
+use crate::{callout, class, clock, schedctl, M};
 
 const NSLEEPQ: usize = 64;
 
@@ -49,6 +49,11 @@ pub enum SObj {
     Event = 3,
     /// Nothing: the thread itself, sleeping for a time ([`delay`]).
     Delay = 4,
+    /// Its LWP's park permit (`lwp::park`: `_lwp_park`).
+    Park = 5,
+    /// An LWP mutex in user memory (`lwp::mutex`): the channel names the process
+    /// and the address.
+    LwpMutex = 6,
 }
 
 impl SObj {
@@ -59,19 +64,28 @@ impl SObj {
             2 => SObj::Sema,
             3 => SObj::Event,
             4 => SObj::Delay,
+            5 => SObj::Park,
+            6 => SObj::LwpMutex,
             _ => SObj::Other,
         }
     }
 }
 
-/// One sleep queue: a FIFO through `t_link`.
-struct SleepQ {
+/// A FIFO of threads through their `t_link` (a thread is on one queue at a time:
+/// `t_queued`): a sleep queue, and the swapper's queue (`swap`). Under its owner's
+/// lock.
+pub(crate) struct ThreadFifo {
     head: Option<&'static KThread>,
     tail: Option<&'static KThread>,
 }
 
-impl SleepQ {
-    fn push(&mut self, t: &'static KThread) {
+impl ThreadFifo {
+    pub(crate) const fn new() -> ThreadFifo {
+        ThreadFifo { head: None, tail: None }
+    }
+
+    /// Puts `t` at the back. Panics if it is on a queue already.
+    pub(crate) fn push(&mut self, t: &'static KThread) {
         assert!(!t.t_queued.swap(true, Ordering::SeqCst), "{t:?} is already on a queue");
         t.t_link.set(None);
         match self.tail {
@@ -81,8 +95,8 @@ impl SleepQ {
         self.tail = Some(t);
     }
 
-    /// Takes the first sleeper that `want` accepts.
-    fn take(&mut self, want: impl Fn(&KThread) -> bool) -> Option<&'static KThread> {
+    /// Takes the first thread that `want` accepts off the queue.
+    pub(crate) fn take(&mut self, want: impl Fn(&KThread) -> bool) -> Option<&'static KThread> {
         let (mut prev, mut cur): (Option<&'static KThread>, _) = (None, self.head);
         while let Some(t) = cur {
             if want(t) {
@@ -96,7 +110,6 @@ impl SleepQ {
                 }
                 t.t_link.set(None);
                 t.t_queued.store(false, Ordering::SeqCst);
-                t.t_wchan.store(0, Ordering::Release);
                 return Some(t);
             }
             prev = Some(t);
@@ -104,10 +117,24 @@ impl SleepQ {
         }
         None
     }
+
+    /// The threads on the queue, first to last.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'static KThread> {
+        core::iter::successors(self.head, |t| t.t_link.get())
+    }
 }
 
-static SLEEPQ: [DispLock<SleepQ>; NSLEEPQ] =
-    [const { DispLock::new(SleepQ { head: None, tail: None }) }; NSLEEPQ];
+/// One sleep queue.
+type SleepQ = ThreadFifo;
+
+/// Takes the first sleeper of `q` that `want` accepts: it sleeps no more.
+fn unsleep(q: &mut SleepQ, want: impl Fn(&KThread) -> bool) -> Option<&'static KThread> {
+    let t = q.take(want)?;
+    t.t_wchan.store(0, Ordering::Release);
+    Some(t)
+}
+
+static SLEEPQ: [DispLock<SleepQ>; NSLEEPQ] = [const { DispLock::new(SleepQ::new()) }; NSLEEPQ];
 
 fn bucket(chan: usize) -> &'static DispLock<SleepQ> {
     &SLEEPQ[((chan >> 3) ^ (chan >> 11)) % NSLEEPQ]
@@ -136,6 +163,9 @@ pub fn sleep_timed_on(chan: usize, sobj: SObj, cond: impl Fn() -> bool, ticks: u
 
 fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Option<u64>) -> bool {
     assert!(chan != 0, "wait channel 0");
+    // A thread that sleeps with interrupts off holds a spin lock (or runs in an
+    // interrupt): the CPU would deadlock on the next thread that wants that lock.
+    debug_assert!(M::intr_enabled(), "sleep with interrupts off");
     let t = curthread();
     loop {
         let was = M::intr_disable();
@@ -156,13 +186,18 @@ fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Optio
             t.t_timedout.store(false, Ordering::SeqCst);
             t.t_sobj.store(sobj as u8, Ordering::Relaxed);
             t.t_wchan.store(chan, Ordering::Release);
+            t.note_wait();
             t.set_state(ThreadState::Sleep);
             q.push(t);
             if let Some(ticks) = left {
                 callout::timeout_wake(t, gen, ticks);
             }
         }
+        // A pool LWP of a thread library that blocks here may leave its pool without
+        // an LWP to run on (`schedctl`).
+        let counted = schedctl::sleeping(t);
         disp::swtch(Prev::Block);
+        schedctl::woke(t, counted);
         if deadline.is_some() {
             callout::untimeout_wake(t);
         }
@@ -178,8 +213,31 @@ pub fn delay(ticks: u64) {
 
 /// Wakes the first thread sleeping on `chan`; true if there was one.
 pub fn wakeup_one(chan: usize) -> bool {
-    let t = bucket(chan).lock().take(|t| t.t_wchan.load(Ordering::Acquire) == chan);
+    let t = unsleep(&mut bucket(chan).lock(), |t| t.t_wchan.load(Ordering::Acquire) == chan);
     t.map(wake).is_some()
+}
+
+/// Takes the first thread sleeping on `chan` off its queue and calls
+/// `decide(it, more)` under the queue's lock, where `more` says whether others
+/// still sleep on `chan`: what `decide` does is seen by every sleeper's condition
+/// as done before the wakeup (a lock handed over to the thread taken). Then wakes
+/// that thread. Returns what `decide` returned.
+pub fn wakeup_first<R>(chan: usize, decide: impl FnOnce(Option<&'static KThread>, bool) -> R) -> R {
+    let (t, r) = {
+        let mut q = bucket(chan).lock();
+        let t = q.take(|t| t.t_wchan.load(Ordering::Acquire) == chan);
+        let mut more = false;
+        let mut cur = q.head;
+        while let Some(s) = cur {
+            more |= s.t_wchan.load(Ordering::Acquire) == chan;
+            cur = s.t_link.get();
+        }
+        (t, decide(t, more))
+    };
+    if let Some(t) = t {
+        wake(t);
+    }
+    r
 }
 
 /// Wakes every thread sleeping on `chan`; returns how many.
@@ -218,7 +276,7 @@ pub(crate) fn timed_out(t: &'static KThread, gen: u64) {
     if chan == 0 {
         return;
     }
-    let taken = bucket(chan).lock().take(|s| {
+    let taken = unsleep(&mut bucket(chan).lock(), |s| {
         core::ptr::eq(s, t)
             && s.t_sleepgen.load(Ordering::SeqCst) == gen
             && s.t_wchan.load(Ordering::Acquire) == chan
@@ -229,14 +287,23 @@ pub(crate) fn timed_out(t: &'static KThread, gen: u64) {
     }
 }
 
+/// Runs `f` if `t` sleeps on a sleep queue — queued, off every CPU — under that
+/// queue's lock: a wakeup cannot take it off meanwhile, and one that comes later
+/// sees what `f` did (the swapper marking its LWP's `lwp` structure not loaded).
+pub(crate) fn if_asleep<R>(t: &KThread, f: impl FnOnce() -> R) -> Option<R> {
+    let chan = t.t_wchan.load(Ordering::Acquire);
+    if chan == 0 {
+        return None;
+    }
+    let _q = bucket(chan).lock();
+    let asleep = t.t_wchan.load(Ordering::Acquire) == chan
+        && t.t_queued.load(Ordering::SeqCst)
+        && t.state() == ThreadState::Sleep
+        && !disp::is_running(t);
+    asleep.then(f)
+}
+
 /// How many threads sleep on `chan`.
 pub fn sleepers(chan: usize) -> usize {
-    let q = bucket(chan).lock();
-    let mut n = 0;
-    let mut cur = q.head;
-    while let Some(t) = cur {
-        n += usize::from(t.t_wchan.load(Ordering::Acquire) == chan);
-        cur = t.t_link.get();
-    }
-    n
+    bucket(chan).lock().iter().filter(|t| t.t_wchan.load(Ordering::Acquire) == chan).count()
 }

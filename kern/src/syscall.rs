@@ -6,8 +6,10 @@
 //! An LWP's user registers live in its `lwp` structure (S5.1, `lwp_regs`: an
 //! [`arch::UserFrame`]), where the machine saves them at every trap from user mode
 //! and loads them from at every return: the kernel reads and writes them there,
-//! without a copy and without taking the structure's lock (only a stopped LWP can
-//! be swapped out, and a stopped LWP is not in a trap).
+//! through the machine's handle it is given with every trap, without a copy and
+//! without taking the structure's lock. An LWP that sleeps in a system call may
+//! have its structure swapped out meanwhile (`swap`): the handle is changed in
+//! place, and reaches the registers wherever they are once the LWP runs again.
 //!
 //! A system call is found in [`SYSENT`], the table the machine calls through
 //! (Solaris' `sysent`). A call that neither blocks nor faults is `fast`: the
@@ -49,7 +51,7 @@ use crate::errno::Errno;
 use crate::lwp::{self, Eosys, LwpFlags, LwpId};
 use crate::signal::{self, Sig, SigInfo};
 use crate::thread::{curlwp, curproc, curthread, pending};
-use crate::{clock, console, disp, proc, M};
+use crate::{clock, console, disp, proc, schedctl, M};
 use lwp_abi::*;
 
 /// The machine's `user_trap` upcall: see the module comment.
@@ -156,13 +158,27 @@ macro_rules! syscalls {
                 _ => nosys(a),
             }
         }
+
+        // Two calls of one number would leave the table with the later one only.
+        const _: () = {
+            let nums = [$($num),*];
+            let mut i = 0;
+            while i < nums.len() {
+                let mut j = i + 1;
+                while j < nums.len() {
+                    assert!(nums[i] != nums[j], "two system calls of one number");
+                    j += 1;
+                }
+                i += 1;
+            }
+        };
     };
     (@fast fast) => { true };
     (@fast general) => { false };
 }
 
 /// Entries in [`SYSENT`]: one past the highest call number.
-const NSYSENT: usize = SYS_CLOCK_NS as usize + 1;
+const NSYSENT: usize = SYS_MAX as usize + 1;
 
 syscalls! {
     SYS_EXIT => general |a: [u64; 6]| proc::proc_exit(a[0] as u8),
@@ -195,6 +211,13 @@ syscalls! {
     SYS_NANOSLEEP => general |a: [u64; 6]| nanosleep(a[0]),
     SYS_LWP_TIMES => general |a: [u64; 6]| lwp_times(a[0]),
     SYS_CLOCK_NS => fast |_| Ok((M::now_ns(), 0)),
+    SYS_SCHEDCTL => general |a: [u64; 6]| schedctl::schedctl(a[0]).map(|addr| (addr, 0)),
+    SYS_LWP_PARK => general |a: [u64; 6]| lwp_park(a[0], a[1]),
+    SYS_LWP_UNPARK => fast |a: [u64; 6]| lwp::lwp_unpark(lwp_id(a[0])?).map(none),
+    SYS_LWP_MUTEX_TIMEDLOCK => general |a: [u64; 6]| {
+        lwp::lwp_mutex_timedlock(a[0], timeout_ticks(a[1])?).map(none)
+    },
+    SYS_LWP_MUTEX_UNLOCK => general |a: [u64; 6]| lwp::lwp_mutex_unlock(a[0]).map(none),
 }
 
 /// A result as the machine returns it.
@@ -326,8 +349,9 @@ fn lwp_wait(id: u64, departedp: u64) -> SysResult {
     Ok((0, 0))
 }
 
-/// The `Timespec` at `tsp` in clock ticks, rounded up; `EINVAL` for a negative
-/// time or nanoseconds out of range, `EFAULT`.
+/// The clock ticks of the relative `Timespec` at `tsp`, rounded up: `EFAULT` if it
+/// cannot be read, `EINVAL` if it is no duration (negative, or nanoseconds out of
+/// range).
 pub(crate) fn timespec_ticks(tsp: u64) -> Result<u64, Errno> {
     let [sec, nsec] = copyin_words::<2>(tsp)?;
     let (sec, nsec) = (sec as i64, nsec as i64);
@@ -337,6 +361,15 @@ pub(crate) fn timespec_ticks(tsp: u64) -> Result<u64, Errno> {
     let hz = u128::from(clock::hz());
     let ns = sec as u128 * 1_000_000_000 + nsec as u128;
     Ok(u64::try_from((ns * hz).div_ceil(1_000_000_000)).unwrap_or(u64::MAX))
+}
+
+/// An optional timeout argument: none for a null pointer.
+fn timeout_ticks(tsp: u64) -> Result<Option<u64>, Errno> {
+    if tsp == 0 {
+        Ok(None)
+    } else {
+        timespec_ticks(tsp).map(Some)
+    }
 }
 
 /// `nanosleep(&Timespec)`: sleeps at least that long, rounded up to clock ticks;
@@ -357,6 +390,14 @@ fn nanosleep(tsp: u64) -> SysResult {
             lwp::wait_interrupted()?;
         }
     }
+}
+
+/// `_lwp_park(&Timespec or null, lwpid or 0)`: the timeout is read (and refused)
+/// before the unpark, so a call that fails does nothing.
+fn lwp_park(tsp: u64, unpark: u64) -> SysResult {
+    let ticks = timeout_ticks(tsp)?;
+    let unpark = if unpark == 0 { None } else { Some(lwp_id(unpark)?) };
+    lwp::lwp_park(ticks, unpark).map(none)
 }
 
 /// `lwp_times(&mut LwpTimes)` (S5.6).

@@ -85,14 +85,27 @@ const UNBOUND: usize = usize::MAX;
 /// the interrupt that asks for it preempts on its way out (`disp::kpreempt`),
 /// from the kernel as from user mode, and the return path tests the word with
 /// interrupts off, so a request after the test is an interrupt taken in user mode
-/// at once. Nor does a swap-in: only a stopped LWP is swapped out, and continuing
-/// it brings its `lwp` structure back before it can run.
+/// at once. Nor does a swap-in: a thread whose LWP's `lwp` structure is out is
+/// never dispatched (`t_schedflag`), so it gets its structure back before it runs
+/// at all.
 pub mod pending {
     /// A stop point is due: the LWP was asked to stop or to exit (`TpFlags`).
     pub const STOP: u32 = 1;
     /// A signal may be there for the LWP to take (`signal::issig`): one was sent
     /// to it or to its process, unmasked, or is being delivered.
     pub const SIG: u32 = 2;
+}
+
+/// The bits of `t_schedflag` (Solaris' `TS_*`): whether the thread's LWP's `lwp`
+/// structure is in memory, which the dispatcher must know before it runs the
+/// thread (S5, S6; see `swap`). Changed under the swap queue's lock.
+pub mod schedflag {
+    /// The LWP's `lwp` structure is in memory: the thread may run (`TS_LOAD`).
+    /// Always set for a thread without an LWP.
+    pub const LOAD: u32 = 1;
+    /// The thread was made runnable while not loaded: it waits on the swapper's
+    /// queue for its structure instead of a dispatch queue (`TS_ON_SWAPQ`).
+    pub const ON_SWAPQ: u32 = 2;
 }
 
 /// A kernel thread. `#[repr(C)]`: its first field is the pending-work word, where
@@ -102,59 +115,91 @@ pub struct KThread {
     /// Work to do before the thread's LWP goes back to user mode (illumos'
     /// `t_astflag`): one bit per kind (`pending`), tested by the machine once on
     /// every return to user mode. Resident (S6): it is read at every such return.
+    /// *Atomic:* any CPU sets bits; the thread itself takes them.
     pub t_pending: PendingWork,
     /// Unique for the life of the kernel; a recycled structure gets a new one.
+    /// *Immutable* while the thread lives (written when the structure is handed out).
     t_id: AtomicU64,
+    /// What the thread is for, as the debugger shows it. *Its own mutex.*
     t_name: Mutex<&'static str>,
+    /// `ThreadState`. *Under the lock of the queue it enters or leaves* (dispatch
+    /// queue, sleep-queue bucket, turnstile), under its process's `p_lock` when it
+    /// stops, by its CPU with interrupts off for `OnProc`/`Zombie`; read without one.
     t_state: AtomicU8,
     /// The machine context: kernel stack and saved kernel registers (S17).
+    /// *Only the machine's switch*, on the thread's CPU, with interrupts off.
     pub(crate) t_ctx: Context,
-    /// What the thread runs when it first starts.
+    /// What the thread runs when it first starts. *Its own mutex.*
     t_start: Mutex<Option<StartFn>>,
     /// The LWP this thread carries, for its whole life (S3, S5.7); none for S2 threads.
+    /// *Immutable* while the thread lives (set before it first runs).
     pub t_lwp: StaticRef<Lwp>,
-    /// The process of that LWP (S1, S5.8).
+    /// The process of that LWP (S1, S5.8). *Immutable*, like `t_lwp`.
     pub t_procp: StaticRef<Proc>,
     /// What the LWP module asks of the thread's LWP (`TpFlags`: stop, exit) and
     /// whether it is stopped. Resident (S6): it is read at every stop point.
+    /// *Atomic:* set by other LWPs of the process under its `p_lock`, taken by the
+    /// thread itself at its stop points.
     t_proc_flag: AtomicU32,
-    /// The CPU it last ran on.
+    /// Where the LWP's `lwp` structure is (`schedflag`): resident (S6), as the
+    /// dispatcher reads it whenever the thread is made runnable. *Under the swap-in
+    /// queue's lock* (`swap`), and before the thread is handed out.
+    pub(crate) t_schedflag: AtomicU32,
+    /// `lbolt` when the thread last went to sleep on a sleep queue or stopped
+    /// (`note_wait`): the swapper takes the LWPs that have waited longest first
+    /// (Solaris' `t_stime`). *Only by the thread itself* as it goes to sleep or
+    /// stops, or by its creator before it first runs.
+    pub(crate) t_stime: AtomicU64,
+    /// The CPU it last ran on. *By the CPU that switches it in*, interrupts off.
     t_cpu: AtomicUsize,
-    /// How many times it was switched in.
+    /// How many times it was switched in. *Like `t_cpu`.*
     t_nswitch: AtomicU64,
 
     // Dispatcher state (S6: never swapped).
-    /// Scheduling class (`SchedClass`).
+    /// Scheduling class (`SchedClass`). *Before the thread is first made runnable.*
     t_cid: AtomicU8,
-    /// Global priority given by the class, `0..NPRI`.
+    /// Global priority given by the class, `0..NPRI`. *While on no dispatch queue*
+    /// (the queue's list is chosen by it): by its class on its own CPU, or under the
+    /// dispatch-queue lock that took it off (`disp`).
     t_pri: AtomicU8,
     /// Priority inherited from the threads it blocks (priority inheritance), or 0.
-    /// The thread runs at the higher of the two.
+    /// The thread runs at the higher of the two. *Under the turnstile lock*, on the
+    /// same terms as `t_pri` (`disp::change_epri`).
     t_epri: AtomicU8,
-    /// Clock ticks left in the current quantum.
+    /// Clock ticks left in the current quantum. *By its CPU's clock tick* and its
+    /// class, interrupts off.
     pub(crate) t_timeleft: AtomicI32,
-    /// The CPU the thread is bound to, or `UNBOUND`.
+    /// The CPU the thread is bound to, or `UNBOUND`. *Only by the thread itself*
+    /// (`disp::thread_bind`), or before it first runs.
     t_bound: AtomicUsize,
     /// True from the moment a CPU picks the thread until the switch away from it is
     /// complete: whoever wants to make it runnable again waits for that.
+    /// *By its CPU* (set by `swtch`, cleared by the switch's second half).
     pub(crate) t_oncpu: AtomicBool,
     /// The next thread on the same dispatch queue or sleep queue (intrusive link).
+    /// *Under the lock of the queue it is on* (or the thread cache's).
     pub(crate) t_link: StaticRef<KThread>,
-    /// On a dispatch queue or a sleep queue (at most one at a time).
+    /// On a dispatch queue or a sleep queue (at most one at a time). *Like `t_link`.*
     pub(crate) t_queued: AtomicBool,
     /// The priority whose dispatch list it is on: its priority may change meanwhile.
+    /// *Under the dispatch-queue lock.*
     pub(crate) t_qpri: AtomicU8,
     /// `lbolt` when it was last put on a dispatch queue (for starvation).
+    /// *Under the dispatch-queue lock.*
     pub(crate) t_disptime: AtomicU64,
 
-    // Sleep state (S6).
-    /// The wait channel it sleeps on; 0 when not asleep.
+    // Sleep state (S6): kept by `sleepq`, under the lock of the sleep-queue bucket
+    // of the wait channel.
+    /// The wait channel it sleeps on; 0 when not asleep. *Under the bucket's lock.*
     pub(crate) t_wchan: AtomicUsize,
     /// Counts its sleeps, so that a stale timeout cannot end a later sleep.
+    /// *Under the bucket's lock.*
     pub(crate) t_sleepgen: AtomicU64,
     /// Its last timed sleep ended by the timeout rather than a wakeup.
+    /// *Under the bucket's lock.*
     pub(crate) t_timedout: AtomicBool,
-    /// The callout that ends its timed sleeps (`callout`, `sleepq`).
+    /// The callout that ends its timed sleeps (`callout`, `sleepq`). *Under the
+    /// callout table's lock.*
     pub(crate) t_callout: Callout,
 
     // Synchronization state (sync): kept by `crate::sync`, under its turnstile lock
@@ -162,11 +207,12 @@ pub struct KThread {
     // is linked there through `t_link` (and `t_queued`), like a sleeping thread.
     /// The lock (the address of its lock word) on whose turnstile the thread is
     /// blocked; 0 if none. Deadlock detection and priority inheritance follow it.
+    /// *Under the turnstile lock.*
     pub(crate) t_ts_sobj: AtomicUsize,
-    /// What it waits there for (`sync::turnstile::WaitKind`).
+    /// What it waits there for (`sync::turnstile::WaitKind`). *Under the turnstile lock.*
     pub(crate) t_ts_kind: AtomicU8,
     /// It is spinning for an adaptive mutex: a thread that wants a lock it holds
-    /// blocks rather than spin behind it.
+    /// blocks rather than spin behind it. *Only by the thread itself.*
     pub(crate) t_spinning: AtomicBool,
 
     // Signal state (S6, S11, `signal`): resident, so that choosing the LWP that
@@ -181,10 +227,17 @@ pub struct KThread {
     /// Asleep in an interruptible wait, which a signal ends (Solaris' `T_WAKEABLE`).
     pub(crate) t_wakeable: AtomicBool,
     /// What kind of object its wait channel names while it sleeps
-    /// (`sleepq::SObj`, Solaris' `t_sobj_ops`): for the debugger.
+    /// (`sleepq::SObj`, Solaris' `t_sobj_ops`): for the debugger. *Like `t_wchan`.*
     pub(crate) t_sobj: AtomicU8,
     /// The next thread structure on the list of all of them ([`allthreads`]).
+    /// *Under `ALLTHREADS_LOCK`*, once, before the structure is published.
     t_next_all: StaticRef<KThread>,
+
+    // User-level synchronization support (S6: read at every park and switch).
+    /// Its LWP's park permit (`lwp::park`).
+    pub(crate) t_park: crate::lwp::Permit,
+    /// Its LWP's schedctl slot and pool state (`schedctl`).
+    pub(crate) t_sc: crate::schedctl::ScThread,
 }
 
 // SAFETY: `KThread` is the only type ever stored in the current-thread register:
@@ -234,7 +287,7 @@ pub fn allthreads() -> impl Iterator<Item = &'static KThread> {
 /// The thread cache's figures for the debugger: threads cached, and the bytes of
 /// kernel stack they keep; `None` if its lock is held.
 pub(crate) fn cache_peek() -> Option<(usize, usize)> {
-    let c = crate::kmdb::peek(&THREAD_CACHE)?;
+    let c = crate::displock::peek(&THREAD_CACHE)?;
     let stacks = core::iter::successors(c.head, |t| t.t_link.get())
         .map(|t| M::context_stack_bytes(&t.t_ctx))
         .sum();
@@ -269,6 +322,8 @@ impl KThread {
             t_lwp: StaticRef::none(),
             t_procp: StaticRef::none(),
             t_proc_flag: AtomicU32::new(0),
+            t_schedflag: AtomicU32::new(schedflag::LOAD),
+            t_stime: AtomicU64::new(0),
             t_cpu: AtomicUsize::new(0),
             t_nswitch: AtomicU64::new(0),
             t_cid: AtomicU8::new(SchedClass::Sys as u8),
@@ -294,14 +349,19 @@ impl KThread {
             t_wakeable: AtomicBool::new(false),
             t_sobj: AtomicU8::new(0),
             t_next_all: StaticRef::none(),
+            t_park: crate::lwp::Permit::new(),
+            t_sc: crate::schedctl::ScThread::new(),
         }
     }
 
+    /// Its id (`t_did`): unique for the life of the kernel; a recycled structure
+    /// gets a new one.
     #[inline]
     pub fn id(&self) -> u64 {
         self.t_id.load(Ordering::Relaxed)
     }
 
+    /// Its name, read under the name's own mutex (a debugger uses `try_name`).
     pub fn name(&self) -> &'static str {
         *self.t_name.lock()
     }
@@ -311,6 +371,8 @@ impl KThread {
         self.t_name.try_lock().map(|n| *n)
     }
 
+    /// Its scheduling state (`t_state`): free, runnable, on a CPU, asleep, stopped
+    /// or zombie.
     #[inline]
     pub fn state(&self) -> ThreadState {
         match self.t_state.load(Ordering::Acquire) {
@@ -326,6 +388,26 @@ impl KThread {
     #[inline]
     pub(crate) fn set_state(&self, s: ThreadState) {
         self.t_state.store(s as u8, Ordering::Release);
+    }
+
+    /// The thread goes to sleep on a sleep queue, or stops: from now (`t_stime`).
+    #[inline]
+    pub(crate) fn note_wait(&self) {
+        self.t_stime.store(crate::clock::lbolt(), Ordering::Relaxed);
+    }
+
+    /// Whether its LWP's `lwp` structure is in memory, so that it may run (always
+    /// true for a thread without an LWP). A relaxed load: the flag goes off only
+    /// under the lock that keeps the thread asleep or stopped, which whoever makes
+    /// it runnable took first.
+    #[inline]
+    pub fn loaded(&self) -> bool {
+        self.t_schedflag.load(Ordering::Relaxed) & schedflag::LOAD != 0
+    }
+
+    /// `lbolt` when it last went to sleep or stopped.
+    pub fn stime(&self) -> u64 {
+        self.t_stime.load(Ordering::Relaxed)
     }
 
     /// The CPU the thread last ran on.
@@ -390,7 +472,7 @@ impl KThread {
     /// Puts a thread that is not yet runnable in `class` at global priority `pri`,
     /// with that priority's quantum: one just created (not yet given to
     /// `disp::setrun`), or a bare structure from [`KThread::boot`] that is only ever
-    /// an entry of a dispatch queue ([`disp::DispQ`]). The priority of a thread the
+    /// an entry of a dispatch queue ([`DispQ`](crate::dispq::DispQ)). The priority of a thread the
     /// dispatcher schedules changes through its class, never through this.
     pub fn set_class(&self, class: SchedClass, pri: u8) {
         assert!(class.range().contains(&pri), "priority {pri} outside the {class:?} class");
@@ -421,11 +503,12 @@ impl KThread {
     }
 
     /// Sets `f` in `t_proc_flag`. A request to stop or to exit also makes a stop
-    /// point due on the way back to user mode.
+    /// point due on the way back to user mode, and ends a park (a stop point too).
     pub(crate) fn set_proc_flag(&self, f: TpFlags) {
         self.t_proc_flag.fetch_or(f.bits(), Ordering::SeqCst);
         if f.intersects(TpFlags::HOLDLWP | TpFlags::JOBSTOP | TpFlags::EXITLWP) {
             self.t_pending.set(pending::STOP);
+            self.t_park.interrupt();
         }
     }
 
@@ -483,6 +566,7 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> Result<&'static
     t.t_lwp.set(None);
     t.t_procp.set(None);
     t.t_proc_flag.store(0, Ordering::SeqCst);
+    t.t_schedflag.store(schedflag::LOAD, Ordering::SeqCst);
     t.t_pending.take(!PendingWork::MACHINE);
     t.t_nswitch.store(0, Ordering::Relaxed);
     t.t_oncpu.store(false, Ordering::Relaxed);
@@ -494,6 +578,8 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> Result<&'static
     t.t_sig.set(SigSet::EMPTY);
     t.t_sigwait.set(SigSet::EMPTY);
     t.t_wakeable.store(false, Ordering::Relaxed);
+    t.t_park.clear();
+    t.t_sc.reset();
     t.set_bound(None);
     t.set_class(SchedClass::Sys, class::SYS_PRI);
     t.set_epri_raw(None);

@@ -1,6 +1,7 @@
 //! Builds what the kernel image needs besides its own code: it links with the
-//! kernel's linker script, and it carries the user programs of `sim-tests/user`,
-//! which this script builds first (`src/programs.rs` includes them).
+//! kernel's linker script, and it carries the user programs of `sim-tests/user`
+//! and of its thread library (`sim-tests/user/thread`, feature `programs`), which
+//! this script builds first (`src/programs.rs` includes them).
 //!
 //! The programs are built by a nested cargo, for the same target, with the `user`
 //! profile and a target directory of their own (`target/user`): the outer cargo
@@ -31,7 +32,8 @@ fn build_user_programs(root: &Path) {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)
-        .args(["build", "--quiet", "-p", "lwp-user", "--profile", "user", "--target", &target])
+        .args(["build", "--quiet", "-p", "lwp-user", "-p", "lwp-thread"])
+        .args(["--features", "lwp-thread/programs", "--profile", "user", "--target", &target])
         .args(["-Zbuild-std=core", "-Zbuild-std-features=compiler-builtins-mem", "--target-dir"])
         .arg(&target_dir)
         // The outer cargo's flags for the kernel would override the nested build's

@@ -23,7 +23,7 @@ use super::host_alloc;
 use super::percpu::Cpu;
 use super::user::UserState;
 use crate::kmem::AllocError;
-use crate::ThreadEntry;
+use crate::{ThreadEntry, UserFrame};
 
 /// Host code needs far more stack than SPARC kernel code: unoptimised builds, the
 /// signal frame with the whole AVX-512 state, panic formatting. A kernel stack is
@@ -176,10 +176,12 @@ impl Stack {
     /// refuses the mapping.
     fn map(size: usize, charge: bool) -> Result<Stack, AllocError> {
         let charged = if charge { size } else { 0 };
-        if charge && host_alloc::refuse_injected()
-            || !host_alloc::charge(charged)
-                && !(crate::kmem::reclaim() && host_alloc::charge(charged))
-        {
+        if charge && host_alloc::refuse_injected() {
+            return Err(AllocError);
+        }
+        let charged_ok =
+            host_alloc::charge(charged) || crate::kmem::reclaim() && host_alloc::charge(charged);
+        if !charged_ok {
             return Err(AllocError);
         }
         let size = size.max(MIN_STACK).next_multiple_of(GUARD);
@@ -323,6 +325,16 @@ impl Context {
         self.user.clear();
         self.running.store(false, Ordering::Release);
         stack.is_some()
+    }
+
+    /// Puts `frame` in the thread's user frame slot and returns what was there (see
+    /// `Machine::user_frame_detach`): the context is claimed meanwhile, so that a
+    /// switch to it panics rather than running the thread half-changed.
+    pub(super) fn user_frame_exchange(&self, frame: UserFrame) -> UserFrame {
+        self.claim("user_frame_exchange");
+        let old = self.user.exchange_frame(frame);
+        self.running.store(false, Ordering::Release);
+        old
     }
 
     /// Claims an idle context for a change, so that a concurrent switch to it panics

@@ -58,7 +58,7 @@ use std::boxed::Box;
 
 use super::context::{self, Context};
 use super::percpu::{self, Cpu};
-use super::{console, intr, Boot, CPU_STACK};
+use super::{console, intr, Boot, CPU_STACK, DISK_CPU};
 
 /// Virtual time one scheduling point of one busy CPU stands for.
 pub const STEP_NS: u64 = 4_000;
@@ -149,7 +149,7 @@ struct DetCpu {
 }
 
 /// splitmix64: spreads a seed into well-mixed words.
-fn splitmix(x: &mut u64) -> u64 {
+pub(super) fn splitmix(x: &mut u64) -> u64 {
     *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *x;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -253,9 +253,11 @@ impl Det {
     fn due(&self, boot: &Boot, k: usize) -> bool {
         let pc = &boot.percpu[k];
         let period = pc.clock_period_ns.load(Relaxed);
+        let now = self.now.load(Relaxed);
         pc.poked.load(Relaxed)
             || pc.pending()
-            || (period != 0 && self.now.load(Relaxed) >= pc.clock_next_ns.load(Relaxed))
+            || (period != 0 && now >= pc.clock_next_ns.load(Relaxed))
+            || (k == DISK_CPU && disk_due(boot).is_some_and(|due| now >= due))
     }
 
     fn runnable(&self, boot: &Boot, k: usize) -> bool {
@@ -281,9 +283,8 @@ impl Det {
         }
         let running = |k: &usize| boot.percpu[*k].clock_period_ns.load(Relaxed) != 0;
         let n = self.cpus.len();
-        let Some(at) =
-            (0..n).filter(running).map(|k| boot.percpu[k].clock_next_ns.load(Relaxed)).min()
-        else {
+        let ticks = (0..n).filter(running).map(|k| boot.percpu[k].clock_next_ns.load(Relaxed));
+        let Some(at) = ticks.chain(disk_due(boot)).min() else {
             console::note(
                 cpu,
                 "sim: every CPU idles and no clock runs: nothing can happen any more\n",
@@ -311,9 +312,22 @@ impl Det {
     }
 }
 
+/// When the disk's next transfer is due, if it has one in flight.
+fn disk_due(boot: &Boot) -> Option<u64> {
+    boot.disk.as_ref().and_then(|d| d.next_due())
+}
+
 /// Marks this CPU's due interrupts pending, and takes them if its interrupts are on.
 fn deliver(cpu: Cpu, det: &Det) {
     let pc = cpu.percpu();
+    if cpu.cpu() == DISK_CPU {
+        if let Some(disk) = &cpu.boot().disk {
+            if disk.complete_due(det.now.load(Relaxed)) {
+                pc.disk_due.store(true, Relaxed);
+                cpu.set_intr_pending(true);
+            }
+        }
+    }
     let period = pc.clock_period_ns.load(Relaxed);
     if period != 0 {
         let now = det.now.load(Relaxed);

@@ -83,7 +83,9 @@ fn admit(cpu: Cpu, layout: Layout) -> Result<bool, ()> {
     }
     // Short of memory: the kernel's caches give theirs back, and once more (never
     // under a spin lock that forbids allocation).
-    if !charge(layout.size()) && !(cpu.noalloc() == 0 && kmem::reclaim() && charge(layout.size())) {
+    let charged =
+        charge(layout.size()) || cpu.noalloc() == 0 && kmem::reclaim() && charge(layout.size());
+    if !charged {
         kmem::note_failure(layout, HEAP_USED.load(Ordering::Relaxed));
         return Err(());
     }

@@ -94,21 +94,25 @@ pub(super) fn run_pending(cpu: Cpu) {
     }
 }
 
-/// The interrupts that are due (a clock tick, a cross-call, or both; none for a
-/// halt's kick), with interrupts disabled. Returns whether a handler ran.
+/// The interrupts that are due (a clock tick, a cross-call, the disk's, or several;
+/// none for a halt's kick), with interrupts disabled. Returns whether a handler ran.
 fn take_interrupts(cpu: Cpu, from_user: bool) -> bool {
     cpu.count_intr();
     let pc = cpu.percpu();
     let clock = pc.clock_due.swap(false, Ordering::AcqRel);
     let poke = pc.poked.swap(false, Ordering::AcqRel);
+    let disk = pc.disk_due.swap(false, Ordering::AcqRel);
     let Some(upcalls) = cpu.boot().upcalls() else { return false };
+    if disk {
+        guarded(cpu, upcalls.blk_intr);
+    }
     if clock {
         guarded(cpu, || (upcalls.clock_intr)(from_user));
     }
     if poke {
         guarded(cpu, upcalls.poke_intr);
     }
-    clock || poke
+    clock || poke || disk
 }
 
 /// Runs an interrupt's upcall. Unwinding must stop here: above is a signal frame, or
@@ -233,11 +237,23 @@ pub(super) fn clock_start(cpu: Cpu, hz: u32) {
     restore(cpu, was);
 }
 
-/// The clock thread of one boot: signals each CPU whose clock runs, on time.
+/// The clock thread of one boot: signals each CPU whose clock runs, on time, and
+/// plays the disk: completes its transfers when due and signals the CPU that takes
+/// its interrupt.
 pub(super) fn clock_thread(boot: &Boot) {
     while !boot.timer_stop.load(Ordering::Acquire) {
         let now = now_ns();
         let mut wake = now + CLOCK_IDLE_POLL.as_nanos() as u64;
+        if let Some(disk) = &boot.disk {
+            let pc = &boot.percpu[super::DISK_CPU];
+            if disk.complete_due(now) && !pc.out.load(Ordering::Acquire) {
+                pc.disk_due.store(true, Ordering::Release);
+                kick(pc.pthread.load(Ordering::Acquire));
+            }
+            if let Some(due) = disk.next_due() {
+                wake = wake.min(due);
+            }
+        }
         for pc in boot.percpu.iter() {
             let period = pc.clock_period_ns.load(Ordering::Acquire);
             if period == 0 || pc.out.load(Ordering::Acquire) {

@@ -39,6 +39,7 @@ compile_error!("the host simulation machine (arch::sim) needs an x86_64 Linux ho
 mod console;
 mod context;
 mod det;
+mod disk;
 mod host_alloc;
 mod intr;
 mod percpu;
@@ -58,11 +59,14 @@ use std::vec::Vec;
 
 pub use context::Context;
 pub use det::{SeededRun, STEP_NS};
+pub use disk::{DiskConfig, DiskFaults, DiskStats};
 pub use host_alloc::SimAlloc;
 pub use user::AddrSpace;
 
+use crate::kmem::Shared;
 use crate::{
-    Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserFrame, WalkFrom,
+    BlkDone, BlkError, BlkRequest, Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister,
+    Upcalls, UserFrame, WalkFrom,
 };
 use det::{Det, Point};
 use percpu::{Cpu, PerCpu};
@@ -122,6 +126,8 @@ pub struct SimConfig {
     /// stops a run at the same point every time, so it replays; and a kernel that
     /// hangs making machine calls reaches it in far less host time.
     pub virtual_timeout: Option<Duration>,
+    /// The disk, if the machine has one (`disk`).
+    pub disk: Option<DiskConfig>,
     /// What is "typed" on the console: `Sim::console_read` gives these bytes one
     /// by one, then whatever [`console_feed`] adds.
     pub console_input: Vec<u8>,
@@ -138,6 +144,7 @@ impl SimConfig {
             schedule: Schedule::Parallel,
             heap_bytes: DEFAULT_HEAP,
             virtual_timeout: None,
+            disk: None,
             console_input: Vec::new(),
         }
     }
@@ -161,6 +168,8 @@ pub struct Outcome {
     pub console: String,
     /// In the seeded mode: what the schedule did (its seed, steps, trace).
     pub seeded: Option<SeededRun>,
+    /// What the disk did, if there was one.
+    pub disk: Option<DiskStats>,
 }
 
 /// Boots the machine and runs it until it halts; returns the kernel's verdict.
@@ -216,6 +225,13 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
         panic: Mutex::new(None),
         det,
         spaces: Arc::new(AtomicUsize::new(0)),
+        disk: config.disk.map(|d| {
+            let seed = match config.schedule {
+                Schedule::Seeded(seed) => seed ^ DISK_SEED,
+                Schedule::Parallel => d.seed,
+            };
+            disk::Disk::new(d, seed)
+        }),
     });
 
     // Parallel: a clock thread and a host thread per CPU. Seeded: one host thread.
@@ -278,6 +294,7 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
 
     let success = boot.state.load(Ordering::Acquire) == HALTED_OK;
     let seeded = boot.det.as_ref().map(Det::report);
+    let disk = boot.disk.as_ref().map(disk::Disk::stats);
     timed_out |= boot.det.as_ref().is_some_and(Det::expired);
     let panic = boot.panic.lock().unwrap_or_else(PoisonError::into_inner).take().or(host_panic);
     if let Some(report) = seeded {
@@ -298,7 +315,7 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
     if let Some(payload) = panic {
         std::panic::resume_unwind(payload);
     }
-    Outcome { success, timed_out, console, seeded }
+    Outcome { success, timed_out, console, seeded, disk }
 }
 
 /// Makes `cmd`, a process that will boot the seeded simulation, run with address
@@ -332,6 +349,12 @@ pub fn console_output() -> String {
     console::output()
 }
 
+/// Mixed into a seeded run's seed for its disk's PRNG (a stream of its own).
+const DISK_SEED: u64 = 0xd15c_5eed;
+
+/// The CPU that takes the disk's interrupt.
+const DISK_CPU: usize = 0;
+
 const RUNNING: u8 = 0;
 const HALTED_OK: u8 = 1;
 const HALTED_FAIL: u8 = 2;
@@ -362,6 +385,8 @@ struct Boot {
     /// Live address spaces (MMU contexts), shared with each space, which may outlive
     /// the boot.
     spaces: Arc<AtomicUsize>,
+    /// The disk, if the machine has one.
+    disk: Option<disk::Disk>,
 }
 
 impl Boot {
@@ -649,6 +674,31 @@ impl Machine for Sim {
         }
     }
 
+    fn blk_sectors() -> Option<u64> {
+        Cpu::expect("blk_sectors").boot().disk.as_ref().map(disk::Disk::sectors)
+    }
+
+    fn blk_submit(req: BlkRequest) -> Result<(), (BlkRequest, BlkError)> {
+        let cpu = Cpu::expect("blk_submit");
+        seeded_point(cpu, Point::Call);
+        let Some(disk) = &cpu.boot().disk else { return Err((req, BlkError::NoDevice)) };
+        let now = if cpu.seeded() { det::now(cpu) } else { intr::now_ns() };
+        let submitted = cpu.critical(|| disk.submit(req, now));
+        if submitted.is_ok() {
+            // The clock thread plays the disk in the parallel mode: it looks again.
+            if let Some(timer) = cpu.boot().timer.get() {
+                timer.unpark();
+            }
+        }
+        submitted
+    }
+
+    fn blk_reap() -> Option<BlkDone> {
+        let cpu = Cpu::expect("blk_reap");
+        let disk = cpu.boot().disk.as_ref()?;
+        cpu.critical(|| disk.reap())
+    }
+
     fn console_write(bytes: &[u8]) {
         if let Some(cpu) = Cpu::here() {
             seeded_point(cpu, Point::Call);
@@ -722,6 +772,16 @@ impl Machine for Sim {
         user::exit()
     }
 
+    fn user_frame_detach(ctx: &Context) -> Option<UserFrame> {
+        let frame = ctx.user_frame_exchange(UserFrame::empty());
+        (!frame.is_empty()).then_some(frame)
+    }
+
+    fn user_frame_attach(ctx: &Context, frame: UserFrame) {
+        let old = ctx.user_frame_exchange(frame);
+        assert!(old.is_empty(), "sim: a user frame attached over another");
+    }
+
     fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Fault> {
         user::copyin(uaddr, buf)
     }
@@ -739,5 +799,23 @@ impl Machine for Sim {
 
     fn copyout_words(uaddr: u64, words: &[u64]) -> Result<(), Fault> {
         user::copyout_words(uaddr, words)
+    }
+
+    fn user_cas32(uaddr: u64, old: u32, new: u32) -> Result<u32, Fault> {
+        user::cas32(uaddr, old, new)
+    }
+
+    type SharedPage = user::SharedPage;
+
+    fn as_map_shared(space: &AddrSpace, va: u64) -> Result<Shared<user::SharedPage>, MapError> {
+        space.map_shared(va)
+    }
+
+    fn shared_load(page: &user::SharedPage, offset: usize) -> u32 {
+        page.load(offset)
+    }
+
+    fn shared_store(page: &user::SharedPage, offset: usize, v: u32) {
+        page.store(offset, v)
     }
 }

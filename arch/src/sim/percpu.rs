@@ -88,6 +88,8 @@ pub(super) struct PerCpu {
     pub(super) clock_due: AtomicBool,
     /// A cross-call is due (set by `poke` before it signals the CPU).
     pub(super) poked: AtomicBool,
+    /// The disk finished transfers (`disk`): its interrupt is due.
+    pub(super) disk_due: AtomicBool,
     /// The host thread's own alternate signal stack (`ss_sp`, `ss_size`,
     /// `ss_flags`), put aside while it is a CPU: see [`PerCpu::attach`].
     altstack: [AtomicUsize; 3],
@@ -118,6 +120,7 @@ impl PerCpu {
             clock_next_ns: AtomicU64::new(0),
             clock_due: AtomicBool::new(false),
             poked: AtomicBool::new(false),
+            disk_due: AtomicBool::new(false),
             altstack: [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)],
         }
     }

@@ -65,19 +65,17 @@
 //! is a fault.
 
 use alloc::collections::BTreeMap;
-use core::cell::UnsafeCell;
 use core::ops::Range;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::boxed::Box;
 use std::sync::Arc;
-
-use crate::kmem::Shared;
 use std::vec::Vec;
 
 use super::context::Context;
 use super::det::Point;
 use super::intr;
 use super::percpu::{host_critical, Cpu};
+use crate::kmem::Shared;
 use crate::uregs::{reg, USER_LIMIT};
 use crate::{Fault, FaultKind, MapError, PendingWork, Prot, UserFrame, UserTrap, PAGE_SIZE};
 
@@ -164,7 +162,37 @@ fn program_at(pc: u64) -> Option<Entry> {
 /// One page of user memory.
 struct Page {
     prot: Prot,
-    bytes: Box<[u8]>,
+    mem: PageMem,
+}
+
+/// Where a page's bytes are.
+enum PageMem {
+    /// The space's own.
+    Own(Box<[u8]>),
+    /// A page it shares with the kernel.
+    Shared(Shared<SharedPage>),
+}
+
+/// A page shared by the kernel and one user address space (`Machine::SharedPage`):
+/// its bytes behind a host lock, which user accesses take inside the space's, and
+/// the kernel's word accesses alone. Words are big-endian, as all user memory.
+pub struct SharedPage {
+    bytes: spin::Mutex<Box<[u8]>>,
+}
+
+impl SharedPage {
+    /// `Machine::shared_load`.
+    pub(super) fn load(&self, offset: usize) -> u32 {
+        host_critical(|| {
+            let b = self.bytes.lock();
+            u32::from_be_bytes(b[offset..offset + 4].try_into().expect("four bytes"))
+        })
+    }
+
+    /// `Machine::shared_store`.
+    pub(super) fn store(&self, offset: usize, v: u32) {
+        host_critical(|| self.bytes.lock()[offset..offset + 4].copy_from_slice(&v.to_be_bytes()))
+    }
 }
 
 /// A user address space (`Machine::AddrSpace`): pages of host memory with their
@@ -246,10 +274,35 @@ impl AddrSpace {
             }
             for page in (va..va + len).step_by(PAGE_SIZE as usize) {
                 let bytes = std::vec![0; PAGE_SIZE as usize].into_boxed_slice();
-                pages.insert(page, Page { prot, bytes });
+                pages.insert(page, Page { prot, mem: PageMem::Own(bytes) });
             }
             Ok(())
         })
+    }
+
+    /// `Machine::as_map_shared`.
+    pub(super) fn map_shared(&self, va: u64) -> Result<Shared<SharedPage>, MapError> {
+        if !va.is_multiple_of(PAGE_SIZE) || !in_user_range(va, PAGE_SIZE) {
+            return Err(MapError::BadRange);
+        }
+        let bytes = spin::Mutex::new(std::vec![0; PAGE_SIZE as usize].into_boxed_slice());
+        // SAFETY: `init` writes the only field.
+        let page =
+            unsafe { Shared::try_new_with(|p: *mut SharedPage| p.write(SharedPage { bytes })) }
+                .map_err(|_| MapError::NoMemory)?;
+        host_critical(|| {
+            let mut pages = self.pages.lock();
+            if pages.contains_key(&va) {
+                return Err(MapError::Overlap);
+            }
+            if pages.len() as u64 >= MAX_PAGES {
+                return Err(MapError::NoMemory);
+            }
+            let mem = PageMem::Shared(page.share());
+            pages.insert(va, Page { prot: Prot::READ | Prot::WRITE, mem });
+            Ok(())
+        })?;
+        Ok(page)
     }
 
     /// `Machine::as_write`: the kernel's access, whatever the rights.
@@ -303,7 +356,10 @@ impl AddrSpace {
             for (addr, off, n) in pieces(va, len) {
                 let page = pages.get_mut(&page_of(addr)).expect("sim: a page checked just now");
                 let at = (addr % PAGE_SIZE) as usize;
-                f(off, &mut page.bytes[at..at + n]);
+                match &mut page.mem {
+                    PageMem::Own(bytes) => f(off, &mut bytes[at..at + n]),
+                    PageMem::Shared(shared) => f(off, &mut shared.bytes.lock()[at..at + n]),
+                }
             }
             Ok(())
         })
@@ -334,6 +390,19 @@ impl MachFrame {
 
     /// Empties the machine part for a new LWP.
     pub(crate) fn reset(&mut self) {}
+
+    /// The most bytes [`MachFrame::save`] writes: none.
+    pub(crate) const IMAGE_MAX: usize = 0;
+
+    /// Writes the machine part's image: nothing. Returns its length.
+    pub(crate) fn save(&mut self, _out: &mut [u8]) -> usize {
+        0
+    }
+
+    /// Makes the machine part what `image` says: it must be empty.
+    pub(crate) fn restore(&mut self, image: &[u8]) -> bool {
+        image.is_empty()
+    }
 }
 
 /// A thread's user state, in its [`Context`]. Only the thread itself touches it
@@ -347,11 +416,13 @@ impl MachFrame {
 pub(super) struct UserState {
     /// The address space the thread runs in, from `user_enter` to `user_exit`.
     space: spin::Mutex<Option<Shared<AddrSpace>>>,
-    /// Where its user registers live (the LWP's, given by `user_enter`). Written
-    /// only by the thread itself in `user_enter` (no reference to it is live then)
-    /// or by `clear` while the thread does not run; `user_exit` leaves it, as a
-    /// reference to it may still be on the stack the exit abandons.
-    frame: UnsafeCell<Option<UserFrame>>,
+    /// Where its user registers live (the LWP's, given by `user_enter`; empty
+    /// before, and while its `lwp` structure is swapped out). Changed in place
+    /// (`UserFrame::exchange`) by the thread itself in `user_enter`, or while the
+    /// thread does not run (`clear`, `Context::user_frame_exchange`): a reference to
+    /// it on the thread's stack stays valid. `user_exit` leaves it, as a reference to
+    /// it may still be on the stack the exit abandons.
+    frame: UserFrame,
     /// The `pc` its user code was last resumed at: if the frame says otherwise at
     /// its next machine call, an interrupt sent it to a signal handler meanwhile.
     at: AtomicU64,
@@ -361,7 +432,7 @@ impl UserState {
     #[allow(clippy::declare_interior_mutable_const)] // a fresh state per context
     pub(super) const NONE: UserState = UserState {
         space: spin::Mutex::new(None),
-        frame: UnsafeCell::new(None),
+        frame: UserFrame::empty(),
         at: AtomicU64::new(0),
     };
 
@@ -370,9 +441,13 @@ impl UserState {
     pub(super) fn clear(&self) {
         let space = host_critical(|| self.space.lock().take());
         drop(space);
-        // SAFETY: the thread does not run (the caller claimed its context), so no
-        // reference to the frame is live.
-        drop(unsafe { (*self.frame.get()).take() });
+        drop(self.frame.exchange(UserFrame::empty()));
+    }
+
+    /// Puts `frame` in the frame slot and returns what was there; the thread does
+    /// not run (its context is claimed).
+    pub(super) fn exchange_frame(&self, frame: UserFrame) -> UserFrame {
+        self.frame.exchange(frame)
     }
 
     fn space(&self) -> Option<Shared<AddrSpace>> {
@@ -380,10 +455,8 @@ impl UserState {
     }
 
     fn frame(&self) -> &UserFrame {
-        // SAFETY: see the field: the running thread reads it, and only `user_enter`
-        // (by this thread, holding no reference) or `clear` (not running) write it.
-        unsafe { (*self.frame.get()).as_ref() }
-            .expect("sim: user mode in a thread without a user frame")
+        assert!(!self.frame.is_empty(), "sim: user mode in a thread without a user frame");
+        &self.frame
     }
 }
 
@@ -535,10 +608,7 @@ pub(super) fn enter(space: Shared<AddrSpace>, frame: UserFrame) -> ! {
     let user = state(cpu).expect("sim: user_enter on a boot thread that has never switched");
     let old_space = cpu.critical(|| user.space.lock().replace(space));
     drop(old_space);
-    // SAFETY: the running thread itself, holding no reference to its frame (see
-    // `UserState`).
-    let old_frame = unsafe { (*user.frame.get()).replace(frame) };
-    drop(old_frame);
+    drop(user.frame.exchange(frame));
     let frame = user.frame();
     // User mode runs with interrupts on; the fetch below may already trap.
     intr::restore(cpu, true);
@@ -625,6 +695,26 @@ pub(super) fn copyout_words(uaddr: u64, words: &[u64]) -> Result<(), Fault> {
         copyout(at, &bytes.as_flattened()[..piece.len() * 8])?;
     }
     Ok(())
+}
+
+/// `Machine::user_cas32`.
+pub(super) fn cas32(uaddr: u64, old: u32, new: u32) -> Result<u32, Fault> {
+    if !uaddr.is_multiple_of(4) {
+        return Err(Fault { kind: FaultKind::Misaligned, addr: uaddr });
+    }
+    let space = kernel_copy("user_cas32", uaddr)?;
+    let mut was = 0;
+    space.access(uaddr, 4, Prot::READ | Prot::WRITE, |_, word| was = cas_bytes(word, old, new))?;
+    Ok(was)
+}
+
+/// `cas` on the four bytes of a big-endian word: what they held.
+fn cas_bytes(word: &mut [u8], old: u32, new: u32) -> u32 {
+    let was = u32::from_be_bytes(word.try_into().expect("a 4-byte word"));
+    if was == old {
+        word.copy_from_slice(&new.to_be_bytes());
+    }
+    was
 }
 
 /// The address space a copy on behalf of the current thread uses (a scheduling
@@ -760,6 +850,14 @@ pub fn load_u32(addr: u64) -> u32 {
 /// A user program's 4-byte store (`stw`), big-endian; `addr` 4-aligned.
 pub fn store_u32(addr: u64, v: u32) {
     store("store_u32", addr, v.to_be_bytes())
+}
+
+/// A user program's compare-and-swap (`cas`) of the 4-byte word at `addr`
+/// (4-aligned): stores `new` if it holds `old`; returns what it held.
+pub fn cas_u32(addr: u64, old: u32, new: u32) -> u32 {
+    let mut was = 0;
+    user_access("cas_u32", addr, 4, Prot::READ | Prot::WRITE, |_, w| was = cas_bytes(w, old, new));
+    was
 }
 
 /// A user program's byte load (`ldub`).

@@ -21,7 +21,8 @@ pub fn since_handover_ns() -> u64 {
     (tick() - HANDOVER_TICK.load(Ordering::Relaxed)) * (1_000_000_000 / TICK_HZ)
 }
 
-/// Clock interrupts taken since boot (what `idle_wait` watches for).
+/// Interrupts taken since boot, the clock's and the disk's (what `idle_wait`
+/// watches for).
 pub static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 
 /// The current `%tick` value.

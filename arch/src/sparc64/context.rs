@@ -33,7 +33,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use super::trap::{OnTrap, MIN_FRAME, ONTRAP, STACK_BIAS};
 use super::user::{self, sparc64_cpu, UserCtx};
 use crate::kmem::AllocError;
-use crate::{ThreadEntry, WalkFrom};
+use crate::{ThreadEntry, UserFrame, WalkFrom};
 
 /// Written at the bottom of every kernel stack and checked whenever the thread is
 /// switched out: a kernel stack has no guard page (the kernel's memory is mapped by
@@ -161,6 +161,8 @@ unsafe impl Sync for Context {}
 unsafe impl Send for Context {}
 
 impl Context {
+    /// A CPU's boot thread: already running (`running` set), on the boot stack (no
+    /// stack of its own), no user side; its registers are saved when it first switches away.
     // Interior mutability is the point: every use makes the fresh context of one boot thread.
     #[allow(clippy::declare_interior_mutable_const)]
     pub const BOOT: Context = Context {
@@ -189,6 +191,21 @@ impl Context {
         };
         ctx.reset(stack_size, entry, arg)?;
         Ok(ctx)
+    }
+
+    /// Puts `frame` in the thread's user frame slot and returns what was there: the
+    /// LWP's registers go out with its `lwp` structure, or come back (see
+    /// `Machine::user_frame_detach`). The thread does not run, and no switch can
+    /// bring it in meanwhile (one CPU, interrupts off).
+    pub(crate) fn user_frame_exchange(&self, frame: UserFrame) -> UserFrame {
+        let was = super::intr_disable();
+        assert!(!self.running.load(Ordering::SeqCst), "the user frame of a running thread");
+        // SAFETY: the thread does not run, so nothing of it uses its user side; the
+        // frame slot changes in one atomic step, so a reference to it on the
+        // thread's stack (a trap's) stays valid and finds the new registers.
+        let old = unsafe { &*self.user.get() }.exchange_frame(frame);
+        super::intr_restore(was);
+        old
     }
 
     /// Prepares the stack so that the next switch to this context starts `entry(arg)`,

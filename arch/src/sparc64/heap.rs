@@ -16,6 +16,8 @@ use spin::Mutex;
 use super::{curthread_raw, intr_disable, intr_restore, mmu};
 use crate::kmem::{self, HeapStats};
 
+/// The global allocator: a first-fit linked-list heap behind a spin lock, used with
+/// interrupts off (see the module comment).
 pub struct KernelHeap(Mutex<Heap>);
 
 #[global_allocator]

@@ -10,6 +10,8 @@ use core::arch::asm;
 
 /// The kernel's virtual (= physical) window: [`KERNEL_BASE`, `KERNEL_END`).
 pub const KERNEL_BASE: u64 = 0x40_0000;
+/// The end (exclusive) of the kernel window, 16 MiB: three locked 4 MiB pages from
+/// [`KERNEL_BASE`]; the heap runs up to it.
 pub const KERNEL_END: u64 = 0x100_0000;
 const PAGE_4M: u64 = 0x40_0000;
 

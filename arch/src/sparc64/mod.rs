@@ -3,9 +3,10 @@
 //! Boot order (see [`sparc64_entry!`] and [`boot_main`]): the entry code jumps from
 //! OpenBIOS's alias to the linked address, takes the register windows over, sets the
 //! boot stack, clears `.bss` and loads `%g7` with the boot thread (S7), all before
-//! the first line of Rust. Then, in Rust: the boot arguments are read from OpenBIOS,
-//! the kernel window is locked into the TLBs, the kernel's trap table replaces
-//! OpenBIOS's, the heap is set up, and the kernel's `main` runs.
+//! the first line of Rust. Then, in Rust: the boot arguments are read from OpenBIOS
+//! and its device tree walked for the disk, the kernel window is locked into the
+//! TLBs, the kernel's trap table replaces OpenBIOS's, the heap is set up, the disk
+//! started, and the kernel's `main` runs.
 //!
 //! `%g7` is the current-thread register. LLVM never allocates `%g7` on SPARC, so
 //! only the code in this module writes it: the entry code, `resume`
@@ -26,14 +27,18 @@ pub mod probe;
 pub mod prom;
 pub mod trap;
 pub mod user;
+pub mod virtio;
 pub mod vm;
 
 use core::arch::asm;
+use core::sync::atomic::Ordering;
 
 use spin::Once;
 
+use crate::kmem::Shared;
 use crate::{
-    Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister, Upcalls, UserFrame, WalkFrom,
+    BlkDone, BlkError, BlkRequest, Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister,
+    Upcalls, UserFrame, WalkFrom,
 };
 
 /// The sparc64 machine.
@@ -130,9 +135,16 @@ pub extern "C" fn boot_main(cif: usize, main: extern "C" fn() -> !) -> ! {
         let len = buf[..len].iter().position(|&b| b == 0).unwrap_or(len);
         (buf, len)
     });
+    // The device tree, while OpenBIOS's client interface works.
+    virtio::probe();
     mmu::lock_kernel();
     trap::install();
     heap::init();
+    if let Err(why) = virtio::init() {
+        console::write(b"virtio: ");
+        console::write(why.as_bytes());
+        console::write(b": no disk\n");
+    }
     main()
 }
 
@@ -287,6 +299,18 @@ impl Machine for Sparc64 {
         heap::alloc_forbid(false)
     }
 
+    fn blk_sectors() -> Option<u64> {
+        virtio::sectors()
+    }
+
+    fn blk_submit(req: BlkRequest) -> Result<(), (BlkRequest, BlkError)> {
+        virtio::submit(req)
+    }
+
+    fn blk_reap() -> Option<BlkDone> {
+        virtio::reap()
+    }
+
     fn console_write(bytes: &[u8]) {
         console::write(bytes)
     }
@@ -349,6 +373,16 @@ impl Machine for Sparc64 {
         user::exit()
     }
 
+    fn user_frame_detach(ctx: &context::Context) -> Option<UserFrame> {
+        let frame = ctx.user_frame_exchange(UserFrame::empty());
+        (!frame.is_empty()).then_some(frame)
+    }
+
+    fn user_frame_attach(ctx: &context::Context, frame: UserFrame) {
+        let old = ctx.user_frame_exchange(frame);
+        assert!(old.is_empty(), "a user frame attached over another");
+    }
+
     #[inline]
     fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Fault> {
         vm::copy_user(uaddr, buf.as_mut_ptr(), buf.len(), false)
@@ -376,5 +410,23 @@ impl Machine for Sparc64 {
     fn copyout_words(uaddr: u64, words: &[u64]) -> Result<(), Fault> {
         // Big-endian words are user memory's order already. The copy only reads.
         vm::copy_user(uaddr, words.as_ptr().cast::<u8>().cast_mut(), words.len() * 8, true)
+    }
+
+    fn user_cas32(uaddr: u64, old: u32, new: u32) -> Result<u32, Fault> {
+        vm::cas_user(uaddr, old, new)
+    }
+
+    type SharedPage = vm::SharedPage;
+
+    fn as_map_shared(space: &vm::AddrSpace, va: u64) -> Result<Shared<vm::SharedPage>, MapError> {
+        space.map_shared(va)
+    }
+
+    fn shared_load(page: &vm::SharedPage, offset: usize) -> u32 {
+        page.word(offset).load(Ordering::Acquire)
+    }
+
+    fn shared_store(page: &vm::SharedPage, offset: usize, v: u32) {
+        page.word(offset).store(v, Ordering::Release)
     }
 }

@@ -249,6 +249,8 @@ extern "C" {
 
 /// The user-mode probe program, and the offsets of its points of interest.
 pub struct UserProbe {
+    /// The program's position-independent machine code, to copy into a user page;
+    /// the other fields are byte offsets into it.
     pub code: &'static [u8],
     /// The `ta 0x41` that ends a normal run.
     pub ta: u64,

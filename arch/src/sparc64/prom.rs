@@ -2,8 +2,8 @@
 //!
 //! OpenBIOS hands the kernel its client-interface handler in `%o4`. The kernel asks
 //! it for the boot arguments (`/chosen` `bootargs`, which carries `qemu -append`) and
-//! for the memory OpenBIOS left available, then never calls it again: later calls
-//! would need OpenBIOS's trap table back.
+//! walks its device tree (`peer`, `child`, `getprop`) for the disk (`virtio`), then
+//! never calls it again: later calls would need OpenBIOS's trap table back.
 
 use core::arch::global_asm;
 use core::ffi::CStr;
@@ -70,16 +70,66 @@ fn call(name: &CStr, args: &[u64]) -> u64 {
     cells[3 + args.len()]
 }
 
+/// A node of the device tree (a phandle; never 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Node(u64);
+
+/// A phandle the client interface returned, if it names a node.
+fn node(phandle: u64) -> Option<Node> {
+    (phandle as i32 != -1 && phandle != 0).then_some(Node(phandle))
+}
+
+/// The root of the device tree.
+pub fn root() -> Option<Node> {
+    node(call(c"peer", &[0]))
+}
+
+/// The node at `path`.
+pub fn finddevice(path: &CStr) -> Option<Node> {
+    node(call(c"finddevice", &[path.as_ptr() as u64]))
+}
+
+impl Node {
+    /// Its first child.
+    pub fn child(self) -> Option<Node> {
+        node(call(c"child", &[self.0]))
+    }
+
+    /// Its next sibling.
+    pub fn peer(self) -> Option<Node> {
+        node(call(c"peer", &[self.0]))
+    }
+
+    /// Reads its property `prop` into `buf`; its length (cut to `buf`'s), or `None`
+    /// if it has no such property.
+    pub fn getprop(self, prop: &CStr, buf: &mut [u8]) -> Option<usize> {
+        let len = call(
+            c"getprop",
+            &[self.0, prop.as_ptr() as u64, buf.as_mut_ptr() as u64, buf.len() as u64],
+        );
+        (len as i32 >= 0).then_some((len as usize).min(buf.len()))
+    }
+
+    /// Its property `prop` as big-endian 32-bit cells into `cells`; how many.
+    pub fn cells(self, prop: &CStr, cells: &mut [u32]) -> Option<usize> {
+        let mut buf = [0u8; 256];
+        let want = (cells.len() * 4).min(buf.len());
+        let len = self.getprop(prop, &mut buf[..want])?;
+        for (c, b) in cells.iter_mut().zip(buf[..len].chunks_exact(4)) {
+            *c = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        Some(len / 4)
+    }
+
+    /// Its property `prop` as one cell.
+    pub fn cell(self, prop: &CStr) -> Option<u32> {
+        let mut c = [0];
+        (self.cells(prop, &mut c)? == 1).then_some(c[0])
+    }
+}
+
 /// Reads property `prop` of device `path` into `buf`; returns its length, or `None`
 /// when the device or the property does not exist.
 pub fn getprop(path: &CStr, prop: &CStr, buf: &mut [u8]) -> Option<usize> {
-    let phandle = call(c"finddevice", &[path.as_ptr() as u64]);
-    if phandle as i32 == -1 || phandle == 0 {
-        return None;
-    }
-    let len = call(
-        c"getprop",
-        &[phandle, prop.as_ptr() as u64, buf.as_mut_ptr() as u64, buf.len() as u64],
-    );
-    (len as i32 >= 0).then_some((len as usize).min(buf.len()))
+    finddevice(path)?.getprop(prop, buf)
 }

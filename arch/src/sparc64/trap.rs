@@ -34,8 +34,8 @@
 //!   (`user`); anything else at TL>0 is a bug in this file and goes to `tl1_fatal`,
 //!   which reports it from an emergency stack.
 //!
-//! From the kernel, the Rust dispatcher handles the clock interrupt, the self-test
-//! probe trap, and faults inside [`catch`] (fault recovery: the trapped code is
+//! From the kernel, the Rust dispatcher handles the clock interrupt, the disk's
+//! interrupt vector (`virtio`), the self-test probe trap, and faults inside [`catch`] (fault recovery: the trapped code is
 //! abandoned and `catch` returns the trap, the basis of `copyin`). Anything else is
 //! reported with a register dump and the machine stops with failure.
 
@@ -45,40 +45,72 @@ use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use super::user::{ArchCpu, WindowBuffer, FRAME_WBUF, PENDING_WBUF, WBUF_WINDOWS};
-use super::{clock, console, context, power, probe};
+use super::{clock, console, context, power, probe, virtio};
 use crate::uregs::FrameData;
 use crate::SysEnt;
 
 /// Trap types the dispatcher knows.
 pub mod tt {
+    /// 0x010 illegal_instruction: an unimplemented or reserved opcode (or `illtrap`) was executed.
     pub const ILLEGAL_INSTRUCTION: u64 = 0x010;
+    /// 0x011 privileged_opcode: a privileged instruction (`rdpr`, `wrpr`, `done`,
+    /// `retry`...) was executed in user mode (`PSTATE.PRIV` = 0).
     pub const PRIVILEGED_OPCODE: u64 = 0x011;
+    /// 0x020 fp_disabled: a floating-point instruction while the FPU is off
+    /// (`PSTATE.PEF` or `FPRS.FEF` is 0).
     pub const FP_DISABLED: u64 = 0x020;
+    /// 0x028 division_by_zero: an integer divide (`udivx`, `sdivx`, `udiv`, `sdiv`) by zero.
     pub const DIVISION_BY_ZERO: u64 = 0x028;
+    /// 0x030 data_access_exception: the MMU refuses a load or store for a reason other
+    /// than a TLB miss or a write to a read-only page (a privileged page from user
+    /// mode, a bad ASI, an address in the VA hole); the address is in the SFAR.
     pub const DATA_ACCESS_EXCEPTION: u64 = 0x030;
+    /// 0x032 data_access_error: the memory system reported an error on a load or
+    /// store (a bus error, an uncorrectable ECC error).
     pub const DATA_ACCESS_ERROR: u64 = 0x032;
+    /// 0x034 mem_address_not_aligned: a load or store at an address not a multiple
+    /// of its size (or a jump to an address not a multiple of 4).
     pub const MEM_ADDRESS_NOT_ALIGNED: u64 = 0x034;
     /// Interrupt level 14: `%tick_cmpr` matched (the clock).
     pub const INTERRUPT_LEVEL_14: u64 = 0x04e;
+    /// An interrupt vector: a device's interrupt, through the PCI host bridge.
+    pub const INTERRUPT_VECTOR: u64 = 0x060;
+    /// 0x064 fast_instruction_access_MMU_miss: an instruction fetch from a page not
+    /// in the ITLB (the vector refills it from the page table, or it is a fault).
     pub const FAST_INSTRUCTION_ACCESS_MMU_MISS: u64 = 0x064;
+    /// 0x068 fast_data_access_MMU_miss: a load or store to a page not in the DTLB
+    /// (refilled from the page table, or a fault); the page is in the tag access register.
     pub const FAST_DATA_ACCESS_MMU_MISS: u64 = 0x068;
+    /// 0x06c fast_data_access_protection: a store to a page whose DTLB entry is not
+    /// writable; the page is in the tag access register.
     pub const FAST_DATA_ACCESS_PROTECTION: u64 = 0x06c;
     /// Window spills and fills of user windows (`WSTATE` 1: `spill_1_normal`,
     /// `spill_1_other`, `fill_1_normal`, `fill_1_other`).
     pub const SPILL_USER: u64 = 0x084;
+    /// 0x0a4 spill_1_other: a user window is spilled to the user's stack while the
+    /// kernel runs (the user's windows are then "other" windows, `OTHERWIN` > 0).
     pub const SPILL_USER_OTHER: u64 = 0x0a4;
+    /// 0x0c4 fill_1_normal: a `restore` in user mode needs a window that is no longer
+    /// in the register file, and it is filled from the user's stack.
     pub const FILL_USER: u64 = 0x0c4;
+    /// 0x0e4 fill_1_other: a user window is filled from the user's stack while the
+    /// kernel runs (on the way back to user mode).
     pub const FILL_USER_OTHER: u64 = 0x0e4;
     /// Solaris' software traps user code relies on (`<sys/trap.h>`; `ta n` is
     /// trap type `0x100 + n`): `ta 1` a breakpoint (`ST_BREAKPOINT`), `ta 2`
     /// integer division by zero (`ST_DIV0`), `ta 3` flush the register windows to
     /// the stack (`ST_FLUSH_WINDOWS`).
     pub const SOFT_BREAKPOINT: u64 = 0x101;
+    /// `ta 2` (`ST_DIV0`): integer division by zero, found by software (a fault like
+    /// [`DIVISION_BY_ZERO`]).
     pub const SOFT_DIV0: u64 = 0x102;
+    /// `ta 3` (`ST_FLUSH_WINDOWS`): write the user's register windows to its stack.
     pub const SOFT_FLUSH_WINDOWS: u64 = 0x103;
     /// The fast traps served in the trap table: `ta 0x24` gethrtime, `ta 0x25`
     /// gethrvtime (`ST_GETHRTIME`, `ST_GETHRVTIME`).
     pub const FAST_GETHRTIME: u64 = 0x124;
+    /// `ta 0x25` (`ST_GETHRVTIME`): the LWP's virtual time (its time on a CPU),
+    /// answered by the trap table itself.
     pub const FAST_GETHRVTIME: u64 = 0x125;
     /// `ta 0x40`: a system call (Solaris' `ST_SYSCALL` for 64-bit programs).
     pub const SYSCALL: u64 = 0x140;
@@ -105,7 +137,7 @@ pub fn tt_name(t: u64) -> &'static str {
         0x036 => "STDF_mem_address_not_aligned",
         0x037 => "privileged_action",
         0x041..=0x04f => "interrupt_level_n",
-        0x060 => "interrupt_vector",
+        tt::INTERRUPT_VECTOR => "interrupt_vector",
         tt::FAST_INSTRUCTION_ACCESS_MMU_MISS => "fast_instruction_access_MMU_miss",
         tt::FAST_DATA_ACCESS_MMU_MISS => "fast_data_access_MMU_miss",
         tt::FAST_DATA_ACCESS_PROTECTION => "fast_data_access_protection",
@@ -120,10 +152,16 @@ pub fn tt_name(t: u64) -> &'static str {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct TrapFrame {
+    /// `TSTATE[TL]`: the interrupted code's `%ccr` (bits 39..32), `%asi` (31..24),
+    /// `PSTATE` (19..8) and `CWP` (4..0).
     pub tstate: u64,
+    /// `TPC[TL]`: the address of the trapped instruction (where `retry` resumes).
     pub tpc: u64,
+    /// `TNPC[TL]`: the next instruction's address (where `done` resumes).
     pub tnpc: u64,
+    /// `TT[TL]`: the trap type (see [`tt`]).
     pub tt: u64,
+    /// `%y`: the upper 32 bits of the 32-bit multiply and divide instructions.
     pub y: u64,
     /// `%g0`..`%g7`; `g[0]` is unused so that `g[n]` is `%gn`.
     pub g: [u64; 8],
@@ -150,8 +188,11 @@ impl TrapFrame {
 
 /// PSTATE bits used here.
 pub mod pstate {
+    /// Alternate globals: `%g0`..`%g7` name the alternate global set (trap entry sets it).
     pub const AG: u64 = 0x001;
+    /// Interrupt enable: interrupts above `PIL` are taken only while it is set.
     pub const IE: u64 = 0x002;
+    /// Privileged mode: the kernel runs; privileged instructions, registers and ASIs are allowed.
     pub const PRIV: u64 = 0x004;
 }
 
@@ -823,13 +864,16 @@ user_refault:
     ba,pt   %xcc, .Lutrap_call
      ldx    [%l6 + CPU_THREAD], %g7
 
-    ! sparc64_user_rtt: back to user mode with the registers of the frame (%l7),
-    ! from TL=0 in the kernel, normal globals, %l6 = &sparc64_cpu, interrupts off.
-    ! Pending work first (the thread's word at %g7 + 0): only when it is set,
-    ! sparc64_user_pending, and the test again.
+    ! sparc64_user_rtt: back to user mode with the registers of the running thread's
+    ! frame, from TL=0 in the kernel, normal globals, %l6 = &sparc64_cpu, interrupts
+    ! off. The frame's address is taken afresh (into %l7): while the kernel had the
+    ! LWP, its registers may have gone out to the swap device with its lwp structure
+    ! and come back in another block (S5). Pending work first (the thread's word at
+    ! %g7 + 0): only when it is set, sparc64_user_pending, and the test again.
     .globl  sparc64_user_rtt
 sparc64_user_rtt:
 user_rtt:
+    ldx     [%l6 + CPU_FRAME], %l7
     ldx     [%l7 + FR_O + 0], %i0
     ldx     [%l7 + FR_O + 8], %i1
     ldx     [%l7 + FR_O + 16], %i2
@@ -1008,6 +1052,7 @@ pub static PROBE_TRAPS: AtomicU64 = AtomicU64::new(0);
 extern "C" fn sparc64_trap(frame: &mut TrapFrame) {
     match frame.tt {
         tt::INTERRUPT_LEVEL_14 => clock::intr(false),
+        tt::INTERRUPT_VECTOR => virtio::vector(),
         tt::PROBE => {
             PROBE_TRAPS.fetch_add(1, Ordering::Relaxed);
             probe::trap(frame);
@@ -1024,9 +1069,13 @@ extern "C" fn sparc64_trap(frame: &mut TrapFrame) {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TrapInfo {
+    /// The trap type (`TT`, see [`tt`]).
     pub tt: u64,
+    /// The address of the trapping instruction (`TPC`).
     pub tpc: u64,
+    /// The address of the instruction after it (`TNPC`).
     pub tnpc: u64,
+    /// `TSTATE` at the trap: `%ccr`, `%asi`, `PSTATE` and `CWP` of the trapped code.
     pub tstate: u64,
 }
 

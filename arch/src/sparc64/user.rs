@@ -93,6 +93,8 @@ pub struct ArchCpu {
     pub(super) oncpu: AtomicU64,
 }
 
+/// The one CPU's [`ArchCpu`]; unmangled so that the trap-table assembly can reach it
+/// by name (`sethi %hi(sparc64_cpu)`).
 #[no_mangle]
 pub static sparc64_cpu: ArchCpu = ArchCpu {
     ksp: AtomicU64::new(0),
@@ -118,6 +120,8 @@ pub(super) fn set_sysent(table: &'static [SysEnt]) {
 /// Windows a buffer holds: every user window the file can hold (8 windows, less
 /// the kernel's current one).
 pub const WBUF_WINDOWS: usize = 7;
+/// Words of a buffered window: its stack pointer and its sixteen locals and ins.
+const WBUF_WORDS: usize = 17;
 
 /// The pending-work bit the fault vector sets when it buffers a window.
 pub(super) const PENDING_WBUF: u32 = 0x1_0000;
@@ -131,14 +135,14 @@ const _: () = assert!(PENDING_WBUF & PendingWork::MACHINE == PENDING_WBUF);
 #[repr(C)]
 pub struct WindowBuffer {
     count: u64,
-    windows: [MaybeUninit<[u64; 17]>; WBUF_WINDOWS],
+    windows: [MaybeUninit<[u64; WBUF_WORDS]>; WBUF_WINDOWS],
 }
 
 impl WindowBuffer {
     /// Offsets and sizes the fault vector uses.
     pub(super) const COUNT: usize = offset_of!(WindowBuffer, count);
     pub(super) const WINDOWS: usize = offset_of!(WindowBuffer, windows);
-    pub(super) const SLOT: usize = size_of::<MaybeUninit<[u64; 17]>>();
+    pub(super) const SLOT: usize = size_of::<MaybeUninit<[u64; WBUF_WORDS]>>();
 }
 
 /// What the machine keeps in an LWP's frame besides its registers: the window
@@ -176,24 +180,70 @@ impl MachFrame {
     pub(crate) fn reset(&mut self) {
         self.wbuf.get_mut().count = 0;
     }
+
+    /// The most bytes [`MachFrame::save`] writes: the count and every window.
+    pub(crate) const IMAGE_MAX: usize = 8 + WBUF_WINDOWS * WBUF_WORDS * 8;
+
+    /// Writes the window buffer's image into `out`: its count, then each buffered
+    /// window's stack pointer and sixteen registers, as big-endian words. Returns
+    /// its length.
+    pub(crate) fn save(&mut self, out: &mut [u8]) -> usize {
+        let wbuf = self.wbuf.get_mut();
+        let n = (wbuf.count as usize).min(WBUF_WINDOWS);
+        // SAFETY: the windows below the count were written whole by the fault vector.
+        let windows = wbuf.windows[..n].iter().map(|w| unsafe { w.assume_init_ref() });
+        let words = core::iter::once(n as u64).chain(windows.flatten().copied());
+        let mut len = 0;
+        for (w, chunk) in words.zip(out.chunks_exact_mut(8)) {
+            chunk.copy_from_slice(&w.to_be_bytes());
+            len += 8;
+        }
+        len
+    }
+
+    /// Makes the window buffer what `image` (from [`MachFrame::save`]) says; false if
+    /// it cannot be one (a count beyond the buffer, or windows missing).
+    pub(crate) fn restore(&mut self, image: &[u8]) -> bool {
+        let mut words =
+            image.chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default()));
+        let Some(n) = words.next().map(|n| n as usize) else { return false };
+        if n > WBUF_WINDOWS || image.len() != 8 + n * WBUF_WORDS * 8 {
+            return false;
+        }
+        let wbuf = self.wbuf.get_mut();
+        for slot in &mut wbuf.windows[..n] {
+            slot.write(core::array::from_fn(|_| words.next().unwrap_or(0)));
+        }
+        wbuf.count = n as u64;
+        true
+    }
 }
 
 /// Offset of the window buffer in a frame (for the fault vector).
 pub(super) const FRAME_WBUF: usize = offset_of!(FrameData, mach) + offset_of!(MachFrame, wbuf);
 
-/// What a thread has of user mode: its address space and its frame.
+/// What a thread has of user mode: its address space and its frame (empty before
+/// its LWP enters user mode, and while its `lwp` structure is swapped out).
 pub(super) struct UserCtx {
     space: Option<Shared<AddrSpace>>,
-    frame: Option<UserFrame>,
+    frame: UserFrame,
 }
 
 impl UserCtx {
-    pub(super) const NONE: UserCtx = UserCtx { space: None, frame: None };
+    #[allow(clippy::declare_interior_mutable_const)] // a fresh one per context
+    pub(super) const NONE: UserCtx = UserCtx { space: None, frame: UserFrame::empty() };
+
+    /// Puts `frame` in the thread's frame slot and returns what was there (see
+    /// `Context::user_frame_exchange`).
+    pub(super) fn exchange_frame(&self, frame: UserFrame) -> UserFrame {
+        self.frame.exchange(frame)
+    }
 }
 
-/// The address of `frame`'s block, as the trap code wants it.
-fn frame_addr(frame: Option<&UserFrame>) -> u64 {
-    frame.map_or(0, |f| f.data() as *const FrameData as u64)
+/// The address of `frame`'s block, as the trap code wants it (0: none).
+#[inline(always)]
+fn frame_addr(frame: &UserFrame) -> u64 {
+    frame.addr()
 }
 
 /// Makes the per-CPU block describe `u`, the user side of the thread being
@@ -204,7 +254,7 @@ pub(super) fn switch_in(ctx: &Context, u: &UnsafeCell<UserCtx>) {
     // this CPU touches its user side now (see `Context`).
     let u = unsafe { &*u.get() };
     sparc64_cpu.cur.store(ctx as *const Context as *mut Context, Ordering::Relaxed);
-    sparc64_cpu.frame.store(frame_addr(u.frame.as_ref()), Ordering::Relaxed);
+    sparc64_cpu.frame.store(frame_addr(&u.frame), Ordering::Relaxed);
     activate(u.space.as_deref());
 }
 
@@ -246,7 +296,9 @@ fn current() -> &'static mut UserCtx {
 
 /// The running thread's frame: it is in user mode or has just left it.
 fn current_frame() -> &'static UserFrame {
-    current().frame.as_ref().expect("a trap from user mode in a thread with no user frame")
+    let frame = &current().frame;
+    assert!(!frame.is_empty(), "a trap from user mode in a thread with no user frame");
+    frame
 }
 
 /// The window buffer of `frame`, the running thread's (or one it is taking on).
@@ -342,11 +394,11 @@ fn attach(space: Shared<AddrSpace>, frame: UserFrame) {
     let u = current();
     // Switches keep these; the boot thread may enter user mode before its first.
     sparc64_cpu.thread.store(super::curthread_raw() as u64, Ordering::Relaxed);
-    sparc64_cpu.frame.store(frame_addr(Some(&frame)), Ordering::Relaxed);
+    sparc64_cpu.frame.store(frame_addr(&frame), Ordering::Relaxed);
     activate(Some(&space));
     wbuf_of(&frame).count = 0;
     u.space = Some(space);
-    u.frame = Some(frame);
+    drop(u.frame.exchange(frame));
 }
 
 /// Enters user mode in `space` with the registers in `frame` (see the module comment).
@@ -377,14 +429,14 @@ pub fn exit() {
         )
     };
     let u = current();
-    if let Some(frame) = &u.frame {
-        wbuf_of(frame).count = 0;
+    if !u.frame.is_empty() {
+        wbuf_of(&u.frame).count = 0;
     }
     pending().take(PENDING_WBUF);
     activate(None);
     sparc64_cpu.frame.store(0, Ordering::Relaxed);
     let space = u.space.take();
-    let frame = u.frame.take();
+    let frame = u.frame.exchange(UserFrame::empty());
     super::intr_restore(was);
     drop((space, frame));
 }
@@ -441,15 +493,18 @@ fn sfar() -> u64 {
 #[no_mangle]
 extern "C" fn sparc64_user_trap(tt: u64) {
     let frame = current_frame();
-    if tt == tt::INTERRUPT_LEVEL_14 {
-        super::clock::intr(true);
-    } else if !sparc64_cpu.run.load(Ordering::Relaxed).is_null() {
-        land(tt, frame);
+    match tt {
+        tt::INTERRUPT_LEVEL_14 => super::clock::intr(true),
+        tt::INTERRUPT_VECTOR => super::virtio::vector(),
+        _ if !sparc64_cpu.run.load(Ordering::Relaxed).is_null() => land(tt, frame),
+        _ => {}
     }
     let why = match tt {
-        // The clock was the machine's; a window that went to the buffer is written
-        // out on the way back.
-        tt::INTERRUPT_LEVEL_14 | tt::SPILL_USER | tt::SPILL_USER_OTHER => return,
+        // The interrupts were the machine's; a window that went to the buffer is
+        // written out on the way back.
+        tt::INTERRUPT_LEVEL_14 | tt::INTERRUPT_VECTOR | tt::SPILL_USER | tt::SPILL_USER_OTHER => {
+            return
+        }
         tt::SOFT_FLUSH_WINDOWS => {
             // The user's windows are the "other" windows now: they go to its stack
             // (or the buffer, written out on the way back), and the `ta` is done.

@@ -31,12 +31,13 @@ use alloc::vec::Vec;
 use core::alloc::Layout;
 use core::arch::{asm, global_asm};
 use core::mem::offset_of;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use spin::Mutex;
 
 use super::trap::{self, tt};
 use super::user::sparc64_cpu;
+use crate::kmem::Shared;
 use crate::{Fault, FaultKind, MapError, Prot, PAGE_SIZE, USER_LIMIT};
 
 const TTE_V: u64 = 1 << 63;
@@ -46,6 +47,9 @@ const TTE_W: u64 = 1 << 1;
 /// A software bit of the TTE: the page may be executed (the ITLB miss vector in
 /// `trap` tests this bit, 7).
 const TTE_SOFT_EXEC: u64 = 1 << 7;
+/// A software bit of the TTE: the page is a [`SharedPage`], which its handles (the
+/// kernel's, and the space's list) own: the space does not free it with itself.
+const TTE_SOFT_SHARED: u64 = 1 << 8;
 const TTE_PA_MASK: u64 = ((1 << 41) - 1) & !(PAGE_SIZE - 1);
 
 const ENTRIES: usize = 1024;
@@ -99,8 +103,34 @@ pub struct AddrSpace {
     /// The top-level table (its physical = virtual address).
     root: u64,
     /// Serializes changes to the table; the miss vectors only read it, and every
-    /// entry is filled in before the entry above it points at it.
-    lock: Mutex<()>,
+    /// entry is filled in before the entry above it points at it. It also holds the
+    /// space's handles to the shared pages it maps.
+    lock: Mutex<Vec<Shared<SharedPage>>>,
+}
+
+/// A page shared by the kernel and one user address space (`Machine::SharedPage`):
+/// a page of kernel memory (mapped virtual = physical) that a user TTE also maps.
+pub struct SharedPage {
+    pa: u64,
+}
+
+impl SharedPage {
+    fn words(&self) -> &[AtomicU32; PAGE_SIZE as usize / 4] {
+        // SAFETY: `pa` is a page that `page_alloc` returned for this handle alone and
+        // that lives until it drops; a page of u32 is a valid array of AtomicU32.
+        unsafe { &*(self.pa as *const [AtomicU32; PAGE_SIZE as usize / 4]) }
+    }
+
+    /// The word at byte `offset`.
+    pub fn word(&self, offset: usize) -> &AtomicU32 {
+        &self.words()[offset / 4]
+    }
+}
+
+impl Drop for SharedPage {
+    fn drop(&mut self) {
+        page_free(self.pa);
+    }
 }
 
 impl AddrSpace {
@@ -108,7 +138,7 @@ impl AddrSpace {
     pub fn new() -> Result<AddrSpace, MapError> {
         let ctx = context_alloc()?;
         match page_alloc() {
-            Ok(root) => Ok(AddrSpace { ctx, root, lock: Mutex::new(()) }),
+            Ok(root) => Ok(AddrSpace { ctx, root, lock: Mutex::new(Vec::new()) }),
             Err(e) => {
                 CONTEXTS.lock().push(ctx);
                 Err(e)
@@ -147,7 +177,11 @@ impl AddrSpace {
     /// Maps zero-filled pages at `va..va + len` with `prot`.
     pub fn map(&self, va: u64, len: u64, prot: Prot) -> Result<(), MapError> {
         let end = va.checked_add(len).ok_or(MapError::BadRange)?;
-        if va % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || len == 0 || end > USER_LIMIT {
+        if !va.is_multiple_of(PAGE_SIZE)
+            || !len.is_multiple_of(PAGE_SIZE)
+            || len == 0
+            || end > USER_LIMIT
+        {
             return Err(MapError::BadRange);
         }
         // The kernel's global entries translate there in every context: a user page
@@ -173,6 +207,39 @@ impl AddrSpace {
             e.store(page_alloc()? | rights, Ordering::Release);
         }
         Ok(())
+    }
+
+    /// Maps a new shared page at `va`, read-write for user mode. Not virtually
+    /// cacheable (`CV` clear): the kernel reaches the same page at another virtual
+    /// address, and UltraSPARC's data cache is indexed by virtual address, so two
+    /// cacheable aliases of different colour could each hold a stale copy.
+    pub fn map_shared(&self, va: u64) -> Result<Shared<SharedPage>, MapError> {
+        if !va.is_multiple_of(PAGE_SIZE) || va >= USER_LIMIT {
+            return Err(MapError::BadRange);
+        }
+        if va < super::mmu::KERNEL_END && va + PAGE_SIZE > super::mmu::KERNEL_BASE {
+            return Err(MapError::BadRange);
+        }
+        let pa = page_alloc()?;
+        // SAFETY: `init` writes the only field.
+        let page = match unsafe {
+            Shared::try_new_with(|p: *mut SharedPage| p.write(SharedPage { pa }))
+        } {
+            Ok(page) => page,
+            Err(_) => {
+                page_free(pa);
+                return Err(MapError::NoMemory);
+            }
+        };
+        let mut shared = self.lock.lock();
+        if self.leaf(va, false)?.is_some_and(|e| e.load(Ordering::Acquire) != 0) {
+            return Err(MapError::Overlap);
+        }
+        shared.try_reserve(1).map_err(|_| MapError::NoMemory)?;
+        let e = self.leaf(va, true)?.ok_or(MapError::NoMemory)?;
+        shared.push(page.share());
+        e.store(pa | TTE_V | TTE_CP | TTE_W | TTE_SOFT_SHARED, Ordering::Release);
+        Ok(page)
     }
 
     /// The kernel's address of user address `va`, if mapped.
@@ -244,8 +311,10 @@ impl Drop for AddrSpace {
         super::intr_restore(was);
         for l1 in table(self.root).iter().map(|e| e.load(Ordering::Relaxed)).filter(|&e| e != 0) {
             for l2 in table(l1).iter().map(|e| e.load(Ordering::Relaxed)).filter(|&e| e != 0) {
-                for tte in
-                    table(l2).iter().map(|e| e.load(Ordering::Relaxed)).filter(|&e| e & TTE_V != 0)
+                for tte in table(l2)
+                    .iter()
+                    .map(|e| e.load(Ordering::Relaxed))
+                    .filter(|&e| e & TTE_V != 0 && e & TTE_SOFT_SHARED == 0)
                 {
                     page_free(tte & TTE_PA_MASK);
                 }
@@ -255,6 +324,7 @@ impl Drop for AddrSpace {
         }
         page_free(self.root);
         CONTEXTS.lock().push(self.ctx);
+        // The space's handles to its shared pages go with it (the `Vec` drops them).
     }
 }
 
@@ -389,15 +459,43 @@ sparc64_copy_user:
 8:  retl
      nop
     .size   sparc64_copy_user, . - sparc64_copy_user
+
+    ! sparc64_cas_user(args: &mut CasArgs): `cas` of the user word at `addr`
+    ! through ASI_AS_IF_USER_PRIMARY; what the word held goes to `result`. Runs
+    ! inside `catch`: a fault ends it.
+    .globl  sparc64_cas_user
+    .type   sparc64_cas_user, #function
+sparc64_cas_user:
+    ldx     [%o0 + {cas_addr}], %o1
+    lduw    [%o0 + {cas_old}], %o2
+    lduw    [%o0 + {cas_new}], %o3
+    casa    [%o1] 0x10, %o2, %o3
+    retl
+     stw    %o3, [%o0 + {cas_result}]
+    .size   sparc64_cas_user, . - sparc64_cas_user
 "#,
     user = const offset_of!(CopyArgs, user),
     kernel = const offset_of!(CopyArgs, kernel),
     len = const offset_of!(CopyArgs, len),
     out = const offset_of!(CopyArgs, out),
+    cas_addr = const offset_of!(CasArgs, addr),
+    cas_old = const offset_of!(CasArgs, old),
+    cas_new = const offset_of!(CasArgs, new),
+    cas_result = const offset_of!(CasArgs, result),
 );
 
 extern "C" {
     fn sparc64_copy_user(args: *const CopyArgs);
+    fn sparc64_cas_user(args: *mut CasArgs);
+}
+
+/// What `sparc64_cas_user` works on, passed by address through `catch`.
+#[repr(C)]
+struct CasArgs {
+    addr: u64,
+    old: u32,
+    new: u32,
+    result: u32,
 }
 
 /// What `sparc64_copy_user` copies: passed by address, through `catch`'s one argument.
@@ -443,4 +541,31 @@ extern "C" fn copy_user_entry(args: usize) {
     // buffer is valid for `len` bytes; user addresses are reached only through the
     // as-if-user ASI, checked by the MMU, and a fault lands back in `catch`.
     unsafe { sparc64_copy_user(args as *const CopyArgs) }
+}
+
+/// Compare-and-swap of the user word at `uaddr` of the running thread's address
+/// space, with the user's rights (`Machine::user_cas32`).
+pub(super) fn cas_user(uaddr: u64, old: u32, new: u32) -> Result<u32, Fault> {
+    if !uaddr.is_multiple_of(4) {
+        return Err(Fault { kind: FaultKind::Misaligned, addr: uaddr });
+    }
+    let unmapped = Fault { kind: FaultKind::Unmapped, addr: uaddr };
+    if uaddr.checked_add(4).is_none_or(|end| end > USER_LIMIT) {
+        return Err(unmapped);
+    }
+    // As for a copy: a thread without a space of its own reaches nothing.
+    if sparc64_cpu.pgd.load(Ordering::Relaxed) == 0 {
+        return Err(unmapped);
+    }
+    let mut args = CasArgs { addr: uaddr, old, new, result: 0 };
+    trap::catch(cas_user_entry, &mut args as *mut CasArgs as usize)
+        .map_err(|info| fault_of(info, uaddr))?;
+    Ok(args.result)
+}
+
+extern "C" fn cas_user_entry(args: usize) {
+    // SAFETY: `args` is the address of the `CasArgs` `cas_user` made, live for the
+    // call; the user word is reached only through the as-if-user ASI, checked by the
+    // MMU, and a fault lands back in `catch`.
+    unsafe { sparc64_cas_user(args as *mut CasArgs) }
 }

@@ -17,6 +17,8 @@ pub enum Errno {
     ESRCH = 3,
     /// Interrupted system call.
     EINTR = 4,
+    /// I/O error (the swap device failed a write).
+    EIO = 5,
     /// Exec format error: a program image the kernel cannot load.
     ENOEXEC = 8,
     /// Bad file number.
@@ -31,10 +33,16 @@ pub enum Errno {
     EFAULT = 14,
     /// Device or resource busy.
     EBUSY = 16,
+    /// No such device (no swap device).
+    ENODEV = 19,
     /// Invalid argument.
     EINVAL = 22,
+    /// No space left on device (the swap device is full).
+    ENOSPC = 28,
     /// The operation would deadlock.
     EDEADLK = 45,
+    /// A timed wait ran out of time.
+    ETIME = 62,
     /// Operation not supported.
     ENOTSUP = 48,
     /// Unsupported system call.
@@ -46,9 +54,63 @@ pub enum Errno {
 }
 
 impl Errno {
+    /// Every error number, in the order of [`Errno::index`].
+    pub const ALL: [Errno; 19] = [
+        Errno::EPERM,
+        Errno::ESRCH,
+        Errno::EINTR,
+        Errno::EIO,
+        Errno::ENOEXEC,
+        Errno::EBADF,
+        Errno::ECHILD,
+        Errno::EAGAIN,
+        Errno::ENOMEM,
+        Errno::EFAULT,
+        Errno::EBUSY,
+        Errno::ENODEV,
+        Errno::EINVAL,
+        Errno::ENOSPC,
+        Errno::EDEADLK,
+        Errno::ETIME,
+        Errno::ENOTSUP,
+        Errno::ENOSYS,
+        Errno::ERESTART,
+    ];
+
     /// The number user code sees in `errno`.
     pub fn code(self) -> i32 {
         self as i32
+    }
+
+    /// The error number `code` is, if it is one.
+    pub fn from_code(code: i32) -> Option<Errno> {
+        Errno::ALL.into_iter().find(|e| e.code() == code)
+    }
+
+    /// Where `self` is in [`Errno::ALL`]: a match that stops compiling when a
+    /// number is added and not listed there too.
+    pub const fn index(self) -> usize {
+        match self {
+            Errno::EPERM => 0,
+            Errno::ESRCH => 1,
+            Errno::EINTR => 2,
+            Errno::EIO => 3,
+            Errno::ENOEXEC => 4,
+            Errno::EBADF => 5,
+            Errno::ECHILD => 6,
+            Errno::EAGAIN => 7,
+            Errno::ENOMEM => 8,
+            Errno::EFAULT => 9,
+            Errno::EBUSY => 10,
+            Errno::ENODEV => 11,
+            Errno::EINVAL => 12,
+            Errno::ENOSPC => 13,
+            Errno::EDEADLK => 14,
+            Errno::ETIME => 15,
+            Errno::ENOTSUP => 16,
+            Errno::ENOSYS => 17,
+            Errno::ERESTART => 18,
+        }
     }
 }
 
@@ -77,6 +139,18 @@ mod tests {
             assert_eq!(e.code(), n, "{e:?}");
         }
         assert_eq!((EBUSY.code(), EINVAL.code(), EDEADLK.code(), ENOTSUP.code()), (16, 22, 45, 48));
+        assert_eq!((EPERM.code(), ETIME.code()), (1, 62));
         assert_eq!(std::format!("{EDEADLK}"), "EDEADLK (45)");
+        assert_eq!((EIO.code(), ENODEV.code(), ENOSPC.code()), (5, 19, 28));
+    }
+
+    #[test]
+    fn every_number_is_listed_once_and_comes_back_from_its_code() {
+        for (i, e) in super::Errno::ALL.into_iter().enumerate() {
+            assert_eq!(e.index(), i, "{e:?} is listed out of place");
+            assert_eq!(super::Errno::from_code(e.code()), Some(e));
+        }
+        assert_eq!(super::Errno::from_code(0), None);
+        assert_eq!(super::Errno::from_code(7), None);
     }
 }

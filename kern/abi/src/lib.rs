@@ -20,9 +20,11 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod errno;
+pub mod schedctl;
 pub mod signal;
 
 pub use errno::Errno;
+pub use schedctl::*;
 pub use signal::*;
 
 /// `exit(status)`: ends the process; its wait status is `(status & 0xff) << 8`.
@@ -89,6 +91,30 @@ pub const SYS_NANOSLEEP: u64 = 202;
 pub const SYS_LWP_TIMES: u64 = 203;
 /// `clock_ns() -> ns`: the monotonic clock (under `-icount`, guest instructions).
 pub const SYS_CLOCK_NS: u64 = 204;
+/// `schedctl(flags) -> address`: the calling LWP's [`ScShared`] in the process's
+/// schedctl pages (at [`sc_shared_addr`]`(lwpid)`), mapped on first use; `flags`
+/// ([`SC_POOL`], [`SC_WAITING`]) say what the LWP is to the thread library.
+pub const SYS_SCHEDCTL: u64 = 206;
+/// `lwp_mutex_timedlock(&LwpMutex, &Timespec or null) -> 0`: takes an LWP mutex
+/// for the caller, sleeping until its owner hands it over (or the relative timeout
+/// runs out: `ETIME`). `EINVAL` if it is not an initialized [`LwpMutex`] (or is
+/// misaligned), `EFAULT` if it is not writable memory, `EDEADLK` if the caller
+/// holds it.
+pub const SYS_LWP_MUTEX_TIMEDLOCK: u64 = 210;
+/// `_lwp_park(&Timespec or null, lwpid or 0) -> 0`: unparks `lwpid` first (if not
+/// 0), then sleeps until unparked, unless an unpark came since the last park (the
+/// LWP's one permit, which this takes); `ETIME` when the relative timeout runs out.
+pub const SYS_LWP_PARK: u64 = 220;
+/// `_lwp_unpark(lwpid) -> 0`: gives LWP `lwpid` of this process its permit, waking
+/// it if it is parked; `ESRCH` if the process has no such live LWP (S15).
+pub const SYS_LWP_UNPARK: u64 = 221;
+/// `lwp_mutex_unlock(&LwpMutex) -> 0`: releases an LWP mutex the caller holds,
+/// handing it to the first LWP asleep in `lwp_mutex_timedlock` on it. `EPERM` if
+/// the caller does not hold it, `EINVAL` and `EFAULT` as for `lwp_mutex_timedlock`.
+pub const SYS_LWP_MUTEX_UNLOCK: u64 = 250;
+
+/// The highest call number.
+pub const SYS_MAX: u64 = SYS_LWP_MUTEX_UNLOCK;
 
 /// `_lwp_create` flags (Solaris' values).
 pub const LWP_DETACHED: u64 = 0x40;

@@ -16,7 +16,7 @@ use super::{l, r, row, Args, Col, Dcmd, Next};
 use crate::lwp::{self, Lwp, LwpData};
 use crate::proc::{self, Proc};
 use crate::thread::{self, allthreads, KThread, ThreadState};
-use crate::{rctl, M};
+use crate::{rctl, swap, M};
 
 pub(super) const DCMDS: &[Dcmd] = &[Dcmd {
     name: "kmastat",
@@ -56,15 +56,16 @@ fn kmastat(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
     let lw = core::mem::size_of::<Lwp>();
     let (lin, ltotal) = (lwp::nlwps() as usize, lwp::nallocated() as usize);
     row(out, COLS, &[&"lwp", &lw, &lin, &ltotal, &(ltotal * lw)])?;
-    // Each live LWP has its lwp structure (resident or swapped out); cached handles
-    // keep the last one's block for the next.
+    // Each live LWP has its lwp structure in memory unless it is swapped out (then
+    // `::swapinfo` shows it); cached handles keep the last one's block for the next.
     let ld = core::mem::size_of::<LwpData>();
+    let ldin = lin.saturating_sub(swap::lwps_out() as usize);
     let kept = lwp::cache_peek().map(|(_, blocks)| blocks);
-    let ldtotal = kept.map(|k| lin + k);
+    let ldtotal = kept.map(|k| ldin + k);
     row(
         out,
         COLS,
-        &[&"lwp structure", &ld, &lin, &or_unknown(ldtotal), &or_unknown(ldtotal.map(|n| n * ld))],
+        &[&"lwp structure", &ld, &ldin, &or_unknown(ldtotal), &or_unknown(ldtotal.map(|n| n * ld))],
     )?;
     let pr = core::mem::size_of::<Proc>();
     let pin = World::take().procs.map(|p| p.len());

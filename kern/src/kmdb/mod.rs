@@ -7,11 +7,13 @@
 //! each one's LWPs (`::lwps`), every kernel thread with what it waits for
 //! (`::threadlist`), a sleeping thread's kernel stack (`::findstack`), the caches
 //! and limits (`::kmastat`), the callouts, the CPUs and their run queues, the
-//! turnstiles (`::turnstile`), a process's signal state (`::sig`). Its commands
-//! have Solaris' names and print columns as mdb does; `::help` lists them. One
-//! file per group of commands: `proc`, `thread`, `kmem`, `cpu`, `callout`, `sync`,
-//! `sig`; this file holds the entry points, the table of commands and the prompt.
-//! (`::swapinfo` joins the table once there is a swap device.)
+//! turnstiles (`::turnstile`), a process's signal state (`::sig`), the swap device
+//! and the LWPs swapped out (`::swapinfo`). Its commands have Solaris' names and
+//! print columns as mdb does; `::help` lists them. One file per group of commands:
+//! `proc`, `thread`, `kmem`, `cpu`, `callout`, `sync`, `sig`, `swap`; this file
+//! holds the entry points, the table of commands and the prompt. Of an LWP whose
+//! `lwp` structure is swapped out it shows only what stays in memory (S6, and the
+//! structure's place on the device): it never reads the structure, nor the disk.
 //!
 //! It is entered
 //!
@@ -44,6 +46,7 @@ mod kmem;
 mod line;
 mod proc;
 mod sig;
+mod swap;
 pub mod sym;
 mod sync;
 mod thread;
@@ -53,21 +56,11 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use arch::{Machine, WalkFrom};
 
-use crate::displock::{DispLock, DispLockGuard};
+pub(crate) use crate::displock::peek;
 use crate::thread::{allthreads, curthread, KThread, ThreadState};
 use crate::M;
 
 pub use line::poll_break;
-
-/// How long [`peek`] spins for a lock before it reports it held.
-const PEEK_SPINS: usize = 100_000;
-
-/// Takes `lock` if it comes free within a bounded spin; `None` if it stays held
-/// (by code the debugger stopped, which will not let go). For the debugger's
-/// read-only accessors, which every module that owns a lock provides.
-pub(crate) fn peek<T>(lock: &DispLock<T>) -> Option<DispLockGuard<'_, T>> {
-    lock.try_lock_for(PEEK_SPINS)
-}
 
 /// Why the debugger was entered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,10 +168,14 @@ fn parse_hex(w: &str) -> Option<usize> {
 
 /// A debugger command (mdb's "dcmd").
 pub struct Dcmd {
+    /// What the user types after `::` to run it.
     pub name: &'static str,
     /// What it takes, as `::help` shows it.
     pub usage: &'static str,
+    /// One line saying what it does, as `::help` shows it.
     pub help: &'static str,
+    /// Runs it with the command line's arguments, writing what it shows to the
+    /// writer; says whether the debugger prompts again or lets the kernel go on.
     pub run: fn(&Args<'_>, &mut dyn Write) -> Result<Next, fmt::Error>,
 }
 
@@ -191,6 +188,7 @@ const DCMDS: &[&[Dcmd]] = &[
     cpu::DCMDS,
     callout::DCMDS,
     kmem::DCMDS,
+    swap::DCMDS,
     CONTROL,
 ];
 

@@ -43,7 +43,7 @@ struct PsLine {
     nzomb: u32,
     utime: u64,
     stime: u64,
-    /// Some LWP's `lwp` structure was out or locked: the times miss its share.
+    /// Some LWP's `lwp` structure was locked: the times miss its share.
     partial: bool,
 }
 
@@ -58,8 +58,8 @@ fn ps_line(p: &Proc) -> Option<PsLine> {
         partial: false,
     };
     for (_, lwp) in ps.p_lwpdir.live_all() {
-        match lwp.peek_data(|d| (d.lwp_utime, d.lwp_stime)) {
-            Some(Some((u, s))) => {
+        match lwp.peek_times() {
+            Some((u, s)) => {
                 line.utime += u;
                 line.stime += s;
             }
@@ -136,7 +136,7 @@ fn ps(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
         }
     }
     if partial {
-        writeln!(out, "(the times leave out LWPs whose lwp structure is swapped out or locked)")?;
+        writeln!(out, "(the times leave out LWPs whose lwp structure is locked)")?;
     }
     Ok(Next::Stay)
 }
@@ -219,11 +219,8 @@ fn lwps(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
             notes.push_str("held ");
         }
         let wait = Wait::of(t, &w);
-        let times = t.t_lwp.get().and_then(|l| l.peek_data(|d| (d.lwp_utime, d.lwp_stime)));
-        let (u, s) = match times {
-            Some(Some((u, s))) => (Opt(Some(u)), Opt(Some(s))),
-            _ => (Opt(None), Opt(None)),
-        };
+        let times = t.t_lwp.get().and_then(|l| l.peek_times());
+        let (u, s) = (Opt(times.map(|t| t.0)), Opt(times.map(|t| t.1)));
         row(
             out,
             LWP_COLS,

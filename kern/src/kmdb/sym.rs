@@ -19,8 +19,11 @@ use crate::M;
 /// A symbol of the kernel image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sym {
+    /// Its demangled name.
     pub name: &'static str,
+    /// Its address (ELF's `st_value`).
     pub addr: usize,
+    /// Its size in bytes (ELF's `st_size`; 0 if unknown).
     pub size: usize,
 }
 

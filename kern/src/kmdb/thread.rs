@@ -118,6 +118,8 @@ impl Wait {
             Wait::Sleep(_, SObj::Sema) => "sema",
             Wait::Sleep(_, SObj::Event) => "event",
             Wait::Sleep(_, SObj::Delay) => "delay",
+            Wait::Sleep(_, SObj::Park) => "park",
+            Wait::Sleep(_, SObj::LwpMutex) => "lwpmutex",
             Wait::Sleep(_, SObj::Other) => "sleepq",
             Wait::Lock(_, WaitKind::Mutex, _) => "mutex",
             Wait::Lock(_, WaitKind::Reader, _) => "rw-read",
@@ -267,6 +269,11 @@ fn thread_detail(t: &'static KThread, w: &World, out: &mut dyn Write) -> fmt::Re
                 (SObj::Delay, _) => writeln!(out, "its own delay (a timed sleep)")?,
                 (_, Some((p, ev))) => writeln!(out, "event {ev} of pid {}", p.pid().0)?,
                 (SObj::Other, None) => writeln!(out, "sleep queue {chan:#x} {}", Name(chan))?,
+                (SObj::Park, None) => writeln!(out, "its park permit (_lwp_park)")?,
+                (SObj::LwpMutex, None) => {
+                    let (pid, lp) = crate::lwp::lwp_mutex_chan_names(chan);
+                    writeln!(out, "the LWP mutex at user address {lp:#x} of pid {pid}")?
+                }
                 (k, None) => {
                     let what = if k == SObj::Cv { "condition variable" } else { "semaphore" };
                     writeln!(out, "{what} {chan:#x} {}", Name(chan))?

@@ -1,34 +1,29 @@
-//! The `lwp` structure (S5): the swappable half of an LWP's state, and swapping it.
+//! The `lwp` structure (S5): the swappable half of an LWP's state, and where it is.
 //!
 //! # Theory
 //!
 //! Everything S5 lists lives in one heap block, [`LwpData`], owned by the LWP's
-//! [`Lwp`] handle through `lwp_image`, which says in its type whether the block is
-//! loaded: [`LwpImage::Resident`] or [`LwpImage::SwappedOut`]. The data is reached
-//! only through [`Lwp::with_data`], which has nothing to give while it is out. When
-//! the LWP is gone the handle keeps the block, and the next LWP made with the
-//! handle has its structure built in it, registers included (`LwpData::make`):
-//! making an LWP then neither allocates nor copies its `lwp` structure.
+//! [`Lwp`] handle through `lwp_image`, which says in its type where the block is:
+//! [`LwpImage::Resident`] in memory; `Moving` while the swapper writes it out;
+//! `SwappedOut` on the swap device, where a [`SwapRef`] (resident, in the handle)
+//! finds it again. The data is reached only through [`Lwp::with_data`], which has
+//! nothing to give unless it is resident. When the LWP is gone the handle keeps the
+//! block, and the next LWP made with the handle has its structure built in it,
+//! registers included (`LwpData::make`): making an LWP then neither allocates nor
+//! copies its `lwp` structure.
 //!
-//! [`lwp_swapout`] moves the block out of the LWP into the swap store (kept in
-//! memory: writing it to a swap device is not implemented) and leaves a slot number
-//! behind; [`lwp_swapin`] moves it back. Only a stopped LWP may be swapped out: it is on no
-//! CPU and no queue, and nothing can set it running without going through
-//! `lwp_continue` or an exit request, which bring the block back in first — so an
-//! LWP never runs without its `lwp` structure. (A sleeping LWP is refused: the
-//! wakeup that would make it runnable has no hook to swap it in.) What must stay
-//! resident meanwhile — scheduling state, wait channel, `t_proc_flag` (S6) — is in
-//! the kernel thread.
+//! Moving the structure out and back is the swapper's (`crate::swap`): an LWP
+//! whose structure is not resident is never dispatched (its thread's `t_schedflag`
+//! lacks `LOAD`), so nothing but the LWP itself, running, ever changes its
+//! structure. What must stay resident meanwhile — scheduling state, wait channel,
+//! `t_proc_flag`, the masks (S6) — is in the kernel thread.
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use core::fmt;
 
 use arch::{kmem, UserFrame, UserRegs};
 
-use super::{Lwp, LwpId, TpFlags};
-use crate::disp;
-use crate::displock::DispLock;
+use super::Lwp;
 use crate::errno::Errno;
 use crate::proc::Proc;
 use crate::signal::{SigInfo, SigSet};
@@ -214,9 +209,34 @@ impl LwpData {
     }
 }
 
-/// A place in the swap store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct SwapSlot(usize);
+/// Where a swapped-out `lwp` structure is, kept in the resident LWP handle: what
+/// the swapper needs to find it, check it and bring it back (S5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SwapRef {
+    /// Its slot on the swap device.
+    pub(crate) slot: u32,
+    /// The image's sequence number, length and checksum: a slot that holds
+    /// anything else (torn, stale, another LWP's) is refused on the way in.
+    pub(crate) seq: u64,
+    pub(crate) len: u32,
+    pub(crate) sum: u64,
+    /// The machine had a handle to the registers (the LWP had entered user mode):
+    /// it gets one back.
+    pub(crate) attached: bool,
+    /// The CPU times in the image (S5.6), for `Proc::times` while it is out.
+    pub(crate) times: (u64, u64),
+}
+
+/// Where an LWP's `lwp` structure is, as the swapper asks (`Lwp::image_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ImageState {
+    /// In memory (or the handle has no LWP).
+    Resident,
+    /// Being written out.
+    Moving,
+    /// On the swap device.
+    Out(SwapRef),
+}
 
 /// Where an LWP's `lwp` structure is.
 pub(crate) enum LwpImage {
@@ -225,62 +245,29 @@ pub(crate) enum LwpImage {
     Unused(Option<Box<LwpData>>),
     /// Loaded: the LWP may run.
     Resident(Box<LwpData>),
-    /// In the swap store.
-    SwappedOut(SwapSlot),
+    /// Being written out: the swapper holds the block; its CPU times meanwhile.
+    Moving((u64, u64)),
+    /// On the swap device.
+    SwappedOut(SwapRef),
 }
 
-/// The swap store: `lwp` structures moved out of their LWPs, in slots. Its array
-/// grows outside its lock ([`swap_reserve`]), as nothing is allocated under one.
-struct SwapStore {
-    slots: Vec<Option<Box<LwpData>>>,
-    used: usize,
-}
-
-static SWAPSTORE: DispLock<SwapStore> = DispLock::new(SwapStore { slots: Vec::new(), used: 0 });
-
-impl SwapStore {
-    /// Whether a structure can be stored without allocating.
-    fn has_room(&self) -> bool {
-        self.used < self.slots.capacity()
-    }
-
-    fn put(&mut self, d: Box<LwpData>) -> SwapSlot {
-        let free = self.slots.iter().position(Option::is_none);
-        let i = free.unwrap_or_else(|| {
-            self.slots.push(None);
-            self.slots.len() - 1
-        });
-        self.slots[i] = Some(d);
-        self.used += 1;
-        SwapSlot(i)
-    }
-
-    fn take(&mut self, slot: SwapSlot) -> Option<Box<LwpData>> {
-        let d = self.slots.get_mut(slot.0)?.take()?;
-        self.used -= 1;
-        Some(d)
-    }
-}
-
-/// Makes room in the swap store for one more structure; `ENOMEM` without memory.
-fn swap_reserve() -> Result<(), Errno> {
-    loop {
-        let want = {
-            let store = SWAPSTORE.lock();
-            if store.has_room() {
-                return Ok(());
-            }
-            (store.slots.capacity() * 2).max(4)
-        };
-        let mut bigger = Vec::new();
-        bigger.try_reserve_exact(want).map_err(|_| Errno::ENOMEM)?;
-        let mut store = SWAPSTORE.lock();
-        if store.slots.capacity() < want {
-            bigger.extend(store.slots.drain(..));
-            bigger = core::mem::replace(&mut store.slots, bigger);
+impl LwpImage {
+    /// The CPU times of the structure, wherever it is (S5.6).
+    fn times(&self) -> (u64, u64) {
+        match self {
+            LwpImage::Resident(d) => (d.lwp_utime, d.lwp_stime),
+            LwpImage::Moving(times) => *times,
+            LwpImage::SwappedOut(r) => r.times,
+            LwpImage::Unused(_) => (0, 0),
         }
-        drop(store);
-        drop(bigger);
+    }
+
+    fn state(&self) -> ImageState {
+        match self {
+            LwpImage::SwappedOut(r) => ImageState::Out(*r),
+            LwpImage::Moving(_) => ImageState::Moving,
+            LwpImage::Resident(_) | LwpImage::Unused(_) => ImageState::Resident,
+        }
     }
 }
 
@@ -290,18 +277,26 @@ impl Lwp {
     pub fn with_data<R>(&self, f: impl FnOnce(&mut LwpData) -> R) -> Option<R> {
         match &mut *self.lwp_image.lock() {
             LwpImage::Resident(d) => Some(f(d)),
-            LwpImage::Unused(_) | LwpImage::SwappedOut(_) => None,
+            LwpImage::Unused(_) | LwpImage::Moving(_) | LwpImage::SwappedOut(_) => None,
         }
     }
 
     /// For the debugger, which must not wait for a lock the code it stopped may
     /// hold: `f` on the `lwp` structure if it is resident (`Some(Some(_))`),
-    /// `Some(None)` while it is swapped out, `None` if its lock is held.
+    /// `Some(None)` while it is swapped out or being written out (nothing of it is
+    /// read then), `None` if its lock is held.
     pub(crate) fn peek_data<R>(&self, f: impl FnOnce(&LwpData) -> R) -> Option<Option<R>> {
-        match &*crate::kmdb::peek(&self.lwp_image)? {
+        match &*crate::displock::peek(&self.lwp_image)? {
             LwpImage::Resident(d) => Some(Some(f(d))),
-            LwpImage::Unused(_) | LwpImage::SwappedOut(_) => Some(None),
+            LwpImage::Unused(_) | LwpImage::Moving(_) | LwpImage::SwappedOut(_) => Some(None),
         }
+    }
+
+    /// For the debugger: the CPU times of the `lwp` structure wherever it is (those
+    /// of one that is out are kept in memory with its place on the device), `None`
+    /// if its lock is held.
+    pub(crate) fn peek_times(&self) -> Option<(u64, u64)> {
+        Some(crate::displock::peek(&self.lwp_image)?.times())
     }
 
     /// Whether the `lwp` structure is loaded.
@@ -317,12 +312,17 @@ impl Lwp {
     /// for the next LWP.
     pub(super) fn free_data(&self) {
         let mut image = self.lwp_image.lock();
-        let block = match core::mem::replace(&mut *image, LwpImage::Unused(None)) {
-            LwpImage::Resident(d) => Some(d),
-            LwpImage::SwappedOut(slot) => SWAPSTORE.lock().take(slot),
-            LwpImage::Unused(block) => block,
+        let (block, slot) = match core::mem::replace(&mut *image, LwpImage::Unused(None)) {
+            LwpImage::Resident(d) => (Some(d), None),
+            LwpImage::SwappedOut(r) => (None, Some(r.slot)),
+            LwpImage::Moving(_) => (None, None),
+            LwpImage::Unused(block) => (block, None),
         };
         *image = LwpImage::Unused(block);
+        drop(image);
+        if let Some(slot) = slot {
+            crate::swap::forget(slot);
+        }
     }
 
     /// Gives a cached handle the block it keeps for its next LWP.
@@ -334,69 +334,57 @@ impl Lwp {
     pub(super) fn take_block(&self) -> Option<Box<LwpData>> {
         match &mut *self.lwp_image.lock() {
             LwpImage::Unused(block) => block.take(),
-            LwpImage::Resident(_) | LwpImage::SwappedOut(_) => None,
+            _ => None,
         }
     }
 
-    /// Moves the structure to the swap store (nothing if it is out already); false
-    /// if the store had no room (see [`swap_reserve`]).
-    fn swap_out(&self) -> bool {
+    /// The CPU times of its `lwp` structure, wherever the structure is (S5.6).
+    pub(crate) fn times(&self) -> (u64, u64) {
+        self.lwp_image.lock().times()
+    }
+
+    /// Where the structure is on the swap device, if it is there.
+    pub(crate) fn swapped(&self) -> Option<SwapRef> {
+        match self.image_state() {
+            ImageState::Out(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Where the structure is, for the swapper.
+    pub(crate) fn image_state(&self) -> ImageState {
+        self.lwp_image.lock().state()
+    }
+
+    /// For the debugger: where the structure is, `None` if its lock is held.
+    pub(crate) fn peek_state(&self) -> Option<ImageState> {
+        Some(crate::displock::peek(&self.lwp_image)?.state())
+    }
+
+    /// Takes the resident structure for the swapper to write out (it is `Moving`
+    /// until [`Lwp::swapped_out`] or [`Lwp::put_back`]); `None` if not resident.
+    pub(crate) fn take_for_swapout(&self) -> Option<Box<LwpData>> {
         let mut image = self.lwp_image.lock();
-        if !matches!(*image, LwpImage::Resident(_)) {
-            return true;
-        }
-        let mut store = SWAPSTORE.lock();
-        if !store.has_room() {
-            return false;
-        }
-        if let LwpImage::Resident(d) = core::mem::replace(&mut *image, LwpImage::Unused(None)) {
-            *image = LwpImage::SwappedOut(store.put(d));
-        }
-        true
-    }
-
-    /// Brings the structure back from the swap store (nothing if it is resident).
-    pub(super) fn swap_in(&self) {
-        let mut image = self.lwp_image.lock();
-        if let LwpImage::SwappedOut(slot) = *image {
-            if let Some(d) = SWAPSTORE.lock().take(slot) {
-                *image = LwpImage::Resident(d);
-            }
+        let times = match &*image {
+            LwpImage::Resident(d) => (d.lwp_utime, d.lwp_stime),
+            _ => return None,
+        };
+        match core::mem::replace(&mut *image, LwpImage::Moving(times)) {
+            LwpImage::Resident(d) => Some(d),
+            _ => None,
         }
     }
-}
 
-/// Swaps out the `lwp` structure of LWP `id` of `p` (S5).
-///
-/// Errors: `ESRCH` if `p` has no live LWP `id`; `EBUSY` unless it is stopped (off
-/// every CPU and queue): running, runnable and sleeping LWPs stay in; `ENOMEM` if
-/// the store cannot grow.
-pub fn lwp_swapout(p: &Proc, id: LwpId) -> Result<(), Errno> {
-    loop {
-        swap_reserve()?;
-        let ps = p.p_lock.lock();
-        let (t, lwp) = ps.p_lwpdir.live(id).ok_or(Errno::ESRCH)?;
-        if !t.proc_flag().contains(TpFlags::STOPPED) || disp::is_running(t) {
-            return Err(Errno::EBUSY);
-        }
-        if lwp.swap_out() {
-            return Ok(());
-        }
+    /// The structure taken out is resident again (its swap-out was given up, or
+    /// it came back in): the LWP may run.
+    pub(crate) fn put_back(&self, data: Box<LwpData>) {
+        *self.lwp_image.lock() = LwpImage::Resident(data);
     }
-}
 
-/// Brings the `lwp` structure of LWP `id` of `p` back in; `ESRCH` if there is no
-/// such live LWP. (Continuing an LWP does this by itself.)
-pub fn lwp_swapin(p: &Proc, id: LwpId) -> Result<(), Errno> {
-    let ps = p.p_lock.lock();
-    let (_, lwp) = ps.p_lwpdir.live(id).ok_or(Errno::ESRCH)?;
-    lwp.swap_in();
-    Ok(())
-}
-
-/// `lwp` structures in the swap store.
-pub fn nswapped() -> usize {
-    SWAPSTORE.lock().used
+    /// The structure taken out is on the swap device at `r`.
+    pub(crate) fn swapped_out(&self, r: SwapRef) {
+        *self.lwp_image.lock() = LwpImage::SwappedOut(r);
+    }
 }
 
 /// A clock tick on this CPU (from the clock interrupt): charges it to the running

@@ -11,8 +11,9 @@
 //!   state, the wait channel, and `t_proc_flag`, what the LWP was asked to do;
 //! * its **`lwp` structure** (S5, `data`): the swappable state (user registers,
 //!   system-call values, signal-handling state, usage, timers, CPU times, the
-//!   pointers to its thread and process) in a heap block of its own that may be
-//!   moved out to a swap store while the LWP is stopped;
+//!   pointers to its thread and process) in a heap block of its own that the
+//!   swapper (`crate::swap`) may write out to the swap device and free while the
+//!   LWP does not run, and bring back before it runs again;
 //! * its **entry in its process's LWP directory** (`dir`): its id, which means
 //!   something only inside the process (S15), whether it is detached, and what it
 //!   waits for. An exited LWP that is not detached stays there as a zombie until
@@ -37,14 +38,23 @@
 //! [`crate::proc`] is a stop point too: an LWP asleep there is woken to stop or exit,
 //! and picks its wait up again when continued.
 //!
+//! What a thread library in user space needs of the kernel to block LWPs is here
+//! too (S4, S8): each LWP's park permit (`park`: `_lwp_park`, `_lwp_unpark`), and
+//! LWP mutexes (`mutex`: locks in user memory owned by an LWP, which the kernel
+//! hands from owner to sleeper). Both sleeps are stop points.
+//!
 //! Locks, outermost first: the process table (`proc`'s `PIDLOCK`), a process's
-//! `p_lock` (its state and LWP directory), an `Lwp`'s `lwp_image`, the swap store;
-//! the dispatcher's and sleep queues' locks are taken inside any of these. Wakeups
-//! are given after the locks are dropped.
+//! `p_lock` (its state and LWP directory), a sleep queue's, the swap queue's
+//! (`swap`), an `Lwp`'s `lwp_image`, the swap device's slot map; the dispatcher's
+//! locks are taken inside any of these. Wakeups are given after the locks are
+//! dropped, but for an unpark, given under `p_lock`, where its id still names the
+//! LWP; the unparker then preempts itself if the LWP it woke outranks it.
 
 mod data;
 mod dir;
 mod event;
+mod mutex;
+mod park;
 mod stop;
 mod wait;
 
@@ -68,13 +78,16 @@ use crate::M;
 
 use arch::{Machine, UserRegs};
 
-pub(crate) use data::clock_tick;
+pub(crate) use data::{clock_tick, ImageState, SwapRef};
 pub use data::{
-    lwp_swapin, lwp_swapout, nswapped, Eosys, ITimerVal, Link, LwpData, LwpProf, LwpRusage,
-    SigAltStack, MAXSYSARGS, NITIMER,
+    Eosys, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack, MAXSYSARGS, NITIMER,
 };
 pub(crate) use dir::{LwpDir, Waitfor};
 pub(crate) use event::{interrupt_requested, pause, Event};
+pub(crate) use mutex::chan_names as lwp_mutex_chan_names;
+pub use mutex::{lwp_mutex_timedlock, lwp_mutex_unlock};
+pub use park::{lwp_park, lwp_unpark};
+pub(crate) use park::{unpark, Permit};
 pub(crate) use stop::{
     all_stopped, continue_all, exitlwps, stop_requests, wait_interrupted, wake_stop_points,
 };
@@ -232,12 +245,12 @@ pub fn nallocated() -> u32 {
 /// them keep an `lwp` structure's block for their next LWP; `None` if a lock it
 /// needs is held.
 pub(crate) fn cache_peek() -> Option<(usize, usize)> {
-    let head = crate::kmdb::peek(&LWP_CACHE)?;
+    let head = crate::displock::peek(&LWP_CACHE)?;
     let mut n = 0;
     let mut blocks = 0;
     for lwp in core::iter::successors(*head, |l| l.lwp_next.get()) {
         n += 1;
-        let kept = crate::kmdb::peek(&lwp.lwp_image)
+        let kept = crate::displock::peek(&lwp.lwp_image)
             .is_some_and(|i| matches!(*i, data::LwpImage::Unused(Some(_))));
         blocks += usize::from(kept);
     }
@@ -362,6 +375,7 @@ impl NewLwp {
             // As if it had stopped at its first stop point (it has no stack to stop on
             // yet): `lwp_continue` (or `create_done`) sets it running.
             t.set_proc_flag(stop | TpFlags::STOPPED);
+            t.note_wait();
             t.set_state(ThreadState::Stopped);
         }
         (id, t)
@@ -388,7 +402,8 @@ fn lwp_cache(lwp: &'static Lwp) {
 /// own, in the TS class (S3); when `func` returns, the LWP exits. Returns its id.
 ///
 /// Errors: `EAGAIN` if `p` is exiting (or already gone); `EINVAL` for proc 0, which
-/// holds the kernel's own threads (S2) and never LWPs.
+/// holds the kernel's own threads (S2) and never LWPs; `ENOMEM` if there is no
+/// memory for it, even once the swapper has made what room it could.
 pub fn lwp_create(
     p: &'static Proc,
     func: fn(usize),
@@ -398,7 +413,16 @@ pub fn lwp_create(
     if proc::is_proc0(p) {
         return Err(Errno::EINVAL);
     }
-    lwp_enter(p, NewLwp::alloc(p, func, arg)?, flags, |_| {})
+    with_reclaim(|| lwp_enter(p, NewLwp::alloc(p, func, arg)?, flags, |_| {}))
+}
+
+/// Makes an LWP with `make`; if there is no memory for it, once more after the
+/// swapper has swapped out what it could to make room (`swap::reclaim`, S5).
+fn with_reclaim(mut make: impl FnMut() -> Result<LwpId, Errno>) -> Result<LwpId, Errno> {
+    match make() {
+        Err(Errno::ENOMEM) if crate::swap::reclaim() > 0 => make(),
+        made => made,
+    }
 }
 
 /// Creates an LWP in the current process that starts in user mode with `regs`
@@ -419,7 +443,15 @@ pub fn lwp_create_user(
     if p.p_as.lock().is_none() {
         return Err(Errno::EINVAL);
     }
-    lwp_enter(p, NewLwp::alloc_user(p, regs)?, flags, publish)
+    // `lwp_enter` hands the id to `publish` only when it succeeds: once.
+    let mut publish = Some(publish);
+    with_reclaim(|| {
+        lwp_enter(p, NewLwp::alloc_user(p, regs)?, flags, |id| {
+            if let Some(publish) = publish.take() {
+                publish(id);
+            }
+        })
+    })
 }
 
 /// Enters `new` in `p`, held, hands its id to `publish`, then lets it run unless
@@ -504,6 +536,7 @@ fn user_start() {
 pub fn lwp_exit() -> ! {
     let t = curthread();
     let (Some(lwp), Some(p)) = (t.t_lwp.get(), t.t_procp.get()) else { thread::thread_exit() };
+    crate::schedctl::lwp_exit(t, lwp.id(), p);
     // Its user context, if it had one, goes with it.
     M::user_exit();
     let last = {

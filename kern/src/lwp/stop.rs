@@ -31,7 +31,7 @@ use core::ptr;
 
 use arch::Machine;
 
-use super::{current, Lwp, LwpId, TpFlags};
+use super::{current, LwpId, TpFlags};
 use crate::disp::{self, Prev};
 use crate::errno::Errno;
 use crate::proc::{Proc, ProcState};
@@ -79,6 +79,7 @@ pub(crate) fn stop_requests() {
             continue;
         }
         t.set_proc_flag(TpFlags::STOPPED);
+        t.note_wait();
         t.set_state(ThreadState::Stopped);
         let last = f.contains(TpFlags::JOBSTOP) && all_stopped(&ps);
         let told = if last { signal::proc_stopped(&mut ps.p_sig) } else { None };
@@ -113,18 +114,15 @@ pub(crate) fn wait_interrupted() -> Result<(), Errno> {
     Ok(())
 }
 
-/// Takes a stopped LWP's thread out of its stop, bringing its `lwp` structure back
-/// in first (S5): the caller sets it running. `None` if it is not stopped, if
-/// someone else already took it, or if its creator is not done with it yet
-/// (`CREATING`). Under `p_lock`.
-fn unstop(t: &'static KThread, lwp: &Lwp) -> Option<&'static KThread> {
-    if t.proc_flag().contains(TpFlags::CREATING)
-        || !t.clear_proc_flag(TpFlags::STOPPED).contains(TpFlags::STOPPED)
-    {
+/// Takes a stopped LWP's thread out of its stop: the caller sets it running (which,
+/// if its `lwp` structure is swapped out, has the swapper bring it back first: S5).
+/// `None` if it is not stopped, if someone else already took it, or if its creator
+/// is not done with it yet (`CREATING`). Under `p_lock`.
+fn unstop(t: &'static KThread) -> Option<&'static KThread> {
+    if t.proc_flag().contains(TpFlags::CREATING) {
         return None;
     }
-    lwp.swap_in();
-    Some(t)
+    t.clear_proc_flag(TpFlags::STOPPED).contains(TpFlags::STOPPED).then_some(t)
 }
 
 /// The creator of `t`, a new LWP of `p` held since it was entered (`CREATING`), is
@@ -136,9 +134,10 @@ pub(super) fn create_done(p: &Proc, t: &'static KThread) {
         let _ps = p.p_lock.lock();
         let f = t.clear_proc_flag(TpFlags::CREATING);
         let stays = f.contains(TpFlags::HOLDLWP) && !f.contains(TpFlags::EXITLWP);
-        match t.t_lwp.get() {
-            Some(lwp) if !stays => unstop(t, lwp),
-            _ => None,
+        if stays {
+            None
+        } else {
+            unstop(t)
         }
     };
     if let Some(t) = resume {
@@ -229,12 +228,12 @@ pub fn lwp_continue(id: LwpId) -> Result<(), Errno> {
     let (_, _, p) = current()?;
     let resume = {
         let ps = p.p_lock.lock();
-        let (t, lwp) = ps.p_lwpdir.live(id).ok_or(Errno::ESRCH)?;
+        let (t, _) = ps.p_lwpdir.live(id).ok_or(Errno::ESRCH)?;
         let was = t.clear_proc_flag(TpFlags::HOLDLWP);
         if was.contains(TpFlags::JOBSTOP) {
             None
         } else {
-            unstop(t, lwp)
+            unstop(t)
         }
     };
     if let Some(t) = resume {
@@ -274,7 +273,7 @@ fn setrun_unstopped(p: &Proc, go: impl Fn(TpFlags) -> bool) {
                 .p_lwpdir
                 .live_all()
                 .filter(|(t, _)| go(t.proc_flag()))
-                .find_map(|(t, l)| unstop(t, l));
+                .find_map(|(t, _)| unstop(t));
             found
         };
         match next {

@@ -34,6 +34,7 @@ pub struct CondVar {
 }
 
 impl CondVar {
+    /// A condition variable nobody waits on (`cv_init`; `const`, so it may be a `static`).
     pub const fn new() -> CondVar {
         CondVar { seq: AtomicU64::new(0), waiters: AtomicUsize::new(0) }
     }

@@ -46,9 +46,14 @@ pub const fn free<T>() -> Tagged<T> {
 /// An atomic lock word holding a [`Tagged`]: `arch::cell::TaggedRef` in the kernel,
 /// an index-encoded loom atomic under the model checker.
 pub trait Word {
+    /// What a held word refers to: the owning (or writing) thread.
     type Owner: Sync + 'static;
+    /// The word's value: an owner or a reader count, with its flag bits.
     fn load(&self, o: Ordering) -> Tagged<Self::Owner>;
+    /// Sets the word to `v`, unconditionally.
     fn store(&self, v: Tagged<Self::Owner>, o: Ordering);
+    /// Replaces `cur` by `new` if the word holds `cur` (orderings `s` on success,
+    /// `f` on failure); returns what it held, `Err` if that was not `cur`.
     fn compare_exchange(
         &self,
         cur: Tagged<Self::Owner>,

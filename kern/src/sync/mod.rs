@@ -71,16 +71,24 @@ pub static STATS: Stats = Stats {
 /// A copy of [`Stats`] at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
+    /// [`Stats::spin_waits`]: spin mutexes found busy.
     pub spin_waits: u64,
+    /// [`Stats::adaptive_spins`]: adaptive mutexes spun on while the owner ran.
     pub adaptive_spins: u64,
+    /// [`Stats::blocks`]: threads blocked on a mutex's turnstile.
     pub blocks: u64,
+    /// [`Stats::rw_read_blocks`]: readers blocked on a rwlock.
     pub rw_read_blocks: u64,
+    /// [`Stats::rw_write_blocks`]: writers blocked on a rwlock.
     pub rw_write_blocks: u64,
+    /// [`Stats::handoffs`]: locks handed straight to a waiter.
     pub handoffs: u64,
+    /// [`Stats::pi_lends`]: priorities lent to an owner (priority inheritance).
     pub pi_lends: u64,
 }
 
 impl Stats {
+    /// Reads every counter (each atomically, not all at one instant).
     pub fn snapshot(&self) -> StatsSnapshot {
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
         StatsSnapshot {

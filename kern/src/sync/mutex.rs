@@ -92,6 +92,7 @@ impl KMutex {
         KMutex::new(MutexKind::Adaptive)
     }
 
+    /// What it does when busy: adaptive, spin or block (fixed at creation).
     pub fn kind(&self) -> MutexKind {
         self.kind
     }

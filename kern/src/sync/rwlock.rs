@@ -58,6 +58,7 @@ pub struct KRwLock {
 }
 
 impl KRwLock {
+    /// A free lock: no readers, no writer (`rw_init`).
     pub const fn new() -> KRwLock {
         KRwLock { word: TaggedRef::new_num(0, 0) }
     }
@@ -305,6 +306,7 @@ pub struct RwLockWriteGuard<'a, T> {
 }
 
 impl<T> RwLock<T> {
+    /// `value` behind a free kernel reader-writer lock.
     pub const fn new(value: T) -> RwLock<T> {
         RwLock { raw: KRwLock::new(), data: spin::rwlock::RwLock::new(value) }
     }
@@ -314,24 +316,32 @@ impl<T> RwLock<T> {
         &self.raw
     }
 
+    /// Enters the lock as a reader (`rw_enter(RW_READER)`), blocking on its
+    /// turnstile while it is write-held or a writer waits.
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
         self.raw.enter(RwMode::Read);
         self.read_guard()
     }
 
+    /// Enters the lock as its only writer (`rw_enter(RW_WRITER)`), blocking on
+    /// its turnstile while anyone holds it.
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
         self.raw.enter(RwMode::Write);
         self.write_guard()
     }
 
+    /// A read hold if one can be had without waiting (`rw_tryenter`); refused
+    /// while a writer waits.
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
         self.raw.try_enter(RwMode::Read).then(|| self.read_guard())
     }
 
+    /// A write hold if the lock is free now (`rw_tryenter`).
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
         self.raw.try_enter(RwMode::Write).then(|| self.write_guard())
     }
 
+    /// The data, without taking the lock: `&mut self` proves nobody else holds it.
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
     }

@@ -176,7 +176,7 @@ pub(crate) fn lock() -> Locked {
         let mut bigger = Vec::with_capacity(want);
         let mut tbl = TURNSTILES.lock();
         if tbl.ts.capacity() < want {
-            bigger.extend(tbl.ts.drain(..));
+            bigger.append(&mut tbl.ts);
             bigger = core::mem::replace(&mut tbl.ts, bigger);
         }
         drop(tbl);
@@ -398,8 +398,13 @@ pub const TS_SHOWN: usize = 8;
 pub struct TsView {
     /// The lock (the address of its lock word).
     pub sobj: usize,
+    /// The thread holding the lock, which inherits the waiters' priority; `None`
+    /// for a read-held rwlock (readers are not tracked).
     pub owner: Option<&'static KThread>,
+    /// How many threads are blocked on it (all, not only those shown).
     pub nwaiters: usize,
+    /// The first [`TS_SHOWN`] waiters in queue order (highest priority first),
+    /// each with what it waits for (mutex, read or write).
     pub waiters: [Option<(&'static KThread, WaitKind)>; TS_SHOWN],
 }
 
@@ -407,7 +412,7 @@ pub struct TsView {
 /// nothing is allocated under the turnstile lock); false if the turnstile lock is
 /// held (by code a debugger stopped). For the debugger.
 pub(crate) fn peek_all(out: &mut Vec<TsView>) -> bool {
-    let Some(tbl) = crate::kmdb::peek(&TURNSTILES) else { return false };
+    let Some(tbl) = crate::displock::peek(&TURNSTILES) else { return false };
     for ts in tbl.ts.iter().take(out.capacity() - out.len()) {
         let mut waiters = [None; TS_SHOWN];
         for (slot, w) in waiters.iter_mut().zip(ts.iter()) {
@@ -420,7 +425,7 @@ pub(crate) fn peek_all(out: &mut Vec<TsView>) -> bool {
 
 /// Turnstiles in use (the room [`peek_all`] needs); `None` if the lock is held.
 pub(crate) fn peek_count() -> Option<usize> {
-    crate::kmdb::peek(&TURNSTILES).map(|t| t.ts.len())
+    crate::displock::peek(&TURNSTILES).map(|t| t.ts.len())
 }
 
 /// What `t` waits for on the turnstile it is blocked on, if it is.

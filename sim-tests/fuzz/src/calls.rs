@@ -54,10 +54,15 @@ pub enum Call {
     Getitimer,
     Setitimer,
     Alarm,
+    Schedctl,
+    LwpPark,
+    LwpUnpark,
+    LwpMutexTimedlock,
+    LwpMutexUnlock,
 }
 
 /// How often each call is drawn.
-pub const MIX: [(u32, Call); 26] = [
+pub const MIX: [(u32, Call); 31] = [
     (3, Call::Getpid),
     (3, Call::LwpSelf),
     (6, Call::Yield),
@@ -84,21 +89,15 @@ pub const MIX: [(u32, Call); 26] = [
     (2, Call::Getitimer),
     (2, Call::Setitimer),
     (2, Call::Alarm),
+    (3, Call::Schedctl),
+    (5, Call::LwpPark),
+    (4, Call::LwpUnpark),
+    (5, Call::LwpMutexTimedlock),
+    (4, Call::LwpMutexUnlock),
 ];
 
 /// The highest call number of the ABI: the table ends after it.
-pub const LAST_NUM: u64 = {
-    let mut last = 0;
-    let mut i = 0;
-    while i < MIX.len() {
-        let n = MIX[i].1.num();
-        if n > last {
-            last = n;
-        }
-        i += 1;
-    }
-    last
-};
+pub const LAST_NUM: u64 = SYS_MAX;
 
 /// Numbers that are no system call, for [`crate::Fate::BadCall`]: 0, just past the
 /// table's end, far past it, and valid numbers with high bits set (a kernel that
@@ -135,6 +134,11 @@ impl Call {
             Call::Getitimer => SYS_GETITIMER,
             Call::Setitimer => SYS_SETITIMER,
             Call::Alarm => SYS_ALARM,
+            Call::Schedctl => SYS_SCHEDCTL,
+            Call::LwpPark => SYS_LWP_PARK,
+            Call::LwpUnpark => SYS_LWP_UNPARK,
+            Call::LwpMutexTimedlock => SYS_LWP_MUTEX_TIMEDLOCK,
+            Call::LwpMutexUnlock => SYS_LWP_MUTEX_UNLOCK,
         }
     }
 
@@ -186,7 +190,7 @@ impl Expect {
 
 impl fmt::Display for Expect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMED: [Errno; 11] = [
+        const NAMED: [Errno; 12] = [
             Errno::ESRCH,
             Errno::EINTR,
             Errno::EBADF,
@@ -198,6 +202,7 @@ impl fmt::Display for Expect {
             Errno::ENOTSUP,
             Errno::ENOSYS,
             Errno::EPERM,
+            Errno::ETIME,
         ];
         let name = |m: u128| NAMED.into_iter().filter(move |&e| m & bit(e) != 0);
         if self.certain == 0 {
@@ -385,6 +390,20 @@ pub fn random_call<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> Option<Wr
                 none.fails(Errno::EFAULT, true)
             }
         },
+        Call::Schedctl => {
+            args[0] = pools::sc_flags(rng);
+            none.fails(Errno::EINVAL, !pools::valid_sc_flags(args[0]))
+                .may(Errno::ENOMEM)
+                .may(Errno::EAGAIN)
+        }
+        Call::LwpPark => park_args(env, me, rng, &l, ids, &mut args),
+        Call::LwpUnpark => {
+            args[0] = pools::id(rng, ids);
+            none.fails(Errno::ESRCH, !pools::valid_id(args[0])).may(Errno::ESRCH)
+        }
+        Call::LwpMutexTimedlock | Call::LwpMutexUnlock => {
+            mutex_args(env, me, rng, &l, call == Call::LwpMutexUnlock, &mut args)
+        }
         Call::SoftTrap => unreachable!("made above"),
         _ => sigcalls::args(env, rng, &l, me.pid, call, &mut args),
     };
@@ -426,6 +445,9 @@ pub fn random_call<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> Option<Wr
                 if args[0] == 0 { gone != 0 && gone != u64::from(me.id) } else { gone == args[0] };
             (!right).then_some("the departed LWP's id")
         }),
+        Call::Schedctl => {
+            (r0 != sc_shared_addr(me.id)).then_some("not the address of the caller's slot")
+        }
         Call::LwpTimes => own.and_then(|tp| {
             let t: [u64; 6] = core::array::from_fn(|i| env.peek(tp + 8 * i as u64));
             let [utime, stime, putime, pstime, sysc, hz] = t;
@@ -480,6 +502,134 @@ fn create_args<E: Env>(
         .fails(Errno::EINVAL, staged && !(pools::valid_pc(pc) && pools::valid_stack_top(top)))
         .may(Errno::EAGAIN)
         .may(Errno::ENOMEM)
+}
+
+/// `_lwp_park`'s arguments: a timeout, valid and short, out of range, at a bad
+/// pointer, or absurdly long (`i64::MAX` seconds, or none at all) but then only
+/// with the caller's own id to unpark first, whose permit ends the park at once;
+/// and an LWP to unpark first: none, the caller, or any id of the pool (other
+/// LWPs, nobody's, not 32 bits).
+fn park_args<E: Env>(
+    env: &mut E,
+    me: &Me,
+    rng: &mut Rng,
+    l: &Layout,
+    ids: Ids,
+    args: &mut [u64; 6],
+) -> Expect {
+    let none = Expect::default();
+    let (tsp, e) = match rng.below(10) {
+        0..=4 => {
+            let ts = pools::timespec(rng);
+            let tsp = env.stage(&ts);
+            (tsp, none.fails(Errno::EINVAL, !pools::valid_timespec(ts)))
+        }
+        5 | 6 => (bad_timeout(rng, l), none.fails(Errno::EFAULT, true)),
+        7 => {
+            // Unparking itself first: the permit is there before the park.
+            args[..2].copy_from_slice(&[l.huge_ts, u64::from(me.id)]);
+            return none;
+        }
+        8 => {
+            args[..2].copy_from_slice(&[0, u64::from(me.id)]);
+            return none;
+        }
+        _ => (pools::garbage(rng, l, 16), none.may(Errno::EINVAL).may(Errno::EFAULT)),
+    };
+    let unpark = if rng.chance(1, 2) { 0 } else { pools::id(rng, ids) };
+    args[..2].copy_from_slice(&[tsp, unpark]);
+    // A timeout from garbage may be anything, long ones too: never with no error
+    // that ends the call first.
+    let e = if tsp >= l.outbuf && tsp < l.outbuf + l.outbuf_len {
+        args[1] = 1 << 32;
+        e.fails(Errno::ESRCH, true)
+    } else {
+        e.fails(Errno::ESRCH, unpark != 0 && !pools::valid_id(unpark))
+    };
+    // The LWP unparked may be gone; a short park times out.
+    e.may(Errno::ESRCH).may(Errno::ETIME)
+}
+
+/// A pointer to a timeout that cannot be read: a bad one but null, which is no
+/// timeout at all (a wait for ever).
+fn bad_timeout(rng: &mut Rng, l: &Layout) -> u64 {
+    match pools::bad_in(rng, l, 16) {
+        0 => 8,
+        p => p,
+    }
+}
+
+/// `lwp_mutex_timedlock`'s and `lwp_mutex_unlock`'s arguments: an LWP mutex staged
+/// in the caller's own memory (free, held by the caller, held by another id with or
+/// without waiters, destroyed, never initialized), misaligned, at a bad pointer, or
+/// in garbage (anything at all), or the caller's schedctl slot; and for a lock, a timeout: short (or out of
+/// range), at a bad pointer, or none or `i64::MAX` seconds where the lock cannot
+/// wait. A mutex staged held by another id is never unlocked: a lock of it sleeps
+/// until its timeout.
+fn mutex_args<E: Env>(
+    env: &mut E,
+    me: &Me,
+    rng: &mut Rng,
+    l: &Layout,
+    unlock: bool,
+    args: &mut [u64; 6],
+) -> Expect {
+    let none = Expect::default();
+    let mine = u64::from(me.id);
+    let other = u64::from(if me.id == 1 { 2 } else { me.id - 1 });
+    let magic = u64::from(LWP_MUTEX_MAGIC);
+    let waiters = u64::from(LWP_MUTEX_WAITERS);
+    // The staged lock and type words; what a lock and an unlock of them answer, and
+    // whether the lock waits.
+    let (word, kind, lock, unlocked, waits) = match rng.below(10) {
+        0 | 1 => (0, magic, none, none.fails(Errno::EPERM, true), false),
+        2 | 3 => (mine, magic, none.fails(Errno::EDEADLK, true), none, false),
+        4 => (mine | waiters, magic, none.fails(Errno::EDEADLK, true), none, false),
+        5 | 6 => {
+            let w = if rng.chance(1, 2) { other } else { other | waiters };
+            (w, magic, none.fails(Errno::ETIME, true), none.fails(Errno::EPERM, true), true)
+        }
+        7 => {
+            let dead = none.fails(Errno::EINVAL, true);
+            (0, u64::from(LWP_MUTEX_DEAD), dead, dead, false)
+        }
+        _ => {
+            let junk = none.fails(Errno::EINVAL, true);
+            (0, u64::from(rng.next_u64() as u32 | 1), junk, junk, false)
+        }
+    };
+    let ts = pools::timespec(rng);
+    let staged = env.stage(&[word << 32 | kind, ts[0], ts[1]]);
+    let anything = none.may(Errno::EINVAL).may(Errno::EDEADLK).may(Errno::ETIME).may(Errno::EPERM);
+    let (lp, at, waits) = match rng.below(10) {
+        0..=5 => (staged, if unlock { unlocked } else { lock }, waits),
+        6 => (staged + 1 + rng.below(3), none.fails(Errno::EINVAL, true), false),
+        7 | 8 => {
+            let lp = pools::bad_out(rng, l, 8);
+            // A misaligned one is refused as such, maybe before it is read.
+            let e = none.fails(Errno::EFAULT, true).fails(Errno::EINVAL, !lp.is_multiple_of(4));
+            (lp, e, false)
+        }
+        9 if rng.chance(1, 2) => {
+            // The caller's schedctl slot, if mapped: shared with the kernel, which
+            // writes it at every switch; never a mutex.
+            let e = none.fails(Errno::EINVAL, true).fails(Errno::EFAULT, true);
+            (sc_shared_addr(me.id), e, false)
+        }
+        _ => (pools::garbage(rng, l, 8), anything, true),
+    };
+    args[0] = lp;
+    if unlock {
+        return at;
+    }
+    let (tsp, e) = match rng.below(8) {
+        0 => (bad_timeout(rng, l), at.fails(Errno::EFAULT, true)),
+        1 if !waits => (0, at),
+        2 if !waits => (l.huge_ts, at),
+        _ => (staged + 8, at.fails(Errno::EINVAL, !pools::valid_timespec(ts))),
+    };
+    args[1] = tsp;
+    e
 }
 
 /// `ta 0x24` (gethrtime, which never goes back), `ta 0x25` (gethrvtime) or `ta 3`

@@ -10,8 +10,8 @@
 //! process's buffer of garbage, misaligned or not, for what the kernel writes.
 
 use lwp_abi::{
-    LWP_DETACHED, LWP_SUSPENDED, NSIG, SIGCANCEL, SIGCHLD, SIGCONT, SIGINFO, SIGJVM1, SIGJVM2,
-    SIGKILL, SIGLWP, SIGPWR, SIGURG, SIGWAITING, SIGWINCH,
+    LWP_DETACHED, LWP_SUSPENDED, NSIG, SC_POOL, SC_WAITING, SIGCANCEL, SIGCHLD, SIGCONT, SIGINFO,
+    SIGJVM1, SIGJVM2, SIGKILL, SIGLWP, SIGPWR, SIGURG, SIGWAITING, SIGWINCH,
 };
 
 use crate::rng::Rng;
@@ -195,6 +195,21 @@ pub fn timespec(rng: &mut Rng) -> [u64; 2] {
 
 pub fn valid_timespec([sec, nsec]: [u64; 2]) -> bool {
     (sec as i64) >= 0 && (0..1_000_000_000).contains(&(nsec as i64))
+}
+
+/// `schedctl` flags, and some that are not.
+pub fn sc_flags(rng: &mut Rng) -> u64 {
+    const GOOD: [u64; 4] = [0, SC_POOL, SC_WAITING, SC_POOL | SC_WAITING];
+    const BAD: [u64; 4] = [4, 1 << 32 | SC_POOL, 1 << 63, u64::MAX];
+    if rng.chance(4, 5) {
+        rng.pick(&GOOD)
+    } else {
+        rng.pick(&BAD)
+    }
+}
+
+pub fn valid_sc_flags(flags: u64) -> bool {
+    flags & !(SC_POOL | SC_WAITING) == 0
 }
 
 /// A file descriptor for `write`: the console's (1, 2) mostly, or one that is not.

@@ -4,8 +4,13 @@
 //! ```text
 //! qemu-harness [--timeout SECS] [--expect-fatal TEXT | --expect-hang] [--quiet]
 //!              [--send-on TEXT BYTES]... [--expect TEXT]... [--interactive]
-//!              KERNEL [BOOTARG...] [-- QEMU-ARG...]
+//!              [--disk FILE | --no-disk] KERNEL [BOOTARG...] [-- QEMU-ARG...]
 //! ```
+//!
+//! Every boot has a swap disk, QEMU's `virtio-blk-pci` on the board's second PCI
+//! bus: an image of its own (two QEMUs cannot open one image for writing), made
+//! here as a sparse file of [`DISK_MIB`] MiB — no `qemu-img` needed — and removed
+//! when QEMU is gone; or `--disk FILE` (kept), or none with `--no-disk`.
 //!
 //! The kernel's protocol (see `kern_selftest`): one `test NAME ... ok` or
 //! `test NAME ... FAILED: why` (or `... skipped: why`) line per test, then
@@ -33,8 +38,21 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// The size of the swap disk's image that the harness makes.
+const DISK_MIB: u64 = 8;
+
+/// Where the swap disk comes from.
+enum Disk {
+    /// An image made for this boot, removed afterwards.
+    Fresh,
+    /// This image, kept.
+    File(String),
+    None,
+}
+
 struct Options {
     timeout: Duration,
+    disk: Disk,
     /// Texts a fatal stop must have printed (`--expect-fatal`, repeatable).
     expect_fatal: Vec<String>,
     expect_hang: bool,
@@ -53,8 +71,8 @@ struct Options {
 fn usage() -> ! {
     eprintln!(
         "usage: qemu-harness [--timeout SECS] [--expect-fatal TEXT | --expect-hang] [--quiet] \
-         [--send-on TEXT BYTES]... [--expect TEXT]... [--interactive] KERNEL [BOOTARG...] \
-         [-- QEMU-ARG...]"
+         [--send-on TEXT BYTES]... [--expect TEXT]... [--interactive] \
+         [--disk FILE | --no-disk] KERNEL [BOOTARG...] [-- QEMU-ARG...]"
     );
     std::process::exit(2)
 }
@@ -63,6 +81,7 @@ fn parse_args() -> Options {
     let mut args = std::env::args().skip(1);
     let mut o = Options {
         timeout: Duration::from_secs(120),
+        disk: Disk::Fresh,
         expect_fatal: Vec::new(),
         expect_hang: false,
         sends: Vec::new(),
@@ -81,6 +100,8 @@ fn parse_args() -> Options {
             }
             "--expect-fatal" => o.expect_fatal.push(args.next().unwrap_or_else(|| usage())),
             "--expect-hang" => o.expect_hang = true,
+            "--disk" => o.disk = Disk::File(args.next().unwrap_or_else(|| usage())),
+            "--no-disk" => o.disk = Disk::None,
             "--send-on" => {
                 let text = args.next().unwrap_or_else(|| usage());
                 let bytes = args.next().and_then(|b| unescape(&b)).unwrap_or_else(|| usage());
@@ -246,13 +267,57 @@ impl Console {
     }
 }
 
+/// A swap image made for one boot: a sparse file, removed when dropped.
+struct FreshImage(std::path::PathBuf);
+
+impl FreshImage {
+    fn make() -> std::io::Result<FreshImage> {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("qemu-harness-swap-{}-{n}.img", std::process::id()));
+        let f = std::fs::File::create(&path)?;
+        f.set_len(DISK_MIB << 20)?;
+        Ok(FreshImage(path))
+    }
+}
+
+impl Drop for FreshImage {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 fn main() -> ExitCode {
     let o = parse_args();
     let qemu = std::env::var("QEMU").unwrap_or_else(|_| "qemu-system-sparc64".into());
     let mut cmd = Command::new(&qemu);
-    cmd.args(["-M", "sun4u", "-nographic", "-vga", "none", "-m", "256", "-no-reboot"])
-        .args(["-device", "pvpanic-pci,bus=pciB,addr=2", "-action", "panic=exit-failure"])
-        .args(["-kernel", &o.kernel])
+    cmd.args(["-M", "sun4u", "-nographic", "-vga", "none", "-m", "256", "-no-reboot"]).args([
+        "-device",
+        "pvpanic-pci,bus=pciB,addr=2",
+        "-action",
+        "panic=exit-failure",
+    ]);
+    let fresh = match &o.disk {
+        Disk::Fresh => match FreshImage::make() {
+            Ok(img) => Some(img),
+            Err(e) => {
+                eprintln!("qemu-harness: cannot make a swap image: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    let image = match (&o.disk, &fresh) {
+        (Disk::File(f), _) => Some(f.clone()),
+        (_, Some(img)) => Some(img.0.display().to_string()),
+        _ => None,
+    };
+    if let Some(image) = image {
+        cmd.args(["-drive", &format!("if=none,id=swap,file={image},format=raw")])
+            .args(["-device", "virtio-blk-pci,drive=swap,bus=pciB,addr=3"]);
+    }
+    cmd.args(["-kernel", &o.kernel])
         .args(["-append", &o.bootargs.join(" ")])
         .args(&o.qemu_args)
         .stdin(match (o.sends.is_empty(), o.interactive) {

@@ -1,8 +1,8 @@
 //! The portable kernel on the host simulation machine.
 //!
-//! [`boot`] boots `arch::sim` with `ncpus` CPUs and runs the kernel's portable
-//! self-tests on it, the same suite that runs in QEMU (S19): CPU 0 runs the kernel's
-//! `main`, the others join as secondary CPUs. [`boot_suites`] runs a test binary's
+//! [`boot`] boots `arch::sim` with `ncpus` CPUs and a swap disk and runs the kernel's
+//! portable self-tests on it, the same suites that run in QEMU (S19): CPU 0 runs the
+//! kernel's `main`, the others join as secondary CPUs. [`boot_suites`] runs a test binary's
 //! own suites instead (the user-program tests, `tests/user_sim`; the seeded boots of
 //! `tests/seeded`; the fuzzer, [`fuzz`]). Each test binary in `tests/` boots once, so
 //! that every boot starts from fresh kernel state, as a machine does.
@@ -12,7 +12,7 @@ pub mod fuzz;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use arch::sim::{self, Outcome, SimConfig};
+use arch::sim::{self, DiskConfig, Outcome, SimConfig};
 use arch::Machine;
 use kern::thread::KThread;
 use kern::M;
@@ -44,6 +44,7 @@ fn run(bootargs: &str) -> bool {
         ("portable", kern_selftest::PORTABLE),
         ("lwp", kern_selftest::LWP),
         ("sync", kern_selftest::SYNC),
+        ("swap", kern_selftest::SWAP),
         ("kmdb", kern_selftest::KMDB),
         ("disp", kern_selftest::DISP),
     ];
@@ -65,6 +66,7 @@ pub fn boot(ncpus: usize, bootargs: &'static str) -> Outcome {
     let mut config = SimConfig::new(ncpus);
     config.boot_args = bootargs;
     config.timeout = Some(Duration::from_secs(120));
+    config.disk = Some(DiskConfig::new(SWAP_DISK_SECTORS));
     boot_with(config)
 }
 
@@ -73,6 +75,9 @@ pub fn boot(ncpus: usize, bootargs: &'static str) -> Outcome {
 pub fn boot_with(config: SimConfig) -> Outcome {
     sim::run(config, cpu_main)
 }
+
+/// The swap disk of the simulated machines: 8 MiB, as QEMU's (`qemu-harness`).
+pub const SWAP_DISK_SECTORS: u64 = 16 * 1024;
 
 /// Boots, prints the console, and fails unless every selected test passed.
 pub fn boot_and_check(ncpus: usize, bootargs: &'static str) {

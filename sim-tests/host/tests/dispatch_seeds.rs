@@ -25,6 +25,7 @@ static SWEEP: Sweep = Sweep {
     heap_bytes: arch::sim::DEFAULT_HEAP,
     virtual_timeout: Duration::from_secs(200),
     timeout: Duration::from_secs(60),
+    machine: |config| config,
 };
 
 static SUITES: [Suite; 2] = [("disp", kern_selftest::DISP), ("lwp", kern_selftest::LWP)];

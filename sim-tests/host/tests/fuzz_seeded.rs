@@ -20,6 +20,7 @@ static SWEEP: Sweep = Sweep {
     heap_bytes: arch::sim::DEFAULT_HEAP,
     virtual_timeout: Duration::from_secs(300),
     timeout: Duration::from_secs(100),
+    machine: |config| config,
 };
 
 static SUITES: [Suite; 1] = [("fuzz", sim_tests::fuzz::FUZZ)];

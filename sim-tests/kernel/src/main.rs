@@ -12,6 +12,7 @@ extern crate alloc;
 mod fuzz_tests;
 mod machine_tests;
 mod programs;
+mod thread_tests;
 mod user_bench;
 mod user_tests;
 
@@ -37,9 +38,11 @@ static SUITES: &[Suite] = &[
     ("portable", kern_selftest::PORTABLE),
     ("lwp", kern_selftest::LWP),
     ("sync", kern_selftest::SYNC),
+    ("swap", kern_selftest::SWAP),
     ("kmdb", kern_selftest::KMDB),
     ("sparc64", machine_tests::SPARC64),
     ("user", user_tests::USER),
+    ("uthread", thread_tests::UTHREAD),
     ("fuzz", fuzz_tests::FUZZ_TESTS),
     ("disp", kern_selftest::DISP),
 ];

@@ -1,6 +1,7 @@
 //! The user programs the kernel image carries: the ELF executables of
-//! `sim-tests/user` (one per `src/bin/*.rs` there), built by `build.rs` and
-//! included here byte for byte, as a program file would be read.
+//! `sim-tests/user` and `sim-tests/user/thread` (one per `src/bin/*.rs` there),
+//! built by `build.rs` and included here byte for byte, as a program file would
+//! be read.
 
 /// Program `name`'s file, from where `build.rs` built it.
 macro_rules! program {
@@ -22,4 +23,9 @@ pub static TRAPS: &[u8] = program!("traps");
 pub static LIMITS: &[u8] = program!("limits");
 pub static BENCH: &[u8] = program!("bench");
 pub static SIGNALS: &[u8] = program!("signals");
+pub static SWAPEE: &[u8] = program!("swapee");
+pub static PARK: &[u8] = program!("park");
+pub static UTHREADS: &[u8] = program!("uthreads");
+pub static UBENCH: &[u8] = program!("ubench");
+pub static USYNC: &[u8] = program!("usync");
 pub static FUZZ: &[u8] = program!("fuzz");

@@ -9,6 +9,9 @@
 //! * `proc_yield_switch`: the same between LWPs of two processes (S17 across
 //!   address spaces), per real switch: two copies run together;
 //! * `fast_trap_gethrtime`: the fast trap `ta 0x24`, beside the null system call;
+//! * `park_unpark_pingpong`: two LWPs wake each other with `_lwp_unpark` and wait
+//!   with `_lwp_park`, per switch (Linux: the futex ping-pong);
+//! * `park_handoff_pingpong`: the same with the unpark made by the park itself.
 //! * `signal_roundtrip`: `kill` of the own process → handler entry → return from
 //!   it (S10–S14's cost);
 //! * `sigprocmask_pair`: SIGUSR1 blocked and unblocked (S11's cost).
@@ -19,7 +22,7 @@ use alloc::vec::Vec;
 use kern::proc::WaitStatus;
 use kern_selftest::bench::{Bench, Figure};
 
-use crate::programs::BENCH;
+use crate::programs::{BENCH, UBENCH};
 use kern_selftest::reap;
 
 use crate::user_tests::{passes, start};
@@ -30,8 +33,16 @@ pub static USER_BENCHES: &[Bench] = &[
     ("lwp_yield_switch", || mode(3, 10_000)),
     ("proc_yield_switch", proc_yield_switch),
     ("fast_trap_gethrtime", || mode(5, 100_000)),
-    ("signal_roundtrip", || mode(6, 10_000)),
-    ("sigprocmask_pair", || mode(7, 10_000)),
+    ("park_unpark_pingpong", || mode(6, 10_000)),
+    ("park_handoff_pingpong", || mode(7, 10_000)),
+    ("uthread_yield_switch", || umode(1, 20_000)),
+    ("uthread_create_exit_join", || umode(2, 10_000)),
+    ("umutex_lock_unlock", || umode(3, 100_000)),
+    ("umutex_handoff_lwps", || umode(4, 10_000)),
+    ("umutex_handoff_unbound", || umode(5, 10_000)),
+    ("ucond_pingpong_lwps", || umode(6, 10_000)),
+    ("signal_roundtrip", || mode(8, 10_000)),
+    ("sigprocmask_pair", || mode(9, 10_000)),
 ];
 
 type Figures = Result<Vec<(String, Figure)>, String>;
@@ -39,6 +50,12 @@ type Figures = Result<Vec<(String, Figure)>, String>;
 /// Runs benchmark `which` of the program for `ops` operations.
 fn mode(which: u64, ops: u64) -> Figures {
     passes(BENCH, which | ops << 8)?;
+    Ok(Vec::new())
+}
+
+/// Runs benchmark `which` of the thread library's program for `ops` operations.
+fn umode(which: u64, ops: u64) -> Figures {
+    passes(UBENCH, which | ops << 8)?;
     Ok(Vec::new())
 }
 

@@ -7,7 +7,8 @@
 //! refused image left no process.
 //!
 //! Requirements: S1 (processes, exec, exit status), S3 (LWPs in user mode),
-//! S5.1 (registers back after a handler), S5.6 (CPU times), S10–S15 (signals: the
+//! S5 (swapping: `lwp` structures out and back, registers and all), S5.1
+//! (registers back after a handler), S5.6 (CPU times), S10–S15 (signals: the
 //! `signals` program, and the job control and SIGKILL the kernel sends), S13
 //! (faults kill with their signal, the kernel survives), S15 (LWP ids are per
 //! process), S16 (system calls validate what they are given), S17 (register
@@ -17,12 +18,12 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use arch::{reg, Machine};
 use kern::errno::Errno;
-use kern::exec;
 use kern::proc::{self, PStat, Pid, WaitOpts, WaitStatus};
-use kern::signal;
 use kern::thread::ThreadState;
-use kern_selftest::{ensure, ensure_eq, reap, wait_for, Test, TestResult};
+use kern::{exec, lwp, signal, sleepq, swap};
+use kern_selftest::{ensure, ensure_eq, reap, skip, wait_for, Test, TestResult};
 use lwp_abi::{
     SIGBUS, SIGCONT, SIGFPE, SIGILL, SIGKILL, SIGSEGV, SIGSTOP, SIGSYS, SIGTERM, SIGTRAP,
 };
@@ -85,6 +86,8 @@ pub static USER: &[Test] = &[
         user_spawn_survives_each_allocation_failure,
     ),
     Test::new("user_bench_programs", user_bench_programs),
+    Test::new("user_swap_everything_repeatedly", user_swap_everything_repeatedly),
+    Test::new("user_park_unpark", user_park_unpark),
 ];
 
 pub(crate) fn start(image: &[u8], arg: u64) -> Result<Pid, String> {
@@ -92,7 +95,7 @@ pub(crate) fn start(image: &[u8], arg: u64) -> Result<Pid, String> {
 }
 
 /// Runs program `image` with argument `arg` to its end: its wait status.
-fn run(image: &[u8], arg: u64) -> Result<WaitStatus, String> {
+pub(crate) fn run(image: &[u8], arg: u64) -> Result<WaitStatus, String> {
     reap(start(image, arg)?)
 }
 
@@ -495,7 +498,7 @@ fn user_sig_kill_every_state() -> TestResult {
 /// `scripts/bench` runs them in full) and finds what it measured real: the two
 /// processes of the process-switch benchmark run together.
 fn user_bench_programs() -> TestResult {
-    for which in [1, 2, 3, 5, 6, 7] {
+    for which in [1, 2, 3, 5, 6, 7, 8, 9] {
         passes(BENCH, which | 100 << 8)?;
     }
     let (a, b) = (start(BENCH, 4)?, start(BENCH, 4)?);
@@ -539,6 +542,103 @@ fn user_endless_sleep_woken_again_and_again() -> TestResult {
     let before = kern::kmem::census();
     passes(LIMITS, 4 | 2000 << 8)?;
     kern_selftest::memory_back(&before)
+}
+
+/// Checks, once, that the swap device holds what an LWP of one of `pids` had: one
+/// asleep is swapped out, and its image, read back through the driver, holds the
+/// registers it had (its pc, npc, stack pointer, and what it keeps in `%g2`..`%g4`
+/// across its sleeps). `Ok(false)`: none was in memory and asleep long enough to
+/// tell (it ran in between); try again.
+fn image_holds_registers(pids: &[Pid]) -> Result<bool, String> {
+    for &pid in pids {
+        let Some(p) = proc::prfind(pid) else { continue };
+        for id in p.lwp_ids() {
+            let (Some(t), Some(l)) = (lwp::idtot(p, id), lwp::idtolwp(p, id)) else { continue };
+            let switched = t.nswitch();
+            let Some(regs) = l.with_data(|d| d.lwp_regs.load()) else { continue };
+            if swap::swapout(p, id).is_err() {
+                continue;
+            }
+            let image = swap::read_image(p, id).map_err(|e| format!("read_image: {e}"))?;
+            if t.nswitch() != switched {
+                // It ran between the look and the swap-out.
+                continue;
+            }
+            ensure!(image.starts_with(b"LWPSWAP1"), "no image on the disk");
+            let words = [reg::PC, reg::NPC, reg::O6, reg::G1 + 1, reg::G1 + 2, reg::G1 + 3];
+            for i in words.into_iter().filter(|&i| regs.r[i] != 0) {
+                let w = regs.r[i].to_be_bytes();
+                ensure!(
+                    image.windows(8).any(|x| x == w),
+                    "the image of {id} of {pid} lacks register {i} ({:#x})",
+                    regs.r[i]
+                );
+            }
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// LWPs of three processes, sleeping and spinning (`swapee`), while everything
+/// swappable is swapped out again and again (S5): the programs find every register
+/// a system call keeps, their count of system calls and their CPU times as they
+/// left them, and finish with correct results; memory in use drops as LWPs go out;
+/// the swap device holds their registers (an image read back through the driver);
+/// every structure that went out came back in.
+fn user_swap_everything_repeatedly() -> TestResult {
+    if !swap::has_device() {
+        skip!("no swap device");
+    }
+    let old = swap::set_mode(swap::Mode::Off);
+    let r = swap_everything();
+    swap::set_mode(old);
+    r
+}
+
+fn swap_everything() -> TestResult {
+    let st0 = swap::stats();
+    let pids = (0..3).map(|k| start(SWAPEE, k)).collect::<Result<Vec<_>, _>>()?;
+    let alive =
+        || pids.iter().any(|&pid| proc::prfind(pid).is_some_and(|p| p.stat() != PStat::Zombie));
+    let (mut drops, mut image_checked, mut passes) = (0, false, 0);
+    let deadline = kern::M::now_ns() + 60_000_000_000;
+    while alive() && kern::M::now_ns() < deadline {
+        // First, while LWPs woken since the last pass are in: one out, and its image.
+        if !image_checked {
+            image_checked = image_holds_registers(&pids)?;
+        }
+        let used = kern::M::heap_stats().used;
+        let n = swap::swapout_all();
+        let freed = used.saturating_sub(kern::M::heap_stats().used);
+        if n > 0 && freed >= n * core::mem::size_of::<lwp::LwpData>() {
+            drops += 1;
+        }
+        passes += 1;
+        sleepq::delay(1);
+    }
+    for &pid in &pids {
+        ensure_eq!(reap(pid)?, WaitStatus::Exited(0));
+    }
+    let st1 = swap::stats();
+    let (outs, ins) = (st1.swapouts - st0.swapouts, st1.swapins - st0.swapins);
+    kern::kprintln!(
+        "  measured: {passes} passes of swapping everything, {outs} swap-outs, {ins} swap-ins, \
+         {drops} with memory in use dropping by at least the structures that went out"
+    );
+    ensure!(outs >= 3 * 5, "only {outs} swap-outs of 21 LWPs");
+    ensure!(drops > 0, "memory in use never dropped as LWPs went out");
+    ensure!(image_checked, "no LWP stayed out long enough to read its image back");
+    ensure_eq!(ins, outs);
+    ensure_eq!((st1.lwps_out, st1.slots_used), (st0.lwps_out, st0.slots_used));
+    Ok(())
+}
+
+/// `_lwp_park`/`_lwp_unpark` (S3, S8): an early unpark is kept, a timed park times
+/// out, bad arguments are refused, two LWPs hand a turn back and forth through
+/// them (also with the combined `park(unpark)`), and a stop ends no park.
+fn user_park_unpark() -> TestResult {
+    passes(PARK, 0)
 }
 
 /// Starting a program (`exec::spawn`: the address space, its tables and pages, the

@@ -25,10 +25,13 @@ use arch::Machine;
 
 use kern::class::{self, SchedClass};
 use kern::cpu::cpu;
-use kern::disp::{self, DispQ};
+use kern::disp;
+use kern::dispq::DispQ;
+use kern::lwp::LwpId;
+use kern::proc::{self, PStat};
 use kern::sync::{KMutex, KRwLock, Mutex, MutexKind, RwMode, STATS};
-use kern::thread::{self, KThread};
-use kern::{kprintln, sleepq, M};
+use kern::thread::{self, KThread, ThreadState};
+use kern::{kprintln, sleepq, swap, M};
 
 /// A benchmark's result: nanoseconds (or guest instructions) per operation.
 pub struct Figure {
@@ -49,6 +52,7 @@ pub static KERNEL: &[Bench] = &[
     ("mutex_enter_exit", mutex_enter_exit),
     ("rwlock_read_enter_exit", rwlock_read_enter_exit),
     ("mutex_handoff", mutex_handoff),
+    ("swap_out_in", swap_out_in),
 ];
 
 /// Runs the benchmarks of `benches` that `bootargs` selects (all without
@@ -329,4 +333,107 @@ fn mutex_handoff() -> Result<Vec<(String, Figure)>, String> {
         "mutex_handoff".into(),
         Figure { ns_per_op: elapsed / handoffs, ops: handoffs }
     )])
+}
+
+const SWAPS: u64 = 100;
+/// The swap benchmark's turn (the bench thread's) and the subject's answer.
+static SWAP_TURN: AtomicU64 = AtomicU64::new(0);
+static SWAP_ACK: AtomicU64 = AtomicU64::new(0);
+
+fn turn_chan() -> usize {
+    &SWAP_TURN as *const AtomicU64 as usize
+}
+
+fn ack_chan() -> usize {
+    &SWAP_ACK as *const AtomicU64 as usize
+}
+
+/// The subject LWP: answers each turn, then sleeps until the next (where it may be
+/// swapped out); a turn of `u64::MAX` ends it.
+fn swap_subject(_: usize) {
+    loop {
+        let turn = SWAP_TURN.load(Ordering::SeqCst);
+        SWAP_ACK.store(turn, Ordering::SeqCst);
+        sleepq::wakeup(ack_chan());
+        if turn == u64::MAX {
+            return;
+        }
+        sleepq::sleep(turn_chan(), || SWAP_TURN.load(Ordering::SeqCst) != turn);
+    }
+}
+
+/// Gives the subject turn `turn` and sleeps until it has answered: the time it took.
+fn swap_turn(turn: u64) -> u64 {
+    let t0 = M::now_ns();
+    SWAP_TURN.store(turn, Ordering::SeqCst);
+    sleepq::wakeup(turn_chan());
+    sleepq::sleep(ack_chan(), || SWAP_ACK.load(Ordering::SeqCst) == turn);
+    M::now_ns() - t0
+}
+
+/// An LWP asleep in the kernel swapped out (its structure written to the swap
+/// device, its memory freed), then woken: brought back in by the swapper before it
+/// runs, it answers. The figures: the swap-out; the swap-in, as the time from the
+/// wakeup to the answer less the same without a swap; their sum; and, on a line of
+/// its own, the memory one swapped-out LWP frees. They include the disk's own time
+/// (under `-icount`, what the CPU executes while it waits).
+fn swap_out_in() -> Result<Vec<(String, Figure)>, String> {
+    if !swap::has_device() {
+        return Err("no swap device".into());
+    }
+    let old = swap::set_mode(swap::Mode::Off);
+    let r = measure_swaps();
+    swap::set_mode(old);
+    r
+}
+
+fn measure_swaps() -> Result<Vec<(String, Figure)>, String> {
+    SWAP_TURN.store(0, Ordering::SeqCst);
+    SWAP_ACK.store(u64::MAX - 1, Ordering::SeqCst);
+    let pid = proc::proc_create(swap_subject, 0).map_err(|e| format!("proc_create: {e}"))?;
+    let p = proc::prfind(pid).ok_or("no subject process")?;
+    let t = kern::lwp::idtot(p, LwpId(1)).ok_or("no subject LWP")?;
+    let asleep = || {
+        for _ in 0..500 {
+            if t.state() == ThreadState::Sleep && !disp::is_running(t) {
+                return Ok(());
+            }
+            sleepq::delay(1);
+        }
+        Err(String::from("the subject does not go back to sleep"))
+    };
+    let (mut base, mut out, mut back, mut freed) = (0, 0, 0, 0);
+    let ins0 = swap::stats().swapins;
+    for turn in 1..=2 * SWAPS {
+        asleep()?;
+        if turn <= SWAPS {
+            base += swap_turn(turn);
+            continue;
+        }
+        let (used, t0) = (M::heap_stats().used, M::now_ns());
+        swap::swapout(p, LwpId(1)).map_err(|e| format!("swapout: {e}"))?;
+        out += M::now_ns() - t0;
+        freed += used.saturating_sub(M::heap_stats().used);
+        back += swap_turn(turn);
+    }
+    let ins = swap::stats().swapins - ins0;
+    SWAP_TURN.store(u64::MAX, Ordering::SeqCst);
+    sleepq::wakeup(turn_chan());
+    while p.stat() != PStat::Zombie {
+        sleepq::delay(1);
+    }
+    proc::proc_wait(Some(pid)).map_err(|e| format!("proc_wait: {e}"))?;
+    // Each answer came after a swap-in: none was skipped.
+    if ins != SWAPS {
+        return Err(format!("{ins} swap-ins for {SWAPS} swap-outs"));
+    }
+    let swap_in = back.saturating_sub(base) / SWAPS;
+    let swap_out = out / SWAPS;
+    kprintln!("bench: swap_memory_freed {} bytes/lwp ({SWAPS} swap-outs)", freed / SWAPS as usize);
+    Ok(alloc::vec![
+        ("swap_out".into(), Figure { ns_per_op: swap_out, ops: SWAPS }),
+        ("swap_in".into(), Figure { ns_per_op: swap_in, ops: SWAPS }),
+        ("swap_out_in".into(), Figure { ns_per_op: swap_out + swap_in, ops: SWAPS }),
+        ("swap_wake_resident".into(), Figure { ns_per_op: base / SWAPS, ops: SWAPS }),
+    ])
 }

@@ -18,6 +18,7 @@ use crate::{ensure, ensure_eq, skip, wait_for, Test, TestResult};
 use kern::cpu::cpus;
 use kern::kmdb::{self, sym};
 use kern::proc::{prfind, Pid};
+use kern::swap;
 use kern::sync::{CondVar, Sema};
 use kern::thread::{allthreads, KThread, ThreadState};
 use kern::{rctl, M};
@@ -33,6 +34,7 @@ pub static KMDB: &[Test] = &[
     Test::new("kmdb_callout", kmdb_callout),
     Test::new("kmdb_cpuinfo", kmdb_cpuinfo),
     Test::new("kmdb_kmastat", kmdb_kmastat),
+    Test::new("kmdb_swapinfo", kmdb_swapinfo),
     Test::new("kmdb_commands_and_errors", kmdb_commands_and_errors),
     Test::new("kmdb_symbols", kmdb_symbols),
     Test::explicit("kmdb_break_sequence", kmdb_break_sequence),
@@ -93,6 +95,16 @@ fn kmdb_ps() -> TestResult {
     })
 }
 
+/// Where the showcase's LWP 5 has its `lwp` structure: out, if the machine has a
+/// swap device to put it on.
+fn out_if_swap() -> &'static str {
+    if kern::swap::has_device() {
+        "out"
+    } else {
+        "in"
+    }
+}
+
 fn kmdb_lwps() -> TestResult {
     in_showcase(|a| {
         let out = run(&format!("::lwps {}", a.showcase.0));
@@ -104,7 +116,7 @@ fn kmdb_lwps() -> TestResult {
             ("2", a.holder, "stopped", "TS", Some("100*"), "-", "-", "in"),
             ("3", a.blocker, "sleep", "RT", Some("100"), lock.as_str(), "mutex", "in"),
             ("4", a.waiter, "sleep", "TS", None, "", "event", "in"),
-            ("5", a.swapped, "stopped", "TS", None, "-", "-", "out"),
+            ("5", a.swapped, "stopped", "TS", None, "-", "-", out_if_swap()),
         ] {
             let f = row(&out, 0, id)?;
             let thread = addr(t);
@@ -121,7 +133,8 @@ fn kmdb_lwps() -> TestResult {
         ensure!(line("2").is_some_and(|l| l.ends_with("held")), "LWP 2 is held:\n{out}");
         ensure!(line("3").is_some_and(|l| l.ends_with("1 waiting for it")), "LWP 4 waits:\n{out}");
         ensure!(line("4").is_some_and(|l| l.ends_with("in lwp_wait(3)")), "in lwp_wait:\n{out}");
-        ensure_eq!(row(&out, 0, "5")?[8..10], ["-", "-"]);
+        // Its times are known while it is out: they stay in memory with its slot.
+        ensure_eq!(row(&out, 0, "5")?[8..10], ["0", "0"]);
         ensure_eq!(row(&out, 0, "6")?[1..3], ["-", "zombie"]);
         ensure!(run("::lwps 0").contains("pid 0 has no LWPs"), "pid 0");
         ensure!(run("::lwps 987654").contains("no process 987654"), "an unknown pid");
@@ -173,7 +186,7 @@ fn kmdb_threadlist() -> TestResult {
         thread_row(&out, a.holder, &sc, "2", "stopped", "100*", "-", "-", "-", "in")?;
         thread_row(&out, a.blocker, &sc, "3", "sleep", "100", &lock, "mutex", &holder_tid, "in")?;
         thread_row(&out, a.waiter, &sc, "4", "sleep", "", "", "event", "-", "in")?;
-        thread_row(&out, a.swapped, &sc, "5", "stopped", "", "-", "-", "-", "out")?;
+        thread_row(&out, a.swapped, &sc, "5", "stopped", "", "-", "-", "-", out_if_swap())?;
         thread_row(&out, a.on_cv, &sl, "1", "sleep", "", &gate, "cv", "-", "in")?;
         thread_row(&out, a.on_sema, &sl, "2", "sleep", "", &sem, "sema", "-", "in")?;
         thread_row(&out, a.timed, &sl, "3", "sleep", "", &alarm, "cv", "-", "in")?;
@@ -346,6 +359,47 @@ fn kmdb_kmastat() -> TestResult {
     })
 }
 
+/// `::swapinfo` against the showcase, whose LWP 5 is swapped out: the device's
+/// slots and every count as `swap::stats` has them, and LWP 5 listed with its
+/// thread, its image's size and its CPU times — read from what stays in memory.
+fn kmdb_swapinfo() -> TestResult {
+    if !swap::has_device() {
+        let out = run("::swapinfo");
+        ensure!(out.contains("swap: no swap device"), "{out}");
+        return Ok(());
+    }
+    in_showcase(|a| {
+        let out = run("::swapinfo");
+        let s = swap::stats();
+        ensure!(out.starts_with("device: "), "{out}");
+        let slots = format!("{} slots of {} KiB", s.slots, swap::SLOT_SIZE / 1024);
+        ensure!(out.lines().next().is_some_and(|l| l.ends_with(&slots)), "{slots}:\n{out}");
+        let used = format!("slots: {} used, {} free", s.slots_used, s.slots - s.slots_used);
+        ensure!(out.contains(&used), "{used}:\n{out}");
+        let swapper = swap::swapper_thread().ok_or("no swapper")?;
+        ensure!(out.contains(&format!("swapper: thread {}, mode Off", addr(swapper))), "{out}");
+        let counts =
+            format!("LWPs out: {}; swap-outs {}, swap-ins {};", s.lwps_out, s.swapouts, s.swapins);
+        ensure!(out.contains(&counts), "{counts}:\n{out}");
+        let io = format!(
+            "I/O: {} writes, {} reads; errors: {} on writes, {} on reads; {} LWPs lost",
+            s.writes, s.reads, s.write_errors, s.read_errors, s.lost
+        );
+        ensure!(out.contains(&io), "{io}:\n{out}");
+        // PID LWP THREAD SLOT BYTES UTIME STIME: LWP 5 never ran.
+        let f = row(&out, 2, &addr(a.swapped))?;
+        let pid = a.showcase.0.to_string();
+        ensure_eq!(f[..2], [pid.as_str(), "5"]);
+        ensure_eq!(f[5..7], ["0", "0"]);
+        let bytes = f[4].parse::<usize>().unwrap_or(0);
+        ensure!(bytes > 0 && bytes <= swap::SLOT_SIZE, "an image of {bytes} bytes");
+        ensure!(f[3].parse::<u32>().is_ok_and(|slot| slot < s.slots), "slot {}", f[3]);
+        let listed = format!("({} out, 0 being written)", s.lwps_out);
+        ensure!(out.contains(&listed), "{listed}:\n{out}");
+        Ok(())
+    })
+}
+
 fn kmdb_commands_and_errors() -> TestResult {
     let help = run("::help");
     for cmd in [
@@ -358,6 +412,7 @@ fn kmdb_commands_and_errors() -> TestResult {
         "callout",
         "cpuinfo",
         "turnstile",
+        "swapinfo",
         "continue",
         "reboot",
         "poweroff",

@@ -46,6 +46,7 @@ mod kmdb;
 mod lwp;
 mod portable;
 pub mod showcase;
+mod swap;
 mod sync;
 
 use alloc::string::String;
@@ -59,6 +60,7 @@ pub use helpers::{
 pub use kmdb::KMDB;
 pub use lwp::LWP;
 pub use portable::PORTABLE;
+pub use swap::{SWAP, SWAP_RACES};
 pub use sync::SYNC;
 
 #[doc(hidden)]

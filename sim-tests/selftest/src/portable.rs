@@ -285,7 +285,7 @@ fn mix(x: u64, y: u64) -> u64 {
 /// A recursion whose every level keeps several values live across the call: on SPARC
 /// each level is a register window that spills to the stack and fills back.
 #[inline(never)]
-fn rec(n: u64, seed: u64) -> u64 {
+pub(crate) fn rec(n: u64, seed: u64) -> u64 {
     if n == 0 {
         return seed;
     }
@@ -296,7 +296,7 @@ fn rec(n: u64, seed: u64) -> u64 {
 }
 
 /// The same function, computed with a loop and a heap array instead of the stack.
-fn rec_by_loop(n: u64, seed: u64) -> u64 {
+pub(crate) fn rec_by_loop(n: u64, seed: u64) -> u64 {
     let mut levels = Vec::with_capacity(n as usize);
     let mut s = seed;
     for k in (1..=n).rev() {

@@ -9,8 +9,8 @@
 //!   (`stopped`); LWP 3, an RT LWP of priority 100, is *blocked* on that mutex, so
 //!   LWP 2 runs at the priority it inherits (priority inheritance: `100*`); LWP 4
 //!   is asleep in `lwp_wait` for LWP 3 (an *event* of the process); LWP 5 was
-//!   created suspended and its `lwp` structure is *swapped out*; LWP 6 has exited
-//!   and waits in the directory as a *zombie*.
+//!   created suspended and its `lwp` structure is *swapped out* (on a machine with
+//!   a swap device); LWP 6 has exited and waits in the directory as a *zombie*.
 //! * `sleepers`: LWP 1 asleep on a *condition variable*, LWP 2 on a *semaphore*,
 //!   LWP 3 in a *timed wait* on another condition variable (its callout is armed).
 //! * `spinners`: one LWP more than there are CPUs, never sleeping: some *run* on a
@@ -18,7 +18,10 @@
 //! * `zombie`: exited, not yet waited for by its parent.
 //!
 //! Kernel threads (S2) join in: the thread that made the showcase waits for it
-//! (`proc_wait`), the reaper waits for orphans, each CPU has its idle thread.
+//! (`proc_wait`), the reaper waits for orphans, the swapper for work, each CPU has
+//! its idle thread. While the showcase stands, the swapper swaps nothing out of its
+//! own accord (`swap::Mode::Off`, whatever `swap=` said at boot): every structure
+//! but LWP 5's stays where the listings expect it.
 //!
 //! [`with`] builds it, waits until every piece is in its state, runs a function
 //! in LWP 1 of `showcase` (with an [`Arrangement`] naming what is where), and takes
@@ -36,10 +39,10 @@ use crate::{reap, wait_until, TestResult};
 use kern::class::SchedClass;
 use kern::kmdb;
 use kern::lwp::{
-    idtot, lwp_continue, lwp_create, lwp_self, lwp_suspend, lwp_swapout, lwp_wait, stop_point,
-    LwpFlags, LwpId,
+    idtot, lwp_continue, lwp_create, lwp_self, lwp_suspend, lwp_wait, stop_point, LwpFlags, LwpId,
 };
 use kern::proc::{prfind, proc_create, PStat, Pid, Proc};
+use kern::swap;
 use kern::sync::turnstile;
 use kern::sync::{CondVar, KMutex, Mutex, Sema};
 use kern::thread::{curproc, curthread, KThread, ThreadState};
@@ -119,11 +122,15 @@ pub fn with(body: fn(&Arrangement) -> TestResult) -> TestResult {
 /// fails, the showcase settles again and it looks again, `tries` times in all.
 pub fn with_tries(body: fn(&Arrangement) -> TestResult, tries: u32) -> TestResult {
     *JOB.lock() = Some(Job { body, tries, maker: curthread(), result: None });
-    let pid = proc_create(lister, 0).map_err(|e| format!("proc_create: {e}"))?;
-    if let Some(p) = prfind(pid) {
-        p.set_comm("showcase");
-    }
-    let status = reap(pid)?;
+    let mode = swap::set_mode(swap::Mode::Off);
+    let status = proc_create(lister, 0).map_err(|e| format!("proc_create: {e}")).and_then(|pid| {
+        if let Some(p) = prfind(pid) {
+            p.set_comm("showcase");
+        }
+        reap(pid)
+    });
+    swap::set_mode(mode);
+    let status = status?;
     let result = JOB.lock().take().and_then(|j| j.result);
     result.unwrap_or_else(|| Err(format!("the showcase ended ({status:?}) without a result")))
 }
@@ -143,7 +150,7 @@ pub fn run(bootargs: &str) -> bool {
 fn show(a: &Arrangement) -> TestResult {
     let mut out = String::new();
     out.push_str("showcase: four processes, their LWPs in every state, and the kernel's threads\n");
-    for cmd in ["::ps", &format!("::lwps {}", a.showcase.0), "::threadlist"] {
+    for cmd in ["::ps", &format!("::lwps {}", a.showcase.0), "::threadlist", "::swapinfo"] {
         out.push_str(&format!("[showcase]> {cmd}\n"));
         kmdb::exec(cmd, &mut out);
     }
@@ -253,7 +260,9 @@ fn build(maker: &'static KThread, made: &mut Made) -> Result<Arrangement, String
     lwp_continue(LwpId(3)).map_err(|e| format!("lwp_continue(3): {e}"))?;
     let waiter = live_lwp(made, 4, wait_for_3, LwpFlags::empty())?;
     let swapped = live_lwp(made, 5, return_at_once, LwpFlags::SUSPENDED)?;
-    lwp_swapout(me, LwpId(5)).map_err(|e| format!("lwp_swapout(5): {e}"))?;
+    if swap::has_device() {
+        swap::swapout(me, LwpId(5)).map_err(|e| format!("swapout(5): {e}"))?;
+    }
     // Its thread may be gone at once, on another CPU: only its zombie is wanted.
     lwp_numbered(made, 6, return_at_once, LwpFlags::empty())?;
     // The other processes, children of this one.

@@ -42,9 +42,11 @@ pub mod errno {
     pub const EAGAIN: u64 = Errno::EAGAIN as u64;
     pub const ENOMEM: u64 = Errno::ENOMEM as u64;
     pub const EFAULT: u64 = Errno::EFAULT as u64;
+    pub const EBUSY: u64 = Errno::EBUSY as u64;
     pub const EINVAL: u64 = Errno::EINVAL as u64;
     pub const EDEADLK: u64 = Errno::EDEADLK as u64;
     pub const ENOSYS: u64 = Errno::ENOSYS as u64;
+    pub const ETIME: u64 = Errno::ETIME as u64;
 }
 
 /// Addresses the programs give the kernel, or touch, to provoke a fault.
@@ -239,6 +241,36 @@ pub fn clock_ns() -> Result<u64, u64> {
     call(SYS_CLOCK_NS, 0, 0, 0)
 }
 
+/// `_lwp_park(timeout, unpark)`: unparks `unpark` first (0: none), then sleeps until
+/// this LWP is unparked, or `timeout` (relative) runs out (`ETIME`).
+#[inline]
+pub fn lwp_park(timeout: Option<&Timespec>, unpark: LwpId) -> Result<(), u64> {
+    let ts = timeout.map_or(0, |t| t as *const Timespec as u64);
+    call(SYS_LWP_PARK, ts, u64::from(unpark), 0).map(drop)
+}
+
+/// `_lwp_unpark(id)`: gives LWP `id` its permit, waking it if it is parked.
+#[inline]
+pub fn lwp_unpark(id: LwpId) -> Result<(), u64> {
+    call(SYS_LWP_UNPARK, u64::from(id), 0, 0).map(drop)
+}
+
+/// `schedctl(flags)`: the address of this LWP's `ScShared`.
+pub fn schedctl(flags: u64) -> Result<u64, u64> {
+    call(SYS_SCHEDCTL, flags, 0, 0)
+}
+
+/// `lwp_mutex_timedlock(m, timeout)`: takes a busy LWP mutex in the kernel.
+pub fn lwp_mutex_timedlock(m: &LwpMutex, timeout: Option<&Timespec>) -> Result<(), u64> {
+    let ts = timeout.map_or(0, |t| t as *const Timespec as u64);
+    call(SYS_LWP_MUTEX_TIMEDLOCK, m as *const LwpMutex as u64, ts, 0).map(drop)
+}
+
+/// `lwp_mutex_unlock(m)`: leaves an LWP mutex that has waiters.
+pub fn lwp_mutex_unlock(m: &LwpMutex) -> Result<(), u64> {
+    call(SYS_LWP_MUTEX_UNLOCK, m as *const LwpMutex as u64, 0, 0).map(drop)
+}
+
 /// `gethrtime()`: nanoseconds since the machine started, from Solaris' fast trap
 /// `ta 0x24`, which the kernel serves in its trap table without a system call.
 #[inline]
@@ -269,10 +301,14 @@ pub fn flush_windows() {
     unsafe { asm!("ta 3", options(nostack, preserves_flags)) };
 }
 
+/// `ms` milliseconds as a `Timespec`.
+pub fn millis(ms: u64) -> Timespec {
+    Timespec { tv_sec: (ms / 1000) as i64, tv_nsec: ((ms % 1000) * 1_000_000) as i64 }
+}
+
 /// Sleeps `ms` milliseconds.
 pub fn sleep_ms(ms: u64) {
-    let ts = Timespec { tv_sec: (ms / 1000) as i64, tv_nsec: ((ms % 1000) * 1_000_000) as i64 };
-    nanosleep(&ts).expect("nanosleep");
+    nanosleep(&millis(ms)).expect("nanosleep");
 }
 
 /// Sleeps a millisecond at a time until `done()` holds; false if it did not within

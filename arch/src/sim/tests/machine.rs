@@ -16,6 +16,7 @@ fn disabled_interrupts_defer_the_clock_until_enabled() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: unexpected_user_trap,
+        blk_intr: unexpected_blk_intr,
         fatal_trap: unexpected_fatal_trap,
     };
 
@@ -106,6 +107,7 @@ fn halt_from_inside_the_clock_interrupt() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: unexpected_user_trap,
+        blk_intr: unexpected_blk_intr,
         fatal_trap: unexpected_fatal_trap,
     };
 

@@ -42,6 +42,11 @@ fn unexpected_poke() {
     panic!("sim: a cross-call arrived that no test sent");
 }
 
+/// Tests with no disk: its interrupt is a bug of the machine.
+fn unexpected_blk_intr() {
+    panic!("sim: a disk interrupt in a test with no disk");
+}
+
 /// Tests that run no user code: a trap from user mode is a bug of the machine.
 fn unexpected_user_trap(_frame: &UserFrame, why: crate::UserTrap) {
     panic!("sim: a user trap ({why:?}) in a test that runs no user code");

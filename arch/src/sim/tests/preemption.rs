@@ -31,6 +31,7 @@ static UPCALLS: Upcalls = Upcalls {
     poke_intr: unexpected_poke,
     sysent: &[],
     user_trap: unexpected_user_trap,
+    blk_intr: unexpected_blk_intr,
     fatal_trap: unexpected_fatal_trap,
 };
 
@@ -184,6 +185,7 @@ fn migrate(config: SimConfig) {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: unexpected_user_trap,
+        blk_intr: unexpected_blk_intr,
         fatal_trap: unexpected_fatal_trap,
     };
 

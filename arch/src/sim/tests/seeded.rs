@@ -104,6 +104,7 @@ fn idle_cpus_let_virtual_time_jump_to_the_next_tick() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: unexpected_user_trap,
+        blk_intr: unexpected_blk_intr,
         fatal_trap: unexpected_fatal_trap,
     };
     fn main(_cpu: usize) {
@@ -141,6 +142,7 @@ fn a_poke_reaches_an_idle_cpu_and_waits_while_interrupts_are_off() {
         poke_intr: poked,
         sysent: &[],
         user_trap: unexpected_user_trap,
+        blk_intr: unexpected_blk_intr,
         fatal_trap: unexpected_fatal_trap,
     };
     fn main(cpu: usize) {
@@ -283,6 +285,7 @@ fn halt_and_interrupt_flag_behave_as_in_the_parallel_mode() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: unexpected_user_trap,
+        blk_intr: unexpected_blk_intr,
         fatal_trap: unexpected_fatal_trap,
     };
     fn main(cpu: usize) {

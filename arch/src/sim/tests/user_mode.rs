@@ -266,6 +266,7 @@ fn a_system_call_reaches_the_kernel_with_its_registers_and_returns_its_result() 
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        blk_intr: unexpected_blk_intr,
         fatal_trap: unexpected_fatal_trap,
     };
     let _s = serial();
@@ -344,6 +345,7 @@ fn fast_system_calls_are_made_by_the_machine_and_pending_work_follows() {
         poke_intr: unexpected_poke,
         sysent: &TABLE,
         user_trap: kernel,
+        blk_intr: unexpected_blk_intr,
         fatal_trap: unexpected_fatal_trap,
     };
     let _s = serial();
@@ -389,6 +391,7 @@ fn user_enter_delivers_a_fault_for_a_pc_it_cannot_fetch() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        blk_intr: unexpected_blk_intr,
         fatal_trap: unexpected_fatal_trap,
     };
     let _s = serial();
@@ -498,6 +501,7 @@ fn user_loads_and_stores_check_the_users_rights_and_fault_to_the_kernel() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        blk_intr: unexpected_blk_intr,
         fatal_trap: unexpected_fatal_trap,
     };
     let _s = serial();
@@ -585,6 +589,7 @@ fn copyin_and_copyout_use_the_users_rights_and_fail_cleanly() {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        blk_intr: unexpected_blk_intr,
         fatal_trap: unexpected_fatal_trap,
     };
     let _s = serial();
@@ -676,6 +681,7 @@ mod preempted {
         poke_intr: unexpected_poke,
         sysent: &[],
         user_trap: kernel,
+        blk_intr: unexpected_blk_intr,
         fatal_trap: unexpected_fatal_trap,
     };
     static PC: AtomicU64 = AtomicU64::new(0);

@@ -254,7 +254,7 @@ impl Model {
     // -------- critical sections
 
     fn count(&self) -> usize {
-        // SAFETY (model only): every thread has been joined.
+        // SAFETY: (a loom model) every thread has been joined.
         self.counter.with(|c| unsafe { *c })
     }
 
@@ -263,7 +263,7 @@ impl Model {
     fn write_section(&self) {
         assert_eq!(self.writers_in.fetch_add(1, Relaxed), 0, "two writers inside");
         assert_eq!(self.readers_in.load(Relaxed), 0, "a writer inside with readers");
-        // SAFETY (model only): loom checks that this access is ordered after every
+        // SAFETY: (a loom model) loom checks that this access is ordered after every
         // other one by the lock, and fails the model before it happens otherwise.
         self.counter.with_mut(|c| unsafe { *c += 1 });
         self.writers_in.fetch_sub(1, Relaxed);
@@ -272,7 +272,7 @@ impl Model {
     fn read_section(&self) {
         self.readers_in.fetch_add(1, Relaxed);
         assert_eq!(self.writers_in.load(Relaxed), 0, "a reader inside with a writer");
-        // SAFETY (model only): as in `write_section`; readers only read.
+        // SAFETY: (a loom model) as in `write_section`; readers only read.
         let _ = self.counter.with(|c| unsafe { *c });
         self.readers_in.fetch_sub(1, Relaxed);
     }

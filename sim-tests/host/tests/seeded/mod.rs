@@ -2,7 +2,8 @@
 //! child process, over many seeds and CPU counts: each test binary that sweeps
 //! describes its sweep in a [`Sweep`] (`dispatch_seeds.rs`: the DISP and LWP suites;
 //! `fuzz_seeded.rs`: the fuzzer; `user_signal_seeds.rs`: the user programs' and
-//! signals' suites).
+//! signals' suites; `swap_seeds.rs`: the swapping races on a disk that fails by
+//! chance).
 //!
 //! Kernel statics live once per process, so every boot needs a fresh one: the parent
 //! test re-executes its own binary (`std::env::current_exe()`) with `--exact
@@ -57,6 +58,9 @@ pub struct Sweep {
     /// A boot that has not halted after this long (wall time) fails, with its seed:
     /// for code that computes forever without a machine call.
     pub timeout: Duration,
+    /// The machine of a seed's boot, from the seeded one this sweep describes (a
+    /// disk that fails by chance, say).
+    pub machine: fn(SimConfig) -> SimConfig,
 }
 
 impl Sweep {
@@ -81,14 +85,14 @@ impl Sweep {
             .unwrap_or_else(|| panic!("SIM_CHILD={spec}: expected seed:ncpus"));
         let extra = std::env::var("SIM_BOOTARGS").unwrap_or_default();
         let bootargs = format!("{} {extra}", (self.boot_args)(seed));
-        let config = SimConfig {
+        let config = (self.machine)(SimConfig {
             boot_args: Box::leak(bootargs.trim().to_string().into_boxed_str()),
             timeout: Some(self.timeout),
             virtual_timeout: Some(self.virtual_timeout),
             schedule: Schedule::Seeded(seed),
             heap_bytes: self.heap_bytes,
             ..SimConfig::new(ncpus)
-        };
+        });
         let out = sim_tests::boot_suites(config, self.suites);
         println!("{CONSOLE_BEGIN}\n{}{CONSOLE_END}", out.console);
         let how = if out.timed_out { "timed out" } else { "failed" };

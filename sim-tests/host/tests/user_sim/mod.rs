@@ -22,6 +22,7 @@
 extern crate alloc;
 
 pub mod signals;
+pub mod sync;
 
 use arch::kmem::Shared;
 use std::collections::BTreeSet;
@@ -29,10 +30,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arch::sim::user::{self, TEXT};
-use arch::sim::{Outcome, SimConfig};
+use arch::sim::{DiskConfig, Outcome, SimConfig};
 use arch::{FaultKind, Machine, Prot, UserRegs, PAGE_SIZE, USER_LIMIT};
-use kern::proc::{AddrSpace, Pid, WaitStatus};
-use kern::{sleepq, M};
+use kern::proc::{prfind, AddrSpace, PStat, Pid, WaitStatus};
+use kern::{sleepq, swap, M};
 use kern_selftest::{ensure, ensure_eq, reap, wait_until, Suite, Test, TestResult};
 use lwp_abi::*;
 
@@ -42,6 +43,7 @@ pub static USER: &[Test] = &[
     Test::new("user_bad_pointers_give_efault_and_the_process_goes_on", bad_pointers_give_efault),
     Test::new("user_traps_kill_the_process_with_their_signal", traps_kill_the_process),
     Test::new("user_lwp_ids_of_another_process_are_esrch", lwp_ids_of_another_process_are_esrch),
+    Test::new("user_lwps_swapped_out_and_back", lwps_swapped_out_and_back),
     Test::new(
         "user_lwp_create_answers_for_the_lwp_it_made",
         lwp_create_answers_for_the_lwp_it_made,
@@ -52,15 +54,21 @@ pub static USER: &[Test] = &[
 /// LWPs spinning in user code) and fails unless all of them passed.
 pub fn boot_and_check(config: SimConfig) {
     let ncpus = config.ncpus;
-    let config =
-        SimConfig { boot_args: "hz=1000", timeout: Some(Duration::from_secs(120)), ..config };
-    static SUITES: [Suite; 2] = [("user", USER), ("signals", signals::SIGNALS)];
+    let config = SimConfig {
+        boot_args: "hz=1000",
+        timeout: Some(Duration::from_secs(120)),
+        disk: Some(DiskConfig::new(sim_tests::SWAP_DISK_SECTORS)),
+        ..config
+    };
+    static SUITES: [Suite; 3] =
+        [("user", USER), ("usync", sync::SYNC), ("signals", signals::SIGNALS)];
     let out: Outcome = sim_tests::boot_suites(config, &SUITES);
     println!("{}", out.console);
     assert!(!out.timed_out, "the kernel hung on {ncpus} CPU(s)");
-    let all = USER.len() + 1 + signals::SIGNALS.len() + 1;
+    // Each suite's tests and its memory check.
+    let n = USER.len() + sync::SYNC.len() + signals::SIGNALS.len() + 3;
     assert!(
-        out.console.contains(&format!("selftest: {all} passed, 0 failed, 0 skipped")),
+        out.console.contains(&format!("selftest: {n} passed, 0 failed, 0 skipped")),
         "user tests failed on {ncpus} CPU(s)"
     );
     assert!(out.success, "the kernel halted with failure on {ncpus} CPU(s)");
@@ -105,9 +113,11 @@ const IDS: u64 = DATA + 0x300;
 const OTHER_IDS: u64 = DATA + 0x400;
 /// Per worker `i`, at `+ 24 * i`: its `LwpContext`.
 const CTX: u64 = DATA + 0x500;
+/// Per worker `i`, at `+ 48 * i`: its `lwp_times`.
+const WTIMES: u64 = DATA + 0x600;
 /// How many `_lwp_create`s failed, and with what error last.
-const FAILS: u64 = DATA + 0x600;
-const LAST_ERROR: u64 = DATA + 0x608;
+const FAILS: u64 = DATA + 0x700;
+const LAST_ERROR: u64 = DATA + 0x708;
 
 /// How many times each worker adds one to its counter.
 const ROUNDS: u64 = 500;
@@ -234,6 +244,42 @@ fn lwp_ids_of_another_process_are_esrch() -> TestResult {
     ensure_eq!(reap(pb)?, WaitStatus::Exited(0));
     poke(&a, HOLD, 0)?;
     ensure_eq!(reap(pa)?, WaitStatus::Exited(42));
+    Ok(())
+}
+
+/// Rounds each sleeper makes.
+const SLEEPS: u64 = 30;
+
+/// S5: LWPs of two processes that sleep in the kernel round after round, while
+/// everything swappable is swapped out at every tick: their registers go out with
+/// their `lwp` structures (the machine's handle taken back and given again, on
+/// whatever CPU), and each LWP finds its system calls' results, its count of system
+/// calls and its CPU times as they were; each process ends as it should.
+fn lwps_swapped_out_and_back() -> TestResult {
+    let st0 = swap::stats();
+    let spaces = [new_space()?, new_space()?];
+    let mut pids = Vec::new();
+    for space in &spaces {
+        poke(space, WORKER_PC, user::program(sleeper))?;
+        pids.push(start(space, sleepers_main, 3)?);
+    }
+    let alive = || pids.iter().any(|&pid| prfind(pid).is_some_and(|p| p.stat() != PStat::Zombie));
+    let deadline = M::now_ns() + 60_000_000_000;
+    while alive() && M::now_ns() < deadline {
+        swap::swapout_all();
+        sleepq::delay(1);
+    }
+    for (space, &pid) in spaces.iter().zip(&pids) {
+        ensure_eq!(reap(pid)?, WaitStatus::Exited(42));
+        for i in 0..3 {
+            ensure_eq!(peek(space, COUNT + 8 * i)?, SLEEPS);
+        }
+    }
+    let st1 = swap::stats();
+    let (outs, ins) = (st1.swapouts - st0.swapouts, st1.swapins - st0.swapins);
+    ensure!(outs >= SLEEPS, "only {outs} swap-outs");
+    ensure_eq!(ins, outs);
+    ensure_eq!(st1.lwps_out, st0.lwps_out);
     Ok(())
 }
 
@@ -472,8 +518,41 @@ fn other_main(n: u64) {
         assert_eq!(sys(SYS_LWP_SUSPEND, &[id]), esrch, "_lwp_suspend({id})");
         assert_eq!(sys(SYS_LWP_CONTINUE, &[id]), esrch, "_lwp_continue({id})");
         assert_eq!(sys(SYS_LWP_WAIT, &[id, DEPARTED]), esrch, "_lwp_wait({id})");
+        assert_eq!(sys(SYS_LWP_UNPARK, &[id]), esrch, "_lwp_unpark({id})");
     }
     assert_eq!(sys(SYS_LWP_SELF, &[]), Ok((1, 0)));
     assert_eq!(sys(SYS_LWP_KILL, &[1, 0]), Ok((0, 0)));
     exit(0)
+}
+
+/// Sleeper `i`: `SLEEPS` rounds of a short `nanosleep` and an `lwp_times` whose count
+/// of system calls must be two more than the round before's (S5.4) and whose CPU
+/// times never go back (S5.6); its round count in `COUNT`.
+fn sleeper(i: u64) {
+    let times = WTIMES + 48 * i;
+    assert_eq!(sys(SYS_LWP_TIMES, &[times]), Ok((0, 0)));
+    let mut before = [user::load_u64(times), user::load_u64(times + 8), user::load_u64(times + 32)];
+    for round in 0..SLEEPS {
+        assert_eq!(sys(SYS_NANOSLEEP, &[TS]), Ok((0, 0)), "sleeper {i} round {round}");
+        assert_eq!(sys(SYS_LWP_TIMES, &[times]), Ok((0, 0)));
+        let now = [user::load_u64(times), user::load_u64(times + 8), user::load_u64(times + 32)];
+        assert_eq!(now[2], before[2] + 2, "sleeper {i}: its count of system calls");
+        assert!(now[0] >= before[0] && now[1] >= before[1], "sleeper {i}: its times went back");
+        before = now;
+        user::store_u64(COUNT + 8 * i, round + 1);
+    }
+    let _ = sys(SYS_LWP_EXIT, &[]);
+    unreachable!("_lwp_exit returned");
+}
+
+/// Sets a 2 ms sleep, creates `n` sleepers, waits for each, and exits with 42.
+fn sleepers_main(n: u64) {
+    user::store_u64(TS, 0);
+    user::store_u64(TS + 8, 2_000_000);
+    let pc = user::load_u64(WORKER_PC);
+    let ids: Vec<u32> = (0..n).map(|i| create_worker(i, pc)).collect();
+    for id in ids {
+        assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(id), 0]), Ok((0, 0)));
+    }
+    exit(42)
 }

@@ -5,23 +5,24 @@
 //! LWP operations act on the caller's process; the test thread (a kernel thread of
 //! proc 0) reaps the process and reads the verdict. Each checks real effects: LWPs
 //! that ran (or did not), counters that stopped advancing, ids and counts read back
-//! from the process, data that came back from the swap store.
+//! from the process.
 //!
 //! Busy LWPs make a machine call each round (`M::now_ns`): the host simulation's
 //! seeded mode switches CPUs only at machine calls.
 //!
 //! One file per subject: [`life`] (creation, exit, `lwp_wait`, ids), [`suspend`]
-//! (stopping and continuing, swapping out), [`process`] (`proc_exit`,
-//! `proc_wait`), [`signal`] (dispositions, masks, SIGKILL, job control, SIGCHLD)
-//! and [`limits`] (the limits on creation, and creation that runs out of memory);
-//! here the suite, running a test in a process, and the LWP bodies several tests
-//! use.
+//! (stopping and continuing), [`process`] (`proc_exit`, `proc_wait`), [`signal`]
+//! (dispositions, masks, SIGKILL, job control, SIGCHLD) and [`limits`] (the limits
+//! on creation, and creation that runs out of memory); here the suite, running a
+//! test in a process, and the LWP bodies several tests use.
 
 mod life;
 mod limits;
 mod process;
 mod signal;
 mod suspend;
+
+pub(crate) use limits::with_limits;
 
 use alloc::format;
 use alloc::string::String;
@@ -64,7 +65,6 @@ pub static LWP: &[Test] = &[
         "lwp_suspend_stops_lwp_asleep_in_wait",
         suspend::lwp_suspend_stops_lwp_asleep_in_wait,
     ),
-    Test::new("lwp_swap_out_and_in", suspend::lwp_swap_out_and_in),
     Test::new("lwp_proc_exit_ends_every_lwp", process::lwp_proc_exit_ends_every_lwp),
     Test::new(
         "lwp_proc_wait_sleeps_until_child_exits",
@@ -101,7 +101,7 @@ fn proc_main(_: usize) {
 }
 
 /// Runs `body` as LWP 1 of a new process, reaps the process, and returns the verdict.
-fn in_process(body: fn() -> TestResult) -> TestResult {
+pub(crate) fn in_process(body: fn() -> TestResult) -> TestResult {
     *RESULT.lock() = None;
     *BODY.lock() = Some(body);
     let pid = proc_create(proc_main, 0).map_err(|e| format!("proc_create: {e}"))?;
@@ -115,24 +115,24 @@ fn in_process(body: fn() -> TestResult) -> TestResult {
 }
 
 /// Waits (at most `secs` seconds) for `pid` to be a zombie, then reaps it.
-fn reap_within(pid: Pid, secs: u64) -> Result<WaitStatus, String> {
+pub(crate) fn reap_within(pid: Pid, secs: u64) -> Result<WaitStatus, String> {
     wait_for(&format!("{pid} to exit"), secs, || {
         prfind(pid).is_some_and(|p| p.stat() == PStat::Zombie)
     })?;
     reap(pid)
 }
 
-fn this_proc() -> Result<&'static Proc, String> {
+pub(crate) fn this_proc() -> Result<&'static Proc, String> {
     curproc().ok_or_else(|| String::from("the test body runs in no process"))
 }
 
 /// Creates an LWP in the current process.
-fn spawn(func: fn(usize), arg: usize, flags: LwpFlags) -> Result<LwpId, String> {
+pub(crate) fn spawn(func: fn(usize), arg: usize, flags: LwpFlags) -> Result<LwpId, String> {
     lwp_create(this_proc()?, func, arg, flags).map_err(|e| format!("lwp_create: {e}"))
 }
 
 /// The thread of LWP `id` of the current process.
-fn thread_of(id: LwpId) -> Result<&'static KThread, String> {
+pub(crate) fn thread_of(id: LwpId) -> Result<&'static KThread, String> {
     idtot(this_proc()?, id).ok_or_else(|| format!("{id} has no thread"))
 }
 
@@ -144,10 +144,10 @@ fn on_a_cpu(t: &KThread) -> bool {
 // ---- LWP bodies shared by several tests -------------------------------------------
 
 /// Stages a test's LWPs wait for; reset at the start of each test.
-static GO: AtomicU32 = AtomicU32::new(0);
+pub(crate) static GO: AtomicU32 = AtomicU32::new(0);
 
 /// Returns at once.
-fn return_at_once(_: usize) {}
+pub(crate) fn return_at_once(_: usize) {}
 
 /// Waits, a tick at a time and passing a stop point each time, until `GO` reaches
 /// `stage`.
@@ -159,10 +159,10 @@ fn hold_until(stage: usize) {
 }
 
 const MAX_BUSY: usize = MAX_CPUS;
-static BUSY_STOP: AtomicBool = AtomicBool::new(false);
-static BUSY_COUNT: [AtomicU64; MAX_BUSY] = [const { AtomicU64::new(0) }; MAX_BUSY];
+pub(crate) static BUSY_STOP: AtomicBool = AtomicBool::new(false);
+pub(crate) static BUSY_COUNT: [AtomicU64; MAX_BUSY] = [const { AtomicU64::new(0) }; MAX_BUSY];
 
-fn busy_reset() {
+pub(crate) fn busy_reset() {
     BUSY_STOP.store(false, Ordering::SeqCst);
     for c in &BUSY_COUNT {
         c.store(0, Ordering::SeqCst);
@@ -170,7 +170,7 @@ fn busy_reset() {
 }
 
 /// Counts in `BUSY_COUNT[k]` until `BUSY_STOP`, passing a stop point every round.
-fn busy(k: usize) {
+pub(crate) fn busy(k: usize) {
     while !BUSY_STOP.load(Ordering::Relaxed) {
         BUSY_COUNT[k].fetch_add(1, Ordering::Relaxed);
         black_box(M::now_ns());
@@ -199,10 +199,10 @@ fn self_suspender(_: usize) {
 }
 
 /// What an LWP's `lwp_wait` returned.
-static WAITED: Mutex<Option<Result<LwpId, Errno>>> = Mutex::new(None);
+pub(crate) static WAITED: Mutex<Option<Result<LwpId, Errno>>> = Mutex::new(None);
 
 /// Waits for LWP `id` (0: any) and leaves the result in `WAITED`.
-fn waiter(id: usize) {
+pub(crate) fn waiter(id: usize) {
     let which = (id != 0).then_some(LwpId(id as u32));
     let r = lwp_wait(which);
     *WAITED.lock() = Some(r);

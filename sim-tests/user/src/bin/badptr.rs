@@ -7,9 +7,10 @@
 //! writes through also get the program's own text, which is read-only.
 //!
 //! Exit codes: 0 passed; 10*c + a: call c (1 write, 2 lwp_create's context, 3
-//! lwp_create's id, 4 nanosleep, 5 lwp_times, 6 lwp_wait's id) with address a (0
-//! null, 1 unmapped, 2 kernel, 3 straddling, 4 2^43-8, 5 u64::MAX-7, 6 text) did not
-//! fail with EFAULT; 70 a refused lwp_create made an LWP anyway; 71 that LWP ran;
+//! lwp_create's id, 4 nanosleep, 5 lwp_times, 6 lwp_wait's id, 8 `_lwp_park`'s
+//! timeout, 9 `lwp_mutex_timedlock`'s mutex, 10 its timeout, 11
+//! `lwp_mutex_unlock`'s mutex) with address a (0 null, 1 unmapped, 2 kernel, 3
+//! straddling, 4 2^43-8, 5 u64::MAX-7, 6 text) did not fail with EFAULT; 70 a refused lwp_create made an LWP anyway; 71 that LWP ran;
 //! 72 the LWP that refused waits were about did not survive them; 73 a call with
 //! good pointers failed.
 
@@ -19,8 +20,8 @@
 use core::cell::UnsafeCell;
 
 use lwp_user::abi::{
-    LwpContext, LwpTimes, Timespec, SYS_LWP_CREATE, SYS_LWP_TIMES, SYS_LWP_WAIT, SYS_NANOSLEEP,
-    SYS_WRITE,
+    LwpContext, LwpMutex, LwpTimes, Timespec, SYS_LWP_CREATE, SYS_LWP_MUTEX_TIMEDLOCK,
+    SYS_LWP_MUTEX_UNLOCK, SYS_LWP_PARK, SYS_LWP_TIMES, SYS_LWP_WAIT, SYS_NANOSLEEP, SYS_WRITE,
 };
 use lwp_user::addr::{data_end, text, KERNEL, LIMIT, UNMAPPED};
 use lwp_user::errno::{EDEADLK, EFAULT};
@@ -37,6 +38,8 @@ enum Use {
     Written,
     /// Written unless null, which asks for nothing.
     WrittenOrNull,
+    /// Read unless null, which means "none" (a timeout: for ever).
+    ReadOrNull,
 }
 
 /// The bad addresses for an object of `len` bytes used so, with their numbers:
@@ -54,7 +57,9 @@ fn bad_addresses(len: u64, how: Use) -> impl Iterator<Item = (u8, &'static str, 
     ];
     all.into_iter().enumerate().map(|(i, (name, a))| (i as u8, name, a)).filter(
         move |&(_, name, _)| {
-            !(name == "null" && how == Use::WrittenOrNull || name == "text" && how == Use::Read)
+            let or_null = matches!(how, Use::WrittenOrNull | Use::ReadOrNull);
+            let read = matches!(how, Use::Read | Use::ReadOrNull);
+            !(name == "null" && or_null || name == "text" && read)
         },
     )
 }
@@ -83,6 +88,9 @@ struct StrayStack(UnsafeCell<[u8; 4096]>);
 // SAFETY: only its address is used, by an LWP that must never exist.
 unsafe impl Sync for StrayStack {}
 static STRAY_STACK: StrayStack = StrayStack(UnsafeCell::new([0; 4096]));
+
+/// A good LWP mutex, for the calls whose other pointer is the bad one.
+static MUTEX: LwpMutex = LwpMutex::new();
 
 extern "C" fn stray(_: u64) -> ! {
     fail(env!("CARGO_BIN_NAME"), 71, format_args!("an LWP made by a refused lwp_create ran"))
@@ -135,5 +143,32 @@ fn main(_: u64) {
     });
     let r = lwp_wait(z);
     check!(72, r == Ok(z), "lwp_wait({z}) after the refused waits = {r:?}");
+
+    // Parks and LWP mutexes: a timeout is read first, a mutex must be writable.
+    let ts_len = core::mem::size_of::<Timespec>() as u64;
+    expect_efault(8, "_lwp_park's timeout", ts_len, Use::ReadOrNull, SYS_LWP_PARK, |a| {
+        [a, 0, 0, 0, 0, 0]
+    });
+    let m_len = core::mem::size_of::<LwpMutex>() as u64;
+    expect_efault(
+        9,
+        "lwp_mutex_timedlock's mutex",
+        m_len,
+        Use::Written,
+        SYS_LWP_MUTEX_TIMEDLOCK,
+        |a| [a, 0, 0, 0, 0, 0],
+    );
+    let mp = &MUTEX as *const LwpMutex as u64;
+    expect_efault(
+        10,
+        "lwp_mutex_timedlock's timeout",
+        ts_len,
+        Use::ReadOrNull,
+        SYS_LWP_MUTEX_TIMEDLOCK,
+        |a| [mp, a, 0, 0, 0, 0],
+    );
+    expect_efault(11, "lwp_mutex_unlock's mutex", m_len, Use::Written, SYS_LWP_MUTEX_UNLOCK, |a| {
+        [a, 0, 0, 0, 0, 0]
+    });
     say!("every bad pointer was refused with EFAULT");
 }

@@ -25,28 +25,36 @@
 //!    address spaces), and switched at least once;
 //! 5. `fast_trap_gethrtime`: the fast trap `ta 0x24`, served in the kernel's trap
 //!    table without a system call: beside the null system call;
-//! 6. `signal_roundtrip`: `kill` of the own process, the handler entered (it
+//! 6. `park_unpark_pingpong`: two LWPs take turns as Linux's futex ping-pong does,
+//!    each unparking the other and parking until its turn comes back; an op is
+//!    one switch (two per round trip), and the other must have answered every
+//!    round;
+//! 7. `park_handoff_pingpong`: the same, each side unparking the other with the
+//!    park itself (`_lwp_park(timeout, lwpid)`, as Solaris' libthread hands a lock
+//!    over): one system call per switch where 6 makes two.
+//! 8. `signal_roundtrip`: `kill` of the own process, the handler entered (it
 //!    counts), and the return from it through `setcontext`: each op is all three,
 //!    the signal being taken on the way back from `kill`;
-//! 7. `sigprocmask_pair`: SIGUSR1 blocked, then unblocked (`_lwp_sigmask` twice).
+//! 9. `sigprocmask_pair`: SIGUSR1 blocked, then unblocked (`_lwp_sigmask` twice).
 //!
 //! Exit codes: 0 done; 1 a call failed; 2 a created LWP was not the one reaped;
 //! 3 too many yields switched to nobody; 4 this process had the CPU to itself,
 //! or never switched; 5 an unknown benchmark; 6 the fast trap's clock went back;
-//! 7 a handler ran other than once per `kill`; 8 the mask is not what the pairs
-//! should leave.
+//! 7 the ping-pong's other side did not answer every round; 8 a handler ran other
+//! than once per `kill`; 9 the mask is not what the pairs should leave.
 
 #![no_std]
 #![no_main]
 
 use core::hint::black_box;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 
+use lwp_user::abi::LWP_SUSPENDED;
 use lwp_user::abi::{SigInfoT, SigSet, UContext, SIGUSR1, SIG_BLOCK, SIG_UNBLOCK};
 use lwp_user::signal::{kill, sigaction, sigmask, sigprocmask, Disposition};
 use lwp_user::{
-    check, clock_ns, gethrtime, gethrvtime, getpid, lwp_times, lwp_wait, ok, println, spawn,
-    yield_now,
+    check, clock_ns, gethrtime, gethrvtime, getpid, lwp_continue, lwp_park, lwp_self, lwp_times,
+    lwp_unpark, lwp_wait, ok, println, spawn, yield_now,
 };
 
 lwp_user::main!(main);
@@ -64,6 +72,58 @@ static HANDLED: AtomicU64 = AtomicU64::new(0);
 
 fn count_signal(_: u64, _: Option<&SigInfoT>, _: &mut UContext) {
     HANDLED.fetch_add(1, Relaxed);
+}
+
+/// `park_unpark_pingpong`: whose turn it is (0 main, 1 the other), the LWPs' ids,
+/// and the rounds the other answered.
+static PING: AtomicU64 = AtomicU64::new(0);
+static PING_IDS: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+static PONGS: AtomicU64 = AtomicU64::new(0);
+
+/// The ping-pong unparks with the park (`park_handoff_pingpong`).
+static HANDOFF: AtomicBool = AtomicBool::new(false);
+
+/// The other side of the ping-pongs: answers `n` pings.
+fn ponger(n: u64) {
+    let main = PING_IDS[0].load(Relaxed) as u32;
+    let handoff = HANDOFF.load(Relaxed);
+    // An unpark of main not given yet: the next park gives it.
+    let mut owed = false;
+    for _ in 0..n {
+        while PING.load(SeqCst) != 1 {
+            ok!(1, lwp_park(None, if owed { main } else { 0 }));
+            owed = false;
+        }
+        PONGS.fetch_add(1, Relaxed);
+        PING.store(0, SeqCst);
+        if handoff {
+            owed = true;
+        } else {
+            ok!(1, lwp_unpark(main));
+        }
+    }
+    if owed {
+        ok!(1, lwp_unpark(main));
+    }
+}
+
+/// `n` round trips of the ping-pongs, from main's side.
+fn ping(n: u64) {
+    let other = PING_IDS[1].load(Relaxed) as u32;
+    let handoff = HANDOFF.load(Relaxed);
+    for _ in 0..n {
+        PING.store(1, SeqCst);
+        if handoff {
+            // A permit left from an earlier round may end this park at once: the
+            // loop below parks again.
+            ok!(1, lwp_park(None, other));
+        } else {
+            ok!(1, lwp_unpark(other));
+        }
+        while PING.load(SeqCst) != 0 {
+            ok!(1, lwp_park(None, 0));
+        }
+    }
 }
 
 /// Clock ticks `proc_yield_switch` runs for.
@@ -191,7 +251,7 @@ fn main(arg: u64) {
             report("fast_trap_gethrtime", start, n);
             check!(6, !back, "gethrtime went back");
         }
-        6 => {
+        8 => {
             let n = ops(10_000);
             ok!(1, sigaction(SIGUSR1, Disposition::Catch(count_signal), 0, SigSet::EMPTY));
             let pid = ok!(1, getpid());
@@ -201,9 +261,9 @@ fn main(arg: u64) {
             }
             report("signal_roundtrip", start, n);
             let handled = HANDLED.load(Relaxed);
-            check!(7, handled == n, "{n} kills ran the handler {handled} times");
+            check!(8, handled == n, "{n} kills ran the handler {handled} times");
         }
-        7 => {
+        9 => {
             let n = ops(10_000);
             let usr1 = SigSet::of(&[SIGUSR1]);
             let start = now();
@@ -213,7 +273,25 @@ fn main(arg: u64) {
             }
             report("sigprocmask_pair", start, n);
             let mask = ok!(1, sigmask());
-            check!(8, mask == SigSet::EMPTY, "the pairs left the mask {mask:?}");
+            check!(9, mask == SigSet::EMPTY, "the pairs left the mask {mask:?}");
+        }
+        6 | 7 => {
+            let n = ops(10_000);
+            HANDOFF.store(which == 7, Relaxed);
+            let warm = n / 10;
+            PING_IDS[0].store(u64::from(ok!(1, lwp_self())), Relaxed);
+            let other = ok!(1, spawn(ponger, warm + n, LWP_SUSPENDED));
+            PING_IDS[1].store(u64::from(other), Relaxed);
+            ok!(1, lwp_continue(other));
+            ping(warm);
+            let answered = PONGS.load(Relaxed);
+            let start = now();
+            ping(n);
+            let name = if which == 7 { "park_handoff_pingpong" } else { "park_unpark_pingpong" };
+            report(name, start, 2 * n);
+            let answered = PONGS.load(Relaxed) - answered;
+            ok!(1, lwp_wait(other));
+            check!(7, answered == n, "the other side answered {answered} of {n} rounds");
         }
         _ => check!(5, false, "no benchmark {which}"),
     }

@@ -56,40 +56,59 @@ fn fault(kind: u64) {
         1 | 10 => {
             load(UNMAPPED);
         }
-        // SAFETY (2, 8): meant to fault; the text is not writable, the data not
-        // executable. Were they, the store writes zero over `_start`'s first
-        // instruction (8-byte aligned: the fault must be the right's, not the
-        // alignment's), which runs no more, and the call returns at once.
-        2 => unsafe { asm!("stx %g0, [{a}]", a = in(reg) text(), options(nostack)) },
+        2 => {
+            // SAFETY: meant to fault; the text is not writable. Were it, the store
+            // writes zero over `_start`'s first instruction (8-byte aligned: the
+            // fault must be the right's, not the alignment's), which runs no more.
+            unsafe { asm!("stx %g0, [{a}]", a = in(reg) text(), options(nostack)) }
+        }
         3 => {
             load(WORD.as_ptr() as u64 + 4);
         }
-        // SAFETY (4, 5, 6): each instruction traps or changes nothing the program uses.
-        4 => unsafe { asm!("illtrap 0", options(nostack, nomem)) },
-        5 => unsafe { asm!("rdpr %pstate, {v}", v = out(reg) _, options(nostack, nomem)) },
-        6 => unsafe {
-            asm!(
-                "sdivx {n}, {d}, {q}",
-                n = in(reg) 7u64,
-                d = in(reg) core::hint::black_box(0u64),
-                q = lateout(reg) _,
-                options(nostack, nomem),
-            )
-        },
+        4 => {
+            // SAFETY: traps; changes nothing the program uses.
+            unsafe { asm!("illtrap 0", options(nostack, nomem)) }
+        }
+        5 => {
+            // SAFETY: a privileged read: traps, or changes nothing.
+            unsafe { asm!("rdpr %pstate, {v}", v = out(reg) _, options(nostack, nomem)) }
+        }
+        6 => {
+            // SAFETY: a division by zero: traps, and touches no memory.
+            unsafe {
+                asm!(
+                    "sdivx {n}, {d}, {q}",
+                    n = in(reg) 7u64,
+                    d = in(reg) core::hint::black_box(0u64),
+                    q = lateout(reg) _,
+                    options(nostack, nomem),
+                )
+            }
+        }
         // SAFETY: no pointers; the kernel knows no call 9999.
         7 => drop(unsafe { syscall6(9999, [0; 6]) }),
         8 => {
-            // SAFETY: see 2.
+            // SAFETY: meant to fault: the data is not executable. Were it, the two
+            // words are `retl; nop`, and the call returns at once.
             let f: extern "C" fn() = unsafe { core::mem::transmute(DATA_CODE.as_ptr()) };
             f();
         }
         9 => {
             load(KERNEL);
         }
-        // SAFETY (11, 12, 13): each trap ends the process or changes nothing.
-        11 => unsafe { asm!("ta 1", options(nostack, nomem)) },
-        12 => unsafe { asm!("ta 2", options(nostack, nomem)) },
-        13 => unsafe { asm!("ta 0x50", options(nostack, nomem)) },
+        // The software traps below end the process or change nothing.
+        11 => {
+            // SAFETY: see above.
+            unsafe { asm!("ta 1", options(nostack, nomem)) }
+        }
+        12 => {
+            // SAFETY: see above.
+            unsafe { asm!("ta 2", options(nostack, nomem)) }
+        }
+        13 => {
+            // SAFETY: see above.
+            unsafe { asm!("ta 0x50", options(nostack, nomem)) }
+        }
         _ => check!(100, false, "no fault {kind}"),
     }
 }

@@ -199,9 +199,9 @@ impl Env for Sparc {
 
     fn stage(&mut self, words: &[u64]) -> u64 {
         let at = self.stage.get();
-        // SAFETY: the area is this LWP's own, and big enough (`Env::stage`); the
-        // writes are volatile because only the kernel reads them.
         for (i, &w) in words.iter().enumerate() {
+            // SAFETY: the area is this LWP's own, and big enough (`Env::stage`); the
+            // writes are volatile because only the kernel reads them.
             unsafe { (at as *mut u64).add(i).write_volatile(w) };
         }
         at as u64

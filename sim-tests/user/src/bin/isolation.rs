@@ -7,13 +7,14 @@
 //! * argument 2, process B, started while A lives: finds the static as the program
 //!   file has it, not A's secret, and its own value in it once written; ids 2, 3
 //!   and 4 name no LWP of its own, so every LWP call on them fails with ESRCH —
-//!   A's LWPs are invisible to it.
+//!   A's LWPs are invisible to it, also to `_lwp_unpark` (and to `_lwp_park`'s
+//!   unpark, which is then refused before it parks).
 //!
 //! Exit codes: 0 passed; 1 A did not find the static as loaded; 2 A's LWPs are
 //! not 2, 3, 4; 3 A's secret changed; 11 B did not find the static as loaded; 12
 //! its own value did not stay; 13 `lwp_continue`, 14 `lwp_suspend`, 15
-//! `lwp_kill(id, 0)`, 16 `lwp_wait` on A's ids did not fail with ESRCH; 20 an
-//! unknown argument; 21 `spawn` failed.
+//! `lwp_kill(id, 0)`, 16 `lwp_wait`, 17 `_lwp_unpark`, 18 `_lwp_park(unpark)` on
+//! A's ids did not fail with ESRCH; 20 an unknown argument; 21 `spawn` failed.
 
 #![no_std]
 #![no_main]
@@ -22,7 +23,8 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use lwp_user::errno::ESRCH;
 use lwp_user::{
-    check, lwp_continue, lwp_kill, lwp_suspend, lwp_wait, ok, say, sleep_ms, spawn, LwpId,
+    check, lwp_continue, lwp_kill, lwp_park, lwp_suspend, lwp_unpark, lwp_wait, ok, say, sleep_ms,
+    spawn, LwpId,
 };
 
 lwp_user::main!(main);
@@ -69,6 +71,10 @@ fn process_b() {
         check!(15, r == Err(ESRCH), "lwp_kill({id}, 0) = {r:?}");
         let r = lwp_wait(id);
         check!(16, r == Err(ESRCH), "lwp_wait({id}) = {r:?}");
+        let r = lwp_unpark(id);
+        check!(17, r == Err(ESRCH), "lwp_unpark({id}) = {r:?}");
+        let r = lwp_park(None, id);
+        check!(18, r == Err(ESRCH), "lwp_park(unpark {id}) = {r:?}");
     }
     say!("B saw nothing of A");
 }

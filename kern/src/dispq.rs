@@ -1,0 +1,342 @@
+//! A CPU's dispatch queue (Solaris' `disp_t`): one FIFO list of runnable threads
+//! per global priority and a bitmap of the non-empty lists, so that the best
+//! runnable thread is found in a scan of three words whatever the number of
+//! threads. The dispatcher (`disp`) owns the queues, one per CPU (`Cpu::cpu_disp`),
+//! and changes them only under the CPU's dispatcher lock; this module only keeps a
+//! queue's lists, bitmap and counts consistent (S6: resident).
+
+use core::sync::atomic::Ordering;
+
+use crate::class::NPRI;
+use crate::thread::{KThread, ThreadState};
+
+/// A CPU's dispatch queue. Public so that it can be measured on its own (the
+/// benchmarks fill one with thread structures that never run); the dispatcher's
+/// queues are the CPUs' (`Cpu::cpu_disp`).
+pub struct DispQ {
+    /// Bit `p` set: the list of priority `p` is not empty.
+    bitmap: [u64; NPRI.div_ceil(64)],
+    head: [Option<&'static KThread>; NPRI],
+    tail: [Option<&'static KThread>; NPRI],
+    nrun: usize,
+    /// The highest priority with a thread queued, -1 if none (Solaris'
+    /// `disp_maxrunpri`): kept as threads come and go, the bitmap scanned only when
+    /// the highest list empties.
+    max: i16,
+}
+
+impl DispQ {
+    /// An empty queue.
+    pub const fn new() -> DispQ {
+        DispQ {
+            bitmap: [0; NPRI.div_ceil(64)],
+            head: [None; NPRI],
+            tail: [None; NPRI],
+            nrun: 0,
+            max: -1,
+        }
+    }
+
+    /// The highest priority with a thread queued.
+    #[inline(always)]
+    pub(crate) fn maxpri(&self) -> Option<u8> {
+        u8::try_from(self.max).ok()
+    }
+
+    /// The highest priority with a thread queued, from the bitmap.
+    fn scan_maxpri(&self) -> i16 {
+        self.bitmap
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, w)| **w != 0)
+            .map_or(-1, |(i, &w)| (i * 64 + highest_bit(w)) as i16)
+    }
+
+    /// Queues `t` at its priority: at the back of that priority's list, or at the
+    /// front if `front` (a preempted thread). Panics if `t` is on a queue already.
+    #[inline]
+    pub fn push(&mut self, t: &'static KThread, front: bool) {
+        let pri = t.pri() as usize;
+        // Queues change only under their locks, which order these flags too.
+        assert!(!t.t_queued.load(Ordering::Relaxed), "{t:?} is already on a queue");
+        t.t_queued.store(true, Ordering::Relaxed);
+        t.t_qpri.store(pri as u8, Ordering::Relaxed);
+        match (front, self.head[pri]) {
+            (_, None) => {
+                t.t_link.set(None);
+                self.head[pri] = Some(t);
+                self.tail[pri] = Some(t);
+            }
+            (true, Some(h)) => {
+                t.t_link.set(Some(h));
+                self.head[pri] = Some(t);
+            }
+            (false, Some(_)) => {
+                t.t_link.set(None);
+                self.tail[pri].expect("tail of a non-empty list").t_link.set(Some(t));
+                self.tail[pri] = Some(t);
+            }
+        }
+        self.bitmap[pri / 64] |= 1 << (pri % 64);
+        self.max = self.max.max(pri as i16);
+        self.nrun += 1;
+    }
+
+    /// Unlinks `t`, which follows `prev` (or heads the list) at priority `pri`.
+    #[inline]
+    fn unlink(&mut self, pri: usize, prev: Option<&'static KThread>, t: &'static KThread) {
+        let next = t.t_link.get();
+        match prev {
+            None => self.head[pri] = next,
+            Some(p) => p.t_link.set(next),
+        }
+        if next.is_none() {
+            self.tail[pri] = prev;
+        }
+        if self.head[pri].is_none() {
+            self.bitmap[pri / 64] &= !(1 << (pri % 64));
+            if pri as i16 == self.max {
+                self.max = self.scan_maxpri();
+            }
+        }
+        t.t_link.set(None);
+        t.t_queued.store(false, Ordering::Relaxed);
+        self.nrun -= 1;
+    }
+
+    /// Takes the first thread, from the highest priority down, that `want` accepts.
+    pub(crate) fn take(&mut self, want: impl Fn(&KThread) -> bool) -> Option<&'static KThread> {
+        for pri in (0..NPRI).rev() {
+            if self.bitmap[pri / 64] & (1 << (pri % 64)) == 0 {
+                continue;
+            }
+            let (mut prev, mut cur) = (None, self.head[pri]);
+            while let Some(t) = cur {
+                if want(t) {
+                    self.unlink(pri, prev, t);
+                    return Some(t);
+                }
+                prev = Some(t);
+                cur = t.t_link.get();
+            }
+        }
+        None
+    }
+
+    /// Takes the first thread of the highest priority.
+    pub fn take_best(&mut self) -> Option<&'static KThread> {
+        self.maxpri().map(|p| self.take_first(p))
+    }
+
+    /// Takes the first thread of priority `pri`, which `maxpri` found non-empty.
+    #[inline]
+    pub(crate) fn take_first(&mut self, pri: u8) -> &'static KThread {
+        let pri = usize::from(pri);
+        let t = self.head[pri].expect("bitmap says non-empty");
+        self.unlink(pri, None, t);
+        t
+    }
+
+    /// How many threads are queued.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.nrun
+    }
+
+    /// Whether no thread is queued.
+    pub fn is_empty(&self) -> bool {
+        self.nrun == 0
+    }
+
+    /// The queued threads, highest priority first, in the order they will run.
+    pub fn iter(&self) -> impl Iterator<Item = &'static KThread> + '_ {
+        (0..NPRI).rev().flat_map(|p| core::iter::successors(self.head[p], |t| t.t_link.get()))
+    }
+
+    /// Removes `t` if it is queued here.
+    pub(crate) fn remove(&mut self, t: &'static KThread) -> bool {
+        let pri = usize::from(t.t_qpri.load(Ordering::Relaxed));
+        let (mut prev, mut cur) = (None, self.head[pri]);
+        while let Some(c) = cur {
+            if core::ptr::eq(c, t) {
+                self.unlink(pri, prev, t);
+                return true;
+            }
+            prev = Some(c);
+            cur = c.t_link.get();
+        }
+        false
+    }
+
+    /// Checks the queue against itself: every thread queued at the priority it
+    /// was queued with, `Run`, marked queued, and on its bound CPU's queue if
+    /// bound (to `cpu_id`); the bitmap, the highest priority and the count agree
+    /// with the lists. For tests (`disp::check_invariants`).
+    pub(crate) fn check(&self, cpu_id: usize) -> Result<(), alloc::string::String> {
+        let mut n = 0;
+        for pri in 0..NPRI {
+            let mut cur = self.head[pri];
+            while let Some(t) = cur {
+                n += 1;
+                if usize::from(t.t_qpri.load(Ordering::Relaxed)) != pri
+                    || t.state() != ThreadState::Run
+                    || !t.t_queued.load(Ordering::Relaxed)
+                {
+                    return Err(alloc::format!("{t:?} at priority {pri} is queued wrongly"));
+                }
+                if let Some(b) = t.bound_cpu().filter(|&b| b != cpu_id) {
+                    return Err(alloc::format!("{t:?} bound to cpu {b} waits here"));
+                }
+                cur = t.t_link.get();
+            }
+            if (self.bitmap[pri / 64] >> (pri % 64)) & 1 != u64::from(self.head[pri].is_some()) {
+                return Err(alloc::format!("bitmap wrong at priority {pri}"));
+            }
+        }
+        if self.max != self.scan_maxpri() {
+            return Err(alloc::format!(
+                "highest priority {} recorded, {} queued",
+                self.max,
+                self.scan_maxpri()
+            ));
+        }
+        if n != self.nrun {
+            return Err(alloc::format!("{n} threads queued, count says {}", self.nrun));
+        }
+        Ok(())
+    }
+}
+
+impl Default for DispQ {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The number of the highest bit set in `w`, which is not 0: the byte by a binary
+/// search in three steps, the bit in it from a table. SPARC V9 has no
+/// count-leading-zeros instruction, and `leading_zeros` would be a call to a
+/// library routine on every switch.
+#[inline(always)]
+fn highest_bit(mut w: u64) -> usize {
+    let mut n = 0;
+    for shift in [32, 16, 8] {
+        if w >> shift != 0 {
+            w >>= shift;
+            n += shift;
+        }
+    }
+    n + usize::from(HIGHEST_BIT_OF_BYTE[w as usize])
+}
+
+/// `HIGHEST_BIT_OF_BYTE[b]`: the number of the highest bit set in `b` (0 for 0).
+const HIGHEST_BIT_OF_BYTE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 2;
+    while b < 256 {
+        t[b] = t[b / 2] + 1;
+        b += 1;
+    }
+    t
+};
+
+#[cfg(test)]
+mod tests {
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+
+    use super::*;
+    use crate::class::SchedClass;
+
+    /// Thread structures that are only queued, never run.
+    fn threads(pris: &[u8]) -> Vec<&'static KThread> {
+        pris.iter()
+            .map(|&p| {
+                let t: &'static KThread = Box::leak(Box::new(KThread::boot("q")));
+                t.set_class(SchedClass::Ts, p);
+                t
+            })
+            .collect()
+    }
+
+    fn drain(q: &mut DispQ) -> Vec<u8> {
+        core::iter::from_fn(|| q.take_best()).map(|t| t.pri()).collect()
+    }
+
+    #[test]
+    fn highest_priority_first_fifo_within_a_priority() {
+        let ts = threads(&[10, 50, 10, 0, 50, 59]);
+        let mut q = DispQ::new();
+        for t in &ts {
+            q.push(t, false);
+        }
+        assert_eq!(q.maxpri(), Some(59));
+        let order: Vec<_> = core::iter::from_fn(|| q.take_best()).collect();
+        let expect = [5, 1, 4, 0, 2, 3];
+        for (got, want) in order.iter().zip(expect) {
+            assert!(core::ptr::eq(*got, ts[want]), "wrong order");
+        }
+        assert_eq!(q.nrun, 0);
+        assert_eq!(q.maxpri(), None);
+        assert!(ts.iter().all(|t| !t.t_queued.load(Ordering::Relaxed)));
+    }
+
+    #[test]
+    fn front_insertion_and_removal_keep_lists_and_bitmap_right() {
+        let ts = threads(&[20, 20, 20, 40]);
+        let mut q = DispQ::new();
+        q.push(ts[0], false);
+        q.push(ts[1], false);
+        q.push(ts[2], true); // preempted: back to the front
+        q.push(ts[3], false);
+        assert!(q.remove(ts[0]), "the middle of a list");
+        assert!(!q.remove(ts[0]), "removed twice");
+        assert!(q.remove(ts[3]), "the only one of its priority");
+        assert_eq!(q.maxpri(), Some(20), "bitmap bit of priority 40 cleared");
+        let first = q.take_best().unwrap();
+        assert!(core::ptr::eq(first, ts[2]));
+        assert!(core::ptr::eq(q.take_best().unwrap(), ts[1]));
+        assert_eq!(drain(&mut q), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn take_by_predicate_and_priority_changes_while_queued() {
+        let ts = threads(&[5, 30, 30]);
+        let mut q = DispQ::new();
+        for t in &ts {
+            q.push(t, false);
+        }
+        ts[1].set_bound(Some(3));
+        let stolen = q.take(|t| t.bound_cpu().is_none()).unwrap();
+        assert!(core::ptr::eq(stolen, ts[2]), "skips the bound thread, best first");
+        // A priority that changes while queued: the thread is still found.
+        ts[1].set_epri_raw(Some(55));
+        assert!(q.remove(ts[1]));
+        assert_eq!(drain(&mut q), alloc::vec![5]);
+    }
+
+    #[test]
+    fn highest_bit_is_63_minus_leading_zeros() {
+        let mut w = 1u64;
+        for _ in 0..100_000 {
+            assert_eq!(highest_bit(w), 63 - w.leading_zeros() as usize, "{w:#x}");
+            w = w.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+            w >>= w % 64;
+            w |= 1;
+        }
+        for b in 0..64 {
+            assert_eq!(highest_bit(1 << b), b);
+            assert_eq!(highest_bit(u64::MAX >> (63 - b)), b);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "already on a queue")]
+    fn a_thread_cannot_be_queued_twice() {
+        let ts = threads(&[1]);
+        let mut q = DispQ::new();
+        q.push(ts[0], false);
+        q.push(ts[0], false);
+    }
+}

@@ -1,0 +1,333 @@
+//! Schedctl (S9, S4): the pages the kernel shares with a process's thread library,
+//! through which user code sees whether an LWP is on a CPU and asks not to be
+//! preempted; and the library's SIGWAITING, a notification that every LWP of its
+//! pool is asleep in the kernel.
+//!
+//! # Theory
+//!
+//! The layout is the ABI's (`lwp_abi::schedctl`): LWP `id`'s [`ScShared`] at
+//! `sc_shared_addr(id)`, in pages mapped at `SC_BASE` as LWPs ask for them with the
+//! `schedctl` system call, shared pages of the machine (`Machine::as_map_shared`)
+//! that the process keeps (`ScProc`) until it becomes a zombie.
+//!
+//! * **On a CPU or not.** The dispatcher writes the state of the thread it switches
+//!   out and of the one it switches in, before the switch, when both are pinned
+//!   (the first still runs, the second is claimed), through the thread's handle to
+//!   its slot (`ScThread`). So an LWP reads another's `sc_state` without a system
+//!   call: the adaptive locks of the thread library spin only while the owner's LWP
+//!   is `SC_ONPROC` (S9). A thread without a slot costs the switch two loads.
+//! * **Not now, please.** An LWP about to hold a spin lock for a few instructions
+//!   sets `sc_nopreempt`. If its time slice ends meanwhile (the clock's
+//!   `disp::clock_tick`), it keeps its CPU for one more tick, once, and finds
+//!   `sc_yield` set: it yields as soon as it has let the lock go. The extension,
+//!   and `sc_yield`, end when it next leaves its CPU. A higher-priority thread
+//!   preempts it anyway: only the time slice waits.
+//! * **All blocked** (Solaris' SIGWAITING). The LWPs that run a library's pool of
+//!   unbound threads say `SC_POOL`. The process counts those that are not asleep in
+//!   the kernel — parked ones count as awake: a parked pool LWP is idle, ready for
+//!   work — and shows the count in its `ScProc`. When it falls to 0 the LWP that
+//!   said `SC_WAITING` is unparked (`_lwp_park`'s permit), and so is an LWP that
+//!   says it while the count is 0: the library then adds an LWP to its pool if
+//!   threads wait to run. Once signals exist this is where SIGWAITING is sent
+//!   instead; the count and the decision stay.
+//!
+//! A thread's slot handle is set and cleared by the thread itself (the system call,
+//! and its LWP's exit), and read by whoever switches it or takes its clock tick,
+//! under the handle's `DispLock`: the page it names lives as long as the handle.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use arch::kmem::Shared;
+use arch::{Machine, PAGE_SIZE};
+use lwp_abi::{
+    sc_shared_addr, SC_BASE, SC_CPU, SC_NOPREEMPT, SC_ONPROC, SC_POOL, SC_POOL_AWAKE, SC_POOL_LWPS,
+    SC_RUN, SC_SLEEP, SC_STATE, SC_STOPPED, SC_WAITING, SC_YIELD,
+};
+
+use crate::disp::Prev;
+use crate::displock::DispLock;
+use crate::errno::Errno;
+use crate::lwp::{self, LwpId};
+use crate::proc::Proc;
+use crate::sync::Mutex;
+use crate::thread::{curthread, KThread, ThreadState};
+use crate::M;
+
+type SharedPage = <M as Machine>::SharedPage;
+
+/// A shared page and a byte offset in it.
+type Slot = (Shared<SharedPage>, usize);
+
+/// A thread's schedctl state (S6: resident, read at every switch).
+pub(crate) struct ScThread {
+    /// It has a slot: the quick test of every switch.
+    on: AtomicBool,
+    /// Its LWP's slot: the page and the offset of its `ScShared`.
+    slot: DispLock<Option<Slot>>,
+    /// Its LWP said `SC_POOL`.
+    pool: AtomicBool,
+    /// It is a pool LWP counted out of `sc_pool_awake`: asleep in the kernel.
+    asleep: AtomicBool,
+    /// It is in `_lwp_park`, where it counts as awake.
+    parking: AtomicBool,
+    /// It was let run past its time slice (`sc_nopreempt`) since it last left its CPU.
+    granted: AtomicBool,
+}
+
+impl ScThread {
+    pub(crate) const fn new() -> ScThread {
+        ScThread {
+            on: AtomicBool::new(false),
+            slot: DispLock::new(None),
+            pool: AtomicBool::new(false),
+            asleep: AtomicBool::new(false),
+            parking: AtomicBool::new(false),
+            granted: AtomicBool::new(false),
+        }
+    }
+
+    /// Forgets everything (a thread structure is reused; its last LWP cleared its slot).
+    pub(crate) fn reset(&self) {
+        self.on.store(false, Ordering::Relaxed);
+        self.pool.store(false, Ordering::Relaxed);
+        self.asleep.store(false, Ordering::Relaxed);
+        self.parking.store(false, Ordering::Relaxed);
+        self.granted.store(false, Ordering::Relaxed);
+    }
+
+    /// Stores `v` at `word` of the slot, if there is one; interrupts are off.
+    #[inline]
+    fn store(&self, word: u64, v: u32) {
+        if let Some((page, off)) = &*self.slot.lock_intr_off() {
+            M::shared_store(page, off + word as usize, v);
+        }
+    }
+}
+
+/// A process's schedctl state.
+pub(crate) struct ScProc {
+    /// The pages mapped so far, by number from `SC_BASE`.
+    pages: Mutex<alloc::vec::Vec<Option<Shared<SharedPage>>>>,
+    /// Page 0, where the process's `ScProc` is: the sleep path writes the counts.
+    header: DispLock<Option<Shared<SharedPage>>>,
+    /// LWPs that said `SC_POOL`, and of them those not asleep in the kernel.
+    pool_lwps: AtomicU32,
+    pool_awake: AtomicU32,
+    /// The id of the LWP to unpark when `pool_awake` falls to 0 (0: none).
+    waiting: AtomicU32,
+}
+
+impl ScProc {
+    pub(crate) const fn new() -> ScProc {
+        ScProc {
+            pages: Mutex::new(alloc::vec::Vec::new()),
+            header: DispLock::new(None),
+            pool_lwps: AtomicU32::new(0),
+            pool_awake: AtomicU32::new(0),
+            waiting: AtomicU32::new(0),
+        }
+    }
+
+    /// Shows the counts in the process's `ScProc`.
+    fn publish(&self) {
+        if let Some(page) = &*self.header.lock() {
+            M::shared_store(page, SC_POOL_LWPS as usize, self.pool_lwps.load(Ordering::SeqCst));
+            M::shared_store(page, SC_POOL_AWAKE as usize, self.pool_awake.load(Ordering::SeqCst));
+        }
+    }
+
+    fn one_awake(&self) {
+        self.pool_awake.fetch_add(1, Ordering::SeqCst);
+        self.publish();
+    }
+}
+
+/// One pool LWP of `p` fewer awake; at none, its waiting LWP is unparked (under
+/// `p_lock`, where its id still names it). Called with no lock held.
+fn one_asleep(p: &Proc) {
+    let left = p.p_sc.pool_awake.fetch_sub(1, Ordering::SeqCst) - 1;
+    p.p_sc.publish();
+    let waiting = p.p_sc.waiting.load(Ordering::SeqCst);
+    if left == 0 && waiting != 0 {
+        let ps = p.p_lock.lock();
+        if let Some((w, _)) = ps.p_lwpdir.live(LwpId(waiting)) {
+            lwp::unpark(w);
+        }
+    }
+}
+
+/// `schedctl(flags)`: maps the caller's slot (and the process's page 0) if needed,
+/// takes `flags`, and returns the slot's user address.
+///
+/// Errors: `EINVAL` for unknown flags, in a kernel thread or a process without an
+/// address space; `ENOMEM` without memory for a page.
+pub fn schedctl(flags: u64) -> Result<u64, Errno> {
+    if flags & !(SC_POOL | SC_WAITING) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let t = curthread();
+    let (Some(lwp), Some(p)) = (t.t_lwp.get(), t.t_procp.get()) else {
+        return Err(Errno::EINVAL);
+    };
+    let id = lwp.id();
+    if !t.t_sc.on.load(Ordering::Relaxed) {
+        let slot = slot_of(p, id)?;
+        *t.t_sc.slot.lock() = Some(slot);
+        t.t_sc.on.store(true, Ordering::Release);
+        let was = M::intr_disable();
+        t.t_sc.store(SC_CPU, M::cpu_id() as u32);
+        t.t_sc.store(SC_STATE, SC_ONPROC);
+        M::intr_restore(was);
+    }
+    if flags & SC_POOL != 0 && !t.t_sc.pool.swap(true, Ordering::SeqCst) {
+        p.p_sc.pool_lwps.fetch_add(1, Ordering::SeqCst);
+        p.p_sc.one_awake();
+    }
+    if flags & SC_WAITING != 0 {
+        p.p_sc.waiting.store(id.0, Ordering::SeqCst);
+        // The pool may be all asleep already: the notification is of a state,
+        // not only of the moment it began.
+        if p.p_sc.pool_lwps.load(Ordering::SeqCst) > 0
+            && p.p_sc.pool_awake.load(Ordering::SeqCst) == 0
+        {
+            lwp::unpark(t);
+        }
+    }
+    Ok(sc_shared_addr(id.0))
+}
+
+/// The slot of LWP `id` of `p`, its page (and page 0) mapped if they were not.
+fn slot_of(p: &Proc, id: LwpId) -> Result<Slot, Errno> {
+    let space = p.addr_space().ok_or(Errno::EINVAL)?;
+    let at = sc_shared_addr(id.0) - SC_BASE;
+    let k = (at / PAGE_SIZE) as usize;
+    let mut pages = p.p_sc.pages.lock();
+    let have = pages.len();
+    if have <= k {
+        pages.try_reserve(k + 1 - have).map_err(|_| Errno::ENOMEM)?;
+        pages.resize_with(k + 1, || None);
+    }
+    for n in [0, k] {
+        if pages[n].is_none() {
+            let va = SC_BASE + n as u64 * PAGE_SIZE;
+            let page = M::as_map_shared(&space, va).map_err(|_| Errno::ENOMEM)?;
+            if n == 0 {
+                *p.p_sc.header.lock() = Some(page.share());
+            }
+            pages[n] = Some(page);
+        }
+    }
+    let page = pages[k].as_ref().map(Shared::share).ok_or(Errno::ENOMEM)?;
+    drop(pages);
+    p.p_sc.publish();
+    Ok((page, (at % PAGE_SIZE) as usize))
+}
+
+/// The dispatcher is about to switch from `cur` (which leaves its CPU as `prev`
+/// says) to `next` on CPU `cpu`: both states go to their slots. Interrupts are off.
+#[inline(always)]
+pub(crate) fn switching(cur: &KThread, prev: Prev, next: &KThread, cpu: usize) {
+    let sc = &cur.t_sc;
+    if sc.on.load(Ordering::Relaxed) {
+        let state = match prev {
+            Prev::Block if cur.state() == ThreadState::Stopped => SC_STOPPED,
+            Prev::Block => SC_SLEEP,
+            _ => SC_RUN,
+        };
+        sc.store(SC_STATE, state);
+        if sc.granted.swap(false, Ordering::Relaxed) {
+            sc.store(SC_YIELD, 0);
+        }
+    }
+    let sc = &next.t_sc;
+    if sc.on.load(Ordering::Relaxed) {
+        sc.store(SC_CPU, cpu as u32);
+        sc.store(SC_STATE, SC_ONPROC);
+    }
+}
+
+/// The clock found `t`'s time slice over: true if it runs on anyway, for one more
+/// tick, because it asked not to be preempted now (once until it leaves its CPU).
+/// Interrupts are off.
+pub(crate) fn defer_preemption(t: &KThread) -> bool {
+    let sc = &t.t_sc;
+    if !sc.on.load(Ordering::Relaxed) || sc.granted.load(Ordering::Relaxed) {
+        return false;
+    }
+    let ask = match &*sc.slot.lock_intr_off() {
+        Some((page, off)) => M::shared_load(page, off + SC_NOPREEMPT as usize) != 0,
+        None => false,
+    };
+    if ask {
+        sc.granted.store(true, Ordering::Relaxed);
+        sc.store(SC_YIELD, 1);
+        t.t_timeleft.store(1, Ordering::Relaxed);
+    }
+    ask
+}
+
+/// `t` goes to sleep in the kernel (interrupts off, already on its sleep queue):
+/// a pool LWP is counted asleep, unless it is parking. Returns whether it was.
+#[inline]
+pub(crate) fn sleeping(t: &KThread) -> bool {
+    let sc = &t.t_sc;
+    if !sc.pool.load(Ordering::Relaxed) || sc.parking.load(Ordering::Relaxed) {
+        return false;
+    }
+    let Some(p) = t.t_procp.get() else { return false };
+    sc.asleep.store(true, Ordering::Relaxed);
+    one_asleep(p);
+    true
+}
+
+/// `t` woke up from a sleep for which [`sleeping`] returned `counted`.
+#[inline]
+pub(crate) fn woke(t: &KThread, counted: bool) {
+    if counted {
+        t.t_sc.asleep.store(false, Ordering::Relaxed);
+        if let Some(p) = t.t_procp.get() {
+            p.p_sc.one_awake();
+        }
+    }
+}
+
+/// `t` enters `_lwp_park`, where its sleeps do not count; returns what to give
+/// [`parked`] after.
+pub(crate) fn parking(t: &KThread) -> bool {
+    t.t_sc.parking.swap(true, Ordering::Relaxed)
+}
+
+/// `t` leaves `_lwp_park`.
+pub(crate) fn parked(t: &KThread, was: bool) {
+    t.t_sc.parking.store(was, Ordering::Relaxed);
+}
+
+/// The current LWP `t` (id `id`) of `p` exits: it leaves the pool count and the
+/// waiting role, and gives its slot back. Called with no lock held.
+pub(crate) fn lwp_exit(t: &KThread, id: LwpId, p: &Proc) {
+    let sc = &t.t_sc;
+    let _ = p.p_sc.waiting.compare_exchange(id.0, 0, Ordering::SeqCst, Ordering::SeqCst);
+    if sc.pool.swap(false, Ordering::SeqCst) {
+        p.p_sc.pool_lwps.fetch_sub(1, Ordering::SeqCst);
+        // An exiting LWP is awake: the pool has one fewer awake, perhaps none.
+        one_asleep(p);
+    }
+    if sc.on.swap(false, Ordering::SeqCst) {
+        let was = M::intr_disable();
+        sc.store(SC_STATE, lwp_abi::SC_FREE);
+        M::intr_restore(was);
+        let slot = sc.slot.lock().take();
+        drop(slot);
+    }
+}
+
+/// The process has no LWP left: its pages go (with its address space).
+pub(crate) fn proc_done(p: &Proc) {
+    let header = p.p_sc.header.lock().take();
+    drop(header);
+    let pages = core::mem::take(&mut *p.p_sc.pages.lock());
+    drop(pages);
+    p.p_sc.pool_lwps.store(0, Ordering::SeqCst);
+    p.p_sc.pool_awake.store(0, Ordering::SeqCst);
+    p.p_sc.waiting.store(0, Ordering::SeqCst);
+}

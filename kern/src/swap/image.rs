@@ -1,0 +1,443 @@
+//! The image of an `lwp` structure on the swap device: position-independent bytes
+//! (no pointers), a header that names the LWP and the swap-out, and a checksum.
+//!
+//! Layout, big-endian: the header — [`MAGIC`], the swap-out's sequence number, the
+//! thread's unique id, the LWP's id, the payload's length, the frame image's length,
+//! the payload's checksum (64-bit FNV-1a) — then the payload: every field of
+//! [`LwpData`] but the two links (S5.1–S5.6), then the frame's image (the registers,
+//! the count of system calls, the machine's part: sparc64's window buffer). The
+//! links (S5.7, S5.8) are made anew from the thread on the way in.
+//!
+//! [`encode`] takes the structure apart field by field with a destructuring `let`:
+//! a field added to `LwpData` does not compile here until the image carries it.
+//! [`decode`] refuses what it did not write: another magic, another LWP or swap-out
+//! (a stale slot), a checksum that does not match (a torn or damaged one), a
+//! length that does not add up.
+
+use alloc::boxed::Box;
+
+use arch::kmem;
+use arch::{FrameImageError, UserFrame};
+
+use crate::errno::Errno;
+use crate::lwp::{
+    Eosys, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack, SwapRef, MAXSYSARGS, NITIMER,
+};
+use crate::proc::Proc;
+use crate::signal::{SigInfo, SigSet};
+use crate::thread::KThread;
+
+/// The first word of every image.
+pub(crate) const MAGIC: u64 = u64::from_be_bytes(*b"LWPSWAP1");
+/// Bytes of the header.
+pub(crate) const HEADER: usize = 48;
+/// The most bytes an image takes: the header, the fields, the frame.
+pub(crate) const IMAGE_MAX: usize = HEADER + FIELDS_MAX + UserFrame::IMAGE_MAX;
+/// The most bytes the fields take (checked by `encode`'s writer).
+const FIELDS_MAX: usize = 512;
+
+/// The 64-bit FNV-1a hash of `bytes`: one changed bit changes it.
+pub(crate) fn checksum(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// Writes big-endian words into a buffer.
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn bytes(&mut self, b: &[u8]) {
+        self.buf[self.at..self.at + b.len()].copy_from_slice(b);
+        self.at += b.len();
+    }
+
+    fn u64(&mut self, v: u64) {
+        self.bytes(&v.to_be_bytes());
+    }
+
+    fn u32(&mut self, v: u32) {
+        self.bytes(&v.to_be_bytes());
+    }
+
+    fn u8(&mut self, v: u8) {
+        self.bytes(&[v]);
+    }
+
+    fn i32(&mut self, v: i32) {
+        self.bytes(&v.to_be_bytes());
+    }
+}
+
+/// Reads what [`Writer`] wrote; `None` past the end.
+struct Reader<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn bytes<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let b = self.buf.get(self.at..self.at + N)?.try_into().ok()?;
+        self.at += N;
+        Some(b)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.bytes().map(u64::from_be_bytes)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.bytes().map(u32::from_be_bytes)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.bytes::<1>().map(|b| b[0])
+    }
+
+    fn i32(&mut self) -> Option<i32> {
+        self.bytes().map(i32::from_be_bytes)
+    }
+}
+
+/// Who an image is for: the thread (its unique id) and the LWP's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Owner {
+    pub(crate) tid: u64,
+    pub(crate) lwpid: u32,
+}
+
+/// What `encode` wrote: the image's length and the payload's checksum.
+pub(crate) struct Encoded {
+    pub(crate) len: u32,
+    pub(crate) sum: u64,
+}
+
+/// Writes the image of `d` (owned by `owner`, swap-out number `seq`) into `out`
+/// (at least [`IMAGE_MAX`] bytes). `None` if the registers are shared with another
+/// handle (the machine's must be taken back first): they could change meanwhile.
+pub(crate) fn encode(d: &mut LwpData, owner: Owner, seq: u64, out: &mut [u8]) -> Option<Encoded> {
+    let LwpData {
+        lwp_regs,
+        lwp_sysnum,
+        lwp_arg,
+        lwp_rval,
+        lwp_errno,
+        lwp_eosys,
+        lwp_sigaltstack,
+        lwp_cursig,
+        lwp_curinfo,
+        lwp_sigoldmask,
+        lwp_ru,
+        lwp_prof,
+        lwp_itimer,
+        lwp_utime,
+        lwp_stime,
+        lwp_thread: _,
+        lwp_procp: _,
+    } = d;
+    let (header, body) = out.split_at_mut(HEADER);
+    let mut w = Writer { buf: body, at: 0 };
+    w.u32(*lwp_sysnum);
+    lwp_arg.iter().for_each(|&a| w.u64(a));
+    lwp_rval.iter().for_each(|&r| w.u64(r));
+    w.i32(lwp_errno.map_or(0, Errno::code));
+    w.u8(match lwp_eosys {
+        Eosys::Normal => 0,
+        Eosys::JustReturn => 1,
+    });
+    let SigAltStack { ss_sp, ss_size, ss_flags } = *lwp_sigaltstack;
+    w.u64(ss_sp);
+    w.u64(ss_size);
+    w.u32(ss_flags);
+    w.u8(*lwp_cursig);
+    match *lwp_curinfo {
+        None => w.u8(0),
+        Some(SigInfo { si_signo, si_code, si_errno, si_pid, si_addr, si_value }) => {
+            w.u8(1);
+            w.u8(si_signo);
+            w.i32(si_code);
+            w.i32(si_errno);
+            w.u32(si_pid);
+            w.u64(si_addr);
+            w.u64(si_value);
+        }
+    }
+    match *lwp_sigoldmask {
+        None => w.u8(0),
+        Some(set) => {
+            w.u8(1);
+            set.words().iter().for_each(|&x| w.u32(x));
+        }
+    }
+    let LwpRusage {
+        minflt,
+        majflt,
+        nswap,
+        inblock,
+        oublock,
+        msgsnd,
+        msgrcv,
+        nsignals,
+        nvcsw,
+        nivcsw,
+        ioch,
+    } = *lwp_ru;
+    for v in
+        [minflt, majflt, nswap, inblock, oublock, msgsnd, msgrcv, nsignals, nvcsw, nivcsw, ioch]
+    {
+        w.u64(v);
+    }
+    let LwpProf { pr_base, pr_size, pr_off, pr_scale } = *lwp_prof;
+    for v in [pr_base, pr_size, pr_off, pr_scale] {
+        w.u64(v);
+    }
+    for ITimerVal { it_interval, it_value } in *lwp_itimer {
+        w.u64(it_interval);
+        w.u64(it_value);
+    }
+    w.u64(*lwp_utime);
+    w.u64(*lwp_stime);
+    debug_assert!(w.at <= FIELDS_MAX, "the fields outgrew FIELDS_MAX");
+    let fields = w.at;
+    let frame_len = lwp_regs.save_image(&mut body[fields..])?;
+    let payload = fields + frame_len;
+    let sum = checksum(&body[..payload]);
+    let mut h = Writer { buf: header, at: 0 };
+    h.u64(MAGIC);
+    h.u64(seq);
+    h.u64(owner.tid);
+    h.u32(owner.lwpid);
+    h.u32(payload as u32);
+    h.u32(frame_len as u32);
+    h.u32(0);
+    h.u64(sum);
+    Some(Encoded { len: (HEADER + payload) as u32, sum })
+}
+
+/// Why an image read back was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Not an image, or another LWP's or another swap-out's: a stale slot.
+    Stale,
+    /// The checksum does not match: a torn or damaged slot.
+    Damaged,
+    /// It says what cannot be.
+    Malformed,
+    /// No memory for the structure.
+    NoMemory,
+    /// The disk could not read it.
+    Unreadable,
+}
+
+/// The `lwp` structure in `image`, which must be the one `r` describes for
+/// `owner`, rebuilt for the LWP of `p` on thread `t`.
+pub(crate) fn decode(
+    image: &[u8],
+    r: &SwapRef,
+    owner: Owner,
+    t: &'static KThread,
+    p: &'static Proc,
+) -> Result<Box<LwpData>, Refused> {
+    let mut h = Reader { buf: image, at: 0 };
+    let head = (|| Some((h.u64()?, h.u64()?, h.u64()?, h.u32()?, h.u32()?, h.u32()?, h.u32()?)))();
+    let sum = h.u64();
+    let (Some((magic, seq, tid, lwpid, payload, frame_len, _)), Some(sum)) = (head, sum) else {
+        return Err(Refused::Malformed);
+    };
+    if magic != MAGIC || seq != r.seq || tid != owner.tid || lwpid != owner.lwpid {
+        return Err(Refused::Stale);
+    }
+    let (payload, frame_len) = (payload as usize, frame_len as usize);
+    let body = image.get(HEADER..HEADER + payload).ok_or(Refused::Malformed)?;
+    if HEADER + payload != r.len as usize || sum != r.sum || checksum(body) != sum {
+        return Err(Refused::Damaged);
+    }
+    let fields = payload.checked_sub(frame_len).ok_or(Refused::Malformed)?;
+    let frame = UserFrame::from_image(&body[fields..]).map_err(|e| match e {
+        FrameImageError::Malformed => Refused::Malformed,
+        FrameImageError::NoMemory => Refused::NoMemory,
+    })?;
+    let mut rd = Reader { buf: &body[..fields], at: 0 };
+    let d = read_fields(&mut rd, frame, t, p).ok_or(Refused::Malformed)?;
+    if rd.at != fields {
+        return Err(Refused::Malformed);
+    }
+    kmem::try_box(d).map_err(|_| Refused::NoMemory)
+}
+
+/// The fields, in [`encode`]'s order, with the registers `frame` and the links to
+/// `t` and `p`.
+fn read_fields(
+    r: &mut Reader<'_>,
+    frame: UserFrame,
+    t: &'static KThread,
+    p: &'static Proc,
+) -> Option<LwpData> {
+    let lwp_sysnum = r.u32()?;
+    let mut lwp_arg = [0; MAXSYSARGS];
+    for a in &mut lwp_arg {
+        *a = r.u64()?;
+    }
+    let lwp_rval = [r.u64()?, r.u64()?];
+    let lwp_errno = match r.i32()? {
+        0 => None,
+        code => Some(Errno::from_code(code)?),
+    };
+    let lwp_eosys = match r.u8()? {
+        0 => Eosys::Normal,
+        1 => Eosys::JustReturn,
+        _ => return None,
+    };
+    let lwp_sigaltstack = SigAltStack { ss_sp: r.u64()?, ss_size: r.u64()?, ss_flags: r.u32()? };
+    let lwp_cursig = r.u8()?;
+    let lwp_curinfo = match r.u8()? {
+        0 => None,
+        1 => Some(SigInfo {
+            si_signo: r.u8()?,
+            si_code: r.i32()?,
+            si_errno: r.i32()?,
+            si_pid: r.u32()?,
+            si_addr: r.u64()?,
+            si_value: r.u64()?,
+        }),
+        _ => return None,
+    };
+    let lwp_sigoldmask = match r.u8()? {
+        0 => None,
+        1 => Some(SigSet::from_words([r.u32()?, r.u32()?, r.u32()?, r.u32()?])),
+        _ => return None,
+    };
+    let lwp_ru = LwpRusage {
+        minflt: r.u64()?,
+        majflt: r.u64()?,
+        nswap: r.u64()?,
+        inblock: r.u64()?,
+        oublock: r.u64()?,
+        msgsnd: r.u64()?,
+        msgrcv: r.u64()?,
+        nsignals: r.u64()?,
+        nvcsw: r.u64()?,
+        nivcsw: r.u64()?,
+        ioch: r.u64()?,
+    };
+    let lwp_prof =
+        LwpProf { pr_base: r.u64()?, pr_size: r.u64()?, pr_off: r.u64()?, pr_scale: r.u64()? };
+    let mut lwp_itimer = [ITimerVal::default(); NITIMER];
+    for it in &mut lwp_itimer {
+        *it = ITimerVal { it_interval: r.u64()?, it_value: r.u64()? };
+    }
+    Some(LwpData {
+        lwp_regs: frame,
+        lwp_sysnum,
+        lwp_arg,
+        lwp_rval,
+        lwp_errno,
+        lwp_eosys,
+        lwp_sigaltstack,
+        lwp_cursig,
+        lwp_curinfo,
+        lwp_sigoldmask,
+        lwp_ru,
+        lwp_prof,
+        lwp_itimer,
+        lwp_utime: r.u64()?,
+        lwp_stime: r.u64()?,
+        lwp_thread: Link(t),
+        lwp_procp: Link(p),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proc::PROC0;
+    use alloc::vec;
+    use arch::UserRegs;
+
+    fn thread() -> &'static KThread {
+        Box::leak(Box::new(KThread::boot("swapped")))
+    }
+
+    /// A structure with a value of its own in every field.
+    fn sample(t: &'static KThread) -> Box<LwpData> {
+        let mut regs = UserRegs::for_entry(0x10_0000, 0x7fff_0000, 3);
+        regs.r[arch::reg::G1 + 3] = 0x1234_5678_9abc_def0;
+        let mut d = LwpData::make(None, t, &PROC0, &regs).expect("memory");
+        d.lwp_sysnum = 202;
+        d.lwp_arg = [1, 2, 3, 4, 5, 6, 7, 8];
+        d.lwp_rval = [9, 10];
+        d.lwp_errno = Some(Errno::EINTR);
+        d.lwp_sigaltstack = SigAltStack { ss_sp: 0x7000, ss_size: 8192, ss_flags: 2 };
+        d.lwp_cursig = 11;
+        d.lwp_eosys = Eosys::JustReturn;
+        d.lwp_curinfo = Some(SigInfo {
+            si_signo: 11,
+            si_code: 2,
+            si_errno: 0,
+            si_pid: 7,
+            si_addr: 0xdead,
+            si_value: 0x5151,
+        });
+        d.lwp_sigoldmask = Some(SigSet::from_words([0x8000_0001, 2, 0, 0x10]));
+        d.lwp_ru.nvcsw = 17;
+        d.lwp_prof.pr_scale = 0x8000;
+        d.lwp_itimer[1] = ITimerVal { it_interval: 5, it_value: 6 };
+        d.lwp_utime = 40;
+        d.lwp_stime = 41;
+        d
+    }
+
+    fn swap_ref(e: &Encoded, seq: u64) -> SwapRef {
+        SwapRef { slot: 0, seq, len: e.len, sum: e.sum, attached: false, times: (0, 0) }
+    }
+
+    #[test]
+    fn a_structure_comes_back_whole_with_new_links() {
+        let (t, u) = (thread(), thread());
+        let mut d = sample(t);
+        let owner = Owner { tid: 7, lwpid: 2 };
+        let mut buf = vec![0u8; IMAGE_MAX];
+        let e = encode(&mut d, owner, 5, &mut buf).expect("an unshared frame");
+        let back = decode(&buf, &swap_ref(&e, 5), owner, u, &PROC0).expect("a good image");
+        assert_eq!(LwpData { lwp_thread: Link(t), ..(*back).clone() }, *d);
+        assert!(core::ptr::eq(back.lwp_thread.0, u), "the link is made anew");
+        assert!(!back.lwp_regs.same(&d.lwp_regs), "new registers");
+    }
+
+    #[test]
+    fn a_damaged_stale_or_foreign_image_is_refused() {
+        let t = thread();
+        let mut d = sample(t);
+        let owner = Owner { tid: 7, lwpid: 2 };
+        let mut buf = vec![0u8; IMAGE_MAX];
+        let e = encode(&mut d, owner, 5, &mut buf).expect("an unshared frame");
+        let r = swap_ref(&e, 5);
+        let refused = |img: &[u8], r: &SwapRef, o: Owner| decode(img, r, o, t, &PROC0).err();
+        // A changed byte anywhere in the payload (a torn or damaged slot).
+        for at in [HEADER, HEADER + 100, e.len as usize - 1] {
+            let mut bad = buf.clone();
+            bad[at] ^= 1;
+            assert_eq!(refused(&bad, &r, owner), Some(Refused::Damaged), "byte {at}");
+        }
+        // Another swap-out's image (a stale slot), another LWP's, no image at all.
+        assert_eq!(refused(&buf, &swap_ref(&e, 6), owner), Some(Refused::Stale));
+        assert_eq!(refused(&buf, &r, Owner { tid: 8, ..owner }), Some(Refused::Stale));
+        assert_eq!(refused(&vec![0u8; IMAGE_MAX], &r, owner), Some(Refused::Stale));
+        assert_eq!(refused(&buf[..20], &r, owner), Some(Refused::Malformed));
+        // The registers shared with the machine cannot be written out.
+        let machine = d.lwp_regs.share();
+        assert!(encode(&mut d, owner, 6, &mut buf).is_none());
+        drop(machine);
+    }
+
+    #[test]
+    fn the_checksum_sees_one_bit() {
+        let a = [7u8; 64];
+        let mut b = a;
+        b[33] ^= 0x10;
+        assert_ne!(checksum(&a), checksum(&b));
+    }
+}

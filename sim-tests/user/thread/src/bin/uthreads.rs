@@ -1,0 +1,324 @@
+//! `uthreads`: threads of the library (S4, S18) — their life, and many of them on
+//! a few LWPs. The argument's low byte picks the test, the next ones its
+//! parameters:
+//!
+//! 1. **Every kind of life**: unbound and bound threads, joinable and detached,
+//!    ending by returning and by `exit` from deep inside: every joinable one is
+//!    joined with its value, every detached one ran and its structure came back;
+//!    join and detach refuse what they must (`ESRCH`, `EDEADLK`, `EINVAL`); ids
+//!    are unique; a thread yields to every other runnable one (strict turns);
+//!    per-thread data is per thread, and its destructors run at exit.
+//! 2. **The last thread's exit ends the process**: the main thread exits first;
+//!    the process lives on until its last thread ends it (with status 7, which
+//!    only that thread can give).
+//! 3. **1,000 unbound threads on 1, 2 or 4 LWPs** (byte 1: the LWPs; byte 2: the
+//!    mutex kind, 0 adaptive, 1 spin, 2 block): at most 64 live at once, each
+//!    adding one to a shared counter 20 times by a load and a store under the
+//!    mutex, yielding inside the critical section every other time (so that the
+//!    others find it busy): the total is exact, nobody was ever inside with
+//!    another, and the mutex was contended the way its kind says (waiters blocked,
+//!    or spun).
+//! 4. **A thread blocked in the kernel blocks its LWP only**: on a pool of 2 LWPs,
+//!    one thread sleeps 300 ms in `nanosleep`; 8 others yield their way through
+//!    100 rounds each, all done before it wakes.
+//! 5. **Every pool LWP asleep in the kernel, threads runnable**: on a pool of one
+//!    LWP, 3 threads sleep 300 ms in `nanosleep` one after another as they run,
+//!    ahead of a thread that counts; the kernel's notification makes the watchdog
+//!    add LWPs (at least 3), and the counter is done before any sleeper wakes.
+//!
+//! Exit codes: 0 passed; 1 a call failed; 2 a joined value was wrong; 3 a
+//! detached thread's structure did not come back (or it did not run); 4 a misuse
+//! was not refused right; 5 ids repeat; 6 yields did not take turns; 7 per-thread
+//! data leaked between threads or a destructor did not run; 8 the process ended
+//! with its main thread; 9 the total is wrong; 10 two threads were inside at once;
+//! 11 the mutex was not contended as its kind says; 12 an unknown test; 13 the
+//! other threads waited for the one asleep in the kernel; 14 the watchdog added
+//! no LWP.
+
+#![no_std]
+#![no_main]
+
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+
+use lwp_thread::{self as thr, Mutex, SyncKind, ThreadId, THR_BOUND, THR_DETACHED};
+use lwp_user::errno::{EDEADLK, EINVAL, ESRCH};
+use lwp_user::{check, ok, say, sleep_ms, sleep_until};
+
+lwp_user::main!(main);
+
+fn main(arg: u64) {
+    thr::init();
+    match arg & 0xff {
+        1 => every_kind_of_life(),
+        2 => last_exit_ends_process(),
+        3 => many_threads(((arg >> 8) & 0xff) as usize, (arg >> 16) & 0xff),
+        4 => kernel_block(2, 1, 8),
+        5 => kernel_block(1, 3, 1),
+        _ => check!(12, false, "no test {arg}"),
+    }
+}
+
+// ---- 1 ------------------------------------------------------------------------
+
+static DETACHED_RAN: AtomicU64 = AtomicU64::new(0);
+
+/// Returns twice its argument, from a few frames down by `exit` if it is odd.
+fn doubler(arg: u64) -> u64 {
+    fn deep(n: u64, arg: u64) -> u64 {
+        if n == 0 {
+            if arg % 2 == 1 {
+                thr::exit(2 * arg);
+            }
+            return 2 * arg;
+        }
+        // Not a tail call: the frames stay on the stack for `thr::exit` to leave.
+        core::hint::black_box(deep(n - 1, arg))
+    }
+    deep(5, arg)
+}
+
+fn detached(_: u64) -> u64 {
+    thr::yield_now();
+    DETACHED_RAN.fetch_add(1, SeqCst);
+    0
+}
+
+/// Waits for a thread that never ends, until told.
+static RELEASE: AtomicBool = AtomicBool::new(false);
+fn waiter(_: u64) -> u64 {
+    while !RELEASE.load(SeqCst) {
+        thr::yield_now();
+    }
+    5
+}
+
+/// Strict turns: each of three threads records its number and yields.
+static TURNS: AtomicU64 = AtomicU64::new(0);
+static TURN_LOG: [AtomicU64; 30] = [const { AtomicU64::new(0) }; 30];
+fn turn_taker(k: u64) -> u64 {
+    for _ in 0..10 {
+        let i = TURNS.fetch_add(1, SeqCst) as usize;
+        TURN_LOG[i].store(k, SeqCst);
+        thr::yield_now();
+    }
+    0
+}
+
+static DESTROYED: AtomicU64 = AtomicU64::new(0);
+fn destroyed(v: u64) {
+    DESTROYED.fetch_add(v, SeqCst);
+}
+
+static KEY: AtomicUsize = AtomicUsize::new(0);
+/// Sets its own value for the key, yields so that the others set theirs, and
+/// finds its own again; leaves it for the destructor.
+fn tsd_user(k: u64) -> u64 {
+    let key = KEY.load(SeqCst);
+    check!(7, thr::get_specific(key) == 0, "a new thread found a value");
+    ok!(1, thr::set_specific(key, 100 + k));
+    for _ in 0..3 {
+        thr::yield_now();
+    }
+    let v = thr::get_specific(key);
+    check!(7, v == 100 + k, "thread {k} found {v} for its key");
+    0
+}
+
+fn every_kind_of_life() {
+    // Joinable, unbound and bound, returning and exiting: each joined with its value.
+    let mut ids: [ThreadId; 8] = [0; 8];
+    for (k, id) in ids.iter_mut().enumerate() {
+        let flags = if k % 4 < 2 { 0 } else { THR_BOUND };
+        *id = ok!(1, thr::create(doubler, k as u64, flags));
+    }
+    for (k, &id) in ids.iter().enumerate() {
+        let v = ok!(1, thr::join(id));
+        check!(2, v == 2 * k as u64, "thread {k} gave {v}");
+        check!(4, thr::join(id) == Err(ESRCH), "a thread was joined twice");
+    }
+    // Ids are unique among live threads: all at once, none repeating.
+    let live: [ThreadId; 16] = core::array::from_fn(|_| ok!(1, thr::create(waiter, 0, 0)));
+    for (i, a) in live.iter().enumerate() {
+        check!(5, live[i + 1..].iter().all(|b| a != b) && *a != thr::self_id(), "ids repeat");
+    }
+    // Misuse.
+    check!(4, thr::join(thr::self_id()) == Err(EDEADLK), "joining oneself");
+    check!(4, thr::join(0) == Err(ESRCH) && thr::join(0xffff_fff0) == Err(ESRCH), "no thread");
+    ok!(1, thr::detach(live[0]));
+    check!(4, thr::detach(live[0]) == Err(EINVAL), "detached twice");
+    check!(4, thr::join(live[0]) == Err(EINVAL), "joining a detached thread");
+    RELEASE.store(true, SeqCst);
+    for &id in &live[1..] {
+        check!(2, ok!(1, thr::join(id)) == 5, "a waiter's value");
+    }
+    // A zombie detached: freed at once; a detached thread is freed as it ends.
+    let z = ok!(1, thr::create(doubler, 4, 0));
+    while thr::detach(z).is_err() {
+        thr::yield_now();
+    }
+    for flags in [THR_DETACHED, THR_DETACHED | THR_BOUND] {
+        for _ in 0..4 {
+            ok!(1, thr::create(detached, 0, flags));
+        }
+    }
+    let ran = sleep_until(2000, || {
+        thr::yield_now();
+        DETACHED_RAN.load(SeqCst) == 8
+    });
+    check!(3, ran, "{} of 8 detached threads ran", DETACHED_RAN.load(SeqCst));
+    // Their structures (and the bound ones' LWPs and stacks) come back: as many
+    // threads as the table holds can be made again, less the main thread, the
+    // watchdog and the pool LWPs' idle threads (main's sleeps above, with threads
+    // runnable, may have made the watchdog add LWPs).
+    let mut made: [ThreadId; thr::MAX_THREADS] = [0; thr::MAX_THREADS];
+    let mut n = 0;
+    while let Ok(id) = thr::create(waiter, 0, 0) {
+        made[n] = id;
+        n += 1;
+    }
+    let free = thr::MAX_THREADS - 2 - thr::concurrency();
+    check!(3, n == free, "{n} threads could be made afresh, not {free}");
+    for &id in &made[..n] {
+        ok!(1, thr::join(id));
+    }
+    // Strict turns among three yielding threads on one LWP.
+    let t: [ThreadId; 3] = core::array::from_fn(|k| ok!(1, thr::create(turn_taker, k as u64, 0)));
+    for id in t {
+        ok!(1, thr::join(id));
+    }
+    for (i, k) in TURN_LOG.iter().enumerate() {
+        let k = k.load(SeqCst);
+        check!(6, k == i as u64 % 3, "turn {i} was thread {k}'s");
+    }
+    // Per-thread data, and destructors.
+    KEY.store(ok!(1, thr::key_create(Some(destroyed))), SeqCst);
+    let users: [ThreadId; 4] = core::array::from_fn(|k| {
+        let flags = if k % 2 == 0 { 0 } else { THR_BOUND };
+        ok!(1, thr::create(tsd_user, k as u64, flags))
+    });
+    for id in users {
+        ok!(1, thr::join(id));
+    }
+    let sum = DESTROYED.load(SeqCst);
+    check!(7, sum == 100 + 101 + 102 + 103, "destructors got {sum}");
+    check!(7, thr::set_specific(thr::NKEYS - 1, 1) == Err(EINVAL), "a key never made");
+    say!("every kind of thread life passed");
+}
+
+// ---- 2 ------------------------------------------------------------------------
+
+fn last_one(_: u64) -> u64 {
+    sleep_ms(30);
+    // Still here after the main thread's exit: this thread ends the process.
+    lwp_user::exit(7)
+}
+
+fn last_exit_ends_process() {
+    ok!(1, thr::create(last_one, 0, 0));
+    thr::exit(0);
+}
+
+// ---- 3 ------------------------------------------------------------------------
+
+static M: [Mutex; 3] =
+    [Mutex::new(SyncKind::Adaptive), Mutex::new(SyncKind::Spin), Mutex::new(SyncKind::Block)];
+static COUNT: AtomicU64 = AtomicU64::new(0);
+static INSIDE: AtomicU64 = AtomicU64::new(0);
+static OVERLAPS: AtomicU64 = AtomicU64::new(0);
+const THREADS: u64 = 1_000;
+const LIVE: usize = 64;
+const ROUNDS: u64 = 20;
+
+fn incrementer(kind: u64) -> u64 {
+    let m = &M[kind as usize];
+    for r in 0..ROUNDS {
+        ok!(1, m.lock());
+        if INSIDE.fetch_add(1, SeqCst) != 0 {
+            OVERLAPS.fetch_add(1, SeqCst);
+        }
+        let v = COUNT.load(SeqCst);
+        if r % 2 == 0 {
+            thr::yield_now();
+        }
+        COUNT.store(v + 1, SeqCst);
+        INSIDE.fetch_sub(1, SeqCst);
+        ok!(1, m.unlock());
+    }
+    0
+}
+
+fn many_threads(lwps: usize, kind: u64) {
+    check!(12, kind < 3 && (1..=4).contains(&lwps), "kind {kind}, {lwps} LWPs");
+    ok!(1, thr::set_concurrency(lwps));
+    let s0 = (thr::STATS.blocks.load(SeqCst), thr::STATS.spins.load(SeqCst));
+    let mut live: [ThreadId; LIVE] = [0; LIVE];
+    for i in 0..THREADS as usize {
+        if i >= LIVE {
+            ok!(1, thr::join(live[i % LIVE]));
+        }
+        live[i % LIVE] = ok!(1, thr::create(incrementer, kind, 0));
+    }
+    for id in live {
+        ok!(1, thr::join(id));
+    }
+    let total = COUNT.load(SeqCst);
+    check!(9, total == THREADS * ROUNDS, "total {total}, not {}", THREADS * ROUNDS);
+    let overlaps = OVERLAPS.load(SeqCst);
+    check!(10, overlaps == 0, "{overlaps} critical sections overlapped");
+    let (blocks, spins) =
+        (thr::STATS.blocks.load(SeqCst) - s0.0, thr::STATS.spins.load(SeqCst) - s0.1);
+    let contended = match kind {
+        1 => spins > 0 && blocks == 0,
+        _ => blocks > 0,
+    };
+    check!(11, contended, "kind {kind}: {blocks} blocks, {spins} spins");
+    say!(
+        "{THREADS} threads on {} LWPs, kind {kind}: total {total}, {blocks} blocks, {spins} spins",
+        thr::concurrency()
+    );
+}
+
+// ---- 4, 5 ---------------------------------------------------------------------
+
+static WOKE: AtomicU64 = AtomicU64::new(0);
+static DONE: AtomicU64 = AtomicU64::new(0);
+
+fn kernel_sleeper(_: u64) -> u64 {
+    sleep_ms(300);
+    WOKE.fetch_add(1, SeqCst);
+    0
+}
+
+fn yielder(_: u64) -> u64 {
+    for _ in 0..100 {
+        thr::yield_now();
+    }
+    // Counted only if no sleeper woke yet.
+    if WOKE.load(SeqCst) == 0 {
+        DONE.fetch_add(1, SeqCst);
+    }
+    0
+}
+
+/// `sleepers` threads asleep in the kernel, queued before `workers` that yield,
+/// on a pool of `lwps`: the workers finish while the sleepers sleep.
+fn kernel_block(lwps: usize, sleepers: u64, workers: u64) {
+    ok!(1, thr::set_concurrency(lwps));
+    let added = thr::STATS.lwps_added.load(SeqCst);
+    let mut ids: [ThreadId; 16] = [0; 16];
+    let n = (sleepers + workers) as usize;
+    for (i, id) in ids[..n].iter_mut().enumerate() {
+        let f = if (i as u64) < sleepers { kernel_sleeper } else { yielder };
+        *id = ok!(1, thr::create(f, 0, 0));
+    }
+    for &id in &ids[..n] {
+        ok!(1, thr::join(id));
+    }
+    let done = DONE.load(SeqCst);
+    check!(13, done == workers, "{done} of {workers} workers done before a sleeper woke");
+    let added = thr::STATS.lwps_added.load(SeqCst) - added;
+    if lwps == 1 {
+        check!(14, added >= sleepers, "the watchdog added {added} LWPs for {sleepers} sleepers");
+    }
+    say!("{workers} workers done beside {sleepers} sleepers; {added} LWPs added");
+}

@@ -1,0 +1,815 @@
+//! The pool: the LWPs that run unbound threads (M:N, S4), its run queue, and how a
+//! thread waits and is woken, yields, starts and exits — all without entering the
+//! kernel (S18), but for parking an LWP that has nothing to run, unparking one
+//! when a thread becomes runnable, and making LWPs.
+//!
+//! # Theory
+//!
+//! * **One lock** ([`POOL`], an adaptive LWP mutex held with `sc_nopreempt` set)
+//!   guards the run queue, the list of idle LWPs, the free thread structures and
+//!   stacks, every thread's life (zombie, joiner, detached), and the sleep queues
+//!   of the synchronization objects (`sleepq`), whose slow paths run under it
+//!   ([`Held`]): so a wait is queued and committed, and a wakeup given, in one
+//!   hold each (old Solaris libthread had one such `_schedlock`). It is held
+//!   *across every switch*: the thread that switches away takes it, and the thread
+//!   that runs next on that LWP leaves it. So no other LWP can take a thread off
+//!   the run queue, or wake a blocked one, before its registers are saved; and the
+//!   thread that runs next finishes what the switch left (it frees the stack of a
+//!   thread that exited, `Lwp::zombie`).
+//! * **An LWP runs threads from the run queue** until there are none; then it
+//!   switches to its *idle thread*, which registers the LWP as idle and parks it
+//!   (`_lwp_park`). Whoever makes a thread runnable takes an idle LWP, if there is
+//!   one, and unparks it; the permit makes an unpark before the park count.
+//! * **An unbound thread runs until it waits, yields or exits**: no time slice at
+//!   user level (its LWP is time-sliced by the kernel). Waiting is the protocol of
+//!   `wait`: the thread queues itself (`WAITING`) and commits to switch away
+//!   (`BLOCKED`) under the pool's lock, and a waker that takes it off its queue and
+//!   finds it `BLOCKED` puts it on the run queue. A bound thread queues itself and
+//!   parks its own LWP once the lock is left; its waker finds it `WAITING`, marks
+//!   it `WOKEN` and unparks it — an unpark that may come before the park, which
+//!   the permit keeps. Unparks are given once the lock is left, or, when the
+//!   leaving thread parks itself, in the same call (`_lwp_park(unpark)`).
+//! * **A thread that blocks in the kernel blocks its LWP only**; the other LWPs run
+//!   the rest. Should every pool LWP be asleep in the kernel while threads are
+//!   runnable, the kernel unparks the pool's *watchdog* (an LWP of its own that
+//!   said `SC_WAITING`: Solaris' SIGWAITING), which adds an LWP to the pool; a
+//!   thread made runnable while the kernel counts no pool LWP awake unparks the
+//!   watchdog itself (the kernel's count is in the schedctl page).
+//!
+//! The switch spills every register window the switching thread has live, and
+//! the thread switched to fills them back one return at a time: the paths that
+//! block are inlined down to the switch, so that a switch costs the windows of the
+//! caller and of the library function it called, not a chain of helpers.
+
+use core::cell::Cell;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use lwp_abi::{sc_shared_addr, Errno, SC_POOL, SC_POOL_AWAKE, SC_WAITING};
+use lwp_user::{lwp_create, lwp_park, lwp_unpark, lwp_wait, schedctl};
+
+use super::sleepq::{self, SleepQ, NSLEEPQ};
+use super::switch;
+use super::sys::{self, current, kernel_lwp_self, word, Locked};
+use super::thread::{
+    self, bound_start, next_id, set_current, stack_top, Kind, Life, StartFn, Thread, ThreadId,
+    NKEYS, NO_STACK, NSTACKS, THREADS,
+};
+use crate::lwpmutex::{err, Error};
+use crate::queue::Fifo;
+use crate::wait::{self, Wake};
+
+/// LWPs a pool may have.
+pub const MAX_LWPS: usize = 16;
+
+/// An LWP, as the library knows it: a pool LWP, or a bound thread's own.
+pub(crate) struct Lwp {
+    id: AtomicU32,
+    /// Its schedctl slot's address.
+    sc: AtomicU64,
+    /// A pool LWP's idle thread.
+    idle: Cell<Option<&'static Thread>>,
+    /// A thread that exited on a pool LWP: its stack is freed once the switch away
+    /// from it is complete (under the pool's lock).
+    zombie: Cell<Option<&'static Thread>>,
+}
+
+// SAFETY: `idle` is set before the LWP is made and read only by threads that run
+// on it; `zombie` is reached only under the pool's lock.
+unsafe impl Sync for Lwp {}
+
+impl Lwp {
+    pub(crate) const fn new() -> Lwp {
+        Lwp {
+            id: AtomicU32::new(0),
+            sc: AtomicU64::new(0),
+            idle: Cell::new(None),
+            zombie: Cell::new(None),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn id(&self) -> u32 {
+        self.id.load(Ordering::Relaxed)
+    }
+
+    #[inline(always)]
+    pub(crate) fn sc(&self) -> u64 {
+        self.sc.load(Ordering::Relaxed)
+    }
+
+    fn idle(&self) -> &'static Thread {
+        self.idle.get().unwrap_or_else(|| sys::broken("a pool LWP without an idle thread"))
+    }
+}
+
+pub(crate) static LWPS: [Lwp; MAX_LWPS] = [const { Lwp::new() }; MAX_LWPS];
+
+/// The watchdog's LWP id.
+static WATCHDOG: AtomicU32 = AtomicU32::new(0);
+
+/// A per-thread data key: made, and its destructor.
+type Key = (bool, Option<fn(u64)>);
+
+/// What the pool's lock guards.
+pub(crate) struct Pool {
+    runq: Fifo<Thread>,
+    /// The ids of the pool LWPs parked with nothing to run.
+    idle: [u32; MAX_LWPS],
+    nidle: usize,
+    /// Pool LWPs made (or being made): `LWPS[..nlwps]`.
+    nlwps: usize,
+    /// Of them, those made that have not yet started running threads.
+    starting: usize,
+    /// Free thread structures and stacks.
+    free: Fifo<Thread>,
+    stacks: [u16; NSTACKS],
+    nstacks: usize,
+    /// Exited bound threads whose LWP is still to be reaped.
+    unreaped: Fifo<Thread>,
+    /// Threads alive that are not idle threads nor the watchdog.
+    live: usize,
+    /// Per-thread data keys: made, and their destructors.
+    keys: [Key; NKEYS],
+    /// The synchronization objects' sleep queues.
+    sleepq: [SleepQ; NSLEEPQ],
+}
+
+pub(crate) static POOL: Locked<Pool> = Locked::new(Pool {
+    runq: Fifo::new(),
+    idle: [0; MAX_LWPS],
+    nidle: 0,
+    nlwps: 0,
+    starting: 0,
+    free: Fifo::new(),
+    stacks: [0; NSTACKS],
+    nstacks: 0,
+    unreaped: Fifo::new(),
+    live: 0,
+    keys: [(false, None); NKEYS],
+    sleepq: [const { Fifo::new() }; NSLEEPQ],
+});
+
+/// What the pool and its threads did: for tests and benchmarks.
+pub struct Stats {
+    /// Switches from a thread to another at user level.
+    pub switches: AtomicU64,
+    /// LWPs the watchdog added because every pool LWP was asleep in the kernel.
+    pub lwps_added: AtomicU64,
+    /// Idle LWPs unparked to run a thread made runnable.
+    pub unparks: AtomicU64,
+    /// Rounds spun (or yielded) on a busy synchronization object.
+    pub spins: AtomicU64,
+    /// Waits on a synchronization object that slept (queued and blocked).
+    pub blocks: AtomicU64,
+    /// Objects handed by the thread that left them to a sleeping waiter.
+    pub handoffs: AtomicU64,
+    /// Yields the kernel asked for: a time slice that ended while an LWP held a
+    /// library lock, and which it let run on until the lock was left (`sc_yield`).
+    pub kernel_yields: AtomicU64,
+}
+
+/// Counts one more event: a load and a store, not an atomic add (a compare-and-swap
+/// loop on SPARC): two LWPs counting at the same moment may count one, which
+/// figures for tests and benchmarks can afford.
+#[inline(always)]
+pub(crate) fn bump(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+pub static STATS: Stats = Stats {
+    switches: AtomicU64::new(0),
+    lwps_added: AtomicU64::new(0),
+    unparks: AtomicU64::new(0),
+    spins: AtomicU64::new(0),
+    blocks: AtomicU64::new(0),
+    handoffs: AtomicU64::new(0),
+    kernel_yields: AtomicU64::new(0),
+};
+
+impl Pool {
+    /// A free structure and stack, made a thread of `kind`.
+    fn take_thread(
+        &mut self,
+        kind: Kind,
+        start: Option<StartFn>,
+        arg: u64,
+    ) -> Option<&'static Thread> {
+        if self.nstacks == 0 {
+            return None;
+        }
+        let t = self.free.pop()?;
+        self.nstacks -= 1;
+        t.stack.set(usize::from(self.stacks[self.nstacks]));
+        t.init(kind, next_id(t), start, arg);
+        if matches!(kind, Kind::Unbound | Kind::Bound) {
+            self.live += 1;
+        }
+        Some(t)
+    }
+
+    /// Gives `t`'s stack back.
+    fn free_stack(&mut self, t: &Thread) {
+        let k = t.stack.replace(NO_STACK);
+        if k != NO_STACK {
+            self.stacks[self.nstacks] = k as u16;
+            self.nstacks += 1;
+        }
+    }
+
+    /// Gives `t` back, stack and all.
+    fn free_thread(&mut self, t: &'static Thread) {
+        self.free_stack(t);
+        t.life.set(Life::Free);
+        self.free.push(t);
+    }
+
+    /// An idle LWP to run what was just made runnable, if there is one.
+    #[inline(always)]
+    fn take_idle(&mut self) -> Option<u32> {
+        if self.nidle == 0 {
+            return None;
+        }
+        self.nidle -= 1;
+        Some(self.idle[self.nidle])
+    }
+
+    fn forget_idle(&mut self, id: u32) {
+        if let Some(i) = self.idle[..self.nidle].iter().position(|&x| x == id) {
+            self.nidle -= 1;
+            self.idle[i] = self.idle[self.nidle];
+        }
+    }
+
+    /// Puts the blocked or new `t` on the run queue; the idle LWP to unpark for
+    /// it, if any.
+    #[inline(always)]
+    fn runnable(&mut self, t: &'static Thread) -> Option<u32> {
+        t.wstate.store(wait::RUNNING, Ordering::Relaxed);
+        self.runq.push(t);
+        self.take_idle()
+    }
+
+    /// What `lwp` runs next: a runnable thread, or its idle thread.
+    #[inline(always)]
+    fn pick(&mut self, lwp: &'static Lwp) -> &'static Thread {
+        match self.runq.pop() {
+            Some(t) => t,
+            None => lwp.idle(),
+        }
+    }
+}
+
+/// The pool's data, while the calling LWP holds its lock.
+///
+/// # Safety
+///
+/// The calling LWP took [`POOL`] with `acquire` (or was switched to by a thread
+/// that held it), and no other reference to the data is live.
+#[allow(clippy::mut_from_ref)]
+#[inline(always)]
+unsafe fn pool() -> &'static mut Pool {
+    // SAFETY: the caller's promise.
+    unsafe { POOL.raw() }
+}
+
+/// `thread::init`: the main thread, LWP 1 in the pool, the free tables, the
+/// watchdog.
+pub(crate) fn init() {
+    let main = &THREADS[0];
+    let lwp = &LWPS[0];
+    set_current(main);
+    main.init(Kind::Unbound, 1, None, 0);
+    lwp.id.store(kernel_lwp_self(), Ordering::Relaxed);
+    main.set_lwp(Some(lwp));
+    let sc = schedctl(SC_POOL).unwrap_or_else(|_| sys::broken("schedctl refused"));
+    lwp.sc.store(sc, Ordering::Relaxed);
+    let watchdog = {
+        let mut g = POOL.lock();
+        for t in &THREADS[1..] {
+            g.free.push(t);
+        }
+        for k in 0..NSTACKS {
+            g.stacks[k] = (NSTACKS - 1 - k) as u16;
+        }
+        g.nstacks = NSTACKS;
+        g.live = 1;
+        g.nlwps = 1;
+        let idle =
+            g.take_thread(Kind::Idle, None, 0).unwrap_or_else(|| sys::broken("no idle thread"));
+        switch::prepare(idle, stack_top(idle));
+        lwp.idle.set(Some(idle));
+        g.take_thread(Kind::Watchdog, None, 0).unwrap_or_else(|| sys::broken("no watchdog"))
+    };
+    // SAFETY: the watchdog's stack is its own for the program's life.
+    let made = unsafe { lwp_create(watchdog_start, stack_top(watchdog), watchdog.addr(), 0) };
+    let wid = made.unwrap_or_else(|_| sys::broken("no LWP for the watchdog"));
+    WATCHDOG.store(wid, Ordering::Relaxed);
+}
+
+/// `thread::create` of an unbound thread: made and queued under one hold of the
+/// pool's lock.
+pub(crate) fn create_unbound(
+    f: fn(u64) -> u64,
+    arg: u64,
+    detached: bool,
+) -> Result<ThreadId, Error> {
+    let me = current();
+    POOL.acquire();
+    // SAFETY: held just now.
+    let p = unsafe { pool() };
+    let Some(t) = p.take_thread(Kind::Unbound, Some(f), arg) else {
+        POOL.release();
+        return create_unbound_reaped(f, arg, detached);
+    };
+    t.detached.set(detached);
+    switch::prepare(t, stack_top(t));
+    p.runq.push(t);
+    let idle = p.take_idle();
+    POOL.release();
+    if idle.is_some() || me.is_bound() {
+        kick(idle);
+    }
+    Ok(t.id())
+}
+
+/// `create_unbound` with no stack free: the detached bound threads' LWPs are
+/// reaped first, then it tries once more.
+#[cold]
+fn create_unbound_reaped(f: fn(u64) -> u64, arg: u64, detached: bool) -> Result<ThreadId, Error> {
+    if !reap_unreaped() {
+        return Err(err(Errno::EAGAIN));
+    }
+    create_unbound(f, arg, detached)
+}
+
+/// `thread::create` of a bound thread: it gets its LWP at once.
+pub(crate) fn create_bound(f: fn(u64) -> u64, arg: u64, detached: bool) -> Result<ThreadId, Error> {
+    let take = || POOL.lock().take_thread(Kind::Bound, Some(f), arg);
+    let t = match take() {
+        Some(t) => t,
+        None if reap_unreaped() => take().ok_or(err(Errno::EAGAIN))?,
+        None => return Err(err(Errno::EAGAIN)),
+    };
+    t.detached.set(detached);
+    // SAFETY: the stack is the thread's alone until its LWP is reaped.
+    if unsafe { lwp_create(bound_start, stack_top(t), t.addr(), 0) }.is_err() {
+        let mut g = POOL.lock();
+        g.live -= 1;
+        g.free_thread(t);
+        return Err(err(Errno::EAGAIN));
+    }
+    Ok(t.id())
+}
+
+/// Reaps the LWPs of exited detached bound threads, so that their structures and
+/// stacks are free again (a joinable one's LWP is its joiner's to reap: only the
+/// joiner may free its structure). Whether it freed any.
+fn reap_unreaped() -> bool {
+    let mut any = false;
+    loop {
+        // (Bound first: a `while let` would hold the lock through the body.)
+        let next = POOL.lock().unreaped.take_first(|t| t.detached.get());
+        let Some(t) = next else { return any };
+        // The LWP has exited or is about to: the wait is short.
+        let _ = lwp_wait(t.own.id());
+        POOL.lock().free_thread(t);
+        any = true;
+    }
+}
+
+/// A thread was made runnable: unparks idle LWP `idle`; with none, and no pool
+/// LWP awake in the kernel's count, the watchdog.
+fn kick(idle: Option<u32>) {
+    match idle {
+        Some(id) => {
+            bump(&STATS.unparks);
+            let _ = lwp_unpark(id);
+        }
+        None => {
+            if word(sc_shared_addr(0) + SC_POOL_AWAKE).load(Ordering::Acquire) == 0 {
+                let _ = lwp_unpark(WATCHDOG.load(Ordering::Relaxed));
+            }
+        }
+    }
+}
+
+/// A bound thread or the watchdog starts on its LWP: it gets its schedctl slot.
+pub(crate) fn lwp_started(t: &'static Thread, flags: u64) {
+    t.own.id.store(kernel_lwp_self(), Ordering::Relaxed);
+    t.set_lwp(Some(&t.own));
+    let sc = schedctl(flags).unwrap_or_else(|_| sys::broken("schedctl refused"));
+    t.own.sc.store(sc, Ordering::Relaxed);
+}
+
+/// Switches from `me` to `next` on `lwp`, the pool's lock held; returns when
+/// something switches back to `me`, the lock held again (by `me`'s LWP then).
+#[inline(always)]
+fn switch_to(me: &'static Thread, next: &'static Thread, lwp: &'static Lwp) {
+    next.set_lwp(Some(lwp));
+    // Not running any more, for adaptive waiters: its registers go to its stack now.
+    me.set_lwp(None);
+    // Under the pool's lock: exact.
+    bump(&STATS.switches);
+    switch::switch(me, next);
+    after_switch(me);
+}
+
+/// What a switch left to the thread it switched to (pool's lock held): a thread
+/// that exited on this LWP gives its stack back, and its structure if detached.
+#[inline(always)]
+fn after_switch(me: &'static Thread) {
+    let Some(lwp) = me.lwp() else { return };
+    if let Some(z) = lwp.zombie.take() {
+        reap_zombie(z);
+    }
+}
+
+#[inline(never)]
+fn reap_zombie(z: &'static Thread) {
+    // SAFETY: the switch that brought the caller in holds the pool's lock for it.
+    let p = unsafe { pool() };
+    p.free_stack(z);
+    if z.detached.get() {
+        p.free_thread(z);
+    }
+}
+
+/// The pool LWP the calling unbound thread runs on.
+#[inline(always)]
+fn my_lwp(me: &Thread) -> &'static Lwp {
+    me.lwp().unwrap_or_else(|| sys::broken("a running thread on no LWP"))
+}
+
+/// Lets another runnable thread run (S18: at user level). A bound thread yields
+/// its LWP. Inlined: the switch then spills and fills the caller's window only.
+#[inline(always)]
+pub fn yield_now() {
+    let me = current();
+    if me.is_bound() {
+        let _ = lwp_user::yield_now();
+        return;
+    }
+    POOL.acquire();
+    // SAFETY: held just now.
+    let p = unsafe { pool() };
+    if let Some(next) = p.runq.pop() {
+        p.runq.push(me);
+        switch_to(me, next, my_lwp(me));
+    }
+    POOL.release();
+}
+
+/// The pool's lock, held by the calling thread's LWP: the synchronization
+/// objects' slow paths and the thread calls that wait run under it. What it wakes
+/// is unparked once the lock is left ([`Held::release`], [`Held::sleep`]).
+pub(crate) struct Held {
+    /// LWPs to unpark once the lock is left.
+    unpark: [u32; 4],
+    n: usize,
+    /// An unbound thread was made runnable and no LWP was idle to run it: see
+    /// that the pool has an LWP awake.
+    kick: bool,
+}
+
+/// Takes the pool's lock.
+#[inline(always)]
+pub(crate) fn hold() -> Held {
+    POOL.acquire();
+    Held { unpark: [0; 4], n: 0, kick: false }
+}
+
+impl Held {
+    /// The pool's data.
+    #[allow(clippy::mut_from_ref)]
+    #[inline(always)]
+    fn pool(&self) -> &'static mut Pool {
+        // SAFETY: the lock is held while `self` lives, and the pool's data is
+        // reached through one reference at a time.
+        unsafe { pool() }
+    }
+
+    /// The sleep queue of the object at `addr`.
+    #[inline(always)]
+    pub(crate) fn queue(&mut self, addr: u64) -> &mut SleepQ {
+        &mut self.pool().sleepq[sleepq::bucket(addr)]
+    }
+
+    /// Wakes `t`, which the caller took off what it waited on.
+    #[inline(always)]
+    pub(crate) fn wake(&mut self, t: &'static Thread) {
+        match wait::wake(&t.wstate) {
+            Wake::Told if t.is_bound() => self.unpark_later(t.lwp_id()),
+            Wake::Told => {}
+            Wake::Requeue => match self.pool().runnable(t) {
+                Some(id) => {
+                    bump(&STATS.unparks);
+                    self.unpark_later(id);
+                }
+                None => self.kick = true,
+            },
+        }
+    }
+
+    fn unpark_later(&mut self, id: u32) {
+        if self.n == self.unpark.len() {
+            let _ = lwp_unpark(id);
+        } else {
+            self.unpark[self.n] = id;
+            self.n += 1;
+        }
+    }
+
+    /// Leaves the lock, then gives the wakeups.
+    #[inline(always)]
+    pub(crate) fn release(self) {
+        POOL.release();
+        if self.n != 0 || self.kick {
+            self.wakeups(None);
+        }
+    }
+
+    /// Unparks what was woken; the last one with `park` (the caller's own park,
+    /// in one call), if given.
+    #[cold]
+    fn wakeups(&self, park: Option<()>) {
+        let (last, rest) = match self.unpark[..self.n].split_last() {
+            Some((l, r)) => (Some(*l), r),
+            None => (None, &[][..]),
+        };
+        for &id in rest {
+            let _ = lwp_unpark(id);
+        }
+        match (park, last) {
+            (Some(()), id) => {
+                let _ = lwp_park(None, id.unwrap_or(0));
+            }
+            (None, Some(id)) => {
+                let _ = lwp_unpark(id);
+            }
+            (None, None) => {}
+        }
+        // An unbound waker's LWP is in the pool and awake; a bound one checks.
+        if self.kick && current().is_bound() {
+            kick(None);
+        }
+    }
+
+    /// `me`, which queued itself somewhere under this hold, waits until woken; the
+    /// lock is left meanwhile and not held on return.
+    #[inline(always)]
+    pub(crate) fn sleep(self, me: &'static Thread) {
+        wait::prepare(&me.wstate);
+        if me.is_bound() {
+            POOL.release();
+            // The first park gives the unparks (the last in the same call).
+            let mut first = true;
+            while wait::still_waiting(&me.wstate) {
+                if first && (self.n != 0 || self.kick) {
+                    self.wakeups(Some(()));
+                } else {
+                    let _ = lwp_park(None, 0);
+                }
+                first = false;
+            }
+            if first && (self.n != 0 || self.kick) {
+                self.wakeups(None);
+            }
+            return;
+        }
+        if self.n != 0 || self.kick {
+            // Given now: this thread may not run again for long.
+            self.wakeups(None);
+        }
+        // No waker can come while the lock is held: this commits.
+        if wait::commit(&me.wstate) {
+            let lwp = my_lwp(me);
+            let next = self.pool().pick(lwp);
+            switch_to(me, next, lwp);
+        }
+        POOL.release();
+    }
+}
+
+/// An idle thread: runs what the run queue holds, else parks its LWP. Entered
+/// with the pool's lock held.
+fn idle_loop(me: &'static Thread) -> ! {
+    loop {
+        let lwp = my_lwp(me);
+        // SAFETY: held: on entry, and again after each switch back or park.
+        let p = unsafe { pool() };
+        if let Some(t) = p.runq.pop() {
+            switch_to(me, t, lwp);
+            continue;
+        }
+        p.idle[p.nidle] = lwp.id();
+        p.nidle += 1;
+        POOL.release();
+        let _ = lwp_park(None, 0);
+        POOL.acquire();
+        // SAFETY: held just now. (An unparker took it off the list already.)
+        unsafe { pool() }.forget_idle(lwp.id());
+    }
+}
+
+/// A new thread's first code (from `lwpt_start`), on its own stack, with the
+/// pool's lock held by the switch that started it.
+#[no_mangle]
+extern "C" fn lwpt_thread_main(t: &'static Thread) -> ! {
+    after_switch(t);
+    if t.kind() == Kind::Idle {
+        idle_loop(t)
+    }
+    POOL.release();
+    thread::run(t)
+}
+
+/// Where a pool LWP made after the first starts: as its idle thread, on its stack.
+extern "C" fn pool_lwp_start(k: u64) -> ! {
+    let lwp = &LWPS[k as usize];
+    let idle = lwp.idle();
+    set_current(idle);
+    lwp.id.store(kernel_lwp_self(), Ordering::Relaxed);
+    idle.set_lwp(Some(lwp));
+    let sc = schedctl(SC_POOL).unwrap_or_else(|_| sys::broken("schedctl refused"));
+    lwp.sc.store(sc, Ordering::Relaxed);
+    POOL.acquire();
+    // SAFETY: held just now.
+    unsafe { pool() }.starting -= 1;
+    idle_loop(idle)
+}
+
+/// Adds an LWP to the pool, unless it has [`MAX_LWPS`]. `EAGAIN` if it cannot.
+fn grow() -> Result<(), Error> {
+    let (k, idle) = {
+        let mut g = POOL.lock();
+        let k = g.nlwps;
+        if k >= MAX_LWPS {
+            return Err(err(Errno::EAGAIN));
+        }
+        let idle = g.take_thread(Kind::Idle, None, 0).ok_or(err(Errno::EAGAIN))?;
+        LWPS[k].idle.set(Some(idle));
+        g.nlwps += 1;
+        g.starting += 1;
+        (k, idle)
+    };
+    // SAFETY: the idle thread's stack is the new LWP's until the program ends.
+    if unsafe { lwp_create(pool_lwp_start, stack_top(idle), k as u64, 0) }.is_err() {
+        let mut g = POOL.lock();
+        g.free_thread(idle);
+        g.nlwps -= 1;
+        g.starting -= 1;
+        return Err(err(Errno::EAGAIN));
+    }
+    Ok(())
+}
+
+/// Makes the pool run on at least `n` LWPs (at most [`MAX_LWPS`]; it never
+/// shrinks). `EAGAIN` if an LWP cannot be made.
+pub fn set_concurrency(n: usize) -> Result<(), Error> {
+    let n = n.clamp(1, MAX_LWPS);
+    while POOL.lock().nlwps < n {
+        grow()?;
+    }
+    Ok(())
+}
+
+/// The number of LWPs in the pool.
+pub fn concurrency() -> usize {
+    POOL.lock().nlwps
+}
+
+/// The watchdog: unparked by the kernel when every pool LWP is asleep in it (or by
+/// a thread that found none awake), it adds an LWP if threads wait to run and no
+/// LWP is idle to run them, nor about to start. (The kernel tells every time the
+/// last awake pool LWP goes to sleep, also when a sleep is only taken up again:
+/// an LWP still starting makes its notifications no news.)
+extern "C" fn watchdog_start(addr: u64) -> ! {
+    let me = Thread::from_addr(addr).unwrap_or_else(|| sys::broken("no watchdog thread"));
+    set_current(me);
+    lwp_started(me, SC_WAITING);
+    loop {
+        let _ = lwp_park(None, 0);
+        let starved = {
+            let g = POOL.lock();
+            !g.runq.is_empty() && g.nidle == 0 && g.starting == 0
+        };
+        if starved && grow().is_ok() {
+            bump(&STATS.lwps_added);
+        }
+    }
+}
+
+/// A bound thread exits (its LWP exits next): wakes its joiner, and leaves its
+/// LWP to be reaped.
+pub(crate) fn exit_bound(me: &'static Thread) {
+    let mut h = hold();
+    let p = h.pool();
+    me.life.set(Life::Zombie);
+    me.lwp_unreaped.set(true);
+    p.unreaped.push(me);
+    p.live -= 1;
+    if p.live == 0 {
+        lwp_user::exit(0)
+    }
+    if let Some(j) = me.joiner.take() {
+        h.wake(j);
+    }
+    h.release();
+}
+
+/// An unbound thread exits: wakes its joiner, and switches away for good; the
+/// next thread on its LWP frees its stack.
+#[inline(always)]
+pub(crate) fn exit_unbound(me: &'static Thread) -> ! {
+    let mut h = hold();
+    let p = h.pool();
+    me.life.set(Life::Zombie);
+    p.live -= 1;
+    if p.live == 0 {
+        lwp_user::exit(0)
+    }
+    if let Some(j) = me.joiner.take() {
+        h.wake(j);
+        if h.n != 0 || h.kick {
+            // Given now: after the switch, this thread is gone.
+            h.wakeups(None);
+        }
+    }
+    let lwp = my_lwp(me);
+    lwp.zombie.set(Some(me));
+    let next = p.pick(lwp);
+    switch_to(me, next, lwp);
+    sys::broken("an exited thread ran again")
+}
+
+/// `thread::join`: `me` waits for `t` (thread `id`) to exit, and frees it.
+pub(crate) fn join(me: &'static Thread, t: &'static Thread, id: ThreadId) -> Result<u64, Error> {
+    let h = hold();
+    // Looked up without the lock: it may have been freed (and reused) since.
+    if t.id() != id || t.life.get() == Life::Free {
+        h.release();
+        return Err(err(Errno::ESRCH));
+    }
+    if t.detached.get() || t.joiner.get().is_some() {
+        h.release();
+        return Err(err(Errno::EINVAL));
+    }
+    let h = if t.life.get() == Life::Live {
+        t.joiner.set(Some(me));
+        h.sleep(me);
+        hold()
+    } else {
+        h
+    };
+    // A zombie now; a bound one's LWP may still be about.
+    let h = if t.lwp_unreaped.get() {
+        h.pool().unreaped.take_first(|x| core::ptr::eq(x, t));
+        h.release();
+        let _ = lwp_wait(t.own.id());
+        hold()
+    } else {
+        h
+    };
+    let value = t.value();
+    h.pool().free_thread(t);
+    h.release();
+    Ok(value)
+}
+
+/// `thread::detach`.
+pub(crate) fn detach(t: &'static Thread, id: ThreadId) -> Result<(), Error> {
+    let h = hold();
+    let r = if t.id() != id || t.life.get() == Life::Free {
+        Err(err(Errno::ESRCH))
+    } else if t.detached.get() || t.joiner.get().is_some() {
+        Err(err(Errno::EINVAL))
+    } else {
+        t.detached.set(true);
+        // An unbound zombie has given its stack back already; a bound one's LWP
+        // is reaped with the others (`reap_unreaped`), which frees it.
+        if t.life.get() == Life::Zombie && !t.lwp_unreaped.get() {
+            h.pool().free_thread(t);
+        }
+        Ok(())
+    };
+    h.release();
+    r
+}
+
+/// `thread::key_create`.
+pub(crate) fn key_create(destructor: Option<fn(u64)>) -> Result<usize, Error> {
+    let mut g = POOL.lock();
+    let k = g.keys.iter().position(|(made, _)| !made).ok_or(err(Errno::EAGAIN))?;
+    g.keys[k] = (true, destructor);
+    Ok(k)
+}
+
+/// Whether key `k` was made.
+pub(crate) fn key_made(k: usize) -> bool {
+    POOL.lock().keys.get(k).is_some_and(|(made, _)| *made)
+}
+
+/// Key `k`'s destructor.
+pub(crate) fn key_destructor(k: usize) -> Option<fn(u64)> {
+    POOL.lock().keys.get(k).and_then(|(_, d)| *d)
+}

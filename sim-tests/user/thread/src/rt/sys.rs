@@ -1,0 +1,233 @@
+//! The library's view of its machine and kernel on sparc64: the current thread
+//! (`%g7`), LWP mutexes through their addresses ([`Native`], for `lwpmutex`),
+//! the schedctl slot of the LWP a thread runs on, and [`Locked`], the library's
+//! own lock around its data: an adaptive LWP mutex held with `sc_nopreempt` set.
+
+use core::arch::asm;
+use core::cell::UnsafeCell;
+use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use lwp_abi::{sc_shared_addr, LwpMutex, SC_NOPREEMPT, SC_ONPROC, SC_STATE, SC_YIELD};
+use lwp_user::{lwp_mutex_timedlock, lwp_mutex_unlock, lwp_self, yield_now};
+
+use super::thread::Thread;
+use crate::lwpmutex::{self, Error, LwpSys, SyncKind};
+
+/// The thread the calling code runs as: `%g7` (the register S7 gives the kernel's
+/// current thread; the kernel keeps user mode's own, which Solaris' libthread
+/// makes the current thread too), or none in an LWP the library did not make.
+#[inline(always)]
+pub(crate) fn current_opt() -> Option<&'static Thread> {
+    let t: usize;
+    // SAFETY: reads a register. The kernel starts every LWP with 0 there, and the
+    // library (`thread`, `switch`) only ever puts there the address of a `Thread`
+    // of its static table, which lives for the whole program.
+    unsafe { asm!("mov %g7, {0}", out(reg) t, options(nomem, nostack, preserves_flags)) };
+    // SAFETY: see above.
+    (t != 0).then(|| unsafe { &*(t as *const Thread) })
+}
+
+/// The current thread; a program that uses threads calls `thread::init` first.
+#[inline(always)]
+pub(crate) fn current() -> &'static Thread {
+    current_opt().unwrap_or_else(|| broken("no thread: call lwp_thread::init first"))
+}
+
+/// The 32-bit word at user address `addr`, which must be a live, 4-aligned word
+/// of this program: every address the library hands here comes from a reference
+/// or from the kernel (`schedctl`'s pages, mapped for the process's whole life).
+#[inline(always)]
+pub(crate) fn word(addr: u64) -> &'static AtomicU32 {
+    // SAFETY: see above; an `AtomicU32` has the layout of a `u32`.
+    unsafe { &*(addr as *const AtomicU32) }
+}
+
+/// The library's LWP-level calls: LWP mutexes on this machine.
+pub(crate) struct Native;
+
+impl LwpSys for Native {
+    #[inline(always)]
+    fn lwp_self() -> u32 {
+        current_opt().map_or_else(kernel_lwp_self, Thread::lwp_id)
+    }
+    #[inline(always)]
+    fn cas(addr: u64, old: u32, new: u32) -> u32 {
+        match word(addr).compare_exchange(old, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(v) | Err(v) => v,
+        }
+    }
+    #[inline(always)]
+    fn load(addr: u64) -> u32 {
+        word(addr).load(Ordering::Acquire)
+    }
+    fn store(addr: u64, v: u32) {
+        word(addr).store(v, Ordering::Release)
+    }
+    fn on_cpu(id: u32) -> bool {
+        // Every LWP of the library has asked for its slot before it can own a lock.
+        word(sc_shared_addr(id) + SC_STATE).load(Ordering::Acquire) == SC_ONPROC
+    }
+    fn timedlock(addr: u64) -> Result<(), Error> {
+        // SAFETY: `addr` is the address of a live LwpMutex (see `word`).
+        lwp_mutex_timedlock(unsafe { &*(addr as *const LwpMutex) }, None)
+    }
+    fn unlock(addr: u64) -> Result<(), Error> {
+        // SAFETY: as in `timedlock`.
+        lwp_mutex_unlock(unsafe { &*(addr as *const LwpMutex) })
+    }
+    fn yield_lwp() {
+        let _ = yield_now();
+    }
+    #[inline(always)]
+    fn pause() {
+        core::hint::spin_loop();
+    }
+}
+
+/// The calling LWP's id, from the kernel (before the library knows it).
+pub(crate) fn kernel_lwp_self() -> u32 {
+    lwp_self().unwrap_or(0)
+}
+
+/// Sets or clears `sc_nopreempt` in the schedctl slot at `sc` (the calling
+/// LWP's, 0 if it has none); clearing it yields if the kernel asked for it
+/// meanwhile (`sc_yield`).
+#[inline(always)]
+fn nopreempt(sc: u64, on: bool) {
+    if sc == 0 {
+        return;
+    }
+    word(sc + SC_NOPREEMPT).store(u32::from(on), Ordering::Relaxed);
+    if !on && word(sc + SC_YIELD).load(Ordering::Relaxed) != 0 {
+        kernel_yield();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn kernel_yield() {
+    super::sched::STATS.kernel_yields.fetch_add(1, Ordering::Relaxed);
+    let _ = yield_now();
+}
+
+/// Data behind an adaptive LWP mutex that is held with `sc_nopreempt` set (a lock
+/// held for a few instructions: its holder asks not to be preempted meanwhile).
+pub(crate) struct Locked<T> {
+    m: LwpMutex,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the data is reached only through a guard, or `raw` under the lock; one
+// LWP at a time holds the LWP mutex around it.
+unsafe impl<T: Send> Sync for Locked<T> {}
+
+/// The data of a held [`Locked`]; dropping it unlocks.
+pub(crate) struct Guard<'a, T> {
+    lock: &'a Locked<T>,
+}
+
+impl<T> Locked<T> {
+    pub(crate) const fn new(data: T) -> Locked<T> {
+        Locked { m: LwpMutex::new(), data: UnsafeCell::new(data) }
+    }
+
+    fn addr(&self) -> u64 {
+        &self.m as *const LwpMutex as u64
+    }
+
+    /// Takes the lock; the guard leaves it.
+    #[inline(always)]
+    pub(crate) fn lock(&self) -> Guard<'_, T> {
+        self.acquire();
+        Guard { lock: self }
+    }
+
+    /// Takes the lock without a guard: for a lock held across a switch and left
+    /// by the thread that runs next on the LWP ([`Locked::release`]). The calling
+    /// code runs as a thread (`current`).
+    #[inline(always)]
+    pub(crate) fn acquire(&self) {
+        let me = current();
+        nopreempt(me.sc(), true);
+        if self
+            .m
+            .lock
+            .compare_exchange(0, me.lwp_id(), Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.acquire_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn acquire_slow(&self) {
+        if lwpmutex::lock::<Native>(self.addr(), SyncKind::Adaptive).is_err() {
+            broken("a library lock could not be taken");
+        }
+    }
+
+    /// Leaves a lock taken with [`Locked::acquire`] (by this LWP).
+    #[inline(always)]
+    pub(crate) fn release(&self) {
+        let me = current();
+        if self
+            .m
+            .lock
+            .compare_exchange(me.lwp_id(), 0, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            self.release_slow();
+        }
+        nopreempt(me.sc(), false);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn release_slow(&self) {
+        if lwpmutex::unlock::<Native>(self.addr()).is_err() {
+            broken("a library lock could not be left");
+        }
+    }
+
+    /// The data, while the caller holds the lock (taken with `acquire`).
+    ///
+    /// # Safety
+    ///
+    /// The calling LWP holds the lock, and no other reference to the data lives.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn raw(&self) -> &mut T {
+        // SAFETY: the caller's promise.
+        unsafe { &mut *self.data.get() }
+    }
+}
+
+impl<T> Deref for Guard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard exists only while its LWP holds the lock.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T> DerefMut for Guard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as above, and `&mut self` makes this the only reference.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T> Drop for Guard<'_, T> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.lock.release();
+    }
+}
+
+/// The library's own state is broken (a lock it holds is refused by the kernel):
+/// nothing it does can be trusted any more.
+#[cold]
+pub(crate) fn broken(what: &str) -> ! {
+    lwp_user::fail("lwp-thread", 120, format_args!("{what}"))
+}

@@ -1,0 +1,406 @@
+//! Threads (S4): the thread structure, the static tables of threads and stacks,
+//! and the calls on threads — create, exit, join, detach, self, per-thread data.
+//!
+//! A thread is *unbound* (run by the pool's LWPs, switched at user level:
+//! `sched`) or *bound* (an LWP of its own for its whole life, made by
+//! `_lwp_create`, blocking by parking it). The library has no heap: threads and
+//! stacks come from fixed tables ([`MAX_THREADS`], `NSTACKS` of [`STACK_SIZE`]
+//! bytes), and creation beyond them fails with `EAGAIN`.
+//!
+//! A thread that exits stays a zombie, holding its exit value, until joined, or is
+//! freed at once if detached. An unbound thread's stack is freed by the thread the
+//! pool runs next on its LWP, once the switch away from it is complete; a bound
+//! thread's once its LWP is gone (`_lwp_wait`), by whoever joins it, or, detached,
+//! by whoever next needs a stack. When the last thread that is neither an LWP's
+//! idle thread nor the pool's watchdog exits, the process exits with status 0.
+
+use core::cell::{Cell, UnsafeCell};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use lwp_abi::Errno;
+use lwp_user::lwp_exit;
+
+use super::sched::{self, Lwp};
+use super::sys::{self, current};
+use crate::lwpmutex::{err, Error};
+use crate::queue::Linked;
+use crate::wait;
+
+/// Thread structures, the main thread's included.
+pub const MAX_THREADS: usize = 128;
+/// Bytes of stack per thread (and per LWP's idle thread).
+pub const STACK_SIZE: usize = 8 * 1024;
+/// Stacks: one per thread, and one per pool LWP's idle thread.
+pub(crate) const NSTACKS: usize = MAX_THREADS + sched::MAX_LWPS;
+/// Per-thread data keys.
+pub const NKEYS: usize = 8;
+
+/// A thread's name: unique among the threads a structure has carried until the
+/// ids wrap around (about 33 million threads later).
+pub type ThreadId = u32;
+
+/// `create` flags (Solaris' values): an LWP of its own for the thread's life.
+pub const THR_BOUND: u32 = 0x01;
+/// Never joined: freed as it exits.
+pub const THR_DETACHED: u32 = 0x40;
+
+/// What a thread is to the library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Kind {
+    /// Run by the pool's LWPs.
+    Unbound = 0,
+    /// On an LWP of its own.
+    Bound = 1,
+    /// A pool LWP's idle thread: what the LWP runs when no thread is runnable.
+    Idle = 2,
+    /// The pool's watchdog, on an LWP of its own (`sched`).
+    Watchdog = 3,
+}
+
+/// What a thread runs.
+pub(crate) type StartFn = fn(u64) -> u64;
+
+/// Where a thread structure is in its life (under the pool's lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Life {
+    Free = 0,
+    Live = 1,
+    Zombie = 2,
+}
+
+/// A thread. `#[repr(C)]`: the switch reads its first two fields.
+#[repr(C)]
+pub struct Thread {
+    /// Saved context (`switch`): the frame pointer and return address of the
+    /// function that called the switch. Written only by the thread's own switch
+    /// and `prepare`, while no LWP runs it.
+    pub(crate) ctx_fp: Cell<u64>,
+    pub(crate) ctx_pc: Cell<u64>,
+    /// The run queue, a sleep queue or a free list it is on (under that list's
+    /// lock).
+    link: Cell<Option<&'static Thread>>,
+    /// The wait protocol's state (`wait`).
+    pub(crate) wstate: AtomicU32,
+    /// The `Lwp` that runs it now (its address), 0 while none does: written by
+    /// the switches (pool's lock held), read by adaptive waiters without a lock.
+    lwp: AtomicUsize,
+    /// A bound thread's (and the watchdog's) own LWP.
+    pub(crate) own: Lwp,
+    kind: Cell<Kind>,
+    pub(crate) life: Cell<Life>,
+    pub(crate) detached: Cell<bool>,
+    /// A bound thread's LWP is still to be reaped (`_lwp_wait`).
+    pub(crate) lwp_unreaped: Cell<bool>,
+    id: AtomicU32,
+    start: Cell<Option<StartFn>>,
+    arg: Cell<u64>,
+    value: Cell<u64>,
+    /// The thread waiting in `join` for it (under the pool's lock).
+    pub(crate) joiner: Cell<Option<&'static Thread>>,
+    /// Its stack, by number; `NO_STACK` for none (the main thread's is the process's).
+    pub(crate) stack: Cell<usize>,
+    /// The object whose sleep queue it is on, and how it waits there (`sleepq`).
+    pub(crate) wchan: Cell<u64>,
+    pub(crate) wkind: Cell<u8>,
+    /// Waiting on a condition variable: the mutex it will take again (its address).
+    pub(crate) wmutex: Cell<u64>,
+    /// Per-thread data, by key.
+    tsd: [Cell<u64>; NKEYS],
+}
+
+// SAFETY: every `Cell` is reached only by the thread itself, or under the lock its
+// comment names (the pool's, or the sleep queue's it is on); the rest are atomics.
+unsafe impl Sync for Thread {}
+
+impl Linked for Thread {
+    #[inline(always)]
+    fn link(&self) -> &Cell<Option<&'static Thread>> {
+        &self.link
+    }
+}
+
+pub(crate) const NO_STACK: usize = usize::MAX;
+
+impl Thread {
+    const fn new() -> Thread {
+        Thread {
+            ctx_fp: Cell::new(0),
+            ctx_pc: Cell::new(0),
+            link: Cell::new(None),
+            wstate: AtomicU32::new(wait::RUNNING),
+            lwp: AtomicUsize::new(0),
+            own: Lwp::new(),
+            kind: Cell::new(Kind::Unbound),
+            life: Cell::new(Life::Free),
+            detached: Cell::new(false),
+            lwp_unreaped: Cell::new(false),
+            id: AtomicU32::new(0),
+            start: Cell::new(None),
+            arg: Cell::new(0),
+            value: Cell::new(0),
+            joiner: Cell::new(None),
+            stack: Cell::new(NO_STACK),
+            wchan: Cell::new(0),
+            wkind: Cell::new(0),
+            wmutex: Cell::new(0),
+            tsd: [const { Cell::new(0) }; NKEYS],
+        }
+    }
+
+    /// Its id.
+    pub fn id(&self) -> ThreadId {
+        self.id.load(Ordering::Relaxed)
+    }
+
+    /// Its address: what the lock words record as owner.
+    #[inline(always)]
+    pub(crate) fn addr(&'static self) -> u64 {
+        self as *const Thread as u64
+    }
+
+    /// The thread at `addr`, if `addr` names one of the table (a lock word's owner,
+    /// which a program may have scribbled on).
+    pub(crate) fn from_addr(addr: u64) -> Option<&'static Thread> {
+        let base = THREADS.as_ptr() as u64;
+        let size = core::mem::size_of::<Thread>() as u64;
+        let off = addr.checked_sub(base)?;
+        let i = (off / size) as usize;
+        (off % size == 0 && i < MAX_THREADS).then(|| &THREADS[i])
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        self.kind.get()
+    }
+
+    /// It has an LWP of its own (it parks it to wait).
+    #[inline(always)]
+    pub(crate) fn is_bound(&self) -> bool {
+        matches!(self.kind.get(), Kind::Bound | Kind::Watchdog)
+    }
+
+    /// The LWP that runs it now, if one does.
+    #[inline(always)]
+    pub(crate) fn lwp(&self) -> Option<&'static Lwp> {
+        match self.lwp.load(Ordering::Relaxed) {
+            0 => None,
+            // SAFETY: only `set_lwp` writes it, with the address of an `Lwp` of a
+            // static table (the pool's, or a thread's own), which lives for ever.
+            a => Some(unsafe { &*(a as *const Lwp) }),
+        }
+    }
+
+    /// It runs on `lwp` from now on (`None`: it is switched out).
+    #[inline(always)]
+    pub(crate) fn set_lwp(&self, lwp: Option<&'static Lwp>) {
+        self.lwp.store(lwp.map_or(0, |l| l as *const Lwp as usize), Ordering::Relaxed);
+    }
+
+    /// The id of the LWP that runs it (0 if none does).
+    #[inline(always)]
+    pub(crate) fn lwp_id(&self) -> u32 {
+        self.lwp().map_or(0, Lwp::id)
+    }
+
+    /// The schedctl slot of the LWP that runs it, 0 if none does.
+    #[inline(always)]
+    pub(crate) fn sc(&self) -> u64 {
+        self.lwp().map_or(0, Lwp::sc)
+    }
+
+    /// Makes a free structure a live thread of `kind`.
+    pub(crate) fn init(&self, kind: Kind, id: ThreadId, start: Option<StartFn>, arg: u64) {
+        self.kind.set(kind);
+        self.life.set(Life::Live);
+        self.detached.set(false);
+        self.lwp_unreaped.set(false);
+        self.id.store(id, Ordering::Relaxed);
+        self.start.set(start);
+        self.arg.set(arg);
+        self.joiner.set(None);
+        self.wstate.store(wait::RUNNING, Ordering::Relaxed);
+        self.set_lwp(None);
+        for v in &self.tsd {
+            v.set(0);
+        }
+    }
+
+    /// Its exit value, once it is a zombie.
+    pub(crate) fn value(&self) -> u64 {
+        self.value.get()
+    }
+}
+
+/// Every thread structure; the main thread is the first.
+pub(crate) static THREADS: [Thread; MAX_THREADS] = [const { Thread::new() }; MAX_THREADS];
+
+/// The stacks.
+#[repr(C, align(16))]
+pub(crate) struct Stacks(UnsafeCell<[[u8; STACK_SIZE]; NSTACKS]>);
+// SAFETY: never reached through references: only the address of a stack's top is
+// handed out, to one thread at a time (the pool's free list).
+unsafe impl Sync for Stacks {}
+pub(crate) static STACKS: Stacks = Stacks(UnsafeCell::new([[0; STACK_SIZE]; NSTACKS]));
+
+/// The top (16-aligned) of `t`'s stack; 0 if it has none of the table's.
+pub(crate) fn stack_top(t: &Thread) -> u64 {
+    match t.stack.get() {
+        NO_STACK => 0,
+        k => STACKS.0.get() as u64 + ((k + 1) * STACK_SIZE) as u64,
+    }
+}
+
+/// Sets the current-thread register (`%g7`) to `t`.
+pub(crate) fn set_current(t: &'static Thread) {
+    // SAFETY: `%g7` is the library's current thread; LLVM reserves it, so no
+    // compiled code holds anything there, and the kernel keeps user `%g7` across
+    // every trap.
+    unsafe {
+        core::arch::asm!(
+            "mov {0}, %g7",
+            in(reg) t.addr(),
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+}
+
+/// Makes the program a threaded one: the calling code becomes the main thread, an
+/// unbound thread, and its LWP the pool's first (then the watchdog's LWP is made).
+/// Call it first thing in `main`, once.
+pub fn init() {
+    sched::init();
+}
+
+/// Creates a thread that runs `f(arg)`; `flags` is [`THR_BOUND`] and/or
+/// [`THR_DETACHED`]. An unbound thread is put on the run queue and the creator
+/// goes on (S18: no system call, unless an idle LWP is to be unparked to run it);
+/// a bound one gets its LWP at once. Its id.
+///
+/// Errors: `EAGAIN` when every thread structure or stack is taken (or the kernel
+/// refuses the bound thread's LWP), `EINVAL` for unknown flags.
+pub fn create(f: fn(u64) -> u64, arg: u64, flags: u32) -> Result<ThreadId, Error> {
+    if flags & !(THR_BOUND | THR_DETACHED) != 0 {
+        return Err(err(Errno::EINVAL));
+    }
+    let detached = flags & THR_DETACHED != 0;
+    if flags & THR_BOUND != 0 {
+        sched::create_bound(f, arg, detached)
+    } else {
+        sched::create_unbound(f, arg, detached)
+    }
+}
+
+/// Runs a started thread's function, then exits it.
+pub(crate) fn run(t: &'static Thread) -> ! {
+    let v = t.start.get().map_or(0, |f| f(t.arg.get()));
+    exit(v)
+}
+
+/// Ends the calling thread with `value` for its joiner. The last thread to end
+/// ends the process (status 0).
+pub fn exit(value: u64) -> ! {
+    let me = current();
+    run_destructors(me);
+    me.value.set(value);
+    if me.is_bound() {
+        sched::exit_bound(me);
+        lwp_exit()
+    }
+    sched::exit_unbound(me)
+}
+
+/// The calling thread's id.
+pub fn self_id() -> ThreadId {
+    current().id()
+}
+
+/// The live or zombie thread `id`, if any.
+fn lookup(id: ThreadId) -> Option<&'static Thread> {
+    if id == 0 {
+        return None;
+    }
+    let t = &THREADS[(id as usize - 1) % MAX_THREADS];
+    (t.id() == id && t.life.get() != Life::Free).then_some(t)
+}
+
+/// Waits for thread `id` to exit, frees it, and returns its exit value.
+///
+/// Errors: `ESRCH` if there is no such thread (or it was joined already),
+/// `EDEADLK` for the caller itself, `EINVAL` if it is detached or another thread
+/// joins it already.
+pub fn join(id: ThreadId) -> Result<u64, Error> {
+    let me = current();
+    let t = lookup(id).ok_or(err(Errno::ESRCH))?;
+    if core::ptr::eq(t, me) {
+        return Err(err(Errno::EDEADLK));
+    }
+    sched::join(me, t, id)
+}
+
+/// Makes thread `id` detached: nobody will join it, and it is freed as it exits
+/// (at once if it has exited already).
+///
+/// Errors: `ESRCH` if there is no such thread, `EINVAL` if it is detached already
+/// or being joined.
+pub fn detach(id: ThreadId) -> Result<(), Error> {
+    let t = lookup(id).ok_or(err(Errno::ESRCH))?;
+    sched::detach(t, id)
+}
+
+// ---- Per-thread data -------------------------------------------------------------
+
+/// A per-thread data key.
+pub type Key = usize;
+
+/// Makes a key; each thread's value for it starts at 0, and at the thread's exit
+/// `destructor` gets its value if it is not 0. `EAGAIN` when all [`NKEYS`] are made.
+pub fn key_create(destructor: Option<fn(u64)>) -> Result<Key, Error> {
+    sched::key_create(destructor)
+}
+
+/// Sets the calling thread's value for `key`. `EINVAL` for a key never made.
+pub fn set_specific(key: Key, value: u64) -> Result<(), Error> {
+    if !sched::key_made(key) {
+        return Err(err(Errno::EINVAL));
+    }
+    current().tsd[key].set(value);
+    Ok(())
+}
+
+/// The calling thread's value for `key` (0 if never set, or the key never made).
+pub fn get_specific(key: Key) -> u64 {
+    current().tsd.get(key).map_or(0, Cell::get)
+}
+
+fn run_destructors(me: &Thread) {
+    for (key, v) in me.tsd.iter().enumerate() {
+        let value = v.replace(0);
+        if value != 0 {
+            if let Some(d) = sched::key_destructor(key) {
+                d(value);
+            }
+        }
+    }
+}
+
+/// The ids a structure gives out go up by the table's size: its first is its
+/// number + 1.
+pub(crate) fn next_id(t: &'static Thread) -> ThreadId {
+    match t.id() {
+        0 => {
+            ((t.addr() - THREADS.as_ptr() as u64) / core::mem::size_of::<Thread>() as u64) as u32
+                + 1
+        }
+        old => old.wrapping_add(MAX_THREADS as u32),
+    }
+}
+
+/// Where a bound thread's LWP starts, on the thread's stack.
+pub(crate) extern "C" fn bound_start(addr: u64) -> ! {
+    let t =
+        Thread::from_addr(addr).unwrap_or_else(|| sys::broken("a bound thread without a thread"));
+    set_current(t);
+    sched::lwp_started(t, 0);
+    run(t)
+}
