@@ -40,8 +40,9 @@ pub(crate) fn interrupt_requested(t: &KThread) -> bool {
     stop_requested(t) || t.t_pending.get() & pending::SIG != 0
 }
 
-/// Runs `f`, an interruptible sleep of the current thread, marked wakeable.
-fn wakeable<R>(t: &KThread, f: impl FnOnce() -> R) -> R {
+/// Runs `f`, an interruptible sleep of the current thread, marked wakeable: a signal
+/// sent to its LWP, or a request to stop or exit, wakes it wherever it sleeps.
+pub(crate) fn wakeable<R>(t: &KThread, f: impl FnOnce() -> R) -> R {
     let flag: &AtomicBool = &t.t_wakeable;
     flag.store(true, Ordering::SeqCst);
     let r = f();

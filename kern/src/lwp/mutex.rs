@@ -36,8 +36,8 @@ use core::cell::Cell;
 
 use lwp_abi::{LWP_MUTEX_MAGIC, LWP_MUTEX_MAGIC_OFFSET, LWP_MUTEX_WAITERS};
 
-use super::event::stop_requested;
-use super::{current, stop_point};
+use super::event::{interrupt_requested, wakeable};
+use super::{current, wait_interrupted};
 use crate::errno::Errno;
 use crate::proc::Proc;
 use crate::sleepq::{self, SObj};
@@ -125,7 +125,8 @@ fn take_or_mark(lp: u64, me: u32) -> Result<Try, Errno> {
 /// sleeping for at most `ticks` clock ticks if given.
 ///
 /// Errors: `EINVAL`, `EFAULT` (see the module comment), `EDEADLK` if the caller
-/// holds it, `ETIME` if the time ran out; `EINVAL` in a kernel thread.
+/// holds it, `ETIME` if the time ran out, `EINTR` if a signal it catches came
+/// first; `EINVAL` in a kernel thread.
 pub fn lwp_mutex_timedlock(lp: u64, ticks: Option<u64>) -> Result<(), Errno> {
     let (t, lwp, p) = current()?;
     let me = lwp.id().0;
@@ -140,14 +141,15 @@ pub fn lwp_mutex_timedlock(lp: u64, ticks: Option<u64>) -> Result<(), Errno> {
             done.set(Some(Ok(())));
             true
         }
-        Ok(Try::Busy) => stop_requested(t),
+        Ok(Try::Busy) => interrupt_requested(t),
         Err(e) => {
             done.set(Some(Err(e)));
             true
         }
     };
     loop {
-        let woken = match deadline {
+        // An interruptible wait: a signal or a stop request wakes it.
+        let woken = wakeable(t, || match deadline {
             None => {
                 sleepq::sleep_on(chan, SObj::LwpMutex, cond);
                 true
@@ -156,15 +158,19 @@ pub fn lwp_mutex_timedlock(lp: u64, ticks: Option<u64>) -> Result<(), Errno> {
                 let left = d.saturating_sub(clock::lbolt());
                 sleepq::sleep_timed_on(chan, SObj::LwpMutex, cond, left)
             }
-        };
+        });
         if let Some(r) = done.take() {
             return r;
+        }
+        // Asked to stop or exit: stop, then wait again; a signal it catches ends
+        // the wait with EINTR.
+        if interrupt_requested(t) {
+            wait_interrupted()?;
+            continue;
         }
         if !woken {
             return Err(Errno::ETIME);
         }
-        // Asked to stop or exit: stop, then wait again.
-        stop_point();
     }
 }
 

@@ -27,8 +27,8 @@
 use core::cell::Cell;
 use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
-use super::event::stop_requested;
-use super::{current, stop_point, LwpId};
+use super::event::{interrupt_requested, wakeable};
+use super::{current, wait_interrupted, LwpId};
 use crate::errno::Errno;
 use crate::sleepq::{self, SObj};
 use crate::thread::KThread;
@@ -67,7 +67,7 @@ impl Permit {
 /// permit, for at most `ticks` clock ticks if given.
 ///
 /// Errors: those of [`lwp_unpark`] (then it does not park); `ETIME` if the time ran
-/// out; `EINVAL` in a kernel thread.
+/// out; `EINTR` if a signal it catches came first; `EINVAL` in a kernel thread.
 pub fn lwp_park(ticks: Option<u64>, unpark: Option<LwpId>) -> Result<(), Errno> {
     let (t, _, _) = current()?;
     if let Some(id) = unpark {
@@ -79,13 +79,14 @@ pub fn lwp_park(ticks: Option<u64>, unpark: Option<LwpId>) -> Result<(), Errno> 
     let got = Cell::new(false);
     let cond = || {
         got.set(got.get() || permit.take());
-        got.get() || stop_requested(t)
+        got.get() || interrupt_requested(t)
     };
     loop {
         // A parked pool LWP is idle, not blocked: the library's SIGWAITING count
         // leaves it out (`schedctl`).
         let was = schedctl::parking(t);
-        let woken = match deadline {
+        // An interruptible wait: a signal or a stop request wakes it.
+        let woken = wakeable(t, || match deadline {
             None => {
                 sleepq::sleep_on(permit.chan(), SObj::Park, cond);
                 true
@@ -94,15 +95,16 @@ pub fn lwp_park(ticks: Option<u64>, unpark: Option<LwpId>) -> Result<(), Errno> 
                 let left = d.saturating_sub(clock::lbolt());
                 sleepq::sleep_timed_on(permit.chan(), SObj::Park, cond, left)
             }
-        };
+        });
         schedctl::parked(t, was);
-        // Asked to stop or exit: stop here; a park that was only interrupted
-        // parks again once continued.
-        if stop_requested(t) {
-            stop_point();
-        }
         if got.get() {
             return Ok(());
+        }
+        // Asked to stop or exit: stop here, and park again once continued; a signal
+        // it catches ends the park with EINTR (never restarted, as Solaris').
+        if interrupt_requested(t) {
+            wait_interrupted()?;
+            continue;
         }
         if !woken {
             return Err(Errno::ETIME);

@@ -89,7 +89,7 @@ fn check<S: LwpSys>(addr: u64) -> Result<(), Error> {
 
 /// Takes the LWP mutex at `addr` for the calling LWP, waiting as `kind` says.
 /// Errors: `EINVAL` (not an initialized LWP mutex), `EDEADLK` (the caller holds
-/// it), and those of `lwp_mutex_timedlock`.
+/// it), and those of `lwp_mutex_timedlock` (but EINTR: it waits again).
 pub fn lock<S: LwpSys>(addr: u64, kind: SyncKind) -> Result<Took, Error> {
     check::<S>(addr)?;
     let me = S::lwp_self();
@@ -113,9 +113,16 @@ pub fn lock<S: LwpSys>(addr: u64, kind: SyncKind) -> Result<Took, Error> {
         }
         took.spins += 1;
     }
-    S::timedlock(addr)?;
-    took.slept = true;
-    Ok(took)
+    // A signal the LWP catches ends the kernel's wait (EINTR) once its handler has
+    // run: a mutex is not given up for that, the LWP waits again.
+    loop {
+        match S::timedlock(addr) {
+            Err(e) if e == err(Errno::EINTR) => continue,
+            r => r?,
+        }
+        took.slept = true;
+        return Ok(took);
+    }
 }
 
 /// Takes the LWP mutex at `addr` if it is free: false if busy.
