@@ -259,9 +259,9 @@ pub fn wakeup_thread(t: &'static KThread) -> bool {
     if chan == 0 {
         return false;
     }
-    let taken = bucket(chan)
-        .lock()
-        .take(|s| core::ptr::eq(s, t) && s.t_wchan.load(Ordering::Acquire) == chan);
+    let taken = unsleep(&mut bucket(chan).lock(), |s| {
+        core::ptr::eq(s, t) && s.t_wchan.load(Ordering::Acquire) == chan
+    });
     taken.map(wake).is_some()
 }
 

@@ -63,33 +63,55 @@ impl<T> fmt::Debug for Link<T> {
 /// An alternate signal stack (`stack_t`, S12).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SigAltStack {
+    /// `ss_sp`: the stack's lowest user address (it grows down from `ss_sp + ss_size`).
     pub ss_sp: u64,
+    /// `ss_size`: its length in bytes (at least `MINSIGSTKSZ` unless disabled).
     pub ss_size: u64,
+    /// `ss_flags`: `SS_DISABLE` (none: a new LWP's) or 0; `SS_ONSTACK` is never
+    /// stored, `sigaltstack` computes it from `%sp` when it reports the stack.
     pub ss_flags: u32,
 }
 
 /// Resource usage (`struct lrusage`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LwpRusage {
+    /// `ru_minflt`: page faults served without I/O (nothing counts them yet).
     pub minflt: u64,
+    /// `ru_majflt`: page faults that needed I/O (nothing counts them yet).
     pub majflt: u64,
+    /// `ru_nswap`: times swapped out (nothing counts them yet).
     pub nswap: u64,
+    /// `ru_inblock`: block input operations (nothing counts them yet).
     pub inblock: u64,
+    /// `ru_oublock`: block output operations (nothing counts them yet).
     pub oublock: u64,
+    /// `ru_msgsnd`: IPC messages sent (nothing counts them yet).
     pub msgsnd: u64,
+    /// `ru_msgrcv`: IPC messages received (nothing counts them yet).
     pub msgrcv: u64,
+    /// `ru_nsignals`: signals delivered, counted by `psig` as it takes `lwp_cursig`.
     pub nsignals: u64,
+    /// `ru_nvcsw`: voluntary context switches (nothing counts them yet).
     pub nvcsw: u64,
+    /// `ru_nivcsw`: involuntary context switches (nothing counts them yet).
     pub nivcsw: u64,
+    /// `ioch` (Solaris' `lrusage` only): characters read and written (nothing counts
+    /// them yet). Its `sysc`, the count of system calls, is kept in `lwp_regs`.
     pub ioch: u64,
 }
 
 /// Profiling (`profil(2)`'s buffer: `struct prof`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LwpProf {
+    /// `pr_base`: user address of the buffer of `u16` counters (0: not profiling;
+    /// no `profil` call sets these yet, so they stay 0 but are swapped with the rest).
     pub pr_base: u64,
+    /// `pr_size`: the buffer's length in bytes.
     pub pr_size: u64,
+    /// `pr_off`: the lowest profiled `pc`, subtracted before scaling.
     pub pr_off: u64,
+    /// `pr_scale`: 16.16 fixed-point factor from `pc - pr_off` to a buffer offset
+    /// (0x10000: one counter per 2 bytes of text).
     pub pr_scale: u64,
 }
 
@@ -97,7 +119,10 @@ pub struct LwpProf {
 /// the time left (0: disarmed).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ITimerVal {
+    /// `it_interval`: ns reloaded into `it_value` when it runs out (0: fire once).
     pub it_interval: u64,
+    /// `it_value`: ns left until it fires (0: disarmed); an LWP timer loses one
+    /// tick's worth of ns per clock tick charged to it (`itimer_tick`).
     pub it_value: u64,
 }
 
@@ -123,26 +148,53 @@ pub struct LwpData {
     /// S5.2: the current system call on the general path (`syscall`): its number,
     /// arguments, results and error. (A fast call's number and arguments are in the
     /// registers above, as Solaris' `lwp_ap` points at them.)
+    ///
+    /// This one is the call's number, from `%g1`, written by `syscall` on entry.
     pub lwp_sysnum: u32,
+    /// `lwp_arg`: the call's arguments; `syscall` copies the first six from
+    /// `%o0`..`%o5` on entry (the rest of `MAXSYSARGS` stays 0).
     pub lwp_arg: [u64; MAXSYSARGS],
+    /// `lwp_rval1`, `lwp_rval2`: the results of the last call that succeeded, as
+    /// they go back in `%o0`, `%o1`.
     pub lwp_rval: [u64; 2],
+    /// `lwp_errno`: the error of the last call (`None`: it succeeded), which goes
+    /// back in `%o0` with the carry set.
     pub lwp_errno: Option<Errno>,
+    /// `lwp_eosys`: whether `syscall` puts the results into the registers; reset to
+    /// `Normal` on entry, `JustReturn` after `setcontext` loaded them.
     pub lwp_eosys: Eosys,
     /// S5.3: signal handling: the alternate stack (S12), the signal being
     /// delivered (0: none) and its information, and the mask `sigsuspend` replaced
     /// (restored by the handler's return, or when no handler runs).
+    ///
+    /// This one is the alternate stack (`stack_t`), set by `sigaltstack` and used
+    /// by `sendsig` for handlers with `SA_ONSTACK`.
     pub lwp_sigaltstack: SigAltStack,
+    /// `lwp_cursig`: the number of the signal being delivered (0: none), set by
+    /// `issig` (a caught signal) or `trapsig` (S13), taken by `psig`.
     pub lwp_cursig: u8,
+    /// `lwp_curinfo`: the `k_siginfo_t` of `lwp_cursig`, which `sendsig` gives a
+    /// `SA_SIGINFO` handler; taken with it by `psig`.
     pub lwp_curinfo: Option<SigInfo>,
+    /// `lwp_sigoldmask`: the mask `sigsuspend` replaced (`None`: it did not), put
+    /// back by the handler's `setcontext` or by `psig` if no handler runs.
     pub lwp_sigoldmask: Option<SigSet>,
     /// S5.4: resource usage and profiling.
+    ///
+    /// This one is the usage counts (`lwp_ru`, Solaris' `struct lrusage`).
     pub lwp_ru: LwpRusage,
+    /// `lwp_prof`: the `profil` buffer (`struct prof`), for profiling (S5.4).
     pub lwp_prof: LwpProf,
     /// S5.5: the interval timers of the LWP's own time (`ITIMER_VIRTUAL`,
     /// `ITIMER_PROF`), counted down by the clock.
     pub lwp_itimer: [ITimerVal; NITIMER],
     /// S5.6: CPU time used in user and in system mode, in clock ticks.
+    ///
+    /// This one is user time: ticks that interrupted the LWP in user mode
+    /// (`clock_tick`).
     pub lwp_utime: u64,
+    /// `lwp_stime`: system time, in clock ticks: ticks that interrupted the LWP in
+    /// the kernel (`clock_tick`), S5.6.
     pub lwp_stime: u64,
     /// S5.7: its kernel thread.
     pub lwp_thread: Link<KThread>,

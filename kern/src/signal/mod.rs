@@ -98,10 +98,15 @@ pub(crate) use timer::{itimer_expired, itimer_tick, realitimer_cancel};
 pub struct Sig(u8);
 
 impl Sig {
+    /// SIGKILL: ends the process; it cannot be masked, ignored or caught.
     pub const KILL: Sig = Sig(SIGKILL as u8);
+    /// SIGSTOP: stops every LWP of the process; it cannot be masked, ignored or caught.
     pub const STOP: Sig = Sig(SIGSTOP as u8);
+    /// SIGCONT: continues a stopped process (its default action, as it is sent).
     pub const CONT: Sig = Sig(SIGCONT as u8);
+    /// SIGCHLD: a child exited, stopped or continued (sent to the parent).
     pub const CHLD: Sig = Sig(SIGCHLD as u8);
+    /// SIGSEGV: a bad address (S13), or a signal frame that cannot be written.
     pub const SEGV: Sig = Sig(SIGSEGV as u8);
     /// SIGSYS: a bad system call (S13).
     pub const SYS: Sig = Sig(SIGSYS as u8);
@@ -111,6 +116,7 @@ impl Sig {
         (1..NSIG as u64).contains(&n).then_some(Sig(n as u8))
     }
 
+    /// The signal's number (as in `si_signo` and `lwp_cursig`).
     pub fn num(self) -> u8 {
         self.0
     }
@@ -171,6 +177,7 @@ const fn set_of(sigs: &[u64]) -> SigSet {
 }
 
 impl SigSet {
+    /// No signal.
     pub const EMPTY: SigSet = SigSet([0; 2]);
     /// Every signal.
     pub const ALL: SigSet = SigSet([u64::MAX, (1 << (NSIG - 1 - 64)) - 1]);
@@ -179,21 +186,25 @@ impl SigSet {
     /// The stop signals of job control.
     pub const STOPS: SigSet = set_of(&[SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU]);
 
+    /// The set of `sig` alone.
     pub fn of(sig: Sig) -> SigSet {
         SigSet::EMPTY.with(sig)
     }
 
+    /// Whether `sig` is in the set.
     #[inline]
     pub fn has(self, sig: Sig) -> bool {
         let (k, b) = bit(sig.0.into());
         self.0[k] & b != 0
     }
 
+    /// Whether the set has no signal.
     #[inline]
     pub fn is_empty(self) -> bool {
         self.0[0] | self.0[1] == 0
     }
 
+    /// The set with `sig` added.
     #[must_use]
     #[inline]
     pub fn with(mut self, sig: Sig) -> SigSet {
@@ -202,6 +213,7 @@ impl SigSet {
         self
     }
 
+    /// The set with `sig` removed.
     #[must_use]
     #[inline]
     pub fn without(mut self, sig: Sig) -> SigSet {
@@ -210,18 +222,22 @@ impl SigSet {
         self
     }
 
+    /// The signals in either set (e.g. an LWP's pending set and its process's).
     #[must_use]
     #[inline]
     pub fn union(self, o: SigSet) -> SigSet {
         SigSet([self.0[0] | o.0[0], self.0[1] | o.0[1]])
     }
 
+    /// The signals of this set not in `o` (e.g. pending minus the mask: those the
+    /// LWP may take).
     #[must_use]
     #[inline]
     pub fn minus(self, o: SigSet) -> SigSet {
         SigSet([self.0[0] & !o.0[0], self.0[1] & !o.0[1]])
     }
 
+    /// The signals in both sets.
     #[must_use]
     #[inline]
     pub fn and(self, o: SigSet) -> SigSet {
@@ -300,8 +316,13 @@ impl AtomicSigSet {
 /// What a signal is about (`k_siginfo_t`): who sent it, or what trap raised it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SigInfo {
+    /// `si_signo`: the signal's number (0 in an empty slot).
     pub si_signo: u8,
+    /// `si_code`: why it was sent: `SI_USER` (`kill`), `SI_QUEUE` (`sigqueue`),
+    /// `SI_LWP` (`_lwp_kill`), a `CLD_*` for SIGCHLD, a trap's code (`SEGV_MAPERR`
+    /// ...) for S13 signals, or `SI_NOINFO`.
     pub si_code: i32,
+    /// `si_errno`: an error number tied to the signal; nothing here sets it (0).
     pub si_errno: i32,
     /// The sending process (S15: never an LWP), for signals sent by user code.
     pub si_pid: u32,
@@ -337,12 +358,19 @@ pub enum SigDisp {
 /// masked while a handler runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SigAct {
+    /// What to do (`sa_handler`/`sa_sigaction`: `SIG_DFL`, `SIG_IGN` or a handler).
     pub disp: SigDisp,
+    /// `sa_flags`: `SA_SIGINFO`, `SA_ONSTACK`, `SA_RESTART`, `SA_NODEFER`,
+    /// `SA_RESETHAND`, and for SIGCHLD `SA_NOCLDSTOP`, `SA_NOCLDWAIT`.
     pub flags: u32,
+    /// `sa_mask`: added to the LWP's mask while the handler runs (with the signal
+    /// itself unless `SA_NODEFER`).
     pub mask: SigSet,
 }
 
 impl SigAct {
+    /// `SIG_DFL` with no flags and an empty mask: every disposition at first, and
+    /// after `SA_RESETHAND` or a trap that was masked or ignored.
     pub const DEFAULT: SigAct = SigAct { disp: SigDisp::Default, flags: 0, mask: SigSet::EMPTY };
 
     /// Whether a signal with this disposition would be dropped unseen.

@@ -29,6 +29,7 @@ static SWEEP: Sweep = Sweep {
     // most 60 s each.
     virtual_timeout: Duration::from_secs(200),
     timeout: Duration::from_secs(60),
+    machine: |config| config,
 };
 
 static SUITES: [Suite; 2] = [("user", user_sim::USER), ("signals", user_sim::signals::SIGNALS)];

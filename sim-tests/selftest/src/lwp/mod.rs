@@ -105,7 +105,11 @@ pub(crate) fn in_process(body: fn() -> TestResult) -> TestResult {
     *RESULT.lock() = None;
     *BODY.lock() = Some(body);
     let pid = proc_create(proc_main, 0).map_err(|e| format!("proc_create: {e}"))?;
-    let status = reap_within(pid, 20)?;
+    // A body that failed may leave LWPs that never exit: its verdict says why.
+    let status = reap_within(pid, 20).map_err(|e| match RESULT.lock().take() {
+        Some(Err(why)) => format!("{why} (then: {e})"),
+        _ => e,
+    })?;
     RESULT
         .lock()
         .take()
