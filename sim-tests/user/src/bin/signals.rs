@@ -345,9 +345,10 @@ fn traps_in_lwp2(_: u64) {
     // SAFETY: meant to fault; the handler skips it.
     unsafe { asm!("ldx [{a}], %g0", a = in(reg) misaligned, options(nostack, readonly)) };
     expect(31, SIGBUS, BUS_ADRALN);
-    // SAFETY (illtrap, sdivx, ta 2, ta 1): each traps; the handler skips it.
+    // SAFETY: traps; the handler skips it.
     unsafe { asm!("illtrap 0", options(nostack, nomem)) };
     expect(32, SIGILL, ILL_ILLOPC);
+    // SAFETY: a division by zero traps; the handler skips it.
     unsafe {
         asm!(
             "sdivx {n}, {d}, {q}",
@@ -358,8 +359,10 @@ fn traps_in_lwp2(_: u64) {
         )
     };
     expect(33, SIGFPE, FPE_INTDIV);
+    // SAFETY: the software trap for division by zero; the handler skips it.
     unsafe { asm!("ta 2", options(nostack, nomem)) };
     expect(34, SIGFPE, FPE_INTDIV);
+    // SAFETY: the breakpoint trap; the handler skips it.
     unsafe { asm!("ta 1", options(nostack, nomem)) };
     expect(35, SIGTRAP, TRAP_BRKPT);
     // SAFETY: no pointers; the kernel knows no call 9999.
@@ -587,8 +590,10 @@ fn bad_arguments() {
     unblock(&[SIGUSR1]);
     check!(82, sigprocmask(0, SigSet::EMPTY).map(drop) == einval, "how 0");
     check!(82, sigprocmask(4, SigSet::EMPTY).map(drop) == einval, "how 4");
-    // SAFETY (every raw call below): bad pointers are the kernel's to refuse.
-    let raw = |num: u64, a: [u64; 3]| unsafe { syscall6(num, [a[0], a[1], a[2], 0, 0, 0]) };
+    let raw = |num: u64, a: [u64; 3]| {
+        // SAFETY: a system call; bad pointers are the kernel's to refuse.
+        unsafe { syscall6(num, [a[0], a[1], a[2], 0, 0, 0]) }
+    };
     check!(82, raw(SYS_SIGPROCMASK, [7, 0, 0]) == Ok((0, 0)), "no set: how is not looked at");
     check!(82, raw(SYS_SIGPENDING, [3, 0, 0]) == Err(EINVAL), "sigpending subcode 3");
     check!(82, raw(SYS_CONTEXT, [2, 0, 0]) == Err(EINVAL), "context subcode 2");
@@ -784,8 +789,8 @@ fn registers() {
     let poker = ok!(95, spawn(poke_lwp1, 20, 0));
     let windows = deep(12);
     check!(95, ran_by(1) == 1, "the handler ran {} times in LWP 1", ran_by(1));
-    for i in 0..SEEN.len() {
-        let (got, want) = (SEEN[i].load(SeqCst), expected(i));
+    for (i, seen) in SEEN.iter().enumerate() {
+        let (got, want) = (seen.load(SeqCst), expected(i));
         check!(96, got == want, "register slot {i}: {got:#x}, expected {want:#x}");
     }
     check!(97, windows, "a caller's frame lost its value across the handler");
