@@ -168,18 +168,25 @@ fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Optio
     debug_assert!(M::intr_enabled(), "sleep with interrupts off");
     let t = curthread();
     loop {
+        // A pool LWP of a thread library that blocks here may leave its pool without
+        // an LWP to run on (`schedctl`), which may take its process's lock: before
+        // the thread is on the queue. Once it is, whoever wakes it may hold that
+        // lock while it waits for this thread to be off its CPU (`disp::setrun`).
+        let counted = schedctl::sleeping(t);
         let was = M::intr_disable();
         {
             let mut q = bucket(chan).lock();
             if cond() {
                 drop(q);
                 M::intr_restore(was);
+                schedctl::woke(t, counted);
                 return true;
             }
             let left = deadline.map(|d| d.saturating_sub(clock::lbolt()));
             if left == Some(0) {
                 drop(q);
                 M::intr_restore(was);
+                schedctl::woke(t, counted);
                 return false;
             }
             let gen = t.t_sleepgen.fetch_add(1, Ordering::SeqCst) + 1;
@@ -193,9 +200,6 @@ fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Optio
                 callout::timeout_wake(t, gen, ticks);
             }
         }
-        // A pool LWP of a thread library that blocks here may leave its pool without
-        // an LWP to run on (`schedctl`).
-        let counted = schedctl::sleeping(t);
         disp::swtch(Prev::Block);
         schedctl::woke(t, counted);
         if deadline.is_some() {
