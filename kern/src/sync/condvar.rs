@@ -33,8 +33,9 @@
 //!   another CPU ends the wait.
 //! * **Adaptive**: a condition variable has no owner, so it remembers its *waker*,
 //!   the last thread that signalled it, and a waiter spins while that thread runs
-//!   on another CPU, for a bounded time (`sync::ADAPTIVE_SPIN_LIMIT`: the waker may
-//!   run on and never signal again), then sleeps as a blocking waiter does.
+//!   on another CPU, for about a clock tick at most (`sync::ADAPTIVE_SPIN_TICKS`:
+//!   the waker may run on and never signal again), then sleeps as a blocking waiter
+//!   does.
 //!
 //! Spinning waiters count themselves as waiters like sleeping ones (the signaller
 //! must change the number for them). A signal that a spinner sees may also wake a

@@ -19,8 +19,9 @@
 //!   owner. `Spin` busy-waits for the unit or the signal and never sleeps; `Block`
 //!   (the default) sleeps; `Adaptive` remembers the *waker*, the last thread that
 //!   gave a unit back or signalled, and spins while that thread runs on another CPU,
-//!   for at most [`ADAPTIVE_SPIN_LIMIT`] rounds (it may run on and never wake
-//!   anyone: an owner must leave its lock, a waker need not come back), then sleeps.
+//!   for at most about a clock tick ([`ADAPTIVE_SPIN_TICKS`]: it may run on and
+//!   never wake anyone; an owner must leave its lock, a waker need not come back),
+//!   then sleeps.
 //!
 //! Only the spin mutex and the spin rwlock may be *held* with interrupts off
 //! (they turn them off themselves); any spin object may be *waited for* with
@@ -63,10 +64,14 @@ pub use mutex::{KMutex, Mutex, MutexGuard, MutexKind};
 pub use rwlock::{KRwLock, RwLock, RwLockReadGuard, RwLockWriteGuard, RwMode};
 pub use sema::Sema;
 
-/// The most `relax` rounds an adaptive semaphore or condition variable spins
-/// before it sleeps: about the time a sleep and a wakeup take on a slow CPU. The
-/// bound exists because the waker is only a guess: it may run on and never wake.
-pub const ADAPTIVE_SPIN_LIMIT: u32 = 1 << 14;
+/// How long an adaptive semaphore or condition variable spins at most before it
+/// sleeps: until the clock has ticked this many times, between one and two tick
+/// periods (the first tick may come at once). The bound exists because the
+/// waker is only a guess: it may run on and never wake anyone. It is a tick, not a
+/// count of rounds, so that it means the same time on every machine: the clock's
+/// period is the dispatcher's unit of "soon" (a quantum is a few ticks), and a
+/// waker that has not come within it is better waited for asleep.
+pub const ADAPTIVE_SPIN_TICKS: u64 = 2;
 
 /// Records the current thread as the waker of an adaptive ownerless object (the
 /// thread the next waiter spins on while it runs).
@@ -75,7 +80,8 @@ fn note_waker(waker: &TaggedRef<KThread>) {
 }
 
 /// The adaptive wait of an ownerless object: spins until `done()` while the last
-/// waker (`waker`) runs on another CPU, for at most [`ADAPTIVE_SPIN_LIMIT`] rounds.
+/// waker (`waker`) runs on another CPU, until the clock has ticked
+/// [`ADAPTIVE_SPIN_TICKS`] times at most.
 /// Returns whether `done()` held; `spins` counts the waits that spun.
 fn adaptive_spin(waker: &TaggedRef<KThread>, spins: &AtomicU64, done: impl Fn() -> bool) -> bool {
     let me = curthread();
@@ -89,16 +95,14 @@ fn adaptive_spin(waker: &TaggedRef<KThread>, spins: &AtomicU64, done: impl Fn() 
         return false;
     }
     spins.fetch_add(1, Ordering::Relaxed);
-    for _ in 0..ADAPTIVE_SPIN_LIMIT {
-        if done() {
-            return true;
-        }
-        if !runs() {
-            break;
+    let end = crate::clock::lbolt() + ADAPTIVE_SPIN_TICKS;
+    while !done() {
+        if !runs() || crate::clock::lbolt() >= end {
+            return done();
         }
         M::relax();
     }
-    done()
+    true
 }
 
 /// Counts of slow-path events since boot, for tests and benchmarks: they show

@@ -23,8 +23,8 @@
 //!   waiters: they need no wakeup.
 //! * **Adaptive**: a semaphore has no owner whose running says the wait is short,
 //!   so it remembers its *waker*, the last thread that made a `V`, and `P` spins
-//!   while that thread runs on another CPU, for a bounded time
-//!   (`sync::ADAPTIVE_SPIN_LIMIT`: the waker may run on and never `V` again), then
+//!   while that thread runs on another CPU, for about a clock tick at most
+//!   (`sync::ADAPTIVE_SPIN_TICKS`: the waker may run on and never `V` again), then
 //!   sleeps as a blocking `P` does. A `V` that a spinner takes may also wake a
 //!   sleeper, which finds no unit and sleeps again: nobody takes more than there is.
 //!
