@@ -188,12 +188,6 @@ pub struct KThread {
     /// It is spinning for an adaptive mutex: a thread that wants a lock it holds
     /// blocks rather than spin behind it. *Only by the thread itself.*
     pub(crate) t_spinning: AtomicBool,
-    /// How many spin reader-writer locks it holds: they keep interrupts off, and
-    /// the last one left restores `t_spin_rw_intr`. *Only by the thread itself.*
-    pub(crate) t_spin_rw_depth: AtomicU32,
-    /// Whether interrupts were enabled when it entered its first spin rwlock (a
-    /// read hold has no place in the lock to keep it). *Only by the thread itself.*
-    pub(crate) t_spin_rw_intr: AtomicBool,
     /// What kind of object its wait channel names while it sleeps
     /// (`sleepq::SObj`, Solaris' `t_sobj_ops`): for the debugger. *Like `t_wchan`.*
     pub(crate) t_sobj: AtomicU8,
@@ -309,8 +303,6 @@ impl KThread {
             t_ts_sobj: AtomicUsize::new(0),
             t_ts_kind: AtomicU8::new(0),
             t_spinning: AtomicBool::new(false),
-            t_spin_rw_depth: AtomicU32::new(0),
-            t_spin_rw_intr: AtomicBool::new(false),
             t_sobj: AtomicU8::new(0),
             t_next_all: StaticRef::none(),
             t_park: crate::lwp::Permit::new(),
@@ -517,7 +509,6 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> Result<&'static
     t.t_ts_sobj.store(0, Ordering::Relaxed);
     t.t_ts_kind.store(0, Ordering::Relaxed);
     t.t_spinning.store(false, Ordering::Relaxed);
-    t.t_spin_rw_depth.store(0, Ordering::Relaxed);
     t.t_park.clear();
     t.t_sc.reset();
     t.set_bound(None);

@@ -9,8 +9,8 @@
 //! * A **mutex** ([`mutex`]): `Spin` busy-waits (with interrupts off, so interrupt
 //!   handlers may use it), `Block` sleeps, and the default `Adaptive` spins while
 //!   the owner is running on a CPU and sleeps otherwise.
-//! * A **reader-writer lock** ([`rwlock`]): `Spin` busy-waits and its holders, readers
-//!   too, keep interrupts off; `Block` (the default, as before kinds existed)
+//! * A **reader-writer lock** ([`rwlock`]): `Spin` busy-waits, and leaves interrupts
+//!   as its holders have them (unlike a spin mutex; see [`rwlock`] for why); `Block` (the default, as before kinds existed)
 //!   sleeps; `Adaptive` spins while a *writer* holds the lock and runs on a CPU, and
 //!   sleeps as soon as it does not, or when readers hold the lock: readers are a
 //!   count without names, so nobody can tell whether they run (the same reason a
@@ -23,10 +23,11 @@
 //!   never wake anyone; an owner must leave its lock, a waker need not come back),
 //!   then sleeps.
 //!
-//! Only the spin mutex and the spin rwlock may be *held* with interrupts off
-//! (they turn them off themselves); any spin object may be *waited for* with
-//! interrupts off, since its waiters never sleep, but then only another CPU can end
-//! the wait.
+//! A spin mutex turns interrupts off for its holder, so interrupt handlers may take
+//! it; a spin rwlock is fit for them only if every holder turns them off itself.
+//! Any spin object may be *waited for* with interrupts off, since its waiters never
+//! sleep, but only while whatever ends the wait runs on another CPU (a holder that
+//! cannot be interrupted, a `V`, a signal).
 //!
 //! One concept per module:
 //! [`lockword`] the lock-word protocols of the mutex and the rwlock (every atomic

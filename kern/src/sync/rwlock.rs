@@ -43,16 +43,19 @@
 //!   word can check.) Having marked the word under the turnstile lock, a thread
 //!   whose writer runs again gives up and spins again; the flags it leaves make the
 //!   writer's exit take the slow path, which frees the lock if nobody is queued.
-//! * **Spin**: waiters busy-wait for the word and never touch the turnstile (the
-//!   word of a spin lock never has flags, so every exit is the fast one), and every
-//!   holder, reader or writer, keeps interrupts off until it leaves: no holder is
-//!   ever preempted, so a waiter waits only for threads running on other CPUs, and
-//!   interrupt handlers may take the lock. A read hold has no place in the lock for
-//!   the interrupt state it found, so the thread keeps it (`t_spin_rw_intr`, with a
-//!   count of its spin rwlock holds: the last one left restores it). Spin rwlocks
-//!   are left in the reverse order of entry, as spin mutexes are. Nothing keeps new
-//!   readers out while a writer spins (`WRITE_WANTED` belongs to the turnstile):
-//!   a spin rwlock suits short read sections only.
+//! * **Spin**: waiters busy-wait for the word, with the interrupt level they came
+//!   with, and never touch the turnstile, so the word of a spin lock never has
+//!   flags and every exit is the fast one. Holding is the caller's business, unlike
+//!   a spin mutex: the fast paths, shared by every kind, leave interrupts alone (a
+//!   read hold has no place in the lock to keep the interrupt state it found, and
+//!   keeping it elsewhere would cost the blocking kinds' fast paths a test). A waiter
+//!   may spin with interrupts off, and an interrupt handler may take the lock, only
+//!   if every holder holds it with interrupts off (or on another CPU): otherwise the
+//!   handler may spin forever on the thread it interrupted. Likewise a holder that
+//!   may be preempted by a higher-priority thread spinning for the lock on its CPU
+//!   should hold it with interrupts off. Nothing keeps new readers out while a
+//!   writer spins (`WRITE_WANTED` belongs to the turnstile): a spin rwlock suits
+//!   short read sections.
 
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
@@ -132,9 +135,6 @@ impl KRwLock {
     /// Enters the lock, waiting until it can as its kind says.
     #[inline]
     pub fn enter(&self, mode: RwMode) {
-        if self.kind == MutexKind::Spin {
-            return self.spin_enter(mode);
-        }
         match mode {
             RwMode::Read => {
                 if lw::rw_try_read(&self.word).is_err() {
@@ -154,16 +154,7 @@ impl KRwLock {
     /// writer waits.
     pub fn try_enter(&self, mode: RwMode) -> bool {
         let me = curthread();
-        let spin = self.kind == MutexKind::Spin;
-        let was = if spin { M::intr_disable() } else { false };
         let r = self.try_word(me, mode);
-        if spin {
-            if r.is_ok() {
-                spin_hold(me, was);
-            } else {
-                M::intr_restore(was);
-            }
-        }
         if let Err(v) = r {
             self.check_not_mine(me, v);
         }
@@ -177,35 +168,22 @@ impl KRwLock {
         }
     }
 
-    /// Enters a spin lock: busy-waits with the caller's interrupt level, tries the
-    /// word with interrupts off, and holds it with them off (as `KMutex`'s
-    /// `spin_wait` does, for the same reasons).
-    fn spin_enter(&self, mode: RwMode) {
-        let me = curthread();
-        let was = M::intr_disable();
-        if self.try_word(me, mode).is_err() {
-            STATS.rw_spin_waits.fetch_add(1, Relaxed);
-            loop {
-                M::intr_restore(was);
-                loop {
-                    let v = self.word.load(Relaxed);
-                    self.check_not_mine(me, v);
-                    let free = matches!(
-                        (mode, v),
-                        (RwMode::Read, Tagged::Num(..)) | (RwMode::Write, Tagged::Num(0, _))
-                    );
-                    if free {
-                        break;
-                    }
-                    M::relax();
-                }
-                M::intr_disable();
-                if self.try_word(me, mode).is_ok() {
-                    break;
-                }
+    /// A busy spin lock: busy-waits, with the caller's interrupt level, until the
+    /// word lets `mode` in, and takes it.
+    fn spin_wait(&self, me: &'static KThread, mode: RwMode) {
+        STATS.rw_spin_waits.fetch_add(1, Relaxed);
+        loop {
+            let v = self.word.load(Relaxed);
+            self.check_not_mine(me, v);
+            let free = matches!(
+                (mode, v),
+                (RwMode::Read, Tagged::Num(..)) | (RwMode::Write, Tagged::Num(0, _))
+            );
+            if free && self.try_word(me, mode).is_ok() {
+                return;
             }
+            M::relax();
         }
-        spin_hold(me, was);
     }
 
     /// Spins while the lock is write-held by a writer running on a CPU that is not
@@ -233,16 +211,6 @@ impl KRwLock {
     pub fn exit(&self) {
         let me = curthread();
         let v = self.word.load(Relaxed);
-        if self.kind == MutexKind::Spin {
-            // Its word has no flags: the fast exits succeed unless misused.
-            self.exit_word(me, v);
-            return spin_release(me);
-        }
-        self.exit_word(me, v);
-    }
-
-    #[inline]
-    fn exit_word(&self, me: &'static KThread, v: Tagged<KThread>) {
         match v {
             Tagged::Ref(..) => {
                 if let Err(v) = lw::rw_exit_write_fast(&self.word, me) {
@@ -302,16 +270,20 @@ impl KRwLock {
         }
     }
 
-    /// The lock is busy: take it under the turnstile lock, or block until handed it.
+    /// The lock is busy: spin for it (spin), or spin while its writer runs
+    /// (adaptive), then take it under the turnstile lock or block until handed it.
     #[cold]
     #[inline(never)]
     fn enter_slow(&self, me: &'static KThread, kind: WaitKind) {
         self.check_not_mine(me, self.word.load(Relaxed));
+        let mode = if kind == WaitKind::Writer { RwMode::Write } else { RwMode::Read };
+        if self.kind == MutexKind::Spin {
+            return self.spin_wait(me, mode);
+        }
         let adaptive = self.kind == MutexKind::Adaptive;
         loop {
             if adaptive {
                 self.adaptive_spin(me);
-                let mode = if kind == WaitKind::Writer { RwMode::Write } else { RwMode::Read };
                 if self.try_word(me, mode).is_ok() {
                     return;
                 }
@@ -412,22 +384,6 @@ impl KRwLock {
             }
         }
         tbl.undo_inheritance(me);
-    }
-}
-
-/// The current thread now holds one more spin rwlock, entered with interrupts
-/// as `was` says (they are off now): the first of its holds keeps `was`.
-fn spin_hold(me: &'static KThread, was: bool) {
-    if me.t_spin_rw_depth.fetch_add(1, Relaxed) == 0 {
-        me.t_spin_rw_intr.store(was, Relaxed);
-    }
-}
-
-/// The current thread has left one of its spin rwlocks: the last one restores the
-/// interrupt state the first found.
-fn spin_release(me: &'static KThread) {
-    if me.t_spin_rw_depth.fetch_sub(1, Relaxed) == 1 {
-        M::intr_restore(me.t_spin_rw_intr.load(Relaxed));
     }
 }
 
