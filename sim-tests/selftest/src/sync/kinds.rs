@@ -367,7 +367,7 @@ fn intr_rw_callout(_: usize) {
 fn intr_rw_worker(_: usize) {
     let mut n = 0u64;
     while !STOP.load(SeqCst) {
-        let mode = if n % 4 == 0 { RwMode::Write } else { RwMode::Read };
+        let mode = if n.is_multiple_of(4) { RwMode::Write } else { RwMode::Read };
         let was = M::intr_disable();
         INTR_RW.enter(mode);
         match mode {
