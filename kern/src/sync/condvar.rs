@@ -97,10 +97,11 @@ impl CondVar {
         self.waiters.fetch_add(1, SeqCst);
         m.exit();
         let changed = || self.seq.load(SeqCst) != seq;
+        let deadline = || ticks.map(|t| clock::lbolt().saturating_add(t));
         let woken = match self.kind {
             MutexKind::Spin => {
                 STATS.cv_spin_waits.fetch_add(1, Relaxed);
-                let end = ticks.map(|t| clock::lbolt().saturating_add(t));
+                let end = deadline();
                 loop {
                     if changed() {
                         break true;
@@ -111,20 +112,24 @@ impl CondVar {
                     M::relax();
                 }
             }
-            MutexKind::Adaptive
-                if super::adaptive_spin(&self.waker, &STATS.cv_adaptive_spins, changed) =>
-            {
-                true
+            MutexKind::Adaptive => {
+                let end = deadline();
+                if super::adaptive_spin(&self.waker, &STATS.cv_adaptive_spins, end, changed) {
+                    true
+                } else {
+                    // A timed wait sleeps for what its spin left of the time.
+                    self.block(changed, end.map(|e| e.saturating_sub(clock::lbolt())))
+                }
             }
-            _ => self.block(changed, ticks),
+            MutexKind::Block => self.block(changed, ticks),
         };
         self.waiters.fetch_sub(1, SeqCst);
         m.enter();
         woken
     }
 
-    /// Sleeps until `changed()` (or `ticks` clock ticks pass); false if the time
-    /// ran out.
+    /// Sleeps until `changed()` (or `ticks` more clock ticks pass); false if the
+    /// time ran out.
     fn block(&self, changed: impl Fn() -> bool, ticks: Option<u64>) -> bool {
         STATS.cv_blocks.fetch_add(1, Relaxed);
         match ticks {

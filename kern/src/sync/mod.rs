@@ -82,9 +82,14 @@ fn note_waker(waker: &TaggedRef<KThread>) {
 
 /// The adaptive wait of an ownerless object: spins until `done()` while the last
 /// waker (`waker`) runs on another CPU, until the clock has ticked
-/// [`ADAPTIVE_SPIN_TICKS`] times at most.
-/// Returns whether `done()` held; `spins` counts the waits that spun.
-fn adaptive_spin(waker: &TaggedRef<KThread>, spins: &AtomicU64, done: impl Fn() -> bool) -> bool {
+/// [`ADAPTIVE_SPIN_TICKS`] times at most, and not past the `deadline` tick of a
+/// timed wait. Returns whether `done()` held; `spins` counts the waits that spun.
+fn adaptive_spin(
+    waker: &TaggedRef<KThread>,
+    spins: &AtomicU64,
+    deadline: Option<u64>,
+    done: impl Fn() -> bool,
+) -> bool {
     let me = curthread();
     let runs = || {
         waker
@@ -96,7 +101,7 @@ fn adaptive_spin(waker: &TaggedRef<KThread>, spins: &AtomicU64, done: impl Fn() 
         return false;
     }
     spins.fetch_add(1, Ordering::Relaxed);
-    let end = crate::clock::lbolt() + ADAPTIVE_SPIN_TICKS;
+    let end = (crate::clock::lbolt() + ADAPTIVE_SPIN_TICKS).min(deadline.unwrap_or(u64::MAX));
     while !done() {
         if !runs() || crate::clock::lbolt() >= end {
             return done();

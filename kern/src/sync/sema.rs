@@ -102,7 +102,9 @@ impl Sema {
                 return;
             }
             MutexKind::Adaptive => {
-                if super::adaptive_spin(&self.waker, &STATS.sema_adaptive_spins, || self.try_p()) {
+                if super::adaptive_spin(&self.waker, &STATS.sema_adaptive_spins, None, || {
+                    self.try_p()
+                }) {
                     return;
                 }
             }
