@@ -420,3 +420,71 @@ pub(super) fn sync_spin_rwlock_in_interrupt_handler() -> TestResult {
     ensure!(INTR_RW.writer().is_none() && INTR_RW.readers() == 0, "{INTR_RW:?} is still held");
     Ok(())
 }
+
+// ------------------------------------------------------------------ timed waits
+
+static TIMED_CVS: [CondVar; 3] = [
+    CondVar::with_kind(MutexKind::Adaptive),
+    CondVar::with_kind(MutexKind::Block),
+    CondVar::with_kind(MutexKind::Spin),
+];
+static TIMED_STOP: AtomicBool = AtomicBool::new(false);
+
+/// Becomes the adaptive variable's waker, then keeps its CPU without signalling
+/// again until told to stop.
+fn timed_waker(_: usize) {
+    TIMED_CVS[0].signal();
+    HOLDS.store(true, SeqCst);
+    while !TIMED_STOP.load(SeqCst) {
+        M::relax();
+    }
+    HOLDER_DONE.store(true, SeqCst);
+}
+
+/// A timed wait that nobody signals times out after its ticks, and not much
+/// later, whatever the kind: a spin waiter watches the clock, and an adaptive one
+/// (whose waker runs on another CPU, never signalling) spins no longer than the
+/// time it has, then sleeps for what is left.
+pub(super) fn sync_cv_timedwait_every_kind() -> TestResult {
+    const TICKS: u64 = 3;
+    HOLDS.store(false, SeqCst);
+    HOLDER_DONE.store(false, SeqCst);
+    TIMED_STOP.store(false, SeqCst);
+    let here = M::cpu_id();
+    disp::thread_bind(Some(here));
+    let mp = M::ncpus() > 1;
+    if mp {
+        let there = (here + 1) % M::ncpus();
+        spawn("timed-waker", timed_waker, 0, SchedClass::Sys, class::SYS_PRI + 1, Some(there));
+    }
+    let r = (|| {
+        if mp {
+            wait_for("the waker to run", 5, || HOLDS.load(SeqCst))?;
+        }
+        for (k, kind) in KINDS.iter().enumerate() {
+            let s0 = STATS.snapshot();
+            CV_MUTEX.enter();
+            let t0 = clock::lbolt();
+            let woken = TIMED_CVS[k].timedwait_raw(&CV_MUTEX, TICKS);
+            let took = clock::lbolt() - t0;
+            CV_MUTEX.exit();
+            let s = STATS.snapshot().since(&s0);
+            measured!("{kind:?}: timed out after {took} ticks; {:?}", waits(Obj::Cv, &s));
+            ensure!(!woken, "{kind:?}: a timed wait nobody signalled says it was woken");
+            ensure!(
+                (TICKS..=TICKS + 1).contains(&took),
+                "{kind:?}: waited {took} ticks for {TICKS}"
+            );
+            if mp && *kind == MutexKind::Adaptive {
+                ensure!(s.cv_adaptive_spins == 1, "did not spin on the running waker: {s:?}");
+            }
+        }
+        Ok(())
+    })();
+    TIMED_STOP.store(true, SeqCst);
+    let done =
+        if mp { wait_for("the waker to stop", 5, || HOLDER_DONE.load(SeqCst)) } else { Ok(()) };
+    disp::thread_bind(None);
+    r?;
+    done
+}

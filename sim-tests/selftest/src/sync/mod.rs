@@ -86,6 +86,7 @@ pub static SYNC: &[Test] = &[
         "sync_cv_adaptive_blocks_on_sleeping_waker",
         kinds::sync_cv_adaptive_blocks_on_sleeping_waker,
     ),
+    Test::new("sync_cv_timedwait_every_kind", kinds::sync_cv_timedwait_every_kind),
     Test::new("sync_pi_mutex_inversion", pi::sync_pi_mutex_inversion),
     Test::new("sync_pi_chain_of_two_locks", pi::sync_pi_chain_of_two_locks),
     Test::new("sync_pi_recomputed_on_release", pi::sync_pi_recomputed_on_release),
