@@ -10,8 +10,8 @@
 //!   handlers may use it), `Block` sleeps, and the default `Adaptive` spins while
 //!   the owner is running on a CPU and sleeps otherwise.
 //! * A **reader-writer lock** ([`rwlock`]): `Spin` busy-waits, and leaves interrupts
-//!   as its holders have them (unlike a spin mutex; see [`rwlock`] for why); `Block` (the default, as before kinds existed)
-//!   sleeps; `Adaptive` spins while a *writer* holds the lock and runs on a CPU, and
+//!   as its holders have them (unlike a spin mutex; [`rwlock`] says why); `Block`
+//!   (the default, as before kinds existed) sleeps; `Adaptive` spins while a *writer* holds the lock and runs on a CPU, and
 //!   sleeps as soon as it does not, or when readers hold the lock: readers are a
 //!   count without names, so nobody can tell whether they run (the same reason a
 //!   read-held lock lends no priority).
