@@ -11,10 +11,10 @@
 //!   the owner is running on a CPU and sleeps otherwise.
 //! * A **reader-writer lock** ([`rwlock`]): `Spin` busy-waits, and leaves interrupts
 //!   as its holders have them (unlike a spin mutex; [`rwlock`] says why); `Block`
-//!   (the default, as before kinds existed) sleeps; `Adaptive` spins while a *writer* holds the lock and runs on a CPU, and
-//!   sleeps as soon as it does not, or when readers hold the lock: readers are a
-//!   count without names, so nobody can tell whether they run (the same reason a
-//!   read-held lock lends no priority).
+//!   (the default, as before kinds existed) sleeps; `Adaptive` spins while a
+//!   *writer* holds the lock and runs on a CPU, and sleeps as soon as it does not,
+//!   or when readers hold the lock: readers are a count without names, so nobody
+//!   can tell whether they run (the same reason a read-held lock lends no priority).
 //! * A **semaphore** and a **condition variable** ([`sema`], [`condvar`]) have no
 //!   owner. `Spin` busy-waits for the unit or the signal and never sleeps; `Block`
 //!   (the default) sleeps; `Adaptive` remembers the *waker*, the last thread that

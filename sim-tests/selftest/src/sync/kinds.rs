@@ -208,7 +208,11 @@ fn expect(
         got.1,
         got.2
     );
-    ensure!(got == want, "{obj:?} {kind:?} with a holder that {how:?}: expected (spin waits, adaptive spins, blocks) = {want:?}, got {got:?}");
+    ensure!(
+        got == want,
+        "{obj:?} {kind:?}, holder {how:?}: expected (spin waits, adaptive spins, blocks) \
+         = {want:?}, got {got:?}"
+    );
     Ok(())
 }
 
@@ -245,7 +249,10 @@ fn adaptive_spins_on_running(obj: Obj) -> TestResult {
             "{obj:?} Adaptive did not spin on a running holder: {got:?}"
         );
         if got.2 == 0 {
-            measured!("{obj:?} Adaptive, holder Runs: rounds {seen:?} (spin waits, adaptive spins, blocks)");
+            measured!(
+                "{obj:?} Adaptive, holder Runs: rounds {seen:?} \
+                 (spin waits, adaptive spins, blocks)"
+            );
             return Ok(());
         }
     }
