@@ -1,4 +1,5 @@
-//! Reader-writer locks (S8): many readers or one writer.
+//! Reader-writer locks (S8): many readers or one writer, waiting when busy as
+//! the kind chosen at initialization says (S9).
 //!
 //! # Theory
 //!
@@ -27,15 +28,44 @@
 //!   not tracked (a count has no names), so a read-held lock lends nobody its
 //!   waiters' priority, and a deadlock through read holds is not detected: the
 //!   same trade Solaris makes.
+//!
+//! # Kinds (S9)
+//!
+//! * **Block** (`MutexKind::Block`, what [`KRwLock::new`] makes, as Solaris'
+//!   `rw_init` does): a busy lock puts the thread on its turnstile at once, as
+//!   described above.
+//! * **Adaptive**: a thread that finds the lock write-held by a writer running on
+//!   a CPU spins until the word changes, as for an adaptive mutex (and, as there,
+//!   not behind a writer that itself spins for an adaptive lock, so that spinners
+//!   cannot wait for each other forever). A lock held by readers makes it block at
+//!   once: the readers are a count, not names, so nothing says whether they run.
+//!   (Spinning for a bounded time on readers would guess; blocking is the rule the
+//!   word can check.) Having marked the word under the turnstile lock, a thread
+//!   whose writer runs again gives up and spins again; the flags it leaves make the
+//!   writer's exit take the slow path, which frees the lock if nobody is queued.
+//! * **Spin**: waiters busy-wait for the word, with the interrupt level they came
+//!   with, and never touch the turnstile, so the word of a spin lock never has
+//!   flags and every exit is the fast one. Holding is the caller's business, unlike
+//!   a spin mutex: the fast paths, shared by every kind, leave interrupts alone (a
+//!   read hold has no place in the lock to keep the interrupt state it found, and
+//!   keeping it elsewhere would cost the blocking kinds' fast paths a test). A waiter
+//!   may spin with interrupts off, and an interrupt handler may take the lock, only
+//!   if every holder holds it with interrupts off (or on another CPU): otherwise the
+//!   handler may spin forever on the thread it interrupted. Likewise a holder that
+//!   may be preempted by a higher-priority thread spinning for the lock on its CPU
+//!   should hold it with interrupts off. Nothing keeps new readers out while a
+//!   writer spins (`WRITE_WANTED` belongs to the turnstile): a spin rwlock suits
+//!   short read sections.
 
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 
 use arch::cell::{Tagged, TaggedRef};
 use arch::Machine;
 
 use super::lockword::{self as lw, Marked};
+use super::mutex::MutexKind;
 use super::turnstile::{self, Table, WaitKind};
 use super::STATS;
 use crate::disp;
@@ -55,12 +85,23 @@ pub enum RwMode {
 /// [`RwLock`] wraps one around data.
 pub struct KRwLock {
     word: TaggedRef<KThread>,
+    kind: MutexKind,
 }
 
 impl KRwLock {
-    /// A free lock: no readers, no writer (`rw_init`).
+    /// A free blocking lock: no readers, no writer (`rw_init`).
     pub const fn new() -> KRwLock {
-        KRwLock { word: TaggedRef::new_num(0, 0) }
+        KRwLock::with_kind(MutexKind::Block)
+    }
+
+    /// A free lock of `kind`.
+    pub const fn with_kind(kind: MutexKind) -> KRwLock {
+        KRwLock { word: TaggedRef::new_num(0, 0), kind }
+    }
+
+    /// What it does when busy: block, adaptive or spin (fixed at creation).
+    pub fn kind(&self) -> MutexKind {
+        self.kind
     }
 
     /// The lock word's address: the lock's name on its turnstile and in reports.
@@ -91,7 +132,7 @@ impl KRwLock {
         self.readers() > 0
     }
 
-    /// Enters the lock, blocking until it can.
+    /// Enters the lock, waiting until it can as its kind says.
     #[inline]
     pub fn enter(&self, mode: RwMode) {
         match mode {
@@ -113,14 +154,56 @@ impl KRwLock {
     /// writer waits.
     pub fn try_enter(&self, mode: RwMode) -> bool {
         let me = curthread();
-        let r = match mode {
-            RwMode::Read => lw::rw_try_read(&self.word),
-            RwMode::Write => lw::rw_try_write(&self.word, me),
-        };
+        let r = self.try_word(me, mode);
         if let Err(v) = r {
             self.check_not_mine(me, v);
         }
         r.is_ok()
+    }
+
+    fn try_word(&self, me: &'static KThread, mode: RwMode) -> Result<(), Tagged<KThread>> {
+        match mode {
+            RwMode::Read => lw::rw_try_read(&self.word),
+            RwMode::Write => lw::rw_try_write(&self.word, me),
+        }
+    }
+
+    /// A busy spin lock: busy-waits, with the caller's interrupt level, until the
+    /// word lets `mode` in, and takes it.
+    fn spin_wait(&self, me: &'static KThread, mode: RwMode) {
+        STATS.rw_spin_waits.fetch_add(1, Relaxed);
+        loop {
+            let v = self.word.load(Relaxed);
+            self.check_not_mine(me, v);
+            let free = matches!(
+                (mode, v),
+                (RwMode::Read, Tagged::Num(..)) | (RwMode::Write, Tagged::Num(0, _))
+            );
+            if free && self.try_word(me, mode).is_ok() {
+                return;
+            }
+            M::relax();
+        }
+    }
+
+    /// Spins while the lock is write-held by a writer running on a CPU that is not
+    /// itself spinning (an adaptive lock); returns once it is not.
+    fn adaptive_spin(&self, me: &'static KThread) {
+        let mut spun = false;
+        while let Tagged::Ref(w, _) = self.word.load(Relaxed) {
+            if core::ptr::eq(w, me) || !disp::is_running(w) || w.t_spinning.load(SeqCst) {
+                break;
+            }
+            if !spun {
+                spun = true;
+                STATS.rw_adaptive_spins.fetch_add(1, Relaxed);
+                me.t_spinning.store(true, SeqCst);
+            }
+            M::relax();
+        }
+        if spun {
+            me.t_spinning.store(false, SeqCst);
+        }
     }
 
     /// Leaves the lock (a write hold if the caller is the writer, else a read hold).
@@ -187,11 +270,33 @@ impl KRwLock {
         }
     }
 
-    /// The lock is busy: take it under the turnstile lock, or block until handed it.
+    /// The lock is busy: spin for it (spin), or spin while its writer runs
+    /// (adaptive), then take it under the turnstile lock or block until handed it.
     #[cold]
     #[inline(never)]
     fn enter_slow(&self, me: &'static KThread, kind: WaitKind) {
         self.check_not_mine(me, self.word.load(Relaxed));
+        let mode = if kind == WaitKind::Writer { RwMode::Write } else { RwMode::Read };
+        if self.kind == MutexKind::Spin {
+            return self.spin_wait(me, mode);
+        }
+        let adaptive = self.kind == MutexKind::Adaptive;
+        loop {
+            if adaptive {
+                self.adaptive_spin(me);
+                if self.try_word(me, mode).is_ok() {
+                    return;
+                }
+            }
+            if self.block(me, kind, adaptive) {
+                return;
+            }
+        }
+    }
+
+    /// Under the turnstile lock, takes the lock or marks it and blocks until handed
+    /// it (true); false if (adaptive) its writer runs again: spin again.
+    fn block(&self, me: &'static KThread, kind: WaitKind, adaptive: bool) -> bool {
         if !M::intr_enabled() {
             panic!("{me:?} would block on rwlock {:#x} with interrupts disabled", self.addr());
         }
@@ -203,6 +308,16 @@ impl KRwLock {
         };
         match marked {
             Marked::Entered => drop(tbl),
+            Marked::Wait(Some(o))
+                if adaptive
+                    && !core::ptr::eq(o, me)
+                    && disp::is_running(o)
+                    && !o.t_spinning.load(SeqCst) =>
+            {
+                drop(tbl);
+                M::intr_restore(was);
+                return false;
+            }
             Marked::Wait(owner) => {
                 if owner.is_some_and(|o| core::ptr::eq(o, me)) {
                     drop(tbl);
@@ -219,6 +334,7 @@ impl KRwLock {
             }
         }
         M::intr_restore(was);
+        true
     }
 
     /// Leaves with waiters to hand the lock to: `reader` is leaving a read hold
@@ -279,7 +395,7 @@ impl Default for KRwLock {
 
 impl core::fmt::Debug for KRwLock {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "KRwLock({:#x}, {:?})", self.addr(), self.word.load(Relaxed))
+        write!(f, "KRwLock({:?} {:#x}, {:?})", self.kind, self.addr(), self.word.load(Relaxed))
     }
 }
 
@@ -306,9 +422,14 @@ pub struct RwLockWriteGuard<'a, T> {
 }
 
 impl<T> RwLock<T> {
-    /// `value` behind a free kernel reader-writer lock.
+    /// `value` behind a free blocking kernel reader-writer lock.
     pub const fn new(value: T) -> RwLock<T> {
-        RwLock { raw: KRwLock::new(), data: spin::rwlock::RwLock::new(value) }
+        RwLock::with_kind(MutexKind::Block, value)
+    }
+
+    /// `value` behind a free kernel reader-writer lock of `kind`.
+    pub const fn with_kind(kind: MutexKind, value: T) -> RwLock<T> {
+        RwLock { raw: KRwLock::with_kind(kind), data: spin::rwlock::RwLock::new(value) }
     }
 
     /// The kernel lock underneath.
@@ -316,15 +437,15 @@ impl<T> RwLock<T> {
         &self.raw
     }
 
-    /// Enters the lock as a reader (`rw_enter(RW_READER)`), blocking on its
-    /// turnstile while it is write-held or a writer waits.
+    /// Enters the lock as a reader (`rw_enter(RW_READER)`), waiting as its kind
+    /// says while it is write-held or a writer waits.
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
         self.raw.enter(RwMode::Read);
         self.read_guard()
     }
 
-    /// Enters the lock as its only writer (`rw_enter(RW_WRITER)`), blocking on
-    /// its turnstile while anyone holds it.
+    /// Enters the lock as its only writer (`rw_enter(RW_WRITER)`), waiting as
+    /// its kind says while anyone holds it.
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
         self.raw.enter(RwMode::Write);
         self.write_guard()

@@ -7,10 +7,12 @@
 //! was blocked, and the order in which threads really finished.
 //!
 //! One file per subject: [`mutex`], [`condvar_sema`] (condition variables and
-//! semaphores), [`rwlock`], [`pi`] (priority inheritance) and [`misuse`] (what the
+//! semaphores), [`rwlock`], [`kinds`] (what each kind of rwlock, semaphore and
+//! condition variable does when busy), [`pi`] (priority inheritance) and [`misuse`] (what the
 //! kernel reports by panicking); here the suite and what they share.
 
 mod condvar_sema;
+mod kinds;
 mod misuse;
 mod mutex;
 mod pi;
@@ -46,6 +48,45 @@ pub static SYNC: &[Test] = &[
     Test::new("sync_rwlock_readers_overlap", rwlock::sync_rwlock_readers_overlap),
     Test::new("sync_rwlock_writer_not_starved", rwlock::sync_rwlock_writer_not_starved),
     Test::new("sync_rwlock_try_downgrade_upgrade", rwlock::sync_rwlock_try_downgrade_upgrade),
+    Test::new("sync_rwlock_spin_waiter_spins", kinds::sync_rwlock_spin_waiter_spins),
+    Test::new("sync_rwlock_block_waiter_sleeps", kinds::sync_rwlock_block_waiter_sleeps),
+    Test::new(
+        "sync_rwlock_adaptive_spins_on_running_writer",
+        kinds::sync_rwlock_adaptive_spins_on_running_writer,
+    ),
+    Test::new(
+        "sync_rwlock_adaptive_blocks_on_sleeping_writer",
+        kinds::sync_rwlock_adaptive_blocks_on_sleeping_writer,
+    ),
+    Test::new(
+        "sync_rwlock_adaptive_blocks_on_readers",
+        kinds::sync_rwlock_adaptive_blocks_on_readers,
+    ),
+    Test::new(
+        "sync_spin_rwlock_in_interrupt_handler",
+        kinds::sync_spin_rwlock_in_interrupt_handler,
+    ),
+    Test::new("sync_sema_spin_waiter_spins", kinds::sync_sema_spin_waiter_spins),
+    Test::new("sync_sema_block_waiter_sleeps", kinds::sync_sema_block_waiter_sleeps),
+    Test::new(
+        "sync_sema_adaptive_spins_on_running_waker",
+        kinds::sync_sema_adaptive_spins_on_running_waker,
+    ),
+    Test::new(
+        "sync_sema_adaptive_blocks_on_sleeping_waker",
+        kinds::sync_sema_adaptive_blocks_on_sleeping_waker,
+    ),
+    Test::new("sync_cv_spin_waiter_spins", kinds::sync_cv_spin_waiter_spins),
+    Test::new("sync_cv_block_waiter_sleeps", kinds::sync_cv_block_waiter_sleeps),
+    Test::new(
+        "sync_cv_adaptive_spins_on_running_waker",
+        kinds::sync_cv_adaptive_spins_on_running_waker,
+    ),
+    Test::new(
+        "sync_cv_adaptive_blocks_on_sleeping_waker",
+        kinds::sync_cv_adaptive_blocks_on_sleeping_waker,
+    ),
+    Test::new("sync_cv_timedwait_every_kind", kinds::sync_cv_timedwait_every_kind),
     Test::new("sync_pi_mutex_inversion", pi::sync_pi_mutex_inversion),
     Test::new("sync_pi_chain_of_two_locks", pi::sync_pi_chain_of_two_locks),
     Test::new("sync_pi_recomputed_on_release", pi::sync_pi_recomputed_on_release),
