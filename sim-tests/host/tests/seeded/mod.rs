@@ -27,8 +27,9 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use arch::sim::{Schedule, SimConfig};
-use kern_selftest::Suite;
+use arch::sim::{DiskConfig, Schedule, SimConfig};
+use kern::swap;
+use kern_selftest::{Suite, TestResult};
 
 /// The name of the child test.
 const CHILD: &str = "seeded_child";
@@ -101,6 +102,28 @@ impl Sweep {
             self.replay_command(seed, ncpus)
         );
     }
+}
+
+/// The machine of a `swap=force` sweep (`fuzz_swap_seeded.rs`,
+/// `user_swap_seeded.rs`): the seeded one with a sound swap disk.
+#[allow(dead_code)] // The other sweeps' machines have no disk, or a failing one.
+pub fn with_swap_disk(config: SimConfig) -> SimConfig {
+    SimConfig { disk: Some(DiskConfig::new(sim_tests::SWAP_DISK_SECTORS)), ..config }
+}
+
+/// The self-test a `swap=force` sweep runs after its suite: swapping really
+/// happened meanwhile, and lost nothing.
+#[allow(dead_code)] // As `with_swap_disk`.
+pub fn swapped_meanwhile() -> TestResult {
+    let s = swap::stats();
+    kern::kprintln!("  measured: {} swap-outs, {} swap-ins", s.swapouts, s.swapins);
+    if s.swapouts == 0 || s.swapins == 0 {
+        return Err(format!("{} swap-outs and {} swap-ins", s.swapouts, s.swapins));
+    }
+    if s.lost != 0 || s.write_errors != 0 || s.read_errors != 0 {
+        return Err(format!("{s:?} on a sound disk"));
+    }
+    Ok(())
 }
 
 /// How one child run went.
