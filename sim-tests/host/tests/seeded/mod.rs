@@ -224,6 +224,20 @@ pub fn run_all(jobs: &[(u64, usize)]) -> Vec<Run> {
     done.into_iter().map(|(_, r)| r).collect()
 }
 
+/// Boots `seed` on `ncpus` CPUs twice, in two fresh processes: both pass and write
+/// the same console, byte for byte. Returns the first run.
+#[allow(dead_code)] // For the sweeps that prove their replays with one seed.
+pub fn boots_twice_alike(seed: u64, ncpus: usize) -> Run {
+    let mut runs = run_all(&[(seed, ncpus), (seed, ncpus)]);
+    for r in &runs {
+        assert!(r.passed, "seed {seed} on {ncpus} CPU(s) failed:\n{}", r.output);
+    }
+    let (a, b) = (runs[0].console(), runs[1].console());
+    assert!(a.is_some(), "no console:\n{}", runs[0].output);
+    assert_eq!(a, b, "seed {seed} on {ncpus} CPU(s) wrote two consoles");
+    runs.swap_remove(0)
+}
+
 /// `SIM_SEED`: a number, a list, or a range `a..b` / `a..=b`.
 fn parse_seeds(spec: &str) -> Vec<u64> {
     let bad = || panic!("SIM_SEED={spec}: expected N, N,M,... or A..B");
