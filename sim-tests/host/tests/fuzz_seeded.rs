@@ -36,13 +36,7 @@ fn fuzz_over_seeds() {
 /// trace. A failure found by a seed is that seed's to replay.
 #[test]
 fn a_fuzzing_seed_replays_exactly() {
-    let runs = seeded::run_all(&[(3, 4), (3, 4)]);
-    for r in &runs {
-        assert!(r.passed, "seed 3 on 4 CPUs failed:\n{}", r.output);
-    }
-    let console = |r: &seeded::Run| r.console().map(str::to_string);
-    assert!(console(&runs[0]).is_some(), "no console:\n{}", runs[0].output);
-    assert_eq!(console(&runs[0]), console(&runs[1]), "seed 3 on 4 CPUs wrote two consoles");
+    seeded::boots_twice_alike(3, 4);
 }
 
 /// Not a test of its own: the boot that the test above runs in child processes

@@ -9,9 +9,7 @@ mod seeded;
 
 use std::time::Duration;
 
-use arch::sim::{DiskConfig, SimConfig};
-use kern::swap;
-use kern_selftest::{Suite, Test, TestResult};
+use kern_selftest::{Suite, Test};
 use seeded::Sweep;
 
 static SWEEP: Sweep = Sweep {
@@ -23,28 +21,12 @@ static SWEEP: Sweep = Sweep {
     heap_bytes: arch::sim::DEFAULT_HEAP,
     virtual_timeout: Duration::from_secs(300),
     timeout: Duration::from_secs(100),
-    machine: |config| SimConfig {
-        disk: Some(DiskConfig::new(sim_tests::SWAP_DISK_SECTORS)),
-        ..config
-    },
+    machine: seeded::with_swap_disk,
 };
 
 static SUITES: [Suite; 2] = [("fuzz", sim_tests::fuzz::FUZZ), ("swap", SWAPPED)];
 
-/// Swapping really happened while the fuzzer ran, and lost nothing.
-fn swapped_meanwhile() -> TestResult {
-    let s = swap::stats();
-    kern::kprintln!("  measured: {} swap-outs, {} swap-ins", s.swapouts, s.swapins);
-    if s.swapouts == 0 || s.swapins == 0 {
-        return Err(format!("{} swap-outs and {} swap-ins", s.swapouts, s.swapins));
-    }
-    if s.lost != 0 || s.write_errors != 0 || s.read_errors != 0 {
-        return Err(format!("{s:?} on a sound disk"));
-    }
-    Ok(())
-}
-
-static SWAPPED: &[Test] = &[Test::new("fuzz_swapped_meanwhile", swapped_meanwhile)];
+static SWAPPED: &[Test] = &[Test::new("fuzz_swapped_meanwhile", seeded::swapped_meanwhile)];
 
 /// 8 seeds on each of 1, 2, 4 and 8 CPUs (or what `SIM_SEED`/`SIM_NCPUS` say).
 #[test]

@@ -28,8 +28,9 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use arch::sim::{Schedule, SimConfig};
-use kern_selftest::Suite;
+use arch::sim::{DiskConfig, Schedule, SimConfig};
+use kern::swap;
+use kern_selftest::{Suite, TestResult};
 
 /// The name of the child test.
 const CHILD: &str = "seeded_child";
@@ -102,6 +103,28 @@ impl Sweep {
             self.replay_command(seed, ncpus)
         );
     }
+}
+
+/// The machine of a `swap=force` sweep (`fuzz_swap_seeded.rs`,
+/// `user_swap_seeded.rs`): the seeded one with a sound swap disk.
+#[allow(dead_code)] // The other sweeps' machines have no disk, or a failing one.
+pub fn with_swap_disk(config: SimConfig) -> SimConfig {
+    SimConfig { disk: Some(DiskConfig::new(sim_tests::SWAP_DISK_SECTORS)), ..config }
+}
+
+/// The self-test a `swap=force` sweep runs after its suite: swapping really
+/// happened meanwhile, and lost nothing.
+#[allow(dead_code)] // As `with_swap_disk`.
+pub fn swapped_meanwhile() -> TestResult {
+    let s = swap::stats();
+    kern::kprintln!("  measured: {} swap-outs, {} swap-ins", s.swapouts, s.swapins);
+    if s.swapouts == 0 || s.swapins == 0 {
+        return Err(format!("{} swap-outs and {} swap-ins", s.swapouts, s.swapins));
+    }
+    if s.lost != 0 || s.write_errors != 0 || s.read_errors != 0 {
+        return Err(format!("{s:?} on a sound disk"));
+    }
+    Ok(())
 }
 
 /// How one child run went.
@@ -200,6 +223,20 @@ pub fn run_all(jobs: &[(u64, usize)]) -> Vec<Run> {
     let mut done = done.into_inner().unwrap();
     done.sort_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Boots `seed` on `ncpus` CPUs twice, in two fresh processes: both pass and write
+/// the same console, byte for byte. Returns the first run.
+#[allow(dead_code)] // For the sweeps that prove their replays with one seed.
+pub fn boots_twice_alike(seed: u64, ncpus: usize) -> Run {
+    let mut runs = run_all(&[(seed, ncpus), (seed, ncpus)]);
+    for r in &runs {
+        assert!(r.passed, "seed {seed} on {ncpus} CPU(s) failed:\n{}", r.output);
+    }
+    let (a, b) = (runs[0].console(), runs[1].console());
+    assert!(a.is_some(), "no console:\n{}", runs[0].output);
+    assert_eq!(a, b, "seed {seed} on {ncpus} CPU(s) wrote two consoles");
+    runs.swap_remove(0)
 }
 
 /// `SIM_SEED`: a number, a list, or a range `a..b` / `a..=b`.

@@ -303,82 +303,58 @@ fn mutex_round(m: &Model, me: usize) {
     m.mutex_unlock(me);
 }
 
+/// Checks `body` in three threads (`three`) on a free lock of `bound` threads or
+/// unbound ones: `writes` write sections done and the lock free at the end; then
+/// `also` checks what else the test wants of the model.
+fn three_on_a_lock(bound: bool, body: fn(&Model, usize), writes: usize, also: fn(&Model)) {
+    model(move || {
+        let m = Model::new(bound, 0);
+        three(&m, body);
+        assert_eq!(m.count(), writes);
+        assert_eq!(m.word.load(Relaxed), 0, "the lock is free at the end");
+        also(&m);
+    });
+}
+
+/// Takes the rwlock to write (by spinning where `spin`) or to read, runs the
+/// section it allows, and leaves.
+fn rw_round(m: &Model, me: usize, write: bool, spin: bool) {
+    if write && spin {
+        m.rw_spin_write(me);
+    } else {
+        m.rw_enter(me, if write { Want::Write } else { Want::Read });
+    }
+    if write {
+        m.write_section();
+    } else {
+        m.read_section();
+    }
+    m.rw_exit(me);
+}
+
 #[test]
 fn loom_mutex_handoff_bound_threads() {
-    model(|| {
-        let m = Model::new(true, 0);
-        three(&m, mutex_round);
-        assert_eq!(m.count(), 3);
-        assert_eq!(m.word.load(Relaxed), 0, "the mutex is free at the end");
-    });
+    three_on_a_lock(true, mutex_round, 3, |_| {});
 }
 
 #[test]
 fn loom_mutex_handoff_unbound_threads() {
-    model(|| {
-        let m = Model::new(false, 0);
-        three(&m, mutex_round);
-        assert_eq!(m.count(), 3);
-        assert_eq!(m.word.load(Relaxed), 0);
-        assert!(m.q.lock().unwrap().is_empty());
-    });
+    three_on_a_lock(false, mutex_round, 3, |m| assert!(m.q.lock().unwrap().is_empty()));
 }
 
 #[test]
 fn loom_rwlock_two_readers_one_writer() {
-    model(|| {
-        let m = Model::new(true, 0);
-        three(&m, |m, me| {
-            if me == 0 {
-                m.rw_enter(me, Want::Write);
-                m.write_section();
-            } else {
-                m.rw_enter(me, Want::Read);
-                m.read_section();
-            }
-            m.rw_exit(me);
-        });
-        assert_eq!(m.count(), 1);
-        assert_eq!(m.word.load(Relaxed), 0);
-    });
+    three_on_a_lock(true, |m, me| rw_round(m, me, me == 0, false), 1, |_| {});
 }
 
 #[test]
 fn loom_rwlock_two_writers_one_reader_unbound() {
-    model(|| {
-        let m = Model::new(false, 0);
-        three(&m, |m, me| {
-            if me == 2 {
-                m.rw_enter(me, Want::Read);
-                m.read_section();
-            } else {
-                m.rw_enter(me, Want::Write);
-                m.write_section();
-            }
-            m.rw_exit(me);
-        });
-        assert_eq!(m.count(), 2);
-        assert_eq!(m.word.load(Relaxed), 0);
-    });
+    three_on_a_lock(false, |m, me| rw_round(m, me, me != 2, false), 2, |_| {});
 }
 
 #[test]
 fn loom_rwlock_spinning_writer_gets_in() {
-    model(|| {
-        let m = Model::new(true, 0);
-        three(&m, |m, me| {
-            if me == 0 {
-                m.rw_spin_write(me);
-                m.write_section();
-            } else {
-                m.rw_enter(me, Want::Read);
-                m.read_section();
-            }
-            m.rw_exit(me);
-        });
-        assert_eq!(m.count(), 1);
-        assert_eq!(m.word.load(Relaxed), 0);
-    });
+    three_on_a_lock(true, |m, me| rw_round(m, me, me == 0, true), 1, |_| {});
 }
 
 #[test]
