@@ -29,7 +29,8 @@ static SWEEP: Sweep = Sweep {
     // most 60 s each.
     virtual_timeout: Duration::from_secs(200),
     timeout: Duration::from_secs(60),
-    machine: |config| config,
+    // The user suite swaps LWPs out: a sound swap disk.
+    machine: seeded::with_swap_disk,
 };
 
 static SUITES: [Suite; 2] = [("user", user_sim::USER), ("signals", user_sim::signals::SIGNALS)];
