@@ -34,7 +34,7 @@ use arch::sim::{DiskConfig, Outcome, SimConfig};
 use arch::{FaultKind, Machine, Prot, UserRegs, PAGE_SIZE, USER_LIMIT};
 use kern::proc::{prfind, AddrSpace, PStat, Pid, WaitStatus};
 use kern::{sleepq, swap, M};
-use kern_selftest::{ensure, ensure_eq, reap, wait_until, Suite, Test, TestResult};
+use kern_selftest::{ensure, ensure_eq, reap, skip, wait_until, Suite, Test, TestResult};
 use lwp_abi::*;
 
 /// The tests, in the order they run.
@@ -256,6 +256,9 @@ const SLEEPS: u64 = 30;
 /// whatever CPU), and each LWP finds its system calls' results, its count of system
 /// calls and its CPU times as they were; each process ends as it should.
 fn lwps_swapped_out_and_back() -> TestResult {
+    if !swap::has_device() {
+        skip!("no swap device on this machine");
+    }
     let st0 = swap::stats();
     let spaces = [new_space()?, new_space()?];
     let mut pids = Vec::new();
