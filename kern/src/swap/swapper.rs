@@ -192,11 +192,13 @@ fn claim(c: &Candidate) -> Option<Box<LwpData>> {
 /// registers to the machine, the slot back, and the thread loaded — and runnable,
 /// if it was made runnable meanwhile.
 fn undo(c: &Candidate, data: Box<LwpData>, attached: bool, slot: u32) {
-    let frame = attached.then(|| data.lwp_regs.share());
-    c.lwp.put_back(data);
-    if let Some(f) = frame {
-        M::user_frame_attach(c.t.context(), f);
+    // The registers first: once the structure is back, a swap-in on another thread
+    // may find it resident and set the thread running (`swap_in`), and it must not
+    // run without them.
+    if attached {
+        M::user_frame_attach(c.t.context(), data.lwp_regs.share());
     }
+    c.lwp.put_back(data);
     device::slot_free(slot);
     if set_loaded(c.t) {
         disp::setrun(c.t);
