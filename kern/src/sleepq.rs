@@ -229,7 +229,7 @@ pub fn wakeup_one(chan: usize) -> bool {
 pub fn wakeup_first<R>(chan: usize, decide: impl FnOnce(Option<&'static KThread>, bool) -> R) -> R {
     let (t, r) = {
         let mut q = bucket(chan).lock();
-        let t = q.take(|t| t.t_wchan.load(Ordering::Acquire) == chan);
+        let t = unsleep(&mut q, |t| t.t_wchan.load(Ordering::Acquire) == chan);
         let mut more = false;
         let mut cur = q.head;
         while let Some(s) = cur {
