@@ -29,11 +29,8 @@ static SWEEP: Sweep = Sweep {
     // most 60 s each.
     virtual_timeout: Duration::from_secs(200),
     timeout: Duration::from_secs(60),
-    // No swap disk: the user suite's swapping test says skipped. (With one, seed 40
-    // on 8 CPUs finds an LWP back in a system call without its registers: an open
-    // bug of swapping beside signals, replayed by
-    // `SIM_SEED=40 SIM_NCPUS=8` once `machine` is `seeded::with_swap_disk`.)
-    machine: |config| config,
+    // The user suite swaps LWPs out: a sound swap disk.
+    machine: seeded::with_swap_disk,
 };
 
 static SUITES: [Suite; 2] = [("user", user_sim::USER), ("signals", user_sim::signals::SIGNALS)];

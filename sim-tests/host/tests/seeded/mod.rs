@@ -105,7 +105,7 @@ impl Sweep {
     }
 }
 
-/// The machine of a `swap=force` sweep (`fuzz_swap_seeded.rs`,
+/// The machine of a sweep that swaps (`fuzz_swap_seeded.rs`, `user_signal_seeds.rs`,
 /// `user_swap_seeded.rs`): the seeded one with a sound swap disk.
 #[allow(dead_code)] // The other sweeps' machines have no disk, or a failing one.
 pub fn with_swap_disk(config: SimConfig) -> SimConfig {
