@@ -61,7 +61,16 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
     }
     M::intr_restore(true);
     thread::thread_create("reaper", proc::reaper, 0);
-    swap::init(args);
+    let swap_mode = match bootarg(args, "swap") {
+        Some("off") => Some(swap::Mode::Off),
+        Some("force") => Some(swap::Mode::Force),
+        _ => None,
+    };
+    let swapstat = args.split_whitespace().find_map(|w| match w {
+        "swapstat" => Some(1),
+        w => w.strip_prefix("swapstat=")?.parse().ok(),
+    });
+    swap::init(swap_mode, swapstat.unwrap_or(0));
     kprintln!("LWP kernel: {} CPU(s), HZ={}, boot arguments '{}'", M::ncpus(), clock::hz(), args);
     let (l, heap) = (rctl::limits(), M::heap_stats());
     kprintln!(

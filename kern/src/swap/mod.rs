@@ -180,18 +180,13 @@ pub fn set_mode(m: Mode) -> Mode {
 }
 
 /// The swap device at boot: makes it from the machine's disk, if there is one, and
-/// starts the swapper; reads the boot arguments `swap=` and `swapstat`.
-pub(crate) fn init(bootargs: &str) {
-    match crate::boot::bootarg(bootargs, "swap") {
-        Some("off") => MODE.store(Mode::Off as u32, Ordering::Relaxed),
-        Some("force") => MODE.store(Mode::Force as u32, Ordering::Relaxed),
-        _ => {}
+/// starts the swapper in `start_mode` (the boot argument `swap=`; else `Pressure`),
+/// reporting its counts every `stat_period` seconds if not 0 (`swapstat`).
+pub(crate) fn init(start_mode: Option<Mode>, stat_period: u32) {
+    if let Some(m) = start_mode {
+        MODE.store(m as u32, Ordering::Relaxed);
     }
-    let period = bootargs.split_whitespace().find_map(|w| match w {
-        "swapstat" => Some(1),
-        w => w.strip_prefix("swapstat=")?.parse().ok(),
-    });
-    STAT_PERIOD.store(period.unwrap_or(0), Ordering::Relaxed);
+    STAT_PERIOD.store(stat_period, Ordering::Relaxed);
     match device::init() {
         Some(slots) => {
             kprintln!(
