@@ -150,21 +150,38 @@ struct Ent {
     waitfor: crate::lwp::Waitfor,
 }
 
-fn lwps(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
+/// The user process a command's argument names (`::CMD PID`), among those of `w`;
+/// `None` after saying why not: no number, no such process, or pid 0, whose
+/// threads are the kernel's (`pid0` says what that means for the command).
+pub(super) fn process_arg(
+    args: &Args<'_>,
+    w: &World,
+    cmd: &str,
+    pid0: &str,
+    out: &mut dyn Write,
+) -> Result<Option<&'static Proc>, fmt::Error> {
     let Some(pid) = args.words().next().and_then(|w| w.parse::<u32>().ok()) else {
-        writeln!(out, "kmdb: ::lwps PID (a decimal process id, as ::ps shows it)")?;
-        return Ok(Next::Stay);
+        writeln!(out, "kmdb: ::{cmd} PID (a decimal process id, as ::ps shows it)")?;
+        return Ok(None);
     };
-    let w = World::take();
     let procs = w.procs.iter().flatten().copied();
     let Some(p) = core::iter::once(&PROC0).chain(procs).find(|p| p.pid() == Pid(pid)) else {
         writeln!(out, "kmdb: no process {pid}")?;
-        return Ok(Next::Stay);
+        return Ok(None);
     };
     if core::ptr::eq(p, &PROC0) {
-        writeln!(out, "kmdb: pid 0 has no LWPs: its threads are the kernel's (::threadlist)")?;
-        return Ok(Next::Stay);
+        writeln!(out, "kmdb: pid 0 {pid0}: its threads are the kernel's")?;
+        return Ok(None);
     }
+    Ok(Some(p))
+}
+
+fn lwps(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
+    let w = World::take();
+    let Some(p) = process_arg(args, &w, "lwps", "has no LWPs", out)? else {
+        return Ok(Next::Stay);
+    };
+    let pid = p.pid().0;
     // Room first, then the entries copied under the lock (nothing allocated there).
     let n = super::peek(&p.p_lock).map_or(0, |ps| ps.p_lwpdir.len());
     let mut ents = Vec::with_capacity(n + 8);

@@ -11,7 +11,7 @@ use super::proc::ProcName;
 use super::thread::{Hex, World};
 use super::{l, r, row, Args, Col, Dcmd, Next};
 use crate::lwp::{LwpId, SigAltStack};
-use crate::proc::{Pid, NSIG, PROC0};
+use crate::proc::NSIG;
 use crate::signal::{Sig, SigAct, SigDisp, SigSet};
 use crate::thread::KThread;
 use lwp_abi::{
@@ -162,20 +162,11 @@ fn s(d: &dyn fmt::Display) -> String {
 }
 
 fn sig(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
-    let Some(pid) = args.words().next().and_then(|w| w.parse::<u32>().ok()) else {
-        writeln!(out, "kmdb: ::sig PID (a decimal process id, as ::ps shows it)")?;
-        return Ok(Next::Stay);
-    };
     let w = World::take();
-    let procs = w.procs.iter().flatten().copied();
-    let Some(p) = core::iter::once(&PROC0).chain(procs).find(|p| p.pid() == Pid(pid)) else {
-        writeln!(out, "kmdb: no process {pid}")?;
+    let Some(p) = super::proc::process_arg(args, &w, "sig", "takes no signals", out)? else {
         return Ok(Next::Stay);
     };
-    if core::ptr::eq(p, &PROC0) {
-        writeln!(out, "kmdb: pid 0 takes no signals: its threads are the kernel's")?;
-        return Ok(Next::Stay);
-    }
+    let pid = p.pid().0;
     // Room first, then what is shown copied under the lock (nothing allocated there).
     let n = super::peek(&p.p_lock).map_or(0, |ps| ps.p_lwpdir.len());
     let mut v = ProcView {
