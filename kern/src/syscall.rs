@@ -15,8 +15,9 @@
 //! (Solaris' `sysent`). A call that neither blocks nor faults is `fast`: the
 //! machine calls its handler straight from the trap, with the arguments from the
 //! trapped window, and writes its results back itself (Solaris' `syscall_trap`);
-//! its number and arguments are in the registers of the `lwp` structure, as Solaris'
-//! `lwp_ap` points at them. Sending a signal and changing the mask are such calls:
+//! a fast handler reads its arguments, never the `lwp` structure's registers,
+//! which the machine may make whole only on the way back (before any pending work
+//! is acted on). Sending a signal and changing the mask are such calls:
 //! they take the process's lock, wake or poke an LWP, and a signal for the caller
 //! is delivered on its way back. Every other call comes to [`user_trap`] as
 //! [`UserTrap::Syscall`], the general path: the number, arguments, results and error

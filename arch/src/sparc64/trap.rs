@@ -15,10 +15,13 @@
 //!   (`vm`), at any trap level; what the table does not map goes on as a fault.
 //! * The fast traps `ta 0x24` and `ta 0x25` (Solaris' gethrtime and gethrvtime) are
 //!   served by the vector itself, in a few instructions, without saving anything.
-//! * A system call (`ta 0x40`) enters `sparc64_syscall_trap`, which saves the user's
-//!   registers into its LWP's frame and, for a call the kernel's table marks `fast`,
-//!   calls the handler itself with the trapped window's outs as arguments (Solaris'
-//!   `syscall_trap`); every other trap at TL=0 enters `etrap`.
+//! * A system call (`ta 0x40`) enters `sparc64_syscall_trap` (Solaris'
+//!   `syscall_trap`). For a call the kernel's table marks `fast`, it saves only the
+//!   globals the handler may change, keeps the rest in its own window (the trapped
+//!   window's outs are the arguments), calls the handler, and returns straight from
+//!   those registers unless work is pending or the handler switched threads; then,
+//!   and for every other call, the frame is made whole and the general path runs.
+//!   Every other trap at TL=0 enters `etrap`.
 //! * `etrap` sends a trap from user mode to `sparc64_utrap`, which saves the user's
 //!   registers into the frame as well and calls `user` (see there: the frame, the
 //!   return path, pending work, the window buffer). A trap from the kernel gets a
@@ -480,7 +483,9 @@ global_asm!(
     .endif
     VECS    0x140 - 0x126, \other
     .if     \soft
-    VEC     syscall_trap                ! 0x140 ta 0x40: a system call
+    ba,pt   %xcc, syscall_trap          ! 0x140 ta 0x40: a system call
+     rdpr   %tstate, %g1                ! (syscall_trap's first instruction)
+    .org    \base + 0x141 * 32
     .else
     VEC     \other
     .endif
@@ -722,9 +727,10 @@ sparc64_rtrap:
     ! the user's own, or the kernel's; the return to user mode counts them dirty
     ! again). A kernel frame on the thread's kernel stack (the save may spill a user
     ! window, to the user's stack or the window buffer); the user's windows in the
-    ! file become "other" windows. Leaves %g3 = &sparc64_cpu, %g5 = the frame.
-    .macro  USER_ENTRY
-    wrpr    %g0, NWINDOWS - 1, %cleanwin
+    ! file become "other" windows. Leaves %g3 = &sparc64_cpu, `frame` = the frame.
+    ! (Marking the windows clean, `wrpr %g0, NWINDOWS - 1, %cleanwin`, comes first,
+    ! before the macro, where a delay slot can take it.)
+    .macro  USER_ENTRY frame
     sethi   %hi(sparc64_cpu), %g3
     or      %g3, %lo(sparc64_cpu), %g3
     ldx     [%g3 + CPU_KSP], %g2
@@ -733,7 +739,7 @@ sparc64_rtrap:
     wrpr    %g0, 0, %canrestore
     wrpr    %g2, 0, %otherwin
     wrpr    %g0, WSTATE_KERNEL_UOTHER, %wstate
-    ldx     [%g3 + CPU_FRAME], %g5
+    ldx     [%g3 + CPU_FRAME], \frame
     .endm
 
     ! USER_SAVE: the rest of the user's registers into the frame (%g1 = TSTATE, the
@@ -768,12 +774,34 @@ sparc64_rtrap:
     ldx     [%l6 + CPU_THREAD], %g7     ! the kernel's current thread
     .endm
 
+    ! SYSCALL_FRAME: the frame made whole on sparc64_syscall_trap's slow paths, from
+    ! its locals and the trapped window's outs (%i0-%i7), as USER_SAVE leaves it.
+    .macro  SYSCALL_FRAME
+    srlx    %l0, 24, %l4                ! %ccr and %asi, nothing else
+    sllx    %l4, 24, %l4
+    stx     %l4, [%l7 + FR_TSTATE]
+    stx     %l1, [%l7 + FR_PC]
+    add     %l1, 4, %l4
+    stx     %l4, [%l7 + FR_NPC]
+    stx     %l3, [%l7 + FR_Y]
+    stx     %l2, [%l7 + FR_G + 56]
+    stx     %i0, [%l7 + FR_O + 0]
+    stx     %i1, [%l7 + FR_O + 8]
+    stx     %i2, [%l7 + FR_O + 16]
+    stx     %i3, [%l7 + FR_O + 24]
+    stx     %i4, [%l7 + FR_O + 32]
+    stx     %i5, [%l7 + FR_O + 40]
+    stx     %i6, [%l7 + FR_O + 48]
+    stx     %i7, [%l7 + FR_O + 56]
+    .endm
+
     ! sparc64_utrap: a trap from user mode other than a system call (from etrap,
     ! %g1 = TSTATE): saved whole, handed to sparc64_user_trap with its type.
     .globl  sparc64_utrap
 sparc64_utrap:
 utrap:
-    USER_ENTRY
+    wrpr    %g0, NWINDOWS - 1, %cleanwin
+    USER_ENTRY %g5
     rdpr    %tpc, %g2
     stx     %g2, [%g5 + FR_PC]
     rdpr    %tnpc, %g2
@@ -786,63 +814,111 @@ utrap:
     ba,pt   %xcc, user_rtt
      nop
 
-    ! sparc64_syscall_trap: ta 0x40 (Solaris' syscall_trap). The registers go into
-    ! the frame as for any trap, with `pc` past the trap instruction, and the call is
-    ! counted. A call whose table entry is `fast` is made right here: its arguments
-    ! are the trapped window's outs, its results go back into the frame and those
-    ! outs, with the carry, and the return path follows. Any other goes to
-    ! sparc64_user_trap as TT_SYSCALL.
+    ! sparc64_syscall_trap: ta 0x40 (Solaris' syscall_trap), in two paths.
+    !
+    ! The fast path, for a call whose table entry is `fast`: only what the handler
+    ! may change is saved. The user's %g1-%g6 go into the frame (the handler's code
+    ! may use %g1-%g5; %g6 is saved for the general return below); TSTATE, the
+    ! return pc, the user's %g7 and %y stay in this window's locals; the trapped
+    ! window's outs are this window's ins, the arguments, and stay there. The
+    ! results come back into %i0/%i1 and the carry into TSTATE's %ccr, and if no
+    ! work is pending and the trapped window is still in the register file
+    ! (`%otherwin` > 0: nothing flushed the windows, so no switch happened), the
+    ! return `retry`s straight from these registers.
+    !
+    ! Otherwise the frame is made whole (SYSCALL_FRAME) and the general path runs:
+    ! a call that is not fast goes to sparc64_user_trap as TT_SYSCALL; a fast call
+    ! with pending work, or that switched, returns through user_rtt.
+    !
+    ! Locals: %l0 = TSTATE, %l1 = the return pc (past the `ta`), %l2 = the user's
+    ! %g7, %l3 = %y, %l6 = &sparc64_cpu, %l7 = the frame.
     .globl  sparc64_syscall_trap
 sparc64_syscall_trap:
-syscall_trap:
-    rdpr    %tstate, %g1
+syscall_trap:                           ! %g1 = TSTATE (read in the vector)
     andcc   %g1, TSTATE_PRIV, %g0
-    bnz,pn  %xcc, etrap         ! from the kernel: not a system call (reported)
-     nop
-    USER_ENTRY
-    rdpr    %tnpc, %g2
-    stx     %g2, [%g5 + FR_PC]
-    add     %g2, 4, %g2
-    stx     %g2, [%g5 + FR_NPC]
-    ldx     [%g5 + FR_SYSC], %g2
-    inc     %g2
-    stx     %g2, [%g5 + FR_SYSC]
-    USER_SAVE
-    ldx     [%l6 + CPU_NSYSENT], %l0    ! %g1: the call number
-    cmp     %g1, %l0
-    bgeu,pn %xcc, 1f
-     sllx   %g1, SE_SHIFT, %l0
-    ldx     [%l6 + CPU_SYSENT], %l1
-    add     %l1, %l0, %l0
-    ldub    [%l0 + SE_FAST], %l1
-    brz,pn  %l1, 1f
-     ldx    [%l0 + SE_CALL], %l0
+    bnz,pn  %xcc, etrap                 ! from the kernel: not a system call (reported)
+     wrpr   %g0, NWINDOWS - 1, %cleanwin ! (for etrap too: harmless in the kernel)
+    USER_ENTRY %l7
+    mov     %g1, %l0
+    rdpr    %tnpc, %l1
+    mov     %g3, %l6
+    wrpr    %g0, 0, %tl
+    wrpr    %g0, PSTATE_KERNEL, %pstate ! the normal globals: the user's
+    stx     %g1, [%l7 + FR_G + 8]
+    stx     %g2, [%l7 + FR_G + 16]
+    stx     %g3, [%l7 + FR_G + 24]
+    stx     %g4, [%l7 + FR_G + 32]
+    stx     %g5, [%l7 + FR_G + 40]
+    stx     %g6, [%l7 + FR_G + 48]
+    mov     %g7, %l2
+    rd      %y, %l3
+    ldx     [%l6 + CPU_THREAD], %g7     ! the kernel's current thread (S7)
+    ldx     [%l7 + FR_SYSC], %l4        ! the call is counted
+    inc     %l4
+    stx     %l4, [%l7 + FR_SYSC]
+    ldx     [%l6 + CPU_NSYSENT], %l4    ! %g1: the call number
+    cmp     %g1, %l4
+    bgeu,pn %xcc, .Lsyscall_general
+     sllx   %g1, SE_SHIFT, %l4
+    ldx     [%l6 + CPU_SYSENT], %l5
+    add     %l5, %l4, %l4
+    ldub    [%l4 + SE_FAST], %l5
+    brz,pn  %l5, .Lsyscall_general
+     ldx    [%l4 + SE_CALL], %l4
     wrpr    %g0, PSTATE_KERNEL_IE, %pstate
     mov     %i0, %o0
     mov     %i1, %o1
     mov     %i2, %o2
     mov     %i3, %o3
     mov     %i4, %o4
-    call    %l0
+    call    %l4
      mov    %i5, %o5
     wrpr    %g0, PSTATE_KERNEL, %pstate ! %o0, %o1; %o2 the error number, or 0
-    ldx     [%l7 + FR_TSTATE], %l0
-    mov     CCR_CARRY, %l1
-    sllx    %l1, 32, %l1
-    andn    %l0, %l1, %l0               ! success: carry clear
-    or      %l0, %l1, %l1
-    movrnz  %o2, %l1, %l0               ! failure: carry set, the error in %o0,
-    movrnz  %o2, %o2, %o0
-    movrnz  %o2, %i1, %o1               ! %o1 as it was
-    stx     %l0, [%l7 + FR_TSTATE]
-    stx     %o0, [%l7 + FR_O + 0]
-    stx     %o1, [%l7 + FR_O + 8]
+    mov     CCR_CARRY, %l4
+    brnz,pn %o2, .Lsyscall_failed
+     sllx   %l4, 32, %l4
+    andn    %l0, %l4, %l0               ! success: carry clear, the results in %o0, %o1
     mov     %o0, %i0
-    ba,pt   %xcc, .Luser_rtt_ins        ! the other outs are in the window still
-     mov    %o1, %i1
-1:  call    sparc64_user_trap
+    mov     %o1, %i1
+.Lsyscall_done:
+    lduw    [%g7], %l4                  ! pending work?
+    brnz,pn %l4, .Lsyscall_return
+     rdpr   %otherwin, %l5              ! the trapped window still in the file?
+    brz,pn  %l5, .Lsyscall_return
+     ldx    [%l7 + FR_G + 8], %g1
+    ldx     [%l7 + FR_G + 16], %g2
+    ldx     [%l7 + FR_G + 24], %g3
+    ldx     [%l7 + FR_G + 32], %g4
+    ldx     [%l7 + FR_G + 40], %g5
+    wr      %l3, 0, %y
+    mov     %l2, %g7                    ! the user's own %g7: no kernel code from here
+    wrpr    %g0, PSTATE_KERNEL_AG, %pstate
+    wrpr    %g0, 1, %tl
+    wrpr    %l0, 0, %tstate             ! CWP: the trapped window's, where `restore` goes
+    wrpr    %l1, 0, %tpc
+    add     %l1, 4, %l1
+    wrpr    %l1, 0, %tnpc
+    wrpr    %l5, 0, %canrestore         ! the user's windows, as user_rtt makes them
+    wrpr    %g0, 0, %otherwin
+    wrpr    %g0, WSTATE_USER, %wstate
+    restore                             ! never fills: the window is in the file
+    rdpr    %canrestore, %g4            ! beyond the user's windows: to be cleaned
+    wrpr    %g4, 0, %cleanwin
+    retry
+.Lsyscall_failed:                       ! failure: carry set, the error in %o0, %o1 as it was
+    or      %l0, %l4, %l0
+    ba,pt   %xcc, .Lsyscall_done
+     mov    %o2, %i0
+.Lsyscall_general:
+    SYSCALL_FRAME
+    call    sparc64_user_trap
      mov    TT_SYSCALL, %o0
     ba,pt   %xcc, user_rtt
+     nop
+.Lsyscall_return:
+    ldx     [%l6 + CPU_FRAME], %l7      ! it may have moved while the LWP was off the CPU (swap)
+    SYSCALL_FRAME
+    ba,pt   %xcc, .Luser_rtt_ins        ! the outs are in this window already
      nop
 
     ! sparc64_user_refault: wintrap_fault found that the return to user mode could

@@ -8,7 +8,10 @@
 //! context, and the per-CPU block names the running thread's frame: every trap from
 //! user mode saves the user's registers straight into it, and every return to user
 //! mode loads them from it (`trap`'s `sparc64_utrap`, `sparc64_syscall_trap`,
-//! `sparc64_user_rtt`). Nothing is copied in between.
+//! `sparc64_user_rtt`). Nothing is copied in between. The one exception is a
+//! `fast` system call that neither finds work pending nor leaves the CPU: only its
+//! globals go into the frame, the rest stays in the trap's register window from
+//! the trap to the `retry` (the frame is made whole the moment either happens).
 //!
 //! **Entering user mode** is returning from a trap that never happened: the
 //! thread's kernel windows go to its stack, its kernel stack pointer is kept for

@@ -87,6 +87,37 @@ pub type LwpId = u32;
 /// `icc.c`: the kernel sets both carry bits of `%ccr` when a call fails.
 const CCR_ICC_C: u64 = 1;
 
+/// `ta 0x40` with the number in `%g1` and the operands given for `%o0`..`%o5`
+/// (`$ccr` gets `%ccr` after the trap). The kernel changes only `%o0`, `%o1` and
+/// the condition codes (`%g1`, which LLVM reserves, holds the number); the outs
+/// are declared clobbered anyway. The condition codes: the asm must not claim
+/// `preserves_flags` (the carry comes back in `%icc` and `%xcc`), so the compiler
+/// takes them as clobbered (rustc gives LLVM `~{icc}`, which on SPARC is both
+/// `%icc` and `%xcc`) and never reuses a comparison made before the trap.
+macro_rules! trap {
+    ($num:expr, $ccr:ident, $($outs:tt)*) => {
+        asm!(
+            "mov {num}, %g1",
+            "ta 0x40",
+            "rd %ccr, {ccr}",
+            num = in(reg) $num,
+            ccr = lateout(reg) $ccr,
+            $($outs)*
+        )
+    };
+}
+
+/// A call's registers after the trap: `Ok((%o0, %o1))`, or the error number in
+/// `%o0` if the carry is set.
+#[inline(always)]
+fn result(r0: u64, r1: u64, ccr: u64) -> Result<(u64, u64), u64> {
+    if ccr & CCR_ICC_C != 0 {
+        Err(r0)
+    } else {
+        Ok((r0, r1))
+    }
+}
+
 /// The raw system call `num` with six arguments: `%o0`/`%o1`, or the error number.
 ///
 /// # Safety
@@ -98,20 +129,9 @@ const CCR_ICC_C: u64 = 1;
 #[inline(always)]
 pub unsafe fn syscall6(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
     let (r0, r1, ccr): (u64, u64, u64);
-    // SAFETY: the trap enters the kernel, which changes only %o0, %o1 and the
-    // condition codes (%g1, which LLVM reserves, holds the number); %o2..%o5 are
-    // declared clobbered anyway. The condition codes: the asm must not claim
-    // `preserves_flags` (the carry comes back in %icc and %xcc), so the compiler
-    // takes them as clobbered (rustc gives LLVM `~{icc}`, which on SPARC is both
-    // %icc and %xcc) and never reuses a comparison made before the trap. What the
-    // call does to memory is the caller's contract above.
+    // SAFETY: see `trap`; what the call does to memory is the caller's contract above.
     unsafe {
-        asm!(
-            "mov {num}, %g1",
-            "ta 0x40",
-            "rd %ccr, {ccr}",
-            num = in(reg) num,
-            ccr = lateout(reg) ccr,
+        trap!(num, ccr,
             inout("o0") args[0] => r0,
             inout("o1") args[1] => r1,
             inout("o2") args[2] => _,
@@ -120,22 +140,47 @@ pub unsafe fn syscall6(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
             inout("o5") args[5] => _,
         );
     }
-    if ccr & CCR_ICC_C != 0 {
-        Err(r0)
-    } else {
-        Ok((r0, r1))
-    }
+    result(r0, r1, ccr)
 }
 
 /// A call whose arguments are plain values or pointers made from references here.
 /// This and the wrappers of the calls without memory arguments are `#[inline]`: a
 /// call is its trap in the caller, as a benchmark loop wants it, whatever else the
-/// program holds.
+/// program holds. Only the outs that carry arguments are set.
 #[inline]
 fn call(num: u64, a0: u64, a1: u64, a2: u64) -> Result<u64, u64> {
-    // SAFETY: every caller in this module passes values, or pointers made from
-    // live references to memory of the size the call uses.
-    unsafe { syscall6(num, [a0, a1, a2, 0, 0, 0]) }.map(|(r0, _)| r0)
+    let (r0, ccr): (u64, u64);
+    // SAFETY: see `trap`; every caller in this module passes values, or pointers
+    // made from live references to memory of the size the call uses.
+    unsafe {
+        trap!(num, ccr,
+            inout("o0") a0 => r0,
+            inout("o1") a1 => _,
+            inout("o2") a2 => _,
+            lateout("o3") _,
+            lateout("o4") _,
+            lateout("o5") _,
+        );
+    }
+    result(r0, 0, ccr).map(|(r0, _)| r0)
+}
+
+/// `call` for a call without arguments: no out is set.
+#[inline]
+fn call0(num: u64) -> Result<u64, u64> {
+    let (r0, ccr): (u64, u64);
+    // SAFETY: see `trap`; the call takes no argument and touches no memory of ours.
+    unsafe {
+        trap!(num, ccr,
+            lateout("o0") r0,
+            lateout("o1") _,
+            lateout("o2") _,
+            lateout("o3") _,
+            lateout("o4") _,
+            lateout("o5") _,
+        );
+    }
+    result(r0, 0, ccr).map(|(r0, _)| r0)
 }
 
 /// Stops the program with SIGILL: for a call that must not return and did.
@@ -159,7 +204,7 @@ pub fn write(fd: u64, buf: &[u8]) -> Result<usize, u64> {
 /// `getpid()`.
 #[inline]
 pub fn getpid() -> Result<u64, u64> {
-    call(SYS_GETPID, 0, 0, 0)
+    call0(SYS_GETPID)
 }
 
 /// `_lwp_create`: a new LWP of this process starting at `start(arg)` on the stack
@@ -183,7 +228,7 @@ pub unsafe fn lwp_create(
 
 /// `_lwp_exit()`: ends the calling LWP (the process, if it is the last).
 pub fn lwp_exit() -> ! {
-    let _ = call(SYS_LWP_EXIT, 0, 0, 0);
+    let _ = call0(SYS_LWP_EXIT);
     returned("lwp_exit")
 }
 
@@ -205,7 +250,7 @@ pub fn lwp_kill(id: LwpId, sig: u64) -> Result<(), u64> {
 /// `_lwp_self()`.
 #[inline]
 pub fn lwp_self() -> Result<LwpId, u64> {
-    call(SYS_LWP_SELF, 0, 0, 0).map(|id| id as LwpId)
+    call0(SYS_LWP_SELF).map(|id| id as LwpId)
 }
 
 /// `_lwp_wait(id)`, 0 for any: the id of the LWP that departed. Its stack, if
@@ -220,7 +265,7 @@ pub fn lwp_wait(id: LwpId) -> Result<LwpId, u64> {
 /// `yield()`.
 #[inline]
 pub fn yield_now() -> Result<(), u64> {
-    call(SYS_YIELD, 0, 0, 0).map(drop)
+    call0(SYS_YIELD).map(drop)
 }
 
 /// `nanosleep(ts)`.
@@ -238,7 +283,7 @@ pub fn lwp_times() -> Result<LwpTimes, u64> {
 /// `clock_ns()`: the monotonic clock (under `-icount`, guest instructions).
 #[inline]
 pub fn clock_ns() -> Result<u64, u64> {
-    call(SYS_CLOCK_NS, 0, 0, 0)
+    call0(SYS_CLOCK_NS)
 }
 
 /// `_lwp_park(timeout, unpark)`: unparks `unpark` first (0: none), then sleeps until
