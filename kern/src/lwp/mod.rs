@@ -78,9 +78,9 @@ use crate::M;
 
 use arch::{Machine, UserRegs};
 
-pub(crate) use data::{clock_tick, ImageState, SwapRef};
+pub(crate) use data::{clock_tick, ImageState};
 pub use data::{
-    Eosys, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack, MAXSYSARGS, NITIMER,
+    Eosys, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack, SwapRef, MAXSYSARGS, NITIMER,
 };
 pub(crate) use dir::{LwpDir, Waitfor};
 pub(crate) use event::{interrupt_requested, pause, Event};
