@@ -103,16 +103,3 @@ pub fn secondary(boot: &'static KThread) -> ! {
     SECONDARIES_UP.fetch_add(1, Ordering::Release);
     disp::idle(0)
 }
-
-#[cfg(test)]
-mod unit {
-    use super::bootarg;
-
-    #[test]
-    fn boot_arguments_are_found_by_key() {
-        assert_eq!(bootarg("hz=250 test=a,b", "hz"), Some("250"));
-        assert_eq!(bootarg("hz=250 test=a,b", "test"), Some("a,b"));
-        assert_eq!(bootarg("hzz=1", "hz"), None);
-        assert_eq!(bootarg("", "hz"), None);
-    }
-}

@@ -143,36 +143,3 @@ pub(crate) fn starved(t: &KThread, waited: u64) -> Option<u8> {
     let e = ts_dptbl(t.base_pri());
     (waited > e.maxwait && e.lwait > t.base_pri()).then_some(e.lwait)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ts_table_sinks_cpu_hogs_and_raises_sleepers() {
-        for pri in 0..=TS_MAXPRI {
-            let e = ts_dptbl(pri);
-            assert!(e.tqexp <= pri, "quantum expiry never raises ({pri})");
-            assert!(
-                e.slpret >= pri && e.slpret <= TS_MAXPRI,
-                "sleep return raises within TS ({pri})"
-            );
-            assert!(e.quantum >= 5 && e.quantum <= 20);
-            if pri > 0 {
-                assert!(
-                    ts_dptbl(pri - 1).quantum >= e.quantum,
-                    "lower priorities get longer quanta"
-                );
-            }
-        }
-        assert_eq!(ts_dptbl(59).tqexp, 49);
-        assert_eq!(ts_dptbl(0).slpret, 50);
-    }
-
-    #[test]
-    fn class_bands_do_not_overlap() {
-        let (s, t, r) = (SchedClass::Sys.range(), SchedClass::Ts.range(), SchedClass::Rt.range());
-        assert!(t.end() < s.start() && s.end() < r.start());
-        assert_eq!(*r.end() as usize, NPRI - 1);
-    }
-}

@@ -10,9 +10,9 @@ use core::sync::atomic::Ordering;
 use crate::class::NPRI;
 use crate::thread::{KThread, ThreadState};
 
-/// A CPU's dispatch queue. Public so that it can be measured on its own (the
-/// benchmarks fill one with thread structures that never run); the dispatcher's
-/// queues are the CPUs' (`Cpu::cpu_disp`).
+/// A CPU's dispatch queue. Public so that it can be measured and tested on its own
+/// (the benchmarks and the unit tests fill one with thread structures that never
+/// run); the dispatcher's queues are the CPUs' (`Cpu::cpu_disp`).
 pub struct DispQ {
     /// Bit `p` set: the list of priority `p` is not empty.
     bitmap: [u64; NPRI.div_ceil(64)],
@@ -39,7 +39,7 @@ impl DispQ {
 
     /// The highest priority with a thread queued.
     #[inline(always)]
-    pub(crate) fn maxpri(&self) -> Option<u8> {
+    pub fn maxpri(&self) -> Option<u8> {
         u8::try_from(self.max).ok()
     }
 
@@ -106,7 +106,7 @@ impl DispQ {
     }
 
     /// Takes the first thread, from the highest priority down, that `want` accepts.
-    pub(crate) fn take(&mut self, want: impl Fn(&KThread) -> bool) -> Option<&'static KThread> {
+    pub fn take(&mut self, want: impl Fn(&KThread) -> bool) -> Option<&'static KThread> {
         for pri in (0..NPRI).rev() {
             if self.bitmap[pri / 64] & (1 << (pri % 64)) == 0 {
                 continue;
@@ -155,7 +155,7 @@ impl DispQ {
     }
 
     /// Removes `t` if it is queued here.
-    pub(crate) fn remove(&mut self, t: &'static KThread) -> bool {
+    pub fn remove(&mut self, t: &'static KThread) -> bool {
         let pri = usize::from(t.t_qpri.load(Ordering::Relaxed));
         let (mut prev, mut cur) = (None, self.head[pri]);
         while let Some(c) = cur {
@@ -240,103 +240,3 @@ const HIGHEST_BIT_OF_BYTE: [u8; 256] = {
     }
     t
 };
-
-#[cfg(test)]
-mod tests {
-    use alloc::boxed::Box;
-    use alloc::vec::Vec;
-
-    use super::*;
-    use crate::class::SchedClass;
-
-    /// Thread structures that are only queued, never run.
-    fn threads(pris: &[u8]) -> Vec<&'static KThread> {
-        pris.iter()
-            .map(|&p| {
-                let t: &'static KThread = Box::leak(Box::new(KThread::boot("q")));
-                t.set_class(SchedClass::Ts, p);
-                t
-            })
-            .collect()
-    }
-
-    fn drain(q: &mut DispQ) -> Vec<u8> {
-        core::iter::from_fn(|| q.take_best()).map(|t| t.pri()).collect()
-    }
-
-    #[test]
-    fn highest_priority_first_fifo_within_a_priority() {
-        let ts = threads(&[10, 50, 10, 0, 50, 59]);
-        let mut q = DispQ::new();
-        for t in &ts {
-            q.push(t, false);
-        }
-        assert_eq!(q.maxpri(), Some(59));
-        let order: Vec<_> = core::iter::from_fn(|| q.take_best()).collect();
-        let expect = [5, 1, 4, 0, 2, 3];
-        for (got, want) in order.iter().zip(expect) {
-            assert!(core::ptr::eq(*got, ts[want]), "wrong order");
-        }
-        assert_eq!(q.nrun, 0);
-        assert_eq!(q.maxpri(), None);
-        assert!(ts.iter().all(|t| !t.t_queued.load(Ordering::Relaxed)));
-    }
-
-    #[test]
-    fn front_insertion_and_removal_keep_lists_and_bitmap_right() {
-        let ts = threads(&[20, 20, 20, 40]);
-        let mut q = DispQ::new();
-        q.push(ts[0], false);
-        q.push(ts[1], false);
-        q.push(ts[2], true); // preempted: back to the front
-        q.push(ts[3], false);
-        assert!(q.remove(ts[0]), "the middle of a list");
-        assert!(!q.remove(ts[0]), "removed twice");
-        assert!(q.remove(ts[3]), "the only one of its priority");
-        assert_eq!(q.maxpri(), Some(20), "bitmap bit of priority 40 cleared");
-        let first = q.take_best().unwrap();
-        assert!(core::ptr::eq(first, ts[2]));
-        assert!(core::ptr::eq(q.take_best().unwrap(), ts[1]));
-        assert_eq!(drain(&mut q), Vec::<u8>::new());
-    }
-
-    #[test]
-    fn take_by_predicate_and_priority_changes_while_queued() {
-        let ts = threads(&[5, 30, 30]);
-        let mut q = DispQ::new();
-        for t in &ts {
-            q.push(t, false);
-        }
-        ts[1].set_bound(Some(3));
-        let stolen = q.take(|t| t.bound_cpu().is_none()).unwrap();
-        assert!(core::ptr::eq(stolen, ts[2]), "skips the bound thread, best first");
-        // A priority that changes while queued: the thread is still found.
-        ts[1].set_epri_raw(Some(55));
-        assert!(q.remove(ts[1]));
-        assert_eq!(drain(&mut q), alloc::vec![5]);
-    }
-
-    #[test]
-    fn highest_bit_is_63_minus_leading_zeros() {
-        let mut w = 1u64;
-        for _ in 0..100_000 {
-            assert_eq!(highest_bit(w), 63 - w.leading_zeros() as usize, "{w:#x}");
-            w = w.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
-            w >>= w % 64;
-            w |= 1;
-        }
-        for b in 0..64 {
-            assert_eq!(highest_bit(1 << b), b);
-            assert_eq!(highest_bit(u64::MAX >> (63 - b)), b);
-        }
-    }
-
-    #[test]
-    #[should_panic(expected = "already on a queue")]
-    fn a_thread_cannot_be_queued_twice() {
-        let ts = threads(&[1]);
-        let mut q = DispQ::new();
-        q.push(ts[0], false);
-        q.push(ts[0], false);
-    }
-}

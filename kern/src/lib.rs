@@ -25,9 +25,11 @@
 //!
 //! The self-tests and benchmarks are not part of it: they are the crate
 //! `kern-selftest` (`sim-tests/selftest`); the kernel image and the host tests tell
-//! [`boot::main`] to run them.
+//! [`boot::main`] to run them. Nor are its unit tests and the `loom` model checks of
+//! its lock words: they are the crate `kern-unit` (`sim-tests/kern-unit`), which
+//! tests it from outside, through what is public here.
 
-#![cfg_attr(not(test), no_std)]
+#![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

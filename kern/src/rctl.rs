@@ -51,11 +51,11 @@ static LWPS_PER_PROC: AtomicU32 = AtomicU32::new(u32::MAX);
 static MAX_PROCS: AtomicU32 = AtomicU32::new(u32::MAX);
 
 /// What one thread costs at least: its stack and structures.
-const THREAD_COST: usize = DEFAULT_STACKSIZE + core::mem::size_of::<KThread>();
+pub const THREAD_COST: usize = DEFAULT_STACKSIZE + core::mem::size_of::<KThread>();
 /// What an LWP costs besides its thread.
-const LWP_COST: usize = core::mem::size_of::<Lwp>() + core::mem::size_of::<LwpData>() + 64;
+pub const LWP_COST: usize = core::mem::size_of::<Lwp>() + core::mem::size_of::<LwpData>() + 64;
 /// Threads kept for the kernel's own use out of `max_threads`.
-const KERNEL_RESERVE: u32 = 16;
+pub const KERNEL_RESERVE: u32 = 16;
 
 /// The limits a heap of `heap` bytes allows (see the module comment).
 pub fn sized_for(heap: usize) -> Limits {
@@ -128,21 +128,4 @@ pub(crate) fn lwps_per_proc() -> u32 {
 
 pub(crate) fn max_procs() -> u32 {
     MAX_PROCS.load(Ordering::Relaxed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limits_fit_in_half_the_heap_and_keep_a_reserve() {
-        let heap = 11 << 20;
-        let l = sized_for(heap);
-        assert!(l.max_threads as usize * (THREAD_COST + LWP_COST) <= heap / 2);
-        assert!(l.max_lwps < l.max_threads && l.lwps_per_proc <= l.max_lwps);
-        assert!(l.max_procs >= 4);
-        let small = sized_for(64 << 10);
-        assert!(small.max_threads >= 2 * KERNEL_RESERVE, "a floor for tiny heaps: {small:?}");
-        assert!(small.max_lwps >= 1);
-    }
 }

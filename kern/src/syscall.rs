@@ -245,8 +245,9 @@ fn restartable(r: SysResult) -> SysResult {
     r.map_err(|e| if e == Errno::EINTR { Errno::ERESTART } else { e })
 }
 
-/// An LWP id argument: ids are 32 bits and start at 1; anything else names no LWP.
-fn lwp_id(a: u64) -> Result<LwpId, Errno> {
+/// The LWP id a system-call argument gives: ids are 32 bits and start at 1;
+/// anything else names no LWP (`ESRCH`).
+pub fn lwp_id(a: u64) -> Result<LwpId, Errno> {
     match u32::try_from(a) {
         Ok(id) if id != 0 => Ok(LwpId(id)),
         _ => Err(Errno::ESRCH),
@@ -411,23 +412,4 @@ fn lwp_times(tp: u64) -> SysResult {
     let (putime, pstime) = p.times();
     copyout_words(tp, &[utime, stime, putime, pstime, sysc, u64::from(clock::hz())])?;
     Ok((0, 0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lwp_ids_are_checked() {
-        assert_eq!(lwp_id(0), Err(Errno::ESRCH));
-        assert_eq!(lwp_id(1 << 32), Err(Errno::ESRCH));
-        assert_eq!(lwp_id(7), Ok(LwpId(7)));
-    }
-
-    #[test]
-    fn abi_layouts_are_words() {
-        assert_eq!(core::mem::size_of::<LwpContext>(), 3 * 8);
-        assert_eq!(core::mem::size_of::<Timespec>(), 2 * 8);
-        assert_eq!(core::mem::size_of::<LwpTimes>(), 6 * 8);
-    }
 }

@@ -264,19 +264,22 @@ impl LwpData {
 /// Where a swapped-out `lwp` structure is, kept in the resident LWP handle: what
 /// the swapper needs to find it, check it and bring it back (S5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SwapRef {
+pub struct SwapRef {
     /// Its slot on the swap device.
-    pub(crate) slot: u32,
-    /// The image's sequence number, length and checksum: a slot that holds
-    /// anything else (torn, stale, another LWP's) is refused on the way in.
-    pub(crate) seq: u64,
-    pub(crate) len: u32,
-    pub(crate) sum: u64,
+    pub slot: u32,
+    /// The image's sequence number (its swap-out's), then its length and its
+    /// checksum: a slot that holds anything else (torn, stale, another LWP's) is
+    /// refused on the way in.
+    pub seq: u64,
+    /// The image's length in bytes.
+    pub len: u32,
+    /// The checksum of the image's payload.
+    pub sum: u64,
     /// The machine had a handle to the registers (the LWP had entered user mode):
     /// it gets one back.
-    pub(crate) attached: bool,
+    pub attached: bool,
     /// The CPU times in the image (S5.6), for `Proc::times` while it is out.
-    pub(crate) times: (u64, u64),
+    pub times: (u64, u64),
 }
 
 /// Where an LWP's `lwp` structure is, as the swapper asks (`Lwp::image_state`).

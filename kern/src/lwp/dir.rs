@@ -31,7 +31,7 @@ use crate::thread::KThread;
 
 /// What an LWP waits for in `lwp_wait` (Solaris' `t_waitfor`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Waitfor {
+pub enum Waitfor {
     /// It is not in `lwp_wait`.
     Nothing,
     /// Any LWP of the process.
@@ -44,28 +44,30 @@ pub(crate) enum Waitfor {
 }
 
 /// One LWP of the process (Solaris' `lwpent_t`).
-pub(crate) struct LwpEnt {
+pub struct LwpEnt {
     /// Its thread and `Lwp`; `None` once it has exited: a zombie, until waited for.
-    pub(crate) le_live: Option<(&'static KThread, &'static Lwp)>,
+    pub le_live: Option<(&'static KThread, &'static Lwp)>,
     /// Which LWP this is, for ever: its thread's unique id when it was made.
-    pub(crate) le_gen: u64,
+    pub le_gen: u64,
     /// Created DETACHED: never waited for, reaped as it exits.
-    pub(crate) le_detached: bool,
+    pub le_detached: bool,
     /// How many LWPs wait for this one by id.
-    pub(crate) le_waiters: u32,
+    pub le_waiters: u32,
     /// What this LWP itself waits for.
-    pub(crate) le_waitfor: Waitfor,
+    pub le_waitfor: Waitfor,
 }
 
 /// A slot of the directory.
-pub(crate) enum Slot {
+pub enum Slot {
     /// Free; the next free slot's index plus one (0: the last).
     Free(u32),
+    /// An LWP's, live or zombie.
     Used(LwpEnt),
 }
 
 /// A process's LWPs, live and zombie, by id.
-pub(crate) struct LwpDir {
+#[derive(Default)]
+pub struct LwpDir {
     /// LWP `n` is in slot `n - 1`; every slot of the array's capacity exists.
     ld_slots: Vec<Slot>,
     /// The first free slot's index plus one (0: none).
@@ -81,7 +83,8 @@ pub(crate) struct LwpDir {
 }
 
 impl LwpDir {
-    pub(crate) const fn new() -> LwpDir {
+    /// An empty directory, with no slots.
+    pub const fn new() -> LwpDir {
         LwpDir {
             ld_slots: Vec::new(),
             ld_free: 0,
@@ -92,26 +95,34 @@ impl LwpDir {
         }
     }
 
-    pub(crate) fn lwpcnt(&self) -> u32 {
+    /// Live LWPs (Solaris' `p_lwpcnt`).
+    pub fn lwpcnt(&self) -> u32 {
         self.ld_lwpcnt
     }
 
-    pub(crate) fn zombcnt(&self) -> u32 {
+    /// Zombie LWPs, exited and not yet waited for (`p_zombcnt`).
+    pub fn zombcnt(&self) -> u32 {
         self.ld_zombcnt
     }
 
-    pub(crate) fn lwpwait(&self) -> u32 {
+    /// Live LWPs inside `lwp_wait` (`p_lwpwait`).
+    pub fn lwpwait(&self) -> u32 {
         self.ld_lwpwait
     }
 
     /// Entries, live and zombie.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.ld_used as usize
+    }
+
+    /// Whether it has no entry, live or zombie.
+    pub fn is_empty(&self) -> bool {
+        self.ld_used == 0
     }
 
     /// Every id in the directory, live or zombie, in order, into `out` (as many as
     /// its capacity takes: nothing is allocated under the lock).
-    pub(crate) fn ids_into(&self, out: &mut Vec<LwpId>) {
+    pub fn ids_into(&self, out: &mut Vec<LwpId>) {
         let used = self.ld_slots.iter().enumerate().filter(|(_, s)| matches!(s, Slot::Used(_)));
         for (i, _) in used.take(out.capacity() - out.len()) {
             out.push(LwpId(i as u32 + 1));
@@ -119,18 +130,18 @@ impl LwpDir {
     }
 
     /// Whether a new LWP can be entered now.
-    pub(crate) fn has_room(&self) -> bool {
+    pub fn has_room(&self) -> bool {
         self.ld_free != 0
     }
 
     /// How many slots the next, bigger array has.
-    pub(crate) fn room_size(&self) -> usize {
+    pub fn room_size(&self) -> usize {
         (self.ld_slots.len() * 2).max(4)
     }
 
     /// An array of `slots` slots for a directory, made outside the lock (see the
     /// module comment); `ENOMEM` if there is no memory.
-    pub(crate) fn room_of(slots: usize) -> Result<Vec<Slot>, Errno> {
+    pub fn room_of(slots: usize) -> Result<Vec<Slot>, Errno> {
         let mut v = Vec::new();
         v.try_reserve_exact(slots).map_err(|_| Errno::ENOMEM)?;
         Ok(v)
@@ -139,7 +150,7 @@ impl LwpDir {
     /// Moves the directory into `bigger`, allocating nothing; returns the array to
     /// free once the lock is dropped (the old one, or `bigger` if the directory grew
     /// meanwhile and needs it no more).
-    pub(crate) fn adopt(&mut self, mut bigger: Vec<Slot>) -> Vec<Slot> {
+    pub fn adopt(&mut self, mut bigger: Vec<Slot>) -> Vec<Slot> {
         let old = self.ld_slots.len();
         if self.has_room() || bigger.capacity() <= old {
             return bigger;
@@ -158,12 +169,7 @@ impl LwpDir {
 
     /// Enters a new live LWP in the first free slot, which there must be
     /// ([`LwpDir::has_room`]); returns its id.
-    pub(crate) fn enter(
-        &mut self,
-        t: &'static KThread,
-        lwp: &'static Lwp,
-        detached: bool,
-    ) -> LwpId {
+    pub fn enter(&mut self, t: &'static KThread, lwp: &'static Lwp, detached: bool) -> LwpId {
         let i = self.ld_free.checked_sub(1).expect("an LWP entered in a full directory") as usize;
         let Slot::Free(next) = self.ld_slots[i] else {
             unreachable!("a used slot on the free list")
@@ -185,7 +191,8 @@ impl LwpDir {
         (id.0 as usize).checked_sub(1)
     }
 
-    pub(crate) fn get(&self, id: LwpId) -> Option<&LwpEnt> {
+    /// The entry of `id`, live or zombie.
+    pub fn get(&self, id: LwpId) -> Option<&LwpEnt> {
         match self.ld_slots.get(Self::index(id)?)? {
             Slot::Used(e) => Some(e),
             Slot::Free(_) => None,
@@ -215,12 +222,12 @@ impl LwpDir {
     }
 
     /// The thread and `Lwp` of live LWP `id`.
-    pub(crate) fn live(&self, id: LwpId) -> Option<(&'static KThread, &'static Lwp)> {
+    pub fn live(&self, id: LwpId) -> Option<(&'static KThread, &'static Lwp)> {
         self.get(id).and_then(|e| e.le_live)
     }
 
     /// Every entry, live and zombie, by id.
-    pub(crate) fn used(&self) -> impl Iterator<Item = (LwpId, &LwpEnt)> + '_ {
+    pub fn used(&self) -> impl Iterator<Item = (LwpId, &LwpEnt)> + '_ {
         self.ld_slots.iter().enumerate().filter_map(|(i, s)| match s {
             Slot::Used(e) => Some((LwpId(i as u32 + 1), e)),
             Slot::Free(_) => None,
@@ -228,18 +235,18 @@ impl LwpDir {
     }
 
     /// Every live LWP.
-    pub(crate) fn live_all(&self) -> impl Iterator<Item = (&'static KThread, &'static Lwp)> + '_ {
+    pub fn live_all(&self) -> impl Iterator<Item = (&'static KThread, &'static Lwp)> + '_ {
         self.used().filter_map(|(_, e)| e.le_live)
     }
 
     /// Zombies: (id, how many wait for it by id).
-    pub(crate) fn zombies(&self) -> impl Iterator<Item = (LwpId, u32)> + '_ {
+    pub fn zombies(&self) -> impl Iterator<Item = (LwpId, u32)> + '_ {
         self.used().filter(|(_, e)| e.le_live.is_none()).map(|(id, e)| (id, e.le_waiters))
     }
 
     /// LWP `id` has exited: it becomes a zombie, or goes at once if detached.
     /// Returns whether it was the last live LWP.
-    pub(crate) fn exited(&mut self, id: LwpId) -> bool {
+    pub fn exited(&mut self, id: LwpId) -> bool {
         if let Some(e) = self.get_mut(id) {
             if e.le_detached {
                 self.remove(id);
@@ -254,7 +261,7 @@ impl LwpDir {
 
     /// Removes zombie `id`, waited for: its id is free again. Whoever else waited
     /// for it by id is told it is gone.
-    pub(crate) fn reap(&mut self, id: LwpId) {
+    pub fn reap(&mut self, id: LwpId) {
         let Some(e) = self.remove(id) else { return };
         self.ld_zombcnt -= 1;
         if e.le_waiters > 1 {
@@ -269,7 +276,7 @@ impl LwpDir {
     }
 
     /// LWP `me` enters `lwp_wait` for `which` (nothing if it is already counted).
-    pub(crate) fn wait_begin(&mut self, me: LwpId, which: Waitfor) {
+    pub fn wait_begin(&mut self, me: LwpId, which: Waitfor) {
         match self.get_mut(me) {
             Some(e) if e.le_waitfor == Waitfor::Nothing => e.le_waitfor = which,
             _ => return,
@@ -283,7 +290,7 @@ impl LwpDir {
     }
 
     /// LWP `me` leaves `lwp_wait` (or stops inside it: it is not counted while stopped).
-    pub(crate) fn wait_end(&mut self, me: LwpId) {
+    pub fn wait_end(&mut self, me: LwpId) {
         let Some(e) = self.get_mut(me) else { return };
         let was = core::mem::replace(&mut e.le_waitfor, Waitfor::Nothing);
         if was == Waitfor::Nothing {
@@ -300,79 +307,7 @@ impl LwpDir {
     /// Empties the directory, giving the whole of it to the caller to drop once the
     /// lock is released: the process itself is becoming a zombie, and its zombie
     /// LWPs go with it.
-    pub(crate) fn take(&mut self) -> LwpDir {
+    pub fn take(&mut self) -> LwpDir {
         core::mem::replace(self, LwpDir::new())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::thread::THREAD0;
-
-    fn lwp() -> &'static Lwp {
-        alloc::boxed::Box::leak(alloc::boxed::Box::new(Lwp::unused()))
-    }
-
-    /// Enters an LWP, growing the directory first if it must.
-    fn enter(d: &mut LwpDir, detached: bool) -> LwpId {
-        if !d.has_room() {
-            let room = LwpDir::room_of(d.room_size()).unwrap();
-            drop(d.adopt(room));
-        }
-        d.enter(&THREAD0, lwp(), detached)
-    }
-
-    #[test]
-    fn ids_are_reused_only_after_reap_most_recent_first() {
-        let mut d = LwpDir::new();
-        for want in 1..=6 {
-            assert_eq!(enter(&mut d, false), LwpId(want), "the lowest never used, growing");
-        }
-        assert!(!d.exited(LwpId(2)), "five LWPs are still alive");
-        assert!(!d.exited(LwpId(5)));
-        assert_eq!((d.lwpcnt(), d.zombcnt()), (4, 2));
-        assert_eq!(enter(&mut d, false), LwpId(7), "zombies keep their ids");
-        d.reap(LwpId(2));
-        d.reap(LwpId(5));
-        assert_eq!(enter(&mut d, false), LwpId(5), "the id freed last comes first");
-        assert_eq!(enter(&mut d, false), LwpId(2));
-        let mut ids = Vec::with_capacity(16);
-        d.ids_into(&mut ids);
-        assert_eq!(ids, (1..=7).map(LwpId).collect::<Vec<_>>());
-        let mut two = Vec::with_capacity(2);
-        d.ids_into(&mut two);
-        assert_eq!(two, [LwpId(1), LwpId(2)], "no more than the capacity given");
-    }
-
-    #[test]
-    fn a_room_made_for_nothing_is_given_back() {
-        let mut d = LwpDir::new();
-        enter(&mut d, false);
-        let room = LwpDir::room_of(d.room_size()).unwrap();
-        let cap = room.capacity();
-        let back = d.adopt(room);
-        assert_eq!(back.capacity(), cap, "there was room already: the new array comes back");
-        assert_eq!(d.get(LwpId(1)).map(|e| e.le_gen), Some(THREAD0.id()));
-    }
-
-    #[test]
-    fn detached_lwps_leave_no_zombie_and_waiters_are_counted() {
-        let mut d = LwpDir::new();
-        enter(&mut d, false);
-        enter(&mut d, true);
-        enter(&mut d, false);
-        assert!(!d.exited(LwpId(2)));
-        assert!(d.get(LwpId(2)).is_none() && d.zombcnt() == 0, "reaped as it exits");
-        d.wait_begin(LwpId(1), Waitfor::Lwp(LwpId(3)));
-        d.wait_begin(LwpId(1), Waitfor::Lwp(LwpId(3)));
-        assert_eq!((d.lwpwait(), d.get(LwpId(3)).unwrap().le_waiters), (1, 1), "counted once");
-        d.wait_end(LwpId(1));
-        assert_eq!((d.lwpwait(), d.get(LwpId(3)).unwrap().le_waiters), (0, 0));
-        assert!(!d.exited(LwpId(3)));
-        assert!(d.exited(LwpId(1)), "the last live LWP");
-        assert_eq!(d.zombies().collect::<Vec<_>>(), [(LwpId(1), 0), (LwpId(3), 0)]);
-        assert_eq!(d.take().len(), 2);
-        assert_eq!(d.len(), 0);
     }
 }

@@ -78,13 +78,13 @@ use crate::M;
 
 use arch::{Machine, UserRegs};
 
-pub(crate) use data::{clock_tick, ImageState, SwapRef};
+pub(crate) use data::{clock_tick, ImageState};
 pub use data::{
-    Eosys, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack, MAXSYSARGS, NITIMER,
+    Eosys, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack, SwapRef, MAXSYSARGS, NITIMER,
 };
-pub(crate) use dir::{LwpDir, Waitfor};
+pub use dir::{LwpDir, LwpEnt, Slot, Waitfor};
 pub(crate) use event::{interrupt_requested, pause, Event};
-pub(crate) use mutex::chan_names as lwp_mutex_chan_names;
+pub use mutex::chan_names as lwp_mutex_chan_names;
 pub use mutex::{lwp_mutex_timedlock, lwp_mutex_unlock};
 pub use park::{lwp_park, lwp_unpark};
 pub(crate) use park::{unpark, Permit};
@@ -164,7 +164,10 @@ pub struct Lwp {
 }
 
 impl Lwp {
-    const fn unused() -> Lwp {
+    /// A handle with no LWP in it (id 0, no `lwp` structure): what the handle cache
+    /// makes new handles of. One standing alone is only an entry for what keeps
+    /// handles, such as an [`LwpDir`].
+    pub const fn unused() -> Lwp {
         Lwp {
             lwp_id: AtomicU32::new(0),
             lwp_start: DispLock::new(None),

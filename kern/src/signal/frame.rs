@@ -45,14 +45,14 @@ const _: () =
     assert!(SI_AT.is_multiple_of(16) && UC_AT.is_multiple_of(16) && FRAME.is_multiple_of(16));
 
 /// Whether stack pointer `sp` (biased) is on the alternate stack `alt`.
-pub(super) fn on_altstack(alt: &SigAltStack, sp: u64) -> bool {
+pub fn on_altstack(alt: &SigAltStack, sp: u64) -> bool {
     let at = sp.wrapping_add(STACK_BIAS);
     alt.ss_flags & SS_DISABLE == 0 && at >= alt.ss_sp && at - alt.ss_sp < alt.ss_size
 }
 
 /// The stack a context on `sp` runs on, as its `ucontext_t` says it: the LWP's
 /// alternate stack, marked `SS_ONSTACK` if `sp` is on it.
-fn context_stack(alt: &SigAltStack, sp: u64) -> SigAltStack {
+pub fn context_stack(alt: &SigAltStack, sp: u64) -> SigAltStack {
     let flags = alt.ss_flags | if on_altstack(alt, sp) { SS_ONSTACK } else { 0 };
     SigAltStack { ss_flags: flags, ..*alt }
 }
@@ -136,20 +136,4 @@ pub(super) fn setcontext(frame: &UserFrame, ucp: u64) -> Result<(), Errno> {
     }
     lwp.with_data(|d| d.lwp_eosys = Eosys::JustReturn);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_context_stack_says_whether_it_is_on_the_alternate_stack() {
-        let alt = SigAltStack { ss_sp: 0x2000, ss_size: 0x4000, ss_flags: 0 };
-        let on = SigAltStack { ss_flags: SS_ONSTACK, ..alt };
-        assert_eq!(context_stack(&alt, 0x3000 - STACK_BIAS), on);
-        assert_eq!(context_stack(&alt, 0x2000 - STACK_BIAS), on, "its lowest byte");
-        assert_eq!(context_stack(&alt, 0x6000 - STACK_BIAS), alt, "the top is past the stack");
-        let off = SigAltStack { ss_flags: SS_DISABLE, ..alt };
-        assert!(!on_altstack(&off, 0x3000 - STACK_BIAS), "a disabled stack is never on");
-    }
 }

@@ -69,7 +69,7 @@ mod frame;
 mod post;
 mod take;
 mod timer;
-mod wire;
+pub mod wire;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -84,6 +84,7 @@ use lwp_abi::{
 };
 
 pub(crate) use calls::*;
+pub use frame::{context_stack, on_altstack};
 pub(crate) use post::{
     job_report, keeps_no_zombies, proc_stopped, sigchld_on_exit, tell_parent_stopped,
 };
@@ -291,23 +292,27 @@ impl SigSet {
 /// A [`SigSet`] of a thread (two words). Changed only under its process's
 /// `p_lock`, and read under it or by the thread itself: the lock orders what others
 /// see, so the words need no ordering of their own.
-pub(crate) struct AtomicSigSet {
+#[derive(Default)]
+pub struct AtomicSigSet {
     lo: AtomicU64,
     hi: AtomicU64,
 }
 
 impl AtomicSigSet {
-    pub(crate) const fn new() -> AtomicSigSet {
+    /// An empty set.
+    pub const fn new() -> AtomicSigSet {
         AtomicSigSet { lo: AtomicU64::new(0), hi: AtomicU64::new(0) }
     }
 
+    /// The set.
     #[inline]
-    pub(crate) fn get(&self) -> SigSet {
+    pub fn get(&self) -> SigSet {
         SigSet([self.lo.load(Ordering::Relaxed), self.hi.load(Ordering::Relaxed)])
     }
 
+    /// Makes the set `s`.
     #[inline]
-    pub(crate) fn set(&self, s: SigSet) {
+    pub fn set(&self, s: SigSet) {
         self.lo.store(s.0[0], Ordering::Relaxed);
         self.hi.store(s.0[1], Ordering::Relaxed);
     }
@@ -456,61 +461,4 @@ pub fn fault_signal(f: Fault) -> (Sig, SigInfo) {
     };
     let sig = Sig(sig as u8);
     (sig, SigInfo { si_signo: sig.0, si_code: code, si_addr: f.addr, ..SigInfo::default() })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use lwp_abi::{SIGALRM, SIGRTMAX, SIGRTMIN, SIGTERM, SIGUSR1};
-
-    #[test]
-    fn faults_raise_their_signals() {
-        let at = |kind| fault_signal(Fault { kind, addr: 0x1000 });
-        assert_eq!(at(FaultKind::Unmapped).0.num() as u64, SIGSEGV);
-        assert_eq!(at(FaultKind::Protection).1.si_code, SEGV_ACCERR);
-        assert_eq!(at(FaultKind::BadStack).0.num() as u64, SIGSEGV);
-        assert_eq!(at(FaultKind::Misaligned).0.num() as u64, SIGBUS);
-        assert_eq!(at(FaultKind::IllegalInstruction).0.num() as u64, SIGILL);
-        assert_eq!(at(FaultKind::PrivilegedInstruction).1.si_code, ILL_PRVOPC);
-        assert_eq!(at(FaultKind::DivisionByZero).0.num() as u64, SIGFPE);
-        assert_eq!(at(FaultKind::Breakpoint).0.num() as u64, SIGTRAP);
-        assert_eq!(at(FaultKind::Unmapped).1.si_addr, 0x1000);
-    }
-
-    #[test]
-    fn default_actions_are_solaris() {
-        let act = |n| Sig::new(n).map(Sig::default_action);
-        assert_eq!(Sig::new(0), None);
-        assert_eq!(Sig::new(NSIG as u64), None);
-        for n in [SIGSEGV, SIGXCPU, SIGXFSZ, SIGQUIT, SIGABRT] {
-            assert_eq!(act(n), Some(Action::Core), "signal {n}");
-        }
-        for n in [SIGTERM, SIGALRM, SIGUSR1, SIGKILL, SIGRTMIN, SIGRTMAX] {
-            assert_eq!(act(n), Some(Action::Exit), "signal {n}");
-        }
-        for n in [SIGCHLD, SIGFREEZE, SIGTHAW, SIGXRES, SIGWINCH, SIGINFO] {
-            assert_eq!(act(n), Some(Action::Ignore), "signal {n}");
-        }
-        for n in [SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU] {
-            assert_eq!(act(n), Some(Action::Stop), "signal {n}");
-        }
-        assert_eq!(act(SIGCONT), Some(Action::Continue));
-    }
-
-    #[test]
-    fn sets_and_sigset_words() {
-        let s =
-            SigSet::EMPTY.with(Sig::KILL).with(Sig::new(33).unwrap()).with(Sig::new(72).unwrap());
-        assert!(s.has(Sig::KILL) && !s.has(Sig::STOP));
-        assert_eq!(s.first(), Some(Sig::KILL));
-        assert_eq!(s.words(), [1 << 8, 1, 1 << 7, 0]);
-        assert_eq!(SigSet::from_words(s.words()), s);
-        assert_eq!(SigSet::from_words([u32::MAX; 4]), SigSet::ALL);
-        assert_eq!(SigSet::ALL.iter().count(), NSIG - 1);
-        let abi = lwp_abi::SigSet::of(&[SIGKILL, 33, 72]);
-        assert_eq!(abi.sigbits, s.words(), "the ABI's sigset_t and the kernel's agree");
-        let a = AtomicSigSet::new();
-        a.set(s);
-        assert_eq!(a.get(), s);
-    }
 }

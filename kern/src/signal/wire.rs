@@ -11,7 +11,7 @@ use crate::lwp::SigAltStack;
 use lwp_abi::{MContext, SigAction, SigInfoT, StackT, UContext, UC_CPU, UC_SIGMASK, UC_STACK};
 
 /// One 8-byte word of user memory, as a number.
-pub(super) type Word = u64;
+pub type Word = u64;
 
 /// Two 4-byte fields, `hi` first.
 #[inline(always)]
@@ -21,31 +21,36 @@ fn pair(hi: u32, lo: u32) -> Word {
 
 /// A `sigset_t`: its words 0 and 1, then 2 and 3 (`SigSet::pairs` keeps the first
 /// of each pair in the low half).
-pub(super) const SIGSET_WORDS: usize = 2;
+pub const SIGSET_WORDS: usize = 2;
 
-pub(super) fn sigset(s: SigSet) -> [Word; SIGSET_WORDS] {
+/// The words of `sigset_t` `s`.
+pub fn sigset(s: SigSet) -> [Word; SIGSET_WORDS] {
     s.pairs().map(|p| p.rotate_left(32))
 }
 
-pub(super) fn get_sigset(w: &[Word]) -> SigSet {
+/// The `sigset_t` in the words `w` (at least [`SIGSET_WORDS`]).
+pub fn get_sigset(w: &[Word]) -> SigSet {
     SigSet::from_pairs([w[0].rotate_left(32), w[1].rotate_left(32)])
 }
 
 /// A `stack_t`.
-pub(super) const STACK_WORDS: usize = 3;
+pub const STACK_WORDS: usize = 3;
 
-pub(super) fn stack(s: &SigAltStack) -> [Word; STACK_WORDS] {
+/// The words of `stack_t` `s`.
+pub fn stack(s: &SigAltStack) -> [Word; STACK_WORDS] {
     [s.ss_sp, s.ss_size, pair(s.ss_flags, 0)]
 }
 
-pub(super) fn get_stack(w: &[Word]) -> SigAltStack {
+/// The `stack_t` in the words `w` (at least [`STACK_WORDS`]).
+pub fn get_stack(w: &[Word]) -> SigAltStack {
     SigAltStack { ss_sp: w[0], ss_size: w[1], ss_flags: (w[2] >> 32) as u32 }
 }
 
 /// A `siginfo_t`.
-pub(super) const SIGINFO_WORDS: usize = 5;
+pub const SIGINFO_WORDS: usize = 5;
 
-pub(super) fn siginfo(i: &SigInfo) -> [Word; SIGINFO_WORDS] {
+/// The words of `siginfo_t` `i`.
+pub fn siginfo(i: &SigInfo) -> [Word; SIGINFO_WORDS] {
     [
         pair(u32::from(i.si_signo), i.si_code as u32),
         pair(i.si_errno as u32, 0),
@@ -56,27 +61,30 @@ pub(super) fn siginfo(i: &SigInfo) -> [Word; SIGINFO_WORDS] {
 }
 
 /// A `struct sigaction`: flags, handler, mask.
-pub(super) const SIGACTION_WORDS: usize = 4;
+pub const SIGACTION_WORDS: usize = 4;
 
-pub(super) fn sigaction(flags: u32, handler: u64, mask: SigSet) -> [Word; SIGACTION_WORDS] {
+/// The words of a `struct sigaction` with `flags`, `handler` and `mask`.
+pub fn sigaction(flags: u32, handler: u64, mask: SigSet) -> [Word; SIGACTION_WORDS] {
     let [m0, m1] = sigset(mask);
     [pair(flags, 0), handler, m0, m1]
 }
 
 /// The flags, handler and mask of a `struct sigaction`.
-pub(super) fn get_sigaction(w: &[Word]) -> (u32, u64, SigSet) {
+pub fn get_sigaction(w: &[Word]) -> (u32, u64, SigSet) {
     ((w[0] >> 32) as u32, w[1], get_sigset(&w[2..]))
 }
 
 /// A `ucontext_t`: flags, link, the mask, the stack, the registers, `gwins`.
-pub(super) const UCONTEXT_WORDS: usize = 29;
-/// Where its mask and its registers are.
-pub(super) const UC_MASK: usize = 2;
-pub(super) const UC_REGS: usize = 7;
+pub const UCONTEXT_WORDS: usize = 29;
+/// The word where its mask (`uc_sigmask`) starts.
+pub const UC_MASK: usize = 2;
+/// The word where its registers (`uc_mcontext.gregs`) start.
+pub const UC_REGS: usize = 7;
 
-/// Written out word by word: on the path of every signal delivered.
+/// The words of the `ucontext_t` of registers `r`, mask `mask` and stack
+/// `stack_t`. Written out word by word: on the path of every signal delivered.
 #[inline(always)]
-pub(super) fn ucontext(
+pub fn ucontext(
     r: &[u64; arch::uregs::NGREG],
     mask: SigSet,
     stack_t: &SigAltStack,
@@ -117,7 +125,7 @@ pub(super) fn ucontext(
 }
 
 /// The registers of a `ucontext_t`.
-pub(super) fn gregs(uc: &[Word; UCONTEXT_WORDS]) -> &[u64; arch::uregs::NGREG] {
+pub fn gregs(uc: &[Word; UCONTEXT_WORDS]) -> &[u64; arch::uregs::NGREG] {
     uc[UC_REGS..UC_REGS + arch::uregs::NGREG].try_into().unwrap_or(&[0; arch::uregs::NGREG])
 }
 
@@ -136,41 +144,3 @@ const _: () = {
     assert!(offset_of!(UContext, uc_mcontext) + offset_of!(MContext, gregs) == UC_REGS * 8);
     assert!(UC_REGS + arch::uregs::NGREG == 28 && offset_of!(MContext, gwins) == 21 * 8);
 };
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::signal::Sig;
-
-    /// The bytes user memory holds for `words`.
-    fn bytes(words: &[Word]) -> std::vec::Vec<u8> {
-        words.iter().flat_map(|w| w.to_be_bytes()).collect()
-    }
-
-    #[test]
-    fn words_are_the_abis_bytes() {
-        let s = SigSet::of(Sig::CHLD).with(Sig::new(33).unwrap()).with(Sig::new(72).unwrap());
-        let b = bytes(&sigset(s));
-        // sigset_t: four big-endian words; SIGCHLD (18) is bit 17 of word 0.
-        assert_eq!(&b[..4], &(1u32 << 17).to_be_bytes());
-        assert_eq!(&b[4..8], &1u32.to_be_bytes(), "signal 33: bit 0 of word 1");
-        assert_eq!(&b[8..12], &(1u32 << 7).to_be_bytes(), "signal 72: bit 7 of word 2");
-        assert_eq!(get_sigset(&sigset(s)), s);
-        let alt = SigAltStack { ss_sp: 0x2000, ss_size: 0x4000, ss_flags: 2 };
-        assert_eq!(get_stack(&stack(&alt)), alt);
-        assert_eq!(&bytes(&stack(&alt))[16..20], &2u32.to_be_bytes());
-        let info = SigInfo { si_signo: 11, si_code: -1, si_pid: 7, ..SigInfo::default() };
-        let b = bytes(&siginfo(&info));
-        assert_eq!(
-            (&b[0..4], &b[4..8], &b[16..20]),
-            (&[0, 0, 0, 11][..], &[0xff; 4][..], &[0, 0, 0, 7][..])
-        );
-        let mut regs = [0u64; arch::uregs::NGREG];
-        regs[arch::reg::G7] = 0x0707;
-        let uc = ucontext(&regs, s, &alt);
-        assert_eq!(gregs(&uc), &regs);
-        assert_eq!(get_sigset(&uc[UC_MASK..]), s);
-        assert_eq!(get_stack(&uc[4..]), alt);
-        assert_eq!(get_sigaction(&sigaction(0x8, 0x1234, s)), (0x8, 0x1234, s));
-    }
-}

@@ -28,16 +28,16 @@ use crate::signal::{SigInfo, SigSet};
 use crate::thread::KThread;
 
 /// The first word of every image.
-pub(crate) const MAGIC: u64 = u64::from_be_bytes(*b"LWPSWAP1");
+pub const MAGIC: u64 = u64::from_be_bytes(*b"LWPSWAP1");
 /// Bytes of the header.
-pub(crate) const HEADER: usize = 48;
+pub const HEADER: usize = 48;
 /// The most bytes an image takes: the header, the fields, the frame.
-pub(crate) const IMAGE_MAX: usize = HEADER + FIELDS_MAX + UserFrame::IMAGE_MAX;
+pub const IMAGE_MAX: usize = HEADER + FIELDS_MAX + UserFrame::IMAGE_MAX;
 /// The most bytes the fields take (checked by `encode`'s writer).
 const FIELDS_MAX: usize = 512;
 
 /// The 64-bit FNV-1a hash of `bytes`: one changed bit changes it.
-pub(crate) fn checksum(bytes: &[u8]) -> u64 {
+pub fn checksum(bytes: &[u8]) -> u64 {
     bytes
         .iter()
         .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
@@ -104,21 +104,25 @@ impl Reader<'_> {
 
 /// Who an image is for: the thread (its unique id) and the LWP's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Owner {
-    pub(crate) tid: u64,
-    pub(crate) lwpid: u32,
+pub struct Owner {
+    /// The thread's unique id (`KThread::id`).
+    pub tid: u64,
+    /// The LWP's id in its process.
+    pub lwpid: u32,
 }
 
 /// What `encode` wrote: the image's length and the payload's checksum.
-pub(crate) struct Encoded {
-    pub(crate) len: u32,
-    pub(crate) sum: u64,
+pub struct Encoded {
+    /// The image's length in bytes, the header's included.
+    pub len: u32,
+    /// The payload's checksum ([`checksum`]).
+    pub sum: u64,
 }
 
 /// Writes the image of `d` (owned by `owner`, swap-out number `seq`) into `out`
 /// (at least [`IMAGE_MAX`] bytes). `None` if the registers are shared with another
 /// handle (the machine's must be taken back first): they could change meanwhile.
-pub(crate) fn encode(d: &mut LwpData, owner: Owner, seq: u64, out: &mut [u8]) -> Option<Encoded> {
+pub fn encode(d: &mut LwpData, owner: Owner, seq: u64, out: &mut [u8]) -> Option<Encoded> {
     let LwpData {
         lwp_regs,
         lwp_sysnum,
@@ -219,7 +223,7 @@ pub(crate) fn encode(d: &mut LwpData, owner: Owner, seq: u64, out: &mut [u8]) ->
 
 /// Why an image read back was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refused {
+pub enum Refused {
     /// Not an image, or another LWP's or another swap-out's: a stale slot.
     Stale,
     /// The checksum does not match: a torn or damaged slot.
@@ -234,7 +238,7 @@ pub(crate) enum Refused {
 
 /// The `lwp` structure in `image`, which must be the one `r` describes for
 /// `owner`, rebuilt for the LWP of `p` on thread `t`.
-pub(crate) fn decode(
+pub fn decode(
     image: &[u8],
     r: &SwapRef,
     owner: Owner,
@@ -348,96 +352,4 @@ fn read_fields(
         lwp_thread: Link(t),
         lwp_procp: Link(p),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::proc::PROC0;
-    use alloc::vec;
-    use arch::UserRegs;
-
-    fn thread() -> &'static KThread {
-        Box::leak(Box::new(KThread::boot("swapped")))
-    }
-
-    /// A structure with a value of its own in every field.
-    fn sample(t: &'static KThread) -> Box<LwpData> {
-        let mut regs = UserRegs::for_entry(0x10_0000, 0x7fff_0000, 3);
-        regs.r[arch::reg::G1 + 3] = 0x1234_5678_9abc_def0;
-        let mut d = LwpData::make(None, t, &PROC0, &regs).expect("memory");
-        d.lwp_sysnum = 202;
-        d.lwp_arg = [1, 2, 3, 4, 5, 6, 7, 8];
-        d.lwp_rval = [9, 10];
-        d.lwp_errno = Some(Errno::EINTR);
-        d.lwp_sigaltstack = SigAltStack { ss_sp: 0x7000, ss_size: 8192, ss_flags: 2 };
-        d.lwp_cursig = 11;
-        d.lwp_eosys = Eosys::JustReturn;
-        d.lwp_curinfo = Some(SigInfo {
-            si_signo: 11,
-            si_code: 2,
-            si_errno: 0,
-            si_pid: 7,
-            si_addr: 0xdead,
-            si_value: 0x5151,
-        });
-        d.lwp_sigoldmask = Some(SigSet::from_words([0x8000_0001, 2, 0, 0x10]));
-        d.lwp_ru.nvcsw = 17;
-        d.lwp_prof.pr_scale = 0x8000;
-        d.lwp_itimer[1] = ITimerVal { it_interval: 5, it_value: 6 };
-        d.lwp_utime = 40;
-        d.lwp_stime = 41;
-        d
-    }
-
-    fn swap_ref(e: &Encoded, seq: u64) -> SwapRef {
-        SwapRef { slot: 0, seq, len: e.len, sum: e.sum, attached: false, times: (0, 0) }
-    }
-
-    #[test]
-    fn a_structure_comes_back_whole_with_new_links() {
-        let (t, u) = (thread(), thread());
-        let mut d = sample(t);
-        let owner = Owner { tid: 7, lwpid: 2 };
-        let mut buf = vec![0u8; IMAGE_MAX];
-        let e = encode(&mut d, owner, 5, &mut buf).expect("an unshared frame");
-        let back = decode(&buf, &swap_ref(&e, 5), owner, u, &PROC0).expect("a good image");
-        assert_eq!(LwpData { lwp_thread: Link(t), ..(*back).clone() }, *d);
-        assert!(core::ptr::eq(back.lwp_thread.0, u), "the link is made anew");
-        assert!(!back.lwp_regs.same(&d.lwp_regs), "new registers");
-    }
-
-    #[test]
-    fn a_damaged_stale_or_foreign_image_is_refused() {
-        let t = thread();
-        let mut d = sample(t);
-        let owner = Owner { tid: 7, lwpid: 2 };
-        let mut buf = vec![0u8; IMAGE_MAX];
-        let e = encode(&mut d, owner, 5, &mut buf).expect("an unshared frame");
-        let r = swap_ref(&e, 5);
-        let refused = |img: &[u8], r: &SwapRef, o: Owner| decode(img, r, o, t, &PROC0).err();
-        // A changed byte anywhere in the payload (a torn or damaged slot).
-        for at in [HEADER, HEADER + 100, e.len as usize - 1] {
-            let mut bad = buf.clone();
-            bad[at] ^= 1;
-            assert_eq!(refused(&bad, &r, owner), Some(Refused::Damaged), "byte {at}");
-        }
-        // Another swap-out's image (a stale slot), another LWP's, no image at all.
-        assert_eq!(refused(&buf, &swap_ref(&e, 6), owner), Some(Refused::Stale));
-        assert_eq!(refused(&buf, &r, Owner { tid: 8, ..owner }), Some(Refused::Stale));
-        assert_eq!(refused(&vec![0u8; IMAGE_MAX], &r, owner), Some(Refused::Stale));
-        assert_eq!(refused(&buf[..20], &r, owner), Some(Refused::Malformed));
-        // The registers shared with the machine cannot be written out.
-        let machine = d.lwp_regs.share();
-        assert!(encode(&mut d, owner, 6, &mut buf).is_none());
-        drop(machine);
-    }
-
-    #[test]
-    fn the_checksum_sees_one_bit() {
-        let a = [7u8; 64];
-        let mut b = a;
-        b[33] ^= 0x10;
-        assert_ne!(checksum(&a), checksum(&b));
-    }
 }

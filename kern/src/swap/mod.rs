@@ -56,7 +56,7 @@
 //! I/O is done holding none (only the disk's own blocking mutex).
 
 mod device;
-mod image;
+pub mod image;
 mod swapper;
 
 use alloc::vec::Vec;

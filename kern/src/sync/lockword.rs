@@ -1,5 +1,6 @@
 //! The lock-word protocols of the mutex and the reader-writer lock: every atomic
-//! step on a lock word, and nothing else, so that `loom` can model-check them.
+//! step on a lock word, and nothing else, so that `loom` can model-check them
+//! (`kern-unit`, `sim-tests/kern-unit/src/lockword.rs`).
 //!
 //! # Theory
 //!
@@ -310,6 +311,3 @@ pub fn rw_grant<T>(
 pub fn is_writer<T>(v: Tagged<T>, me: &'static T) -> bool {
     matches!(v, Tagged::Ref(o, _) if same(o, me))
 }
-
-#[cfg(all(test, loom))]
-mod loom_tests;

@@ -1,9 +1,9 @@
-//! Model checks of the lock-word protocols with `loom`: every interleaving of a few
-//! threads (up to loom's preemption bound) is run, against the same functions the
-//! kernel calls. Run with
+//! Model checks of the lock-word protocols (`kern::sync::lockword`) with `loom`:
+//! every interleaving of a few threads (up to loom's preemption bound) is run,
+//! against the same functions the kernel calls. Run with
 //!
 //! ```text
-//! RUSTFLAGS="--cfg loom" cargo test -p kern --release loom
+//! RUSTFLAGS="--cfg loom" cargo test -p kern-unit --release --lib loom
 //! ```
 //!
 //! The turnstile is modelled by a loom mutex around a FIFO of waiting threads, and
@@ -16,17 +16,16 @@
 //! the protocol functions assert.
 
 // The model's protected data is a loom `UnsafeCell`, loom's instrument for
-// finding data races; reading it needs `unsafe`, here and nowhere else in `kern`.
+// finding data races; reading it needs `unsafe`, here and nowhere else in this crate.
 #![allow(unsafe_code)]
 
-use alloc::vec::Vec;
+use core::sync::atomic::Ordering::{self, Acquire, Relaxed, Release};
 
+use kern::sync::lockword::*;
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, AtomicUsize};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-
-use super::*;
 
 /// The threads of a model; their addresses are what the lock word records.
 #[repr(align(8))]
@@ -110,7 +109,7 @@ impl Model {
                 AtomicBool::new(false),
                 AtomicBool::new(false),
             ],
-            threads: Mutex::new(alloc::vec![None, None, None, None]),
+            threads: Mutex::new(vec![None, None, None, None]),
             counter: UnsafeCell::new(0),
             readers_in: AtomicUsize::new(0),
             writers_in: AtomicUsize::new(0),

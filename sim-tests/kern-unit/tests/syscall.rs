@@ -1,0 +1,21 @@
+//! System calls (S16): their LWP id arguments, and the ABI structures they copy in
+//! and out as 64-bit words (`kern::syscall`).
+
+use kern::errno::Errno;
+use kern::lwp::LwpId;
+use kern::syscall::lwp_id;
+use lwp_abi::{LwpContext, LwpTimes, Timespec};
+
+#[test]
+fn lwp_ids_are_checked() {
+    assert_eq!(lwp_id(0), Err(Errno::ESRCH));
+    assert_eq!(lwp_id(1 << 32), Err(Errno::ESRCH));
+    assert_eq!(lwp_id(7), Ok(LwpId(7)));
+}
+
+#[test]
+fn abi_layouts_are_words() {
+    assert_eq!(core::mem::size_of::<LwpContext>(), 3 * 8);
+    assert_eq!(core::mem::size_of::<Timespec>(), 2 * 8);
+    assert_eq!(core::mem::size_of::<LwpTimes>(), 6 * 8);
+}
