@@ -49,8 +49,8 @@ pub mod uregs;
 pub use blk::{BlkBuf, BlkDone, BlkError, BlkOp, BlkRequest, SECTOR_SIZE};
 pub use kmem::HeapStats;
 pub use uregs::{
-    reg, Fault, FaultKind, FrameImageError, MapError, PendingWork, Prot, SysEnt, SysHandler,
-    SysRet, UserFrame, UserRegs, UserTrap, PAGE_SIZE, USER_LIMIT,
+    reg, Fault, FaultKind, FloatKind, FpRegs, FrameImageError, MapError, PendingWork, Prot, SysEnt,
+    SysHandler, SysRet, UserFrame, UserRegs, UserTrap, PAGE_SIZE, USER_LIMIT,
 };
 
 #[cfg(target_arch = "sparc64")]

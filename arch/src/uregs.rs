@@ -410,6 +410,23 @@ impl UserFrame {
         self.store_gregs(&regs.r);
     }
 
+    /// The LWP's floating-point registers, if it has used the FPU (S5.1, for
+    /// `ucontext_t`): for the running LWP, as they are in the FPU now.
+    pub fn fpregs(&self) -> Option<FpRegs> {
+        self.data().mach.fpregs(|| self.is_running())
+    }
+
+    /// Makes `r` the LWP's floating-point registers (from a `ucontext_t`); the LWP
+    /// uses the FPU from now on (for the running LWP, the FPU holds them at once).
+    pub fn set_fpregs(&self, r: &FpRegs) {
+        self.data().mach.set_fpregs(r, || self.is_running());
+    }
+
+    /// Whether these are the registers of the LWP running on this CPU.
+    fn is_running(&self) -> bool {
+        crate::MachFrame::is_running(self.data())
+    }
+
     /// Sets every register from the words of a `gregset_t` where they are (a
     /// signal's `ucontext_t`), as `store` does.
     pub fn store_gregs(&self, r: &[u64; NGREG]) {
@@ -654,11 +671,40 @@ pub enum FaultKind {
     DivisionByZero,
     /// A breakpoint: Solaris' `ta 1` (`ST_BREAKPOINT`), SIGTRAP (`TRAP_BRKPT`).
     Breakpoint,
+    /// A floating-point operation raised an IEEE exception the LWP enabled traps
+    /// for (SIGFPE, with the code of the exception).
+    Float(FloatKind),
     /// A register window could be neither spilled to nor filled from the user
     /// stack at `addr` (SIGSEGV): the stack cannot be repaired.
     BadStack,
     /// Any other trap from user mode, by trap type (SIGILL).
     Other(u16),
+}
+
+/// The IEEE 754 exception of a [`FaultKind::Float`] (Solaris' `FPE_FLT*` codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatKind {
+    /// Division by zero (`FPE_FLTDIV`).
+    DivideByZero,
+    /// Overflow (`FPE_FLTOVF`).
+    Overflow,
+    /// Underflow (`FPE_FLTUND`).
+    Underflow,
+    /// An inexact result (`FPE_FLTRES`).
+    Inexact,
+    /// An invalid operation, such as 0/0 (`FPE_FLTINV`).
+    Invalid,
+}
+
+/// An LWP's floating-point registers as `ucontext_t` carries them (Solaris'
+/// `fpregset_t`): the 32 double registers (`%f0`, `%f2`, ... `%f62`; the single
+/// registers are their halves) and `%fsr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FpRegs {
+    /// The double registers.
+    pub d: [u64; 32],
+    /// The FP state register: rounding, trap enables, exceptions.
+    pub fsr: u64,
 }
 
 bitflags! {

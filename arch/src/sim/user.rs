@@ -77,7 +77,9 @@ use super::intr;
 use super::percpu::{host_critical, Cpu};
 use crate::kmem::Shared;
 use crate::uregs::{reg, USER_LIMIT};
-use crate::{Fault, FaultKind, MapError, PendingWork, Prot, UserFrame, UserTrap, PAGE_SIZE};
+use crate::{
+    Fault, FaultKind, FpRegs, MapError, PendingWork, Prot, UserFrame, UserTrap, PAGE_SIZE,
+};
 
 /// Where registered programs live: one text page, which a test maps with
 /// [`Prot::EXEC`] (the first program is at `TEXT.start`).
@@ -376,32 +378,77 @@ impl AddrSpace {
     }
 }
 
-/// What the simulation keeps in an LWP's frame besides its registers: nothing (it
-/// has no register windows to buffer).
-pub struct MachFrame;
+/// What the simulation keeps in an LWP's frame besides its registers: its
+/// floating-point registers as a `ucontext_t` gave them (it has no register windows
+/// to buffer, and its programs' floating point is the host's: there is no FPU
+/// state to switch, only the one a signal frame carries to keep).
+pub struct MachFrame {
+    fp: spin::Mutex<Option<FpRegs>>,
+}
 
 impl MachFrame {
-    /// Makes the uninitialised `at` a machine part (there is nothing to write).
+    /// Makes the uninitialised `at` a machine part, with no FP registers.
     ///
     /// # Safety
     ///
     /// `at` is valid for writes.
-    pub(crate) unsafe fn init(_at: *mut MachFrame) {}
-
-    /// Empties the machine part for a new LWP.
-    pub(crate) fn reset(&mut self) {}
-
-    /// The most bytes [`MachFrame::save`] writes: none.
-    pub(crate) const IMAGE_MAX: usize = 0;
-
-    /// Writes the machine part's image: nothing. Returns its length.
-    pub(crate) fn save(&mut self, _out: &mut [u8]) -> usize {
-        0
+    pub(crate) unsafe fn init(at: *mut MachFrame) {
+        // SAFETY: the caller's promise.
+        unsafe { at.write(MachFrame { fp: spin::Mutex::new(None) }) }
     }
 
-    /// Makes the machine part what `image` says: it must be empty.
+    /// Empties the machine part for a new LWP.
+    pub(crate) fn reset(&mut self) {
+        *self.fp.get_mut() = None;
+    }
+
+    /// The most bytes [`MachFrame::save`] writes: a flag, the registers, `%fsr`.
+    pub(crate) const IMAGE_MAX: usize = 8 + 33 * 8;
+
+    /// Writes the machine part's image (a word saying whether the LWP has FP
+    /// registers, then those and `%fsr`, big-endian). Returns its length.
+    pub(crate) fn save(&mut self, out: &mut [u8]) -> usize {
+        let fp = *self.fp.get_mut();
+        let words = core::iter::once(u64::from(fp.is_some()))
+            .chain(fp.iter().flat_map(|r| r.d.into_iter().chain([r.fsr])));
+        let mut len = 0;
+        for (w, chunk) in words.zip(out.chunks_exact_mut(8)) {
+            chunk.copy_from_slice(&w.to_be_bytes());
+            len += 8;
+        }
+        len
+    }
+
+    /// Makes the machine part what `image` says; false if it cannot be one.
     pub(crate) fn restore(&mut self, image: &[u8]) -> bool {
-        image.is_empty()
+        let mut w =
+            image.chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default()));
+        let fp = match (w.next(), image.len()) {
+            (Some(0), 8) => None,
+            (Some(1), Self::IMAGE_MAX) => {
+                let d = core::array::from_fn(|_| w.next().unwrap_or(0));
+                Some(FpRegs { d, fsr: w.next().unwrap_or(0) })
+            }
+            _ => return false,
+        };
+        *self.fp.get_mut() = fp;
+        true
+    }
+
+    /// The LWP's FP registers, if a context gave it some.
+    pub(crate) fn fpregs(&self, _running: impl FnOnce() -> bool) -> Option<FpRegs> {
+        *self.fp.lock()
+    }
+
+    /// Keeps `r` as the LWP's FP registers.
+    pub(crate) fn set_fpregs(&self, r: &FpRegs, _running: impl FnOnce() -> bool) {
+        *self.fp.lock() = Some(*r);
+    }
+
+    /// Whether `d` is the frame of the LWP running here: the simulation keeps
+    /// nothing of it anywhere else, so it never matters.
+    pub(crate) fn is_running(_d: &crate::uregs::FrameData) -> bool {
+        false
     }
 }
 

@@ -19,6 +19,7 @@ pub mod asi;
 pub mod clock;
 pub mod console;
 pub mod context;
+pub mod fpu;
 pub mod heap;
 pub mod ksyms;
 pub mod mmu;

@@ -47,7 +47,7 @@ use core::fmt::Write;
 use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-use super::user::{ArchCpu, WindowBuffer, FRAME_WBUF, PENDING_WBUF, WBUF_WINDOWS};
+use super::user::{ArchCpu, WindowBuffer, FRAME_FPU_EN, FRAME_WBUF, PENDING_WBUF, WBUF_WINDOWS};
 use super::{clock, console, context, power, probe, virtio};
 use crate::uregs::FrameData;
 use crate::SysEnt;
@@ -62,6 +62,12 @@ pub mod tt {
     /// 0x020 fp_disabled: a floating-point instruction while the FPU is off
     /// (`PSTATE.PEF` or `FPRS.FEF` is 0).
     pub const FP_DISABLED: u64 = 0x020;
+    /// 0x021 fp_exception_ieee_754: an FP operation raised an IEEE exception whose
+    /// trap `%fsr.TEM` enables (`%fsr.cexc` says which).
+    pub const FP_EXCEPTION_IEEE_754: u64 = 0x021;
+    /// 0x022 fp_exception_other: an FP operation the hardware did not complete
+    /// (`%fsr.ftt` says why: unfinished or unimplemented).
+    pub const FP_EXCEPTION_OTHER: u64 = 0x022;
     /// 0x028 division_by_zero: an integer divide (`udivx`, `sdivx`, `udiv`, `sdiv`) by zero.
     pub const DIVISION_BY_ZERO: u64 = 0x028;
     /// 0x030 data_access_exception: the MMU refuses a load or store for a reason other
@@ -129,8 +135,8 @@ pub fn tt_name(t: u64) -> &'static str {
         tt::ILLEGAL_INSTRUCTION => "illegal_instruction",
         tt::PRIVILEGED_OPCODE => "privileged_opcode",
         tt::FP_DISABLED => "fp_disabled",
-        0x021 => "fp_exception_ieee_754",
-        0x022 => "fp_exception_other",
+        tt::FP_EXCEPTION_IEEE_754 => "fp_exception_ieee_754",
+        tt::FP_EXCEPTION_OTHER => "fp_exception_other",
         0x023 => "tag_overflow",
         tt::DIVISION_BY_ZERO => "division_by_zero",
         tt::DATA_ACCESS_EXCEPTION => "data_access_exception",
@@ -254,6 +260,7 @@ global_asm!(
     .set    FR_O, {fr_o}                ! %o0; %oN is FR_O + 8 * N
     .set    FR_SYSC, {fr_sysc}          ! system calls made
     .set    FR_WBUF, {fr_wbuf}          ! the window buffer
+    .set    FR_FPU_EN, {fr_fpu_en}      ! the FP state's `en`: TSTATE.PEF or 0
     .set    WBUF_COUNT, {wbuf_count}    ! WindowBuffer: windows held
     .set    WBUF_WINDOWS, {wbuf_windows} ! WindowBuffer: the first window
     .set    WBUF_NWINDOWS, {wbuf_nwindows} ! windows a WindowBuffer holds
@@ -971,6 +978,8 @@ user_rtt:
     wr      %l0, 0, %y
     ldx     [%l7 + FR_TSTATE], %l0
     or      %l0, TSTATE_USER, %l0
+    ldx     [%l7 + FR_FPU_EN], %l3      ! TSTATE.PEF if the LWP uses the FPU (see `fpu`)
+    or      %l0, %l3, %l0
     ldx     [%l7 + FR_PC], %l1
     ldx     [%l7 + FR_NPC], %l2
     ldx     [%l7 + FR_G + 56], %g7      ! the user's own %g7: no kernel code from here
@@ -1074,6 +1083,7 @@ sparc64_ontrap_call:
     fr_o = const offset_of!(FrameData, o),
     fr_sysc = const offset_of!(FrameData, sysc),
     fr_wbuf = const FRAME_WBUF,
+    fr_fpu_en = const FRAME_FPU_EN,
     wbuf_count = const WindowBuffer::COUNT,
     wbuf_windows = const WindowBuffer::WINDOWS,
     wbuf_nwindows = const WBUF_WINDOWS,

@@ -57,10 +57,11 @@ use core::mem::{offset_of, size_of, MaybeUninit};
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use super::context::Context;
+use super::fpu::{self, FpuState};
 use super::trap::{tt, TrapInfo, MIN_FRAME, STACK_BIAS};
 use super::vm::{self, AddrSpace};
 use crate::uregs::FrameData;
-use crate::{reg, Fault, FaultKind, PendingWork, SysEnt, UserFrame, UserRegs, UserTrap};
+use crate::{reg, Fault, FaultKind, FpRegs, PendingWork, SysEnt, UserFrame, UserRegs, UserTrap};
 
 /// The per-CPU block the trap code reads (one CPU here; its offsets are given to
 /// the assembly in `trap`).
@@ -149,15 +150,20 @@ impl WindowBuffer {
 }
 
 /// What the machine keeps in an LWP's frame besides its registers: the window
-/// buffer (Solaris keeps `pcb_wbuf` in the LWP's machine-dependent part too).
+/// buffer and the FP state (Solaris keeps `pcb_wbuf` and the FPU's in the LWP's
+/// machine-dependent part too).
 #[repr(C)]
 pub struct MachFrame {
     wbuf: UnsafeCell<WindowBuffer>,
+    fpu: UnsafeCell<FpuState>,
 }
 
 // SAFETY: the buffer is touched only by the fault vector and the return path of the
 // thread that runs the LWP, on its own CPU with interrupts off, and by `exit` of
-// that same thread: never by two CPUs or two threads at once.
+// that same thread: never by two CPUs or two threads at once. The FP state, by the
+// thread that runs the LWP (with interrupts off), by the switch that takes it off
+// or puts it on the CPU, and, while it does not run, by whoever holds its `lwp`
+// structure (the swapper, or the kernel on its behalf): one at a time.
 unsafe impl Sync for MachFrame {}
 // SAFETY: nothing in it is tied to a CPU.
 unsafe impl Send for MachFrame {}
@@ -176,26 +182,38 @@ impl MachFrame {
         unsafe {
             let wbuf = UnsafeCell::raw_get(&raw const (*at).wbuf);
             (&raw mut (*wbuf).count).write(0);
+            UnsafeCell::raw_get(&raw const (*at).fpu).write(FpuState::UNUSED);
         }
     }
 
-    /// Empties the machine part for a new LWP.
+    /// Empties the machine part for a new LWP: no buffered window, the FPU unused.
     pub(crate) fn reset(&mut self) {
         self.wbuf.get_mut().count = 0;
+        self.fpu.get_mut().en = 0;
     }
 
-    /// The most bytes [`MachFrame::save`] writes: the count and every window.
-    pub(crate) const IMAGE_MAX: usize = 8 + WBUF_WINDOWS * WBUF_WORDS * 8;
+    /// The most bytes [`MachFrame::save`] writes: the count and every window, a
+    /// word for the FPU, its state.
+    pub(crate) const IMAGE_MAX: usize =
+        8 + WBUF_WINDOWS * WBUF_WORDS * 8 + 8 + FpuState::IMAGE_WORDS * 8;
 
-    /// Writes the window buffer's image into `out`: its count, then each buffered
-    /// window's stack pointer and sixteen registers, as big-endian words. Returns
-    /// its length.
+    /// Writes the machine part's image into `out`: the window buffer's count, then
+    /// each buffered window's stack pointer and sixteen registers; then 1 and the
+    /// FP state if the LWP uses the FPU, else 0; as big-endian words. Returns its
+    /// length.
     pub(crate) fn save(&mut self, out: &mut [u8]) -> usize {
         let wbuf = self.wbuf.get_mut();
         let n = (wbuf.count as usize).min(WBUF_WINDOWS);
         // SAFETY: the windows below the count were written whole by the fault vector.
         let windows = wbuf.windows[..n].iter().map(|w| unsafe { w.assume_init_ref() });
-        let words = core::iter::once(n as u64).chain(windows.flatten().copied());
+        let fpu = self.fpu.get_mut();
+        let used = fpu.en != 0;
+        let fp = core::iter::once(u64::from(used)).chain(fpu.words().take(if used {
+            FpuState::IMAGE_WORDS
+        } else {
+            0
+        }));
+        let words = core::iter::once(n as u64).chain(windows.flatten().copied()).chain(fp);
         let mut len = 0;
         for (w, chunk) in words.zip(out.chunks_exact_mut(8)) {
             chunk.copy_from_slice(&w.to_be_bytes());
@@ -210,7 +228,8 @@ impl MachFrame {
         let mut words =
             image.chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default()));
         let Some(n) = words.next().map(|n| n as usize) else { return false };
-        if n > WBUF_WINDOWS || image.len() != 8 + n * WBUF_WORDS * 8 {
+        let fp_at = 8 + n * WBUF_WORDS * 8;
+        if n > WBUF_WINDOWS || image.len() < fp_at + 8 {
             return false;
         }
         let wbuf = self.wbuf.get_mut();
@@ -218,9 +237,80 @@ impl MachFrame {
             slot.write(core::array::from_fn(|_| words.next().unwrap_or(0)));
         }
         wbuf.count = n as u64;
+        let fpu = self.fpu.get_mut();
+        match (words.next(), image.len() - fp_at) {
+            (Some(0), 8) => fpu.en = 0,
+            (Some(1), len) if len == 8 + FpuState::IMAGE_WORDS * 8 => {
+                *fpu = FpuState::from_words(words);
+            }
+            _ => return false,
+        }
         true
     }
+
+    /// The LWP's FP registers, if it uses the FPU; `running`: it is the running
+    /// LWP, whose registers are in the FPU.
+    pub(crate) fn fpregs(&self, running: impl FnOnce() -> bool) -> Option<FpRegs> {
+        // SAFETY: a read of the word only the LWP itself, or the holder of its
+        // structure (the caller), changes.
+        if unsafe { (*self.fpu.get()).en } == 0 {
+            return None; // (the common case: no interrupts turned off for it)
+        }
+        let running = running();
+        self.with_fpu(running, |f| {
+            if running {
+                fpu::sync_out(f);
+            }
+            (f.en != 0).then(|| f.regs())
+        })
+    }
+
+    /// Makes `r` the LWP's FP registers (in the FPU too if `running`).
+    pub(crate) fn set_fpregs(&self, r: &FpRegs, running: impl FnOnce() -> bool) {
+        let running = running();
+        self.with_fpu(running, |f| {
+            f.set_regs(r);
+            if running {
+                fpu::sync_in(f);
+            }
+        })
+    }
+
+    /// `f` on the FP state, with interrupts off if the LWP is the running one (a
+    /// switch would save the FPU into it meanwhile).
+    fn with_fpu<R>(&self, running: bool, f: impl FnOnce(&mut FpuState) -> R) -> R {
+        let was = running && super::intr_disable();
+        // SAFETY: see `MachFrame`: the running thread for its own LWP (interrupts
+        // off, no switch can come), or the holder of a non-running LWP's structure;
+        // the reference does not outlive the closure.
+        let r = f(unsafe { &mut *self.fpu.get() });
+        if running {
+            super::intr_restore(was);
+        }
+        r
+    }
+
+    /// Whether `d` is the frame of the LWP running on this CPU.
+    pub(crate) fn is_running(d: &FrameData) -> bool {
+        sparc64_cpu.frame.load(Ordering::Relaxed) == d as *const FrameData as u64
+    }
 }
+
+/// The FP state in the frame at `addr` (a frame's block, 0 for none).
+///
+/// # Safety
+///
+/// A non-zero `addr` is the frame block of the thread running or being switched,
+/// alive for the reference's use, which nothing else touches meanwhile (a switch,
+/// interrupts off).
+unsafe fn fpu_at<'a>(addr: u64) -> Option<&'a mut FpuState> {
+    // SAFETY: the caller's promise.
+    (addr != 0).then(|| unsafe { &mut *(*(addr as *const FrameData)).mach.fpu.get() })
+}
+
+/// Offset of the FP state's `en` in a frame (for the return path).
+pub(super) const FRAME_FPU_EN: usize =
+    offset_of!(FrameData, mach) + offset_of!(MachFrame, fpu) + fpu::FPU_EN;
 
 /// Offset of the window buffer in a frame (for the fault vector).
 pub(super) const FRAME_WBUF: usize = offset_of!(FrameData, mach) + offset_of!(MachFrame, wbuf);
@@ -257,7 +347,12 @@ pub(super) fn switch_in(ctx: &Context, u: &UnsafeCell<UserCtx>) {
     // this CPU touches its user side now (see `Context`).
     let u = unsafe { &*u.get() };
     sparc64_cpu.cur.store(ctx as *const Context as *mut Context, Ordering::Relaxed);
-    sparc64_cpu.frame.store(frame_addr(&u.frame), Ordering::Relaxed);
+    let (from, to) = (sparc64_cpu.frame.load(Ordering::Relaxed), frame_addr(&u.frame));
+    // SAFETY: `from` is the outgoing thread's frame (its thread holds it; `exit`
+    // made the word 0 if it let go), `to` the incoming one's: the switch, with
+    // interrupts off, is the only code touching them.
+    unsafe { fpu::switch(fpu_at(from), fpu_at(to).map(|t| &*t)) };
+    sparc64_cpu.frame.store(to, Ordering::Relaxed);
     activate(u.space.as_deref());
 }
 
@@ -302,6 +397,14 @@ fn current_frame() -> &'static UserFrame {
     let frame = &current().frame;
     assert!(!frame.is_empty(), "a trap from user mode in a thread with no user frame");
     frame
+}
+
+/// The FP state of `frame`, the running thread's.
+#[allow(clippy::mut_from_ref)] // the state is the running thread's, not the frame's
+fn fpu_of(frame: &UserFrame) -> &mut FpuState {
+    // SAFETY: see `MachFrame`: the running thread's own state, touched here by that
+    // thread only (interrupts off), never through two references at once.
+    unsafe { &mut *frame.data().mach.fpu.get() }
 }
 
 /// The window buffer of `frame`, the running thread's (or one it is taking on).
@@ -458,6 +561,13 @@ fn fault_of(tt: u64, frame: &UserFrame) -> Fault {
         tt::PRIVILEGED_OPCODE | 0x037 => (FaultKind::PrivilegedInstruction, frame.pc()),
         tt::DIVISION_BY_ZERO | tt::SOFT_DIV0 => (FaultKind::DivisionByZero, frame.pc()),
         tt::SOFT_BREAKPOINT => (FaultKind::Breakpoint, frame.pc()),
+        tt::FP_EXCEPTION_IEEE_754 => (FaultKind::Float(fpu::exception()), frame.pc()),
+        // An FP operation the hardware does not finish (`ftt` unfinished or
+        // unimplemented FPop): no emulation here, so it is an illegal instruction.
+        tt::FP_EXCEPTION_OTHER => {
+            let _ = fpu::exception();
+            (FaultKind::IllegalInstruction, frame.pc())
+        }
         tt::FILL_USER | tt::FILL_USER_OTHER => {
             let sp = frame.sp().wrapping_add(STACK_BIAS);
             match sparc64_cpu.winfault.load(Ordering::Relaxed) {
@@ -515,6 +625,12 @@ extern "C" fn sparc64_user_trap(tt: u64) {
             let npc = frame.get(reg::NPC);
             frame.set(reg::PC, npc);
             frame.set(reg::NPC, npc.wrapping_add(4));
+            return;
+        }
+        tt::FP_DISABLED => {
+            // The LWP's first FP instruction (or one with %fprs.FEF off): the
+            // instruction is made again with the FPU on.
+            fpu::enable(fpu_of(frame));
             return;
         }
         tt::SYSCALL => UserTrap::Syscall,

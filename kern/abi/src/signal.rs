@@ -147,6 +147,11 @@ pub const ILL_ILLOPC: i32 = 1;
 pub const ILL_ILLTRP: i32 = 4;
 pub const ILL_PRVOPC: i32 = 5;
 pub const FPE_INTDIV: i32 = 1;
+pub const FPE_FLTDIV: i32 = 3;
+pub const FPE_FLTOVF: i32 = 4;
+pub const FPE_FLTUND: i32 = 5;
+pub const FPE_FLTRES: i32 = 6;
+pub const FPE_FLTINV: i32 = 7;
 pub const TRAP_BRKPT: i32 = 1;
 pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;
@@ -251,21 +256,36 @@ pub struct SigInfoT {
 /// `%fprs`.
 pub const NGREG: usize = 21;
 
+/// The floating-point registers of a context (Solaris' SPARC V9 `fpregset_t`, less
+/// its queue, which V9 has none of): the 32 double registers (`%f0`, `%f2`, ...
+/// `%f62`, each the pair of two single ones), `%fsr`, and whether the LWP uses the
+/// FPU at all (`fpu_en`: 0, and the rest means nothing).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FpRegSet {
+    pub fpu_dregs: [u64; 32],
+    pub fpu_fsr: u64,
+    pub fpu_en: u64,
+}
+
 /// The machine context: the registers (the register windows are on the stack,
-/// flushed there before the context was saved).
+/// flushed there before the context was saved), and the FP registers if
+/// `uc_flags` has `UC_FPU`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MContext {
     pub gregs: [u64; NGREG],
     /// Windows that could not be written to the stack: always 0 (none here).
     pub gwins: u64,
+    pub fpregs: FpRegSet,
 }
 
 /// `uc_flags`: which parts of a `ucontext_t` hold something (Solaris' values):
-/// the signal mask, the stack, the registers.
+/// the signal mask, the stack, the registers, the FP registers.
 pub const UC_SIGMASK: u64 = 0x1;
 pub const UC_STACK: u64 = 0x2;
 pub const UC_CPU: u64 = 0x4;
+pub const UC_FPU: u64 = 0x8;
 
 /// A user context (`ucontext_t`): what a signal handler is given and what
 /// `setcontext` resumes — the registers, the signal mask to restore, the stack.

@@ -25,14 +25,14 @@ use arch::uregs::{MIN_FRAME, STACK_BIAS};
 use arch::{reg, Machine, UserFrame, PAGE_SIZE};
 
 use super::take::set_mask;
-use super::wire::{self, SIGINFO_WORDS, UCONTEXT_WORDS, UC_MASK};
+use super::wire::{self, SIGINFO_WORDS, UCONTEXT_WORDS, UC_FP, UC_MASK};
 use super::{Sig, SigInfo, SigSet};
 use crate::errno::Errno;
 use crate::lwp::{Eosys, SigAltStack};
 use crate::syscall::{copyout_words, with_copyin_words};
 use crate::thread::{curlwp, curthread};
 use crate::M;
-use lwp_abi::{SA_ONSTACK, SA_SIGINFO, SS_DISABLE, SS_ONSTACK, UC_CPU, UC_SIGMASK};
+use lwp_abi::{SA_ONSTACK, SA_SIGINFO, SS_DISABLE, SS_ONSTACK, UC_CPU, UC_FPU, UC_SIGMASK};
 
 /// The frame, from the handler's stack pointer up: the register save area and
 /// argument slots of its first window, the `siginfo_t` (16-byte aligned), the
@@ -82,7 +82,7 @@ pub(super) fn sendsig(
         sp.checked_add(STACK_BIAS).ok_or(Errno::EFAULT)?
     };
     let base = top.checked_sub(FRAME).ok_or(Errno::EFAULT)? & !15;
-    copyout_words(base + UC_AT, &wire::ucontext(&regs.r, mask, &context_stack(alt, sp)))?;
+    copyout_context(base + UC_AT, frame, &regs.r, mask, &context_stack(alt, sp))?;
     let lowest = if flags & SA_SIGINFO != 0 {
         copyout_words(base + SI_AT, &wire::siginfo(info))?;
         SI_AT
@@ -109,7 +109,25 @@ pub(super) fn getcontext(frame: &UserFrame, ucp: u64) -> Result<(), Errno> {
     regs.r[reg::O0] = 0;
     regs.r[reg::CCR] &= !arch::uregs::CCR_CARRY;
     let stack = context_stack(&alt, regs.sp());
-    copyout_words(ucp, &wire::ucontext(&regs.r, curthread().t_hold.get(), &stack))
+    copyout_context(ucp, frame, &regs.r, curthread().t_hold.get(), &stack)
+}
+
+/// Writes a `ucontext_t` at `ucp`: registers `r`, `mask`, `stack`, and the FP
+/// registers of `frame`'s LWP if it uses the FPU (`UC_FPU`; else they are left
+/// out, unwritten).
+fn copyout_context(
+    ucp: u64,
+    frame: &UserFrame,
+    r: &[u64; arch::uregs::NGREG],
+    mask: SigSet,
+    stack: &SigAltStack,
+) -> Result<(), Errno> {
+    let fp = frame.fpregs();
+    copyout_words(ucp, &wire::ucontext(r, mask, stack, fp.is_some()))?;
+    match fp {
+        Some(fp) => copyout_words(ucp.wrapping_add(UC_FP as u64 * 8), &wire::fpregs(&fp)),
+        None => Ok(()),
+    }
 }
 
 /// `setcontext(ucp)`: resumes the `ucontext_t` at `ucp` (how a signal handler
@@ -120,14 +138,31 @@ pub(super) fn getcontext(frame: &UserFrame, ucp: u64) -> Result<(), Errno> {
 #[inline(always)]
 pub(super) fn setcontext(frame: &UserFrame, ucp: u64) -> Result<(), Errno> {
     let lwp = curlwp().ok_or(Errno::EINVAL)?;
-    let mask = with_copyin_words(ucp, |uc: &[u64; UCONTEXT_WORDS]| {
-        let flags = uc[0];
+    let apply = |flags: u64, gregs: &[u64; arch::uregs::NGREG]| {
         M::user_flush_windows();
         if flags & UC_CPU != 0 {
-            frame.store_gregs(wire::gregs(uc));
+            frame.store_gregs(gregs);
         }
-        (flags & UC_SIGMASK != 0).then(|| wire::get_sigset(&uc[UC_MASK..]))
+    };
+    // Nothing changes unless all of it can be read: the registers are taken where
+    // they were copied in, unless FP registers are still to be read after them.
+    let (mask, later) = with_copyin_words(ucp, |uc: &[u64; UC_FP]| {
+        let flags = uc[0];
+        let mask = (flags & UC_SIGMASK != 0).then(|| wire::get_sigset(&uc[UC_MASK..]));
+        if flags & UC_FPU == 0 {
+            apply(flags, wire::gregs(uc));
+            (mask, None)
+        } else {
+            (mask, Some((flags, *wire::gregs(uc))))
+        }
     })?;
+    if let Some((flags, gregs)) = later {
+        let fp = with_copyin_words(ucp.wrapping_add(UC_FP as u64 * 8), wire::get_fpregs)?;
+        apply(flags, &gregs);
+        if let Some(fp) = &fp {
+            frame.set_fpregs(fp);
+        }
+    }
     if let Some(mask) = mask {
         let t = curthread();
         if let Some(p) = t.t_procp.get() {

@@ -73,14 +73,15 @@ pub mod wire;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use arch::{Fault, FaultKind};
+use arch::{Fault, FaultKind, FloatKind};
 
 use crate::proc::NSIG;
 use lwp_abi::{
-    BUS_ADRALN, FPE_INTDIV, ILL_ILLOPC, ILL_ILLTRP, ILL_PRVOPC, SEGV_ACCERR, SEGV_MAPERR, SIGABRT,
-    SIGBUS, SIGCANCEL, SIGCHLD, SIGCONT, SIGEMT, SIGFPE, SIGFREEZE, SIGILL, SIGINFO, SIGJVM1,
-    SIGJVM2, SIGKILL, SIGLWP, SIGPWR, SIGQUIT, SIGSEGV, SIGSTOP, SIGSYS, SIGTHAW, SIGTRAP, SIGTSTP,
-    SIGTTIN, SIGTTOU, SIGURG, SIGWAITING, SIGWINCH, SIGXCPU, SIGXFSZ, SIGXRES, TRAP_BRKPT,
+    BUS_ADRALN, FPE_FLTDIV, FPE_FLTINV, FPE_FLTOVF, FPE_FLTRES, FPE_FLTUND, FPE_INTDIV, ILL_ILLOPC,
+    ILL_ILLTRP, ILL_PRVOPC, SEGV_ACCERR, SEGV_MAPERR, SIGABRT, SIGBUS, SIGCANCEL, SIGCHLD, SIGCONT,
+    SIGEMT, SIGFPE, SIGFREEZE, SIGILL, SIGINFO, SIGJVM1, SIGJVM2, SIGKILL, SIGLWP, SIGPWR, SIGQUIT,
+    SIGSEGV, SIGSTOP, SIGSYS, SIGTHAW, SIGTRAP, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGWAITING,
+    SIGWINCH, SIGXCPU, SIGXFSZ, SIGXRES, TRAP_BRKPT,
 };
 
 pub(crate) use calls::*;
@@ -457,6 +458,16 @@ pub fn fault_signal(f: Fault) -> (Sig, SigInfo) {
         FaultKind::PrivilegedInstruction => (SIGILL, ILL_PRVOPC),
         FaultKind::DivisionByZero => (SIGFPE, FPE_INTDIV),
         FaultKind::Breakpoint => (SIGTRAP, TRAP_BRKPT),
+        FaultKind::Float(k) => (
+            SIGFPE,
+            match k {
+                FloatKind::DivideByZero => FPE_FLTDIV,
+                FloatKind::Overflow => FPE_FLTOVF,
+                FloatKind::Underflow => FPE_FLTUND,
+                FloatKind::Inexact => FPE_FLTRES,
+                FloatKind::Invalid => FPE_FLTINV,
+            },
+        ),
         FaultKind::Other(_) => (SIGILL, ILL_ILLTRP),
     };
     let sig = Sig(sig as u8);

@@ -8,7 +8,10 @@ use core::mem::{offset_of, size_of};
 
 use super::{SigInfo, SigSet};
 use crate::lwp::SigAltStack;
-use lwp_abi::{MContext, SigAction, SigInfoT, StackT, UContext, UC_CPU, UC_SIGMASK, UC_STACK};
+use arch::FpRegs;
+use lwp_abi::{
+    FpRegSet, MContext, SigAction, SigInfoT, StackT, UContext, UC_CPU, UC_FPU, UC_SIGMASK, UC_STACK,
+};
 
 /// One 8-byte word of user memory, as a number.
 pub type Word = u64;
@@ -74,25 +77,31 @@ pub fn get_sigaction(w: &[Word]) -> (u32, u64, SigSet) {
     ((w[0] >> 32) as u32, w[1], get_sigset(&w[2..]))
 }
 
-/// A `ucontext_t`: flags, link, the mask, the stack, the registers, `gwins`.
-pub const UCONTEXT_WORDS: usize = 29;
+/// A `ucontext_t`: flags, link, the mask, the stack, the registers, `gwins`, then
+/// the FP registers (`fpregset_t`).
+pub const UCONTEXT_WORDS: usize = UC_FP + FPREGS_WORDS;
 /// The word where its mask (`uc_sigmask`) starts.
 pub const UC_MASK: usize = 2;
 /// The word where its registers (`uc_mcontext.gregs`) start.
 pub const UC_REGS: usize = 7;
+/// The word where its FP registers (`uc_mcontext.fpregs`) start: everything
+/// before them is always written; they are only with `UC_FPU`.
+pub const UC_FP: usize = 29;
 
 /// The words of the `ucontext_t` of registers `r`, mask `mask` and stack
-/// `stack_t`. Written out word by word: on the path of every signal delivered.
+/// `stack_t`, up to its FP registers (`fp`: they follow, `UC_FPU`). Written out
+/// word by word: on the path of every signal delivered.
 #[inline(always)]
 pub fn ucontext(
     r: &[u64; arch::uregs::NGREG],
     mask: SigSet,
     stack_t: &SigAltStack,
-) -> [Word; UCONTEXT_WORDS] {
+    fp: bool,
+) -> [Word; UC_FP] {
     let [m0, m1] = sigset(mask);
     let [s0, s1, s2] = stack(stack_t);
     [
-        UC_SIGMASK | UC_STACK | UC_CPU,
+        UC_SIGMASK | UC_STACK | UC_CPU | if fp { UC_FPU } else { 0 },
         0,
         m0,
         m1,
@@ -125,8 +134,25 @@ pub fn ucontext(
 }
 
 /// The registers of a `ucontext_t`.
-pub fn gregs(uc: &[Word; UCONTEXT_WORDS]) -> &[u64; arch::uregs::NGREG] {
+pub fn gregs(uc: &[Word; UC_FP]) -> &[u64; arch::uregs::NGREG] {
     uc[UC_REGS..UC_REGS + arch::uregs::NGREG].try_into().unwrap_or(&[0; arch::uregs::NGREG])
+}
+
+/// An `fpregset_t`: the double registers, `%fsr`, `fpu_en`.
+pub const FPREGS_WORDS: usize = 34;
+
+/// The words of the `fpregset_t` of `fp`.
+pub fn fpregs(fp: &FpRegs) -> [Word; FPREGS_WORDS] {
+    core::array::from_fn(|i| match i {
+        0..32 => fp.d[i],
+        32 => fp.fsr,
+        _ => 1,
+    })
+}
+
+/// The FP registers of an `fpregset_t`; `None` if `fpu_en` says it holds none.
+pub fn get_fpregs(w: &[Word; FPREGS_WORDS]) -> Option<FpRegs> {
+    (w[33] != 0).then(|| FpRegs { d: core::array::from_fn(|i| w[i]), fsr: w[32] })
 }
 
 // The layouts above are the ABI's.
@@ -143,4 +169,7 @@ const _: () = {
     assert!(offset_of!(UContext, uc_stack) == 4 * 8);
     assert!(offset_of!(UContext, uc_mcontext) + offset_of!(MContext, gregs) == UC_REGS * 8);
     assert!(UC_REGS + arch::uregs::NGREG == 28 && offset_of!(MContext, gwins) == 21 * 8);
+    assert!(offset_of!(UContext, uc_mcontext) + offset_of!(MContext, fpregs) == UC_FP * 8);
+    assert!(size_of::<FpRegSet>() == FPREGS_WORDS * 8);
+    assert!(offset_of!(FpRegSet, fpu_fsr) == 32 * 8 && offset_of!(FpRegSet, fpu_en) == 33 * 8);
 };

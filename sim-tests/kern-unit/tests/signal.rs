@@ -3,21 +3,21 @@
 //! (the ABI's bytes), the alternate stack a context is on.
 
 use arch::uregs::STACK_BIAS;
-use arch::{Fault, FaultKind};
+use arch::{Fault, FaultKind, FloatKind};
 use kern::lwp::SigAltStack;
 use kern::proc::NSIG;
 use kern::signal::wire::{
-    get_sigaction, get_sigset, get_stack, gregs, sigaction, siginfo, sigset, stack, ucontext, Word,
-    UC_MASK,
+    fpregs, get_fpregs, get_sigaction, get_sigset, get_stack, gregs, sigaction, siginfo, sigset,
+    stack, ucontext, Word, UC_MASK,
 };
 use kern::signal::{
     context_stack, fault_signal, on_altstack, Action, AtomicSigSet, Sig, SigInfo, SigSet,
 };
 use lwp_abi::{
-    ILL_PRVOPC, SEGV_ACCERR, SIGABRT, SIGALRM, SIGBUS, SIGCHLD, SIGCONT, SIGFPE, SIGFREEZE, SIGILL,
-    SIGINFO, SIGKILL, SIGQUIT, SIGRTMAX, SIGRTMIN, SIGSEGV, SIGSTOP, SIGTERM, SIGTHAW, SIGTRAP,
-    SIGTSTP, SIGTTIN, SIGTTOU, SIGUSR1, SIGWINCH, SIGXCPU, SIGXFSZ, SIGXRES, SS_DISABLE,
-    SS_ONSTACK,
+    FPE_FLTDIV, FPE_FLTINV, FPE_FLTOVF, FPE_FLTRES, FPE_FLTUND, ILL_PRVOPC, SEGV_ACCERR, SIGABRT,
+    SIGALRM, SIGBUS, SIGCHLD, SIGCONT, SIGFPE, SIGFREEZE, SIGILL, SIGINFO, SIGKILL, SIGQUIT,
+    SIGRTMAX, SIGRTMIN, SIGSEGV, SIGSTOP, SIGTERM, SIGTHAW, SIGTRAP, SIGTSTP, SIGTTIN, SIGTTOU,
+    SIGUSR1, SIGWINCH, SIGXCPU, SIGXFSZ, SIGXRES, SS_DISABLE, SS_ONSTACK,
 };
 
 #[test]
@@ -32,6 +32,17 @@ fn faults_raise_their_signals() {
     assert_eq!(at(FaultKind::DivisionByZero).0.num() as u64, SIGFPE);
     assert_eq!(at(FaultKind::Breakpoint).0.num() as u64, SIGTRAP);
     assert_eq!(at(FaultKind::Unmapped).1.si_addr, 0x1000);
+    // The FP exceptions: SIGFPE, each with its code.
+    for (k, code) in [
+        (FloatKind::DivideByZero, FPE_FLTDIV),
+        (FloatKind::Overflow, FPE_FLTOVF),
+        (FloatKind::Underflow, FPE_FLTUND),
+        (FloatKind::Inexact, FPE_FLTRES),
+        (FloatKind::Invalid, FPE_FLTINV),
+    ] {
+        let (sig, info) = at(FaultKind::Float(k));
+        assert_eq!((sig.num() as u64, info.si_code), (SIGFPE, code), "{k:?}");
+    }
 }
 
 #[test]
@@ -97,10 +108,20 @@ fn words_are_the_abis_bytes() {
     );
     let mut regs = [0u64; arch::uregs::NGREG];
     regs[arch::reg::G7] = 0x0707;
-    let uc = ucontext(&regs, s, &alt);
+    let uc = ucontext(&regs, s, &alt, false);
     assert_eq!(gregs(&uc), &regs);
     assert_eq!(get_sigset(&uc[UC_MASK..]), s);
     assert_eq!(get_stack(&uc[4..]), alt);
+    assert_eq!(uc[0] & lwp_abi::UC_FPU, 0, "no FP registers: no UC_FPU");
+    assert_ne!(ucontext(&regs, s, &alt, true)[0] & lwp_abi::UC_FPU, 0);
+    // fpregset_t: the double registers, %fsr, then fpu_en (0: none).
+    let fp = arch::FpRegs { d: core::array::from_fn(|i| i as u64 * 0x0101), fsr: 0x0800_0000 };
+    let w = fpregs(&fp);
+    assert_eq!((w[5], w[32], w[33]), (0x0505, 0x0800_0000, 1));
+    assert_eq!(get_fpregs(&w), Some(fp));
+    let mut off = w;
+    off[33] = 0;
+    assert_eq!(get_fpregs(&off), None, "fpu_en 0: no FP registers");
     assert_eq!(get_sigaction(&sigaction(0x8, 0x1234, s)), (0x8, 0x1234, s));
 }
 

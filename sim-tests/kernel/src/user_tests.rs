@@ -54,6 +54,7 @@ pub static USER: &[Test] = &[
     Test::new("user_soft_trap_div0", user_soft_trap_div0),
     Test::new("user_soft_trap_unserved", user_soft_trap_unserved),
     Test::new("user_fast_traps_and_flush_windows", user_fast_traps_and_flush_windows),
+    Test::new("user_fpu_per_lwp", user_fpu_per_lwp),
     Test::new("user_bad_pointers", user_bad_pointers),
     Test::new("user_isolation", user_isolation),
     Test::new("user_bad_stack", user_bad_stack),
@@ -275,6 +276,14 @@ fn user_soft_trap_unserved() -> TestResult {
 /// caller's windows on the stack (see the `traps` program).
 fn user_fast_traps_and_flush_windows() -> TestResult {
     passes(TRAPS, 0)
+}
+
+/// Each LWP has an FPU of its own, enabled by its first FP instruction: fresh
+/// registers, kept across switches, preemption and signal handlers, carried in
+/// contexts; an FP exception it enabled is SIGFPE at that LWP (S5, S13, S17; see
+/// the `fpu` program). Under `swap=force`, across swapping too.
+fn user_fpu_per_lwp() -> TestResult {
+    passes(FPU, 0)
 }
 
 /// Every pointer argument of every system call refuses bad addresses with EFAULT,

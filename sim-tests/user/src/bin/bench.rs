@@ -36,6 +36,8 @@
 //!    counts), and the return from it through `setcontext`: each op is all three,
 //!    the signal being taken on the way back from `kill`;
 //! 9. `sigprocmask_pair`: SIGUSR1 blocked, then unblocked (`_lwp_sigmask` twice).
+//! 10. `lwp_yield_switch_fp`: 3 between two LWPs that have both used the FPU, whose
+//!     FP state then goes out and in at every switch (S17's cost for FP users).
 //!
 //! Exit codes: 0 done; 1 a call failed; 2 a created LWP was not the one reaped;
 //! 3 too many yields switched to nobody; 4 this process had the CPU to itself,
@@ -45,6 +47,7 @@
 
 #![no_std]
 #![no_main]
+#![feature(asm_experimental_arch)]
 
 use core::hint::black_box;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
@@ -137,9 +140,35 @@ fn report(name: &str, start: u64, ops: u64) {
     println!("bench: {name} {} ns/op ({ops} ops)", (now() - start) / ops.max(1));
 }
 
+/// Whether the sides of the yield benchmark use the FPU (`lwp_yield_switch_fp`).
+static FP: AtomicBool = AtomicBool::new(false);
+
+/// Benchmarks 3 and 10: `n` rounds of the two sides, using the FPU or not.
+fn yield_switch(name: &str, n: u64, fp: bool) {
+    ROUNDS.store(n, Relaxed);
+    FP.store(fp, Relaxed);
+    let other = ok!(1, spawn(play, 1, 0));
+    let start = now();
+    play(0);
+    let yields = YIELDS[0].load(Relaxed) + YIELDS[1].load(Relaxed);
+    report(name, start, yields);
+    ok!(1, lwp_wait(other));
+    let empty = EMPTY[0].load(Relaxed) + EMPTY[1].load(Relaxed);
+    check!(
+        3,
+        empty <= yields / 64,
+        "{empty} of {yields} yields came back to a turn not handed over"
+    );
+}
+
 /// One side of `lwp_yield_switch`: waits for its turn, yielding, then hands it over.
 fn play(me: u64) {
     let side = me as usize;
+    if FP.load(Relaxed) {
+        // SAFETY: an FP instruction, the LWP's first: from now on it uses the FPU.
+        // Nothing of this program's keeps a value in %f0 (it uses no floating point).
+        unsafe { core::arch::asm!("fmovd %f0, %f0", options(nomem, nostack)) };
+    }
     for _ in 0..ROUNDS.load(Relaxed) {
         let mut first = true;
         while TURN.load(Relaxed) != me {
@@ -176,22 +205,8 @@ fn main(arg: u64) {
             }
             report("lwp_create_exit_wait", start, n);
         }
-        3 => {
-            let n = ops(10_000);
-            ROUNDS.store(n, Relaxed);
-            let other = ok!(1, spawn(play, 1, 0));
-            let start = now();
-            play(0);
-            let yields = YIELDS[0].load(Relaxed) + YIELDS[1].load(Relaxed);
-            report("lwp_yield_switch", start, yields);
-            ok!(1, lwp_wait(other));
-            let empty = EMPTY[0].load(Relaxed) + EMPTY[1].load(Relaxed);
-            check!(
-                3,
-                empty <= yields / 64,
-                "{empty} of {yields} yields came back to a turn not handed over"
-            );
-        }
+        3 => yield_switch("lwp_yield_switch", ops(10_000), false),
+        10 => yield_switch("lwp_yield_switch_fp", ops(10_000), true),
         4 => {
             // The two clock reads of the loop, timed alone.
             const CALIBRATE: u64 = 1_000;
