@@ -284,6 +284,11 @@ pub trait Machine {
     fn as_write(space: &Self::AddrSpace, va: u64, bytes: &[u8]) -> Result<(), MapError>;
     /// Reads `buf.len()` bytes at `va` of `space`, whatever the pages' rights.
     fn as_read(space: &Self::AddrSpace, va: u64, buf: &mut [u8]) -> Result<(), MapError>;
+    /// A new address space holding a copy of every page of `space` that is its own,
+    /// at the same addresses with the same rights, for a child process (`fork`):
+    /// pages `space` shares with the kernel ([`Machine::as_map_shared`]) are not
+    /// copied. `NoMemory` if there is not enough memory (nothing is left behind).
+    fn as_fork(space: &Self::AddrSpace) -> Result<Self::AddrSpace, MapError>;
 
     /// Enters user mode in `space` with the registers in `frame` (S17's last step):
     /// the current thread runs in `space` from now on — its switches take the MMU

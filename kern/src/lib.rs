@@ -45,6 +45,7 @@ pub mod disp;
 pub mod displock;
 pub mod dispq;
 pub mod exec;
+pub mod fork;
 pub mod kmdb;
 pub mod kmem;
 pub mod lwp;

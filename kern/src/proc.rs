@@ -141,11 +141,13 @@ bitflags::bitflags! {
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct WaitOpts: u32 {
         /// A child that exited (it is reaped).
-        const EXITED = 0o4;
+        const EXITED = lwp_abi::WEXITED as u32;
         /// A child that a stop signal stopped (reported once).
-        const STOPPED = 0o10;
+        const STOPPED = lwp_abi::WSTOPPED as u32;
         /// A stopped child that SIGCONT continued (reported once).
-        const CONTINUED = 0o20;
+        const CONTINUED = lwp_abi::WCONTINUED as u32;
+        /// Do not wait: if no child has done any of the above, say so at once.
+        const NOHANG = lwp_abi::WNOHANG as u32;
     }
 }
 
@@ -214,6 +216,9 @@ impl Comm {
 pub struct Proc {
     /// Its id; 0 for proc 0 and while the structure is cached.
     p_pid: AtomicU32,
+    /// Its parent's pid, as `p_parent` says (`getppid` reads it alone, beside the
+    /// pid: the null system call). Changed under `PIDLOCK`.
+    p_ppid: AtomicU32,
     /// Its parent. Changed under `PIDLOCK`.
     p_parent: StaticRef<Proc>,
     /// Its state, LWPs and signal state.
@@ -258,6 +263,7 @@ impl Proc {
     const fn new() -> Proc {
         Proc {
             p_pid: AtomicU32::new(0),
+            p_ppid: AtomicU32::new(0),
             p_parent: StaticRef::none(),
             p_lock: DispLock::new(ProcState::new()),
             p_sigpend: AtomicSigSet::new(),
@@ -303,6 +309,12 @@ impl Proc {
     /// Its parent's pid (proc 0 has none).
     pub fn parent(&self) -> Option<Pid> {
         self.p_parent.get().map(Proc::pid)
+    }
+
+    /// Its parent's pid as `getppid` gives it: 0 for proc 0's children (orphans
+    /// included) and for proc 0.
+    pub fn ppid(&self) -> Pid {
+        Pid(self.p_ppid.load(Ordering::Relaxed))
     }
 
     /// Where it is in its life (`p_stat`: active, exiting, zombie), read under `p_lock`.
@@ -456,6 +468,7 @@ impl ProcTable {
 /// Links `c` in front of `parent`'s children; under `PIDLOCK`.
 fn adopt(parent: &'static Proc, c: &'static Proc) {
     c.p_parent.set(Some(parent));
+    c.p_ppid.store(parent.pid().0, Ordering::Relaxed);
     c.p_psibling.set(None);
     let first = parent.p_child.get();
     c.p_sibling.set(first);
@@ -509,6 +522,7 @@ fn proc_alloc() -> Result<&'static Proc, Errno> {
 /// Resets a reaped (or never used) process structure and caches it.
 fn proc_free(p: &'static Proc) {
     p.p_pid.store(0, Ordering::Relaxed);
+    p.p_ppid.store(0, Ordering::Relaxed);
     p.p_parent.set(None);
     p.p_orphan.store(false, Ordering::Relaxed);
     p.p_start.store(0, Ordering::Relaxed);
@@ -532,7 +546,7 @@ pub fn proc_create(func: fn(usize), arg: usize) -> Result<Pid, Errno> {
     let p = proc_alloc()?;
     p.p_start.store(func as usize, Ordering::Relaxed);
     match NewLwp::alloc(p, func, arg) {
-        Ok(first) => proc_enter(p, first),
+        Ok(first) => proc_enter(p, first, |_| {}),
         Err(e) => {
             proc_free(p);
             Err(e)
@@ -545,10 +559,24 @@ pub fn proc_create(func: fn(usize), arg: usize) -> Result<Pid, Errno> {
 ///
 /// Errors as [`proc_create`].
 pub fn proc_create_user(space: Shared<AddrSpace>, regs: UserRegs) -> Result<Pid, Errno> {
+    proc_create_child(space, regs, |_| {}, |_| {})
+}
+
+/// [`proc_create_user`], with `inherit` given the new process before anyone can
+/// see it, and `setup` its first LWP's thread once it is in the tree, before the
+/// LWP first runs (`fork` copies the caller's dispositions, then its mask,
+/// alternate stack and FP registers).
+pub(crate) fn proc_create_child(
+    space: Shared<AddrSpace>,
+    regs: UserRegs,
+    inherit: impl FnOnce(&'static Proc),
+    setup: impl FnOnce(&'static KThread),
+) -> Result<Pid, Errno> {
     let p = proc_alloc()?;
     *p.p_as.lock() = Some(space);
+    inherit(p);
     match NewLwp::alloc_user(p, regs) {
-        Ok(first) => proc_enter(p, first),
+        Ok(first) => proc_enter(p, first, setup),
         Err(e) => {
             proc_free(p);
             Err(e)
@@ -556,9 +584,14 @@ pub fn proc_create_user(space: Shared<AddrSpace>, regs: UserRegs) -> Result<Pid,
     }
 }
 
-/// Enters the new process `p` with its first LWP in the process tree and sets the
-/// LWP running; on failure gives both back.
-fn proc_enter(p: &'static Proc, first: NewLwp) -> Result<Pid, Errno> {
+/// Enters the new process `p` with its first LWP in the process tree, lets
+/// `setup` see the LWP's thread, and sets the LWP running; on failure gives both
+/// back.
+fn proc_enter(
+    p: &'static Proc,
+    first: NewLwp,
+    setup: impl FnOnce(&'static KThread),
+) -> Result<Pid, Errno> {
     let parent = curproc().unwrap_or(&PROC0);
     // The new process's directory gets its first slots now: p is not visible yet,
     // and nothing may be allocated under the locks below.
@@ -586,6 +619,7 @@ fn proc_enter(p: &'static Proc, first: NewLwp) -> Result<Pid, Errno> {
     };
     match made {
         Ok((pid, t)) => {
+            setup(t);
             disp::setrun(t);
             Ok(pid)
         }
@@ -710,11 +744,12 @@ pub fn proc_wait(which: Option<Pid>) -> Result<(Pid, i32), Errno> {
 
 /// Waits for child `which` (or any child) of the current process to do one of
 /// the things `opts` names — exit (it is reaped), stop, or continue after a stop
-/// (each reported once) — and returns its pid and the [`WaitStatus`] word.
+/// (each reported once) — and returns its pid and the [`WaitStatus`] word. With
+/// [`WaitOpts::NOHANG`] it does not wait: pid 0 if no such child had done any.
 ///
-/// Errors as [`proc_wait`]; `EINVAL` if `opts` is empty.
+/// Errors as [`proc_wait`]; `EINVAL` if `opts` names nothing to wait for.
 pub fn proc_waitid(which: Option<Pid>, opts: WaitOpts) -> Result<(Pid, i32), Errno> {
-    if opts.is_empty() {
+    if (opts - WaitOpts::NOHANG).is_empty() {
         return Err(Errno::EINVAL);
     }
     let me = curproc().unwrap_or(&PROC0);
@@ -759,6 +794,9 @@ fn reap_child(
             }
             if !any {
                 return Err(Errno::ECHILD);
+            }
+            if opts.contains(WaitOpts::NOHANG) {
+                return Ok((Pid(0), 0));
             }
         }
         if !me.p_childexit.wait(seen) {

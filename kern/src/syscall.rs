@@ -50,9 +50,10 @@ use arch::{reg, Machine, SysEnt, SysRet, UserFrame, UserRegs, UserTrap, USER_LIM
 
 use crate::errno::Errno;
 use crate::lwp::{self, Eosys, LwpFlags, LwpId};
+use crate::proc::{Pid, WaitOpts};
 use crate::signal::{self, Sig, SigInfo};
 use crate::thread::{curlwp, curproc, curthread, pending};
-use crate::{clock, console, disp, proc, schedctl, M};
+use crate::{clock, console, disp, fork, proc, schedctl, M};
 use lwp_abi::*;
 
 /// The machine's `user_trap` upcall: see the module comment.
@@ -184,7 +185,7 @@ const NSYSENT: usize = SYS_MAX as usize + 1;
 syscalls! {
     SYS_EXIT => general |a: [u64; 6]| proc::proc_exit(a[0] as u8),
     SYS_WRITE => general |a: [u64; 6]| write(a[0], a[1], a[2]),
-    SYS_GETPID => fast |_| Ok((u64::from(curproc().map_or(0, |p| p.pid().0)), 0)),
+    SYS_GETPID => fast |_| Ok(curproc().map_or((0, 0), |p| (p.pid().0.into(), p.ppid().0.into()))),
     SYS_ALARM => general |a: [u64; 6]| signal::sys_alarm(a[0]),
     SYS_KILL => fast |a: [u64; 6]| signal::sys_kill(a[0], a[1]),
     SYS_SIGPROCMASK => general |a: [u64; 6]| signal::sys_sigprocmask(a[0], a[1], a[2]),
@@ -204,6 +205,8 @@ syscalls! {
     SYS_LWP_SELF => fast |_| Ok((u64::from(lwp::lwp_self().map_or(0, |id| id.0)), 0)),
     SYS_LWP_SIGMASK => fast |a: [u64; 6]| signal::sys_lwp_sigmask(a),
     SYS_LWP_WAIT => general |a: [u64; 6]| restartable(lwp_wait(a[0], a[1])),
+    SYS_WAITID => general |a: [u64; 6]| restartable(waitid(a[0], a[1], a[2], a[3])),
+    SYS_FORKSYS => general |a: [u64; 6]| forksys(a[0], a[1]),
     SYS_SIGQUEUE => fast |a: [u64; 6]| signal::sys_sigqueue(a[0], a[1], a[2]),
     SYS_YIELD => fast |_| {
         disp::yield_now();
@@ -335,6 +338,33 @@ fn lwp_create(ctxp: u64, flags: u64, idp: u64) -> SysResult {
         let _ = copyout(idp, &id.0.to_be_bytes());
     })?;
     Ok((0, 0))
+}
+
+/// `waitid(idtype, id, &mut siginfo, options)` (see `lwp_abi::SYS_WAITID`).
+fn waitid(idtype: u64, id: u64, infop: u64, options: u64) -> SysResult {
+    let opts = u32::try_from(options).ok().and_then(WaitOpts::from_bits).ok_or(Errno::EINVAL)?;
+    let which = match (idtype, u32::try_from(id)) {
+        (P_ALL, _) => None,
+        (P_PID, Ok(pid)) if pid != 0 => Some(Pid(pid)),
+        (P_PID, _) => return Err(Errno::ECHILD),
+        _ => return Err(Errno::EINVAL),
+    };
+    // Checked first: a child is reaped only if it can be reported.
+    copyout_words(infop, &[0; signal::wire::SIGINFO_WORDS])?;
+    let (pid, status) = proc::proc_waitid(which, opts)?;
+    if pid.0 != 0 {
+        let _ = copyout_words(infop, &signal::wire::siginfo(&signal::cld_info(pid, status)));
+    }
+    Ok((0, 0))
+}
+
+/// `forksys(subcode, flags)`: `fork1` (see `fork`); the child's pid.
+fn forksys(sub: u64, flags: u64) -> SysResult {
+    let frame = curlwp().and_then(|l| l.with_data(|d| d.lwp_regs.share())).ok_or(Errno::EINVAL)?;
+    match (sub, flags) {
+        (FORK1, 0) => fork::fork1(&frame).map(|pid| (u64::from(pid.0), 0)),
+        _ => Err(Errno::EINVAL),
+    }
 }
 
 /// `_lwp_wait(lwpid or 0, &mut departed or null)`.

@@ -758,6 +758,10 @@ impl Machine for Sim {
         space.write(va, bytes)
     }
 
+    fn as_fork(space: &AddrSpace) -> Result<AddrSpace, MapError> {
+        space.fork(Cpu::expect("as_fork"))
+    }
+
     fn as_read(space: &AddrSpace, va: u64, buf: &mut [u8]) -> Result<(), MapError> {
         space.read(va, buf)
     }

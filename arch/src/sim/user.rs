@@ -282,6 +282,25 @@ impl AddrSpace {
         })
     }
 
+    /// `Machine::as_fork`: a copy of each page the space owns.
+    pub(super) fn fork(&self, cpu: Cpu) -> Result<AddrSpace, MapError> {
+        let child = AddrSpace::new(cpu)?;
+        let copy = host_critical(|| {
+            self.pages
+                .lock()
+                .iter()
+                .filter_map(|(&va, page)| match &page.mem {
+                    PageMem::Own(bytes) => {
+                        Some((va, Page { prot: page.prot, mem: PageMem::Own(bytes.clone()) }))
+                    }
+                    PageMem::Shared(_) => None,
+                })
+                .collect::<BTreeMap<_, _>>()
+        });
+        host_critical(|| *child.pages.lock() = copy);
+        Ok(child)
+    }
+
     /// `Machine::as_map_shared`.
     pub(super) fn map_shared(&self, va: u64) -> Result<Shared<SharedPage>, MapError> {
         if !va.is_multiple_of(PAGE_SIZE) || !in_user_range(va, PAGE_SIZE) {

@@ -358,6 +358,10 @@ impl Machine for Sparc64 {
         space.write(va, bytes)
     }
 
+    fn as_fork(space: &vm::AddrSpace) -> Result<vm::AddrSpace, MapError> {
+        space.fork()
+    }
+
     fn as_read(space: &vm::AddrSpace, va: u64, buf: &mut [u8]) -> Result<(), MapError> {
         space.read(va, buf)
     }

@@ -31,7 +31,8 @@ pub use signal::*;
 pub const SYS_EXIT: u64 = 1;
 /// `write(fd, buf, len) -> len`: fd 1 and 2 are the console.
 pub const SYS_WRITE: u64 = 4;
-/// `getpid() -> pid`.
+/// `getpid() -> (pid, parent's pid)`: as Solaris', the parent's pid in `%o1`
+/// (what `getppid` returns).
 pub const SYS_GETPID: u64 = 20;
 /// `alarm(seconds) -> seconds left of the previous alarm`: SIGALRM to the process
 /// once the time is up (0: cancel). The process's `ITIMER_REAL`.
@@ -54,6 +55,18 @@ pub const SYS_SIGPENDING: u64 = 99;
 /// `context(GETCONTEXT, &mut ucontext)`, `context(SETCONTEXT, &ucontext)`: save the
 /// calling LWP's context, or resume one (how a signal handler returns).
 pub const SYS_CONTEXT: u64 = 100;
+/// `waitid(idtype, id, &mut siginfo, options) -> 0`: waits for a child of the
+/// caller ([`P_PID`] `id`, or [`P_ALL`]) to do what `options` names ([`WEXITED`],
+/// [`WSTOPPED`], [`WCONTINUED`]; [`WNOHANG`]: do not wait, the siginfo's `si_pid`
+/// is 0 if none had) and describes it in the `siginfo_t` (`SIGCHLD`, a `CLD_*`
+/// code, its pid, and in `si_value` its exit code or signal). `ECHILD` if there is
+/// no such child; `EINTR` if a caught signal interrupts the wait.
+pub const SYS_WAITID: u64 = 107;
+/// `forksys(subcode, flags) -> pid`: a new process (Solaris' `forkx` family):
+/// subcode [`FORK1`] duplicates only the calling LWP (POSIX `fork`). In the parent
+/// `%o0` is the child's pid and `%o1` 0; in the child `%o0` is the parent's pid and
+/// `%o1` 1 (the library returns 0 there). `flags` must be 0.
+pub const SYS_FORKSYS: u64 = 142;
 /// `sigtimedwait(&set, &mut info or null, &timeout or null) -> sig`: takes a
 /// pending signal of `set` (which the caller masks), waiting for one at most
 /// `timeout` (null: for ever; EAGAIN when it runs out).
@@ -115,6 +128,18 @@ pub const SYS_LWP_MUTEX_UNLOCK: u64 = 250;
 
 /// The highest call number.
 pub const SYS_MAX: u64 = SYS_LWP_MUTEX_UNLOCK;
+
+/// `forksys` subcodes.
+pub const FORK1: u64 = 0;
+pub const FORKALL: u64 = 1;
+
+/// `waitid` id types (`idtype_t`) and options (Solaris' values).
+pub const P_PID: u64 = 0;
+pub const P_ALL: u64 = 7;
+pub const WEXITED: u64 = 0o1;
+pub const WSTOPPED: u64 = 0o4;
+pub const WCONTINUED: u64 = 0o10;
+pub const WNOHANG: u64 = 0o100;
 
 /// `_lwp_create` flags (Solaris' values).
 pub const LWP_DETACHED: u64 = 0x40;

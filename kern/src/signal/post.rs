@@ -346,20 +346,34 @@ fn proc_jobcont_notify(p: &Proc) {
 /// Child `pid` of `parent` exited with wait status `status`: SIGCHLD for the
 /// parent (`si_value` carries the exit code or the signal).
 pub(crate) fn sigchld_on_exit(parent: &'static Proc, pid: Pid, status: i32) {
+    post(parent, parent.pid(), Post::Proc, Sig::CHLD, cld_info(pid, status));
+}
+
+/// What child `pid` did, whose wait status word is `status`, as SIGCHLD's
+/// `siginfo` says it (and `waitid`'s): a `CLD_*` code, and in `si_value` (Solaris'
+/// `si_status`) the exit code or the signal.
+pub fn cld_info(pid: Pid, status: i32) -> SigInfo {
     let (code, value) = match WaitStatus::from_raw(status) {
-        WaitStatus::Exited(c) => (CLD_EXITED, u64::from(c)),
-        WaitStatus::Killed(s) if status & 0x80 != 0 => (CLD_DUMPED, u64::from(s)),
-        WaitStatus::Killed(s) => (CLD_KILLED, u64::from(s)),
-        WaitStatus::Stopped(_) | WaitStatus::Continued => return,
+        WaitStatus::Exited(c) => (CLD_EXITED, c),
+        WaitStatus::Killed(s) if status & 0x80 != 0 => (CLD_DUMPED, s),
+        WaitStatus::Killed(s) => (CLD_KILLED, s),
+        WaitStatus::Stopped(s) => (CLD_STOPPED, s),
+        WaitStatus::Continued => (CLD_CONTINUED, Sig::CONT.num()),
     };
-    let info = SigInfo {
+    SigInfo {
         si_signo: Sig::CHLD.num(),
         si_code: code,
         si_pid: pid.0,
-        si_value: value,
+        si_value: u64::from(value),
         ..SigInfo::default()
-    };
-    post(parent, parent.pid(), Post::Proc, Sig::CHLD, info);
+    }
+}
+
+/// A child made by `fork` gets its parent's dispositions (S10) — and nothing
+/// pending, no job state, no interval timer: those start afresh.
+pub(crate) fn fork_inherit(parent: &Proc, child: &Proc) {
+    let act = parent.p_lock.lock().p_sig.act;
+    child.p_lock.lock().p_sig.act = act;
 }
 
 /// A signal number from user code: 0 (only check), or a signal (else `EINVAL`).

@@ -21,6 +21,7 @@ pub static STACK: &[u8] = program!("stack");
 pub static TIMES: &[u8] = program!("times");
 pub static TRAPS: &[u8] = program!("traps");
 pub static FPU: &[u8] = program!("fpu");
+pub static FORK: &[u8] = program!("fork");
 pub static LIMITS: &[u8] = program!("limits");
 pub static BENCH: &[u8] = program!("bench");
 pub static SIGNALS: &[u8] = program!("signals");

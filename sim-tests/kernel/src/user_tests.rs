@@ -55,6 +55,7 @@ pub static USER: &[Test] = &[
     Test::new("user_soft_trap_unserved", user_soft_trap_unserved),
     Test::new("user_fast_traps_and_flush_windows", user_fast_traps_and_flush_windows),
     Test::new("user_fpu_per_lwp", user_fpu_per_lwp),
+    Test::new("user_fork1_and_waitid", user_fork1_and_waitid),
     Test::new("user_bad_pointers", user_bad_pointers),
     Test::new("user_isolation", user_isolation),
     Test::new("user_bad_stack", user_bad_stack),
@@ -284,6 +285,14 @@ fn user_fast_traps_and_flush_windows() -> TestResult {
 /// the `fpu` program). Under `swap=force`, across swapping too.
 fn user_fpu_per_lwp() -> TestResult {
     passes(FPU, 0)
+}
+
+/// A user process makes processes (S1): `fork1` copies its memory and only the
+/// calling LWP, with its mask, FP registers and the process's dispositions;
+/// `waitid` reports exits, kills, stops and continues, `WNOHANG` too, and every
+/// bad argument gets its error (see the `fork` program).
+fn user_fork1_and_waitid() -> TestResult {
+    passes(FORK, 0)
 }
 
 /// Every pointer argument of every system call refuses bad addresses with EFAULT,

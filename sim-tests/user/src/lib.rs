@@ -38,6 +38,7 @@ pub mod errno {
 
     pub const EPERM: u64 = Errno::EPERM as u64;
     pub const ESRCH: u64 = Errno::ESRCH as u64;
+    pub const ECHILD: u64 = Errno::ECHILD as u64;
     pub const EINTR: u64 = Errno::EINTR as u64;
     pub const EAGAIN: u64 = Errno::EAGAIN as u64;
     pub const ENOMEM: u64 = Errno::ENOMEM as u64;
@@ -260,6 +261,51 @@ pub fn lwp_wait(id: LwpId) -> Result<LwpId, u64> {
     call(SYS_LWP_WAIT, u64::from(id), &mut gone as *mut LwpId as u64, 0)?;
     release_stack(gone);
     Ok(gone)
+}
+
+/// `fork1()` (POSIX `fork`): a new process with a copy of this one's memory and
+/// only the calling LWP; the child's pid in the parent, 0 in the child.
+pub fn fork1() -> Result<u64, u64> {
+    // SAFETY: no pointers.
+    let (r0, r1) = unsafe { syscall6(SYS_FORKSYS, [FORK1, 0, 0, 0, 0, 0]) }?;
+    Ok(if r1 != 0 { 0 } else { r0 })
+}
+
+/// `getppid()`: the parent's pid (0 once the parent has gone: proc 0's).
+pub fn getppid() -> Result<u64, u64> {
+    // SAFETY: no pointers.
+    unsafe { syscall6(SYS_GETPID, [0; 6]) }.map(|(_, ppid)| ppid)
+}
+
+/// `waitid(idtype, id, options)`: what the child did, as its `siginfo_t` says it
+/// (`si_pid` 0 if `WNOHANG` found none).
+pub fn waitid(idtype: u64, id: u64, options: u64) -> Result<SigInfoT, u64> {
+    let mut info = SigInfoT::default();
+    call4(SYS_WAITID, idtype, id, &mut info as *mut SigInfoT as u64, options)?;
+    Ok(info)
+}
+
+/// `waitpid(pid, options)` (`pid` 0: any child): the child's pid and its
+/// `wait(2)` status word (exit code << 8, or the signal; a stop signal << 8 |
+/// 0x7f; 0xffff continued), or `(0, 0)` if `WNOHANG` found none.
+pub fn waitpid(pid: u64, options: u64) -> Result<(u64, i32), u64> {
+    let (idtype, id) = if pid == 0 { (P_ALL, 0) } else { (P_PID, pid) };
+    let i = waitid(idtype, id, options | WEXITED)?;
+    let status = match i.si_code {
+        CLD_EXITED => (i.si_value as i32) << 8,
+        CLD_KILLED => i.si_value as i32,
+        CLD_DUMPED => i.si_value as i32 | 0x80,
+        CLD_STOPPED => (i.si_value as i32) << 8 | 0x7f,
+        _ => 0xffff,
+    };
+    Ok((u64::from(i.si_pid as u32), if i.si_pid == 0 { 0 } else { status }))
+}
+
+/// `call` with a fourth argument.
+fn call4(num: u64, a0: u64, a1: u64, a2: u64, a3: u64) -> Result<u64, u64> {
+    // SAFETY: the callers pass values, or pointers made from live references to
+    // memory of the size the call uses.
+    unsafe { syscall6(num, [a0, a1, a2, a3, 0, 0]) }.map(|(r0, _)| r0)
 }
 
 /// `yield()`.

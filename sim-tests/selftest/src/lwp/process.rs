@@ -9,7 +9,10 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use crate::{ensure, ensure_eq, wait_for, TestResult};
 use kern::errno::Errno;
 use kern::lwp::{lwp_continue, LwpFlags};
-use kern::proc::{prfind, proc_create, proc_exit, proc_wait, PStat, Pid, Proc, WaitStatus, PROC0};
+use kern::proc::{
+    prfind, proc_create, proc_exit, proc_wait, proc_waitid, PStat, Pid, Proc, WaitOpts, WaitStatus,
+    PROC0,
+};
 use kern::sync::Mutex;
 use kern::thread::{KThread, ThreadState};
 use kern::{clock, sleepq};
@@ -134,6 +137,11 @@ fn child_wait_body() -> TestResult {
     let c = proc_create(exit_seven_later, 0).map_err(|e| format!("proc_create: {e}"))?;
     ensure_eq!(prfind(c).and_then(Proc::parent), Some(p.pid()));
     ensure_eq!(proc_wait(Some(PROC0.pid())), Err(Errno::ECHILD));
+    ensure_eq!(prfind(c).map(Proc::ppid), Some(p.pid()));
+    // Not exited yet: WNOHANG says so at once, and reaps nothing.
+    let nohang = WaitOpts::EXITED | WaitOpts::NOHANG;
+    ensure_eq!(proc_waitid(Some(c), nohang), Ok((Pid(0), 0)));
+    ensure_eq!(proc_waitid(Some(c), WaitOpts::NOHANG), Err(Errno::EINVAL));
     let t0 = clock::lbolt();
     ensure_eq!(proc_wait(None), Ok((c, WaitStatus::Exited(7).raw())));
     ensure!(
@@ -143,12 +151,13 @@ fn child_wait_body() -> TestResult {
     );
     ensure!(prfind(c).is_none(), "the reaped child is still there");
     ensure_eq!(proc_wait(None), Err(Errno::ECHILD));
+    ensure_eq!(proc_waitid(None, nohang), Err(Errno::ECHILD));
     Ok(())
 }
 
 /// A process's LWP sleeps in `proc_wait` until its child exits, then gets the
 /// child's pid and status; with no child (or a pid that is not a child) it gets
-/// `ECHILD` (S1).
+/// `ECHILD`; `WNOHANG` does not wait (S1). The child's `getppid` is the parent.
 pub(super) fn lwp_proc_wait_sleeps_until_child_exits() -> TestResult {
     in_process(child_wait_body)
 }

@@ -38,6 +38,8 @@
 //! 9. `sigprocmask_pair`: SIGUSR1 blocked, then unblocked (`_lwp_sigmask` twice).
 //! 10. `lwp_yield_switch_fp`: 3 between two LWPs that have both used the FPU, whose
 //!     FP state then goes out and in at every switch (S17's cost for FP users).
+//! 11. `fork1_exit_wait`: a child forked, exiting at once, and reaped by `waitid`
+//!     (its exit code checked).
 //!
 //! Exit codes: 0 done; 1 a call failed; 2 a created LWP was not the one reaped;
 //! 3 too many yields switched to nobody; 4 this process had the CPU to itself,
@@ -59,6 +61,7 @@ use lwp_user::{
     check, clock_ns, gethrtime, gethrvtime, getpid, lwp_continue, lwp_park, lwp_self, lwp_times,
     lwp_unpark, lwp_wait, ok, println, spawn, yield_now,
 };
+use lwp_user::{exit, fork1, waitpid};
 
 lwp_user::main!(main);
 
@@ -207,6 +210,19 @@ fn main(arg: u64) {
         }
         3 => yield_switch("lwp_yield_switch", ops(10_000), false),
         10 => yield_switch("lwp_yield_switch_fp", ops(10_000), true),
+        11 => {
+            let n = ops(200);
+            let start = now();
+            for _ in 0..n {
+                let pid = match ok!(1, fork1()) {
+                    0 => exit(3),
+                    pid => pid,
+                };
+                let (gone, status) = ok!(1, waitpid(pid, 0));
+                check!(2, gone == pid && status == 3 << 8, "reaped {gone} status {status:#x}");
+            }
+            report("fork1_exit_wait", start, n);
+        }
         4 => {
             // The two clock reads of the loop, timed alone.
             const CALIBRATE: u64 = 1_000;

@@ -1,0 +1,247 @@
+//! `fork`: processes from user mode (S1, S3, S10, S11): `fork1`, `waitid`,
+//! `getppid`. Checks:
+//!
+//! 1. a child has a pid of its own and this process as its parent; its memory is a
+//!    copy: what it writes, this process does not see, and the other way round;
+//! 2. `waitid` reports the child's exit (`CLD_EXITED`, its code, its pid) and reaps
+//!    it: a second wait finds no such child (`ECHILD`);
+//! 3. `fork1` from a process with four busy LWPs makes a child with one LWP: the
+//!    forking one, as LWP 1; the others are not there (`ESRCH`), and the child's
+//!    own new LWP gets id 2; the parent's four go on;
+//! 4. the child has the parent's dispositions (its SIGUSR1 handler runs in the
+//!    child) and the forking LWP's mask (SIGUSR2 blocked) and FP registers;
+//! 5. `WNOHANG` finds no child that has not exited yet (`si_pid` 0), and the
+//!    blocking wait then reaps it;
+//! 6. a child killed by a signal is reported so (`CLD_DUMPED` for SIGILL, whose
+//!    default action dumps core), and one stopped and continued is reported by
+//!    `WSTOPPED` and `WCONTINUED`;
+//! 7. bad arguments: a pid that is no child (`ECHILD`), an unknown id type or
+//!    options (`EINVAL`), a bad siginfo pointer (`EFAULT`), a bad fork subcode or
+//!    flags (`EINVAL`); the process goes on;
+//! 8. fifty children forked, exited and reaped in turn.
+//!
+//! Exit codes: the number of the failed check.
+
+#![no_std]
+#![no_main]
+#![feature(asm_experimental_arch)]
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+
+use lwp_user::abi::{
+    SigInfoT, SigSet, UContext, CLD_CONTINUED, CLD_DUMPED, CLD_EXITED, CLD_STOPPED, P_ALL, P_PID,
+    SIGCONT, SIGILL, SIGSTOP, SIGUSR1, SIGUSR2, SIG_BLOCK, WCONTINUED, WEXITED, WNOHANG, WSTOPPED,
+};
+use lwp_user::errno::{ECHILD, EFAULT, EINVAL, ESRCH};
+use lwp_user::signal::{kill, sigaction, sigmask, sigprocmask, Disposition};
+use lwp_user::{
+    check, exit, fork1, getpid, getppid, lwp_kill, lwp_self, lwp_wait, ok, say, sleep_ms, spawn,
+    syscall6, waitid, yield_now,
+};
+
+lwp_user::main!(main);
+
+/// Written by the child only (check 1), and by the parent only.
+static CHILD_WROTE: AtomicU64 = AtomicU64::new(0);
+static PARENT_WROTE: AtomicU64 = AtomicU64::new(0);
+
+/// The busy LWPs of check 3 spin until told to stop, counting.
+static STOP: AtomicBool = AtomicBool::new(false);
+static SPINS: AtomicU64 = AtomicU64::new(0);
+
+fn busy(_: u64) {
+    while !STOP.load(SeqCst) {
+        SPINS.fetch_add(1, SeqCst);
+        let _ = yield_now();
+    }
+}
+
+static USR1: AtomicU64 = AtomicU64::new(0);
+
+fn h_usr1(_: u64, _: Option<&SigInfoT>, _: &mut UContext) {
+    USR1.fetch_add(1, SeqCst);
+}
+
+/// What `waitid` says of child `pid` (waiting for `options`).
+fn wait_for(code: u8, pid: u64, options: u64) -> SigInfoT {
+    ok!(code, waitid(P_PID, pid, options))
+}
+
+/// Forks a child that runs `f` and exits with what it returns.
+fn child(code: u8, f: impl FnOnce() -> u8) -> u64 {
+    match ok!(code, fork1()) {
+        0 => exit(f()),
+        pid => pid,
+    }
+}
+
+const PATTERN: u64 = 0x4009_21fb_5444_2d18;
+
+fn fp_set(v: u64) {
+    // SAFETY: loads one FP register from a local; this program keeps nothing in
+    // the FP registers otherwise.
+    unsafe { core::arch::asm!("ldd [{0}], %f6", in(reg) &v, options(nostack)) }
+}
+
+fn fp_get() -> u64 {
+    let mut v = 0u64;
+    // SAFETY: stores one FP register into a local.
+    unsafe { core::arch::asm!("std %f6, [{0}]", in(reg) &mut v, options(nostack)) };
+    v
+}
+
+fn main(_: u64) {
+    let me = ok!(1, getpid());
+
+    // 1, 2.
+    PARENT_WROTE.store(1, SeqCst);
+    let pid = child(1, || {
+        let ok = getpid() != Ok(me) && getppid() == Ok(me) && PARENT_WROTE.load(SeqCst) == 1;
+        PARENT_WROTE.store(2, SeqCst);
+        CHILD_WROTE.store(7, SeqCst);
+        if ok {
+            7
+        } else {
+            1
+        }
+    });
+    check!(1, pid != me && pid != 0, "fork1 gave pid {pid}");
+    let i = wait_for(2, pid, WEXITED);
+    check!(
+        2,
+        i.si_code == CLD_EXITED && i.si_value == 7,
+        "child: code {} value {}",
+        i.si_code,
+        i.si_value
+    );
+    check!(2, u64::from(i.si_pid as u32) == pid, "waitid reported pid {}, not {pid}", i.si_pid);
+    check!(
+        1,
+        CHILD_WROTE.load(SeqCst) == 0 && PARENT_WROTE.load(SeqCst) == 1,
+        "the memories are shared"
+    );
+    check!(2, waitid(P_PID, pid, WEXITED).err() == Some(ECHILD), "a reaped child found again");
+
+    // 3, 4: from a process of five LWPs, with a handler, a mask and FP registers.
+    let ids = [0; 4].map(|_| ok!(3, spawn(busy, 0, 0)));
+    ok!(4, sigaction(SIGUSR1, Disposition::Catch(h_usr1), 0, SigSet::EMPTY));
+    ok!(4, sigprocmask(SIG_BLOCK, SigSet::EMPTY.with(SIGUSR2)));
+    fp_set(PATTERN);
+    let pid = child(3, || {
+        if lwp_self() != Ok(1) {
+            return 31;
+        }
+        if ids.iter().any(|&id| lwp_kill(id, 0) != Err(ESRCH)) {
+            return 32;
+        }
+        match spawn(|_| {}, 0, 0) {
+            Ok(2) => {}
+            _ => return 33,
+        }
+        let _ = lwp_wait(2);
+        let _ = kill(0, SIGUSR1);
+        if USR1.load(SeqCst) != 1 {
+            return 41;
+        }
+        if !sigmask().is_ok_and(|m| m.contains(SIGUSR2)) {
+            return 42;
+        }
+        if fp_get() != PATTERN {
+            return 43;
+        }
+        0
+    });
+    let spins = SPINS.load(SeqCst);
+    let i = wait_for(3, pid, WEXITED);
+    check!(i.si_value as u8 / 10, i.si_value == 0, "the child failed its check {}", i.si_value);
+    check!(4, USR1.load(SeqCst) == 0, "the child's SIGUSR1 ran here");
+    sleep_ms(20);
+    check!(3, SPINS.load(SeqCst) > spins, "the parent's LWPs stopped");
+    STOP.store(true, SeqCst);
+    for id in ids {
+        ok!(3, lwp_wait(id));
+    }
+
+    // 5.
+    let pid = child(5, || {
+        sleep_ms(100);
+        5
+    });
+    let i = wait_for(5, pid, WEXITED | WNOHANG);
+    check!(5, i.si_pid == 0, "WNOHANG reported pid {} before it exited", i.si_pid);
+    let i = wait_for(5, pid, WEXITED);
+    check!(
+        5,
+        i.si_code == CLD_EXITED && i.si_value == 5,
+        "code {} value {}",
+        i.si_code,
+        i.si_value
+    );
+
+    // 6.
+    let pid = child(6, || {
+        // SAFETY: an illegal instruction: the child dies of SIGILL.
+        unsafe { core::arch::asm!("illtrap 0") };
+        0
+    });
+    let i = wait_for(6, pid, WEXITED);
+    check!(
+        6,
+        i.si_code == CLD_DUMPED && i.si_value == SIGILL,
+        "code {} value {}",
+        i.si_code,
+        i.si_value
+    );
+    let pid = child(6, || {
+        let _ = kill(0, SIGSTOP);
+        6
+    });
+    let i = wait_for(6, pid, WSTOPPED);
+    check!(
+        6,
+        i.si_code == CLD_STOPPED && i.si_value == SIGSTOP,
+        "stop: code {} value {}",
+        i.si_code,
+        i.si_value
+    );
+    ok!(6, kill(pid, SIGCONT));
+    let i = wait_for(6, pid, WCONTINUED);
+    check!(6, i.si_code == CLD_CONTINUED, "continue: code {}", i.si_code);
+    let i = wait_for(6, pid, WEXITED);
+    check!(
+        6,
+        i.si_code == CLD_EXITED && i.si_value == 6,
+        "exit: code {} value {}",
+        i.si_code,
+        i.si_value
+    );
+
+    // 7.
+    check!(7, waitid(P_PID, me, WEXITED).err() == Some(ECHILD), "waitid for itself");
+    check!(7, waitid(P_ALL, 0, WEXITED).err() == Some(ECHILD), "waitid with no child");
+    check!(7, waitid(3, 0, WEXITED).err() == Some(EINVAL), "id type 3");
+    check!(7, waitid(P_ALL, 0, 0).err() == Some(EINVAL), "no options");
+    check!(7, waitid(P_ALL, 0, WEXITED | 0x4000).err() == Some(EINVAL), "unknown options");
+    // SAFETY: no pointers but the bad ones under test.
+    let raw = |args: [u64; 6]| unsafe { syscall6(lwp_user::abi::SYS_WAITID, args) };
+    let pid = child(7, || 0);
+    check!(7, raw([P_PID, pid, 8, WEXITED, 0, 0]).err() == Some(EFAULT), "siginfo at 8");
+    check!(
+        7,
+        wait_for(7, pid, WEXITED).si_code == CLD_EXITED,
+        "the child was not left for a good wait"
+    );
+    // SAFETY: no pointers.
+    let fork =
+        |sub, flags| unsafe { syscall6(lwp_user::abi::SYS_FORKSYS, [sub, flags, 0, 0, 0, 0]) };
+    check!(7, fork(9, 0).err() == Some(EINVAL), "fork subcode 9");
+    check!(7, fork(0, 1).err() == Some(EINVAL), "fork flags 1");
+
+    // 8.
+    for n in 0..50u8 {
+        let pid = child(8, move || n);
+        let i = wait_for(8, pid, WEXITED);
+        check!(8, i.si_value == u64::from(n), "child {n} exited with {}", i.si_value);
+    }
+    say!("every child was its own process");
+}
