@@ -305,6 +305,12 @@ pub trait Machine {
     /// from the stack at the stack pointer it finds in the frame. A machine without
     /// register windows has nothing to do.
     fn user_flush_windows();
+    /// The current thread's user mode starts over in `space` (`exec`): the user
+    /// windows the machine still holds and any it buffered are dropped (they are
+    /// the old image's), the FPU is off for its LWP again, and `space` is the
+    /// space it runs in from now on (the old one is let go). Its registers are
+    /// the caller's to set, in its frame.
+    fn user_exec(space: kmem::Shared<Self::AddrSpace>);
     /// The current thread leaves its address space for good (its LWP is exiting):
     /// its user windows still in the machine are dropped with it, and the machine
     /// lets go of its frame.

@@ -7,6 +7,20 @@
 //!
 //! # Theory
 //!
+//! `exec` ([`execve`]) replaces the image of the calling process with a program
+//! the kernel image carries, by name (there is no file system: [`set_programs`]
+//! gives the kernel its table). Everything that can fail is done before anything
+//! changes — the name is found, the image checked and loaded into a new address
+//! space with the arguments and environment on its stack — so that a call that
+//! fails (`ENOENT`, `ENOEXEC`, `E2BIG`, `EFAULT`, `ENOMEM`) leaves the caller
+//! going on in its old image. Then every other LWP of the process is made to
+//! exit and waited for (they leave at their next stop point, as for `exit`; the
+//! caller becomes the process's one LWP), the new space replaces the old one,
+//! the caller's registers are set for the new program's entry, caught signals go
+//! back to their default action (ignored ones stay ignored; the mask and the
+//! pending signals are kept, as POSIX says), the alternate stack is disabled,
+//! and the FPU is off again.
+//!
 //! An image is a static SPARC V9 executable (S19): ELF64, big-endian, `EM_SPARCV9`,
 //! `ET_EXEC`, with no `PT_INTERP` or `PT_DYNAMIC` (there is no run-time linker to
 //! hand it to). Its `PT_LOAD` segments are mapped with the rights their flags ask
@@ -201,12 +215,142 @@ fn map_errno(e: MapError) -> Errno {
 /// free), the current process is exiting or no pid is free; `ENOMEM` if there is
 /// no memory for the pages.
 pub fn spawn(elf: &[u8], arg: u64) -> Result<Pid, Errno> {
+    let (space, entry) = image_space(elf)?;
+    let regs = UserRegs::for_entry(entry, USER_STACK_TOP, arg);
+    let space = Shared::try_new(space).map_err(|_| Errno::ENOMEM)?;
+    proc_create_user(space, regs)
+}
+
+/// The programs the kernel image carries, by name: what `exec` may start.
+static PROGRAMS: spin::Once<&'static [(&'static str, &'static [u8])]> = spin::Once::new();
+
+/// Gives the kernel the programs `exec` finds by name (once, at boot).
+pub fn set_programs(table: &'static [(&'static str, &'static [u8])]) {
+    PROGRAMS.call_once(|| table);
+}
+
+/// The longest program name `exec` takes, and the most bytes its arguments and
+/// environment may take together, strings and pointers (Solaris' `ARG_MAX` is
+/// larger; this stack is small).
+const MAXPATHLEN: usize = 256;
+const ARG_MAX: usize = 16 * 1024;
+
+/// `execve(path, argv, envp)` for the LWP whose registers are `frame`; see the
+/// module comment. On success the registers are the new program's: the LWP
+/// starts at its entry with `%o0` = argc, `%o1` = argv, `%o2` = envp.
+///
+/// Errors: `EFAULT` for a bad pointer; `ENAMETOOLONG`; `ENOENT` if no program has
+/// that name; `E2BIG` if the arguments and environment are too big; `ENOEXEC` for
+/// a malformed image; `ENOMEM`, `EAGAIN` as for [`spawn`]; `EINTR` if the process
+/// is exiting meanwhile (or another LWP is in `exec`).
+pub fn execve(frame: &arch::UserFrame, path: u64, argv: u64, envp: u64) -> Result<(), Errno> {
+    let name = copyin_str(path, MAXPATHLEN).map_err(|e| match e {
+        Errno::E2BIG => Errno::ENAMETOOLONG,
+        e => e,
+    })?;
+    let name = core::str::from_utf8(&name).map_err(|_| Errno::ENOENT)?;
+    let elf = PROGRAMS
+        .get()
+        .and_then(|t| t.iter().find(|(n, _)| *n == name))
+        .map(|&(_, elf)| elf)
+        .ok_or(Errno::ENOENT)?;
+    let mut strings = Vec::new();
+    let argc = copyin_strings(argv, &mut strings)?;
+    let envc = copyin_strings(envp, &mut strings)?;
+    let (space, entry) = image_space(elf)?;
+    let regs = push_args(&space, entry, &strings, argc, envc)?;
+    let space = Shared::try_new(space).map_err(|_| Errno::ENOMEM)?;
+    crate::proc::exec_replace(space, name, || frame.store(&regs))
+}
+
+/// A NUL-terminated string of user memory at `uaddr`, without its NUL, of at most
+/// `max` bytes (`E2BIG` beyond); `EFAULT` if it cannot be read.
+fn copyin_str(uaddr: u64, max: usize) -> Result<Vec<u8>, Errno> {
+    let mut s = Vec::new();
+    loop {
+        // Never past the string's page unless it goes on: the next may not exist.
+        let at = uaddr.checked_add(s.len() as u64).ok_or(Errno::EFAULT)?;
+        let n = (PAGE_SIZE - at % PAGE_SIZE).min(64) as usize;
+        let mut buf = [0u8; 64];
+        crate::syscall::copyin(at, &mut buf[..n])?;
+        let piece = &buf[..n];
+        let end = piece.iter().position(|&b| b == 0);
+        let take = &piece[..end.unwrap_or(n)];
+        if s.len() + take.len() > max {
+            return Err(Errno::E2BIG);
+        }
+        s.try_reserve(take.len()).map_err(|_| Errno::ENOMEM)?;
+        s.extend_from_slice(take);
+        if end.is_some() {
+            return Ok(s);
+        }
+    }
+}
+
+/// The strings of a null-terminated array of user pointers at `uaddr` (null: none)
+/// appended to `out`, each with its NUL; how many. `E2BIG` past [`ARG_MAX`] (with
+/// a pointer each).
+fn copyin_strings(uaddr: u64, out: &mut Vec<u8>) -> Result<usize, Errno> {
+    if uaddr == 0 {
+        return Ok(0);
+    }
+    let mut n = 0;
+    loop {
+        let at = uaddr.checked_add(n as u64 * 8).ok_or(Errno::EFAULT)?;
+        let [p] = crate::syscall::copyin_words::<1>(at)?;
+        if p == 0 {
+            return Ok(n);
+        }
+        let room = ARG_MAX.checked_sub(out.len() + 8 * (n + 2)).ok_or(Errno::E2BIG)?;
+        let s = copyin_str(p, room)?;
+        out.try_reserve(s.len() + 1).map_err(|_| Errno::ENOMEM)?;
+        out.extend_from_slice(&s);
+        out.push(0);
+        n += 1;
+    }
+}
+
+/// A new address space with `elf` loaded and a user stack: the space and the
+/// entry point (what [`spawn`] and [`execve`] start from).
+fn image_space(elf: &[u8]) -> Result<(AddrSpace, u64), Errno> {
     let image = parse(elf)?;
     let space = M::as_create().map_err(|_| Errno::EAGAIN)?;
     load(&space, &image)?;
     let stack = USER_STACK_TOP - USER_STACK_SIZE;
     M::as_map(&space, stack, USER_STACK_SIZE, Prot::READ | Prot::WRITE).map_err(map_errno)?;
-    let regs = UserRegs::for_entry(image.entry, USER_STACK_TOP, arg);
-    let space = Shared::try_new(space).map_err(|_| Errno::ENOMEM)?;
-    proc_create_user(space, regs)
+    Ok((space, image.entry))
+}
+
+/// Writes the `argc` arguments and `envc` environment strings in `strings` (each
+/// NUL-terminated, in order) at the top of `space`'s stack, with their pointer
+/// arrays (each null-terminated) below them, and returns the registers that start
+/// the program at `entry` below all that, with `(argc, argv, envp)` as arguments.
+fn push_args(
+    space: &AddrSpace,
+    entry: u64,
+    strings: &[u8],
+    argc: usize,
+    envc: usize,
+) -> Result<UserRegs, Errno> {
+    let strings_at = (USER_STACK_TOP - strings.len() as u64) & !15;
+    let argv_at = (strings_at - 8 * (argc + envc + 2) as u64) & !15;
+    let envp_at = argv_at + 8 * (argc + 1) as u64;
+    let mut addrs = strings.split_inclusive(|&b| b == 0).scan(strings_at, |at, s| {
+        let a = *at;
+        *at += s.len() as u64;
+        Some(a)
+    });
+    // argv[0..argc], null, envp[0..envc], null: a word each.
+    let words = (0..argc + envc + 2).map(|i| match i {
+        i if i == argc || i == argc + envc + 1 => 0,
+        _ => addrs.next().unwrap_or(0),
+    });
+    for (i, w) in words.enumerate() {
+        M::as_write(space, argv_at + 8 * i as u64, &w.to_be_bytes()).map_err(map_errno)?;
+    }
+    M::as_write(space, strings_at, strings).map_err(map_errno)?;
+    let mut regs = UserRegs::for_entry(entry, argv_at, argc as u64);
+    regs.r[arch::reg::O0 + 1] = argv_at;
+    regs.r[arch::reg::O0 + 2] = envp_at;
+    Ok(regs)
 }

@@ -164,6 +164,9 @@ pub struct ProcState {
     /// Its signal state: dispositions shared by its LWPs (S10), signals pending on
     /// the process (S14), job control, the real-time interval timer (`signal`).
     pub(crate) p_sig: ProcSig,
+    /// An LWP is in `exec`, waiting for the others to leave: no LWP may be made,
+    /// and no other LWP may begin an `exec`.
+    pub(crate) p_exec: bool,
 }
 
 impl ProcState {
@@ -175,6 +178,7 @@ impl ProcState {
             p_utime: 0,
             p_stime: 0,
             p_sig: ProcSig::new(),
+            p_exec: false,
         }
     }
 }
@@ -629,6 +633,66 @@ fn proc_enter(
             Err(e)
         }
     }
+}
+
+/// The part of `exec` that changes the calling process (see `exec`): every other
+/// LWP is made to exit and waited for, `space` replaces the address space, and
+/// the caller's LWP starts over — `set_regs` sets its registers, its alternate
+/// stack is disabled, caught signals go back to their defaults, its `schedctl`
+/// state goes with the old space — and the process is named `name`.
+///
+/// Errors: `EINTR` if the process is exiting, or another LWP is in `exec`
+/// (nothing changed then but that the other LWPs may be gone).
+pub(crate) fn exec_replace(
+    space: Shared<AddrSpace>,
+    name: &str,
+    set_regs: impl FnOnce(),
+) -> Result<(), Errno> {
+    let t = curthread();
+    let (Some(p), Some(lwp)) = (t.t_procp.get(), t.t_lwp.get()) else {
+        return Err(Errno::EINVAL);
+    };
+    {
+        let mut ps = p.p_lock.lock();
+        if ps.p_stat != PStat::Active || ps.p_exec {
+            return Err(Errno::EINTR);
+        }
+        ps.p_exec = true;
+    }
+    lwp::exitlwps(p, Some(t));
+    loop {
+        let seen = p.p_lwpexit.snapshot();
+        if p.lwpcnt() == 1 || p.stat() != PStat::Active {
+            break;
+        }
+        p.p_lwpexit.wait_uninterruptible(seen);
+    }
+    {
+        let mut ps = p.p_lock.lock();
+        ps.p_exec = false;
+        if ps.p_stat != PStat::Active {
+            return Err(Errno::EINTR);
+        }
+        // The others' zombies go: nobody is left to wait for them.
+        loop {
+            let Some((id, _)) = ps.p_lwpdir.zombies().next() else { break };
+            ps.p_lwpdir.reap(id);
+        }
+    }
+    crate::schedctl::lwp_exit(t, lwp.id(), p);
+    crate::schedctl::proc_done(p);
+    let old = p.p_as.lock().replace(space.clone());
+    M::user_exec(space);
+    drop(old);
+    set_regs();
+    lwp.with_data(|d| {
+        d.lwp_sigaltstack =
+            lwp::SigAltStack { ss_flags: lwp_abi::SS_DISABLE, ..Default::default() };
+        d.lwp_eosys = lwp::Eosys::JustReturn;
+    });
+    signal::exec_reset(p);
+    p.set_comm(name);
+    Ok(())
 }
 
 /// Exits the current process with exit code `code` (its wait status is

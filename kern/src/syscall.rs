@@ -207,6 +207,7 @@ syscalls! {
     SYS_LWP_WAIT => general |a: [u64; 6]| restartable(lwp_wait(a[0], a[1])),
     SYS_WAITID => general |a: [u64; 6]| restartable(waitid(a[0], a[1], a[2], a[3])),
     SYS_FORKSYS => general |a: [u64; 6]| forksys(a[0], a[1]),
+    SYS_EXECVE => general |a: [u64; 6]| execve(a[0], a[1], a[2]),
     SYS_SIGQUEUE => fast |a: [u64; 6]| signal::sys_sigqueue(a[0], a[1], a[2]),
     SYS_YIELD => fast |_| {
         disp::yield_now();
@@ -358,9 +359,19 @@ fn waitid(idtype: u64, id: u64, infop: u64, options: u64) -> SysResult {
     Ok((0, 0))
 }
 
+/// The calling LWP's registers.
+fn my_frame() -> Result<UserFrame, Errno> {
+    curlwp().and_then(|l| l.with_data(|d| d.lwp_regs.share())).ok_or(Errno::EINVAL)
+}
+
+/// `execve(path, argv, envp)` (see `exec`): returns only on failure.
+fn execve(path: u64, argv: u64, envp: u64) -> SysResult {
+    crate::exec::execve(&my_frame()?, path, argv, envp).map(none)
+}
+
 /// `forksys(subcode, flags)`: `fork1` (see `fork`); the child's pid.
 fn forksys(sub: u64, flags: u64) -> SysResult {
-    let frame = curlwp().and_then(|l| l.with_data(|d| d.lwp_regs.share())).ok_or(Errno::EINVAL)?;
+    let frame = my_frame()?;
     match (sub, flags) {
         (FORK1, 0) => fork::fork1(&frame).map(|pid| (u64::from(pid.0), 0)),
         _ => Err(Errno::EINVAL),

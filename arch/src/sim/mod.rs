@@ -772,6 +772,10 @@ impl Machine for Sim {
 
     fn user_flush_windows() {}
 
+    fn user_exec(space: Shared<AddrSpace>) {
+        user::exec(space)
+    }
+
     fn user_exit() {
         user::exit()
     }

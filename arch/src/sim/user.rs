@@ -717,6 +717,15 @@ pub(super) fn enter(space: Shared<AddrSpace>, frame: UserFrame) -> ! {
 }
 
 /// `Machine::user_exit`.
+/// `Machine::user_exec`: `space` is the thread's from now on (the simulation keeps
+/// no windows or FPU state to drop).
+pub(super) fn exec(space: Shared<AddrSpace>) {
+    let cpu = Cpu::expect("user_exec");
+    let Some(user) = state(cpu) else { return };
+    let old = cpu.critical(|| user.space.lock().replace(space));
+    drop(old);
+}
+
 pub(super) fn exit() {
     let cpu = Cpu::expect("user_exit");
     let Some(user) = state(cpu) else { return };

@@ -374,6 +374,10 @@ impl Machine for Sparc64 {
         context::flush_windows()
     }
 
+    fn user_exec(space: Shared<vm::AddrSpace>) {
+        user::exec(space)
+    }
+
     fn user_exit() {
         user::exit()
     }

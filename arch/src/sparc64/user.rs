@@ -517,13 +517,12 @@ pub fn enter(space: Shared<AddrSpace>, frame: UserFrame) -> ! {
     unsafe { sparc64_user_enter(at) }
 }
 
-/// The running thread leaves user mode for good: its user windows still in the
-/// register file and its window buffer are dropped, and so are its holds on the
-/// space and the frame.
-pub fn exit() {
-    let was = super::intr_disable();
+/// Drops the running thread's user windows: those still in the register file and
+/// those in its window buffer (their stack may be gone, or be another image's).
+/// Interrupts are off.
+fn drop_user_windows(u: &UserCtx) {
     // SAFETY: the user windows are the "other" windows; giving them back to CANSAVE
-    // drops them without a spill (their stack may be gone with the space).
+    // drops them without a spill.
     unsafe {
         asm!(
             "rdpr %otherwin, {o}",
@@ -534,11 +533,34 @@ pub fn exit() {
             o = out(reg) _, c = out(reg) _, options(nostack)
         )
     };
-    let u = current();
     if !u.frame.is_empty() {
         wbuf_of(&u.frame).count = 0;
     }
     pending().take(PENDING_WBUF);
+}
+
+/// `Machine::user_exec`: the old image's windows and FP state dropped, `space`
+/// made the running thread's (the old space dropped after, interrupts on).
+pub fn exec(space: Shared<AddrSpace>) {
+    let was = super::intr_disable();
+    let u = current();
+    drop_user_windows(u);
+    if !u.frame.is_empty() {
+        fpu_of(&u.frame).en = 0;
+    }
+    let old = u.space.replace(space);
+    activate(u.space.as_deref());
+    super::intr_restore(was);
+    drop(old);
+}
+
+/// The running thread leaves user mode for good: its user windows still in the
+/// register file and its window buffer are dropped, and so are its holds on the
+/// space and the frame.
+pub fn exit() {
+    let was = super::intr_disable();
+    let u = current();
+    drop_user_windows(u);
     activate(None);
     sparc64_cpu.frame.store(0, Ordering::Relaxed);
     let space = u.space.take();

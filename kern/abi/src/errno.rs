@@ -13,12 +13,16 @@ use core::fmt;
 pub enum Errno {
     /// Not super-user.
     EPERM = 1,
+    /// No such file: `exec` of a name no program has.
+    ENOENT = 2,
     /// No such process, or no such LWP in this process.
     ESRCH = 3,
     /// Interrupted system call.
     EINTR = 4,
     /// I/O error (the swap device failed a write).
     EIO = 5,
+    /// Argument list too long (`exec`).
+    E2BIG = 7,
     /// Exec format error: a program image the kernel cannot load.
     ENOEXEC = 8,
     /// Bad file number.
@@ -45,6 +49,8 @@ pub enum Errno {
     ETIME = 62,
     /// Operation not supported.
     ENOTSUP = 48,
+    /// A path name too long (`exec`).
+    ENAMETOOLONG = 78,
     /// Unsupported system call.
     ENOSYS = 89,
     /// A system call interrupted by a signal, to be restarted if the signal's
@@ -55,11 +61,13 @@ pub enum Errno {
 
 impl Errno {
     /// Every error number, in the order of [`Errno::index`].
-    pub const ALL: [Errno; 19] = [
+    pub const ALL: [Errno; 22] = [
         Errno::EPERM,
+        Errno::ENOENT,
         Errno::ESRCH,
         Errno::EINTR,
         Errno::EIO,
+        Errno::E2BIG,
         Errno::ENOEXEC,
         Errno::EBADF,
         Errno::ECHILD,
@@ -73,6 +81,7 @@ impl Errno {
         Errno::EDEADLK,
         Errno::ETIME,
         Errno::ENOTSUP,
+        Errno::ENAMETOOLONG,
         Errno::ENOSYS,
         Errno::ERESTART,
     ];
@@ -92,24 +101,27 @@ impl Errno {
     pub const fn index(self) -> usize {
         match self {
             Errno::EPERM => 0,
-            Errno::ESRCH => 1,
-            Errno::EINTR => 2,
-            Errno::EIO => 3,
-            Errno::ENOEXEC => 4,
-            Errno::EBADF => 5,
-            Errno::ECHILD => 6,
-            Errno::EAGAIN => 7,
-            Errno::ENOMEM => 8,
-            Errno::EFAULT => 9,
-            Errno::EBUSY => 10,
-            Errno::ENODEV => 11,
-            Errno::EINVAL => 12,
-            Errno::ENOSPC => 13,
-            Errno::EDEADLK => 14,
-            Errno::ETIME => 15,
-            Errno::ENOTSUP => 16,
-            Errno::ENOSYS => 17,
-            Errno::ERESTART => 18,
+            Errno::ENOENT => 1,
+            Errno::ESRCH => 2,
+            Errno::EINTR => 3,
+            Errno::EIO => 4,
+            Errno::E2BIG => 5,
+            Errno::ENOEXEC => 6,
+            Errno::EBADF => 7,
+            Errno::ECHILD => 8,
+            Errno::EAGAIN => 9,
+            Errno::ENOMEM => 10,
+            Errno::EFAULT => 11,
+            Errno::EBUSY => 12,
+            Errno::ENODEV => 13,
+            Errno::EINVAL => 14,
+            Errno::ENOSPC => 15,
+            Errno::EDEADLK => 16,
+            Errno::ETIME => 17,
+            Errno::ENOTSUP => 18,
+            Errno::ENAMETOOLONG => 19,
+            Errno::ENOSYS => 20,
+            Errno::ERESTART => 21,
         }
     }
 }
@@ -142,6 +154,7 @@ mod tests {
         assert_eq!((EPERM.code(), ETIME.code()), (1, 62));
         assert_eq!(std::format!("{EDEADLK}"), "EDEADLK (45)");
         assert_eq!((EIO.code(), ENODEV.code(), ENOSPC.code()), (5, 19, 28));
+        assert_eq!((ENOENT.code(), E2BIG.code(), ENAMETOOLONG.code()), (2, 7, 78));
     }
 
     #[test]
@@ -151,6 +164,6 @@ mod tests {
             assert_eq!(super::Errno::from_code(e.code()), Some(e));
         }
         assert_eq!(super::Errno::from_code(0), None);
-        assert_eq!(super::Errno::from_code(7), None);
+        assert_eq!(super::Errno::from_code(6), None);
     }
 }

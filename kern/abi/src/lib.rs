@@ -37,6 +37,12 @@ pub const SYS_GETPID: u64 = 20;
 /// `alarm(seconds) -> seconds left of the previous alarm`: SIGALRM to the process
 /// once the time is up (0: cancel). The process's `ITIMER_REAL`.
 pub const SYS_ALARM: u64 = 27;
+/// `execve(path, argv, envp)`: the process runs program `path` from now on (a name
+/// in the kernel's table of programs), with the null-terminated arrays of string
+/// pointers `argv` and `envp` (null: none); only the calling LWP is left. The new
+/// program starts with `%o0` = argc, `%o1` = argv, `%o2` = envp. Returns only on
+/// failure: `ENOENT`, `ENAMETOOLONG`, `E2BIG`, `ENOEXEC`, `EFAULT`, `ENOMEM`.
+pub const SYS_EXECVE: u64 = 59;
 /// `kill(pid, sig) -> 0`: `sig` (0: only check) to process `pid` (0: the caller's
 /// own; there are no process groups), taken by one of its LWPs (S14).
 pub const SYS_KILL: u64 = 37;

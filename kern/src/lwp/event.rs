@@ -92,6 +92,13 @@ impl Event {
         !interrupt_requested(t)
     }
 
+    /// Sleeps until the event is signalled after `seen` was taken, whatever is
+    /// sent to the LWP meanwhile (`exec` waiting for its other LWPs to leave: they
+    /// are leaving, so it is not long).
+    pub(crate) fn wait_uninterruptible(&self, seen: u64) {
+        sleepq::sleep_on(self.chan(), SObj::Event, || self.ev_count.load(Ordering::SeqCst) != seen);
+    }
+
     /// Like [`Event::wait`], for at most `ticks` clock ticks (a timeout also
     /// returns true: the caller looks at the time itself).
     pub(crate) fn wait_timed(&self, seen: u64, ticks: u64) -> bool {

@@ -472,7 +472,8 @@ fn lwp_enter(
     let mut new = Some(new);
     let entered = loop {
         let mut ps = p.p_lock.lock();
-        if ps.p_stat != PStat::Active {
+        // (An `exec` in progress waits for the process to have one LWP.)
+        if ps.p_stat != PStat::Active || ps.p_exec {
             break Err(Errno::EAGAIN);
         }
         let dir = &ps.p_lwpdir;

@@ -88,7 +88,8 @@ pub(crate) use calls::*;
 pub use frame::{context_stack, on_altstack};
 pub use post::{cld_info, kill, lwp_kill, sigqueue};
 pub(crate) use post::{
-    fork_inherit, job_report, keeps_no_zombies, proc_stopped, sigchld_on_exit, tell_parent_stopped,
+    exec_reset, fork_inherit, job_report, keeps_no_zombies, proc_stopped, sigchld_on_exit,
+    tell_parent_stopped,
 };
 pub(crate) use take::{delivering, issig, psig, restartable, trapsig};
 pub use take::{sigaction, sigpending, sigprocmask, sigsuspend, sigtimedwait};

@@ -369,6 +369,15 @@ pub fn cld_info(pid: Pid, status: i32) -> SigInfo {
     }
 }
 
+/// `exec`: caught signals go back to their default action; ignored ones stay
+/// ignored (POSIX), and so do the mask and the pending signals.
+pub(crate) fn exec_reset(p: &Proc) {
+    let mut ps = p.p_lock.lock();
+    for act in ps.p_sig.act.iter_mut().filter(|a| matches!(a.disp, SigDisp::Catch(_))) {
+        *act = SigAct::DEFAULT;
+    }
+}
+
 /// A child made by `fork` gets its parent's dispositions (S10) — and nothing
 /// pending, no job state, no interval timer: those start afresh.
 pub(crate) fn fork_inherit(parent: &Proc, child: &Proc) {

@@ -52,6 +52,7 @@ static BENCHES: &[&[Bench]] = &[bench::KERNEL, user_bench::USER_BENCHES];
 
 /// What the kernel runs once it is up: the self-tests, or the benchmarks.
 fn run(bootargs: &str) -> bool {
+    kern::exec::set_programs(programs::BY_NAME);
     kern_selftest::main(bootargs, SUITES, BENCHES)
 }
 

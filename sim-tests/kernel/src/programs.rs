@@ -22,6 +22,7 @@ pub static TIMES: &[u8] = program!("times");
 pub static TRAPS: &[u8] = program!("traps");
 pub static FPU: &[u8] = program!("fpu");
 pub static FORK: &[u8] = program!("fork");
+pub static EXEC: &[u8] = program!("exec");
 pub static LIMITS: &[u8] = program!("limits");
 pub static BENCH: &[u8] = program!("bench");
 pub static SIGNALS: &[u8] = program!("signals");
@@ -31,3 +32,31 @@ pub static UTHREADS: &[u8] = program!("uthreads");
 pub static UBENCH: &[u8] = program!("ubench");
 pub static USYNC: &[u8] = program!("usync");
 pub static FUZZ: &[u8] = program!("fuzz");
+
+/// What `exec` finds by name (`kern::exec::set_programs`): every program above,
+/// and `badimage`, which is no program (an `exec` of it must fail with ENOEXEC).
+pub static BY_NAME: &[(&str, &[u8])] = &[
+    ("hello", HELLO),
+    ("lwps", LWPS),
+    ("suspend", SUSPEND),
+    ("wait", WAIT),
+    ("fault", FAULT),
+    ("badptr", BADPTR),
+    ("isolation", ISOLATION),
+    ("stack", STACK),
+    ("times", TIMES),
+    ("traps", TRAPS),
+    ("fpu", FPU),
+    ("fork", FORK),
+    ("exec", EXEC),
+    ("limits", LIMITS),
+    ("bench", BENCH),
+    ("signals", SIGNALS),
+    ("swapee", SWAPEE),
+    ("park", PARK),
+    ("uthreads", UTHREADS),
+    ("ubench", UBENCH),
+    ("usync", USYNC),
+    ("fuzz", FUZZ),
+    ("badimage", b"\x7fELF, but nothing else an image needs"),
+];

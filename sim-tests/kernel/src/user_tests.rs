@@ -56,6 +56,7 @@ pub static USER: &[Test] = &[
     Test::new("user_fast_traps_and_flush_windows", user_fast_traps_and_flush_windows),
     Test::new("user_fpu_per_lwp", user_fpu_per_lwp),
     Test::new("user_fork1_and_waitid", user_fork1_and_waitid),
+    Test::new("user_exec", user_exec),
     Test::new("user_bad_pointers", user_bad_pointers),
     Test::new("user_isolation", user_isolation),
     Test::new("user_bad_stack", user_bad_stack),
@@ -293,6 +294,15 @@ fn user_fpu_per_lwp() -> TestResult {
 /// bad argument gets its error (see the `fork` program).
 fn user_fork1_and_waitid() -> TestResult {
     passes(FORK, 0)
+}
+
+/// `exec` replaces a process's image with a program the kernel carries: the other
+/// LWPs exit, caught signals go back to the default, mask and pending signals stay,
+/// the memory and FP registers are the new image's; a failing `exec` (no such
+/// program, a malformed one, bad arguments) leaves the caller as it was (S1; see
+/// the `exec` program).
+fn user_exec() -> TestResult {
+    passes(EXEC, 0)
 }
 
 /// Every pointer argument of every system call refuses bad addresses with EFAULT,

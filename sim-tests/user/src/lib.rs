@@ -39,6 +39,10 @@ pub mod errno {
     pub const EPERM: u64 = Errno::EPERM as u64;
     pub const ESRCH: u64 = Errno::ESRCH as u64;
     pub const ECHILD: u64 = Errno::ECHILD as u64;
+    pub const ENOENT: u64 = Errno::ENOENT as u64;
+    pub const E2BIG: u64 = Errno::E2BIG as u64;
+    pub const ENOEXEC: u64 = Errno::ENOEXEC as u64;
+    pub const ENAMETOOLONG: u64 = Errno::ENAMETOOLONG as u64;
     pub const EINTR: u64 = Errno::EINTR as u64;
     pub const EAGAIN: u64 = Errno::EAGAIN as u64;
     pub const ENOMEM: u64 = Errno::ENOMEM as u64;
@@ -576,11 +580,74 @@ pub fn fail(prog: &str, code: u8, why: fmt::Arguments) -> ! {
 macro_rules! main {
     ($main:path) => {
         #[no_mangle]
-        pub extern "C" fn _start(arg: u64) -> ! {
+        pub extern "C" fn _start(arg: u64, argv: u64, envp: u64) -> ! {
+            $crate::set_args(argv, envp);
             $main(arg);
             $crate::exit(0)
         }
     };
+}
+
+/// Where `exec` put the program's argument and environment pointer arrays (0: the
+/// kernel started it with a number, not arguments).
+static ARGV: AtomicU64 = AtomicU64::new(0);
+static ENVP: AtomicU64 = AtomicU64::new(0);
+
+/// Keeps the `argv` and `envp` the program started with (`main!`'s `_start`).
+#[doc(hidden)]
+pub fn set_args(argv: u64, envp: u64) {
+    ARGV.store(argv, Ordering::Relaxed);
+    ENVP.store(envp, Ordering::Relaxed);
+}
+
+/// The strings of a null-terminated array of pointers at `at` (none for 0).
+fn strings(at: u64) -> impl Iterator<Item = &'static [u8]> {
+    (0..)
+        .map(move |i| {
+            if at == 0 {
+                0
+            } else {
+                // SAFETY: `exec` wrote the array, null-terminated, on this stack, which
+                // outlives the program's use of it.
+                unsafe { *((at + 8 * i) as *const u64) }
+            }
+        })
+        .take_while(|&p| p != 0)
+        .map(|p| {
+            // SAFETY: each pointer is to a NUL-terminated string `exec` wrote.
+            let len = (0..).take_while(|&i| unsafe { *((p + i) as *const u8) } != 0).count();
+            // SAFETY: as above: `len` bytes before the NUL.
+            unsafe { core::slice::from_raw_parts(p as *const u8, len) }
+        })
+}
+
+/// The program's arguments, as `exec` gave them (none if the kernel started it).
+pub fn args() -> impl Iterator<Item = &'static [u8]> {
+    strings(ARGV.load(Ordering::Relaxed))
+}
+
+/// The program's environment, as `exec` gave it.
+pub fn env() -> impl Iterator<Item = &'static [u8]> {
+    strings(ENVP.load(Ordering::Relaxed))
+}
+
+/// `execve(name, argv, envp)`: this process runs program `name` from now on, with
+/// these arguments and environment (each string NUL-terminated); returns only on
+/// failure. Names and strings must end with a NUL byte (`b"fork\0"`).
+pub fn execve(name: &[u8], argv: &[&[u8]], envp: &[&[u8]]) -> u64 {
+    let ptrs = |v: &[&[u8]], out: &mut [u64; 16]| {
+        for (o, s) in out.iter_mut().zip(v) {
+            *o = s.as_ptr() as u64;
+        }
+    };
+    let (mut a, mut e) = ([0u64; 16], [0u64; 16]);
+    ptrs(&argv[..argv.len().min(15)], &mut a);
+    ptrs(&envp[..envp.len().min(15)], &mut e);
+    // SAFETY: the pointers are of live slices and arrays of this frame.
+    let r = unsafe {
+        syscall6(SYS_EXECVE, [name.as_ptr() as u64, a.as_ptr() as u64, e.as_ptr() as u64, 0, 0, 0])
+    };
+    r.err().unwrap_or(0)
 }
 
 #[panic_handler]
