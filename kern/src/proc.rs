@@ -610,7 +610,7 @@ pub fn proc_exit(code: u8) -> ! {
 /// core-dumping default action in the status word (no core is written).
 pub(crate) fn proc_exit_status(status: WaitStatus, core: bool) -> ! {
     let t = curthread();
-    if let Some(p) = t.t_procp.get() {
+    if let Some(p) = t.procp() {
         proc_kill(p, status, core, Some(t));
     }
     lwp::lwp_exit()

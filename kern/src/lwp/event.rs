@@ -37,13 +37,13 @@ pub(crate) fn stop_requested(t: &KThread) -> bool {
 /// Whether an interruptible wait of `t` must end: a stop or exit request, or a
 /// signal to look at.
 pub(crate) fn interrupt_requested(t: &KThread) -> bool {
-    stop_requested(t) || t.t_pending.get() & pending::SIG != 0
+    stop_requested(t) || t.pending() & pending::SIG != 0
 }
 
 /// Runs `f`, an interruptible sleep of the current thread, marked wakeable: a signal
 /// sent to its LWP, or a request to stop or exit, wakes it wherever it sleeps.
 pub(crate) fn wakeable<R>(t: &KThread, f: impl FnOnce() -> R) -> R {
-    let flag: &AtomicBool = &t.t_wakeable;
+    let flag: &AtomicBool = &t.lwp_wait().t_wakeable;
     flag.store(true, Ordering::SeqCst);
     let r = f();
     flag.store(false, Ordering::SeqCst);

@@ -109,7 +109,7 @@ pub(super) fn getcontext(frame: &UserFrame, ucp: u64) -> Result<(), Errno> {
     regs.r[reg::O0] = 0;
     regs.r[reg::CCR] &= !arch::uregs::CCR_CARRY;
     let stack = context_stack(&alt, regs.sp());
-    copyout_words(ucp, &wire::ucontext(&regs.r, curthread().t_hold.get(), &stack))
+    copyout_words(ucp, &wire::ucontext(&regs.r, curthread().sig_state().hold(), &stack))
 }
 
 /// `setcontext(ucp)`: resumes the `ucontext_t` at `ucp` (how a signal handler
@@ -130,7 +130,7 @@ pub(super) fn setcontext(frame: &UserFrame, ucp: u64) -> Result<(), Errno> {
     })?;
     if let Some(mask) = mask {
         let t = curthread();
-        if let Some(p) = t.t_procp.get() {
+        if let Some(p) = t.procp() {
             set_mask(t, p, mask, None);
         }
     }

@@ -47,7 +47,7 @@
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::AtomicBool;
-use core::sync::atomic::Ordering::{Relaxed, SeqCst};
+use core::sync::atomic::Ordering::Relaxed;
 
 use arch::cell::{Tagged, TaggedRef};
 use arch::Machine;
@@ -245,16 +245,16 @@ impl KMutex {
                         if !spinning {
                             spinning = true;
                             STATS.adaptive_spins.fetch_add(1, Relaxed);
-                            me.t_spinning.store(true, SeqCst);
+                            turnstile::set_spinning(me, true);
                         }
-                        if !o.t_spinning.load(SeqCst) {
+                        if !turnstile::is_spinning(o) {
                             M::relax();
                             continue;
                         }
                     }
                     if spinning {
                         spinning = false;
-                        me.t_spinning.store(false, SeqCst);
+                        turnstile::set_spinning(me, false);
                     }
                     if self.block(me, adaptive) {
                         break;
@@ -263,7 +263,7 @@ impl KMutex {
             }
         }
         if spinning {
-            me.t_spinning.store(false, SeqCst);
+            turnstile::set_spinning(me, false);
         }
     }
 
@@ -281,7 +281,7 @@ impl KMutex {
         let tbl = turnstile::lock();
         let owner = match lw::mutex_mark_waiters(&self.word) {
             None => None,
-            Some(o) if adaptive && disp::is_running(o) && !o.t_spinning.load(SeqCst) => None,
+            Some(o) if adaptive && disp::is_running(o) && !turnstile::is_spinning(o) => None,
             Some(o) => Some(o),
         };
         let Some(owner) = owner else {

@@ -59,7 +59,7 @@
 
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::Ordering::{Relaxed, SeqCst};
+use core::sync::atomic::Ordering::Relaxed;
 
 use arch::cell::{Tagged, TaggedRef};
 use arch::Machine;
@@ -191,18 +191,18 @@ impl KRwLock {
     fn adaptive_spin(&self, me: &'static KThread) {
         let mut spun = false;
         while let Tagged::Ref(w, _) = self.word.load(Relaxed) {
-            if core::ptr::eq(w, me) || !disp::is_running(w) || w.t_spinning.load(SeqCst) {
+            if core::ptr::eq(w, me) || !disp::is_running(w) || turnstile::is_spinning(w) {
                 break;
             }
             if !spun {
                 spun = true;
                 STATS.rw_adaptive_spins.fetch_add(1, Relaxed);
-                me.t_spinning.store(true, SeqCst);
+                turnstile::set_spinning(me, true);
             }
             M::relax();
         }
         if spun {
-            me.t_spinning.store(false, SeqCst);
+            turnstile::set_spinning(me, false);
         }
     }
 
@@ -312,7 +312,7 @@ impl KRwLock {
                 if adaptive
                     && !core::ptr::eq(o, me)
                     && disp::is_running(o)
-                    && !o.t_spinning.load(SeqCst) =>
+                    && !turnstile::is_spinning(o) =>
             {
                 drop(tbl);
                 M::intr_restore(was);
