@@ -20,7 +20,10 @@
 
 use core::sync::atomic::{AtomicI32, Ordering};
 
+use arch::Machine;
+
 use crate::thread::KThread;
+use crate::M;
 
 /// The number of global priorities, `0..NPRI`.
 pub const NPRI: usize = 160;
@@ -139,7 +142,9 @@ impl Quantum {
 
 /// A clock tick charged to the running thread `t` (`cl_tick`). True when its quantum
 /// is used up and it should go to the back of its queue, at its new priority.
+/// Interrupts are off, on `t`'s CPU.
 pub(crate) fn tick(t: &KThread) -> bool {
+    debug_assert!(t.is_curthread() && !M::intr_enabled(), "{t:?}: a tick charged elsewhere");
     let class = t.class();
     if class == SchedClass::Sys {
         return false;

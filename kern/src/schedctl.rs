@@ -235,6 +235,7 @@ fn slot_of(p: &Proc, id: LwpId) -> Result<Slot, Errno> {
 /// says) to `next` on CPU `cpu`: both states go to their slots. Interrupts are off.
 #[inline(always)]
 pub(crate) fn switching(cur: &KThread, prev: Prev, next: &KThread, cpu: usize) {
+    debug_assert!(!M::intr_enabled(), "switching with interrupts on");
     let sc = cur.sc();
     if sc.on.load(Ordering::Relaxed) {
         let state = match prev {
@@ -256,8 +257,9 @@ pub(crate) fn switching(cur: &KThread, prev: Prev, next: &KThread, cpu: usize) {
 
 /// The clock found `t`'s time slice over: true if it runs on anyway, for one more
 /// tick, because it asked not to be preempted now (once until it leaves its CPU).
-/// Interrupts are off.
+/// Interrupts are off, on `t`'s CPU.
 pub(crate) fn defer_preemption(t: &KThread) -> bool {
+    debug_assert!(t.is_curthread() && !M::intr_enabled(), "{t:?}: preemption deferred elsewhere");
     let sc = t.sc();
     if !sc.on.load(Ordering::Relaxed) || sc.granted.load(Ordering::Relaxed) {
         return false;
@@ -274,10 +276,13 @@ pub(crate) fn defer_preemption(t: &KThread) -> bool {
     ask
 }
 
-/// `t` goes to sleep in the kernel (interrupts off, already on its sleep queue):
-/// a pool LWP is counted asleep, unless it is parking. Returns whether it was.
+/// `t`, the current thread, is about to sleep in the kernel (`sleepq`: before it
+/// is on its sleep queue, with interrupts on, as counting it may take its
+/// process's lock): a pool LWP is counted asleep, unless it is parking. Returns
+/// whether it was.
 #[inline]
 pub(crate) fn sleeping(t: &KThread) -> bool {
+    debug_assert!(t.is_curthread(), "{t:?} counted asleep by another thread");
     let sc = t.sc();
     if !sc.pool.load(Ordering::Relaxed) || sc.parking.load(Ordering::Relaxed) {
         return false;
@@ -288,9 +293,11 @@ pub(crate) fn sleeping(t: &KThread) -> bool {
     true
 }
 
-/// `t` woke up from a sleep for which [`sleeping`] returned `counted`.
+/// `t`, the current thread, woke up from a sleep for which [`sleeping`] returned
+/// `counted`.
 #[inline]
 pub(crate) fn woke(t: &KThread, counted: bool) {
+    debug_assert!(t.is_curthread(), "{t:?} counted awake by another thread");
     if counted {
         t.sc().asleep.store(false, Ordering::Relaxed);
         if let Some(p) = t.procp() {
@@ -299,9 +306,10 @@ pub(crate) fn woke(t: &KThread, counted: bool) {
     }
 }
 
-/// `t` enters `_lwp_park`, where its sleeps do not count; returns what to give
-/// [`parked`] after.
+/// `t`, the current thread, enters `_lwp_park`, where its sleeps do not count;
+/// returns what to give [`parked`] after.
 pub(crate) fn parking(t: &KThread) -> bool {
+    debug_assert!(t.is_curthread(), "{t:?} parked by another thread");
     t.sc().parking.swap(true, Ordering::Relaxed)
 }
 

@@ -641,9 +641,14 @@ impl KThread {
         TpFlags::from_bits_retain(self.t_proc_flag.load(Ordering::SeqCst))
     }
 
-    /// Sets `f` in `t_proc_flag`. A request to stop or to exit also makes a stop
-    /// point due on the way back to user mode, and ends a park (a stop point too).
+    /// Sets `f` in `t_proc_flag`, under the process's `p_lock`. A request to stop
+    /// or to exit also makes a stop point due on the way back to user mode, and
+    /// ends a park (a stop point too).
     pub(crate) fn set_proc_flag(&self, f: TpFlags) {
+        debug_assert!(
+            self.t_procp.get().is_some_and(|p| p.p_lock.is_locked()),
+            "{self:?}: LWP flags set without p_lock"
+        );
         self.t_proc_flag.fetch_or(f.bits(), Ordering::SeqCst);
         if f.intersects(TpFlags::HOLDLWP | TpFlags::JOBSTOP | TpFlags::EXITLWP) {
             self.t_pending.set(pending::STOP);
@@ -651,8 +656,13 @@ impl KThread {
         }
     }
 
-    /// Clears `f` in `t_proc_flag`; returns the flags as they were.
+    /// Clears `f` in `t_proc_flag`, under the process's `p_lock` (or by the thread
+    /// itself, its LWP gone); returns the flags as they were.
     pub(crate) fn clear_proc_flag(&self, f: TpFlags) -> TpFlags {
+        debug_assert!(
+            self.is_curthread() || self.t_procp.get().is_some_and(|p| p.p_lock.is_locked()),
+            "{self:?}: LWP flags cleared without p_lock"
+        );
         TpFlags::from_bits_retain(self.t_proc_flag.fetch_and(!f.bits(), Ordering::SeqCst))
     }
 

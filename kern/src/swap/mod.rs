@@ -318,6 +318,7 @@ fn memory_back() -> bool {
 /// few ticks), the forced mode's next pass, a report due. The swapper sleeps with
 /// no timeout of its own: an idle kernel has no callout of its.
 pub(crate) fn clock_tick(lbolt: u64) {
+    debug_assert!(!M::intr_enabled() && M::cpu_id() == 0, "swap's clock tick off CPU 0");
     if SWAPPER.get().is_none() {
         return;
     }

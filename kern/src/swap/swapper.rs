@@ -72,6 +72,8 @@ pub(super) fn swapq_empty() -> bool {
 /// a thread made runnable meanwhile — finds its structure being written out, never
 /// in memory for the taking. Called under the lock that keeps it asleep or stopped.
 fn unload(t: &KThread, lwp: &Lwp) -> Option<Box<LwpData>> {
+    // That lock is a spin lock (a sleep queue's, or `p_lock`): interrupts are off.
+    debug_assert!(!M::intr_enabled(), "{t:?} unloaded with interrupts on");
     let _q = SWAPQ.lock();
     if t.swap_state().schedflag() != schedflag::LOAD {
         return None;

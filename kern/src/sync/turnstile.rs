@@ -47,10 +47,13 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 
+use arch::Machine;
+
 use crate::disp::{self, Prev};
 use crate::displock::{DispLock, DispLockGuard};
 use crate::sync::STATS;
 use crate::thread::{curthread, KThread, ThreadState};
+use crate::M;
 
 /// What a blocked thread waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -413,6 +416,7 @@ impl core::fmt::Display for Cycle {
 /// cycle (deadlock). Returns once a hand-off has made the thread the lock's holder,
 /// with the turnstile lock released and interrupts still disabled.
 pub(crate) fn block(mut tbl: Locked, sobj: usize, owner: Option<&'static KThread>, kind: WaitKind) {
+    debug_assert!(!M::intr_enabled(), "blocking with interrupts on");
     let me = curthread();
     if let Some(o) = owner {
         if let Some(cycle) = tbl.find_cycle(me, sobj, kind, o) {
