@@ -143,6 +143,7 @@ impl Quantum {
 /// A clock tick charged to the running thread `t` (`cl_tick`). True when its quantum
 /// is used up and it should go to the back of its queue, at its new priority.
 /// Interrupts are off, on `t`'s CPU.
+#[must_use = "true: the thread's quantum is used up and it must be preempted"]
 pub(crate) fn tick(t: &KThread) -> bool {
     debug_assert!(t.is_curthread() && !M::intr_enabled(), "{t:?}: a tick charged elsewhere");
     let class = t.class();

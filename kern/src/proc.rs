@@ -775,7 +775,9 @@ pub fn reaper(_: usize) {
         let orphan = |c: &Proc| c.p_orphan.load(Ordering::Relaxed);
         let zombie = |c: &Proc| orphan(c) && c.stat() == PStat::Zombie;
         while reap_child(&PROC0, WaitOpts::EXITED, zombie).is_ok() {}
-        PROC0.p_childexit.wait(seen);
+        // A kernel thread's wait is never interrupted: it has no LWP to signal,
+        // stop or end.
+        let _ = PROC0.p_childexit.wait(seen);
     }
 }
 

@@ -258,6 +258,7 @@ pub(crate) fn switching(cur: &KThread, prev: Prev, next: &KThread, cpu: usize) {
 /// The clock found `t`'s time slice over: true if it runs on anyway, for one more
 /// tick, because it asked not to be preempted now (once until it leaves its CPU).
 /// Interrupts are off, on `t`'s CPU.
+#[must_use = "true: the thread keeps its CPU for one more tick"]
 pub(crate) fn defer_preemption(t: &KThread) -> bool {
     debug_assert!(t.is_curthread() && !M::intr_enabled(), "{t:?}: preemption deferred elsewhere");
     let sc = t.sc();
@@ -281,6 +282,7 @@ pub(crate) fn defer_preemption(t: &KThread) -> bool {
 /// process's lock): a pool LWP is counted asleep, unless it is parking. Returns
 /// whether it was.
 #[inline]
+#[must_use = "to be given to `woke`"]
 pub(crate) fn sleeping(t: &KThread) -> bool {
     debug_assert!(t.is_curthread(), "{t:?} counted asleep by another thread");
     let sc = t.sc();
@@ -308,6 +310,7 @@ pub(crate) fn woke(t: &KThread, counted: bool) {
 
 /// `t`, the current thread, enters `_lwp_park`, where its sleeps do not count;
 /// returns what to give [`parked`] after.
+#[must_use = "to be given to `parked`"]
 pub(crate) fn parking(t: &KThread) -> bool {
     debug_assert!(t.is_curthread(), "{t:?} parked by another thread");
     t.sc().parking.swap(true, Ordering::Relaxed)

@@ -83,6 +83,7 @@ impl Event {
     /// the wait ended (or never began) because it was interrupted (see the module
     /// comment): the caller undoes its wait's bookkeeping and calls
     /// `wait_interrupted`.
+    #[must_use = "false: the wait was interrupted, and the caller must act on it"]
     pub(crate) fn wait(&self, seen: u64) -> bool {
         let t = curthread();
         wakeable(t, || {
@@ -95,6 +96,7 @@ impl Event {
 
     /// Like [`Event::wait`], for at most `ticks` clock ticks (a timeout also
     /// returns true: the caller looks at the time itself).
+    #[must_use = "false: the wait was interrupted, and the caller must act on it"]
     pub(crate) fn wait_timed(&self, seen: u64, ticks: u64) -> bool {
         let t = curthread();
         wakeable(t, || {

@@ -48,6 +48,7 @@ impl Permit {
         self as *const Permit as usize
     }
 
+    #[must_use = "a permit taken and not looked at is lost"]
     fn take(&self) -> bool {
         self.given.swap(false, SeqCst)
     }

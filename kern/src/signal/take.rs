@@ -62,6 +62,7 @@ pub(super) fn set_mask(t: &'static KThread, p: &Proc, new: SigSet, ps: Option<&P
 /// — until one is caught: that one becomes the signal being delivered
 /// (`lwp_cursig`), and `issig` returns true. Also true if one is being delivered
 /// already (a trap signal). Call it with no lock held.
+#[must_use = "true: a caught signal is to be delivered (`psig`)"]
 pub(crate) fn issig() -> bool {
     let Some((t, lwp, p)) = current() else { return false };
     let delivering = || lwp.with_data(|d| d.lwp_cursig != 0).unwrap_or(false);

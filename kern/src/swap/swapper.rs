@@ -32,6 +32,7 @@ static SWAPQ: DispLock<ThreadFifo> = DispLock::new(ThreadFifo::new());
 
 /// `disp::setrun` of a thread that is not loaded: it waits on the swap-in queue
 /// (true), or turns out to be loaded after all (false: the caller queues it).
+#[must_use = "false: the caller must queue the thread itself"]
 pub(crate) fn swapin_request(t: &'static KThread) -> bool {
     let queued = {
         let mut q = SWAPQ.lock();
@@ -71,6 +72,7 @@ pub(super) fn swapq_empty() -> bool {
 /// queue's lock. So whoever finds it not loaded from now on — the swapper too, with
 /// a thread made runnable meanwhile — finds its structure being written out, never
 /// in memory for the taking. Called under the lock that keeps it asleep or stopped.
+#[must_use = "the LWP's structure, which must go out or back"]
 fn unload(t: &KThread, lwp: &Lwp) -> Option<Box<LwpData>> {
     // That lock is a spin lock (a sleep queue's, or `p_lock`): interrupts are off.
     debug_assert!(!M::intr_enabled(), "{t:?} unloaded with interrupts on");
@@ -85,6 +87,7 @@ fn unload(t: &KThread, lwp: &Lwp) -> Option<Box<LwpData>> {
 
 /// Marks `t` loaded: its structure is in memory again. True if it was made
 /// runnable meanwhile: the caller owes it the `setrun`.
+#[must_use = "true: the caller owes the thread its setrun"]
 fn set_loaded(t: &'static KThread) -> bool {
     let mut q = SWAPQ.lock();
     let f = t.swap_state().schedflag();
@@ -303,6 +306,7 @@ fn read_back(
 /// gets a fresh structure instead (it only runs to its exit: what it had is not
 /// read back), and so does one whose structure cannot be read back (its process is
 /// killed). Returns false if there was no memory for it: it waits on the queue.
+#[must_use = "false: the thread must go back on the swap-in queue"]
 pub(super) fn swap_in(t: &'static KThread) -> bool {
     let (Some(lwp), Some(p)) = (t.lwp(), t.procp()) else {
         if set_loaded(t) {

@@ -141,6 +141,7 @@ impl KMutex {
     }
 
     /// Enters the mutex if it is free; never waits.
+    #[must_use = "the caller holds the mutex only if this is true"]
     pub fn try_enter(&self) -> bool {
         let me = curthread();
         let spin = self.kind() == MutexKind::Spin;
@@ -354,6 +355,7 @@ pub struct Mutex<T> {
 
 /// The current thread holds the mutex while this lives; dropping it leaves the
 /// mutex. It is not `Send`: the thread that entered must leave.
+#[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct MutexGuard<'a, T> {
     pub(super) mutex: &'a Mutex<T>,
     pub(super) data: Option<spin::mutex::SpinMutexGuard<'a, T>>,
@@ -379,6 +381,7 @@ impl<T> Mutex<T> {
     }
 
     /// Enters the mutex if it is free.
+    #[must_use = "the mutex is left as soon as the guard is dropped"]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         self.raw.try_enter().then(|| self.guard())
     }
