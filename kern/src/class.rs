@@ -116,8 +116,9 @@ pub fn quantum(class: SchedClass, pri: u8) -> Option<i32> {
 pub(crate) struct Quantum {
     /// Clock ticks left in the current quantum. *By its CPU, with interrupts off*
     /// (the clock tick: [`tick`], `schedctl`'s extension), or while it is on no
-    /// CPU and no queue (by whoever wakes it, [`wakeup`]; `set_class`, before it is
-    /// first made runnable).
+    /// queue and not runnable: by whoever took it off its sleep queue, before
+    /// making it runnable ([`wakeup`]); by `set_class`, before it is first made
+    /// runnable.
     t_timeleft: AtomicI32,
 }
 

@@ -159,8 +159,9 @@ pub struct KThread {
     t_cid: AtomicU8,
     /// Global priority given by the class, `0..NPRI`. *Only while the thread is on
     /// no dispatch queue*, whose list is chosen by it: by its class, on its CPU as
-    /// the clock ticks or by whoever wakes it, and by the dispatcher between taking
-    /// it off its queue and putting it back (`disp::ts_update`).
+    /// the clock ticks or by whoever wakes it; by the dispatcher between taking it
+    /// off its queue and putting it back (`disp::ts_update`); by `set_class`,
+    /// before it is first made runnable.
     t_pri: AtomicU8,
     /// Priority inherited from the threads it blocks (priority inheritance), or 0.
     /// The thread runs at the higher of the two. *Under the turnstile lock*
@@ -217,8 +218,9 @@ const _: () = assert!(core::mem::offset_of!(KThread, t_pending) == 0);
 /// A thread's link on the one queue it is on at a time (S6: resident): a dispatch
 /// queue (`dispq`), a sleep queue or the swap-in queue (`sleepq::ThreadFifo`), a
 /// turnstile (`sync::turnstile`), or the thread cache. Both words are *under the
-/// lock of the queue the thread is on* (or enters or leaves), which orders them;
-/// each kind of queue keeps the memory orderings it always used.
+/// lock of the queue the thread is on* (or enters or leaves), which orders them
+/// (`cache_reap` walks a list it took whole off the cache's lock); each kind of
+/// queue keeps the memory orderings it always used.
 pub(crate) struct QueueLink {
     /// The next thread on the same queue (intrusive link).
     t_link: StaticRef<KThread>,

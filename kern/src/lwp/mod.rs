@@ -104,7 +104,8 @@ pub(crate) struct ThreadWait {
     /// (`event::wakeable`); read by whoever sends it a signal or a request.
     t_wakeable: AtomicBool,
     /// Its LWP's park permit (`park`): given by whoever unparks it (under its
-    /// process's `p_lock`, or `schedctl`), taken only by the thread itself.
+    /// process's `p_lock`, or the thread itself: `schedctl`), taken only by the
+    /// thread itself.
     t_park: Permit,
 }
 
