@@ -20,9 +20,11 @@
 
 use core::sync::atomic::{AtomicI32, Ordering};
 
+#[cfg(debug_assertions)]
 use arch::Machine;
 
 use crate::thread::KThread;
+#[cfg(debug_assertions)]
 use crate::M;
 
 /// The number of global priorities, `0..NPRI`.
@@ -129,13 +131,13 @@ impl Quantum {
     }
 
     /// Gives the thread `ticks` clock ticks from now (see `t_timeleft` for who may).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn set(&self, ticks: i32) {
         self.t_timeleft.store(ticks, Ordering::Relaxed);
     }
 
     /// Charges one tick: true if that used the quantum up.
-    #[inline]
+    #[inline(always)]
     fn charge(&self) -> bool {
         self.t_timeleft.fetch_sub(1, Ordering::Relaxed) <= 1
     }
@@ -146,7 +148,7 @@ impl Quantum {
 /// Interrupts are off, on `t`'s CPU.
 #[must_use = "true: the thread's quantum is used up and it must be preempted"]
 pub(crate) fn tick(t: &KThread) -> bool {
-    debug_assert!(t.is_curthread() && !M::intr_enabled(), "{t:?}: a tick charged elsewhere");
+    debug_check!(t.is_curthread() && !M::intr_enabled(), "{t:?}: a tick charged elsewhere");
     let class = t.class();
     if class == SchedClass::Sys {
         return false;

@@ -76,6 +76,7 @@ impl ThreadDisp {
     }
 
     /// Off every CPU: the structure is handed out, to a thread that has not run.
+    #[inline]
     pub(crate) fn reset(&self) {
         self.t_oncpu.store(false, Ordering::Relaxed);
     }
@@ -270,7 +271,7 @@ pub fn kpreempt() {
 /// The clock's share of dispatching (interrupts off): charge the tick to the running
 /// thread's class, and preempt it if its quantum is used up.
 pub(crate) fn clock_tick() {
-    debug_assert!(!M::intr_enabled(), "clock tick with interrupts on");
+    debug_check!(!M::intr_enabled(), "clock tick with interrupts on");
     let cpu = cpu();
     let t = curthread();
     if !cpu.is_idle(t) && class::tick(t) && !schedctl::defer_preemption(t) {
@@ -430,7 +431,7 @@ enum After {
 /// Completes the switch that brought the current thread in (see the module comment).
 #[inline(always)]
 pub(crate) fn switch_done() {
-    debug_assert!(!M::intr_enabled(), "switch completed with interrupts on");
+    debug_check!(!M::intr_enabled(), "switch completed with interrupts on");
     let cpu = cpu();
     // Only this CPU touches its note, with interrupts off: no atomic swap.
     let Some(t) = cpu.cpu_prev.get() else { return };

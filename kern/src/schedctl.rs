@@ -235,7 +235,7 @@ fn slot_of(p: &Proc, id: LwpId) -> Result<Slot, Errno> {
 /// says) to `next` on CPU `cpu`: both states go to their slots. Interrupts are off.
 #[inline(always)]
 pub(crate) fn switching(cur: &KThread, prev: Prev, next: &KThread, cpu: usize) {
-    debug_assert!(!M::intr_enabled(), "switching with interrupts on");
+    debug_check!(!M::intr_enabled(), "switching with interrupts on");
     let sc = cur.sc();
     if sc.on.load(Ordering::Relaxed) {
         let state = match prev {
@@ -260,7 +260,7 @@ pub(crate) fn switching(cur: &KThread, prev: Prev, next: &KThread, cpu: usize) {
 /// Interrupts are off, on `t`'s CPU.
 #[must_use = "true: the thread keeps its CPU for one more tick"]
 pub(crate) fn defer_preemption(t: &KThread) -> bool {
-    debug_assert!(t.is_curthread() && !M::intr_enabled(), "{t:?}: preemption deferred elsewhere");
+    debug_check!(t.is_curthread() && !M::intr_enabled(), "{t:?}: preemption deferred elsewhere");
     let sc = t.sc();
     if !sc.on.load(Ordering::Relaxed) || sc.granted.load(Ordering::Relaxed) {
         return false;
@@ -284,7 +284,7 @@ pub(crate) fn defer_preemption(t: &KThread) -> bool {
 #[inline]
 #[must_use = "to be given to `woke`"]
 pub(crate) fn sleeping(t: &KThread) -> bool {
-    debug_assert!(t.is_curthread(), "{t:?} counted asleep by another thread");
+    debug_check!(t.is_curthread(), "{t:?} counted asleep by another thread");
     let sc = t.sc();
     if !sc.pool.load(Ordering::Relaxed) || sc.parking.load(Ordering::Relaxed) {
         return false;
@@ -299,7 +299,7 @@ pub(crate) fn sleeping(t: &KThread) -> bool {
 /// `counted`.
 #[inline]
 pub(crate) fn woke(t: &KThread, counted: bool) {
-    debug_assert!(t.is_curthread(), "{t:?} counted awake by another thread");
+    debug_check!(t.is_curthread(), "{t:?} counted awake by another thread");
     if counted {
         t.sc().asleep.store(false, Ordering::Relaxed);
         if let Some(p) = t.procp() {
@@ -312,7 +312,7 @@ pub(crate) fn woke(t: &KThread, counted: bool) {
 /// returns what to give [`parked`] after.
 #[must_use = "to be given to `parked`"]
 pub(crate) fn parking(t: &KThread) -> bool {
-    debug_assert!(t.is_curthread(), "{t:?} parked by another thread");
+    debug_check!(t.is_curthread(), "{t:?} parked by another thread");
     t.sc().parking.swap(true, Ordering::Relaxed)
 }
 

@@ -109,12 +109,13 @@ impl ThreadSleep {
     }
 
     /// Not asleep: the structure is handed out.
+    #[inline]
     pub(crate) fn reset(&self) {
         self.t_wchan.store(0, Ordering::Relaxed);
     }
 
     /// The wait channel it sleeps on, if asleep.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wchan(&self) -> Option<usize> {
         let w = self.chan();
         (w != 0).then_some(w)
@@ -127,7 +128,7 @@ impl ThreadSleep {
     }
 
     /// The callout of its timed sleeps (`callout`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn callout(&self) -> &Callout {
         &self.t_callout
     }

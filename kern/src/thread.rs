@@ -140,14 +140,14 @@ pub struct KThread {
     t_lwp: StaticRef<Lwp>,
     /// The process of that LWP (S1, S5.8). *Like `t_lwp`*, and with it.
     t_procp: StaticRef<Proc>,
+    /// Whether its LWP's `lwp` structure is in memory, and when it began to wait
+    /// (`swap::ThreadSwap`: `t_schedflag`, `t_stime`). *Kept by `swap`.*
+    t_swap: ThreadSwap,
     /// What the LWP module asks of the thread's LWP (`TpFlags`: stop, exit) and
     /// whether it is stopped. Read at every stop point. *Atomic:* changed under
     /// its process's `p_lock` (by the LWPs of the process, the thread itself as it
     /// stops), but for the thread clearing it as its LWP exits; read without a lock.
     t_proc_flag: AtomicU32,
-    /// Whether its LWP's `lwp` structure is in memory, and when it began to wait
-    /// (`swap::ThreadSwap`: `t_schedflag`, `t_stime`). *Kept by `swap`.*
-    t_swap: ThreadSwap,
     /// The CPU it last ran on. *By the CPU that switches it in*, interrupts off.
     t_cpu: AtomicUsize,
     /// How many times it was switched in. *Like `t_cpu`.*
@@ -246,7 +246,7 @@ impl QueueLink {
     }
 
     /// Unlinks the next thread, returning it.
-    #[inline]
+    #[inline(always)]
     fn take_next(&self) -> Option<&'static KThread> {
         self.t_link.take()
     }
@@ -404,13 +404,15 @@ impl KThread {
 
     /// Whether this is the running thread (for the assertions of what only the
     /// thread itself may do).
+    #[cfg(debug_assertions)]
     #[inline(always)]
     pub(crate) fn is_curthread(&self) -> bool {
         core::ptr::eq(self, curthread())
     }
 
     /// Whether the thread was never switched in: it is being made, and only its
-    /// maker touches it.
+    /// maker touches it (for assertions).
+    #[cfg(debug_assertions)]
     #[inline(always)]
     pub(crate) fn never_ran(&self) -> bool {
         self.nswitch() == 0
@@ -433,7 +435,7 @@ impl KThread {
     /// Only by the thread itself.
     #[inline(always)]
     pub(crate) fn take_pending(&self, bits: u32) -> u32 {
-        debug_assert!(self.is_curthread(), "{self:?} takes another thread's pending work");
+        debug_check!(self.is_curthread(), "{self:?} takes another thread's pending work");
         self.t_pending.take(bits)
     }
 
@@ -451,15 +453,17 @@ impl KThread {
 
     /// Makes the thread carry LWP `lwp` of `p` for its whole life (S3): by the LWP's
     /// creator, under `p`'s `p_lock`, before the thread first runs.
+    #[inline]
     pub(crate) fn attach_lwp(&self, lwp: &'static Lwp, p: &'static Proc) {
-        debug_assert!(self.never_ran(), "{self:?} gets an LWP after it ran");
+        debug_check!(self.never_ran(), "{self:?} gets an LWP after it ran");
         self.t_lwp.set(Some(lwp));
         self.t_procp.set(Some(p));
     }
 
     /// The thread's LWP exits: it carries none from now. Only by the thread itself.
+    #[inline]
     pub(crate) fn detach_lwp(&self) {
-        debug_assert!(self.is_curthread(), "{self:?} loses its LWP to another thread");
+        debug_check!(self.is_curthread(), "{self:?} loses its LWP to another thread");
         self.t_lwp.set(None);
         self.t_procp.set(None);
     }
@@ -468,7 +472,7 @@ impl KThread {
     /// By the thread itself, or by its creator before it first runs.
     #[inline]
     pub(crate) fn note_wait(&self) {
-        debug_assert!(self.is_curthread() || self.never_ran(), "{self:?}: wait noted by another");
+        debug_check!(self.is_curthread() || self.never_ran(), "{self:?}: wait noted by another");
         self.t_swap.note_wait();
     }
 
@@ -553,7 +557,7 @@ impl KThread {
     /// CPU writes these meanwhile, so the count needs no atomic add.
     #[inline]
     pub(crate) fn note_switched_in(&self, cpu: usize) {
-        debug_assert!(!M::intr_enabled(), "{self:?} switched in with interrupts on");
+        debug_check!(!M::intr_enabled(), "{self:?} switched in with interrupts on");
         self.t_cpu.store(cpu, Ordering::Relaxed);
         self.t_nswitch.store(self.nswitch() + 1, Ordering::Relaxed);
     }
@@ -592,7 +596,7 @@ impl KThread {
     /// Changes the class priority. The caller makes sure the thread is on no
     /// dispatch queue, whose list is chosen by the priority (see `disp`).
     pub(crate) fn set_pri_raw(&self, pri: u8) {
-        debug_assert!(
+        debug_check!(
             !self.t_queue.is_queued(Ordering::Relaxed),
             "{self:?}: class priority changed on a queue"
         );
@@ -613,7 +617,7 @@ impl KThread {
     /// dispatcher schedules changes through its class, never through this.
     pub fn set_class(&self, class: SchedClass, pri: u8) {
         assert!(class.range().contains(&pri), "priority {pri} outside the {class:?} class");
-        debug_assert!(
+        debug_check!(
             !self.t_queue.is_queued(Ordering::Relaxed),
             "{self:?}: class set while queued"
         );
@@ -647,7 +651,7 @@ impl KThread {
     /// or to exit also makes a stop point due on the way back to user mode, and
     /// ends a park (a stop point too).
     pub(crate) fn set_proc_flag(&self, f: TpFlags) {
-        debug_assert!(
+        debug_check!(
             self.t_procp.get().is_some_and(|p| p.p_lock.is_locked()),
             "{self:?}: LWP flags set without p_lock"
         );
@@ -661,7 +665,7 @@ impl KThread {
     /// Clears `f` in `t_proc_flag`, under the process's `p_lock` (or by the thread
     /// itself, its LWP gone); returns the flags as they were.
     pub(crate) fn clear_proc_flag(&self, f: TpFlags) -> TpFlags {
-        debug_assert!(
+        debug_check!(
             self.is_curthread() || self.t_procp.get().is_some_and(|p| p.p_lock.is_locked()),
             "{self:?}: LWP flags cleared without p_lock"
         );
@@ -826,7 +830,7 @@ pub(crate) fn idle_thread_create(idle: fn(usize) -> !) -> &'static KThread {
 
 /// Gives back a thread made by [`thread_create_stopped`] that never ran.
 pub(crate) fn discard(t: &'static KThread) {
-    debug_assert!(t.never_ran(), "{t:?} discarded after it ran");
+    debug_check!(t.never_ran(), "{t:?} discarded after it ran");
     t.t_start.lock().take();
     reap(t);
 }
@@ -854,7 +858,7 @@ pub fn thread_exit() -> ! {
 /// Puts an exited thread, whose stack is no longer in use, in the cache: without
 /// its stack if the heap runs low (less than an eighth of it free).
 pub(crate) fn reap(t: &'static KThread) {
-    debug_assert!(!disp::is_running(t), "{t:?} reaped on its CPU");
+    debug_check!(!disp::is_running(t), "{t:?} reaped on its CPU");
     t.set_state(ThreadState::Free);
     let heap = M::heap_stats();
     if heap.free() < heap.total / 8 {

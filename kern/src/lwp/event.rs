@@ -43,7 +43,7 @@ pub(crate) fn interrupt_requested(t: &KThread) -> bool {
 /// Runs `f`, an interruptible sleep of the current thread, marked wakeable: a signal
 /// sent to its LWP, or a request to stop or exit, wakes it wherever it sleeps.
 pub(crate) fn wakeable<R>(t: &KThread, f: impl FnOnce() -> R) -> R {
-    debug_assert!(t.is_curthread(), "{t:?} made wakeable by another thread");
+    debug_check!(t.is_curthread(), "{t:?} made wakeable by another thread");
     let flag: &AtomicBool = &t.lwp_wait().t_wakeable;
     flag.store(true, Ordering::SeqCst);
     let r = f();

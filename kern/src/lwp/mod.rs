@@ -117,19 +117,20 @@ impl ThreadWait {
 
     /// Not waiting, no permit: the structure is handed out (a permit left by the
     /// thread's last LWP is dropped).
+    #[inline]
     pub(crate) fn reset(&self) {
         self.t_wakeable.store(false, Ordering::Relaxed);
         self.t_park.clear();
     }
 
     /// Whether the LWP is asleep in an interruptible wait (`t_wakeable`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn wakeable(&self) -> bool {
         self.t_wakeable.load(Ordering::SeqCst)
     }
 
     /// Ends a park of the LWP without giving a permit: it was asked to stop or exit.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn interrupt_park(&self) {
         self.t_park.interrupt();
     }

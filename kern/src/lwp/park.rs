@@ -134,7 +134,7 @@ pub fn lwp_unpark(id: LwpId) -> Result<(), Errno> {
 /// that cannot be reused meanwhile (the caller holds its process's `p_lock`, or is
 /// the kernel's own notification, `schedctl`).
 pub(crate) fn unpark(t: &KThread) {
-    debug_assert!(
+    debug_check!(
         t.is_curthread() || t.procp().is_some_and(|p| p.p_lock.is_locked()),
         "{t:?} unparked without p_lock"
     );

@@ -119,7 +119,7 @@ pub(crate) fn wait_interrupted() -> Result<(), Errno> {
 /// `None` if it is not stopped, if someone else already took it, or if its creator
 /// is not done with it yet (`CREATING`). Under `p_lock`.
 fn unstop(t: &'static KThread) -> Option<&'static KThread> {
-    debug_assert!(t.procp().is_none_or(|p| p.p_lock.is_locked()), "{t:?} unstopped without p_lock");
+    debug_check!(t.procp().is_none_or(|p| p.p_lock.is_locked()), "{t:?} unstopped without p_lock");
     if t.proc_flag().contains(TpFlags::CREATING) {
         return None;
     }

@@ -343,6 +343,7 @@ impl ThreadSig {
     }
 
     /// No mask, nothing pending, waiting for nothing: the structure is handed out.
+    #[inline]
     pub(crate) fn reset(&self) {
         self.t_hold.set(SigSet::EMPTY);
         self.t_sig.set(SigSet::EMPTY);
@@ -350,37 +351,37 @@ impl ThreadSig {
     }
 
     /// The LWP's mask (`t_hold`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn hold(&self) -> SigSet {
         self.t_hold.get()
     }
 
     /// Changes the LWP's mask (see `t_hold` for who may).
-    #[inline]
+    #[inline(always)]
     fn set_hold(&self, s: SigSet) {
         self.t_hold.set(s);
     }
 
     /// The signals pending on the LWP itself (`t_sig`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn sig(&self) -> SigSet {
         self.t_sig.get()
     }
 
     /// Changes the signals pending on the LWP, under `p_lock`.
-    #[inline]
+    #[inline(always)]
     fn set_sig(&self, s: SigSet) {
         self.t_sig.set(s);
     }
 
     /// The signals it waits for in `sigtimedwait` (`t_sigwait`).
-    #[inline]
+    #[inline(always)]
     fn sigwait(&self) -> SigSet {
         self.t_sigwait.get()
     }
 
     /// Changes the signals it waits for, under `p_lock`.
-    #[inline]
+    #[inline(always)]
     fn set_sigwait(&self, s: SigSet) {
         self.t_sigwait.set(s);
     }
@@ -388,8 +389,9 @@ impl ThreadSig {
 
 /// A new LWP on thread `t` starts with the mask of the LWP `from` that creates it
 /// (S11): by the creator, before `t` first runs.
+#[inline]
 pub(crate) fn inherit_mask(t: &KThread, from: &KThread) {
-    debug_assert!(t.never_ran() && from.is_curthread(), "{t:?}: mask inherited late");
+    debug_check!(t.never_ran() && from.is_curthread(), "{t:?}: mask inherited late");
     t.sig_state().set_hold(from.sig_state().hold());
 }
 

@@ -151,7 +151,7 @@ pub(crate) fn post(p: &'static Proc, pid: Pid, to: Post, sig: Sig, info: SigInfo
 /// pending-work word; it is woken from an interruptible wait, or poked if it runs
 /// on another CPU. Under `p_lock` (the wakeup takes locks that come after it).
 pub(super) fn notify(t: &'static KThread) {
-    debug_assert!(t.procp().is_none_or(|p| p.p_lock.is_locked()), "{t:?} notified without p_lock");
+    debug_check!(t.procp().is_none_or(|p| p.p_lock.is_locked()), "{t:?} notified without p_lock");
     t.set_pending(pending::SIG);
     if t.lwp_wait().wakeable() {
         sleepq::wakeup_thread(t);

@@ -31,7 +31,7 @@ fn current() -> Option<(&'static KThread, &'static Lwp, &'static Proc)> {
 /// the masks, with a fence between: of any signal sent meanwhile, one side sees
 /// the other's write.
 pub(super) fn set_mask(t: &'static KThread, p: &Proc, new: SigSet, ps: Option<&ProcState>) {
-    debug_assert!(t.is_curthread(), "{t:?}: mask set by another thread");
+    debug_check!(t.is_curthread(), "{t:?}: mask set by another thread");
     let new = new.minus(SigSet::CANTMASK);
     let old = t.sig_state().hold();
     t.sig_state().set_hold(new);
@@ -281,7 +281,7 @@ pub fn sigsuspend(mask: SigSet) -> Errno {
 /// Makes LWP `t` of the process whose state is `ps` wait for `set` in
 /// `sigtimedwait`, or no more (the empty set), counting the LWPs that wait.
 fn sigwait_set(t: &KThread, ps: &mut ProcState, set: SigSet) {
-    debug_assert!(t.is_curthread(), "{t:?}: sigwait set by another thread");
+    debug_check!(t.is_curthread(), "{t:?}: sigwait set by another thread");
     let was = !t.sig_state().sigwait().is_empty();
     t.sig_state().set_sigwait(set);
     match (was, set.is_empty()) {

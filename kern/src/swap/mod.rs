@@ -106,6 +106,7 @@ impl ThreadSwap {
     }
 
     /// Loaded: the structure is handed out (to a thread without an LWP yet).
+    #[inline]
     pub(crate) fn reset(&self) {
         self.t_schedflag.store(schedflag::LOAD, Ordering::SeqCst);
     }
@@ -113,31 +114,31 @@ impl ThreadSwap {
     /// Whether the LWP's `lwp` structure is in memory (`LOAD`). A relaxed load: the
     /// flag goes off only under the lock that keeps the thread asleep or stopped,
     /// which whoever makes it runnable took first.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn loaded(&self) -> bool {
         self.t_schedflag.load(Ordering::Relaxed) & schedflag::LOAD != 0
     }
 
     /// `lbolt` when the thread last went to sleep or stopped.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn stime(&self) -> u64 {
         self.t_stime.load(Ordering::Relaxed)
     }
 
     /// The thread begins to wait (see `t_stime`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn note_wait(&self) {
         self.t_stime.store(clock::lbolt(), Ordering::Relaxed);
     }
 
     /// `t_schedflag`, under the swap-in queue's lock.
-    #[inline]
+    #[inline(always)]
     fn schedflag(&self) -> u32 {
         self.t_schedflag.load(Ordering::Acquire)
     }
 
     /// Changes `t_schedflag`, under the swap-in queue's lock.
-    #[inline]
+    #[inline(always)]
     fn set_schedflag(&self, f: u32) {
         self.t_schedflag.store(f, Ordering::Release);
     }
@@ -318,7 +319,7 @@ fn memory_back() -> bool {
 /// few ticks), the forced mode's next pass, a report due. The swapper sleeps with
 /// no timeout of its own: an idle kernel has no callout of its.
 pub(crate) fn clock_tick(lbolt: u64) {
-    debug_assert!(!M::intr_enabled() && M::cpu_id() == 0, "swap's clock tick off CPU 0");
+    debug_check!(!M::intr_enabled() && M::cpu_id() == 0, "swap's clock tick off CPU 0");
     if SWAPPER.get().is_none() {
         return;
     }

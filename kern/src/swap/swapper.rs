@@ -75,7 +75,7 @@ pub(super) fn swapq_empty() -> bool {
 #[must_use = "the LWP's structure, which must go out or back"]
 fn unload(t: &KThread, lwp: &Lwp) -> Option<Box<LwpData>> {
     // That lock is a spin lock (a sleep queue's, or `p_lock`): interrupts are off.
-    debug_assert!(!M::intr_enabled(), "{t:?} unloaded with interrupts on");
+    debug_check!(!M::intr_enabled(), "{t:?} unloaded with interrupts on");
     let _q = SWAPQ.lock();
     if t.swap_state().schedflag() != schedflag::LOAD {
         return None;

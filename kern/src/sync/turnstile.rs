@@ -47,12 +47,14 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 
+#[cfg(debug_assertions)]
 use arch::Machine;
 
 use crate::disp::{self, Prev};
 use crate::displock::{DispLock, DispLockGuard};
 use crate::sync::STATS;
 use crate::thread::{curthread, KThread, ThreadState};
+#[cfg(debug_assertions)]
 use crate::M;
 
 /// What a blocked thread waits for.
@@ -113,6 +115,7 @@ impl ThreadTs {
     }
 
     /// Blocked on nothing, not spinning: the structure is handed out.
+    #[inline]
     pub(crate) fn reset(&self) {
         self.t_ts_sobj.store(0, Relaxed);
         self.t_ts_kind.store(0, Relaxed);
@@ -121,15 +124,15 @@ impl ThreadTs {
 }
 
 /// Whether `t` spins for an adaptive lock (`t_spinning`).
-#[inline]
+#[inline(always)]
 pub(crate) fn is_spinning(t: &KThread) -> bool {
     t.ts_state().t_spinning.load(SeqCst)
 }
 
 /// The current thread `me` begins, or ends, a spin for an adaptive lock.
-#[inline]
+#[inline(always)]
 pub(crate) fn set_spinning(me: &KThread, on: bool) {
-    debug_assert!(me.is_curthread(), "{me:?}: spinning set by another thread");
+    debug_check!(me.is_curthread(), "{me:?}: spinning set by another thread");
     me.ts_state().t_spinning.store(on, SeqCst);
 }
 
@@ -416,7 +419,7 @@ impl core::fmt::Display for Cycle {
 /// cycle (deadlock). Returns once a hand-off has made the thread the lock's holder,
 /// with the turnstile lock released and interrupts still disabled.
 pub(crate) fn block(mut tbl: Locked, sobj: usize, owner: Option<&'static KThread>, kind: WaitKind) {
-    debug_assert!(!M::intr_enabled(), "blocking with interrupts on");
+    debug_check!(!M::intr_enabled(), "blocking with interrupts on");
     let me = curthread();
     if let Some(o) = owner {
         if let Some(cycle) = tbl.find_cycle(me, sobj, kind, o) {
