@@ -89,6 +89,13 @@ impl<T> SpinLock<T> {
         None
     }
 
+    /// Whether the lock is held, by whichever CPU: for the assertions of code that
+    /// must run under it (a spin lock does not know its holder).
+    #[inline]
+    pub fn is_locked(&self) -> bool {
+        self.word.load(Ordering::Relaxed) != 0
+    }
+
     /// Takes the lock; nothing may be allocated until it is released
     /// ([`Machine::alloc_forbid`], `kmem`).
     #[inline(always)]

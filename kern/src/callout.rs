@@ -164,13 +164,14 @@ fn arm(c: &'static Callout, action: Action, ticks: u64) {
 
 /// Arms `t`'s own callout to end its sleep number `gen` in `ticks` ticks.
 pub(crate) fn timeout_wake(t: &'static KThread, gen: u64, ticks: u64) {
-    arm(&t.t_callout, Action::Wake(t, gen), ticks);
+    arm(t.sleep_state().callout(), Action::Wake(t, gen), ticks);
 }
 
 /// Disarms `t`'s sleep timeout, if it is still armed.
 pub(crate) fn untimeout_wake(t: &'static KThread) {
-    if t.t_callout.is_armed() {
-        t.t_callout.untimeout();
+    let c = t.sleep_state().callout();
+    if c.is_armed() {
+        c.untimeout();
     }
 }
 

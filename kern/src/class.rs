@@ -18,9 +18,14 @@
 //! Lower TS priorities get longer quanta: a thread that keeps the CPU busy runs less
 //! often, but for longer each time.
 
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicI32, Ordering};
+
+#[cfg(debug_assertions)]
+use arch::Machine;
 
 use crate::thread::KThread;
+#[cfg(debug_assertions)]
+use crate::M;
 
 /// The number of global priorities, `0..NPRI`.
 pub const NPRI: usize = 160;
@@ -108,29 +113,63 @@ pub fn quantum(class: SchedClass, pri: u8) -> Option<i32> {
     }
 }
 
+/// A thread's quantum, in its `KThread` (`t_quantum`): resident (S6), as its CPU's
+/// clock tick charges it.
+pub(crate) struct Quantum {
+    /// Clock ticks left in the current quantum. *By its CPU, with interrupts off*
+    /// (the clock tick: [`tick`], `schedctl`'s extension), or while it is on no
+    /// queue and not runnable: by whoever took it off its sleep queue, before
+    /// making it runnable ([`wakeup`]); by `set_class`, before it is first made
+    /// runnable.
+    t_timeleft: AtomicI32,
+}
+
+impl Quantum {
+    /// No time left.
+    pub(crate) const fn new() -> Quantum {
+        Quantum { t_timeleft: AtomicI32::new(0) }
+    }
+
+    /// Gives the thread `ticks` clock ticks from now (see `t_timeleft` for who may).
+    #[inline(always)]
+    pub(crate) fn set(&self, ticks: i32) {
+        self.t_timeleft.store(ticks, Ordering::Relaxed);
+    }
+
+    /// Charges one tick: true if that used the quantum up.
+    #[inline(always)]
+    fn charge(&self) -> bool {
+        self.t_timeleft.fetch_sub(1, Ordering::Relaxed) <= 1
+    }
+}
+
 /// A clock tick charged to the running thread `t` (`cl_tick`). True when its quantum
 /// is used up and it should go to the back of its queue, at its new priority.
+/// Interrupts are off, on `t`'s CPU.
+#[must_use = "true: the thread's quantum is used up and it must be preempted"]
 pub(crate) fn tick(t: &KThread) -> bool {
+    debug_check!(t.is_curthread() && !M::intr_enabled(), "{t:?}: a tick charged elsewhere");
     let class = t.class();
     if class == SchedClass::Sys {
         return false;
     }
-    if t.t_timeleft.fetch_sub(1, Ordering::Relaxed) > 1 {
+    if !t.quantum().charge() {
         return false;
     }
     if class == SchedClass::Ts {
         t.set_pri_raw(ts_dptbl(t.base_pri()).tqexp);
     }
-    t.t_timeleft.store(quantum(class, t.base_pri()).unwrap_or(0), Ordering::Relaxed);
+    t.quantum().set(quantum(class, t.base_pri()).unwrap_or(0));
     true
 }
 
-/// `t` wakes up from a sleep (`cl_wakeup`): a TS thread returns at `slpret`.
+/// `t` wakes up from a sleep (`cl_wakeup`): a TS thread returns at `slpret`. By
+/// whoever took it off its sleep queue, before it is made runnable.
 pub(crate) fn wakeup(t: &KThread) {
     if t.class() == SchedClass::Ts {
         let pri = ts_dptbl(t.base_pri()).slpret;
         t.set_pri_raw(pri);
-        t.t_timeleft.store(ts_dptbl(pri).quantum, Ordering::Relaxed);
+        t.quantum().set(ts_dptbl(pri).quantum);
     }
 }
 

@@ -37,7 +37,7 @@
 //! under the same lock hold that picks its successor, and is off its CPU before
 //! that CPU can pick it again.
 
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use arch::Machine;
 
@@ -46,6 +46,77 @@ use crate::cpu::{cpu, cpu_by_id, cpus, Cpu};
 use crate::thread::{self, curthread, KThread, ThreadState};
 use crate::M;
 use crate::{clock, schedctl};
+
+/// A thread's dispatcher state, in its `KThread` (`t_disp`): resident (S6). Its
+/// class and priorities are the thread's own (`KThread::pri`); its link on a
+/// dispatch queue is its `QueueLink`.
+pub(crate) struct ThreadDisp {
+    /// True from the moment a CPU picks the thread until the switch away from it is
+    /// complete: whoever wants to make it runnable again waits for that. *By the CPU
+    /// that runs it*, interrupts off (set by `swtch`, cleared by the switch's second
+    /// half, `switch_done`), or before the thread is handed out.
+    t_oncpu: AtomicBool,
+    /// The priority whose list of a dispatch queue it is on: its priority may change
+    /// meanwhile. *Under that dispatch queue's lock* (`dispq`).
+    t_qpri: AtomicU8,
+    /// `lbolt` when it was last put on a dispatch queue (for starvation). *By
+    /// whoever puts it on one*, as it does, with interrupts off; read under that
+    /// queue's lock, or by whoever took it off.
+    t_disptime: AtomicU64,
+}
+
+impl ThreadDisp {
+    /// A CPU's boot thread's: on its CPU.
+    pub(crate) const fn new() -> ThreadDisp {
+        ThreadDisp {
+            t_oncpu: AtomicBool::new(true),
+            t_qpri: AtomicU8::new(0),
+            t_disptime: AtomicU64::new(0),
+        }
+    }
+
+    /// Off every CPU: the structure is handed out, to a thread that has not run.
+    #[inline]
+    pub(crate) fn reset(&self) {
+        self.t_oncpu.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether a CPU runs the thread, or has not finished switching away from it.
+    #[inline(always)]
+    fn oncpu(&self) -> bool {
+        self.t_oncpu.load(Ordering::Acquire)
+    }
+
+    /// Marks it on a CPU, or off (see `t_oncpu`).
+    #[inline(always)]
+    fn set_oncpu(&self, on: bool) {
+        self.t_oncpu.store(on, Ordering::Release);
+    }
+
+    /// The priority of the dispatch list it is on (`dispq`).
+    #[inline(always)]
+    pub(crate) fn qpri(&self) -> u8 {
+        self.t_qpri.load(Ordering::Relaxed)
+    }
+
+    /// Records the priority of the dispatch list it goes on (`dispq`).
+    #[inline(always)]
+    pub(crate) fn set_qpri(&self, pri: u8) {
+        self.t_qpri.store(pri, Ordering::Relaxed);
+    }
+
+    /// The time it went on a dispatch queue.
+    #[inline(always)]
+    fn disptime(&self) -> u64 {
+        self.t_disptime.load(Ordering::Relaxed)
+    }
+
+    /// It goes on a dispatch queue now.
+    #[inline(always)]
+    fn note_queued(&self) {
+        self.t_disptime.store(clock::lbolt(), Ordering::Relaxed);
+    }
+}
 
 /// Why the current thread gives up its CPU, and so what becomes of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +179,7 @@ fn choose_cpu(t: &KThread) -> &'static Cpu {
 /// brings the structure back and then makes it runnable (S5).
 pub fn setrun(t: &'static KThread) {
     // Still being switched out on some CPU: it can be queued once it is off.
-    while t.t_oncpu.load(Ordering::Acquire) {
+    while t.disp_state().oncpu() {
         <arch::Relax as spin::RelaxStrategy>::relax();
     }
     if !t.loaded() && crate::swap::swapin_request(t) {
@@ -123,7 +194,7 @@ fn enqueue(t: &'static KThread, front: bool) {
     let was = M::intr_disable();
     let c = choose_cpu(t);
     t.set_state(ThreadState::Run);
-    t.t_disptime.store(clock::lbolt(), Ordering::Relaxed);
+    t.disp_state().note_queued();
     {
         let mut q = c.cpu_disp.lock();
         q.push(t, front);
@@ -200,6 +271,7 @@ pub fn kpreempt() {
 /// The clock's share of dispatching (interrupts off): charge the tick to the running
 /// thread's class, and preempt it if its quantum is used up.
 pub(crate) fn clock_tick() {
+    debug_check!(!M::intr_enabled(), "clock tick with interrupts on");
     let cpu = cpu();
     let t = curthread();
     if !cpu.is_idle(t) && class::tick(t) && !schedctl::defer_preemption(t) {
@@ -213,7 +285,7 @@ pub(crate) fn clock_tick() {
 /// requeued at their new priority, waiting from now: not starved any more.
 pub(crate) fn ts_update() {
     let now = clock::lbolt();
-    let waited = |t: &KThread| now.saturating_sub(t.t_disptime.load(Ordering::Relaxed));
+    let waited = |t: &KThread| now.saturating_sub(t.disp_state().disptime());
     for c in cpus() {
         loop {
             let starved = {
@@ -283,7 +355,7 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         // looked for again.
         let requeued = match requeue {
             Some(front) if here && take => {
-                cur.t_disptime.store(clock::lbolt(), Ordering::Relaxed);
+                cur.disp_state().note_queued();
                 q.push(cur, front);
                 true
             }
@@ -331,7 +403,7 @@ pub(crate) fn swtch(prev: Prev) -> bool {
     // S5: the dispatcher never runs a thread whose LWP's `lwp` structure is out.
     debug_assert!(next.loaded(), "{next:?} picked to run while its lwp structure is out");
     next.set_state(ThreadState::OnProc);
-    next.t_oncpu.store(true, Ordering::Release);
+    next.disp_state().set_oncpu(true);
     next.note_switched_in(cpu.cpu_id);
     cpu.set_running(next, if core::ptr::eq(next, idle) { IDLE_PRI } else { i32::from(next.pri()) });
     // Only this CPU writes its counters, with interrupts off: no atomic add.
@@ -359,12 +431,13 @@ enum After {
 /// Completes the switch that brought the current thread in (see the module comment).
 #[inline(always)]
 pub(crate) fn switch_done() {
+    debug_check!(!M::intr_enabled(), "switch completed with interrupts on");
     let cpu = cpu();
     // Only this CPU touches its note, with interrupts off: no atomic swap.
     let Some(t) = cpu.cpu_prev.get() else { return };
     cpu.cpu_prev.set(None);
     let after = cpu.cpu_prev_why.load(Ordering::Relaxed);
-    t.t_oncpu.store(false, Ordering::Release);
+    t.disp_state().set_oncpu(false);
     match after {
         a if a == After::EnqueueBack as u8 => enqueue(t, false),
         a if a == After::EnqueueFront as u8 => enqueue(t, true),
@@ -456,7 +529,7 @@ pub(crate) fn clock_second(lbolt: u64) {
 
 /// Whether any CPU runs `t` right now.
 pub fn is_running(t: &KThread) -> bool {
-    t.t_oncpu.load(Ordering::Acquire)
+    t.disp_state().oncpu()
 }
 
 /// Checks that the thread is on at most one queue and one CPU: every queued thread

@@ -21,7 +21,8 @@
 pub type DispLock<T> = arch::cell::SpinLock<T>;
 
 /// Access to the data of a held [`DispLock`]; dropping it unlocks and restores the
-/// interrupt state of before.
+/// interrupt state of before. `#[must_use]` (the machine's `SpinGuard`): a guard
+/// left unbound unlocks at once.
 pub type DispLockGuard<'a, T> = arch::cell::SpinGuard<'a, T>;
 
 /// How long [`peek`] spins for a lock before it reports it held.
@@ -30,6 +31,7 @@ const PEEK_SPINS: usize = 100_000;
 /// Takes `lock` if it comes free within a bounded spin; `None` if it stays held
 /// (by code the debugger stopped, which will not let go). For the debugger's
 /// read-only accessors (`kmdb`), which every module that owns a lock provides.
+#[must_use = "the lock is released as soon as the guard is dropped"]
 pub(crate) fn peek<T>(lock: &DispLock<T>) -> Option<DispLockGuard<'_, T>> {
     lock.try_lock_for(PEEK_SPINS)
 }

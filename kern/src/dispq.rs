@@ -59,22 +59,23 @@ impl DispQ {
     pub fn push(&mut self, t: &'static KThread, front: bool) {
         let pri = t.pri() as usize;
         // Queues change only under their locks, which order these flags too.
-        assert!(!t.t_queued.load(Ordering::Relaxed), "{t:?} is already on a queue");
-        t.t_queued.store(true, Ordering::Relaxed);
-        t.t_qpri.store(pri as u8, Ordering::Relaxed);
+        let link = t.link();
+        assert!(!link.is_queued(Ordering::Relaxed), "{t:?} is already on a queue");
+        link.set_queued(true, Ordering::Relaxed);
+        t.disp_state().set_qpri(pri as u8);
         match (front, self.head[pri]) {
             (_, None) => {
-                t.t_link.set(None);
+                link.set_next(None);
                 self.head[pri] = Some(t);
                 self.tail[pri] = Some(t);
             }
             (true, Some(h)) => {
-                t.t_link.set(Some(h));
+                link.set_next(Some(h));
                 self.head[pri] = Some(t);
             }
             (false, Some(_)) => {
-                t.t_link.set(None);
-                self.tail[pri].expect("tail of a non-empty list").t_link.set(Some(t));
+                link.set_next(None);
+                self.tail[pri].expect("tail of a non-empty list").link().set_next(Some(t));
                 self.tail[pri] = Some(t);
             }
         }
@@ -86,10 +87,10 @@ impl DispQ {
     /// Unlinks `t`, which follows `prev` (or heads the list) at priority `pri`.
     #[inline]
     fn unlink(&mut self, pri: usize, prev: Option<&'static KThread>, t: &'static KThread) {
-        let next = t.t_link.get();
+        let next = t.link().next();
         match prev {
             None => self.head[pri] = next,
-            Some(p) => p.t_link.set(next),
+            Some(p) => p.link().set_next(next),
         }
         if next.is_none() {
             self.tail[pri] = prev;
@@ -100,8 +101,8 @@ impl DispQ {
                 self.max = self.scan_maxpri();
             }
         }
-        t.t_link.set(None);
-        t.t_queued.store(false, Ordering::Relaxed);
+        t.link().set_next(None);
+        t.link().set_queued(false, Ordering::Relaxed);
         self.nrun -= 1;
     }
 
@@ -118,7 +119,7 @@ impl DispQ {
                     return Some(t);
                 }
                 prev = Some(t);
-                cur = t.t_link.get();
+                cur = t.link().next();
             }
         }
         None
@@ -151,12 +152,12 @@ impl DispQ {
 
     /// The queued threads, highest priority first, in the order they will run.
     pub fn iter(&self) -> impl Iterator<Item = &'static KThread> + '_ {
-        (0..NPRI).rev().flat_map(|p| core::iter::successors(self.head[p], |t| t.t_link.get()))
+        (0..NPRI).rev().flat_map(|p| core::iter::successors(self.head[p], |t| t.link().next()))
     }
 
     /// Removes `t` if it is queued here.
     pub fn remove(&mut self, t: &'static KThread) -> bool {
-        let pri = usize::from(t.t_qpri.load(Ordering::Relaxed));
+        let pri = usize::from(t.disp_state().qpri());
         let (mut prev, mut cur) = (None, self.head[pri]);
         while let Some(c) = cur {
             if core::ptr::eq(c, t) {
@@ -164,7 +165,7 @@ impl DispQ {
                 return true;
             }
             prev = Some(c);
-            cur = c.t_link.get();
+            cur = c.link().next();
         }
         false
     }
@@ -179,16 +180,16 @@ impl DispQ {
             let mut cur = self.head[pri];
             while let Some(t) = cur {
                 n += 1;
-                if usize::from(t.t_qpri.load(Ordering::Relaxed)) != pri
+                if usize::from(t.disp_state().qpri()) != pri
                     || t.state() != ThreadState::Run
-                    || !t.t_queued.load(Ordering::Relaxed)
+                    || !t.link().is_queued(Ordering::Relaxed)
                 {
                     return Err(alloc::format!("{t:?} at priority {pri} is queued wrongly"));
                 }
                 if let Some(b) = t.bound_cpu().filter(|&b| b != cpu_id) {
                     return Err(alloc::format!("{t:?} bound to cpu {b} waits here"));
                 }
-                cur = t.t_link.get();
+                cur = t.link().next();
             }
             if (self.bitmap[pri / 64] >> (pri % 64)) & 1 != u64::from(self.head[pri].is_some()) {
                 return Err(alloc::format!("bitmap wrong at priority {pri}"));

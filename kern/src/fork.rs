@@ -49,7 +49,6 @@ pub fn fork1(frame: &UserFrame) -> Result<Pid, Errno> {
     regs.r[reg::O0] = u64::from(p.pid().0);
     regs.r[reg::O0 + 1] = 1;
     regs.r[reg::CCR] &= !arch::uregs::CCR_CARRY;
-    let mask = t.t_hold.get();
     let alt = lwp.with_data(|d| d.lwp_sigaltstack).ok_or(Errno::EINVAL)?;
     let fp = frame.fpregs();
     proc::proc_create_child(
@@ -57,8 +56,8 @@ pub fn fork1(frame: &UserFrame) -> Result<Pid, Errno> {
         regs,
         |child| signal::fork_inherit(p, child),
         |ct| {
-            ct.t_hold.set(mask);
-            if let Some(l) = ct.t_lwp.get() {
+            signal::inherit_mask(ct, t);
+            if let Some(l) = ct.lwp() {
                 l.with_data(|d| {
                     d.lwp_sigaltstack = alt;
                     if let Some(fp) = &fp {

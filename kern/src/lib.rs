@@ -35,6 +35,17 @@
 
 extern crate alloc;
 
+/// `debug_assert!` whose check is compiled only into debug builds: a release build
+/// has none of it, not even dead code for the optimizer to weigh.
+macro_rules! debug_check {
+    ($($arg:tt)*) => {
+        #[cfg(debug_assertions)]
+        {
+            assert!($($arg)*);
+        }
+    };
+}
+
 pub mod boot;
 pub mod callout;
 pub mod class;

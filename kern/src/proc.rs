@@ -649,7 +649,7 @@ pub(crate) fn exec_replace(
     set_regs: impl FnOnce(),
 ) -> Result<(), Errno> {
     let t = curthread();
-    let (Some(p), Some(lwp)) = (t.t_procp.get(), t.t_lwp.get()) else {
+    let (Some(p), Some(lwp)) = (t.procp(), t.lwp()) else {
         return Err(Errno::EINVAL);
     };
     {
@@ -708,7 +708,7 @@ pub fn proc_exit(code: u8) -> ! {
 /// core-dumping default action in the status word (no core is written).
 pub(crate) fn proc_exit_status(status: WaitStatus, core: bool) -> ! {
     let t = curthread();
-    if let Some(p) = t.t_procp.get() {
+    if let Some(p) = t.procp() {
         proc_kill(p, status, core, Some(t));
     }
     lwp::lwp_exit()
@@ -877,7 +877,9 @@ pub fn reaper(_: usize) {
         let orphan = |c: &Proc| c.p_orphan.load(Ordering::Relaxed);
         let zombie = |c: &Proc| orphan(c) && c.stat() == PStat::Zombie;
         while reap_child(&PROC0, WaitOpts::EXITED, zombie).is_ok() {}
-        PROC0.p_childexit.wait(seen);
+        // A kernel thread's wait is never interrupted: it has no LWP to signal,
+        // stop or end.
+        let _ = PROC0.p_childexit.wait(seen);
     }
 }
 

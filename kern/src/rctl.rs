@@ -103,6 +103,7 @@ pub fn set(l: Limits) -> Limits {
 }
 
 /// Takes one of `count`'s places under `limit`; false (nothing taken) if it is full.
+#[must_use = "a place was taken only if this is true, and must then be given back"]
 pub(crate) fn take(count: &AtomicU32, limit: u32) -> bool {
     count
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))

@@ -58,19 +58,26 @@ type SharedPage = <M as Machine>::SharedPage;
 /// A shared page and a byte offset in it.
 type Slot = (Shared<SharedPage>, usize);
 
-/// A thread's schedctl state (S6: resident, read at every switch).
+/// A thread's schedctl state, in its `KThread` (`t_sc`): resident (S6), read at
+/// every switch. (`reset` clears it all before the structure is handed out.)
 pub(crate) struct ScThread {
-    /// It has a slot: the quick test of every switch.
+    /// It has a slot: the quick test of every switch. *Only by the thread itself*
+    /// (the system call, its LWP's exit); read by whoever switches it or takes its
+    /// clock tick.
     on: AtomicBool,
-    /// Its LWP's slot: the page and the offset of its `ScShared`.
+    /// Its LWP's slot: the page and the offset of its `ScShared`. *Its own
+    /// `DispLock`*, set and cleared by the thread itself.
     slot: DispLock<Option<Slot>>,
-    /// Its LWP said `SC_POOL`.
+    /// Its LWP said `SC_POOL`. *Only by the thread itself* (the system call, its
+    /// LWP's exit).
     pool: AtomicBool,
     /// It is a pool LWP counted out of `sc_pool_awake`: asleep in the kernel.
+    /// *Only by the thread itself*, as it sleeps and wakes.
     asleep: AtomicBool,
-    /// It is in `_lwp_park`, where it counts as awake.
+    /// It is in `_lwp_park`, where it counts as awake. *Only by the thread itself.*
     parking: AtomicBool,
-    /// It was let run past its time slice (`sc_nopreempt`) since it last left its CPU.
+    /// It was let run past its time slice (`sc_nopreempt`) since it last left its
+    /// CPU. *By its CPU, with interrupts off* (the clock tick, the switch).
     granted: AtomicBool,
 }
 
@@ -166,20 +173,21 @@ pub fn schedctl(flags: u64) -> Result<u64, Errno> {
         return Err(Errno::EINVAL);
     }
     let t = curthread();
-    let (Some(lwp), Some(p)) = (t.t_lwp.get(), t.t_procp.get()) else {
+    let (Some(lwp), Some(p)) = (t.lwp(), t.procp()) else {
         return Err(Errno::EINVAL);
     };
     let id = lwp.id();
-    if !t.t_sc.on.load(Ordering::Relaxed) {
+    let sc = t.sc();
+    if !sc.on.load(Ordering::Relaxed) {
         let slot = slot_of(p, id)?;
-        *t.t_sc.slot.lock() = Some(slot);
-        t.t_sc.on.store(true, Ordering::Release);
+        *sc.slot.lock() = Some(slot);
+        sc.on.store(true, Ordering::Release);
         let was = M::intr_disable();
-        t.t_sc.store(SC_CPU, M::cpu_id() as u32);
-        t.t_sc.store(SC_STATE, SC_ONPROC);
+        sc.store(SC_CPU, M::cpu_id() as u32);
+        sc.store(SC_STATE, SC_ONPROC);
         M::intr_restore(was);
     }
-    if flags & SC_POOL != 0 && !t.t_sc.pool.swap(true, Ordering::SeqCst) {
+    if flags & SC_POOL != 0 && !sc.pool.swap(true, Ordering::SeqCst) {
         p.p_sc.pool_lwps.fetch_add(1, Ordering::SeqCst);
         p.p_sc.one_awake();
     }
@@ -227,7 +235,8 @@ fn slot_of(p: &Proc, id: LwpId) -> Result<Slot, Errno> {
 /// says) to `next` on CPU `cpu`: both states go to their slots. Interrupts are off.
 #[inline(always)]
 pub(crate) fn switching(cur: &KThread, prev: Prev, next: &KThread, cpu: usize) {
-    let sc = &cur.t_sc;
+    debug_check!(!M::intr_enabled(), "switching with interrupts on");
+    let sc = cur.sc();
     if sc.on.load(Ordering::Relaxed) {
         let state = match prev {
             Prev::Block if cur.state() == ThreadState::Stopped => SC_STOPPED,
@@ -239,7 +248,7 @@ pub(crate) fn switching(cur: &KThread, prev: Prev, next: &KThread, cpu: usize) {
             sc.store(SC_YIELD, 0);
         }
     }
-    let sc = &next.t_sc;
+    let sc = next.sc();
     if sc.on.load(Ordering::Relaxed) {
         sc.store(SC_CPU, cpu as u32);
         sc.store(SC_STATE, SC_ONPROC);
@@ -248,9 +257,11 @@ pub(crate) fn switching(cur: &KThread, prev: Prev, next: &KThread, cpu: usize) {
 
 /// The clock found `t`'s time slice over: true if it runs on anyway, for one more
 /// tick, because it asked not to be preempted now (once until it leaves its CPU).
-/// Interrupts are off.
+/// Interrupts are off, on `t`'s CPU.
+#[must_use = "true: the thread keeps its CPU for one more tick"]
 pub(crate) fn defer_preemption(t: &KThread) -> bool {
-    let sc = &t.t_sc;
+    debug_check!(t.is_curthread() && !M::intr_enabled(), "{t:?}: preemption deferred elsewhere");
+    let sc = t.sc();
     if !sc.on.load(Ordering::Relaxed) || sc.granted.load(Ordering::Relaxed) {
         return false;
     }
@@ -261,51 +272,59 @@ pub(crate) fn defer_preemption(t: &KThread) -> bool {
     if ask {
         sc.granted.store(true, Ordering::Relaxed);
         sc.store(SC_YIELD, 1);
-        t.t_timeleft.store(1, Ordering::Relaxed);
+        t.quantum().set(1);
     }
     ask
 }
 
-/// `t` goes to sleep in the kernel (interrupts off, already on its sleep queue):
-/// a pool LWP is counted asleep, unless it is parking. Returns whether it was.
+/// `t`, the current thread, is about to sleep in the kernel (`sleepq`: before it
+/// is on its sleep queue, with interrupts on, as counting it may take its
+/// process's lock): a pool LWP is counted asleep, unless it is parking. Returns
+/// whether it was.
 #[inline]
+#[must_use = "to be given to `woke`"]
 pub(crate) fn sleeping(t: &KThread) -> bool {
-    let sc = &t.t_sc;
+    debug_check!(t.is_curthread(), "{t:?} counted asleep by another thread");
+    let sc = t.sc();
     if !sc.pool.load(Ordering::Relaxed) || sc.parking.load(Ordering::Relaxed) {
         return false;
     }
-    let Some(p) = t.t_procp.get() else { return false };
+    let Some(p) = t.procp() else { return false };
     sc.asleep.store(true, Ordering::Relaxed);
     one_asleep(p);
     true
 }
 
-/// `t` woke up from a sleep for which [`sleeping`] returned `counted`.
+/// `t`, the current thread, woke up from a sleep for which [`sleeping`] returned
+/// `counted`.
 #[inline]
 pub(crate) fn woke(t: &KThread, counted: bool) {
+    debug_check!(t.is_curthread(), "{t:?} counted awake by another thread");
     if counted {
-        t.t_sc.asleep.store(false, Ordering::Relaxed);
-        if let Some(p) = t.t_procp.get() {
+        t.sc().asleep.store(false, Ordering::Relaxed);
+        if let Some(p) = t.procp() {
             p.p_sc.one_awake();
         }
     }
 }
 
-/// `t` enters `_lwp_park`, where its sleeps do not count; returns what to give
-/// [`parked`] after.
+/// `t`, the current thread, enters `_lwp_park`, where its sleeps do not count;
+/// returns what to give [`parked`] after.
+#[must_use = "to be given to `parked`"]
 pub(crate) fn parking(t: &KThread) -> bool {
-    t.t_sc.parking.swap(true, Ordering::Relaxed)
+    debug_check!(t.is_curthread(), "{t:?} parked by another thread");
+    t.sc().parking.swap(true, Ordering::Relaxed)
 }
 
 /// `t` leaves `_lwp_park`.
 pub(crate) fn parked(t: &KThread, was: bool) {
-    t.t_sc.parking.store(was, Ordering::Relaxed);
+    t.sc().parking.store(was, Ordering::Relaxed);
 }
 
 /// The current LWP `t` (id `id`) of `p` exits: it leaves the pool count and the
 /// waiting role, and gives its slot back. Called with no lock held.
 pub(crate) fn lwp_exit(t: &KThread, id: LwpId, p: &Proc) {
-    let sc = &t.t_sc;
+    let sc = t.sc();
     let _ = p.p_sc.waiting.compare_exchange(id.0, 0, Ordering::SeqCst, Ordering::SeqCst);
     if sc.pool.swap(false, Ordering::SeqCst) {
         p.p_sc.pool_lwps.fetch_sub(1, Ordering::SeqCst);

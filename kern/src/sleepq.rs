@@ -23,14 +23,15 @@
 //! condition variable, a semaphore, an LWP or process event, its own delay), so
 //! that a debugger can say what it waits for (Solaris keeps `t_sobj_ops`).
 
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use arch::Machine;
 
+use crate::callout::{self, Callout};
 use crate::disp::{self, Prev};
 use crate::displock::DispLock;
 use crate::thread::{curthread, KThread, ThreadState};
-use crate::{callout, class, clock, schedctl, M};
+use crate::{class, clock, schedctl, M};
 
 const NSLEEPQ: usize = 64;
 
@@ -59,7 +60,7 @@ pub enum SObj {
 impl SObj {
     /// What `t` sleeps on, as it recorded it.
     pub fn of(t: &KThread) -> SObj {
-        match t.t_sobj.load(Ordering::Relaxed) {
+        match t.sleep_state().t_sobj.load(Ordering::Relaxed) {
             1 => SObj::Cv,
             2 => SObj::Sema,
             3 => SObj::Event,
@@ -71,9 +72,71 @@ impl SObj {
     }
 }
 
+/// A thread's sleep state, in its `KThread` (`t_sleep`): resident (S6). Written
+/// under the lock of the sleep-queue bucket of the wait channel, but where a field
+/// says otherwise.
+pub(crate) struct ThreadSleep {
+    /// The wait channel it sleeps on; 0 when not asleep. *Under the bucket's lock*
+    /// (or before the structure is handed out); read without it, and then again
+    /// under it.
+    t_wchan: AtomicUsize,
+    /// What kind of object its wait channel names while it sleeps ([`SObj`],
+    /// Solaris' `t_sobj_ops`): for the debugger. *Like `t_wchan`.*
+    t_sobj: AtomicU8,
+    /// Counts its sleeps, so that a stale timeout cannot end a later sleep.
+    /// *Under the bucket's lock.*
+    t_sleepgen: AtomicU64,
+    /// Its last timed sleep was ended by the timeout rather than a wakeup. Cleared
+    /// under the bucket's lock as it goes to sleep; set by the timeout that took it
+    /// off its queue (it is then on no queue and not yet runnable). Nothing reads
+    /// it: a sleeper's own deadline tells it that the time ran out.
+    t_timedout: AtomicBool,
+    /// The callout that ends its timed sleeps (`callout`). *Its fields are under
+    /// the callout table's lock.*
+    t_callout: Callout,
+}
+
+impl ThreadSleep {
+    /// Not asleep.
+    pub(crate) const fn new() -> ThreadSleep {
+        ThreadSleep {
+            t_wchan: AtomicUsize::new(0),
+            t_sobj: AtomicU8::new(0),
+            t_sleepgen: AtomicU64::new(0),
+            t_timedout: AtomicBool::new(false),
+            t_callout: Callout::new(),
+        }
+    }
+
+    /// Not asleep: the structure is handed out.
+    #[inline]
+    pub(crate) fn reset(&self) {
+        self.t_wchan.store(0, Ordering::Relaxed);
+    }
+
+    /// The wait channel it sleeps on, if asleep.
+    #[inline(always)]
+    pub(crate) fn wchan(&self) -> Option<usize> {
+        let w = self.chan();
+        (w != 0).then_some(w)
+    }
+
+    /// `t_wchan`: 0 if not asleep.
+    #[inline(always)]
+    fn chan(&self) -> usize {
+        self.t_wchan.load(Ordering::Acquire)
+    }
+
+    /// The callout of its timed sleeps (`callout`).
+    #[inline(always)]
+    pub(crate) fn callout(&self) -> &Callout {
+        &self.t_callout
+    }
+}
+
 /// A FIFO of threads through their `t_link` (a thread is on one queue at a time:
-/// `t_queued`): a sleep queue, and the swapper's queue (`swap`). Under its owner's
-/// lock.
+/// `t_queued`; see `thread::QueueLink`): a sleep queue, and the swapper's queue
+/// (`swap`). Under its owner's lock.
 pub(crate) struct ThreadFifo {
     head: Option<&'static KThread>,
     tail: Option<&'static KThread>,
@@ -86,10 +149,10 @@ impl ThreadFifo {
 
     /// Puts `t` at the back. Panics if it is on a queue already.
     pub(crate) fn push(&mut self, t: &'static KThread) {
-        assert!(!t.t_queued.swap(true, Ordering::SeqCst), "{t:?} is already on a queue");
-        t.t_link.set(None);
+        assert!(!t.link().swap_queued(true, Ordering::SeqCst), "{t:?} is already on a queue");
+        t.link().set_next(None);
         match self.tail {
-            Some(last) => last.t_link.set(Some(t)),
+            Some(last) => last.link().set_next(Some(t)),
             None => self.head = Some(t),
         }
         self.tail = Some(t);
@@ -100,27 +163,27 @@ impl ThreadFifo {
         let (mut prev, mut cur): (Option<&'static KThread>, _) = (None, self.head);
         while let Some(t) = cur {
             if want(t) {
-                let next = t.t_link.get();
+                let next = t.link().next();
                 match prev {
                     None => self.head = next,
-                    Some(p) => p.t_link.set(next),
+                    Some(p) => p.link().set_next(next),
                 }
                 if next.is_none() {
                     self.tail = prev;
                 }
-                t.t_link.set(None);
-                t.t_queued.store(false, Ordering::SeqCst);
+                t.link().set_next(None);
+                t.link().set_queued(false, Ordering::SeqCst);
                 return Some(t);
             }
             prev = Some(t);
-            cur = t.t_link.get();
+            cur = t.link().next();
         }
         None
     }
 
     /// The threads on the queue, first to last.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &'static KThread> {
-        core::iter::successors(self.head, |t| t.t_link.get())
+        core::iter::successors(self.head, |t| t.link().next())
     }
 }
 
@@ -130,7 +193,7 @@ type SleepQ = ThreadFifo;
 /// Takes the first sleeper of `q` that `want` accepts: it sleeps no more.
 fn unsleep(q: &mut SleepQ, want: impl Fn(&KThread) -> bool) -> Option<&'static KThread> {
     let t = q.take(want)?;
-    t.t_wchan.store(0, Ordering::Release);
+    t.sleep_state().t_wchan.store(0, Ordering::Release);
     Some(t)
 }
 
@@ -189,10 +252,11 @@ fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Optio
                 schedctl::woke(t, counted);
                 return false;
             }
-            let gen = t.t_sleepgen.fetch_add(1, Ordering::SeqCst) + 1;
-            t.t_timedout.store(false, Ordering::SeqCst);
-            t.t_sobj.store(sobj as u8, Ordering::Relaxed);
-            t.t_wchan.store(chan, Ordering::Release);
+            let s = t.sleep_state();
+            let gen = s.t_sleepgen.fetch_add(1, Ordering::SeqCst) + 1;
+            s.t_timedout.store(false, Ordering::SeqCst);
+            s.t_sobj.store(sobj as u8, Ordering::Relaxed);
+            s.t_wchan.store(chan, Ordering::Release);
             t.note_wait();
             t.set_state(ThreadState::Sleep);
             q.push(t);
@@ -217,7 +281,7 @@ pub fn delay(ticks: u64) {
 
 /// Wakes the first thread sleeping on `chan`; true if there was one.
 pub fn wakeup_one(chan: usize) -> bool {
-    let t = unsleep(&mut bucket(chan).lock(), |t| t.t_wchan.load(Ordering::Acquire) == chan);
+    let t = unsleep(&mut bucket(chan).lock(), |t| t.sleep_state().chan() == chan);
     t.map(wake).is_some()
 }
 
@@ -229,12 +293,12 @@ pub fn wakeup_one(chan: usize) -> bool {
 pub fn wakeup_first<R>(chan: usize, decide: impl FnOnce(Option<&'static KThread>, bool) -> R) -> R {
     let (t, r) = {
         let mut q = bucket(chan).lock();
-        let t = unsleep(&mut q, |t| t.t_wchan.load(Ordering::Acquire) == chan);
+        let t = unsleep(&mut q, |t| t.sleep_state().chan() == chan);
         let mut more = false;
         let mut cur = q.head;
         while let Some(s) = cur {
-            more |= s.t_wchan.load(Ordering::Acquire) == chan;
-            cur = s.t_link.get();
+            more |= s.sleep_state().chan() == chan;
+            cur = s.link().next();
         }
         (t, decide(t, more))
     };
@@ -259,12 +323,12 @@ pub fn wakeup(chan: usize) -> usize {
 /// only sleeps again. (If `t` is between sleeps, its next condition check sees
 /// what the caller changed before calling.)
 pub fn wakeup_thread(t: &'static KThread) -> bool {
-    let chan = t.t_wchan.load(Ordering::Acquire);
+    let chan = t.sleep_state().chan();
     if chan == 0 {
         return false;
     }
     let taken = unsleep(&mut bucket(chan).lock(), |s| {
-        core::ptr::eq(s, t) && s.t_wchan.load(Ordering::Acquire) == chan
+        core::ptr::eq(s, t) && s.sleep_state().chan() == chan
     });
     taken.map(wake).is_some()
 }
@@ -276,17 +340,17 @@ fn wake(t: &'static KThread) {
 
 /// A timed sleep's callout: ends sleep number `gen` of `t` if it still goes on.
 pub(crate) fn timed_out(t: &'static KThread, gen: u64) {
-    let chan = t.t_wchan.load(Ordering::Acquire);
+    let chan = t.sleep_state().chan();
     if chan == 0 {
         return;
     }
     let taken = unsleep(&mut bucket(chan).lock(), |s| {
         core::ptr::eq(s, t)
-            && s.t_sleepgen.load(Ordering::SeqCst) == gen
-            && s.t_wchan.load(Ordering::Acquire) == chan
+            && s.sleep_state().t_sleepgen.load(Ordering::SeqCst) == gen
+            && s.sleep_state().chan() == chan
     });
     if let Some(t) = taken {
-        t.t_timedout.store(true, Ordering::SeqCst);
+        t.sleep_state().t_timedout.store(true, Ordering::SeqCst);
         wake(t);
     }
 }
@@ -295,13 +359,13 @@ pub(crate) fn timed_out(t: &'static KThread, gen: u64) {
 /// queue's lock: a wakeup cannot take it off meanwhile, and one that comes later
 /// sees what `f` did (the swapper marking its LWP's `lwp` structure not loaded).
 pub(crate) fn if_asleep<R>(t: &KThread, f: impl FnOnce() -> R) -> Option<R> {
-    let chan = t.t_wchan.load(Ordering::Acquire);
+    let chan = t.sleep_state().chan();
     if chan == 0 {
         return None;
     }
     let _q = bucket(chan).lock();
-    let asleep = t.t_wchan.load(Ordering::Acquire) == chan
-        && t.t_queued.load(Ordering::SeqCst)
+    let asleep = t.sleep_state().chan() == chan
+        && t.link().is_queued(Ordering::SeqCst)
         && t.state() == ThreadState::Sleep
         && !disp::is_running(t);
     asleep.then(f)
@@ -309,5 +373,5 @@ pub(crate) fn if_asleep<R>(t: &KThread, f: impl FnOnce() -> R) -> Option<R> {
 
 /// How many threads sleep on `chan`.
 pub fn sleepers(chan: usize) -> usize {
-    bucket(chan).lock().iter().filter(|t| t.t_wchan.load(Ordering::Acquire) == chan).count()
+    bucket(chan).lock().iter().filter(|t| t.sleep_state().chan() == chan).count()
 }

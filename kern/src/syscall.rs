@@ -66,10 +66,10 @@ pub fn user_trap(frame: &UserFrame, why: UserTrap) {
         }
         UserTrap::Return => {
             let t = curthread();
-            if t.t_pending.take(pending::STOP) != 0 {
+            if t.take_pending(pending::STOP) != 0 {
                 lwp::stop_point();
             }
-            if t.t_pending.get() & pending::SIG != 0 && signal::issig() {
+            if t.pending() & pending::SIG != 0 && signal::issig() {
                 signal::psig(frame);
             }
         }

@@ -31,21 +31,23 @@
 //! thread, without a lock: a structure is linked once, before the head points at
 //! it, and never unlinked.
 
-use core::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
-};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use arch::cell::StaticRef;
 use arch::{kmem, Machine, PendingWork, ThreadRegister};
 use spin::Mutex;
 
-use crate::callout::Callout;
-use crate::class::{self, SchedClass};
+use crate::class::{self, Quantum, SchedClass};
+use crate::disp::ThreadDisp;
 use crate::displock::DispLock;
 use crate::errno::Errno;
-use crate::lwp::{Lwp, TpFlags};
+use crate::lwp::{Lwp, ThreadWait, TpFlags};
 use crate::proc::Proc;
-use crate::signal::{AtomicSigSet, SigSet};
+use crate::schedctl::ScThread;
+use crate::signal::ThreadSig;
+use crate::sleepq::ThreadSleep;
+use crate::swap::ThreadSwap;
+use crate::sync::turnstile::ThreadTs;
 use crate::{disp, rctl, M};
 
 /// The machine context type of this build.
@@ -96,148 +98,114 @@ pub mod pending {
     pub const SIG: u32 = 2;
 }
 
-/// The bits of `t_schedflag` (Solaris' `TS_*`): whether the thread's LWP's `lwp`
-/// structure is in memory, which the dispatcher must know before it runs the
-/// thread (S5, S6; see `swap`). Changed under the swap queue's lock.
-pub mod schedflag {
-    /// The LWP's `lwp` structure is in memory: the thread may run (`TS_LOAD`).
-    /// Always set for a thread without an LWP.
-    pub const LOAD: u32 = 1;
-    /// The thread was made runnable while not loaded: it waits on the swapper's
-    /// queue for its structure instead of a dispatch queue (`TS_ON_SWAPQ`).
-    pub const ON_SWAPQ: u32 = 2;
-}
-
 /// A kernel thread. `#[repr(C)]`: its first field is the pending-work word, where
 /// the machine finds it through the current-thread register (`ThreadRegister`).
+///
+/// Every field is private to the module that owns it: this one's own, or, for the
+/// state another module keeps, a structure of that module (`t_disp`, `t_sleep`,
+/// `t_ts`, ...) whose fields are private to it and whose methods are the protocol.
+/// Each field says what protects it. All of it is resident (S6): the thread is never
+/// swapped, only its LWP's `lwp` structure.
 #[repr(C)]
 pub struct KThread {
     /// Work to do before the thread's LWP goes back to user mode (illumos'
     /// `t_astflag`): one bit per kind (`pending`), tested by the machine once on
-    /// every return to user mode. Resident (S6): it is read at every such return.
-    /// *Atomic:* any CPU sets bits; the thread itself takes them.
-    pub t_pending: PendingWork,
+    /// every return to user mode, through the current-thread register at offset 0.
+    /// *Atomic:* any CPU sets bits; only the thread itself takes them (and
+    /// `thread_alloc`, before the structure is handed out).
+    t_pending: PendingWork,
     /// Unique for the life of the kernel; a recycled structure gets a new one.
     /// *Immutable* while the thread lives (written when the structure is handed out).
     t_id: AtomicU64,
     /// What the thread is for, as the debugger shows it. *Its own mutex.*
     t_name: Mutex<&'static str>,
-    /// `ThreadState`. *Under the lock of the queue it enters or leaves* (dispatch
-    /// queue, sleep-queue bucket, turnstile), under its process's `p_lock` when it
-    /// stops, by its CPU with interrupts off for `OnProc`/`Zombie`; read without one.
+    /// `ThreadState`. *Set by whoever moves the thread to the state*, which owns it
+    /// at that moment: the thread itself as it sleeps (under its sleep-queue
+    /// bucket's lock), blocks (the turnstile lock), stops (its process's `p_lock`;
+    /// also its LWP's creator, for an LWP made stopped) or exits (interrupts off);
+    /// its CPU, switching it in (`OnProc`) or requeueing it; whoever makes it
+    /// runnable (`Run`), once it is off every CPU; the thread cache (`Free`). Read
+    /// without a lock.
     t_state: AtomicU8,
     /// The machine context: kernel stack and saved kernel registers (S17).
-    /// *Only the machine's switch*, on the thread's CPU, with interrupts off.
-    pub(crate) t_ctx: Context,
+    /// *The machine's switch*, on the thread's CPU with interrupts off; the thread
+    /// cache resets it, or frees its stack, only while the thread is not in use.
+    t_ctx: Context,
     /// What the thread runs when it first starts. *Its own mutex.*
     t_start: Mutex<Option<StartFn>>,
-    /// The LWP this thread carries, for its whole life (S3, S5.7); none for S2 threads.
-    /// *Immutable* while the thread lives (set before it first runs).
-    pub t_lwp: StaticRef<Lwp>,
-    /// The process of that LWP (S1, S5.8). *Immutable*, like `t_lwp`.
-    pub t_procp: StaticRef<Proc>,
+    /// The LWP this thread carries (S3, S5.7); none for S2 threads. *Set before the
+    /// thread first runs* (by its LWP's creator, `lwp`), *cleared only by the
+    /// thread itself* as its LWP exits; read without a lock (by other LWPs under
+    /// its process's `p_lock`, while the LWP is live in the process's directory).
+    t_lwp: StaticRef<Lwp>,
+    /// The process of that LWP (S1, S5.8). *Like `t_lwp`*, and with it.
+    t_procp: StaticRef<Proc>,
+    /// Whether its LWP's `lwp` structure is in memory, and when it began to wait
+    /// (`swap::ThreadSwap`: `t_schedflag`, `t_stime`). *Kept by `swap`.*
+    t_swap: ThreadSwap,
     /// What the LWP module asks of the thread's LWP (`TpFlags`: stop, exit) and
-    /// whether it is stopped. Resident (S6): it is read at every stop point.
-    /// *Atomic:* set by other LWPs of the process under its `p_lock`, taken by the
-    /// thread itself at its stop points.
+    /// whether it is stopped. Read at every stop point. *Atomic:* changed under
+    /// its process's `p_lock` (by the LWPs of the process, the thread itself as it
+    /// stops), but for the thread clearing it as its LWP exits; read without a lock.
     t_proc_flag: AtomicU32,
-    /// Where the LWP's `lwp` structure is (`schedflag`): resident (S6), as the
-    /// dispatcher reads it whenever the thread is made runnable. *Under the swap-in
-    /// queue's lock* (`swap`), and before the thread is handed out.
-    pub(crate) t_schedflag: AtomicU32,
-    /// `lbolt` when the thread last went to sleep on a sleep queue or stopped
-    /// (`note_wait`): the swapper takes the LWPs that have waited longest first
-    /// (Solaris' `t_stime`). *Only by the thread itself* as it goes to sleep or
-    /// stops, or by its creator before it first runs.
-    pub(crate) t_stime: AtomicU64,
     /// The CPU it last ran on. *By the CPU that switches it in*, interrupts off.
     t_cpu: AtomicUsize,
     /// How many times it was switched in. *Like `t_cpu`.*
     t_nswitch: AtomicU64,
 
     // Dispatcher state (S6: never swapped).
-    /// Scheduling class (`SchedClass`). *Before the thread is first made runnable.*
+    /// Scheduling class (`SchedClass`). *Before the thread is first made runnable*
+    /// (`set_class`).
     t_cid: AtomicU8,
-    /// Global priority given by the class, `0..NPRI`. *While on no dispatch queue*
-    /// (the queue's list is chosen by it): by its class on its own CPU, or under the
-    /// dispatch-queue lock that took it off (`disp`).
+    /// Global priority given by the class, `0..NPRI`. *Only while the thread is on
+    /// no dispatch queue*, whose list is chosen by it: by its class, on its CPU as
+    /// the clock ticks or by whoever wakes it; by the dispatcher between taking it
+    /// off its queue and putting it back (`disp::ts_update`); by `set_class`,
+    /// before it is first made runnable.
     t_pri: AtomicU8,
     /// Priority inherited from the threads it blocks (priority inheritance), or 0.
-    /// The thread runs at the higher of the two. *Under the turnstile lock*, on the
-    /// same terms as `t_pri` (`disp::change_epri`).
+    /// The thread runs at the higher of the two. *Under the turnstile lock*
+    /// (`disp::change_epri`, which moves a queued thread to the list of its new
+    /// priority), or before the structure is handed out.
     t_epri: AtomicU8,
-    /// Clock ticks left in the current quantum. *By its CPU's clock tick* and its
-    /// class, interrupts off.
-    pub(crate) t_timeleft: AtomicI32,
-    /// The CPU the thread is bound to, or `UNBOUND`. *Only by the thread itself*
-    /// (`disp::thread_bind`), or before it first runs.
+    /// Clock ticks left in its current quantum (`class::Quantum`). *Kept by
+    /// `class`.*
+    t_quantum: Quantum,
+    /// The CPU the thread is bound to, or `UNBOUND`. *By the thread itself*
+    /// (`disp::thread_bind`), or by whoever holds a thread that is not running:
+    /// before it first runs, or while it waits on a queue (`set_bound`).
     t_bound: AtomicUsize,
-    /// True from the moment a CPU picks the thread until the switch away from it is
-    /// complete: whoever wants to make it runnable again waits for that.
-    /// *By its CPU* (set by `swtch`, cleared by the switch's second half).
-    pub(crate) t_oncpu: AtomicBool,
-    /// The next thread on the same dispatch queue or sleep queue (intrusive link).
-    /// *Under the lock of the queue it is on* (or the thread cache's).
-    pub(crate) t_link: StaticRef<KThread>,
-    /// On a dispatch queue or a sleep queue (at most one at a time). *Like `t_link`.*
-    pub(crate) t_queued: AtomicBool,
-    /// The priority whose dispatch list it is on: its priority may change meanwhile.
-    /// *Under the dispatch-queue lock.*
-    pub(crate) t_qpri: AtomicU8,
-    /// `lbolt` when it was last put on a dispatch queue (for starvation).
-    /// *Under the dispatch-queue lock.*
-    pub(crate) t_disptime: AtomicU64,
+    /// Whether it is on a CPU, and where it waits on a dispatch queue
+    /// (`disp::ThreadDisp`: `t_oncpu`, `t_qpri`, `t_disptime`). *Kept by `disp`
+    /// and `dispq`.*
+    t_disp: ThreadDisp,
+    /// Its link on the one queue it is on, if any ([`QueueLink`]: `t_link`,
+    /// `t_queued`). *Under the lock of that queue.*
+    t_queue: QueueLink,
 
-    // Sleep state (S6): kept by `sleepq`, under the lock of the sleep-queue bucket
-    // of the wait channel.
-    /// The wait channel it sleeps on; 0 when not asleep. *Under the bucket's lock.*
-    pub(crate) t_wchan: AtomicUsize,
-    /// Counts its sleeps, so that a stale timeout cannot end a later sleep.
-    /// *Under the bucket's lock.*
-    pub(crate) t_sleepgen: AtomicU64,
-    /// Its last timed sleep ended by the timeout rather than a wakeup.
-    /// *Under the bucket's lock.*
-    pub(crate) t_timedout: AtomicBool,
-    /// The callout that ends its timed sleeps (`callout`, `sleepq`). *Under the
-    /// callout table's lock.*
-    pub(crate) t_callout: Callout,
-
-    // Synchronization state (sync): kept by `crate::sync`, under its turnstile lock
-    // except `t_spinning`. A thread blocked on a turnstile is on no other queue; it
-    // is linked there through `t_link` (and `t_queued`), like a sleeping thread.
-    /// The lock (the address of its lock word) on whose turnstile the thread is
-    /// blocked; 0 if none. Deadlock detection and priority inheritance follow it.
-    /// *Under the turnstile lock.*
-    pub(crate) t_ts_sobj: AtomicUsize,
-    /// What it waits there for (`sync::turnstile::WaitKind`). *Under the turnstile lock.*
-    pub(crate) t_ts_kind: AtomicU8,
-    /// It is spinning for an adaptive mutex: a thread that wants a lock it holds
-    /// blocks rather than spin behind it. *Only by the thread itself.*
-    pub(crate) t_spinning: AtomicBool,
-
-    // Signal state (S6, S11, `signal`): resident, so that choosing the LWP that
-    // takes a signal never needs an `lwp` structure. Changed under the process's
-    // `p_lock`.
-    /// The LWP's mask: the signals it blocks (S11).
-    pub(crate) t_hold: AtomicSigSet,
-    /// Signals sent to this LWP (S13, S15), not yet taken.
-    pub(crate) t_sig: AtomicSigSet,
-    /// The signals it waits for in `sigtimedwait`: it is their first choice.
-    pub(crate) t_sigwait: AtomicSigSet,
-    /// Asleep in an interruptible wait, which a signal ends (Solaris' `T_WAKEABLE`).
-    pub(crate) t_wakeable: AtomicBool,
-    /// What kind of object its wait channel names while it sleeps
-    /// (`sleepq::SObj`, Solaris' `t_sobj_ops`): for the debugger. *Like `t_wchan`.*
-    pub(crate) t_sobj: AtomicU8,
+    /// Sleep state (`sleepq::ThreadSleep`: `t_wchan`, `t_sobj`, `t_sleepgen`,
+    /// `t_timedout`, `t_callout`). *Kept by `sleepq`*, under the lock of the
+    /// sleep-queue bucket of the wait channel.
+    t_sleep: ThreadSleep,
+    /// Turnstile state (`sync::turnstile::ThreadTs`: `t_ts_sobj`, `t_ts_kind`,
+    /// `t_spinning`). *Kept by `sync`*, under its turnstile lock but for
+    /// `t_spinning`. A thread blocked on a turnstile is on no other queue; it is
+    /// linked there through `t_queue`, like a sleeping thread.
+    t_ts: ThreadTs,
+    /// Signal state (S11, `signal::ThreadSig`: `t_hold`, `t_sig`, `t_sigwait`):
+    /// resident, so that choosing the LWP that takes a signal never needs an `lwp`
+    /// structure. *Kept by `signal`*, under the process's `p_lock` but for the
+    /// LWP's own changes of its mask.
+    t_signal: ThreadSig,
+    /// The LWP's waits (`lwp::ThreadWait`: `t_wakeable`, `t_park`): whether it is
+    /// in an interruptible wait, and its park permit. *Kept by `lwp`.*
+    t_lwpwait: ThreadWait,
     /// The next thread structure on the list of all of them ([`allthreads`]).
     /// *Under `ALLTHREADS_LOCK`*, once, before the structure is published.
     t_next_all: StaticRef<KThread>,
-
-    // User-level synchronization support (S6: read at every park and switch).
-    /// Its LWP's park permit (`lwp::park`).
-    pub(crate) t_park: crate::lwp::Permit,
-    /// Its LWP's schedctl slot and pool state (`schedctl`).
-    pub(crate) t_sc: crate::schedctl::ScThread,
+    /// Its LWP's schedctl slot and pool state (`schedctl::ScThread`), read at every
+    /// switch. *Kept by `schedctl`.*
+    t_sc: ScThread,
 }
 
 // SAFETY: `KThread` is the only type ever stored in the current-thread register:
@@ -246,6 +214,62 @@ pub struct KThread {
 #[allow(unsafe_code)]
 unsafe impl ThreadRegister for KThread {}
 const _: () = assert!(core::mem::offset_of!(KThread, t_pending) == 0);
+
+/// A thread's link on the one queue it is on at a time (S6: resident): a dispatch
+/// queue (`dispq`), a sleep queue or the swap-in queue (`sleepq::ThreadFifo`), a
+/// turnstile (`sync::turnstile`), or the thread cache. Both words are *under the
+/// lock of the queue the thread is on* (or enters or leaves), which orders them
+/// (`cache_reap` walks a list it took whole off the cache's lock); each kind of
+/// queue keeps the memory orderings it always used.
+pub(crate) struct QueueLink {
+    /// The next thread on the same queue (intrusive link).
+    t_link: StaticRef<KThread>,
+    /// On a queue (at most one at a time).
+    t_queued: AtomicBool,
+}
+
+impl QueueLink {
+    const fn new() -> QueueLink {
+        QueueLink { t_link: StaticRef::none(), t_queued: AtomicBool::new(false) }
+    }
+
+    /// The next thread on the queue.
+    #[inline(always)]
+    pub(crate) fn next(&self) -> Option<&'static KThread> {
+        self.t_link.get()
+    }
+
+    /// Links the next thread on the queue (or none).
+    #[inline(always)]
+    pub(crate) fn set_next(&self, t: Option<&'static KThread>) {
+        self.t_link.set(t);
+    }
+
+    /// Unlinks the next thread, returning it.
+    #[inline(always)]
+    fn take_next(&self) -> Option<&'static KThread> {
+        self.t_link.take()
+    }
+
+    /// Whether the thread is on a queue.
+    #[inline(always)]
+    pub(crate) fn is_queued(&self, order: Ordering) -> bool {
+        self.t_queued.load(order)
+    }
+
+    /// Marks the thread on a queue, or on none.
+    #[inline(always)]
+    pub(crate) fn set_queued(&self, queued: bool, order: Ordering) {
+        self.t_queued.store(queued, order);
+    }
+
+    /// Marks the thread on a queue, or on none; returns whether it was on one.
+    #[inline(always)]
+    #[must_use]
+    pub(crate) fn swap_queued(&self, queued: bool, order: Ordering) -> bool {
+        self.t_queued.swap(queued, order)
+    }
+}
 
 /// The thread that boots the first CPU. The machine's entry code loads it into the
 /// current-thread register before the first line of Rust runs (S7).
@@ -257,7 +281,8 @@ static NALLOCATED: AtomicUsize = AtomicUsize::new(0);
 /// Threads made and not yet reaped (`rctl::max_threads`).
 static NTHREADS: AtomicU32 = AtomicU32::new(0);
 
-/// Reaped threads, ready for reuse: a list through `t_link`.
+/// Reaped threads, ready for reuse: a list through their `t_queue` links (a cached
+/// thread is on no other queue).
 struct Cache {
     head: Option<&'static KThread>,
     len: usize,
@@ -288,7 +313,7 @@ pub fn allthreads() -> impl Iterator<Item = &'static KThread> {
 /// kernel stack they keep; `None` if its lock is held.
 pub(crate) fn cache_peek() -> Option<(usize, usize)> {
     let c = crate::displock::peek(&THREAD_CACHE)?;
-    let stacks = core::iter::successors(c.head, |t| t.t_link.get())
+    let stacks = core::iter::successors(c.head, |t| t.t_queue.next())
         .map(|t| M::context_stack_bytes(&t.t_ctx))
         .sum();
     Some((c.len, stacks))
@@ -296,14 +321,14 @@ pub(crate) fn cache_peek() -> Option<(usize, usize)> {
 
 impl Cache {
     fn push(&mut self, t: &'static KThread) {
-        t.t_link.set(self.head);
+        t.t_queue.set_next(self.head);
         self.head = Some(t);
         self.len += 1;
     }
 
     fn pop(&mut self) -> Option<&'static KThread> {
         let t = self.head?;
-        self.head = t.t_link.take();
+        self.head = t.t_queue.take_next();
         self.len -= 1;
         Some(t)
     }
@@ -322,35 +347,22 @@ impl KThread {
             t_lwp: StaticRef::none(),
             t_procp: StaticRef::none(),
             t_proc_flag: AtomicU32::new(0),
-            t_schedflag: AtomicU32::new(schedflag::LOAD),
-            t_stime: AtomicU64::new(0),
+            t_swap: ThreadSwap::new(),
             t_cpu: AtomicUsize::new(0),
             t_nswitch: AtomicU64::new(0),
             t_cid: AtomicU8::new(SchedClass::Sys as u8),
             t_pri: AtomicU8::new(class::SYS_PRI),
             t_epri: AtomicU8::new(0),
-            t_timeleft: AtomicI32::new(0),
+            t_quantum: Quantum::new(),
             t_bound: AtomicUsize::new(UNBOUND),
-            t_oncpu: AtomicBool::new(true),
-            t_link: StaticRef::none(),
-            t_queued: AtomicBool::new(false),
-            t_qpri: AtomicU8::new(0),
-            t_disptime: AtomicU64::new(0),
-            t_wchan: AtomicUsize::new(0),
-            t_sleepgen: AtomicU64::new(0),
-            t_timedout: AtomicBool::new(false),
-            t_callout: Callout::new(),
-            t_ts_sobj: AtomicUsize::new(0),
-            t_ts_kind: AtomicU8::new(0),
-            t_spinning: AtomicBool::new(false),
-            t_hold: AtomicSigSet::new(),
-            t_sig: AtomicSigSet::new(),
-            t_sigwait: AtomicSigSet::new(),
-            t_wakeable: AtomicBool::new(false),
-            t_sobj: AtomicU8::new(0),
+            t_disp: ThreadDisp::new(),
+            t_queue: QueueLink::new(),
+            t_sleep: ThreadSleep::new(),
+            t_ts: ThreadTs::new(),
+            t_signal: ThreadSig::new(),
+            t_lwpwait: ThreadWait::new(),
             t_next_all: StaticRef::none(),
-            t_park: crate::lwp::Permit::new(),
-            t_sc: crate::schedctl::ScThread::new(),
+            t_sc: ScThread::new(),
         }
     }
 
@@ -390,24 +402,144 @@ impl KThread {
         self.t_state.store(s as u8, Ordering::Release);
     }
 
+    /// Whether this is the running thread (for the assertions of what only the
+    /// thread itself may do).
+    #[cfg(debug_assertions)]
+    #[inline(always)]
+    pub(crate) fn is_curthread(&self) -> bool {
+        core::ptr::eq(self, curthread())
+    }
+
+    /// Whether the thread was never switched in: it is being made, and only its
+    /// maker touches it (for assertions).
+    #[cfg(debug_assertions)]
+    #[inline(always)]
+    pub(crate) fn never_ran(&self) -> bool {
+        self.nswitch() == 0
+    }
+
+    /// The work due before its LWP goes back to user mode (`pending` bits).
+    #[inline(always)]
+    pub(crate) fn pending(&self) -> u32 {
+        self.t_pending.get()
+    }
+
+    /// Makes the work of `bits` (`pending`) due before its LWP goes back to user
+    /// mode. From any CPU.
+    #[inline(always)]
+    pub(crate) fn set_pending(&self, bits: u32) {
+        self.t_pending.set(bits);
+    }
+
+    /// Takes the work of `bits` (`pending`): returns those of them that were due.
+    /// Only by the thread itself.
+    #[inline(always)]
+    pub(crate) fn take_pending(&self, bits: u32) -> u32 {
+        debug_check!(self.is_curthread(), "{self:?} takes another thread's pending work");
+        self.t_pending.take(bits)
+    }
+
+    /// The LWP this thread carries, if any (S3); none for S2 threads.
+    #[inline(always)]
+    pub fn lwp(&self) -> Option<&'static Lwp> {
+        self.t_lwp.get()
+    }
+
+    /// The process of that LWP, if any.
+    #[inline(always)]
+    pub fn procp(&self) -> Option<&'static Proc> {
+        self.t_procp.get()
+    }
+
+    /// Makes the thread carry LWP `lwp` of `p` for its whole life (S3): by the LWP's
+    /// creator, under `p`'s `p_lock`, before the thread first runs.
+    #[inline]
+    pub(crate) fn attach_lwp(&self, lwp: &'static Lwp, p: &'static Proc) {
+        debug_check!(self.never_ran(), "{self:?} gets an LWP after it ran");
+        self.t_lwp.set(Some(lwp));
+        self.t_procp.set(Some(p));
+    }
+
+    /// The thread's LWP exits: it carries none from now. Only by the thread itself.
+    #[inline]
+    pub(crate) fn detach_lwp(&self) {
+        debug_check!(self.is_curthread(), "{self:?} loses its LWP to another thread");
+        self.t_lwp.set(None);
+        self.t_procp.set(None);
+    }
+
     /// The thread goes to sleep on a sleep queue, or stops: from now (`t_stime`).
+    /// By the thread itself, or by its creator before it first runs.
     #[inline]
     pub(crate) fn note_wait(&self) {
-        self.t_stime.store(crate::clock::lbolt(), Ordering::Relaxed);
+        debug_check!(self.is_curthread() || self.never_ran(), "{self:?}: wait noted by another");
+        self.t_swap.note_wait();
     }
 
     /// Whether its LWP's `lwp` structure is in memory, so that it may run (always
-    /// true for a thread without an LWP). A relaxed load: the flag goes off only
-    /// under the lock that keeps the thread asleep or stopped, which whoever makes
-    /// it runnable took first.
+    /// true for a thread without an LWP).
     #[inline]
     pub fn loaded(&self) -> bool {
-        self.t_schedflag.load(Ordering::Relaxed) & schedflag::LOAD != 0
+        self.t_swap.loaded()
     }
 
     /// `lbolt` when it last went to sleep or stopped.
     pub fn stime(&self) -> u64 {
-        self.t_stime.load(Ordering::Relaxed)
+        self.t_swap.stime()
+    }
+
+    /// Its swap state (`swap`).
+    #[inline(always)]
+    pub(crate) fn swap_state(&self) -> &ThreadSwap {
+        &self.t_swap
+    }
+
+    /// Its quantum (`class`).
+    #[inline(always)]
+    pub(crate) fn quantum(&self) -> &Quantum {
+        &self.t_quantum
+    }
+
+    /// Its dispatcher state (`disp`, `dispq`).
+    #[inline(always)]
+    pub(crate) fn disp_state(&self) -> &ThreadDisp {
+        &self.t_disp
+    }
+
+    /// Its link on the queue it is on (the queues' modules).
+    #[inline(always)]
+    pub(crate) fn link(&self) -> &QueueLink {
+        &self.t_queue
+    }
+
+    /// Its sleep state (`sleepq`).
+    #[inline(always)]
+    pub(crate) fn sleep_state(&self) -> &ThreadSleep {
+        &self.t_sleep
+    }
+
+    /// Its turnstile state (`sync`).
+    #[inline(always)]
+    pub(crate) fn ts_state(&self) -> &ThreadTs {
+        &self.t_ts
+    }
+
+    /// Its LWP's signal state (`signal`).
+    #[inline(always)]
+    pub(crate) fn sig_state(&self) -> &ThreadSig {
+        &self.t_signal
+    }
+
+    /// Its LWP's interruptible wait and park permit (`lwp`).
+    #[inline(always)]
+    pub(crate) fn lwp_wait(&self) -> &ThreadWait {
+        &self.t_lwpwait
+    }
+
+    /// Its LWP's schedctl state (`schedctl`).
+    #[inline(always)]
+    pub(crate) fn sc(&self) -> &ScThread {
+        &self.t_sc
     }
 
     /// The CPU the thread last ran on.
@@ -425,10 +557,13 @@ impl KThread {
     /// CPU writes these meanwhile, so the count needs no atomic add.
     #[inline]
     pub(crate) fn note_switched_in(&self, cpu: usize) {
+        debug_check!(!M::intr_enabled(), "{self:?} switched in with interrupts on");
         self.t_cpu.store(cpu, Ordering::Relaxed);
         self.t_nswitch.store(self.nswitch() + 1, Ordering::Relaxed);
     }
 
+    /// Its machine context (for the machine's switch).
+    #[inline(always)]
     pub(crate) fn context(&self) -> &Context {
         &self.t_ctx
     }
@@ -461,11 +596,18 @@ impl KThread {
     /// Changes the class priority. The caller makes sure the thread is on no
     /// dispatch queue, whose list is chosen by the priority (see `disp`).
     pub(crate) fn set_pri_raw(&self, pri: u8) {
+        debug_check!(
+            !self.t_queue.is_queued(Ordering::Relaxed),
+            "{self:?}: class priority changed on a queue"
+        );
         self.t_pri.store(pri, Ordering::Relaxed);
     }
 
-    /// Changes the inherited priority, on the same terms as `set_pri_raw`.
-    pub(crate) fn set_epri_raw(&self, epri: Option<u8>) {
+    /// Changes the inherited priority: under the turnstile lock, and then the
+    /// thread moves to its new priority's list if it is queued
+    /// (`disp::change_epri`). Public for a dispatch queue exercised on its own,
+    /// whose entries' priorities change while they are queued.
+    pub fn set_epri_raw(&self, epri: Option<u8>) {
         self.t_epri.store(epri.unwrap_or(0), Ordering::Relaxed);
     }
 
@@ -476,9 +618,13 @@ impl KThread {
     /// dispatcher schedules changes through its class, never through this.
     pub fn set_class(&self, class: SchedClass, pri: u8) {
         assert!(class.range().contains(&pri), "priority {pri} outside the {class:?} class");
+        debug_check!(
+            !self.t_queue.is_queued(Ordering::Relaxed),
+            "{self:?}: class set while queued"
+        );
         self.t_cid.store(class as u8, Ordering::Relaxed);
         self.t_pri.store(pri, Ordering::Relaxed);
-        self.t_timeleft.store(class::quantum(class, pri).unwrap_or(0), Ordering::Relaxed);
+        self.t_quantum.set(class::quantum(class, pri).unwrap_or(0));
     }
 
     /// The CPU it is bound to, if any.
@@ -502,25 +648,34 @@ impl KThread {
         TpFlags::from_bits_retain(self.t_proc_flag.load(Ordering::SeqCst))
     }
 
-    /// Sets `f` in `t_proc_flag`. A request to stop or to exit also makes a stop
-    /// point due on the way back to user mode, and ends a park (a stop point too).
+    /// Sets `f` in `t_proc_flag`, under the process's `p_lock`. A request to stop
+    /// or to exit also makes a stop point due on the way back to user mode, and
+    /// ends a park (a stop point too).
     pub(crate) fn set_proc_flag(&self, f: TpFlags) {
+        debug_check!(
+            self.t_procp.get().is_some_and(|p| p.p_lock.is_locked()),
+            "{self:?}: LWP flags set without p_lock"
+        );
         self.t_proc_flag.fetch_or(f.bits(), Ordering::SeqCst);
         if f.intersects(TpFlags::HOLDLWP | TpFlags::JOBSTOP | TpFlags::EXITLWP) {
             self.t_pending.set(pending::STOP);
-            self.t_park.interrupt();
+            self.t_lwpwait.interrupt_park();
         }
     }
 
-    /// Clears `f` in `t_proc_flag`; returns the flags as they were.
+    /// Clears `f` in `t_proc_flag`, under the process's `p_lock` (or by the thread
+    /// itself, its LWP gone); returns the flags as they were.
     pub(crate) fn clear_proc_flag(&self, f: TpFlags) -> TpFlags {
+        debug_check!(
+            self.is_curthread() || self.t_procp.get().is_some_and(|p| p.p_lock.is_locked()),
+            "{self:?}: LWP flags cleared without p_lock"
+        );
         TpFlags::from_bits_retain(self.t_proc_flag.fetch_and(!f.bits(), Ordering::SeqCst))
     }
 
     /// The wait channel it sleeps on, if asleep.
     pub fn wchan(&self) -> Option<usize> {
-        let w = self.t_wchan.load(Ordering::Acquire);
-        (w != 0).then_some(w)
+        self.t_sleep.wchan()
     }
 }
 
@@ -539,13 +694,13 @@ pub fn curthread() -> &'static KThread {
 /// The running thread's LWP (S7): one load from the current thread.
 #[inline(always)]
 pub fn curlwp() -> Option<&'static Lwp> {
-    curthread().t_lwp.get()
+    curthread().lwp()
 }
 
 /// The running thread's process (S7): one load from the current thread.
 #[inline(always)]
 pub fn curproc() -> Option<&'static Proc> {
-    curthread().t_procp.get()
+    curthread().procp()
 }
 
 /// Takes a thread structure from the cache, or makes a new one, prepared to start
@@ -566,19 +721,14 @@ fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> Result<&'static
     t.t_lwp.set(None);
     t.t_procp.set(None);
     t.t_proc_flag.store(0, Ordering::SeqCst);
-    t.t_schedflag.store(schedflag::LOAD, Ordering::SeqCst);
+    t.t_swap.reset();
     t.t_pending.take(!PendingWork::MACHINE);
     t.t_nswitch.store(0, Ordering::Relaxed);
-    t.t_oncpu.store(false, Ordering::Relaxed);
-    t.t_wchan.store(0, Ordering::Relaxed);
-    t.t_ts_sobj.store(0, Ordering::Relaxed);
-    t.t_ts_kind.store(0, Ordering::Relaxed);
-    t.t_spinning.store(false, Ordering::Relaxed);
-    t.t_hold.set(SigSet::EMPTY);
-    t.t_sig.set(SigSet::EMPTY);
-    t.t_sigwait.set(SigSet::EMPTY);
-    t.t_wakeable.store(false, Ordering::Relaxed);
-    t.t_park.clear();
+    t.t_disp.reset();
+    t.t_sleep.reset();
+    t.t_ts.reset();
+    t.t_signal.reset();
+    t.t_lwpwait.reset();
     t.t_sc.reset();
     t.set_bound(None);
     t.set_class(SchedClass::Sys, class::SYS_PRI);
@@ -618,7 +768,7 @@ pub fn cache_reap() -> usize {
     let mut cur = list.head;
     while let Some(t) = cur {
         freed += usize::from(M::context_release_stack(&t.t_ctx));
-        cur = t.t_link.get();
+        cur = t.t_queue.next();
     }
     let mut c = THREAD_CACHE.lock();
     while let Some(t) = list.pop() {
@@ -681,6 +831,7 @@ pub(crate) fn idle_thread_create(idle: fn(usize) -> !) -> &'static KThread {
 
 /// Gives back a thread made by [`thread_create_stopped`] that never ran.
 pub(crate) fn discard(t: &'static KThread) {
+    debug_check!(t.never_ran(), "{t:?} discarded after it ran");
     t.t_start.lock().take();
     reap(t);
 }
@@ -708,6 +859,7 @@ pub fn thread_exit() -> ! {
 /// Puts an exited thread, whose stack is no longer in use, in the cache: without
 /// its stack if the heap runs low (less than an eighth of it free).
 pub(crate) fn reap(t: &'static KThread) {
+    debug_check!(!disp::is_running(t), "{t:?} reaped on its CPU");
     t.set_state(ThreadState::Free);
     let heap = M::heap_stats();
     if heap.free() < heap.total / 8 {
@@ -725,7 +877,7 @@ pub fn nthreads() -> u32 {
 /// Threads in the cache that still have their stacks.
 pub fn cached_stacks() -> usize {
     let c = THREAD_CACHE.lock();
-    core::iter::successors(c.head, |t| t.t_link.get())
+    core::iter::successors(c.head, |t| t.t_queue.next())
         .filter(|t| M::context_stack_bytes(&t.t_ctx) > 0)
         .count()
 }

@@ -11,12 +11,18 @@
 
 use core::sync::atomic::Ordering;
 
+#[cfg(debug_assertions)]
+use arch::Machine;
+
 use crate::cpu::cpu;
+#[cfg(debug_assertions)]
+use crate::M;
 use crate::{callout, clock, disp, kmdb, lwp, swap};
 
 /// The clock interrupt (registered as the machine's `clock_intr` upcall), told
 /// whether it interrupted user mode.
 pub fn clock_intr(from_user: bool) {
+    debug_check!(!M::intr_enabled(), "clock interrupt with interrupts on");
     let cpu = cpu();
     // Only this CPU writes its counters, with interrupts off.
     cpu.cpu_ticks.store(cpu.ticks() + 1, Ordering::Relaxed);

@@ -175,11 +175,12 @@ def thread_rows():
         lwpid = str(num(deref(lwp, "kern::lwp::Lwp")["lwp_id"])) if lwp else "-"
         base, epri = num(t["t_pri"]), num(t["t_epri"])
         pri = "%d*" % epri if epri > base else "%d" % base
-        lock, chan = num(t["t_ts_sobj"]), num(t["t_wchan"])
+        ts, sleep = t["t_ts"], t["t_sleep"]
+        lock, chan = num(ts["t_ts_sobj"]), num(sleep["t_wchan"])
         if lock:
-            wchan, sobj = "%016x" % lock, WAITKINDS[num(t["t_ts_kind"])]
+            wchan, sobj = "%016x" % lock, WAITKINDS[num(ts["t_ts_kind"])]
         elif chan:
-            wchan, sobj = "%016x" % chan, SOBJS[num(t["t_sobj"])]
+            wchan, sobj = "%016x" % chan, SOBJS[num(sleep["t_sobj"])]
         else:
             wchan, sobj = "-", "-"
         # An LWP's thread is named by its process, as kmdb and mdb name it.

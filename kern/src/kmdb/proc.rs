@@ -236,7 +236,7 @@ fn lwps(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
             notes.push_str("held ");
         }
         let wait = Wait::of(t, &w);
-        let times = t.t_lwp.get().and_then(|l| l.peek_times());
+        let times = t.lwp().and_then(|l| l.peek_times());
         let (u, s) = (Opt(times.map(|t| t.0)), Opt(times.map(|t| t.1)));
         row(
             out,

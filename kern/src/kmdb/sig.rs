@@ -216,13 +216,13 @@ fn sig(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
     }
     row(out, LWP_COLS, &[&"LWP", &"THREAD", &"MASK", &"PENDING", &"CURSIG", &"ALTSTACK"])?;
     for &(id, t) in &v.lwps {
-        let lwp = t.t_lwp.get();
+        let lwp = t.lwp();
         let cursig = match lwp.and_then(|l| l.peek_data(|d| d.lwp_cursig)).flatten() {
             Some(c) => Sig::new(c.into()).map_or(String::from("-"), |sig| s(&Name(sig))),
             None => String::from("?"),
         };
         let alt = s(&Alt(lwp.and_then(|l| l.peek_data(|d| d.lwp_sigaltstack))));
-        let (mask, pending) = (s(&Set(t.t_hold.get())), s(&Set(t.t_sig.get())));
+        let (mask, pending) = (s(&Set(t.sig_state().hold())), s(&Set(t.sig_state().sig())));
         let thread = Hex(Some(t as *const KThread as usize));
         row(out, LWP_COLS, &[&id.0, &thread, &mask, &pending, &cursig, &alt])?;
     }

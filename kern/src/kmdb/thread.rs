@@ -135,7 +135,7 @@ pub(super) struct Who(pub &'static KThread);
 impl fmt::Display for Who {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = self.0;
-        match (t.t_procp.get(), t.t_lwp.get()) {
+        match (t.procp(), t.lwp()) {
             (Some(p), Some(l)) => write!(f, "tid {} (pid {} lwp {})", t.id(), p.pid().0, l.id().0),
             _ => write!(f, "tid {} '{}'", t.id(), t.try_name().unwrap_or("?")),
         }
@@ -169,7 +169,7 @@ pub(super) fn class_name(c: SchedClass) -> &'static str {
 /// Where a thread's `lwp` structure is: `in`, `out` (swapped), `?` (its lock is
 /// held), `-` (no LWP).
 pub(super) fn lwp_residence(t: &KThread) -> &'static str {
-    match t.t_lwp.get().map(|l| l.peek_data(|_| ())) {
+    match t.lwp().map(|l| l.peek_data(|_| ())) {
         None => "-",
         Some(None) => "?",
         Some(Some(None)) => "out",
@@ -231,8 +231,8 @@ pub(super) fn thread_line(t: &'static KThread, w: &World, out: &mut dyn Write) -
         &[
             &Hex(Some(t as *const KThread as usize)),
             &t.id(),
-            &Opt(t.t_procp.get().map(|p| p.pid().0)),
-            &Opt(t.t_lwp.get().map(|l| l.id().0)),
+            &Opt(t.procp().map(|p| p.pid().0)),
+            &Opt(t.lwp().map(|l| l.id().0)),
             &state_name(t),
             &class_name(t.class()),
             &pri,
@@ -251,7 +251,7 @@ struct ThreadName(&'static KThread);
 
 impl fmt::Display for ThreadName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.t_procp.get() {
+        match self.0.procp() {
             Some(p) => super::proc::ProcName(p).fmt(f),
             None => f.write_str(self.0.try_name().unwrap_or("?")),
         }

@@ -446,7 +446,7 @@ impl Lwp {
 /// LWP's user or system time, by the mode the tick interrupted (S5.6), and to its
 /// interval timers (S5.5), which may send it their signals.
 pub(crate) fn clock_tick(from_user: bool) {
-    if let Some(lwp) = curthread().t_lwp.get() {
+    if let Some(lwp) = curthread().lwp() {
         let expired = lwp.with_data(|d| {
             if from_user {
                 d.lwp_utime += 1;

@@ -37,13 +37,14 @@ pub(crate) fn stop_requested(t: &KThread) -> bool {
 /// Whether an interruptible wait of `t` must end: a stop or exit request, or a
 /// signal to look at.
 pub(crate) fn interrupt_requested(t: &KThread) -> bool {
-    stop_requested(t) || t.t_pending.get() & pending::SIG != 0
+    stop_requested(t) || t.pending() & pending::SIG != 0
 }
 
 /// Runs `f`, an interruptible sleep of the current thread, marked wakeable: a signal
 /// sent to its LWP, or a request to stop or exit, wakes it wherever it sleeps.
 pub(crate) fn wakeable<R>(t: &KThread, f: impl FnOnce() -> R) -> R {
-    let flag: &AtomicBool = &t.t_wakeable;
+    debug_check!(t.is_curthread(), "{t:?} made wakeable by another thread");
+    let flag: &AtomicBool = &t.lwp_wait().t_wakeable;
     flag.store(true, Ordering::SeqCst);
     let r = f();
     flag.store(false, Ordering::SeqCst);
@@ -82,6 +83,7 @@ impl Event {
     /// the wait ended (or never began) because it was interrupted (see the module
     /// comment): the caller undoes its wait's bookkeeping and calls
     /// `wait_interrupted`.
+    #[must_use = "false: the wait was interrupted, and the caller must act on it"]
     pub(crate) fn wait(&self, seen: u64) -> bool {
         let t = curthread();
         wakeable(t, || {
@@ -101,6 +103,7 @@ impl Event {
 
     /// Like [`Event::wait`], for at most `ticks` clock ticks (a timeout also
     /// returns true: the caller looks at the time itself).
+    #[must_use = "false: the wait was interrupted, and the caller must act on it"]
     pub(crate) fn wait_timed(&self, seen: u64, ticks: u64) -> bool {
         let t = curthread();
         wakeable(t, || {

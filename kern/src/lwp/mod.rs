@@ -60,7 +60,7 @@ mod wait;
 
 use alloc::boxed::Box;
 use core::fmt;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use arch::cell::StaticRef;
 use arch::kmem;
@@ -86,13 +86,55 @@ pub use dir::{LwpDir, LwpEnt, Slot, Waitfor};
 pub(crate) use event::{interrupt_requested, pause, Event};
 pub use mutex::chan_names as lwp_mutex_chan_names;
 pub use mutex::{lwp_mutex_timedlock, lwp_mutex_unlock};
+pub(crate) use park::unpark;
+use park::Permit;
 pub use park::{lwp_park, lwp_unpark};
-pub(crate) use park::{unpark, Permit};
 pub(crate) use stop::{
     all_stopped, continue_all, exitlwps, stop_requests, wait_interrupted, wake_stop_points,
 };
 pub use stop::{lwp_continue, lwp_suspend, stop_point};
 pub use wait::lwp_wait;
+
+/// An LWP's waits, in its thread (`KThread::t_lwpwait`): resident (S6), as whoever
+/// sends the LWP a signal or a request looks at them. Cleared before the structure
+/// is handed out (`reset`).
+pub(crate) struct ThreadWait {
+    /// Asleep in an interruptible wait, which a signal or a request to stop or exit
+    /// ends (Solaris' `T_WAKEABLE`). *Only by the thread itself*, around the sleep
+    /// (`event::wakeable`); read by whoever sends it a signal or a request.
+    t_wakeable: AtomicBool,
+    /// Its LWP's park permit (`park`): given by whoever unparks it (under its
+    /// process's `p_lock`, or the thread itself: `schedctl`), taken only by the
+    /// thread itself.
+    t_park: Permit,
+}
+
+impl ThreadWait {
+    /// Not waiting, no permit.
+    pub(crate) const fn new() -> ThreadWait {
+        ThreadWait { t_wakeable: AtomicBool::new(false), t_park: Permit::new() }
+    }
+
+    /// Not waiting, no permit: the structure is handed out (a permit left by the
+    /// thread's last LWP is dropped).
+    #[inline]
+    pub(crate) fn reset(&self) {
+        self.t_wakeable.store(false, Ordering::Relaxed);
+        self.t_park.clear();
+    }
+
+    /// Whether the LWP is asleep in an interruptible wait (`t_wakeable`).
+    #[inline(always)]
+    pub(crate) fn wakeable(&self) -> bool {
+        self.t_wakeable.load(Ordering::SeqCst)
+    }
+
+    /// Ends a park of the LWP without giving a permit: it was asked to stop or exit.
+    #[inline(always)]
+    pub(crate) fn interrupt_park(&self) {
+        self.t_park.interrupt();
+    }
+}
 
 /// An LWP's id: a name inside its process only (S15). Ids start at 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -356,13 +398,12 @@ impl NewLwp {
         let id = ps.p_lwpdir.enter(t, lwp, flags.contains(LwpFlags::DETACHED));
         lwp.lwp_id.store(id.0, Ordering::Relaxed);
         lwp.set_data(data);
-        t.t_lwp.set(Some(lwp));
-        t.t_procp.set(Some(p));
+        t.attach_lwp(lwp, p);
         // It starts with its creator's mask (S11), and stops with the other LWPs if
         // the process is stopping.
         let me = curthread();
-        if me.t_procp.get().is_some_and(|mine| core::ptr::eq(mine, p)) {
-            t.t_hold.set(me.t_hold.get());
+        if me.procp().is_some_and(|mine| core::ptr::eq(mine, p)) {
+            crate::signal::inherit_mask(t, me);
         }
         if ps.p_sig.stopsig.is_some() {
             t.set_proc_flag(TpFlags::JOBSTOP);
@@ -539,7 +580,7 @@ fn user_start() {
 /// (`proc`). Called by a kernel thread with no LWP (S2), it just ends the thread.
 pub fn lwp_exit() -> ! {
     let t = curthread();
-    let (Some(lwp), Some(p)) = (t.t_lwp.get(), t.t_procp.get()) else { thread::thread_exit() };
+    let (Some(lwp), Some(p)) = (t.lwp(), t.procp()) else { thread::thread_exit() };
     crate::schedctl::lwp_exit(t, lwp.id(), p);
     // Its user context, if it had one, goes with it.
     M::user_exit();
@@ -556,8 +597,7 @@ pub fn lwp_exit() -> ! {
         }
         last
     };
-    t.t_lwp.set(None);
-    t.t_procp.set(None);
+    t.detach_lwp();
     t.clear_proc_flag(TpFlags::all());
     lwp_free(lwp);
     // Waiters for an exit, and suspenders waiting for this LWP to stop, look again.
@@ -588,7 +628,7 @@ pub fn idtolwp(p: &Proc, id: LwpId) -> Option<&'static Lwp> {
 /// process; `EINVAL` in a kernel thread, which has none (S2).
 fn current() -> Result<(&'static KThread, &'static Lwp, &'static Proc), Errno> {
     let t = curthread();
-    match (t.t_lwp.get(), t.t_procp.get()) {
+    match (t.lwp(), t.procp()) {
         (Some(lwp), Some(p)) => Ok((t, lwp, p)),
         _ => Err(Errno::EINVAL),
     }

@@ -187,7 +187,7 @@ pub fn lwp_mutex_unlock(lp: u64) -> Result<(), Errno> {
         return Err(Errno::EPERM);
     }
     sleepq::wakeup_first(chan(p, lp), |next: Option<&'static KThread>, more| {
-        let new = match next.and_then(|t| t.t_lwp.get()) {
+        let new = match next.and_then(|t| t.lwp()) {
             Some(l) if more => l.id().0 | LWP_MUTEX_WAITERS,
             Some(l) => l.id().0,
             None => 0,

@@ -48,6 +48,7 @@ impl Permit {
         self as *const Permit as usize
     }
 
+    #[must_use = "a permit taken and not looked at is lost"]
     fn take(&self) -> bool {
         self.given.swap(false, SeqCst)
     }
@@ -73,7 +74,7 @@ pub fn lwp_park(ticks: Option<u64>, unpark: Option<LwpId>) -> Result<(), Errno> 
     if let Some(id) = unpark {
         lwp_unpark(id)?;
     }
-    let permit = &t.t_park;
+    let permit = &t.lwp_wait().t_park;
     // The tick in progress is partly over: it does not count towards the time.
     let deadline = ticks.map(|n| clock::lbolt().saturating_add(n).saturating_add(u64::from(n > 0)));
     let got = Cell::new(false);
@@ -133,6 +134,11 @@ pub fn lwp_unpark(id: LwpId) -> Result<(), Errno> {
 /// that cannot be reused meanwhile (the caller holds its process's `p_lock`, or is
 /// the kernel's own notification, `schedctl`).
 pub(crate) fn unpark(t: &KThread) {
-    t.t_park.given.store(true, SeqCst);
-    sleepq::wakeup_one(t.t_park.chan());
+    debug_check!(
+        t.is_curthread() || t.procp().is_some_and(|p| p.p_lock.is_locked()),
+        "{t:?} unparked without p_lock"
+    );
+    let permit = &t.lwp_wait().t_park;
+    permit.given.store(true, SeqCst);
+    sleepq::wakeup_one(permit.chan());
 }

@@ -50,9 +50,9 @@ const HELD: TpFlags = TpFlags::HOLDLWP.union(TpFlags::JOBSTOP);
 pub fn stop_point() {
     stop_requests();
     let t = curthread();
-    if t.t_pending.get() & pending::SIG != 0 && signal::issig() {
+    if t.pending() & pending::SIG != 0 && signal::issig() {
         // Taken (the bit) by `issig`: due again for the way back to user mode.
-        t.t_pending.set(pending::SIG);
+        t.set_pending(pending::SIG);
     }
 }
 
@@ -63,7 +63,7 @@ pub(crate) fn stop_requests() {
         if !t.proc_flag().intersects(HELD | TpFlags::EXITLWP) {
             return;
         }
-        let Some(p) = t.t_procp.get() else { return };
+        let Some(p) = t.procp() else { return };
         let was = M::intr_disable();
         let mut ps = p.p_lock.lock();
         let f = t.proc_flag();
@@ -119,6 +119,7 @@ pub(crate) fn wait_interrupted() -> Result<(), Errno> {
 /// `None` if it is not stopped, if someone else already took it, or if its creator
 /// is not done with it yet (`CREATING`). Under `p_lock`.
 fn unstop(t: &'static KThread) -> Option<&'static KThread> {
+    debug_check!(t.procp().is_none_or(|p| p.p_lock.is_locked()), "{t:?} unstopped without p_lock");
     if t.proc_flag().contains(TpFlags::CREATING) {
         return None;
     }
@@ -155,7 +156,7 @@ pub(crate) fn wake_stop_points(p: &Proc) {
     p.p_childexit.signal();
     let ps = p.p_lock.lock();
     for (t, _) in ps.p_lwpdir.live_all() {
-        if t.t_wakeable.load(core::sync::atomic::Ordering::SeqCst) {
+        if t.lwp_wait().wakeable() {
             sleepq::wakeup_thread(t);
         }
     }

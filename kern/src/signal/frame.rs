@@ -109,7 +109,7 @@ pub(super) fn getcontext(frame: &UserFrame, ucp: u64) -> Result<(), Errno> {
     regs.r[reg::O0] = 0;
     regs.r[reg::CCR] &= !arch::uregs::CCR_CARRY;
     let stack = context_stack(&alt, regs.sp());
-    copyout_context(ucp, frame, &regs.r, curthread().t_hold.get(), &stack)
+    copyout_context(ucp, frame, &regs.r, curthread().sig_state().hold(), &stack)
 }
 
 /// Writes a `ucontext_t` at `ucp`: registers `r`, `mask`, `stack`, and the FP
@@ -165,7 +165,7 @@ pub(super) fn setcontext(frame: &UserFrame, ucp: u64) -> Result<(), Errno> {
     }
     if let Some(mask) = mask {
         let t = curthread();
-        if let Some(p) = t.t_procp.get() {
+        if let Some(p) = t.procp() {
             set_mask(t, p, mask, None);
         }
     }

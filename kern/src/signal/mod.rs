@@ -76,6 +76,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use arch::{Fault, FaultKind, FloatKind};
 
 use crate::proc::NSIG;
+use crate::thread::KThread;
 use lwp_abi::{
     BUS_ADRALN, FPE_FLTDIV, FPE_FLTINV, FPE_FLTOVF, FPE_FLTRES, FPE_FLTUND, FPE_INTDIV, ILL_ILLOPC,
     ILL_ILLTRP, ILL_PRVOPC, SEGV_ACCERR, SEGV_MAPERR, SIGABRT, SIGBUS, SIGCANCEL, SIGCHLD, SIGCONT,
@@ -291,9 +292,10 @@ impl SigSet {
     }
 }
 
-/// A [`SigSet`] of a thread (two words). Changed only under its process's
-/// `p_lock`, and read under it or by the thread itself: the lock orders what others
-/// see, so the words need no ordering of their own.
+/// A [`SigSet`] in two words: a thread's ([`ThreadSig`]) or a process's pending set
+/// (`Proc::p_sigpend`). Each says what protects it: its process's `p_lock`, or the
+/// fences of `take::set_mask` for an LWP's own mask; they order what others see,
+/// so the words need no ordering of their own.
 #[derive(Default)]
 pub struct AtomicSigSet {
     lo: AtomicU64,
@@ -318,6 +320,86 @@ impl AtomicSigSet {
         self.lo.store(s.0[0], Ordering::Relaxed);
         self.hi.store(s.0[1], Ordering::Relaxed);
     }
+}
+
+/// An LWP's signal state, in its thread (`KThread::t_signal`): resident (S6, S11),
+/// so that choosing the LWP that takes a signal never needs an `lwp` structure.
+/// Cleared before the structure is handed out (`reset`).
+pub(crate) struct ThreadSig {
+    /// The LWP's mask: the signals it blocks (S11). *Only by the LWP itself*
+    /// (`take::set_mask`, with or without `p_lock`, fenced against `post`; `trapsig`
+    /// under it), or by its creator before it first runs ([`inherit_mask`]); read by
+    /// the others under `p_lock`.
+    t_hold: AtomicSigSet,
+    /// Signals sent to this LWP (S13, S15), not yet taken. *Under `p_lock`*; read
+    /// by the LWP itself without it too.
+    t_sig: AtomicSigSet,
+    /// The signals it waits for in `sigtimedwait`: it is their first choice. *Under
+    /// `p_lock`*, changed only by the LWP itself.
+    t_sigwait: AtomicSigSet,
+}
+
+impl ThreadSig {
+    /// No mask, nothing pending, waiting for nothing.
+    pub(crate) const fn new() -> ThreadSig {
+        ThreadSig {
+            t_hold: AtomicSigSet::new(),
+            t_sig: AtomicSigSet::new(),
+            t_sigwait: AtomicSigSet::new(),
+        }
+    }
+
+    /// No mask, nothing pending, waiting for nothing: the structure is handed out.
+    #[inline]
+    pub(crate) fn reset(&self) {
+        self.t_hold.set(SigSet::EMPTY);
+        self.t_sig.set(SigSet::EMPTY);
+        self.t_sigwait.set(SigSet::EMPTY);
+    }
+
+    /// The LWP's mask (`t_hold`).
+    #[inline(always)]
+    pub(crate) fn hold(&self) -> SigSet {
+        self.t_hold.get()
+    }
+
+    /// Changes the LWP's mask (see `t_hold` for who may).
+    #[inline(always)]
+    fn set_hold(&self, s: SigSet) {
+        self.t_hold.set(s);
+    }
+
+    /// The signals pending on the LWP itself (`t_sig`).
+    #[inline(always)]
+    pub(crate) fn sig(&self) -> SigSet {
+        self.t_sig.get()
+    }
+
+    /// Changes the signals pending on the LWP, under `p_lock`.
+    #[inline(always)]
+    fn set_sig(&self, s: SigSet) {
+        self.t_sig.set(s);
+    }
+
+    /// The signals it waits for in `sigtimedwait` (`t_sigwait`).
+    #[inline(always)]
+    fn sigwait(&self) -> SigSet {
+        self.t_sigwait.get()
+    }
+
+    /// Changes the signals it waits for, under `p_lock`.
+    #[inline(always)]
+    fn set_sigwait(&self, s: SigSet) {
+        self.t_sigwait.set(s);
+    }
+}
+
+/// A new LWP on thread `t` starts with the mask of the LWP `from` that creates it
+/// (S11): by the creator, before `t` first runs.
+#[inline]
+pub(crate) fn inherit_mask(t: &KThread, from: &KThread) {
+    debug_check!(t.never_ran() && from.is_curthread(), "{t:?}: mask inherited late");
+    t.sig_state().set_hold(from.sig_state().hold());
 }
 
 /// What a signal is about (`k_siginfo_t`): who sent it, or what trap raised it.

@@ -108,16 +108,16 @@ pub(crate) fn post(p: &'static Proc, pid: Pid, to: Post, sig: Sig, info: SigInfo
         }
         match target {
             Some(t) => {
-                let mine = t.t_sig.get();
+                let mine = t.sig_state().sig();
                 if !mine.has(sig) {
-                    if let Some(lwp) = t.t_lwp.get() {
+                    if let Some(lwp) = t.lwp() {
                         lwp.lwp_siginfo.lock()[usize::from(sig.num())] = info;
                     }
-                    t.t_sig.set(mine.with(sig));
+                    t.sig_state().set_sig(mine.with(sig));
                 }
                 // Then its mask (see `take::set_mask`).
                 fence(Ordering::SeqCst);
-                if waited || !t.t_hold.get().has(sig) {
+                if waited || !t.sig_state().hold().has(sig) {
                     notify(t);
                 }
             }
@@ -132,8 +132,8 @@ pub(crate) fn post(p: &'static Proc, pid: Pid, to: Post, sig: Sig, info: SigInfo
                 // The sender itself, if nobody waits for it and it may take it:
                 // `choose`'s first choice, found without looking at every LWP.
                 let me = curthread();
-                let mine = me.t_procp.get().is_some_and(|q| ptr::eq(q, p));
-                let to = if mine && ps.p_sig.sigwaiters == 0 && !me.t_hold.get().has(sig) {
+                let mine = me.procp().is_some_and(|q| ptr::eq(q, p));
+                let to = if mine && ps.p_sig.sigwaiters == 0 && !me.sig_state().hold().has(sig) {
                     Some(me)
                 } else {
                     choose(&ps, sig, None)
@@ -151,8 +151,9 @@ pub(crate) fn post(p: &'static Proc, pid: Pid, to: Post, sig: Sig, info: SigInfo
 /// pending-work word; it is woken from an interruptible wait, or poked if it runs
 /// on another CPU. Under `p_lock` (the wakeup takes locks that come after it).
 pub(super) fn notify(t: &'static KThread) {
-    t.t_pending.set(pending::SIG);
-    if t.t_wakeable.load(core::sync::atomic::Ordering::SeqCst) {
+    debug_check!(t.procp().is_none_or(|p| p.p_lock.is_locked()), "{t:?} notified without p_lock");
+    t.set_pending(pending::SIG);
+    if t.lwp_wait().wakeable() {
         sleepq::wakeup_thread(t);
     } else if !ptr::eq(t, curthread()) {
         disp::poke_thread(t);
@@ -167,15 +168,15 @@ pub(super) fn notify(t: &'static KThread) {
 pub(super) fn choose(ps: &ProcState, sig: Sig, not: Option<&KThread>) -> Option<&'static KThread> {
     let me = curthread();
     let rank = |t: &KThread| {
-        if t.t_sigwait.get().has(sig) {
+        if t.sig_state().sigwait().has(sig) {
             Some(0)
-        } else if t.t_hold.get().has(sig) {
+        } else if t.sig_state().hold().has(sig) {
             None
         } else if ptr::eq(t, me) {
             Some(1)
         } else if disp::is_running(t) {
             Some(2)
-        } else if t.t_wakeable.load(core::sync::atomic::Ordering::SeqCst) {
+        } else if t.lwp_wait().wakeable() {
             Some(3)
         } else if t.state() == ThreadState::Run {
             Some(4)
@@ -195,16 +196,16 @@ pub(super) fn choose(ps: &ProcState, sig: Sig, not: Option<&KThread>) -> Option<
 /// one that does not mask it.
 fn takers(ps: &ProcState, target: Option<&KThread>, sig: Sig) -> bool {
     match target {
-        Some(t) => !t.t_hold.get().has(sig),
-        None => ps.p_lwpdir.live_all().any(|(t, _)| !t.t_hold.get().has(sig)),
+        Some(t) => !t.sig_state().hold().has(sig),
+        None => ps.p_lwpdir.live_all().any(|(t, _)| !t.sig_state().hold().has(sig)),
     }
 }
 
 /// Whether an LWP that `sig` may go to waits for it in `sigtimedwait`.
 fn sigwaited(ps: &ProcState, target: Option<&KThread>, sig: Sig) -> bool {
     match target {
-        Some(t) => t.t_sigwait.get().has(sig),
-        None => ps.p_lwpdir.live_all().any(|(t, _)| t.t_sigwait.get().has(sig)),
+        Some(t) => t.sig_state().sigwait().has(sig),
+        None => ps.p_lwpdir.live_all().any(|(t, _)| t.sig_state().sigwait().has(sig)),
     }
 }
 
@@ -213,7 +214,7 @@ fn sigwaited(ps: &ProcState, target: Option<&KThread>, sig: Sig) -> bool {
 pub(super) fn discard(p: &Proc, ps: &ProcState, sigs: SigSet) {
     p.p_sigpend.set(p.p_sigpend.get().minus(sigs));
     for (t, _) in ps.p_lwpdir.live_all() {
-        t.t_sig.set(t.t_sig.get().minus(sigs));
+        t.sig_state().set_sig(t.sig_state().sig().minus(sigs));
     }
 }
 

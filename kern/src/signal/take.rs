@@ -18,7 +18,7 @@ use lwp_abi::{SA_NODEFER, SA_RESETHAND, SA_RESTART, SIG_BLOCK, SIG_SETMASK, SIG_
 /// The current LWP, its thread and its process; `None` in a kernel thread.
 fn current() -> Option<(&'static KThread, &'static Lwp, &'static Proc)> {
     let t = curthread();
-    Some((t, t.t_lwp.get()?, t.t_procp.get()?))
+    Some((t, t.lwp()?, t.procp()?))
 }
 
 /// Gives the current LWP, `t` of `p`, the mask `new` — with `p_lock` held (`ps`),
@@ -31,13 +31,14 @@ fn current() -> Option<(&'static KThread, &'static Lwp, &'static Proc)> {
 /// the masks, with a fence between: of any signal sent meanwhile, one side sees
 /// the other's write.
 pub(super) fn set_mask(t: &'static KThread, p: &Proc, new: SigSet, ps: Option<&ProcState>) {
+    debug_check!(t.is_curthread(), "{t:?}: mask set by another thread");
     let new = new.minus(SigSet::CANTMASK);
-    let old = t.t_hold.get();
-    t.t_hold.set(new);
+    let old = t.sig_state().hold();
+    t.sig_state().set_hold(new);
     fence(Ordering::SeqCst);
     let theirs = p.p_sigpend.get();
-    if !t.t_sig.get().union(theirs).minus(new).is_empty() {
-        t.t_pending.set(pending::SIG);
+    if !t.sig_state().sig().union(theirs).minus(new).is_empty() {
+        t.set_pending(pending::SIG);
     }
     if !new.minus(old).and(theirs).is_empty() {
         let reroute = |ps: &ProcState| {
@@ -61,15 +62,16 @@ pub(super) fn set_mask(t: &'static KThread, p: &Proc, new: SigSet, ps: Option<&P
 /// — until one is caught: that one becomes the signal being delivered
 /// (`lwp_cursig`), and `issig` returns true. Also true if one is being delivered
 /// already (a trap signal). Call it with no lock held.
+#[must_use = "true: a caught signal is to be delivered (`psig`)"]
 pub(crate) fn issig() -> bool {
     let Some((t, lwp, p)) = current() else { return false };
     let delivering = || lwp.with_data(|d| d.lwp_cursig != 0).unwrap_or(false);
     loop {
         // Taken before looking: a signal sent from now on sets it again.
-        t.t_pending.take(pending::SIG);
+        t.take_pending(pending::SIG);
         let ps = p.p_lock.lock();
-        let (mine, theirs) = (t.t_sig.get(), p.p_sigpend.get());
-        let Some(sig) = mine.union(theirs).minus(t.t_hold.get()).first() else {
+        let (mine, theirs) = (t.sig_state().sig(), p.p_sigpend.get());
+        let Some(sig) = mine.union(theirs).minus(t.sig_state().hold()).first() else {
             return delivering();
         };
         let i = usize::from(sig.num());
@@ -91,7 +93,7 @@ pub(crate) fn issig() -> bool {
             }
         }
         if mine.has(sig) {
-            t.t_sig.set(mine.without(sig));
+            t.sig_state().set_sig(mine.without(sig));
         } else {
             p.p_sigpend.set(theirs.without(sig));
         }
@@ -141,7 +143,7 @@ pub(crate) fn psig(frame: &UserFrame) {
     let (act, restore) = {
         let mut ps = p.p_lock.lock();
         let act = ps.p_sig.act(sig);
-        let hold = t.t_hold.get();
+        let hold = t.sig_state().hold();
         if let SigDisp::Catch(_) = act.disp {
             // The handler runs with its mask: the one it returns to is in the frame.
             let mut during = hold.union(act.mask);
@@ -178,16 +180,16 @@ pub(crate) fn psig(frame: &UserFrame) {
 pub(crate) fn trapsig(sig: Sig, info: SigInfo) {
     let Some((t, lwp, p)) = current() else { return };
     let mut ps = p.p_lock.lock();
-    let hold = t.t_hold.get();
+    let hold = t.sig_state().hold();
     if hold.has(sig) || ps.p_sig.act(sig).disp == SigDisp::Ignore {
-        t.t_hold.set(hold.without(sig));
+        t.sig_state().set_hold(hold.without(sig));
         ps.p_sig.act[usize::from(sig.num())] = SigAct::DEFAULT;
     }
     lwp.with_data(|d| {
         d.lwp_cursig = sig.num();
         d.lwp_curinfo = Some(info);
     });
-    t.t_pending.set(pending::SIG);
+    t.set_pending(pending::SIG);
 }
 
 /// Whether the current LWP has a caught signal to deliver (`lwp_cursig`): an
@@ -236,8 +238,8 @@ pub fn sigaction(sig: u64, new: Option<SigAct>) -> Result<SigAct, Errno> {
 /// Errors: `EINVAL` for another `how` (with a set); `EINVAL` in a kernel thread.
 pub fn sigprocmask(how: u64, set: Option<SigSet>) -> Result<SigSet, Errno> {
     let t = curthread();
-    let p = t.t_procp.get().ok_or(Errno::EINVAL)?;
-    let old = t.t_hold.get();
+    let p = t.procp().ok_or(Errno::EINVAL)?;
+    let old = t.sig_state().hold();
     if let Some(set) = set {
         let new = match how {
             SIG_BLOCK => old.union(set),
@@ -255,7 +257,7 @@ pub fn sigprocmask(how: u64, set: Option<SigSet>) -> Result<SigSet, Errno> {
 pub fn sigpending() -> Result<SigSet, Errno> {
     let (t, _, p) = current().ok_or(Errno::EINVAL)?;
     let _ps = p.p_lock.lock();
-    Ok(t.t_sig.get().union(p.p_sigpend.get()).and(t.t_hold.get()))
+    Ok(t.sig_state().sig().union(p.p_sigpend.get()).and(t.sig_state().hold()))
 }
 
 /// `sigsuspend`: waits with `mask` as the calling LWP's mask until it catches a
@@ -265,7 +267,7 @@ pub fn sigsuspend(mask: SigSet) -> Errno {
     let Some((t, lwp, p)) = current() else { return Errno::EINVAL };
     {
         let ps = p.p_lock.lock();
-        lwp.with_data(|d| d.lwp_sigoldmask = Some(t.t_hold.get()));
+        lwp.with_data(|d| d.lwp_sigoldmask = Some(t.sig_state().hold()));
         set_mask(t, p, mask, Some(&ps));
     }
     loop {
@@ -279,8 +281,9 @@ pub fn sigsuspend(mask: SigSet) -> Errno {
 /// Makes LWP `t` of the process whose state is `ps` wait for `set` in
 /// `sigtimedwait`, or no more (the empty set), counting the LWPs that wait.
 fn sigwait_set(t: &KThread, ps: &mut ProcState, set: SigSet) {
-    let was = !t.t_sigwait.get().is_empty();
-    t.t_sigwait.set(set);
+    debug_check!(t.is_curthread(), "{t:?}: sigwait set by another thread");
+    let was = !t.sig_state().sigwait().is_empty();
+    t.sig_state().set_sigwait(set);
     match (was, set.is_empty()) {
         (false, false) => ps.p_sig.sigwaiters += 1,
         (true, true) => ps.p_sig.sigwaiters -= 1,
@@ -293,7 +296,7 @@ fn sigwait_set(t: &KThread, ps: &mut ProcState, set: SigSet) {
 /// same lock, so that a signal sent from then on wakes it.
 fn sigwait_take(t: &KThread, p: &Proc, set: SigSet) -> Option<(Sig, SigInfo)> {
     let mut ps = p.p_lock.lock();
-    let mine = t.t_sig.get().and(set);
+    let mine = t.sig_state().sig().and(set);
     let Some(sig) = mine.union(p.p_sigpend.get().and(set)).first() else {
         sigwait_set(t, &mut ps, set);
         return None;
@@ -301,8 +304,8 @@ fn sigwait_take(t: &KThread, p: &Proc, set: SigSet) -> Option<(Sig, SigInfo)> {
     sigwait_set(t, &mut ps, SigSet::EMPTY);
     let i = usize::from(sig.num());
     if mine.has(sig) {
-        t.t_sig.set(t.t_sig.get().without(sig));
-        let info = t.t_lwp.get().map_or(SigInfo::bare(sig), |lwp| lwp.lwp_siginfo.lock()[i]);
+        t.sig_state().set_sig(t.sig_state().sig().without(sig));
+        let info = t.lwp().map_or(SigInfo::bare(sig), |lwp| lwp.lwp_siginfo.lock()[i]);
         Some((sig, info))
     } else {
         p.p_sigpend.set(p.p_sigpend.get().without(sig));

@@ -9,13 +9,13 @@ use arch::{BlkOp, Machine, UserRegs};
 
 use super::device::{self, Io};
 use super::image::{self, Owner, Refused};
-use super::{stat, Outcome};
+use super::{schedflag, stat, Outcome};
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::lwp::{ImageState, Lwp, LwpData, LwpId, SwapRef, TpFlags};
 use crate::proc::{self, Pid, Proc, WaitStatus};
 use crate::sleepq::{self, ThreadFifo};
-use crate::thread::{schedflag, KThread, ThreadState};
+use crate::thread::{KThread, ThreadState};
 use crate::{disp, kmem, kprintln, M};
 
 /// Times a slot is read before its LWP is given up.
@@ -32,14 +32,15 @@ static SWAPQ: DispLock<ThreadFifo> = DispLock::new(ThreadFifo::new());
 
 /// `disp::setrun` of a thread that is not loaded: it waits on the swap-in queue
 /// (true), or turns out to be loaded after all (false: the caller queues it).
+#[must_use = "false: the caller must queue the thread itself"]
 pub(crate) fn swapin_request(t: &'static KThread) -> bool {
     let queued = {
         let mut q = SWAPQ.lock();
-        let f = t.t_schedflag.load(Ordering::Acquire);
+        let f = t.swap_state().schedflag();
         if f & schedflag::LOAD != 0 {
             false
         } else {
-            t.t_schedflag.store(f | schedflag::ON_SWAPQ, Ordering::Release);
+            t.swap_state().set_schedflag(f | schedflag::ON_SWAPQ);
             t.set_state(ThreadState::Run);
             q.push(t);
             true
@@ -71,25 +72,29 @@ pub(super) fn swapq_empty() -> bool {
 /// queue's lock. So whoever finds it not loaded from now on — the swapper too, with
 /// a thread made runnable meanwhile — finds its structure being written out, never
 /// in memory for the taking. Called under the lock that keeps it asleep or stopped.
+#[must_use = "the LWP's structure, which must go out or back"]
 fn unload(t: &KThread, lwp: &Lwp) -> Option<Box<LwpData>> {
+    // That lock is a spin lock (a sleep queue's, or `p_lock`): interrupts are off.
+    debug_check!(!M::intr_enabled(), "{t:?} unloaded with interrupts on");
     let _q = SWAPQ.lock();
-    if t.t_schedflag.load(Ordering::Acquire) != schedflag::LOAD {
+    if t.swap_state().schedflag() != schedflag::LOAD {
         return None;
     }
     let data = lwp.take_for_swapout()?;
-    t.t_schedflag.store(0, Ordering::Release);
+    t.swap_state().set_schedflag(0);
     Some(data)
 }
 
 /// Marks `t` loaded: its structure is in memory again. True if it was made
 /// runnable meanwhile: the caller owes it the `setrun`.
+#[must_use = "true: the caller owes the thread its setrun"]
 fn set_loaded(t: &'static KThread) -> bool {
     let mut q = SWAPQ.lock();
-    let f = t.t_schedflag.load(Ordering::Acquire);
-    if f & schedflag::ON_SWAPQ != 0 && t.t_queued.load(Ordering::SeqCst) {
+    let f = t.swap_state().schedflag();
+    if f & schedflag::ON_SWAPQ != 0 && t.link().is_queued(Ordering::SeqCst) {
         q.take(|c| ptr::eq(c, t));
     }
-    t.t_schedflag.store(schedflag::LOAD, Ordering::Release);
+    t.swap_state().set_schedflag(schedflag::LOAD);
     f & schedflag::ON_SWAPQ != 0
 }
 
@@ -164,7 +169,7 @@ pub(super) fn candidate(p: &'static Proc, id: LwpId) -> Result<Candidate, Errno>
 /// under the lock that keeps it stopped, `p_lock`, or asleep, its sleep queue's), so
 /// that whoever makes it runnable from now on finds it not loaded; its structure.
 fn claim(c: &Candidate) -> Option<Box<LwpData>> {
-    let same = |t: &KThread| t.id() == c.tid && t.t_lwp.get().is_some_and(|l| ptr::eq(l, c.lwp));
+    let same = |t: &KThread| t.id() == c.tid && t.lwp().is_some_and(|l| ptr::eq(l, c.lwp));
     {
         let ps = c.p.p_lock.lock();
         let listed =
@@ -246,7 +251,7 @@ pub(super) fn swap_out(c: &Candidate) -> Outcome {
     // takes too.
     let out = {
         let _q = SWAPQ.lock();
-        let woken = c.t.t_schedflag.load(Ordering::Acquire) & schedflag::ON_SWAPQ != 0;
+        let woken = c.t.swap_state().schedflag() & schedflag::ON_SWAPQ != 0;
         if !woken {
             c.lwp.swapped_out(r);
         }
@@ -301,8 +306,9 @@ fn read_back(
 /// gets a fresh structure instead (it only runs to its exit: what it had is not
 /// read back), and so does one whose structure cannot be read back (its process is
 /// killed). Returns false if there was no memory for it: it waits on the queue.
+#[must_use = "false: the thread must go back on the swap-in queue"]
 pub(super) fn swap_in(t: &'static KThread) -> bool {
-    let (Some(lwp), Some(p)) = (t.t_lwp.get(), t.t_procp.get()) else {
+    let (Some(lwp), Some(p)) = (t.lwp(), t.procp()) else {
         if set_loaded(t) {
             disp::setrun(t);
         }

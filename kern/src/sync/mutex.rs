@@ -47,7 +47,7 @@
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::AtomicBool;
-use core::sync::atomic::Ordering::{Relaxed, SeqCst};
+use core::sync::atomic::Ordering::Relaxed;
 
 use arch::cell::{Tagged, TaggedRef};
 use arch::Machine;
@@ -141,6 +141,7 @@ impl KMutex {
     }
 
     /// Enters the mutex if it is free; never waits.
+    #[must_use = "the caller holds the mutex only if this is true"]
     pub fn try_enter(&self) -> bool {
         let me = curthread();
         let spin = self.kind() == MutexKind::Spin;
@@ -245,16 +246,16 @@ impl KMutex {
                         if !spinning {
                             spinning = true;
                             STATS.adaptive_spins.fetch_add(1, Relaxed);
-                            me.t_spinning.store(true, SeqCst);
+                            turnstile::set_spinning(me, true);
                         }
-                        if !o.t_spinning.load(SeqCst) {
+                        if !turnstile::is_spinning(o) {
                             M::relax();
                             continue;
                         }
                     }
                     if spinning {
                         spinning = false;
-                        me.t_spinning.store(false, SeqCst);
+                        turnstile::set_spinning(me, false);
                     }
                     if self.block(me, adaptive) {
                         break;
@@ -263,7 +264,7 @@ impl KMutex {
             }
         }
         if spinning {
-            me.t_spinning.store(false, SeqCst);
+            turnstile::set_spinning(me, false);
         }
     }
 
@@ -281,7 +282,7 @@ impl KMutex {
         let tbl = turnstile::lock();
         let owner = match lw::mutex_mark_waiters(&self.word) {
             None => None,
-            Some(o) if adaptive && disp::is_running(o) && !o.t_spinning.load(SeqCst) => None,
+            Some(o) if adaptive && disp::is_running(o) && !turnstile::is_spinning(o) => None,
             Some(o) => Some(o),
         };
         let Some(owner) = owner else {
@@ -354,6 +355,7 @@ pub struct Mutex<T> {
 
 /// The current thread holds the mutex while this lives; dropping it leaves the
 /// mutex. It is not `Send`: the thread that entered must leave.
+#[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct MutexGuard<'a, T> {
     pub(super) mutex: &'a Mutex<T>,
     pub(super) data: Option<spin::mutex::SpinMutexGuard<'a, T>>,
@@ -379,6 +381,7 @@ impl<T> Mutex<T> {
     }
 
     /// Enters the mutex if it is free.
+    #[must_use = "the mutex is left as soon as the guard is dropped"]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         self.raw.try_enter().then(|| self.guard())
     }

@@ -59,7 +59,7 @@
 
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::Ordering::{Relaxed, SeqCst};
+use core::sync::atomic::Ordering::Relaxed;
 
 use arch::cell::{Tagged, TaggedRef};
 use arch::Machine;
@@ -152,6 +152,7 @@ impl KRwLock {
 
     /// Enters the lock if it can without waiting. A reader is refused while a
     /// writer waits.
+    #[must_use = "the caller holds the lock only if this is true"]
     pub fn try_enter(&self, mode: RwMode) -> bool {
         let me = curthread();
         let r = self.try_word(me, mode);
@@ -191,18 +192,18 @@ impl KRwLock {
     fn adaptive_spin(&self, me: &'static KThread) {
         let mut spun = false;
         while let Tagged::Ref(w, _) = self.word.load(Relaxed) {
-            if core::ptr::eq(w, me) || !disp::is_running(w) || w.t_spinning.load(SeqCst) {
+            if core::ptr::eq(w, me) || !disp::is_running(w) || turnstile::is_spinning(w) {
                 break;
             }
             if !spun {
                 spun = true;
                 STATS.rw_adaptive_spins.fetch_add(1, Relaxed);
-                me.t_spinning.store(true, SeqCst);
+                turnstile::set_spinning(me, true);
             }
             M::relax();
         }
         if spun {
-            me.t_spinning.store(false, SeqCst);
+            turnstile::set_spinning(me, false);
         }
     }
 
@@ -255,6 +256,7 @@ impl KRwLock {
 
     /// Turns the caller's read hold into a write hold if it is the only reader and
     /// no writer waits; false (still reading) otherwise.
+    #[must_use = "the caller writes only if this is true; otherwise it still reads"]
     pub fn try_upgrade(&self) -> bool {
         lw::rw_try_upgrade(&self.word, curthread())
     }
@@ -312,7 +314,7 @@ impl KRwLock {
                 if adaptive
                     && !core::ptr::eq(o, me)
                     && disp::is_running(o)
-                    && !o.t_spinning.load(SeqCst) =>
+                    && !turnstile::is_spinning(o) =>
             {
                 drop(tbl);
                 M::intr_restore(was);
@@ -408,6 +410,7 @@ pub struct RwLock<T> {
 }
 
 /// A read hold; dropping it leaves the lock.
+#[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct RwLockReadGuard<'a, T> {
     lock: &'a RwLock<T>,
     data: Option<spin::rwlock::RwLockReadGuard<'a, T>>,
@@ -415,6 +418,7 @@ pub struct RwLockReadGuard<'a, T> {
 }
 
 /// A write hold; dropping it leaves the lock.
+#[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct RwLockWriteGuard<'a, T> {
     lock: &'a RwLock<T>,
     data: Option<spin::rwlock::RwLockWriteGuard<'a, T>>,
@@ -453,11 +457,13 @@ impl<T> RwLock<T> {
 
     /// A read hold if one can be had without waiting (`rw_tryenter`); refused
     /// while a writer waits.
+    #[must_use = "the lock is left as soon as the guard is dropped"]
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
         self.raw.try_enter(RwMode::Read).then(|| self.read_guard())
     }
 
     /// A write hold if the lock is free now (`rw_tryenter`).
+    #[must_use = "the lock is left as soon as the guard is dropped"]
     pub fn try_write(&self) -> Option<RwLockWriteGuard<'_, T>> {
         self.raw.try_enter(RwMode::Write).then(|| self.write_guard())
     }

@@ -77,6 +77,7 @@ impl Sema {
     }
 
     /// Takes a unit if there is one (`sema_tryp`).
+    #[must_use = "a unit was taken only if this is true"]
     pub fn try_p(&self) -> bool {
         let mut n = self.count.load(SeqCst);
         while n > 0 {

@@ -40,15 +40,22 @@
 //!
 //! The lock order is: turnstile lock, then the dispatcher's queue locks
 //! (`change_epri`, `setrun`). The blocked thread is linked through `t_link`, which a
-//! thread uses for at most one queue at a time.
+//! thread uses for at most one queue at a time. What a thread blocks on, and
+//! whether it spins, is in its `KThread` ([`ThreadTs`]).
 
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
+
+#[cfg(debug_assertions)]
+use arch::Machine;
 
 use crate::disp::{self, Prev};
 use crate::displock::{DispLock, DispLockGuard};
 use crate::sync::STATS;
 use crate::thread::{curthread, KThread, ThreadState};
+#[cfg(debug_assertions)]
+use crate::M;
 
 /// What a blocked thread waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,8 +88,56 @@ impl WaitKind {
     }
 }
 
+/// A thread's turnstile state, in its `KThread` (`t_ts`): resident (S6), as deadlock
+/// detection and priority inheritance follow it from thread to thread.
+pub(crate) struct ThreadTs {
+    /// The lock (the address of its lock word) on whose turnstile the thread is
+    /// blocked; 0 if none. Deadlock detection and priority inheritance follow it.
+    /// *Under the turnstile lock* (or before the structure is handed out); read
+    /// without it by `blocked_on`.
+    t_ts_sobj: AtomicUsize,
+    /// What it waits there for ([`WaitKind`]). *Under the turnstile lock.*
+    t_ts_kind: AtomicU8,
+    /// It is spinning for an adaptive mutex or rwlock: a thread that wants a lock
+    /// it holds blocks rather than spin behind it. *Only by the thread itself*
+    /// ([`set_spinning`]); read by the others without a lock.
+    t_spinning: AtomicBool,
+}
+
+impl ThreadTs {
+    /// Blocked on nothing, not spinning.
+    pub(crate) const fn new() -> ThreadTs {
+        ThreadTs {
+            t_ts_sobj: AtomicUsize::new(0),
+            t_ts_kind: AtomicU8::new(0),
+            t_spinning: AtomicBool::new(false),
+        }
+    }
+
+    /// Blocked on nothing, not spinning: the structure is handed out.
+    #[inline]
+    pub(crate) fn reset(&self) {
+        self.t_ts_sobj.store(0, Relaxed);
+        self.t_ts_kind.store(0, Relaxed);
+        self.t_spinning.store(false, Relaxed);
+    }
+}
+
+/// Whether `t` spins for an adaptive lock (`t_spinning`).
+#[inline(always)]
+pub(crate) fn is_spinning(t: &KThread) -> bool {
+    t.ts_state().t_spinning.load(SeqCst)
+}
+
+/// The current thread `me` begins, or ends, a spin for an adaptive lock.
+#[inline(always)]
+pub(crate) fn set_spinning(me: &KThread, on: bool) {
+    debug_check!(me.is_curthread(), "{me:?}: spinning set by another thread");
+    me.ts_state().t_spinning.store(on, SeqCst);
+}
+
 fn kind_of(t: &KThread) -> WaitKind {
-    WaitKind::from_u8(t.t_ts_kind.load(Relaxed))
+    WaitKind::from_u8(t.ts_state().t_ts_kind.load(Relaxed))
 }
 
 /// The turnstile of one lock that has waiters.
@@ -91,7 +146,7 @@ struct Turnstile {
     sobj: usize,
     /// The thread that holds it and inherits from the waiters, if one does.
     owner: Option<&'static KThread>,
-    /// The waiters, highest priority first, linked through `t_link`.
+    /// The waiters, highest priority first, linked through their `t_link`.
     head: Option<&'static KThread>,
     nwaiters: usize,
 }
@@ -100,7 +155,7 @@ impl Turnstile {
     /// Queues `t` after every waiter of its priority or higher; a reader also after
     /// every writer already waiting (so that readers cannot starve writers).
     fn insert(&mut self, t: &'static KThread) {
-        assert!(!t.t_queued.swap(true, SeqCst), "{t:?} is already on a queue");
+        assert!(!t.link().swap_queued(true, SeqCst), "{t:?} is already on a queue");
         let pri = t.pri();
         let writers = if kind_of(t) == WaitKind::Reader {
             self.iter().filter(|w| kind_of(w) == WaitKind::Writer).count()
@@ -115,12 +170,12 @@ impl Turnstile {
             }
             passed_writers += usize::from(kind_of(c) == WaitKind::Writer);
             prev = Some(c);
-            cur = c.t_link.get();
+            cur = c.link().next();
         }
-        t.t_link.set(cur);
+        t.link().set_next(cur);
         match prev {
             None => self.head = Some(t),
-            Some(p) => p.t_link.set(Some(t)),
+            Some(p) => p.link().set_next(Some(t)),
         }
         self.nwaiters += 1;
     }
@@ -130,24 +185,24 @@ impl Turnstile {
         let (mut prev, mut cur): (Option<&'static KThread>, _) = (None, self.head);
         while let Some(c) = cur {
             if core::ptr::eq(c, t) {
-                let next = t.t_link.get();
+                let next = t.link().next();
                 match prev {
                     None => self.head = next,
-                    Some(p) => p.t_link.set(next),
+                    Some(p) => p.link().set_next(next),
                 }
-                t.t_link.set(None);
-                t.t_queued.store(false, SeqCst);
+                t.link().set_next(None);
+                t.link().set_queued(false, SeqCst);
                 self.nwaiters -= 1;
                 return true;
             }
             prev = Some(c);
-            cur = c.t_link.get();
+            cur = c.link().next();
         }
         false
     }
 
     fn iter(&self) -> impl Iterator<Item = &'static KThread> {
-        core::iter::successors(self.head, |t| t.t_link.get())
+        core::iter::successors(self.head, |t| t.link().next())
     }
 }
 
@@ -244,7 +299,7 @@ impl Table {
 
     /// Makes a thread taken off a queue runnable: it has been handed its lock.
     pub(crate) fn wake(&mut self, t: &'static KThread) {
-        t.t_ts_sobj.store(0, Relaxed);
+        t.ts_state().t_ts_sobj.store(0, Relaxed);
         disp::setrun(t);
     }
 
@@ -269,7 +324,7 @@ impl Table {
 
     /// The lock `t` is blocked on, and that lock's owner.
     fn blocker(&self, t: &KThread) -> Option<(usize, WaitKind, Option<&'static KThread>)> {
-        let sobj = t.t_ts_sobj.load(Relaxed);
+        let sobj = t.ts_state().t_ts_sobj.load(Relaxed);
         if sobj == 0 {
             return None;
         }
@@ -313,7 +368,7 @@ impl Table {
             }
             disp::change_epri(t, Some(pri));
             STATS.pi_lends.fetch_add(1, Relaxed);
-            let sobj = t.t_ts_sobj.load(Relaxed);
+            let sobj = t.ts_state().t_ts_sobj.load(Relaxed);
             let Some(ts) = self.ts.iter_mut().find(|ts| ts.sobj == sobj && sobj != 0) else {
                 return;
             };
@@ -364,6 +419,7 @@ impl core::fmt::Display for Cycle {
 /// cycle (deadlock). Returns once a hand-off has made the thread the lock's holder,
 /// with the turnstile lock released and interrupts still disabled.
 pub(crate) fn block(mut tbl: Locked, sobj: usize, owner: Option<&'static KThread>, kind: WaitKind) {
+    debug_check!(!M::intr_enabled(), "blocking with interrupts on");
     let me = curthread();
     if let Some(o) = owner {
         if let Some(cycle) = tbl.find_cycle(me, sobj, kind, o) {
@@ -380,8 +436,8 @@ pub(crate) fn block(mut tbl: Locked, sobj: usize, owner: Option<&'static KThread
     };
     let ts = &mut tbl.ts[i];
     ts.owner = owner;
-    me.t_ts_sobj.store(sobj, Relaxed);
-    me.t_ts_kind.store(kind as u8, Relaxed);
+    me.ts_state().t_ts_sobj.store(sobj, Relaxed);
+    me.ts_state().t_ts_kind.store(kind as u8, Relaxed);
     ts.insert(me);
     me.set_state(ThreadState::Sleep);
     tbl.lend(me.pri(), owner);
@@ -435,7 +491,7 @@ pub fn blocked_kind(t: &KThread) -> Option<WaitKind> {
 
 /// The lock (its address) whose turnstile `t` is blocked on, if any.
 pub fn blocked_on(t: &KThread) -> Option<usize> {
-    let s = t.t_ts_sobj.load(Relaxed);
+    let s = t.ts_state().t_ts_sobj.load(Relaxed);
     (s != 0).then_some(s)
 }
 

@@ -72,8 +72,9 @@ fn take_by_predicate_and_priority_changes_while_queued() {
     ts[1].set_bound(Some(3));
     let stolen = q.take(|t| t.bound_cpu().is_none()).unwrap();
     assert!(core::ptr::eq(stolen, ts[2]), "skips the bound thread, best first");
-    // A priority that changes while queued: the thread is still found.
-    ts[1].set_class(SchedClass::Ts, 55);
+    // A priority that changes while queued (an inherited one): the thread is
+    // still found.
+    ts[1].set_epri_raw(Some(55));
     assert_eq!(ts[1].pri(), 55);
     assert!(q.remove(ts[1]));
     assert_eq!(drain(&mut q), vec![5]);

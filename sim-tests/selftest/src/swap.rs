@@ -75,7 +75,7 @@ fn with_mode(m: Mode, f: impl FnOnce() -> TestResult) -> TestResult {
 fn swapper_is_a_kernel_thread() -> TestResult {
     need_device!();
     let t = swap::swapper_thread().ok_or("no swapper thread")?;
-    ensure!(t.t_lwp.get().is_none() && t.t_procp.get().is_none(), "the swapper has an LWP");
+    ensure!(t.lwp().is_none() && t.procp().is_none(), "the swapper has an LWP");
     ensure_eq!(t.class(), SchedClass::Sys);
     ensure!(t.loaded(), "a thread without an LWP is always loaded");
     Ok(())
