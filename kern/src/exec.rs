@@ -272,7 +272,7 @@ fn copyin_str(uaddr: u64, max: usize) -> Result<Vec<u8>, Errno> {
         let at = uaddr.checked_add(s.len() as u64).ok_or(Errno::EFAULT)?;
         let n = (PAGE_SIZE - at % PAGE_SIZE).min(64) as usize;
         let mut buf = [0u8; 64];
-        crate::syscall::copyin(at, &mut buf[..n])?;
+        M::copyin(at, &mut buf[..n]).map_err(|_| Errno::EFAULT)?;
         let piece = &buf[..n];
         let end = piece.iter().position(|&b| b == 0);
         let take = &piece[..end.unwrap_or(n)];
@@ -297,7 +297,7 @@ fn copyin_strings(uaddr: u64, out: &mut Vec<u8>) -> Result<usize, Errno> {
     let mut n = 0;
     loop {
         let at = uaddr.checked_add(n as u64 * 8).ok_or(Errno::EFAULT)?;
-        let [p] = crate::syscall::copyin_words::<1>(at)?;
+        let p = M::copyin_words(at, |w: &[u64; 1]| w[0]).map_err(|_| Errno::EFAULT)?;
         if p == 0 {
             return Ok(n);
         }
