@@ -4,8 +4,8 @@
 //!
 //! A process holds what its LWPs share: its LWP directory (S15, `lwp`), its signal
 //! state (S10, S14: dispositions, pending signals, the real-time interval timer,
-//! job control: `signal`) and, for a user process, the address space (resources and
-//! credentials are not implemented). It is the identity every LWP points back to
+//! job control: `signal`), its credentials (`cred`), its open files (`file`)
+//! and, for a user process, the address space. It is the identity every LWP points back to
 //! (`curproc`, S7). Like threads and LWP handles, process structures are never
 //! freed but cached and reused, so that `&'static Proc` is the normal reference;
 //! pids are not reused until the pid counter wraps around, which tells a reused
@@ -13,6 +13,8 @@
 //!
 //! * **Creation** ([`proc_create`]): a new process, child of the caller's process
 //!   or, for a kernel thread, of proc 0 ([`PROC0`], the kernel's), with one LWP.
+//!   It acts for its creator's credentials (`cred::crdup`; proc 0's are root's),
+//!   and its descriptors 0, 1 and 2 are the console (`file`).
 //! * **Exit** ([`proc_exit`]): the calling LWP records the status and asks every
 //!   other LWP to exit (they leave at their next stop point, at once if stopped or
 //!   asleep in a wait of `lwp`/`proc`), then exits itself. Whichever LWP leaves
@@ -28,7 +30,7 @@
 //!   address space, whose first LWP starts in user mode. The process holds the
 //!   space; its LWPs' threads hold it too while they run in it, and the last one to
 //!   leave frees it. The CPU time of its LWPs (S5.6) is summed into the process as
-//!   each exits.
+//!   each exits. Its creator may give it other credentials than its own.
 //!
 //! The process tree — pids, parents, children, and the move to zombie — is guarded
 //! by one global lock, `PIDLOCK` (as Solaris' `pidlock`); each process's own state
@@ -53,9 +55,11 @@ use arch::kmem::{self, Shared};
 use arch::{Machine, UserRegs};
 
 use crate::callout::Callout;
+use crate::cred::{self, Cred};
 use crate::disp;
 use crate::displock::DispLock;
 use crate::errno::Errno;
+use crate::file::{self, FdTable};
 use crate::lwp::{self, Event, LwpDir, LwpFlags, LwpId, NewLwp};
 use crate::rctl;
 use crate::signal::{self, AtomicSigSet, ProcSig};
@@ -248,6 +252,10 @@ pub struct Proc {
     /// The kernel function its first LWP runs ([`proc_create`]); 0 for a user
     /// process.
     p_start: AtomicUsize,
+    /// Its credentials, shared by its LWPs and replaced whole (`cred`).
+    pub(crate) p_cred: DispLock<Cred>,
+    /// Its descriptors, shared by its LWPs (`file`).
+    pub(crate) p_fd: DispLock<FdTable>,
 }
 
 /// Proc 0: the kernel's process. Its "LWPs" are the kernel threads (S2), which
@@ -274,6 +282,8 @@ impl Proc {
             p_sc: crate::schedctl::ScProc::new(),
             p_comm: DispLock::new(Comm::EMPTY),
             p_start: AtomicUsize::new(0),
+            p_cred: DispLock::new(Cred::ROOT),
+            p_fd: DispLock::new(FdTable::EMPTY),
         }
     }
 
@@ -513,6 +523,7 @@ fn proc_free(p: &'static Proc) {
     p.p_orphan.store(false, Ordering::Relaxed);
     p.p_start.store(0, Ordering::Relaxed);
     *p.p_comm.lock() = Comm::EMPTY;
+    file::closeall(p);
     // What the old state owns (a directory's array) is freed outside the lock.
     let old = core::mem::replace(&mut *p.p_lock.lock(), ProcState::new());
     drop(old);
@@ -532,7 +543,7 @@ pub fn proc_create(func: fn(usize), arg: usize) -> Result<Pid, Errno> {
     let p = proc_alloc()?;
     p.p_start.store(func as usize, Ordering::Relaxed);
     match NewLwp::alloc(p, func, arg) {
-        Ok(first) => proc_enter(p, first),
+        Ok(first) => proc_enter(p, first, None),
         Err(e) => {
             proc_free(p);
             Err(e)
@@ -541,14 +552,19 @@ pub fn proc_create(func: fn(usize), arg: usize) -> Result<Pid, Errno> {
 }
 
 /// Creates a user process (S1): a child of the current process with address space
-/// `space`, whose one LWP (id 1) starts in user mode with `regs`. Returns its pid.
+/// `space`, acting for `cred` (`None`: its creator's credentials), whose one LWP
+/// (id 1) starts in user mode with `regs`. Returns its pid.
 ///
 /// Errors as [`proc_create`].
-pub fn proc_create_user(space: Shared<AddrSpace>, regs: UserRegs) -> Result<Pid, Errno> {
+pub fn proc_create_user(
+    space: Shared<AddrSpace>,
+    regs: UserRegs,
+    cred: Option<Cred>,
+) -> Result<Pid, Errno> {
     let p = proc_alloc()?;
     *p.p_as.lock() = Some(space);
     match NewLwp::alloc_user(p, regs) {
-        Ok(first) => proc_enter(p, first),
+        Ok(first) => proc_enter(p, first, cred),
         Err(e) => {
             proc_free(p);
             Err(e)
@@ -556,10 +572,13 @@ pub fn proc_create_user(space: Shared<AddrSpace>, regs: UserRegs) -> Result<Pid,
     }
 }
 
-/// Enters the new process `p` with its first LWP in the process tree and sets the
-/// LWP running; on failure gives both back.
-fn proc_enter(p: &'static Proc, first: NewLwp) -> Result<Pid, Errno> {
+/// Enters the new process `p` with its first LWP in the process tree, acting for
+/// `cred` (or its parent's credentials) with the console as descriptors 0, 1 and
+/// 2, and sets the LWP running; on failure gives both back.
+fn proc_enter(p: &'static Proc, first: NewLwp, cred: Option<Cred>) -> Result<Pid, Errno> {
     let parent = curproc().unwrap_or(&PROC0);
+    *p.p_cred.lock() = cred.unwrap_or_else(|| cred::crdup(parent));
+    *p.p_fd.lock() = FdTable::console();
     // The new process's directory gets its first slots now: p is not visible yet,
     // and nothing may be allocated under the locks below.
     let made = match LwpDir::room_of(4) {
@@ -656,6 +675,8 @@ pub(crate) fn proc_zombie(p: &'static Proc) {
     drop(space);
     signal::realitimer_cancel(p);
     crate::schedctl::proc_done(p);
+    // Its pipes' other ends see it gone now: EOF, or EPIPE.
+    file::closeall(p);
     let (parent, orphan_zombie, dir) = {
         let tbl = PIDLOCK.lock();
         // Zombie LWPs nobody waited for go with the process (freed below).

@@ -37,8 +37,12 @@ pub enum Errno {
     ENODEV = 19,
     /// Invalid argument.
     EINVAL = 22,
+    /// Too many open files (the process's descriptor table is full).
+    EMFILE = 24,
     /// No space left on device (the swap device is full).
     ENOSPC = 28,
+    /// Broken pipe: a write to a pipe nobody can read.
+    EPIPE = 32,
     /// The operation would deadlock.
     EDEADLK = 45,
     /// A timed wait ran out of time.
@@ -55,7 +59,7 @@ pub enum Errno {
 
 impl Errno {
     /// Every error number, in the order of [`Errno::index`].
-    pub const ALL: [Errno; 19] = [
+    pub const ALL: [Errno; 21] = [
         Errno::EPERM,
         Errno::ESRCH,
         Errno::EINTR,
@@ -75,6 +79,8 @@ impl Errno {
         Errno::ENOTSUP,
         Errno::ENOSYS,
         Errno::ERESTART,
+        Errno::EMFILE,
+        Errno::EPIPE,
     ];
 
     /// The number user code sees in `errno`.
@@ -110,6 +116,8 @@ impl Errno {
             Errno::ENOTSUP => 16,
             Errno::ENOSYS => 17,
             Errno::ERESTART => 18,
+            Errno::EMFILE => 19,
+            Errno::EPIPE => 20,
         }
     }
 }
@@ -142,6 +150,7 @@ mod tests {
         assert_eq!((EPERM.code(), ETIME.code()), (1, 62));
         assert_eq!(std::format!("{EDEADLK}"), "EDEADLK (45)");
         assert_eq!((EIO.code(), ENODEV.code(), ENOSPC.code()), (5, 19, 28));
+        assert_eq!((EMFILE.code(), EPIPE.code()), (24, 32));
     }
 
     #[test]

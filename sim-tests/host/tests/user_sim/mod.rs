@@ -161,7 +161,7 @@ fn poke(space: &AddrSpace, va: u64, v: u64) -> TestResult {
 /// Starts a process running `program(arg)` in `space`.
 fn start(space: &Shared<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
     let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
-    kern::proc::proc_create_user(space.share(), regs)
+    kern::proc::proc_create_user(space.share(), regs, None)
         .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 

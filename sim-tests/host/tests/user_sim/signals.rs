@@ -69,7 +69,7 @@ fn space() -> Result<Shared<AddrSpace>, String> {
 
 fn start(space: &Shared<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
     let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
-    proc::proc_create_user(Shared::clone(space), regs)
+    proc::proc_create_user(Shared::clone(space), regs, None)
         .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 

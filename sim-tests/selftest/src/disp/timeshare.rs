@@ -298,13 +298,17 @@ pub(super) fn starved_ts_thread_is_boosted() -> TestResult {
         e.lwait
     );
     ensure!(hogs > 0, "the CPU-bound threads had all sunk to 0 when the starved thread ran");
+    // maxwait is in whole seconds: boosted once it waited more than that many.
+    let hz = u64::from(clock::hz());
+    let maxwait = u64::from(e.maxwait) * hz;
     ensure!(
-        waited > e.maxwait,
-        "the starved thread ran after {waited} ticks, before it had waited maxwait {}",
+        waited >= maxwait + hz,
+        "the starved thread ran after {waited} ticks, before it had waited more than \
+         maxwait {} s",
         e.maxwait
     );
     // The sweep runs once a second: it must have run by maxwait plus two seconds.
-    let bound = e.maxwait + 2 * u64::from(clock::hz());
+    let bound = maxwait + 2 * hz;
     ensure!(waited <= bound, "the starved thread waited {waited} ticks (at most {bound} expected)");
     invariants()
 }
