@@ -30,3 +30,6 @@ pub static UTHREADS: &[u8] = program!("uthreads");
 pub static UBENCH: &[u8] = program!("ubench");
 pub static USYNC: &[u8] = program!("usync");
 pub static FUZZ: &[u8] = program!("fuzz");
+pub static CREDS: &[u8] = program!("creds");
+pub static PIPES: &[u8] = program!("pipes");
+pub static PRIO: &[u8] = program!("prio");
