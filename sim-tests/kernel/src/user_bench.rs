@@ -16,6 +16,8 @@
 //! * `signal_roundtrip`: `kill` of the own process → handler entry → return from
 //!   it (S10–S14's cost);
 //! * `sigprocmask_pair`: SIGUSR1 blocked and unblocked (S11's cost).
+//! * `pipe_pingpong`: a byte back and forth through two pipes between two LWPs of
+//!   one process, per switch (S1's pipes; Linux's figure is for two processes).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -45,6 +47,7 @@ pub static USER_BENCHES: &[Bench] = &[
     ("ucond_pingpong_lwps", || umode(6, 10_000)),
     ("signal_roundtrip", || mode(8, 10_000)),
     ("sigprocmask_pair", || mode(9, 10_000)),
+    ("pipe_pingpong", || mode(11, 10_000)),
 ];
 
 type Figures = Result<Vec<(String, Figure)>, String>;

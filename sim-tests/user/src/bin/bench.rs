@@ -38,12 +38,19 @@
 //! 9. `sigprocmask_pair`: SIGUSR1 blocked, then unblocked (`_lwp_sigmask` twice).
 //! 10. `lwp_yield_switch_fp`: 3 between two LWPs that have both used the FPU, whose
 //!     FP state then goes out and in at every switch (S17's cost for FP users).
+//! 11. `pipe_pingpong`: two LWPs hand a byte back and forth through two pipes,
+//!     each blocking in `read` until the other writes (Linux's pipe ping-pong,
+//!     made there between two processes); an op is one switch (two per round
+//!     trip), and every byte must come back as it was sent. Each side is one call
+//!     of `pipe_side` on two descriptors, so that the two can as well be two
+//!     processes once there is `fork`.
 //!
 //! Exit codes: 0 done; 1 a call failed; 2 a created LWP was not the one reaped;
 //! 3 too many yields switched to nobody; 4 this process had the CPU to itself,
 //! or never switched; 5 an unknown benchmark; 6 the fast trap's clock went back;
 //! 7 the ping-pong's other side did not answer every round; 8 a handler ran other
-//! than once per `kill`; 9 the mask is not what the pairs should leave.
+//! than once per `kill`; 9 the mask is not what the pairs should leave; 10 a
+//! pipe ping-pong byte came back wrong, or a round was not answered.
 
 #![no_std]
 #![no_main]
@@ -57,7 +64,7 @@ use lwp_user::abi::{SigInfoT, SigSet, UContext, SIGUSR1, SIG_BLOCK, SIG_UNBLOCK}
 use lwp_user::signal::{kill, sigaction, sigmask, sigprocmask, Disposition};
 use lwp_user::{
     check, clock_ns, gethrtime, gethrvtime, getpid, lwp_continue, lwp_park, lwp_self, lwp_times,
-    lwp_unpark, lwp_wait, ok, println, spawn, yield_now,
+    lwp_unpark, lwp_wait, ok, pipe, println, read, spawn, write, yield_now,
 };
 
 lwp_user::main!(main);
@@ -181,6 +188,56 @@ fn play(me: u64) {
         }
         TURN.store(1 - me, Relaxed);
     }
+}
+
+/// Rounds of `pipe_pingpong` the answering side played.
+static PIPE_ANSWERED: AtomicU64 = AtomicU64::new(0);
+
+/// One side of `pipe_pingpong`: the round trips `rounds`, reading from `r` and
+/// writing to `w`; the asking side writes first (round `k`'s byte is `k`), the
+/// answering side sends back what it read. Returns the rounds whose byte came as
+/// it should.
+fn pipe_side(r: u64, w: u64, rounds: core::ops::Range<u64>, asks: bool) -> u64 {
+    let mut good = 0;
+    let mut b = [0u8; 1];
+    for k in rounds {
+        if asks {
+            ok!(1, write(w, &[k as u8]));
+        }
+        let n = ok!(1, read(r, &mut b));
+        good += u64::from(n == 1 && b[0] == k as u8);
+        if !asks {
+            ok!(1, write(w, &b));
+        }
+    }
+    good
+}
+
+/// The answering LWP of `pipe_pingpong`: its descriptors and the rounds packed in
+/// its argument.
+fn pipe_answer(arg: u64) {
+    let good = pipe_side(arg & 0xff, (arg >> 8) & 0xff, 0..arg >> 16, false);
+    PIPE_ANSWERED.store(good, Relaxed);
+}
+
+/// Benchmark 11: `n` round trips, after a tenth as many to warm up.
+fn pipe_pingpong(n: u64) {
+    let (to_r, to_w) = ok!(1, pipe());
+    let (back_r, back_w) = ok!(1, pipe());
+    let warm = n / 10;
+    let other = ok!(1, spawn(pipe_answer, to_r | back_w << 8 | (warm + n) << 16, 0));
+    let mut good = pipe_side(back_r, to_w, 0..warm, true);
+    let start = now();
+    good += pipe_side(back_r, to_w, warm..warm + n, true);
+    report("pipe_pingpong", start, 2 * n);
+    ok!(1, lwp_wait(other));
+    let answered = PIPE_ANSWERED.load(Relaxed);
+    check!(
+        10,
+        good == warm + n && answered == good,
+        "{good} and {answered} of {} rounds",
+        warm + n
+    );
 }
 
 fn main(arg: u64) {
@@ -308,6 +365,7 @@ fn main(arg: u64) {
             ok!(1, lwp_wait(other));
             check!(7, answered == n, "the other side answered {answered} of {n} rounds");
         }
+        11 => pipe_pingpong(ops(10_000)),
         _ => check!(5, false, "no benchmark {which}"),
     }
 }
