@@ -27,8 +27,9 @@
 //! on every clock tick and wakeup; a replacement is made row by row, so a thread
 //! may meet rows of the old table and of the new one while it is under way (as in
 //! Solaris, whose readers take no lock either), but never half a row. `maxwait` is
-//! in whole seconds, as Solaris' once-a-second `ts_update` counts it: a thread is
-//! boosted once it has waited on a run queue more than `maxwait` whole seconds.
+//! in seconds, as Solaris' once-a-second `ts_update` counts it: the sweep boosts a
+//! thread that has waited on a run queue more than `maxwait` seconds — with the
+//! default 0, any thread it finds waiting, as Solaris' does.
 //!
 //! An LWP's class and priority change at run time through [`set_parms`]
 //! (`priocntl`'s `PC_SETPARMS`): a TS or RT LWP of one process is scheduled on its
@@ -99,7 +100,7 @@ pub struct TsDpEnt {
     pub tqexp: u8,
     /// The priority on waking up from a sleep.
     pub slpret: u8,
-    /// Whole seconds it may wait on a run queue before it is boosted.
+    /// Seconds it may wait on a run queue before it is boosted.
     pub maxwait: u16,
     /// The priority it is boosted to.
     pub lwait: u8,
@@ -250,8 +251,8 @@ pub(crate) fn starved(t: &KThread, waited: u64) -> Option<u8> {
         return None;
     }
     let e = ts_dptbl(t.base_pri());
-    let secs = waited / u64::from(clock::hz());
-    (secs > u64::from(e.maxwait) && e.lwait > t.base_pri()).then_some(e.lwait)
+    let maxwait = u64::from(e.maxwait) * u64::from(clock::hz());
+    (waited > maxwait && e.lwait > t.base_pri()).then_some(e.lwait)
 }
 
 /// Puts thread `t` in `class` at the class's priority `pri` (0–59; TS and RT

@@ -62,7 +62,7 @@ pub struct TsDpEnt {
     pub ts_tqexp: i32,
     /// The level on waking up from a sleep (0–59).
     pub ts_slpret: i32,
-    /// Whole seconds it may wait on a run queue before it is boosted (0–32767).
+    /// Seconds it may wait on a run queue before it is boosted (0–32767).
     pub ts_maxwait: i32,
     /// The level it is boosted to (0–59).
     pub ts_lwait: i32,

@@ -516,7 +516,7 @@ fn user_sig_kill_every_state() -> TestResult {
 /// `scripts/bench` runs them in full) and finds what it measured real: the two
 /// processes of the process-switch benchmark run together.
 fn user_bench_programs() -> TestResult {
-    for which in [1, 2, 3, 5, 6, 7, 8, 9] {
+    for which in [1, 2, 3, 5, 6, 7, 8, 9, 10, 11] {
         passes(BENCH, which | 100 << 8)?;
     }
     let (a, b) = (start(BENCH, 4)?, start(BENCH, 4)?);
