@@ -17,15 +17,34 @@
 //!
 //! Lower TS priorities get longer quanta: a thread that keeps the CPU busy runs less
 //! often, but for longer each time.
+//!
+//! The TS table is Solaris' default `ts_dptbl` (the values `ts_dptbl(4)` documents:
+//! quanta of 20 ticks at levels 0–9 down to 4 at 40–58 and 2 at 59; a used-up
+//! quantum drops ten levels; a sleep returns at 50–59; `maxwait` 0 but at 59),
+//! and it can be read and replaced while the system runs, as `dispadmin -c TS
+//! -g`/`-s` do (`priocntl`'s `PC_ADMIN`): [`ts_dptbl_set`] checks a whole new table
+//! before any row of it is used. Each row is one atomic word, read without a lock
+//! on every clock tick and wakeup; a replacement is made row by row, so a thread
+//! may meet rows of the old table and of the new one while it is under way (as in
+//! Solaris, whose readers take no lock either), but never half a row. `maxwait` is
+//! in seconds, as Solaris' once-a-second `ts_update` counts it: the sweep boosts a
+//! thread that has waited on a run queue more than `maxwait` seconds — with the
+//! default 0, any thread it finds waiting, as Solaris' does.
+//!
+//! An LWP's class and priority change at run time through [`set_parms`]
+//! (`priocntl`'s `PC_SETPARMS`): a TS or RT LWP of one process is scheduled on its
+//! own, whatever class its siblings are in (S3).
 
-use core::sync::atomic::{AtomicI32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 #[cfg(debug_assertions)]
 use arch::Machine;
 
+use crate::errno::Errno;
 use crate::thread::KThread;
 #[cfg(debug_assertions)]
 use crate::M;
+use crate::{clock, disp};
 
 /// The number of global priorities, `0..NPRI`.
 pub const NPRI: usize = 160;
@@ -80,28 +99,119 @@ impl SchedClass {
 /// One row of the TS dispatcher parameter table (`ts_dptbl`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TsDpEnt {
-    /// Clock ticks the thread may run at this priority.
+    /// Clock ticks the thread may run at this priority (1–32767).
     pub quantum: i32,
     /// The priority after using up the quantum.
     pub tqexp: u8,
     /// The priority on waking up from a sleep.
     pub slpret: u8,
-    /// Ticks it may wait on a run queue before it is boosted.
-    pub maxwait: u64,
+    /// Seconds it may wait on a run queue before it is boosted.
+    pub maxwait: u16,
     /// The priority it is boosted to.
     pub lwait: u8,
 }
 
-/// The TS table entry for priority `pri` (0–59).
-pub const fn ts_dptbl(pri: u8) -> TsDpEnt {
-    let boosted = 50 + pri / 6; // 50..59: sleepers and starved threads rise high
-    TsDpEnt {
-        quantum: 20 - 3 * (pri as i32 / 10), // 20 ticks at 0..9 down to 5 at 50..59
-        tqexp: pri.saturating_sub(10),
-        slpret: if boosted > TS_MAXPRI { TS_MAXPRI } else { boosted },
-        maxwait: 100, // a second at the default HZ
-        lwait: if boosted > TS_MAXPRI { TS_MAXPRI } else { boosted },
+/// The number of TS levels, one row each.
+pub const TS_NLEVELS: usize = TS_MAXPRI as usize + 1;
+
+impl TsDpEnt {
+    /// The longest quantum and wait a row may hold (Solaris' `short`).
+    pub const MAX: i32 = i16::MAX as i32;
+
+    /// Whether the row is one the table may hold: a quantum of at least one tick
+    /// and at most [`TsDpEnt::MAX`], TS priorities for its levels.
+    pub fn valid(&self) -> bool {
+        let level = |p: u8| p <= TS_MAXPRI;
+        (1..=TsDpEnt::MAX).contains(&self.quantum)
+            && i32::from(self.maxwait) <= TsDpEnt::MAX
+            && level(self.tqexp)
+            && level(self.slpret)
+            && level(self.lwait)
     }
+
+    /// The row as one word: quantum, maxwait, tqexp, slpret, lwait.
+    const fn pack(self) -> u64 {
+        (self.quantum as u64 & 0xffff)
+            | (self.maxwait as u64) << 16
+            | (self.tqexp as u64) << 32
+            | (self.slpret as u64) << 40
+            | (self.lwait as u64) << 48
+    }
+
+    const fn unpack(w: u64) -> TsDpEnt {
+        TsDpEnt {
+            quantum: (w & 0xffff) as i32,
+            maxwait: (w >> 16) as u16,
+            tqexp: (w >> 32) as u8,
+            slpret: (w >> 40) as u8,
+            lwait: (w >> 48) as u8,
+        }
+    }
+}
+
+/// Solaris' default table, `ts_dptbl(4)`, by bands of levels: the first level of
+/// each band, its quantum, and its `slpret` and `lwait`. Everywhere `tqexp` is ten
+/// levels lower (at least 0) and `maxwait` 0, but at level 59, whose threads are
+/// never boosted (32000 s).
+const TS_BANDS: [(u8, i32, u8, u8); 11] = [
+    (0, 20, 50, 50),
+    (10, 16, 51, 51),
+    (20, 12, 52, 52),
+    (30, 8, 53, 53),
+    (35, 8, 54, 54),
+    (40, 4, 55, 55),
+    (45, 4, 56, 56),
+    (46, 4, 57, 57),
+    (47, 4, 58, 58),
+    (49, 4, 58, 59),
+    (59, 2, 59, 59),
+];
+
+/// Row `pri` of Solaris' default table.
+pub const fn ts_dptbl_default(pri: u8) -> TsDpEnt {
+    let mut b = 0;
+    while b + 1 < TS_BANDS.len() && TS_BANDS[b + 1].0 <= pri {
+        b += 1;
+    }
+    let (_, quantum, slpret, lwait) = TS_BANDS[b];
+    TsDpEnt {
+        quantum,
+        tqexp: pri.saturating_sub(10),
+        slpret,
+        maxwait: if pri == TS_MAXPRI { 32000 } else { 0 },
+        lwait,
+    }
+}
+
+/// The table in use, a row per TS level.
+static TS_DPTBL: [AtomicU64; TS_NLEVELS] = {
+    let mut t = [const { AtomicU64::new(0) }; TS_NLEVELS];
+    let mut pri = 0;
+    while pri < TS_NLEVELS {
+        t[pri] = AtomicU64::new(ts_dptbl_default(pri as u8).pack());
+        pri += 1;
+    }
+    t
+};
+
+/// The TS table entry for priority `pri` (0–59), as the table is now.
+#[inline]
+pub fn ts_dptbl(pri: u8) -> TsDpEnt {
+    TsDpEnt::unpack(TS_DPTBL[usize::from(pri)].load(Ordering::Relaxed))
+}
+
+/// Replaces the TS table with `tbl` (`dispadmin -c TS -s`), once every row of it
+/// is checked. Threads pick the new rows up at their next tick, wakeup or sweep.
+///
+/// Errors: `EINVAL` if a row is not [`TsDpEnt::valid`]; nothing is changed then.
+pub fn ts_dptbl_set(tbl: &[TsDpEnt; TS_NLEVELS]) -> Result<(), Errno> {
+    if !tbl.iter().all(TsDpEnt::valid) {
+        return Err(Errno::EINVAL);
+    }
+    for (row, e) in TS_DPTBL.iter().zip(tbl) {
+        row.store(e.pack(), Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 /// The quantum a thread of `class` gets at `pri`; `None`: no time slice.
@@ -180,5 +290,27 @@ pub(crate) fn starved(t: &KThread, waited: u64) -> Option<u8> {
         return None;
     }
     let e = ts_dptbl(t.base_pri());
-    (waited > e.maxwait && e.lwait > t.base_pri()).then_some(e.lwait)
+    let maxwait = u64::from(e.maxwait) * u64::from(clock::hz());
+    (waited > maxwait && e.lwait > t.base_pri()).then_some(e.lwait)
+}
+
+/// Puts thread `t` in `class` at the class's priority `pri` (0–59; TS and RT
+/// only: SYS is the kernel's), wherever it is — running, queued or asleep — and
+/// moves it on the dispatch queues at once (`disp`). The caller checks who may
+/// ask (`priocntl`), and calls `disp::kpreempt` once it holds no lock.
+///
+/// Errors: `EINVAL` for SYS, or a priority outside `0..=59`.
+pub(crate) fn set_parms(t: &'static KThread, class: SchedClass, pri: u8) -> Result<(), Errno> {
+    if class == SchedClass::Sys || pri > TS_MAXPRI {
+        return Err(Errno::EINVAL);
+    }
+    disp::change_class(t, class, *class.range().start() + pri);
+    Ok(())
+}
+
+/// The class of `t` and its priority within the class (0–59 for TS and RT;
+/// 0–39 for SYS).
+pub fn parms(t: &KThread) -> (SchedClass, u8) {
+    let class = t.class();
+    (class, t.base_pri() - *class.range().start())
 }

@@ -465,7 +465,28 @@ pub fn thread_bind(target: Option<usize>) {
 /// CPU reschedules if a queued thread now outranks it.
 pub fn change_epri(t: &'static KThread, epri: Option<u8>) {
     let was = M::intr_disable();
-    t.set_epri_raw(epri);
+    repri(t, || t.set_epri_raw(epri));
+    M::intr_restore(was);
+    if was {
+        kpreempt();
+    }
+}
+
+/// Puts `t`, a thread the dispatcher schedules, in `class` at global priority
+/// `pri` (which the class must allow), moving it as [`change_epri`] does (Solaris'
+/// `CL_PARMSSET` and `thread_change_pri`). The caller, which may hold locks, calls
+/// [`kpreempt`] once it holds none: this CPU may have to give way now.
+pub(crate) fn change_class(t: &'static KThread, class: crate::class::SchedClass, pri: u8) {
+    let was = M::intr_disable();
+    repri(t, || t.change_class(class, pri));
+    M::intr_restore(was);
+}
+
+/// Changes `t`'s priority by `set` (interrupts off): a queued thread moves to the
+/// list of its new priority; a running one changes what its CPU runs at, and that
+/// CPU reschedules if a queued thread now outranks it.
+fn repri(t: &'static KThread, set: impl FnOnce()) {
+    set();
     // Queued (perhaps just now, on another CPU, at the old priority): move it.
     if dispdeq(t) {
         enqueue(t, false);
@@ -481,10 +502,6 @@ pub fn change_epri(t: &'static KThread, epri: Option<u8>) {
                 }
             }
         }
-    }
-    M::intr_restore(was);
-    if was {
-        kpreempt();
     }
 }
 

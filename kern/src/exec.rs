@@ -50,6 +50,7 @@ use object::elf::{self, FileHeader64, ProgramHeader64};
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::BigEndian;
 
+use crate::cred::Cred;
 use crate::errno::Errno;
 use crate::proc::{proc_create_user, AddrSpace, Pid};
 use crate::M;
@@ -205,7 +206,8 @@ fn map_errno(e: MapError) -> Errno {
 
 /// Starts the program `elf` in a new process (S1), child of the current one: a
 /// new address space with the image loaded and a user stack, and one LWP that
-/// starts at the entry point with `arg` in `%o0`. Returns its pid.
+/// starts at the entry point with `arg` in `%o0`, acting for the current
+/// process's credentials. Returns its pid.
 ///
 /// Nothing is left behind on failure: the image is checked before anything is
 /// made, and the address space is dropped with whatever was mapped in it.
@@ -215,10 +217,16 @@ fn map_errno(e: MapError) -> Errno {
 /// free), the current process is exiting or no pid is free; `ENOMEM` if there is
 /// no memory for the pages.
 pub fn spawn(elf: &[u8], arg: u64) -> Result<Pid, Errno> {
+    spawn_as(elf, arg, None)
+}
+
+/// [`spawn`], the new process acting for `cred` (`None`: the current process's
+/// credentials): how the kernel starts a process for a user other than root.
+pub fn spawn_as(elf: &[u8], arg: u64, cred: Option<Cred>) -> Result<Pid, Errno> {
     let (space, entry) = image_space(elf)?;
     let regs = UserRegs::for_entry(entry, USER_STACK_TOP, arg);
     let space = Shared::try_new(space).map_err(|_| Errno::ENOMEM)?;
-    proc_create_user(space, regs)
+    proc_create_user(space, regs, cred)
 }
 
 /// The programs the kernel image carries, by name: what `exec` may start.

@@ -14,8 +14,9 @@
 //!   every frame the caller has. Pages the process shares with the kernel (the
 //!   `schedctl` pages) are not copied: the child has none, as in Solaris, where
 //!   the library makes its own again in the child;
-//! * the process's dispositions (S10), copied before anyone can see the child; no
-//!   pending signal and no interval timer (POSIX);
+//! * the process's dispositions (S10), credentials and descriptors (the same open
+//!   files: a pipe is shared with the child), copied before anyone can see the
+//!   child; no pending signal and no interval timer (POSIX);
 //! * the calling LWP's registers, mask (S11), alternate stack (S12) and FP
 //!   registers. The registers are those of the trap, with the results of the call
 //!   in them: Solaris' `%o0` = the other process's pid and `%o1` = 0 in the
@@ -26,9 +27,9 @@ use arch::{reg, Machine, UserFrame};
 
 use crate::errno::Errno;
 use crate::proc::{self, Pid};
-use crate::signal;
 use crate::thread::{curlwp, curproc, curthread};
 use crate::M;
+use crate::{cred, file, signal};
 
 /// `fork1()` from the LWP whose registers are `frame`: the child's pid. The child
 /// starts with the same registers but the results, `(parent's pid, 1)`.
@@ -54,7 +55,11 @@ pub fn fork1(frame: &UserFrame) -> Result<Pid, Errno> {
     proc::proc_create_child(
         copy,
         regs,
-        |child| signal::fork_inherit(p, child),
+        |child| {
+            signal::fork_inherit(p, child);
+            cred::fork_inherit(p, child);
+            file::fork_fds(p, child);
+        },
         |ct| {
             signal::inherit_mask(ct, t);
             if let Some(l) = ct.lwp() {

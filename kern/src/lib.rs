@@ -7,7 +7,10 @@
 //!
 //! One concept per module:
 //! [`thread`] kernel threads (S2, S6, S7), [`lwp`] and [`proc`] the LWP and the
-//! process a thread may carry and their life cycles (S1, S3, S5, S15), [`errno`]
+//! process a thread may carry and their life cycles (S1, S3, S5, S15), [`cred`]
+//! a process's credentials, [`file`] its descriptors and open files and [`pipe`]
+//! pipes (S1), [`priocntl`] LWPs' classes and the TS table from user mode (S3),
+//! [`errno`]
 //! error numbers (S16), [`exec`] the ELF loader that starts user processes (S1,
 //! S16), [`cpu`] per-CPU data, [`disp`] the
 //! dispatcher and [`class`] its scheduling classes, [`displock`] the lowest-level
@@ -52,14 +55,18 @@ pub mod class;
 pub mod clock;
 pub mod console;
 pub mod cpu;
+pub mod cred;
 pub mod disp;
 pub mod displock;
 pub mod dispq;
 pub mod exec;
+pub mod file;
 pub mod fork;
 pub mod kmdb;
 pub mod kmem;
 pub mod lwp;
+pub mod pipe;
+pub mod priocntl;
 pub mod proc;
 pub mod rctl;
 pub mod schedctl;

@@ -4,8 +4,8 @@
 //!
 //! A process holds what its LWPs share: its LWP directory (S15, `lwp`), its signal
 //! state (S10, S14: dispositions, pending signals, the real-time interval timer,
-//! job control: `signal`) and, for a user process, the address space (resources and
-//! credentials are not implemented). It is the identity every LWP points back to
+//! job control: `signal`), its credentials (`cred`), its open files (`file`)
+//! and, for a user process, the address space. It is the identity every LWP points back to
 //! (`curproc`, S7). Like threads and LWP handles, process structures are never
 //! freed but cached and reused, so that `&'static Proc` is the normal reference;
 //! pids are not reused until the pid counter wraps around, which tells a reused
@@ -13,6 +13,8 @@
 //!
 //! * **Creation** ([`proc_create`]): a new process, child of the caller's process
 //!   or, for a kernel thread, of proc 0 ([`PROC0`], the kernel's), with one LWP.
+//!   It acts for its creator's credentials (`cred::crdup`; proc 0's are root's),
+//!   and its descriptors 0, 1 and 2 are the console (`file`).
 //! * **Exit** ([`proc_exit`]): the calling LWP records the status and asks every
 //!   other LWP to exit (they leave at their next stop point, at once if stopped or
 //!   asleep in a wait of `lwp`/`proc`), then exits itself. Whichever LWP leaves
@@ -28,7 +30,7 @@
 //!   address space, whose first LWP starts in user mode. The process holds the
 //!   space; its LWPs' threads hold it too while they run in it, and the last one to
 //!   leave frees it. The CPU time of its LWPs (S5.6) is summed into the process as
-//!   each exits.
+//!   each exits. Its creator may give it other credentials than its own.
 //!
 //! The process tree — pids, parents, children, and the move to zombie — is guarded
 //! by one global lock, `PIDLOCK` (as Solaris' `pidlock`); each process's own state
@@ -53,9 +55,11 @@ use arch::kmem::{self, Shared};
 use arch::{Machine, UserRegs};
 
 use crate::callout::Callout;
+use crate::cred::{self, Cred};
 use crate::disp;
 use crate::displock::DispLock;
 use crate::errno::Errno;
+use crate::file::{self, FdTable};
 use crate::lwp::{self, Event, LwpDir, LwpFlags, LwpId, NewLwp};
 use crate::rctl;
 use crate::signal::{self, AtomicSigSet, ProcSig};
@@ -257,6 +261,10 @@ pub struct Proc {
     /// The kernel function its first LWP runs ([`proc_create`]); 0 for a user
     /// process.
     p_start: AtomicUsize,
+    /// Its credentials, shared by its LWPs and replaced whole (`cred`).
+    pub(crate) p_cred: DispLock<Cred>,
+    /// Its descriptors, shared by its LWPs (`file`).
+    pub(crate) p_fd: DispLock<FdTable>,
 }
 
 /// Proc 0: the kernel's process. Its "LWPs" are the kernel threads (S2), which
@@ -284,6 +292,8 @@ impl Proc {
             p_sc: crate::schedctl::ScProc::new(),
             p_comm: DispLock::new(Comm::EMPTY),
             p_start: AtomicUsize::new(0),
+            p_cred: DispLock::new(Cred::ROOT),
+            p_fd: DispLock::new(FdTable::EMPTY),
         }
     }
 
@@ -531,6 +541,7 @@ fn proc_free(p: &'static Proc) {
     p.p_orphan.store(false, Ordering::Relaxed);
     p.p_start.store(0, Ordering::Relaxed);
     *p.p_comm.lock() = Comm::EMPTY;
+    file::closeall(p);
     // What the old state owns (a directory's array) is freed outside the lock.
     let old = core::mem::replace(&mut *p.p_lock.lock(), ProcState::new());
     drop(old);
@@ -550,7 +561,10 @@ pub fn proc_create(func: fn(usize), arg: usize) -> Result<Pid, Errno> {
     let p = proc_alloc()?;
     p.p_start.store(func as usize, Ordering::Relaxed);
     match NewLwp::alloc(p, func, arg) {
-        Ok(first) => proc_enter(p, first, |_| {}),
+        Ok(first) => {
+            born(p, None);
+            proc_enter(p, first, |_| {})
+        }
         Err(e) => {
             proc_free(p);
             Err(e)
@@ -559,16 +573,22 @@ pub fn proc_create(func: fn(usize), arg: usize) -> Result<Pid, Errno> {
 }
 
 /// Creates a user process (S1): a child of the current process with address space
-/// `space`, whose one LWP (id 1) starts in user mode with `regs`. Returns its pid.
+/// `space`, acting for `cred` (`None`: its creator's credentials), whose one LWP
+/// (id 1) starts in user mode with `regs`. Returns its pid.
 ///
 /// Errors as [`proc_create`].
-pub fn proc_create_user(space: Shared<AddrSpace>, regs: UserRegs) -> Result<Pid, Errno> {
-    proc_create_child(space, regs, |_| {}, |_| {})
+pub fn proc_create_user(
+    space: Shared<AddrSpace>,
+    regs: UserRegs,
+    cred: Option<Cred>,
+) -> Result<Pid, Errno> {
+    proc_create_child(space, regs, |p| born(p, cred), |_| {})
 }
 
 /// [`proc_create_user`], with `inherit` given the new process before anyone can
-/// see it, and `setup` its first LWP's thread once it is in the tree, before the
-/// LWP first runs (`fork` copies the caller's dispositions, then its mask,
+/// see it (its credentials and descriptors are for it to give), and `setup` its
+/// first LWP's thread once it is in the tree, before the LWP first runs (`fork`
+/// copies the caller's dispositions, credentials and descriptors, then its mask,
 /// alternate stack and FP registers).
 pub(crate) fn proc_create_child(
     space: Shared<AddrSpace>,
@@ -586,6 +606,14 @@ pub(crate) fn proc_create_child(
             Err(e)
         }
     }
+}
+
+/// A new process not made by `fork`: it acts for `cred` (or its creator's
+/// credentials), with the console as descriptors 0, 1 and 2.
+fn born(p: &Proc, cred: Option<Cred>) {
+    let parent = curproc().unwrap_or(&PROC0);
+    *p.p_cred.lock() = cred.unwrap_or_else(|| cred::crdup(parent));
+    *p.p_fd.lock() = FdTable::console();
 }
 
 /// Enters the new process `p` with its first LWP in the process tree, lets
@@ -639,7 +667,8 @@ fn proc_enter(
 /// LWP is made to exit and waited for, `space` replaces the address space, and
 /// the caller's LWP starts over — `set_regs` sets its registers, its alternate
 /// stack is disabled, caught signals go back to their defaults, its `schedctl`
-/// state goes with the old space — and the process is named `name`.
+/// state goes with the old space — descriptors marked `FD_CLOEXEC` are closed,
+/// and the process is named `name`.
 ///
 /// Errors: `EINTR` if the process is exiting, or another LWP is in `exec`
 /// (nothing changed then but that the other LWPs may be gone).
@@ -691,6 +720,7 @@ pub(crate) fn exec_replace(
         d.lwp_eosys = lwp::Eosys::JustReturn;
     });
     signal::exec_reset(p);
+    crate::file::exec_cloexec(p);
     p.set_comm(name);
     Ok(())
 }
@@ -754,6 +784,8 @@ pub(crate) fn proc_zombie(p: &'static Proc) {
     drop(space);
     signal::realitimer_cancel(p);
     crate::schedctl::proc_done(p);
+    // Its pipes' other ends see it gone now: EOF, or EPIPE.
+    file::closeall(p);
     let (parent, orphan_zombie, dir) = {
         let tbl = PIDLOCK.lock();
         // Zombie LWPs nobody waited for go with the process (freed below).

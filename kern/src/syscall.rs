@@ -53,7 +53,7 @@ use crate::lwp::{self, Eosys, LwpFlags, LwpId};
 use crate::proc::{Pid, WaitOpts};
 use crate::signal::{self, Sig, SigInfo};
 use crate::thread::{curlwp, curproc, curthread, pending};
-use crate::{clock, console, disp, fork, proc, schedctl, M};
+use crate::{clock, cred, disp, file, fork, priocntl, proc, schedctl, M};
 use lwp_abi::*;
 
 /// The machine's `user_trap` upcall: see the module comment.
@@ -184,10 +184,26 @@ const NSYSENT: usize = SYS_MAX as usize + 1;
 
 syscalls! {
     SYS_EXIT => general |a: [u64; 6]| proc::proc_exit(a[0] as u8),
-    SYS_WRITE => general |a: [u64; 6]| write(a[0], a[1], a[2]),
+    SYS_READ => general |a: [u64; 6]| restartable(file::read(a[0], a[1], a[2])),
+    SYS_WRITE => general |a: [u64; 6]| restartable(file::write(a[0], a[1], a[2])),
+    SYS_CLOSE => general |a: [u64; 6]| file::close(a[0]),
     SYS_GETPID => fast |_| Ok(curproc().map_or((0, 0), |p| (p.pid().0.into(), p.ppid().0.into()))),
+    SYS_SETUID => general |a: [u64; 6]| cred::setuid(a[0]).map(none),
+    SYS_GETUID => fast |_| {
+        let c = cred::curcred();
+        Ok((u64::from(c.cr_ruid), u64::from(c.cr_uid)))
+    },
     SYS_ALARM => general |a: [u64; 6]| signal::sys_alarm(a[0]),
     SYS_KILL => fast |a: [u64; 6]| signal::sys_kill(a[0], a[1]),
+    SYS_DUP => general |a: [u64; 6]| file::dup(a[0]),
+    SYS_PIPE => general |_| file::pipe(),
+    SYS_SETGID => general |a: [u64; 6]| cred::setgid(a[0]).map(none),
+    SYS_GETGID => fast |_| {
+        let c = cred::curcred();
+        Ok((u64::from(c.cr_rgid), u64::from(c.cr_gid)))
+    },
+    SYS_FCNTL => general |a: [u64; 6]| file::fcntl(a[0], a[1], a[2]),
+    SYS_PRIOCNTL => general |a: [u64; 6]| priocntl::priocntl(a[0], a[1], a[2], a[3]),
     SYS_SIGPROCMASK => general |a: [u64; 6]| signal::sys_sigprocmask(a[0], a[1], a[2]),
     SYS_SIGSUSPEND => general |a: [u64; 6]| signal::sys_sigsuspend(a[0]),
     SYS_SIGALTSTACK => general |a: [u64; 6]| signal::sys_sigaltstack(a[0], a[1]),
@@ -293,29 +309,6 @@ pub(crate) fn with_copyin_words<const N: usize, R>(
 #[inline]
 pub(crate) fn copyout_words(uaddr: u64, words: &[u64]) -> Result<(), Errno> {
     M::copyout_words(uaddr, words).map_err(|_| Errno::EFAULT)
-}
-
-/// `write(fd, buf, len)`: the console is fds 1 and 2. Like any `write`, it may
-/// write less than asked when part of the buffer is bad: it copies 256 bytes at a
-/// time and stops at the first piece that cannot be read whole, failing with
-/// `EFAULT` if that is the first.
-fn write(fd: u64, buf: u64, len: u64) -> SysResult {
-    if fd != 1 && fd != 2 {
-        return Err(Errno::EBADF);
-    }
-    let mut chunk = [0u8; 256];
-    let mut done = 0;
-    while done < len {
-        let n = (len - done).min(chunk.len() as u64) as usize;
-        let at = buf.checked_add(done).ok_or(Errno::EFAULT);
-        match at.and_then(|at| copyin(at, &mut chunk[..n])) {
-            Ok(()) => console::write_bytes(&chunk[..n]),
-            Err(e) if done == 0 => return Err(e),
-            Err(_) => break,
-        }
-        done += n as u64;
-    }
-    Ok((done, 0))
 }
 
 /// `_lwp_create(&LwpContext, flags, &mut lwpid)` (S16): the parameters are copied

@@ -617,11 +617,19 @@ impl KThread {
     /// an entry of a dispatch queue ([`DispQ`](crate::dispq::DispQ)). The priority of a thread the
     /// dispatcher schedules changes through its class, never through this.
     pub fn set_class(&self, class: SchedClass, pri: u8) {
-        assert!(class.range().contains(&pri), "priority {pri} outside the {class:?} class");
         debug_check!(
             !self.t_queue.is_queued(Ordering::Relaxed),
             "{self:?}: class set while queued"
         );
+        self.change_class(class, pri);
+    }
+
+    /// Moves a thread the dispatcher schedules to `class` at `pri` (`priocntl`),
+    /// with interrupts off: `disp::change_class` then moves it to its new
+    /// priority's list if it is queued (a queue finds a thread by the priority it
+    /// was queued at), or has its CPU look again if it runs.
+    pub(crate) fn change_class(&self, class: SchedClass, pri: u8) {
+        assert!(class.range().contains(&pri), "priority {pri} outside the {class:?} class");
         self.t_cid.store(class as u8, Ordering::Relaxed);
         self.t_pri.store(pri, Ordering::Relaxed);
         self.t_quantum.set(class::quantum(class, pri).unwrap_or(0));

@@ -14,7 +14,7 @@
 //! table, and the debugger prints bare addresses.
 
 /// The room's size. `ksymtab` fails the build, saying so, if a table outgrows it.
-pub const KSYMTAB_SIZE: usize = 384 * 1024;
+pub const KSYMTAB_SIZE: usize = 512 * 1024;
 
 /// The room. `static mut` so that the compiler cannot take its contents for the
 /// zeros it was linked with: they are written after linking.

@@ -41,8 +41,12 @@ pub enum Errno {
     ENODEV = 19,
     /// Invalid argument.
     EINVAL = 22,
+    /// Too many open files (the process's descriptor table is full).
+    EMFILE = 24,
     /// No space left on device (the swap device is full).
     ENOSPC = 28,
+    /// Broken pipe: a write to a pipe nobody can read.
+    EPIPE = 32,
     /// The operation would deadlock.
     EDEADLK = 45,
     /// A timed wait ran out of time.
@@ -61,7 +65,7 @@ pub enum Errno {
 
 impl Errno {
     /// Every error number, in the order of [`Errno::index`].
-    pub const ALL: [Errno; 22] = [
+    pub const ALL: [Errno; 24] = [
         Errno::EPERM,
         Errno::ENOENT,
         Errno::ESRCH,
@@ -84,6 +88,8 @@ impl Errno {
         Errno::ENAMETOOLONG,
         Errno::ENOSYS,
         Errno::ERESTART,
+        Errno::EMFILE,
+        Errno::EPIPE,
     ];
 
     /// The number user code sees in `errno`.
@@ -122,6 +128,8 @@ impl Errno {
             Errno::ENAMETOOLONG => 19,
             Errno::ENOSYS => 20,
             Errno::ERESTART => 21,
+            Errno::EMFILE => 22,
+            Errno::EPIPE => 23,
         }
     }
 }
@@ -155,6 +163,7 @@ mod tests {
         assert_eq!(std::format!("{EDEADLK}"), "EDEADLK (45)");
         assert_eq!((EIO.code(), ENODEV.code(), ENOSPC.code()), (5, 19, 28));
         assert_eq!((ENOENT.code(), E2BIG.code(), ENAMETOOLONG.code()), (2, 7, 78));
+        assert_eq!((EMFILE.code(), EPIPE.code()), (24, 32));
     }
 
     #[test]

@@ -20,20 +20,32 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod errno;
+pub mod priocntl;
 pub mod schedctl;
 pub mod signal;
 
 pub use errno::Errno;
+pub use priocntl::*;
 pub use schedctl::*;
 pub use signal::*;
 
 /// `exit(status)`: ends the process; its wait status is `(status & 0xff) << 8`.
 pub const SYS_EXIT: u64 = 1;
-/// `write(fd, buf, len) -> len`: fd 1 and 2 are the console.
+/// `read(fd, buf, len) -> len`: 0 at end of file (a pipe whose writers are all
+/// closed; the console, which has no input for processes).
+pub const SYS_READ: u64 = 3;
+/// `write(fd, buf, len) -> len`: fds 0, 1 and 2 start as the console.
 pub const SYS_WRITE: u64 = 4;
+/// `close(fd) -> 0`.
+pub const SYS_CLOSE: u64 = 6;
 /// `getpid() -> (pid, parent's pid)`: as Solaris', the parent's pid in `%o1`
 /// (what `getppid` returns).
 pub const SYS_GETPID: u64 = 20;
+/// `setuid(uid) -> 0`: root sets the real, effective and saved uid; anyone else
+/// only the effective one, to its real or saved uid (`EPERM` otherwise).
+pub const SYS_SETUID: u64 = 23;
+/// `getuid() -> (real uid, effective uid)`.
+pub const SYS_GETUID: u64 = 24;
 /// `alarm(seconds) -> seconds left of the previous alarm`: SIGALRM to the process
 /// once the time is up (0: cancel). The process's `ITIMER_REAL`.
 pub const SYS_ALARM: u64 = 27;
@@ -46,6 +58,16 @@ pub const SYS_EXECVE: u64 = 59;
 /// `kill(pid, sig) -> 0`: `sig` (0: only check) to process `pid` (0: the caller's
 /// own; there are no process groups), taken by one of its LWPs (S14).
 pub const SYS_KILL: u64 = 37;
+/// `dup(fd) -> fd`: the lowest free descriptor, for the same open file.
+pub const SYS_DUP: u64 = 41;
+/// `pipe() -> (read fd, write fd)`.
+pub const SYS_PIPE: u64 = 42;
+/// `setgid(gid) -> 0`: as `setuid`, for the group ids.
+pub const SYS_SETGID: u64 = 46;
+/// `getgid() -> (real gid, effective gid)`.
+pub const SYS_GETGID: u64 = 47;
+/// `fcntl(fd, cmd, arg)`: [`F_GETFD`] (the descriptor's flags) and [`F_SETFD`].
+pub const SYS_FCNTL: u64 = 62;
 /// `sigprocmask(how, &set or null, &mut oset or null) -> 0`: the calling LWP's mask (S11).
 pub const SYS_SIGPROCMASK: u64 = 95;
 /// `sigsuspend(&set)`: waits with `set` as the mask until a signal is caught; EINTR.
@@ -68,6 +90,9 @@ pub const SYS_CONTEXT: u64 = 100;
 /// code, its pid, and in `si_value` its exit code or signal). `ECHILD` if there is
 /// no such child; `EINTR` if a caught signal interrupts the wait.
 pub const SYS_WAITID: u64 = 107;
+/// `priocntl(cmd, idtype, id, arg) -> 0`: scheduling classes and priorities of
+/// LWPs, and the TS dispatcher parameter table ([`priocntl`]).
+pub const SYS_PRIOCNTL: u64 = 112;
 /// `forksys(subcode, flags) -> pid`: a new process (Solaris' `forkx` family):
 /// subcode [`FORK1`] duplicates only the calling LWP (POSIX `fork`). In the parent
 /// `%o0` is the child's pid and `%o1` 0; in the child `%o0` is the parent's pid and
@@ -150,6 +175,16 @@ pub const WNOHANG: u64 = 0o100;
 /// `_lwp_create` flags (Solaris' values).
 pub const LWP_DETACHED: u64 = 0x40;
 pub const LWP_SUSPENDED: u64 = 0x80;
+
+/// `fcntl` commands and descriptor flags (Solaris' values).
+pub const F_GETFD: u64 = 1;
+pub const F_SETFD: u64 = 2;
+/// Close the descriptor when the process execs (a descriptor flag).
+pub const FD_CLOEXEC: u64 = 1;
+
+/// Writes of at most this many bytes to a pipe are atomic: never interleaved
+/// with other writers' (Solaris' `PIPE_BUF`).
+pub const PIPE_BUF: usize = 5120;
 
 /// Where a new LWP starts (this kernel's small stand-in for `ucontext_t`): at `pc`,
 /// on the stack whose 16-byte aligned top is `stack_top`, with `arg` as its first

@@ -7,6 +7,7 @@ use core::ptr;
 use core::sync::atomic::{fence, Ordering};
 
 use super::{JobState, ProcSig, Sig, SigAct, SigDisp, SigInfo, SigSet};
+use crate::cred;
 use crate::errno::Errno;
 use crate::lwp::{self, LwpId, TpFlags};
 use crate::proc::{self, PStat, Pid, Proc, ProcState, WaitOpts, WaitStatus};
@@ -407,6 +408,12 @@ fn send(pid: u64, sig: u64, value: Option<u64>) -> Result<(), Errno> {
         }
         _ => return Err(Errno::ESRCH),
     };
+    // One's own process needs no check either; a kernel thread acts for proc 0,
+    // which is root.
+    let own = me.is_some_and(|me| ptr::eq(me, p));
+    if !own && !cred::hasprocperm(&cred::curcred(), &cred::crget(p)) {
+        return Err(Errno::EPERM);
+    }
     if let Some(sig) = sig {
         let info = SigInfo {
             si_signo: sig.num(),
@@ -425,7 +432,9 @@ fn send(pid: u64, sig: u64, value: Option<u64>) -> Result<(), Errno> {
 /// sending process (`SI_USER`), never the LWP (S15). A zombie takes nothing.
 ///
 /// Errors: `EINVAL` for a number that is no signal (0 only checks); `ESRCH` if
-/// there is no such process (proc 0, the kernel's, is none to user code).
+/// there is no such process (proc 0, the kernel's, is none to user code);
+/// `EPERM` if the caller may not signal it (`cred::hasprocperm`: another user's
+/// process, unless the caller is root), signal 0 included.
 pub fn kill(pid: u64, sig: u64) -> Result<(), Errno> {
     send(pid, sig, None)
 }

@@ -4,7 +4,7 @@
 //! pools (`pools`), and from the arguments the rules of the ABI say which errors
 //! apply ([`Expect`]): a bad pointer is `EFAULT`, flags, a pc, a stack, a signal or
 //! a time out of range are `EINVAL`, an id that is no id `ESRCH`, another file
-//! than the console `EBADF`, a wait for oneself `EDEADLK`. A call to which some
+//! than the console (descriptors 0, 1, 2: the fuzzer makes no pipe) `EBADF`, a wait for oneself `EDEADLK`. A call to which some
 //! error applies must fail with one of them (or with one the state of the process
 //! may give, such as `ESRCH` for an LWP gone meanwhile): the ABI does not say which
 //! comes first when several apply. A call to which none applies may succeed, or fail
@@ -59,10 +59,14 @@ pub enum Call {
     LwpUnpark,
     LwpMutexTimedlock,
     LwpMutexUnlock,
+    Getuid,
+    Getgid,
+    Read,
+    Close,
 }
 
 /// How often each call is drawn.
-pub const MIX: [(u32, Call); 31] = [
+pub const MIX: [(u32, Call); 35] = [
     (3, Call::Getpid),
     (3, Call::LwpSelf),
     (6, Call::Yield),
@@ -94,6 +98,10 @@ pub const MIX: [(u32, Call); 31] = [
     (4, Call::LwpUnpark),
     (5, Call::LwpMutexTimedlock),
     (4, Call::LwpMutexUnlock),
+    (2, Call::Getuid),
+    (2, Call::Getgid),
+    (3, Call::Read),
+    (2, Call::Close),
 ];
 
 /// The highest call number of the ABI: the table ends after it.
@@ -139,6 +147,10 @@ impl Call {
             Call::LwpUnpark => SYS_LWP_UNPARK,
             Call::LwpMutexTimedlock => SYS_LWP_MUTEX_TIMEDLOCK,
             Call::LwpMutexUnlock => SYS_LWP_MUTEX_UNLOCK,
+            Call::Getuid => SYS_GETUID,
+            Call::Getgid => SYS_GETGID,
+            Call::Read => SYS_READ,
+            Call::Close => SYS_CLOSE,
         }
     }
 
@@ -295,10 +307,23 @@ pub fn random_call<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> Option<Wr
     let mut wrote = None;
     let expect = match call {
         Call::Getpid | Call::LwpSelf | Call::Yield | Call::ClockNs => none,
+        Call::Getuid | Call::Getgid => none,
+        Call::Read => {
+            // The console has no input: end of the file, the buffer untouched.
+            let fd = pools::fd(rng);
+            args[0] = fd;
+            wrote = Some(0);
+            none.fails(Errno::EBADF, fd > 2)
+        }
+        Call::Close => {
+            // Never the console, which the runtime writes its lines to.
+            args[0] = pools::fd(rng).max(3);
+            none.fails(Errno::EBADF, true)
+        }
         Call::Write => {
             let fd = pools::fd(rng);
             args[0] = fd;
-            if fd != 1 && fd != 2 {
+            if fd > 2 {
                 none.fails(Errno::EBADF, true)
             } else if rng.chance(1, 2) {
                 args[2] = 0;
@@ -429,6 +454,11 @@ pub fn random_call<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> Option<Wr
             back.then_some("the clock went back")
         }
         Call::Write => (Some(r0) != wrote).then_some("not the length written"),
+        Call::Read => (Some(r0) != wrote).then_some("input from the console"),
+        // Started by the kernel, as root; nothing here changes its ids.
+        Call::Getuid | Call::Getgid => {
+            (got != Ok((0, 0))).then_some("not root's ids, real and effective")
+        }
         Call::Sigtimedwait => (!(1..NSIG).contains(&r0)).then_some("no signal taken"),
         Call::LwpCreate => {
             env.add(word::MADE_LWPS, 1);

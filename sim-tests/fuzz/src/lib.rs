@@ -46,7 +46,9 @@
 //!   seconds while the main LWP and the keeper continue and suspend it over and over
 //!   (that once overflowed the tick arithmetic and grew the callout list);
 //! * `write` writes to the console only the runtime's line, or nothing (length 0,
-//!   or a buffer whose first byte is unreadable); other descriptors are `EBADF`.
+//!   or a buffer whose first byte is unreadable); descriptors other than the
+//!   console's (0, 1, 2) are `EBADF`; `read` of the console finds the end of the
+//!   file, and `close` is made only of descriptors that are not open.
 //!
 //! Each call is made a random number of frames deep (up to 15), each frame holding
 //! a value across it that must come back intact: on SPARC, the register windows

@@ -1,8 +1,11 @@
 //! The dispatcher's data (S6, S7): a CPU's dispatch queue (`kern::dispq`) and the
 //! scheduling classes (`kern::class`).
 
-use kern::class::{ts_dptbl, SchedClass, NPRI, TS_MAXPRI};
+use kern::class::{
+    ts_dptbl, ts_dptbl_default, ts_dptbl_set, SchedClass, TsDpEnt, NPRI, TS_MAXPRI, TS_NLEVELS,
+};
 use kern::dispq::DispQ;
+use kern::errno::Errno;
 use kern::thread::KThread;
 
 /// A thread structure that is only queued, never run, at priority `pri` of `class`.
@@ -154,13 +157,64 @@ fn ts_table_sinks_cpu_hogs_and_raises_sleepers() {
         let e = ts_dptbl(pri);
         assert!(e.tqexp <= pri, "quantum expiry never raises ({pri})");
         assert!(e.slpret >= pri && e.slpret <= TS_MAXPRI, "sleep return raises within TS ({pri})");
-        assert!(e.quantum >= 5 && e.quantum <= 20);
+        assert!(e.quantum >= 2 && e.quantum <= 20);
         if pri > 0 {
             assert!(ts_dptbl(pri - 1).quantum >= e.quantum, "lower priorities get longer quanta");
         }
     }
     assert_eq!(ts_dptbl(59).tqexp, 49);
     assert_eq!(ts_dptbl(0).slpret, 50);
+}
+
+/// The table starts as Solaris' default `ts_dptbl` (the rows `ts_dptbl(4)`
+/// documents, at the edges of its bands).
+#[test]
+fn ts_table_is_solaris_default() {
+    let row = |pri| {
+        let e = ts_dptbl_default(pri);
+        (e.quantum, e.tqexp, e.slpret, e.maxwait, e.lwait)
+    };
+    assert_eq!(row(0), (20, 0, 50, 0, 50));
+    assert_eq!(row(9), (20, 0, 50, 0, 50));
+    assert_eq!(row(10), (16, 0, 51, 0, 51));
+    assert_eq!(row(19), (16, 9, 51, 0, 51));
+    assert_eq!(row(20), (12, 10, 52, 0, 52));
+    assert_eq!(row(30), (8, 20, 53, 0, 53));
+    assert_eq!(row(35), (8, 25, 54, 0, 54));
+    assert_eq!(row(40), (4, 30, 55, 0, 55));
+    assert_eq!(row(45), (4, 35, 56, 0, 56));
+    assert_eq!(row(46), (4, 36, 57, 0, 57));
+    assert_eq!(row(47), (4, 37, 58, 0, 58));
+    assert_eq!(row(48), (4, 38, 58, 0, 58));
+    assert_eq!(row(49), (4, 39, 58, 0, 59));
+    assert_eq!(row(58), (4, 48, 58, 0, 59));
+    assert_eq!(row(59), (2, 49, 59, 32000, 59));
+    for pri in 0..=TS_MAXPRI {
+        assert_eq!(ts_dptbl(pri), ts_dptbl_default(pri), "row {pri} in use");
+    }
+}
+
+/// A table with one bad row is refused whole, and nothing of it is used.
+#[test]
+fn ts_table_refuses_bad_rows() {
+    let good: [TsDpEnt; TS_NLEVELS] = core::array::from_fn(|p| ts_dptbl_default(p as u8));
+    let bad_rows = [
+        TsDpEnt { quantum: 0, ..good[3] },
+        TsDpEnt { quantum: -1, ..good[3] },
+        TsDpEnt { quantum: TsDpEnt::MAX + 1, ..good[3] },
+        TsDpEnt { tqexp: TS_MAXPRI + 1, ..good[3] },
+        TsDpEnt { slpret: TS_MAXPRI + 1, ..good[3] },
+        TsDpEnt { lwait: u8::MAX, ..good[3] },
+        TsDpEnt { maxwait: u16::MAX, ..good[3] },
+    ];
+    for bad in bad_rows {
+        let mut tbl = good;
+        tbl[3] = bad;
+        assert_eq!(ts_dptbl_set(&tbl), Err(Errno::EINVAL), "{bad:?}");
+        assert_eq!(ts_dptbl(3), good[3]);
+    }
+    // The default table itself is good (setting it changes nothing).
+    assert_eq!(ts_dptbl_set(&good), Ok(()));
 }
 
 #[test]

@@ -32,6 +32,9 @@ pub static UTHREADS: &[u8] = program!("uthreads");
 pub static UBENCH: &[u8] = program!("ubench");
 pub static USYNC: &[u8] = program!("usync");
 pub static FUZZ: &[u8] = program!("fuzz");
+pub static CREDS: &[u8] = program!("creds");
+pub static PIPES: &[u8] = program!("pipes");
+pub static PRIO: &[u8] = program!("prio");
 
 /// What `exec` finds by name (`kern::exec::set_programs`): every program above,
 /// and `badimage`, which is no program (an `exec` of it must fail with ENOEXEC).
@@ -58,5 +61,8 @@ pub static BY_NAME: &[(&str, &[u8])] = &[
     ("ubench", UBENCH),
     ("usync", USYNC),
     ("fuzz", FUZZ),
+    ("creds", CREDS),
+    ("pipes", PIPES),
+    ("prio", PRIO),
     ("badimage", b"\x7fELF, but nothing else an image needs"),
 ];

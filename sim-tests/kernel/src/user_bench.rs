@@ -17,6 +17,8 @@
 //! * `signal_roundtrip`: `kill` of the own process → handler entry → return from
 //!   it (S10–S14's cost);
 //! * `sigprocmask_pair`: SIGUSR1 blocked and unblocked (S11's cost).
+//! * `pipe_pingpong`: a byte back and forth through two pipes between a process
+//!   and its `fork1` child, per switch (S1's pipes; as Linux's figure).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -47,6 +49,7 @@ pub static USER_BENCHES: &[Bench] = &[
     ("ucond_pingpong_lwps", || umode(6, 10_000)),
     ("signal_roundtrip", || mode(8, 10_000)),
     ("sigprocmask_pair", || mode(9, 10_000)),
+    ("pipe_pingpong", || mode(13, 10_000)),
 ];
 
 type Figures = Result<Vec<(String, Figure)>, String>;

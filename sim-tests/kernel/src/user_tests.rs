@@ -8,7 +8,9 @@
 //!
 //! Requirements: S1 (processes, exec, exit status), S3 (LWPs in user mode),
 //! S5 (swapping: `lwp` structures out and back, registers and all), S5.1
-//! (registers back after a handler), S5.6 (CPU times), S10–S15 (signals: the
+//! (registers back after a handler), S5.6 (CPU times), S1 (credentials,
+//! descriptors and pipes: `creds`, `pipes`), S3 (scheduling classes of LWPs:
+//! `prio`), S10–S15 (signals: the
 //! `signals` program, and the job control and SIGKILL the kernel sends), S13
 //! (faults kill with their signal, the kernel survives), S15 (LWP ids are per
 //! process), S16 (system calls validate what they are given), S17 (register
@@ -19,13 +21,14 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use arch::{reg, Machine};
+use kern::cred::{self, Cred};
 use kern::errno::Errno;
 use kern::proc::{self, PStat, Pid, WaitOpts, WaitStatus};
 use kern::thread::ThreadState;
 use kern::{exec, lwp, signal, sleepq, swap};
 use kern_selftest::{ensure, ensure_eq, reap, skip, wait_for, Test, TestResult};
 use lwp_abi::{
-    SIGBUS, SIGCONT, SIGFPE, SIGILL, SIGKILL, SIGSEGV, SIGSTOP, SIGSYS, SIGTERM, SIGTRAP,
+    SIGBUS, SIGCONT, SIGFPE, SIGILL, SIGKILL, SIGPIPE, SIGSEGV, SIGSTOP, SIGSYS, SIGTERM, SIGTRAP,
 };
 
 use core::sync::atomic::Ordering;
@@ -91,6 +94,12 @@ pub static USER: &[Test] = &[
     Test::new("user_bench_programs", user_bench_programs),
     Test::new("user_swap_everything_repeatedly", user_swap_everything_repeatedly),
     Test::new("user_park_unpark", user_park_unpark),
+    Test::new("user_creds_rules", user_creds_rules),
+    Test::new("user_creds_given_and_inherited", user_creds_given_and_inherited),
+    Test::new("user_creds_kill_between_users", user_creds_kill_between_users),
+    Test::new("user_pipes", user_pipes),
+    Test::new("user_pipes_sigpipe_kills", user_pipes_sigpipe_kills),
+    Test::new("user_priocntl", user_priocntl),
 ];
 
 pub(crate) fn start(image: &[u8], arg: u64) -> Result<Pid, String> {
@@ -526,7 +535,7 @@ fn user_sig_kill_every_state() -> TestResult {
 /// `scripts/bench` runs them in full) and finds what it measured real: the two
 /// processes of the process-switch benchmark run together.
 fn user_bench_programs() -> TestResult {
-    for which in [1, 2, 3, 5, 6, 7, 8, 9] {
+    for which in [1, 2, 3, 5, 6, 7, 8, 9, 10, 11] {
         passes(BENCH, which | 100 << 8)?;
     }
     let (a, b) = (start(BENCH, 4)?, start(BENCH, 4)?);
@@ -683,4 +692,93 @@ fn user_spawn_survives_each_allocation_failure() -> TestResult {
     )?;
     ensure!(n >= 10, "starting a program took only {n} allocations");
     Ok(())
+}
+
+/// S1: credentials from user mode — a process the kernel starts is root; what
+/// root and others may set, what needs root (the `creds` program, mode 0).
+fn user_creds_rules() -> TestResult {
+    passes(CREDS, 0)
+}
+
+/// The `creds` program's argument: a mode and two 24-bit values.
+fn creds_arg(mode: u64, a: u64, b: u64) -> u64 {
+    mode | a << 8 | b << 32
+}
+
+/// A process the kernel starts for a user runs with that user's ids; a process
+/// made by another inherits its creator's (here a process of the kernel's, which
+/// became uid 100, gid 7, starts the program: `cred::crdup`).
+fn user_creds_given_and_inherited() -> TestResult {
+    let as_user = Some(Cred::user(100, 7));
+    let pid = exec::spawn_as(CREDS, creds_arg(1, 100, 7), as_user).map_err(|e| format!("{e}"))?;
+    ensure_eq!(reap(pid)?, WaitStatus::Exited(0));
+    let creator = proc::proc_create(creator_as_uid_100, 0).map_err(|e| format!("{e}"))?;
+    ensure_eq!(reap(creator)?, WaitStatus::Exited(0));
+    Ok(())
+}
+
+/// The kernel process of `user_creds_given_and_inherited`: becomes uid 100 and
+/// gid 7 (it is root, as its creator), starts `creds` and exits with its code
+/// (99: it could not).
+fn creator_as_uid_100(_: usize) {
+    let started = cred::setgid(7)
+        .and_then(|()| cred::setuid(100))
+        .and_then(|()| exec::spawn(CREDS, creds_arg(1, 100, 7)));
+    let code = match started.map(reap) {
+        Ok(Ok(WaitStatus::Exited(code))) => code,
+        _ => 99,
+    };
+    proc::proc_exit(code)
+}
+
+/// S1: signals between users' processes (POSIX's rule): uid 100 may not signal
+/// root's process (`EPERM`, signal 0 too) but may signal another of uid 100's;
+/// root may signal anyone.
+fn user_creds_kill_between_users() -> TestResult {
+    let user = Some(Cred::user(100, 100));
+    let spawn_as = |arg, cred| exec::spawn_as(CREDS, arg, cred).map_err(|e| format!("{e}"));
+    let roots = spawn_as(creds_arg(4, 0, 0), None)?;
+    let users = spawn_as(creds_arg(4, 0, 0), user);
+    let sender = users
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|&u| spawn_as(creds_arg(2, u64::from(roots.0), u64::from(u.0)), user));
+    let result = (|| {
+        ensure_eq!(reap(sender?)?, WaitStatus::Exited(0));
+        ensure_eq!(reap(users.clone()?)?, WaitStatus::Killed(SIGTERM as u8));
+        let stat = proc::prfind(roots).map(|p| p.stat());
+        ensure!(stat == Some(PStat::Active), "root's process is {stat:?} after the refused kill");
+        let root_sender = spawn_as(creds_arg(3, u64::from(roots.0), 0), None)?;
+        ensure_eq!(reap(root_sender)?, WaitStatus::Exited(0));
+        ensure_eq!(reap(roots)?, WaitStatus::Killed(SIGTERM as u8));
+        Ok(())
+    })();
+    if result.is_err() {
+        for pid in [Ok(roots), users].into_iter().flatten() {
+            let _ = sig_to(pid, SIGKILL);
+            let _ = reap(pid);
+        }
+    }
+    result
+}
+
+/// S1: descriptors and pipes between the LWPs of one process (the `pipes`
+/// program); what it leaves open at its exit, an LWP asleep in a read included,
+/// goes with it (the suite's memory check).
+fn user_pipes() -> TestResult {
+    passes(PIPES, 0)
+}
+
+/// A write to a pipe without readers, under SIGPIPE's default action, ends the
+/// process with SIGPIPE.
+fn user_pipes_sigpipe_kills() -> TestResult {
+    ensure_eq!(run(PIPES, 1)?, WaitStatus::Killed(SIGPIPE as u8));
+    Ok(())
+}
+
+/// S3: LWPs of one process in different classes (an RT LWP runs at once, ahead
+/// of its TS sibling), `priocntl`'s errors, and the TS table read and replaced
+/// (the `prio` program; "at once" is exact on one CPU).
+fn user_priocntl() -> TestResult {
+    passes(PRIO, u64::from(kern::M::ncpus() == 1))
 }

@@ -37,6 +37,9 @@ pub mod errno {
     use super::Errno;
 
     pub const EPERM: u64 = Errno::EPERM as u64;
+    pub const EBADF: u64 = Errno::EBADF as u64;
+    pub const EMFILE: u64 = Errno::EMFILE as u64;
+    pub const EPIPE: u64 = Errno::EPIPE as u64;
     pub const ESRCH: u64 = Errno::ESRCH as u64;
     pub const ECHILD: u64 = Errno::ECHILD as u64;
     pub const ENOENT: u64 = Errno::ENOENT as u64;
@@ -154,20 +157,26 @@ pub unsafe fn syscall6(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
 /// program holds. Only the outs that carry arguments are set.
 #[inline]
 fn call(num: u64, a0: u64, a1: u64, a2: u64) -> Result<u64, u64> {
-    let (r0, ccr): (u64, u64);
+    call4(num, a0, a1, a2, 0).map(|(r0, _)| r0)
+}
+
+/// `call` with a fourth argument, giving both results (`%o0`, `%o1`).
+#[inline]
+fn call4(num: u64, a0: u64, a1: u64, a2: u64, a3: u64) -> Result<(u64, u64), u64> {
+    let (r0, r1, ccr): (u64, u64, u64);
     // SAFETY: see `trap`; every caller in this module passes values, or pointers
     // made from live references to memory of the size the call uses.
     unsafe {
         trap!(num, ccr,
             inout("o0") a0 => r0,
-            inout("o1") a1 => _,
+            inout("o1") a1 => r1,
             inout("o2") a2 => _,
-            lateout("o3") _,
+            inout("o3") a3 => _,
             lateout("o4") _,
             lateout("o5") _,
         );
     }
-    result(r0, 0, ccr).map(|(r0, _)| r0)
+    result(r0, r1, ccr)
 }
 
 /// `call` for a call without arguments: no out is set.
@@ -204,6 +213,85 @@ pub fn exit(status: u8) -> ! {
 /// `write(fd, buf)`: the number of bytes written.
 pub fn write(fd: u64, buf: &[u8]) -> Result<usize, u64> {
     call(SYS_WRITE, fd, buf.as_ptr() as u64, buf.len() as u64).map(|n| n as usize)
+}
+
+/// `read(fd, buf)`: the number of bytes read; 0 at the end of the file.
+pub fn read(fd: u64, buf: &mut [u8]) -> Result<usize, u64> {
+    call(SYS_READ, fd, buf.as_mut_ptr() as u64, buf.len() as u64).map(|n| n as usize)
+}
+
+/// `close(fd)`.
+pub fn close(fd: u64) -> Result<(), u64> {
+    call(SYS_CLOSE, fd, 0, 0).map(drop)
+}
+
+/// `pipe()`: the read end's descriptor and the write end's.
+pub fn pipe() -> Result<(u64, u64), u64> {
+    call4(SYS_PIPE, 0, 0, 0, 0)
+}
+
+/// `dup(fd)`: a new descriptor for the same open file.
+pub fn dup(fd: u64) -> Result<u64, u64> {
+    call(SYS_DUP, fd, 0, 0)
+}
+
+/// `fcntl(fd, cmd, arg)`.
+pub fn fcntl(fd: u64, cmd: u64, arg: u64) -> Result<u64, u64> {
+    call(SYS_FCNTL, fd, cmd, arg)
+}
+
+/// `getuid()`: the real and the effective uid.
+pub fn getuid() -> Result<(u64, u64), u64> {
+    call4(SYS_GETUID, 0, 0, 0, 0)
+}
+
+/// `getgid()`: the real and the effective gid.
+pub fn getgid() -> Result<(u64, u64), u64> {
+    call4(SYS_GETGID, 0, 0, 0, 0)
+}
+
+/// `setuid(uid)`.
+pub fn setuid(uid: u64) -> Result<(), u64> {
+    call(SYS_SETUID, uid, 0, 0).map(drop)
+}
+
+/// `setgid(gid)`.
+pub fn setgid(gid: u64) -> Result<(), u64> {
+    call(SYS_SETGID, gid, 0, 0).map(drop)
+}
+
+/// `priocntl(PC_GETPARMS, P_LWPID, id)`: LWP `id`'s class and priority (0: the
+/// caller's).
+pub fn priocntl_get(id: LwpId) -> Result<PcParms, u64> {
+    let mut p = PcParms::default();
+    let pp = &mut p as *mut PcParms as u64;
+    call4(SYS_PRIOCNTL, PC_GETPARMS, P_LWPID, u64::from(id), pp)?;
+    Ok(p)
+}
+
+/// `priocntl(PC_SETPARMS, P_LWPID, id, parms)`: puts LWP `id` (0: the caller) in a
+/// class at a priority.
+pub fn priocntl_set(id: LwpId, cid: i32, pri: i32) -> Result<(), u64> {
+    let p = PcParms { pc_cid: cid, pc_pri: pri };
+    let pp = &p as *const PcParms as u64;
+    call4(SYS_PRIOCNTL, PC_SETPARMS, P_LWPID, u64::from(id), pp).map(drop)
+}
+
+/// The TS dispatcher parameter table, as a whole.
+pub type TsDpTbl = [TsDpEnt; TS_NDPENTS];
+
+/// `priocntl(PC_ADMIN, TS_GETDPTBL)`: the TS table (`dispadmin -c TS -g`).
+pub fn ts_getdptbl() -> Result<TsDpTbl, u64> {
+    let mut t = [TsDpEnt::default(); TS_NDPENTS];
+    let tp = t.as_mut_ptr() as u64;
+    call4(SYS_PRIOCNTL, PC_ADMIN, TS_GETDPTBL, TS_NDPENTS as u64, tp)?;
+    Ok(t)
+}
+
+/// `priocntl(PC_ADMIN, TS_SETDPTBL)`: replaces the TS table (`dispadmin -c TS -s`).
+pub fn ts_setdptbl(t: &TsDpTbl) -> Result<(), u64> {
+    let tp = t.as_ptr() as u64;
+    call4(SYS_PRIOCNTL, PC_ADMIN, TS_SETDPTBL, TS_NDPENTS as u64, tp).map(drop)
 }
 
 /// `getpid()`.
@@ -303,13 +391,6 @@ pub fn waitpid(pid: u64, options: u64) -> Result<(u64, i32), u64> {
         _ => 0xffff,
     };
     Ok((u64::from(i.si_pid as u32), if i.si_pid == 0 { 0 } else { status }))
-}
-
-/// `call` with a fourth argument.
-fn call4(num: u64, a0: u64, a1: u64, a2: u64, a3: u64) -> Result<u64, u64> {
-    // SAFETY: the callers pass values, or pointers made from live references to
-    // memory of the size the call uses.
-    unsafe { syscall6(num, [a0, a1, a2, a3, 0, 0]) }.map(|(r0, _)| r0)
 }
 
 /// `yield()`.

@@ -18,9 +18,13 @@
 //! Kernel state is static, so each test binary boots once: `user_Ncpu.rs` boot
 //! these tests on N CPUs, `user_seeded.rs` on the seeded schedule. The signal
 //! tests are [`signals`]; `user_signal_seeds.rs` runs them over many seeds.
+//! Descriptors and pipes are [`pipes`]; credentials and scheduling classes,
+//! [`creds`].
 
 extern crate alloc;
 
+pub mod creds;
+pub mod pipes;
 pub mod signals;
 pub mod sync;
 
@@ -60,13 +64,23 @@ pub fn boot_and_check(config: SimConfig) {
         disk: Some(DiskConfig::new(sim_tests::SWAP_DISK_SECTORS)),
         ..config
     };
-    static SUITES: [Suite; 3] =
-        [("user", USER), ("usync", sync::SYNC), ("signals", signals::SIGNALS)];
+    static SUITES: [Suite; 5] = [
+        ("user", USER),
+        ("usync", sync::SYNC),
+        ("signals", signals::SIGNALS),
+        ("pipes", pipes::PIPES),
+        ("creds", creds::CREDS),
+    ];
     let out: Outcome = sim_tests::boot_suites(config, &SUITES);
     println!("{}", out.console);
     assert!(!out.timed_out, "the kernel hung on {ncpus} CPU(s)");
     // Each suite's tests and its memory check.
-    let n = USER.len() + sync::SYNC.len() + signals::SIGNALS.len() + 3;
+    let n = USER.len()
+        + sync::SYNC.len()
+        + signals::SIGNALS.len()
+        + pipes::PIPES.len()
+        + creds::CREDS.len()
+        + SUITES.len();
     assert!(
         out.console.contains(&format!("selftest: {n} passed, 0 failed, 0 skipped")),
         "user tests failed on {ncpus} CPU(s)"
@@ -161,7 +175,7 @@ fn poke(space: &AddrSpace, va: u64, v: u64) -> TestResult {
 /// Starts a process running `program(arg)` in `space`.
 fn start(space: &Shared<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
     let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
-    kern::proc::proc_create_user(space.share(), regs)
+    kern::proc::proc_create_user(space.share(), regs, None)
         .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 

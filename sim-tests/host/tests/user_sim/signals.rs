@@ -69,7 +69,7 @@ fn space() -> Result<Shared<AddrSpace>, String> {
 
 fn start(space: &Shared<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
     let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
-    proc::proc_create_user(Shared::clone(space), regs)
+    proc::proc_create_user(Shared::clone(space), regs, None)
         .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 
@@ -83,12 +83,12 @@ fn pid() -> u64 {
     sys(SYS_GETPID, &[]).expect("getpid").0
 }
 
-fn yield_now() {
+pub(super) fn yield_now() {
     sys(SYS_YIELD, &[]).expect("yield");
 }
 
 /// Yields until `done()`; panics (failing the boot) after many rounds.
-fn until(what: &str, done: impl Fn() -> bool) {
+pub(super) fn until(what: &str, done: impl Fn() -> bool) {
     for _ in 0..2_000_000 {
         if done() {
             return;
@@ -113,14 +113,14 @@ fn get_set(at: u64) -> SigSet {
 }
 
 /// `sigaction(sig, handler, flags)`: `SIG_DFL`, `SIG_IGN` or a handler's pc.
-fn sigaction(sig: u64, handler: u64, flags: u32) -> Result<(u64, u64), u64> {
+pub(super) fn sigaction(sig: u64, handler: u64, flags: u32) -> Result<(u64, u64), u64> {
     user::store_u32(SA + offset_of!(SigAction, sa_flags) as u64, flags);
     user::store_u64(SA + offset_of!(SigAction, sa_handler) as u64, handler);
     put_set(SA + offset_of!(SigAction, sa_mask) as u64, SigSet::EMPTY);
     sys(SYS_SIGACTION, &[sig, SA, 0])
 }
 
-fn catch(sig: u64, h: user::Handler, flags: u32) {
+pub(super) fn catch(sig: u64, h: user::Handler, flags: u32) {
     sigaction(sig, user::handler(h), flags).expect("sigaction");
 }
 
@@ -143,7 +143,7 @@ fn kill(pid: u64, sig: u64) -> Result<(u64, u64), u64> {
     sys(SYS_KILL, &[pid, sig])
 }
 
-fn ran_by(lwp: u64) -> u64 {
+pub(super) fn ran_by(lwp: u64) -> u64 {
     user::load_u64(RAN_BY + 8 * lwp)
 }
 
@@ -171,7 +171,7 @@ fn record(sig: u64, sip: u64, ucp: u64) {
     user::store_u64(slot, user::load_u64(slot) + 1);
 }
 
-fn h_record(sig: u64, sip: u64, ucp: u64) {
+pub(super) fn h_record(sig: u64, sip: u64, ucp: u64) {
     record(sig, sip, ucp);
 }
 
@@ -201,7 +201,7 @@ fn worker(i: u64, program: fn(u64)) -> u64 {
     super::create_worker(i, user::program(program)).into()
 }
 
-fn wait_lwp(id: u64) {
+pub(super) fn wait_lwp(id: u64) {
     assert_eq!(sys(SYS_LWP_WAIT, &[id, 0]), Ok((0, 0)), "_lwp_wait({id})");
 }
 
@@ -511,7 +511,7 @@ fn sleep_ms(ms: u64) {
     let _ = sys(SYS_NANOSLEEP, &[ts]);
 }
 
-fn poke_lwp1(ms: u64) {
+pub(super) fn poke_lwp1(ms: u64) {
     sleep_ms(ms);
     sys(SYS_LWP_KILL, &[1, SIGUSR1]).expect("_lwp_kill");
     let _ = sys(SYS_LWP_EXIT, &[]);
@@ -523,7 +523,7 @@ fn sleeper(ms: u64) {
 }
 
 /// Creates worker `i` running `program(arg)`: its id.
-fn worker_arg(i: u64, program: fn(u64), arg: u64) -> u64 {
+pub(super) fn worker_arg(i: u64, program: fn(u64), arg: u64) -> u64 {
     let ctx = super::set_context(i, user::program(program), stack_top(i + 1));
     user::store_u64(ctx + 16, arg);
     let ids = DATA + 0x300;

@@ -273,7 +273,7 @@ fn boost_starved(_: usize) {
 }
 
 /// A TS thread at priority 0 on a CPU kept busy by three CPU-bound TS threads that
-/// start at 59 is not starved: after waiting `maxwait` ticks the once-a-second sweep
+/// start at 59 is not starved: after waiting `maxwait` seconds (0) the once-a-second sweep
 /// boosts it to `lwait`, and it runs at that priority while the CPU-bound threads are
 /// still above 0 (before plain round robin at priority 0 could have let it run).
 pub(super) fn starved_ts_thread_is_boosted() -> TestResult {
@@ -298,13 +298,16 @@ pub(super) fn starved_ts_thread_is_boosted() -> TestResult {
         e.lwait
     );
     ensure!(hogs > 0, "the CPU-bound threads had all sunk to 0 when the starved thread ran");
+    // maxwait is in seconds: boosted once it waited more than that.
+    let hz = u64::from(clock::hz());
+    let maxwait = u64::from(e.maxwait) * hz;
     ensure!(
-        waited > e.maxwait,
-        "the starved thread ran after {waited} ticks, before it had waited maxwait {}",
+        waited > maxwait,
+        "the starved thread ran after {waited} ticks, before it had waited maxwait {} s",
         e.maxwait
     );
     // The sweep runs once a second: it must have run by maxwait plus two seconds.
-    let bound = e.maxwait + 2 * u64::from(clock::hz());
+    let bound = maxwait + 2 * hz;
     ensure!(waited <= bound, "the starved thread waited {waited} ticks (at most {bound} expected)");
     invariants()
 }

@@ -40,12 +40,17 @@
 //!     FP state then goes out and in at every switch (S17's cost for FP users).
 //! 11. `fork1_exit_wait`: a child forked, exiting at once, and reaped by `waitid`
 //!     (its exit code checked).
+//! 13. `pipe_pingpong`: two processes (a `fork1` child and its parent) hand a byte
+//!     back and forth through two pipes, each blocking in `read` until the other
+//!     writes (Linux's pipe ping-pong); an op is one switch (two per round trip),
+//!     and every byte must come back as it was sent, on both sides.
 //!
 //! Exit codes: 0 done; 1 a call failed; 2 a created LWP was not the one reaped;
 //! 3 too many yields switched to nobody; 4 this process had the CPU to itself,
 //! or never switched; 5 an unknown benchmark; 6 the fast trap's clock went back;
 //! 7 the ping-pong's other side did not answer every round; 8 a handler ran other
-//! than once per `kill`; 9 the mask is not what the pairs should leave.
+//! than once per `kill`; 9 the mask is not what the pairs should leave; 10 a
+//! pipe ping-pong byte came back wrong, or a round was not answered.
 
 #![no_std]
 #![no_main]
@@ -59,7 +64,7 @@ use lwp_user::abi::{SigInfoT, SigSet, UContext, SIGUSR1, SIG_BLOCK, SIG_UNBLOCK}
 use lwp_user::signal::{kill, sigaction, sigmask, sigprocmask, Disposition};
 use lwp_user::{
     check, clock_ns, gethrtime, gethrvtime, getpid, lwp_continue, lwp_park, lwp_self, lwp_times,
-    lwp_unpark, lwp_wait, ok, println, spawn, yield_now,
+    lwp_unpark, lwp_wait, ok, pipe, println, read, spawn, write, yield_now,
 };
 use lwp_user::{exit, fork1, waitpid};
 
@@ -184,6 +189,52 @@ fn play(me: u64) {
         }
         TURN.store(1 - me, Relaxed);
     }
+}
+
+/// One side of `pipe_pingpong`: the round trips `rounds`, reading from `r` and
+/// writing to `w`; the asking side writes first (round `k`'s byte is `k`), the
+/// answering side sends back what it read. Returns the rounds whose byte came as
+/// it should.
+fn pipe_side(r: u64, w: u64, rounds: core::ops::Range<u64>, asks: bool) -> u64 {
+    let mut good = 0;
+    let mut b = [0u8; 1];
+    for k in rounds {
+        if asks {
+            ok!(1, write(w, &[k as u8]));
+        }
+        let n = ok!(1, read(r, &mut b));
+        good += u64::from(n == 1 && b[0] == k as u8);
+        if !asks {
+            ok!(1, write(w, &b));
+        }
+    }
+    good
+}
+
+/// Benchmark 13: `n` round trips between this process and a child, after a tenth
+/// as many to warm up.
+fn pipe_pingpong(n: u64) {
+    let (to_r, to_w) = ok!(1, pipe());
+    let (back_r, back_w) = ok!(1, pipe());
+    let warm = n / 10;
+    let child = match ok!(1, fork1()) {
+        0 => {
+            let good = pipe_side(to_r, back_w, 0..warm + n, false);
+            exit(if good == warm + n { 0 } else { 10 })
+        }
+        pid => pid,
+    };
+    let mut good = pipe_side(back_r, to_w, 0..warm, true);
+    let start = now();
+    good += pipe_side(back_r, to_w, warm..warm + n, true);
+    report("pipe_pingpong", start, 2 * n);
+    let (_, status) = ok!(1, waitpid(child, 0));
+    check!(
+        10,
+        good == warm + n && status == 0,
+        "{good} of {} rounds; the child's status {status:#x}",
+        warm + n
+    );
 }
 
 fn main(arg: u64) {
@@ -324,6 +375,7 @@ fn main(arg: u64) {
             ok!(1, lwp_wait(other));
             check!(7, answered == n, "the other side answered {answered} of {n} rounds");
         }
+        13 => pipe_pingpong(ops(10_000)),
         _ => check!(5, false, "no benchmark {which}"),
     }
 }

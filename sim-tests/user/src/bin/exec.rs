@@ -16,7 +16,8 @@
 //! 4. one LWP: the others were made to exit;
 //! 5. the caught signal's disposition back at the default, the ignored one still
 //!    ignored; the mask and the pending signal kept;
-//! 6. memory of its own (the mark is gone) and the FPU fresh (zeros).
+//! 6. memory of its own (the mark is gone) and the FPU fresh (zeros);
+//! 7. the descriptors of the old image, but the one marked `FD_CLOEXEC`.
 //!
 //! Exit codes: the number of the failed check.
 
@@ -30,13 +31,14 @@ use lwp_user::abi::{
     SigAction, SigInfoT, SigSet, UContext, CLD_EXITED, P_PID, SIGTERM, SIGUSR1, SIGUSR2, SIG_BLOCK,
     SIG_DFL, SIG_IGN, SYS_EXECVE, WEXITED,
 };
-use lwp_user::errno::{E2BIG, EFAULT, ENAMETOOLONG, ENOENT, ENOEXEC, ESRCH};
+use lwp_user::abi::{FD_CLOEXEC, F_GETFD, F_SETFD};
+use lwp_user::errno::{E2BIG, EBADF, EFAULT, ENAMETOOLONG, ENOENT, ENOEXEC, ESRCH};
 use lwp_user::signal::{
     kill, sigaction, sigaction_raw, sigmask, sigpending, sigprocmask, Disposition,
 };
 use lwp_user::{
-    args, check, env, execve, exit, fork1, getpid, lwp_kill, lwp_self, ok, say, spawn, syscall6,
-    waitid, yield_now,
+    args, check, env, execve, exit, fcntl, fork1, getpid, lwp_kill, lwp_self, ok, pipe, say, spawn,
+    syscall6, waitid, yield_now,
 };
 
 lwp_user::main!(main);
@@ -145,6 +147,10 @@ fn parent() {
             ok!(2, kill(0, SIGTERM));
             fp_set(PATTERN);
             MARK.store(1, SeqCst);
+            // Descriptors 3 and 4 (the lowest free): the write end closes at exec.
+            let (r, w) = ok!(2, pipe());
+            ok!(2, fcntl(w, F_SETFD, FD_CLOEXEC));
+            check!(2, (r, w) == (3, 4), "the pipe is {r}, {w}");
             let mut buf = [0; 24];
             let me = decimal(ok!(2, getpid()), &mut buf);
             let e = execve(b"exec\0", &[b"exec\0", b"image\0", me], &[b"ENV=yes\0"]);
@@ -176,6 +182,8 @@ fn image(argc: u64) {
     check!(5, ok!(5, sigmask()).contains(SIGTERM), "the mask lost SIGTERM");
     check!(5, ok!(5, sigpending()).contains(SIGTERM), "the pending SIGTERM was lost");
     check!(6, MARK.load(SeqCst) == 0, "the old image's memory is still there");
+    check!(7, fcntl(3, F_GETFD, 0) == Ok(0), "descriptor 3 was closed by exec");
+    check!(7, fcntl(4, F_GETFD, 0) == Err(EBADF), "descriptor 4 (FD_CLOEXEC) is still open");
     check!(6, fp_get() == 0, "the old image's FP registers are still there");
     exit(0)
 }

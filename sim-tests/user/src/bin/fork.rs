@@ -9,7 +9,8 @@
 //!    forking one, as LWP 1; the others are not there (`ESRCH`), and the child's
 //!    own new LWP gets id 2; the parent's four go on;
 //! 4. the child has the parent's dispositions (its SIGUSR1 handler runs in the
-//!    child) and the forking LWP's mask (SIGUSR2 blocked) and FP registers;
+//!    child), descriptors (what it writes into a pipe the parent made, the parent
+//!    reads) and the forking LWP's mask (SIGUSR2 blocked) and FP registers;
 //! 5. `WNOHANG` finds no child that has not exited yet (`si_pid` 0), and the
 //!    blocking wait then reaps it;
 //! 6. a child killed by a signal is reported so (`CLD_DUMPED` for SIGILL, whose
@@ -35,8 +36,8 @@ use lwp_user::abi::{
 use lwp_user::errno::{ECHILD, EFAULT, EINVAL, ESRCH};
 use lwp_user::signal::{kill, sigaction, sigmask, sigprocmask, Disposition};
 use lwp_user::{
-    check, exit, fork1, getpid, getppid, lwp_kill, lwp_self, lwp_wait, ok, say, sleep_ms, spawn,
-    syscall6, waitid, yield_now,
+    check, exit, fork1, getpid, getppid, lwp_kill, lwp_self, lwp_wait, ok, pipe, read, say,
+    sleep_ms, spawn, syscall6, waitid, write, yield_now,
 };
 
 lwp_user::main!(main);
@@ -127,7 +128,11 @@ fn main(_: u64) {
     ok!(4, sigaction(SIGUSR1, Disposition::Catch(h_usr1), 0, SigSet::EMPTY));
     ok!(4, sigprocmask(SIG_BLOCK, SigSet::EMPTY.with(SIGUSR2)));
     fp_set(PATTERN);
+    let (r, w) = ok!(4, pipe());
     let pid = child(3, || {
+        if write(w, b"k") != Ok(1) {
+            return 44;
+        }
         if lwp_self() != Ok(1) {
             return 31;
         }
@@ -152,6 +157,12 @@ fn main(_: u64) {
         0
     });
     let spins = SPINS.load(SeqCst);
+    let mut byte = [0u8; 1];
+    check!(
+        4,
+        read(r, &mut byte) == Ok(1) && byte == *b"k",
+        "nothing from the child's end of the pipe"
+    );
     let i = wait_for(3, pid, WEXITED);
     check!(i.si_value as u8 / 10, i.si_value == 0, "the child failed its check {}", i.si_value);
     check!(4, USR1.load(SeqCst) == 0, "the child's SIGUSR1 ran here");

