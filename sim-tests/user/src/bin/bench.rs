@@ -20,9 +20,9 @@
 //!    (the TS class lowers a process whose quantum expired, and a yield goes only
 //!    to an equal or higher priority) are not counted; nor is what the other did
 //!    meanwhile when it ran longer than one turn: the figure is the median of
-//!    those intervals (to 16 ns). This process must have had at most two thirds of
-//!    the CPU meanwhile, so the other really ran between its yields (S17 across
-//!    address spaces), and switched at least once;
+//!    those intervals (to 16 ns). The other must really have run between its
+//!    yields (S17 across address spaces): a real switch a clock tick at least,
+//!    and not every tick charged to this process;
 //! 5. `fast_trap_gethrtime`: the fast trap `ta 0x24`, served in the kernel's trap
 //!    table without a system call: beside the null system call;
 //! 6. `park_unpark_pingpong`: two LWPs take turns as Linux's futex ping-pong does,
@@ -316,7 +316,11 @@ fn main(arg: u64) {
             );
             check!(
                 4,
-                3 * mine <= 2 * PROC_TICKS && switched > 0,
+                // Ticks charge whoever runs at each tick: with hundreds of switches
+                // between two ticks that sample can favour one side (the TS table
+                // decides who runs after a yield), so what proves the other ran is
+                // the switches, at least one a tick, and a tick not charged here.
+                mine < PROC_TICKS && switched >= PROC_TICKS,
                 "pid {}: {mine} of {PROC_TICKS} ticks were this process's, {switched} switches",
                 ok!(1, getpid())
             );
