@@ -28,8 +28,10 @@
 //! may meet rows of the old table and of the new one while it is under way (as in
 //! Solaris, whose readers take no lock either), but never half a row. `maxwait` is
 //! in seconds, as Solaris' once-a-second `ts_update` counts it: the sweep boosts a
-//! thread that has waited on a run queue more than `maxwait` seconds — with the
-//! default 0, any thread it finds waiting, as Solaris' does.
+//! thread whose wait on a run queue, in seconds rounded to the nearest, is more
+//! than `maxwait` (with the default 0: half a second). Solaris counts the sweeps
+//! a thread was found waiting at; this kernel knows how long it waited, and a
+//! thread that has just been queued (a yield) is not counted a second.
 //!
 //! An LWP's class and priority change at run time through [`set_parms`]
 //! (`priocntl`'s `PC_SETPARMS`): a TS or RT LWP of one process is scheduled on its
@@ -290,8 +292,9 @@ pub(crate) fn starved(t: &KThread, waited: u64) -> Option<u8> {
         return None;
     }
     let e = ts_dptbl(t.base_pri());
-    let maxwait = u64::from(e.maxwait) * u64::from(clock::hz());
-    (waited > maxwait && e.lwait > t.base_pri()).then_some(e.lwait)
+    let hz = u64::from(clock::hz());
+    let secs = (waited + hz / 2) / hz;
+    (secs > u64::from(e.maxwait) && e.lwait > t.base_pri()).then_some(e.lwait)
 }
 
 /// Puts thread `t` in `class` at the class's priority `pri` (0–59; TS and RT

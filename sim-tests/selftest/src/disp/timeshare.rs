@@ -298,11 +298,11 @@ pub(super) fn starved_ts_thread_is_boosted() -> TestResult {
         e.lwait
     );
     ensure!(hogs > 0, "the CPU-bound threads had all sunk to 0 when the starved thread ran");
-    // maxwait is in seconds: boosted once it waited more than that.
+    // maxwait is in seconds, rounded: boosted once it waited more than that.
     let hz = u64::from(clock::hz());
-    let maxwait = u64::from(e.maxwait) * hz;
+    let maxwait = u64::from(e.maxwait) * hz + hz / 2;
     ensure!(
-        waited > maxwait,
+        waited >= maxwait,
         "the starved thread ran after {waited} ticks, before it had waited maxwait {} s",
         e.maxwait
     );
