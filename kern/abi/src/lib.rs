@@ -49,12 +49,6 @@ pub const SYS_GETUID: u64 = 24;
 /// `alarm(seconds) -> seconds left of the previous alarm`: SIGALRM to the process
 /// once the time is up (0: cancel). The process's `ITIMER_REAL`.
 pub const SYS_ALARM: u64 = 27;
-/// `execve(path, argv, envp)`: the process runs program `path` from now on (a name
-/// in the kernel's table of programs), with the null-terminated arrays of string
-/// pointers `argv` and `envp` (null: none); only the calling LWP is left. The new
-/// program starts with `%o0` = argc, `%o1` = argv, `%o2` = envp. Returns only on
-/// failure: `ENOENT`, `ENAMETOOLONG`, `E2BIG`, `ENOEXEC`, `EFAULT`, `ENOMEM`.
-pub const SYS_EXECVE: u64 = 59;
 /// `kill(pid, sig) -> 0`: `sig` (0: only check) to process `pid` (0: the caller's
 /// own; there are no process groups), taken by one of its LWPs (S14).
 pub const SYS_KILL: u64 = 37;
@@ -66,6 +60,12 @@ pub const SYS_PIPE: u64 = 42;
 pub const SYS_SETGID: u64 = 46;
 /// `getgid() -> (real gid, effective gid)`.
 pub const SYS_GETGID: u64 = 47;
+/// `execve(path, argv, envp)`: the process runs program `path` from now on (a name
+/// in the kernel's table of programs), with the null-terminated arrays of string
+/// pointers `argv` and `envp` (null: none); only the calling LWP is left. The new
+/// program starts with `%o0` = argc, `%o1` = argv, `%o2` = envp. Returns only on
+/// failure: `ENOENT`, `ENAMETOOLONG`, `E2BIG`, `ENOEXEC`, `EFAULT`, `ENOMEM`.
+pub const SYS_EXECVE: u64 = 59;
 /// `fcntl(fd, cmd, arg)`: [`F_GETFD`] (the descriptor's flags) and [`F_SETFD`].
 pub const SYS_FCNTL: u64 = 62;
 /// `sigprocmask(how, &set or null, &mut oset or null) -> 0`: the calling LWP's mask (S11).
