@@ -237,6 +237,26 @@ pub fn set_programs(table: &'static [(&'static str, &'static [u8])]) {
     PROGRAMS.call_once(|| table);
 }
 
+/// The program the kernel image carries under `name`; `ENOENT` if none.
+fn program(name: &str) -> Result<&'static [u8], Errno> {
+    PROGRAMS
+        .get()
+        .and_then(|t| t.iter().find(|(n, _)| *n == name))
+        .map(|&(_, elf)| elf)
+        .ok_or(Errno::ENOENT)
+}
+
+/// Starts `init`, the program of that name, as the process that adopts orphans
+/// (`proc::set_init`; Solaris' `start_init`): called once at boot, before any
+/// other process is made, so that its pid is 1. Its argument is 0.
+///
+/// Errors: `ENOENT` if the kernel image carries no `init`; those of [`spawn`].
+pub fn start_init() -> Result<Pid, Errno> {
+    let pid = spawn(program("init")?, 0)?;
+    crate::proc::set_init(pid)?;
+    Ok(pid)
+}
+
 /// The longest program name `exec` takes, and the most bytes its arguments and
 /// environment may take together, strings and pointers (Solaris' `ARG_MAX` is
 /// larger; this stack is small).
@@ -257,11 +277,7 @@ pub fn execve(frame: &arch::UserFrame, path: u64, argv: u64, envp: u64) -> Resul
         e => e,
     })?;
     let name = core::str::from_utf8(&name).map_err(|_| Errno::ENOENT)?;
-    let elf = PROGRAMS
-        .get()
-        .and_then(|t| t.iter().find(|(n, _)| *n == name))
-        .map(|&(_, elf)| elf)
-        .ok_or(Errno::ENOENT)?;
+    let elf = program(name)?;
     let mut strings = Vec::new();
     let argc = copyin_strings(argv, &mut strings)?;
     let envc = copyin_strings(envp, &mut strings)?;

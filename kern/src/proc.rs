@@ -19,13 +19,18 @@
 //!   other LWP to exit (they leave at their next stop point, at once if stopped or
 //!   asleep in a wait of `lwp`/`proc`), then exits itself. Whichever LWP leaves
 //!   last — also when LWPs simply exit one by one — makes the process a zombie:
-//!   its children go to proc 0, as orphans, and its parent is woken.
+//!   its children go to `init`, and its parent is woken.
 //! * **Wait** ([`proc_wait`]): the parent reaps a zombie child, given or any, and
 //!   gets its status, encoded as `wait(2)` does ([`WaitStatus`]); `ECHILD` when
-//!   there is no such child. A kernel thread waits for proc 0's children. Orphans
-//!   are reaped by a kernel thread of their own, the *reaper* ([`reaper`], started
-//!   at boot; Solaris gives them to `init`), so that no zombie is left for ever
-//!   when nobody waits: a kernel thread's `proc_wait` leaves them to it.
+//!   there is no such child. A kernel thread waits for proc 0's children.
+//! * **Orphans**: as in Solaris, the children of a process that exits before them
+//!   go to `init` ([`set_init`]: the user program the kernel starts first, pid 1),
+//!   which waits for them as for its own (`getppid` says 1) — so that no zombie is
+//!   left for ever when nobody waits. Without an `init` (before it starts, after it
+//!   ends, on a machine that runs none) they go to proc 0 instead, marked orphans,
+//!   and a kernel thread reaps them, the *reaper* ([`reaper`], started at boot): a
+//!   kernel thread's `proc_wait` leaves them to it. The reaper also takes the
+//!   zombies of a parent that keeps none (`SA_NOCLDWAIT`).
 //! * **User processes** ([`proc_create_user`], used by `exec`): a process with an
 //!   address space, whose first LWP starts in user mode. The process holds the
 //!   space; its LWPs' threads hold it too while they run in it, and the last one to
@@ -171,6 +176,9 @@ pub struct ProcState {
     /// An LWP is in `exec`, waiting for the others to leave: no LWP may be made,
     /// and no other LWP may begin an `exec`.
     pub(crate) p_exec: bool,
+    /// An LWP in `forkall` holds the others stopped (`lwp::holdlwps`): no other
+    /// LWP may begin holding them (Solaris' `SHOLDFORK`).
+    pub(crate) p_holdfork: bool,
 }
 
 impl ProcState {
@@ -183,6 +191,7 @@ impl ProcState {
             p_stime: 0,
             p_sig: ProcSig::new(),
             p_exec: false,
+            p_holdfork: false,
         }
     }
 }
@@ -410,10 +419,16 @@ struct ProcTable {
     pt_nprocs: u32,
     /// The pid to try next.
     pt_nextpid: u32,
+    /// `init` ([`set_init`]), the heir of orphans, while it lives.
+    pt_init: Option<&'static Proc>,
 }
 
-static PIDLOCK: DispLock<ProcTable> =
-    DispLock::new(ProcTable { pt_hash: [None; PIDHASH], pt_nprocs: 0, pt_nextpid: 1 });
+static PIDLOCK: DispLock<ProcTable> = DispLock::new(ProcTable {
+    pt_hash: [None; PIDHASH],
+    pt_nprocs: 0,
+    pt_nextpid: 1,
+    pt_init: None,
+});
 
 /// Reaped process structures, for reuse: a list through `p_hash`.
 static PROC_CACHE: DispLock<Option<&'static Proc>> = DispLock::new(None);
@@ -563,7 +578,7 @@ pub fn proc_create(func: fn(usize), arg: usize) -> Result<Pid, Errno> {
     match NewLwp::alloc(p, func, arg) {
         Ok(first) => {
             born(p, None);
-            proc_enter(p, first, |_| {})
+            proc_enter(p, &mut [ChildLwp::first(first)])
         }
         Err(e) => {
             proc_free(p);
@@ -582,25 +597,53 @@ pub fn proc_create_user(
     regs: UserRegs,
     cred: Option<Cred>,
 ) -> Result<Pid, Errno> {
-    proc_create_child(space, regs, |p| born(p, cred), |_| {})
+    proc_create_child(
+        space,
+        |p| born(p, cred),
+        |p| Ok([ChildLwp::first(NewLwp::alloc_user(p, regs)?)]),
+    )
 }
 
-/// [`proc_create_user`], with `inherit` given the new process before anyone can
-/// see it (its credentials and descriptors are for it to give), and `setup` its
-/// first LWP's thread once it is in the tree, before the LWP first runs (`fork`
-/// copies the caller's dispositions, credentials and descriptors, then its mask,
-/// alternate stack and FP registers).
-pub(crate) fn proc_create_child(
+/// An LWP of a new process: made, then entered with the process ([`proc_enter`]).
+pub(crate) enum ChildLwp {
+    /// Made, to be entered as LWP `id` with `flags` (`DETACHED` only).
+    New(LwpId, LwpFlags, NewLwp),
+    /// Entered: its thread, to be set running.
+    Entered(&'static KThread),
+    /// Given back.
+    Gone,
+}
+
+impl ChildLwp {
+    /// The one LWP of a process that starts with one: LWP 1.
+    pub(crate) fn first(lwp: NewLwp) -> ChildLwp {
+        ChildLwp::New(LwpId(1), LwpFlags::empty(), lwp)
+    }
+
+    /// Gives back an LWP not entered.
+    pub(crate) fn discard(&mut self) {
+        if let ChildLwp::New(_, _, lwp) = core::mem::replace(self, ChildLwp::Gone) {
+            lwp.discard();
+        }
+    }
+}
+
+/// Creates a user process with address space `space`, a child of the current
+/// process: `inherit` gives it what it holds (its credentials and descriptors)
+/// before anyone can see it, and `make` its LWPs, ready to run (`fork` copies the
+/// caller's dispositions, credentials and descriptors, then the registers, mask,
+/// alternate stack and FP registers of the LWPs it copies). `make` gives back
+/// what it made if it fails. Returns the child's pid.
+pub(crate) fn proc_create_child<L: AsMut<[ChildLwp]>>(
     space: Shared<AddrSpace>,
-    regs: UserRegs,
     inherit: impl FnOnce(&'static Proc),
-    setup: impl FnOnce(&'static KThread),
+    make: impl FnOnce(&'static Proc) -> Result<L, Errno>,
 ) -> Result<Pid, Errno> {
     let p = proc_alloc()?;
     *p.p_as.lock() = Some(space);
     inherit(p);
-    match NewLwp::alloc_user(p, regs) {
-        Ok(first) => proc_enter(p, first, setup),
+    match make(p) {
+        Ok(mut lwps) => proc_enter(p, lwps.as_mut()),
         Err(e) => {
             proc_free(p);
             Err(e)
@@ -616,47 +659,47 @@ fn born(p: &Proc, cred: Option<Cred>) {
     *p.p_fd.lock() = FdTable::console();
 }
 
-/// Enters the new process `p` with its first LWP in the process tree, lets
-/// `setup` see the LWP's thread, and sets the LWP running; on failure gives both
-/// back.
-fn proc_enter(
-    p: &'static Proc,
-    first: NewLwp,
-    setup: impl FnOnce(&'static KThread),
-) -> Result<Pid, Errno> {
+/// Enters the new process `p` with its LWPs in the process tree and sets the LWPs
+/// running; on failure gives all back.
+fn proc_enter(p: &'static Proc, lwps: &mut [ChildLwp]) -> Result<Pid, Errno> {
     let parent = curproc().unwrap_or(&PROC0);
-    // The new process's directory gets its first slots now: p is not visible yet,
-    // and nothing may be allocated under the locks below.
-    let made = match LwpDir::room_of(4) {
-        Ok(room) => {
-            let empty = p.p_lock.lock().p_lwpdir.adopt(room);
-            drop(empty);
-            let mut tbl = PIDLOCK.lock();
-            let active = is_proc0(parent) || parent.p_lock.lock().p_stat == PStat::Active;
-            let pid = match (active, tbl.pt_nprocs < rctl::max_procs()) {
-                (true, true) => tbl.alloc_pid(),
-                _ => Err(Errno::EAGAIN),
-            };
-            match pid {
-                Ok(pid) => {
-                    p.p_pid.store(pid.0, Ordering::Relaxed);
-                    tbl.insert(p, parent);
-                    let (_, t) = first.install(p, &mut p.p_lock.lock(), LwpFlags::empty(), false);
-                    Ok((pid, t))
-                }
-                Err(e) => Err((e, first)),
+    let ids = lwps.iter().filter_map(|l| match l {
+        ChildLwp::New(id, ..) => Some(id.0 as usize),
+        _ => None,
+    });
+    // The new process's directory gets its slots now: p is not visible yet, and
+    // nothing may be allocated under the locks below.
+    let made = LwpDir::room_of(ids.max().unwrap_or(1).max(4)).and_then(|room| {
+        let empty = p.p_lock.lock().p_lwpdir.adopt(room);
+        drop(empty);
+        let mut tbl = PIDLOCK.lock();
+        let active = is_proc0(parent) || parent.p_lock.lock().p_stat == PStat::Active;
+        if !active || tbl.pt_nprocs >= rctl::max_procs() {
+            return Err(Errno::EAGAIN);
+        }
+        let pid = tbl.alloc_pid()?;
+        p.p_pid.store(pid.0, Ordering::Relaxed);
+        tbl.insert(p, parent);
+        let mut ps = p.p_lock.lock();
+        for l in lwps.iter_mut() {
+            if let ChildLwp::New(id, flags, lwp) = core::mem::replace(l, ChildLwp::Gone) {
+                let (_, t) = lwp.install(p, &mut ps, flags, false, Some(id));
+                *l = ChildLwp::Entered(t);
             }
         }
-        Err(e) => Err((e, first)),
-    };
+        Ok(pid)
+    });
     match made {
-        Ok((pid, t)) => {
-            setup(t);
-            disp::setrun(t);
+        Ok(pid) => {
+            for l in lwps.iter() {
+                if let ChildLwp::Entered(t) = l {
+                    disp::setrun(t);
+                }
+            }
             Ok(pid)
         }
-        Err((e, first)) => {
-            first.discard();
+        Err(e) => {
+            lwps.iter_mut().for_each(ChildLwp::discard);
             proc_free(p);
             Err(e)
         }
@@ -773,11 +816,11 @@ pub(crate) fn for_each(mut f: impl FnMut(&'static Proc)) {
     }
 }
 
-/// The last LWP of `p` has left: `p` becomes a zombie, its children go to proc 0
-/// (orphans, for the reaper), and its parent is woken and sent SIGCHLD — unless the
-/// parent's SIGCHLD disposition keeps no zombies (`SA_NOCLDWAIT`, or `SIG_IGN`):
-/// then `p` goes to proc 0 too. `p` may be reaped (and reused) as soon as
-/// `PIDLOCK` is dropped: it is not touched after that.
+/// The last LWP of `p` has left: `p` becomes a zombie, its children go to `init`
+/// (or, without one, to proc 0 as orphans, for the reaper), and its parent is woken
+/// and sent SIGCHLD — unless the parent's SIGCHLD disposition keeps no zombies
+/// (`SA_NOCLDWAIT`, or `SIG_IGN`): then `p` goes to proc 0 as an orphan. `p` may be
+/// reaped (and reused) as soon as `PIDLOCK` is dropped: it is not touched after that.
 pub(crate) fn proc_zombie(p: &'static Proc) {
     // Nothing runs in the address space any more: its pages go now, not at reaping.
     let space = p.p_as.lock().take();
@@ -786,40 +829,78 @@ pub(crate) fn proc_zombie(p: &'static Proc) {
     crate::schedctl::proc_done(p);
     // Its pipes' other ends see it gone now: EOF, or EPIPE.
     file::closeall(p);
-    let (parent, orphan_zombie, dir) = {
-        let tbl = PIDLOCK.lock();
+    let (parent, heir, woken) = {
+        let mut tbl = PIDLOCK.lock();
         // Zombie LWPs nobody waited for go with the process (freed below).
         let (dir, status) = {
             let mut ps = p.p_lock.lock();
             ps.p_stat = PStat::Zombie;
             (ps.p_lwpdir.take(), ps.p_exitstatus)
         };
-        let mut orphan_zombie = false;
+        if tbl.pt_init.is_some_and(|i| core::ptr::eq(i, p)) {
+            tbl.pt_init = None;
+        }
+        let heir = tbl.pt_init.unwrap_or(&PROC0);
+        let mut woken = Woken::default();
         while let Some(c) = p.p_child.get() {
             disown(c);
-            adopt(&PROC0, c);
-            c.p_orphan.store(true, Ordering::Relaxed);
-            orphan_zombie |= c.p_lock.lock().p_stat == PStat::Zombie;
+            woken.note(give_child(heir, c));
         }
         let parent = p.p_parent.get().unwrap_or(&PROC0);
         if !is_proc0(parent) {
             if signal::keeps_no_zombies(&parent.p_lock.lock().p_sig) {
                 disown(p);
-                adopt(&PROC0, p);
-                p.p_orphan.store(true, Ordering::Relaxed);
-                orphan_zombie = true;
+                woken.note(give_child(&PROC0, p));
             }
             // Before any wait of the parent can see the zombie go.
             signal::sigchld_on_exit(parent, p.pid(), status);
         }
         drop(tbl);
-        (parent, orphan_zombie, dir)
+        drop(dir);
+        (parent, heir, woken)
     };
-    drop(dir);
     parent.p_childexit.signal();
-    if orphan_zombie {
+    if woken.heir {
+        heir.p_childexit.signal();
+    }
+    if woken.reaper {
         PROC0.p_childexit.signal();
     }
+}
+
+/// Whose waits a move of children ([`give_child`]) must wake: the heir's, for a
+/// zombie it adopted, and the reaper's, for an orphan zombie.
+#[derive(Default)]
+struct Woken {
+    heir: bool,
+    reaper: bool,
+}
+
+impl Woken {
+    fn note(&mut self, w: Woken) {
+        self.heir |= w.heir;
+        self.reaper |= w.reaper;
+    }
+}
+
+/// Gives `c`, a child whose parent has left it, to `heir`: `init`, which reaps it
+/// as its own child (a zombie already is reported to it with SIGCHLD, as its
+/// exit would have been), or proc 0, whose reaper reaps it as an orphan. Under
+/// `PIDLOCK`.
+fn give_child(heir: &'static Proc, c: &'static Proc) -> Woken {
+    adopt(heir, c);
+    let (zombie, status) = {
+        let ps = c.p_lock.lock();
+        (ps.p_stat == PStat::Zombie, ps.p_exitstatus)
+    };
+    if is_proc0(heir) {
+        c.p_orphan.store(true, Ordering::Relaxed);
+        return Woken { heir: false, reaper: zombie };
+    }
+    if zombie {
+        signal::sigchld_on_exit(heir, c.pid(), status);
+    }
+    Woken { heir: zombie, reaper: false }
 }
 
 /// The parent of `p` (proc 0 for proc 0), as the process tree has it now.
@@ -937,6 +1018,30 @@ pub(crate) fn procs_into(out: &mut Vec<&'static Proc>) -> bool {
         out.push(p);
     }
     true
+}
+
+/// Makes process `pid` the system's `init` (Solaris' proc 1): from now on it
+/// adopts the children of every process that exits before them, and reaps them
+/// as their parent; while it lives, orphans are not the reaper's.
+///
+/// Errors: `ESRCH` if there is no active process `pid`; `EBUSY` if an `init`
+/// lives already.
+pub fn set_init(pid: Pid) -> Result<(), Errno> {
+    let mut tbl = PIDLOCK.lock();
+    let p = tbl.find(pid).ok_or(Errno::ESRCH)?;
+    if p.p_lock.lock().p_stat != PStat::Active {
+        return Err(Errno::ESRCH);
+    }
+    if tbl.pt_init.is_some() {
+        return Err(Errno::EBUSY);
+    }
+    tbl.pt_init = Some(p);
+    Ok(())
+}
+
+/// The pid of `init`, while it lives ([`set_init`]).
+pub fn initproc() -> Option<Pid> {
+    PIDLOCK.lock().pt_init.map(Proc::pid)
 }
 
 /// The process `pid`, if it exists (active or zombie); proc 0 for pid 0.

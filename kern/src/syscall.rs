@@ -96,6 +96,9 @@ fn syscall(frame: &UserFrame) {
     let mut result = call(num, args);
     if result == Err(Errno::ERESTART) {
         if signal::restartable() {
+            if let Some(lwp) = lwp {
+                lwp.with_data(|d| d.lwp_sysnum = 0);
+            }
             // The trap again, with the same number and arguments, once the handler
             // has run (`pc` is past the trap instruction).
             let pc = frame.pc();
@@ -111,6 +114,8 @@ fn syscall(frame: &UserFrame) {
     }
     let just_return = lwp.and_then(|lwp| {
         lwp.with_data(|d| {
+            // Out of the call: a `forkall` copy of this LWP takes these registers.
+            d.lwp_sysnum = 0;
             match result {
                 Ok((r0, r1)) => {
                     d.lwp_rval = [r0, r1];
@@ -367,6 +372,7 @@ fn forksys(sub: u64, flags: u64) -> SysResult {
     let frame = my_frame()?;
     match (sub, flags) {
         (FORK1, 0) => fork::fork1(&frame).map(|pid| (u64::from(pid.0), 0)),
+        (FORKALL, 0) => fork::forkall(&frame).map(|pid| (u64::from(pid.0), 0)),
         _ => Err(Errno::EINVAL),
     }
 }

@@ -665,7 +665,7 @@ impl KThread {
             "{self:?}: LWP flags set without p_lock"
         );
         self.t_proc_flag.fetch_or(f.bits(), Ordering::SeqCst);
-        if f.intersects(TpFlags::HOLDLWP | TpFlags::JOBSTOP | TpFlags::EXITLWP) {
+        if f.intersects(TpFlags::REQUESTS) {
             self.t_pending.set(pending::STOP);
             self.t_lwpwait.interrupt_park();
         }

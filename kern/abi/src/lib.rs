@@ -94,7 +94,9 @@ pub const SYS_WAITID: u64 = 107;
 /// LWPs, and the TS dispatcher parameter table ([`priocntl`]).
 pub const SYS_PRIOCNTL: u64 = 112;
 /// `forksys(subcode, flags) -> pid`: a new process (Solaris' `forkx` family):
-/// subcode [`FORK1`] duplicates only the calling LWP (POSIX `fork`). In the parent
+/// subcode [`FORK1`] duplicates only the calling LWP (POSIX `fork`), [`FORKALL`]
+/// every LWP of the process (each with its id; one held in a system call gets
+/// `EINTR` from it in the child). In the parent
 /// `%o0` is the child's pid and `%o1` 0; in the child `%o0` is the parent's pid and
 /// `%o1` 1 (the library returns 0 there). `flags` must be 0.
 pub const SYS_FORKSYS: u64 = 142;

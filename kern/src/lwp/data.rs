@@ -149,7 +149,9 @@ pub struct LwpData {
     /// arguments, results and error. (A fast call's number and arguments are in the
     /// registers above, as Solaris' `lwp_ap` points at them.)
     ///
-    /// This one is the call's number, from `%g1`, written by `syscall` on entry.
+    /// This one is the call's number, from `%g1`, written by `syscall` on entry,
+    /// and 0 again once the call is done: nonzero, the LWP is in a general
+    /// system call (Solaris' `t_sysnum`).
     pub lwp_sysnum: u32,
     /// `lwp_arg`: the call's arguments; `syscall` copies the first six from
     /// `%o0`..`%o5` on entry (the rest of `MAXSYSARGS` stays 0).

@@ -175,6 +175,39 @@ impl LwpDir {
             unreachable!("a used slot on the free list")
         };
         self.ld_free = next;
+        self.fill(i, t, lwp, detached)
+    }
+
+    /// Enters a new live LWP as LWP `id` (a `forkall` copy keeps its parent's id):
+    /// `None` if that id is taken or beyond the directory's room. Walks the free
+    /// list: for a directory being filled, not for a hot path.
+    pub fn enter_as(
+        &mut self,
+        id: LwpId,
+        t: &'static KThread,
+        lwp: &'static Lwp,
+        detached: bool,
+    ) -> Option<LwpId> {
+        let want = Self::index(id)?;
+        let (mut prev, mut cur) = (None, self.ld_free);
+        while let Some(i) = cur.checked_sub(1).map(|i| i as usize) {
+            let Slot::Free(next) = self.ld_slots[i] else {
+                unreachable!("a used slot on the free list")
+            };
+            if i == want {
+                match prev {
+                    None => self.ld_free = next,
+                    Some(p) => self.ld_slots[p] = Slot::Free(next),
+                }
+                return Some(self.fill(i, t, lwp, detached));
+            }
+            (prev, cur) = (Some(i), next);
+        }
+        None
+    }
+
+    /// Makes free slot `i`, off the free list, LWP `i + 1`'s.
+    fn fill(&mut self, i: usize, t: &'static KThread, lwp: &'static Lwp, detached: bool) -> LwpId {
         self.ld_slots[i] = Slot::Used(LwpEnt {
             le_live: Some((t, lwp)),
             le_gen: t.id(),

@@ -31,7 +31,7 @@ pub(crate) struct Event {
 
 /// Whether `t`'s LWP was asked to stop or exit.
 pub(crate) fn stop_requested(t: &KThread) -> bool {
-    t.proc_flag().intersects(TpFlags::HOLDLWP | TpFlags::JOBSTOP | TpFlags::EXITLWP)
+    t.proc_flag().intersects(TpFlags::REQUESTS)
 }
 
 /// Whether an interruptible wait of `t` must end: a stop or exit request, or a

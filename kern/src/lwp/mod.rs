@@ -90,7 +90,8 @@ pub(crate) use park::unpark;
 use park::Permit;
 pub use park::{lwp_park, lwp_unpark};
 pub(crate) use stop::{
-    all_stopped, continue_all, exitlwps, stop_requests, wait_interrupted, wake_stop_points,
+    all_stopped, continue_all, continuelwps, exitlwps, holdlwps, stop_requests, wait_interrupted,
+    wake_stop_points,
 };
 pub use stop::{lwp_continue, lwp_suspend, stop_point};
 pub use wait::lwp_wait;
@@ -167,6 +168,10 @@ bitflags! {
         /// Stop at the next stop point until the process is continued: a stop
         /// signal (job control, `signal`; Solaris' `TP_PRSTOP`).
         const JOBSTOP = 0x0004;
+        /// Stop at the next stop point while another LWP of the process copies
+        /// it in `forkall` (`holdlwps`; Solaris' `SHOLDFORK` hold). The swapper
+        /// leaves an LWP so held in memory: its copy is read from there.
+        const HOLDFORK = 0x0010;
         /// Exit at the next stop point: the process is exiting (`TP_EXITLWP`).
         const EXITLWP = 0x0040;
         /// Stopped at a stop point (state `Stopped`), and nobody has set it running
@@ -176,6 +181,12 @@ bitflags! {
         /// creator is done with it (Solaris' thread without `TS_CREATE` yet).
         const CREATING = 0x2_0000;
     }
+}
+
+impl TpFlags {
+    /// The requests a stop point acts on: to stop, for any reason, or to exit.
+    pub(crate) const REQUESTS: TpFlags =
+        TpFlags::HOLDLWP.union(TpFlags::HOLDFORK).union(TpFlags::JOBSTOP).union(TpFlags::EXITLWP);
 }
 
 /// What an LWP runs first.
@@ -382,20 +393,35 @@ impl NewLwp {
         }
     }
 
+    /// Lets `f` set up the LWP's thread and `lwp` structure before anyone can see
+    /// them (what a child's LWP takes from its parent's: `fork`).
+    pub(crate) fn prepare(&mut self, f: impl FnOnce(&'static KThread, &mut LwpData)) {
+        f(self.t, &mut self.data);
+    }
+
     /// Enters the LWP in `p`, whose locked state is `ps` and whose directory has
-    /// room: gives it an id, binds it to its thread for life (S3), and marks it
-    /// stopped if `flags` say SUSPENDED, or if `creating`: then it stays stopped
-    /// until `stop::create_done`. Returns the id and the thread, which the caller
-    /// sets running unless it is stopped.
+    /// room: gives it an id (`id`, which must be free, or the first free one),
+    /// binds it to its thread for life (S3), and marks it stopped if `flags` say
+    /// SUSPENDED, or if `creating`: then it stays stopped until
+    /// `stop::create_done`. Returns the id and the thread, which the caller sets
+    /// running unless it is stopped.
     pub(crate) fn install(
         self,
         p: &'static Proc,
         ps: &mut ProcState,
         flags: LwpFlags,
         creating: bool,
+        id: Option<LwpId>,
     ) -> (LwpId, &'static KThread) {
         let NewLwp { t, lwp, data } = self;
-        let id = ps.p_lwpdir.enter(t, lwp, flags.contains(LwpFlags::DETACHED));
+        let detached = flags.contains(LwpFlags::DETACHED);
+        let id = match id {
+            Some(id) => ps
+                .p_lwpdir
+                .enter_as(id, t, lwp, detached)
+                .expect("a new process's LWP id is taken or beyond its directory"),
+            None => ps.p_lwpdir.enter(t, lwp, detached),
+        };
         lwp.lwp_id.store(id.0, Ordering::Relaxed);
         lwp.set_data(data);
         t.attach_lwp(lwp, p);
@@ -407,6 +433,9 @@ impl NewLwp {
         }
         if ps.p_sig.stopsig.is_some() {
             t.set_proc_flag(TpFlags::JOBSTOP);
+        }
+        if ps.p_holdfork {
+            t.set_proc_flag(TpFlags::HOLDFORK);
         }
         let mut stop = TpFlags::empty();
         if flags.contains(LwpFlags::SUSPENDED) {
@@ -523,7 +552,7 @@ fn lwp_enter(
         }
         let spare = room.take().map(|r| ps.p_lwpdir.adopt(r));
         if ps.p_lwpdir.has_room() {
-            let entered = new.take().map(|n| n.install(p, &mut ps, flags, true));
+            let entered = new.take().map(|n| n.install(p, &mut ps, flags, true, None));
             drop(ps);
             drop(spare);
             break entered.ok_or(Errno::EAGAIN);

@@ -14,9 +14,10 @@
 //! `p_lock`, then switches away with interrupts still off; whoever clears `STOPPED`
 //! (continue, or an exit request) owns making it runnable, and `disp::setrun` waits
 //! for the switch away to be complete. So a stopped LWP is on no queue and no CPU,
-//! and is set running exactly once. An LWP stays stopped while either stop
-//! request stands: `lwp_continue` clears `HOLDLWP`, SIGCONT clears `JOBSTOP`
-//! ([`continue_all`]), and each sets running only an LWP the other does not hold.
+//! and is set running exactly once. An LWP stays stopped while any stop request
+//! stands: `lwp_continue` clears `HOLDLWP`, SIGCONT clears `JOBSTOP`
+//! ([`continue_all`]), the end of a `forkall` clears `HOLDFORK` ([`holdlwps`],
+//! [`continuelwps`]), and each sets running only an LWP no other request holds.
 //! The last LWP of a process to stop for a stop signal tells the parent
 //! (`signal::proc_stopped`).
 //!
@@ -39,7 +40,7 @@ use crate::thread::{curthread, pending, KThread, ThreadState};
 use crate::{signal, sleepq, M};
 
 /// The requests that keep an LWP stopped.
-const HELD: TpFlags = TpFlags::HOLDLWP.union(TpFlags::JOBSTOP);
+const HELD: TpFlags = TpFlags::HOLDLWP.union(TpFlags::HOLDFORK).union(TpFlags::JOBSTOP);
 
 /// A stop point: where the current LWP acts on a request to stop (it stays here
 /// until continued) or to exit (it never returns), and looks at a signal sent to
@@ -134,7 +135,8 @@ pub(super) fn create_done(p: &Proc, t: &'static KThread) {
     let resume = {
         let _ps = p.p_lock.lock();
         let f = t.clear_proc_flag(TpFlags::CREATING);
-        let stays = f.contains(TpFlags::HOLDLWP) && !f.contains(TpFlags::EXITLWP);
+        let stays =
+            f.intersects(TpFlags::HOLDLWP | TpFlags::HOLDFORK) && !f.contains(TpFlags::EXITLWP);
         if stays {
             None
         } else {
@@ -231,7 +233,7 @@ pub fn lwp_continue(id: LwpId) -> Result<(), Errno> {
         let ps = p.p_lock.lock();
         let (t, _) = ps.p_lwpdir.live(id).ok_or(Errno::ESRCH)?;
         let was = t.clear_proc_flag(TpFlags::HOLDLWP);
-        if was.contains(TpFlags::JOBSTOP) {
+        if was.intersects(HELD - TpFlags::HOLDLWP) {
             None
         } else {
             unstop(t)
@@ -287,5 +289,81 @@ fn setrun_unstopped(p: &Proc, go: impl Fn(TpFlags) -> bool) {
 /// Continues every LWP of `p` that a stop signal stopped and `lwp_suspend` does not
 /// hold (SIGCONT, which has cleared their `JOBSTOP`).
 pub(crate) fn continue_all(p: &Proc) {
+    setrun_unstopped(p, |f| !f.intersects(HELD));
+}
+
+/// Stops every other LWP of `p`, the current LWP's process, for `forkall`, and
+/// holds them stopped with their `lwp` structures in memory until
+/// [`continuelwps`] (Solaris' `holdlwps(SHOLDFORK)`): their registers, mask and
+/// alternate stack are still then, to be copied. Running ones stop at their next
+/// stop point (poked, on another CPU), sleeping ones in a wait that is a stop point
+/// are woken to stop there, and those stopped already — suspended, or by a stop
+/// signal — stay so, brought back in first if they were swapped out. One LWP holds
+/// the others at a time: a second one stops for the first, then holds in turn.
+///
+/// Errors: `EINTR` if the process is exiting or in `exec`, or a signal this LWP
+/// catches arrives meanwhile (the others are let go again).
+pub(crate) fn holdlwps(p: &Proc) -> Result<(), Errno> {
+    let me = curthread();
+    loop {
+        {
+            let mut ps = p.p_lock.lock();
+            if ps.p_stat != crate::proc::PStat::Active || ps.p_exec {
+                return Err(Errno::EINTR);
+            }
+            if !ps.p_holdfork {
+                ps.p_holdfork = true;
+                for (t, _) in ps.p_lwpdir.live_all().filter(|(t, _)| !ptr::eq(*t, me)) {
+                    t.set_proc_flag(TpFlags::HOLDFORK);
+                    disp::poke_thread(t);
+                }
+                break;
+            }
+        }
+        // Another LWP holds this one: stop for it (or exit), then try again.
+        stop_point();
+        if signal::delivering() {
+            return Err(Errno::EINTR);
+        }
+    }
+    wake_stop_points(p);
+    loop {
+        let seen = p.p_holdlwps.snapshot();
+        let (held, out) = {
+            let ps = p.p_lock.lock();
+            let others = || ps.p_lwpdir.live_all().map(|(t, _)| t).filter(|t| !ptr::eq(*t, me));
+            let held = others().all(|t| t.proc_flag().contains(TpFlags::STOPPED) && t.loaded());
+            // Stopped before the hold and swapped out: set running, it comes back
+            // in, and stops again at once, to stay in.
+            let out = others().filter(|t| !t.loaded()).find_map(unstop);
+            drop(ps);
+            (held, out)
+        };
+        if let Some(t) = out {
+            disp::setrun(t);
+            continue;
+        }
+        if held {
+            return Ok(());
+        }
+        if !p.p_holdlwps.wait(seen) {
+            if let Err(e) = wait_interrupted() {
+                continuelwps(p);
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Lets go the LWPs [`holdlwps`] held: each runs again unless another request
+/// keeps it stopped (a suspension, a stop signal).
+pub(crate) fn continuelwps(p: &Proc) {
+    {
+        let mut ps = p.p_lock.lock();
+        ps.p_holdfork = false;
+        for (t, _) in ps.p_lwpdir.live_all() {
+            t.clear_proc_flag(TpFlags::HOLDFORK);
+        }
+    }
     setrun_unstopped(p, |f| !f.intersects(HELD));
 }

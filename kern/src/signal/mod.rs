@@ -398,7 +398,9 @@ impl ThreadSig {
 /// (S11): by the creator, before `t` first runs.
 #[inline]
 pub(crate) fn inherit_mask(t: &KThread, from: &KThread) {
-    debug_check!(t.never_ran() && from.is_curthread(), "{t:?}: mask inherited late");
+    // `from` is the caller, or (`forkall`) an LWP it holds stopped: its mask is still.
+    let still = from.is_curthread() || from.proc_flag().contains(crate::lwp::TpFlags::STOPPED);
+    debug_check!(t.never_ran() && still, "{t:?}: mask inherited late");
     t.sig_state().set_hold(from.sig_state().hold());
 }
 

@@ -114,7 +114,7 @@ pub(super) struct Candidate {
 
 /// Whether LWP `lwp` on thread `t` may be swapped out now: its structure is in
 /// memory, and it is asleep on a sleep queue or stopped, off every CPU, with no
-/// exit asked of it. (Threads blocked on a lock's turnstile are left alone: they
+/// exit asked of it and no `forkall` copying it. (Threads blocked on a lock's turnstile are left alone: they
 /// hold a priority the lock's owner may need, and are not long there.)
 fn swappable(t: &KThread, lwp: &Lwp) -> bool {
     let waiting = match t.state() {
@@ -125,7 +125,7 @@ fn swappable(t: &KThread, lwp: &Lwp) -> bool {
     waiting
         && t.loaded()
         && !disp::is_running(t)
-        && !t.proc_flag().contains(TpFlags::EXITLWP)
+        && !t.proc_flag().intersects(TpFlags::EXITLWP | TpFlags::HOLDFORK)
         && lwp.is_resident()
 }
 
@@ -178,7 +178,7 @@ fn claim(c: &Candidate) -> Option<Box<LwpData>> {
             return None;
         }
         let f = c.t.proc_flag();
-        if f.contains(TpFlags::EXITLWP) {
+        if f.intersects(TpFlags::EXITLWP | TpFlags::HOLDFORK) {
             return None;
         }
         if f.contains(TpFlags::STOPPED) {

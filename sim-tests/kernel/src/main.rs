@@ -53,6 +53,11 @@ static BENCHES: &[&[Bench]] = &[bench::KERNEL, user_bench::USER_BENCHES];
 /// What the kernel runs once it is up: the self-tests, or the benchmarks.
 fn run(bootargs: &str) -> bool {
     kern::exec::set_programs(programs::BY_NAME);
+    // The parent of orphans (pid 1), before anything else makes a process.
+    if let Err(e) = kern::exec::start_init() {
+        kern::kprintln!("init: not started: {e}");
+        return false;
+    }
     kern_selftest::main(bootargs, SUITES, BENCHES)
 }
 

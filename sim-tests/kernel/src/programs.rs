@@ -35,10 +35,12 @@ pub static FUZZ: &[u8] = program!("fuzz");
 pub static CREDS: &[u8] = program!("creds");
 pub static PIPES: &[u8] = program!("pipes");
 pub static PRIO: &[u8] = program!("prio");
+pub static INIT: &[u8] = program!("init");
 
 /// What `exec` finds by name (`kern::exec::set_programs`): every program above,
 /// and `badimage`, which is no program (an `exec` of it must fail with ENOEXEC).
 pub static BY_NAME: &[(&str, &[u8])] = &[
+    ("init", INIT),
     ("hello", HELLO),
     ("lwps", LWPS),
     ("suspend", SUSPEND),

@@ -646,7 +646,7 @@ fn swap_everything() -> TestResult {
             image_checked = image_holds_registers(&pids)?;
         }
         let used = kern::M::heap_stats().used;
-        let n = swap::swapout_all();
+        let n = kern_selftest::swapout_procs(&pids);
         let freed = used.saturating_sub(kern::M::heap_stats().used);
         if n > 0 && freed >= n * core::mem::size_of::<lwp::LwpData>() {
             drops += 1;

@@ -88,6 +88,13 @@ pub fn reap(pid: Pid) -> Result<WaitStatus, String> {
     Ok(WaitStatus::from_raw(status))
 }
 
+/// Swaps out every LWP of the processes `pids` that may go now, and no other (a
+/// test that counts its swap-ins must not count another process's LWPs, such as
+/// `init`'s, which sleeps and stays out); returns how many went out.
+pub fn swapout_procs(pids: &[Pid]) -> usize {
+    pids.iter().filter_map(|&pid| proc::prfind(pid)).map(kern::swap::swapout_proc).sum()
+}
+
 /// Runs `create` with its `n`th allocation refused, for n = 1, 2, ... until it makes
 /// fewer than `n` (its caches emptied first, so that it must allocate). A refused
 /// allocation either makes the call fail with `ENOMEM` or `EAGAIN`, leaving the

@@ -55,7 +55,8 @@ use kern::kprintln;
 
 pub use disp::DISP;
 pub use helpers::{
-    crowd, dispatcher_state, each_allocation_fails, reap, spawn, spawn_ts, wait_for, wait_until,
+    crowd, dispatcher_state, each_allocation_fails, reap, spawn, spawn_ts, swapout_procs, wait_for,
+    wait_until,
 };
 pub use kmdb::KMDB;
 pub use lwp::LWP;

@@ -702,7 +702,7 @@ fn swap_races_with_suspends_and_kills() -> TestResult {
             .any(|&pid| prfind(pid).is_some_and(|p| p.stat() != kern::proc::PStat::Zombie))
             && M::now_ns() < deadline
         {
-            swap::swapout_all();
+            crate::swapout_procs(&pids);
             sleepq::delay(1);
         }
         let mut killed = 0;

@@ -363,7 +363,16 @@ pub fn fork1() -> Result<u64, u64> {
     Ok(if r1 != 0 { 0 } else { r0 })
 }
 
-/// `getppid()`: the parent's pid (0 once the parent has gone: proc 0's).
+/// `forkall()`: a new process with a copy of every LWP of this one, each with its
+/// id and continuing where it was (an LWP in a system call gets EINTR from it in
+/// the child); the child's pid in the parent, 0 in the child.
+pub fn forkall() -> Result<u64, u64> {
+    // SAFETY: no pointers.
+    let (r0, r1) = unsafe { syscall6(SYS_FORKSYS, [FORKALL, 0, 0, 0, 0, 0]) }?;
+    Ok(if r1 != 0 { 0 } else { r0 })
+}
+
+/// `getppid()`: the parent's pid (1 once the parent has gone: `init`'s).
 pub fn getppid() -> Result<u64, u64> {
     // SAFETY: no pointers.
     unsafe { syscall6(SYS_GETPID, [0; 6]) }.map(|(_, ppid)| ppid)

@@ -19,7 +19,16 @@
 //! 7. bad arguments: a pid that is no child (`ECHILD`), an unknown id type or
 //!    options (`EINVAL`), a bad siginfo pointer (`EFAULT`), a bad fork subcode or
 //!    flags (`EINVAL`); the process goes on;
-//! 8. fifty children forked, exited and reaped in turn.
+//! 8. fifty children forked, exited and reaped in turn;
+//! 9. an orphan — a grandchild whose parent exits first — is adopted by `init`
+//!    (its `getppid` becomes 1, and this process cannot wait for it), which reaps
+//!    it when it exits: its pid is gone (`kill(pid, 0)` fails with `ESRCH`);
+//! 10. `forkall` from a process of five LWPs — three counting, one asleep in a
+//!    `read` of an empty pipe, and the caller — makes a child with the same five
+//!    LWP ids: the caller's copy returns 0 with its own id, the counters' copies go
+//!    on counting from where they were, and the reader's copy returns `EINTR`
+//!    from its `read`; in the parent, the reader still waits (a byte written
+//!    wakes it) and the counters go on. A bad `forkall` flag is `EINVAL`.
 //!
 //! Exit codes: the number of the failed check.
 
@@ -33,11 +42,11 @@ use lwp_user::abi::{
     SigInfoT, SigSet, UContext, CLD_CONTINUED, CLD_DUMPED, CLD_EXITED, CLD_STOPPED, P_ALL, P_PID,
     SIGCONT, SIGILL, SIGSTOP, SIGUSR1, SIGUSR2, SIG_BLOCK, WCONTINUED, WEXITED, WNOHANG, WSTOPPED,
 };
-use lwp_user::errno::{ECHILD, EFAULT, EINVAL, ESRCH};
+use lwp_user::errno::{ECHILD, EFAULT, EINTR, EINVAL, ESRCH};
 use lwp_user::signal::{kill, sigaction, sigmask, sigprocmask, Disposition};
 use lwp_user::{
-    check, exit, fork1, getpid, getppid, lwp_kill, lwp_self, lwp_wait, ok, pipe, read, say,
-    sleep_ms, spawn, syscall6, waitid, write, yield_now,
+    check, exit, fork1, forkall, getpid, getppid, lwp_kill, lwp_self, lwp_wait, ok, pipe, read,
+    say, sleep_ms, sleep_until, spawn, syscall6, waitid, write, yield_now,
 };
 
 lwp_user::main!(main);
@@ -254,5 +263,119 @@ fn main(_: u64) {
         let i = wait_for(8, pid, WEXITED);
         check!(8, i.si_value == u64::from(n), "child {n} exited with {}", i.si_value);
     }
+    // 9.
+    orphan();
+    // 10.
+    forkall_copies_every_lwp();
+    check!(10, fork(1, 1).err() == Some(EINVAL), "forkall flags 1");
     say!("every child was its own process");
+}
+
+/// Check 9: a grandchild outlives its parent; it reports its pid and, once
+/// orphaned, its parent's, through a pipe; then it exits, for `init` to reap.
+fn orphan() {
+    let (r, w) = ok!(9, pipe());
+    let mid = child(9, move || {
+        match fork1() {
+            Ok(0) => {
+                let me = getpid().unwrap_or(0);
+                // Its parent exits at once: wait (bounded) to be adopted.
+                let adopted = sleep_until(5_000, || getppid() == Ok(1));
+                let words = [me, getppid().unwrap_or(0), u64::from(adopted)];
+                let bytes: [u8; 24] = as_bytes(&words);
+                exit(if write(w, &bytes) == Ok(24) { 0 } else { 1 })
+            }
+            Ok(_) => 0,
+            Err(_) => 1,
+        }
+    });
+    let i = wait_for(9, mid, WEXITED);
+    check!(9, i.si_code == CLD_EXITED && i.si_value == 0, "the middle child: {}", i.si_value);
+    let mut bytes = [0u8; 24];
+    check!(9, read(r, &mut bytes) == Ok(24), "the grandchild's report");
+    let word = |k: usize| u64::from_be_bytes(bytes[8 * k..8 * k + 8].try_into().unwrap_or([0; 8]));
+    let (gpid, ppid, adopted) = (word(0), word(1), word(2));
+    check!(9, adopted == 1 && ppid == 1, "the orphan's parent is {ppid}, not init (1)");
+    check!(9, waitid(P_PID, gpid, WEXITED | WNOHANG).err() == Some(ECHILD), "waitid for an orphan");
+    let reaped = sleep_until(5_000, || kill(gpid, 0) == Err(ESRCH));
+    check!(9, reaped, "init did not reap the orphan {gpid}");
+}
+
+/// `words` as the bytes a pipe carries (big-endian, as SPARC stores them).
+fn as_bytes(words: &[u64; 3]) -> [u8; 24] {
+    let mut b = [0u8; 24];
+    for (k, w) in words.iter().enumerate() {
+        b[8 * k..8 * k + 8].copy_from_slice(&w.to_be_bytes());
+    }
+    b
+}
+
+/// Check 10's LWPs: counters, each counting in its own slot until told to stop,
+/// and a reader, whose `read` ends as `READ` says (1 a byte, 2 EINTR, 3 else).
+static COUNTS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+static COUNT_STOP: AtomicBool = AtomicBool::new(false);
+static READ: AtomicU64 = AtomicU64::new(0);
+
+fn counter(k: u64) {
+    while !COUNT_STOP.load(SeqCst) {
+        COUNTS[k as usize].fetch_add(1, SeqCst);
+        let _ = yield_now();
+    }
+}
+
+fn reader(fd: u64) {
+    let mut b = [0u8; 1];
+    READ.store(
+        match read(fd, &mut b) {
+            Ok(1) => 1,
+            Err(EINTR) => 2,
+            _ => 3,
+        },
+        SeqCst,
+    );
+}
+
+/// Whether every counter moves on within a second.
+fn counters_move() -> bool {
+    let before = COUNTS.each_ref().map(|c| c.load(SeqCst));
+    sleep_until(1_000, || COUNTS.iter().zip(before).all(|(c, b)| c.load(SeqCst) > b))
+}
+
+fn forkall_copies_every_lwp() {
+    let (r, w) = ok!(10, pipe());
+    let counters = [0u64, 1, 2].map(|k| ok!(10, spawn(counter, k, 0)));
+    let rd = ok!(10, spawn(reader, r, 0));
+    let me = ok!(10, lwp_self());
+    check!(10, counters_move(), "the counters do not count");
+    // Time for the reader to be asleep in its read.
+    sleep_ms(20);
+    check!(10, READ.load(SeqCst) == 0, "the reader's read ended: {}", READ.load(SeqCst));
+    let pid = match ok!(10, forkall()) {
+        0 => {
+            let ids_there = counters.iter().chain([&rd, &me]).all(|&id| lwp_kill(id, 0).is_ok());
+            let code = if lwp_self() != Ok(me) {
+                101
+            } else if !ids_there || lwp_kill(me + 5, 0) != Err(ESRCH) {
+                102
+            } else if !sleep_until(1_000, || READ.load(SeqCst) != 0) || READ.load(SeqCst) != 2 {
+                103
+            } else if !counters_move() {
+                104
+            } else {
+                0
+            };
+            exit(code)
+        }
+        pid => pid,
+    };
+    let i = wait_for(10, pid, WEXITED);
+    check!(10, i.si_code == CLD_EXITED && i.si_value == 0, "the forkall child: {}", i.si_value);
+    check!(10, READ.load(SeqCst) == 0, "the parent's reader was woken: {}", READ.load(SeqCst));
+    check!(10, counters_move(), "the parent's counters stopped");
+    check!(10, write(w, b"x") == Ok(1), "writing the reader's byte");
+    check!(10, sleep_until(1_000, || READ.load(SeqCst) == 1), "the reader: {}", READ.load(SeqCst));
+    COUNT_STOP.store(true, SeqCst);
+    for id in counters.iter().chain([&rd]) {
+        ok!(10, lwp_wait(*id));
+    }
 }
