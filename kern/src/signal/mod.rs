@@ -399,8 +399,11 @@ impl ThreadSig {
 #[inline]
 pub(crate) fn inherit_mask(t: &KThread, from: &KThread) {
     // `from` is the caller, or (`forkall`) an LWP it holds stopped: its mask is still.
-    let still = from.is_curthread() || from.proc_flag().contains(crate::lwp::TpFlags::STOPPED);
-    debug_check!(t.never_ran() && still, "{t:?}: mask inherited late");
+    debug_check!(
+        t.never_ran()
+            && (from.is_curthread() || from.proc_flag().contains(crate::lwp::TpFlags::STOPPED)),
+        "{t:?}: mask inherited late"
+    );
     t.sig_state().set_hold(from.sig_state().hold());
 }
 

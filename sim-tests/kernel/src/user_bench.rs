@@ -7,7 +7,9 @@
 //! * `lwp_create_exit_wait`: an LWP created, run to its exit and reaped (S16);
 //! * `lwp_yield_switch`: a yield between two LWPs of one process, per switch (S17);
 //!   `lwp_yield_switch_fp` the same between two LWPs that use the FPU;
-//! * `fork1_exit_wait`: a process forked, exiting at once and reaped (S1);
+//! * `fork1_exit_wait`: a process forked, exiting at once and reaped (S1); the
+//!   same by `forkall` from four LWPs (`forkall_exit_wait`), and with an `exec`
+//!   of a small program in the child (`fork1_exec_exit_wait`);
 //! * `proc_yield_switch`: the same between LWPs of two processes (S17 across
 //!   address spaces), per real switch: two copies run together;
 //! * `fast_trap_gethrtime`: the fast trap `ta 0x24`, beside the null system call;
@@ -37,6 +39,8 @@ pub static USER_BENCHES: &[Bench] = &[
     ("lwp_yield_switch", || mode(3, 10_000)),
     ("lwp_yield_switch_fp", || mode(10, 10_000)),
     ("fork1_exit_wait", || mode(11, 200)),
+    ("forkall_exit_wait", || mode(14, 200)),
+    ("fork1_exec_exit_wait", || mode(15, 200)),
     ("proc_yield_switch", proc_yield_switch),
     ("fast_trap_gethrtime", || mode(5, 100_000)),
     ("park_unpark_pingpong", || mode(6, 10_000)),

@@ -44,6 +44,12 @@
 //!     back and forth through two pipes, each blocking in `read` until the other
 //!     writes (Linux's pipe ping-pong); an op is one switch (two per round trip),
 //!     and every byte must come back as it was sent, on both sides.
+//! 14. `forkall_exit_wait`: `forkall` of a process of four LWPs — three asleep in
+//!     `_lwp_park` — whose child exits at once, reaped by `waitid`: the holding of
+//!     the three, their copies, and the process;
+//! 15. `fork1_exec_exit_wait`: a child forked, which `exec`s this program with
+//!     the argument `exit` (it exits at once, code 0), and reaped: `exec` of a
+//!     small program beside `fork1_exit_wait`.
 //!
 //! Exit codes: 0 done; 1 a call failed; 2 a created LWP was not the one reaped;
 //! 3 too many yields switched to nobody; 4 this process had the CPU to itself,
@@ -62,11 +68,11 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::Seq
 use lwp_user::abi::LWP_SUSPENDED;
 use lwp_user::abi::{SigInfoT, SigSet, UContext, SIGUSR1, SIG_BLOCK, SIG_UNBLOCK};
 use lwp_user::signal::{kill, sigaction, sigmask, sigprocmask, Disposition};
+use lwp_user::{args, execve, exit, fork1, forkall, waitpid};
 use lwp_user::{
     check, clock_ns, gethrtime, gethrvtime, getpid, lwp_continue, lwp_park, lwp_self, lwp_times,
     lwp_unpark, lwp_wait, ok, pipe, println, read, spawn, write, yield_now,
 };
-use lwp_user::{exit, fork1, waitpid};
 
 lwp_user::main!(main);
 
@@ -237,7 +243,34 @@ fn pipe_pingpong(n: u64) {
     );
 }
 
+/// Mode 14's sleepers park until told to stop.
+static PARKED_STOP: AtomicBool = AtomicBool::new(false);
+
+fn parked(_: u64) {
+    while !PARKED_STOP.load(SeqCst) {
+        let _ = lwp_park(None, 0);
+    }
+}
+
+/// Forks `n` children, each made by `fork` and exiting with code 3 or made to by
+/// `child`, reaps each, and reports the figure as `name`.
+fn fork_exit_wait(name: &str, n: u64, fork: fn() -> Result<u64, u64>, child: fn() -> !) {
+    let start = now();
+    for _ in 0..n {
+        let pid = match ok!(1, fork()) {
+            0 => child(),
+            pid => pid,
+        };
+        let (gone, status) = ok!(1, waitpid(pid, 0));
+        check!(2, gone == pid && status == 3 << 8, "reaped {gone} status {status:#x}");
+    }
+    report(name, start, n);
+}
+
 fn main(arg: u64) {
+    if args().nth(1) == Some(b"exit") {
+        exit(3)
+    }
     let (which, n) = (arg & 0xff, arg >> 8);
     let ops = |default: u64| if n == 0 { default } else { n };
     match which {
@@ -261,19 +294,20 @@ fn main(arg: u64) {
         }
         3 => yield_switch("lwp_yield_switch", ops(10_000), false),
         10 => yield_switch("lwp_yield_switch_fp", ops(10_000), true),
-        11 => {
-            let n = ops(200);
-            let start = now();
-            for _ in 0..n {
-                let pid = match ok!(1, fork1()) {
-                    0 => exit(3),
-                    pid => pid,
-                };
-                let (gone, status) = ok!(1, waitpid(pid, 0));
-                check!(2, gone == pid && status == 3 << 8, "reaped {gone} status {status:#x}");
+        11 => fork_exit_wait("fork1_exit_wait", ops(200), fork1, || exit(3)),
+        14 => {
+            let sleepers = [0; 3].map(|_| ok!(1, spawn(parked, 0, 0)));
+            fork_exit_wait("forkall_exit_wait", ops(200), forkall, || exit(3));
+            PARKED_STOP.store(true, SeqCst);
+            for id in sleepers {
+                ok!(1, lwp_unpark(id));
+                ok!(1, lwp_wait(id));
             }
-            report("fork1_exit_wait", start, n);
         }
+        15 => fork_exit_wait("fork1_exec_exit_wait", ops(200), fork1, || {
+            execve(b"bench\0", &[b"bench\0", b"exit\0"], &[]);
+            exit(1)
+        }),
         4 => {
             // The two clock reads of the loop, timed alone.
             const CALIBRATE: u64 = 1_000;
