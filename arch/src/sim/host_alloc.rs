@@ -71,10 +71,12 @@ pub(super) fn refuse_injected() -> bool {
 
 /// The checks of an allocation by a simulated CPU: none under a spin lock, an
 /// injected failure, the heap's size. `Ok(true)`: admitted and charged to the
-/// kernel heap; `Ok(false)`: the machine's own (its console), not charged;
-/// `Err`: refused.
+/// kernel heap; `Ok(false)`: the machine's own (its console) or a panic's (the
+/// report of a failed assertion, with its backtrace, must get out: refused, it
+/// would end in the allocation-error hook, which waits for the backtrace lock
+/// the panic holds), not charged; `Err`: refused.
 fn admit(cpu: Cpu, layout: Layout) -> Result<bool, ()> {
-    if cpu.machine_own() {
+    if cpu.machine_own() || std::thread::panicking() {
         return Ok(false);
     }
     kmem::check_allowed(cpu.noalloc(), layout, || cpu.set_noalloc(0));

@@ -14,7 +14,7 @@ use kern::M;
 use kern_selftest::{ensure, ensure_eq, reap, wait_until, Test, TestResult};
 use lwp_abi::*;
 
-use super::signals::{until, wait_lwp, worker_arg};
+use super::signals::{until, wait_lwp, worker_arg, worker_flags};
 use super::{errno, exit, new_space, poke, stack_top, sys, AddrSpace, DATA};
 use arch::kmem::Shared;
 
@@ -152,13 +152,13 @@ fn rt_main(one_cpu: u64) {
     // In RT itself while it makes them: on one CPU the TS LWPs wait.
     assert_eq!(setparms(0, PC_CID_RT, 0), Ok((0, 0)));
     let spinner = worker_arg(0, ts_spinner, 0);
-    let rt = worker_arg(1, rt_body, 0);
-    // On one CPU nothing TS runs while this RT LWP does; on more, the new LWP may
-    // run elsewhere at once.
-    if one_cpu == 1 {
-        assert_eq!(user::load_u64(RT_RAN), 0);
-    }
+    // Made suspended, so that it is there to be put in RT (on several CPUs it could
+    // otherwise run and exit first); once continued, above this LWP, on one CPU
+    // it runs at once.
+    let rt = worker_flags(1, rt_body, 0, LWP_SUSPENDED);
     assert_eq!(setparms(rt, PC_CID_RT, 10), Ok((0, 0)));
+    assert_eq!(user::load_u64(RT_RAN), 0, "user: the suspended LWP ran");
+    assert_eq!(sys(SYS_LWP_CONTINUE, &[rt]), Ok((0, 0)));
     if one_cpu == 1 {
         assert_eq!(user::load_u64(RT_RAN), 1, "user: the RT LWP did not run at once");
     }

@@ -10,6 +10,7 @@ use arch::kmem::Shared;
 use arch::sim::user::{self, TEXT};
 use arch::{FaultKind, Machine, Prot, UserRegs, PAGE_SIZE, USER_LIMIT};
 use core::mem::offset_of;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kern::proc::{self, AddrSpace, Pid, WaitOpts, WaitStatus};
 use kern::{sleepq, M};
 use kern_selftest::{ensure, ensure_eq, reap, wait_until, Test, TestResult};
@@ -32,6 +33,7 @@ pub static SIGNALS: &[Test] = &[
     Test::new("sig_bad_arguments", bad_arguments),
     Test::new("sig_bad_frame_is_sigsegv", bad_frame),
     Test::new("sig_contexts_carry_fp_registers", contexts_carry_fp),
+    Test::new("sig_init_adopts_and_reaps_orphans", init_adopts_and_reaps_orphans),
 ];
 
 // What lives where in `DATA`, above the other tests' words.
@@ -524,10 +526,15 @@ fn sleeper(ms: u64) {
 
 /// Creates worker `i` running `program(arg)`: its id.
 pub(super) fn worker_arg(i: u64, program: fn(u64), arg: u64) -> u64 {
+    worker_flags(i, program, arg, 0)
+}
+
+/// [`worker_arg`], the LWP created with `_lwp_create` flags `flags`.
+pub(super) fn worker_flags(i: u64, program: fn(u64), arg: u64, flags: u64) -> u64 {
     let ctx = super::set_context(i, user::program(program), stack_top(i + 1));
     user::store_u64(ctx + 16, arg);
     let ids = DATA + 0x300;
-    sys(SYS_LWP_CREATE, &[ctx, 0, ids + 8 * i]).expect("_lwp_create");
+    sys(SYS_LWP_CREATE, &[ctx, flags, ids + 8 * i]).expect("_lwp_create");
     u64::from(user::load_u32(ids + 8 * i))
 }
 
@@ -827,5 +834,69 @@ fn fp_context_main(_: u64) {
 fn contexts_carry_fp() -> TestResult {
     let s = space()?;
     ensure_eq!(reap(start(&s, fp_context_main, 0)?)?, WaitStatus::Exited(0));
+    Ok(())
+}
+
+// ---- S1: orphans go to init -------------------------------------------------------
+
+/// The pid of the orphan `orphan_parent` leaves, and whether it may exit.
+static ORPHAN: AtomicU32 = AtomicU32::new(0);
+static ORPHAN_GO: AtomicBool = AtomicBool::new(false);
+
+/// `init` as the QEMU image's is: reaps every child that has exited, then waits in
+/// `sigsuspend` for SIGCHLD, which is blocked everywhere else (so none is missed).
+fn init_main(_: u64) {
+    catch(SIGCHLD, |_, _, _| {}, 0);
+    block(&[SIGCHLD]);
+    put_set(SET, SigSet::EMPTY);
+    let pid_at = INFO + offset_of!(SigInfoT, si_pid) as u64;
+    loop {
+        while sys(SYS_WAITID, &[P_ALL, 0, INFO, WEXITED | WNOHANG]).is_ok()
+            && user::load_u32(pid_at) != 0
+        {}
+        let _ = sys(SYS_SIGSUSPEND, &[SET]);
+    }
+}
+
+/// A process that makes a child and exits before it.
+fn orphan_parent(_: usize) {
+    if let Ok(c) = proc::proc_create(orphan_child, 0) {
+        ORPHAN.store(c.0, Ordering::SeqCst);
+    }
+    proc::proc_exit(0)
+}
+
+fn orphan_child(_: usize) {
+    while !ORPHAN_GO.load(Ordering::SeqCst) {
+        sleepq::delay(1);
+    }
+    proc::proc_exit(7)
+}
+
+/// S1: with an `init` (`proc::set_init`), a process that exits gives its children
+/// to it, and init reaps them as its own; once init is gone, orphans go to the
+/// kernel's reaper again.
+fn init_adopts_and_reaps_orphans() -> TestResult {
+    if let Some(other) = proc::initproc() {
+        kern_selftest::skip!("init is pid {other} already");
+    }
+    let s = space()?;
+    let init = start(&s, init_main, 0)?;
+    ensure_eq!(proc::set_init(init), Ok(()));
+    ensure_eq!(proc::set_init(init), Err(Errno::EBUSY));
+    ORPHAN.store(0, Ordering::SeqCst);
+    ORPHAN_GO.store(false, Ordering::SeqCst);
+    let mid = proc::proc_create(orphan_parent, 0).map_err(|e| format!("proc_create: {e}"))?;
+    ensure_eq!(reap(mid)?, WaitStatus::Exited(0));
+    let orphan = Pid(ORPHAN.load(Ordering::SeqCst));
+    ensure!(orphan.0 != 0, "the orphan was not made");
+    ensure_eq!(proc::prfind(orphan).and_then(|p| p.parent()), Some(init));
+    ensure_eq!(proc::proc_wait(Some(orphan)), Err(Errno::ECHILD));
+    ORPHAN_GO.store(true, Ordering::SeqCst);
+    wait_until("init to reap the orphan", 10, || Ok(proc::prfind(orphan).is_none()))?;
+    // init ends: no heir any more, and its own exit is its parent's to reap.
+    ensure_eq!(kern::signal::kill(u64::from(init.0), SIGKILL), Ok(()));
+    ensure_eq!(reap(init)?, WaitStatus::Killed(SIGKILL as u8));
+    ensure_eq!(proc::initproc(), None);
     Ok(())
 }
