@@ -20,7 +20,9 @@
 //! that the dependency arrow points one way only: `kern` → `arch`.
 //!
 //! User mode (S3, S5.1, S13, S16) is the machine's too: an address space
-//! ([`Machine::AddrSpace`]: an MMU context and its pages), entering user mode with
+//! ([`Machine::AddrSpace`]: an MMU context and its pages, which come from the
+//! machine's page pool, apart from the kernel heap: [`Machine::page_stats`]),
+//! entering user mode with
 //! the [`UserFrame`] that holds an LWP's registers ([`Machine::user_enter`]),
 //! `copyin`/`copyout` with the user's own rights, system calls through the kernel's
 //! table ([`Upcalls::sysent`]), and every other way back into the kernel through

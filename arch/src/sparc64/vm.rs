@@ -257,6 +257,10 @@ impl AddrSpace {
     /// Maps zero-filled pages at `va..va + len` with `prot` (`Machine::as_map`).
     pub fn map(&self, va: u64, len: u64, prot: Prot) -> Result<(), MapError> {
         let end = check_range(va, len)?;
+        // More pages than the pool has free: refused before a page-by-page walk.
+        if len / PAGE_SIZE > physmem::stats().free as u64 {
+            return Err(MapError::NoMemory);
+        }
         let _g = self.lock.lock();
         if (va..end).step_by(PAGE_SIZE as usize).any(|page| self.tte(page) != 0) {
             return Err(MapError::Overlap);
