@@ -51,6 +51,24 @@ impl HeapStats {
     }
 }
 
+/// The page pool's figures, in pages of [`crate::PAGE_SIZE`] bytes: the memory user
+/// address spaces are made of (their pages, shared pages and page tables), apart
+/// from the kernel heap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageStats {
+    /// All the pool has.
+    pub total: usize,
+    /// Not in use.
+    pub free: usize,
+}
+
+impl PageStats {
+    /// In use.
+    pub fn used(&self) -> usize {
+        self.total.saturating_sub(self.free)
+    }
+}
+
 /// Moves `value` into a new heap block, or gives it back if there is no memory.
 pub fn try_box<T>(value: T) -> Result<Box<T>, T> {
     let layout = Layout::new::<T>();
@@ -94,8 +112,9 @@ static FAIL_COUNTDOWN: AtomicU64 = AtomicU64::new(0);
 /// Allocations refused on purpose since boot.
 static INJECTED: AtomicU64 = AtomicU64::new(0);
 
-/// Makes the `n`th allocation (1 = the next one) made by the thread whose
-/// current-thread register value is `thread` fail, once; `n` = 0 disarms.
+/// Makes the `n`th allocation (1 = the next one: a heap block, or pages of the
+/// page pool) made by the thread whose current-thread register value is `thread`
+/// fail, once; `n` = 0 disarms.
 /// The kernel calls this through its own wrapper with the current thread.
 pub fn fail_nth(thread: usize, n: u64) {
     FAIL_THREAD.store(0, Ordering::SeqCst);

@@ -20,7 +20,9 @@
 //! that the dependency arrow points one way only: `kern` → `arch`.
 //!
 //! User mode (S3, S5.1, S13, S16) is the machine's too: an address space
-//! ([`Machine::AddrSpace`]: an MMU context and its pages), entering user mode with
+//! ([`Machine::AddrSpace`]: an MMU context and its pages, which come from the
+//! machine's page pool, apart from the kernel heap: [`Machine::page_stats`]),
+//! entering user mode with
 //! the [`UserFrame`] that holds an LWP's registers ([`Machine::user_enter`]),
 //! `copyin`/`copyout` with the user's own rights, system calls through the kernel's
 //! table ([`Upcalls::sysent`]), and every other way back into the kernel through
@@ -47,7 +49,7 @@ pub mod kmem;
 pub mod uregs;
 
 pub use blk::{BlkBuf, BlkDone, BlkError, BlkOp, BlkRequest, SECTOR_SIZE};
-pub use kmem::HeapStats;
+pub use kmem::{HeapStats, PageStats};
 pub use uregs::{
     reg, Fault, FaultKind, FloatKind, FpRegs, FrameImageError, MapError, PendingWork, Prot, SysEnt,
     SysHandler, SysRet, UserFrame, UserRegs, UserTrap, PAGE_SIZE, USER_LIMIT,
@@ -223,6 +225,11 @@ pub trait Machine {
     /// The kernel heap's size and use (`kmem`): what limits are sized from, and
     /// what leak checks compare.
     fn heap_stats() -> kmem::HeapStats;
+    /// The page pool's size and use: the memory user address spaces are made of
+    /// (their pages, the pages they share with the kernel, their page tables, a
+    /// `fork` child's copies), apart from the heap. What the limits on processes
+    /// and stacks are sized from, and what leak checks compare.
+    fn page_stats() -> kmem::PageStats;
     /// This CPU takes a spin lock under which nothing may be allocated (`kmem`):
     /// in debug builds an allocation before the matching [`Machine::alloc_permit`]
     /// panics. Call with interrupts disabled.
@@ -275,10 +282,28 @@ pub trait Machine {
     /// leave user mode for good.
     type AddrSpace: Send + Sync + 'static;
 
+    /// User addresses the machine keeps for itself, where no user page may be
+    /// mapped (on sparc64, the locked kernel window; empty on the simulation).
+    const USER_RESERVED: core::ops::Range<u64>;
+
     /// A new, empty address space; `NoMemory` if no MMU context is free.
     fn as_create() -> Result<Self::AddrSpace, MapError>;
-    /// Maps zero-filled pages at `va..va + len` (page-aligned) with rights `prot`.
+    /// Maps zero-filled pages of the page pool at `va..va + len` (page-aligned, not
+    /// mapped yet: `Overlap` otherwise) with rights `prot` (empty: no access at
+    /// all). `NoMemory` if the pool runs out: what the call had mapped is given back.
     fn as_map(space: &Self::AddrSpace, va: u64, len: u64, prot: Prot) -> Result<(), MapError>;
+    /// Unmaps the pages of `va..va + len` (page-aligned) that `space` maps and gives
+    /// them back to the pool, with whatever page tables that leaves empty; their
+    /// translations go wherever the machine keeps them (on sparc64, each page's TLB
+    /// entries, no more). Pages it does not map are skipped, and so are pages it
+    /// shares with the kernel ([`Machine::as_map_shared`]). `BadRange`, nothing
+    /// done, for a range `as_map` would refuse as such.
+    fn as_unmap(space: &Self::AddrSpace, va: u64, len: u64) -> Result<(), MapError>;
+    /// Gives every page of `va..va + len` (page-aligned) the rights `prot`, keeping
+    /// its contents, and drops the translations that had the old rights.
+    /// `Unmapped`, nothing changed, if one of the pages is not mapped (or is shared
+    /// with the kernel); `BadRange` as for [`Machine::as_unmap`].
+    fn as_protect(space: &Self::AddrSpace, va: u64, len: u64, prot: Prot) -> Result<(), MapError>;
     /// Writes `bytes` at `va` in `space`, whatever the pages' rights (the kernel
     /// loading a program); every page must be mapped.
     fn as_write(space: &Self::AddrSpace, va: u64, bytes: &[u8]) -> Result<(), MapError>;

@@ -728,7 +728,7 @@ pub enum MapError {
     BadRange,
     /// Part of the range is mapped already (`as_map`).
     Overlap,
-    /// Part of the range is not mapped (`as_write`, `as_read`).
+    /// Part of the range is not mapped (`as_write`, `as_read`, `as_protect`).
     Unmapped,
     /// No memory for pages or tables, or no MMU context left.
     NoMemory,

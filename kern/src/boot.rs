@@ -72,15 +72,20 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
     });
     swap::init(swap_mode, swapstat.unwrap_or(0));
     kprintln!("LWP kernel: {} CPU(s), HZ={}, boot arguments '{}'", M::ncpus(), clock::hz(), args);
-    let (l, heap) = (rctl::limits(), M::heap_stats());
+    let (l, heap, pages) = (rctl::limits(), M::heap_stats(), M::page_stats());
     kprintln!(
-        "limits: {} threads, {} LWPs ({} per process), {} processes; heap {} KiB, {} KiB free",
+        "limits: {} threads, {} LWPs ({} per process), {} processes, stack {} KiB; \
+         heap {} KiB, {} KiB free; page pool {} pages ({} KiB), {} free",
         l.max_threads,
         l.max_lwps,
         l.lwps_per_proc,
         l.max_procs,
+        rctl::stack_max() / 1024,
         heap.total / 1024,
-        heap.free() / 1024
+        heap.free() / 1024,
+        pages.total,
+        pages.total as u64 * arch::PAGE_SIZE / 1024,
+        pages.free
     );
     if kmdb::requested(args) {
         kmdb::enter(kmdb::Why::Boot);

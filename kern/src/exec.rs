@@ -36,9 +36,12 @@
 //!
 //! The address space of a new process: the program's segments, below
 //! [`PROGRAM_LIMIT`]; one unmapped guard page, so that a stack overflow faults
-//! instead of writing over the program's data; the stack, `READ | WRITE`, up to
-//! [`USER_STACK_TOP`]; one unmapped page above it, up to `USER_LIMIT`, so that a
-//! read past the top of the stack faults too.
+//! instead of writing over the program's data; the room the stack may grow into
+//! (up to [`STACK_LIMIT`]); the stack, `READ | WRITE`, [`USER_STACK_SIZE`] of it
+//! mapped at first, up to [`USER_STACK_TOP`]; one unmapped page above it, up to
+//! `USER_LIMIT`, so that a read past the top of the stack faults too. Its layout
+//! ([`Vm`]: the program's segments, where the stack is and may grow) goes with it
+//! to the process, for `mmap` and the stack's growth (`vm`).
 
 use alloc::vec::Vec;
 use arch::kmem::Shared;
@@ -53,15 +56,20 @@ use object::BigEndian;
 use crate::cred::Cred;
 use crate::errno::Errno;
 use crate::proc::{proc_create_user, AddrSpace, Pid};
+use crate::vm::Vm;
 use crate::M;
 
 /// The top of the user stack of a new process (unbiased, page-aligned): its first
 /// LWP's stack pointer starts one minimal frame below it.
 pub const USER_STACK_TOP: u64 = USER_LIMIT - PAGE_SIZE;
-/// The size of the user stack of a new process.
+/// The size of the user stack of a new process, mapped at once; it grows on demand
+/// (`vm`) up to the process's stack limit.
 pub const USER_STACK_SIZE: u64 = 256 * 1024;
-/// Program segments end at or below this: the stack's guard page starts here.
-pub const PROGRAM_LIMIT: u64 = USER_STACK_TOP - USER_STACK_SIZE - PAGE_SIZE;
+/// The most any stack limit may be (`rctl::stack_max`): Solaris' default, 8 MiB.
+pub const STACK_LIMIT: u64 = 8 << 20;
+/// Program segments end at or below this: the guard page under the room the stack
+/// may grow into starts here (and anonymous mappings go below it: `vm`).
+pub const PROGRAM_LIMIT: u64 = USER_STACK_TOP - STACK_LIMIT - PAGE_SIZE;
 
 /// A validated program image, ready for [`load`]: every segment inside
 /// `0..PROGRAM_LIMIT`, no two sharing a page, the entry in an executable one.
@@ -180,16 +188,18 @@ fn segment<'a>(
 }
 
 /// Maps the segments of `image` into `space`, a new address space, and copies
-/// their file bytes in (the rest of each segment, and of its pages, is zero).
+/// their file bytes in (the rest of each segment, and of its pages, is zero); each
+/// goes into the layout `vm` as a program segment.
 ///
 /// On an error some segments may be mapped already: the caller drops `space`.
 ///
 /// Errors: `ENOMEM` if the machine has no memory for the pages; `ENOEXEC` if it
 /// refuses addresses the image asks for (addresses it reserves for itself).
-pub fn load(space: &AddrSpace, image: &Image<'_>) -> Result<(), Errno> {
+pub fn load(space: &AddrSpace, vm: &mut Vm, image: &Image<'_>) -> Result<(), Errno> {
     for seg in &image.segments {
         let pages = seg.pages();
         M::as_map(space, pages.start, pages.end - pages.start, seg.prot).map_err(map_errno)?;
+        vm.add_program(pages.start, pages.end, seg.prot)?;
         if !seg.data.is_empty() {
             M::as_write(space, seg.vaddr, seg.data).map_err(map_errno)?;
         }
@@ -223,10 +233,10 @@ pub fn spawn(elf: &[u8], arg: u64) -> Result<Pid, Errno> {
 /// [`spawn`], the new process acting for `cred` (`None`: the current process's
 /// credentials): how the kernel starts a process for a user other than root.
 pub fn spawn_as(elf: &[u8], arg: u64, cred: Option<Cred>) -> Result<Pid, Errno> {
-    let (space, entry) = image_space(elf)?;
+    let (space, vm, entry) = image_space(elf)?;
     let regs = UserRegs::for_entry(entry, USER_STACK_TOP, arg);
     let space = Shared::try_new(space).map_err(|_| Errno::ENOMEM)?;
-    proc_create_user(space, regs, cred)
+    proc_create_user(space, vm, regs, cred)
 }
 
 /// The programs the kernel image carries, by name: what `exec` may start.
@@ -281,10 +291,10 @@ pub fn execve(frame: &arch::UserFrame, path: u64, argv: u64, envp: u64) -> Resul
     let mut strings = Vec::new();
     let argc = copyin_strings(argv, &mut strings)?;
     let envc = copyin_strings(envp, &mut strings)?;
-    let (space, entry) = image_space(elf)?;
+    let (space, vm, entry) = image_space(elf)?;
     let regs = push_args(&space, entry, &strings, argc, envc)?;
     let space = Shared::try_new(space).map_err(|_| Errno::ENOMEM)?;
-    crate::proc::exec_replace(space, name, || frame.store(&regs))
+    crate::proc::exec_replace(space, vm, name, || frame.store(&regs))
 }
 
 /// A NUL-terminated string of user memory at `uaddr`, without its NUL, of at most
@@ -334,15 +344,16 @@ fn copyin_strings(uaddr: u64, out: &mut Vec<u8>) -> Result<usize, Errno> {
     }
 }
 
-/// A new address space with `elf` loaded and a user stack: the space and the
-/// entry point (what [`spawn`] and [`execve`] start from).
-fn image_space(elf: &[u8]) -> Result<(AddrSpace, u64), Errno> {
+/// A new address space with `elf` loaded and a user stack: the space, its layout
+/// and the entry point (what [`spawn`] and [`execve`] start from).
+fn image_space(elf: &[u8]) -> Result<(AddrSpace, Vm, u64), Errno> {
     let image = parse(elf)?;
     let space = M::as_create().map_err(|_| Errno::EAGAIN)?;
-    load(&space, &image)?;
     let stack = USER_STACK_TOP - USER_STACK_SIZE;
+    let mut vm = Vm::with_stack(stack, USER_STACK_TOP);
+    load(&space, &mut vm, &image)?;
     M::as_map(&space, stack, USER_STACK_SIZE, Prot::READ | Prot::WRITE).map_err(map_errno)?;
-    Ok((space, image.entry))
+    Ok((space, vm, image.entry))
 }
 
 /// Writes the `argc` arguments and `envc` environment strings in `strings` (each

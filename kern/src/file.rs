@@ -96,7 +96,7 @@ fn me() -> Result<&'static Proc, Errno> {
 
 /// The open file of descriptor `fd` of the current process: a reference of the
 /// caller's own (`EBADF` if it is not open).
-fn getf(fd: u64) -> Result<File, Errno> {
+pub(crate) fn getf(fd: u64) -> Result<File, Errno> {
     me()?.p_fd.lock().ent(fd).map(|e| e.fe_file.clone())
 }
 

@@ -20,11 +20,13 @@
 //! child.
 //!
 //! The child gets:
-//! * a copy of the address space (`Machine::as_fork`), taken after the caller's
-//!   register windows are flushed to its stack (a held LWP's were flushed when it
-//!   switched out), so that the child's stacks hold every frame. Pages the process
-//!   shares with the kernel (the `schedctl` pages) are not copied: the child has
-//!   none, as in Solaris, where the library makes its own again in the child;
+//! * a copy of the address space (`Machine::as_fork`: every page, from the page
+//!   pool) and of its layout (`vm`: the program, the stack as far as it has grown,
+//!   the anonymous memory with its rights), taken after the caller's register
+//!   windows are flushed to its stack (a held LWP's were flushed when it switched
+//!   out), so that the child's stacks hold every frame. Pages the process shares
+//!   with the kernel (the `schedctl` pages) are not copied: the child has none, as
+//!   in Solaris, where the library makes its own again in the child;
 //! * the process's dispositions (S10), credentials and descriptors (the same open
 //!   files: a pipe is shared with the child), copied before anyone can see the
 //!   child; no pending signal and no interval timer (POSIX);
@@ -115,10 +117,15 @@ fn fork<L: AsMut<[ChildLwp]>>(
 ) -> Result<Pid, Errno> {
     let space = p.addr_space().ok_or(Errno::EINVAL)?;
     M::user_flush_windows();
-    let copy = M::as_fork(&space).map_err(|_| Errno::ENOMEM)?;
+    // The layout and the pages are copied under its lock: they agree.
+    let (copy, vm) = {
+        let vm = p.p_vm.lock();
+        (M::as_fork(&space).map_err(|_| Errno::ENOMEM)?, vm.try_clone()?)
+    };
     let copy = Shared::try_new(copy).map_err(|_| Errno::ENOMEM)?;
     proc::proc_create_child(
         copy,
+        vm,
         |child| {
             signal::fork_inherit(p, child);
             cred::fork_inherit(p, child);

@@ -11,7 +11,9 @@
 //! objects plus the structures ever allocated, and a run of work that leaves no
 //! thread, LWP or process behind may leave the heap bigger by at most those
 //! structures (and the kernel's tables, which grow by doubling): anything more is a
-//! leak ([`Census::leaked_since`]).
+//! leak ([`Census::leaked_since`]). User memory (the machine's page pool: pages
+//! and page tables) belongs to processes alone: with no more processes, no more
+//! of it may be in use.
 
 use alloc::format;
 use alloc::string::String;
@@ -40,6 +42,8 @@ pub fn reap() -> usize {
 pub struct Census {
     /// Heap bytes in use, after a [`reap`].
     pub heap_used: usize,
+    /// Pages of the page pool in use (user memory: pages and page tables).
+    pub pages_used: usize,
     /// Threads made and not yet reaped.
     pub threads: u32,
     /// LWPs in every process.
@@ -61,6 +65,7 @@ pub fn census() -> Census {
     reap();
     Census {
         heap_used: M::heap_stats().used,
+        pages_used: M::page_stats().used(),
         threads: thread::nthreads(),
         lwps: lwp::nlwps(),
         procs: proc::nprocs(),
@@ -91,17 +96,24 @@ impl Census {
             + self.proc_structs.saturating_sub(before.proc_structs) as usize
                 * core::mem::size_of::<Proc>();
         let grown = self.heap_used.saturating_sub(before.heap_used);
-        (grown > structs + TABLE_SLACK).then(|| {
-            format!(
+        if grown > structs + TABLE_SLACK {
+            return Some(format!(
                 "the heap grew by {grown} bytes, of which new thread, LWP and process \
                  structures explain {structs}"
+            ));
+        }
+        // User memory belongs to processes: with no more of them, no more of it.
+        (self.pages_used > before.pages_used).then(|| {
+            format!(
+                "{} pages of the page pool are in use, {} were",
+                self.pages_used, before.pages_used
             )
         })
     }
 }
 
 /// Makes the `n`th allocation the current thread makes from now on fail (1: the
-/// next), once; 0 disarms. For tests of every creating path's failure handling.
+/// next; a heap block or pages of the page pool), once; 0 disarms. For tests of every creating path's failure handling.
 pub fn fail_nth(n: u64) {
     arch::kmem::fail_nth(crate::thread::curthread() as *const KThread as usize, n);
 }

@@ -21,7 +21,8 @@
 //! signals: dispositions, masks, sending, taking, handlers, interval timers
 //! (S10–S15),
 //! [`schedctl`] the pages shared with a thread library and its all-LWPs-blocked
-//! notification (S4, S9), [`swap`] the swap device and the swapper that moves `lwp`
+//! notification (S4, S9), [`vm`] a process's address-space layout: anonymous
+//! memory and the growing stack (S1, S16), [`swap`] the swap device and the swapper that moves `lwp`
 //! structures out and back in (S5, S6, S2),
 //! [`boot`] the kernel's `main`, [`kmdb`] the kernel's debugger (its console,
 //! and the dump a panic prints).
@@ -77,6 +78,7 @@ pub mod sync;
 pub mod syscall;
 pub mod thread;
 pub mod tick;
+pub mod vm;
 
 /// Error numbers (S16): the system-call ABI's ([`lwp_abi::errno`]), which user
 /// code sees unchanged.

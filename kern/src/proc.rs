@@ -32,9 +32,9 @@
 //!   kernel thread's `proc_wait` leaves them to it. The reaper also takes the
 //!   zombies of a parent that keeps none (`SA_NOCLDWAIT`).
 //! * **User processes** ([`proc_create_user`], used by `exec`): a process with an
-//!   address space, whose first LWP starts in user mode. The process holds the
-//!   space; its LWPs' threads hold it too while they run in it, and the last one to
-//!   leave frees it. The CPU time of its LWPs (S5.6) is summed into the process as
+//!   address space and its layout (`vm`), whose first LWP starts in user mode. The
+//!   process holds the space; its LWPs' threads hold it too while they run in it,
+//!   and the last one to leave frees it. The CPU time of its LWPs (S5.6) is summed into the process as
 //!   each exits. Its creator may give it other credentials than its own.
 //!
 //! The process tree — pids, parents, children, and the move to zombie — is guarded
@@ -68,7 +68,9 @@ use crate::file::{self, FdTable};
 use crate::lwp::{self, Event, LwpDir, LwpFlags, LwpId, NewLwp};
 use crate::rctl;
 use crate::signal::{self, AtomicSigSet, ProcSig};
+use crate::sync::Mutex;
 use crate::thread::{curproc, curthread, KThread};
+use crate::vm::Vm;
 use crate::M;
 
 /// A user address space, as the machine makes it.
@@ -248,6 +250,9 @@ pub struct Proc {
     pub(crate) p_itimer: Callout,
     /// Its address space (S1); none for a process whose LWPs run kernel code only.
     pub(crate) p_as: DispLock<Option<Shared<AddrSpace>>>,
+    /// The layout of its address space: segments, main stack (`vm`), whose mutex
+    /// serializes the calls that change it.
+    pub(crate) p_vm: Mutex<Vm>,
     /// An LWP exited: `lwp_wait` looks again.
     pub(crate) p_lwpexit: Event,
     /// An LWP stopped, or was continued: `lwp_suspend` looks again.
@@ -290,6 +295,7 @@ impl Proc {
             p_sigpend: AtomicSigSet::new(),
             p_itimer: Callout::new(),
             p_as: DispLock::new(None),
+            p_vm: Mutex::new(Vm::new()),
             p_lwpexit: Event::new(),
             p_holdlwps: Event::new(),
             p_childexit: Event::new(),
@@ -563,6 +569,8 @@ fn proc_free(p: &'static Proc) {
     p.p_sigpend.set(signal::SigSet::EMPTY);
     let space = p.p_as.lock().take();
     drop(space);
+    let vm = core::mem::take(&mut *p.p_vm.lock());
+    drop(vm);
     let mut head = PROC_CACHE.lock();
     p.p_hash.set(*head);
     *head = Some(p);
@@ -588,17 +596,20 @@ pub fn proc_create(func: fn(usize), arg: usize) -> Result<Pid, Errno> {
 }
 
 /// Creates a user process (S1): a child of the current process with address space
-/// `space`, acting for `cred` (`None`: its creator's credentials), whose one LWP
-/// (id 1) starts in user mode with `regs`. Returns its pid.
+/// `space` laid out as `vm` says (what its program, its stack and its anonymous
+/// memory are: `vm`), acting for `cred` (`None`: its creator's credentials), whose
+/// one LWP (id 1) starts in user mode with `regs`. Returns its pid.
 ///
 /// Errors as [`proc_create`].
 pub fn proc_create_user(
     space: Shared<AddrSpace>,
+    vm: Vm,
     regs: UserRegs,
     cred: Option<Cred>,
 ) -> Result<Pid, Errno> {
     proc_create_child(
         space,
+        vm,
         |p| born(p, cred),
         |p| Ok([ChildLwp::first(NewLwp::alloc_user(p, regs)?)]),
     )
@@ -628,19 +639,21 @@ impl ChildLwp {
     }
 }
 
-/// Creates a user process with address space `space`, a child of the current
-/// process: `inherit` gives it what it holds (its credentials and descriptors)
+/// Creates a user process with address space `space` laid out as `vm` says, a
+/// child of the current process: `inherit` gives it what it holds (its credentials and descriptors)
 /// before anyone can see it, and `make` its LWPs, ready to run (`fork` copies the
 /// caller's dispositions, credentials and descriptors, then the registers, mask,
 /// alternate stack and FP registers of the LWPs it copies). `make` gives back
 /// what it made if it fails. Returns the child's pid.
 pub(crate) fn proc_create_child<L: AsMut<[ChildLwp]>>(
     space: Shared<AddrSpace>,
+    vm: Vm,
     inherit: impl FnOnce(&'static Proc),
     make: impl FnOnce(&'static Proc) -> Result<L, Errno>,
 ) -> Result<Pid, Errno> {
     let p = proc_alloc()?;
     *p.p_as.lock() = Some(space);
+    *p.p_vm.lock() = vm;
     inherit(p);
     match make(p) {
         Ok(mut lwps) => proc_enter(p, lwps.as_mut()),
@@ -707,7 +720,8 @@ fn proc_enter(p: &'static Proc, lwps: &mut [ChildLwp]) -> Result<Pid, Errno> {
 }
 
 /// The part of `exec` that changes the calling process (see `exec`): every other
-/// LWP is made to exit and waited for, `space` replaces the address space, and
+/// LWP is made to exit and waited for, `space` replaces the address space (and
+/// `vm` its layout), and
 /// the caller's LWP starts over — `set_regs` sets its registers, its alternate
 /// stack is disabled, caught signals go back to their defaults, its `schedctl`
 /// state goes with the old space — descriptors marked `FD_CLOEXEC` are closed,
@@ -717,6 +731,7 @@ fn proc_enter(p: &'static Proc, lwps: &mut [ChildLwp]) -> Result<Pid, Errno> {
 /// (nothing changed then but that the other LWPs may be gone).
 pub(crate) fn exec_replace(
     space: Shared<AddrSpace>,
+    vm: Vm,
     name: &str,
     set_regs: impl FnOnce(),
 ) -> Result<(), Errno> {
@@ -753,9 +768,10 @@ pub(crate) fn exec_replace(
     }
     crate::schedctl::lwp_exit(t, lwp.id(), p);
     crate::schedctl::proc_done(p);
+    let old_vm = core::mem::replace(&mut *p.p_vm.lock(), vm);
     let old = p.p_as.lock().replace(space.clone());
     M::user_exec(space);
-    drop(old);
+    drop((old, old_vm));
     set_regs();
     lwp.with_data(|d| {
         d.lwp_sigaltstack =
@@ -825,6 +841,8 @@ pub(crate) fn proc_zombie(p: &'static Proc) {
     // Nothing runs in the address space any more: its pages go now, not at reaping.
     let space = p.p_as.lock().take();
     drop(space);
+    let vm = core::mem::take(&mut *p.p_vm.lock());
+    drop(vm);
     signal::realitimer_cancel(p);
     crate::schedctl::proc_done(p);
     // Its pipes' other ends see it gone now: EOF, or EPIPE.

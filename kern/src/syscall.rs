@@ -53,7 +53,7 @@ use crate::lwp::{self, Eosys, LwpFlags, LwpId};
 use crate::proc::{Pid, WaitOpts};
 use crate::signal::{self, Sig, SigInfo};
 use crate::thread::{curlwp, curproc, curthread, pending};
-use crate::{clock, cred, disp, file, fork, priocntl, proc, schedctl, M};
+use crate::{clock, cred, disp, file, fork, priocntl, proc, schedctl, vm, M};
 use lwp_abi::*;
 
 /// The machine's `user_trap` upcall: see the module comment.
@@ -61,6 +61,10 @@ pub fn user_trap(frame: &UserFrame, why: UserTrap) {
     match why {
         UserTrap::Syscall => syscall(frame),
         UserTrap::Fault(f) => {
+            // The stack's growth is no fault: the instruction is made again.
+            if vm::user_fault(f) {
+                return;
+            }
             let (sig, info) = signal::fault_signal(f);
             signal::trapsig(sig, info);
         }
@@ -209,6 +213,10 @@ syscalls! {
     },
     SYS_FCNTL => general |a: [u64; 6]| file::fcntl(a[0], a[1], a[2]),
     SYS_PRIOCNTL => general |a: [u64; 6]| priocntl::priocntl(a[0], a[1], a[2], a[3]),
+    SYS_MMAP => general |a: [u64; 6]| vm::sys_mmap(a[0], a[1], a[2], a[3], a[4], a[5]),
+    SYS_MPROTECT => general |a: [u64; 6]| vm::sys_mprotect(a[0], a[1], a[2]),
+    SYS_MUNMAP => general |a: [u64; 6]| vm::sys_munmap(a[0], a[1]),
+    SYS_SYSCONFIG => fast |a: [u64; 6]| vm::sysconfig(a[0]),
     SYS_SIGPROCMASK => general |a: [u64; 6]| signal::sys_sigprocmask(a[0], a[1], a[2]),
     SYS_SIGSUSPEND => general |a: [u64; 6]| signal::sys_sigsuspend(a[0]),
     SYS_SIGALTSTACK => general |a: [u64; 6]| signal::sys_sigaltstack(a[0], a[1]),
@@ -287,10 +295,13 @@ pub fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Errno> {
 }
 
 /// Copies `bytes` out to user address `uaddr`; `EFAULT` if any byte of the range
-/// is not writable by the calling LWP.
+/// is not writable by the calling LWP. A write below the main stack grows it as
+/// the LWP's own store would (`vm`), and is made again.
 #[inline]
 pub fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Errno> {
-    M::copyout(uaddr, bytes).map_err(|_| Errno::EFAULT)
+    M::copyout(uaddr, bytes)
+        .or_else(|f| if vm::user_fault(f) { M::copyout(uaddr, bytes) } else { Err(f) })
+        .map_err(|_| Errno::EFAULT)
 }
 
 /// Copies in a small structure of `N` 64-bit words (see `lwp_abi`: big-endian, a
@@ -310,10 +321,13 @@ pub(crate) fn with_copyin_words<const N: usize, R>(
     M::copyin_words(uaddr, f).map_err(|_| Errno::EFAULT)
 }
 
-/// Copies out a structure of 64-bit words; `EFAULT` as `copyout`.
+/// Copies out a structure of 64-bit words; `EFAULT` as `copyout` (which grows the
+/// stack the same way: a signal frame below a deep stack).
 #[inline]
 pub(crate) fn copyout_words(uaddr: u64, words: &[u64]) -> Result<(), Errno> {
-    M::copyout_words(uaddr, words).map_err(|_| Errno::EFAULT)
+    M::copyout_words(uaddr, words)
+        .or_else(|f| if vm::user_fault(f) { M::copyout_words(uaddr, words) } else { Err(f) })
+        .map_err(|_| Errno::EFAULT)
 }
 
 /// `_lwp_create(&LwpContext, flags, &mut lwpid)` (S16): the parameters are copied
@@ -330,8 +344,8 @@ fn lwp_create(ctxp: u64, flags: u64, idp: u64) -> SysResult {
     {
         return Err(Errno::EINVAL);
     }
-    // The id's place must take the id before there is an LWP to lose; nothing
-    // unmaps user memory, so the copy of the id cannot fail where this one did not.
+    // The id's place must take the id before there is an LWP to lose; should
+    // another LWP unmap it meanwhile, the id is lost, not the LWP.
     copyout(idp, &0u32.to_be_bytes())?;
     lwp::lwp_create_user(UserRegs::for_entry(pc, stack_top, arg), flags, |id| {
         let _ = copyout(idp, &id.0.to_be_bytes());

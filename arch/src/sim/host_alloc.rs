@@ -14,7 +14,10 @@
 //! and an allocation beyond it fails as one on the real machine would, so that the
 //! kernel's handling of an empty heap is tested here too. Kernel stacks, which are
 //! host mappings, count their nominal size (`charge`). The checks of `crate::kmem`
-//! (no allocation under a spin lock, injected failures) apply as on sparc64.
+//! (no allocation under a spin lock, injected failures) apply as on sparc64. What
+//! is not the kernel's is not counted: the machine's own allocations (its console,
+//! and user memory, which the page pool counts instead: `user::Pool`), and whatever
+//! a panicking thread allocates for its report.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -71,10 +74,10 @@ pub(super) fn refuse_injected() -> bool {
 
 /// The checks of an allocation by a simulated CPU: none under a spin lock, an
 /// injected failure, the heap's size. `Ok(true)`: admitted and charged to the
-/// kernel heap; `Ok(false)`: the machine's own (its console) or a panic's (the
-/// report of a failed assertion, with its backtrace, must get out: refused, it
-/// would end in the allocation-error hook, which waits for the backtrace lock
-/// the panic holds), not charged; `Err`: refused.
+/// kernel heap; `Ok(false)`: the machine's own (its console, user memory) or a
+/// panic's (the report of a failed assertion, with its backtrace, must get out:
+/// refused, it would end in the allocation-error hook, which waits for the
+/// backtrace lock the panic holds), not charged; `Err`: refused.
 fn admit(cpu: Cpu, layout: Layout) -> Result<bool, ()> {
     if cpu.machine_own() || std::thread::panicking() {
         return Ok(false);

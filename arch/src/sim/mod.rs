@@ -66,7 +66,7 @@ pub use user::AddrSpace;
 use crate::kmem::Shared;
 use crate::{
     BlkDone, BlkError, BlkRequest, Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister,
-    Upcalls, UserFrame, WalkFrom,
+    Upcalls, UserFrame, WalkFrom, PAGE_SIZE,
 };
 use det::{Det, Point};
 use percpu::{Cpu, PerCpu};
@@ -80,6 +80,9 @@ const CPU_STACK: usize = 8 << 20;
 /// The simulated kernel heap unless [`SimConfig::heap_bytes`] says otherwise: about
 /// three times the sparc64 kernel's, for the host's larger structures.
 pub const DEFAULT_HEAP: usize = 32 << 20;
+
+/// The simulated page pool unless [`SimConfig::pool_bytes`] says otherwise.
+pub const DEFAULT_POOL: usize = 64 << 20;
 
 /// How often `run` kicks the CPUs that have not yet gone home after a halt.
 const KICK_INTERVAL: Duration = Duration::from_millis(1);
@@ -121,6 +124,10 @@ pub struct SimConfig {
     /// The size of the simulated kernel heap: what the simulated CPUs may allocate
     /// at once (kernel stacks count their nominal size); beyond it allocations fail.
     pub heap_bytes: usize,
+    /// The size of the page pool: the memory user address spaces may hold at once
+    /// (their pages, and the pages they share with the kernel), apart from the heap
+    /// (`user`); beyond it mapping fails as it does on sparc64 when RAM runs out.
+    pub pool_bytes: usize,
     /// Seeded mode only: a machine whose virtual clock passes this is halted with
     /// failure (and [`Outcome::timed_out`] set). Unlike the wall-clock `timeout` this
     /// stops a run at the same point every time, so it replays; and a kernel that
@@ -143,6 +150,7 @@ impl SimConfig {
             echo_console: false,
             schedule: Schedule::Parallel,
             heap_bytes: DEFAULT_HEAP,
+            pool_bytes: DEFAULT_POOL,
             virtual_timeout: None,
             disk: None,
             console_input: Vec::new(),
@@ -225,6 +233,7 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
         panic: Mutex::new(None),
         det,
         spaces: Arc::new(AtomicUsize::new(0)),
+        pool: Arc::new(user::Pool::new(config.pool_bytes / PAGE_SIZE as usize)),
         disk: config.disk.map(|d| {
             let seed = match config.schedule {
                 Schedule::Seeded(seed) => seed ^ DISK_SEED,
@@ -385,6 +394,9 @@ struct Boot {
     /// Live address spaces (MMU contexts), shared with each space, which may outlive
     /// the boot.
     spaces: Arc<AtomicUsize>,
+    /// The page pool, shared with each space and shared page (which may outlive
+    /// the boot).
+    pool: Arc<user::Pool>,
     /// The disk, if the machine has one.
     disk: Option<disk::Disk>,
 }
@@ -658,6 +670,10 @@ impl Machine for Sim {
         host_alloc::heap_stats()
     }
 
+    fn page_stats() -> crate::PageStats {
+        Cpu::here().map_or_else(Default::default, |cpu| cpu.boot().pool.stats())
+    }
+
     #[inline]
     fn alloc_forbid() {
         let cpu = Cpu::expect("alloc_forbid");
@@ -746,12 +762,22 @@ impl Machine for Sim {
 
     type AddrSpace = AddrSpace;
 
+    const USER_RESERVED: core::ops::Range<u64> = 0..0;
+
     fn as_create() -> Result<AddrSpace, MapError> {
         AddrSpace::new(Cpu::expect("as_create"))
     }
 
     fn as_map(space: &AddrSpace, va: u64, len: u64, prot: Prot) -> Result<(), MapError> {
         space.map(va, len, prot)
+    }
+
+    fn as_unmap(space: &AddrSpace, va: u64, len: u64) -> Result<(), MapError> {
+        space.unmap(va, len)
+    }
+
+    fn as_protect(space: &AddrSpace, va: u64, len: u64, prot: Prot) -> Result<(), MapError> {
+        space.protect(va, len, prot)
     }
 
     fn as_write(space: &AddrSpace, va: u64, bytes: &[u8]) -> Result<(), MapError> {

@@ -529,6 +529,15 @@ pub(super) fn host_critical<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// [`host_critical`], the allocations of `f` the machine's own, not the kernel
+/// heap's (`Cpu::machine`).
+pub(super) fn host_machine<R>(f: impl FnOnce() -> R) -> R {
+    match Cpu::here() {
+        Some(cpu) => cpu.machine(f),
+        None => f(),
+    }
+}
+
 #[cold]
 #[inline(never)]
 #[track_caller]

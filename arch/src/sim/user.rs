@@ -74,7 +74,7 @@ use std::vec::Vec;
 use super::context::Context;
 use super::det::Point;
 use super::intr;
-use super::percpu::{host_critical, Cpu};
+use super::percpu::{host_critical, host_machine, Cpu};
 use crate::kmem::Shared;
 use crate::uregs::{reg, USER_LIMIT};
 use crate::{
@@ -92,8 +92,6 @@ const MAX_PROGRAMS: usize = (PAGE_SIZE / PROGRAM_STRIDE) as usize;
 /// Live address spaces per boot: as many as UltraSPARC has user MMU contexts (8192,
 /// less context 0, the kernel's).
 const MAX_SPACES: usize = 8191;
-/// Pages per address space: the simulated machine's memory is not the host's.
-const MAX_PAGES: u64 = 65536;
 
 /// A signal handler: `(sig, &siginfo or null, &ucontext)`.
 pub type Handler = fn(u64, u64, u64);
@@ -161,6 +159,47 @@ fn program_at(pc: u64) -> Option<Entry> {
     host_critical(|| PROGRAMS.lock().get(index).copied())
 }
 
+/// The page pool of a boot (`Machine::page_stats`): how many pages user address
+/// spaces may hold at once, and how many they do not. The pages themselves are
+/// host memory of their own, allocated as the machine's, outside the kernel heap
+/// (the heap is the kernel's objects only, as on sparc64, whose pool is the RAM
+/// beyond the kernel's window); a space takes its pages' count before it makes
+/// them, all or none, and gives it back as they go.
+pub(super) struct Pool {
+    total: usize,
+    free: AtomicUsize,
+}
+
+impl Pool {
+    /// A pool of `total` pages, all free.
+    pub(super) fn new(total: usize) -> Pool {
+        Pool { total, free: AtomicUsize::new(total) }
+    }
+
+    /// Takes `n` pages: false, taking none, if there are not that many (or a test
+    /// refuses this allocation: `kmem::fail_nth`).
+    fn take(&self, n: usize) -> bool {
+        if n != 0 && super::host_alloc::refuse_injected() {
+            return false;
+        }
+        self.free.fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| f.checked_sub(n)).is_ok()
+    }
+
+    /// Gives back `n` pages [`Pool::take`] took.
+    fn give(&self, n: usize) {
+        self.free.fetch_add(n, Ordering::AcqRel);
+    }
+
+    pub(super) fn stats(&self) -> crate::PageStats {
+        crate::PageStats { total: self.total, free: self.free.load(Ordering::Acquire) }
+    }
+}
+
+/// A zeroed page of host memory, the machine's own (not the kernel heap's).
+fn page_bytes() -> Box<[u8]> {
+    host_machine(|| std::vec![0; PAGE_SIZE as usize].into_boxed_slice())
+}
+
 /// One page of user memory.
 struct Page {
     prot: Prot,
@@ -180,6 +219,14 @@ enum PageMem {
 /// the kernel's word accesses alone. Words are big-endian, as all user memory.
 pub struct SharedPage {
     bytes: spin::Mutex<Box<[u8]>>,
+    /// The pool its page is counted in.
+    pool: Arc<Pool>,
+}
+
+impl Drop for SharedPage {
+    fn drop(&mut self) {
+        self.pool.give(1);
+    }
 }
 
 impl SharedPage {
@@ -201,9 +248,12 @@ impl SharedPage {
 /// rights, by user virtual address. Its lock is a host lock, taken with interrupts
 /// disabled.
 pub struct AddrSpace {
+    /// Its pages (the machine's own memory, as page tables are on sparc64).
     pages: spin::Mutex<BTreeMap<u64, Page>>,
     /// The boot's count of live spaces, given back on drop.
     live: Arc<AtomicUsize>,
+    /// The boot's page pool, where its own pages are counted.
+    pool: Arc<Pool>,
 }
 
 impl core::fmt::Debug for AddrSpace {
@@ -215,6 +265,10 @@ impl core::fmt::Debug for AddrSpace {
 
 impl Drop for AddrSpace {
     fn drop(&mut self) {
+        let pages = core::mem::take(self.pages.get_mut());
+        let own = pages.values().filter(|p| matches!(p.mem, PageMem::Own(_))).count();
+        host_machine(|| drop(pages));
+        self.pool.give(own);
         self.live.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -246,6 +300,15 @@ fn in_user_range(va: u64, len: u64) -> bool {
     va.checked_add(len).is_some_and(|end| end <= USER_LIMIT)
 }
 
+/// `BadRange` unless `va..va + len` is whole pages, not empty, in user space.
+fn check_range(va: u64, len: u64) -> Result<(), MapError> {
+    let ok = len != 0
+        && va.is_multiple_of(PAGE_SIZE)
+        && len.is_multiple_of(PAGE_SIZE)
+        && in_user_range(va, len);
+    ok.then_some(()).ok_or(MapError::BadRange)
+}
+
 impl AddrSpace {
     /// `Machine::as_create`.
     pub(super) fn new(cpu: Cpu) -> Result<AddrSpace, MapError> {
@@ -254,70 +317,108 @@ impl AddrSpace {
             (n < MAX_SPACES).then_some(n + 1)
         })
         .map_err(|_| MapError::NoMemory)?;
-        Ok(AddrSpace { pages: spin::Mutex::new(BTreeMap::new()), live })
+        let pool = Arc::clone(&cpu.boot().pool);
+        Ok(AddrSpace { pages: spin::Mutex::new(BTreeMap::new()), live, pool })
     }
 
-    /// `Machine::as_map`.
+    /// `Machine::as_map`: the pages' count is taken from the pool first, all or
+    /// none.
     pub(super) fn map(&self, va: u64, len: u64, prot: Prot) -> Result<(), MapError> {
-        if len == 0
-            || !va.is_multiple_of(PAGE_SIZE)
-            || !len.is_multiple_of(PAGE_SIZE)
-            || !in_user_range(va, len)
-        {
-            return Err(MapError::BadRange);
-        }
-        host_critical(|| {
+        check_range(va, len)?;
+        host_machine(|| {
             let mut pages = self.pages.lock();
             if pages.range(va..va + len).next().is_some() {
                 return Err(MapError::Overlap);
             }
-            if pages.len() as u64 + len / PAGE_SIZE > MAX_PAGES {
+            if !self.pool.take((len / PAGE_SIZE) as usize) {
                 return Err(MapError::NoMemory);
             }
             for page in (va..va + len).step_by(PAGE_SIZE as usize) {
-                let bytes = std::vec![0; PAGE_SIZE as usize].into_boxed_slice();
-                pages.insert(page, Page { prot, mem: PageMem::Own(bytes) });
+                pages.insert(page, Page { prot, mem: PageMem::Own(page_bytes()) });
             }
             Ok(())
         })
     }
 
-    /// `Machine::as_fork`: a copy of each page the space owns.
+    /// `Machine::as_unmap`.
+    pub(super) fn unmap(&self, va: u64, len: u64) -> Result<(), MapError> {
+        check_range(va, len)?;
+        let gone = host_machine(|| {
+            let mut pages = self.pages.lock();
+            let own: Vec<u64> = pages
+                .range(va..va + len)
+                .filter(|(_, p)| matches!(p.mem, PageMem::Own(_)))
+                .map(|(&at, _)| at)
+                .collect();
+            for at in &own {
+                pages.remove(at);
+            }
+            own.len()
+        });
+        self.pool.give(gone);
+        Ok(())
+    }
+
+    /// `Machine::as_protect`.
+    pub(super) fn protect(&self, va: u64, len: u64, prot: Prot) -> Result<(), MapError> {
+        check_range(va, len)?;
+        host_critical(|| {
+            let mut pages = self.pages.lock();
+            let own = |at| pages.get(&at).is_some_and(|p| matches!(p.mem, PageMem::Own(_)));
+            if !(va..va + len).step_by(PAGE_SIZE as usize).all(own) {
+                return Err(MapError::Unmapped);
+            }
+            for (_, page) in pages.range_mut(va..va + len) {
+                page.prot = prot;
+            }
+            Ok(())
+        })
+    }
+
+    /// `Machine::as_fork`: a copy of each page the space owns, counted in the pool
+    /// first.
     pub(super) fn fork(&self, cpu: Cpu) -> Result<AddrSpace, MapError> {
         let child = AddrSpace::new(cpu)?;
-        let copy = host_critical(|| {
-            self.pages
-                .lock()
-                .iter()
-                .filter_map(|(&va, page)| match &page.mem {
-                    PageMem::Own(bytes) => {
-                        Some((va, Page { prot: page.prot, mem: PageMem::Own(bytes.clone()) }))
-                    }
+        host_machine(|| {
+            let pages = self.pages.lock();
+            let own = || {
+                pages.iter().filter_map(|(&va, page)| match &page.mem {
+                    PageMem::Own(bytes) => Some((va, page.prot, bytes)),
                     PageMem::Shared(_) => None,
                 })
-                .collect::<BTreeMap<_, _>>()
-        });
-        host_critical(|| *child.pages.lock() = copy);
+            };
+            if !self.pool.take(own().count()) {
+                return Err(MapError::NoMemory);
+            }
+            let copy = own()
+                .map(|(va, prot, bytes)| (va, Page { prot, mem: PageMem::Own(bytes.clone()) }))
+                .collect();
+            *child.pages.lock() = copy;
+            Ok(())
+        })?;
         Ok(child)
     }
 
     /// `Machine::as_map_shared`.
     pub(super) fn map_shared(&self, va: u64) -> Result<Shared<SharedPage>, MapError> {
-        if !va.is_multiple_of(PAGE_SIZE) || !in_user_range(va, PAGE_SIZE) {
-            return Err(MapError::BadRange);
+        check_range(va, PAGE_SIZE)?;
+        if !self.pool.take(1) {
+            return Err(MapError::NoMemory);
         }
-        let bytes = spin::Mutex::new(std::vec![0; PAGE_SIZE as usize].into_boxed_slice());
-        // SAFETY: `init` writes the only field.
-        let page =
-            unsafe { Shared::try_new_with(|p: *mut SharedPage| p.write(SharedPage { bytes })) }
-                .map_err(|_| MapError::NoMemory)?;
-        host_critical(|| {
+        let bytes = spin::Mutex::new(page_bytes());
+        let pool = Arc::clone(&self.pool);
+        // SAFETY: `init` writes the fields.
+        let page = unsafe {
+            Shared::try_new_with(|p: *mut SharedPage| p.write(SharedPage { bytes, pool }))
+        }
+        .map_err(|_| {
+            self.pool.give(1);
+            MapError::NoMemory
+        })?;
+        host_machine(|| {
             let mut pages = self.pages.lock();
             if pages.contains_key(&va) {
                 return Err(MapError::Overlap);
-            }
-            if pages.len() as u64 >= MAX_PAGES {
-                return Err(MapError::NoMemory);
             }
             let mem = PageMem::Shared(page.share());
             pages.insert(va, Page { prot: Prot::READ | Prot::WRITE, mem });

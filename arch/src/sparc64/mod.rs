@@ -23,6 +23,7 @@ pub mod fpu;
 pub mod heap;
 pub mod ksyms;
 pub mod mmu;
+pub mod physmem;
 pub mod power;
 pub mod probe;
 pub mod prom;
@@ -32,7 +33,6 @@ pub mod virtio;
 pub mod vm;
 
 use core::arch::asm;
-use core::sync::atomic::Ordering;
 
 use spin::Once;
 
@@ -138,6 +138,7 @@ pub extern "C" fn boot_main(cif: usize, main: extern "C" fn() -> !) -> ! {
     });
     // The device tree, while OpenBIOS's client interface works.
     virtio::probe();
+    physmem::init();
     mmu::lock_kernel();
     trap::install();
     heap::init();
@@ -290,6 +291,10 @@ impl Machine for Sparc64 {
         heap::stats()
     }
 
+    fn page_stats() -> crate::PageStats {
+        physmem::stats()
+    }
+
     #[inline(always)]
     fn alloc_forbid() {
         heap::alloc_forbid(true)
@@ -346,12 +351,22 @@ impl Machine for Sparc64 {
 
     type AddrSpace = vm::AddrSpace;
 
+    const USER_RESERVED: core::ops::Range<u64> = mmu::KERNEL_BASE..mmu::KERNEL_END;
+
     fn as_create() -> Result<vm::AddrSpace, MapError> {
         vm::AddrSpace::new()
     }
 
     fn as_map(space: &vm::AddrSpace, va: u64, len: u64, prot: Prot) -> Result<(), MapError> {
         space.map(va, len, prot)
+    }
+
+    fn as_unmap(space: &vm::AddrSpace, va: u64, len: u64) -> Result<(), MapError> {
+        space.unmap(va, len)
+    }
+
+    fn as_protect(space: &vm::AddrSpace, va: u64, len: u64, prot: Prot) -> Result<(), MapError> {
+        space.protect(va, len, prot)
     }
 
     fn as_write(space: &vm::AddrSpace, va: u64, bytes: &[u8]) -> Result<(), MapError> {
@@ -432,10 +447,10 @@ impl Machine for Sparc64 {
     }
 
     fn shared_load(page: &vm::SharedPage, offset: usize) -> u32 {
-        page.word(offset).load(Ordering::Acquire)
+        page.load(offset)
     }
 
     fn shared_store(page: &vm::SharedPage, offset: usize, v: u32) {
-        page.word(offset).store(v, Ordering::Release)
+        page.store(offset, v)
     }
 }

@@ -12,7 +12,8 @@
 //!   stack (`WSTATE` 0), user windows to the user's stack through the as-if-user ASI
 //!   (`WSTATE` 1 in user mode, "other" windows while the kernel runs).
 //! * MMU misses are refilled by the vector from the running thread's page table
-//!   (`vm`), at any trap level; what the table does not map goes on as a fault.
+//!   (`vm`), at any trap level, read by physical address (the tables are in the
+//!   page pool, `physmem`); what the table does not map goes on as a fault.
 //! * The fast traps `ta 0x24` and `ta 0x25` (Solaris' gethrtime and gethrvtime) are
 //!   served by the vector itself, in a few instructions, without saving anything.
 //! * A system call (`ta 0x40`) enters `sparc64_syscall_trap` (Solaris'
@@ -245,6 +246,7 @@ global_asm!(
     .set    CPU_KSP, {cpu_ksp}          ! sparc64_cpu: kernel %sp for traps from user mode
     .set    CPU_THREAD, {cpu_thread}    ! sparc64_cpu: the kernel's current thread
     .set    CPU_PGD, {cpu_pgd}          ! sparc64_cpu: the running thread's page table
+    .set    COUNT_MASK, {count_mask}    ! vm: the leaf's count in a middle-level entry
     .set    CPU_FRAME, {cpu_frame}      ! sparc64_cpu: the running thread's user frame
     .set    CPU_SYSENT, {cpu_sysent}    ! sparc64_cpu: the system-call table
     .set    CPU_NSYSENT, {cpu_nsysent}  !   and its length
@@ -411,6 +413,9 @@ global_asm!(
     ! WALK: the MMU-miss refill. Walks the running thread's page table (see `vm`)
     ! for the address in the tag access register of the MMU whose ASI is `asi`, and
     ! leaves the page's TTE in %g2; anything the table does not map goes to `other`.
+    ! The tables are in the page pool, read by physical address through the
+    ! MMU-bypass ASI (0x14), which needs no translation; a middle-level entry
+    ! carries its leaf's count of pages in its low bits, masked off here.
     ! The CPU gives MMU misses their own globals, so this never disturbs a handler
     ! it interrupts (a window spill to a user stack inside etrap, say).
     .macro  WALK asi, other
@@ -427,17 +432,18 @@ global_asm!(
      srlx   %g1, 33, %g3
     and     %g3, 1023, %g3
     sllx    %g3, 3, %g3
-    ldx     [%g2 + %g3], %g2              ! level 1: va[42:33]
+    ldxa    [%g2 + %g3] 0x14, %g2         ! level 1: va[42:33]
     brz,pn  %g2, \other
      srlx   %g1, 23, %g3
     and     %g3, 1023, %g3
     sllx    %g3, 3, %g3
-    ldx     [%g2 + %g3], %g2              ! level 2: va[32:23]
+    ldxa    [%g2 + %g3] 0x14, %g2         ! level 2: va[32:23], and the leaf's count
     brz,pn  %g2, \other
      srlx   %g1, 13, %g3
     and     %g3, 1023, %g3
     sllx    %g3, 3, %g3
-    ldx     [%g2 + %g3], %g2              ! level 3: the TTE
+    and     %g2, -COUNT_MASK - 1, %g2     ! the count off
+    ldxa    [%g2 + %g3] 0x14, %g2         ! level 3: the TTE
     brgez,pn %g2, \other                  ! not valid (V is bit 63)
      nop
     .endm
@@ -1068,6 +1074,7 @@ sparc64_ontrap_call:
     cpu_ksp = const offset_of!(ArchCpu, ksp),
     cpu_thread = const offset_of!(ArchCpu, thread),
     cpu_pgd = const offset_of!(ArchCpu, pgd),
+    count_mask = const super::vm::COUNT_MASK,
     cpu_frame = const offset_of!(ArchCpu, frame),
     cpu_sysent = const offset_of!(ArchCpu, sysent),
     cpu_nsysent = const offset_of!(ArchCpu, nsysent),

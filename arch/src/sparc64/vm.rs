@@ -10,31 +10,43 @@
 //! that runs, and changes only when a switch brings in a thread of another space.
 //!
 //! The page table is a three-level radix tree of 8 KiB tables of 1024 entries
-//! (virtual address bits 42..33, 32..23, 22..13): the levels hold the addresses of
-//! the next tables (kernel memory is mapped virtual = physical), the last level
-//! holds each page's TTE. It is simple enough for the MMU-miss vectors to walk in a
-//! few instructions at any trap level (see `trap`): a miss on a mapped page is
-//! always refilled, even inside a window spill at TL>1, and a miss the table cannot
-//! answer is a real fault. The per-CPU block names the running thread's table
-//! (`sparc64_cpu.pgd`): a miss in a thread without one is a fault too.
+//! (virtual address bits 42..33, 32..23, 22..13): the levels hold the physical
+//! addresses of the next tables, the last level holds each page's TTE. Tables and
+//! pages come from the page pool (`physmem`) and are reached by physical address,
+//! through the MMU-bypass ASI, by this module and by the MMU-miss vectors alike
+//! (see `trap`): a miss on a mapped page is always refilled, even inside a window
+//! spill at TL>1, and a miss the table cannot answer is a real fault. The per-CPU
+//! block names the running thread's table (`sparc64_cpu.pgd`): a miss in a thread
+//! without one is a fault too.
+//!
+//! A middle-level entry also counts, in its low 11 bits (a table is page-aligned),
+//! the valid entries of the leaf table it points at: a leaf whose last page is
+//! unmapped goes back to the pool at once, so that `munmap` gives back everything
+//! `mmap` took. The miss vectors mask the count off (one instruction).
 //!
 //! A page's rights are in its TTE: no privileged bit (user pages), the writable bit
 //! if it may be written, and a software bit for execute, which the instruction-miss
 //! vector checks: this CPU has no no-execute bit, so a page may be executed only if
-//! it is let into the instruction TLB.
+//! it is let into the instruction TLB. A page with no rights at all (`PROT_NONE`)
+//! is a privileged one: user loads and stores there trap as user access to the
+//! kernel does (`data_access_exception`: a protection fault).
+//!
+//! Unmapping a page or changing its rights demaps that page's TLB entries in its
+//! context, in both MMUs (Solaris' `sfmmu_tlb_demap`): in the primary context if
+//! the space is the one running, else through the secondary context register. A
+//! space that goes demaps its whole context once.
 //!
 //! `copyin`/`copyout` reach user memory with the as-if-user ASI: the MMU checks the
 //! user's own rights in the user's context, and a fault is recovered by `catch`.
 
-use alloc::alloc::{alloc, dealloc};
 use alloc::vec::Vec;
-use core::alloc::Layout;
 use core::arch::{asm, global_asm};
 use core::mem::offset_of;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 
 use spin::Mutex;
 
+use super::physmem;
 use super::trap::{self, tt};
 use super::user::sparc64_cpu;
 use crate::kmem::Shared;
@@ -43,6 +55,7 @@ use crate::{Fault, FaultKind, MapError, Prot, PAGE_SIZE, USER_LIMIT};
 const TTE_V: u64 = 1 << 63;
 const TTE_CP: u64 = 1 << 5;
 const TTE_CV: u64 = 1 << 4;
+const TTE_P: u64 = 1 << 2;
 const TTE_W: u64 = 1 << 1;
 /// A software bit of the TTE: the page may be executed (the ITLB miss vector in
 /// `trap` tests this bit, 7).
@@ -51,68 +64,56 @@ const TTE_SOFT_EXEC: u64 = 1 << 7;
 /// kernel's, and the space's list) own: the space does not free it with itself.
 const TTE_SOFT_SHARED: u64 = 1 << 8;
 const TTE_PA_MASK: u64 = ((1 << 41) - 1) & !(PAGE_SIZE - 1);
+/// The bits of a TTE that give a page's rights.
+const TTE_RIGHTS: u64 = TTE_P | TTE_W | TTE_SOFT_EXEC;
 
-const ENTRIES: usize = 1024;
-const PAGE_LAYOUT: Layout = match Layout::from_size_align(PAGE_SIZE as usize, PAGE_SIZE as usize) {
-    Ok(l) => l,
-    Err(_) => panic!("page layout"),
-};
+/// The low bits of a middle-level entry that count its leaf's valid entries (the
+/// miss vectors mask them off: `and` with `-(COUNT_MASK + 1)`).
+pub(super) const COUNT_MASK: u64 = 2047;
 
-/// One page-table page: 1024 entries.
-type Table = [AtomicU64; ENTRIES];
+const ENTRIES: u64 = 1024;
 
-/// A zeroed page of kernel memory, or `NoMemory`.
+/// A zeroed page of the pool, or `NoMemory`.
 fn page_alloc() -> Result<u64, MapError> {
-    let pa = page_alloc_dirty()?;
-    // SAFETY: a whole, aligned page that nothing else references yet.
-    unsafe { sparc64_zero_page(pa) };
-    Ok(pa)
+    physmem::alloc_zeroed().ok_or(MapError::NoMemory)
 }
 
-/// A page of kernel memory whose bytes are whatever they were (for a copy), or
-/// `NoMemory`.
-fn page_alloc_dirty() -> Result<u64, MapError> {
-    // SAFETY: the layout has a nonzero size.
-    let p = unsafe { alloc(PAGE_LAYOUT) };
-    if p.is_null() {
-        Err(MapError::NoMemory)
-    } else {
-        Ok(p as u64)
-    }
-}
-
-/// The page-table page at `pa`.
-fn table(pa: u64) -> &'static Table {
-    // SAFETY: `pa` is a page that `page_alloc` returned for a table and that lives
-    // until its address space is dropped, which takes every reference with it; a
-    // zeroed page is a valid table (AtomicU64 has the layout of u64).
-    unsafe { &*(pa as *const Table) }
+/// The physical address of entry `i` of the table at `table`.
+fn entry(table: u64, i: u64) -> u64 {
+    table + 8 * i
 }
 
 /// The entries of the table at `pa` that are not zero, with their indices.
 fn used(pa: u64) -> impl Iterator<Item = (u64, u64)> {
-    let t = table(pa);
-    let mut i = 0;
-    core::iter::from_fn(move || {
-        while i < ENTRIES {
-            let e = t[i].load(Ordering::Acquire);
-            i += 1;
-            if e != 0 {
-                return Some(((i - 1) as u64, e));
-            }
-        }
-        None
+    (0..ENTRIES).filter_map(move |i| {
+        let e = physmem::load(entry(pa, i));
+        (e != 0).then_some((i, e))
     })
 }
 
 /// The index of `va` at level `level` (0: bits 42..33, 1: 32..23, 2: 22..13).
-fn index(va: u64, level: u32) -> usize {
-    ((va >> (33 - 10 * level)) & (ENTRIES as u64 - 1)) as usize
+fn index(va: u64, level: u32) -> u64 {
+    (va >> (33 - 10 * level)) & (ENTRIES - 1)
+}
+
+/// The TTE rights of `prot` on a valid, cacheable user page.
+fn rights(prot: Prot) -> u64 {
+    let mut r = TTE_V | TTE_CP | TTE_CV;
+    if prot.is_empty() {
+        r |= TTE_P;
+    }
+    if prot.contains(Prot::WRITE) {
+        r |= TTE_W;
+    }
+    if prot.contains(Prot::EXEC) {
+        r |= TTE_SOFT_EXEC;
+    }
+    r
 }
 
 /// The free MMU context numbers.
 static CONTEXTS: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-static NEXT_CONTEXT: AtomicU64 = AtomicU64::new(1);
+static NEXT_CONTEXT: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
 
 fn context_alloc() -> Result<u16, MapError> {
     if let Some(c) = CONTEXTS.lock().pop() {
@@ -125,36 +126,80 @@ fn context_alloc() -> Result<u16, MapError> {
 /// A user address space: an MMU context and its page table.
 pub struct AddrSpace {
     ctx: u16,
-    /// The top-level table (its physical = virtual address).
+    /// The top-level table (its physical address).
     root: u64,
     /// Serializes changes to the table; the miss vectors only read it, and every
-    /// entry is filled in before the entry above it points at it. It also holds the
-    /// space's handles to the shared pages it maps.
+    /// entry is filled in before the entry above it points at it (and cleared
+    /// before what it pointed at is freed). It also holds the space's handles to
+    /// the shared pages it maps.
     lock: Mutex<Vec<Shared<SharedPage>>>,
 }
 
 /// A page shared by the kernel and one user address space (`Machine::SharedPage`):
-/// a page of kernel memory (mapped virtual = physical) that a user TTE also maps.
+/// a page of the pool, which the kernel reaches by physical address and a user TTE
+/// maps.
 pub struct SharedPage {
     pa: u64,
 }
 
 impl SharedPage {
-    fn words(&self) -> &[AtomicU32; PAGE_SIZE as usize / 4] {
-        // SAFETY: `pa` is a page that `page_alloc` returned for this handle alone and
-        // that lives until it drops; a page of u32 is a valid array of AtomicU32.
-        unsafe { &*(self.pa as *const [AtomicU32; PAGE_SIZE as usize / 4]) }
+    /// The word at byte `offset`.
+    pub fn load(&self, offset: usize) -> u32 {
+        physmem::load32(self.pa + (offset as u64 & (PAGE_SIZE - 4)))
     }
 
-    /// The word at byte `offset`.
-    pub fn word(&self, offset: usize) -> &AtomicU32 {
-        &self.words()[offset / 4]
+    /// Stores `v` at byte `offset`.
+    pub fn store(&self, offset: usize, v: u32) {
+        physmem::store32(self.pa + (offset as u64 & (PAGE_SIZE - 4)), v)
     }
 }
 
 impl Drop for SharedPage {
     fn drop(&mut self) {
-        page_free(self.pa);
+        physmem::free(self.pa);
+    }
+}
+
+/// Where a page's TTE is: the physical addresses of its middle-level entry (which
+/// counts the leaf's valid entries) and of its leaf entry.
+#[derive(Clone, Copy)]
+struct Slot {
+    mid: u64,
+    leaf: u64,
+}
+
+impl Slot {
+    fn tte(self) -> u64 {
+        physmem::load(self.leaf)
+    }
+
+    /// Sets the TTE of a page that had none, counting it.
+    fn fill(self, tte: u64) {
+        physmem::store(self.leaf, tte);
+        physmem::store(self.mid, physmem::load(self.mid) + 1);
+    }
+
+    /// Clears the TTE of a page that had one; frees the leaf table if it was its
+    /// last page (the caller holds the space's lock and has the page demapped).
+    fn clear(self) {
+        physmem::store(self.leaf, 0);
+        let mid = physmem::load(self.mid) - 1;
+        if mid & COUNT_MASK == 0 {
+            physmem::store(self.mid, 0);
+            physmem::free(mid);
+        } else {
+            physmem::store(self.mid, mid);
+        }
+    }
+
+    /// Frees the leaf table if it counts no page (a table made for a page that
+    /// could then not be had).
+    fn release_if_empty(self) {
+        let mid = physmem::load(self.mid);
+        if mid != 0 && mid & COUNT_MASK == 0 {
+            physmem::store(self.mid, 0);
+            physmem::free(mid);
+        }
     }
 }
 
@@ -181,55 +226,103 @@ impl AddrSpace {
         self.root
     }
 
-    /// The last-level entry for `va`; with `create`, making the tables on the way.
-    fn leaf(&self, va: u64, create: bool) -> Result<Option<&'static AtomicU64>, MapError> {
-        let mut t = table(self.root);
-        for level in 0..2 {
-            let e = &t[index(va, level)];
-            let mut next = e.load(Ordering::Acquire);
-            if next == 0 {
-                if !create {
-                    return Ok(None);
-                }
-                next = page_alloc()?;
-                e.store(next, Ordering::Release);
+    /// Where `va`'s TTE is; with `create`, making the tables on the way.
+    fn slot(&self, va: u64, create: bool) -> Result<Option<Slot>, MapError> {
+        let top = entry(self.root, index(va, 0));
+        let mut mid_table = physmem::load(top);
+        if mid_table == 0 {
+            if !create {
+                return Ok(None);
             }
-            t = table(next);
+            mid_table = page_alloc()?;
+            physmem::store(top, mid_table);
         }
-        Ok(Some(&t[index(va, 2)]))
+        let mid = entry(mid_table, index(va, 1));
+        let mut leaf_table = physmem::load(mid) & !COUNT_MASK;
+        if leaf_table == 0 {
+            if !create {
+                return Ok(None);
+            }
+            leaf_table = page_alloc()?;
+            physmem::store(mid, leaf_table);
+        }
+        Ok(Some(Slot { mid, leaf: entry(leaf_table, index(va, 2)) }))
     }
 
-    /// Maps zero-filled pages at `va..va + len` with `prot`.
+    /// The TTE of `va` (0: none).
+    fn tte(&self, va: u64) -> u64 {
+        self.slot(va, false).ok().flatten().map_or(0, Slot::tte)
+    }
+
+    /// Maps zero-filled pages at `va..va + len` with `prot` (`Machine::as_map`).
     pub fn map(&self, va: u64, len: u64, prot: Prot) -> Result<(), MapError> {
-        let end = va.checked_add(len).ok_or(MapError::BadRange)?;
-        if !va.is_multiple_of(PAGE_SIZE)
-            || !len.is_multiple_of(PAGE_SIZE)
-            || len == 0
-            || end > USER_LIMIT
-        {
-            return Err(MapError::BadRange);
-        }
-        // The kernel's global entries translate there in every context: a user page
-        // could never be reached (and two matching entries are an MMU error).
-        if va < super::mmu::KERNEL_END && end > super::mmu::KERNEL_BASE {
-            return Err(MapError::BadRange);
+        let end = check_range(va, len)?;
+        // More pages than the pool has free: refused before a page-by-page walk.
+        if len / PAGE_SIZE > physmem::stats().free as u64 {
+            return Err(MapError::NoMemory);
         }
         let _g = self.lock.lock();
+        if (va..end).step_by(PAGE_SIZE as usize).any(|page| self.tte(page) != 0) {
+            return Err(MapError::Overlap);
+        }
+        let rights = rights(prot);
         for page in (va..end).step_by(PAGE_SIZE as usize) {
-            if self.leaf(page, false)?.is_some_and(|e| e.load(Ordering::Acquire) != 0) {
-                return Err(MapError::Overlap);
+            let made = self.slot(page, true).and_then(|slot| {
+                let slot = slot.ok_or(MapError::NoMemory)?;
+                let pa = page_alloc().inspect_err(|_| slot.release_if_empty())?;
+                slot.fill(pa | rights);
+                Ok(())
+            });
+            if let Err(e) = made {
+                // Nothing of this call stays: the pages it mapped (never used, so
+                // in no TLB) and the tables they emptied go back.
+                self.unmap_locked(va, page);
+                return Err(e);
             }
         }
-        let mut rights = TTE_V | TTE_CP | TTE_CV;
-        if prot.contains(Prot::WRITE) {
-            rights |= TTE_W;
-        }
-        if prot.contains(Prot::EXEC) {
-            rights |= TTE_SOFT_EXEC;
-        }
+        Ok(())
+    }
+
+    /// `Machine::as_unmap`.
+    pub fn unmap(&self, va: u64, len: u64) -> Result<(), MapError> {
+        let end = check_range(va, len)?;
+        let _g = self.lock.lock();
+        self.unmap_locked(va, end);
+        Ok(())
+    }
+
+    /// Unmaps the pages of `va..end` the space owns (shared pages stay), the lock
+    /// held.
+    fn unmap_locked(&self, va: u64, end: u64) {
         for page in (va..end).step_by(PAGE_SIZE as usize) {
-            let e = self.leaf(page, true)?.ok_or(MapError::NoMemory)?;
-            e.store(page_alloc()? | rights, Ordering::Release);
+            let Ok(Some(slot)) = self.slot(page, false) else { continue };
+            let tte = slot.tte();
+            if tte & TTE_V == 0 || tte & TTE_SOFT_SHARED != 0 {
+                continue;
+            }
+            slot.clear();
+            demap_page(self.ctx, page);
+            physmem::free(tte & TTE_PA_MASK);
+        }
+    }
+
+    /// `Machine::as_protect`.
+    pub fn protect(&self, va: u64, len: u64, prot: Prot) -> Result<(), MapError> {
+        let end = check_range(va, len)?;
+        let _g = self.lock.lock();
+        let owned = |page| {
+            let tte = self.tte(page);
+            tte & TTE_V != 0 && tte & TTE_SOFT_SHARED == 0
+        };
+        if !(va..end).step_by(PAGE_SIZE as usize).all(owned) {
+            return Err(MapError::Unmapped);
+        }
+        let rights = rights(prot);
+        for page in (va..end).step_by(PAGE_SIZE as usize) {
+            if let Ok(Some(slot)) = self.slot(page, false) {
+                physmem::store(slot.leaf, (slot.tte() & !TTE_RIGHTS) | rights);
+                demap_page(self.ctx, page);
+            }
         }
         Ok(())
     }
@@ -240,18 +333,13 @@ impl AddrSpace {
         let child = AddrSpace::new()?;
         let _g = self.lock.lock();
         for (va, tte) in self.ttes().filter(|(_, tte)| tte & TTE_SOFT_SHARED == 0) {
-            let pa = page_alloc_dirty()?;
-            // SAFETY: both pages are whole, 8 KiB-aligned pages of kernel memory
-            // (mapped virtual = physical): `tte`'s, which this space owns and its
-            // lock keeps, and the new one, which nothing else references yet.
-            unsafe { sparc64_copy_page(pa, tte & TTE_PA_MASK) };
-            match child.leaf(va, true) {
-                Ok(Some(e)) => e.store(pa | (tte & !TTE_PA_MASK), Ordering::Release),
-                _ => {
-                    page_free(pa);
-                    return Err(MapError::NoMemory);
-                }
-            }
+            let slot = child.slot(va, true)?.ok_or(MapError::NoMemory)?;
+            let Some(pa) = physmem::alloc() else {
+                slot.release_if_empty();
+                return Err(MapError::NoMemory);
+            };
+            physmem::copy_page(pa, tte & TTE_PA_MASK);
+            slot.fill(pa | (tte & !TTE_PA_MASK));
         }
         Ok(child)
     }
@@ -260,7 +348,7 @@ impl AddrSpace {
     fn ttes(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         used(self.root).flat_map(move |(i, l1)| {
             used(l1).flat_map(move |(j, l2)| {
-                used(l2)
+                used(l2 & !COUNT_MASK)
                     .filter(|&(_, tte)| tte & TTE_V != 0)
                     .map(move |(k, tte)| ((i << 33) | (j << 23) | (k << 13), tte))
             })
@@ -268,16 +356,10 @@ impl AddrSpace {
     }
 
     /// Maps a new shared page at `va`, read-write for user mode. Not virtually
-    /// cacheable (`CV` clear): the kernel reaches the same page at another virtual
-    /// address, and UltraSPARC's data cache is indexed by virtual address, so two
-    /// cacheable aliases of different colour could each hold a stale copy.
+    /// cacheable (`CV` clear): the kernel reaches the page by its physical address,
+    /// past the D-cache, which is indexed by virtual address.
     pub fn map_shared(&self, va: u64) -> Result<Shared<SharedPage>, MapError> {
-        if !va.is_multiple_of(PAGE_SIZE) || va >= USER_LIMIT {
-            return Err(MapError::BadRange);
-        }
-        if va < super::mmu::KERNEL_END && va + PAGE_SIZE > super::mmu::KERNEL_BASE {
-            return Err(MapError::BadRange);
-        }
+        check_range(va, PAGE_SIZE)?;
         let pa = page_alloc()?;
         // SAFETY: `init` writes the only field.
         let page = match unsafe {
@@ -285,53 +367,59 @@ impl AddrSpace {
         } {
             Ok(page) => page,
             Err(_) => {
-                page_free(pa);
+                physmem::free(pa);
                 return Err(MapError::NoMemory);
             }
         };
         let mut shared = self.lock.lock();
-        if self.leaf(va, false)?.is_some_and(|e| e.load(Ordering::Acquire) != 0) {
+        if self.tte(va) != 0 {
             return Err(MapError::Overlap);
         }
         shared.try_reserve(1).map_err(|_| MapError::NoMemory)?;
-        let e = self.leaf(va, true)?.ok_or(MapError::NoMemory)?;
+        let slot = self.slot(va, true)?.ok_or(MapError::NoMemory)?;
         shared.push(page.share());
-        e.store(pa | TTE_V | TTE_CP | TTE_W | TTE_SOFT_SHARED, Ordering::Release);
+        slot.fill(pa | TTE_V | TTE_CP | TTE_W | TTE_SOFT_SHARED);
         Ok(page)
     }
 
-    /// The kernel's address of user address `va`, if mapped.
-    fn kaddr(&self, va: u64) -> Result<u64, MapError> {
+    /// The physical address of user address `va`, if mapped.
+    fn paddr(&self, va: u64) -> Result<u64, MapError> {
         if va >= USER_LIMIT {
             return Err(MapError::BadRange);
         }
-        let tte = self.leaf(va, false)?.map_or(0, |e| e.load(Ordering::Acquire));
+        let tte = self.tte(va);
         if tte & TTE_V == 0 {
             return Err(MapError::Unmapped);
         }
         Ok((tte & TTE_PA_MASK) | (va & (PAGE_SIZE - 1)))
     }
 
-    /// Copies between the space and the kernel, whatever the rights, page by page:
-    /// `f(kernel address, offset into the kernel buffer, length)`.
-    fn each_piece(
-        &self,
-        va: u64,
-        len: usize,
-        mut f: impl FnMut(u64, usize, usize),
-    ) -> Result<(), MapError> {
+    /// Copies between the space and a kernel buffer, whatever the rights, page by
+    /// page, all or nothing; `out`: into the space. Under the space's lock, so that
+    /// no page goes meanwhile.
+    fn copy(&self, va: u64, kbuf: *mut u8, len: usize, out: bool) -> Result<(), MapError> {
         va.checked_add(len as u64).filter(|&e| e <= USER_LIMIT).ok_or(MapError::BadRange)?;
+        let _g = self.lock.lock();
         // Every page first: a copy never stops half-way.
         let mut at = va & !(PAGE_SIZE - 1);
         while at < va + len as u64 {
-            self.kaddr(at)?;
+            self.paddr(at)?;
             at += PAGE_SIZE;
         }
         let mut done = 0;
         while done < len {
             let a = va + done as u64;
             let n = (PAGE_SIZE - (a % PAGE_SIZE)).min((len - done) as u64) as usize;
-            f(self.kaddr(a)?, done, n);
+            let args = CopyArgs {
+                user: self.paddr(a)?,
+                kernel: kbuf.wrapping_add(done) as u64,
+                len: n as u64,
+                out: u64::from(out),
+            };
+            // SAFETY: `kbuf + done .. + n` is inside the caller's buffer, and the
+            // physical range lies in one page the space owns, kept by its lock;
+            // physical memory of the pool never faults: no `catch` is needed.
+            unsafe { sparc64_copy_phys(&args) };
             done += n;
         }
         Ok(())
@@ -339,20 +427,31 @@ impl AddrSpace {
 
     /// Writes `bytes` at `va` (the kernel loading a program).
     pub fn write(&self, va: u64, bytes: &[u8]) -> Result<(), MapError> {
-        self.each_piece(va, bytes.len(), |k, off, n| {
-            // SAFETY: `k..k + n` lies in one page this space owns (`kaddr`), which
-            // lives as long as the space; `bytes[off..off + n]` is in bounds.
-            unsafe { core::ptr::copy_nonoverlapping(bytes[off..].as_ptr(), k as *mut u8, n) }
-        })
+        // The copy only reads the buffer: the pointer is mutable for the shared routine.
+        self.copy(va, bytes.as_ptr().cast_mut(), bytes.len(), true)
     }
 
     /// Reads `buf.len()` bytes at `va`.
     pub fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), MapError> {
-        self.each_piece(va, buf.len(), |k, off, n| {
-            // SAFETY: as in `write`, the other way.
-            unsafe { core::ptr::copy_nonoverlapping(k as *const u8, buf[off..].as_mut_ptr(), n) }
-        })
+        self.copy(va, buf.as_mut_ptr(), buf.len(), false)
     }
+}
+
+/// The end of `va..va + len` if a user page may be mapped there: page-aligned, not
+/// empty, below `USER_LIMIT`, clear of the kernel's window (its global entries
+/// translate there in every context: a user page could never be reached, and two
+/// matching entries are an MMU error).
+fn check_range(va: u64, len: u64) -> Result<u64, MapError> {
+    let end = va.checked_add(len).ok_or(MapError::BadRange)?;
+    if !va.is_multiple_of(PAGE_SIZE)
+        || !len.is_multiple_of(PAGE_SIZE)
+        || len == 0
+        || end > USER_LIMIT
+        || (va < super::mmu::KERNEL_END && end > super::mmu::KERNEL_BASE)
+    {
+        return Err(MapError::BadRange);
+    }
+    Ok(end)
 }
 
 impl Drop for AddrSpace {
@@ -369,25 +468,20 @@ impl Drop for AddrSpace {
         super::intr_restore(was);
         for (_, l1) in used(self.root) {
             for (_, l2) in used(l1) {
+                let leaf = l2 & !COUNT_MASK;
                 for (_, tte) in
-                    used(l2).filter(|&(_, e)| e & TTE_V != 0 && e & TTE_SOFT_SHARED == 0)
+                    used(leaf).filter(|&(_, e)| e & TTE_V != 0 && e & TTE_SOFT_SHARED == 0)
                 {
-                    page_free(tte & TTE_PA_MASK);
+                    physmem::free(tte & TTE_PA_MASK);
                 }
-                page_free(l2);
+                physmem::free(leaf);
             }
-            page_free(l1);
+            physmem::free(l1);
         }
-        page_free(self.root);
+        physmem::free(self.root);
         CONTEXTS.lock().push(self.ctx);
         // The space's handles to its shared pages go with it (the `Vec` drops them).
     }
-}
-
-fn page_free(pa: u64) {
-    // SAFETY: every page freed here came from `page_alloc` with this layout and is
-    // referenced by nothing any more: its space is being dropped and demapped.
-    unsafe { dealloc(pa as *mut u8, PAGE_LAYOUT) }
 }
 
 /// Sets the primary context register: which non-global TLB entries translate.
@@ -422,6 +516,51 @@ fn demap_primary_context() {
     };
 }
 
+/// Removes the TLB entries of user page `va` of context `ctx`, in both MMUs: through
+/// the primary context if `ctx` is in it, else through the secondary context
+/// register (which nothing else uses: it is put back to 0).
+fn demap_page(ctx: u16, va: u64) {
+    let was = super::intr_disable();
+    let primary = sparc64_cpu.ctx.load(Ordering::Relaxed) == u64::from(ctx);
+    if !primary {
+        set_secondary_context(ctx);
+    }
+    // Demap page (bit 6 clear), context primary (bits 5:4 = 0) or secondary (1).
+    let op = va | if primary { 0 } else { 0x10 };
+    // SAFETY: a demap only removes translations of one user page of one user
+    // context; the kernel's entries are global and locked, and stay.
+    unsafe {
+        asm!(
+            "stxa %g0, [{op}] 0x5f",
+            "membar #Sync",
+            "stxa %g0, [{op}] 0x57",
+            "flush {k}",
+            op = in(reg) op,
+            k = in(reg) super::mmu::KERNEL_BASE,
+            options(nostack)
+        )
+    };
+    if !primary {
+        set_secondary_context(0);
+    }
+    super::intr_restore(was);
+}
+
+/// Sets the secondary context register (for a demap in another space's context).
+fn set_secondary_context(ctx: u16) {
+    // SAFETY: the kernel never translates through the secondary context (no access
+    // uses a secondary ASI): the register only names what a demap removes.
+    unsafe {
+        asm!(
+            "stxa {ctx}, [{va}] 0x58",
+            "membar #Sync",
+            ctx = in(reg) u64::from(ctx),
+            va = in(reg) 0x10u64,
+            options(nostack),
+        )
+    };
+}
+
 global_asm!(
     r#"
     .section .text.copy, "ax"
@@ -432,14 +571,22 @@ global_asm!(
     ! doubleword at a time; then (or if they are not aligned) byte by byte. %asi is
     ! the kernel's to change (the user's is in its frame). Runs inside `catch`: a
     ! fault ends it.
+    ! sparc64_copy_phys(args: &CopyArgs) is the same with a physical address for
+    ! the user one (a page of the pool), through the MMU-bypass ASI: it never faults.
+    .globl  sparc64_copy_phys
+    .type   sparc64_copy_phys, #function
+sparc64_copy_phys:
+    ba,pt   %xcc, 9f
+     wr     %g0, 0x14, %asi
+    .size   sparc64_copy_phys, . - sparc64_copy_phys
     .globl  sparc64_copy_user
     .type   sparc64_copy_user, #function
 sparc64_copy_user:
-    ldx     [%o0 + {user}], %o1
+    wr      %g0, 0x10, %asi
+9:  ldx     [%o0 + {user}], %o1
     ldx     [%o0 + {kernel}], %o2
     ldx     [%o0 + {len}], %o3
     ldx     [%o0 + {out}], %o4
-    wr      %g0, 0x10, %asi
     or      %o1, %o2, %o5
     andcc   %o5, 7, %g0
     bnz,pn  %xcc, 5f                    ! not both aligned: bytes
@@ -516,56 +663,6 @@ sparc64_copy_user:
      nop
     .size   sparc64_copy_user, . - sparc64_copy_user
 
-    ! sparc64_zero_page(dst): an 8 KiB page (aligned) zeroed, 64 bytes a round.
-    .globl  sparc64_zero_page
-    .type   sparc64_zero_page, #function
-sparc64_zero_page:
-    sethi   %hi({page}), %o2
-1:  stx     %g0, [%o0 + 0]
-    stx     %g0, [%o0 + 8]
-    stx     %g0, [%o0 + 16]
-    stx     %g0, [%o0 + 24]
-    stx     %g0, [%o0 + 32]
-    stx     %g0, [%o0 + 40]
-    stx     %g0, [%o0 + 48]
-    stx     %g0, [%o0 + 56]
-    subcc   %o2, 64, %o2
-    bnz,pt  %xcc, 1b
-     add    %o0, 64, %o0
-    retl
-     nop
-    .size   sparc64_zero_page, . - sparc64_zero_page
-
-    ! sparc64_copy_page(dst, src): one 8 KiB page to another (both aligned), 64
-    ! bytes a round: a quarter of the instructions of a byte-wise memcpy.
-    .globl  sparc64_copy_page
-    .type   sparc64_copy_page, #function
-sparc64_copy_page:
-    sethi   %hi({page}), %o2
-1:  ldx     [%o1 + 0], %o3
-    ldx     [%o1 + 8], %o4
-    stx     %o3, [%o0 + 0]
-    stx     %o4, [%o0 + 8]
-    ldx     [%o1 + 16], %o3
-    ldx     [%o1 + 24], %o4
-    stx     %o3, [%o0 + 16]
-    stx     %o4, [%o0 + 24]
-    ldx     [%o1 + 32], %o3
-    ldx     [%o1 + 40], %o4
-    stx     %o3, [%o0 + 32]
-    stx     %o4, [%o0 + 40]
-    ldx     [%o1 + 48], %o3
-    ldx     [%o1 + 56], %o4
-    stx     %o3, [%o0 + 48]
-    stx     %o4, [%o0 + 56]
-    add     %o1, 64, %o1
-    subcc   %o2, 64, %o2
-    bnz,pt  %xcc, 1b
-     add    %o0, 64, %o0
-    retl
-     nop
-    .size   sparc64_copy_page, . - sparc64_copy_page
-
     ! sparc64_cas_user(args: &mut CasArgs): `cas` of the user word at `addr`
     ! through ASI_AS_IF_USER_PRIMARY; what the word held goes to `result`. Runs
     ! inside `catch`: a fault ends it.
@@ -580,7 +677,6 @@ sparc64_cas_user:
      stw    %o3, [%o0 + {cas_result}]
     .size   sparc64_cas_user, . - sparc64_cas_user
 "#,
-    page = const PAGE_SIZE,
     user = const offset_of!(CopyArgs, user),
     kernel = const offset_of!(CopyArgs, kernel),
     len = const offset_of!(CopyArgs, len),
@@ -592,9 +688,8 @@ sparc64_cas_user:
 );
 
 extern "C" {
-    fn sparc64_zero_page(dst: u64);
-    fn sparc64_copy_page(dst: u64, src: u64);
     fn sparc64_copy_user(args: *const CopyArgs);
+    fn sparc64_copy_phys(args: *const CopyArgs);
     fn sparc64_cas_user(args: *mut CasArgs);
 }
 
@@ -607,7 +702,8 @@ struct CasArgs {
     result: u32,
 }
 
-/// What `sparc64_copy_user` copies: passed by address, through `catch`'s one argument.
+/// What `sparc64_copy_user` copies: passed by address, through `catch`'s one
+/// argument (and what `sparc64_copy_phys` copies, `user` a physical address).
 #[repr(C)]
 struct CopyArgs {
     user: u64,

@@ -20,11 +20,13 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod errno;
+pub mod mman;
 pub mod priocntl;
 pub mod schedctl;
 pub mod signal;
 
 pub use errno::Errno;
+pub use mman::*;
 pub use priocntl::*;
 pub use schedctl::*;
 pub use signal::*;
@@ -93,6 +95,15 @@ pub const SYS_WAITID: u64 = 107;
 /// `priocntl(cmd, idtype, id, arg) -> 0`: scheduling classes and priorities of
 /// LWPs, and the TS dispatcher parameter table ([`priocntl`]).
 pub const SYS_PRIOCNTL: u64 = 112;
+/// `mmap(addr, len, prot, flags, fd, off) -> address`, `mprotect(addr, len, prot)
+/// -> 0`, `munmap(addr, len) -> 0`: anonymous memory (see [`mman`]).
+pub const SYS_MMAP: u64 = 115;
+pub const SYS_MPROTECT: u64 = 116;
+pub const SYS_MUNMAP: u64 = 117;
+/// `sysconfig(which) -> value`: the page size and the machine's memory in pages
+/// ([`CONFIG_PAGESIZE`], [`CONFIG_PHYS_PAGES`], [`CONFIG_AVPHYS_PAGES`]; anything
+/// else `EINVAL`).
+pub const SYS_SYSCONFIG: u64 = 137;
 /// `forksys(subcode, flags) -> pid`: a new process (Solaris' `forkx` family):
 /// subcode [`FORK1`] duplicates only the calling LWP (POSIX `fork`), [`FORKALL`]
 /// every LWP of the process (each with its id; one held in a system call gets

@@ -86,6 +86,15 @@ fn kmastat(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
         heap.used / 1024,
         heap.free() / 1024
     )?;
+    let pages = M::page_stats();
+    writeln!(
+        out,
+        "page pool: {} pages, {} in use, {} free; stack limit {} KiB",
+        pages.total,
+        pages.used(),
+        pages.free,
+        rctl::stack_max() / 1024
+    )?;
     let lim = rctl::limits();
     writeln!(
         out,

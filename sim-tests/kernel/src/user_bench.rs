@@ -21,6 +21,8 @@
 //! * `sigprocmask_pair`: SIGUSR1 blocked and unblocked (S11's cost).
 //! * `pipe_pingpong`: a byte back and forth through two pipes between a process
 //!   and its `fork1` child, per switch (S1's pipes; as Linux's figure).
+//! * `mmap_touch_munmap`: one anonymous page mapped, a byte written to it, and
+//!   unmapped (Linux's figure is the same loop).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -54,6 +56,7 @@ pub static USER_BENCHES: &[Bench] = &[
     ("signal_roundtrip", || mode(8, 10_000)),
     ("sigprocmask_pair", || mode(9, 10_000)),
     ("pipe_pingpong", || mode(13, 10_000)),
+    ("mmap_touch_munmap", || mode(16, 10_000)),
 ];
 
 type Figures = Result<Vec<(String, Figure)>, String>;

@@ -14,7 +14,8 @@
 //! `signals` program, and the job control and SIGKILL the kernel sends), S13
 //! (faults kill with their signal, the kernel survives), S15 (LWP ids are per
 //! process), S16 (system calls validate what they are given), S17 (register
-//! windows and switches in user mode).
+//! windows and switches in user mode); S1 and S16 for anonymous memory and the
+//! growing stack (`mmap`).
 
 use alloc::format;
 use alloc::string::String;
@@ -100,6 +101,9 @@ pub static USER: &[Test] = &[
     Test::new("user_pipes", user_pipes),
     Test::new("user_pipes_sigpipe_kills", user_pipes_sigpipe_kills),
     Test::new("user_priocntl", user_priocntl),
+    Test::new("user_mmap_anon", user_mmap_anon),
+    Test::new("user_mmap_exhausts_memory", user_mmap_exhausts_memory),
+    Test::new("user_stack_grows", user_stack_grows),
 ];
 
 pub(crate) fn start(image: &[u8], arg: u64) -> Result<Pid, String> {
@@ -535,7 +539,7 @@ fn user_sig_kill_every_state() -> TestResult {
 /// `scripts/bench` runs them in full) and finds what it measured real: the two
 /// processes of the process-switch benchmark run together.
 fn user_bench_programs() -> TestResult {
-    for which in [1, 2, 3, 5, 6, 7, 8, 9, 10, 11] {
+    for which in [1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 16] {
         passes(BENCH, which | 100 << 8)?;
     }
     let (a, b) = (start(BENCH, 4)?, start(BENCH, 4)?);
@@ -781,4 +785,36 @@ fn user_pipes_sigpipe_kills() -> TestResult {
 /// (the `prio` program; "at once" is exact on one CPU).
 fn user_priocntl() -> TestResult {
     passes(PRIO, u64::from(kern::M::ncpus() == 1))
+}
+
+/// Anonymous memory (the `mmap` program, mode 0): mapped zero-filled, touched,
+/// protected (a write to a read-only page is SIGSEGV `SEGV_ACCERR` at the LWP that
+/// made it, and the TLB entries of the old rights are gone), unmapped (a read after
+/// it is `SEGV_MAPERR`: the page's TLB entry went with it), mapped fixed; every bad
+/// argument's errno; the page pool back where it was.
+fn user_mmap_anon() -> TestResult {
+    let free = kern::M::page_stats().free;
+    passes(MMAP, 0)?;
+    ensure_eq!(kern::M::page_stats().free, free);
+    Ok(())
+}
+
+/// Memory exhausted from user mode (mode 1): `ENOMEM`, never a panic; `fork1` and
+/// a fixed mapping refused, an LWP still made; every page back after `munmap`, and
+/// after the process.
+fn user_mmap_exhausts_memory() -> TestResult {
+    let free = kern::M::page_stats().free;
+    passes(MMAP, 1)?;
+    ensure_eq!(kern::M::page_stats().free, free);
+    passes(HELLO, 0)
+}
+
+/// The main stack grows on demand (mode 2): 20,000 frames of 256 bytes, up to
+/// its limit and not past it (SIGSEGV `SEGV_MAPERR` in the guard page below); a
+/// child's pages, stack and mappings, all back in the pool once it exits.
+fn user_stack_grows() -> TestResult {
+    let free = kern::M::page_stats().free;
+    passes(MMAP, 2)?;
+    ensure_eq!(kern::M::page_stats().free, free);
+    Ok(())
 }

@@ -54,6 +54,8 @@ pub mod errno {
     pub const EINVAL: u64 = Errno::EINVAL as u64;
     pub const EDEADLK: u64 = Errno::EDEADLK as u64;
     pub const ENOSYS: u64 = Errno::ENOSYS as u64;
+    pub const ENODEV: u64 = Errno::ENODEV as u64;
+    pub const ENOTSUP: u64 = Errno::ENOTSUP as u64;
     pub const ETIME: u64 = Errno::ETIME as u64;
 }
 
@@ -66,11 +68,15 @@ pub mod addr {
     pub const KERNEL: u64 = 0x404000;
     /// The top of the user address space (`USER_LIMIT`, 2^43).
     pub const LIMIT: u64 = 1 << 43;
-    /// The top of the first LWP's stack, and its lowest address (`kern::exec`: 256
-    /// KiB up to the last page below 2^43, which is unmapped, as the page below the
-    /// stack is).
+    /// The top of the first LWP's stack, and its lowest address as `kern::exec` maps
+    /// it (256 KiB up to the last page below 2^43, which is unmapped); below that it
+    /// grows on demand.
     pub const STACK_TOP: u64 = LIMIT - 8192;
     pub const STACK_BOTTOM: u64 = STACK_TOP - 256 * 1024;
+    /// The lowest address the first LWP's stack may grow down to (`kern::exec`'s
+    /// `STACK_LIMIT`, 8 MiB below its top, when memory is not short), and the
+    /// guard page below it, which nothing maps.
+    pub const STACK_FLOOR: u64 = STACK_TOP - 8 * 1024 * 1024;
 
     extern "C" {
         static __user_text: u8;
@@ -443,6 +449,61 @@ pub fn lwp_unpark(id: LwpId) -> Result<(), u64> {
 /// `schedctl(flags)`: the address of this LWP's `ScShared`.
 pub fn schedctl(flags: u64) -> Result<u64, u64> {
     call(SYS_SCHEDCTL, flags, 0, 0)
+}
+
+/// `mmap` of `len` bytes of anonymous private memory with rights `prot`, where the
+/// kernel chooses: its address. (Libc's `mmap`, without `MAP_FIXED`.)
+#[inline]
+pub fn mmap_anon(len: u64, prot: u64) -> Result<u64, u64> {
+    // SAFETY: a new mapping where nothing is: it changes no memory the program uses.
+    unsafe { mmap(0, len, prot, MAP_PRIVATE | MAP_ANON, u64::MAX, 0) }
+}
+
+/// `mmap(addr, len, prot, flags, fd, off)`, with `_MAP_NEW` as Solaris' libc adds it:
+/// the address of the mapping.
+///
+/// # Safety
+///
+/// With `MAP_FIXED`, whatever the program had mapped in the range is replaced:
+/// nothing may use it any more.
+#[inline]
+pub unsafe fn mmap(
+    addr: u64,
+    len: u64,
+    prot: u64,
+    flags: u64,
+    fd: u64,
+    off: u64,
+) -> Result<u64, u64> {
+    // SAFETY: no pointer is read or written by the call; the caller answers for
+    // what a fixed mapping replaces.
+    unsafe { syscall6(SYS_MMAP, [addr, len, prot, flags | MAP_NEW, fd, off]) }.map(|(a, _)| a)
+}
+
+/// `munmap(addr, len)`.
+///
+/// # Safety
+///
+/// Nothing may use the memory of the range any more.
+#[inline]
+pub unsafe fn munmap(addr: u64, len: u64) -> Result<(), u64> {
+    call(SYS_MUNMAP, addr, len, 0).map(drop)
+}
+
+/// `mprotect(addr, len, prot)`.
+///
+/// # Safety
+///
+/// Memory the program reads or writes through references must keep those rights.
+#[inline]
+pub unsafe fn mprotect(addr: u64, len: u64, prot: u64) -> Result<(), u64> {
+    call(SYS_MPROTECT, addr, len, prot).map(drop)
+}
+
+/// `sysconfig(which)`: `CONFIG_PAGESIZE`, `CONFIG_PHYS_PAGES`, `CONFIG_AVPHYS_PAGES`.
+#[inline]
+pub fn sysconfig(which: u64) -> Result<u64, u64> {
+    call(SYS_SYSCONFIG, which, 0, 0)
 }
 
 /// `lwp_mutex_timedlock(m, timeout)`: takes a busy LWP mutex in the kernel.

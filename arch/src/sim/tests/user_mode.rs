@@ -242,6 +242,58 @@ fn address_spaces_map_read_and_write_and_refuse_bad_ranges() {
     assert!(boot(config(1), main));
 }
 
+/// The page pool: a boot of 16 pages. Mapping takes from it (all or nothing),
+/// unmapping and dropping give back, a `fork` child counts its own copies, a
+/// shared page counts until its last handle goes; unmapping skips holes and shared
+/// pages; a protection change needs every page mapped; none of it is the heap's.
+#[test]
+fn address_spaces_take_their_pages_from_the_pool() {
+    fn main(_cpu: usize) {
+        let (rw, pool) = (Prot::READ | Prot::WRITE, || Sim::page_stats());
+        assert_eq!((pool().total, pool().free), (16, 16));
+        let heap = Sim::heap_stats().used;
+        let s = Sim::as_create().unwrap();
+        Sim::as_map(&s, DATA, 4 * PAGE_SIZE, rw).unwrap();
+        assert_eq!(pool().free, 12);
+        assert_eq!(Sim::heap_stats().used, heap, "user pages are not the heap's");
+        assert_eq!(Sim::as_map(&s, HOLE, 13 * PAGE_SIZE, rw), Err(MapError::NoMemory));
+        assert_eq!(pool().free, 12, "a refused map takes nothing");
+
+        let shared = Sim::as_map_shared(&s, HOLE).unwrap();
+        assert_eq!(pool().free, 11);
+        // Holes and the shared page are skipped; the rest comes back.
+        Sim::as_unmap(&s, DATA + PAGE_SIZE, 4 * PAGE_SIZE).unwrap();
+        Sim::as_unmap(&s, HOLE, PAGE_SIZE).unwrap();
+        assert_eq!(pool().free, 14);
+        assert_eq!(Sim::shared_load(&shared, 0), 0);
+        let mut b = [0u8; 1];
+        Sim::as_read(&s, HOLE, &mut b).unwrap();
+        assert_eq!(Sim::as_read(&s, DATA + PAGE_SIZE, &mut b), Err(MapError::Unmapped));
+        assert_eq!(Sim::as_unmap(&s, DATA + 8, PAGE_SIZE), Err(MapError::BadRange));
+
+        // Rights change only where every page is the space's own.
+        assert_eq!(Sim::as_protect(&s, DATA, 2 * PAGE_SIZE, Prot::READ), Err(MapError::Unmapped));
+        assert_eq!(Sim::as_protect(&s, HOLE, PAGE_SIZE, Prot::READ), Err(MapError::Unmapped));
+        Sim::as_protect(&s, DATA, PAGE_SIZE, Prot::empty()).unwrap();
+        Sim::as_write(&s, DATA, b"k").unwrap();
+
+        // A child's copies are its own pages (the shared one is not copied).
+        let child = Sim::as_fork(&s).unwrap();
+        assert_eq!(pool().free, 13);
+        Sim::as_read(&child, DATA, &mut b).unwrap();
+        assert_eq!(&b, b"k");
+        drop(child);
+        assert_eq!(pool().free, 14);
+        drop(s);
+        assert_eq!(pool().free, 15, "the shared page lives as long as its handle");
+        drop(shared);
+        assert_eq!(pool().free, 16);
+        Sim::halt(true)
+    }
+    let _g = serial();
+    assert!(boot(SimConfig { pool_bytes: 16 * PAGE_SIZE as usize, ..config(1) }, main));
+}
+
 #[test]
 fn a_system_call_reaches_the_kernel_with_its_registers_and_returns_its_result() {
     fn program(arg: u64) {

@@ -19,7 +19,7 @@
 //! these tests on N CPUs, `user_seeded.rs` on the seeded schedule. The signal
 //! tests are [`signals`]; `user_signal_seeds.rs` runs them over many seeds.
 //! Descriptors and pipes are [`pipes`]; credentials and scheduling classes,
-//! [`creds`].
+//! [`creds`]; anonymous memory and the growing stack, [`vm`].
 
 extern crate alloc;
 
@@ -27,6 +27,7 @@ pub mod creds;
 pub mod pipes;
 pub mod signals;
 pub mod sync;
+pub mod vm;
 
 use arch::kmem::Shared;
 use std::collections::BTreeSet;
@@ -37,6 +38,7 @@ use arch::sim::user::{self, TEXT};
 use arch::sim::{DiskConfig, Outcome, SimConfig};
 use arch::{FaultKind, Machine, Prot, UserRegs, PAGE_SIZE, USER_LIMIT};
 use kern::proc::{prfind, AddrSpace, PStat, Pid, WaitStatus};
+use kern::vm::Vm;
 use kern::{sleepq, swap, M};
 use kern_selftest::{ensure, ensure_eq, reap, skip, wait_until, Suite, Test, TestResult};
 use lwp_abi::*;
@@ -62,14 +64,17 @@ pub fn boot_and_check(config: SimConfig) {
         boot_args: "hz=1000",
         timeout: Some(Duration::from_secs(120)),
         disk: Some(DiskConfig::new(sim_tests::SWAP_DISK_SECTORS)),
+        // Small enough that exhausting it is quick; a stack limit of 2 MiB.
+        pool_bytes: 16 << 20,
         ..config
     };
-    static SUITES: [Suite; 5] = [
+    static SUITES: [Suite; 6] = [
         ("user", USER),
         ("usync", sync::SYNC),
         ("signals", signals::SIGNALS),
         ("pipes", pipes::PIPES),
         ("creds", creds::CREDS),
+        ("vm", vm::VM),
     ];
     let out: Outcome = sim_tests::boot_suites(config, &SUITES);
     println!("{}", out.console);
@@ -80,6 +85,7 @@ pub fn boot_and_check(config: SimConfig) {
         + signals::SIGNALS.len()
         + pipes::PIPES.len()
         + creds::CREDS.len()
+        + vm::VM.len()
         + SUITES.len();
     assert!(
         out.console.contains(&format!("selftest: {n} passed, 0 failed, 0 skipped")),
@@ -172,10 +178,12 @@ fn poke(space: &AddrSpace, va: u64, v: u64) -> TestResult {
     M::as_write(space, va, &v.to_be_bytes()).map_err(|e| format!("as_write at {va:#x}: {e:?}"))
 }
 
-/// Starts a process running `program(arg)` in `space`.
+/// Starts a process running `program(arg)` in `space`, whose main stack is the
+/// page below `stack_top(0)`, growing down on demand (`kern::vm`).
 fn start(space: &Shared<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
     let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
-    kern::proc::proc_create_user(space.share(), regs, None)
+    let vm = Vm::with_stack(stack_top(0) - PAGE_SIZE, stack_top(0));
+    kern::proc::proc_create_user(space.share(), vm, regs, None)
         .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 

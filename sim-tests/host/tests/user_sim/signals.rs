@@ -71,7 +71,7 @@ fn space() -> Result<Shared<AddrSpace>, String> {
 
 fn start(space: &Shared<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
     let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
-    proc::proc_create_user(Shared::clone(space), regs, None)
+    proc::proc_create_user(Shared::clone(space), kern::vm::Vm::new(), regs, None)
         .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 
@@ -178,7 +178,7 @@ pub(super) fn h_record(sig: u64, sip: u64, ucp: u64) {
 }
 
 /// Records, and skips the instruction the context was interrupted at.
-fn h_skip(sig: u64, sip: u64, ucp: u64) {
+pub(super) fn h_skip(sig: u64, sip: u64, ucp: u64) {
     record(sig, sip, ucp);
     let g = gregs(ucp);
     let npc = user::load_u64(g + 8 * reg_npc());
@@ -194,7 +194,7 @@ fn reg_npc() -> u64 {
     arch::reg::NPC as u64
 }
 
-fn last(i: u64) -> u64 {
+pub(super) fn last(i: u64) -> u64 {
     user::load_u64(LAST + 8 * i)
 }
 

@@ -50,13 +50,17 @@
 //! 15. `fork1_exec_exit_wait`: a child forked, which `exec`s this program with
 //!     the argument `exit` (it exits at once, code 0), and reaped: `exec` of a
 //!     small program beside `fork1_exit_wait`.
+//! 16. `mmap_touch_munmap`: one page of anonymous memory mapped, a byte written to
+//!     it, the page unmapped (Linux's figure is the same loop); the page pool
+//!     must have every page back afterwards, and each page must have come zeroed.
 //!
 //! Exit codes: 0 done; 1 a call failed; 2 a created LWP was not the one reaped;
 //! 3 too many yields switched to nobody; 4 this process had the CPU to itself,
 //! or never switched; 5 an unknown benchmark; 6 the fast trap's clock went back;
 //! 7 the ping-pong's other side did not answer every round; 8 a handler ran other
 //! than once per `kill`; 9 the mask is not what the pairs should leave; 10 a
-//! pipe ping-pong byte came back wrong, or a round was not answered.
+//! pipe ping-pong byte came back wrong, or a round was not answered; 11 a page
+//! came mapped with something in it, or the pool did not get every page back.
 
 #![no_std]
 #![no_main]
@@ -67,8 +71,9 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::Seq
 
 use lwp_user::abi::LWP_SUSPENDED;
 use lwp_user::abi::{SigInfoT, SigSet, UContext, SIGUSR1, SIG_BLOCK, SIG_UNBLOCK};
+use lwp_user::abi::{CONFIG_AVPHYS_PAGES, PROT_READ, PROT_WRITE};
 use lwp_user::signal::{kill, sigaction, sigmask, sigprocmask, Disposition};
-use lwp_user::{args, execve, exit, fork1, forkall, waitpid};
+use lwp_user::{args, execve, exit, fork1, forkall, mmap_anon, munmap, sysconfig, waitpid};
 use lwp_user::{
     check, clock_ns, gethrtime, gethrvtime, getpid, lwp_continue, lwp_park, lwp_self, lwp_times,
     lwp_unpark, lwp_wait, ok, pipe, println, read, spawn, write, yield_now,
@@ -267,6 +272,30 @@ fn fork_exit_wait(name: &str, n: u64, fork: fn() -> Result<u64, u64>, child: fn(
     report(name, start, n);
 }
 
+/// Benchmark 16: `n` rounds of a page mapped, a byte of it written, and unmapped.
+fn mmap_touch_munmap(n: u64) {
+    let free = ok!(1, sysconfig(CONFIG_AVPHYS_PAGES));
+    // Once first, so that the page tables the rounds use are there.
+    let warm = ok!(1, mmap_anon(8192, PROT_READ | PROT_WRITE));
+    // SAFETY: the page was just mapped, and nothing uses it.
+    ok!(1, unsafe { munmap(warm, 8192) });
+    let mut dirty = 0;
+    let start = now();
+    for _ in 0..n {
+        let page = ok!(1, mmap_anon(8192, PROT_READ | PROT_WRITE)) as *mut u8;
+        // SAFETY: a byte of the page just mapped, which nothing else uses; it is
+        // unmapped after, and the pointer dropped.
+        unsafe {
+            dirty |= page.read_volatile();
+            page.write_volatile(1);
+            ok!(1, munmap(page as u64, 8192));
+        }
+    }
+    report("mmap_touch_munmap", start, n);
+    let left = ok!(1, sysconfig(CONFIG_AVPHYS_PAGES));
+    check!(11, dirty == 0 && left == free, "pages dirty: {dirty}; {left} of {free} free after");
+}
+
 fn main(arg: u64) {
     if args().nth(1) == Some(b"exit") {
         exit(3)
@@ -414,6 +443,7 @@ fn main(arg: u64) {
             check!(7, answered == n, "the other side answered {answered} of {n} rounds");
         }
         13 => pipe_pingpong(ops(10_000)),
+        16 => mmap_touch_munmap(ops(10_000)),
         _ => check!(5, false, "no benchmark {which}"),
     }
 }

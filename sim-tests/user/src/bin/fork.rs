@@ -24,11 +24,11 @@
 //!    (its `getppid` becomes 1, and this process cannot wait for it), which reaps
 //!    it when it exits: its pid is gone (`kill(pid, 0)` fails with `ESRCH`);
 //! 10. `forkall` from a process of five LWPs — three counting, one asleep in a
-//!    `read` of an empty pipe, and the caller — makes a child with the same five
-//!    LWP ids: the caller's copy returns 0 with its own id, the counters' copies go
-//!    on counting from where they were, and the reader's copy returns `EINTR`
-//!    from its `read`; in the parent, the reader still waits (a byte written
-//!    wakes it) and the counters go on. A bad `forkall` flag is `EINVAL`.
+//!     `read` of an empty pipe, and the caller — makes a child with the same five
+//!     LWP ids: the caller's copy returns 0 with its own id, the counters' copies
+//!     go on counting from where they were, and the reader's copy returns `EINTR`
+//!     from its `read`; in the parent, the reader still waits (a byte written
+//!     wakes it) and the counters go on. A bad `forkall` flag is `EINVAL`.
 //!
 //! Exit codes: the number of the failed check.
 
