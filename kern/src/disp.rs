@@ -411,6 +411,8 @@ pub(crate) fn swtch(prev: Prev) -> bool {
     schedctl::switching(cur, prev, next, cpu.cpu_id);
     M::switch(cur.context(), next.context(), next);
     switch_done();
+    // Back on a CPU: its LWP's structure is in, and the switch is counted (S5.4).
+    crate::rusage::switched(cur, prev);
     true
 }
 

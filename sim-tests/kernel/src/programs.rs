@@ -36,6 +36,7 @@ pub static CREDS: &[u8] = program!("creds");
 pub static PIPES: &[u8] = program!("pipes");
 pub static PRIO: &[u8] = program!("prio");
 pub static INIT: &[u8] = program!("init");
+pub static RUSAGE: &[u8] = program!("rusage");
 
 /// What `exec` finds by name (`kern::exec::set_programs`): every program above,
 /// and `badimage`, which is no program (an `exec` of it must fail with ENOEXEC).
@@ -66,5 +67,6 @@ pub static BY_NAME: &[(&str, &[u8])] = &[
     ("creds", CREDS),
     ("pipes", PIPES),
     ("prio", PRIO),
+    ("rusage", RUSAGE),
     ("badimage", b"\x7fELF, but nothing else an image needs"),
 ];
