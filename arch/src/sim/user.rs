@@ -306,7 +306,11 @@ impl AddrSpace {
         if !va.is_multiple_of(PAGE_SIZE) || !in_user_range(va, PAGE_SIZE) {
             return Err(MapError::BadRange);
         }
-        let bytes = spin::Mutex::new(std::vec![0; PAGE_SIZE as usize].into_boxed_slice());
+        // User code asks for the page (`schedctl`): without memory, the call fails.
+        let mut page = Vec::new();
+        page.try_reserve_exact(PAGE_SIZE as usize).map_err(|_| MapError::NoMemory)?;
+        page.resize(PAGE_SIZE as usize, 0);
+        let bytes = spin::Mutex::new(page.into_boxed_slice());
         // SAFETY: `init` writes the only field.
         let page =
             unsafe { Shared::try_new_with(|p: *mut SharedPage| p.write(SharedPage { bytes })) }
