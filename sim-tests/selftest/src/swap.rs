@@ -647,9 +647,9 @@ fn race_worker(n: usize) {
     for round in 0..RACE_ROUNDS {
         let carried = curlwp().and_then(|l| {
             l.with_data(|d| {
-                let was = (d.lwp_arg[0], d.lwp_ru.nvcsw, d.lwp_utime);
+                let was = (d.lwp_arg[0], d.lwp_ru.msgsnd, d.lwp_utime);
                 d.lwp_arg[0] = n as u64 + 1;
-                d.lwp_ru.nvcsw = round;
+                d.lwp_ru.msgsnd = round;
                 d.lwp_utime = 1000 * n as u64 + round;
                 was
             })
