@@ -34,8 +34,9 @@
 //! * **User processes** ([`proc_create_user`], used by `exec`): a process with an
 //!   address space, whose first LWP starts in user mode. The process holds the
 //!   space; its LWPs' threads hold it too while they run in it, and the last one to
-//!   leave frees it. The CPU time of its LWPs (S5.6) is summed into the process as
-//!   each exits. Its creator may give it other credentials than its own.
+//!   leave frees it. The CPU time and usage of its LWPs (S5.4, S5.6) are summed
+//!   into the process as each exits, and a reaped child's into its parent's
+//!   children's (`rusage`). Its creator may give it other credentials than its own.
 //!
 //! The process tree — pids, parents, children, and the move to zombie — is guarded
 //! by one global lock, `PIDLOCK` (as Solaris' `pidlock`); each process's own state

@@ -9,9 +9,10 @@
 //! the structure while it is in memory:
 //!
 //! * by the LWP itself, running (its structure is always in then), under the
-//!   structure's lock (`Lwp::with_data`): the switch away from it, once it is back
-//!   ([`switched`]: `nvcsw` if it slept, blocked or stopped; `nivcsw` if it was
-//!   preempted or yielded, as Solaris' `yield` counts), the signals it takes
+//!   structure's lock (`Lwp::with_data`): the switch away from it, as the
+//!   dispatcher makes it ([`switched`]: `nvcsw` if it sleeps, blocks or stops;
+//!   `nivcsw` if it was preempted or yielded, as Solaris' `yield` counts; a yield
+//!   or a preemption that finds nothing better to run is no switch), the signals it takes
 //!   (`signal::psig`), the bytes it reads and writes (`file`: `ioch`);
 //! * by the swapper, which holds the structure alone while it moves it (`swap`):
 //!   a swap-out is `nswap` and a block written (`oublock`), a swap-in a block read
@@ -139,9 +140,10 @@ pub(crate) fn prof_off(p: &Proc) {
     p.p_prof.set(Prof::default());
 }
 
-/// The switch away from thread `t` (which is running again) as `why` says: an LWP
-/// counts it, voluntary if it slept, blocked or stopped, involuntary if it was
-/// preempted or yielded. Interrupts are off; no lock is held.
+/// The switch away from thread `t`, about to be made, as `why` says: an LWP counts
+/// it, voluntary if it sleeps, blocks or stops, involuntary if it was preempted or
+/// yielded. Interrupts are off and no lock is held; `t` is still on its CPU, so
+/// its structure is in (the swapper takes none of a thread on a CPU).
 #[inline]
 pub(crate) fn switched(t: &KThread, why: Prev) {
     let Some(lwp) = t.lwp() else { return };
@@ -150,7 +152,7 @@ pub(crate) fn switched(t: &KThread, why: Prev) {
         Prev::Yield | Prev::Expired | Prev::Preempted => false,
         Prev::Migrate | Prev::Reap => return,
     };
-    lwp.with_data(|d| {
+    lwp.with_data_intr_off(|d| {
         if voluntary {
             d.lwp_ru.nvcsw += 1;
         } else {

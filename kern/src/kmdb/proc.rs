@@ -1,6 +1,6 @@
 //! `::ps` and `::lwps`: the processes (S1), and the LWPs of one of them as its LWP
-//! directory holds them (S15): live ones with their threads, zombies waiting to
-//! be waited for.
+//! directory holds them (S15): live ones with their threads, CPU times and
+//! switches (S5.4, S5.6), zombies waiting to be waited for.
 
 use alloc::vec::Vec;
 use core::fmt::{self, Write};

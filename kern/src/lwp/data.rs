@@ -401,6 +401,15 @@ impl LwpImage {
         }
     }
 
+    /// `f` on the structure if it is resident.
+    #[inline(always)]
+    fn resident<R>(&mut self, f: impl FnOnce(&mut LwpData) -> R) -> Option<R> {
+        match self {
+            LwpImage::Resident(d) => Some(f(d)),
+            LwpImage::Unused(_) | LwpImage::Moving(_) | LwpImage::SwappedOut(_) => None,
+        }
+    }
+
     fn state(&self) -> ImageState {
         match self {
             LwpImage::SwappedOut(r) => ImageState::Out(*r),
@@ -414,10 +423,14 @@ impl Lwp {
     /// Runs `f` on the `lwp` structure if it is resident; `None` while it is swapped
     /// out. `f` runs with interrupts off under the structure's lock: keep it short.
     pub fn with_data<R>(&self, f: impl FnOnce(&mut LwpData) -> R) -> Option<R> {
-        match &mut *self.lwp_image.lock() {
-            LwpImage::Resident(d) => Some(f(d)),
-            LwpImage::Unused(_) | LwpImage::Moving(_) | LwpImage::SwappedOut(_) => None,
-        }
+        self.lwp_image.lock().resident(f)
+    }
+
+    /// [`Lwp::with_data`] for a caller that runs with interrupts off and keeps them
+    /// so (the switch, the clock interrupt): they are left alone.
+    #[inline]
+    pub(crate) fn with_data_intr_off<R>(&self, f: impl FnOnce(&mut LwpData) -> R) -> Option<R> {
+        self.lwp_image.lock_intr_off().resident(f)
     }
 
     /// For the debugger, which must not wait for a lock the code it stopped may
@@ -535,7 +548,7 @@ pub(crate) fn clock_tick(from_user: bool) {
     let t = curthread();
     if let Some(lwp) = t.lwp() {
         let profiling = t.procp().is_some_and(|p| p.p_prof.on());
-        let expired = lwp.with_data(|d| {
+        let expired = lwp.with_data_intr_off(|d| {
             if from_user {
                 d.lwp_utime += 1;
             } else {
