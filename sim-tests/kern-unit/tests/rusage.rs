@@ -34,7 +34,7 @@ fn a_pc_counts_where_profil_says() {
     let wide = Prof { pr_size: u64::MAX, ..prof(0xffff_ffff) };
     assert_eq!(
         wide.slot(0x10_0000 + (1 << 40)),
-        Some(0x20_0000 + ((1u64 << 40) / 0x10000 * 0xffff_ffff & !1))
+        Some(0x20_0000 + (((1u64 << 40) / 0x10000 * 0xffff_ffff) & !1))
     );
 }
 

@@ -188,10 +188,13 @@ fn signalled(i: u64) {
     record(i, &after);
 }
 
+/// LWPs that run together: each one's function and record.
+type Phase = &'static [(fn(u64), u64)];
+
 fn lwp_counts() {
     ok!(1, sigaction(SIGUSR1, Disposition::Catch(on_usr1), 0, SigSet::EMPTY));
     // Phase 1: a sleeper beside two spinners; phase 2: two yielders; 3: signals and a pipe.
-    let phases: [&[(fn(u64), u64)]; 3] = [
+    let phases: [Phase; 3] = [
         &[(sleeper, 0), (spinner, 1), (spinner, 2)],
         &[(yielder, 3), (yielder, 4)],
         &[(signalled, 5)],
@@ -315,7 +318,7 @@ fn hot(n: u64) {
 
 fn histogram() {
     let (text, per) = (addr::text(), PER);
-    let h = hot as usize as u64;
+    let h = hot as *const () as u64;
     check!(11, h + HOT_LEN <= text + HIST as u64 * per, "hot at {h:#x}, beyond the histogram");
     ok!(1, profil(&HISTOGRAM, text, (0x20000 / per) as u32));
     let hz = ok!(1, lwp_times()).hz;
