@@ -822,7 +822,7 @@ fn user_rusage_survives_swapping() -> TestResult {
         while proc::prfind(pid).is_some_and(|p| p.stat() != PStat::Zombie)
             && kern::M::now_ns() < deadline
         {
-            swap::swapout_all();
+            kern_selftest::swapout_procs(&[pid]);
             sleepq::delay(1);
         }
         ensure_eq!(reap(pid)?, WaitStatus::Exited(0));
