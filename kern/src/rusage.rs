@@ -11,9 +11,10 @@
 //! * by the LWP itself, running (its structure is always in then), under the
 //!   structure's lock (`Lwp::with_data`): the switch away from it, as the
 //!   dispatcher makes it ([`switched`]: `nvcsw` if it sleeps, blocks or stops;
-//!   `nivcsw` if it was preempted or yielded, as Solaris' `yield` counts; a yield
-//!   or a preemption that finds nothing better to run is no switch), the signals it takes
-//!   (`signal::psig`), the bytes it reads and writes (`file`: `ioch`);
+//!   `nivcsw` if it was preempted or yielded, as Solaris' `yield` counts; a
+//!   yield or a preemption that finds nothing better to run is no switch), the
+//!   signals it takes (`signal::psig`), the bytes it reads and writes (`file`:
+//!   `ioch`);
 //! * by the swapper, which holds the structure alone while it moves it (`swap`):
 //!   a swap-out is `nswap` and a block written (`oublock`), a swap-in a block read
 //!   (`inblock`) and a fault that needed I/O before the LWP could run (`majflt`).
