@@ -408,6 +408,8 @@ pub(crate) fn swtch(prev: Prev) -> bool {
     cpu.set_running(next, if core::ptr::eq(next, idle) { IDLE_PRI } else { i32::from(next.pri()) });
     // Only this CPU writes its counters, with interrupts off: no atomic add.
     cpu.cpu_switches.store(cpu.switches() + 1, Ordering::Relaxed);
+    // Its LWP's too (S5.4): the swapper takes no structure of a thread on a CPU.
+    crate::rusage::switched(cur, prev);
     schedctl::switching(cur, prev, next, cpu.cpu_id);
     M::switch(cur.context(), next.context(), next);
     switch_done();

@@ -28,12 +28,12 @@
 
 use arch::kmem::Shared;
 
-use crate::console;
 use crate::errno::Errno;
 use crate::pipe::{self, PipeEnd};
 use crate::proc::Proc;
 use crate::syscall::{copyin, SysResult};
 use crate::thread::curproc;
+use crate::{console, rusage};
 use lwp_abi::{FD_CLOEXEC, F_GETFD, F_SETFD};
 
 /// Descriptors per process (`0..NFD`).
@@ -128,11 +128,13 @@ fn falloc<const N: usize>(p: &Proc, files: [File; N]) -> Result<[u64; N], Errno>
 ///
 /// Errors: `EBADF` if `fd` is not open for reading; `EFAULT`, `EINTR` (`pipe`).
 pub(crate) fn read(fd: u64, buf: u64, len: u64) -> SysResult {
-    match getf(fd)? {
-        File::Console => Ok((0, 0)),
-        File::Pipe(end) if !end.is_write() => end.read(buf, len).map(|n| (n, 0)),
-        File::Pipe(_) => Err(Errno::EBADF),
-    }
+    let n = match getf(fd)? {
+        File::Console => 0,
+        File::Pipe(end) if !end.is_write() => end.read(buf, len)?,
+        File::Pipe(_) => return Err(Errno::EBADF),
+    };
+    rusage::ioch(n);
+    Ok((n, 0))
 }
 
 /// `write(fd, buf, len)`: the count written.
@@ -140,18 +142,20 @@ pub(crate) fn read(fd: u64, buf: u64, len: u64) -> SysResult {
 /// Errors: `EBADF` if `fd` is not open for writing; `EFAULT`; `EPIPE`, `EINTR`
 /// (`pipe`).
 pub(crate) fn write(fd: u64, buf: u64, len: u64) -> SysResult {
-    match getf(fd)? {
-        File::Console => console_write(buf, len),
-        File::Pipe(end) if end.is_write() => end.write(buf, len).map(|n| (n, 0)),
-        File::Pipe(_) => Err(Errno::EBADF),
-    }
+    let n = match getf(fd)? {
+        File::Console => console_write(buf, len)?,
+        File::Pipe(end) if end.is_write() => end.write(buf, len)?,
+        File::Pipe(_) => return Err(Errno::EBADF),
+    };
+    rusage::ioch(n);
+    Ok((n, 0))
 }
 
 /// `write` to the console. Like any `write`, it may write less than asked when
 /// part of the buffer is bad: it copies 256 bytes at a time and stops at the
 /// first piece that cannot be read whole, failing with `EFAULT` if that is the
 /// first.
-fn console_write(buf: u64, len: u64) -> SysResult {
+fn console_write(buf: u64, len: u64) -> Result<u64, Errno> {
     let mut chunk = [0u8; 256];
     let mut done = 0;
     while done < len {
@@ -164,7 +168,7 @@ fn console_write(buf: u64, len: u64) -> SysResult {
         }
         done += n as u64;
     }
-    Ok((done, 0))
+    Ok(done)
 }
 
 /// `close(fd)`.

@@ -28,8 +28,9 @@
 //!   with the kernel (the `schedctl` pages) are not copied: the child has none, as
 //!   in Solaris, where the library makes its own again in the child;
 //! * the process's dispositions (S10), credentials and descriptors (the same open
-//!   files: a pipe is shared with the child), copied before anyone can see the
-//!   child; no pending signal and no interval timer (POSIX);
+//!   files: a pipe is shared with the child) and its profiling (`profil`, S5.4:
+//!   the same buffer in the copied space), copied before anyone can see the
+//!   child; no pending signal, no interval timer (POSIX) and no usage yet;
 //! * each copied LWP's registers, mask (S11), alternate stack (S12) and FP
 //!   registers, and whether it is detached. The caller's registers are those of the
 //!   trap, with the results of the call in them: Solaris' `%o0` = the other
@@ -48,7 +49,7 @@ use crate::lwp::{self, Lwp, LwpFlags, LwpId, NewLwp, SigAltStack};
 use crate::proc::{self, ChildLwp, Pid, Proc};
 use crate::thread::{curlwp, curproc, curthread, KThread};
 use crate::M;
-use crate::{cred, file, signal};
+use crate::{cred, file, rusage, signal};
 
 /// What a child's LWP takes from the parent's LWP it copies.
 struct LwpCopy {
@@ -130,6 +131,7 @@ fn fork<L: AsMut<[ChildLwp]>>(
             signal::fork_inherit(p, child);
             cred::fork_inherit(p, child);
             file::fork_fds(p, child);
+            rusage::fork_inherit(p, child);
         },
         make,
     )

@@ -20,6 +20,7 @@
 //! [`syscall`] system calls and every entry from user mode (S13, S16), [`signal`]
 //! signals: dispositions, masks, sending, taking, handlers, interval timers
 //! (S10–S15),
+//! [`rusage`] resource usage, `getrusage` and `profil` (S5.4),
 //! [`schedctl`] the pages shared with a thread library and its all-LWPs-blocked
 //! notification (S4, S9), [`vm`] a process's address-space layout: anonymous
 //! memory and the growing stack (S1, S16), [`swap`] the swap device and the swapper that moves `lwp`
@@ -70,6 +71,7 @@ pub mod pipe;
 pub mod priocntl;
 pub mod proc;
 pub mod rctl;
+pub mod rusage;
 pub mod schedctl;
 pub mod signal;
 pub mod sleepq;

@@ -34,8 +34,10 @@
 //! * **User processes** ([`proc_create_user`], used by `exec`): a process with an
 //!   address space and its layout (`vm`), whose first LWP starts in user mode. The
 //!   process holds the space; its LWPs' threads hold it too while they run in it,
-//!   and the last one to leave frees it. The CPU time of its LWPs (S5.6) is summed into the process as
-//!   each exits. Its creator may give it other credentials than its own.
+//!   and the last one to leave frees it. The CPU time and usage of its LWPs (S5.4,
+//!   S5.6) are summed into the process as each exits, and a reaped child's into its
+//!   parent's children's (`rusage`). Its creator may give it other credentials
+//!   than its own.
 //!
 //! The process tree — pids, parents, children, and the move to zombie — is guarded
 //! by one global lock, `PIDLOCK` (as Solaris' `pidlock`); each process's own state
@@ -65,7 +67,7 @@ use crate::disp;
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::file::{self, FdTable};
-use crate::lwp::{self, Event, LwpDir, LwpFlags, LwpId, NewLwp};
+use crate::lwp::{self, Event, LwpDir, LwpFlags, LwpId, LwpUsage, NewLwp};
 use crate::rctl;
 use crate::signal::{self, AtomicSigSet, ProcSig};
 use crate::sync::Mutex;
@@ -169,9 +171,12 @@ pub struct ProcState {
     pub(crate) p_exitstatus: i32,
     /// Its LWPs, live and zombie (S15).
     pub(crate) p_lwpdir: LwpDir,
-    /// User and system time of its LWPs that have exited, in ticks (S5.6).
-    pub(crate) p_utime: u64,
-    pub(crate) p_stime: u64,
+    /// The CPU times (in ticks) and usage of its LWPs that have exited (S5.4,
+    /// S5.6; Solaris' `p_utime`, `p_stime`, `p_ru`).
+    pub(crate) p_ru: LwpUsage,
+    /// Those of its children that were reaped, each with its own reaped
+    /// children's (Solaris' `p_cutime`, `p_cstime`, `p_cru`).
+    pub(crate) p_cru: LwpUsage,
     /// Its signal state: dispositions shared by its LWPs (S10), signals pending on
     /// the process (S14), job control, the real-time interval timer (`signal`).
     pub(crate) p_sig: ProcSig,
@@ -189,8 +194,8 @@ impl ProcState {
             p_stat: PStat::Active,
             p_exitstatus: 0,
             p_lwpdir: LwpDir::new(),
-            p_utime: 0,
-            p_stime: 0,
+            p_ru: LwpUsage::ZERO,
+            p_cru: LwpUsage::ZERO,
             p_sig: ProcSig::new(),
             p_exec: false,
             p_holdfork: false,
@@ -279,6 +284,8 @@ pub struct Proc {
     pub(crate) p_cred: DispLock<Cred>,
     /// Its descriptors, shared by its LWPs (`file`).
     pub(crate) p_fd: DispLock<FdTable>,
+    /// Its profiling buffer (`profil`, S5.4: `rusage`).
+    pub(crate) p_prof: crate::rusage::ProcProf,
 }
 
 /// Proc 0: the kernel's process. Its "LWPs" are the kernel threads (S2), which
@@ -309,6 +316,7 @@ impl Proc {
             p_start: AtomicUsize::new(0),
             p_cred: DispLock::new(Cred::ROOT),
             p_fd: DispLock::new(FdTable::EMPTY),
+            p_prof: crate::rusage::ProcProf::new(),
         }
     }
 
@@ -360,11 +368,25 @@ impl Proc {
     /// The user and system time of every LWP it has had, live or exited, in
     /// clock ticks (S5.6), whether its `lwp` structure is in memory or swapped out.
     pub fn times(&self) -> (u64, u64) {
+        let u = self.usage();
+        (u.utime, u.stime)
+    }
+
+    /// The CPU times and usage of every LWP it has had, live or exited (S5.4,
+    /// S5.6), whether its `lwp` structure is in memory or swapped out.
+    pub fn usage(&self) -> LwpUsage {
         let ps = self.p_lock.lock();
-        ps.p_lwpdir.live_all().fold((ps.p_utime, ps.p_stime), |(u, s), (_, lwp)| {
-            let (lu, ls) = lwp.times();
-            (u + lu, s + ls)
-        })
+        let mut sum = ps.p_ru;
+        for (_, lwp) in ps.p_lwpdir.live_all() {
+            sum.add(&lwp.usage());
+        }
+        sum
+    }
+
+    /// The CPU times and usage of its children that were reaped, theirs included
+    /// (S5.4).
+    pub fn child_usage(&self) -> LwpUsage {
+        self.p_lock.lock().p_cru
     }
 
     /// The address space, if it has one.
@@ -562,6 +584,7 @@ fn proc_free(p: &'static Proc) {
     p.p_orphan.store(false, Ordering::Relaxed);
     p.p_start.store(0, Ordering::Relaxed);
     *p.p_comm.lock() = Comm::EMPTY;
+    crate::rusage::prof_off(p);
     file::closeall(p);
     // What the old state owns (a directory's array) is freed outside the lock.
     let old = core::mem::replace(&mut *p.p_lock.lock(), ProcState::new());
@@ -779,6 +802,7 @@ pub(crate) fn exec_replace(
         d.lwp_eosys = lwp::Eosys::JustReturn;
     });
     signal::exec_reset(p);
+    crate::rusage::prof_off(p);
     crate::file::exec_cloexec(p);
     p.set_comm(name);
     Ok(())
@@ -850,10 +874,10 @@ pub(crate) fn proc_zombie(p: &'static Proc) {
     let (parent, heir, woken) = {
         let mut tbl = PIDLOCK.lock();
         // Zombie LWPs nobody waited for go with the process (freed below).
-        let (dir, status) = {
+        let (dir, status, usage) = {
             let mut ps = p.p_lock.lock();
             ps.p_stat = PStat::Zombie;
-            (ps.p_lwpdir.take(), ps.p_exitstatus)
+            (ps.p_lwpdir.take(), ps.p_exitstatus, reaped_usage(&ps))
         };
         if tbl.pt_init.is_some_and(|i| core::ptr::eq(i, p)) {
             tbl.pt_init = None;
@@ -866,7 +890,15 @@ pub(crate) fn proc_zombie(p: &'static Proc) {
         }
         let parent = p.p_parent.get().unwrap_or(&PROC0);
         if !is_proc0(parent) {
-            if signal::keeps_no_zombies(&parent.p_lock.lock().p_sig) {
+            let mut pps = parent.p_lock.lock();
+            let no_zombie = signal::keeps_no_zombies(&pps.p_sig);
+            if no_zombie {
+                // Its parent will not wait for it: its usage is the parent's
+                // children's now, as Solaris' `freeproc` gives it at once.
+                pps.p_cru.add(&usage);
+            }
+            drop(pps);
+            if no_zombie {
                 disown(p);
                 woken.note(give_child(&PROC0, p));
             }
@@ -970,17 +1002,18 @@ fn reap_child(
                 let mut ps = c.p_lock.lock();
                 if ps.p_stat == PStat::Zombie {
                     if opts.contains(WaitOpts::EXITED) {
-                        found = Some((c, ps.p_exitstatus, true));
+                        found = Some((c, ps.p_exitstatus, Some(reaped_usage(&ps))));
                         break;
                     }
                 } else if let Some(status) = signal::job_report(&mut ps.p_sig, opts) {
-                    found = Some((c, status.raw(), false));
+                    found = Some((c, status.raw(), None));
                     break;
                 }
             }
-            if let Some((c, status, zombie)) = found {
+            if let Some((c, status, reaped)) = found {
                 let pid = c.pid();
-                if zombie {
+                if let Some(u) = reaped {
+                    me.p_lock.lock().p_cru.add(&u);
                     tbl.remove(c);
                     drop(tbl);
                     proc_free(c);
@@ -998,6 +1031,14 @@ fn reap_child(
             lwp::wait_interrupted()?;
         }
     }
+}
+
+/// What a reaped zombie whose state is `ps` adds to its parent's children's usage:
+/// its own, and its reaped children's (S5.4, as Solaris' `freeproc`).
+fn reaped_usage(ps: &ProcState) -> LwpUsage {
+    let mut u = ps.p_ru;
+    u.add(&ps.p_cru);
+    u
 }
 
 /// The reaper: a kernel thread (S2) that reaps orphans, the zombies whose parent

@@ -53,7 +53,7 @@ use crate::lwp::{self, Eosys, LwpFlags, LwpId};
 use crate::proc::{Pid, WaitOpts};
 use crate::signal::{self, Sig, SigInfo};
 use crate::thread::{curlwp, curproc, curthread, pending};
-use crate::{clock, cred, disp, file, fork, priocntl, proc, schedctl, vm, M};
+use crate::{clock, cred, disp, file, fork, priocntl, proc, rusage, schedctl, vm, M};
 use lwp_abi::*;
 
 /// The machine's `user_trap` upcall: see the module comment.
@@ -61,8 +61,10 @@ pub fn user_trap(frame: &UserFrame, why: UserTrap) {
     match why {
         UserTrap::Syscall => syscall(frame),
         UserTrap::Fault(f) => {
-            // The stack's growth is no fault: the instruction is made again.
+            // The stack's growth is no fault: a page is mapped and the instruction
+            // is made again, a fault resolved without I/O (`minflt`, S5.4).
             if vm::user_fault(f) {
+                rusage::minflt();
                 return;
             }
             let (sig, info) = signal::fault_signal(f);
@@ -70,6 +72,9 @@ pub fn user_trap(frame: &UserFrame, why: UserTrap) {
         }
         UserTrap::Return => {
             let t = curthread();
+            if t.take_pending(pending::PROF) != 0 {
+                rusage::profil_tick(frame);
+            }
             if t.take_pending(pending::STOP) != 0 {
                 lwp::stop_point();
             }
@@ -206,6 +211,7 @@ syscalls! {
     SYS_KILL => fast |a: [u64; 6]| signal::sys_kill(a[0], a[1]),
     SYS_DUP => general |a: [u64; 6]| file::dup(a[0]),
     SYS_PIPE => general |_| file::pipe(),
+    SYS_PROFIL => general |a: [u64; 6]| rusage::sys_profil(a[0], a[1], a[2], a[3]),
     SYS_SETGID => general |a: [u64; 6]| cred::setgid(a[0]).map(none),
     SYS_GETGID => fast |_| {
         let c = cred::curcred();
@@ -237,6 +243,7 @@ syscalls! {
     SYS_WAITID => general |a: [u64; 6]| restartable(waitid(a[0], a[1], a[2], a[3])),
     SYS_FORKSYS => general |a: [u64; 6]| forksys(a[0], a[1]),
     SYS_EXECVE => general |a: [u64; 6]| execve(a[0], a[1], a[2]),
+    SYS_RUSAGESYS => general |a: [u64; 6]| rusage::sys_rusagesys(a[0], a[1]),
     SYS_SIGQUEUE => fast |a: [u64; 6]| signal::sys_sigqueue(a[0], a[1], a[2]),
     SYS_YIELD => fast |_| {
         disp::yield_now();
@@ -456,14 +463,13 @@ fn lwp_park(tsp: u64, unpark: u64) -> SysResult {
     lwp::lwp_park(ticks, unpark).map(none)
 }
 
-/// `lwp_times(&mut LwpTimes)` (S5.6).
+/// `lwp_times(&mut LwpTimes)` (S5.4, S5.6).
 fn lwp_times(tp: u64) -> SysResult {
     let lwp = curlwp().ok_or(Errno::EINVAL)?;
     let p = curproc().ok_or(Errno::EINVAL)?;
-    let (utime, stime, sysc) = lwp
-        .with_data(|d| (d.lwp_utime, d.lwp_stime, d.lwp_regs.syscalls()))
-        .ok_or(Errno::EINVAL)?;
+    let u = lwp.with_data(|d| d.usage()).ok_or(Errno::EINVAL)?;
     let (putime, pstime) = p.times();
-    copyout_words(tp, &[utime, stime, putime, pstime, sysc, u64::from(clock::hz())])?;
+    let hz = u64::from(clock::hz());
+    copyout_words(tp, &[u.utime, u.stime, putime, pstime, u.sysc, hz, u.ru.ioch])?;
     Ok((0, 0))
 }

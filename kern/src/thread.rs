@@ -96,6 +96,9 @@ pub mod pending {
     /// A signal may be there for the LWP to take (`signal::issig`): one was sent
     /// to it or to its process, unmasked, or is being delivered.
     pub const SIG: u32 = 2;
+    /// The LWP owes its process's profiling buffer clock ticks, to be counted at
+    /// its user `pc` (`rusage::profil_tick`).
+    pub const PROF: u32 = 4;
 }
 
 /// A kernel thread. `#[repr(C)]`: its first field is the pending-work word, where

@@ -22,12 +22,14 @@
 pub mod errno;
 pub mod mman;
 pub mod priocntl;
+pub mod resource;
 pub mod schedctl;
 pub mod signal;
 
 pub use errno::Errno;
 pub use mman::*;
 pub use priocntl::*;
+pub use resource::*;
 pub use schedctl::*;
 pub use signal::*;
 
@@ -58,6 +60,17 @@ pub const SYS_KILL: u64 = 37;
 pub const SYS_DUP: u64 = 41;
 /// `pipe() -> (read fd, write fd)`.
 pub const SYS_PIPE: u64 = 42;
+/// `profil(buf, bufsiz, offset, scale) -> 0`: profiling (S5.4). From now on each
+/// clock tick the process's LWPs use adds one to the `u16` counter of `buf`
+/// (`bufsiz` bytes) at byte offset `((pc - offset) * scale) >> 16` (rounded down to
+/// a counter), `pc` being the interrupted user `pc` (a tick in the kernel counts at
+/// the `pc` it goes back to); a `pc` below `offset` or beyond the buffer counts
+/// nowhere. `scale` is 16.16 fixed point: `0x10000` gives each 2 bytes of text
+/// its own counter, 2 puts every tick in the first. `scale` 0 or 1 turns
+/// profiling off. Always 0: a buffer that cannot be read and written (or a
+/// counter that would pass 32,767) turns profiling off when a tick is counted.
+/// A `fork1` child inherits the profiling; `exec` ends it.
+pub const SYS_PROFIL: u64 = 44;
 /// `setgid(gid) -> 0`: as `setuid`, for the group ids.
 pub const SYS_SETGID: u64 = 46;
 /// `getgid() -> (real gid, effective gid)`.
@@ -137,6 +150,10 @@ pub const SYS_LWP_SELF: u64 = 164;
 pub const SYS_LWP_SIGMASK: u64 = 165;
 /// `_lwp_wait(lwpid or 0 for any, &mut departed or null) -> 0`.
 pub const SYS_LWP_WAIT: u64 = 167;
+/// `rusagesys(subcode, &mut Rusage) -> 0`: resource usage ([`resource`]): the
+/// process's, its waited-for children's, or the calling LWP's (`EINVAL` for another
+/// subcode, `EFAULT` for a bad pointer).
+pub const SYS_RUSAGESYS: u64 = 181;
 /// `sigqueue(pid, sig, value) -> 0`: as `kill`, with a value for the receiver's
 /// `si_value`.
 pub const SYS_SIGQUEUE: u64 = 190;
@@ -144,7 +161,8 @@ pub const SYS_SIGQUEUE: u64 = 190;
 pub const SYS_YIELD: u64 = 201;
 /// `nanosleep(&Timespec) -> 0`.
 pub const SYS_NANOSLEEP: u64 = 202;
-/// `lwp_times(&mut LwpTimes) -> 0`: the caller's and its process's CPU times and usage.
+/// `lwp_times(&mut LwpTimes) -> 0`: the caller's and its process's CPU times, and
+/// the caller's counts of system calls and of bytes read and written.
 pub const SYS_LWP_TIMES: u64 = 203;
 /// `clock_ns() -> ns`: the monotonic clock (under `-icount`, guest instructions).
 pub const SYS_CLOCK_NS: u64 = 204;
@@ -232,4 +250,7 @@ pub struct LwpTimes {
     pub lwp_sysc: u64,
     /// The clock rate the ticks count at.
     pub hz: u64,
+    /// The bytes the calling LWP has moved with `read` and `write` (Solaris'
+    /// `ioch`, which `struct rusage` does not carry).
+    pub lwp_ioch: u64,
 }

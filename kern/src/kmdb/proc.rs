@@ -1,6 +1,6 @@
 //! `::ps` and `::lwps`: the processes (S1), and the LWPs of one of them as its LWP
-//! directory holds them (S15): live ones with their threads, zombies waiting to
-//! be waited for.
+//! directory holds them (S15): live ones with their threads, CPU times and
+//! switches (S5.4, S5.6), zombies waiting to be waited for.
 
 use alloc::vec::Vec;
 use core::fmt::{self, Write};
@@ -8,7 +8,7 @@ use core::fmt::{self, Write};
 use super::sym;
 use super::thread::{class_name, lwp_residence, pri_mark, state_name, Hex, Opt, Wait, World};
 use super::{l, r, row, Args, Col, Dcmd, Next};
-use crate::lwp::{LwpId, TpFlags};
+use crate::lwp::{LwpId, LwpUsage, TpFlags};
 use crate::proc::{PStat, Pid, Proc, PROC0};
 use crate::thread::KThread;
 
@@ -19,11 +19,17 @@ pub(super) const DCMDS: &[Dcmd] = &[
         help: "processes: state, parent, LWPs, CPU time (ticks), name",
         run: ps,
     },
-    Dcmd { name: "lwps", usage: "PID", help: "the LWPs of process PID", run: lwps },
+    Dcmd {
+        name: "lwps",
+        usage: "PID",
+        help: "the LWPs of process PID: state, CPU time (ticks), context switches",
+        run: lwps,
+    },
 ];
 
 /// The columns of `::lwps` (the last, the notes, takes what it needs).
-const LWP_COLS: &[Col] = &[r(4), l(16), l(7), l(3), r(4), l(16), l(8), l(4), r(6), r(6)];
+const LWP_COLS: &[Col] =
+    &[r(4), l(16), l(7), l(3), r(4), l(16), l(8), l(4), r(6), r(6), r(6), r(6)];
 
 /// The columns of `::ps` (the last, NAME, takes what it needs).
 const PS_COLS: &[Col] = &[l(1), r(6), r(6), r(5), r(5), r(7), r(7), l(16)];
@@ -53,15 +59,15 @@ fn ps_line(p: &Proc) -> Option<PsLine> {
         stat: ps.p_stat,
         nlwp: ps.p_lwpdir.lwpcnt(),
         nzomb: ps.p_lwpdir.zombcnt(),
-        utime: ps.p_utime,
-        stime: ps.p_stime,
+        utime: ps.p_ru.utime,
+        stime: ps.p_ru.stime,
         partial: false,
     };
     for (_, lwp) in ps.p_lwpdir.live_all() {
-        match lwp.peek_times() {
-            Some((u, s)) => {
-                line.utime += u;
-                line.stime += s;
+        match lwp.peek_usage() {
+            Some(u) => {
+                line.utime += u.utime;
+                line.stime += u.stime;
             }
             _ => line.partial = true,
         }
@@ -205,7 +211,7 @@ fn lwps(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
         LWP_COLS,
         &[
             &"LWP", &"THREAD", &"STATE", &"CLS", &"PRI", &"WCHAN", &"SOBJ", &"LWPD", &"UTIME",
-            &"STIME", &"NOTES",
+            &"STIME", &"VCSW", &"IVCSW", &"NOTES",
         ],
     )?;
     for e in &ents {
@@ -228,7 +234,10 @@ fn lwps(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
             row(
                 out,
                 LWP_COLS,
-                &[&e.id.0, &"-", &"zombie", &"-", &"-", &"-", &"-", &"-", &"-", &"-", &notes],
+                &[
+                    &e.id.0, &"-", &"zombie", &"-", &"-", &"-", &"-", &"-", &"-", &"-", &"-", &"-",
+                    &notes,
+                ],
             )?;
             continue;
         };
@@ -236,8 +245,11 @@ fn lwps(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
             notes.push_str("held ");
         }
         let wait = Wait::of(t, &w);
-        let times = t.lwp().and_then(|l| l.peek_times());
-        let (u, s) = (Opt(times.map(|t| t.0)), Opt(times.map(|t| t.1)));
+        // Wherever its structure is: one out has its times and counts in memory.
+        let usage = t.lwp().and_then(|l| l.peek_usage());
+        let field = |f: fn(&LwpUsage) -> u64| Opt(usage.as_ref().map(f));
+        let (u, s) = (field(|u| u.utime), field(|u| u.stime));
+        let (vcsw, ivcsw) = (field(|u| u.ru.nvcsw), field(|u| u.ru.nivcsw));
         row(
             out,
             LWP_COLS,
@@ -252,6 +264,8 @@ fn lwps(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
                 &lwp_residence(t),
                 &u,
                 &s,
+                &vcsw,
+                &ivcsw,
                 &notes.trim_end(),
             ],
         )?;

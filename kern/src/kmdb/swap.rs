@@ -84,7 +84,7 @@ fn swapinfo(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
         };
         for (t, l) in ps.p_lwpdir.live_all() {
             let on_disk = match l.peek_state() {
-                Some(ImageState::Out(r)) => Some((r.slot, r.len, r.times)),
+                Some(ImageState::Out(r)) => Some((r.slot, r.len, (r.usage.utime, r.usage.stime))),
                 Some(ImageState::Moving) => None,
                 Some(ImageState::Resident) => continue,
                 None => {

@@ -72,47 +72,114 @@ pub struct SigAltStack {
     pub ss_flags: u32,
 }
 
-/// Resource usage (`struct lrusage`).
+/// Resource usage (Solaris' `struct lrusage`), each counted where it happens, by
+/// the LWP itself while it runs, or by the swapper while it holds the structure
+/// (`rusage` says where; S5.4).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LwpRusage {
-    /// `ru_minflt`: page faults served without I/O (nothing counts them yet).
+    /// `ru_minflt`: faults resolved without I/O: a page mapped for the growing
+    /// stack (`vm::user_fault`, counted by `syscall::user_trap`).
     pub minflt: u64,
-    /// `ru_majflt`: page faults that needed I/O (nothing counts them yet).
+    /// `ru_majflt`: faults that needed I/O: the swapper read the structure back
+    /// from the swap device before the LWP could run again.
     pub majflt: u64,
-    /// `ru_nswap`: times swapped out (nothing counts them yet).
+    /// `ru_nswap`: times the structure was swapped out.
     pub nswap: u64,
-    /// `ru_inblock`: block input operations (nothing counts them yet).
+    /// `ru_inblock`: block reads done for the LWP (its swap-ins).
     pub inblock: u64,
-    /// `ru_oublock`: block output operations (nothing counts them yet).
+    /// `ru_oublock`: block writes done for the LWP (its swap-outs' images, also
+    /// those given up after the write).
     pub oublock: u64,
-    /// `ru_msgsnd`: IPC messages sent (nothing counts them yet).
+    /// `ru_msgsnd`: IPC messages sent (there is no message IPC: stays 0).
     pub msgsnd: u64,
-    /// `ru_msgrcv`: IPC messages received (nothing counts them yet).
+    /// `ru_msgrcv`: IPC messages received (stays 0).
     pub msgrcv: u64,
     /// `ru_nsignals`: signals delivered, counted by `psig` as it takes `lwp_cursig`.
     pub nsignals: u64,
-    /// `ru_nvcsw`: voluntary context switches (nothing counts them yet).
+    /// `ru_nvcsw`: voluntary context switches: the switch away from the LWP when
+    /// it slept, blocked on a lock or stopped (`disp::swtch`).
     pub nvcsw: u64,
-    /// `ru_nivcsw`: involuntary context switches (nothing counts them yet).
+    /// `ru_nivcsw`: involuntary context switches: the switch away from it when it
+    /// was preempted (its quantum expired, or a better thread came) or yielded —
+    /// Solaris' `yield` counts here too.
     pub nivcsw: u64,
-    /// `ioch` (Solaris' `lrusage` only): characters read and written (nothing counts
-    /// them yet). Its `sysc`, the count of system calls, is kept in `lwp_regs`.
+    /// `ioch` (Solaris' `lrusage` only): bytes moved by `read` and `write`. Its
+    /// `sysc`, the count of system calls, is kept in `lwp_regs`, where the
+    /// machine's trap path counts it without the structure's lock.
     pub ioch: u64,
 }
 
-/// Profiling (`profil(2)`'s buffer: `struct prof`).
+impl LwpRusage {
+    /// Nothing counted.
+    pub const ZERO: LwpRusage = LwpRusage {
+        minflt: 0,
+        majflt: 0,
+        nswap: 0,
+        inblock: 0,
+        oublock: 0,
+        msgsnd: 0,
+        msgrcv: 0,
+        nsignals: 0,
+        nvcsw: 0,
+        nivcsw: 0,
+        ioch: 0,
+    };
+
+    /// Adds `o`'s counts to these (an exited LWP's to its process's, a child's
+    /// to its parent's).
+    pub fn add(&mut self, o: &LwpRusage) {
+        let LwpRusage {
+            minflt,
+            majflt,
+            nswap,
+            inblock,
+            oublock,
+            msgsnd,
+            msgrcv,
+            nsignals,
+            nvcsw,
+            nivcsw,
+            ioch,
+        } = o;
+        self.minflt += minflt;
+        self.majflt += majflt;
+        self.nswap += nswap;
+        self.inblock += inblock;
+        self.oublock += oublock;
+        self.msgsnd += msgsnd;
+        self.msgrcv += msgrcv;
+        self.nsignals += nsignals;
+        self.nvcsw += nvcsw;
+        self.nivcsw += nivcsw;
+        self.ioch += ioch;
+    }
+}
+
+/// What an LWP has used (S5.4, S5.6), as the process's sums need it wherever its
+/// structure is: a copy stays in memory while the structure is out (`SwapRef`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LwpProf {
-    /// `pr_base`: user address of the buffer of `u16` counters (0: not profiling;
-    /// no `profil` call sets these yet, so they stay 0 but are swapped with the rest).
-    pub pr_base: u64,
-    /// `pr_size`: the buffer's length in bytes.
-    pub pr_size: u64,
-    /// `pr_off`: the lowest profiled `pc`, subtracted before scaling.
-    pub pr_off: u64,
-    /// `pr_scale`: 16.16 fixed-point factor from `pc - pr_off` to a buffer offset
-    /// (0x10000: one counter per 2 bytes of text).
-    pub pr_scale: u64,
+pub struct LwpUsage {
+    /// User time, in clock ticks (`lwp_utime`).
+    pub utime: u64,
+    /// System time, in clock ticks (`lwp_stime`).
+    pub stime: u64,
+    /// System calls made (the count in `lwp_regs`).
+    pub sysc: u64,
+    /// The usage counts (`lwp_ru`).
+    pub ru: LwpRusage,
+}
+
+impl LwpUsage {
+    /// Nothing used.
+    pub const ZERO: LwpUsage = LwpUsage { utime: 0, stime: 0, sysc: 0, ru: LwpRusage::ZERO };
+
+    /// Adds `o` to this.
+    pub fn add(&mut self, o: &LwpUsage) {
+        self.utime += o.utime;
+        self.stime += o.stime;
+        self.sysc += o.sysc;
+        self.ru.add(&o.ru);
+    }
 }
 
 /// An interval timer (`struct itimerval`), in nanoseconds: the reload value, and
@@ -185,8 +252,10 @@ pub struct LwpData {
     ///
     /// This one is the usage counts (`lwp_ru`, Solaris' `struct lrusage`).
     pub lwp_ru: LwpRusage,
-    /// `lwp_prof`: the `profil` buffer (`struct prof`), for profiling (S5.4).
-    pub lwp_prof: LwpProf,
+    /// `lwp_oweupc`: clock ticks the LWP owes its process's `profil` buffer, to be
+    /// counted at its user `pc` on its way back to user mode (S5.4; the buffer is
+    /// its process's, as Solaris' `p_prof`: `rusage`).
+    pub lwp_oweupc: u64,
     /// S5.5: the interval timers of the LWP's own time (`ITIMER_VIRTUAL`,
     /// `ITIMER_PROF`), counted down by the clock.
     pub lwp_itimer: [ITimerVal; NITIMER],
@@ -236,6 +305,16 @@ impl LwpData {
         }
     }
 
+    /// Its CPU times and usage (S5.4, S5.6).
+    pub fn usage(&self) -> LwpUsage {
+        LwpUsage {
+            utime: self.lwp_utime,
+            stime: self.lwp_stime,
+            sysc: self.lwp_regs.syscalls(),
+            ru: self.lwp_ru,
+        }
+    }
+
     /// What a new LWP's `lwp` structure holds, its registers in `frame`.
     fn with_frame(frame: UserFrame, t: &'static KThread, p: &'static Proc) -> LwpData {
         LwpData {
@@ -253,7 +332,7 @@ impl LwpData {
             lwp_curinfo: None,
             lwp_sigoldmask: None,
             lwp_ru: LwpRusage::default(),
-            lwp_prof: LwpProf::default(),
+            lwp_oweupc: 0,
             lwp_itimer: [ITimerVal::default(); NITIMER],
             lwp_utime: 0,
             lwp_stime: 0,
@@ -280,8 +359,9 @@ pub struct SwapRef {
     /// The machine had a handle to the registers (the LWP had entered user mode):
     /// it gets one back.
     pub attached: bool,
-    /// The CPU times in the image (S5.6), for `Proc::times` while it is out.
-    pub times: (u64, u64),
+    /// The CPU times and usage in the image (S5.4, S5.6), for the process's sums
+    /// (`Proc::times`, `getrusage`) while it is out.
+    pub usage: LwpUsage,
 }
 
 /// Where an LWP's `lwp` structure is, as the swapper asks (`Lwp::image_state`).
@@ -302,20 +382,30 @@ pub(crate) enum LwpImage {
     Unused(Option<Box<LwpData>>),
     /// Loaded: the LWP may run.
     Resident(Box<LwpData>),
-    /// Being written out: the swapper holds the block; its CPU times meanwhile.
-    Moving((u64, u64)),
+    /// Being written out: the swapper holds the block; its CPU times and usage
+    /// meanwhile.
+    Moving(LwpUsage),
     /// On the swap device.
     SwappedOut(SwapRef),
 }
 
 impl LwpImage {
-    /// The CPU times of the structure, wherever it is (S5.6).
-    fn times(&self) -> (u64, u64) {
+    /// The CPU times and usage of the structure, wherever it is (S5.4, S5.6).
+    fn usage(&self) -> LwpUsage {
         match self {
-            LwpImage::Resident(d) => (d.lwp_utime, d.lwp_stime),
-            LwpImage::Moving(times) => *times,
-            LwpImage::SwappedOut(r) => r.times,
-            LwpImage::Unused(_) => (0, 0),
+            LwpImage::Resident(d) => d.usage(),
+            LwpImage::Moving(u) => *u,
+            LwpImage::SwappedOut(r) => r.usage,
+            LwpImage::Unused(_) => LwpUsage::default(),
+        }
+    }
+
+    /// `f` on the structure if it is resident.
+    #[inline(always)]
+    fn resident<R>(&mut self, f: impl FnOnce(&mut LwpData) -> R) -> Option<R> {
+        match self {
+            LwpImage::Resident(d) => Some(f(d)),
+            LwpImage::Unused(_) | LwpImage::Moving(_) | LwpImage::SwappedOut(_) => None,
         }
     }
 
@@ -332,10 +422,14 @@ impl Lwp {
     /// Runs `f` on the `lwp` structure if it is resident; `None` while it is swapped
     /// out. `f` runs with interrupts off under the structure's lock: keep it short.
     pub fn with_data<R>(&self, f: impl FnOnce(&mut LwpData) -> R) -> Option<R> {
-        match &mut *self.lwp_image.lock() {
-            LwpImage::Resident(d) => Some(f(d)),
-            LwpImage::Unused(_) | LwpImage::Moving(_) | LwpImage::SwappedOut(_) => None,
-        }
+        self.lwp_image.lock().resident(f)
+    }
+
+    /// [`Lwp::with_data`] for a caller that runs with interrupts off and keeps them
+    /// so (the switch, the clock interrupt): they are left alone.
+    #[inline]
+    pub(crate) fn with_data_intr_off<R>(&self, f: impl FnOnce(&mut LwpData) -> R) -> Option<R> {
+        self.lwp_image.lock_intr_off().resident(f)
     }
 
     /// For the debugger, which must not wait for a lock the code it stopped may
@@ -349,11 +443,11 @@ impl Lwp {
         }
     }
 
-    /// For the debugger: the CPU times of the `lwp` structure wherever it is (those
-    /// of one that is out are kept in memory with its place on the device), `None`
-    /// if its lock is held.
-    pub(crate) fn peek_times(&self) -> Option<(u64, u64)> {
-        Some(crate::displock::peek(&self.lwp_image)?.times())
+    /// For the debugger: the CPU times and usage of the `lwp` structure wherever it
+    /// is (those of one that is out are kept in memory with its place on the
+    /// device), `None` if its lock is held.
+    pub(crate) fn peek_usage(&self) -> Option<LwpUsage> {
+        Some(crate::displock::peek(&self.lwp_image)?.usage())
     }
 
     /// Whether the `lwp` structure is loaded.
@@ -395,9 +489,10 @@ impl Lwp {
         }
     }
 
-    /// The CPU times of its `lwp` structure, wherever the structure is (S5.6).
-    pub(crate) fn times(&self) -> (u64, u64) {
-        self.lwp_image.lock().times()
+    /// The CPU times and usage of its `lwp` structure, wherever the structure is
+    /// (S5.4, S5.6).
+    pub(crate) fn usage(&self) -> LwpUsage {
+        self.lwp_image.lock().usage()
     }
 
     /// Where the structure is on the swap device, if it is there.
@@ -422,11 +517,11 @@ impl Lwp {
     /// until [`Lwp::swapped_out`] or [`Lwp::put_back`]); `None` if not resident.
     pub(crate) fn take_for_swapout(&self) -> Option<Box<LwpData>> {
         let mut image = self.lwp_image.lock();
-        let times = match &*image {
-            LwpImage::Resident(d) => (d.lwp_utime, d.lwp_stime),
+        let usage = match &*image {
+            LwpImage::Resident(d) => d.usage(),
             _ => return None,
         };
-        match core::mem::replace(&mut *image, LwpImage::Moving(times)) {
+        match core::mem::replace(&mut *image, LwpImage::Moving(usage)) {
             LwpImage::Resident(d) => Some(d),
             _ => None,
         }
@@ -445,18 +540,25 @@ impl Lwp {
 }
 
 /// A clock tick on this CPU (from the clock interrupt): charges it to the running
-/// LWP's user or system time, by the mode the tick interrupted (S5.6), and to its
-/// interval timers (S5.5), which may send it their signals.
+/// LWP's user or system time, by the mode the tick interrupted (S5.6), to its
+/// interval timers (S5.5), which may send it their signals, and, if its process
+/// profiles, to what it owes the profiling buffer (S5.4).
 pub(crate) fn clock_tick(from_user: bool) {
-    if let Some(lwp) = curthread().lwp() {
-        let expired = lwp.with_data(|d| {
+    let t = curthread();
+    if let Some(lwp) = t.lwp() {
+        let profiling = t.procp().is_some_and(|p| p.p_prof.on());
+        let expired = lwp.with_data_intr_off(|d| {
             if from_user {
                 d.lwp_utime += 1;
             } else {
                 d.lwp_stime += 1;
             }
+            d.lwp_oweupc += u64::from(profiling);
             crate::signal::itimer_tick(&mut d.lwp_itimer, from_user)
         });
+        if profiling {
+            crate::rusage::tick_owed(t);
+        }
         crate::signal::itimer_expired(expired.unwrap_or_default());
     }
 }

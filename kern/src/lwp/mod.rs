@@ -80,7 +80,7 @@ use arch::{Machine, UserRegs};
 
 pub(crate) use data::{clock_tick, ImageState};
 pub use data::{
-    Eosys, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack, SwapRef, MAXSYSARGS, NITIMER,
+    Eosys, ITimerVal, Link, LwpData, LwpRusage, LwpUsage, SigAltStack, SwapRef, MAXSYSARGS, NITIMER,
 };
 pub use dir::{LwpDir, LwpEnt, Slot, Waitfor};
 pub(crate) use event::{interrupt_requested, pause, Event};
@@ -615,10 +615,11 @@ pub fn lwp_exit() -> ! {
     M::user_exit();
     let last = {
         let mut ps = p.p_lock.lock();
-        // Under p_lock, interrupts off: no tick can fall between this and the sum.
-        let times = lwp.with_data(|d| (d.lwp_utime, d.lwp_stime)).unwrap_or((0, 0));
-        ps.p_utime += times.0;
-        ps.p_stime += times.1;
+        // Under p_lock, interrupts off: no tick can fall between this and the sum,
+        // and no switch (S5.4, S5.6).
+        if let Some(u) = lwp.with_data(|d| d.usage()) {
+            ps.p_ru.add(&u);
+        }
         let last = ps.p_lwpdir.exited(lwp.id());
         if last && ps.p_stat == PStat::Active {
             // No LWP is left to create another: the process is on its way out.

@@ -21,7 +21,7 @@ use arch::{FrameImageError, UserFrame};
 
 use crate::errno::Errno;
 use crate::lwp::{
-    Eosys, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack, SwapRef, MAXSYSARGS, NITIMER,
+    Eosys, ITimerVal, Link, LwpData, LwpRusage, SigAltStack, SwapRef, MAXSYSARGS, NITIMER,
 };
 use crate::proc::Proc;
 use crate::signal::{SigInfo, SigSet};
@@ -135,7 +135,7 @@ pub fn encode(d: &mut LwpData, owner: Owner, seq: u64, out: &mut [u8]) -> Option
         lwp_curinfo,
         lwp_sigoldmask,
         lwp_ru,
-        lwp_prof,
+        lwp_oweupc,
         lwp_itimer,
         lwp_utime,
         lwp_stime,
@@ -194,10 +194,7 @@ pub fn encode(d: &mut LwpData, owner: Owner, seq: u64, out: &mut [u8]) -> Option
     {
         w.u64(v);
     }
-    let LwpProf { pr_base, pr_size, pr_off, pr_scale } = *lwp_prof;
-    for v in [pr_base, pr_size, pr_off, pr_scale] {
-        w.u64(v);
-    }
+    w.u64(*lwp_oweupc);
     for ITimerVal { it_interval, it_value } in *lwp_itimer {
         w.u64(it_interval);
         w.u64(it_value);
@@ -327,8 +324,7 @@ fn read_fields(
         nivcsw: r.u64()?,
         ioch: r.u64()?,
     };
-    let lwp_prof =
-        LwpProf { pr_base: r.u64()?, pr_size: r.u64()?, pr_off: r.u64()?, pr_scale: r.u64()? };
+    let lwp_oweupc = r.u64()?;
     let mut lwp_itimer = [ITimerVal::default(); NITIMER];
     for it in &mut lwp_itimer {
         *it = ITimerVal { it_interval: r.u64()?, it_value: r.u64()? };
@@ -345,7 +341,7 @@ fn read_fields(
         lwp_curinfo,
         lwp_sigoldmask,
         lwp_ru,
-        lwp_prof,
+        lwp_oweupc,
         lwp_itimer,
         lwp_utime: r.u64()?,
         lwp_stime: r.u64()?,

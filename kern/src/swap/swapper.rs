@@ -220,6 +220,10 @@ pub(super) fn swap_out(c: &Candidate) -> Outcome {
     };
     // The machine lets go of the registers first: then nothing else can reach them.
     let attached = M::user_frame_detach(c.t.context()).is_some();
+    // What this swap-out is to the LWP (S5.4), counted in the image it writes;
+    // taken back if it is given up.
+    data.lwp_ru.nswap += 1;
+    data.lwp_ru.oublock += 1;
     let seq = stat::SEQ.fetch_add(1, Ordering::Relaxed) + 1;
     let owner = Owner { tid: c.tid, lwpid: c.id.0 };
     let written = device::with_io(|io: &mut Io<'_>| {
@@ -234,18 +238,14 @@ pub(super) fn swap_out(c: &Candidate) -> Outcome {
             if outcome == Outcome::WriteError {
                 stat::WRITE_ERRORS.fetch_add(1, Ordering::Relaxed);
             }
+            // Nothing written.
+            data.lwp_ru.nswap -= 1;
+            data.lwp_ru.oublock -= 1;
             undo(c, data, attached, slot);
             return outcome;
         }
     };
-    let r = SwapRef {
-        slot,
-        seq,
-        len: e.len,
-        sum: e.sum,
-        attached,
-        times: (data.lwp_utime, data.lwp_stime),
-    };
+    let r = SwapRef { slot, seq, len: e.len, sum: e.sum, attached, usage: data.usage() };
     // Made runnable while its image was being written: it stays (no use reading
     // back what is still here). Decided under the queue's lock, which `setrun`
     // takes too.
@@ -259,6 +259,8 @@ pub(super) fn swap_out(c: &Candidate) -> Outcome {
     };
     if !out {
         stat::CANCELLED.fetch_add(1, Ordering::Relaxed);
+        // Written, but it stays: a block written, no swap-out.
+        data.lwp_ru.nswap -= 1;
         undo(c, data, attached, slot);
         return Outcome::Busy;
     }
@@ -269,9 +271,14 @@ pub(super) fn swap_out(c: &Candidate) -> Outcome {
 }
 
 /// A fresh `lwp` structure for LWP thread `t` of `p`, for an LWP that will only run
-/// to its exit; `None` without memory.
-fn blank(t: &'static KThread, p: &'static Proc) -> Option<Box<LwpData>> {
-    LwpData::make(None, t, p, &UserRegs::default()).ok()
+/// to its exit, with the CPU times and usage counts of the one out at `r` (what
+/// its exit adds to its process's); `None` without memory.
+fn blank(t: &'static KThread, p: &'static Proc, r: &SwapRef) -> Option<Box<LwpData>> {
+    let mut d = LwpData::make(None, t, p, &UserRegs::default()).ok()?;
+    d.lwp_utime = r.usage.utime;
+    d.lwp_stime = r.usage.stime;
+    d.lwp_ru = r.usage.ru;
+    Some(d)
 }
 
 /// Reads the structure `r` describes back for LWP `lwp` on thread `t` of `p`,
@@ -329,15 +336,21 @@ pub(super) fn swap_in(t: &'static KThread) -> bool {
         }
     };
     let data = if t.proc_flag().contains(TpFlags::EXITLWP) {
-        let Some(d) = blank(t, p) else { return requeue(t) };
+        let Some(d) = blank(t, p, &r) else { return requeue(t) };
         stat::DISCARDED.fetch_add(1, Ordering::Relaxed);
         d
     } else {
         match read_back(t, lwp, p, &r) {
-            Ok(d) => d,
+            Ok(mut d) => {
+                // The LWP waited for this read to run again: a fault that needed
+                // I/O (S5.4).
+                d.lwp_ru.majflt += 1;
+                d.lwp_ru.inblock += 1;
+                d
+            }
             Err(Refused::NoMemory) => return requeue(t),
             Err(why) => {
-                let Some(d) = blank(t, p) else { return requeue(t) };
+                let Some(d) = blank(t, p, &r) else { return requeue(t) };
                 stat::LOST.fetch_add(1, Ordering::Relaxed);
                 kprintln!(
                     "swap: the lwp structure of {} of {} cannot be read back from slot {} \

@@ -63,10 +63,11 @@ pub enum Call {
     Getgid,
     Read,
     Close,
+    Rusage,
 }
 
 /// How often each call is drawn.
-pub const MIX: [(u32, Call); 35] = [
+pub const MIX: [(u32, Call); 36] = [
     (3, Call::Getpid),
     (3, Call::LwpSelf),
     (6, Call::Yield),
@@ -102,7 +103,11 @@ pub const MIX: [(u32, Call); 35] = [
     (2, Call::Getgid),
     (3, Call::Read),
     (2, Call::Close),
+    (2, Call::Rusage),
 ];
+
+/// Bytes `lwp_times` writes.
+const LWP_TIMES_LEN: u64 = core::mem::size_of::<LwpTimes>() as u64;
 
 /// The highest call number of the ABI: the table ends after it.
 pub const LAST_NUM: u64 = SYS_MAX;
@@ -151,6 +156,7 @@ impl Call {
             Call::Getgid => SYS_GETGID,
             Call::Read => SYS_READ,
             Call::Close => SYS_CLOSE,
+            Call::Rusage => SYS_RUSAGESYS,
         }
     }
 
@@ -320,6 +326,15 @@ pub fn random_call<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> Option<Wr
             args[0] = pools::fd(rng).max(3);
             none.fails(Errno::EBADF, true)
         }
+        Call::Rusage => {
+            // A subcode (`getrusage` of the process, the children, the LWP) or
+            // another; a `struct rusage` in the garbage, or a bad pointer.
+            args[0] = if rng.chance(3, 4) { rng.below(3) } else { pools::any(rng, &l, ids) };
+            let len = core::mem::size_of::<Rusage>() as u64;
+            let bad = rng.chance(1, 3);
+            args[1] = if bad { pools::bad_out(rng, &l, len) } else { pools::garbage(rng, &l, len) };
+            none.fails(Errno::EINVAL, args[0] > RUSAGESYS_GETRUSAGE_LWP).fails(Errno::EFAULT, bad)
+        }
         Call::Write => {
             let fd = pools::fd(rng);
             args[0] = fd;
@@ -407,11 +422,11 @@ pub fn random_call<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> Option<Wr
                 none
             }
             4..=6 => {
-                args[0] = pools::garbage(rng, &l, 48);
+                args[0] = pools::garbage(rng, &l, LWP_TIMES_LEN);
                 none
             }
             _ => {
-                args[0] = pools::bad_out(rng, &l, 48);
+                args[0] = pools::bad_out(rng, &l, LWP_TIMES_LEN);
                 none.fails(Errno::EFAULT, true)
             }
         },

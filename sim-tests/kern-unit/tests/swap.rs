@@ -5,7 +5,7 @@
 use arch::{UserFrame, UserRegs};
 use kern::errno::Errno;
 use kern::lwp::{
-    Eosys, ITimerVal, Link, LwpData, LwpProf, LwpRusage, SigAltStack, SwapRef, NITIMER,
+    Eosys, ITimerVal, Link, LwpData, LwpRusage, LwpUsage, SigAltStack, SwapRef, NITIMER,
 };
 use kern::proc::PROC0;
 use kern::signal::{SigInfo, SigSet};
@@ -41,7 +41,7 @@ fn sample(t: &'static KThread) -> Box<LwpData> {
         }),
         lwp_sigoldmask: Some(SigSet::from_words([0x8000_0001, 2, 0, 0x10])),
         lwp_ru: LwpRusage { nvcsw: 17, ..LwpRusage::default() },
-        lwp_prof: LwpProf { pr_scale: 0x8000, ..LwpProf::default() },
+        lwp_oweupc: 3,
         lwp_itimer,
         lwp_utime: 40,
         lwp_stime: 41,
@@ -51,7 +51,7 @@ fn sample(t: &'static KThread) -> Box<LwpData> {
 }
 
 fn swap_ref(e: &Encoded, seq: u64) -> SwapRef {
-    SwapRef { slot: 0, seq, len: e.len, sum: e.sum, attached: false, times: (0, 0) }
+    SwapRef { slot: 0, seq, len: e.len, sum: e.sum, attached: false, usage: LwpUsage::default() }
 }
 
 #[test]

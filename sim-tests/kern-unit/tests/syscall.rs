@@ -4,7 +4,7 @@
 use kern::errno::Errno;
 use kern::lwp::LwpId;
 use kern::syscall::lwp_id;
-use lwp_abi::{LwpContext, LwpTimes, Timespec};
+use lwp_abi::{LwpContext, LwpTimes, Rusage, Timespec, RUSAGE_WORDS};
 
 #[test]
 fn lwp_ids_are_checked() {
@@ -17,5 +17,8 @@ fn lwp_ids_are_checked() {
 fn abi_layouts_are_words() {
     assert_eq!(core::mem::size_of::<LwpContext>(), 3 * 8);
     assert_eq!(core::mem::size_of::<Timespec>(), 2 * 8);
-    assert_eq!(core::mem::size_of::<LwpTimes>(), 6 * 8);
+    assert_eq!(core::mem::size_of::<LwpTimes>(), 7 * 8);
+    // Solaris' 64-bit `struct rusage`: two timevals and fourteen longs.
+    assert_eq!(core::mem::size_of::<Rusage>(), RUSAGE_WORDS * 8);
+    assert_eq!(RUSAGE_WORDS, 2 * 2 + 14);
 }

@@ -37,6 +37,7 @@ pub static PIPES: &[u8] = program!("pipes");
 pub static PRIO: &[u8] = program!("prio");
 pub static INIT: &[u8] = program!("init");
 pub static MMAP: &[u8] = program!("mmap");
+pub static RUSAGE: &[u8] = program!("rusage");
 
 /// What `exec` finds by name (`kern::exec::set_programs`): every program above,
 /// and `badimage`, which is no program (an `exec` of it must fail with ENOEXEC).
@@ -68,5 +69,6 @@ pub static BY_NAME: &[(&str, &[u8])] = &[
     ("pipes", PIPES),
     ("prio", PRIO),
     ("mmap", MMAP),
+    ("rusage", RUSAGE),
     ("badimage", b"\x7fELF, but nothing else an image needs"),
 ];

@@ -133,8 +133,14 @@ fn kmdb_lwps() -> TestResult {
         ensure!(line("2").is_some_and(|l| l.ends_with("held")), "LWP 2 is held:\n{out}");
         ensure!(line("3").is_some_and(|l| l.ends_with("1 waiting for it")), "LWP 4 waits:\n{out}");
         ensure!(line("4").is_some_and(|l| l.ends_with("in lwp_wait(3)")), "in lwp_wait:\n{out}");
-        // Its times are known while it is out: they stay in memory with its slot.
-        ensure_eq!(row(&out, 0, "5")?[8..10], ["0", "0"]);
+        // Its times and switches are known while it is out: they stay in memory
+        // with its slot (it never ran: none).
+        ensure_eq!(row(&out, 0, "5")?[8..12], ["0", "0", "0", "0"]);
+        // The LWPs asleep on the mutex and in `lwp_wait` switched away to sleep.
+        for id in ["3", "4"] {
+            let vcsw = row(&out, 0, id)?[10].parse::<u64>().map_err(|e| format!("{e}"))?;
+            ensure!(vcsw >= 1, "LWP {id} slept without a voluntary switch:\n{out}");
+        }
         ensure_eq!(row(&out, 0, "6")?[1..3], ["-", "zombie"]);
         ensure!(run("::lwps 0").contains("pid 0 has no LWPs"), "pid 0");
         ensure!(run("::lwps 987654").contains("no process 987654"), "an unknown pid");

@@ -21,7 +21,7 @@
 use core::arch::asm;
 use core::cell::UnsafeCell;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
 pub mod signal;
 
@@ -424,6 +424,29 @@ pub fn lwp_times() -> Result<LwpTimes, u64> {
     let mut t = LwpTimes::default();
     call(SYS_LWP_TIMES, &mut t as *mut LwpTimes as u64, 0, 0)?;
     Ok(t)
+}
+
+/// `getrusage(who)` (Solaris' `rusagesys` with the subcode of `who`):
+/// [`RUSAGE_SELF`], [`RUSAGE_CHILDREN`] or [`RUSAGE_LWP`]; `EINVAL` for another.
+pub fn getrusage(who: i32) -> Result<Rusage, u64> {
+    let code = match who {
+        RUSAGE_SELF => RUSAGESYS_GETRUSAGE,
+        RUSAGE_CHILDREN => RUSAGESYS_GETRUSAGE_CHLD,
+        RUSAGE_LWP => RUSAGESYS_GETRUSAGE_LWP,
+        _ => return Err(errno::EINVAL),
+    };
+    let mut r = Rusage::default();
+    call(SYS_RUSAGESYS, code, &mut r as *mut Rusage as u64, 0)?;
+    Ok(r)
+}
+
+/// `profil(buf, bufsiz, offset, scale)`: the clock counts the process's ticks in
+/// `buf` from now on (see `SYS_PROFIL`); `scale` 0 turns it off. The kernel writes
+/// the counters whenever it likes: they are atomics, in memory that lives as long
+/// as the program.
+pub fn profil(buf: &'static [AtomicU16], offset: u64, scale: u32) -> Result<(), u64> {
+    let size = core::mem::size_of_val(buf) as u64;
+    call4(SYS_PROFIL, buf.as_ptr() as u64, size, offset, u64::from(scale)).map(drop)
 }
 
 /// `clock_ns()`: the monotonic clock (under `-icount`, guest instructions).

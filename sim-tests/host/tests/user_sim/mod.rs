@@ -19,12 +19,14 @@
 //! these tests on N CPUs, `user_seeded.rs` on the seeded schedule. The signal
 //! tests are [`signals`]; `user_signal_seeds.rs` runs them over many seeds.
 //! Descriptors and pipes are [`pipes`]; credentials and scheduling classes,
-//! [`creds`]; anonymous memory and the growing stack, [`vm`].
+//! [`creds`]; anonymous memory and the growing stack, [`vm`]; resource usage and
+//! profiling, [`rusage`].
 
 extern crate alloc;
 
 pub mod creds;
 pub mod pipes;
+pub mod rusage;
 pub mod signals;
 pub mod sync;
 pub mod vm;
@@ -75,6 +77,7 @@ pub fn boot_and_check(config: SimConfig) {
         ("pipes", pipes::PIPES),
         ("creds", creds::CREDS),
         ("vm", vm::VM),
+        ("rusage", rusage::RUSAGE),
     ];
     let out: Outcome = sim_tests::boot_suites(config, &SUITES);
     println!("{}", out.console);
@@ -86,6 +89,7 @@ pub fn boot_and_check(config: SimConfig) {
         + pipes::PIPES.len()
         + creds::CREDS.len()
         + vm::VM.len()
+        + rusage::RUSAGE.len()
         + SUITES.len();
     assert!(
         out.console.contains(&format!("selftest: {n} passed, 0 failed, 0 skipped")),
@@ -121,7 +125,7 @@ const MARK: u64 = DATA + 32;
 const DEPARTED: u64 = DATA + 40;
 /// A `Timespec`.
 const TS: u64 = DATA + 48;
-/// `lwp_times`' result (6 words).
+/// `lwp_times`' result (7 words).
 const TIMES: u64 = DATA + 64;
 /// A message to write.
 const MSG: u64 = DATA + 128;
@@ -133,8 +137,12 @@ const IDS: u64 = DATA + 0x300;
 const OTHER_IDS: u64 = DATA + 0x400;
 /// Per worker `i`, at `+ 24 * i`: its `LwpContext`.
 const CTX: u64 = DATA + 0x500;
-/// Per worker `i`, at `+ 48 * i`: its `lwp_times`.
+/// Per sleeper `i`, at `+ RUSAGE_LEN * i`: its `getrusage` of itself (3 of them).
+const WRU: u64 = DATA + 0x900;
+const RUSAGE_LEN: u64 = core::mem::size_of::<Rusage>() as u64;
+/// Per worker `i`, at `+ LWP_TIMES * i`: its `lwp_times` (room for 4 workers).
 const WTIMES: u64 = DATA + 0x600;
+const LWP_TIMES: u64 = core::mem::size_of::<LwpTimes>() as u64;
 /// How many `_lwp_create`s failed, and with what error last.
 const FAILS: u64 = DATA + 0x700;
 const LAST_ERROR: u64 = DATA + 0x708;
@@ -276,7 +284,8 @@ const SLEEPS: u64 = 30;
 /// everything swappable is swapped out at every tick: their registers go out with
 /// their `lwp` structures (the machine's handle taken back and given again, on
 /// whatever CPU), and each LWP finds its system calls' results, its count of system
-/// calls and its CPU times as they were; each process ends as it should.
+/// calls and its CPU times as they were, and its swaps counted (S5.4); each
+/// process ends as it should.
 fn lwps_swapped_out_and_back() -> TestResult {
     if !swap::has_device() {
         skip!("no swap device on this machine");
@@ -294,15 +303,18 @@ fn lwps_swapped_out_and_back() -> TestResult {
         swap::swapout_all();
         sleepq::delay(1);
     }
+    let mut swapped = 0;
     for (space, &pid) in spaces.iter().zip(&pids) {
         ensure_eq!(reap(pid)?, WaitStatus::Exited(42));
         for i in 0..3 {
             ensure_eq!(peek(space, COUNT + 8 * i)?, SLEEPS);
+            swapped += peek(space, WRU + RUSAGE_LEN * i + 8 * 10)?;
         }
     }
     let st1 = swap::stats();
     let (outs, ins) = (st1.swapouts - st0.swapouts, st1.swapins - st0.swapins);
     ensure!(outs >= SLEEPS, "only {outs} swap-outs");
+    ensure!(swapped > 0 && swapped <= outs, "the sleepers count {swapped} of {outs} swap-outs");
     ensure_eq!(ins, outs);
     ensure_eq!(st1.lwps_out, st0.lwps_out);
     Ok(())
@@ -554,7 +566,7 @@ fn other_main(n: u64) {
 /// of system calls must be two more than the round before's (S5.4) and whose CPU
 /// times never go back (S5.6); its round count in `COUNT`.
 fn sleeper(i: u64) {
-    let times = WTIMES + 48 * i;
+    let times = WTIMES + LWP_TIMES * i;
     assert_eq!(sys(SYS_LWP_TIMES, &[times]), Ok((0, 0)));
     let mut before = [user::load_u64(times), user::load_u64(times + 8), user::load_u64(times + 32)];
     for round in 0..SLEEPS {
@@ -566,6 +578,16 @@ fn sleeper(i: u64) {
         before = now;
         user::store_u64(COUNT + 8 * i, round + 1);
     }
+    // Every swap-out was read back in before it ran: a fault that needed I/O and
+    // a block read each, a block written each (S5.4).
+    let ru = WRU + RUSAGE_LEN * i;
+    assert_eq!(sys(SYS_RUSAGESYS, &[RUSAGESYS_GETRUSAGE_LWP, ru]), Ok((0, 0)));
+    let w = |k: u64| user::load_u64(ru + 8 * k);
+    let (majflt, nswap, inblock, oublock) = (w(9), w(10), w(11), w(12));
+    assert!(
+        majflt == nswap && inblock == majflt && oublock >= nswap,
+        "sleeper {i}: {nswap} swap-outs, {majflt} faults, {inblock} reads, {oublock} writes"
+    );
     let _ = sys(SYS_LWP_EXIT, &[]);
     unreachable!("_lwp_exit returned");
 }
