@@ -822,6 +822,8 @@ fn user_stack_grows() -> TestResult {
     let free = kern::M::page_stats().free;
     passes(MMAP, 2)?;
     ensure_eq!(kern::M::page_stats().free, free);
+    Ok(())
+}
 
 /// S5.4: each LWP's counts where they happen (`rusage`, mode 0): a sleeper's
 /// voluntary switches and its exact count of system calls, spinners' and
