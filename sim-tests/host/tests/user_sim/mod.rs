@@ -70,7 +70,7 @@ pub fn boot_and_check(config: SimConfig) {
         pool_bytes: 16 << 20,
         ..config
     };
-    static SUITES: [Suite; 6] = [
+    static SUITES: [Suite; 7] = [
         ("user", USER),
         ("usync", sync::SYNC),
         ("signals", signals::SIGNALS),
