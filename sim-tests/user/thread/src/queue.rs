@@ -47,6 +47,26 @@ impl<T: Linked> Fifo<T> {
         Some(t)
     }
 
+    /// Takes the first and queues `t` at the back, in one step (a yield): `None`,
+    /// and `t` not queued, if the queue is empty. `t` must be on no queue.
+    #[inline]
+    pub fn swap_front(&mut self, t: &'static T) -> Option<&'static T> {
+        let first = self.head?;
+        t.link().set(None);
+        match first.link().take() {
+            // It was alone: `t` is now.
+            None => self.head = Some(t),
+            Some(second) => {
+                self.head = Some(second);
+                if let Some(last) = self.tail {
+                    last.link().set(Some(t));
+                }
+            }
+        }
+        self.tail = Some(t);
+        Some(first)
+    }
+
     /// Takes the first that `want` accepts.
     pub fn take_first(&mut self, want: impl Fn(&T) -> bool) -> Option<&'static T> {
         let (mut prev, mut cur): (Option<&'static T>, _) = (None, self.head);
@@ -130,5 +150,24 @@ mod tests {
         assert!(q.is_empty());
         q.push(n[2]);
         assert_eq!(ids(&q), [2], "an emptied queue starts afresh");
+    }
+
+    #[test]
+    fn swap_front_takes_the_first_and_queues_at_the_back() {
+        let n = nodes(4);
+        let mut q = Fifo::new();
+        assert!(q.swap_front(n[0]).is_none(), "empty: nothing taken");
+        assert!(q.is_empty(), "and nothing queued");
+        q.push(n[1]);
+        assert_eq!(q.swap_front(n[0]).map(|x| x.id), Some(1), "alone");
+        assert_eq!(ids(&q), [0]);
+        q.push(n[2]);
+        q.push(n[3]);
+        assert_eq!(q.swap_front(n[1]).map(|x| x.id), Some(0), "of three");
+        assert_eq!(ids(&q), [2, 3, 1]);
+        q.push(n[0]);
+        assert_eq!(ids(&q), [2, 3, 1, 0], "the tail was kept right");
+        while q.pop().is_some() {}
+        assert!(q.is_empty());
     }
 }

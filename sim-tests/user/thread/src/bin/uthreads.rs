@@ -25,6 +25,18 @@
 //!    LWP, 3 threads sleep 300 ms in `nanosleep` one after another as they run,
 //!    ahead of a thread that counts; the kernel's notification makes the watchdog
 //!    add LWPs (at least 3), and the counter is done before any sleeper wakes.
+//! 6. **Signals that land in the middle of a switch**: on one LWP, two unbound
+//!    threads yield to each other, each mixing six values at every round that it
+//!    keeps in registers across its yields, while the LWP's `ITIMER_VIRTUAL`
+//!    signals it at every tick of its time (the kernel flushes the register
+//!    windows to the stack for the handler, which writes a few frames below the
+//!    interrupted stack pointer). Once 30 signals have come while a thread was
+//!    inside the switch's code (`switch_code`), each thread's values must be what
+//!    as many rounds give without yields. (QEMU takes an interrupt only between
+//!    the blocks of code it translates, so a tick lands at the switch's first
+//!    instruction, never past it; under `-icount` it lands at any instruction,
+//!    and the program says how many came in the middle: `scripts/test` boots this
+//!    test so too.)
 //!
 //! Exit codes: 0 passed; 1 a call failed; 2 a joined value was wrong; 3 a
 //! detached thread's structure did not come back (or it did not run); 4 a misuse
@@ -33,16 +45,20 @@
 //! with its main thread; 9 the total is wrong; 10 two threads were inside at once;
 //! 11 the mutex was not contended as its kind says; 12 an unknown test; 13 the
 //! other threads waited for the one asleep in the kernel; 14 the watchdog added
-//! no LWP.
+//! no LWP; 15 a thread's values changed across its switches; 16 too few signals
+//! came inside the switch (within 60 s).
 
 #![no_std]
 #![no_main]
 
+use core::hint::black_box;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 
 use lwp_thread::{self as thr, Mutex, SyncKind, ThreadId, THR_BOUND, THR_DETACHED};
+use lwp_user::abi::{ITimerVal, SigInfoT, SigSet, UContext, ITIMER_VIRTUAL, SIGVTALRM};
 use lwp_user::errno::{EDEADLK, EINVAL, ESRCH};
-use lwp_user::{check, ok, say, sleep_ms, sleep_until};
+use lwp_user::signal::{setitimer, sigaction, timeval_ms, Disposition};
+use lwp_user::{check, clock_ns, ok, say, sleep_ms, sleep_until};
 
 lwp_user::main!(main);
 
@@ -54,6 +70,7 @@ fn main(arg: u64) {
         3 => many_threads(((arg >> 8) & 0xff) as usize, (arg >> 16) & 0xff),
         4 => kernel_block(2, 1, 8),
         5 => kernel_block(1, 3, 1),
+        6 => signals_in_switch(),
         _ => check!(12, false, "no test {arg}"),
     }
 }
@@ -321,4 +338,98 @@ fn kernel_block(lwps: usize, sleepers: u64, workers: u64) {
         check!(14, added >= sleepers, "the watchdog added {added} LWPs for {sleepers} sleepers");
     }
     say!("{workers} workers done beside {sleepers} sleepers; {added} LWPs added");
+}
+
+// ---- 6 ------------------------------------------------------------------------
+
+/// Signals taken, and of them those that came while a thread was switching.
+static SIGNALS: AtomicU64 = AtomicU64::new(0);
+static IN_SWITCH: AtomicU64 = AtomicU64::new(0);
+/// Of them, those that came past its first instruction (with a window half
+/// stored or half loaded).
+static PAST_FIRST: AtomicU64 = AtomicU64::new(0);
+static STOP: AtomicBool = AtomicBool::new(false);
+/// Where a context's `%pc` is (`gregs` as Solaris numbers them).
+const REG_PC: usize = 1;
+
+fn on_tick(_: u64, _: Option<&SigInfoT>, uc: &mut UContext) {
+    SIGNALS.fetch_add(1, SeqCst);
+    let (pc, code) = (uc.uc_mcontext.gregs[REG_PC], thr::switch_code());
+    if code.contains(&pc) {
+        IN_SWITCH.fetch_add(1, SeqCst);
+    }
+    if pc > code.start && pc < code.end {
+        PAST_FIRST.fetch_add(1, SeqCst);
+    }
+    black_box(scribble(4));
+}
+
+/// Writes `n` frames of junk on the stack.
+fn scribble(n: u64) -> u64 {
+    let junk = black_box([n ^ 0x5a5a; 16]);
+    if n == 0 {
+        return junk[3];
+    }
+    black_box(scribble(n - 1)) + junk[7]
+}
+
+/// One round of a thread's values.
+#[inline(always)]
+fn mix(v: &mut [u64; 6]) {
+    v[0] = v[0].wrapping_mul(6_364_136_223_846_793_005).wrapping_add(v[5]);
+    v[1] = v[1].rotate_left(7) ^ v[0];
+    v[2] = v[2].wrapping_add(v[1] | 1);
+    v[3] ^= v[2] >> 3;
+    v[4] = v[4].wrapping_sub(v[3]).rotate_right(11);
+    v[5] = v[5].wrapping_add(v[4] ^ 0x9e37_79b9_7f4a_7c15);
+}
+
+fn seeded(seed: u64) -> [u64; 6] {
+    core::array::from_fn(|i| seed.wrapping_mul(0x1000_0000_01b3) + i as u64)
+}
+
+/// Mixes and yields until told to stop (the leader, `seed` 1, tells once enough
+/// signals came in the switch); then checks its values. Its rounds.
+fn churner(seed: u64) -> u64 {
+    let lead = seed == 1;
+    let start = if lead { ok!(1, clock_ns()) } else { 0 };
+    let mut v = seeded(seed);
+    let mut n = 0u64;
+    while !STOP.load(SeqCst) {
+        mix(&mut v);
+        n += 1;
+        thr::yield_now();
+        if lead && n.is_multiple_of(1024) {
+            let inside = IN_SWITCH.load(SeqCst);
+            if inside >= 30 {
+                STOP.store(true, SeqCst);
+            } else {
+                let secs = (ok!(1, clock_ns()) - start) / 1_000_000_000;
+                check!(16, secs < 60, "{inside} signals in the switch in {secs} s");
+            }
+        }
+    }
+    let mut w = seeded(seed);
+    for _ in 0..n {
+        mix(&mut w);
+    }
+    check!(15, v == w, "thread {seed}: values changed across its switches in {n} rounds");
+    n
+}
+
+fn signals_in_switch() {
+    ok!(1, sigaction(SIGVTALRM, Disposition::Catch(on_tick), 0, SigSet::EMPTY));
+    let tick = ITimerVal { it_interval: timeval_ms(10), it_value: timeval_ms(10) };
+    ok!(1, setitimer(ITIMER_VIRTUAL, &tick));
+    let other = ok!(1, thr::create(churner, 2, 0));
+    let rounds = churner(1);
+    ok!(1, thr::join(other));
+    ok!(1, setitimer(ITIMER_VIRTUAL, &ITimerVal::default()));
+    let (signals, inside) = (SIGNALS.load(SeqCst), IN_SWITCH.load(SeqCst));
+    let past = PAST_FIRST.load(SeqCst);
+    if past > 0 {
+        // What scripts/test's boot under -icount looks for.
+        say!("{past} signals came in the middle of a switch");
+    }
+    say!("{rounds} rounds each, {signals} signals, {inside} of them in the switch");
 }

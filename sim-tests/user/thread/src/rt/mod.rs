@@ -9,6 +9,7 @@ mod sys;
 mod thread;
 
 pub use sched::{concurrency, set_concurrency, yield_now, Stats, MAX_LWPS, STATS};
+pub use switch::switch_code;
 pub use sync::{Cond, LwpLock, Mutex, RwLock, Sema};
 pub use thread::{
     create, detach, exit, get_specific, init, join, key_create, self_id, set_specific, Key,

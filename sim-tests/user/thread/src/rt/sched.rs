@@ -13,9 +13,11 @@
 //!   hold each (old Solaris libthread had one such `_schedlock`). It is held
 //!   *across every switch*: the thread that switches away takes it, and the thread
 //!   that runs next on that LWP leaves it. So no other LWP can take a thread off
-//!   the run queue, or wake a blocked one, before its registers are saved; and the
-//!   thread that runs next finishes what the switch left (it frees the stack of a
-//!   thread that exited, `Lwp::zombie`).
+//!   the run queue, or wake a blocked one, before its registers are saved; nor
+//!   take the stack of a thread that exited, which it gives back before its last
+//!   switch (`exit_unbound`), before that switch is complete. The thread that
+//!   runs next learns from the switch which LWP it runs on (the lock is left as
+//!   that LWP's).
 //! * **An LWP runs threads from the run queue** until there are none; then it
 //!   switches to its *idle thread*, which registers the LWP as idle and parks it
 //!   (`_lwp_park`). Whoever makes a thread runnable takes an idle LWP, if there is
@@ -68,23 +70,15 @@ pub(crate) struct Lwp {
     sc: AtomicU64,
     /// A pool LWP's idle thread.
     idle: Cell<Option<&'static Thread>>,
-    /// A thread that exited on a pool LWP: its stack is freed once the switch away
-    /// from it is complete (under the pool's lock).
-    zombie: Cell<Option<&'static Thread>>,
 }
 
 // SAFETY: `idle` is set before the LWP is made and read only by threads that run
-// on it; `zombie` is reached only under the pool's lock.
+// on it.
 unsafe impl Sync for Lwp {}
 
 impl Lwp {
     pub(crate) const fn new() -> Lwp {
-        Lwp {
-            id: AtomicU32::new(0),
-            sc: AtomicU64::new(0),
-            idle: Cell::new(None),
-            zombie: Cell::new(None),
-        }
+        Lwp { id: AtomicU32::new(0), sc: AtomicU64::new(0), idle: Cell::new(None) }
     }
 
     #[inline(always)]
@@ -402,36 +396,16 @@ pub(crate) fn lwp_started(t: &'static Thread, flags: u64) {
 }
 
 /// Switches from `me` to `next` on `lwp`, the pool's lock held; returns when
-/// something switches back to `me`, the lock held again (by `me`'s LWP then).
+/// something switches back to `me`, the lock held again (by `me`'s LWP then),
+/// with the LWP that runs `me` from then on.
 #[inline(always)]
-fn switch_to(me: &'static Thread, next: &'static Thread, lwp: &'static Lwp) {
+fn switch_to(me: &'static Thread, next: &'static Thread, lwp: &'static Lwp) -> &'static Lwp {
     next.set_lwp(Some(lwp));
     // Not running any more, for adaptive waiters: its registers go to its stack now.
     me.set_lwp(None);
     // Under the pool's lock: exact.
     bump(&STATS.switches);
-    switch::switch(me, next);
-    after_switch(me);
-}
-
-/// What a switch left to the thread it switched to (pool's lock held): a thread
-/// that exited on this LWP gives its stack back, and its structure if detached.
-#[inline(always)]
-fn after_switch(me: &'static Thread) {
-    let Some(lwp) = me.lwp() else { return };
-    if let Some(z) = lwp.zombie.take() {
-        reap_zombie(z);
-    }
-}
-
-#[inline(never)]
-fn reap_zombie(z: &'static Thread) {
-    // SAFETY: the switch that brought the caller in holds the pool's lock for it.
-    let p = unsafe { pool() };
-    p.free_stack(z);
-    if z.detached.get() {
-        p.free_thread(z);
-    }
+    switch::switch(lwp, me, next)
 }
 
 /// The pool LWP the calling unbound thread runs on.
@@ -449,14 +423,15 @@ pub fn yield_now() {
         let _ = lwp_user::yield_now();
         return;
     }
-    POOL.acquire();
+    let lwp = my_lwp(me);
+    POOL.acquire_on(lwp);
     // SAFETY: held just now.
     let p = unsafe { pool() };
-    if let Some(next) = p.runq.pop() {
-        p.runq.push(me);
-        switch_to(me, next, my_lwp(me));
-    }
-    POOL.release();
+    let lwp = match p.runq.swap_front(me) {
+        Some(next) => switch_to(me, next, lwp),
+        None => lwp,
+    };
+    POOL.release_on(lwp);
 }
 
 /// The pool's lock, held by the calling thread's LWP: the synchronization
@@ -581,24 +556,26 @@ impl Held {
             self.wakeups(None);
         }
         // No waker can come while the lock is held: this commits.
-        if wait::commit(&me.wstate) {
-            let lwp = my_lwp(me);
+        let lwp = my_lwp(me);
+        let lwp = if wait::commit(&me.wstate) {
             let next = self.pool().pick(lwp);
-            switch_to(me, next, lwp);
-        }
-        POOL.release();
+            switch_to(me, next, lwp)
+        } else {
+            lwp
+        };
+        POOL.release_on(lwp);
     }
 }
 
 /// An idle thread: runs what the run queue holds, else parks its LWP. Entered
 /// with the pool's lock held.
 fn idle_loop(me: &'static Thread) -> ! {
+    let mut lwp = my_lwp(me);
     loop {
-        let lwp = my_lwp(me);
         // SAFETY: held: on entry, and again after each switch back or park.
         let p = unsafe { pool() };
         if let Some(t) = p.runq.pop() {
-            switch_to(me, t, lwp);
+            lwp = switch_to(me, t, lwp);
             continue;
         }
         p.idle[p.nidle] = lwp.id();
@@ -615,7 +592,6 @@ fn idle_loop(me: &'static Thread) -> ! {
 /// pool's lock held by the switch that started it.
 #[no_mangle]
 extern "C" fn lwpt_thread_main(t: &'static Thread) -> ! {
-    after_switch(t);
     if t.kind() == Kind::Idle {
         idle_loop(t)
     }
@@ -717,8 +693,14 @@ pub(crate) fn exit_bound(me: &'static Thread) {
     h.release();
 }
 
-/// An unbound thread exits: wakes its joiner, and switches away for good; the
-/// next thread on its LWP frees its stack.
+/// An unbound thread exits: wakes its joiner, gives back its stack (and its
+/// structure, if detached), and switches away for good.
+///
+/// The stack is still in use until the switch is complete (the switch stores the
+/// thread's windows on it), and yet it is freed before: the pool's lock is held
+/// from here until the thread that runs next on this LWP leaves it, and stacks
+/// and structures are only ever taken under that lock, so nobody can take this
+/// one before the switch away from it is complete.
 #[inline(always)]
 pub(crate) fn exit_unbound(me: &'static Thread) -> ! {
     let mut h = hold();
@@ -736,7 +718,10 @@ pub(crate) fn exit_unbound(me: &'static Thread) -> ! {
         }
     }
     let lwp = my_lwp(me);
-    lwp.zombie.set(Some(me));
+    p.free_stack(me);
+    if me.detached.get() {
+        p.free_thread(me);
+    }
     let next = p.pick(lwp);
     switch_to(me, next, lwp);
     sys::broken("an exited thread ran again")

@@ -3,27 +3,39 @@
 //!
 //! # Theory
 //!
-//! A thread's saved context is two words: the frame pointer of the function that
+//! A thread's saved context is two words: the stack pointer of the function that
 //! called the switch, and the address it called from. Everything else a thread
-//! keeps across a call is in its register windows, which live on its own stack:
-//! `lwpt_switch` makes one `save`, flushes every other window of the caller's to
-//! its place on the stack (`flushw`: window spill traps the kernel serves in its
-//! trap table), stores the pair, loads the other thread's pair into its own `%fp`
-//! and `%i7`, points `%g7` at the other thread (the library's current thread, as
-//! Solaris' libthread keeps it; the kernel saves and restores user `%g7` at every
-//! trap), and `ret; restore`: the `restore` finds no valid window and takes a fill
-//! trap that loads the other thread's caller's window from its stack, and the
-//! `ret` lands in that caller, just past its own call of `lwpt_switch`. The
+//! keeps across a call is in its register windows, which live on its own stack.
+//! `lwpt_switch` is a leaf routine, so the window it runs in is its caller's:
+//! `flushw` puts every older window of the caller's thread on its stack (window
+//! spill traps the kernel serves in its trap table; none once they are there
+//! already, as in a steady run of switches), and the caller's own window is
+//! stored to its save area (`%sp + BIAS`) by sixteen stores, which is all a
+//! spill trap would do, without the trap. The other thread's window is loaded
+//! from its save area by sixteen loads, its stack pointer and return address
+//! taken up, `%g7` pointed at it (the library's current thread, as Solaris'
+//! libthread keeps it; the kernel saves and restores user `%g7` at every trap),
+//! and `retl` lands in its caller, just past its own call of `lwpt_switch`. The
 //! registers a call may clobber (outs, `%g1`–`%g5`, floating point, condition
 //! codes) need no saving: the compiler keeps nothing in them across the call.
 //!
+//! While the sixteen loads run, `%sp` names a scratch frame below the incoming
+//! thread's stack pointer (free stack of that thread): a trap there may spill the
+//! half-loaded window to `%sp + BIAS` and fill it back, and a signal handler may
+//! push its frame below `%sp`, so neither save area being read or written may be
+//! the one `%sp` names, and the scratch frame is neither.
+//!
+//! The third argument, the LWP that makes the switch, is left in `%o0` for the
+//! incoming thread: its `lwpt_switch` returns the LWP it runs on from then on.
+//!
 //! A new thread is a stack whose top holds one register-save area, prepared so
-//! that this same `restore` fills a window whose `%l0` is the thread, and a
-//! "caller" address that makes the `ret` land in `lwpt_start`.
+//! that these same loads give a window whose `%l0` is the thread, and a "caller"
+//! address that makes the `retl` land in `lwpt_start`.
 
 use core::arch::global_asm;
 use core::mem::offset_of;
 
+use super::sched::Lwp;
 use super::thread::Thread;
 
 /// The SPARC V9 stack bias: `%sp` and `%fp` are 2047 below the frame they name.
@@ -35,19 +47,53 @@ global_asm!(
     r#"
     .section .text.lwpt_switch, "ax"
     .align  32
-    ! lwpt_switch(from: &Thread, to: &Thread): see the module comment.
+    ! lwpt_switch(lwp, from: &Thread, to: &Thread) -> lwp: see the module comment.
     .globl  lwpt_switch
     .type   lwpt_switch, #function
 lwpt_switch:
-    save    %sp, -{minframe}, %sp
     flushw
-    stx     %fp, [%i0 + {fp}]
-    stx     %i7, [%i0 + {pc}]
-    ldx     [%i1 + {fp}], %fp
-    ldx     [%i1 + {pc}], %i7
-    mov     %i1, %g7
-    ret
-     restore
+    stx     %l0, [%sp + {bias} + 0]
+    stx     %l1, [%sp + {bias} + 8]
+    stx     %l2, [%sp + {bias} + 16]
+    stx     %l3, [%sp + {bias} + 24]
+    stx     %l4, [%sp + {bias} + 32]
+    stx     %l5, [%sp + {bias} + 40]
+    stx     %l6, [%sp + {bias} + 48]
+    stx     %l7, [%sp + {bias} + 56]
+    stx     %i0, [%sp + {bias} + 64]
+    stx     %i1, [%sp + {bias} + 72]
+    stx     %i2, [%sp + {bias} + 80]
+    stx     %i3, [%sp + {bias} + 88]
+    stx     %i4, [%sp + {bias} + 96]
+    stx     %i5, [%sp + {bias} + 104]
+    stx     %i6, [%sp + {bias} + 112]
+    stx     %i7, [%sp + {bias} + 120]
+    stx     %sp, [%o1 + {sp}]
+    stx     %o7, [%o1 + {pc}]
+    ldx     [%o2 + {sp}], %o3
+    ldx     [%o2 + {pc}], %o7
+    add     %o3, -{minframe}, %sp
+    ldx     [%o3 + {bias} + 0], %l0
+    ldx     [%o3 + {bias} + 8], %l1
+    ldx     [%o3 + {bias} + 16], %l2
+    ldx     [%o3 + {bias} + 24], %l3
+    ldx     [%o3 + {bias} + 32], %l4
+    ldx     [%o3 + {bias} + 40], %l5
+    ldx     [%o3 + {bias} + 48], %l6
+    ldx     [%o3 + {bias} + 56], %l7
+    ldx     [%o3 + {bias} + 64], %i0
+    ldx     [%o3 + {bias} + 72], %i1
+    ldx     [%o3 + {bias} + 80], %i2
+    ldx     [%o3 + {bias} + 88], %i3
+    ldx     [%o3 + {bias} + 96], %i4
+    ldx     [%o3 + {bias} + 104], %i5
+    ldx     [%o3 + {bias} + 112], %i6
+    ldx     [%o3 + {bias} + 120], %i7
+    mov     %o2, %g7
+    retl
+     mov    %o3, %sp
+    .globl  lwpt_switch_end
+lwpt_switch_end:
     .size   lwpt_switch, . - lwpt_switch
 
     ! A new thread's first instruction: its window came from the frame `prepare`
@@ -61,25 +107,47 @@ lwpt_start:
     .size   lwpt_start, . - lwpt_start
 "#,
     minframe = const MINFRAME,
-    fp = const offset_of!(Thread, ctx_fp),
+    bias = const BIAS,
+    sp = const offset_of!(Thread, ctx_sp),
     pc = const offset_of!(Thread, ctx_pc),
 );
 
 extern "C" {
-    /// `lwpt_switch(from, to)`: the addresses of two `Thread`s.
-    fn lwpt_switch(from: u64, to: u64);
+    /// `lwpt_switch(lwp, from, to)`: the addresses of the switching LWP and of two
+    /// `Thread`s; returns the LWP that continued `from`.
+    fn lwpt_switch(lwp: u64, from: u64, to: u64) -> u64;
+    /// Just past `lwpt_switch`'s last instruction.
+    fn lwpt_switch_end();
     fn lwpt_start();
 }
 
-/// Saves the calling thread's context in `from` and continues `to`, where it was
-/// saved (or at its start); returns when some later switch continues `from`.
+/// The addresses of the switch's instructions: a program's tests tell by them
+/// that a signal came while a thread was half switched (which it must survive:
+/// see the module comment).
+pub fn switch_code() -> core::ops::Range<u64> {
+    lwpt_switch as *const () as u64..lwpt_switch_end as *const () as u64
+}
+
+/// Saves the calling thread's context in `from` and continues `to` on `lwp`,
+/// where it was saved (or at its start); returns when some later switch
+/// continues `from`, with the LWP that made that switch (the one `from` runs on
+/// from then on).
 #[inline(always)]
-pub(crate) fn switch(from: &Thread, to: &Thread) {
+pub(crate) fn switch(lwp: &'static Lwp, from: &Thread, to: &Thread) -> &'static Lwp {
     // SAFETY: `to` was saved by this routine or prepared by `prepare`, so its pair
     // names a frame on its own stack, which no other LWP runs on (the pool's lock,
     // held across every switch, keeps a thread on one LWP at a time), and a return
     // address into this library.
-    unsafe { lwpt_switch(from as *const Thread as u64, to as *const Thread as u64) }
+    let by = unsafe {
+        lwpt_switch(
+            lwp as *const Lwp as u64,
+            from as *const Thread as u64,
+            to as *const Thread as u64,
+        )
+    };
+    // SAFETY: whoever continued `from` passed the address of its own `Lwp`, an
+    // element of a static table (the pool's, or a thread's own).
+    unsafe { &*(by as *const Lwp) }
 }
 
 /// Prepares `t` to start running `lwpt_thread_main(t)` on the stack whose top
@@ -93,7 +161,7 @@ pub(crate) fn prepare(t: &'static Thread, top: u64) {
         core::ptr::write_bytes(area, 0, (MINFRAME / 8) as usize);
         area.write(t as *const Thread as u64);
     }
-    t.ctx_fp.set(frame - BIAS);
-    // `ret` goes to the caller's address + 8.
+    t.ctx_sp.set(frame - BIAS);
+    // `retl` goes to the caller's address + 8.
     t.ctx_pc.set(lwpt_start as *const () as u64 - 8);
 }

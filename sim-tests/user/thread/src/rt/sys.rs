@@ -11,6 +11,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use lwp_abi::{sc_shared_addr, LwpMutex, SC_NOPREEMPT, SC_ONPROC, SC_STATE, SC_YIELD};
 use lwp_user::{lwp_mutex_timedlock, lwp_mutex_unlock, lwp_self, yield_now};
 
+use super::sched::Lwp;
 use super::thread::Thread;
 use crate::lwpmutex::{self, Error, LwpSys, SyncKind};
 
@@ -85,6 +86,30 @@ impl LwpSys for Native {
     }
 }
 
+/// Compare-and-swap of `w` from `old` to `new`: what it held.
+///
+/// Rust's atomics would put a `membar` on each side of the `cas` for acquire and
+/// release ordering; the kernel runs user mode in Total Store Order
+/// (`PSTATE.MM` = 0), where a `cas` already keeps every earlier load and store
+/// before it and every later one after it, so they would order nothing. The asm
+/// claims to touch memory, so the compiler moves no access across it either.
+#[inline(always)]
+fn cas(w: &AtomicU32, old: u32, new: u32) -> u32 {
+    let mut v = new;
+    // SAFETY: `w` is a live, 4-aligned word (an `AtomicU32`), which `cas` reads
+    // and writes atomically.
+    unsafe {
+        asm!(
+            "cas [{a}], {o}, {v}",
+            a = in(reg) w.as_ptr(),
+            o = in(reg) old,
+            v = inout(reg) v,
+            options(nostack, preserves_flags)
+        )
+    };
+    v
+}
+
 /// The calling LWP's id, from the kernel (before the library knows it).
 pub(crate) fn kernel_lwp_self() -> u32 {
     lwp_self().unwrap_or(0)
@@ -149,13 +174,20 @@ impl<T> Locked<T> {
     #[inline(always)]
     pub(crate) fn acquire(&self) {
         let me = current();
-        nopreempt(me.sc(), true);
-        if self
-            .m
-            .lock
-            .compare_exchange(0, me.lwp_id(), Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        self.take(me.sc(), me.lwp_id());
+    }
+
+    /// [`Locked::acquire`] by a thread that knows the LWP it runs on.
+    #[inline(always)]
+    pub(crate) fn acquire_on(&self, lwp: &Lwp) {
+        self.take(lwp.sc(), lwp.id());
+    }
+
+    /// Takes the lock for LWP `id`, whose schedctl slot is at `sc`.
+    #[inline(always)]
+    fn take(&self, sc: u64, id: u32) {
+        nopreempt(sc, true);
+        if cas(&self.m.lock, 0, id) != 0 {
             self.acquire_slow();
         }
     }
@@ -172,15 +204,22 @@ impl<T> Locked<T> {
     #[inline(always)]
     pub(crate) fn release(&self) {
         let me = current();
-        if self
-            .m
-            .lock
-            .compare_exchange(me.lwp_id(), 0, Ordering::Release, Ordering::Relaxed)
-            .is_err()
-        {
+        self.leave(me.sc(), me.lwp_id());
+    }
+
+    /// [`Locked::release`] by a thread that knows the LWP it runs on.
+    #[inline(always)]
+    pub(crate) fn release_on(&self, lwp: &Lwp) {
+        self.leave(lwp.sc(), lwp.id());
+    }
+
+    /// Leaves the lock that LWP `id` holds, whose schedctl slot is at `sc`.
+    #[inline(always)]
+    fn leave(&self, sc: u64, id: u32) {
+        if cas(&self.m.lock, id, 0) != id {
             self.release_slow();
         }
-        nopreempt(me.sc(), false);
+        nopreempt(sc, false);
     }
 
     #[cold]

@@ -8,8 +8,9 @@
 //! bytes), and creation beyond them fails with `EAGAIN`.
 //!
 //! A thread that exits stays a zombie, holding its exit value, until joined, or is
-//! freed at once if detached. An unbound thread's stack is freed by the thread the
-//! pool runs next on its LWP, once the switch away from it is complete; a bound
+//! freed at once if detached. An unbound thread's stack is freed as it exits, under
+//! the pool's lock, which nobody else can take before the switch away from it is
+//! complete (`sched::exit_unbound`); a bound
 //! thread's once its LWP is gone (`_lwp_wait`), by whoever joins it, or, detached,
 //! by whoever next needs a stack. When the last thread that is neither an LWP's
 //! idle thread nor the pool's watchdog exits, the process exits with status 0.
@@ -73,10 +74,10 @@ pub(crate) enum Life {
 /// A thread. `#[repr(C)]`: the switch reads its first two fields.
 #[repr(C)]
 pub struct Thread {
-    /// Saved context (`switch`): the frame pointer and return address of the
+    /// Saved context (`switch`): the stack pointer and return address of the
     /// function that called the switch. Written only by the thread's own switch
     /// and `prepare`, while no LWP runs it.
-    pub(crate) ctx_fp: Cell<u64>,
+    pub(crate) ctx_sp: Cell<u64>,
     pub(crate) ctx_pc: Cell<u64>,
     /// The run queue, a sleep queue or a free list it is on (under that list's
     /// lock).
@@ -126,7 +127,7 @@ pub(crate) const NO_STACK: usize = usize::MAX;
 impl Thread {
     const fn new() -> Thread {
         Thread {
-            ctx_fp: Cell::new(0),
+            ctx_sp: Cell::new(0),
             ctx_pc: Cell::new(0),
             link: Cell::new(None),
             wstate: AtomicU32::new(wait::RUNNING),
