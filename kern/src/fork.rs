@@ -140,7 +140,7 @@ fn fork<L: AsMut<[ChildLwp]>>(
 /// The child's LWP that copies `c`: made, its mask, alternate stack and FP
 /// registers set, not yet entered.
 fn child_lwp(child: &'static Proc, c: &LwpCopy) -> Result<ChildLwp, Errno> {
-    let mut new = NewLwp::alloc_user(child, c.regs)?;
+    let mut new = NewLwp::alloc_user(child, &c.regs)?;
     new.prepare(|t, d| {
         signal::inherit_mask(t, c.from);
         d.lwp_sigaltstack = c.alt;

@@ -634,7 +634,7 @@ pub fn proc_create_user(
         space,
         vm,
         |p| born(p, cred),
-        |p| Ok([ChildLwp::first(NewLwp::alloc_user(p, regs)?)]),
+        |p| Ok([ChildLwp::first(NewLwp::alloc_user(p, &regs)?)]),
     )
 }
 

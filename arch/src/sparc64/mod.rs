@@ -22,6 +22,7 @@ pub mod context;
 pub mod fpu;
 pub mod heap;
 pub mod ksyms;
+mod mem;
 pub mod mmu;
 pub mod physmem;
 pub mod power;

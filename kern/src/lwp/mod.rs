@@ -345,17 +345,17 @@ impl NewLwp {
     /// A thread (TS class) and an `lwp` structure for an LWP of `p` that will run
     /// `func(arg)` in the kernel.
     pub(crate) fn alloc(p: &'static Proc, func: fn(usize), arg: usize) -> Result<NewLwp, Errno> {
-        Self::alloc_start(p, Start::Kernel(func, arg), UserRegs::default())
+        Self::alloc_start(p, Start::Kernel(func, arg), &UserRegs::default())
     }
 
     /// The same for an LWP of `p` that starts in user mode with `regs`.
-    pub(crate) fn alloc_user(p: &'static Proc, regs: UserRegs) -> Result<NewLwp, Errno> {
+    pub(crate) fn alloc_user(p: &'static Proc, regs: &UserRegs) -> Result<NewLwp, Errno> {
         Self::alloc_start(p, Start::User, regs)
     }
 
     /// Errors: `EAGAIN` beyond the system's LWP or thread limit; `ENOMEM` without
     /// memory. What was had is given back.
-    fn alloc_start(p: &'static Proc, start: Start, regs: UserRegs) -> Result<NewLwp, Errno> {
+    fn alloc_start(p: &'static Proc, start: Start, regs: &UserRegs) -> Result<NewLwp, Errno> {
         if !rctl::take(&NLWPS, rctl::max_lwps()) {
             return Err(Errno::EAGAIN);
         }
@@ -372,7 +372,7 @@ impl NewLwp {
                 return Err(e);
             }
         };
-        let made = lwp_alloc().and_then(|lwp| match LwpData::make(lwp.take_block(), t, p, &regs) {
+        let made = lwp_alloc().and_then(|lwp| match LwpData::make(lwp.take_block(), t, p, regs) {
             Ok(data) => Ok((lwp, data)),
             Err(block) => {
                 lwp.put_block(block);
@@ -519,7 +519,7 @@ pub fn lwp_create_user(
     // `lwp_enter` hands the id to `publish` only when it succeeds: once.
     let mut publish = Some(publish);
     with_reclaim(|| {
-        lwp_enter(p, NewLwp::alloc_user(p, regs)?, flags, |id| {
+        lwp_enter(p, NewLwp::alloc_user(p, &regs)?, flags, |id| {
             if let Some(publish) = publish.take() {
                 publish(id);
             }
@@ -630,6 +630,14 @@ pub fn lwp_exit() -> ! {
     t.detach_lwp();
     t.clear_proc_flag(TpFlags::all());
     lwp_free(lwp);
+    if !last {
+        // What the wakeups below make runnable runs at this thread's last switch,
+        // a few instructions on: preempting it for them at once would only bring
+        // it back to finish dying, one switch more. With interrupts off (as
+        // `thread_exit` has them anyway) `setrun` leaves that to the switch. (The
+        // last LWP still has its process to end, which may block.)
+        M::intr_disable();
+    }
     // Waiters for an exit, and suspenders waiting for this LWP to stop, look again.
     p.p_lwpexit.signal();
     p.p_holdlwps.signal();
