@@ -30,28 +30,48 @@ fn current() -> Option<(&'static KThread, &'static Lwp, &'static Proc)> {
 /// the pending sets read, with a fence between; `post` stores a signal, then reads
 /// the masks, with a fence between: of any signal sent meanwhile, one side sees
 /// the other's write.
+#[inline(always)]
 pub(super) fn set_mask(t: &'static KThread, p: &Proc, new: SigSet, ps: Option<&ProcState>) {
+    set_mask_from(t, p, t.sig_state().hold(), new, ps);
+}
+
+/// [`set_mask`] by a caller that has read the mask, `old`, already.
+#[inline(always)]
+fn set_mask_from(t: &'static KThread, p: &Proc, old: SigSet, new: SigSet, ps: Option<&ProcState>) {
     debug_check!(t.is_curthread(), "{t:?}: mask set by another thread");
+    debug_check!(old == t.sig_state().hold(), "{t:?}: its mask changed under it");
     let new = new.minus(SigSet::CANTMASK);
-    let old = t.sig_state().hold();
     t.sig_state().set_hold(new);
     fence(Ordering::SeqCst);
     let theirs = p.p_sigpend.get();
     if !t.sig_state().sig().union(theirs).minus(new).is_empty() {
         t.set_pending(pending::SIG);
     }
-    if !new.minus(old).and(theirs).is_empty() {
-        let reroute = |ps: &ProcState| {
-            for sig in new.minus(old).and(p.p_sigpend.get()).iter() {
-                if let Some(other) = choose(ps, sig, Some(t)) {
-                    notify(other);
-                }
+    let masked = new.minus(old);
+    if !masked.and(theirs).is_empty() {
+        let [lo, hi] = masked.pairs();
+        reroute(t, p, lo, hi, ps);
+    }
+}
+
+/// The process signals pending that the current LWP, `t`, has just masked (the
+/// set's two words, `lo` and `hi`: in registers) go to another LWP that does not
+/// mask them, if one does not (`set_mask`). Out of line: `set_mask` is inlined
+/// into `_lwp_sigmask`'s fast call, where this is rare.
+#[cold]
+#[inline(never)]
+fn reroute(t: &'static KThread, p: &Proc, lo: u64, hi: u64, ps: Option<&ProcState>) {
+    let masked = SigSet::from_pairs([lo, hi]);
+    let reroute = |ps: &ProcState| {
+        for sig in masked.and(p.p_sigpend.get()).iter() {
+            if let Some(other) = choose(ps, sig, Some(t)) {
+                notify(other);
             }
-        };
-        match ps {
-            Some(ps) => reroute(ps),
-            None => reroute(&p.p_lock.lock()),
         }
+    };
+    match ps {
+        Some(ps) => reroute(ps),
+        None => reroute(&p.p_lock.lock()),
     }
 }
 
@@ -236,6 +256,7 @@ pub fn sigaction(sig: u64, new: Option<SigAct>) -> Result<SigAct, Errno> {
 /// user mode.
 ///
 /// Errors: `EINVAL` for another `how` (with a set); `EINVAL` in a kernel thread.
+#[inline]
 pub fn sigprocmask(how: u64, set: Option<SigSet>) -> Result<SigSet, Errno> {
     let t = curthread();
     let p = t.procp().ok_or(Errno::EINVAL)?;
@@ -247,7 +268,7 @@ pub fn sigprocmask(how: u64, set: Option<SigSet>) -> Result<SigSet, Errno> {
             SIG_SETMASK => set,
             _ => return Err(Errno::EINVAL),
         };
-        set_mask(t, p, new, None);
+        set_mask_from(t, p, old, new, None);
     }
     Ok(old)
 }
