@@ -264,6 +264,9 @@ fn program(name: &str) -> Result<&'static [u8], Errno> {
 pub fn start_init() -> Result<Pid, Errno> {
     let pid = spawn(program("init")?, 0)?;
     crate::proc::set_init(pid)?;
+    if let Some(p) = crate::proc::prfind(pid) {
+        p.set_comm("init");
+    }
     Ok(pid)
 }
 
