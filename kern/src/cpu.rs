@@ -26,7 +26,8 @@ pub struct Cpu {
     pub cpu_idle: StaticRef<KThread>,
     /// Priority of the running thread (-1 while idle).
     pub cpu_curpri: AtomicI32,
-    /// The running thread should give up the CPU at the next preemption point.
+    /// The running thread should give up the CPU at the next preemption point
+    /// (`kpreempt` takes it; a switch to a thread of this CPU's queue answers it).
     pub cpu_runrun: AtomicBool,
     /// ... because its quantum is used up (it goes to the back of its queue).
     pub cpu_qexpired: AtomicBool,

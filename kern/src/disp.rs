@@ -362,6 +362,13 @@ pub(crate) fn swtch(prev: Prev) -> bool {
             _ => false,
         };
         let t = best.filter(|_| take).map(|b| q.take_first(b));
+        if t.is_some() {
+            // The best thread waiting here runs next: whatever asked this CPU to
+            // preempt (a thread queued here that outranked the current one) has
+            // its way, and a later `kpreempt` must not look again for nothing.
+            // Under the queue's lock: a thread queued from now on sets it anew.
+            cpu.cpu_runrun.store(false, Ordering::Relaxed);
+        }
         cpu.cpu_nrunnable.store(q.len(), Ordering::Relaxed);
         (t, requeued)
     };

@@ -37,8 +37,14 @@ fn build_user_programs(root: &Path) {
         .args(["-Zbuild-std=core", "-Zbuild-std-features=compiler-builtins-mem", "--target-dir"])
         .arg(&target_dir)
         // The outer cargo's flags for the kernel would override the nested build's
-        // own configuration; build-std needs the unstable flags allowed.
+        // own configuration; build-std needs the unstable flags allowed. Under
+        // `cargo clippy` the outer cargo runs clippy-driver as a wrapper, which
+        // turns MIR optimizations off: programs built so are slower (and the next
+        // build of the image would carry them into the benchmarks). They are
+        // linted on their own (`scripts/test`), so the nested build is plain rustc.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("RUSTC_WRAPPER")
         .env("RUSTC_BOOTSTRAP", "1")
         .status()
         .expect("running cargo for the user programs");

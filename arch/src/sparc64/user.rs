@@ -439,13 +439,20 @@ global_asm!(
     .section .text.user, "ax"
     .align  32
     ! sparc64_user_enter(frame): enter user mode by returning from a trap that never
-    ! happened: the kernel's windows go to its stack, and the return path loads the
-    ! registers from `frame` (the running thread's, per CPU).
+    ! happened: the return path loads the registers from `frame` (the running
+    ! thread's, per CPU). The kernel's windows in the file are dropped, not spilled:
+    ! nothing returns to the frames of this call chain (its callers never return),
+    ! a trap from user mode builds its frames anew below this one, and a walk of
+    ! the kernel stack up from there ends at the trap's window, whose caller is the
+    ! user's stack. (Whoever needs its frames again, `sparc64_user_run`, flushes
+    ! them itself.) What the dropped windows hold is cleaned before the user can
+    ! see it, as the return path cleans every window beyond the user's own.
     .globl  sparc64_user_enter
     .type   sparc64_user_enter, #function
 sparc64_user_enter:
     save    %sp, -{minframe}, %sp
-    flushw                              ! no kernel window stays: the user's is filled
+    wrpr    %g0, 0, %canrestore         ! no kernel window stays: the user's is filled
+    wrpr    %g0, 6, %cansave            ! (NWINDOWS - 2: all but this one and the trap's)
     sethi   %hi(sparc64_cpu), %l6
     or      %l6, %lo(sparc64_cpu), %l6
     stx     %sp, [%l6 + {cpu_ksp}]      ! traps from user mode build frames below here
@@ -473,10 +480,13 @@ sparc64_user_landing:
      restore
 
     ! sparc64_user_run(frame, run): records the caller's frame in `run` for the
-    ! landing, then enters user mode with `frame`.
+    ! landing, then enters user mode with `frame`. The caller's windows go to the
+    ! kernel stack first: the landing returns to the caller, filling its window
+    ! from there (sparc64_user_enter drops what is in the file).
     .globl  sparc64_user_run
 sparc64_user_run:
     save    %sp, -{minframe}, %sp
+    flushw
     stx     %fp, [%i1 + {run_fp}]
     stx     %i7, [%i1 + {run_i7}]
     call    sparc64_user_enter

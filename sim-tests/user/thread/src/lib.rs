@@ -17,8 +17,9 @@
 //! # How (the runtime, sparc64)
 //!
 //! Creating, switching and ending an unbound thread never enters the kernel (S18):
-//! a switch is a register-window flush, a change of stack pointer and return
-//! address, and `%g7`, which points at the current thread as in Solaris' libthread
+//! a switch stores the caller's register window and loads the other thread's
+//! (a flush for any older window), changes stack pointer and return address, and
+//! moves `%g7`, which points at the current thread as in Solaris' libthread
 //! (`switch`); the run queue and the free tables are the library's (`sched`). A
 //! thread that blocks on a library object either switches to another thread of
 //! its LWP, or, bound, parks its LWP (`_lwp_park`); the LWP that leaves the object
