@@ -488,15 +488,7 @@ impl Drop for AddrSpace {
 pub(super) fn set_primary_context(ctx: u16) {
     // SAFETY: the primary context only selects which non-global TLB entries match;
     // everything the kernel uses is global, so nothing the kernel needs changes.
-    unsafe {
-        asm!(
-            "stxa {ctx}, [{va}] 0x58",
-            "membar #Sync",
-            ctx = in(reg) u64::from(ctx),
-            va = in(reg) 0x8u64,
-            options(nostack),
-        )
-    };
+    unsafe { set_context_register(0x8, ctx) }
 }
 
 /// Removes every TLB entry of the primary context (`demap context`).
@@ -550,12 +542,24 @@ fn demap_page(ctx: u16, va: u64) {
 fn set_secondary_context(ctx: u16) {
     // SAFETY: the kernel never translates through the secondary context (no access
     // uses a secondary ASI): the register only names what a demap removes.
+    unsafe { set_context_register(0x10, ctx) }
+}
+
+/// Writes MMU context register `va` of ASI 0x58 (0x8 primary, 0x10 secondary).
+///
+/// # Safety
+///
+/// A context register selects what user-context TLB entries translate: the
+/// caller says why nothing the kernel relies on changes.
+unsafe fn set_context_register(va: u64, ctx: u16) {
+    // SAFETY: a store to an MMU register, then the `membar #Sync` the UltraSPARC
+    // manual asks for after one; the caller answers for the value.
     unsafe {
         asm!(
             "stxa {ctx}, [{va}] 0x58",
             "membar #Sync",
             ctx = in(reg) u64::from(ctx),
-            va = in(reg) 0x10u64,
+            va = in(reg) va,
             options(nostack),
         )
     };

@@ -125,9 +125,9 @@ impl LwpRusage {
         ioch: 0,
     };
 
-    /// Adds `o`'s counts to these (an exited LWP's to its process's, a child's
-    /// to its parent's).
-    pub fn add(&mut self, o: &LwpRusage) {
+    /// The counts in the order of `struct rusage` from `ru_minflt` on (then
+    /// `ioch`): the one place that lists every field, for sums and images.
+    pub fn counts(&self) -> [u64; 11] {
         let LwpRusage {
             minflt,
             majflt,
@@ -140,18 +140,35 @@ impl LwpRusage {
             nvcsw,
             nivcsw,
             ioch,
-        } = o;
-        self.minflt += minflt;
-        self.majflt += majflt;
-        self.nswap += nswap;
-        self.inblock += inblock;
-        self.oublock += oublock;
-        self.msgsnd += msgsnd;
-        self.msgrcv += msgrcv;
-        self.nsignals += nsignals;
-        self.nvcsw += nvcsw;
-        self.nivcsw += nivcsw;
-        self.ioch += ioch;
+        } = *self;
+        [minflt, majflt, nswap, inblock, oublock, msgsnd, msgrcv, nsignals, nvcsw, nivcsw, ioch]
+    }
+
+    /// The usage whose [`LwpRusage::counts`] are `c`.
+    pub fn from_counts(c: [u64; 11]) -> LwpRusage {
+        let [minflt, majflt, nswap, inblock, oublock, msgsnd, msgrcv, nsignals, nvcsw, nivcsw, ioch] =
+            c;
+        LwpRusage {
+            minflt,
+            majflt,
+            nswap,
+            inblock,
+            oublock,
+            msgsnd,
+            msgrcv,
+            nsignals,
+            nvcsw,
+            nivcsw,
+            ioch,
+        }
+    }
+
+    /// Adds `o`'s counts to these (an exited LWP's to its process's, a child's
+    /// to its parent's).
+    pub fn add(&mut self, o: &LwpRusage) {
+        let mut c = self.counts();
+        c.iter_mut().zip(o.counts()).for_each(|(x, y)| *x += y);
+        *self = LwpRusage::from_counts(c);
     }
 }
 

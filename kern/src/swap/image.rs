@@ -176,22 +176,7 @@ pub fn encode(d: &mut LwpData, owner: Owner, seq: u64, out: &mut [u8]) -> Option
             set.words().iter().for_each(|&x| w.u32(x));
         }
     }
-    let LwpRusage {
-        minflt,
-        majflt,
-        nswap,
-        inblock,
-        oublock,
-        msgsnd,
-        msgrcv,
-        nsignals,
-        nvcsw,
-        nivcsw,
-        ioch,
-    } = *lwp_ru;
-    for v in
-        [minflt, majflt, nswap, inblock, oublock, msgsnd, msgrcv, nsignals, nvcsw, nivcsw, ioch]
-    {
+    for v in lwp_ru.counts() {
         w.u64(v);
     }
     w.u64(*lwp_oweupc);
@@ -311,19 +296,11 @@ fn read_fields(
         1 => Some(SigSet::from_words([r.u32()?, r.u32()?, r.u32()?, r.u32()?])),
         _ => return None,
     };
-    let lwp_ru = LwpRusage {
-        minflt: r.u64()?,
-        majflt: r.u64()?,
-        nswap: r.u64()?,
-        inblock: r.u64()?,
-        oublock: r.u64()?,
-        msgsnd: r.u64()?,
-        msgrcv: r.u64()?,
-        nsignals: r.u64()?,
-        nvcsw: r.u64()?,
-        nivcsw: r.u64()?,
-        ioch: r.u64()?,
-    };
+    let mut counts = [0; 11];
+    for c in &mut counts {
+        *c = r.u64()?;
+    }
+    let lwp_ru = LwpRusage::from_counts(counts);
     let lwp_oweupc = r.u64()?;
     let mut lwp_itimer = [ITimerVal::default(); NITIMER];
     for it in &mut lwp_itimer {

@@ -213,23 +213,7 @@ fn holds_filled(f: Fields, k: u64) -> bool {
 
 /// Whether every usage count of `b` is at least `a`'s.
 fn counts_grew(a: &LwpRusage, b: &LwpRusage) -> bool {
-    let w = |r: &LwpRusage| {
-        let LwpRusage {
-            minflt,
-            majflt,
-            nswap,
-            inblock,
-            oublock,
-            msgsnd,
-            msgrcv,
-            nsignals,
-            nvcsw,
-            nivcsw,
-            ioch,
-        } = *r;
-        [minflt, majflt, nswap, inblock, oublock, msgsnd, msgrcv, nsignals, nvcsw, nivcsw, ioch]
-    };
-    w(a).into_iter().zip(w(b)).all(|(x, y)| y >= x)
+    a.counts().into_iter().zip(b.counts()).all(|(x, y)| y >= x)
 }
 
 /// Whether `b` is `a` after one swap-out and swap-in of the LWP, which slept or
