@@ -155,6 +155,39 @@ pub(crate) struct FrameData {
     pub(crate) mach: crate::MachFrame,
 }
 
+/// Register windows of user code a frame's machine part can hold when they cannot
+/// be written to their stack (sparc64: its window buffer, Solaris' `pcb_wbuf`;
+/// the host simulation has no register windows: none).
+pub const USER_WBUF_WINDOWS: usize = crate::MachFrame::WINDOWS;
+
+/// A user register window that could not be written to its stack: where it
+/// belongs (its stack pointer, biased as the ABI has it) and its sixteen locals
+/// and ins (a `gwindows_t`'s `spbuf` and `wbuf` entries).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserWindow {
+    /// The window's `%sp`, biased: its save area is at `sp + STACK_BIAS`.
+    pub sp: u64,
+    /// `%l0`..`%l7`, then `%i0`..`%i7`.
+    pub regs: [u64; 16],
+}
+
+/// The windows a frame's machine part held ([`UserFrame::take_windows`]), or is
+/// to hold ([`UserFrame::set_windows`]): the first `count` of `windows`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserWindows {
+    /// How many of `windows` there are.
+    pub count: usize,
+    /// The windows; those from `count` on mean nothing.
+    pub windows: [UserWindow; USER_WBUF_WINDOWS],
+}
+
+impl UserWindows {
+    /// The windows there are.
+    pub fn as_slice(&self) -> &[UserWindow] {
+        self.windows.get(..self.count).unwrap_or(&self.windows)
+    }
+}
+
 const CCR_SHIFT: u32 = 32;
 const ASI_SHIFT: u32 = 24;
 
@@ -408,6 +441,25 @@ impl UserFrame {
     /// Sets every register from a `gregset_t` (as `set` would, one by one).
     pub fn store(&self, regs: &UserRegs) {
         self.store_gregs(&regs.r);
+    }
+
+    /// Takes out the running LWP's user windows that could not be written to its
+    /// stack, leaving none buffered: what a signal frame carries in its
+    /// `gwindows_t` (Solaris' `sendsig`), so that a handler on an alternate stack
+    /// can run while the LWP's own stack cannot take its windows. Call it after
+    /// `Machine::user_flush_windows` (then no user window is left in the CPU to
+    /// add to them).
+    pub fn take_windows(&self) -> UserWindows {
+        self.data().mach.take_windows()
+    }
+
+    /// Makes `windows` (at most [`USER_WBUF_WINDOWS`]; more are dropped) the running
+    /// LWP's buffered windows, in place of any it had: they are written to their
+    /// stack on its way back to user mode, and a stack that still cannot take
+    /// them is the LWP's fault there (`setcontext` of a context with `gwins`).
+    /// Call it after `Machine::user_flush_windows`.
+    pub fn set_windows(&self, windows: &[UserWindow]) {
+        self.data().mach.set_windows(windows)
     }
 
     /// The LWP's floating-point registers, if it has used the FPU (S5.1, for

@@ -78,7 +78,8 @@ use super::percpu::{host_critical, host_machine, Cpu};
 use crate::kmem::Shared;
 use crate::uregs::{reg, USER_LIMIT};
 use crate::{
-    Fault, FaultKind, FpRegs, MapError, PendingWork, Prot, UserFrame, UserTrap, PAGE_SIZE,
+    Fault, FaultKind, FpRegs, MapError, PendingWork, Prot, UserFrame, UserTrap, UserWindow,
+    UserWindows, PAGE_SIZE,
 };
 
 /// Where registered programs live: one text page, which a test maps with
@@ -520,6 +521,19 @@ impl MachFrame {
     /// Empties the machine part for a new LWP.
     pub(crate) fn reset(&mut self) {
         *self.fp.get_mut() = None;
+    }
+
+    /// No register windows here, so none is ever buffered.
+    pub(crate) const WINDOWS: usize = 0;
+
+    /// Never any windows to take.
+    pub(crate) fn take_windows(&self) -> UserWindows {
+        UserWindows::default()
+    }
+
+    /// Only the empty list fits ([`crate::USER_WBUF_WINDOWS`] is 0 here).
+    pub(crate) fn set_windows(&self, windows: &[UserWindow]) {
+        debug_assert!(windows.is_empty(), "register windows given to a machine without them");
     }
 
     /// The most bytes [`MachFrame::save`] writes: a flag, the registers, `%fsr`.

@@ -61,7 +61,10 @@ use super::fpu::{self, FpuState};
 use super::trap::{tt, TrapInfo, MIN_FRAME, STACK_BIAS};
 use super::vm::{self, AddrSpace};
 use crate::uregs::FrameData;
-use crate::{reg, Fault, FaultKind, FpRegs, PendingWork, SysEnt, UserFrame, UserRegs, UserTrap};
+use crate::{
+    reg, Fault, FaultKind, FpRegs, PendingWork, SysEnt, UserFrame, UserRegs, UserTrap, UserWindow,
+    UserWindows,
+};
 
 /// The per-CPU block the trap code reads (one CPU here; its offsets are given to
 /// the assembly in `trap`).
@@ -184,6 +187,48 @@ impl MachFrame {
             (&raw mut (*wbuf).count).write(0);
             UnsafeCell::raw_get(&raw const (*at).fpu).write(FpuState::UNUSED);
         }
+    }
+
+    /// Windows the buffer holds.
+    pub(crate) const WINDOWS: usize = WBUF_WINDOWS;
+
+    /// Takes the buffered windows out (`UserFrame::take_windows`), the buffer left
+    /// empty. For the running LWP, after its user windows were flushed.
+    pub(crate) fn take_windows(&self) -> UserWindows {
+        let mut out = UserWindows::default();
+        let was = super::intr_disable();
+        // SAFETY: the running LWP's own buffer, interrupts off: the fault vector adds
+        // to it only at a failed spill of a user window, and the caller flushed
+        // them all, so nothing else reaches it meanwhile.
+        let wbuf = unsafe { &mut *self.wbuf.get() };
+        let n = (wbuf.count as usize).min(WBUF_WINDOWS);
+        for (slot, w) in wbuf.windows[..n].iter().zip(&mut out.windows) {
+            // SAFETY: the windows below the count were written whole.
+            let words = unsafe { slot.assume_init_ref() };
+            *w = UserWindow { sp: words[0], regs: core::array::from_fn(|i| words[i + 1]) };
+        }
+        out.count = n;
+        wbuf.count = 0;
+        super::intr_restore(was);
+        out
+    }
+
+    /// Makes `windows` the buffered ones (`UserFrame::set_windows`), and has the
+    /// return path write them out. For the running LWP, after its user windows
+    /// were flushed.
+    pub(crate) fn set_windows(&self, windows: &[UserWindow]) {
+        let was = super::intr_disable();
+        // SAFETY: as in `take_windows`.
+        let wbuf = unsafe { &mut *self.wbuf.get() };
+        let n = windows.len().min(WBUF_WINDOWS);
+        for (slot, w) in wbuf.windows.iter_mut().zip(&windows[..n]) {
+            slot.write(core::array::from_fn(|i| if i == 0 { w.sp } else { w.regs[i - 1] }));
+        }
+        wbuf.count = n as u64;
+        if n > 0 {
+            pending().set(PENDING_WBUF);
+        }
+        super::intr_restore(was);
     }
 
     /// Empties the machine part for a new LWP: no buffered window, the FPU unused.

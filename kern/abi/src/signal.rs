@@ -275,9 +275,39 @@ pub struct FpRegSet {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MContext {
     pub gregs: [u64; NGREG],
-    /// Windows that could not be written to the stack: always 0 (none here).
+    /// Windows that could not be written to the stack when the context was
+    /// saved (a [`GWindows`] in the signal frame), or 0 for none: on SPARC a
+    /// handler for a stack overflow finds here the windows its stack refused, and
+    /// `setcontext` puts them back to be written out when the context resumes.
     pub gwins: u64,
     pub fpregs: FpRegSet,
+}
+
+/// What a SPARC V9 stack pointer is below the save area it points at (Solaris'
+/// `STACK_BIAS`, `<sys/stack.h>`): `%sp + STACK_BIAS` is the address.
+pub const STACK_BIAS: u64 = 2047;
+
+/// The most windows a [`GWindows`] holds (Solaris' `SPARC_MAXREGWINDOW`).
+pub const SPARC_MAXREGWINDOW: usize = 31;
+
+/// A register window as it lies in its save area (`struct rwindow64`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RWindow {
+    pub rw_local: [u64; 8],
+    pub rw_in: [u64; 8],
+}
+
+/// Windows that could not be written to their stack (`gwindows64_t`): the first
+/// `wbcnt` of `wbuf`, each to go to the save area at `spbuf[i]` (a biased stack
+/// pointer). Only those are written in a signal frame; the rest means nothing.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GWindows {
+    pub wbcnt: i32,
+    pub _pad: i32,
+    pub spbuf: [u64; SPARC_MAXREGWINDOW],
+    pub wbuf: [RWindow; SPARC_MAXREGWINDOW],
 }
 
 /// `uc_flags`: which parts of a `ucontext_t` hold something (Solaris' values):

@@ -20,12 +20,26 @@
 //! runtime's trampoline), which flushes the windows again — the handler's go to
 //! its own stack, and the return to user mode fills the interrupted window from
 //! its save area — and loads every register and the mask back.
+//!
+//! **Windows the stack refuses.** When the interrupted stack cannot take its own
+//! windows — the LWP ran off the bottom of its stack, into a guard page — the
+//! flush leaves them in the machine's window buffer. They go into the frame, as
+//! Solaris' `sendsig` puts them: a `gwindows_t` above the `ucontext_t`, whose
+//! `uc_mcontext.gwins` points at it, and the buffer is emptied, so that a handler
+//! on the alternate stack runs (it is the one place such a handler can run). A
+//! `setcontext` of a context with `gwins` makes those windows the buffered ones
+//! again, written to their stack as the context resumes: a handler that made the
+//! stack usable (mapped more of it) returns to where the LWP faulted; one that did
+//! not returns to the same fault.
 
 use arch::uregs::{MIN_FRAME, STACK_BIAS};
-use arch::{reg, Machine, UserFrame, PAGE_SIZE};
+use arch::{reg, Machine, UserFrame, UserWindow, PAGE_SIZE, USER_WBUF_WINDOWS};
 
 use super::take::set_mask;
-use super::wire::{self, SIGINFO_WORDS, UCONTEXT_WORDS, UC_FP, UC_MASK};
+use super::wire::{
+    self, GWINDOWS_HEAD_WORDS, GWINDOWS_WORDS, GWINDOW_AT, SIGINFO_WORDS, UCONTEXT_WORDS, UC_FP,
+    UC_GWINS, UC_MASK,
+};
 use super::{Sig, SigInfo, SigSet};
 use crate::errno::Errno;
 use crate::lwp::{Eosys, SigAltStack};
@@ -73,16 +87,24 @@ pub(super) fn sendsig(
     mask: SigSet,
 ) -> Result<(), Errno> {
     M::user_flush_windows();
+    let refused = frame.take_windows();
     let regs = frame.load();
     let sp = regs.sp();
-    let top = if flags & SA_ONSTACK != 0 && alt.ss_flags & SS_DISABLE == 0 && !on_altstack(alt, sp)
-    {
-        alt.ss_sp.checked_add(alt.ss_size).ok_or(Errno::EFAULT)?
-    } else {
-        sp.checked_add(STACK_BIAS).ok_or(Errno::EFAULT)?
-    };
+    let mut top =
+        if flags & SA_ONSTACK != 0 && alt.ss_flags & SS_DISABLE == 0 && !on_altstack(alt, sp) {
+            alt.ss_sp.checked_add(alt.ss_size).ok_or(Errno::EFAULT)?
+        } else {
+            sp.checked_add(STACK_BIAS).ok_or(Errno::EFAULT)?
+        };
+    let mut gwins = 0;
+    if refused.count > 0 {
+        top = top.checked_sub(GWINDOWS_WORDS as u64 * 8).ok_or(Errno::EFAULT)? & !15;
+        copyout_gwindows(top, refused.as_slice())?;
+        gwins = top;
+    }
     let base = top.checked_sub(FRAME).ok_or(Errno::EFAULT)? & !15;
-    copyout_context(base + UC_AT, frame, &regs.r, mask, &context_stack(alt, sp))?;
+    let stack = context_stack(alt, sp);
+    copyout_context(base + UC_AT, frame, &regs.r, mask, &stack, gwins)?;
     let lowest = if flags & SA_SIGINFO != 0 {
         copyout_words(base + SI_AT, &wire::siginfo(info))?;
         SI_AT
@@ -109,21 +131,49 @@ pub(super) fn getcontext(frame: &UserFrame, ucp: u64) -> Result<(), Errno> {
     regs.r[reg::O0] = 0;
     regs.r[reg::CCR] &= !arch::uregs::CCR_CARRY;
     let stack = context_stack(&alt, regs.sp());
-    copyout_context(ucp, frame, &regs.r, curthread().sig_state().hold(), &stack)
+    copyout_context(ucp, frame, &regs.r, curthread().sig_state().hold(), &stack, 0)
 }
 
-/// Writes a `ucontext_t` at `ucp`: registers `r`, `mask`, `stack`, and the FP
-/// registers of `frame`'s LWP if it uses the FPU (`UC_FPU`; else they are left
-/// out, unwritten).
+/// Writes a `gwindows_t` holding `windows` at `at`: its head and those windows
+/// (the unused rest of it is left unwritten).
+fn copyout_gwindows(at: u64, windows: &[UserWindow]) -> Result<(), Errno> {
+    copyout_words(at, &wire::gwindows_head(windows))?;
+    for (i, w) in windows.iter().enumerate() {
+        copyout_words(at + (GWINDOW_AT + 16 * i) as u64 * 8, &w.regs)?;
+    }
+    Ok(())
+}
+
+/// The windows of the `gwindows_t` at `at`. `EINVAL` for a count below 0 or
+/// beyond what the machine can buffer (a context with more could not have come
+/// from this kernel), `EFAULT` if it cannot be read.
+fn copyin_gwindows(at: u64) -> Result<([UserWindow; USER_WBUF_WINDOWS], usize), Errno> {
+    let head = with_copyin_words(at, |h: &[u64; GWINDOWS_HEAD_WORDS]| *h)?;
+    let n = usize::try_from(wire::get_wbcnt(&head)).map_err(|_| Errno::EINVAL)?;
+    if n > USER_WBUF_WINDOWS {
+        return Err(Errno::EINVAL);
+    }
+    let mut windows = [UserWindow::default(); USER_WBUF_WINDOWS];
+    for (i, w) in windows[..n].iter_mut().enumerate() {
+        let words = at.wrapping_add((GWINDOW_AT + 16 * i) as u64 * 8);
+        *w = with_copyin_words(words, |r: &[u64; 16]| wire::get_gwindow(&head, i, r))?;
+    }
+    Ok((windows, n))
+}
+
+/// Writes a `ucontext_t` at `ucp`: registers `r`, `mask`, `stack`, the windows at
+/// `gwins` (0: none), and the FP registers of `frame`'s LWP if it uses the FPU
+/// (`UC_FPU`; else they are left out, unwritten).
 fn copyout_context(
     ucp: u64,
     frame: &UserFrame,
     r: &[u64; arch::uregs::NGREG],
     mask: SigSet,
     stack: &SigAltStack,
+    gwins: u64,
 ) -> Result<(), Errno> {
     let fp = frame.fpregs();
-    copyout_words(ucp, &wire::ucontext(r, mask, stack, fp.is_some()))?;
+    copyout_words(ucp, &wire::ucontext(r, mask, stack, gwins, fp.is_some()))?;
     match fp {
         Some(fp) => copyout_words(ucp.wrapping_add(UC_FP as u64 * 8), &wire::fpregs(&fp)),
         None => Ok(()),
@@ -132,9 +182,11 @@ fn copyout_context(
 
 /// `setcontext(ucp)`: resumes the `ucontext_t` at `ucp` (how a signal handler
 /// returns): its registers — every one, the user's `%g7` too — and, if it has one,
-/// its mask. The windows of the code that calls it are flushed to its stack first,
-/// so that the return to user mode fills the resumed window from the resumed
-/// stack. `EFAULT` if the context cannot be read (nothing is changed).
+/// its mask, and the windows its `gwins` holds, which are written to their stack on
+/// the way back to user mode. The windows of the code that calls it are flushed to
+/// its stack first, so that the return to user mode fills the resumed window from
+/// the resumed stack. `EFAULT` if the context cannot be read, `EINVAL` for a
+/// `gwins` count no context of this kernel has (nothing is changed).
 #[inline(always)]
 pub(super) fn setcontext(frame: &UserFrame, ucp: u64) -> Result<(), Errno> {
     let lwp = curlwp().ok_or(Errno::EINVAL)?;
@@ -145,22 +197,31 @@ pub(super) fn setcontext(frame: &UserFrame, ucp: u64) -> Result<(), Errno> {
         }
     };
     // Nothing changes unless all of it can be read: the registers are taken where
-    // they were copied in, unless FP registers are still to be read after them.
+    // they were copied in, unless FP registers or windows are still to be read.
     let (mask, later) = with_copyin_words(ucp, |uc: &[u64; UC_FP]| {
         let flags = uc[0];
         let mask = (flags & UC_SIGMASK != 0).then(|| wire::get_sigset(&uc[UC_MASK..]));
-        if flags & UC_FPU == 0 {
+        let gwins = if flags & UC_CPU != 0 { uc[UC_GWINS] } else { 0 };
+        if flags & UC_FPU == 0 && gwins == 0 {
             apply(flags, wire::gregs(uc));
             (mask, None)
         } else {
-            (mask, Some((flags, *wire::gregs(uc))))
+            (mask, Some((flags, *wire::gregs(uc), gwins)))
         }
     })?;
-    if let Some((flags, gregs)) = later {
-        let fp = with_copyin_words(ucp.wrapping_add(UC_FP as u64 * 8), wire::get_fpregs)?;
+    if let Some((flags, gregs, gwins)) = later {
+        let fp = if flags & UC_FPU != 0 {
+            with_copyin_words(ucp.wrapping_add(UC_FP as u64 * 8), wire::get_fpregs)?
+        } else {
+            None
+        };
+        let windows = if gwins != 0 { Some(copyin_gwindows(gwins)?) } else { None };
         apply(flags, &gregs);
         if let Some(fp) = &fp {
             frame.set_fpregs(fp);
+        }
+        if let Some((w, n)) = &windows {
+            frame.set_windows(&w[..*n]);
         }
     }
     if let Some(mask) = mask {

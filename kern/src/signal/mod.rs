@@ -49,8 +49,9 @@
 //! alternate stack, and points the registers at the handler with `(sig, &siginfo,
 //! &ucontext)`; the handler returns through `setcontext`, which puts every
 //! register back, the mask too. (Windows that cannot be written to the stack as it
-//! is flushed stay in the machine's window buffer, whose way back to a bad stack
-//! is SIGSEGV: they are not saved in the `ucontext_t`, whose `gwins` is always 0.) A trap
+//! is flushed go into the frame, `uc_mcontext.gwins`, and back to the machine's
+//! window buffer with `setcontext`: a stack-overflow handler on an alternate stack
+//! can run, and return once it has made the stack usable.) A trap
 //! signal goes to the LWP that caused it even if it masks or ignores it: then its
 //! default action is taken (S13, as Solaris does, since the instruction would only
 //! fault again).

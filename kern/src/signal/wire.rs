@@ -8,9 +8,10 @@ use core::mem::{offset_of, size_of};
 
 use super::{SigInfo, SigSet};
 use crate::lwp::SigAltStack;
-use arch::FpRegs;
+use arch::{FpRegs, UserWindow};
 use lwp_abi::{
-    FpRegSet, MContext, SigAction, SigInfoT, StackT, UContext, UC_CPU, UC_FPU, UC_SIGMASK, UC_STACK,
+    FpRegSet, GWindows, MContext, RWindow, SigAction, SigInfoT, StackT, UContext,
+    SPARC_MAXREGWINDOW, UC_CPU, UC_FPU, UC_SIGMASK, UC_STACK,
 };
 
 /// One 8-byte word of user memory, as a number.
@@ -84,18 +85,21 @@ pub const UCONTEXT_WORDS: usize = UC_FP + FPREGS_WORDS;
 pub const UC_MASK: usize = 2;
 /// The word where its registers (`uc_mcontext.gregs`) start.
 pub const UC_REGS: usize = 7;
+/// The word of its `uc_mcontext.gwins`.
+pub const UC_GWINS: usize = 28;
 /// The word where its FP registers (`uc_mcontext.fpregs`) start: everything
 /// before them is always written; they are only with `UC_FPU`.
 pub const UC_FP: usize = 29;
 
-/// The words of the `ucontext_t` of registers `r`, mask `mask` and stack
-/// `stack_t`, up to its FP registers (`fp`: they follow, `UC_FPU`). Written out
-/// word by word: on the path of every signal delivered.
+/// The words of the `ucontext_t` of registers `r`, mask `mask`, stack `stack_t`
+/// and windows at `gwins` (0: none), up to its FP registers (`fp`: they follow,
+/// `UC_FPU`). Written out word by word: on the path of every signal delivered.
 #[inline(always)]
 pub fn ucontext(
     r: &[u64; arch::uregs::NGREG],
     mask: SigSet,
     stack_t: &SigAltStack,
+    gwins: u64,
     fp: bool,
 ) -> [Word; UC_FP] {
     let [m0, m1] = sigset(mask);
@@ -129,13 +133,39 @@ pub fn ucontext(
         r[18],
         r[19],
         r[20],
-        0,
+        gwins,
     ]
 }
 
 /// The registers of a `ucontext_t`.
 pub fn gregs(uc: &[Word; UC_FP]) -> &[u64; arch::uregs::NGREG] {
     uc[UC_REGS..UC_REGS + arch::uregs::NGREG].try_into().unwrap_or(&[0; arch::uregs::NGREG])
+}
+
+/// A `gwindows_t`: its head (`wbcnt` and `spbuf`), then each window's sixteen
+/// words from [`GWINDOW_AT`] on.
+pub const GWINDOWS_HEAD_WORDS: usize = 1 + SPARC_MAXREGWINDOW;
+/// The word where window `i` of a `gwindows_t` starts: `GWINDOW_AT + 16 * i`.
+pub const GWINDOW_AT: usize = GWINDOWS_HEAD_WORDS;
+/// The whole `gwindows_t`, in words.
+pub const GWINDOWS_WORDS: usize = GWINDOW_AT + 16 * SPARC_MAXREGWINDOW;
+
+/// The head of a `gwindows_t` holding `windows`.
+pub fn gwindows_head(windows: &[UserWindow]) -> [Word; GWINDOWS_HEAD_WORDS] {
+    core::array::from_fn(|i| match i {
+        0 => pair(windows.len() as u32, 0),
+        _ => windows.get(i - 1).map_or(0, |w| w.sp),
+    })
+}
+
+/// `wbcnt` of a `gwindows_t`'s head (negative as it is: the caller checks it).
+pub fn get_wbcnt(head: &[Word; GWINDOWS_HEAD_WORDS]) -> i32 {
+    (head[0] >> 32) as u32 as i32
+}
+
+/// Window `i` of a `gwindows_t` whose head is `head`, from its sixteen words.
+pub fn get_gwindow(head: &[Word; GWINDOWS_HEAD_WORDS], i: usize, w: &[Word; 16]) -> UserWindow {
+    UserWindow { sp: head[1 + i], regs: *w }
 }
 
 /// An `fpregset_t`: the double registers, `%fsr`, `fpu_en`.
@@ -168,7 +198,9 @@ const _: () = {
     assert!(offset_of!(UContext, uc_sigmask) == UC_MASK * 8);
     assert!(offset_of!(UContext, uc_stack) == 4 * 8);
     assert!(offset_of!(UContext, uc_mcontext) + offset_of!(MContext, gregs) == UC_REGS * 8);
-    assert!(UC_REGS + arch::uregs::NGREG == 28 && offset_of!(MContext, gwins) == 21 * 8);
+    assert!(UC_REGS + arch::uregs::NGREG == UC_GWINS && offset_of!(MContext, gwins) == 21 * 8);
+    assert!(offset_of!(GWindows, spbuf) == 8 && offset_of!(GWindows, wbuf) == GWINDOW_AT * 8);
+    assert!(size_of::<RWindow>() == 16 * 8 && size_of::<GWindows>() == GWINDOWS_WORDS * 8);
     assert!(offset_of!(UContext, uc_mcontext) + offset_of!(MContext, fpregs) == UC_FP * 8);
     assert!(size_of::<FpRegSet>() == FPREGS_WORDS * 8);
     assert!(offset_of!(FpRegSet, fpu_fsr) == 32 * 8 && offset_of!(FpRegSet, fpu_en) == 33 * 8);

@@ -7,8 +7,8 @@ use arch::{Fault, FaultKind, FloatKind};
 use kern::lwp::SigAltStack;
 use kern::proc::NSIG;
 use kern::signal::wire::{
-    fpregs, get_fpregs, get_sigaction, get_sigset, get_stack, gregs, sigaction, siginfo, sigset,
-    stack, ucontext, Word, UC_MASK,
+    fpregs, get_fpregs, get_gwindow, get_sigaction, get_sigset, get_stack, get_wbcnt, gregs,
+    gwindows_head, sigaction, siginfo, sigset, stack, ucontext, Word, UC_GWINS, UC_MASK,
 };
 use kern::signal::{
     context_stack, fault_signal, on_altstack, Action, AtomicSigSet, Sig, SigInfo, SigSet,
@@ -108,12 +108,20 @@ fn words_are_the_abis_bytes() {
     );
     let mut regs = [0u64; arch::uregs::NGREG];
     regs[arch::reg::G7] = 0x0707;
-    let uc = ucontext(&regs, s, &alt, false);
+    let uc = ucontext(&regs, s, &alt, 0, false);
     assert_eq!(gregs(&uc), &regs);
+    assert_eq!(uc[UC_GWINS], 0, "no windows refused: gwins null");
+    assert_eq!(ucontext(&regs, s, &alt, 0x9000, false)[UC_GWINS], 0x9000);
+    // gwindows_t: wbcnt (4 bytes, then 4 of padding), spbuf[31], then the windows.
+    let w = arch::UserWindow { sp: 0x1001, regs: core::array::from_fn(|i| i as u64 + 1) };
+    let head = gwindows_head(&[w]);
+    assert_eq!(&bytes(&head)[..8], &[0, 0, 0, 1, 0, 0, 0, 0]);
+    assert_eq!((get_wbcnt(&head), head[1], head[2]), (1, 0x1001, 0));
+    assert_eq!(get_gwindow(&head, 0, &w.regs), w);
     assert_eq!(get_sigset(&uc[UC_MASK..]), s);
     assert_eq!(get_stack(&uc[4..]), alt);
     assert_eq!(uc[0] & lwp_abi::UC_FPU, 0, "no FP registers: no UC_FPU");
-    assert_ne!(ucontext(&regs, s, &alt, true)[0] & lwp_abi::UC_FPU, 0);
+    assert_ne!(ucontext(&regs, s, &alt, 0, true)[0] & lwp_abi::UC_FPU, 0);
     // fpregset_t: the double registers, %fsr, then fpu_en (0: none).
     let fp = arch::FpRegs { d: core::array::from_fn(|i| i as u64 * 0x0101), fsr: 0x0800_0000 };
     let w = fpregs(&fp);

@@ -55,6 +55,8 @@ const GO: u64 = DATA + 0x1380;
 const COUNT: u64 = DATA + 0x1388;
 /// A `ucontext_t` for the programs' `getcontext`/`setcontext`.
 const UC: u64 = DATA + 0x1400;
+/// A `gwindows_t` for `setcontext`'s windows.
+const GW: u64 = DATA + 0x1800;
 /// Alternate stacks: two pages of their own, mapped by `space()`.
 const ALT: u64 = 0x5000_0000;
 
@@ -748,6 +750,17 @@ fn bad_arguments_main(_: u64) {
         assert_eq!(sys(SYS_CONTEXT, &[GETCONTEXT, p]), e(Errno::EFAULT), "getcontext {p:#x}");
         assert_eq!(sys(SYS_GETITIMER, &[ITIMER_REAL, p]), e(Errno::EFAULT), "getitimer {p:#x}");
     }
+    // A context with windows (`gwins`): this machine has none to buffer, so any
+    // count is EINVAL; windows that cannot be read, EFAULT.
+    sys(SYS_CONTEXT, &[GETCONTEXT, UC]).expect("getcontext");
+    let gwins = UC + (offset_of!(UContext, uc_mcontext) + offset_of!(MContext, gwins)) as u64;
+    for (wbcnt, at, want) in [(1u64, GW, Errno::EINVAL), (u64::MAX, GW, Errno::EINVAL)] {
+        user::store_u64(GW, wbcnt << 32);
+        user::store_u64(gwins, at);
+        assert_eq!(sys(SYS_CONTEXT, &[SETCONTEXT, UC]), e(want), "{wbcnt:#x} windows");
+    }
+    user::store_u64(gwins, HOLE);
+    assert_eq!(sys(SYS_CONTEXT, &[SETCONTEXT, UC]), e(Errno::EFAULT), "windows in a hole");
     // A refused sigaction changed nothing: SIGUSR1 is still ignored.
     assert_eq!(sys(SYS_SIGACTION, &[SIGUSR1, 0, SA]), Ok((0, 0)));
     assert_eq!(user::load_u64(SA + offset_of!(SigAction, sa_handler) as u64), SIG_IGN);

@@ -36,8 +36,8 @@ use lwp_user::abi::*;
 use lwp_user::addr::UNMAPPED;
 use lwp_user::errno::{EAGAIN, EFAULT, EINTR, EINVAL, ENOMEM, ENOSYS, EPERM, ESRCH};
 use lwp_user::signal::{
-    alarm, getitimer, kill, setitimer, sigaction, sigaction_raw, sigaltstack, sigmask, sigpending,
-    sigprocmask, sigqueue, sigsuspend, sigtimedwait, timeval_ms, Disposition,
+    alarm, getcontext, getitimer, kill, setitimer, sigaction, sigaction_raw, sigaltstack, sigmask,
+    sigpending, sigprocmask, sigqueue, sigsuspend, sigtimedwait, timeval_ms, Disposition,
 };
 use lwp_user::{
     check, clock_ns, getpid, lwp_kill, lwp_self, lwp_wait, nanosleep, ok, say, spawn, syscall6,
@@ -637,6 +637,20 @@ fn bad_arguments() {
         check!(86, raw(SYS_SIGTIMEDWAIT, [p, 0, 0]) == Err(EFAULT), "sigtimedwait set");
         check!(86, raw(SYS_GETITIMER, [ITIMER_REAL, p, 0]) == Err(EFAULT), "getitimer");
         check!(86, raw(SYS_SETITIMER, [ITIMER_REAL, p, 0]) == Err(EFAULT), "setitimer");
+    }
+    // A context whose windows (`gwins`) cannot be read, or number fewer than none
+    // or more than a window buffer holds: refused before anything changes (a
+    // context that were taken would resume after `getcontext`: `TRIED` tells).
+    static TRIED: AtomicBool = AtomicBool::new(false);
+    let mut uc = UContext::default();
+    ok!(88, getcontext(&mut uc));
+    check!(88, !TRIED.swap(true, SeqCst), "a setcontext with bad windows was taken");
+    let mut gw = GWindows { wbcnt: 0, _pad: 0, spbuf: [0; 31], wbuf: [RWindow::default(); 31] };
+    for (wbcnt, at, want) in [(1, UNMAPPED, EFAULT), (-1, 0, EINVAL), (8, 0, EINVAL)] {
+        gw.wbcnt = wbcnt;
+        uc.uc_mcontext.gwins = if at == 0 { &gw as *const GWindows as u64 } else { at };
+        let r = raw(SYS_CONTEXT, [SETCONTEXT, &uc as *const UContext as u64, 0]);
+        check!(88, r == Err(want), "setcontext with {wbcnt} windows at {at:#x}: {r:?}");
     }
     let mut old = SigAction::default();
     ok!(87, sigaction_raw(SIGUSR1, None, Some(&mut old)));
