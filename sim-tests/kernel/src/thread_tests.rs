@@ -20,6 +20,7 @@ pub static UTHREAD: &[Test] = &[
     Test::new("uthread_kernel_block_stops_its_lwp_only", || passes(UTHREADS, 4)),
     Test::new("uthread_all_lwps_blocked_adds_an_lwp", || passes(UTHREADS, 5)),
     Test::new("uthread_switch_survives_signals_inside", || passes(UTHREADS, 6)),
+    Test::new("uthread_stack_overflow_hits_its_guard_page", || passes(UTHREADS, 7)),
     Test::new("usync_producer_consumer", || each_kind(1)),
     Test::new("usync_semaphore_never_over_admits", || each_kind(2)),
     Test::new("usync_rwlock_readers_overlap_writers_not_starved", || each_kind(3)),

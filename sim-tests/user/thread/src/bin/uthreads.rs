@@ -46,7 +46,9 @@
 //! 11 the mutex was not contended as its kind says; 12 an unknown test; 13 the
 //! other threads waited for the one asleep in the kernel; 14 the watchdog added
 //! no LWP; 15 a thread's values changed across its switches; 16 fewer than 30
-//! signals came in the whole run.
+//! signals came in the whole run; 17 a thread could not use most of its stack;
+//! 18 running off its stack was not SIGSEGV in its guard page (once); 19 the
+//! windows its stack refused were not in the signal frame.
 
 #![no_std]
 #![no_main]
@@ -55,10 +57,13 @@ use core::hint::black_box;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 
 use lwp_thread::{self as thr, Mutex, SyncKind, ThreadId, THR_BOUND, THR_DETACHED};
-use lwp_user::abi::{ITimerVal, SigInfoT, SigSet, UContext, ITIMER_VIRTUAL, SIGVTALRM};
+use lwp_user::abi::{
+    GWindows, ITimerVal, SigInfoT, SigSet, StackT, UContext, ITIMER_VIRTUAL, PROT_READ, PROT_WRITE,
+    SA_ONSTACK, SA_SIGINFO, SEGV_ACCERR, SIGSEGV, SIGVTALRM, STACK_BIAS,
+};
 use lwp_user::errno::{EDEADLK, EINVAL, ESRCH};
-use lwp_user::signal::{setitimer, sigaction, timeval_ms, Disposition};
-use lwp_user::{check, clock_ns, ok, say, sleep_ms, sleep_until};
+use lwp_user::signal::{setitimer, sigaction, sigaltstack, timeval_ms, Disposition};
+use lwp_user::{check, clock_ns, mmap_anon, mprotect, ok, say, sleep_ms, sleep_until};
 
 lwp_user::main!(main);
 
@@ -71,6 +76,7 @@ fn main(arg: u64) {
         4 => kernel_block(2, 1, 8),
         5 => kernel_block(1, 3, 1),
         6 => signals_in_switch(),
+        7 => overflow_hits_guard(),
         _ => check!(12, false, "no test {arg}"),
     }
 }
@@ -434,4 +440,104 @@ fn signals_in_switch() {
         say!("{past} signals came in the middle of a switch");
     }
     say!("{rounds} rounds each, {signals} signals, {inside} of them in the switch");
+}
+
+// ---- 7 ------------------------------------------------------------------------
+
+/// The bottom of the overflowing thread's stack: its guard page is just below.
+static STACK_LOW: AtomicU64 = AtomicU64::new(0);
+/// SIGSEGVs taken, and windows the stack refused that came in their frames.
+static SEGVS: AtomicU64 = AtomicU64::new(0);
+static REFUSED: AtomicU64 = AtomicU64::new(0);
+/// The address of the deepest frame's local of the last `descend`.
+static DEEPEST: AtomicU64 = AtomicU64::new(0);
+
+/// SIGSEGV, on the alternate stack: the fault must be in the guard page, and the
+/// windows the stack could not take must be in the frame (`gwins`). The handler
+/// then gives the guard page rights, as a program that grows its thread's stack
+/// would, and returns to the faulting instruction.
+fn on_segv(_: u64, info: Option<&SigInfoT>, uc: &mut UContext) {
+    SEGVS.fetch_add(1, SeqCst);
+    let low = STACK_LOW.load(SeqCst);
+    let guard = low - thr::GUARD_SIZE as u64..low;
+    let (code, addr) = info.map_or((0, 0), |i| (i.si_code, i.si_addr));
+    check!(
+        18,
+        code == SEGV_ACCERR && guard.contains(&addr),
+        "SIGSEGV code {code} at {addr:#x}; the guard page is {guard:#x?}"
+    );
+    check!(19, uc.uc_mcontext.gwins != 0, "no windows in the frame");
+    // SAFETY: the kernel points `gwins` at the gwindows_t it wrote in this frame.
+    let gw = unsafe { &*(uc.uc_mcontext.gwins as *const GWindows) };
+    let n = gw.wbcnt as usize;
+    let in_guard = gw.spbuf[..n.min(gw.spbuf.len())]
+        .iter()
+        .filter(|&&sp| guard.contains(&(sp + STACK_BIAS)))
+        .count();
+    check!(19, n >= 1 && in_guard >= 1, "{n} windows in the frame, {in_guard} for the guard page");
+    REFUSED.fetch_add(n as u64, SeqCst);
+    // SAFETY: the guard page is this thread's, which nothing else uses.
+    ok!(1, unsafe { mprotect(guard.start, thr::GUARD_SIZE as u64, PROT_READ | PROT_WRITE) });
+}
+
+/// `n` more frames of a few hundred bytes each; the sum of their `n`s (the
+/// deepest one's local's address in `DEEPEST`).
+fn descend(n: u64) -> u64 {
+    let pad = black_box([n; 32]);
+    if n == 0 {
+        DEEPEST.store(black_box(&pad) as *const _ as u64, SeqCst);
+        return 0;
+    }
+    black_box(descend(n - 1)) + pad[31]
+}
+
+/// The stack address the deepest of `n` more frames reaches.
+fn reach(n: u64) -> u64 {
+    check!(17, descend(n) == n * (n + 1) / 2, "{n} frames summed wrong");
+    DEEPEST.load(SeqCst)
+}
+
+/// A bound thread uses most of its stack, then runs into its guard page.
+fn overflower(_: u64) -> u64 {
+    let seg = ok!(1, thr::stksegment());
+    check!(17, seg.ss_size == thr::STACK_SIZE as u64, "its stack is {seg:?}");
+    let frame = reach(1) - reach(2);
+    let size = thr::STACK_SIZE as u64;
+    let frames = size * 3 / 4 / frame;
+    let used = seg.ss_sp - reach(frames);
+    check!(
+        17,
+        used >= size / 2 && used < size,
+        "{frames} frames of {frame} bytes reached {used} bytes down its stack"
+    );
+    STACK_LOW.store(seg.ss_sp - seg.ss_size, SeqCst);
+    let alt = ok!(1, mmap_anon(ALT_SIZE, PROT_READ | PROT_WRITE));
+    let ss = StackT { ss_sp: alt, ss_size: ALT_SIZE, ..StackT::default() };
+    ok!(1, sigaltstack(Some(&ss), None));
+    ok!(1, sigaction(SIGSEGV, Disposition::Catch(on_segv), SA_ONSTACK | SA_SIGINFO, SigSet::EMPTY));
+    // Halfway into the guard page: the handler makes it stack, and the frames'
+    // values (their sum) come through the windows it carried.
+    let frames = (size + thr::GUARD_SIZE as u64 / 2) / frame;
+    let deepest = seg.ss_sp - reach(frames);
+    let (segvs, refused) = (SEGVS.load(SeqCst), REFUSED.load(SeqCst));
+    check!(
+        18,
+        segvs == 1 && deepest > size,
+        "{segvs} SIGSEGVs going {deepest} bytes down a stack of {size}"
+    );
+    say!("{used} of {size} bytes of its stack used; past it, SIGSEGV in the guard page with {refused} windows in the frame");
+    0
+}
+
+const ALT_SIZE: u64 = 16 * 1024;
+
+/// A thread's stack is mapped above a guard page: it can use what it was given,
+/// and running off it is SIGSEGV where it happens (not a write into whatever lies
+/// below: the stack of the thread made next, which `mmap` places there), which a
+/// handler on the alternate stack can take and recover from.
+fn overflow_hits_guard() {
+    let below = ok!(1, thr::create(|_| 0, 0, 0));
+    ok!(1, thr::join(below));
+    let t = ok!(1, thr::create(overflower, 0, THR_BOUND));
+    ok!(1, thr::join(t));
 }

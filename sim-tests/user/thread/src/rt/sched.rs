@@ -53,8 +53,8 @@ use super::sleepq::{self, SleepQ, NSLEEPQ};
 use super::switch;
 use super::sys::{self, current, kernel_lwp_self, word, Locked};
 use super::thread::{
-    self, bound_start, next_id, set_current, stack_top, Kind, Life, StartFn, Thread, ThreadId,
-    NKEYS, NO_STACK, NSTACKS, THREADS,
+    self, bound_start, map_stack, next_id, set_current, stack_mapped, stack_top, Kind, Life,
+    StartFn, Thread, ThreadId, NKEYS, NO_STACK, NSTACKS, THREADS,
 };
 use crate::lwpmutex::{err, Error};
 use crate::queue::Fifo;
@@ -210,6 +210,14 @@ impl Pool {
         }
     }
 
+    /// Gives back a thread just taken (`take_thread`) that could not be started.
+    fn give_back(&mut self, t: &'static Thread) {
+        if matches!(t.kind(), Kind::Unbound | Kind::Bound) {
+            self.live -= 1;
+        }
+        self.free_thread(t);
+    }
+
     /// Gives `t` back, stack and all.
     fn free_thread(&mut self, t: &'static Thread) {
         self.free_stack(t);
@@ -277,7 +285,7 @@ pub(crate) fn init() {
     main.set_lwp(Some(lwp));
     let sc = schedctl(SC_POOL).unwrap_or_else(|_| sys::broken("schedctl refused"));
     lwp.sc.store(sc, Ordering::Relaxed);
-    let watchdog = {
+    let (idle, watchdog) = {
         let mut g = POOL.lock();
         for t in &THREADS[1..] {
             g.free.push(t);
@@ -290,10 +298,16 @@ pub(crate) fn init() {
         g.nlwps = 1;
         let idle =
             g.take_thread(Kind::Idle, None, 0).unwrap_or_else(|| sys::broken("no idle thread"));
-        switch::prepare(idle, stack_top(idle));
-        lwp.idle.set(Some(idle));
-        g.take_thread(Kind::Watchdog, None, 0).unwrap_or_else(|| sys::broken("no watchdog"))
+        let watchdog =
+            g.take_thread(Kind::Watchdog, None, 0).unwrap_or_else(|| sys::broken("no watchdog"));
+        (idle, watchdog)
     };
+    // One LWP so far: nobody else can look at the idle thread before it is ready.
+    for t in [idle, watchdog] {
+        map_stack(t).unwrap_or_else(|_| sys::broken("no memory for the first stacks"));
+    }
+    switch::prepare(idle, stack_top(idle));
+    lwp.idle.set(Some(idle));
     // SAFETY: the watchdog's stack is its own for the program's life.
     let made = unsafe { lwp_create(watchdog_start, stack_top(watchdog), watchdog.addr(), 0) };
     let wid = made.unwrap_or_else(|_| sys::broken("no LWP for the watchdog"));
@@ -316,6 +330,16 @@ pub(crate) fn create_unbound(
         return create_unbound_reaped(f, arg, detached);
     };
     t.detached.set(detached);
+    let p = if stack_mapped(t) {
+        p
+    } else {
+        // A slot never used before: its stack is mapped without the lock.
+        POOL.release();
+        map_stack(t).inspect_err(|_| POOL.lock().give_back(t))?;
+        POOL.acquire();
+        // SAFETY: held again just now.
+        unsafe { pool() }
+    };
     switch::prepare(t, stack_top(t));
     p.runq.push(t);
     let idle = p.take_idle();
@@ -345,11 +369,10 @@ pub(crate) fn create_bound(f: fn(u64) -> u64, arg: u64, detached: bool) -> Resul
         None => return Err(err(Errno::EAGAIN)),
     };
     t.detached.set(detached);
+    map_stack(t).inspect_err(|_| POOL.lock().give_back(t))?;
     // SAFETY: the stack is the thread's alone until its LWP is reaped.
     if unsafe { lwp_create(bound_start, stack_top(t), t.addr(), 0) }.is_err() {
-        let mut g = POOL.lock();
-        g.live -= 1;
-        g.free_thread(t);
+        POOL.lock().give_back(t);
         return Err(err(Errno::EAGAIN));
     }
     Ok(t.id())
@@ -628,15 +651,19 @@ fn grow() -> Result<(), Error> {
         g.starting += 1;
         (k, idle)
     };
-    // SAFETY: the idle thread's stack is the new LWP's until the program ends.
-    if unsafe { lwp_create(pool_lwp_start, stack_top(idle), k as u64, 0) }.is_err() {
+    let made = map_stack(idle).and_then(|()| {
+        // SAFETY: the idle thread's stack is the new LWP's until the program ends.
+        unsafe { lwp_create(pool_lwp_start, stack_top(idle), k as u64, 0) }
+            .map(drop)
+            .map_err(|_| err(Errno::EAGAIN))
+    });
+    if made.is_err() {
         let mut g = POOL.lock();
-        g.free_thread(idle);
+        g.give_back(idle);
         g.nlwps -= 1;
         g.starting -= 1;
-        return Err(err(Errno::EAGAIN));
     }
-    Ok(())
+    made
 }
 
 /// Makes the pool run on at least `n` LWPs (at most [`MAX_LWPS`]; it never

@@ -3,9 +3,18 @@
 //!
 //! A thread is *unbound* (run by the pool's LWPs, switched at user level:
 //! `sched`) or *bound* (an LWP of its own for its whole life, made by
-//! `_lwp_create`, blocking by parking it). The library has no heap: threads and
-//! stacks come from fixed tables ([`MAX_THREADS`], `NSTACKS` of [`STACK_SIZE`]
-//! bytes), and creation beyond them fails with `EAGAIN`.
+//! `_lwp_create`, blocking by parking it). The library has no heap: thread
+//! structures come from a fixed table ([`MAX_THREADS`]), and creation beyond it
+//! fails with `EAGAIN`.
+//!
+//! Stacks are anonymous memory, as Solaris' libc makes them: each is
+//! [`STACK_SIZE`] bytes mapped with `mmap` above a guard page that has no rights
+//! ([`GUARD_SIZE`]), so a thread that runs off the bottom of its stack takes
+//! SIGSEGV (`SEGV_ACCERR`, at an address in its guard page) where it does so,
+//! instead of writing over whatever lies below. A stack is mapped the first time
+//! its slot (one of `NSTACKS`) is taken and kept for the program's life, as
+//! libc caches default-size stacks: a thread made on a slot used before costs no
+//! system call. The memory running out fails creation with `ENOMEM`.
 //!
 //! A thread that exits stays a zombie, holding its exit value, until joined, or is
 //! freed at once if detached. An unbound thread's stack is freed as it exits, under
@@ -15,11 +24,11 @@
 //! by whoever next needs a stack. When the last thread that is neither an LWP's
 //! idle thread nor the pool's watchdog exits, the process exits with status 0.
 
-use core::cell::{Cell, UnsafeCell};
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::cell::Cell;
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use lwp_abi::Errno;
-use lwp_user::lwp_exit;
+use lwp_abi::{Errno, StackT, PROT_NONE, PROT_READ, PROT_WRITE};
+use lwp_user::{lwp_exit, mmap_anon, mprotect, munmap};
 
 use super::sched::{self, Lwp};
 use super::sys::{self, current};
@@ -29,8 +38,10 @@ use crate::wait;
 
 /// Thread structures, the main thread's included.
 pub const MAX_THREADS: usize = 128;
-/// Bytes of stack per thread (and per LWP's idle thread).
-pub const STACK_SIZE: usize = 8 * 1024;
+/// Bytes of stack per thread (and per LWP's idle thread), above its guard page.
+pub const STACK_SIZE: usize = 64 * 1024;
+/// The guard page under each stack: one sparc64 page (`sysconfig(_SC_PAGESIZE)`).
+pub const GUARD_SIZE: usize = 8 * 1024;
 /// Stacks: one per thread, and one per pool LWP's idle thread.
 pub(crate) const NSTACKS: usize = MAX_THREADS + sched::MAX_LWPS;
 /// Per-thread data keys.
@@ -236,20 +247,54 @@ impl Thread {
 /// Every thread structure; the main thread is the first.
 pub(crate) static THREADS: [Thread; MAX_THREADS] = [const { Thread::new() }; MAX_THREADS];
 
-/// The stacks.
-#[repr(C, align(16))]
-pub(crate) struct Stacks(UnsafeCell<[[u8; STACK_SIZE]; NSTACKS]>);
-// SAFETY: never reached through references: only the address of a stack's top is
-// handed out, to one thread at a time (the pool's free list).
-unsafe impl Sync for Stacks {}
-pub(crate) static STACKS: Stacks = Stacks(UnsafeCell::new([[0; STACK_SIZE]; NSTACKS]));
+/// Where each stack slot's stack begins (its lowest address, just above its guard
+/// page); 0 while the slot was never mapped. Written once, by the one thread that
+/// holds the slot then (`map_stack`).
+static STACK_BASE: [AtomicU64; NSTACKS] = [const { AtomicU64::new(0) }; NSTACKS];
 
-/// The top (16-aligned) of `t`'s stack; 0 if it has none of the table's.
+/// The top (16-aligned) of `t`'s stack; 0 if it has none of the library's.
 pub(crate) fn stack_top(t: &Thread) -> u64 {
     match t.stack.get() {
         NO_STACK => 0,
-        k => STACKS.0.get() as u64 + ((k + 1) * STACK_SIZE) as u64,
+        k => STACK_BASE[k].load(Ordering::Relaxed) + STACK_SIZE as u64,
     }
+}
+
+/// Whether `t`'s stack slot has its memory (a slot once mapped stays so).
+pub(crate) fn stack_mapped(t: &Thread) -> bool {
+    t.stack.get() != NO_STACK && STACK_BASE[t.stack.get()].load(Ordering::Relaxed) != 0
+}
+
+/// Maps `t`'s stack slot, if it never was: the guard page and the stack above it.
+/// Called by the one holder of the slot, without the pool's lock (it is a system
+/// call or three). `ENOMEM` when the memory runs out; the slot stays unmapped.
+pub(crate) fn map_stack(t: &Thread) -> Result<(), Error> {
+    if stack_mapped(t) {
+        return Ok(());
+    }
+    let len = (GUARD_SIZE + STACK_SIZE) as u64;
+    let low = mmap_anon(len, PROT_READ | PROT_WRITE).map_err(|_| err(Errno::ENOMEM))?;
+    // SAFETY: the guard page is the bottom of the mapping just made, which nothing
+    // uses yet.
+    if unsafe { mprotect(low, GUARD_SIZE as u64, PROT_NONE) }.is_err() {
+        // SAFETY: the whole mapping is this call's and unused.
+        let _ = unsafe { munmap(low, len) };
+        return Err(err(Errno::ENOMEM));
+    }
+    STACK_BASE[t.stack.get()].store(low + GUARD_SIZE as u64, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Solaris' `thr_stksegment`: the calling thread's stack, as `ss_sp` its top
+/// (where it begins, the highest address) and `ss_size` its size (the guard page
+/// below it not counted). `EAGAIN` for the main thread, whose stack is the
+/// process's, which the kernel grows.
+pub fn stksegment() -> Result<StackT, Error> {
+    let me = current();
+    if me.stack.get() == NO_STACK {
+        return Err(err(Errno::EAGAIN));
+    }
+    Ok(StackT { ss_sp: stack_top(me), ss_size: STACK_SIZE as u64, ..StackT::default() })
 }
 
 /// Sets the current-thread register (`%g7`) to `t`.
