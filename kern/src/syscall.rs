@@ -46,7 +46,7 @@
 //! are simply not found (`ESRCH`). A number that is no system call raises SIGSYS at
 //! the caller (S13).
 
-use arch::{reg, Machine, SysEnt, SysRet, UserFrame, UserRegs, UserTrap, USER_LIMIT};
+use arch::{reg, Fault, Machine, SysEnt, SysRet, UserFrame, UserRegs, UserTrap, USER_LIMIT};
 
 use crate::errno::Errno;
 use crate::lwp::{self, Eosys, LwpFlags, LwpId};
@@ -294,21 +294,28 @@ pub fn lwp_id(a: u64) -> Result<LwpId, Errno> {
     }
 }
 
+/// Makes `access` (a copy to or from user memory) and, if its fault was below the
+/// main stack and grew it as the LWP's own load or store would (`vm`), makes it
+/// once more; `EFAULT` if it still faults.
+#[inline(always)]
+fn grown_or_efault<R>(mut access: impl FnMut() -> Result<R, Fault>) -> Result<R, Errno> {
+    access()
+        .or_else(|f| if vm::user_fault(f) { access() } else { Err(f) })
+        .map_err(|_| Errno::EFAULT)
+}
+
 /// Copies `buf.len()` bytes in from user address `uaddr`; `EFAULT` if any of them
-/// is not readable by the calling LWP.
+/// is not readable by the calling LWP. A read below the main stack grows it.
 #[inline]
 pub fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Errno> {
-    M::copyin(uaddr, buf).map_err(|_| Errno::EFAULT)
+    grown_or_efault(|| M::copyin(uaddr, buf))
 }
 
 /// Copies `bytes` out to user address `uaddr`; `EFAULT` if any byte of the range
-/// is not writable by the calling LWP. A write below the main stack grows it as
-/// the LWP's own store would (`vm`), and is made again.
+/// is not writable by the calling LWP. A write below the main stack grows it.
 #[inline]
 pub fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Errno> {
-    M::copyout(uaddr, bytes)
-        .or_else(|f| if vm::user_fault(f) { M::copyout(uaddr, bytes) } else { Err(f) })
-        .map_err(|_| Errno::EFAULT)
+    grown_or_efault(|| M::copyout(uaddr, bytes))
 }
 
 /// Copies in a small structure of `N` 64-bit words (see `lwp_abi`: big-endian, a
@@ -325,16 +332,17 @@ pub(crate) fn with_copyin_words<const N: usize, R>(
     uaddr: u64,
     f: impl FnOnce(&[u64; N]) -> R,
 ) -> Result<R, Errno> {
-    M::copyin_words(uaddr, f).map_err(|_| Errno::EFAULT)
+    let mut f = Some(f);
+    // `f` runs once, on the words of the copy that did not fault.
+    grown_or_efault(|| M::copyin_words(uaddr, |w: &[u64; N]| f.take().map(|f| f(w))))?
+        .ok_or(Errno::EFAULT)
 }
 
 /// Copies out a structure of 64-bit words; `EFAULT` as `copyout` (which grows the
 /// stack the same way: a signal frame below a deep stack).
 #[inline]
 pub(crate) fn copyout_words(uaddr: u64, words: &[u64]) -> Result<(), Errno> {
-    M::copyout_words(uaddr, words)
-        .or_else(|f| if vm::user_fault(f) { M::copyout_words(uaddr, words) } else { Err(f) })
-        .map_err(|_| Errno::EFAULT)
+    grown_or_efault(|| M::copyout_words(uaddr, words))
 }
 
 /// `_lwp_create(&LwpContext, flags, &mut lwpid)` (S16): the parameters are copied

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | 0 | `sysconfig`'s figures; pages mapped (zero-filled, where the kernel chooses, apart), touched, read back; `mprotect` to read-only (reads work, a write from LWP 2 is SIGSEGV `SEGV_ACCERR` at LWP 2, at the page, and changes nothing), back to read-write, to none (a read is `SEGV_ACCERR`); `munmap` (a read after it is `SEGV_MAPERR`; unmapping nothing is fine); `MAP_FIXED` into the hole and over a mapping (zeros both times); the pool back where it was; every bad argument's errno |
 //! | 1 | memory exhausted: mappings until `ENOMEM` take nearly every free page of the pool, which then refuses `fork1` and a fixed mapping with `ENOMEM` while an LWP can still be made (the heap is apart); everything unmapped, the pool has all its pages back |
-//! | 2 | the main stack grows: 20,000 frames of 256 bytes (5 MB) deep, each frame's word read back on the way up; a store just above the stack limit grows it that far, one below (the guard page) is SIGSEGV `SEGV_MAPERR` there; a child that maps memory and recurses deep exits, and every page it had is back in the pool; one that recurses past the limit dies of SIGSEGV |
+//! | 2 | the main stack grows: 20,000 frames of 256 bytes (5 MB) deep, each frame's word read back on the way up; a system call's read of a word below the stack grows it (the word reads 0); a store just above the stack limit grows it that far, one below (the guard page) is SIGSEGV `SEGV_MAPERR` there; a child that maps memory and recurses deep exits, and every page it had is back in the pool; one that recurses past the limit dies of SIGSEGV |
 //!
 //! Exit codes: 0 passed; otherwise the number of the failed check, 200 an unknown
 //! argument, 101 a panic.
@@ -24,7 +24,7 @@ use lwp_user::errno::{EBADF, EINVAL, ENODEV, ENOMEM, ENOTSUP};
 use lwp_user::signal::{sigaction, sigprocmask, Disposition};
 use lwp_user::{
     check, exit, fork1, lwp_self, lwp_wait, mmap, mmap_anon, mprotect, munmap, ok, say, spawn,
-    sysconfig, waitpid,
+    syscall6, sysconfig, waitpid,
 };
 
 lwp_user::main!(main);
@@ -367,6 +367,15 @@ fn stack() {
         }
     }
     check!(76, avail() == free, "{free} pages free before the children, {} after", avail());
+
+    // The kernel's read of a word below the stack (the set of `sigprocmask`) grows
+    // it as the LWP's own load would: the set is read as zeros, not EFAULT.
+    let below = STACK_FLOOR + 3 * PAGE;
+    let (n0, _) = segv();
+    // SAFETY: a system call that reads a set at `below` and writes nothing.
+    let r = unsafe { syscall6(SYS_SIGPROCMASK, [SIG_BLOCK, below, 0, 0, 0, 0]) };
+    check!(77, r == Ok((0, 0)), "sigprocmask of a set below the stack: {r:?}");
+    check!(77, load(below) == 0 && segv().0 == n0, "the page below the stack was not grown");
 
     // Just above the limit: the stack grows all the way there; just below it, in
     // the guard page, SIGSEGV with MAPERR.
