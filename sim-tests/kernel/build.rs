@@ -54,7 +54,9 @@ fn build_user_programs(root: &Path) {
         "cargo:rustc-env=LWP_USER_BIN_DIR={}",
         target_dir.join(&target).join("user").display()
     );
-    for input in ["sim-tests/user", "kern/abi", ".cargo/config.toml", "Cargo.toml"] {
+    for input in
+        ["sim-tests/user", "sim-tests/fuzz", "kern/abi", ".cargo/config.toml", "Cargo.toml"]
+    {
         rerun_if_changed(&root.join(input));
     }
 }

@@ -11,8 +11,9 @@
 //! only as the state of the process allows (`EAGAIN` at a limit). What succeeds is
 //! checked where the fuzzer can know the answer: `getpid` and `_lwp_self` give the
 //! same as ever, the clocks and the call count of `lwp_times` never go back, a
-//! `write` writes what it was given, `sigtimedwait` takes a signal. The signal
-//! calls' arguments are drawn in `sigcalls`.
+//! `write` writes what it was given, `sigtimedwait` takes a signal, a new mapping
+//! is zero-filled. The signal calls' arguments are drawn in `sigcalls`, the memory
+//! calls' in `vmcalls`.
 
 use core::fmt;
 
@@ -21,6 +22,7 @@ use lwp_abi::*;
 use crate::pools::{self, Ids};
 use crate::rng::Rng;
 use crate::sigcalls;
+use crate::vmcalls::{self, Maps, Target};
 use crate::{word, Env, Layout, NSLOTS, STAGE_LEN};
 
 /// The calls the fuzzer makes.
@@ -64,10 +66,14 @@ pub enum Call {
     Read,
     Close,
     Rusage,
+    // The memory calls (`vmcalls`).
+    Mmap,
+    Munmap,
+    Mprotect,
 }
 
 /// How often each call is drawn.
-pub const MIX: [(u32, Call); 36] = [
+pub const MIX: [(u32, Call); 39] = [
     (3, Call::Getpid),
     (3, Call::LwpSelf),
     (6, Call::Yield),
@@ -104,6 +110,9 @@ pub const MIX: [(u32, Call); 36] = [
     (3, Call::Read),
     (2, Call::Close),
     (2, Call::Rusage),
+    (3, Call::Mmap),
+    (2, Call::Munmap),
+    (2, Call::Mprotect),
 ];
 
 /// Bytes `lwp_times` writes.
@@ -157,6 +166,9 @@ impl Call {
             Call::Read => SYS_READ,
             Call::Close => SYS_CLOSE,
             Call::Rusage => SYS_RUSAGESYS,
+            Call::Mmap => SYS_MMAP,
+            Call::Munmap => SYS_MUNMAP,
+            Call::Mprotect => SYS_MPROTECT,
         }
     }
 
@@ -208,7 +220,7 @@ impl Expect {
 
 impl fmt::Display for Expect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMED: [Errno; 12] = [
+        const NAMED: [Errno; 13] = [
             Errno::ESRCH,
             Errno::EINTR,
             Errno::EBADF,
@@ -218,6 +230,7 @@ impl fmt::Display for Expect {
             Errno::EINVAL,
             Errno::EDEADLK,
             Errno::ENOTSUP,
+            Errno::ENODEV,
             Errno::ENOSYS,
             Errno::EPERM,
             Errno::ETIME,
@@ -249,11 +262,13 @@ pub struct Me {
     /// one) and of its call count.
     last_clock: u64,
     last_sysc: u64,
+    /// The mappings it made where the kernel chose.
+    maps: Maps,
 }
 
 impl Me {
     pub fn new(id: u32, slot: usize, pid: u64) -> Me {
-        Me { id, slot, pid, last_clock: 0, last_sysc: 0 }
+        Me { id, slot, pid, last_clock: 0, last_sysc: 0, maps: Maps::default() }
     }
 
     pub fn is_main(&self) -> bool {
@@ -311,6 +326,7 @@ pub fn random_call<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> Option<Wr
     // what the fuzzer reads back, and what `Ok` must carry.
     let mut own = None;
     let mut wrote = None;
+    let mut mapping = Target::Other;
     let expect = match call {
         Call::Getpid | Call::LwpSelf | Call::Yield | Call::ClockNs => none,
         Call::Getuid | Call::Getgid => none,
@@ -444,6 +460,11 @@ pub fn random_call<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> Option<Wr
         Call::LwpMutexTimedlock | Call::LwpMutexUnlock => {
             mutex_args(env, me, rng, &l, call == Call::LwpMutexUnlock, &mut args)
         }
+        Call::Mmap | Call::Munmap | Call::Mprotect => {
+            let (e, target) = vmcalls::args(&me.maps, rng, &l, call, &mut args);
+            mapping = target;
+            e
+        }
         Call::SoftTrap => unreachable!("made above"),
         _ => sigcalls::args(env, rng, &l, me.pid, call, &mut args),
     };
@@ -493,6 +514,7 @@ pub fn random_call<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> Option<Wr
         Call::Schedctl => {
             (r0 != sc_shared_addr(me.id)).then_some("not the address of the caller's slot")
         }
+        Call::Mmap | Call::Munmap => vmcalls::check(env, &mut me.maps, mapping, &args, r0),
         Call::LwpTimes => own.and_then(|tp| {
             let t: [u64; 6] = core::array::from_fn(|i| env.peek(tp + 8 * i as u64));
             let [utime, stime, putime, pstime, sysc, hz] = t;

@@ -48,7 +48,10 @@
 //! * `write` writes to the console only the runtime's line, or nothing (length 0,
 //!   or a buffer whose first byte is unreadable); descriptors other than the
 //!   console's (0, 1, 2) are `EBADF`; `read` of the console finds the end of the
-//!   file, and `close` is made only of descriptors that are not open.
+//!   file, and `close` is made only of descriptors that are not open;
+//! * memory is mapped, unmapped and protected only where the process owns it (its
+//!   own mappings, an arena of its own) and elsewhere only where the call must be
+//!   refused, so its own memory and its holes stay as they are ([`vmcalls`]).
 //!
 //! Each call is made a random number of frames deep (up to 15), each frame holding
 //! a value across it that must come back intact: on SPARC, the register windows
@@ -66,6 +69,7 @@ pub mod pools;
 pub mod rng;
 mod run;
 pub mod sigcalls;
+pub mod vmcalls;
 
 pub use run::{lwp_start, start};
 
@@ -287,9 +291,11 @@ pub mod word {
     pub const RESERVE: usize = 13;
     /// Nonzero: the main LWP has left first ([`super::Fate::LastLwpExit`]).
     pub const MAIN_GONE: usize = 15;
+    /// Figures for the last line: mappings made where the kernel chose.
+    pub const MAPPED: usize = 16;
     /// Per slot (0: the main LWP, 1: the keeper, 2..: workers), the id of the LWP
     /// in it (0: free), and the highest LWP id it has made or seen made.
-    pub const OWNER: usize = 16;
+    pub const OWNER: usize = 17;
     pub const MAXID: usize = OWNER + super::NSLOTS;
     /// Per slot of the guard: rounds its LWP has made.
     pub const ROUNDS: usize = MAXID + super::NSLOTS;

@@ -327,12 +327,14 @@ fn fuzz_main<E: Env>(env: &mut E, seed: u32, calls: u32, fate: Fate) {
         fail(env, &me, code::SLEEPER, format_args!("the sleeper {sleeper} woke up"));
     }
     env.say(format_args!(
-        "fuzz: seed {seed}: {} calls, {} LWPs made, {} storms ({} to EAGAIN, {} to ENOMEM): done",
+        "fuzz: seed {seed}: {} calls, {} LWPs made, {} storms ({} to EAGAIN, {} to ENOMEM), \
+         {} mappings made: done",
         env.get(word::MADE),
         env.get(word::MADE_LWPS),
         env.get(word::STORMS),
         env.get(word::STORMS_EAGAIN),
         env.get(word::STORMS_ENOMEM),
+        env.get(word::MAPPED),
     ));
     if fate == Fate::LastLwpExit {
         leave_last(env, &me);
