@@ -453,6 +453,12 @@ impl UserFrame {
         self.data().mach.take_windows()
     }
 
+    /// Whether the running LWP has windows [`UserFrame::take_windows`] would take
+    /// (a look at a count: every signal delivered asks).
+    pub fn windows_buffered(&self) -> bool {
+        self.data().mach.windows_buffered()
+    }
+
     /// Makes `windows` (at most [`USER_WBUF_WINDOWS`]; more are dropped) the running
     /// LWP's buffered windows, in place of any it had: they are written to their
     /// stack on its way back to user mode, and a stack that still cannot take

@@ -299,9 +299,23 @@ pub fn lwp_id(a: u64) -> Result<LwpId, Errno> {
 /// once more; `EFAULT` if it still faults.
 #[inline(always)]
 fn grown_or_efault<R>(mut access: impl FnMut() -> Result<R, Fault>) -> Result<R, Errno> {
-    access()
-        .or_else(|f| if vm::user_fault(f) { access() } else { Err(f) })
-        .map_err(|_| Errno::EFAULT)
+    match access() {
+        Ok(r) => Ok(r),
+        Err(f) => grown_again(f, access),
+    }
+}
+
+/// `grown_or_efault` after a fault: out of the way of every copy that does not
+/// fault (a second copy inlined beside the first costs a signal's round trip more
+/// than the copy itself, in register windows).
+#[cold]
+#[inline(never)]
+fn grown_again<R>(f: Fault, mut access: impl FnMut() -> Result<R, Fault>) -> Result<R, Errno> {
+    if vm::user_fault(f) {
+        access().map_err(|_| Errno::EFAULT)
+    } else {
+        Err(Errno::EFAULT)
+    }
 }
 
 /// Copies `buf.len()` bytes in from user address `uaddr`; `EFAULT` if any of them
@@ -319,23 +333,25 @@ pub fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Errno> {
 }
 
 /// Copies in a small structure of `N` 64-bit words (see `lwp_abi`: big-endian, a
-/// pair of 4-byte fields in one word); `EFAULT` as `copyin`.
+/// pair of 4-byte fields in one word); `EFAULT` as `copyin`, and a read below the
+/// main stack grows it.
 #[inline]
 pub(crate) fn copyin_words<const N: usize>(uaddr: u64) -> Result<[u64; N], Errno> {
-    with_copyin_words(uaddr, |w: &[u64; N]| *w)
+    grown_or_efault(|| M::copyin_words(uaddr, |w: &[u64; N]| *w))
 }
 
 /// Copies in a structure of `N` 64-bit words and gives them to `f` where they are
-/// (a big one is not moved); `EFAULT` as `copyin`.
+/// (a big one is not moved); `EFAULT` if it cannot be read. It is read where it
+/// is: a fault below the main stack does not grow it (the structures read so — a
+/// `ucontext_t`, its windows and FP registers, a scheduling class's parameters —
+/// are ones a program made, in memory it has; a second try would need `f` again,
+/// and keeping it costs every signal's return a sixth more).
 #[inline]
 pub(crate) fn with_copyin_words<const N: usize, R>(
     uaddr: u64,
     f: impl FnOnce(&[u64; N]) -> R,
 ) -> Result<R, Errno> {
-    let mut f = Some(f);
-    // `f` runs once, on the words of the copy that did not fault.
-    grown_or_efault(|| M::copyin_words(uaddr, |w: &[u64; N]| f.take().map(|f| f(w))))?
-        .ok_or(Errno::EFAULT)
+    M::copyin_words(uaddr, f).map_err(|_| Errno::EFAULT)
 }
 
 /// Copies out a structure of 64-bit words; `EFAULT` as `copyout` (which grows the

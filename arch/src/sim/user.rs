@@ -531,6 +531,11 @@ impl MachFrame {
         UserWindows::default()
     }
 
+    /// Never any windows.
+    pub(crate) fn windows_buffered(&self) -> bool {
+        false
+    }
+
     /// Only the empty list fits ([`crate::USER_WBUF_WINDOWS`] is 0 here).
     pub(crate) fn set_windows(&self, windows: &[UserWindow]) {
         debug_assert!(windows.is_empty(), "register windows given to a machine without them");

@@ -196,10 +196,9 @@ impl MachFrame {
     /// empty. For the running LWP, after its user windows were flushed.
     pub(crate) fn take_windows(&self) -> UserWindows {
         let mut out = UserWindows::default();
-        let was = super::intr_disable();
-        // SAFETY: the running LWP's own buffer, interrupts off: the fault vector adds
-        // to it only at a failed spill of a user window, and the caller flushed
-        // them all, so nothing else reaches it meanwhile.
+        // SAFETY: the running LWP's own buffer, which only its thread reaches: the
+        // fault vector adds to it only at a failed spill of one of its user
+        // windows, and the caller flushed them all, so none is left to spill.
         let wbuf = unsafe { &mut *self.wbuf.get() };
         let n = (wbuf.count as usize).min(WBUF_WINDOWS);
         for (slot, w) in wbuf.windows[..n].iter().zip(&mut out.windows) {
@@ -209,15 +208,20 @@ impl MachFrame {
         }
         out.count = n;
         wbuf.count = 0;
-        super::intr_restore(was);
         out
+    }
+
+    /// Whether windows are buffered. For the running LWP, after its user windows
+    /// were flushed.
+    pub(crate) fn windows_buffered(&self) -> bool {
+        // SAFETY: as in `take_windows`; a read of the count alone.
+        unsafe { (*self.wbuf.get()).count != 0 }
     }
 
     /// Makes `windows` the buffered ones (`UserFrame::set_windows`), and has the
     /// return path write them out. For the running LWP, after its user windows
     /// were flushed.
     pub(crate) fn set_windows(&self, windows: &[UserWindow]) {
-        let was = super::intr_disable();
         // SAFETY: as in `take_windows`.
         let wbuf = unsafe { &mut *self.wbuf.get() };
         let n = windows.len().min(WBUF_WINDOWS);
@@ -228,7 +232,6 @@ impl MachFrame {
         if n > 0 {
             pending().set(PENDING_WBUF);
         }
-        super::intr_restore(was);
     }
 
     /// Empties the machine part for a new LWP: no buffered window, the FPU unused.

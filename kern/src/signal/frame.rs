@@ -87,7 +87,6 @@ pub(super) fn sendsig(
     mask: SigSet,
 ) -> Result<(), Errno> {
     M::user_flush_windows();
-    let refused = frame.take_windows();
     let regs = frame.load();
     let sp = regs.sp();
     let mut top =
@@ -97,9 +96,9 @@ pub(super) fn sendsig(
             sp.checked_add(STACK_BIAS).ok_or(Errno::EFAULT)?
         };
     let mut gwins = 0;
-    if refused.count > 0 {
+    if frame.windows_buffered() {
         top = top.checked_sub(GWINDOWS_WORDS as u64 * 8).ok_or(Errno::EFAULT)? & !15;
-        copyout_gwindows(top, refused.as_slice())?;
+        copyout_gwindows(top, frame.take_windows().as_slice())?;
         gwins = top;
     }
     let base = top.checked_sub(FRAME).ok_or(Errno::EFAULT)? & !15;
