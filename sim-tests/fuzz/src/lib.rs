@@ -64,6 +64,7 @@
 
 #![no_std]
 
+pub mod call;
 pub mod calls;
 pub mod pools;
 pub mod rng;
@@ -107,7 +108,7 @@ pub enum Fate {
 pub const EXIT_CODE: u8 = 77;
 
 /// The exit codes of a process whose check failed (its line on the console says
-/// more): a call answered wrongly ends it with `calls::Call::code` (10 and up).
+/// more): a call answered wrongly ends it with `call::Call::code` (10 and up).
 pub mod code {
     /// Its argument names no role.
     pub const BAD_ARG: u8 = 1;

@@ -8,7 +8,8 @@ use lwp_abi::{
     SYS_LWP_SELF, SYS_LWP_WAIT, SYS_NANOSLEEP,
 };
 
-use crate::calls::{self, max_id, saw_id, Call, Expect, Me, Wrong};
+use crate::call::{Call, Expect, BAD_NUMBERS};
+use crate::calls::{self, max_id, saw_id, Me, Wrong};
 use crate::rng::Rng;
 use crate::{code, pools, word, Env, Fate, Role, EXIT_CODE, KERNEL, NSLOTS};
 
@@ -234,7 +235,7 @@ fn strike<E: Env>(env: &mut E, me: &mut Me, rng: &mut Rng) -> ! {
             let _ = env.syscall(SYS_EXIT, [status, 0, 0, 0, 0, 0]);
         }
         Fate::BadCall => {
-            let num = rng.pick(&calls::BAD_NUMBERS);
+            let num = rng.pick(&BAD_NUMBERS);
             let ids = pools::Ids { me: me.id, max: max_id(env) };
             let args = core::array::from_fn(|_| pools::any(rng, &l, ids));
             let _ = env.syscall(num, args);

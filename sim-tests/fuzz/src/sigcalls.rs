@@ -24,7 +24,7 @@
 
 use lwp_abi::*;
 
-use crate::calls::{Call, Expect};
+use crate::call::{Call, Expect};
 use crate::pools;
 use crate::rng::Rng;
 use crate::{Env, Layout};

@@ -31,7 +31,7 @@ use core::ops::Range;
 
 use lwp_abi::*;
 
-use crate::calls::{Call, Expect};
+use crate::call::{Call, Expect};
 use crate::pools;
 use crate::rng::Rng;
 use crate::{Env, Layout, LIMIT};
