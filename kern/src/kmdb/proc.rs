@@ -5,8 +5,9 @@
 use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
-use super::sym;
-use super::thread::{class_name, lwp_residence, pri_mark, state_name, Hex, Opt, Wait, World};
+use super::thread::{
+    class_name, lwp_residence, pri_mark, state_name, Hex, Opt, ProcName, Wait, World,
+};
 use super::{l, r, row, Args, Col, Dcmd, Next};
 use crate::lwp::{LwpId, LwpUsage, TpFlags};
 use crate::proc::{PStat, Pid, Proc, PROC0};
@@ -73,30 +74,6 @@ fn ps_line(p: &Proc) -> Option<PsLine> {
         }
     }
     Some(line)
-}
-
-/// A process's name: the one it was given, else the kernel function its first
-/// LWP runs (the last part of its symbol), else `-`; proc 0 is `sched`, as in
-/// Solaris.
-pub(super) struct ProcName(pub &'static Proc);
-
-impl fmt::Display for ProcName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = self.0;
-        if core::ptr::eq(p, &PROC0) {
-            return f.write_str("sched");
-        }
-        if let Some(c) = p.comm() {
-            return f.write_str(c.as_str());
-        }
-        match p.start_func().map(|a| (a, sym::lookup(a))) {
-            Some((_, Some((s, _)))) => {
-                write!(f, "<{}>", s.name.rsplit("::").next().unwrap_or(s.name))
-            }
-            Some((a, None)) => write!(f, "<{a:#x}>"),
-            None => f.write_str("-"),
-        }
-    }
 }
 
 fn ps(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {

@@ -7,7 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
-use super::proc::ProcName;
+use super::thread::ProcName;
 use super::thread::{Hex, World};
 use super::{l, r, row, Args, Col, Dcmd, Next};
 use crate::lwp::{LwpId, SigAltStack};

@@ -252,7 +252,7 @@ struct ThreadName(&'static KThread);
 impl fmt::Display for ThreadName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0.procp() {
-            Some(p) => super::proc::ProcName(p).fmt(f),
+            Some(p) => ProcName(p).fmt(f),
             None => f.write_str(self.0.try_name().unwrap_or("?")),
         }
     }
@@ -442,4 +442,28 @@ fn findstack_cmd(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Erro
     };
     findstack(t, None, out)?;
     Ok(Next::Stay)
+}
+
+/// A process's name: the one it was given, else the kernel function its first
+/// LWP runs (the last part of its symbol), else `-`; proc 0 is `sched`, as in
+/// Solaris.
+pub(super) struct ProcName(pub &'static Proc);
+
+impl fmt::Display for ProcName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.0;
+        if core::ptr::eq(p, &PROC0) {
+            return f.write_str("sched");
+        }
+        if let Some(c) = p.comm() {
+            return f.write_str(c.as_str());
+        }
+        match p.start_func().map(|a| (a, sym::lookup(a))) {
+            Some((_, Some((s, _)))) => {
+                write!(f, "<{}>", s.name.rsplit("::").next().unwrap_or(s.name))
+            }
+            Some((a, None)) => write!(f, "<{a:#x}>"),
+            None => f.write_str("-"),
+        }
+    }
 }

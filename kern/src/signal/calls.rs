@@ -12,7 +12,7 @@ use super::{take, SigAct, SigDisp, SigSet};
 use crate::errno::Errno;
 use crate::lwp::{ITimerVal, LwpId, SigAltStack};
 use crate::syscall::{copyin_words, copyout_words, timespec_ticks, SysResult};
-use crate::thread::curlwp;
+use crate::thread::{curlwp, curthread};
 use lwp_abi::{
     GETCONTEXT, MINSIGSTKSZ, SETCONTEXT, SIGFILLSET, SIGPENDING, SIG_DFL, SIG_IGN, SS_DISABLE,
 };
@@ -155,7 +155,14 @@ pub(crate) fn sys_context(sub: u64, ucp: u64) -> SysResult {
     let frame = user_frame()?;
     match sub {
         GETCONTEXT => frame::getcontext(&frame, ucp).map(none),
-        SETCONTEXT => frame::setcontext(&frame, ucp).map(none),
+        SETCONTEXT => {
+            let mask = frame::setcontext(&frame, ucp)?;
+            let t = curthread();
+            if let (Some(mask), Some(p)) = (mask, t.procp()) {
+                take::set_mask(t, p, mask, None);
+            }
+            Ok((0, 0))
+        }
         _ => Err(Errno::EINVAL),
     }
 }

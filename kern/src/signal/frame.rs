@@ -35,7 +35,6 @@
 use arch::uregs::{MIN_FRAME, STACK_BIAS};
 use arch::{reg, Machine, UserFrame, UserWindow, PAGE_SIZE, USER_WBUF_WINDOWS};
 
-use super::take::set_mask;
 use super::wire::{
     self, GWINDOWS_HEAD_WORDS, GWINDOWS_WORDS, GWINDOW_AT, SIGINFO_WORDS, UCONTEXT_WORDS, UC_FP,
     UC_GWINS, UC_MASK,
@@ -180,14 +179,15 @@ fn copyout_context(
 }
 
 /// `setcontext(ucp)`: resumes the `ucontext_t` at `ucp` (how a signal handler
-/// returns): its registers — every one, the user's `%g7` too — and, if it has one,
-/// its mask, and the windows its `gwins` holds, which are written to their stack on
-/// the way back to user mode. The windows of the code that calls it are flushed to
-/// its stack first, so that the return to user mode fills the resumed window from
-/// the resumed stack. `EFAULT` if the context cannot be read, `EINVAL` for a
-/// `gwins` count no context of this kernel has (nothing is changed).
+/// returns): its registers — every one, the user's `%g7` too — and the windows its
+/// `gwins` holds, which are written to their stack on the way back to user mode;
+/// returns its mask, if it has one, for the caller to set (`take::set_mask`). The
+/// windows of the code that calls it are flushed to its stack first, so that the
+/// return to user mode fills the resumed window from the resumed stack. `EFAULT` if
+/// the context cannot be read, `EINVAL` for a `gwins` count no context of this
+/// kernel has (nothing is changed).
 #[inline(always)]
-pub(super) fn setcontext(frame: &UserFrame, ucp: u64) -> Result<(), Errno> {
+pub(super) fn setcontext(frame: &UserFrame, ucp: u64) -> Result<Option<SigSet>, Errno> {
     let lwp = curlwp().ok_or(Errno::EINVAL)?;
     let apply = |flags: u64, gregs: &[u64; arch::uregs::NGREG]| {
         M::user_flush_windows();
@@ -223,12 +223,6 @@ pub(super) fn setcontext(frame: &UserFrame, ucp: u64) -> Result<(), Errno> {
             frame.set_windows(&w[..*n]);
         }
     }
-    if let Some(mask) = mask {
-        let t = curthread();
-        if let Some(p) = t.procp() {
-            set_mask(t, p, mask, None);
-        }
-    }
     lwp.with_data(|d| d.lwp_eosys = Eosys::JustReturn);
-    Ok(())
+    Ok(mask)
 }
