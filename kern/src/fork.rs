@@ -16,8 +16,9 @@
 //! (`lwp::continuelwps`); in the parent each goes on as if nothing had happened.
 //! An LWP held in the middle of a system call (asleep in it, typically) has no
 //! result to give its copy: in the child that call fails with `EINTR`, as
-//! Solaris says. LWPs that were suspended or stopped in the parent run in the
-//! child.
+//! Solaris says. An LWP that is suspended in the parent (`_lwp_suspend`) is
+//! suspended in the child too, until an `_lwp_continue` there, as Solaris' copy
+//! keeps its hold.
 //!
 //! The child gets:
 //! * a copy of the address space (`Machine::as_fork`: every page, from the page
@@ -45,7 +46,7 @@ use arch::uregs::CCR_CARRY;
 use arch::{reg, FpRegs, Machine, UserFrame, UserRegs};
 
 use crate::errno::Errno;
-use crate::lwp::{self, Lwp, LwpFlags, LwpId, NewLwp, SigAltStack};
+use crate::lwp::{self, Lwp, LwpFlags, LwpId, NewLwp, SigAltStack, TpFlags};
 use crate::proc::{self, ChildLwp, Pid, Proc};
 use crate::thread::{curlwp, curproc, curthread, KThread};
 use crate::M;
@@ -183,7 +184,10 @@ fn copy_all(
         let ps = p.p_lock.lock();
         for (id, e) in ps.p_lwpdir.used() {
             if let (Some((t, lwp)), true) = (e.le_live, held.len() < held.capacity()) {
-                let flags = if e.le_detached { LwpFlags::DETACHED } else { LwpFlags::empty() };
+                let mut flags = if e.le_detached { LwpFlags::DETACHED } else { LwpFlags::empty() };
+                if !ptr::eq(t, me) && t.proc_flag().contains(TpFlags::HOLDLWP) {
+                    flags |= LwpFlags::SUSPENDED;
+                }
                 held.push((id, flags, t, lwp));
             }
         }

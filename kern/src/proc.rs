@@ -640,11 +640,12 @@ pub fn proc_create_user(
 
 /// An LWP of a new process: made, then entered with the process ([`proc_enter`]).
 pub(crate) enum ChildLwp {
-    /// Made, to be entered as LWP `id` with `flags` (`DETACHED` only).
+    /// Made, to be entered as LWP `id` with `flags` (`DETACHED`; `SUSPENDED`: it
+    /// stays stopped until an `_lwp_continue`).
     New(LwpId, LwpFlags, NewLwp),
     /// Entered: its thread, to be set running.
     Entered(&'static KThread),
-    /// Given back.
+    /// Given back, or entered suspended: nothing is left to do with it.
     Gone,
 }
 
@@ -720,7 +721,9 @@ fn proc_enter(p: &'static Proc, lwps: &mut [ChildLwp]) -> Result<Pid, Errno> {
         for l in lwps.iter_mut() {
             if let ChildLwp::New(id, flags, lwp) = core::mem::replace(l, ChildLwp::Gone) {
                 let (_, t) = lwp.install(p, &mut ps, flags, false, Some(id));
-                *l = ChildLwp::Entered(t);
+                if !flags.contains(LwpFlags::SUSPENDED) {
+                    *l = ChildLwp::Entered(t);
+                }
             }
         }
         Ok(pid)

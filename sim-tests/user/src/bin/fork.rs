@@ -26,9 +26,11 @@
 //! 10. `forkall` from a process of five LWPs — three counting, one asleep in a
 //!     `read` of an empty pipe, and the caller — makes a child with the same five
 //!     LWP ids: the caller's copy returns 0 with its own id, the counters' copies
-//!     go on counting from where they were, and the reader's copy returns `EINTR`
-//!     from its `read`; in the parent, the reader still waits (a byte written
-//!     wakes it) and the counters go on. A bad `forkall` flag is `EINVAL`.
+//!     go on counting from where they were — but the copy of one suspended in the
+//!     parent stays suspended until an `_lwp_continue` in the child — and the
+//!     reader's copy returns `EINTR` from its `read`; in the parent, the reader
+//!     still waits (a byte written wakes it), the counters go on and the
+//!     suspended one stays so. A bad `forkall` flag is `EINVAL`.
 //!
 //! Exit codes: the number of the failed check.
 
@@ -45,8 +47,9 @@ use lwp_user::abi::{
 use lwp_user::errno::{ECHILD, EFAULT, EINTR, EINVAL, ESRCH};
 use lwp_user::signal::{kill, sigaction, sigmask, sigprocmask, Disposition};
 use lwp_user::{
-    check, exit, fork1, forkall, getpid, getppid, lwp_kill, lwp_self, lwp_wait, ok, pipe, read,
-    say, sleep_ms, sleep_until, spawn, syscall6, waitid, write, yield_now,
+    check, exit, fork1, forkall, getpid, getppid, lwp_continue, lwp_kill, lwp_self, lwp_suspend,
+    lwp_wait, ok, pipe, read, say, sleep_ms, sleep_until, spawn, syscall6, waitid, write,
+    yield_now,
 };
 
 lwp_user::main!(main);
@@ -335,10 +338,17 @@ fn reader(fd: u64) {
     );
 }
 
-/// Whether every counter moves on within a second.
-fn counters_move() -> bool {
+/// Whether every counter of `which` moves on within a second.
+fn counters_move(which: &[usize]) -> bool {
     let before = COUNTS.each_ref().map(|c| c.load(SeqCst));
-    sleep_until(1_000, || COUNTS.iter().zip(before).all(|(c, b)| c.load(SeqCst) > b))
+    sleep_until(1_000, || which.iter().all(|&k| COUNTS[k].load(SeqCst) > before[k]))
+}
+
+/// Whether counter `k` stays where it is for a tenth of a second.
+fn counter_still(k: usize) -> bool {
+    let before = COUNTS[k].load(SeqCst);
+    sleep_ms(100);
+    COUNTS[k].load(SeqCst) == before
 }
 
 fn forkall_copies_every_lwp() {
@@ -346,7 +356,9 @@ fn forkall_copies_every_lwp() {
     let counters = [0u64, 1, 2].map(|k| ok!(10, spawn(counter, k, 0)));
     let rd = ok!(10, spawn(reader, r, 0));
     let me = ok!(10, lwp_self());
-    check!(10, counters_move(), "the counters do not count");
+    check!(10, counters_move(&[0, 1, 2]), "the counters do not count");
+    ok!(10, lwp_suspend(counters[2]));
+    check!(10, counter_still(2), "a suspended counter counts");
     // Time for the reader to be asleep in its read.
     sleep_ms(20);
     check!(10, READ.load(SeqCst) == 0, "the reader's read ended: {}", READ.load(SeqCst));
@@ -359,8 +371,12 @@ fn forkall_copies_every_lwp() {
                 102
             } else if !sleep_until(1_000, || READ.load(SeqCst) != 0) || READ.load(SeqCst) != 2 {
                 103
-            } else if !counters_move() {
+            } else if !counters_move(&[0, 1]) {
                 104
+            } else if !counter_still(2) {
+                105
+            } else if lwp_continue(counters[2]).is_err() || !counters_move(&[2]) {
+                106
             } else {
                 0
             };
@@ -371,7 +387,10 @@ fn forkall_copies_every_lwp() {
     let i = wait_for(10, pid, WEXITED);
     check!(10, i.si_code == CLD_EXITED && i.si_value == 0, "the forkall child: {}", i.si_value);
     check!(10, READ.load(SeqCst) == 0, "the parent's reader was woken: {}", READ.load(SeqCst));
-    check!(10, counters_move(), "the parent's counters stopped");
+    check!(10, counters_move(&[0, 1]), "the parent's counters stopped");
+    check!(10, counter_still(2), "the parent's suspended counter counts");
+    ok!(10, lwp_continue(counters[2]));
+    check!(10, counters_move(&[2]), "the parent's counter continued does not count");
     check!(10, write(w, b"x") == Ok(1), "writing the reader's byte");
     check!(10, sleep_until(1_000, || READ.load(SeqCst) == 1), "the reader: {}", READ.load(SeqCst));
     COUNT_STOP.store(true, SeqCst);
