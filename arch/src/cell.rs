@@ -160,6 +160,16 @@ impl<T: Sync + 'static> StaticRef<T> {
         unsafe { p.as_ref() }
     }
 
+    /// The reference it holds, with no ordering against other memory: for a cell
+    /// that only one CPU writes and reads, or only under one lock (the dispatcher's
+    /// own bookkeeping), where [`StaticRef::get`]'s barrier orders nothing.
+    #[inline(always)]
+    pub fn get_relaxed(&self) -> Option<&'static T> {
+        let p = self.ptr.load(Ordering::Relaxed);
+        // SAFETY: as in `get`: only null or pointers from `&'static T` are stored.
+        unsafe { p.as_ref() }
+    }
+
     /// Empties the cell, returning what it held.
     #[inline]
     pub fn take(&self) -> Option<&'static T> {
@@ -173,6 +183,14 @@ impl<T: Sync + 'static> StaticRef<T> {
     pub fn set(&self, r: Option<&'static T>) {
         let p = r.map_or(ptr::null_mut(), |r| r as *const T as *mut T);
         self.ptr.store(p, Ordering::Release);
+    }
+
+    /// [`StaticRef::set`] with no ordering against other memory (see
+    /// [`StaticRef::get_relaxed`]).
+    #[inline(always)]
+    pub fn set_relaxed(&self, r: Option<&'static T>) {
+        let p = r.map_or(ptr::null_mut(), |r| r as *const T as *mut T);
+        self.ptr.store(p, Ordering::Relaxed);
     }
 }
 

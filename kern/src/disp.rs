@@ -329,7 +329,8 @@ pub(crate) fn swtch(prev: Prev) -> bool {
     debug_assert!(!M::intr_enabled(), "swtch with interrupts on");
     let cpu = cpu();
     let cur = curthread();
-    let idle = cpu.cpu_idle.get().expect("no idle thread on this CPU");
+    // Set once, by this CPU, before its first switch.
+    let idle = cpu.cpu_idle.get_relaxed().expect("no idle thread on this CPU");
     let is_idle = core::ptr::eq(cur, idle);
     let must = is_idle || matches!(prev, Prev::Migrate | Prev::Block | Prev::Reap);
     // A thread that goes back on a queue goes back on this CPU's, under the lock
@@ -352,16 +353,23 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         };
         // Back on the queue first, then the successor taken: a list that the
         // successor leaves empty is then refilled before the highest priority is
-        // looked for again.
-        let requeued = match requeue {
-            Some(front) if here && take => {
+        // looked for again. A yield to a thread of its own priority (the common
+        // case) is one step on that one list.
+        let requeued = here && take;
+        let t = match (best, requeue) {
+            (None, _) => None,
+            (Some(_), _) if !take => None,
+            (Some(b), Some(front)) if requeued => {
                 cur.disp_state().note_queued();
-                q.push(cur, front);
-                true
+                if !front && b == mine {
+                    Some(q.rotate(cur, b))
+                } else {
+                    q.push(cur, front);
+                    Some(q.take_first(b))
+                }
             }
-            _ => false,
+            (Some(b), _) => Some(q.take_first(b)),
         };
-        let t = best.filter(|_| take).map(|b| q.take_first(b));
         if t.is_some() {
             // The best thread waiting here runs next: whatever asked this CPU to
             // preempt (a thread queued here that outranked the current one) has
@@ -400,7 +408,8 @@ pub(crate) fn swtch(prev: Prev) -> bool {
             _ => After::OffCpu,
         };
         cpu.cpu_prev_why.store(after as u8, Ordering::Relaxed);
-        cpu.cpu_prev.set(Some(cur));
+        // Only this CPU looks at its note (`switch_done`), with interrupts off.
+        cpu.cpu_prev.set_relaxed(Some(cur));
     }
     if requeue.is_some() {
         // (Queued already if `requeued`: nothing but this CPU looks at it before the
@@ -443,8 +452,8 @@ pub(crate) fn switch_done() {
     debug_check!(!M::intr_enabled(), "switch completed with interrupts on");
     let cpu = cpu();
     // Only this CPU touches its note, with interrupts off: no atomic swap.
-    let Some(t) = cpu.cpu_prev.get() else { return };
-    cpu.cpu_prev.set(None);
+    let Some(t) = cpu.cpu_prev.get_relaxed() else { return };
+    cpu.cpu_prev.set_relaxed(None);
     let after = cpu.cpu_prev_why.load(Ordering::Relaxed);
     t.disp_state().set_oncpu(false);
     match after {

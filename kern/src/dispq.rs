@@ -65,17 +65,17 @@ impl DispQ {
         t.disp_state().set_qpri(pri as u8);
         match (front, self.head[pri]) {
             (_, None) => {
-                link.set_next(None);
+                link.set_next_locked(None);
                 self.head[pri] = Some(t);
                 self.tail[pri] = Some(t);
             }
             (true, Some(h)) => {
-                link.set_next(Some(h));
+                link.set_next_locked(Some(h));
                 self.head[pri] = Some(t);
             }
             (false, Some(_)) => {
-                link.set_next(None);
-                self.tail[pri].expect("tail of a non-empty list").link().set_next(Some(t));
+                link.set_next_locked(None);
+                self.tail[pri].expect("tail of a non-empty list").link().set_next_locked(Some(t));
                 self.tail[pri] = Some(t);
             }
         }
@@ -87,10 +87,10 @@ impl DispQ {
     /// Unlinks `t`, which follows `prev` (or heads the list) at priority `pri`.
     #[inline]
     fn unlink(&mut self, pri: usize, prev: Option<&'static KThread>, t: &'static KThread) {
-        let next = t.link().next();
+        let next = t.link().next_locked();
         match prev {
             None => self.head[pri] = next,
-            Some(p) => p.link().set_next(next),
+            Some(p) => p.link().set_next_locked(next),
         }
         if next.is_none() {
             self.tail[pri] = prev;
@@ -101,9 +101,38 @@ impl DispQ {
                 self.max = self.scan_maxpri();
             }
         }
-        t.link().set_next(None);
+        t.link().set_next_locked(None);
         t.link().set_queued(false, Ordering::Relaxed);
         self.nrun -= 1;
+    }
+
+    /// Puts `t` at the back of the list of priority `pri`, its own, which holds
+    /// other threads, and takes that list's first thread: a yield's requeue and
+    /// pick in one step, as a [`DispQ::push`] then a [`DispQ::take_first`] would
+    /// make them. The bitmap, the highest priority and the count stay as they are.
+    #[inline]
+    pub(crate) fn rotate(&mut self, t: &'static KThread, pri: u8) -> &'static KThread {
+        debug_assert_eq!(t.pri(), pri, "{t:?} rotated into a list not its own");
+        let pri = usize::from(pri);
+        let first = self.head[pri].expect("rotate into an empty list");
+        let link = t.link();
+        assert!(!link.is_queued(Ordering::Relaxed), "{t:?} is already on a queue");
+        link.set_queued(true, Ordering::Relaxed);
+        link.set_next_locked(None);
+        t.disp_state().set_qpri(pri as u8);
+        let out = first.link();
+        match out.next_locked() {
+            // `first` was alone: `t` is now.
+            None => self.head[pri] = Some(t),
+            Some(second) => {
+                self.head[pri] = Some(second);
+                self.tail[pri].expect("tail of a non-empty list").link().set_next_locked(Some(t));
+            }
+        }
+        self.tail[pri] = Some(t);
+        out.set_next_locked(None);
+        out.set_queued(false, Ordering::Relaxed);
+        first
     }
 
     /// Takes the first thread, from the highest priority down, that `want` accepts.
@@ -119,7 +148,7 @@ impl DispQ {
                     return Some(t);
                 }
                 prev = Some(t);
-                cur = t.link().next();
+                cur = t.link().next_locked();
             }
         }
         None
@@ -152,7 +181,9 @@ impl DispQ {
 
     /// The queued threads, highest priority first, in the order they will run.
     pub fn iter(&self) -> impl Iterator<Item = &'static KThread> + '_ {
-        (0..NPRI).rev().flat_map(|p| core::iter::successors(self.head[p], |t| t.link().next()))
+        (0..NPRI)
+            .rev()
+            .flat_map(|p| core::iter::successors(self.head[p], |t| t.link().next_locked()))
     }
 
     /// Removes `t` if it is queued here.
@@ -165,7 +196,7 @@ impl DispQ {
                 return true;
             }
             prev = Some(c);
-            cur = c.link().next();
+            cur = c.link().next_locked();
         }
         false
     }
@@ -189,7 +220,7 @@ impl DispQ {
                 if let Some(b) = t.bound_cpu().filter(|&b| b != cpu_id) {
                     return Err(alloc::format!("{t:?} bound to cpu {b} waits here"));
                 }
-                cur = t.link().next();
+                cur = t.link().next_locked();
             }
             if (self.bitmap[pri / 64] >> (pri % 64)) & 1 != u64::from(self.head[pri].is_some()) {
                 return Err(alloc::format!("bitmap wrong at priority {pri}"));

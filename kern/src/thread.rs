@@ -248,6 +248,19 @@ impl QueueLink {
         self.t_link.set(t);
     }
 
+    /// The next thread on a queue whose every reader and writer holds its lock
+    /// (a dispatch queue): the lock orders the link, no barrier of its own.
+    #[inline(always)]
+    pub(crate) fn next_locked(&self) -> Option<&'static KThread> {
+        self.t_link.get_relaxed()
+    }
+
+    /// Links the next thread on such a queue (see [`QueueLink::next_locked`]).
+    #[inline(always)]
+    pub(crate) fn set_next_locked(&self, t: Option<&'static KThread>) {
+        self.t_link.set_relaxed(t);
+    }
+
     /// Unlinks the next thread, returning it.
     #[inline(always)]
     fn take_next(&self) -> Option<&'static KThread> {
