@@ -6,7 +6,7 @@
 #   lwp-threads        every kernel thread (kmdb's ::threadlist): the list of all
 #                      thread structures, kern::thread::ALLTHREADS
 #   lwp-stack THREAD   the kernel stack of a switched-out thread (kmdb's
-#                      ::findstack): from the %fp and %i7 its last switch kept,
+#                      ::findstack): from the pc, %fp and %i7 its last switch kept,
 #                      through the register-window save areas on its stack
 #
 # scripts/debug loads this file; by hand: source scripts/gdb/lwp.py. The kernel must
@@ -227,10 +227,13 @@ def symbol(pc):
 
 def stack_pcs(t):
     """The pcs of a switched-out thread's frames, innermost first (as kmdb walks them:
-    the %i7 its switch kept, then each frame's saved %i7, following saved %i6)."""
+    the pc its switch comes back to and the %i7 it kept, then each frame's saved %i7,
+    following saved %i6)."""
     regs = t["t_ctx"]["regs"]["value"]
     pc, sp = int(regs["i7"]), int(regs["fp"])
-    pcs = [pc] if pc else []
+    pcs = [int(regs["pc"])] if int(regs["pc"]) else []
+    if pc:
+        pcs.append(pc)
     inferior = gdb.selected_inferior()
     for _ in range(64):
         if sp == 0 or (sp + STACK_BIAS) % 8:

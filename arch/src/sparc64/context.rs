@@ -2,19 +2,25 @@
 //!
 //! # Theory
 //!
-//! On SPARC a thread's kernel registers are its register windows. `resume` makes one
-//! `save`, then `flushw` writes every other window of the outgoing thread to that
-//! thread's own stack, so what is left to keep is two registers of the current
-//! window: `%fp` (its caller's stack pointer) and `%i7` (where to return). It stores
-//! those in the outgoing context, loads the incoming thread's pair, moves `%g7` to the
-//! incoming thread, and `ret; restore`: the `restore` finds no window to restore
-//! (flushw left `CANRESTORE` = 0), so the fill trap loads the incoming thread's
-//! caller window from its stack, and execution continues in the incoming thread as
-//! if its own call to `resume` had just returned.
+//! On SPARC a thread's kernel registers are its register windows. The switch runs
+//! inline in the dispatcher's frame: a `flushw` writes every window of the outgoing
+//! thread but the current one to that thread's own stack (its user windows to its
+//! user stack), and the current window, the dispatcher's own, is not spilled at
+//! all: the switch's assembly names every register the compiler could keep a value
+//! in as clobbered, so what the dispatcher still needs afterwards is in its stack
+//! frame, and what is left to keep is four registers: `%sp`, `%fp` (its caller's
+//! stack pointer), `%i7` (where it returns) and the pc to come back to. `resume`,
+//! a leaf routine called without a `save`, stores those in the outgoing context, loads the incoming thread's four, moves
+//! `%g7` to the incoming thread and jumps: execution continues in the incoming
+//! thread as if its own switch had just ended, in the same register window, with
+//! `CANRESTORE` = 0, so its function's `ret; restore` takes a fill trap that loads
+//! its caller's window from its stack. No window trap is taken for the window that
+//! switches (it was one spill and one fill, 36 instructions, when `resume` was a
+//! function of its own with a `save`).
 //!
-//! A new thread is a context whose stack holds one prepared register save area: the
-//! first fill loads `%l0` = the entry function and `%l1` = its argument into the
-//! window of `sparc64_thread_start`, which calls it.
+//! A new thread is a context whose pc is `sparc64_thread_start` and whose stack holds
+//! one prepared register save area: the entry function and its argument, which that
+//! routine loads and calls, and zeros for `%fp` and `%i7`, where every backtrace ends.
 //!
 //! The user-level registers of an LWP (S17's first and last steps) are saved at trap
 //! entry and restored at trap exit, around this switch; they never pass through here.
@@ -45,25 +51,33 @@ global_asm!(
     r#"
     .section .text.resume, "ax"
     .align  32
-    ! sparc64_resume(from: *mut Regs, to: *const Regs, thread: usize)
+    ! sparc64_resume(from: *mut Regs [%o0], to: *const Regs [%o1], thread [%o2]): a
+    ! leaf called from `Context::switch`, in its caller's window (see the module
+    ! comment). The pc kept is the caller's, past the call and its delay slot.
     .globl  sparc64_resume
     .type   sparc64_resume, #function
 sparc64_resume:
-    save    %sp, -{minframe}, %sp
-    flushw                      ! the outgoing thread's windows, onto its stack
-    stx     %fp, [%i0 + {regs_fp}]
-    stx     %i7, [%i0 + {regs_i7}]
-    ldx     [%i1 + {regs_fp}], %fp
-    ldx     [%i1 + {regs_i7}], %i7
-    mov     %i2, %g7            ! curthread is the incoming thread from here (S7)
-    ret
-     restore                    ! fill trap: the incoming thread's window, from its stack
+    stx     %sp, [%o0 + {regs_sp}]
+    stx     %fp, [%o0 + {regs_fp}]
+    stx     %i7, [%o0 + {regs_i7}]
+    add     %o7, 8, %o3
+    stx     %o3, [%o0 + {regs_pc}]
+    ldx     [%o1 + {regs_pc}], %o3
+    ldx     [%o1 + {regs_sp}], %sp
+    ldx     [%o1 + {regs_fp}], %fp
+    ldx     [%o1 + {regs_i7}], %i7
+    jmpl    %o3, %g0
+     mov    %o2, %g7            ! curthread is the incoming thread from here (S7)
     .size   sparc64_resume, . - sparc64_resume
 
-    ! The first instructions of every new thread: %l0 = entry, %l1 = argument.
+    ! The first instructions of every new thread (see `Context::reset`): the entry
+    ! function and its argument from the register save area at %sp, which also
+    ! holds the zero %fp and %i7 that end every backtrace.
     .globl  sparc64_thread_start
     .type   sparc64_thread_start, #function
 sparc64_thread_start:
+    ldx     [%sp + {bias}], %l0
+    ldx     [%sp + {bias} + 8], %l1
     call    %l0
      mov    %l1, %o0
     illtrap 0                   ! entry never returns
@@ -90,13 +104,15 @@ sparc64_flush_windows:
     .size   sparc64_flush_windows, . - sparc64_flush_windows
 "#,
     minframe = const MIN_FRAME,
+    bias = const STACK_BIAS,
+    regs_sp = const offset_of!(Regs, sp),
     regs_fp = const offset_of!(Regs, fp),
     regs_i7 = const offset_of!(Regs, i7),
+    regs_pc = const offset_of!(Regs, pc),
 );
 
 extern "C" {
     fn sparc64_current_frame(out: *mut [u64; 2]);
-    fn sparc64_resume(from: *mut Regs, to: *const Regs, thread: usize);
     fn sparc64_thread_start();
     fn sparc64_flush_windows();
 }
@@ -123,12 +139,15 @@ pub fn flush_windows() {
     unsafe { sparc64_flush_windows() }
 }
 
-/// The two registers `resume` keeps (see the module comment).
+/// The registers `resume` keeps (see the module comment). `fp` and `i7` first,
+/// where the debugger's stack walk and the gdb helpers read them.
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Regs {
     fp: u64,
     i7: u64,
+    sp: u64,
+    pc: u64,
 }
 
 /// A kernel thread's machine context: its stack and saved kernel registers.
@@ -166,7 +185,7 @@ impl Context {
     // Interior mutability is the point: every use makes the fresh context of one boot thread.
     #[allow(clippy::declare_interior_mutable_const)]
     pub const BOOT: Context = Context {
-        regs: UnsafeCell::new(Regs { fp: 0, i7: 0 }),
+        regs: UnsafeCell::new(Regs { fp: 0, i7: 0, sp: 0, pc: 0 }),
         ontrap: AtomicPtr::new(core::ptr::null_mut()),
         user_ksp: AtomicU64::new(0),
         running: AtomicBool::new(true),
@@ -180,7 +199,7 @@ impl Context {
     /// `AllocError` if the heap has no room for the stack.
     pub fn new(stack_size: usize, entry: ThreadEntry, arg: usize) -> Result<Context, AllocError> {
         let ctx = Context {
-            regs: UnsafeCell::new(Regs { fp: 0, i7: 0 }),
+            regs: UnsafeCell::new(Regs { fp: 0, i7: 0, sp: 0, pc: 0 }),
             ontrap: AtomicPtr::new(core::ptr::null_mut()),
             user_ksp: AtomicU64::new(0),
             running: AtomicBool::new(false),
@@ -232,16 +251,19 @@ impl Context {
             let top = stack.as_mut_ptr_range().end as u64;
             let frame = top - MIN_FRAME as u64; // 16-byte aligned: u128 elements
             let save = frame as *mut u64;
-            // The window the first fill loads: %l0 = entry, %l1 = its argument, and
-            // %i6 = %i7 = 0, the end of every backtrace. The others start as they
-            // find themselves: nothing reads them.
+            // What `sparc64_thread_start` loads: entry, its argument; and %i6 =
+            // %i7 = 0 in the slots a spill of its window fills the same way, the
+            // end of every backtrace. The others start as they find themselves:
+            // nothing reads them.
             save.add(0).write(entry as *const () as u64);
             save.add(1).write(arg as u64);
             save.add(14).write(0);
             save.add(15).write(0);
             *self.regs.get() = Regs {
-                fp: frame - STACK_BIAS,
-                i7: sparc64_thread_start as *const () as u64 - 8, // `ret` returns to %i7 + 8
+                fp: 0,
+                i7: 0,
+                sp: frame - STACK_BIAS,
+                pc: sparc64_thread_start as *const () as u64,
             };
             // A thread that ended in user mode left it (`user::exit`); start clean anyway.
             *self.user.get() = UserCtx::NONE;
@@ -267,8 +289,8 @@ impl Context {
 
     /// Walks this thread's kernel stack (`Machine::stack_walk`): the pc where the
     /// walk begins, then the return address of every frame, into `out`; returns
-    /// how many. `Saved` walks a switched-out thread from the `%fp`/`%i7` its last
-    /// switch kept; `Here` and `Trap` walk the running thread (this context must
+    /// how many. `Saved` walks a switched-out thread from the pc, `%fp` and `%i7`
+    /// its last switch kept; `Here` and `Trap` walk the running thread (this context must
     /// be its own) from the caller's frame or from a trapped one. Each frame is read
     /// from its register save area after a `flushw`, and only inside the thread's
     /// own stack (its heap block, or the boot stack for a boot thread): a walk
@@ -294,6 +316,7 @@ impl Context {
             }
             None => super::boot_stack(),
         };
+        let mut n = 0;
         let (pc, mut sp) = match from {
             WalkFrom::Saved => {
                 if self.running.load(Ordering::Relaxed) {
@@ -302,6 +325,13 @@ impl Context {
                 // SAFETY: as above; the context is not running, so these are the
                 // registers its last switch stored.
                 let r = unsafe { *self.regs.get() };
+                // The switching function's own window was never spilled: its
+                // frame is the pc it comes back to, its caller the %i7 and %fp
+                // the switch kept.
+                if let Some(first) = out.first_mut().filter(|_| r.pc != 0) {
+                    *first = r.pc as usize;
+                    n = 1;
+                }
                 (r.i7, r.fp)
             }
             WalkFrom::Here => {
@@ -313,9 +343,8 @@ impl Context {
                 (pc as u64, sp as u64)
             }
         };
-        let mut n = 0;
-        if pc == 0 || out.is_empty() {
-            return 0;
+        if pc == 0 || n == out.len() {
+            return n;
         }
         out[n] = pc as usize;
         n += 1;
@@ -351,8 +380,9 @@ impl Context {
     }
 
     /// `resume()`: see the module comment. Interrupts must be off. Inlined into the
-    /// dispatcher: every frame between it and `resume` is one more window to spill
-    /// at the `flushw` and to fill on the way back.
+    /// dispatcher: every frame between it and the trap is one more window to spill
+    /// at the `flushw` and to fill on the way back, and the dispatcher's own is
+    /// neither.
     #[inline(always)]
     pub fn switch(from: &Context, to: &Context, to_thread: usize) {
         // SAFETY: `from` is running on this CPU, so no other code touches its stack
@@ -373,7 +403,7 @@ impl Context {
         // The outgoing thread's user windows still in the file go to its own user
         // stack (or its window buffer) now, while its address space is in force:
         // after this the MMU and the buffer are the incoming thread's. (Its kernel
-        // windows go too: `resume` is left only its caller's window to flush.)
+        // windows go too, all but this one, which `resume` does not spill.)
         // SAFETY: flushw only stores windows into their own frames via the spill
         // handlers: user windows through the as-if-user ASI, kernel windows to the
         // kernel stack.
@@ -396,7 +426,26 @@ impl Context {
         // SAFETY: `from` is the running thread's own context and `to` a context saved by
         // an earlier switch or prepared by `reset`, whose stack it owns and keeps alive;
         // `to.running` was false, so no CPU is running it. `to_thread` is the
-        // `&'static` thread that owns `to` (see `Machine::switch`).
-        unsafe { sparc64_resume(from.regs.get(), to.regs.get(), to_thread) };
+        // `&'static` thread that owns `to` (see `Machine::switch`). `resume` (see the
+        // module comment) comes back here, in this thread, only once another switch
+        // brings it in, with the %sp, %fp and %i7 it leaves with; every register the
+        // compiler may keep a value in (the windowed ones but those three, the
+        // globals it allocates, the condition codes) is named clobbered, so nothing
+        // of this function lives in a register across it. The floating-point
+        // registers are the running LWP's (the kernel uses none), so none is live.
+        unsafe {
+            core::arch::asm!(
+                "call    sparc64_resume",
+                " nop",
+                inout("o0") from.regs.get() => _,
+                inout("o1") to.regs.get() => _,
+                inout("o2") to_thread => _,
+                out("o3") _, out("o4") _, out("o5") _, out("o7") _,
+                out("g2") _, out("g3") _, out("g4") _, out("g5") _,
+                out("l0") _, out("l1") _, out("l2") _, out("l3") _,
+                out("l4") _, out("l5") _, out("l6") _, out("l7") _,
+                out("i0") _, out("i1") _, out("i2") _, out("i3") _, out("i4") _, out("i5") _,
+            );
+        }
     }
 }
