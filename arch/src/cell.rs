@@ -100,12 +100,23 @@ impl<T> SpinLock<T> {
     /// ([`Machine::alloc_forbid`], `kmem`).
     #[inline(always)]
     fn acquire(&self) {
+        // One `cas` and a branch when the lock is free, as it nearly always is; the
+        // wait is out of line.
+        if self.word.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            self.acquire_contended();
+        }
+        M::alloc_forbid();
+    }
+
+    /// Waits for the lock to come free and takes it.
+    #[cold]
+    #[inline(never)]
+    fn acquire_contended(&self) {
         while self.word.compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
             while self.word.load(Ordering::Relaxed) != 0 {
                 M::relax();
             }
         }
-        M::alloc_forbid();
     }
 }
 

@@ -377,7 +377,10 @@ pub(crate) fn swtch(prev: Prev) -> bool {
             // Under the queue's lock: a thread queued from now on sets it anew.
             cpu.cpu_runrun.store(false, Ordering::Relaxed);
         }
-        cpu.cpu_nrunnable.store(q.len(), Ordering::Relaxed);
+        if !requeued {
+            // (A requeue with its pick leaves the count as it was.)
+            cpu.cpu_nrunnable.store(q.len(), Ordering::Relaxed);
+        }
         (t, requeued)
     };
     // With nothing better here: an idle or blocking CPU takes work from any other;
@@ -457,6 +460,8 @@ pub(crate) fn switch_done() {
     let after = cpu.cpu_prev_why.load(Ordering::Relaxed);
     t.disp_state().set_oncpu(false);
     match after {
+        // The common case first (a requeued yield, a sleep): one test.
+        a if a == After::OffCpu as u8 => {}
         a if a == After::EnqueueBack as u8 => enqueue(t, false),
         a if a == After::EnqueueFront as u8 => enqueue(t, true),
         a if a == After::Reap as u8 => thread::reap(t),

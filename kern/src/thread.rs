@@ -565,6 +565,7 @@ impl KThread {
     }
 
     /// How many times the thread was switched in.
+    #[inline]
     pub fn nswitch(&self) -> u64 {
         self.t_nswitch.load(Ordering::Relaxed)
     }

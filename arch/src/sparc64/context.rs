@@ -389,7 +389,9 @@ impl Context {
         // bookkeeping; the bottom word is read, not referenced.
         if let Some(stack) = unsafe { &*from.stack.get() } {
             // The low doubleword of the first element (big-endian: its second).
-            let bottom = stack[0] as u64;
+            // SAFETY: a stack is never empty (`stack_alloc` makes 4 KiB at least):
+            // its first element needs no bounds check.
+            let bottom = unsafe { *stack.get_unchecked(0) } as u64;
             assert!(bottom == STACK_CANARY, "kernel stack overflow in the thread switching out");
         }
         // One CPU, interrupts off: nothing else can look at these between the reads
