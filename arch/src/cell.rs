@@ -100,9 +100,10 @@ impl<T> SpinLock<T> {
     /// ([`Machine::alloc_forbid`], `kmem`).
     #[inline(always)]
     fn acquire(&self) {
-        // One `cas` and a branch when the lock is free, as it nearly always is; the
-        // wait is out of line.
-        if self.word.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        // One swap and a branch when the lock is free, as it nearly always is (a
+        // swap that finds it held writes the 1 that is there already); the wait
+        // is out of line.
+        if self.word.swap(1, Ordering::Acquire) != 0 {
             self.acquire_contended();
         }
         M::alloc_forbid();

@@ -341,34 +341,29 @@ pub(crate) fn swtch(prev: Prev) -> bool {
     let here = requeue.is_some() && (M::ncpus() == 1 || cur.bound_cpu() == Some(cpu.cpu_id));
     let (queued, requeued) = {
         let mut q = cpu.cpu_disp.lock_intr_off();
-        let best = q.maxpri();
         let mine = cur.pri();
-        let take = match best {
-            None => false,
-            Some(_) if must => true,
-            Some(b) => match prev {
-                Prev::Preempted => b > mine,
-                _ => b >= mine,
-            },
-        };
         // Back on the queue first, then the successor taken: a list that the
         // successor leaves empty is then refilled before the highest priority is
         // looked for again. A yield to a thread of its own priority (the common
         // case) is one step on that one list.
-        let requeued = here && take;
-        let t = match (best, requeue) {
-            (None, _) => None,
-            (Some(_), _) if !take => None,
-            (Some(b), Some(front)) if requeued => {
-                cur.disp_state().note_queued();
-                if !front && b == mine {
-                    Some(q.rotate(cur, b))
-                } else {
-                    q.push(cur, front);
-                    Some(q.take_first(b))
+        let mut requeued = false;
+        let t = match q.maxpri() {
+            Some(b) if must || b > mine || (b == mine && prev != Prev::Preempted) => {
+                match requeue {
+                    Some(front) if here => {
+                        requeued = true;
+                        cur.disp_state().note_queued();
+                        if !front && b == mine {
+                            Some(q.rotate(cur, b))
+                        } else {
+                            q.push(cur, front);
+                            Some(q.take_first(b))
+                        }
+                    }
+                    _ => Some(q.take_first(b)),
                 }
             }
-            (Some(b), _) => Some(q.take_first(b)),
+            _ => None,
         };
         if t.is_some() {
             // The best thread waiting here runs next: whatever asked this CPU to
@@ -459,9 +454,17 @@ pub(crate) fn switch_done() {
     cpu.cpu_prev.set_relaxed(None);
     let after = cpu.cpu_prev_why.load(Ordering::Relaxed);
     t.disp_state().set_oncpu(false);
+    // The common case (a requeued yield, a sleep) is one test; the others are out
+    // of line.
+    if after != After::OffCpu as u8 {
+        switch_done_requeue(t, after);
+    }
+}
+
+/// What `switch_done` does for a thread that goes on a queue or is reaped now.
+#[inline(never)]
+fn switch_done_requeue(t: &'static KThread, after: u8) {
     match after {
-        // The common case first (a requeued yield, a sleep): one test.
-        a if a == After::OffCpu as u8 => {}
         a if a == After::EnqueueBack as u8 => enqueue(t, false),
         a if a == After::EnqueueFront as u8 => enqueue(t, true),
         a if a == After::Reap as u8 => thread::reap(t),
