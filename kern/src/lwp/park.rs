@@ -69,7 +69,7 @@ impl Permit {
 ///
 /// Errors: those of [`lwp_unpark`] (then it does not park); `ETIME` if the time ran
 /// out; `EINTR` if a signal it catches came first; `EINVAL` in a kernel thread.
-#[inline]
+#[inline(always)]
 pub fn lwp_park(ticks: Option<u64>, unpark: Option<LwpId>) -> Result<(), Errno> {
     let (t, _, _) = current()?;
     if let Some(id) = unpark {
@@ -119,7 +119,7 @@ pub fn lwp_park(ticks: Option<u64>, unpark: Option<LwpId>) -> Result<(), Errno> 
 ///
 /// Errors: `ESRCH` if the process has no live LWP `id` (S15); `EINVAL` in a kernel
 /// thread.
-#[inline]
+#[inline(always)]
 pub fn lwp_unpark(id: LwpId) -> Result<(), Errno> {
     let (_, _, p) = current()?;
     {
