@@ -38,6 +38,36 @@
 //!
 //! `copyin`/`copyout` reach user memory with the as-if-user ASI: the MMU checks the
 //! user's own rights in the user's context, and a fault is recovered by `catch`.
+//!
+//! **Copy-on-write** (S1: a `fork` child gets a copy of the space). `fork` copies
+//! no page: it gives the child the parent's pages, and each page one more owner
+//! (`physmem`'s share counts); the child has tables of its own, nothing else. A
+//! page that may be written loses the hardware writable bit in both spaces, and
+//! keeps a software bit that says the page may be written (`TTE_SOFT_WRITE`): a
+//! page with that bit and without `TTE_W` is copy-on-write. The parent's context is
+//! demapped once, so that no writable TLB entry of its pages outlives the fork.
+//! Pages without the right to write (text) are shared the same way, and stay so.
+//!
+//! A store to a copy-on-write page traps (`fast_data_access_protection`), and the
+//! machine resolves it before anything else sees a fault ([`AddrSpace::cow_fault`]):
+//! a page whose other owners have all let it go is made writable again; a page
+//! still shared is copied into a page of the pool, which the TTE then maps
+//! writable, and the old page loses an owner. The one page's TLB entries are
+//! demapped, and the store is made again. Stores come three ways, and each is
+//! resolved: user code's own (the trap from user mode, `user`); the kernel's
+//! `copyout` and `cas` into user memory, whose fault `catch` returns
+//! ([`copy_user`] and [`cas_user`] resolve the pages of their range and make the
+//! copy again); and a window spill to a copy-on-write stack page at TL>1, which
+//! goes to the window buffer as any spill that faults does, and is written out on
+//! the way back to user mode by `copy_user`. Resolving takes the space's lock,
+//! which a preempted thread may hold: it runs with interrupts on. With no page
+//! left in the pool the fault is a real one: user code gets the signal of a
+//! protection fault (SIGSEGV), a copy `EFAULT`; nothing panics.
+//!
+//! Every way a page leaves a space honours the counts: unmapping, a space's drop
+//! (`exec`, exit) give a shared page back only with its last owner; `mprotect`
+//! gives a page that is still shared the right to write through the software bit
+//! only; the kernel's own writes ([`AddrSpace::write`]) copy a shared page first.
 
 use alloc::vec::Vec;
 use core::arch::{asm, global_asm};
@@ -63,9 +93,12 @@ const TTE_SOFT_EXEC: u64 = 1 << 7;
 /// A software bit of the TTE: the page is a [`SharedPage`], which its handles (the
 /// kernel's, and the space's list) own: the space does not free it with itself.
 const TTE_SOFT_SHARED: u64 = 1 << 8;
+/// A software bit of the TTE: the page may be written. Set with `TTE_W`, except on
+/// a page a `fork` shares, where its absence of `TTE_W` makes it copy-on-write.
+const TTE_SOFT_WRITE: u64 = 1 << 9;
 const TTE_PA_MASK: u64 = ((1 << 41) - 1) & !(PAGE_SIZE - 1);
 /// The bits of a TTE that give a page's rights.
-const TTE_RIGHTS: u64 = TTE_P | TTE_W | TTE_SOFT_EXEC;
+const TTE_RIGHTS: u64 = TTE_P | TTE_W | TTE_SOFT_EXEC | TTE_SOFT_WRITE;
 
 /// The low bits of a middle-level entry that count its leaf's valid entries (the
 /// miss vectors mask them off: `and` with `-(COUNT_MASK + 1)`).
@@ -103,7 +136,7 @@ fn rights(prot: Prot) -> u64 {
         r |= TTE_P;
     }
     if prot.contains(Prot::WRITE) {
-        r |= TTE_W;
+        r |= TTE_W | TTE_SOFT_WRITE;
     }
     if prot.contains(Prot::EXEC) {
         r |= TTE_SOFT_EXEC;
@@ -291,7 +324,8 @@ impl AddrSpace {
         Ok(())
     }
 
-    /// Unmaps the pages of `va..end` the space owns (shared pages stay), the lock
+    /// Unmaps the pages of `va..end` the space owns (the pages it shares with the
+    /// kernel stay; a page a fork shares goes back with its last owner), the lock
     /// held.
     fn unmap_locked(&self, va: u64, end: u64) {
         for page in (va..end).step_by(PAGE_SIZE as usize) {
@@ -302,7 +336,7 @@ impl AddrSpace {
             }
             slot.clear();
             demap_page(self.ctx, page);
-            physmem::free(tte & TTE_PA_MASK);
+            physmem::release(tte & TTE_PA_MASK);
         }
     }
 
@@ -320,39 +354,108 @@ impl AddrSpace {
         let rights = rights(prot);
         for page in (va..end).step_by(PAGE_SIZE as usize) {
             if let Ok(Some(slot)) = self.slot(page, false) {
-                physmem::store(slot.leaf, (slot.tte() & !TTE_RIGHTS) | rights);
+                let tte = slot.tte();
+                // A page a fork still shares may be written only once copied.
+                let keep = if physmem::is_shared(tte & TTE_PA_MASK) { !TTE_W } else { !0 };
+                physmem::store(slot.leaf, (tte & !TTE_RIGHTS) | (rights & keep));
                 demap_page(self.ctx, page);
             }
         }
         Ok(())
     }
 
-    /// `Machine::as_fork`: a new space with a copy of each of this one's own pages
-    /// (an eager copy, page by page, under this space's lock), same TTE rights.
+    /// `Machine::as_fork`: a new space that shares each of this one's own pages,
+    /// copy-on-write (see the module comment), under this space's lock. If the
+    /// child's tables cannot all be had, the child goes (its pages lose the owner
+    /// it was), and this space's pages stay copy-on-write: the next store makes
+    /// each writable again.
     pub fn fork(&self) -> Result<AddrSpace, MapError> {
         let child = AddrSpace::new()?;
         let _g = self.lock.lock();
-        for (va, tte) in self.ttes().filter(|(_, tte)| tte & TTE_SOFT_SHARED == 0) {
+        let mut protected = false;
+        for (va, leaf, tte) in self.ttes().filter(|(_, _, tte)| tte & TTE_SOFT_SHARED == 0) {
             let slot = child.slot(va, true)?.ok_or(MapError::NoMemory)?;
-            let Some(pa) = physmem::alloc() else {
-                slot.release_if_empty();
-                return Err(MapError::NoMemory);
-            };
-            physmem::copy_page(pa, tte & TTE_PA_MASK);
-            slot.fill(pa | (tte & !TTE_PA_MASK));
+            let cow = tte & !TTE_W;
+            if cow != tte {
+                physmem::store(leaf, cow);
+                protected = true;
+            }
+            physmem::share(tte & TTE_PA_MASK);
+            slot.fill(cow);
+        }
+        if protected {
+            demap_context(self.ctx);
         }
         Ok(child)
     }
 
-    /// Every valid page of the space: its address and TTE, in address order.
-    fn ttes(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+    /// Every valid page of the space: its address, its leaf entry's physical
+    /// address and its TTE, in address order.
+    fn ttes(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
         used(self.root).flat_map(move |(i, l1)| {
             used(l1).flat_map(move |(j, l2)| {
-                used(l2 & !COUNT_MASK)
+                let leaf = l2 & !COUNT_MASK;
+                used(leaf)
                     .filter(|&(_, tte)| tte & TTE_V != 0)
-                    .map(move |(k, tte)| ((i << 33) | (j << 23) | (k << 13), tte))
+                    .map(move |(k, tte)| ((i << 33) | (j << 23) | (k << 13), entry(leaf, k), tte))
             })
         })
+    }
+
+    /// Resolves a store to user page `va` that trapped for want of `TTE_W`: true
+    /// if the page is copy-on-write and may now be written (the store is to be
+    /// made again); false if the fault is a real one (no such page, no right to
+    /// write, or no page left in the pool for the copy). Interrupts are on.
+    fn cow_fault(&self, va: u64) -> bool {
+        let _g = self.lock.lock();
+        match self.slot(va & !(PAGE_SIZE - 1), false) {
+            Ok(Some(slot))
+                if slot.tte() & (TTE_V | TTE_W | TTE_SOFT_WRITE | TTE_SOFT_SHARED)
+                    == TTE_V | TTE_SOFT_WRITE =>
+            {
+                self.unshare(va, slot).is_ok()
+            }
+            _ => false,
+        }
+    }
+
+    /// Resolves the copy-on-write pages of user range `va..va + len` (a copy into
+    /// it that trapped): true if there was one to resolve.
+    fn cow_range(&self, va: u64, len: u64) -> bool {
+        let end = va.saturating_add(len).min(USER_LIMIT);
+        let mut any = false;
+        let mut page = va & !(PAGE_SIZE - 1);
+        while page < end {
+            any |= self.cow_fault(page);
+            page += PAGE_SIZE;
+        }
+        any
+    }
+
+    /// Makes the page at `slot` (user page `va`) the space's alone: a copy if a
+    /// fork still shares it, the old page losing an owner; and writable if it may
+    /// be written. The lock is held.
+    fn unshare(&self, va: u64, slot: Slot) -> Result<(), MapError> {
+        let tte = slot.tte();
+        let pa = tte & TTE_PA_MASK;
+        let shared = physmem::is_shared(pa);
+        let mut new = tte;
+        if shared {
+            let copy = physmem::alloc().ok_or(MapError::NoMemory)?;
+            physmem::copy_page(copy, pa);
+            new = copy | (tte & !TTE_PA_MASK);
+        }
+        if new & TTE_SOFT_WRITE != 0 {
+            new |= TTE_W;
+        }
+        if new != tte {
+            physmem::store(slot.leaf, new);
+            demap_page(self.ctx, va & !(PAGE_SIZE - 1));
+        }
+        if shared {
+            physmem::release(pa);
+        }
+        Ok(())
     }
 
     /// Maps a new shared page at `va`, read-write for user mode. Not virtually
@@ -400,10 +503,17 @@ impl AddrSpace {
     fn copy(&self, va: u64, kbuf: *mut u8, len: usize, out: bool) -> Result<(), MapError> {
         va.checked_add(len as u64).filter(|&e| e <= USER_LIMIT).ok_or(MapError::BadRange)?;
         let _g = self.lock.lock();
-        // Every page first: a copy never stops half-way.
+        // Every page first: a copy never stops half-way; one into the space makes
+        // each page its own first.
         let mut at = va & !(PAGE_SIZE - 1);
         while at < va + len as u64 {
             self.paddr(at)?;
+            if out {
+                let slot = self.slot(at, false)?.ok_or(MapError::Unmapped)?;
+                if slot.tte() & TTE_SOFT_SHARED == 0 {
+                    self.unshare(at, slot)?;
+                }
+            }
             at += PAGE_SIZE;
         }
         let mut done = 0;
@@ -458,11 +568,9 @@ impl Drop for AddrSpace {
     fn drop(&mut self) {
         let was = super::intr_disable();
         // No TLB entry may outlive the pages or name the context's next owner.
-        set_primary_context(self.ctx);
-        demap_primary_context();
-        let current = sparc64_cpu.ctx.load(Ordering::Relaxed) as u16;
-        set_primary_context(if current == self.ctx { 0 } else { current });
-        if current == self.ctx {
+        demap_context(self.ctx);
+        if sparc64_cpu.ctx.load(Ordering::Relaxed) == u64::from(self.ctx) {
+            set_primary_context(0);
             sparc64_cpu.ctx.store(0, Ordering::Relaxed);
         }
         super::intr_restore(was);
@@ -472,7 +580,7 @@ impl Drop for AddrSpace {
                 for (_, tte) in
                     used(leaf).filter(|&(_, e)| e & TTE_V != 0 && e & TTE_SOFT_SHARED == 0)
                 {
-                    physmem::free(tte & TTE_PA_MASK);
+                    physmem::release(tte & TTE_PA_MASK);
                 }
                 physmem::free(leaf);
             }
@@ -491,36 +599,30 @@ pub(super) fn set_primary_context(ctx: u16) {
     unsafe { set_context_register(0x8, ctx) }
 }
 
-/// Removes every TLB entry of the primary context (`demap context`).
-fn demap_primary_context() {
-    // SAFETY: a demap only removes translations of the current primary context,
-    // which belong to user address spaces; the kernel's are global and stay.
-    unsafe {
-        asm!(
-            "stxa %g0, [{op}] 0x5f",
-            "membar #Sync",
-            "stxa %g0, [{op}] 0x57",
-            "flush {k}",
-            op = in(reg) 0x40u64, // demap context, primary
-            k = in(reg) super::mmu::KERNEL_BASE,
-            options(nostack)
-        )
-    };
+/// Removes every TLB entry of context `ctx`, in both MMUs (`demap context`).
+fn demap_context(ctx: u16) {
+    demap(ctx, 0x40)
 }
 
-/// Removes the TLB entries of user page `va` of context `ctx`, in both MMUs: through
-/// the primary context if `ctx` is in it, else through the secondary context
-/// register (which nothing else uses: it is put back to 0).
+/// Removes the TLB entries of user page `va` of context `ctx`, in both MMUs.
 fn demap_page(ctx: u16, va: u64) {
+    demap(ctx, va)
+}
+
+/// A demap of context `ctx`: `what` is a page's address (demap page) or 0x40
+/// (demap context). Made through the primary context if `ctx` is in it, else
+/// through the secondary context register (which nothing else uses: it is put
+/// back to 0).
+fn demap(ctx: u16, what: u64) {
     let was = super::intr_disable();
     let primary = sparc64_cpu.ctx.load(Ordering::Relaxed) == u64::from(ctx);
     if !primary {
         set_secondary_context(ctx);
     }
-    // Demap page (bit 6 clear), context primary (bits 5:4 = 0) or secondary (1).
-    let op = va | if primary { 0 } else { 0x10 };
-    // SAFETY: a demap only removes translations of one user page of one user
-    // context; the kernel's entries are global and locked, and stay.
+    // Context primary (bits 5:4 = 0) or secondary (1).
+    let op = what | if primary { 0 } else { 0x10 };
+    // SAFETY: a demap only removes translations of one user context (one page of
+    // it, or all); the kernel's entries are global and locked, and stay.
     unsafe {
         asm!(
             "stxa %g0, [{op}] 0x5f",
@@ -741,8 +843,33 @@ pub(super) fn copy_user(uaddr: u64, kbuf: *mut u8, len: usize, out: bool) -> Res
         return Err(unmapped);
     }
     let args = CopyArgs { user: uaddr, kernel: kbuf as u64, len: len as u64, out: u64::from(out) };
-    trap::catch(copy_user_entry, &args as *const CopyArgs as usize)
-        .map_err(|info| fault_of(info, uaddr))
+    loop {
+        match trap::catch(copy_user_entry, &args as *const CopyArgs as usize) {
+            Ok(()) => return Ok(()),
+            // A copy out that found a copy-on-write page is made again once the
+            // range's are resolved (the pages it wrote already hold the same).
+            Err(info) if out && cow_resolved(info, uaddr, len as u64) => {}
+            Err(info) => return Err(fault_of(info, uaddr)),
+        }
+    }
+}
+
+/// Whether the trap `info` of a store into `uaddr..uaddr + len` of the running
+/// thread's space found copy-on-write pages there, now resolved.
+#[cold]
+fn cow_resolved(info: trap::TrapInfo, uaddr: u64, len: u64) -> bool {
+    info.tt == tt::FAST_DATA_ACCESS_PROTECTION
+        && super::user::current_space().is_some_and(|s| resolve_cow(s, uaddr, len))
+}
+
+/// Resolves the copy-on-write pages of `va..va + len` in `space` (see the module
+/// comment), with interrupts on, whatever the caller had: true if there was one.
+pub(super) fn resolve_cow(space: &AddrSpace, va: u64, len: u64) -> bool {
+    let was = super::intr_disable();
+    super::intr_restore(true);
+    let any = space.cow_range(va, len);
+    super::intr_restore(was);
+    any
 }
 
 extern "C" fn copy_user_entry(args: usize) {
@@ -767,9 +894,13 @@ pub(super) fn cas_user(uaddr: u64, old: u32, new: u32) -> Result<u32, Fault> {
         return Err(unmapped);
     }
     let mut args = CasArgs { addr: uaddr, old, new, result: 0 };
-    trap::catch(cas_user_entry, &mut args as *mut CasArgs as usize)
-        .map_err(|info| fault_of(info, uaddr))?;
-    Ok(args.result)
+    loop {
+        match trap::catch(cas_user_entry, &mut args as *mut CasArgs as usize) {
+            Ok(()) => return Ok(args.result),
+            Err(info) if cow_resolved(info, uaddr, 4) => {}
+            Err(info) => return Err(fault_of(info, uaddr)),
+        }
+    }
 }
 
 extern "C" fn cas_user_entry(args: usize) {
