@@ -116,11 +116,14 @@ fn entry(table: u64, i: u64) -> u64 {
     table + 8 * i
 }
 
-/// The entries of the table at `pa` that are not zero, with their indices.
-fn used(pa: u64) -> impl Iterator<Item = (u64, u64)> {
-    (0..ENTRIES).filter_map(move |i| {
-        let e = physmem::load(entry(pa, i));
-        (e != 0).then_some((i, e))
+/// The set bits of `w`, lowest first.
+fn bits(mut w: u64) -> impl Iterator<Item = u64> {
+    core::iter::from_fn(move || {
+        (w != 0).then(|| {
+            let b = w.trailing_zeros();
+            w &= w - 1;
+            u64::from(b)
+        })
     })
 }
 
@@ -163,9 +166,60 @@ pub struct AddrSpace {
     root: u64,
     /// Serializes changes to the table; the miss vectors only read it, and every
     /// entry is filled in before the entry above it points at it (and cleared
-    /// before what it pointed at is freed). It also holds the space's handles to
-    /// the shared pages it maps.
-    lock: Mutex<Vec<Shared<SharedPage>>>,
+    /// before what it pointed at is freed). It also holds the space's list of its
+    /// tables and its handles to the shared pages it maps.
+    lock: Mutex<Tables>,
+}
+
+/// What a space keeps of its tables besides the tables themselves, under its lock:
+/// `fork` and the space's drop walk its pages from here, a few instructions a
+/// page, instead of reading every entry of every table (a leaf of 1024 entries
+/// for the few pages of a stack).
+#[derive(Default)]
+struct Tables {
+    /// The space's handles to the shared pages it maps.
+    shared: Vec<Shared<SharedPage>>,
+    /// Its middle-level tables (physical addresses).
+    mids: Vec<u64>,
+    /// Its leaf tables.
+    leaves: Vec<Leaf>,
+}
+
+/// A leaf table of a space, and which of its entries hold a TTE.
+struct Leaf {
+    /// Its physical address.
+    pa: u64,
+    /// The user address its entry 0 maps.
+    va: u64,
+    /// Bit `i % 64` of word `i / 64`: entry `i` holds a TTE.
+    used: [u64; ENTRIES as usize / 64],
+}
+
+impl Leaf {
+    /// Its pages: each one's address and its entry's physical address.
+    fn pages(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.used.iter().enumerate().flat_map(move |(w, &word)| {
+            bits(word).map(move |b| {
+                let i = w as u64 * 64 + b;
+                (self.va + (i << 13), entry(self.pa, i))
+            })
+        })
+    }
+}
+
+impl Tables {
+    /// The leaf table at `pa`, one of the space's.
+    fn leaf(&mut self, pa: u64) -> &mut Leaf {
+        self.leaves.iter_mut().find(|l| l.pa == pa).expect("vm: a leaf table the space lists")
+    }
+
+    /// Frees leaf table `pa`, which maps no page any more.
+    fn free_leaf(&mut self, pa: u64) {
+        if let Some(at) = self.leaves.iter().position(|l| l.pa == pa) {
+            self.leaves.swap_remove(at);
+        }
+        physmem::free(pa);
+    }
 }
 
 /// A page shared by the kernel and one user address space (`Machine::SharedPage`):
@@ -206,20 +260,30 @@ impl Slot {
         physmem::load(self.leaf)
     }
 
+    /// Its leaf table's bit for it in `t`: the word, and the bit.
+    fn bit(self, t: &mut Tables) -> (&mut u64, u64) {
+        let i = (self.leaf & (PAGE_SIZE - 1)) / 8;
+        (&mut t.leaf(self.leaf & !(PAGE_SIZE - 1)).used[i as usize / 64], 1 << (i % 64))
+    }
+
     /// Sets the TTE of a page that had none, counting it.
-    fn fill(self, tte: u64) {
+    fn fill(self, t: &mut Tables, tte: u64) {
         physmem::store(self.leaf, tte);
         physmem::store(self.mid, physmem::load(self.mid) + 1);
+        let (word, bit) = self.bit(t);
+        *word |= bit;
     }
 
     /// Clears the TTE of a page that had one; frees the leaf table if it was its
     /// last page (the caller holds the space's lock and has the page demapped).
-    fn clear(self) {
+    fn clear(self, t: &mut Tables) {
         physmem::store(self.leaf, 0);
+        let (word, bit) = self.bit(t);
+        *word &= !bit;
         let mid = physmem::load(self.mid) - 1;
         if mid & COUNT_MASK == 0 {
             physmem::store(self.mid, 0);
-            physmem::free(mid);
+            t.free_leaf(mid);
         } else {
             physmem::store(self.mid, mid);
         }
@@ -227,13 +291,36 @@ impl Slot {
 
     /// Frees the leaf table if it counts no page (a table made for a page that
     /// could then not be had).
-    fn release_if_empty(self) {
+    fn release_if_empty(self, t: &mut Tables) {
         let mid = physmem::load(self.mid);
         if mid != 0 && mid & COUNT_MASK == 0 {
             physmem::store(self.mid, 0);
-            physmem::free(mid);
+            t.free_leaf(mid);
         }
     }
+}
+
+/// Where `va`'s TTE is in the table at `root` (its space's, `t` its list), making
+/// the tables on the way: `NoMemory` if one cannot be had.
+fn make_slot(root: u64, t: &mut Tables, va: u64) -> Result<Slot, MapError> {
+    let top = entry(root, index(va, 0));
+    let mut mid_table = physmem::load(top);
+    if mid_table == 0 {
+        t.mids.try_reserve(1).map_err(|_| MapError::NoMemory)?;
+        mid_table = page_alloc()?;
+        t.mids.push(mid_table);
+        physmem::store(top, mid_table);
+    }
+    let mid = entry(mid_table, index(va, 1));
+    let mut leaf_table = physmem::load(mid) & !COUNT_MASK;
+    if leaf_table == 0 {
+        t.leaves.try_reserve(1).map_err(|_| MapError::NoMemory)?;
+        leaf_table = page_alloc()?;
+        let va = va & !((ENTRIES << 13) - 1);
+        t.leaves.push(Leaf { pa: leaf_table, va, used: [0; ENTRIES as usize / 64] });
+        physmem::store(mid, leaf_table);
+    }
+    Ok(Slot { mid, leaf: entry(leaf_table, index(va, 2)) })
 }
 
 impl AddrSpace {
@@ -241,7 +328,7 @@ impl AddrSpace {
     pub fn new() -> Result<AddrSpace, MapError> {
         let ctx = context_alloc()?;
         match page_alloc() {
-            Ok(root) => Ok(AddrSpace { ctx, root, lock: Mutex::new(Vec::new()) }),
+            Ok(root) => Ok(AddrSpace { ctx, root, lock: Mutex::new(Tables::default()) }),
             Err(e) => {
                 CONTEXTS.lock().push(ctx);
                 Err(e)
@@ -259,32 +346,20 @@ impl AddrSpace {
         self.root
     }
 
-    /// Where `va`'s TTE is; with `create`, making the tables on the way.
-    fn slot(&self, va: u64, create: bool) -> Result<Option<Slot>, MapError> {
-        let top = entry(self.root, index(va, 0));
-        let mut mid_table = physmem::load(top);
+    /// Where `va`'s TTE is, if its tables are there.
+    fn slot(&self, va: u64) -> Option<Slot> {
+        let mid_table = physmem::load(entry(self.root, index(va, 0)));
         if mid_table == 0 {
-            if !create {
-                return Ok(None);
-            }
-            mid_table = page_alloc()?;
-            physmem::store(top, mid_table);
+            return None;
         }
         let mid = entry(mid_table, index(va, 1));
-        let mut leaf_table = physmem::load(mid) & !COUNT_MASK;
-        if leaf_table == 0 {
-            if !create {
-                return Ok(None);
-            }
-            leaf_table = page_alloc()?;
-            physmem::store(mid, leaf_table);
-        }
-        Ok(Some(Slot { mid, leaf: entry(leaf_table, index(va, 2)) }))
+        let leaf_table = physmem::load(mid) & !COUNT_MASK;
+        (leaf_table != 0).then_some(Slot { mid, leaf: entry(leaf_table, index(va, 2)) })
     }
 
     /// The TTE of `va` (0: none).
     fn tte(&self, va: u64) -> u64 {
-        self.slot(va, false).ok().flatten().map_or(0, Slot::tte)
+        self.slot(va).map_or(0, Slot::tte)
     }
 
     /// Maps zero-filled pages at `va..va + len` with `prot` (`Machine::as_map`).
@@ -294,22 +369,21 @@ impl AddrSpace {
         if len / PAGE_SIZE > physmem::stats().free as u64 {
             return Err(MapError::NoMemory);
         }
-        let _g = self.lock.lock();
+        let mut t = self.lock.lock();
         if (va..end).step_by(PAGE_SIZE as usize).any(|page| self.tte(page) != 0) {
             return Err(MapError::Overlap);
         }
         let rights = rights(prot);
         for page in (va..end).step_by(PAGE_SIZE as usize) {
-            let made = self.slot(page, true).and_then(|slot| {
-                let slot = slot.ok_or(MapError::NoMemory)?;
-                let pa = page_alloc().inspect_err(|_| slot.release_if_empty())?;
-                slot.fill(pa | rights);
+            let made = make_slot(self.root, &mut t, page).and_then(|slot| {
+                let pa = page_alloc().inspect_err(|_| slot.release_if_empty(&mut t))?;
+                slot.fill(&mut t, pa | rights);
                 Ok(())
             });
             if let Err(e) = made {
                 // Nothing of this call stays: the pages it mapped (never used, so
                 // in no TLB) and the tables they emptied go back.
-                self.unmap_locked(va, page);
+                self.unmap_locked(&mut t, va, page);
                 return Err(e);
             }
         }
@@ -319,22 +393,22 @@ impl AddrSpace {
     /// `Machine::as_unmap`.
     pub fn unmap(&self, va: u64, len: u64) -> Result<(), MapError> {
         let end = check_range(va, len)?;
-        let _g = self.lock.lock();
-        self.unmap_locked(va, end);
+        let mut t = self.lock.lock();
+        self.unmap_locked(&mut t, va, end);
         Ok(())
     }
 
     /// Unmaps the pages of `va..end` the space owns (the pages it shares with the
     /// kernel stay; a page a fork shares goes back with its last owner), the lock
     /// held.
-    fn unmap_locked(&self, va: u64, end: u64) {
+    fn unmap_locked(&self, t: &mut Tables, va: u64, end: u64) {
         for page in (va..end).step_by(PAGE_SIZE as usize) {
-            let Ok(Some(slot)) = self.slot(page, false) else { continue };
+            let Some(slot) = self.slot(page) else { continue };
             let tte = slot.tte();
             if tte & TTE_V == 0 || tte & TTE_SOFT_SHARED != 0 {
                 continue;
             }
-            slot.clear();
+            slot.clear(t);
             demap_page(self.ctx, page);
             physmem::release(tte & TTE_PA_MASK);
         }
@@ -353,7 +427,7 @@ impl AddrSpace {
         }
         let rights = rights(prot);
         for page in (va..end).step_by(PAGE_SIZE as usize) {
-            if let Ok(Some(slot)) = self.slot(page, false) {
+            if let Some(slot) = self.slot(page) {
                 let tte = slot.tte();
                 // A page a fork still shares may be written only once copied.
                 let keep = if physmem::is_shared(tte & TTE_PA_MASK) { !TTE_W } else { !0 };
@@ -370,36 +444,30 @@ impl AddrSpace {
     /// it was), and this space's pages stay copy-on-write: the next store makes
     /// each writable again.
     pub fn fork(&self) -> Result<AddrSpace, MapError> {
-        let child = AddrSpace::new()?;
-        let _g = self.lock.lock();
+        let mut child = AddrSpace::new()?;
+        let root = child.root;
+        let ct = child.lock.get_mut();
+        let t = self.lock.lock();
         let mut protected = false;
-        for (va, leaf, tte) in self.ttes().filter(|(_, _, tte)| tte & TTE_SOFT_SHARED == 0) {
-            let slot = child.slot(va, true)?.ok_or(MapError::NoMemory)?;
+        for (va, at) in t.leaves.iter().flat_map(Leaf::pages) {
+            let tte = physmem::load(at);
+            if tte & TTE_SOFT_SHARED != 0 {
+                continue;
+            }
+            let slot = make_slot(root, ct, va)?;
             let cow = tte & !TTE_W;
             if cow != tte {
-                physmem::store(leaf, cow);
+                physmem::store(at, cow);
                 protected = true;
             }
             physmem::share(tte & TTE_PA_MASK);
-            slot.fill(cow);
+            slot.fill(ct, cow);
         }
+        drop(t);
         if protected {
             demap_context(self.ctx);
         }
         Ok(child)
-    }
-
-    /// Every valid page of the space: its address, its leaf entry's physical
-    /// address and its TTE, in address order.
-    fn ttes(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
-        used(self.root).flat_map(move |(i, l1)| {
-            used(l1).flat_map(move |(j, l2)| {
-                let leaf = l2 & !COUNT_MASK;
-                used(leaf)
-                    .filter(|&(_, tte)| tte & TTE_V != 0)
-                    .map(move |(k, tte)| ((i << 33) | (j << 23) | (k << 13), entry(leaf, k), tte))
-            })
-        })
     }
 
     /// Resolves a store to user page `va` that trapped for want of `TTE_W`: true
@@ -408,8 +476,8 @@ impl AddrSpace {
     /// write, or no page left in the pool for the copy). Interrupts are on.
     fn cow_fault(&self, va: u64) -> bool {
         let _g = self.lock.lock();
-        match self.slot(va & !(PAGE_SIZE - 1), false) {
-            Ok(Some(slot))
+        match self.slot(va & !(PAGE_SIZE - 1)) {
+            Some(slot)
                 if slot.tte() & (TTE_V | TTE_W | TTE_SOFT_WRITE | TTE_SOFT_SHARED)
                     == TTE_V | TTE_SOFT_WRITE =>
             {
@@ -474,14 +542,14 @@ impl AddrSpace {
                 return Err(MapError::NoMemory);
             }
         };
-        let mut shared = self.lock.lock();
+        let mut t = self.lock.lock();
         if self.tte(va) != 0 {
             return Err(MapError::Overlap);
         }
-        shared.try_reserve(1).map_err(|_| MapError::NoMemory)?;
-        let slot = self.slot(va, true)?.ok_or(MapError::NoMemory)?;
-        shared.push(page.share());
-        slot.fill(pa | TTE_V | TTE_CP | TTE_W | TTE_SOFT_SHARED);
+        t.shared.try_reserve(1).map_err(|_| MapError::NoMemory)?;
+        let slot = make_slot(self.root, &mut t, va)?;
+        t.shared.push(page.share());
+        slot.fill(&mut t, pa | TTE_V | TTE_CP | TTE_W | TTE_SOFT_SHARED);
         Ok(page)
     }
 
@@ -509,7 +577,7 @@ impl AddrSpace {
         while at < va + len as u64 {
             self.paddr(at)?;
             if out {
-                let slot = self.slot(at, false)?.ok_or(MapError::Unmapped)?;
+                let slot = self.slot(at).ok_or(MapError::Unmapped)?;
                 if slot.tte() & TTE_SOFT_SHARED == 0 {
                     self.unshare(at, slot)?;
                 }
@@ -574,17 +642,18 @@ impl Drop for AddrSpace {
             sparc64_cpu.ctx.store(0, Ordering::Relaxed);
         }
         super::intr_restore(was);
-        for (_, l1) in used(self.root) {
-            for (_, l2) in used(l1) {
-                let leaf = l2 & !COUNT_MASK;
-                for (_, tte) in
-                    used(leaf).filter(|&(_, e)| e & TTE_V != 0 && e & TTE_SOFT_SHARED == 0)
-                {
+        let t = self.lock.get_mut();
+        for leaf in &t.leaves {
+            for (_, at) in leaf.pages() {
+                let tte = physmem::load(at);
+                if tte & TTE_SOFT_SHARED == 0 {
                     physmem::release(tte & TTE_PA_MASK);
                 }
-                physmem::free(leaf);
             }
-            physmem::free(l1);
+            physmem::free(leaf.pa);
+        }
+        for &mid in &t.mids {
+            physmem::free(mid);
         }
         physmem::free(self.root);
         CONTEXTS.lock().push(self.ctx);
