@@ -208,14 +208,15 @@ impl Leaf {
 }
 
 impl Tables {
-    /// The leaf table at `pa`, one of the space's.
+    /// The leaf table at `pa`, one of the space's (the newest first: the one an
+    /// `mmap` of a page made for it).
     fn leaf(&mut self, pa: u64) -> &mut Leaf {
-        self.leaves.iter_mut().find(|l| l.pa == pa).expect("vm: a leaf table the space lists")
+        self.leaves.iter_mut().rev().find(|l| l.pa == pa).expect("vm: a leaf table the space lists")
     }
 
     /// Frees leaf table `pa`, which maps no page any more.
     fn free_leaf(&mut self, pa: u64) {
-        if let Some(at) = self.leaves.iter().position(|l| l.pa == pa) {
+        if let Some(at) = self.leaves.iter().rposition(|l| l.pa == pa) {
             self.leaves.swap_remove(at);
         }
         physmem::free(pa);
