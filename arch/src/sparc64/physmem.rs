@@ -8,7 +8,8 @@
 //! kernel window, mapped virtual = physical (`mmu`), and are reached with ordinary
 //! loads and stores. Everything a user address space holds comes from this pool:
 //! its pages, the pages it shares with the kernel (schedctl), the page tables that
-//! map them, and a `fork` child's copies of all of these. The pool is the rest of
+//! map them, a `fork` child's tables and the copies of the pages it shares once
+//! one side writes them (`vm`'s copy-on-write). The pool is the rest of
 //! RAM, as much as QEMU's `-m` gives: what OpenBIOS lists in the `available`
 //! property of its `/memory` node, less the kernel window, and less physical page
 //! 0 (0 means "none" in a table entry and ends the free list).

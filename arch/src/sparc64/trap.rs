@@ -13,7 +13,10 @@
 //!   (`WSTATE` 1 in user mode, "other" windows while the kernel runs).
 //! * MMU misses are refilled by the vector from the running thread's page table
 //!   (`vm`), at any trap level, read by physical address (the tables are in the
-//!   page pool, `physmem`); what the table does not map goes on as a fault.
+//!   page pool, `physmem`); what the table does not map goes on as a fault. A
+//!   store to a page whose TLB entry is read-only (`fast_data_access_protection`)
+//!   at TL=0 has its page noted in the per-CPU block first (`dprot`): `vm`
+//!   resolves a copy-on-write page from it, before anything else sees a fault.
 //! * The fast traps `ta 0x24` and `ta 0x25` (Solaris' gethrtime and gethrvtime) are
 //!   served by the vector itself, in a few instructions, without saving anything.
 //! * A system call (`ta 0x40`) enters `sparc64_syscall_trap` (Solaris'
