@@ -47,6 +47,10 @@
 //! page with that bit and without `TTE_W` is copy-on-write. The parent's context is
 //! demapped once, so that no writable TLB entry of its pages outlives the fork.
 //! Pages without the right to write (text) are shared the same way, and stay so.
+//! The walk over the parent's pages (and the walk of a space that goes) reads the
+//! space's list of its leaf tables, each with a bitmap of the entries in use
+//! (`Tables`), not every entry of every table: a fork costs a few instructions a
+//! page.
 //!
 //! A store to a copy-on-write page traps (`fast_data_access_protection`), and the
 //! machine resolves it before anything else sees a fault ([`AddrSpace::cow_fault`]):
