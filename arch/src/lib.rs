@@ -313,7 +313,11 @@ pub trait Machine {
     /// A new address space holding a copy of every page of `space` that is its own,
     /// at the same addresses with the same rights, for a child process (`fork`):
     /// pages `space` shares with the kernel ([`Machine::as_map_shared`]) are not
-    /// copied. `NoMemory` if there is not enough memory (nothing is left behind).
+    /// copied. The copy is copy-on-write: both spaces share each page until one of
+    /// them writes it, and only then does that one take a page of the pool for it
+    /// (a write that finds none is a fault: user code's a protection fault, a
+    /// copy's `EFAULT`). `NoMemory` if there is not enough memory for the new
+    /// space's tables (nothing is left behind).
     fn as_fork(space: &Self::AddrSpace) -> Result<Self::AddrSpace, MapError>;
 
     /// Enters user mode in `space` with the registers in `frame` (S17's last step):

@@ -480,6 +480,17 @@ impl UserFrame {
         self.data().mach.set_fpregs(r, || self.is_running());
     }
 
+    /// Gives this frame, a new LWP's that has not run, the user register windows
+    /// `from`'s LWP has waiting in the machine to be written to its stack (on
+    /// SPARC, its window buffer: the stack's page could not take them, as a
+    /// copy-on-write page of a space forked before cannot at TL>1), so that the new
+    /// LWP writes them to its own stack, a `fork` child's copy, on its first return
+    /// to user mode. `from` is the running LWP's own frame, or the frame of an LWP
+    /// held still (`forkall`). A machine without register windows has none.
+    pub fn inherit_windows(&self, from: &UserFrame) {
+        self.data().mach.inherit_windows(&from.data().mach);
+    }
+
     /// Whether these are the registers of the LWP running on this CPU.
     fn is_running(&self) -> bool {
         crate::MachFrame::is_running(self.data())

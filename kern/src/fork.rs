@@ -21,11 +21,15 @@
 //! keeps its hold.
 //!
 //! The child gets:
-//! * a copy of the address space (`Machine::as_fork`: every page, from the page
-//!   pool) and of its layout (`vm`: the program, the stack as far as it has grown,
+//! * a copy of the address space (`Machine::as_fork`: every page, shared
+//!   copy-on-write) and of its layout (`vm`: the program, the stack as far as it has grown,
 //!   the anonymous memory with its rights), taken after the caller's register
 //!   windows are flushed to its stack (a held LWP's were flushed when it switched
-//!   out), so that the child's stacks hold every frame. Pages the process shares
+//!   out), so that the child's stacks hold every frame. The pages are shared
+//!   copy-on-write, so a stack page of a process forked before may not take a
+//!   window then: the window waits in the LWP's window buffer, and the child's
+//!   copy of the LWP gets a copy of that buffer (`UserFrame::inherit_windows`),
+//!   written to the child's stack on its first return to user mode. Pages the process shares
 //!   with the kernel (the `schedctl` pages) are not copied: the child has none, as
 //!   in Solaris, where the library makes its own again in the child;
 //! * the process's dispositions (S10), credentials and descriptors (the same open
@@ -60,6 +64,9 @@ struct LwpCopy {
     regs: UserRegs,
     alt: SigAltStack,
     fp: Option<FpRegs>,
+    /// The parent LWP's frame, for the windows it has buffered (see
+    /// `UserFrame::inherit_windows`).
+    frame: UserFrame,
 }
 
 /// `fork1()` from the LWP whose registers are `frame`: the child's pid. The child
@@ -148,6 +155,7 @@ fn child_lwp(child: &'static Proc, c: &LwpCopy) -> Result<ChildLwp, Errno> {
         if let Some(fp) = &c.fp {
             d.lwp_regs.set_fpregs(fp);
         }
+        d.lwp_regs.inherit_windows(&c.frame);
     });
     Ok(ChildLwp::New(c.id, c.flags, new))
 }
@@ -166,7 +174,8 @@ fn copy_caller(
     regs.r[reg::O0 + 1] = 1;
     regs.r[reg::CCR] &= !CCR_CARRY;
     let alt = lwp.with_data(|d| d.lwp_sigaltstack).ok_or(Errno::EINVAL)?;
-    Ok(LwpCopy { id, flags: LwpFlags::empty(), from: t, regs, alt, fp: frame.fpregs() })
+    let (fp, frame) = (frame.fpregs(), frame.share());
+    Ok(LwpCopy { id, flags: LwpFlags::empty(), from: t, regs, alt, fp, frame })
 }
 
 /// Every live LWP of `p` as its copy starts (the caller's as [`copy_caller`]
@@ -198,10 +207,10 @@ fn copy_all(
         let copy = if ptr::eq(t, me) {
             copy_caller(frame, me, p, my_lwp, id)?
         } else {
-            let (mut regs, in_call, alt, fp) = lwp
+            let (mut regs, in_call, alt, fp, frame) = lwp
                 .with_data(|d| {
                     let r = &d.lwp_regs;
-                    (r.load(), d.lwp_sysnum != 0, d.lwp_sigaltstack, r.fpregs())
+                    (r.load(), d.lwp_sysnum != 0, d.lwp_sigaltstack, r.fpregs(), r.share())
                 })
                 .ok_or(Errno::EAGAIN)?;
             if in_call {
@@ -209,7 +218,7 @@ fn copy_all(
                 regs.r[reg::O0] = Errno::EINTR.code() as u64;
                 regs.r[reg::CCR] |= CCR_CARRY;
             }
-            LwpCopy { id, flags, from: t, regs, alt, fp }
+            LwpCopy { id, flags, from: t, regs, alt, fp, frame }
         };
         copies.push(copy);
     }

@@ -165,7 +165,8 @@ fn program_at(pc: u64) -> Option<Entry> {
 /// host memory of their own, allocated as the machine's, outside the kernel heap
 /// (the heap is the kernel's objects only, as on sparc64, whose pool is the RAM
 /// beyond the kernel's window); a space takes its pages' count before it makes
-/// them, all or none, and gives it back as they go.
+/// them, all or none, and each page ([`PageFrame`]) gives its count back when its
+/// last owner lets it go.
 pub(super) struct Pool {
     total: usize,
     free: AtomicUsize,
@@ -209,39 +210,57 @@ struct Page {
 
 /// Where a page's bytes are.
 enum PageMem {
-    /// The space's own.
-    Own(Box<[u8]>),
+    /// The space's own, or shared copy-on-write with the spaces forked from it or
+    /// it from (as on sparc64: `as_fork` copies no page; a write to a page another
+    /// space still has copies it first).
+    Own(Arc<PageFrame>),
     /// A page it shares with the kernel.
     Shared(Shared<SharedPage>),
 }
 
-/// A page shared by the kernel and one user address space (`Machine::SharedPage`):
-/// its bytes behind a host lock, which user accesses take inside the space's, and
-/// the kernel's word accesses alone. Words are big-endian, as all user memory.
-pub struct SharedPage {
+/// A page of the pool: its bytes behind a host lock (which user accesses take
+/// inside the space's), counted in the pool from its making (its maker took the
+/// count) until its last owner lets it go.
+struct PageFrame {
     bytes: spin::Mutex<Box<[u8]>>,
     /// The pool its page is counted in.
     pool: Arc<Pool>,
 }
 
-impl Drop for SharedPage {
+impl PageFrame {
+    /// A page whose count its caller took from `pool`, holding `bytes`.
+    fn new(pool: &Arc<Pool>, bytes: Box<[u8]>) -> PageFrame {
+        PageFrame { bytes: spin::Mutex::new(bytes), pool: Arc::clone(pool) }
+    }
+}
+
+impl Drop for PageFrame {
     fn drop(&mut self) {
         self.pool.give(1);
     }
+}
+
+/// A page shared by the kernel and one user address space (`Machine::SharedPage`):
+/// the kernel's word accesses take its lock alone. Words are big-endian, as all
+/// user memory.
+pub struct SharedPage {
+    frame: PageFrame,
 }
 
 impl SharedPage {
     /// `Machine::shared_load`.
     pub(super) fn load(&self, offset: usize) -> u32 {
         host_critical(|| {
-            let b = self.bytes.lock();
+            let b = self.frame.bytes.lock();
             u32::from_be_bytes(b[offset..offset + 4].try_into().expect("four bytes"))
         })
     }
 
     /// `Machine::shared_store`.
     pub(super) fn store(&self, offset: usize, v: u32) {
-        host_critical(|| self.bytes.lock()[offset..offset + 4].copy_from_slice(&v.to_be_bytes()))
+        host_critical(|| {
+            self.frame.bytes.lock()[offset..offset + 4].copy_from_slice(&v.to_be_bytes())
+        })
     }
 }
 
@@ -266,10 +285,9 @@ impl core::fmt::Debug for AddrSpace {
 
 impl Drop for AddrSpace {
     fn drop(&mut self) {
+        // Each page gives its count back with its last owner.
         let pages = core::mem::take(self.pages.get_mut());
-        let own = pages.values().filter(|p| matches!(p.mem, PageMem::Own(_))).count();
         host_machine(|| drop(pages));
-        self.pool.give(own);
         self.live.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -335,16 +353,17 @@ impl AddrSpace {
                 return Err(MapError::NoMemory);
             }
             for page in (va..va + len).step_by(PAGE_SIZE as usize) {
-                pages.insert(page, Page { prot, mem: PageMem::Own(page_bytes()) });
+                let frame = Arc::new(PageFrame::new(&self.pool, page_bytes()));
+                pages.insert(page, Page { prot, mem: PageMem::Own(frame) });
             }
             Ok(())
         })
     }
 
-    /// `Machine::as_unmap`.
+    /// `Machine::as_unmap`: a page goes back to the pool with its last owner.
     pub(super) fn unmap(&self, va: u64, len: u64) -> Result<(), MapError> {
         check_range(va, len)?;
-        let gone = host_machine(|| {
+        host_machine(|| {
             let mut pages = self.pages.lock();
             let own: Vec<u64> = pages
                 .range(va..va + len)
@@ -354,9 +373,7 @@ impl AddrSpace {
             for at in &own {
                 pages.remove(at);
             }
-            own.len()
         });
-        self.pool.give(gone);
         Ok(())
     }
 
@@ -376,27 +393,24 @@ impl AddrSpace {
         })
     }
 
-    /// `Machine::as_fork`: a copy of each page the space owns, counted in the pool
-    /// first.
+    /// `Machine::as_fork`: the child has each page the space owns, shared
+    /// copy-on-write (the first write in either space copies it: [`AddrSpace::access`]);
+    /// no page is taken from the pool.
     pub(super) fn fork(&self, cpu: Cpu) -> Result<AddrSpace, MapError> {
         let child = AddrSpace::new(cpu)?;
         host_machine(|| {
             let pages = self.pages.lock();
-            let own = || {
-                pages.iter().filter_map(|(&va, page)| match &page.mem {
-                    PageMem::Own(bytes) => Some((va, page.prot, bytes)),
+            let copy = pages
+                .iter()
+                .filter_map(|(&va, page)| match &page.mem {
+                    PageMem::Own(frame) => {
+                        Some((va, Page { prot: page.prot, mem: PageMem::Own(Arc::clone(frame)) }))
+                    }
                     PageMem::Shared(_) => None,
                 })
-            };
-            if !self.pool.take(own().count()) {
-                return Err(MapError::NoMemory);
-            }
-            let copy = own()
-                .map(|(va, prot, bytes)| (va, Page { prot, mem: PageMem::Own(bytes.clone()) }))
                 .collect();
             *child.pages.lock() = copy;
-            Ok(())
-        })?;
+        });
         Ok(child)
     }
 
@@ -406,16 +420,12 @@ impl AddrSpace {
         if !self.pool.take(1) {
             return Err(MapError::NoMemory);
         }
-        let bytes = spin::Mutex::new(page_bytes());
-        let pool = Arc::clone(&self.pool);
-        // SAFETY: `init` writes the fields.
-        let page = unsafe {
-            Shared::try_new_with(|p: *mut SharedPage| p.write(SharedPage { bytes, pool }))
-        }
-        .map_err(|_| {
-            self.pool.give(1);
-            MapError::NoMemory
-        })?;
+        // The frame gives the count back if it cannot be had.
+        let frame = PageFrame::new(&self.pool, page_bytes());
+        // SAFETY: `init` writes the field.
+        let page =
+            unsafe { Shared::try_new_with(|p: *mut SharedPage| p.write(SharedPage { frame })) }
+                .map_err(|_| MapError::NoMemory)?;
         host_machine(|| {
             let mut pages = self.pages.lock();
             if pages.contains_key(&va) {
@@ -428,16 +438,17 @@ impl AddrSpace {
         Ok(page)
     }
 
-    /// `Machine::as_write`: the kernel's access, whatever the rights.
+    /// `Machine::as_write`: the kernel's access, whatever the rights (a page it
+    /// shares copy-on-write is copied first: `NoMemory` if the pool has no page).
     pub(super) fn write(&self, va: u64, bytes: &[u8]) -> Result<(), MapError> {
-        self.kernel_access(va, bytes.len(), |off, page| {
+        self.kernel_access(va, bytes.len(), true, |off, page| {
             page.copy_from_slice(&bytes[off..off + page.len()])
         })
     }
 
     /// `Machine::as_read`: the kernel's access, whatever the rights.
     pub(super) fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), MapError> {
-        self.kernel_access(va, buf.len(), |off, page| {
+        self.kernel_access(va, buf.len(), false, |off, page| {
             buf[off..off + page.len()].copy_from_slice(page)
         })
     }
@@ -446,23 +457,32 @@ impl AddrSpace {
         &self,
         va: u64,
         len: usize,
+        write: bool,
         f: impl FnMut(usize, &mut [u8]),
     ) -> Result<(), MapError> {
         if !in_user_range(va, len as u64) {
             return Err(MapError::BadRange);
         }
-        self.access(va, len, Prot::empty(), f).map_err(|_| MapError::Unmapped)
+        // Without rights to check, only a copy-on-write copy that found no page is
+        // a protection fault.
+        self.access(va, len, Prot::empty(), write, f).map_err(|fault| match fault.kind {
+            FaultKind::Protection => MapError::NoMemory,
+            _ => MapError::Unmapped,
+        })
     }
 
     /// Checks that every byte of `va..va + len` is mapped with at least the rights
     /// `need` (addresses past `USER_LIMIT` are unmapped), and only then hands each
-    /// piece of it to `f` with its offset in the range: all or nothing. `f` runs
-    /// under the lock, with interrupts disabled.
+    /// piece of it to `f` with its offset in the range: all or nothing. An access
+    /// that `write`s makes each page the space's alone first (copy-on-write): with
+    /// no page left in the pool for a copy, it is a protection fault at that page,
+    /// as on sparc64. `f` runs under the lock, with interrupts disabled.
     fn access(
         &self,
         va: u64,
         len: usize,
         need: Prot,
+        write: bool,
         mut f: impl FnMut(usize, &mut [u8]),
     ) -> Result<(), Fault> {
         host_critical(|| {
@@ -476,16 +496,41 @@ impl AddrSpace {
                 };
                 return Err(Fault { kind, addr });
             }
+            for (addr, _, _) in pieces(va, len).filter(|_| write) {
+                let page = pages.get_mut(&page_of(addr)).expect("sim: a page checked just now");
+                if !self.unshare(page) {
+                    return Err(Fault { kind: FaultKind::Protection, addr });
+                }
+            }
             for (addr, off, n) in pieces(va, len) {
                 let page = pages.get_mut(&page_of(addr)).expect("sim: a page checked just now");
                 let at = (addr % PAGE_SIZE) as usize;
                 match &mut page.mem {
-                    PageMem::Own(bytes) => f(off, &mut bytes[at..at + n]),
-                    PageMem::Shared(shared) => f(off, &mut shared.bytes.lock()[at..at + n]),
+                    PageMem::Own(frame) => f(off, &mut frame.bytes.lock()[at..at + n]),
+                    PageMem::Shared(shared) => f(off, &mut shared.frame.bytes.lock()[at..at + n]),
                 }
             }
             Ok(())
         })
+    }
+
+    /// Makes `page` the space's alone: a copy, counted in the pool, if another
+    /// space still has it (the old one loses an owner); false if the pool has no
+    /// page for the copy. The space's lock is held: only this space can give the
+    /// page another owner (by a fork), so a page found unshared stays so.
+    fn unshare(&self, page: &mut Page) -> bool {
+        let PageMem::Own(frame) = &mut page.mem else { return true };
+        if Arc::strong_count(frame) == 1 {
+            return true;
+        }
+        if !self.pool.take(1) {
+            return false;
+        }
+        host_machine(|| {
+            let bytes = frame.bytes.lock().clone();
+            drop(core::mem::replace(frame, Arc::new(PageFrame::new(&self.pool, bytes))));
+        });
+        true
     }
 
     /// What fetching the instruction at `pc` finds: the program or handler there,
@@ -494,7 +539,7 @@ impl AddrSpace {
         if !pc.is_multiple_of(4) {
             return Err(Fault { kind: FaultKind::Misaligned, addr: pc });
         }
-        self.access(pc, 4, Prot::EXEC, |_, _| {})?;
+        self.access(pc, 4, Prot::EXEC, false, |_, _| {})?;
         program_at(pc).ok_or(Fault { kind: FaultKind::IllegalInstruction, addr: pc })
     }
 }
@@ -583,6 +628,10 @@ impl MachFrame {
     pub(crate) fn set_fpregs(&self, r: &FpRegs, _running: impl FnOnce() -> bool) {
         *self.fp.lock() = Some(*r);
     }
+
+    /// A new LWP's machine part takes the windows `from`'s has buffered: the
+    /// simulation has no register windows, so none.
+    pub(crate) fn inherit_windows(&self, _from: &MachFrame) {}
 
     /// Whether `d` is the frame of the LWP running here: the simulation keeps
     /// nothing of it anywhere else, so it never matters.
@@ -857,7 +906,7 @@ pub(super) fn exit() {
 /// `Machine::copyin`.
 pub(super) fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Fault> {
     let space = kernel_copy("copyin", uaddr)?;
-    space.access(uaddr, buf.len(), Prot::READ, |off, page| {
+    space.access(uaddr, buf.len(), Prot::READ, false, |off, page| {
         buf[off..off + page.len()].copy_from_slice(page)
     })
 }
@@ -865,7 +914,7 @@ pub(super) fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Fault> {
 /// `Machine::copyout`.
 pub(super) fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Fault> {
     let space = kernel_copy("copyout", uaddr)?;
-    space.access(uaddr, bytes.len(), Prot::WRITE, |off, page| {
+    space.access(uaddr, bytes.len(), Prot::WRITE, true, |off, page| {
         page.copy_from_slice(&bytes[off..off + page.len()])
     })
 }
@@ -899,7 +948,9 @@ pub(super) fn cas32(uaddr: u64, old: u32, new: u32) -> Result<u32, Fault> {
     }
     let space = kernel_copy("user_cas32", uaddr)?;
     let mut was = 0;
-    space.access(uaddr, 4, Prot::READ | Prot::WRITE, |_, word| was = cas_bytes(word, old, new))?;
+    space.access(uaddr, 4, Prot::READ | Prot::WRITE, true, |_, word| {
+        was = cas_bytes(word, old, new)
+    })?;
     Ok(was)
 }
 
@@ -1000,7 +1051,7 @@ fn user_access(what: &str, addr: u64, len: usize, need: Prot, mut f: impl FnMut(
                 let space = state(cpu)
                     .and_then(UserState::space)
                     .expect("sim: user mode without an address space");
-                space.access(addr, len, need, &mut f)
+                space.access(addr, len, need, need.contains(Prot::WRITE), &mut f)
             });
             match done {
                 Ok(()) => return,

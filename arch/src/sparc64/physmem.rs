@@ -8,7 +8,8 @@
 //! kernel window, mapped virtual = physical (`mmu`), and are reached with ordinary
 //! loads and stores. Everything a user address space holds comes from this pool:
 //! its pages, the pages it shares with the kernel (schedctl), the page tables that
-//! map them, and a `fork` child's copies of all of these. The pool is the rest of
+//! map them, a `fork` child's tables and the copies of the pages it shares once
+//! one side writes them (`vm`'s copy-on-write). The pool is the rest of
 //! RAM, as much as QEMU's `-m` gives: what OpenBIOS lists in the `available`
 //! property of its `/memory` node, less the kernel window, and less physical page
 //! 0 (0 means "none" in a table entry and ends the free list).
@@ -36,6 +37,16 @@
 //! refuse a page as it refuses a heap block (`kmem::fail_nth`), so that every
 //! path that takes pages is walked with each of them missing.
 //!
+//! Pages a `fork` shares (`vm`'s copy-on-write) are counted: a table of one 32-bit
+//! word per page frame of the pool's span, made at boot from the pool's own pages
+//! (the last pages of its largest range) and reached by physical address like
+//! everything here, holds how many owners a page has *beyond the first*. A page
+//! comes out of the pool with 0 there (every page the pool hands out had its count
+//! back at 0 when it was freed), so taking and freeing pages costs nothing more;
+//! [`share`] adds an owner, [`release`] takes one away and frees the page with its
+//! last. Counts change under the pool's lock: two spaces that share a page hold
+//! two different locks of their own.
+//!
 //! Caches: QEMU models none, and the kernel does nothing for them. On a real
 //! UltraSPARC-IIi the bypass accesses are cacheable in the E-cache only, and the
 //! D-cache is indexed by virtual address: a port to hardware would flush a page's
@@ -44,7 +55,7 @@
 //! lines.
 
 use core::arch::{asm, global_asm};
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use spin::Mutex;
 
@@ -66,6 +77,11 @@ struct Pool {
     /// The first freed page (0: none).
     head: u64,
 }
+
+/// The share counts' table (its physical address, 0 before `init`) and the first
+/// page frame it counts (the lowest address of the pool's ranges).
+static COUNTS: AtomicU64 = AtomicU64::new(0);
+static COUNTS_BASE: AtomicU64 = AtomicU64::new(0);
 
 /// Pages free (on the list or beyond the cursor), and pages in all: changed under
 /// the pool's lock, read without it.
@@ -117,6 +133,38 @@ impl Pool {
         None
     }
 
+    /// Makes the share counts' table: one word per page frame from the lowest
+    /// range's start to the highest range's end, taken off the end of the largest
+    /// range and zeroed. Without room for it the pool stays empty.
+    fn make_counts(&mut self) {
+        let ranges = &mut self.ranges[..self.nranges];
+        let (Some(lo), Some(hi)) =
+            (ranges.iter().map(|r| r.0).min(), ranges.iter().map(|r| r.1).max())
+        else {
+            return;
+        };
+        let bytes = ((hi - lo) / PAGE_SIZE * 4).next_multiple_of(PAGE_SIZE);
+        let Some(big) = ranges.iter_mut().max_by_key(|r| r.1 - r.0) else { return };
+        if big.1 - big.0 < bytes {
+            counted(&FREE, -(FREE.load(Ordering::Relaxed) as isize));
+            counted(&TOTAL, -(TOTAL.load(Ordering::Relaxed) as isize));
+            self.nranges = 0;
+            return;
+        }
+        big.1 -= bytes;
+        let table = big.1;
+        for page in (table..table + bytes).step_by(PAGE_SIZE as usize) {
+            // SAFETY: a whole page of RAM just taken out of the pool's ranges:
+            // nothing else references it, now or later.
+            unsafe { sparc64_zero_page(page) };
+        }
+        let pages = (bytes / PAGE_SIZE) as isize;
+        counted(&FREE, -pages);
+        counted(&TOTAL, -pages);
+        COUNTS_BASE.store(lo, Ordering::Relaxed);
+        COUNTS.store(table, Ordering::Relaxed);
+    }
+
     fn give(&mut self, pa: u64) {
         store(pa, self.head);
         self.head = pa;
@@ -143,6 +191,7 @@ pub fn init() {
         pool.add(base, base.saturating_add(size));
     }
     pool.next = pool.ranges[0].0;
+    pool.make_counts();
 }
 
 /// A page of the pool, holding whatever it held; `None` if the pool is empty (or
@@ -171,6 +220,40 @@ pub fn alloc_zeroed() -> Option<u64> {
 pub fn free(pa: u64) {
     let was = intr_disable();
     POOL.lock().give(pa);
+    intr_restore(was);
+}
+
+/// The physical address of page `pa`'s share count.
+fn count_of(pa: u64) -> u64 {
+    COUNTS.load(Ordering::Relaxed) + (pa - COUNTS_BASE.load(Ordering::Relaxed)) / PAGE_SIZE * 4
+}
+
+/// Adds an owner to page `pa` (a page of the pool its caller owns).
+pub fn share(pa: u64) {
+    let was = intr_disable();
+    let pool = POOL.lock();
+    store32(count_of(pa), load32(count_of(pa)) + 1);
+    drop(pool);
+    intr_restore(was);
+}
+
+/// Whether page `pa` has owners besides its caller (a snapshot: only its caller
+/// may add one, but another owner may let it go meanwhile).
+pub fn is_shared(pa: u64) -> bool {
+    load32(count_of(pa)) != 0
+}
+
+/// Takes an owner away from page `pa`: the last one gives it back to the pool. It
+/// must be referenced by nothing of its caller's any more (no table entry, no TLB
+/// entry).
+pub fn release(pa: u64) {
+    let was = intr_disable();
+    let mut pool = POOL.lock();
+    match load32(count_of(pa)) {
+        0 => pool.give(pa),
+        n => store32(count_of(pa), n - 1),
+    }
+    drop(pool);
     intr_restore(was);
 }
 

@@ -13,7 +13,10 @@
 //!   (`WSTATE` 1 in user mode, "other" windows while the kernel runs).
 //! * MMU misses are refilled by the vector from the running thread's page table
 //!   (`vm`), at any trap level, read by physical address (the tables are in the
-//!   page pool, `physmem`); what the table does not map goes on as a fault.
+//!   page pool, `physmem`); what the table does not map goes on as a fault. A
+//!   store to a page whose TLB entry is read-only (`fast_data_access_protection`)
+//!   at TL=0 has its page noted in the per-CPU block first (`dprot`): `vm`
+//!   resolves a copy-on-write page from it, before anything else sees a fault.
 //! * The fast traps `ta 0x24` and `ta 0x25` (Solaris' gethrtime and gethrvtime) are
 //!   served by the vector itself, in a few instructions, without saving anything.
 //! * A system call (`ta 0x40`) enters `sparc64_syscall_trap` (Solaris'
@@ -251,6 +254,7 @@ global_asm!(
     .set    CPU_SYSENT, {cpu_sysent}    ! sparc64_cpu: the system-call table
     .set    CPU_NSYSENT, {cpu_nsysent}  !   and its length
     .set    CPU_WINFAULT, {cpu_winfault} ! sparc64_cpu: the last fault in a user window trap
+    .set    CPU_DPROT_VA, {cpu_dprot_va} ! sparc64_cpu: the page of the last protection fault
     .set    CPU_VTIME, {cpu_vtime}      ! sparc64_cpu: the running thread's %ticks on a CPU
     .set    CPU_ONCPU, {cpu_oncpu}      !   until %tick = CPU_ONCPU, when it was switched in
     .set    NS_PER_TICK, {ns_per_tick}  ! %tick runs at TICK_HZ
@@ -450,9 +454,10 @@ global_asm!(
 
     ! One half of the table: `other` is where unexpected traps of that half go,
     ! `imiss`/`dmiss` the MMU-miss refills, `dfault` data faults (access exception,
-    ! misalignment, protection); `soft` (TL=0 only) serves the software traps user
-    ! code makes: the system call and the fast traps.
-    .macro  HALF base, other, imiss, dmiss, dfault, soft
+    ! misalignment), `dprot` a store to a page its TLB entry does not let be
+    ! written; `soft` (TL=0 only) serves the software traps user code makes: the
+    ! system call and the fast traps.
+    .macro  HALF base, other, imiss, dmiss, dfault, dprot, soft
     VECS    0x24, \other
     CLEANWIN
     .org    \base + 0x28 * 32
@@ -465,7 +470,7 @@ global_asm!(
     VECS    0x68 - 0x65, \other
     VEC     \dmiss                      ! 0x68 fast_data_access_MMU_miss
     VECS    0x6c - 0x69, \other
-    VEC     \dfault                     ! 0x6c fast_data_access_protection
+    VEC     \dprot                      ! 0x6c fast_data_access_protection
     VECS    0x80 - 0x6d, \other
     .org    \base + 0x80 * 32
     SPILL64                             ! spill_0_normal: the kernel's own windows
@@ -521,9 +526,9 @@ global_asm!(
     .align  32768
     .globl  sparc64_trap_table
 sparc64_trap_table:
-    HALF    sparc64_trap_table, etrap, immu_miss, dmmu_miss, etrap, 1
+    HALF    sparc64_trap_table, etrap, immu_miss, dmmu_miss, etrap, dprot, 1
     .org    sparc64_trap_table + 0x4000
-    HALF    sparc64_trap_table + 0x4000, tl1_fatal, tl1_fatal, dmmu_miss_tl1, wintrap_fault, 0
+    HALF    sparc64_trap_table + 0x4000, tl1_fatal, tl1_fatal, dmmu_miss_tl1, wintrap_fault, wintrap_fault, 0
     .org    sparc64_trap_table + 0x8000
 
     ! The MMU-miss refills (see WALK). Instruction misses load the ITLB only for
@@ -545,6 +550,20 @@ dmmu_miss_tl1:
     WALK    0x58, wintrap_fault
     stxa    %g2, [%g0] 0x5c
     retry
+
+    ! dprot: a store at TL=0 to a page whose TLB entry is not writable (perhaps a
+    ! copy-on-write page: see `vm`). The page goes to the per-CPU block before
+    ! anything else can take an MMU miss and change the tag access register (the
+    ! `save` of a trap from user mode may spill a user window), then etrap.
+dprot:
+    mov     0x30, %g1
+    ldxa    [%g1] 0x58, %g1               ! tag access: va | context
+    sethi   %hi(sparc64_cpu), %g2
+    or      %g2, %lo(sparc64_cpu), %g2
+    srlx    %g1, 13, %g1
+    sllx    %g1, 13, %g1
+    ba,pt   %xcc, etrap
+     stx    %g1, [%g2 + CPU_DPROT_VA]
 
     ! fast_gethrvtime (ta 0x25): %o0 = the LWP's virtual time, the nanoseconds its
     ! thread has spent on a CPU: what it had when switched in (CPU_VTIME), and the
@@ -1079,6 +1098,7 @@ sparc64_ontrap_call:
     cpu_sysent = const offset_of!(ArchCpu, sysent),
     cpu_nsysent = const offset_of!(ArchCpu, nsysent),
     cpu_winfault = const offset_of!(ArchCpu, winfault),
+    cpu_dprot_va = const offset_of!(ArchCpu, dprot_va),
     cpu_vtime = const offset_of!(ArchCpu, vtime),
     cpu_oncpu = const offset_of!(ArchCpu, oncpu),
     ns_per_tick = const 1_000_000_000 / clock::TICK_HZ,

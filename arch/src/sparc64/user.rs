@@ -93,6 +93,9 @@ pub struct ArchCpu {
     /// The trap type of the last fault inside a window spill or fill of a user
     /// window (the fault vector notes it: it tells a misaligned stack from a bad one).
     pub(super) winfault: AtomicU64,
+    /// The page of the last `fast_data_access_protection` trap at TL=0 (the trap
+    /// table's vector notes it before anything can change the tag access register).
+    pub(super) dprot_va: AtomicU64,
     /// The running thread's time on a CPU, in `%tick`s, until it was switched in,
     /// and `%tick` then: the LWP's virtual time (`ta 0x25`) is their sum with the
     /// time since. Kept by `context::switch`.
@@ -114,6 +117,7 @@ pub static sparc64_cpu: ArchCpu = ArchCpu {
     sysent: AtomicU64::new(0),
     nsysent: AtomicU64::new(0),
     winfault: AtomicU64::new(0),
+    dprot_va: AtomicU64::new(0),
     vtime: AtomicU64::new(0),
     oncpu: AtomicU64::new(0),
 };
@@ -338,6 +342,18 @@ impl MachFrame {
         r
     }
 
+    /// Makes this machine part's window buffer a copy of `from`'s (see
+    /// `UserFrame::inherit_windows`).
+    pub(crate) fn inherit_windows(&self, from: &MachFrame) {
+        // SAFETY: see `MachFrame`: `self` is a new LWP's, which nothing else touches
+        // yet; `from` is the running thread's own (only its own spills change it,
+        // and it has flushed its user windows) or a held LWP's, which does not run.
+        let (to, from) = unsafe { (&mut *self.wbuf.get(), &*from.wbuf.get()) };
+        let n = (from.count as usize).min(WBUF_WINDOWS);
+        to.windows[..n].copy_from_slice(&from.windows[..n]);
+        to.count = n as u64;
+    }
+
     /// Whether `d` is the frame of the LWP running on this CPU.
     pub(crate) fn is_running(d: &FrameData) -> bool {
         sparc64_cpu.frame.load(Ordering::Relaxed) == d as *const FrameData as u64
@@ -438,6 +454,12 @@ fn current() -> &'static mut UserCtx {
     // SAFETY: only the running thread touches its own user side, with interrupts
     // off or from its own code, and never through two references at once.
     unsafe { &mut *cell.get() }
+}
+
+/// The running thread's address space, if it has one: only the thread itself
+/// changes it (`exec`, `exit`).
+pub(super) fn current_space() -> Option<&'static AddrSpace> {
+    current().space.as_deref()
 }
 
 /// The running thread's frame: it is in user mode or has just left it.
@@ -552,15 +574,18 @@ extern "C" {
     fn sparc64_user_run(frame: *const FrameData, run: *mut UserRun);
 }
 
-/// Makes the running thread run in `space` with `frame`, with an empty window
-/// buffer. Interrupts are off.
+/// Makes the running thread run in `space` with `frame`: the windows its buffer
+/// holds (a `fork` child's, `MachFrame::inherit_windows`) are written out on the
+/// way to user mode. Interrupts are off.
 fn attach(space: Shared<AddrSpace>, frame: UserFrame) {
     let u = current();
     // Switches keep these; the boot thread may enter user mode before its first.
     sparc64_cpu.thread.store(super::curthread_raw() as u64, Ordering::Relaxed);
     sparc64_cpu.frame.store(frame_addr(&frame), Ordering::Relaxed);
     activate(Some(&space));
-    wbuf_of(&frame).count = 0;
+    if wbuf_of(&frame).count != 0 {
+        pending().set(PENDING_WBUF);
+    }
     u.space = Some(space);
     drop(u.frame.exchange(frame));
 }
@@ -634,7 +659,9 @@ fn fault_of(tt: u64, frame: &UserFrame) -> Fault {
         tt::FAST_INSTRUCTION_ACCESS_MMU_MISS => (FaultKind::Unmapped, frame.pc()),
         0x008 => (FaultKind::Protection, frame.pc()),
         tt::FAST_DATA_ACCESS_MMU_MISS => (FaultKind::Unmapped, tag_access() & !0x1fff),
-        tt::FAST_DATA_ACCESS_PROTECTION => (FaultKind::Protection, tag_access() & !0x1fff),
+        tt::FAST_DATA_ACCESS_PROTECTION => {
+            (FaultKind::Protection, sparc64_cpu.dprot_va.load(Ordering::Relaxed))
+        }
         tt::DATA_ACCESS_EXCEPTION => (FaultKind::Protection, sfar()),
         tt::MEM_ADDRESS_NOT_ALIGNED | 0x035 | 0x036 => (FaultKind::Misaligned, sfar()),
         tt::ILLEGAL_INSTRUCTION => (FaultKind::IllegalInstruction, frame.pc()),
@@ -686,6 +713,14 @@ fn sfar() -> u64 {
 #[no_mangle]
 extern "C" fn sparc64_user_trap(tt: u64) {
     let frame = current_frame();
+    // A store to a copy-on-write page is the machine's own to resolve: the store
+    // is made again.
+    if tt == tt::FAST_DATA_ACCESS_PROTECTION
+        && current_space()
+            .is_some_and(|s| vm::resolve_cow(s, sparc64_cpu.dprot_va.load(Ordering::Relaxed), 1))
+    {
+        return;
+    }
     match tt {
         tt::INTERRUPT_LEVEL_14 => super::clock::intr(true),
         tt::INTERRUPT_VECTOR => super::virtio::vector(),

@@ -38,6 +38,40 @@
 //!
 //! `copyin`/`copyout` reach user memory with the as-if-user ASI: the MMU checks the
 //! user's own rights in the user's context, and a fault is recovered by `catch`.
+//!
+//! **Copy-on-write** (S1: a `fork` child gets a copy of the space). `fork` copies
+//! no page: it gives the child the parent's pages, and each page one more owner
+//! (`physmem`'s share counts); the child has tables of its own, nothing else. A
+//! page that may be written loses the hardware writable bit in both spaces, and
+//! keeps a software bit that says the page may be written (`TTE_SOFT_WRITE`): a
+//! page with that bit and without `TTE_W` is copy-on-write. The parent's context is
+//! demapped once, so that no writable TLB entry of its pages outlives the fork.
+//! Pages without the right to write (text) are shared the same way, and stay so.
+//! The walk over the parent's pages (and the walk of a space that goes) reads the
+//! space's list of its leaf tables, each with a bitmap of the entries in use
+//! (`Tables`), not every entry of every table: a fork costs a few instructions a
+//! page.
+//!
+//! A store to a copy-on-write page traps (`fast_data_access_protection`), and the
+//! machine resolves it before anything else sees a fault ([`AddrSpace::cow_fault`]):
+//! a page whose other owners have all let it go is made writable again; a page
+//! still shared is copied into a page of the pool, which the TTE then maps
+//! writable, and the old page loses an owner. The one page's TLB entries are
+//! demapped, and the store is made again. Stores come three ways, and each is
+//! resolved: user code's own (the trap from user mode, `user`); the kernel's
+//! `copyout` and `cas` into user memory, whose fault `catch` returns
+//! ([`copy_user`] and [`cas_user`] resolve the pages of their range and make the
+//! copy again); and a window spill to a copy-on-write stack page at TL>1, which
+//! goes to the window buffer as any spill that faults does, and is written out on
+//! the way back to user mode by `copy_user`. Resolving takes the space's lock,
+//! which a preempted thread may hold: it runs with interrupts on. With no page
+//! left in the pool the fault is a real one: user code gets the signal of a
+//! protection fault (SIGSEGV), a copy `EFAULT`; nothing panics.
+//!
+//! Every way a page leaves a space honours the counts: unmapping, a space's drop
+//! (`exec`, exit) give a shared page back only with its last owner; `mprotect`
+//! gives a page that is still shared the right to write through the software bit
+//! only; the kernel's own writes ([`AddrSpace::write`]) copy a shared page first.
 
 use alloc::vec::Vec;
 use core::arch::{asm, global_asm};
@@ -63,9 +97,12 @@ const TTE_SOFT_EXEC: u64 = 1 << 7;
 /// A software bit of the TTE: the page is a [`SharedPage`], which its handles (the
 /// kernel's, and the space's list) own: the space does not free it with itself.
 const TTE_SOFT_SHARED: u64 = 1 << 8;
+/// A software bit of the TTE: the page may be written. Set with `TTE_W`, except on
+/// a page a `fork` shares, where its absence of `TTE_W` makes it copy-on-write.
+const TTE_SOFT_WRITE: u64 = 1 << 9;
 const TTE_PA_MASK: u64 = ((1 << 41) - 1) & !(PAGE_SIZE - 1);
 /// The bits of a TTE that give a page's rights.
-const TTE_RIGHTS: u64 = TTE_P | TTE_W | TTE_SOFT_EXEC;
+const TTE_RIGHTS: u64 = TTE_P | TTE_W | TTE_SOFT_EXEC | TTE_SOFT_WRITE;
 
 /// The low bits of a middle-level entry that count its leaf's valid entries (the
 /// miss vectors mask them off: `and` with `-(COUNT_MASK + 1)`).
@@ -83,11 +120,14 @@ fn entry(table: u64, i: u64) -> u64 {
     table + 8 * i
 }
 
-/// The entries of the table at `pa` that are not zero, with their indices.
-fn used(pa: u64) -> impl Iterator<Item = (u64, u64)> {
-    (0..ENTRIES).filter_map(move |i| {
-        let e = physmem::load(entry(pa, i));
-        (e != 0).then_some((i, e))
+/// The set bits of `w`, lowest first.
+fn bits(mut w: u64) -> impl Iterator<Item = u64> {
+    core::iter::from_fn(move || {
+        (w != 0).then(|| {
+            let b = w.trailing_zeros();
+            w &= w - 1;
+            u64::from(b)
+        })
     })
 }
 
@@ -103,7 +143,7 @@ fn rights(prot: Prot) -> u64 {
         r |= TTE_P;
     }
     if prot.contains(Prot::WRITE) {
-        r |= TTE_W;
+        r |= TTE_W | TTE_SOFT_WRITE;
     }
     if prot.contains(Prot::EXEC) {
         r |= TTE_SOFT_EXEC;
@@ -130,9 +170,61 @@ pub struct AddrSpace {
     root: u64,
     /// Serializes changes to the table; the miss vectors only read it, and every
     /// entry is filled in before the entry above it points at it (and cleared
-    /// before what it pointed at is freed). It also holds the space's handles to
-    /// the shared pages it maps.
-    lock: Mutex<Vec<Shared<SharedPage>>>,
+    /// before what it pointed at is freed). It also holds the space's list of its
+    /// tables and its handles to the shared pages it maps.
+    lock: Mutex<Tables>,
+}
+
+/// What a space keeps of its tables besides the tables themselves, under its lock:
+/// `fork` and the space's drop walk its pages from here, a few instructions a
+/// page, instead of reading every entry of every table (a leaf of 1024 entries
+/// for the few pages of a stack).
+#[derive(Default)]
+struct Tables {
+    /// The space's handles to the shared pages it maps.
+    shared: Vec<Shared<SharedPage>>,
+    /// Its middle-level tables (physical addresses).
+    mids: Vec<u64>,
+    /// Its leaf tables.
+    leaves: Vec<Leaf>,
+}
+
+/// A leaf table of a space, and which of its entries hold a TTE.
+struct Leaf {
+    /// Its physical address.
+    pa: u64,
+    /// The user address its entry 0 maps.
+    va: u64,
+    /// Bit `i % 64` of word `i / 64`: entry `i` holds a TTE.
+    used: [u64; ENTRIES as usize / 64],
+}
+
+impl Leaf {
+    /// Its pages: each one's address and its entry's physical address.
+    fn pages(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.used.iter().enumerate().flat_map(move |(w, &word)| {
+            bits(word).map(move |b| {
+                let i = w as u64 * 64 + b;
+                (self.va + (i << 13), entry(self.pa, i))
+            })
+        })
+    }
+}
+
+impl Tables {
+    /// The leaf table at `pa`, one of the space's (the newest first: the one an
+    /// `mmap` of a page made for it).
+    fn leaf(&mut self, pa: u64) -> &mut Leaf {
+        self.leaves.iter_mut().rev().find(|l| l.pa == pa).expect("vm: a leaf table the space lists")
+    }
+
+    /// Frees leaf table `pa`, which maps no page any more.
+    fn free_leaf(&mut self, pa: u64) {
+        if let Some(at) = self.leaves.iter().rposition(|l| l.pa == pa) {
+            self.leaves.swap_remove(at);
+        }
+        physmem::free(pa);
+    }
 }
 
 /// A page shared by the kernel and one user address space (`Machine::SharedPage`):
@@ -173,20 +265,30 @@ impl Slot {
         physmem::load(self.leaf)
     }
 
+    /// Its leaf table's bit for it in `t`: the word, and the bit.
+    fn bit(self, t: &mut Tables) -> (&mut u64, u64) {
+        let i = (self.leaf & (PAGE_SIZE - 1)) / 8;
+        (&mut t.leaf(self.leaf & !(PAGE_SIZE - 1)).used[i as usize / 64], 1 << (i % 64))
+    }
+
     /// Sets the TTE of a page that had none, counting it.
-    fn fill(self, tte: u64) {
+    fn fill(self, t: &mut Tables, tte: u64) {
         physmem::store(self.leaf, tte);
         physmem::store(self.mid, physmem::load(self.mid) + 1);
+        let (word, bit) = self.bit(t);
+        *word |= bit;
     }
 
     /// Clears the TTE of a page that had one; frees the leaf table if it was its
     /// last page (the caller holds the space's lock and has the page demapped).
-    fn clear(self) {
+    fn clear(self, t: &mut Tables) {
         physmem::store(self.leaf, 0);
+        let (word, bit) = self.bit(t);
+        *word &= !bit;
         let mid = physmem::load(self.mid) - 1;
         if mid & COUNT_MASK == 0 {
             physmem::store(self.mid, 0);
-            physmem::free(mid);
+            t.free_leaf(mid);
         } else {
             physmem::store(self.mid, mid);
         }
@@ -194,13 +296,36 @@ impl Slot {
 
     /// Frees the leaf table if it counts no page (a table made for a page that
     /// could then not be had).
-    fn release_if_empty(self) {
+    fn release_if_empty(self, t: &mut Tables) {
         let mid = physmem::load(self.mid);
         if mid != 0 && mid & COUNT_MASK == 0 {
             physmem::store(self.mid, 0);
-            physmem::free(mid);
+            t.free_leaf(mid);
         }
     }
+}
+
+/// Where `va`'s TTE is in the table at `root` (its space's, `t` its list), making
+/// the tables on the way: `NoMemory` if one cannot be had.
+fn make_slot(root: u64, t: &mut Tables, va: u64) -> Result<Slot, MapError> {
+    let top = entry(root, index(va, 0));
+    let mut mid_table = physmem::load(top);
+    if mid_table == 0 {
+        t.mids.try_reserve(1).map_err(|_| MapError::NoMemory)?;
+        mid_table = page_alloc()?;
+        t.mids.push(mid_table);
+        physmem::store(top, mid_table);
+    }
+    let mid = entry(mid_table, index(va, 1));
+    let mut leaf_table = physmem::load(mid) & !COUNT_MASK;
+    if leaf_table == 0 {
+        t.leaves.try_reserve(1).map_err(|_| MapError::NoMemory)?;
+        leaf_table = page_alloc()?;
+        let va = va & !((ENTRIES << 13) - 1);
+        t.leaves.push(Leaf { pa: leaf_table, va, used: [0; ENTRIES as usize / 64] });
+        physmem::store(mid, leaf_table);
+    }
+    Ok(Slot { mid, leaf: entry(leaf_table, index(va, 2)) })
 }
 
 impl AddrSpace {
@@ -208,7 +333,7 @@ impl AddrSpace {
     pub fn new() -> Result<AddrSpace, MapError> {
         let ctx = context_alloc()?;
         match page_alloc() {
-            Ok(root) => Ok(AddrSpace { ctx, root, lock: Mutex::new(Vec::new()) }),
+            Ok(root) => Ok(AddrSpace { ctx, root, lock: Mutex::new(Tables::default()) }),
             Err(e) => {
                 CONTEXTS.lock().push(ctx);
                 Err(e)
@@ -226,32 +351,20 @@ impl AddrSpace {
         self.root
     }
 
-    /// Where `va`'s TTE is; with `create`, making the tables on the way.
-    fn slot(&self, va: u64, create: bool) -> Result<Option<Slot>, MapError> {
-        let top = entry(self.root, index(va, 0));
-        let mut mid_table = physmem::load(top);
+    /// Where `va`'s TTE is, if its tables are there.
+    fn slot(&self, va: u64) -> Option<Slot> {
+        let mid_table = physmem::load(entry(self.root, index(va, 0)));
         if mid_table == 0 {
-            if !create {
-                return Ok(None);
-            }
-            mid_table = page_alloc()?;
-            physmem::store(top, mid_table);
+            return None;
         }
         let mid = entry(mid_table, index(va, 1));
-        let mut leaf_table = physmem::load(mid) & !COUNT_MASK;
-        if leaf_table == 0 {
-            if !create {
-                return Ok(None);
-            }
-            leaf_table = page_alloc()?;
-            physmem::store(mid, leaf_table);
-        }
-        Ok(Some(Slot { mid, leaf: entry(leaf_table, index(va, 2)) }))
+        let leaf_table = physmem::load(mid) & !COUNT_MASK;
+        (leaf_table != 0).then_some(Slot { mid, leaf: entry(leaf_table, index(va, 2)) })
     }
 
     /// The TTE of `va` (0: none).
     fn tte(&self, va: u64) -> u64 {
-        self.slot(va, false).ok().flatten().map_or(0, Slot::tte)
+        self.slot(va).map_or(0, Slot::tte)
     }
 
     /// Maps zero-filled pages at `va..va + len` with `prot` (`Machine::as_map`).
@@ -261,22 +374,21 @@ impl AddrSpace {
         if len / PAGE_SIZE > physmem::stats().free as u64 {
             return Err(MapError::NoMemory);
         }
-        let _g = self.lock.lock();
+        let mut t = self.lock.lock();
         if (va..end).step_by(PAGE_SIZE as usize).any(|page| self.tte(page) != 0) {
             return Err(MapError::Overlap);
         }
         let rights = rights(prot);
         for page in (va..end).step_by(PAGE_SIZE as usize) {
-            let made = self.slot(page, true).and_then(|slot| {
-                let slot = slot.ok_or(MapError::NoMemory)?;
-                let pa = page_alloc().inspect_err(|_| slot.release_if_empty())?;
-                slot.fill(pa | rights);
+            let made = make_slot(self.root, &mut t, page).and_then(|slot| {
+                let pa = page_alloc().inspect_err(|_| slot.release_if_empty(&mut t))?;
+                slot.fill(&mut t, pa | rights);
                 Ok(())
             });
             if let Err(e) = made {
                 // Nothing of this call stays: the pages it mapped (never used, so
                 // in no TLB) and the tables they emptied go back.
-                self.unmap_locked(va, page);
+                self.unmap_locked(&mut t, va, page);
                 return Err(e);
             }
         }
@@ -286,23 +398,24 @@ impl AddrSpace {
     /// `Machine::as_unmap`.
     pub fn unmap(&self, va: u64, len: u64) -> Result<(), MapError> {
         let end = check_range(va, len)?;
-        let _g = self.lock.lock();
-        self.unmap_locked(va, end);
+        let mut t = self.lock.lock();
+        self.unmap_locked(&mut t, va, end);
         Ok(())
     }
 
-    /// Unmaps the pages of `va..end` the space owns (shared pages stay), the lock
+    /// Unmaps the pages of `va..end` the space owns (the pages it shares with the
+    /// kernel stay; a page a fork shares goes back with its last owner), the lock
     /// held.
-    fn unmap_locked(&self, va: u64, end: u64) {
+    fn unmap_locked(&self, t: &mut Tables, va: u64, end: u64) {
         for page in (va..end).step_by(PAGE_SIZE as usize) {
-            let Ok(Some(slot)) = self.slot(page, false) else { continue };
+            let Some(slot) = self.slot(page) else { continue };
             let tte = slot.tte();
             if tte & TTE_V == 0 || tte & TTE_SOFT_SHARED != 0 {
                 continue;
             }
-            slot.clear();
+            slot.clear(t);
             demap_page(self.ctx, page);
-            physmem::free(tte & TTE_PA_MASK);
+            physmem::release(tte & TTE_PA_MASK);
         }
     }
 
@@ -319,40 +432,103 @@ impl AddrSpace {
         }
         let rights = rights(prot);
         for page in (va..end).step_by(PAGE_SIZE as usize) {
-            if let Ok(Some(slot)) = self.slot(page, false) {
-                physmem::store(slot.leaf, (slot.tte() & !TTE_RIGHTS) | rights);
+            if let Some(slot) = self.slot(page) {
+                let tte = slot.tte();
+                // A page a fork still shares may be written only once copied.
+                let keep = if physmem::is_shared(tte & TTE_PA_MASK) { !TTE_W } else { !0 };
+                physmem::store(slot.leaf, (tte & !TTE_RIGHTS) | (rights & keep));
                 demap_page(self.ctx, page);
             }
         }
         Ok(())
     }
 
-    /// `Machine::as_fork`: a new space with a copy of each of this one's own pages
-    /// (an eager copy, page by page, under this space's lock), same TTE rights.
+    /// `Machine::as_fork`: a new space that shares each of this one's own pages,
+    /// copy-on-write (see the module comment), under this space's lock. If the
+    /// child's tables cannot all be had, the child goes (its pages lose the owner
+    /// it was), and this space's pages stay copy-on-write: the next store makes
+    /// each writable again.
     pub fn fork(&self) -> Result<AddrSpace, MapError> {
-        let child = AddrSpace::new()?;
-        let _g = self.lock.lock();
-        for (va, tte) in self.ttes().filter(|(_, tte)| tte & TTE_SOFT_SHARED == 0) {
-            let slot = child.slot(va, true)?.ok_or(MapError::NoMemory)?;
-            let Some(pa) = physmem::alloc() else {
-                slot.release_if_empty();
-                return Err(MapError::NoMemory);
-            };
-            physmem::copy_page(pa, tte & TTE_PA_MASK);
-            slot.fill(pa | (tte & !TTE_PA_MASK));
+        let mut child = AddrSpace::new()?;
+        let root = child.root;
+        let ct = child.lock.get_mut();
+        let t = self.lock.lock();
+        let mut protected = false;
+        for (va, at) in t.leaves.iter().flat_map(Leaf::pages) {
+            let tte = physmem::load(at);
+            if tte & TTE_SOFT_SHARED != 0 {
+                continue;
+            }
+            let slot = make_slot(root, ct, va)?;
+            let cow = tte & !TTE_W;
+            if cow != tte {
+                physmem::store(at, cow);
+                protected = true;
+            }
+            physmem::share(tte & TTE_PA_MASK);
+            slot.fill(ct, cow);
+        }
+        drop(t);
+        if protected {
+            demap_context(self.ctx);
         }
         Ok(child)
     }
 
-    /// Every valid page of the space: its address and TTE, in address order.
-    fn ttes(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        used(self.root).flat_map(move |(i, l1)| {
-            used(l1).flat_map(move |(j, l2)| {
-                used(l2 & !COUNT_MASK)
-                    .filter(|&(_, tte)| tte & TTE_V != 0)
-                    .map(move |(k, tte)| ((i << 33) | (j << 23) | (k << 13), tte))
-            })
-        })
+    /// Resolves a store to user page `va` that trapped for want of `TTE_W`: true
+    /// if the page is copy-on-write and may now be written (the store is to be
+    /// made again); false if the fault is a real one (no such page, no right to
+    /// write, or no page left in the pool for the copy). Interrupts are on.
+    fn cow_fault(&self, va: u64) -> bool {
+        let _g = self.lock.lock();
+        match self.slot(va & !(PAGE_SIZE - 1)) {
+            Some(slot)
+                if slot.tte() & (TTE_V | TTE_W | TTE_SOFT_WRITE | TTE_SOFT_SHARED)
+                    == TTE_V | TTE_SOFT_WRITE =>
+            {
+                self.unshare(va, slot).is_ok()
+            }
+            _ => false,
+        }
+    }
+
+    /// Resolves the copy-on-write pages of user range `va..va + len` (a copy into
+    /// it that trapped): true if there was one to resolve.
+    fn cow_range(&self, va: u64, len: u64) -> bool {
+        let end = va.saturating_add(len).min(USER_LIMIT);
+        let mut any = false;
+        let mut page = va & !(PAGE_SIZE - 1);
+        while page < end {
+            any |= self.cow_fault(page);
+            page += PAGE_SIZE;
+        }
+        any
+    }
+
+    /// Makes the page at `slot` (user page `va`) the space's alone: a copy if a
+    /// fork still shares it, the old page losing an owner; and writable if it may
+    /// be written. The lock is held.
+    fn unshare(&self, va: u64, slot: Slot) -> Result<(), MapError> {
+        let tte = slot.tte();
+        let pa = tte & TTE_PA_MASK;
+        let shared = physmem::is_shared(pa);
+        let mut new = tte;
+        if shared {
+            let copy = physmem::alloc().ok_or(MapError::NoMemory)?;
+            physmem::copy_page(copy, pa);
+            new = copy | (tte & !TTE_PA_MASK);
+        }
+        if new & TTE_SOFT_WRITE != 0 {
+            new |= TTE_W;
+        }
+        if new != tte {
+            physmem::store(slot.leaf, new);
+            demap_page(self.ctx, va & !(PAGE_SIZE - 1));
+        }
+        if shared {
+            physmem::release(pa);
+        }
+        Ok(())
     }
 
     /// Maps a new shared page at `va`, read-write for user mode. Not virtually
@@ -371,14 +547,14 @@ impl AddrSpace {
                 return Err(MapError::NoMemory);
             }
         };
-        let mut shared = self.lock.lock();
+        let mut t = self.lock.lock();
         if self.tte(va) != 0 {
             return Err(MapError::Overlap);
         }
-        shared.try_reserve(1).map_err(|_| MapError::NoMemory)?;
-        let slot = self.slot(va, true)?.ok_or(MapError::NoMemory)?;
-        shared.push(page.share());
-        slot.fill(pa | TTE_V | TTE_CP | TTE_W | TTE_SOFT_SHARED);
+        t.shared.try_reserve(1).map_err(|_| MapError::NoMemory)?;
+        let slot = make_slot(self.root, &mut t, va)?;
+        t.shared.push(page.share());
+        slot.fill(&mut t, pa | TTE_V | TTE_CP | TTE_W | TTE_SOFT_SHARED);
         Ok(page)
     }
 
@@ -400,10 +576,17 @@ impl AddrSpace {
     fn copy(&self, va: u64, kbuf: *mut u8, len: usize, out: bool) -> Result<(), MapError> {
         va.checked_add(len as u64).filter(|&e| e <= USER_LIMIT).ok_or(MapError::BadRange)?;
         let _g = self.lock.lock();
-        // Every page first: a copy never stops half-way.
+        // Every page first: a copy never stops half-way; one into the space makes
+        // each page its own first.
         let mut at = va & !(PAGE_SIZE - 1);
         while at < va + len as u64 {
             self.paddr(at)?;
+            if out {
+                let slot = self.slot(at).ok_or(MapError::Unmapped)?;
+                if slot.tte() & TTE_SOFT_SHARED == 0 {
+                    self.unshare(at, slot)?;
+                }
+            }
             at += PAGE_SIZE;
         }
         let mut done = 0;
@@ -458,25 +641,24 @@ impl Drop for AddrSpace {
     fn drop(&mut self) {
         let was = super::intr_disable();
         // No TLB entry may outlive the pages or name the context's next owner.
-        set_primary_context(self.ctx);
-        demap_primary_context();
-        let current = sparc64_cpu.ctx.load(Ordering::Relaxed) as u16;
-        set_primary_context(if current == self.ctx { 0 } else { current });
-        if current == self.ctx {
+        demap_context(self.ctx);
+        if sparc64_cpu.ctx.load(Ordering::Relaxed) == u64::from(self.ctx) {
+            set_primary_context(0);
             sparc64_cpu.ctx.store(0, Ordering::Relaxed);
         }
         super::intr_restore(was);
-        for (_, l1) in used(self.root) {
-            for (_, l2) in used(l1) {
-                let leaf = l2 & !COUNT_MASK;
-                for (_, tte) in
-                    used(leaf).filter(|&(_, e)| e & TTE_V != 0 && e & TTE_SOFT_SHARED == 0)
-                {
-                    physmem::free(tte & TTE_PA_MASK);
+        let t = self.lock.get_mut();
+        for leaf in &t.leaves {
+            for (_, at) in leaf.pages() {
+                let tte = physmem::load(at);
+                if tte & TTE_SOFT_SHARED == 0 {
+                    physmem::release(tte & TTE_PA_MASK);
                 }
-                physmem::free(leaf);
             }
-            physmem::free(l1);
+            physmem::free(leaf.pa);
+        }
+        for &mid in &t.mids {
+            physmem::free(mid);
         }
         physmem::free(self.root);
         CONTEXTS.lock().push(self.ctx);
@@ -491,36 +673,30 @@ pub(super) fn set_primary_context(ctx: u16) {
     unsafe { set_context_register(0x8, ctx) }
 }
 
-/// Removes every TLB entry of the primary context (`demap context`).
-fn demap_primary_context() {
-    // SAFETY: a demap only removes translations of the current primary context,
-    // which belong to user address spaces; the kernel's are global and stay.
-    unsafe {
-        asm!(
-            "stxa %g0, [{op}] 0x5f",
-            "membar #Sync",
-            "stxa %g0, [{op}] 0x57",
-            "flush {k}",
-            op = in(reg) 0x40u64, // demap context, primary
-            k = in(reg) super::mmu::KERNEL_BASE,
-            options(nostack)
-        )
-    };
+/// Removes every TLB entry of context `ctx`, in both MMUs (`demap context`).
+fn demap_context(ctx: u16) {
+    demap(ctx, 0x40)
 }
 
-/// Removes the TLB entries of user page `va` of context `ctx`, in both MMUs: through
-/// the primary context if `ctx` is in it, else through the secondary context
-/// register (which nothing else uses: it is put back to 0).
+/// Removes the TLB entries of user page `va` of context `ctx`, in both MMUs.
 fn demap_page(ctx: u16, va: u64) {
+    demap(ctx, va)
+}
+
+/// A demap of context `ctx`: `what` is a page's address (demap page) or 0x40
+/// (demap context). Made through the primary context if `ctx` is in it, else
+/// through the secondary context register (which nothing else uses: it is put
+/// back to 0).
+fn demap(ctx: u16, what: u64) {
     let was = super::intr_disable();
     let primary = sparc64_cpu.ctx.load(Ordering::Relaxed) == u64::from(ctx);
     if !primary {
         set_secondary_context(ctx);
     }
-    // Demap page (bit 6 clear), context primary (bits 5:4 = 0) or secondary (1).
-    let op = va | if primary { 0 } else { 0x10 };
-    // SAFETY: a demap only removes translations of one user page of one user
-    // context; the kernel's entries are global and locked, and stay.
+    // Context primary (bits 5:4 = 0) or secondary (1).
+    let op = what | if primary { 0 } else { 0x10 };
+    // SAFETY: a demap only removes translations of one user context (one page of
+    // it, or all); the kernel's entries are global and locked, and stay.
     unsafe {
         asm!(
             "stxa %g0, [{op}] 0x5f",
@@ -741,8 +917,33 @@ pub(super) fn copy_user(uaddr: u64, kbuf: *mut u8, len: usize, out: bool) -> Res
         return Err(unmapped);
     }
     let args = CopyArgs { user: uaddr, kernel: kbuf as u64, len: len as u64, out: u64::from(out) };
-    trap::catch(copy_user_entry, &args as *const CopyArgs as usize)
-        .map_err(|info| fault_of(info, uaddr))
+    loop {
+        match trap::catch(copy_user_entry, &args as *const CopyArgs as usize) {
+            Ok(()) => return Ok(()),
+            // A copy out that found a copy-on-write page is made again once the
+            // range's are resolved (the pages it wrote already hold the same).
+            Err(info) if out && cow_resolved(info, uaddr, len as u64) => {}
+            Err(info) => return Err(fault_of(info, uaddr)),
+        }
+    }
+}
+
+/// Whether the trap `info` of a store into `uaddr..uaddr + len` of the running
+/// thread's space found copy-on-write pages there, now resolved.
+#[cold]
+fn cow_resolved(info: trap::TrapInfo, uaddr: u64, len: u64) -> bool {
+    info.tt == tt::FAST_DATA_ACCESS_PROTECTION
+        && super::user::current_space().is_some_and(|s| resolve_cow(s, uaddr, len))
+}
+
+/// Resolves the copy-on-write pages of `va..va + len` in `space` (see the module
+/// comment), with interrupts on, whatever the caller had: true if there was one.
+pub(super) fn resolve_cow(space: &AddrSpace, va: u64, len: u64) -> bool {
+    let was = super::intr_disable();
+    super::intr_restore(true);
+    let any = space.cow_range(va, len);
+    super::intr_restore(was);
+    any
 }
 
 extern "C" fn copy_user_entry(args: usize) {
@@ -767,9 +968,13 @@ pub(super) fn cas_user(uaddr: u64, old: u32, new: u32) -> Result<u32, Fault> {
         return Err(unmapped);
     }
     let mut args = CasArgs { addr: uaddr, old, new, result: 0 };
-    trap::catch(cas_user_entry, &mut args as *mut CasArgs as usize)
-        .map_err(|info| fault_of(info, uaddr))?;
-    Ok(args.result)
+    loop {
+        match trap::catch(cas_user_entry, &mut args as *mut CasArgs as usize) {
+            Ok(()) => return Ok(args.result),
+            Err(info) if cow_resolved(info, uaddr, 4) => {}
+            Err(info) => return Err(fault_of(info, uaddr)),
+        }
+    }
 }
 
 extern "C" fn cas_user_entry(args: usize) {

@@ -243,8 +243,8 @@ fn address_spaces_map_read_and_write_and_refuse_bad_ranges() {
 }
 
 /// The page pool: a boot of 16 pages. Mapping takes from it (all or nothing),
-/// unmapping and dropping give back, a `fork` child counts its own copies, a
-/// shared page counts until its last handle goes; unmapping skips holes and shared
+/// unmapping and dropping give back, a `fork` child takes nothing (its pages are
+/// shared copy-on-write), a shared page counts until its last handle goes; unmapping skips holes and shared
 /// pages; a protection change needs every page mapped; none of it is the heap's.
 #[test]
 fn address_spaces_take_their_pages_from_the_pool() {
@@ -277,9 +277,10 @@ fn address_spaces_take_their_pages_from_the_pool() {
         Sim::as_protect(&s, DATA, PAGE_SIZE, Prot::empty()).unwrap();
         Sim::as_write(&s, DATA, b"k").unwrap();
 
-        // A child's copies are its own pages (the shared one is not copied).
+        // A child shares the space's own pages (not the kernel's shared one).
         let child = Sim::as_fork(&s).unwrap();
-        assert_eq!(pool().free, 13);
+        assert_eq!(pool().free, 14);
+        assert_eq!(Sim::as_read(&child, HOLE, &mut b), Err(MapError::Unmapped));
         Sim::as_read(&child, DATA, &mut b).unwrap();
         assert_eq!(&b, b"k");
         drop(child);
@@ -288,6 +289,75 @@ fn address_spaces_take_their_pages_from_the_pool() {
         assert_eq!(pool().free, 15, "the shared page lives as long as its handle");
         drop(shared);
         assert_eq!(pool().free, 16);
+        Sim::halt(true)
+    }
+    let _g = serial();
+    assert!(boot(SimConfig { pool_bytes: 16 * PAGE_SIZE as usize, ..config(1) }, main));
+}
+
+/// Copy-on-write (S1, S16): a `fork` child shares every page of its parent; the
+/// first write to a page in either space copies it, taking exactly one page of the
+/// pool, and the other space does not see it; a page whose other owners are gone
+/// is written in place; a page goes back to the pool with its last owner, through
+/// a fork of a fork too. With the pool empty, the write fails (`NoMemory`), changes
+/// nothing, and succeeds once a page is free.
+#[test]
+fn a_fork_shares_its_pages_until_one_side_writes() {
+    fn main(_cpu: usize) {
+        let (rw, free) = (Prot::READ | Prot::WRITE, || Sim::page_stats().free);
+        let byte = |s: &AddrSpace, va| {
+            let mut b = [0u8; 1];
+            Sim::as_read(s, va, &mut b).unwrap();
+            b[0]
+        };
+        let s = Sim::as_create().unwrap();
+        Sim::as_map(&s, DATA, 4 * PAGE_SIZE, rw).unwrap();
+        for k in 0..4 {
+            Sim::as_write(&s, DATA + k * PAGE_SIZE, &[b'a' + k as u8]).unwrap();
+        }
+        assert_eq!(free(), 12);
+        let child = Sim::as_fork(&s).unwrap();
+        assert_eq!(free(), 12, "a fork takes no page");
+        assert_eq!(byte(&child, DATA + 3 * PAGE_SIZE), b'd');
+
+        Sim::as_write(&child, DATA, b"C").unwrap();
+        assert_eq!(free(), 11, "the child's write copied one page");
+        assert_eq!((byte(&s, DATA), byte(&child, DATA)), (b'a', b'C'));
+        Sim::as_write(&child, DATA + 1, b"D").unwrap();
+        assert_eq!(free(), 11, "the child's copy is its own");
+        Sim::as_write(&s, DATA, b"P").unwrap();
+        assert_eq!(free(), 11, "the parent's page has no other owner left");
+        Sim::as_write(&s, DATA + PAGE_SIZE, b"Q").unwrap();
+        assert_eq!(free(), 10);
+        assert_eq!((byte(&s, DATA + PAGE_SIZE), byte(&child, DATA + PAGE_SIZE)), (b'Q', b'b'));
+
+        // A fork of the fork: its pages go with their last owner.
+        let grandchild = Sim::as_fork(&child).unwrap();
+        drop(child);
+        assert_eq!(free(), 10, "every page of the child is still owned");
+        assert_eq!(byte(&grandchild, DATA), b'C');
+        drop(grandchild);
+        assert_eq!(free(), 12, "the child's copy and the page the parent copied went");
+
+        // No page for a copy: the write fails, then succeeds once there is one.
+        let child = Sim::as_fork(&s).unwrap();
+        let filler = Sim::as_create().unwrap();
+        Sim::as_map(&filler, DATA, 12 * PAGE_SIZE, rw).unwrap();
+        assert_eq!(free(), 0);
+        assert_eq!(Sim::as_write(&child, DATA + 2 * PAGE_SIZE, b"X"), Err(MapError::NoMemory));
+        assert_eq!(
+            (byte(&s, DATA + 2 * PAGE_SIZE), byte(&child, DATA + 2 * PAGE_SIZE)),
+            (b'c', b'c')
+        );
+        Sim::as_unmap(&filler, DATA, PAGE_SIZE).unwrap();
+        Sim::as_write(&child, DATA + 2 * PAGE_SIZE, b"X").unwrap();
+        assert_eq!(free(), 0);
+        assert_eq!(
+            (byte(&s, DATA + 2 * PAGE_SIZE), byte(&child, DATA + 2 * PAGE_SIZE)),
+            (b'c', b'X')
+        );
+        drop((filler, child, s));
+        assert_eq!(free(), 16);
         Sim::halt(true)
     }
     let _g = serial();

@@ -30,7 +30,17 @@
 //!     parent stays suspended until an `_lwp_continue` in the child — and the
 //!     reader's copy returns `EINTR` from its `read`; in the parent, the reader
 //!     still waits (a byte written wakes it), the counters go on and the
-//!     suspended one stays so. A bad `forkall` flag is `EINVAL`.
+//!     suspended one stays so; what the child writes to the memory, the parent
+//!     does not see. A bad `forkall` flag is `EINVAL`.
+//! 11. copy-on-write: a `fork1` costs the pool page tables, not the process's
+//!     pages (far fewer pages than the process has); the child sees the parent's
+//!     data, anonymous memory and stack, and each page it then writes costs the
+//!     pool exactly one page, once (a second write to it, none); a `read` into a
+//!     page it has not written since the fork (the kernel's `copyout`) works and
+//!     costs one page; deep recursion (window spills into the shared stack pages)
+//!     computes what it should. The parent sees none of the child's writes, writes
+//!     its pages after the child is gone without taking a page (their other owner
+//!     went), and the pool is back where it was before the fork.
 //!
 //! Exit codes: the number of the failed check.
 
@@ -41,15 +51,16 @@
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 
 use lwp_user::abi::{
-    SigInfoT, SigSet, UContext, CLD_CONTINUED, CLD_DUMPED, CLD_EXITED, CLD_STOPPED, P_ALL, P_PID,
-    SIGCONT, SIGILL, SIGSTOP, SIGUSR1, SIGUSR2, SIG_BLOCK, WCONTINUED, WEXITED, WNOHANG, WSTOPPED,
+    SigInfoT, SigSet, UContext, CLD_CONTINUED, CLD_DUMPED, CLD_EXITED, CLD_STOPPED,
+    CONFIG_AVPHYS_PAGES, PROT_READ, PROT_WRITE, P_ALL, P_PID, SIGCONT, SIGILL, SIGSTOP, SIGUSR1,
+    SIGUSR2, SIG_BLOCK, WCONTINUED, WEXITED, WNOHANG, WSTOPPED,
 };
 use lwp_user::errno::{ECHILD, EFAULT, EINTR, EINVAL, ESRCH};
 use lwp_user::signal::{kill, sigaction, sigmask, sigprocmask, Disposition};
 use lwp_user::{
     check, exit, fork1, forkall, getpid, getppid, lwp_continue, lwp_kill, lwp_self, lwp_suspend,
-    lwp_wait, ok, pipe, read, say, sleep_ms, sleep_until, spawn, syscall6, waitid, write,
-    yield_now,
+    lwp_wait, mmap_anon, munmap, ok, pipe, read, say, sleep_ms, sleep_until, spawn, syscall6,
+    sysconfig, waitid, write, yield_now,
 };
 
 lwp_user::main!(main);
@@ -271,6 +282,8 @@ fn main(_: u64) {
     // 10.
     forkall_copies_every_lwp();
     check!(10, fork(1, 1).err() == Some(EINVAL), "forkall flags 1");
+    // 11.
+    copy_on_write();
     say!("every child was its own process");
 }
 
@@ -317,6 +330,8 @@ fn as_bytes(words: &[u64; 3]) -> [u8; 24] {
 /// and a reader, whose `read` ends as `READ` says (1 a byte, 2 EINTR, 3 else).
 static COUNTS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
 static COUNT_STOP: AtomicBool = AtomicBool::new(false);
+/// Written by the `forkall` child only.
+static FORKALL_WROTE: AtomicU64 = AtomicU64::new(0);
 static READ: AtomicU64 = AtomicU64::new(0);
 
 fn counter(k: u64) {
@@ -365,6 +380,7 @@ fn forkall_copies_every_lwp() {
     let pid = match ok!(10, forkall()) {
         0 => {
             let ids_there = counters.iter().chain([&rd, &me]).all(|&id| lwp_kill(id, 0).is_ok());
+            FORKALL_WROTE.store(1, SeqCst);
             let code = if lwp_self() != Ok(me) {
                 101
             } else if !ids_there || lwp_kill(me + 5, 0) != Err(ESRCH) {
@@ -386,6 +402,7 @@ fn forkall_copies_every_lwp() {
     };
     let i = wait_for(10, pid, WEXITED);
     check!(10, i.si_code == CLD_EXITED && i.si_value == 0, "the forkall child: {}", i.si_value);
+    check!(10, FORKALL_WROTE.load(SeqCst) == 0, "the forkall child's write is seen here");
     check!(10, READ.load(SeqCst) == 0, "the parent's reader was woken: {}", READ.load(SeqCst));
     check!(10, counters_move(&[0, 1]), "the parent's counters stopped");
     check!(10, counter_still(2), "the parent's suspended counter counts");
@@ -397,4 +414,128 @@ fn forkall_copies_every_lwp() {
     for id in counters.iter().chain([&rd]) {
         ok!(10, lwp_wait(*id));
     }
+}
+
+/// Check 11's data: four pages' worth of words, a word of each page written.
+const WORDS_PER_PAGE: usize = 8192 / 8;
+static DATA: [AtomicU64; 4 * WORDS_PER_PAGE] = [const { AtomicU64::new(0) }; 4 * WORDS_PER_PAGE];
+/// Word `k` of `DATA`, reached through an opaque reference: with constant indices
+/// only, the compiler would split the array into separate words, side by side.
+fn data(k: usize) -> &'static AtomicU64 {
+    &core::hint::black_box(&DATA)[k]
+}
+
+/// Pages of anonymous memory check 11 maps.
+const ANON_PAGES: u64 = 16;
+
+/// Free pages of the pool.
+fn free_pages() -> u64 {
+    ok!(11, sysconfig(CONFIG_AVPHYS_PAGES))
+}
+
+/// A recursion `depth` deep, each frame with a buffer of its own on the stack:
+/// its sum, which `recursion_sum` says without recursing.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let mut frame = [0u64; 16];
+    for (k, w) in frame.iter_mut().enumerate() {
+        *w = core::hint::black_box(depth * 16 + k as u64);
+    }
+    let below = if depth == 0 { 0 } else { recurse(depth - 1) };
+    frame.iter().sum::<u64>() + below
+}
+
+/// What `recurse(depth)` returns: the sum of 0..16 * (depth + 1).
+fn recursion_sum(depth: u64) -> u64 {
+    let n = 16 * (depth + 1);
+    n * (n - 1) / 2
+}
+
+const DEPTH: u64 = 300;
+
+fn copy_on_write() {
+    let anon = ok!(11, mmap_anon(ANON_PAGES * 8192, PROT_READ | PROT_WRITE)) as *mut u8;
+    // SAFETY: the pages were just mapped, and only this check uses them.
+    let anon_at = |page: u64, k: u64| unsafe { &mut *anon.add((page * 8192 + k) as usize) };
+    for page in 0..ANON_PAGES {
+        *anon_at(page, 0) = b'p';
+    }
+    for page in 0..4 {
+        data(page * WORDS_PER_PAGE).store(1000 + page as u64, SeqCst);
+    }
+    // The stack as deep as the child goes, and the calls' own stack pages, mapped.
+    check!(11, recurse(DEPTH) == recursion_sum(DEPTH), "the parent's recursion");
+    // The processes of the checks before may still be giving their pages back
+    // (their last threads let their spaces go when they are reaped): the pool
+    // counts only this process's doings once it stays still.
+    let settled = sleep_until(5_000, || {
+        let was = free_pages();
+        sleep_ms(50);
+        free_pages() == was
+    });
+    check!(11, settled, "the pool never stays still");
+    let before = free_pages();
+    let pid = child(11, || {
+        let after_fork = free_pages();
+        // The parent waits for it meanwhile.
+        sleep_ms(20);
+        let _ = free_pages();
+        let m1 = free_pages();
+        let seen = (0..4).all(|p| data(p * WORDS_PER_PAGE).load(SeqCst) == 1000 + p as u64);
+        for p in 0..3 {
+            data(p * WORDS_PER_PAGE).store(2000 + p as u64, SeqCst);
+        }
+        let m2 = free_pages();
+        for p in 0..3 {
+            data(p * WORDS_PER_PAGE + 1).store(3000, SeqCst);
+        }
+        let m3 = free_pages();
+        let (r, w) = match pipe() {
+            Ok(fds) => fds,
+            Err(_) => return 111,
+        };
+        // SAFETY: the child's own copy of the mapping, which nothing else uses.
+        let page = unsafe { core::slice::from_raw_parts_mut(anon, 3) };
+        if write(w, b"xyz") != Ok(3) || read(r, page) != Ok(3) || page != b"xyz" {
+            return 112;
+        }
+        let m4 = free_pages();
+        let deep = recurse(DEPTH) == recursion_sum(DEPTH);
+        let anon_seen = (0..ANON_PAGES).all(|p| *anon_at(p, 0) == b'p' || p == 0);
+        if before - after_fork >= ANON_PAGES {
+            113
+        } else if !seen || !anon_seen {
+            114
+        } else if m1 - m2 != 3 || m2 != m3 {
+            115
+        } else if m3 - m4 != 1 {
+            116
+        } else if !deep {
+            117
+        } else {
+            0
+        }
+    });
+    let i = wait_for(11, pid, WEXITED);
+    check!(11, i.si_code == CLD_EXITED && i.si_value == 0, "the child: {}", i.si_value);
+    check!(
+        11,
+        (0..4).all(|p| data(p * WORDS_PER_PAGE).load(SeqCst) == 1000 + p as u64)
+            && (0..3).all(|p| data(p * WORDS_PER_PAGE + 1).load(SeqCst) == 0)
+            && (0..ANON_PAGES).all(|p| *anon_at(p, 0) == b'p' && *anon_at(p, 1) == 0),
+        "the child's writes are seen here"
+    );
+    let alone = free_pages();
+    for page in 0..ANON_PAGES {
+        *anon_at(page, 1) = b'q';
+    }
+    for page in 0..4 {
+        data(page * WORDS_PER_PAGE + 2).store(4000, SeqCst);
+    }
+    check!(11, recurse(DEPTH) == recursion_sum(DEPTH), "the parent's recursion after");
+    let end = free_pages();
+    check!(11, end == alone, "writing pages of its own took {} pages", alone - end);
+    check!(11, end == before, "{before} pages free before the fork, {end} after");
+    // SAFETY: the mapping is this check's, and no reference to it is left.
+    ok!(11, unsafe { munmap(anon as u64, ANON_PAGES * 8192) });
 }
