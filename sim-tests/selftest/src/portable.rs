@@ -315,6 +315,8 @@ pub(crate) fn rec_by_loop(n: u64, seed: u64) -> u64 {
 static REC_BAD: AtomicU64 = AtomicU64::new(0);
 /// Times the recursing threads were switched in, summed as each one ends.
 static REC_SWITCHES: AtomicU64 = AtomicU64::new(0);
+/// Each recursing thread's switches in so far, for its partner on the CPU.
+static REC_NSWITCH: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
 
 fn recurser(k: usize) {
     // 40..130 levels of 192-byte frames: deep enough for many window spills and
@@ -322,9 +324,17 @@ fn recurser(k: usize) {
     let depth = 40 + 30 * (k % 4) as u64;
     let deadline = M::now_ns() + 30_000_000_000;
     let mut round = 0u64;
-    // Until it has been preempted in the middle of it and resumed (its partner on
-    // the CPU does the same, so each one's quantum ends while the other waits).
-    while (curthread().nswitch() < 2 || round < 200) && M::now_ns() < deadline {
+    let (mine, partner) = (&REC_NSWITCH[k % 64], &REC_NSWITCH[(k ^ 1) % 64]);
+    // Until it and its partner on the CPU have each been preempted in the middle of
+    // it and resumed: each one's quantum ends while the other waits, and neither
+    // leaves the other alone on the CPU, with nothing to preempt it, before that.
+    loop {
+        let switched = curthread().nswitch();
+        mine.store(switched, Ordering::SeqCst);
+        let both = switched >= 2 && partner.load(Ordering::SeqCst) >= 2;
+        if (both && round >= 200) || M::now_ns() >= deadline {
+            break;
+        }
         let seed = (k as u64) << 32 | round;
         if rec(depth, seed) != rec_by_loop(depth, seed) {
             REC_BAD.fetch_add(1, Ordering::SeqCst);
@@ -341,6 +351,7 @@ fn deep_recursion_preempted() -> TestResult {
     DONE.store(0, Ordering::SeqCst);
     REC_BAD.store(0, Ordering::SeqCst);
     REC_SWITCHES.store(0, Ordering::SeqCst);
+    REC_NSWITCH.iter().for_each(|c| c.store(0, Ordering::SeqCst));
     let n = pairs();
     for k in 0..n {
         spawn_ts_pair("recurse", recurser, k);
