@@ -38,11 +38,13 @@ pub static PRIO: &[u8] = program!("prio");
 pub static INIT: &[u8] = program!("init");
 pub static MMAP: &[u8] = program!("mmap");
 pub static RUSAGE: &[u8] = program!("rusage");
+pub static RC: &[u8] = program!("rc");
 
 /// What `exec` finds by name (`kern::exec::set_programs`): every program above,
 /// and `badimage`, which is no program (an `exec` of it must fail with ENOEXEC).
 pub static BY_NAME: &[(&str, &[u8])] = &[
     ("init", INIT),
+    ("rc", RC),
     ("hello", HELLO),
     ("lwps", LWPS),
     ("suspend", SUSPEND),

@@ -62,6 +62,7 @@ pub static USER: &[Test] = &[
     Test::new("user_fpu_per_lwp", user_fpu_per_lwp),
     Test::new("user_fork1_and_waitid", user_fork1_and_waitid),
     Test::new("user_exec", user_exec),
+    Test::new("user_rc_runs_the_programs", user_rc_runs_the_programs),
     Test::new("user_bad_pointers", user_bad_pointers),
     Test::new("user_isolation", user_isolation),
     Test::new("user_bad_stack", user_bad_stack),
@@ -322,6 +323,13 @@ fn user_fork1_and_waitid() -> TestResult {
 /// the `exec` program).
 fn user_exec() -> TestResult {
     passes(EXEC, 0)
+}
+
+/// A user program forks, execs and waits for other test programs in turn (S1), as
+/// Solaris' `init` runs its rc scripts: each ends as it must, seen through
+/// `waitid` (exit 0; SIGPIPE for the one that writes into a pipe without readers).
+fn user_rc_runs_the_programs() -> TestResult {
+    passes(RC, 0)
 }
 
 /// Every pointer argument of every system call refuses bad addresses with EFAULT,
