@@ -59,19 +59,31 @@ pub fn stop_point() {
 
 /// The stop and exit requests of a stop point (no signals).
 pub(crate) fn stop_requests() {
+    if stop_unless_exiting().is_err() {
+        super::lwp_exit();
+    }
+}
+
+/// An exit is asked of the current LWP: what [`stop_unless_exiting`] leaves to its
+/// caller.
+struct Exiting;
+
+/// Stops the current LWP while a request holds it; `Err(Exiting)` once an exit is
+/// asked of it (the caller exits, or unwinds to where it can).
+fn stop_unless_exiting() -> Result<(), Exiting> {
     let t = curthread();
     loop {
         if !t.proc_flag().intersects(HELD | TpFlags::EXITLWP) {
-            return;
+            return Ok(());
         }
-        let Some(p) = t.procp() else { return };
+        let Some(p) = t.procp() else { return Ok(()) };
         let was = M::intr_disable();
         let mut ps = p.p_lock.lock();
         let f = t.proc_flag();
         if f.contains(TpFlags::EXITLWP) {
             drop(ps);
             M::intr_restore(was);
-            super::lwp_exit();
+            return Err(Exiting);
         }
         if !f.intersects(HELD) {
             // Continued before it could stop.
@@ -107,8 +119,20 @@ pub(crate) fn all_stopped(ps: &ProcState) -> bool {
 /// delivered on its way back to user mode, and the wait ends (a system call
 /// restarts instead if the signal's disposition says `SA_RESTART` and the call can
 /// be restarted).
+///
+/// An exit asked of the LWP, or a signal that ends its process, ends the wait with
+/// `EINTR` too, and is acted on at the stop point on the way back to user mode: by
+/// then the call has unwound and its frames have given back what they held (a
+/// pipe end that an LWP asleep in `read` holds, say), where an exit here, deep in
+/// the call, would leave it held for ever.
 pub(crate) fn wait_interrupted() -> Result<(), Errno> {
-    stop_point();
+    stop_unless_exiting().map_err(|Exiting| Errno::EINTR)?;
+    let t = curthread();
+    if t.pending() & pending::SIG != 0 && signal::issig_in_wait() {
+        // Due again for the way back to user mode.
+        t.set_pending(pending::SIG);
+        return Err(Errno::EINTR);
+    }
     if signal::delivering() {
         return Err(Errno::EINTR);
     }

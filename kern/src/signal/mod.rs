@@ -93,7 +93,7 @@ pub(crate) use post::{
     exec_reset, fork_inherit, job_report, keeps_no_zombies, proc_stopped, sigchld_on_exit,
     tell_parent_stopped,
 };
-pub(crate) use take::{delivering, issig, psig, restartable, trapsig};
+pub(crate) use take::{delivering, issig, issig_in_wait, psig, restartable, trapsig};
 pub use take::{sigaction, sigpending, sigprocmask, sigsuspend, sigtimedwait};
 pub use timer::{alarm, getitimer, setitimer};
 pub(crate) use timer::{itimer_expired, itimer_tick, realitimer_cancel};

@@ -84,6 +84,18 @@ fn reroute(t: &'static KThread, p: &Proc, lo: u64, hi: u64, ps: Option<&ProcStat
 /// already (a trap signal). Call it with no lock held.
 #[must_use = "true: a caught signal is to be delivered (`psig`)"]
 pub(crate) fn issig() -> bool {
+    issig_at(false)
+}
+
+/// [`issig`] in an interrupted wait (`lwp::wait_interrupted`): a signal whose
+/// default action ends the process is left pending, for the stop point on the way
+/// back to user mode, once the call has unwound; true for it too (the wait ends).
+#[must_use = "true: the wait ends"]
+pub(crate) fn issig_in_wait() -> bool {
+    issig_at(true)
+}
+
+fn issig_at(in_wait: bool) -> bool {
     let Some((t, lwp, p)) = current() else { return false };
     let delivering = || lwp.with_data(|d| d.lwp_cursig != 0).unwrap_or(false);
     loop {
@@ -111,6 +123,11 @@ pub(crate) fn issig() -> bool {
             if taken != Some(true) {
                 return true;
             }
+        }
+        let ends =
+            disp == SigDisp::Default && matches!(sig.default_action(), Action::Exit | Action::Core);
+        if in_wait && ends {
+            return true;
         }
         if mine.has(sig) {
             t.sig_state().set_sig(mine.without(sig));

@@ -8,7 +8,7 @@
 use arch::sim::user;
 use arch::USER_LIMIT;
 use kern::proc::WaitStatus;
-use kern_selftest::{ensure_eq, reap, Test, TestResult};
+use kern_selftest::{ensure, ensure_eq, reap, Test, TestResult};
 use lwp_abi::*;
 
 use super::signals::{catch, h_record, poke_lwp1, ran_by, sigaction, wait_lwp, worker_arg};
@@ -20,6 +20,7 @@ pub static PIPES: &[Test] = &[
     Test::new("pipes_eof_epipe_and_bad_arguments", eof_epipe_and_bad_arguments),
     Test::new("pipes_sigpipe_kills_by_default", sigpipe_kills),
     Test::new("pipes_read_interrupted_by_a_signal", read_interrupted),
+    Test::new("pipes_sleeping_reader_gives_the_pipe_back", sleeping_reader_gives_it_back),
 ];
 
 // What lives where in `DATA` (beyond what the other suites use).
@@ -32,6 +33,8 @@ const MSG: u64 = DATA + 0x1e20;
 const PLAYED: u64 = DATA + 0x1e40;
 /// A buffer for the other tests.
 const BUF: u64 = DATA + 0x1f00;
+/// A timespec for a nap.
+const NAP: u64 = DATA + 0x1f80;
 
 const ROUNDS: u64 = 300;
 
@@ -178,5 +181,52 @@ fn eintr_main(_: u64) {
 fn read_interrupted() -> TestResult {
     let space = new_space()?;
     ensure_eq!(reap(start(&space, eintr_main, 0)?)?, WaitStatus::Exited(0));
+    Ok(())
+}
+
+fn read_forever(fd: u64) {
+    let _ = read(fd, BUF, 8);
+    exit(3)
+}
+
+/// A pipe whose reader LWP is asleep in `read` when the process ends: by its exit
+/// (`how` 0), or by SIGKILL sent to itself (1).
+fn sleeping_reader_main(how: u64) {
+    let (r, _w) = pipe();
+    worker_arg(0, read_forever, r);
+    user::store_u64(NAP, 0);
+    user::store_u64(NAP + 8, 5_000_000);
+    assert_eq!(sys(SYS_NANOSLEEP, &[NAP]), Ok((0, 0)), "user: nap");
+    if how == 1 {
+        let pid = sys(SYS_GETPID, &[]).expect("getpid").0;
+        let _ = sys(SYS_KILL, &[pid, SIGKILL]);
+    }
+    exit(0)
+}
+
+/// An LWP asleep in a pipe's `read` when its process ends gives the pipe back: its
+/// wait ends and its call unwinds before it exits. After a first round (the caches
+/// then hold what they keep), four more leave the heap where it was, within less
+/// than one pipe's buffer (an exit deep in the call kept the pipe: one buffer a
+/// process).
+fn sleeping_reader_gives_it_back() -> TestResult {
+    let round = || -> TestResult {
+        let space = new_space()?;
+        ensure_eq!(reap(start(&space, sleeping_reader_main, 0)?)?, WaitStatus::Exited(0));
+        let space = new_space()?;
+        let killed = reap(start(&space, sleeping_reader_main, 1)?)?;
+        ensure_eq!(killed, WaitStatus::Killed(SIGKILL as u8));
+        Ok(())
+    };
+    round()?;
+    let before = kern::kmem::census();
+    for _ in 0..2 {
+        round()?;
+    }
+    let grown = kern::kmem::census().heap_used.saturating_sub(before.heap_used);
+    ensure!(
+        grown < kern::pipe::PIPE_SIZE,
+        "four ends of a sleeping reader's process: the heap grew by {grown} bytes"
+    );
     Ok(())
 }

@@ -22,6 +22,8 @@
 //! and exits with an LWP asleep in `read` and pipes open: they go with the
 //! process (the kernel's test checks that memory comes back). With argument 1, a
 //! write without readers under SIGPIPE's default action: the process dies of it.
+//! With argument 3, only the last: a pipe with an LWP asleep in its `read`, then
+//! the exit; with 4, the same ended by SIGKILL sent to the process itself.
 //!
 //! Exit codes: 0 passed; 1 a call failed; 2 a descriptor is not what it should
 //! be; 3 bytes were lost, changed or reordered; 4 no end of the file; 5 a bad
@@ -38,14 +40,14 @@
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
 use lwp_user::abi::{
-    SigInfoT, SigSet, UContext, FD_CLOEXEC, F_GETFD, F_SETFD, PIPE_BUF, SA_RESTART, SIGPIPE,
-    SIGUSR1,
+    SigInfoT, SigSet, UContext, FD_CLOEXEC, F_GETFD, F_SETFD, PIPE_BUF, SA_RESTART, SIGKILL,
+    SIGPIPE, SIGUSR1,
 };
 use lwp_user::errno::{EBADF, EFAULT, EINTR, EINVAL, EMFILE, EPIPE};
-use lwp_user::signal::{sigaction, Disposition};
+use lwp_user::signal::{kill, sigaction, Disposition};
 use lwp_user::{
-    addr, check, close, dup, fcntl, lwp_kill, lwp_self, lwp_wait, ok, pipe, read, say, sleep_ms,
-    spawn, write,
+    addr, check, close, dup, exit, fcntl, getpid, lwp_kill, lwp_self, lwp_wait, ok, pipe, read,
+    say, sleep_ms, spawn, write,
 };
 
 lwp_user::main!(main);
@@ -54,6 +56,9 @@ lwp_user::main!(main);
 const PIPE_SIZE: usize = 2 * PIPE_BUF;
 
 fn main(arg: u64) {
+    if arg == 3 || arg == 4 {
+        reader_left_asleep(arg == 4);
+    }
     if arg == 1 {
         let (r, w) = ok!(1, pipe());
         ok!(1, close(r));
@@ -71,6 +76,20 @@ fn main(arg: u64) {
     ok!(1, spawn(read_forever, r, 0));
     sleep_ms(10);
     say!("pipes passed");
+}
+
+/// A pipe whose reader LWP is asleep in `read` when the process ends: by its exit,
+/// or (`killed`) by SIGKILL.
+fn reader_left_asleep(killed: bool) {
+    let (r, _w) = ok!(1, pipe());
+    ok!(1, spawn(read_forever, r, 0));
+    sleep_ms(10);
+    if killed {
+        let _ = kill(ok!(1, getpid()), SIGKILL);
+        sleep_ms(1_000);
+        check!(1, false, "SIGKILL did not end the process");
+    }
+    exit(0)
 }
 
 fn read_forever(r: u64) {
