@@ -124,10 +124,18 @@ pub(crate) fn all_stopped(ps: &ProcState) -> bool {
 /// `EINTR` too, and is acted on at the stop point on the way back to user mode: by
 /// then the call has unwound and its frames have given back what they held (a
 /// pipe end that an LWP asleep in `read` holds, say), where an exit here, deep in
-/// the call, would leave it held for ever.
+/// the call, would leave it held for ever. (Outside a system call — an LWP that
+/// runs kernel code of its own — the stop point here acts on them at once.)
 pub(crate) fn wait_interrupted() -> Result<(), Errno> {
-    stop_unless_exiting().map_err(|Exiting| Errno::EINTR)?;
     let t = curthread();
+    let in_call = t.lwp().and_then(|l| l.with_data(|d| d.lwp_sysnum != 0)).unwrap_or(false);
+    if !in_call {
+        // An LWP that runs kernel code of its own (the self-tests'), or a wait
+        // outside a system call: there is no way back to user mode to act at.
+        stop_point();
+        return if signal::delivering() { Err(Errno::EINTR) } else { Ok(()) };
+    }
+    stop_unless_exiting().map_err(|Exiting| Errno::EINTR)?;
     if t.pending() & pending::SIG != 0 && signal::issig_in_wait() {
         // Due again for the way back to user mode.
         t.set_pending(pending::SIG);
