@@ -35,8 +35,7 @@ const RUNS: &[Run] = &[
     (b"fpu\0", &[b"fpu\0"], End::Exit(0)),
     // argc 0: the anonymous-memory checks.
     (b"mmap\0", &[], End::Exit(0)),
-    // argc 2: the pipes' checks; argc 1: a write without readers.
-    (b"pipes\0", &[b"pipes\0", b"all\0"], End::Exit(0)),
+    // argc 1: a write without readers.
     (b"pipes\0", &[b"pipes\0"], End::Killed(SIGPIPE)),
     // argc 1: a handler installed by one LWP runs in another.
     (b"signals\0", &[b"signals\0"], End::Exit(0)),
