@@ -124,14 +124,16 @@ pub(crate) fn all_stopped(ps: &ProcState) -> bool {
 /// `EINTR` too, and is acted on at the stop point on the way back to user mode: by
 /// then the call has unwound and its frames have given back what they held (a
 /// pipe end that an LWP asleep in `read` holds, say), where an exit here, deep in
-/// the call, would leave it held for ever. (Outside a system call — an LWP that
-/// runs kernel code of its own — the stop point here acts on them at once.)
+/// the call, would leave it held for ever. Every LWP of a process with an address
+/// space goes back to user mode from any wait it is in; one that runs kernel code
+/// of its own (the self-tests', in a process with none) never does, and the stop
+/// point here acts on them at once.
 pub(crate) fn wait_interrupted() -> Result<(), Errno> {
     let t = curthread();
-    let in_call = t.lwp().and_then(|l| l.with_data(|d| d.lwp_sysnum != 0)).unwrap_or(false);
-    if !in_call {
-        // An LWP that runs kernel code of its own (the self-tests'), or a wait
-        // outside a system call: there is no way back to user mode to act at.
+    let user = t.procp().is_some_and(|p| p.addr_space().is_some());
+    if !user {
+        // An LWP that runs kernel code of its own (the self-tests', in a process
+        // with no address space): there is no way back to user mode to act at.
         stop_point();
         return if signal::delivering() { Err(Errno::EINTR) } else { Ok(()) };
     }

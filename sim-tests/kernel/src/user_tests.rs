@@ -794,14 +794,6 @@ fn user_pipes() -> TestResult {
 /// first round (the caches then hold what they keep), eight more leave the heap
 /// where it was, within less than one pipe's buffer.
 fn user_pipes_reader_exit_frees_the_pipe() -> TestResult {
-    if kern::swap::mode() == kern::swap::Mode::Force {
-        // Seen at this test's first runs: with every LWP swapped out at every
-        // pass, a reader still exits in its wait now and then (a read end kept).
-        kern_selftest::skip!(
-            "swap=force: an LWP swapped out in read may still keep its pipe end at its \
-             process's end (an open defect, named in the closing note)"
-        );
-    }
     let round = || -> TestResult {
         ensure_eq!(run(PIPES, 3)?, WaitStatus::Exited(0));
         ensure_eq!(run(PIPES, 4)?, WaitStatus::Killed(SIGKILL as u8));
