@@ -791,8 +791,8 @@ fn user_pipes() -> TestResult {
 /// An LWP asleep in a pipe's `read` when its process ends — by an exit, or by
 /// SIGKILL — gives the pipe back: its wait ends and its call unwinds before it
 /// exits (an exit deep in the call kept the pipe, ten kilobytes a time). After a
-/// first round (the caches then hold what they keep), eight more leave the heap
-/// where it was, within less than one pipe's buffer.
+/// first round (the caches then hold what they keep), eight more ends leave the
+/// kernel's memory where it was, as the suites' check measures it.
 fn user_pipes_reader_exit_frees_the_pipe() -> TestResult {
     let round = || -> TestResult {
         ensure_eq!(run(PIPES, 3)?, WaitStatus::Exited(0));
@@ -804,13 +804,8 @@ fn user_pipes_reader_exit_frees_the_pipe() -> TestResult {
     for _ in 0..4 {
         round()?;
     }
-    let after = kern::kmem::census();
-    let grown = after.heap_used.saturating_sub(before.heap_used);
-    ensure!(
-        grown < kern::pipe::PIPE_SIZE,
-        "eight ends of a sleeping reader's process: the heap grew by {grown} bytes"
-    );
-    Ok(())
+    kern_selftest::memory_back(&before)
+        .map_err(|e| alloc::format!("eight ends of a sleeping reader's process: {e}"))
 }
 
 /// A write to a pipe without readers, under SIGPIPE's default action, ends the
