@@ -11,7 +11,7 @@
 //! (`ESRCH`). Privilege (`cred`) is needed to enter RT, whose priorities are
 //! above every TS and SYS thread, and to replace the TS table, which governs every
 //! TS thread; reading either needs none. The class-dependent work is `class`'s
-//! (`class::set_parms`, `class::ts_dptbl_set`).
+//! ([`set_parms`], `class::ts_dptbl_set`).
 
 use crate::class::{self, SchedClass, TsDpEnt, TS_NLEVELS};
 use crate::cred;
@@ -59,7 +59,7 @@ pub(crate) fn priocntl(cmd: u64, a1: u64, a2: u64, arg: u64) -> SysResult {
             if class == SchedClass::Rt && !cred::curcred().is_root() {
                 return Err(Errno::EPERM);
             }
-            let r = on_lwp(a1, a2, |t| class::set_parms(t, class, pri));
+            let r = on_lwp(a1, a2, |t| set_parms(t, class, pri));
             // This CPU may have to give way to the LWP now.
             disp::kpreempt();
             r.map(|()| (0, 0))
@@ -67,6 +67,20 @@ pub(crate) fn priocntl(cmd: u64, a1: u64, a2: u64, arg: u64) -> SysResult {
         PC_ADMIN => ts_admin(a1, a2, arg),
         _ => Err(Errno::EINVAL),
     }
+}
+
+/// Puts thread `t` in `class` at the class's priority `pri` (0–59; TS and RT
+/// only: SYS is the kernel's), wherever it is — running, queued or asleep — and
+/// moves it on the dispatch queues at once (`disp`). The caller checks who may
+/// ask (`priocntl`), and calls `disp::kpreempt` once it holds no lock.
+///
+/// Errors: `EINVAL` for SYS, or a priority outside `0..=59`.
+fn set_parms(t: &'static KThread, class: SchedClass, pri: u8) -> Result<(), Errno> {
+    if class == SchedClass::Sys || pri > class::TS_MAXPRI {
+        return Err(Errno::EINVAL);
+    }
+    disp::change_class(t, class, *class.range().start() + pri);
+    Ok(())
 }
 
 /// Two 4-byte fields in one big-endian word, the first in the high half.
