@@ -38,7 +38,7 @@ use arch::{kmem, Machine, PendingWork, ThreadRegister};
 use spin::Mutex;
 
 use crate::class::{self, Quantum, SchedClass};
-use crate::disp::ThreadDisp;
+use crate::disp::tstate::ThreadDisp;
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::lwp::{Lwp, ThreadWait, TpFlags};
