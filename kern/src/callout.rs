@@ -24,14 +24,24 @@
 //! it ends, so a late one cannot end a later sleep (`sleepq`).
 
 use alloc::vec::Vec;
+use core::any::Any;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use arch::cell::StaticRef;
 
 use crate::clock;
 use crate::displock::DispLock;
-use crate::sleepq;
-use crate::thread::KThread;
+
+/// What a sleep timeout ends: a thread asleep on a sleep queue (`sleepq` makes every
+/// `KThread` one). A trait, so that the callout table sits below the threads that
+/// carry their own callouts (`t_callout`) and the sleep queues that arm them.
+pub trait Sleeper: Sync {
+    /// Ends sleep number `gen` of the sleeper, if it still goes on (from the clock
+    /// interrupt, with the table's lock dropped).
+    fn timed_out(&'static self, gen: u64);
+    /// The sleeper itself, for the debugger to name it.
+    fn as_any(&'static self) -> &'static dyn Any;
+}
 
 /// Lists of the wheel: a power of two.
 pub const NBUCKET: usize = 256;
@@ -43,8 +53,8 @@ enum Action {
     Idle,
     /// Call `func(arg)`.
     Call(fn(usize), usize),
-    /// End sleep number `.1` of the thread, if it still goes on.
-    Wake(&'static KThread, u64),
+    /// End sleep number `.1` of the sleeper, if it still goes on.
+    Wake(&'static dyn Sleeper, u64),
 }
 
 /// A callout (Solaris' `callout_t`): see the module comment. All its fields are
@@ -162,14 +172,14 @@ fn arm(c: &'static Callout, action: Action, ticks: u64) {
     tbl.link(c, expire);
 }
 
-/// Arms `t`'s own callout to end its sleep number `gen` in `ticks` ticks.
-pub(crate) fn timeout_wake(t: &'static KThread, gen: u64, ticks: u64) {
-    arm(t.sleep_state().callout(), Action::Wake(t, gen), ticks);
+/// Arms `c`, the sleeper's own callout, to end its sleep number `gen` in `ticks`
+/// ticks.
+pub(crate) fn timeout_wake(c: &'static Callout, s: &'static dyn Sleeper, gen: u64, ticks: u64) {
+    arm(c, Action::Wake(s, gen), ticks);
 }
 
-/// Disarms `t`'s sleep timeout, if it is still armed.
-pub(crate) fn untimeout_wake(t: &'static KThread) {
-    let c = t.sleep_state().callout();
+/// Disarms a sleep timeout, if it is still armed.
+pub(crate) fn untimeout_wake(c: &'static Callout) {
     if c.is_armed() {
         c.untimeout();
     }
@@ -180,8 +190,8 @@ pub(crate) fn untimeout_wake(t: &'static KThread) {
 pub enum CalloutDo {
     /// Call the function at this address with this argument.
     Call(usize, usize),
-    /// End a timed sleep of this thread.
-    Wake(&'static KThread),
+    /// End a timed sleep of this sleeper (a thread).
+    Wake(&'static dyn Sleeper),
     /// Its action's lock was held (by code a debugger stopped).
     Unknown,
 }
@@ -239,7 +249,7 @@ pub(crate) fn run(now: u64) {
         };
         match next {
             Some(Action::Call(f, arg)) => f(arg),
-            Some(Action::Wake(t, gen)) => sleepq::timed_out(t, gen),
+            Some(Action::Wake(s, gen)) => s.timed_out(gen),
             Some(Action::Idle) | None => {}
         }
     }

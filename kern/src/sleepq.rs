@@ -23,6 +23,7 @@
 //! condition variable, a semaphore, an LWP or process event, its own delay), so
 //! that a debugger can say what it waits for (Solaris keeps `t_sobj_ops`).
 
+use core::any::Any;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use arch::Machine;
@@ -261,13 +262,13 @@ fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Optio
             t.set_state(ThreadState::Sleep);
             q.push(t);
             if let Some(ticks) = left {
-                callout::timeout_wake(t, gen, ticks);
+                callout::timeout_wake(s.callout(), t, gen, ticks);
             }
         }
         disp::swtch(Prev::Block);
         schedctl::woke(t, counted);
         if deadline.is_some() {
-            callout::untimeout_wake(t);
+            callout::untimeout_wake(t.sleep_state().callout());
         }
         M::intr_restore(was);
     }
@@ -338,8 +339,19 @@ fn wake(t: &'static KThread) {
     disp::setrun(t);
 }
 
+/// A thread's timed sleeps end through its own callout.
+impl callout::Sleeper for KThread {
+    fn timed_out(&'static self, gen: u64) {
+        timed_out(self, gen);
+    }
+
+    fn as_any(&'static self) -> &'static dyn Any {
+        self
+    }
+}
+
 /// A timed sleep's callout: ends sleep number `gen` of `t` if it still goes on.
-pub(crate) fn timed_out(t: &'static KThread, gen: u64) {
+fn timed_out(t: &'static KThread, gen: u64) {
     let chan = t.sleep_state().chan();
     if chan == 0 {
         return;

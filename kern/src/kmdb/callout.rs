@@ -36,13 +36,14 @@ fn callouts(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
     for c in &armed {
         let what = match c.what {
             CalloutDo::Call(f, arg) => alloc::format!("{}({arg:#x})", Addr(f)),
-            CalloutDo::Wake(t) => {
-                alloc::format!(
+            CalloutDo::Wake(s) => match s.as_any().downcast_ref::<KThread>() {
+                Some(t) => alloc::format!(
                     "end the timed sleep of {:016x}, {}",
                     t as *const KThread as usize,
                     Who(t)
-                )
-            }
+                ),
+                None => alloc::string::String::from("end a timed sleep"),
+            },
             CalloutDo::Unknown => alloc::string::String::from("? (its action is locked)"),
         };
         let due = alloc::format!("{}", c.expire.saturating_sub(now));
