@@ -45,7 +45,7 @@ use crate::lwp::{Lwp, ThreadWait, TpFlags};
 use crate::proc::Proc;
 use crate::schedctl::ScThread;
 use crate::signal::ThreadSig;
-use crate::sleepq::ThreadSleep;
+use crate::sleepq::tstate::ThreadSleep;
 use crate::swap::ThreadSwap;
 use crate::sync::turnstile::ThreadTs;
 use crate::{disp, rctl, M};

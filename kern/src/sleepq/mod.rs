@@ -24,15 +24,17 @@
 //! that a debugger can say what it waits for (Solaris keeps `t_sobj_ops`).
 
 use core::any::Any;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::Ordering;
 
 use arch::Machine;
 
-use crate::callout::{self, Callout};
+use crate::callout;
 use crate::disp::{self, Prev};
 use crate::displock::DispLock;
 use crate::thread::{curthread, KThread, ThreadState};
 use crate::{class, clock, schedctl, M};
+
+pub(crate) mod tstate;
 
 const NSLEEPQ: usize = 64;
 
@@ -70,68 +72,6 @@ impl SObj {
             6 => SObj::LwpMutex,
             _ => SObj::Other,
         }
-    }
-}
-
-/// A thread's sleep state, in its `KThread` (`t_sleep`): resident (S6). Written
-/// under the lock of the sleep-queue bucket of the wait channel, but where a field
-/// says otherwise.
-pub(crate) struct ThreadSleep {
-    /// The wait channel it sleeps on; 0 when not asleep. *Under the bucket's lock*
-    /// (or before the structure is handed out); read without it, and then again
-    /// under it.
-    t_wchan: AtomicUsize,
-    /// What kind of object its wait channel names while it sleeps ([`SObj`],
-    /// Solaris' `t_sobj_ops`): for the debugger. *Like `t_wchan`.*
-    t_sobj: AtomicU8,
-    /// Counts its sleeps, so that a stale timeout cannot end a later sleep.
-    /// *Under the bucket's lock.*
-    t_sleepgen: AtomicU64,
-    /// Its last timed sleep was ended by the timeout rather than a wakeup. Cleared
-    /// under the bucket's lock as it goes to sleep; set by the timeout that took it
-    /// off its queue (it is then on no queue and not yet runnable). Nothing reads
-    /// it: a sleeper's own deadline tells it that the time ran out.
-    t_timedout: AtomicBool,
-    /// The callout that ends its timed sleeps (`callout`). *Its fields are under
-    /// the callout table's lock.*
-    t_callout: Callout,
-}
-
-impl ThreadSleep {
-    /// Not asleep.
-    pub(crate) const fn new() -> ThreadSleep {
-        ThreadSleep {
-            t_wchan: AtomicUsize::new(0),
-            t_sobj: AtomicU8::new(0),
-            t_sleepgen: AtomicU64::new(0),
-            t_timedout: AtomicBool::new(false),
-            t_callout: Callout::new(),
-        }
-    }
-
-    /// Not asleep: the structure is handed out.
-    #[inline]
-    pub(crate) fn reset(&self) {
-        self.t_wchan.store(0, Ordering::Relaxed);
-    }
-
-    /// The wait channel it sleeps on, if asleep.
-    #[inline(always)]
-    pub(crate) fn wchan(&self) -> Option<usize> {
-        let w = self.chan();
-        (w != 0).then_some(w)
-    }
-
-    /// `t_wchan`: 0 if not asleep.
-    #[inline(always)]
-    fn chan(&self) -> usize {
-        self.t_wchan.load(Ordering::Acquire)
-    }
-
-    /// The callout of its timed sleeps (`callout`).
-    #[inline(always)]
-    pub(crate) fn callout(&self) -> &Callout {
-        &self.t_callout
     }
 }
 
