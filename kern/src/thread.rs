@@ -43,7 +43,7 @@ use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::lwp::{Lwp, ThreadWait, TpFlags};
 use crate::proc::Proc;
-use crate::schedctl::ScThread;
+use crate::schedctl::tstate::ScThread;
 use crate::signal::ThreadSig;
 use crate::sleepq::tstate::ThreadSleep;
 use crate::swap::ThreadSwap;

@@ -35,7 +35,7 @@
 //! and its LWP's exit), and read by whoever switches it or takes its clock tick,
 //! under the handle's `DispLock`: the page it names lives as long as the handle.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use arch::kmem::Shared;
 use arch::{Machine, PAGE_SIZE};
@@ -53,63 +53,8 @@ use crate::sync::Mutex;
 use crate::thread::{curthread, KThread, ThreadState};
 use crate::M;
 
-type SharedPage = <M as Machine>::SharedPage;
-
-/// A shared page and a byte offset in it.
-type Slot = (Shared<SharedPage>, usize);
-
-/// A thread's schedctl state, in its `KThread` (`t_sc`): resident (S6), read at
-/// every switch. (`reset` clears it all before the structure is handed out.)
-pub(crate) struct ScThread {
-    /// It has a slot: the quick test of every switch. *Only by the thread itself*
-    /// (the system call, its LWP's exit); read by whoever switches it or takes its
-    /// clock tick.
-    on: AtomicBool,
-    /// Its LWP's slot: the page and the offset of its `ScShared`. *Its own
-    /// `DispLock`*, set and cleared by the thread itself.
-    slot: DispLock<Option<Slot>>,
-    /// Its LWP said `SC_POOL`. *Only by the thread itself* (the system call, its
-    /// LWP's exit).
-    pool: AtomicBool,
-    /// It is a pool LWP counted out of `sc_pool_awake`: asleep in the kernel.
-    /// *Only by the thread itself*, as it sleeps and wakes.
-    asleep: AtomicBool,
-    /// It is in `_lwp_park`, where it counts as awake. *Only by the thread itself.*
-    parking: AtomicBool,
-    /// It was let run past its time slice (`sc_nopreempt`) since it last left its
-    /// CPU. *By its CPU, with interrupts off* (the clock tick, the switch).
-    granted: AtomicBool,
-}
-
-impl ScThread {
-    pub(crate) const fn new() -> ScThread {
-        ScThread {
-            on: AtomicBool::new(false),
-            slot: DispLock::new(None),
-            pool: AtomicBool::new(false),
-            asleep: AtomicBool::new(false),
-            parking: AtomicBool::new(false),
-            granted: AtomicBool::new(false),
-        }
-    }
-
-    /// Forgets everything (a thread structure is reused; its last LWP cleared its slot).
-    pub(crate) fn reset(&self) {
-        self.on.store(false, Ordering::Relaxed);
-        self.pool.store(false, Ordering::Relaxed);
-        self.asleep.store(false, Ordering::Relaxed);
-        self.parking.store(false, Ordering::Relaxed);
-        self.granted.store(false, Ordering::Relaxed);
-    }
-
-    /// Stores `v` at `word` of the slot, if there is one; interrupts are off.
-    #[inline]
-    fn store(&self, word: u64, v: u32) {
-        if let Some((page, off)) = &*self.slot.lock_intr_off() {
-            M::shared_store(page, off + word as usize, v);
-        }
-    }
-}
+pub(crate) mod tstate;
+use tstate::{SharedPage, Slot};
 
 /// A process's schedctl state.
 pub(crate) struct ScProc {

@@ -1,0 +1,70 @@
+//! What each thread carries for schedctl (`KThread::t_sc`): its LWP's slot in the
+//! shared pages and its pool state, read at every switch. Kept by `schedctl`;
+//! below the thread structure that holds it.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use arch::kmem::Shared;
+use arch::Machine;
+
+use crate::displock::DispLock;
+use crate::M;
+
+/// A page the kernel shares with the process's thread library.
+pub(super) type SharedPage = <M as Machine>::SharedPage;
+
+/// A shared page and a byte offset in it.
+pub(super) type Slot = (Shared<SharedPage>, usize);
+
+/// A thread's schedctl state, in its `KThread` (`t_sc`): resident (S6), read at
+/// every switch. (`reset` clears it all before the structure is handed out.)
+pub(crate) struct ScThread {
+    /// It has a slot: the quick test of every switch. *Only by the thread itself*
+    /// (the system call, its LWP's exit); read by whoever switches it or takes its
+    /// clock tick.
+    pub(super) on: AtomicBool,
+    /// Its LWP's slot: the page and the offset of its `ScShared`. *Its own
+    /// `DispLock`*, set and cleared by the thread itself.
+    pub(super) slot: DispLock<Option<Slot>>,
+    /// Its LWP said `SC_POOL`. *Only by the thread itself* (the system call, its
+    /// LWP's exit).
+    pub(super) pool: AtomicBool,
+    /// It is a pool LWP counted out of `sc_pool_awake`: asleep in the kernel.
+    /// *Only by the thread itself*, as it sleeps and wakes.
+    pub(super) asleep: AtomicBool,
+    /// It is in `_lwp_park`, where it counts as awake. *Only by the thread itself.*
+    pub(super) parking: AtomicBool,
+    /// It was let run past its time slice (`sc_nopreempt`) since it last left its
+    /// CPU. *By its CPU, with interrupts off* (the clock tick, the switch).
+    pub(super) granted: AtomicBool,
+}
+
+impl ScThread {
+    pub(crate) const fn new() -> ScThread {
+        ScThread {
+            on: AtomicBool::new(false),
+            slot: DispLock::new(None),
+            pool: AtomicBool::new(false),
+            asleep: AtomicBool::new(false),
+            parking: AtomicBool::new(false),
+            granted: AtomicBool::new(false),
+        }
+    }
+
+    /// Forgets everything (a thread structure is reused; its last LWP cleared its slot).
+    pub(crate) fn reset(&self) {
+        self.on.store(false, Ordering::Relaxed);
+        self.pool.store(false, Ordering::Relaxed);
+        self.asleep.store(false, Ordering::Relaxed);
+        self.parking.store(false, Ordering::Relaxed);
+        self.granted.store(false, Ordering::Relaxed);
+    }
+
+    /// Stores `v` at `word` of the slot, if there is one; interrupts are off.
+    #[inline]
+    pub(super) fn store(&self, word: u64, v: u32) {
+        if let Some((page, off)) = &*self.slot.lock_intr_off() {
+            M::shared_store(page, off + word as usize, v);
+        }
+    }
+}
