@@ -103,9 +103,6 @@ pub enum PStat {
     Zombie,
 }
 
-/// Signals are numbered `1..NSIG` (72 of them, real-time ones included: `lwp_abi`).
-pub const NSIG: usize = lwp_abi::NSIG as usize;
-
 /// How a process ended, or what happened to it, as `wait(2)` encodes it in the
 /// status word that [`proc_wait`] returns: an exit code in bits 8..16, or the
 /// signal that killed it in bits 0..7 (bit 7: a core-dumping signal's default

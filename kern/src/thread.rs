@@ -44,7 +44,7 @@ use crate::errno::Errno;
 use crate::lwp::{Lwp, ThreadWait, TpFlags};
 use crate::proc::Proc;
 use crate::schedctl::tstate::ScThread;
-use crate::signal::ThreadSig;
+use crate::signal::data::ThreadSig;
 use crate::sleepq::tstate::ThreadSleep;
 use crate::swap::ThreadSwap;
 use crate::sync::turnstile::ThreadTs;

@@ -37,14 +37,13 @@
 //! (`priocntl`'s `PC_SETPARMS`): a TS or RT LWP of one process is scheduled on its
 //! own, whatever class its siblings are in (S3).
 
-
 #[cfg(debug_assertions)]
 use arch::Machine;
 
+use crate::clock;
 use crate::thread::KThread;
 #[cfg(debug_assertions)]
 use crate::M;
-use crate::clock;
 
 mod table;
 pub use table::*;

@@ -11,7 +11,7 @@ use super::thread::ProcName;
 use super::thread::{Hex, World};
 use super::{l, r, row, Args, Col, Dcmd, Next};
 use crate::lwp::{LwpId, SigAltStack};
-use crate::proc::NSIG;
+use crate::signal::data::NSIG;
 use crate::signal::{Sig, SigAct, SigDisp, SigSet};
 use crate::thread::KThread;
 use lwp_abi::{
