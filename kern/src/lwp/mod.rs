@@ -56,11 +56,12 @@ mod event;
 mod mutex;
 mod park;
 mod stop;
+pub(crate) mod tstate;
 mod wait;
 
 use alloc::boxed::Box;
 use core::fmt;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use arch::cell::StaticRef;
 use arch::kmem;
@@ -88,49 +89,17 @@ pub(crate) use event::{interrupt_requested, pause, Event};
 pub use mutex::chan_names as lwp_mutex_chan_names;
 pub use mutex::{lwp_mutex_timedlock, lwp_mutex_unlock};
 pub(crate) use park::unpark;
-use park::Permit;
 pub use park::{lwp_park, lwp_unpark};
 pub(crate) use stop::{
     all_stopped, continue_all, continuelwps, exitlwps, holdlwps, stop_requests, wait_interrupted,
     wake_stop_points,
 };
 pub use stop::{lwp_continue, lwp_suspend, stop_point};
+pub(crate) use tstate::ThreadWait;
+pub use tstate::TpFlags;
 pub use wait::lwp_wait;
 
-/// An LWP's waits, in its thread (`KThread::t_lwpwait`): resident (S6), as whoever
-/// sends the LWP a signal or a request looks at them. Cleared before the structure
-/// is handed out (`reset`).
-pub(crate) struct ThreadWait {
-    /// Asleep in an interruptible wait, which a signal or a request to stop or exit
-    /// ends (Solaris' `T_WAKEABLE`). *Only by the thread itself*, around the sleep
-    /// (`event::wakeable`); read by whoever sends it a signal or a request.
-    t_wakeable: AtomicBool,
-    /// Its LWP's park permit (`park`): given by whoever unparks it (under its
-    /// process's `p_lock`, or the thread itself: `schedctl`), taken only by the
-    /// thread itself.
-    t_park: Permit,
-}
-
 impl ThreadWait {
-    /// Not waiting, no permit.
-    pub(crate) const fn new() -> ThreadWait {
-        ThreadWait { t_wakeable: AtomicBool::new(false), t_park: Permit::new() }
-    }
-
-    /// Not waiting, no permit: the structure is handed out (a permit left by the
-    /// thread's last LWP is dropped).
-    #[inline]
-    pub(crate) fn reset(&self) {
-        self.t_wakeable.store(false, Ordering::Relaxed);
-        self.t_park.clear();
-    }
-
-    /// Whether the LWP is asleep in an interruptible wait (`t_wakeable`).
-    #[inline(always)]
-    pub(crate) fn wakeable(&self) -> bool {
-        self.t_wakeable.load(Ordering::SeqCst)
-    }
-
     /// Ends a park of the LWP without giving a permit: it was asked to stop or exit.
     #[inline(always)]
     pub(crate) fn interrupt_park(&self) {
@@ -157,37 +126,6 @@ bitflags! {
         /// Created stopped: it runs only once [`lwp_continue`]d.
         const SUSPENDED = 0x80;
     }
-}
-
-bitflags! {
-    /// A thread's `t_proc_flag`: requests to its LWP and its stop state. Set and
-    /// cleared under the process's `p_lock`; read without it at stop points.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct TpFlags: u32 {
-        /// Stop at the next stop point, until continued (Solaris' `TP_HOLDLWP`).
-        const HOLDLWP = 0x0002;
-        /// Stop at the next stop point until the process is continued: a stop
-        /// signal (job control, `signal`; Solaris' `TP_PRSTOP`).
-        const JOBSTOP = 0x0004;
-        /// Stop at the next stop point while another LWP of the process copies
-        /// it in `forkall` (`holdlwps`; Solaris' `SHOLDFORK` hold). The swapper
-        /// leaves an LWP so held in memory: its copy is read from there.
-        const HOLDFORK = 0x0010;
-        /// Exit at the next stop point: the process is exiting (`TP_EXITLWP`).
-        const EXITLWP = 0x0040;
-        /// Stopped at a stop point (state `Stopped`), and nobody has set it running
-        /// since: whoever clears this bit owns the `setrun`.
-        const STOPPED = 0x1_0000;
-        /// Being created: it stays stopped, whatever else is asked of it, until its
-        /// creator is done with it (Solaris' thread without `TS_CREATE` yet).
-        const CREATING = 0x2_0000;
-    }
-}
-
-impl TpFlags {
-    /// The requests a stop point acts on: to stop, for any reason, or to exit.
-    pub(crate) const REQUESTS: TpFlags =
-        TpFlags::HOLDLWP.union(TpFlags::HOLDFORK).union(TpFlags::JOBSTOP).union(TpFlags::EXITLWP);
 }
 
 /// What an LWP runs first.

@@ -25,39 +25,17 @@
 //! is done under the process's `p_lock`, where the id still names that LWP's thread.
 
 use core::cell::Cell;
-use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use core::sync::atomic::Ordering::SeqCst;
 
 use super::event::{interrupt_requested, wakeable};
+use super::tstate::Permit;
 use super::{current, wait_interrupted, LwpId};
 use crate::errno::Errno;
 use crate::sleepq::{self, SObj};
 use crate::thread::KThread;
 use crate::{clock, disp, schedctl};
 
-/// An LWP's park permit: a field of its thread.
-pub(crate) struct Permit {
-    given: AtomicBool,
-}
-
 impl Permit {
-    pub(crate) const fn new() -> Permit {
-        Permit { given: AtomicBool::new(false) }
-    }
-
-    fn chan(&self) -> usize {
-        self as *const Permit as usize
-    }
-
-    #[must_use = "a permit taken and not looked at is lost"]
-    fn take(&self) -> bool {
-        self.given.swap(false, SeqCst)
-    }
-
-    /// Drops a permit left by the thread's last LWP (the thread is reused).
-    pub(crate) fn clear(&self) {
-        self.given.store(false, SeqCst);
-    }
-
     /// Ends a park of the thread without giving a permit: it was asked to stop or exit.
     pub(crate) fn interrupt(&self) {
         sleepq::wakeup_one(self.chan());
