@@ -47,7 +47,7 @@ use crate::proc::Proc;
 use crate::schedctl::tstate::ScThread;
 use crate::signal::data::ThreadSig;
 use crate::sleepq::tstate::ThreadSleep;
-use crate::swap::ThreadSwap;
+use crate::swap::tstate::ThreadSwap;
 use crate::sync::turnstile::ThreadTs;
 use crate::{disp, rctl, M};
 
