@@ -48,7 +48,7 @@ use crate::schedctl::tstate::ScThread;
 use crate::signal::data::ThreadSig;
 use crate::sleepq::tstate::ThreadSleep;
 use crate::swap::tstate::ThreadSwap;
-use crate::sync::turnstile::ThreadTs;
+use crate::sync::tstate::ThreadTs;
 use crate::{disp, rctl, M};
 
 /// The machine context type of this build.

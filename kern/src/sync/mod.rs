@@ -49,6 +49,7 @@ pub mod lockword;
 pub mod mutex;
 pub mod rwlock;
 pub mod sema;
+pub(crate) mod tstate;
 pub mod turnstile;
 
 use core::sync::atomic::{AtomicU64, Ordering};
