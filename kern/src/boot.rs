@@ -51,7 +51,7 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
     {
         clock::set_hz(hz);
     }
-    rctl::init(|key| bootarg(args, key).and_then(|v| v.parse().ok()));
+    rctl::size::init(|key| bootarg(args, key).and_then(|v| v.parse().ok()));
     arch::kmem::set_reclaim(kmem::reap);
     M::set_upcalls(&UPCALLS);
     cpu_start(boot, thread::idle_thread_create(disp::idle));

@@ -65,8 +65,7 @@ pub const USER_STACK_TOP: u64 = USER_LIMIT - PAGE_SIZE;
 /// The size of the user stack of a new process, mapped at once; it grows on demand
 /// (`vm`) up to the process's stack limit.
 pub const USER_STACK_SIZE: u64 = 256 * 1024;
-/// The most any stack limit may be (`rctl::stack_max`): Solaris' default, 8 MiB.
-pub const STACK_LIMIT: u64 = 8 << 20;
+pub use crate::rctl::STACK_LIMIT;
 /// Program segments end at or below this: the guard page under the room the stack
 /// may grow into starts here (and anonymous mappings go below it: `vm`).
 pub const PROGRAM_LIMIT: u64 = USER_STACK_TOP - STACK_LIMIT - PAGE_SIZE;

@@ -37,7 +37,7 @@ use arch::cell::StaticRef;
 use arch::{kmem, Machine, PendingWork, ThreadRegister};
 use spin::Mutex;
 
-use crate::class::{self, Quantum, SchedClass};
+use crate::class::table::{self as class, Quantum, SchedClass};
 use crate::disp::tstate::ThreadDisp;
 use crate::displock::DispLock;
 use crate::errno::Errno;

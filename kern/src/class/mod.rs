@@ -45,7 +45,7 @@ use crate::thread::KThread;
 #[cfg(debug_assertions)]
 use crate::M;
 
-mod table;
+pub(crate) mod table;
 pub use table::*;
 
 /// A clock tick charged to the running thread `t` (`cl_tick`). True when its quantum

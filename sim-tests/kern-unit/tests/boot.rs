@@ -3,7 +3,9 @@
 
 use kern::boot::bootarg;
 use kern::exec::{STACK_LIMIT, USER_STACK_SIZE};
-use kern::rctl::{sized_for, stack_sized_for, KERNEL_RESERVE, LWP_COST, PROC_PAGES, THREAD_COST};
+use kern::rctl::size::{
+    sized_for, stack_sized_for, KERNEL_RESERVE, LWP_COST, PROC_PAGES, THREAD_COST,
+};
 
 #[test]
 fn boot_arguments_are_found_by_key() {
