@@ -42,7 +42,7 @@ impl ThreadDisp {
 
     /// Whether a CPU runs the thread, or has not finished switching away from it.
     #[inline(always)]
-    pub(super) fn oncpu(&self) -> bool {
+    pub(crate) fn oncpu(&self) -> bool {
         self.t_oncpu.load(Ordering::Acquire)
     }
 

@@ -298,7 +298,7 @@ impl NewLwp {
         if !rctl::take(&NLWPS, rctl::max_lwps()) {
             return Err(Errno::EAGAIN);
         }
-        let t = match thread::thread_create_stopped(
+        let t = match thread::life::thread_create_stopped(
             "lwp",
             lwp_main,
             0,
@@ -548,7 +548,7 @@ fn user_start() {
 /// (`proc`). Called by a kernel thread with no LWP (S2), it just ends the thread.
 pub fn lwp_exit() -> ! {
     let t = curthread();
-    let (Some(lwp), Some(p)) = (t.lwp(), t.procp()) else { thread::thread_exit() };
+    let (Some(lwp), Some(p)) = (t.lwp(), t.procp()) else { thread::life::thread_exit() };
     crate::schedctl::lwp_exit(t, lwp.id(), p);
     // Its user context, if it had one, goes with it.
     M::user_exit();
@@ -583,7 +583,7 @@ pub fn lwp_exit() -> ! {
     if last {
         proc::proc_zombie(p);
     }
-    thread::thread_exit()
+    thread::life::thread_exit()
 }
 
 /// The current LWP's id; `None` in a kernel thread (S2).

@@ -196,7 +196,7 @@ pub(crate) fn init(start_mode: Option<Mode>, stat_period: u32) {
                 SLOT_SIZE / 1024,
                 mode()
             );
-            SWAPPER.set(Some(thread::thread_create("swapper", swapper, 0)));
+            SWAPPER.set(Some(thread::life::thread_create("swapper", swapper, 0)));
         }
         None => kprintln!("swap: no swap device"),
     }

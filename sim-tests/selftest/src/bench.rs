@@ -132,7 +132,7 @@ fn run_pair(name: &'static str, body: fn(usize), done: &AtomicUsize) -> Result<(
     done.store(0, Ordering::SeqCst);
     let pri = class::SYS_PRI + 1;
     let threads: Vec<_> = (0..2)
-        .map(|k| thread::thread_create_bound(name, body, k, SchedClass::Sys, pri, Some(here)))
+        .map(|k| thread::life::thread_create_bound(name, body, k, SchedClass::Sys, pri, Some(here)))
         .collect();
     let s0 = cpu().switches();
     let t0 = M::now_ns();
@@ -212,7 +212,7 @@ fn thread_create_exit() -> Result<Vec<(String, Figure)>, String> {
     let here = M::cpu_id();
     let t0 = M::now_ns();
     for _ in 0..CREATES {
-        let t = thread::thread_create_bound(
+        let t = thread::life::thread_create_bound(
             "noop",
             noop,
             0,

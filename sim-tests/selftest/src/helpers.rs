@@ -26,7 +26,7 @@ pub fn spawn(
     pri: u8,
     bind: Option<usize>,
 ) -> &'static KThread {
-    let t = thread::thread_create_bound(name, f, arg, class, pri, bind);
+    let t = thread::life::thread_create_bound(name, f, arg, class, pri, bind);
     disp::setrun(t);
     t
 }

@@ -110,7 +110,7 @@ fn thread_create_exit_reuse() -> TestResult {
     let allocated0 = thread::nthreads_allocated();
     for round in 1..=3 {
         let batch: Vec<&KThread> =
-            (0..BATCH).map(|_| thread::thread_create("reuse", record_and_exit, 0)).collect();
+            (0..BATCH).map(|_| thread::life::thread_create("reuse", record_and_exit, 0)).collect();
         wait_for("the batch to run", 10, || DONE.load(Ordering::SeqCst) == round * BATCH)?;
         // Exited threads are reaped when the switch away from them completes.
         wait_for("the batch to be reaped", 10, || {

@@ -114,7 +114,7 @@ pub(super) fn lwp_and_thread_limits_system_wide() -> TestResult {
             // one is refused, and check the count stood at the limit then.
             let mut made = Vec::new();
             let refused = loop {
-                let t = thread::thread_create_stopped(
+                let t = thread::life::thread_create_stopped(
                     "t",
                     return_at_once,
                     0,
@@ -207,7 +207,7 @@ fn each_creation_fails_cleanly() -> TestResult {
     each_allocation_fails(
         "thread_create_stopped",
         || {
-            thread::thread_create_stopped(
+            thread::life::thread_create_stopped(
                 "t",
                 return_at_once,
                 0,
@@ -234,7 +234,7 @@ pub(super) fn heap_short_takes_back_cached_stacks() -> TestResult {
     // Threads that exit at once leave their stacks in the cache.
     let made: Vec<_> = (0..4)
         .map(|_| {
-            thread::thread_create_stopped(
+            thread::life::thread_create_stopped(
                 "t",
                 return_at_once,
                 0,

@@ -12,7 +12,8 @@ use kern::class::{self, SchedClass};
 use kern::disp;
 use kern::sync::turnstile::blocked_on;
 use kern::sync::{KMutex, MutexKind};
-use kern::thread::{thread_create_bound, KThread};
+use kern::thread::life::thread_create_bound;
+use kern::thread::KThread;
 
 use super::{reset, sleep_until, spawn_sys, DONE};
 

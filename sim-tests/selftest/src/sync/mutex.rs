@@ -12,7 +12,8 @@ use crate::{crowd, ensure, ensure_eq, spawn_ts, wait_for, TestResult};
 use kern::callout::Callout;
 use kern::class::{self, SchedClass};
 use kern::sync::{KMutex, MutexKind, STATS};
-use kern::thread::{curthread, thread_create_bound, ThreadState};
+use kern::thread::life::thread_create_bound;
+use kern::thread::{curthread, ThreadState};
 use kern::{clock, disp, sleepq, M};
 
 use super::{measured, reset, same, sleep_until, spawn_sys, work, DONE, STOP};

@@ -12,7 +12,8 @@ use crate::{ensure, ensure_eq, spawn_ts, wait_for, TestResult};
 use kern::class::{self, SchedClass};
 use kern::sync::turnstile::blocked_on;
 use kern::sync::{KMutex, KRwLock, MutexKind, RwMode, STATS};
-use kern::thread::{curthread, thread_create_bound, KThread};
+use kern::thread::life::thread_create_bound;
+use kern::thread::{curthread, KThread};
 use kern::{clock, disp, M};
 
 use super::{measured, next_seq, reset, sleep_until, spin_ticks, start_together, work, DONE};

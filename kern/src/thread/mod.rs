@@ -49,7 +49,9 @@ use crate::signal::data::ThreadSig;
 use crate::sleepq::tstate::ThreadSleep;
 use crate::swap::tstate::ThreadSwap;
 use crate::sync::tstate::ThreadTs;
-use crate::{disp, rctl, M};
+use crate::{rctl, M};
+
+pub mod life;
 
 /// The machine context type of this build.
 pub type Context = <M as Machine>::Context;
@@ -456,6 +458,16 @@ impl KThread {
         self.t_pending.take(bits)
     }
 
+    /// Sets what the thread runs when it first starts (`life`).
+    pub(super) fn set_start(&self, func: fn(usize), arg: usize) {
+        *self.t_start.lock() = Some((func, arg));
+    }
+
+    /// Takes what the thread was to run first: as it starts, or as it is discarded.
+    pub(super) fn take_start(&self) -> Option<StartFn> {
+        self.t_start.lock().take()
+    }
+
     /// The LWP this thread carries, if any (S3); none for S2 threads.
     #[inline(always)]
     pub fn lwp(&self) -> Option<&'static Lwp> {
@@ -734,7 +746,10 @@ pub fn curproc() -> Option<&'static Proc> {
 ///
 /// Errors: `EAGAIN` beyond `rctl::max_threads`; `ENOMEM` if there is no memory for
 /// a stack or a structure, even after the cache gave its stacks back.
-fn thread_alloc(name: &'static str, entry: arch::ThreadEntry) -> Result<&'static KThread, Errno> {
+pub(super) fn thread_alloc(
+    name: &'static str,
+    entry: arch::ThreadEntry,
+) -> Result<&'static KThread, Errno> {
     if !rctl::take(&NTHREADS, rctl::max_threads()) {
         return Err(Errno::EAGAIN);
     }
@@ -803,89 +818,22 @@ pub fn cache_reap() -> usize {
     freed
 }
 
-/// Creates a kernel thread (S2) in the SYS class that runs `func(arg)`, and makes it
-/// runnable. When `func` returns, the thread exits.
-/// For the kernel's own threads: panics if the thread cannot be made (see
-/// [`thread_create_stopped`] for the fallible way).
-pub fn thread_create(name: &'static str, func: fn(usize), arg: usize) -> &'static KThread {
-    let t = thread_create_bound(name, func, arg, SchedClass::Sys, class::SYS_PRI, None);
-    disp::setrun(t);
-    t
-}
-
-/// Creates a thread of `class` at global priority `pri` that will run `func(arg)`,
-/// but leaves it out of the run queues: the caller attaches what it needs (an LWP,
-/// a binding) and then calls [`disp::setrun`] (or gives it back with [`discard`]).
-///
-/// Errors: `EAGAIN` beyond the system's thread limit (`rctl`), `ENOMEM` when there
-/// is no memory for it; nothing is left behind.
-pub fn thread_create_stopped(
-    name: &'static str,
-    func: fn(usize),
-    arg: usize,
-    class: SchedClass,
-    pri: u8,
-) -> Result<&'static KThread, Errno> {
-    let t = thread_alloc(name, thread_start)?;
-    t.set_class(class, pri);
-    *t.t_start.lock() = Some((func, arg));
-    Ok(t)
-}
-
-/// Like [`thread_create_stopped`], and bound to CPU `cpu` if given (processor
-/// binding): the dispatcher runs it on that CPU and on no other. A running thread
-/// binds itself with [`disp::thread_bind`]. For the kernel's own threads: panics,
-/// naming the thread, if it cannot be made.
-pub fn thread_create_bound(
-    name: &'static str,
-    func: fn(usize),
-    arg: usize,
-    class: SchedClass,
-    pri: u8,
-    cpu: Option<usize>,
-) -> &'static KThread {
-    let t = thread_create_stopped(name, func, arg, class, pri)
-        .unwrap_or_else(|e| panic!("kernel thread '{name}' cannot be made: {e}"));
-    t.set_bound(cpu);
-    t
-}
-
 /// Creates a CPU's idle thread: it runs when nothing else can, and never queues.
 pub(crate) fn idle_thread_create(idle: fn(usize) -> !) -> &'static KThread {
     thread_alloc("idle", idle).unwrap_or_else(|e| panic!("no idle thread: {e}"))
 }
 
-/// Gives back a thread made by [`thread_create_stopped`] that never ran.
+/// Gives back a thread made by [`life::thread_create_stopped`] that never ran.
 pub(crate) fn discard(t: &'static KThread) {
     debug_check!(t.never_ran(), "{t:?} discarded after it ran");
-    t.t_start.lock().take();
+    t.take_start();
     reap(t);
-}
-
-/// Where every thread made by `thread_create` begins, on its own stack.
-fn thread_start(_: usize) -> ! {
-    disp::switch_done();
-    M::intr_restore(true);
-    let start = curthread().t_start.lock().take();
-    if let Some((func, arg)) = start {
-        func(arg);
-    }
-    thread_exit()
-}
-
-/// Ends the current thread. Its structure is reaped once the switch away from its
-/// stack is complete.
-pub fn thread_exit() -> ! {
-    M::intr_disable();
-    curthread().set_state(ThreadState::Zombie);
-    disp::swtch(disp::Prev::Reap);
-    unreachable!("a zombie thread was switched back in")
 }
 
 /// Puts an exited thread, whose stack is no longer in use, in the cache: without
 /// its stack if the heap runs low (less than an eighth of it free).
 pub(crate) fn reap(t: &'static KThread) {
-    debug_check!(!disp::is_running(t), "{t:?} reaped on its CPU");
+    debug_check!(!t.t_disp.oncpu(), "{t:?} reaped on its CPU");
     t.set_state(ThreadState::Free);
     let heap = M::heap_stats();
     if heap.free() < heap.total / 8 {
