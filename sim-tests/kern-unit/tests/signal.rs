@@ -5,11 +5,11 @@
 use arch::uregs::STACK_BIAS;
 use arch::{Fault, FaultKind, FloatKind};
 use kern::lwp::SigAltStack;
-use kern::proc::NSIG;
 use kern::signal::wire::{
     fpregs, get_fpregs, get_gwindow, get_sigaction, get_sigset, get_stack, get_wbcnt, gregs,
     gwindows_head, sigaction, siginfo, sigset, stack, ucontext, Word, UC_GWINS, UC_MASK,
 };
+use kern::signal::NSIG;
 use kern::signal::{
     context_stack, fault_signal, on_altstack, Action, AtomicSigSet, Sig, SigInfo, SigSet,
 };
