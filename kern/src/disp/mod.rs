@@ -42,10 +42,11 @@ use core::sync::atomic::Ordering;
 use arch::Machine;
 
 use crate::class;
+use crate::clock;
 use crate::cpu::{cpu, cpu_by_id, cpus, Cpu};
 use crate::thread::{self, curthread, KThread, ThreadState};
 use crate::M;
-use crate::{clock, schedctl};
+use lwp_abi::{SC_RUN, SC_SLEEP, SC_STOPPED};
 
 pub(crate) mod tstate;
 
@@ -205,10 +206,21 @@ pub(crate) fn clock_tick() {
     debug_check!(!M::intr_enabled(), "clock tick with interrupts on");
     let cpu = cpu();
     let t = curthread();
-    if !cpu.is_idle(t) && class::tick(t) && !schedctl::defer_preemption(t) {
+    if !cpu.is_idle(t) && class::tick(t) && !defer_preemption(t) {
         cpu.cpu_qexpired.store(true, Ordering::Relaxed);
         cpu.cpu_runrun.store(true, Ordering::Relaxed);
     }
+}
+
+/// `t`'s time slice is over, but it may have asked for one more tick (`schedctl`):
+/// then it gets it.
+fn defer_preemption(t: &KThread) -> bool {
+    debug_check!(t.is_curthread() && !M::intr_enabled(), "{t:?}: preemption deferred elsewhere");
+    let deferred = t.sc().defer_preemption();
+    if deferred {
+        t.quantum().set(1);
+    }
+    deferred
 }
 
 /// Boosts the TS threads that have waited on a queue too long (`ts_update`). They
@@ -355,7 +367,13 @@ pub(crate) fn swtch(prev: Prev) -> bool {
     cpu.cpu_switches.store(cpu.switches() + 1, Ordering::Relaxed);
     // Its LWP's too (S5.4): the swapper takes no structure of a thread on a CPU.
     crate::rusage::switched(cur, prev);
-    schedctl::switching(cur, prev, next, cpu.cpu_id);
+    // Both threads' schedctl slots say where they are (S9).
+    cur.sc().switch_out(|| match prev {
+        Prev::Block if cur.state() == ThreadState::Stopped => SC_STOPPED,
+        Prev::Block => SC_SLEEP,
+        _ => SC_RUN,
+    });
+    next.sc().switch_in(cpu.cpu_id);
     M::switch(cur.context(), next.context(), next);
     switch_done();
     true

@@ -40,17 +40,16 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use arch::kmem::Shared;
 use arch::{Machine, PAGE_SIZE};
 use lwp_abi::{
-    sc_shared_addr, SC_BASE, SC_CPU, SC_NOPREEMPT, SC_ONPROC, SC_POOL, SC_POOL_AWAKE, SC_POOL_LWPS,
-    SC_RUN, SC_SLEEP, SC_STATE, SC_STOPPED, SC_WAITING, SC_YIELD,
+    sc_shared_addr, SC_BASE, SC_CPU, SC_ONPROC, SC_POOL, SC_POOL_AWAKE, SC_POOL_LWPS, SC_STATE,
+    SC_WAITING,
 };
 
-use crate::disp::Prev;
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::lwp::{self, LwpId};
 use crate::proc::Proc;
 use crate::sync::Mutex;
-use crate::thread::{curthread, KThread, ThreadState};
+use crate::thread::{curthread, KThread};
 use crate::M;
 
 pub(crate) mod tstate;
@@ -174,52 +173,6 @@ fn slot_of(p: &Proc, id: LwpId) -> Result<Slot, Errno> {
     drop(pages);
     p.p_sc.publish();
     Ok((page, (at % PAGE_SIZE) as usize))
-}
-
-/// The dispatcher is about to switch from `cur` (which leaves its CPU as `prev`
-/// says) to `next` on CPU `cpu`: both states go to their slots. Interrupts are off.
-#[inline(always)]
-pub(crate) fn switching(cur: &KThread, prev: Prev, next: &KThread, cpu: usize) {
-    debug_check!(!M::intr_enabled(), "switching with interrupts on");
-    let sc = cur.sc();
-    if sc.on.load(Ordering::Relaxed) {
-        let state = match prev {
-            Prev::Block if cur.state() == ThreadState::Stopped => SC_STOPPED,
-            Prev::Block => SC_SLEEP,
-            _ => SC_RUN,
-        };
-        sc.store(SC_STATE, state);
-        if sc.granted.swap(false, Ordering::Relaxed) {
-            sc.store(SC_YIELD, 0);
-        }
-    }
-    let sc = next.sc();
-    if sc.on.load(Ordering::Relaxed) {
-        sc.store(SC_CPU, cpu as u32);
-        sc.store(SC_STATE, SC_ONPROC);
-    }
-}
-
-/// The clock found `t`'s time slice over: true if it runs on anyway, for one more
-/// tick, because it asked not to be preempted now (once until it leaves its CPU).
-/// Interrupts are off, on `t`'s CPU.
-#[must_use = "true: the thread keeps its CPU for one more tick"]
-pub(crate) fn defer_preemption(t: &KThread) -> bool {
-    debug_check!(t.is_curthread() && !M::intr_enabled(), "{t:?}: preemption deferred elsewhere");
-    let sc = t.sc();
-    if !sc.on.load(Ordering::Relaxed) || sc.granted.load(Ordering::Relaxed) {
-        return false;
-    }
-    let ask = match &*sc.slot.lock_intr_off() {
-        Some((page, off)) => M::shared_load(page, off + SC_NOPREEMPT as usize) != 0,
-        None => false,
-    };
-    if ask {
-        sc.granted.store(true, Ordering::Relaxed);
-        sc.store(SC_YIELD, 1);
-        t.quantum().set(1);
-    }
-    ask
 }
 
 /// `t`, the current thread, is about to sleep in the kernel (`sleepq`: before it

@@ -4,6 +4,8 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use lwp_abi::{SC_CPU, SC_NOPREEMPT, SC_ONPROC, SC_STATE, SC_YIELD};
+
 use arch::kmem::Shared;
 use arch::Machine;
 
@@ -66,5 +68,48 @@ impl ScThread {
         if let Some((page, off)) = &*self.slot.lock_intr_off() {
             M::shared_store(page, off + word as usize, v);
         }
+    }
+
+    /// The dispatcher switches the thread out: its slot, if it has one, gets the
+    /// state `state()` gives (`SC_RUN`, `SC_SLEEP`, `SC_STOPPED`), and a grant of
+    /// one more tick ends. Interrupts are off.
+    #[inline(always)]
+    pub(crate) fn switch_out(&self, state: impl FnOnce() -> u32) {
+        if self.on.load(Ordering::Relaxed) {
+            self.store(SC_STATE, state());
+            if self.granted.swap(false, Ordering::Relaxed) {
+                self.store(SC_YIELD, 0);
+            }
+        }
+    }
+
+    /// The dispatcher switches the thread in on CPU `cpu`: its slot, if it has
+    /// one, says `SC_ONPROC` there. Interrupts are off.
+    #[inline(always)]
+    pub(crate) fn switch_in(&self, cpu: usize) {
+        if self.on.load(Ordering::Relaxed) {
+            self.store(SC_CPU, cpu as u32);
+            self.store(SC_STATE, SC_ONPROC);
+        }
+    }
+
+    /// The clock found the thread's time slice over: true if it runs on anyway,
+    /// for one more tick, because it asked not to be preempted now (once until it
+    /// leaves its CPU); it then finds `sc_yield` set. Interrupts are off, on the
+    /// thread's CPU.
+    #[must_use = "true: the thread keeps its CPU for one more tick"]
+    pub(crate) fn defer_preemption(&self) -> bool {
+        if !self.on.load(Ordering::Relaxed) || self.granted.load(Ordering::Relaxed) {
+            return false;
+        }
+        let ask = match &*self.slot.lock_intr_off() {
+            Some((page, off)) => M::shared_load(page, off + SC_NOPREEMPT as usize) != 0,
+            None => false,
+        };
+        if ask {
+            self.granted.store(true, Ordering::Relaxed);
+            self.store(SC_YIELD, 1);
+        }
+        ask
     }
 }
