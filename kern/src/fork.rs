@@ -150,7 +150,7 @@ fn fork<L: AsMut<[ChildLwp]>>(
 fn child_lwp(child: &'static Proc, c: &LwpCopy) -> Result<ChildLwp, Errno> {
     let mut new = NewLwp::alloc_user(child, &c.regs)?;
     new.prepare(|t, d| {
-        signal::inherit_mask(t, c.from);
+        lwp::inherit_mask(t, c.from);
         d.lwp_sigaltstack = c.alt;
         if let Some(fp) = &c.fp {
             d.lwp_regs.set_fpregs(fp);

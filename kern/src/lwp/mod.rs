@@ -107,6 +107,18 @@ impl ThreadWait {
     }
 }
 
+/// A new LWP on thread `t` starts with the mask of the LWP `from` that creates it
+/// (S11): by the creator, before `t` first runs.
+#[inline]
+pub(crate) fn inherit_mask(t: &KThread, from: &KThread) {
+    // `from` is the caller, or (`forkall`) an LWP it holds stopped: its mask is still.
+    debug_check!(
+        t.never_ran() && (from.is_curthread() || from.proc_flag().contains(TpFlags::STOPPED)),
+        "{t:?}: mask inherited late"
+    );
+    t.sig_state().inherit(from.sig_state());
+}
+
 /// An LWP's id: a name inside its process only (S15). Ids start at 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct LwpId(pub u32);
@@ -368,7 +380,7 @@ impl NewLwp {
         // the process is stopping.
         let me = curthread();
         if me.procp().is_some_and(|mine| core::ptr::eq(mine, p)) {
-            crate::signal::inherit_mask(t, me);
+            inherit_mask(t, me);
         }
         if ps.p_sig.stopsig.is_some() {
             t.set_proc_flag(TpFlags::JOBSTOP);

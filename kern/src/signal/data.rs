@@ -283,6 +283,13 @@ impl ThreadSig {
         self.t_hold.get()
     }
 
+    /// A new LWP's mask is that of the LWP `from` that creates it (S11): by the
+    /// creator, before the new LWP first runs (`lwp::inherit_mask`).
+    #[inline]
+    pub(crate) fn inherit(&self, from: &ThreadSig) {
+        self.set_hold(from.hold());
+    }
+
     /// Changes the LWP's mask (see `t_hold` for who may).
     #[inline(always)]
     pub(super) fn set_hold(&self, s: SigSet) {

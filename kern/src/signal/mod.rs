@@ -73,8 +73,6 @@ mod take;
 mod timer;
 pub mod wire;
 
-use crate::thread::KThread;
-
 pub(crate) use calls::*;
 pub use data::*;
 pub use frame::{context_stack, on_altstack};
@@ -87,16 +85,3 @@ pub(crate) use take::{delivering, issig, issig_in_wait, psig, restartable, traps
 pub use take::{sigaction, sigpending, sigprocmask, sigsuspend, sigtimedwait};
 pub use timer::{alarm, getitimer, setitimer};
 pub(crate) use timer::{itimer_expired, itimer_tick, realitimer_cancel};
-
-/// A new LWP on thread `t` starts with the mask of the LWP `from` that creates it
-/// (S11): by the creator, before `t` first runs.
-#[inline]
-pub(crate) fn inherit_mask(t: &KThread, from: &KThread) {
-    // `from` is the caller, or (`forkall`) an LWP it holds stopped: its mask is still.
-    debug_check!(
-        t.never_ran()
-            && (from.is_curthread() || from.proc_flag().contains(crate::lwp::TpFlags::STOPPED)),
-        "{t:?}: mask inherited late"
-    );
-    t.sig_state().set_hold(from.sig_state().hold());
-}
