@@ -374,8 +374,8 @@ impl Proc {
     pub fn usage(&self) -> LwpUsage {
         let ps = self.p_lock.lock();
         let mut sum = ps.p_ru;
-        for (_, lwp) in ps.p_lwpdir.live_all() {
-            sum.add(&lwp.usage());
+        for (t, lwp) in ps.p_lwpdir.live_all() {
+            sum.add(&lwp.usage().with_switches(t));
         }
         sum
     }

@@ -8,13 +8,15 @@
 //! the machine's trap path counts it), and each is counted where it happens, into
 //! the structure while it is in memory:
 //!
+//! * by the dispatcher, in the LWP's resident thread without a lock (its CPU
+//!   alone writes them, interrupts off): the switch away from it (`nvcsw` if it
+//!   sleeps, blocks or stops; `nivcsw` if it was preempted or yielded, as
+//!   Solaris' `yield` counts; a yield or a preemption that finds nothing better
+//!   to run is no switch), added to the structure's counts wherever they are
+//!   read (`LwpUsage::with_switches`);
 //! * by the LWP itself, running (its structure is always in then), under the
-//!   structure's lock (`Lwp::with_data`): the switch away from it, as the
-//!   dispatcher makes it ([`switched`]: `nvcsw` if it sleeps, blocks or stops;
-//!   `nivcsw` if it was preempted or yielded, as Solaris' `yield` counts; a
-//!   yield or a preemption that finds nothing better to run is no switch), the
-//!   signals it takes (`signal::psig`), the bytes it reads and writes (`file`:
-//!   `ioch`);
+//!   structure's lock (`Lwp::with_data`): the signals it takes (`signal::psig`),
+//!   the bytes it reads and writes (`file`: `ioch`);
 //! * by the swapper, which holds the structure alone while it moves it (`swap`):
 //!   a swap-out is `nswap` and a block written (`oublock`), a swap-in a block read
 //!   (`inblock`) and a fault that needed I/O before the LWP could run (`majflt`).
@@ -49,13 +51,12 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use arch::UserFrame;
 
 use crate::clock;
-use crate::disp::Prev;
 use crate::errno::Errno;
 use crate::lwp::LwpUsage;
 use crate::proc::Proc;
 use crate::sync::Mutex;
 use crate::syscall::{copyin, copyout, copyout_words, SysResult};
-use crate::thread::{curlwp, curproc, pending, KThread};
+use crate::thread::{curlwp, curproc, curthread, pending, KThread};
 use lwp_abi::{
     RUSAGESYS_GETRUSAGE, RUSAGESYS_GETRUSAGE_CHLD, RUSAGESYS_GETRUSAGE_LWP, RUSAGE_WORDS,
 };
@@ -141,27 +142,6 @@ pub(crate) fn prof_off(p: &Proc) {
     p.p_prof.set(Prof::default());
 }
 
-/// The switch away from thread `t`, about to be made, as `why` says: an LWP counts
-/// it, voluntary if it sleeps, blocks or stops, involuntary if it was preempted or
-/// yielded. Interrupts are off and no lock is held; `t` is still on its CPU, so
-/// its structure is in (the swapper takes none of a thread on a CPU).
-#[inline]
-pub(crate) fn switched(t: &KThread, why: Prev) {
-    let Some(lwp) = t.lwp() else { return };
-    let voluntary = match why {
-        Prev::Block => true,
-        Prev::Yield | Prev::Expired | Prev::Preempted => false,
-        Prev::Migrate | Prev::Reap => return,
-    };
-    lwp.with_data_intr_off(|d| {
-        if voluntary {
-            d.lwp_ru.nvcsw += 1;
-        } else {
-            d.lwp_ru.nivcsw += 1;
-        }
-    });
-}
-
 /// The calling LWP's fault was resolved without I/O (`minflt`: its stack grew).
 pub(crate) fn minflt() {
     if let Some(lwp) = curlwp() {
@@ -228,7 +208,9 @@ pub(crate) fn sys_rusagesys(code: u64, rup: u64) -> SysResult {
         RUSAGESYS_GETRUSAGE => p.usage(),
         RUSAGESYS_GETRUSAGE_CHLD => p.child_usage(),
         RUSAGESYS_GETRUSAGE_LWP => {
-            curlwp().and_then(|l| l.with_data(|d| d.usage())).ok_or(Errno::EINVAL)?
+            let t = curthread();
+            let u = t.lwp().and_then(|l| l.with_data(|d| d.usage())).ok_or(Errno::EINVAL)?;
+            u.with_switches(t)
         }
         _ => return Err(Errno::EINVAL),
     };

@@ -365,8 +365,13 @@ pub(crate) fn swtch(prev: Prev) -> bool {
     cpu.set_running(next, if core::ptr::eq(next, idle) { IDLE_PRI } else { i32::from(next.pri()) });
     // Only this CPU writes its counters, with interrupts off: no atomic add.
     cpu.cpu_switches.store(cpu.switches() + 1, Ordering::Relaxed);
-    // Its LWP's too (S5.4): the swapper takes no structure of a thread on a CPU.
-    crate::rusage::switched(cur, prev);
+    // The thread's own, for its LWP's usage (S5.4): a yield or a preemption that
+    // found nothing better to run is no switch, and never comes here.
+    match prev {
+        Prev::Block => cur.note_switched_out(true),
+        Prev::Yield | Prev::Expired | Prev::Preempted => cur.note_switched_out(false),
+        Prev::Migrate | Prev::Reap => {}
+    }
     // Both threads' schedctl slots say where they are (S9).
     cur.sc().switch_out(|| match prev {
         Prev::Block if cur.state() == ThreadState::Stopped => SC_STOPPED,

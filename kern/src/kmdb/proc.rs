@@ -223,7 +223,7 @@ fn lwps(args: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
         }
         let wait = Wait::of(t, &w);
         // Wherever its structure is: one out has its times and counts in memory.
-        let usage = t.lwp().and_then(|l| l.peek_usage());
+        let usage = t.lwp().and_then(|l| l.peek_usage()).map(|u| u.with_switches(t));
         let field = |f: fn(&LwpUsage) -> u64| Opt(usage.as_ref().map(f));
         let (u, s) = (field(|u| u.utime), field(|u| u.stime));
         let (vcsw, ivcsw) = (field(|u| u.ru.nvcsw), field(|u| u.ru.nivcsw));

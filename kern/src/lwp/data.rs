@@ -97,7 +97,9 @@ pub struct LwpRusage {
     /// `ru_nsignals`: signals delivered, counted by `psig` as it takes `lwp_cursig`.
     pub nsignals: u64,
     /// `ru_nvcsw`: voluntary context switches: the switch away from the LWP when
-    /// it slept, blocked on a lock or stopped (`disp::swtch`).
+    /// it slept, blocked on a lock or stopped (`disp::swtch`). A live LWP's are
+    /// counted in its resident thread (`KThread::csw`), which
+    /// [`LwpUsage::with_switches`] adds; here they are 0 but in sums.
     pub nvcsw: u64,
     /// `ru_nivcsw`: involuntary context switches: the switch away from it when it
     /// was preempted (its quantum expired, or a better thread came) or yielded —
@@ -189,6 +191,16 @@ pub struct LwpUsage {
 impl LwpUsage {
     /// Nothing used.
     pub const ZERO: LwpUsage = LwpUsage { utime: 0, stime: 0, sysc: 0, ru: LwpRusage::ZERO };
+
+    /// The usage of the live LWP on thread `t`, whose `lwp` structure this is:
+    /// with the switches that `t` counted (`KThread::csw`).
+    #[must_use]
+    pub fn with_switches(mut self, t: &KThread) -> LwpUsage {
+        let (v, iv) = t.csw();
+        self.ru.nvcsw += v;
+        self.ru.nivcsw += iv;
+        self
+    }
 
     /// Adds `o` to this.
     pub fn add(&mut self, o: &LwpUsage) {

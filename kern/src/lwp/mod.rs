@@ -569,7 +569,7 @@ pub fn lwp_exit() -> ! {
         // Under p_lock, interrupts off: no tick can fall between this and the sum,
         // and no switch (S5.4, S5.6).
         if let Some(u) = lwp.with_data(|d| d.usage()) {
-            ps.p_ru.add(&u);
+            ps.p_ru.add(&u.with_switches(t));
         }
         let last = ps.p_lwpdir.exited(lwp.id());
         if last && ps.p_stat == PStat::Active {

@@ -158,6 +158,13 @@ pub struct KThread {
     t_cpu: AtomicUsize,
     /// How many times it was switched in. *Like `t_cpu`.*
     t_nswitch: AtomicU64,
+    /// Switches away from it that it asked for — it slept, blocked or stopped —
+    /// and those it did not — preempted, or a yield (S5.4: its LWP's `nvcsw` and
+    /// `nivcsw`, counted here, resident, so that a switch takes no lock on the
+    /// `lwp` structure). *By the CPU that switches it out*, interrupts off.
+    t_nvcsw: AtomicU64,
+    /// See `t_nvcsw`.
+    t_nivcsw: AtomicU64,
 
     // Dispatcher state (S6: never swapped).
     /// Scheduling class (`SchedClass`). *Before the thread is first made runnable*
@@ -369,6 +376,8 @@ impl KThread {
             t_swap: ThreadSwap::new(),
             t_cpu: AtomicUsize::new(0),
             t_nswitch: AtomicU64::new(0),
+            t_nvcsw: AtomicU64::new(0),
+            t_nivcsw: AtomicU64::new(0),
             t_cid: AtomicU8::new(SchedClass::Sys as u8),
             t_pri: AtomicU8::new(class::SYS_PRI),
             t_epri: AtomicU8::new(0),
@@ -592,6 +601,20 @@ impl KThread {
         self.t_nswitch.store(self.nswitch() + 1, Ordering::Relaxed);
     }
 
+    /// Counts a switch away from it: `voluntary` if it sleeps, blocks or stops.
+    /// By the CPU that switches it out, interrupts off: no atomic add.
+    #[inline(always)]
+    pub(crate) fn note_switched_out(&self, voluntary: bool) {
+        let n = if voluntary { &self.t_nvcsw } else { &self.t_nivcsw };
+        n.store(n.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// The switches away from it: (voluntary, involuntary), see `t_nvcsw`.
+    #[inline]
+    pub fn csw(&self) -> (u64, u64) {
+        (self.t_nvcsw.load(Ordering::Relaxed), self.t_nivcsw.load(Ordering::Relaxed))
+    }
+
     /// Its machine context (for the machine's switch).
     #[inline(always)]
     pub(crate) fn context(&self) -> &Context {
@@ -765,6 +788,8 @@ pub(super) fn thread_alloc(
     t.t_swap.reset();
     t.t_pending.take(!PendingWork::MACHINE);
     t.t_nswitch.store(0, Ordering::Relaxed);
+    t.t_nvcsw.store(0, Ordering::Relaxed);
+    t.t_nivcsw.store(0, Ordering::Relaxed);
     t.t_disp.reset();
     t.t_sleep.reset();
     t.t_ts.reset();
