@@ -28,6 +28,31 @@
 //! [`boot`] the kernel's `main`, [`kmdb`] the kernel's debugger (its console,
 //! and the dump a panic prints).
 //!
+//! # Layers
+//!
+//! The modules stack as the illumos headers and sources do, from the bottom:
+//!
+//! 1. what needs nothing of the kernel: the tick counters ([`clock`]), the lowest
+//!    lock ([`displock`]), error numbers, [`console`], the callout table
+//!    ([`callout`]: a sleep timeout ends a `callout::Sleeper`), the limits in
+//!    force ([`rctl`]), and the part of each subsystem that a thread carries —
+//!    `disp::tstate`, `sleepq::tstate`, `sync::tstate`, `schedctl::tstate`,
+//!    `swap::tstate`, `lwp::tstate`, `class::table`, `signal::data` — each kept by
+//!    its module, below the structure that holds it;
+//! 2. the thread structure ([`thread`]), the per-CPU data and dispatch queues
+//!    ([`cpu`], [`dispq`]) and the classes' policy ([`class`]);
+//! 3. the dispatcher ([`disp`]), then what blocks through it: [`sleepq`] and
+//!    [`sync`]; a kernel thread's life (`thread::life`) above them;
+//! 4. LWPs and processes ([`lwp`], [`proc`]) with what a process holds ([`cred`],
+//!    [`file`](mod@file), [`pipe`], [`vm`], [`schedctl`], [`rusage`], [`swap`]);
+//! 5. what user mode asks of them: [`signal`], [`exec`], [`fork`], [`priocntl`],
+//!    [`syscall`]; and [`boot`], [`kmdb`] on top.
+//!
+//! The thread, LWP and process structures name one another (a thread its LWP and
+//! process, a process its LWPs' threads), as `thread.h`, `klwp.h` and `proc.h` do;
+//! in floor 4 structure and code still share files, so its modules import one
+//! another too.
+//!
 //! The self-tests and benchmarks are not part of it: they are the crate
 //! `kern-selftest` (`sim-tests/selftest`); the kernel image and the host tests tell
 //! [`boot::main`] to run them. Nor are its unit tests and the `loom` model checks of

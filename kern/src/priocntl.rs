@@ -11,7 +11,7 @@
 //! (`ESRCH`). Privilege (`cred`) is needed to enter RT, whose priorities are
 //! above every TS and SYS thread, and to replace the TS table, which governs every
 //! TS thread; reading either needs none. The class-dependent work is `class`'s
-//! ([`set_parms`], `class::ts_dptbl_set`).
+//! (`set_parms`, `class::ts_dptbl_set`).
 
 use crate::class::{self, SchedClass, TsDpEnt, TS_NLEVELS};
 use crate::cred;

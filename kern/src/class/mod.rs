@@ -33,7 +33,7 @@
 //! a thread was found waiting at; this kernel knows how long it waited, and a
 //! thread that has just been queued (a yield) is not counted a second.
 //!
-//! An LWP's class and priority change at run time through [`set_parms`]
+//! An LWP's class and priority change at run time through `priocntl`'s `set_parms`
 //! (`priocntl`'s `PC_SETPARMS`): a TS or RT LWP of one process is scheduled on its
 //! own, whatever class its siblings are in (S3).
 

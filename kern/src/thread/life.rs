@@ -21,7 +21,7 @@ pub fn thread_create(name: &'static str, func: fn(usize), arg: usize) -> &'stati
 
 /// Creates a thread of `class` at global priority `pri` that will run `func(arg)`,
 /// but leaves it out of the run queues: the caller attaches what it needs (an LWP,
-/// a binding) and then calls [`disp::setrun`] (or gives it back with [`super::discard`]).
+/// a binding) and then calls [`disp::setrun`] (or gives it back with `thread::discard`).
 ///
 /// Errors: `EAGAIN` beyond the system's thread limit (`rctl`), `ENOMEM` when there
 /// is no memory for it; nothing is left behind.
