@@ -230,9 +230,10 @@ impl Comm {
     }
 }
 
-/// A process (S1). `#[repr(C)]`, the pid first: the signal state makes the
-/// structure kilobytes long, and a field beyond 4 KiB costs SPARC two more
-/// instructions to reach (`getpid`, the null system call, reads the pid).
+/// A process (S1). `#[repr(C)]`, the pid and the pending signals before the lock's
+/// data: the signal state makes the structure kilobytes long, and a field beyond
+/// 4 KiB costs SPARC two more instructions to reach (`getpid`, the null system
+/// call, reads the pid; every change of a mask, `_lwp_sigmask`, the pending set).
 #[repr(C)]
 pub struct Proc {
     /// Its id; 0 for proc 0 and while the structure is cached.
@@ -242,12 +243,12 @@ pub struct Proc {
     p_ppid: AtomicU32,
     /// Its parent. Changed under `PIDLOCK`.
     p_parent: StaticRef<Proc>,
-    /// Its state, LWPs and signal state.
-    pub(crate) p_lock: DispLock<ProcState>,
     /// The signals sent to the process and not yet taken by any LWP (S14):
     /// changed under `p_lock`, and read without it by an LWP that changes its own
     /// mask (`signal`).
     pub(crate) p_sigpend: AtomicSigSet,
+    /// Its state, LWPs and signal state.
+    pub(crate) p_lock: DispLock<ProcState>,
     /// The callout of its real-time interval timer (`ITIMER_REAL`, `alarm`).
     pub(crate) p_itimer: Callout,
     /// Its address space (S1); none for a process whose LWPs run kernel code only.
@@ -295,8 +296,8 @@ impl Proc {
             p_pid: AtomicU32::new(0),
             p_ppid: AtomicU32::new(0),
             p_parent: StaticRef::none(),
-            p_lock: DispLock::new(ProcState::new()),
             p_sigpend: AtomicSigSet::new(),
+            p_lock: DispLock::new(ProcState::new()),
             p_itimer: Callout::new(),
             p_as: DispLock::new(None),
             p_vm: Mutex::new(Vm::new()),

@@ -72,10 +72,14 @@ pub fn user_trap(frame: &UserFrame, why: UserTrap) {
         }
         UserTrap::Return => {
             let t = curthread();
-            if t.take_pending(pending::PROF) != 0 {
+            // One look at the word before taking a bit (an atomic loop each): work
+            // made due after it is seen when the machine tests the word again,
+            // before it returns to user mode.
+            let due = t.pending();
+            if due & pending::PROF != 0 && t.take_pending(pending::PROF) != 0 {
                 rusage::profil_tick(frame);
             }
-            if t.take_pending(pending::STOP) != 0 {
+            if due & pending::STOP != 0 && t.take_pending(pending::STOP) != 0 {
                 lwp::stop_point();
             }
             if t.pending() & pending::SIG != 0 && signal::issig() {

@@ -853,10 +853,12 @@ utrap:
     ! may use %g1-%g5; %g6 is saved for the general return below); TSTATE, the
     ! return pc, the user's %g7 and %y stay in this window's locals; the trapped
     ! window's outs are this window's ins, the arguments, and stay there. The
-    ! results come back into %i0/%i1 and the carry into TSTATE's %ccr, and if no
-    ! work is pending and the trapped window is still in the register file
-    ! (`%otherwin` > 0: nothing flushed the windows, so no switch happened), the
-    ! return `retry`s straight from these registers.
+    ! results come back in %o0 (or the error number) and %i1, the carry into
+    ! TSTATE's %ccr, and if no work is pending and the trapped window is still in
+    ! the register file (`%otherwin` > 0: nothing flushed the windows, so no switch
+    ! happened), the return goes straight from these registers: the `restore` into
+    ! the trapped window moves %o0 into its %o0 as it goes, and `done` resumes at
+    ! the return pc (TNPC) with the next one past it.
     !
     ! Otherwise the frame is made whole (SYSCALL_FRAME) and the general path runs:
     ! a call that is not fast goes to sparc64_user_trap as TT_SYSCALL; a fast call
@@ -910,8 +912,7 @@ syscall_trap:                           ! %g1 = TSTATE (read in the vector)
     brnz,pn %o2, .Lsyscall_failed
      sllx   %l4, 32, %l4
     andn    %l0, %l4, %l0               ! success: carry clear, the results in %o0, %o1
-    mov     %o0, %i0
-    mov     %o1, %i1
+    mov     %o1, %i1                    ! (%o0 goes with the `restore` below)
 .Lsyscall_done:
     lduw    [%g7], %l4                  ! pending work?
     brnz,pn %l4, .Lsyscall_return
@@ -927,20 +928,18 @@ syscall_trap:                           ! %g1 = TSTATE (read in the vector)
     wrpr    %g0, PSTATE_KERNEL_AG, %pstate
     wrpr    %g0, 1, %tl
     wrpr    %l0, 0, %tstate             ! CWP: the trapped window's, where `restore` goes
-    wrpr    %l1, 0, %tpc
-    add     %l1, 4, %l1
-    wrpr    %l1, 0, %tnpc
+    wrpr    %l1, 0, %tnpc               ! `done` returns there (and NPC past it)
     wrpr    %l5, 0, %canrestore         ! the user's windows, as user_rtt makes them
     wrpr    %g0, 0, %otherwin
     wrpr    %g0, WSTATE_USER, %wstate
-    restore                             ! never fills: the window is in the file
+    restore %o0, %g0, %o0               ! never fills: the window is in the file; %o0 its %o0
     rdpr    %canrestore, %g4            ! beyond the user's windows: to be cleaned
     wrpr    %g4, 0, %cleanwin
-    retry
+    done
 .Lsyscall_failed:                       ! failure: carry set, the error in %o0, %o1 as it was
     or      %l0, %l4, %l0
     ba,pt   %xcc, .Lsyscall_done
-     mov    %o2, %i0
+     mov    %o2, %o0
 .Lsyscall_general:
     SYSCALL_FRAME
     call    sparc64_user_trap
@@ -949,6 +948,7 @@ syscall_trap:                           ! %g1 = TSTATE (read in the vector)
      nop
 .Lsyscall_return:
     ldx     [%l6 + CPU_FRAME], %l7      ! it may have moved while the LWP was off the CPU (swap)
+    mov     %o0, %i0                    ! the result (or error) the fast return puts there
     SYSCALL_FRAME
     ba,pt   %xcc, .Luser_rtt_ins        ! the outs are in this window already
      nop

@@ -762,7 +762,9 @@ extern "C" fn sparc64_user_pending() {
     let frame = current_frame();
     let work = pending();
     let in_run = !sparc64_cpu.run.load(Ordering::Relaxed).is_null();
-    if work.take(PENDING_WBUF) != 0 {
+    // Looked at before it is taken (an atomic loop): set later, it is seen by the
+    // return path's next test.
+    if work.get() & PENDING_WBUF != 0 && work.take(PENDING_WBUF) != 0 {
         if let Err(fault) = flush_wbuf() {
             // Still buffered: the next return tries again, should the LWP live on.
             work.set(PENDING_WBUF);

@@ -18,7 +18,7 @@ use lwp_abi::{SA_NODEFER, SA_RESETHAND, SA_RESTART, SIG_BLOCK, SIG_SETMASK, SIG_
 /// The current LWP, its thread and its process; `None` in a kernel thread.
 fn current() -> Option<(&'static KThread, &'static Lwp, &'static Proc)> {
     let t = curthread();
-    Some((t, t.lwp()?, t.procp()?))
+    Some((t, t.own_lwp()?, t.own_procp()?))
 }
 
 /// Gives the current LWP, `t` of `p`, the mask `new` — with `p_lock` held (`ps`),
@@ -32,36 +32,52 @@ fn current() -> Option<(&'static KThread, &'static Lwp, &'static Proc)> {
 /// the other's write.
 #[inline(always)]
 pub(super) fn set_mask(t: &'static KThread, p: &Proc, new: SigSet, ps: Option<&ProcState>) {
-    set_mask_from(t, p, t.sig_state().hold(), new, ps);
+    set_mask_from(t, p, t.sig_state().hold(), new.minus(SigSet::CANTMASK), ps);
 }
 
-/// [`set_mask`] by a caller that has read the mask, `old`, already.
+/// [`set_mask`] by a caller that has read the mask, `old`, already, and taken
+/// SIGKILL and SIGSTOP out of `new`. Both consequences of the change need a signal
+/// pending on the LWP or its process, which is rare: one test of the two pending
+/// sets together decides whether [`mask_changed`] looks at them.
 #[inline(always)]
 fn set_mask_from(t: &'static KThread, p: &Proc, old: SigSet, new: SigSet, ps: Option<&ProcState>) {
     debug_check!(t.is_curthread(), "{t:?}: mask set by another thread");
     debug_check!(old == t.sig_state().hold(), "{t:?}: its mask changed under it");
-    let new = new.minus(SigSet::CANTMASK);
+    debug_check!(new.and(SigSet::CANTMASK).is_empty(), "{t:?}: SIGKILL or SIGSTOP masked");
     t.sig_state().set_hold(new);
     fence(Ordering::SeqCst);
+    if !t.sig_state().sig().union(p.p_sigpend.get()).is_empty() {
+        let ([old_lo, old_hi], [new_lo, new_hi]) = (old.pairs(), new.pairs());
+        mask_changed(p, old_lo, old_hi, new_lo, new_hi, ps);
+    }
+}
+
+/// What a change of the current LWP's mask from `old` to `new` (their words, in
+/// registers) means for the signals pending (`set_mask`, after its fence): one it
+/// unmasks is taken on the way back to user mode, and the process signals it masks
+/// now go to another LWP that does not mask them, if one does not. Out of line:
+/// `set_mask` is inlined into `_lwp_sigmask`'s fast call, where nothing is pending
+/// almost always.
+#[cold]
+#[inline(never)]
+fn mask_changed(
+    p: &Proc,
+    old_lo: u64,
+    old_hi: u64,
+    new_lo: u64,
+    new_hi: u64,
+    ps: Option<&ProcState>,
+) {
+    let t = curthread();
+    let (old, new) = (SigSet::from_pairs([old_lo, old_hi]), SigSet::from_pairs([new_lo, new_hi]));
     let theirs = p.p_sigpend.get();
     if !t.sig_state().sig().union(theirs).minus(new).is_empty() {
         t.set_pending(pending::SIG);
     }
     let masked = new.minus(old);
-    if !masked.and(theirs).is_empty() {
-        let [lo, hi] = masked.pairs();
-        reroute(t, p, lo, hi, ps);
+    if masked.and(theirs).is_empty() {
+        return;
     }
-}
-
-/// The process signals pending that the current LWP, `t`, has just masked (the
-/// set's two words, `lo` and `hi`: in registers) go to another LWP that does not
-/// mask them, if one does not (`set_mask`). Out of line: `set_mask` is inlined
-/// into `_lwp_sigmask`'s fast call, where this is rare.
-#[cold]
-#[inline(never)]
-fn reroute(t: &'static KThread, p: &Proc, lo: u64, hi: u64, ps: Option<&ProcState>) {
-    let masked = SigSet::from_pairs([lo, hi]);
     let reroute = |ps: &ProcState| {
         for sig in masked.and(p.p_sigpend.get()).iter() {
             if let Some(other) = choose(ps, sig, Some(t)) {
@@ -276,17 +292,19 @@ pub fn sigaction(sig: u64, new: Option<SigAct>) -> Result<SigAct, Errno> {
 #[inline]
 pub fn sigprocmask(how: u64, set: Option<SigSet>) -> Result<SigSet, Errno> {
     let t = curthread();
-    let p = t.procp().ok_or(Errno::EINVAL)?;
     let old = t.sig_state().hold();
-    if let Some(set) = set {
-        let new = match how {
-            SIG_BLOCK => old.union(set),
-            SIG_UNBLOCK => old.minus(set),
-            SIG_SETMASK => set,
-            _ => return Err(Errno::EINVAL),
-        };
-        set_mask_from(t, p, old, new, None);
-    }
+    let Some(set) = set else {
+        return t.own_procp().map(|_| old).ok_or(Errno::EINVAL);
+    };
+    // The mask never holds SIGKILL or SIGSTOP: one that it unblocks stays so.
+    let new = match how {
+        SIG_BLOCK => old.union(set.minus(SigSet::CANTMASK)),
+        SIG_UNBLOCK => old.minus(set),
+        SIG_SETMASK => set.minus(SigSet::CANTMASK),
+        _ => return Err(Errno::EINVAL),
+    };
+    let p = t.own_procp().ok_or(Errno::EINVAL)?;
+    set_mask_from(t, p, old, new, None);
     Ok(old)
 }
 

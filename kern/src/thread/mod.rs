@@ -489,6 +489,23 @@ impl KThread {
         self.t_procp.get()
     }
 
+    /// [`KThread::lwp`] of the running thread, by the thread itself: without the
+    /// barrier, which orders nothing here (the cell is set before the thread first
+    /// runs, emptied by the thread itself).
+    #[inline(always)]
+    pub(crate) fn own_lwp(&self) -> Option<&'static Lwp> {
+        debug_check!(self.is_curthread(), "{self:?}: another thread's LWP read as its own");
+        self.t_lwp.get_relaxed()
+    }
+
+    /// [`KThread::procp`] of the running thread, by the thread itself (see
+    /// [`KThread::own_lwp`]).
+    #[inline(always)]
+    pub(crate) fn own_procp(&self) -> Option<&'static Proc> {
+        debug_check!(self.is_curthread(), "{self:?}: another thread's process read as its own");
+        self.t_procp.get_relaxed()
+    }
+
     /// Makes the thread carry LWP `lwp` of `p` for its whole life (S3): by the LWP's
     /// creator, under `p`'s `p_lock`, before the thread first runs.
     #[inline]
@@ -755,13 +772,13 @@ pub fn curthread() -> &'static KThread {
 /// The running thread's LWP (S7): one load from the current thread.
 #[inline(always)]
 pub fn curlwp() -> Option<&'static Lwp> {
-    curthread().lwp()
+    curthread().own_lwp()
 }
 
 /// The running thread's process (S7): one load from the current thread.
 #[inline(always)]
 pub fn curproc() -> Option<&'static Proc> {
-    curthread().procp()
+    curthread().own_procp()
 }
 
 /// Takes a thread structure from the cache, or makes a new one, prepared to start
