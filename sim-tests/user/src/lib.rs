@@ -98,24 +98,23 @@ pub mod addr {
 /// An LWP id (32 bits, as the kernel writes it back).
 pub type LwpId = u32;
 
-/// `icc.c`: the kernel sets both carry bits of `%ccr` when a call fails.
-const CCR_ICC_C: u64 = 1;
-
 /// `ta 0x40` with the number in `%g1` and the operands given for `%o0`..`%o5`
-/// (`$ccr` gets `%ccr` after the trap). The kernel changes only `%o0`, `%o1` and
+/// (`$carry` gets 1 if the call failed, else 0: the kernel sets both carry bits of
+/// `%ccr` then, and `addx %g0, 0` reads `icc.c` in one instruction, where `rd
+/// %ccr` would need a mask after it). The kernel changes only `%o0`, `%o1` and
 /// the condition codes (`%g1`, which LLVM reserves, holds the number); the outs
 /// are declared clobbered anyway. The condition codes: the asm must not claim
 /// `preserves_flags` (the carry comes back in `%icc` and `%xcc`), so the compiler
 /// takes them as clobbered (rustc gives LLVM `~{icc}`, which on SPARC is both
 /// `%icc` and `%xcc`) and never reuses a comparison made before the trap.
 macro_rules! trap {
-    ($num:expr, $ccr:ident, $($outs:tt)*) => {
+    ($num:expr, $carry:ident, $($outs:tt)*) => {
         asm!(
             "mov {num}, %g1",
             "ta 0x40",
-            "rd %ccr, {ccr}",
+            "addx %g0, 0, {carry}",
             num = in(reg) $num,
-            ccr = lateout(reg) $ccr,
+            carry = lateout(reg) $carry,
             $($outs)*
         )
     };
@@ -124,8 +123,8 @@ macro_rules! trap {
 /// A call's registers after the trap: `Ok((%o0, %o1))`, or the error number in
 /// `%o0` if the carry is set.
 #[inline(always)]
-fn result(r0: u64, r1: u64, ccr: u64) -> Result<(u64, u64), u64> {
-    if ccr & CCR_ICC_C != 0 {
+fn result(r0: u64, r1: u64, carry: u64) -> Result<(u64, u64), u64> {
+    if carry != 0 {
         Err(r0)
     } else {
         Ok((r0, r1))
@@ -142,10 +141,10 @@ fn result(r0: u64, r1: u64, ccr: u64) -> Result<(u64, u64), u64> {
 /// answer `EFAULT`.)
 #[inline(always)]
 pub unsafe fn syscall6(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
-    let (r0, r1, ccr): (u64, u64, u64);
+    let (r0, r1, carry): (u64, u64, u64);
     // SAFETY: see `trap`; what the call does to memory is the caller's contract above.
     unsafe {
-        trap!(num, ccr,
+        trap!(num, carry,
             inout("o0") args[0] => r0,
             inout("o1") args[1] => r1,
             inout("o2") args[2] => _,
@@ -154,7 +153,7 @@ pub unsafe fn syscall6(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
             inout("o5") args[5] => _,
         );
     }
-    result(r0, r1, ccr)
+    result(r0, r1, carry)
 }
 
 /// A call whose arguments are plain values or pointers made from references here.
@@ -169,11 +168,11 @@ fn call(num: u64, a0: u64, a1: u64, a2: u64) -> Result<u64, u64> {
 /// `call` with a fourth argument, giving both results (`%o0`, `%o1`).
 #[inline]
 fn call4(num: u64, a0: u64, a1: u64, a2: u64, a3: u64) -> Result<(u64, u64), u64> {
-    let (r0, r1, ccr): (u64, u64, u64);
+    let (r0, r1, carry): (u64, u64, u64);
     // SAFETY: see `trap`; every caller in this module passes values, or pointers
     // made from live references to memory of the size the call uses.
     unsafe {
-        trap!(num, ccr,
+        trap!(num, carry,
             inout("o0") a0 => r0,
             inout("o1") a1 => r1,
             inout("o2") a2 => _,
@@ -182,16 +181,16 @@ fn call4(num: u64, a0: u64, a1: u64, a2: u64, a3: u64) -> Result<(u64, u64), u64
             lateout("o5") _,
         );
     }
-    result(r0, r1, ccr)
+    result(r0, r1, carry)
 }
 
 /// `call` for a call without arguments: no out is set.
 #[inline]
 fn call0(num: u64) -> Result<u64, u64> {
-    let (r0, ccr): (u64, u64);
+    let (r0, carry): (u64, u64);
     // SAFETY: see `trap`; the call takes no argument and touches no memory of ours.
     unsafe {
-        trap!(num, ccr,
+        trap!(num, carry,
             lateout("o0") r0,
             lateout("o1") _,
             lateout("o2") _,
@@ -200,7 +199,7 @@ fn call0(num: u64) -> Result<u64, u64> {
             lateout("o5") _,
         );
     }
-    result(r0, 0, ccr).map(|(r0, _)| r0)
+    result(r0, 0, carry).map(|(r0, _)| r0)
 }
 
 /// Stops the program with SIGILL: for a call that must not return and did.
