@@ -155,6 +155,51 @@ pub(crate) struct FrameData {
     pub(crate) mach: crate::MachFrame,
 }
 
+impl FrameData {
+    /// The slot of register `i` (`reg::*`); `None` for `%ccr` and `%asi`, which
+    /// share `tstate`, and for `%fprs`, which is not kept (no FPU state yet).
+    fn slot(&self, i: usize) -> Option<&AtomicU64> {
+        match i {
+            reg::PC => Some(&self.pc),
+            reg::NPC => Some(&self.npc),
+            reg::Y => Some(&self.y),
+            reg::G1..=reg::G7 => Some(&self.g[i - reg::G1 + 1]),
+            reg::O0..=reg::O7 => Some(&self.o[i - reg::O0]),
+            _ => None,
+        }
+    }
+
+    /// Every register, as a `gregset_t` (what [`FrameData::get`] gives one by one,
+    /// in straight loads: `UserFrame::load`, every signal's `ucontext_t`).
+    fn gregs(&self) -> [u64; NGREG] {
+        let mut r = [0; NGREG];
+        let tstate = self.tstate.load(Ordering::Relaxed);
+        r[reg::CCR] = (tstate >> CCR_SHIFT) & 0xff;
+        r[reg::ASI] = (tstate >> ASI_SHIFT) & 0xff;
+        r[reg::PC] = self.pc.load(Ordering::Relaxed);
+        r[reg::NPC] = self.npc.load(Ordering::Relaxed);
+        r[reg::Y] = self.y.load(Ordering::Relaxed);
+        for (n, g) in self.g.iter().enumerate().skip(1) {
+            r[reg::G1 + n - 1] = g.load(Ordering::Relaxed);
+        }
+        for (n, o) in self.o.iter().enumerate() {
+            r[reg::O0 + n] = o.load(Ordering::Relaxed);
+        }
+        r
+    }
+
+    /// Register `i` (`reg::*`).
+    fn get(&self, i: usize) -> u64 {
+        let tstate = || self.tstate.load(Ordering::Relaxed);
+        match i {
+            reg::CCR => (tstate() >> CCR_SHIFT) & 0xff,
+            reg::ASI => (tstate() >> ASI_SHIFT) & 0xff,
+            reg::FPRS => 0,
+            _ => self.slot(i).map_or(0, |s| s.load(Ordering::Relaxed)),
+        }
+    }
+}
+
 /// Register windows of user code a frame's machine part can hold when they cannot
 /// be written to their stack (sparc64: its window buffer, Solaris' `pcb_wbuf`;
 /// the host simulation has no register windows: none).
@@ -388,29 +433,9 @@ impl UserFrame {
         }
     }
 
-    /// The slot of register `i` (`reg::*`); `None` for `%ccr` and `%asi`, which
-    /// share `tstate`, and for `%fprs`, which is not kept (no FPU state yet).
-    fn slot(&self, i: usize) -> Option<&AtomicU64> {
-        let d = self.data();
-        match i {
-            reg::PC => Some(&d.pc),
-            reg::NPC => Some(&d.npc),
-            reg::Y => Some(&d.y),
-            reg::G1..=reg::G7 => Some(&d.g[i - reg::G1 + 1]),
-            reg::O0..=reg::O7 => Some(&d.o[i - reg::O0]),
-            _ => None,
-        }
-    }
-
     /// Register `i` (`reg::*`).
     pub fn get(&self, i: usize) -> u64 {
-        let tstate = || self.data().tstate.load(Ordering::Relaxed);
-        match i {
-            reg::CCR => (tstate() >> CCR_SHIFT) & 0xff,
-            reg::ASI => (tstate() >> ASI_SHIFT) & 0xff,
-            reg::FPRS => 0,
-            _ => self.slot(i).map_or(0, |s| s.load(Ordering::Relaxed)),
-        }
+        self.data().get(i)
     }
 
     /// Sets register `i` (`reg::*`). `%ccr` and `%asi` keep 8 bits; `%y` 32;
@@ -426,7 +451,7 @@ impl UserFrame {
             reg::ASI => field(ASI_SHIFT),
             reg::Y => d.y.store(v & 0xffff_ffff, Ordering::Relaxed),
             _ => {
-                if let Some(s) = self.slot(i) {
+                if let Some(s) = d.slot(i) {
                     s.store(v, Ordering::Relaxed);
                 }
             }
@@ -435,7 +460,7 @@ impl UserFrame {
 
     /// Every register, as a `gregset_t`.
     pub fn load(&self) -> UserRegs {
-        UserRegs { r: core::array::from_fn(|i| self.get(i)) }
+        UserRegs { r: self.data().gregs() }
     }
 
     /// Sets every register from a `gregset_t` (as `set` would, one by one).

@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::kmem::Shared;
-use crate::uregs::{reg, USER_LIMIT};
+use crate::uregs::{reg, NGREG, USER_LIMIT};
 use crate::{FaultKind, MapError, Prot, SysEnt, SysRet, UserRegs, UserTrap, PAGE_SIZE};
 use lwp_abi::SYS_EXIT;
 use percpu::Cpu;
@@ -854,4 +854,31 @@ mod preempted {
             assert_eq!(USER_TICKS[0].load(SeqCst), 0);
         }
     }
+}
+
+#[test]
+fn a_frame_loads_every_register_as_it_gets_it() {
+    fn main(_cpu: usize) {
+        // A value of its own in every register, wider than the registers that
+        // keep fewer bits (%ccr and %asi 8, %y 32, %fprs none).
+        let mut regs = UserRegs { r: core::array::from_fn(|i| 0x0123_4567_89ab_cd00 + i as u64) };
+        regs.r[reg::CCR] = 0x1_11;
+        regs.r[reg::ASI] = 0x2_82;
+        let frame = UserFrame::try_new(&regs).expect("memory");
+        let all = frame.load();
+        for i in 0..NGREG {
+            assert_eq!(all.r[i], frame.get(i), "register {i}: load and get disagree");
+        }
+        let kept = |i: usize| match i {
+            reg::CCR | reg::ASI => regs.r[i] & 0xff,
+            reg::Y => regs.r[i] & 0xffff_ffff,
+            reg::FPRS => 0,
+            _ => regs.r[i],
+        };
+        for i in 0..NGREG {
+            assert_eq!(all.r[i], kept(i), "register {i} did not come back as stored");
+        }
+        Sim::halt(true)
+    }
+    assert!(boot(config(1), main));
 }
