@@ -158,7 +158,7 @@ pub(crate) fn sys_context(sub: u64, ucp: u64) -> SysResult {
         SETCONTEXT => {
             let mask = frame::setcontext(&frame, ucp)?;
             let t = curthread();
-            if let (Some(mask), Some(p)) = (mask, t.procp()) {
+            if let (Some(mask), Some(p)) = (mask, t.own_procp()) {
                 take::set_mask(t, p, mask, None);
             }
             Ok((0, 0))
