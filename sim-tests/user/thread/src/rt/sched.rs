@@ -43,59 +43,24 @@
 //! block are inlined down to the switch, so that a switch costs the windows of the
 //! caller and of the library function it called, not a chain of helpers.
 
-use core::cell::Cell;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use lwp_abi::{sc_shared_addr, Errno, SC_POOL, SC_POOL_AWAKE, SC_WAITING};
-use lwp_user::{lwp_create, lwp_park, lwp_unpark, lwp_wait, schedctl};
+use lwp_user::{lwp_create, lwp_exit, lwp_park, lwp_unpark, lwp_wait, schedctl};
 
 use super::sleepq::{self, SleepQ, NSLEEPQ};
+use super::stats::{bump, STATS};
 use super::switch;
 use super::sys::{self, current, kernel_lwp_self, word, Locked};
 use super::thread::{
-    self, bound_start, map_stack, next_id, set_current, stack_mapped, stack_top, Kind, Life,
-    StartFn, Thread, ThreadId, NKEYS, NO_STACK, NSTACKS, THREADS,
+    map_stack, next_id, set_current, stack_mapped, stack_top, Kind, Life, Lwp, StartFn, Thread,
+    ThreadId, MAX_LWPS, NKEYS, NO_STACK, NSTACKS, THREADS,
 };
 use crate::lwpmutex::{err, Error};
 use crate::queue::Fifo;
 use crate::wait::{self, Wake};
 
-/// LWPs a pool may have.
-pub const MAX_LWPS: usize = 16;
-
-/// An LWP, as the library knows it: a pool LWP, or a bound thread's own.
-pub(crate) struct Lwp {
-    id: AtomicU32,
-    /// Its schedctl slot's address.
-    sc: AtomicU64,
-    /// A pool LWP's idle thread.
-    idle: Cell<Option<&'static Thread>>,
-}
-
-// SAFETY: `idle` is set before the LWP is made and read only by threads that run
-// on it.
-unsafe impl Sync for Lwp {}
-
-impl Lwp {
-    pub(crate) const fn new() -> Lwp {
-        Lwp { id: AtomicU32::new(0), sc: AtomicU64::new(0), idle: Cell::new(None) }
-    }
-
-    #[inline(always)]
-    pub(crate) fn id(&self) -> u32 {
-        self.id.load(Ordering::Relaxed)
-    }
-
-    #[inline(always)]
-    pub(crate) fn sc(&self) -> u64 {
-        self.sc.load(Ordering::Relaxed)
-    }
-
-    fn idle(&self) -> &'static Thread {
-        self.idle.get().unwrap_or_else(|| sys::broken("a pool LWP without an idle thread"))
-    }
-}
-
+/// The pool's LWPs: `LWPS[..nlwps]` made (see `Pool`).
 pub(crate) static LWPS: [Lwp; MAX_LWPS] = [const { Lwp::new() }; MAX_LWPS];
 
 /// The watchdog's LWP id.
@@ -142,43 +107,6 @@ pub(crate) static POOL: Locked<Pool> = Locked::new(Pool {
     keys: [(false, None); NKEYS],
     sleepq: [const { Fifo::new() }; NSLEEPQ],
 });
-
-/// What the pool and its threads did: for tests and benchmarks.
-pub struct Stats {
-    /// Switches from a thread to another at user level.
-    pub switches: AtomicU64,
-    /// LWPs the watchdog added because every pool LWP was asleep in the kernel.
-    pub lwps_added: AtomicU64,
-    /// Idle LWPs unparked to run a thread made runnable.
-    pub unparks: AtomicU64,
-    /// Rounds spun (or yielded) on a busy synchronization object.
-    pub spins: AtomicU64,
-    /// Waits on a synchronization object that slept (queued and blocked).
-    pub blocks: AtomicU64,
-    /// Objects handed by the thread that left them to a sleeping waiter.
-    pub handoffs: AtomicU64,
-    /// Yields the kernel asked for: a time slice that ended while an LWP held a
-    /// library lock, and which it let run on until the lock was left (`sc_yield`).
-    pub kernel_yields: AtomicU64,
-}
-
-/// Counts one more event: a load and a store, not an atomic add (a compare-and-swap
-/// loop on SPARC): two LWPs counting at the same moment may count one, which
-/// figures for tests and benchmarks can afford.
-#[inline(always)]
-pub(crate) fn bump(c: &AtomicU64) {
-    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-}
-
-pub static STATS: Stats = Stats {
-    switches: AtomicU64::new(0),
-    lwps_added: AtomicU64::new(0),
-    unparks: AtomicU64::new(0),
-    spins: AtomicU64::new(0),
-    blocks: AtomicU64::new(0),
-    handoffs: AtomicU64::new(0),
-    kernel_yields: AtomicU64::new(0),
-};
 
 impl Pool {
     /// A free structure and stack, made a thread of `kind`.
@@ -256,7 +184,7 @@ impl Pool {
     fn pick(&mut self, lwp: &'static Lwp) -> &'static Thread {
         match self.runq.pop() {
             Some(t) => t,
-            None => lwp.idle(),
+            None => idle_thread(lwp),
         }
     }
 }
@@ -274,7 +202,7 @@ unsafe fn pool() -> &'static mut Pool {
     unsafe { POOL.raw() }
 }
 
-/// `thread::init`: the main thread, LWP 1 in the pool, the free tables, the
+/// `calls::init`: the main thread, LWP 1 in the pool, the free tables, the
 /// watchdog.
 pub(crate) fn init() {
     let main = &THREADS[0];
@@ -314,7 +242,7 @@ pub(crate) fn init() {
     WATCHDOG.store(wid, Ordering::Relaxed);
 }
 
-/// `thread::create` of an unbound thread: made and queued under one hold of the
+/// `calls::create` of an unbound thread: made and queued under one hold of the
 /// pool's lock.
 pub(crate) fn create_unbound(
     f: fn(u64) -> u64,
@@ -360,7 +288,7 @@ fn create_unbound_reaped(f: fn(u64) -> u64, arg: u64, detached: bool) -> Result<
     create_unbound(f, arg, detached)
 }
 
-/// `thread::create` of a bound thread: it gets its LWP at once.
+/// `calls::create` of a bound thread: it gets its LWP at once.
 pub(crate) fn create_bound(f: fn(u64) -> u64, arg: u64, detached: bool) -> Result<ThreadId, Error> {
     let take = || POOL.lock().take_thread(Kind::Bound, Some(f), arg);
     let t = match take() {
@@ -619,13 +547,57 @@ extern "C" fn lwpt_thread_main(t: &'static Thread) -> ! {
         idle_loop(t)
     }
     POOL.release();
-    thread::run(t)
+    run(t)
+}
+
+/// Runs a started thread's function, then exits it.
+pub(crate) fn run(t: &'static Thread) -> ! {
+    let v = t.start.get().map_or(0, |f| f(t.arg.get()));
+    exit(v)
+}
+
+/// Ends the calling thread with `value` for its joiner. The last thread to end
+/// ends the process (status 0).
+pub fn exit(value: u64) -> ! {
+    let me = current();
+    run_destructors(me);
+    me.value.set(value);
+    if me.is_bound() {
+        exit_bound(me);
+        lwp_exit()
+    }
+    exit_unbound(me)
+}
+
+fn run_destructors(me: &Thread) {
+    for (key, v) in me.tsd.iter().enumerate() {
+        let value = v.replace(0);
+        if value != 0 {
+            if let Some(d) = key_destructor(key) {
+                d(value);
+            }
+        }
+    }
+}
+
+/// Where a bound thread's LWP starts, on the thread's stack.
+pub(crate) extern "C" fn bound_start(addr: u64) -> ! {
+    let t =
+        Thread::from_addr(addr).unwrap_or_else(|| sys::broken("a bound thread without a thread"));
+    set_current(t);
+    lwp_started(t, 0);
+    run(t)
+}
+
+/// A pool LWP's idle thread.
+fn idle_thread(lwp: &Lwp) -> &'static Thread {
+    lwp.idle.get().unwrap_or_else(|| sys::broken("a pool LWP without an idle thread"))
 }
 
 /// Where a pool LWP made after the first starts: as its idle thread, on its stack.
 extern "C" fn pool_lwp_start(k: u64) -> ! {
     let lwp = &LWPS[k as usize];
-    let idle = lwp.idle();
+    let idle = idle_thread(lwp);
     set_current(idle);
     lwp.id.store(kernel_lwp_self(), Ordering::Relaxed);
     idle.set_lwp(Some(lwp));
@@ -754,7 +726,7 @@ pub(crate) fn exit_unbound(me: &'static Thread) -> ! {
     sys::broken("an exited thread ran again")
 }
 
-/// `thread::join`: `me` waits for `t` (thread `id`) to exit, and frees it.
+/// `calls::join`: `me` waits for `t` (thread `id`) to exit, and frees it.
 pub(crate) fn join(me: &'static Thread, t: &'static Thread, id: ThreadId) -> Result<u64, Error> {
     let h = hold();
     // Looked up without the lock: it may have been freed (and reused) since.
@@ -788,7 +760,7 @@ pub(crate) fn join(me: &'static Thread, t: &'static Thread, id: ThreadId) -> Res
     Ok(value)
 }
 
-/// `thread::detach`.
+/// `calls::detach`.
 pub(crate) fn detach(t: &'static Thread, id: ThreadId) -> Result<(), Error> {
     let h = hold();
     let r = if t.id() != id || t.life.get() == Life::Free {
@@ -808,7 +780,7 @@ pub(crate) fn detach(t: &'static Thread, id: ThreadId) -> Result<(), Error> {
     r
 }
 
-/// `thread::key_create`.
+/// `calls::key_create`.
 pub(crate) fn key_create(destructor: Option<fn(u64)>) -> Result<usize, Error> {
     let mut g = POOL.lock();
     let k = g.keys.iter().position(|(made, _)| !made).ok_or(err(Errno::EAGAIN))?;

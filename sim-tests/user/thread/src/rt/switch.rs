@@ -35,8 +35,7 @@
 use core::arch::global_asm;
 use core::mem::offset_of;
 
-use super::sched::Lwp;
-use super::thread::Thread;
+use super::thread::{Lwp, Thread};
 
 /// The SPARC V9 stack bias: `%sp` and `%fp` are 2047 below the frame they name.
 const BIAS: u64 = 2047;

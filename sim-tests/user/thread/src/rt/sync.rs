@@ -42,8 +42,9 @@ use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8};
 
 use lwp_abi::{Errno, LwpMutex, SC_ONPROC, SC_STATE};
 
-use super::sched::{self, bump, hold, Held, STATS};
+use super::sched::{self, hold, Held};
 use super::sleepq::{self, COND, MUTEX, READER, SEMA, WRITER};
+use super::stats::{bump, STATS};
 use super::sys::{current, word, Native};
 use super::thread::Thread;
 use crate::lockword::{self as lw, Marked};

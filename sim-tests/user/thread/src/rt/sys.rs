@@ -11,8 +11,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use lwp_abi::{sc_shared_addr, LwpMutex, SC_NOPREEMPT, SC_ONPROC, SC_STATE, SC_YIELD};
 use lwp_user::{lwp_mutex_timedlock, lwp_mutex_unlock, lwp_self, yield_now};
 
-use super::sched::Lwp;
-use super::thread::Thread;
+use super::stats::STATS;
+use super::thread::{Lwp, Thread};
 use crate::lwpmutex::{self, Error, LwpSys, SyncKind};
 
 /// The thread the calling code runs as: `%g7` (the register S7 gives the kernel's
@@ -29,7 +29,7 @@ pub(crate) fn current_opt() -> Option<&'static Thread> {
     (t != 0).then(|| unsafe { &*(t as *const Thread) })
 }
 
-/// The current thread; a program that uses threads calls `thread::init` first.
+/// The current thread; a program that uses threads calls `calls::init` first.
 #[inline(always)]
 pub(crate) fn current() -> &'static Thread {
     current_opt().unwrap_or_else(|| broken("no thread: call lwp_thread::init first"))
@@ -132,7 +132,7 @@ fn nopreempt(sc: u64, on: bool) {
 #[cold]
 #[inline(never)]
 fn kernel_yield() {
-    super::sched::STATS.kernel_yields.fetch_add(1, Ordering::Relaxed);
+    STATS.kernel_yields.fetch_add(1, Ordering::Relaxed);
     let _ = yield_now();
 }
 

@@ -1,5 +1,7 @@
-//! Threads (S4): the thread structure, the static tables of threads and stacks,
-//! and the calls on threads — create, exit, join, detach, self, per-thread data.
+//! Threads and LWPs as the library keeps them (S4): the thread structure, the
+//! LWP record, the static tables of threads and stacks, and the current-thread
+//! register. The calls on threads are `calls`; what the pool does with these
+//! records is `sched`.
 //!
 //! A thread is *unbound* (run by the pool's LWPs, switched at user level:
 //! `sched`) or *bound* (an LWP of its own for its whole life, made by
@@ -27,34 +29,29 @@
 use core::cell::Cell;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use lwp_abi::{Errno, StackT, PROT_NONE, PROT_READ, PROT_WRITE};
-use lwp_user::{lwp_exit, mmap_anon, mprotect, munmap};
+use lwp_abi::{Errno, PROT_NONE, PROT_READ, PROT_WRITE};
+use lwp_user::{mmap_anon, mprotect, munmap};
 
-use super::sched::{self, Lwp};
-use super::sys::{self, current};
 use crate::lwpmutex::{err, Error};
 use crate::queue::Linked;
 use crate::wait;
 
 /// Thread structures, the main thread's included.
 pub const MAX_THREADS: usize = 128;
+/// LWPs a pool may have.
+pub const MAX_LWPS: usize = 16;
 /// Bytes of stack per thread (and per LWP's idle thread), above its guard page.
 pub const STACK_SIZE: usize = 64 * 1024;
 /// The guard page under each stack: one sparc64 page (`sysconfig(_SC_PAGESIZE)`).
 pub const GUARD_SIZE: usize = 8 * 1024;
 /// Stacks: one per thread, and one per pool LWP's idle thread.
-pub(crate) const NSTACKS: usize = MAX_THREADS + sched::MAX_LWPS;
+pub(crate) const NSTACKS: usize = MAX_THREADS + MAX_LWPS;
 /// Per-thread data keys.
 pub const NKEYS: usize = 8;
 
 /// A thread's name: unique among the threads a structure has carried until the
 /// ids wrap around (about 33 million threads later).
 pub type ThreadId = u32;
-
-/// `create` flags (Solaris' values): an LWP of its own for the thread's life.
-pub const THR_BOUND: u32 = 0x01;
-/// Never joined: freed as it exits.
-pub const THR_DETACHED: u32 = 0x40;
 
 /// What a thread is to the library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +79,36 @@ pub(crate) enum Life {
     Zombie = 2,
 }
 
+/// An LWP, as the library knows it: a pool LWP (`sched`), or a bound thread's own.
+/// Its fields are set by `sched` as it makes and starts the LWP.
+pub(crate) struct Lwp {
+    pub(crate) id: AtomicU32,
+    /// Its schedctl slot's address.
+    pub(crate) sc: AtomicU64,
+    /// A pool LWP's idle thread.
+    pub(crate) idle: Cell<Option<&'static Thread>>,
+}
+
+// SAFETY: `idle` is set before the LWP is made and read only by threads that run
+// on it.
+unsafe impl Sync for Lwp {}
+
+impl Lwp {
+    pub(crate) const fn new() -> Lwp {
+        Lwp { id: AtomicU32::new(0), sc: AtomicU64::new(0), idle: Cell::new(None) }
+    }
+
+    #[inline(always)]
+    pub(crate) fn id(&self) -> u32 {
+        self.id.load(Ordering::Relaxed)
+    }
+
+    #[inline(always)]
+    pub(crate) fn sc(&self) -> u64 {
+        self.sc.load(Ordering::Relaxed)
+    }
+}
+
 /// A thread. `#[repr(C)]`: the switch reads its first two fields.
 #[repr(C)]
 pub struct Thread {
@@ -106,9 +133,11 @@ pub struct Thread {
     /// A bound thread's LWP is still to be reaped (`_lwp_wait`).
     pub(crate) lwp_unreaped: Cell<bool>,
     id: AtomicU32,
-    start: Cell<Option<StartFn>>,
-    arg: Cell<u64>,
-    value: Cell<u64>,
+    /// What it runs, and its argument (`sched::run`).
+    pub(crate) start: Cell<Option<StartFn>>,
+    pub(crate) arg: Cell<u64>,
+    /// Its exit value, for its joiner.
+    pub(crate) value: Cell<u64>,
     /// The thread waiting in `join` for it (under the pool's lock).
     pub(crate) joiner: Cell<Option<&'static Thread>>,
     /// Its stack, by number; `NO_STACK` for none (the main thread's is the process's).
@@ -119,7 +148,7 @@ pub struct Thread {
     /// Waiting on a condition variable: the mutex it will take again (its address).
     pub(crate) wmutex: Cell<u64>,
     /// Per-thread data, by key.
-    tsd: [Cell<u64>; NKEYS],
+    pub(crate) tsd: [Cell<u64>; NKEYS],
 }
 
 // SAFETY: every `Cell` is reached only by the thread itself, or under the lock its
@@ -285,18 +314,6 @@ pub(crate) fn map_stack(t: &Thread) -> Result<(), Error> {
     Ok(())
 }
 
-/// Solaris' `thr_stksegment`: the calling thread's stack, as `ss_sp` its top
-/// (where it begins, the highest address) and `ss_size` its size (the guard page
-/// below it not counted). `EAGAIN` for the main thread, whose stack is the
-/// process's, which the kernel grows.
-pub fn stksegment() -> Result<StackT, Error> {
-    let me = current();
-    if me.stack.get() == NO_STACK {
-        return Err(err(Errno::EAGAIN));
-    }
-    Ok(StackT { ss_sp: stack_top(me), ss_size: STACK_SIZE as u64, ..StackT::default() })
-}
-
 /// Sets the current-thread register (`%g7`) to `t`.
 pub(crate) fn set_current(t: &'static Thread) {
     // SAFETY: `%g7` is the library's current thread; LLVM reserves it, so no
@@ -311,125 +328,6 @@ pub(crate) fn set_current(t: &'static Thread) {
     };
 }
 
-/// Makes the program a threaded one: the calling code becomes the main thread, an
-/// unbound thread, and its LWP the pool's first (then the watchdog's LWP is made).
-/// Call it first thing in `main`, once.
-pub fn init() {
-    sched::init();
-}
-
-/// Creates a thread that runs `f(arg)`; `flags` is [`THR_BOUND`] and/or
-/// [`THR_DETACHED`]. An unbound thread is put on the run queue and the creator
-/// goes on (S18: no system call, unless an idle LWP is to be unparked to run it);
-/// a bound one gets its LWP at once. Its id.
-///
-/// Errors: `EAGAIN` when every thread structure or stack is taken (or the kernel
-/// refuses the bound thread's LWP), `EINVAL` for unknown flags.
-pub fn create(f: fn(u64) -> u64, arg: u64, flags: u32) -> Result<ThreadId, Error> {
-    if flags & !(THR_BOUND | THR_DETACHED) != 0 {
-        return Err(err(Errno::EINVAL));
-    }
-    let detached = flags & THR_DETACHED != 0;
-    if flags & THR_BOUND != 0 {
-        sched::create_bound(f, arg, detached)
-    } else {
-        sched::create_unbound(f, arg, detached)
-    }
-}
-
-/// Runs a started thread's function, then exits it.
-pub(crate) fn run(t: &'static Thread) -> ! {
-    let v = t.start.get().map_or(0, |f| f(t.arg.get()));
-    exit(v)
-}
-
-/// Ends the calling thread with `value` for its joiner. The last thread to end
-/// ends the process (status 0).
-pub fn exit(value: u64) -> ! {
-    let me = current();
-    run_destructors(me);
-    me.value.set(value);
-    if me.is_bound() {
-        sched::exit_bound(me);
-        lwp_exit()
-    }
-    sched::exit_unbound(me)
-}
-
-/// The calling thread's id.
-pub fn self_id() -> ThreadId {
-    current().id()
-}
-
-/// The live or zombie thread `id`, if any.
-fn lookup(id: ThreadId) -> Option<&'static Thread> {
-    if id == 0 {
-        return None;
-    }
-    let t = &THREADS[(id as usize - 1) % MAX_THREADS];
-    (t.id() == id && t.life.get() != Life::Free).then_some(t)
-}
-
-/// Waits for thread `id` to exit, frees it, and returns its exit value.
-///
-/// Errors: `ESRCH` if there is no such thread (or it was joined already),
-/// `EDEADLK` for the caller itself, `EINVAL` if it is detached or another thread
-/// joins it already.
-pub fn join(id: ThreadId) -> Result<u64, Error> {
-    let me = current();
-    let t = lookup(id).ok_or(err(Errno::ESRCH))?;
-    if core::ptr::eq(t, me) {
-        return Err(err(Errno::EDEADLK));
-    }
-    sched::join(me, t, id)
-}
-
-/// Makes thread `id` detached: nobody will join it, and it is freed as it exits
-/// (at once if it has exited already).
-///
-/// Errors: `ESRCH` if there is no such thread, `EINVAL` if it is detached already
-/// or being joined.
-pub fn detach(id: ThreadId) -> Result<(), Error> {
-    let t = lookup(id).ok_or(err(Errno::ESRCH))?;
-    sched::detach(t, id)
-}
-
-// ---- Per-thread data -------------------------------------------------------------
-
-/// A per-thread data key.
-pub type Key = usize;
-
-/// Makes a key; each thread's value for it starts at 0, and at the thread's exit
-/// `destructor` gets its value if it is not 0. `EAGAIN` when all [`NKEYS`] are made.
-pub fn key_create(destructor: Option<fn(u64)>) -> Result<Key, Error> {
-    sched::key_create(destructor)
-}
-
-/// Sets the calling thread's value for `key`. `EINVAL` for a key never made.
-pub fn set_specific(key: Key, value: u64) -> Result<(), Error> {
-    if !sched::key_made(key) {
-        return Err(err(Errno::EINVAL));
-    }
-    current().tsd[key].set(value);
-    Ok(())
-}
-
-/// The calling thread's value for `key` (0 if never set, or the key never made).
-pub fn get_specific(key: Key) -> u64 {
-    current().tsd.get(key).map_or(0, Cell::get)
-}
-
-fn run_destructors(me: &Thread) {
-    for (key, v) in me.tsd.iter().enumerate() {
-        let value = v.replace(0);
-        if value != 0 {
-            if let Some(d) = sched::key_destructor(key) {
-                d(value);
-            }
-        }
-    }
-}
-
 /// The ids a structure gives out go up by the table's size: its first is its
 /// number + 1.
 pub(crate) fn next_id(t: &'static Thread) -> ThreadId {
@@ -440,13 +338,4 @@ pub(crate) fn next_id(t: &'static Thread) -> ThreadId {
         }
         old => old.wrapping_add(MAX_THREADS as u32),
     }
-}
-
-/// Where a bound thread's LWP starts, on the thread's stack.
-pub(crate) extern "C" fn bound_start(addr: u64) -> ! {
-    let t =
-        Thread::from_addr(addr).unwrap_or_else(|| sys::broken("a bound thread without a thread"));
-    set_current(t);
-    sched::lwp_started(t, 0);
-    run(t)
 }
