@@ -36,8 +36,10 @@ use core::cell::UnsafeCell;
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
-use super::trap::{OnTrap, MIN_FRAME, ONTRAP, STACK_BIAS};
-use super::user::{self, sparc64_cpu, UserCtx};
+use super::cpu::{sparc64_cpu, CONTEXT_USER};
+use super::frame::{flush_windows, MIN_FRAME, STACK_BIAS};
+use super::ontrap::{OnTrap, ONTRAP};
+use super::user::{self, UserCtx};
 use crate::kmem::AllocError;
 use crate::{ThreadEntry, UserFrame, WalkFrom};
 
@@ -95,13 +97,6 @@ sparc64_current_frame:
     ret
      restore
     .size   sparc64_current_frame, . - sparc64_current_frame
-
-    .globl  sparc64_flush_windows
-    .type   sparc64_flush_windows, #function
-sparc64_flush_windows:
-    retl
-     flushw
-    .size   sparc64_flush_windows, . - sparc64_flush_windows
 "#,
     minframe = const MIN_FRAME,
     bias = const STACK_BIAS,
@@ -114,7 +109,6 @@ sparc64_flush_windows:
 extern "C" {
     fn sparc64_current_frame(out: *mut [u64; 2]);
     fn sparc64_thread_start();
-    fn sparc64_flush_windows();
 }
 
 /// A kernel stack of `stack_size` bytes (at least 4 KiB), or `AllocError`.
@@ -133,12 +127,6 @@ fn current_frame() -> (u64, u64) {
     (out[0], out[1])
 }
 
-/// Writes every register window but the current one to its stack frame.
-pub fn flush_windows() {
-    // SAFETY: flushw only stores windows into their own frames via the spill handler.
-    unsafe { sparc64_flush_windows() }
-}
-
 /// The registers `resume` keeps (see the module comment). `fp` and `i7` first,
 /// where the debugger's stack walk and the gdb helpers read them.
 #[repr(C)]
@@ -151,8 +139,15 @@ struct Regs {
 }
 
 /// A kernel thread's machine context: its stack and saved kernel registers.
+/// `#[repr(C)]`: its registers first, where `resume` keeps them, so that the
+/// context's address is theirs, and its user side at [`CONTEXT_USER`], where
+/// `user` finds the running thread's (the per-CPU block names the running
+/// context): the switch computes no other address.
+#[repr(C)]
 pub struct Context {
     regs: UnsafeCell<Regs>,
+    /// Its user side: the address space it runs in, its window buffer (`user`).
+    user: UnsafeCell<UserCtx>,
     /// The fault-recovery record of the thread while it is switched out.
     ontrap: AtomicPtr<OnTrap>,
     /// The kernel stack pointer for traps from user mode, while switched out.
@@ -162,14 +157,15 @@ pub struct Context {
     /// `%tick`s the thread has spent on a CPU until it was last switched out (its
     /// LWP's virtual time, `ta 0x25`).
     vtime: AtomicU64,
-    /// Its user side: the address space it runs in, its window buffer (`user`).
-    user: UnsafeCell<UserCtx>,
     /// The kernel stack; `None` for a CPU's boot thread, which runs on the boot stack.
     stack: UnsafeCell<Option<Box<[u128]>>>,
     /// The kernel stack's size in bytes, 0 without one: what [`Context::stack_bytes`]
     /// reads without touching `stack`, which only its owner may.
     stack_len: AtomicU64,
 }
+
+const _: () = assert!(offset_of!(Context, regs) == 0);
+const _: () = assert!(offset_of!(Context, user) == CONTEXT_USER as usize);
 
 // SAFETY: `regs` and `stack` are written only by the CPU that is switching the thread
 // out (with interrupts off) or, for `reset`, while the thread is not running; the
@@ -374,11 +370,6 @@ impl Context {
         n
     }
 
-    /// Its user side (see `user`): reached only by the thread itself while it runs.
-    pub(super) fn user_ctx(&self) -> &UnsafeCell<UserCtx> {
-        &self.user
-    }
-
     /// `resume()`: see the module comment. Interrupts must be off. Inlined into the
     /// dispatcher: every frame between it and the trap is one more window to spill
     /// at the `flushw` and to fill on the way back, and the dispatcher's own is
@@ -421,7 +412,8 @@ impl Context {
         from.vtime.store(sparc64_cpu.vtime.load(Ordering::Relaxed) + ran, Ordering::Relaxed);
         sparc64_cpu.vtime.store(to.vtime.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.oncpu.store(now, Ordering::Relaxed);
-        user::switch_in(to, &to.user);
+        sparc64_cpu.context.store(to as *const Context as u64, Ordering::Relaxed);
+        user::switch_in(&to.user);
         // `from` stops running once its registers are saved; on one CPU nothing can
         // look at the flag in between (interrupts are off).
         from.running.store(false, Ordering::Relaxed);

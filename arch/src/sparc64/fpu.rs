@@ -175,7 +175,7 @@ sparc64_fpu_fef:
     gsr = const offset_of!(FpuState, gsr),
     fprs = const offset_of!(FpuState, fprs),
     fef = const FPRS_FEF,
-    bias = const super::trap::STACK_BIAS,
+    bias = const super::frame::STACK_BIAS,
 );
 
 extern "C" {

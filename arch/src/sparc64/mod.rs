@@ -19,11 +19,14 @@ pub mod asi;
 pub mod clock;
 pub mod console;
 pub mod context;
+pub mod cpu;
 pub mod fpu;
+pub mod frame;
 pub mod heap;
 pub mod ksyms;
 mod mem;
 pub mod mmu;
+pub mod ontrap;
 pub mod physmem;
 pub mod power;
 pub mod probe;
@@ -277,7 +280,7 @@ impl Machine for Sparc64 {
 
     fn set_upcalls(upcalls: &'static Upcalls) {
         UPCALLS.call_once(|| upcalls);
-        user::set_sysent(upcalls.sysent);
+        cpu::set_sysent(upcalls.sysent);
     }
 
     fn clock_start(hz: u32) {
@@ -387,7 +390,7 @@ impl Machine for Sparc64 {
     }
 
     fn user_flush_windows() {
-        context::flush_windows()
+        frame::flush_windows()
     }
 
     fn user_exec(space: Shared<vm::AddrSpace>) {
@@ -410,13 +413,13 @@ impl Machine for Sparc64 {
 
     #[inline]
     fn copyin(uaddr: u64, buf: &mut [u8]) -> Result<(), Fault> {
-        vm::copy_user(uaddr, buf.as_mut_ptr(), buf.len(), false)
+        vm::copy_user(uaddr, buf.as_mut_ptr(), buf.len(), false, user::current_space)
     }
 
     #[inline]
     fn copyout(uaddr: u64, bytes: &[u8]) -> Result<(), Fault> {
         // The copy only reads `bytes`: the pointer is mutable for the shared routine.
-        vm::copy_user(uaddr, bytes.as_ptr().cast_mut(), bytes.len(), true)
+        vm::copy_user(uaddr, bytes.as_ptr().cast_mut(), bytes.len(), true, user::current_space)
     }
 
     #[inline]
@@ -425,7 +428,7 @@ impl Machine for Sparc64 {
         f: impl FnOnce(&[u64; N]) -> R,
     ) -> Result<R, Fault> {
         let mut words = core::mem::MaybeUninit::<[u64; N]>::uninit();
-        vm::copy_user(uaddr, words.as_mut_ptr().cast(), N * 8, false)?;
+        vm::copy_user(uaddr, words.as_mut_ptr().cast(), N * 8, false, user::current_space)?;
         // SAFETY: the copy wrote all N * 8 bytes (it returns Ok only then), and
         // every bit pattern is a u64: big-endian user memory is this CPU's order.
         Ok(f(unsafe { words.assume_init_ref() }))
@@ -434,11 +437,17 @@ impl Machine for Sparc64 {
     #[inline]
     fn copyout_words(uaddr: u64, words: &[u64]) -> Result<(), Fault> {
         // Big-endian words are user memory's order already. The copy only reads.
-        vm::copy_user(uaddr, words.as_ptr().cast::<u8>().cast_mut(), words.len() * 8, true)
+        vm::copy_user(
+            uaddr,
+            words.as_ptr().cast::<u8>().cast_mut(),
+            words.len() * 8,
+            true,
+            user::current_space,
+        )
     }
 
     fn user_cas32(uaddr: u64, old: u32, new: u32) -> Result<u32, Fault> {
-        vm::cas_user(uaddr, old, new)
+        vm::cas_user(uaddr, old, new, user::current_space)
     }
 
     type SharedPage = vm::SharedPage;

@@ -5,7 +5,7 @@
 use core::arch::{asm, global_asm};
 use core::mem::offset_of;
 
-use super::trap::{TrapFrame, MIN_FRAME};
+use super::frame::{TrapFrame, MIN_FRAME};
 
 global_asm!(
     r#"
@@ -96,7 +96,7 @@ extern "C" {
 }
 
 /// Executes `illtrap` (trap type 0x10). Shaped as an `extern "C" fn(usize)` so that
-/// [`super::trap::catch`] can run it; outside `catch` the trap is fatal.
+/// [`super::ontrap::catch`] can run it; outside `catch` the trap is fatal.
 pub extern "C" fn illegal(_: usize) {
     // SAFETY: the routine touches no memory; its trap is the point.
     unsafe { sparc64_probe_illegal() }

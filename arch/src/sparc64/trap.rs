@@ -42,94 +42,28 @@
 //!   which reports it from an emergency stack.
 //!
 //! From the kernel, the Rust dispatcher handles the clock interrupt, the disk's
-//! interrupt vector (`virtio`), the self-test probe trap, and faults inside [`catch`] (fault recovery: the trapped code is
-//! abandoned and `catch` returns the trap, the basis of `copyin`). Anything else is
-//! reported with a register dump and the machine stops with failure.
+//! interrupt vector (`virtio`), the self-test probe trap (`probe`), and faults
+//! inside `catch` (`ontrap`: the trapped code is abandoned and `catch` returns the
+//! trap, the basis of `copyin`). Anything else is reported with a register dump
+//! and the machine stops with failure.
+//!
+//! This file is the top of the machine's trap handling: the table reaches every
+//! handler, and no other file of the machine reaches it. What the table and its
+//! handlers share is below it: the frames and trap types (`frame`), the per-CPU
+//! block (`cpu`), fault recovery (`ontrap`), the LWP's frame and window buffer
+//! (`user`), the page tables (`vm`).
 
 use core::arch::{asm, global_asm};
 use core::fmt::Write;
 use core::mem::{offset_of, size_of};
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::user::{ArchCpu, WindowBuffer, FRAME_FPU_EN, FRAME_WBUF, PENDING_WBUF, WBUF_WINDOWS};
-use super::{clock, console, context, power, probe, virtio};
+use super::cpu::ArchCpu;
+use super::frame::{flush_windows, tt, TrapFrame, MIN_FRAME, STACK_BIAS};
+use super::user::{WindowBuffer, FRAME_FPU_EN, FRAME_WBUF, PENDING_WBUF, WBUF_WINDOWS};
+use super::{clock, console, ontrap, power, probe, virtio};
 use crate::uregs::FrameData;
 use crate::SysEnt;
-
-/// Trap types the dispatcher knows.
-pub mod tt {
-    /// 0x010 illegal_instruction: an unimplemented or reserved opcode (or `illtrap`) was executed.
-    pub const ILLEGAL_INSTRUCTION: u64 = 0x010;
-    /// 0x011 privileged_opcode: a privileged instruction (`rdpr`, `wrpr`, `done`,
-    /// `retry`...) was executed in user mode (`PSTATE.PRIV` = 0).
-    pub const PRIVILEGED_OPCODE: u64 = 0x011;
-    /// 0x020 fp_disabled: a floating-point instruction while the FPU is off
-    /// (`PSTATE.PEF` or `FPRS.FEF` is 0).
-    pub const FP_DISABLED: u64 = 0x020;
-    /// 0x021 fp_exception_ieee_754: an FP operation raised an IEEE exception whose
-    /// trap `%fsr.TEM` enables (`%fsr.cexc` says which).
-    pub const FP_EXCEPTION_IEEE_754: u64 = 0x021;
-    /// 0x022 fp_exception_other: an FP operation the hardware did not complete
-    /// (`%fsr.ftt` says why: unfinished or unimplemented).
-    pub const FP_EXCEPTION_OTHER: u64 = 0x022;
-    /// 0x028 division_by_zero: an integer divide (`udivx`, `sdivx`, `udiv`, `sdiv`) by zero.
-    pub const DIVISION_BY_ZERO: u64 = 0x028;
-    /// 0x030 data_access_exception: the MMU refuses a load or store for a reason other
-    /// than a TLB miss or a write to a read-only page (a privileged page from user
-    /// mode, a bad ASI, an address in the VA hole); the address is in the SFAR.
-    pub const DATA_ACCESS_EXCEPTION: u64 = 0x030;
-    /// 0x032 data_access_error: the memory system reported an error on a load or
-    /// store (a bus error, an uncorrectable ECC error).
-    pub const DATA_ACCESS_ERROR: u64 = 0x032;
-    /// 0x034 mem_address_not_aligned: a load or store at an address not a multiple
-    /// of its size (or a jump to an address not a multiple of 4).
-    pub const MEM_ADDRESS_NOT_ALIGNED: u64 = 0x034;
-    /// Interrupt level 14: `%tick_cmpr` matched (the clock).
-    pub const INTERRUPT_LEVEL_14: u64 = 0x04e;
-    /// An interrupt vector: a device's interrupt, through the PCI host bridge.
-    pub const INTERRUPT_VECTOR: u64 = 0x060;
-    /// 0x064 fast_instruction_access_MMU_miss: an instruction fetch from a page not
-    /// in the ITLB (the vector refills it from the page table, or it is a fault).
-    pub const FAST_INSTRUCTION_ACCESS_MMU_MISS: u64 = 0x064;
-    /// 0x068 fast_data_access_MMU_miss: a load or store to a page not in the DTLB
-    /// (refilled from the page table, or a fault); the page is in the tag access register.
-    pub const FAST_DATA_ACCESS_MMU_MISS: u64 = 0x068;
-    /// 0x06c fast_data_access_protection: a store to a page whose DTLB entry is not
-    /// writable; the page is in the tag access register.
-    pub const FAST_DATA_ACCESS_PROTECTION: u64 = 0x06c;
-    /// Window spills and fills of user windows (`WSTATE` 1: `spill_1_normal`,
-    /// `spill_1_other`, `fill_1_normal`, `fill_1_other`).
-    pub const SPILL_USER: u64 = 0x084;
-    /// 0x0a4 spill_1_other: a user window is spilled to the user's stack while the
-    /// kernel runs (the user's windows are then "other" windows, `OTHERWIN` > 0).
-    pub const SPILL_USER_OTHER: u64 = 0x0a4;
-    /// 0x0c4 fill_1_normal: a `restore` in user mode needs a window that is no longer
-    /// in the register file, and it is filled from the user's stack.
-    pub const FILL_USER: u64 = 0x0c4;
-    /// 0x0e4 fill_1_other: a user window is filled from the user's stack while the
-    /// kernel runs (on the way back to user mode).
-    pub const FILL_USER_OTHER: u64 = 0x0e4;
-    /// Solaris' software traps user code relies on (`<sys/trap.h>`; `ta n` is
-    /// trap type `0x100 + n`): `ta 1` a breakpoint (`ST_BREAKPOINT`), `ta 2`
-    /// integer division by zero (`ST_DIV0`), `ta 3` flush the register windows to
-    /// the stack (`ST_FLUSH_WINDOWS`).
-    pub const SOFT_BREAKPOINT: u64 = 0x101;
-    /// `ta 2` (`ST_DIV0`): integer division by zero, found by software (a fault like
-    /// [`DIVISION_BY_ZERO`]).
-    pub const SOFT_DIV0: u64 = 0x102;
-    /// `ta 3` (`ST_FLUSH_WINDOWS`): write the user's register windows to its stack.
-    pub const SOFT_FLUSH_WINDOWS: u64 = 0x103;
-    /// The fast traps served in the trap table: `ta 0x24` gethrtime, `ta 0x25`
-    /// gethrvtime (`ST_GETHRTIME`, `ST_GETHRVTIME`).
-    pub const FAST_GETHRTIME: u64 = 0x124;
-    /// `ta 0x25` (`ST_GETHRVTIME`): the LWP's virtual time (its time on a CPU),
-    /// answered by the trap table itself.
-    pub const FAST_GETHRVTIME: u64 = 0x125;
-    /// `ta 0x40`: a system call (Solaris' `ST_SYSCALL` for 64-bit programs).
-    pub const SYSCALL: u64 = 0x140;
-    /// `ta 0x70`: the self-test probe trap (software trap 0x70 is trap type 0x170).
-    pub const PROBE: u64 = 0x170;
-}
 
 /// A short name for a trap type, for reports.
 pub fn tt_name(t: u64) -> &'static str {
@@ -160,45 +94,6 @@ pub fn tt_name(t: u64) -> &'static str {
     }
 }
 
-/// What `etrap` saves: the trap registers and the interrupted code's globals and
-/// out registers (its locals and ins stay in its own register window).
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct TrapFrame {
-    /// `TSTATE[TL]`: the interrupted code's `%ccr` (bits 39..32), `%asi` (31..24),
-    /// `PSTATE` (19..8) and `CWP` (4..0).
-    pub tstate: u64,
-    /// `TPC[TL]`: the address of the trapped instruction (where `retry` resumes).
-    pub tpc: u64,
-    /// `TNPC[TL]`: the next instruction's address (where `done` resumes).
-    pub tnpc: u64,
-    /// `TT[TL]`: the trap type (see [`tt`]).
-    pub tt: u64,
-    /// `%y`: the upper 32 bits of the 32-bit multiply and divide instructions.
-    pub y: u64,
-    /// `%g0`..`%g7`; `g[0]` is unused so that `g[n]` is `%gn`.
-    pub g: [u64; 8],
-    /// The interrupted window's `%o0`..`%o7` (they are `etrap`'s `%i0`..`%i7`).
-    pub o: [u64; 8],
-    _pad: u64,
-}
-
-// `etrap` puts it on the stack below a minimal frame: both keep the stack 16-byte aligned.
-const _: () = assert!(size_of::<TrapFrame>().is_multiple_of(16));
-
-impl TrapFrame {
-    /// Resumes after the trapping instruction (a software trap is done).
-    pub fn skip_instruction(&mut self) {
-        self.tpc = self.tnpc;
-        self.tnpc = self.tnpc.wrapping_add(4);
-    }
-
-    /// The interrupted code's stack pointer.
-    pub fn sp(&self) -> u64 {
-        self.o[6]
-    }
-}
-
 /// PSTATE bits used here.
 pub mod pstate {
     /// Alternate globals: `%g0`..`%g7` name the alternate global set (trap entry sets it).
@@ -208,13 +103,6 @@ pub mod pstate {
     /// Privileged mode: the kernel runs; privileged instructions, registers and ASIs are allowed.
     pub const PRIV: u64 = 0x004;
 }
-
-/// The V9 64-bit stack bias: `%sp + 2047` is the real frame address.
-pub const STACK_BIAS: u64 = 2047;
-
-/// A minimal V9 stack frame: 16 doublewords of register save area and 6 of outgoing
-/// arguments, 16-byte aligned.
-pub const MIN_FRAME: usize = 176;
 
 /// A system-call table entry is `1 << SYSENT_SHIFT` bytes: the trap code indexes the
 /// table with a shift.
@@ -275,8 +163,6 @@ global_asm!(
     .set    SE_SHIFT, {se_shift}        ! log2 of a SysEnt's size
     .set    SE_CALL, {se_call}          ! SysEnt: the handler
     .set    SE_FAST, {se_fast}          ! SysEnt: the machine calls it itself
-    .set    OT_FP, {ot_fp}              ! OnTrap: the frame `catch` returns to
-    .set    OT_I7, {ot_i7}
 
     ! A vector that leaves for `target`: eight instructions.
     .macro  VEC target
@@ -1055,28 +941,6 @@ tl1_fatal:
      nop
     ! not reached
 
-    ! Fault recovery (see `catch`): the trap handler made the trapped code `retry`
-    ! here with %g1 = &OnTrap. Abandon every window above `ontrap_call`'s caller and
-    ! return to it with %o0 = 1, exactly as `resume` enters a thread.
-    .globl  sparc64_ontrap_landing
-sparc64_ontrap_landing:
-    flushw
-    ldx     [%g1 + OT_FP], %fp
-    ldx     [%g1 + OT_I7], %i7
-    ret
-     restore %g0, 1, %o0
-
-    ! ontrap_call(f, arg, rec): records its caller's frame in `rec`, calls f(arg),
-    ! returns 0. A trap inside f comes back through the landing pad instead, with 1.
-    .globl  sparc64_ontrap_call
-sparc64_ontrap_call:
-    save    %sp, -MINFRAME, %sp
-    stx     %fp, [%i2 + OT_FP]
-    stx     %i7, [%i2 + OT_I7]
-    call    %i0
-     mov    %i1, %o0
-    ret
-     restore %g0, 0, %o0
 "#,
     bias = const STACK_BIAS,
     ccr_carry = const crate::uregs::CCR_CARRY,
@@ -1119,14 +983,10 @@ sparc64_ontrap_call:
     se_shift = const SYSENT_SHIFT,
     se_call = const offset_of!(SysEnt, call),
     se_fast = const offset_of!(SysEnt, fast),
-    ot_fp = const offset_of!(OnTrap, fp),
-    ot_i7 = const offset_of!(OnTrap, i7),
 );
 
 extern "C" {
     static sparc64_trap_table: u8;
-    fn sparc64_ontrap_landing();
-    fn sparc64_ontrap_call(f: extern "C" fn(usize), arg: usize, rec: *mut OnTrap) -> u64;
 }
 
 /// A stack for reporting a trap at TL>0, when the thread's own stack may be the problem.
@@ -1171,76 +1031,11 @@ extern "C" fn sparc64_trap(frame: &mut TrapFrame) {
             probe::trap(frame);
         }
         _ => {
-            if !recover(frame) {
+            if !ontrap::recover(frame) {
                 fatal(frame)
             }
         }
     }
-}
-
-/// Where a trap is described when [`catch`] recovers from it.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TrapInfo {
-    /// The trap type (`TT`, see [`tt`]).
-    pub tt: u64,
-    /// The address of the trapping instruction (`TPC`).
-    pub tpc: u64,
-    /// The address of the instruction after it (`TNPC`).
-    pub tnpc: u64,
-    /// `TSTATE` at the trap: `%ccr`, `%asi`, `PSTATE` and `CWP` of the trapped code.
-    pub tstate: u64,
-}
-
-/// A fault-recovery record: `ontrap_call` fills `fp`/`i7`, the trap handler `info`.
-#[repr(C)]
-#[derive(Default)]
-pub struct OnTrap {
-    fp: u64,
-    i7: u64,
-    info: TrapInfo,
-}
-
-/// The running thread's fault-recovery record, if it is inside [`catch`]. Per thread:
-/// `context::switch` saves and restores it with the rest of the kernel context.
-pub(super) static ONTRAP: AtomicPtr<OnTrap> = AtomicPtr::new(core::ptr::null_mut());
-
-/// Runs `f(arg)`; a trap that `f` causes ends `f` at once and is returned instead of
-/// stopping the kernel (Solaris' `on_trap`, the basis of `copyin`: `vm::copy_user`). `f` must
-/// own nothing that needs dropping: its frames are abandoned.
-pub fn catch(f: extern "C" fn(usize), arg: usize) -> Result<(), TrapInfo> {
-    let mut rec = OnTrap::default();
-    // Only this CPU, in this thread, reads it (the trap handler; `context::switch`
-    // keeps it per thread): plain loads and stores, no atomic swap.
-    let outer = ONTRAP.load(Ordering::Relaxed);
-    ONTRAP.store(&mut rec, Ordering::Relaxed);
-    // SAFETY: `rec` outlives the call and is registered in ONTRAP for its duration;
-    // `sparc64_ontrap_call` returns normally (0) or through the landing pad (1) to
-    // this frame, whose window it restores from the stack like `resume` does.
-    let trapped = unsafe { sparc64_ontrap_call(f, arg, &mut rec) };
-    ONTRAP.store(outer, Ordering::Relaxed);
-    if trapped == 0 {
-        Ok(())
-    } else {
-        Err(rec.info)
-    }
-}
-
-/// If the running thread is inside [`catch`], records the trap and makes the trap
-/// return into the landing pad.
-fn recover(frame: &mut TrapFrame) -> bool {
-    let rec = ONTRAP.load(Ordering::SeqCst);
-    if rec.is_null() {
-        return false;
-    }
-    // SAFETY: a non-null ONTRAP is the `rec` of a `catch` frame of this very thread
-    // (it is switched with the thread), live until `catch` returns.
-    let rec = unsafe { &mut *rec };
-    rec.info = TrapInfo { tt: frame.tt, tpc: frame.tpc, tnpc: frame.tnpc, tstate: frame.tstate };
-    frame.g[1] = rec as *mut OnTrap as u64;
-    frame.tpc = sparc64_ontrap_landing as *const () as u64;
-    frame.tnpc = frame.tpc + 4;
-    true
 }
 
 /// Writes the whole trap report: trap registers, globals, and the trapped window.
@@ -1265,7 +1060,7 @@ fn report(w: &mut impl Write, frame: &TrapFrame) {
     dump_regs(w, "g", &g);
     dump_regs(w, "o", &frame.o);
     // The trapped window's locals and ins: flush it to its frame, then read them there.
-    context::flush_windows();
+    flush_windows();
     let sp = frame.sp();
     if sp != 0 && (sp + STACK_BIAS).is_multiple_of(8) {
         let save = (sp + STACK_BIAS) as *const [u64; 16];

@@ -1,5 +1,5 @@
-//! User mode: entering it with an LWP's registers, every trap that leaves it, the
-//! window buffer, and the per-CPU block the trap code reads (S3, S5.1, S13, S17).
+//! User mode: entering it with an LWP's registers, every trap that leaves it, and
+//! the window buffer (S3, S5.1, S13, S17).
 //!
 //! # Theory
 //!
@@ -54,79 +54,17 @@ use crate::kmem::Shared;
 use core::arch::{asm, global_asm};
 use core::cell::UnsafeCell;
 use core::mem::{offset_of, size_of, MaybeUninit};
-use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::context::Context;
+use super::cpu::{sparc64_cpu, ArchCpu, CONTEXT_USER};
 use super::fpu::{self, FpuState};
-use super::trap::{tt, TrapInfo, MIN_FRAME, STACK_BIAS};
+use super::frame::{flush_windows, tt, TrapInfo, MIN_FRAME, STACK_BIAS};
 use super::vm::{self, AddrSpace};
 use crate::uregs::FrameData;
 use crate::{
-    reg, Fault, FaultKind, FpRegs, PendingWork, SysEnt, UserFrame, UserRegs, UserTrap, UserWindow,
+    reg, Fault, FaultKind, FpRegs, PendingWork, UserFrame, UserRegs, UserTrap, UserWindow,
     UserWindows,
 };
-
-/// The per-CPU block the trap code reads (one CPU here; its offsets are given to
-/// the assembly in `trap`).
-#[repr(C)]
-pub struct ArchCpu {
-    /// The kernel stack pointer (biased) below which traps from user mode build
-    /// their frames: where the thread left its kernel stack when it entered user mode.
-    pub(super) ksp: AtomicU64,
-    /// The kernel's current thread, for `%g7` on trap entry from user mode.
-    pub(super) thread: AtomicU64,
-    /// The running thread's page table (its space's root), 0 if it has none: what
-    /// the MMU-miss vectors walk.
-    pub(super) pgd: AtomicU64,
-    /// The running thread's user frame (its `FrameData`), 0 if it has none: where
-    /// traps from user mode save the registers, and where the window buffer is.
-    pub(super) frame: AtomicU64,
-    /// The context number in the primary context register.
-    pub(super) ctx: AtomicU64,
-    /// The running thread's machine context.
-    pub(super) cur: AtomicPtr<Context>,
-    /// The [`run`] in progress on this CPU, if any.
-    run: AtomicPtr<UserRun>,
-    /// The kernel's system-call table (`Upcalls::sysent`) and its length.
-    pub(super) sysent: AtomicU64,
-    pub(super) nsysent: AtomicU64,
-    /// The trap type of the last fault inside a window spill or fill of a user
-    /// window (the fault vector notes it: it tells a misaligned stack from a bad one).
-    pub(super) winfault: AtomicU64,
-    /// The page of the last `fast_data_access_protection` trap at TL=0 (the trap
-    /// table's vector notes it before anything can change the tag access register).
-    pub(super) dprot_va: AtomicU64,
-    /// The running thread's time on a CPU, in `%tick`s, until it was switched in,
-    /// and `%tick` then: the LWP's virtual time (`ta 0x25`) is their sum with the
-    /// time since. Kept by `context::switch`.
-    pub(super) vtime: AtomicU64,
-    pub(super) oncpu: AtomicU64,
-}
-
-/// The one CPU's [`ArchCpu`]; unmangled so that the trap-table assembly can reach it
-/// by name (`sethi %hi(sparc64_cpu)`).
-#[no_mangle]
-pub static sparc64_cpu: ArchCpu = ArchCpu {
-    ksp: AtomicU64::new(0),
-    thread: AtomicU64::new(0),
-    pgd: AtomicU64::new(0),
-    frame: AtomicU64::new(0),
-    ctx: AtomicU64::new(0),
-    cur: AtomicPtr::new(core::ptr::null_mut()),
-    run: AtomicPtr::new(core::ptr::null_mut()),
-    sysent: AtomicU64::new(0),
-    nsysent: AtomicU64::new(0),
-    winfault: AtomicU64::new(0),
-    dprot_va: AtomicU64::new(0),
-    vtime: AtomicU64::new(0),
-    oncpu: AtomicU64::new(0),
-};
-
-/// Makes `table` the system-call table the trap code calls through.
-pub(super) fn set_sysent(table: &'static [SysEnt]) {
-    sparc64_cpu.sysent.store(table.as_ptr() as u64, Ordering::Relaxed);
-    sparc64_cpu.nsysent.store(table.len() as u64, Ordering::Relaxed);
-}
 
 /// Windows a buffer holds: every user window the file can hold (8 windows, less
 /// the kernel's current one).
@@ -403,14 +341,13 @@ fn frame_addr(frame: &UserFrame) -> u64 {
     frame.addr()
 }
 
-/// Makes the per-CPU block describe `u`, the user side of the thread being
+/// Makes the per-CPU block describe `user`, the user side of the thread being
 /// switched in, and puts its context in the MMU. Interrupts are off.
 #[inline(always)]
-pub(super) fn switch_in(ctx: &Context, u: &UnsafeCell<UserCtx>) {
+pub(super) fn switch_in(user: &UnsafeCell<UserCtx>) {
     // SAFETY: the thread is being switched in on this CPU with interrupts off: only
     // this CPU touches its user side now (see `Context`).
-    let u = unsafe { &*u.get() };
-    sparc64_cpu.cur.store(ctx as *const Context as *mut Context, Ordering::Relaxed);
+    let u = unsafe { &*user.get() };
     let (from, to) = (sparc64_cpu.frame.load(Ordering::Relaxed), frame_addr(&u.frame));
     // SAFETY: `from` is the outgoing thread's frame (its thread holds it; `exit`
     // made the word 0 if it let go), `to` the incoming one's: the switch, with
@@ -443,13 +380,14 @@ static BOOT_USER: BootUser = BootUser(UnsafeCell::new(UserCtx::NONE));
 
 /// The running thread's user side.
 fn current() -> &'static mut UserCtx {
-    let ctx = sparc64_cpu.cur.load(Ordering::Relaxed);
-    let cell = if ctx.is_null() {
+    let ctx = sparc64_cpu.context.load(Ordering::Relaxed);
+    let cell = if ctx == 0 {
         &BOOT_USER.0
     } else {
-        // SAFETY: `cur` is the running thread's context (set at every switch), which
-        // lives as long as its thread (contexts are never freed while in use).
-        unsafe { (*ctx).user_ctx() }
+        // SAFETY: a nonzero `context` is the running thread's context (set at every
+        // switch), which lives as long as its thread (contexts are never freed while
+        // in use); its user side is at `CONTEXT_USER` in it (checked in `context`).
+        unsafe { &*((ctx + CONTEXT_USER) as *const UnsafeCell<UserCtx>) }
     };
     // SAFETY: only the running thread touches its own user side, with interrupts
     // off or from its own code, and never through two references at once.
@@ -497,7 +435,7 @@ fn pending() -> &'static PendingWork {
 /// side from the boot slot into its context. Interrupts are off.
 #[inline(always)]
 pub(super) fn boot_switched_out(from: &UnsafeCell<UserCtx>) {
-    if sparc64_cpu.cur.load(Ordering::Relaxed).is_null() {
+    if sparc64_cpu.context.load(Ordering::Relaxed) == 0 {
         // SAFETY: the boot thread is switching out (interrupts off): nothing else
         // uses either slot now.
         unsafe { core::ptr::swap(from.get(), BOOT_USER.0.get()) };
@@ -724,7 +662,7 @@ extern "C" fn sparc64_user_trap(tt: u64) {
     match tt {
         tt::INTERRUPT_LEVEL_14 => super::clock::intr(true),
         tt::INTERRUPT_VECTOR => super::virtio::vector(),
-        _ if !sparc64_cpu.run.load(Ordering::Relaxed).is_null() => land(tt, frame),
+        _ if sparc64_cpu.run.load(Ordering::Relaxed) != 0 => land(tt, frame),
         _ => {}
     }
     let why = match tt {
@@ -736,7 +674,7 @@ extern "C" fn sparc64_user_trap(tt: u64) {
         tt::SOFT_FLUSH_WINDOWS => {
             // The user's windows are the "other" windows now: they go to its stack
             // (or the buffer, written out on the way back), and the `ta` is done.
-            super::context::flush_windows();
+            flush_windows();
             let npc = frame.get(reg::NPC);
             frame.set(reg::PC, npc);
             frame.set(reg::NPC, npc.wrapping_add(4));
@@ -761,7 +699,7 @@ extern "C" fn sparc64_user_trap(tt: u64) {
 extern "C" fn sparc64_user_pending() {
     let frame = current_frame();
     let work = pending();
-    let in_run = !sparc64_cpu.run.load(Ordering::Relaxed).is_null();
+    let in_run = sparc64_cpu.run.load(Ordering::Relaxed) != 0;
     // Looked at before it is taken (an atomic loop): set later, it is seen by the
     // return path's next test.
     if work.get() & PENDING_WBUF != 0 && work.take(PENDING_WBUF) != 0 {
@@ -818,7 +756,7 @@ fn flush_wbuf() -> Result<(), Fault> {
         let written = if !at.is_multiple_of(8) {
             Err(Fault { kind: FaultKind::Misaligned, addr: at })
         } else {
-            vm::copy_user(at, bytes.as_mut_ptr(), bytes.len(), true)
+            vm::copy_user(at, bytes.as_mut_ptr(), bytes.len(), true, current_space)
                 .map_err(|_| Fault { kind: FaultKind::BadStack, addr: at })
         };
         if let Err(fault) = written {
@@ -865,13 +803,13 @@ pub fn run(space: Shared<AddrSpace>, pc: u64, stack_top: u64) -> UserExit {
     let frame = UserFrame::new(&UserRegs::for_entry(pc, stack_top, 0));
     let at = frame.data() as *const FrameData;
     attach(space, frame);
-    sparc64_cpu.run.store(&mut r, Ordering::SeqCst);
+    sparc64_cpu.run.store(&mut r as *mut UserRun as u64, Ordering::SeqCst);
     // SAFETY: `r` lives until the landing returns here, and the frame as long as it
     // is attached (until `exit` below); entering flushes this thread's windows to
     // its kernel stack first, and the landing returns into this frame like `resume`
     // does.
     unsafe { sparc64_user_run(at, &mut r) };
-    sparc64_cpu.run.store(core::ptr::null_mut(), Ordering::SeqCst);
+    sparc64_cpu.run.store(0, Ordering::SeqCst);
     exit();
     super::intr_restore(was);
     r.exit
@@ -880,9 +818,9 @@ pub fn run(space: Shared<AddrSpace>, pc: u64, stack_top: u64) -> UserExit {
 /// Ends the [`run`] in progress with trap `tt`, its registers in `frame`.
 fn land(tt: u64, frame: &UserFrame) -> ! {
     let r = sparc64_cpu.run.load(Ordering::SeqCst);
-    // SAFETY: a non-null `run` is the live UserRun of `run` on this CPU, whose
+    // SAFETY: a nonzero `run` is the live UserRun of `run` on this CPU, whose
     // frame is above this trap's frame on the same kernel stack.
-    let r = unsafe { &mut *r };
+    let r = unsafe { &mut *(r as *mut UserRun) };
     let d = frame.data();
     r.exit = UserExit {
         trap: TrapInfo {

@@ -80,9 +80,10 @@ use core::sync::atomic::Ordering;
 
 use spin::Mutex;
 
+use super::cpu::sparc64_cpu;
+use super::frame::{tt, TrapInfo};
+use super::ontrap::catch;
 use super::physmem;
-use super::trap::{self, tt};
-use super::user::sparc64_cpu;
 use crate::kmem::Shared;
 use crate::{Fault, FaultKind, MapError, Prot, PAGE_SIZE, USER_LIMIT};
 
@@ -894,7 +895,7 @@ struct CopyArgs {
 }
 
 /// What a copy that trapped ran into.
-fn fault_of(info: trap::TrapInfo, uaddr: u64) -> Fault {
+fn fault_of(info: TrapInfo, uaddr: u64) -> Fault {
     let kind = match info.tt {
         tt::FAST_DATA_ACCESS_PROTECTION | tt::DATA_ACCESS_EXCEPTION => FaultKind::Protection,
         _ => FaultKind::Unmapped,
@@ -903,10 +904,18 @@ fn fault_of(info: trap::TrapInfo, uaddr: u64) -> Fault {
 }
 
 /// Copies between user address `uaddr` of the running thread's address space and
-/// `kbuf`, with the user's rights; `out` = towards the user. Inlined into
+/// `kbuf`, with the user's rights; `out` = towards the user. `running` finds that
+/// space (`user::current_space`: the running thread's user side is user mode's),
+/// for a copy out that meets copy-on-write pages. Inlined into
 /// `copyin`/`copyout`: a register window less on every copy.
 #[inline(always)]
-pub(super) fn copy_user(uaddr: u64, kbuf: *mut u8, len: usize, out: bool) -> Result<(), Fault> {
+pub(super) fn copy_user(
+    uaddr: u64,
+    kbuf: *mut u8,
+    len: usize,
+    out: bool,
+    running: impl Fn() -> Option<&'static AddrSpace>,
+) -> Result<(), Fault> {
     let unmapped = Fault { kind: FaultKind::Unmapped, addr: uaddr };
     if uaddr.checked_add(len as u64).is_none_or(|end| end > USER_LIMIT) {
         return Err(unmapped);
@@ -918,22 +927,28 @@ pub(super) fn copy_user(uaddr: u64, kbuf: *mut u8, len: usize, out: bool) -> Res
     }
     let args = CopyArgs { user: uaddr, kernel: kbuf as u64, len: len as u64, out: u64::from(out) };
     loop {
-        match trap::catch(copy_user_entry, &args as *const CopyArgs as usize) {
+        match catch(copy_user_entry, &args as *const CopyArgs as usize) {
             Ok(()) => return Ok(()),
             // A copy out that found a copy-on-write page is made again once the
             // range's are resolved (the pages it wrote already hold the same).
-            Err(info) if out && cow_resolved(info, uaddr, len as u64) => {}
+            Err(info) if out && cow_resolved(info, uaddr, len as u64, &running) => {}
             Err(info) => return Err(fault_of(info, uaddr)),
         }
     }
 }
 
 /// Whether the trap `info` of a store into `uaddr..uaddr + len` of the running
-/// thread's space found copy-on-write pages there, now resolved.
+/// thread's space (which `running` finds) found copy-on-write pages there, now
+/// resolved.
 #[cold]
-fn cow_resolved(info: trap::TrapInfo, uaddr: u64, len: u64) -> bool {
+fn cow_resolved(
+    info: TrapInfo,
+    uaddr: u64,
+    len: u64,
+    running: &impl Fn() -> Option<&'static AddrSpace>,
+) -> bool {
     info.tt == tt::FAST_DATA_ACCESS_PROTECTION
-        && super::user::current_space().is_some_and(|s| resolve_cow(s, uaddr, len))
+        && running().is_some_and(|s| resolve_cow(s, uaddr, len))
 }
 
 /// Resolves the copy-on-write pages of `va..va + len` in `space` (see the module
@@ -954,8 +969,14 @@ extern "C" fn copy_user_entry(args: usize) {
 }
 
 /// Compare-and-swap of the user word at `uaddr` of the running thread's address
-/// space, with the user's rights (`Machine::user_cas32`).
-pub(super) fn cas_user(uaddr: u64, old: u32, new: u32) -> Result<u32, Fault> {
+/// space, with the user's rights (`Machine::user_cas32`); `running` finds that
+/// space, as for [`copy_user`].
+pub(super) fn cas_user(
+    uaddr: u64,
+    old: u32,
+    new: u32,
+    running: impl Fn() -> Option<&'static AddrSpace>,
+) -> Result<u32, Fault> {
     if !uaddr.is_multiple_of(4) {
         return Err(Fault { kind: FaultKind::Misaligned, addr: uaddr });
     }
@@ -969,9 +990,9 @@ pub(super) fn cas_user(uaddr: u64, old: u32, new: u32) -> Result<u32, Fault> {
     }
     let mut args = CasArgs { addr: uaddr, old, new, result: 0 };
     loop {
-        match trap::catch(cas_user_entry, &mut args as *mut CasArgs as usize) {
+        match catch(cas_user_entry, &mut args as *mut CasArgs as usize) {
             Ok(()) => return Ok(args.result),
-            Err(info) if cow_resolved(info, uaddr, 4) => {}
+            Err(info) if cow_resolved(info, uaddr, 4, &running) => {}
             Err(info) => return Err(fault_of(info, uaddr)),
         }
     }

@@ -8,6 +8,8 @@ use alloc::vec::Vec;
 use arch::kmem::Shared;
 use arch::sparc64::probe::{self, illegal, load};
 
+use arch::sparc64::frame::tt;
+use arch::sparc64::ontrap::catch;
 use arch::sparc64::user;
 use arch::sparc64::vm::AddrSpace;
 use arch::sparc64::{heap, trap};
@@ -48,31 +50,31 @@ fn trap_soft_roundtrip() -> TestResult {
 }
 
 fn trap_catch_illegal_instruction() -> TestResult {
-    let info = trap::catch(illegal, 0).err().ok_or("illtrap did not trap")?;
-    ensure_eq!(info.tt, trap::tt::ILLEGAL_INSTRUCTION);
+    let info = catch(illegal, 0).err().ok_or("illtrap did not trap")?;
+    ensure_eq!(info.tt, tt::ILLEGAL_INSTRUCTION);
     ensure_eq!(info.tpc, probe::illegal_pc());
     ensure_eq!(info.tnpc, probe::illegal_pc() + 4);
     // The thread goes on normally afterwards, and catches the next one too.
-    ensure!(trap::catch(illegal, 0).is_err(), "a second illtrap was not caught");
+    ensure!(catch(illegal, 0).is_err(), "a second illtrap was not caught");
     Ok(())
 }
 
 fn trap_catch_misaligned_load() -> TestResult {
     let words: Vec<u64> = alloc::vec![0x1122_3344_5566_7788; 2];
     let addr = words.as_ptr() as usize;
-    ensure!(trap::catch(load, addr).is_ok(), "an aligned load trapped");
-    let info = trap::catch(load, addr + 4).err().ok_or("a misaligned ldx did not trap")?;
-    ensure_eq!(info.tt, trap::tt::MEM_ADDRESS_NOT_ALIGNED);
+    ensure!(catch(load, addr).is_ok(), "an aligned load trapped");
+    let info = catch(load, addr + 4).err().ok_or("a misaligned ldx did not trap")?;
+    ensure_eq!(info.tt, tt::MEM_ADDRESS_NOT_ALIGNED);
     ensure_eq!(info.tpc, probe::load_pc());
     Ok(())
 }
 
 fn trap_catch_mmu_miss() -> TestResult {
     // Far outside the kernel's locked window: no translation exists.
-    let info = trap::catch(load, 0x4000_0000_0000)
+    let info = catch(load, 0x4000_0000_0000)
         .err()
         .ok_or("a load from an unmapped address did not trap")?;
-    ensure_eq!(info.tt, trap::tt::FAST_DATA_ACCESS_MMU_MISS);
+    ensure_eq!(info.tt, tt::FAST_DATA_ACCESS_MMU_MISS);
     ensure_eq!(info.tpc, probe::load_pc());
     Ok(())
 }
@@ -150,13 +152,13 @@ fn user_mode_unprivileged() -> TestResult {
     let (space, p) = probe_space()?;
     let top = USER_STACK + PAGE_SIZE;
     let exit = user::run(space.clone(), USER_CODE + p.privileged, top);
-    ensure_eq!(exit.trap.tt, trap::tt::PRIVILEGED_OPCODE);
+    ensure_eq!(exit.trap.tt, tt::PRIVILEGED_OPCODE);
     ensure_eq!(exit.trap.tpc, USER_CODE + p.privileged);
     let exit = user::run(space.clone(), USER_CODE + p.kernel_read, top);
-    ensure_eq!(exit.trap.tt, trap::tt::DATA_ACCESS_EXCEPTION);
+    ensure_eq!(exit.trap.tt, tt::DATA_ACCESS_EXCEPTION);
     ensure_eq!(exit.trap.tpc, USER_CODE + p.kernel_read + 4);
     let exit = user::run(space, USER_STACK, top);
-    ensure_eq!(exit.trap.tt, trap::tt::FAST_INSTRUCTION_ACCESS_MMU_MISS);
+    ensure_eq!(exit.trap.tt, tt::FAST_INSTRUCTION_ACCESS_MMU_MISS);
     ensure_eq!(exit.trap.tpc, USER_STACK);
     Ok(())
 }
@@ -179,7 +181,7 @@ fn user_mode_tlb_refill() -> TestResult {
     ensure_eq!(exit.trap.tt, 0x141);
     ensure_eq!(exit.regs.r[reg::O0], 2 * (0..80u64).map(|i| 3 * i + 1).sum::<u64>());
     let exit = user::run(space, USER_CODE + p.unmapped, top);
-    ensure_eq!(exit.trap.tt, trap::tt::FAST_DATA_ACCESS_MMU_MISS);
+    ensure_eq!(exit.trap.tt, tt::FAST_DATA_ACCESS_MMU_MISS);
     ensure_eq!(exit.trap.tpc, USER_CODE + p.unmapped + 4);
     ensure_eq!(exit.fault_va, 0x700_0000);
     Ok(())
