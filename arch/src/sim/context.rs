@@ -222,8 +222,13 @@ impl Drop for Stack {
 }
 
 /// A kernel thread's machine context: its stack and, while it is not running, the
-/// stack pointer at which its saved registers are.
+/// stack pointer at which its saved registers are. `#[repr(C)]`, its user state
+/// first: `user` finds the running thread's at the address the CPU keeps of its
+/// context (`Cpu::cur_ctx`).
+#[repr(C)]
 pub struct Context {
+    /// The thread's user state.
+    pub(super) user: UserState,
     sp: AtomicUsize,
     /// Whether a CPU runs the thread (or is about to). Switching to a running
     /// context would run one stack on two CPUs, so it panics instead.
@@ -235,9 +240,9 @@ pub struct Context {
     /// What the stack counts against the simulated kernel heap, 0 without one:
     /// readable at any time (`Machine::context_stack_bytes`), unlike `stack`.
     stack_bytes: AtomicUsize,
-    /// The thread's user state.
-    pub(super) user: UserState,
 }
+
+const _: () = assert!(core::mem::offset_of!(Context, user) == 0);
 
 // SAFETY: the stack cell is changed only by whoever has claimed the context (its
 // `running` flag, taken with a compare-and-swap), and read only by the one running

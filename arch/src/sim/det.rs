@@ -58,7 +58,7 @@ use std::boxed::Box;
 
 use super::context::{self, Context};
 use super::percpu::{self, Cpu};
-use super::{console, intr, Boot, CPU_STACK, DISK_CPU};
+use super::{console, intr, Boot, Point, CPU_STACK, DISK_CPU};
 
 /// Virtual time one scheduling point of one busy CPU stands for.
 pub const STEP_NS: u64 = 4_000;
@@ -101,15 +101,6 @@ impl core::fmt::Display for SeededRun {
             self.trace
         )
     }
-}
-
-/// What kind of scheduling point.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Point {
-    /// An ordinary machine call.
-    Call,
-    /// A spin-wait: another CPU must make progress.
-    Relax,
 }
 
 /// The seeded schedule of one boot. Only the one host thread that runs the CPUs
@@ -375,7 +366,7 @@ pub(super) fn idle_wait(cpu: Cpu) {
     let (this, count) = (cpu.this_addr(), cpu.intr_count());
     let boot = cpu.boot();
     let det = boot.det();
-    intr::restore(cpu, true);
+    cpu.intr_restore(true);
     // A change of CPU means the thread was switched out from an interrupt and resumed
     // elsewhere: an interrupt was taken, too.
     while cpu.this_addr() == this && cpu.intr_count() == count {
@@ -396,7 +387,7 @@ pub(super) fn idle_wait(cpu: Cpu) {
         det.check_limit(cpu);
         deliver(cpu, det);
     }
-    intr::disable(cpu);
+    cpu.intr_disable();
 }
 
 /// The virtual clock.

@@ -1,6 +1,7 @@
-//! Interrupts: each CPU's software interrupt-enable flag, pending clock interrupts,
-//! the clock signal and its handler, idling, and the host thread that makes the clock
-//! tick.
+//! Interrupts: their delivery (pending clock interrupts, cross-calls and the disk's,
+//! taken through [`run_pending`], the machine's interrupt vector: each CPU's flag
+//! and its masking are `percpu`'s), the clock signal and its handler, idling, and
+//! the host thread that makes the clock tick.
 //!
 //! In the parallel mode a clock interrupt is a `CLOCK_SIGNAL` sent with
 //! `pthread_kill` to the CPU's host thread. The handler runs on whatever stack the
@@ -45,27 +46,9 @@ const IDLE_NAP: Duration = Duration::from_millis(2);
 /// How long the clock thread sleeps when no clock runs.
 const CLOCK_IDLE_POLL: Duration = Duration::from_millis(50);
 
-/// Disables interrupts on this CPU; returns whether they were enabled.
-#[inline]
-pub(super) fn disable(cpu: Cpu) -> bool {
-    cpu.swap_intr_enabled(false)
-}
-
-/// Restores the state [`disable`] returned, taking any interrupt that became pending
-/// meanwhile.
-#[inline]
-pub(super) fn restore(cpu: Cpu, was_enabled: bool) {
-    if was_enabled {
-        cpu.set_intr_enabled(true);
-        if cpu.intr_pending() {
-            run_pending(cpu);
-        }
-    } else {
-        cpu.set_intr_enabled(false);
-    }
-}
-
-/// Takes the pending clock interrupts; interrupts are enabled on entry and exit.
+/// Takes the pending clock interrupts; interrupts are enabled on entry and exit. The
+/// machine's interrupt vector (`Boot::intr_vector`): `Cpu::intr_restore` comes here
+/// when it finds an interrupt pending.
 pub(super) fn run_pending(cpu: Cpu) {
     // A CPU leaving the simulation (or not yet in it) takes no more interrupts.
     while cpu.in_sim() && cpu.intr_pending() {
@@ -134,7 +117,7 @@ pub(super) fn poke(pc: &super::percpu::PerCpu) {
 pub(super) fn idle_wait(cpu: Cpu) {
     // Interrupts are disabled: both words are this CPU's.
     let (this, count) = (cpu.this_addr(), cpu.intr_count());
-    restore(cpu, true);
+    cpu.intr_restore(true);
     // A change of CPU means the thread was switched out from an interrupt and
     // resumed elsewhere: an interrupt was taken, too.
     while cpu.this_addr() == this && cpu.intr_count() == count {
@@ -146,7 +129,7 @@ pub(super) fn idle_wait(cpu: Cpu) {
         // an EINTR from the clock signal is the wake-up we want.
         unsafe { libc::nanosleep(&nap, core::ptr::null_mut()) };
     }
-    disable(cpu);
+    cpu.intr_disable();
 }
 
 /// Installs the clock signal handler, once per process. It stays installed: on any
@@ -217,24 +200,6 @@ extern "C" fn on_clock_signal(
     }
     // SAFETY: as above, freshly for the host thread we return on.
     unsafe { *libc::__errno_location() = errno };
-}
-
-/// Starts (or with `hz == 0` stops) this CPU's clock.
-pub(super) fn clock_start(cpu: Cpu, hz: u32) {
-    let was = disable(cpu);
-    let pc = cpu.percpu();
-    if hz == 0 {
-        pc.clock_period_ns.store(0, Ordering::Release);
-    } else {
-        let period = (1_000_000_000 / u64::from(hz)).max(1);
-        let now = if cpu.seeded() { super::det::now(cpu) } else { now_ns() };
-        pc.clock_next_ns.store(now + period, Ordering::Relaxed);
-        pc.clock_period_ns.store(period, Ordering::Release);
-    }
-    if let Some(timer) = cpu.boot().timer.get() {
-        timer.unpark();
-    }
-    restore(cpu, was);
 }
 
 /// The clock thread of one boot: signals each CPU whose clock runs, on time, and

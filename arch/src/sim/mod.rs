@@ -16,12 +16,15 @@
 //!   PRNG decides, in virtual time (`det`). The same seed gives the same run. A halt
 //!   jumps back to that one thread's exit frame.
 //!
-//! Module map: `percpu` the per-CPU block behind `%gs`; `context` kernel stacks and
-//! the stack switch; `intr` the interrupt flag, interrupt delivery, the parallel
-//! mode's clock signal and idling; `det` the seeded mode's schedule and virtual time;
-//! `console` the console capture; `host_alloc` the allocator wrapper; `user` user
-//! mode: address spaces, user programs (host functions playing SPARC user code),
-//! their system calls and faults, `copyin`/`copyout`.
+//! Module map, from the bottom up: `percpu` the per-CPU block behind `%gs`, with
+//! the interrupt flag and its masking; `console` the console capture; `host_alloc`
+//! the allocator wrapper; `user` user mode: address spaces, user programs (host
+//! functions playing SPARC user code), their system calls and faults,
+//! `copyin`/`copyout`; `context` kernel stacks and the stack switch (a context
+//! carries its thread's user state); `intr` interrupt delivery (the interrupt
+//! vector, [`Boot`]'s `intr_vector`, which a CPU takes when its interrupts come back
+//! on), the parallel mode's clock signal and clock thread, and idling; `det` the
+//! seeded mode's schedule and virtual time. This file wires them into [`Sim`].
 //!
 //! Whole simulations are serialised by a process-wide mutex (cargo runs tests on
 //! parallel threads of one process, and the clock signal handler is process-wide);
@@ -68,7 +71,7 @@ use crate::{
     BlkDone, BlkError, BlkRequest, Fault, Machine, MapError, Prot, ThreadEntry, ThreadRegister,
     Upcalls, UserFrame, WalkFrom, PAGE_SIZE,
 };
-use det::{Det, Point};
+use det::Det;
 use percpu::{Cpu, PerCpu};
 
 /// At most this many simulated CPUs.
@@ -223,6 +226,7 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
         echo,
         percpu: (0..ncpus).map(PerCpu::new).collect(),
         upcalls: AtomicPtr::new(core::ptr::null_mut()),
+        intr_vector: intr::run_pending,
         state: AtomicU8::new(RUNNING),
         out: AtomicUsize::new(0),
         waiter: thread::current(),
@@ -375,6 +379,9 @@ struct Boot {
     echo: bool,
     percpu: Box<[PerCpu]>,
     upcalls: AtomicPtr<Upcalls>,
+    /// The machine's interrupt vector: where a CPU whose interrupts come back on
+    /// (`Cpu::intr_restore`) takes those that became pending meanwhile.
+    intr_vector: fn(Cpu),
     /// RUNNING, or the verdict of the first halt.
     state: AtomicU8,
     /// How many CPUs are back on their host stacks for good.
@@ -532,6 +539,15 @@ fn exit_to_host(cpu: Cpu) -> ! {
     context::jump(cpu.exit_sp())
 }
 
+/// What kind of scheduling point (see `det`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Point {
+    /// An ordinary machine call.
+    Call,
+    /// A spin-wait: another CPU must make progress.
+    Relax,
+}
+
 /// A scheduling point of the seeded mode (see `det`); nothing in the parallel mode.
 #[inline(always)]
 fn seeded_point(cpu: Cpu, kind: Point) {
@@ -600,13 +616,13 @@ impl Machine for Sim {
         // Seeded: the point comes first, so that an interrupt due now is taken before
         // they go off, as one arriving just before the call would be.
         seeded_point(cpu, Point::Call);
-        intr::disable(cpu)
+        cpu.intr_disable()
     }
 
     #[inline]
     fn intr_restore(was_enabled: bool) {
         let cpu = Cpu::expect("intr_restore");
-        intr::restore(cpu, was_enabled);
+        cpu.intr_restore(was_enabled);
         seeded_point(cpu, Point::Call);
     }
 
@@ -649,10 +665,25 @@ impl Machine for Sim {
         boot.upcalls.store(upcalls as *const Upcalls as *mut Upcalls, Ordering::Release);
     }
 
+    /// Starts (or with `hz == 0` stops) this CPU's clock, which the clock thread
+    /// (parallel mode) or the schedule (seeded mode) then makes tick.
     fn clock_start(hz: u32) {
         let cpu = Cpu::expect("clock_start");
         seeded_point(cpu, Point::Call);
-        intr::clock_start(cpu, hz)
+        let was = cpu.intr_disable();
+        let pc = cpu.percpu();
+        if hz == 0 {
+            pc.clock_period_ns.store(0, Ordering::Release);
+        } else {
+            let period = (1_000_000_000 / u64::from(hz)).max(1);
+            let now = if cpu.seeded() { det::now(cpu) } else { intr::now_ns() };
+            pc.clock_next_ns.store(now + period, Ordering::Relaxed);
+            pc.clock_period_ns.store(period, Ordering::Release);
+        }
+        if let Some(timer) = cpu.boot().timer.get() {
+            timer.unpark();
+        }
+        cpu.intr_restore(was);
     }
 
     /// Parallel: the host's monotonic clock. Seeded: the virtual clock.

@@ -18,6 +18,12 @@
 //! In the seeded mode (`det`) one host thread runs every simulated CPU in turn and
 //! repoints `%gs` at the block of the CPU it continues ([`set_gs`]): nothing here
 //! assumes one host thread per CPU.
+//!
+//! Interrupt masking is the CPU's own: [`Cpu::intr_disable`] and
+//! [`Cpu::intr_restore`] turn its flag off and back, and a restore that finds an
+//! interrupt pending takes it through the boot's interrupt vector (`intr`
+//! delivers it), as a real CPU traps the moment its interrupts come on.
+//! [`Cpu::critical`] builds on them.
 
 use core::arch::asm;
 use core::cell::Cell;
@@ -44,7 +50,8 @@ pub(super) struct PerCpu {
     /// kernel's one `ThreadRegister` type, or 0.
     curthread: AtomicUsize,
     /// The context that runs on this CPU, so that `switch` can check its `from`; 0
-    /// until the boot thread first switches away.
+    /// until the boot thread first switches away. Its user state comes first in it:
+    /// `user` reads the running thread's there.
     cur_ctx: AtomicUsize,
     /// The address of this block, for reading several fields while interrupts are
     /// disabled (the simulated thread cannot migrate then).
@@ -396,6 +403,29 @@ impl Cpu {
     pub(super) fn swap_intr_enabled(self, on: bool) -> bool {
         self.swap8::<{ off!(intr_enabled) }>(on)
     }
+
+    /// Disables interrupts on this CPU; returns whether they were enabled.
+    #[inline]
+    pub(super) fn intr_disable(self) -> bool {
+        self.swap_intr_enabled(false)
+    }
+
+    /// Restores the state [`Cpu::intr_disable`] returned, taking any interrupt that
+    /// became pending meanwhile: through the machine's interrupt vector
+    /// (`Boot::intr_vector`, `intr::run_pending`), as a real CPU traps to its table
+    /// the moment its interrupts come back on.
+    #[inline]
+    pub(super) fn intr_restore(self, was_enabled: bool) {
+        if was_enabled {
+            self.set_intr_enabled(true);
+            if self.intr_pending() {
+                (self.boot().intr_vector)(self);
+            }
+        } else {
+            self.set_intr_enabled(false);
+        }
+    }
+
     #[inline]
     pub(super) fn intr_pending(self) -> bool {
         self.load8::<{ off!(intr_pending) }>()
@@ -509,13 +539,13 @@ impl Cpu {
     pub(super) fn critical<R>(self, f: impl FnOnce() -> R) -> R {
         // Interrupts go off first: the thread cannot migrate between this and the
         // `inc`, so the count it puts up and takes down is the same CPU's.
-        let was = super::intr::disable(self);
+        let was = self.intr_disable();
         // SAFETY: as in `load`, for the u32 field `crit`; one instruction.
         unsafe { asm!("inc dword ptr gs:[{o}]", o = const off!(crit), options(nostack)) };
         let r = f();
         // SAFETY: as above.
         unsafe { asm!("dec dword ptr gs:[{o}]", o = const off!(crit), options(nostack)) };
-        super::intr::restore(self, was);
+        self.intr_restore(was);
         r
     }
 }

@@ -46,7 +46,7 @@
 //!   handler that ends its LWP or process never returns.
 //!
 //! While a program runs, its CPU is in user mode (a per-CPU flag). Each thread's
-//! address space and user frame are kept in its [`Context`], so they go with it from
+//! address space and user frame are kept in its [`Context`](super::Context), so they go with it from
 //! CPU to CPU. An interrupt taken in user mode is reported to the kernel as such
 //! (`clock_intr(true)`) and is followed by the pending-work test, the kernel's chance
 //! to stop or end the LWP before its user code goes on; the interrupt's frame
@@ -71,10 +71,8 @@ use std::boxed::Box;
 use std::sync::Arc;
 use std::vec::Vec;
 
-use super::context::Context;
-use super::det::Point;
-use super::intr;
 use super::percpu::{host_critical, host_machine, Cpu};
+use super::Point;
 use crate::kmem::Shared;
 use crate::uregs::{reg, USER_LIMIT};
 use crate::{
@@ -640,7 +638,7 @@ impl MachFrame {
     }
 }
 
-/// A thread's user state, in its [`Context`]. Only the thread itself touches it
+/// A thread's user state, in its [`Context`](super::Context). Only the thread itself touches it
 /// while it runs (and `reset` while it does not).
 ///
 /// Nothing that holds a reference count may stay on the thread's stack across a
@@ -709,9 +707,11 @@ fn state<'a>(cpu: Cpu) -> Option<&'a UserState> {
     let ctx = cpu.critical(|| cpu.cur_ctx());
     // SAFETY: a nonzero `cur_ctx` is the address of the Context that the running
     // thread — the caller — runs on, stored by the switch that brought it in (and
-    // moved along with it by every switch since). Its owner can drop it only once
-    // no CPU runs it, which is after the caller's machine call: `'a` ends there.
-    (ctx != 0).then(|| unsafe { &(*(ctx as *const Context)).user })
+    // moved along with it by every switch since), whose user state is its first
+    // field (`Context` is `#[repr(C)]`; `context` checks it). Its owner can drop it
+    // only once no CPU runs it, which is after the caller's machine call: `'a` ends
+    // there.
+    (ctx != 0).then(|| unsafe { &*(ctx as *const UserState) })
 }
 
 /// The running thread's pending-work word.
@@ -832,9 +832,9 @@ pub(super) fn interrupted(cpu: Cpu) {
 /// Back to user mode after a trap (`done`/`retry`): interrupts come on as user
 /// code runs, and any pending one is taken at once, from user mode.
 fn resume(cpu: Cpu, _frame: &UserFrame) {
-    intr::disable(cpu);
+    cpu.intr_disable();
     cpu.set_user_mode(true);
-    intr::restore(cpu, true);
+    cpu.intr_restore(true);
 }
 
 /// `Machine::user_enter`.
@@ -846,7 +846,7 @@ pub(super) fn enter(space: Shared<AddrSpace>, frame: UserFrame) -> ! {
     drop(user.frame.exchange(frame));
     let frame = user.frame();
     // User mode runs with interrupts on; the fetch below may already trap.
-    intr::restore(cpu, true);
+    cpu.intr_restore(true);
     // The first entry is a return to user mode: its pending work first (a signal
     // sent to the LWP before it ever ran is delivered here).
     leave_kernel(cpu, frame);
