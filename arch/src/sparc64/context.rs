@@ -148,20 +148,20 @@ pub struct Context {
     regs: UnsafeCell<Regs>,
     /// Its user side: the address space it runs in, its window buffer (`user`).
     user: UnsafeCell<UserCtx>,
+    /// The kernel stack; `None` for a CPU's boot thread, which runs on the boot stack.
+    stack: UnsafeCell<Option<Box<[u128]>>>,
     /// The fault-recovery record of the thread while it is switched out.
     ontrap: AtomicPtr<OnTrap>,
     /// The kernel stack pointer for traps from user mode, while switched out.
     user_ksp: AtomicU64,
-    /// Set while a CPU runs the thread: switching to a running context is refused.
-    running: AtomicBool,
     /// `%tick`s the thread has spent on a CPU until it was last switched out (its
     /// LWP's virtual time, `ta 0x25`).
     vtime: AtomicU64,
-    /// The kernel stack; `None` for a CPU's boot thread, which runs on the boot stack.
-    stack: UnsafeCell<Option<Box<[u128]>>>,
     /// The kernel stack's size in bytes, 0 without one: what [`Context::stack_bytes`]
     /// reads without touching `stack`, which only its owner may.
     stack_len: AtomicU64,
+    /// Set while a CPU runs the thread: switching to a running context is refused.
+    running: AtomicBool,
 }
 
 const _: () = assert!(offset_of!(Context, regs) == 0);

@@ -914,7 +914,7 @@ pub(super) fn copy_user(
     kbuf: *mut u8,
     len: usize,
     out: bool,
-    running: impl Fn() -> Option<&'static AddrSpace>,
+    running: impl Fn() -> Option<&'static AddrSpace> + Copy,
 ) -> Result<(), Fault> {
     let unmapped = Fault { kind: FaultKind::Unmapped, addr: uaddr };
     if uaddr.checked_add(len as u64).is_none_or(|end| end > USER_LIMIT) {
@@ -931,7 +931,7 @@ pub(super) fn copy_user(
             Ok(()) => return Ok(()),
             // A copy out that found a copy-on-write page is made again once the
             // range's are resolved (the pages it wrote already hold the same).
-            Err(info) if out && cow_resolved(info, uaddr, len as u64, &running) => {}
+            Err(info) if out && cow_resolved(info, uaddr, len as u64, running) => {}
             Err(info) => return Err(fault_of(info, uaddr)),
         }
     }
@@ -945,7 +945,7 @@ fn cow_resolved(
     info: TrapInfo,
     uaddr: u64,
     len: u64,
-    running: &impl Fn() -> Option<&'static AddrSpace>,
+    running: impl Fn() -> Option<&'static AddrSpace>,
 ) -> bool {
     info.tt == tt::FAST_DATA_ACCESS_PROTECTION
         && running().is_some_and(|s| resolve_cow(s, uaddr, len))
@@ -975,7 +975,7 @@ pub(super) fn cas_user(
     uaddr: u64,
     old: u32,
     new: u32,
-    running: impl Fn() -> Option<&'static AddrSpace>,
+    running: impl Fn() -> Option<&'static AddrSpace> + Copy,
 ) -> Result<u32, Fault> {
     if !uaddr.is_multiple_of(4) {
         return Err(Fault { kind: FaultKind::Misaligned, addr: uaddr });
@@ -992,7 +992,7 @@ pub(super) fn cas_user(
     loop {
         match catch(cas_user_entry, &mut args as *mut CasArgs as usize) {
             Ok(()) => return Ok(args.result),
-            Err(info) if cow_resolved(info, uaddr, 4, &running) => {}
+            Err(info) if cow_resolved(info, uaddr, 4, running) => {}
             Err(info) => return Err(fault_of(info, uaddr)),
         }
     }

@@ -793,7 +793,9 @@ pub(crate) fn key_made(k: usize) -> bool {
     POOL.lock().keys.get(k).is_some_and(|(made, _)| *made)
 }
 
-/// Key `k`'s destructor.
+/// Key `k`'s destructor. Out of line: `exit` calls it only for a value that is set,
+/// and its lock would otherwise weigh on every exit.
+#[inline(never)]
 pub(crate) fn key_destructor(k: usize) -> Option<fn(u64)> {
     POOL.lock().keys.get(k).and_then(|(_, d)| *d)
 }
