@@ -23,7 +23,7 @@ use core::fmt;
 
 use arch::{kmem, UserFrame, UserRegs};
 
-use super::Lwp;
+use super::handle::Lwp;
 use crate::errno::Errno;
 use crate::proc::Proc;
 use crate::signal::{SigInfo, SigSet};

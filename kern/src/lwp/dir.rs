@@ -25,7 +25,7 @@
 
 use alloc::vec::Vec;
 
-use super::{Lwp, LwpId};
+use super::handle::{Lwp, LwpId};
 use crate::errno::Errno;
 use crate::thread::KThread;
 

@@ -20,7 +20,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::TpFlags;
+use super::tstate::TpFlags;
 use crate::sleepq::{self, SObj};
 use crate::thread::{curthread, pending, KThread};
 

@@ -53,6 +53,7 @@
 mod data;
 mod dir;
 mod event;
+pub(crate) mod handle;
 mod mutex;
 mod park;
 mod stop;
@@ -60,21 +61,15 @@ pub(crate) mod tstate;
 mod wait;
 
 use alloc::boxed::Box;
-use core::fmt;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use arch::cell::StaticRef;
 use arch::kmem;
-
-use bitflags::bitflags;
 
 use crate::class::{self, SchedClass};
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::proc::{self, PStat, Proc, ProcState};
 use crate::rctl;
-use crate::signal::data::NSIG;
-use crate::signal::SigInfo;
 use crate::thread::{self, curlwp, curproc, curthread, KThread, ThreadState};
 use crate::M;
 
@@ -86,6 +81,8 @@ pub use data::{
 };
 pub use dir::{LwpDir, LwpEnt, Slot, Waitfor};
 pub(crate) use event::{interrupt_requested, pause, Event};
+use handle::Start;
+pub use handle::{Lwp, LwpFlags, LwpId};
 pub use mutex::chan_names as lwp_mutex_chan_names;
 pub use mutex::{lwp_mutex_timedlock, lwp_mutex_unlock};
 pub(crate) use park::unpark;
@@ -117,85 +114,6 @@ pub(crate) fn inherit_mask(t: &KThread, from: &KThread) {
         "{t:?}: mask inherited late"
     );
     t.sig_state().inherit(from.sig_state());
-}
-
-/// An LWP's id: a name inside its process only (S15). Ids start at 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LwpId(pub u32);
-
-impl fmt::Display for LwpId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "lwp {}", self.0)
-    }
-}
-
-bitflags! {
-    /// How [`lwp_create`] makes an LWP (Solaris' `_lwp_create` flags, same values).
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct LwpFlags: u32 {
-        /// Never waited for: it leaves no zombie and is reaped as it exits.
-        const DETACHED = 0x40;
-        /// Created stopped: it runs only once [`lwp_continue`]d.
-        const SUSPENDED = 0x80;
-    }
-}
-
-/// What an LWP runs first.
-#[derive(Clone, Copy)]
-enum Start {
-    /// Kernel code: `func(arg)`; the LWP exits when it returns.
-    Kernel(fn(usize), usize),
-    /// User mode, in its process's address space, with the registers in its `lwp`
-    /// structure (S5.1).
-    User,
-}
-
-/// An LWP: the handle its thread points at (`t_lwp`).
-pub struct Lwp {
-    /// Its id in its process (S15); 0 while the handle is cached.
-    lwp_id: AtomicU32,
-    /// What its thread runs first: taken once, by `lwp_main`.
-    lwp_start: DispLock<Option<Start>>,
-    /// The swappable `lwp` structure (S5): resident or swapped out.
-    lwp_image: DispLock<data::LwpImage>,
-    /// What each signal pending on the LWP (its thread's `t_sig`) is about: the
-    /// first one sent, while it is pending. In the handle, which stays resident
-    /// while the `lwp` structure is swapped out (S6), and which only threads of
-    /// LWPs have. Written and read under the process's `p_lock` (`signal`).
-    pub(crate) lwp_siginfo: spin::Mutex<[SigInfo; NSIG]>,
-    /// The next handle in the cache (only while cached).
-    lwp_next: StaticRef<Lwp>,
-}
-
-impl Lwp {
-    /// A handle with no LWP in it (id 0, no `lwp` structure): what the handle cache
-    /// makes new handles of. One standing alone is only an entry for what keeps
-    /// handles, such as an [`LwpDir`].
-    pub const fn unused() -> Lwp {
-        Lwp {
-            lwp_id: AtomicU32::new(0),
-            lwp_start: DispLock::new(None),
-            lwp_image: DispLock::new(data::LwpImage::Unused(None)),
-            lwp_siginfo: spin::Mutex::new([SigInfo::NONE; NSIG]),
-            lwp_next: StaticRef::none(),
-        }
-    }
-
-    /// Its id in its process.
-    pub fn id(&self) -> LwpId {
-        LwpId(self.lwp_id.load(Ordering::Relaxed))
-    }
-}
-
-impl fmt::Debug for Lwp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({})",
-            self.id(),
-            if self.is_resident() { "resident" } else { "not resident" }
-        )
-    }
 }
 
 /// Handles of exited LWPs, for reuse: a list through `lwp_next`.
