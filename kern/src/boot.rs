@@ -60,7 +60,7 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
         M::relax();
     }
     M::intr_restore(true);
-    thread::life::thread_create("reaper", proc::reaper, 0);
+    thread::life::thread_create("reaper", proc::life::reaper, 0);
     let swap_mode = match bootarg(args, "swap") {
         Some("off") => Some(swap::Mode::Off),
         Some("force") => Some(swap::Mode::Force),

@@ -55,7 +55,8 @@ use object::BigEndian;
 
 use crate::cred::Cred;
 use crate::errno::Errno;
-use crate::proc::{proc_create_user, AddrSpace, Pid};
+use crate::proc::life::proc_create_user;
+use crate::proc::{AddrSpace, Pid};
 use crate::vm::Vm;
 use crate::M;
 
@@ -296,7 +297,7 @@ pub fn execve(frame: &arch::UserFrame, path: u64, argv: u64, envp: u64) -> Resul
     let (space, vm, entry) = image_space(elf)?;
     let regs = push_args(&space, entry, &strings, argc, envc)?;
     let space = Shared::try_new(space).map_err(|_| Errno::ENOMEM)?;
-    crate::proc::exec_replace(space, vm, name, || frame.store(&regs))
+    crate::proc::life::exec_replace(space, vm, name, || frame.store(&regs))
 }
 
 /// A NUL-terminated string of user memory at `uaddr`, without its NUL, of at most

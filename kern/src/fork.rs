@@ -51,7 +51,8 @@ use arch::{reg, FpRegs, Machine, UserFrame, UserRegs};
 
 use crate::errno::Errno;
 use crate::lwp::{self, Lwp, LwpFlags, LwpId, NewLwp, SigAltStack, TpFlags};
-use crate::proc::{self, ChildLwp, Pid, Proc};
+use crate::proc::life::ChildLwp;
+use crate::proc::{self, Pid, Proc};
 use crate::thread::{curlwp, curproc, curthread, KThread};
 use crate::M;
 use crate::{cred, file, rusage, signal};
@@ -132,7 +133,7 @@ fn fork<L: AsMut<[ChildLwp]>>(
         (M::as_fork(&space).map_err(|_| Errno::ENOMEM)?, vm.try_clone()?)
     };
     let copy = Shared::try_new(copy).map_err(|_| Errno::ENOMEM)?;
-    proc::proc_create_child(
+    proc::life::proc_create_child(
         copy,
         vm,
         |child| {

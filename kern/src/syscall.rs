@@ -201,7 +201,7 @@ macro_rules! syscalls {
 const NSYSENT: usize = SYS_MAX as usize + 1;
 
 syscalls! {
-    SYS_EXIT => general |a: [u64; 6]| proc::proc_exit(a[0] as u8),
+    SYS_EXIT => general |a: [u64; 6]| proc::life::proc_exit(a[0] as u8),
     SYS_READ => general |a: [u64; 6]| restartable(file::read(a[0], a[1], a[2])),
     SYS_WRITE => general |a: [u64; 6]| restartable(file::write(a[0], a[1], a[2])),
     SYS_CLOSE => general |a: [u64; 6]| file::close(a[0]),
@@ -399,7 +399,7 @@ fn waitid(idtype: u64, id: u64, infop: u64, options: u64) -> SysResult {
     };
     // Checked first: a child is reaped only if it can be reported.
     copyout_words(infop, &[0; signal::wire::SIGINFO_WORDS])?;
-    let (pid, status) = proc::proc_waitid(which, opts)?;
+    let (pid, status) = proc::life::proc_waitid(which, opts)?;
     if pid.0 != 0 {
         let _ = copyout_words(infop, &signal::wire::siginfo(&signal::cld_info(pid, status)));
     }

@@ -511,7 +511,7 @@ pub fn lwp_exit() -> ! {
     p.p_lwpexit.signal();
     p.p_holdlwps.signal();
     if last {
-        proc::proc_zombie(p);
+        proc::life::proc_zombie(p);
     }
     thread::life::thread_exit()
 }

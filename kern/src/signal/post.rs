@@ -68,7 +68,7 @@ pub(crate) fn post(p: &'static Proc, pid: Pid, to: Post, sig: Sig, info: SigInfo
         // LWP, it ends the whole process too, as on Solaris).
         let alive = p.pid() == pid && p.p_lock.lock().p_stat == PStat::Active;
         if alive {
-            proc::proc_kill(p, WaitStatus::Killed(sig.num()), false, None);
+            proc::life::proc_kill(p, WaitStatus::Killed(sig.num()), false, None);
         }
         return;
     }

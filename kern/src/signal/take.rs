@@ -170,8 +170,8 @@ fn issig_at(in_wait: bool) -> bool {
 /// nothing. (Stops are taken where they are found: `issig`.)
 fn take_default(sig: Sig) {
     match sig.default_action() {
-        Action::Exit => proc::proc_exit_status(WaitStatus::Killed(sig.num()), false),
-        Action::Core => proc::proc_exit_status(WaitStatus::Killed(sig.num()), true),
+        Action::Exit => proc::life::proc_exit_status(WaitStatus::Killed(sig.num()), false),
+        Action::Core => proc::life::proc_exit_status(WaitStatus::Killed(sig.num()), true),
         Action::Ignore | Action::Stop | Action::Continue => {}
     }
 }
@@ -222,7 +222,7 @@ pub(crate) fn psig(frame: &UserFrame) {
     };
     let info = info.unwrap_or(SigInfo::bare(sig));
     if frame::sendsig(frame, &alt, sig, &info, handler, act.flags, restore).is_err() {
-        proc::proc_exit_status(WaitStatus::Killed(Sig::SEGV.num()), true);
+        proc::life::proc_exit_status(WaitStatus::Killed(Sig::SEGV.num()), true);
     }
 }
 

@@ -359,7 +359,7 @@ pub(super) fn swap_in(t: &'static KThread) -> bool {
                     p.pid(),
                     r.slot
                 );
-                proc::proc_kill(p, WaitStatus::Killed(lwp_abi::SIGKILL as u8), false, None);
+                proc::life::proc_kill(p, WaitStatus::Killed(lwp_abi::SIGKILL as u8), false, None);
                 d
             }
         }

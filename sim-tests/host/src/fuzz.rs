@@ -116,7 +116,7 @@ impl Programs for SimPrograms {
         write(HUGE_TS, &i64::MAX.to_be_bytes())?;
         write(HUGE_TS + 8, &999_999_999i64.to_be_bytes())?;
         let regs = UserRegs::for_entry(user::program(fuzz_program), TOP, arg);
-        kern::proc::proc_create_user(space, kern::vm::Vm::new(), regs, None)
+        kern::proc::life::proc_create_user(space, kern::vm::Vm::new(), regs, None)
             .map_err(|e| format!("proc_create_user: {e:?}"))
     }
 

@@ -520,7 +520,7 @@ fn stop_and_continue(pid: Pid, end: u64) -> TestResult {
     wait_for("the LWPs to spin", 10, || utime(pid) > t0 + 2)?;
     sig_to(pid, SIGSTOP)?;
     let stopped = WaitStatus::Stopped(SIGSTOP as u8).raw();
-    ensure_eq!(proc::proc_waitid(Some(pid), WaitOpts::STOPPED), Ok((pid, stopped)));
+    ensure_eq!(proc::life::proc_waitid(Some(pid), WaitOpts::STOPPED), Ok((pid, stopped)));
     ensure!(all_stopped(pid), "the wait saw it stopped, an LWP was not");
     let frozen = utime(pid);
     kern::sleepq::delay(10);
@@ -530,7 +530,7 @@ fn stop_and_continue(pid: Pid, end: u64) -> TestResult {
     }
     sig_to(pid, SIGCONT)?;
     let cont = WaitOpts::CONTINUED | WaitOpts::STOPPED;
-    ensure_eq!(proc::proc_waitid(Some(pid), cont), Ok((pid, WaitStatus::Continued.raw())));
+    ensure_eq!(proc::life::proc_waitid(Some(pid), cont), Ok((pid, WaitStatus::Continued.raw())));
     wait_for("the LWPs to spin again", 10, || utime(pid) > frozen + 2)?;
     sig_to(pid, end)
 }
@@ -731,7 +731,7 @@ fn user_creds_given_and_inherited() -> TestResult {
     let as_user = Some(Cred::user(100, 7));
     let pid = exec::spawn_as(CREDS, creds_arg(1, 100, 7), as_user).map_err(|e| format!("{e}"))?;
     ensure_eq!(reap(pid)?, WaitStatus::Exited(0));
-    let creator = proc::proc_create(creator_as_uid_100, 0).map_err(|e| format!("{e}"))?;
+    let creator = proc::life::proc_create(creator_as_uid_100, 0).map_err(|e| format!("{e}"))?;
     ensure_eq!(reap(creator)?, WaitStatus::Exited(0));
     Ok(())
 }
@@ -747,7 +747,7 @@ fn creator_as_uid_100(_: usize) {
         Ok(Ok(WaitStatus::Exited(code))) => code,
         _ => 99,
     };
-    proc::proc_exit(code)
+    proc::life::proc_exit(code)
 }
 
 /// S1: signals between users' processes (POSIX's rule): uid 100 may not signal

@@ -390,7 +390,7 @@ fn swap_out_in() -> Result<Vec<(String, Figure)>, String> {
 fn measure_swaps() -> Result<Vec<(String, Figure)>, String> {
     SWAP_TURN.store(0, Ordering::SeqCst);
     SWAP_ACK.store(u64::MAX - 1, Ordering::SeqCst);
-    let pid = proc::proc_create(swap_subject, 0).map_err(|e| format!("proc_create: {e}"))?;
+    let pid = proc::life::proc_create(swap_subject, 0).map_err(|e| format!("proc_create: {e}"))?;
     let p = proc::prfind(pid).ok_or("no subject process")?;
     let t = kern::lwp::idtot(p, LwpId(1)).ok_or("no subject LWP")?;
     let asleep = || {
@@ -422,7 +422,7 @@ fn measure_swaps() -> Result<Vec<(String, Figure)>, String> {
     while p.stat() != PStat::Zombie {
         sleepq::delay(1);
     }
-    proc::proc_wait(Some(pid)).map_err(|e| format!("proc_wait: {e}"))?;
+    proc::life::proc_wait(Some(pid)).map_err(|e| format!("proc_wait: {e}"))?;
     // Each answer came after a swap-in: none was skipped.
     if ins != SWAPS {
         return Err(format!("{ins} swap-ins for {SWAPS} swap-outs"));

@@ -81,7 +81,8 @@ pub fn crowd() -> usize {
 
 /// Reaps process `pid` (sleeping until it exits) and decodes its wait status.
 pub fn reap(pid: Pid) -> Result<WaitStatus, String> {
-    let (got, status) = proc::proc_wait(Some(pid)).map_err(|e| format!("proc_wait({pid}): {e}"))?;
+    let (got, status) =
+        proc::life::proc_wait(Some(pid)).map_err(|e| format!("proc_wait({pid}): {e}"))?;
     if got != pid {
         return Err(format!("proc_wait({pid}) reaped {got}"));
     }

@@ -19,7 +19,7 @@ use crate::{
 };
 use kern::class::{self, SchedClass};
 use kern::cpu::{cpu, total_preempts, total_ticks};
-use kern::proc::{proc_create, proc_wait};
+use kern::proc::life::{proc_create, proc_wait};
 use kern::thread::{self, curlwp, curproc, curthread, KThread, ThreadState};
 use kern::{clock, disp, M};
 

@@ -41,7 +41,8 @@ use kern::kmdb;
 use kern::lwp::{
     idtot, lwp_continue, lwp_create, lwp_self, lwp_suspend, lwp_wait, stop_point, LwpFlags, LwpId,
 };
-use kern::proc::{prfind, proc_create, PStat, Pid, Proc};
+use kern::proc::life::proc_create;
+use kern::proc::{prfind, PStat, Pid, Proc};
 use kern::swap;
 use kern::sync::turnstile;
 use kern::sync::{CondVar, KMutex, Mutex, Sema};

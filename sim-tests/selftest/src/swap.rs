@@ -30,7 +30,8 @@ use kern::lwp::{
     idtolwp, idtot, lwp_continue, lwp_create, lwp_self, lwp_suspend, lwp_wait, stop_point, Eosys,
     ITimerVal, LwpData, LwpFlags, LwpId, LwpRusage, SigAltStack, TpFlags, NITIMER,
 };
-use kern::proc::{prfind, proc_create, proc_exit, WaitStatus};
+use kern::proc::life::{proc_create, proc_exit};
+use kern::proc::{prfind, WaitStatus};
 use kern::signal::{Sig, SigInfo, SigSet};
 use kern::swap::{self, Mode};
 use kern::sync::Mutex;

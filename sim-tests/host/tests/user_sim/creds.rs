@@ -47,7 +47,7 @@ fn start_as(
     cred: Cred,
 ) -> Result<Pid, String> {
     let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
-    proc::proc_create_user(space.share(), kern::vm::Vm::new(), regs, Some(cred))
+    proc::life::proc_create_user(space.share(), kern::vm::Vm::new(), regs, Some(cred))
         .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 

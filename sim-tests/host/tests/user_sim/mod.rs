@@ -191,7 +191,7 @@ fn poke(space: &AddrSpace, va: u64, v: u64) -> TestResult {
 fn start(space: &Shared<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
     let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
     let vm = Vm::with_stack(stack_top(0) - PAGE_SIZE, stack_top(0));
-    kern::proc::proc_create_user(space.share(), vm, regs, None)
+    kern::proc::life::proc_create_user(space.share(), vm, regs, None)
         .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 

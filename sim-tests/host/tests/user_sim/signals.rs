@@ -73,7 +73,7 @@ fn space() -> Result<Shared<AddrSpace>, String> {
 
 fn start(space: &Shared<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
     let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
-    proc::proc_create_user(Shared::clone(space), kern::vm::Vm::new(), regs, None)
+    proc::life::proc_create_user(Shared::clone(space), kern::vm::Vm::new(), regs, None)
         .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 
@@ -640,18 +640,18 @@ fn stop_continue_kill() -> TestResult {
     wait_until("every LWP to count", 20, || Ok(counts(&s)?.iter().all(|&c| c > 0)))?;
     ensure_eq!(kern::signal::kill(n, SIGSTOP), Ok(()));
     let stopped = WaitStatus::Stopped(SIGSTOP as u8).raw();
-    ensure_eq!(proc::proc_waitid(Some(pid), WaitOpts::STOPPED), Ok((pid, stopped)));
+    ensure_eq!(proc::life::proc_waitid(Some(pid), WaitOpts::STOPPED), Ok((pid, stopped)));
     let frozen = counts(&s)?;
     sleepq::delay(5);
     ensure_eq!(counts(&s)?, frozen);
     ensure_eq!(kern::signal::kill(n, SIGCONT), Ok(()));
     let cont = WaitOpts::CONTINUED | WaitOpts::STOPPED;
-    ensure_eq!(proc::proc_waitid(Some(pid), cont), Ok((pid, WaitStatus::Continued.raw())));
+    ensure_eq!(proc::life::proc_waitid(Some(pid), cont), Ok((pid, WaitStatus::Continued.raw())));
     wait_until("the counts to move again", 20, || {
         Ok(counts(&s)?.iter().zip(&frozen).all(|(now, was)| now > was))
     })?;
     ensure_eq!(kern::signal::kill(n, SIGSTOP), Ok(()));
-    ensure_eq!(proc::proc_waitid(Some(pid), WaitOpts::STOPPED), Ok((pid, stopped)));
+    ensure_eq!(proc::life::proc_waitid(Some(pid), WaitOpts::STOPPED), Ok((pid, stopped)));
     ensure_eq!(kern::signal::kill(n, SIGKILL), Ok(()));
     ensure_eq!(reap(pid)?, WaitStatus::Killed(SIGKILL as u8));
     Ok(())
@@ -873,17 +873,17 @@ fn init_main(_: u64) {
 
 /// A process that makes a child and exits before it.
 fn orphan_parent(_: usize) {
-    if let Ok(c) = proc::proc_create(orphan_child, 0) {
+    if let Ok(c) = proc::life::proc_create(orphan_child, 0) {
         ORPHAN.store(c.0, Ordering::SeqCst);
     }
-    proc::proc_exit(0)
+    proc::life::proc_exit(0)
 }
 
 fn orphan_child(_: usize) {
     while !ORPHAN_GO.load(Ordering::SeqCst) {
         sleepq::delay(1);
     }
-    proc::proc_exit(7)
+    proc::life::proc_exit(7)
 }
 
 /// S1: with an `init` (`proc::set_init`), a process that exits gives its children
@@ -899,12 +899,12 @@ fn init_adopts_and_reaps_orphans() -> TestResult {
     ensure_eq!(proc::set_init(init), Err(Errno::EBUSY));
     ORPHAN.store(0, Ordering::SeqCst);
     ORPHAN_GO.store(false, Ordering::SeqCst);
-    let mid = proc::proc_create(orphan_parent, 0).map_err(|e| format!("proc_create: {e}"))?;
+    let mid = proc::life::proc_create(orphan_parent, 0).map_err(|e| format!("proc_create: {e}"))?;
     ensure_eq!(reap(mid)?, WaitStatus::Exited(0));
     let orphan = Pid(ORPHAN.load(Ordering::SeqCst));
     ensure!(orphan.0 != 0, "the orphan was not made");
     ensure_eq!(proc::prfind(orphan).and_then(|p| p.parent()), Some(init));
-    ensure_eq!(proc::proc_wait(Some(orphan)), Err(Errno::ECHILD));
+    ensure_eq!(proc::life::proc_wait(Some(orphan)), Err(Errno::ECHILD));
     ORPHAN_GO.store(true, Ordering::SeqCst);
     wait_until("init to reap the orphan", 10, || Ok(proc::prfind(orphan).is_none()))?;
     // init ends: no heir any more, and its own exit is its parent's to reap.

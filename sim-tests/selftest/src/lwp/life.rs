@@ -16,7 +16,8 @@ use kern::errno::Errno;
 use kern::lwp::{
     idtolwp, idtot, lwp_continue, lwp_create, lwp_self, lwp_suspend, lwp_wait, LwpFlags, LwpId,
 };
-use kern::proc::{prfind, proc_create, WaitStatus, PROC0};
+use kern::proc::life::proc_create;
+use kern::proc::{prfind, WaitStatus, PROC0};
 use kern::sync::Mutex;
 use kern::thread::{curlwp, curproc, curthread, ThreadState};
 use kern::{sleepq, M};

@@ -11,7 +11,7 @@ use core::sync::atomic::Ordering;
 use crate::{each_allocation_fails, ensure, ensure_eq, wait_for, TestResult};
 use kern::errno::Errno;
 use kern::lwp::{lwp_continue, lwp_create, lwp_wait, LwpFlags, LwpId};
-use kern::proc::{proc_create, proc_wait};
+use kern::proc::life::{proc_create, proc_wait};
 use kern::rctl::{self, Limits};
 use kern::thread::{self, ThreadState};
 use kern::{class, lwp, proc, swap};

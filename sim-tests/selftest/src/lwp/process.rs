@@ -9,10 +9,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use crate::{ensure, ensure_eq, wait_for, TestResult};
 use kern::errno::Errno;
 use kern::lwp::{lwp_continue, LwpFlags};
-use kern::proc::{
-    prfind, proc_create, proc_exit, proc_wait, proc_waitid, PStat, Pid, Proc, WaitOpts, WaitStatus,
-    PROC0,
-};
+use kern::proc::life::{proc_create, proc_exit, proc_wait, proc_waitid};
+use kern::proc::{prfind, PStat, Pid, Proc, WaitOpts, WaitStatus, PROC0};
 use kern::sync::Mutex;
 use kern::thread::{KThread, ThreadState};
 use kern::{clock, sleepq};

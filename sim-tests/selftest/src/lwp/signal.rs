@@ -18,9 +18,8 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::{ensure, ensure_eq, wait_for, TestResult};
 use kern::errno::Errno;
 use kern::lwp::{lwp_wait, LwpFlags, LwpId};
-use kern::proc::{
-    prfind, proc_create, proc_exit, proc_wait, proc_waitid, PStat, WaitOpts, WaitStatus,
-};
+use kern::proc::life::{proc_create, proc_exit, proc_wait, proc_waitid};
+use kern::proc::{prfind, PStat, WaitOpts, WaitStatus};
 use kern::signal::{self, Sig, SigAct, SigDisp, SigSet};
 use kern::sync::Mutex;
 use kern::thread::{curlwp, KThread, ThreadState};
