@@ -50,9 +50,9 @@
 //! dropped, but for an unpark, given under `p_lock`, where its id still names the
 //! LWP; the unparker then preempts itself if the LWP it woke outranks it.
 
-mod data;
-mod dir;
-mod event;
+pub(crate) mod data;
+pub(crate) mod dir;
+pub(crate) mod event;
 pub(crate) mod handle;
 mod mutex;
 mod park;

@@ -67,7 +67,10 @@ use crate::cred::Cred;
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::file::FdTable;
-use crate::lwp::{Event, LwpDir, LwpId, LwpUsage};
+use crate::lwp::data::LwpUsage;
+use crate::lwp::dir::LwpDir;
+use crate::lwp::event::Event;
+use crate::lwp::handle::LwpId;
 use crate::signal::{AtomicSigSet, ProcSig};
 use crate::sync::Mutex;
 use crate::vm::Vm;
@@ -272,7 +275,7 @@ pub struct Proc {
     /// Its parent exited before it: it is proc 0's, for the reaper (`PIDLOCK`).
     p_orphan: AtomicBool,
     /// The pages it shares with its thread library, and its pool count (`schedctl`).
-    pub(crate) p_sc: crate::schedctl::ScProc,
+    pub(crate) p_sc: crate::schedctl::pstate::ScProc,
     /// Its name, if it was given one (`set_comm`).
     p_comm: DispLock<Comm>,
     /// The kernel function its first LWP runs ([`life::proc_create`]); 0 for a user
@@ -283,7 +286,7 @@ pub struct Proc {
     /// Its descriptors, shared by its LWPs (`file`).
     pub(crate) p_fd: DispLock<FdTable>,
     /// Its profiling buffer (`profil`, S5.4: `rusage`).
-    pub(crate) p_prof: crate::rusage::ProcProf,
+    pub(crate) p_prof: crate::rusage::pstate::ProcProf,
 }
 
 /// Proc 0: the kernel's process. Its "LWPs" are the kernel threads (S2), which
@@ -309,12 +312,12 @@ impl Proc {
             p_sibling: StaticRef::none(),
             p_psibling: StaticRef::none(),
             p_orphan: AtomicBool::new(false),
-            p_sc: crate::schedctl::ScProc::new(),
+            p_sc: crate::schedctl::pstate::ScProc::new(),
             p_comm: DispLock::new(Comm::EMPTY),
             p_start: AtomicUsize::new(0),
             p_cred: DispLock::new(Cred::ROOT),
             p_fd: DispLock::new(FdTable::EMPTY),
-            p_prof: crate::rusage::ProcProf::new(),
+            p_prof: crate::rusage::pstate::ProcProf::new(),
         }
     }
 

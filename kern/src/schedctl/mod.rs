@@ -35,63 +35,21 @@
 //! and its LWP's exit), and read by whoever switches it or takes its clock tick,
 //! under the handle's `DispLock`: the page it names lives as long as the handle.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::Ordering;
 
 use arch::kmem::Shared;
 use arch::{Machine, PAGE_SIZE};
-use lwp_abi::{
-    sc_shared_addr, SC_BASE, SC_CPU, SC_ONPROC, SC_POOL, SC_POOL_AWAKE, SC_POOL_LWPS, SC_STATE,
-    SC_WAITING,
-};
+use lwp_abi::{sc_shared_addr, SC_BASE, SC_CPU, SC_ONPROC, SC_POOL, SC_STATE, SC_WAITING};
 
-use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::lwp::{self, LwpId};
 use crate::proc::Proc;
-use crate::sync::Mutex;
 use crate::thread::{curthread, KThread};
 use crate::M;
 
+pub(crate) mod pstate;
 pub(crate) mod tstate;
-use tstate::{SharedPage, Slot};
-
-/// A process's schedctl state.
-pub(crate) struct ScProc {
-    /// The pages mapped so far, by number from `SC_BASE`.
-    pages: Mutex<alloc::vec::Vec<Option<Shared<SharedPage>>>>,
-    /// Page 0, where the process's `ScProc` is: the sleep path writes the counts.
-    header: DispLock<Option<Shared<SharedPage>>>,
-    /// LWPs that said `SC_POOL`, and of them those not asleep in the kernel.
-    pool_lwps: AtomicU32,
-    pool_awake: AtomicU32,
-    /// The id of the LWP to unpark when `pool_awake` falls to 0 (0: none).
-    waiting: AtomicU32,
-}
-
-impl ScProc {
-    pub(crate) const fn new() -> ScProc {
-        ScProc {
-            pages: Mutex::new(alloc::vec::Vec::new()),
-            header: DispLock::new(None),
-            pool_lwps: AtomicU32::new(0),
-            pool_awake: AtomicU32::new(0),
-            waiting: AtomicU32::new(0),
-        }
-    }
-
-    /// Shows the counts in the process's `ScProc`.
-    fn publish(&self) {
-        if let Some(page) = &*self.header.lock() {
-            M::shared_store(page, SC_POOL_LWPS as usize, self.pool_lwps.load(Ordering::SeqCst));
-            M::shared_store(page, SC_POOL_AWAKE as usize, self.pool_awake.load(Ordering::SeqCst));
-        }
-    }
-
-    fn one_awake(&self) {
-        self.pool_awake.fetch_add(1, Ordering::SeqCst);
-        self.publish();
-    }
-}
+use tstate::Slot;
 
 /// One pool LWP of `p` fewer awake; at none, its waiting LWP is unparked (under
 /// `p_lock`, where its id still names it). Called with no lock held.
