@@ -63,7 +63,7 @@ use arch::kmem::Shared;
 use arch::Machine;
 
 use crate::callout::Callout;
-use crate::cred::Cred;
+use crate::cred::pstate::Cred;
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::file::FdTable;
