@@ -47,7 +47,6 @@ use alloc::vec::Vec;
 use arch::kmem::Shared;
 use core::ops::Range;
 
-use arch::uregs::USER_LIMIT;
 use arch::{Machine, MapError, Prot, UserRegs, PAGE_SIZE};
 use object::elf::{self, FileHeader64, ProgramHeader64};
 use object::read::elf::{FileHeader, ProgramHeader};
@@ -60,16 +59,8 @@ use crate::proc::{AddrSpace, Pid};
 use crate::vm::Vm;
 use crate::M;
 
-/// The top of the user stack of a new process (unbiased, page-aligned): its first
-/// LWP's stack pointer starts one minimal frame below it.
-pub const USER_STACK_TOP: u64 = USER_LIMIT - PAGE_SIZE;
-/// The size of the user stack of a new process, mapped at once; it grows on demand
-/// (`vm`) up to the process's stack limit.
-pub const USER_STACK_SIZE: u64 = 256 * 1024;
 pub use crate::rctl::STACK_LIMIT;
-/// Program segments end at or below this: the guard page under the room the stack
-/// may grow into starts here (and anonymous mappings go below it: `vm`).
-pub const PROGRAM_LIMIT: u64 = USER_STACK_TOP - STACK_LIMIT - PAGE_SIZE;
+pub use crate::vm::pstate::{PROGRAM_LIMIT, USER_STACK_SIZE, USER_STACK_TOP};
 
 /// A validated program image, ready for [`load`]: every segment inside
 /// `0..PROGRAM_LIMIT`, no two sharing a page, the entry in an executable one.

@@ -73,7 +73,7 @@ use crate::lwp::event::Event;
 use crate::lwp::handle::LwpId;
 use crate::signal::{AtomicSigSet, ProcSig};
 use crate::sync::Mutex;
-use crate::vm::Vm;
+use crate::vm::pstate::Vm;
 use crate::M;
 
 pub mod life;
