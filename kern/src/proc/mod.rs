@@ -66,7 +66,7 @@ use crate::callout::Callout;
 use crate::cred::pstate::Cred;
 use crate::displock::DispLock;
 use crate::errno::Errno;
-use crate::file::FdTable;
+use crate::file::pstate::FdTable;
 use crate::lwp::data::LwpUsage;
 use crate::lwp::dir::LwpDir;
 use crate::lwp::event::Event;

@@ -30,86 +30,14 @@
 //! descriptor of an end closed (or its process gone) drops it, and dropping it is
 //! what closes the end for the other side.
 
-use alloc::vec::Vec;
-
-use arch::kmem::Shared;
-
 use crate::errno::Errno;
-use crate::lwp::{self, Event};
+use crate::lwp::{self};
 use crate::signal;
-use crate::sync::Mutex;
 use crate::syscall::{copyin, copyout};
-pub use lwp_abi::PIPE_BUF;
 
-/// The bytes a pipe holds at most.
-pub const PIPE_SIZE: usize = 2 * PIPE_BUF;
-
-/// A pipe's ring and ends, under its mutex.
-struct PipeState {
-    /// The ring, [`PIPE_SIZE`] bytes.
-    pi_buf: Vec<u8>,
-    /// Where the oldest byte is, and how many there are.
-    pi_head: usize,
-    pi_len: usize,
-    /// Open ends.
-    pi_readers: u32,
-    pi_writers: u32,
-}
-
-impl PipeState {
-    /// The pieces of the ring (at most two, the second from its start) that hold
-    /// the `n` bytes from `at` on.
-    fn pieces(at: usize, n: usize) -> [(usize, usize); 2] {
-        let first = n.min(PIPE_SIZE - at);
-        [(at, first), (0, n - first)]
-    }
-}
-
-/// A pipe: its state and the event its waiters sleep on.
-pub struct Pipe {
-    pi_state: Mutex<PipeState>,
-    pi_event: Event,
-}
-
-/// One end of a pipe, for reading or for writing; dropping it closes the end.
-pub struct PipeEnd {
-    pe_pipe: Shared<Pipe>,
-    pe_write: bool,
-}
-
-/// A new pipe: its read end and its write end.
-///
-/// Errors: `ENOMEM` without memory for the ring or the ends.
-pub fn pipe_create() -> Result<(Shared<PipeEnd>, Shared<PipeEnd>), Errno> {
-    let mut buf = Vec::new();
-    buf.try_reserve_exact(PIPE_SIZE).map_err(|_| Errno::ENOMEM)?;
-    buf.resize(PIPE_SIZE, 0);
-    let state = PipeState { pi_buf: buf, pi_head: 0, pi_len: 0, pi_readers: 0, pi_writers: 0 };
-    let pipe = Pipe { pi_state: Mutex::new(state), pi_event: Event::new() };
-    let pipe = Shared::try_new(pipe).map_err(|_| Errno::ENOMEM)?;
-    let end = |write| {
-        Shared::try_new(PipeEnd { pe_pipe: pipe.share(), pe_write: write })
-            .map_err(|_| Errno::ENOMEM)
-    };
-    // The ends are counted once both exist: an end dropped because the other
-    // could not be made finds the counts 0.
-    let (r, w) = (end(false)?, end(true)?);
-    let mut st = pipe.pi_state.lock();
-    st.pi_readers = 1;
-    st.pi_writers = 1;
-    drop(st);
-    Ok((r, w))
-}
-
-impl Drop for PipeEnd {
-    fn drop(&mut self) {
-        let mut st = self.pe_pipe.pi_state.lock();
-        let n = if self.pe_write { &mut st.pi_writers } else { &mut st.pi_readers };
-        *n = n.saturating_sub(1);
-        drop(st);
-        self.pe_pipe.pi_event.signal();
-    }
-}
+pub(crate) mod ring;
+use ring::PipeState;
+pub use ring::{pipe_create, Pipe, PipeEnd, PIPE_BUF, PIPE_SIZE};
 
 impl PipeEnd {
     /// Whether this is the write end.

@@ -26,68 +26,18 @@
 //! The console has no input for processes (the keyboard is the kernel
 //! debugger's): reading it is the end of the file at once.
 
-use arch::kmem::Shared;
-
 use crate::errno::Errno;
-use crate::pipe::{self, PipeEnd};
+use crate::pipe::{self};
 use crate::proc::Proc;
 use crate::syscall::{copyin, SysResult};
 use crate::thread::curproc;
 use crate::{console, rusage};
 use lwp_abi::{FD_CLOEXEC, F_GETFD, F_SETFD};
 
-/// Descriptors per process (`0..NFD`).
-pub const NFD: usize = 64;
-
-/// An open file.
-#[derive(Clone)]
-pub(crate) enum File {
-    /// The console: writes go to it; reads find the end of the file.
-    Console,
-    /// One end of a pipe.
-    Pipe(Shared<PipeEnd>),
-}
-
-/// A descriptor: its file and its flags (`FD_CLOEXEC`).
-struct FdEnt {
-    fe_file: File,
-    fe_flags: u64,
-}
-
-/// A process's descriptors (`p_fd`).
-pub struct FdTable {
-    fd_ent: [Option<FdEnt>; NFD],
-}
-
-impl FdTable {
-    /// No descriptor at all: a process structure not in use.
-    pub const EMPTY: FdTable = FdTable { fd_ent: [const { None }; NFD] };
-
-    /// What a new process starts with: the console as 0, 1 and 2.
-    pub(crate) fn console() -> FdTable {
-        let mut t = FdTable::EMPTY;
-        for e in &mut t.fd_ent[..3] {
-            *e = Some(FdEnt { fe_file: File::Console, fe_flags: 0 });
-        }
-        t
-    }
-
-    /// The lowest free descriptor.
-    fn lowest_free(&self, from: usize) -> Option<usize> {
-        (from..NFD).find(|&fd| self.fd_ent[fd].is_none())
-    }
-
-    /// The entry of `fd`, if it is open.
-    fn ent(&mut self, fd: u64) -> Result<&mut FdEnt, Errno> {
-        let fd = usize::try_from(fd).map_err(|_| Errno::EBADF)?;
-        self.fd_ent.get_mut(fd).and_then(Option::as_mut).ok_or(Errno::EBADF)
-    }
-
-    /// Open descriptors.
-    pub fn nopen(&self) -> usize {
-        self.fd_ent.iter().filter(|e| e.is_some()).count()
-    }
-}
+pub(crate) mod pstate;
+use pstate::FdEnt;
+pub(crate) use pstate::File;
+pub use pstate::{FdTable, NFD};
 
 /// The calling LWP's process.
 fn me() -> Result<&'static Proc, Errno> {
