@@ -27,7 +27,7 @@ use super::handle::Lwp;
 use crate::errno::Errno;
 use crate::proc::Proc;
 use crate::signal::{SigInfo, SigSet};
-use crate::thread::{curthread, KThread};
+use crate::thread::KThread;
 
 /// System-call arguments (Solaris' `MAXSYSARGS`).
 pub const MAXSYSARGS: usize = 8;
@@ -489,8 +489,10 @@ impl Lwp {
     }
 
     /// Ends the `lwp` structure, wherever it is: its block stays with the handle
-    /// for the next LWP.
-    pub(super) fn free_data(&self) {
+    /// for the next LWP. Returns the swap slot it held, if it was out, for the
+    /// caller to give back (`swap::forget`).
+    #[must_use = "a slot not given back is lost to the swap device"]
+    pub(super) fn free_data(&self) -> Option<u32> {
         let mut image = self.lwp_image.lock();
         let (block, slot) = match core::mem::replace(&mut *image, LwpImage::Unused(None)) {
             LwpImage::Resident(d) => (Some(d), None),
@@ -499,10 +501,7 @@ impl Lwp {
             LwpImage::Unused(block) => (block, None),
         };
         *image = LwpImage::Unused(block);
-        drop(image);
-        if let Some(slot) = slot {
-            crate::swap::forget(slot);
-        }
+        slot
     }
 
     /// Gives a cached handle the block it keeps for its next LWP.
@@ -565,29 +564,5 @@ impl Lwp {
     /// The structure taken out is on the swap device at `r`.
     pub(crate) fn swapped_out(&self, r: SwapRef) {
         *self.lwp_image.lock() = LwpImage::SwappedOut(r);
-    }
-}
-
-/// A clock tick on this CPU (from the clock interrupt): charges it to the running
-/// LWP's user or system time, by the mode the tick interrupted (S5.6), to its
-/// interval timers (S5.5), which may send it their signals, and, if its process
-/// profiles, to what it owes the profiling buffer (S5.4).
-pub(crate) fn clock_tick(from_user: bool) {
-    let t = curthread();
-    if let Some(lwp) = t.lwp() {
-        let profiling = t.procp().is_some_and(|p| p.p_prof.on());
-        let expired = lwp.with_data_intr_off(|d| {
-            if from_user {
-                d.lwp_utime += 1;
-            } else {
-                d.lwp_stime += 1;
-            }
-            d.lwp_oweupc += u64::from(profiling);
-            crate::signal::itimer_tick(&mut d.lwp_itimer, from_user)
-        });
-        if profiling {
-            crate::rusage::tick_owed(t);
-        }
-        crate::signal::itimer_expired(expired.unwrap_or_default());
     }
 }

@@ -75,7 +75,7 @@ use crate::M;
 
 use arch::{Machine, UserRegs};
 
-pub(crate) use data::{clock_tick, ImageState};
+pub(crate) use data::ImageState;
 pub use data::{
     Eosys, ITimerVal, Link, LwpData, LwpRusage, LwpUsage, SigAltStack, SwapRef, MAXSYSARGS, NITIMER,
 };
@@ -146,7 +146,9 @@ fn lwp_alloc() -> Result<&'static Lwp, Errno> {
 /// Frees what an LWP owns and caches its handle. Nobody refers to it any more: its
 /// thread has let go of it and its directory entry is gone or a zombie.
 fn lwp_free(lwp: &'static Lwp) {
-    lwp.free_data();
+    if let Some(slot) = lwp.free_data() {
+        crate::swap::forget(slot);
+    }
     lwp.lwp_start.lock().take();
     lwp.lwp_id.store(0, Ordering::Relaxed);
     let mut head = LWP_CACHE.lock();
@@ -538,5 +540,29 @@ fn current() -> Result<(&'static KThread, &'static Lwp, &'static Proc), Errno> {
     match (t.lwp(), t.procp()) {
         (Some(lwp), Some(p)) => Ok((t, lwp, p)),
         _ => Err(Errno::EINVAL),
+    }
+}
+
+/// A clock tick on this CPU (from the clock interrupt): charges it to the running
+/// LWP's user or system time, by the mode the tick interrupted (S5.6), to its
+/// interval timers (S5.5), which may send it their signals, and, if its process
+/// profiles, to what it owes the profiling buffer (S5.4).
+pub(crate) fn clock_tick(from_user: bool) {
+    let t = curthread();
+    if let Some(lwp) = t.lwp() {
+        let profiling = t.procp().is_some_and(|p| p.p_prof.on());
+        let expired = lwp.with_data_intr_off(|d| {
+            if from_user {
+                d.lwp_utime += 1;
+            } else {
+                d.lwp_stime += 1;
+            }
+            d.lwp_oweupc += u64::from(profiling);
+            crate::signal::itimer_tick(&mut d.lwp_itimer, from_user)
+        });
+        if profiling {
+            crate::rusage::tick_owed(t);
+        }
+        crate::signal::itimer_expired(expired.unwrap_or_default());
     }
 }
