@@ -7,7 +7,9 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use arch::{Machine, Upcalls};
 
 use crate::thread::{self, curthread, KThread};
-use crate::{clock, disp, kmdb, kmem, kprintln, proc, rctl, swap, syscall, tick, M};
+use crate::{
+    clock, disp, kmdb, kmem, kprintln, proc, rctl, schedctl, sleepq, swap, syscall, tick, M,
+};
 
 /// Set by the boot CPU once the kernel is up; the other CPUs wait for it.
 static KERNEL_UP: AtomicBool = AtomicBool::new(false);
@@ -53,6 +55,9 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
     }
     rctl::size::init(|key| bootarg(args, key).and_then(|v| v.parse().ok()));
     arch::kmem::set_reclaim(kmem::reap);
+    // The layers below learn the two calls they make upwards.
+    disp::set_swapin(swap::swapin_request);
+    sleepq::set_pool_watch(schedctl::POOL_WATCH);
     M::set_upcalls(&UPCALLS);
     cpu_start(boot, thread::idle_thread_create(disp::idle));
     KERNEL_UP.store(true, Ordering::Release);

@@ -106,6 +106,17 @@ fn choose_cpu(t: &KThread) -> &'static Cpu {
     }
 }
 
+/// Where `setrun` sends a thread whose LWP's `lwp` structure is out: the
+/// swapper's queue (`swap::swapin_request`, which says false if the structure
+/// turned out to be in). Set at boot (`boot`), before any structure can go out:
+/// the dispatcher sits below the swapper and does not name it.
+static SWAPIN: spin::Once<fn(&'static KThread) -> bool> = spin::Once::new();
+
+/// Sets where `setrun` sends a thread that is not loaded (see `SWAPIN`).
+pub(crate) fn set_swapin(request: fn(&'static KThread) -> bool) {
+    SWAPIN.call_once(|| request);
+}
+
 /// Makes `t` runnable (it must be neither running nor queued). A thread whose LWP's
 /// `lwp` structure is swapped out is not queued here: it goes to the swapper, which
 /// brings the structure back and then makes it runnable (S5).
@@ -114,7 +125,7 @@ pub fn setrun(t: &'static KThread) {
     while t.disp_state().oncpu() {
         <arch::Relax as spin::RelaxStrategy>::relax();
     }
-    if !t.loaded() && crate::swap::swapin_request(t) {
+    if !t.loaded() && SWAPIN.get().is_some_and(|request| request(t)) {
         return;
     }
     enqueue(t, false);

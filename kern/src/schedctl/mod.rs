@@ -44,6 +44,7 @@ use lwp_abi::{sc_shared_addr, SC_BASE, SC_CPU, SC_ONPROC, SC_POOL, SC_STATE, SC_
 use crate::errno::Errno;
 use crate::lwp::{self, LwpId};
 use crate::proc::Proc;
+use crate::sleepq::PoolWatch;
 use crate::thread::{curthread, KThread};
 use crate::M;
 
@@ -133,34 +134,29 @@ fn slot_of(p: &Proc, id: LwpId) -> Result<Slot, Errno> {
     Ok((page, (at % PAGE_SIZE) as usize))
 }
 
-/// `t`, the current thread, is about to sleep in the kernel (`sleepq`: before it
-/// is on its sleep queue, with interrupts on, as counting it may take its
-/// process's lock): a pool LWP is counted asleep, unless it is parking. Returns
-/// whether it was.
-#[inline]
-#[must_use = "to be given to `woke`"]
-pub(crate) fn sleeping(t: &KThread) -> bool {
+/// What a pool LWP's sleeps tell its process, for the sleep queues (`boot` sets
+/// it): [`sleeping`] and [`woke`].
+pub(crate) const POOL_WATCH: PoolWatch = PoolWatch { asleep: sleeping, awake: woke };
+
+/// `t`, the current thread, a pool LWP that is not parking (`ScThread::counts_asleep`),
+/// is about to sleep in the kernel (`sleepq`: before it is on its sleep queue,
+/// with interrupts on, as counting it may take its process's lock): it is counted
+/// asleep. Returns whether it was (not if it has no process).
+fn sleeping(t: &KThread) -> bool {
     debug_check!(t.is_curthread(), "{t:?} counted asleep by another thread");
-    let sc = t.sc();
-    if !sc.pool.load(Ordering::Relaxed) || sc.parking.load(Ordering::Relaxed) {
-        return false;
-    }
     let Some(p) = t.procp() else { return false };
-    sc.asleep.store(true, Ordering::Relaxed);
+    t.sc().asleep.store(true, Ordering::Relaxed);
     one_asleep(p);
     true
 }
 
 /// `t`, the current thread, woke up from a sleep for which [`sleeping`] returned
-/// `counted`.
-#[inline]
-pub(crate) fn woke(t: &KThread, counted: bool) {
+/// true.
+fn woke(t: &KThread) {
     debug_check!(t.is_curthread(), "{t:?} counted awake by another thread");
-    if counted {
-        t.sc().asleep.store(false, Ordering::Relaxed);
-        if let Some(p) = t.procp() {
-            p.p_sc.one_awake();
-        }
+    t.sc().asleep.store(false, Ordering::Relaxed);
+    if let Some(p) = t.procp() {
+        p.p_sc.one_awake();
     }
 }
 

@@ -112,4 +112,11 @@ impl ScThread {
         }
         ask
     }
+
+    /// Whether a sleep of the thread in the kernel counts in its process's pool:
+    /// its LWP said `SC_POOL` and is not parking. By the thread itself.
+    #[inline(always)]
+    pub(crate) fn counts_asleep(&self) -> bool {
+        self.pool.load(Ordering::Relaxed) && !self.parking.load(Ordering::Relaxed)
+    }
 }

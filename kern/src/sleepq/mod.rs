@@ -32,7 +32,7 @@ use crate::callout;
 use crate::disp::{self, Prev};
 use crate::displock::DispLock;
 use crate::thread::{curthread, KThread, ThreadState};
-use crate::{class, clock, schedctl, M};
+use crate::{class, clock, M};
 
 pub(crate) mod tstate;
 
@@ -165,6 +165,32 @@ pub fn sleep_timed_on(chan: usize, sobj: SObj, cond: impl Fn() -> bool, ticks: u
     sleep_until(chan, sobj, cond, Some(clock::lbolt().saturating_add(ticks)))
 }
 
+/// What a sleep of an LWP of a thread library's pool tells its process (S4: the
+/// library learns when every LWP of its pool is blocked): `schedctl`'s two
+/// halves, set at boot (`boot`), so that the sleep queues, below LWPs and
+/// processes, need not name them.
+pub(crate) struct PoolWatch {
+    /// The current thread is about to sleep: true if it was counted asleep.
+    pub(crate) asleep: fn(&KThread) -> bool,
+    /// The current thread, counted asleep, is awake again.
+    pub(crate) awake: fn(&KThread),
+}
+
+static POOL_WATCH: spin::Once<PoolWatch> = spin::Once::new();
+
+/// Sets what a pool LWP's sleeps tell its process (see [`PoolWatch`]).
+pub(crate) fn set_pool_watch(w: PoolWatch) {
+    POOL_WATCH.call_once(|| w);
+}
+
+/// The end of a sleep for which `counted` says the thread was counted asleep.
+#[inline(always)]
+fn awake(t: &KThread, counted: Option<&PoolWatch>) {
+    if let Some(w) = counted {
+        (w.awake)(t);
+    }
+}
+
 fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Option<u64>) -> bool {
     assert!(chan != 0, "wait channel 0");
     // A thread that sleeps with interrupts off holds a spin lock (or runs in an
@@ -176,21 +202,22 @@ fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Optio
         // an LWP to run on (`schedctl`), which may take its process's lock: before
         // the thread is on the queue. Once it is, whoever wakes it may hold that
         // lock while it waits for this thread to be off its CPU (`disp::setrun`).
-        let counted = schedctl::sleeping(t);
+        let watch = if t.sc().counts_asleep() { POOL_WATCH.get() } else { None };
+        let counted = watch.filter(|w| (w.asleep)(t));
         let was = M::intr_disable();
         {
             let mut q = bucket(chan).lock();
             if cond() {
                 drop(q);
                 M::intr_restore(was);
-                schedctl::woke(t, counted);
+                awake(t, counted);
                 return true;
             }
             let left = deadline.map(|d| d.saturating_sub(clock::lbolt()));
             if left == Some(0) {
                 drop(q);
                 M::intr_restore(was);
-                schedctl::woke(t, counted);
+                awake(t, counted);
                 return false;
             }
             let s = t.sleep_state();
@@ -206,7 +233,7 @@ fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Optio
             }
         }
         disp::swtch(Prev::Block);
-        schedctl::woke(t, counted);
+        awake(t, counted);
         if deadline.is_some() {
             callout::untimeout_wake(t.sleep_state().callout());
         }
