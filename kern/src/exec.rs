@@ -300,7 +300,7 @@ fn copyin_str(uaddr: u64, max: usize) -> Result<Vec<u8>, Errno> {
         let at = uaddr.checked_add(s.len() as u64).ok_or(Errno::EFAULT)?;
         let n = (PAGE_SIZE - at % PAGE_SIZE).min(64) as usize;
         let mut buf = [0u8; 64];
-        crate::syscall::copyin(at, &mut buf[..n])?;
+        crate::syscall::uaccess::copyin(at, &mut buf[..n])?;
         let piece = &buf[..n];
         let end = piece.iter().position(|&b| b == 0);
         let take = &piece[..end.unwrap_or(n)];

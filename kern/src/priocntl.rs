@@ -17,7 +17,7 @@ use crate::class::{self, SchedClass, TsDpEnt, TS_NLEVELS};
 use crate::cred;
 use crate::disp;
 use crate::errno::Errno;
-use crate::syscall::{copyout_words, lwp_id, with_copyin_words, SysResult};
+use crate::syscall::uaccess::{copyout_words, lwp_id, with_copyin_words, SysResult};
 use crate::thread::{curproc, curthread, KThread};
 use lwp_abi::{
     PC_ADMIN, PC_CID_RT, PC_CID_SYS, PC_CID_TS, PC_GETPARMS, PC_SETPARMS, P_LWPID, P_MYID,

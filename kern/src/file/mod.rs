@@ -29,7 +29,7 @@
 use crate::errno::Errno;
 use crate::pipe::{self};
 use crate::proc::Proc;
-use crate::syscall::{copyin, SysResult};
+use crate::syscall::uaccess::{copyin, SysResult};
 use crate::thread::curproc;
 use crate::{console, rusage};
 use lwp_abi::{FD_CLOEXEC, F_GETFD, F_SETFD};

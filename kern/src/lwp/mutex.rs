@@ -41,7 +41,7 @@ use super::{current, wait_interrupted};
 use crate::errno::Errno;
 use crate::proc::Proc;
 use crate::sleepq::{self, SObj};
-use crate::syscall::copyin;
+use crate::syscall::uaccess::copyin;
 use crate::thread::KThread;
 use crate::{clock, M};
 use arch::Machine;

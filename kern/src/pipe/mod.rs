@@ -33,7 +33,7 @@
 use crate::errno::Errno;
 use crate::lwp::{self};
 use crate::signal;
-use crate::syscall::{copyin, copyout};
+use crate::syscall::uaccess::{copyin, copyout};
 
 pub(crate) mod ring;
 use ring::PipeState;

@@ -54,7 +54,7 @@ use crate::clock;
 use crate::errno::Errno;
 use crate::lwp::LwpUsage;
 use crate::proc::Proc;
-use crate::syscall::{copyin, copyout, copyout_words, SysResult};
+use crate::syscall::uaccess::{copyin, copyout, copyout_words, SysResult};
 use crate::thread::{curlwp, curproc, curthread, pending, KThread};
 use lwp_abi::{
     RUSAGESYS_GETRUSAGE, RUSAGESYS_GETRUSAGE_CHLD, RUSAGESYS_GETRUSAGE_LWP, RUSAGE_WORDS,

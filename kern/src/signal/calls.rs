@@ -11,7 +11,7 @@ use super::wire::{self, Word};
 use super::{take, SigAct, SigDisp, SigSet};
 use crate::errno::Errno;
 use crate::lwp::{ITimerVal, LwpId, SigAltStack};
-use crate::syscall::{copyin_words, copyout_words, timespec_ticks, SysResult};
+use crate::syscall::uaccess::{copyin_words, copyout_words, timespec_ticks, SysResult};
 use crate::thread::{curlwp, curthread};
 use lwp_abi::{
     GETCONTEXT, MINSIGSTKSZ, SETCONTEXT, SIGFILLSET, SIGPENDING, SIG_DFL, SIG_IGN, SS_DISABLE,

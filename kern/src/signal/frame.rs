@@ -42,7 +42,7 @@ use super::wire::{
 use super::{Sig, SigInfo, SigSet};
 use crate::errno::Errno;
 use crate::lwp::{Eosys, SigAltStack};
-use crate::syscall::{copyout_words, with_copyin_words};
+use crate::syscall::uaccess::{copyout_words, with_copyin_words};
 use crate::thread::{curlwp, curthread};
 use crate::M;
 use lwp_abi::{SA_ONSTACK, SA_SIGINFO, SS_DISABLE, SS_ONSTACK, UC_CPU, UC_FPU, UC_SIGMASK};

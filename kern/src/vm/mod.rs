@@ -57,7 +57,7 @@ use lwp_abi::{
 
 use crate::errno::Errno;
 use crate::proc::AddrSpace;
-use crate::syscall::SysResult;
+use crate::syscall::uaccess::SysResult;
 use crate::thread::curproc;
 use crate::{file, M};
 
