@@ -27,6 +27,7 @@ use alloc::vec::Vec;
 
 use super::handle::{Lwp, LwpId};
 use crate::errno::Errno;
+use crate::proc::Proc;
 use crate::thread::KThread;
 
 /// What an LWP waits for in `lwp_wait` (Solaris' `t_waitfor`).
@@ -343,4 +344,14 @@ impl LwpDir {
     pub fn take(&mut self) -> LwpDir {
         core::mem::replace(self, LwpDir::new())
     }
+}
+
+/// The thread of LWP `id` of `p` (Solaris' `idtot`), if it is alive.
+pub fn idtot(p: &Proc, id: LwpId) -> Option<&'static KThread> {
+    p.p_lock.lock().p_lwpdir.live(id).map(|(t, _)| t)
+}
+
+/// The `Lwp` of LWP `id` of `p`, if it is alive.
+pub fn idtolwp(p: &Proc, id: LwpId) -> Option<&'static Lwp> {
+    p.p_lock.lock().p_lwpdir.live(id).map(|(_, l)| l)
 }

@@ -124,3 +124,16 @@ impl Event {
         count
     }
 }
+
+/// Gives `t` its permit and wakes it if it is parked. `t` must be an LWP's thread
+/// that cannot be reused meanwhile (the caller holds its process's `p_lock`, or is
+/// the kernel's own notification, `schedctl`).
+pub(crate) fn unpark(t: &KThread) {
+    debug_check!(
+        t.is_curthread() || t.procp().is_some_and(|p| p.p_lock.is_locked()),
+        "{t:?} unparked without p_lock"
+    );
+    let permit = &t.lwp_wait().t_park;
+    permit.given.store(true, Ordering::SeqCst);
+    sleepq::wakeup_one(permit.chan());
+}

@@ -79,13 +79,12 @@ pub(crate) use data::ImageState;
 pub use data::{
     Eosys, ITimerVal, Link, LwpData, LwpRusage, LwpUsage, SigAltStack, SwapRef, MAXSYSARGS, NITIMER,
 };
-pub use dir::{LwpDir, LwpEnt, Slot, Waitfor};
+pub use dir::{idtolwp, idtot, LwpDir, LwpEnt, Slot, Waitfor};
 pub(crate) use event::{interrupt_requested, pause, Event};
 use handle::Start;
 pub use handle::{Lwp, LwpFlags, LwpId};
 pub use mutex::chan_names as lwp_mutex_chan_names;
 pub use mutex::{lwp_mutex_timedlock, lwp_mutex_unlock};
-pub(crate) use park::unpark;
 pub use park::{lwp_park, lwp_unpark};
 pub(crate) use stop::{
     all_stopped, continue_all, continuelwps, exitlwps, holdlwps, stop_requests, wait_interrupted,
@@ -521,16 +520,6 @@ pub fn lwp_exit() -> ! {
 /// The current LWP's id; `None` in a kernel thread (S2).
 pub fn lwp_self() -> Option<LwpId> {
     curlwp().map(Lwp::id)
-}
-
-/// The thread of LWP `id` of `p` (Solaris' `idtot`), if it is alive.
-pub fn idtot(p: &Proc, id: LwpId) -> Option<&'static KThread> {
-    p.p_lock.lock().p_lwpdir.live(id).map(|(t, _)| t)
-}
-
-/// The `Lwp` of LWP `id` of `p`, if it is alive.
-pub fn idtolwp(p: &Proc, id: LwpId) -> Option<&'static Lwp> {
-    p.p_lock.lock().p_lwpdir.live(id).map(|(_, l)| l)
 }
 
 /// The current thread and its process, for the operations an LWP makes on its own

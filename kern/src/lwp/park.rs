@@ -25,14 +25,12 @@
 //! is done under the process's `p_lock`, where the id still names that LWP's thread.
 
 use core::cell::Cell;
-use core::sync::atomic::Ordering::SeqCst;
 
-use super::event::{interrupt_requested, wakeable};
+use super::event::{interrupt_requested, unpark, wakeable};
 use super::tstate::Permit;
 use super::{current, wait_interrupted, LwpId};
 use crate::errno::Errno;
 use crate::sleepq::{self, SObj};
-use crate::thread::KThread;
 use crate::{clock, disp, schedctl};
 
 impl Permit {
@@ -108,17 +106,4 @@ pub fn lwp_unpark(id: LwpId) -> Result<(), Errno> {
     // The LWP woken may outrank this one: it runs now, not at the next tick.
     disp::kpreempt();
     Ok(())
-}
-
-/// Gives `t` its permit and wakes it if it is parked. `t` must be an LWP's thread
-/// that cannot be reused meanwhile (the caller holds its process's `p_lock`, or is
-/// the kernel's own notification, `schedctl`).
-pub(crate) fn unpark(t: &KThread) {
-    debug_check!(
-        t.is_curthread() || t.procp().is_some_and(|p| p.p_lock.is_locked()),
-        "{t:?} unparked without p_lock"
-    );
-    let permit = &t.lwp_wait().t_park;
-    permit.given.store(true, SeqCst);
-    sleepq::wakeup_one(permit.chan());
 }

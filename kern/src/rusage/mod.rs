@@ -52,7 +52,7 @@ use arch::UserFrame;
 
 use crate::clock;
 use crate::errno::Errno;
-use crate::lwp::LwpUsage;
+use crate::lwp::data::LwpUsage;
 use crate::proc::Proc;
 use crate::syscall::uaccess::{copyin, copyout, copyout_words, SysResult};
 use crate::thread::{curlwp, curproc, curthread, pending, KThread};

@@ -42,7 +42,8 @@ use arch::{Machine, PAGE_SIZE};
 use lwp_abi::{sc_shared_addr, SC_BASE, SC_CPU, SC_ONPROC, SC_POOL, SC_STATE, SC_WAITING};
 
 use crate::errno::Errno;
-use crate::lwp::{self, LwpId};
+use crate::lwp::event::unpark;
+use crate::lwp::handle::LwpId;
 use crate::proc::Proc;
 use crate::sleepq::PoolWatch;
 use crate::thread::{curthread, KThread};
@@ -61,7 +62,7 @@ fn one_asleep(p: &Proc) {
     if left == 0 && waiting != 0 {
         let ps = p.p_lock.lock();
         if let Some((w, _)) = ps.p_lwpdir.live(LwpId(waiting)) {
-            lwp::unpark(w);
+            unpark(w);
         }
     }
 }
@@ -101,7 +102,7 @@ pub fn schedctl(flags: u64) -> Result<u64, Errno> {
         if p.p_sc.pool_lwps.load(Ordering::SeqCst) > 0
             && p.p_sc.pool_awake.load(Ordering::SeqCst) == 0
         {
-            lwp::unpark(t);
+            unpark(t);
         }
     }
     Ok(sc_shared_addr(id.0))

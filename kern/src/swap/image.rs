@@ -20,7 +20,7 @@ use arch::kmem;
 use arch::{FrameImageError, UserFrame};
 
 use crate::errno::Errno;
-use crate::lwp::{
+use crate::lwp::data::{
     Eosys, ITimerVal, Link, LwpData, LwpRusage, SigAltStack, SwapRef, MAXSYSARGS, NITIMER,
 };
 use crate::proc::Proc;

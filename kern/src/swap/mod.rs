@@ -67,7 +67,7 @@ use arch::cell::StaticRef;
 use arch::{BlkOp, Machine};
 
 use crate::errno::Errno;
-use crate::lwp::LwpId;
+use crate::lwp::handle::LwpId;
 use crate::proc::Proc;
 use crate::thread::KThread;
 use crate::{clock, disp, kprintln, sleepq, thread, M};
@@ -452,7 +452,7 @@ pub fn swapper_thread() -> Option<&'static KThread> {
 /// structure is not out, `EIO` if the disk fails the read. (The LWP must stay out
 /// meanwhile: a test keeps it asleep.)
 pub fn read_image(p: &Proc, id: LwpId) -> Result<Vec<u8>, Errno> {
-    let lwp = crate::lwp::idtolwp(p, id).ok_or(Errno::ESRCH)?;
+    let lwp = crate::lwp::dir::idtolwp(p, id).ok_or(Errno::ESRCH)?;
     let r = lwp.swapped().ok_or(Errno::EAGAIN)?;
     let mut image = Vec::new();
     image.try_reserve_exact(r.len as usize).map_err(|_| Errno::ENOMEM)?;
@@ -483,7 +483,7 @@ pub fn inject_io_errors(writes: u32, reads: u32) {
 /// LWP must stay out meanwhile). Errors as [`read_image`], and `EINVAL` if `at` is
 /// past the image.
 pub fn damage_image(p: &Proc, id: LwpId, at: usize) -> Result<(), Errno> {
-    let lwp = crate::lwp::idtolwp(p, id).ok_or(Errno::ESRCH)?;
+    let lwp = crate::lwp::dir::idtolwp(p, id).ok_or(Errno::ESRCH)?;
     let r = lwp.swapped().ok_or(Errno::EAGAIN)?;
     if at >= r.len as usize {
         return Err(Errno::EINVAL);
