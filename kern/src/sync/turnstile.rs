@@ -41,7 +41,7 @@
 //! The lock order is: turnstile lock, then the dispatcher's queue locks
 //! (`change_epri`, `setrun`). The blocked thread is linked through `t_link`, which a
 //! thread uses for at most one queue at a time. What a thread blocks on, and
-//! whether it spins, is in its `KThread` ([`ThreadTs`]).
+//! whether it spins, is in its `KThread` (`sync::tstate::ThreadTs`).
 
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering::{Relaxed, SeqCst};

@@ -40,7 +40,7 @@
 //! not written over them.
 //!
 //! Every argument is untrusted (S16): numbers are checked against what they may
-//! be, and memory is reached only through [`copyin`]/[`copyout`], which go through
+//! be, and memory is reached only through `uaccess::copyin`/`copyout`, which go through
 //! the machine with the user's own rights and turn any fault into `EFAULT`. An LWP
 //! id names an LWP of the caller's own process only (S15): ids of other processes
 //! are simply not found (`ESRCH`). A number that is no system call raises SIGSYS at
