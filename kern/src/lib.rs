@@ -42,16 +42,27 @@
 //! 2. the thread structure ([`thread`]), the per-CPU data and dispatch queues
 //!    ([`cpu`], [`dispq`]) and the classes' policy ([`class`]);
 //! 3. the dispatcher ([`disp`]), then what blocks through it: [`sleepq`] and
-//!    [`sync`]; a kernel thread's life (`thread::life`) above them;
-//! 4. LWPs and processes ([`lwp`], [`proc`]) with what a process holds ([`cred`],
-//!    [`file`](mod@file), [`pipe`], [`vm`], [`schedctl`], [`rusage`], [`swap`]);
-//! 5. what user mode asks of them: [`signal`], [`exec`], [`fork`], [`priocntl`],
+//!    [`sync`]; a kernel thread's life (`thread::life`) above them. The two
+//!    calls the dispatcher and the sleep queues make upwards (to the swapper, to
+//!    schedctl's pool counts) are set at boot (`disp::set_swapin`,
+//!    `sleepq::set_pool_watch`);
+//! 4. the process structure and table ([`proc`]) with what a process holds, each
+//!    in a file of its owner's: its LWPs' handles, `lwp` structures and directory
+//!    (`lwp::handle`, `lwp::data`, `lwp::dir`, `lwp::event`), `cred::pstate`,
+//!    `file::pstate`, `pipe::ring`, `vm::pstate`, `schedctl::pstate`,
+//!    `rusage::pstate`; and how a call reaches user memory (`syscall::uaccess`);
+//! 5. what is done with them: [`lwp`] and `proc::life` (the lives of LWPs and
+//!    processes), [`file`](mod@file), [`pipe`], [`vm`], [`cred`], [`schedctl`],
+//!    [`rusage`], [`swap`], [`kmem`];
+//! 6. what user mode asks of them: [`signal`], [`exec`], [`fork`], [`priocntl`],
 //!    [`syscall`]; and [`boot`], [`kmdb`] on top.
 //!
-//! The thread, LWP and process structures name one another (a thread its LWP and
-//! process, a process its LWPs' threads), as `thread.h`, `klwp.h` and `proc.h` do;
-//! in floor 4 structure and code still share files, so its modules import one
-//! another too.
+//! Two knots remain, where the model itself ties things both ways: the thread,
+//! LWP and process structures name one another (a thread its LWP and process, a
+//! process its LWPs' threads), as `thread.h`, `klwp.h` and `proc.h` do, which ties
+//! floors 2–4 into one loop of imports; and an LWP's exit makes its process a
+//! zombie while a process's life makes and ends LWPs, with files, pipes and the
+//! swapper's reclaim between them in floor 5.
 //!
 //! The self-tests and benchmarks are not part of it: they are the crate
 //! `kern-selftest` (`sim-tests/selftest`); the kernel image and the host tests tell
