@@ -172,7 +172,7 @@ def thread_rows():
             continue  # cached
         lwp, proc = word(t["t_lwp"]), word(t["t_procp"])
         pid = str(num(deref(proc, "kern::proc::Proc")["p_pid"])) if proc else "-"
-        lwpid = str(num(deref(lwp, "kern::lwp::Lwp")["lwp_id"])) if lwp else "-"
+        lwpid = str(num(deref(lwp, "kern::lwp::handle::Lwp")["lwp_id"])) if lwp else "-"
         base, epri = num(t["t_pri"]), num(t["t_epri"])
         pri = "%d*" % epri if epri > base else "%d" % base
         ts, sleep = t["t_ts"], t["t_sleep"]
