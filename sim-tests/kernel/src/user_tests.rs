@@ -799,12 +799,7 @@ fn user_pipes_reader_exit_frees_the_pipe() -> TestResult {
         ensure_eq!(run(PIPES, 4)?, WaitStatus::Killed(SIGKILL as u8));
         Ok(())
     };
-    round()?;
-    let before = kern::kmem::census();
-    for _ in 0..4 {
-        round()?;
-    }
-    kern_selftest::memory_back(&before)
+    kern_selftest::rounds_leave_memory_back(4, round)
         .map_err(|e| alloc::format!("eight ends of a sleeping reader's process: {e}"))
 }
 

@@ -214,6 +214,21 @@ pub fn memory_back(before: &kern::kmem::Census) -> TestResult {
     }
 }
 
+/// Runs `round` once, so that the caches hold what they keep, then `rounds` times
+/// more, and checks that those left the kernel's memory where it was (a leak of a
+/// round adds up over them).
+pub fn rounds_leave_memory_back(
+    rounds: usize,
+    mut round: impl FnMut() -> TestResult,
+) -> TestResult {
+    round()?;
+    let before = kern::kmem::census();
+    for _ in 0..rounds {
+        round()?;
+    }
+    memory_back(&before)
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;

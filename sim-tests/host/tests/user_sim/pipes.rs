@@ -218,11 +218,6 @@ fn sleeping_reader_gives_it_back() -> TestResult {
         ensure_eq!(killed, WaitStatus::Killed(SIGKILL as u8));
         Ok(())
     };
-    round()?;
-    let before = kern::kmem::census();
-    for _ in 0..4 {
-        round()?;
-    }
-    kern_selftest::memory_back(&before)
+    kern_selftest::rounds_leave_memory_back(4, round)
         .map_err(|e| format!("eight ends of a sleeping reader's process: {e}"))
 }
