@@ -23,8 +23,10 @@
 //!   `syscall_trap`). For a call the kernel's table marks `fast`, it saves only the
 //!   globals the handler may change, keeps the rest in its own window (the trapped
 //!   window's outs are the arguments), calls the handler, and returns straight from
-//!   those registers unless work is pending or the handler switched threads; then,
-//!   and for every other call, the frame is made whole and the general path runs.
+//!   those registers unless work is pending (even when the handler switched
+//!   threads: the frame is made whole only if the user's window then cannot be
+//!   filled); with work pending, and for every other call, the frame is made whole
+//!   and the general path runs.
 //!   Every other trap at TL=0 enters `etrap`.
 //! * `etrap` sends a trap from user mode to `sparc64_utrap`, which saves the user's
 //!   registers into the frame as well and calls `user` (see there: the frame, the
@@ -478,10 +480,11 @@ fast_gethrvtime:
     !   TSTATE has it); if it came from the kernel (a trap's save, a flushw), the
     !   kernel goes on.
     ! - A fill cannot complete. If it was user code's own `restore`, user mode is
-    !   left as if the `restore` had trapped. From the kernel, only the return to
-    !   user mode restores a user window (sparc64_user_restore): the trap becomes a
-    !   trap from user mode at the registers the return was loading
-    !   (sparc64_user_refault). Anything else is a bug here, and fatal.
+    !   left as if the `restore` had trapped. From the kernel, only the returns to
+    !   user mode restore a user window (USER_RETURN): the trap becomes a trap from
+    !   user mode at the registers the return was loading (sparc64_user_refault;
+    !   the fast system call's return makes the frame whole first,
+    !   sparc64_syscall_refault). Anything else is a bug here, and fatal.
 wintrap_fault:
     rdpr    %tt, %g4
     sethi   %hi(sparc64_cpu), %g2
@@ -552,13 +555,18 @@ wintrap_fault:
     ba,pt   %xcc, etrap
      nop
 4:  rdpr    %tpc, %g3
+    wrpr    %g1, 0, %cwp                ! the return path's window, as it was
     sethi   %hi(sparc64_user_restore), %g4
     or      %g4, %lo(sparc64_user_restore), %g4
     cmp     %g3, %g4
-    bne,pn  %xcc, tl1_fatal
+    be,pt   %xcc, user_refault          ! the frame holds every register
      nop
-    wrpr    %g1, 0, %cwp                ! the return path's window, as it was
-    ba,pt   %xcc, user_refault
+    sethi   %hi(sparc64_syscall_restore), %g4
+    or      %g4, %lo(sparc64_syscall_restore), %g4
+    cmp     %g3, %g4
+    be,pt   %xcc, syscall_refault       ! this window holds what the frame lacks
+     nop
+    ba,pt   %xcc, tl1_fatal
      nop
 
     ! etrap: a trap taken at TL=0 that its vector does not handle. From user mode,
@@ -692,6 +700,24 @@ sparc64_rtrap:
     ldx     [%l6 + CPU_THREAD], %g7     ! the kernel's current thread
     .endm
 
+    ! USER_RETURN: the last steps back to user mode (TL=1, the alternate globals:
+    ! %g1 = TSTATE without its CWP, %g2 = pc, %g3 = npc; %wstate the user's), into
+    ! the window the user trapped in. Its `restore` may fill that window from the
+    ! user's stack at TL=2, and fail there: wintrap_fault knows each place this
+    ! macro is used by the address of its `restore`.
+    .macro  USER_RETURN
+    restore
+    ! Windows beyond the user's own held kernel values: clean them before it uses them.
+    rdpr    %canrestore, %g4
+    wrpr    %g4, 0, %cleanwin
+    rdpr    %cwp, %g4
+    or      %g1, %g4, %g1
+    wrpr    %g1, 0, %tstate
+    wrpr    %g2, 0, %tpc
+    wrpr    %g3, 0, %tnpc
+    retry
+    .endm
+
     ! SYSCALL_FRAME: the frame made whole on sparc64_syscall_trap's slow paths, from
     ! its locals and the trapped window's outs (%i0-%i7), as USER_SAVE leaves it.
     .macro  SYSCALL_FRAME
@@ -746,9 +772,14 @@ utrap:
     ! the trapped window moves %o0 into its %o0 as it goes, and `done` resumes at
     ! the return pc (TNPC) with the next one past it.
     !
+    ! A handler that switched threads flushed the trapped window to the user's
+    ! stack (`%otherwin` = 0): the return is the same from these registers, but
+    ! its `restore` fills that window from user memory, which may fail; only then
+    ! is the frame made whole, by sparc64_syscall_refault.
+    !
     ! Otherwise the frame is made whole (SYSCALL_FRAME) and the general path runs:
     ! a call that is not fast goes to sparc64_user_trap as TT_SYSCALL; a fast call
-    ! with pending work, or that switched, returns through user_rtt.
+    ! with pending work returns through user_rtt.
     !
     ! Locals: %l0 = TSTATE, %l1 = the return pc (past the `ta`), %l2 = the user's
     ! %g7, %l3 = %y, %l6 = &sparc64_cpu, %l7 = the frame.
@@ -803,7 +834,7 @@ syscall_trap:                           ! %g1 = TSTATE (read in the vector)
     lduw    [%g7], %l4                  ! pending work?
     brnz,pn %l4, .Lsyscall_return
      rdpr   %otherwin, %l5              ! the trapped window still in the file?
-    brz,pn  %l5, .Lsyscall_return
+    brz,pn  %l5, .Lsyscall_flushed
      ldx    [%l7 + FR_G + 8], %g1
     ldx     [%l7 + FR_G + 16], %g2
     ldx     [%l7 + FR_G + 24], %g3
@@ -837,6 +868,41 @@ syscall_trap:                           ! %g1 = TSTATE (read in the vector)
     mov     %o0, %i0                    ! the result (or error) the fast return puts there
     SYSCALL_FRAME
     ba,pt   %xcc, .Luser_rtt_ins        ! the outs are in this window already
+     nop
+.Lsyscall_flushed:                      ! the trapped window is on the user's stack
+    ldx     [%l6 + CPU_FRAME], %l7      ! it may have moved while the LWP was off the CPU (swap)
+    mov     %o0, %i0                    ! the result (or error), for the trapped window's %o0
+    srlx    %l0, 24, %l0                ! TSTATE as user_rtt makes it: %ccr and %asi,
+    sllx    %l0, 24, %l0                !  user mode's PSTATE, and the FPU if the LWP has it
+    or      %l0, TSTATE_USER, %l0       !  (the switch may have taken it: see `fpu`)
+    ldx     [%l7 + FR_FPU_EN], %l4
+    or      %l0, %l4, %l0
+    ldx     [%l7 + FR_G + 8], %g1
+    ldx     [%l7 + FR_G + 16], %g2
+    ldx     [%l7 + FR_G + 24], %g3
+    ldx     [%l7 + FR_G + 32], %g4
+    ldx     [%l7 + FR_G + 40], %g5
+    ldx     [%l7 + FR_G + 48], %g6      ! (another thread's return may have changed it)
+    wr      %l3, 0, %y
+    mov     %l2, %g7                    ! the user's own %g7: no kernel code from here
+    wrpr    %g0, PSTATE_KERNEL_AG, %pstate
+    wrpr    %g0, 1, %tl
+    mov     %l0, %g1
+    mov     %l1, %g2
+    add     %l1, 4, %g3
+    wrpr    %g0, WSTATE_USER, %wstate   ! (%canrestore and %otherwin are 0: nothing below)
+    .globl  sparc64_syscall_restore
+sparc64_syscall_restore:
+    USER_RETURN                         ! fails as sparc64_syscall_refault
+
+    ! sparc64_syscall_refault: wintrap_fault found that the fast return could not
+    ! fill the trapped window (TL=2, in the return path's window). The frame is made
+    ! whole from this window, as .Lsyscall_return makes it (the result is in %i0
+    ! already; TSTATE's extra bits are dropped again), and the return becomes a trap
+    ! from user mode as user_refault makes it.
+syscall_refault:
+    SYSCALL_FRAME
+    ba,pt   %xcc, user_refault
      nop
 
     ! sparc64_user_refault: wintrap_fault found that the return to user mode could
@@ -907,16 +973,7 @@ user_rtt:
     wrpr    %g0, WSTATE_USER, %wstate
     .globl  sparc64_user_restore
 sparc64_user_restore:
-    restore                             ! may fill at TL=2 from the user's stack
-    ! Windows beyond the user's own held kernel values: clean them before it uses them.
-    rdpr    %canrestore, %g4
-    wrpr    %g4, 0, %cleanwin
-    rdpr    %cwp, %g4
-    or      %g1, %g4, %g1
-    wrpr    %g1, 0, %tstate
-    wrpr    %g2, 0, %tpc
-    wrpr    %g3, 0, %tnpc
-    retry
+    USER_RETURN                         ! fails as sparc64_user_refault
 .Luser_pending:
     call    sparc64_user_pending
      nop

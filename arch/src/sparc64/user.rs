@@ -9,9 +9,11 @@
 //! user mode saves the user's registers straight into it, and every return to user
 //! mode loads them from it (`trap`'s `sparc64_utrap`, `sparc64_syscall_trap`,
 //! `sparc64_user_rtt`). Nothing is copied in between. The one exception is a
-//! `fast` system call that neither finds work pending nor leaves the CPU: only its
+//! `fast` system call that finds no work pending on its way back: only its
 //! globals go into the frame, the rest stays in the trap's register window from
-//! the trap to the `retry` (the frame is made whole the moment either happens).
+//! the trap to the `done` — on the kernel stack while a handler that switched
+//! has the LWP off the CPU. The frame is made whole when work is pending, or
+//! when the return cannot fill the user's window (see below).
 //!
 //! **Entering user mode** is returning from a trap that never happened: the
 //! thread's kernel windows go to its stack, its kernel stack pointer is kept for
@@ -47,7 +49,8 @@
 //! pointer is — unmapped, misaligned, without the stack bias, in the kernel's
 //! window), the fault vector turns it into a trap from user mode at the user's own
 //! registers (`sparc64_user_refault`, as illumos' `user_rtt` does "by simulating a
-//! page fault"), and the LWP gets its signal. A fill of the user's own `restore`
+//! page fault"; `sparc64_syscall_refault` after a fast system call, which makes
+//! the frame whole first), and the LWP gets its signal. A fill of the user's own `restore`
 //! that faults is a trap from user mode anyway.
 
 use crate::kmem::Shared;

@@ -71,6 +71,7 @@ pub static USER: &[Test] = &[
     Test::new("user_bad_stack_unbiased_at_switch", user_bad_stack_unbiased_at_switch),
     Test::new("user_bad_stack_misaligned_preempted", user_bad_stack_misaligned_preempted),
     Test::new("user_bad_stack_in_kernel_window", user_bad_stack_in_kernel_window),
+    Test::new("user_bad_stack_unmapped_while_switched", user_bad_stack_unmapped_while_switched),
     Test::new("user_times", user_times),
     Test::new("user_sig_handler_in_other_lwp", user_sig_handler_in_other_lwp),
     Test::new("user_sig_masks_choose_the_lwp", user_sig_masks_choose_the_lwp),
@@ -395,6 +396,12 @@ fn user_bad_stack_misaligned_preempted() -> TestResult {
 /// A stack pointer into the kernel's own memory, which user mode cannot reach.
 fn user_bad_stack_in_kernel_window() -> TestResult {
     killed_by(STACK, 7, SIGSEGV)
+}
+
+/// A stack that a sibling LWP unmaps while the LWP is switched away in a fast
+/// system call (`yield`): its window went there, and the return cannot fill it.
+fn user_bad_stack_unmapped_while_switched() -> TestResult {
+    killed_by(STACK, 8, SIGSEGV)
 }
 
 /// CPU times are charged per LWP, user and system, and summed in the process,

@@ -12,6 +12,7 @@
 //! | 5 | even (no stack bias), on mapped memory | the same | SIGBUS |
 //! | 6 | misaligned, on mapped memory | a second LWP spins with it until preempted (main wakes from a sleep) | SIGBUS |
 //! | 7 | in the kernel's memory | `yield` switches away and back | SIGSEGV |
+//! | 8 | mapped when `yield` switches away, unmapped by the other LWP before it comes back | the fill at the return | SIGSEGV |
 //!
 //! None uses the stack once its pointer is bad. Exit codes (the process was not
 //! killed): 2 the system call came back; 3 an unknown argument; 4 the LWP of way 3
@@ -23,10 +24,11 @@
 
 use core::arch::asm;
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use lwp_user::abi::SYS_YIELD;
+use lwp_user::abi::{PROT_READ, PROT_WRITE, SYS_YIELD};
 use lwp_user::addr::{KERNEL, UNMAPPED};
-use lwp_user::{check, lwp_create, lwp_wait, say, sleep_ms, spawn};
+use lwp_user::{check, lwp_create, lwp_wait, mmap_anon, munmap, say, sleep_ms, spawn};
 
 lwp_user::main!(main);
 
@@ -53,10 +55,24 @@ fn area() -> u64 {
     AREA.0.get() as u64 + 2048
 }
 
-/// Makes the `yield` system call with `%sp` = `sp` (a second LWP spins, so the
-/// call switches to it, and this LWP's windows must be saved and restored).
-fn yield_with_sp(sp: u64) {
-    spawn(spin, 0, 0).expect("spawn");
+/// Way 8's page, which its second LWP unmaps.
+static PAGE: AtomicU64 = AtomicU64::new(0);
+const PAGE_LEN: u64 = 8192;
+
+/// Way 8's second LWP: unmaps the page that the main LWP's stack pointer is in
+/// (its window went there when it switched away), then spins.
+fn unmap_then_spin(_: u64) {
+    // SAFETY: nothing of this program's is in the page: the main LWP, whose window
+    // it holds, is in the kernel, and must not come back to user mode through it.
+    unsafe { munmap(PAGE.load(Relaxed), PAGE_LEN) }.expect("munmap");
+    spin(0)
+}
+
+/// Makes the `yield` system call with `%sp` = `sp` while a second LWP runs `other`
+/// (spinning at the end, so the call switches to it, and this LWP's windows must be
+/// saved and restored).
+fn yield_with_sp(sp: u64, other: fn(u64)) {
+    spawn(other, 0, 0).expect("spawn");
     // SAFETY: between the two moves nothing but the trap uses the stack; should
     // the call come back, the good stack pointer is put back.
     unsafe {
@@ -105,7 +121,7 @@ fn main(how: u64) {
                 options(noreturn),
             )
         },
-        2 => yield_with_sp(BAD_SP),
+        2 => yield_with_sp(BAD_SP, spin),
         3 => {
             // SAFETY: the stack is unmapped on purpose: the LWP cannot start, and
             // its fault ends the process while this LWP waits for it.
@@ -113,8 +129,8 @@ fn main(how: u64) {
             let gone = lwp_wait(id);
             check!(4, false, "the LWP with an unmapped stack was reaped: {gone:?}");
         }
-        4 => yield_with_sp(area() - BIAS + 4),
-        5 => yield_with_sp(area()),
+        4 => yield_with_sp(area() - BIAS + 4, spin),
+        5 => yield_with_sp(area(), spin),
         6 => {
             spawn(spin_misaligned, 0, 0).expect("spawn");
             // Each wakeup preempts the spinner (a sleeper wakes at a higher priority).
@@ -123,7 +139,12 @@ fn main(how: u64) {
             }
             check!(5, false, "the LWP with a misaligned stack lived on");
         }
-        7 => yield_with_sp(KERNEL + 0x10000 - BIAS),
+        7 => yield_with_sp(KERNEL + 0x10000 - BIAS, spin),
+        8 => {
+            let page = mmap_anon(PAGE_LEN, PROT_READ | PROT_WRITE).expect("mmap");
+            PAGE.store(page, Relaxed);
+            yield_with_sp(page + PAGE_LEN / 2 - BIAS, unmap_then_spin)
+        }
         _ => check!(3, false, "no way {how}"),
     }
 }
