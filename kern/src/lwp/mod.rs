@@ -56,7 +56,7 @@ pub(crate) mod event;
 pub(crate) mod handle;
 mod mutex;
 mod park;
-mod stop;
+pub(crate) mod stop;
 pub(crate) mod tstate;
 mod wait;
 
@@ -82,13 +82,12 @@ pub use data::{
 pub use dir::{idtolwp, idtot, LwpDir, LwpEnt, Slot, Waitfor};
 pub(crate) use event::{interrupt_requested, pause, Event};
 use handle::Start;
-pub use handle::{Lwp, LwpFlags, LwpId};
+pub use handle::{lwp_self, Lwp, LwpFlags, LwpId};
 pub use mutex::chan_names as lwp_mutex_chan_names;
 pub use mutex::{lwp_mutex_timedlock, lwp_mutex_unlock};
 pub use park::{lwp_park, lwp_unpark};
 pub(crate) use stop::{
-    all_stopped, continue_all, continuelwps, exitlwps, holdlwps, stop_requests, wait_interrupted,
-    wake_stop_points,
+    all_stopped, continue_all, continuelwps, exitlwps, holdlwps, stop_requests, wake_stop_points,
 };
 pub use stop::{lwp_continue, lwp_suspend, stop_point};
 pub(crate) use tstate::ThreadWait;
@@ -515,11 +514,6 @@ pub fn lwp_exit() -> ! {
         proc::life::proc_zombie(p);
     }
     thread::life::thread_exit()
-}
-
-/// The current LWP's id; `None` in a kernel thread (S2).
-pub fn lwp_self() -> Option<LwpId> {
-    curlwp().map(Lwp::id)
 }
 
 /// The current thread and its process, for the operations an LWP makes on its own
