@@ -22,8 +22,8 @@
 //!
 //! [`Lwp`] is the handle that ties them: the thread's `t_lwp` points at it
 //! (`curlwp`, S7). Like threads, `Lwp` handles are never freed but cached and
-//! reused, so that `&'static Lwp` is the normal reference; what an LWP owns (its
-//! `lwp` structure) is freed when it exits.
+//! reused (`cache`), so that `&'static Lwp` is the normal reference; what an LWP
+//! owns (its `lwp` structure) is freed when it exits.
 //!
 //! Making an LWP is the one thing a user program can ask of the kernel over and
 //! over, so it is bounded and fallible throughout: the system's and the process's
@@ -50,6 +50,7 @@
 //! dropped, but for an unpark, given under `p_lock`, where its id still names the
 //! LWP; the unparker then preempts itself if the LWP it woke outranks it.
 
+pub(crate) mod cache;
 pub(crate) mod data;
 pub(crate) mod dir;
 pub(crate) mod event;
@@ -61,12 +62,9 @@ pub(crate) mod tstate;
 mod wait;
 
 use alloc::boxed::Box;
-use core::sync::atomic::{AtomicU32, Ordering};
-
-use arch::kmem;
+use core::sync::atomic::Ordering;
 
 use crate::class::{self, SchedClass};
-use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::proc::{self, PStat, Proc, ProcState};
 use crate::rctl;
@@ -75,6 +73,8 @@ use crate::M;
 
 use arch::{Machine, UserRegs};
 
+pub use cache::nlwps;
+use cache::{lwp_alloc, lwp_cache, NLWPS};
 pub(crate) use data::ImageState;
 pub use data::{
     Eosys, ITimerVal, Link, LwpData, LwpRusage, LwpUsage, SigAltStack, SwapRef, MAXSYSARGS, NITIMER,
@@ -114,33 +114,6 @@ pub(crate) fn inherit_mask(t: &KThread, from: &KThread) {
     t.sig_state().inherit(from.sig_state());
 }
 
-/// Handles of exited LWPs, for reuse: a list through `lwp_next`.
-static LWP_CACHE: DispLock<Option<&'static Lwp>> = DispLock::new(None);
-/// LWPs made and not yet freed, in every process (`rctl::max_lwps`).
-static NLWPS: AtomicU32 = AtomicU32::new(0);
-/// `Lwp` handles ever allocated (the cache holds those not in use).
-static NALLOCATED: AtomicU32 = AtomicU32::new(0);
-
-/// A handle from the cache, or a new one; `ENOMEM` if there is no memory.
-fn lwp_alloc() -> Result<&'static Lwp, Errno> {
-    let cached = {
-        let mut head = LWP_CACHE.lock();
-        let lwp = *head;
-        if let Some(l) = lwp {
-            *head = l.lwp_next.take();
-        }
-        lwp
-    };
-    match cached {
-        Some(lwp) => Ok(lwp),
-        None => {
-            let lwp = kmem::try_box(Lwp::unused()).map_err(|_| Errno::ENOMEM)?;
-            NALLOCATED.fetch_add(1, Ordering::Relaxed);
-            Ok(Box::leak(lwp))
-        }
-    }
-}
-
 /// Frees what an LWP owns and caches its handle. Nobody refers to it any more: its
 /// thread has let go of it and its directory entry is gone or a zombie.
 fn lwp_free(lwp: &'static Lwp) {
@@ -149,57 +122,8 @@ fn lwp_free(lwp: &'static Lwp) {
     }
     lwp.lwp_start.lock().take();
     lwp.lwp_id.store(0, Ordering::Relaxed);
-    let mut head = LWP_CACHE.lock();
-    lwp.lwp_next.set(*head);
-    *head = Some(lwp);
-    drop(head);
+    lwp_cache(lwp);
     rctl::give(&NLWPS);
-}
-
-/// LWPs in every process, live (zombies are only their directory entries).
-pub fn nlwps() -> u32 {
-    NLWPS.load(Ordering::Relaxed)
-}
-
-/// `Lwp` handles allocated since boot, in use or cached.
-pub fn nallocated() -> u32 {
-    NALLOCATED.load(Ordering::Relaxed)
-}
-
-/// The handle cache's figures for the debugger: handles cached, and how many of
-/// them keep an `lwp` structure's block for their next LWP; `None` if a lock it
-/// needs is held.
-pub(crate) fn cache_peek() -> Option<(usize, usize)> {
-    let head = crate::displock::peek(&LWP_CACHE)?;
-    let mut n = 0;
-    let mut blocks = 0;
-    for lwp in core::iter::successors(*head, |l| l.lwp_next.get()) {
-        n += 1;
-        let kept = crate::displock::peek(&lwp.lwp_image)
-            .is_some_and(|i| matches!(*i, data::LwpImage::Unused(Some(_))));
-        blocks += usize::from(kept);
-    }
-    Some((n, blocks))
-}
-
-/// Frees the blocks cached handles keep for their next LWP (memory runs low);
-/// returns how many. The list is taken whole and put back, as the thread cache's.
-pub fn cache_reap() -> usize {
-    let list = LWP_CACHE.lock().take();
-    let mut freed = 0;
-    let mut last = None;
-    let mut cur = list;
-    while let Some(lwp) = cur {
-        freed += usize::from(lwp.take_block().is_some());
-        last = Some(lwp);
-        cur = lwp.lwp_next.get();
-    }
-    if let (Some(first), Some(last)) = (list, last) {
-        let mut head = LWP_CACHE.lock();
-        last.lwp_next.set(*head);
-        *head = Some(first);
-    }
-    freed
 }
 
 /// An LWP made but not yet entered in its process: everything that needs memory is
@@ -331,13 +255,6 @@ impl NewLwp {
         lwp_cache(lwp);
         rctl::give(&NLWPS);
     }
-}
-
-/// Puts a handle that carries no LWP in the cache.
-fn lwp_cache(lwp: &'static Lwp) {
-    let mut head = LWP_CACHE.lock();
-    lwp.lwp_next.set(*head);
-    *head = Some(lwp);
 }
 
 /// Creates an LWP in process `p` that runs `func(arg)` on a new kernel thread of its
