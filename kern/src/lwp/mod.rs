@@ -114,6 +114,16 @@ pub(crate) fn inherit_mask(t: &KThread, from: &KThread) {
     t.sig_state().inherit(from.sig_state());
 }
 
+/// What the last LWP of a process calls as it leaves: `proc::life::proc_zombie`,
+/// which makes the process a zombie. Set at boot (`boot`), before any LWP exists:
+/// an LWP's life sits below its process's, and does not name it.
+static PROC_ZOMBIE: spin::Once<fn(&'static Proc)> = spin::Once::new();
+
+/// Sets what the last LWP of a process calls as it exits (see `PROC_ZOMBIE`).
+pub(crate) fn set_proc_zombie(zombie: fn(&'static Proc)) {
+    PROC_ZOMBIE.call_once(|| zombie);
+}
+
 /// Frees what an LWP owns and caches its handle. Nobody refers to it any more: its
 /// thread has let go of it and its directory entry is gone or a zombie.
 fn lwp_free(lwp: &'static Lwp) {
@@ -392,7 +402,8 @@ fn user_start() {
 
 /// Ends the current LWP. Unless it is detached, it stays in its process's directory
 /// as a zombie until waited for. The last LWP to leave makes the process a zombie
-/// (`proc`). Called by a kernel thread with no LWP (S2), it just ends the thread.
+/// (`PROC_ZOMBIE`). Called by a kernel thread with no LWP (S2), it just ends the
+/// thread.
 pub fn lwp_exit() -> ! {
     let t = curthread();
     let (Some(lwp), Some(p)) = (t.lwp(), t.procp()) else { thread::life::thread_exit() };
@@ -428,7 +439,8 @@ pub fn lwp_exit() -> ! {
     p.p_lwpexit.signal();
     p.p_holdlwps.signal();
     if last {
-        proc::life::proc_zombie(p);
+        let zombie = PROC_ZOMBIE.get().expect("the process's end is set at boot");
+        zombie(p);
     }
     thread::life::thread_exit()
 }
