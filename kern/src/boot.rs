@@ -8,7 +8,7 @@ use arch::{Machine, Upcalls};
 
 use crate::thread::{self, curthread, KThread};
 use crate::{
-    clock, disp, kmdb, kmem, kprintln, proc, rctl, schedctl, sleepq, swap, syscall, tick, M,
+    clock, disp, kmdb, kmem, kprintln, lwp, proc, rctl, schedctl, sleepq, swap, syscall, tick, M,
 };
 
 /// Set by the boot CPU once the kernel is up; the other CPUs wait for it.
@@ -55,9 +55,11 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
     }
     rctl::size::init(|key| bootarg(args, key).and_then(|v| v.parse().ok()));
     arch::kmem::set_reclaim(kmem::reap);
-    // The layers below learn the two calls they make upwards.
+    // The layers below learn the calls they make upwards.
     disp::set_swapin(swap::swapin_request);
     sleepq::set_pool_watch(schedctl::POOL_WATCH);
+    lwp::set_proc_zombie(proc::life::proc_zombie);
+    swap::set_proc_kill(proc::life::proc_kill);
     M::set_upcalls(&UPCALLS);
     cpu_start(boot, thread::idle_thread_create(disp::idle));
     KERNEL_UP.store(true, Ordering::Release);

@@ -20,7 +20,8 @@ use alloc::string::String;
 
 use arch::Machine;
 
-use crate::lwp::{self, Lwp};
+use crate::lwp::cache as lwp_cache;
+use crate::lwp::handle::Lwp;
 use crate::proc::{self, Proc};
 use crate::thread::{self, KThread};
 use crate::{callout, M};
@@ -34,7 +35,7 @@ const TABLE_SLACK: usize = 16 * 1024;
 /// blocks it freed. The allocators run it when the heap is short
 /// (`arch::kmem::set_reclaim`, registered at boot); it allocates nothing.
 pub fn reap() -> usize {
-    thread::cache_reap() + lwp::cache_reap()
+    thread::cache_reap() + lwp_cache::cache_reap()
 }
 
 /// What the kernel holds at one moment (see the module comment).
@@ -67,11 +68,11 @@ pub fn census() -> Census {
         heap_used: M::heap_stats().used,
         pages_used: M::page_stats().used(),
         threads: thread::nthreads(),
-        lwps: lwp::nlwps(),
+        lwps: lwp_cache::nlwps(),
         procs: proc::nprocs(),
         callouts: callout::pending(),
         thread_structs: thread::nthreads_allocated(),
-        lwp_structs: lwp::nallocated(),
+        lwp_structs: lwp_cache::nallocated(),
         proc_structs: proc::nallocated(),
     }
 }

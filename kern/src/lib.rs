@@ -51,18 +51,25 @@
 //!    (`lwp::handle`, `lwp::data`, `lwp::dir`, `lwp::event`), `cred::pstate`,
 //!    `file::pstate`, `pipe::ring`, `vm::pstate`, `schedctl::pstate`,
 //!    `rusage::pstate`; and how a call reaches user memory (`syscall::uaccess`);
-//! 5. what is done with them: [`lwp`] and `proc::life` (the lives of LWPs and
-//!    processes), [`file`](mod@file), [`pipe`], [`vm`], [`cred`], [`schedctl`],
-//!    [`rusage`], [`swap`], [`kmem`];
+//! 5. what is done with them, from the bottom up: the caches and the census of
+//!    the kernel's memory (`lwp::cache`, [`kmem`]), [`vm`], [`cred`],
+//!    [`schedctl`], [`rusage`]; the swapper ([`swap`]), which moves `lwp`
+//!    structures out and back; an LWP's life ([`lwp`]: made, asking the swapper
+//!    for room; stopped at its stop points, `lwp::stop`, which every
+//!    interruptible wait goes through; ended); the process's resources whose
+//!    calls wait so, [`pipe`] and [`file`](mod@file); and above them all a
+//!    process's life (`proc::life`). Two calls run upwards here, set at boot as
+//!    those of floor 3 are: the last LWP of a process to exit makes the process
+//!    a zombie (`lwp::set_proc_zombie`: a stop point may end an LWP, so every wait
+//!    below a process's life may end the process), and the swapper ends a
+//!    process whose LWP's structure it cannot read back (`swap::set_proc_kill`);
 //! 6. what user mode asks of them: [`signal`], [`exec`], [`fork`], [`priocntl`],
 //!    [`syscall`]; and [`boot`], [`kmdb`] on top.
 //!
-//! Two knots remain, where the model itself ties things both ways: the thread,
+//! One knot remains, where the model itself ties things both ways: the thread,
 //! LWP and process structures name one another (a thread its LWP and process, a
 //! process its LWPs' threads), as `thread.h`, `klwp.h` and `proc.h` do, which ties
-//! floors 2–4 into one loop of imports; and an LWP's exit makes its process a
-//! zombie while a process's life makes and ends LWPs, with files, pipes and the
-//! swapper's reclaim between them in floor 5.
+//! floors 2–4 into one loop of imports.
 //!
 //! The self-tests and benchmarks are not part of it: they are the crate
 //! `kern-selftest` (`sim-tests/selftest`); the kernel image and the host tests tell

@@ -54,13 +54,13 @@ fn kmastat(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
         &[&"kthread stack", &thread::DEFAULT_STACKSIZE, &stacks_inuse, &stacks, &bytes],
     )?;
     let lw = core::mem::size_of::<Lwp>();
-    let (lin, ltotal) = (lwp::nlwps() as usize, lwp::nallocated() as usize);
+    let (lin, ltotal) = (lwp::cache::nlwps() as usize, lwp::cache::nallocated() as usize);
     row(out, COLS, &[&"lwp", &lw, &lin, &ltotal, &(ltotal * lw)])?;
     // Each live LWP has its lwp structure in memory unless it is swapped out (then
     // `::swapinfo` shows it); cached handles keep the last one's block for the next.
     let ld = core::mem::size_of::<LwpData>();
     let ldin = lin.saturating_sub(swap::lwps_out() as usize);
-    let kept = lwp::cache_peek().map(|(_, blocks)| blocks);
+    let kept = lwp::cache::cache_peek().map(|(_, blocks)| blocks);
     let ldtotal = kept.map(|k| ldin + k);
     row(
         out,
@@ -76,7 +76,7 @@ fn kmastat(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
         "(cached: {} threads with {} bytes of stack, {} LWP handles)",
         or_unknown(thread::cache_peek().map(|(n, _)| n)),
         or_unknown(thread::cache_peek().map(|(_, b)| b)),
-        or_unknown(lwp::cache_peek().map(|(n, _)| n)),
+        or_unknown(lwp::cache::cache_peek().map(|(n, _)| n)),
     )?;
     let heap = M::heap_stats();
     writeln!(

@@ -75,7 +75,7 @@ fn swapinfo(_: &Args<'_>, out: &mut dyn Write) -> Result<Next, fmt::Error> {
     // Room first (never more than the LWPs there are), then the entries copied
     // under each process's lock: nothing allocated there.
     let w = World::take();
-    let mut outs: Vec<Out> = Vec::with_capacity(lwp::nlwps() as usize + 8);
+    let mut outs: Vec<Out> = Vec::with_capacity(lwp::cache::nlwps() as usize + 8);
     let mut locked = 0;
     for p in w.procs.iter().flatten() {
         let Some(ps) = super::peek(&p.p_lock) else {

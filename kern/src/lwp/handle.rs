@@ -11,6 +11,7 @@ use bitflags::bitflags;
 use super::data::LwpImage;
 use crate::displock::DispLock;
 use crate::signal::data::{SigInfo, NSIG};
+use crate::thread::curlwp;
 
 /// An LWP's id: a name inside its process only (S15). Ids start at 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -78,6 +79,11 @@ impl Lwp {
     pub fn id(&self) -> LwpId {
         LwpId(self.lwp_id.load(Ordering::Relaxed))
     }
+}
+
+/// The current LWP's id; `None` in a kernel thread (S2).
+pub fn lwp_self() -> Option<LwpId> {
+    curlwp().map(Lwp::id)
 }
 
 impl fmt::Debug for Lwp {

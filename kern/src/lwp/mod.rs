@@ -22,8 +22,8 @@
 //!
 //! [`Lwp`] is the handle that ties them: the thread's `t_lwp` points at it
 //! (`curlwp`, S7). Like threads, `Lwp` handles are never freed but cached and
-//! reused, so that `&'static Lwp` is the normal reference; what an LWP owns (its
-//! `lwp` structure) is freed when it exits.
+//! reused (`cache`), so that `&'static Lwp` is the normal reference; what an LWP
+//! owns (its `lwp` structure) is freed when it exits.
 //!
 //! Making an LWP is the one thing a user program can ask of the kernel over and
 //! over, so it is bounded and fallible throughout: the system's and the process's
@@ -50,23 +50,21 @@
 //! dropped, but for an unpark, given under `p_lock`, where its id still names the
 //! LWP; the unparker then preempts itself if the LWP it woke outranks it.
 
+pub(crate) mod cache;
 pub(crate) mod data;
 pub(crate) mod dir;
 pub(crate) mod event;
 pub(crate) mod handle;
 mod mutex;
 mod park;
-mod stop;
+pub(crate) mod stop;
 pub(crate) mod tstate;
 mod wait;
 
 use alloc::boxed::Box;
-use core::sync::atomic::{AtomicU32, Ordering};
-
-use arch::kmem;
+use core::sync::atomic::Ordering;
 
 use crate::class::{self, SchedClass};
-use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::proc::{self, PStat, Proc, ProcState};
 use crate::rctl;
@@ -75,6 +73,8 @@ use crate::M;
 
 use arch::{Machine, UserRegs};
 
+pub use cache::nlwps;
+use cache::{lwp_alloc, lwp_cache, NLWPS};
 pub(crate) use data::ImageState;
 pub use data::{
     Eosys, ITimerVal, Link, LwpData, LwpRusage, LwpUsage, SigAltStack, SwapRef, MAXSYSARGS, NITIMER,
@@ -82,13 +82,12 @@ pub use data::{
 pub use dir::{idtolwp, idtot, LwpDir, LwpEnt, Slot, Waitfor};
 pub(crate) use event::{interrupt_requested, pause, Event};
 use handle::Start;
-pub use handle::{Lwp, LwpFlags, LwpId};
+pub use handle::{lwp_self, Lwp, LwpFlags, LwpId};
 pub use mutex::chan_names as lwp_mutex_chan_names;
 pub use mutex::{lwp_mutex_timedlock, lwp_mutex_unlock};
 pub use park::{lwp_park, lwp_unpark};
 pub(crate) use stop::{
-    all_stopped, continue_all, continuelwps, exitlwps, holdlwps, stop_requests, wait_interrupted,
-    wake_stop_points,
+    all_stopped, continue_all, continuelwps, exitlwps, holdlwps, stop_requests, wake_stop_points,
 };
 pub use stop::{lwp_continue, lwp_suspend, stop_point};
 pub(crate) use tstate::ThreadWait;
@@ -115,31 +114,14 @@ pub(crate) fn inherit_mask(t: &KThread, from: &KThread) {
     t.sig_state().inherit(from.sig_state());
 }
 
-/// Handles of exited LWPs, for reuse: a list through `lwp_next`.
-static LWP_CACHE: DispLock<Option<&'static Lwp>> = DispLock::new(None);
-/// LWPs made and not yet freed, in every process (`rctl::max_lwps`).
-static NLWPS: AtomicU32 = AtomicU32::new(0);
-/// `Lwp` handles ever allocated (the cache holds those not in use).
-static NALLOCATED: AtomicU32 = AtomicU32::new(0);
+/// What the last LWP of a process calls as it leaves: `proc::life::proc_zombie`,
+/// which makes the process a zombie. Set at boot (`boot`), before any LWP exists:
+/// an LWP's life sits below its process's, and does not name it.
+static PROC_ZOMBIE: spin::Once<fn(&'static Proc)> = spin::Once::new();
 
-/// A handle from the cache, or a new one; `ENOMEM` if there is no memory.
-fn lwp_alloc() -> Result<&'static Lwp, Errno> {
-    let cached = {
-        let mut head = LWP_CACHE.lock();
-        let lwp = *head;
-        if let Some(l) = lwp {
-            *head = l.lwp_next.take();
-        }
-        lwp
-    };
-    match cached {
-        Some(lwp) => Ok(lwp),
-        None => {
-            let lwp = kmem::try_box(Lwp::unused()).map_err(|_| Errno::ENOMEM)?;
-            NALLOCATED.fetch_add(1, Ordering::Relaxed);
-            Ok(Box::leak(lwp))
-        }
-    }
+/// Sets what the last LWP of a process calls as it exits (see `PROC_ZOMBIE`).
+pub(crate) fn set_proc_zombie(zombie: fn(&'static Proc)) {
+    PROC_ZOMBIE.call_once(|| zombie);
 }
 
 /// Frees what an LWP owns and caches its handle. Nobody refers to it any more: its
@@ -150,57 +132,8 @@ fn lwp_free(lwp: &'static Lwp) {
     }
     lwp.lwp_start.lock().take();
     lwp.lwp_id.store(0, Ordering::Relaxed);
-    let mut head = LWP_CACHE.lock();
-    lwp.lwp_next.set(*head);
-    *head = Some(lwp);
-    drop(head);
+    lwp_cache(lwp);
     rctl::give(&NLWPS);
-}
-
-/// LWPs in every process, live (zombies are only their directory entries).
-pub fn nlwps() -> u32 {
-    NLWPS.load(Ordering::Relaxed)
-}
-
-/// `Lwp` handles allocated since boot, in use or cached.
-pub fn nallocated() -> u32 {
-    NALLOCATED.load(Ordering::Relaxed)
-}
-
-/// The handle cache's figures for the debugger: handles cached, and how many of
-/// them keep an `lwp` structure's block for their next LWP; `None` if a lock it
-/// needs is held.
-pub(crate) fn cache_peek() -> Option<(usize, usize)> {
-    let head = crate::displock::peek(&LWP_CACHE)?;
-    let mut n = 0;
-    let mut blocks = 0;
-    for lwp in core::iter::successors(*head, |l| l.lwp_next.get()) {
-        n += 1;
-        let kept = crate::displock::peek(&lwp.lwp_image)
-            .is_some_and(|i| matches!(*i, data::LwpImage::Unused(Some(_))));
-        blocks += usize::from(kept);
-    }
-    Some((n, blocks))
-}
-
-/// Frees the blocks cached handles keep for their next LWP (memory runs low);
-/// returns how many. The list is taken whole and put back, as the thread cache's.
-pub fn cache_reap() -> usize {
-    let list = LWP_CACHE.lock().take();
-    let mut freed = 0;
-    let mut last = None;
-    let mut cur = list;
-    while let Some(lwp) = cur {
-        freed += usize::from(lwp.take_block().is_some());
-        last = Some(lwp);
-        cur = lwp.lwp_next.get();
-    }
-    if let (Some(first), Some(last)) = (list, last) {
-        let mut head = LWP_CACHE.lock();
-        last.lwp_next.set(*head);
-        *head = Some(first);
-    }
-    freed
 }
 
 /// An LWP made but not yet entered in its process: everything that needs memory is
@@ -332,13 +265,6 @@ impl NewLwp {
         lwp_cache(lwp);
         rctl::give(&NLWPS);
     }
-}
-
-/// Puts a handle that carries no LWP in the cache.
-fn lwp_cache(lwp: &'static Lwp) {
-    let mut head = LWP_CACHE.lock();
-    lwp.lwp_next.set(*head);
-    *head = Some(lwp);
 }
 
 /// Creates an LWP in process `p` that runs `func(arg)` on a new kernel thread of its
@@ -476,7 +402,8 @@ fn user_start() {
 
 /// Ends the current LWP. Unless it is detached, it stays in its process's directory
 /// as a zombie until waited for. The last LWP to leave makes the process a zombie
-/// (`proc`). Called by a kernel thread with no LWP (S2), it just ends the thread.
+/// (`PROC_ZOMBIE`). Called by a kernel thread with no LWP (S2), it just ends the
+/// thread.
 pub fn lwp_exit() -> ! {
     let t = curthread();
     let (Some(lwp), Some(p)) = (t.lwp(), t.procp()) else { thread::life::thread_exit() };
@@ -512,14 +439,10 @@ pub fn lwp_exit() -> ! {
     p.p_lwpexit.signal();
     p.p_holdlwps.signal();
     if last {
-        proc::life::proc_zombie(p);
+        let zombie = PROC_ZOMBIE.get().expect("the process's end is set at boot");
+        zombie(p);
     }
     thread::life::thread_exit()
-}
-
-/// The current LWP's id; `None` in a kernel thread (S2).
-pub fn lwp_self() -> Option<LwpId> {
-    curlwp().map(Lwp::id)
 }
 
 /// The current thread and its process, for the operations an LWP makes on its own

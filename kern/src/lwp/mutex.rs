@@ -36,8 +36,9 @@ use core::cell::Cell;
 
 use lwp_abi::{LWP_MUTEX_MAGIC, LWP_MUTEX_MAGIC_OFFSET, LWP_MUTEX_WAITERS};
 
+use super::current;
 use super::event::{interrupt_requested, wakeable};
-use super::{current, wait_interrupted};
+use super::stop::wait_interrupted;
 use crate::errno::Errno;
 use crate::proc::Proc;
 use crate::sleepq::{self, SObj};

@@ -27,8 +27,9 @@
 use core::cell::Cell;
 
 use super::event::{interrupt_requested, unpark, wakeable};
+use super::stop::wait_interrupted;
 use super::tstate::Permit;
-use super::{current, wait_interrupted, LwpId};
+use super::{current, LwpId};
 use crate::errno::Errno;
 use crate::sleepq::{self, SObj};
 use crate::{clock, disp, schedctl};

@@ -71,7 +71,7 @@ pub fn lwp_wait(which: Option<LwpId>) -> Result<LwpId, Errno> {
         }
         if !p.p_lwpexit.wait(seen) {
             p.p_lock.lock().p_lwpdir.wait_end(me);
-            super::wait_interrupted()?;
+            super::stop::wait_interrupted()?;
         }
     }
 }

@@ -31,7 +31,8 @@
 //! what closes the end for the other side.
 
 use crate::errno::Errno;
-use crate::lwp::{self};
+use crate::lwp::handle::lwp_self;
+use crate::lwp::stop::wait_interrupted;
 use crate::signal;
 use crate::syscall::uaccess::{copyin, copyout};
 
@@ -80,7 +81,7 @@ impl PipeEnd {
                 }
             }
             if !pipe.pi_event.wait(seen) {
-                lwp::wait_interrupted()?;
+                wait_interrupted()?;
             }
         }
     }
@@ -105,7 +106,7 @@ impl PipeEnd {
                     if done > 0 {
                         return Ok(done as u64);
                     }
-                    if let Some(me) = lwp::lwp_self() {
+                    if let Some(me) = lwp_self() {
                         // The call fails with EPIPE whatever becomes of the signal.
                         let _ = signal::lwp_kill(me, lwp_abi::SIGPIPE);
                     }
@@ -141,7 +142,7 @@ impl PipeEnd {
                 }
             }
             if !pipe.pi_event.wait(seen) {
-                if let Err(e) = lwp::wait_interrupted() {
+                if let Err(e) = wait_interrupted() {
                     return if done > 0 { Ok(done as u64) } else { Err(e) };
                 }
             }

@@ -479,7 +479,7 @@ fn reap_child(
             }
         }
         if !me.p_childexit.wait(seen) {
-            lwp::wait_interrupted()?;
+            lwp::stop::wait_interrupted()?;
         }
     }
 }

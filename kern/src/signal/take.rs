@@ -328,7 +328,7 @@ pub fn sigsuspend(mask: SigSet) -> Errno {
     }
     loop {
         lwp::pause(None);
-        if let Err(e) = lwp::wait_interrupted() {
+        if let Err(e) = lwp::stop::wait_interrupted() {
             return e;
         }
     }
@@ -397,7 +397,7 @@ pub fn sigtimedwait(set: SigSet, ticks: Option<u64>) -> Result<(Sig, SigInfo), E
                 return Ok(got);
             }
             stop_waiting();
-            lwp::wait_interrupted()?;
+            lwp::stop::wait_interrupted()?;
         }
     }
 }

@@ -68,7 +68,7 @@ use arch::{BlkOp, Machine};
 
 use crate::errno::Errno;
 use crate::lwp::handle::LwpId;
-use crate::proc::Proc;
+use crate::proc::{Proc, WaitStatus};
 use crate::thread::KThread;
 use crate::{clock, disp, kprintln, sleepq, thread, M};
 
@@ -158,6 +158,20 @@ static STAT_PERIOD: AtomicU32 = AtomicU32::new(0);
 static WORK: AtomicU64 = AtomicU64::new(0);
 /// The swapper's thread.
 static SWAPPER: StaticRef<KThread> = StaticRef::none();
+
+/// Makes a process exit with a wait status, as `proc::life::proc_kill` does.
+type ProcKill = fn(&'static Proc, WaitStatus, bool, Option<&KThread>);
+
+/// How the swapper ends the process of an LWP whose structure cannot be read
+/// back: `proc::life::proc_kill`. Set at boot (`boot`), before any structure can
+/// go out: the swapper sits below the lives of LWPs and processes (an LWP's
+/// creation asks it for room, its exit gives back a slot), and does not name them.
+static PROC_KILL: spin::Once<ProcKill> = spin::Once::new();
+
+/// Sets how the swapper ends a process (see `PROC_KILL`).
+pub(crate) fn set_proc_kill(kill: ProcKill) {
+    PROC_KILL.call_once(|| kill);
+}
 
 /// How often the swapper looks at memory, in ticks, and makes its passes in the
 /// forced mode.

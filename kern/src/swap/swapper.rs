@@ -9,7 +9,7 @@ use arch::{BlkOp, Machine, UserRegs};
 
 use super::device::{self, Io};
 use super::image::{self, Owner, Refused};
-use super::{schedflag, stat, Outcome};
+use super::{schedflag, stat, Outcome, PROC_KILL};
 use crate::displock::DispLock;
 use crate::errno::Errno;
 use crate::lwp::data::{ImageState, LwpData, SwapRef};
@@ -361,7 +361,8 @@ pub(super) fn swap_in(t: &'static KThread) -> bool {
                     p.pid(),
                     r.slot
                 );
-                proc::life::proc_kill(p, WaitStatus::Killed(lwp_abi::SIGKILL as u8), false, None);
+                let kill = PROC_KILL.get().expect("the process's end is set at boot");
+                kill(p, WaitStatus::Killed(lwp_abi::SIGKILL as u8), false, None);
                 d
             }
         }

@@ -242,7 +242,7 @@ syscalls! {
     SYS_LWP_SUSPEND => general |a: [u64; 6]| lwp::lwp_suspend(lwp_id(a[0])?).map(none),
     SYS_LWP_CONTINUE => general |a: [u64; 6]| lwp::lwp_continue(lwp_id(a[0])?).map(none),
     SYS_LWP_KILL => fast |a: [u64; 6]| signal::sys_lwp_kill(a[0], a[1]),
-    SYS_LWP_SELF => fast |_| Ok((u64::from(lwp::lwp_self().map_or(0, |id| id.0)), 0)),
+    SYS_LWP_SELF => fast |_| Ok((u64::from(lwp::handle::lwp_self().map_or(0, |id| id.0)), 0)),
     SYS_LWP_SIGMASK => fast |a: [u64; 6]| signal::sys_lwp_sigmask(a),
     SYS_LWP_WAIT => general |a: [u64; 6]| restartable(lwp_wait(a[0], a[1])),
     SYS_WAITID => general |a: [u64; 6]| restartable(waitid(a[0], a[1], a[2], a[3])),
@@ -389,7 +389,7 @@ fn nanosleep(tsp: u64) -> SysResult {
         }
         let seen = p.p_holdlwps.snapshot();
         if !p.p_holdlwps.wait_timed(seen, deadline - now) {
-            lwp::wait_interrupted()?;
+            lwp::stop::wait_interrupted()?;
         }
     }
 }
