@@ -71,7 +71,17 @@ fn race_worker(n: usize) {
         if RACE_ROUND[n].swap(round + 1, Ordering::SeqCst) != round {
             race_bad(format!("worker {n} ran round {round} twice or out of order"));
         }
+        // The race needs swap-outs between rounds however slowly the disk goes (a
+        // loaded host slows it against the clock): the sleep lasts until one more
+        // has been made, by anyone, or 20 ticks have passed.
+        let outs = swap::stats().swapouts;
         sleepq::delay(1 + (round % 2));
+        for _ in 0..20 {
+            if swap::stats().swapouts != outs {
+                break;
+            }
+            sleepq::delay(1);
+        }
         stop_point();
     }
     if RACE_FINISHED[n].swap(true, Ordering::SeqCst) {
