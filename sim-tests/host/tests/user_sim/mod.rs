@@ -20,11 +20,13 @@
 //! tests are [`signals`]; `user_signal_seeds.rs` runs them over many seeds.
 //! Descriptors and pipes are [`pipes`]; credentials and scheduling classes,
 //! [`creds`]; anonymous memory and the growing stack, [`vm`]; resource usage and
-//! profiling, [`rusage`].
+//! profiling, [`rusage`]. Every suite's programs make and wait for their LWPs
+//! with [`lwps`], and keep their words in `DATA` as the table below says.
 
 extern crate alloc;
 
 pub mod creds;
+mod lwps;
 pub mod pipes;
 pub mod rusage;
 pub mod signals;
@@ -39,11 +41,13 @@ use std::time::Duration;
 use arch::sim::user::{self, TEXT};
 use arch::sim::{DiskConfig, Outcome, SimConfig};
 use arch::{FaultKind, Machine, Prot, UserRegs, PAGE_SIZE, USER_LIMIT};
+use kern::cred::Cred;
 use kern::proc::{prfind, AddrSpace, PStat, Pid, WaitStatus};
 use kern::vm::Vm;
 use kern::{sleepq, swap, M};
 use kern_selftest::{ensure, ensure_eq, reap, skip, wait_until, Suite, Test, TestResult};
 use lwp_abi::*;
+use lwps::{create_lwp, lwp_exit, set_context, until, wait_lwp};
 
 /// The tests, in the order they run.
 pub static USER: &[Test] = &[
@@ -186,12 +190,23 @@ fn poke(space: &AddrSpace, va: u64, v: u64) -> TestResult {
     M::as_write(space, va, &v.to_be_bytes()).map_err(|e| format!("as_write at {va:#x}: {e:?}"))
 }
 
-/// Starts a process running `program(arg)` in `space`, whose main stack is the
-/// page below `stack_top(0)`, growing down on demand (`kern::vm`).
+/// Starts a process running `program(arg)` in `space` as root.
 fn start(space: &Shared<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
+    start_as(space, program, arg, None)
+}
+
+/// Starts a process running `program(arg)` in `space` with credentials `cred`
+/// (root's if `None`), whose main stack is the page below `stack_top(0)`, growing
+/// down on demand (`kern::vm`).
+fn start_as(
+    space: &Shared<AddrSpace>,
+    program: fn(u64),
+    arg: u64,
+    cred: Option<Cred>,
+) -> Result<Pid, String> {
     let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
     let vm = Vm::with_stack(stack_top(0) - PAGE_SIZE, stack_top(0));
-    kern::proc::life::proc_create_user(space.share(), vm, regs, None)
+    kern::proc::life::proc_create_user(space.share(), vm, regs, cred)
         .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 
@@ -351,33 +366,6 @@ fn exit(code: u64) -> ! {
     unreachable!("exit returned");
 }
 
-/// Puts worker `i`'s `LwpContext` in place.
-fn set_context(i: u64, pc: u64, stack_top: u64) -> u64 {
-    let ctx = CTX + 24 * i;
-    user::store_u64(ctx, pc);
-    user::store_u64(ctx + 8, stack_top);
-    user::store_u64(ctx + 16, i);
-    ctx
-}
-
-/// Creates worker `i` running the program at `pc` with argument `i`; its id.
-fn create_worker(i: u64, pc: u64) -> u32 {
-    let ctx = set_context(i, pc, stack_top(i + 1));
-    assert_eq!(
-        sys(SYS_LWP_CREATE, &[ctx, 0, IDS + 8 * i]),
-        Ok((0, 0)),
-        "_lwp_create of worker {i}"
-    );
-    user::load_u32(IDS + 8 * i)
-}
-
-/// Waits, giving the CPU away meanwhile, until `done()`.
-fn spin_until(done: impl Fn() -> bool) {
-    while !done() {
-        assert_eq!(sys(SYS_YIELD, &[]), Ok((0, 0)));
-    }
-}
-
 /// Worker `i`: says it has started, spins in user code until `GO`, adds one to its
 /// counter `ROUNDS` times (a load and a store each), and ends its LWP.
 fn worker(i: u64) {
@@ -389,8 +377,7 @@ fn worker(i: u64) {
     for _ in 0..ROUNDS {
         user::store_u64(count, user::load_u64(count) + 1);
     }
-    let _ = sys(SYS_LWP_EXIT, &[]);
-    unreachable!("_lwp_exit returned");
+    lwp_exit()
 }
 
 /// Worker `i` that counts its loops forever, in user code.
@@ -406,12 +393,12 @@ fn spinner(i: u64) {
 /// `TOTAL`, and exits with 42.
 fn lwps_main(n: u64) {
     let pc = user::load_u64(WORKER_PC);
-    let ids: BTreeSet<u32> = (0..n).map(|i| create_worker(i, pc)).collect();
+    let ids: BTreeSet<u32> = (0..n).map(|i| create_lwp(i, pc, i, 0)).collect();
     assert_eq!(ids.len() as u64, n, "LWP ids repeat");
     assert!(!ids.contains(&0) && !ids.contains(&1), "new LWPs got ids {ids:?}");
     assert_eq!(sys(SYS_LWP_SELF, &[]), Ok((1, 0)));
-    spin_until(|| (0..n).all(|i| user::load_u64(STARTED + 8 * i) != 0));
-    spin_until(|| user::load_u64(HOLD) == 0);
+    until("the workers to start", || (0..n).all(|i| user::load_u64(STARTED + 8 * i) != 0));
+    until("HOLD to clear", || user::load_u64(HOLD) == 0);
     user::store_u64(GO, 1);
     let mut departed = BTreeSet::new();
     for _ in 1..n {
@@ -490,8 +477,8 @@ fn efault_main(_: u64) {
 /// number, an unmapped load, a store to read-only memory, a misaligned load, an
 /// illegal instruction, a division by zero. `MARK` is 1 at the trap, 2 past it.
 fn dying_main(how: u64) {
-    create_worker(0, user::load_u64(WORKER_PC));
-    spin_until(|| user::load_u64(STARTED) != 0);
+    create_lwp(0, user::load_u64(WORKER_PC), 0, 0);
+    until("the spinner to spin", || user::load_u64(STARTED) != 0);
     user::store_u64(MARK, 1);
     match how {
         0 => drop(sys(1_000_000, &[])),
@@ -510,7 +497,7 @@ fn dying_main(how: u64) {
 /// continuer and exits 42.
 fn create_race_main(n: u64) {
     let pc = user::load_u64(WORKER_PC);
-    let continuer = create_worker(0, pc);
+    let continuer = create_lwp(0, pc, 0, 0);
     let ctx = set_context(1, user::program(exits_at_once), stack_top(2));
     for _ in 0..n {
         match sys(SYS_LWP_CREATE, &[ctx, LWP_DETACHED, IDS + 8]) {
@@ -523,7 +510,7 @@ fn create_race_main(n: u64) {
         }
     }
     user::store_u64(GO, 1);
-    assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(continuer), 0]), Ok((0, 0)));
+    wait_lwp(continuer.into());
     exit(42)
 }
 
@@ -534,14 +521,12 @@ fn continuer(_: u64) {
             let _ = sys(SYS_LWP_CONTINUE, &[id]);
         }
     }
-    let _ = sys(SYS_LWP_EXIT, &[]);
-    unreachable!("_lwp_exit returned");
+    lwp_exit()
 }
 
 /// An LWP that exits as soon as it runs.
 fn exits_at_once(_: u64) {
-    let _ = sys(SYS_LWP_EXIT, &[]);
-    unreachable!("_lwp_exit returned");
+    lwp_exit()
 }
 
 /// Aims every call that takes an LWP id at the `n` LWPs of another process (ids
@@ -588,8 +573,7 @@ fn sleeper(i: u64) {
         majflt == nswap && inblock == majflt && oublock >= nswap,
         "sleeper {i}: {nswap} swap-outs, {majflt} faults, {inblock} reads, {oublock} writes"
     );
-    let _ = sys(SYS_LWP_EXIT, &[]);
-    unreachable!("_lwp_exit returned");
+    lwp_exit()
 }
 
 /// Sets a 2 ms sleep, creates `n` sleepers, waits for each, and exits with 42.
@@ -597,9 +581,9 @@ fn sleepers_main(n: u64) {
     user::store_u64(TS, 0);
     user::store_u64(TS + 8, 2_000_000);
     let pc = user::load_u64(WORKER_PC);
-    let ids: Vec<u32> = (0..n).map(|i| create_worker(i, pc)).collect();
+    let ids: Vec<u32> = (0..n).map(|i| create_lwp(i, pc, i, 0)).collect();
     for id in ids {
-        assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(id), 0]), Ok((0, 0)));
+        wait_lwp(id.into());
     }
     exit(42)
 }
