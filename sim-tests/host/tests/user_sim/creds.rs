@@ -24,7 +24,7 @@ pub static CREDS: &[Test] = &[
     Test::new("creds_priocntl_errors_and_ts_table", priocntl_errors_and_table),
 ];
 
-// What lives where in `DATA` (beyond what the other suites use).
+// What lives where in `DATA` (whose words lie where: the table in `user_sim`).
 /// Pids for a sender: the one it may not signal, the one it may.
 const TARGETS: u64 = DATA + 0x1800;
 /// Set by the RT LWP when it runs; the TS sibling's spins; a stop flag.

@@ -114,7 +114,36 @@ const STACKS: u64 = 0x4000_0000;
 /// LWPs a process may have: main (stack 0) and workers 0.. (stacks 1..).
 const MAX_WORKERS: u64 = 7;
 
-// What lives where in `DATA`: words, big-endian.
+// Who keeps words where in `DATA` (two pages; words big-endian), by offset. Each
+// test's process has a `DATA` of its own, so the words of tests that never share
+// a process may lie on one another (a row says "on" whose); a test's words never
+// lie on those of the helpers it uses: `lwps`' (`IDS`, `CTX`: every suite's),
+// and `signals`' handlers, `sigaction` and `sleep_ms` (`SA`, `RAN_BY`, `LAST`,
+// `LWP_TS`: `pipes`, `rusage` and `vm` use them too).
+//
+// | offsets         | whose                      | words                                     |
+// |-----------------|----------------------------|-------------------------------------------|
+// | 0x000 - 0x0b0   | `user` (here)              | `WORKER_PC` .. `MSG`                      |
+// | 0x100 - 0x240   | `user`                     | `STARTED`, `COUNT`                        |
+// | 0x300 - 0x340   | `lwps`                     | `IDS`                                     |
+// | 0x400 - 0x440   | `user`                     | `OTHER_IDS`                               |
+// | 0x500 - 0x5c0   | `lwps`                     | `CTX`                                     |
+// | 0x600 - 0x710   | `user`                     | `WTIMES`, `FAILS`, `LAST_ERROR`           |
+// | 0x800 - 0x1340  | `creds`: priocntl          | `TBL`, `TBL2` (on `user`'s, `signals`')   |
+// | 0x900 - 0xbb0   | `user`: swapped sleepers   | `WRU`                                     |
+// | 0x1000 - 0x1100 | `signals`                  | `SA`, `SET`, `SS`, `INFO`, `TS`, `ITV`    |
+// | 0x1200 - 0x12b0 | `signals`                  | `RAN_BY`, `LAST`                          |
+// | 0x1300 - 0x13a0 | `signals`                  | `CMD`, `DONE`, `GO`, `COUNT`              |
+// | 0x1400 - 0x15f8 | `signals`: contexts, args  | `UC`                                      |
+// | 0x1400 - 0x1700 | `signals`: altstack        | `WHERE` .. `LWP_OSS` (on `UC`)            |
+// | 0x1700 - 0x1780 | `signals`                  | `LWP_TS`                                  |
+// | 0x1800 - 0x2880 | `signals`: arguments       | `GW` (its first word written)             |
+// | 0x1800 - 0x1838 | `creds`                    | `TARGETS` .. `PARMS` (on `GW`)            |
+// | 0x1900 - 0x1e30 | `rusage`                   | `RU` .. `SPINS` (on `GW`)                 |
+// | 0x1e00 - 0x1f90 | `pipes`                    | `PING` .. `NAP` (on `GW`, `rusage`'s)     |
+// | 0x2000 - 0x2148 | `usync`                    | `TURN` .. `PAUSES` (on `GW`)              |
+// | 0x2000 - 0x4000 | `rusage`: profil           | `HIST` (on `GW`, `usync`'s)               |
+// | 0x2000 - 0x4000 | `vm`: memory exhausted     | `ADDRS`, `FREE` (on `GW`, `usync`'s)      |
 /// The worker program's pc, put there by the test.
 const WORKER_PC: u64 = DATA;
 /// Nonzero: the main program holds its workers back.

@@ -24,7 +24,7 @@ pub static PIPES: &[Test] = &[
     Test::new("pipes_sleeping_reader_gives_the_pipe_back", sleeping_reader_gives_it_back),
 ];
 
-// What lives where in `DATA` (beyond what the other suites use).
+// What lives where in `DATA` (whose words lie where: the table in `user_sim`).
 /// The ping-pong's two pipes: read and write ends, a word each.
 const PING: u64 = DATA + 0x1e00;
 const PONG: u64 = DATA + 0x1e10;

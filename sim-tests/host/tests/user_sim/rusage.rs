@@ -27,8 +27,7 @@ pub static RUSAGE: &[Test] = &[
     Test::new("rusage_bad_arguments", bad_arguments),
 ];
 
-// What lives where in `DATA`, beside what the shared helpers use (each test has a
-// space of its own).
+// What lives where in `DATA` (whose words lie where: the table in `user_sim`).
 /// Per LWP `i` (0: main), at `+ RU_LEN * i`: its last `getrusage` of itself.
 const RU: u64 = DATA + 0x1900;
 const RU_LEN: u64 = core::mem::size_of::<Rusage>() as u64;

@@ -28,7 +28,8 @@ pub static SYNC: &[Test] = &[
     Test::new("usync_adaptive_spins_while_the_owner_runs_blocks_when_not", adaptive),
 ];
 
-// What lives where in the second page of `DATA`.
+// What lives where in the second page of `DATA` (whose words lie where: the table
+// in `user_sim`).
 const SYNCD: u64 = DATA + PAGE_SIZE;
 /// The LWP whose turn it is (ping-pong), and each side's id and turns taken.
 const TURN: u64 = SYNCD;

@@ -28,7 +28,8 @@ pub static VM: &[Test] = &[
 const P: u64 = PAGE_SIZE;
 const RW: u64 = PROT_READ | PROT_WRITE;
 const ANON: u64 = MAP_PRIVATE | MAP_ANON;
-/// Words of the programs', above the other suites' in `DATA`.
+/// Words of the programs' in `DATA` (whose words lie where: the table in
+/// `user_sim`).
 const ADDRS: u64 = DATA + 0x2000;
 const FREE: u64 = DATA + 0x3ff0;
 

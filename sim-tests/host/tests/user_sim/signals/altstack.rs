@@ -15,6 +15,8 @@ use super::{
     wait_lwp, worker, ALT, DATA, HOLE, RAN_BY, SS,
 };
 
+// What lives where in `DATA` (on `UC`, which this test does not use: the table in
+// `user_sim`).
 /// Where a handler was given its context, per LWP; what `sigaltstack` said in it.
 const WHERE: u64 = DATA + 0x1400;
 const ONSTACK: u64 = DATA + 0x1440;

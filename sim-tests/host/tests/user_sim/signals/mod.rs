@@ -55,7 +55,7 @@ pub static SIGNALS: &[Test] = &[
     Test::new("sig_init_adopts_and_reaps_orphans", processes::init_adopts_and_reaps_orphans),
 ];
 
-// What lives where in `DATA`, above the other tests' words.
+// What lives where in `DATA` (whose words lie where: the table in `user_sim`).
 const SA: u64 = DATA + 0x1000;
 const SET: u64 = DATA + 0x1020;
 const SS: u64 = DATA + 0x1040;
