@@ -7,16 +7,14 @@
 
 use arch::sim::user;
 use arch::Machine;
-use arch::UserRegs;
 use kern::cred::Cred;
-use kern::proc::{self, prfind, PStat, Pid, WaitStatus};
+use kern::proc::{prfind, PStat, WaitStatus};
 use kern::M;
 use kern_selftest::{ensure, ensure_eq, reap, wait_until, Test, TestResult};
 use lwp_abi::*;
 
-use super::signals::{until, wait_lwp, worker_arg, worker_flags};
-use super::{errno, exit, new_space, poke, stack_top, sys, AddrSpace, DATA};
-use arch::kmem::Shared;
+use super::lwps::{create_lwp, lwp_exit, until, wait_lwp, worker_arg};
+use super::{errno, exit, new_space, poke, start, start_as, sys, DATA};
 
 /// The tests, in the order they run.
 pub static CREDS: &[Test] = &[
@@ -26,7 +24,7 @@ pub static CREDS: &[Test] = &[
     Test::new("creds_priocntl_errors_and_ts_table", priocntl_errors_and_table),
 ];
 
-// What lives where in `DATA` (beyond what the other suites use).
+// What lives where in `DATA` (whose words lie where: the table in `user_sim`).
 /// Pids for a sender: the one it may not signal, the one it may.
 const TARGETS: u64 = DATA + 0x1800;
 /// Set by the RT LWP when it runs; the TS sibling's spins; a stop flag.
@@ -39,17 +37,6 @@ const PARMS: u64 = DATA + 0x1830;
 const TBL: u64 = DATA + 0x800;
 const TBL2: u64 = TBL + 24 * TS_NDPENTS as u64;
 const _: () = assert!(TBL2 + 24 * TS_NDPENTS as u64 <= DATA + 0x1800);
-
-fn start_as(
-    space: &Shared<AddrSpace>,
-    program: fn(u64),
-    arg: u64,
-    cred: Cred,
-) -> Result<Pid, String> {
-    let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
-    proc::life::proc_create_user(space.share(), kern::vm::Vm::new(), regs, Some(cred))
-        .map_err(|e| format!("proc_create_user: {e:?}"))
-}
 
 fn ids() -> ((u64, u64), (u64, u64)) {
     (sys(SYS_GETUID, &[]).expect("getuid"), sys(SYS_GETGID, &[]).expect("getgid"))
@@ -75,7 +62,7 @@ fn set_and_get_main(_: u64) {
 /// others only their own; ids beyond `MAXUID` are `EINVAL`.
 fn set_and_get() -> TestResult {
     let space = new_space()?;
-    ensure_eq!(reap(super::start(&space, set_and_get_main, 0)?)?, WaitStatus::Exited(0));
+    ensure_eq!(reap(start(&space, set_and_get_main, 0)?)?, WaitStatus::Exited(0));
     Ok(())
 }
 
@@ -107,11 +94,11 @@ fn sender_main(_: u64) {
 fn kill_between_users() -> TestResult {
     let user100 = Cred::user(100, 100);
     let (a, b, c) = (new_space()?, new_space()?, new_space()?);
-    let roots = super::start(&a, target, 0)?;
-    let users = start_as(&b, target, 0, user100)?;
+    let roots = start(&a, target, 0)?;
+    let users = start_as(&b, target, 0, Some(user100))?;
     poke(&c, TARGETS, u64::from(roots.0))?;
     poke(&c, TARGETS + 8, u64::from(users.0))?;
-    let sender = start_as(&c, sender_main, 0, user100)?;
+    let sender = start_as(&c, sender_main, 0, Some(user100))?;
     ensure_eq!(reap(sender)?, WaitStatus::Exited(0));
     ensure_eq!(reap(users)?, WaitStatus::Killed(SIGTERM as u8));
     let stat = prfind(roots).map(|p| p.stat());
@@ -136,7 +123,7 @@ fn getparms(id: u64) -> Result<(i32, i32), u64> {
 
 fn rt_body(_: u64) {
     user::store_u64(RT_RAN, 1);
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 fn ts_spinner(_: u64) {
@@ -144,7 +131,7 @@ fn ts_spinner(_: u64) {
         user::store_u64(SPINS, user::load_u64(SPINS) + 1);
         let _ = sys(SYS_YIELD, &[]);
     }
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 fn rt_main(one_cpu: u64) {
@@ -155,7 +142,7 @@ fn rt_main(one_cpu: u64) {
     // Made suspended, so that it is there to be put in RT (on several CPUs it could
     // otherwise run and exit first); once continued, above this LWP, on one CPU
     // it runs at once.
-    let rt = worker_flags(1, rt_body, 0, LWP_SUSPENDED);
+    let rt = u64::from(create_lwp(1, user::program(rt_body), 0, LWP_SUSPENDED));
     assert_eq!(setparms(rt, PC_CID_RT, 10), Ok((0, 0)));
     assert_eq!(user::load_u64(RT_RAN), 0, "user: the suspended LWP ran");
     assert_eq!(sys(SYS_LWP_CONTINUE, &[rt]), Ok((0, 0)));
@@ -179,7 +166,7 @@ fn rt_main(one_cpu: u64) {
 fn rt_runs_ahead() -> TestResult {
     let space = new_space()?;
     let one_cpu = u64::from(M::ncpus() == 1);
-    ensure_eq!(reap(super::start(&space, rt_main, one_cpu)?)?, WaitStatus::Exited(0));
+    ensure_eq!(reap(start(&space, rt_main, one_cpu)?)?, WaitStatus::Exited(0));
     Ok(())
 }
 
@@ -240,12 +227,12 @@ fn priocntl_main(other_lwp: u64) {
 /// `ESRCH`), the TS table round trip, and what needs privilege.
 fn priocntl_errors_and_table() -> TestResult {
     let (a, b) = (new_space()?, new_space()?);
-    let others = super::start(&a, target, 1)?;
+    let others = start(&a, target, 1)?;
     let result = (|| {
         wait_until("the other process's LWP 2", 60, || {
             Ok(prfind(others).is_some_and(|p| p.lwpcnt() == 2))
         })?;
-        ensure_eq!(reap(super::start(&b, priocntl_main, 2)?)?, WaitStatus::Exited(0));
+        ensure_eq!(reap(start(&b, priocntl_main, 2)?)?, WaitStatus::Exited(0));
         Ok(())
     })();
     kern::signal::kill(u64::from(others.0), SIGKILL).map_err(|e| format!("kill: {e}"))?;

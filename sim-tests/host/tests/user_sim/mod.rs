@@ -20,11 +20,13 @@
 //! tests are [`signals`]; `user_signal_seeds.rs` runs them over many seeds.
 //! Descriptors and pipes are [`pipes`]; credentials and scheduling classes,
 //! [`creds`]; anonymous memory and the growing stack, [`vm`]; resource usage and
-//! profiling, [`rusage`].
+//! profiling, [`rusage`]. Every suite's programs make and wait for their LWPs
+//! with [`lwps`], and keep their words in `DATA` as the table below says.
 
 extern crate alloc;
 
 pub mod creds;
+mod lwps;
 pub mod pipes;
 pub mod rusage;
 pub mod signals;
@@ -39,11 +41,13 @@ use std::time::Duration;
 use arch::sim::user::{self, TEXT};
 use arch::sim::{DiskConfig, Outcome, SimConfig};
 use arch::{FaultKind, Machine, Prot, UserRegs, PAGE_SIZE, USER_LIMIT};
+use kern::cred::Cred;
 use kern::proc::{prfind, AddrSpace, PStat, Pid, WaitStatus};
 use kern::vm::Vm;
 use kern::{sleepq, swap, M};
 use kern_selftest::{ensure, ensure_eq, reap, skip, wait_until, Suite, Test, TestResult};
 use lwp_abi::*;
+use lwps::{create_lwp, lwp_exit, set_context, until, wait_lwp};
 
 /// The tests, in the order they run.
 pub static USER: &[Test] = &[
@@ -110,7 +114,36 @@ const STACKS: u64 = 0x4000_0000;
 /// LWPs a process may have: main (stack 0) and workers 0.. (stacks 1..).
 const MAX_WORKERS: u64 = 7;
 
-// What lives where in `DATA`: words, big-endian.
+// Who keeps words where in `DATA` (two pages; words big-endian), by offset. Each
+// test's process has a `DATA` of its own, so the words of tests that never share
+// a process may lie on one another (a row says "on" whose); a test's words never
+// lie on those of the helpers it uses: `lwps`' (`IDS`, `CTX`: every suite's),
+// and `signals`' handlers, `sigaction` and `sleep_ms` (`SA`, `RAN_BY`, `LAST`,
+// `LWP_TS`: `pipes`, `rusage` and `vm` use them too).
+//
+// | offsets         | whose                      | words                                     |
+// |-----------------|----------------------------|-------------------------------------------|
+// | 0x000 - 0x0b0   | `user` (here)              | `WORKER_PC` .. `MSG`                      |
+// | 0x100 - 0x240   | `user`                     | `STARTED`, `COUNT`                        |
+// | 0x300 - 0x340   | `lwps`                     | `IDS`                                     |
+// | 0x400 - 0x440   | `user`                     | `OTHER_IDS`                               |
+// | 0x500 - 0x5c0   | `lwps`                     | `CTX`                                     |
+// | 0x600 - 0x710   | `user`                     | `WTIMES`, `FAILS`, `LAST_ERROR`           |
+// | 0x800 - 0x1340  | `creds`: priocntl          | `TBL`, `TBL2` (on `user`'s, `signals`')   |
+// | 0x900 - 0xbb0   | `user`: swapped sleepers   | `WRU`                                     |
+// | 0x1000 - 0x1100 | `signals`                  | `SA`, `SET`, `SS`, `INFO`, `TS`, `ITV`    |
+// | 0x1200 - 0x12b0 | `signals`                  | `RAN_BY`, `LAST`                          |
+// | 0x1300 - 0x13a0 | `signals`                  | `CMD`, `DONE`, `GO`, `COUNT`              |
+// | 0x1400 - 0x15f8 | `signals`: contexts, args  | `UC`                                      |
+// | 0x1400 - 0x1700 | `signals`: altstack        | `WHERE` .. `LWP_OSS` (on `UC`)            |
+// | 0x1700 - 0x1780 | `signals`                  | `LWP_TS`                                  |
+// | 0x1800 - 0x2880 | `signals`: arguments       | `GW` (its first word written)             |
+// | 0x1800 - 0x1838 | `creds`                    | `TARGETS` .. `PARMS` (on `GW`)            |
+// | 0x1900 - 0x1e30 | `rusage`                   | `RU` .. `SPINS` (on `GW`)                 |
+// | 0x1e00 - 0x1f90 | `pipes`                    | `PING` .. `NAP` (on `GW`, `rusage`'s)     |
+// | 0x2000 - 0x2148 | `usync`                    | `TURN` .. `PAUSES` (on `GW`)              |
+// | 0x2000 - 0x4000 | `rusage`: profil           | `HIST` (on `GW`, `usync`'s)               |
+// | 0x2000 - 0x4000 | `vm`: memory exhausted     | `ADDRS`, `FREE` (on `GW`, `usync`'s)      |
 /// The worker program's pc, put there by the test.
 const WORKER_PC: u64 = DATA;
 /// Nonzero: the main program holds its workers back.
@@ -186,12 +219,23 @@ fn poke(space: &AddrSpace, va: u64, v: u64) -> TestResult {
     M::as_write(space, va, &v.to_be_bytes()).map_err(|e| format!("as_write at {va:#x}: {e:?}"))
 }
 
-/// Starts a process running `program(arg)` in `space`, whose main stack is the
-/// page below `stack_top(0)`, growing down on demand (`kern::vm`).
+/// Starts a process running `program(arg)` in `space` as root.
 fn start(space: &Shared<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
+    start_as(space, program, arg, None)
+}
+
+/// Starts a process running `program(arg)` in `space` with credentials `cred`
+/// (root's if `None`), whose main stack is the page below `stack_top(0)`, growing
+/// down on demand (`kern::vm`).
+fn start_as(
+    space: &Shared<AddrSpace>,
+    program: fn(u64),
+    arg: u64,
+    cred: Option<Cred>,
+) -> Result<Pid, String> {
     let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
     let vm = Vm::with_stack(stack_top(0) - PAGE_SIZE, stack_top(0));
-    kern::proc::life::proc_create_user(space.share(), vm, regs, None)
+    kern::proc::life::proc_create_user(space.share(), vm, regs, cred)
         .map_err(|e| format!("proc_create_user: {e:?}"))
 }
 
@@ -351,33 +395,6 @@ fn exit(code: u64) -> ! {
     unreachable!("exit returned");
 }
 
-/// Puts worker `i`'s `LwpContext` in place.
-fn set_context(i: u64, pc: u64, stack_top: u64) -> u64 {
-    let ctx = CTX + 24 * i;
-    user::store_u64(ctx, pc);
-    user::store_u64(ctx + 8, stack_top);
-    user::store_u64(ctx + 16, i);
-    ctx
-}
-
-/// Creates worker `i` running the program at `pc` with argument `i`; its id.
-fn create_worker(i: u64, pc: u64) -> u32 {
-    let ctx = set_context(i, pc, stack_top(i + 1));
-    assert_eq!(
-        sys(SYS_LWP_CREATE, &[ctx, 0, IDS + 8 * i]),
-        Ok((0, 0)),
-        "_lwp_create of worker {i}"
-    );
-    user::load_u32(IDS + 8 * i)
-}
-
-/// Waits, giving the CPU away meanwhile, until `done()`.
-fn spin_until(done: impl Fn() -> bool) {
-    while !done() {
-        assert_eq!(sys(SYS_YIELD, &[]), Ok((0, 0)));
-    }
-}
-
 /// Worker `i`: says it has started, spins in user code until `GO`, adds one to its
 /// counter `ROUNDS` times (a load and a store each), and ends its LWP.
 fn worker(i: u64) {
@@ -389,8 +406,7 @@ fn worker(i: u64) {
     for _ in 0..ROUNDS {
         user::store_u64(count, user::load_u64(count) + 1);
     }
-    let _ = sys(SYS_LWP_EXIT, &[]);
-    unreachable!("_lwp_exit returned");
+    lwp_exit()
 }
 
 /// Worker `i` that counts its loops forever, in user code.
@@ -406,12 +422,12 @@ fn spinner(i: u64) {
 /// `TOTAL`, and exits with 42.
 fn lwps_main(n: u64) {
     let pc = user::load_u64(WORKER_PC);
-    let ids: BTreeSet<u32> = (0..n).map(|i| create_worker(i, pc)).collect();
+    let ids: BTreeSet<u32> = (0..n).map(|i| create_lwp(i, pc, i, 0)).collect();
     assert_eq!(ids.len() as u64, n, "LWP ids repeat");
     assert!(!ids.contains(&0) && !ids.contains(&1), "new LWPs got ids {ids:?}");
     assert_eq!(sys(SYS_LWP_SELF, &[]), Ok((1, 0)));
-    spin_until(|| (0..n).all(|i| user::load_u64(STARTED + 8 * i) != 0));
-    spin_until(|| user::load_u64(HOLD) == 0);
+    until("the workers to start", || (0..n).all(|i| user::load_u64(STARTED + 8 * i) != 0));
+    until("HOLD to clear", || user::load_u64(HOLD) == 0);
     user::store_u64(GO, 1);
     let mut departed = BTreeSet::new();
     for _ in 1..n {
@@ -490,8 +506,8 @@ fn efault_main(_: u64) {
 /// number, an unmapped load, a store to read-only memory, a misaligned load, an
 /// illegal instruction, a division by zero. `MARK` is 1 at the trap, 2 past it.
 fn dying_main(how: u64) {
-    create_worker(0, user::load_u64(WORKER_PC));
-    spin_until(|| user::load_u64(STARTED) != 0);
+    create_lwp(0, user::load_u64(WORKER_PC), 0, 0);
+    until("the spinner to spin", || user::load_u64(STARTED) != 0);
     user::store_u64(MARK, 1);
     match how {
         0 => drop(sys(1_000_000, &[])),
@@ -510,7 +526,7 @@ fn dying_main(how: u64) {
 /// continuer and exits 42.
 fn create_race_main(n: u64) {
     let pc = user::load_u64(WORKER_PC);
-    let continuer = create_worker(0, pc);
+    let continuer = create_lwp(0, pc, 0, 0);
     let ctx = set_context(1, user::program(exits_at_once), stack_top(2));
     for _ in 0..n {
         match sys(SYS_LWP_CREATE, &[ctx, LWP_DETACHED, IDS + 8]) {
@@ -523,7 +539,7 @@ fn create_race_main(n: u64) {
         }
     }
     user::store_u64(GO, 1);
-    assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(continuer), 0]), Ok((0, 0)));
+    wait_lwp(continuer.into());
     exit(42)
 }
 
@@ -534,14 +550,12 @@ fn continuer(_: u64) {
             let _ = sys(SYS_LWP_CONTINUE, &[id]);
         }
     }
-    let _ = sys(SYS_LWP_EXIT, &[]);
-    unreachable!("_lwp_exit returned");
+    lwp_exit()
 }
 
 /// An LWP that exits as soon as it runs.
 fn exits_at_once(_: u64) {
-    let _ = sys(SYS_LWP_EXIT, &[]);
-    unreachable!("_lwp_exit returned");
+    lwp_exit()
 }
 
 /// Aims every call that takes an LWP id at the `n` LWPs of another process (ids
@@ -588,8 +602,7 @@ fn sleeper(i: u64) {
         majflt == nswap && inblock == majflt && oublock >= nswap,
         "sleeper {i}: {nswap} swap-outs, {majflt} faults, {inblock} reads, {oublock} writes"
     );
-    let _ = sys(SYS_LWP_EXIT, &[]);
-    unreachable!("_lwp_exit returned");
+    lwp_exit()
 }
 
 /// Sets a 2 ms sleep, creates `n` sleepers, waits for each, and exits with 42.
@@ -597,9 +610,9 @@ fn sleepers_main(n: u64) {
     user::store_u64(TS, 0);
     user::store_u64(TS + 8, 2_000_000);
     let pc = user::load_u64(WORKER_PC);
-    let ids: Vec<u32> = (0..n).map(|i| create_worker(i, pc)).collect();
+    let ids: Vec<u32> = (0..n).map(|i| create_lwp(i, pc, i, 0)).collect();
     for id in ids {
-        assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(id), 0]), Ok((0, 0)));
+        wait_lwp(id.into());
     }
     exit(42)
 }

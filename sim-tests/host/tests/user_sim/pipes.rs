@@ -11,7 +11,8 @@ use kern::proc::WaitStatus;
 use kern_selftest::{ensure_eq, reap, Test, TestResult};
 use lwp_abi::*;
 
-use super::signals::{catch, h_record, poke_lwp1, ran_by, sigaction, wait_lwp, worker_arg};
+use super::lwps::{lwp_exit, wait_lwp, worker_arg};
+use super::signals::{catch, h_record, poke_lwp1, ran_by, sigaction};
 use super::{errno, exit, new_space, peek, start, sys, DATA, HOLE, RO};
 
 /// The tests, in the order they run.
@@ -23,7 +24,7 @@ pub static PIPES: &[Test] = &[
     Test::new("pipes_sleeping_reader_gives_the_pipe_back", sleeping_reader_gives_it_back),
 ];
 
-// What lives where in `DATA` (beyond what the other suites use).
+// What lives where in `DATA` (whose words lie where: the table in `user_sim`).
 /// The ping-pong's two pipes: read and write ends, a word each.
 const PING: u64 = DATA + 0x1e00;
 const PONG: u64 = DATA + 0x1e10;
@@ -78,7 +79,7 @@ fn ponger(rounds: u64) {
         send_msg(w, MSG + 8, v + 1);
         user::store_u64(PLAYED, k + 1);
     }
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 fn ping_pong_main(rounds: u64) {

@@ -14,7 +14,8 @@ use kern::{rusage, M};
 use kern_selftest::{ensure, ensure_eq, reap, wait_for, Test, TestResult};
 use lwp_abi::*;
 
-use super::signals::{catch, h_record, wait_lwp, worker_arg};
+use super::lwps::{lwp_exit, me, wait_lwp, worker_arg};
+use super::signals::{catch, h_record};
 use super::{errno, exit, new_space, peek, start, sys, DATA, HOLE, RO};
 
 /// The tests, in the order they run.
@@ -26,8 +27,7 @@ pub static RUSAGE: &[Test] = &[
     Test::new("rusage_bad_arguments", bad_arguments),
 ];
 
-// What lives where in `DATA`, beside what the shared helpers use (each test has a
-// space of its own).
+// What lives where in `DATA` (whose words lie where: the table in `user_sim`).
 /// Per LWP `i` (0: main), at `+ RU_LEN * i`: its last `getrusage` of itself.
 const RU: u64 = DATA + 0x1900;
 const RU_LEN: u64 = core::mem::size_of::<Rusage>() as u64;
@@ -95,11 +95,6 @@ fn nap(i: u64, ms: u64) {
     assert_eq!(sys(SYS_NANOSLEEP, &[ts]), Ok((0, 0)));
 }
 
-fn lwp_exit() -> ! {
-    let _ = sys(SYS_LWP_EXIT, &[]);
-    unreachable!("_lwp_exit returned");
-}
-
 /// LWP 1: sleeps `SLEEPS` times: as many voluntary switches at least, and
 /// exactly the system calls it made.
 fn sleeper(i: u64) {
@@ -121,7 +116,7 @@ fn sleeper(i: u64) {
 /// pipe: exactly as many signals taken, and twice the bytes in `ioch`.
 fn signalled(i: u64) {
     let at = RU + RU_LEN * i;
-    let me = sys(SYS_LWP_SELF, &[]).expect("_lwp_self").0;
+    let me = me();
     getrusage(RUSAGESYS_GETRUSAGE_LWP, at);
     let n0 = ru_word(at, NSIGNALS);
     for _ in 0..SIGNALS {
@@ -191,7 +186,7 @@ fn counted_per_lwp() -> TestResult {
 
 fn child_main(_: u64) {
     catch(SIGUSR1, h_record, 0);
-    let me = sys(SYS_LWP_SELF, &[]).expect("_lwp_self").0;
+    let me = me();
     assert_eq!(sys(SYS_LWP_KILL, &[me, SIGUSR1]), Ok((0, 0)));
     for _ in 0..SLEEPS {
         nap(0, 1);

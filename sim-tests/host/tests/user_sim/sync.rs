@@ -14,10 +14,8 @@ use kern_selftest::{ensure, ensure_eq, reap, Test, TestResult};
 use lwp_abi::*;
 use lwp_thread::lwpmutex::{self, LwpSys, SyncKind, Took};
 
-use super::{
-    create_worker, errno, exit, new_space, peek, poke, spin_until, start, sys, DATA, HOLE, RO,
-    WORKER_PC,
-};
+use super::lwps::{create_lwp, lwp_exit, until, wait_lwp, yield_now};
+use super::{errno, exit, new_space, peek, poke, start, sys, DATA, HOLE, RO, WORKER_PC};
 
 /// The tests, in the order they run.
 pub static SYNC: &[Test] = &[
@@ -30,7 +28,8 @@ pub static SYNC: &[Test] = &[
     Test::new("usync_adaptive_spins_while_the_owner_runs_blocks_when_not", adaptive),
 ];
 
-// What lives where in the second page of `DATA`.
+// What lives where in the second page of `DATA` (whose words lie where: the table
+// in `user_sim`).
 const SYNCD: u64 = DATA + PAGE_SIZE;
 /// The LWP whose turn it is (ping-pong), and each side's id and turns taken.
 const TURN: u64 = SYNCD;
@@ -152,22 +151,22 @@ fn pp_play(k: u64) {
 
 fn pp_side(_: u64) {
     // The main side wrote both ids before it handed the first turn over.
-    spin_until(|| user::load_u32(SIDE + 4) != 0);
+    until("the other side's id", || user::load_u32(SIDE + 4) != 0);
     pp_play(1);
     // The main side's last unpark may come after this side's last turn: it must
     // find this LWP alive.
-    spin_until(|| user::load_u64(FLAG) != 0);
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    until("the main side's last turn", || user::load_u64(FLAG) != 0);
+    lwp_exit()
 }
 
 fn pp_main(_: u64) {
     user::store_u32(SIDE, lwp_self());
-    let other = create_worker(0, user::load_u64(WORKER_PC));
+    let other = create_lwp(0, user::load_u64(WORKER_PC), 0, 0);
     user::store_u32(SIDE + 4, other);
     user::store_u32(TURN, lwp_self());
     pp_play(0);
     user::store_u64(FLAG, 1);
-    assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(other), 0]), Ok((0, 0)));
+    wait_lwp(other.into());
     exit(0)
 }
 
@@ -222,7 +221,7 @@ fn sc_worker(i: u64) {
     } else {
         sleep_ms(30);
     }
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 fn sc_main(ncpus: u64) {
@@ -231,23 +230,23 @@ fn sc_main(ncpus: u64) {
     assert_eq!(addr, sc_shared_addr(me));
     assert_eq!(sc_state(me), SC_ONPROC, "one's own slot");
     let pc = user::load_u64(WORKER_PC);
-    let spinner = create_worker(0, pc);
-    spin_until(|| user::load_u32(FLAG2) != 0);
+    let spinner = create_lwp(0, pc, 0, 0);
+    until("the spinner to start", || user::load_u32(FLAG2) != 0);
     if ncpus > 1 {
-        spin_until(|| sc_state(spinner) == SC_ONPROC);
+        until("the spinner on its CPU", || sc_state(spinner) == SC_ONPROC);
     } else {
         let s = sc_state(spinner);
         assert_eq!(s, SC_RUN, "on one CPU a spinner waits for it while this LWP runs");
     }
-    let sleeper = create_worker(1, pc);
-    spin_until(|| user::load_u32(FLAG2 + 4) != 0);
-    spin_until(|| sc_state(sleeper) == SC_SLEEP);
+    let sleeper = create_lwp(1, pc, 1, 0);
+    until("the sleeper to start", || user::load_u32(FLAG2 + 4) != 0);
+    until("the sleeper asleep", || sc_state(sleeper) == SC_SLEEP);
     assert_eq!(sys(SYS_LWP_SUSPEND, &[u64::from(spinner)]), Ok((0, 0)));
     assert_eq!(sc_state(spinner), SC_STOPPED, "a suspended LWP");
     assert_eq!(sys(SYS_LWP_CONTINUE, &[u64::from(spinner)]), Ok((0, 0)));
     user::store_u64(FLAG, 1);
     for id in [spinner, sleeper] {
-        assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(id), 0]), Ok((0, 0)));
+        wait_lwp(id.into());
         assert_eq!(sc_state(id), SC_FREE, "an exited LWP");
     }
     exit(0)
@@ -274,7 +273,7 @@ fn pool_worker(i: u64) {
         user::store_u64(FLAG, 1);
         assert_eq!(lwpmutex::unlock::<SimSys>(MUTEX), Ok(()));
     }
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 fn pool_main(_: u64) {
@@ -284,23 +283,23 @@ fn pool_main(_: u64) {
     let pc = user::load_u64(WORKER_PC);
     let (awake, lwps) = (sc_shared_addr(0) + SC_POOL_AWAKE, sc_shared_addr(0) + SC_POOL_LWPS);
     // An idle pool LWP and a sleeping one: one is awake, nobody tells.
-    let idle = create_worker(0, pc);
-    spin_until(|| user::load_u32(FLAG2) != 0);
-    let sleeper = create_worker(1, pc);
-    spin_until(|| user::load_u32(FLAG2 + 4) != 0);
-    spin_until(|| sc_state(sleeper) == SC_SLEEP);
+    let idle = create_lwp(0, pc, 0, 0);
+    until("the idle LWP in the pool", || user::load_u32(FLAG2) != 0);
+    let sleeper = create_lwp(1, pc, 1, 0);
+    until("the sleeper in the pool", || user::load_u32(FLAG2 + 4) != 0);
+    until("the sleeper asleep", || sc_state(sleeper) == SC_SLEEP);
     assert_eq!((user::load_u32(lwps), user::load_u32(awake)), (2, 1), "(pool LWPs, awake)");
     user::store_u64(TS, 0);
     user::store_u64(TS + 8, 20_000_000);
     assert_eq!(park(TS, 0), Err(errno(Errno::ETIME)), "told while an idle LWP was awake");
     // The idle one goes: the sleeper is the pool, and asleep.
     assert_eq!(unpark(idle), Ok((0, 0)));
-    assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(idle), 0]), Ok((0, 0)));
+    wait_lwp(idle.into());
     assert_eq!(park(0, 0), Ok((0, 0)));
     assert_eq!((user::load_u32(lwps), user::load_u32(awake)), (1, 0));
     assert_eq!(user::load_u64(FLAG), 0, "the sleeper got the mutex main holds");
     assert_eq!(lwpmutex::unlock::<SimSys>(MUTEX), Ok(()));
-    assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(sleeper), 0]), Ok((0, 0)));
+    wait_lwp(sleeper.into());
     assert_eq!(user::load_u64(FLAG), 1);
     exit(0)
 }
@@ -344,7 +343,7 @@ fn kind() -> SyncKind {
 /// until a waiter sleeps for it (the waiters bit), so that one does on any CPUs.
 fn counter(i: u64) {
     sys(SYS_SCHEDCTL, &[0]).expect("schedctl");
-    spin_until(|| user::load_u64(FLAG) != 0);
+    until("every counter to start", || user::load_u64(FLAG) != 0);
     let kind = kind();
     let mut slept = 0;
     for round in 0..200 {
@@ -353,27 +352,27 @@ fn counter(i: u64) {
         assert_eq!(user::cas_u32(INSIDE, 0, 1), 0, "two inside the LWP mutex");
         let v = user::load_u32(COUNT);
         if kind == SyncKind::Block && v == 0 {
-            spin_until(|| user::load_u32(MUTEX) & LWP_MUTEX_WAITERS != 0);
+            until("a waiter asleep", || user::load_u32(MUTEX) & LWP_MUTEX_WAITERS != 0);
         }
         if round % 16 == 0 {
-            assert_eq!(sys(SYS_YIELD, &[]), Ok((0, 0)));
+            yield_now();
         }
         user::store_u32(COUNT, v + 1);
         assert_eq!(user::cas_u32(INSIDE, 1, 0), 1);
         lwpmutex::unlock::<SimSys>(MUTEX).expect("unlock");
     }
     user::store_u32(TOOK + 8 * i + 4, slept);
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 fn counter_main(n: u64) {
     sys(SYS_SCHEDCTL, &[0]).expect("schedctl");
     user::store_u32(MUTEX + LWP_MUTEX_MAGIC_OFFSET, LWP_MUTEX_MAGIC);
     let pc = user::load_u64(WORKER_PC);
-    let ids: Vec<u32> = (0..n).map(|i| create_worker(i, pc)).collect();
+    let ids: Vec<u32> = (0..n).map(|i| create_lwp(i, pc, i, 0)).collect();
     user::store_u64(FLAG, 1);
     for id in ids {
-        assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(id), 0]), Ok((0, 0)));
+        wait_lwp(id.into());
     }
     exit(0)
 }
@@ -393,7 +392,7 @@ fn errors_worker(_: u64) {
     user::store_u64(TS + 24, 3_000_000);
     assert_eq!(sys(SYS_LWP_MUTEX_TIMEDLOCK, &[MUTEX, TS + 16]), Err(errno(Errno::ETIME)));
     user::store_u64(FLAG, 1);
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 fn errors_main(_: u64) {
@@ -404,9 +403,9 @@ fn errors_main(_: u64) {
     user::store_u32(MUTEX + LWP_MUTEX_MAGIC_OFFSET, LWP_MUTEX_MAGIC);
     assert_eq!(lwpmutex::lock::<SimSys>(MUTEX, SyncKind::Block).map(|t: Took| t.slept), Ok(false));
     assert_eq!(sys(SYS_LWP_MUTEX_TIMEDLOCK, &[MUTEX, 0]), Err(errno(Errno::EDEADLK)));
-    let id = create_worker(0, user::load_u64(WORKER_PC));
-    spin_until(|| user::load_u64(FLAG) != 0);
-    assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(id), 0]), Ok((0, 0)));
+    let id = create_lwp(0, user::load_u64(WORKER_PC), 0, 0);
+    until("the worker's refusals", || user::load_u64(FLAG) != 0);
+    wait_lwp(id.into());
     assert_eq!(sys(SYS_LWP_MUTEX_UNLOCK, &[MUTEX]), Ok((0, 0)));
     assert_eq!(sys(SYS_LWP_MUTEX_UNLOCK, &[MUTEX]), Err(errno(Errno::EPERM)), "a free one");
     for (addr, want) in
@@ -454,27 +453,27 @@ fn adaptive_owner(_: u64) {
         }
         user::store_u64(FLAG, 0);
         lwpmutex::unlock::<SimSys>(MUTEX).expect("unlock");
-        spin_until(|| user::load_u64(FLAG2) != 0);
+        until("the main LWP's lock", || user::load_u64(FLAG2) != 0);
         user::store_u64(FLAG2, 0);
     }
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 fn adaptive_main(_: u64) {
     sys(SYS_SCHEDCTL, &[0]).expect("schedctl");
     user::store_u32(MUTEX + LWP_MUTEX_MAGIC_OFFSET, LWP_MUTEX_MAGIC);
-    let owner = create_worker(0, user::load_u64(WORKER_PC));
+    let owner = create_lwp(0, user::load_u64(WORKER_PC), 0, 0);
     for round in 0..2 {
         while user::load_u64(FLAG) == 0 {}
         if round == 1 {
             // Asleep with it: wait until its slot says so.
-            spin_until(|| sc_state(owner) == SC_SLEEP);
+            until("the owner asleep", || sc_state(owner) == SC_SLEEP);
         }
         let took = lwpmutex::lock::<SimSys>(MUTEX, SyncKind::Adaptive).expect("lock");
         lwpmutex::unlock::<SimSys>(MUTEX).expect("unlock");
         user::store_u64(TOOK + 8 * round, u64::from(took.spins) << 32 | u64::from(took.slept));
         user::store_u64(FLAG2, 1);
     }
-    assert_eq!(sys(SYS_LWP_WAIT, &[u64::from(owner), 0]), Ok((0, 0)));
+    wait_lwp(owner.into());
     exit(0)
 }

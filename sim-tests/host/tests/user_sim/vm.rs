@@ -12,7 +12,8 @@ use kern::{rctl, M};
 use kern_selftest::{ensure_eq, reap, Test, TestResult};
 use lwp_abi::*;
 
-use super::signals::{catch, h_skip, last, wait_lwp, worker_arg};
+use super::lwps::{lwp_exit, me, wait_lwp, worker_arg};
+use super::signals::{catch, h_skip, last};
 use super::{errno, new_space, stack_top, start, sys, DATA, MAX_WORKERS};
 
 /// The tests, in the order they run.
@@ -27,7 +28,8 @@ pub static VM: &[Test] = &[
 const P: u64 = PAGE_SIZE;
 const RW: u64 = PROT_READ | PROT_WRITE;
 const ANON: u64 = MAP_PRIVATE | MAP_ANON;
-/// Words of the programs', above the other suites' in `DATA`.
+/// Words of the programs' in `DATA` (whose words lie where: the table in
+/// `user_sim`).
 const ADDRS: u64 = DATA + 0x2000;
 const FREE: u64 = DATA + 0x3ff0;
 
@@ -53,10 +55,6 @@ fn avail() -> u64 {
 /// record it.
 fn last_signal() -> (u64, u64, i32, u64) {
     (last(0), last(1), last(2) as i32, last(4))
-}
-
-fn me() -> u64 {
-    sys(SYS_LWP_SELF, &[]).expect("_lwp_self").0
 }
 
 fn map_protect_unmap_main(_: u64) {
@@ -178,7 +176,7 @@ fn mapper(i: u64) {
         }
         munmap(a, n * P).expect("munmap");
     }
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 fn lwps_main(_: u64) {
@@ -198,10 +196,6 @@ fn lwps_map_and_unmap_at_once() -> TestResult {
     let s = new_space()?;
     ensure_eq!(reap(start(&s, lwps_main, 0)?)?, WaitStatus::Exited(0));
     Ok(())
-}
-
-fn lwp_exit(_: u64) {
-    let _ = sys(SYS_LWP_EXIT, &[]);
 }
 
 fn exhaust_main(_: u64) {
@@ -227,7 +221,7 @@ fn exhaust_main(_: u64) {
     assert_eq!((avail(), pages), (0, free), "every free page mapped");
     user::store_u64(FREE, free);
     // The heap is apart: an LWP can still be made.
-    wait_lwp(worker_arg(0, lwp_exit, 0));
+    wait_lwp(worker_arg(0, super::exits_at_once, 0));
     for k in 0..n {
         let (a, len) = (user::load_u64(ADDRS + 16 * k), user::load_u64(ADDRS + 16 * k + 8));
         assert_eq!(user::load_u64(a + len - 8), a, "a mapping lost its word");

@@ -11,10 +11,12 @@ use kern_selftest::{ensure_eq, reap, TestResult};
 use lwp_abi::*;
 
 use super::{
-    catch, errno, exit, h_record, me, peek, put_stack, record, space, start, sys, wait_lwp, worker,
-    ALT, DATA, HOLE, RAN_BY, SS,
+    catch, errno, exit, h_record, lwp_exit, me, peek, put_stack, record, space, start, sys,
+    wait_lwp, worker, ALT, DATA, HOLE, RAN_BY, SS,
 };
 
+// What lives where in `DATA` (on `UC`, which this test does not use: the table in
+// `user_sim`).
 /// Where a handler was given its context, per LWP; what `sigaltstack` said in it.
 const WHERE: u64 = DATA + 0x1400;
 const ONSTACK: u64 = DATA + 0x1440;
@@ -51,7 +53,7 @@ fn on_own_altstack(k: u64) {
     assert!((lo..lo + size).contains(&at), "LWP {lwp}'s handler ran at {at:#x}");
     let on = user::load_u64(ONSTACK + 8 * lwp);
     assert_eq!(on, u64::from(SS_ONSTACK) | 0x100, "on the alternate stack, sigaltstack said");
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 fn altstack_main(_: u64) {

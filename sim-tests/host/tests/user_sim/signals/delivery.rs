@@ -10,8 +10,9 @@ use kern_selftest::{ensure_eq, reap, TestResult};
 use lwp_abi::*;
 
 use super::{
-    block, catch, exit, get_set, h_record, kill, last, pid, ran, ran_by, sigset, sleep_ms, space,
-    start, sys, unblock, until, wait_go, wait_lwp, worker, yield_now, CMD, DONE, GO, ITV, SET,
+    block, catch, exit, get_set, h_record, kill, last, lwp_exit, pid, ran, ran_by, sigset,
+    sleep_ms, space, start, sys, unblock, until, wait_go, wait_lwp, worker, yield_now, CMD, DONE,
+    GO, ITV, SET,
 };
 
 // ---- S10 --------------------------------------------------------------------------
@@ -64,7 +65,7 @@ fn masker(k: u64) {
         }
         yield_now();
     }
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 fn masks_main(_: u64) {
@@ -112,7 +113,7 @@ fn taker(_: u64) {
     unblock(&[SIGINT, SIGTERM, SIGALRM]);
     user::store_u64(DONE, 1);
     until("GO", || user::load_u64(GO) != 0);
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 fn process_signals_main(_: u64) {

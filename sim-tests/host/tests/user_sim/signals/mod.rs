@@ -11,9 +11,10 @@
 //! [`processes`] (job control, signals between processes, orphans and init),
 //! [`arguments`] (S16) and [`contexts`] (FP registers in contexts). Here the
 //! suite, in the order it runs, where the programs keep their words, and the
-//! programs' side every test uses: the calls' wrappers, handlers that record
-//! what they saw, and LWPs to make and wait for (which the other user tests use
-//! too).
+//! programs' side every test uses (and some other suites: handlers that record,
+//! `sigaction`): the calls' wrappers, handlers that record what they saw, and
+//! worker programs that wait or sleep. LWPs are made and waited for by
+//! [`super::lwps`], every suite's.
 
 mod altstack;
 mod arguments;
@@ -26,14 +27,15 @@ mod waiting;
 use arch::kmem::Shared;
 
 use arch::sim::user;
-use arch::{Machine, Prot, UserRegs, PAGE_SIZE};
+use arch::{Machine, Prot, PAGE_SIZE};
 use core::mem::offset_of;
-use kern::proc::{self, AddrSpace, Pid};
+use kern::proc::AddrSpace;
 use kern::M;
 use kern_selftest::Test;
 use lwp_abi::*;
 
-use super::{errno, new_space, peek, stack_top, sys, DATA, HOLE, RO};
+use super::lwps::{lwp_exit, me, until, wait_lwp, worker, worker_arg, yield_now};
+use super::{errno, exit, new_space, peek, start, sys, DATA, HOLE, RO};
 
 /// The tests, in the order they run.
 pub static SIGNALS: &[Test] = &[
@@ -53,7 +55,7 @@ pub static SIGNALS: &[Test] = &[
     Test::new("sig_init_adopts_and_reaps_orphans", processes::init_adopts_and_reaps_orphans),
 ];
 
-// What lives where in `DATA`, above the other tests' words.
+// What lives where in `DATA` (whose words lie where: the table in `user_sim`).
 const SA: u64 = DATA + 0x1000;
 const SET: u64 = DATA + 0x1020;
 const SS: u64 = DATA + 0x1040;
@@ -85,35 +87,10 @@ fn space() -> Result<Shared<AddrSpace>, String> {
     Ok(s)
 }
 
-fn start(space: &Shared<AddrSpace>, program: fn(u64), arg: u64) -> Result<Pid, String> {
-    let regs = UserRegs::for_entry(user::program(program), stack_top(0), arg);
-    proc::life::proc_create_user(Shared::clone(space), kern::vm::Vm::new(), regs, None)
-        .map_err(|e| format!("proc_create_user: {e:?}"))
-}
-
 // ---- The programs' side -----------------------------------------------------------
-
-fn me() -> u64 {
-    sys(SYS_LWP_SELF, &[]).expect("_lwp_self").0
-}
 
 fn pid() -> u64 {
     sys(SYS_GETPID, &[]).expect("getpid").0
-}
-
-pub(super) fn yield_now() {
-    sys(SYS_YIELD, &[]).expect("yield");
-}
-
-/// Yields until `done()`; panics (failing the boot) after many rounds.
-pub(super) fn until(what: &str, done: impl Fn() -> bool) {
-    for _ in 0..2_000_000 {
-        if done() {
-            return;
-        }
-        yield_now();
-    }
-    panic!("user: waited too long for {what}");
 }
 
 fn sigset(sigs: &[u64]) -> SigSet {
@@ -220,36 +197,9 @@ fn put_stack(at: u64, sp: u64, size: u64, flags: u32) {
     user::store_u32(at + offset_of!(StackT, ss_flags) as u64, flags);
 }
 
-/// Makes an LWP running `program(i)` on stack `i + 1`; its id.
-fn worker(i: u64, program: fn(u64)) -> u64 {
-    super::create_worker(i, user::program(program)).into()
-}
-
-/// Creates worker `i` running `program(arg)`: its id.
-pub(super) fn worker_arg(i: u64, program: fn(u64), arg: u64) -> u64 {
-    worker_flags(i, program, arg, 0)
-}
-
-/// [`worker_arg`], the LWP created with `_lwp_create` flags `flags`.
-pub(super) fn worker_flags(i: u64, program: fn(u64), arg: u64, flags: u64) -> u64 {
-    let ctx = super::set_context(i, user::program(program), stack_top(i + 1));
-    user::store_u64(ctx + 16, arg);
-    let ids = DATA + 0x300;
-    sys(SYS_LWP_CREATE, &[ctx, flags, ids + 8 * i]).expect("_lwp_create");
-    u64::from(user::load_u32(ids + 8 * i))
-}
-
-pub(super) fn wait_lwp(id: u64) {
-    assert_eq!(sys(SYS_LWP_WAIT, &[id, 0]), Ok((0, 0)), "_lwp_wait({id})");
-}
-
-fn exit(code: u64) -> ! {
-    super::exit(code)
-}
-
 fn wait_go(_: u64) {
     until("GO", || user::load_u64(GO) != 0);
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 /// Per LWP: a `Timespec` for `sleep_ms` (LWPs sleep at once).
@@ -265,10 +215,10 @@ fn sleep_ms(ms: u64) {
 pub(super) fn poke_lwp1(ms: u64) {
     sleep_ms(ms);
     sys(SYS_LWP_KILL, &[1, SIGUSR1]).expect("_lwp_kill");
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 fn sleeper(ms: u64) {
     sleep_ms(ms);
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }

@@ -11,8 +11,9 @@ use kern_selftest::{ensure, ensure_eq, reap, wait_until, TestResult};
 use lwp_abi::*;
 
 use super::{
-    block, catch, errno, exit, h_record, kill, peek, put_set, ran, sleep_ms, sleeper, space, start,
-    sys, until, wait_go, wait_lwp, worker, worker_arg, COUNT, DONE, GO, INFO, LAST, SET,
+    block, catch, errno, exit, h_record, kill, lwp_exit, peek, put_set, ran, sleep_ms, sleeper,
+    space, start, sys, until, wait_go, wait_lwp, worker, worker_arg, COUNT, DONE, GO, INFO, LAST,
+    SET,
 };
 
 // ---- S14: job control and SIGKILL ------------------------------------------------
@@ -83,7 +84,7 @@ fn target_main(_: u64) {
 
 fn sender_lwp(target: u64) {
     kill(target, SIGUSR1).expect("kill");
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 fn sender_main(target: u64) {

@@ -9,8 +9,8 @@ use kern_selftest::{ensure_eq, reap, TestResult};
 use lwp_abi::*;
 
 use super::{
-    block, catch, errno, exit, h_record, h_skip, last, me, peek, ran_by, space, start, sys,
-    wait_lwp, worker, COUNT, DATA, HOLE, RAN_BY, RO,
+    block, catch, errno, exit, h_record, h_skip, last, lwp_exit, me, peek, ran_by, space, start,
+    sys, wait_lwp, worker, COUNT, DATA, HOLE, RAN_BY, RO,
 };
 
 fn traps_in_lwp(_: u64) {
@@ -35,7 +35,7 @@ fn traps_in_lwp(_: u64) {
     assert_eq!((last(0), last(1)), (SIGSYS, lwp), "SIGSYS");
     assert_eq!((ran_by(lwp), ran_by(1)), (7, 0), "handler runs");
     user::store_u64(COUNT, 1);
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 fn traps_main(_: u64) {

@@ -9,8 +9,8 @@ use kern_selftest::{ensure_eq, reap, TestResult};
 use lwp_abi::*;
 
 use super::{
-    block, catch, errno, exit, h_record, kill, pid, poke_lwp1, put_set, ran, ran_by, sigmask,
-    sigset, sleep_ms, sleeper, space, start, sys, wait_lwp, worker_arg, INFO, SET, TS,
+    block, catch, errno, exit, h_record, kill, lwp_exit, pid, poke_lwp1, put_set, ran, ran_by,
+    sigmask, sigset, sleep_ms, sleeper, space, start, sys, wait_lwp, worker_arg, INFO, SET, TS,
 };
 
 fn eintr_main(_: u64) {
@@ -48,7 +48,7 @@ pub(super) fn eintr_and_restart() -> TestResult {
 fn send_self(sig: u64) {
     sleep_ms(10);
     kill(pid(), sig).expect("kill");
-    let _ = sys(SYS_LWP_EXIT, &[]);
+    lwp_exit()
 }
 
 fn suspend_wait_main(_: u64) {
