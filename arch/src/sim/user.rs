@@ -982,12 +982,16 @@ pub fn syscall(num: u64, args: [u64; 6]) -> Result<(u64, u64), u64> {
     while go_on(cpu, frame, at) {
         kernel_syscall(cpu, frame, frame.sysnum(), frame.sysargs());
     }
-    resume(cpu, frame);
-    if frame.failed() {
+    // The call's registers as user mode gets them back: read before it resumes,
+    // where an interrupt may divert the frame to a handler at once (which runs at
+    // the program's next call, and whose return puts these registers back).
+    let result = if frame.failed() {
         Err(frame.get(reg::O0))
     } else {
         Ok((frame.get(reg::O0), frame.get(reg::O0 + 1)))
-    }
+    };
+    resume(cpu, frame);
+    result
 }
 
 /// The trap of system call `num` with `args` from the thread's user code, whose

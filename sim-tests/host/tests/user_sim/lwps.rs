@@ -13,11 +13,10 @@ pub fn me() -> u64 {
     sys(SYS_LWP_SELF, &[]).expect("_lwp_self").0
 }
 
-/// Gives the CPU away. Only success is checked, not the registers it returns: a
-/// handler taken on the way out of the call (`signals`' workers) leaves other
-/// values there.
+/// Gives the CPU away; the call returns 0 in both registers, also when a handler
+/// is taken on its way out (the handler's return puts the registers back).
 pub fn yield_now() {
-    sys(SYS_YIELD, &[]).expect("yield");
+    assert_eq!(sys(SYS_YIELD, &[]), Ok((0, 0)), "yield's registers");
 }
 
 /// Yields until `done()`; panics (failing the boot, with `what`) after many rounds
