@@ -14,7 +14,7 @@
 //! | 9 | `sigsuspend` returns EINTR after the handler, with the old mask back; `sigtimedwait` takes a masked signal with its `siginfo` (kill, sigqueue), or times out with EAGAIN | S14 |
 //! | 10 | every bad argument of every signal call gets its error, and changes nothing | S16 |
 //! | 11 | the handler's frame cannot be written (an alternate stack in unmapped memory): the process dies of SIGSEGV | S12 |
-//! | 12 | every register (the user's `%g7`, `%y`, `%ccr`, `%asi` too) and the register windows of code interrupted by a handler are as they were once it returns | S5.1 |
+//! | 12 | every register (the user's `%g7`, `%y`, `%ccr`, `%asi` too) and the register windows of code interrupted by a handler are as they were once it returns; a system call's results too, when the handler is taken on the call's way out | S5.1 |
 //! | 13 | target of another process (the argument's rest: its pid): its handler learns that pid and `SI_USER`, nothing of an LWP; the other's `_lwp_kill` of LWP ids 2 and 3 reaches none of its LWPs | S15 |
 //! | 14 | the other process, sending to the pid `rest` after its own, once that one says (SIGUSR2) it is ready: `_lwp_kill` of ids 2, 3 (it has none of its own) is ESRCH; then its LWP 2 sends SIGUSR1 with `kill` | S15 |
 //! | 15 | spinning and sleeping LWPs, until a signal ends the process (the kernel's job-control and SIGKILL tests) | S14 |

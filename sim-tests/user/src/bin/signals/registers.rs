@@ -1,15 +1,17 @@
 //! Registers across a handler (check 12; S5.1, S17): every register of the
 //! interrupted code — the user's `%g7`, `%y`, `%ccr`, `%asi` too — and the
-//! register windows of its callers are as they were once the handler returns.
+//! register windows of its callers are as they were once the handler returns; so
+//! are a system call's results when the handler is taken on the call's way out.
 
 use core::arch::asm;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
 use lwp_user::abi::*;
+use lwp_user::signal::{kill, sigprocmask};
 use lwp_user::{check, lwp_wait, ok, spawn};
 
-use super::{catch, poke_lwp1, ran_by, record};
+use super::{block, catch, h_record, poke_lwp1, ran_by, record, set};
 
 static FLAG: AtomicU64 = AtomicU64::new(0);
 /// The registers as `registers_after_signal` found them: `%g1`..`%g7`, `%l0`..`%l7`,
@@ -137,4 +139,20 @@ pub(super) fn registers() {
     }
     check!(97, windows, "a caller's frame lost its value across the handler");
     ok!(98, lwp_wait(poker));
+    results_across_handler();
+}
+
+/// A call's results across a handler taken on its way out: the unblocking
+/// `_lwp_sigmask` (a fast call) finds SIGUSR1 pending, the handler runs before
+/// the call returns, and its return puts the call's result registers back: the
+/// mask before the call.
+fn results_across_handler() {
+    catch(SIGUSR1, h_record, 0);
+    let before = ran_by(1);
+    block(&[SIGUSR1]);
+    ok!(99, kill(super::pid(), SIGUSR1));
+    check!(99, ran_by(1) == before, "a masked signal was taken");
+    let old = ok!(99, sigprocmask(SIG_UNBLOCK, set(&[SIGUSR1])));
+    check!(99, ran_by(1) == before + 1, "the unmasked signal was not taken on the way out");
+    check!(99, old == set(&[SIGUSR1]), "the call returned {:?} across the handler", old.sigbits);
 }
