@@ -39,13 +39,13 @@
 //!   user mode; when it returns, the machine makes the system call that the user
 //!   runtime's trampoline makes on sparc64, [`Runtime::setcontext`]
 //!   (`setcontext(&ucontext)`), which puts the interrupted registers back. The
-//!   machine then goes on where the
-//!   resumed `pc` says: the interrupted code at the instruction it trapped on (a
-//!   faulting one is made again, a system call the kernel backed up for a restart
-//!   is made again), or just past it (a system call's return; a faulting
-//!   instruction the handler skipped: a load then yields 0). A handler diverted to
-//!   from an interrupt runs at the program's next machine call, before it. A
-//!   handler that ends its LWP or process never returns.
+//!   machine then goes on where the resumed `pc` says: the interrupted code at
+//!   the instruction it trapped on (a faulting one is made again, a system call
+//!   the kernel backed up for a restart is made again), or just past it (a system
+//!   call's return; a faulting instruction the handler skipped: a load then
+//!   yields 0). A handler diverted to from an interrupt runs at the program's
+//!   next machine call, before it. A handler that ends its LWP or process never
+//!   returns.
 //!
 //! While a program runs, its CPU is in user mode (a per-CPU flag). Each thread's
 //! address space and user frame are kept in its [`Context`](super::Context), so they go with it from

@@ -6,6 +6,10 @@
 //! own suites instead (the user-program tests, `tests/user_sim`; the seeded boots of
 //! `tests/seeded`; the fuzzer, [`fuzz`]). Each test binary in `tests/` boots once, so
 //! that every boot starts from fresh kernel state, as a machine does.
+//!
+//! Every boot gives the machine this kernel's user runtime (`USER_RUNTIME`: the
+//! `exit` and `setcontext` it makes for user programs and handlers that return),
+//! which the machine, below the kernel, cannot name.
 
 pub mod fuzz;
 
