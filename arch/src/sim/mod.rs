@@ -19,8 +19,9 @@
 //! Module map, from the bottom up: `percpu` the per-CPU block behind `%gs`, with
 //! the interrupt flag and its masking; `console` the console capture; `host_alloc`
 //! the allocator wrapper; `user` user mode: address spaces, user programs (host
-//! functions playing SPARC user code), their system calls and faults,
-//! `copyin`/`copyout`; `context` kernel stacks and the stack switch (a context
+//! functions playing SPARC user code), their system calls and faults (and the
+//! user runtime's calls made for them when they return, given by
+//! [`SimConfig::user_runtime`]), `copyin`/`copyout`; `context` kernel stacks and the stack switch (a context
 //! carries its thread's user state); `intr` interrupt delivery (the interrupt
 //! vector, [`Boot`]'s `intr_vector`, which a CPU takes when its interrupts come back
 //! on), the parallel mode's clock signal and clock thread, and idling; `det` the
@@ -141,10 +142,15 @@ pub struct SimConfig {
     /// What is "typed" on the console: `Sim::console_read` gives these bytes one
     /// by one, then whatever [`console_feed`] adds.
     pub console_input: Vec<u8>,
+    /// The system calls the machine makes when a user program or a signal handler
+    /// returns ([`user::Runtime`]); a machine without them runs only user code that
+    /// never returns.
+    pub user_runtime: Option<user::Runtime>,
 }
 
 impl SimConfig {
-    /// `ncpus` CPUs, no boot arguments, no timeout, no echo, the parallel mode.
+    /// `ncpus` CPUs, no boot arguments, no timeout, no echo, the parallel mode, no
+    /// user runtime.
     pub fn new(ncpus: usize) -> Self {
         SimConfig {
             ncpus,
@@ -157,6 +163,7 @@ impl SimConfig {
             virtual_timeout: None,
             disk: None,
             console_input: Vec::new(),
+            user_runtime: None,
         }
     }
 }
@@ -245,6 +252,7 @@ pub fn run(config: SimConfig, main: fn(cpu: usize)) -> Outcome {
             };
             disk::Disk::new(d, seed)
         }),
+        user_runtime: config.user_runtime,
     });
 
     // Parallel: a clock thread and a host thread per CPU. Seeded: one host thread.
@@ -406,6 +414,8 @@ struct Boot {
     pool: Arc<user::Pool>,
     /// The disk, if the machine has one.
     disk: Option<disk::Disk>,
+    /// [`SimConfig::user_runtime`].
+    user_runtime: Option<user::Runtime>,
 }
 
 impl Boot {

@@ -23,9 +23,10 @@
 //!   [`UserFrame`] (the one `user_enter` was given) and returns with what is there;
 //!   and before going back to user code the machine tests the thread's pending-work
 //!   word, calling `user_trap` with `Return` while a kernel bit of it is set;
-//! * a program that returns falls off its end: the machine makes the `exit(0)` system
-//!   call for it, which ends the whole process (an LWP's program that should end
-//!   only its LWP calls `_lwp_exit` itself);
+//! * a program that returns falls off its end: the machine makes the system call
+//!   that `_start` makes on sparc64, [`Runtime::exit`] (`exit(0)`), which ends the
+//!   whole process (an LWP's program that should end only its LWP calls
+//!   `_lwp_exit` itself);
 //! * its `pc` is its own address, the one [`program`] (or [`handler`]) gave it:
 //!   every trap it makes is made there, whatever the `pc` the last one left — the
 //!   kernel finds a system call's `pc` past the trap, 4 bytes on, and a fault's on
@@ -35,15 +36,16 @@
 //!   own fake `pc`): when the kernel points a thread's registers at one (a signal
 //!   to deliver, `signal::sendsig`), the machine calls it with `%o0`..`%o2` —
 //!   `(sig, &siginfo, &ucontext)` — on the interrupted program's host stack, in
-//!   user mode; when it returns, the machine makes the `setcontext(&ucontext)`
-//!   system call for it (what the user runtime's trampoline does on sparc64), which
-//!   puts the interrupted registers back. The machine then goes on where the
-//!   resumed `pc` says: the interrupted code at the instruction it trapped on (a
-//!   faulting one is made again, a system call the kernel backed up for a restart
-//!   is made again), or just past it (a system call's return; a faulting
-//!   instruction the handler skipped: a load then yields 0). A handler diverted to
-//!   from an interrupt runs at the program's next machine call, before it. A
-//!   handler that ends its LWP or process never returns.
+//!   user mode; when it returns, the machine makes the system call that the user
+//!   runtime's trampoline makes on sparc64, [`Runtime::setcontext`]
+//!   (`setcontext(&ucontext)`), which puts the interrupted registers back. The
+//!   machine then goes on where the resumed `pc` says: the interrupted code at
+//!   the instruction it trapped on (a faulting one is made again, a system call
+//!   the kernel backed up for a restart is made again), or just past it (a system
+//!   call's return; a faulting instruction the handler skipped: a load then
+//!   yields 0). A handler diverted to from an interrupt runs at the program's
+//!   next machine call, before it. A handler that ends its LWP or process never
+//!   returns.
 //!
 //! While a program runs, its CPU is in user mode (a per-CPU flag). Each thread's
 //! address space and user frame are kept in its [`Context`](super::Context), so they go with it from
@@ -94,6 +96,32 @@ const MAX_SPACES: usize = 8191;
 
 /// A signal handler: `(sig, &siginfo or null, &ucontext)`.
 pub type Handler = fn(u64, u64, u64);
+
+/// A system call as user code makes it: the call number (`%g1`) and `%o0`..`%o5`.
+pub type Call = (u64, [u64; 6]);
+
+/// The system calls the machine makes for user code where, on sparc64, the user
+/// runtime's own code makes them (`_start` and the signal trampoline of
+/// `sim-tests/user`): here programs and handlers are host functions that return, and
+/// the machine makes the call at that return. The calls are the kernel's ABI, which
+/// the machine does not know: whoever boots it gives them
+/// ([`SimConfig::user_runtime`](super::SimConfig::user_runtime)).
+#[derive(Clone, Copy, Debug)]
+pub struct Runtime {
+    /// What a program that returns makes: `exit(0)`, which ends its process.
+    pub exit: Call,
+    /// What a handler that returns makes, given its `&ucontext` (its third
+    /// argument): `setcontext` of it, which puts the interrupted registers back.
+    pub setcontext: fn(ucp: u64) -> Call,
+}
+
+/// The boot's [`Runtime`], which user code that returns needs.
+fn runtime(cpu: Cpu) -> Runtime {
+    cpu.boot().user_runtime.expect(
+        "sim: user code returned on a machine booted without a user runtime \
+         (SimConfig::user_runtime)",
+    )
+}
 
 /// What a fake `pc` in [`TEXT`] holds.
 #[derive(Clone, Copy)]
@@ -784,7 +812,8 @@ fn run_handler(cpu: Cpu, frame: &UserFrame, h: Handler, pc: u64) {
     resume(cpu, frame);
     h(sig, sip, ucp);
     let (frame, _) = trap_at(cpu);
-    kernel_syscall(cpu, frame, lwp_abi::SYS_CONTEXT, [lwp_abi::SETCONTEXT, ucp, 0, 0, 0, 0]);
+    let (num, args) = (runtime(cpu).setcontext)(ucp);
+    kernel_syscall(cpu, frame, num, args);
     let user = state(cpu).expect("sim: a handler on a thread without a context");
     user.at.store(outer, Ordering::Relaxed);
 }
@@ -879,9 +908,9 @@ pub(super) fn enter(space: Shared<AddrSpace>, frame: UserFrame) -> ! {
     let arg = frame.get(reg::O0);
     resume(cpu, frame);
     program(arg);
-    // Fell off the end of the program.
-    // The `exit` system call, made for a program that returns.
-    let _ = syscall(lwp_abi::SYS_EXIT, [0; 6]);
+    // Fell off the end of the program: `_start`'s exit.
+    let (num, args) = runtime(cpu).exit;
+    let _ = syscall(num, args);
     panic!("sim: the exit system call returned to a user program that had ended");
 }
 

@@ -6,17 +6,22 @@
 //! own suites instead (the user-program tests, `tests/user_sim`; the seeded boots of
 //! `tests/seeded`; the fuzzer, [`fuzz`]). Each test binary in `tests/` boots once, so
 //! that every boot starts from fresh kernel state, as a machine does.
+//!
+//! Every boot gives the machine this kernel's user runtime (`USER_RUNTIME`: the
+//! `exit` and `setcontext` it makes for user programs and handlers that return),
+//! which the machine, below the kernel, cannot name.
 
 pub mod fuzz;
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use arch::sim::{self, DiskConfig, Outcome, SimConfig};
+use arch::sim::{self, user, DiskConfig, Outcome, SimConfig};
 use arch::Machine;
 use kern::thread::KThread;
 use kern::M;
 use kern_selftest::{bench, Suite};
+use lwp_abi::{SETCONTEXT, SYS_CONTEXT, SYS_EXIT};
 
 /// Every binary that boots the simulation allocates with interrupts off.
 #[global_allocator]
@@ -25,6 +30,21 @@ static ALLOC: sim::SimAlloc = sim::SimAlloc;
 /// The suites a binary that chose its own ([`boot_suites`]) runs instead of the
 /// portable ones.
 static SUITES: OnceLock<&'static [Suite]> = OnceLock::new();
+
+/// What the user runtime's code does on sparc64 when a program returns (`_start`
+/// calls `exit(0)`) and when a signal handler returns (the trampoline calls
+/// `setcontext`), in this kernel's ABI: the simulation machine makes these calls
+/// for its programs and handlers, host functions that return.
+const USER_RUNTIME: user::Runtime = user::Runtime {
+    exit: (SYS_EXIT, [0; 6]),
+    setcontext: |ucp| (SYS_CONTEXT, [SETCONTEXT, ucp, 0, 0, 0, 0]),
+};
+
+/// Boots the kernel on the machine `config` describes, with this kernel's user
+/// runtime, and returns how the machine stopped.
+fn run_kernel(config: SimConfig) -> Outcome {
+    sim::run(SimConfig { user_runtime: Some(USER_RUNTIME), ..config }, cpu_main)
+}
 
 fn cpu_main(cpu: usize) {
     // Each CPU boots on a thread of its own; the register must hold it before any
@@ -57,7 +77,7 @@ fn run(bootargs: &str) -> bool {
 /// returns how the machine stopped. Once per test binary, as every boot.
 pub fn boot_suites(config: SimConfig, suites: &'static [Suite]) -> Outcome {
     assert!(SUITES.set(suites).is_ok(), "one boot per test binary");
-    sim::run(config, cpu_main)
+    run_kernel(config)
 }
 
 /// Boots the kernel on `ncpus` simulated CPUs with `bootargs`, runs the selected
@@ -73,7 +93,7 @@ pub fn boot(ncpus: usize, bootargs: &'static str) -> Outcome {
 /// Boots the kernel as `config` says (its console input, say) and runs the selected
 /// portable self-tests; returns how the machine stopped.
 pub fn boot_with(config: SimConfig) -> Outcome {
-    sim::run(config, cpu_main)
+    run_kernel(config)
 }
 
 /// The swap disk of the simulated machines: 8 MiB, as QEMU's (`qemu-harness`).

@@ -8,7 +8,6 @@ use super::*;
 use crate::kmem::Shared;
 use crate::uregs::{reg, NGREG, USER_LIMIT};
 use crate::{FaultKind, MapError, Prot, SysEnt, SysRet, UserRegs, UserTrap, PAGE_SIZE};
-use lwp_abi::SYS_EXIT;
 use percpu::Cpu;
 use user::TEXT;
 
@@ -18,11 +17,20 @@ const DATA: u64 = 0x2000_0000;
 const RO: u64 = DATA + PAGE_SIZE;
 const HOLE: u64 = 0x3000_0000;
 
-/// The fake kernel's system calls (besides the ABI's `exit`).
+/// The fake kernel's system calls.
 const SYS_ECHO: u64 = 300;
 const SYS_FAIL: u64 = 301;
 const SYS_CHECK: u64 = 302;
 const SYS_COPY: u64 = 303;
+/// Ends the process: what a program that returns makes ([`RUNTIME`]).
+const SYS_EXIT: u64 = 304;
+
+/// The fake kernel's user runtime, which the machine plays for programs that
+/// return. These tests register no signal handlers.
+const RUNTIME: user::Runtime = user::Runtime {
+    exit: (SYS_EXIT, [0; 6]),
+    setcontext: |_| panic!("a signal handler returned in a test that registers none"),
+};
 
 /// Serialises the tests of this module, which share statics.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -143,6 +151,7 @@ fn run_lwps(upcalls: &'static Upcalls, text: Prot, lwps: &[(u64, u64)]) -> Vec<V
         .map(|cfg| {
             *PLAN.lock() = Some(Plan { upcalls, text, lwps: lwps.to_vec() });
             LOG.lock().clear();
+            let cfg = SimConfig { user_runtime: Some(RUNTIME), ..cfg };
             let out = run(cfg.clone(), main);
             assert!(out.success && !out.timed_out, "{cfg:?}: {out:?}");
             LOG.lock().clone()
