@@ -3,7 +3,7 @@
 //! `kern` reaches the hardware only through the [`Machine`] trait defined here.
 //! Two machines implement it:
 //!
-//! * [`sparc64`] — the real one: an UltraSPARC-IIi under `qemu-system-sparc64 -M sun4u`
+//! * `sparc64` — the real one: an UltraSPARC-IIi under `qemu-system-sparc64 -M sun4u`
 //!   (S19). `%g7` is the current-thread register (S7), `resume()` flushes the
 //!   register windows and switches kernel stacks (S17), `%tick_cmpr` is the clock.
 //! * [`sim`] — the host simulation machine: simulated CPUs, each with its own
@@ -38,6 +38,9 @@
 #![no_std]
 #![cfg_attr(target_arch = "sparc64", feature(asm_experimental_arch))]
 #![warn(missing_docs)]
+// The documentation is read with the private items (`cargo doc --document-private-items`):
+// a module's theory links the private functions it explains.
+#![allow(rustdoc::private_intra_doc_links)]
 
 extern crate alloc;
 #[cfg(not(target_arch = "sparc64"))]

@@ -7,26 +7,23 @@
 //!
 //! One concept per module:
 //! [`thread`] kernel threads (S2, S6, S7), [`lwp`] and [`proc`] the LWP and the
-//! process a thread may carry and their life cycles (S1, S3, S5, S15), [`cred`]
-//! a process's credentials, [`file`] its descriptors and open files and [`pipe`]
-//! pipes (S1), [`priocntl`] LWPs' classes and the TS table from user mode (S3),
-//! [`errno`]
-//! error numbers (S16), [`exec`] the ELF loader that starts user processes (S1,
-//! S16), [`cpu`] per-CPU data, [`disp`] the
-//! dispatcher and [`class`] its scheduling classes, [`displock`] the lowest-level
-//! lock, [`sleepq`] sleep and wakeup, [`sync`] the synchronization objects (mutexes,
-//! condition variables, semaphores, reader-writer locks, turnstiles: S8, S9),
-//! [`clock`] the clock tick and [`callout`] timed calls, [`console`] kernel output,
-//! [`syscall`] system calls and every entry from user mode (S13, S16), [`signal`]
-//! signals: dispositions, masks, sending, taking, handlers, interval timers
-//! (S10–S15),
-//! [`rusage`] resource usage, `getrusage` and `profil` (S5.4),
-//! [`schedctl`] the pages shared with a thread library and its all-LWPs-blocked
-//! notification (S4, S9), [`vm`] a process's address-space layout: anonymous
-//! memory and the growing stack (S1, S16), [`swap`] the swap device and the swapper that moves `lwp`
-//! structures out and back in (S5, S6, S2),
-//! [`boot`] the kernel's `main`, [`kmdb`] the kernel's debugger (its console,
-//! and the dump a panic prints).
+//! process a thread may carry and their life cycles (S1, S3, S5, S15), [`cred`] a
+//! process's credentials, [`file`](mod@file) its descriptors and open files and
+//! [`pipe`] pipes (S1), [`priocntl`] LWPs' classes and the TS table from user mode
+//! (S3), [`errno`] error numbers (S16), [`exec`] the ELF loader that starts user
+//! processes (S1, S16), [`cpu`] per-CPU data, [`disp`] the dispatcher and [`class`]
+//! its scheduling classes, [`displock`] the lowest-level lock, [`sleepq`] sleep and
+//! wakeup, [`sync`] the synchronization objects (mutexes, condition variables,
+//! semaphores, reader-writer locks, turnstiles: S8, S9), [`clock`] the clock tick
+//! and [`callout`] timed calls, [`console`] kernel output, [`syscall`] system calls
+//! and every entry from user mode (S13, S16), [`signal`] signals: dispositions,
+//! masks, sending, taking, handlers, interval timers (S10–S15), [`rusage`] resource
+//! usage, `getrusage` and `profil` (S5.4), [`schedctl`] the pages shared with a
+//! thread library and its all-LWPs-blocked notification (S4, S9), [`vm`] a
+//! process's address-space layout: anonymous memory and the growing stack (S1,
+//! S16), [`swap`] the swap device and the swapper that moves `lwp` structures out
+//! and back in (S5, S6, S2), [`boot`] the kernel's `main`, [`kmdb`] the kernel's
+//! debugger (its console, and the dump a panic prints).
 //!
 //! # Layers
 //!
@@ -80,6 +77,9 @@
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+// The documentation is read with the private items (`cargo doc --document-private-items`):
+// a module's theory links the private functions it explains.
+#![allow(rustdoc::private_intra_doc_links)]
 
 extern crate alloc;
 

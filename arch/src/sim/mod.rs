@@ -23,13 +23,13 @@
 //! user runtime's calls made for them when they return, given by
 //! [`SimConfig::user_runtime`]), `copyin`/`copyout`; `context` kernel stacks and the stack switch (a context
 //! carries its thread's user state); `intr` interrupt delivery (the interrupt
-//! vector, [`Boot`]'s `intr_vector`, which a CPU takes when its interrupts come back
+//! vector, `Boot`'s `intr_vector`, which a CPU takes when its interrupts come back
 //! on), the parallel mode's clock signal and clock thread, and idling; `det` the
 //! seeded mode's schedule and virtual time. This file wires them into [`Sim`].
 //!
 //! Whole simulations are serialised by a process-wide mutex (cargo runs tests on
 //! parallel threads of one process, and the clock signal handler is process-wide);
-//! everything else belongs to one boot ([`Boot`]).
+//! everything else belongs to one boot (`Boot`).
 //!
 //! Rules for code running on the simulated CPUs (kernel code and test code alike):
 //! it reaches CPU state only through [`Sim`]; it takes host locks only with interrupts

@@ -5,10 +5,11 @@
 //!
 //! # Theory
 //!
-//! The layout is the ABI's (`lwp_abi::schedctl`): LWP `id`'s [`ScShared`] at
-//! `sc_shared_addr(id)`, in pages mapped at `SC_BASE` as LWPs ask for them with the
-//! `schedctl` system call, shared pages of the machine (`Machine::as_map_shared`)
-//! that the process keeps (`ScProc`) until it becomes a zombie.
+//! The layout is the ABI's (`lwp_abi::schedctl`): LWP `id`'s
+//! [`ScShared`](lwp_abi::schedctl::ScShared) at `sc_shared_addr(id)`, in pages
+//! mapped at `SC_BASE` as LWPs ask for them with the `schedctl` system call, shared
+//! pages of the machine (`Machine::as_map_shared`) that the process keeps
+//! (`ScProc`) until it becomes a zombie.
 //!
 //! * **On a CPU or not.** The dispatcher writes the state of the thread it switches
 //!   out and of the one it switches in, before the switch, when both are pinned

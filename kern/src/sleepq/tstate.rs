@@ -15,7 +15,7 @@ pub(crate) struct ThreadSleep {
     /// (or before the structure is handed out); read without it, and then again
     /// under it.
     pub(super) t_wchan: AtomicUsize,
-    /// What kind of object its wait channel names while it sleeps ([`SObj`],
+    /// What kind of object its wait channel names while it sleeps ([`SObj`](super::SObj),
     /// Solaris' `t_sobj_ops`): for the debugger. *Like `t_wchan`.*
     pub(super) t_sobj: AtomicU8,
     /// Counts its sleeps, so that a stale timeout cannot end a later sleep.

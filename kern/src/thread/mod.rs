@@ -716,7 +716,7 @@ impl KThread {
     /// thread that is not running. A thread not yet runnable then waits on that
     /// CPU's queue when made runnable; a queued one stays where it waits until a CPU
     /// takes it (once unbound, an idle CPU may steal it). A running thread binds
-    /// itself, and moves, with [`disp::thread_bind`].
+    /// itself, and moves, with [`disp::thread_bind`](crate::disp::thread_bind).
     pub fn set_bound(&self, cpu: Option<usize>) {
         self.t_bound.store(cpu.unwrap_or(UNBOUND), Ordering::Relaxed);
     }
