@@ -61,6 +61,10 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
     lwp::set_proc_zombie(proc::life::proc_zombie);
     swap::set_proc_kill(proc::life::proc_kill);
     M::set_upcalls(&UPCALLS);
+    let kmdb_at_boot = kmdb::requested(args);
+    if kmdb_at_boot {
+        kmdb::keep_input_for_boot();
+    }
     cpu_start(boot, thread::idle_thread_create(disp::idle));
     KERNEL_UP.store(true, Ordering::Release);
     while SECONDARIES_UP.load(Ordering::Acquire) < M::ncpus() - 1 {
@@ -94,7 +98,7 @@ pub fn main(boot: &'static KThread, run: fn(&str) -> bool) -> ! {
         pages.total as u64 * arch::PAGE_SIZE / 1024,
         pages.free
     );
-    if kmdb::requested(args) {
+    if kmdb_at_boot {
         kmdb::enter(kmdb::Why::Boot);
     }
     let ok = run(args);

@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use arch::Machine;
 
-use super::{Console, Why, ACTIVE};
+use super::{owns_input, Console, Why};
 use crate::M;
 
 /// The longest command line.
@@ -70,10 +70,10 @@ static BREAK_SEEN: AtomicU8 = AtomicU8::new(0);
 
 /// Reads what was typed, and enters the debugger if it holds the break sequence
 /// (what follows it is left for the debugger's prompt). Called at every clock
-/// tick of CPU 0, with interrupts off; does nothing while the debugger has the
-/// console.
+/// tick of CPU 0, with interrupts off; does nothing while the input is the
+/// debugger's (it has the console, or the boot is on its way to its prompt).
 pub fn poll_break() {
-    if ACTIVE.load(Ordering::Relaxed) {
+    if owns_input() {
         return;
     }
     while let Some(b) = M::console_read() {

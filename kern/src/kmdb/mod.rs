@@ -99,6 +99,10 @@ static ENTRIES: [AtomicU32; 5] = [const { AtomicU32::new(0) }; 5];
 /// Set while the debugger has the console: the clock's watch for the break
 /// sequence then leaves the input alone.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// Set from the start of a boot that is to stop in the debugger (`kmdb`) until it
+/// does: what was typed meanwhile is for the boot's prompt, and the clock, which
+/// runs before the prompt does, leaves it alone too.
+static BOOT_PROMPT: AtomicBool = AtomicBool::new(false);
 /// Set once the kernel has died (a panic, a fatal trap): `::continue` is refused,
 /// and `::poweroff` stops with failure.
 static DEAD: AtomicBool = AtomicBool::new(false);
@@ -113,6 +117,19 @@ pub fn entries(why: Why) -> u32 {
 /// Whether the boot arguments ask for the debugger (the word `kmdb`).
 pub fn requested(bootargs: &str) -> bool {
     bootargs.split_whitespace().any(|w| w == "kmdb")
+}
+
+/// Keeps the console's input for the prompt the boot stops at (see
+/// `BOOT_PROMPT`): called before the clock starts, by a boot that will enter the
+/// debugger.
+pub fn keep_input_for_boot() {
+    BOOT_PROMPT.store(true, Ordering::SeqCst);
+}
+
+/// Whether the console's input is the debugger's now: it has the console, or the
+/// boot is on its way to its prompt.
+fn owns_input() -> bool {
+    ACTIVE.load(Ordering::Relaxed) || BOOT_PROMPT.load(Ordering::Relaxed)
 }
 
 /// What the loop does after a command.
@@ -319,6 +336,7 @@ pub fn enter(why: Why) {
         DEAD.store(true, Ordering::SeqCst);
     }
     let nested = ACTIVE.swap(true, Ordering::SeqCst);
+    BOOT_PROMPT.store(false, Ordering::SeqCst);
     let out = &mut Console;
     let _ = writeln!(out, "\nkmdb: kernel stopped {} on cpu {}", why.says(), M::cpu_id());
     let next = if DEAD.load(Ordering::SeqCst) {
