@@ -113,8 +113,9 @@ impl Census {
     }
 }
 
-/// Makes the `n`th allocation the current thread makes from now on fail (1: the
-/// next; a heap block or pages of the page pool), once; 0 disarms. For tests of every creating path's failure handling.
+/// Makes the `n`th allocation the current thread makes from now on fail (1: the next; a
+/// heap block or pages of the page pool), once; 0 disarms. For tests of every creating
+/// path's failure handling.
 pub fn fail_nth(n: u64) {
     arch::kmem::fail_nth(crate::thread::curthread() as *const KThread as usize, n);
 }

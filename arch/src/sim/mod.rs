@@ -19,13 +19,14 @@
 //! Module map, from the bottom up: `percpu` the per-CPU block behind `%gs`, with
 //! the interrupt flag and its masking; `console` the console capture; `host_alloc`
 //! the allocator wrapper; `user` user mode: address spaces, user programs (host
-//! functions playing SPARC user code), their system calls and faults (and the
-//! user runtime's calls made for them when they return, given by
-//! [`SimConfig::user_runtime`]), `copyin`/`copyout`; `context` kernel stacks and the stack switch (a context
-//! carries its thread's user state); `intr` interrupt delivery (the interrupt
-//! vector, `Boot`'s `intr_vector`, which a CPU takes when its interrupts come back
-//! on), the parallel mode's clock signal and clock thread, and idling; `det` the
-//! seeded mode's schedule and virtual time. This file wires them into [`Sim`].
+//! functions playing SPARC user code), their system calls and faults (and the user
+//! runtime's calls made for them when they return, given by
+//! [`SimConfig::user_runtime`]), `copyin`/`copyout`; `context` kernel stacks and
+//! the stack switch (a context carries its thread's user state); `intr` interrupt
+//! delivery (the interrupt vector, `Boot`'s `intr_vector`, which a CPU takes when
+//! its interrupts come back on), the parallel mode's clock signal and clock thread,
+//! and idling; `det` the seeded mode's schedule and virtual time. This file wires
+//! them into [`Sim`].
 //!
 //! Whole simulations are serialised by a process-wide mutex (cargo runs tests on
 //! parallel threads of one process, and the clock signal handler is process-wide);

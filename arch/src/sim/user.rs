@@ -48,12 +48,13 @@
 //!   returns.
 //!
 //! While a program runs, its CPU is in user mode (a per-CPU flag). Each thread's
-//! address space and user frame are kept in its [`Context`](super::Context), so they go with it from
-//! CPU to CPU. An interrupt taken in user mode is reported to the kernel as such
-//! (`clock_intr(true)`) and is followed by the pending-work test, the kernel's chance
-//! to stop or end the LWP before its user code goes on; the interrupt's frame
-//! remembers that it came from user mode, so a thread preempted there comes back in
-//! user mode when it is switched back in, on whatever CPU (`intr`).
+//! address space and user frame are kept in its [`Context`](super::Context), so
+//! they go with it from CPU to CPU. An interrupt taken in user mode is reported to
+//! the kernel as such (`clock_intr(true)`) and is followed by the pending-work
+//! test, the kernel's chance to stop or end the LWP before its user code goes on;
+//! the interrupt's frame remembers that it came from user mode, so a thread
+//! preempted there comes back in user mode when it is switched back in, on whatever
+//! CPU (`intr`).
 //!
 //! What user programs must do: run with interrupts enabled (they do, as user code
 //! always does); use no host locks nor thread-locals (a program may be preempted and

@@ -114,10 +114,10 @@ pub(super) struct Candidate {
     since: u64,
 }
 
-/// Whether LWP `lwp` on thread `t` may be swapped out now: its structure is in
-/// memory, and it is asleep on a sleep queue or stopped, off every CPU, with no
-/// exit asked of it and no `forkall` copying it. (Threads blocked on a lock's turnstile are left alone: they
-/// hold a priority the lock's owner may need, and are not long there.)
+/// Whether LWP `lwp` on thread `t` may be swapped out now: its structure is in memory,
+/// and it is asleep on a sleep queue or stopped, off every CPU, with no exit asked of
+/// it and no `forkall` copying it. (Threads blocked on a lock's turnstile are left
+/// alone: they hold a priority the lock's owner may need, and are not long there.)
 fn swappable(t: &KThread, lwp: &Lwp) -> bool {
     let waiting = match t.state() {
         ThreadState::Sleep => t.wchan().is_some(),

@@ -251,10 +251,11 @@ fn address_spaces_map_read_and_write_and_refuse_bad_ranges() {
     assert!(boot(config(1), main));
 }
 
-/// The page pool: a boot of 16 pages. Mapping takes from it (all or nothing),
-/// unmapping and dropping give back, a `fork` child takes nothing (its pages are
-/// shared copy-on-write), a shared page counts until its last handle goes; unmapping skips holes and shared
-/// pages; a protection change needs every page mapped; none of it is the heap's.
+/// The page pool: a boot of 16 pages. Mapping takes from it (all or nothing), unmapping
+/// and dropping give back, a `fork` child takes nothing (its pages are shared
+/// copy-on-write), a shared page counts until its last handle goes; unmapping skips
+/// holes and shared pages; a protection change needs every page mapped; none of it is
+/// the heap's.
 #[test]
 fn address_spaces_take_their_pages_from_the_pool() {
     fn main(_cpu: usize) {
