@@ -122,6 +122,7 @@ global_asm!(
     .set    TSTATE_USER, 0x200          ! TSTATE's PSTATE for user mode: IE, nothing else
     .set    CCR_CARRY, {ccr_carry}      ! %ccr's carry bits: a system call failed
     .set    ASI_AIUP, 0x10              ! as if user, primary context
+    .set    ASI_NUCLEUS_QUAD_LDD, 0x24  ! 16 bytes into a register pair, nucleus context
     .set    WSTATE_USER, 0x1            ! user mode: every window is the user's (spill_1)
     .set    WSTATE_KERNEL_UOTHER, 0x8   ! kernel, user windows still in the file (other = 1)
     .set    TT_SYSCALL, {tt_syscall}
@@ -207,24 +208,20 @@ global_asm!(
     retry
     .endm
 
-    ! fill_0_normal: the inverse.
+    ! fill_0_normal: the inverse, two registers a load: a kernel frame's save area
+    ! is 16-byte aligned (every kernel stack and frame size is a multiple of 16),
+    ! as the nucleus quad load (ASI 0x24, UltraSPARC's ASI_NUCLEUS_QUAD_LDD) needs.
+    ! (%asi is the trapped code's again after `retry`: TSTATE holds it.)
     .macro  FILL64
-    ldx     [%sp + BIAS + 0x00], %l0
-    ldx     [%sp + BIAS + 0x08], %l1
-    ldx     [%sp + BIAS + 0x10], %l2
-    ldx     [%sp + BIAS + 0x18], %l3
-    ldx     [%sp + BIAS + 0x20], %l4
-    ldx     [%sp + BIAS + 0x28], %l5
-    ldx     [%sp + BIAS + 0x30], %l6
-    ldx     [%sp + BIAS + 0x38], %l7
-    ldx     [%sp + BIAS + 0x40], %i0
-    ldx     [%sp + BIAS + 0x48], %i1
-    ldx     [%sp + BIAS + 0x50], %i2
-    ldx     [%sp + BIAS + 0x58], %i3
-    ldx     [%sp + BIAS + 0x60], %i4
-    ldx     [%sp + BIAS + 0x68], %i5
-    ldx     [%sp + BIAS + 0x70], %i6
-    ldx     [%sp + BIAS + 0x78], %i7
+    wr      %g0, ASI_NUCLEUS_QUAD_LDD, %asi
+    ldda    [%sp + BIAS + 0x00] %asi, %l0
+    ldda    [%sp + BIAS + 0x10] %asi, %l2
+    ldda    [%sp + BIAS + 0x20] %asi, %l4
+    ldda    [%sp + BIAS + 0x30] %asi, %l6
+    ldda    [%sp + BIAS + 0x40] %asi, %i0
+    ldda    [%sp + BIAS + 0x50] %asi, %i2
+    ldda    [%sp + BIAS + 0x60] %asi, %i4
+    ldda    [%sp + BIAS + 0x70] %asi, %i6
     restored
     retry
     .endm
