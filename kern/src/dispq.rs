@@ -43,7 +43,8 @@ impl DispQ {
         u8::try_from(self.max).ok()
     }
 
-    /// The highest priority with a thread queued, from the bitmap.
+    /// The highest priority with a thread queued, from the whole bitmap: what `check`
+    /// holds the kept one against.
     fn scan_maxpri(&self) -> i16 {
         self.bitmap
             .iter()
@@ -85,7 +86,8 @@ impl DispQ {
     }
 
     /// Unlinks `t`, which follows `prev` (or heads the list) at priority `pri`.
-    #[inline]
+    /// Inlined: a pick (`take_first`) is this with `prev` = `None`.
+    #[inline(always)]
     fn unlink(&mut self, pri: usize, prev: Option<&'static KThread>, t: &'static KThread) {
         let next = t.link().next_locked();
         match prev {
@@ -95,15 +97,44 @@ impl DispQ {
         if next.is_none() {
             self.tail[pri] = prev;
         }
+        self.nrun -= 1;
         if self.head[pri].is_none() {
-            self.bitmap[pri / 64] &= !(1 << (pri % 64));
-            if pri as i16 == self.max {
-                self.max = self.scan_maxpri();
+            if self.nrun == 0 {
+                // The queue is empty (the common case of one runnable thread): its
+                // one set bit is this list's, and there is no highest priority.
+                self.bitmap[pri / 64] = 0;
+                self.max = -1;
+            } else {
+                self.bitmap[pri / 64] &= !(1 << (pri % 64));
+                if pri as i16 == self.max {
+                    self.max = self.scan_below(pri);
+                }
             }
         }
         t.link().set_next_locked(None);
         t.link().set_queued(false, Ordering::Relaxed);
-        self.nrun -= 1;
+    }
+
+    /// The highest priority with a thread queued once the list of `pri`, the
+    /// highest, has emptied and others have not: most often in `pri`'s own bitmap
+    /// word, so that the pick costs about the same whatever the number queued.
+    #[inline(always)]
+    fn scan_below(&self, pri: usize) -> i16 {
+        let word = pri / 64;
+        let below = self.bitmap[word] & ((1 << (pri % 64)) - 1);
+        if below != 0 {
+            return (word * 64 + highest_bit(below)) as i16;
+        }
+        self.scan_words_below(word)
+    }
+
+    /// The highest priority with a thread queued in the bitmap's words below `word`.
+    #[inline(never)]
+    fn scan_words_below(&self, word: usize) -> i16 {
+        self.bitmap[..word]
+            .iter()
+            .rposition(|&w| w != 0)
+            .map_or(-1, |i| (i * 64 + highest_bit(self.bitmap[i])) as i16)
     }
 
     /// Puts `t` at the back of the list of priority `pri`, its own, which holds
@@ -260,7 +291,8 @@ fn highest_bit(mut w: u64) -> usize {
             n += shift;
         }
     }
-    n + usize::from(HIGHEST_BIT_OF_BYTE[w as usize])
+    // (The mask changes nothing, `w` < 256 now: it spares the index check.)
+    n + usize::from(HIGHEST_BIT_OF_BYTE[(w & 0xff) as usize])
 }
 
 /// `HIGHEST_BIT_OF_BYTE[b]`: the number of the highest bit set in `b` (0 for 0).
