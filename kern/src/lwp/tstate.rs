@@ -89,7 +89,9 @@ impl Permit {
 
     #[must_use = "a permit taken and not looked at is lost"]
     pub(super) fn take(&self) -> bool {
-        self.given.swap(false, Ordering::SeqCst)
+        // Only the LWP itself takes its permit: a look first spares the atomic swap
+        // (a loop of compare-and-swaps on a byte) when there is none to take.
+        self.given.load(Ordering::Relaxed) && self.given.swap(false, Ordering::SeqCst)
     }
 
     /// Drops a permit left by the thread's last LWP (the thread is reused).

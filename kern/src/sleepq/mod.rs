@@ -90,7 +90,7 @@ impl ThreadFifo {
 
     /// Puts `t` at the back. Panics if it is on a queue already.
     pub(crate) fn push(&mut self, t: &'static KThread) {
-        assert!(!t.link().swap_queued(true, Ordering::SeqCst), "{t:?} is already on a queue");
+        assert!(!t.link().mark_queued(), "{t:?} is already on a queue");
         t.link().set_next(None);
         match self.tail {
             Some(last) => last.link().set_next(Some(t)),
@@ -113,7 +113,7 @@ impl ThreadFifo {
                     self.tail = prev;
                 }
                 t.link().set_next(None);
-                t.link().set_queued(false, Ordering::SeqCst);
+                t.link().set_queued(false, Ordering::Relaxed);
                 return Some(t);
             }
             prev = Some(t);
@@ -206,7 +206,7 @@ fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Optio
         let counted = watch.filter(|w| (w.asleep)(t));
         let was = M::intr_disable();
         {
-            let mut q = bucket(chan).lock();
+            let mut q = bucket(chan).lock_intr_off();
             if cond() {
                 drop(q);
                 M::intr_restore(was);
@@ -221,8 +221,9 @@ fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Optio
                 return false;
             }
             let s = t.sleep_state();
-            let gen = s.t_sleepgen.fetch_add(1, Ordering::SeqCst) + 1;
-            s.t_timedout.store(false, Ordering::SeqCst);
+            // Only the thread itself counts its sleeps, under the bucket's lock.
+            let gen = s.t_sleepgen.load(Ordering::Relaxed) + 1;
+            s.t_sleepgen.store(gen, Ordering::Relaxed);
             s.t_sobj.store(sobj as u8, Ordering::Relaxed);
             s.t_wchan.store(chan, Ordering::Release);
             t.note_wait();
@@ -329,7 +330,6 @@ fn timed_out(t: &'static KThread, gen: u64) {
             && s.sleep_state().chan() == chan
     });
     if let Some(t) = taken {
-        t.sleep_state().t_timedout.store(true, Ordering::SeqCst);
         wake(t);
     }
 }

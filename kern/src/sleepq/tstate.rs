@@ -3,7 +3,7 @@
 //! `sleepq`, under the lock of the bucket of its channel; below the thread
 //! structure that holds it.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use crate::callout::Callout;
 
@@ -21,11 +21,6 @@ pub(crate) struct ThreadSleep {
     /// Counts its sleeps, so that a stale timeout cannot end a later sleep.
     /// *Under the bucket's lock.*
     pub(super) t_sleepgen: AtomicU64,
-    /// Its last timed sleep was ended by the timeout rather than a wakeup. Cleared
-    /// under the bucket's lock as it goes to sleep; set by the timeout that took it
-    /// off its queue (it is then on no queue and not yet runnable). Nothing reads
-    /// it: a sleeper's own deadline tells it that the time ran out.
-    pub(super) t_timedout: AtomicBool,
     /// The callout that ends its timed sleeps (`callout`). *Its fields are under
     /// the callout table's lock.*
     pub(super) t_callout: Callout,
@@ -38,7 +33,6 @@ impl ThreadSleep {
             t_wchan: AtomicUsize::new(0),
             t_sobj: AtomicU8::new(0),
             t_sleepgen: AtomicU64::new(0),
-            t_timedout: AtomicBool::new(false),
             t_callout: Callout::new(),
         }
     }

@@ -89,7 +89,7 @@ impl Turnstile {
     /// Queues `t` after every waiter of its priority or higher; a reader also after
     /// every writer already waiting (so that readers cannot starve writers).
     fn insert(&mut self, t: &'static KThread) {
-        assert!(!t.link().swap_queued(true, SeqCst), "{t:?} is already on a queue");
+        assert!(!t.link().mark_queued(), "{t:?} is already on a queue");
         let pri = t.pri();
         let writers = if kind_of(t) == WaitKind::Reader {
             self.iter().filter(|w| kind_of(w) == WaitKind::Writer).count()

@@ -197,7 +197,7 @@ pub struct KThread {
     t_queue: QueueLink,
 
     /// Sleep state (`sleepq::ThreadSleep`: `t_wchan`, `t_sobj`, `t_sleepgen`,
-    /// `t_timedout`, `t_callout`). *Kept by `sleepq`*, under the lock of the
+    /// `t_callout`). *Kept by `sleepq`*, under the lock of the
     /// sleep-queue bucket of the wait channel.
     t_sleep: ThreadSleep,
     /// Turnstile state (`sync::turnstile::ThreadTs`: `t_ts_sobj`, `t_ts_kind`,
@@ -289,11 +289,16 @@ impl QueueLink {
         self.t_queued.store(queued, order);
     }
 
-    /// Marks the thread on a queue, or on none; returns whether it was on one.
+    /// Marks the thread on a queue; returns whether it was on one already. Under
+    /// the lock of the queue it joins, and a load and a store, no atomic swap: a
+    /// thread leaves a queue under that queue's lock before anyone can add it to
+    /// another, so the flag never has two writers at once.
     #[inline(always)]
     #[must_use]
-    pub(crate) fn swap_queued(&self, queued: bool, order: Ordering) -> bool {
-        self.t_queued.swap(queued, order)
+    pub(crate) fn mark_queued(&self) -> bool {
+        let was = self.t_queued.load(Ordering::Relaxed);
+        self.t_queued.store(true, Ordering::Relaxed);
+        was
     }
 }
 
