@@ -191,6 +191,9 @@ pub fn yield_now() {
 
 /// Preempts the current thread if its CPU was asked to (`cpu_runrun`): called on the
 /// way out of every interrupt, and by a thread that made a better thread runnable.
+/// Inlined, as `swtch` is: a system call that wakes a better thread (`_lwp_unpark`)
+/// then switches one kernel frame above its trap.
+#[inline(always)]
 pub fn kpreempt() {
     let was = M::intr_disable();
     let cpu = cpu();
@@ -296,10 +299,11 @@ pub(crate) fn swtch(prev: Prev) -> bool {
     let (queued, requeued) = {
         let mut q = cpu.cpu_disp.lock_intr_off();
         let mine = cur.pri();
-        // Back on the queue first, then the successor taken: a list that the
-        // successor leaves empty is then refilled before the highest priority is
-        // looked for again. A yield to a thread of its own priority (the common
-        // case) is one step on that one list.
+        // A yield to a thread of its own priority (the common case) is one step on
+        // that one list. Otherwise the successor outranks the current thread
+        // (equal priorities do not preempt), and is taken before the current
+        // thread goes back: the successor's list, often the only one, empties
+        // without a look for the next highest priority, which the requeue sets.
         let mut requeued = false;
         let t = match q.maxpri() {
             Some(b) if must || b > mine || (b == mine && prev != Prev::Preempted) => {
@@ -310,8 +314,9 @@ pub(crate) fn swtch(prev: Prev) -> bool {
                         if !front && b == mine {
                             Some(q.rotate(cur, b))
                         } else {
+                            let t = q.take_first(b);
                             q.push(cur, front);
-                            Some(q.take_first(b))
+                            Some(t)
                         }
                     }
                     _ => Some(q.take_first(b)),
