@@ -29,11 +29,12 @@ setup() {
     fi
 }
 
-# Builds the kernel image; PROFILE=release for an optimized one. Prints its path.
+# Builds the kernel image; PROFILE=release for an optimized one (Cargo's `kernel`
+# profile: release with link-time optimization). Prints its path.
 # The image then gets its own symbol table written into it (ksymtab, for kmdb).
 build_kernel() {
     local profile="${PROFILE:-dev}" dir=debug
-    [ "$profile" = release ] && dir=release
+    [ "$profile" = release ] && profile=kernel dir=kernel
     (cd "$ROOT" && cargo build --quiet -p lwp-kernel --target "$TARGET" --profile "$profile" \
         -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem) >&2 || return 1
     local kernel="$ROOT/target/$TARGET/$dir/lwp-kernel"
