@@ -42,7 +42,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8};
 
 use lwp_abi::{Errno, LwpMutex, SC_ONPROC, SC_STATE};
 
-use super::sched::{self, hold, Held};
+use super::sched::{self, hold, Held, Switch};
 use super::sleepq::{self, COND, MUTEX, READER, SEMA, WRITER};
 use super::stats::{bump, STATS};
 use super::sys::{current, word, Native};
@@ -136,10 +136,19 @@ fn spin(b: Busy) {
 /// Queues `me` on the sleep queue of `addr` as waiting there as `how`, and waits
 /// until woken; the lock is left meanwhile.
 #[inline(always)]
-fn sleep(me: &'static Thread, mut h: Held, addr: u64, how: u8) {
+fn sleep(me: &'static Thread, h: Held, addr: u64, how: u8) {
+    if let Some(s) = block(me, h, addr, how) {
+        s.finish(me);
+    }
+}
+
+/// [`sleep`] but for an unbound thread's switch away, which it returns for the
+/// caller to make (`Held::block`).
+#[inline(always)]
+fn block(me: &'static Thread, mut h: Held, addr: u64, how: u8) -> Option<Switch> {
     sleepq::enqueue(h.queue(addr), me, addr, how);
     bump(&STATS.blocks);
-    h.sleep(me);
+    h.block()
 }
 
 // ---------------------------------------------------------------- mutex
@@ -177,7 +186,8 @@ impl Mutex {
     }
 
     /// Takes the mutex, waiting as its kind says. `EDEADLK` if the caller holds it.
-    #[inline]
+    /// Inlined: a blocked thread's switch is made in the caller's window.
+    #[inline(always)]
     pub fn lock(&self) -> Result<(), Error> {
         let kind = self.h.check(MUTEX_MAGIC)?;
         let me = current();
@@ -185,20 +195,24 @@ impl Mutex {
             Ok(()) => Ok(()),
             Err(w) if lw::owner(w) == me.addr() => Err(err(Errno::EDEADLK)),
             Err(_) => {
-                self.lock_slow(me, kind);
+                if let Some(s) = self.lock_slow(me, kind) {
+                    s.finish(me);
+                }
                 Ok(())
             }
         }
     }
 
+    /// Waits for the mutex and takes it, but for the switch away of an unbound
+    /// thread that blocks, which it returns for `lock` to make (`Held::block`).
     #[cold]
     #[inline(never)]
-    fn lock_slow(&self, me: &'static Thread, kind: SyncKind) {
+    fn lock_slow(&self, me: &'static Thread, kind: SyncKind) -> Option<Switch> {
         loop {
             let w = self.word.load(Relaxed);
             if w == 0 {
                 if lw::mutex_try_lock(&self.word, me.addr()).is_ok() {
-                    return;
+                    return None;
                 }
                 continue;
             }
@@ -215,8 +229,7 @@ impl Mutex {
                 continue;
             }
             // Handed over when woken.
-            sleep(me, h, self.addr(), MUTEX);
-            return;
+            return block(me, h, self.addr(), MUTEX);
         }
     }
 
@@ -340,7 +353,7 @@ impl Cond {
                 h.release();
                 return Err(e);
             }
-            h.sleep(me);
+            h.sleep();
         } else {
             m.unlock()?;
             loop {
@@ -359,7 +372,7 @@ impl Cond {
                 return m.lock();
             }
             self.queue(&mut h, me, m);
-            h.sleep(me);
+            h.sleep();
         }
         // Moved to the mutex's queue by a signaller that held it: handed it.
         if m.held() {
