@@ -174,7 +174,7 @@ impl Pool {
     /// it, if any.
     #[inline(always)]
     fn runnable(&mut self, t: &'static Thread) -> Option<u32> {
-        t.wstate.store(wait::RUNNING, Ordering::Relaxed);
+        wait::State::store(&t.wstate, wait::RUNNING);
         self.runq.push(t);
         self.take_idle()
     }

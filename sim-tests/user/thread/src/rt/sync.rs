@@ -45,9 +45,9 @@ use lwp_abi::{Errno, LwpMutex, SC_ONPROC, SC_STATE};
 use super::sched::{self, hold, Held, Switch};
 use super::sleepq::{self, COND, MUTEX, READER, SEMA, WRITER};
 use super::stats::{bump, STATS};
-use super::sys::{current, word, Native};
+use super::sys::{current, word, LockWord, Native};
 use super::thread::Thread;
-use crate::lockword::{self as lw, Marked};
+use crate::lockword::{self as lw, Marked, Word};
 use crate::lwpmutex::{self, err, Error, SyncKind, Took};
 
 const MUTEX_MAGIC: u32 = 0x4d58_5448; // "MXTH"
@@ -157,14 +157,14 @@ fn block(me: &'static Thread, mut h: Held, addr: u64, how: u8) -> Option<Switch>
 /// waits of its own and across LWPs.
 #[repr(C)]
 pub struct Mutex {
-    word: AtomicU64,
+    word: LockWord,
     h: Header,
 }
 
 impl Mutex {
     /// A free mutex of `kind`.
     pub const fn new(kind: SyncKind) -> Mutex {
-        Mutex { word: AtomicU64::new(0), h: Header::new(MUTEX_MAGIC, kind) }
+        Mutex { word: LockWord::new(0), h: Header::new(MUTEX_MAGIC, kind) }
     }
 
     fn addr(&self) -> u64 {
@@ -535,7 +535,7 @@ impl Sema {
 /// not starved.
 #[repr(C)]
 pub struct RwLock {
-    word: AtomicU64,
+    word: LockWord,
     h: Header,
 }
 
@@ -544,7 +544,7 @@ impl RwLock {
     /// holds it runs on a CPU; a read-held lock's readers are not known, and its
     /// waiters block).
     pub const fn new(kind: SyncKind) -> RwLock {
-        RwLock { word: AtomicU64::new(0), h: Header::new(RWLOCK_MAGIC, kind) }
+        RwLock { word: LockWord::new(0), h: Header::new(RWLOCK_MAGIC, kind) }
     }
 
     fn addr(&self) -> u64 {
