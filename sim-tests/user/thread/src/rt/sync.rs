@@ -68,17 +68,30 @@ impl Header {
         Header { magic: AtomicU32::new(magic), kind: AtomicU8::new(kind as u8) }
     }
 
-    /// The kind, or `EINVAL` unless the object was made as a `magic` and not destroyed.
+    /// `EINVAL` unless the object was made as a `magic` and not destroyed.
     #[inline(always)]
-    fn check(&self, magic: u32) -> Result<SyncKind, Error> {
+    fn check(&self, magic: u32) -> Result<(), Error> {
         if self.magic.load(Relaxed) != magic {
             return Err(err(Errno::EINVAL));
         }
-        Ok(match self.kind.load(Relaxed) {
+        Ok(())
+    }
+
+    /// The kind: read where it decides something (a slow path), not on every call.
+    #[inline(always)]
+    fn kind(&self) -> SyncKind {
+        match self.kind.load(Relaxed) {
             1 => SyncKind::Spin,
             2 => SyncKind::Block,
             _ => SyncKind::Adaptive,
-        })
+        }
+    }
+
+    /// [`Header::check`], then the kind.
+    #[inline(always)]
+    fn checked_kind(&self, magic: u32) -> Result<SyncKind, Error> {
+        self.check(magic)?;
+        Ok(self.kind())
     }
 
     /// Destroys a `magic` object, unless it is `busy` (`EBUSY`): every call on it
@@ -105,10 +118,18 @@ enum Busy {
     Block,
 }
 
+#[inline(always)]
 fn busy(kind: SyncKind, owner: u64) -> Busy {
     if kind == SyncKind::Block {
         return Busy::Block;
     }
+    busy_waiting(kind, owner)
+}
+
+/// [`busy`] for a kind that may wait busily. Out of line: a blocking object's
+/// slow path would load what this needs before its loop.
+#[inline(never)]
+fn busy_waiting(kind: SyncKind, owner: u64) -> Busy {
     let me = current();
     let sc = Thread::from_addr(owner).map_or(0, Thread::sc);
     let elsewhere = sc != 0 && sc != me.sc();
@@ -189,13 +210,13 @@ impl Mutex {
     /// Inlined: a blocked thread's switch is made in the caller's window.
     #[inline(always)]
     pub fn lock(&self) -> Result<(), Error> {
-        let kind = self.h.check(MUTEX_MAGIC)?;
+        self.h.check(MUTEX_MAGIC)?;
         let me = current();
         match lw::mutex_try_lock(&self.word, me.addr()) {
             Ok(()) => Ok(()),
             Err(w) if lw::owner(w) == me.addr() => Err(err(Errno::EDEADLK)),
             Err(_) => {
-                if let Some(s) = self.lock_slow(me, kind) {
+                if let Some(s) = self.lock_slow(me) {
                     s.finish(me);
                 }
                 Ok(())
@@ -207,7 +228,8 @@ impl Mutex {
     /// thread that blocks, which it returns for `lock` to make (`Held::block`).
     #[cold]
     #[inline(never)]
-    fn lock_slow(&self, me: &'static Thread, kind: SyncKind) -> Option<Switch> {
+    fn lock_slow(&self, me: &'static Thread) -> Option<Switch> {
+        let kind = self.h.kind();
         loop {
             let w = self.word.load(Relaxed);
             if w == 0 {
@@ -337,7 +359,7 @@ impl Cond {
     /// As everywhere, a woken waiter checks its condition again: a wait may end
     /// early. `EPERM` if the caller does not hold `m`.
     pub fn wait(&self, m: &Mutex) -> Result<(), Error> {
-        let kind = self.h.check(COND_MAGIC)?;
+        let kind = self.h.checked_kind(COND_MAGIC)?;
         m.h.check(MUTEX_MAGIC)?;
         let me = current();
         if !m.held() {
@@ -464,7 +486,7 @@ impl Sema {
 
     /// Takes a unit, waiting until there is one.
     pub fn wait(&self) -> Result<(), Error> {
-        let kind = self.h.check(SEMA_MAGIC)?;
+        let kind = self.h.checked_kind(SEMA_MAGIC)?;
         let me = current();
         loop {
             if lw::sema_try_p(&self.count) {
@@ -558,25 +580,26 @@ impl RwLock {
 
     /// Takes it for reading. `EDEADLK` if the caller holds it for writing.
     pub fn read(&self) -> Result<(), Error> {
-        let kind = self.h.check(RWLOCK_MAGIC)?;
+        self.h.check(RWLOCK_MAGIC)?;
         match lw::rw_try_read(&self.word) {
             Ok(()) => Ok(()),
-            Err(w) => self.enter_slow(kind, w, false),
+            Err(w) => self.enter_slow(w, false),
         }
     }
 
     /// Takes it for writing. `EDEADLK` if the caller holds it for writing.
     pub fn write(&self) -> Result<(), Error> {
-        let kind = self.h.check(RWLOCK_MAGIC)?;
+        self.h.check(RWLOCK_MAGIC)?;
         match lw::rw_try_write(&self.word, current().addr()) {
             Ok(()) => Ok(()),
-            Err(w) => self.enter_slow(kind, w, true),
+            Err(w) => self.enter_slow(w, true),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn enter_slow(&self, kind: SyncKind, mut w: u64, writer: bool) -> Result<(), Error> {
+    fn enter_slow(&self, mut w: u64, writer: bool) -> Result<(), Error> {
+        let kind = self.h.kind();
         let me = current();
         loop {
             if lw::writer(w) == Some(me.addr()) {

@@ -8,7 +8,7 @@
 use core::arch::asm;
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{compiler_fence, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use lwp_abi::{sc_shared_addr, LwpMutex, SC_NOPREEMPT, SC_ONPROC, SC_STATE, SC_YIELD};
 use lwp_user::{lwp_mutex_timedlock, lwp_mutex_unlock, lwp_self, yield_now};
@@ -131,6 +131,14 @@ fn casx(w: &AtomicU64, old: u64, new: u64) -> u64 {
     v
 }
 
+/// Keeps the compiler from moving memory accesses across this point, with no
+/// instruction (`compiler_fence` puts a `membar` here).
+#[inline(always)]
+fn compiler_barrier() {
+    // SAFETY: an empty asm: it only claims to touch memory.
+    unsafe { asm!("", options(nostack, preserves_flags)) };
+}
+
 /// A load in Total Store Order: every load is an acquire, so `o` binds the
 /// compiler only (a sequentially consistent one is left to `core`).
 #[inline(always)]
@@ -140,7 +148,7 @@ fn tso_load<T>(plain: impl FnOnce(Ordering) -> T, o: Ordering) -> T {
     }
     let v = plain(Ordering::Relaxed);
     if o != Ordering::Relaxed {
-        compiler_fence(Ordering::Acquire);
+        compiler_barrier();
     }
     v
 }
@@ -152,7 +160,7 @@ fn tso_store(plain: impl FnOnce(Ordering), o: Ordering) {
         return plain(o);
     }
     if o != Ordering::Relaxed {
-        compiler_fence(Ordering::Release);
+        compiler_barrier();
     }
     plain(Ordering::Relaxed)
 }
