@@ -123,6 +123,7 @@ pub enum Marked {
 
 /// Under the queue's lock: sets `WAITERS` on the held mutex and returns its owner,
 /// or says it is free (try to take it again).
+#[inline(always)]
 pub fn mutex_mark<W: Word>(w: &W) -> Marked {
     let mut v = w.load(Relaxed);
     loop {
@@ -142,6 +143,7 @@ pub fn mutex_mark<W: Word>(w: &W) -> Marked {
 /// Under the queue's lock, by `me`, whose fast exit failed: hands the mutex to
 /// `next` (0: none, the mutex is freed), keeping `WAITERS` if `more` still wait.
 /// `Err` with the word if `me` does not hold it.
+#[inline(always)]
 pub fn mutex_handoff<W: Word>(w: &W, me: u64, next: u64, more: bool) -> Result<(), u64> {
     let new = if next == 0 { 0 } else { next | if more { WAITERS } else { 0 } };
     let mut v = w.load(Relaxed);

@@ -41,7 +41,10 @@
 //! The switch spills every register window the switching thread has live, and
 //! the thread switched to fills them back one return at a time: the paths that
 //! block are inlined down to the switch, so that a switch costs the windows of the
-//! caller and of the library function it called, not a chain of helpers.
+//! caller and of the library function it called, not a chain of helpers. A slow
+//! path kept out of line (a mutex's) returns the switch it decided ([`Switch`])
+//! to its inlined caller, which makes it in the caller's own window: in a steady
+//! run of hand-offs no window is spilled or filled by a trap at all.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -174,7 +177,7 @@ impl Pool {
     /// it, if any.
     #[inline(always)]
     fn runnable(&mut self, t: &'static Thread) -> Option<u32> {
-        t.wstate.store(wait::RUNNING, Ordering::Relaxed);
+        wait::State::store(&t.wstate, wait::RUNNING);
         self.runq.push(t);
         self.take_idle()
     }
@@ -346,17 +349,47 @@ pub(crate) fn lwp_started(t: &'static Thread, flags: u64) {
     t.own.sc.store(sc, Ordering::Relaxed);
 }
 
-/// Switches from `me` to `next` on `lwp`, the pool's lock held; returns when
-/// something switches back to `me`, the lock held again (by `me`'s LWP then),
-/// with the LWP that runs `me` from then on.
+/// A switch from the calling thread to `next` on `lwp`, decided under the pool's
+/// lock, which stays held across it. Made by the thread that decided it: a
+/// blocking path that is not inlined into its caller returns it, for the caller
+/// to make in its own window (`Held::block`).
+#[must_use]
+pub(crate) struct Switch {
+    next: &'static Thread,
+    lwp: &'static Lwp,
+}
+
+impl Switch {
+    #[inline(always)]
+    fn new(me: &'static Thread, next: &'static Thread, lwp: &'static Lwp) -> Switch {
+        next.set_lwp(Some(lwp));
+        // Not running any more, for adaptive waiters: its registers go to its stack now.
+        me.set_lwp(None);
+        // Under the pool's lock: exact.
+        bump(&STATS.switches);
+        Switch { next, lwp }
+    }
+
+    /// Makes the switch from `me`, the calling thread; returns when something
+    /// switches back to it, the lock held again (by its LWP then), with the LWP
+    /// that runs it from then on.
+    #[inline(always)]
+    fn make(self, me: &'static Thread) -> &'static Lwp {
+        switch::switch(self.lwp, me, self.next)
+    }
+
+    /// Makes the switch from `me`, and leaves the lock once `me` runs again.
+    #[inline(always)]
+    pub(crate) fn finish(self, me: &'static Thread) {
+        let lwp = self.make(me);
+        POOL.release_on(lwp);
+    }
+}
+
+/// Switches from `me` to `next` on `lwp`, the pool's lock held (see [`Switch`]).
 #[inline(always)]
 fn switch_to(me: &'static Thread, next: &'static Thread, lwp: &'static Lwp) -> &'static Lwp {
-    next.set_lwp(Some(lwp));
-    // Not running any more, for adaptive waiters: its registers go to its stack now.
-    me.set_lwp(None);
-    // Under the pool's lock: exact.
-    bump(&STATS.switches);
-    switch::switch(lwp, me, next)
+    Switch::new(me, next, lwp).make(me)
 }
 
 /// The pool LWP the calling unbound thread runs on.
@@ -389,19 +422,25 @@ pub fn yield_now() {
 /// objects' slow paths and the thread calls that wait run under it. What it wakes
 /// is unparked once the lock is left ([`Held::release`], [`Held::sleep`]).
 pub(crate) struct Held {
-    /// LWPs to unpark once the lock is left.
+    /// The holder, and the LWP it runs on.
+    me: &'static Thread,
+    lwp: &'static Lwp,
+    /// LWPs to unpark once the lock is left, first to last; 0 is none (no LWP
+    /// has id 0). Found by a scan, not a count: an array indexed by a variable
+    /// would keep the whole `Held` in memory, not in registers.
     unpark: [u32; 4],
-    n: usize,
-    /// An unbound thread was made runnable and no LWP was idle to run it: see
-    /// that the pool has an LWP awake.
+    /// A bound holder made an unbound thread runnable and no LWP was idle to run
+    /// it: see that the pool has an LWP awake (an unbound holder's LWP is one).
     kick: bool,
 }
 
 /// Takes the pool's lock.
 #[inline(always)]
 pub(crate) fn hold() -> Held {
-    POOL.acquire();
-    Held { unpark: [0; 4], n: 0, kick: false }
+    let me = current();
+    let lwp = my_lwp(me);
+    POOL.acquire_on(lwp);
+    Held { me, lwp, unpark: [0; 4], kick: false }
 }
 
 impl Held {
@@ -431,90 +470,115 @@ impl Held {
                     bump(&STATS.unparks);
                     self.unpark_later(id);
                 }
-                None => self.kick = true,
+                None if self.me.is_bound() => self.kick = true,
+                None => {}
             },
         }
     }
 
+    #[inline(always)]
     fn unpark_later(&mut self, id: u32) {
-        if self.n == self.unpark.len() {
-            let _ = lwp_unpark(id);
-        } else {
-            self.unpark[self.n] = id;
-            self.n += 1;
+        match self.unpark.iter_mut().find(|slot| **slot == 0) {
+            Some(slot) => *slot = id,
+            None => {
+                let _ = lwp_unpark(id);
+            }
         }
+    }
+
+    /// Whether there are wakeups to give.
+    #[inline(always)]
+    fn pending(&self) -> bool {
+        self.unpark[0] != 0 || self.kick
+    }
+
+    /// Gives the wakeups; the last unpark with `park` (the caller's own park, in
+    /// one call), if asked.
+    #[inline(always)]
+    fn give(&self, park: bool) {
+        // The list by value: a reference would keep the whole `Held` in memory.
+        wakeups(self.unpark, self.kick, park);
     }
 
     /// Leaves the lock, then gives the wakeups.
     #[inline(always)]
     pub(crate) fn release(self) {
-        POOL.release();
-        if self.n != 0 || self.kick {
-            self.wakeups(None);
+        POOL.release_on(self.lwp);
+        if self.pending() {
+            self.give(false);
         }
     }
 
-    /// Unparks what was woken; the last one with `park` (the caller's own park,
-    /// in one call), if given.
-    #[cold]
-    fn wakeups(&self, park: Option<()>) {
-        let (last, rest) = match self.unpark[..self.n].split_last() {
-            Some((l, r)) => (Some(*l), r),
-            None => (None, &[][..]),
-        };
-        for &id in rest {
-            let _ = lwp_unpark(id);
-        }
-        match (park, last) {
-            (Some(()), id) => {
-                let _ = lwp_park(None, id.unwrap_or(0));
-            }
-            (None, Some(id)) => {
-                let _ = lwp_unpark(id);
-            }
-            (None, None) => {}
-        }
-        // An unbound waker's LWP is in the pool and awake; a bound one checks.
-        if self.kick && current().is_bound() {
-            kick(None);
-        }
-    }
-
-    /// `me`, which queued itself somewhere under this hold, waits until woken; the
-    /// lock is left meanwhile and not held on return.
+    /// The holder, which queued itself somewhere under this hold, waits until
+    /// woken; the lock is left meanwhile and not held on return.
     #[inline(always)]
-    pub(crate) fn sleep(self, me: &'static Thread) {
+    pub(crate) fn sleep(self) {
+        let me = self.me;
+        if let Some(s) = self.block() {
+            s.finish(me);
+        }
+    }
+
+    /// [`Held::sleep`] but for an unbound thread's switch away, which it returns,
+    /// the lock held, for the caller to make: a switch spills every register
+    /// window older than the one it is made in, each filled again by a trap as
+    /// the thread returns into it, so a slow path made out of line returns the
+    /// switch to its inlined caller rather than make it in its own window.
+    #[inline(always)]
+    pub(crate) fn block(self) -> Option<Switch> {
+        let me = self.me;
         wait::prepare(&me.wstate);
         if me.is_bound() {
-            POOL.release();
+            POOL.release_on(self.lwp);
             // The first park gives the unparks (the last in the same call).
             let mut first = true;
             while wait::still_waiting(&me.wstate) {
-                if first && (self.n != 0 || self.kick) {
-                    self.wakeups(Some(()));
+                if first && self.pending() {
+                    self.give(true);
                 } else {
                     let _ = lwp_park(None, 0);
                 }
                 first = false;
             }
-            if first && (self.n != 0 || self.kick) {
-                self.wakeups(None);
+            if first && self.pending() {
+                self.give(false);
             }
-            return;
+            return None;
         }
-        if self.n != 0 || self.kick {
+        if self.pending() {
             // Given now: this thread may not run again for long.
-            self.wakeups(None);
+            self.give(false);
         }
         // No waker can come while the lock is held: this commits.
-        let lwp = my_lwp(me);
-        let lwp = if wait::commit(&me.wstate) {
-            let next = self.pool().pick(lwp);
-            switch_to(me, next, lwp)
-        } else {
-            lwp
-        };
-        POOL.release_on(lwp);
+        if wait::commit(&me.wstate) {
+            let next = self.pool().pick(self.lwp);
+            return Some(Switch::new(me, next, self.lwp));
+        }
+        POOL.release_on(self.lwp);
+        None
+    }
+}
+
+/// Unparks the LWPs `ids` (up to the first 0), the last with `park` (the
+/// caller's own park, in one call) if asked; then, if `kick_pool`, sees that the
+/// pool has an LWP awake.
+#[cold]
+fn wakeups(ids: [u32; 4], kick_pool: bool, park: bool) {
+    let n = ids.iter().take_while(|&&id| id != 0).count();
+    let (last, rest) = match ids[..n].split_last() {
+        Some((l, r)) => (Some(*l), r),
+        None => (None, &[][..]),
+    };
+    for &id in rest {
+        let _ = lwp_unpark(id);
+    }
+    if park {
+        let _ = lwp_park(None, last.unwrap_or(0));
+    } else if let Some(id) = last {
+        let _ = lwp_unpark(id);
+    }
+    if kick_pool {
+        kick(None);
     }
 }
 
@@ -711,12 +775,12 @@ pub(crate) fn exit_unbound(me: &'static Thread) -> ! {
     }
     if let Some(j) = me.joiner.take() {
         h.wake(j);
-        if h.n != 0 || h.kick {
+        if h.pending() {
             // Given now: after the switch, this thread is gone.
-            h.wakeups(None);
+            h.give(false);
         }
     }
-    let lwp = my_lwp(me);
+    let lwp = h.lwp;
     p.free_stack(me);
     if me.detached.get() {
         p.free_thread(me);
@@ -740,7 +804,7 @@ pub(crate) fn join(me: &'static Thread, t: &'static Thread, id: ThreadId) -> Res
     }
     let h = if t.life.get() == Life::Live {
         t.joiner.set(Some(me));
-        h.sleep(me);
+        h.sleep();
         hold()
     } else {
         h

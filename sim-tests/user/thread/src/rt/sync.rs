@@ -42,12 +42,12 @@ use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8};
 
 use lwp_abi::{Errno, LwpMutex, SC_ONPROC, SC_STATE};
 
-use super::sched::{self, hold, Held};
+use super::sched::{self, hold, Held, Switch};
 use super::sleepq::{self, COND, MUTEX, READER, SEMA, WRITER};
 use super::stats::{bump, STATS};
-use super::sys::{current, word, Native};
+use super::sys::{current, word, LockWord, Native};
 use super::thread::Thread;
-use crate::lockword::{self as lw, Marked};
+use crate::lockword::{self as lw, Marked, Word};
 use crate::lwpmutex::{self, err, Error, SyncKind, Took};
 
 const MUTEX_MAGIC: u32 = 0x4d58_5448; // "MXTH"
@@ -68,17 +68,30 @@ impl Header {
         Header { magic: AtomicU32::new(magic), kind: AtomicU8::new(kind as u8) }
     }
 
-    /// The kind, or `EINVAL` unless the object was made as a `magic` and not destroyed.
+    /// `EINVAL` unless the object was made as a `magic` and not destroyed.
     #[inline(always)]
-    fn check(&self, magic: u32) -> Result<SyncKind, Error> {
+    fn check(&self, magic: u32) -> Result<(), Error> {
         if self.magic.load(Relaxed) != magic {
             return Err(err(Errno::EINVAL));
         }
-        Ok(match self.kind.load(Relaxed) {
+        Ok(())
+    }
+
+    /// The kind: read where it decides something (a slow path), not on every call.
+    #[inline(always)]
+    fn kind(&self) -> SyncKind {
+        match self.kind.load(Relaxed) {
             1 => SyncKind::Spin,
             2 => SyncKind::Block,
             _ => SyncKind::Adaptive,
-        })
+        }
+    }
+
+    /// [`Header::check`], then the kind.
+    #[inline(always)]
+    fn checked_kind(&self, magic: u32) -> Result<SyncKind, Error> {
+        self.check(magic)?;
+        Ok(self.kind())
     }
 
     /// Destroys a `magic` object, unless it is `busy` (`EBUSY`): every call on it
@@ -105,10 +118,18 @@ enum Busy {
     Block,
 }
 
+#[inline(always)]
 fn busy(kind: SyncKind, owner: u64) -> Busy {
     if kind == SyncKind::Block {
         return Busy::Block;
     }
+    busy_waiting(kind, owner)
+}
+
+/// [`busy`] for a kind that may wait busily. Out of line: a blocking object's
+/// slow path would load what this needs before its loop.
+#[inline(never)]
+fn busy_waiting(kind: SyncKind, owner: u64) -> Busy {
     let me = current();
     let sc = Thread::from_addr(owner).map_or(0, Thread::sc);
     let elsewhere = sc != 0 && sc != me.sc();
@@ -136,10 +157,19 @@ fn spin(b: Busy) {
 /// Queues `me` on the sleep queue of `addr` as waiting there as `how`, and waits
 /// until woken; the lock is left meanwhile.
 #[inline(always)]
-fn sleep(me: &'static Thread, mut h: Held, addr: u64, how: u8) {
+fn sleep(me: &'static Thread, h: Held, addr: u64, how: u8) {
+    if let Some(s) = block(me, h, addr, how) {
+        s.finish(me);
+    }
+}
+
+/// [`sleep`] but for an unbound thread's switch away, which it returns for the
+/// caller to make (`Held::block`).
+#[inline(always)]
+fn block(me: &'static Thread, mut h: Held, addr: u64, how: u8) -> Option<Switch> {
     sleepq::enqueue(h.queue(addr), me, addr, how);
     bump(&STATS.blocks);
-    h.sleep(me);
+    h.block()
 }
 
 // ---------------------------------------------------------------- mutex
@@ -148,14 +178,14 @@ fn sleep(me: &'static Thread, mut h: Held, addr: u64, how: u8) {
 /// waits of its own and across LWPs.
 #[repr(C)]
 pub struct Mutex {
-    word: AtomicU64,
+    word: LockWord,
     h: Header,
 }
 
 impl Mutex {
     /// A free mutex of `kind`.
     pub const fn new(kind: SyncKind) -> Mutex {
-        Mutex { word: AtomicU64::new(0), h: Header::new(MUTEX_MAGIC, kind) }
+        Mutex { word: LockWord::new(0), h: Header::new(MUTEX_MAGIC, kind) }
     }
 
     fn addr(&self) -> u64 {
@@ -177,28 +207,34 @@ impl Mutex {
     }
 
     /// Takes the mutex, waiting as its kind says. `EDEADLK` if the caller holds it.
-    #[inline]
+    /// Inlined: a blocked thread's switch is made in the caller's window.
+    #[inline(always)]
     pub fn lock(&self) -> Result<(), Error> {
-        let kind = self.h.check(MUTEX_MAGIC)?;
+        self.h.check(MUTEX_MAGIC)?;
         let me = current();
         match lw::mutex_try_lock(&self.word, me.addr()) {
             Ok(()) => Ok(()),
             Err(w) if lw::owner(w) == me.addr() => Err(err(Errno::EDEADLK)),
             Err(_) => {
-                self.lock_slow(me, kind);
+                if let Some(s) = self.lock_slow(me) {
+                    s.finish(me);
+                }
                 Ok(())
             }
         }
     }
 
+    /// Waits for the mutex and takes it, but for the switch away of an unbound
+    /// thread that blocks, which it returns for `lock` to make (`Held::block`).
     #[cold]
     #[inline(never)]
-    fn lock_slow(&self, me: &'static Thread, kind: SyncKind) {
+    fn lock_slow(&self, me: &'static Thread) -> Option<Switch> {
+        let kind = self.h.kind();
         loop {
             let w = self.word.load(Relaxed);
             if w == 0 {
                 if lw::mutex_try_lock(&self.word, me.addr()).is_ok() {
-                    return;
+                    return None;
                 }
                 continue;
             }
@@ -215,8 +251,7 @@ impl Mutex {
                 continue;
             }
             // Handed over when woken.
-            sleep(me, h, self.addr(), MUTEX);
-            return;
+            return block(me, h, self.addr(), MUTEX);
         }
     }
 
@@ -324,7 +359,7 @@ impl Cond {
     /// As everywhere, a woken waiter checks its condition again: a wait may end
     /// early. `EPERM` if the caller does not hold `m`.
     pub fn wait(&self, m: &Mutex) -> Result<(), Error> {
-        let kind = self.h.check(COND_MAGIC)?;
+        let kind = self.h.checked_kind(COND_MAGIC)?;
         m.h.check(MUTEX_MAGIC)?;
         let me = current();
         if !m.held() {
@@ -340,7 +375,7 @@ impl Cond {
                 h.release();
                 return Err(e);
             }
-            h.sleep(me);
+            h.sleep();
         } else {
             m.unlock()?;
             loop {
@@ -359,7 +394,7 @@ impl Cond {
                 return m.lock();
             }
             self.queue(&mut h, me, m);
-            h.sleep(me);
+            h.sleep();
         }
         // Moved to the mutex's queue by a signaller that held it: handed it.
         if m.held() {
@@ -451,7 +486,7 @@ impl Sema {
 
     /// Takes a unit, waiting until there is one.
     pub fn wait(&self) -> Result<(), Error> {
-        let kind = self.h.check(SEMA_MAGIC)?;
+        let kind = self.h.checked_kind(SEMA_MAGIC)?;
         let me = current();
         loop {
             if lw::sema_try_p(&self.count) {
@@ -522,7 +557,7 @@ impl Sema {
 /// not starved.
 #[repr(C)]
 pub struct RwLock {
-    word: AtomicU64,
+    word: LockWord,
     h: Header,
 }
 
@@ -531,7 +566,7 @@ impl RwLock {
     /// holds it runs on a CPU; a read-held lock's readers are not known, and its
     /// waiters block).
     pub const fn new(kind: SyncKind) -> RwLock {
-        RwLock { word: AtomicU64::new(0), h: Header::new(RWLOCK_MAGIC, kind) }
+        RwLock { word: LockWord::new(0), h: Header::new(RWLOCK_MAGIC, kind) }
     }
 
     fn addr(&self) -> u64 {
@@ -545,25 +580,26 @@ impl RwLock {
 
     /// Takes it for reading. `EDEADLK` if the caller holds it for writing.
     pub fn read(&self) -> Result<(), Error> {
-        let kind = self.h.check(RWLOCK_MAGIC)?;
+        self.h.check(RWLOCK_MAGIC)?;
         match lw::rw_try_read(&self.word) {
             Ok(()) => Ok(()),
-            Err(w) => self.enter_slow(kind, w, false),
+            Err(w) => self.enter_slow(w, false),
         }
     }
 
     /// Takes it for writing. `EDEADLK` if the caller holds it for writing.
     pub fn write(&self) -> Result<(), Error> {
-        let kind = self.h.check(RWLOCK_MAGIC)?;
+        self.h.check(RWLOCK_MAGIC)?;
         match lw::rw_try_write(&self.word, current().addr()) {
             Ok(()) => Ok(()),
-            Err(w) => self.enter_slow(kind, w, true),
+            Err(w) => self.enter_slow(w, true),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn enter_slow(&self, kind: SyncKind, mut w: u64, writer: bool) -> Result<(), Error> {
+    fn enter_slow(&self, mut w: u64, writer: bool) -> Result<(), Error> {
+        let kind = self.h.kind();
         let me = current();
         loop {
             if lw::writer(w) == Some(me.addr()) {

@@ -1,12 +1,14 @@
 //! The library's view of its machine and kernel on sparc64: the current thread
 //! (`%g7`), LWP mutexes through their addresses ([`Native`], for `lwpmutex`),
-//! the schedctl slot of the LWP a thread runs on, and [`Locked`], the library's
-//! own lock around its data: an adaptive LWP mutex held with `sc_nopreempt` set.
+//! the schedctl slot of the LWP a thread runs on, the atomic words of the
+//! library's objects and threads in the machine's Total Store Order ([`LockWord`],
+//! [`StateWord`]: no barrier instructions), and [`Locked`], the library's own
+//! lock around its data: an adaptive LWP mutex held with `sc_nopreempt` set.
 
 use core::arch::asm;
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use lwp_abi::{sc_shared_addr, LwpMutex, SC_NOPREEMPT, SC_ONPROC, SC_STATE, SC_YIELD};
 use lwp_user::{lwp_mutex_timedlock, lwp_mutex_unlock, lwp_self, yield_now};
@@ -14,6 +16,7 @@ use lwp_user::{lwp_mutex_timedlock, lwp_mutex_unlock, lwp_self, yield_now};
 use super::stats::STATS;
 use super::thread::{Lwp, Thread};
 use crate::lwpmutex::{self, Error, LwpSys, SyncKind};
+use crate::{lockword, wait};
 
 /// The thread the calling code runs as: `%g7` (the register S7 gives the kernel's
 /// current thread; the kernel keeps user mode's own, which Solaris' libthread
@@ -108,6 +111,121 @@ fn cas(w: &AtomicU32, old: u32, new: u32) -> u32 {
         )
     };
     v
+}
+
+/// [`cas`] of a 64-bit word (`casx`).
+#[inline(always)]
+fn casx(w: &AtomicU64, old: u64, new: u64) -> u64 {
+    let mut v = new;
+    // SAFETY: `w` is a live, 8-aligned word (an `AtomicU64`), which `casx` reads
+    // and writes atomically.
+    unsafe {
+        asm!(
+            "casx [{a}], {o}, {v}",
+            a = in(reg) w.as_ptr(),
+            o = in(reg) old,
+            v = inout(reg) v,
+            options(nostack, preserves_flags)
+        )
+    };
+    v
+}
+
+/// Keeps the compiler from moving memory accesses across this point, with no
+/// instruction (`compiler_fence` puts a `membar` here).
+#[inline(always)]
+fn compiler_barrier() {
+    // SAFETY: an empty asm: it only claims to touch memory.
+    unsafe { asm!("", options(nostack, preserves_flags)) };
+}
+
+/// A load in Total Store Order: every load is an acquire, so `o` binds the
+/// compiler only (a sequentially consistent one is left to `core`).
+#[inline(always)]
+fn tso_load<T>(plain: impl FnOnce(Ordering) -> T, o: Ordering) -> T {
+    if o == Ordering::SeqCst {
+        return plain(o);
+    }
+    let v = plain(Ordering::Relaxed);
+    if o != Ordering::Relaxed {
+        compiler_barrier();
+    }
+    v
+}
+
+/// A store in Total Store Order: every store is a release (see [`tso_load`]).
+#[inline(always)]
+fn tso_store(plain: impl FnOnce(Ordering), o: Ordering) {
+    if o == Ordering::SeqCst {
+        return plain(o);
+    }
+    if o != Ordering::Relaxed {
+        compiler_barrier();
+    }
+    plain(Ordering::Relaxed)
+}
+
+/// A lock word of the library's mutexes and reader-writer locks
+/// (`lockword::Word`), whose steps take no `membar`: see [`cas`] and
+/// [`tso_load`].
+#[repr(transparent)]
+pub(crate) struct LockWord(AtomicU64);
+
+impl LockWord {
+    pub(crate) const fn new(v: u64) -> LockWord {
+        LockWord(AtomicU64::new(v))
+    }
+}
+
+impl lockword::Word for LockWord {
+    #[inline(always)]
+    fn load(&self, o: Ordering) -> u64 {
+        tso_load(|o| self.0.load(o), o)
+    }
+    #[inline(always)]
+    fn store(&self, v: u64, o: Ordering) {
+        tso_store(|o| self.0.store(v, o), o)
+    }
+    #[inline(always)]
+    fn compare_exchange(&self, cur: u64, new: u64, _: Ordering, _: Ordering) -> Result<u64, u64> {
+        match casx(&self.0, cur, new) {
+            v if v == cur => Ok(v),
+            v => Err(v),
+        }
+    }
+    #[inline(always)]
+    fn fetch_add(&self, v: u64, o: Ordering) -> u64 {
+        self.0.fetch_add(v, o)
+    }
+}
+
+/// A thread's wait state (`wait::State`), whose steps take no `membar`: see
+/// [`cas`] and [`tso_load`].
+#[repr(transparent)]
+pub(crate) struct StateWord(AtomicU32);
+
+impl StateWord {
+    pub(crate) const fn new(v: u32) -> StateWord {
+        StateWord(AtomicU32::new(v))
+    }
+}
+
+impl wait::State for StateWord {
+    #[inline(always)]
+    fn load(&self) -> u32 {
+        tso_load(|o| self.0.load(o), Ordering::Acquire)
+    }
+    #[inline(always)]
+    fn store(&self, v: u32) {
+        tso_store(|o| self.0.store(v, o), Ordering::Release)
+    }
+    #[inline(always)]
+    fn cas(&self, cur: u32, new: u32) -> Result<u32, u32> {
+        match cas(&self.0, cur, new) {
+            v if v == cur => Ok(v),
+            v => Err(v),
+        }
+    }
 }
 
 /// The calling LWP's id, from the kernel (before the library knows it).

@@ -32,6 +32,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use lwp_abi::{Errno, PROT_NONE, PROT_READ, PROT_WRITE};
 use lwp_user::{mmap_anon, mprotect, munmap};
 
+use super::sys::StateWord;
 use crate::lwpmutex::{err, Error};
 use crate::queue::Linked;
 use crate::wait;
@@ -121,7 +122,7 @@ pub struct Thread {
     /// lock).
     link: Cell<Option<&'static Thread>>,
     /// The wait protocol's state (`wait`).
-    pub(crate) wstate: AtomicU32,
+    pub(crate) wstate: StateWord,
     /// The `Lwp` that runs it now (its address), 0 while none does: written by
     /// the switches (pool's lock held), read by adaptive waiters without a lock.
     lwp: AtomicUsize,
@@ -170,7 +171,7 @@ impl Thread {
             ctx_sp: Cell::new(0),
             ctx_pc: Cell::new(0),
             link: Cell::new(None),
-            wstate: AtomicU32::new(wait::RUNNING),
+            wstate: StateWord::new(wait::RUNNING),
             lwp: AtomicUsize::new(0),
             own: Lwp::new(),
             kind: Cell::new(Kind::Unbound),
@@ -260,7 +261,7 @@ impl Thread {
         self.start.set(start);
         self.arg.set(arg);
         self.joiner.set(None);
-        self.wstate.store(wait::RUNNING, Ordering::Relaxed);
+        wait::State::store(&self.wstate, wait::RUNNING);
         self.set_lwp(None);
         for v in &self.tsd {
             v.set(0);
