@@ -34,8 +34,8 @@
 //! ever on two CPUs or two queues at once. The one exception is the common case of
 //! a yield or a preemption on a CPU whose queue nobody else takes from (a machine of
 //! one CPU, or a thread bound there): the outgoing thread goes back on the queue
-//! under the same lock hold that picks its successor, and is off its CPU before
-//! that CPU can pick it again.
+//! under the same lock hold that picks its successor, and is marked off its CPU
+//! before the switch: no other CPU can take it while the switch is half done.
 
 use core::sync::atomic::Ordering;
 
@@ -357,11 +357,16 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         }
         None => idle,
     };
-    if !is_idle {
+    if requeued {
+        // Back on this CPU's queue already, where no other CPU takes it (see
+        // `here`): only this CPU could pick it, and it switches with interrupts
+        // off. It needs no note.
+        cur.disp_state().set_oncpu(false);
+    } else if !is_idle {
         let after = match (prev, requeue) {
             (Prev::Reap, _) => After::Reap,
-            (_, Some(false)) if !requeued => After::EnqueueBack,
-            (_, Some(true)) if !requeued => After::EnqueueFront,
+            (_, Some(false)) => After::EnqueueBack,
+            (_, Some(true)) => After::EnqueueFront,
             _ => After::OffCpu,
         };
         cpu.cpu_prev_why.store(after as u8, Ordering::Relaxed);
