@@ -302,6 +302,10 @@ pub fn wakeup_thread(t: &'static KThread) -> bool {
     taken.map(wake).is_some()
 }
 
+/// Makes a thread taken off its sleep queue runnable. Inlined: every call frame
+/// between a wakeup and the dispatch queue is a register window, and a system
+/// call that wakes an LWP is already several deep.
+#[inline(always)]
 fn wake(t: &'static KThread) {
     class::wakeup(t);
     disp::setrun(t);
