@@ -25,11 +25,6 @@ fn none<T>(_: T) -> (u64, u64) {
     (0, 0)
 }
 
-/// The calling LWP's registers (another handle to them: see `UserFrame::share`).
-fn user_frame() -> Result<UserFrame, Errno> {
-    curlwp().and_then(|l| l.with_data(|d| d.lwp_regs.share())).ok_or(Errno::EINVAL)
-}
-
 /// Copies in a `sigset_t`.
 fn copyin_sigset(uaddr: u64) -> Result<SigSet, Errno> {
     Ok(wire::get_sigset(&copyin_words::<{ wire::SIGSET_WORDS }>(uaddr)?))
@@ -115,18 +110,19 @@ pub(crate) fn sys_sigsuspend(setp: u64) -> SysResult {
 }
 
 /// `sigaltstack(&ss or null, &mut oss or null)` (S12): the calling LWP's
-/// alternate stack. `oss` says `SS_ONSTACK` while the LWP runs on it.
+/// alternate stack (its registers are in `frame`). `oss` says `SS_ONSTACK` while
+/// the LWP runs on it.
 ///
 /// Errors: `EPERM` for a change while on it; `EINVAL` for flags other than
 /// `SS_DISABLE`; `ENOMEM` for a stack smaller than `MINSIGSTKSZ`; `EFAULT`.
-pub(crate) fn sys_sigaltstack(ssp: u64, ossp: u64) -> SysResult {
+pub(crate) fn sys_sigaltstack(frame: &UserFrame, ssp: u64, ossp: u64) -> SysResult {
     let new = if ssp == 0 {
         None
     } else {
         Some(wire::get_stack(&copyin_words::<{ wire::STACK_WORDS }>(ssp)?))
     };
     let lwp = curlwp().ok_or(Errno::EINVAL)?;
-    let sp = user_frame()?.sp();
+    let sp = frame.sp();
     let alt = lwp.with_data(|d| d.lwp_sigaltstack).ok_or(Errno::EINVAL)?;
     if let Some(n) = new {
         if on_altstack(&alt, sp) {
@@ -149,14 +145,14 @@ pub(crate) fn sys_sigaltstack(ssp: u64, ossp: u64) -> SysResult {
     Ok((0, 0))
 }
 
-/// `context(GETCONTEXT, &mut ucontext)`, `context(SETCONTEXT, &ucontext)`.
+/// `context(GETCONTEXT, &mut ucontext)`, `context(SETCONTEXT, &ucontext)`, of the
+/// calling LWP, whose registers `frame` holds.
 #[inline]
-pub(crate) fn sys_context(sub: u64, ucp: u64) -> SysResult {
-    let frame = user_frame()?;
+pub(crate) fn sys_context(frame: &UserFrame, sub: u64, ucp: u64) -> SysResult {
     match sub {
-        GETCONTEXT => frame::getcontext(&frame, ucp).map(none),
+        GETCONTEXT => frame::getcontext(frame, ucp).map(none),
         SETCONTEXT => {
-            let mask = frame::setcontext(&frame, ucp)?;
+            let mask = frame::setcontext(frame, ucp)?;
             let t = curthread();
             if let (Some(mask), Some(p)) = (mask, t.own_procp()) {
                 take::set_mask(t, p, mask, None);

@@ -107,7 +107,7 @@ fn syscall(frame: &UserFrame) {
             d.lwp_eosys = Eosys::Normal;
         });
     }
-    let mut result = call(num, args);
+    let mut result = call(num, args, frame);
     if result == Err(Errno::ERESTART) {
         if signal::restartable() {
             if let Some(lwp) = lwp {
@@ -160,22 +160,27 @@ macro_rules! handler {
 
 /// The table and the general path's dispatch, from one list: each call's number,
 /// whether the machine may make it itself (`fast`: it neither blocks nor faults)
-/// or must hand it to the kernel (`general`), and what it does.
+/// or must hand it to the kernel (`general`; `framed`: the same, and it is also
+/// given the registers, the handle the trap hands the kernel), and what it does.
 macro_rules! syscalls {
     ($($num:ident => $path:ident $f:expr,)*) => {
         /// The system-call table (Solaris' `sysent`), indexed by call number: what
         /// the kernel registers with the machine (`Upcalls::sysent`).
         pub static SYSENT: [SysEnt; NSYSENT] = {
             let mut t = [SysEnt { call: handler!(nosys), fast: false }; NSYSENT];
-            $(t[$num as usize] = SysEnt { call: handler!($f), fast: syscalls!(@fast $path) };)*
+            $(t[$num as usize] = SysEnt {
+                call: syscalls!(@handler $path $f),
+                fast: syscalls!(@fast $path),
+            };)*
             t
         };
 
-        /// The system call `num` with arguments `a`, in Rust terms.
+        /// The system call `num` with arguments `a`, in Rust terms; `frame` holds
+        /// the caller's registers.
         #[inline(always)]
-        fn call(num: u64, a: [u64; 6]) -> SysResult {
+        fn call(num: u64, a: [u64; 6], frame: &UserFrame) -> SysResult {
             match num {
-                $($num => ($f)(a),)*
+                $($num => syscalls!(@call $path $f, a, frame),)*
                 _ => nosys(a),
             }
         }
@@ -196,6 +201,15 @@ macro_rules! syscalls {
     };
     (@fast fast) => { true };
     (@fast general) => { false };
+    (@fast framed) => { false };
+    (@call fast $f:expr, $a:ident, $frame:ident) => { ($f)($a) };
+    (@call general $f:expr, $a:ident, $frame:ident) => { ($f)($a) };
+    (@call framed $f:expr, $a:ident, $frame:ident) => { ($f)($a, $frame) };
+    (@handler fast $f:expr) => { handler!($f) };
+    (@handler general $f:expr) => { handler!($f) };
+    // The machine calls `fast` entries' handlers only; were a `framed` one's
+    // called, it would find the registers as a call without the trap's does.
+    (@handler framed $f:expr) => { handler!(|a| ($f)(a, &my_frame()?)) };
 }
 
 /// Entries in [`SYSENT`]: one past the highest call number.
@@ -230,10 +244,10 @@ syscalls! {
     SYS_SYSCONFIG => fast |a: [u64; 6]| vm::calls::sysconfig(a[0]),
     SYS_SIGPROCMASK => general |a: [u64; 6]| signal::sys_sigprocmask(a[0], a[1], a[2]),
     SYS_SIGSUSPEND => general |a: [u64; 6]| signal::sys_sigsuspend(a[0]),
-    SYS_SIGALTSTACK => general |a: [u64; 6]| signal::sys_sigaltstack(a[0], a[1]),
+    SYS_SIGALTSTACK => framed |a: [u64; 6], f: &UserFrame| signal::sys_sigaltstack(f, a[0], a[1]),
     SYS_SIGACTION => general |a: [u64; 6]| signal::sys_sigaction(a[0], a[1], a[2]),
     SYS_SIGPENDING => general |a: [u64; 6]| signal::sys_sigpending(a[0], a[1]),
-    SYS_CONTEXT => general |a: [u64; 6]| signal::sys_context(a[0], a[1]),
+    SYS_CONTEXT => framed |a: [u64; 6], f: &UserFrame| signal::sys_context(f, a[0], a[1]),
     SYS_SIGTIMEDWAIT => general |a: [u64; 6]| signal::sys_sigtimedwait(a[0], a[1], a[2]),
     SYS_GETITIMER => general |a: [u64; 6]| signal::sys_getitimer(a[0], a[1]),
     SYS_SETITIMER => general |a: [u64; 6]| signal::sys_setitimer(a[0], a[1], a[2]),
