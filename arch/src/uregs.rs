@@ -169,10 +169,11 @@ impl FrameData {
         }
     }
 
-    /// Every register, as a `gregset_t` (what [`FrameData::get`] gives one by one,
-    /// in straight loads: `UserFrame::load`, every signal's `ucontext_t`).
-    fn gregs(&self) -> [u64; NGREG] {
-        let mut r = [0; NGREG];
+    /// Every register, as a `gregset_t` written into `r` (what [`FrameData::get`]
+    /// gives one by one, in straight loads: `UserFrame::load`, every signal's
+    /// `ucontext_t`).
+    #[inline]
+    fn gregs(&self, r: &mut [u64; NGREG]) {
         let tstate = self.tstate.load(Ordering::Relaxed);
         r[reg::CCR] = (tstate >> CCR_SHIFT) & 0xff;
         r[reg::ASI] = (tstate >> ASI_SHIFT) & 0xff;
@@ -185,7 +186,6 @@ impl FrameData {
         for (n, o) in self.o.iter().enumerate() {
             r[reg::O0 + n] = o.load(Ordering::Relaxed);
         }
-        r
     }
 
     /// Register `i` (`reg::*`).
@@ -460,7 +460,16 @@ impl UserFrame {
 
     /// Every register, as a `gregset_t`.
     pub fn load(&self) -> UserRegs {
-        UserRegs { r: self.data().gregs() }
+        let mut regs = UserRegs::default();
+        self.load_gregs(&mut regs.r);
+        regs
+    }
+
+    /// Every register, written as a `gregset_t` into `r` where it is (a signal's
+    /// `ucontext_t` being built: no copy of them in between).
+    #[inline]
+    pub fn load_gregs(&self, r: &mut [u64; NGREG]) {
+        self.data().gregs(r);
     }
 
     /// Sets every register from a `gregset_t` (as `set` would, one by one).
@@ -522,7 +531,7 @@ impl UserFrame {
     }
 
     /// Sets every register from the words of a `gregset_t` where they are (a
-    /// signal's `ucontext_t`), as `store` does.
+    /// signal's `ucontext_t`), as `store` does (the reverse of `load_gregs`).
     pub fn store_gregs(&self, r: &[u64; NGREG]) {
         let d = self.data();
         let field = |i: usize, shift: u32| (r[i] & 0xff) << shift;

@@ -86,8 +86,7 @@ pub(super) fn sendsig(
     mask: SigSet,
 ) -> Result<(), Errno> {
     M::user_flush_windows();
-    let regs = frame.load();
-    let sp = regs.sp();
+    let sp = frame.sp();
     let mut top =
         if flags & SA_ONSTACK != 0 && alt.ss_flags & SS_DISABLE == 0 && !on_altstack(alt, sp) {
             alt.ss_sp.checked_add(alt.ss_size).ok_or(Errno::EFAULT)?
@@ -102,7 +101,7 @@ pub(super) fn sendsig(
     }
     let base = top.checked_sub(FRAME).ok_or(Errno::EFAULT)? & !15;
     let stack = context_stack(alt, sp);
-    copyout_context(base + UC_AT, frame, &regs.r, mask, &stack, gwins)?;
+    copyout_context(base + UC_AT, frame, |r| frame.load_gregs(r), mask, &stack, gwins)?;
     let lowest = if flags & SA_SIGINFO != 0 {
         copyout_words(base + SI_AT, &wire::siginfo(info))?;
         SI_AT
@@ -125,11 +124,13 @@ pub(super) fn sendsig(
 /// `ucontext_t` at `ucp`. `EFAULT` if it cannot be written there.
 pub(super) fn getcontext(frame: &UserFrame, ucp: u64) -> Result<(), Errno> {
     let alt = curlwp().and_then(|l| l.with_data(|d| d.lwp_sigaltstack)).ok_or(Errno::EINVAL)?;
-    let mut regs = frame.load();
-    regs.r[reg::O0] = 0;
-    regs.r[reg::CCR] &= !arch::uregs::CCR_CARRY;
-    let stack = context_stack(&alt, regs.sp());
-    copyout_context(ucp, frame, &regs.r, curthread().sig_state().hold(), &stack, 0)
+    let returned = |r: &mut [u64; arch::uregs::NGREG]| {
+        frame.load_gregs(r);
+        r[reg::O0] = 0;
+        r[reg::CCR] &= !arch::uregs::CCR_CARRY;
+    };
+    let stack = context_stack(&alt, frame.sp());
+    copyout_context(ucp, frame, returned, curthread().sig_state().hold(), &stack, 0)
 }
 
 /// Writes a `gwindows_t` holding `windows` at `at`: its head and those windows
@@ -159,19 +160,20 @@ fn copyin_gwindows(at: u64) -> Result<([UserWindow; USER_WBUF_WINDOWS], usize), 
     Ok((windows, n))
 }
 
-/// Writes a `ucontext_t` at `ucp`: registers `r`, `mask`, `stack`, the windows at
-/// `gwins` (0: none), and the FP registers of `frame`'s LWP if it uses the FPU
-/// (`UC_FPU`; else they are left out, unwritten).
+/// Writes a `ucontext_t` at `ucp`: the registers `regs` writes (in place, see
+/// `wire::ucontext`), `mask`, `stack`, the windows at `gwins` (0: none), and the FP
+/// registers of `frame`'s LWP if it uses the FPU (`UC_FPU`; else they are left
+/// out, unwritten).
 fn copyout_context(
     ucp: u64,
     frame: &UserFrame,
-    r: &[u64; arch::uregs::NGREG],
+    regs: impl FnOnce(&mut [u64; arch::uregs::NGREG]),
     mask: SigSet,
     stack: &SigAltStack,
     gwins: u64,
 ) -> Result<(), Errno> {
     let fp = frame.fpregs();
-    copyout_words(ucp, &wire::ucontext(r, mask, stack, gwins, fp.is_some()))?;
+    copyout_words(ucp, &wire::ucontext(regs, mask, stack, gwins, fp.is_some()))?;
     match fp {
         Some(fp) => copyout_words(ucp.wrapping_add(UC_FP as u64 * 8), &wire::fpregs(&fp)),
         None => Ok(()),

@@ -91,12 +91,13 @@ pub const UC_GWINS: usize = 28;
 /// before them is always written; they are only with `UC_FPU`.
 pub const UC_FP: usize = 29;
 
-/// The words of the `ucontext_t` of registers `r`, mask `mask`, stack `stack_t`
-/// and windows at `gwins` (0: none), up to its FP registers (`fp`: they follow,
-/// `UC_FPU`). Written out word by word: on the path of every signal delivered.
+/// The words of the `ucontext_t` of mask `mask`, stack `stack_t` and windows at
+/// `gwins` (0: none), up to its FP registers (`fp`: they follow, `UC_FPU`), whose
+/// registers `regs` writes into their place (`gregs_mut`): on the path of every
+/// signal delivered, they are not copied once into a `gregset_t` and again here.
 #[inline(always)]
 pub fn ucontext(
-    r: &[u64; arch::uregs::NGREG],
+    regs: impl FnOnce(&mut [u64; arch::uregs::NGREG]),
     mask: SigSet,
     stack_t: &SigAltStack,
     gwins: u64,
@@ -104,42 +105,23 @@ pub fn ucontext(
 ) -> [Word; UC_FP] {
     let [m0, m1] = sigset(mask);
     let [s0, s1, s2] = stack(stack_t);
-    [
-        UC_SIGMASK | UC_STACK | UC_CPU | if fp { UC_FPU } else { 0 },
-        0,
-        m0,
-        m1,
-        s0,
-        s1,
-        s2,
-        r[0],
-        r[1],
-        r[2],
-        r[3],
-        r[4],
-        r[5],
-        r[6],
-        r[7],
-        r[8],
-        r[9],
-        r[10],
-        r[11],
-        r[12],
-        r[13],
-        r[14],
-        r[15],
-        r[16],
-        r[17],
-        r[18],
-        r[19],
-        r[20],
-        gwins,
-    ]
+    let flags = UC_SIGMASK | UC_STACK | UC_CPU | if fp { UC_FPU } else { 0 };
+    let mut uc = [0; UC_FP];
+    uc[..UC_REGS].copy_from_slice(&[flags, 0, m0, m1, s0, s1, s2]);
+    regs(gregs_mut(&mut uc));
+    uc[UC_GWINS] = gwins;
+    uc
 }
 
 /// The registers of a `ucontext_t`.
 pub fn gregs(uc: &[Word; UC_FP]) -> &[u64; arch::uregs::NGREG] {
     uc[UC_REGS..UC_REGS + arch::uregs::NGREG].try_into().unwrap_or(&[0; arch::uregs::NGREG])
+}
+
+/// The registers of a `ucontext_t`, to write.
+fn gregs_mut(uc: &mut [Word; UC_FP]) -> &mut [u64; arch::uregs::NGREG] {
+    let r: &mut [u64] = &mut uc[UC_REGS..UC_GWINS];
+    r.try_into().expect("a gregset_t is NGREG words")
 }
 
 /// A `gwindows_t`: its head (`wbcnt` and `spbuf`), then each window's sixteen

@@ -108,10 +108,10 @@ fn words_are_the_abis_bytes() {
     );
     let mut regs = [0u64; arch::uregs::NGREG];
     regs[arch::reg::G7] = 0x0707;
-    let uc = ucontext(&regs, s, &alt, 0, false);
+    let uc = ucontext(|r| *r = regs, s, &alt, 0, false);
     assert_eq!(gregs(&uc), &regs);
     assert_eq!(uc[UC_GWINS], 0, "no windows refused: gwins null");
-    assert_eq!(ucontext(&regs, s, &alt, 0x9000, false)[UC_GWINS], 0x9000);
+    assert_eq!(ucontext(|r| *r = regs, s, &alt, 0x9000, false)[UC_GWINS], 0x9000);
     // gwindows_t: wbcnt (4 bytes, then 4 of padding), spbuf[31], then the windows.
     let w = arch::UserWindow { sp: 0x1001, regs: core::array::from_fn(|i| i as u64 + 1) };
     let head = gwindows_head(&[w]);
@@ -121,7 +121,7 @@ fn words_are_the_abis_bytes() {
     assert_eq!(get_sigset(&uc[UC_MASK..]), s);
     assert_eq!(get_stack(&uc[4..]), alt);
     assert_eq!(uc[0] & lwp_abi::UC_FPU, 0, "no FP registers: no UC_FPU");
-    assert_ne!(ucontext(&regs, s, &alt, 0, true)[0] & lwp_abi::UC_FPU, 0);
+    assert_ne!(ucontext(|r| *r = regs, s, &alt, 0, true)[0] & lwp_abi::UC_FPU, 0);
     // fpregset_t: the double registers, %fsr, then fpu_en (0: none).
     let fp = arch::FpRegs { d: core::array::from_fn(|i| i as u64 * 0x0101), fsr: 0x0800_0000 };
     let w = fpregs(&fp);
