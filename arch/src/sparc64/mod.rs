@@ -390,7 +390,7 @@ impl Machine for Sparc64 {
     }
 
     fn user_flush_windows() {
-        frame::flush_windows()
+        user::flush_user_windows()
     }
 
     fn user_exec(space: Shared<vm::AddrSpace>) {

@@ -61,7 +61,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::cpu::{sparc64_cpu, ArchCpu, CONTEXT_USER};
 use super::fpu::{self, FpuState};
-use super::frame::{flush_windows, tt, TrapInfo, MIN_FRAME, STACK_BIAS};
+use super::frame::{tt, TrapInfo, MIN_FRAME, STACK_BIAS};
 use super::vm::{self, AddrSpace};
 use crate::uregs::FrameData;
 use crate::{
@@ -502,6 +502,31 @@ sparc64_user_run:
     stx     %i7, [%i1 + {run_i7}]
     call    sparc64_user_enter
      mov    %i0, %o0
+
+    ! sparc64_flush_user_windows(): writes the user's windows still in the file
+    ! (the "other" windows, which a trap from user mode leaves there) to their
+    ! stack, or to the window buffer, and no other window: empty frames are saved
+    ! until no user window is left, each save past the free windows spilling the
+    ! oldest window, a user one; then as many restores, which fill nothing. The
+    ! kernel's windows stay in the file: `flushw` would spill them too, and every
+    ! return through them would fill them again. (%g1 counts the saves: the empty
+    ! frames' registers are scratch, and a trap in between keeps the globals.)
+    .globl  sparc64_flush_user_windows
+    .type   sparc64_flush_user_windows, #function
+sparc64_flush_user_windows:
+    rdpr    %otherwin, %o5
+    brz,pt  %o5, 3f
+     clr    %g1
+1:  save    %sp, -{minframe}, %sp
+    rdpr    %otherwin, %o5
+    brnz,pt %o5, 1b
+     add    %g1, 1, %g1
+2:  subcc   %g1, 1, %g1
+    bnz,pt  %xcc, 2b
+     restore
+3:  retl
+     nop
+    .size   sparc64_flush_user_windows, . - sparc64_flush_user_windows
 "#,
     minframe = const MIN_FRAME,
     cpu_ksp = const offset_of!(ArchCpu, ksp),
@@ -513,6 +538,17 @@ extern "C" {
     fn sparc64_user_enter(frame: *const FrameData) -> !;
     fn sparc64_user_landing(run: *mut UserRun) -> !;
     fn sparc64_user_run(frame: *const FrameData, run: *mut UserRun);
+    fn sparc64_flush_user_windows();
+}
+
+/// Writes the running thread's user windows still in the register file to their
+/// stack, or to the window buffer where the stack cannot take them
+/// (`Machine::user_flush_windows`, `ta 3`); the kernel's windows stay in the file.
+pub(super) fn flush_user_windows() {
+    // SAFETY: the saves and restores balance, the empty frames are never written
+    // but by a spill, below the kernel's stack pointer as any frame, and the user
+    // windows go out through their own spill handler, as with `flushw`.
+    unsafe { sparc64_flush_user_windows() }
 }
 
 /// Makes the running thread run in `space` with `frame`: the windows its buffer
@@ -677,7 +713,7 @@ extern "C" fn sparc64_user_trap(tt: u64) {
         tt::SOFT_FLUSH_WINDOWS => {
             // The user's windows are the "other" windows now: they go to its stack
             // (or the buffer, written out on the way back), and the `ta` is done.
-            flush_windows();
+            flush_user_windows();
             let npc = frame.get(reg::NPC);
             frame.set(reg::PC, npc);
             frame.set(reg::NPC, npc.wrapping_add(4));
