@@ -42,7 +42,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8};
 
 use lwp_abi::{Errno, LwpMutex, SC_ONPROC, SC_STATE};
 
-use super::sched::{self, hold, Held, Switch};
+use super::sched::{self, hold, Held, Sleep, Unpark};
 use super::sleepq::{self, COND, MUTEX, READER, SEMA, WRITER};
 use super::stats::{bump, STATS};
 use super::sys::{current, word, LockWord, Native};
@@ -163,10 +163,10 @@ fn sleep(me: &'static Thread, h: Held, addr: u64, how: u8) {
     }
 }
 
-/// [`sleep`] but for an unbound thread's switch away, which it returns for the
-/// caller to make (`Held::block`).
+/// [`sleep`] but for the sleep itself, which it returns for the caller to make
+/// (`Held::block`).
 #[inline(always)]
-fn block(me: &'static Thread, mut h: Held, addr: u64, how: u8) -> Option<Switch> {
+fn block(me: &'static Thread, mut h: Held, addr: u64, how: u8) -> Option<Sleep> {
     sleepq::enqueue(h.queue(addr), me, addr, how);
     bump(&STATS.blocks);
     h.block()
@@ -207,7 +207,7 @@ impl Mutex {
     }
 
     /// Takes the mutex, waiting as its kind says. `EDEADLK` if the caller holds it.
-    /// Inlined: a blocked thread's switch is made in the caller's window.
+    /// Inlined: a blocked thread's sleep is made in the caller's window.
     #[inline(always)]
     pub fn lock(&self) -> Result<(), Error> {
         self.h.check(MUTEX_MAGIC)?;
@@ -224,11 +224,11 @@ impl Mutex {
         }
     }
 
-    /// Waits for the mutex and takes it, but for the switch away of an unbound
-    /// thread that blocks, which it returns for `lock` to make (`Held::block`).
+    /// Waits for the mutex and takes it, but for the sleep of a thread that
+    /// blocks, which it returns for `lock` to make (`Held::block`).
     #[cold]
     #[inline(never)]
-    fn lock_slow(&self, me: &'static Thread) -> Option<Switch> {
+    fn lock_slow(&self, me: &'static Thread) -> Option<Sleep> {
         let kind = self.h.kind();
         loop {
             let w = self.word.load(Relaxed);
@@ -267,25 +267,27 @@ impl Mutex {
     }
 
     /// Leaves the mutex, handing it to the first waiter. `EPERM` if the caller does
-    /// not hold it.
-    #[inline]
+    /// not hold it. Inlined: the waiter's LWP is unparked in the caller's window.
+    #[inline(always)]
     pub fn unlock(&self) -> Result<(), Error> {
         self.h.check(MUTEX_MAGIC)?;
         let me = current().addr();
         match lw::mutex_unlock_fast(&self.word, me) {
             Ok(()) => Ok(()),
             Err(w) if lw::owner(w) != me => Err(err(Errno::EPERM)),
-            Err(_) => self.unlock_slow(me),
+            Err(_) => self.unlock_slow(me).map(Unpark::give),
         }
     }
 
+    /// Leaves the mutex with waiters, but for the unpark of the one it is handed
+    /// to, which it returns for `unlock` to give.
     #[cold]
     #[inline(never)]
-    fn unlock_slow(&self, me: u64) -> Result<(), Error> {
+    fn unlock_slow(&self, me: u64) -> Result<Unpark, Error> {
         let mut h = hold();
         let r = self.unlock_held(&mut h, me);
-        h.release();
-        r
+        let unpark = h.leave();
+        r.map(|()| unpark)
     }
 
     /// Leaves the mutex, `me`'s, whose fast exit failed, under the pool's lock.
@@ -357,16 +359,30 @@ impl Cond {
 
     /// Leaves `m` (held by the caller), waits until signalled, and takes `m` again.
     /// As everywhere, a woken waiter checks its condition again: a wait may end
-    /// early. `EPERM` if the caller does not hold `m`.
+    /// early. `EPERM` if the caller does not hold `m`. Inlined: the sleep is made
+    /// in the caller's window.
+    #[inline(always)]
     pub fn wait(&self, m: &Mutex) -> Result<(), Error> {
+        let me = current();
+        if let Some(s) = self.wait_slow(m, me)? {
+            s.finish(me);
+        }
+        // Moved to the mutex's queue by a signaller that held it: handed it.
+        if m.held() {
+            return Ok(());
+        }
+        m.lock()
+    }
+
+    /// Leaves `m` and waits, but for the sleep, which it returns for `wait` to
+    /// make; none if the caller is to take `m` again at once.
+    #[inline(never)]
+    fn wait_slow(&self, m: &Mutex, me: &'static Thread) -> Result<Option<Sleep>, Error> {
         let kind = self.h.checked_kind(COND_MAGIC)?;
         m.h.check(MUTEX_MAGIC)?;
-        let me = current();
         if !m.held() {
             return Err(err(Errno::EPERM));
         }
-        let seen = self.seq.load(SeqCst);
-        let moved = || self.seq.load(SeqCst) != seen;
         if kind == SyncKind::Block {
             // Queued before the mutex is left: one hold of the pool's lock.
             let mut h = hold();
@@ -375,32 +391,28 @@ impl Cond {
                 h.release();
                 return Err(e);
             }
-            h.sleep();
-        } else {
-            m.unlock()?;
-            loop {
-                if moved() {
-                    return m.lock();
-                }
-                match (kind, busy(kind, lw::owner(m.word.load(Relaxed)))) {
-                    (SyncKind::Spin, Busy::Block) => spin(Busy::YieldThread),
-                    (_, Busy::Block) => break,
-                    (_, b) => spin(b),
-                }
-            }
-            let mut h = hold();
+            return Ok(h.block());
+        }
+        let seen = self.seq.load(SeqCst);
+        let moved = || self.seq.load(SeqCst) != seen;
+        m.unlock()?;
+        loop {
             if moved() {
-                h.release();
-                return m.lock();
+                return Ok(None);
             }
-            self.queue(&mut h, me, m);
-            h.sleep();
+            match (kind, busy(kind, lw::owner(m.word.load(Relaxed)))) {
+                (SyncKind::Spin, Busy::Block) => spin(Busy::YieldThread),
+                (_, Busy::Block) => break,
+                (_, b) => spin(b),
+            }
         }
-        // Moved to the mutex's queue by a signaller that held it: handed it.
-        if m.held() {
-            return Ok(());
+        let mut h = hold();
+        if moved() {
+            h.release();
+            return Ok(None);
         }
-        m.lock()
+        self.queue(&mut h, me, m);
+        Ok(h.block())
     }
 
     /// Queues `me` as a waiter that will take `m` again, under the pool's lock.
