@@ -551,8 +551,10 @@ impl Held {
         if self.unpark[1] == 0 && !self.kick {
             return Unpark(self.unpark[0]);
         }
-        // The list by value: a reference would keep the whole `Held` in memory.
-        wakeups(self.unpark, self.kick)
+        // The list as values: a reference, or an array (passed by one), would
+        // keep the whole `Held` in memory.
+        let [a, b, c, d] = self.unpark;
+        wakeups(a, b, c, d, self.kick)
     }
 
     /// Leaves the lock, then gives the wakeups.
@@ -602,10 +604,11 @@ impl Held {
     }
 }
 
-/// Unparks the LWPs `ids` (up to the first 0) but the last, which it returns;
-/// then, if `kick_pool`, sees that the pool has an LWP awake.
+/// Unparks the LWPs `a` to `d` (up to the first 0) but the last, which it
+/// returns; then, if `kick_pool`, sees that the pool has an LWP awake.
 #[cold]
-fn wakeups(ids: [u32; 4], kick_pool: bool) -> Unpark {
+fn wakeups(a: u32, b: u32, c: u32, d: u32, kick_pool: bool) -> Unpark {
+    let ids = [a, b, c, d];
     let n = ids.iter().take_while(|&&id| id != 0).count();
     let (last, rest) = match ids[..n].split_last() {
         Some((&l, r)) => (l, r),

@@ -45,7 +45,7 @@ use lwp_abi::{Errno, LwpMutex, SC_ONPROC, SC_STATE};
 use super::sched::{self, hold, Held, Sleep, Unpark};
 use super::sleepq::{self, COND, MUTEX, READER, SEMA, WRITER};
 use super::stats::{bump, STATS};
-use super::sys::{current, word, LockWord, Native};
+use super::sys::{current, word, Counter, LockWord, Native};
 use super::thread::Thread;
 use crate::lockword::{self as lw, Marked, Word};
 use crate::lwpmutex::{self, err, Error, SyncKind, Took};
@@ -336,8 +336,8 @@ impl Mutex {
 /// A condition variable (Solaris' `cond_t`).
 #[repr(C)]
 pub struct Cond {
-    seq: AtomicU64,
-    waiters: AtomicU64,
+    seq: Counter,
+    waiters: Counter,
     h: Header,
 }
 
@@ -346,11 +346,7 @@ impl Cond {
     /// sequence number, giving way to other threads), block, or adaptive (watch it
     /// while the mutex's owner — the likely signaller — runs on a CPU, else block).
     pub const fn new(kind: SyncKind) -> Cond {
-        Cond {
-            seq: AtomicU64::new(0),
-            waiters: AtomicU64::new(0),
-            h: Header::new(COND_MAGIC, kind),
-        }
+        Cond { seq: Counter::new(0), waiters: Counter::new(0), h: Header::new(COND_MAGIC, kind) }
     }
 
     fn addr(&self) -> u64 {
@@ -393,8 +389,8 @@ impl Cond {
             }
             return Ok(h.block());
         }
-        let seen = self.seq.load(SeqCst);
-        let moved = || self.seq.load(SeqCst) != seen;
+        let seen = self.seq.load();
+        let moved = || self.seq.load() != seen;
         m.unlock()?;
         loop {
             if moved() {
@@ -417,7 +413,7 @@ impl Cond {
 
     /// Queues `me` as a waiter that will take `m` again, under the pool's lock.
     fn queue(&self, h: &mut Held, me: &'static Thread, m: &Mutex) {
-        self.waiters.fetch_add(1, SeqCst);
+        self.waiters.add(1);
         me.wmutex.set(m.addr());
         sleepq::enqueue(h.queue(self.addr()), me, self.addr(), COND);
         bump(&STATS.blocks);
@@ -435,14 +431,14 @@ impl Cond {
 
     fn wake(&self, all: bool) -> Result<(), Error> {
         self.h.check(COND_MAGIC)?;
-        self.seq.fetch_add(1, SeqCst);
-        if self.waiters.load(SeqCst) == 0 {
+        self.seq.add(1);
+        if self.waiters.load() == 0 {
             return Ok(());
         }
         let (addr, me) = (self.addr(), current().addr());
         let mut h = hold();
         while let Some(t) = sleepq::take(h.queue(addr), addr) {
-            self.waiters.fetch_sub(1, SeqCst);
+            self.waiters.add(u64::MAX);
             match Mutex::at(t.wmutex.get()) {
                 // The caller holds the mutex it will want: it waits for that now.
                 Some(m) if lw::owner(m.word.load(Relaxed)) == me => {
@@ -464,7 +460,7 @@ impl Cond {
 
     /// Destroys it: `EBUSY` while threads wait on it.
     pub fn destroy(&self) -> Result<(), Error> {
-        self.h.destroy(COND_MAGIC, || self.waiters.load(SeqCst) != 0)
+        self.h.destroy(COND_MAGIC, || self.waiters.load() != 0)
     }
 }
 
