@@ -382,6 +382,7 @@ impl Cond {
         if kind == SyncKind::Block {
             // Queued before the mutex is left: one hold of the pool's lock.
             let mut h = hold();
+            self.waiters.add(1);
             self.queue(&mut h, me, m);
             if let Err(e) = m.unlock_in(&mut h) {
                 h.release();
@@ -403,7 +404,11 @@ impl Cond {
             }
         }
         let mut h = hold();
+        // Counted before the last look: a signaller moves the number before it
+        // looks for waiters, so one of the two sees the other.
+        self.waiters.add(1);
         if moved() {
+            self.waiters.add(u64::MAX);
             h.release();
             return Ok(None);
         }
@@ -411,9 +416,9 @@ impl Cond {
         Ok(h.block())
     }
 
-    /// Queues `me` as a waiter that will take `m` again, under the pool's lock.
+    /// Queues `me`, counted a waiter already, as one that will take `m` again,
+    /// under the pool's lock.
     fn queue(&self, h: &mut Held, me: &'static Thread, m: &Mutex) {
-        self.waiters.add(1);
         me.wmutex.set(m.addr());
         sleepq::enqueue(h.queue(self.addr()), me, self.addr(), COND);
         bump(&STATS.blocks);
