@@ -42,12 +42,13 @@
 //! the thread switched to fills them back one return at a time: the paths that
 //! block are inlined down to the switch, so that a switch costs the windows of the
 //! caller and of the library function it called, not a chain of helpers. A slow
-//! path kept out of line (a mutex's, a condition variable's) returns the sleep it
-//! decided ([`Sleep`]: a switch, or a bound thread's park) and the unpark it
-//! leaves ([`Unpark`]) to its inlined caller, which makes them in the caller's
-//! own window: in a steady run of hand-offs between unbound threads no window is
-//! spilled or filled by a trap at all, and a kernel switch spills and fills the
-//! caller's window only.
+//! path kept out of line returns the sleep it decided to its inlined caller,
+//! which makes it in the caller's own window: a mutex's returns an unbound
+//! thread's switch ([`Switch`]), a condition variable's that or a bound thread's
+//! park, with the unpark the hold leaves ([`Sleep`]). So in a steady run of
+//! hand-offs between unbound threads no window is spilled or filled by a trap at
+//! all, and the kernel switch of a bound thread's wait on a condition variable
+//! spills and fills the caller's window only.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -378,6 +379,13 @@ impl Switch {
     fn make(self, me: &'static Thread) -> &'static Lwp {
         switch::switch(self.lwp, me, self.next)
     }
+
+    /// Makes the switch from `me`, and leaves the lock once `me` runs again.
+    #[inline(always)]
+    pub(crate) fn finish(self, me: &'static Thread) {
+        let lwp = self.make(me);
+        POOL.release_on(lwp);
+    }
 }
 
 /// How a thread that committed to wait, under the pool's lock, goes to sleep
@@ -401,10 +409,7 @@ impl Sleep {
     #[inline(always)]
     pub(crate) fn finish(self, me: &'static Thread) {
         match self {
-            Sleep::Switch(s) => {
-                let lwp = s.make(me);
-                POOL.release_on(lwp);
-            }
+            Sleep::Switch(s) => s.finish(me),
             Sleep::Park(mut unpark) => {
                 while wait::still_waiting(&me.wstate) {
                     unpark.park();

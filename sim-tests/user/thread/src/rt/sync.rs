@@ -42,7 +42,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8};
 
 use lwp_abi::{Errno, LwpMutex, SC_ONPROC, SC_STATE};
 
-use super::sched::{self, hold, Held, Sleep, Unpark};
+use super::sched::{self, hold, Held, Sleep, Switch};
 use super::sleepq::{self, COND, MUTEX, READER, SEMA, WRITER};
 use super::stats::{bump, STATS};
 use super::sys::{current, word, Counter, LockWord, Native};
@@ -207,7 +207,7 @@ impl Mutex {
     }
 
     /// Takes the mutex, waiting as its kind says. `EDEADLK` if the caller holds it.
-    /// Inlined: a blocked thread's sleep is made in the caller's window.
+    /// Inlined: a blocked unbound thread's switch is made in the caller's window.
     #[inline(always)]
     pub fn lock(&self) -> Result<(), Error> {
         self.h.check(MUTEX_MAGIC)?;
@@ -224,11 +224,13 @@ impl Mutex {
         }
     }
 
-    /// Waits for the mutex and takes it, but for the sleep of a thread that
-    /// blocks, which it returns for `lock` to make (`Held::block`).
+    /// Waits for the mutex and takes it, but for the switch away of an unbound
+    /// thread that blocks, which it returns for `lock` to make (`Held::block`). A
+    /// bound thread parks here: a sleep returned would be passed in memory, and
+    /// the unbound hand-off would pay for it.
     #[cold]
     #[inline(never)]
-    fn lock_slow(&self, me: &'static Thread) -> Option<Sleep> {
+    fn lock_slow(&self, me: &'static Thread) -> Option<Switch> {
         let kind = self.h.kind();
         loop {
             let w = self.word.load(Relaxed);
@@ -251,7 +253,14 @@ impl Mutex {
                 continue;
             }
             // Handed over when woken.
-            return block(me, h, self.addr(), MUTEX);
+            return match block(me, h, self.addr(), MUTEX) {
+                Some(Sleep::Switch(s)) => Some(s),
+                Some(park) => {
+                    park.finish(me);
+                    None
+                }
+                None => None,
+            };
         }
     }
 
@@ -267,27 +276,27 @@ impl Mutex {
     }
 
     /// Leaves the mutex, handing it to the first waiter. `EPERM` if the caller does
-    /// not hold it. Inlined: the waiter's LWP is unparked in the caller's window.
-    #[inline(always)]
+    /// not hold it.
+    #[inline]
     pub fn unlock(&self) -> Result<(), Error> {
         self.h.check(MUTEX_MAGIC)?;
         let me = current().addr();
         match lw::mutex_unlock_fast(&self.word, me) {
             Ok(()) => Ok(()),
             Err(w) if lw::owner(w) != me => Err(err(Errno::EPERM)),
-            Err(_) => self.unlock_slow(me).map(Unpark::give),
+            Err(_) => self.unlock_slow(me),
         }
     }
 
-    /// Leaves the mutex with waiters, but for the unpark of the one it is handed
-    /// to, which it returns for `unlock` to give.
+    /// Leaves the mutex with waiters. (Its unpark is given here: returned to
+    /// `unlock`, with the error, it would be passed in memory.)
     #[cold]
     #[inline(never)]
-    fn unlock_slow(&self, me: u64) -> Result<Unpark, Error> {
+    fn unlock_slow(&self, me: u64) -> Result<(), Error> {
         let mut h = hold();
         let r = self.unlock_held(&mut h, me);
-        let unpark = h.leave();
-        r.map(|()| unpark)
+        h.release();
+        r
     }
 
     /// Leaves the mutex, `me`'s, whose fast exit failed, under the pool's lock.
