@@ -42,9 +42,13 @@
 //! the thread switched to fills them back one return at a time: the paths that
 //! block are inlined down to the switch, so that a switch costs the windows of the
 //! caller and of the library function it called, not a chain of helpers. A slow
-//! path kept out of line (a mutex's) returns the switch it decided ([`Switch`])
-//! to its inlined caller, which makes it in the caller's own window: in a steady
-//! run of hand-offs no window is spilled or filled by a trap at all.
+//! path kept out of line returns the sleep it decided to its inlined caller,
+//! which makes it in the caller's own window: a mutex's returns an unbound
+//! thread's switch ([`Switch`]), a condition variable's that or a bound thread's
+//! park, with the unpark the hold leaves ([`Sleep`]). So in a steady run of
+//! hand-offs between unbound threads no window is spilled or filled by a trap at
+//! all, and the kernel switch of a bound thread's wait on a condition variable
+//! spills and fills the caller's window only.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -350,9 +354,7 @@ pub(crate) fn lwp_started(t: &'static Thread, flags: u64) {
 }
 
 /// A switch from the calling thread to `next` on `lwp`, decided under the pool's
-/// lock, which stays held across it. Made by the thread that decided it: a
-/// blocking path that is not inlined into its caller returns it, for the caller
-/// to make in its own window (`Held::block`).
+/// lock, which stays held across it.
 #[must_use]
 pub(crate) struct Switch {
     next: &'static Thread,
@@ -383,6 +385,61 @@ impl Switch {
     pub(crate) fn finish(self, me: &'static Thread) {
         let lwp = self.make(me);
         POOL.release_on(lwp);
+    }
+}
+
+/// How a thread that committed to wait, under the pool's lock, goes to sleep
+/// until woken: made by the thread itself. A blocking path that is not inlined
+/// into its caller returns it, for the caller to make in its own window
+/// (`Held::block`): a switch, at user level or in the kernel, spills every
+/// register window older than the one it is made in, each filled again by a trap
+/// as the thread returns into it.
+#[must_use]
+pub(crate) enum Sleep {
+    /// An unbound thread switches to another thread of its LWP.
+    Switch(Switch),
+    /// A bound thread parks its LWP until woken, giving the hold's last unpark
+    /// with its first park (one system call); the lock is left already.
+    Park(Unpark),
+}
+
+impl Sleep {
+    /// Sleeps as `me`, the calling thread, until woken; the lock is not held on
+    /// return.
+    #[inline(always)]
+    pub(crate) fn finish(self, me: &'static Thread) {
+        match self {
+            Sleep::Switch(s) => s.finish(me),
+            Sleep::Park(mut unpark) => {
+                while wait::still_waiting(&me.wstate) {
+                    unpark.park();
+                }
+                unpark.give();
+            }
+        }
+    }
+}
+
+/// An LWP to unpark (0: none), left by a hold of the pool's lock for its caller
+/// to give in its own window ([`Held::leave`]): the LWP woken may run at once,
+/// and the switch to it spills the windows of the calling chain (see [`Sleep`]).
+#[must_use]
+pub(crate) struct Unpark(u32);
+
+impl Unpark {
+    /// Unparks it, if any.
+    #[inline(always)]
+    pub(crate) fn give(self) {
+        if self.0 != 0 {
+            let _ = lwp_unpark(self.0);
+        }
+    }
+
+    /// Parks the calling LWP, unparking this one first in the same call; it is
+    /// given then.
+    #[inline(always)]
+    fn park(&mut self) {
+        let _ = lwp_park(None, core::mem::replace(&mut self.0, 0));
     }
 }
 
@@ -420,7 +477,8 @@ pub fn yield_now() {
 
 /// The pool's lock, held by the calling thread's LWP: the synchronization
 /// objects' slow paths and the thread calls that wait run under it. What it wakes
-/// is unparked once the lock is left ([`Held::release`], [`Held::sleep`]).
+/// is unparked once the lock is left ([`Held::release`], [`Held::leave`],
+/// [`Held::sleep`]).
 pub(crate) struct Held {
     /// The holder, and the LWP it runs on.
     me: &'static Thread,
@@ -492,21 +550,30 @@ impl Held {
         self.unpark[0] != 0 || self.kick
     }
 
-    /// Gives the wakeups; the last unpark with `park` (the caller's own park, in
-    /// one call), if asked.
+    /// Gives the wakeups but for the last unpark, which it returns.
     #[inline(always)]
-    fn give(&self, park: bool) {
-        // The list by value: a reference would keep the whole `Held` in memory.
-        wakeups(self.unpark, self.kick, park);
+    fn give_but_last(&self) -> Unpark {
+        if self.unpark[1] == 0 && !self.kick {
+            return Unpark(self.unpark[0]);
+        }
+        // The list as values: a reference, or an array (passed by one), would
+        // keep the whole `Held` in memory.
+        let [a, b, c, d] = self.unpark;
+        wakeups(a, b, c, d, self.kick)
     }
 
     /// Leaves the lock, then gives the wakeups.
     #[inline(always)]
     pub(crate) fn release(self) {
+        self.leave().give();
+    }
+
+    /// Leaves the lock and gives the wakeups but for the last unpark, which it
+    /// returns for the caller to give in its own window.
+    #[inline(always)]
+    pub(crate) fn leave(self) -> Unpark {
         POOL.release_on(self.lwp);
-        if self.pending() {
-            self.give(false);
-        }
+        self.give_but_last()
     }
 
     /// The holder, which queued itself somewhere under this hold, waits until
@@ -519,67 +586,46 @@ impl Held {
         }
     }
 
-    /// [`Held::sleep`] but for an unbound thread's switch away, which it returns,
-    /// the lock held, for the caller to make: a switch spills every register
-    /// window older than the one it is made in, each filled again by a trap as
-    /// the thread returns into it, so a slow path made out of line returns the
-    /// switch to its inlined caller rather than make it in its own window.
+    /// [`Held::sleep`] but for the sleep itself, which it returns for the caller
+    /// to make ([`Sleep`]): none if an unbound holder was woken already.
     #[inline(always)]
-    pub(crate) fn block(self) -> Option<Switch> {
+    pub(crate) fn block(self) -> Option<Sleep> {
         let me = self.me;
         wait::prepare(&me.wstate);
         if me.is_bound() {
-            POOL.release_on(self.lwp);
-            // The first park gives the unparks (the last in the same call).
-            let mut first = true;
-            while wait::still_waiting(&me.wstate) {
-                if first && self.pending() {
-                    self.give(true);
-                } else {
-                    let _ = lwp_park(None, 0);
-                }
-                first = false;
-            }
-            if first && self.pending() {
-                self.give(false);
-            }
-            return None;
+            return Some(Sleep::Park(self.leave()));
         }
         if self.pending() {
             // Given now: this thread may not run again for long.
-            self.give(false);
+            self.give_but_last().give();
         }
         // No waker can come while the lock is held: this commits.
         if wait::commit(&me.wstate) {
             let next = self.pool().pick(self.lwp);
-            return Some(Switch::new(me, next, self.lwp));
+            return Some(Sleep::Switch(Switch::new(me, next, self.lwp)));
         }
         POOL.release_on(self.lwp);
         None
     }
 }
 
-/// Unparks the LWPs `ids` (up to the first 0), the last with `park` (the
-/// caller's own park, in one call) if asked; then, if `kick_pool`, sees that the
-/// pool has an LWP awake.
+/// Unparks the LWPs `a` to `d` (up to the first 0) but the last, which it
+/// returns; then, if `kick_pool`, sees that the pool has an LWP awake.
 #[cold]
-fn wakeups(ids: [u32; 4], kick_pool: bool, park: bool) {
+fn wakeups(a: u32, b: u32, c: u32, d: u32, kick_pool: bool) -> Unpark {
+    let ids = [a, b, c, d];
     let n = ids.iter().take_while(|&&id| id != 0).count();
     let (last, rest) = match ids[..n].split_last() {
-        Some((l, r)) => (Some(*l), r),
-        None => (None, &[][..]),
+        Some((&l, r)) => (l, r),
+        None => (0, &[][..]),
     };
     for &id in rest {
-        let _ = lwp_unpark(id);
-    }
-    if park {
-        let _ = lwp_park(None, last.unwrap_or(0));
-    } else if let Some(id) = last {
         let _ = lwp_unpark(id);
     }
     if kick_pool {
         kick(None);
     }
+    Unpark(last)
 }
 
 /// An idle thread: runs what the run queue holds, else parks its LWP. Entered
@@ -777,7 +823,7 @@ pub(crate) fn exit_unbound(me: &'static Thread) -> ! {
         h.wake(j);
         if h.pending() {
             // Given now: after the switch, this thread is gone.
-            h.give(false);
+            h.give_but_last().give();
         }
     }
     let lwp = h.lwp;

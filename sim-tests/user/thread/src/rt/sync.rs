@@ -42,10 +42,10 @@ use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8};
 
 use lwp_abi::{Errno, LwpMutex, SC_ONPROC, SC_STATE};
 
-use super::sched::{self, hold, Held, Switch};
+use super::sched::{self, hold, Held, Sleep, Switch};
 use super::sleepq::{self, COND, MUTEX, READER, SEMA, WRITER};
 use super::stats::{bump, STATS};
-use super::sys::{current, word, LockWord, Native};
+use super::sys::{current, word, Counter, LockWord, Native};
 use super::thread::Thread;
 use crate::lockword::{self as lw, Marked, Word};
 use crate::lwpmutex::{self, err, Error, SyncKind, Took};
@@ -163,10 +163,10 @@ fn sleep(me: &'static Thread, h: Held, addr: u64, how: u8) {
     }
 }
 
-/// [`sleep`] but for an unbound thread's switch away, which it returns for the
-/// caller to make (`Held::block`).
+/// [`sleep`] but for the sleep itself, which it returns for the caller to make
+/// (`Held::block`).
 #[inline(always)]
-fn block(me: &'static Thread, mut h: Held, addr: u64, how: u8) -> Option<Switch> {
+fn block(me: &'static Thread, mut h: Held, addr: u64, how: u8) -> Option<Sleep> {
     sleepq::enqueue(h.queue(addr), me, addr, how);
     bump(&STATS.blocks);
     h.block()
@@ -207,7 +207,7 @@ impl Mutex {
     }
 
     /// Takes the mutex, waiting as its kind says. `EDEADLK` if the caller holds it.
-    /// Inlined: a blocked thread's switch is made in the caller's window.
+    /// Inlined: a blocked unbound thread's switch is made in the caller's window.
     #[inline(always)]
     pub fn lock(&self) -> Result<(), Error> {
         self.h.check(MUTEX_MAGIC)?;
@@ -225,7 +225,9 @@ impl Mutex {
     }
 
     /// Waits for the mutex and takes it, but for the switch away of an unbound
-    /// thread that blocks, which it returns for `lock` to make (`Held::block`).
+    /// thread that blocks, which it returns for `lock` to make (`Held::block`). A
+    /// bound thread parks here: a sleep returned would be passed in memory, and
+    /// the unbound hand-off would pay for it.
     #[cold]
     #[inline(never)]
     fn lock_slow(&self, me: &'static Thread) -> Option<Switch> {
@@ -251,7 +253,14 @@ impl Mutex {
                 continue;
             }
             // Handed over when woken.
-            return block(me, h, self.addr(), MUTEX);
+            return match block(me, h, self.addr(), MUTEX) {
+                Some(Sleep::Switch(s)) => Some(s),
+                Some(park) => {
+                    park.finish(me);
+                    None
+                }
+                None => None,
+            };
         }
     }
 
@@ -279,6 +288,8 @@ impl Mutex {
         }
     }
 
+    /// Leaves the mutex with waiters. (Its unpark is given here: returned to
+    /// `unlock`, with the error, it would be passed in memory.)
     #[cold]
     #[inline(never)]
     fn unlock_slow(&self, me: u64) -> Result<(), Error> {
@@ -334,8 +345,8 @@ impl Mutex {
 /// A condition variable (Solaris' `cond_t`).
 #[repr(C)]
 pub struct Cond {
-    seq: AtomicU64,
-    waiters: AtomicU64,
+    seq: Counter,
+    waiters: Counter,
     h: Header,
 }
 
@@ -344,11 +355,7 @@ impl Cond {
     /// sequence number, giving way to other threads), block, or adaptive (watch it
     /// while the mutex's owner — the likely signaller — runs on a CPU, else block).
     pub const fn new(kind: SyncKind) -> Cond {
-        Cond {
-            seq: AtomicU64::new(0),
-            waiters: AtomicU64::new(0),
-            h: Header::new(COND_MAGIC, kind),
-        }
+        Cond { seq: Counter::new(0), waiters: Counter::new(0), h: Header::new(COND_MAGIC, kind) }
     }
 
     fn addr(&self) -> u64 {
@@ -357,44 +364,13 @@ impl Cond {
 
     /// Leaves `m` (held by the caller), waits until signalled, and takes `m` again.
     /// As everywhere, a woken waiter checks its condition again: a wait may end
-    /// early. `EPERM` if the caller does not hold `m`.
+    /// early. `EPERM` if the caller does not hold `m`. Inlined: the sleep is made
+    /// in the caller's window.
+    #[inline(always)]
     pub fn wait(&self, m: &Mutex) -> Result<(), Error> {
-        let kind = self.h.checked_kind(COND_MAGIC)?;
-        m.h.check(MUTEX_MAGIC)?;
         let me = current();
-        if !m.held() {
-            return Err(err(Errno::EPERM));
-        }
-        let seen = self.seq.load(SeqCst);
-        let moved = || self.seq.load(SeqCst) != seen;
-        if kind == SyncKind::Block {
-            // Queued before the mutex is left: one hold of the pool's lock.
-            let mut h = hold();
-            self.queue(&mut h, me, m);
-            if let Err(e) = m.unlock_in(&mut h) {
-                h.release();
-                return Err(e);
-            }
-            h.sleep();
-        } else {
-            m.unlock()?;
-            loop {
-                if moved() {
-                    return m.lock();
-                }
-                match (kind, busy(kind, lw::owner(m.word.load(Relaxed)))) {
-                    (SyncKind::Spin, Busy::Block) => spin(Busy::YieldThread),
-                    (_, Busy::Block) => break,
-                    (_, b) => spin(b),
-                }
-            }
-            let mut h = hold();
-            if moved() {
-                h.release();
-                return m.lock();
-            }
-            self.queue(&mut h, me, m);
-            h.sleep();
+        if let Some(s) = self.wait_slow(m, me)? {
+            s.finish(me);
         }
         // Moved to the mutex's queue by a signaller that held it: handed it.
         if m.held() {
@@ -403,9 +379,55 @@ impl Cond {
         m.lock()
     }
 
-    /// Queues `me` as a waiter that will take `m` again, under the pool's lock.
+    /// Leaves `m` and waits, but for the sleep, which it returns for `wait` to
+    /// make; none if the caller is to take `m` again at once.
+    #[inline(never)]
+    fn wait_slow(&self, m: &Mutex, me: &'static Thread) -> Result<Option<Sleep>, Error> {
+        let kind = self.h.checked_kind(COND_MAGIC)?;
+        m.h.check(MUTEX_MAGIC)?;
+        if !m.held() {
+            return Err(err(Errno::EPERM));
+        }
+        if kind == SyncKind::Block {
+            // Queued before the mutex is left: one hold of the pool's lock.
+            let mut h = hold();
+            self.waiters.add(1);
+            self.queue(&mut h, me, m);
+            if let Err(e) = m.unlock_in(&mut h) {
+                h.release();
+                return Err(e);
+            }
+            return Ok(h.block());
+        }
+        let seen = self.seq.load();
+        let moved = || self.seq.load() != seen;
+        m.unlock()?;
+        loop {
+            if moved() {
+                return Ok(None);
+            }
+            match (kind, busy(kind, lw::owner(m.word.load(Relaxed)))) {
+                (SyncKind::Spin, Busy::Block) => spin(Busy::YieldThread),
+                (_, Busy::Block) => break,
+                (_, b) => spin(b),
+            }
+        }
+        let mut h = hold();
+        // Counted before the last look: a signaller moves the number before it
+        // looks for waiters, so one of the two sees the other.
+        self.waiters.add(1);
+        if moved() {
+            self.waiters.add(u64::MAX);
+            h.release();
+            return Ok(None);
+        }
+        self.queue(&mut h, me, m);
+        Ok(h.block())
+    }
+
+    /// Queues `me`, counted a waiter already, as one that will take `m` again,
+    /// under the pool's lock.
     fn queue(&self, h: &mut Held, me: &'static Thread, m: &Mutex) {
-        self.waiters.fetch_add(1, SeqCst);
         me.wmutex.set(m.addr());
         sleepq::enqueue(h.queue(self.addr()), me, self.addr(), COND);
         bump(&STATS.blocks);
@@ -423,14 +445,14 @@ impl Cond {
 
     fn wake(&self, all: bool) -> Result<(), Error> {
         self.h.check(COND_MAGIC)?;
-        self.seq.fetch_add(1, SeqCst);
-        if self.waiters.load(SeqCst) == 0 {
+        self.seq.add(1);
+        if self.waiters.load() == 0 {
             return Ok(());
         }
         let (addr, me) = (self.addr(), current().addr());
         let mut h = hold();
         while let Some(t) = sleepq::take(h.queue(addr), addr) {
-            self.waiters.fetch_sub(1, SeqCst);
+            self.waiters.add(u64::MAX);
             match Mutex::at(t.wmutex.get()) {
                 // The caller holds the mutex it will want: it waits for that now.
                 Some(m) if lw::owner(m.word.load(Relaxed)) == me => {
@@ -452,7 +474,7 @@ impl Cond {
 
     /// Destroys it: `EBUSY` while threads wait on it.
     pub fn destroy(&self) -> Result<(), Error> {
-        self.h.destroy(COND_MAGIC, || self.waiters.load(SeqCst) != 0)
+        self.h.destroy(COND_MAGIC, || self.waiters.load() != 0)
     }
 }
 

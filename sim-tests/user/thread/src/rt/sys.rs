@@ -2,7 +2,7 @@
 //! (`%g7`), LWP mutexes through their addresses ([`Native`], for `lwpmutex`),
 //! the schedctl slot of the LWP a thread runs on, the atomic words of the
 //! library's objects and threads in the machine's Total Store Order ([`LockWord`],
-//! [`StateWord`]: no barrier instructions), and [`Locked`], the library's own
+//! [`StateWord`], [`Counter`]: no barrier instructions), and [`Locked`], the library's own
 //! lock around its data: an adaptive LWP mutex held with `sc_nopreempt` set.
 
 use core::arch::asm;
@@ -224,6 +224,35 @@ impl wait::State for StateWord {
         match cas(&self.0, cur, new) {
             v if v == cur => Ok(v),
             v => Err(v),
+        }
+    }
+}
+
+/// A counter of a library object (a condition variable's sequence number and
+/// waiters), whose steps take no `membar`: its loads are acquire loads, and its
+/// [`Counter::add`] a `casx`, which orders every access around it (see [`cas`]).
+#[repr(transparent)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    pub(crate) const fn new(v: u64) -> Counter {
+        Counter(AtomicU64::new(v))
+    }
+
+    #[inline(always)]
+    pub(crate) fn load(&self) -> u64 {
+        tso_load(|o| self.0.load(o), Ordering::Acquire)
+    }
+
+    /// Adds `d` (wrapping: a negative step is its two's complement).
+    #[inline(always)]
+    pub(crate) fn add(&self, d: u64) {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            match casx(&self.0, cur, cur.wrapping_add(d)) {
+                v if v == cur => return,
+                v => cur = v,
+            }
         }
     }
 }
