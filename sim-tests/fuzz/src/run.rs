@@ -284,8 +284,7 @@ fn fuzz_main<E: Env>(env: &mut E, seed: u32, calls: u32, fate: Fate) {
         "fuzz: seed {seed}, {calls} calls, ending by {fate:?} ({:?})",
         fate.ending()
     ));
-    let keeper = spawn_lwp(env, &me, 1, lwp_arg(KEEPER, 1, 0), 0)
-        .unwrap_or_else(|e| fail(env, &me, code::SPAWN, format_args!("the keeper: {e}")));
+    let keeper = spawn_keeper(env, &me);
     env.set(word::KEEPER, u64::from(keeper));
     if fate != Fate::LastLwpExit {
         sleeper(env, &me);
@@ -361,6 +360,25 @@ fn spawn_lwp<E: Env>(env: &mut E, me: &Me, slot: usize, arg: u64, flags: u64) ->
         saw_id(env, me, id);
     }
     r
+}
+
+/// Yields the keeper may wait for room (see `spawn_keeper`).
+const KEEPER_TRIES: usize = 100_000;
+
+/// Makes the keeper, yielding while the system has no room for it: the other
+/// processes' storms may hold every LWP it allows for a while (`EAGAIN` is the
+/// kernel's right answer at a limit, S16), and give them back as they end.
+fn spawn_keeper<E: Env>(env: &mut E, me: &Me) -> u32 {
+    for _ in 0..KEEPER_TRIES {
+        match spawn_lwp(env, me, 1, lwp_arg(KEEPER, 1, 0), 0) {
+            Ok(id) => return id,
+            Err(e) if e == Errno::EAGAIN as u64 || e == Errno::ENOMEM as u64 => {
+                make(env, me, Call::Yield, [0; 6], Expect::ok());
+            }
+            Err(e) => fail(env, me, code::SPAWN, format_args!("the keeper: {e}")),
+        }
+    }
+    fail(env, me, code::SPAWN, format_args!("the keeper: no room in {KEEPER_TRIES} yields"))
 }
 
 /// Whether the LWP in slot `slot` lives; frees the slot if it is gone (then its
