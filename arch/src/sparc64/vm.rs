@@ -755,6 +755,27 @@ global_asm!(
     ! to change (the user's is in its frame). Runs inside `catch`: a fault ends it.
     ! sparc64_copy_phys(args: &CopyArgs) is the same with a physical address for
     ! the user one (a page of the pool), through the MMU-bypass ASI: it never faults.
+    ! COPY bytes, dir: `bytes` (a multiple of 16) between %o1, the user's address
+    ! (through %asi), and %o2, the kernel's, in (user → kernel) or out, two
+    ! doublewords a step; the addresses and the count stay as they are.
+    .macro  COPY bytes, dir
+    .set    copy_off, 0
+    .rept   \bytes / 16
+    .ifc    \dir, in
+    ldxa    [%o1 + copy_off] %asi, %o0
+    ldxa    [%o1 + copy_off + 8] %asi, %o5
+    stx     %o0, [%o2 + copy_off]
+    stx     %o5, [%o2 + copy_off + 8]
+    .else
+    ldx     [%o2 + copy_off], %o0
+    ldx     [%o2 + copy_off + 8], %o5
+    stxa    %o0, [%o1 + copy_off] %asi
+    stxa    %o5, [%o1 + copy_off + 8] %asi
+    .endif
+    .set    copy_off, copy_off + 16
+    .endr
+    .endm
+
     .globl  sparc64_copy_phys
     .type   sparc64_copy_phys, #function
 sparc64_copy_phys:
@@ -777,22 +798,7 @@ sparc64_copy_user:
      cmp    %o3, 64
 1:  blu,pn  %xcc, 11f                   ! in: user → kernel, 64 bytes a round
      cmp    %o3, 32
-    ldxa    [%o1 + 0] %asi, %o0
-    ldxa    [%o1 + 8] %asi, %o5
-    stx     %o0, [%o2 + 0]
-    stx     %o5, [%o2 + 8]
-    ldxa    [%o1 + 16] %asi, %o0
-    ldxa    [%o1 + 24] %asi, %o5
-    stx     %o0, [%o2 + 16]
-    stx     %o5, [%o2 + 24]
-    ldxa    [%o1 + 32] %asi, %o0
-    ldxa    [%o1 + 40] %asi, %o5
-    stx     %o0, [%o2 + 32]
-    stx     %o5, [%o2 + 40]
-    ldxa    [%o1 + 48] %asi, %o0
-    ldxa    [%o1 + 56] %asi, %o5
-    stx     %o0, [%o2 + 48]
-    stx     %o5, [%o2 + 56]
+    COPY    64, in
     add     %o1, 64, %o1
     add     %o2, 64, %o2
     sub     %o3, 64, %o3
@@ -800,14 +806,7 @@ sparc64_copy_user:
      cmp    %o3, 64
 11: blu,pn  %xcc, 2f                    ! in, 32 bytes (the flags of `cmp 32`)
      cmp    %o3, 8
-    ldxa    [%o1 + 0] %asi, %o0
-    ldxa    [%o1 + 8] %asi, %o5
-    stx     %o0, [%o2 + 0]
-    stx     %o5, [%o2 + 8]
-    ldxa    [%o1 + 16] %asi, %o0
-    ldxa    [%o1 + 24] %asi, %o5
-    stx     %o0, [%o2 + 16]
-    stx     %o5, [%o2 + 24]
+    COPY    32, in
     add     %o1, 32, %o1
     add     %o2, 32, %o2
     sub     %o3, 32, %o3
@@ -823,22 +822,7 @@ sparc64_copy_user:
      cmp    %o3, 8
 3:  blu,pn  %xcc, 31f                   ! out: kernel → user, 64 bytes a round
      cmp    %o3, 32
-    ldx     [%o2 + 0], %o0
-    ldx     [%o2 + 8], %o5
-    stxa    %o0, [%o1 + 0] %asi
-    stxa    %o5, [%o1 + 8] %asi
-    ldx     [%o2 + 16], %o0
-    ldx     [%o2 + 24], %o5
-    stxa    %o0, [%o1 + 16] %asi
-    stxa    %o5, [%o1 + 24] %asi
-    ldx     [%o2 + 32], %o0
-    ldx     [%o2 + 40], %o5
-    stxa    %o0, [%o1 + 32] %asi
-    stxa    %o5, [%o1 + 40] %asi
-    ldx     [%o2 + 48], %o0
-    ldx     [%o2 + 56], %o5
-    stxa    %o0, [%o1 + 48] %asi
-    stxa    %o5, [%o1 + 56] %asi
+    COPY    64, out
     add     %o1, 64, %o1
     add     %o2, 64, %o2
     sub     %o3, 64, %o3
@@ -846,14 +830,7 @@ sparc64_copy_user:
      cmp    %o3, 64
 31: blu,pn  %xcc, 4f                    ! out, 32 bytes (the flags of `cmp 32`)
      cmp    %o3, 8
-    ldx     [%o2 + 0], %o0
-    ldx     [%o2 + 8], %o5
-    stxa    %o0, [%o1 + 0] %asi
-    stxa    %o5, [%o1 + 8] %asi
-    ldx     [%o2 + 16], %o0
-    ldx     [%o2 + 24], %o5
-    stxa    %o0, [%o1 + 16] %asi
-    stxa    %o5, [%o1 + 24] %asi
+    COPY    32, out
     add     %o1, 32, %o1
     add     %o2, 32, %o2
     sub     %o3, 32, %o3
