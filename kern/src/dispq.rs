@@ -62,8 +62,7 @@ impl DispQ {
         let pri = t.pri() as usize;
         // Queues change only under their locks, which order these flags too.
         let link = t.link();
-        assert!(!link.is_queued(Ordering::Relaxed), "{t:?} is already on a queue");
-        link.set_queued(true, Ordering::Relaxed);
+        assert!(!link.mark_queued(), "{t:?} is already on a queue");
         t.disp_state().set_qpri(pri as u8);
         match (front, self.head[pri]) {
             (_, None) => {

@@ -118,6 +118,9 @@ pub fn gregs(uc: &[Word; UC_FP]) -> &[u64; arch::uregs::NGREG] {
     uc[UC_REGS..UC_REGS + arch::uregs::NGREG].try_into().unwrap_or(&[0; arch::uregs::NGREG])
 }
 
+// A `ucontext_t`'s registers fill the words between its stack and its windows.
+const _: () = assert!(UC_GWINS - UC_REGS == arch::uregs::NGREG);
+
 /// The registers of a `ucontext_t`, to write.
 fn gregs_mut(uc: &mut [Word; UC_FP]) -> &mut [u64; arch::uregs::NGREG] {
     let r: &mut [u64] = &mut uc[UC_REGS..UC_GWINS];

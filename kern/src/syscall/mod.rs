@@ -260,8 +260,8 @@ syscalls! {
     SYS_LWP_SIGMASK => fast |a: [u64; 6]| signal::sys_lwp_sigmask(a),
     SYS_LWP_WAIT => general |a: [u64; 6]| restartable(lwp_wait(a[0], a[1])),
     SYS_WAITID => general |a: [u64; 6]| restartable(waitid(a[0], a[1], a[2], a[3])),
-    SYS_FORKSYS => general |a: [u64; 6]| forksys(a[0], a[1]),
-    SYS_EXECVE => general |a: [u64; 6]| execve(a[0], a[1], a[2]),
+    SYS_FORKSYS => framed |a: [u64; 6], f: &UserFrame| forksys(f, a[0], a[1]),
+    SYS_EXECVE => framed |a: [u64; 6], f: &UserFrame| execve(f, a[0], a[1], a[2]),
     SYS_RUSAGESYS => general |a: [u64; 6]| rusage::sys_rusagesys(a[0], a[1]),
     SYS_SIGQUEUE => fast |a: [u64; 6]| signal::sys_sigqueue(a[0], a[1], a[2]),
     SYS_YIELD => fast |_| {
@@ -345,22 +345,23 @@ fn waitid(idtype: u64, id: u64, infop: u64, options: u64) -> SysResult {
     Ok((0, 0))
 }
 
-/// The calling LWP's registers.
+/// The calling LWP's registers, for a `framed` handler called without the trap's.
 fn my_frame() -> Result<UserFrame, Errno> {
     curlwp().and_then(|l| l.with_data(|d| d.lwp_regs.share())).ok_or(Errno::EINVAL)
 }
 
-/// `execve(path, argv, envp)` (see `exec`): returns only on failure.
-fn execve(path: u64, argv: u64, envp: u64) -> SysResult {
-    crate::exec::execve(&my_frame()?, path, argv, envp).map(none)
+/// `execve(path, argv, envp)` (see `exec`) of the LWP whose registers `frame`
+/// holds: returns only on failure.
+fn execve(frame: &UserFrame, path: u64, argv: u64, envp: u64) -> SysResult {
+    crate::exec::execve(frame, path, argv, envp).map(none)
 }
 
-/// `forksys(subcode, flags)`: `fork1` (see `fork`); the child's pid.
-fn forksys(sub: u64, flags: u64) -> SysResult {
-    let frame = my_frame()?;
+/// `forksys(subcode, flags)`: `fork1` (see `fork`) of the LWP whose registers
+/// `frame` holds; the child's pid.
+fn forksys(frame: &UserFrame, sub: u64, flags: u64) -> SysResult {
     match (sub, flags) {
-        (FORK1, 0) => fork::fork1(&frame).map(|pid| (u64::from(pid.0), 0)),
-        (FORKALL, 0) => fork::forkall(&frame).map(|pid| (u64::from(pid.0), 0)),
+        (FORK1, 0) => fork::fork1(frame).map(|pid| (u64::from(pid.0), 0)),
+        (FORKALL, 0) => fork::forkall(frame).map(|pid| (u64::from(pid.0), 0)),
         _ => Err(Errno::EINVAL),
     }
 }
