@@ -15,6 +15,7 @@ use core::ops::{Deref, DerefMut};
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
+use crate::order::Ordered;
 use crate::{Machine, M};
 
 /// A spin lock held with interrupts disabled on the CPU that holds it, around the
@@ -103,7 +104,7 @@ impl<T> SpinLock<T> {
         // One swap and a branch when the lock is free, as it nearly always is (a
         // swap that finds it held writes the 1 that is there already); the wait
         // is out of line.
-        if self.word.swap(1, Ordering::Acquire) != 0 {
+        if self.word.swap_acquire(1) != 0 {
             self.acquire_contended();
         }
         M::alloc_forbid();
@@ -144,7 +145,7 @@ impl<T> Drop for SpinGuard<'_, T> {
     fn drop(&mut self) {
         // Unlock first: interrupts come back only once the lock is free.
         M::alloc_permit();
-        self.lock.word.store(0, Ordering::Release);
+        self.lock.word.store_release(0);
         if let Some(was) = self.intr_was_enabled {
             M::intr_restore(was);
         }
@@ -166,7 +167,7 @@ impl<T: Sync + 'static> StaticRef<T> {
     /// The reference it holds, if any.
     #[inline(always)]
     pub fn get(&self) -> Option<&'static T> {
-        let p = self.ptr.load(Ordering::Acquire);
+        let p = self.ptr.load_acquire();
         // SAFETY: the only pointers ever stored come from `&'static T` (see `set`),
         // or are null; a `&'static T` is valid for shared access forever.
         unsafe { p.as_ref() }
@@ -194,7 +195,7 @@ impl<T: Sync + 'static> StaticRef<T> {
     #[inline]
     pub fn set(&self, r: Option<&'static T>) {
         let p = r.map_or(ptr::null_mut(), |r| r as *const T as *mut T);
-        self.ptr.store(p, Ordering::Release);
+        self.ptr.store_release(p);
     }
 
     /// [`StaticRef::set`] with no ordering against other memory (see

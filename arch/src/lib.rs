@@ -15,6 +15,9 @@
 //! Which one is compiled is chosen by the target; [`M`] names it. Everything
 //! `unsafe` or target-specific lives in this crate: `kern` denies `unsafe_code`.
 //!
+//! What a release store or an acquire load costs is the machine's memory model's
+//! ([`order`]): SPARC's TSO needs no barrier instruction for either.
+//!
 //! Calls that the machine makes into the kernel (the clock interrupt, system calls,
 //! faults in user mode) go through [`Upcalls`], which `kern` registers at boot, so
 //! that the dependency arrow points one way only: `kern` → `arch`.
@@ -49,6 +52,7 @@ extern crate std;
 pub mod blk;
 pub mod cell;
 pub mod kmem;
+pub mod order;
 pub mod uregs;
 
 pub use blk::{BlkBuf, BlkDone, BlkError, BlkOp, BlkRequest, SECTOR_SIZE};

@@ -4,6 +4,8 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
+use arch::order::Ordered;
+
 use crate::clock;
 
 /// A thread's dispatcher state, in its `KThread` (`t_disp`): resident (S6). Its
@@ -43,13 +45,13 @@ impl ThreadDisp {
     /// Whether a CPU runs the thread, or has not finished switching away from it.
     #[inline(always)]
     pub(crate) fn oncpu(&self) -> bool {
-        self.t_oncpu.load(Ordering::Acquire)
+        self.t_oncpu.load_acquire()
     }
 
     /// Marks it on a CPU, or off (see `t_oncpu`).
     #[inline(always)]
     pub(super) fn set_oncpu(&self, on: bool) {
-        self.t_oncpu.store(on, Ordering::Release);
+        self.t_oncpu.store_release(on);
     }
 
     /// The priority of the dispatch list it is on (`dispq`).

@@ -26,6 +26,7 @@
 use core::any::Any;
 use core::sync::atomic::Ordering;
 
+use arch::order::Ordered;
 use arch::Machine;
 
 use crate::callout;
@@ -134,7 +135,7 @@ type SleepQ = ThreadFifo;
 /// Takes the first sleeper of `q` that `want` accepts: it sleeps no more.
 fn unsleep(q: &mut SleepQ, want: impl Fn(&KThread) -> bool) -> Option<&'static KThread> {
     let t = q.take(want)?;
-    t.sleep_state().t_wchan.store(0, Ordering::Release);
+    t.sleep_state().t_wchan.store_release(0);
     Some(t)
 }
 
@@ -225,7 +226,7 @@ fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Optio
             let gen = s.t_sleepgen.load(Ordering::Relaxed) + 1;
             s.t_sleepgen.store(gen, Ordering::Relaxed);
             s.t_sobj.store(sobj as u8, Ordering::Relaxed);
-            s.t_wchan.store(chan, Ordering::Release);
+            s.t_wchan.store_release(chan);
             t.note_wait();
             t.set_state(ThreadState::Sleep);
             q.push(t);

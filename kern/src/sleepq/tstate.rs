@@ -5,6 +5,8 @@
 
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
+use arch::order::Ordered;
+
 use crate::callout::Callout;
 
 /// A thread's sleep state, in its `KThread` (`t_sleep`): resident (S6). Written
@@ -53,7 +55,7 @@ impl ThreadSleep {
     /// `t_wchan`: 0 if not asleep.
     #[inline(always)]
     pub(super) fn chan(&self) -> usize {
-        self.t_wchan.load(Ordering::Acquire)
+        self.t_wchan.load_acquire()
     }
 
     /// The callout of its timed sleeps (`callout`).

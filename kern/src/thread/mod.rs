@@ -34,6 +34,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use arch::cell::StaticRef;
+use arch::order::Ordered;
 use arch::{kmem, Machine, PendingWork, ThreadRegister};
 use spin::Mutex;
 
@@ -420,7 +421,7 @@ impl KThread {
     /// or zombie.
     #[inline]
     pub fn state(&self) -> ThreadState {
-        match self.t_state.load(Ordering::Acquire) {
+        match self.t_state.load_acquire() {
             0 => ThreadState::Free,
             1 => ThreadState::Run,
             2 => ThreadState::OnProc,
@@ -432,7 +433,7 @@ impl KThread {
 
     #[inline]
     pub(crate) fn set_state(&self, s: ThreadState) {
-        self.t_state.store(s as u8, Ordering::Release);
+        self.t_state.store_release(s as u8);
     }
 
     /// Whether this is the running thread (for the assertions of what only the
