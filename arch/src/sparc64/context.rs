@@ -413,7 +413,7 @@ impl Context {
         sparc64_cpu.vtime.store(to.vtime.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.oncpu.store(now, Ordering::Relaxed);
         sparc64_cpu.context.store(to as *const Context as u64, Ordering::Relaxed);
-        user::switch_in(&to.user);
+        user::switch_in(&from.user, &to.user);
         // `from` stops running once its registers are saved; on one CPU nothing can
         // look at the flag in between (interrupts are off).
         from.running.store(false, Ordering::Relaxed);

@@ -345,19 +345,27 @@ fn frame_addr(frame: &UserFrame) -> u64 {
 }
 
 /// Makes the per-CPU block describe `user`, the user side of the thread being
-/// switched in, and puts its context in the MMU. Interrupts are off.
+/// switched in, and puts its context in the MMU (unless it is the address space of
+/// `from`, the thread switching out: another LWP of the same process). Interrupts
+/// are off.
 #[inline(always)]
-pub(super) fn switch_in(user: &UnsafeCell<UserCtx>) {
-    // SAFETY: the thread is being switched in on this CPU with interrupts off: only
-    // this CPU touches its user side now (see `Context`).
-    let u = unsafe { &*user.get() };
+pub(super) fn switch_in(from: &UnsafeCell<UserCtx>, user: &UnsafeCell<UserCtx>) {
+    // SAFETY: both threads are being switched on this CPU with interrupts off: only
+    // this CPU touches their user sides now (see `Context`).
+    let (f, u) = unsafe { (&*from.get(), &*user.get()) };
     let (from, to) = (sparc64_cpu.frame.load(Ordering::Relaxed), frame_addr(&u.frame));
     // SAFETY: `from` is the outgoing thread's frame (its thread holds it; `exit`
     // made the word 0 if it let go), `to` the incoming one's: the switch, with
     // interrupts off, is the only code touching them.
     unsafe { fpu::switch(fpu_at(from), fpu_at(to).map(|t| &*t)) };
     sparc64_cpu.frame.store(to, Ordering::Relaxed);
-    activate(u.space.as_deref());
+    // The outgoing thread holds its space, so one at the same address is the same
+    // one, already in the MMU: while a thread with a space runs, it is the one in
+    // force (`activate` at every switch in, `exec`, `user_run`).
+    let to_space = u.space.as_deref();
+    if to_space.is_none_or(|b| !f.space.as_deref().is_some_and(|a| core::ptr::eq(a, b))) {
+        activate(to_space);
+    }
 }
 
 /// Makes `space` (or none) the one the MMU-miss vectors and `copyin` use.
