@@ -42,6 +42,8 @@ pub(crate) fn interrupt_requested(t: &KThread) -> bool {
 
 /// Runs `f`, an interruptible sleep of the current thread, marked wakeable: a signal
 /// sent to its LWP, or a request to stop or exit, wakes it wherever it sleeps.
+/// Inlined: the sleep inside it then switches in its caller's register window.
+#[inline(always)]
 pub(crate) fn wakeable<R>(t: &KThread, f: impl FnOnce() -> R) -> R {
     debug_check!(t.is_curthread(), "{t:?} made wakeable by another thread");
     let flag: &AtomicBool = &t.lwp_wait().t_wakeable;

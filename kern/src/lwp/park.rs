@@ -65,16 +65,7 @@ pub fn lwp_park(ticks: Option<u64>, unpark: Option<LwpId>) -> Result<(), Errno> 
         // leaves it out (`schedctl`).
         let was = schedctl::parking(t);
         // An interruptible wait: a signal or a stop request wakes it.
-        let woken = wakeable(t, || match deadline {
-            None => {
-                sleepq::sleep_on(permit.chan(), SObj::Park, cond);
-                true
-            }
-            Some(d) => {
-                let left = d.saturating_sub(clock::lbolt());
-                sleepq::sleep_timed_on(permit.chan(), SObj::Park, cond, left)
-            }
-        });
+        let woken = wakeable(t, || sleepq::sleep_until(permit.chan(), SObj::Park, cond, deadline));
         schedctl::parked(t, was);
         if got.get() {
             return Ok(());

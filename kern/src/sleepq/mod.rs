@@ -192,7 +192,18 @@ fn awake(t: &KThread, counted: Option<&PoolWatch>) {
     }
 }
 
-fn sleep_until(chan: usize, sobj: SObj, cond: impl Fn() -> bool, deadline: Option<u64>) -> bool {
+/// Sleeps on `chan`, an object of kind `sobj`, until `cond()` holds (checked first,
+/// and after every wakeup): true; or until the clock reaches `deadline` if given
+/// (`lbolt`): false. What every sleep above is. Inlined into each caller, with the
+/// switch: an LWP that parks (`lwp::park`) then blocks one register window nearer
+/// its trap, one window fewer to spill at the switch and to fill on the way back.
+#[inline(always)]
+pub(crate) fn sleep_until(
+    chan: usize,
+    sobj: SObj,
+    cond: impl Fn() -> bool,
+    deadline: Option<u64>,
+) -> bool {
     assert!(chan != 0, "wait channel 0");
     // A thread that sleeps with interrupts off holds a spin lock (or runs in an
     // interrupt): the CPU would deadlock on the next thread that wants that lock.
