@@ -115,8 +115,10 @@ pub struct Upcalls {
     /// fault, or pending work on the way back): runs on the LWP's kernel stack with
     /// interrupts enabled, with the LWP's registers in `frame` as the trap saved
     /// them; what it leaves there is what user mode resumes with. It may sleep,
-    /// switch, or never return (the LWP exits).
-    pub user_trap: fn(frame: &UserFrame, why: UserTrap),
+    /// switch, or never return (the LWP exits). `why` comes by reference so that a
+    /// machine can make this call its last, as a tail call, in its own caller's
+    /// register window (a value of that size would be a copy in its stack frame).
+    pub user_trap: fn(frame: &UserFrame, why: &UserTrap),
     /// The disk finished one or more transfers ([`Machine::blk_reap`] hands them
     /// back). Runs like `clock_intr`, with interrupts disabled.
     pub blk_intr: fn(),

@@ -839,7 +839,7 @@ fn go_on(cpu: Cpu, frame: &UserFrame, at: u64) -> bool {
 fn upcall(cpu: Cpu, frame: &UserFrame, why: UserTrap) {
     let upcalls =
         cpu.boot().upcalls().expect("sim: user mode before the kernel registered its upcalls");
-    (upcalls.user_trap)(frame, why);
+    (upcalls.user_trap)(frame, &why);
 }
 
 /// The way back to user code: while the thread's pending-work word has a kernel bit

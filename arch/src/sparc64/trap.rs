@@ -125,7 +125,6 @@ global_asm!(
     .set    ASI_NUCLEUS_QUAD_LDD, 0x24  ! 16 bytes into a register pair, nucleus context
     .set    WSTATE_USER, 0x1            ! user mode: every window is the user's (spill_1)
     .set    WSTATE_KERNEL_UOTHER, 0x8   ! kernel, user windows still in the file (other = 1)
-    .set    TT_SYSCALL, {tt_syscall}
     ! Offsets into the structures this code reads, from their Rust definitions: a
     ! field moved there moves here too.
     .set    MINFRAME, {minframe}        ! a minimal stack frame (register save area, args)
@@ -775,8 +774,8 @@ utrap:
     ! is the frame made whole, by sparc64_syscall_refault.
     !
     ! Otherwise the frame is made whole (SYSCALL_FRAME) and the general path runs:
-    ! a call that is not fast goes to sparc64_user_trap as TT_SYSCALL; a fast call
-    ! with pending work returns through user_rtt.
+    ! a call that is not fast goes to sparc64_user_syscall, with interrupts on; a
+    ! fast call with pending work returns through user_rtt.
     !
     ! Locals: %l0 = TSTATE, %l1 = the return pc (past the `ta`), %l2 = the user's
     ! %g7, %l3 = %y, %l6 = &sparc64_cpu, %l7 = the frame.
@@ -856,8 +855,10 @@ syscall_trap:                           ! %g1 = TSTATE (read in the vector)
      mov    %o2, %o0
 .Lsyscall_general:
     SYSCALL_FRAME
-    call    sparc64_user_trap
-     mov    TT_SYSCALL, %o0
+    wrpr    %g0, PSTATE_KERNEL_IE, %pstate
+    call    sparc64_user_syscall
+     nop
+    wrpr    %g0, PSTATE_KERNEL, %pstate
     ba,pt   %xcc, user_rtt
      nop
 .Lsyscall_return:
@@ -998,7 +999,6 @@ tl1_fatal:
 "#,
     bias = const STACK_BIAS,
     ccr_carry = const crate::uregs::CCR_CARRY,
-    tt_syscall = const tt::SYSCALL,
     minframe = const MIN_FRAME,
     tf_size = const size_of::<TrapFrame>(),
     tf_tstate = const offset_of!(TrapFrame, tstate),

@@ -25,9 +25,11 @@
 //! windows clean (so the kernel takes no clean-window traps), saves the user's
 //! `%g7` and loads the kernel's current thread (S7). A system call whose table
 //! entry is `fast` is called right there, its results written back, and the return
-//! path runs at once; every other trap comes to [`sparc64_user_trap`], which handles
-//! what is the machine's (the clock, `ta 3`) and hands the rest to the kernel's
-//! `user_trap`.
+//! path runs at once; any other system call goes to the kernel's `user_trap`
+//! through [`sparc64_user_syscall`], by a tail call, so that the kernel's frame is
+//! the first above the trap's; every other trap comes to [`sparc64_user_trap`],
+//! which handles what is the machine's (the clock, `ta 3`) and hands the rest to
+//! the kernel's `user_trap`.
 //!
 //! **On the way back**, with interrupts off, the return path tests the thread's
 //! pending-work word, and only if it is not zero calls [`sparc64_user_pending`]:
@@ -692,7 +694,8 @@ fn sfar() -> u64 {
     t
 }
 
-/// Every trap from user mode but a `fast` system call (see the module comment),
+/// Every trap from user mode but a system call (see the module comment and
+/// `sparc64_user_syscall`),
 /// called by the trap code with interrupts off, on the thread's kernel stack, the
 /// registers in the thread's frame. The return path to user mode follows.
 #[no_mangle]
@@ -733,10 +736,24 @@ extern "C" fn sparc64_user_trap(tt: u64) {
             fpu::enable(fpu_of(frame));
             return;
         }
-        tt::SYSCALL => UserTrap::Syscall,
         _ => UserTrap::Fault(fault_of(tt, frame)),
     };
     upcall(frame, why);
+}
+
+/// A system call that is not `fast`, from `sparc64_syscall_trap` with interrupts on
+/// and the frame made whole: the kernel's `user_trap`, called last, as a tail call,
+/// so that it runs in this function's register window: one window fewer to spill
+/// and fill between the trap and a call that blocks (a park, a wait).
+#[no_mangle]
+extern "C" fn sparc64_user_syscall() {
+    let frame = current_frame();
+    if sparc64_cpu.run.load(Ordering::Relaxed) != 0 {
+        super::intr_disable();
+        land(tt::SYSCALL, frame);
+    }
+    let up = super::UPCALLS.get().expect("a system call before the kernel's upcalls");
+    (up.user_trap)(frame, &UserTrap::Syscall)
 }
 
 /// The return path found the thread's pending-work word set (interrupts off): the
@@ -770,7 +787,7 @@ extern "C" fn sparc64_user_pending() {
 fn upcall(frame: &UserFrame, why: UserTrap) {
     let Some(up) = super::UPCALLS.get() else { return };
     super::intr_restore(true);
-    (up.user_trap)(frame, why);
+    (up.user_trap)(frame, &why);
     super::intr_disable();
 }
 

@@ -61,8 +61,8 @@ pub use uaccess::lwp_id;
 use uaccess::{copyin_words, copyout, copyout_words, timespec_ticks, SysResult};
 
 /// The machine's `user_trap` upcall: see the module comment.
-pub fn user_trap(frame: &UserFrame, why: UserTrap) {
-    match why {
+pub fn user_trap(frame: &UserFrame, why: &UserTrap) {
+    match *why {
         UserTrap::Syscall => syscall(frame),
         UserTrap::Fault(f) => {
             // The stack's growth is no fault: a page is mapped and the instruction

@@ -48,7 +48,7 @@ fn unexpected_blk_intr() {
 }
 
 /// Tests that run no user code: a trap from user mode is a bug of the machine.
-fn unexpected_user_trap(_frame: &UserFrame, why: crate::UserTrap) {
+fn unexpected_user_trap(_frame: &UserFrame, why: &crate::UserTrap) {
     panic!("sim: a user trap ({why:?}) in a test that runs no user code");
 }
 

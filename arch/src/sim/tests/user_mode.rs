@@ -383,7 +383,8 @@ fn a_system_call_reaches_the_kernel_with_its_registers_and_returns_its_result() 
         assert_eq!(user::syscall(SYS_ECHO, [0, 0, 0, 0, 0, 9]), Ok((9, 9)));
         // Falls off its end: the machine makes the exit call.
     }
-    fn kernel(regs: &UserFrame, why: UserTrap) {
+    fn kernel(regs: &UserFrame, why: &UserTrap) {
+        let why = *why;
         record(regs, why);
         assert_eq!(why, UserTrap::Syscall);
         match regs.sysnum() {
@@ -458,7 +459,8 @@ fn fast_system_calls_are_made_by_the_machine_and_pending_work_follows() {
         assert_eq!(user::syscall(SYS_FAST_ASK, [0; 6]), Ok((7, 0)));
         assert_eq!(user::syscall(SYS_ECHO, [5, 0, 0, 0, 0, 0]), Ok((5, 0)));
     }
-    fn kernel(regs: &UserFrame, why: UserTrap) {
+    fn kernel(regs: &UserFrame, why: &UserTrap) {
+        let why = *why;
         record(regs, why);
         match why {
             UserTrap::Return => {
@@ -500,7 +502,8 @@ fn user_enter_delivers_a_fault_for_a_pc_it_cannot_fetch() {
         assert_eq!(user::syscall(SYS_ECHO, [arg, 0, 0, 0, 0, 0]), Ok((arg, 0)));
     }
     static GOOD_PC: AtomicU64 = AtomicU64::new(0);
-    fn kernel(regs: &UserFrame, why: UserTrap) {
+    fn kernel(regs: &UserFrame, why: &UserTrap) {
+        let why = *why;
         record(regs, why);
         match why {
             // The text was not loaded yet: load it, and the fetch is retried.
@@ -601,7 +604,8 @@ fn user_loads_and_stores_check_the_users_rights_and_fault_to_the_kernel() {
             _ => unreachable!(),
         }
     }
-    fn kernel(regs: &UserFrame, why: UserTrap) {
+    fn kernel(regs: &UserFrame, why: &UserTrap) {
+        let why = *why;
         record(regs, why);
         match why {
             UserTrap::Fault(Fault { kind: FaultKind::Unmapped, addr }) if addr == HOLE + 8 => {
@@ -672,7 +676,8 @@ fn copyin_and_copyout_use_the_users_rights_and_fail_cleanly() {
         assert_eq!(bytes(DATA + 100, 5), b"hello");
         assert_eq!(bytes(RO - 3, 3), b"abc");
     }
-    fn kernel(regs: &UserFrame, why: UserTrap) {
+    fn kernel(regs: &UserFrame, why: &UserTrap) {
+        let why = *why;
         record(regs, why);
         match regs.sysnum() {
             SYS_COPY => {
@@ -773,7 +778,8 @@ mod preempted {
         Sim::switch(&me.ctx, &next.ctx, next);
     }
 
-    fn kernel(regs: &UserFrame, why: UserTrap) {
+    fn kernel(regs: &UserFrame, why: &UserTrap) {
+        let why = *why;
         let id = me().id;
         assert!(Sim::intr_enabled());
         match why {
