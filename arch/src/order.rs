@@ -28,10 +28,6 @@
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-/// Whether the machine keeps loads and stores in TSO order by itself (see the
-/// module comment).
-const TSO: bool = cfg!(target_arch = "sparc64");
-
 /// Keeps the compiler from moving memory accesses across it; no instruction.
 #[cfg(target_arch = "sparc64")]
 #[inline(always)]
@@ -39,12 +35,6 @@ fn compiler_barrier() {
     // SAFETY: an empty assembly block does nothing; not being `nomem`, it may read
     // and write any memory as far as the compiler knows, so no access moves across.
     unsafe { core::arch::asm!("", options(nostack, preserves_flags)) };
-}
-
-/// Never called: the host simulation keeps the language's orderings (`TSO` false).
-#[cfg(not(target_arch = "sparc64"))]
-fn compiler_barrier() {
-    core::sync::atomic::compiler_fence(Ordering::SeqCst);
 }
 
 /// An atomic word with release stores and acquire loads at the machine's cost.
@@ -60,6 +50,10 @@ pub trait Ordered {
     fn swap_acquire(&self, v: Self::Value) -> Self::Value;
 }
 
+// SPARC in TSO: relaxed accesses the compiler keeps in place (see the module
+// comment). An atomic instruction (`swap`, `cas`) is before every later load and
+// store in TSO as well.
+#[cfg(target_arch = "sparc64")]
 macro_rules! ordered {
     ($([$($generic:tt)*] $atomic:ty => $value:ty),* $(,)?) => {$(
         impl<$($generic)*> Ordered for $atomic {
@@ -67,36 +61,47 @@ macro_rules! ordered {
 
             #[inline(always)]
             fn store_release(&self, v: $value) {
-                if TSO {
-                    compiler_barrier();
-                    self.store(v, Ordering::Relaxed);
-                } else {
-                    self.store(v, Ordering::Release);
-                }
+                compiler_barrier();
+                self.store(v, Ordering::Relaxed);
             }
 
             #[inline(always)]
             fn load_acquire(&self) -> $value {
-                if TSO {
-                    let v = self.load(Ordering::Relaxed);
-                    compiler_barrier();
-                    v
-                } else {
-                    self.load(Ordering::Acquire)
-                }
+                let v = self.load(Ordering::Relaxed);
+                compiler_barrier();
+                v
             }
 
             #[inline(always)]
             fn swap_acquire(&self, v: $value) -> $value {
-                if TSO {
-                    // An atomic instruction is before every later load and store
-                    // in TSO: only the compiler must keep them after it.
-                    let old = self.swap(v, Ordering::Relaxed);
-                    compiler_barrier();
-                    old
-                } else {
-                    self.swap(v, Ordering::Acquire)
-                }
+                let old = self.swap(v, Ordering::Relaxed);
+                compiler_barrier();
+                old
+            }
+        }
+    )*};
+}
+
+// The host simulation: the language's orderings.
+#[cfg(not(target_arch = "sparc64"))]
+macro_rules! ordered {
+    ($([$($generic:tt)*] $atomic:ty => $value:ty),* $(,)?) => {$(
+        impl<$($generic)*> Ordered for $atomic {
+            type Value = $value;
+
+            #[inline(always)]
+            fn store_release(&self, v: $value) {
+                self.store(v, Ordering::Release);
+            }
+
+            #[inline(always)]
+            fn load_acquire(&self) -> $value {
+                self.load(Ordering::Acquire)
+            }
+
+            #[inline(always)]
+            fn swap_acquire(&self, v: $value) -> $value {
+                self.swap(v, Ordering::Acquire)
             }
         }
     )*};
