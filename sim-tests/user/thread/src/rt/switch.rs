@@ -151,14 +151,21 @@ pub(crate) fn switch(lwp: &'static Lwp, from: &Thread, to: &Thread) -> &'static 
 
 /// Prepares `t` to start running `lwpt_thread_main(t)` on the stack whose top
 /// (16-aligned, unbiased) is `top`, the next time something switches to it.
+///
+/// Of the window the switch loads, `lwpt_start` reads `%l0` only, and nothing
+/// returns into it; `%i6` and `%i7` (frame pointer and return address) are
+/// cleared so that a walk of the frame chain ends there. The other twelve words
+/// are left as the stack holds them: no code reads them.
+#[inline(always)]
 pub(crate) fn prepare(t: &'static Thread, top: u64) {
     let frame = top - MINFRAME;
     let area = frame as *mut u64;
     // SAFETY: the frame lies in the top MINFRAME bytes of the thread's own stack,
     // which nothing runs on yet. The window save area is %l0..%l7, %i0..%i7.
     unsafe {
-        core::ptr::write_bytes(area, 0, (MINFRAME / 8) as usize);
         area.write(t as *const Thread as u64);
+        area.add(14).write(0);
+        area.add(15).write(0);
     }
     t.ctx_sp.set(frame - BIAS);
     // `retl` goes to the caller's address + 8.
