@@ -10,9 +10,7 @@ use lwp_abi::{Errno, StackT};
 
 use super::sched;
 use super::sys::current;
-use super::thread::{
-    stack_top, Life, Thread, ThreadId, MAX_THREADS, NO_STACK, STACK_SIZE, THREADS,
-};
+use super::thread::{stack_top, Life, Thread, ThreadId, MAX_THREADS, STACK_SIZE, THREADS};
 use crate::lwpmutex::{err, Error};
 
 /// `create` flags (Solaris' values): an LWP of its own for the thread's life.
@@ -32,7 +30,7 @@ pub fn init() {
 /// goes on (S18: no system call, unless an idle LWP is to be unparked to run it);
 /// a bound one gets its LWP at once. Its id.
 ///
-/// Errors: `EAGAIN` when every thread structure or stack is taken (or the kernel
+/// Errors: `EAGAIN` when every thread structure is taken (or the kernel
 /// refuses the bound thread's LWP), `EINVAL` for unknown flags.
 pub fn create(f: fn(u64) -> u64, arg: u64, flags: u32) -> Result<ThreadId, Error> {
     if flags & !(THR_BOUND | THR_DETACHED) != 0 {
@@ -114,9 +112,6 @@ pub fn get_specific(key: Key) -> u64 {
 /// below it not counted). `EAGAIN` for the main thread, whose stack is the
 /// process's, which the kernel grows.
 pub fn stksegment() -> Result<StackT, Error> {
-    let me = current();
-    if me.stack.get() == NO_STACK {
-        return Err(err(Errno::EAGAIN));
-    }
-    Ok(StackT { ss_sp: stack_top(me), ss_size: STACK_SIZE as u64, ..StackT::default() })
+    let top = stack_top(current()).ok_or(err(Errno::EAGAIN))?;
+    Ok(StackT { ss_sp: top, ss_size: STACK_SIZE as u64, ..StackT::default() })
 }

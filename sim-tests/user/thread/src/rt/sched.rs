@@ -6,16 +6,17 @@
 //! # Theory
 //!
 //! * **One lock** ([`POOL`], an adaptive LWP mutex held with `sc_nopreempt` set)
-//!   guards the run queue, the list of idle LWPs, the free thread structures and
-//!   stacks, every thread's life (zombie, joiner, detached), and the sleep queues
-//!   of the synchronization objects (`sleepq`), whose slow paths run under it
+//!   guards the run queue, the list of idle LWPs, the free thread structures,
+//!   every thread's life (zombie, joiner, detached), and the sleep queues of the
+//!   synchronization objects (`sleepq`), whose slow paths run under it
 //!   ([`Held`]): so a wait is queued and committed, and a wakeup given, in one
 //!   hold each (old Solaris libthread had one such `_schedlock`). It is held
 //!   *across every switch*: the thread that switches away takes it, and the thread
 //!   that runs next on that LWP leaves it. So no other LWP can take a thread off
 //!   the run queue, or wake a blocked one, before its registers are saved; nor
-//!   take the stack of a thread that exited, which it gives back before its last
-//!   switch (`exit_unbound`), before that switch is complete. The thread that
+//!   take the structure and stack of a detached thread that exited, which it
+//!   gives back before its last switch (`exit_unbound`), before that switch is
+//!   complete. The thread that
 //!   runs next learns from the switch which LWP it runs on (the lock is left as
 //!   that LWP's).
 //! * **An LWP runs threads from the run queue** until there are none; then it
@@ -60,8 +61,8 @@ use super::stats::{bump, STATS};
 use super::switch;
 use super::sys::{self, current, kernel_lwp_self, word, Locked};
 use super::thread::{
-    map_stack, next_id, set_current, stack_mapped, stack_top, Kind, Life, Lwp, StartFn, Thread,
-    ThreadId, MAX_LWPS, NKEYS, NO_STACK, NSTACKS, THREADS,
+    map_stack, next_id, set_current, stack_top, Kind, Life, Lwp, StartFn, Thread, ThreadId,
+    MAX_LWPS, NKEYS, THREADS,
 };
 use crate::lwpmutex::{err, Error};
 use crate::queue::Fifo;
@@ -86,10 +87,9 @@ pub(crate) struct Pool {
     nlwps: usize,
     /// Of them, those made that have not yet started running threads.
     starting: usize,
-    /// Free thread structures and stacks.
+    /// Free thread structures, each with the stack it had (`thread`), the most
+    /// recently freed first.
     free: Fifo<Thread>,
-    stacks: [u16; NSTACKS],
-    nstacks: usize,
     /// Exited bound threads whose LWP is still to be reaped.
     unreaped: Fifo<Thread>,
     /// Threads alive that are not idle threads nor the watchdog.
@@ -107,8 +107,6 @@ pub(crate) static POOL: Locked<Pool> = Locked::new(Pool {
     nlwps: 0,
     starting: 0,
     free: Fifo::new(),
-    stacks: [0; NSTACKS],
-    nstacks: 0,
     unreaped: Fifo::new(),
     live: 0,
     keys: [(false, None); NKEYS],
@@ -116,33 +114,20 @@ pub(crate) static POOL: Locked<Pool> = Locked::new(Pool {
 });
 
 impl Pool {
-    /// A free structure and stack, made a thread of `kind`.
+    /// A free structure, made a thread of `kind`.
+    #[inline(always)]
     fn take_thread(
         &mut self,
         kind: Kind,
         start: Option<StartFn>,
         arg: u64,
     ) -> Option<&'static Thread> {
-        if self.nstacks == 0 {
-            return None;
-        }
         let t = self.free.pop()?;
-        self.nstacks -= 1;
-        t.stack.set(usize::from(self.stacks[self.nstacks]));
         t.init(kind, next_id(t), start, arg);
         if matches!(kind, Kind::Unbound | Kind::Bound) {
             self.live += 1;
         }
         Some(t)
-    }
-
-    /// Gives `t`'s stack back.
-    fn free_stack(&mut self, t: &Thread) {
-        let k = t.stack.replace(NO_STACK);
-        if k != NO_STACK {
-            self.stacks[self.nstacks] = k as u16;
-            self.nstacks += 1;
-        }
     }
 
     /// Gives back a thread just taken (`take_thread`) that could not be started.
@@ -153,11 +138,11 @@ impl Pool {
         self.free_thread(t);
     }
 
-    /// Gives `t` back, stack and all.
+    /// Gives `t` back, with its stack.
+    #[inline(always)]
     fn free_thread(&mut self, t: &'static Thread) {
-        self.free_stack(t);
         t.life.set(Life::Free);
-        self.free.push(t);
+        self.free.push_front(t);
     }
 
     /// An idle LWP to run what was just made runnable, if there is one.
@@ -225,10 +210,6 @@ pub(crate) fn init() {
         for t in &THREADS[1..] {
             g.free.push(t);
         }
-        for k in 0..NSTACKS {
-            g.stacks[k] = (NSTACKS - 1 - k) as u16;
-        }
-        g.nstacks = NSTACKS;
         g.live = 1;
         g.nlwps = 1;
         let idle =
@@ -238,13 +219,11 @@ pub(crate) fn init() {
         (idle, watchdog)
     };
     // One LWP so far: nobody else can look at the idle thread before it is ready.
-    for t in [idle, watchdog] {
-        map_stack(t).unwrap_or_else(|_| sys::broken("no memory for the first stacks"));
-    }
-    switch::prepare(idle, stack_top(idle));
+    let stack = |t| map_stack(t).unwrap_or_else(|_| sys::broken("no memory for the first stacks"));
+    switch::prepare(idle, stack(idle));
     lwp.idle.set(Some(idle));
     // SAFETY: the watchdog's stack is its own for the program's life.
-    let made = unsafe { lwp_create(watchdog_start, stack_top(watchdog), watchdog.addr(), 0) };
+    let made = unsafe { lwp_create(watchdog_start, stack(watchdog), watchdog.addr(), 0) };
     let wid = made.unwrap_or_else(|_| sys::broken("no LWP for the watchdog"));
     WATCHDOG.store(wid, Ordering::Relaxed);
 }
@@ -257,35 +236,38 @@ pub(crate) fn create_unbound(
     detached: bool,
 ) -> Result<ThreadId, Error> {
     let me = current();
-    POOL.acquire();
+    let lwp = my_lwp(me);
+    POOL.acquire_on(lwp);
     // SAFETY: held just now.
     let p = unsafe { pool() };
     let Some(t) = p.take_thread(Kind::Unbound, Some(f), arg) else {
-        POOL.release();
+        POOL.release_on(lwp);
         return create_unbound_reaped(f, arg, detached);
     };
     t.detached.set(detached);
-    let p = if stack_mapped(t) {
-        p
-    } else {
-        // A slot never used before: its stack is mapped without the lock.
-        POOL.release();
-        map_stack(t).inspect_err(|_| POOL.lock().give_back(t))?;
-        POOL.acquire();
-        // SAFETY: held again just now.
-        unsafe { pool() }
+    let (p, top) = match stack_top(t) {
+        Some(top) => (p, top),
+        None => {
+            // A structure that never carried a thread: its stack is mapped
+            // without the lock.
+            POOL.release_on(lwp);
+            let top = map_stack(t).inspect_err(|_| POOL.lock().give_back(t))?;
+            POOL.acquire_on(lwp);
+            // SAFETY: held again just now.
+            (unsafe { pool() }, top)
+        }
     };
-    switch::prepare(t, stack_top(t));
+    switch::prepare(t, top);
     p.runq.push(t);
     let idle = p.take_idle();
-    POOL.release();
+    POOL.release_on(lwp);
     if idle.is_some() || me.is_bound() {
         kick(idle);
     }
     Ok(t.id())
 }
 
-/// `create_unbound` with no stack free: the detached bound threads' LWPs are
+/// `create_unbound` with no structure free: the detached bound threads' LWPs are
 /// reaped first, then it tries once more.
 #[cold]
 fn create_unbound_reaped(f: fn(u64) -> u64, arg: u64, detached: bool) -> Result<ThreadId, Error> {
@@ -304,18 +286,18 @@ pub(crate) fn create_bound(f: fn(u64) -> u64, arg: u64, detached: bool) -> Resul
         None => return Err(err(Errno::EAGAIN)),
     };
     t.detached.set(detached);
-    map_stack(t).inspect_err(|_| POOL.lock().give_back(t))?;
+    let top = map_stack(t).inspect_err(|_| POOL.lock().give_back(t))?;
     // SAFETY: the stack is the thread's alone until its LWP is reaped.
-    if unsafe { lwp_create(bound_start, stack_top(t), t.addr(), 0) }.is_err() {
+    if unsafe { lwp_create(bound_start, top, t.addr(), 0) }.is_err() {
         POOL.lock().give_back(t);
         return Err(err(Errno::EAGAIN));
     }
     Ok(t.id())
 }
 
-/// Reaps the LWPs of exited detached bound threads, so that their structures and
-/// stacks are free again (a joinable one's LWP is its joiner's to reap: only the
-/// joiner may free its structure). Whether it freed any.
+/// Reaps the LWPs of exited detached bound threads, so that their structures
+/// (with their stacks) are free again (a joinable one's LWP is its joiner's to
+/// reap: only the joiner may free its structure). Whether it freed any.
 fn reap_unreaped() -> bool {
     let mut any = false;
     loop {
@@ -733,9 +715,9 @@ fn grow() -> Result<(), Error> {
         g.starting += 1;
         (k, idle)
     };
-    let made = map_stack(idle).and_then(|()| {
+    let made = map_stack(idle).and_then(|top| {
         // SAFETY: the idle thread's stack is the new LWP's until the program ends.
-        unsafe { lwp_create(pool_lwp_start, stack_top(idle), k as u64, 0) }
+        unsafe { lwp_create(pool_lwp_start, top, k as u64, 0) }
             .map(drop)
             .map_err(|_| err(Errno::EAGAIN))
     });
@@ -802,14 +784,14 @@ pub(crate) fn exit_bound(me: &'static Thread) {
     h.release();
 }
 
-/// An unbound thread exits: wakes its joiner, gives back its stack (and its
-/// structure, if detached), and switches away for good.
+/// An unbound thread exits: wakes its joiner, gives back its structure and stack
+/// if detached, and switches away for good.
 ///
 /// The stack is still in use until the switch is complete (the switch stores the
-/// thread's windows on it), and yet it is freed before: the pool's lock is held
-/// from here until the thread that runs next on this LWP leaves it, and stacks
-/// and structures are only ever taken under that lock, so nobody can take this
-/// one before the switch away from it is complete.
+/// thread's windows on it), and yet a detached thread's is freed before: the
+/// pool's lock is held from here until the thread that runs next on this LWP
+/// leaves it, and structures are only ever taken under that lock, so nobody can
+/// take this one before the switch away from it is complete.
 #[inline(always)]
 pub(crate) fn exit_unbound(me: &'static Thread) -> ! {
     let mut h = hold();
@@ -827,7 +809,6 @@ pub(crate) fn exit_unbound(me: &'static Thread) -> ! {
         }
     }
     let lwp = h.lwp;
-    p.free_stack(me);
     if me.detached.get() {
         p.free_thread(me);
     }
@@ -879,8 +860,9 @@ pub(crate) fn detach(t: &'static Thread, id: ThreadId) -> Result<(), Error> {
         Err(err(Errno::EINVAL))
     } else {
         t.detached.set(true);
-        // An unbound zombie has given its stack back already; a bound one's LWP
-        // is reaped with the others (`reap_unreaped`), which frees it.
+        // An unbound zombie is done with its stack (it switched away for good);
+        // a bound one's LWP is reaped with the others (`reap_unreaped`), which
+        // frees it.
         if t.life.get() == Life::Zombie && !t.lwp_unreaped.get() {
             h.pool().free_thread(t);
         }
