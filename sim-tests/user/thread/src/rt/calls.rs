@@ -10,7 +10,7 @@ use lwp_abi::{Errno, StackT};
 
 use super::sched;
 use super::sys::current;
-use super::thread::{stack_top, Life, Thread, ThreadId, MAX_THREADS, STACK_SIZE, THREADS};
+use super::thread::{stack_top, Thread, ThreadId, MAX_THREADS, STACK_SIZE, THREADS};
 use crate::lwpmutex::{err, Error};
 
 /// `create` flags (Solaris' values): an LWP of its own for the thread's life.
@@ -49,26 +49,28 @@ pub fn self_id() -> ThreadId {
     current().id()
 }
 
-/// The live or zombie thread `id`, if any.
+/// The structure thread `id` would be on (ids go up by the table's size:
+/// `thread::next_id`), if `id` can be a thread's. Whether it is, the pool checks
+/// under its lock.
+#[inline(always)]
 fn lookup(id: ThreadId) -> Option<&'static Thread> {
-    if id == 0 {
-        return None;
-    }
-    let t = &THREADS[(id as usize - 1) % MAX_THREADS];
-    (t.id() == id && t.life.get() != Life::Free).then_some(t)
+    let k = (id as usize).checked_sub(1)?;
+    Some(&THREADS[k % MAX_THREADS])
 }
 
-/// Waits for thread `id` to exit, frees it, and returns its exit value.
+/// Waits for thread `id` to exit, frees it, and returns its exit value. Inlined
+/// (see `sched::join`).
 ///
 /// Errors: `ESRCH` if there is no such thread (or it was joined already),
 /// `EDEADLK` for the caller itself, `EINVAL` if it is detached or another thread
 /// joins it already.
+#[inline(always)]
 pub fn join(id: ThreadId) -> Result<u64, Error> {
     let me = current();
-    let t = lookup(id).ok_or(err(Errno::ESRCH))?;
-    if core::ptr::eq(t, me) {
+    if id == me.id() {
         return Err(err(Errno::EDEADLK));
     }
+    let t = lookup(id).ok_or(err(Errno::ESRCH))?;
     sched::join(me, t, id)
 }
 

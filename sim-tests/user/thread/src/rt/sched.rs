@@ -460,7 +460,7 @@ pub fn yield_now() {
 /// The pool's lock, held by the calling thread's LWP: the synchronization
 /// objects' slow paths and the thread calls that wait run under it. What it wakes
 /// is unparked once the lock is left ([`Held::release`], [`Held::leave`],
-/// [`Held::sleep`]).
+/// [`Held::block`]).
 pub(crate) struct Held {
     /// The holder, and the LWP it runs on.
     me: &'static Thread,
@@ -480,10 +480,25 @@ pub(crate) fn hold() -> Held {
     let me = current();
     let lwp = my_lwp(me);
     POOL.acquire_on(lwp);
-    Held { me, lwp, unpark: [0; 4], kick: false }
+    Held::on(me, lwp)
 }
 
 impl Held {
+    /// The hold that `me`'s LWP `lwp` has already: one that was kept
+    /// ([`Held::keep`]), or the one a switch back to `me` left it.
+    #[inline(always)]
+    fn on(me: &'static Thread, lwp: &'static Lwp) -> Held {
+        Held { me, lwp, unpark: [0; 4], kick: false }
+    }
+
+    /// Lets go of this handle with the lock still held, to be taken up again on
+    /// the same LWP with [`Held::on`]: for a hold that goes on in another
+    /// function. It has no wakeups to give.
+    #[inline(always)]
+    fn keep(self) {
+        debug_assert!(!self.pending(), "a kept hold with wakeups to give");
+    }
+
     /// The pool's data.
     #[allow(clippy::mut_from_ref)]
     #[inline(always)]
@@ -558,18 +573,9 @@ impl Held {
         self.give_but_last()
     }
 
-    /// The holder, which queued itself somewhere under this hold, waits until
-    /// woken; the lock is left meanwhile and not held on return.
-    #[inline(always)]
-    pub(crate) fn sleep(self) {
-        let me = self.me;
-        if let Some(s) = self.block() {
-            s.finish(me);
-        }
-    }
-
-    /// [`Held::sleep`] but for the sleep itself, which it returns for the caller
-    /// to make ([`Sleep`]): none if an unbound holder was woken already.
+    /// The holder, which queued itself somewhere under this hold, is to wait until
+    /// woken: the sleep, for the caller to make ([`Sleep`]); none if an unbound
+    /// holder was woken already (the lock is left then).
     #[inline(always)]
     pub(crate) fn block(self) -> Option<Sleep> {
         let me = self.me;
@@ -632,26 +638,34 @@ fn idle_loop(me: &'static Thread) -> ! {
 }
 
 /// A new thread's first code (from `lwpt_start`), on its own stack, with the
-/// pool's lock held by the switch that started it.
+/// pool's lock held by the switch that started it on `lwp`. The thread's run and
+/// exit are inlined here: the switch away at its exit then spills this window
+/// and `lwpt_start`'s only.
 #[no_mangle]
-extern "C" fn lwpt_thread_main(t: &'static Thread) -> ! {
+extern "C" fn lwpt_thread_main(t: &'static Thread, lwp: &'static Lwp) -> ! {
     if t.kind() == Kind::Idle {
         idle_loop(t)
     }
-    POOL.release();
+    POOL.release_on(lwp);
     run(t)
 }
 
 /// Runs a started thread's function, then exits it.
+#[inline(always)]
 pub(crate) fn run(t: &'static Thread) -> ! {
     let v = t.start.get().map_or(0, |f| f(t.arg.get()));
-    exit(v)
+    exit_as(t, v)
 }
 
 /// Ends the calling thread with `value` for its joiner. The last thread to end
 /// ends the process (status 0).
 pub fn exit(value: u64) -> ! {
-    let me = current();
+    exit_as(current(), value)
+}
+
+/// [`exit`] of `me`, the calling thread.
+#[inline(always)]
+fn exit_as(me: &'static Thread, value: u64) -> ! {
     run_destructors(me);
     me.value.set(value);
     if me.is_bound() {
@@ -817,8 +831,29 @@ pub(crate) fn exit_unbound(me: &'static Thread) -> ! {
     sys::broken("an exited thread ran again")
 }
 
-/// `calls::join`: `me` waits for `t` (thread `id`) to exit, and frees it.
+/// `calls::join`: `me` waits for `t` (thread `id`, on no structure but `t`) to
+/// exit, frees it, and returns its exit value. Inlined: an unbound joiner that
+/// waits switches in the caller's window, and comes back holding the pool's
+/// lock, under which it frees `t` (one hold from start to end).
+#[inline(always)]
 pub(crate) fn join(me: &'static Thread, t: &'static Thread, id: ThreadId) -> Result<u64, Error> {
+    let lwp = match join_begin(me, t, id)? {
+        Some(s) => s.make(me),
+        None => my_lwp(me),
+    };
+    Ok(join_end(me, t, lwp))
+}
+
+/// [`join`] up to its wait: checks `t` under the pool's lock and, if it still
+/// runs, makes `me` its joiner; a bound joiner waits here. Returns with the lock
+/// held ([`Held::keep`]) and `t` a zombie, but for an unbound joiner's switch
+/// away, which it returns for `join` to make (the lock is held across it).
+#[inline(never)]
+fn join_begin(
+    me: &'static Thread,
+    t: &'static Thread,
+    id: ThreadId,
+) -> Result<Option<Switch>, Error> {
     let h = hold();
     // Looked up without the lock: it may have been freed (and reused) since.
     if t.id() != id || t.life.get() == Life::Free {
@@ -829,14 +864,27 @@ pub(crate) fn join(me: &'static Thread, t: &'static Thread, id: ThreadId) -> Res
         h.release();
         return Err(err(Errno::EINVAL));
     }
-    let h = if t.life.get() == Life::Live {
-        t.joiner.set(Some(me));
-        h.sleep();
-        hold()
-    } else {
-        h
-    };
-    // A zombie now; a bound one's LWP may still be about.
+    if t.life.get() == Life::Zombie {
+        h.keep();
+        return Ok(None);
+    }
+    t.joiner.set(Some(me));
+    match h.block() {
+        Some(Sleep::Switch(s)) => return Ok(Some(s)),
+        Some(park) => park.finish(me),
+        None => {}
+    }
+    hold().keep();
+    Ok(None)
+}
+
+/// The end of [`join`], the pool's lock held by `lwp`, `me`'s: reaps the LWP of
+/// `t` (a zombie) if it was a bound thread's, frees `t`, and leaves the lock;
+/// `t`'s exit value.
+#[inline(never)]
+fn join_end(me: &'static Thread, t: &'static Thread, lwp: &'static Lwp) -> u64 {
+    let h = Held::on(me, lwp);
+    // A bound zombie's LWP may still be about.
     let h = if t.lwp_unreaped.get() {
         h.pool().unreaped.take_first(|x| core::ptr::eq(x, t));
         h.release();
@@ -848,7 +896,7 @@ pub(crate) fn join(me: &'static Thread, t: &'static Thread, id: ThreadId) -> Res
     let value = t.value();
     h.pool().free_thread(t);
     h.release();
-    Ok(value)
+    value
 }
 
 /// `calls::detach`.

@@ -96,10 +96,11 @@ lwpt_switch_end:
     .size   lwpt_switch, . - lwpt_switch
 
     ! A new thread's first instruction: its window came from the frame `prepare`
-    ! made, with the thread in %l0.
+    ! made, with the thread in %l0, and %o0 is the LWP that switched to it.
     .globl  lwpt_start
     .type   lwpt_start, #function
 lwpt_start:
+    mov     %o0, %o1
     call    lwpt_thread_main
      mov    %l0, %o0
     illtrap 0
@@ -149,7 +150,7 @@ pub(crate) fn switch(lwp: &'static Lwp, from: &Thread, to: &Thread) -> &'static 
     unsafe { &*(by as *const Lwp) }
 }
 
-/// Prepares `t` to start running `lwpt_thread_main(t)` on the stack whose top
+/// Prepares `t` to start running `lwpt_thread_main(t, lwp)` on the stack whose top
 /// (16-aligned, unbiased) is `top`, the next time something switches to it.
 ///
 /// Of the window the switch loads, `lwpt_start` reads `%l0` only, and nothing
