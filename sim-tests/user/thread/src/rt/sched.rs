@@ -362,6 +362,12 @@ impl Switch {
         switch::switch(self.lwp, me, self.next)
     }
 
+    /// Makes the switch from a thread that exits: nothing continues it again.
+    #[inline(always)]
+    fn exit(self) -> ! {
+        switch::resume(self.lwp, self.next)
+    }
+
     /// Makes the switch from `me`, and leaves the lock once `me` runs again.
     #[inline(always)]
     pub(crate) fn finish(self, me: &'static Thread) {
@@ -637,35 +643,37 @@ fn idle_loop(me: &'static Thread) -> ! {
     }
 }
 
-/// A new thread's first code (from `lwpt_start`), on its own stack, with the
-/// pool's lock held by the switch that started it on `lwp`. The thread's run and
-/// exit are inlined here: the switch away at its exit then spills this window
-/// and `lwpt_start`'s only.
+/// A new thread's life (from `lwpt_start`), on its own stack, with the pool's
+/// lock held by the switch that started it on `lwp`: an idle thread's loop, or
+/// an unbound thread's function and exit. Returns the thread that continues in
+/// its place for good, the lock held, for `lwpt_start` to switch to in the
+/// thread's oldest window, where it has no other window left to spill.
 #[no_mangle]
-extern "C" fn lwpt_thread_main(t: &'static Thread, lwp: &'static Lwp) -> ! {
+extern "C" fn lwpt_thread_main(t: &'static Thread, lwp: &'static Lwp) -> &'static Thread {
     if t.kind() == Kind::Idle {
         idle_loop(t)
     }
     POOL.release_on(lwp);
-    run(t)
+    exit_as(t, run(t)).next
 }
 
-/// Runs a started thread's function, then exits it.
+/// Runs a started thread's function: its exit value.
 #[inline(always)]
-pub(crate) fn run(t: &'static Thread) -> ! {
-    let v = t.start.get().map_or(0, |f| f(t.arg.get()));
-    exit_as(t, v)
+fn run(t: &'static Thread) -> u64 {
+    t.start.get().map_or(0, |f| f(t.arg.get()))
 }
 
 /// Ends the calling thread with `value` for its joiner. The last thread to end
 /// ends the process (status 0).
 pub fn exit(value: u64) -> ! {
-    exit_as(current(), value)
+    exit_as(current(), value).exit()
 }
 
-/// [`exit`] of `me`, the calling thread.
+/// Ends `me`, the calling thread, with `value` ([`exit`]): a bound thread's LWP
+/// exits here; an unbound thread's switch away for good is returned, for the
+/// caller to make.
 #[inline(always)]
-fn exit_as(me: &'static Thread, value: u64) -> ! {
+fn exit_as(me: &'static Thread, value: u64) -> Switch {
     run_destructors(me);
     me.value.set(value);
     if me.is_bound() {
@@ -692,7 +700,7 @@ pub(crate) extern "C" fn bound_start(addr: u64) -> ! {
         Thread::from_addr(addr).unwrap_or_else(|| sys::broken("a bound thread without a thread"));
     set_current(t);
     lwp_started(t, 0);
-    run(t)
+    exit_as(t, run(t)).exit()
 }
 
 /// A pool LWP's idle thread.
@@ -799,7 +807,7 @@ pub(crate) fn exit_bound(me: &'static Thread) {
 }
 
 /// An unbound thread exits: wakes its joiner, gives back its structure and stack
-/// if detached, and switches away for good.
+/// if detached, and decides the switch away for good, which the caller makes.
 ///
 /// The stack is still in use until the switch is complete (the switch stores the
 /// thread's windows on it), and yet a detached thread's is freed before: the
@@ -807,7 +815,7 @@ pub(crate) fn exit_bound(me: &'static Thread) {
 /// leaves it, and structures are only ever taken under that lock, so nobody can
 /// take this one before the switch away from it is complete.
 #[inline(always)]
-pub(crate) fn exit_unbound(me: &'static Thread) -> ! {
+pub(crate) fn exit_unbound(me: &'static Thread) -> Switch {
     let mut h = hold();
     let p = h.pool();
     me.life.set(Life::Zombie);
@@ -827,8 +835,7 @@ pub(crate) fn exit_unbound(me: &'static Thread) -> ! {
         p.free_thread(me);
     }
     let next = p.pick(lwp);
-    switch_to(me, next, lwp);
-    sys::broken("an exited thread ran again")
+    Switch::new(me, next, lwp)
 }
 
 /// `calls::join`: `me` waits for `t` (thread `id`, on no structure but `t`) to

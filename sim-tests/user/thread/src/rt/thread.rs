@@ -127,8 +127,10 @@ pub struct Thread {
     /// The wait protocol's state (`wait`).
     pub(crate) wstate: StateWord,
     /// The `Lwp` that runs it now (its address), 0 while none does: written by
-    /// the switches (pool's lock held), read by adaptive waiters without a lock.
-    lwp: AtomicUsize,
+    /// the switches (pool's lock held), read by adaptive waiters without a lock,
+    /// and by `lwpt_start`, which continues a thread on the LWP the exit of the
+    /// thread before gave it.
+    pub(crate) lwp: AtomicUsize,
     /// A bound thread's (and the watchdog's) own LWP.
     pub(crate) own: Lwp,
     kind: Cell<Kind>,
