@@ -100,7 +100,9 @@ pub fn set_specific(key: Key, value: u64) -> Result<(), Error> {
     if !sched::key_made(key) {
         return Err(err(Errno::EINVAL));
     }
-    current().tsd[key].set(value);
+    let me = current();
+    me.tsd[key].set(value);
+    me.tsd_set.set(true);
     Ok(())
 }
 

@@ -674,7 +674,9 @@ pub fn exit(value: u64) -> ! {
 /// caller to make.
 #[inline(always)]
 fn exit_as(me: &'static Thread, value: u64) -> Switch {
-    run_destructors(me);
+    if me.tsd_set.get() {
+        run_destructors(me);
+    }
     me.value.set(value);
     if me.is_bound() {
         exit_bound(me);
@@ -683,6 +685,10 @@ fn exit_as(me: &'static Thread, value: u64) -> Switch {
     exit_unbound(me)
 }
 
+/// Gives each value the exiting thread set to its key's destructor, and clears
+/// them all: the structure's next thread starts with none (a value a destructor
+/// set for a key already done is dropped).
+#[cold]
 fn run_destructors(me: &Thread) {
     for (key, v) in me.tsd.iter().enumerate() {
         let value = v.replace(0);
@@ -692,6 +698,10 @@ fn run_destructors(me: &Thread) {
             }
         }
     }
+    for v in &me.tsd {
+        v.set(0);
+    }
+    me.tsd_set.set(false);
 }
 
 /// Where a bound thread's LWP starts, on the thread's stack.

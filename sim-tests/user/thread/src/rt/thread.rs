@@ -155,8 +155,13 @@ pub struct Thread {
     pub(crate) wkind: Cell<u8>,
     /// Waiting on a condition variable: the mutex it will take again (its address).
     pub(crate) wmutex: Cell<u64>,
-    /// Per-thread data, by key.
+    /// Per-thread data, by key: all 0 while the structure is free (its thread's
+    /// exit clears them: `sched::run_destructors`).
     pub(crate) tsd: [Cell<u64>; NKEYS],
+    /// Whether the thread set a value for a key: one that never did has none to
+    /// destroy at its exit, as a Solaris thread that never set one has no
+    /// per-thread data allocated.
+    pub(crate) tsd_set: Cell<bool>,
 }
 
 // SAFETY: every `Cell` is reached only by the thread itself, or under the lock its
@@ -193,6 +198,7 @@ impl Thread {
             wkind: Cell::new(0),
             wmutex: Cell::new(0),
             tsd: [const { Cell::new(0) }; NKEYS],
+            tsd_set: Cell::new(false),
         }
     }
 
@@ -268,9 +274,6 @@ impl Thread {
         self.joiner.set(None);
         wait::State::store(&self.wstate, wait::RUNNING);
         self.set_lwp(None);
-        for v in &self.tsd {
-            v.set(0);
-        }
     }
 
     /// Its exit value, once it is a zombie.
