@@ -16,9 +16,8 @@
 //!   the run queue, or wake a blocked one, before its registers are saved; nor
 //!   take the structure and stack of a detached thread that exited, which it
 //!   gives back before its last switch (`exit_unbound`), before that switch is
-//!   complete. The thread that
-//!   runs next learns from the switch which LWP it runs on (the lock is left as
-//!   that LWP's).
+//!   complete. The thread that runs next learns from the switch which LWP it runs
+//!   on (the lock is left as that LWP's).
 //! * **An LWP runs threads from the run queue** until there are none; then it
 //!   switches to its *idle thread*, which registers the LWP as idle and parks it
 //!   (`_lwp_park`). Whoever makes a thread runnable takes an idle LWP, if there is
@@ -848,8 +847,8 @@ pub(crate) fn exit_unbound(me: &'static Thread) -> Switch {
     Switch::new(me, next, lwp)
 }
 
-/// `calls::join`: `me` waits for `t` (thread `id`, on no structure but `t`) to
-/// exit, frees it, and returns its exit value. Inlined: an unbound joiner that
+/// `calls::join`: `me` waits for thread `id`, which would be on the structure
+/// `t`, to exit, frees it, and returns its exit value. Inlined: an unbound joiner that
 /// waits switches in the caller's window, and comes back holding the pool's
 /// lock, under which it frees `t` (one hold from start to end).
 #[inline(always)]
