@@ -1,7 +1,7 @@
 //! Threads and LWPs as the library keeps them (S4): the thread structure, the
 //! LWP record, the static table of threads (each with its stack), and the
-//! current-thread register. The calls on threads are `calls`; what the pool does with these
-//! records is `sched`.
+//! current-thread register. The calls on threads are `calls`; what the pool does
+//! with these records is `sched`.
 //!
 //! A thread is *unbound* (run by the pool's LWPs, switched at user level:
 //! `sched`) or *bound* (an LWP of its own for its whole life, made by
@@ -18,10 +18,10 @@
 //! kept with it for the program's life, as libc caches default-size stacks, so a
 //! thread made on a structure used before costs no system call. The free
 //! structures are taken most recently freed first, so a program that makes and
-//! joins threads reuses the same few, their stacks mapped already.
-//! The cache is bounded by the table: never more stacks than the most threads
-//! that lived at once, at most `MAX_THREADS - 1` (the main thread runs on the
-//! process's stack). The memory running out fails creation with `ENOMEM`.
+//! joins threads reuses the same few, their stacks mapped already. The cache is
+//! bounded by the table: never more stacks than the most threads that lived at
+//! once (the main thread runs on the process's stack), one per structure at
+//! most. The memory running out fails creation with `ENOMEM`.
 //!
 //! A thread that exits stays a zombie, holding its exit value, until joined, or is
 //! freed at once if detached. An unbound thread that is detached is freed as it
