@@ -36,6 +36,17 @@ impl<T: Linked> Fifo<T> {
         self.tail = Some(t);
     }
 
+    /// Queues `t` at the front, to be taken first (a free list, where the most
+    /// recently freed is the warmest). It must be on no queue.
+    #[inline]
+    pub fn push_front(&mut self, t: &'static T) {
+        t.link().set(self.head);
+        if self.head.is_none() {
+            self.tail = Some(t);
+        }
+        self.head = Some(t);
+    }
+
     /// Takes the first.
     #[inline]
     pub fn pop(&mut self) -> Option<&'static T> {
@@ -150,6 +161,24 @@ mod tests {
         assert!(q.is_empty());
         q.push(n[2]);
         assert_eq!(ids(&q), [2], "an emptied queue starts afresh");
+    }
+
+    #[test]
+    fn push_front_is_taken_first() {
+        let n = nodes(4);
+        let mut q = Fifo::new();
+        q.push_front(n[0]);
+        assert_eq!(ids(&q), [0], "into an empty queue");
+        q.push(n[1]);
+        q.push_front(n[2]);
+        assert_eq!(ids(&q), [2, 0, 1]);
+        q.push(n[3]);
+        assert_eq!(ids(&q), [2, 0, 1, 3], "the tail was kept right");
+        assert_eq!(q.pop().map(|x| x.id), Some(2));
+        while q.pop().is_some() {}
+        q.push_front(n[1]);
+        q.push(n[0]);
+        assert_eq!(ids(&q), [1, 0], "an emptied queue's tail is the one pushed in front");
     }
 
     #[test]

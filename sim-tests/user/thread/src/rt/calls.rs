@@ -10,9 +10,7 @@ use lwp_abi::{Errno, StackT};
 
 use super::sched;
 use super::sys::current;
-use super::thread::{
-    stack_top, Life, Thread, ThreadId, MAX_THREADS, NO_STACK, STACK_SIZE, THREADS,
-};
+use super::thread::{stack_top, Thread, ThreadId, MAX_THREADS, STACK_SIZE, THREADS};
 use crate::lwpmutex::{err, Error};
 
 /// `create` flags (Solaris' values): an LWP of its own for the thread's life.
@@ -32,7 +30,7 @@ pub fn init() {
 /// goes on (S18: no system call, unless an idle LWP is to be unparked to run it);
 /// a bound one gets its LWP at once. Its id.
 ///
-/// Errors: `EAGAIN` when every thread structure or stack is taken (or the kernel
+/// Errors: `EAGAIN` when every thread structure is taken (or the kernel
 /// refuses the bound thread's LWP), `EINVAL` for unknown flags.
 pub fn create(f: fn(u64) -> u64, arg: u64, flags: u32) -> Result<ThreadId, Error> {
     if flags & !(THR_BOUND | THR_DETACHED) != 0 {
@@ -51,26 +49,28 @@ pub fn self_id() -> ThreadId {
     current().id()
 }
 
-/// The live or zombie thread `id`, if any.
+/// The structure thread `id` would be on (ids go up by the table's size:
+/// `thread::next_id`), if `id` can be a thread's. Whether it is, the pool checks
+/// under its lock.
+#[inline(always)]
 fn lookup(id: ThreadId) -> Option<&'static Thread> {
-    if id == 0 {
-        return None;
-    }
-    let t = &THREADS[(id as usize - 1) % MAX_THREADS];
-    (t.id() == id && t.life.get() != Life::Free).then_some(t)
+    let k = (id as usize).checked_sub(1)?;
+    Some(&THREADS[k % MAX_THREADS])
 }
 
-/// Waits for thread `id` to exit, frees it, and returns its exit value.
+/// Waits for thread `id` to exit, frees it, and returns its exit value. Inlined
+/// (see `sched::join`).
 ///
 /// Errors: `ESRCH` if there is no such thread (or it was joined already),
 /// `EDEADLK` for the caller itself, `EINVAL` if it is detached or another thread
 /// joins it already.
+#[inline(always)]
 pub fn join(id: ThreadId) -> Result<u64, Error> {
     let me = current();
-    let t = lookup(id).ok_or(err(Errno::ESRCH))?;
-    if core::ptr::eq(t, me) {
+    if id == me.id() {
         return Err(err(Errno::EDEADLK));
     }
+    let t = lookup(id).ok_or(err(Errno::ESRCH))?;
     sched::join(me, t, id)
 }
 
@@ -100,7 +100,9 @@ pub fn set_specific(key: Key, value: u64) -> Result<(), Error> {
     if !sched::key_made(key) {
         return Err(err(Errno::EINVAL));
     }
-    current().tsd[key].set(value);
+    let me = current();
+    me.tsd[key].set(value);
+    me.tsd_set.set(true);
     Ok(())
 }
 
@@ -114,9 +116,6 @@ pub fn get_specific(key: Key) -> u64 {
 /// below it not counted). `EAGAIN` for the main thread, whose stack is the
 /// process's, which the kernel grows.
 pub fn stksegment() -> Result<StackT, Error> {
-    let me = current();
-    if me.stack.get() == NO_STACK {
-        return Err(err(Errno::EAGAIN));
-    }
-    Ok(StackT { ss_sp: stack_top(me), ss_size: STACK_SIZE as u64, ..StackT::default() })
+    let top = stack_top(current()).ok_or(err(Errno::EAGAIN))?;
+    Ok(StackT { ss_sp: top, ss_size: STACK_SIZE as u64, ..StackT::default() })
 }

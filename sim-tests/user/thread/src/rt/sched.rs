@@ -6,18 +6,18 @@
 //! # Theory
 //!
 //! * **One lock** ([`POOL`], an adaptive LWP mutex held with `sc_nopreempt` set)
-//!   guards the run queue, the list of idle LWPs, the free thread structures and
-//!   stacks, every thread's life (zombie, joiner, detached), and the sleep queues
-//!   of the synchronization objects (`sleepq`), whose slow paths run under it
+//!   guards the run queue, the list of idle LWPs, the free thread structures,
+//!   every thread's life (zombie, joiner, detached), and the sleep queues of the
+//!   synchronization objects (`sleepq`), whose slow paths run under it
 //!   ([`Held`]): so a wait is queued and committed, and a wakeup given, in one
 //!   hold each (old Solaris libthread had one such `_schedlock`). It is held
 //!   *across every switch*: the thread that switches away takes it, and the thread
 //!   that runs next on that LWP leaves it. So no other LWP can take a thread off
 //!   the run queue, or wake a blocked one, before its registers are saved; nor
-//!   take the stack of a thread that exited, which it gives back before its last
-//!   switch (`exit_unbound`), before that switch is complete. The thread that
-//!   runs next learns from the switch which LWP it runs on (the lock is left as
-//!   that LWP's).
+//!   take the structure and stack of a detached thread that exited, which it
+//!   gives back before its last switch (`exit_unbound`), before that switch is
+//!   complete. The thread that runs next learns from the switch which LWP it runs
+//!   on (the lock is left as that LWP's).
 //! * **An LWP runs threads from the run queue** until there are none; then it
 //!   switches to its *idle thread*, which registers the LWP as idle and parks it
 //!   (`_lwp_park`). Whoever makes a thread runnable takes an idle LWP, if there is
@@ -60,8 +60,8 @@ use super::stats::{bump, STATS};
 use super::switch;
 use super::sys::{self, current, kernel_lwp_self, word, Locked};
 use super::thread::{
-    map_stack, next_id, set_current, stack_mapped, stack_top, Kind, Life, Lwp, StartFn, Thread,
-    ThreadId, MAX_LWPS, NKEYS, NO_STACK, NSTACKS, THREADS,
+    map_stack, next_id, set_current, stack_top, Kind, Life, Lwp, StartFn, Thread, ThreadId,
+    MAX_LWPS, NKEYS, THREADS,
 };
 use crate::lwpmutex::{err, Error};
 use crate::queue::Fifo;
@@ -86,10 +86,9 @@ pub(crate) struct Pool {
     nlwps: usize,
     /// Of them, those made that have not yet started running threads.
     starting: usize,
-    /// Free thread structures and stacks.
+    /// Free thread structures, each with the stack it had (`thread`), the most
+    /// recently freed first.
     free: Fifo<Thread>,
-    stacks: [u16; NSTACKS],
-    nstacks: usize,
     /// Exited bound threads whose LWP is still to be reaped.
     unreaped: Fifo<Thread>,
     /// Threads alive that are not idle threads nor the watchdog.
@@ -107,8 +106,6 @@ pub(crate) static POOL: Locked<Pool> = Locked::new(Pool {
     nlwps: 0,
     starting: 0,
     free: Fifo::new(),
-    stacks: [0; NSTACKS],
-    nstacks: 0,
     unreaped: Fifo::new(),
     live: 0,
     keys: [(false, None); NKEYS],
@@ -116,33 +113,20 @@ pub(crate) static POOL: Locked<Pool> = Locked::new(Pool {
 });
 
 impl Pool {
-    /// A free structure and stack, made a thread of `kind`.
+    /// A free structure, made a thread of `kind`.
+    #[inline(always)]
     fn take_thread(
         &mut self,
         kind: Kind,
         start: Option<StartFn>,
         arg: u64,
     ) -> Option<&'static Thread> {
-        if self.nstacks == 0 {
-            return None;
-        }
         let t = self.free.pop()?;
-        self.nstacks -= 1;
-        t.stack.set(usize::from(self.stacks[self.nstacks]));
         t.init(kind, next_id(t), start, arg);
         if matches!(kind, Kind::Unbound | Kind::Bound) {
             self.live += 1;
         }
         Some(t)
-    }
-
-    /// Gives `t`'s stack back.
-    fn free_stack(&mut self, t: &Thread) {
-        let k = t.stack.replace(NO_STACK);
-        if k != NO_STACK {
-            self.stacks[self.nstacks] = k as u16;
-            self.nstacks += 1;
-        }
     }
 
     /// Gives back a thread just taken (`take_thread`) that could not be started.
@@ -153,11 +137,11 @@ impl Pool {
         self.free_thread(t);
     }
 
-    /// Gives `t` back, stack and all.
+    /// Gives `t` back, with its stack.
+    #[inline(always)]
     fn free_thread(&mut self, t: &'static Thread) {
-        self.free_stack(t);
         t.life.set(Life::Free);
-        self.free.push(t);
+        self.free.push_front(t);
     }
 
     /// An idle LWP to run what was just made runnable, if there is one.
@@ -225,10 +209,6 @@ pub(crate) fn init() {
         for t in &THREADS[1..] {
             g.free.push(t);
         }
-        for k in 0..NSTACKS {
-            g.stacks[k] = (NSTACKS - 1 - k) as u16;
-        }
-        g.nstacks = NSTACKS;
         g.live = 1;
         g.nlwps = 1;
         let idle =
@@ -238,13 +218,11 @@ pub(crate) fn init() {
         (idle, watchdog)
     };
     // One LWP so far: nobody else can look at the idle thread before it is ready.
-    for t in [idle, watchdog] {
-        map_stack(t).unwrap_or_else(|_| sys::broken("no memory for the first stacks"));
-    }
-    switch::prepare(idle, stack_top(idle));
+    let stack = |t| map_stack(t).unwrap_or_else(|_| sys::broken("no memory for the first stacks"));
+    switch::prepare(idle, stack(idle));
     lwp.idle.set(Some(idle));
     // SAFETY: the watchdog's stack is its own for the program's life.
-    let made = unsafe { lwp_create(watchdog_start, stack_top(watchdog), watchdog.addr(), 0) };
+    let made = unsafe { lwp_create(watchdog_start, stack(watchdog), watchdog.addr(), 0) };
     let wid = made.unwrap_or_else(|_| sys::broken("no LWP for the watchdog"));
     WATCHDOG.store(wid, Ordering::Relaxed);
 }
@@ -257,35 +235,38 @@ pub(crate) fn create_unbound(
     detached: bool,
 ) -> Result<ThreadId, Error> {
     let me = current();
-    POOL.acquire();
+    let lwp = my_lwp(me);
+    POOL.acquire_on(lwp);
     // SAFETY: held just now.
     let p = unsafe { pool() };
     let Some(t) = p.take_thread(Kind::Unbound, Some(f), arg) else {
-        POOL.release();
+        POOL.release_on(lwp);
         return create_unbound_reaped(f, arg, detached);
     };
     t.detached.set(detached);
-    let p = if stack_mapped(t) {
-        p
-    } else {
-        // A slot never used before: its stack is mapped without the lock.
-        POOL.release();
-        map_stack(t).inspect_err(|_| POOL.lock().give_back(t))?;
-        POOL.acquire();
-        // SAFETY: held again just now.
-        unsafe { pool() }
+    let (p, top) = match stack_top(t) {
+        Some(top) => (p, top),
+        None => {
+            // A structure that never carried a thread: its stack is mapped
+            // without the lock.
+            POOL.release_on(lwp);
+            let top = map_stack(t).inspect_err(|_| POOL.lock().give_back(t))?;
+            POOL.acquire_on(lwp);
+            // SAFETY: held again just now.
+            (unsafe { pool() }, top)
+        }
     };
-    switch::prepare(t, stack_top(t));
+    switch::prepare(t, top);
     p.runq.push(t);
     let idle = p.take_idle();
-    POOL.release();
+    POOL.release_on(lwp);
     if idle.is_some() || me.is_bound() {
         kick(idle);
     }
     Ok(t.id())
 }
 
-/// `create_unbound` with no stack free: the detached bound threads' LWPs are
+/// `create_unbound` with no structure free: the detached bound threads' LWPs are
 /// reaped first, then it tries once more.
 #[cold]
 fn create_unbound_reaped(f: fn(u64) -> u64, arg: u64, detached: bool) -> Result<ThreadId, Error> {
@@ -304,18 +285,18 @@ pub(crate) fn create_bound(f: fn(u64) -> u64, arg: u64, detached: bool) -> Resul
         None => return Err(err(Errno::EAGAIN)),
     };
     t.detached.set(detached);
-    map_stack(t).inspect_err(|_| POOL.lock().give_back(t))?;
+    let top = map_stack(t).inspect_err(|_| POOL.lock().give_back(t))?;
     // SAFETY: the stack is the thread's alone until its LWP is reaped.
-    if unsafe { lwp_create(bound_start, stack_top(t), t.addr(), 0) }.is_err() {
+    if unsafe { lwp_create(bound_start, top, t.addr(), 0) }.is_err() {
         POOL.lock().give_back(t);
         return Err(err(Errno::EAGAIN));
     }
     Ok(t.id())
 }
 
-/// Reaps the LWPs of exited detached bound threads, so that their structures and
-/// stacks are free again (a joinable one's LWP is its joiner's to reap: only the
-/// joiner may free its structure). Whether it freed any.
+/// Reaps the LWPs of exited detached bound threads, so that their structures
+/// (with their stacks) are free again (a joinable one's LWP is its joiner's to
+/// reap: only the joiner may free its structure). Whether it freed any.
 fn reap_unreaped() -> bool {
     let mut any = false;
     loop {
@@ -378,6 +359,12 @@ impl Switch {
     #[inline(always)]
     fn make(self, me: &'static Thread) -> &'static Lwp {
         switch::switch(self.lwp, me, self.next)
+    }
+
+    /// Makes the switch from a thread that exits: nothing continues it again.
+    #[inline(always)]
+    fn exit(self) -> ! {
+        switch::resume(self.lwp, self.next)
     }
 
     /// Makes the switch from `me`, and leaves the lock once `me` runs again.
@@ -478,7 +465,7 @@ pub fn yield_now() {
 /// The pool's lock, held by the calling thread's LWP: the synchronization
 /// objects' slow paths and the thread calls that wait run under it. What it wakes
 /// is unparked once the lock is left ([`Held::release`], [`Held::leave`],
-/// [`Held::sleep`]).
+/// [`Held::block`]).
 pub(crate) struct Held {
     /// The holder, and the LWP it runs on.
     me: &'static Thread,
@@ -498,10 +485,25 @@ pub(crate) fn hold() -> Held {
     let me = current();
     let lwp = my_lwp(me);
     POOL.acquire_on(lwp);
-    Held { me, lwp, unpark: [0; 4], kick: false }
+    Held::on(me, lwp)
 }
 
 impl Held {
+    /// The hold that `me`'s LWP `lwp` has already: one that was kept
+    /// ([`Held::keep`]), or the one a switch back to `me` left it.
+    #[inline(always)]
+    fn on(me: &'static Thread, lwp: &'static Lwp) -> Held {
+        Held { me, lwp, unpark: [0; 4], kick: false }
+    }
+
+    /// Lets go of this handle with the lock still held, to be taken up again on
+    /// the same LWP with [`Held::on`]: for a hold that goes on in another
+    /// function. It has no wakeups to give.
+    #[inline(always)]
+    fn keep(self) {
+        debug_assert!(!self.pending(), "a kept hold with wakeups to give");
+    }
+
     /// The pool's data.
     #[allow(clippy::mut_from_ref)]
     #[inline(always)]
@@ -576,18 +578,9 @@ impl Held {
         self.give_but_last()
     }
 
-    /// The holder, which queued itself somewhere under this hold, waits until
-    /// woken; the lock is left meanwhile and not held on return.
-    #[inline(always)]
-    pub(crate) fn sleep(self) {
-        let me = self.me;
-        if let Some(s) = self.block() {
-            s.finish(me);
-        }
-    }
-
-    /// [`Held::sleep`] but for the sleep itself, which it returns for the caller
-    /// to make ([`Sleep`]): none if an unbound holder was woken already.
+    /// The holder, which queued itself somewhere under this hold, is to wait until
+    /// woken: the sleep, for the caller to make ([`Sleep`]); none if an unbound
+    /// holder was woken already (the lock is left then).
     #[inline(always)]
     pub(crate) fn block(self) -> Option<Sleep> {
         let me = self.me;
@@ -649,28 +642,40 @@ fn idle_loop(me: &'static Thread) -> ! {
     }
 }
 
-/// A new thread's first code (from `lwpt_start`), on its own stack, with the
-/// pool's lock held by the switch that started it.
+/// A new thread's life (from `lwpt_start`), on its own stack, with the pool's
+/// lock held by the switch that started it on `lwp`: an idle thread's loop, or
+/// an unbound thread's function and exit. Returns the thread that continues in
+/// its place for good, the lock held, for `lwpt_start` to switch to in the
+/// thread's oldest window, where it has no other window left to spill.
 #[no_mangle]
-extern "C" fn lwpt_thread_main(t: &'static Thread) -> ! {
+extern "C" fn lwpt_thread_main(t: &'static Thread, lwp: &'static Lwp) -> &'static Thread {
     if t.kind() == Kind::Idle {
         idle_loop(t)
     }
-    POOL.release();
-    run(t)
+    POOL.release_on(lwp);
+    exit_as(t, run(t)).next
 }
 
-/// Runs a started thread's function, then exits it.
-pub(crate) fn run(t: &'static Thread) -> ! {
-    let v = t.start.get().map_or(0, |f| f(t.arg.get()));
-    exit(v)
+/// Runs a started thread's function: its exit value.
+#[inline(always)]
+fn run(t: &'static Thread) -> u64 {
+    t.start.get().map_or(0, |f| f(t.arg.get()))
 }
 
 /// Ends the calling thread with `value` for its joiner. The last thread to end
 /// ends the process (status 0).
 pub fn exit(value: u64) -> ! {
-    let me = current();
-    run_destructors(me);
+    exit_as(current(), value).exit()
+}
+
+/// Ends `me`, the calling thread, with `value` ([`exit`]): a bound thread's LWP
+/// exits here; an unbound thread's switch away for good is returned, for the
+/// caller to make.
+#[inline(always)]
+fn exit_as(me: &'static Thread, value: u64) -> Switch {
+    if me.tsd_set.get() {
+        run_destructors(me);
+    }
     me.value.set(value);
     if me.is_bound() {
         exit_bound(me);
@@ -679,6 +684,10 @@ pub fn exit(value: u64) -> ! {
     exit_unbound(me)
 }
 
+/// Gives each value the exiting thread set to its key's destructor, and clears
+/// them all: the structure's next thread starts with none (a value a destructor
+/// set for a key already done is dropped).
+#[cold]
 fn run_destructors(me: &Thread) {
     for (key, v) in me.tsd.iter().enumerate() {
         let value = v.replace(0);
@@ -688,6 +697,10 @@ fn run_destructors(me: &Thread) {
             }
         }
     }
+    for v in &me.tsd {
+        v.set(0);
+    }
+    me.tsd_set.set(false);
 }
 
 /// Where a bound thread's LWP starts, on the thread's stack.
@@ -696,7 +709,7 @@ pub(crate) extern "C" fn bound_start(addr: u64) -> ! {
         Thread::from_addr(addr).unwrap_or_else(|| sys::broken("a bound thread without a thread"));
     set_current(t);
     lwp_started(t, 0);
-    run(t)
+    exit_as(t, run(t)).exit()
 }
 
 /// A pool LWP's idle thread.
@@ -733,9 +746,9 @@ fn grow() -> Result<(), Error> {
         g.starting += 1;
         (k, idle)
     };
-    let made = map_stack(idle).and_then(|()| {
+    let made = map_stack(idle).and_then(|top| {
         // SAFETY: the idle thread's stack is the new LWP's until the program ends.
-        unsafe { lwp_create(pool_lwp_start, stack_top(idle), k as u64, 0) }
+        unsafe { lwp_create(pool_lwp_start, top, k as u64, 0) }
             .map(drop)
             .map_err(|_| err(Errno::EAGAIN))
     });
@@ -802,16 +815,16 @@ pub(crate) fn exit_bound(me: &'static Thread) {
     h.release();
 }
 
-/// An unbound thread exits: wakes its joiner, gives back its stack (and its
-/// structure, if detached), and switches away for good.
+/// An unbound thread exits: wakes its joiner, gives back its structure and stack
+/// if detached, and decides the switch away for good, which the caller makes.
 ///
 /// The stack is still in use until the switch is complete (the switch stores the
-/// thread's windows on it), and yet it is freed before: the pool's lock is held
-/// from here until the thread that runs next on this LWP leaves it, and stacks
-/// and structures are only ever taken under that lock, so nobody can take this
-/// one before the switch away from it is complete.
+/// thread's windows on it), and yet a detached thread's is freed before: the
+/// pool's lock is held from here until the thread that runs next on this LWP
+/// leaves it, and structures are only ever taken under that lock, so nobody can
+/// take this one before the switch away from it is complete.
 #[inline(always)]
-pub(crate) fn exit_unbound(me: &'static Thread) -> ! {
+pub(crate) fn exit_unbound(me: &'static Thread) -> Switch {
     let mut h = hold();
     let p = h.pool();
     me.life.set(Life::Zombie);
@@ -827,17 +840,36 @@ pub(crate) fn exit_unbound(me: &'static Thread) -> ! {
         }
     }
     let lwp = h.lwp;
-    p.free_stack(me);
     if me.detached.get() {
         p.free_thread(me);
     }
     let next = p.pick(lwp);
-    switch_to(me, next, lwp);
-    sys::broken("an exited thread ran again")
+    Switch::new(me, next, lwp)
 }
 
-/// `calls::join`: `me` waits for `t` (thread `id`) to exit, and frees it.
+/// `calls::join`: `me` waits for thread `id`, which would be on the structure
+/// `t`, to exit, frees it, and returns its exit value. Inlined: an unbound joiner that
+/// waits switches in the caller's window, and comes back holding the pool's
+/// lock, under which it frees `t` (one hold from start to end).
+#[inline(always)]
 pub(crate) fn join(me: &'static Thread, t: &'static Thread, id: ThreadId) -> Result<u64, Error> {
+    let lwp = match join_begin(me, t, id)? {
+        Some(s) => s.make(me),
+        None => my_lwp(me),
+    };
+    Ok(join_end(me, t, lwp))
+}
+
+/// [`join`] up to its wait: checks `t` under the pool's lock and, if it still
+/// runs, makes `me` its joiner; a bound joiner waits here. Returns with the lock
+/// held ([`Held::keep`]) and `t` a zombie, but for an unbound joiner's switch
+/// away, which it returns for `join` to make (the lock is held across it).
+#[inline(never)]
+fn join_begin(
+    me: &'static Thread,
+    t: &'static Thread,
+    id: ThreadId,
+) -> Result<Option<Switch>, Error> {
     let h = hold();
     // Looked up without the lock: it may have been freed (and reused) since.
     if t.id() != id || t.life.get() == Life::Free {
@@ -848,14 +880,27 @@ pub(crate) fn join(me: &'static Thread, t: &'static Thread, id: ThreadId) -> Res
         h.release();
         return Err(err(Errno::EINVAL));
     }
-    let h = if t.life.get() == Life::Live {
-        t.joiner.set(Some(me));
-        h.sleep();
-        hold()
-    } else {
-        h
-    };
-    // A zombie now; a bound one's LWP may still be about.
+    if t.life.get() == Life::Zombie {
+        h.keep();
+        return Ok(None);
+    }
+    t.joiner.set(Some(me));
+    match h.block() {
+        Some(Sleep::Switch(s)) => return Ok(Some(s)),
+        Some(park) => park.finish(me),
+        None => {}
+    }
+    hold().keep();
+    Ok(None)
+}
+
+/// The end of [`join`], the pool's lock held by `lwp`, `me`'s: reaps the LWP of
+/// `t` (a zombie) if it was a bound thread's, frees `t`, and leaves the lock;
+/// `t`'s exit value.
+#[inline(never)]
+fn join_end(me: &'static Thread, t: &'static Thread, lwp: &'static Lwp) -> u64 {
+    let h = Held::on(me, lwp);
+    // A bound zombie's LWP may still be about.
     let h = if t.lwp_unreaped.get() {
         h.pool().unreaped.take_first(|x| core::ptr::eq(x, t));
         h.release();
@@ -867,7 +912,7 @@ pub(crate) fn join(me: &'static Thread, t: &'static Thread, id: ThreadId) -> Res
     let value = t.value();
     h.pool().free_thread(t);
     h.release();
-    Ok(value)
+    value
 }
 
 /// `calls::detach`.
@@ -879,8 +924,9 @@ pub(crate) fn detach(t: &'static Thread, id: ThreadId) -> Result<(), Error> {
         Err(err(Errno::EINVAL))
     } else {
         t.detached.set(true);
-        // An unbound zombie has given its stack back already; a bound one's LWP
-        // is reaped with the others (`reap_unreaped`), which frees it.
+        // An unbound zombie is done with its stack (it switched away for good);
+        // a bound one's LWP is reaped with the others (`reap_unreaped`), which
+        // frees it.
         if t.life.get() == Life::Zombie && !t.lwp_unreaped.get() {
             h.pool().free_thread(t);
         }

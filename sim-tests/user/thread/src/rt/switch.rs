@@ -7,11 +7,11 @@
 //! called the switch, and the address it called from. Everything else a thread
 //! keeps across a call is in its register windows, which live on its own stack.
 //! `lwpt_switch` is a leaf routine, so the window it runs in is its caller's:
-//! `flushw` puts every older window of the caller's thread on its stack (window
-//! spill traps the kernel serves in its trap table; none once they are there
-//! already, as in a steady run of switches), and the caller's own window is
-//! stored to its save area (`%sp + BIAS`) by sixteen stores, which is all a
-//! spill trap would do, without the trap. The other thread's window is loaded
+//! the caller's own window is stored to its save area (`%sp + BIAS`) by sixteen
+//! stores, which is all a spill trap would do, without the trap, and `flushw`
+//! puts every older window of the caller's thread on its stack (window spill
+//! traps the kernel serves in its trap table; none once they are there already,
+//! as in a steady run of switches). The other thread's window is loaded
 //! from its save area by sixteen loads, its stack pointer and return address
 //! taken up, `%g7` pointed at it (the library's current thread, as Solaris'
 //! libthread keeps it; the kernel saves and restores user `%g7` at every trap),
@@ -30,7 +30,12 @@
 //!
 //! A new thread is a stack whose top holds one register-save area, prepared so
 //! that these same loads give a window whose `%l0` is the thread, and a "caller"
-//! address that makes the `retl` land in `lwpt_start`.
+//! address that makes the `retl` land in `lwpt_start`. That window is the
+//! thread's oldest: `lwpt_start` calls the thread's life
+//! (`sched::lwpt_thread_main`), which returns, when the thread's function has
+//! returned, the thread to continue in its place for good. `lwpt_start` then
+//! enters the switch past its stores (`lwpt_resume`: a thread that exits keeps
+//! nothing), in the one window the thread has left, so `flushw` spills none.
 
 use core::arch::global_asm;
 use core::mem::offset_of;
@@ -50,7 +55,6 @@ global_asm!(
     .globl  lwpt_switch
     .type   lwpt_switch, #function
 lwpt_switch:
-    flushw
     stx     %l0, [%sp + {bias} + 0]
     stx     %l1, [%sp + {bias} + 8]
     stx     %l2, [%sp + {bias} + 16]
@@ -69,6 +73,12 @@ lwpt_switch:
     stx     %i7, [%sp + {bias} + 120]
     stx     %sp, [%o1 + {sp}]
     stx     %o7, [%o1 + {pc}]
+    ! lwpt_resume(lwp, _, to: &Thread): continues `to`, keeping nothing of the
+    ! caller, a thread that exits.
+    .globl  lwpt_resume
+lwpt_resume:
+.Lresume:
+    flushw
     ldx     [%o2 + {sp}], %o3
     ldx     [%o2 + {pc}], %o7
     add     %o3, -{minframe}, %sp
@@ -96,25 +106,32 @@ lwpt_switch_end:
     .size   lwpt_switch, . - lwpt_switch
 
     ! A new thread's first instruction: its window came from the frame `prepare`
-    ! made, with the thread in %l0.
+    ! made, with the thread in %l0, and %o0 is the LWP that switched to it. Its
+    ! life returns the thread to continue for good, and the LWP is that one's.
     .globl  lwpt_start
     .type   lwpt_start, #function
 lwpt_start:
+    mov     %o0, %o1
     call    lwpt_thread_main
      mov    %l0, %o0
-    illtrap 0
+    mov     %o0, %o2
+    ba      .Lresume
+     ldx    [%o2 + {lwp}], %o0
     .size   lwpt_start, . - lwpt_start
 "#,
     minframe = const MINFRAME,
     bias = const BIAS,
     sp = const offset_of!(Thread, ctx_sp),
     pc = const offset_of!(Thread, ctx_pc),
+    lwp = const offset_of!(Thread, lwp),
 );
 
 extern "C" {
     /// `lwpt_switch(lwp, from, to)`: the addresses of the switching LWP and of two
     /// `Thread`s; returns the LWP that continued `from`.
     fn lwpt_switch(lwp: u64, from: u64, to: u64) -> u64;
+    /// `lwpt_resume(lwp, _, to)`: `lwpt_switch` but for saving the caller.
+    fn lwpt_resume(lwp: u64, from: u64, to: u64) -> !;
     /// Just past `lwpt_switch`'s last instruction.
     fn lwpt_switch_end();
     fn lwpt_start();
@@ -149,16 +166,32 @@ pub(crate) fn switch(lwp: &'static Lwp, from: &Thread, to: &Thread) -> &'static 
     unsafe { &*(by as *const Lwp) }
 }
 
-/// Prepares `t` to start running `lwpt_thread_main(t)` on the stack whose top
+/// Continues `to` on `lwp` as [`switch`] does, saving nothing of the calling
+/// thread, which exits: nothing continues it again.
+#[inline(always)]
+pub(crate) fn resume(lwp: &'static Lwp, to: &Thread) -> ! {
+    // SAFETY: as in `switch`, for `to`; the caller's context is not saved, and
+    // nothing switches to it again.
+    unsafe { lwpt_resume(lwp as *const Lwp as u64, 0, to as *const Thread as u64) }
+}
+
+/// Prepares `t` to start running `lwpt_thread_main(t, lwp)` on the stack whose top
 /// (16-aligned, unbiased) is `top`, the next time something switches to it.
+///
+/// Of the window the switch loads, `lwpt_start` reads `%l0` only, and nothing
+/// returns into it; `%i6` and `%i7` (frame pointer and return address) are
+/// cleared so that a walk of the frame chain ends there. The other twelve words
+/// are left as the stack holds them: no code reads them.
+#[inline(always)]
 pub(crate) fn prepare(t: &'static Thread, top: u64) {
     let frame = top - MINFRAME;
     let area = frame as *mut u64;
     // SAFETY: the frame lies in the top MINFRAME bytes of the thread's own stack,
     // which nothing runs on yet. The window save area is %l0..%l7, %i0..%i7.
     unsafe {
-        core::ptr::write_bytes(area, 0, (MINFRAME / 8) as usize);
         area.write(t as *const Thread as u64);
+        area.add(14).write(0);
+        area.add(15).write(0);
     }
     t.ctx_sp.set(frame - BIAS);
     // `retl` goes to the caller's address + 8.

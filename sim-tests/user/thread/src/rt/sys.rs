@@ -285,6 +285,9 @@ fn kernel_yield() {
 
 /// Data behind an adaptive LWP mutex that is held with `sc_nopreempt` set (a lock
 /// held for a few instructions: its holder asks not to be preempted meanwhile).
+/// `#[repr(C)]`: the mutex first, at the object's own address, which `cas`
+/// (that takes no offset) reaches without an addition.
+#[repr(C)]
 pub(crate) struct Locked<T> {
     m: LwpMutex,
     data: UnsafeCell<T>,

@@ -1,7 +1,7 @@
 //! Threads and LWPs as the library keeps them (S4): the thread structure, the
-//! LWP record, the static tables of threads and stacks, and the current-thread
-//! register. The calls on threads are `calls`; what the pool does with these
-//! records is `sched`.
+//! LWP record, the static table of threads (each with its stack), and the
+//! current-thread register. The calls on threads are `calls`; what the pool does
+//! with these records is `sched`.
 //!
 //! A thread is *unbound* (run by the pool's LWPs, switched at user level:
 //! `sched`) or *bound* (an LWP of its own for its whole life, made by
@@ -13,18 +13,23 @@
 //! [`STACK_SIZE`] bytes mapped with `mmap` above a guard page that has no rights
 //! ([`GUARD_SIZE`]), so a thread that runs off the bottom of its stack takes
 //! SIGSEGV (`SEGV_ACCERR`, at an address in its guard page) where it does so,
-//! instead of writing over whatever lies below. A stack is mapped the first time
-//! its slot (one of `NSTACKS`) is taken and kept for the program's life, as
-//! libc caches default-size stacks: a thread made on a slot used before costs no
-//! system call. The memory running out fails creation with `ENOMEM`.
+//! instead of writing over whatever lies below. A stack belongs to a thread
+//! structure: it is mapped the first time the structure carries a thread and
+//! kept with it for the program's life, as libc caches default-size stacks, so a
+//! thread made on a structure used before costs no system call. The free
+//! structures are taken most recently freed first, so a program that makes and
+//! joins threads reuses the same few, their stacks mapped already. The cache is
+//! bounded by the table: never more stacks than the most threads that lived at
+//! once (the main thread runs on the process's stack), one per structure at
+//! most. The memory running out fails creation with `ENOMEM`.
 //!
 //! A thread that exits stays a zombie, holding its exit value, until joined, or is
-//! freed at once if detached. An unbound thread's stack is freed as it exits, under
-//! the pool's lock, which nobody else can take before the switch away from it is
-//! complete (`sched::exit_unbound`); a bound
-//! thread's once its LWP is gone (`_lwp_wait`), by whoever joins it, or, detached,
-//! by whoever next needs a stack. When the last thread that is neither an LWP's
-//! idle thread nor the pool's watchdog exits, the process exits with status 0.
+//! freed at once if detached. An unbound thread that is detached is freed as it
+//! exits, under the pool's lock, which nobody else can take before the switch
+//! away from it is complete (`sched::exit_unbound`); a bound thread once its LWP
+//! is gone (`_lwp_wait`), by whoever joins it, or, detached, by whoever next needs
+//! a structure. When the last thread that is neither an LWP's idle thread nor the
+//! pool's watchdog exits, the process exits with status 0.
 
 use core::cell::Cell;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -45,8 +50,6 @@ pub const MAX_LWPS: usize = 16;
 pub const STACK_SIZE: usize = 64 * 1024;
 /// The guard page under each stack: one sparc64 page (`sysconfig(_SC_PAGESIZE)`).
 pub const GUARD_SIZE: usize = 8 * 1024;
-/// Stacks: one per thread, and one per pool LWP's idle thread.
-pub(crate) const NSTACKS: usize = MAX_THREADS + MAX_LWPS;
 /// Per-thread data keys.
 pub const NKEYS: usize = 8;
 
@@ -124,8 +127,10 @@ pub struct Thread {
     /// The wait protocol's state (`wait`).
     pub(crate) wstate: StateWord,
     /// The `Lwp` that runs it now (its address), 0 while none does: written by
-    /// the switches (pool's lock held), read by adaptive waiters without a lock.
-    lwp: AtomicUsize,
+    /// the switches (pool's lock held), read by adaptive waiters without a lock,
+    /// and by `lwpt_start`, which continues a thread on the LWP the exit of the
+    /// thread before gave it.
+    pub(crate) lwp: AtomicUsize,
     /// A bound thread's (and the watchdog's) own LWP.
     pub(crate) own: Lwp,
     kind: Cell<Kind>,
@@ -141,15 +146,22 @@ pub struct Thread {
     pub(crate) value: Cell<u64>,
     /// The thread waiting in `join` for it (under the pool's lock).
     pub(crate) joiner: Cell<Option<&'static Thread>>,
-    /// Its stack, by number; `NO_STACK` for none (the main thread's is the process's).
-    pub(crate) stack: Cell<usize>,
+    /// Where its stack begins (its lowest address, just above its guard page); 0
+    /// while the structure has none (the main thread's is the process's). Set
+    /// once, by the one thread that holds the structure then (`map_stack`).
+    stack: AtomicU64,
     /// The object whose sleep queue it is on, and how it waits there (`sleepq`).
     pub(crate) wchan: Cell<u64>,
     pub(crate) wkind: Cell<u8>,
     /// Waiting on a condition variable: the mutex it will take again (its address).
     pub(crate) wmutex: Cell<u64>,
-    /// Per-thread data, by key.
+    /// Per-thread data, by key: all 0 while the structure is free (its thread's
+    /// exit clears them: `sched::run_destructors`).
     pub(crate) tsd: [Cell<u64>; NKEYS],
+    /// Whether the thread set a value for a key: one that never did has none to
+    /// destroy at its exit, as a Solaris thread that never set one has no
+    /// per-thread data allocated.
+    pub(crate) tsd_set: Cell<bool>,
 }
 
 // SAFETY: every `Cell` is reached only by the thread itself, or under the lock its
@@ -162,8 +174,6 @@ impl Linked for Thread {
         &self.link
     }
 }
-
-pub(crate) const NO_STACK: usize = usize::MAX;
 
 impl Thread {
     const fn new() -> Thread {
@@ -183,11 +193,12 @@ impl Thread {
             arg: Cell::new(0),
             value: Cell::new(0),
             joiner: Cell::new(None),
-            stack: Cell::new(NO_STACK),
+            stack: AtomicU64::new(0),
             wchan: Cell::new(0),
             wkind: Cell::new(0),
             wmutex: Cell::new(0),
             tsd: [const { Cell::new(0) }; NKEYS],
+            tsd_set: Cell::new(false),
         }
     }
 
@@ -263,9 +274,6 @@ impl Thread {
         self.joiner.set(None);
         wait::State::store(&self.wstate, wait::RUNNING);
         self.set_lwp(None);
-        for v in &self.tsd {
-            v.set(0);
-        }
     }
 
     /// Its exit value, once it is a zombie.
@@ -277,30 +285,22 @@ impl Thread {
 /// Every thread structure; the main thread is the first.
 pub(crate) static THREADS: [Thread; MAX_THREADS] = [const { Thread::new() }; MAX_THREADS];
 
-/// Where each stack slot's stack begins (its lowest address, just above its guard
-/// page); 0 while the slot was never mapped. Written once, by the one thread that
-/// holds the slot then (`map_stack`).
-static STACK_BASE: [AtomicU64; NSTACKS] = [const { AtomicU64::new(0) }; NSTACKS];
-
-/// The top (16-aligned) of `t`'s stack; 0 if it has none of the library's.
-pub(crate) fn stack_top(t: &Thread) -> u64 {
-    match t.stack.get() {
-        NO_STACK => 0,
-        k => STACK_BASE[k].load(Ordering::Relaxed) + STACK_SIZE as u64,
+/// The top (16-aligned) of `t`'s stack, if it has one of the library's.
+#[inline(always)]
+pub(crate) fn stack_top(t: &Thread) -> Option<u64> {
+    match t.stack.load(Ordering::Relaxed) {
+        0 => None,
+        low => Some(low + STACK_SIZE as u64),
     }
 }
 
-/// Whether `t`'s stack slot has its memory (a slot once mapped stays so).
-pub(crate) fn stack_mapped(t: &Thread) -> bool {
-    t.stack.get() != NO_STACK && STACK_BASE[t.stack.get()].load(Ordering::Relaxed) != 0
-}
-
-/// Maps `t`'s stack slot, if it never was: the guard page and the stack above it.
-/// Called by the one holder of the slot, without the pool's lock (it is a system
-/// call or three). `ENOMEM` when the memory runs out; the slot stays unmapped.
-pub(crate) fn map_stack(t: &Thread) -> Result<(), Error> {
-    if stack_mapped(t) {
-        return Ok(());
+/// Maps `t`'s stack, if its structure has none yet: the guard page and the stack
+/// above it. Called by the one holder of the structure, without the pool's lock
+/// (it is a system call or three). `ENOMEM` when the memory runs out; the
+/// structure stays without a stack.
+pub(crate) fn map_stack(t: &Thread) -> Result<u64, Error> {
+    if let Some(top) = stack_top(t) {
+        return Ok(top);
     }
     let len = (GUARD_SIZE + STACK_SIZE) as u64;
     let low = mmap_anon(len, PROT_READ | PROT_WRITE).map_err(|_| err(Errno::ENOMEM))?;
@@ -311,8 +311,8 @@ pub(crate) fn map_stack(t: &Thread) -> Result<(), Error> {
         let _ = unsafe { munmap(low, len) };
         return Err(err(Errno::ENOMEM));
     }
-    STACK_BASE[t.stack.get()].store(low + GUARD_SIZE as u64, Ordering::Relaxed);
-    Ok(())
+    t.stack.store(low + GUARD_SIZE as u64, Ordering::Relaxed);
+    Ok(low + GUARD_SIZE as u64 + STACK_SIZE as u64)
 }
 
 /// Sets the current-thread register (`%g7`) to `t`.
