@@ -9,6 +9,7 @@ use arch::UserFrame;
 use super::post::{choose, discard, jobstop_self, notify};
 use super::{frame, Action, Sig, SigAct, SigDisp, SigInfo, SigSet};
 use crate::clock;
+use crate::displock::DispLockGuard;
 use crate::errno::Errno;
 use crate::lwp::{self, Lwp};
 use crate::proc::{self, Proc, ProcState, WaitStatus};
@@ -91,16 +92,20 @@ fn mask_changed(
     }
 }
 
+/// A signal [`issig`] found to deliver: the process's `p_lock` is still held, for
+/// [`psig`] to read the disposition and set the mask under it (one hold for both).
+pub(crate) struct Chosen(DispLockGuard<'static, ProcState>);
+
 /// Whether the current LWP has a caught signal to deliver (Solaris' `issig`): takes
 /// the lowest-numbered signal pending on it or its process that it does not mask,
 /// and acts on it — dropped if ignored, the process stopped (and this LWP with
 /// it) for a stop signal, the process ended for one whose default action ends it
 /// — until one is caught: that one becomes the signal being delivered
-/// (`lwp_cursig`), and `issig` returns true. Also true if one is being delivered
-/// already (a trap signal). Call it with no lock held.
-#[must_use = "true: a caught signal is to be delivered (`psig`)"]
-pub(crate) fn issig() -> bool {
-    issig_at(false)
+/// (`lwp_cursig`), and `issig` returns `Some`, for [`psig`]. Also `Some` if one is
+/// being delivered already (a trap signal). Call it with no lock held.
+#[must_use = "Some: a caught signal is to be delivered (`psig`)"]
+pub(crate) fn issig() -> Option<Chosen> {
+    issig_at(false).map(Chosen)
 }
 
 /// [`issig`] in an interrupted wait (`lwp::wait_interrupted`): a signal whose
@@ -108,11 +113,12 @@ pub(crate) fn issig() -> bool {
 /// back to user mode, once the call has unwound; true for it too (the wait ends).
 #[must_use = "true: the wait ends"]
 pub(crate) fn issig_in_wait() -> bool {
-    issig_at(true)
+    issig_at(true).is_some()
 }
 
-fn issig_at(in_wait: bool) -> bool {
-    let Some((t, lwp, p)) = current() else { return false };
+/// [`issig`], or [`issig_in_wait`]: `Some`, with `p_lock` held, when it is true.
+fn issig_at(in_wait: bool) -> Option<DispLockGuard<'static, ProcState>> {
+    let (t, lwp, p) = current()?;
     let delivering = || lwp.with_data(|d| d.lwp_cursig != 0).unwrap_or(false);
     loop {
         // Taken before looking: a signal sent from now on sets it again.
@@ -120,7 +126,7 @@ fn issig_at(in_wait: bool) -> bool {
         let ps = p.p_lock.lock();
         let (mine, theirs) = (t.sig_state().sig(), p.p_sigpend.get());
         let Some(sig) = mine.union(theirs).minus(t.sig_state().hold()).first() else {
-            return delivering();
+            return delivering().then_some(ps);
         };
         let i = usize::from(sig.num());
         let info = if mine.has(sig) { lwp.lwp_siginfo.lock()[i] } else { ps.p_sig.info[i] };
@@ -137,13 +143,13 @@ fn issig_at(in_wait: bool) -> bool {
                 free
             });
             if taken != Some(true) {
-                return true;
+                return Some(ps);
             }
         }
         let ends =
             disp == SigDisp::Default && matches!(sig.default_action(), Action::Exit | Action::Core);
         if in_wait && ends {
-            return true;
+            return Some(ps);
         }
         if mine.has(sig) {
             t.sig_state().set_sig(mine.without(sig));
@@ -151,7 +157,7 @@ fn issig_at(in_wait: bool) -> bool {
             p.p_sigpend.set(theirs.without(sig));
         }
         match disp {
-            SigDisp::Catch(_) => return true,
+            SigDisp::Catch(_) => return Some(ps),
             SigDisp::Ignore => {}
             SigDisp::Default => match sig.default_action() {
                 Action::Ignore | Action::Continue => {}
@@ -183,8 +189,9 @@ fn take_default(sig: Sig) {
 /// `SA_RESETHAND`. A trap signal with no handler takes its default action. A frame
 /// that cannot be written on the stack ends the process with SIGSEGV.
 #[inline]
-pub(crate) fn psig(frame: &UserFrame) {
+pub(crate) fn psig(frame: &UserFrame, chosen: Chosen) {
     let Some((t, lwp, p)) = current() else { return };
+    let Chosen(mut ps) = chosen;
     // One look at the lwp structure: the signal, what it is about, the mask
     // `sigsuspend` replaced, the alternate stack.
     let taken = lwp.with_data(|d| {
@@ -194,7 +201,6 @@ pub(crate) fn psig(frame: &UserFrame) {
     });
     let Some(Some((sig, info, oldmask, alt))) = taken else { return };
     let (act, restore) = {
-        let mut ps = p.p_lock.lock();
         let act = ps.p_sig.act(sig);
         let hold = t.sig_state().hold();
         if let SigDisp::Catch(_) = act.disp {
@@ -212,6 +218,7 @@ pub(crate) fn psig(frame: &UserFrame) {
             // meanwhile: no handler runs, so `sigsuspend`'s mask goes now.
             set_mask(t, p, m, Some(&ps));
         }
+        drop(ps);
         (act, oldmask.unwrap_or(hold))
     };
     let SigDisp::Catch(handler) = act.disp else {
