@@ -11,7 +11,7 @@ use super::{frame, Action, Sig, SigAct, SigDisp, SigInfo, SigSet};
 use crate::clock;
 use crate::displock::DispLockGuard;
 use crate::errno::Errno;
-use crate::lwp::{self, Lwp};
+use crate::lwp::{self, Lwp, LwpData};
 use crate::proc::{self, Proc, ProcState, WaitStatus};
 use crate::thread::{curthread, pending, KThread};
 use lwp_abi::{SA_NODEFER, SA_RESETHAND, SA_RESTART, SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK};
@@ -20,6 +20,13 @@ use lwp_abi::{SA_NODEFER, SA_RESETHAND, SA_RESTART, SIG_BLOCK, SIG_SETMASK, SIG_
 fn current() -> Option<(&'static KThread, &'static Lwp, &'static Proc)> {
     let t = curthread();
     Some((t, t.own_lwp()?, t.own_procp()?))
+}
+
+/// `f` on `lwp`'s `lwp` structure (`Lwp::with_data`) by a caller that holds its
+/// process's `p_lock` (`_ps`), which turned interrupts off already: the
+/// structure's lock, the next in order, leaves them alone.
+fn with_data_locked<R>(lwp: &Lwp, _ps: &ProcState, f: impl FnOnce(&mut LwpData) -> R) -> Option<R> {
+    lwp.with_data_intr_off(f)
 }
 
 /// Gives the current LWP, `t` of `p`, the mask `new` — with `p_lock` held (`ps`),
@@ -119,14 +126,14 @@ pub(crate) fn issig_in_wait() -> bool {
 /// [`issig`], or [`issig_in_wait`]: `Some`, with `p_lock` held, when it is true.
 fn issig_at(in_wait: bool) -> Option<DispLockGuard<'static, ProcState>> {
     let (t, lwp, p) = current()?;
-    let delivering = || lwp.with_data(|d| d.lwp_cursig != 0).unwrap_or(false);
     loop {
         // Taken before looking: a signal sent from now on sets it again.
         t.take_pending(pending::SIG);
         let ps = p.p_lock.lock();
         let (mine, theirs) = (t.sig_state().sig(), p.p_sigpend.get());
         let Some(sig) = mine.union(theirs).minus(t.sig_state().hold()).first() else {
-            return delivering().then_some(ps);
+            let delivering = with_data_locked(lwp, &ps, |d| d.lwp_cursig != 0);
+            return (delivering == Some(true)).then_some(ps);
         };
         let i = usize::from(sig.num());
         let info = if mine.has(sig) { lwp.lwp_siginfo.lock()[i] } else { ps.p_sig.info[i] };
@@ -134,7 +141,7 @@ fn issig_at(in_wait: bool) -> Option<DispLockGuard<'static, ProcState>> {
         if let SigDisp::Catch(_) = disp {
             // It becomes the signal being delivered, unless one is already (a trap
             // signal): then it stays pending, for after that one.
-            let taken = lwp.with_data(|d| {
+            let taken = with_data_locked(lwp, &ps, |d| {
                 let free = d.lwp_cursig == 0;
                 if free {
                     d.lwp_cursig = sig.num();
@@ -194,7 +201,7 @@ pub(crate) fn psig(frame: &UserFrame, chosen: Chosen) {
     let Chosen(mut ps) = chosen;
     // One look at the lwp structure: the signal, what it is about, the mask
     // `sigsuspend` replaced, the alternate stack.
-    let taken = lwp.with_data(|d| {
+    let taken = with_data_locked(lwp, &ps, |d| {
         let sig = Sig::new(core::mem::take(&mut d.lwp_cursig).into())?;
         d.lwp_ru.nsignals += 1;
         Some((sig, d.lwp_curinfo.take(), d.lwp_sigoldmask.take(), d.lwp_sigaltstack))
@@ -245,7 +252,7 @@ pub(crate) fn trapsig(sig: Sig, info: SigInfo) {
         t.sig_state().set_hold(hold.without(sig));
         ps.p_sig.act[usize::from(sig.num())] = SigAct::DEFAULT;
     }
-    lwp.with_data(|d| {
+    with_data_locked(lwp, &ps, |d| {
         d.lwp_cursig = sig.num();
         d.lwp_curinfo = Some(info);
     });
@@ -330,7 +337,7 @@ pub fn sigsuspend(mask: SigSet) -> Errno {
     let Some((t, lwp, p)) = current() else { return Errno::EINVAL };
     {
         let ps = p.p_lock.lock();
-        lwp.with_data(|d| d.lwp_sigoldmask = Some(t.sig_state().hold()));
+        with_data_locked(lwp, &ps, |d| d.lwp_sigoldmask = Some(t.sig_state().hold()));
         set_mask(t, p, mask, Some(&ps));
     }
     loop {
