@@ -14,14 +14,14 @@
 //! with the rest of the kernel context.
 
 use core::arch::global_asm;
-use core::mem::offset_of;
+use core::mem::{offset_of, MaybeUninit};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use super::frame::{TrapFrame, TrapInfo, MIN_FRAME};
 
-/// A fault-recovery record: `ontrap_call` fills `fp`/`i7`, the trap handler `info`.
+/// A fault-recovery record: `ontrap_call` fills `fp`/`i7`, the trap handler `info`
+/// (each before it is read: [`catch`] leaves the record unwritten until then).
 #[repr(C)]
-#[derive(Default)]
 pub struct OnTrap {
     fp: u64,
     i7: u64,
@@ -36,20 +36,23 @@ pub(super) static ONTRAP: AtomicPtr<OnTrap> = AtomicPtr::new(core::ptr::null_mut
 /// stopping the kernel (Solaris' `on_trap`, the basis of `copyin`: `vm::copy_user`). `f` must
 /// own nothing that needs dropping: its frames are abandoned.
 pub fn catch(f: extern "C" fn(usize), arg: usize) -> Result<(), TrapInfo> {
-    let mut rec = OnTrap::default();
+    // Not zeroed: every copy to or from user memory comes here, and each field is
+    // written before it is read (see `OnTrap`).
+    let mut rec = MaybeUninit::<OnTrap>::uninit();
     // Only this CPU, in this thread, reads it (the trap handler; `context::switch`
     // keeps it per thread): plain loads and stores, no atomic swap.
     let outer = ONTRAP.load(Ordering::Relaxed);
-    ONTRAP.store(&mut rec, Ordering::Relaxed);
+    ONTRAP.store(rec.as_mut_ptr(), Ordering::Relaxed);
     // SAFETY: `rec` outlives the call and is registered in ONTRAP for its duration;
     // `sparc64_ontrap_call` returns normally (0) or through the landing pad (1) to
     // this frame, whose window it restores from the stack like `resume` does.
-    let trapped = unsafe { sparc64_ontrap_call(f, arg, &mut rec) };
+    let trapped = unsafe { sparc64_ontrap_call(f, arg, rec.as_mut_ptr()) };
     ONTRAP.store(outer, Ordering::Relaxed);
     if trapped == 0 {
         Ok(())
     } else {
-        Err(rec.info)
+        // SAFETY: the landing pad is reached only after `recover` wrote `info`.
+        Err(unsafe { (&raw const (*rec.as_ptr()).info).read() })
     }
 }
 
@@ -60,11 +63,12 @@ pub(super) fn recover(frame: &mut TrapFrame) -> bool {
     if rec.is_null() {
         return false;
     }
+    let info = TrapInfo { tt: frame.tt, tpc: frame.tpc, tnpc: frame.tnpc, tstate: frame.tstate };
     // SAFETY: a non-null ONTRAP is the `rec` of a `catch` frame of this very thread
-    // (it is switched with the thread), live until `catch` returns.
-    let rec = unsafe { &mut *rec };
-    rec.info = TrapInfo { tt: frame.tt, tpc: frame.tpc, tnpc: frame.tnpc, tstate: frame.tstate };
-    frame.g[1] = rec as *mut OnTrap as u64;
+    // (it is switched with the thread), live until `catch` returns; written through
+    // a raw pointer (the record may hold no initialised `info` yet).
+    unsafe { (&raw mut (*rec).info).write(info) };
+    frame.g[1] = rec as u64;
     frame.tpc = sparc64_ontrap_landing as *const () as u64;
     frame.tnpc = frame.tpc + 4;
     true

@@ -748,11 +748,11 @@ global_asm!(
     .align  32
     ! sparc64_copy_user(args: &CopyArgs): copies `len` bytes between the user address
     ! and the kernel buffer through ASI_AS_IF_USER_PRIMARY, in (out = 0) or out
-    ! (out = 1): while both addresses are 8-aligned, 64 bytes a round, then 32 once,
-    ! then a doubleword at a time (a signal's `ucontext_t` is 29 doublewords: the
-    ! rounds' counting, not the loads and stores, would be half of its copy at 8 bytes
-    ! a round); then (or if they are not aligned) byte by byte. %asi is the kernel's
-    ! to change (the user's is in its frame). Runs inside `catch`: a fault ends it.
+    ! (out = 1): while both addresses are 8-aligned, 128 bytes a round, then the
+    ! doublewords left (up to 15) by a jump into an unrolled run of them (no count
+    ! kept: a signal's `ucontext_t`, 29 doublewords, is one round and 13 of them);
+    ! then (or if they are not aligned) byte by byte. %asi is the kernel's to change
+    ! (the user's is in its frame). Runs inside `catch`: a fault ends it.
     ! sparc64_copy_phys(args: &CopyArgs) is the same with a physical address for
     ! the user one (a page of the pool), through the MMU-bypass ASI: it never faults.
     ! COPY bytes, dir: `bytes` (a multiple of 16) between %o1, the user's address
@@ -776,6 +776,36 @@ global_asm!(
     .endr
     .endm
 
+    ! WORDS dir, end, bytes: the doublewords of %o3 mod 128 (%o3 & 0x78 bytes) in or
+    ! out, then on to `bytes` with the addresses past them and %o3 the bytes left
+    ! (%o3 & 7). The run holds 15 steps of two instructions, each 8 bytes of code
+    ! for 8 of data, that end at `end`: the jump lands as many bytes before `end`
+    ! as there are to copy, and each step reaches back from the addresses' end.
+    .macro  WORDS dir, end, bytes
+    and     %o3, 0x78, %o5
+    add     %o1, %o5, %o1
+    add     %o2, %o5, %o2
+    sethi   %hi(\end), %o0
+    or      %o0, %lo(\end), %o0
+    sub     %o0, %o5, %o0
+    jmp     %o0
+     and    %o3, 7, %o3
+    .set    copy_off, 120
+    .rept   15
+    .ifc    \dir, in
+    ldxa    [%o1 - copy_off] %asi, %o5
+    stx     %o5, [%o2 - copy_off]
+    .else
+    ldx     [%o2 - copy_off], %o5
+    stxa    %o5, [%o1 - copy_off] %asi
+    .endif
+    .set    copy_off, copy_off - 8
+    .endr
+\end:
+    ba,pt   %xcc, \bytes
+     nop
+    .endm
+
     .globl  sparc64_copy_phys
     .type   sparc64_copy_phys, #function
 sparc64_copy_phys:
@@ -795,55 +825,23 @@ sparc64_copy_user:
     bnz,pn  %xcc, 5f                    ! not both aligned: bytes
      nop
     brnz,pn %o4, 3f
-     cmp    %o3, 64
-1:  blu,pn  %xcc, 11f                   ! in: user → kernel, 64 bytes a round
-     cmp    %o3, 32
-    COPY    64, in
-    add     %o1, 64, %o1
-    add     %o2, 64, %o2
-    sub     %o3, 64, %o3
-    ba,pt   %xcc, 1b
-     cmp    %o3, 64
-11: blu,pn  %xcc, 2f                    ! in, 32 bytes (the flags of `cmp 32`)
-     cmp    %o3, 8
-    COPY    32, in
-    add     %o1, 32, %o1
-    add     %o2, 32, %o2
-    sub     %o3, 32, %o3
-    cmp     %o3, 8
-2:  blu,pn  %xcc, 6f                    ! in, doublewords (the flags of `cmp 8`)
+     srlx   %o3, 7, %o4                 ! %o4: the 128-byte rounds (the direction is known)
+    brz,pn  %o4, 2f                     ! in: user → kernel
      nop
-    ldxa    [%o1] %asi, %o0
-    stx     %o0, [%o2]
-    add     %o1, 8, %o1
-    add     %o2, 8, %o2
-    sub     %o3, 8, %o3
-    ba,pt   %xcc, 2b
-     cmp    %o3, 8
-3:  blu,pn  %xcc, 31f                   ! out: kernel → user, 64 bytes a round
-     cmp    %o3, 32
-    COPY    64, out
-    add     %o1, 64, %o1
-    add     %o2, 64, %o2
-    sub     %o3, 64, %o3
-    ba,pt   %xcc, 3b
-     cmp    %o3, 64
-31: blu,pn  %xcc, 4f                    ! out, 32 bytes (the flags of `cmp 32`)
-     cmp    %o3, 8
-    COPY    32, out
-    add     %o1, 32, %o1
-    add     %o2, 32, %o2
-    sub     %o3, 32, %o3
-    cmp     %o3, 8
-4:  blu,pn  %xcc, 7f                    ! out, doublewords
+1:  COPY    128, in
+    add     %o1, 128, %o1
+    subcc   %o4, 1, %o4
+    bnz,pt  %xcc, 1b
+     add    %o2, 128, %o2
+2:  WORDS   in, .Lcopy_in_words, 6f
+3:  brz,pn  %o4, 4f                     ! out: kernel → user
      nop
-    ldx     [%o2], %o0
-    stxa    %o0, [%o1] %asi
-    add     %o1, 8, %o1
-    add     %o2, 8, %o2
-    sub     %o3, 8, %o3
-    ba,pt   %xcc, 4b
-     cmp    %o3, 8
+31: COPY    128, out
+    add     %o1, 128, %o1
+    subcc   %o4, 1, %o4
+    bnz,pt  %xcc, 31b
+     add    %o2, 128, %o2
+4:  WORDS   out, .Lcopy_out_words, 7f
 5:  brnz,pn %o4, 7f                     ! bytes, by direction
      nop
 6:  brz,pn  %o3, 8f                     ! in, bytes

@@ -51,7 +51,7 @@ const HELD: TpFlags = TpFlags::HOLDLWP.union(TpFlags::HOLDFORK).union(TpFlags::J
 pub fn stop_point() {
     stop_requests();
     let t = curthread();
-    if t.pending() & pending::SIG != 0 && signal::issig() {
+    if t.pending() & pending::SIG != 0 && signal::issig().is_some() {
         // Taken (the bit) by `issig`: due again for the way back to user mode.
         t.set_pending(pending::SIG);
     }

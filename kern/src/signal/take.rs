@@ -9,8 +9,9 @@ use arch::UserFrame;
 use super::post::{choose, discard, jobstop_self, notify};
 use super::{frame, Action, Sig, SigAct, SigDisp, SigInfo, SigSet};
 use crate::clock;
+use crate::displock::DispLockGuard;
 use crate::errno::Errno;
-use crate::lwp::{self, Lwp};
+use crate::lwp::{self, Lwp, LwpData};
 use crate::proc::{self, Proc, ProcState, WaitStatus};
 use crate::thread::{curthread, pending, KThread};
 use lwp_abi::{SA_NODEFER, SA_RESETHAND, SA_RESTART, SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK};
@@ -19,6 +20,13 @@ use lwp_abi::{SA_NODEFER, SA_RESETHAND, SA_RESTART, SIG_BLOCK, SIG_SETMASK, SIG_
 fn current() -> Option<(&'static KThread, &'static Lwp, &'static Proc)> {
     let t = curthread();
     Some((t, t.own_lwp()?, t.own_procp()?))
+}
+
+/// `f` on `lwp`'s `lwp` structure (`Lwp::with_data`) by a caller that holds its
+/// process's `p_lock` (`_ps`), which turned interrupts off already: the
+/// structure's lock, the next in order, leaves them alone.
+fn with_data_locked<R>(lwp: &Lwp, _ps: &ProcState, f: impl FnOnce(&mut LwpData) -> R) -> Option<R> {
+    lwp.with_data_intr_off(f)
 }
 
 /// Gives the current LWP, `t` of `p`, the mask `new` — with `p_lock` held (`ps`),
@@ -91,16 +99,20 @@ fn mask_changed(
     }
 }
 
+/// A signal [`issig`] found to deliver: the process's `p_lock` is still held, for
+/// [`psig`] to read the disposition and set the mask under it (one hold for both).
+pub(crate) struct Chosen(DispLockGuard<'static, ProcState>);
+
 /// Whether the current LWP has a caught signal to deliver (Solaris' `issig`): takes
 /// the lowest-numbered signal pending on it or its process that it does not mask,
 /// and acts on it — dropped if ignored, the process stopped (and this LWP with
 /// it) for a stop signal, the process ended for one whose default action ends it
 /// — until one is caught: that one becomes the signal being delivered
-/// (`lwp_cursig`), and `issig` returns true. Also true if one is being delivered
-/// already (a trap signal). Call it with no lock held.
-#[must_use = "true: a caught signal is to be delivered (`psig`)"]
-pub(crate) fn issig() -> bool {
-    issig_at(false)
+/// (`lwp_cursig`), and `issig` returns `Some`, for [`psig`]. Also `Some` if one is
+/// being delivered already (a trap signal). Call it with no lock held.
+#[must_use = "Some: a caught signal is to be delivered (`psig`)"]
+pub(crate) fn issig() -> Option<Chosen> {
+    issig_at(false).map(Chosen)
 }
 
 /// [`issig`] in an interrupted wait (`lwp::wait_interrupted`): a signal whose
@@ -108,19 +120,20 @@ pub(crate) fn issig() -> bool {
 /// back to user mode, once the call has unwound; true for it too (the wait ends).
 #[must_use = "true: the wait ends"]
 pub(crate) fn issig_in_wait() -> bool {
-    issig_at(true)
+    issig_at(true).is_some()
 }
 
-fn issig_at(in_wait: bool) -> bool {
-    let Some((t, lwp, p)) = current() else { return false };
-    let delivering = || lwp.with_data(|d| d.lwp_cursig != 0).unwrap_or(false);
+/// [`issig`], or [`issig_in_wait`]: `Some`, with `p_lock` held, when it is true.
+fn issig_at(in_wait: bool) -> Option<DispLockGuard<'static, ProcState>> {
+    let (t, lwp, p) = current()?;
     loop {
         // Taken before looking: a signal sent from now on sets it again.
         t.take_pending(pending::SIG);
         let ps = p.p_lock.lock();
         let (mine, theirs) = (t.sig_state().sig(), p.p_sigpend.get());
         let Some(sig) = mine.union(theirs).minus(t.sig_state().hold()).first() else {
-            return delivering();
+            let delivering = with_data_locked(lwp, &ps, |d| d.lwp_cursig != 0);
+            return (delivering == Some(true)).then_some(ps);
         };
         let i = usize::from(sig.num());
         let info = if mine.has(sig) { lwp.lwp_siginfo.lock()[i] } else { ps.p_sig.info[i] };
@@ -128,7 +141,7 @@ fn issig_at(in_wait: bool) -> bool {
         if let SigDisp::Catch(_) = disp {
             // It becomes the signal being delivered, unless one is already (a trap
             // signal): then it stays pending, for after that one.
-            let taken = lwp.with_data(|d| {
+            let taken = with_data_locked(lwp, &ps, |d| {
                 let free = d.lwp_cursig == 0;
                 if free {
                     d.lwp_cursig = sig.num();
@@ -137,13 +150,13 @@ fn issig_at(in_wait: bool) -> bool {
                 free
             });
             if taken != Some(true) {
-                return true;
+                return Some(ps);
             }
         }
         let ends =
             disp == SigDisp::Default && matches!(sig.default_action(), Action::Exit | Action::Core);
         if in_wait && ends {
-            return true;
+            return Some(ps);
         }
         if mine.has(sig) {
             t.sig_state().set_sig(mine.without(sig));
@@ -151,7 +164,7 @@ fn issig_at(in_wait: bool) -> bool {
             p.p_sigpend.set(theirs.without(sig));
         }
         match disp {
-            SigDisp::Catch(_) => return true,
+            SigDisp::Catch(_) => return Some(ps),
             SigDisp::Ignore => {}
             SigDisp::Default => match sig.default_action() {
                 Action::Ignore | Action::Continue => {}
@@ -183,18 +196,18 @@ fn take_default(sig: Sig) {
 /// `SA_RESETHAND`. A trap signal with no handler takes its default action. A frame
 /// that cannot be written on the stack ends the process with SIGSEGV.
 #[inline]
-pub(crate) fn psig(frame: &UserFrame) {
+pub(crate) fn psig(frame: &UserFrame, chosen: Chosen) {
     let Some((t, lwp, p)) = current() else { return };
+    let Chosen(mut ps) = chosen;
     // One look at the lwp structure: the signal, what it is about, the mask
     // `sigsuspend` replaced, the alternate stack.
-    let taken = lwp.with_data(|d| {
+    let taken = with_data_locked(lwp, &ps, |d| {
         let sig = Sig::new(core::mem::take(&mut d.lwp_cursig).into())?;
         d.lwp_ru.nsignals += 1;
         Some((sig, d.lwp_curinfo.take(), d.lwp_sigoldmask.take(), d.lwp_sigaltstack))
     });
     let Some(Some((sig, info, oldmask, alt))) = taken else { return };
     let (act, restore) = {
-        let mut ps = p.p_lock.lock();
         let act = ps.p_sig.act(sig);
         let hold = t.sig_state().hold();
         if let SigDisp::Catch(_) = act.disp {
@@ -212,6 +225,7 @@ pub(crate) fn psig(frame: &UserFrame) {
             // meanwhile: no handler runs, so `sigsuspend`'s mask goes now.
             set_mask(t, p, m, Some(&ps));
         }
+        drop(ps);
         (act, oldmask.unwrap_or(hold))
     };
     let SigDisp::Catch(handler) = act.disp else {
@@ -238,7 +252,7 @@ pub(crate) fn trapsig(sig: Sig, info: SigInfo) {
         t.sig_state().set_hold(hold.without(sig));
         ps.p_sig.act[usize::from(sig.num())] = SigAct::DEFAULT;
     }
-    lwp.with_data(|d| {
+    with_data_locked(lwp, &ps, |d| {
         d.lwp_cursig = sig.num();
         d.lwp_curinfo = Some(info);
     });
@@ -323,7 +337,7 @@ pub fn sigsuspend(mask: SigSet) -> Errno {
     let Some((t, lwp, p)) = current() else { return Errno::EINVAL };
     {
         let ps = p.p_lock.lock();
-        lwp.with_data(|d| d.lwp_sigoldmask = Some(t.sig_state().hold()));
+        with_data_locked(lwp, &ps, |d| d.lwp_sigoldmask = Some(t.sig_state().hold()));
         set_mask(t, p, mask, Some(&ps));
     }
     loop {

@@ -86,8 +86,10 @@ pub fn user_trap(frame: &UserFrame, why: &UserTrap) {
             if due & pending::STOP != 0 && t.take_pending(pending::STOP) != 0 {
                 lwp::stop_point();
             }
-            if t.pending() & pending::SIG != 0 && signal::issig() {
-                signal::psig(frame);
+            if t.pending() & pending::SIG != 0 {
+                if let Some(chosen) = signal::issig() {
+                    signal::psig(frame, chosen);
+                }
             }
         }
     }
