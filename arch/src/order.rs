@@ -51,9 +51,8 @@ pub trait Ordered {
 }
 
 // SPARC in TSO: relaxed accesses the compiler keeps in place (see the module
-// comment). An atomic instruction (`swap`, `cas`) is before every later load and
-// store in TSO as well.
-#[cfg(target_arch = "sparc64")]
+// comment); an atomic instruction (`swap`, `cas`) is before every later load and
+// store in TSO as well. The host simulation: the language's orderings.
 macro_rules! ordered {
     ($([$($generic:tt)*] $atomic:ty => $value:ty),* $(,)?) => {$(
         impl<$($generic)*> Ordered for $atomic {
@@ -61,46 +60,36 @@ macro_rules! ordered {
 
             #[inline(always)]
             fn store_release(&self, v: $value) {
-                compiler_barrier();
-                self.store(v, Ordering::Relaxed);
-            }
-
-            #[inline(always)]
-            fn load_acquire(&self) -> $value {
-                let v = self.load(Ordering::Relaxed);
-                compiler_barrier();
-                v
-            }
-
-            #[inline(always)]
-            fn swap_acquire(&self, v: $value) -> $value {
-                let old = self.swap(v, Ordering::Relaxed);
-                compiler_barrier();
-                old
-            }
-        }
-    )*};
-}
-
-// The host simulation: the language's orderings.
-#[cfg(not(target_arch = "sparc64"))]
-macro_rules! ordered {
-    ($([$($generic:tt)*] $atomic:ty => $value:ty),* $(,)?) => {$(
-        impl<$($generic)*> Ordered for $atomic {
-            type Value = $value;
-
-            #[inline(always)]
-            fn store_release(&self, v: $value) {
+                #[cfg(target_arch = "sparc64")]
+                {
+                    compiler_barrier();
+                    self.store(v, Ordering::Relaxed);
+                }
+                #[cfg(not(target_arch = "sparc64"))]
                 self.store(v, Ordering::Release);
             }
 
             #[inline(always)]
             fn load_acquire(&self) -> $value {
+                #[cfg(target_arch = "sparc64")]
+                {
+                    let v = self.load(Ordering::Relaxed);
+                    compiler_barrier();
+                    v
+                }
+                #[cfg(not(target_arch = "sparc64"))]
                 self.load(Ordering::Acquire)
             }
 
             #[inline(always)]
             fn swap_acquire(&self, v: $value) -> $value {
+                #[cfg(target_arch = "sparc64")]
+                {
+                    let old = self.swap(v, Ordering::Relaxed);
+                    compiler_barrier();
+                    old
+                }
+                #[cfg(not(target_arch = "sparc64"))]
                 self.swap(v, Ordering::Acquire)
             }
         }

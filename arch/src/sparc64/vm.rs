@@ -776,6 +776,19 @@ global_asm!(
     .endr
     .endm
 
+    ! ROUNDS dir: the %o4 rounds of 128 bytes in or out, the addresses moved past
+    ! them.
+    .macro  ROUNDS dir
+    brz,pn  %o4, 11f
+     nop
+10: COPY    128, \dir
+    add     %o1, 128, %o1
+    subcc   %o4, 1, %o4
+    bnz,pt  %xcc, 10b
+     add    %o2, 128, %o2
+11:
+    .endm
+
     ! WORDS dir, end, bytes: the doublewords of %o3 mod 128 (%o3 & 0x78 bytes) in or
     ! out, then on to `bytes` with the addresses past them and %o3 the bytes left
     ! (%o3 & 7). The run holds 15 steps of two instructions, each 8 bytes of code
@@ -826,22 +839,10 @@ sparc64_copy_user:
      nop
     brnz,pn %o4, 3f
      srlx   %o3, 7, %o4                 ! %o4: the 128-byte rounds (the direction is known)
-    brz,pn  %o4, 2f                     ! in: user → kernel
-     nop
-1:  COPY    128, in
-    add     %o1, 128, %o1
-    subcc   %o4, 1, %o4
-    bnz,pt  %xcc, 1b
-     add    %o2, 128, %o2
-2:  WORDS   in, .Lcopy_in_words, 6f
-3:  brz,pn  %o4, 4f                     ! out: kernel → user
-     nop
-31: COPY    128, out
-    add     %o1, 128, %o1
-    subcc   %o4, 1, %o4
-    bnz,pt  %xcc, 31b
-     add    %o2, 128, %o2
-4:  WORDS   out, .Lcopy_out_words, 7f
+    ROUNDS  in                          ! in: user → kernel
+    WORDS   in, .Lcopy_in_words, 6f
+3:  ROUNDS  out                         ! out: kernel → user
+    WORDS   out, .Lcopy_out_words, 7f
 5:  brnz,pn %o4, 7f                     ! bytes, by direction
      nop
 6:  brz,pn  %o3, 8f                     ! in, bytes
