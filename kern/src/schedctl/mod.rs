@@ -167,7 +167,12 @@ fn woke(t: &KThread) {
 #[must_use = "to be given to `parked`"]
 pub(crate) fn parking(t: &KThread) -> bool {
     debug_check!(t.is_curthread(), "{t:?} parked by another thread");
-    t.sc().parking.swap(true, Ordering::Relaxed)
+    // Only the thread itself writes it: a load and a store, not a swap (a loop of
+    // compare-and-swaps on a byte).
+    let sc = t.sc();
+    let was = sc.parking.load(Ordering::Relaxed);
+    sc.parking.store(true, Ordering::Relaxed);
+    was
 }
 
 /// `t` leaves `_lwp_park`.

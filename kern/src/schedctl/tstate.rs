@@ -65,8 +65,17 @@ impl ScThread {
     /// Stores `v` at `word` of the slot, if there is one; interrupts are off.
     #[inline]
     pub(super) fn store(&self, word: u64, v: u32) {
+        self.stores(&[(word, v)]);
+    }
+
+    /// Stores each `(word, v)` of `words` in the slot, if there is one, under one
+    /// hold of its lock; interrupts are off.
+    #[inline(always)]
+    fn stores(&self, words: &[(u64, u32)]) {
         if let Some((page, off)) = &*self.slot.lock_intr_off() {
-            M::shared_store(page, off + word as usize, v);
+            for &(word, v) in words {
+                M::shared_store(page, off + word as usize, v);
+            }
         }
     }
 
@@ -76,9 +85,13 @@ impl ScThread {
     #[inline(always)]
     pub(crate) fn switch_out(&self, state: impl FnOnce() -> u32) {
         if self.on.load(Ordering::Relaxed) {
-            self.store(SC_STATE, state());
-            if self.granted.swap(false, Ordering::Relaxed) {
-                self.store(SC_YIELD, 0);
+            // Only this CPU writes `granted` now: a load and a store, not a swap
+            // (a loop of compare-and-swaps on a byte).
+            if self.granted.load(Ordering::Relaxed) {
+                self.granted.store(false, Ordering::Relaxed);
+                self.stores(&[(SC_STATE, state()), (SC_YIELD, 0)]);
+            } else {
+                self.store(SC_STATE, state());
             }
         }
     }
@@ -88,8 +101,7 @@ impl ScThread {
     #[inline(always)]
     pub(crate) fn switch_in(&self, cpu: usize) {
         if self.on.load(Ordering::Relaxed) {
-            self.store(SC_CPU, cpu as u32);
-            self.store(SC_STATE, SC_ONPROC);
+            self.stores(&[(SC_CPU, cpu as u32), (SC_STATE, SC_ONPROC)]);
         }
     }
 
