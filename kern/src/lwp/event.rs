@@ -136,6 +136,6 @@ pub(crate) fn unpark(t: &KThread) {
         "{t:?} unparked without p_lock"
     );
     let permit = &t.lwp_wait().t_park;
-    permit.given.store(true, Ordering::SeqCst);
+    permit.given.store(1, Ordering::SeqCst);
     sleepq::wakeup_one(permit.chan());
 }

@@ -3,7 +3,7 @@
 //! (`KThread::t_lwpwait`, [`ThreadWait`]: interruptible sleep, park permit). Kept
 //! by `lwp`; below the thread structure that holds it.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use bitflags::bitflags;
 
@@ -75,12 +75,14 @@ impl TpFlags {
 
 /// An LWP's park permit: a field of its thread.
 pub(crate) struct Permit {
-    pub(super) given: AtomicBool,
+    /// 1 if given, 0 if not: a word, not a `bool`, so that taking it is SPARC's
+    /// one-instruction `swap` (a byte's swap is a loop of compare-and-swaps).
+    pub(super) given: AtomicU32,
 }
 
 impl Permit {
     pub(crate) const fn new() -> Permit {
-        Permit { given: AtomicBool::new(false) }
+        Permit { given: AtomicU32::new(0) }
     }
 
     pub(super) fn chan(&self) -> usize {
@@ -91,11 +93,11 @@ impl Permit {
     pub(super) fn take(&self) -> bool {
         // Only the LWP itself takes its permit: a look first spares the atomic swap
         // (a loop of compare-and-swaps on a byte) when there is none to take.
-        self.given.load(Ordering::Relaxed) && self.given.swap(false, Ordering::SeqCst)
+        self.given.load(Ordering::Relaxed) != 0 && self.given.swap(0, Ordering::SeqCst) != 0
     }
 
     /// Drops a permit left by the thread's last LWP (the thread is reused).
     pub(crate) fn clear(&self) {
-        self.given.store(false, Ordering::SeqCst);
+        self.given.store(0, Ordering::SeqCst);
     }
 }
