@@ -338,11 +338,11 @@ pub trait Machine {
     /// Writes the current thread's user register windows that the machine still
     /// holds to their frames on the user's stack (on SPARC: the "other" windows,
     /// as `ta 3` does, and not the kernel's; a window whose stack cannot take it
-    /// waits in the window buffer, and is the LWP's fault on the way back). The kernel does this before it writes a
-    /// signal frame on the user's stack or resumes another user context, so that
-    /// the stack holds every window and the return to user mode fills its window
-    /// from the stack at the stack pointer it finds in the frame. A machine without
-    /// register windows has nothing to do.
+    /// waits in the window buffer, and is the LWP's fault on the way back). The
+    /// kernel does this before it writes a signal frame on the user's stack or
+    /// resumes another user context, so that the stack holds every window and the
+    /// return to user mode fills its window from the stack at the stack pointer it
+    /// finds in the frame. A machine without register windows has nothing to do.
     fn user_flush_windows();
     /// The current thread's user mode starts over in `space` (`exec`): the user
     /// windows the machine still holds and any it buffered are dropped (they are
