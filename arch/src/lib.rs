@@ -59,7 +59,7 @@ pub use blk::{BlkBuf, BlkDone, BlkError, BlkOp, BlkRequest, SECTOR_SIZE};
 pub use kmem::{HeapStats, PageStats};
 pub use uregs::{
     reg, Fault, FaultKind, FloatKind, FpRegs, FrameImageError, MapError, PendingWork, Prot, SysEnt,
-    SysHandler, SysRet, UserFrame, UserRegs, UserTrap, UserWindow, UserWindows, PAGE_SIZE,
+    SysHandler, SysPath, SysRet, UserFrame, UserRegs, UserTrap, UserWindow, UserWindows, PAGE_SIZE,
     USER_LIMIT, USER_WBUF_WINDOWS,
 };
 

@@ -724,10 +724,27 @@ pub struct SysRet {
 pub struct SysEnt {
     /// The handler.
     pub call: SysHandler,
-    /// Whether the machine may call it straight from its trap path, the kernel
-    /// doing nothing around it: a call that neither blocks nor faults. The others
-    /// go through [`crate::Upcalls::user_trap`] as [`UserTrap::Syscall`].
-    pub fast: bool,
+    /// How the machine makes the call.
+    pub path: SysPath,
+}
+
+/// How the machine makes a system call: itself, straight from its trap path (a
+/// call that neither blocks nor faults: the kernel does nothing around it), or
+/// through [`crate::Upcalls::user_trap`] as [`UserTrap::Syscall`].
+///
+/// The numbers are sparc64's: a fast entry's is the `PSTATE` its trap path writes
+/// before the call (`PRIV`, and `IE` unless the call wants interrupts off), so
+/// that choosing costs it nothing; 0 is the general path.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SysPath {
+    /// The kernel's general path.
+    General = 0,
+    /// Called by the machine with interrupts on.
+    Fast = 0x6,
+    /// Called by the machine with interrupts off: for a handler that would turn them
+    /// off first thing (a yield: the dispatcher switches with them off).
+    FastIntrOff = 0x4,
 }
 
 /// Why the machine left user mode and called [`crate::Upcalls::user_trap`].

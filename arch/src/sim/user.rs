@@ -77,7 +77,7 @@ use std::vec::Vec;
 use super::percpu::{host_critical, host_machine, Cpu};
 use super::Point;
 use crate::kmem::Shared;
-use crate::uregs::{reg, USER_LIMIT};
+use crate::uregs::{reg, SysPath, USER_LIMIT};
 use crate::{
     Fault, FaultKind, FpRegs, MapError, PendingWork, Prot, UserFrame, UserTrap, UserWindow,
     UserWindows, PAGE_SIZE,
@@ -1040,8 +1040,13 @@ fn kernel_syscall(cpu: Cpu, frame: &UserFrame, num: u64, args: [u64; 6]) {
     let upcalls =
         cpu.boot().upcalls().expect("sim: user mode before the kernel registered its upcalls");
     match upcalls.sysent.get(num as usize) {
-        Some(ent) if ent.fast => {
+        Some(ent) if ent.path != SysPath::General => {
+            let off = ent.path == SysPath::FastIntrOff;
+            let was = off.then(|| cpu.intr_disable());
             let r = (ent.call)(args[0], args[1], args[2], args[3], args[4], args[5]);
+            if let Some(was) = was {
+                cpu.intr_restore(was);
+            }
             if r.err == 0 {
                 frame.set_rval(r.r0, r.r1);
             } else {

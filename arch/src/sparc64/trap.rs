@@ -65,7 +65,7 @@ use super::frame::{flush_windows, tt, TrapFrame, MIN_FRAME, STACK_BIAS};
 use super::user::{WindowBuffer, FRAME_FPU_EN, FRAME_WBUF, PENDING_WBUF, WBUF_WINDOWS};
 use super::{clock, console, ontrap, power, probe, virtio};
 use crate::uregs::FrameData;
-use crate::SysEnt;
+use crate::{SysEnt, SysPath};
 
 /// A short name for a trap type, for reports.
 pub fn tt_name(t: u64) -> &'static str {
@@ -110,6 +110,9 @@ pub mod pstate {
 /// table with a shift.
 const SYSENT_SHIFT: u32 = size_of::<SysEnt>().trailing_zeros();
 const _: () = assert!(size_of::<SysEnt>() == 1 << SYSENT_SHIFT);
+// A fast entry's path is the PSTATE its call runs with (see `SysPath`).
+const _: () = assert!(SysPath::Fast as u64 == pstate::PRIV | pstate::IE);
+const _: () = assert!(SysPath::FastIntrOff as u64 == pstate::PRIV);
 
 global_asm!(
     r#"
@@ -164,7 +167,7 @@ global_asm!(
     .set    PENDING_WBUF, {pending_wbuf} ! the pending-work bit: windows wait in the buffer
     .set    SE_SHIFT, {se_shift}        ! log2 of a SysEnt's size
     .set    SE_CALL, {se_call}          ! SysEnt: the handler
-    .set    SE_FAST, {se_fast}          ! SysEnt: the machine calls it itself
+    .set    SE_PATH, {se_path}          ! SysEnt: how the machine makes the call
 
     ! A vector that leaves for `target`: eight instructions.
     .macro  VEC target
@@ -809,10 +812,10 @@ syscall_trap:                           ! %g1 = TSTATE (read in the vector)
      sllx   %g1, SE_SHIFT, %l4
     ldx     [%l6 + CPU_SYSENT], %l5
     add     %l5, %l4, %l4
-    ldub    [%l4 + SE_FAST], %l5
+    ldub    [%l4 + SE_PATH], %l5        ! SysPath: 0, or the PSTATE for the call
     brz,pn  %l5, .Lsyscall_general
      ldx    [%l4 + SE_CALL], %l4
-    wrpr    %g0, PSTATE_KERNEL_IE, %pstate
+    wrpr    %l5, 0, %pstate
     mov     %i0, %o0
     mov     %i1, %o1
     mov     %i2, %o2
@@ -1036,7 +1039,7 @@ tl1_fatal:
     pending_wbuf = const PENDING_WBUF,
     se_shift = const SYSENT_SHIFT,
     se_call = const offset_of!(SysEnt, call),
-    se_fast = const offset_of!(SysEnt, fast),
+    se_path = const offset_of!(SysEnt, path),
 );
 
 extern "C" {

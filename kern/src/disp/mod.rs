@@ -185,8 +185,17 @@ pub(crate) fn poke_thread(t: &KThread) {
 #[inline(always)]
 pub fn yield_now() {
     let was = M::intr_disable();
-    swtch(Prev::Yield);
+    yield_intr_off();
     M::intr_restore(was);
+}
+
+/// [`yield_now`] for a caller with interrupts off already: the `yield` system call,
+/// which the machine makes so (`SysPath::FastIntrOff`), saving the handler the
+/// turning off and back on.
+#[inline(always)]
+pub fn yield_intr_off() {
+    debug_assert!(!M::intr_enabled(), "yield_intr_off with interrupts on");
+    swtch(Prev::Yield);
 }
 
 /// Preempts the current thread if its CPU was asked to (`cpu_runrun`): called on the

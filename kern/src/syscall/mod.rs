@@ -46,7 +46,7 @@
 //! are simply not found (`ESRCH`). A number that is no system call raises SIGSYS at
 //! the caller (S13).
 
-use arch::{reg, Machine, SysEnt, SysRet, UserFrame, UserRegs, UserTrap, USER_LIMIT};
+use arch::{reg, Machine, SysEnt, SysPath, SysRet, UserFrame, UserRegs, UserTrap, USER_LIMIT};
 
 use crate::errno::Errno;
 use crate::lwp::{self, Eosys, LwpFlags};
@@ -161,18 +161,20 @@ macro_rules! handler {
 }
 
 /// The table and the general path's dispatch, from one list: each call's number,
-/// whether the machine may make it itself (`fast`: it neither blocks nor faults)
-/// or must hand it to the kernel (`general`; `framed`: the same, and it is also
-/// given the registers, the handle the trap hands the kernel), and what it does.
+/// whether the machine may make it itself (`fast`: it neither blocks nor faults;
+/// `fast_intr_off`: the same, called with interrupts off, for a call that would
+/// turn them off first thing) or must hand it to the kernel (`general`; `framed`:
+/// the same, and it is also given the registers, the handle the trap hands the
+/// kernel), and what it does.
 macro_rules! syscalls {
     ($($num:ident => $path:ident $f:expr,)*) => {
         /// The system-call table (Solaris' `sysent`), indexed by call number: what
         /// the kernel registers with the machine (`Upcalls::sysent`).
         pub static SYSENT: [SysEnt; NSYSENT] = {
-            let mut t = [SysEnt { call: handler!(nosys), fast: false }; NSYSENT];
+            let mut t = [SysEnt { call: handler!(nosys), path: SysPath::General }; NSYSENT];
             $(t[$num as usize] = SysEnt {
                 call: syscalls!(@handler $path $f),
-                fast: syscalls!(@fast $path),
+                path: syscalls!(@path $path),
             };)*
             t
         };
@@ -201,13 +203,22 @@ macro_rules! syscalls {
             }
         };
     };
-    (@fast fast) => { true };
-    (@fast general) => { false };
-    (@fast framed) => { false };
+    (@path fast) => { SysPath::Fast };
+    (@path fast_intr_off) => { SysPath::FastIntrOff };
+    (@path general) => { SysPath::General };
+    (@path framed) => { SysPath::General };
     (@call fast $f:expr, $a:ident, $frame:ident) => { ($f)($a) };
+    // (The general path has interrupts on.)
+    (@call fast_intr_off $f:expr, $a:ident, $frame:ident) => {{
+        let was = M::intr_disable();
+        let r = ($f)($a);
+        M::intr_restore(was);
+        r
+    }};
     (@call general $f:expr, $a:ident, $frame:ident) => { ($f)($a) };
     (@call framed $f:expr, $a:ident, $frame:ident) => { ($f)($a, $frame) };
     (@handler fast $f:expr) => { handler!($f) };
+    (@handler fast_intr_off $f:expr) => { handler!($f) };
     (@handler general $f:expr) => { handler!($f) };
     // The machine calls `fast` entries' handlers only; were a `framed` one's
     // called, it would find the registers as a call without the trap's does.
@@ -266,8 +277,8 @@ syscalls! {
     SYS_EXECVE => framed |a: [u64; 6], f: &UserFrame| execve(f, a[0], a[1], a[2]),
     SYS_RUSAGESYS => general |a: [u64; 6]| rusage::sys_rusagesys(a[0], a[1]),
     SYS_SIGQUEUE => fast |a: [u64; 6]| signal::sys_sigqueue(a[0], a[1], a[2]),
-    SYS_YIELD => fast |_| {
-        disp::yield_now();
+    SYS_YIELD => fast_intr_off |_| {
+        disp::yield_intr_off();
         Ok((0, 0))
     },
     SYS_NANOSLEEP => general |a: [u64; 6]| nanosleep(a[0]),

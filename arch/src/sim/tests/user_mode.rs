@@ -7,7 +7,7 @@
 use super::*;
 use crate::kmem::Shared;
 use crate::uregs::{reg, NGREG, USER_LIMIT};
-use crate::{FaultKind, MapError, Prot, SysEnt, SysRet, UserRegs, UserTrap, PAGE_SIZE};
+use crate::{FaultKind, MapError, Prot, SysEnt, SysPath, SysRet, UserRegs, UserTrap, PAGE_SIZE};
 use percpu::Cpu;
 use user::TEXT;
 
@@ -422,7 +422,7 @@ fn a_system_call_reaches_the_kernel_with_its_registers_and_returns_its_result() 
 }
 
 /// Calls the table marks `fast` are made by the machine itself: the handler runs
-/// with the arguments, its results (or error, with the carry) come back, the
+/// with the arguments (and interrupts on, or off for `FastIntrOff`), its results (or error, with the carry) come back, the
 /// kernel's `user_trap` never sees the call, and the frame counts it. A bit the
 /// handler sets in the thread's pending-work word brings a `Return` before user
 /// code goes on; a call that is not `fast` still goes to `user_trap`.
@@ -431,11 +431,13 @@ fn fast_system_calls_are_made_by_the_machine_and_pending_work_follows() {
     const SYS_FAST_ADD: u64 = 2;
     const SYS_FAST_FAIL: u64 = 3;
     const SYS_FAST_ASK: u64 = 4;
+    const SYS_FAST_ADD_INTR_OFF: u64 = 5;
     const ASKED: u32 = 1;
     static FAST_CALLS: AtomicU64 = AtomicU64::new(0);
-    extern "C" fn add(a0: u64, a1: u64, _: u64, _: u64, _: u64, a5: u64) -> SysRet {
+    // Its second result: whether interrupts were on in the handler (`SysPath`).
+    extern "C" fn add(a0: u64, a1: u64, _: u64, _: u64, _: u64, _: u64) -> SysRet {
         FAST_CALLS.fetch_add(1, SeqCst);
-        SysRet { r0: a0 + a1, r1: a5, err: 0 }
+        SysRet { r0: a0 + a1, r1: u64::from(Sim::intr_enabled()), err: 0 }
     }
     extern "C" fn fail(a0: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> SysRet {
         FAST_CALLS.fetch_add(1, SeqCst);
@@ -446,15 +448,17 @@ fn fast_system_calls_are_made_by_the_machine_and_pending_work_follows() {
         me().pending.set(ASKED);
         SysRet { r0: 7, r1: 0, err: 0 }
     }
-    static TABLE: [SysEnt; 5] = [
-        SysEnt { call: fail, fast: false },
-        SysEnt { call: fail, fast: false },
-        SysEnt { call: add, fast: true },
-        SysEnt { call: fail, fast: true },
-        SysEnt { call: ask, fast: true },
+    static TABLE: [SysEnt; 6] = [
+        SysEnt { call: fail, path: SysPath::General },
+        SysEnt { call: fail, path: SysPath::General },
+        SysEnt { call: add, path: SysPath::Fast },
+        SysEnt { call: fail, path: SysPath::Fast },
+        SysEnt { call: ask, path: SysPath::Fast },
+        SysEnt { call: add, path: SysPath::FastIntrOff },
     ];
     fn program(_: u64) {
-        assert_eq!(user::syscall(SYS_FAST_ADD, [40, 2, 0, 0, 0, 9]), Ok((42, 9)));
+        assert_eq!(user::syscall(SYS_FAST_ADD, [40, 2, 0, 0, 0, 9]), Ok((42, 1)));
+        assert_eq!(user::syscall(SYS_FAST_ADD_INTR_OFF, [1, 2, 0, 0, 0, 0]), Ok((3, 0)));
         assert_eq!(user::syscall(SYS_FAST_FAIL, [13, 0, 0, 0, 0, 0]), Err(13));
         assert_eq!(user::syscall(SYS_FAST_ASK, [0; 6]), Ok((7, 0)));
         assert_eq!(user::syscall(SYS_ECHO, [5, 0, 0, 0, 0, 0]), Ok((5, 0)));
@@ -467,7 +471,7 @@ fn fast_system_calls_are_made_by_the_machine_and_pending_work_follows() {
                 assert_eq!(me().pending.take(ASKED), ASKED, "a Return nobody asked for");
             }
             UserTrap::Syscall if regs.sysnum() == SYS_ECHO => {
-                assert_eq!(regs.syscalls(), 4, "every call is counted, fast or not");
+                assert_eq!(regs.syscalls(), 5, "every call is counted, fast or not");
                 regs.set_rval(regs.sysarg(0), 0)
             }
             UserTrap::Syscall if regs.sysnum() == SYS_EXIT => lwp_end(),
@@ -493,7 +497,7 @@ fn fast_system_calls_are_made_by_the_machine_and_pending_work_follows() {
         assert_eq!(log[0].regs.r[reg::O0], 7);
         assert_eq!(syscalls(&log), [SYS_ECHO, SYS_EXIT]);
     }
-    assert_eq!(FAST_CALLS.load(SeqCst), 3 * 3, "three fast calls in each of three runs");
+    assert_eq!(FAST_CALLS.load(SeqCst), 4 * 3, "four fast calls in each of three runs");
 }
 
 #[test]
