@@ -9,11 +9,13 @@
 //! stack; `lwp_times`, whose count of system calls must have grown by exactly the
 //! two calls of the round (S5.4) and whose CPU times never go back (S5.6); and a
 //! recursion deep enough to spill register windows, checked against a loop. Two
-//! spinners make the same recursion, yield and nap; main waits for them all (it
-//! sleeps too). The argument only tells the processes' values apart.
+//! spinners make the same recursion, yield and nap; each yield (the fast path's
+//! switch, S16/S17) holds values in the same registers, checked the same way. Main
+//! waits for them all (it sleeps too). The argument only tells the processes'
+//! values apart.
 //!
-//! Exit codes: 0 passed; 1 a global or out register changed across the sleep; 2
-//! `%y` changed; 3 a local register changed; 4 `nanosleep` failed; 5 the count of
+//! Exit codes: 0 passed; 1 a global or out register changed across the sleep or
+//! yield; 2 `%y` changed; 3 a local register changed; 4 `nanosleep` or `yield` failed; 5 the count of
 //! system calls is not what was made; 6 a CPU time went back; 7 a recursion gave
 //! another result than the loop; 8 spawn failed; 9 `lwp_wait` failed.
 
@@ -25,8 +27,8 @@ use core::arch::asm;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 
-use lwp_user::abi::{Timespec, SYS_NANOSLEEP};
-use lwp_user::{check, lwp_times, lwp_wait, ok, say, sleep_ms, spawn, yield_now};
+use lwp_user::abi::{Timespec, SYS_NANOSLEEP, SYS_YIELD};
+use lwp_user::{check, lwp_times, lwp_wait, ok, say, sleep_ms, spawn};
 
 lwp_user::main!(main);
 
@@ -51,14 +53,16 @@ struct After {
     error: bool,
 }
 
-/// `nanosleep(ts)` with `regs` in `%g2`..`%g5`, `%o2`..`%o5`, `y` in `%y` and
-/// `locals` in `%l0`..`%l3`: what they hold once it returns.
+/// System call `num` with `a0` (its only argument) and `regs` in `%g2`..`%g5`,
+/// `%o2`..`%o5`, `y` in `%y` and `locals` in `%l0`..`%l3`: what they hold once it
+/// returns.
 #[inline(never)]
-fn sleep_holding(ts: &Timespec, regs: [u64; 8], y: u64, locals: [u64; 4]) -> After {
+fn call_holding(num: u64, a0: u64, regs: [u64; 8], y: u64, locals: [u64; 4]) -> After {
     let mut a = After { regs, y, locals, error: false };
     let ccr: u64;
     // SAFETY: the trap is a system call (`%g1`, which LLVM reserves, holds its
-    // number); the kernel reads the timespec (valid for the call) and changes
+    // number): `nanosleep` with a valid timespec (the kernel reads it) or `yield`,
+    // without arguments. The kernel changes
     // only %o0, %o1 and the condition codes, which are outputs here; every other
     // register named is an input and an output, so the compiler expects nothing of
     // them. `%y` is written before and read after, inside the block.
@@ -69,10 +73,10 @@ fn sleep_holding(ts: &Timespec, regs: [u64; 8], y: u64, locals: [u64; 4]) -> Aft
             "ta 0x40",
             "rd %ccr, {ccr}",
             "rd %y, {y}",
-            num = in(reg) SYS_NANOSLEEP,
+            num = in(reg) num,
             y = inout(reg) a.y,
             ccr = lateout(reg) ccr,
-            inout("o0") ts as *const Timespec as u64 => _,
+            inout("o0") a0 => _,
             inout("o1") 0u64 => _,
             inout("g2") a.regs[0],
             inout("g3") a.regs[1],
@@ -129,28 +133,38 @@ fn recursion_holds(n: u64, seed: u64) {
     }
 }
 
+/// The values an LWP's call of a round holds in the registers it keeps.
+fn values(id: u64, round: u64) -> ([u64; 8], u64, [u64; 4]) {
+    let v = |i: u64| (id << 40) ^ (round << 20) ^ (0x5a5a_0000 + i);
+    let regs: [u64; 8] = core::array::from_fn(|i| v(i as u64));
+    let locals: [u64; 4] = core::array::from_fn(|i| !v(16 + i as u64));
+    (regs, v(9) & 0xffff_ffff, locals)
+}
+
+/// Notes what of `regs`, `y` and `locals` a call did not keep, or its failure.
+fn check_after(after: After, regs: [u64; 8], y: u64, locals: [u64; 4]) {
+    if after.error {
+        fail(4);
+    }
+    if after.regs != regs {
+        fail(1);
+    }
+    if after.y != y {
+        fail(2);
+    }
+    if after.locals != locals {
+        fail(3);
+    }
+}
+
 fn sleeper(id: u64) {
     let mut before = lwp_times().map_or(Default::default(), |t| t);
     for round in 0..ROUNDS {
-        let v = |i: u64| (id << 40) ^ (round << 20) ^ (0x5a5a_0000 + i);
-        let regs: [u64; 8] = core::array::from_fn(|i| v(i as u64));
-        let locals: [u64; 4] = core::array::from_fn(|i| !v(16 + i as u64));
-        let y = v(9) & 0xffff_ffff;
+        let (regs, y, locals) = values(id, round);
         let ms = 5 + (id + round) % 11;
         let ts = Timespec { tv_sec: 0, tv_nsec: (ms * 1_000_000) as i64 };
-        let after = sleep_holding(&ts, regs, y, locals);
-        if after.error {
-            fail(4);
-        }
-        if after.regs != regs {
-            fail(1);
-        }
-        if after.y != y {
-            fail(2);
-        }
-        if after.locals != locals {
-            fail(3);
-        }
+        let ts = &ts as *const Timespec as u64;
+        check_after(call_holding(SYS_NANOSLEEP, ts, regs, y, locals), regs, y, locals);
         let now = lwp_times().map_or(Default::default(), |t| t);
         // This round's calls: the sleep and this one.
         if now.lwp_sysc != before.lwp_sysc + 2 {
@@ -170,7 +184,8 @@ fn spinner(id: u64) {
         for k in 0..20 {
             recursion_holds(30 + k, id << 32 | round << 8 | k);
         }
-        let _ = yield_now();
+        let (regs, y, locals) = values(id, round);
+        check_after(call_holding(SYS_YIELD, 0, regs, y, locals), regs, y, locals);
         if round % 5 == 0 {
             sleep_ms(2);
         }
