@@ -889,12 +889,16 @@ syscall_trap:                           ! %g1 = TSTATE (read in the vector)
     wrpr    %g0, PSTATE_KERNEL_AG, %pstate
     wrpr    %g0, 1, %tl
     mov     %l0, %g1
-    mov     %l1, %g2
-    add     %l1, 4, %g3
+    wrpr    %l1, 0, %tnpc               ! `done` returns there (the fill's trap is a level up)
     wrpr    %g0, WSTATE_USER, %wstate   ! (%canrestore and %otherwin are 0: nothing below)
     .globl  sparc64_syscall_restore
 sparc64_syscall_restore:
-    USER_RETURN                         ! fails as sparc64_syscall_refault
+    restore                             ! fills the trapped window; fails as sparc64_syscall_refault
+    wrpr    %g0, 0, %cleanwin           ! (no window of the user's below it: all beyond to be cleaned)
+    rdpr    %cwp, %g4
+    or      %g1, %g4, %g1
+    wrpr    %g1, 0, %tstate
+    done
 
     ! sparc64_syscall_refault: wintrap_fault found that the fast return could not
     ! fill the trapped window (TL=2, in the return path's window). The frame is made
