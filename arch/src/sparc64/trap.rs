@@ -123,6 +123,7 @@ global_asm!(
     .set    PSTATE_KERNEL_AG, 0x5       ! PRIV | AG
     .set    TSTATE_PRIV, 0x400          ! TSTATE's copy of PSTATE.PRIV: trapped in the kernel
     .set    TSTATE_USER, 0x200          ! TSTATE's PSTATE for user mode: IE, nothing else
+    .set    TSTATE_CWP, 0x1f            ! TSTATE's CWP
     .set    CCR_CARRY, {ccr_carry}      ! %ccr's carry bits: a system call failed
     .set    ASI_AIUP, 0x10              ! as if user, primary context
     .set    ASI_NUCLEUS_QUAD_LDD, 0x24  ! 16 bytes into a register pair, nucleus context
@@ -774,7 +775,9 @@ utrap:
     ! A handler that switched threads flushed the trapped window to the user's
     ! stack (`%otherwin` = 0): the return is the same from these registers, but
     ! its `restore` fills that window from user memory, which may fail; only then
-    ! is the frame made whole, by sparc64_syscall_refault.
+    ! is the frame made whole, by sparc64_syscall_refault. TSTATE is the trap's
+    ! but for CWP: its PSTATE is user mode's with PEF as the LWP's FP state has
+    ! it, which only the LWP's own traps change (see `fpu`), never a fast call.
     !
     ! Otherwise the frame is made whole (SYSCALL_FRAME) and the general path runs:
     ! a call that is not fast goes to sparc64_user_syscall, with interrupts on; a
@@ -873,11 +876,7 @@ syscall_trap:                           ! %g1 = TSTATE (read in the vector)
 .Lsyscall_flushed:                      ! the trapped window is on the user's stack
     ldx     [%l6 + CPU_FRAME], %l7      ! it may have moved while the LWP was off the CPU (swap)
     mov     %o0, %i0                    ! the result (or error), for the trapped window's %o0
-    srlx    %l0, 24, %l0                ! TSTATE as user_rtt makes it: %ccr and %asi,
-    sllx    %l0, 24, %l0                !  user mode's PSTATE, and the FPU if the LWP has it
-    or      %l0, TSTATE_USER, %l0       !  (the switch may have taken it: see `fpu`)
-    ldx     [%l7 + FR_FPU_EN], %l4
-    or      %l0, %l4, %l0
+    andn    %l0, TSTATE_CWP, %l0        ! TSTATE as it was but for CWP, the window's now
     ldx     [%l7 + FR_G + 8], %g1
     ldx     [%l7 + FR_G + 16], %g2
     ldx     [%l7 + FR_G + 24], %g3
