@@ -406,12 +406,11 @@ impl Context {
         from.user_ksp.store(sparc64_cpu.ksp.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.ksp.store(to.user_ksp.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.thread.store(to_thread as u64, Ordering::Relaxed);
-        // The outgoing thread's time on this CPU ends, the incoming one's begins.
-        let now = super::clock::tick();
-        let ran = now.wrapping_sub(sparc64_cpu.oncpu.load(Ordering::Relaxed));
-        from.vtime.store(sparc64_cpu.vtime.load(Ordering::Relaxed) + ran, Ordering::Relaxed);
-        sparc64_cpu.vtime.store(to.vtime.load(Ordering::Relaxed), Ordering::Relaxed);
-        sparc64_cpu.oncpu.store(now, Ordering::Relaxed);
+        // The outgoing thread's time on this CPU ends, the incoming one's begins
+        // (see `ArchCpu::vbase`).
+        let (now, vbase) = (super::clock::tick_raw(), &sparc64_cpu.vbase);
+        from.vtime.store(now.wrapping_add(vbase.load(Ordering::Relaxed)), Ordering::Relaxed);
+        vbase.store(to.vtime.load(Ordering::Relaxed).wrapping_sub(now), Ordering::Relaxed);
         sparc64_cpu.context.store(to as *const Context as u64, Ordering::Relaxed);
         user::switch_in(&from.user, &to.user);
         // `from` stops running once its registers are saved; on one CPU nothing can

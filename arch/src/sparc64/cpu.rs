@@ -43,10 +43,10 @@ pub struct ArchCpu {
     /// table's vector notes it before anything can change the tag access register).
     pub(super) dprot_va: AtomicU64,
     /// The running thread's time on a CPU, in `%tick`s, until it was switched in,
-    /// and `%tick` then: the LWP's virtual time (`ta 0x25`) is their sum with the
-    /// time since. Kept by `context::switch`.
-    pub(super) vtime: AtomicU64,
-    pub(super) oncpu: AtomicU64,
+    /// less `%tick` then (modulo 2^64): its LWP's virtual time (`ta 0x25`) is
+    /// `%tick` plus this, one addition. Kept by `context::switch` from raw `%tick`
+    /// reads ([`clock::tick_raw`](super::clock::tick_raw)).
+    pub(super) vbase: AtomicU64,
 }
 
 /// The one CPU's [`ArchCpu`]; unmangled so that the trap-table assembly can reach it
@@ -64,8 +64,7 @@ pub static sparc64_cpu: ArchCpu = ArchCpu {
     nsysent: AtomicU64::new(0),
     winfault: AtomicU64::new(0),
     dprot_va: AtomicU64::new(0),
-    vtime: AtomicU64::new(0),
-    oncpu: AtomicU64::new(0),
+    vbase: AtomicU64::new(0),
 };
 
 /// Makes `table` the system-call table the trap code calls through.
