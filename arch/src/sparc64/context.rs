@@ -177,7 +177,8 @@ unsafe impl Send for Context {}
 
 impl Context {
     /// A CPU's boot thread: already running (`running` set), on the boot stack (no
-    /// stack of its own), no user side; its registers are saved when it first switches away.
+    /// stack of its own), no user side; its registers are saved when it first
+    /// switches away. The kernel names it to the machine at boot (`boot`).
     // Interior mutability is the point: every use makes the fresh context of one boot thread.
     #[allow(clippy::declare_interior_mutable_const)]
     pub const BOOT: Context = Context {
@@ -190,6 +191,17 @@ impl Context {
         stack: UnsafeCell::new(None),
         stack_len: AtomicU64::new(0),
     };
+
+    /// Makes this context, a boot thread's ([`Context::BOOT`]), the running one
+    /// (`Machine::context_boot`): the per-CPU block names it from now on, so that
+    /// `user` finds the thread's user side in it before its first switch too.
+    pub(super) fn boot(&self) {
+        assert!(
+            self.running.load(Ordering::Relaxed),
+            "context_boot of a context that is not running"
+        );
+        sparc64_cpu.context.store(self as *const Context as u64, Ordering::Relaxed);
+    }
 
     /// A context with a stack of `stack_size` bytes that starts `entry(arg)`;
     /// `AllocError` if the heap has no room for the stack.
@@ -401,7 +413,6 @@ impl Context {
         // handlers: user windows through the as-if-user ASI, kernel windows to the
         // kernel stack.
         unsafe { core::arch::asm!("flushw", options(nostack)) };
-        user::boot_switched_out(&from.user);
         // Where traps from user mode build their frames is the thread's own.
         from.user_ksp.store(sparc64_cpu.ksp.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.ksp.store(to.user_ksp.load(Ordering::Relaxed), Ordering::Relaxed);

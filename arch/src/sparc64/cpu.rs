@@ -27,9 +27,9 @@ pub struct ArchCpu {
     pub(super) frame: AtomicU64,
     /// The context number in the primary context register.
     pub(super) ctx: AtomicU64,
-    /// The running thread's context (`context::Context`), 0 until the boot thread
-    /// first switches away: `user` finds the thread's user side in it, at
-    /// [`CONTEXT_USER`].
+    /// The running thread's context (`context::Context`), 0 until the kernel names
+    /// the boot thread's (`Machine::context_boot`): `user` finds the thread's user
+    /// side in it, at [`CONTEXT_USER`].
     pub(super) context: AtomicU64,
     /// The `user::run` in progress on this CPU (its `UserRun`), 0 if none.
     pub(super) run: AtomicU64,

@@ -219,6 +219,10 @@ impl Machine for Sparc64 {
         ctx.release_stack()
     }
 
+    fn context_boot(ctx: &context::Context) {
+        ctx.boot();
+    }
+
     #[inline(always)]
     fn switch<T: ThreadRegister>(
         from: &context::Context,

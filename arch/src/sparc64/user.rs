@@ -384,24 +384,15 @@ fn activate(space: Option<&AddrSpace>) {
     }
 }
 
-/// The boot thread's user side until its first switch, when the machine learns
-/// its context (see `boot_switched_out`).
-struct BootUser(UnsafeCell<UserCtx>);
-// SAFETY: one CPU; only the boot thread uses it, while it runs, before its first switch.
-unsafe impl Sync for BootUser {}
-static BOOT_USER: BootUser = BootUser(UnsafeCell::new(UserCtx::NONE));
-
 /// The running thread's user side.
 fn current() -> &'static mut UserCtx {
     let ctx = sparc64_cpu.context.load(Ordering::Relaxed);
-    let cell = if ctx == 0 {
-        &BOOT_USER.0
-    } else {
-        // SAFETY: a nonzero `context` is the running thread's context (set at every
-        // switch), which lives as long as its thread (contexts are never freed while
-        // in use); its user side is at `CONTEXT_USER` in it (checked in `context`).
-        unsafe { &*((ctx + CONTEXT_USER) as *const UnsafeCell<UserCtx>) }
-    };
+    assert!(ctx != 0, "user mode before the kernel named the boot thread's context");
+    // SAFETY: a nonzero `context` is the running thread's context (named at boot,
+    // set at every switch), which lives as long as its thread (contexts are never
+    // freed while in use); its user side is at `CONTEXT_USER` in it (checked in
+    // `context`).
+    let cell = unsafe { &*((ctx + CONTEXT_USER) as *const UnsafeCell<UserCtx>) };
     // SAFETY: only the running thread touches its own user side, with interrupts
     // off or from its own code, and never through two references at once.
     unsafe { &mut *cell.get() }
@@ -442,17 +433,6 @@ fn pending() -> &'static PendingWork {
     // SAFETY: `%g7` holds the `&'static` of the kernel's thread type, whose first
     // field is its pending-work word (the contract of `ThreadRegister`).
     unsafe { &*(super::curthread_raw() as *const PendingWork) }
-}
-
-/// The first switch on this CPU: the boot thread, switching out, takes its user
-/// side from the boot slot into its context. Interrupts are off.
-#[inline(always)]
-pub(super) fn boot_switched_out(from: &UnsafeCell<UserCtx>) {
-    if sparc64_cpu.context.load(Ordering::Relaxed) == 0 {
-        // SAFETY: the boot thread is switching out (interrupts off): nothing else
-        // uses either slot now.
-        unsafe { core::ptr::swap(from.get(), BOOT_USER.0.get()) };
-    }
 }
 
 global_asm!(

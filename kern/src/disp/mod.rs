@@ -541,6 +541,8 @@ pub fn idle(_: usize) -> ! {
 /// only to run the kernel's threads).
 pub(crate) fn cpu_init(boot: &'static KThread, idle: &'static KThread) {
     let cpu = cpu();
+    // The switch takes the running thread's context from the machine.
+    M::context_boot(boot.context());
     cpu.cpu_idle.set(Some(idle));
     let pri = if core::ptr::eq(boot, idle) { IDLE_PRI } else { i32::from(boot.pri()) };
     cpu.set_running(boot, pri);
