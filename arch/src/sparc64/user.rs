@@ -361,12 +361,12 @@ pub(super) fn switch_in(from: &UnsafeCell<UserCtx>, user: &UnsafeCell<UserCtx>) 
     // interrupts off, is the only code touching them.
     unsafe { fpu::switch(fpu_at(from), fpu_at(to).map(|t| &*t)) };
     sparc64_cpu.frame.store(to, Ordering::Relaxed);
-    // The outgoing thread holds its space, so one at the same address is the same
-    // one, already in the MMU: while a thread with a space runs, it is the one in
-    // force (`activate` at every switch in, `exec`, `user_run`).
-    let to_space = u.space.as_deref();
-    if to_space.is_none_or(|b| !f.space.as_deref().is_some_and(|a| core::ptr::eq(a, b))) {
-        activate(to_space);
+    // The outgoing thread holds its space, so one in the same block is the same
+    // one, already in the MMU: the running thread's space is the one in force
+    // (`activate` at every switch in, `attach`, `exec`, `exit`), and a thread
+    // without one leaves none (`pgd` 0) after one without either.
+    if !Shared::opt_ptr_eq(&f.space, &u.space) {
+        activate(u.space.as_deref());
     }
 }
 
