@@ -1,10 +1,10 @@
 //! The per-CPU block ([`ArchCpu`], `sparc64_cpu`): what the trap code, the switch
 //! and user mode keep about the CPU and the thread that runs on it — the kernel
-//! stack for traps from user mode, the current thread, its page table, user frame
-//! and user side, the system-call table, the last window fault and protection
-//! fault, the virtual-time clock. Data only: `trap`'s assembly reads it by name and
-//! offset, `context` and `user` write it at every switch and entry to user mode,
-//! `vm` reads the page table and the MMU context it holds.
+//! stack for traps from user mode, the current thread, its page table, user frame,
+//! FP state and user side, the system-call table, the last window fault and
+//! protection fault, the virtual-time clock. Data only: `trap`'s assembly reads it
+//! by name and offset, `context` and `user` write it at every switch and entry to
+//! user mode, `vm` reads the page table and the MMU context it holds.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,6 +25,9 @@ pub struct ArchCpu {
     /// The running thread's user frame (its `FrameData`), 0 if it has none: where
     /// traps from user mode save the registers, and where the window buffer is.
     pub(super) frame: AtomicU64,
+    /// The FP state that lives in the FPU: that frame's (`fpu::FpuState`) if its
+    /// LWP uses the FPU, else 0. What a switch saves (see `fpu`).
+    pub(super) fpu: AtomicU64,
     /// The context number in the primary context register.
     pub(super) ctx: AtomicU64,
     /// The running thread's context (`context::Context`), 0 until the kernel names
@@ -57,6 +60,7 @@ pub static sparc64_cpu: ArchCpu = ArchCpu {
     thread: AtomicU64::new(0),
     pgd: AtomicU64::new(0),
     frame: AtomicU64::new(0),
+    fpu: AtomicU64::new(0),
     ctx: AtomicU64::new(0),
     context: AtomicU64::new(0),
     run: AtomicU64::new(0),

@@ -148,7 +148,7 @@ global_asm!(
     .set    CPU_NSYSENT, {cpu_nsysent}  !   and its length
     .set    CPU_WINFAULT, {cpu_winfault} ! sparc64_cpu: the last fault in a user window trap
     .set    CPU_DPROT_VA, {cpu_dprot_va} ! sparc64_cpu: the page of the last protection fault
-    .set    CPU_VBASE, {cpu_vbase}      ! sparc64_cpu: the running thread's %ticks on a CPU, less %tick
+    .set    CPU_VBASE, {cpu_vbase}      ! sparc64_cpu: the thread's %ticks on a CPU less %tick
     .set    NS_PER_TICK, {ns_per_tick}  ! %tick runs at TICK_HZ
     .set    FR_TSTATE, {fr_tstate}      ! FrameData: %ccr and %asi, as TSTATE has them
     .set    FR_PC, {fr_pc}

@@ -267,6 +267,7 @@ impl MachFrame {
             f.set_regs(r);
             if running {
                 fpu::sync_in(f);
+                fpu::live(Some(f));
             }
         })
     }
@@ -310,9 +311,9 @@ impl MachFrame {
 /// A non-zero `addr` is the frame block of the thread running or being switched,
 /// alive for the reference's use, which nothing else touches meanwhile (a switch,
 /// interrupts off).
-unsafe fn fpu_at<'a>(addr: u64) -> Option<&'a mut FpuState> {
+unsafe fn fpu_at<'a>(addr: u64) -> Option<&'a FpuState> {
     // SAFETY: the caller's promise.
-    (addr != 0).then(|| unsafe { &mut *(*(addr as *const FrameData)).mach.fpu.get() })
+    (addr != 0).then(|| unsafe { &*(*(addr as *const FrameData)).mach.fpu.get() })
 }
 
 /// Offset of the FP state's `en` in a frame (for the return path).
@@ -355,11 +356,10 @@ pub(super) fn switch_in(from: &UnsafeCell<UserCtx>, user: &UnsafeCell<UserCtx>) 
     // SAFETY: both threads are being switched on this CPU with interrupts off: only
     // this CPU touches their user sides now (see `Context`).
     let (f, u) = unsafe { (&*from.get(), &*user.get()) };
-    let (from, to) = (sparc64_cpu.frame.load(Ordering::Relaxed), frame_addr(&u.frame));
-    // SAFETY: `from` is the outgoing thread's frame (its thread holds it; `exit`
-    // made the word 0 if it let go), `to` the incoming one's: the switch, with
-    // interrupts off, is the only code touching them.
-    unsafe { fpu::switch(fpu_at(from), fpu_at(to).map(|t| &*t)) };
+    let to = frame_addr(&u.frame);
+    // SAFETY: `to` is the incoming thread's frame: the switch, with interrupts
+    // off, is the only code touching it.
+    fpu::switch(unsafe { fpu_at(to) });
     sparc64_cpu.frame.store(to, Ordering::Relaxed);
     // The outgoing thread holds its space, so one in the same block is the same
     // one, already in the MMU: the running thread's space is the one in force
@@ -549,6 +549,7 @@ fn attach(space: Shared<AddrSpace>, frame: UserFrame) {
     // Switches keep these; the boot thread may enter user mode before its first.
     sparc64_cpu.thread.store(super::curthread_raw() as u64, Ordering::Relaxed);
     sparc64_cpu.frame.store(frame_addr(&frame), Ordering::Relaxed);
+    fpu::live(Some(fpu_of(&frame)));
     activate(Some(&space));
     if wbuf_of(&frame).count != 0 {
         pending().set(PENDING_WBUF);
@@ -598,6 +599,7 @@ pub fn exec(space: Shared<AddrSpace>) {
     if !u.frame.is_empty() {
         fpu_of(&u.frame).en = 0;
     }
+    fpu::live(None);
     let old = u.space.replace(space);
     activate(u.space.as_deref());
     super::intr_restore(was);
@@ -613,6 +615,7 @@ pub fn exit() {
     drop_user_windows(u);
     activate(None);
     sparc64_cpu.frame.store(0, Ordering::Relaxed);
+    fpu::live(None);
     let space = u.space.take();
     let frame = u.frame.exchange(UserFrame::empty());
     super::intr_restore(was);
