@@ -295,9 +295,9 @@ pub(crate) fn swtch(prev: Prev) -> bool {
     debug_assert!(!M::intr_enabled(), "swtch with interrupts on");
     let cpu = cpu();
     let cur = curthread();
-    // Set once, by this CPU, before its first switch.
-    let idle = cpu.cpu_idle.get_relaxed().expect("no idle thread on this CPU");
-    let is_idle = core::ptr::eq(cur, idle);
+    // Set once, by this CPU, before its first switch (`cpu_init`): compared here,
+    // and looked up only to go idle.
+    let is_idle = cpu.is_idle(cur);
     let must = is_idle || matches!(prev, Prev::Migrate | Prev::Block | Prev::Reap);
     // A thread that goes back on a queue goes back on this CPU's, under the lock
     // taken to pick its successor, when that is where `enqueue` would put it and no
@@ -354,8 +354,9 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         Prev::Expired => steal(cpu, 2),
         _ => None,
     };
-    let next = match queued.or_else(stolen) {
-        Some(t) => t,
+    // (An idle thread is never queued: it runs only when nothing else can.)
+    let (next, next_pri) = match queued.or_else(stolen) {
+        Some(t) => (t, i32::from(t.pri())),
         None if is_idle || !must => {
             // It goes on running, perhaps at a priority its class just lowered (an
             // expired quantum): the CPU must show that one, for `enqueue` to preempt it.
@@ -364,7 +365,7 @@ pub(crate) fn swtch(prev: Prev) -> bool {
             }
             return false;
         }
-        None => idle,
+        None => (cpu.cpu_idle.get_relaxed().expect("no idle thread on this CPU"), IDLE_PRI),
     };
     if requeued {
         // Back on this CPU's queue already, where no other CPU takes it (see
@@ -391,8 +392,9 @@ pub(crate) fn swtch(prev: Prev) -> bool {
     debug_assert!(next.loaded(), "{next:?} picked to run while its lwp structure is out");
     next.set_state(ThreadState::OnProc);
     next.disp_state().set_oncpu(true);
-    next.note_switched_in(cpu.cpu_id);
-    cpu.set_running(next, if core::ptr::eq(next, idle) { IDLE_PRI } else { i32::from(next.pri()) });
+    // (`M::cpu_id`, not `cpu.cpu_id`: a constant on a machine of one CPU.)
+    next.note_switched_in(M::cpu_id());
+    cpu.set_running(next, next_pri);
     // Only this CPU writes its counters, with interrupts off: no atomic add.
     cpu.cpu_switches.store(cpu.switches() + 1, Ordering::Relaxed);
     // The thread's own, for its LWP's usage (S5.4): a yield or a preemption that
@@ -408,7 +410,7 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         Prev::Block => SC_SLEEP,
         _ => SC_RUN,
     });
-    next.sc().switch_in(cpu.cpu_id);
+    next.sc().switch_in(M::cpu_id());
     M::switch(cur.context(), next.context(), next);
     switch_done();
     true
