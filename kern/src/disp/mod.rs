@@ -314,23 +314,26 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         // thread goes back: the successor's list, often the only one, empties
         // without a look for the next highest priority, which the requeue sets.
         let mut requeued = false;
+        // Whether the best waiting thread, of priority `b`, runs before the current
+        // one: it does at the same priority or higher, and at a higher one only
+        // after a preemption (equal priorities do not preempt). One comparison for
+        // a given `prev`, made before `must`'s tests.
+        let before = |b: u8| if prev == Prev::Preempted { b > mine } else { b >= mine };
         let t = match q.maxpri() {
-            Some(b) if must || b > mine || (b == mine && prev != Prev::Preempted) => {
-                match requeue {
-                    Some(front) if here => {
-                        requeued = true;
-                        cur.disp_state().note_queued();
-                        if !front && b == mine {
-                            Some(q.rotate(cur, b))
-                        } else {
-                            let t = q.take_first(b);
-                            q.push(cur, front);
-                            Some(t)
-                        }
+            Some(b) if before(b) || must => match requeue {
+                Some(front) if here => {
+                    requeued = true;
+                    cur.disp_state().note_queued();
+                    if !front && b == mine {
+                        Some(q.rotate(cur, b))
+                    } else {
+                        let t = q.take_first(b);
+                        q.push(cur, front);
+                        Some(t)
                     }
-                    _ => Some(q.take_first(b)),
                 }
-            }
+                _ => Some(q.take_first(b)),
+            },
             _ => None,
         };
         if t.is_some() {
