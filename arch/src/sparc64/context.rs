@@ -36,9 +36,9 @@ use core::cell::UnsafeCell;
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
-use super::cpu::{sparc64_cpu, CONTEXT_USER};
+use super::cpu::sparc64_cpu;
 use super::frame::{flush_windows, MIN_FRAME, STACK_BIAS};
-use super::ontrap::{OnTrap, ONTRAP};
+use super::ontrap::OnTrap;
 use super::user::{self, UserCtx};
 use crate::kmem::AllocError;
 use crate::{ThreadEntry, UserFrame, WalkFrom};
@@ -138,11 +138,10 @@ struct Regs {
     pc: u64,
 }
 
-/// A kernel thread's machine context: its stack and saved kernel registers.
-/// `#[repr(C)]`: its registers first, where `resume` keeps them, so that the
-/// context's address is theirs, and its user side at [`CONTEXT_USER`], where
-/// `user` finds the running thread's (the per-CPU block names the running
-/// context): the switch computes no other address.
+/// A kernel thread's machine context: its stack and saved kernel registers, its
+/// user side and its fault-recovery slot. `#[repr(C)]`: its registers first,
+/// where `resume` keeps them, so that the context's address is theirs. The
+/// per-CPU block names the running context ([`Context::running`]).
 #[repr(C)]
 pub struct Context {
     regs: UnsafeCell<Regs>,
@@ -150,8 +149,9 @@ pub struct Context {
     user: UnsafeCell<UserCtx>,
     /// The kernel stack; `None` for a CPU's boot thread, which runs on the boot stack.
     stack: UnsafeCell<Option<Box<[u128]>>>,
-    /// The fault-recovery record of the thread while it is switched out.
-    ontrap: AtomicPtr<OnTrap>,
+    /// The thread's fault-recovery record while it is inside `ontrap::catch`, else
+    /// null: it stays here across a switch, so the switch has nothing to do for it.
+    pub(super) ontrap: AtomicPtr<OnTrap>,
     /// The kernel stack pointer for traps from user mode, while switched out.
     user_ksp: AtomicU64,
     /// `%tick`s the thread has spent on a CPU until it was last switched out (its
@@ -165,7 +165,12 @@ pub struct Context {
 }
 
 const _: () = assert!(offset_of!(Context, regs) == 0);
-const _: () = assert!(offset_of!(Context, user) == CONTEXT_USER as usize);
+
+/// The context the per-CPU block names until the kernel names the boot thread's
+/// (`Context::boot`), so that it always names one and [`Context::running`] needs
+/// no test: nothing is left in it, as the boot thread neither switches nor enters
+/// user mode before, and a `catch` takes its record back out.
+pub(super) static BEFORE_BOOT: Context = Context::BOOT;
 
 // SAFETY: `regs` and `stack` are written only by the CPU that is switching the thread
 // out (with interrupts off) or, for `reset`, while the thread is not running; the
@@ -194,13 +199,28 @@ impl Context {
 
     /// Makes this context, a boot thread's ([`Context::BOOT`]), the running one
     /// (`Machine::context_boot`): the per-CPU block names it from now on, so that
-    /// `user` finds the thread's user side in it before its first switch too.
+    /// `user` and `ontrap` find the thread's own in it before its first switch too.
     pub(super) fn boot(&self) {
         assert!(
             self.running.load(Ordering::Relaxed),
             "context_boot of a context that is not running"
         );
-        sparc64_cpu.context.store(self as *const Context as u64, Ordering::Relaxed);
+        sparc64_cpu.context.store(self as *const Context as *mut Context, Ordering::Relaxed);
+    }
+
+    /// The running thread's context: the one the per-CPU block names.
+    #[inline(always)]
+    pub(super) fn running() -> &'static Context {
+        // SAFETY: the block always names a live context: `BEFORE_BOOT`, then the
+        // boot thread's, then the one each switch brings in, which lives as long as
+        // its thread (contexts are never freed while in use).
+        unsafe { &*sparc64_cpu.context.load(Ordering::Relaxed) }
+    }
+
+    /// Its user side (`user`): only its own thread, or the switch, touches it.
+    #[inline(always)]
+    pub(super) fn user(&self) -> &UnsafeCell<UserCtx> {
+        &self.user
     }
 
     /// A context with a stack of `stack_size` bytes that starts `entry(arg)`;
@@ -403,8 +423,6 @@ impl Context {
             panic!("switch to a thread that is running");
         }
         to.running.store(true, Ordering::Relaxed);
-        from.ontrap.store(ONTRAP.load(Ordering::Relaxed), Ordering::Relaxed);
-        ONTRAP.store(to.ontrap.load(Ordering::Relaxed), Ordering::Relaxed);
         // The outgoing thread's user windows still in the file go to its own user
         // stack (or its window buffer) now, while its address space is in force:
         // after this the MMU and the buffer are the incoming thread's. (Its kernel
@@ -422,7 +440,7 @@ impl Context {
         let (now, vbase) = (super::clock::tick_raw(), &sparc64_cpu.vbase);
         from.vtime.store(now.wrapping_add(vbase.load(Ordering::Relaxed)), Ordering::Relaxed);
         vbase.store(to.vtime.load(Ordering::Relaxed).wrapping_sub(now), Ordering::Relaxed);
-        sparc64_cpu.context.store(to as *const Context as u64, Ordering::Relaxed);
+        sparc64_cpu.context.store(to as *const Context as *mut Context, Ordering::Relaxed);
         user::switch_in(&from.user, &to.user);
         // `from` stops running once its registers are saved; on one CPU nothing can
         // look at the flag in between (interrupts are off).

@@ -6,8 +6,9 @@
 //! by name and offset, `context` and `user` write it at every switch and entry to
 //! user mode, `vm` reads the page table and the MMU context it holds.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
+use super::context::{Context, BEFORE_BOOT};
 use crate::SysEnt;
 
 /// The per-CPU block the trap code reads (one CPU here; its offsets are given to
@@ -30,10 +31,11 @@ pub struct ArchCpu {
     pub(super) fpu: AtomicU64,
     /// The context number in the primary context register.
     pub(super) ctx: AtomicU64,
-    /// The running thread's context (`context::Context`), 0 until the kernel names
-    /// the boot thread's (`Machine::context_boot`): `user` finds the thread's user
-    /// side in it, at [`CONTEXT_USER`].
-    pub(super) context: AtomicU64,
+    /// The running thread's context, never null: a stand-in until the kernel names
+    /// the boot thread's (`context::BEFORE_BOOT`, `Machine::context_boot`). Its
+    /// user side and fault-recovery slot are the running thread's
+    /// (`Context::running`).
+    pub(super) context: AtomicPtr<Context>,
     /// The `user::run` in progress on this CPU (its `UserRun`), 0 if none.
     pub(super) run: AtomicU64,
     /// The kernel's system-call table (`Upcalls::sysent`) and its length.
@@ -62,7 +64,7 @@ pub static sparc64_cpu: ArchCpu = ArchCpu {
     frame: AtomicU64::new(0),
     fpu: AtomicU64::new(0),
     ctx: AtomicU64::new(0),
-    context: AtomicU64::new(0),
+    context: AtomicPtr::new(&raw const BEFORE_BOOT as *mut Context),
     run: AtomicU64::new(0),
     sysent: AtomicU64::new(0),
     nsysent: AtomicU64::new(0),
@@ -76,8 +78,3 @@ pub(super) fn set_sysent(table: &'static [SysEnt]) {
     sparc64_cpu.sysent.store(table.as_ptr() as u64, Ordering::Relaxed);
     sparc64_cpu.nsysent.store(table.len() as u64, Ordering::Relaxed);
 }
-
-/// Where a `context::Context` keeps its user side (`user::UserCtx`), after the
-/// registers `resume` saves: the running thread's is at `context + CONTEXT_USER`.
-/// `context` checks its layout against it.
-pub(super) const CONTEXT_USER: u64 = 32;

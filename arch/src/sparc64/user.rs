@@ -61,7 +61,8 @@ use core::cell::UnsafeCell;
 use core::mem::{offset_of, size_of, MaybeUninit};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::cpu::{sparc64_cpu, ArchCpu, CONTEXT_USER};
+use super::context::Context;
+use super::cpu::{sparc64_cpu, ArchCpu};
 use super::fpu::{self, FpuState};
 use super::frame::{tt, TrapInfo, MIN_FRAME, STACK_BIAS};
 use super::vm::{self, AddrSpace};
@@ -386,16 +387,9 @@ fn activate(space: Option<&AddrSpace>) {
 
 /// The running thread's user side.
 fn current() -> &'static mut UserCtx {
-    let ctx = sparc64_cpu.context.load(Ordering::Relaxed);
-    assert!(ctx != 0, "user mode before the kernel named the boot thread's context");
-    // SAFETY: a nonzero `context` is the running thread's context (named at boot,
-    // set at every switch), which lives as long as its thread (contexts are never
-    // freed while in use); its user side is at `CONTEXT_USER` in it (checked in
-    // `context`).
-    let cell = unsafe { &*((ctx + CONTEXT_USER) as *const UnsafeCell<UserCtx>) };
     // SAFETY: only the running thread touches its own user side, with interrupts
     // off or from its own code, and never through two references at once.
-    unsafe { &mut *cell.get() }
+    unsafe { &mut *Context::running().user().get() }
 }
 
 /// The running thread's address space, if it has one: only the thread itself
