@@ -314,13 +314,16 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         // thread goes back: the successor's list, often the only one, empties
         // without a look for the next highest priority, which the requeue sets.
         let mut requeued = false;
-        // Whether the best waiting thread, of priority `b`, runs before the current
-        // one: it does at the same priority or higher, and at a higher one only
-        // after a preemption (equal priorities do not preempt). One comparison for
-        // a given `prev`, made before `must`'s tests.
-        let before = |b: u8| if prev == Prev::Preempted { b > mine } else { b >= mine };
-        let t = match q.maxpri() {
-            Some(b) if before(b) || must => match requeue {
+        // The lowest priority whose best waiting thread runs before the current
+        // one: any if it must go; its own, as equal priorities take turns; above
+        // its own after a preemption (equal priorities do not preempt).
+        let floor = match prev {
+            _ if must => 0,
+            Prev::Preempted => i16::from(mine) + 1,
+            _ => i16::from(mine),
+        };
+        let t = match q.maxpri_from(floor) {
+            Some(b) => match requeue {
                 Some(front) if here => {
                     requeued = true;
                     cur.disp_state().note_queued();
@@ -334,7 +337,7 @@ pub(crate) fn swtch(prev: Prev) -> bool {
                 }
                 _ => Some(q.take_first(b)),
             },
-            _ => None,
+            None => None,
         };
         if t.is_some() {
             // The best thread waiting here runs next: whatever asked this CPU to
