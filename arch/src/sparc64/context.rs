@@ -49,6 +49,13 @@ use crate::{ThreadEntry, UserFrame, WalkFrom};
 /// (One doubleword that one `sethi` makes: the check is cheap on every switch.)
 const STACK_CANARY: u64 = 0x57ac_c000;
 
+/// What a context's canary pointer names while it has no stack the switch could
+/// check: a boot thread's before the kernel names it (`Context::boot` then points
+/// at the boot stack's bottom), a context whose stack was given back. It holds
+/// the canary for good, so that the switch reads a canary without asking whether
+/// there is a stack.
+static NO_STACK: u64 = STACK_CANARY;
+
 global_asm!(
     r#"
     .section .text.resume, "ax"
@@ -149,6 +156,10 @@ pub struct Context {
     user: UnsafeCell<UserCtx>,
     /// The kernel stack; `None` for a CPU's boot thread, which runs on the boot stack.
     stack: UnsafeCell<Option<Box<[u128]>>>,
+    /// The bottom doubleword of the thread's kernel stack (its heap block, or the
+    /// boot stack), which holds [`STACK_CANARY`] until the stack overflows into it;
+    /// [`NO_STACK`] while there is none to check.
+    canary: AtomicPtr<u64>,
     /// The thread's fault-recovery record while it is inside `ontrap::catch`, else
     /// null: it stays here across a switch, so the switch has nothing to do for it.
     pub(super) ontrap: AtomicPtr<OnTrap>,
@@ -194,17 +205,25 @@ impl Context {
         vtime: AtomicU64::new(0),
         user: UnsafeCell::new(UserCtx::NONE),
         stack: UnsafeCell::new(None),
+        canary: AtomicPtr::new(&raw const NO_STACK as *mut u64),
         stack_len: AtomicU64::new(0),
     };
 
     /// Makes this context, a boot thread's ([`Context::BOOT`]), the running one
     /// (`Machine::context_boot`): the per-CPU block names it from now on, so that
     /// `user` and `ontrap` find the thread's own in it before its first switch too.
+    /// The boot stack gets its canary, checked from now on as every stack's is.
     pub(super) fn boot(&self) {
         assert!(
             self.running.load(Ordering::Relaxed),
             "context_boot of a context that is not running"
         );
+        let bottom = super::boot_stack().0 as *mut u64;
+        // SAFETY: the boot stack's bottom doubleword, in the kernel's own memory;
+        // the boot thread runs far above it now (were it in use, the stack would
+        // have overflowed already).
+        unsafe { bottom.write(STACK_CANARY) };
+        self.canary.store(bottom, Ordering::Relaxed);
         sparc64_cpu.context.store(self as *const Context as *mut Context, Ordering::Relaxed);
     }
 
@@ -234,6 +253,7 @@ impl Context {
             vtime: AtomicU64::new(0),
             user: UnsafeCell::new(UserCtx::NONE),
             stack: UnsafeCell::new(Some(stack_alloc(stack_size)?)),
+            canary: AtomicPtr::new(&raw const NO_STACK as *mut u64),
             stack_len: AtomicU64::new(0),
         };
         ctx.reset(stack_size, entry, arg)?;
@@ -275,7 +295,9 @@ impl Context {
             }
             let stack = slot.as_mut().expect("the stack was just made");
             self.stack_len.store(core::mem::size_of_val(&stack[..]) as u64, Ordering::Relaxed);
-            stack[0] = u128::from(STACK_CANARY);
+            let bottom = stack.as_mut_ptr().cast::<u64>();
+            bottom.write(STACK_CANARY);
+            self.canary.store(bottom, Ordering::Relaxed);
             let top = stack.as_mut_ptr_range().end as u64;
             let frame = top - MIN_FRAME as u64; // 16-byte aligned: u128 elements
             let save = frame as *mut u64;
@@ -305,6 +327,7 @@ impl Context {
     pub fn release_stack(&self) -> bool {
         assert!(!self.running.load(Ordering::SeqCst), "release_stack of a running thread");
         self.stack_len.store(0, Ordering::Relaxed);
+        self.canary.store(&raw const NO_STACK as *mut u64, Ordering::Relaxed);
         // SAFETY: as in `reset`: the context is not running and its owner is the
         // caller, so nothing uses the stack.
         unsafe { (*self.stack.get()).take().is_some() }
@@ -408,15 +431,10 @@ impl Context {
     /// neither.
     #[inline(always)]
     pub fn switch(from: &Context, to: &Context, to_thread: usize) {
-        // SAFETY: `from` is running on this CPU, so no other code touches its stack
-        // bookkeeping; the bottom word is read, not referenced.
-        if let Some(stack) = unsafe { &*from.stack.get() } {
-            // The low doubleword of the first element (big-endian: its second).
-            // SAFETY: a stack is never empty (`stack_alloc` makes 4 KiB at least):
-            // its first element needs no bounds check.
-            let bottom = unsafe { *stack.get_unchecked(0) } as u64;
-            assert!(bottom == STACK_CANARY, "kernel stack overflow in the thread switching out");
-        }
+        // SAFETY: `canary` names a live doubleword: the bottom of `from`'s stack,
+        // which it holds while it runs, or `NO_STACK`; it is read, not referenced.
+        let bottom = unsafe { from.canary.load(Ordering::Relaxed).read() };
+        assert!(bottom == STACK_CANARY, "kernel stack overflow in the thread switching out");
         // One CPU, interrupts off: nothing else can look at these between the reads
         // and the writes, so plain loads and stores do (no atomic read-modify-write).
         if to.running.load(Ordering::Relaxed) {
