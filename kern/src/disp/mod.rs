@@ -328,14 +328,14 @@ pub(crate) fn swtch(prev: Prev) -> bool {
                     requeued = true;
                     cur.disp_state().note_queued();
                     if !front && b == mine {
-                        Some(q.rotate(cur, b))
+                        Some((q.rotate(cur, b), b))
                     } else {
                         let t = q.take_first(b);
                         q.push(cur, front);
-                        Some(t)
+                        Some((t, b))
                     }
                 }
-                _ => Some(q.take_first(b)),
+                _ => Some((q.take_first(b), b)),
             },
             None => None,
         };
@@ -360,9 +360,13 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         Prev::Expired => steal(cpu, 2),
         _ => None,
     };
-    // (An idle thread is never queued: it runs only when nothing else can.)
-    let (next, next_pri) = match queued.or_else(stolen) {
-        Some(t) => (t, i32::from(t.pri())),
+    // The CPU runs the thread at the priority it waited at: a queued thread's
+    // priority is its list's (a change moves it, `repri`, which also tells the
+    // CPU a running thread's new one). An idle thread is never queued: it runs
+    // only when nothing else can.
+    let (next, next_pri) = match queued {
+        Some((t, b)) => (t, i32::from(b)),
+        None if let Some(t) = stolen() => (t, i32::from(t.pri())),
         None if is_idle || !must => {
             // It goes on running, perhaps at a priority its class just lowered (an
             // expired quantum): the CPU must show that one, for `enqueue` to preempt it.
