@@ -183,6 +183,13 @@ impl<T: Sync + 'static> StaticRef<T> {
         unsafe { p.as_ref() }
     }
 
+    /// Whether it holds `r`: one load and one comparison of addresses, which needs
+    /// no ordering against other memory.
+    #[inline(always)]
+    pub fn holds(&self, r: &T) -> bool {
+        ptr::eq(self.ptr.load(Ordering::Relaxed), r)
+    }
+
     /// Empties the cell, returning what it held.
     #[inline]
     pub fn take(&self) -> Option<&'static T> {

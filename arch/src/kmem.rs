@@ -283,6 +283,15 @@ impl<T> Shared<T> {
         a.block == b.block
     }
 
+    /// Whether two optional handles are to the same block, or both none: one
+    /// comparison of the two words.
+    #[inline(always)]
+    pub fn opt_ptr_eq(a: &Option<Shared<T>>, b: &Option<Shared<T>>) -> bool {
+        let block =
+            |s: &Option<Shared<T>>| s.as_ref().map_or(core::ptr::null_mut(), |s| s.block.as_ptr());
+        block(a) == block(b)
+    }
+
     /// Gives up the handle for a raw pointer to its block, which keeps the handle's
     /// count (for a handle kept in an atomic word: `UserFrame`).
     pub fn into_raw(self) -> *mut () {

@@ -192,6 +192,12 @@ pub trait Machine {
     /// Returns whether it had one. Panics if the context is running.
     fn context_release_stack(ctx: &Self::Context) -> bool;
 
+    /// Names `ctx` (made from [`Machine::BOOT_CONTEXT`]) the context of the thread
+    /// this CPU boots on, which runs now: the machine keeps the running thread's
+    /// context from here on, so that no switch has to ask whether it is this
+    /// CPU's first. Called once per CPU, before that thread switches or enters user mode.
+    fn context_boot(ctx: &Self::Context);
+
     /// `resume()` (S17): saves the running thread's kernel registers (on SPARC: all of
     /// its register windows, flushed to its stack) in `from`, makes `to_thread` the
     /// current thread (S7), and continues the thread saved in `to`. Returns when some

@@ -98,8 +98,9 @@ impl Cpu {
     }
 
     /// Whether `t` is this CPU's idle thread.
+    #[inline]
     pub fn is_idle(&self, t: &KThread) -> bool {
-        self.cpu_idle.get().is_some_and(|i| core::ptr::eq(i, t))
+        self.cpu_idle.holds(t)
     }
 }
 

@@ -43,6 +43,14 @@ impl DispQ {
         u8::try_from(self.max).ok()
     }
 
+    /// The highest priority with a thread queued, if it is `floor` (at least 0) or
+    /// higher: one comparison (an empty queue's `max`, -1, is below every floor).
+    #[inline(always)]
+    pub fn maxpri_from(&self, floor: i16) -> Option<u8> {
+        debug_assert!(floor >= 0, "a floor below every priority");
+        (self.max >= floor).then_some(self.max as u8)
+    }
+
     /// The highest priority with a thread queued, from the whole bitmap: what `check`
     /// holds the kept one against.
     fn scan_maxpri(&self) -> i16 {

@@ -593,6 +593,10 @@ impl Machine for Sim {
         ctx.release_stack()
     }
 
+    fn context_boot(ctx: &Context) {
+        Cpu::expect("context_boot").set_cur_ctx(ctx as *const Context as usize);
+    }
+
     fn switch<T: ThreadRegister>(from: &Context, to: &Context, to_thread: &'static T) {
         let cpu = Cpu::expect("switch");
         seeded_point(cpu, Point::Call);

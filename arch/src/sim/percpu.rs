@@ -50,7 +50,8 @@ pub(super) struct PerCpu {
     /// kernel's one `ThreadRegister` type, or 0.
     curthread: AtomicUsize,
     /// The context that runs on this CPU, so that `switch` can check its `from`; 0
-    /// until the boot thread first switches away. Its user state comes first in it:
+    /// until the kernel names the boot thread's (`Machine::context_boot`; the
+    /// machine's own tests may not). Its user state comes first in it:
     /// `user` reads the running thread's there.
     cur_ctx: AtomicUsize,
     /// The address of this block, for reading several fields while interrupts are

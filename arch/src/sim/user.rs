@@ -729,8 +729,8 @@ pub(super) fn current_space() -> Option<Shared<AddrSpace>> {
     state(Cpu::expect("current_space")).and_then(UserState::space)
 }
 
-/// The running thread's user state; `None` on a boot thread that has never switched
-/// (it has no context the CPU knows of).
+/// The running thread's user state; `None` on a boot thread whose context the CPU
+/// does not know (the machine's own tests may not name it: `Machine::context_boot`).
 fn state<'a>(cpu: Cpu) -> Option<&'a UserState> {
     // Interrupts off: the word read is the running thread's own CPU's.
     let ctx = cpu.critical(|| cpu.cur_ctx());

@@ -36,9 +36,9 @@ use core::cell::UnsafeCell;
 use core::mem::offset_of;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
-use super::cpu::{sparc64_cpu, CONTEXT_USER};
+use super::cpu::sparc64_cpu;
 use super::frame::{flush_windows, MIN_FRAME, STACK_BIAS};
-use super::ontrap::{OnTrap, ONTRAP};
+use super::ontrap::OnTrap;
 use super::user::{self, UserCtx};
 use crate::kmem::AllocError;
 use crate::{ThreadEntry, UserFrame, WalkFrom};
@@ -48,6 +48,13 @@ use crate::{ThreadEntry, UserFrame, WalkFrom};
 /// 4 MiB entries), so this is how an overflow is caught before it spreads.
 /// (One doubleword that one `sethi` makes: the check is cheap on every switch.)
 const STACK_CANARY: u64 = 0x57ac_c000;
+
+/// What a context's canary pointer names while it has no stack the switch could
+/// check: a boot thread's before the kernel names it (`Context::boot` then points
+/// at the boot stack's bottom), a context whose stack was given back. It holds
+/// the canary for good, so that the switch reads a canary without asking whether
+/// there is a stack.
+static NO_STACK: u64 = STACK_CANARY;
 
 global_asm!(
     r#"
@@ -138,11 +145,10 @@ struct Regs {
     pc: u64,
 }
 
-/// A kernel thread's machine context: its stack and saved kernel registers.
-/// `#[repr(C)]`: its registers first, where `resume` keeps them, so that the
-/// context's address is theirs, and its user side at [`CONTEXT_USER`], where
-/// `user` finds the running thread's (the per-CPU block names the running
-/// context): the switch computes no other address.
+/// A kernel thread's machine context: its stack and saved kernel registers, its
+/// user side and its fault-recovery slot. `#[repr(C)]`: its registers first,
+/// where `resume` keeps them, so that the context's address is theirs. The
+/// per-CPU block names the running context ([`Context::running`]).
 #[repr(C)]
 pub struct Context {
     regs: UnsafeCell<Regs>,
@@ -150,8 +156,13 @@ pub struct Context {
     user: UnsafeCell<UserCtx>,
     /// The kernel stack; `None` for a CPU's boot thread, which runs on the boot stack.
     stack: UnsafeCell<Option<Box<[u128]>>>,
-    /// The fault-recovery record of the thread while it is switched out.
-    ontrap: AtomicPtr<OnTrap>,
+    /// The bottom doubleword of the thread's kernel stack (its heap block, or the
+    /// boot stack), which holds [`STACK_CANARY`] until the stack overflows into it;
+    /// [`NO_STACK`] while there is none to check.
+    canary: AtomicPtr<u64>,
+    /// The thread's fault-recovery record while it is inside `ontrap::catch`, else
+    /// null: it stays here across a switch, so the switch has nothing to do for it.
+    pub(super) ontrap: AtomicPtr<OnTrap>,
     /// The kernel stack pointer for traps from user mode, while switched out.
     user_ksp: AtomicU64,
     /// `%tick`s the thread has spent on a CPU until it was last switched out (its
@@ -165,7 +176,12 @@ pub struct Context {
 }
 
 const _: () = assert!(offset_of!(Context, regs) == 0);
-const _: () = assert!(offset_of!(Context, user) == CONTEXT_USER as usize);
+
+/// The context the per-CPU block names until the kernel names the boot thread's
+/// (`Context::boot`), so that it always names one and [`Context::running`] needs
+/// no test: nothing is left in it, as the boot thread neither switches nor enters
+/// user mode before, and a `catch` takes its record back out.
+pub(super) static BEFORE_BOOT: Context = Context::BOOT;
 
 // SAFETY: `regs` and `stack` are written only by the CPU that is switching the thread
 // out (with interrupts off) or, for `reset`, while the thread is not running; the
@@ -177,7 +193,8 @@ unsafe impl Send for Context {}
 
 impl Context {
     /// A CPU's boot thread: already running (`running` set), on the boot stack (no
-    /// stack of its own), no user side; its registers are saved when it first switches away.
+    /// stack of its own), no user side; its registers are saved when it first
+    /// switches away. The kernel names it to the machine at boot (`boot`).
     // Interior mutability is the point: every use makes the fresh context of one boot thread.
     #[allow(clippy::declare_interior_mutable_const)]
     pub const BOOT: Context = Context {
@@ -188,8 +205,42 @@ impl Context {
         vtime: AtomicU64::new(0),
         user: UnsafeCell::new(UserCtx::NONE),
         stack: UnsafeCell::new(None),
+        canary: AtomicPtr::new(&raw const NO_STACK as *mut u64),
         stack_len: AtomicU64::new(0),
     };
+
+    /// Makes this context, a boot thread's ([`Context::BOOT`]), the running one
+    /// (`Machine::context_boot`): the per-CPU block names it from now on, so that
+    /// `user` and `ontrap` find the thread's own in it before its first switch too.
+    /// The boot stack gets its canary, checked from now on as every stack's is.
+    pub(super) fn boot(&self) {
+        assert!(
+            self.running.load(Ordering::Relaxed),
+            "context_boot of a context that is not running"
+        );
+        let bottom = super::boot_stack().0 as *mut u64;
+        // SAFETY: the boot stack's bottom doubleword, in the kernel's own memory;
+        // the boot thread runs far above it now (were it in use, the stack would
+        // have overflowed already).
+        unsafe { bottom.write(STACK_CANARY) };
+        self.canary.store(bottom, Ordering::Relaxed);
+        sparc64_cpu.context.store(self as *const Context as *mut Context, Ordering::Relaxed);
+    }
+
+    /// The running thread's context: the one the per-CPU block names.
+    #[inline(always)]
+    pub(super) fn running() -> &'static Context {
+        // SAFETY: the block always names a live context: `BEFORE_BOOT`, then the
+        // boot thread's, then the one each switch brings in, which lives as long as
+        // its thread (contexts are never freed while in use).
+        unsafe { &*sparc64_cpu.context.load(Ordering::Relaxed) }
+    }
+
+    /// Its user side (`user`): only its own thread, or the switch, touches it.
+    #[inline(always)]
+    pub(super) fn user(&self) -> &UnsafeCell<UserCtx> {
+        &self.user
+    }
 
     /// A context with a stack of `stack_size` bytes that starts `entry(arg)`;
     /// `AllocError` if the heap has no room for the stack.
@@ -202,6 +253,7 @@ impl Context {
             vtime: AtomicU64::new(0),
             user: UnsafeCell::new(UserCtx::NONE),
             stack: UnsafeCell::new(Some(stack_alloc(stack_size)?)),
+            canary: AtomicPtr::new(&raw const NO_STACK as *mut u64),
             stack_len: AtomicU64::new(0),
         };
         ctx.reset(stack_size, entry, arg)?;
@@ -243,7 +295,9 @@ impl Context {
             }
             let stack = slot.as_mut().expect("the stack was just made");
             self.stack_len.store(core::mem::size_of_val(&stack[..]) as u64, Ordering::Relaxed);
-            stack[0] = u128::from(STACK_CANARY);
+            let bottom = stack.as_mut_ptr().cast::<u64>();
+            bottom.write(STACK_CANARY);
+            self.canary.store(bottom, Ordering::Relaxed);
             let top = stack.as_mut_ptr_range().end as u64;
             let frame = top - MIN_FRAME as u64; // 16-byte aligned: u128 elements
             let save = frame as *mut u64;
@@ -273,6 +327,7 @@ impl Context {
     pub fn release_stack(&self) -> bool {
         assert!(!self.running.load(Ordering::SeqCst), "release_stack of a running thread");
         self.stack_len.store(0, Ordering::Relaxed);
+        self.canary.store(&raw const NO_STACK as *mut u64, Ordering::Relaxed);
         // SAFETY: as in `reset`: the context is not running and its owner is the
         // caller, so nothing uses the stack.
         unsafe { (*self.stack.get()).take().is_some() }
@@ -376,23 +431,16 @@ impl Context {
     /// neither.
     #[inline(always)]
     pub fn switch(from: &Context, to: &Context, to_thread: usize) {
-        // SAFETY: `from` is running on this CPU, so no other code touches its stack
-        // bookkeeping; the bottom word is read, not referenced.
-        if let Some(stack) = unsafe { &*from.stack.get() } {
-            // The low doubleword of the first element (big-endian: its second).
-            // SAFETY: a stack is never empty (`stack_alloc` makes 4 KiB at least):
-            // its first element needs no bounds check.
-            let bottom = unsafe { *stack.get_unchecked(0) } as u64;
-            assert!(bottom == STACK_CANARY, "kernel stack overflow in the thread switching out");
-        }
+        // SAFETY: `canary` names a live doubleword: the bottom of `from`'s stack,
+        // which it holds while it runs, or `NO_STACK`; it is read, not referenced.
+        let bottom = unsafe { from.canary.load(Ordering::Relaxed).read() };
+        assert!(bottom == STACK_CANARY, "kernel stack overflow in the thread switching out");
         // One CPU, interrupts off: nothing else can look at these between the reads
         // and the writes, so plain loads and stores do (no atomic read-modify-write).
         if to.running.load(Ordering::Relaxed) {
             panic!("switch to a thread that is running");
         }
         to.running.store(true, Ordering::Relaxed);
-        from.ontrap.store(ONTRAP.load(Ordering::Relaxed), Ordering::Relaxed);
-        ONTRAP.store(to.ontrap.load(Ordering::Relaxed), Ordering::Relaxed);
         // The outgoing thread's user windows still in the file go to its own user
         // stack (or its window buffer) now, while its address space is in force:
         // after this the MMU and the buffer are the incoming thread's. (Its kernel
@@ -401,18 +449,16 @@ impl Context {
         // handlers: user windows through the as-if-user ASI, kernel windows to the
         // kernel stack.
         unsafe { core::arch::asm!("flushw", options(nostack)) };
-        user::boot_switched_out(&from.user);
         // Where traps from user mode build their frames is the thread's own.
         from.user_ksp.store(sparc64_cpu.ksp.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.ksp.store(to.user_ksp.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.thread.store(to_thread as u64, Ordering::Relaxed);
-        // The outgoing thread's time on this CPU ends, the incoming one's begins.
-        let now = super::clock::tick();
-        let ran = now.wrapping_sub(sparc64_cpu.oncpu.load(Ordering::Relaxed));
-        from.vtime.store(sparc64_cpu.vtime.load(Ordering::Relaxed) + ran, Ordering::Relaxed);
-        sparc64_cpu.vtime.store(to.vtime.load(Ordering::Relaxed), Ordering::Relaxed);
-        sparc64_cpu.oncpu.store(now, Ordering::Relaxed);
-        sparc64_cpu.context.store(to as *const Context as u64, Ordering::Relaxed);
+        // The outgoing thread's time on this CPU ends, the incoming one's begins
+        // (see `ArchCpu::vbase`).
+        let (now, vbase) = (super::clock::tick_raw(), &sparc64_cpu.vbase);
+        from.vtime.store(now.wrapping_add(vbase.load(Ordering::Relaxed)), Ordering::Relaxed);
+        vbase.store(to.vtime.load(Ordering::Relaxed).wrapping_sub(now), Ordering::Relaxed);
+        sparc64_cpu.context.store(to as *const Context as *mut Context, Ordering::Relaxed);
         user::switch_in(&from.user, &to.user);
         // `from` stops running once its registers are saved; on one CPU nothing can
         // look at the flag in between (interrupts are off).

@@ -1,13 +1,14 @@
 //! The per-CPU block ([`ArchCpu`], `sparc64_cpu`): what the trap code, the switch
 //! and user mode keep about the CPU and the thread that runs on it — the kernel
-//! stack for traps from user mode, the current thread, its page table, user frame
-//! and user side, the system-call table, the last window fault and protection
-//! fault, the virtual-time clock. Data only: `trap`'s assembly reads it by name and
-//! offset, `context` and `user` write it at every switch and entry to user mode,
-//! `vm` reads the page table and the MMU context it holds.
+//! stack for traps from user mode, the current thread, its page table, user frame,
+//! FP state and user side, the system-call table, the last window fault and
+//! protection fault, the virtual-time clock. Data only: `trap`'s assembly reads it
+//! by name and offset, `context` and `user` write it at every switch and entry to
+//! user mode, `vm` reads the page table and the MMU context it holds.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
+use super::context::{Context, BEFORE_BOOT};
 use crate::SysEnt;
 
 /// The per-CPU block the trap code reads (one CPU here; its offsets are given to
@@ -25,12 +26,16 @@ pub struct ArchCpu {
     /// The running thread's user frame (its `FrameData`), 0 if it has none: where
     /// traps from user mode save the registers, and where the window buffer is.
     pub(super) frame: AtomicU64,
+    /// The FP state that lives in the FPU: that frame's (`fpu::FpuState`) if its
+    /// LWP uses the FPU, else 0. What a switch saves (see `fpu`).
+    pub(super) fpu: AtomicU64,
     /// The context number in the primary context register.
     pub(super) ctx: AtomicU64,
-    /// The running thread's context (`context::Context`), 0 until the boot thread
-    /// first switches away: `user` finds the thread's user side in it, at
-    /// [`CONTEXT_USER`].
-    pub(super) context: AtomicU64,
+    /// The running thread's context, never null: a stand-in until the kernel names
+    /// the boot thread's (`context::BEFORE_BOOT`, `Machine::context_boot`). Its
+    /// user side and fault-recovery slot are the running thread's
+    /// (`Context::running`).
+    pub(super) context: AtomicPtr<Context>,
     /// The `user::run` in progress on this CPU (its `UserRun`), 0 if none.
     pub(super) run: AtomicU64,
     /// The kernel's system-call table (`Upcalls::sysent`) and its length.
@@ -43,10 +48,10 @@ pub struct ArchCpu {
     /// table's vector notes it before anything can change the tag access register).
     pub(super) dprot_va: AtomicU64,
     /// The running thread's time on a CPU, in `%tick`s, until it was switched in,
-    /// and `%tick` then: the LWP's virtual time (`ta 0x25`) is their sum with the
-    /// time since. Kept by `context::switch`.
-    pub(super) vtime: AtomicU64,
-    pub(super) oncpu: AtomicU64,
+    /// less `%tick` then (modulo 2^64): its LWP's virtual time (`ta 0x25`) is
+    /// `%tick` plus this, one addition. Kept by `context::switch` from raw `%tick`
+    /// reads ([`clock::tick_raw`](super::clock::tick_raw)).
+    pub(super) vbase: AtomicU64,
 }
 
 /// The one CPU's [`ArchCpu`]; unmangled so that the trap-table assembly can reach it
@@ -57,15 +62,15 @@ pub static sparc64_cpu: ArchCpu = ArchCpu {
     thread: AtomicU64::new(0),
     pgd: AtomicU64::new(0),
     frame: AtomicU64::new(0),
+    fpu: AtomicU64::new(0),
     ctx: AtomicU64::new(0),
-    context: AtomicU64::new(0),
+    context: AtomicPtr::new(&raw const BEFORE_BOOT as *mut Context),
     run: AtomicU64::new(0),
     sysent: AtomicU64::new(0),
     nsysent: AtomicU64::new(0),
     winfault: AtomicU64::new(0),
     dprot_va: AtomicU64::new(0),
-    vtime: AtomicU64::new(0),
-    oncpu: AtomicU64::new(0),
+    vbase: AtomicU64::new(0),
 };
 
 /// Makes `table` the system-call table the trap code calls through.
@@ -73,8 +78,3 @@ pub(super) fn set_sysent(table: &'static [SysEnt]) {
     sparc64_cpu.sysent.store(table.as_ptr() as u64, Ordering::Relaxed);
     sparc64_cpu.nsysent.store(table.len() as u64, Ordering::Relaxed);
 }
-
-/// Where a `context::Context` keeps its user side (`user::UserCtx`), after the
-/// registers `resume` saves: the running thread's is at `context + CONTEXT_USER`.
-/// `context` checks its layout against it.
-pub(super) const CONTEXT_USER: u64 = 32;

@@ -15,11 +15,16 @@
 //!
 //! While an LWP runs, its FP state lives in the FPU and nowhere else: the kernel
 //! never executes an FP instruction but here (it runs with `PSTATE.PEF` off, so
-//! any other would trap). When a thread is switched out, the FPU goes into its
-//! frame if its LWP uses it; when one is switched in, its frame's state goes into
-//! the FPU if its LWP uses it. A switch between LWPs that never used the FPU pays
-//! two tests. Whoever reads or writes the state of the running LWP (a signal
-//! frame, `getcontext`, `setcontext`) goes through [`sync_out`] and [`sync_in`].
+//! any other would trap). The per-CPU block names that state (`ArchCpu::fpu`: the
+//! running LWP's, if it uses the FPU, else 0), so that a switch saves the FPU into
+//! it with one load and test, and frames need not be looked at for the outgoing
+//! thread; when a thread is switched in, its frame's state goes into the FPU if
+//! its LWP uses it, and becomes the one named. Whatever changes which state that is
+//! names it anew ([`live`]): the switch, `user`'s attaching and detaching of a
+//! frame and `exec`, [`enable`], a `setcontext` of the running LWP. A switch
+//! between LWPs that never used the FPU pays two tests. Whoever reads or writes
+//! the state of the running LWP (a signal frame, `getcontext`, `setcontext`) goes
+//! through [`sync_out`] and [`sync_in`].
 //!
 //! An FP instruction that traps for an IEEE exception the LWP enabled in
 //! `%fsr.TEM` (`fp_exception_ieee_754`) is a fault of that LWP (S13): SIGFPE with
@@ -31,7 +36,9 @@
 
 use core::arch::global_asm;
 use core::mem::offset_of;
+use core::sync::atomic::Ordering;
 
+use super::cpu::sparc64_cpu;
 use crate::uregs::FpRegs;
 use crate::FloatKind;
 
@@ -198,6 +205,13 @@ pub(super) fn load(state: &FpuState) {
     unsafe { sparc64_fpu_load(state) }
 }
 
+/// Names `state`, the running LWP's (none: it has no frame), as the one in the FPU
+/// if its LWP uses the FPU (interrupts off; see the module comment).
+pub(super) fn live(state: Option<&FpuState>) {
+    let live = state.filter(|s| s.en != 0).map_or(0, |s| s as *const FpuState as u64);
+    sparc64_cpu.fpu.store(live, Ordering::Relaxed);
+}
+
 /// The running LWP's first FP instruction, or one after it turned `%fprs.FEF`
 /// off itself (`fp_disabled` from user mode, interrupts off): a fresh state for
 /// it, or FEF back on; the instruction is made again.
@@ -205,6 +219,7 @@ pub(super) fn enable(state: &mut FpuState) {
     if state.en == 0 {
         *state = FpuState::FRESH;
         load(state);
+        live(Some(state));
     } else {
         // SAFETY: sets one bit of %fprs, the running LWP's own.
         unsafe { sparc64_fpu_fef() }
@@ -226,15 +241,24 @@ pub(super) fn exception() -> FloatKind {
     }
 }
 
-/// At a switch (interrupts off): the outgoing LWP's FPU into its state, if it
-/// uses it; the incoming one's state into the FPU, if it uses it.
+/// At a switch (interrupts off): the FPU into the state it holds, if any (the
+/// outgoing LWP's); the incoming one's state, `to`, into the FPU if its LWP uses
+/// it, and named as the one there.
 #[inline(always)]
-pub(super) fn switch(from: Option<&mut FpuState>, to: Option<&FpuState>) {
-    if let Some(f) = from.filter(|f| f.en != 0) {
-        save(f);
+pub(super) fn switch(to: Option<&FpuState>) {
+    // Between LWPs that do not use the FPU (the common case) the word stays 0 and
+    // is not written.
+    let held = sparc64_cpu.fpu.load(Ordering::Relaxed);
+    if held != 0 {
+        // SAFETY: a nonzero word is the FP state of the running thread's frame
+        // (`live`), which that thread, switching out with interrupts off, holds
+        // and no one else touches now.
+        save(unsafe { &mut *(held as *mut FpuState) });
+        sparc64_cpu.fpu.store(0, Ordering::Relaxed);
     }
     if let Some(t) = to.filter(|t| t.en != 0) {
         load(t);
+        live(Some(t));
     }
 }
 

@@ -132,6 +132,11 @@ static BOOTARGS: Once<([u8; 256], usize)> = Once::new();
 /// The first Rust code: called by `_start` with OpenBIOS's client-interface handler.
 pub extern "C" fn boot_main(cif: usize, main: extern "C" fn() -> !) -> ! {
     clock::HANDOVER_TICK.store(clock::tick(), core::sync::atomic::Ordering::Relaxed);
+    // The boot thread has been on the CPU since `%tick` started: its virtual time is
+    // `%tick`'s count, which is the raw read (what the switch and `ta 0x25` add
+    // `vbase` to) without the NPT bit.
+    let npt = clock::tick_raw() & clock::NPT;
+    cpu::sparc64_cpu.vbase.store(npt.wrapping_neg(), core::sync::atomic::Ordering::Relaxed);
     prom::init(cif);
     BOOTARGS.call_once(|| {
         let mut buf = [0u8; 256];
@@ -212,6 +217,10 @@ impl Machine for Sparc64 {
 
     fn context_release_stack(ctx: &context::Context) -> bool {
         ctx.release_stack()
+    }
+
+    fn context_boot(ctx: &context::Context) {
+        ctx.boot();
     }
 
     #[inline(always)]

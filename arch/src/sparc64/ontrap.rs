@@ -4,19 +4,21 @@
 //!
 //! # Theory
 //!
-//! `catch` registers a record ([`OnTrap`]) in [`ONTRAP`] and calls the function
+//! `catch` registers a record ([`OnTrap`]) in the running thread's context (its
+//! slot `ontrap`, found through the per-CPU block) and calls the function
 //! through `sparc64_ontrap_call`, which notes its caller's frame (`%fp`, `%i7`) in
 //! the record. A trap in the kernel that nothing else claims asks [`recover`]
 //! (from `trap`'s dispatcher): with a record registered, the trap is described in
 //! it and the trapped code `retry`s into `sparc64_ontrap_landing`, which abandons
 //! every window above `catch`'s and returns into it as `resume` enters a thread.
-//! The record is per thread: the switch (`context`) saves and restores `ONTRAP`
-//! with the rest of the kernel context.
+//! The record is per thread, in the thread's own context: a switch has nothing to
+//! save or restore for it, and a `catch` pays one load more, for the context.
 
 use core::arch::global_asm;
 use core::mem::{offset_of, MaybeUninit};
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::Ordering;
 
+use super::context::Context;
 use super::frame::{TrapFrame, TrapInfo, MIN_FRAME};
 
 /// A fault-recovery record: `ontrap_call` fills `fp`/`i7`, the trap handler `info`
@@ -28,10 +30,6 @@ pub struct OnTrap {
     info: TrapInfo,
 }
 
-/// The running thread's fault-recovery record, if it is inside [`catch`]. Per thread:
-/// `context::switch` saves and restores it with the rest of the kernel context.
-pub(super) static ONTRAP: AtomicPtr<OnTrap> = AtomicPtr::new(core::ptr::null_mut());
-
 /// Runs `f(arg)`; a trap that `f` causes ends `f` at once and is returned instead of
 /// stopping the kernel (Solaris' `on_trap`, the basis of `copyin`: `vm::copy_user`). `f` must
 /// own nothing that needs dropping: its frames are abandoned.
@@ -39,15 +37,17 @@ pub fn catch(f: extern "C" fn(usize), arg: usize) -> Result<(), TrapInfo> {
     // Not zeroed: every copy to or from user memory comes here, and each field is
     // written before it is read (see `OnTrap`).
     let mut rec = MaybeUninit::<OnTrap>::uninit();
-    // Only this CPU, in this thread, reads it (the trap handler; `context::switch`
-    // keeps it per thread): plain loads and stores, no atomic swap.
-    let outer = ONTRAP.load(Ordering::Relaxed);
-    ONTRAP.store(rec.as_mut_ptr(), Ordering::Relaxed);
-    // SAFETY: `rec` outlives the call and is registered in ONTRAP for its duration;
-    // `sparc64_ontrap_call` returns normally (0) or through the landing pad (1) to
-    // this frame, whose window it restores from the stack like `resume` does.
+    // Only this thread, on its CPU, reads it (the trap handler): plain loads and
+    // stores, no atomic swap. The thread's slot goes with it if it is switched.
+    let slot = &Context::running().ontrap;
+    let outer = slot.load(Ordering::Relaxed);
+    slot.store(rec.as_mut_ptr(), Ordering::Relaxed);
+    // SAFETY: `rec` outlives the call and is registered in the thread's slot for
+    // its duration; `sparc64_ontrap_call` returns normally (0) or through the
+    // landing pad (1) to this frame, whose window it restores from the stack like
+    // `resume` does.
     let trapped = unsafe { sparc64_ontrap_call(f, arg, rec.as_mut_ptr()) };
-    ONTRAP.store(outer, Ordering::Relaxed);
+    slot.store(outer, Ordering::Relaxed);
     if trapped == 0 {
         Ok(())
     } else {
@@ -59,13 +59,13 @@ pub fn catch(f: extern "C" fn(usize), arg: usize) -> Result<(), TrapInfo> {
 /// If the running thread is inside [`catch`], records the trap and makes the trap
 /// return into the landing pad.
 pub(super) fn recover(frame: &mut TrapFrame) -> bool {
-    let rec = ONTRAP.load(Ordering::SeqCst);
+    let rec = Context::running().ontrap.load(Ordering::Relaxed);
     if rec.is_null() {
         return false;
     }
     let info = TrapInfo { tt: frame.tt, tpc: frame.tpc, tnpc: frame.tnpc, tstate: frame.tstate };
-    // SAFETY: a non-null ONTRAP is the `rec` of a `catch` frame of this very thread
-    // (it is switched with the thread), live until `catch` returns; written through
+    // SAFETY: a non-null slot is the `rec` of a `catch` frame of this very thread
+    // (the slot is its own), live until `catch` returns; written through
     // a raw pointer (the record may hold no initialised `info` yet).
     unsafe { (&raw mut (*rec).info).write(info) };
     frame.g[1] = rec as u64;

@@ -149,8 +149,7 @@ global_asm!(
     .set    CPU_NSYSENT, {cpu_nsysent}  !   and its length
     .set    CPU_WINFAULT, {cpu_winfault} ! sparc64_cpu: the last fault in a user window trap
     .set    CPU_DPROT_VA, {cpu_dprot_va} ! sparc64_cpu: the page of the last protection fault
-    .set    CPU_VTIME, {cpu_vtime}      ! sparc64_cpu: the running thread's %ticks on a CPU
-    .set    CPU_ONCPU, {cpu_oncpu}      !   until %tick = CPU_ONCPU, when it was switched in
+    .set    CPU_VBASE, {cpu_vbase}      ! sparc64_cpu: the thread's %ticks on a CPU less %tick
     .set    NS_PER_TICK, {ns_per_tick}  ! %tick runs at TICK_HZ
     .set    FR_TSTATE, {fr_tstate}      ! FrameData: %ccr and %asi, as TSTATE has them
     .set    FR_PC, {fr_pc}
@@ -454,17 +453,13 @@ dprot:
      stx    %g1, [%g2 + CPU_DPROT_VA]
 
     ! fast_gethrvtime (ta 0x25): %o0 = the LWP's virtual time, the nanoseconds its
-    ! thread has spent on a CPU: what it had when switched in (CPU_VTIME), and the
-    ! time since (CPU_ONCPU: %tick then). `context::switch` keeps both.
+    ! thread has spent on a CPU: %tick (read whole, NPT bit and all) plus
+    ! CPU_VBASE, which `context::switch` keeps (see `ArchCpu::vbase`).
 fast_gethrvtime:
     sethi   %hi(sparc64_cpu), %g1
     or      %g1, %lo(sparc64_cpu), %g1
     rd      %tick, %g2
-    sllx    %g2, 1, %g2
-    srlx    %g2, 1, %g2
-    ldx     [%g1 + CPU_ONCPU], %g3
-    sub     %g2, %g3, %g2
-    ldx     [%g1 + CPU_VTIME], %g3
+    ldx     [%g1 + CPU_VBASE], %g3
     add     %g2, %g3, %g2
     mulx    %g2, NS_PER_TICK, %o0
     done
@@ -1023,8 +1018,7 @@ tl1_fatal:
     cpu_nsysent = const offset_of!(ArchCpu, nsysent),
     cpu_winfault = const offset_of!(ArchCpu, winfault),
     cpu_dprot_va = const offset_of!(ArchCpu, dprot_va),
-    cpu_vtime = const offset_of!(ArchCpu, vtime),
-    cpu_oncpu = const offset_of!(ArchCpu, oncpu),
+    cpu_vbase = const offset_of!(ArchCpu, vbase),
     ns_per_tick = const 1_000_000_000 / clock::TICK_HZ,
     fr_tstate = const offset_of!(FrameData, tstate),
     fr_pc = const offset_of!(FrameData, pc),

@@ -61,7 +61,8 @@ use core::cell::UnsafeCell;
 use core::mem::{offset_of, size_of, MaybeUninit};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::cpu::{sparc64_cpu, ArchCpu, CONTEXT_USER};
+use super::context::Context;
+use super::cpu::{sparc64_cpu, ArchCpu};
 use super::fpu::{self, FpuState};
 use super::frame::{tt, TrapInfo, MIN_FRAME, STACK_BIAS};
 use super::vm::{self, AddrSpace};
@@ -267,6 +268,7 @@ impl MachFrame {
             f.set_regs(r);
             if running {
                 fpu::sync_in(f);
+                fpu::live(Some(f));
             }
         })
     }
@@ -310,9 +312,9 @@ impl MachFrame {
 /// A non-zero `addr` is the frame block of the thread running or being switched,
 /// alive for the reference's use, which nothing else touches meanwhile (a switch,
 /// interrupts off).
-unsafe fn fpu_at<'a>(addr: u64) -> Option<&'a mut FpuState> {
+unsafe fn fpu_at<'a>(addr: u64) -> Option<&'a FpuState> {
     // SAFETY: the caller's promise.
-    (addr != 0).then(|| unsafe { &mut *(*(addr as *const FrameData)).mach.fpu.get() })
+    (addr != 0).then(|| unsafe { &*(*(addr as *const FrameData)).mach.fpu.get() })
 }
 
 /// Offset of the FP state's `en` in a frame (for the return path).
@@ -355,18 +357,17 @@ pub(super) fn switch_in(from: &UnsafeCell<UserCtx>, user: &UnsafeCell<UserCtx>) 
     // SAFETY: both threads are being switched on this CPU with interrupts off: only
     // this CPU touches their user sides now (see `Context`).
     let (f, u) = unsafe { (&*from.get(), &*user.get()) };
-    let (from, to) = (sparc64_cpu.frame.load(Ordering::Relaxed), frame_addr(&u.frame));
-    // SAFETY: `from` is the outgoing thread's frame (its thread holds it; `exit`
-    // made the word 0 if it let go), `to` the incoming one's: the switch, with
-    // interrupts off, is the only code touching them.
-    unsafe { fpu::switch(fpu_at(from), fpu_at(to).map(|t| &*t)) };
+    let to = frame_addr(&u.frame);
+    // SAFETY: `to` is the incoming thread's frame: the switch, with interrupts
+    // off, is the only code touching it.
+    fpu::switch(unsafe { fpu_at(to) });
     sparc64_cpu.frame.store(to, Ordering::Relaxed);
-    // The outgoing thread holds its space, so one at the same address is the same
-    // one, already in the MMU: while a thread with a space runs, it is the one in
-    // force (`activate` at every switch in, `exec`, `user_run`).
-    let to_space = u.space.as_deref();
-    if to_space.is_none_or(|b| !f.space.as_deref().is_some_and(|a| core::ptr::eq(a, b))) {
-        activate(to_space);
+    // The outgoing thread holds its space, so one in the same block is the same
+    // one, already in the MMU: the running thread's space is the one in force
+    // (`activate` at every switch in, `attach`, `exec`, `exit`), and a thread
+    // without one leaves none (`pgd` 0) after one without either.
+    if !Shared::opt_ptr_eq(&f.space, &u.space) {
+        activate(u.space.as_deref());
     }
 }
 
@@ -384,27 +385,11 @@ fn activate(space: Option<&AddrSpace>) {
     }
 }
 
-/// The boot thread's user side until its first switch, when the machine learns
-/// its context (see `boot_switched_out`).
-struct BootUser(UnsafeCell<UserCtx>);
-// SAFETY: one CPU; only the boot thread uses it, while it runs, before its first switch.
-unsafe impl Sync for BootUser {}
-static BOOT_USER: BootUser = BootUser(UnsafeCell::new(UserCtx::NONE));
-
 /// The running thread's user side.
 fn current() -> &'static mut UserCtx {
-    let ctx = sparc64_cpu.context.load(Ordering::Relaxed);
-    let cell = if ctx == 0 {
-        &BOOT_USER.0
-    } else {
-        // SAFETY: a nonzero `context` is the running thread's context (set at every
-        // switch), which lives as long as its thread (contexts are never freed while
-        // in use); its user side is at `CONTEXT_USER` in it (checked in `context`).
-        unsafe { &*((ctx + CONTEXT_USER) as *const UnsafeCell<UserCtx>) }
-    };
     // SAFETY: only the running thread touches its own user side, with interrupts
     // off or from its own code, and never through two references at once.
-    unsafe { &mut *cell.get() }
+    unsafe { &mut *Context::running().user().get() }
 }
 
 /// The running thread's address space, if it has one: only the thread itself
@@ -442,17 +427,6 @@ fn pending() -> &'static PendingWork {
     // SAFETY: `%g7` holds the `&'static` of the kernel's thread type, whose first
     // field is its pending-work word (the contract of `ThreadRegister`).
     unsafe { &*(super::curthread_raw() as *const PendingWork) }
-}
-
-/// The first switch on this CPU: the boot thread, switching out, takes its user
-/// side from the boot slot into its context. Interrupts are off.
-#[inline(always)]
-pub(super) fn boot_switched_out(from: &UnsafeCell<UserCtx>) {
-    if sparc64_cpu.context.load(Ordering::Relaxed) == 0 {
-        // SAFETY: the boot thread is switching out (interrupts off): nothing else
-        // uses either slot now.
-        unsafe { core::ptr::swap(from.get(), BOOT_USER.0.get()) };
-    }
 }
 
 global_asm!(
@@ -569,6 +543,7 @@ fn attach(space: Shared<AddrSpace>, frame: UserFrame) {
     // Switches keep these; the boot thread may enter user mode before its first.
     sparc64_cpu.thread.store(super::curthread_raw() as u64, Ordering::Relaxed);
     sparc64_cpu.frame.store(frame_addr(&frame), Ordering::Relaxed);
+    fpu::live(Some(fpu_of(&frame)));
     activate(Some(&space));
     if wbuf_of(&frame).count != 0 {
         pending().set(PENDING_WBUF);
@@ -618,6 +593,7 @@ pub fn exec(space: Shared<AddrSpace>) {
     if !u.frame.is_empty() {
         fpu_of(&u.frame).en = 0;
     }
+    fpu::live(None);
     let old = u.space.replace(space);
     activate(u.space.as_deref());
     super::intr_restore(was);
@@ -633,6 +609,7 @@ pub fn exit() {
     drop_user_windows(u);
     activate(None);
     sparc64_cpu.frame.store(0, Ordering::Relaxed);
+    fpu::live(None);
     let space = u.space.take();
     let frame = u.frame.exchange(UserFrame::empty());
     super::intr_restore(was);

@@ -295,9 +295,9 @@ pub(crate) fn swtch(prev: Prev) -> bool {
     debug_assert!(!M::intr_enabled(), "swtch with interrupts on");
     let cpu = cpu();
     let cur = curthread();
-    // Set once, by this CPU, before its first switch.
-    let idle = cpu.cpu_idle.get_relaxed().expect("no idle thread on this CPU");
-    let is_idle = core::ptr::eq(cur, idle);
+    // Set once, by this CPU, before its first switch (`cpu_init`): compared here,
+    // and looked up only to go idle.
+    let is_idle = cpu.is_idle(cur);
     let must = is_idle || matches!(prev, Prev::Migrate | Prev::Block | Prev::Reap);
     // A thread that goes back on a queue goes back on this CPU's, under the lock
     // taken to pick its successor, when that is where `enqueue` would put it and no
@@ -314,24 +314,30 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         // thread goes back: the successor's list, often the only one, empties
         // without a look for the next highest priority, which the requeue sets.
         let mut requeued = false;
-        let t = match q.maxpri() {
-            Some(b) if must || b > mine || (b == mine && prev != Prev::Preempted) => {
-                match requeue {
-                    Some(front) if here => {
-                        requeued = true;
-                        cur.disp_state().note_queued();
-                        if !front && b == mine {
-                            Some(q.rotate(cur, b))
-                        } else {
-                            let t = q.take_first(b);
-                            q.push(cur, front);
-                            Some(t)
-                        }
+        // The lowest priority whose best waiting thread runs before the current
+        // one: any if it must go; its own, as equal priorities take turns; above
+        // its own after a preemption (equal priorities do not preempt).
+        let floor = match prev {
+            _ if must => 0,
+            Prev::Preempted => i16::from(mine) + 1,
+            _ => i16::from(mine),
+        };
+        let t = match q.maxpri_from(floor) {
+            Some(b) => match requeue {
+                Some(front) if here => {
+                    requeued = true;
+                    cur.disp_state().note_queued();
+                    if !front && b == mine {
+                        Some((q.rotate(cur, b), b))
+                    } else {
+                        let t = q.take_first(b);
+                        q.push(cur, front);
+                        Some((t, b))
                     }
-                    _ => Some(q.take_first(b)),
                 }
-            }
-            _ => None,
+                _ => Some((q.take_first(b), b)),
+            },
+            None => None,
         };
         if t.is_some() {
             // The best thread waiting here runs next: whatever asked this CPU to
@@ -354,8 +360,13 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         Prev::Expired => steal(cpu, 2),
         _ => None,
     };
-    let next = match queued.or_else(stolen) {
-        Some(t) => t,
+    // The CPU runs the thread at the priority it waited at: a queued thread's
+    // priority is its list's (a change moves it, `repri`, which also tells the
+    // CPU a running thread's new one). An idle thread is never queued: it runs
+    // only when nothing else can.
+    let (next, next_pri) = match queued {
+        Some((t, b)) => (t, i32::from(b)),
+        None if let Some(t) = stolen() => (t, i32::from(t.pri())),
         None if is_idle || !must => {
             // It goes on running, perhaps at a priority its class just lowered (an
             // expired quantum): the CPU must show that one, for `enqueue` to preempt it.
@@ -364,7 +375,7 @@ pub(crate) fn swtch(prev: Prev) -> bool {
             }
             return false;
         }
-        None => idle,
+        None => (cpu.cpu_idle.get_relaxed().expect("no idle thread on this CPU"), IDLE_PRI),
     };
     if requeued {
         // Back on this CPU's queue already, where no other CPU takes it (see
@@ -391,8 +402,9 @@ pub(crate) fn swtch(prev: Prev) -> bool {
     debug_assert!(next.loaded(), "{next:?} picked to run while its lwp structure is out");
     next.set_state(ThreadState::OnProc);
     next.disp_state().set_oncpu(true);
-    next.note_switched_in(cpu.cpu_id);
-    cpu.set_running(next, if core::ptr::eq(next, idle) { IDLE_PRI } else { i32::from(next.pri()) });
+    // (`M::cpu_id`, not `cpu.cpu_id`: a constant on a machine of one CPU.)
+    next.note_switched_in(M::cpu_id());
+    cpu.set_running(next, next_pri);
     // Only this CPU writes its counters, with interrupts off: no atomic add.
     cpu.cpu_switches.store(cpu.switches() + 1, Ordering::Relaxed);
     // The thread's own, for its LWP's usage (S5.4): a yield or a preemption that
@@ -408,7 +420,7 @@ pub(crate) fn swtch(prev: Prev) -> bool {
         Prev::Block => SC_SLEEP,
         _ => SC_RUN,
     });
-    next.sc().switch_in(cpu.cpu_id);
+    next.sc().switch_in(M::cpu_id());
     M::switch(cur.context(), next.context(), next);
     switch_done();
     true
@@ -541,6 +553,8 @@ pub fn idle(_: usize) -> ! {
 /// only to run the kernel's threads).
 pub(crate) fn cpu_init(boot: &'static KThread, idle: &'static KThread) {
     let cpu = cpu();
+    // The switch takes the running thread's context from the machine.
+    M::context_boot(boot.context());
     cpu.cpu_idle.set(Some(idle));
     let pri = if core::ptr::eq(boot, idle) { IDLE_PRI } else { i32::from(boot.pri()) };
     cpu.set_running(boot, pri);

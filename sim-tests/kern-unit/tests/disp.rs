@@ -48,6 +48,21 @@ fn highest_priority_first_fifo_within_a_priority() {
 }
 
 #[test]
+fn maxpri_from_answers_only_at_or_above_its_floor() {
+    let mut q = DispQ::new();
+    assert_eq!(q.maxpri_from(0), None, "an empty queue has nothing at any floor");
+    for t in threads(&[0, 30]) {
+        q.push(t, false);
+    }
+    assert_eq!(q.maxpri_from(0), Some(30));
+    assert_eq!(q.maxpri_from(30), Some(30), "a floor at the best priority takes it");
+    assert_eq!(q.maxpri_from(31), None, "a floor above the best priority does not");
+    q.take_best();
+    assert_eq!(q.maxpri_from(1), None, "priority 0 waits below a floor of 1");
+    assert_eq!(q.maxpri_from(0), Some(0));
+}
+
+#[test]
 fn front_insertion_and_removal_keep_lists_and_bitmap_right() {
     let ts = threads(&[20, 20, 20, 40]);
     let mut q = DispQ::new();
