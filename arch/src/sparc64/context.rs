@@ -163,7 +163,9 @@ pub struct Context {
     /// The thread's fault-recovery record while it is inside `ontrap::catch`, else
     /// null: it stays here across a switch, so the switch has nothing to do for it.
     pub(super) ontrap: AtomicPtr<OnTrap>,
-    /// The kernel stack pointer for traps from user mode, while switched out.
+    /// The kernel stack pointer for traps from user mode (`ArchCpu::ksp` while the
+    /// thread runs): written by `user::sparc64_user_enter` into both, so the switch
+    /// only loads the incoming thread's.
     user_ksp: AtomicU64,
     /// `%tick`s the thread has spent on a CPU until it was last switched out (its
     /// LWP's virtual time, `ta 0x25`).
@@ -176,6 +178,8 @@ pub struct Context {
 }
 
 const _: () = assert!(offset_of!(Context, regs) == 0);
+/// Offset of `user_ksp` (for `user::sparc64_user_enter`).
+pub(super) const CONTEXT_USER_KSP: usize = offset_of!(Context, user_ksp);
 
 /// The context the per-CPU block names until the kernel names the boot thread's
 /// (`Context::boot`), so that it always names one and [`Context::running`] needs
@@ -450,7 +454,6 @@ impl Context {
         // kernel stack.
         unsafe { core::arch::asm!("flushw", options(nostack)) };
         // Where traps from user mode build their frames is the thread's own.
-        from.user_ksp.store(sparc64_cpu.ksp.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.ksp.store(to.user_ksp.load(Ordering::Relaxed), Ordering::Relaxed);
         sparc64_cpu.thread.store(to_thread as u64, Ordering::Relaxed);
         // The outgoing thread's time on this CPU ends, the incoming one's begins

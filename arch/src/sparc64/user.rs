@@ -450,7 +450,9 @@ sparc64_user_enter:
     wrpr    %g0, 6, %cansave            ! (NWINDOWS - 2: all but this one and the trap's)
     sethi   %hi(sparc64_cpu), %l6
     or      %l6, %lo(sparc64_cpu), %l6
-    stx     %sp, [%l6 + {cpu_ksp}]      ! traps from user mode build frames below here
+    stx     %sp, [%l6 + {cpu_ksp}]      ! traps from user mode build frames below here,
+    ldx     [%l6 + {cpu_context}], %l5  !  the running thread's from now on
+    stx     %sp, [%l5 + {context_user_ksp}]
     wrpr    %g0, 0, %otherwin           ! no user window is in the file yet
     sethi   %hi(sparc64_user_rtt), %l0  ! (another section: no pc-relative branch)
     or      %l0, %lo(sparc64_user_rtt), %l0
@@ -514,6 +516,8 @@ sparc64_flush_user_windows:
 "#,
     minframe = const MIN_FRAME,
     cpu_ksp = const offset_of!(ArchCpu, ksp),
+    cpu_context = const offset_of!(ArchCpu, context),
+    context_user_ksp = const super::context::CONTEXT_USER_KSP,
     run_fp = const offset_of!(UserRun, fp),
     run_i7 = const offset_of!(UserRun, i7),
 );
