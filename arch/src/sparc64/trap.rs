@@ -770,7 +770,9 @@ utrap:
     ! A handler that switched threads flushed the trapped window to the user's
     ! stack (`%otherwin` = 0): the return is the same from these registers, but
     ! its `restore` fills that window from user memory, which may fail; only then
-    ! is the frame made whole, by sparc64_syscall_refault. TSTATE is the trap's
+    ! is the frame made whole, by sparc64_syscall_refault. The frame is where it
+    ! was: a fast call neither sleeps nor stops, and only a sleeping or stopped
+    ! LWP's structure, which holds it, is swapped out (`swap`). TSTATE is the trap's
     ! but for CWP: its PSTATE is user mode's with PEF as the LWP's FP state has
     ! it, which only the LWP's own traps change (see `fpu`), never a fast call.
     !
@@ -863,17 +865,13 @@ syscall_trap:                           ! %g1 = TSTATE (read in the vector)
     ba,pt   %xcc, user_rtt
      nop
 .Lsyscall_return:
-    ldx     [%l6 + CPU_FRAME], %l7      ! it may have moved while the LWP was off the CPU (swap)
     mov     %o0, %i0                    ! the result (or error) the fast return puts there
     SYSCALL_FRAME
     ba,pt   %xcc, .Luser_rtt_ins        ! the outs are in this window already
      nop
 .Lsyscall_flushed:                      ! the trapped window is on the user's stack
-    ldx     [%l6 + CPU_FRAME], %l7      ! it may have moved while the LWP was off the CPU (swap)
-    mov     %o0, %i0                    ! the result (or error), for the trapped window's %o0
     andn    %l0, TSTATE_CWP, %l0        ! TSTATE as it was but for CWP, the window's now
-    ldx     [%l7 + FR_G + 8], %g1
-    ldx     [%l7 + FR_G + 16], %g2
+    ldx     [%l7 + FR_G + 16], %g2      ! (%g1 came in the delay slot)
     ldx     [%l7 + FR_G + 24], %g3
     ldx     [%l7 + FR_G + 32], %g4
     ldx     [%l7 + FR_G + 40], %g5
@@ -887,7 +885,8 @@ syscall_trap:                           ! %g1 = TSTATE (read in the vector)
     wrpr    %g0, WSTATE_USER, %wstate   ! (%canrestore and %otherwin are 0: nothing below)
     .globl  sparc64_syscall_restore
 sparc64_syscall_restore:
-    restore                             ! fills the trapped window; fails as sparc64_syscall_refault
+    restore %o0, %g0, %o0               ! fills the trapped window (fails as
+                                        !  sparc64_syscall_refault); %o0 its %o0
     wrpr    %g0, 0, %cleanwin           ! (no window of the user's below it: all beyond to be cleaned)
     rdpr    %cwp, %g4
     or      %g1, %g4, %g1
@@ -896,10 +895,11 @@ sparc64_syscall_restore:
 
     ! sparc64_syscall_refault: wintrap_fault found that the fast return could not
     ! fill the trapped window (TL=2, in the return path's window). The frame is made
-    ! whole from this window, as .Lsyscall_return makes it (the result is in %i0
-    ! already; TSTATE's extra bits are dropped again), and the return becomes a trap
-    ! from user mode as user_refault makes it.
+    ! whole from this window, as .Lsyscall_return makes it (the result is in %o0;
+    ! TSTATE's extra bits are dropped again), and the return becomes a trap from
+    ! user mode as user_refault makes it.
 syscall_refault:
+    mov     %o0, %i0
     SYSCALL_FRAME
     ba,pt   %xcc, user_refault
      nop
