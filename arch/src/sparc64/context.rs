@@ -240,6 +240,21 @@ impl Context {
         unsafe { &*sparc64_cpu.context.load(Ordering::Relaxed) }
     }
 
+    /// Overwrites the canary at the bottom of the running thread's stack, as an
+    /// overflow into it would (the self-test probe `probe::smash_canary`); false if
+    /// the thread has no stack the switch checks.
+    pub(super) fn smash_running_canary() -> bool {
+        let canary = Context::running().canary.load(Ordering::Relaxed);
+        if core::ptr::eq(canary, &raw const NO_STACK) {
+            return false;
+        }
+        // SAFETY: a canary pointer other than `NO_STACK` names the bottom doubleword
+        // of the running thread's own stack, which it holds while it runs; nothing
+        // else references that word (the switch reads it by pointer).
+        unsafe { canary.write_volatile(!STACK_CANARY) };
+        true
+    }
+
     /// Its user side (`user`): only its own thread, or the switch, touches it.
     #[inline(always)]
     pub(super) fn user(&self) -> &UnsafeCell<UserCtx> {

@@ -1,6 +1,7 @@
 //! Machine probes for the kernel's self-tests: small routines that make the CPU take
 //! a software trap, execute an illegal instruction, or load through a bad address,
-//! so that tests can check the trap machinery itself.
+//! so that tests can check the trap machinery itself, and one that does to the
+//! running thread's stack canary what an overflow would.
 
 use core::arch::{asm, global_asm};
 use core::mem::offset_of;
@@ -100,6 +101,13 @@ extern "C" {
 pub extern "C" fn illegal(_: usize) {
     // SAFETY: the routine touches no memory; its trap is the point.
     unsafe { sparc64_probe_illegal() }
+}
+
+/// Overwrites the running thread's stack canary, as a kernel stack that overflowed
+/// into its bottom would: the thread's next switch away must stop the kernel with
+/// the overflow report. False if the thread has no stack the switch checks.
+pub fn smash_canary() -> bool {
+    super::context::Context::smash_running_canary()
 }
 
 /// Loads a doubleword from `addr` with one `ldx`, whose address may be bad on purpose

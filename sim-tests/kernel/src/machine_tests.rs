@@ -27,6 +27,7 @@ pub static SPARC64: &[Test] = &[
     Test::new("user_mode_unprivileged", user_mode_unprivileged),
     Test::new("user_mode_tlb_refill", user_mode_tlb_refill),
     Test::explicit("trap_fatal_reported", trap_fatal_reported),
+    Test::explicit("stack_overflow_reported", stack_overflow_reported),
 ];
 
 /// A software trap enters the kernel and comes back to the next instruction with the
@@ -105,6 +106,16 @@ fn heap_returns_freed_memory() -> TestResult {
 fn trap_fatal_reported() -> TestResult {
     illegal(0);
     Err("an illegal instruction outside catch() came back".into())
+}
+
+/// Runs only when named (`test=stack_overflow_reported`): the test thread's stack
+/// canary is overwritten as an overflow into the stack's bottom would, then the
+/// thread sleeps. The switch away from it must stop the kernel with the overflow
+/// report (S17); the harness checks the report. Waking would be the failure.
+fn stack_overflow_reported() -> TestResult {
+    ensure!(probe::smash_canary(), "the test thread has no stack whose canary the switch checks");
+    kern::sleepq::delay(1);
+    Err("a thread whose stack canary was overwritten switched away and back".into())
 }
 
 const USER_CODE: u64 = 0x10000;
