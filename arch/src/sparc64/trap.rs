@@ -771,10 +771,12 @@ utrap:
     ! stack (`%otherwin` = 0): the return is the same from these registers, but
     ! its `restore` fills that window from user memory, which may fail; only then
     ! is the frame made whole, by sparc64_syscall_refault. The frame is where it
-    ! was: a fast call neither sleeps nor stops, and only a sleeping or stopped
-    ! LWP's structure, which holds it, is swapped out (`swap`). TSTATE is the trap's
-    ! but for CWP: its PSTATE is user mode's with PEF as the LWP's FP state has
-    ! it, which only the LWP's own traps change (see `fpu`), never a fast call.
+    ! was: only an LWP asleep on a sleep queue or stopped has its structure, which
+    ! holds it, swapped out (`swap`'s `swappable`), and a fast call is neither (it
+    ! may block on a kernel lock's turnstile, which `swap` leaves alone). TSTATE
+    ! is the trap's but for CWP: its PSTATE is user mode's with PEF as the LWP's
+    ! FP state has it, which only the LWP's own traps change (see `fpu`), never a
+    ! fast call.
     !
     ! Otherwise the frame is made whole (SYSCALL_FRAME) and the general path runs:
     ! a call that is not fast goes to sparc64_user_syscall, with interrupts on; a
@@ -887,7 +889,7 @@ syscall_trap:                           ! %g1 = TSTATE (read in the vector)
 sparc64_syscall_restore:
     restore %o0, %g0, %o0               ! fills the trapped window (fails as
                                         !  sparc64_syscall_refault); %o0 its %o0
-    wrpr    %g0, 0, %cleanwin           ! (no window of the user's below it: all beyond to be cleaned)
+    wrpr    %g0, 0, %cleanwin           ! no user window below it: all beyond are dirty
     rdpr    %cwp, %g4
     or      %g1, %g4, %g1
     wrpr    %g1, 0, %tstate

@@ -422,10 +422,11 @@ fn a_system_call_reaches_the_kernel_with_its_registers_and_returns_its_result() 
 }
 
 /// Calls the table marks `fast` are made by the machine itself: the handler runs
-/// with the arguments (and interrupts on, or off for `FastIntrOff`), its results (or error, with the carry) come back, the
-/// kernel's `user_trap` never sees the call, and the frame counts it. A bit the
-/// handler sets in the thread's pending-work word brings a `Return` before user
-/// code goes on; a call that is not `fast` still goes to `user_trap`.
+/// with the arguments (and interrupts on, or off for `FastIntrOff`), its results
+/// (or error, with the carry) come back, the kernel's `user_trap` never sees the
+/// call, and the frame counts it. A bit the handler sets in the thread's
+/// pending-work word brings a `Return` before user code goes on; a call that is
+/// not `fast` still goes to `user_trap`.
 #[test]
 fn fast_system_calls_are_made_by_the_machine_and_pending_work_follows() {
     const SYS_FAST_ADD: u64 = 2;

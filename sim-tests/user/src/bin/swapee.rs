@@ -15,9 +15,10 @@
 //! values apart.
 //!
 //! Exit codes: 0 passed; 1 a global or out register changed across the sleep or
-//! yield; 2 `%y` changed; 3 a local register changed; 4 `nanosleep` or `yield` failed; 5 the count of
-//! system calls is not what was made; 6 a CPU time went back; 7 a recursion gave
-//! another result than the loop; 8 spawn failed; 9 `lwp_wait` failed.
+//! yield; 2 `%y` changed; 3 a local register changed; 4 `nanosleep` or `yield`
+//! failed; 5 the count of system calls is not what was made; 6 a CPU time went
+//! back; 7 a recursion gave another result than the loop; 8 spawn failed; 9
+//! `lwp_wait` failed.
 
 #![no_std]
 #![no_main]
